@@ -1,0 +1,59 @@
+/**
+ * Protocol code never reads the wall clock: every timer goes through an injected Clock. Production
+ * uses systemClock; tests use FakeClock and advance it by hand (NimBLE's os_time_advance idea).
+ */
+export type TimerId = { readonly __timer: true };
+
+export interface Clock {
+  now(): number;
+  setTimeout(fn: () => void, ms: number): TimerId;
+  clearTimeout(id: TimerId): void;
+}
+
+export const systemClock: Clock = {
+  now: () => performance.now(),
+  setTimeout: (fn, ms) => {
+    const t = setTimeout(fn, ms);
+    // Protocol timers must not keep a CLI alive on their own once everything else is closed.
+    t.unref?.();
+    return t as unknown as TimerId;
+  },
+  clearTimeout: id => clearTimeout(id as unknown as NodeJS.Timeout),
+};
+
+interface FakeTimer { id: TimerId; at: number; seq: number; fn: () => void }
+
+/** A clock that only moves when told to; due timers fire synchronously, in order. */
+export class FakeClock implements Clock {
+  private t = 0;
+  private seq = 0;
+  private timers: FakeTimer[] = [];
+
+  now(): number {
+    return this.t;
+  }
+  setTimeout(fn: () => void, ms: number): TimerId {
+    const id = { __timer: true } as TimerId;
+    this.timers.push({ id, at: this.t + Math.max(0, ms), seq: this.seq++, fn });
+    return id;
+  }
+  clearTimeout(id: TimerId): void {
+    this.timers = this.timers.filter(t => t.id !== id);
+  }
+  /** Move time forward, firing every timer that falls due on the way (including ones they set). */
+  advance(ms: number): void {
+    const target = this.t + ms;
+    for (;;) {
+      let next: FakeTimer | undefined;
+      for (const t of this.timers) if (t.at <= target && (!next || t.at < next.at || (t.at === next.at && t.seq < next.seq))) next = t;
+      if (!next) break;
+      this.timers.splice(this.timers.indexOf(next), 1);
+      this.t = next.at;
+      next.fn();
+    }
+    this.t = target;
+  }
+  get pendingTimers(): number {
+    return this.timers.length;
+  }
+}

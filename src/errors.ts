@@ -1,0 +1,83 @@
+/**
+ * The typed errors of blewire. Every failure a user can see is one of these, with a stable `code`
+ * and a message that names what happened and, where there is one, what to do about it.
+ */
+
+export type Layer =
+  | 'bytes' | 'h4' | 'hci' | 'acl' | 'l2cap' | 'att' | 'gatt' | 'smp' | 'ad' | 'capture'
+  | 'transport' | 'gap' | 'sim' | 'replay';
+
+export class BlewireError extends Error {
+  readonly code: string = 'EBLEWIRE';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** A decoder met bytes it cannot accept. The only error any decoder throws. */
+export class DecodeError extends BlewireError {
+  override readonly code = 'EDECODE';
+  constructor(
+    readonly layer: Layer,
+    readonly what: string,
+    readonly offset: number,
+    readonly reason: string,
+  ) {
+    super(`${layer}: cannot decode ${what} at offset ${offset}: ${reason}`);
+  }
+}
+
+/** A value cannot be encoded (out of range, too long); never silently truncated. */
+export class EncodeError extends BlewireError {
+  override readonly code = 'EENCODE';
+  constructor(readonly layer: Layer, readonly what: string, reason: string) {
+    super(`${layer}: cannot encode ${what}: ${reason}`);
+  }
+}
+
+/** An operation did not finish within its deadline. */
+export class TimeoutError extends BlewireError {
+  override readonly code = 'ETIMEDOUT';
+  constructor(readonly layer: Layer, readonly operation: string, readonly ms: number) {
+    super(`${layer}: ${operation} timed out after ${ms} ms`);
+  }
+}
+
+/** The caller's AbortSignal fired. `reason` is the signal's reason. */
+export class AbortError extends BlewireError {
+  override readonly code = 'EABORT';
+  constructor(readonly operation: string, readonly reason?: unknown) {
+    super(`${operation} was aborted${reason instanceof Error ? `: ${reason.message}` : ''}`, { cause: reason });
+  }
+}
+
+/** The transport cannot be opened or has failed; the message says what the user can do. */
+export class TransportError extends BlewireError {
+  override readonly code: string;
+  constructor(message: string, code = 'ETRANSPORT', options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+  }
+}
+
+/** A link went down while an operation on it was pending. */
+export class DisconnectedError extends BlewireError {
+  override readonly code = 'EDISCONNECTED';
+  constructor(readonly operation: string, readonly reason?: number, readonly reasonName?: string) {
+    super(`${operation}: the link was disconnected${reasonName ? ` (${reasonName})` : ''}`);
+  }
+}
+
+/** The peer or the controller broke the protocol (a response that does not fit the request, etc.). */
+export class ProtocolError extends BlewireError {
+  override readonly code = 'EPROTO';
+  constructor(readonly layer: Layer, message: string) {
+    super(`${layer}: ${message}`);
+  }
+}
+
+/** An operation is not valid in the current state (e.g. a second MTU exchange). */
+export class InvalidStateError extends BlewireError {
+  override readonly code = 'EINVALIDSTATE';
+}

@@ -1,0 +1,31 @@
+/**
+ * The one interface between the host and a controller: whole H4 packets (packet indicator byte first,
+ * Core Vol 4 Part A 2) in both directions. User-channel sockets already deliver one packet per read;
+ * byte streams (UART, TCP, unix sockets) go through the H4 framer. Everything above the transport only
+ * ever sees whole packets.
+ */
+export const H4 = {
+  command: 0x01,
+  acl: 0x02,
+  sco: 0x03,
+  event: 0x04,
+  iso: 0x05,
+} as const;
+export type H4Type = (typeof H4)[keyof typeof H4];
+
+export interface TransportReceiver {
+  /** One whole H4 packet from the controller. The array is never written again by the transport. */
+  packet(packet: Uint8Array): void;
+  /** The transport ended: cleanly (no error) or because of one (EOF mid-stream, socket error, …). */
+  closed(error?: Error): void;
+}
+
+export interface HciTransport {
+  /** e.g. "hci0 (user channel)", "unix:/tmp/bt-server-le". */
+  readonly description: string;
+  /** Send one whole H4 packet to the controller. The caller does not touch it afterwards. */
+  send(packet: Uint8Array): void;
+  /** Set where packets from the controller go. Packets that arrive before a receiver is set are queued. */
+  setReceiver(receiver: TransportReceiver): void;
+  close(): Promise<void>;
+}

@@ -1,0 +1,51 @@
+// Pins the codec core: a declared table decodes, encodes, sizes and describes its rows, and rejects
+// short or over-long input with DecodeError only.
+import { describe, expect, test } from 'vitest';
+import { ByteReader } from '../../../src/bytes/reader.js';
+import { fromHex, toHex } from '../../../src/bytes/hex.js';
+import { arrayOf, bdAddr, i8, lengthPrefixed, rest, struct, u16, u8, x16 } from '../../../src/codec/field.js';
+import { defineTable, u8CodedCodec } from '../../../src/codec/table.js';
+import { DecodeError, EncodeError } from '../../../src/errors.js';
+
+const T = defineTable('att', {
+  ping: { code: 0x01, spec: 'test', fields: { handle: x16, value: rest } },
+  pair: { code: 0x02, spec: 'test', fields: { a: u8, b: u16 } },
+  list: { code: 0x03, spec: 'test', fields: { items: arrayOf(u8, struct({ addr: bdAddr, rssi: i8, data: lengthPrefixed(u8) })) } },
+});
+const codec = u8CodedCodec(T, 'test pdu');
+
+describe('defineTable', () => {
+  test('decodes, encodes and sizes each row', () => {
+    const cases: Array<[string, unknown]> = [
+      ['01 0300 aabb', { kind: 'ping', handle: 3, value: fromHex('aabb') }],
+      ['02 07 3412', { kind: 'pair', a: 7, b: 0x1234 }],
+      ['03 01 554433221100 c4 02 0102', { kind: 'list', items: [{ addr: '00:11:22:33:44:55', rssi: -60, data: fromHex('0102') }] }],
+    ];
+    for (const [h, pdu] of cases) {
+      const bytes = fromHex(h);
+      expect(codec.decode(bytes)).toEqual(pdu);
+      expect(toHex(codec.encode(pdu as never))).toBe(toHex(bytes));
+      expect(codec.sizeOf(pdu as never)).toBe(bytes.length);
+    }
+  });
+  test('unknown codes keep their bytes', () => {
+    expect(codec.decode(fromHex('7f 0102'))).toEqual({ kind: 'unknown', code: 0x7f, data: fromHex('0102') });
+  });
+  test('truncation and trailing bytes are DecodeErrors naming the PDU', () => {
+    const full = fromHex('03 01 554433221100 c4 02 0102');
+    for (let i = 0; i < full.length; i++) {
+      expect(() => codec.decode(full.subarray(0, i))).toThrow(DecodeError);
+    }
+    expect(() => codec.decode(fromHex('02 07 3412 00'))).toThrow(/pair.*trailing/);
+  });
+  test('describe is one line with formatted fields', () => {
+    expect(T.describe({ kind: 'ping', handle: 3, value: fromHex('aabb') })).toBe('ping handle=0x0003 value=aabb');
+  });
+  test('out-of-range values are EncodeErrors, not truncation', () => {
+    expect(() => codec.encode({ kind: 'pair', a: 256, b: 0 })).toThrow(EncodeError);
+  });
+  test('a reader never reads past its end', () => {
+    const r = new ByteReader(fromHex('0102'), 'att', 'x');
+    expect(() => r.u24()).toThrow(DecodeError);
+  });
+});
