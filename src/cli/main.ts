@@ -1,0 +1,58 @@
+/**
+ * `blewire <command>`: dispatches to one module per command. Each command module exports
+ * `run(argv): Promise<number>` (the exit code) and is loaded on demand, so `blewire decode` does not
+ * pay for the host stack and a missing optional native module only matters to the commands that use it.
+ */
+import { BlewireError } from '../errors.js';
+
+const COMMANDS: Record<string, { load: () => Promise<{ run(argv: string[]): Promise<number> }>; help: string }> = {
+  demo: { load: () => import('./demo.js'), help: 'scan, connect, discover and stream on the simulated controller (no adapter needed)' },
+  scan: { load: () => import('./scan.js'), help: 'scan for advertisers: live table, or JSON Lines with --json' },
+  explore: { load: () => import('./explore.js'), help: 'connect to a device and print its GATT tree with values' },
+  read: { load: () => import('./read.js'), help: 'read a characteristic: blewire read <address> <uuid>' },
+  write: { load: () => import('./write.js'), help: 'write a characteristic: blewire write <address> <uuid> <hex>' },
+  notify: { load: () => import('./notify.js'), help: 'subscribe and print notifications: blewire notify <address> <uuid>' },
+  decode: { load: () => import('./decode.js'), help: 'decode a btsnoop / pcap / pcapng capture like btmon -r (--json for JSON Lines)' },
+  doctor: { load: () => import('./doctor.js'), help: 'check a transport and describe the controller behind it' },
+};
+
+function usage(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map(k => k.length));
+  return [
+    'usage: blewire <command> [options]',
+    '',
+    ...Object.entries(COMMANDS).map(([k, c]) => `  ${k.padEnd(width)}  ${c.help}`),
+    '',
+    'Transports: --transport hci0 | hci:N | unix:/path | tcp:host:port | serial:/dev/ttyX?baud=N | sim',
+    '(or BLEWIRE_TRANSPORT). Record any run with --capture file.btsnoop (or BLEWIRE_CAPTURE).',
+    'Run `blewire <command> --help` for the options of one command.',
+  ].join('\n');
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    console.log(usage());
+    return name ? 0 : 2;
+  }
+  const cmd = COMMANDS[name];
+  if (!cmd) {
+    console.error(`blewire: unknown command '${name}'\n\n${usage()}`);
+    return 2;
+  }
+  try {
+    const mod = await cmd.load();
+    return await mod.run(rest);
+  } catch (err) {
+    if (err instanceof BlewireError) {
+      console.error(`blewire ${name}: ${err.message}`);
+      return 1;
+    }
+    throw err;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  code => { process.exitCode = code; },
+  err => { console.error(err); process.exitCode = 1; },
+);
