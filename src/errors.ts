@@ -81,3 +81,20 @@ export class ProtocolError extends BlewireError {
 export class InvalidStateError extends BlewireError {
   override readonly code = 'EINVALIDSTATE';
 }
+
+/**
+ * The controller answered an HCI command (or reported an HCI procedure) with a non-zero status
+ * (Core Vol 1, Part F). `status` is the error code, `statusName` its spec name, `command` the command
+ * (table kind or "0x2005") that failed.
+ */
+export class HciStatusError extends BlewireError {
+  override readonly code = 'EHCISTATUS';
+  constructor(
+    readonly status: number,
+    readonly statusName: string,
+    readonly command: string,
+    readonly opcode?: number,
+  ) {
+    super(`hci: ${command} failed with status 0x${status.toString(16).padStart(2, '0')} (${statusName})`);
+  }
+}
