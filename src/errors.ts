@@ -98,3 +98,33 @@ export class HciStatusError extends BlewireError {
     super(`hci: ${command} failed with status 0x${status.toString(16).padStart(2, '0')} (${statusName})`);
   }
 }
+
+/**
+ * The peer answered an ATT request with an Error Response (Core Vol 3, Part F, 3.4.1.1).
+ * `errorCode`/`errorName` are the ATT error, `handle` the attribute in error, `request` the kind of
+ * the request that failed (e.g. 'readReq') and `requestOpcode` its opcode.
+ */
+export class AttError extends BlewireError {
+  override readonly code = 'EATT';
+  constructor(
+    readonly errorCode: number,
+    readonly errorName: string,
+    readonly handle: number,
+    readonly request: string,
+    readonly requestOpcode: number,
+  ) {
+    super(`att: error 0x${errorCode.toString(16).padStart(2, '0')} (${errorName}) on handle ` +
+      `0x${handle.toString(16).padStart(4, '0')} for ${request}`);
+  }
+}
+
+/**
+ * The ATT bearer is closed for good (after a transaction timeout, Core Vol 3, Part F, 3.3.3, or
+ * after the link went down); `cause` is the error that closed it.
+ */
+export class BearerClosedError extends BlewireError {
+  override readonly code = 'EBEARERCLOSED';
+  constructor(readonly operation: string, cause: Error) {
+    super(`att: ${operation}: the bearer is closed (${cause.message})`, { cause });
+  }
+}
