@@ -285,7 +285,9 @@ describe('table metadata and types', () => {
     expect(isAttRequest({ kind: 'writeCmd', handle: 1, value: b('') })).toBe(false);
   });
   test('ResponseFor maps a request kind to its response PDU type', () => {
-    expectTypeOf<ResponseFor<'readReq'>>().toEqualTypeOf<{ kind: 'readRsp'; value: Uint8Array }>();
+    expectTypeOf<ResponseFor<'readReq'>['kind']>().toEqualTypeOf<'readRsp'>();
+    expectTypeOf<ResponseFor<'readReq'>['value']>().toEqualTypeOf<Uint8Array>();
+    expectTypeOf<ResponseFor<'readByGroupTypeReq'>['attributeDataList'][number]['endGroupHandle']>().toEqualTypeOf<number>();
     expectTypeOf<ResponseFor<'exchangeMtuReq'>['serverRxMtu']>().toEqualTypeOf<number>();
   });
   test('describe names the failed request and the error', () => {
