@@ -1,0 +1,190 @@
+import type { ByteReader } from '../bytes/reader.js';
+import type { ByteWriter } from '../bytes/writer.js';
+import { hex8, toHex } from '../bytes/hex.js';
+import { arrayOf, bdAddr, struct, u16, u64, u8, x16, x24, x8, type Field, type Fields, type Infer } from '../codec/field.js';
+import { defineTable } from '../codec/table.js';
+import { EncodeError } from '../errors.js';
+import {
+  decodeReturnParameters, describeFields, describeReturn, encodeReturnParameters, nameBytes, opcodeField,
+  returnKindOpcode, sizeOfReturnParameters, commandName, type ReturnParameters,
+} from './commands.js';
+import { EVT_LE_META, EVT_VENDOR } from './constants.js';
+import { LE_META_EVENTS, LE_META_TABLE, type LeMetaEvent, type LeMetaKind } from './le-events.js';
+import { statusField } from './status.js';
+
+/**
+ * The HCI event table (Core Vol 4, Part E, 7.7), keyed by Event_Code. LE Meta (0x3E) sub-events live in
+ * le-events.ts and decode to their own flat kinds; vendor events (0xFF) are kept raw; unknown codes
+ * decode to `{ kind: 'unknown', code, data }`, never dropped.
+ *
+ * Trailing bytes: fixed-size rows are `trailing: 'ignore'` because later Core versions extend events by
+ * appending parameters and a host must keep working with a newer controller (the same rule as
+ * le-events.ts); count-driven rows (Number Of Completed Packets) stay strict, since bytes after the
+ * counted entries mean count and data disagree.
+ */
+
+/**
+ * Command Complete return parameters, decoded through the command table by the Command_Opcode that
+ * precedes them. This field must directly follow the opcode field: it reads the opcode from the two
+ * bytes before it (the Field interface has no access to sibling values).
+ */
+const returnParametersField: Field<ReturnParameters> = {
+  read: (r: ByteReader) => {
+    const o = r.offset;
+    if (o < 2) r.fail('return parameters without an opcode');
+    const opcode = r.bytes[o - 2]! | (r.bytes[o - 1]! << 8);
+    return decodeReturnParameters(opcode, r);
+  },
+  write: (w, v) => encodeReturnParameters(w, v),
+  size: v => sizeOfReturnParameters(v),
+  fixed: 0,
+  fmt: v => `{${v.kind}${describeReturn(v)}}`,
+};
+
+interface EventRow {
+  readonly code: number;
+  readonly name: string;
+  readonly spec: string;
+  readonly fields: Fields;
+  readonly trailing?: 'error' | 'ignore';
+}
+
+export const HCI_EVENTS = {
+  inquiryComplete: { code: 0x01, name: 'Inquiry Complete', spec: 'Vol 4, Part E, 7.7.1', trailing: 'ignore',
+    fields: { status: statusField } },
+  connectionComplete: { code: 0x03, name: 'Connection Complete', spec: 'Vol 4, Part E, 7.7.3', trailing: 'ignore',
+    fields: { status: statusField, connectionHandle: x16, bdAddr, linkType: u8, encryptionEnabled: u8 } },
+  connectionRequest: { code: 0x04, name: 'Connection Request', spec: 'Vol 4, Part E, 7.7.4', trailing: 'ignore',
+    fields: { bdAddr, classOfDevice: x24, linkType: u8 } },
+  disconnectionComplete: { code: 0x05, name: 'Disconnection Complete', spec: 'Vol 4, Part E, 7.7.5', trailing: 'ignore',
+    fields: { status: statusField, connectionHandle: x16, reason: statusField } },
+  remoteNameRequestComplete: { code: 0x07, name: 'Remote Name Request Complete', spec: 'Vol 4, Part E, 7.7.7',
+    trailing: 'ignore', fields: { status: statusField, bdAddr, remoteName: nameBytes(248) } },
+  encryptionChange: { code: 0x08, name: 'Encryption Change [v1]', spec: 'Vol 4, Part E, 7.7.8', trailing: 'ignore',
+    fields: { status: statusField, connectionHandle: x16, encryptionEnabled: u8 } },
+  readRemoteSupportedFeaturesComplete: { code: 0x0b, name: 'Read Remote Supported Features Complete',
+    spec: 'Vol 4, Part E, 7.7.11', trailing: 'ignore', fields: { status: statusField, connectionHandle: x16,
+      lmpFeatures: u64 } },
+  readRemoteVersionInformationComplete: { code: 0x0c, name: 'Read Remote Version Information Complete',
+    spec: 'Vol 4, Part E, 7.7.12', trailing: 'ignore',
+    fields: { status: statusField, connectionHandle: x16, version: u8, manufacturerName: x16, subversion: x16 } },
+  commandComplete: { code: 0x0e, name: 'Command Complete', spec: 'Vol 4, Part E, 7.7.14',
+    fields: { numHciCommandPackets: u8, commandOpcode: opcodeField, returnParameters: returnParametersField } },
+  commandStatus: { code: 0x0f, name: 'Command Status', spec: 'Vol 4, Part E, 7.7.15', trailing: 'ignore',
+    fields: { status: statusField, numHciCommandPackets: u8, commandOpcode: opcodeField } },
+  hardwareError: { code: 0x10, name: 'Hardware Error', spec: 'Vol 4, Part E, 7.7.16', trailing: 'ignore',
+    fields: { hardwareCode: x8 } },
+  roleChange: { code: 0x12, name: 'Role Change', spec: 'Vol 4, Part E, 7.7.18', trailing: 'ignore',
+    fields: { status: statusField, bdAddr, newRole: u8 } },
+  numberOfCompletedPackets: { code: 0x13, name: 'Number Of Completed Packets', spec: 'Vol 4, Part E, 7.7.19',
+    fields: { handles: arrayOf(u8, struct({ connectionHandle: x16, numCompletedPackets: u16 })) } },
+  modeChange: { code: 0x14, name: 'Mode Change', spec: 'Vol 4, Part E, 7.7.20', trailing: 'ignore',
+    fields: { status: statusField, connectionHandle: x16, currentMode: u8, interval: u16 } },
+  dataBufferOverflow: { code: 0x1a, name: 'Data Buffer Overflow', spec: 'Vol 4, Part E, 7.7.26', trailing: 'ignore',
+    fields: { linkType: u8 } },
+  maxSlotsChange: { code: 0x1b, name: 'Max Slots Change', spec: 'Vol 4, Part E, 7.7.27', trailing: 'ignore',
+    fields: { connectionHandle: x16, lmpMaxSlots: u8 } },
+  encryptionKeyRefreshComplete: { code: 0x30, name: 'Encryption Key Refresh Complete', spec: 'Vol 4, Part E, 7.7.39',
+    trailing: 'ignore', fields: { status: statusField, connectionHandle: x16 } },
+  authenticatedPayloadTimeoutExpired: { code: 0x57, name: 'Authenticated Payload Timeout Expired',
+    spec: 'Vol 4, Part E, 7.7.75', trailing: 'ignore', fields: { connectionHandle: x16 } },
+  encryptionChangeV2: { code: 0x59, name: 'Encryption Change [v2]', spec: 'Vol 4, Part E, 7.7.8', trailing: 'ignore',
+    fields: { status: statusField, connectionHandle: x16, encryptionEnabled: u8, encryptionKeySize: u8 } },
+} as const satisfies Record<string, EventRow>;
+
+type E = typeof HCI_EVENTS;
+export type HciEventKind = keyof E & string;
+export type HciEventOf<K extends HciEventKind> = K extends HciEventKind ? { kind: K } & Infer<E[K]['fields']> : never;
+
+/** Vendor-specific event (code 0xFF, Vol 4, Part E, 5.4.4), kept raw. */
+export interface VendorEvent { kind: 'vendor'; code: number; data: Uint8Array }
+/**
+ * An event code (or, when `subeventCode` is present, an LE Meta sub-event) that is not in the tables.
+ * `data` is what follows the code (for LE Meta: what follows the sub-event code).
+ */
+export interface UnknownEvent { kind: 'unknown'; code: number; subeventCode?: number; data: Uint8Array }
+
+/** Every event a controller can send, flat: LE Meta sub-events carry their own `le…` kinds. */
+export type HciEvent = HciEventOf<HciEventKind> | LeMetaEvent | VendorEvent | UnknownEvent;
+/** Kinds of all tabled events (HCI and LE Meta). */
+export type EventKind = HciEventKind | LeMetaKind;
+
+/** Compiled table: code = Event_Code. */
+export const EVENT_TABLE = defineTable('hci', HCI_EVENTS);
+
+export function isLeMetaKind(kind: string): kind is LeMetaKind {
+  return Object.prototype.hasOwnProperty.call(LE_META_EVENTS, kind);
+}
+
+/** Decode the parameters of an event with this code (r ends where the event ends). */
+export function decodeEventParams(code: number, r: ByteReader): HciEvent {
+  if (code === EVT_LE_META) {
+    const sub = r.u8();
+    const e = LE_META_TABLE.decodeBody(sub, r) as LeMetaEvent | undefined;
+    return e ?? { kind: 'unknown', code, subeventCode: sub, data: r.rest() };
+  }
+  const e = EVENT_TABLE.decodeBody(code, r) as HciEvent | undefined;
+  if (e) return e;
+  return { kind: code === EVT_VENDOR ? 'vendor' : 'unknown', code, data: r.rest() };
+}
+
+/** Event code for an event value. */
+export function eventCode(evt: HciEvent): number {
+  if (evt.kind === 'vendor' || evt.kind === 'unknown') return evt.code;
+  return isLeMetaKind(evt.kind) ? EVT_LE_META : EVENT_TABLE.codeOf(evt.kind);
+}
+
+/** Parameter_Total_Length of an event (everything after the 2-byte event header). */
+export function sizeOfEventParams(evt: HciEvent): number {
+  if (evt.kind === 'vendor') return evt.data.length;
+  if (evt.kind === 'unknown') return (evt.subeventCode !== undefined ? 1 : 0) + evt.data.length;
+  if (isLeMetaKind(evt.kind)) return 1 + LE_META_TABLE.sizeOfBody(evt as never);
+  return EVENT_TABLE.sizeOfBody(evt as never);
+}
+
+export function encodeEventParams(w: ByteWriter, evt: HciEvent): void {
+  if (evt.kind === 'vendor') { w.bytesOf(evt.data); return; }
+  if (evt.kind === 'unknown') {
+    if (evt.subeventCode !== undefined) w.u8(evt.subeventCode);
+    w.bytesOf(evt.data);
+    return;
+  }
+  if (isLeMetaKind(evt.kind)) {
+    w.u8(LE_META_TABLE.codeOf(evt.kind));
+    LE_META_TABLE.encodeBody(w, evt as never);
+    return;
+  }
+  if (evt.kind === 'commandComplete') {
+    // The return parameters must belong to the opcode they are sent under.
+    const op = returnKindOpcode(evt.returnParameters);
+    if (op !== undefined && op !== evt.commandOpcode) {
+      throw new EncodeError('hci', 'commandComplete',
+        `return parameters of ${evt.returnParameters.kind} under opcode ${commandName(evt.commandOpcode)}`);
+    }
+  }
+  EVENT_TABLE.encodeBody(w, evt as never);
+}
+
+/** One-line description: "Disconnection Complete status=Success connectionHandle=0x0040 reason=…". */
+export function describeEvent(evt: HciEvent): string {
+  if (evt.kind === 'vendor') return `Vendor Event data=${toHex(evt.data)}`;
+  if (evt.kind === 'unknown') {
+    return evt.subeventCode !== undefined
+      ? `Unknown LE Meta sub-event ${hex8(evt.subeventCode)} data=${toHex(evt.data)}`
+      : `Unknown event ${hex8(evt.code)} data=${toHex(evt.data)}`;
+  }
+  if (evt.kind === 'commandComplete') {
+    return `Command Complete ${commandName(evt.commandOpcode)} ncmd=${evt.numHciCommandPackets}` +
+      describeReturn(evt.returnParameters);
+  }
+  if (evt.kind === 'commandStatus') {
+    return `Command Status ${commandName(evt.commandOpcode)} status=${statusField.fmt!(evt.status)} ` +
+      `ncmd=${evt.numHciCommandPackets}`;
+  }
+  if (isLeMetaKind(evt.kind)) {
+    const row = LE_META_EVENTS[evt.kind];
+    return row.name + describeFields(row.fields, evt);
+  }
+  const row = HCI_EVENTS[evt.kind as HciEventKind];
+  return row.name + describeFields(row.fields, evt);
+}
