@@ -1,0 +1,331 @@
+/**
+ * HciHost: the transport ↔ command channel ↔ ACL flow ↔ links junction, and host init and recovery.
+ *
+ * Design overview
+ * - Driven by the transport's receiver (every H4 packet from the controller, synchronously) and by the
+ *   layers above calling `command()`, `sendAcl()`, `attachLink()`.
+ * - Events are decoded with the event tables once, here, and dispatched by kind to listeners; Command
+ *   Complete / Command Status feed the command channel, Number Of Completed Packets feeds ACL flow,
+ *   Disconnection Complete frees the link's ACL credits (Vol 4, Part E, 4.3) after listeners ran.
+ * - ACL from the controller goes to the receiver attached for its handle; ACL for a handle nobody
+ *   attached is counted (`stats.aclUnknownHandle`) and dropped, as is any packet that does not decode.
+ *   No receive path throws: a DecodeError is counted and logged (STYLE c.1 rule 3).
+ * - State: 'idle' → init() → 'ready'; Hardware Error (Vol 4, Part E, 7.7.16) → 'failed' (commands in
+ *   flight reject, links are reported lost) until `init()` runs again (re-initialisation without a
+ *   restart: Reset, then the capability model is read afresh); transport loss → 'closed' for good
+ *   (every pending command, queued ACL and link rejects with the transport's error).
+ */
+import { ByteReader } from '../bytes/reader.js';
+import { systemClock, type Clock } from '../clock.js';
+import { BlewireError, DecodeError, DisconnectedError, TransportError } from '../errors.js';
+import { log } from '../log.js';
+import { H4, type HciTransport } from '../transport/types.js';
+import { AclFlow } from './acl-flow.js';
+import { CommandChannel, HCI_DEFAULT_COMMAND_TIMEOUT_MS } from './command-channel.js';
+import {
+  COMMAND_TABLE, HCI_COMMANDS, RETURN_TABLE, type CommandReturn, type HciCommand, type HciCommandKind, type HciCommandOf,
+} from './commands.js';
+import { readControllerInfo, ControllerInfo, type CommandIssuer } from './controller.js';
+import { describeEvent, type HciEvent } from './events.js';
+import { decodeAcl } from './acl.js';
+import { decodeHciPacket, encodeCommand, type EventPacket } from './packets.js';
+import type { LeMetaEventOf, LeMetaKind } from './le-events.js';
+import type { HciEventKind, HciEventOf } from './events.js';
+import { statusName } from './status.js';
+
+export type AnyEventKind = HciEventKind | LeMetaKind;
+export type EventOf<K extends AnyEventKind> = K extends LeMetaKind ? LeMetaEventOf<K>
+  : K extends HciEventKind ? HciEventOf<K> : never;
+
+/** Where the ACL packets of one connection handle go (the link's L2CAP reassembler). */
+export interface AclReceiver {
+  /** One ACL packet: Packet_Boundary flag and the payload (a view into the packet). */
+  acl(pb: number, data: Uint8Array): void;
+}
+
+export interface HostOptions {
+  clock?: Clock;
+  /** Per-command timeout (default 5 s; HCI_Reset gets at least 10 s). */
+  commandTimeoutMs?: number;
+}
+
+export interface InitOptions {
+  /** Set this static random address (LE Set Random Address) after Reset. */
+  randomAddress?: string;
+  signal?: AbortSignal;
+}
+
+export interface HostStats {
+  aclUnknownHandle: number;
+  decodeErrors: number;
+  unknownPackets: number;
+}
+
+/** Event Mask (Vol 4, Part E, 7.3.1): Disconnection Complete, Encryption Change, Read Remote Version,
+ * Hardware Error, Data Buffer Overflow, Encryption Key Refresh, LE Meta. */
+const EVENT_MASK = (1n << 4n) | (1n << 7n) | (1n << 11n) | (1n << 15n) | (1n << 25n) | (1n << 47n) | (1n << 61n);
+/** LE Event Mask (Vol 4, Part E, 7.8.1): sub-events 0x01–0x0D, Scan Timeout, Adv Set Terminated, CSA. */
+const LE_EVENT_MASK = 0x1fffn | (1n << 16n) | (1n << 17n) | (1n << 19n);
+
+export type HostState = 'idle' | 'initialising' | 'ready' | 'failed' | 'closed';
+
+type Listener = (e: never) => void;
+
+export class HciHost implements CommandIssuer {
+  readonly clock: Clock;
+  readonly commands: CommandChannel;
+  readonly acl: AclFlow;
+  info = new ControllerInfo();
+  state: HostState = 'idle';
+  readonly stats: HostStats = { aclUnknownHandle: 0, decodeErrors: 0, unknownPackets: 0 };
+  private readonly listeners = new Map<string, Set<Listener>>();
+  private readonly links = new Map<number, AclReceiver>();
+  private readonly hardwareErrorListeners = new Set<(code: number) => void>();
+  private readonly closeListeners = new Set<(error: Error | undefined) => void>();
+  private closedWith: Error | undefined;
+  private readonly commandTimeoutMs: number;
+
+  constructor(readonly transport: HciTransport, opts: HostOptions = {}) {
+    this.clock = opts.clock ?? systemClock;
+    this.commandTimeoutMs = opts.commandTimeoutMs ?? HCI_DEFAULT_COMMAND_TIMEOUT_MS;
+    this.commands = new CommandChannel({
+      clock: this.clock,
+      statusName,
+      defaultTimeoutMs: this.commandTimeoutMs,
+      send: p => this.transport.send(p),
+      onTimeout: name => log.hci('command %s timed out', name),
+    });
+    this.acl = new AclFlow({ send: p => this.transport.send(p) });
+    transport.setReceiver({ packet: p => this.receive(p), closed: e => this.transportClosed(e) });
+  }
+
+  // ------------------------------------------------------------------------------------------------
+  // Commands
+
+  /**
+   * Send one command from the command table. Resolves with its return parameters (Command Complete)
+   * or with `{ status: 0 }` once a Command Status 0 arrived; a non-zero status rejects with
+   * HciStatusError, no answer in time with TimeoutError.
+   */
+  async command<K extends HciCommandKind>(cmd: HciCommandOf<K>, opts: { timeout?: number; signal?: AbortSignal } = {}):
+    Promise<CommandReturn<K>> {
+    const kind = cmd.kind as HciCommandKind;
+    const opcode = COMMAND_TABLE.codeOf(kind);
+    const row = HCI_COMMANDS[kind] as { completes?: 'status' | 'none' };
+    const packet = encodeCommand(cmd as HciCommand);
+    const answer = await this.commands.submit({
+      packet, opcode, name: kind, completes: row.completes === 'status' ? 'status' : 'complete',
+      timeoutMs: opts.timeout ?? (kind === 'reset' ? Math.max(10_000, this.commandTimeoutMs) : undefined),
+      signal: opts.signal,
+    });
+    if (answer.event === 'status') return { status: 0 } as CommandReturn<K>;
+    const r = new ByteReader(answer.returnParameters, 'hci', `${kind} return parameters`);
+    // A malformed answer surfaces to the caller as DecodeError (not thrown into the receive path).
+    return RETURN_TABLE.decodeBody(opcode, r) as unknown as CommandReturn<K>;
+  }
+
+  // ------------------------------------------------------------------------------------------------
+  // Init and recovery
+
+  /**
+   * Reset the controller and bring it up: event masks, capability model, ACL buffers, and a random
+   * address when asked. Callable again after a Hardware Error to recover without restarting.
+   */
+  async init(opts: InitOptions = {}): Promise<ControllerInfo> {
+    if (this.state === 'closed') throw this.closedWith ?? new TransportError('transport closed');
+    this.state = 'initialising';
+    // Commands sent before the reset will never be answered (Vol 4, Part E, 7.3.2).
+    this.commands.abortInFlight(new BlewireError('hci: controller is being reset'));
+    this.commands.reopen();
+    this.dropAllLinks(0x16);
+    try {
+      await this.command({ kind: 'reset' }, { signal: opts.signal });
+      await this.command({ kind: 'setEventMask', eventMask: EVENT_MASK }, { signal: opts.signal });
+      const info = await readControllerInfo(this);
+      try {
+        await this.command({ kind: 'leSetEventMask', leEventMask: LE_EVENT_MASK }, { signal: opts.signal });
+      } catch (e) {
+        if (!(e instanceof BlewireError) || e.code !== 'EHCISTATUS') throw e;
+      }
+      if (opts.randomAddress !== undefined) {
+        await this.command({ kind: 'leSetRandomAddress', randomAddress: opts.randomAddress }, { signal: opts.signal });
+      }
+      this.info = info;
+      this.acl.configure(info.acl.length, info.acl.count);
+      this.state = 'ready';
+      return info;
+    } catch (e) {
+      if (this.state === 'initialising') this.state = 'failed';
+      throw e;
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------------
+  // Events
+
+  on<K extends AnyEventKind>(kind: K, fn: (e: EventOf<K>) => void): () => void {
+    let set = this.listeners.get(kind);
+    if (!set) this.listeners.set(kind, (set = new Set()));
+    set.add(fn as Listener);
+    return () => set!.delete(fn as Listener);
+  }
+
+  /** The controller reported a Hardware Error; the host is 'failed' until init() runs again. */
+  onHardwareError(fn: (code: number) => void): () => void {
+    this.hardwareErrorListeners.add(fn);
+    return () => this.hardwareErrorListeners.delete(fn);
+  }
+
+  /** The transport closed (error undefined: closed by us). */
+  onClose(fn: (error: Error | undefined) => void): () => void {
+    this.closeListeners.add(fn);
+    return () => this.closeListeners.delete(fn);
+  }
+
+  // ------------------------------------------------------------------------------------------------
+  // ACL
+
+  /** Route ACL of `handle` to `receiver` and open its flow-control queue. */
+  attachLink(handle: number, receiver: AclReceiver): void {
+    this.links.set(handle, receiver);
+    this.acl.open(handle);
+  }
+
+  /** The link is gone: stop routing, return its credits, reject its queued data. */
+  detachLink(handle: number, error: Error): void {
+    this.links.delete(handle);
+    this.acl.close(handle, error);
+  }
+
+  /** Queue the ACL packets of one SDU on `handle` (flow-controlled). */
+  sendAcl(handle: number, packets: Uint8Array[]): Promise<void> {
+    if (this.closedWith) return Promise.reject(this.closedWith);
+    return this.acl.enqueue(handle, packets);
+  }
+
+  get isClosed(): boolean {
+    return this.state === 'closed';
+  }
+
+  async close(): Promise<void> {
+    if (this.state === 'closed') return;
+    this.shutdown(new TransportError('the adapter was closed', 'ECLOSED'), undefined);
+    await this.transport.close();
+  }
+
+  // ------------------------------------------------------------------------------------------------
+  // Receive path
+
+  private receive(p: Uint8Array): void {
+    if (this.state === 'closed') return;
+    try {
+      switch (p[0]) {
+        case H4.event: return this.receiveEvent(p);
+        case H4.acl: return this.receiveAcl(p);
+        default:
+          this.stats.unknownPackets++;
+          return;
+      }
+    } catch (e) {
+      if (e instanceof DecodeError) {
+        this.stats.decodeErrors++;
+        log.hci('dropped undecodable packet: %s', e.message);
+        return;
+      }
+      // A listener threw: log it, never let it break the receive path.
+      log.hci('listener error: %O', e);
+    }
+  }
+
+  private receiveEvent(p: Uint8Array): void {
+    const evt = decodeHciPacket(p) as EventPacket;
+    const len = p.length - 3;
+    if (log.hci.enabled) log.hci('rx %s', describeEvent(evt));
+    switch (evt.kind) {
+      case 'commandComplete': {
+        // Hand the raw return parameters (status first) to the channel; typed decode happens in command().
+        this.commands.onCommandComplete(evt.numHciCommandPackets, evt.commandOpcode, p.subarray(6, 3 + len));
+        break;
+      }
+      case 'commandStatus':
+        this.commands.onCommandStatus(evt.status, evt.numHciCommandPackets, evt.commandOpcode);
+        break;
+      case 'numberOfCompletedPackets':
+        for (const h of evt.handles) this.acl.completed(h.connectionHandle & 0x0fff, h.numCompletedPackets);
+        break;
+      case 'hardwareError':
+        this.hardwareError(evt.hardwareCode);
+        break;
+      default:
+        break;
+    }
+    this.dispatch(evt);
+    if (evt.kind === 'disconnectionComplete' && evt.status === 0) {
+      // After listeners (the link closes its channels with the typed reason first), free credits (Vol 4, Part E, 4.3).
+      const h = evt.connectionHandle & 0x0fff;
+      if (this.links.has(h) || this.acl.isOpen(h)) {
+        this.detachLink(h, new DisconnectedError('acl', evt.reason, statusName(evt.reason)));
+      }
+    }
+  }
+
+  private dispatch(evt: HciEvent): void {
+    const set = this.listeners.get(evt.kind);
+    if (!set) return;
+    for (const fn of set) {
+      try {
+        (fn as (e: HciEvent) => void)(evt);
+      } catch (e) {
+        log.hci('listener for %s threw: %O', evt.kind, e);
+      }
+    }
+  }
+
+  private receiveAcl(p: Uint8Array): void {
+    const a = decodeAcl(p);
+    const link = this.links.get(a.handle);
+    if (!link) {
+      this.stats.aclUnknownHandle++;
+      return;
+    }
+    link.acl(a.pb, a.data);
+  }
+
+  private hardwareError(code: number): void {
+    log.hci('hardware error 0x%s', code.toString(16));
+    this.state = 'failed';
+    const err = new BlewireError(`hci: controller reported Hardware Error 0x${code.toString(16).padStart(2, '0')}`);
+    this.commands.abortInFlight(err);
+    // A controller that failed has lost its links (it must be reset); report them as lost.
+    this.dropAllLinks(0x03 /* Hardware Failure */);
+    for (const fn of this.hardwareErrorListeners) fn(code);
+  }
+
+  private dropAllLinks(reason: number): void {
+    for (const h of [...this.links.keys()]) {
+      // Synthesise Disconnection Complete so every layer tears the link down the one way it knows.
+      this.dispatch({ kind: 'disconnectionComplete', status: 0, connectionHandle: h, reason });
+      this.detachLink(h, new DisconnectedError('acl', reason, statusName(reason)));
+    }
+  }
+
+  private transportClosed(error: Error | undefined): void {
+    if (this.state === 'closed') return;
+    const err = error instanceof BlewireError ? error
+      : new TransportError(`transport ${this.transport.description} closed${error ? `: ${error.message}` : ''}`, 'ETRANSPORT',
+        { cause: error });
+    this.shutdown(err, err);
+  }
+
+  private shutdown(err: Error, reported: Error | undefined): void {
+    this.closedWith = err;
+    this.commands.close(err);
+    for (const h of [...this.links.keys()]) {
+      this.dispatch({ kind: 'disconnectionComplete', status: 0, connectionHandle: h, reason: 0x16 });
+      this.links.delete(h);
+    }
+    this.acl.closeAll(err);
+    this.state = 'closed';
+    for (const fn of this.closeListeners) fn(reported);
+  }
+}

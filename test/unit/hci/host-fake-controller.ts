@@ -1,0 +1,157 @@
+/**
+ * A scripted fake controller for host tests: it decodes every packet the host sends with our codecs,
+ * answers commands (defaults for init, overridable per command kind), records the wire, and lets a
+ * test inject events and ACL. Answers are delivered on a microtask, as a real transport would deliver
+ * them later, never re-entrantly inside the host's send().
+ */
+import { toHex } from '../../../src/bytes/hex.js';
+import type { HciCommand, HciCommandKind, ReturnParameters } from '../../../src/hci/commands.js';
+import { opcodeOfCommand } from '../../../src/hci/commands.js';
+import type { HciEvent } from '../../../src/hci/events.js';
+import { decodeHciPacket, encodeAcl, encodeEvent } from '../../../src/hci/packets.js';
+import type { HciTransport, TransportReceiver } from '../../../src/transport/types.js';
+
+export type Answer =
+  | { complete: Record<string, unknown> }   // Command Complete with these return fields (status 0 default)
+  | { status: number }                      // Command Status with this status
+  | { events: HciEvent[] }                  // arbitrary events
+  | 'silent';                               // no answer at all (timeouts)
+
+export type Script = (cmd: HciCommand & { type: 'command' }) => Answer | undefined;
+
+/** 64-byte supported-commands mask with the given [octet, bit] pairs set. */
+export function commandMask(bits: ReadonlyArray<readonly [number, number]>): Uint8Array {
+  const m = new Uint8Array(64);
+  for (const [o, b] of bits) m[o]! |= 1 << b;
+  return m;
+}
+
+export class FakeController implements HciTransport {
+  readonly description = 'fake controller';
+  private receiver: TransportReceiver | undefined;
+  private pending: Uint8Array[] = [];
+  /** Every packet the host sent, hex. */
+  readonly wire: string[] = [];
+  /** Decoded commands the host sent. */
+  readonly commands: Array<HciCommand & { type: 'command' }> = [];
+  /** ACL packets the host sent: handle, pb, data hex. */
+  readonly aclOut: Array<{ handle: number; pb: number; data: string }> = [];
+  /** Per-kind overrides, consulted before `defaults`. */
+  readonly scripts = new Map<string, Script>();
+  closed = false;
+  ncmd = 1;
+  /** Whether to answer ACL with Number Of Completed Packets at once. */
+  autoCompleteAcl = true;
+  supportedCommands = commandMask([]);
+  leFeatures = 0n;
+
+  setReceiver(r: TransportReceiver): void {
+    this.receiver = r;
+    for (const p of this.pending.splice(0)) r.packet(p);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+  }
+
+  /** Answer command `kind` with `script` from now on. */
+  on(kind: HciCommandKind, script: Script | Answer): void {
+    this.scripts.set(kind, typeof script === 'function' ? script : () => script);
+  }
+
+  private waiters: Array<{ kind: string; resolve(c: HciCommand & { type: 'command' }): void }> = [];
+
+  /** Resolves when the host sends a command of `kind` (or at once if it already did, unconsumed). */
+  sent(kind: HciCommandKind): Promise<HciCommand & { type: 'command' }> {
+    const seen = this.commands.filter(c => c.kind === kind).length;
+    const consumed = this.consumed.get(kind) ?? 0;
+    if (seen > consumed) {
+      this.consumed.set(kind, consumed + 1);
+      return Promise.resolve(this.commands.filter(c => c.kind === kind)[consumed]!);
+    }
+    return new Promise(resolve => this.waiters.push({ kind, resolve }));
+  }
+  private readonly consumed = new Map<string, number>();
+
+  kinds(): string[] {
+    return this.commands.map(c => c.kind);
+  }
+
+  send(packet: Uint8Array): void {
+    if (this.closed) throw new Error('fake controller: send after close');
+    this.wire.push(toHex(packet));
+    const p = decodeHciPacket(packet);
+    if (p.type === 'acl') {
+      this.aclOut.push({ handle: p.handle, pb: p.pb, data: toHex(p.data) });
+      if (this.autoCompleteAcl) {
+        this.inject({ kind: 'numberOfCompletedPackets', handles: [{ connectionHandle: p.handle, numCompletedPackets: 1 }] });
+      }
+      return;
+    }
+    if (p.type !== 'command') throw new Error(`fake controller: unexpected ${p.type}`);
+    this.commands.push(p);
+    const wi = this.waiters.findIndex(w => w.kind === p.kind);
+    if (wi >= 0) {
+      this.consumed.set(p.kind, (this.consumed.get(p.kind) ?? 0) + 1);
+      this.waiters.splice(wi, 1)[0]!.resolve(p);
+    }
+    const script = this.scripts.get(p.kind);
+    const answer = script?.(p) ?? this.defaults(p);
+    if (answer === undefined || answer === 'silent') return;
+    const opcode = p.kind === 'vendor' || p.kind === 'unknown' ? p.opcode : opcodeOfCommand(p.kind);
+    if ('status' in answer) {
+      this.inject({ kind: 'commandStatus', status: answer.status, numHciCommandPackets: this.ncmd, commandOpcode: opcode });
+    } else if ('complete' in answer) {
+      const ret = { kind: p.kind, status: 0, ...answer.complete } as ReturnParameters;
+      this.inject({ kind: 'commandComplete', numHciCommandPackets: this.ncmd, commandOpcode: opcode, returnParameters: ret });
+    } else {
+      for (const e of answer.events) this.inject(e);
+    }
+  }
+
+  private defaults(p: HciCommand): Answer | undefined {
+    switch (p.kind) {
+      case 'readLocalVersionInformation':
+        return { complete: { hciVersion: 9, hciSubversion: 1, lmpVersion: 9, manufacturer: 0x05f1, lmpSubversion: 1 } };
+      case 'readLocalSupportedCommands': return { complete: { supportedCommands: this.supportedCommands } };
+      case 'readLocalSupportedFeatures': return { complete: { lmpFeatures: 0n } };
+      case 'readBdAddr': return { complete: { bdAddr: '00:AA:01:00:00:42' } };
+      case 'leReadLocalSupportedFeatures': return { complete: { leFeatures: this.leFeatures } };
+      case 'leReadBufferSizeV2': return { status: 0x01 };
+      case 'leReadBufferSize': return { complete: { leAclDataPacketLength: 27, totalNumLeAclDataPackets: 2 } };
+      case 'readBufferSize':
+        return { complete: { aclDataPacketLength: 192, synchronousDataPacketLength: 0, totalNumAclDataPackets: 1, totalNumSynchronousDataPackets: 0 } };
+      case 'leReadFilterAcceptListSize': return { complete: { filterAcceptListSize: 8 } };
+      case 'leCreateConnection': case 'leExtendedCreateConnection': case 'disconnect': case 'leConnectionUpdate':
+      case 'leReadRemoteFeatures': case 'leSetPhy':
+        return { status: 0 };
+      case 'vendor': case 'unknown': return { status: 0x01 };
+      default: return { complete: {} };
+    }
+  }
+
+  /** Deliver an event to the host on a microtask. */
+  inject(evt: HciEvent): void {
+    this.deliver(encodeEvent(evt));
+  }
+
+  /** Deliver an ACL packet from the peer. */
+  injectAcl(handle: number, pb: number, data: Uint8Array): void {
+    this.deliver(encodeAcl({ handle, pb, data }));
+  }
+
+  /** Deliver raw bytes (hostile input). */
+  deliver(packet: Uint8Array): void {
+    queueMicrotask(() => {
+      if (this.closed) return;
+      if (this.receiver) this.receiver.packet(packet);
+      else this.pending.push(packet);
+    });
+  }
+
+  /** The transport dies (EOF). */
+  eof(error?: Error): void {
+    this.closed = true;
+    this.receiver?.closed(error);
+  }
+}
