@@ -1,0 +1,619 @@
+/**
+ * The ATT bearer on the LE fixed channel 0x0004 (Core Vol 3, Part F): both roles of one link.
+ *
+ * What drives it: `data()` from the FixedChannel (one whole ATT PDU per call) and the calls of its
+ * users: `request()` / `command()` (client role, used by the GATT client), `notify()` / `indicate()`
+ * (server role, used by our own small database and by virtual peripherals).
+ *
+ * Who owns which state (all in discriminated unions, STYLE c.6):
+ * - `client`: idle | awaiting one request (its timer) | closed. Exactly one request is outstanding
+ *   (Vol 3, Part F, 3.3.2); the rest wait in `queue`. Receive handlers are synchronous: a response
+ *   settles its promise and the next request is on the wire before any continuation runs.
+ * - `ind`: idle | awaiting the peer's confirmation of our indication (Vol 3, Part F, 3.4.7.2). It has
+ *   its own 30 s timer and queue; indications never use the request slot.
+ * - Answers to the peer's requests (Exchange MTU here; everything else via the `server` role or
+ *   Request Not Supported) are sent at once, in order, and never use the request slot either.
+ * - `mtu`: 23 until an Exchange MTU (either direction) completes, then min(ours, theirs), never below
+ *   23 (Vol 3, Part F, 3.4.2.2). Our own exchange runs at most once per link.
+ *
+ * Timeout: a request (or our indication) unanswered for 30 s closes the bearer for good (Vol 3,
+ * Part F, 3.3.3): the late request rejects with TimeoutError, every queued one with
+ * BearerClosedError, `onTimeout` asks the connection to disconnect the link, and later calls reject
+ * at once. Disconnect (`closed()` from the channel): everything pending and queued rejects with the
+ * DisconnectedError, and later calls reject with a DisconnectedError naming the operation.
+ *
+ * Cancellation: an AbortSignal removes a queued request at once; an in-flight request cannot be
+ * withdrawn from the peer, so its promise rejects at once but the slot stays busy until the
+ * response (discarded) or the timeout.
+ *
+ * Bad input is normal input: an undecodable PDU is counted; if it was a request it is answered
+ * with Invalid PDU (Vol 3, Part F, 3.4.1.1); a response that does not fit the outstanding request
+ * (wrong opcode, undecodable, an Error Response naming another request) rejects that request with
+ * ProtocolError, which frees the slot: ATT is strictly sequential, so it was the peer's answer.
+ */
+import { hex16 } from '../bytes/hex.js';
+import type { Clock, TimerId } from '../clock.js';
+import {
+  AbortError, AttError, BearerClosedError, BlewireError, DecodeError, DisconnectedError, EncodeError,
+  InvalidStateError, ProtocolError, TimeoutError,
+} from '../errors.js';
+import type { ChannelReceiver, FixedChannel } from '../l2cap/channel.js';
+import { log } from '../log.js';
+import {
+  ATT_DEFAULT_LE_MTU, ATT_MAX_MTU, ATT_OPCODE_COMMAND_FLAG, ATT_TRANSACTION_TIMEOUT_MS, AttErrorCode, attErrorName,
+} from './constants.js';
+import {
+  ATT_PDUS, ATT_TABLE, attMethodOf, decodeAtt, describeAtt, encodeAtt, responseKindOf,
+  type AttPdu, type AttPduOf, type RequestKind, type ResponseFor, type UnknownAttPdu,
+} from './pdus.js';
+
+/** What our server role answers; the bearer itself handles Exchange MTU and confirmations. */
+export interface AttServerRole {
+  /**
+   * A request or command from the peer (never exchangeMtuReq). Return the response (or an errorRsp)
+   * for a request; the return value for a command is ignored. May be async: responses still go out
+   * in request order.
+   */
+  handle(pdu: AttPdu, ctx: AttServerContext): AttPdu | undefined | Promise<AttPdu | undefined>;
+  /** The bearer closed (link down or timeout): drop per-connection state. */
+  closed?(): void;
+}
+
+/** What a server role may know about the bearer it serves. */
+export interface AttServerContext {
+  readonly mtu: number;
+  /** A key for per-connection state (prepare queues, CCCD values): one object per bearer. */
+  readonly session: object;
+}
+
+export interface AttBearerOptions {
+  clock: Clock;
+  /** Our receive MTU offered in Exchange MTU, 23..517, default 517. */
+  mtu?: number;
+  /** Answers the peer's requests; without one, every request but Exchange MTU gets Request Not Supported. */
+  server?: AttServerRole;
+  /** Called once when a transaction timeout killed the bearer: the link must be disconnected (Vol 3, Part F, 3.3.3). */
+  onTimeout?: (error: TimeoutError) => void;
+  /** Default 30 000 ms (Vol 3, Part F, 3.3.3); only tests should change it. */
+  transactionTimeoutMs?: number;
+}
+
+export interface RequestOptions {
+  signal?: AbortSignal | undefined;
+}
+
+/** A notification or indication from the peer (already confirmed by the time listeners return, for indications). */
+export interface AttValueEvent {
+  kind: 'notification' | 'indication';
+  handle: number;
+  value: Uint8Array;
+}
+
+/** Counters for what the peer did wrong or what we did (round trips). */
+export interface AttBearerStats {
+  requestsSent: number;
+  commandsSent: number;
+  notificationsReceived: number;
+  indicationsReceived: number;
+  /** PDUs we could not decode (any direction of method). */
+  undecodable: number;
+  /** Responses that did not fit the outstanding request, or came with none outstanding. */
+  protocolErrors: number;
+  /** PDUs that could not be handled and were dropped (e.g. a stray confirmation). */
+  dropped: number;
+  requestsServed: number;
+}
+
+interface Pending {
+  pdu: AttPdu;
+  bytes: Uint8Array;
+  expect: string;
+  resolve: (pdu: AttPdu) => void;
+  reject: (err: Error) => void;
+  /** Set when the caller gave up (abort) while the request was in flight: the result is discarded. */
+  abandoned: boolean;
+  detach: () => void;
+}
+
+interface PendingInd {
+  handle: number;
+  value: Uint8Array;
+  resolve: () => void;
+  reject: (err: Error) => void;
+  abandoned: boolean;
+  detach: () => void;
+}
+
+type ClientState =
+  | { tag: 'idle' }
+  | { tag: 'awaiting'; pending: Pending; timer: TimerId }
+  | { tag: 'closed'; reason: Error };
+
+type IndState =
+  | { tag: 'idle' }
+  | { tag: 'awaiting'; pending: PendingInd; timer: TimerId }
+  | { tag: 'closed' };
+
+type MtuListener = (mtu: number) => void;
+type ValueListener = (ev: AttValueEvent) => void;
+type ClosedListener = (reason: Error) => void;
+
+export class AttBearer implements ChannelReceiver {
+  private client: ClientState = { tag: 'idle' };
+  private ind: IndState = { tag: 'idle' };
+  private readonly queue: Pending[] = [];
+  private readonly indQueue: PendingInd[] = [];
+  private readonly clock: Clock;
+  private readonly ourMtu: number;
+  private readonly server: AttServerRole | undefined;
+  private readonly onTimeoutCb: ((e: TimeoutError) => void) | undefined;
+  private readonly timeoutMs: number;
+  private currentMtu = ATT_DEFAULT_LE_MTU;
+  private mtuExchange: 'none' | 'running' | 'done' = 'none';
+  /** Responses to the peer's requests, serialised (the server role may answer asynchronously). */
+  private serverChain: Promise<void> = Promise.resolve();
+  private readonly session = {};
+  private readonly mtuListeners = new Set<MtuListener>();
+  private readonly valueListeners = new Set<ValueListener>();
+  private readonly closedListeners = new Set<ClosedListener>();
+  readonly stats: AttBearerStats = {
+    requestsSent: 0, commandsSent: 0, notificationsReceived: 0, indicationsReceived: 0,
+    undecodable: 0, protocolErrors: 0, dropped: 0, requestsServed: 0,
+  };
+
+  constructor(readonly channel: FixedChannel, options: AttBearerOptions) {
+    this.clock = options.clock;
+    const mtu = options.mtu ?? ATT_MAX_MTU;
+    if (!Number.isInteger(mtu) || mtu < ATT_DEFAULT_LE_MTU || mtu > 0xffff) {
+      throw new RangeError(`ATT MTU must be an integer from 23 to 65535, got ${mtu}`);
+    }
+    this.ourMtu = mtu;
+    this.server = options.server;
+    this.onTimeoutCb = options.onTimeout;
+    this.timeoutMs = options.transactionTimeoutMs ?? ATT_TRANSACTION_TIMEOUT_MS;
+    channel.setReceiver(this);
+  }
+
+  /** The current ATT_MTU of this bearer (23 until an exchange completes). */
+  get mtu(): number {
+    return this.currentMtu;
+  }
+
+  /** The MTU we offer. */
+  get preferredMtu(): number {
+    return this.ourMtu;
+  }
+
+  get isClosed(): boolean {
+    return this.client.tag === 'closed';
+  }
+
+  /** Why the bearer closed, or undefined while it is open. */
+  get closeReason(): Error | undefined {
+    return this.client.tag === 'closed' ? this.client.reason : undefined;
+  }
+
+  on(event: 'mtu', fn: MtuListener): () => void;
+  on(event: 'value', fn: ValueListener): () => void;
+  on(event: 'closed', fn: ClosedListener): () => void;
+  on(event: 'mtu' | 'value' | 'closed', fn: MtuListener | ValueListener | ClosedListener): () => void {
+    const set = (event === 'mtu' ? this.mtuListeners : event === 'value' ? this.valueListeners : this.closedListeners) as Set<unknown>;
+    set.add(fn);
+    return () => { set.delete(fn); };
+  }
+
+  // ---- client role ------------------------------------------------------------------------------
+
+  /**
+   * Send one request and resolve with its success response. An Error Response rejects with
+   * AttError; a response that does not fit rejects with ProtocolError. One request is on the wire
+   * at a time; the others wait in FIFO order.
+   */
+  request<K extends RequestKind>(pdu: AttPduOf<K>, options: RequestOptions = {}): Promise<ResponseFor<K>> {
+    const what = pdu.kind;
+    if (this.client.tag === 'closed') return Promise.reject(this.closedError(what));
+    const { signal } = options;
+    if (signal?.aborted) return Promise.reject(abortReason(signal, what));
+    let bytes: Uint8Array;
+    try {
+      bytes = this.encodeChecked(pdu);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return new Promise<ResponseFor<K>>((resolve, reject) => {
+      const pending: Pending = {
+        pdu, bytes, expect: responseKindOf(pdu.kind as RequestKind), resolve: resolve as (p: AttPdu) => void, reject,
+        abandoned: false, detach: () => {},
+      };
+      if (signal) {
+        const onAbort = (): void => {
+          const i = this.queue.indexOf(pending);
+          if (i >= 0) this.queue.splice(i, 1);
+          else pending.abandoned = true; // in flight: keep the slot, discard the result
+          pending.detach();
+          reject(abortReason(signal, what));
+        };
+        signal.addEventListener('abort', onAbort, { once: true });
+        pending.detach = () => signal.removeEventListener('abort', onAbort);
+      }
+      this.queue.push(pending);
+      this.pump();
+    });
+  }
+
+  /**
+   * Send a command (Write Command, Signed Write Command). Resolves when the controller took the
+   * whole PDU (the FixedChannel's back-pressure), so a loop awaiting it never builds a queue.
+   */
+  async command(pdu: AttPduOf<'writeCmd' | 'signedWriteCmd'>): Promise<void> {
+    if (this.client.tag === 'closed') throw this.closedError(pdu.kind);
+    const bytes = this.encodeChecked(pdu);
+    this.stats.commandsSent++;
+    log.att('tx %s', describeAtt(pdu));
+    await this.channel.send(bytes);
+  }
+
+  /**
+   * Exchange MTU as the client, once per link (Vol 3, Part F, 3.4.2): resolves with the new ATT_MTU,
+   * min(ours, theirs) and never below 23. A second call rejects with InvalidStateError.
+   */
+  async exchangeMtu(options: RequestOptions = {}): Promise<number> {
+    if (this.mtuExchange !== 'none') throw new InvalidStateError('att: Exchange MTU runs at most once per link (Vol 3, Part F, 3.4.2.1)');
+    this.mtuExchange = 'running';
+    try {
+      const rsp = await this.request({ kind: 'exchangeMtuReq', clientRxMtu: this.ourMtu }, options);
+      this.setMtu(rsp.serverRxMtu);
+      return this.currentMtu;
+    } finally {
+      this.mtuExchange = 'done';
+    }
+  }
+
+  // ---- server role: values out --------------------------------------------------------------------
+
+  /** Send a Handle Value Notification (no confirmation; value cut to ATT_MTU - 3, Vol 3, Part F, 3.4.7.1). */
+  async notify(handle: number, value: Uint8Array): Promise<void> {
+    if (this.client.tag === 'closed') throw this.closedError('handleValueNtf');
+    const pdu: AttPdu = { kind: 'handleValueNtf', handle, value: value.subarray(0, this.currentMtu - 3) };
+    log.att('tx %s', describeAtt(pdu));
+    await this.channel.send(encodeAtt(pdu));
+  }
+
+  /**
+   * Send a Handle Value Indication and resolve on the peer's confirmation. One indication is
+   * outstanding at a time (Vol 3, Part F, 3.4.7.2); the 30 s transaction timeout applies.
+   */
+  indicate(handle: number, value: Uint8Array, options: RequestOptions = {}): Promise<void> {
+    if (this.client.tag === 'closed') return Promise.reject(this.closedError('handleValueInd'));
+    const { signal } = options;
+    if (signal?.aborted) return Promise.reject(abortReason(signal, 'handleValueInd'));
+    return new Promise<void>((resolve, reject) => {
+      const p: PendingInd = { handle, value: value.subarray(0, this.currentMtu - 3), resolve, reject, abandoned: false, detach: () => {} };
+      if (signal) {
+        const onAbort = (): void => {
+          const i = this.indQueue.indexOf(p);
+          if (i >= 0) this.indQueue.splice(i, 1);
+          else p.abandoned = true;
+          p.detach();
+          reject(abortReason(signal, 'handleValueInd'));
+        };
+        signal.addEventListener('abort', onAbort, { once: true });
+        p.detach = () => signal.removeEventListener('abort', onAbort);
+      }
+      this.indQueue.push(p);
+      this.pumpInd();
+    });
+  }
+
+  // ---- ChannelReceiver ------------------------------------------------------------------------------
+
+  data(sdu: Uint8Array): void {
+    if (this.client.tag === 'closed') {
+      this.stats.dropped++;
+      return;
+    }
+    if (sdu.length === 0) {
+      this.stats.undecodable++;
+      log.att('rx empty PDU dropped');
+      return;
+    }
+    const opcode = sdu[0]!;
+    let pdu: AttPdu | UnknownAttPdu;
+    try {
+      pdu = decodeAtt(sdu);
+    } catch (err) {
+      if (!(err instanceof DecodeError)) throw err;
+      this.stats.undecodable++;
+      this.onUndecodable(opcode, err);
+      return;
+    }
+    log.att('rx %s', describeAtt(pdu));
+    if (pdu.kind === 'unknown') {
+      this.onUnknownOpcode(opcode);
+      return;
+    }
+    const method = ATT_PDUS[pdu.kind].method;
+    switch (method) {
+      case 'response': return this.onResponse(pdu);
+      case 'request':
+      case 'command': return this.onPeerRequest(pdu, method);
+      case 'notification': return this.onNotification(pdu);
+      case 'indication': return this.onIndication(pdu as AttPduOf<'handleValueInd'>);
+      case 'confirmation': return this.onConfirmation();
+    }
+  }
+
+  closed(error: DisconnectedError): void {
+    this.close(error, error);
+  }
+
+  // ---- internals ------------------------------------------------------------------------------------
+
+  private encodeChecked(pdu: AttPdu): Uint8Array {
+    const bytes = encodeAtt(pdu);
+    if (bytes.length > this.currentMtu) {
+      throw new EncodeError('att', pdu.kind, `${bytes.length} octets exceed ATT_MTU ${this.currentMtu}`);
+    }
+    return bytes;
+  }
+
+  private pump(): void {
+    if (this.client.tag !== 'idle') return;
+    const next = this.queue.shift();
+    if (next === undefined) return;
+    // The transaction timer starts when the request is handed to the link (Vol 3, Part F, 3.3.3).
+    const timer = this.clock.setTimeout(() => this.onTimeout(), this.timeoutMs);
+    this.client = { tag: 'awaiting', pending: next, timer };
+    this.stats.requestsSent++;
+    log.att('tx %s', describeAtt(next.pdu));
+    this.channel.send(next.bytes).catch(err => this.onSendFailed(next, err));
+  }
+
+  private onSendFailed(p: Pending, err: unknown): void {
+    // The link refused the PDU (typically: it just went down). The channel's closed() rejects
+    // everything; if it has not, fail just this request and move on.
+    if (this.client.tag === 'awaiting' && this.client.pending === p) {
+      this.clock.clearTimeout(this.client.timer);
+      this.client = { tag: 'idle' };
+      p.detach();
+      if (!p.abandoned) p.reject(err instanceof Error ? err : new ProtocolError('att', String(err)));
+      this.pump();
+    }
+  }
+
+  private onResponse(pdu: AttPdu): void {
+    if (this.client.tag !== 'awaiting') {
+      this.stats.protocolErrors++;
+      log.att('response %s with no request outstanding: dropped', pdu.kind);
+      return;
+    }
+    const { pending } = this.client;
+    const reqOpcode = ATT_PDUS[pending.pdu.kind].code;
+    if (pdu.kind === 'errorRsp') {
+      if (pdu.requestOpcode !== reqOpcode) {
+        this.stats.protocolErrors++;
+        return this.finish(pending, new ProtocolError('att',
+          `${pending.pdu.kind}: the peer answered with an Error Response for opcode 0x${pdu.requestOpcode.toString(16)}`));
+      }
+      return this.finish(pending, new AttError(pdu.errorCode, attErrorName(pdu.errorCode), pdu.handle, pending.pdu.kind, reqOpcode));
+    }
+    if (pdu.kind !== pending.expect) {
+      this.stats.protocolErrors++;
+      return this.finish(pending, new ProtocolError('att', `${pending.pdu.kind}: the peer answered with ${pdu.kind}, expected ${pending.expect}`));
+    }
+    this.finish(pending, pdu);
+  }
+
+  private finish(pending: Pending, outcome: AttPdu | Error): void {
+    if (this.client.tag === 'awaiting') this.clock.clearTimeout(this.client.timer);
+    this.client = { tag: 'idle' };
+    pending.detach();
+    if (!pending.abandoned) {
+      if (outcome instanceof Error) pending.reject(outcome);
+      else pending.resolve(outcome);
+    }
+    this.pump();
+  }
+
+  private onUndecodable(opcode: number, err: DecodeError): void {
+    const method = attMethodOf(opcode);
+    log.att('rx undecodable opcode 0x%s: %s', opcode.toString(16), err.message);
+    if (method === 'request') {
+      // Vol 3, Part F, 3.4.1.1: a malformed request is answered with Invalid PDU.
+      this.sendServerResponse(errorRsp(opcode, 0, AttErrorCode.InvalidPdu));
+      return;
+    }
+    if (method === 'response' && this.client.tag === 'awaiting') {
+      const { pending } = this.client;
+      if (opcode === ATT_PDUS.errorRsp.code || opcode === ATT_PDUS[pending.expect as keyof typeof ATT_PDUS].code) {
+        this.stats.protocolErrors++;
+        const e = new ProtocolError('att', `${pending.pdu.kind}: malformed ${ATT_TABLE.kindOf(opcode)}: ${err.message}`);
+        (e as { cause?: unknown }).cause = err;
+        this.finish(pending, e);
+        return;
+      }
+    }
+    this.stats.dropped++;
+  }
+
+  private onUnknownOpcode(opcode: number): void {
+    if (opcode & ATT_OPCODE_COMMAND_FLAG) {
+      // Vol 3, Part F, 3.3.1: an unsupported command is ignored.
+      this.stats.dropped++;
+      return;
+    }
+    // Vol 3, Part F, 3.4.1.1: an unsupported request is answered with Request Not Supported. An
+    // unknown opcode without the command flag can only be a request we do not know.
+    this.sendServerResponse(errorRsp(opcode, 0, AttErrorCode.RequestNotSupported));
+  }
+
+  private onPeerRequest(pdu: AttPdu, method: 'request' | 'command'): void {
+    if (pdu.kind === 'exchangeMtuReq') {
+      // Vol 3, Part F, 3.4.2.2: answer with our receive MTU; both sides then use the minimum.
+      this.sendServerResponse({ kind: 'exchangeMtuRsp', serverRxMtu: this.ourMtu });
+      this.setMtu(pdu.clientRxMtu);
+      return;
+    }
+    this.stats.requestsServed += method === 'request' ? 1 : 0;
+    const server = this.server;
+    if (!server) {
+      if (method === 'request') this.sendServerResponse(errorRsp(ATT_PDUS[pdu.kind].code, 0, AttErrorCode.RequestNotSupported));
+      return;
+    }
+    const ctx: AttServerContext = { mtu: this.currentMtu, session: this.session };
+    let out: AttPdu | undefined | Promise<AttPdu | undefined>;
+    try {
+      out = server.handle(pdu, ctx);
+    } catch (err) {
+      log.att('server role threw on %s: %s', pdu.kind, err instanceof Error ? err.message : String(err));
+      out = errorRsp(ATT_PDUS[pdu.kind].code, 0, AttErrorCode.UnlikelyError);
+    }
+    if (method === 'command') return;
+    if (out instanceof Promise) {
+      const code = ATT_PDUS[pdu.kind].code;
+      this.serverChain = this.serverChain
+        .then(() => out)
+        .catch(() => errorRsp(code, 0, AttErrorCode.UnlikelyError))
+        .then(rsp => this.sendServerResponse(rsp ?? errorRsp(code, 0, AttErrorCode.UnlikelyError)));
+      return;
+    }
+    this.sendServerResponse(out ?? errorRsp(ATT_PDUS[pdu.kind].code, 0, AttErrorCode.UnlikelyError));
+  }
+
+  /** Responses to the peer's requests, confirmations: outside the request slot, in order. */
+  private sendServerResponse(pdu: AttPdu): void {
+    if (this.client.tag === 'closed') return;
+    let bytes: Uint8Array;
+    try {
+      bytes = encodeAtt(pdu);
+    } catch (err) {
+      log.att('cannot encode our %s: %s', pdu.kind, err instanceof Error ? err.message : String(err));
+      return;
+    }
+    log.att('tx %s', describeAtt(pdu));
+    this.channel.send(bytes).catch(() => { /* the link is going down; closed() follows */ });
+  }
+
+  private onNotification(pdu: AttPdu): void {
+    if (pdu.kind === 'handleValueNtf') {
+      this.stats.notificationsReceived++;
+      this.emitValue({ kind: 'notification', handle: pdu.handle, value: pdu.value });
+    } else if (pdu.kind === 'multipleHandleValueNtf') {
+      this.stats.notificationsReceived++;
+      for (const e of pdu.handleLengthValueTupleList) this.emitValue({ kind: 'notification', handle: e.handle, value: e.value });
+    }
+  }
+
+  private onIndication(pdu: AttPduOf<'handleValueInd'>): void {
+    this.stats.indicationsReceived++;
+    // Listeners run synchronously first, then we confirm (Vol 3, Part F, 3.4.7.3; STYLE c.6).
+    this.emitValue({ kind: 'indication', handle: pdu.handle, value: pdu.value });
+    this.sendServerResponse({ kind: 'handleValueCfm' });
+  }
+
+  private onConfirmation(): void {
+    if (this.ind.tag !== 'awaiting') {
+      this.stats.protocolErrors++;
+      return;
+    }
+    const { pending, timer } = this.ind;
+    this.clock.clearTimeout(timer);
+    this.ind = { tag: 'idle' };
+    pending.detach();
+    if (!pending.abandoned) pending.resolve();
+    this.pumpInd();
+  }
+
+  private pumpInd(): void {
+    if (this.ind.tag !== 'idle') return;
+    const next = this.indQueue.shift();
+    if (!next) return;
+    const timer = this.clock.setTimeout(() => this.onTimeout(), this.timeoutMs);
+    this.ind = { tag: 'awaiting', pending: next, timer };
+    const pdu: AttPdu = { kind: 'handleValueInd', handle: next.handle, value: next.value };
+    log.att('tx %s', describeAtt(pdu));
+    this.channel.send(encodeAtt(pdu)).catch(() => { /* closed() follows */ });
+  }
+
+  private emitValue(ev: AttValueEvent): void {
+    for (const fn of [...this.valueListeners]) {
+      try {
+        fn(ev);
+      } catch (err) {
+        log.att('value listener threw: %s', err instanceof Error ? err.message : String(err));
+      }
+    }
+  }
+
+  private setMtu(peerMtu: number): void {
+    // Vol 3, Part F, 3.4.2.2: ATT_MTU = min(client Rx MTU, server Rx MTU); a peer value below the
+    // default 23 is invalid and the default stays.
+    const mtu = Math.max(ATT_DEFAULT_LE_MTU, Math.min(this.ourMtu, peerMtu));
+    if (peerMtu < ATT_DEFAULT_LE_MTU) log.att('peer MTU %d is below 23: using 23', peerMtu);
+    if (mtu === this.currentMtu) return;
+    this.currentMtu = mtu;
+    for (const fn of [...this.mtuListeners]) fn(mtu);
+  }
+
+  private onTimeout(): void {
+    if (this.client.tag === 'closed') return;
+    const what = this.client.tag === 'awaiting'
+      ? describeAtt(this.client.pending.pdu)
+      : this.ind.tag === 'awaiting' ? `handleValueInd handle=${hex16(this.ind.pending.handle)}` : 'transaction';
+    const err = new TimeoutError('att', what, this.timeoutMs);
+    this.close(err, new BearerClosedError('queued request', err));
+    this.onTimeoutCb?.(err);
+  }
+
+  /** Close for good: `first` rejects the in-flight request / indication, `rest` the queued ones. */
+  private close(reason: Error, rest: Error): void {
+    if (this.client.tag === 'closed') return;
+    const inflight = this.client.tag === 'awaiting' ? this.client : undefined;
+    const indInflight = this.ind.tag === 'awaiting' ? this.ind : undefined;
+    this.client = { tag: 'closed', reason };
+    this.ind = { tag: 'closed' };
+    if (inflight) {
+      this.clock.clearTimeout(inflight.timer);
+      inflight.pending.detach();
+      if (!inflight.pending.abandoned) inflight.pending.reject(reason);
+    }
+    if (indInflight) {
+      this.clock.clearTimeout(indInflight.timer);
+      indInflight.pending.detach();
+      if (!indInflight.pending.abandoned) indInflight.pending.reject(reason);
+    }
+    for (const p of this.queue.splice(0)) {
+      p.detach();
+      p.reject(reason instanceof DisconnectedError ? reason : restFor(rest, p.pdu.kind));
+    }
+    for (const p of this.indQueue.splice(0)) {
+      p.detach();
+      p.reject(reason instanceof DisconnectedError ? reason : restFor(rest, 'handleValueInd'));
+    }
+    try {
+      this.server?.closed?.();
+    } catch { /* a server role's cleanup must not stop the close */ }
+    for (const fn of [...this.closedListeners]) fn(reason);
+  }
+
+  private closedError(operation: string): Error {
+    const reason = this.client.tag === 'closed' ? this.client.reason : new InvalidStateError('att: closed');
+    if (reason instanceof DisconnectedError) return new DisconnectedError(operation, reason.reason, reason.reasonName);
+    return new BearerClosedError(operation, reason);
+  }
+}
+
+function restFor(rest: Error, kind: string): Error {
+  return rest instanceof BearerClosedError ? new BearerClosedError(kind, rest.cause as Error) : rest;
+}
+
+function errorRsp(requestOpcode: number, handle: number, errorCode: number): AttPdu {
+  return { kind: 'errorRsp', requestOpcode, handle, errorCode };
+}
+
+/** The rejection for an aborted signal: its reason if it is one of ours (e.g. TimeoutError), else AbortError. */
+export function abortReason(signal: AbortSignal, operation: string): Error {
+  const r: unknown = signal.reason;
+  if (r instanceof BlewireError) return r;
+  return new AbortError(operation, r);
+}
