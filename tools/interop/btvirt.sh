@@ -140,10 +140,13 @@ do_start() {
     d="$dir/tmp"
     mkdir -p "$d"
     remove_sockets "$d"
+    # The bind mount hides whatever lies under the real /tmp (the repo or cache may live there), so the
+    # shim is copied into the directory that becomes /tmp and preloaded from there.
+    cp -f "$lib" "$d/afalg-shim.so"
     # unshare and sh exec into btvirt, so $! is btvirt's own PID.
     unshare --mount --propagation private -- sh -c \
       'mount --bind "$1" /tmp || exit 97; shift; cd / && exec "$@"' sh "$d" \
-      env LD_PRELOAD="$lib${LD_PRELOAD:+:$LD_PRELOAD}" stdbuf -oL -eL btvirt -s "${extra[@]}" \
+      env LD_PRELOAD="/tmp/afalg-shim.so${LD_PRELOAD:+:$LD_PRELOAD}" stdbuf -oL -eL btvirt -s "${extra[@]}" \
       >"$log_file" 2>&1 </dev/null &
     pid=$!
   fi
