@@ -129,15 +129,7 @@ export async function startBlueZGuest(opts: StartBlueZGuestOptions = {}): Promis
     throw new Error(`BlueZ guest did not start (boot.sh exit ${res.code}):\n${res.stderr}`);
   }
   const kv = parseKeyValues(res.stdout);
-  const info: BlueZGuestInfo = {
-    h4Socket: kv.get('H4_SOCKET') ?? path.join(dir, 'h4.sock'),
-    consoleLog: kv.get('CONSOLE_LOG') ?? path.join(dir, 'console.log'),
-    peripheral: kv.get('PERIPHERAL') ?? '',
-    peripheralName: kv.get('PERIPHERAL_NAME') ?? '',
-    qemuPid: Number(kv.get('QEMU_PID')),
-    readySeconds: Number(kv.get('READY_SECONDS')),
-    runDir: dir,
-  };
+  const info = infoFrom(kv, dir);
   let stopped = false;
   return {
     ...info,
@@ -169,6 +161,8 @@ export default async function setup(project: { provide(key: 'bluezGuest', value:
  * no-op), else a private guest that release() stops. Call from beforeAll, release from afterAll.
  */
 export async function useBlueZGuest(opts: StartBlueZGuestOptions = {}): Promise<{ guest: BlueZGuestInfo; release(): Promise<void> }> {
+  const attach = process.env.BLEWIRE_GUEST_DIR;
+  if (attach) return { guest: attachBlueZGuest(attach), release: async () => undefined };
   const { inject } = await import('vitest');
   let shared: BlueZGuestInfo | undefined;
   try {
@@ -180,6 +174,29 @@ export async function useBlueZGuest(opts: StartBlueZGuestOptions = {}): Promise<
   const own = await startBlueZGuest(opts);
   const { stop, ...info } = own;
   return { guest: info, release: stop };
+}
+
+/**
+ * Describes a guest started by hand with `tools/interop/guest/boot.sh start --dir DIR` (its DIR/guest.env),
+ * for iterating on tests without a boot per run. The caller does not own it: stop it with `boot.sh stop`.
+ */
+export function attachBlueZGuest(runDir: string): BlueZGuestInfo {
+  const kv = parseKeyValues(fs.readFileSync(path.join(runDir, 'guest.env'), 'utf8'));
+  const info = infoFrom(kv, runDir);
+  process.kill(info.qemuPid, 0); // throws ESRCH if that qemu is gone
+  return info;
+}
+
+function infoFrom(kv: Map<string, string>, dir: string): BlueZGuestInfo {
+  return {
+    h4Socket: kv.get('H4_SOCKET') ?? path.join(dir, 'h4.sock'),
+    consoleLog: kv.get('CONSOLE_LOG') ?? path.join(dir, 'console.log'),
+    peripheral: kv.get('PERIPHERAL') ?? '',
+    peripheralName: kv.get('PERIPHERAL_NAME') ?? '',
+    qemuPid: Number(kv.get('QEMU_PID')),
+    readySeconds: Number(kv.get('READY_SECONDS')),
+    runDir: dir,
+  };
 }
 
 /** HCI Reset and its Command Complete (Core Vol 4, Part E, 7.3.2; 7.7.14), as whole H4 packets. */

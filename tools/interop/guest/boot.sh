@@ -7,7 +7,8 @@
 #         console.log  the guest console (ttyS0)
 #         output.bin   the guest's ttyS2 (run mode: the guest command's stdout)
 #         qemu.pid     qemu's PID
-#       Waits for the guest's READY marker and prints KEY=VALUE lines on stdout:
+#       Waits for the guest's READY marker and prints KEY=VALUE lines on stdout (also kept in DIR/guest.env;
+#       BLEWIRE_GUEST_DIR=DIR makes the vitest helper attach to this guest instead of booting its own):
 #         GUEST_RUN_DIR, H4_SOCKET, CONSOLE_LOG, OUTPUT_FILE, QEMU_PID, PERIPHERAL, PERIPHERAL_NAME, READY_SECONDS
 #       On a time-out or a failure marker it prints the console log on stderr, kills qemu and exits 1.
 #   boot.sh stop --dir DIR
@@ -150,7 +151,7 @@ case "$cmd" in
   start)
     if [ -z "$DIR" ]; then DIR="$(mktemp -d /tmp/blewire-guest.XXXXXX)"; else mkdir -p "$DIR"; fi
     start_guest "$DIR" "$TIMEOUT" "$EXTRA" "$APPEND" "$MEM" "$SMP"
-    cat <<EOF
+    cat <<EOF | tee "$DIR/guest.env"
 GUEST_RUN_DIR=$DIR
 H4_SOCKET=$DIR/h4.sock
 CONSOLE_LOG=$DIR/console.log
