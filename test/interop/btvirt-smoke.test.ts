@@ -3,23 +3,12 @@
 // (which only passes if the shim's AES is right), LE Rand, legacy advertising seen by a scanner, a
 // connection seen on both sides and ACL delivered, all in raw hand-built H4 bytes (no blewire code).
 // It also pins the emulator facts the host stack relies on (tools/interop/README.md).
-import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { startBtvirt, type Btvirt } from './helpers/btvirt.js';
-
-const EVENT_TIMEOUT_MS = 5_000;
-
-// H4 packet indicators (Vol 4, Part A, 2).
-const H4_COMMAND = 0x01;
-const H4_ACL = 0x02;
-const H4_EVENT = 0x04;
+import { EVT_LE_META, RawHciPeer, startBtvirt, type Btvirt, type H4Packet } from './helpers/btvirt.js';
 
 // Event codes (Vol 4, Part E, 7.7).
 const EVT_DISCONNECTION_COMPLETE = 0x05;
-const EVT_COMMAND_COMPLETE = 0x0e;
-const EVT_COMMAND_STATUS = 0x0f;
 const EVT_NUMBER_OF_COMPLETED_PACKETS = 0x13;
-const EVT_LE_META = 0x3e;
 const LE_CONNECTION_COMPLETE = 0x01;
 const LE_ADVERTISING_REPORT = 0x02;
 
@@ -45,174 +34,6 @@ const OP = {
   vendor: 0xfc01, // OGF 0x3f, vendor specific
 } as const;
 
-type H4Packet =
-  | { type: 'event'; code: number; params: Buffer; atMs: number }
-  | { type: 'acl'; handle: number; pb: number; data: Buffer; atMs: number };
-
-interface Waiter {
-  match: (p: H4Packet) => boolean;
-  resolve: (p: H4Packet) => void;
-  reject: (err: Error) => void;
-}
-
-type CommandResult =
-  | { kind: 'complete'; status: number; ret: Buffer; credits: number; ms: number }
-  | { kind: 'status'; status: number; credits: number; ms: number };
-
-/**
- * One emulated controller: a unix-socket H4 client that writes whole packets and keeps at most one
- * command outstanding, never more than Num_HCI_Command_Packets allows (btvirt mis-frames a 4096-byte
- * read that splits an H4 header, PEERS.md §2; whole packets and credits keep us clear of it).
- */
-class RawController {
-  private rx: Buffer = Buffer.alloc(0);
-  private readonly received: H4Packet[] = [];
-  private readonly consumed = new Set<H4Packet>();
-  private waiters: Waiter[] = [];
-  private credits = 1; // Vol 4, Part E, 4.4: one command may be sent before the first event
-  private chain: Promise<unknown> = Promise.resolve();
-  private failure: Error | undefined;
-
-  private constructor(private readonly socket: net.Socket, readonly name: string) {
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('close', () => this.fail(new Error(`${name}: btvirt closed the connection`)));
-    socket.on('error', (err) => this.fail(err));
-  }
-
-  static connect(path: string, name: string): Promise<RawController> {
-    return new Promise((resolve, reject) => {
-      const socket = net.createConnection(path);
-      socket.once('connect', () => resolve(new RawController(socket, name)));
-      socket.once('error', reject);
-    });
-  }
-
-  close(): void {
-    this.socket.destroy();
-  }
-
-  /** Sends one command once a credit is available; resolves with its Command Complete or Command Status. */
-  command(opcode: number, params: ArrayLike<number> = []): Promise<CommandResult> {
-    const run = async (): Promise<CommandResult> => {
-      if (this.credits < 1) await this.next((p) => p.type === 'event' && creditsOf(p) !== undefined && creditsOf(p)! > 0);
-      this.credits = 0;
-      const t0 = performance.now();
-      this.write([H4_COMMAND, opcode & 0xff, opcode >> 8, params.length, ...Array.from(params)]);
-      const evt = await this.next((p) => p.type === 'event' && commandOpcodeOf(p) === opcode);
-      if (evt.type !== 'event') throw new Error('unreachable');
-      const ms = performance.now() - t0;
-      if (evt.code === EVT_COMMAND_COMPLETE) {
-        return { kind: 'complete', status: evt.params[3]!, ret: evt.params.subarray(3), credits: evt.params[0]!, ms };
-      }
-      return { kind: 'status', status: evt.params[0]!, credits: evt.params[1]!, ms };
-    };
-    const result = this.chain.then(run, run);
-    this.chain = result.catch(() => undefined);
-    return result;
-  }
-
-  /** A command that must complete with status 0x00; returns its return parameters after the status. */
-  async ok(opcode: number, params: ArrayLike<number> = []): Promise<Buffer> {
-    const r = await this.command(opcode, params);
-    if (r.kind !== 'complete' || r.status !== 0) {
-      throw new Error(`${this.name}: opcode 0x${opcode.toString(16)} gave ${r.kind} status 0x${r.status.toString(16)}`);
-    }
-    return r.ret.subarray(1);
-  }
-
-  writeAcl(handle: number, pb: number, data: ArrayLike<number>): void {
-    // Vol 4, Part E, 5.4.2: handle in 12 bits, PB flag in bits 12-13, BC flag (0) in bits 14-15.
-    this.write([H4_ACL, handle & 0xff, (handle >> 8) | (pb << 4), data.length & 0xff, data.length >> 8, ...Array.from(data)]);
-  }
-
-  /** The first received packet, not yet taken, that matches; waits for it if none has come yet. */
-  next(match: (p: H4Packet) => boolean, timeoutMs = EVENT_TIMEOUT_MS): Promise<H4Packet> {
-    const found = this.received.find((p) => !this.consumed.has(p) && match(p));
-    if (found) {
-      this.consumed.add(found);
-      return Promise.resolve(found);
-    }
-    if (this.failure) return Promise.reject(this.failure);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.waiters = this.waiters.filter((w) => w !== waiter);
-        reject(new Error(`${this.name}: no matching packet within ${timeoutMs} ms`));
-      }, timeoutMs);
-      const waiter: Waiter = {
-        match,
-        resolve: (p: H4Packet) => {
-          clearTimeout(timer);
-          resolve(p);
-        },
-        reject,
-      };
-      this.waiters.push(waiter);
-    });
-  }
-
-  nextLeMeta(subevent: number): Promise<H4Packet & { type: 'event' }> {
-    return this.next((p) => p.type === 'event' && p.code === EVT_LE_META && p.params[0] === subevent) as Promise<
-      H4Packet & { type: 'event' }
-    >;
-  }
-
-  private write(bytes: number[]): void {
-    this.socket.write(Buffer.from(bytes)); // one write per whole packet
-  }
-
-  private onData(chunk: Buffer): void {
-    this.rx = this.rx.length ? Buffer.concat([this.rx, chunk]) : chunk;
-    for (;;) {
-      const t = this.rx[0];
-      let size: number;
-      if (t === H4_EVENT && this.rx.length >= 3) size = 3 + this.rx[2]!;
-      else if (t === H4_ACL && this.rx.length >= 5) size = 5 + this.rx.readUInt16LE(3);
-      else if (t !== undefined && t !== H4_EVENT && t !== H4_ACL) {
-        this.fail(new Error(`${this.name}: unexpected H4 indicator 0x${t.toString(16)}`));
-        return;
-      } else return;
-      if (this.rx.length < size) return;
-      const raw = Buffer.from(this.rx.subarray(0, size));
-      this.rx = this.rx.subarray(size);
-      const atMs = performance.now();
-      const packet: H4Packet =
-        t === H4_EVENT
-          ? { type: 'event', code: raw[1]!, params: raw.subarray(3), atMs }
-          : { type: 'acl', handle: raw.readUInt16LE(1) & 0x0fff, pb: (raw[2]! >> 4) & 0x3, data: raw.subarray(5), atMs };
-      const credits = creditsOf(packet);
-      if (credits !== undefined) this.credits = credits;
-      this.received.push(packet);
-      const waiter = this.waiters.find((w) => w.match(packet));
-      if (waiter) {
-        this.waiters = this.waiters.filter((w) => w !== waiter);
-        this.consumed.add(packet);
-        waiter.resolve(packet);
-      }
-    }
-  }
-
-  private fail(err: Error): void {
-    this.failure ??= err;
-    const waiters = this.waiters;
-    this.waiters = [];
-    for (const w of waiters) w.reject(err);
-  }
-}
-
-function creditsOf(p: H4Packet): number | undefined {
-  if (p.type !== 'event') return undefined;
-  if (p.code === EVT_COMMAND_COMPLETE) return p.params[0];
-  if (p.code === EVT_COMMAND_STATUS) return p.params[1];
-  return undefined;
-}
-
-function commandOpcodeOf(p: H4Packet): number | undefined {
-  if (p.type !== 'event') return undefined;
-  if (p.code === EVT_COMMAND_COMPLETE) return p.params.readUInt16LE(1);
-  if (p.code === EVT_COMMAND_STATUS) return p.params.readUInt16LE(2);
-  return undefined;
-}
-
 const bdAddrToString = (le: Buffer): string =>
   Array.from(le)
     .reverse()
@@ -231,8 +52,8 @@ function localName(ad: Buffer): string | undefined {
 
 describe('btvirt smoke (raw HCI over its LE socket)', () => {
   let btvirt: Btvirt | undefined;
-  let a: RawController; // scanner, then central
-  let b: RawController; // advertiser, then peripheral
+  let a: RawHciPeer; // scanner, then central
+  let b: RawHciPeer; // advertiser, then peripheral
   const addr: Record<'a' | 'b', string> = { a: '', b: '' };
   const facts: string[] = [];
   const ADV_NAME = 'blewire-smoke';
@@ -241,8 +62,8 @@ describe('btvirt smoke (raw HCI over its LE socket)', () => {
     const t0 = performance.now();
     btvirt = await startBtvirt();
     facts.push(`start ${(performance.now() - t0).toFixed(0)} ms`);
-    a = await RawController.connect(btvirt.leSocket, 'A');
-    b = await RawController.connect(btvirt.leSocket, 'B');
+    a = await RawHciPeer.connect(btvirt.leSocket, 'A');
+    b = await RawHciPeer.connect(btvirt.leSocket, 'B');
   });
 
   afterAll(async () => {
