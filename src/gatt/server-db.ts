@@ -1,0 +1,482 @@
+/**
+ * A declarative GATT database and the server that serves it on any number of links.
+ *
+ * `new GattDatabase(services)` lays out services, includes, characteristics and descriptors as ATT
+ * attributes (Core Vol 3, Part G, 3), computes the Database Hash (7.3), and `db.attach(channel)`
+ * serves it on one link through an AttBearer: every client request is answered by the flat ATT
+ * server (src/att/server.ts), and per-link state lives in the returned GattServerLink: CCCD values,
+ * Client Supported Features, the robust-caching change-aware state (2.5.2.1), and notify / indicate.
+ *
+ * Used as: our own small GAP/GATT database (local-db.ts), the fake peripheral of the unit tests,
+ * and the simulator's virtual peripherals. Handlers are synchronous; throw AttServerError(code) to
+ * refuse an access with an ATT error.
+ *
+ * Layout: each service takes the next free handle (or `handle`), then per characteristic its
+ * declaration, its value, then its descriptors in the order given; a CCCD is added first when the
+ * characteristic notifies or indicates and none is listed, and an Extended Properties descriptor
+ * when reliableWrite / writableAuxiliaries are set and none is listed. `endHandle` reserves handles.
+ */
+import { AttBearer, type AttServerContext, type AttServerRole } from '../att/bearer.js';
+import { AttErrorCode } from '../att/constants.js';
+import type { AttPdu } from '../att/pdus.js';
+import { AttServer, AttServerError, concat, type AttAccess, type AttAttribute } from '../att/server.js';
+import type { Clock } from '../clock.js';
+import { uuid as toUuid, uuidToBytes, type Uuid } from '../codec/uuid.js';
+import type { FixedChannel } from '../l2cap/channel.js';
+import { Cccd, CharacteristicProperty, ExtendedProperty, GattType, type CharacteristicPropertyName } from './constants.js';
+import { aesCmac } from './crypto.js';
+
+export type UuidLike = number | string;
+export type ValueLike = Uint8Array | string;
+
+/** What a handler knows about an access. */
+export interface GattAccess {
+  readonly link: GattServerLink | undefined;
+  readonly mtu: number;
+  readonly op: AttAccess['op'];
+}
+
+export interface DescriptorDef {
+  uuid: UuidLike;
+  value?: ValueLike;
+  readable?: boolean;
+  writable?: boolean;
+  onRead?(access: GattAccess): Uint8Array;
+  onWrite?(value: Uint8Array, access: GattAccess): void;
+}
+
+export interface CharacteristicDef {
+  uuid: UuidLike;
+  properties: CharacteristicPropertyName[];
+  /** Initial stored value (strings are UTF-8). */
+  value?: ValueLike;
+  onRead?(access: GattAccess): Uint8Array;
+  /** Called for every accepted write; the stored value is updated first unless `onWrite` throws. */
+  onWrite?(value: Uint8Array, access: GattAccess): void;
+  /** Longest value accepted (Invalid Attribute Value Length beyond it), default 512. */
+  maxLength?: number;
+  descriptors?: DescriptorDef[];
+}
+
+export interface ServiceDef {
+  uuid: UuidLike;
+  /** Default true; a secondary service is only reachable through includes (Vol 3, Part G, 2.6). */
+  primary?: boolean;
+  /** Handle of the service declaration; default: the next free handle. */
+  handle?: number;
+  /** Reserve handles up to here (the group end); default: the service's last attribute. */
+  endHandle?: number;
+  /** Name this service so others can include it. */
+  id?: string;
+  includes?: string[];
+  characteristics?: CharacteristicDef[];
+}
+
+/** The laid-out handles, for tests and for the owner of the database. */
+export interface ServiceLayout {
+  uuid: Uuid;
+  primary: boolean;
+  start: number;
+  end: number;
+  includes: number[];
+  characteristics: CharacteristicLayout[];
+}
+export interface CharacteristicLayout {
+  uuid: Uuid;
+  declHandle: number;
+  valueHandle: number;
+  properties: number;
+  cccdHandle?: number;
+  descriptors: Array<{ uuid: Uuid; handle: number }>;
+}
+
+const enc = new TextEncoder();
+const bytesOf = (v: ValueLike | undefined): Uint8Array => (v === undefined ? new Uint8Array(0) : typeof v === 'string' ? enc.encode(v) : v);
+const u16le = (n: number): Uint8Array => Uint8Array.of(n & 0xff, n >> 8);
+
+export class GattDatabase {
+  readonly layout: ServiceLayout[] = [];
+  readonly server: AttServer;
+  private readonly values = new Map<number, Uint8Array>();
+  private readonly attrs: AttAttribute[] = [];
+  private hashValue: Uint8Array | undefined;
+
+  constructor(services: ServiceDef[]) {
+    this.build(services);
+    this.server = new AttServer(this.attrs);
+  }
+
+  /** The Database Hash of this database (Vol 3, Part G, 7.3.1). */
+  get hash(): Uint8Array {
+    return this.hashValue ??= computeDatabaseHash(this.attrs);
+  }
+
+  /** The layout of a characteristic by UUID (first match) or value handle. */
+  characteristic(key: UuidLike): CharacteristicLayout | undefined {
+    for (const s of this.layout) {
+      for (const c of s.characteristics) {
+        if (typeof key === 'number' ? c.valueHandle === key || c.uuid === safeUuid(key) : c.uuid === safeUuid(key)) return c;
+      }
+    }
+    return undefined;
+  }
+
+  /** The stored value of a characteristic or descriptor handle. */
+  value(handle: number): Uint8Array | undefined {
+    return this.values.get(handle);
+  }
+
+  /** Replace a stored value (does not notify; see GattServerLink.notify). */
+  setValue(handle: number, value: ValueLike): void {
+    this.values.set(handle, bytesOf(value));
+  }
+
+  /** Serve this database on one link. The bearer answers every request from the database. */
+  attach(channel: FixedChannel, options: { clock: Clock; mtu?: number; transactionTimeoutMs?: number }): GattServerLink {
+    const link = new GattServerLink(this);
+    const role: AttServerRole = {
+      handle: (pdu, ctx) => link.serve(pdu, ctx),
+      closed: () => link.onClosed(),
+    };
+    const bearer = new AttBearer(channel, {
+      clock: options.clock,
+      ...(options.mtu !== undefined ? { mtu: options.mtu } : {}),
+      ...(options.transactionTimeoutMs !== undefined ? { transactionTimeoutMs: options.transactionTimeoutMs } : {}),
+      server: role,
+    });
+    link.bind(bearer);
+    return link;
+  }
+
+
+  // ---- layout ---------------------------------------------------------------------------------------
+
+  private build(services: ServiceDef[]): void {
+    let next = 1;
+    const byId = new Map<string, ServiceLayout>();
+    const pendingIncludes: Array<{ handle: number; ids: string[]; svc: ServiceLayout }> = [];
+    for (const def of services) {
+      const start = def.handle ?? next;
+      if (start < next) throw new RangeError(`service ${String(def.uuid)} at 0x${start.toString(16)} overlaps the previous one`);
+      const svcUuid = toUuid(def.uuid);
+      const primary = def.primary ?? true;
+      const svc: ServiceLayout = { uuid: svcUuid, primary, start, end: start, includes: [], characteristics: [] };
+      let h = start;
+      const declIndex = this.attrs.length;
+      this.attrs.push(placeholder());
+      h++;
+      for (const id of def.includes ?? []) {
+        svc.includes.push(h);
+        pendingIncludes.push({ handle: h, ids: [id], svc });
+        this.attrs.push(placeholder(h));
+        h++;
+      }
+      for (const c of def.characteristics ?? []) h = this.addCharacteristic(svc, c, h);
+      const end = def.endHandle ?? h - 1;
+      if (end < h - 1) throw new RangeError(`service ${svcUuid}: endHandle 0x${end.toString(16)} is before its last attribute`);
+      if (end > 0xffff) throw new RangeError(`service ${svcUuid} does not fit below 0xFFFF`);
+      svc.end = end;
+      this.attrs[declIndex] = this.constAttr(start, primary ? GattType.PrimaryService : GattType.SecondaryService, uuidToBytes(svcUuid), { groupEnd: end });
+      this.layout.push(svc);
+      if (def.id) byId.set(def.id, svc);
+      next = end + 1;
+    }
+    // Include declarations: included service handle, end group handle, UUID if 16-bit (Vol 3, Part G, 3.2).
+    for (const inc of pendingIncludes) {
+      const target = byId.get(inc.ids[0]!);
+      if (!target) throw new RangeError(`include of unknown service id '${inc.ids[0]}'`);
+      const u = uuidToBytes(target.uuid);
+      const value = concat([u16le(target.start), u16le(target.end), u.length === 2 ? u : new Uint8Array(0)]);
+      const i = this.attrs.findIndex(a => a.handle === inc.handle);
+      this.attrs[i] = this.constAttr(inc.handle, GattType.Include, value);
+    }
+  }
+
+  private addCharacteristic(svc: ServiceLayout, c: CharacteristicDef, h: number): number {
+    const cu = toUuid(c.uuid);
+    let props = 0;
+    let ext = 0;
+    for (const p of c.properties) {
+      if (p in CharacteristicProperty) props |= CharacteristicProperty[p as keyof typeof CharacteristicProperty];
+      else ext |= ExtendedProperty[p as keyof typeof ExtendedProperty];
+    }
+    // The Extended Properties bit says the 0x2900 descriptor exists (Vol 3, Part G, 3.3.1.1).
+    if (ext || (c.descriptors ?? []).some(d => safeUuid(d.uuid) === GattType.ExtendedProperties)) {
+      props |= CharacteristicProperty.extendedProperties;
+    }
+    const declHandle = h++;
+    const valueHandle = h++;
+    this.attrs.push(this.constAttr(declHandle, GattType.Characteristic, concat([Uint8Array.of(props), u16le(valueHandle), uuidToBytes(cu)])));
+    this.values.set(valueHandle, bytesOf(c.value));
+    this.attrs.push(this.valueAttr(valueHandle, cu, c, props));
+    const layout: CharacteristicLayout = { uuid: cu, declHandle, valueHandle, properties: props, descriptors: [] };
+    const descs = [...(c.descriptors ?? [])];
+    const has = (t: Uuid): boolean => descs.some(d => safeUuid(d.uuid) === t);
+    if (props & (CharacteristicProperty.notify | CharacteristicProperty.indicate) && !has(GattType.ClientCharacteristicConfiguration)) {
+      descs.unshift({ uuid: 0x2902 });
+    }
+    if (ext && !has(GattType.ExtendedProperties)) descs.unshift({ uuid: 0x2900 });
+    for (const d of descs) {
+      const du = toUuid(d.uuid);
+      const handle = h++;
+      layout.descriptors.push({ uuid: du, handle });
+      if (du === GattType.ClientCharacteristicConfiguration) {
+        layout.cccdHandle = handle;
+        this.attrs.push(this.cccdAttr(handle, props));
+      } else if (du === GattType.ExtendedProperties && d.value === undefined && !d.onRead) {
+        this.attrs.push(this.constAttr(handle, du, u16le(ext)));
+      } else {
+        this.values.set(handle, bytesOf(d.value));
+        this.attrs.push(this.descriptorAttr(handle, du, d));
+      }
+    }
+    svc.characteristics.push(layout);
+    return h;
+  }
+
+  private constAttr(handle: number, type: Uuid, value: Uint8Array, extra: { groupEnd?: number } = {}): AttAttribute {
+    return { handle, type, readable: true, writable: false, ...extra, read: () => value };
+  }
+
+  private access(a: AttAccess): GattAccess {
+    return { link: linkOf(a.session), mtu: a.mtu, op: a.op };
+  }
+
+  private valueAttr(handle: number, type: Uuid, c: CharacteristicDef, props: number): AttAttribute {
+    const special = type === GattType.DatabaseHash ? 'hash' : type === GattType.ClientSupportedFeatures ? 'csf' : undefined;
+    const writable = (props & (CharacteristicProperty.write | CharacteristicProperty.writeWithoutResponse |
+      CharacteristicProperty.authenticatedSignedWrites)) !== 0 || c.properties.includes('reliableWrite');
+    const max = c.maxLength ?? 512;
+    return {
+      handle, type,
+      readable: (props & CharacteristicProperty.read) !== 0,
+      writable,
+      read: a => {
+        const acc = this.access(a);
+        if (c.onRead) return c.onRead(acc);
+        if (special === 'hash' && c.value === undefined) {
+          acc.link?.markChangeAware();
+          return this.hash;
+        }
+        if (special === 'csf' && c.value === undefined) return acc.link?.clientFeatures ?? Uint8Array.of(0);
+        return this.values.get(handle) ?? new Uint8Array(0);
+      },
+      write: (value, a) => {
+        if (value.length > max) throw new AttServerError(AttErrorCode.InvalidAttributeValueLength);
+        const acc = this.access(a);
+        if (special === 'csf' && !c.onWrite) {
+          acc.link?.writeClientFeatures(value);
+          return;
+        }
+        c.onWrite?.(value, acc);
+        this.values.set(handle, value);
+      },
+    };
+  }
+
+  private descriptorAttr(handle: number, type: Uuid, d: DescriptorDef): AttAttribute {
+    return {
+      handle, type,
+      readable: d.readable ?? true,
+      writable: d.writable ?? false,
+      read: a => (d.onRead ? d.onRead(this.access(a)) : this.values.get(handle) ?? new Uint8Array(0)),
+      write: (value, a) => {
+        d.onWrite?.(value, this.access(a));
+        this.values.set(handle, value);
+      },
+    };
+  }
+
+  private cccdAttr(handle: number, props: number): AttAttribute {
+    return {
+      handle, type: GattType.ClientCharacteristicConfiguration, readable: true, writable: true,
+      read: a => u16le(linkOf(a.session)?.cccd(handle) ?? 0),
+      write: (value, a) => {
+        // Vol 3, Part G, 3.3.3.3: two octets; only bits the characteristic supports may be set.
+        if (value.length !== 2) throw new AttServerError(AttErrorCode.InvalidAttributeValueLength);
+        const v = value[0]! | (value[1]! << 8);
+        const allowed = (props & CharacteristicProperty.notify ? Cccd.notification : 0) |
+          (props & CharacteristicProperty.indicate ? Cccd.indication : 0);
+        if (v & ~allowed) throw new AttServerError(AttErrorCode.CccdImproperlyConfigured);
+        linkOf(a.session)?.setCccd(handle, v);
+      },
+    };
+  }
+}
+
+/**
+ * One link served from a GattDatabase: per-link CCCDs, Client Supported Features, change-aware
+ * state, and notify / indicate. Dies with the link.
+ */
+export class GattServerLink {
+  private bearerRef: AttBearer | undefined;
+  private readonly cccds = new Map<number, number>();
+  private csf = 0;
+  private changeAware = true;
+  private db: GattDatabase;
+  /** Requests this link answered (the client's round trips). */
+  requests = 0;
+  /** Every request PDU kind served, in order. */
+  readonly requestLog: string[] = [];
+
+  constructor(db: GattDatabase) {
+    this.db = db;
+  }
+
+  get bearer(): AttBearer {
+    if (!this.bearerRef) throw new Error('GattServerLink is not bound to a bearer');
+    return this.bearerRef;
+  }
+
+  get database(): GattDatabase {
+    return this.db;
+  }
+
+  bind(bearer: AttBearer): void {
+    this.bearerRef = bearer;
+  }
+
+  /** The server role: every request goes to the current database with this link as the session. */
+  serve(pdu: AttPdu, ctx: AttServerContext): AttPdu | undefined {
+    // The link itself is the session key, so attribute handlers find their link (linkOf()).
+    const session: object = this;
+    if (pdu.kind !== 'writeCmd' && pdu.kind !== 'signedWriteCmd') {
+      this.requests++;
+      this.requestLog.push(pdu.kind);
+    }
+    // Robust caching (Vol 3, Part G, 2.5.2.1): a change-unaware client gets Database Out Of Sync,
+    // except for reading the Database Hash, which is how it becomes change-aware.
+    if (!this.changeAware && !this.readsHash(pdu)) {
+      if (pdu.kind === 'writeCmd' || pdu.kind === 'signedWriteCmd') return undefined;
+      return { kind: 'errorRsp', requestOpcode: opcodeOf(pdu), handle: handleOfReq(pdu), errorCode: AttErrorCode.DatabaseOutOfSync };
+    }
+    return this.db.server.handle(pdu, { mtu: ctx.mtu, session });
+  }
+
+  private readsHash(pdu: AttPdu): boolean {
+    if (pdu.kind === 'readByTypeReq') return pdu.attributeType === GattType.DatabaseHash;
+    if (pdu.kind === 'readReq') return this.db.characteristic(GattType.DatabaseHash)?.valueHandle === pdu.handle;
+    return false;
+  }
+
+  onClosed(): void {
+    this.cccds.clear();
+  }
+
+  cccd(handle: number): number {
+    return this.cccds.get(handle) ?? 0;
+  }
+
+  setCccd(handle: number, value: number): void {
+    this.cccds.set(handle, value);
+  }
+
+  get clientFeatures(): Uint8Array {
+    return Uint8Array.of(this.csf);
+  }
+
+  writeClientFeatures(value: Uint8Array): void {
+    if (value.length < 1) throw new AttServerError(AttErrorCode.InvalidAttributeValueLength);
+    const v = value[0]!;
+    // A client may not clear a feature bit it has set (Vol 3, Part G, 7.2).
+    if ((this.csf & ~v) !== 0) throw new AttServerError(AttErrorCode.ValueNotAllowed);
+    this.csf = v & 0x07;
+  }
+
+  markChangeAware(): void {
+    this.changeAware = true;
+  }
+
+  /** Is the client subscribed (notify or indicate bit) to this characteristic? */
+  subscribed(key: UuidLike): number {
+    const c = this.db.characteristic(key);
+    return c?.cccdHandle ? this.cccd(c.cccdHandle) : 0;
+  }
+
+  /**
+   * Send the characteristic's value (or `value`) as a notification if the client enabled
+   * notifications; returns whether it was sent (a server only notifies subscribed clients,
+   * Vol 3, Part G, 4.10).
+   */
+  async notify(key: UuidLike, value?: ValueLike): Promise<boolean> {
+    const c = this.db.characteristic(key);
+    if (!c?.cccdHandle || !(this.cccd(c.cccdHandle) & Cccd.notification)) return false;
+    const v = value === undefined ? this.db.value(c.valueHandle) ?? new Uint8Array(0) : bytesOf(value);
+    await this.bearer.notify(c.valueHandle, v);
+    return true;
+  }
+
+  /** Indicate and await the confirmation; false when the client has not enabled indications. */
+  async indicate(key: UuidLike, value?: ValueLike): Promise<boolean> {
+    const c = this.db.characteristic(key);
+    if (!c?.cccdHandle || !(this.cccd(c.cccdHandle) & Cccd.indication)) return false;
+    const v = value === undefined ? this.db.value(c.valueHandle) ?? new Uint8Array(0) : bytesOf(value);
+    await this.bearer.indicate(c.valueHandle, v);
+    return true;
+  }
+
+  /**
+   * Switch this link to another database (a firmware update while connected) and indicate Service
+   * Changed for [start, end] to a subscribed client (Vol 3, Part G, 7.1). A client that enabled
+   * robust caching is change-unaware until it confirms or reads the hash (2.5.2.1).
+   */
+  async changeDatabase(db: GattDatabase, start = 0x0001, end = 0xffff): Promise<boolean> {
+    this.db = db;
+    if (this.csf & 0x01) this.changeAware = false;
+    const sc = db.characteristic(GattType.ServiceChanged);
+    if (!sc?.cccdHandle || !(this.cccd(sc.cccdHandle) & Cccd.indication)) return false;
+    await this.bearer.indicate(sc.valueHandle, concat([u16le(start), u16le(end)]));
+    this.changeAware = true;
+    return true;
+  }
+}
+
+/** Links serve with themselves as the ATT session; other servers (a bare AttServer) have none. */
+function linkOf(session: object): GattServerLink | undefined {
+  return session instanceof GattServerLink ? session : undefined;
+}
+
+function placeholder(handle = 0): AttAttribute {
+  return { handle, type: GattType.PrimaryService, readable: false, writable: false, read: () => new Uint8Array(0) };
+}
+
+function safeUuid(x: UuidLike): Uuid | undefined {
+  try {
+    return toUuid(x);
+  } catch {
+    return undefined;
+  }
+}
+
+const OPCODES: Partial<Record<AttPdu['kind'], number>> = {
+  findInformationReq: 0x04, findByTypeValueReq: 0x06, readByTypeReq: 0x08, readReq: 0x0a, readBlobReq: 0x0c,
+  readMultipleReq: 0x0e, readByGroupTypeReq: 0x10, writeReq: 0x12, prepareWriteReq: 0x16, executeWriteReq: 0x18,
+  readMultipleVariableReq: 0x20,
+};
+function opcodeOf(pdu: AttPdu): number {
+  return OPCODES[pdu.kind] ?? 0;
+}
+function handleOfReq(pdu: AttPdu): number {
+  const p = pdu as { handle?: number; startingHandle?: number };
+  return p.handle ?? p.startingHandle ?? 0;
+}
+
+/**
+ * The Database Hash (Vol 3, Part G, 7.3.1): AES-CMAC with a zero key over, in handle order, handle
+ * ‖ type ‖ value of every service, include and characteristic declaration and Extended Properties
+ * descriptor, and handle ‖ type of every User Description, CCCD, SCCD, Presentation Format and
+ * Aggregate Format descriptor; all little-endian as on the wire, 16-bit types as 2 octets.
+ */
+export function computeDatabaseHash(attributes: readonly AttAttribute[]): Uint8Array {
+  const withValue = new Set<Uuid>([GattType.PrimaryService, GattType.SecondaryService, GattType.Include,
+    GattType.Characteristic, GattType.ExtendedProperties]);
+  const typeOnly = new Set<Uuid>([GattType.UserDescription, GattType.ClientCharacteristicConfiguration,
+    GattType.ServerCharacteristicConfiguration, GattType.PresentationFormat, GattType.AggregateFormat]);
+  const parts: Uint8Array[] = [];
+  const access: AttAccess = { mtu: 517, session: {}, op: 'read' };
+  for (const a of [...attributes].sort((x, y) => x.handle - y.handle)) {
+    if (withValue.has(a.type)) parts.push(u16le(a.handle), uuidToBytes(a.type), a.read(access));
+    else if (typeOnly.has(a.type)) parts.push(u16le(a.handle), uuidToBytes(a.type));
+  }
+  return aesCmac(new Uint8Array(16), concat(parts));
+}
