@@ -55,8 +55,8 @@ const u32le = (b: Uint8Array, o: number): number => ((b[o + 3]! << 24) | (b[o + 
 const u16be = (b: Uint8Array, o: number): number => (b[o]! << 8) | b[o + 1]!;
 const u16le = (b: Uint8Array, o: number): number => (b[o + 1]! << 8) | b[o]!;
 
-function checkUnit(len: number, what: string): number {
-  if (len > MAX_UNIT) fail(`${what} length ${len} is implausible (corrupt file?)`);
+function checkUnit(len: number, what: string, at: number): number {
+  if (len > MAX_UNIT) fail(`${what} length ${len} is implausible (corrupt file?)`, at);
   return len;
 }
 
@@ -73,7 +73,7 @@ class BtsnoopReader implements FormatReader {
   unitLength(buf: Uint8Array, pos: number): number {
     if (this.datalink === 0) return 16;
     const incl = u32be(buf, pos + 4);
-    return 24 + checkUnit(incl, 'included');
+    return 24 + checkUnit(incl, 'included', 4);
   }
   decode(unit: Uint8Array, frame: number, copy: boolean): CaptureRecord | undefined {
     if (this.datalink === 0) {
@@ -132,7 +132,7 @@ class PcapReader implements FormatReader {
   unitLength(buf: Uint8Array, pos: number): number {
     if (this.header) return 24;
     const incl = this.le ? u32le(buf, pos + 8) : u32be(buf, pos + 8);
-    return 16 + checkUnit(incl, 'captured');
+    return 16 + checkUnit(incl, 'captured', 8);
   }
   decode(unit: Uint8Array, frame: number, copy: boolean): CaptureRecord | undefined {
     const u32 = this.le ? u32le : u32be;
@@ -143,7 +143,7 @@ class PcapReader implements FormatReader {
       else fail('bad pcap magic', 0);
       this.nanos = magic === 0xa1b23c4d || magic === 0x4d3cb2a1;
       // The top bits of the link-type word carry FCS information (pcap spec, LinkType and additional information).
-      this.linktype = u32(unit, 20) & 0x0fffffff;
+      this.linktype = (this.le ? u32le : u32be)(unit, 20) & 0x0fffffff;
       if (this.linktype !== LINKTYPE.h4WithPhdr && this.linktype !== LINKTYPE.linuxMonitor) {
         fail(`unsupported pcap link type ${this.linktype} (supported: 201 BLUETOOTH_HCI_H4_WITH_PHDR, 254 BLUETOOTH_LINUX_MONITOR)`, 20);
       }
@@ -198,7 +198,7 @@ class PcapngReader implements FormatReader {
     }
     const len = (this.le ? u32le : u32be)(buf, pos + 4);
     if (len < 12 || len % 4 !== 0) fail(`block length ${len} is not a multiple of 4 of at least 12`, 4);
-    return checkUnit(len, 'block');
+    return checkUnit(len, 'block', 4);
   }
   decode(unit: Uint8Array, frame: number, copy: boolean): CaptureRecord | undefined {
     const u32 = this.le ? u32le : u32be;
