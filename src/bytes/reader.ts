@@ -9,7 +9,8 @@ import { DecodeError, type Layer } from '../errors.js';
 export class ByteReader {
   offset: number;
   readonly end: number;
-  private readonly dv: DataView;
+  /** Created on first use: most PDUs never need it, and it is the costliest part of a reader. */
+  private dvCache: DataView | undefined;
 
   constructor(
     readonly bytes: Uint8Array,
@@ -20,7 +21,10 @@ export class ByteReader {
   ) {
     this.offset = start;
     this.end = end;
-    this.dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
+
+  private get dv(): DataView {
+    return (this.dvCache ??= new DataView(this.bytes.buffer, this.bytes.byteOffset, this.bytes.byteLength));
   }
 
   get remaining(): number {
@@ -43,13 +47,13 @@ export class ByteReader {
   }
   i8(): number {
     this.need(1);
-    return this.dv.getInt8(this.offset++);
+    return (this.bytes[this.offset++]! << 24) >> 24;
   }
   u16(): number {
     this.need(2);
-    const v = this.dv.getUint16(this.offset, true);
+    const o = this.offset;
     this.offset += 2;
-    return v;
+    return this.bytes[o]! | (this.bytes[o + 1]! << 8);
   }
   i16(): number {
     this.need(2);
@@ -71,9 +75,9 @@ export class ByteReader {
   }
   u32(): number {
     this.need(4);
-    const v = this.dv.getUint32(this.offset, true);
+    const o = this.offset, b = this.bytes;
     this.offset += 4;
-    return v;
+    return (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16)) + b[o + 3]! * 0x1000000;
   }
   u32be(): number {
     this.need(4);

@@ -76,7 +76,8 @@ export function lengthPrefixed(len: Field<number>): Field<Uint8Array> {
   };
 }
 
-const HEXB = Array.from({ length: 256 }, (_, i) => i.toString(16).toUpperCase().padStart(2, '0'));
+/** Char codes of the upper-case hex digits. */
+const HEXC = Array.from({ length: 16 }, (_, i) => i.toString(16).toUpperCase().charCodeAt(0));
 
 /**
  * BD_ADDR: 6 bytes little-endian on the wire, shown most significant byte first
@@ -87,8 +88,12 @@ export const bdAddr: Field<string> = {
     r.need(6);
     const b = r.bytes, o = r.offset;
     r.offset += 6;
-    return HEXB[b[o + 5]!] + ':' + HEXB[b[o + 4]!] + ':' + HEXB[b[o + 3]!] + ':' + HEXB[b[o + 2]!] + ':' +
-      HEXB[b[o + 1]!] + ':' + HEXB[b[o]!];
+    // One flat string from char codes: about 4x faster than concatenating 11 pieces (which builds a
+    // rope that is flattened on first use), and this runs twice per extended advertising report.
+    const a5 = b[o + 5]!, a4 = b[o + 4]!, a3 = b[o + 3]!, a2 = b[o + 2]!, a1 = b[o + 1]!, a0 = b[o]!;
+    return String.fromCharCode(
+      HEXC[a5 >> 4]!, HEXC[a5 & 15]!, 58, HEXC[a4 >> 4]!, HEXC[a4 & 15]!, 58, HEXC[a3 >> 4]!, HEXC[a3 & 15]!, 58,
+      HEXC[a2 >> 4]!, HEXC[a2 & 15]!, 58, HEXC[a1 >> 4]!, HEXC[a1 & 15]!, 58, HEXC[a0 >> 4]!, HEXC[a0 & 15]!);
   },
   write: (w, v) => w.bytesOf(addressToBytes(v, w)),
   size: () => 6,
