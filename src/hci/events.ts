@@ -11,6 +11,7 @@ import {
 import { EVT_LE_META, EVT_VENDOR } from './constants.js';
 import { LE_META_EVENTS, LE_META_TABLE, type LeMetaEvent, type LeMetaKind } from './le-events.js';
 import { statusField } from './status.js';
+import { compileRow, type RowReader } from './row-codec.js';
 
 /**
  * The HCI event table (Core Vol 4, Part E, 7.7), keyed by Event_Code. LE Meta (0x3E) sub-events live in
@@ -117,15 +118,34 @@ export function isLeMetaKind(kind: string): kind is LeMetaKind {
 }
 
 /** Decode the parameters of an event with this code (r ends where the event ends). */
-export function decodeEventParams(code: number, r: ByteReader): HciEvent {
-  if (code === EVT_LE_META) {
+// Compiled per-code readers (row-codec.ts): same fields and trailing rule as the tables, one fixed
+// object shape per kind, `type: 'event'` first.
+const EVENT_READERS: Array<RowReader<EventPacketShape> | undefined> = new Array(256);
+for (const [kind, row] of Object.entries(HCI_EVENTS) as Array<[string, EventRow]>) {
+  EVENT_READERS[row.code] = compileRow({ type: 'event', kind }, row.fields, row.trailing ?? 'error', kind);
+}
+const LE_READERS: Array<RowReader<EventPacketShape> | undefined> = new Array(256);
+for (const [kind, row] of Object.entries(LE_META_EVENTS) as Array<[string, EventRow]>) {
+  LE_READERS[row.code] = compileRow({ type: 'event', kind }, row.fields, row.trailing ?? 'error', kind);
+}
+type EventPacketShape = HciEvent & { type: 'event' };
+// Module-local copies: imported bindings can cost a getter call per access under some loaders.
+const LE_META: number = EVT_LE_META, VENDOR: number = EVT_VENDOR;
+
+/**
+ * Decode the parameters of an event with this code (r ends where the event ends). The result carries
+ * `type: 'event'` (it is the HciPacket shape, see packets.ts).
+ */
+export function decodeEventParams(code: number, r: ByteReader): EventPacketShape {
+  if (code === LE_META) {
     const sub = r.u8();
-    const e = LE_META_TABLE.decodeBody(sub, r) as LeMetaEvent | undefined;
-    return e ?? { kind: 'unknown', code, subeventCode: sub, data: r.rest() };
+    const read = LE_READERS[sub];
+    if (read) return read(r);
+    return { type: 'event', kind: 'unknown', code, subeventCode: sub, data: r.rest() };
   }
-  const e = EVENT_TABLE.decodeBody(code, r) as HciEvent | undefined;
-  if (e) return e;
-  return { kind: code === EVT_VENDOR ? 'vendor' : 'unknown', code, data: r.rest() };
+  const read = EVENT_READERS[code];
+  if (read) return read(r);
+  return { type: 'event', kind: code === VENDOR ? 'vendor' : 'unknown', code, data: r.rest() };
 }
 
 /** Event code for an event value. */

@@ -2,6 +2,7 @@ import {
   arrayOf, bdAddr, bytes, i8, lengthPrefixed, struct, u16, u8, u64, x16, x8, type Fields, type Infer,
 } from '../codec/field.js';
 import { defineTable } from '../codec/table.js';
+import { compiledStruct } from './row-codec.js';
 import { statusField } from './status.js';
 
 /**
@@ -27,12 +28,12 @@ interface LeRow {
 const conn = { connectionInterval: u16, peripheralLatency: u16, supervisionTimeout: u16, centralClockAccuracy: u8 } as const;
 
 /** One legacy advertising report, row-wise (Vol 4, Part E, 7.7.65.2). */
-export const advertisingReport = struct({
+export const advertisingReport = compiledStruct({
   eventType: u8, addressType: u8, address: bdAddr, data: lengthPrefixed(u8), rssi: i8,
 });
 
 /** One extended advertising report (Vol 4, Part E, 7.7.65.13): 24 fixed octets, then the data. */
-export const extendedAdvertisingReport = struct({
+export const extendedAdvertisingReport = compiledStruct({
   eventType: x16, addressType: u8, address: bdAddr, primaryPhy: u8, secondaryPhy: u8, advertisingSid: u8,
   txPower: i8, rssi: i8, periodicAdvertisingInterval: u16, directAddressType: u8, directAddress: bdAddr,
   data: lengthPrefixed(u8),

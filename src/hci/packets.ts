@@ -30,10 +30,15 @@ export interface UnknownPacket { type: 'unknown'; indicator: number; data: Uint8
 
 export type HciPacket = CommandPacket | EventPacket | AclDataPacket | ScoDataPacket | IsoDataPacket | UnknownPacket;
 
+// Module-local copies: imported bindings can cost a getter call per access under some loaders, and
+// this switch runs for every packet.
+const CMD: number = H4.command, EVT: number = H4.event, ACL: number = H4.acl, SCO: number = H4.sco, ISO: number = H4.iso;
+const decodeEvent = decodeEventParams;
+
 export function decodeHciPacket(h4: Uint8Array): HciPacket {
   if (h4.length === 0) throw new DecodeError('h4', 'packet', 0, 'empty packet (no indicator)');
   switch (h4[0]) {
-    case H4.command: {
+    case CMD: {
       const r = new ByteReader(h4, 'hci', 'command header', 1);
       const opcode = r.u16();
       const len = r.u8();
@@ -42,26 +47,24 @@ export function decodeHciPacket(h4: Uint8Array): HciPacket {
       p.type = 'command';
       return p;
     }
-    case H4.event: {
+    case EVT: {
       const r = new ByteReader(h4, 'hci', 'event header', 1);
       const code = r.u8();
       const len = r.u8();
       if (len !== r.remaining) r.fail(`Parameter_Total_Length ${len} but ${r.remaining} byte(s) follow`, 2);
-      const p = decodeEventParams(code, r) as EventPacket;
-      p.type = 'event';
-      return p;
+      return decodeEvent(code, r);
     }
-    case H4.acl: {
+    case ACL: {
       const p = decodeAcl(h4) as AclDataPacket;
       p.type = 'acl';
       return p;
     }
-    case H4.sco: {
+    case SCO: {
       const p = decodeSco(h4) as ScoDataPacket;
       p.type = 'sco';
       return p;
     }
-    case H4.iso: {
+    case ISO: {
       const p = decodeIso(h4) as IsoDataPacket;
       p.type = 'iso';
       return p;
