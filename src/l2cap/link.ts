@@ -1,0 +1,315 @@
+/**
+ * L2CAP on one LE link: reassembled PDUs routed to fixed channels, outgoing SDUs fragmented to the
+ * controller's ACL size, and the LE signalling channel's handlers.
+ *
+ * Design overview
+ * - Driven by the host (ACL packets of this handle, via `acl()`), by the channels above (`send()` on
+ *   the ATT / SMP FixedChannel), by our own signalling requests, and by `close()` when the link drops.
+ * - Receive: the ACL reassembler (reassembly.ts) yields whole L2CAP PDUs; each goes to the fixed
+ *   channel of its CID: 0x0004 ATT and 0x0006 SMP to their receivers (queued, bounded, until one is
+ *   set), 0x0005 to the signalling handler here. Unknown CIDs and undecodable PDUs are counted and
+ *   dropped; nothing here throws into the host's receive path.
+ * - Send: an SDU becomes one B-frame (Vol 3, Part A, 3.1), cut into ACL packets of at most the
+ *   controller's ACL data length: first with PB 0b00 (first non-flushable, the LE start, Vol 4, Part E,
+ *   5.4.2), the rest 0b01; all packets of the SDU are queued as one unit in ACL flow control, whose
+ *   promise is the FixedChannel back-pressure.
+ * - Signalling (Vol 3, Part A, 4): the peer's Connection Parameter Update Request is validated (4.20)
+ *   and accepted or rejected by policy, with a response bearing its identifier; an accepted request is
+ *   handed to `onParameterUpdate` so the central applies it with LE Connection Update. LE credit based
+ *   connection requests are refused (SPSM not supported); any other unknown or unsupported request
+ *   gets Command Reject "not understood" (4.1). Our own requests use identifiers 1–255, never 0
+ *   (Vol 3, Part A, 4: 0x00 is illegal), and each arms an RTX timer (L2CAP_RTX_TIMEOUT_MS) that rejects
+ *   it with TimeoutError{layer:'l2cap'}.
+ * - Close: every channel receiver gets `closed(DisconnectedError)`, pending signalling requests reject
+ *   with it, timers are cleared; later sends reject at once.
+ */
+import type { Clock, TimerId } from '../clock.js';
+import { DecodeError, DisconnectedError, InvalidStateError, TimeoutError } from '../errors.js';
+import { log } from '../log.js';
+import { encodeAcl } from '../hci/acl.js';
+import { AclPb } from '../hci/constants.js';
+import type { AclReceiver } from '../hci/host.js';
+import type { ChannelReceiver, FixedChannel } from './channel.js';
+import { ATT_CID, L2CAP_RTX_TIMEOUT_MS, LE_SIGNALLING_CID, SMP_CID } from './constants.js';
+import { encodeL2capFrame } from './frames.js';
+import { L2capReassembler, type L2capPdu } from './reassembly.js';
+import {
+  decodeLeSignalling, encodeSignalling, signallingResponseKindOf, type AnySignallingCommand, type SignallingCommandOf,
+  type SignallingRequestKind, type SignallingResponseFor,
+} from './signalling.js';
+
+/** Connection parameters as the L2CAP request carries them (1.25 ms / events / 10 ms units). */
+export interface ConnectionParameterRequest {
+  intervalMin: number;
+  intervalMax: number;
+  latency: number;
+  timeout: number;
+}
+
+export interface LinkOwner {
+  /** Queue the ACL packets of one SDU (flow-controlled); resolves when all are on the wire. */
+  sendAcl(handle: number, packets: Uint8Array[]): Promise<void>;
+  /** Current largest ACL payload per packet. */
+  readonly aclDataLength: number;
+}
+
+export interface LinkOptions {
+  clock: Clock;
+  role: 'central' | 'peripheral';
+  /** Policy for the peer's Connection Parameter Update Request; default: accept any valid request. */
+  acceptParameters?(p: ConnectionParameterRequest): boolean;
+  /** A request was accepted: the central applies it (LE Connection Update). */
+  onParameterUpdate?(p: ConnectionParameterRequest): void;
+  /** SDUs kept per fixed channel before a receiver is set. */
+  maxQueuedSdus?: number;
+}
+
+export interface LinkStats {
+  unknownCid: number;
+  dropped: number;
+  commandRejectsSent: number;
+  unmatchedResponses: number;
+}
+
+interface PendingSig {
+  identifier: number;
+  expect: string;
+  resolve(c: AnySignallingCommand): void;
+  reject(e: Error): void;
+  timer: TimerId;
+}
+
+/**
+ * Validity of connection parameters (Vol 3, Part A, 4.20 and Vol 4, Part E, 7.8.12): interval 7.5 ms
+ * to 4 s, latency ≤ 499, timeout 100 ms to 32 s and longer than (1 + latency) × interval × 2.
+ */
+export function validConnectionParameters(p: ConnectionParameterRequest): boolean {
+  if (p.intervalMin < 6 || p.intervalMax > 3200 || p.intervalMin > p.intervalMax) return false;
+  if (p.latency > 499 || p.timeout < 10 || p.timeout > 3200) return false;
+  return p.timeout * 10 > (1 + p.latency) * p.intervalMax * 1.25 * 2;
+}
+
+class LinkFixedChannel implements FixedChannel {
+  receiver: ChannelReceiver | undefined;
+  queued: Uint8Array[] = [];
+  constructor(private readonly link: L2capLink, readonly handle: number, readonly cid: number) {}
+  send(sdu: Uint8Array): Promise<void> {
+    return this.link.sendSdu(this.cid, sdu);
+  }
+  setReceiver(receiver: ChannelReceiver): void {
+    this.receiver = receiver;
+    const closed = this.link.closedError;
+    for (const sdu of this.queued.splice(0)) receiver.data(sdu);
+    if (closed) receiver.closed(closed);
+  }
+}
+
+export class L2capLink implements AclReceiver {
+  readonly att: FixedChannel;
+  readonly smp: FixedChannel;
+  readonly stats: LinkStats = { unknownCid: 0, dropped: 0, commandRejectsSent: 0, unmatchedResponses: 0 };
+  closedError: DisconnectedError | undefined;
+  private readonly channels = new Map<number, LinkFixedChannel>();
+  private readonly reassembler: L2capReassembler;
+  private readonly pending = new Map<number, PendingSig>();
+  private nextIdentifier = 1;
+
+  constructor(private readonly owner: LinkOwner, readonly handle: number, private readonly opts: LinkOptions) {
+    const att = new LinkFixedChannel(this, handle, ATT_CID);
+    const smp = new LinkFixedChannel(this, handle, SMP_CID);
+    this.channels.set(ATT_CID, att);
+    this.channels.set(SMP_CID, smp);
+    this.att = att;
+    this.smp = smp;
+    this.reassembler = new L2capReassembler({
+      onDrop: (h, reason) => {
+        this.stats.dropped++;
+        log.l2cap('handle 0x%s: dropped fragment (%s)', h.toString(16), reason);
+      },
+    });
+  }
+
+  // ------------------------------------------------------------------------------------------------
+  // Receive
+
+  acl(pb: number, data: Uint8Array): void {
+    if (this.closedError) return;
+    // The reassembler counts its own drops and never throws (reassembly.ts).
+    const frame = this.reassembler.push(this.handle, pb, data);
+    if (frame) this.receivePdu(frame);
+  }
+
+  private receivePdu(frame: L2capPdu): void {
+    if (frame.cid === LE_SIGNALLING_CID) return this.receiveSignalling(frame.payload);
+    const ch = this.channels.get(frame.cid);
+    if (!ch) {
+      this.stats.unknownCid++;
+      return;
+    }
+    if (ch.receiver) {
+      ch.receiver.data(frame.payload);
+    } else if (ch.queued.length < (this.opts.maxQueuedSdus ?? 16)) {
+      ch.queued.push(frame.payload);
+    } else {
+      this.stats.dropped++;
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------------
+  // Send
+
+  /** Send one SDU on a fixed channel: one B-frame, fragmented to the ACL data length. */
+  sendSdu(cid: number, sdu: Uint8Array): Promise<void> {
+    if (this.closedError) return Promise.reject(this.closedError);
+    const frame = encodeL2capFrame(cid, sdu);
+    const max = Math.max(1, this.owner.aclDataLength);
+    const packets: Uint8Array[] = [];
+    for (let o = 0; o < frame.length; o += max) {
+      packets.push(encodeAcl({
+        handle: this.handle,
+        pb: o === 0 ? AclPb.firstNonFlushable : AclPb.continuing,
+        data: frame.subarray(o, Math.min(frame.length, o + max)),
+      }));
+    }
+    return this.owner.sendAcl(this.handle, packets);
+  }
+
+  // ------------------------------------------------------------------------------------------------
+  // LE signalling
+
+  /** Send a signalling request and await its response (or Command Reject), with the RTX timeout. */
+  request<K extends SignallingRequestKind>(cmd: Omit<SignallingCommandOf<K>, 'identifier'>):
+    Promise<SignallingResponseFor<K> | SignallingCommandOf<'commandRejectRsp'>> {
+    if (this.closedError) return Promise.reject(this.closedError);
+    let identifier: number;
+    try {
+      identifier = this.allocateIdentifier();
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const full = { ...cmd, identifier } as unknown as AnySignallingCommand;
+    return new Promise((resolve, reject) => {
+      const timer = this.opts.clock.setTimeout(() => {
+        this.pending.delete(identifier);
+        reject(new TimeoutError('l2cap', cmd.kind as string, L2CAP_RTX_TIMEOUT_MS));
+      }, L2CAP_RTX_TIMEOUT_MS);
+      this.pending.set(identifier, {
+        identifier, expect: signallingResponseKindOf(cmd.kind as SignallingRequestKind), timer, reject,
+        resolve: c => resolve(c as SignallingResponseFor<K>),
+      });
+      this.sendSignalling(full).catch(e => {
+        const p = this.pending.get(identifier);
+        if (!p) return;
+        this.opts.clock.clearTimeout(p.timer);
+        this.pending.delete(identifier);
+        reject(e);
+      });
+    });
+  }
+
+  /**
+   * Ask the central for new connection parameters (only a peripheral may send this request,
+   * Vol 3, Part A, 4.20). Resolves true when accepted.
+   */
+  async requestConnectionParameterUpdate(p: ConnectionParameterRequest): Promise<boolean> {
+    if (this.opts.role !== 'peripheral') {
+      throw new InvalidStateError('l2cap: only the peripheral sends Connection Parameter Update Request; a central uses LE Connection Update');
+    }
+    const rsp = await this.request<'connectionParameterUpdateReq'>({ kind: 'connectionParameterUpdateReq', ...p });
+    return rsp.kind === 'connectionParameterUpdateRsp' && rsp.result === 0;
+  }
+
+  private allocateIdentifier(): number {
+    // 1..255, skipping ones still awaiting a response; 0 is never used (Vol 3, Part A, 4).
+    for (let i = 0; i < 255; i++) {
+      const id = this.nextIdentifier;
+      this.nextIdentifier = id === 255 ? 1 : id + 1;
+      if (!this.pending.has(id)) return id;
+    }
+    throw new InvalidStateError('l2cap: 255 signalling requests outstanding');
+  }
+
+  private sendSignalling(cmd: AnySignallingCommand): Promise<void> {
+    return this.sendSdu(LE_SIGNALLING_CID, encodeSignalling(cmd));
+  }
+
+  private reply(cmd: AnySignallingCommand): void {
+    this.sendSignalling(cmd).catch(e => log.l2cap('signalling reply not sent: %s', (e as Error).message));
+  }
+
+  private receiveSignalling(payload: Uint8Array): void {
+    let cmd: AnySignallingCommand;
+    try {
+      cmd = decodeLeSignalling(payload);
+    } catch (e) {
+      if (!(e instanceof DecodeError)) throw e;
+      // A request we cannot parse is not understood (Vol 3, Part A, 4.1); identifier is octet 1.
+      const identifier = payload.length >= 2 ? payload[1]! : 0;
+      if (identifier !== 0) this.commandReject(identifier);
+      else this.stats.dropped++;
+      return;
+    }
+    if (log.l2cap.enabled) log.l2cap('handle 0x%s rx %s', this.handle.toString(16), cmd.kind);
+    switch (cmd.kind) {
+      case 'connectionParameterUpdateReq': {
+        if (cmd.identifier === 0) { this.stats.dropped++; return; }
+        const p = { intervalMin: cmd.intervalMin, intervalMax: cmd.intervalMax, latency: cmd.latency, timeout: cmd.timeout };
+        if (this.opts.role !== 'central') {
+          // Only the central answers this request (Vol 3, Part A, 4.20).
+          this.commandReject(cmd.identifier);
+          return;
+        }
+        const ok = validConnectionParameters(p) && (this.opts.acceptParameters?.(p) ?? true);
+        this.reply({ kind: 'connectionParameterUpdateRsp', identifier: cmd.identifier, result: ok ? 0 : 1 });
+        if (ok) this.opts.onParameterUpdate?.(p);
+        return;
+      }
+      case 'leCreditBasedConnectionReq':
+        // No LE credit based channels yet: refuse as "SPSM not supported" (Vol 3, Part A, 4.23).
+        this.reply({ kind: 'leCreditBasedConnectionRsp', identifier: cmd.identifier, destinationCid: 0, mtu: 0, mps: 0,
+          initialCredits: 0, result: 0x0002 });
+        return;
+      case 'commandRejectRsp':
+      case 'connectionParameterUpdateRsp':
+      case 'leCreditBasedConnectionRsp':
+      case 'creditBasedConnectionRsp':
+      case 'creditBasedReconfigureRsp':
+      case 'disconnectionRsp': {
+        const p = this.pending.get(cmd.identifier);
+        if (!p || (cmd.kind !== 'commandRejectRsp' && cmd.kind !== p.expect)) {
+          this.stats.unmatchedResponses++;
+          return;
+        }
+        this.pending.delete(cmd.identifier);
+        this.opts.clock.clearTimeout(p.timer);
+        p.resolve(cmd);
+        return;
+      }
+      case 'flowControlCreditInd':
+        this.stats.dropped++; // no credit based channels to credit
+        return;
+      default:
+        if (cmd.identifier !== 0) this.commandReject(cmd.identifier);
+        else this.stats.dropped++;
+    }
+  }
+
+  private commandReject(identifier: number): void {
+    this.stats.commandRejectsSent++;
+    this.reply({ kind: 'commandRejectRsp', identifier, reason: 0x0000, data: new Uint8Array(0) });
+  }
+
+  // ------------------------------------------------------------------------------------------------
+
+  /** The link is gone: channels and pending requests learn why. Idempotent. */
+  close(error: DisconnectedError): void {
+    if (this.closedError) return;
+    this.closedError = error;
+    for (const p of this.pending.values()) {
+      this.opts.clock.clearTimeout(p.timer);
+      p.reject(error);
+    }
+    this.pending.clear();
+    for (const ch of this.channels.values()) ch.receiver?.closed(error);
+  }
+}
