@@ -1,0 +1,200 @@
+import { bdAddr, bytes, named, x16, x8, type Field, type Fields } from '../codec/field.js';
+import { defineTable, u8CodedCodec, type PduOf, type UnknownPdu } from '../codec/table.js';
+import { hex8 } from '../bytes/hex.js';
+
+/**
+ * Every Security Manager Protocol PDU (Core Vol 3, Part H, 3.5 pairing, 3.6 key distribution) as one
+ * declarative table, carried on L2CAP CID 0x0006. Each PDU is a Code octet then fixed fields, so
+ * every length is exact (3.3: a PDU of the wrong length is answered with Pairing Failed "Invalid
+ * Parameters"; here it is a DecodeError the SMP layer turns into that answer).
+ *
+ * Keys, confirm and random values and public-key coordinates are kept as the octets on the wire
+ * (little-endian, least significant octet first, Vol 3, Part H, 3.1), as views into the frame; the
+ * crypto toolbox converts. Bit-field octets (AuthReq, key distribution) stay numbers so every PDU
+ * round-trips exactly, including reserved bits; SmpAuthReq / SmpKeyDist name the bits and
+ * describe() prints them.
+ */
+
+/** IO capabilities (Vol 3, Part H, 3.5.1, Table 3.4). */
+export const SmpIoCapability = {
+  DisplayOnly: 0x00,
+  DisplayYesNo: 0x01,
+  KeyboardOnly: 0x02,
+  NoInputNoOutput: 0x03,
+  KeyboardDisplay: 0x04,
+} as const;
+export type SmpIoCapability = (typeof SmpIoCapability)[keyof typeof SmpIoCapability];
+export const SMP_IO_CAPABILITY_NAMES: Readonly<Record<number, string>> = {
+  0x00: 'DisplayOnly', 0x01: 'DisplayYesNo', 0x02: 'KeyboardOnly', 0x03: 'NoInputNoOutput', 0x04: 'KeyboardDisplay',
+};
+
+/** OOB data flag (Vol 3, Part H, 3.5.1). */
+export const SMP_OOB_NAMES: Readonly<Record<number, string>> = { 0x00: 'not present', 0x01: 'present' };
+
+/** AuthReq bits (Vol 3, Part H, 3.5.1): Bonding_Flags (2 bits, 0b01 = bonding), MITM, SC, Keypress, CT2. */
+export const SmpAuthReq = {
+  BondingMask: 0x03,
+  Bonding: 0x01,
+  Mitm: 0x04,
+  SecureConnections: 0x08,
+  Keypress: 0x10,
+  Ct2: 0x20,
+} as const;
+
+/** Initiator / Responder Key Distribution bits (Vol 3, Part H, 3.6.1). */
+export const SmpKeyDist = {
+  EncKey: 0x01,
+  IdKey: 0x02,
+  SignKey: 0x04,
+  LinkKey: 0x08,
+} as const;
+
+/** Pairing Failed reasons (Vol 3, Part H, 3.5.5, Table 3.7). */
+export const SmpPairingFailedReason = {
+  PasskeyEntryFailed: 0x01,
+  OobNotAvailable: 0x02,
+  AuthenticationRequirements: 0x03,
+  ConfirmValueFailed: 0x04,
+  PairingNotSupported: 0x05,
+  EncryptionKeySize: 0x06,
+  CommandNotSupported: 0x07,
+  UnspecifiedReason: 0x08,
+  RepeatedAttempts: 0x09,
+  InvalidParameters: 0x0a,
+  DhKeyCheckFailed: 0x0b,
+  NumericComparisonFailed: 0x0c,
+  BrEdrPairingInProgress: 0x0d,
+  CrossTransportKeyDerivationNotAllowed: 0x0e,
+  KeyRejected: 0x0f,
+  Busy: 0x10,
+} as const;
+export type SmpPairingFailedReason = (typeof SmpPairingFailedReason)[keyof typeof SmpPairingFailedReason];
+export const SMP_PAIRING_FAILED_NAMES: Readonly<Record<number, string>> = {
+  0x01: 'Passkey Entry Failed',
+  0x02: 'OOB Not Available',
+  0x03: 'Authentication Requirements',
+  0x04: 'Confirm Value Failed',
+  0x05: 'Pairing Not Supported',
+  0x06: 'Encryption Key Size',
+  0x07: 'Command Not Supported',
+  0x08: 'Unspecified Reason',
+  0x09: 'Repeated Attempts',
+  0x0a: 'Invalid Parameters',
+  0x0b: 'DHKey Check Failed',
+  0x0c: 'Numeric Comparison Failed',
+  0x0d: 'BR/EDR pairing in progress',
+  0x0e: 'Cross-transport Key Derivation/Generation not allowed',
+  0x0f: 'Key Rejected',
+  0x10: 'Busy',
+};
+
+/** Keypress notification types (Vol 3, Part H, 3.5.8, Table 3.8). */
+export const SMP_KEYPRESS_NAMES: Readonly<Record<number, string>> = {
+  0x00: 'Passkey entry started',
+  0x01: 'Passkey digit entered',
+  0x02: 'Passkey digit erased',
+  0x03: 'Passkey cleared',
+  0x04: 'Passkey entry completed',
+};
+
+/** Identity address types (Vol 3, Part H, 3.6.5). */
+export const SMP_ADDRESS_TYPE_NAMES: Readonly<Record<number, string>> = { 0x00: 'public', 0x01: 'static random' };
+
+/** "bonding|mitm|sc" for describe(). */
+export function describeAuthReq(v: number): string {
+  const parts: string[] = [];
+  const bf = v & SmpAuthReq.BondingMask;
+  if (bf === 1) parts.push('bonding');
+  else if (bf !== 0) parts.push(`bondingFlags=${bf}`);
+  if (v & SmpAuthReq.Mitm) parts.push('mitm');
+  if (v & SmpAuthReq.SecureConnections) parts.push('sc');
+  if (v & SmpAuthReq.Keypress) parts.push('keypress');
+  if (v & SmpAuthReq.Ct2) parts.push('ct2');
+  if (v & 0xc0) parts.push(`rfu=${hex8(v & 0xc0)}`);
+  return `${hex8(v)}(${parts.join('|') || 'none'})`;
+}
+
+/** "enc|id|sign|link" for describe(). */
+export function describeKeyDist(v: number): string {
+  const parts: string[] = [];
+  if (v & SmpKeyDist.EncKey) parts.push('enc');
+  if (v & SmpKeyDist.IdKey) parts.push('id');
+  if (v & SmpKeyDist.SignKey) parts.push('sign');
+  if (v & SmpKeyDist.LinkKey) parts.push('link');
+  if (v & 0xf0) parts.push(`rfu=${hex8(v & 0xf0)}`);
+  return `${hex8(v)}(${parts.join('|') || 'none'})`;
+}
+
+const authReq: Field<number> = { ...x8, fmt: describeAuthReq };
+const keyDist: Field<number> = { ...x8, fmt: describeKeyDist };
+const key128 = bytes(16);
+
+interface SmpRowSpec {
+  readonly code: number;
+  readonly specName: string;
+  readonly spec: string;
+  readonly fields: Fields;
+}
+const row = <const S extends SmpRowSpec>(s: S): S => s;
+
+const pairingFeatures = {
+  ioCapability: named(x8, SMP_IO_CAPABILITY_NAMES),
+  oobDataFlag: named(x8, SMP_OOB_NAMES),
+  authReq,
+  maxEncryptionKeySize: { ...x8, fmt: (v: number) => String(v) },
+  initiatorKeyDistribution: keyDist,
+  responderKeyDistribution: keyDist,
+};
+
+export const SMP_PDUS = {
+  pairingRequest: row({ code: 0x01, specName: 'Pairing Request', spec: 'Vol 3, Part H, 3.5.1', fields: pairingFeatures }),
+  pairingResponse: row({ code: 0x02, specName: 'Pairing Response', spec: 'Vol 3, Part H, 3.5.2', fields: pairingFeatures }),
+  pairingConfirm: row({ code: 0x03, specName: 'Pairing Confirm', spec: 'Vol 3, Part H, 3.5.3', fields: { confirmValue: key128 } }),
+  pairingRandom: row({ code: 0x04, specName: 'Pairing Random', spec: 'Vol 3, Part H, 3.5.4', fields: { randomValue: key128 } }),
+  pairingFailed: row({ code: 0x05, specName: 'Pairing Failed', spec: 'Vol 3, Part H, 3.5.5',
+    fields: { reason: named(x8, SMP_PAIRING_FAILED_NAMES) } }),
+  encryptionInformation: row({ code: 0x06, specName: 'Encryption Information', spec: 'Vol 3, Part H, 3.6.2',
+    fields: { longTermKey: key128 } }),
+  centralIdentification: row({ code: 0x07, specName: 'Central Identification', spec: 'Vol 3, Part H, 3.6.3',
+    fields: { ediv: x16, rand: bytes(8) } }),
+  identityInformation: row({ code: 0x08, specName: 'Identity Information', spec: 'Vol 3, Part H, 3.6.4',
+    fields: { identityResolvingKey: key128 } }),
+  identityAddressInformation: row({ code: 0x09, specName: 'Identity Address Information', spec: 'Vol 3, Part H, 3.6.5',
+    fields: { addrType: named(x8, SMP_ADDRESS_TYPE_NAMES), bdAddr } }),
+  signingInformation: row({ code: 0x0a, specName: 'Signing Information', spec: 'Vol 3, Part H, 3.6.6',
+    fields: { signatureKey: key128 } }),
+  securityRequest: row({ code: 0x0b, specName: 'Security Request', spec: 'Vol 3, Part H, 3.6.7', fields: { authReq } }),
+  pairingPublicKey: row({ code: 0x0c, specName: 'Pairing Public Key', spec: 'Vol 3, Part H, 3.5.6',
+    fields: { publicKeyX: bytes(32), publicKeyY: bytes(32) } }),
+  pairingDhKeyCheck: row({ code: 0x0d, specName: 'Pairing DHKey Check', spec: 'Vol 3, Part H, 3.5.7',
+    fields: { dhKeyCheck: key128 } }),
+  pairingKeypressNotification: row({ code: 0x0e, specName: 'Pairing Keypress Notification', spec: 'Vol 3, Part H, 3.5.8',
+    fields: { notificationType: named(x8, SMP_KEYPRESS_NAMES) } }),
+} as const;
+
+export const SMP_TABLE = defineTable('smp', SMP_PDUS);
+
+type Rows = typeof SMP_PDUS;
+export type SmpKind = keyof Rows;
+export type SmpPduOf<K extends SmpKind> = PduOf<Rows, K>;
+/** The exhaustive union of every SMP PDU. */
+export type SmpPdu = PduOf<Rows>;
+export type UnknownSmpPdu = UnknownPdu;
+
+const codec = u8CodedCodec(SMP_TABLE, 'SMP PDU');
+
+/** Decode one SMP PDU (Code first). Throws only DecodeError; unknown codes decode to `unknown`. */
+export function decodeSmp(frame: Uint8Array): SmpPdu | UnknownSmpPdu {
+  return codec.decode(frame);
+}
+/** Encode one SMP PDU at its exact size. Throws EncodeError. */
+export function encodeSmp(pdu: SmpPdu | UnknownSmpPdu): Uint8Array {
+  return codec.encode(pdu);
+}
+export function smpSizeOf(pdu: SmpPdu | UnknownSmpPdu): number {
+  return codec.sizeOf(pdu);
+}
+/** One-line description for logs and the CLI. */
+export function describeSmp(pdu: SmpPdu | UnknownSmpPdu): string {
+  return SMP_TABLE.describe(pdu);
+}
