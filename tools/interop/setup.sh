@@ -5,6 +5,7 @@
 # already installed it neither updates nor installs anything. Run as root on a fresh Debian 12 machine:
 #
 #   sudo tools/interop/setup.sh            (or as root: tools/interop/setup.sh)
+#   tools/interop/setup.sh --no-guest      (skip building the BlueZ guest image; btvirt/tshark only)
 #
 # Exits non-zero with a message naming what is missing when something cannot be installed or checked.
 set -euo pipefail
@@ -24,8 +25,17 @@ INTEROP_PACKAGES=(
   qemu-system-x86    # the BlueZ guest (tools/interop/guest/)
   debootstrap        # builds the guest root file system
   cpio               # packs the guest initramfs
+  kmod               # depmod for the guest's kernel modules
 )
 # ----------------------------------------------------------------------------------------------------
+
+build_guest=1
+for arg in "$@"; do
+  case "$arg" in
+    --no-guest) build_guest=0 ;;
+    *) echo "usage: $0 [--no-guest]" >&2; exit 2 ;;
+  esac
+done
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
@@ -82,4 +92,11 @@ check_dir="$repo/.cache/interop/setup-check"
 "$here/btvirt.sh" start --dir "$check_dir" >/dev/null || die "btvirt did not start with the shim (see above)"
 "$here/btvirt.sh" stop --dir "$check_dir" >/dev/null
 say "btvirt answers HCI Reset on its LE and BR/EDR+LE sockets through the shim"
+
+# The BlueZ guest image (owned by tools/interop/guest/; cached, so a re-run returns at once).
+if [ "$build_guest" = 1 ] && [ -f "$here/guest/build.sh" ]; then
+  say "building the BlueZ guest image (tools/interop/guest/build.sh; about a minute when not cached)"
+  bash "$here/guest/build.sh" --quiet >/dev/null || die "tools/interop/guest/build.sh failed (output above)"
+  say "BlueZ guest image ready"
+fi
 say "ready: npm run test:interop"
