@@ -126,7 +126,9 @@ export class FakeController implements HciTransport {
       case 'leReadRemoteFeatures': case 'leSetPhy':
         return { status: 0 };
       case 'vendor': case 'unknown': return { status: 0x01 };
-      default: return { complete: {} };
+      default:
+        // Echo the handle for commands whose return parameters carry it (e.g. 7.8.31 replies).
+        return { complete: 'connectionHandle' in p ? { connectionHandle: (p as { connectionHandle: number }).connectionHandle } : {} };
     }
   }
 

@@ -1,0 +1,196 @@
+/**
+ * Adapter: the application's handle on one controller. Opens the transport (optionally recording a
+ * capture), brings the controller up, and offers scanning, `find()`, connecting and the device
+ * registry. One Adapter owns one HciHost, one Scanner and one ConnectionManager; on a Hardware Error
+ * it re-initialises the controller itself (links are reported lost) and emits 'reset'.
+ */
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { systemClock, type Clock } from '../clock.js';
+import { AbortError, TransportError } from '../errors.js';
+import { log } from '../log.js';
+import type { ControllerInfo } from '../hci/controller.js';
+import { HciHost } from '../hci/host.js';
+import type { HciTransport } from '../transport/types.js';
+import { ConnectionManager, type ConnectOptions, type ConnectTarget, type DisconnectReason } from '../gap/connections.js';
+import type { ScanFilter } from '../gap/filters.js';
+import type { RegistryEntry } from '../gap/registry.js';
+import { Advertisement, Scanner, type ScanOptions, type ScanSession } from '../gap/scanner.js';
+import { Connection } from './connection.js';
+
+export interface AdapterOpenOptions {
+  /** A transport spec ('hci0', 'unix:/path', 'sim', …; default env BLEWIRE_TRANSPORT) or an open transport. */
+  transport?: string | HciTransport;
+  /** Record every packet to this capture file (btsnoop / pcap by extension; default env BLEWIRE_CAPTURE). */
+  capture?: string;
+  clock?: Clock;
+  /** Use a static random address: a given one, or `true` for a fresh one. */
+  randomAddress?: string | true;
+  /** HCI command timeout in ms (default 5000). */
+  commandTimeout?: number;
+  /** Devices the registry keeps (least recently seen are evicted; default 4096). */
+  registryCapacity?: number;
+  /** Re-initialise after a Hardware Error (default true). */
+  recover?: boolean;
+  signal?: AbortSignal;
+}
+
+export interface FindOptions extends ScanFilter {
+  filters?: ScanFilter[];
+  /** Give up after this many ms and resolve undefined (default 10 s). */
+  timeout?: number;
+  signal?: AbortSignal;
+  active?: boolean;
+}
+
+export interface AdapterEvents {
+  advertisement: [ad: Advertisement];
+  connection: [conn: Connection];
+  disconnect: [conn: Connection, reason: DisconnectReason];
+  hardwareError: [code: number];
+  reset: [info: ControllerInfo];
+  close: [error: Error | undefined];
+}
+
+/** A static random address: two most significant bits 1 (Vol 6, Part B, 1.3.2.1), rest random, not all 0/1. */
+export function staticRandomAddress(): string {
+  for (;;) {
+    const b = randomBytes(6);
+    b[0] = b[0]! | 0xc0;
+    const rest = [b[0]! & 0x3f, ...b.subarray(1)];
+    if (rest.every(x => x === 0) || (rest[0] === 0x3f && rest.slice(1).every(x => x === 0xff))) continue;
+    return [...b].map(x => x.toString(16).padStart(2, '0').toUpperCase()).join(':');
+  }
+}
+
+export class Adapter extends EventEmitter<AdapterEvents> {
+  readonly scanner: Scanner;
+  readonly connectionManager: ConnectionManager;
+  private readonly conns = new Map<number, Connection>();
+  readonly randomAddress: string | undefined;
+
+  private constructor(readonly host: HciHost, readonly clock: Clock, private readonly opts: AdapterOpenOptions) {
+    super();
+    this.randomAddress = opts.randomAddress === true ? staticRandomAddress() : opts.randomAddress;
+    const own = () => (this.randomAddress !== undefined ? 1 : 0);
+    this.scanner = new Scanner(host, { clock, registryCapacity: opts.registryCapacity, ownAddressType: own });
+    this.connectionManager = new ConnectionManager(host, this.scanner, clock, own);
+    this.scanner.onAdvertisement(ad => { if (this.listenerCount('advertisement') > 0) this.emit('advertisement', ad); });
+    this.connectionManager.onConnection(link => {
+      const conn = new Connection(link);
+      this.conns.set(link.handle, conn);
+      link.onDisconnect(reason => {
+        if (this.conns.get(link.handle) === conn) this.conns.delete(link.handle);
+        this.emit('disconnect', conn, reason);
+      });
+      this.emit('connection', conn);
+    });
+    host.onHardwareError(code => {
+      this.emit('hardwareError', code);
+      if (opts.recover ?? true) {
+        host.init({ randomAddress: this.randomAddress }).then(
+          info => this.emit('reset', info),
+          e => log.gap('re-initialisation after Hardware Error failed: %s', (e as Error).message),
+        );
+      }
+    });
+    host.onClose(e => this.emit('close', e));
+  }
+
+  /** Open a transport, reset and initialise the controller. */
+  static async open(opts: AdapterOpenOptions = {}): Promise<Adapter> {
+    const clock = opts.clock ?? systemClock;
+    const transport = await resolveTransport(opts);
+    const host = new HciHost(transport, { clock, commandTimeoutMs: opts.commandTimeout });
+    const adapter = new Adapter(host, clock, opts);
+    try {
+      await host.init({ randomAddress: adapter.randomAddress, signal: opts.signal });
+    } catch (e) {
+      await host.close().catch(() => undefined);
+      throw e;
+    }
+    return adapter;
+  }
+
+  /** What the controller is and can do (read at init). */
+  get controller(): ControllerInfo {
+    return this.host.info;
+  }
+
+  /** Live connections. */
+  get connections(): Connection[] {
+    return [...this.conns.values()];
+  }
+
+  /** Devices heard so far, least recently seen first (bounded; see registryCapacity). */
+  devices(): Array<RegistryEntry<unknown> & { advertisement: unknown }> {
+    return [...this.scanner.registry.values()].map(e => ({ ...e, advertisement: e.advertisement?.last }));
+  }
+
+  /** Start a scan: iterate it with `for await`, or pass `onAdvertisement`; `stop()` or leave the loop to end it. */
+  scan(options: ScanOptions = {}): ScanSession {
+    return this.scanner.scan(options);
+  }
+
+  /** Scan until the first advertisement matching the filter; undefined when the timeout passes first. */
+  async find(filter: FindOptions = {}): Promise<Advertisement | undefined> {
+    const { timeout = 10_000, ...rest } = filter;
+    const session = this.scanner.scan({ ...rest, timeout });
+    for await (const ad of session) {
+      session.stop();
+      return ad;
+    }
+    return undefined;
+  }
+
+  /** Connect to a scanned device or a bare address (+ type; default public). */
+  async connect(target: Advertisement | ConnectTarget, opts: ConnectOptions = {}): Promise<Connection> {
+    const t: ConnectTarget = target instanceof Advertisement
+      ? { address: target.address, addressType: target.addressType }
+      : target;
+    const link = await this.connectionManager.connect(t, opts);
+    return this.conns.get(link.handle) ?? new Connection(link);
+  }
+
+  /** Re-initialise the controller (HCI Reset); live links are reported lost. */
+  async reset(): Promise<ControllerInfo> {
+    const info = await this.host.init({ randomAddress: this.randomAddress });
+    this.emit('reset', info);
+    return info;
+  }
+
+  /** Stop scans, drop links (without waiting for the peer) and close the transport. */
+  async close(): Promise<void> {
+    if (this.host.isClosed) return;
+    this.scanner.dispose();
+    const ready = this.host.state === 'ready';
+    if (ready) {
+      await this.scanner.settle().catch(() => undefined);
+      await Promise.all(this.connections.map(c => withTimeout(c.disconnect(), 2000).catch(() => undefined)));
+    }
+    await this.host.close();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
+
+async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
+  let t: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([p, new Promise<undefined>(r => { t = setTimeout(() => r(undefined), ms); t.unref?.(); })]);
+  } finally {
+    clearTimeout(t);
+  }
+}
+
+async function resolveTransport(opts: AdapterOpenOptions): Promise<HciTransport> {
+  if (opts.signal?.aborted) throw new AbortError('open', opts.signal.reason);
+  const spec = opts.transport ?? process.env.BLEWIRE_TRANSPORT;
+  const capture = opts.capture ?? process.env.BLEWIRE_CAPTURE;
+  if (typeof spec === 'object' && !capture) return spec;
+  const { openTransport } = await import('../transport/index.js');
+  if (spec === undefined) throw new TransportError('no transport given: pass { transport } or set BLEWIRE_TRANSPORT (e.g. hci0, unix:/path)', 'ENOTRANSPORT');
+  return openTransport(spec, capture ? { capture } : {});
+}
