@@ -169,7 +169,7 @@ export const HCI_COMMANDS = {
   writeVoiceSetting: { ogf: CB, ocf: 0x0026, name: 'Write Voice Setting', spec: 'Vol 4, Part E, 7.3.28',
     params: { voiceSetting: x16 } },
   readTransmitPowerLevel: { ogf: CB, ocf: 0x002d, name: 'Read Transmit Power Level', spec: 'Vol 4, Part E, 7.3.35',
-    params: { connectionHandle: x16, type: u8 }, returns: { ...S, connectionHandle: x16, txPowerLevel: i8 } },
+    params: { connectionHandle: x16, powerLevelType: u8 }, returns: { ...S, connectionHandle: x16, txPowerLevel: i8 } },
   setControllerToHostFlowControl: { ogf: CB, ocf: 0x0031, name: 'Set Controller To Host Flow Control',
     spec: 'Vol 4, Part E, 7.3.38', params: { flowControlEnable: u8 } },
   hostBufferSize: { ogf: CB, ocf: 0x0033, name: 'Host Buffer Size', spec: 'Vol 4, Part E, 7.3.39',
@@ -447,6 +447,9 @@ const returnRows = {} as Record<string, { code: number; spec: string; fields: Fi
 const nameByOpcode = new Map<number, string>();
 for (const [kind, row] of Object.entries(HCI_COMMANDS) as Array<[string, CommandRow]>) {
   const code = opcodeOf(row.ogf, row.ocf);
+  // Decoded commands are flat H4 packets ({ type: 'command', kind, ...params }), so no field may
+  // shadow those two keys.
+  if ('type' in row.params || 'kind' in row.params) throw new Error(`HCI command ${kind}: field named type/kind`);
   paramRows[kind] = { code, spec: row.spec, fields: row.params };
   // Controllers of later Core versions may append return parameters; the host reads what it knows and
   // ignores the rest (forward compatibility, as Bumble and BlueZ do).
@@ -512,7 +515,9 @@ export function decodeReturnParameters(opcode: number, r: ByteReader): ReturnPar
     return { kind, status: r.u8(), statusOnly: true };
   }
   r.what = `${kind} return parameters`;
-  return RETURN_TABLE.decodeBody(opcode, r) as ReturnParameters;
+  const ret = RETURN_TABLE.decodeBody(opcode, r) as ReturnParameters;
+  r.rest(); // parameters appended by a newer controller are ignored (the row is `trailing: 'ignore'`)
+  return ret;
 }
 
 export function sizeOfReturnParameters(ret: ReturnParameters): number {

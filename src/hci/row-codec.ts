@@ -32,6 +32,7 @@ function literal(names: string[]): string {
  */
 export function compileRow<T>(head: Record<string, string>, fields: Fields, trailing: 'error' | 'ignore', what: string): RowReader<T> {
   const names = Object.keys(fields);
+  for (const k of Object.keys(head)) if (names.includes(k)) throw new Error(`row-codec: ${what}: field ${k} shadows a head key`);
   const F = names.map(n => fields[n]!);
   const headSrc = Object.entries(head).map(([k, v]) => {
     if (!IDENT.test(k)) throw new Error(`row-codec: head key ${k} is not an identifier`);
