@@ -41,7 +41,7 @@ describe('completeness', () => {
     expect(Object.keys(HCI_COMMANDS).filter(k => !have.has(k))).toEqual([]);
   });
   test('every command row with return parameters has a Command Complete fixture', () => {
-    const have = new Set(RETURN_FIXTURES.map(f => f.packet.type === 'event' && f.packet.kind === 'commandComplete'
+    const have = new Set<string>(RETURN_FIXTURES.map(f => f.packet.type === 'event' && f.packet.kind === 'commandComplete'
       ? f.packet.returnParameters.kind : ''));
     const withReturns = Object.entries(HCI_COMMANDS).filter(([, r]) => 'returns' in r).map(([k]) => k);
     expect(withReturns.filter(k => !have.has(k))).toEqual([]);
