@@ -1,0 +1,488 @@
+import { ByteReader } from '../bytes/reader.js';
+import { ByteWriter } from '../bytes/writer.js';
+import { hex8, toHex } from '../bytes/hex.js';
+import { DecodeError, EncodeError } from '../errors.js';
+import { bdAddr, bytes, i8, named, repeated, rest, u16, x16, x24, x8, type Field, type Fields } from '../codec/field.js';
+import { defineTable, type PduOf } from '../codec/table.js';
+import { fromShort, uuid128, uuid16, uuid32, uuidFromBytes, type Uuid } from '../codec/uuid.js';
+
+/**
+ * Advertising and scan response data (Core Vol 3, Part C, 11; Extended Inquiry Response has the same
+ * shape): a sequence of AD structures, each Length (1 octet, covering type and data), AD Type (1), AD
+ * Data (Length - 1). The AD types are one declarative table (Core Specification Supplement, Part A;
+ * codes from Assigned Numbers 2.3 "Common Data Types").
+ *
+ * Three ways in:
+ *  - parseAd(data): the tolerant, fast view a scanner uses per report (name, flags, serviceUuids,
+ *    serviceData, manufacturerData, txPower, appearance, …). It never throws: a structure whose
+ *    Length runs past the data ends the parse, keeping every good structure before it, and is
+ *    recorded in `malformed` (a real capture has 120 such reports); bad contents of a single structure
+ *    (a 16-bit UUID list of odd length, …) are recorded and skipped. A zero Length is early
+ *    termination (Vol 3, Part C, 11: the rest is padding, not AD, and is ignored).
+ *  - decodeAd(data) / decodeAdStructure(s): strict, table-driven, every structure decoded to its
+ *    kind and fields; throws DecodeError (for the CLI and tests).
+ *  - encodeAd(structures): the encoder for the simulator and advertisers.
+ * Byte values are views into the report (frames are immutable, STYLE c.7).
+ */
+
+// ---- value fields of the table ------------------------------------------------------------------
+
+const utf8Decoder = new TextDecoder('utf-8', { fatal: false });
+const utf8Encoder = new TextEncoder();
+
+/** UTF-8 text, tolerant of invalid octets (each becomes U+FFFD); ASCII takes a fast path. */
+export function decodeUtf8(b: Uint8Array, start = 0, end = b.length): string {
+  if (end - start <= 32) {
+    let s = '';
+    for (let i = start; i < end; i++) {
+      const c = b[i]!;
+      if (c >= 0x80) return utf8Decoder.decode(b.subarray(start, end));
+      s += String.fromCharCode(c);
+    }
+    return s;
+  }
+  return utf8Decoder.decode(b.subarray(start, end));
+}
+
+const utf8: Field<string> = {
+  read: r => decodeUtf8(r.rest()),
+  write: (w, v) => { w.bytesOf(utf8Encoder.encode(v)); },
+  size: v => utf8Encoder.encode(v).length,
+  fixed: 0,
+  fmt: v => JSON.stringify(v),
+};
+
+/**
+ * URI scheme name string mapping (Assigned Numbers, "URI Schemes"): the URI AD data starts with one
+ * UTF-8 code point naming the scheme (U+0001 means "no scheme prefix"), followed by the rest of the
+ * URI (Supplement, Part A, 1.18).
+ */
+export const URI_SCHEMES: readonly string[] = [
+  'aaa:', 'aaas:', 'about:', 'acap:', 'acct:', 'cap:', 'cid:', 'coap:', 'coaps:', 'crid:', 'data:', 'dav:', 'dict:',
+  'dns:', 'file:', 'ftp:', 'geo:', 'go:', 'gopher:', 'h323:', 'http:', 'https:', 'iax:', 'icap:', 'im:', 'imap:', 'info:',
+  'ipp:', 'ipps:', 'iris:', 'iris.beep:', 'iris.xpc:', 'iris.xpcs:', 'iris.lwz:', 'jabber:', 'ldap:', 'mailto:', 'mid:',
+  'msrp:', 'msrps:', 'mtqp:', 'mupdate:', 'news:', 'nfs:', 'ni:', 'nih:', 'nntp:', 'opaquelocktoken:', 'pop:', 'pres:',
+  'reload:', 'rtsp:', 'rtsps:', 'rtspu:', 'service:', 'session:', 'shttp:', 'sieve:', 'sip:', 'sips:', 'sms:', 'snmp:',
+  'soap.beep:', 'soap.beeps:', 'stun:', 'stuns:', 'tag:', 'tel:', 'telnet:', 'tftp:', 'thismessage:', 'tn3270:', 'tip:',
+  'turn:', 'turns:', 'tv:', 'urn:', 'vemmi:', 'ws:', 'wss:', 'xcon:', 'xcon-userid:', 'xmlrpc.beep:', 'xmlrpc.beeps:',
+  'xmpp:', 'z39.50r:', 'z39.50s:', 'acr:', 'adiumxtra:', 'afp:', 'afs:', 'aim:', 'apt:', 'attachment:', 'aw:', 'barion:',
+  'beshare:', 'bitcoin:', 'bolo:', 'callto:', 'chrome:', 'chrome-extension:', 'com-eventbrite-attendee:', 'content:',
+  'cvs:', 'dlna-playsingle:', 'dlna-playcontainer:', 'dtn:', 'dvb:', 'ed2k:', 'facetime:', 'feed:', 'feedready:',
+  'finger:', 'fish:', 'gg:', 'git:', 'gizmoproject:', 'gtalk:', 'ham:', 'hcp:', 'icon:', 'ipn:', 'irc:', 'irc6:', 'ircs:',
+  'itms:', 'jar:', 'jms:', 'keyparc:', 'lastfm:', 'ldaps:', 'magnet:', 'maps:', 'market:', 'message:', 'mms:',
+  'ms-help:', 'ms-settings-power:', 'msnim:', 'mumble:', 'mvn:', 'notes:', 'oid:', 'palm:', 'paparazzi:', 'pkcs11:',
+  'platform:', 'proxy:', 'psyc:', 'query:', 'res:', 'resource:', 'rmi:', 'rsync:', 'rtmfp:', 'rtmp:', 'secondlife:',
+  'sftp:', 'sgn:', 'skype:', 'smb:', 'smtp:', 'soldat:', 'spotify:', 'ssh:', 'steam:', 'submit:', 'svn:', 'teamspeak:',
+  'teliaeid:', 'things:', 'udp:', 'unreal:', 'ut2004:', 'ventrilo:', 'view-source:', 'webcal:', 'wtai:', 'wyciwyg:',
+  'xfire:', 'xri:', 'ymsgr:',
+];
+/** Code point of the first scheme (U+0002 "aaa:"); U+0001 is the empty scheme. */
+const URI_SCHEME_BASE = 0x02;
+
+/** Expand a URI AD payload to the full URI; an unknown scheme code point is kept as "\u{…}" text. */
+export function decodeUri(b: Uint8Array): string {
+  const text = decodeUtf8(b);
+  if (text.length === 0) return '';
+  const cp = text.codePointAt(0)!;
+  const restText = text.slice(cp > 0xffff ? 2 : 1);
+  if (cp === 0x01) return restText;
+  const scheme = URI_SCHEMES[cp - URI_SCHEME_BASE];
+  return scheme !== undefined ? scheme + restText : text;
+}
+
+/** The URI AD payload of a URI: the longest known scheme becomes its code point, else U+0001. */
+export function encodeUri(uri: string): Uint8Array {
+  let best = -1;
+  for (let i = 0; i < URI_SCHEMES.length; i++) {
+    const s = URI_SCHEMES[i]!;
+    if (uri.startsWith(s) && (best < 0 || s.length > URI_SCHEMES[best]!.length)) best = i;
+  }
+  const text = best < 0 ? '\u0001' + uri : String.fromCodePoint(best + URI_SCHEME_BASE) + uri.slice(URI_SCHEMES[best]!.length);
+  return utf8Encoder.encode(text);
+}
+
+const uriField: Field<string> = {
+  read: r => decodeUri(r.rest()),
+  write: (w, v) => { w.bytesOf(encodeUri(v)); },
+  size: v => encodeUri(v).length,
+  fixed: 0,
+  fmt: v => JSON.stringify(v),
+};
+
+/** Flags bits (Supplement, Part A, 1.3). */
+export const AdFlags = {
+  LeLimitedDiscoverable: 0x01,
+  LeGeneralDiscoverable: 0x02,
+  BrEdrNotSupported: 0x04,
+  SimultaneousLeBrEdrController: 0x08,
+  SimultaneousLeBrEdrHost: 0x10,
+} as const;
+
+export function describeFlags(v: number): string {
+  const names = ['LE Limited', 'LE General', 'no BR/EDR', 'LE+BR/EDR controller', 'LE+BR/EDR host'];
+  const on = names.filter((_, i) => v & (1 << i));
+  if (v & 0xe0) on.push(`rfu=${hex8(v & 0xe0)}`);
+  return `${hex8(v)}(${on.join('|') || 'none'})`;
+}
+
+const flagsField: Field<number> = { ...x8, fmt: describeFlags };
+const uuidList = (f: Field<Uuid>): Field<Uuid[]> => repeated(f);
+/** Advertising interval in units of 0.625 ms (Supplement, Part A, 1.15). */
+const interval0625: Field<number> = { ...u16, fmt: v => `${v} (${(v * 0.625).toFixed(3)} ms)` };
+/** Advertising Interval - long: 3 or 4 octets of 0.625 ms units (Supplement, Part A, 1.15). */
+const intervalLong: Field<number> = {
+  read: r => {
+    const n = r.remaining;
+    if (n !== 3 && n !== 4) r.fail(`a long advertising interval is 3 or 4 octets, got ${n}`);
+    return n === 3 ? r.u24() : r.u32();
+  },
+  write: (w, v) => { if (v <= 0xffffff) w.u24(v); else w.u32(v); },
+  size: v => (v <= 0xffffff ? 3 : 4),
+  fixed: 3,
+  fmt: v => `${v} (${(v * 0.625).toFixed(3)} ms)`,
+};
+const LE_ROLE_NAMES: Readonly<Record<number, string>> = {
+  0x00: 'peripheral only', 0x01: 'central only', 0x02: 'peripheral preferred', 0x03: 'central preferred',
+};
+const ADDRESS_TYPE_NAMES: Readonly<Record<number, string>> = { 0x00: 'public', 0x01: 'random' };
+
+interface AdRowSpec {
+  readonly code: number;
+  readonly specName: string;
+  readonly spec: string;
+  readonly fields: Fields;
+  readonly trailing?: 'error' | 'ignore';
+}
+const row = <const S extends AdRowSpec>(s: S): S => s;
+const CSS = 'Core Specification Supplement, Part A, ';
+
+export const AD_TYPES = {
+  flags: row({ code: 0x01, specName: 'Flags', spec: CSS + '1.3', fields: { flags: flagsField }, trailing: 'ignore' }),
+  incompleteUuids16: row({ code: 0x02, specName: 'Incomplete List of 16-bit Service UUIDs', spec: CSS + '1.1', fields: { uuids: uuidList(uuid16) } }),
+  completeUuids16: row({ code: 0x03, specName: 'Complete List of 16-bit Service UUIDs', spec: CSS + '1.1', fields: { uuids: uuidList(uuid16) } }),
+  incompleteUuids32: row({ code: 0x04, specName: 'Incomplete List of 32-bit Service UUIDs', spec: CSS + '1.1', fields: { uuids: uuidList(uuid32) } }),
+  completeUuids32: row({ code: 0x05, specName: 'Complete List of 32-bit Service UUIDs', spec: CSS + '1.1', fields: { uuids: uuidList(uuid32) } }),
+  incompleteUuids128: row({ code: 0x06, specName: 'Incomplete List of 128-bit Service UUIDs', spec: CSS + '1.1', fields: { uuids: uuidList(uuid128) } }),
+  completeUuids128: row({ code: 0x07, specName: 'Complete List of 128-bit Service UUIDs', spec: CSS + '1.1', fields: { uuids: uuidList(uuid128) } }),
+  shortenedLocalName: row({ code: 0x08, specName: 'Shortened Local Name', spec: CSS + '1.2', fields: { name: utf8 } }),
+  completeLocalName: row({ code: 0x09, specName: 'Complete Local Name', spec: CSS + '1.2', fields: { name: utf8 } }),
+  txPowerLevel: row({ code: 0x0a, specName: 'Tx Power Level', spec: CSS + '1.5', fields: { txPower: i8 } }),
+  classOfDevice: row({ code: 0x0d, specName: 'Class of Device', spec: CSS + '1.6', fields: { classOfDevice: x24 } }),
+  simplePairingHashC192: row({ code: 0x0e, specName: 'Simple Pairing Hash C-192', spec: CSS + '1.6', fields: { hash: bytes(16) } }),
+  simplePairingRandomizerR192: row({ code: 0x0f, specName: 'Simple Pairing Randomizer R-192', spec: CSS + '1.6', fields: { randomizer: bytes(16) } }),
+  /** 0x10 is Device ID (Device ID profile) in EIR, and the Security Manager TK Value (1.8) in OOB data. */
+  deviceIdOrTkValue: row({ code: 0x10, specName: 'Device ID / Security Manager TK Value', spec: CSS + '1.8', fields: { value: rest } }),
+  securityManagerOobFlags: row({ code: 0x11, specName: 'Security Manager Out of Band Flags', spec: CSS + '1.7', fields: { oobFlags: x8 } }),
+  peripheralConnectionIntervalRange: row({ code: 0x12, specName: 'Peripheral Connection Interval Range', spec: CSS + '1.9',
+    fields: { intervalMin: x16, intervalMax: x16 } }),
+  solicitationUuids16: row({ code: 0x14, specName: 'List of 16-bit Service Solicitation UUIDs', spec: CSS + '1.10', fields: { uuids: uuidList(uuid16) } }),
+  solicitationUuids128: row({ code: 0x15, specName: 'List of 128-bit Service Solicitation UUIDs', spec: CSS + '1.10', fields: { uuids: uuidList(uuid128) } }),
+  serviceData16: row({ code: 0x16, specName: 'Service Data - 16-bit UUID', spec: CSS + '1.11', fields: { uuid: uuid16, data: rest } }),
+  publicTargetAddress: row({ code: 0x17, specName: 'Public Target Address', spec: CSS + '1.13', fields: { addresses: repeated(bdAddr) } }),
+  randomTargetAddress: row({ code: 0x18, specName: 'Random Target Address', spec: CSS + '1.14', fields: { addresses: repeated(bdAddr) } }),
+  appearance: row({ code: 0x19, specName: 'Appearance', spec: CSS + '1.12', fields: { appearance: x16 } }),
+  advertisingInterval: row({ code: 0x1a, specName: 'Advertising Interval', spec: CSS + '1.15', fields: { interval: interval0625 } }),
+  leBluetoothDeviceAddress: row({ code: 0x1b, specName: 'LE Bluetooth Device Address', spec: CSS + '1.16',
+    fields: { address: bdAddr, addressType: named(x8, ADDRESS_TYPE_NAMES) } }),
+  leRole: row({ code: 0x1c, specName: 'LE Role', spec: CSS + '1.17', fields: { role: named(x8, LE_ROLE_NAMES) } }),
+  simplePairingHashC256: row({ code: 0x1d, specName: 'Simple Pairing Hash C-256', spec: CSS + '1.6', fields: { hash: bytes(16) } }),
+  simplePairingRandomizerR256: row({ code: 0x1e, specName: 'Simple Pairing Randomizer R-256', spec: CSS + '1.6', fields: { randomizer: bytes(16) } }),
+  solicitationUuids32: row({ code: 0x1f, specName: 'List of 32-bit Service Solicitation UUIDs', spec: CSS + '1.10', fields: { uuids: uuidList(uuid32) } }),
+  serviceData32: row({ code: 0x20, specName: 'Service Data - 32-bit UUID', spec: CSS + '1.11', fields: { uuid: uuid32, data: rest } }),
+  serviceData128: row({ code: 0x21, specName: 'Service Data - 128-bit UUID', spec: CSS + '1.11', fields: { uuid: uuid128, data: rest } }),
+  leSecureConnectionsConfirmationValue: row({ code: 0x22, specName: 'LE Secure Connections Confirmation Value', spec: CSS + '1.6',
+    fields: { confirmationValue: bytes(16) } }),
+  leSecureConnectionsRandomValue: row({ code: 0x23, specName: 'LE Secure Connections Random Value', spec: CSS + '1.6',
+    fields: { randomValue: bytes(16) } }),
+  uri: row({ code: 0x24, specName: 'URI', spec: CSS + '1.18', fields: { uri: uriField } }),
+  indoorPositioning: row({ code: 0x25, specName: 'Indoor Positioning', spec: 'Indoor Positioning Service 1.0, 3.1', fields: { data: rest } }),
+  transportDiscoveryData: row({ code: 0x26, specName: 'Transport Discovery Data', spec: 'Transport Discovery Service 1.0, 4.1', fields: { data: rest } }),
+  leSupportedFeatures: row({ code: 0x27, specName: 'LE Supported Features', spec: CSS + '1.19', fields: { features: rest } }),
+  channelMapUpdateIndication: row({ code: 0x28, specName: 'Channel Map Update Indication', spec: CSS + '1.20',
+    fields: { channelMap: bytes(5), instant: u16 } }),
+  pbAdv: row({ code: 0x29, specName: 'PB-ADV', spec: 'Mesh Profile 1.0, 5.2.1', fields: { data: rest } }),
+  meshMessage: row({ code: 0x2a, specName: 'Mesh Message', spec: 'Mesh Profile 1.0, 3.3.1', fields: { data: rest } }),
+  meshBeacon: row({ code: 0x2b, specName: 'Mesh Beacon', spec: 'Mesh Profile 1.0, 3.9', fields: { data: rest } }),
+  bigInfo: row({ code: 0x2c, specName: 'BIGInfo', spec: CSS + '1.21', fields: { data: rest } }),
+  broadcastCode: row({ code: 0x2d, specName: 'Broadcast_Code', spec: CSS + '1.22', fields: { data: rest } }),
+  resolvableSetIdentifier: row({ code: 0x2e, specName: 'Resolvable Set Identifier', spec: 'Coordinated Set Identification Profile 1.0, 3.1',
+    fields: { rsi: bytes(6) } }),
+  advertisingIntervalLong: row({ code: 0x2f, specName: 'Advertising Interval - long', spec: CSS + '1.15', fields: { interval: intervalLong } }),
+  broadcastName: row({ code: 0x30, specName: 'Broadcast_Name', spec: 'Public Broadcast Profile 1.0, 4.2', fields: { name: utf8 } }),
+  encryptedAdvertisingData: row({ code: 0x31, specName: 'Encrypted Advertising Data', spec: CSS + '1.23', fields: { data: rest } }),
+  periodicAdvertisingResponseTimingInformation: row({ code: 0x32, specName: 'Periodic Advertising Response Timing Information',
+    spec: CSS + '1.24', fields: { data: rest } }),
+  electronicShelfLabel: row({ code: 0x34, specName: 'Electronic Shelf Label', spec: 'Electronic Shelf Label Profile 1.0, 3.1', fields: { data: rest } }),
+  threeDInformationData: row({ code: 0x3d, specName: '3D Information Data', spec: '3D Synchronization Profile 1.0, 5.1', fields: { data: rest } }),
+  manufacturerSpecificData: row({ code: 0xff, specName: 'Manufacturer Specific Data', spec: CSS + '1.4',
+    fields: { companyId: x16, data: rest } }),
+} as const;
+
+export const AD_TABLE = defineTable('ad', AD_TYPES);
+
+type Rows = typeof AD_TYPES;
+export type AdKind = keyof Rows;
+export type AdPduOf<K extends AdKind> = PduOf<Rows, K>;
+/** One decoded AD structure of a known type. */
+export type AdPdu = PduOf<Rows>;
+/** One AD structure as it is on the wire: its type and a view of its data. */
+export interface AdStructure { type: number; data: Uint8Array }
+/** An AD type not in the table, kept raw. */
+export interface UnknownAdPdu { kind: 'unknown'; code: number; data: Uint8Array }
+
+export interface AdMalformation {
+  /** Offset of the structure's Length octet in the data. */
+  offset: number;
+  /** AD type, when the structure got that far. */
+  type?: number;
+  reason: string;
+}
+
+/** The tolerant parse of one advertising (or scan response) payload. */
+export interface ParsedAd {
+  /** Every well-formed structure, in order (views into the data). */
+  readonly structures: readonly AdStructure[];
+  /** What was wrong, if anything (empty for well-formed data). */
+  readonly malformed: readonly AdMalformation[];
+  readonly flags: number | undefined;
+  /** Complete Local Name, else Shortened Local Name (trailing NULs removed). */
+  readonly name: string | undefined;
+  /** True when `name` came from a Complete Local Name. */
+  readonly nameComplete: boolean;
+  readonly txPower: number | undefined;
+  readonly appearance: number | undefined;
+  /** Service UUIDs of every list (16/32/128, complete or not), in order, without repeats. */
+  readonly serviceUuids: readonly Uuid[];
+  readonly solicitedServiceUuids: readonly Uuid[];
+  readonly serviceData: ReadonlyMap<Uuid, Uint8Array>;
+  /** Company identifier → data after it (the last one wins when a company appears twice). */
+  readonly manufacturerData: ReadonlyMap<number, Uint8Array>;
+  /** Advertising interval in 0.625 ms units (either interval type). */
+  readonly advertisingInterval: number | undefined;
+  readonly uri: string | undefined;
+}
+
+const NO_STRUCTURES: readonly AdStructure[] = Object.freeze([]);
+const NO_MALFORMED: readonly AdMalformation[] = Object.freeze([]);
+const NO_UUIDS: readonly Uuid[] = Object.freeze([]);
+const NO_SERVICE_DATA: ReadonlyMap<Uuid, Uint8Array> = new Map();
+const NO_MANUFACTURER_DATA: ReadonlyMap<number, Uint8Array> = new Map();
+
+/** Read a name and strip the NUL padding some devices append. */
+function nameOf(d: Uint8Array, start: number, end: number): string {
+  while (end > start && d[end - 1] === 0) end--;
+  return decodeUtf8(d, start, end);
+}
+
+/**
+ * Parse AD structures tolerantly (see the file comment). Never throws. One pass, no per-structure
+ * reader objects: this runs once per advertising report a caller looks into.
+ */
+export function parseAd(d: Uint8Array): ParsedAd {
+  const n = d.length;
+  let structures: AdStructure[] | undefined;
+  let malformed: AdMalformation[] | undefined;
+  let flags: number | undefined, name: string | undefined, nameComplete = false, txPower: number | undefined;
+  let appearance: number | undefined, advertisingInterval: number | undefined, uri: string | undefined;
+  let serviceUuids: Uuid[] | undefined, solicited: Uuid[] | undefined;
+  let serviceData: Map<Uuid, Uint8Array> | undefined, manufacturerData: Map<number, Uint8Array> | undefined;
+  const bad = (offset: number, type: number | undefined, reason: string): void => {
+    const m: AdMalformation = type === undefined ? { offset, reason } : { offset, type, reason };
+    (malformed ??= []).push(m);
+  };
+  const addUuids = (list: Uuid[] | undefined, at: number, type: number, s: number, e: number, size: number): Uuid[] => {
+    const out = list ?? [];
+    if ((e - s) % size !== 0) bad(at, type, `${e - s} octets are not a whole number of ${size}-octet UUIDs`);
+    for (let p = s; p + size <= e; p += size) {
+      const u = size === 2 ? fromShort(d[p]! | (d[p + 1]! << 8)) : uuidFromBytes(d, p, size)!;
+      if (!out.includes(u)) out.push(u);
+    }
+    return out;
+  };
+
+  let i = 0;
+  while (i < n) {
+    const len = d[i]!;
+    if (len === 0) {
+      // Early termination (Vol 3, Part C, 11): what follows is not AD (padding), whatever its value.
+      break;
+    }
+    if (i + 1 + len > n) {
+      bad(i, d[i + 1], `Length ${len} runs ${i + 1 + len - n} octet(s) past the end of the data`);
+      break;
+    }
+    const type = d[i + 1]!;
+    const s = i + 2, e = i + 1 + len;
+    (structures ??= []).push({ type, data: d.subarray(s, e) });
+    const size = e - s;
+    switch (type) {
+      case 0x01: if (size >= 1) flags = d[s]; else bad(i, type, 'empty Flags'); break;
+      case 0x02: case 0x03: serviceUuids = addUuids(serviceUuids, i, type, s, e, 2); break;
+      case 0x04: case 0x05: serviceUuids = addUuids(serviceUuids, i, type, s, e, 4); break;
+      case 0x06: case 0x07: serviceUuids = addUuids(serviceUuids, i, type, s, e, 16); break;
+      case 0x14: solicited = addUuids(solicited, i, type, s, e, 2); break;
+      case 0x1f: solicited = addUuids(solicited, i, type, s, e, 4); break;
+      case 0x15: solicited = addUuids(solicited, i, type, s, e, 16); break;
+      case 0x08: if (!nameComplete) name = nameOf(d, s, e); break;
+      case 0x09: name = nameOf(d, s, e); nameComplete = true; break;
+      case 0x0a: if (size === 1) txPower = (d[s]! << 24) >> 24; else bad(i, type, `Tx Power Level of ${size} octets`); break;
+      case 0x19: if (size === 2) appearance = d[s]! | (d[s + 1]! << 8); else bad(i, type, `Appearance of ${size} octets`); break;
+      case 0x1a: if (size === 2) advertisingInterval = d[s]! | (d[s + 1]! << 8); else bad(i, type, `Advertising Interval of ${size} octets`); break;
+      case 0x2f:
+        if (size === 3 || size === 4) advertisingInterval = (d[s]! | (d[s + 1]! << 8) | (d[s + 2]! << 16) | (size === 4 ? d[s + 3]! << 24 : 0)) >>> 0;
+        else bad(i, type, `Advertising Interval - long of ${size} octets`);
+        break;
+      case 0x16: case 0x20: case 0x21: {
+        const us = type === 0x16 ? 2 : type === 0x20 ? 4 : 16;
+        if (size < us) { bad(i, type, `Service Data of ${size} octets has no whole UUID`); break; }
+        (serviceData ??= new Map()).set(uuidFromBytes(d, s, us)!, d.subarray(s + us, e));
+        break;
+      }
+      case 0xff:
+        if (size < 2) { bad(i, type, `Manufacturer Specific Data of ${size} octets has no company identifier`); break; }
+        (manufacturerData ??= new Map()).set(d[s]! | (d[s + 1]! << 8), d.subarray(s + 2, e));
+        break;
+      case 0x24: uri = decodeUri(d.subarray(s, e)); break;
+      default: break;
+    }
+    i = e;
+  }
+  return {
+    structures: structures ?? NO_STRUCTURES,
+    malformed: malformed ?? NO_MALFORMED,
+    flags, name, nameComplete, txPower, appearance,
+    serviceUuids: serviceUuids ?? NO_UUIDS,
+    solicitedServiceUuids: solicited ?? NO_UUIDS,
+    serviceData: serviceData ?? NO_SERVICE_DATA,
+    manufacturerData: manufacturerData ?? NO_MANUFACTURER_DATA,
+    advertisingInterval, uri,
+  };
+}
+
+/** The scanner's name for parseAd. */
+export const parseAdvertisingData = parseAd;
+
+/** Decode one structure through the table (strict: bad contents are a DecodeError). */
+export function decodeAdStructure(s: AdStructure): AdPdu | UnknownAdPdu {
+  const r = new ByteReader(s.data, 'ad', 'AD structure');
+  return (AD_TABLE.decodeBody(s.type, r) as AdPdu | undefined) ?? { kind: 'unknown', code: s.type, data: s.data };
+}
+
+/**
+ * Strict decode of a whole payload: every structure to its kind and fields. A Length past the end
+ * or bad structure contents are DecodeErrors; zero-length termination ends the list.
+ */
+export function decodeAd(d: Uint8Array): Array<AdPdu | UnknownAdPdu> {
+  const r = new ByteReader(d, 'ad', 'AD structure');
+  const out: Array<AdPdu | UnknownAdPdu> = [];
+  while (r.remaining > 0) {
+    const len = r.u8();
+    if (len === 0) break;
+    const sub = r.sub(len);
+    const type = sub.u8();
+    sub.what = hex8(type);
+    out.push((AD_TABLE.decodeBody(type, sub) as AdPdu | undefined) ?? { kind: 'unknown', code: type, data: sub.rest() });
+  }
+  return out;
+}
+
+function structureSize(s: AdPdu | UnknownAdPdu | AdStructure): number {
+  if ('kind' in s) return s.kind === 'unknown' ? s.data.length : AD_TABLE.sizeOfBody(s as AdPdu);
+  return s.data.length;
+}
+
+/** Encode AD structures (decoded, unknown or raw) into one payload. Throws EncodeError. */
+export function encodeAd(structures: ReadonlyArray<AdPdu | UnknownAdPdu | AdStructure>): Uint8Array {
+  let total = 0;
+  const sizes = structures.map(s => {
+    const n = structureSize(s);
+    if (n + 1 > 0xff) throw new EncodeError('ad', 'kind' in s ? String(s.kind) : hex8(s.type), `${n} data octets do not fit one AD structure`);
+    total += 2 + n;
+    return n;
+  });
+  const w = ByteWriter.alloc(total, 'ad', 'AD data');
+  structures.forEach((s, i) => {
+    w.u8(sizes[i]! + 1);
+    if (!('kind' in s)) w.u8(s.type).bytesOf(s.data);
+    else if (s.kind === 'unknown') w.u8(s.code).bytesOf(s.data);
+    else {
+      w.u8(AD_TABLE.codeOf(s.kind));
+      AD_TABLE.encodeBody(w, s as AdPdu);
+    }
+  });
+  return w.finish();
+}
+
+/** One line per structure: "completeLocalName name=\"Polar H10\"". */
+export function describeAdStructure(p: AdPdu | UnknownAdPdu): string {
+  if (p.kind === 'unknown') return `type ${hex8(p.code)} ${toHex(p.data)}`;
+  return AD_TABLE.describe(p);
+}
+
+/**
+ * Describe a payload tolerantly, for logs and `blewire decode`: each structure decoded when it can
+ * be, raw otherwise, and the malformations. Never throws.
+ */
+export function describeAd(d: Uint8Array): string[] {
+  const parsed = parseAd(d);
+  const out = parsed.structures.map(s => {
+    try {
+      return describeAdStructure(decodeAdStructure(s));
+    } catch (e) {
+      if (!(e instanceof DecodeError)) throw e;
+      return `${AD_TABLE.kindOf(s.type) ?? `type ${hex8(s.type)}`} malformed ${toHex(s.data)}`;
+    }
+  });
+  for (const m of parsed.malformed) out.push(`malformed at ${m.offset}: ${m.reason}`);
+  return out;
+}
+
+/** What an advertiser (or the simulator) wants to say, for buildAd(). */
+export interface AdContent {
+  flags?: number;
+  name?: string;
+  /** Write the name as a Shortened Local Name. */
+  shortName?: boolean;
+  txPower?: number;
+  appearance?: number;
+  serviceUuids?: readonly Uuid[];
+  serviceData?: ReadonlyMap<Uuid, Uint8Array> | ReadonlyArray<[Uuid, Uint8Array]>;
+  manufacturerData?: ReadonlyMap<number, Uint8Array> | ReadonlyArray<[number, Uint8Array]>;
+  uri?: string;
+}
+
+/**
+ * The structures for an AdContent, in the customary order (flags, UUIDs, name, TX power, appearance,
+ * service data, manufacturer data, URI); UUIDs use their shortest form (Supplement, Part A, 1.1).
+ */
+export function adStructuresOf(c: AdContent): AdPdu[] {
+  const out: AdPdu[] = [];
+  if (c.flags !== undefined) out.push({ kind: 'flags', flags: c.flags });
+  if (c.serviceUuids?.length) {
+    const by = { 2: [] as Uuid[], 4: [] as Uuid[], 16: [] as Uuid[] };
+    for (const u of c.serviceUuids) {
+      const n = u.length === 36 && u.endsWith('-0000-1000-8000-00805f9b34fb') ? parseInt(u.slice(0, 8), 16) : undefined;
+      by[n === undefined ? 16 : n <= 0xffff ? 2 : 4].push(u);
+    }
+    if (by[2].length) out.push({ kind: 'completeUuids16', uuids: by[2] });
+    if (by[4].length) out.push({ kind: 'completeUuids32', uuids: by[4] });
+    if (by[16].length) out.push({ kind: 'completeUuids128', uuids: by[16] });
+  }
+  if (c.name !== undefined) out.push({ kind: c.shortName ? 'shortenedLocalName' : 'completeLocalName', name: c.name });
+  if (c.txPower !== undefined) out.push({ kind: 'txPowerLevel', txPower: c.txPower });
+  if (c.appearance !== undefined) out.push({ kind: 'appearance', appearance: c.appearance });
+  for (const [u, data] of c.serviceData ?? []) {
+    const n = u.endsWith('-0000-1000-8000-00805f9b34fb') ? parseInt(u.slice(0, 8), 16) : undefined;
+    if (n === undefined) out.push({ kind: 'serviceData128', uuid: u, data });
+    else if (n <= 0xffff) out.push({ kind: 'serviceData16', uuid: u, data });
+    else out.push({ kind: 'serviceData32', uuid: u, data });
+  }
+  for (const [companyId, data] of c.manufacturerData ?? []) out.push({ kind: 'manufacturerSpecificData', companyId, data });
+  if (c.uri !== undefined) out.push({ kind: 'uri', uri: c.uri });
+  return out;
+}
+
+/** encodeAd(adStructuresOf(content)). */
+export function buildAd(c: AdContent): Uint8Array {
+  return encodeAd(adStructuresOf(c));
+}
