@@ -1,3 +1,5 @@
+import type { Clock } from '../clock.js';
+
 /**
  * The one interface between the host and a controller: whole H4 packets (packet indicator byte first,
  * Core Vol 4 Part A 2) in both directions. User-channel sockets already deliver one packet per read;
@@ -21,6 +23,11 @@ export interface TransportReceiver {
 }
 
 export interface HciTransport {
+  /**
+   * A transport that runs on its own time (the simulator's virtual clock) offers that clock here;
+   * the host must then use it for every timer, or host timeouts and the controller's time disagree.
+   */
+  readonly clock?: Clock;
   /** e.g. "hci0 (user channel)", "unix:/tmp/bt-server-le". */
   readonly description: string;
   /** Send one whole H4 packet to the controller. The caller does not touch it afterwards. */
