@@ -384,6 +384,8 @@ export const HCI_COMMANDS = {
   leReadBufferSizeV2: { ogf: LE, ocf: 0x0060, name: 'LE Read Buffer Size [v2]', spec: 'Vol 4, Part E, 7.8.2',
     params: {}, returns: { ...S, leAclDataPacketLength: u16, totalNumLeAclDataPackets: u8, isoDataPacketLength: u16,
       totalNumIsoDataPackets: u8 } },
+  leGenerateDhkeyV2: { ogf: LE, ocf: 0x005e, name: 'LE Generate DHKey [v2]', spec: 'Vol 4, Part E, 7.8.37', completes: 'status',
+    params: { remoteP256PublicKey: bytes(64), keyType: u8 } },
   leSetHostFeature: { ogf: LE, ocf: 0x0074, name: 'LE Set Host Feature', spec: 'Vol 4, Part E, 7.8.115',
     params: { bitNumber: u8, bitValue: u8 } },
   leSetExtendedAdvertisingParametersV2: { ogf: LE, ocf: 0x007f, name: 'LE Set Extended Advertising Parameters [v2]',

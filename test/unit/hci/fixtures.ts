@@ -204,6 +204,8 @@ export const COMMAND_FIXTURES: Fixture[] = [
   F({ type: 'command', kind: 'leReadTransmitPower' }, '01 4b20 00'),
   F({ type: 'command', kind: 'leSetPrivacyMode', peerIdentityAddressType: 1, peerIdentityAddress: A, privacyMode: 1 }, '01 4e20 08', '01', Aw, '01'),
   F({ type: 'command', kind: 'leReadBufferSizeV2' }, '01 6020 00'),
+  F({ type: 'command', kind: 'leGenerateDhkeyV2', remoteP256PublicKey: h(P256), keyType: 1 },
+    '01 5e20 41', P256, '01'), // key type 1: use the debug private key
   F({ type: 'command', kind: 'leSetHostFeature', bitNumber: 38, bitValue: 1 }, '01 7420 02', '26 01'),
   F({ type: 'command', kind: 'leSetExtendedAdvertisingParametersV2', advertisingHandle: 1, advertisingEventProperties: 0x0001, primaryAdvertisingIntervalMin: 0xa0, primaryAdvertisingIntervalMax: 0xa0, primaryAdvertisingChannelMap: 7, ownAddressType: 1, peerAddressType: 0, peerAddress: Z, advertisingFilterPolicy: 0, advertisingTxPower: -10, primaryAdvertisingPhy: 1, secondaryAdvertisingMaxSkip: 0, secondaryAdvertisingPhy: 2, advertisingSid: 1, scanRequestNotificationEnable: 0, primaryAdvertisingPhyOptions: 0, secondaryAdvertisingPhyOptions: 0 },
     '01 7f20 1b', '01', '0100', 'a00000 a00000', '07', '01 00', Zw, '00', 'f6', '01 00 02', '01 00', '00 00'),
