@@ -133,21 +133,24 @@ export class GattDatabase {
 
   /** Serve this database on one link. The bearer answers every request from the database. */
   attach(channel: FixedChannel, options: { clock: Clock; mtu?: number; transactionTimeoutMs?: number }): GattServerLink {
-    const link = new GattServerLink(this);
-    const role: AttServerRole = {
-      handle: (pdu, ctx) => link.serve(pdu, ctx),
-      closed: () => link.onClosed(),
-    };
+    const link = this.createLink();
     const bearer = new AttBearer(channel, {
       clock: options.clock,
       ...(options.mtu !== undefined ? { mtu: options.mtu } : {}),
       ...(options.transactionTimeoutMs !== undefined ? { transactionTimeoutMs: options.transactionTimeoutMs } : {}),
-      server: role,
+      server: link.role,
     });
     link.bind(bearer);
     return link;
   }
 
+  /**
+   * A link not yet bound to a bearer: pass `link.role` as the bearer's server role, then
+   * `link.bind(bearer)` (how a GATT client hosts our own database on its bearer).
+   */
+  createLink(): GattServerLink {
+    return new GattServerLink(this);
+  }
 
   // ---- layout ---------------------------------------------------------------------------------------
 
@@ -335,6 +338,12 @@ export class GattServerLink {
   bind(bearer: AttBearer): void {
     this.bearerRef = bearer;
   }
+
+  /** The ATT server role answering from this link's database. */
+  readonly role: AttServerRole = {
+    handle: (pdu, ctx) => this.serve(pdu, ctx),
+    closed: () => this.onClosed(),
+  };
 
   /** The server role: every request goes to the current database with this link as the session. */
   serve(pdu: AttPdu, ctx: AttServerContext): AttPdu | undefined {

@@ -1,5 +1,5 @@
 import { FakeClock } from '../../src/clock.js';
-import { GattDatabase, type GattServerLink, type ServiceDef } from '../../src/gatt/server-db.js';
+import { GattDatabase, type CharacteristicDef, type GattServerLink, type ServiceDef } from '../../src/gatt/server-db.js';
 import { channelPair, type ChannelPair } from './memory-channel.js';
 
 /**
@@ -60,23 +60,26 @@ export function fakePeripheral(db: GattDatabase = new GattDatabase(bluezExampleS
   return { pair, clock, db, link };
 }
 
-/** A synthetic large database: n services of m characteristics (16-bit UUIDs; every 3rd notifies, every 5th has a user description). */
-export function syntheticServices(services: number, characteristicsPerService: number): ServiceDef[] {
+/**
+ * A synthetic large database: `services` services sharing `characteristics` characteristics (16-bit
+ * UUIDs; every 3rd notifies and so has a CCCD, every 5th has a user description).
+ */
+export function syntheticServices(services: number, characteristics: number): ServiceDef[] {
   const out: ServiceDef[] = [];
   let c = 0;
   for (let s = 0; s < services; s++) {
-    out.push({
-      uuid: 0xa000 + s,
-      characteristics: Array.from({ length: characteristicsPerService }, () => {
-        c++;
-        return {
-          uuid: 0xb000 + c,
-          properties: c % 3 === 0 ? ['read', 'notify'] as const : ['read', 'write'] as const,
-          value: Uint8Array.of(c & 0xff),
-          ...(c % 5 === 0 ? { descriptors: [{ uuid: 0x2901, value: `char ${c}` }] } : {}),
-        };
-      }).map(x => ({ ...x, properties: [...x.properties] })),
-    });
+    const n = Math.floor(characteristics / services) + (s < characteristics % services ? 1 : 0);
+    const chars: CharacteristicDef[] = [];
+    for (let k = 0; k < n; k++) {
+      c++;
+      chars.push({
+        uuid: 0xb000 + c,
+        properties: c % 3 === 0 ? ['read', 'notify'] : ['read', 'write'],
+        value: Uint8Array.of(c & 0xff),
+        ...(c % 5 === 0 ? { descriptors: [{ uuid: 0x2901, value: `char ${c}` }] } : {}),
+      });
+    }
+    out.push({ uuid: 0xa000 + s, characteristics: chars });
   }
   return out;
 }

@@ -1,0 +1,526 @@
+/**
+ * GattClient: the GATT client of one LE link (Core Vol 3, Part G), over the link's ATT fixed channel.
+ *
+ * What drives it: user calls (discovery, reads, writes, subscriptions) and the bearer's events
+ * (values from the peer, MTU, close). It owns, for this connection only:
+ * - the bearer (one request at a time, 30 s timeout; a timeout calls `onTimeout` so the owner of
+ *   the link disconnects it),
+ * - the discovered tree (from full discovery, the validated cache, or targeted discovery),
+ * - the subscription registry: value handle → sinks (callbacks and iterators), CCCD writes
+ *   reference-counted per characteristic,
+ * - the Service Changed / robust-caching state.
+ * Nothing here outlives the link: on disconnect every pending operation rejects with
+ * DisconnectedError, every subscription ends with it, and later calls reject at once. A new
+ * connection gets a new GattClient with an empty registry, so callbacks can never pile up across
+ * reconnects (Bleak's duplicate-callback bug).
+ *
+ * Caching (Vol 3, Part G, 2.5.2): with a cache and a peerId, services() first reads the Database
+ * Hash by UUID (one round trip); equal to the cached hash → the cached tree, no discovery. Else a
+ * full discovery, stored with that hash. Service Changed indications rediscover the affected range;
+ * Database Out Of Sync (robust caching) re-validates the hash.
+ */
+import { AttBearer, type AttServerRole, type AttValueEvent } from '../att/bearer.js';
+import { AttErrorCode } from '../att/constants.js';
+import type { Clock } from '../clock.js';
+import { describeUuid, uuidOf, type Uuid } from '../codec/uuid.js';
+import { AttError, DisconnectedError, InvalidStateError, type TimeoutError } from '../errors.js';
+import type { FixedChannel } from '../l2cap/channel.js';
+import { log } from '../log.js';
+import type { GattCache } from './cache.js';
+import { Cccd, ClientFeature, GattType } from './constants.js';
+import { localGattDatabase } from './local-db.js';
+import {
+  GattCharacteristic, GattService, NotFoundError, type GattOps, type SubscribeOptions, type Subscription,
+} from './model.js';
+import { runOp, within as withinScope, type OpOptions } from './op.js';
+import * as proc from './procedures.js';
+import type { ServiceData } from './procedures.js';
+import type { GattServerLink } from './server-db.js';
+
+export interface GattClientOptions {
+  clock: Clock;
+  /** Cache key: the peer's identity address (e.g. "C0:11:22:33:44:55/random"). Required for caching. */
+  peerId?: string;
+  cache?: GattCache;
+  /** Our ATT receive MTU offered in Exchange MTU, default 517. */
+  mtu?: number;
+  /** Write Client Supported Features (robust caching) after discovery, default true (Vol 3, Part G, 2.5.2.1). */
+  robustCaching?: boolean;
+  /** Enable Service Changed indications after discovery, default true (Vol 3, Part G, 7.1). */
+  serviceChanged?: boolean;
+  /** Our own GAP/GATT server role on this bearer; default: localGattDatabase(); false: Request Not Supported. */
+  server?: AttServerRole | false;
+  /** Called when an ATT transaction timed out: the link must be disconnected (Vol 3, Part F, 3.3.3). */
+  onTimeout?: (error: TimeoutError) => void;
+}
+
+type Listener<T> = (v: T) => void;
+
+interface Sink {
+  push(value: Uint8Array): void;
+  end(error?: Error): void;
+}
+
+/** Round trips spent, by purpose (for `explore`, tests and the benchmark). */
+export interface GattClientStats {
+  /** Requests of the discovery procedures (including the hash read that validates a cache). */
+  discoveryRequests: number;
+  /** All ATT requests this client sent. */
+  requests: number;
+  cacheHits: number;
+  cacheMisses: number;
+}
+
+export class GattClient implements GattOps {
+  readonly bearer: AttBearer;
+  private readonly clock: Clock;
+  private readonly options: GattClientOptions;
+  private tree: GattService[] | undefined;
+  private treeData: ServiceData[] | undefined;
+  private hash: Uint8Array | undefined;
+  private dead: Error | undefined;
+  private readonly sinks = new Map<number, Set<Sink>>();
+  private readonly cccdChain = new Map<number, Promise<void>>();
+  private readonly cccdValue = new Map<number, number>();
+  private discovering: Promise<GattService[]> | undefined;
+  private rediscovery: Promise<void> = Promise.resolve();
+  private mtuPromise: Promise<number> | undefined;
+  private setup: Promise<void> | undefined;
+  private readonly serverLink: GattServerLink | undefined;
+  private readonly servicesChangedListeners = new Set<Listener<{ start: number; end: number }>>();
+  private readonly disconnectListeners = new Set<Listener<Error>>();
+  readonly statsCounters = { cacheHits: 0, cacheMisses: 0, discoveryRequests: 0 };
+
+  constructor(channel: FixedChannel, options: GattClientOptions) {
+    this.clock = options.clock;
+    this.options = options;
+    let server: AttServerRole | undefined;
+    if (options.server === undefined) {
+      this.serverLink = localGattDatabase().createLink();
+      server = this.serverLink.role;
+    } else if (options.server !== false) {
+      server = options.server;
+    }
+    this.bearer = new AttBearer(channel, {
+      clock: options.clock,
+      ...(options.mtu !== undefined ? { mtu: options.mtu } : {}),
+      ...(server ? { server } : {}),
+      ...(options.onTimeout ? { onTimeout: options.onTimeout } : {}),
+    });
+    this.serverLink?.bind(this.bearer);
+    this.bearer.on('value', ev => this.onValue(ev));
+    this.bearer.on('closed', reason => this.onClosed(reason));
+  }
+
+  // ---- state and events ---------------------------------------------------------------------------
+
+  get mtu(): number {
+    return this.bearer.mtu;
+  }
+
+  get stats(): GattClientStats {
+    return { ...this.statsCounters, requests: this.bearer.stats.requestsSent };
+  }
+
+  on(event: 'mtu', fn: Listener<number>): () => void;
+  on(event: 'servicesChanged', fn: Listener<{ start: number; end: number }>): () => void;
+  on(event: 'disconnect', fn: Listener<Error>): () => void;
+  on(event: 'mtu' | 'servicesChanged' | 'disconnect', fn: Listener<never>): () => void {
+    if (event === 'mtu') return this.bearer.on('mtu', fn as Listener<number>);
+    const set = (event === 'servicesChanged' ? this.servicesChangedListeners : this.disconnectListeners) as Set<unknown>;
+    set.add(fn);
+    return () => { set.delete(fn); };
+  }
+
+  checkAlive(operation: string): void {
+    if (this.dead) {
+      throw this.dead instanceof DisconnectedError ? new DisconnectedError(operation, this.dead.reason, this.dead.reasonName) : this.dead;
+    }
+  }
+
+  /** Several operations under one deadline: everything started inside `fn` rejects with TimeoutError after `ms`. */
+  within<T>(ms: number, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    return withinScope(this.clock, ms, fn);
+  }
+
+  /**
+   * Exchange MTU once per link (default 517 offered). Skipped when the peer already ran its own
+   * exchange, which fixed ATT_MTU at min(ours, theirs) for both directions (Vol 3, Part F, 3.4.2).
+   */
+  async exchangeMtu(options?: OpOptions): Promise<number> {
+    this.checkAlive('exchangeMtu');
+    if (this.bearer.mtu > 23) return this.bearer.mtu;
+    return this.mtuPromise ??= runOp(this.clock, options, 'exchangeMtu', signal => this.bearer.exchangeMtu({ signal }));
+  }
+
+  // ---- discovery ----------------------------------------------------------------------------------
+
+  /**
+   * The whole database: this connection's tree if known, else the cache validated by the
+   * Database Hash (one round trip), else a full discovery (stored in the cache).
+   */
+  async services(options?: OpOptions): Promise<GattService[]> {
+    this.checkAlive('services');
+    if (this.tree) return this.tree;
+    return this.discovering ??= runOp(this.clock, options, 'services', signal => this.loadTree(signal))
+      .finally(() => { this.discovering = undefined; });
+  }
+
+  /**
+   * The first primary service with this UUID ('heart_rate', 0x180d, a 128-bit string). Uses the
+   * known tree if there is one; otherwise a targeted Find By Type Value (Vol 3, Part G, 4.4.2).
+   */
+  async service(u: number | string, options?: OpOptions): Promise<GattService> {
+    this.checkAlive('service');
+    const want = uuidOf('service', u);
+    if (this.tree) {
+      const s = this.tree.find(x => x.uuid === want);
+      if (!s) throw new NotFoundError('service', describeUuid(want));
+      return s;
+    }
+    const found = await runOp(this.clock, options, 'service', signal => this.counted(() => proc.discoverPrimaryServicesByUuid(this.bearer, want, signal, true)));
+    if (found.length === 0) throw new NotFoundError('service', describeUuid(want));
+    return new GattService(this, found[0]!, false);
+  }
+
+  /** Shorthand: `service(s)` then `characteristic(c)`. */
+  async characteristic(serviceUuid: number | string, characteristicUuid: number | string, options?: OpOptions): Promise<GattCharacteristic> {
+    return (await this.service(serviceUuid, options)).characteristic(characteristicUuid, options);
+  }
+
+  /** @internal targeted characteristic + descriptor discovery of one service. */
+  async discoverServiceCharacteristics(service: GattService, options?: OpOptions): Promise<void> {
+    await runOp(this.clock, options, 'discoverCharacteristics', async signal => {
+      const data: ServiceData = { uuid: service.uuid, primary: service.primary, start: service.start, end: service.end, includes: [], characteristics: [] };
+      await this.counted(async () => {
+        if (service.end > service.start) {
+          const chars = await proc.discoverCharacteristics(this.bearer, service.start + 1, service.end, signal);
+          proc.assignCharacteristics([data], chars);
+          await proc.discoverAllDescriptors(this.bearer, [data], signal);
+        }
+      });
+      service.setCharacteristics(data.characteristics);
+    });
+  }
+
+  /** Forget this peer's cached database (and this connection's tree). */
+  async clearCache(): Promise<void> {
+    this.tree = undefined;
+    this.treeData = undefined;
+    if (this.options.cache && this.options.peerId) await this.options.cache.clear(this.options.peerId);
+  }
+
+  /** Resolves when the per-link setup after discovery (robust caching, Service Changed CCCD) is done. */
+  get ready(): Promise<void> {
+    return this.setup ?? Promise.resolve();
+  }
+
+  private async counted<T>(fn: () => Promise<T>): Promise<T> {
+    const before = this.bearer.stats.requestsSent;
+    try {
+      return await fn();
+    } finally {
+      this.statsCounters.discoveryRequests += this.bearer.stats.requestsSent - before;
+    }
+  }
+
+  private async loadTree(signal: AbortSignal): Promise<GattService[]> {
+    const { cache, peerId } = this.options;
+    let hash: Uint8Array | undefined;
+    if (cache && peerId) {
+      const [cached, current] = await Promise.all([cache.load(peerId), this.counted(() => proc.readDatabaseHash(this.bearer, signal))]);
+      hash = current;
+      if (cached && current && equal(cached.hash, current)) {
+        this.statsCounters.cacheHits++;
+        log.gatt('cache hit for %s', peerId);
+        this.install(cached.services, current);
+        return this.tree!;
+      }
+      this.statsCounters.cacheMisses++;
+    }
+    const data = await this.counted(() => proc.discoverAll(this.bearer, signal));
+    this.install(data, hash);
+    if (cache && peerId && hash) await cache.save(peerId, { hash, services: data }).catch(e => log.gatt('cache save failed: %s', String(e)));
+    return this.tree!;
+  }
+
+  private install(data: ServiceData[], hash: Uint8Array | undefined): void {
+    this.treeData = data;
+    this.hash = hash;
+    this.tree = data.map(s => new GattService(this, s, true));
+    this.setup ??= this.linkSetup().catch(e => log.gatt('link setup failed: %s', e instanceof Error ? e.message : String(e)));
+  }
+
+  /** Robust caching and Service Changed indications, once per link, queued behind discovery. */
+  private async linkSetup(): Promise<void> {
+    const gatt = this.tree?.find(s => s.uuid === GattType.GenericAttributeService);
+    if (!gatt) return;
+    const chars = gatt.characteristics;
+    const csf = chars.find(c => c.uuid === GattType.ClientSupportedFeatures);
+    if ((this.options.robustCaching ?? true) && csf) {
+      await this.bearer.request({ kind: 'writeReq', handle: csf.handle, value: Uint8Array.of(ClientFeature.robustCaching) });
+    }
+    const sc = chars.find(c => c.uuid === GattType.ServiceChanged);
+    if ((this.options.serviceChanged ?? true) && sc?.cccd) {
+      await this.writeCccd(sc, Cccd.indication);
+    }
+  }
+
+  // ---- reads and writes ---------------------------------------------------------------------------
+
+  /** Read a value by handle; long values are read whole (Read Blob). */
+  readValue(handle: number, options?: OpOptions): Promise<Uint8Array> {
+    return this.op('read', options, signal => proc.readLong(this.bearer, handle, signal));
+  }
+
+  /** Write by handle: request (long when needed) or command (back-pressured). */
+  writeValue(handle: number, value: Uint8Array, withResponse: boolean, options?: OpOptions): Promise<void> {
+    if (!withResponse) return this.op('writeWithoutResponse', options, () => proc.writeWithoutResponse(this.bearer, handle, value));
+    return this.op('write', options, signal => proc.write(this.bearer, handle, value, signal));
+  }
+
+  /** Read Using Characteristic UUID over [start, end] (default: everything). */
+  readByUuid(u: number | string, options: OpOptions & { start?: number; end?: number } = {}): Promise<Array<{ handle: number; value: Uint8Array }>> {
+    const want = uuidOf('characteristic', u);
+    return this.op('readByUuid', options, signal => proc.readByUuid(this.bearer, want, options.start ?? 1, options.end ?? 0xffff, signal));
+  }
+
+  /** Read Multiple: the values concatenated (the caller knows their lengths). */
+  readMultiple(handles: number[], options?: OpOptions): Promise<Uint8Array> {
+    return this.op('readMultiple', options, signal => proc.readMultiple(this.bearer, handles, signal));
+  }
+
+  /** Read Multiple Variable: one whole value per handle. */
+  readMultipleVariable(handles: number[], options?: OpOptions): Promise<Uint8Array[]> {
+    return this.op('readMultipleVariable', options, signal => proc.readMultipleVariable(this.bearer, handles, signal));
+  }
+
+  /** Reliable write of several values: all or none; echoes verified (Vol 3, Part G, 4.9.5). */
+  reliableWrite(writes: Array<{ handle: number; value: Uint8Array }>, options?: OpOptions): Promise<void> {
+    return this.op('reliableWrite', options, signal => proc.reliableWrite(this.bearer, writes, signal));
+  }
+
+  /** Signed Write Without Response: needs the peer's CSRK from bonding; otherwise rejects with InvalidStateError. */
+  signedWrite(handle: number, value: Uint8Array, key: { csrk?: Uint8Array; signCounter?: number } = {}): Promise<void> {
+    return this.op('signedWrite', undefined, () => proc.signedWrite(this.bearer, handle, value, key));
+  }
+
+  private async op<T>(what: string, options: OpOptions | undefined, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    this.checkAlive(what);
+    try {
+      return await runOp(this.clock, options, what, fn);
+    } catch (e) {
+      // Robust caching: the server says our view is stale (Vol 3, Part G, 2.5.2.1). Re-validate
+      // in the background; the caller still sees the error and may retry.
+      if (e instanceof AttError && e.errorCode === AttErrorCode.DatabaseOutOfSync) this.scheduleRediscovery(0x0001, 0xffff, true);
+      throw e;
+    }
+  }
+
+  // ---- notifications and indications --------------------------------------------------------------
+
+  async subscribeValue(ch: GattCharacteristic, callback: ((value: Uint8Array) => void) | undefined, options: SubscribeOptions = {}): Promise<Subscription> {
+    this.checkAlive('subscribe');
+    const canNotify = ch.has('notify');
+    const canIndicate = ch.has('indicate');
+    if (!canNotify && !canIndicate) throw new InvalidStateError(`gatt: ${describeUuid(ch.uuid)} supports neither notifications nor indications`);
+    if (!ch.cccd) throw new InvalidStateError(`gatt: ${describeUuid(ch.uuid)} has no Client Characteristic Configuration descriptor`);
+    const bit = (options.indicate && canIndicate) || !canNotify ? Cccd.indication : Cccd.notification;
+    const sub = new ValueSubscription(this, ch, callback, options.buffer ?? 256);
+    let set = this.sinks.get(ch.handle);
+    if (!set) this.sinks.set(ch.handle, set = new Set());
+    // Registered before the CCCD write so a value sent right after it is not lost.
+    set.add(sub);
+    try {
+      if ((this.cccdValue.get(ch.handle) ?? 0) !== bit) await this.op('subscribe', options, () => this.writeCccd(ch, bit));
+    } catch (e) {
+      set.delete(sub);
+      sub.end();
+      throw e;
+    }
+    return sub;
+  }
+
+  /** @internal remove a sink; the last one out writes the CCCD back to 0. */
+  async unsubscribeSink(ch: GattCharacteristic, sink: Sink, options?: OpOptions): Promise<void> {
+    const set = this.sinks.get(ch.handle);
+    if (!set?.delete(sink)) return;
+    if (set.size > 0 || this.dead) return;
+    this.sinks.delete(ch.handle);
+    await this.op('unsubscribe', options, () => this.writeCccd(ch, 0));
+  }
+
+  /** CCCD writes per characteristic are serialised so the last intent wins on the wire. */
+  private writeCccd(ch: GattCharacteristic, value: number): Promise<void> {
+    const cccd = ch.cccd!;
+    const prev = this.cccdChain.get(ch.handle) ?? Promise.resolve();
+    const next = prev.catch(() => {}).then(async () => {
+      await this.bearer.request({ kind: 'writeReq', handle: cccd.handle, value: Uint8Array.of(value & 0xff, value >> 8) });
+      this.cccdValue.set(ch.handle, value);
+    });
+    this.cccdChain.set(ch.handle, next);
+    return next;
+  }
+
+  private onValue(ev: AttValueEvent): void {
+    const sc = this.serviceChangedHandle();
+    if (ev.kind === 'indication' && sc !== undefined && ev.handle === sc) {
+      // Service Changed: start and end handle of the affected range (Vol 3, Part G, 7.1).
+      if (ev.value.length === 4) {
+        const start = ev.value[0]! | (ev.value[1]! << 8);
+        const end = ev.value[2]! | (ev.value[3]! << 8);
+        if (start !== 0 && end >= start) this.scheduleRediscovery(start, end, false);
+      }
+    }
+    const set = this.sinks.get(ev.handle);
+    if (!set) return;
+    for (const s of [...set]) s.push(ev.value);
+  }
+
+  private serviceChangedHandle(): number | undefined {
+    const gatt = this.tree?.find(s => s.uuid === GattType.GenericAttributeService);
+    if (!gatt) return undefined;
+    try {
+      return gatt.characteristics.find(c => c.uuid === GattType.ServiceChanged)?.handle;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Wait for any Service Changed / out-of-sync rediscovery in progress. */
+  get settled(): Promise<void> {
+    return this.rediscovery;
+  }
+
+  private scheduleRediscovery(start: number, end: number, checkHash: boolean): void {
+    this.rediscovery = this.rediscovery.then(() => this.rediscover(start, end, checkHash)).catch(e => {
+      log.gatt('rediscovery failed: %s', e instanceof Error ? e.message : String(e));
+    });
+  }
+
+  private async rediscover(start: number, end: number, checkHash: boolean): Promise<void> {
+    if (this.dead || !this.treeData) {
+      this.tree = undefined;
+      return;
+    }
+    const { cache, peerId } = this.options;
+    let hash: Uint8Array | undefined;
+    if (checkHash || (cache && peerId)) {
+      hash = await this.counted(() => proc.readDatabaseHash(this.bearer, undefined));
+      if (checkHash && hash && this.hash && equal(hash, this.hash)) return; // nothing changed after all
+    }
+    // Widen the range to whole services it touches.
+    let lo = start, hi = end;
+    for (const s of this.treeData) if (s.end >= start && s.start <= end) { lo = Math.min(lo, s.start); hi = Math.max(hi, s.end); }
+    const kept = this.treeData.filter(s => s.end < lo || s.start > hi);
+    const fresh = await this.counted(() => proc.discoverAll(this.bearer, undefined, lo, hi));
+    const data = [...kept, ...fresh.filter(s => s.start >= lo && s.end <= hi)].sort((a, b) => a.start - b.start);
+    // Subscriptions inside the range refer to attributes that may be gone.
+    for (const [handle, set] of [...this.sinks]) {
+      if (handle >= lo && handle <= hi) {
+        this.sinks.delete(handle);
+        this.cccdValue.delete(handle);
+        for (const s of set) s.end(new InvalidStateError(`gatt: handles ${lo}–${hi} changed on the peer (Service Changed); subscribe again`));
+      }
+    }
+    this.treeData = data;
+    this.hash = hash;
+    this.tree = data.map(s => new GattService(this, s, true));
+    if (cache && peerId && hash) await cache.save(peerId, { hash, services: data }).catch(() => {});
+    for (const fn of [...this.servicesChangedListeners]) fn({ start: lo, end: hi });
+  }
+
+  // ---- teardown -----------------------------------------------------------------------------------
+
+  private onClosed(reason: Error): void {
+    this.dead = reason;
+    for (const set of this.sinks.values()) for (const s of set) s.end(reason);
+    this.sinks.clear();
+    this.cccdValue.clear();
+    for (const fn of [...this.disconnectListeners]) fn(reason);
+  }
+}
+
+/** One subscriber: a callback and/or a bounded buffer read by an async iterator. */
+class ValueSubscription implements Subscription, Sink {
+  private readonly queue: Uint8Array[] = [];
+  private waiter: { resolve: (r: IteratorResult<Uint8Array>) => void; reject: (e: Error) => void } | undefined;
+  private ended: { error?: Error } | undefined;
+  dropped = 0;
+
+  constructor(
+    private readonly client: GattClient,
+    private readonly ch: GattCharacteristic,
+    private readonly callback: ((value: Uint8Array) => void) | undefined,
+    private readonly limit: number,
+  ) {}
+
+  get active(): boolean {
+    return !this.ended;
+  }
+
+  push(value: Uint8Array): void {
+    if (this.ended) return;
+    if (this.callback) {
+      try {
+        this.callback(value);
+      } catch (e) {
+        log.gatt('notification callback threw: %s', e instanceof Error ? e.message : String(e));
+      }
+    }
+    if (this.waiter) {
+      const w = this.waiter;
+      this.waiter = undefined;
+      w.resolve({ value, done: false });
+      return;
+    }
+    this.queue.push(value);
+    if (this.queue.length > this.limit) {
+      this.queue.shift();
+      this.dropped++;
+    }
+  }
+
+  end(error?: Error): void {
+    if (this.ended) return;
+    this.ended = error ? { error } : {};
+    const w = this.waiter;
+    this.waiter = undefined;
+    if (w) {
+      if (error) w.reject(error);
+      else w.resolve({ value: undefined, done: true });
+    }
+  }
+
+  async unsubscribe(options?: OpOptions): Promise<void> {
+    if (this.ended) {
+      await this.client.unsubscribeSink(this.ch, this).catch(() => {});
+      return;
+    }
+    this.end();
+    await this.client.unsubscribeSink(this.ch, this, options);
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+    return {
+      next: () => {
+        const v = this.queue.shift();
+        if (v !== undefined) return Promise.resolve({ value: v, done: false });
+        if (this.ended) {
+          return this.ended.error ? Promise.reject(this.ended.error) : Promise.resolve({ value: undefined, done: true });
+        }
+        return new Promise((resolve, reject) => { this.waiter = { resolve, reject }; });
+      },
+      return: async () => {
+        await this.unsubscribe().catch(() => {});
+        return { value: undefined, done: true };
+      },
+    };
+  }
+}
+
+function equal(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+export type { Uuid };

@@ -1,0 +1,466 @@
+/**
+ * GATT client procedures (Core Vol 3, Part G, 4) as plain async functions over the ATT bearer.
+ *
+ * Each loop has its exit conditions written out (NimBLE-grade): it stops on Attribute Not Found, at
+ * the end of the range or at 0xFFFF, and it requires every response to make progress (handles
+ * strictly increasing, inside the range, end ≥ start); anything else is a ProtocolError, never an
+ * endless loop. The bearer enforces one request at a time; nothing here pipelines.
+ *
+ * Round trips are the currency. Full discovery (discoverAll) spends: Read By Group Type until done;
+ * one Read By Type for includes over the whole range; Read By Type for characteristics over the
+ * whole range (not one per service); Find Information only where a characteristic has room for
+ * descriptors, skipping a one-handle gap after a notify/indicate characteristic (it must be the
+ * CCCD, Vol 3, Part G, 3.3.3.3), and merging neighbouring gaps into one request when the
+ * attributes between them cannot break the response's UUID format. On BlueZ's example server this
+ * is 14 requests, the floor.
+ */
+import { hex16 } from '../bytes/hex.js';
+import { AttBearer } from '../att/bearer.js';
+import { AttErrorCode } from '../att/constants.js';
+import type { AttPdu } from '../att/pdus.js';
+import { concat } from '../att/server.js';
+import { is16, uuid as toUuid, uuidFromBytes, uuidToBytes, type Uuid } from '../codec/uuid.js';
+import { AttError, InvalidStateError, ProtocolError } from '../errors.js';
+import { CharacteristicProperty, GattType } from './constants.js';
+import { aesCmac } from './crypto.js';
+
+/** The discovered database as plain data (what the cache stores). */
+export interface ServiceData {
+  uuid: Uuid;
+  primary: boolean;
+  start: number;
+  end: number;
+  includes: IncludeData[];
+  characteristics: CharacteristicData[];
+}
+export interface IncludeData { handle: number; start: number; end: number; uuid: Uuid }
+export interface CharacteristicData {
+  uuid: Uuid;
+  declHandle: number;
+  valueHandle: number;
+  properties: number;
+  /** Last handle of the characteristic's range (before the next declaration or the service end). */
+  end: number;
+  descriptors: DescriptorData[];
+}
+export interface DescriptorData { handle: number; uuid: Uuid }
+
+type Signal = AbortSignal | undefined;
+
+const isNotFound = (e: unknown): boolean => e instanceof AttError && e.errorCode === AttErrorCode.AttributeNotFound;
+
+function violation(what: string): ProtocolError {
+  return new ProtocolError('gatt', what);
+}
+
+// ---- primary services ---------------------------------------------------------------------------
+
+/** Discover All Primary Services (Vol 3, Part G, 4.4.1) within [start, end]. */
+export async function discoverPrimaryServices(bearer: AttBearer, signal: Signal, start = 0x0001, end = 0xffff): Promise<ServiceData[]> {
+  const out: ServiceData[] = [];
+  let from = start;
+  for (;;) {
+    let rsp;
+    try {
+      rsp = await bearer.request({ kind: 'readByGroupTypeReq', startingHandle: from, endingHandle: end, attributeGroupType: GattType.PrimaryService }, { signal });
+    } catch (e) {
+      if (isNotFound(e)) break;
+      throw e;
+    }
+    let last = 0;
+    for (const g of rsp.attributeDataList) {
+      if (g.handle < from || g.handle > end) throw violation(`service at ${hex16(g.handle)} is outside the requested ${hex16(from)}–${hex16(end)}`);
+      const prev = out.at(-1);
+      if (prev && g.handle <= prev.end) throw violation(`service at ${hex16(g.handle)} overlaps the previous one ending ${hex16(prev.end)}`);
+      const u = uuidFromBytes(g.value);
+      if (!u) throw violation(`service UUID of ${g.value.length} octets`);
+      out.push({ uuid: u, primary: true, start: g.handle, end: g.endGroupHandle, includes: [], characteristics: [] });
+      last = g.endGroupHandle;
+    }
+    // Exit: the last group ends at or beyond the range (0xFFFF included), Vol 3, Part G, 4.4.1.
+    if (last >= end || last === 0xffff) break;
+    if (last + 1 <= from) throw violation('Read By Group Type response made no progress');
+    from = last + 1;
+  }
+  return out;
+}
+
+/** Discover Primary Service by Service UUID (Vol 3, Part G, 4.4.2): Find By Type Value. `first` stops after the first hit. */
+export async function discoverPrimaryServicesByUuid(bearer: AttBearer, serviceUuid: Uuid, signal: Signal, first = false): Promise<ServiceData[]> {
+  const out: ServiceData[] = [];
+  const value = uuidToBytes(serviceUuid);
+  let from = 1;
+  for (;;) {
+    let rsp;
+    try {
+      rsp = await bearer.request({ kind: 'findByTypeValueReq', startingHandle: from, endingHandle: 0xffff, attributeType: GattType.PrimaryService, attributeValue: value }, { signal });
+    } catch (e) {
+      if (isNotFound(e)) break;
+      throw e;
+    }
+    let last = 0;
+    for (const h of rsp.handlesInformationList) {
+      if (h.foundAttributeHandle < from) throw violation(`service at ${hex16(h.foundAttributeHandle)} is before ${hex16(from)}`);
+      out.push({ uuid: toUuid(serviceUuid), primary: true, start: h.foundAttributeHandle, end: h.groupEndHandle, includes: [], characteristics: [] });
+      last = h.groupEndHandle;
+    }
+    if (first || last === 0xffff) break;
+    if (last + 1 <= from) throw violation('Find By Type Value response made no progress');
+    from = last + 1;
+  }
+  return out;
+}
+
+// ---- includes, characteristics, descriptors -------------------------------------------------------
+
+/** Find Included Services (Vol 3, Part G, 4.5.1) over [start, end]; 128-bit includes cost one Read each. */
+export async function findIncludedServices(bearer: AttBearer, start: number, end: number, signal: Signal): Promise<IncludeData[]> {
+  const out: IncludeData[] = [];
+  const list = await readByTypeAll(bearer, GattType.Include, start, end, signal, 'include', (handle, value) => {
+    // Value: included service handle, end group handle, and the UUID only if 16-bit (Vol 3, Part G, 3.2).
+    if (value.length !== 6 && value.length !== 4) throw violation(`include declaration at ${hex16(handle)} has ${value.length} octets`);
+    const s = value[0]! | (value[1]! << 8);
+    const e = value[2]! | (value[3]! << 8);
+    if (s === 0 || e < s) throw violation(`include at ${hex16(handle)} names the range ${hex16(s)}–${hex16(e)}`);
+  });
+  for (const { handle, value } of list) {
+    const s = value[0]! | (value[1]! << 8);
+    const e = value[2]! | (value[3]! << 8);
+    let u: Uuid | undefined;
+    if (value.length === 6) u = uuidFromBytes(value, 4, 2);
+    else {
+      const decl = await bearer.request({ kind: 'readReq', handle: s }, { signal });
+      u = uuidFromBytes(decl.value);
+      if (!u || decl.value.length !== 16) throw violation(`included service declaration at ${hex16(s)} is not a 128-bit UUID`);
+    }
+    out.push({ handle, start: s, end: e, uuid: u! });
+  }
+  return out;
+}
+
+/** Every Read By Type hit in [start, end], looping until Attribute Not Found or the end. */
+export async function readByTypeAll(bearer: AttBearer, type: Uuid, start: number, end: number, signal: Signal, what = 'attribute',
+  check?: (handle: number, value: Uint8Array) => void): Promise<Array<{ handle: number; value: Uint8Array }>> {
+  const out: Array<{ handle: number; value: Uint8Array }> = [];
+  let from = start;
+  while (from <= end) {
+    let rsp;
+    try {
+      rsp = await bearer.request({ kind: 'readByTypeReq', startingHandle: from, endingHandle: end, attributeType: type }, { signal });
+    } catch (e) {
+      if (isNotFound(e)) break;
+      throw e;
+    }
+    let last = 0;
+    for (const a of rsp.attributeDataList) {
+      if (a.handle < from || a.handle > end) throw violation(`${what} at ${hex16(a.handle)} is outside ${hex16(from)}–${hex16(end)}`);
+      check?.(a.handle, a.value); // validate as responses arrive, before asking for more
+      out.push({ handle: a.handle, value: a.value });
+      last = a.handle;
+    }
+    if (last >= end) break;
+    from = last + 1;
+  }
+  return out;
+}
+
+/**
+ * Discover All Characteristics (Vol 3, Part G, 4.6.1) over [start, end] in as few requests as the
+ * responses allow. Returns the declarations; ends are filled in by the caller per service.
+ */
+export async function discoverCharacteristics(bearer: AttBearer, start: number, end: number, signal: Signal): Promise<CharacteristicData[]> {
+  let prevValue = 0;
+  const check = (handle: number, value: Uint8Array): void => {
+    // Declaration value: properties (1), value handle (2), UUID (2 or 16) (Vol 3, Part G, 3.3.1).
+    if (value.length !== 5 && value.length !== 19) throw violation(`characteristic declaration at ${hex16(handle)} has ${value.length} octets`);
+    const valueHandle = value[1]! | (value[2]! << 8);
+    if (valueHandle <= handle || valueHandle > end) {
+      throw violation(`characteristic at ${hex16(handle)} has its value at ${hex16(valueHandle)}, not after it within ${hex16(end)}`);
+    }
+    if (handle <= prevValue) throw violation(`characteristic at ${hex16(handle)} overlaps the previous one`);
+    prevValue = valueHandle;
+  };
+  const list = await readByTypeAll(bearer, GattType.Characteristic, start, end, signal, 'characteristic', check);
+  return list.map(({ handle, value }) => ({
+    uuid: uuidFromBytes(value, 3, value.length - 3)!, declHandle: handle, valueHandle: value[1]! | (value[2]! << 8),
+    properties: value[0]!, end, descriptors: [],
+  }));
+}
+
+/** Discover All Characteristic Descriptors (Vol 3, Part G, 4.7.1) in [start, end]. */
+export async function discoverDescriptors(bearer: AttBearer, start: number, end: number, signal: Signal): Promise<DescriptorData[]> {
+  const out: DescriptorData[] = [];
+  let from = start;
+  while (from <= end) {
+    let rsp;
+    try {
+      rsp = await bearer.request({ kind: 'findInformationReq', startingHandle: from, endingHandle: end }, { signal });
+    } catch (e) {
+      if (isNotFound(e)) break;
+      throw e;
+    }
+    let last = 0;
+    for (const d of rsp.informationData) {
+      if (d.handle < from || d.handle > end) throw violation(`descriptor at ${hex16(d.handle)} is outside ${hex16(from)}–${hex16(end)}`);
+      out.push({ handle: d.handle, uuid: d.uuid });
+      last = d.handle;
+    }
+    if (last >= end || last === 0xffff) break;
+    from = last + 1;
+  }
+  return out;
+}
+
+/** Put characteristics into their services and compute each one's end handle. */
+export function assignCharacteristics(services: ServiceData[], chars: CharacteristicData[]): void {
+  const sorted = [...services].sort((a, b) => a.start - b.start);
+  for (const s of sorted) s.characteristics = [];
+  let si = 0;
+  for (const c of chars) {
+    while (si < sorted.length && sorted[si]!.end < c.declHandle) si++;
+    const s = sorted[si];
+    if (!s || c.declHandle <= s.start) continue; // outside every service: not ours to show
+    if (c.valueHandle > s.end) throw violation(`characteristic at ${hex16(c.declHandle)} has its value beyond its service's end ${hex16(s.end)}`);
+    s.characteristics.push({ ...c, end: s.end });
+  }
+  for (const s of sorted) {
+    const cs = s.characteristics;
+    for (let i = 0; i < cs.length; i++) cs[i]!.end = i + 1 < cs.length ? cs[i + 1]!.declHandle - 1 : s.end;
+  }
+}
+
+/**
+ * Fill in the descriptors of every characteristic with the fewest Find Information requests:
+ * no request for an empty range; the one-handle range after a notify/indicate characteristic is its
+ * CCCD; neighbouring ranges are merged into one request when everything between them has 16-bit
+ * types (so the response's single UUID format cannot cut it short) and the merged span fits one
+ * response.
+ */
+export async function discoverAllDescriptors(bearer: AttBearer, services: ServiceData[], signal: Signal): Promise<void> {
+  interface Gap { start: number; end: number; char: CharacteristicData }
+  const gaps: Gap[] = [];
+  for (const s of services) {
+    for (const c of s.characteristics) {
+      c.descriptors = [];
+      if (c.end <= c.valueHandle) continue;
+      const notifies = (c.properties & (CharacteristicProperty.notify | CharacteristicProperty.indicate)) !== 0;
+      if (notifies && c.end === c.valueHandle + 1) {
+        // Vol 3, Part G, 3.3.3.3: a notify/indicate characteristic has a CCCD; one free handle must be it.
+        c.descriptors.push({ handle: c.end, uuid: GattType.ClientCharacteristicConfiguration });
+        continue;
+      }
+      gaps.push({ start: c.valueHandle + 1, end: c.end, char: c });
+    }
+  }
+  gaps.sort((a, b) => a.start - b.start);
+  // Handles whose attribute type we already know and that are 16-bit: declarations of services,
+  // includes and characteristics, 16-bit values, inferred CCCDs. A merged Find Information may
+  // step over these without its single-format response being cut short.
+  const known16 = new Set<number>();
+  for (const s of services) {
+    known16.add(s.start);
+    for (const inc of s.includes) known16.add(inc.handle);
+    for (const c of s.characteristics) {
+      known16.add(c.declHandle);
+      if (is16(c.uuid)) known16.add(c.valueHandle);
+      for (const d of c.descriptors) known16.add(d.handle);
+    }
+  }
+  const bridgeable = (from: number, to: number): boolean => {
+    for (let h = from; h <= to; h++) if (!known16.has(h)) return false;
+    return true;
+  };
+  const perResponse = Math.floor((bearer.mtu - 2) / 4);
+  let i = 0;
+  while (i < gaps.length) {
+    let j = i;
+    while (j + 1 < gaps.length) {
+      const next = gaps[j + 1]!;
+      if (next.end - gaps[i]!.start + 1 > perResponse || !bridgeable(gaps[j]!.end + 1, next.start - 1)) break;
+      j++;
+    }
+    const found = await discoverDescriptors(bearer, gaps[i]!.start, gaps[j]!.end, signal);
+    for (let k = i; k <= j; k++) {
+      const g = gaps[k]!;
+      for (const d of found) if (d.handle >= g.start && d.handle <= g.end) g.char.descriptors.push(d);
+    }
+    i = j + 1;
+  }
+}
+
+/**
+ * Full discovery: services, includes (and the secondary services they name), characteristics,
+ * descriptors, over [start, end] (the whole database by default; a Service Changed range otherwise).
+ */
+export async function discoverAll(bearer: AttBearer, signal: Signal, start = 0x0001, end = 0xffff): Promise<ServiceData[]> {
+  const services = await discoverPrimaryServices(bearer, signal, start, end);
+  if (services.length === 0) return services;
+  const lo = services[0]!.start;
+  const hi = Math.min(end, services.at(-1)!.end);
+  const includes = await findIncludedServices(bearer, lo, hi, signal);
+  for (const inc of includes) {
+    const owner = services.find(s => inc.handle > s.start && inc.handle <= s.end);
+    owner?.includes.push(inc);
+    // A service reached only through an include is a secondary service (Vol 3, Part G, 2.6).
+    if (!services.some(s => s.start === inc.start)) {
+      services.push({ uuid: inc.uuid, primary: false, start: inc.start, end: inc.end, includes: [], characteristics: [] });
+    }
+  }
+  services.sort((a, b) => a.start - b.start);
+  const spanEnd = Math.max(...services.map(s => s.end));
+  const chars = await discoverCharacteristics(bearer, services[0]!.start, Math.min(spanEnd, 0xffff), signal);
+  assignCharacteristics(services, chars);
+  await discoverAllDescriptors(bearer, services, signal);
+  return services;
+}
+
+// ---- reads --------------------------------------------------------------------------------------
+
+/** Read Characteristic Value, continuing with Read Blob while responses are full (Vol 3, Part G, 4.8.1 and 4.8.3). */
+export async function readLong(bearer: AttBearer, handle: number, signal: Signal): Promise<Uint8Array> {
+  const first = await bearer.request({ kind: 'readReq', handle }, { signal });
+  const full = bearer.mtu - 1;
+  if (first.value.length < full) return first.value;
+  const parts: Uint8Array[] = [first.value];
+  let offset = first.value.length;
+  for (;;) {
+    let rsp;
+    try {
+      rsp = await bearer.request({ kind: 'readBlobReq', handle, valueOffset: offset }, { signal });
+    } catch (e) {
+      // The value was exactly one full response long (Vol 3, Part F, 3.4.4.5).
+      if (e instanceof AttError && (e.errorCode === AttErrorCode.AttributeNotLong || e.errorCode === AttErrorCode.InvalidOffset) && parts.length >= 1) break;
+      throw e;
+    }
+    if (rsp.value.length > 0) parts.push(rsp.value);
+    offset += rsp.value.length;
+    if (rsp.value.length < full) break;
+    if (offset > 0xffff) throw violation(`long read of ${hex16(handle)} goes past 65535 octets`);
+  }
+  return concat(parts);
+}
+
+/** Read Using Characteristic UUID (Vol 3, Part G, 4.8.2) over [start, end]. */
+export function readByUuid(bearer: AttBearer, u: Uuid, start: number, end: number, signal: Signal): Promise<Array<{ handle: number; value: Uint8Array }>> {
+  return readByTypeAll(bearer, u, start, end, signal, 'value');
+}
+
+/** Read Multiple Characteristic Values (Vol 3, Part G, 4.8.4): the concatenated values. */
+export async function readMultiple(bearer: AttBearer, handles: number[], signal: Signal): Promise<Uint8Array> {
+  if (handles.length < 2) throw new RangeError('Read Multiple needs at least two handles');
+  const rsp = await bearer.request({ kind: 'readMultipleReq', setOfHandles: handles }, { signal });
+  return rsp.setOfValues;
+}
+
+/**
+ * Read Multiple Variable Length Characteristic Values (Vol 3, Part G, 4.8.5). Values the response
+ * had to cut (ATT_MTU) or leave out are completed with long reads, so every value is whole.
+ */
+export async function readMultipleVariable(bearer: AttBearer, handles: number[], signal: Signal): Promise<Uint8Array[]> {
+  if (handles.length < 2) throw new RangeError('Read Multiple Variable needs at least two handles');
+  const rsp = await bearer.request({ kind: 'readMultipleVariableReq', setOfHandles: handles }, { signal });
+  const list = rsp.lengthValueTupleList;
+  if (list.length > handles.length) throw violation(`${list.length} values for ${handles.length} handles`);
+  const out: Uint8Array[] = [];
+  for (let i = 0; i < handles.length; i++) {
+    const t = list[i];
+    out.push(t && t.value.length === t.length ? t.value : await readLong(bearer, handles[i]!, signal));
+  }
+  return out;
+}
+
+// ---- writes -------------------------------------------------------------------------------------
+
+/** Write Characteristic Value (Vol 3, Part G, 4.9.3), or Write Long (4.9.4) when it does not fit. */
+export async function write(bearer: AttBearer, handle: number, value: Uint8Array, signal: Signal): Promise<void> {
+  if (value.length <= bearer.mtu - 3) {
+    await bearer.request({ kind: 'writeReq', handle, value }, { signal });
+    return;
+  }
+  await reliableWrite(bearer, [{ handle, value }], signal, 'long write');
+}
+
+/** Write Without Response (Vol 3, Part G, 4.9.1): resolves when the link took it (back-pressure). */
+export async function writeWithoutResponse(bearer: AttBearer, handle: number, value: Uint8Array): Promise<void> {
+  if (value.length > bearer.mtu - 3) {
+    throw new RangeError(`write without response carries at most ATT_MTU - 3 = ${bearer.mtu - 3} octets, got ${value.length}`);
+  }
+  await bearer.command({ kind: 'writeCmd', handle, value });
+}
+
+/**
+ * Prepare every part, checking each echo, then execute (Vol 3, Part G, 4.9.4 long write and 4.9.5
+ * reliable write). A differing echo cancels the whole queue (Execute Write, flags 0x00) and rejects
+ * with ProtocolError; an error mid-way cancels too.
+ */
+export async function reliableWrite(bearer: AttBearer, writes: Array<{ handle: number; value: Uint8Array }>, signal: Signal, what = 'reliable write'): Promise<void> {
+  const chunk = bearer.mtu - 5;
+  let prepared = false;
+  try {
+    for (const w of writes) {
+      if (w.value.length > 512) throw new RangeError(`${what}: an attribute value is at most 512 octets, got ${w.value.length}`);
+      let offset = 0;
+      do {
+        const part = w.value.subarray(offset, offset + chunk);
+        prepared = true;
+        const echo = await bearer.request({ kind: 'prepareWriteReq', handle: w.handle, valueOffset: offset, value: part }, { signal });
+        if (echo.handle !== w.handle || echo.valueOffset !== offset || !sameBytes(echo.value, part)) {
+          throw new ProtocolError('gatt', `${what}: the server echoed ${hex16(echo.handle)}@${echo.valueOffset} differently from what was sent to ${hex16(w.handle)}@${offset}; cancelled`);
+        }
+        offset += part.length;
+      } while (offset < w.value.length);
+    }
+  } catch (e) {
+    if (prepared && !bearer.isClosed) {
+      await bearer.request({ kind: 'executeWriteReq', flags: 0 }).catch(() => {});
+    }
+    throw e;
+  }
+  await bearer.request({ kind: 'executeWriteReq', flags: 1 }, { signal });
+}
+
+/**
+ * Signed Write Without Response (Vol 3, Part G, 4.9.2; signature Vol 3, Part H, 2.4.5): only on an
+ * unencrypted link with a CSRK from bonding. The 12-octet signature is SignCounter (LE) followed by
+ * the 64 most significant bits of AES-CMAC(CSRK, opcode ‖ handle ‖ value ‖ SignCounter) in LE order.
+ */
+export async function signedWrite(bearer: AttBearer, handle: number, value: Uint8Array, key: { csrk?: Uint8Array; signCounter?: number } = {}): Promise<void> {
+  if (!key.csrk) {
+    throw new InvalidStateError('gatt: a signed write needs the CSRK distributed during bonding (Vol 3, Part C, 10.4.1); this link has none — pair and bond first, or use a write request');
+  }
+  if (value.length > bearer.mtu - 15) throw new RangeError(`a signed write carries at most ATT_MTU - 15 = ${bearer.mtu - 15} octets`);
+  const counter = key.signCounter ?? 0;
+  const signature = attSignature(key.csrk, Uint8Array.of(0xd2, handle & 0xff, handle >> 8), value, counter);
+  await bearer.command({ kind: 'signedWriteCmd', handle, value, authenticationSignature: signature });
+}
+
+/** The ATT authentication signature (Vol 3, Part H, 2.4.5); CSRK and message as on the wire (LE). */
+export function attSignature(csrk: Uint8Array, header: Uint8Array, value: Uint8Array, signCounter: number): Uint8Array {
+  const counter = Uint8Array.of(signCounter & 0xff, (signCounter >>> 8) & 0xff, (signCounter >>> 16) & 0xff, (signCounter >>> 24) & 0xff);
+  const m = concat([header, value, counter]);
+  // The spec's CMAC works most-significant-octet first, so key and message are reversed from LE.
+  const mac = aesCmac(Uint8Array.from(csrk).reverse(), Uint8Array.from(m).reverse());
+  const macLe = mac.subarray(0, 8).slice().reverse();
+  return concat([counter, macLe]);
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** Read the Database Hash by UUID (Vol 3, Part G, 7.3): one request; undefined when the peer has none. */
+export async function readDatabaseHash(bearer: AttBearer, signal: Signal): Promise<Uint8Array | undefined> {
+  try {
+    const rsp = await bearer.request({ kind: 'readByTypeReq', startingHandle: 1, endingHandle: 0xffff, attributeType: GattType.DatabaseHash }, { signal });
+    const v = rsp.attributeDataList[0]!.value;
+    if (v.length !== 16) throw violation(`Database Hash of ${v.length} octets`);
+    return v;
+  } catch (e) {
+    if (isNotFound(e) || (e instanceof AttError && e.errorCode === AttErrorCode.ReadNotPermitted)) return undefined;
+    throw e;
+  }
+}
+
+export type { AttPdu };
