@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { systemClock, type Clock } from '../clock.js';
-import { AbortError, TransportError } from '../errors.js';
+import { AbortError } from '../errors.js';
 import { log } from '../log.js';
 import type { ControllerInfo } from '../hci/controller.js';
 import { HciHost } from '../hci/host.js';
@@ -187,10 +187,10 @@ async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T | undefined>
 
 async function resolveTransport(opts: AdapterOpenOptions): Promise<HciTransport> {
   if (opts.signal?.aborted) throw new AbortError('open', opts.signal.reason);
-  const spec = opts.transport ?? process.env.BLEWIRE_TRANSPORT;
   const capture = opts.capture ?? process.env.BLEWIRE_CAPTURE;
-  if (typeof spec === 'object' && !capture) return spec;
-  const { openTransport } = await import('../transport/index.js');
-  if (spec === undefined) throw new TransportError('no transport given: pass { transport } or set BLEWIRE_TRANSPORT (e.g. hci0, unix:/path)', 'ENOTRANSPORT');
-  return openTransport(spec, capture ? { capture } : {});
+  const { openTransport, openRecordingFile, recordTransport } = await import('../transport/index.js');
+  if (typeof opts.transport === 'object') {
+    return capture ? recordTransport(opts.transport, openRecordingFile(capture)) : opts.transport;
+  }
+  return openTransport(opts.transport, capture ? { capture } : {});
 }

@@ -38,6 +38,9 @@ import {
   type SignallingRequestKind, type SignallingResponseFor,
 } from './signalling.js';
 
+/** A signalling command before the link gives it an identifier (distributes over the union). */
+export type WithoutIdentifier<T> = T extends unknown ? Omit<T, 'identifier'> : never;
+
 /** Connection parameters as the L2CAP request carries them (1.25 ms / events / 10 ms units). */
 export interface ConnectionParameterRequest {
   intervalMin: number;
@@ -178,7 +181,7 @@ export class L2capLink implements AclReceiver {
   // LE signalling
 
   /** Send a signalling request and await its response (or Command Reject), with the RTX timeout. */
-  request<K extends SignallingRequestKind>(cmd: Omit<SignallingCommandOf<K>, 'identifier'>):
+  request<K extends SignallingRequestKind>(cmd: WithoutIdentifier<SignallingCommandOf<K>>):
     Promise<SignallingResponseFor<K> | SignallingCommandOf<'commandRejectRsp'>> {
     if (this.closedError) return Promise.reject(this.closedError);
     let identifier: number;

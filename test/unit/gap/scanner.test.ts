@@ -1,0 +1,262 @@
+// Pins the scanner on a scripted controller: scan commands on the wire (legacy and extended, active and
+// passive, fallback), scan-response merge, extended fragment reassembly, host-side duplicate handling,
+// every filter kind, session end by timeout / abort / stop, pausing for the scheduler, the bounded
+// registry, and Hardware Error ending sessions.
+import { describe, expect, test } from 'vitest';
+import { FakeClock } from '../../../src/clock.js';
+import { fromHex } from '../../../src/bytes/hex.js';
+import { AbortError } from '../../../src/errors.js';
+import { HciHost } from '../../../src/hci/host.js';
+import { Scanner, type Advertisement } from '../../../src/gap/scanner.js';
+import { commandMask, FakeController } from '../hci/host-fake-controller.js';
+
+const A = 'C0:00:00:00:00:01';
+const B = 'C0:00:00:00:00:02';
+// Flags, 16-bit UUID list [0x180d, 0x180f], Complete Local Name "Polar H10"
+const AD_HR = fromHex('020106 05030d180f18 0a09506f6c6172204831 30'.replace(/ /g, ''));
+// Manufacturer data: company 0x004c, then 02 15 aa bb
+const AD_MFR = fromHex('07ff4c000215aabb');
+// Service data 0xfeaa: 10 20 30
+const AD_SVC = fromHex('0616aafe102030');
+const SR_NAME = fromHex('0708536e6f6f7079'); // Shortened Local Name "Snoopy"
+
+function legacy(address: string, eventType: number, data: Uint8Array, rssi = -50, addressType = 1) {
+  return { kind: 'leAdvertisingReport' as const, reports: [{ eventType, addressType, address, data, rssi }] };
+}
+
+function ext(address: string, eventType: number, data: Uint8Array, rssi = -60, sid = 1) {
+  return {
+    kind: 'leExtendedAdvertisingReport' as const,
+    reports: [{
+      eventType, addressType: 1, address, primaryPhy: 1, secondaryPhy: 2, advertisingSid: sid, txPower: 4, rssi,
+      periodicAdvertisingInterval: 0, directAddressType: 0, directAddress: '00:00:00:00:00:00', data,
+    }],
+  };
+}
+
+async function setup(opts: { extended?: boolean; capacity?: number } = {}) {
+  const ctl = new FakeController();
+  if (opts.extended) ctl.supportedCommands = commandMask([[37, 5], [37, 6], [37, 7]]);
+  const clock = new FakeClock();
+  const host = new HciHost(ctl, { clock });
+  await host.init();
+  const scanner = new Scanner(host, { clock, registryCapacity: opts.capacity });
+  return { ctl, clock, host, scanner };
+}
+
+function collect(s: { onAdvertisement(fn: (a: Advertisement) => void): unknown }): Advertisement[] {
+  const out: Advertisement[] = [];
+  s.onAdvertisement(a => out.push(a));
+  return out;
+}
+
+describe('scanner', () => {
+  test('legacy active scan: parameters and enable on the wire, controller duplicate filter off', async () => {
+    const { ctl, scanner } = await setup();
+    const s = scanner.scan({ interval: 100, window: 50 });
+    await ctl.sent('leSetScanEnable');
+    const n = ctl.wire.length;
+    // LE Set Scan Parameters: active, interval 160 (100 ms), window 80 (50 ms), public, accept all
+    expect(ctl.wire[n - 2]).toBe('010b2007' + '01' + 'a000' + '5000' + '00' + '00');
+    expect(ctl.wire[n - 1]).toBe('010c2002' + '01' + '00');
+    s.stop();
+    await ctl.sent('leSetScanEnable');
+    expect(ctl.wire[ctl.wire.length - 1]).toBe('010c20020000');
+  });
+
+  test('active: ADV_IND is held for its SCAN_RSP and reported merged, parsed lazily', async () => {
+    const { ctl, scanner } = await setup();
+    const s = scanner.scan({});
+    const got = collect(s);
+    await scanner.settle();
+    ctl.inject(legacy(A, 0, AD_HR));
+    ctl.inject(legacy(A, 4, SR_NAME));
+    await scanner.settle();
+    await Promise.resolve();
+    expect(got.length).toBe(1);
+    const ad = got[0]!;
+    expect(ad.address).toBe(A);
+    expect(ad.addressType).toBe('random');
+    expect(ad.rssi).toBe(-50);
+    expect(ad.connectable).toBe(true);
+    expect(ad.name).toBe('Polar H10'); // the complete name wins over the scan response's shortened one
+    expect(ad.parsed.structures.length).toBe(4); // three from ADV_IND, one from SCAN_RSP
+    expect(ad.scanResponse).toEqual(SR_NAME);
+    expect(ad.serviceUuids).toEqual(['0000180d-0000-1000-8000-00805f9b34fb', '0000180f-0000-1000-8000-00805f9b34fb']);
+  });
+
+  test('a held advertisement is reported without scan response once the wait passes', async () => {
+    const { ctl, scanner, clock } = await setup();
+    const got = collect(scanner.scan({}));
+    await scanner.settle();
+    ctl.inject(legacy(A, 0, AD_HR));
+    await Promise.resolve(); await Promise.resolve();
+    expect(got.length).toBe(0);
+    clock.advance(200);
+    expect(got.length).toBe(1);
+    expect(got[0]!.scanResponse).toBeUndefined();
+  });
+
+  test('passive scan reports at once and sends scan type 0', async () => {
+    const { ctl, scanner } = await setup();
+    const got = collect(scanner.scan({ active: false }));
+    const p = await ctl.sent('leSetScanParameters');
+    expect(p).toMatchObject({ leScanType: 0 });
+    await scanner.settle();
+    ctl.inject(legacy(A, 3, AD_MFR, -70, 0));
+    await scanner.settle();
+    await Promise.resolve(); await Promise.resolve();
+    expect(got.map(a => [a.addressType, a.connectable, a.manufacturerData.get(0x4c)])).toEqual([['public', false, fromHex('0215aabb')]]);
+  });
+
+  test('duplicates: reported again only on data change (or RSSI delta); duplicates:true reports all', async () => {
+    const { ctl, scanner } = await setup();
+    const dedup = collect(scanner.scan({ active: false }));
+    const all = collect(scanner.scan({ active: false, duplicates: true }));
+    const rssi = collect(scanner.scan({ active: false, rssiDelta: 10 }));
+    await scanner.settle();
+    ctl.inject(legacy(A, 3, AD_MFR, -50));
+    ctl.inject(legacy(A, 3, AD_MFR, -55));
+    ctl.inject(legacy(A, 3, AD_MFR, -65));
+    ctl.inject(legacy(A, 3, AD_SVC, -65));
+    await scanner.settle();
+    for (let i = 0; i < 6; i++) await Promise.resolve();
+    expect(dedup.map(a => a.rssi)).toEqual([-50, -65]);
+    expect(all.map(a => a.rssi)).toEqual([-50, -55, -65, -65]);
+    expect(rssi.map(a => a.rssi)).toEqual([-50, -65, -65]);
+    expect(scanner.registry.get(A, 'random')!.rssi).toBe(-65);
+    expect(scanner.registry.get(A, 'random')!.reports).toBe(4);
+  });
+
+  test('filters: services (list or service data), name, namePrefix, manufacturer mask, service data, address, rssi', async () => {
+    const { ctl, scanner } = await setup();
+    const mk = (f: object) => collect(scanner.scan({ active: false, duplicates: true, ...f }));
+    const byService = mk({ services: ['heart_rate'] });
+    const bySvcData = mk({ services: [0xfeaa] });
+    const byName = mk({ name: 'Polar H10' });
+    const byPrefix = mk({ namePrefix: 'Pol' });
+    const byMfr = mk({ manufacturerData: [{ companyIdentifier: 0x4c, dataPrefix: Uint8Array.of(0x02, 0x10), mask: Uint8Array.of(0xff, 0xf0) }] });
+    const byMfrMiss = mk({ manufacturerData: [{ companyIdentifier: 0x4c, dataPrefix: Uint8Array.of(0x03) }] });
+    const bySd = mk({ serviceData: [{ service: 0xfeaa, dataPrefix: Uint8Array.of(0x10, 0x20) }] });
+    const byAddr = mk({ address: 'c0-00-00-00-00-02' });
+    const byRssi = mk({ rssi: -60 });
+    const anyOf = mk({ filters: [{ name: 'nope' }, { services: ['0000feaa-0000-1000-8000-00805f9b34fb'] }] });
+    await scanner.settle();
+    ctl.inject(legacy(A, 3, AD_HR, -50));
+    ctl.inject(legacy(B, 3, AD_SVC, -70));
+    ctl.inject(legacy('C0:00:00:00:00:03', 3, AD_MFR, -40));
+    await scanner.settle();
+    for (let i = 0; i < 6; i++) await Promise.resolve();
+    const addrs = (l: Advertisement[]) => l.map(a => a.address.slice(-1));
+    expect(addrs(byService)).toEqual(['1']);
+    expect(addrs(bySvcData)).toEqual(['2']);
+    expect(addrs(byName)).toEqual(['1']);
+    expect(addrs(byPrefix)).toEqual(['1']);
+    expect(addrs(byMfr)).toEqual(['3']);
+    expect(addrs(byMfrMiss)).toEqual([]);
+    expect(addrs(bySd)).toEqual(['2']);
+    expect(addrs(byAddr)).toEqual(['2']);
+    expect(addrs(byRssi)).toEqual(['1', '3']);
+    expect(addrs(anyOf)).toEqual(['2']);
+  });
+
+  test('extended scanning: commands, fragment reassembly, truncated data, header TX power', async () => {
+    const { ctl, scanner } = await setup({ extended: true });
+    const got = collect(scanner.scan({ active: false, duplicates: true }));
+    const p = await ctl.sent('leSetExtendedScanParameters');
+    expect(p).toMatchObject({ ownAddressType: 0, scanningPhys: [{ phy: 1, scanType: 0, scanInterval: 96, scanWindow: 48 }] });
+    await ctl.sent('leSetExtendedScanEnable');
+    await scanner.settle();
+    const long = new Uint8Array(300);
+    long[0] = 0xff; long[1] = 0xff; long[2] = 0x59; long[3] = 0x00; // one manufacturer structure of 1 + 255 octets
+    // Fragments: Data_Status 1 (more) twice, then 0 (complete): event type bits 5-6.
+    ctl.inject(ext(A, 0x0020, long.subarray(0, 100)));
+    ctl.inject(ext(B, 0x0000, AD_SVC));                   // another advertiser interleaves
+    ctl.inject(ext(A, 0x0020, long.subarray(100, 200)));
+    ctl.inject(ext(A, 0x0000, long.subarray(200, 256)));
+    ctl.inject(ext(B, 0x0040, AD_MFR.subarray(0, 4), -60, 2)); // truncated
+    await scanner.settle();
+    for (let i = 0; i < 8; i++) await Promise.resolve();
+    expect(got.map(a => [a.address.slice(-1), a.data.length, a.truncated])).toEqual([['2', 7, false], ['1', 256, false], ['2', 4, true]]);
+    expect(got[1]!.manufacturerData.get(0x59)!.length).toBe(252); // 255 - type - company id
+    expect(got[0]!.txPower).toBe(4);
+  });
+
+  test('extended scan parameters answered Unknown Command fall back to legacy scanning', async () => {
+    const { ctl, scanner, host } = await setup({ extended: true });
+    ctl.on('leSetExtendedScanParameters', { status: 0x01 });
+    scanner.scan({});
+    await ctl.sent('leSetScanEnable');
+    expect(host.info.extendedScanning).toBe(false);
+  });
+
+  test('timeout ends iteration normally; abort throws AbortError; the last session stops the scan', async () => {
+    const { ctl, scanner, clock } = await setup();
+    const s = scanner.scan({ timeout: 1000, active: false });
+    await scanner.settle();
+    ctl.inject(legacy(A, 3, AD_MFR));
+    const seen: string[] = [];
+    const loop = (async () => { for await (const a of s) seen.push(a.address); })();
+    await scanner.settle();
+    for (let i = 0; i < 6; i++) await Promise.resolve();
+    clock.advance(1000);
+    await loop;
+    expect(seen).toEqual([A]);
+    await scanner.settle();
+    expect(ctl.wire[ctl.wire.length - 1]).toBe('010c20020000');
+
+    const ac = new AbortController();
+    const t = scanner.scan({ signal: ac.signal });
+    const loop2 = (async () => { for await (const _ of t) void _; })();
+    ac.abort();
+    await expect(loop2).rejects.toBeInstanceOf(AbortError);
+  });
+
+  test('pause stops scanning for the scheduler and resume restarts it', async () => {
+    const { ctl, scanner } = await setup();
+    scanner.scan({});
+    await scanner.settle();
+    expect(scanner.scanning).toBe(true);
+    await scanner.pause();
+    expect(scanner.scanning).toBe(false);
+    expect(ctl.wire[ctl.wire.length - 1]).toBe('010c20020000');
+    scanner.resume();
+    await scanner.settle();
+    expect(scanner.scanning).toBe(true);
+    expect(ctl.wire[ctl.wire.length - 1]).toBe('010c20020100');
+  });
+
+  test('the registry is bounded: least recently seen devices are evicted', async () => {
+    const { ctl, scanner } = await setup({ capacity: 3 });
+    scanner.scan({ active: false });
+    await scanner.settle();
+    for (let i = 1; i <= 5; i++) ctl.inject(legacy(`C0:00:00:00:00:0${i}`, 3, AD_MFR));
+    ctl.inject(legacy('C0:00:00:00:00:03', 3, AD_MFR));
+    await scanner.settle();
+    for (let i = 0; i < 8; i++) await Promise.resolve();
+    expect(scanner.registry.size).toBe(3);
+    expect([...scanner.registry.values()].map(e => e.address.slice(-1))).toEqual(['4', '5', '3']);
+    expect(scanner.registry.evicted).toBe(2);
+  });
+
+  test('Hardware Error ends running sessions with an error', async () => {
+    const { ctl, scanner } = await setup();
+    const s = scanner.scan({});
+    await scanner.settle();
+    ctl.inject({ kind: 'hardwareError', hardwareCode: 1 });
+    await expect(s.done).rejects.toThrow(/Hardware Error/);
+  });
+
+  test('hostile reports never break scanning', async () => {
+    const { ctl, scanner } = await setup();
+    const got = collect(scanner.scan({ active: false, duplicates: true }));
+    await scanner.settle();
+    ctl.deliver(fromHex('043e0c02010301c0000000000001ff')); // length claims more than present
+    ctl.inject(legacy(A, 3, fromHex('05ff4c'))); // AD structure running past the end
+    await scanner.settle();
+    for (let i = 0; i < 6; i++) await Promise.resolve();
+    expect(got.length).toBe(1);
+    expect(got[0]!.manufacturerData.size).toBe(0);
+    expect(got[0]!.parsed.malformed.length).toBe(1);
+  });
+});
