@@ -76,6 +76,7 @@ export function lengthPrefixed(len: Field<number>): Field<Uint8Array> {
   };
 }
 
+const ZERO_ADDRESS = '00:00:00:00:00:00';
 /** Char codes of the upper-case hex digits. */
 const HEXC = Array.from({ length: 16 }, (_, i) => i.toString(16).toUpperCase().charCodeAt(0));
 
@@ -91,6 +92,8 @@ export const bdAddr: Field<string> = {
     // One flat string from char codes: about 4x faster than concatenating 11 pieces (which builds a
     // rope that is flattened on first use), and this runs twice per extended advertising report.
     const a5 = b[o + 5]!, a4 = b[o + 4]!, a3 = b[o + 3]!, a2 = b[o + 2]!, a1 = b[o + 1]!, a0 = b[o]!;
+    // The all-zero address (unused Direct_Address / RPA fields) is the most common value: no new string.
+    if ((a5 | a4 | a3 | a2 | a1 | a0) === 0) return ZERO_ADDRESS;
     return String.fromCharCode(
       HEXC[a5 >> 4]!, HEXC[a5 & 15]!, 58, HEXC[a4 >> 4]!, HEXC[a4 & 15]!, 58, HEXC[a3 >> 4]!, HEXC[a3 & 15]!, 58,
       HEXC[a2 >> 4]!, HEXC[a2 & 15]!, 58, HEXC[a1 >> 4]!, HEXC[a1 & 15]!, 58, HEXC[a0 >> 4]!, HEXC[a0 & 15]!);
