@@ -1,0 +1,71 @@
+/**
+ * `blewire decode <capture> [--json]`: a capture (btsnoop, pcap, pcapng) decoded like `btmon -r`, or
+ * as JSON Lines (format in the README). Streams: a large file is never loaded at once.
+ */
+import { readCaptureFile } from '../capture/index.js';
+import { decodeRecordsAsync, toJsonLine, type DecodedLine } from '../api/decode.js';
+
+const HELP = `usage: blewire decode <capture> [--json]
+
+Decodes a btsnoop (H4 or Linux monitor), pcap (LINKTYPE 201/254) or pcapng capture:
+HCI commands and events, ACL, reassembled L2CAP with ATT / SMP / signalling, advertising data.
+  --json   JSON Lines: one line per record and one per reassembled L2CAP PDU`;
+
+function stamp(us: number, t0: number): string {
+  return ((us - t0) / 1e6).toFixed(6).padStart(12);
+}
+
+const ARROW = { tx: '<', rx: '>' } as const;
+const TYPE_LABEL: Record<string, string> = {
+  command: 'HCI Command', event: 'HCI Event', acl: 'ACL Data', sco: 'SCO Data', iso: 'ISO Data',
+  unknown: 'H4 unknown', malformed: 'Malformed', monitor: 'Monitor',
+};
+
+export function formatHuman(l: DecodedLine, t0: number, timeUs: number): string {
+  if (l.line === 'l2cap') {
+    const where = `handle 0x${l.handle.toString(16).padStart(4, '0')} cid 0x${l.cid.toString(16).padStart(4, '0')}`;
+    return `${' '.repeat(23)}${ARROW[l.dir]}   L2CAP ${where} len ${l.payload.length}: ${l.text}`;
+  }
+  const idx = l.adapter !== undefined ? ` [hci${l.adapter}]` : '';
+  let s = `#${String(l.frame).padEnd(6)} ${stamp(timeUs, t0)}  ${ARROW[l.dir]} ${(TYPE_LABEL[l.type] ?? l.type).padEnd(11)}${idx} ${l.text}`;
+  if (l.adText) {
+    l.adText.forEach((lines, i) => {
+      if (lines.length === 0) return;
+      const prefix = l.adText!.length > 1 ? `report ${i + 1}: ` : '';
+      for (const a of lines) s += `\n${' '.repeat(27)}${prefix}${a}`;
+    });
+  }
+  return s;
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const json = argv.includes('--json');
+  const files = argv.filter(a => !a.startsWith('--'));
+  if (argv.includes('--help') || argv.includes('-h')) {
+    console.log(HELP);
+    return 0;
+  }
+  if (files.length !== 1) {
+    console.error(HELP);
+    return 2;
+  }
+  let buf = '';
+  const flush = async (): Promise<void> => {
+    if (!buf) return;
+    const chunk = buf;
+    buf = '';
+    if (!process.stdout.write(chunk)) await new Promise<void>(r => process.stdout.once('drain', () => r()));
+  };
+  let t0: number | undefined;
+  let lastTime = 0;
+  for await (const line of decodeRecordsAsync(readCaptureFile(files[0]!))) {
+    if (line.line === 'record') {
+      t0 ??= line.timeUs;
+      lastTime = line.timeUs;
+    }
+    buf += (json ? JSON.stringify(toJsonLine(line)) : formatHuman(line, t0 ?? 0, lastTime)) + '\n';
+    if (buf.length > 1 << 16) await flush();
+  }
+  await flush();
+  return 0;
+}
