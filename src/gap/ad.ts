@@ -292,7 +292,7 @@ export function parseAd(d: Uint8Array): ParsedAd {
   };
   const addUuids = (list: Uuid[] | undefined, at: number, type: number, s: number, e: number, size: number): Uuid[] => {
     const out = list ?? [];
-    if ((e - s) % size !== 0) bad(at, type, `${e - s} octets are not a whole number of ${size}-octet UUIDs`);
+    if ((e - s) % size !== 0) bad(at, type, `${e - s} octet(s) are not a whole number of ${size}-octet UUIDs`);
     for (let p = s; p + size <= e; p += size) {
       const u = size === 2 ? fromShort(d[p]! | (d[p + 1]! << 8)) : uuidFromBytes(d, p, size)!;
       if (!out.includes(u)) out.push(u);
