@@ -21,6 +21,8 @@ export interface CaptureSourceOptions {
   adapter?: number;
   /** Wait for one host send per tx record of the file. Default false. */
   lockstep?: boolean;
+  /** Called (with the tx record's frame number) each time lockstep playback stops to wait for the host. */
+  onWaitForHost?: (frame: number) => void;
 }
 
 export class CaptureSourceTransport implements HciTransport {
@@ -66,6 +68,7 @@ export class CaptureSourceTransport implements HciTransport {
         if (this.options.adapter !== undefined && rec.adapter !== this.options.adapter) continue;
         if (rec.dir === 'tx') {
           if (this.options.lockstep) {
+            if (this.credits === 0) this.options.onWaitForHost?.(rec.frame);
             while (this.credits === 0 && !this.stopped) await new Promise<void>(r => (this.wake = r));
             this.wake = undefined;
             this.credits--;

@@ -57,10 +57,10 @@ export const USER_CHANNEL_ERROR = {
   other: 'ETRANSPORT_USER_CHANNEL',
 } as const;
 
-/** Import the first HCI socket package that is installed. */
-export async function loadHciSocketModule(): Promise<HciSocketModule> {
+/** Import the first HCI socket package of `names` that is installed. */
+export async function loadHciSocketModule(names: readonly string[] = HCI_SOCKET_PACKAGES): Promise<HciSocketModule> {
   const failures: string[] = [];
-  for (const name of HCI_SOCKET_PACKAGES) {
+  for (const name of names) {
     try {
       const mod = (await import(name)) as { default?: unknown };
       const Ctor = (mod.default ?? mod) as new () => HciSocketLike;
@@ -108,12 +108,30 @@ function adapters(sysClassBluetooth: string): string[] {
   }
 }
 
+/**
+ * strerror() texts by errno name: the native modules do not always set `code` (seen: abandonware's
+ * constructor error carries only the strerror message when loaded by some module loaders).
+ */
+const STRERROR: Record<string, RegExp> = {
+  EAFNOSUPPORT: /address family not supported/i,
+  EPERM: /operation not permitted/i,
+  EACCES: /permission denied/i,
+  EBUSY: /device or resource busy/i,
+  ENODEV: /no such device/i,
+};
+
+function errnoName(err: NodeJS.ErrnoException | undefined): string | undefined {
+  if (typeof err?.code === 'string') return err.code;
+  const message = String(err?.message ?? '');
+  return Object.keys(STRERROR).find(k => message.startsWith(k) || STRERROR[k]!.test(message));
+}
+
 /** Turn a failure of socket(), bind() or a later read into a TransportError that says what to do. */
 export function userChannelError(error: unknown, index: number, options: UserChannelOptions = {}): TransportError {
   const err = error as NodeJS.ErrnoException;
   const what = `hci${index} (user channel)`;
   const detail = err?.message ?? String(error);
-  switch (err?.code) {
+  switch (errnoName(err)) {
     case 'EAFNOSUPPORT':
       return new TransportError(
         `${what}: this kernel has no Bluetooth support (socket(AF_BLUETOOTH) failed with EAFNOSUPPORT). ` +
@@ -123,7 +141,7 @@ export function userChannelError(error: unknown, index: number, options: UserCha
     case 'EPERM':
     case 'EACCES':
       return new TransportError(
-        `${what}: permission denied (${err.code}); the HCI user channel needs root or CAP_NET_ADMIN. ` +
+        `${what}: permission denied (${errnoName(err)}); the HCI user channel needs root or CAP_NET_ADMIN. ` +
         'Grant it to node once: `sudo setcap cap_net_admin,cap_net_raw+eip $(readlink -f $(which node))`, or run as root',
         USER_CHANNEL_ERROR.permission, { cause: error });
     case 'EBUSY': {
@@ -194,7 +212,7 @@ export class UserChannelTransport implements HciTransport {
 
 /** Open controller `index` (hciN) through the HCI user channel. */
 export async function openUserChannel(index: number, options: UserChannelOptions = {}): Promise<UserChannelTransport> {
-  const mod = await (options.loadModule ?? loadHciSocketModule)();
+  const mod = await (options.loadModule ?? (() => loadHciSocketModule()))();
   let socket: HciSocketLike;
   try {
     socket = mod.create();
