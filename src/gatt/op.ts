@@ -1,6 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Clock } from '../clock.js';
-import { AbortError, TimeoutError } from '../errors.js';
+import { AbortError, BlewireError, TimeoutError } from '../errors.js';
 
 /** Every GATT operation takes these (ARCHITECTURE "Public API shape"). */
 export interface OpOptions {
@@ -77,7 +77,7 @@ const NEVER = new AbortController().signal;
 
 function reasonOf(signal: AbortSignal, what: string): Error {
   const r: unknown = signal.reason;
-  return r instanceof Error && 'code' in r ? r : new AbortError(what, r);
+  return r instanceof BlewireError ? r : new AbortError(what, r);
 }
 
 /** Settle with `p`, or reject as soon as `signal` aborts (the work behind `p` is left to finish). */

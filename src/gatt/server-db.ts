@@ -314,6 +314,7 @@ export class GattDatabase {
 export class GattServerLink {
   private bearerRef: AttBearer | undefined;
   private readonly cccds = new Map<number, number>();
+  private readonly cccdListeners = new Set<(handle: number, value: number) => void>();
   private csf = 0;
   private changeAware = true;
   private db: GattDatabase;
@@ -378,6 +379,21 @@ export class GattServerLink {
 
   setCccd(handle: number, value: number): void {
     this.cccds.set(handle, value);
+    for (const fn of [...this.cccdListeners]) fn(handle, value);
+  }
+
+  /** Called on every CCCD write by the client (a virtual peripheral starts or stops its stream here). */
+  onCccd(fn: (cccdHandle: number, value: number) => void): () => void {
+    this.cccdListeners.add(fn);
+    return () => { this.cccdListeners.delete(fn); };
+  }
+
+  /** Resolves when the client writes `value` to the CCCD at `cccdHandle` (now, if it already holds it). */
+  cccdWritten(cccdHandle: number, value: number): Promise<void> {
+    if (this.cccd(cccdHandle) === value) return Promise.resolve();
+    return new Promise(resolve => {
+      const off = this.onCccd((h, v) => { if (h === cccdHandle && v === value) { off(); resolve(); } });
+    });
   }
 
   get clientFeatures(): Uint8Array {
