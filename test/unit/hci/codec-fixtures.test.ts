@@ -1,10 +1,12 @@
 // Pins the HCI codec on annotated wire fixtures: every command, return-parameter, event and LE
 // sub-event row decodes from spec bytes to the expected value and encodes back to the same bytes;
 // every row has a fixture; every truncation is a DecodeError and nothing else.
-import { describe, expect, test } from 'vitest';
+import { describe, expect, expectTypeOf, test } from 'vitest';
 import { fromHex, toHex } from '../../../src/bytes/hex.js';
 import { DecodeError, EncodeError } from '../../../src/errors.js';
-import { HCI_COMMANDS, type HciCommandKind } from '../../../src/hci/commands.js';
+import {
+  HCI_COMMANDS, type CommandReturn, type CompleteCommandKind, type HciCommandKind, type StatusCommandKind,
+} from '../../../src/hci/commands.js';
 import { HCI_EVENTS } from '../../../src/hci/events.js';
 import { LE_META_EVENTS } from '../../../src/hci/le-events.js';
 import {
@@ -149,6 +151,16 @@ describe('status codes', () => {
   });
 });
 
-// Type-level check: the command kinds are a closed union derived from the table.
-const _k: HciCommandKind = 'leExtendedCreateConnection';
-void _k;
+describe('derived types', () => {
+  test('typed return parameters and completion kinds come from the table', () => {
+    expectTypeOf<CommandReturn<'leRand'>>().toEqualTypeOf<{ status: number; randomNumber: Uint8Array }>();
+    expectTypeOf<CommandReturn<'leReadBufferSizeV2'>>().toEqualTypeOf<{ status: number; leAclDataPacketLength: number;
+      totalNumLeAclDataPackets: number; isoDataPacketLength: number; totalNumIsoDataPackets: number }>();
+    expectTypeOf<CommandReturn<'reset'>>().toEqualTypeOf<{ status: number }>();
+    expectTypeOf<CommandReturn<'leReadLocalSupportedFeatures'>['leFeatures']>().toEqualTypeOf<bigint>();
+    expectTypeOf<'leCreateConnection'>().toMatchTypeOf<StatusCommandKind>();
+    expectTypeOf<'leRand'>().toMatchTypeOf<CompleteCommandKind>();
+    expectTypeOf<'leRand'>().not.toMatchTypeOf<StatusCommandKind>();
+    expectTypeOf<'nonsense'>().not.toMatchTypeOf<HciCommandKind>();
+  });
+});

@@ -7,7 +7,7 @@ import { DecodeError } from '../../../src/errors.js';
 import { COMMAND_TABLE } from '../../../src/hci/commands.js';
 import { HCI_EVENTS } from '../../../src/hci/events.js';
 import { LE_META_EVENTS } from '../../../src/hci/le-events.js';
-import { decodeHciPacket, encodeHciPacket, type HciPacket } from '../../../src/hci/packets.js';
+import { decodeHciPacket, describeHciPacket, encodeHciPacket, type HciPacket } from '../../../src/hci/packets.js';
 import { ALL_FIXTURES } from './fixtures.js';
 import { fromHex } from '../../../src/bytes/hex.js';
 
@@ -20,10 +20,11 @@ function decodeOrDecodeError(bytes: Uint8Array): HciPacket | undefined {
   }
 }
 
-/** decode ∘ encode ∘ decode = decode, for anything that decodes. */
+/** decode ∘ encode ∘ decode = decode, and describe() works, for anything that decodes. */
 function checkStable(bytes: Uint8Array): void {
   const p = decodeOrDecodeError(bytes);
   if (!p) return;
+  expect(describeHciPacket(p)).not.toMatch(/\n/);
   const again = decodeHciPacket(encodeHciPacket(p));
   expect(again).toEqual(p);
 }
