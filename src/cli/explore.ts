@@ -1,0 +1,228 @@
+/**
+ * `blewire explore <address> [--json]`: connect, discover everything, print the tree with names of
+ * well-known UUIDs, properties and readable values. Also home of what the other GATT commands
+ * (read, write, notify) share: argument parsing, opening a GATT session, finding a characteristic,
+ * formatting values.
+ *
+ * The commands talk to a GattSession, not to the adapter directly: `setGattSessionOpener()` swaps
+ * how a session is opened (tests use an in-memory peripheral; the default opens the Adapter and
+ * puts a GattClient on the connection's ATT channel).
+ */
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { toHex } from '../bytes/hex.js';
+import { systemClock } from '../clock.js';
+import { describeUuid, uuid as toUuid } from '../codec/uuid.js';
+import { FileGattCache } from '../gatt/cache.js';
+import { GattClient } from '../gatt/client.js';
+import { NotFoundError, type GattCharacteristic, type GattService } from '../gatt/model.js';
+
+/** What the GATT commands need from a live connection. */
+export interface GattSession {
+  gatt: GattClient;
+  close(): Promise<void>;
+}
+
+export interface OpenOptions {
+  transport?: string;
+  addressType: 'public' | 'random';
+  timeout: number;
+  mtu: number;
+  cache: boolean;
+}
+
+export type GattSessionOpener = (address: string, options: OpenOptions) => Promise<GattSession>;
+
+/** Default: open the adapter, connect, and run a GattClient on the link's ATT channel. */
+const defaultOpener: GattSessionOpener = async (address, options) => {
+  const { Adapter } = await import('../api/adapter.js');
+  const adapter = await Adapter.open(options.transport ? { transport: options.transport } : {});
+  try {
+    const conn = await adapter.connect({ address, addressType: options.addressType }, { timeout: options.timeout });
+    const gatt = new GattClient(conn.attChannel, {
+      clock: systemClock,
+      mtu: options.mtu,
+      peerId: `${address.toUpperCase()}/${options.addressType}`,
+      ...(options.cache ? { cache: new FileGattCache(join(process.env['XDG_CACHE_HOME'] ?? join(homedir(), '.cache'), 'blewire', 'gatt')) } : {}),
+      // A dead ATT bearer means the link must go (Vol 3, Part F, 3.3.3).
+      onTimeout: () => { void conn.disconnect().catch(() => undefined); },
+    });
+    gatt.on('mtu', m => { conn.mtu = m; });
+    await gatt.exchangeMtu();
+    return {
+      gatt,
+      close: async () => {
+        await conn.disconnect().catch(() => undefined);
+        await adapter.close();
+      },
+    };
+  } catch (e) {
+    await adapter.close().catch(() => undefined);
+    throw e;
+  }
+};
+
+let opener: GattSessionOpener = defaultOpener;
+
+/** Replace how GATT commands open a session (tests; the lead's wiring). Returns the previous opener. */
+export function setGattSessionOpener(fn: GattSessionOpener | undefined): GattSessionOpener {
+  const prev = opener;
+  opener = fn ?? defaultOpener;
+  return prev;
+}
+
+export interface CommonArgs {
+  positional: string[];
+  flags: Map<string, string | true>;
+  open: OpenOptions;
+  json: boolean;
+}
+
+/** `--name value`, `--name=value` and bare `--flag`; the rest are positional. */
+export function parseArgs(argv: string[], valued: string[] = []): CommonArgs {
+  const positional: string[] = [];
+  const flags = new Map<string, string | true>();
+  const takes = new Set(['transport', 'type', 'timeout', 'mtu', 'service', ...valued]);
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a.startsWith('--')) {
+      const eq = a.indexOf('=');
+      const name = eq > 0 ? a.slice(2, eq) : a.slice(2);
+      if (eq > 0) flags.set(name, a.slice(eq + 1));
+      else if (takes.has(name) && i + 1 < argv.length) flags.set(name, argv[++i]!);
+      else flags.set(name, true);
+    } else positional.push(a);
+  }
+  const str = (k: string): string | undefined => (typeof flags.get(k) === 'string' ? flags.get(k) as string : undefined);
+  const transport = str('transport');
+  return {
+    positional,
+    flags,
+    json: flags.has('json'),
+    open: {
+      ...(transport ? { transport } : {}),
+      addressType: str('type') === 'random' ? 'random' : 'public',
+      timeout: Number(str('timeout') ?? 10_000),
+      mtu: Number(str('mtu') ?? 517),
+      cache: !flags.has('no-cache'),
+    },
+  };
+}
+
+export async function withSession<T>(address: string, open: OpenOptions, fn: (s: GattSession) => Promise<T>): Promise<T> {
+  const session = await opener(address, open);
+  try {
+    return await fn(session);
+  } finally {
+    await session.close();
+  }
+}
+
+/** The characteristic with this UUID: in `service` if given (targeted discovery), else anywhere. */
+export async function findCharacteristic(gatt: GattClient, charUuid: string, serviceUuid?: string): Promise<GattCharacteristic> {
+  if (serviceUuid) return gatt.characteristic(serviceUuid, charUuid);
+  const want = toUuid(charUuid);
+  for (const s of await gatt.services()) {
+    const c = s.characteristics.find(x => x.uuid === want);
+    if (c) return c;
+  }
+  throw new NotFoundError('characteristic', describeUuid(want));
+}
+
+/** Hex, plus the text when the value is printable UTF-8. */
+export function formatValue(v: Uint8Array): string {
+  const hex = toHex(v, ' ');
+  const text = printable(v);
+  return text !== undefined && v.length >= 3 ? `${hex}  "${text}"` : hex || '(empty)';
+}
+
+function printable(v: Uint8Array): string | undefined {
+  try {
+    const s = new TextDecoder('utf-8', { fatal: true }).decode(v);
+    return /^[\x20-\x7e\u00a0-\uffff]*$/.test(s) ? s : undefined; // no control characters
+  } catch {
+    return undefined;
+  }
+}
+
+const name = (u: string): string => describeUuid(u);
+
+interface Node {
+  uuid: string; name?: string | undefined; handle: number; end?: number; primary?: boolean;
+  properties?: string[]; value?: string; error?: string; characteristics?: Node[]; descriptors?: Node[];
+}
+
+async function valueOf(read: () => Promise<Uint8Array>): Promise<{ value?: string; error?: string }> {
+  try {
+    return { value: toHex(await read()) };
+  } catch (e) {
+    return { error: e instanceof Error ? e.message : String(e) };
+  }
+}
+
+/** Discover and read everything readable into a plain tree. */
+export async function exploreTree(gatt: GattClient): Promise<Node[]> {
+  const out: Node[] = [];
+  for (const s of await gatt.services()) out.push(await serviceNode(s));
+  return out;
+}
+
+async function serviceNode(s: GattService): Promise<Node> {
+  const chars: Node[] = [];
+  for (const c of s.characteristics) {
+    const node: Node = { uuid: c.uuid, name: c.name, handle: c.handle, properties: c.properties };
+    if (c.has('read')) Object.assign(node, await valueOf(() => c.read()));
+    const descs: Node[] = [];
+    for (const d of c.descriptors) {
+      const dn: Node = { uuid: d.uuid, name: d.name, handle: d.handle };
+      Object.assign(dn, await valueOf(() => d.read()));
+      descs.push(dn);
+    }
+    node.descriptors = descs;
+    chars.push(node);
+  }
+  return { uuid: s.uuid, name: s.name, handle: s.start, end: s.end, primary: s.primary, characteristics: chars };
+}
+
+function printTree(tree: Node[], log: (s: string) => void): void {
+  const fmt = (hex: string | undefined): string => (hex === undefined ? '' : formatValue(fromHexSafe(hex)));
+  for (const s of tree) {
+    log(`${s.primary === false ? 'secondary ' : ''}service ${name(s.uuid)}  [0x${s.handle.toString(16).padStart(4, '0')}–0x${s.end!.toString(16).padStart(4, '0')}]`);
+    for (const c of s.characteristics ?? []) {
+      const v = c.value !== undefined ? `  = ${fmt(c.value)}` : c.error ? `  ! ${c.error}` : '';
+      log(`  characteristic ${name(c.uuid)}  0x${c.handle.toString(16).padStart(4, '0')}  (${c.properties!.join(', ')})${v}`);
+      for (const d of c.descriptors ?? []) {
+        const dv = d.value !== undefined ? `  = ${fmt(d.value)}` : d.error ? `  ! ${d.error}` : '';
+        log(`    descriptor ${name(d.uuid)}  0x${d.handle.toString(16).padStart(4, '0')}${dv}`);
+      }
+    }
+  }
+}
+
+function fromHexSafe(hex: string): Uint8Array {
+  const out = new Uint8Array(hex.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
+  return out;
+}
+
+export const USAGE_COMMON = '[--type public|random] [--transport SPEC] [--timeout MS] [--mtu N] [--no-cache]';
+
+export async function run(argv: string[]): Promise<number> {
+  const args = parseArgs(argv);
+  const [address] = args.positional;
+  if (!address || args.flags.has('help')) {
+    console.error(`usage: blewire explore <address> [--json] ${USAGE_COMMON}`);
+    return address ? 0 : 2;
+  }
+  return withSession(address, args.open, async ({ gatt }) => {
+    const tree = await exploreTree(gatt);
+    if (args.json) {
+      console.log(JSON.stringify({ address, mtu: gatt.mtu, roundTrips: gatt.stats, services: tree }, null, 2));
+    } else {
+      printTree(tree, s => console.log(s));
+      const st = gatt.stats;
+      console.log(`\nATT_MTU ${gatt.mtu}; discovery: ${st.discoveryRequests} round trips${st.cacheHits ? ' (served from the cache)' : ''}; ${st.requests} requests in all`);
+    }
+    return 0;
+  });
+}

@@ -1,0 +1,19 @@
+/** `blewire read <address> <uuid> [--service UUID] [--json]`: read one characteristic (long values whole). */
+import { toHex } from '../bytes/hex.js';
+import { findCharacteristic, formatValue, parseArgs, USAGE_COMMON, withSession } from './explore.js';
+
+export async function run(argv: string[]): Promise<number> {
+  const args = parseArgs(argv);
+  const [address, charUuid] = args.positional;
+  if (!address || !charUuid) {
+    console.error(`usage: blewire read <address> <characteristic-uuid> [--service UUID] [--json] ${USAGE_COMMON}`);
+    return 2;
+  }
+  const service = args.flags.get('service');
+  return withSession(address, args.open, async ({ gatt }) => {
+    const c = await findCharacteristic(gatt, charUuid, typeof service === 'string' ? service : undefined);
+    const v = await c.read();
+    console.log(args.json ? JSON.stringify({ uuid: c.uuid, name: c.name, handle: c.handle, value: toHex(v) }) : formatValue(v));
+    return 0;
+  });
+}
