@@ -59,6 +59,20 @@ describe('HCI user channel', () => {
     }
   });
 
+  it('maps errors that carry only the strerror text (as the native module throws them under some loaders)', async () => {
+    const cases: [string, string][] = [
+      ['Operation not permitted', USER_CHANNEL_ERROR.permission],
+      ['Device or resource busy', USER_CHANNEL_ERROR.busy],
+      ['No such device', USER_CHANNEL_ERROR.noAdapter],
+      ['Address family not supported by protocol', USER_CHANNEL_ERROR.noBluetooth],
+      ['Something else', USER_CHANNEL_ERROR.other],
+    ];
+    for (const [message, code] of cases) {
+      const loadModule = async (): Promise<HciSocketModule> => ({ name: 'x', create: () => { throw new Error(message); } });
+      await expect(openUserChannel(0, { loadModule, procRoot: '/nonexistent', sysClassBluetooth: '/nonexistent' })).rejects.toMatchObject({ code });
+    }
+  });
+
   it('EBUSY: names the bluetoothd process holding the adapter and the commands that release it', async () => {
     const proc = mkdtempSync(join(tmpdir(), 'blewire-proc-'));
     try {
