@@ -117,6 +117,25 @@ describe('Service Changed', () => {
   });
 });
 
+describe('robust caching', () => {
+  test('Database Out Of Sync rejects the operation and triggers a re-validation and rediscovery', async () => {
+    const db1 = new GattDatabase(bluezExampleServices());
+    const { client, link } = connect(db1, { robustCaching: true });
+    await client.services();
+    await client.ready;
+    expect(link.clientFeatures).toEqual(Uint8Array.of(1));
+    const changed = bluezExampleServices();
+    changed[4] = { uuid: 0x180f, characteristics: [{ uuid: 0x2a19, properties: ['read'], value: Uint8Array.of(42) }], endHandle: 0x20 };
+    expect(await link.changeDatabase(new GattDatabase(changed))).toBe(false); // no Service Changed subscription
+    const seen = new Promise(r => client.on('servicesChanged', r));
+    await expect(client.readValue(0x1f)).rejects.toMatchObject({ errorCode: 0x12, errorName: 'Database Out Of Sync' });
+    expect(await seen).toEqual({ start: 1, end: 0xffff });
+    const bat = (await client.services()).find(s => s.name === 'battery_service')!;
+    expect(bat.characteristics[0]!.properties).toEqual(['read']);
+    expect(await bat.characteristics[0]!.read()).toEqual(Uint8Array.of(42));
+  });
+});
+
 describe('caching', () => {
   const dirs: string[] = [];
   afterEach(async () => { for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true }); });
