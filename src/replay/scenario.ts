@@ -1,0 +1,43 @@
+/**
+ * scenario.json: what a recording in captures/<name>/ is (STYLE c.10 item 6). Written by record mode
+ * (tools/record.ts), read by the replay tests:
+ * - `steps`: the scripted session that was driven (src/replay/session.ts syntax), re-run on replay;
+ * - `host`: the options the host ran with (a fixed random address, or "fresh" when it made one up);
+ * - `recordedWith`: the transport, the controller and the peer the recording was made against;
+ * - `masks`: bytes that legitimately vary between runs (replay.ts ReplayMask);
+ * - `replay`: player settings the recording needs (batching of rx records, slack);
+ * - `expect`: the public results of the session (what the replay must reproduce);
+ * - `source`: for copies of third-party captures, where they come from and their licence.
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ReplayMask, ReplayOptions } from '../transport/replay.js';
+import type { SessionResult } from './session.js';
+
+export interface ScenarioFile {
+  name: string;
+  description?: string;
+  /** File name of the capture next to scenario.json. */
+  capture: string;
+  steps: string;
+  host?: { randomAddress?: string | 'fresh' };
+  recordedWith: {
+    transport: string;
+    controller: string;
+    peer?: string;
+    tool?: string;
+    /** Only for recordings of hardware: the model and firmware. */
+    hardware?: string;
+  };
+  masks: ReplayMask[];
+  replay?: Pick<ReplayOptions, 'batchUs' | 'slackMs'>;
+  expect: SessionResult;
+  source?: { repository: string; commit: string; path: string; licence: string };
+}
+
+/** Read captures/<dir>/scenario.json (and resolve the capture's path). */
+export async function loadScenario(dir: string): Promise<ScenarioFile & { capturePath: string }> {
+  const text = await readFile(join(dir, 'scenario.json'), 'utf8');
+  const s = JSON.parse(text) as ScenarioFile;
+  return { ...s, capturePath: join(dir, s.capture) };
+}

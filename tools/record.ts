@@ -1,0 +1,48 @@
+/**
+ * Record mode (STYLE c.10 item 6): run a named scripted session against a transport with the recorder
+ * on, and write captures/<name>/capture.btsnoop + captures/<name>/scenario.json.
+ *
+ *   npx tsx tools/record.ts <name> --transport sim:demo \
+ *     --steps "scan 1000 → connect D4:1E:35:7A:00:01 random → discover → read 2a38 → disconnect" \
+ *     --controller "blewire simulator, scenario demo" --peer "Pulse HR (virtual heart-rate sensor)" \
+ *     [--random-address fresh|C1:…] [--description "…"] [--dir captures] [--batch-us N]
+ *
+ * Transports: anything openTransport accepts (sim[:scenario], unix:/tmp/bt-server-le for btvirt, the
+ * BlueZ guest's bridged socket, hci0 on real hardware). The simulator is loaded here so `sim:` works.
+ */
+import '../src/sim/index.js';
+import { recordScenario } from '../src/replay/record.js';
+
+function usage(msg?: string): never {
+  if (msg) console.error(`record: ${msg}`);
+  console.error('usage: tsx tools/record.ts <name> --transport SPEC --steps "…" --controller "…" [--peer "…"] ' +
+    '[--random-address fresh|ADDR] [--description "…"] [--hardware "…"] [--dir captures] [--batch-us N]');
+  process.exit(2);
+}
+
+const argv = process.argv.slice(2);
+const name = argv.shift();
+if (!name || name.startsWith('--')) usage('a scenario name is needed');
+if (!/^[a-z0-9][a-z0-9-]*$/.test(name)) usage('the name is kebab-case (it becomes the folder name)');
+const opts: Record<string, string> = {};
+while (argv.length) {
+  const k = argv.shift()!;
+  const v = argv.shift();
+  if (!k.startsWith('--') || v === undefined) usage(`bad argument ${k}`);
+  opts[k.slice(2)] = v;
+}
+const transport = opts['transport'] ?? usage('--transport is needed');
+const steps = opts['steps'] ?? usage('--steps is needed');
+const controller = opts['controller'] ?? usage('--controller is needed (what the controller was)');
+const batch = opts['batch-us'];
+
+const scenario = await recordScenario({
+  name, dir: opts['dir'] ?? 'captures', transport, steps, controller,
+  ...(opts['peer'] ? { peer: opts['peer'] } : {}),
+  ...(opts['hardware'] ? { hardware: opts['hardware'] } : {}),
+  ...(opts['description'] ? { description: opts['description'] } : {}),
+  ...(opts['random-address'] ? { randomAddress: opts['random-address'] } : {}),
+  ...(batch ? { replay: { batchUs: Number(batch) } } : {}),
+});
+console.log(`recorded ${opts['dir'] ?? 'captures'}/${name}: ${scenario.steps}`);
+console.log(JSON.stringify(scenario.expect, null, 2));
