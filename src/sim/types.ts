@@ -1,0 +1,184 @@
+/**
+ * The simulator's declarative world: a scenario is controller options plus virtual peripherals. Every
+ * type here is plain data (JSON-serialisable: bytes as `{ hex }`, UUIDs as numbers or strings), so a
+ * scenario can be written by hand, stored next to a capture, or produced from one (device twins).
+ * The only non-data escape hatch is `NotificationSource.next` (a function), for code-built scenarios.
+ */
+import type { CharacteristicPropertyName } from '../gatt/constants.js';
+
+/** Bytes: `{ hex: '0a0b' }`, a Uint8Array, or a string (UTF-8, like GATT string values). */
+export type SimBytes = { hex: string } | Uint8Array | string;
+
+export type SimAddressType = 'public' | 'random';
+
+/** Advertising Data as content (encoded with the AD table) or as raw bytes. */
+export interface SimAdContent {
+  flags?: number;
+  name?: string;
+  shortName?: boolean;
+  txPower?: number;
+  appearance?: number;
+  /** 16-bit numbers or UUID strings. */
+  serviceUuids?: Array<number | string>;
+  serviceData?: Array<[uuid: number | string, data: SimBytes]>;
+  manufacturerData?: Array<[companyId: number, data: SimBytes]>;
+  uri?: string;
+}
+export type SimAdData = SimAdContent | { raw: SimBytes };
+
+export interface SimAdvertising {
+  /** Legacy PDUs (ADV_IND …, 31-byte data) or extended (ADV_EXT_IND + AUX, up to 1650 bytes). */
+  type?: 'legacy' | 'extended';
+  data?: SimAdData;
+  scanResponse?: SimAdData;
+  /** Advertising interval in ms (default 100); each event adds advDelay 0–10 ms (Vol 6, Part B, 4.4.2.2.1). */
+  intervalMs?: number;
+  /** Default: true when the peripheral has a GATT database. */
+  connectable?: boolean;
+  /** Default: true when there is a scan response. */
+  scannable?: boolean;
+  /** Mean RSSI at our scanner (dBm, default -60). */
+  rssi?: number;
+  /** RSSI random walk step (dB per advertising event, default 0). */
+  rssiDrift?: number;
+  /** TX power reported in extended reports (default 127 = not available). */
+  txPower?: number;
+  /** Advertising SID (extended, default 0). */
+  sid?: number;
+  /** Keep advertising while connected (a second, non-connectable set in a real device). Default false. */
+  whileConnected?: boolean;
+  /** Start advertising this many ms into the simulation (default 0). */
+  startMs?: number;
+}
+
+export interface SimDescriptor {
+  uuid: number | string;
+  value?: SimBytes;
+  writable?: boolean;
+}
+
+export interface SimCharacteristic {
+  uuid: number | string;
+  properties: CharacteristicPropertyName[];
+  value?: SimBytes;
+  maxLength?: number;
+  descriptors?: SimDescriptor[];
+}
+
+export interface SimService {
+  uuid: number | string;
+  primary?: boolean;
+  handle?: number;
+  endHandle?: number;
+  id?: string;
+  includes?: string[];
+  characteristics?: SimCharacteristic[];
+}
+
+/** Built-in value generators for notification sources. */
+export type SimGenerator =
+  | { kind: 'heartRate'; bpm?: number; spread?: number }
+  | { kind: 'temperature'; celsius?: number; spread?: number }
+  | { kind: 'counter'; bytes?: 1 | 2 | 4 }
+  | { kind: 'cycle'; values: SimBytes[] };
+
+export interface NotificationSource {
+  /** Characteristic UUID (first match) or value handle. */
+  characteristic: number | string;
+  everyMs: number;
+  /** notify (default) or indicate; the client must have enabled it in the CCCD. */
+  mode?: 'notify' | 'indicate';
+  generator?: SimGenerator;
+  /** Code-built scenarios only: the i-th value. */
+  next?: (i: number, nowMs: number) => Uint8Array;
+}
+
+/** Which ATT requests a behaviour applies to: any field given must match. */
+export interface AttMatch {
+  /** ATT opcode of the request (e.g. 0x0a Read Request). */
+  opcode?: number;
+  /** Attribute handle of the request (handle or starting handle). */
+  handle?: number;
+  /** Only the n-th matching request (1-based); default every one. */
+  nth?: number;
+}
+
+export interface PeerBehaviour {
+  /** Extra time before every ATT response (ms), on top of the connection events it costs. */
+  responseDelayMs?: number;
+  delays?: Array<AttMatch & { ms: number }>;
+  /** Answer matching requests with this ATT error code. */
+  errors?: Array<AttMatch & { error: number }>;
+  /** Never answer matching requests (a silent peer: the client's 30 s ATT timeout). */
+  ignore?: AttMatch[];
+  /** Answer matching requests with these raw ATT bytes instead (protocol-breaking peers). */
+  raw?: Array<AttMatch & { respond: SimBytes }>;
+  /** Terminate the link when a matching request arrives (before answering it). */
+  disconnectOn?: Array<AttMatch & { reason?: number }>;
+  /** Terminate the link after answering this many ATT requests. */
+  disconnectAfterRequests?: number;
+  /** Terminate the link this many ms after it is established. */
+  disconnectAfterMs?: number;
+  /** Reason sent with peer-initiated terminations (default 0x13 Remote User Terminated Connection). */
+  disconnectReason?: number;
+  /** The link never gets established: LE Connection Complete 0x3E. */
+  failToEstablish?: boolean;
+  /** Reject LE connection parameter updates (Unacceptable Connection Parameters 0x3B). */
+  rejectParameterUpdates?: boolean;
+  /** Ask the central for new parameters (LL Connection Parameters Request) this long after connecting. */
+  requestParameters?: { afterMs: number; intervalMinMs: number; intervalMaxMs: number; latency?: number; timeoutMs?: number };
+}
+
+export interface SimPeripheral {
+  /** A label for logs and the demo. */
+  name?: string;
+  address: string;
+  addressType?: SimAddressType;
+  advertising?: SimAdvertising;
+  gatt?: SimService[];
+  notifications?: NotificationSource[];
+  behaviour?: PeerBehaviour;
+  /** The peer's ATT receive MTU (default 247). */
+  mtu?: number;
+  /** A bonded key: LE Start Encryption with this EDIV/Rand/LTK succeeds (Vol 6, Part B, 5.1.3). */
+  ltk?: { key: SimBytes; ediv: number; rand: SimBytes };
+  /** LE features of the peer (for LE Read Remote Features); default encryption, DLE, 2M PHY, conn param req. */
+  leFeatures?: number;
+  /** Largest LL payload the peer supports (default 251). */
+  maxDataLength?: number;
+  /** PHYs the peer supports (bit mask: 1 = 1M, 2 = 2M, 4 = Coded; default 3). */
+  phys?: number;
+}
+
+export interface SimControllerOptions {
+  /** Public BD_ADDR (default 00:1B:DC:5E:00:01). */
+  address?: string;
+  /** LE ACL buffers: payload length and count (default 251 × 8). */
+  aclBuffers?: { length: number; count: number };
+  /** Offer LE Read Buffer Size [v2] (default true). */
+  bufferSizeV2?: boolean;
+  /** Support extended advertising / scanning / create connection (default true). */
+  extended?: boolean;
+  /** LE Data Length Extension (default true). */
+  dataLength?: boolean;
+  /** 2M PHY (default true) and Coded PHY (default false). */
+  phy2m?: boolean;
+  phyCoded?: boolean;
+  /** Connection interval the controller picks inside the host's [min, max] (ms; default: min). */
+  preferredIntervalMs?: number;
+  /** Virtual time a command takes before its Command Complete / Status (µs, default 50). */
+  commandLatencyUs?: number;
+  filterAcceptListSize?: number;
+  resolvingListSize?: number;
+  numAdvertisingSets?: number;
+  /** Fault injection: answer these commands (by kind) with a status, or not at all ('silent'). */
+  commandErrors?: Record<string, number | 'silent'>;
+}
+
+export interface Scenario {
+  name?: string;
+  /** Seed of the simulator's PRNG (advertising delays, RSSI drift, LE Rand); default 1. */
+  seed?: number;
+  controller?: SimControllerOptions;
+  peripherals: SimPeripheral[];
+}
