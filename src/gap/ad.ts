@@ -274,32 +274,35 @@ function nameOf(d: Uint8Array, start: number, end: number): string {
   return decodeUtf8(d, start, end);
 }
 
+/** Record a malformation (module-level, not a closure: parseAd is hot). */
+function bad(list: AdMalformation[] | undefined, offset: number, type: number | undefined, reason: string): AdMalformation[] {
+  const out = list ?? [];
+  out.push(type === undefined ? { offset, reason } : { offset, type, reason });
+  return out;
+}
+
+/** Append the UUIDs of a list structure, without repeats (a partial UUID at the end is skipped). */
+function addUuids(d: Uint8Array, list: Uuid[] | undefined, s: number, e: number, size: number): Uuid[] {
+  const out = list ?? [];
+  for (let p = s; p + size <= e; p += size) {
+    const u = size === 2 ? fromShort(d[p]! | (d[p + 1]! << 8)) : uuidFromBytes(d, p, size)!;
+    if (!out.includes(u)) out.push(u);
+  }
+  return out;
+}
+
 /**
  * Parse AD structures tolerantly (see the file comment). Never throws. One pass, no per-structure
  * reader objects: this runs once per advertising report a caller looks into.
  */
 export function parseAd(d: Uint8Array): ParsedAd {
   const n = d.length;
-  let structures: AdStructure[] | undefined;
+  let starts: number[] | undefined;
   let malformed: AdMalformation[] | undefined;
   let flags: number | undefined, name: string | undefined, nameComplete = false, txPower: number | undefined;
   let appearance: number | undefined, advertisingInterval: number | undefined, uri: string | undefined;
   let serviceUuids: Uuid[] | undefined, solicited: Uuid[] | undefined;
   let serviceData: Map<Uuid, Uint8Array> | undefined, manufacturerData: Map<number, Uint8Array> | undefined;
-  const bad = (offset: number, type: number | undefined, reason: string): void => {
-    const m: AdMalformation = type === undefined ? { offset, reason } : { offset, type, reason };
-    (malformed ??= []).push(m);
-  };
-  const addUuids = (list: Uuid[] | undefined, at: number, type: number, s: number, e: number, size: number): Uuid[] => {
-    const out = list ?? [];
-    if ((e - s) % size !== 0) bad(at, type, `${e - s} octet(s) are not a whole number of ${size}-octet UUIDs`);
-    for (let p = s; p + size <= e; p += size) {
-      const u = size === 2 ? fromShort(d[p]! | (d[p + 1]! << 8)) : uuidFromBytes(d, p, size)!;
-      if (!out.includes(u)) out.push(u);
-    }
-    return out;
-  };
-
   let i = 0;
   while (i < n) {
     const len = d[i]!;
@@ -308,38 +311,41 @@ export function parseAd(d: Uint8Array): ParsedAd {
       break;
     }
     if (i + 1 + len > n) {
-      bad(i, d[i + 1], `Length ${len} runs ${i + 1 + len - n} octet(s) past the end of the data`);
+      malformed = bad(malformed, i, d[i + 1], `Length ${len} runs ${i + 1 + len - n} octet(s) past the end of the data`);
       break;
     }
     const type = d[i + 1]!;
     const s = i + 2, e = i + 1 + len;
-    (structures ??= []).push({ type, data: d.subarray(s, e) });
+    (starts ??= []).push(i);
     const size = e - s;
     switch (type) {
-      case 0x01: if (size >= 1) flags = d[s]; else bad(i, type, 'empty Flags'); break;
-      case 0x02: case 0x03: serviceUuids = addUuids(serviceUuids, i, type, s, e, 2); break;
-      case 0x04: case 0x05: serviceUuids = addUuids(serviceUuids, i, type, s, e, 4); break;
-      case 0x06: case 0x07: serviceUuids = addUuids(serviceUuids, i, type, s, e, 16); break;
-      case 0x14: solicited = addUuids(solicited, i, type, s, e, 2); break;
-      case 0x1f: solicited = addUuids(solicited, i, type, s, e, 4); break;
-      case 0x15: solicited = addUuids(solicited, i, type, s, e, 16); break;
+      case 0x01: if (size >= 1) flags = d[s]; else malformed = bad(malformed, i, type, 'empty Flags'); break;
+      case 0x02: case 0x03: case 0x04: case 0x05: case 0x06: case 0x07:
+      case 0x14: case 0x1f: case 0x15: {
+        // UUID lists (Supplement, Part A, 1.1 and 1.10): 2-, 4- or 16-octet UUIDs back to back.
+        const us = type === 0x14 || type <= 0x03 ? 2 : type === 0x1f || type <= 0x05 ? 4 : 16;
+        if (size % us !== 0) malformed = bad(malformed, i, type, `${size} octet(s) are not a whole number of ${us}-octet UUIDs`);
+        if (type <= 0x07) serviceUuids = addUuids(d, serviceUuids, s, e, us);
+        else solicited = addUuids(d, solicited, s, e, us);
+        break;
+      }
       case 0x08: if (!nameComplete) name = nameOf(d, s, e); break;
       case 0x09: name = nameOf(d, s, e); nameComplete = true; break;
-      case 0x0a: if (size === 1) txPower = (d[s]! << 24) >> 24; else bad(i, type, `Tx Power Level of ${size} octets`); break;
-      case 0x19: if (size === 2) appearance = d[s]! | (d[s + 1]! << 8); else bad(i, type, `Appearance of ${size} octets`); break;
-      case 0x1a: if (size === 2) advertisingInterval = d[s]! | (d[s + 1]! << 8); else bad(i, type, `Advertising Interval of ${size} octets`); break;
+      case 0x0a: if (size === 1) txPower = (d[s]! << 24) >> 24; else malformed = bad(malformed, i, type, `Tx Power Level of ${size} octets`); break;
+      case 0x19: if (size === 2) appearance = d[s]! | (d[s + 1]! << 8); else malformed = bad(malformed, i, type, `Appearance of ${size} octets`); break;
+      case 0x1a: if (size === 2) advertisingInterval = d[s]! | (d[s + 1]! << 8); else malformed = bad(malformed, i, type, `Advertising Interval of ${size} octets`); break;
       case 0x2f:
         if (size === 3 || size === 4) advertisingInterval = (d[s]! | (d[s + 1]! << 8) | (d[s + 2]! << 16) | (size === 4 ? d[s + 3]! << 24 : 0)) >>> 0;
-        else bad(i, type, `Advertising Interval - long of ${size} octets`);
+        else malformed = bad(malformed, i, type, `Advertising Interval - long of ${size} octets`);
         break;
       case 0x16: case 0x20: case 0x21: {
         const us = type === 0x16 ? 2 : type === 0x20 ? 4 : 16;
-        if (size < us) { bad(i, type, `Service Data of ${size} octets has no whole UUID`); break; }
+        if (size < us) { malformed = bad(malformed, i, type, `Service Data of ${size} octets has no whole UUID`); break; }
         (serviceData ??= new Map()).set(uuidFromBytes(d, s, us)!, d.subarray(s + us, e));
         break;
       }
       case 0xff:
-        if (size < 2) { bad(i, type, `Manufacturer Specific Data of ${size} octets has no company identifier`); break; }
+        if (size < 2) { malformed = bad(malformed, i, type, `Manufacturer Specific Data of ${size} octets has no company identifier`); break; }
         (manufacturerData ??= new Map()).set(d[s]! | (d[s + 1]! << 8), d.subarray(s + 2, e));
         break;
       case 0x24: uri = decodeUri(d.subarray(s, e)); break;
@@ -347,16 +353,62 @@ export function parseAd(d: Uint8Array): ParsedAd {
     }
     i = e;
   }
-  return {
-    structures: structures ?? NO_STRUCTURES,
-    malformed: malformed ?? NO_MALFORMED,
-    flags, name, nameComplete, txPower, appearance,
-    serviceUuids: serviceUuids ?? NO_UUIDS,
-    solicitedServiceUuids: solicited ?? NO_UUIDS,
-    serviceData: serviceData ?? NO_SERVICE_DATA,
-    manufacturerData: manufacturerData ?? NO_MANUFACTURER_DATA,
-    advertisingInterval, uri,
-  };
+  return new ParsedAdView(d, starts, malformed, flags, name, nameComplete, txPower, appearance,
+    serviceUuids ?? NO_UUIDS, solicited ?? NO_UUIDS, serviceData ?? NO_SERVICE_DATA,
+    manufacturerData ?? NO_MANUFACTURER_DATA, advertisingInterval, uri);
+}
+
+/**
+ * The result of parseAd. The structure list is built on first access from the offsets the parse
+ * recorded, so a scanner that only reads the name or the UUIDs never allocates views for every
+ * structure.
+ */
+class ParsedAdView implements ParsedAd {
+  private list: readonly AdStructure[] | undefined;
+  readonly malformed: readonly AdMalformation[];
+
+  constructor(
+    private readonly d: Uint8Array,
+    private readonly starts: number[] | undefined,
+    malformed: AdMalformation[] | undefined,
+    readonly flags: number | undefined,
+    readonly name: string | undefined,
+    readonly nameComplete: boolean,
+    readonly txPower: number | undefined,
+    readonly appearance: number | undefined,
+    readonly serviceUuids: readonly Uuid[],
+    readonly solicitedServiceUuids: readonly Uuid[],
+    readonly serviceData: ReadonlyMap<Uuid, Uint8Array>,
+    readonly manufacturerData: ReadonlyMap<number, Uint8Array>,
+    readonly advertisingInterval: number | undefined,
+    readonly uri: string | undefined,
+  ) {
+    this.malformed = malformed ?? NO_MALFORMED;
+  }
+
+  get structures(): readonly AdStructure[] {
+    if (this.list) return this.list;
+    const { d, starts } = this;
+    if (starts === undefined) return (this.list = NO_STRUCTURES);
+    const out: AdStructure[] = new Array(starts.length);
+    for (let k = 0; k < starts.length; k++) {
+      const i = starts[k]!;
+      out[k] = { type: d[i + 1]!, data: d.subarray(i + 2, i + 1 + d[i]!) };
+    }
+    return (this.list = out);
+  }
+
+  /** Plain data for JSON output and deep equality in tests. */
+  toJSON(): Record<string, unknown> {
+    return {
+      structures: this.structures, malformed: this.malformed, flags: this.flags, name: this.name,
+      nameComplete: this.nameComplete, txPower: this.txPower, appearance: this.appearance,
+      serviceUuids: this.serviceUuids, solicitedServiceUuids: this.solicitedServiceUuids,
+      serviceData: Object.fromEntries(this.serviceData),
+      manufacturerData: Object.fromEntries(this.manufacturerData),
+      advertisingInterval: this.advertisingInterval, uri: this.uri,
+    };
+  }
 }
 
 /** The scanner's name for parseAd. */
