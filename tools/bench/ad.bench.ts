@@ -2,10 +2,11 @@
  * Advertising-data parse throughput (issue 2, "Speed"): parseAd() over a corpus of AD payloads —
  * the real AD of every advertising report in the shared captures (including tql130's malformed ones)
  * plus synthetic payloads shaped like common advertisers (iBeacon, Eddystone, a named sensor with
- * UUID lists, a 128-bit UUID peripheral). Prints payloads/s, AD structures/s, MB/s and approximate
- * bytes allocated per payload. Also the strict table decode (decodeAd) for comparison. Figures only.
+ * UUID lists, a 128-bit UUID peripheral). Prints payloads/s, AD structures/s and MB/s, for the full
+ * parse, for the fields a scanner reads, and for the strict table decode (decodeAd). Figures only.
+ * (heapUsed deltas proved too coarse for a per-payload allocation figure, so none is printed.)
  *
- *   npx tsx tools/bench/ad.bench.ts     (allocation figures need: node --expose-gc --import tsx …)
+ *   npx tsx tools/bench/ad.bench.ts
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
