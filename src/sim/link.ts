@@ -203,7 +203,8 @@ export class SimLink {
 
   private connectionEvent(): void {
     if (this.closed || this.silent) return;
-    if (this.terminating) {
+    // LL_TERMINATE_IND goes out once the data queued before it has been sent (ACL Termination, Vol 6, Part B, 5.1.6).
+    if (this.terminating && this.tx.length === 0 && this.rx.length === 0) {
       const { reason, hostReason } = this.terminating;
       this.close(reason, hostReason);
       return;
@@ -235,7 +236,7 @@ export class SimLink {
     if (completed > 0) this.owner.completed(this.handle, completed);
     // The peer handles what it got after the event: its answers leave at the next event or later.
     for (const c of toPeer) {
-      if (this.closed) break;
+      if (this.closed || this.terminating) break;
       this.peer.receive(c.start, c.data);
     }
     if (this.tx.length > 0 || this.rx.length > 0 || this.terminating) this.ensureEvent();
