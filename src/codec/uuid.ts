@@ -92,6 +92,20 @@ export function uuidName(u: Uuid): string | undefined {
   return n === undefined ? undefined : UUID_NAMES.get(n);
 }
 
+const ACRONYMS: Readonly<Record<string, string>> = {
+  id: 'ID', tx: 'TX', hid: 'HID', pnp: 'PnP', uri: 'URI', http: 'HTTP', https: 'HTTPS', rsc: 'RSC', csc: 'CSC',
+  cgm: 'CGM', plx: 'PLX', ln: 'LN', uv: 'UV', dst: 'DST', ots: 'OTS', tds: 'TDS', ieee: 'IEEE', br: 'BR', edr: 'EDR',
+  es: 'ES', sc: 'SC', io: 'IO', '2d': '2D', '3d': '3D',
+};
+
+/** A human title for a named UUID ("Heart Rate Measurement", "Client Characteristic Configuration"). */
+export function uuidTitle(u: Uuid): string | undefined {
+  const name = uuidName(u);
+  if (name === undefined) return undefined;
+  const bare = name.slice(name.indexOf('.') + 1);
+  return bare.split('_').map(w => ACRONYMS[w] ?? w.charAt(0).toUpperCase() + w.slice(1)).join(' ');
+}
+
 /** Short display form: "0x180d (heart_rate)", "0x0000fe95", or the full string for vendor UUIDs. */
 export function describeUuid(u: Uuid): string {
   const n = shortUuid(u);

@@ -7,7 +7,7 @@ import { ByteWriter } from '../../../src/bytes/writer.js';
 import { fromHex, toHex } from '../../../src/bytes/hex.js';
 import {
   describeUuid, fromShort, is16, shortUuid, uuid, uuid128, uuid16, uuid32, uuidAny, uuidFromBytes, uuidName,
-  uuidOf, uuidToBytes, uuidToBytes128,
+  uuidOf, uuidTitle, uuidToBytes, uuidToBytes128,
 } from '../../../src/codec/uuid.js';
 import { CHARACTERISTIC_NAMES, DESCRIPTOR_NAMES, SERVICE_NAMES, uuidByName } from '../../../src/codec/uuid-names.js';
 import { DecodeError, EncodeError } from '../../../src/errors.js';
@@ -62,6 +62,10 @@ describe('uuid()', () => {
     expect(uuidName(HR)).toBe('heart_rate');
     expect(describeUuid(HR)).toBe('0x180d (heart_rate)');
     expect(describeUuid(fromShort(0xfe95))).toBe('0xfe95');
+    expect(uuidTitle(fromShort(0x2a37))).toBe('Heart Rate Measurement');
+    expect(uuidTitle(fromShort(0x2902))).toBe('Client Characteristic Configuration');
+    expect(uuidTitle(fromShort(0x2a50))).toBe('PnP ID');
+    expect(uuidTitle(fromShort(0xfe95))).toBeUndefined();
     expect(describeUuid('6e400001-b5a3-f393-e0a9-e50e24dcca9e')).toBe('6e400001-b5a3-f393-e0a9-e50e24dcca9e');
   });
   test('every name resolves back to its number', () => {
