@@ -6,10 +6,14 @@
  * answers them (Exchange MTU with our MTU, everything else with Request Not Supported) as the spec demands.
  *
  * The steps share one connection and run in order; each records its wall time (printed in afterAll).
+ * A second block proves run mode (runInGuest): the host's node and the host-built
+ * @abandonware/bluetooth-hci-socket run inside the guest and bind a kernel controller's HCI user channel.
  */
 import * as net from 'node:net';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { syncH4, useBlueZGuest, type BlueZGuestInfo } from './helpers/bluez-guest.js';
+import { runInGuest, syncH4, useBlueZGuest, type BlueZGuestInfo } from './helpers/bluez-guest.js';
 
 const H4 = { command: 0x01, acl: 0x02, event: 0x04 } as const;
 
@@ -335,4 +339,40 @@ describe('BlueZ guest over the bridged H4 socket (raw HCI)', () => {
       expect(peerRequests).toContain(0x02);
     });
   });
+});
+
+// Runs inside the guest (CommonJS, the guest's node is the host's binary): binds the HCI user channel of
+// the controller init.sh left powered off for us, sends HCI Reset and prints what comes back.
+const USER_CHANNEL_PROBE = `
+const HciSocket = require('/blewire-run/node_modules/@abandonware/bluetooth-hci-socket');
+const index = Number(process.env.BLEWIRE_HCI_INDEX);
+const s = new HciSocket();
+const timer = setTimeout(() => { console.log('timeout'); process.exit(4); }, 10000);
+s.on('data', (d) => { console.log('rx ' + d.toString('hex')); clearTimeout(timer); s.stop(); process.exit(0); });
+s.on('error', (e) => { console.log('error ' + e.message); process.exit(3); });
+s.bindUser(index);
+s.start();
+s.write(Buffer.from('01030c00', 'hex'));
+`;
+
+describe('BlueZ guest run mode (runInGuest)', () => {
+  it('runs node in the guest, binds an HCI user channel in its kernel, and returns stdout and exit code', async () => {
+    const repo = fileURLToPath(new URL('../..', import.meta.url));
+    const t0 = performance.now();
+    const res = await runInGuest(
+      {
+        '/blewire-run/probe.cjs': new TextEncoder().encode(USER_CHANNEL_PROBE),
+        '/blewire-run/node_modules/@abandonware/bluetooth-hci-socket': path.join(repo, 'node_modules/@abandonware/bluetooth-hci-socket'),
+      },
+      'node --version; echo "index=$BLEWIRE_HCI_INDEX peer=$BLEWIRE_PERIPHERAL"; node probe.cjs; exit 3',
+    );
+    console.log(`runInGuest (build check + boot + command + power-off): ${(performance.now() - t0).toFixed(0)} ms`);
+    const lines = res.stdout.trim().split('\n');
+    expect(lines[0]).toBe(process.version);
+    expect(lines[1]).toMatch(/^index=1 peer=([0-9A-F]{2}:){5}[0-9A-F]{2}$/);
+    // Command Complete for HCI Reset from the kernel's vhci controller, through the user channel.
+    expect(lines[2]).toMatch(/^rx 040e04..030c00$/);
+    expect(res.exitCode).toBe(3);
+    expect(res.console).toMatch(/^BLEWIRE-RUN-EXIT 3$/m);
+  }, 900_000);
 });

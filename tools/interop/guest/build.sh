@@ -146,7 +146,7 @@ rm -rf "$ROOT"/usr/share/doc "$ROOT"/usr/share/man "$ROOT"/usr/share/info "$ROOT
   "$ROOT"/usr/lib/x86_64-linux-gnu/perl* "$ROOT"/usr/share/common-licenses
 find "$ROOT/usr/lib/python3" -name '__pycache__' -prune -exec rm -rf {} + 2>/dev/null || true
 echo "blewire-guest" >"$ROOT/etc/hostname"
-[ -x "$ROOT/usr/local/bin/node" ] && env -i chroot "$ROOT" /usr/local/bin/node -e 'process.exit(0)' \
+[ -x "$ROOT/usr/local/bin/node" ] && env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin chroot "$ROOT" /usr/local/bin/node -e 'process.exit(0)' \
   || die "host node does not run in the guest rootfs (glibc/libstdc++ mismatch?)"
 
 log "cpio"

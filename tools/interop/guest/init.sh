@@ -44,15 +44,24 @@ fail() {
   poweroff_now
 }
 
-# wait_for SECONDS DESCRIPTION COMMAND...: polls COMMAND every 0.1 s.
+uptime_s() { cut -d. -f1 /proc/uptime; }
+
+# try_wait SECONDS COMMAND...: polls COMMAND until it succeeds (0) or SECONDS of guest uptime pass (1).
+# Deadlines are in uptime seconds, not iterations: under TCG on a busy host one poll (a process spawn)
+# can take a second or more.
+try_wait() {
+  end=$(( $(uptime_s) + $1 )); shift
+  while ! "$@" >/dev/null 2>&1; do
+    [ "$(uptime_s)" -ge "$end" ] && return 1
+    sleep 0.2
+  done
+  return 0
+}
+
+# wait_for SECONDS DESCRIPTION COMMAND...: like try_wait, but a time-out is fatal.
 wait_for() {
   limit=$1; what=$2; shift 2
-  n=0
-  while ! "$@" >/dev/null 2>&1; do
-    n=$((n + 1))
-    [ "$n" -gt $((limit * 10)) ] && fail "timed out waiting for $what"
-    sleep 0.1
-  done
+  try_wait "$limit" "$@" || fail "timed out after ${limit} s waiting for $what"
 }
 
 MODE=bridge
@@ -74,6 +83,9 @@ ip link set lo up 2>/dev/null || true
 # btvirt's LE controllers need AF_ALG with ecb(aes) and cmac(aes); the Debian kernel has them as modules.
 modprobe -a bluetooth hci_vhci af_alg algif_skcipher algif_hash ecb cmac aes_generic 2>/tmp/modprobe.log \
   || fail "modprobe: $(cat /tmp/modprobe.log)"
+# Loaded up front so that the kernel's first HCI/SMP setup does not wait on on-demand modprobe calls
+# (each is a slow process spawn under TCG); absent ones are fine.
+modprobe -a ecdh_generic ecc aesni_intel crypto_simd cryptd sha256_generic 2>/dev/null || true
 
 # D-Bus (system bus) for bluetoothd and the python examples.
 mkdir -p /run/dbus /var/lib/dbus
@@ -84,24 +96,49 @@ dbus-daemon --system --fork || fail "dbus-daemon did not start"
 # btvirt: -L = LE-only controllers (Core 4.x commands: with the default 5.x type the kernel advertises with
 # extended commands and legacy scanners get empty advertising data), -l N local vhci controllers for the
 # kernel (hci0 is BlueZ's peripheral), -s the socket servers the host bridge connects to.
-cd /tmp
-stdbuf -oL -eL btvirt -s -L -l"$CONTROLLERS" >/tmp/btvirt.log 2>&1 &
-wait_for 20 "btvirt socket" test -S /tmp/bt-server-le
-wait_for 20 "hci0" test -e /sys/class/bluetooth/hci0
-
-/usr/libexec/bluetooth/bluetoothd -n $DEBUG >/tmp/bluetoothd.log 2>&1 &
-bluez_has_adapter() {
-  dbus-send --system --print-reply --dest=org.bluez /org/bluez/hci0 \
+start_btvirt() {
+  cd /tmp
+  stdbuf -oL -eL btvirt -s -L -l"$CONTROLLERS" >>/tmp/btvirt.log 2>&1 &
+  BTVIRT_PID=$!
+  wait_for 60 "btvirt socket" test -S /tmp/bt-server-le
+  wait_for 60 "hci0" test -e /sys/class/bluetooth/hci0
+}
+bluez_powered() {
+  dbus-send --system --print-reply --dest=org.bluez "/org/bluez/hci$1" \
     org.freedesktop.DBus.Properties.Get string:org.bluez.Adapter1 string:Powered | grep -q 'boolean true'
 }
-wait_for 30 "bluetoothd to power hci0" bluez_has_adapter
+all_powered() {
+  i=0
+  while [ "$i" -lt "$CONTROLLERS" ]; do
+    bluez_powered "$i" || return 1
+    i=$((i + 1))
+  done
+}
+
+start_btvirt
+/usr/libexec/bluetooth/bluetoothd -n $DEBUG >/tmp/bluetoothd.log 2>&1 &
+# On a busy host the kernel's first HCI Reset to a vhci controller can time out (-110, 10 s) while btvirt
+# is still starting; the controller is then left unpowered. Ask again, then recreate the controllers.
+attempt=1
+while ! try_wait 60 all_powered; do
+  [ "$attempt" -ge 3 ] && fail "bluetoothd did not power the controllers after $attempt attempts"
+  say "controllers not powered (attempt $attempt); retrying"
+  i=0
+  while [ "$i" -lt "$CONTROLLERS" ]; do btmgmt --index "$i" power on >>/tmp/btmgmt.log 2>&1; i=$((i + 1)); done
+  if ! try_wait 30 all_powered; then
+    kill "$BTVIRT_PID" 2>/dev/null
+    try_wait 30 sh -c '! test -e /sys/class/bluetooth/hci0'
+    rm -f /tmp/bt-server-le /tmp/bt-server-bredrle /tmp/bt-server-amp /tmp/bt-server-bredr
+    start_btvirt
+  fi
+  attempt=$((attempt + 1))
+done
 
 # In run mode the guest command gets hci1: bluetoothd powers every free adapter, and binding a user channel
 # to a powered adapter fails with EBUSY, so hand it over powered off.
 if [ "$MODE" = run ] && [ "$CONTROLLERS" -ge 2 ]; then
   i=1
   while [ "$i" -lt "$CONTROLLERS" ]; do
-    wait_for 30 "bluetoothd to power hci$i" sh -c "btmgmt --index $i info | grep -q 'current settings:.*powered'"
     btmgmt --index "$i" power off >>/tmp/btmgmt.log 2>&1 || fail "btmgmt --index $i power off"
     i=$((i + 1))
   done
@@ -109,9 +146,9 @@ fi
 
 cd /opt/bluez-examples
 python3 ./example-gatt-server >/tmp/gatt-server.log 2>&1 &
-wait_for 60 "example-gatt-server" grep -q 'GATT application registered' /tmp/gatt-server.log
+wait_for 120 "example-gatt-server" grep -q 'GATT application registered' /tmp/gatt-server.log
 python3 ./example-advertisement >/tmp/advertisement.log 2>&1 &
-wait_for 60 "example-advertisement" grep -q 'Advertisement registered' /tmp/advertisement.log
+wait_for 120 "example-advertisement" grep -q 'Advertisement registered' /tmp/advertisement.log
 cd /tmp
 
 PERIPHERAL=$(btmgmt --index 0 info 2>/dev/null | awk '/^[[:space:]]*addr / { print $2; exit }')
@@ -119,7 +156,7 @@ NAME=$(btmgmt --index 0 info 2>/dev/null | awk '/^[[:space:]]*name / { sub(/^[[:
 
 if [ "$MODE" = bridge ]; then
   h4-relay.py /dev/ttyS1 /tmp/bt-server-le >/tmp/h4-relay.log 2>&1 &
-  wait_for 20 "h4 relay" grep -q relaying /tmp/h4-relay.log
+  wait_for 60 "h4 relay" grep -q relaying /tmp/h4-relay.log
   say "services up"
   echo "BLEWIRE-GUEST-READY peripheral=$PERIPHERAL name=$NAME controllers=$CONTROLLERS"
   # Stay alive (PID 1 must not exit); report daemons that die so the host sees it in the console log.
