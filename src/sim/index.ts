@@ -7,7 +7,7 @@
  *
  * | behaviour                         | simulator                       | btvirt 5.66                      |
  * |-----------------------------------|---------------------------------|----------------------------------|
- * | unknown opcode                    | Command Complete 0x01           | Command Status 0x01              |
+ * | unknown opcode                    | Command Complete 0x01           | Command Status 0x01 (both valid) |
  * | event masks                       | honoured                        | ignored                          |
  * | connection complete flavour       | by LE mask: Enhanced v2/v1/v1.0 | LE Connection Complete (legacy)  |
  * | advertising reports               | every advertising event         | one-shot at scan enable          |
