@@ -37,6 +37,8 @@ export interface RecordScenarioOptions {
   controller: string;
   peer?: string;
   hardware?: string;
+  /** The command line that made the recording (stored so the fixture can be re-recorded). */
+  command?: string;
   /** Player settings to store with the scenario. */
   replay?: ScenarioFile['replay'];
 }
@@ -104,6 +106,7 @@ export async function recordScenario(o: RecordScenarioOptions): Promise<Scenario
       controller: o.controller,
       ...(o.peer ? { peer: o.peer } : {}),
       tool: 'tools/record.ts',
+      ...(o.command ? { command: o.command } : {}),
       ...(o.hardware ? { hardware: o.hardware } : {}),
     },
     masks: masksFor(capture, fresh),

@@ -26,6 +26,8 @@ export interface ScenarioFile {
     controller: string;
     peer?: string;
     tool?: string;
+    /** The command line that re-records this scenario. */
+    command?: string;
     /** Only for recordings of hardware: the model and firmware. */
     hardware?: string;
   };

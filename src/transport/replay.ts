@@ -308,6 +308,7 @@ export class ReplayTransport implements HciTransport {
   async close(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    if (this.cursor >= this.records.length && !this.failure) this.resolveFinished();
     if (this.cursor < this.records.length && !this.failure) {
       const rec = this.records[this.cursor]!;
       const e = new ReplayDivergenceError('incomplete', rec.frame,
@@ -364,7 +365,7 @@ export class ReplayTransport implements HciTransport {
           `(+${at.toFixed(3)} ms); it was expected to send it`, undefined, rec);
         return;
       }
-      if (!this.stopped && !this.failure) {
+      if (this.cursor >= this.records.length && !this.failure) {
         log.transport('%s: all %d records played', this.description, this.records.length);
         this.resolveFinished();
       }

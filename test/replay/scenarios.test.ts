@@ -1,0 +1,86 @@
+// Pins blewire's behaviour on every recorded scenario in captures/: the scenario's steps, driven
+// through the public API over the replay transport, must send exactly the recorded host packets (after
+// the scenario's masks, in order, at the recorded times) and produce the recorded public results. And
+// a session that does something else fails with a decoded diff naming the first packet that differs.
+import { existsSync, readdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { describe, expect, test } from 'vitest';
+import { staticRandomAddress } from '../../src/api/adapter.js';
+import { loadScenario, type ScenarioFile } from '../../src/replay/scenario.js';
+import { runSession } from '../../src/replay/session.js';
+import { ReplayDivergenceError, ReplayTransport } from '../../src/transport/replay.js';
+
+const CAPTURES = resolve(import.meta.dirname, '../../captures');
+const recorded = readdirSync(CAPTURES, { withFileTypes: true })
+  .filter(d => d.isDirectory() && existsSync(join(CAPTURES, d.name, 'scenario.json')))
+  .map(d => d.name)
+  .sort();
+
+function hostAddress(s: ScenarioFile): string | undefined {
+  const a = s.host?.randomAddress;
+  return a === 'fresh' ? staticRandomAddress() : a;
+}
+
+async function replayScenario(dir: string, steps?: string) {
+  const s = await loadScenario(join(CAPTURES, dir));
+  const transport = await ReplayTransport.fromFile(s.capturePath, { masks: s.masks, ...s.replay });
+  const address = hostAddress(s);
+  const session = runSession(steps ?? s.steps, { transport, ...(address ? { randomAddress: address } : {}) });
+  return { s, transport, session };
+}
+
+describe('replay of captures/', () => {
+  test('there are recorded scenarios', () => {
+    expect(recorded.length).toBeGreaterThanOrEqual(2);
+  });
+
+  for (const dir of recorded) {
+    test(`${dir}: same packets, same results`, async () => {
+      const { s, transport, session } = await replayScenario(dir);
+      // On failure, the replay's decoded diff is the error to show (the session's own error is only
+      // the consequence, e.g. the link reported lost when the replay stopped).
+      const result = await session.catch(async (e: unknown) => { await transport.finished; throw e; });
+      await transport.finished;
+      expect(transport.progress.played).toBe(transport.progress.total);
+      // Results compare as JSON, the form they are stored in.
+      expect(JSON.parse(JSON.stringify(result))).toEqual(s.expect);
+    });
+  }
+});
+
+describe('a session that diverges from the recording fails with a decoded diff', () => {
+  test('reading another characteristic first: the ATT Read Request with the other handle is named', async () => {
+    const { transport, session } = await replayScenario('sim-heart-rate',
+      'scan 300 → connect D4:1E:35:7A:00:01 random → discover → read 2a19 → read 2a38 → notify 2a37 3 → write 2a39 01 → disconnect');
+    await expect(session).rejects.toThrow(); // the host sees its link lost when the replay stops
+    const e = await transport.finished.then(() => undefined, (x: unknown) => x) as ReplayDivergenceError;
+    expect(e).toBeInstanceOf(ReplayDivergenceError);
+    expect(e.kind).toBe('mismatch');
+    expect(e.message).toMatch(/expected: host → controller ACL handle=0x0040 .* \| ATT readReq handle=0x000f/);
+    expect(e.message).toMatch(/actual: {3}host → controller ACL handle=0x0040 .* \| ATT readReq handle=0x0014/);
+    expect(e.message).toContain('fields that differ: pdu.handle: 15 → 20');
+    expect(e.message).toContain('context (last 8 records played)');
+  });
+
+  test('without its mask, a fresh random address is a mismatch at LE Set Random Address', async () => {
+    const s = await loadScenario(join(CAPTURES, 'sim-heart-rate'));
+    expect(s.masks).toContainEqual(expect.objectContaining({ kind: 'leSetRandomAddress', field: 'randomAddress' }));
+    const transport = await ReplayTransport.fromFile(s.capturePath, { masks: [] });
+    const err = await runSession(s.steps, { transport, randomAddress: 'C1:00:00:00:00:01' }).then(() => undefined, (e: unknown) => e);
+    expect(err).toBeInstanceOf(ReplayDivergenceError);
+    expect((err as Error).message).toContain('actual:   host → controller LE Set Random Address randomAddress="C1:00:00:00:00:01"');
+    expect((err as Error).message).toMatch(/fields that differ: randomAddress: "[0-9A-F:]{17}" → "C1:00:00:00:00:01"/);
+  });
+
+  test('leaving the notification loop one value early: the unsubscribe is out of order', async () => {
+    const { transport, session } = await replayScenario('sim-heart-rate',
+      'scan 300 → connect D4:1E:35:7A:00:01 random → discover → read 2a38 → read 2a19 → notify 2a37 2 → write 2a39 01 → disconnect');
+    await expect(session).rejects.toThrow();
+    const err = await transport.finished.then(() => undefined, (x: unknown) => x);
+    expect(err).toBeInstanceOf(ReplayDivergenceError);
+    // Leaving the notification loop after two values unsubscribes (CCCD write) where the recording has
+    // the third notification still to come: the host's write is out of order.
+    expect((err as ReplayDivergenceError).kind).toBe('out-of-order');
+    expect((err as Error).message).toContain('ATT writeReq handle=0x000d value=0000');
+  });
+});
