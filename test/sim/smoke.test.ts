@@ -17,7 +17,20 @@ describe('sim smoke', () => {
     expect(services.length).toBeGreaterThan(3);
     await conn.disconnect();
     await adapter.close();
-    console.log(sim.now(), sim.stats);
     expect(sim.clock.pendingTimers).toBe(0);
+  });
+});
+
+describe('sim transport registration', () => {
+  test("openTransport('sim:demo') opens a simulator whose transport carries its virtual clock", async () => {
+    const { openTransport } = await import('../../src/transport/open.js');
+    let sim: import('../../src/sim/index.js').Simulator | undefined;
+    const t = await openTransport('sim:demo', { onSimulator: (s: never) => { sim = s; } });
+    expect(t.description).toBe('sim:demo (simulated controller)');
+    expect(t.clock).toBe(sim!.clock);
+    const adapter = await Adapter.open({ transport: t, clock: t.clock! });
+    expect(adapter.controller.version?.coreVersion).toBe('5.3');
+    await adapter.close();
+    await expect(openTransport('sim:nowhere')).rejects.toThrow(/unknown scenario "nowhere"/);
   });
 });
