@@ -129,12 +129,15 @@ export function extractTwin(records: Iterable<CaptureRecord>, options: ExtractTw
       if (conn.startFrame !== undefined && l.frame > conn.startFrame) break;
       const f = l.fields as Record<string, unknown>;
       if (!ADV_REPORTS.has(f['kind'] as string)) continue;
-      const extended = f['kind'] === 'leExtendedAdvertisingReport';
+      const extendedReport = f['kind'] === 'leExtendedAdvertisingReport';
       for (const r of f['reports'] as Array<Record<string, unknown>>) {
         if (r['address'] !== conn.address || !(r['data'] instanceof Uint8Array)) continue;
         const et = r['eventType'] as number;
+        // An extended report of legacy PDUs has bit 4 set (Vol 4, Part E, 7.7.65.13): the device advertises legacy.
+        const extended = extendedReport && (et & 0x10) === 0;
+        const extendedScanRsp = extendedReport;
         // Scan response: legacy event type 0x04 (Vol 4, Part E, 7.7.65.2); extended bit 3 (7.7.65.13).
-        const isScanRsp = extended ? (et & 0x08) !== 0 : et === 0x04;
+        const isScanRsp = extendedScanRsp ? (et & 0x08) !== 0 : et === 0x04;
         advertising ??= { extended };
         if (isScanRsp) advertising.scanResponse = toHex(r['data']);
         else advertising.data = toHex(r['data']);
@@ -393,5 +396,80 @@ export function twinToSimPeripheral(twin: DeviceTwin, options: TwinSimOptions = 
     gatt: services,
     notifications,
     ...(twin.mtu?.server !== undefined ? { mtu: twin.mtu.server } : {}),
+  };
+}
+
+/**
+ * The records of one connection, for a small fixture cut from a long capture: the peer's advertising
+ * reports before it, then every command, event and ACL packet of its handle from Connection Complete
+ * to Disconnection Complete (events and commands that name the handle; ACL on it). Records keep their
+ * times; writers renumber frames.
+ */
+export function recordsOfConnection(records: Iterable<CaptureRecord>, options: Pick<ExtractTwinOptions, 'address' | 'occurrence' | 'handle'>): CaptureRecord[] {
+  const all = [...records];
+  const byFrame = new Map(all.map(r => [r.frame, r]));
+  const want = options.address?.toUpperCase();
+  let occurrence = 0;
+  let handle: number | undefined = want ? undefined : options.handle;
+  let state: 'before' | 'in' | 'after' = want ? 'before' : 'in';
+  const out: CaptureRecord[] = [];
+  for (const line of decodeRecords(all)) {
+    if (line.line !== 'record' || state === 'after') continue;
+    const rec = byFrame.get(line.frame)!;
+    const f = line.fields as Record<string, unknown>;
+    if (state === 'before') {
+      if (line.type === 'event' && ADV_REPORTS.has(f['kind'] as string)) {
+        if ((f['reports'] as Array<Record<string, unknown>>).some(r => r['address'] === want)) out.push(rec);
+      } else if (line.type === 'event' && CONNECTION_COMPLETE.has(f['kind'] as string) && f['status'] === 0 && f['peerAddress'] === want) {
+        if (++occurrence === (options.occurrence ?? 1)) {
+          handle = (f['connectionHandle'] as number) & 0x0fff;
+          state = 'in';
+          out.push(rec);
+        }
+      }
+      continue;
+    }
+    const h = line.type === 'acl' ? f['handle'] : typeof f['connectionHandle'] === 'number' ? (f['connectionHandle'] as number) & 0x0fff : undefined;
+    if (h !== handle) continue;
+    out.push(rec);
+    if (line.type === 'event' && f['kind'] === 'disconnectionComplete' && f['status'] === 0) state = 'after';
+  }
+  return out;
+}
+
+/** twin.json text: readable at the top, one line per read, write and notification (long streams stay compact). */
+export function serializeTwin(twin: DeviceTwin): string {
+  const { reads, writes, notifications, ...head } = twin;
+  const body = JSON.stringify(head, null, 2).replace(/\n}$/, '');
+  const list = (key: string, items: unknown[]): string =>
+    `  "${key}": [${items.length ? `\n${items.map(i => `    ${JSON.stringify(i)}`).join(',\n')}\n  ` : ''}]`;
+  return `${body},\n${list('reads', reads)},\n${list('writes', writes)},\n${list('notifications', notifications)}\n}\n`;
+}
+
+/** What a twin's scenario file pins: where the device is, its database, and the shape of its traffic. */
+export interface TwinSummary {
+  peer: DeviceTwin['peer'];
+  advertising?: DeviceTwin['advertising'];
+  services: TwinService[];
+  reads: number;
+  writes: number;
+  notifications: { count: number; handles: number[]; first: string[]; last: string; spanMs: number };
+}
+
+export function twinSummary(twin: DeviceTwin): TwinSummary {
+  const n = twin.notifications;
+  return {
+    peer: twin.peer,
+    ...(twin.advertising ? { advertising: twin.advertising } : {}),
+    services: twin.services,
+    reads: twin.reads.length,
+    writes: twin.writes.length,
+    notifications: {
+      count: n.length,
+      handles: [...new Set(n.map(x => x.handle))],
+      first: n.slice(0, 5).map(x => x.value),
+      last: n[n.length - 1]?.value ?? '',
+      spanMs: n.length ? Math.round((n[n.length - 1]!.atMs - n[0]!.atMs) * 100) / 100 : 0,
+    },
   };
 }

@@ -505,6 +505,9 @@ function fieldDiff(expected: Uint8Array, actual: Uint8Array): string[] {
   const e = flatFields(expected);
   const a = flatFields(actual);
   if (!e || !a) return [];
+  const what = (f: Record<string, unknown>): string => String(f['pdu.kind'] ?? f['kind'] ?? f['type'] ?? 'ACL');
+  // Different kinds of packet: listing every field would only repeat the two lines above.
+  if (what(e) !== what(a) || e['type'] !== a['type']) return [`packet: ${what(e)} → ${what(a)}`];
   const out: string[] = [];
   for (const k of new Set([...Object.keys(e), ...Object.keys(a)])) {
     const ev = JSON.stringify(e[k]);
@@ -519,7 +522,7 @@ function flatFields(p: Uint8Array): Record<string, unknown> | undefined {
   if (!d) return undefined;
   const base = toJsonValue(d) as Record<string, unknown>;
   if (d.type !== 'acl') return base;
-  const out: Record<string, unknown> = { handle: base['handle'], pb: base['pb'] };
+  const out: Record<string, unknown> = { type: 'acl', handle: base['handle'], pb: base['pb'] };
   for (const line of decodeRecords([{ frame: 0, dir: 'tx', timeUs: 0, packet: p }])) {
     if (line.line === 'l2cap') {
       out['cid'] = line.cid;

@@ -2,7 +2,7 @@
 // through the public API over the replay transport, must send exactly the recorded host packets (after
 // the scenario's masks, in order, at the recorded times) and produce the recorded public results. And
 // a session that does something else fails with a decoded diff naming the first packet that differs.
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { staticRandomAddress } from '../../src/api/adapter.js';
@@ -13,6 +13,8 @@ import { ReplayDivergenceError, ReplayTransport } from '../../src/transport/repl
 const CAPTURES = resolve(import.meta.dirname, '../../captures');
 const recorded = readdirSync(CAPTURES, { withFileTypes: true })
   .filter(d => d.isDirectory() && existsSync(join(CAPTURES, d.name, 'scenario.json')))
+  // Twins (captures/twin-*) are other hosts' logs: served by the simulator (twins.test.ts), not replayed.
+  .filter(d => !('twin' in (JSON.parse(readFileSync(join(CAPTURES, d.name, 'scenario.json'), 'utf8')) as object)))
   .map(d => d.name)
   .sort();
 

@@ -1,0 +1,96 @@
+// Pins device twins: from each real capture in captures/twin-*, the extractor finds the device's
+// database and notification stream that its scenario file records, and blewire's own client, run on
+// the simulator serving that twin, discovers the same services and characteristics at the same
+// handles and receives the captured notification values in the captured order.
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { describe, expect, test } from 'vitest';
+import { parseCapture } from '../../src/capture/read.js';
+import { propertyNames } from '../../src/gatt/constants.js';
+import { runSession } from '../../src/replay/session.js';
+import {
+  extractTwin, layoutGaps, twinSummary, twinToSimPeripheral, type DeviceTwin, type ExtractTwinOptions, type TwinSummary,
+} from '../../src/replay/twin.js';
+import { createSimulator } from '../../src/sim/index.js';
+
+const CAPTURES = resolve(import.meta.dirname, '../../captures');
+
+interface TwinScenario {
+  name: string;
+  capture: string;
+  select: ExtractTwinOptions;
+  simAddress?: string;
+  steps: string;
+  source: { repository: string; commit: string; path: string; licence: string };
+  expect: TwinSummary;
+}
+
+const twins = readdirSync(CAPTURES).filter(d => d.startsWith('twin-') && existsSync(join(CAPTURES, d, 'scenario.json'))).sort();
+
+function load(dir: string): { s: TwinScenario; twin: DeviceTwin } {
+  const s = JSON.parse(readFileSync(join(CAPTURES, dir, 'scenario.json'), 'utf8')) as TwinScenario;
+  const twin = extractTwin(parseCapture(readFileSync(join(CAPTURES, dir, s.capture))), { ...s.select, captureName: s.capture });
+  return { s, twin };
+}
+
+describe('device twins', () => {
+  test('the lumentree and pongbot twins are there, with their attribution', () => {
+    expect(twins).toEqual(expect.arrayContaining(['twin-lumentree', 'twin-pongbot-nova']));
+    const notice = readFileSync(join(CAPTURES, 'NOTICE.md'), 'utf8');
+    for (const dir of twins) {
+      const { s } = load(dir);
+      expect(s.source.licence).toMatch(/^(MIT|Apache-2\.0)$/);
+      expect(notice).toContain(`${s.source.repository}`);
+      expect(notice).toContain(s.source.commit);
+      expect(notice).toContain(`captures/${dir}/`);
+    }
+  });
+
+  test('lumentree (ACL-only log): the database from its discovery and its 1,178 notifications', () => {
+    const { twin } = load('twin-lumentree');
+    // Wireshark's view of the same log (../shared/captures/real/oracle): Read By Group Type Response
+    // frame 4 gives 0x0001–0x0005, 0x0014–0x001C, 0x0028–0xFFFF; 0xFFE1 at 0x0029 with value 0x002A.
+    expect(twin.services.map(s => [s.uuid.slice(4, 8), s.start, s.end])).toEqual([['1801', 0x0001, 0x0005], ['1800', 0x0014, 0x001c], ['ffe0', 0x0028, 0xffff]]);
+    const ffe1 = twin.services[2]!.characteristics[0]!;
+    expect(ffe1).toMatchObject({ declHandle: 0x29, valueHandle: 0x2a, properties: 0x1e });
+    expect(ffe1.descriptors.map(d => [d.uuid.slice(4, 8), d.handle])).toEqual([['2902', 0x2b]]);
+    expect(twin.notifications.length).toBe(1178);
+    expect(new Set(twin.notifications.map(n => n.handle))).toEqual(new Set([0x2a]));
+    expect(twin.mtu).toEqual({ client: 517, server: 517 });
+    expect(twin.writes.filter(w => !w.withResponse).length).toBe(88);
+    // Times are relative and never go backwards.
+    expect(twin.notifications.every((n, i) => i === 0 || n.atMs >= twin.notifications[i - 1]!.atMs)).toBe(true);
+  });
+
+  for (const dir of twins) {
+    test(`${dir}: extraction matches the scenario file, and the layout is reproducible`, () => {
+      const { s, twin } = load(dir);
+      expect(JSON.parse(JSON.stringify(twinSummary(twin)))).toEqual(s.expect);
+      expect(layoutGaps(twin)).toEqual([]);
+    });
+
+    test(`${dir}: blewire's client against the simulated twin sees the captured device`, async () => {
+      const { s, twin } = load(dir);
+      const peripheral = twinToSimPeripheral(twin, s.simAddress ? { address: s.simAddress } : {});
+      const sim = createSimulator({ name: dir, seed: 1, peripherals: [peripheral] });
+      const result = await runSession(s.steps, { transport: sim.transport });
+      // The same services, characteristics, handles, properties and descriptors as in the capture.
+      expect(result.services).toEqual(twin.services.map(sv => ({
+        uuid: sv.uuid, primary: sv.primary, start: sv.start, end: sv.end,
+        characteristics: sv.characteristics.map(c => ({
+          uuid: c.uuid, declHandle: c.declHandle, handle: c.valueHandle, properties: propertyNames(c.properties & 0x7f),
+          descriptors: c.descriptors.map(d => ({ uuid: d.uuid, handle: d.handle })),
+        })),
+      })));
+      // Notifications arrive in the captured order with the captured values.
+      const got = result.notifications?.[0]?.values ?? [];
+      expect(got.length).toBeGreaterThan(0);
+      const handle = s.expect.notifications.handles[0]!;
+      expect(got).toEqual(twin.notifications.filter(n => n.handle === handle).slice(0, got.length).map(n => n.value));
+      if (twin.advertising?.data !== undefined) {
+        expect(result.scan?.find(d => d.address === twin.peer.address)).toMatchObject({ data: twin.advertising.data });
+      }
+      expect(result.disconnect?.code).toBe(0x16); // Connection Terminated By Local Host, as a controller reports it
+    });
+  }
+});
