@@ -3,8 +3,9 @@
  * or cut to the one connection with --trim) and scenario.json (the attribution, which connection the
  * twin is, what the capture shows of the device — its database and the size of its notification
  * stream — and the session the twin test runs against the simulated twin). With --json it also writes
- * twin.json (the extracted device, src/replay/twin.ts DeviceTwin) and sim.json (the simulator's
- * peripheral built from it); they are derived from the capture, so the fixtures do not carry them.
+ * twin.json (the extracted device, src/replay/twin.ts DeviceTwin) and sim.json (a simulator world
+ * serving it, for `tools/record.ts --transport sim --world sim.json`); they are derived from the
+ * capture, so the fixtures do not carry them.
  *
  *   npx tsx tools/twin.ts <name> --capture FILE [--address ADDR | --handle 0x40] [--trim] [--sim-address ADDR]
  *     --source "owner/repo@commit path" --licence MIT [--steps "…"] [--description "…"] [--json]
@@ -54,7 +55,9 @@ if (opts['trim']) {
 const twin = extractTwin(parseCapture(readFileSync(join(out, 'capture.btsnoop'))), { ...select, captureName: 'capture.btsnoop' });
 if (opts['json']) {
   writeFileSync(join(out, 'twin.json'), serializeTwin(twin));
-  writeFileSync(join(out, 'sim.json'), `${JSON.stringify(twinToSimPeripheral(twin, opts['sim-address'] ? { address: opts['sim-address'] } : {}), null, 2)}\n`);
+  // A whole simulator world (Scenario), so `tools/record.ts --transport sim --world sim.json` records against the twin.
+  const peripheral = twinToSimPeripheral(twin, opts['sim-address'] ? { address: opts['sim-address'] } : {});
+  writeFileSync(join(out, 'sim.json'), `${JSON.stringify({ name, seed: 1, peripherals: [peripheral] }, null, 2)}\n`);
 }
 const scenario = {
   name,
