@@ -32,7 +32,7 @@ export interface ScenarioFile {
     hardware?: string;
   };
   masks: ReplayMask[];
-  replay?: Pick<ReplayOptions, 'batchUs' | 'slackMs'>;
+  replay?: Pick<ReplayOptions, 'batchUs' | 'slackMs' | 'earlyToleranceMs'>;
   expect: SessionResult;
   source?: { repository: string; commit: string; path: string; licence: string };
 }
