@@ -16,10 +16,10 @@
  *   virtual time and a timer the host armed fires where it fired when the recording was made. When the
  *   host owes the next tx record and has not sent it, the clock runs on, timer by timer, up to that
  *   record's time and then up to `slackMs` beyond it; if the host has still sent nothing, that is a
- *   divergence too ("stalled"); a host
- *   packet that comes more than `earlyToleranceMs` before its recorded time is one as well ("early":
- *   a timeout that fired at another time than when recorded). No wall-clock time passes: after every injected packet and every fired
- *   timer the player yields `settleTurns` macrotasks so the host's promise chains run first.
+ *   divergence too ("stalled"). A host packet that comes more than `earlyToleranceMs` before its
+ *   recorded time is one as well ("early": a timeout that fired at another time than when recorded).
+ *   No wall-clock time passes: after every injected packet and every fired timer the player yields
+ *   `settleTurns` macrotasks so the host's promise chains run first.
  * - Batches: rx records closer than `batchUs` to the previous rx record (with no tx between) are
  *   injected in one synchronous go, as a byte-stream transport delivers the packets of one read; the
  *   host's reaction to the first then lands after the second, as it did when the recording was made.
@@ -32,7 +32,10 @@
  * - On divergence the transport stops: `finished` rejects with a ReplayDivergenceError whose message
  *   is a decoded diff (expected vs actual through the same tables as `blewire decode`, the fields that
  *   differ, the first differing byte, and the last `context` records before it), and the host's
- *   receiver is closed with that error, so every pending host operation rejects with it as well.
+ *   receiver is closed with that error: pending HCI commands reject with it, links are reported lost.
+ *   Tests should await `finished` for the diff (a session's own error is only the consequence).
+ * - Layering: the diff reuses the capture decoder of `blewire decode` (src/api/decode.ts, which sits
+ *   on the codecs only), so expected and actual read exactly like `blewire decode` output.
  * - Close: closing before the end of the recording is allowed (a test may stop early); `finished`
  *   then rejects with 'incomplete' and the frame it was waiting for. After the last record,
  *   `finished` resolves; the transport stays open until the host closes it.
