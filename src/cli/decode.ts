@@ -3,7 +3,7 @@
  * as JSON Lines (format in the README). Streams: a large file is never loaded at once.
  */
 import { readCaptureFile } from '../capture/index.js';
-import { decodeRecordsAsync, toJsonLine, type DecodedLine } from '../api/decode.js';
+import { decodeRecordsAsync, toJsonLine, type DecodedLine } from '../inspect/decode.js';
 
 const HELP = `usage: blewire decode <capture> [--json]
 

@@ -11,7 +11,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ReplayMask, ReplayOptions } from '../transport/replay.js';
+import type { ReplayMask, ReplayOptions } from './transport.js';
 import type { SessionResult } from './session.js';
 
 export interface ScenarioFile {

@@ -34,8 +34,9 @@
  *   differ, the first differing byte, and the last `context` records before it), and the host's
  *   receiver is closed with that error: pending HCI commands reject with it, links are reported lost.
  *   Tests should await `finished` for the diff (a session's own error is only the consequence).
- * - Layering: the diff reuses the capture decoder of `blewire decode` (src/api/decode.ts, which sits
- *   on the codecs only), so expected and actual read exactly like `blewire decode` output.
+ * - Layering: replay sits beside the simulator, above the codecs and transports and below nothing
+ *   of the API; the diff reuses the capture decoder of `blewire decode` (src/inspect/decode.ts, which
+ *   sits on the codecs only), so expected and actual read exactly like `blewire decode` output.
  * - Close: closing before the end of the recording is allowed (a test may stop early); `finished`
  *   then rejects with 'incomplete' and the frame it was waiting for. After the last record,
  *   `finished` resolves; the transport stays open until the host closes it.
@@ -48,11 +49,11 @@ import { toJsonValue } from '../codec/table.js';
 import { BlewireError, TransportError } from '../errors.js';
 import { decodeHciPacket, encodeCommand, type HciPacket } from '../hci/packets.js';
 import type { HciCommand } from '../hci/commands.js';
-import { decodeRecords } from '../api/decode.js';
+import { decodeRecords } from '../inspect/decode.js';
 import { log } from '../log.js';
-import { registerTransport } from './open.js';
-import { ReceiverSlot } from './receiver-slot.js';
-import type { HciTransport, TransportReceiver } from './types.js';
+import { registerTransport } from '../transport/open.js';
+import { ReceiverSlot } from '../transport/receiver-slot.js';
+import type { HciTransport, TransportReceiver } from '../transport/types.js';
 
 // ---------------------------------------------------------------------------------------------------
 // Masks

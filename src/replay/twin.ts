@@ -8,7 +8,7 @@
  * declarative peripheral (src/sim/types.ts), with the same handles wherever the database leaves no
  * gaps inside a service, so the simulator serves "that device".
  *
- * The capture is decoded through the same pipeline as `blewire decode` (src/api/decode.ts): L2CAP is
+ * The capture is decoded through the same pipeline as `blewire decode` (src/inspect/decode.ts): L2CAP is
  * reassembled per handle without needing connection events, so ACL-only logs (the lumentree capture)
  * work too. With HCI events present, a connection is the span from its (Enhanced) Connection Complete
  * to its Disconnection Complete, so a handle reused for another peer later is not mixed in.
@@ -18,7 +18,7 @@
 import { toHex } from '../bytes/hex.js';
 import type { CaptureRecord } from '../capture/types.js';
 import { uuidFromBytes, type Uuid } from '../codec/uuid.js';
-import { decodeRecords, type DecodedL2cap } from '../api/decode.js';
+import { decodeRecords, type DecodedL2cap } from '../inspect/decode.js';
 import { CharacteristicProperty, GattType, propertyNames } from '../gatt/constants.js';
 import type { SimCharacteristic, SimPeripheral, SimService } from '../sim/types.js';
 

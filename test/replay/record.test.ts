@@ -11,7 +11,7 @@ import { masksFor, recordScenario } from '../../src/replay/record.js';
 import { loadScenario } from '../../src/replay/scenario.js';
 import { formatSteps, parseSteps, runSession } from '../../src/replay/session.js';
 import { HEART_RATE_SENSOR } from '../../src/sim/index.js';
-import { ReplayTransport } from '../../src/transport/replay.js';
+import { ReplayTransport } from '../../src/replay/transport.js';
 
 const WORLD = { name: 'one-sensor', seed: 3, peripherals: [HEART_RATE_SENSOR] };
 const STEPS = 'connect D4:1E:35:7A:00:01 random → discover → read 2a38 → notify 2a37 2 → disconnect';

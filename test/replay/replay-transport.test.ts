@@ -11,7 +11,7 @@ import { createCaptureWriter } from '../../src/capture/writer.js';
 import type { CaptureRecord } from '../../src/capture/types.js';
 import { encodeAcl, encodeCommand } from '../../src/hci/packets.js';
 import { openTransport } from '../../src/transport/open.js';
-import { ReplayDivergenceError, ReplayTransport, type ReplayOptions } from '../../src/transport/replay.js';
+import { ReplayDivergenceError, ReplayTransport, type ReplayOptions } from '../../src/replay/transport.js';
 
 const T0 = 1_700_000_000_000_000;
 let frame = 0;

@@ -8,7 +8,7 @@ import { describe, expect, test } from 'vitest';
 import { staticRandomAddress } from '../../src/api/adapter.js';
 import { loadScenario, type ScenarioFile } from '../../src/replay/scenario.js';
 import { runSession } from '../../src/replay/session.js';
-import { ReplayDivergenceError, ReplayTransport } from '../../src/transport/replay.js';
+import { ReplayDivergenceError, ReplayTransport } from '../../src/replay/transport.js';
 
 const CAPTURES = resolve(import.meta.dirname, '../../captures');
 const recorded = readdirSync(CAPTURES, { withFileTypes: true })

@@ -5,7 +5,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { parseCapture } from '../../../src/capture/index.js';
-import { decodeRecords, toJsonLine, type DecodedL2cap } from '../../../src/api/decode.js';
+import { decodeRecords, toJsonLine, type DecodedL2cap } from '../../../src/inspect/decode.js';
 
 const REAL = resolve(import.meta.dirname, '../../../../shared/captures/real');
 const captures = readdirSync(REAL).filter(f => f.endsWith('.btsnoop'));
