@@ -324,6 +324,18 @@ describe('BlueZ guest over the bridged H4 socket (raw HCI)', () => {
       expect(Buffer.from(value).toString('utf8')).toBe(guest.peripheralName);
       expect(guest.peripheralName).toMatch(/^BlueZ \d+\.\d+$/);
     });
+    // ATT round-trip time through the bridge (host -> qemu serial -> relay -> btvirt -> bluetoothd and back),
+    // the figure that GATT procedure timings scale with.
+    const rtts: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      const t0 = performance.now();
+      const rspP = attResponse([0x09, 0x01], 'Read By Type Response');
+      await link.sendL2cap(handle, ATT_CID, [0x08, 0x01, 0x00, 0xff, 0xff, 0x00, 0x2a]);
+      expect((await rspP).bytes[9]).toBe(0x09);
+      rtts.push(performance.now() - t0);
+    }
+    rtts.sort((a, b) => a - b);
+    timings.push([`att round trip p50 of ${rtts.length} (max ${rtts[rtts.length - 1].toFixed(1)})`, rtts[rtts.length >> 1]]);
   });
 
   it('disconnects', async () => {

@@ -38,7 +38,7 @@ done
 log() { [ "$QUIET" = 1 ] || echo "[guest-build] $*" >&2; }
 die() { echo "[guest-build] error: $*" >&2; exit 1; }
 
-for tool in debootstrap apt-get apt-cache dpkg cpio depmod sha256sum; do
+for tool in debootstrap apt-get apt-cache dpkg cpio depmod sha256sum flock; do
   command -v "$tool" >/dev/null || die "missing $tool (run tools/interop/setup.sh)"
 done
 [ "$(id -u)" = 0 ] || die "debootstrap needs root"
@@ -97,8 +97,20 @@ if [ "$FORCE" = 0 ] && [ -f "$OUT/guest.env" ] && [ -f "$OUT/initrd.cpio" ] && [
   exit 0
 fi
 
-START=$(date +%s)
+# One build at a time per cache (other engineers, parallel test runs); a waiter re-checks the cache first.
 mkdir -p "$CACHE_ROOT"
+exec 9>"$CACHE_ROOT/.lock"
+if ! flock -n 9; then
+  log "another build holds $CACHE_ROOT/.lock; waiting"
+  flock 9
+fi
+if [ "$FORCE" = 0 ] && [ -f "$OUT/guest.env" ] && [ -f "$OUT/initrd.cpio" ] && [ -f "$OUT/vmlinuz" ]; then
+  log "cached: $OUT (built while we waited)"
+  emit
+  exit 0
+fi
+
+START=$(date +%s)
 WORK="$(mktemp -d "$CACHE_ROOT/build.XXXXXX")"
 cleanup() { rm -rf "$WORK"; }
 trap cleanup EXIT
@@ -111,10 +123,12 @@ log "debootstrap done after $(( $(date +%s) - START )) s"
 
 log "kernel $KPKG"
 mkdir -p "$WORK/kpkg" "$WORK/kernel"
-( cd "$WORK/kpkg" && apt-get -q -o APT::Sandbox::User=root download "$KPKG" >&2 ) || {
+# The sandbox user _apt cannot write into our temporary directory; this one download runs as root.
+apt_download() { ( cd "$WORK/kpkg" && apt-get -q -o APT::Sandbox::User=root download "$KPKG" ) >>"$WORK/apt.log" 2>&1; }
+apt_download || {
   log "apt-get download failed; refreshing apt lists once"
-  apt-get update -qq >&2
-  ( cd "$WORK/kpkg" && apt-get -q -o APT::Sandbox::User=root download "$KPKG" >&2 )
+  apt-get update -qq >>"$WORK/apt.log" 2>&1
+  apt_download || { cat "$WORK/apt.log" >&2; die "apt-get download $KPKG failed"; }
 }
 dpkg -x "$WORK"/kpkg/*.deb "$WORK/kernel"
 KSRC="$WORK/kernel/lib/modules/$KVER"

@@ -116,6 +116,7 @@ all_powered() {
 }
 
 start_btvirt
+say "btvirt up"
 /usr/libexec/bluetooth/bluetoothd -n $DEBUG >/tmp/bluetoothd.log 2>&1 &
 # On a busy host the kernel's first HCI Reset to a vhci controller can time out (-110, 10 s) while btvirt
 # is still starting; the controller is then left unpowered. Ask again, then recreate the controllers.
@@ -133,6 +134,7 @@ while ! try_wait 60 all_powered; do
   fi
   attempt=$((attempt + 1))
 done
+say "bluetoothd has powered $CONTROLLERS controller(s)"
 
 # In run mode the guest command gets hci1: bluetoothd powers every free adapter, and binding a user channel
 # to a powered adapter fails with EBUSY, so hand it over powered off.
@@ -145,9 +147,11 @@ if [ "$MODE" = run ] && [ "$CONTROLLERS" -ge 2 ]; then
 fi
 
 cd /opt/bluez-examples
+# Independent registrations; started together because python's start-up is most of their cost under TCG.
 python3 ./example-gatt-server >/tmp/gatt-server.log 2>&1 &
-wait_for 120 "example-gatt-server" grep -q 'GATT application registered' /tmp/gatt-server.log
 python3 ./example-advertisement >/tmp/advertisement.log 2>&1 &
+wait_for 120 "example-gatt-server" grep -q 'GATT application registered' /tmp/gatt-server.log
+say "GATT application registered"
 wait_for 120 "example-advertisement" grep -q 'Advertisement registered' /tmp/advertisement.log
 cd /tmp
 
@@ -160,7 +164,7 @@ if [ "$MODE" = bridge ]; then
   say "services up"
   echo "BLEWIRE-GUEST-READY peripheral=$PERIPHERAL name=$NAME controllers=$CONTROLLERS"
   # Stay alive (PID 1 must not exit); report daemons that die so the host sees it in the console log.
-  while sleep 5; do
+  while sleep 30; do
     for p in btvirt bluetoothd h4-relay.py; do
       pgrep -f "$p" >/dev/null || say "WARNING: $p is not running"
     done
