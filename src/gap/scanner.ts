@@ -289,6 +289,8 @@ export class Scanner {
   private readonly sessions = new Set<ScanSession>();
   private readonly listeners = new Set<(ad: Advertisement) => void>();
   private paused = 0;
+  /** The scan type last sent to the controller (true: active, scan requests go out). */
+  private activeScan = false;
   private actual: ControllerScan = { enabled: false, active: false, interval: 0, window: 0 };
   private reconciling: Promise<void> | undefined;
   private useExtended: boolean | undefined;
@@ -394,6 +396,8 @@ export class Scanner {
         }
         if (want.enabled) {
           await this.setParameters(want);
+          // Reports can arrive before the enable's Command Complete (btvirt sends them at once).
+          this.activeScan = want.active;
           await this.setEnable(true);
           this.actual = want;
         }
@@ -546,7 +550,7 @@ export class Scanner {
       }
       ad = new Advertisement(address, type, rssi, data, st.scanResponse, connectable, scannable, eventType, extended, now,
         txPower, sid, truncated);
-      if (scannable && st.scanResponse === undefined && this.actual.active) {
+      if (scannable && st.scanResponse === undefined && this.activeScan) {
         // Hold for the SCAN_RSP that an active scan should bring (Vol 6, Part B, 4.4.3.2), bounded in time.
         if (st.held) this.emit(st.held, key, st.version); // a second ADV came first: report the first one as is
         else this.held++;

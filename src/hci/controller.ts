@@ -160,17 +160,20 @@ export class ControllerInfo {
   }
 
   /**
-   * Extended scanning / extended create connection: by feature bit or, since emulators leave the bits
-   * at zero, by the supported-commands mask; refused at run time wins over both.
+   * Extended scanning / extended create connection: by feature bit, by the supported-commands mask,
+   * or, since emulators leave both at zero (btvirt's 5.x controller), by a Core 5.0+ version: the
+   * scanner then tries the extended command and falls back on Unknown HCI Command. Refused at run time
+   * wins over all of these.
    */
   get extendedScanning(): boolean {
     if (this.refused.has('leSetExtendedScanParameters') || this.refused.has('leSetExtendedScanEnable')) return false;
     return this.hasLeFeature('extendedAdvertising') ||
-      (this.inMask('leSetExtendedScanParameters') && this.inMask('leSetExtendedScanEnable'));
+      (this.inMask('leSetExtendedScanParameters') && this.inMask('leSetExtendedScanEnable')) ||
+      (this.version?.hciVersion ?? 0) >= 9;
   }
   get extendedConnect(): boolean {
     if (this.refused.has('leExtendedCreateConnection')) return false;
-    return this.extendedScanning && (this.hasLeFeature('extendedAdvertising') || this.inMask('leExtendedCreateConnection'));
+    return this.extendedScanning;
   }
   get dataLengthExtension(): boolean {
     return !this.refused.has('leSetDataLength') &&

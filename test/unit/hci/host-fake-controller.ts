@@ -110,6 +110,10 @@ export class FakeController implements HciTransport {
   }
 
   private defaults(p: HciCommand): Answer | undefined {
+    // Like btvirt's LE-only controller: extended commands the mask does not list are unknown (0x01).
+    if ((p.kind.startsWith('leSetExtended') || p.kind === 'leExtendedCreateConnection') && !this.supportedCommands[37]) {
+      return { status: 0x01 };
+    }
     switch (p.kind) {
       case 'readLocalVersionInformation':
         return { complete: { hciVersion: 9, hciSubversion: 1, lmpVersion: 9, manufacturer: 0x05f1, lmpSubversion: 1 } };
