@@ -1,0 +1,124 @@
+/**
+ * `blewire doctor [--transport T] [--json]`: can the transport open (and if not, why and what to do:
+ * who holds the adapter, EBUSY, permissions), then what the controller is in plain words: version,
+ * manufacturer, address, ACL buffers, LE features and capabilities, and what blewire will use.
+ */
+import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { Adapter } from '../api/adapter.js';
+import { BlewireError } from '../errors.js';
+import type { ControllerInfo } from '../hci/controller.js';
+
+const HELP = `usage: blewire doctor [--transport T] [--json]
+
+Opens the transport, resets the controller and describes it. On failure it says why (adapter held by
+bluetoothd or another process, missing permission, missing native module) and how to fix it.`;
+
+/** Company identifiers of common controller makers (Assigned Numbers, Company Identifiers). */
+const MANUFACTURERS: Record<number, string> = {
+  0x0002: 'Intel', 0x000a: 'Qualcomm (CSR)', 0x000d: 'Texas Instruments', 0x000f: 'Broadcom', 0x001d: 'Qualcomm',
+  0x0046: 'MediaTek', 0x0059: 'Nordic Semiconductor', 0x005d: 'Realtek', 0x0131: 'Cypress', 0x02e5: 'Espressif',
+  0x05f1: 'The Linux Foundation (BlueZ emulator)', 0x0030: 'ST Microelectronics', 0x0025: 'NXP',
+};
+
+/** Processes that have a Bluetooth socket or hold bluetoothd (Linux only; best effort). */
+function adapterHolders(): string[] {
+  const out: string[] = [];
+  let pids: string[];
+  try {
+    pids = readdirSync('/proc').filter(p => /^\d+$/.test(p));
+  } catch {
+    return out;
+  }
+  for (const pid of pids) {
+    try {
+      const comm = readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+      if (comm === 'bluetoothd' || comm === 'btmon' || comm === 'hciattach' || comm === 'btattach') {
+        out.push(`${comm} (pid ${pid})`);
+        continue;
+      }
+      // A socket whose protocol is Bluetooth shows in /proc/<pid>/net/bluetooth only system-wide, so
+      // look for processes with sockets and a Bluetooth library name in their command line instead.
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
+      if (/noble|bleno|bluetooth-hci-socket|bumble/.test(cmd) && pid !== String(process.pid)) {
+        const fds = readdirSync(`/proc/${pid}/fd`).map(f => { try { return readlinkSync(`/proc/${pid}/fd/${f}`); } catch { return ''; } });
+        if (fds.some(l => l.startsWith('socket:'))) out.push(`${comm} (pid ${pid}): ${cmd.trim().slice(0, 80)}`);
+      }
+    } catch {
+      /* process gone or not ours to read */
+    }
+  }
+  return out;
+}
+
+export function describeController(c: ControllerInfo): string[] {
+  const v = c.version;
+  const lines: string[] = [];
+  if (v) {
+    const maker = MANUFACTURERS[v.manufacturer] ?? `company 0x${v.manufacturer.toString(16).padStart(4, '0')}`;
+    lines.push(`Controller: Bluetooth ${v.coreVersion} (HCI ${v.hciVersion} rev 0x${v.hciSubversion.toString(16)}), made by ${maker}`);
+  } else {
+    lines.push('Controller: did not say its version (Read Local Version Information failed)');
+  }
+  lines.push(`Address: ${c.address ?? 'unknown'}`);
+  const src = { 'le-v2': 'LE Read Buffer Size v2', 'le-v1': 'LE Read Buffer Size', shared: 'shared with BR/EDR (Read Buffer Size)' }[c.acl.source];
+  lines.push(`ACL buffers: ${c.acl.count} × ${c.acl.length} bytes (${src})`);
+  const feats = c.leFeatureNames();
+  lines.push(`LE features: ${feats.length ? feats.join(', ') : 'none reported (emulators often report none; blewire probes the commands)'}`);
+  if (c.filterAcceptListSize !== undefined) lines.push(`Filter accept list: ${c.filterAcceptListSize} entries`);
+  if (c.resolvingListSize !== undefined) lines.push(`Resolving list: ${c.resolvingListSize} entries`);
+  if (c.maxDataLength) {
+    lines.push(`Data length: up to ${c.maxDataLength.maxTxOctets} bytes per packet (Data Length Extension)`);
+  } else {
+    lines.push('Data length: 27 bytes per packet (no Data Length Extension)');
+  }
+  if (c.numAdvertisingSets !== undefined) lines.push(`Advertising sets: ${c.numAdvertisingSets}`);
+  lines.push(`Scanning and connecting: ${c.extendedScanning ? 'extended commands (tried first, legacy if refused)' : 'legacy commands'}`);
+  lines.push(`2M / Coded PHY: ${c.phyUpdate ? 'supported' : 'not reported'}`);
+  return lines;
+}
+
+export async function run(argv: string[]): Promise<number> {
+  let args;
+  try {
+    args = parseArgs({ args: argv, options: { transport: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } }).values;
+  } catch (e) {
+    console.error(`blewire doctor: ${(e as Error).message}\n\n${HELP}`);
+    return 2;
+  }
+  if (args.help) {
+    console.log(HELP);
+    return 0;
+  }
+  const spec = args.transport ?? process.env.BLEWIRE_TRANSPORT;
+  console.log(`Transport: ${spec ?? '(none given: use --transport or BLEWIRE_TRANSPORT)'}`);
+  let adapter: Adapter;
+  try {
+    adapter = await Adapter.open({ transport: spec, commandTimeout: 3000 });
+  } catch (e) {
+    const err = e as BlewireError;
+    console.log(`Cannot open: ${err.message}`);
+    if (err.code === 'EBUSY' || /EBUSY|busy/i.test(err.message)) {
+      const holders = adapterHolders();
+      console.log(holders.length ? `The adapter is held by: ${holders.join('; ')}` : 'The adapter is busy (held by the kernel\'s Bluetooth stack).');
+      console.log('Free it with `sudo btmgmt --index N power off` (or stop bluetoothd: `sudo systemctl stop bluetooth`), then retry.');
+    } else if (/EPERM|EACCES|permission/i.test(err.message)) {
+      console.log('The user channel needs CAP_NET_ADMIN: run as root or `sudo setcap cap_net_admin+eip $(readlink -f $(which node))`.');
+    } else if (err.code === 'ETIMEDOUT') {
+      console.log('The transport opened but the controller did not answer HCI Reset: wrong port, baud rate or not an HCI controller.');
+    }
+    return 1;
+  }
+  try {
+    const info = adapter.controller;
+    if (args.json) {
+      console.log(JSON.stringify(info.toJSON(), (_k, v) => (typeof v === 'bigint' ? v.toString() : v), 2));
+    } else {
+      console.log('Opened and reset: OK');
+      for (const l of describeController(info)) console.log(l);
+    }
+  } finally {
+    await adapter.close();
+  }
+  return 0;
+}

@@ -1,0 +1,112 @@
+/**
+ * `blewire scan [--passive] [--duration S] [--service UUID] [--name-prefix P] [--json] [--transport T]`:
+ * a live table of advertisers when stdout is a terminal, JSON Lines (one advertisement per line)
+ * otherwise or with --json. Ends after --duration seconds or on Ctrl-C.
+ */
+import { parseArgs } from 'node:util';
+import { Adapter } from '../api/adapter.js';
+import type { Advertisement, ScanOptions } from '../gap/scanner.js';
+import { describeUuid } from '../codec/uuid.js';
+
+const HELP = `usage: blewire scan [options]
+
+  --passive           do not send scan requests (no scan responses)
+  --duration S        stop after S seconds (default: until Ctrl-C)
+  --service UUID      only devices advertising this service (repeatable; name or UUID)
+  --name-prefix P     only devices whose name starts with P
+  --duplicates        report every advertisement, not only new or changed ones
+  --json              JSON Lines even on a terminal
+  --transport T       hci0 | unix:/path | tcp:host:port | serial:… (default BLEWIRE_TRANSPORT)
+  --capture FILE      record the session (btsnoop / pcap / pcapng by extension)`;
+
+interface Row {
+  address: string;
+  type: string;
+  name: string;
+  rssi: number;
+  services: string;
+  manufacturer: string;
+  lastSeen: number;
+  count: number;
+}
+
+function summarise(ad: Advertisement): Pick<Row, 'name' | 'services' | 'manufacturer'> {
+  const services = [...ad.serviceUuids, ...ad.serviceData.keys()].map(u => describeUuid(u).replace(/ \(.*\)$/, ''));
+  const manufacturer = [...ad.manufacturerData.keys()].map(k => '0x' + k.toString(16).padStart(4, '0')).join(',');
+  return { name: ad.name ?? '', services: [...new Set(services)].join(','), manufacturer };
+}
+
+function table(rows: Row[], now: number): string {
+  const head = ['ADDRESS', 'TYPE', 'NAME', 'RSSI', 'SERVICES', 'MANUFACTURER', 'SEEN'];
+  const lines = rows.map(r => [r.address, r.type, r.name.slice(0, 24), String(r.rssi), r.services.slice(0, 36), r.manufacturer,
+    `${((now - r.lastSeen) / 1000).toFixed(1)}s ago`]);
+  const widths = head.map((h, i) => Math.max(h.length, ...lines.map(l => l[i]!.length)));
+  const fmt = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  return [fmt(head), ...lines.map(fmt)].join('\n');
+}
+
+export async function run(argv: string[]): Promise<number> {
+  let args;
+  try {
+    args = parseArgs({
+      args: argv,
+      options: {
+        passive: { type: 'boolean' }, duration: { type: 'string' }, service: { type: 'string', multiple: true },
+        'name-prefix': { type: 'string' }, json: { type: 'boolean' }, transport: { type: 'string' },
+        capture: { type: 'string' }, duplicates: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+    }).values;
+  } catch (e) {
+    console.error(`blewire scan: ${(e as Error).message}\n\n${HELP}`);
+    return 2;
+  }
+  if (args.help) {
+    console.log(HELP);
+    return 0;
+  }
+  const duration = args.duration === undefined ? undefined : Number(args.duration);
+  if (duration !== undefined && !(duration > 0)) {
+    console.error('blewire scan: --duration must be a positive number of seconds');
+    return 2;
+  }
+  const json = args.json || !process.stdout.isTTY;
+  const adapter = await Adapter.open({ transport: args.transport, capture: args.capture });
+  const ac = new AbortController();
+  const onSigint = () => ac.abort();
+  process.once('SIGINT', onSigint);
+  const opts: ScanOptions = { active: !args.passive, duplicates: args.duplicates ?? false, signal: ac.signal };
+  if (args.service?.length) opts.services = args.service;
+  if (args['name-prefix'] !== undefined) opts.namePrefix = args['name-prefix'];
+  if (duration !== undefined) opts.duration = duration * 1000;
+
+  const rows = new Map<string, Row>();
+  let redraw: NodeJS.Timeout | undefined;
+  const draw = () => {
+    const sorted = [...rows.values()].sort((a, b) => b.rssi - a.rssi);
+    process.stdout.write('\x1b[H\x1b[2J' + table(sorted, Date.now()) + `\n\n${rows.size} device(s); Ctrl-C to stop\n`);
+  };
+  if (!json) redraw = setInterval(draw, 500);
+  try {
+    for await (const ad of adapter.scan(opts)) {
+      if (json) {
+        process.stdout.write(JSON.stringify(ad.toJSON()) + '\n');
+        continue;
+      }
+      const key = `${ad.addressType}/${ad.address}`;
+      const prev = rows.get(key);
+      rows.set(key, { address: ad.address, type: ad.addressType, rssi: ad.rssi, lastSeen: Date.now(), count: (prev?.count ?? 0) + 1,
+        ...summarise(ad) });
+    }
+  } catch (e) {
+    if (!ac.signal.aborted) throw e;
+  } finally {
+    process.off('SIGINT', onSigint);
+    if (redraw) {
+      clearInterval(redraw);
+      draw();
+    }
+    await adapter.close();
+  }
+  return 0;
+}
