@@ -23,6 +23,8 @@ export default defineConfig({
         test: {
           name: 'interop',
           include: ['test/interop/**/*.test.ts'],
+          // One BlueZ guest boot (~20-60 s under TCG) serves every interop file.
+          globalSetup: ['test/interop/helpers/bluez-guest.ts'],
           testTimeout: 300_000,
           hookTimeout: 600_000,
           pool: 'forks',
