@@ -1,11 +1,13 @@
 /**
  * The device registry: every advertiser the scanner has heard, with last-seen time, RSSI and its most
- * recent advertisement, bounded by least-recently-seen eviction so a day in a crowded hall cannot grow
- * memory without limit.
+ * recent advertisement, bounded so a day in a crowded hall cannot grow memory without limit.
  *
- * A JavaScript Map iterates in insertion order, so "touch" (delete + set) keeps the least recently seen
- * device first and eviction is O(1). The key is address + address type: a public and a random address
- * with the same 48 bits are different devices (Core Vol 6, Part B, 1.3).
+ * Eviction is CLOCK (second chance), an approximation of least-recently-seen: a report only sets the
+ * entry's `recent` bit (no Map mutation on the hot path: delete + re-insert per report cost a third of
+ * the scanner's time); when the registry is full, entries are taken from the insertion-ordered front,
+ * and one with the bit set gets it cleared and moves to the back instead of being evicted.
+ * Devices are kept per address type: a public and a random address with the same 48 bits are
+ * different devices (Core Vol 6, Part B, 1.3), and no key string is built per report.
  */
 
 export interface RegistryEntry<A> {
@@ -20,10 +22,13 @@ export interface RegistryEntry<A> {
   /** Reports received (including suppressed duplicates). */
   reports: number;
   advertisement: A | undefined;
+  /** CLOCK bit: seen since the eviction hand last passed. */
+  recent: boolean;
 }
 
 export class DeviceRegistry<A> {
-  private readonly map = new Map<string, RegistryEntry<A>>();
+  private readonly maps = new Map<string, Map<string, RegistryEntry<A>>>();
+  private count = 0;
   evicted = 0;
 
   constructor(readonly capacity = 4096) {
@@ -31,60 +36,90 @@ export class DeviceRegistry<A> {
   }
 
   get size(): number {
-    return this.map.size;
+    return this.count;
   }
 
   static keyOf(address: string, addressType: string): string {
     return addressType + '/' + address;
   }
 
+  private mapOf(addressType: string): Map<string, RegistryEntry<A>> {
+    let m = this.maps.get(addressType);
+    if (!m) this.maps.set(addressType, (m = new Map()));
+    return m;
+  }
+
   get(address: string, addressType: string): RegistryEntry<A> | undefined {
-    return this.map.get(DeviceRegistry.keyOf(address, addressType));
+    return this.maps.get(addressType)?.get(address);
   }
 
-  getByKey(key: string): RegistryEntry<A> | undefined {
-    return this.map.get(key);
-  }
-
-  /** Record one report; returns the entry (new or existing), moved to the most-recently-seen end. */
-  touch(key: string, address: string, addressType: string, rssi: number, now: number): { entry: RegistryEntry<A>; fresh: boolean } {
-    let entry = this.map.get(key);
-    let fresh = false;
+  /** Record one report; returns the entry (new or existing). */
+  touch(address: string, addressType: string, rssi: number, now: number): RegistryEntry<A> {
+    const m = this.mapOf(addressType);
+    let entry = m.get(address);
     if (entry) {
-      this.map.delete(key);
+      entry.recent = true;
     } else {
-      fresh = true;
-      entry = { key, address, addressType, lastSeen: now, firstSeen: now, rssi, reports: 0, advertisement: undefined };
-      if (this.map.size >= this.capacity) {
-        const oldest = this.map.keys().next().value as string;
-        this.map.delete(oldest);
-        this.evicted++;
-      }
+      if (this.count >= this.capacity) this.evictOne();
+      entry = {
+        key: DeviceRegistry.keyOf(address, addressType), address, addressType, lastSeen: now, firstSeen: now, rssi,
+        reports: 0, advertisement: undefined, recent: false,
+      };
+      m.set(address, entry);
+      this.count++;
     }
     entry.lastSeen = now;
     entry.rssi = rssi;
     entry.reports++;
-    this.map.set(key, entry);
-    return { entry, fresh };
+    return entry;
   }
 
-  /** Entries, least recently seen first. */
-  values(): IterableIterator<RegistryEntry<A>> {
-    return this.map.values();
+  private evictOne(): void {
+    // Sweep the per-type maps from their oldest entries; second chance for recently seen ones.
+    for (;;) {
+      let oldest: RegistryEntry<A> | undefined;
+      let from: Map<string, RegistryEntry<A>> | undefined;
+      for (const m of this.maps.values()) {
+        const first = m.values().next().value as RegistryEntry<A> | undefined;
+        if (first && (!oldest || first.lastSeen < oldest.lastSeen || (first.lastSeen === oldest.lastSeen && !first.recent))) {
+          oldest = first;
+          from = m;
+        }
+      }
+      if (!oldest || !from) return;
+      from.delete(oldest.address);
+      if (oldest.recent) {
+        oldest.recent = false;
+        from.set(oldest.address, oldest);
+        continue;
+      }
+      this.count--;
+      this.evicted++;
+      return;
+    }
+  }
+
+  /** Every entry (roughly least recently seen first per address type). */
+  *values(): IterableIterator<RegistryEntry<A>> {
+    for (const m of this.maps.values()) yield* m.values();
   }
 
   /** Drop devices not heard since `before` (clock ms). */
   prune(before: number): number {
     let n = 0;
-    for (const [k, e] of this.map) {
-      if (e.lastSeen >= before) break; // ordered by last seen
-      this.map.delete(k);
-      n++;
+    for (const m of this.maps.values()) {
+      for (const [k, e] of m) {
+        if (e.lastSeen >= before) continue;
+        m.delete(k);
+        n++;
+      }
     }
+    this.count -= n;
     return n;
   }
 
   clear(): void {
-    this.map.clear();
+    this.maps.clear();
+    this.count = 0;
   }
 }

@@ -45,9 +45,17 @@ export function addressTypeName(t: number): AddressType {
 const EMPTY = new Uint8Array(0);
 const EMPTY_PARSED: ParsedAd = parseAdvertisingData(EMPTY);
 
+/**
+ * The parse of one (advertising data, scan response) pair, shared by every Advertisement of a device
+ * until its data changes: a device that repeats itself is parsed once, not once per report.
+ */
+export interface ParseCache {
+  parsed: ParsedAd | undefined;
+}
+
 /** One advertisement as the application sees it: immutable, parsed lazily on first access. */
 export class Advertisement {
-  private parsedAd: ParsedAd | undefined;
+  private cache: ParseCache;
 
   constructor(
     readonly address: string,
@@ -69,11 +77,15 @@ export class Advertisement {
     readonly sid: number | undefined,
     /** Extended data arrived truncated (Data_Status 2). */
     readonly truncated = false,
-  ) {}
+    cache?: ParseCache,
+  ) {
+    this.cache = cache ?? { parsed: undefined };
+  }
 
   /** The parsed AD of advertising data followed by scan response data (the merged view). */
   get parsed(): ParsedAd {
-    if (this.parsedAd) return this.parsedAd;
+    const c = this.cache;
+    if (c.parsed) return c.parsed;
     const sr = this.scanResponse;
     let bytes = this.data;
     if (sr && sr.length > 0) {
@@ -81,7 +93,7 @@ export class Advertisement {
       bytes.set(this.data, 0);
       bytes.set(sr, this.data.length);
     }
-    return (this.parsedAd = bytes.length === 0 ? EMPTY_PARSED : parseAdvertisingData(bytes));
+    return (c.parsed = bytes.length === 0 ? EMPTY_PARSED : parseAdvertisingData(bytes));
   }
 
   get name(): string | undefined { return this.parsed.name; }
@@ -136,6 +148,8 @@ export interface ScanOptions extends ScanFilter {
 interface DeviceState {
   data: Uint8Array;
   scanResponse: Uint8Array | undefined;
+  /** Parse of (data, scanResponse); replaced whenever either changes. */
+  cache: ParseCache;
   /** Bumped whenever data or scan response changes. */
   version: number;
   last: Advertisement | undefined;
@@ -522,12 +536,12 @@ export class Scanner {
     truncated: boolean,
   ): void {
     const type = addressTypeName(hciType);
-    const key = type + '/' + address;
     const now = this.clock.now();
-    const { entry } = this.registry.touch(key, address, type, rssi, now);
+    const entry = this.registry.touch(address, type, rssi, now);
+    const key = entry.key;
     let st = entry.advertisement;
     if (!st) {
-      st = { data: EMPTY, scanResponse: undefined, version: 0, last: undefined, held: undefined, heldAt: 0 };
+      st = { data: EMPTY, scanResponse: undefined, cache: { parsed: undefined }, version: 0, last: undefined, held: undefined, heldAt: 0 };
       entry.advertisement = st;
     }
     let ad: Advertisement;
@@ -535,21 +549,24 @@ export class Scanner {
       if (!st.scanResponse || !equalBytes(st.scanResponse, data)) {
         st.scanResponse = data;
         st.version++;
+        st.cache = { parsed: undefined };
       }
       const base = st.held ?? st.last;
       if (st.held) {
         st.held = undefined;
         this.held--;
       }
-      ad = new Advertisement(address, type, rssi, st.data, data, base?.connectable ?? connectable,
-        base?.scannable ?? true, base?.eventType ?? eventType, extended, now, txPower, sid, truncated);
+      ad = new Advertisement(address, type, rssi, st.data, st.scanResponse, base?.connectable ?? connectable,
+        base?.scannable ?? true, base?.eventType ?? eventType, extended, now, txPower, sid, truncated, st.cache);
     } else {
       if (!equalBytes(st.data, data)) {
         st.data = data;
         st.version++;
+        st.cache = { parsed: undefined };
       }
-      ad = new Advertisement(address, type, rssi, data, st.scanResponse, connectable, scannable, eventType, extended, now,
-        txPower, sid, truncated);
+      // st.data equals data; using the stored array keeps the shared parse consistent with the bytes.
+      ad = new Advertisement(address, type, rssi, st.data, st.scanResponse, connectable, scannable, eventType, extended, now,
+        txPower, sid, truncated, st.cache);
       if (scannable && st.scanResponse === undefined && this.activeScan) {
         // Hold for the SCAN_RSP that an active scan should bring (Vol 6, Part B, 4.4.3.2), bounded in time.
         if (st.held) this.emit(st.held, key, st.version); // a second ADV came first: report the first one as is
