@@ -80,6 +80,8 @@ export interface ConnectOptions {
   attempts?: number;
   /** Policy for the peripheral's parameter requests (L2CAP and LL); default accept any valid. */
   acceptParameters?(p: ConnectionParameterRequest): boolean;
+  /** Ask for 251-byte link-layer PDUs after connecting when the controller supports it (default true). */
+  dataLength?: boolean;
 }
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
@@ -210,7 +212,7 @@ interface Initiation {
 
 type InitState =
   | { tag: 'idle' }
-  | { tag: 'initiating'; init: Initiation; complete(l: LeLink | HciStatusError): void };
+  | { tag: 'initiating'; init: Initiation; complete(l: LeLink | Error): void };
 
 export class ConnectionManager {
   readonly links = new Map<number, LeLink>();
@@ -276,7 +278,12 @@ export class ConnectionManager {
       link.phy = { tx: e.txPhy, rx: e.rxPhy };
       w?.resolve(link.phy);
     });
-    host.onClose(() => this.failQueue(new BlewireError('connect: adapter closed')));
+    host.onClose(e => {
+      const err = e ?? new BlewireError('connect: adapter closed');
+      // The initiation in progress will never see its Connection Complete now.
+      if (this.state.tag === 'initiating') this.state.complete(err);
+      this.failQueue(err);
+    });
   }
 
   /** Every new link (central or peripheral role). */
@@ -429,6 +436,10 @@ export class ConnectionManager {
       try { fn(link); } catch (e) { log.gap('connection listener threw: %O', e); }
     }
     if (initiating && role === 0) initiating.complete(link);
+    // Data Length Extension where the controller has it (Vol 6, Part B, 4.5.10): 251-byte PDUs.
+    if (role === 0 && (initiating?.init.opts.dataLength ?? true) && this.host.info.dataLengthExtension) {
+      link.setDataLength().catch(e => log.gap('data length update on 0x%s: %s', handle.toString(16), (e as Error).message));
+    }
   }
 
   /** @internal LeLink.disconnect */

@@ -5,7 +5,7 @@
 // peripheral's parameter requests (LL and L2CAP).
 import { describe, expect, test } from 'vitest';
 import { FakeClock } from '../../../src/clock.js';
-import { AbortError, DisconnectedError, HciStatusError, TimeoutError } from '../../../src/errors.js';
+import { AbortError, DisconnectedError, HciStatusError, TimeoutError, TransportError } from '../../../src/errors.js';
 import { HciHost } from '../../../src/hci/host.js';
 import { ConnectionManager, type LeLink } from '../../../src/gap/connections.js';
 import type { Scanner } from '../../../src/gap/scanner.js';
@@ -225,5 +225,30 @@ describe('connection manager', () => {
     await expect(link.setDataLength()).rejects.toMatchObject({ status: 0x01 });
     expect(host.info.dataLengthExtension).toBe(false);
     void (link as LeLink);
+  });
+
+  test('transport EOF while initiating rejects the connect at once, and queued ones too', async () => {
+    const { ctl, mgr } = await setup();
+    const a = mgr.connect({ address: PEER, type: 'random' });
+    const b = mgr.connect({ address: 'C0:00:00:00:00:02', type: 'random' });
+    await ctl.sent('leCreateConnection');
+    ctl.eof(new Error('socket closed'));
+    await expect(a).rejects.toBeInstanceOf(TransportError);
+    await expect(b).rejects.toBeInstanceOf(TransportError);
+  });
+
+  test('Data Length Extension is requested after connecting when the controller has it', async () => {
+    const ctl = new FakeController();
+    ctl.supportedCommands = commandMask([[33, 6], [35, 3]]);
+    ctl.on('leReadMaximumDataLength', { complete: { supportedMaxTxOctets: 251, supportedMaxTxTime: 2120, supportedMaxRxOctets: 251, supportedMaxRxTime: 2120 } });
+    const clock = new FakeClock();
+    const host = new HciHost(ctl, { clock });
+    await host.init();
+    const mgr = new ConnectionManager(host, { pause: async () => undefined, resume: () => undefined } as unknown as Scanner, clock);
+    const p = mgr.connect({ address: PEER, type: 'random' });
+    await ctl.sent('leCreateConnection');
+    ctl.inject(complete(0x40));
+    await p;
+    expect(await ctl.sent('leSetDataLength')).toMatchObject({ connectionHandle: 0x40, txOctets: 251, txTime: 2120 });
   });
 });
