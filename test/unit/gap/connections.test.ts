@@ -232,7 +232,7 @@ describe('connection manager', () => {
     const a = mgr.connect({ address: PEER, type: 'random' });
     const b = mgr.connect({ address: 'C0:00:00:00:00:02', type: 'random' });
     await ctl.sent('leCreateConnection');
-    ctl.eof(new Error('socket closed'));
+    ctl.eof();
     await expect(a).rejects.toBeInstanceOf(TransportError);
     await expect(b).rejects.toBeInstanceOf(TransportError);
   });

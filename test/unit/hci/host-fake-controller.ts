@@ -1,8 +1,10 @@
 /**
- * A scripted fake controller for host tests: it decodes every packet the host sends with our codecs,
- * answers commands (defaults for init, overridable per command kind), records the wire, and lets a
- * test inject events and ACL. Answers are delivered on a microtask, as a real transport would deliver
- * them later, never re-entrantly inside the host's send().
+ * A scripted fake controller for host tests, on the far side of an async memoryTransportPair: it
+ * decodes every packet the host sends with our codecs, answers commands (defaults for init,
+ * overridable per command kind), records the wire, and lets a test inject events and ACL. Every packet
+ * is delivered on its own microtask, as a real transport would, never re-entrantly inside send().
+ * The object is also the host-side transport (it forwards to the pair's host side), so tests hand it
+ * straight to HciHost / Adapter.open.
  */
 import { toHex } from '../../../src/bytes/hex.js';
 import type { HciCommand, HciCommandKind, ReturnParameters } from '../../../src/hci/commands.js';
@@ -10,6 +12,7 @@ import { opcodeOfCommand } from '../../../src/hci/commands.js';
 import type { HciEvent } from '../../../src/hci/events.js';
 import { decodeHciPacket, encodeAcl, encodeEvent } from '../../../src/hci/packets.js';
 import type { HciTransport, TransportReceiver } from '../../../src/transport/types.js';
+import { memoryTransportPair } from '../../../src/transport/memory.js';
 
 export type Answer =
   | { complete: Record<string, unknown> }   // Command Complete with these return fields (status 0 default)
@@ -28,8 +31,8 @@ export function commandMask(bits: ReadonlyArray<readonly [number, number]>): Uin
 
 export class FakeController implements HciTransport {
   readonly description = 'fake controller';
-  private receiver: TransportReceiver | undefined;
-  private pending: Uint8Array[] = [];
+  private readonly hostSide: HciTransport;
+  private readonly ctlSide: HciTransport;
   /** Every packet the host sent, hex. */
   readonly wire: string[] = [];
   /** Decoded commands the host sent. */
@@ -45,13 +48,18 @@ export class FakeController implements HciTransport {
   supportedCommands = commandMask([]);
   leFeatures = 0n;
 
+  constructor() {
+    [this.hostSide, this.ctlSide] = memoryTransportPair({ async: true });
+    this.ctlSide.setReceiver({ packet: p => this.handle(p), closed: () => { this.closed = true; } });
+  }
+
   setReceiver(r: TransportReceiver): void {
-    this.receiver = r;
-    for (const p of this.pending.splice(0)) r.packet(p);
+    this.hostSide.setReceiver(r);
   }
 
   async close(): Promise<void> {
     this.closed = true;
+    await this.hostSide.close();
   }
 
   /** Answer command `kind` with `script` from now on. */
@@ -77,9 +85,14 @@ export class FakeController implements HciTransport {
     return this.commands.map(c => c.kind);
   }
 
+  /** The host's send(): recorded at once, handled when the pair delivers it. */
   send(packet: Uint8Array): void {
     if (this.closed) throw new Error('fake controller: send after close');
     this.wire.push(toHex(packet));
+    this.hostSide.send(packet);
+  }
+
+  private handle(packet: Uint8Array): void {
     const p = decodeHciPacket(packet);
     if (p.type === 'acl') {
       this.aclOut.push({ handle: p.handle, pb: p.pb, data: toHex(p.data) });
@@ -148,16 +161,12 @@ export class FakeController implements HciTransport {
 
   /** Deliver raw bytes (hostile input). */
   deliver(packet: Uint8Array): void {
-    queueMicrotask(() => {
-      if (this.closed) return;
-      if (this.receiver) this.receiver.packet(packet);
-      else this.pending.push(packet);
-    });
+    if (!this.closed) this.ctlSide.send(packet);
   }
 
-  /** The transport dies (EOF). */
-  eof(error?: Error): void {
+  /** The transport dies (EOF from the controller side). */
+  eof(): void {
     this.closed = true;
-    this.receiver?.closed(error);
+    void this.ctlSide.close();
   }
 }

@@ -95,7 +95,7 @@ describe('host init', () => {
     ctl.on('leSetScanEnable', 'silent');
     const p = host.command({ kind: 'leSetScanEnable', enable: 1, filterDuplicates: 0 });
     await ctl.sent('leSetScanEnable');
-    ctl.eof(new Error('EOF'));
+    ctl.eof();
     await expect(p).rejects.toBeInstanceOf(TransportError);
     expect(closed[0]).toBeInstanceOf(TransportError);
     expect(host.state).toBe('closed');
