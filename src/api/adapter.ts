@@ -14,8 +14,7 @@ import { HciHost } from '../hci/host.js';
 import type { HciTransport } from '../transport/types.js';
 import { ConnectionManager, type ConnectOptions, type ConnectTarget, type DisconnectReason } from '../gap/connections.js';
 import type { ScanFilter } from '../gap/filters.js';
-import type { RegistryEntry } from '../gap/registry.js';
-import { Advertisement, Scanner, type ScanOptions, type ScanSession } from '../gap/scanner.js';
+import { Advertisement, Scanner, type AddressType, type ScanOptions, type ScanSession } from '../gap/scanner.js';
 import { Connection } from './connection.js';
 
 export interface AdapterOpenOptions {
@@ -41,6 +40,20 @@ export interface FindOptions extends ScanFilter {
   timeout?: number;
   signal?: AbortSignal;
   active?: boolean;
+}
+
+/** One entry of the device registry. */
+export interface DeviceInfo {
+  address: string;
+  addressType: AddressType;
+  /** RSSI of the last report (dBm). */
+  rssi: number;
+  /** Clock ms of the last / first report. */
+  lastSeen: number;
+  firstSeen: number;
+  reports: number;
+  /** The last advertisement reported for it (merged with its scan response). */
+  advertisement: Advertisement | undefined;
 }
 
 export interface AdapterEvents {
@@ -122,9 +135,14 @@ export class Adapter extends EventEmitter<AdapterEvents> {
     return [...this.conns.values()];
   }
 
-  /** Devices heard so far, least recently seen first (bounded; see registryCapacity). */
-  devices(): Array<RegistryEntry<unknown> & { advertisement: unknown }> {
-    return [...this.scanner.registry.values()].map(e => ({ ...e, advertisement: e.advertisement?.last }));
+  /** Devices heard so far (bounded; see registryCapacity), most recently seen first. */
+  devices(): DeviceInfo[] {
+    const out: DeviceInfo[] = [];
+    for (const e of this.scanner.registry.values()) {
+      out.push({ address: e.address, addressType: e.addressType as AddressType, rssi: e.rssi, lastSeen: e.lastSeen,
+        firstSeen: e.firstSeen, reports: e.reports, advertisement: e.advertisement?.last ?? e.advertisement?.held });
+    }
+    return out.sort((a, b) => b.lastSeen - a.lastSeen);
   }
 
   /** Start a scan: iterate it with `for await`, or pass `onAdvertisement`; `stop()` or leave the loop to end it. */

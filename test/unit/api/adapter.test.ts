@@ -43,6 +43,7 @@ describe('Adapter', () => {
     ctl.inject(report());
     const ad = await found;
     expect(ad?.name).toBe('Polar H10');
+    expect(adapter.devices()).toMatchObject([{ address: PEER, addressType: 'random', rssi: -40, reports: 1 }]);
     const none = adapter.find({ name: 'nobody', timeout: 500 });
     await ctl.sent('leSetScanEnable');
     clock.advance(500);
