@@ -12,10 +12,11 @@ import { log } from '../log.js';
 import type { ControllerInfo } from '../hci/controller.js';
 import { HciHost } from '../hci/host.js';
 import type { HciTransport } from '../transport/types.js';
-import { ConnectionManager, type ConnectOptions, type ConnectTarget, type DisconnectReason } from '../gap/connections.js';
+import { ConnectionManager, type ConnectOptions, type ConnectTarget, type DisconnectReason, type LeLink } from '../gap/connections.js';
 import type { ScanFilter } from '../gap/filters.js';
 import { Advertisement, Scanner, type AddressType, type ScanOptions, type ScanSession } from '../gap/scanner.js';
 import { Connection } from './connection.js';
+import { FileGattCache, type GattCache } from '../gatt/cache.js';
 
 export interface AdapterOpenOptions {
   /** A transport spec ('hci0', 'unix:/path', 'sim', …; default env BLEWIRE_TRANSPORT) or an open transport. */
@@ -31,6 +32,13 @@ export interface AdapterOpenOptions {
   registryCapacity?: number;
   /** Re-initialise after a Hardware Error (default true). */
   recover?: boolean;
+  /** Our ATT receive MTU offered in Exchange MTU (default 517, the largest a value needs). */
+  mtu?: number;
+  /**
+   * Persistent GATT cache validated by each peer's Database Hash: a directory for the file store, a
+   * GattCache, or false for none (default: none; the CLI uses ~/.cache/blewire/gatt).
+   */
+  gattCache?: string | GattCache | false;
   signal?: AbortSignal;
 }
 
@@ -82,15 +90,18 @@ export class Adapter extends EventEmitter<AdapterEvents> {
   private readonly conns = new Map<number, Connection>();
   readonly randomAddress: string | undefined;
 
+  private readonly gattCache: GattCache | undefined;
+
   private constructor(readonly host: HciHost, readonly clock: Clock, private readonly opts: AdapterOpenOptions) {
     super();
+    this.gattCache = typeof opts.gattCache === 'string' ? new FileGattCache(opts.gattCache) : opts.gattCache || undefined;
     this.randomAddress = opts.randomAddress === true ? staticRandomAddress() : opts.randomAddress;
     const own = () => (this.randomAddress !== undefined ? 1 : 0);
     this.scanner = new Scanner(host, { clock, registryCapacity: opts.registryCapacity, ownAddressType: own });
     this.connectionManager = new ConnectionManager(host, this.scanner, clock, own);
     this.scanner.onAdvertisement(ad => { if (this.listenerCount('advertisement') > 0) this.emit('advertisement', ad); });
     this.connectionManager.onConnection(link => {
-      const conn = new Connection(link);
+      const conn = this.newConnection(link);
       this.conns.set(link.handle, conn);
       link.onDisconnect(reason => {
         if (this.conns.get(link.handle) === conn) this.conns.delete(link.handle);
@@ -112,8 +123,9 @@ export class Adapter extends EventEmitter<AdapterEvents> {
 
   /** Open a transport, reset and initialise the controller. */
   static async open(opts: AdapterOpenOptions = {}): Promise<Adapter> {
-    const clock = opts.clock ?? systemClock;
     const transport = await resolveTransport(opts);
+    // A transport with its own time (simulator, replay) drives the host's timers unless told otherwise.
+    const clock = opts.clock ?? transport.clock ?? systemClock;
     const host = new HciHost(transport, { clock, commandTimeoutMs: opts.commandTimeout });
     const adapter = new Adapter(host, clock, opts);
     try {
@@ -167,7 +179,15 @@ export class Adapter extends EventEmitter<AdapterEvents> {
       ? { address: target.address, addressType: target.addressType }
       : target;
     const link = await this.connectionManager.connect(t, opts);
-    return this.conns.get(link.handle) ?? new Connection(link);
+    return this.conns.get(link.handle) ?? this.newConnection(link);
+  }
+
+  private newConnection(link: LeLink): Connection {
+    return new Connection(link, {
+      clock: this.clock,
+      ...(this.opts.mtu !== undefined ? { mtu: this.opts.mtu } : {}),
+      ...(this.gattCache ? { cache: this.gattCache } : {}),
+    });
   }
 
   /** Re-initialise the controller (HCI Reset); live links are reported lost. */
@@ -210,5 +230,10 @@ async function resolveTransport(opts: AdapterOpenOptions): Promise<HciTransport>
   if (typeof opts.transport === 'object') {
     return capture ? recordTransport(opts.transport, openRecordingFile(capture)) : opts.transport;
   }
-  return openTransport(opts.transport, capture ? { capture } : {});
+  const spec = opts.transport ?? process.env.BLEWIRE_TRANSPORT;
+  // The simulator and replay sit above the transport layer and register themselves when loaded;
+  // load them only when asked for, so a gateway on hci0 never pays for them.
+  if (spec !== undefined && /^sim(:|$)/.test(spec)) await import('../sim/register.js');
+  if (spec !== undefined && spec.startsWith('replay:')) await import('../replay/transport.js');
+  return openTransport(spec, capture ? { capture } : {});
 }

@@ -1,9 +1,19 @@
 /**
- * Connection: one LE link as the application sees it. Link-level only for now: address, handle, role,
- * parameters, `disconnect(reason)`, a 'disconnect' event with the typed HCI reason, parameter / data
- * length / PHY procedures, and (internal) the ATT fixed channel the GATT client sits on.
+ * Connection: one LE link as the application sees it: address, handle, role, parameters,
+ * `disconnect(reason)`, a 'disconnect' event with the typed HCI reason, parameter / data length / PHY
+ * procedures, and the GATT client of the link.
+ *
+ * The GATT client (and with it our own small GAP/GATT server) is created with the connection, not on
+ * first use: a peer may send ATT requests the moment the link is up (BlueZ sends Exchange MTU at once)
+ * and must be answered even by an application that never touches GATT. Its subscriptions, cache view
+ * and pending operations belong to this connection and end with it (a reconnect starts clean).
+ * The first discovery call exchanges MTU (once per link, Vol 3, Part F, 3.4.2) unless that was done.
  */
 import { EventEmitter } from 'node:events';
+import type { Clock } from '../clock.js';
+import { GattClient, type GattClientOptions } from '../gatt/client.js';
+import type { GattCharacteristic, GattService } from '../gatt/model.js';
+import type { OpOptions } from '../gatt/op.js';
 import type { FixedChannel } from '../l2cap/channel.js';
 import type { L2capLink } from '../l2cap/link.js';
 import {
@@ -11,21 +21,30 @@ import {
 } from '../gap/connections.js';
 import type { AddressType } from '../gap/scanner.js';
 
-/** ATT_MTU before any exchange (Vol 3, Part F, 3.2.8). The GATT layer updates it. */
-const ATT_DEFAULT_MTU = 23;
-
 export interface ConnectionEvents {
   disconnect: [reason: DisconnectReason];
   parameters: [parameters: ConnectionParameters];
 }
 
+/** GATT settings of a connection: the Adapter passes its own (cache, MTU) and the clock. */
+export interface ConnectionGattOptions extends Partial<Omit<GattClientOptions, 'onTimeout' | 'peerId'>> {
+  clock: Clock;
+}
+
 export class Connection extends EventEmitter<ConnectionEvents> {
-  /** ATT_MTU; 23 until the GATT client exchanges MTU (it sets this). */
-  mtu = ATT_DEFAULT_MTU;
+  /** The link's GATT client (discovery, reads, writes, subscriptions; see also the shorthands below). */
+  readonly gatt: GattClient;
 
   /** @internal Use Adapter.connect(). */
-  constructor(private readonly link: LeLink) {
+  constructor(private readonly link: LeLink, gattOptions: ConnectionGattOptions) {
     super();
+    this.gatt = new GattClient(link.l2cap.att, {
+      ...gattOptions,
+      // The cache key is the peer's address; an identity address from bonding will replace it (SMP).
+      peerId: `${link.address}/${link.addressType}`,
+      // A transaction timeout leaves the bearer unusable: the link must go (Vol 3, Part F, 3.3.3).
+      onTimeout: () => { void this.disconnect().catch(() => undefined); },
+    });
     link.onDisconnect(reason => {
       // 'disconnect' with no listener must not throw (unlike 'error'), so emit unconditionally.
       this.emit('disconnect', reason);
@@ -66,6 +85,39 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     return this.link.setPhy(phys);
   }
 
+  /** ATT_MTU of the link: 23 until an MTU exchange (ours or the peer's). */
+  get mtu(): number { return this.gatt.mtu; }
+
+  /** Exchange MTU (once per link; our offer is the Adapter's `mtu`, default 517). */
+  exchangeMtu(options?: OpOptions): Promise<number> { return this.gatt.exchangeMtu(options); }
+
+  /**
+   * The whole GATT database: this connection's tree if known, else the peer's cached tree validated
+   * by its Database Hash (one round trip), else a full discovery in as few round trips as the spec
+   * allows.
+   */
+  async services(options?: OpOptions): Promise<GattService[]> {
+    await this.gatt.exchangeMtu(options);
+    return this.gatt.services(options);
+  }
+
+  /** One primary service by UUID or name ('heart_rate', 0x180d, 128-bit), with targeted discovery. */
+  async service(uuid: number | string, options?: OpOptions): Promise<GattService> {
+    await this.gatt.exchangeMtu(options);
+    return this.gatt.service(uuid, options);
+  }
+
+  /** `conn.characteristic('heart_rate', 'heart_rate_measurement')`: targeted discovery of one characteristic. */
+  async characteristic(service: number | string, characteristic: number | string, options?: OpOptions): Promise<GattCharacteristic> {
+    await this.gatt.exchangeMtu(options);
+    return this.gatt.characteristic(service, characteristic, options);
+  }
+
+  /** Several operations under one deadline: everything started inside `fn` rejects with TimeoutError after `ms`. */
+  within<T>(ms: number, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    return this.gatt.within(ms, fn);
+  }
+
   /** Resolves when the link is down (at once if it already is). */
   get closed(): Promise<DisconnectReason> {
     const r = this.link.disconnected;
@@ -78,7 +130,10 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     if (this.connected) await this.disconnect().catch(() => undefined);
   }
 
-  /** @internal The ATT fixed channel (CID 0x0004) for the GATT client. */
+  /**
+   * @internal The ATT fixed channel (CID 0x0004). `conn.gatt` already owns it: a second client on
+   * it would take its receiver away.
+   */
   get attChannel(): FixedChannel { return this.link.l2cap.att; }
   /** @internal The SMP fixed channel (CID 0x0006). */
   get smpChannel(): FixedChannel { return this.link.l2cap.smp; }

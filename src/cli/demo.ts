@@ -91,9 +91,8 @@ function float32(b: Uint8Array, o: number): number {
   return m * 10 ** e;
 }
 
-async function session(conn: Connection, sim: Simulator) {
-  const gatt = new GattClient(conn.attChannel, { clock: sim.clock });
-  return gatt;
+async function session(conn: Connection, _sim: Simulator) {
+  return conn.gatt;
 }
 
 export async function run(argv: string[]): Promise<number> {

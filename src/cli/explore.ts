@@ -11,10 +11,8 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { toHex } from '../bytes/hex.js';
-import { systemClock } from '../clock.js';
 import { describeUuid, uuid as toUuid } from '../codec/uuid.js';
-import { FileGattCache } from '../gatt/cache.js';
-import { GattClient } from '../gatt/client.js';
+import type { GattClient } from '../gatt/client.js';
 import { NotFoundError, type GattCharacteristic, type GattService } from '../gatt/model.js';
 
 /** What the GATT commands need from a live connection. */
@@ -33,21 +31,17 @@ export interface OpenOptions {
 
 export type GattSessionOpener = (address: string, options: OpenOptions) => Promise<GattSession>;
 
-/** Default: open the adapter, connect, and run a GattClient on the link's ATT channel. */
+/** Default: open the adapter, connect, and use the connection's GATT client. */
 const defaultOpener: GattSessionOpener = async (address, options) => {
   const { Adapter } = await import('../api/adapter.js');
-  const adapter = await Adapter.open(options.transport ? { transport: options.transport } : {});
+  const adapter = await Adapter.open({
+    ...(options.transport ? { transport: options.transport } : {}),
+    ...(options.mtu !== undefined ? { mtu: options.mtu } : {}),
+    ...(options.cache ? { gattCache: join(process.env['XDG_CACHE_HOME'] ?? join(homedir(), '.cache'), 'blewire', 'gatt') } : {}),
+  });
   try {
     const conn = await adapter.connect({ address, addressType: options.addressType }, { timeout: options.timeout });
-    const gatt = new GattClient(conn.attChannel, {
-      clock: systemClock,
-      mtu: options.mtu,
-      peerId: `${address.toUpperCase()}/${options.addressType}`,
-      ...(options.cache ? { cache: new FileGattCache(join(process.env['XDG_CACHE_HOME'] ?? join(homedir(), '.cache'), 'blewire', 'gatt')) } : {}),
-      // A dead ATT bearer means the link must go (Vol 3, Part F, 3.3.3).
-      onTimeout: () => { void conn.disconnect().catch(() => undefined); },
-    });
-    gatt.on('mtu', m => { conn.mtu = m; });
+    const gatt = conn.gatt;
     await gatt.exchangeMtu();
     return {
       gatt,

@@ -187,10 +187,7 @@ export async function runSession(steps: SessionStep[] | string, options: RunSess
         case 'connect': {
           conn = await adapter.connect({ address: step.address, addressType: step.addressType }, { timeout });
           const c = conn;
-          gatt = new GattClient(c.attChannel, {
-            clock,
-            onTimeout: () => { void c.disconnect().catch(() => undefined); },
-          });
+          gatt = c.gatt;
           result.connection = { address: c.address, addressType: c.addressType, role: c.role, intervalMs: c.parameters.interval };
           break;
         }

@@ -1,5 +1,6 @@
 import { openCaptureFile } from '../capture/writer.js';
 import type { CaptureWriter } from '../capture/writer.js';
+import type { Clock } from '../clock.js';
 import type { HciTransport, TransportReceiver } from './types.js';
 
 /**
@@ -11,7 +12,11 @@ import type { HciTransport, TransportReceiver } from './types.js';
  * the transport closes, either way round.
  */
 export interface RecordOptions {
-  /** µs since the Unix epoch for each record. Default: the wall clock, with sub-ms resolution. */
+  /**
+   * µs since the Unix epoch for each record. Default: the wall clock, with sub-ms resolution; for a
+   * transport that runs on its own clock (the simulator) the start time plus that clock's time, so
+   * the capture shows simulated timing.
+   */
   nowUs?: () => number;
 }
 
@@ -19,11 +24,20 @@ const wallClockUs = (): number => Math.round((performance.timeOrigin + performan
 
 export class RecordingTransport implements HciTransport {
   readonly description: string;
+  /** The inner transport's own clock, passed through so the host still runs on it. */
+  readonly clock?: Clock;
   private readonly nowUs: () => number;
 
   constructor(private readonly inner: HciTransport, readonly writer: CaptureWriter, options: RecordOptions = {}) {
     this.description = `${inner.description} (recording ${writer.format})`;
-    this.nowUs = options.nowUs ?? wallClockUs;
+    const clock = inner.clock;
+    if (clock) {
+      this.clock = clock;
+      const startUs = wallClockUs() - Math.round(clock.now() * 1000);
+      this.nowUs = options.nowUs ?? (() => startUs + Math.round(clock.now() * 1000));
+    } else {
+      this.nowUs = options.nowUs ?? wallClockUs;
+    }
   }
 
   send(packet: Uint8Array): void {
