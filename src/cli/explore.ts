@@ -23,7 +23,8 @@ export interface GattSession {
 
 export interface OpenOptions {
   transport?: string;
-  addressType: 'public' | 'random';
+  /** Omitted: scan for the address first and take the type it advertises with (public if unheard). */
+  addressType?: 'public' | 'random';
   timeout: number;
   mtu: number;
   cache: boolean;
@@ -40,7 +41,12 @@ const defaultOpener: GattSessionOpener = async (address, options) => {
     ...(options.cache ? { gattCache: join(process.env['XDG_CACHE_HOME'] ?? join(homedir(), '.cache'), 'blewire', 'gatt') } : {}),
   });
   try {
-    const conn = await adapter.connect({ address, addressType: options.addressType }, { timeout: options.timeout });
+    // Without --type, learn the address type from the device's own advertising (a public and a random
+    // address may be equal as bytes, so guessing wrong would time out or reach another device).
+    const addressType = options.addressType
+      ?? (await adapter.find({ address, timeout: Math.min(options.timeout, 5_000) }))?.addressType ?? 'public';
+    const conn = await adapter.connect({ address, addressType: addressType === 'random' ? 'random' : 'public' },
+      { timeout: options.timeout });
     const gatt = conn.gatt;
     await gatt.exchangeMtu();
     return {
@@ -95,7 +101,7 @@ export function parseArgs(argv: string[], valued: string[] = []): CommonArgs {
     json: flags.has('json'),
     open: {
       ...(transport ? { transport } : {}),
-      addressType: str('type') === 'random' ? 'random' : 'public',
+      ...(str('type') === 'random' || str('type') === 'public' ? { addressType: str('type') as 'public' | 'random' } : {}),
       timeout: Number(str('timeout') ?? 10_000),
       mtu: Number(str('mtu') ?? 517),
       cache: !flags.has('no-cache'),
