@@ -1,0 +1,49 @@
+/**
+ * blewire's public surface. Everything an application needs is exported here; deeper modules are
+ * implementation and may change.
+ */
+
+// The application API: adapter, scanning, connections, GATT.
+export { Adapter, staticRandomAddress, type AdapterOpenOptions, type FindOptions, type AdapterEvents } from './api/adapter.js';
+export { Connection, type ConnectionEvents } from './api/connection.js';
+export { Advertisement, ScanSession, type ScanOptions, type AddressType } from './gap/scanner.js';
+export type { ScanFilter, ManufacturerDataFilter, ServiceDataFilter, DataFilter } from './gap/filters.js';
+export {
+  DisconnectReasons, type DisconnectReason, type ConnectTarget, type ConnectOptions, type ConnectionParameters,
+} from './gap/connections.js';
+export { GattClient, type GattClientOptions, type GattClientStats } from './gatt/client.js';
+export {
+  GattService, GattCharacteristic, GattDescriptor, NotFoundError,
+  type Subscription, type WriteOptions, type SubscribeOptions,
+} from './gatt/model.js';
+export type { OpOptions } from './gatt/op.js';
+export { FileGattCache, MemoryGattCache, type GattCache } from './gatt/cache.js';
+export { GattDatabase } from './gatt/server-db.js';
+
+// Typed errors (each has a stable `code`).
+export {
+  BlewireError, DecodeError, EncodeError, TimeoutError, AbortError, TransportError, DisconnectedError,
+  ProtocolError, InvalidStateError, HciStatusError, AttError, BearerClosedError, type Layer,
+} from './errors.js';
+
+// UUIDs and names.
+export { uuid, uuidOf, shortUuid, uuidName, describeUuid, type Uuid } from './codec/uuid.js';
+
+// Clocks (inject FakeClock in tests).
+export { systemClock, FakeClock, type Clock } from './clock.js';
+
+// Transports and captures.
+export {
+  openTransport, registerTransport, memoryTransportPair, recordTransport, H4,
+  type HciTransport, type TransportReceiver, type OpenTransportOptions,
+} from './transport/index.js';
+export {
+  parseCapture, readCaptureFile, createCaptureWriter, openCaptureFile,
+  type CaptureRecord, type CaptureFormat, type CaptureWriter,
+} from './capture/index.js';
+export { decodeRecords, decodeRecordsAsync, toJsonLine, type DecodedLine } from './inspect/decode.js';
+
+// Codecs, for tools that work on raw packets.
+export { decodeHciPacket, encodeHciPacket, describeHciPacket, type HciPacket } from './hci/packets.js';
+export { decodeAtt, encodeAtt, describeAtt, type AttPdu } from './att/pdus.js';
+export { parseAd, decodeAd, encodeAd, buildAd, type ParsedAd } from './gap/ad.js';
