@@ -17,6 +17,7 @@ import type { ScanFilter } from '../gap/filters.js';
 import { Advertisement, Scanner, type AddressType, type ScanOptions, type ScanSession } from '../gap/scanner.js';
 import { Connection } from './connection.js';
 import { FileGattCache, type GattCache } from '../gatt/cache.js';
+import type { GattClientOptions } from '../gatt/client.js';
 
 export interface AdapterOpenOptions {
   /** A transport spec ('hci0', 'unix:/path', 'sim', …; default env BLEWIRE_TRANSPORT) or an open transport. */
@@ -39,6 +40,12 @@ export interface AdapterOpenOptions {
    * GattCache, or false for none (default: none; the CLI uses ~/.cache/blewire/gatt).
    */
   gattCache?: string | GattCache | false;
+  /**
+   * Per-link GATT behaviour: robust caching (write Client Supported Features, default true), Service
+   * Changed subscription (default true), our own GAP/GATT server (default ours; false answers Request
+   * Not Supported).
+   */
+  gatt?: Pick<GattClientOptions, 'robustCaching' | 'serviceChanged' | 'server'>;
   signal?: AbortSignal;
 }
 
@@ -184,6 +191,7 @@ export class Adapter extends EventEmitter<AdapterEvents> {
 
   private newConnection(link: LeLink): Connection {
     return new Connection(link, {
+      ...this.opts.gatt,
       clock: this.clock,
       ...(this.opts.mtu !== undefined ? { mtu: this.opts.mtu } : {}),
       ...(this.gattCache ? { cache: this.gattCache } : {}),

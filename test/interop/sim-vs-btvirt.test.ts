@@ -21,7 +21,6 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { Adapter } from '../../src/api/adapter.js';
 import { parseCapture } from '../../src/capture/index.js';
-import { GattClient } from '../../src/gatt/client.js';
 import { decodeHciPacket } from '../../src/hci/packets.js';
 import { createSimulator } from '../../src/sim/index.js';
 import { RawHciPeer, startBtvirt, type Btvirt } from './helpers/btvirt.js';
@@ -37,8 +36,7 @@ async function session(adapter: Adapter, clockOf: () => import('../../src/clock.
   const ad = await adapter.find({ name: NAME, timeout: 5000 } as never);
   if (!ad) throw new Error('advertiser not found');
   const conn = await adapter.connect(ad, { timeout: 5000 });
-  const gatt = new GattClient(conn.attChannel, { clock: clockOf(), server: false });
-  const value = await gatt.readValue(0x0003);
+  const value = await conn.gatt.readValue(0x0003);
   const r = await conn.disconnect();
   return { value, reason: r.code };
 }
@@ -113,7 +111,7 @@ describe('simulator vs btvirt: the same HCI exchange', () => {
   test('init, legacy scan, connect, ATT read over ACL, disconnect', async () => {
     // ---- btvirt: the raw peer answers the one ATT Read Request (handle 0x0003) by hand.
     const btCapture = join(dir, 'btvirt.btsnoop');
-    const adapter = await Adapter.open({ transport: `unix:${btvirt.leSocket}`, capture: btCapture });
+    const adapter = await Adapter.open({ transport: `unix:${btvirt.leSocket}`, capture: btCapture, gatt: { server: false } });
     const answer = (async () => {
       const cc = await peer.next(p => p.type === 'event' && p.code === 0x3e && p.params[0] === 0x01, 15_000);
       if (cc.type !== 'event') throw new Error('unreachable');
@@ -140,7 +138,7 @@ describe('simulator vs btvirt: the same HCI exchange', () => {
         gatt: [{ uuid: 0x1800, characteristics: [{ uuid: 0x2a00, properties: ['read'], value: DEVICE_NAME }] }] }],
     });
     const simCapture = join(dir, 'sim.btsnoop');
-    const simAdapter = await Adapter.open({ transport: sim.transport, clock: sim.clock, capture: simCapture });
+    const simAdapter = await Adapter.open({ transport: sim.transport, clock: sim.clock, capture: simCapture, gatt: { server: false } });
     const sm = await session(simAdapter, () => sim.clock);
     await simAdapter.close();
 

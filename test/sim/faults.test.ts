@@ -6,7 +6,7 @@ import type { Connection } from '../../src/api/connection.js';
 import {
   AttError, DecodeError, DisconnectedError, HciStatusError, ProtocolError, TimeoutError,
 } from '../../src/errors.js';
-import { GattClient } from '../../src/gatt/client.js';
+import type { GattClient } from '../../src/gatt/client.js';
 import { createSimulator, HEART_RATE_SENSOR, type Scenario, type Simulator, type SimPeripheral } from '../../src/sim/index.js';
 
 const open: Array<{ adapter?: Adapter; sim: Simulator }> = [];
@@ -29,7 +29,7 @@ async function up(s: Scenario = scenario(), opts: { commandTimeout?: number } = 
 
 async function connect(adapter: Adapter, sim: Simulator): Promise<{ conn: Connection; gatt: GattClient }> {
   const conn = await adapter.connect({ address: HEART_RATE_SENSOR.address, addressType: 'random' } as never, { timeout: 5000 });
-  const gatt = new GattClient(conn.attChannel, { clock: sim.clock, onTimeout: () => { void conn.disconnect().catch(() => undefined); } });
+  const gatt = conn.gatt;
   return { conn, gatt };
 }
 
@@ -219,7 +219,7 @@ describe('flow control and timing', () => {
     const conn = await adapter.connect({ address: HEART_RATE_SENSOR.address, addressType: 'random' } as never,
       { timeout: 5000, intervalMin: 7.5, intervalMax: 50 });
     expect(conn.parameters.interval).toBe(7.5);
-    const gatt = new GattClient(conn.attChannel, { clock: sim.clock });
+    const gatt = conn.gatt;
     await gatt.readValue(0x0003);
     const t0 = sim.now();
     for (let i = 0; i < 10; i++) await gatt.readValue(0x0003);

@@ -4,7 +4,6 @@
  * 7.5 ms connection interval: wall time, simulated time and ATT round trips. Median of several runs.
  */
 import { Adapter } from '../../src/api/adapter.js';
-import { GattClient } from '../../src/gatt/client.js';
 import { createSimulator, largeDatabase, type Scenario } from '../../src/sim/index.js';
 
 const PEER = 'D4:1E:35:7A:00:30';
@@ -23,9 +22,10 @@ function scenario(notifyEveryMs?: number): Scenario {
 
 async function session(s: Scenario) {
   const sim = createSimulator(s);
-  const adapter = await Adapter.open({ transport: sim.transport, clock: sim.clock });
+  const adapter = await Adapter.open({ transport: sim.transport, clock: sim.clock, gatt: { robustCaching: false, serviceChanged: false } });
   const conn = await adapter.connect({ address: PEER, addressType: 'random' } as never, { intervalMin: 7.5, intervalMax: 7.5, timeout: 5000 });
-  const gatt = new GattClient(conn.attChannel, { clock: sim.clock, robustCaching: false, serviceChanged: false });
+  const gatt = conn.gatt;
+  await conn.exchangeMtu();
   return { sim, adapter, conn, gatt };
 }
 
