@@ -6,23 +6,24 @@
  * image plus bluetoothd's compiled-in services (helpers/bluez-truth.ts), the GAP name `btmgmt info`
  * printed in the guest, and the ATT error codes bluetoothd's permission checks give.
  *
- * One Adapter (one capture file) serves the whole file; the tests run in order and share it:
+ * Everything goes through the public API (Adapter, Connection and its GATT shorthands, conn.gatt). MTU
+ * and cache are Adapter options, so each configuration gets its own Adapter over the same bridged socket
+ * (re-synchronised with HCI Reset), each recording its own capture; the tests run in order:
  *   A: no cache — scan, connect, full discovery (round trips counted), reads, notifications, rejections;
- *   B: a fresh FileGattCache and a 23-octet ATT_MTU — cache miss, long write and long read;
- *   C: a new FileGattCache on the same directory — the database comes from the cache after ONE round trip.
- * The capture is then checked with tshark. If the guest cannot boot, beforeAll throws and every test fails.
+ *   B: ATT_MTU 23 and a fresh file cache — cache miss, long write (prepare/execute);
+ *   C: a new Adapter on the same cache directory — the database after ONE round trip, the long value read;
+ *   D: ATT_MTU 23, no cache — long read against a server that ignores the Read Blob offset.
+ * Every capture is then checked with tshark. If the guest cannot boot, beforeAll throws and every test fails.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Adapter } from '../../src/api/adapter.js';
+import { Adapter, type AdapterOpenOptions } from '../../src/api/adapter.js';
 import type { Connection } from '../../src/api/connection.js';
-import { systemClock } from '../../src/clock.js';
 import { AttError } from '../../src/errors.js';
 import type { Advertisement } from '../../src/gap/scanner.js';
-import { FileGattCache } from '../../src/gatt/cache.js';
-import { GattClient, type GattClientOptions } from '../../src/gatt/client.js';
+import type { GattClient } from '../../src/gatt/client.js';
 import type { GattCharacteristic, GattService } from '../../src/gatt/model.js';
 import { StreamTransport } from '../../src/transport/stream.js';
 import { syncH4, useBlueZGuest, type BlueZGuestInfo } from './helpers/bluez-guest.js';
@@ -150,7 +151,7 @@ describe('blewire against BlueZ 5.66 in the qemu guest (bridged H4)', () => {
   let truth: { services: TruthService[]; advertisement: DeclaredAdvertisement };
   let adapter: Adapter | undefined;
   let tmp: string;
-  let capture: string;
+  const captures: string[] = [];
   let found: Advertisement;
   let conn: Connection;
   let gatt: GattClient;
@@ -169,12 +170,17 @@ describe('blewire against BlueZ 5.66 in the qemu guest (bridged H4)', () => {
     return adapter!.connect(ad, { timeout: 10_000 });
   };
 
-  const newClient = (c: Connection, extra: Partial<GattClientOptions> = {}): GattClient =>
-    new GattClient(c.attChannel, {
-      clock: systemClock,
-      onTimeout: () => { void c.disconnect().catch(() => undefined); },
-      ...extra,
-    });
+  /** A fresh Adapter (own capture) on the bridged socket, after closing the previous one. */
+  const openAdapter = async (label: string, opts: Partial<AdapterOpenOptions> = {}): Promise<Adapter> => {
+    await adapter?.close();
+    const capture = path.join(tmp, `gatt-bluez-${label}.btsnoop`);
+    captures.push(capture);
+    const sock = await syncH4(guest.h4Socket);
+    const transport = new StreamTransport(sock, `unix:${guest.h4Socket}`);
+    sock.resume(); // syncH4 paused it (and unshifted what followed Reset's Command Complete)
+    adapter = await Adapter.open({ transport, capture, randomAddress: true, ...opts });
+    return adapter;
+  };
 
   beforeAll(async () => {
     const t0 = performance.now();
@@ -182,11 +188,7 @@ describe('blewire against BlueZ 5.66 in the qemu guest (bridged H4)', () => {
     figures.push(`guest boot to READY: ${guest.readySeconds} s (as reported by boot.sh); useBlueZGuest wall ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     truth = bluezTruth();
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'blewire-gatt-bluez-'));
-    capture = path.join(tmp, 'gatt-bluez.btsnoop');
-    const sock = await syncH4(guest.h4Socket);
-    const transport = new StreamTransport(sock, `unix:${guest.h4Socket}`);
-    sock.resume(); // syncH4 paused it (and unshifted what followed Reset's Command Complete)
-    adapter = await Adapter.open({ transport, capture, randomAddress: true });
+    await openAdapter('a');
   }, 900_000);
 
   afterAll(async () => {
@@ -194,7 +196,7 @@ describe('blewire against BlueZ 5.66 in the qemu guest (bridged H4)', () => {
     await release();
     // BLEWIRE_INTEROP_KEEP=DIR keeps the capture for a look with `npx blewire decode` or Wireshark.
     const keep = process.env.BLEWIRE_INTEROP_KEEP;
-    if (keep && capture && fs.existsSync(capture)) fs.copyFileSync(capture, path.join(keep, 'gatt-bluez.btsnoop'));
+    if (keep) for (const c of captures) if (fs.existsSync(c)) fs.copyFileSync(c, path.join(keep, path.basename(c)));
     if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
     console.log([
       'gatt-bluez figures:', ...figures.map(f => `  ${f}`),
@@ -229,13 +231,13 @@ describe('blewire against BlueZ 5.66 in the qemu guest (bridged H4)', () => {
   it("discovers the whole database exactly as BlueZ declares it, and counts the round trips", async () => {
     conn = await timed('connect', () => adapter!.connect(found, { timeout: 10_000 }));
     expect(conn.address).toBe(guest.peripheral);
-    gatt = newClient(conn);
+    gatt = conn.gatt;
     const served = await timed("BlueZ's own discovery of our database (waited out)", () => peerQuiet(gatt));
     figures.push(`BlueZ's GATT client sent us ${served} request(s) after connecting; ATT_MTU ${gatt.mtu}`);
-    await gatt.exchangeMtu({ timeout: 10_000 });
-    expect(gatt.mtu).toBeGreaterThan(23);
+    await conn.exchangeMtu({ timeout: 10_000 });
+    expect(conn.mtu).toBeGreaterThan(23);
     const before = gatt.stats;
-    tree = await timed('full discovery', () => gatt.services({ timeout: 30_000 }));
+    tree = await timed('full discovery', () => conn.services({ timeout: 30_000 }));
     const spent = gatt.stats.discoveryRequests - before.discoveryRequests;
     const nAttrs = tree.reduce((n, s) => n + 1 + s.characteristics.reduce((m, c) => m + 2 + c.descriptors.length, 0), 0);
     figures.push(`full discovery: ${spent} ATT round trips for ${tree.length} services / ${nAttrs} attributes (target 14)`);
@@ -376,14 +378,15 @@ describe('blewire against BlueZ 5.66 in the qemu guest (bridged H4)', () => {
   const long = Uint8Array.from({ length: 300 }, (_, i) => (255 - i) & 0xff);
 
   it('long write at ATT_MTU 23 (prepare/execute), filling a fresh file cache (miss)', async () => {
+    if (conn?.connected) await conn.disconnect();
+    await openAdapter('b', { mtu: 23, gattCache: cacheDir() });
     conn = await timed('re-scan + connect B', () => reconnect());
     try {
-      const peerId = `${conn.address}/${conn.addressType}`;
-      gatt = newClient(conn, { mtu: 23, cache: new FileGattCache(cacheDir()), peerId });
+      gatt = conn.gatt;
       await peerQuiet(gatt);
-      await gatt.exchangeMtu({ timeout: 10_000 });
-      expect(gatt.mtu).toBe(23);
-      tree = await timed('discovery with cache miss', () => gatt.services({ timeout: 30_000 }));
+      await conn.exchangeMtu({ timeout: 10_000 });
+      expect(conn.mtu).toBe(23);
+      tree = await timed('discovery with cache miss', () => conn.services({ timeout: 30_000 }));
       expect(gatt.stats.cacheMisses).toBe(1);
       figures.push(`cache miss: ${gatt.stats.discoveryRequests} discovery round trips (hash read + full discovery) at ATT_MTU 23`);
       expect(shape(tree)).toEqual(truthShape(truth.services));
@@ -404,13 +407,14 @@ describe('blewire against BlueZ 5.66 in the qemu guest (bridged H4)', () => {
   });
 
   it('a reconnect is served from the file cache after exactly one ATT round trip (Database Hash)', async () => {
+    await openAdapter('c', { gattCache: cacheDir() }); // a new Adapter and FileGattCache: the file is the cache
     conn = await timed('re-scan + connect C', () => reconnect());
     try {
-      const peerId = `${conn.address}/${conn.addressType}`;
-      gatt = newClient(conn, { cache: new FileGattCache(cacheDir()), peerId }); // a new instance: the file is the cache
-      await peerQuiet(gatt);
+      gatt = conn.gatt;
+      await peerQuiet(gatt); // BlueZ's Exchange MTU sets ATT_MTU 517 before we ask
+      expect(conn.mtu).toBeGreaterThan(23);
       const before = gatt.stats;
-      tree = await timed('discovery served from the cache', () => gatt.services({ timeout: 30_000 }));
+      tree = await timed('discovery served from the cache', () => conn.services({ timeout: 30_000 }));
       const spent = gatt.stats.discoveryRequests - before.discoveryRequests;
       figures.push(`cache hit: ${spent} ATT round trip(s) for the whole database`);
       expect(gatt.stats.cacheHits).toBe(1);
@@ -433,13 +437,14 @@ describe('blewire against BlueZ 5.66 in the qemu guest (bridged H4)', () => {
     // value), so every Read Blob Response repeats the value's head and is full: only the 512-octet limit
     // on attribute values (Vol 3, Part F, 3.2.9) can end the procedure. A client that keeps reading
     // would run until the 64 KiB offset limit (~3000 round trips here).
+    await openAdapter('d', { mtu: 23 });
     conn = await timed('re-scan + connect D', () => reconnect());
     try {
-      gatt = newClient(conn, { mtu: 23 });
+      gatt = conn.gatt;
       await peerQuiet(gatt);
-      await gatt.exchangeMtu({ timeout: 10_000 });
-      expect(gatt.mtu).toBe(23);
-      const t = await gatt.characteristic(TEST_SVC, TEST_CHR, { timeout: 20_000 });
+      await conn.exchangeMtu({ timeout: 10_000 });
+      expect(conn.mtu).toBe(23);
+      const t = await conn.characteristic(TEST_SVC, TEST_CHR, { timeout: 20_000 });
       const limit = 1 + Math.ceil((512 - 22) / 22); // Read + Read Blobs up to 512 octets
       // Guard: abort once the client is clearly past the limit, so a runaway read does not flood
       // bluetoothd (one D-Bus call per Read Blob) for the tests that share this guest.
@@ -463,14 +468,18 @@ describe('blewire against BlueZ 5.66 in the qemu guest (bridged H4)', () => {
     }
   });
 
-  it('recorded the whole session as btsnoop that tshark reads without malformed packets', async () => {
-    await adapter!.close(); // flushes and closes the capture
+  it('recorded every session as btsnoop that tshark reads without malformed packets', async () => {
+    await adapter!.close(); // flushes and closes the last capture
     adapter = undefined;
-    const size = fs.statSync(capture).size;
-    const problems = await timed('tshark check', () => tsharkProblems(capture));
-    const excused = problems.filter(isTsharkDatabaseMixUp);
-    figures.push(`capture: ${size} bytes; tshark flags ${problems.length} frame(s), ${excused.length} of them its own database mix-up` +
-      (excused.length ? ` (frames ${excused.map(p => p.frame).join(', ')})` : ''));
-    expect(problems.filter(p => !isTsharkDatabaseMixUp(p))).toEqual([]);
+    expect(captures.length).toBe(4);
+    for (const capture of captures) {
+      const size = fs.statSync(capture).size;
+      const problems = await timed(`tshark check ${path.basename(capture)}`, () => tsharkProblems(capture));
+      const excused = problems.filter(isTsharkDatabaseMixUp);
+      figures.push(`${path.basename(capture)}: ${size} bytes; tshark flags ${problems.length} frame(s), ${excused.length} of them its own database mix-up` +
+        (excused.length ? ` (frames ${excused.map(p => p.frame).join(', ')})` : ''));
+      expect(size).toBeGreaterThan(0);
+      expect(problems.filter(p => !isTsharkDatabaseMixUp(p)), path.basename(capture)).toEqual([]);
+    }
   });
 });
