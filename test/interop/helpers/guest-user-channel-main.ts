@@ -10,7 +10,6 @@
  */
 import { Adapter } from '../../../src/api/adapter.js';
 import { systemClock } from '../../../src/clock.js';
-import { GattClient } from '../../../src/gatt/client.js';
 import { loadHciSocketModule, openUserChannel } from '../../../src/transport/user-channel.js';
 
 const HCI_SOCKET = '@abandonware/bluetooth-hci-socket';
@@ -38,15 +37,11 @@ async function main(): Promise<Record<string, unknown>> {
     if (!ad) throw new Error(`no advertisement from ${peripheral} within 30 s`);
     const conn = await adapter.connect(ad, { timeout: 15_000 });
     mark('connect');
-    const gatt = new GattClient(conn.attChannel, {
-      clock: systemClock,
-      onTimeout: () => { void conn.disconnect().catch(() => undefined); },
-    });
-    await gatt.exchangeMtu({ timeout: 15_000 });
+    await conn.exchangeMtu({ timeout: 15_000 });
     mark('mtu');
-    const services = await gatt.services({ timeout: 30_000 });
+    const services = await conn.services({ timeout: 30_000 });
     mark('discovery');
-    const discoveryRequests = gatt.stats.discoveryRequests;
+    const discoveryRequests = conn.gatt.stats.discoveryRequests;
     const nameChar = services.find(s => s.uuid === '00001800-0000-1000-8000-00805f9b34fb')
       ?.characteristics.find(c => c.uuid === '00002a00-0000-1000-8000-00805f9b34fb');
     if (!nameChar) throw new Error('no Device Name characteristic in the discovered database');
@@ -59,7 +54,7 @@ async function main(): Promise<Record<string, unknown>> {
       module: HCI_SOCKET,
       controller: { address: info.address, acl: info.acl },
       advertisement: { address: ad.address, addressType: ad.addressType, name: ad.name, serviceUuids: ad.serviceUuids },
-      connection: { address: conn.address, role: conn.role, intervalMs: conn.parameters.interval, mtu: gatt.mtu },
+      connection: { address: conn.address, role: conn.role, intervalMs: conn.parameters.interval, mtu: conn.mtu },
       services: services.map(s => ({ uuid: s.uuid, characteristics: s.characteristics.map(c => c.uuid) })),
       discoveryRequests,
       deviceName: name,
