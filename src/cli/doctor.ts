@@ -78,6 +78,38 @@ export function describeController(c: ControllerInfo): string[] {
   return lines;
 }
 
+/** What to do about a transport that would not open, by the error's stable code (first line starts "What to do:"). */
+function advice(err: BlewireError, spec: string | undefined): string[] {
+  const code = err.code ?? '';
+  if (!spec) return ['What to do: name a transport with --transport (hci0, unix:/path, tcp:host:port, serial:/dev/ttyACM0) or BLEWIRE_TRANSPORT; --transport sim needs no adapter.'];
+  if (code === 'ETRANSPORT_BUSY' || /EBUSY|busy/i.test(err.message)) {
+    const holders = adapterHolders();
+    return [
+      'What to do: free the adapter with `sudo btmgmt --index N power off` (or stop bluetoothd: `sudo systemctl stop bluetooth`), then retry.',
+      holders.length ? `The adapter is held by: ${holders.join('; ')}` : 'The adapter is busy (held by the kernel\'s Bluetooth stack).',
+    ];
+  }
+  if (code === 'ETRANSPORT_PERMISSION' || /EPERM|EACCES|permission/i.test(err.message)) {
+    return ['What to do: the user channel needs CAP_NET_ADMIN: run as root or `sudo setcap cap_net_admin+eip $(readlink -f $(which node))`.'];
+  }
+  switch (code) {
+    case 'ETIMEDOUT':
+      return ['What to do: the transport opened but the controller did not answer HCI Reset: check the port, the baud rate and that an HCI controller (not an AT-command modem) is behind it.'];
+    case 'ETRANSPORT_NO_BLUETOOTH':
+      return ['What to do: load the kernel\'s Bluetooth support (`sudo modprobe bluetooth`, a kernel with CONFIG_BT), or use a transport that needs none: serial:/dev/ttyACM0, unix:/path (btvirt), tcp:host:port, or sim.'];
+    case 'ETRANSPORT_NO_ADAPTER':
+      return ['What to do: plug in an adapter or name one that is present (`ls /sys/class/bluetooth`, then --transport hciN).'];
+    case 'ETRANSPORT_MODULE_MISSING':
+      return ['What to do: install a native HCI socket module (see above), or use serial:, unix:, tcp: or sim, which need none.'];
+    case 'ETRANSPORT_CONNECT':
+      return ['What to do: start the controller or emulator behind that socket (for btvirt: `tools/interop/btvirt.sh start` prints le_socket=…), or correct the path or host:port.'];
+    case 'ETRANSPORT_SPEC':
+      return ['What to do: use one of the transport forms listed above; --transport sim needs no adapter.'];
+    default:
+      return ['What to do: check the transport spec and run again with DEBUG=blewire:* to see the HCI exchange.'];
+  }
+}
+
 export async function run(argv: string[]): Promise<number> {
   let args;
   try {
@@ -90,7 +122,7 @@ export async function run(argv: string[]): Promise<number> {
     console.log(HELP);
     return 0;
   }
-  const spec = args.transport ?? process.env.BLEWIRE_TRANSPORT;
+  const spec = args.transport || process.env.BLEWIRE_TRANSPORT || undefined; // an empty variable is no transport
   console.log(`Transport: ${spec ?? '(none given: use --transport or BLEWIRE_TRANSPORT)'}`);
   let adapter: Adapter;
   try {
@@ -98,15 +130,7 @@ export async function run(argv: string[]): Promise<number> {
   } catch (e) {
     const err = e as BlewireError;
     console.log(`Cannot open: ${err.message}`);
-    if (err.code === 'EBUSY' || /EBUSY|busy/i.test(err.message)) {
-      const holders = adapterHolders();
-      console.log(holders.length ? `The adapter is held by: ${holders.join('; ')}` : 'The adapter is busy (held by the kernel\'s Bluetooth stack).');
-      console.log('Free it with `sudo btmgmt --index N power off` (or stop bluetoothd: `sudo systemctl stop bluetooth`), then retry.');
-    } else if (/EPERM|EACCES|permission/i.test(err.message)) {
-      console.log('The user channel needs CAP_NET_ADMIN: run as root or `sudo setcap cap_net_admin+eip $(readlink -f $(which node))`.');
-    } else if (err.code === 'ETIMEDOUT') {
-      console.log('The transport opened but the controller did not answer HCI Reset: wrong port, baud rate or not an HCI controller.');
-    }
+    for (const l of advice(err, spec)) console.log(l);
     return 1;
   }
   try {
