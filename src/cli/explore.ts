@@ -23,6 +23,8 @@ export interface GattSession {
 
 export interface OpenOptions {
   transport?: string;
+  /** Record the session into this capture file (btsnoop / pcap / pcapng by extension). */
+  capture?: string;
   /** Omitted: scan for the address first and take the type it advertises with (public if unheard). */
   addressType?: 'public' | 'random';
   timeout: number;
@@ -37,6 +39,7 @@ const defaultOpener: GattSessionOpener = async (address, options) => {
   const { Adapter } = await import('../api/adapter.js');
   const adapter = await Adapter.open({
     ...(options.transport ? { transport: options.transport } : {}),
+    ...(options.capture ? { capture: options.capture } : {}),
     ...(options.mtu !== undefined ? { mtu: options.mtu } : {}),
     ...(options.cache ? { gattCache: join(process.env['XDG_CACHE_HOME'] ?? join(homedir(), '.cache'), 'blewire', 'gatt') } : {}),
   });
@@ -82,7 +85,7 @@ export interface CommonArgs {
 export function parseArgs(argv: string[], valued: string[] = []): CommonArgs {
   const positional: string[] = [];
   const flags = new Map<string, string | true>();
-  const takes = new Set(['transport', 'type', 'timeout', 'mtu', 'service', ...valued]);
+  const takes = new Set(['transport', 'capture', 'type', 'timeout', 'mtu', 'service', ...valued]);
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a.startsWith('--')) {
@@ -95,12 +98,14 @@ export function parseArgs(argv: string[], valued: string[] = []): CommonArgs {
   }
   const str = (k: string): string | undefined => (typeof flags.get(k) === 'string' ? flags.get(k) as string : undefined);
   const transport = str('transport');
+  const capture = str('capture');
   return {
     positional,
     flags,
     json: flags.has('json'),
     open: {
       ...(transport ? { transport } : {}),
+      ...(capture ? { capture } : {}),
       ...(str('type') === 'random' || str('type') === 'public' ? { addressType: str('type') as 'public' | 'random' } : {}),
       timeout: Number(str('timeout') ?? 10_000),
       mtu: Number(str('mtu') ?? 517),
@@ -205,7 +210,7 @@ function fromHexSafe(hex: string): Uint8Array {
   return out;
 }
 
-export const USAGE_COMMON = '[--type public|random] [--transport SPEC] [--timeout MS] [--mtu N] [--no-cache]';
+export const USAGE_COMMON = '[--type public|random] [--transport SPEC] [--capture FILE] [--timeout MS] [--mtu N] [--no-cache]';
 
 export async function run(argv: string[]): Promise<number> {
   const args = parseArgs(argv);
