@@ -1,0 +1,90 @@
+// blewire scan, run in-process on the simulated demo world (virtual time: a 2 s scan takes
+// milliseconds of wall clock). JSON Lines are parsed and checked against the world's peripherals
+// (src/sim/scenarios.ts): the heart-rate sensor "Pulse HR" and the thermometer "Therm-1".
+import { afterEach, describe, expect, test, vi } from 'vitest';
+import { run as scan } from '../../../src/cli/scan.js';
+import { captureOutput } from './output.js';
+
+const HEART_RATE = '0000180d-0000-1000-8000-00805f9b34fb';
+const BATTERY = '0000180f-0000-1000-8000-00805f9b34fb';
+
+interface Line {
+  address: string; addressType: string; rssi: number; name?: string; serviceUuids: string[];
+  serviceData: Record<string, string>; txPower?: number; connectable: boolean; data: string;
+  scanResponse?: string; timestamp: number;
+}
+
+async function scanJson(...args: string[]): Promise<Line[]> {
+  const out = captureOutput();
+  expect(await scan(['--transport', 'sim', '--json', ...args])).toBe(0);
+  return out.stdout().map(l => JSON.parse(l) as Line); // every line is one JSON object: throws otherwise
+}
+
+afterEach(() => { vi.restoreAllMocks(); vi.unstubAllEnvs(); });
+
+describe('blewire scan --transport sim', () => {
+  test('--json: JSON Lines, one per new advertiser, with the heart-rate sensor and its merged scan response', async () => {
+    const lines = await scanJson('--duration', '2');
+    const pulse = lines.filter(l => l.address === 'D4:1E:35:7A:00:01');
+    expect(pulse).toHaveLength(1); // without --duplicates each advertiser is reported once (its data never changes)
+    expect(pulse[0]).toMatchObject({
+      addressType: 'random', name: 'Pulse HR', rssi: expect.any(Number), connectable: true,
+      serviceUuids: [HEART_RATE, BATTERY],
+      // flags 06, 16-bit UUIDs 180d 180f, complete name "Pulse HR"
+      data: '02010605030d180f18090950756c7365204852',
+      // active scanning: the scan response (TX power 4 dBm, appearance 0x0341) is merged into the line
+      scanResponse: '020a0403194103', txPower: 4,
+    });
+    expect(lines.find(l => l.address === 'D4:1E:35:7A:00:02')).toMatchObject({ name: 'Therm-1', serviceUuids: ['00001809-0000-1000-8000-00805f9b34fb'] });
+    // The crowd is there too (54 more advertisers), each address once.
+    expect(new Set(lines.map(l => `${l.addressType}/${l.address}`)).size).toBe(lines.length);
+    expect(lines.length).toBeGreaterThan(40);
+    // Names that only the scan response carries (the tracker tags) are seen when scanning actively.
+    expect(lines.some(l => /^Tag-/.test(l.name ?? ''))).toBe(true);
+    // --duration is virtual time: nothing is reported after the 2 s window (timestamps are the sim's ms).
+    expect(Math.max(...lines.map(l => l.timestamp))).toBeLessThan(2_100);
+  });
+
+  test('--service heart_rate keeps only the heart-rate sensor', async () => {
+    const lines = await scanJson('--duration', '2', '--service', 'heart_rate');
+    expect(lines.map(l => [l.address, l.name])).toEqual([['D4:1E:35:7A:00:01', 'Pulse HR']]);
+    expect(lines[0]!.serviceUuids).toContain(HEART_RATE);
+  });
+
+  test('--service repeated: a device must advertise all of them (Web Bluetooth filter semantics)', async () => {
+    const both = await scanJson('--duration', '2', '--service', '180d', '--service', '0x180f');
+    expect(both.map(l => l.name)).toEqual(['Pulse HR']);
+    // Nobody advertises Health Thermometer and Heart Rate together.
+    expect(await scanJson('--duration', '2', '--service', '1809', '--service', '180d')).toEqual([]);
+  });
+
+  test('--name-prefix Therm keeps only the thermometer', async () => {
+    const lines = await scanJson('--duration', '2', '--name-prefix', 'Therm');
+    expect(lines.map(l => [l.address, l.addressType, l.name])).toEqual([['D4:1E:35:7A:00:02', 'random', 'Therm-1']]);
+  });
+
+  test('--passive: no scan requests, so no scan-response-only fields', async () => {
+    const lines = await scanJson('--duration', '2', '--passive');
+    const pulse = lines.find(l => l.address === 'D4:1E:35:7A:00:01');
+    expect(pulse).toMatchObject({ name: 'Pulse HR', data: '02010605030d180f18090950756c7365204852' });
+    expect(pulse).not.toHaveProperty('scanResponse');
+    expect(pulse).not.toHaveProperty('txPower'); // only in Pulse HR's scan response
+    expect(lines.filter(l => l.scanResponse !== undefined)).toEqual([]);
+    expect(lines.filter(l => /^Tag-/.test(l.name ?? ''))).toEqual([]); // tag names live in scan responses
+  });
+
+  test('--duplicates reports every advertising event (Pulse HR advertises every 50 ms)', async () => {
+    const lines = await scanJson('--duration', '1', '--duplicates', '--name-prefix', 'Pulse');
+    expect(lines.length).toBeGreaterThan(10);
+    expect(new Set(lines.map(l => l.address))).toEqual(new Set(['D4:1E:35:7A:00:01']));
+  });
+
+  test('bad arguments exit 2 with the usage on stderr', async () => {
+    const out = captureOutput();
+    expect(await scan(['--transport', 'sim', '--duration', '0'])).toBe(2);
+    expect(out.stderr().join('\n')).toContain('--duration must be a positive number');
+    expect(await scan(['--transport', 'sim', '--frobnicate'])).toBe(2);
+    expect(out.stderr().join('\n')).toContain('usage: blewire scan');
+    expect(out.stdout()).toEqual([]);
+  });
+});
