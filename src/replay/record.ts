@@ -39,6 +39,10 @@ export interface RecordScenarioOptions {
   hardware?: string;
   /** The command line that made the recording (stored so the fixture can be re-recorded). */
   command?: string;
+  /** The tool that drove the recording (default tools/record.ts). */
+  tool?: string;
+  /** What to store as the transport when the spec names a throw-away path (e.g. btvirt's private /tmp). */
+  transportLabel?: string;
   /** Player settings to store with the scenario. */
   replay?: ScenarioFile['replay'];
 }
@@ -102,10 +106,10 @@ export async function recordScenario(o: RecordScenarioOptions): Promise<Scenario
     steps: formatSteps(steps),
     ...(o.randomAddress ? { host: { randomAddress: o.randomAddress } } : {}),
     recordedWith: {
-      transport: typeof o.transport === 'string' ? o.transport : o.transport.description,
+      transport: o.transportLabel ?? (typeof o.transport === 'string' ? o.transport : o.transport.description),
       controller: o.controller,
       ...(o.peer ? { peer: o.peer } : {}),
-      tool: 'tools/record.ts',
+      tool: o.tool ?? 'tools/record.ts',
       ...(o.command ? { command: o.command } : {}),
       ...(o.hardware ? { hardware: o.hardware } : {}),
     },
