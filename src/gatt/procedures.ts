@@ -16,7 +16,7 @@
  */
 import { hex16 } from '../bytes/hex.js';
 import { AttBearer } from '../att/bearer.js';
-import { AttErrorCode } from '../att/constants.js';
+import { ATT_MAX_VALUE_LENGTH, AttErrorCode } from '../att/constants.js';
 import type { AttPdu } from '../att/pdus.js';
 import { concat } from '../att/server.js';
 import { is16, uuid as toUuid, uuidFromBytes, uuidToBytes, type Uuid } from '../codec/uuid.js';
@@ -324,6 +324,10 @@ export async function readLong(bearer: AttBearer, handle: number, signal: Signal
   const parts: Uint8Array[] = [first.value];
   let offset = first.value.length;
   for (;;) {
+    // An attribute value is at most 512 octets (Vol 3, Part F, 3.2.9): never ask past that. A server
+    // that ignores Value_Offset (BlueZ's example server does) would otherwise be read until 65535.
+    if (offset === ATT_MAX_VALUE_LENGTH) break;
+    if (offset > ATT_MAX_VALUE_LENGTH) throw violation(`long read of ${hex16(handle)} returned ${offset} octets, more than the 512 an attribute value may hold`);
     let rsp;
     try {
       rsp = await bearer.request({ kind: 'readBlobReq', handle, valueOffset: offset }, { signal });
@@ -335,7 +339,6 @@ export async function readLong(bearer: AttBearer, handle: number, signal: Signal
     if (rsp.value.length > 0) parts.push(rsp.value);
     offset += rsp.value.length;
     if (rsp.value.length < full) break;
-    if (offset > 0xffff) throw violation(`long read of ${hex16(handle)} goes past 65535 octets`);
   }
   return concat(parts);
 }

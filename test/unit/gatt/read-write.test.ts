@@ -117,6 +117,22 @@ describe('reliable write', () => {
     await p;
   });
 
+  test('a long read never asks past 512 octets, even from a server that ignores Value_Offset', async () => {
+    // BlueZ's example server answers every Read Blob with the value from offset 0 (seen in the
+    // interop suite); an attribute value is at most 512 octets (Vol 3, Part F, 3.2.9).
+    const { client, peer } = scripted();
+    const p = client.readValue(3);
+    let requests = 0;
+    for (;;) {
+      const req = await Promise.race([peer.next(), p.then(() => undefined, () => undefined)]);
+      if (!req) break;
+      requests++;
+      peer.send({ kind: req.kind === 'readReq' ? 'readRsp' : 'readBlobRsp', value: long(22) } as never);
+    }
+    await expect(p).rejects.toBeInstanceOf(ProtocolError);
+    expect(requests).toBe(24); // 1 read + 23 blobs take the offset from 22 to 528 > 512
+  });
+
   test('a differing echo cancels the queue and rejects', async () => {
     const { client, peer, pair } = scripted();
     const p = client.reliableWrite([{ handle: 3, value: Uint8Array.of(1, 2) }, { handle: 5, value: Uint8Array.of(3) }]);
