@@ -270,6 +270,10 @@ export class PeerSession {
 
   private startSource(src: NotificationSource, valueHandle: number): void {
     const every = Math.max(1, Math.round(src.everyMs * 1000));
+    const intervals = src.intervalsMs?.length ? src.intervalsMs.map(ms => (Number.isFinite(ms) && ms > 0 ? Math.round(ms * 1000) : 0)) : undefined;
+    // The delay (µs) before value i: the same index picks the value and its delay, so they stay paired
+    // across unsubscribe / resubscribe and when the values cycle.
+    const delayBefore = (i: number): number => (intervals ? intervals[i % intervals.length]! : every);
     const fire = (): void => {
       if (this.ended || !this.gattLink) return;
       const i = this.tick.get(src) ?? 0;
@@ -282,9 +286,9 @@ export class PeerSession {
         if (ok && indicate) this.peripheral.stats.indicationsSent++;
         else if (ok) this.peripheral.stats.notificationsSent++;
       }, e => log.sim('%s: notification source: %s', this.peripheral.name, (e as Error).message));
-      this.tickers.set(src, this.api.schedule(every, fire));
+      this.tickers.set(src, this.api.schedule(delayBefore(i + 1), fire));
     };
-    this.tickers.set(src, this.api.schedule(every, fire));
+    this.tickers.set(src, this.api.schedule(delayBefore(this.tick.get(src) ?? 0), fire));
   }
 
   // ---- signalling ----------------------------------------------------------------------------------

@@ -85,7 +85,16 @@ export type SimGenerator =
 export interface NotificationSource {
   /** Characteristic UUID (first match) or value handle. */
   characteristic: number | string;
+  /** Interval between values (ms); the first comes this long after the client enables the source. */
   everyMs: number;
+  /**
+   * Per-value delays (ms), instead of everyMs when given and not empty: value i is sent
+   * `intervalsMs[i % length]` after value i − 1 (value 0: after the client enables the source in its
+   * CCCD), so a stream can follow recorded relative times (device twins). 0 sends at the same instant;
+   * the link still carries each value at the next connection event. Negative or non-finite entries
+   * count as 0.
+   */
+  intervalsMs?: number[];
   /** notify (default) or indicate; the client must have enabled it in the CCCD. */
   mode?: 'notify' | 'indicate';
   generator?: SimGenerator;
