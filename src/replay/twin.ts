@@ -331,7 +331,10 @@ export function layoutGaps(twin: DeviceTwin): string[] {
 export interface TwinSimOptions {
   /** Address to advertise from when the capture did not show the peer's (ACL-only logs). */
   address?: string;
-  /** Interval of the notification stream in the simulator (default: the median interval of the capture). */
+  /**
+   * A fixed interval for the notification stream in the simulator, instead of the captured relative
+   * times (default: the captured times; `everyMs` is then the median captured interval).
+   */
   notifyEveryMs?: number;
 }
 
@@ -339,8 +342,11 @@ export interface TwinSimOptions {
  * The simulator's declarative peripheral for a twin: the same services at the same start and end
  * handles, each characteristic with its properties, descriptors (a listed CCCD is the CCCD), the first
  * value read as its value, and one notification source per notified handle replaying the captured
- * values in order (cycled). The simulator's sources tick at a fixed interval, so captured times are
- * approximated by the median interval; the order and the values are exact.
+ * values in order (cycled) at their captured relative times: each value after the previous one's
+ * captured gap, the first after the captured gap between the CCCD write that enabled it and the first
+ * value (the median gap when the capture shows no such write). When the values cycle, the pairing of
+ * value and gap repeats with them. The host sees each value at the link's next connection event, as
+ * it would on air.
  */
 export function twinToSimPeripheral(twin: DeviceTwin, options: TwinSimOptions = {}): SimPeripheral {
   const firstRead = new Map<number, string>();
@@ -372,12 +378,17 @@ export function twinToSimPeripheral(twin: DeviceTwin, options: TwinSimOptions = 
     byHandle.set(n.handle, list);
   }
   const notifications = [...byHandle.entries()].map(([handle, list]) => {
-    const gaps = list.slice(1).map((n, i) => n.atMs - list[i]!.atMs).sort((a, b) => a - b);
-    const median = gaps.length ? gaps[Math.floor(gaps.length / 2)]! : 1000;
+    const gaps = list.slice(1).map((n, i) => n.atMs - list[i]!.atMs);
+    const sorted = [...gaps].sort((a, b) => a - b);
+    const median = Math.max(1, sorted.length ? sorted[Math.floor(sorted.length / 2)]! : 1000);
+    const indicate = list.some(n => n.indication);
+    const enabled = cccdEnabledAt(twin, handle, indicate, list[0]!.atMs);
+    const first = enabled === undefined ? median : list[0]!.atMs - enabled;
     return {
       characteristic: handle,
-      everyMs: options.notifyEveryMs ?? Math.max(1, median),
-      ...(list.some(n => n.indication) ? { mode: 'indicate' as const } : {}),
+      everyMs: options.notifyEveryMs ?? median,
+      ...(options.notifyEveryMs === undefined ? { intervalsMs: [first, ...gaps] } : {}),
+      ...(indicate ? { mode: 'indicate' as const } : {}),
       generator: { kind: 'cycle' as const, values: list.map(n => ({ hex: n.value })) },
     };
   });
@@ -435,6 +446,30 @@ export function recordsOfConnection(records: Iterable<CaptureRecord>, options: P
     if (line.type === 'event' && f['kind'] === 'disconnectionComplete' && f['status'] === 0) state = 'after';
   }
   return out;
+}
+
+/**
+ * When the central last enabled notifications (or indications) of `valueHandle` in its CCCD before
+ * `beforeMs`: the time of that write, or undefined when the capture shows none (the device may notify
+ * unasked, or the write was cut off).
+ */
+function cccdEnabledAt(twin: DeviceTwin, valueHandle: number, indicate: boolean, beforeMs: number): number | undefined {
+  let cccd: number | undefined;
+  for (const s of twin.services) {
+    for (const c of s.characteristics) {
+      if (c.valueHandle === valueHandle) cccd = c.descriptors.find(d => d.uuid === GattType.ClientCharacteristicConfiguration)?.handle;
+    }
+  }
+  if (cccd === undefined) return undefined;
+  // CCCD value: bit 0 notifications, bit 1 indications, little-endian (Vol 3, Part G, 3.3.3.3).
+  const bit = indicate ? 0x02 : 0x01;
+  let at: number | undefined;
+  for (const w of twin.writes) {
+    if (w.handle !== cccd || w.atMs > beforeMs) continue;
+    const v = Number.parseInt(w.value.slice(0, 2) || '00', 16);
+    at = (v & bit) !== 0 ? (at ?? w.atMs) : undefined; // the write that turned it on, unless turned off again
+  }
+  return at;
 }
 
 /** twin.json text: readable at the top, one line per read, write and notification (long streams stay compact). */

@@ -1,10 +1,13 @@
 // Pins device twins: from each real capture in captures/twin-*, the extractor finds the device's
 // database and notification stream that its scenario file records, and blewire's own client, run on
 // the simulator serving that twin, discovers the same services and characteristics at the same
-// handles and receives the captured notification values in the captured order.
+// handles and receives the captured notification values in the captured order, at the captured
+// relative times (virtual clock).
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, test } from 'vitest';
+import { Adapter } from '../../src/api/adapter.js';
+import { toHex } from '../../src/bytes/hex.js';
 import { parseCapture } from '../../src/capture/read.js';
 import { propertyNames } from '../../src/gatt/constants.js';
 import { runSession } from '../../src/replay/session.js';
@@ -12,6 +15,7 @@ import {
   extractTwin, layoutGaps, twinSummary, twinToSimPeripheral, type DeviceTwin, type ExtractTwinOptions, type TwinSummary,
 } from '../../src/replay/twin.js';
 import { createSimulator } from '../../src/sim/index.js';
+import { bytesOf } from '../../src/sim/util.js';
 
 const CAPTURES = resolve(import.meta.dirname, '../../captures');
 
@@ -91,6 +95,53 @@ describe('device twins', () => {
         expect(result.scan?.find(d => d.address === twin.peer.address)).toMatchObject({ data: twin.advertising.data });
       }
       expect(result.disconnect?.code).toBe(0x16); // Connection Terminated By Local Host, as a controller reports it
+    });
+
+    test(`${dir}: the first notifications come at the captured relative times`, async () => {
+      const N = 12;
+      const { s, twin } = load(dir);
+      const handle = s.expect.notifications.handles[0]!;
+      const captured = twin.notifications.filter(n => n.handle === handle).slice(0, N);
+      const peripheral = twinToSimPeripheral(twin, s.simAddress ? { address: s.simAddress } : {});
+      // When the twin's source hands each value to its link: the same values, through a `next` that notes
+      // the virtual time (the timing under test is the source's, whatever produces the values).
+      const emitted: number[] = [];
+      const sources = peripheral.notifications!.map(src => src.characteristic !== handle ? src : {
+        ...src, generator: undefined,
+        next: (i: number, nowMs: number) => {
+          emitted.push(nowMs);
+          return bytesOf(src.generator!.kind === 'cycle' ? src.generator!.values[i % src.generator!.values.length]! : '');
+        },
+      });
+      const sim = createSimulator({ name: dir, seed: 1, peripherals: [{ ...peripheral, notifications: sources }] });
+      const adapter = await Adapter.open({ transport: sim.transport });
+      try {
+        // A short connection interval: the host sees a value at the link's next connection event.
+        const conn = await adapter.connect({ address: peripheral.address, addressType: peripheral.addressType ?? 'random' },
+          { timeout: 10_000, intervalMin: 7.5, intervalMax: 7.5 });
+        const intervalMs = conn.parameters.interval;
+        expect(intervalMs).toBe(7.5);
+        if (twin.mtu) await conn.gatt.exchangeMtu(); // longer values than the default ATT_MTU allows
+        const c = (await conn.services()).flatMap(sv => sv.characteristics).find(x => x.handle === handle)!;
+        const received: Array<{ atMs: number; value: string }> = [];
+        for await (const v of c.notifications({ indicate: captured.some(n => n.indication) })) {
+          received.push({ atMs: sim.now(), value: toHex(v) });
+          if (received.length === N) break;
+        }
+        await conn.disconnect();
+
+        expect(received.map(r => r.value)).toEqual(captured.map(n => n.value));
+        const deltas = (t: number[]): number[] => t.map(x => Math.round((x - t[0]!) * 1000) / 1000);
+        const want = deltas(captured.map(n => n.atMs));
+        // The source emits at the captured gaps exactly (to the simulator's µs).
+        expect(deltas(emitted.slice(0, N))).toEqual(want);
+        // The host receives each value at the first connection event after it was emitted, so the
+        // received deltas are the captured ones to within one connection interval.
+        const got = deltas(received.map(r => r.atMs));
+        for (let i = 1; i < N; i++) expect(Math.abs(got[i]! - want[i]!), `notification ${i}: ${got[i]} ms, captured ${want[i]} ms`).toBeLessThanOrEqual(intervalMs);
+      } finally {
+        await adapter.close();
+      }
     });
   }
 });
