@@ -38,22 +38,36 @@ export class FakeClock implements Clock {
     return id;
   }
   clearTimeout(id: TimerId): void {
-    this.timers = this.timers.filter(t => t.id !== id);
+    const i = this.timers.findIndex(t => t.id === id);
+    if (i >= 0) this.timers.splice(i, 1);
   }
   /** Move time forward, firing every timer that falls due on the way (including ones they set). */
   advance(ms: number): void {
     const target = this.t + ms;
-    for (;;) {
-      let next: FakeTimer | undefined;
-      for (const t of this.timers) if (t.at <= target && (!next || t.at < next.at || (t.at === next.at && t.seq < next.seq))) next = t;
-      if (!next) break;
-      this.timers.splice(this.timers.indexOf(next), 1);
-      this.t = next.at;
-      next.fn();
-    }
+    while (this.fireNext(target));
     this.t = target;
   }
   get pendingTimers(): number {
     return this.timers.length;
+  }
+  /** When the earliest timer is due, if any. */
+  nextDue(): number | undefined {
+    let at: number | undefined;
+    for (const t of this.timers) if (at === undefined || t.at < at) at = t.at;
+    return at;
+  }
+  /** Fire the earliest timer due at or before `limit` (time moves to it; ties in the order they were set). */
+  fireNext(limit: number): boolean {
+    let next: FakeTimer | undefined;
+    for (const t of this.timers) if (t.at <= limit && (!next || t.at < next.at || (t.at === next.at && t.seq < next.seq))) next = t;
+    if (!next) return false;
+    this.timers.splice(this.timers.indexOf(next), 1);
+    this.t = Math.max(this.t, next.at);
+    next.fn();
+    return true;
+  }
+  /** Move time forward without firing anything (callers fire what is due first). */
+  moveTo(ms: number): void {
+    if (ms > this.t) this.t = ms;
   }
 }

@@ -44,7 +44,7 @@
 import { equalBytes, toHex } from '../bytes/hex.js';
 import { parseCapture } from '../capture/read.js';
 import type { CaptureRecord } from '../capture/types.js';
-import type { Clock, TimerId } from '../clock.js';
+import { FakeClock } from '../clock.js';
 import { toJsonValue } from '../codec/table.js';
 import { BlewireError, TransportError } from '../errors.js';
 import { decodeHciPacket, encodeCommand, type HciPacket } from '../hci/packets.js';
@@ -99,53 +99,12 @@ export class ReplayDivergenceError extends BlewireError {
 // ---------------------------------------------------------------------------------------------------
 // The virtual clock
 
-interface ReplayTimer { id: TimerId; at: number; seq: number; fn: () => void }
-
 /**
  * Virtual time for a replay (ms since the first record). Timers fire only when the player moves
- * time: one at a time, in time order (ties in the order they were set).
+ * time: one at a time, in time order (ties in the order they were set). FakeClock already has exactly
+ * those primitives (nextDue, fireNext, moveTo); the name says what it is used for.
  */
-export class ReplayClock implements Clock {
-  private t = 0;
-  private seq = 0;
-  private timers: ReplayTimer[] = [];
-
-  now(): number {
-    return this.t;
-  }
-  setTimeout(fn: () => void, ms: number): TimerId {
-    const id = { __timer: true } as TimerId;
-    this.timers.push({ id, at: this.t + Math.max(0, ms), seq: this.seq++, fn });
-    return id;
-  }
-  clearTimeout(id: TimerId): void {
-    const i = this.timers.findIndex(t => t.id === id);
-    if (i >= 0) this.timers.splice(i, 1);
-  }
-  get pendingTimers(): number {
-    return this.timers.length;
-  }
-  /** When the earliest timer is due, if any. */
-  nextDue(): number | undefined {
-    let at: number | undefined;
-    for (const t of this.timers) if (at === undefined || t.at < at) at = t.at;
-    return at;
-  }
-  /** Fire the earliest timer if it is due at or before `limit` (time moves to it). */
-  fireNext(limit: number): boolean {
-    let next: ReplayTimer | undefined;
-    for (const t of this.timers) if (t.at <= limit && (!next || t.at < next.at || (t.at === next.at && t.seq < next.seq))) next = t;
-    if (!next) return false;
-    this.timers.splice(this.timers.indexOf(next), 1);
-    this.t = Math.max(this.t, next.at);
-    next.fn();
-    return true;
-  }
-  /** Move time forward without firing anything (callers fire what is due first). */
-  moveTo(ms: number): void {
-    if (ms > this.t) this.t = ms;
-  }
-}
+export class ReplayClock extends FakeClock {}
 
 // ---------------------------------------------------------------------------------------------------
 // The transport
