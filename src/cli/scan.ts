@@ -75,6 +75,11 @@ export async function run(argv: string[]): Promise<number> {
   const ac = new AbortController();
   const onSigint = () => ac.abort();
   process.once('SIGINT', onSigint);
+  // `blewire scan --json | head`: the reader went away, so stop scanning instead of dying on EPIPE.
+  const onStdoutError = (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') ac.abort();
+  };
+  process.stdout.on('error', onStdoutError);
   const opts: ScanOptions = { active: !args.passive, duplicates: args.duplicates ?? false, signal: ac.signal };
   if (args.service?.length) opts.services = args.service;
   if (args['name-prefix'] !== undefined) opts.namePrefix = args['name-prefix'];
@@ -89,6 +94,7 @@ export async function run(argv: string[]): Promise<number> {
   if (!json) redraw = setInterval(draw, 500);
   try {
     for await (const ad of adapter.scan(opts)) {
+      if (ac.signal.aborted) break;
       if (json) {
         process.stdout.write(JSON.stringify(ad.toJSON()) + '\n');
         continue;
@@ -102,6 +108,7 @@ export async function run(argv: string[]): Promise<number> {
     if (!ac.signal.aborted) throw e;
   } finally {
     process.off('SIGINT', onSigint);
+    process.stdout.off('error', onStdoutError);
     if (redraw) {
       clearInterval(redraw);
       draw();
