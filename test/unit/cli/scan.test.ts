@@ -79,6 +79,20 @@ describe('blewire scan --transport sim', () => {
     expect(new Set(lines.map(l => l.address))).toEqual(new Set(['D4:1E:35:7A:00:01']));
   });
 
+  test('a closed pipe (scan --json | head -1) ends the scan quietly with exit 0', async () => {
+    const lines: string[] = [];
+    const listeners = process.stdout.listenerCount('error');
+    vi.spyOn(process.stdout, 'write').mockImplementation(((chunk: string) => {
+      lines.push(chunk);
+      // The reader has gone: the stream reports EPIPE, as a pipe does after its reader exits.
+      queueMicrotask(() => process.stdout.emit('error', Object.assign(new Error('write EPIPE'), { code: 'EPIPE' })));
+      return true;
+    }) as typeof process.stdout.write);
+    expect(await scan(['--transport', 'sim', '--json'])).toBe(0); // no --duration: only the EPIPE can end it
+    expect(lines).toHaveLength(1);
+    expect(process.stdout.listenerCount('error')).toBe(listeners); // its EPIPE listener is gone again
+  });
+
   test('bad arguments exit 2 with the usage on stderr', async () => {
     const out = captureOutput();
     expect(await scan(['--transport', 'sim', '--duration', '0'])).toBe(2);
