@@ -13,46 +13,8 @@
 import type { CommandReturn, HciCommandKind, HciCommandOf } from './commands.js';
 import { HciStatusError } from '../errors.js';
 
-/** Bit positions in the Supported_Commands octets, Core Vol 4, Part E, 6.27 ([octet, bit]). */
-export const SUPPORTED_COMMAND_BITS = {
-  disconnect: [0, 5],
-  setEventMask: [5, 6],
-  reset: [5, 7],
-  readLocalVersionInformation: [14, 3],
-  readLocalSupportedFeatures: [14, 5],
-  readBufferSize: [14, 7],
-  readBdAddr: [15, 1],
-  leSetEventMask: [25, 0],
-  leReadBufferSize: [25, 1],
-  leReadLocalSupportedFeatures: [25, 2],
-  leSetRandomAddress: [25, 4],
-  leSetScanParameters: [26, 2],
-  leSetScanEnable: [26, 3],
-  leCreateConnection: [26, 4],
-  leCreateConnectionCancel: [26, 5],
-  leReadFilterAcceptListSize: [26, 6],
-  leConnectionUpdate: [27, 2],
-  leReadRemoteFeatures: [27, 5],
-  leEncrypt: [27, 6],
-  leRand: [27, 7],
-  leRemoteConnectionParameterRequestReply: [33, 4],
-  leRemoteConnectionParameterRequestNegativeReply: [33, 5],
-  leSetDataLength: [33, 6],
-  leReadSuggestedDefaultDataLength: [33, 7],
-  leWriteSuggestedDefaultDataLength: [34, 0],
-  leReadResolvingListSize: [34, 6],
-  leReadMaximumDataLength: [35, 3],
-  leReadPhy: [35, 4],
-  leSetDefaultPhy: [35, 5],
-  leSetPhy: [35, 6],
-  leSetExtendedAdvertisingParameters: [36, 2],
-  leReadMaximumAdvertisingDataLength: [36, 6],
-  leReadNumberOfSupportedAdvertisingSets: [36, 7],
-  leSetExtendedScanParameters: [37, 5],
-  leSetExtendedScanEnable: [37, 6],
-  leExtendedCreateConnection: [37, 7],
-  leReadBufferSizeV2: [41, 5],
-} as const satisfies Record<string, readonly [number, number]>;
+import { SUPPORTED_COMMAND_BITS } from './supported-commands.js';
+export { SUPPORTED_COMMAND_BITS };
 
 /** LE feature bits, Core Vol 6, Part B, 4.6. */
 export const LE_FEATURE_BITS = {
