@@ -14,7 +14,7 @@ import {
 import type { AttServerContext, AttServerRole } from './bearer.js';
 import { ATT_PDUS, type AttPdu, type AttPduOf, type GroupValue, type HandleUuid, type HandleValue, type HandlesInformation, type LengthValue } from './pdus.js';
 import { fromShort, is16, uuidToBytes, type Uuid } from '../codec/uuid.js';
-import { equalBytes } from '../bytes/hex.js';
+import { concat, equalBytes } from '../bytes/hex.js';
 import { log } from '../log.js';
 
 /** Thrown by attribute handlers to answer with an ATT error (Vol 3, Part F, 3.4.1.1, Table 3.4). */
@@ -357,14 +357,6 @@ function handleOf(pdu: AttPdu): number {
   return p.handle ?? p.startingHandle ?? 0;
 }
 
-export function concat(parts: Uint8Array[]): Uint8Array {
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Uint8Array(n);
-  let o = 0;
-  for (const p of parts) { out.set(p, o); o += p.length; }
-  return out;
-}
 
 /** The attribute value of a UUID as it is stored in declarations: 2 octets for SIG 16-bit, else 16. */
 export function uuidValue(u: Uuid): Uint8Array {

@@ -24,7 +24,7 @@
  * - On transport loss or Hardware Error every session ends with that error.
  */
 import type { Clock, TimerId } from '../clock.js';
-import { equalBytes, toHex } from '../bytes/hex.js';
+import { concat, equalBytes, toHex } from '../bytes/hex.js';
 import { AbortError, BlewireError } from '../errors.js';
 import { log } from '../log.js';
 import type { Uuid } from '../codec/uuid.js';
@@ -629,11 +629,3 @@ export class Scanner {
   }
 }
 
-function concat(parts: Uint8Array[]): Uint8Array {
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Uint8Array(n);
-  let o = 0;
-  for (const p of parts) { out.set(p, o); o += p.length; }
-  return out;
-}

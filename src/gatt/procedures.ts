@@ -14,11 +14,10 @@
  * attributes between them cannot break the response's UUID format. On BlueZ's example server this
  * is 14 requests, the floor.
  */
-import { hex16 } from '../bytes/hex.js';
+import { concat, hex16 } from '../bytes/hex.js';
 import { AttBearer } from '../att/bearer.js';
 import { ATT_MAX_VALUE_LENGTH, AttErrorCode } from '../att/constants.js';
 import type { AttPdu } from '../att/pdus.js';
-import { concat } from '../att/server.js';
 import { is16, uuid as toUuid, uuidFromBytes, uuidToBytes, type Uuid } from '../codec/uuid.js';
 import { AttError, InvalidStateError, ProtocolError } from '../errors.js';
 import { CharacteristicProperty, GattType } from './constants.js';

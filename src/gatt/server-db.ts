@@ -19,7 +19,8 @@
 import { AttBearer, type AttServerContext, type AttServerRole } from '../att/bearer.js';
 import { AttErrorCode } from '../att/constants.js';
 import type { AttPdu } from '../att/pdus.js';
-import { AttServer, AttServerError, concat, type AttAccess, type AttAttribute } from '../att/server.js';
+import { AttServer, AttServerError, type AttAccess, type AttAttribute } from '../att/server.js';
+import { concat } from '../bytes/hex.js';
 import type { Clock } from '../clock.js';
 import { uuid as toUuid, uuidToBytes, type Uuid } from '../codec/uuid.js';
 import type { FixedChannel } from '../l2cap/channel.js';
