@@ -1,4 +1,4 @@
-import { H4 } from '../transport/types.js';
+import { H4 } from '../codec/h4.js';
 
 /**
  * The Linux monitor ("btmon") record opcodes, used by btsnoop datalink 2001 (in the low 16 bits of

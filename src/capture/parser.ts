@@ -1,5 +1,5 @@
 import { DecodeError } from '../errors.js';
-import { H4 } from '../transport/types.js';
+import { H4 } from '../codec/h4.js';
 import { monitorToRecord } from './monitor.js';
 import type { CaptureRecord } from './types.js';
 

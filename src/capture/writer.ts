@@ -1,7 +1,7 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { extname } from 'node:path';
 import { EncodeError } from '../errors.js';
-import { H4 } from '../transport/types.js';
+import { H4 } from '../codec/h4.js';
 import { MONITOR_NO_INDEX, MONITOR_OPCODE, h4ToMonitorOpcode } from './monitor.js';
 import { BTSNOOP_DATALINK, BTSNOOP_EPOCH_DELTA, BTSNOOP_MAGIC, LINKTYPE } from './parser.js';
 import type { CaptureFormat, CaptureRecordInput } from './types.js';

@@ -6,14 +6,7 @@ import type { Clock } from '../clock.js';
  * byte streams (UART, TCP, unix sockets) go through the H4 framer. Everything above the transport only
  * ever sees whole packets.
  */
-export const H4 = {
-  command: 0x01,
-  acl: 0x02,
-  sco: 0x03,
-  event: 0x04,
-  iso: 0x05,
-} as const;
-export type H4Type = (typeof H4)[keyof typeof H4];
+export { H4, type H4Type } from '../codec/h4.js';
 
 export interface TransportReceiver {
   /** One whole H4 packet from the controller. The array is never written again by the transport. */
