@@ -249,7 +249,7 @@ export class AttBearer implements ChannelReceiver {
     if (this.client.tag === 'closed') throw this.closedError(pdu.kind);
     const bytes = this.encodeChecked(pdu);
     this.stats.commandsSent++;
-    log.att('tx %s', describeAtt(pdu));
+    if (log.att.enabled) log.att('tx %s', describeAtt(pdu));
     await this.channel.send(bytes);
   }
 
@@ -275,7 +275,7 @@ export class AttBearer implements ChannelReceiver {
   async notify(handle: number, value: Uint8Array): Promise<void> {
     if (this.client.tag === 'closed') throw this.closedError('handleValueNtf');
     const pdu: AttPdu = { kind: 'handleValueNtf', handle, value: value.subarray(0, this.currentMtu - 3) };
-    log.att('tx %s', describeAtt(pdu));
+    if (log.att.enabled) log.att('tx %s', describeAtt(pdu));
     await this.channel.send(encodeAtt(pdu));
   }
 
@@ -327,7 +327,7 @@ export class AttBearer implements ChannelReceiver {
       this.onUndecodable(opcode, err);
       return;
     }
-    log.att('rx %s', describeAtt(pdu));
+    if (log.att.enabled) log.att('rx %s', describeAtt(pdu));
     if (pdu.kind === 'unknown') {
       this.onUnknownOpcode(opcode);
       return;
@@ -365,7 +365,7 @@ export class AttBearer implements ChannelReceiver {
     const timer = this.clock.setTimeout(() => this.onTimeout(), this.timeoutMs);
     this.client = { tag: 'awaiting', pending: next, timer };
     this.stats.requestsSent++;
-    log.att('tx %s', describeAtt(next.pdu));
+    if (log.att.enabled) log.att('tx %s', describeAtt(next.pdu));
     this.channel.send(next.bytes).catch(err => this.onSendFailed(next, err));
   }
 
@@ -490,7 +490,7 @@ export class AttBearer implements ChannelReceiver {
       log.att('cannot encode our %s: %s', pdu.kind, err instanceof Error ? err.message : String(err));
       return;
     }
-    log.att('tx %s', describeAtt(pdu));
+    if (log.att.enabled) log.att('tx %s', describeAtt(pdu));
     this.channel.send(bytes).catch(() => { /* the link is going down; closed() follows */ });
   }
 
@@ -531,7 +531,7 @@ export class AttBearer implements ChannelReceiver {
     const timer = this.clock.setTimeout(() => this.onTimeout(), this.timeoutMs);
     this.ind = { tag: 'awaiting', pending: next, timer };
     const pdu: AttPdu = { kind: 'handleValueInd', handle: next.handle, value: next.value };
-    log.att('tx %s', describeAtt(pdu));
+    if (log.att.enabled) log.att('tx %s', describeAtt(pdu));
     this.channel.send(encodeAtt(pdu)).catch(() => { /* closed() follows */ });
   }
 
