@@ -46,6 +46,19 @@ import {
   ATT_PDUS, ATT_TABLE, attMethodOf, decodeAtt, describeAtt, encodeAtt, responseKindOf,
   type AttPdu, type AttPduOf, type RequestKind, type ResponseFor, type UnknownAttPdu,
 } from './pdus.js';
+import { rest, x16 } from '../codec/field.js';
+
+/**
+ * The receive fast path for Handle Value Notification (Vol 3, Part F, 3.4.7.1), the one PDU a busy
+ * link carries thousands of times a second. It reads exactly what the table row declares (opcode,
+ * then `handle: x16`, then `value: rest`, so anything of at least the row's minimum size decodes and
+ * the value is a view of the PDU) without the generic decode's reader and result objects. It is on
+ * only while the row still has that shape; shorter PDUs take the generic path, which reports them.
+ */
+const NTF_ROW = ATT_PDUS.handleValueNtf;
+const NTF_FAST = Object.keys(NTF_ROW.fields).join() === 'handle,value' && NTF_ROW.fields.handle === x16 && NTF_ROW.fields.value === rest;
+const NTF_OPCODE = NTF_ROW.code;
+const NTF_MIN_LENGTH = 1 + ATT_TABLE.minSize('handleValueNtf');
 
 /** What our server role answers; the bearer itself handles Exchange MTU and confirmations. */
 export interface AttServerRole {
@@ -155,6 +168,8 @@ export class AttBearer implements ChannelReceiver {
   private readonly session = {};
   private readonly mtuListeners = new Set<MtuListener>();
   private readonly valueListeners = new Set<ValueListener>();
+  /** valueListeners as an array, replaced (never mutated) on change: emitting needs no copy per value. */
+  private valueListenerList: ValueListener[] = [];
   private readonly closedListeners = new Set<ClosedListener>();
   readonly stats: AttBearerStats = {
     requestsSent: 0, commandsSent: 0, notificationsReceived: 0, indicationsReceived: 0,
@@ -197,7 +212,14 @@ export class AttBearer implements ChannelReceiver {
   on(event: 'value', fn: ValueListener): () => void;
   on(event: 'closed', fn: ClosedListener): () => void;
   on(event: 'mtu' | 'value' | 'closed', fn: MtuListener | ValueListener | ClosedListener): () => void {
-    const set = (event === 'mtu' ? this.mtuListeners : event === 'value' ? this.valueListeners : this.closedListeners) as Set<unknown>;
+    if (event === 'value') {
+      this.valueListeners.add(fn as ValueListener);
+      this.valueListenerList = [...this.valueListeners];
+      return () => {
+        if (this.valueListeners.delete(fn as ValueListener)) this.valueListenerList = [...this.valueListeners];
+      };
+    }
+    const set = (event === 'mtu' ? this.mtuListeners : this.closedListeners) as Set<unknown>;
     set.add(fn);
     return () => { set.delete(fn); };
   }
@@ -318,6 +340,14 @@ export class AttBearer implements ChannelReceiver {
       return;
     }
     const opcode = sdu[0]!;
+    if (opcode === NTF_OPCODE && NTF_FAST && sdu.length >= NTF_MIN_LENGTH) {
+      const handle = sdu[1]! | (sdu[2]! << 8);
+      const value = sdu.subarray(3);
+      if (log.att.enabled) log.att('rx %s', describeAtt({ kind: 'handleValueNtf', handle, value }));
+      this.stats.notificationsReceived++;
+      this.emitValue({ kind: 'notification', handle, value });
+      return;
+    }
     let pdu: AttPdu | UnknownAttPdu;
     try {
       pdu = decodeAtt(sdu);
@@ -536,7 +566,10 @@ export class AttBearer implements ChannelReceiver {
   }
 
   private emitValue(ev: AttValueEvent): void {
-    for (const fn of [...this.valueListeners]) {
+    // A snapshot: a listener added or removed while this runs replaces the list, not this one.
+    const list = this.valueListenerList;
+    for (let i = 0; i < list.length; i++) {
+      const fn = list[i]!;
       try {
         fn(ev);
       } catch (err) {
