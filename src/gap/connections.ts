@@ -85,6 +85,8 @@ export interface ConnectOptions {
 }
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+/** How long LE Connection Complete may lag the answer to LE Create Connection Cancel. */
+const CANCEL_COMPLETE_TIMEOUT_MS = 5_000;
 const PROCEDURE_TIMEOUT_MS = 40_000; // LL procedure response timeout is 40 s (Vol 6, Part B, 5.2)
 const ms125 = (ms: number) => Math.round(ms / 1.25);
 const ms10 = (ms: number) => Math.round(ms / 10);
@@ -356,10 +358,18 @@ export class ConnectionManager {
         if (giveUp) return;
         giveUp = why;
         // Cancel the pending create; its Command Complete is 0x0C when it is too late (already connected).
-        this.host.command({ kind: 'leCreateConnectionCancel' }).catch(e => {
+        this.host.command({ kind: 'leCreateConnectionCancel' }).then(awaitComplete, e => {
           log.gap('create connection cancel: %s', (e as Error).message);
-          if (!(e instanceof HciStatusError)) { cleanup(); reject(why); }
+          if (!(e instanceof HciStatusError)) { cleanup(); reject(why); } else awaitComplete();
         });
+      };
+      // After the cancel's answer the controller owes LE Connection Complete (0x02, or the link when
+      // the cancel came too late, Vol 4, Part E, 7.8.13). One that never sends it must not hold
+      // connect() and the initiation queue (and the paused scanner) forever.
+      const awaitComplete = (): void => {
+        if (this.state.tag !== 'initiating' || this.state.init !== init) return;
+        if (timer !== undefined) this.clock.clearTimeout(timer); // an abort came before the connect timeout
+        timer = this.clock.setTimeout(() => { timer = undefined; cleanup(); reject(giveUp!); }, CANCEL_COMPLETE_TIMEOUT_MS);
       };
       this.state = {
         tag: 'initiating', init,
@@ -425,6 +435,15 @@ export class ConnectionManager {
       // Failures only concern our own initiation (a peripheral-role failure is the advertiser's business).
       initiating?.complete(new HciStatusError(status, statusName(status), 'leCreateConnection'));
       return;
+    }
+    const stale = this.links.get(handle);
+    if (stale) {
+      // A handle names one live link (Vol 4, Part E, 5.4.2): the controller dropped the old link without
+      // Disconnection Complete. Report it lost, so its owner and pending operations are not left waiting.
+      log.gap('connection complete for handle 0x%s that is still live: the old link is lost', handle.toString(16));
+      this.links.delete(handle);
+      this.host.detachLink(handle, new DisconnectedError('acl', 0x1f, statusName(0x1f)));
+      stale.closed(disconnectReason(0x1f));
     }
     const link = new LeLink(this, handle, role === 0 ? 'central' : 'peripheral', peer,
       peerType === 0 || peerType === 2 ? 'public' : 'random',

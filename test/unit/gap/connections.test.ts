@@ -89,6 +89,55 @@ describe('connection manager', () => {
     expect(mgr.links.size).toBe(0);
   });
 
+  test.each([['answered Success', 0], ['answered Command Disallowed', 0x0c]])(
+    'cancel %s but LE Connection Complete never comes: connect rejects 5 s later, the next connect runs', async (_, cancelStatus) => {
+      // Found by test/fuzz/controller.test.ts: connect() and the whole initiation queue hung for good.
+      const { ctl, mgr, clock, scanLog } = await setup();
+      ctl.on('leCreateConnectionCancel', () => ({ events: [
+        { kind: 'commandComplete', numHciCommandPackets: 1, commandOpcode: 0x200e, returnParameters: { kind: 'leCreateConnectionCancel', status: cancelStatus } },
+      ] }));
+      const p = mgr.connect({ address: PEER, type: 'random' }, { timeout: 1000 });
+      const outcome = p.catch(x => x);
+      await ctl.sent('leCreateConnection');
+      clock.advance(1000);
+      await ctl.sent('leCreateConnectionCancel');
+      await new Promise(resolve => setImmediate(resolve)); // its Command Complete is delivered and handled
+      clock.advance(4999);
+      await new Promise(resolve => setImmediate(resolve));
+      const early = await Promise.race([outcome, Promise.resolve('pending')]);
+      expect(early).toBe('pending');
+      clock.advance(1);
+      expect(await outcome).toBeInstanceOf(TimeoutError);
+      expect(scanLog).toEqual(['pause', 'resume']);
+      const next = mgr.connect({ address: PEER, type: 'random' });
+      await ctl.sent('leCreateConnection');
+      ctl.inject(complete(0x40));
+      expect((await next).handle).toBe(0x40);
+      expect(clock.pendingTimers).toBe(0);
+    });
+
+  test('LE Connection Complete for a handle that is still live: the old link is reported lost, the new one takes the handle', async () => {
+    // Found by test/fuzz/controller.test.ts: the old link was forgotten, never closed, its waiters hung.
+    const { ctl, mgr, host } = await setup();
+    const p = mgr.connect({ address: PEER, type: 'random' });
+    await ctl.sent('leCreateConnection');
+    ctl.inject(complete(0x40));
+    const old = await p;
+    const pending = old.l2cap.request({ kind: 'connectionParameterUpdateReq', intervalMin: 6, intervalMax: 8, latency: 0, timeout: 100 })
+      .catch(x => x);
+    const lost = new Promise(resolve => old.onDisconnect(resolve));
+    const fresh = new Promise<LeLink>(resolve => mgr.onConnection(resolve));
+    ctl.inject({ ...complete(0x40, 0, 'C0:11:22:33:44:66'), role: 1 });
+    expect(await lost).toEqual({ code: 0x1f, name: 'Unspecified Error' });
+    expect(await pending).toBeInstanceOf(DisconnectedError);
+    const link = await fresh;
+    expect(link.address).toBe('C0:11:22:33:44:66');
+    expect(mgr.links.get(0x40)).toBe(link);
+    await link.l2cap.att.send(Uint8Array.of(0x02, 0x17, 0x00));
+    expect(ctl.aclOut.at(-1)).toEqual({ handle: 0x40, pb: 0, data: '0300040002' + '1700' });
+    expect(host.acl.isOpen(0x40)).toBe(true);
+  });
+
   test('abort racing completion: cancel answered Command Disallowed, link completes, is disconnected, connect rejects', async () => {
     const { ctl, mgr } = await setup();
     ctl.on('leCreateConnectionCancel', () => ({ events: [
