@@ -79,7 +79,8 @@ export class GattClient implements GattOps {
   private treeData: ServiceData[] | undefined;
   private hash: Uint8Array | undefined;
   private dead: Error | undefined;
-  private readonly sinks = new Map<number, Set<Sink>>();
+  /** Value handle → its sinks. Each array is replaced, never mutated, so a value is delivered to a snapshot without copying. */
+  private readonly sinks = new Map<number, readonly Sink[]>();
   private readonly cccdChain = new Map<number, Promise<void>>();
   private readonly cccdValue = new Map<number, number>();
   private discovering: Promise<GattService[]> | undefined;
@@ -327,14 +328,13 @@ export class GattClient implements GattOps {
     if (!ch.cccd) throw new InvalidStateError(`gatt: ${describeUuid(ch.uuid)} has no Client Characteristic Configuration descriptor`);
     const bit = (options.indicate && canIndicate) || !canNotify ? Cccd.indication : Cccd.notification;
     const sub = new ValueSubscription(this, ch, callback, options.buffer ?? 256);
-    let set = this.sinks.get(ch.handle);
-    if (!set) this.sinks.set(ch.handle, set = new Set());
     // Registered before the CCCD write so a value sent right after it is not lost.
-    set.add(sub);
+    this.sinks.set(ch.handle, [...(this.sinks.get(ch.handle) ?? []), sub]);
     try {
       if ((this.cccdValue.get(ch.handle) ?? 0) !== bit) await this.op('subscribe', options, () => this.writeCccd(ch, bit));
     } catch (e) {
-      set.delete(sub);
+      const list = this.sinks.get(ch.handle);
+      if (list?.includes(sub)) this.sinks.set(ch.handle, list.filter(s => s !== sub));
       sub.end();
       throw e;
     }
@@ -343,9 +343,13 @@ export class GattClient implements GattOps {
 
   /** @internal remove a sink; the last one out writes the CCCD back to 0. */
   async unsubscribeSink(ch: GattCharacteristic, sink: Sink, options?: OpOptions): Promise<void> {
-    const set = this.sinks.get(ch.handle);
-    if (!set?.delete(sink)) return;
-    if (set.size > 0 || this.dead) return;
+    const list = this.sinks.get(ch.handle);
+    if (!list?.includes(sink)) return;
+    const left = list.filter(s => s !== sink);
+    if (left.length > 0 || this.dead) {
+      this.sinks.set(ch.handle, left);
+      return;
+    }
     this.sinks.delete(ch.handle);
     await this.op('unsubscribe', options, () => this.writeCccd(ch, 0));
   }
@@ -363,8 +367,8 @@ export class GattClient implements GattOps {
   }
 
   private onValue(ev: AttValueEvent): void {
-    const sc = this.serviceChangedHandle();
-    if (ev.kind === 'indication' && sc !== undefined && ev.handle === sc) {
+    // Service Changed is indicated (Vol 3, Part G, 7.1), so notifications skip the tree lookup.
+    if (ev.kind === 'indication' && ev.handle === this.serviceChangedHandle()) {
       // Service Changed: start and end handle of the affected range (Vol 3, Part G, 7.1).
       if (ev.value.length === 4) {
         const start = ev.value[0]! | (ev.value[1]! << 8);
@@ -372,9 +376,9 @@ export class GattClient implements GattOps {
         if (start !== 0 && end >= start) this.scheduleRediscovery(start, end, false);
       }
     }
-    const set = this.sinks.get(ev.handle);
-    if (!set) return;
-    for (const s of [...set]) s.push(ev.value);
+    const list = this.sinks.get(ev.handle);
+    if (list === undefined) return;
+    for (let i = 0; i < list.length; i++) list[i]!.push(ev.value);
   }
 
   private serviceChangedHandle(): number | undefined {
@@ -416,11 +420,11 @@ export class GattClient implements GattOps {
     const fresh = await this.counted(() => proc.discoverAll(this.bearer, undefined, lo, hi));
     const data = [...kept, ...fresh.filter(s => s.start >= lo && s.end <= hi)].sort((a, b) => a.start - b.start);
     // Subscriptions inside the range refer to attributes that may be gone.
-    for (const [handle, set] of [...this.sinks]) {
+    for (const [handle, list] of [...this.sinks]) {
       if (handle >= lo && handle <= hi) {
         this.sinks.delete(handle);
         this.cccdValue.delete(handle);
-        for (const s of set) s.end(new InvalidStateError(`gatt: handles ${lo}–${hi} changed on the peer (Service Changed); subscribe again`));
+        for (const s of list) s.end(new InvalidStateError(`gatt: handles ${lo}–${hi} changed on the peer (Service Changed); subscribe again`));
       }
     }
     this.treeData = data;
@@ -434,7 +438,7 @@ export class GattClient implements GattOps {
 
   private onClosed(reason: Error): void {
     this.dead = reason;
-    for (const set of this.sinks.values()) for (const s of set) s.end(reason);
+    for (const list of this.sinks.values()) for (const s of list) s.end(reason);
     this.sinks.clear();
     this.cccdValue.clear();
     for (const fn of [...this.disconnectListeners]) fn(reason);
