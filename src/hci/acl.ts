@@ -48,6 +48,17 @@ export function decodeAcl(h4: Uint8Array): AclPacket {
   return { handle: hf & 0x0fff, pb: (hf >>> 12) & 0b11, bc: (hf >>> 14) & 0b11, data: h4.subarray(1 + HCI_ACL_HEADER_SIZE) };
 }
 
+/**
+ * The Handle/flags word of an H4 ACL packet (handle | PB << 12 | BC << 14) without allocating, for
+ * the receive path; -1 when the header is short or Data_Total_Length does not match the bytes that
+ * follow (decodeAcl says why, as a DecodeError).
+ */
+export function aclHeaderWord(h4: Uint8Array): number {
+  const len = h4.length - 1 - HCI_ACL_HEADER_SIZE;
+  if (len < 0 || (h4[3]! | (h4[4]! << 8)) !== len) return -1;
+  return h4[1]! | (h4[2]! << 8);
+}
+
 /** Encode a whole H4 ACL packet. */
 export function encodeAcl(p: { handle: number; pb: number; bc?: number; data: Uint8Array }): Uint8Array {
   checkBits('ACL', 'handle', p.handle, 12);

@@ -27,7 +27,8 @@ import {
 } from './commands.js';
 import { readControllerInfo, ControllerInfo, type CommandIssuer } from './controller.js';
 import { describeEvent, type HciEvent } from './events.js';
-import { decodeAcl } from './acl.js';
+import { aclHeaderWord, decodeAcl } from './acl.js';
+import { HCI_ACL_HEADER_SIZE } from './constants.js';
 import { decodeHciPacket, encodeCommand, type EventPacket } from './packets.js';
 import type { LeMetaEventOf, LeMetaKind } from './le-events.js';
 import type { HciEventKind, HciEventOf } from './events.js';
@@ -282,13 +283,23 @@ export class HciHost implements CommandIssuer {
   }
 
   private receiveAcl(p: Uint8Array): void {
-    const a = decodeAcl(p);
-    const link = this.links.get(a.handle);
+    // Every ACL packet passes here: read the header in place; a mis-framed one goes through decodeAcl,
+    // whose DecodeError says why (counted in receive()).
+    const word = aclHeaderWord(p);
+    if (word < 0) {
+      const a = decodeAcl(p);
+      return this.routeAcl(a.handle, a.pb, a.data);
+    }
+    this.routeAcl(word & 0x0fff, (word >>> 12) & 0b11, p.subarray(1 + HCI_ACL_HEADER_SIZE));
+  }
+
+  private routeAcl(handle: number, pb: number, data: Uint8Array): void {
+    const link = this.links.get(handle);
     if (!link) {
       this.stats.aclUnknownHandle++;
       return;
     }
-    link.acl(a.pb, a.data);
+    link.acl(pb, data);
   }
 
   private hardwareError(code: number): void {
