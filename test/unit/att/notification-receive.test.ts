@@ -1,0 +1,62 @@
+// Pins the bearer's Handle Value Notification receive path (the fast path beside the generic table
+// decode): the handle and value listeners see, a PDU too short for its handle counted as undecodable
+// and delivered to nobody, an empty value delivered, and listeners added or removed while a value is
+// being delivered taking effect from the next value.
+import { describe, expect, test } from 'vitest';
+import { AttBearer, type AttValueEvent } from '../../../src/att/bearer.js';
+import { FakeClock } from '../../../src/clock.js';
+import { channelPair, ScriptedPeer } from '../../helpers/memory-channel.js';
+
+function setup() {
+  const pair = channelPair();
+  const bearer = new AttBearer(pair.central, { clock: new FakeClock() });
+  const peer = new ScriptedPeer(pair.peripheral);
+  const seen: AttValueEvent[] = [];
+  bearer.on('value', ev => seen.push(ev));
+  /** Send raw PDUs from the peer and wait until the bearer handled them (delivery is a microtask each). */
+  const sendRaw = async (...pdus: Uint8Array[]): Promise<void> => {
+    for (const p of pdus) await pair.peripheral.send(p);
+  };
+  return { bearer, peer, seen, sendRaw };
+}
+
+describe('Handle Value Notification receive', () => {
+  test('handle and value as the table decodes them; the value is the rest of the PDU', async () => {
+    const { bearer, seen, sendRaw } = setup();
+    await sendRaw(Uint8Array.of(0x1b, 0x2a, 0x01, 0x10, 0x48, 0x00, 0x04), Uint8Array.of(0x1b, 0xff, 0xff));
+    expect(seen).toEqual([
+      { kind: 'notification', handle: 0x012a, value: Uint8Array.of(0x10, 0x48, 0x00, 0x04) },
+      { kind: 'notification', handle: 0xffff, value: new Uint8Array(0) },
+    ]);
+    expect(bearer.stats.notificationsReceived).toBe(2);
+    expect(bearer.stats.undecodable).toBe(0);
+  });
+
+  test('a notification too short for its handle is undecodable: counted, delivered to nobody, answered with nothing', async () => {
+    const { bearer, peer, seen, sendRaw } = setup();
+    await sendRaw(Uint8Array.of(0x1b, 0x2a), Uint8Array.of(0x1b));
+    expect(seen).toEqual([]);
+    expect(bearer.stats).toMatchObject({ undecodable: 2, notificationsReceived: 0 });
+    expect(peer.unread).toBe(0);
+    await sendRaw(Uint8Array.of(0x1b, 0x03, 0x00, 0x07)); // the bearer still works
+    expect(seen).toEqual([{ kind: 'notification', handle: 3, value: Uint8Array.of(7) }]);
+  });
+
+  test('listeners added or removed during a delivery take effect from the next value', async () => {
+    const { bearer, sendRaw } = setup();
+    const calls: string[] = [];
+    let offB: () => void = () => {};
+    const offA = bearer.on('value', ev => {
+      calls.push(`a${ev.value[0]}`);
+      if (ev.value[0] === 1) {
+        offB();
+        bearer.on('value', e => calls.push(`c${e.value[0]}`));
+      }
+    });
+    offB = bearer.on('value', ev => calls.push(`b${ev.value[0]}`));
+    await sendRaw(Uint8Array.of(0x1b, 0x03, 0x00, 1), Uint8Array.of(0x1b, 0x03, 0x00, 2));
+    offA();
+    await sendRaw(Uint8Array.of(0x1b, 0x03, 0x00, 3));
+    expect(calls).toEqual(['a1', 'b1', 'a2', 'c2', 'c3']);
+  });
+});
