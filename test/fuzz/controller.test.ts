@@ -9,7 +9,7 @@
 // lengths, wrong CIDs, random ATT / signalling payloads). It also answers LE Create Connection
 // Cancel in hostile ways. Properties: nothing escapes to the process, every public promise settles
 // (only with BlewireErrors) once virtual time passes its timeouts, and after close() no timer is left.
-import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import { afterEach, beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import fc from 'fast-check';
 import { FakeClock } from '../../src/clock.js';
 import { Adapter } from '../../src/api/adapter.js';
@@ -182,4 +182,65 @@ describe('whole-stack fuzz: a hostile controller', () => {
     'connect timeout with LE Create Connection Cancel answered %s: connect() settles, no timer left', async cancel => {
       await session([], cancel, tripwire);
     });
+});
+
+// ---- init: every command of the bring-up answered honestly, with an error, with random return
+// parameters, with Command Status, or not at all ------------------------------------------------------
+
+const INIT_COMMANDS = ['reset', 'setEventMask', 'readLocalVersionInformation', 'readLocalSupportedCommands',
+  'readLocalSupportedFeatures', 'readBdAddr', 'leReadLocalSupportedFeatures', 'leReadBufferSizeV2', 'leReadBufferSize',
+  'readBufferSize', 'leReadFilterAcceptListSize', 'leSetEventMask', 'leSetRandomAddress'] as const;
+
+const initAnswer = fc.oneof(
+  { weight: 6, arbitrary: fc.constant({ t: 'honest' as const }) },
+  { weight: 1, arbitrary: fc.record({ t: fc.constant('status' as const), status: fc.integer({ min: 1, max: 0xff }) }) },
+  { weight: 1, arbitrary: fc.record({ t: fc.constant('commandStatus' as const), status: u8 }) },
+  { weight: 2, arbitrary: fc.record({ t: fc.constant('random' as const), ret: fc.uint8Array({ maxLength: 16 }), n: u8 }) },
+  { weight: 1, arbitrary: fc.constant({ t: 'silent' as const }) },
+);
+
+describe('whole-stack fuzz: a hostile controller during bring-up', () => {
+  // Adapter.open() imports the transport layer; load it once up front so virtual time alone drives open().
+  beforeAll(async () => { await import('../../src/transport/index.js'); });
+  const tripwire = new Tripwire();
+  beforeEach(() => tripwire.arm());
+  afterEach(() => tripwire.disarm());
+
+  test('Adapter.open resolves or rejects typed, leaves no timer when it fails, and a usable adapter closes clean', async () => {
+    await fc.assert(fc.asyncProperty(fc.dictionary(fc.constantFrom(...INIT_COMMANDS), initAnswer), fc.boolean(),
+      async (answers, randomAddress) => {
+        const ctl = new FakeController();
+        const clock = new FakeClock();
+        for (const [kind, a] of Object.entries(answers)) {
+          ctl.on(kind as (typeof INIT_COMMANDS)[number], cmd => {
+            const op = COMMAND_TABLE.codeOf(cmd.kind);
+            switch (a.t) {
+              case 'honest': return undefined;
+              case 'status': return { status: a.status };
+              case 'commandStatus': return { events: [{ kind: 'commandStatus', status: a.status, numHciCommandPackets: 1, commandOpcode: op }] };
+              case 'silent': return 'silent';
+              case 'random':
+                ctl.deliver(Uint8Array.of(0x04, 0x0e, 3 + a.ret.length, a.n, op & 0xff, op >> 8, ...a.ret));
+                return 'silent';
+            }
+          });
+        }
+        const t = new Tracker();
+        let adapter: Adapter | undefined;
+        const open = t.track('open', Adapter.open({ transport: ctl, clock, ...(randomAddress ? { randomAddress: 'C1:02:03:04:05:06' } : {}) })
+          .then(a => { adapter = a; }));
+        expect(await driveUntil(clock, () => t.pending.length === 0), 'Adapter.open never settled').toBe(true);
+        await open;
+        expect(t.untyped).toEqual([]);
+        if (adapter) {
+          t.track('scan', adapter.scan({ timeout: 1000 }).done);
+          t.track('connect', adapter.connect({ address: PEER, type: 'random' }, { timeout: 2000 }));
+          expect(await driveUntil(clock, () => t.pending.length === 0), `never settled: ${t.pending.join()}`).toBe(true);
+          expect(t.untyped).toEqual([]);
+          await drive(clock, adapter.close(), 'Adapter.close');
+        }
+        expect(clock.pendingTimers, 'timers left').toBe(0);
+        expect(tripwire.escaped).toEqual([]);
+      }), { numRuns: Number(process.env.FUZZ_RUNS ?? 150), seed: Number(process.env.FUZZ_SEED ?? 0x1417) });
+  });
 });
