@@ -519,6 +519,11 @@ class ValueSubscription implements Subscription, Sink {
         await this.unsubscribe().catch(() => {});
         return { value: undefined, done: true };
       },
+      // A generator delegating to this iterator (`yield*`) forwards throw() here: end, then rethrow.
+      throw: async (error?: unknown) => {
+        await this.unsubscribe().catch(() => {});
+        throw error;
+      },
     };
   }
 }

@@ -133,7 +133,8 @@ export class GattCharacteristic {
   async *notifications(options?: SubscribeOptions): AsyncGenerator<Uint8Array, void, undefined> {
     const sub = await this.subscribe(undefined, options);
     try {
-      for await (const v of sub) yield v;
+      // Delegating (rather than re-yielding each value) saves a promise round per value on the hot path.
+      yield* sub;
     } finally {
       await sub.unsubscribe().catch(() => { /* the link may be gone; nothing to undo then */ });
     }

@@ -1,0 +1,57 @@
+// Pins characteristic.notifications() ending every way an async generator can end: break (return),
+// throw() from the consumer, and the link dropping while next() waits. Each leaves the peer's CCCD as
+// it should be and no subscriber behind.
+import { describe, expect, test } from 'vitest';
+import { DisconnectedError } from '../../../src/errors.js';
+import { GattClient } from '../../../src/gatt/client.js';
+import { GattDatabase } from '../../../src/gatt/server-db.js';
+import { bluezExampleServices, fakePeripheral } from '../../helpers/fake-peripheral.js';
+
+async function setup() {
+  const fp = fakePeripheral(new GattDatabase(bluezExampleServices()));
+  const client = new GattClient(fp.pair.central, { clock: fp.clock, serviceChanged: false, robustCaching: false });
+  const hrm = await client.characteristic('heart_rate', 'heart_rate_measurement');
+  return { ...fp, client, hrm };
+}
+
+describe('notifications() iterator', () => {
+  test('values in order; return() writes the CCCD back and ends the iterator', async () => {
+    const { link, hrm } = await setup();
+    const it = hrm.notifications();
+    const first = it.next();
+    await link.cccdWritten(hrm.cccd!.handle, 1);
+    await link.notify(0x2a37, Uint8Array.of(0, 61));
+    await link.notify(0x2a37, Uint8Array.of(0, 62));
+    expect((await first).value).toEqual(Uint8Array.of(0, 61));
+    expect((await it.next()).value).toEqual(Uint8Array.of(0, 62));
+    expect(await it.return()).toEqual({ value: undefined, done: true });
+    expect(link.cccd(hrm.cccd!.handle)).toBe(0);
+    expect(await it.next()).toEqual({ value: undefined, done: true });
+  });
+
+  test('throw() rejects with the thrown error, writes the CCCD back and ends the iterator', async () => {
+    const { link, hrm } = await setup();
+    const it = hrm.notifications();
+    const first = it.next();
+    await link.cccdWritten(hrm.cccd!.handle, 1);
+    await link.notify(0x2a37, Uint8Array.of(0, 70));
+    expect((await first).value).toEqual(Uint8Array.of(0, 70));
+    const boom = new Error('consumer gave up');
+    await expect(it.throw(boom)).rejects.toBe(boom);
+    expect(link.cccd(hrm.cccd!.handle)).toBe(0);
+    expect(await it.next()).toEqual({ value: undefined, done: true });
+  });
+
+  test('the link dropping while next() waits rejects it with DisconnectedError', async () => {
+    const { pair, link, hrm } = await setup();
+    const it = hrm.notifications();
+    const first = it.next();
+    await link.cccdWritten(hrm.cccd!.handle, 1);
+    await link.notify(0x2a37, Uint8Array.of(0, 80));
+    expect((await first).value).toEqual(Uint8Array.of(0, 80));
+    const waiting = it.next();
+    pair.disconnect();
+    await expect(waiting).rejects.toBeInstanceOf(DisconnectedError);
+    expect(await it.next()).toEqual({ value: undefined, done: true });
+  });
+});
