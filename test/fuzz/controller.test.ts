@@ -278,7 +278,7 @@ describe('whole-stack fuzz: a hostile controller during bring-up', () => {
         const clock = new FakeClock();
         for (const [kind, a] of Object.entries(answers)) {
           ctl.on(kind as (typeof INIT_COMMANDS)[number], cmd => {
-            const op = COMMAND_TABLE.codeOf(cmd.kind);
+            const op = COMMAND_TABLE.codeOf(kind as (typeof INIT_COMMANDS)[number]);
             switch (a.t) {
               case 'honest': return undefined;
               case 'status': return { status: a.status };
