@@ -223,6 +223,12 @@ export class ConnectionManager {
   private running = false;
   private readonly connectionListeners = new Set<(l: LeLink) => void>();
   private useExtended: boolean | undefined;
+  /**
+   * Peers whose connect() gave up after the cancel was answered but before the controller reported the
+   * outcome. A success that still arrives for one is a link nobody wants: it is disconnected at once
+   * rather than announced as a new connection.
+   */
+  private readonly abandoned = new Set<string>();
 
   constructor(readonly host: HciHost, readonly scanner: Scanner, readonly clock: Clock,
     private readonly ownAddressType: () => number = () => 0) {
@@ -369,7 +375,12 @@ export class ConnectionManager {
       const awaitComplete = (): void => {
         if (this.state.tag !== 'initiating' || this.state.init !== init) return;
         if (timer !== undefined) this.clock.clearTimeout(timer); // an abort came before the connect timeout
-        timer = this.clock.setTimeout(() => { timer = undefined; cleanup(); reject(giveUp!); }, CANCEL_COMPLETE_TIMEOUT_MS);
+        timer = this.clock.setTimeout(() => {
+          timer = undefined;
+          this.abandoned.add(target.address);
+          cleanup();
+          reject(giveUp!);
+        }, CANCEL_COMPLETE_TIMEOUT_MS);
       };
       this.state = {
         tag: 'initiating', init,
@@ -445,12 +456,20 @@ export class ConnectionManager {
       this.host.detachLink(handle, new DisconnectedError('acl', 0x1f, statusName(0x1f)));
       stale.closed(disconnectReason(0x1f));
     }
+    const peerKey = normaliseAddress(peer);
+    const lateAbandoned = role === 0 && this.abandoned.has(peerKey) && (!initiating || initiating.init.target.address !== peerKey);
+    this.abandoned.delete(peerKey);
     const link = new LeLink(this, handle, role === 0 ? 'central' : 'peripheral', peer,
       peerType === 0 || peerType === 2 ? 'public' : 'random',
       { interval: interval * 1.25, latency, supervisionTimeout: timeout * 10 });
     if (initiating && role === 0) link.acceptParameters = initiating.init.opts.acceptParameters;
     this.links.set(handle, link);
     this.host.attachLink(handle, link.l2cap);
+    if (lateAbandoned) {
+      log.gap('late connection complete for %s after its connect gave up: disconnecting', peer);
+      link.disconnect(DisconnectReasons.remoteUserTerminated).catch(() => undefined);
+      return;
+    }
     for (const fn of this.connectionListeners) {
       try { fn(link); } catch (e) { log.gap('connection listener threw: %O', e); }
     }

@@ -116,6 +116,26 @@ describe('connection manager', () => {
       expect(clock.pendingTimers).toBe(0);
     });
 
+  test('a success that arrives after connect() gave up is disconnected, not announced as a new link', async () => {
+    const { ctl, mgr, clock } = await setup();
+    ctl.on('leCreateConnectionCancel', () => ({ events: [
+      { kind: 'commandComplete', numHciCommandPackets: 1, commandOpcode: 0x200e, returnParameters: { kind: 'leCreateConnectionCancel', status: 0x0c } },
+    ] }));
+    const announced: LeLink[] = [];
+    mgr.onConnection(l => announced.push(l));
+    const outcome = mgr.connect({ address: PEER, type: 'random' }, { timeout: 1000 }).catch(x => x);
+    await ctl.sent('leCreateConnection');
+    clock.advance(1000);
+    await ctl.sent('leCreateConnectionCancel');
+    await new Promise(resolve => setImmediate(resolve));
+    clock.advance(5000);
+    expect(await outcome).toBeInstanceOf(TimeoutError);
+    ctl.inject(complete(0x41));
+    const d = await ctl.sent('disconnect');
+    expect(d).toMatchObject({ connectionHandle: 0x41, reason: 0x13 });
+    expect(announced).toEqual([]);
+  });
+
   test('LE Connection Complete for a handle that is still live: the old link is reported lost, the new one takes the handle', async () => {
     // Found by test/fuzz/controller.test.ts: the old link was forgotten, never closed, its waiters hung.
     const { ctl, mgr, host } = await setup();
