@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { systemClock, type Clock } from '../clock.js';
+import { systemClock, type Clock, type TimerId } from '../clock.js';
 import { AbortError } from '../errors.js';
 import { log } from '../log.js';
 import type { ControllerInfo } from '../hci/controller.js';
@@ -212,7 +212,7 @@ export class Adapter extends EventEmitter<AdapterEvents> {
     const ready = this.host.state === 'ready';
     if (ready) {
       await this.scanner.settle().catch(() => undefined);
-      await Promise.all(this.connections.map(c => withTimeout(c.disconnect(), 2000).catch(() => undefined)));
+      await Promise.all(this.connections.map(c => withTimeout(this.clock, c.disconnect(), 2000).catch(() => undefined)));
     }
     await this.host.close();
   }
@@ -222,12 +222,13 @@ export class Adapter extends EventEmitter<AdapterEvents> {
   }
 }
 
-async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
-  let t: NodeJS.Timeout | undefined;
+/** `p`, or undefined once `ms` pass on the injected clock (protocol code never reads the wall clock). */
+async function withTimeout<T>(clock: Clock, p: Promise<T>, ms: number): Promise<T | undefined> {
+  let t: TimerId | undefined;
   try {
-    return await Promise.race([p, new Promise<undefined>(r => { t = setTimeout(() => r(undefined), ms); t.unref?.(); })]);
+    return await Promise.race([p, new Promise<undefined>(r => { t = clock.setTimeout(() => r(undefined), ms); })]);
   } finally {
-    clearTimeout(t);
+    if (t !== undefined) clock.clearTimeout(t);
   }
 }
 

@@ -24,7 +24,7 @@
  * - Timers: only the connect timeout and the procedure timeouts, all on the injected clock.
  */
 import type { Clock, TimerId } from '../clock.js';
-import { AbortError, BlewireError, DisconnectedError, HciStatusError, TimeoutError } from '../errors.js';
+import { AbortError, BlewireError, DisconnectedError, HciStatusError, ProtocolError, TimeoutError } from '../errors.js';
 import { log } from '../log.js';
 import { isUnknownCommand } from '../hci/controller.js';
 import type { HciHost } from '../hci/host.js';
@@ -445,6 +445,13 @@ export class ConnectionManager {
     if (status !== 0) {
       // Failures only concern our own initiation (a peripheral-role failure is the advertiser's business).
       initiating?.complete(new HciStatusError(status, statusName(status), 'leCreateConnection'));
+      return;
+    }
+    if (handle > 0x0eff) {
+      // Connection_Handle is 0x0000-0x0EFF (Vol 4, Part E, 7.7.65.1); ACL headers carry 12 bits, so a
+      // larger one could never be matched by its data or its Disconnection Complete.
+      log.gap('connection complete with invalid handle 0x%s ignored', handle.toString(16));
+      initiating?.complete(new ProtocolError('hci', `the controller reported connection handle 0x${handle.toString(16)}, outside 0x0000-0x0EFF`));
       return;
     }
     const stale = this.links.get(handle);

@@ -5,7 +5,7 @@
 // peripheral's parameter requests (LL and L2CAP).
 import { describe, expect, test } from 'vitest';
 import { FakeClock } from '../../../src/clock.js';
-import { AbortError, DisconnectedError, HciStatusError, TimeoutError, TransportError } from '../../../src/errors.js';
+import { AbortError, DisconnectedError, HciStatusError, ProtocolError, TimeoutError, TransportError } from '../../../src/errors.js';
 import { HciHost } from '../../../src/hci/host.js';
 import { ConnectionManager, type LeLink } from '../../../src/gap/connections.js';
 import type { Scanner } from '../../../src/gap/scanner.js';
@@ -115,6 +115,17 @@ describe('connection manager', () => {
       expect((await next).handle).toBe(0x40);
       expect(clock.pendingTimers).toBe(0);
     });
+
+  test('a connection handle outside 0x0000-0x0EFF fails the connect with ProtocolError and makes no link', async () => {
+    // Found by test/fuzz/controller.test.ts: handle 0x1000 made a link its Disconnection Complete could
+    // never find (ACL headers carry 12 bits), so closing the adapter left its disconnect timer behind.
+    const { ctl, mgr } = await setup();
+    const p = mgr.connect({ address: PEER, type: 'random' }).catch(x => x);
+    await ctl.sent('leCreateConnection');
+    ctl.inject(complete(0x1000));
+    expect(await p).toBeInstanceOf(ProtocolError);
+    expect(mgr.links.size).toBe(0);
+  });
 
   test('a success that arrives after connect() gave up is disconnected, not announced as a new link', async () => {
     const { ctl, mgr, clock } = await setup();
