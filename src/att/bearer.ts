@@ -163,6 +163,8 @@ export class AttBearer implements ChannelReceiver {
   private readonly timeoutMs: number;
   private currentMtu = ATT_DEFAULT_LE_MTU;
   private mtuExchange: 'none' | 'running' | 'done' = 'none';
+  /** The peer ran its Exchange MTU (as client of our server). */
+  private peerExchangedMtu = false;
   /** Responses to the peer's requests, serialised (the server role may answer asynchronously). */
   private serverChain: Promise<void> = Promise.resolve();
   private readonly session = {};
@@ -479,8 +481,15 @@ export class AttBearer implements ChannelReceiver {
 
   private onPeerRequest(pdu: AttPdu, method: 'request' | 'command'): void {
     if (pdu.kind === 'exchangeMtuReq') {
-      // Vol 3, Part F, 3.4.2.2: answer with our receive MTU; both sides then use the minimum.
+      // Vol 3, Part F, 3.4.2.2: answer with our receive MTU; both sides then use the minimum. The
+      // exchange happens once per link (3.4.2.1): a repeated request is still answered, so the peer
+      // is not left waiting, but it cannot change (shrink) an ATT_MTU already in use.
       this.sendServerResponse({ kind: 'exchangeMtuRsp', serverRxMtu: this.ourMtu });
+      if (this.peerExchangedMtu || this.mtuExchange === 'done') {
+        log.att('repeated Exchange MTU request (client Rx MTU %d) ignored: ATT_MTU stays %d', pdu.clientRxMtu, this.currentMtu);
+        return;
+      }
+      this.peerExchangedMtu = true;
       this.setMtu(pdu.clientRxMtu);
       return;
     }

@@ -20,7 +20,7 @@
  * Database Out Of Sync (robust caching) re-validates the hash.
  */
 import { AttBearer, type AttServerRole, type AttValueEvent } from '../att/bearer.js';
-import { AttErrorCode } from '../att/constants.js';
+import { ATT_TRANSACTION_TIMEOUT_MS, AttErrorCode } from '../att/constants.js';
 import type { Clock } from '../clock.js';
 import { describeUuid, uuidOf, type Uuid } from '../codec/uuid.js';
 import { AttError, DisconnectedError, InvalidStateError, type TimeoutError } from '../errors.js';
@@ -276,7 +276,13 @@ export class GattClient implements GattOps {
 
   /** Write by handle: request (long when needed) or command (back-pressured). */
   writeValue(handle: number, value: Uint8Array, withResponse: boolean, options?: OpOptions): Promise<void> {
-    if (!withResponse) return this.op('writeWithoutResponse', options, () => proc.writeWithoutResponse(this.bearer, handle, value));
+    // A write command has no ATT transaction timeout of its own; it waits for controller buffer credit
+    // (back-pressure). A controller that never returns credit must not hold it forever: the same 30 s
+    // as a transaction applies unless the caller sets its own timeout.
+    if (!withResponse) {
+      return this.op('writeWithoutResponse', { ...options, timeout: options?.timeout ?? ATT_TRANSACTION_TIMEOUT_MS },
+        () => proc.writeWithoutResponse(this.bearer, handle, value));
+    }
     return this.op('write', options, signal => proc.write(this.bearer, handle, value, signal));
   }
 

@@ -210,6 +210,18 @@ describe('MTU', () => {
     peer.send({ kind: 'readRsp', value: new Uint8Array(0) });
     await a;
   });
+
+  test("a repeated Exchange MTU Request from the peer is answered but cannot shrink ATT_MTU", async () => {
+    // Found by the whole-stack fuzzing: a second request lowered an ATT_MTU already in use
+    // (the exchange happens once per link, Vol 3, Part F, 3.4.2.1).
+    const { bearer, peer } = setup({ mtu: 517 });
+    peer.send({ kind: 'exchangeMtuReq', clientRxMtu: 247 });
+    expect(await peer.next()).toEqual({ kind: 'exchangeMtuRsp', serverRxMtu: 517 });
+    expect(bearer.mtu).toBe(247);
+    peer.send({ kind: 'exchangeMtuReq', clientRxMtu: 23 });
+    expect(await peer.next()).toEqual({ kind: 'exchangeMtuRsp', serverRxMtu: 517 });
+    expect(bearer.mtu).toBe(247);
+  });
 });
 
 describe("the peer's requests", () => {

@@ -81,6 +81,17 @@ describe('writes', () => {
     await expect(c.write(new Uint8Array(21), { withResponse: false })).rejects.toBeInstanceOf(RangeError);
   });
 
+  test('write without response that never gets buffer credit times out after 30 s, not never', async () => {
+    const { client, pair, clock } = setup(23, { credits: 100 });
+    const c = await client.characteristic(0xfff0, 0xfff1);
+    pair.grant(-1e9); // the controller never returns credit
+    const p = c.write(Uint8Array.of(9), { withResponse: false }).catch(e => e);
+    clock.advance(29_999);
+    expect(await Promise.race([p, Promise.resolve('pending')])).toBe('pending');
+    clock.advance(1);
+    expect(await p).toBeInstanceOf(TimeoutError);
+  });
+
   test('a handler failure on the peer surfaces as AttError (Unlikely Error)', async () => {
     const { client } = setup(23);
     const c = await client.characteristic(0xfff0, 0xfff4);
