@@ -36,6 +36,9 @@ function summarise(ad: Advertisement): Pick<Row, 'name' | 'services' | 'manufact
   return { name: ad.name ?? '', services: [...new Set(services)].join(','), manufacturer };
 }
 
+/** Devices the live table remembers (least recently seen are forgotten first). */
+const MAX_ROWS = 4096;
+
 function table(rows: Row[], now: number): string {
   const head = ['ADDRESS', 'TYPE', 'NAME', 'RSSI', 'SERVICES', 'MANUFACTURER', 'SEEN'];
   const lines = rows.map(r => [r.address, r.type, r.name.slice(0, 24), String(r.rssi), r.services.slice(0, 36), r.manufacturer,
@@ -89,7 +92,11 @@ export async function run(argv: string[]): Promise<number> {
   let redraw: NodeJS.Timeout | undefined;
   const draw = () => {
     const sorted = [...rows.values()].sort((a, b) => b.rssi - a.rssi);
-    process.stdout.write('\x1b[H\x1b[2J' + table(sorted, Date.now()) + `\n\n${rows.size} device(s); Ctrl-C to stop\n`);
+    // Fit the terminal like top: the strongest devices that fit, and how many more there are.
+    const fit = Math.max(1, (process.stdout.rows || 40) - 4);
+    const shown = sorted.slice(0, fit);
+    const more = sorted.length > fit ? ` (${sorted.length - fit} more not shown)` : '';
+    process.stdout.write('\x1b[H\x1b[2J' + table(shown, Date.now()) + `\n\n${rows.size} device(s)${more}; Ctrl-C to stop\n`);
   };
   if (!json) redraw = setInterval(draw, 500);
   try {
@@ -101,6 +108,13 @@ export async function run(argv: string[]): Promise<number> {
       }
       const key = `${ad.addressType}/${ad.address}`;
       const prev = rows.get(key);
+      // Bounded like the adapter's registry: a day in a crowded hall must not grow the table forever.
+      if (!rows.has(key) && rows.size >= MAX_ROWS) {
+        let oldest: string | undefined;
+        let at = Infinity;
+        for (const [k, r] of rows) if (r.lastSeen < at) { at = r.lastSeen; oldest = k; }
+        if (oldest !== undefined) rows.delete(oldest);
+      }
       rows.set(key, { address: ad.address, type: ad.addressType, rssi: ad.rssi, lastSeen: Date.now(), count: (prev?.count ?? 0) + 1,
         ...summarise(ad) });
     }
