@@ -29,7 +29,7 @@
  *   npm run bench -- notify
  */
 import { createRequire } from 'node:module';
-import { EventEmitter } from 'node:events';
+import { loadNobleWithFakeSocket } from './noble-fake.js';
 import { fileURLToPath } from 'node:url';
 import { Adapter } from '../../src/api/adapter.js';
 import type { GattCharacteristic } from '../../src/gatt/model.js';
@@ -286,19 +286,7 @@ async function blewireSetup(mtu: number) {
 // noble: hci.js + acl-stream.js + gatt.js over a fake HCI socket.
 
 function nobleSetup(connHandle: number, valueHandle: number, mtu: number) {
-  const nobleHci = require.resolve('@stoprocent/noble/lib/hci-socket/hci.js');
-  const socketPath = createRequire(nobleHci).resolve('@stoprocent/bluetooth-hci-socket');
-  class FakeSocket extends EventEmitter {
-    write(): void {}
-    setFilter(): void {}
-    bindRaw(): void {}
-    bindUser(): void {}
-    start(): void {}
-    stop(): void {}
-    isDevUp(): boolean { return true; }
-  }
-  require.cache[socketPath] = { id: socketPath, filename: socketPath, loaded: true, exports: { loadDriver: () => FakeSocket } } as never;
-  const Hci = require(nobleHci);
+  const { Hci } = loadNobleWithFakeSocket();
   const AclStream = require('@stoprocent/noble/lib/hci-socket/acl-stream.js');
   const Gatt = require('@stoprocent/noble/lib/hci-socket/gatt.js');
   const Bindings = require('@stoprocent/noble/lib/hci-socket/bindings.js');

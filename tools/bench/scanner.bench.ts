@@ -11,6 +11,7 @@
  */
 import { createRequire } from 'node:module';
 import { EventEmitter } from 'node:events';
+import { FakeHciSocket, loadNobleWithFakeSocket } from './noble-fake.js';
 import { HciHost } from '../../src/hci/host.js';
 import { encodeEvent } from '../../src/hci/packets.js';
 import type { HciEvent } from '../../src/hci/events.js';
@@ -134,23 +135,11 @@ async function blewireSetup(parse: boolean, capacity?: number) {
 
 function nobleSetup() {
   // Inject a fake HCI socket where noble loads @stoprocent/bluetooth-hci-socket.
-  const nobleHci = require.resolve('@stoprocent/noble/lib/hci-socket/hci.js');
-  const socketPath = createRequire(nobleHci).resolve('@stoprocent/bluetooth-hci-socket');
-  class FakeSocket extends EventEmitter {
-    write(): void {}
-    setFilter(): void {}
-    bindRaw(): void {}
-    bindUser(): void {}
-    start(): void {}
-    stop(): void {}
-    isDevUp(): boolean { return true; }
-  }
-  require.cache[socketPath] = { id: socketPath, filename: socketPath, loaded: true, exports: { loadDriver: () => FakeSocket } } as never;
-  const Hci = require(nobleHci);
+  const { Hci } = loadNobleWithFakeSocket();
   const Gap = require('@stoprocent/noble/lib/hci-socket/gap.js');
   const hci = new Hci({});
   const gap = new Gap(hci);
-  const socket = hci._socket as FakeSocket;
+  const socket = hci._socket as FakeHciSocket;
   socket.on('data', hci.onSocketData.bind(hci));
   gap._scanState = 'started';
   let sink = 0;
