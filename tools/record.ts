@@ -14,6 +14,7 @@
 import { readFileSync } from 'node:fs';
 import '../src/sim/index.js';
 import { recordScenario } from '../src/replay/record.js';
+import { parseRecordArgs } from './record-args.js';
 
 function usage(msg?: string): never {
   if (msg) console.error(`record: ${msg}`);
@@ -22,17 +23,7 @@ function usage(msg?: string): never {
   process.exit(2);
 }
 
-const argv = process.argv.slice(2);
-const name = argv.shift();
-if (!name || name.startsWith('--')) usage('a scenario name is needed');
-if (!/^[a-z0-9][a-z0-9-]*$/.test(name)) usage('the name is kebab-case (it becomes the folder name)');
-const opts: Record<string, string> = {};
-while (argv.length) {
-  const k = argv.shift()!;
-  const v = argv.shift();
-  if (!k.startsWith('--') || v === undefined) usage(`bad argument ${k}`);
-  opts[k.slice(2)] = v;
-}
+const { name, opts } = parseRecordArgs(process.argv.slice(2), usage);
 const transport = opts['transport'] ?? usage('--transport is needed');
 const steps = opts['steps'] ?? usage('--steps is needed');
 const controller = opts['controller'] ?? usage('--controller is needed (what the controller was)');

@@ -17,6 +17,7 @@
  */
 import { attMethodOf } from '../../src/att/pdus.js';
 import { recordScenario } from '../../src/replay/record.js';
+import { parseRecordArgs } from '../record-args.js';
 import { startBtvirt } from '../../test/interop/helpers/btvirt.js';
 import { TestPeer } from '../../test/interop/helpers/peer.js';
 
@@ -66,17 +67,7 @@ async function servePeer(peer: TestPeer, handle: number): Promise<number> {
 }
 
 async function main(): Promise<void> {
-  const argv = process.argv.slice(2);
-  const name = argv.shift();
-  if (!name || name.startsWith('--')) usage('a scenario name is needed');
-  if (!/^[a-z0-9][a-z0-9-]*$/.test(name)) usage('the name is kebab-case (it becomes the folder name)');
-  const opts: Record<string, string> = {};
-  while (argv.length) {
-    const k = argv.shift()!;
-    const v = argv.shift();
-    if (!k.startsWith('--') || v === undefined) usage(`bad argument ${k}`);
-    opts[k.slice(2)] = v;
-  }
+  const { name, opts } = parseRecordArgs(process.argv.slice(2), usage);
   const btvirt = await startBtvirt();
   let peer: TestPeer | undefined;
   try {
