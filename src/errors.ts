@@ -36,11 +36,14 @@ export class EncodeError extends BlewireError {
   }
 }
 
-/** An operation did not finish within its deadline. */
+/**
+ * An operation did not finish within its deadline. `hint`, when given, says what the user can check
+ * or do next and ends the message after a colon.
+ */
 export class TimeoutError extends BlewireError {
   override readonly code = 'ETIMEDOUT';
-  constructor(readonly layer: Layer, readonly operation: string, readonly ms: number) {
-    super(`${layer}: ${operation} timed out after ${ms} ms`);
+  constructor(readonly layer: Layer, readonly operation: string, readonly ms: number, readonly hint?: string) {
+    super(`${layer}: ${operation} timed out after ${ms} ms${hint ? `: ${hint}` : ''}`);
   }
 }
 
