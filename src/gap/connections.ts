@@ -22,6 +22,15 @@
  *   Disconnection Complete arrives, the link closes with DisconnectedError(reason): its channels,
  *   queued ACL and every pending procedure reject, and 'disconnect' listeners get the typed reason.
  * - Timers: only the connect timeout and the procedure timeouts, all on the injected clock.
+ * - `{ timeout, signal }` on disconnect and the link procedures (src/gap/operation.ts): an
+ *   already-aborted signal rejects before anything is sent. Otherwise the HCI command goes out and an
+ *   abort or a deadline rejects the caller at once and clears its timer, but cannot withdraw the
+ *   procedure from the controller (as an in-flight ATT request cannot be withdrawn from the peer): it
+ *   may still complete. The waiter stays in its FIFO as a placeholder until the completion event (or
+ *   the command's failure, or the link's end) takes it, so a late LE Connection Update Complete / PHY
+ *   Update Complete is not taken for the next caller's; the parameters / PHY it reports still apply
+ *   to the link. Default deadlines are the LL procedure response timeout (40 s, Vol 6, Part B, 5.2),
+ *   for LE Set Data Length the HCI command timeout.
  */
 import type { Clock, TimerId } from '../clock.js';
 import { AbortError, BlewireError, DisconnectedError, HciStatusError, ProtocolError, TimeoutError } from '../errors.js';
@@ -32,6 +41,7 @@ import { statusName } from '../hci/status.js';
 import { L2capLink, validConnectionParameters, type ConnectionParameterRequest } from '../l2cap/link.js';
 import type { Scanner, AddressType } from './scanner.js';
 import { normaliseAddress } from './filters.js';
+import { abortedError, deadline, guarded, type OperationOptions } from './operation.js';
 
 /** HCI reasons a link can end with (Core Vol 1, Part F), with their names. */
 export interface DisconnectReason {
@@ -68,6 +78,7 @@ export interface ConnectTarget {
 }
 
 export interface ConnectOptions {
+  /** Give up after this many ms (default 10 s): LE Create Connection Cancel, then TimeoutError. */
   timeout?: number;
   signal?: AbortSignal;
   /** Wanted connection interval range in ms (default 30–50). */
@@ -94,7 +105,8 @@ const ms10 = (ms: number) => Math.round(ms / 10);
 interface Waiter<T> {
   resolve(v: T): void;
   reject(e: Error): void;
-  timer: TimerId | undefined;
+  /** Clear the deadline's timer and the abort listener (idempotent; settling after done is a no-op). */
+  done(): void;
 }
 
 type LinkListener = (reason: DisconnectReason) => void;
@@ -151,28 +163,28 @@ export class LeLink {
     return () => this.parameterListeners.delete(fn);
   }
 
-  /** HCI Disconnect; resolves with the reason reported in Disconnection Complete. */
-  disconnect(reason: number = DisconnectReasons.remoteUserTerminated): Promise<DisconnectReason> {
-    return this.manager.disconnect(this, reason);
+  /** HCI Disconnect; resolves with the reason reported in Disconnection Complete (default deadline 40 s). */
+  disconnect(reason: number = DisconnectReasons.remoteUserTerminated, options?: OperationOptions): Promise<DisconnectReason> {
+    return this.manager.disconnect(this, reason, options);
   }
 
   /** Central-initiated LE Connection Update; resolves with the parameters the controller settled on. */
-  updateParameters(p: { intervalMin: number; intervalMax: number; latency?: number; supervisionTimeout?: number }):
-    Promise<ConnectionParameters> {
+  updateParameters(p: { intervalMin: number; intervalMax: number; latency?: number; supervisionTimeout?: number },
+    options?: OperationOptions): Promise<ConnectionParameters> {
     return this.manager.applyParameters(this, {
       intervalMin: ms125(p.intervalMin), intervalMax: ms125(p.intervalMax), latency: p.latency ?? 0,
       timeout: ms10(p.supervisionTimeout ?? 4000),
-    });
+    }, options);
   }
 
   /** LE Set Data Length (Vol 4, Part E, 7.8.33) where supported. */
-  setDataLength(txOctets = 251, txTime = 2120): Promise<void> {
-    return this.manager.setDataLength(this, txOctets, txTime);
+  setDataLength(txOctets = 251, txTime = 2120, options?: OperationOptions): Promise<void> {
+    return this.manager.setDataLength(this, txOctets, txTime, options);
   }
 
   /** LE Set PHY (Vol 4, Part E, 7.8.49); `phys` is a bit mask (1 = 1M, 2 = 2M, 4 = Coded). */
-  setPhy(phys: number): Promise<{ tx: number; rx: number }> {
-    return this.manager.setPhy(this, phys);
+  setPhy(phys: number, options?: OperationOptions): Promise<{ tx: number; rx: number }> {
+    return this.manager.setPhy(this, phys, options);
   }
 
   /** @internal */
@@ -183,12 +195,12 @@ export class LeLink {
     this.l2cap.close(err);
     for (const list of [this.waiters.update, this.waiters.phy] as Array<Array<Waiter<unknown>>>) {
       for (const w of list.splice(0)) {
-        if (w.timer) this.manager.clock.clearTimeout(w.timer);
+        w.done();
         w.reject(err);
       }
     }
     for (const w of this.waiters.disconnect.splice(0)) {
-      if (w.timer) this.manager.clock.clearTimeout(w.timer);
+      w.done();
       w.resolve(reason);
     }
     for (const fn of this.disconnectListeners) {
@@ -249,7 +261,7 @@ export class ConnectionManager {
       const link = this.links.get(e.connectionHandle);
       if (!link) return;
       const w = link.waiters.update.shift();
-      if (w?.timer) this.clock.clearTimeout(w.timer);
+      w?.done();
       if (e.status !== 0) {
         w?.reject(new HciStatusError(e.status, statusName(e.status), 'leConnectionUpdate'));
         return;
@@ -278,7 +290,7 @@ export class ConnectionManager {
       const link = this.links.get(e.connectionHandle);
       if (!link) return;
       const w = link.waiters.phy.shift();
-      if (w?.timer) this.clock.clearTimeout(w.timer);
+      w?.done();
       if (e.status !== 0) {
         w?.reject(new HciStatusError(e.status, statusName(e.status), 'leSetPhy'));
         return;
@@ -401,7 +413,12 @@ export class ConnectionManager {
           }
         },
       };
-      timer = this.clock.setTimeout(() => { timer = undefined; cancel(new TimeoutError('gap', `connect to ${target.address}`, timeoutMs)); }, timeoutMs);
+      timer = this.clock.setTimeout(() => {
+        timer = undefined;
+        cancel(new TimeoutError('gap', `connect to ${target.address}`, timeoutMs,
+          `is the device advertising and connectable, and is the address type right (${target.addressType} was given; ` +
+          'public or random, as its advertisements report)?'));
+      }, timeoutMs);
       if (opts.signal) {
         const signal = opts.signal;
         onAbort = () => cancel(new AbortError(`connect to ${target.address}`, signal.reason));
@@ -488,49 +505,47 @@ export class ConnectionManager {
   }
 
   /** @internal LeLink.disconnect */
-  disconnect(link: LeLink, reason: number): Promise<DisconnectReason> {
+  disconnect(link: LeLink, reason: number, options?: OperationOptions): Promise<DisconnectReason> {
+    const early = abortedError(`disconnect ${link.address}`, options?.signal);
+    if (early) return Promise.reject(early);
     if (link.disconnected) return Promise.resolve(link.disconnected);
-    return new Promise<DisconnectReason>((resolve, reject) => {
-      const w: Waiter<DisconnectReason> = { resolve, reject, timer: undefined };
-      w.timer = this.clock.setTimeout(() => {
-        const i = link.waiters.disconnect.indexOf(w);
-        if (i >= 0) link.waiters.disconnect.splice(i, 1);
-        reject(new TimeoutError('gap', `disconnect ${link.address}`, PROCEDURE_TIMEOUT_MS));
-      }, PROCEDURE_TIMEOUT_MS);
-      link.waiters.disconnect.push(w);
-      this.host.command({ kind: 'disconnect', connectionHandle: link.handle, reason }).catch(e => {
-        const i = link.waiters.disconnect.indexOf(w);
-        if (i < 0) return;
-        link.waiters.disconnect.splice(i, 1);
-        this.clock.clearTimeout(w.timer!);
-        reject(e as Error);
-      });
-    });
+    return this.procedure(link, link.waiters.disconnect,
+      () => this.host.command({ kind: 'disconnect', connectionHandle: link.handle, reason }), `disconnect ${link.address}`, options);
   }
 
   /** @internal: LE Connection Update with parameters in spec units. */
-  applyParameters(link: LeLink, p: ConnectionParameterRequest): Promise<ConnectionParameters> {
+  applyParameters(link: LeLink, p: ConnectionParameterRequest, options?: OperationOptions): Promise<ConnectionParameters> {
+    const early = abortedError('connection update', options?.signal);
+    if (early) return Promise.reject(early);
     if (link.disconnected) return Promise.reject(new DisconnectedError('connection update', link.disconnected.code, link.disconnected.name));
     if (!validConnectionParameters(p)) return Promise.reject(new RangeError('invalid connection parameters (Vol 4, Part E, 7.8.18)'));
     return this.procedure(link, link.waiters.update, () => this.host.command({ kind: 'leConnectionUpdate', connectionHandle: link.handle,
       connectionIntervalMin: p.intervalMin, connectionIntervalMax: p.intervalMax, maxLatency: p.latency, supervisionTimeout: p.timeout,
-      minCeLength: 0, maxCeLength: 0 }), 'connection update');
+      minCeLength: 0, maxCeLength: 0 }), 'connection update', options);
+  }
+
+  /**
+   * @internal LE Set Data Length answers with Command Complete (the LE Data Length Change event that
+   * may follow is not awaited), so its deadline is the HCI command's unless `timeout` is given; an
+   * abort or deadline withdraws the command if it is still queued in the host.
+   */
+  async setDataLength(link: LeLink, txOctets: number, txTime: number, options?: OperationOptions): Promise<void> {
+    return guarded(this.clock, options, { layer: 'gap', operation: 'set data length' }, async signal => {
+      if (link.disconnected) throw new DisconnectedError('set data length', link.disconnected.code, link.disconnected.name);
+      if (this.host.info.isRefused('leSetDataLength')) throw new HciStatusError(0x01, statusName(0x01), 'leSetDataLength');
+      try {
+        await this.host.command({ kind: 'leSetDataLength', connectionHandle: link.handle, txOctets, txTime }, { signal });
+      } catch (e) {
+        if (isUnknownCommand(e)) this.host.info.markUnsupported('leSetDataLength');
+        throw e;
+      }
+    });
   }
 
   /** @internal */
-  async setDataLength(link: LeLink, txOctets: number, txTime: number): Promise<void> {
-    if (link.disconnected) throw new DisconnectedError('set data length', link.disconnected.code, link.disconnected.name);
-    if (this.host.info.isRefused('leSetDataLength')) throw new HciStatusError(0x01, statusName(0x01), 'leSetDataLength');
-    try {
-      await this.host.command({ kind: 'leSetDataLength', connectionHandle: link.handle, txOctets, txTime });
-    } catch (e) {
-      if (isUnknownCommand(e)) this.host.info.markUnsupported('leSetDataLength');
-      throw e;
-    }
-  }
-
-  /** @internal */
-  setPhy(link: LeLink, phys: number): Promise<{ tx: number; rx: number }> {
+  setPhy(link: LeLink, phys: number, options?: OperationOptions): Promise<{ tx: number; rx: number }> {
+    const early = abortedError('set phy', options?.signal);
+    if (early) return Promise.reject(early);
     if (link.disconnected) return Promise.reject(new DisconnectedError('set phy', link.disconnected.code, link.disconnected.name));
     return this.procedure(link, link.waiters.phy, async () => {
       try {
@@ -539,22 +554,29 @@ export class ConnectionManager {
         if (isUnknownCommand(e)) this.host.info.markUnsupported('leSetPhy');
         throw e;
       }
-    }, 'set phy');
+    }, 'set phy', options);
   }
 
-  private procedure<T>(link: LeLink, list: Array<Waiter<T>>, send: () => Promise<unknown>, what: string): Promise<T> {
+  /**
+   * One HCI-command-then-event procedure on a link: the waiter joins its FIFO, the command is sent,
+   * the event handler settles the oldest waiter. A failed command takes its waiter out at once (no
+   * event will follow). A deadline or abort rejects the caller and clears the timer but leaves the
+   * waiter in place as a settled placeholder, because the controller may still complete the
+   * procedure and its event belongs to this waiter, not the next.
+   */
+  private procedure<T>(link: LeLink, list: Array<Waiter<T>>, send: () => Promise<unknown>, what: string,
+    options: OperationOptions | undefined): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      const w: Waiter<T> = { resolve, reject, timer: undefined };
-      const drop = () => {
+      const d = deadline(this.clock, options, { layer: 'gap', operation: what, defaultMs: PROCEDURE_TIMEOUT_MS });
+      const w: Waiter<T> = { resolve, reject, done: d.done };
+      d.signal.addEventListener('abort', () => { d.done(); reject(d.signal.reason as Error); }, { once: true });
+      list.push(w);
+      send().catch(e => {
         const i = list.indexOf(w);
         if (i >= 0) list.splice(i, 1);
-        if (w.timer) this.clock.clearTimeout(w.timer);
-        return i >= 0;
-      };
-      w.timer = this.clock.setTimeout(() => { w.timer = undefined; if (drop()) reject(new TimeoutError('gap', what, PROCEDURE_TIMEOUT_MS)); },
-        PROCEDURE_TIMEOUT_MS);
-      list.push(w);
-      send().catch(e => { if (drop()) reject(e as Error); });
+        d.done();
+        reject(e as Error);
+      });
     });
   }
 }
