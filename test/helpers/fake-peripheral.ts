@@ -4,7 +4,7 @@ import { channelPair, type ChannelPair } from './memory-channel.js';
 
 /**
  * BlueZ 5.66's example GATT server as its central saw it in
- * /work/shared/captures/emulated/bluez-5.66-central.btsnoop (frames 830/872 services, 952/969
+ * captures/emulated/bluez-5.66-central.btsnoop (frames 830/872 services, 952/969
  * characteristics, the EATT Find Information exchanges for the test service's descriptors):
  * 46 attributes, handles 0x0001–0x002E, 6 services, 15 characteristics, 10 descriptors.
  */

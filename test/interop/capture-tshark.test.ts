@@ -12,7 +12,7 @@ import { openCaptureFile, parseCapture, type CaptureFormat, type CaptureRecordIn
  * (interop tier: tools/interop/setup.sh installs it), it is never skipped.
  */
 const TSHARK = '/usr/bin/tshark';
-const SHARED = new URL('../../../shared/captures/', import.meta.url).pathname;
+const CAPTURES = new URL('../../captures/', import.meta.url).pathname;
 
 function tshark(...args: string[]): string {
   return execFileSync(TSHARK, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
@@ -87,7 +87,7 @@ describe('captures written by blewire, read by tshark', () => {
   for (const src of sources) {
     for (const [format, monitor] of FORMATS) {
       it(`${src} rewritten as ${name(format, monitor)}: the same frames, malformed only where the original is`, () => {
-        const recs = [...parseCapture(readFileSync(SHARED + src))];
+        const recs = [...parseCapture(readFileSync(CAPTURES + src))];
         const file = join(dir, `re-${src.replace(/\W/g, '_')}-${monitor ? 'mon' : 'h4'}.${format}`);
         const w = openCaptureFile(file, { format, monitor });
         // H4 formats cannot hold monitor notes: map each written record back to its original frame.
@@ -97,7 +97,7 @@ describe('captures written by blewire, read by tshark', () => {
         const count = tshark('-r', file, '-T', 'fields', '-e', 'frame.number').split('\n').filter(Boolean).length;
         expect(count).toBe(written.length);
         // Known tshark limits (PEERS.md §1): Broadcom vendor commands etc. are flagged in the original too.
-        const original = new Set(malformed(SHARED + src));
+        const original = new Set(malformed(CAPTURES + src));
         expect(malformed(file).map(n => written[n - 1])).toEqual(written.filter(f => original.has(f)));
       });
     }

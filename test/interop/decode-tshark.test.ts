@@ -1,4 +1,5 @@
-// Pins agreement with Wireshark: for every capture in ../shared/captures/real and in captures/,
+// Pins agreement with Wireshark: for every capture in captures/ (the real phone captures, the emulated
+// ones, and our replay fixtures and twins),
 // blewire's reassembled L2CAP PDUs (frame, dir, handle, cid, payload) equal tshark's, PDU for PDU,
 // and `blewire decode --json` emits exactly those lines. tshark missing = failure, not a skip.
 import { execFile } from 'node:child_process';
@@ -10,7 +11,6 @@ import { tsharkL2cap, tsharkVersion, type L2capRow } from './helpers/tshark.js';
 
 const run = promisify(execFile);
 const ROOT = resolve(import.meta.dirname, '../..');
-const SHARED = resolve(ROOT, '../shared/captures/real');
 
 function capturesIn(dir: string): string[] {
   if (!existsSync(dir)) return [];
@@ -23,8 +23,8 @@ function capturesIn(dir: string): string[] {
   return out.sort();
 }
 
-// The emulated captures (Linux monitor format, two controllers in one file) test the monitor path too.
-const files = [...capturesIn(SHARED), ...capturesIn(resolve(SHARED, '../emulated')), ...capturesIn(join(ROOT, 'captures'))];
+// captures/emulated (Linux monitor format, two controllers in one file) tests the monitor path too.
+const files = capturesIn(join(ROOT, 'captures'));
 
 async function blewireL2cap(file: string): Promise<L2capRow[]> {
   const { stdout } = await run(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), 'decode', '--json', file],

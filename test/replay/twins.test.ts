@@ -52,7 +52,7 @@ describe('device twins', () => {
 
   test('lumentree (ACL-only log): the database from its discovery and its 1,178 notifications', () => {
     const { twin } = load('twin-lumentree');
-    // Wireshark's view of the same log (../shared/captures/real/oracle): Read By Group Type Response
+    // Wireshark's view of the same log (captures/real/oracle): Read By Group Type Response
     // frame 4 gives 0x0001–0x0005, 0x0014–0x001C, 0x0028–0xFFFF; 0xFFE1 at 0x0029 with value 0x002A.
     expect(twin.services.map(s => [s.uuid.slice(4, 8), s.start, s.end])).toEqual([['1801', 0x0001, 0x0005], ['1800', 0x0014, 0x001c], ['ffe0', 0x0028, 0xffff]]);
     const ffe1 = twin.services[2]!.characteristics[0]!;

@@ -16,7 +16,7 @@ import { buildAd, decodeAd, parseAd } from '../../src/gap/ad.js';
 import { fromShort } from '../../src/codec/uuid.js';
 import { DecodeError } from '../../src/errors.js';
 
-const CAPTURES = fileURLToPath(new URL('../../../shared/captures/real/', import.meta.url));
+const CAPTURES = fileURLToPath(new URL('../../captures/real/', import.meta.url));
 
 function realPayloads(): Uint8Array[] {
   const out: Uint8Array[] = [];

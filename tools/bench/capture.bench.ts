@@ -1,5 +1,5 @@
 /**
- * Capture reading speed: MB/s and records/s for each shared capture (in memory with parseCapture and
+ * Capture reading speed: MB/s and records/s for each reference capture (in memory with parseCapture and
  * streamed with readCaptureFile), then for a generated ~100 MB btsnoop streamed from disk, with RSS
  * before, at the peak and after, to show that memory stays bounded whatever the file size.
  */
@@ -10,15 +10,15 @@ import { fileURLToPath } from 'node:url';
 import { createCaptureWriter, parseCapture, readCaptureFile } from '../../src/capture/index.js';
 import { fromHex } from '../../src/bytes/hex.js';
 
-const SHARED = fileURLToPath(new URL('../../../shared/captures/', import.meta.url));
+const CAPTURES = fileURLToPath(new URL('../../captures/', import.meta.url));
 const MB = 1024 * 1024;
 const fmt = (n: number, d = 1) => n.toLocaleString('en-US', { maximumFractionDigits: d });
 
-function sharedCaptures(): string[] {
+function referenceCaptures(): string[] {
   const out: string[] = [];
   for (const sub of ['real', 'emulated']) {
     try {
-      for (const f of readdirSync(join(SHARED, sub)).sort()) if (/\.(btsnoop|pcap|pcapng|log|cfa)$/.test(f)) out.push(join(sub, f));
+      for (const f of readdirSync(join(CAPTURES, sub)).sort()) if (/\.(btsnoop|pcap|pcapng|log|cfa)$/.test(f)) out.push(join(sub, f));
     } catch {
       // not present on this machine
     }
@@ -39,8 +39,8 @@ async function timeIt(fn: () => Promise<number> | number, minMs = 300): Promise<
 
 export async function bench(): Promise<void> {
   console.log('file                                   size      records  parseCapture MB/s  rec/s       readCaptureFile MB/s  rec/s');
-  for (const rel of sharedCaptures()) {
-    const path = join(SHARED, rel);
+  for (const rel of referenceCaptures()) {
+    const path = join(CAPTURES, rel);
     const bytes = readFileSync(path);
     const mem = await timeIt(() => {
       let n = 0;

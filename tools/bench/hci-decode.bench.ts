@@ -13,7 +13,7 @@ import { parseCapture } from '../../src/capture/index.js';
 import { decodeHciPacket, encodeEvent } from '../../src/hci/packets.js';
 import type { HciEvent } from '../../src/hci/events.js';
 
-const CAPTURES = fileURLToPath(new URL('../../../shared/captures/real/', import.meta.url));
+const CAPTURES = fileURLToPath(new URL('../../captures/real/', import.meta.url));
 
 /** Deterministic PRNG so every run decodes the same stream. */
 function rng(seed: number): () => number {

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { toHex } from '../../../src/bytes/hex.js';
 import { parseCapture, readCaptureFile } from '../../../src/capture/index.js';
 
-const SHARED = new URL('../../../../shared/captures/', import.meta.url).pathname;
+const CAPTURES = new URL('../../../captures/', import.meta.url).pathname;
 
 // Record counts from `tshark -r FILE -T fields -e frame.number | wc -l` (tshark 4.0.17), plus the first
 // record's frame.time_epoch in µs, so frame numbering and the time base both match Wireshark's.
@@ -22,10 +22,10 @@ const plain = (r: object) => JSON.stringify(Object.entries(r).map(([k, v]) => [k
 
 const H4_TYPES = new Set([1, 2, 3, 4, 5]);
 
-describe('reading the shared captures', () => {
+describe('reading the reference captures', () => {
   for (const f of FILES) {
     it(`${f.path}: ${f.frames} frames, as tshark counts them`, async () => {
-      const bytes = readFileSync(SHARED + f.path);
+      const bytes = readFileSync(CAPTURES + f.path);
       const recs = [...parseCapture(bytes)];
       expect(recs.length).toBe(f.frames);
       expect(recs.map(r => r.frame)).toEqual(recs.map((_, i) => i + 1));
@@ -42,13 +42,13 @@ describe('reading the shared captures', () => {
       }
       // The streaming reader gives the same records, with small chunks forcing records across reads.
       const streamed = [];
-      for await (const r of readCaptureFile(SHARED + f.path, { chunkSize: 997 })) streamed.push(r);
+      for await (const r of readCaptureFile(CAPTURES + f.path, { chunkSize: 997 })) streamed.push(r);
       expect(streamed.map(plain)).toEqual(recs.map(plain));
     });
   }
 
   it('monitor captures carry the controller index and the notes', () => {
-    const recs = [...parseCapture(readFileSync(SHARED + 'emulated/bluez-5.66-central.btsnoop'))];
+    const recs = [...parseCapture(readFileSync(CAPTURES + 'emulated/bluez-5.66-central.btsnoop'))];
     expect(recs[0]).toMatchObject({ frame: 1, monitorOpcode: 12, note: 'Linux version 6.1.0-56-amd64 (x86_64)' });
     expect(recs[0]!.adapter).toBeUndefined();
     const adapters = new Set(recs.filter(r => r.packet).map(r => r.adapter));

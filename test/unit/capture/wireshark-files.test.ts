@@ -4,30 +4,30 @@ import { toHex } from '../../../src/bytes/hex.js';
 import { parseCapture } from '../../../src/capture/index.js';
 
 const DATA = new URL('./data/', import.meta.url).pathname;
-const SHARED = new URL('../../../../shared/captures/', import.meta.url).pathname;
+const CAPTURES = new URL('../../../captures/', import.meta.url).pathname;
 const read = (p: string) => [...parseCapture(readFileSync(p))];
 const view = (r: { frame: number; dir: string; timeUs: number; packet?: Uint8Array; adapter?: number; monitorOpcode?: number }) =>
   [r.frame, r.dir, r.timeUs, r.packet && toHex(r.packet), r.adapter, r.monitorOpcode];
 
-// The files in data/ were made by Wireshark's editcap 4.0.17 from the shared captures
+// The files in data/ were made by Wireshark's editcap 4.0.17 from the reference captures
 // (`editcap -F pcapng|pcap|nsecpcap [-r SRC 1-N]`): what Wireshark itself saves.
 describe('files saved by Wireshark', () => {
   it('pcapng (LINKTYPE 201) holds exactly the records of the btsnoop it came from', () => {
-    const original = read(SHARED + 'real/pixel6-init-extscan.btsnoop');
+    const original = read(CAPTURES + 'real/pixel6-init-extscan.btsnoop');
     const converted = read(DATA + 'pixel6-wireshark.pcapng');
     expect(converted.length).toBe(222);
     expect(converted.map(view)).toEqual(original.map(view));
   });
 
   it('pcapng (LINKTYPE 254) keeps monitor records, adapters and frame numbers', () => {
-    const original = read(SHARED + 'emulated/noble-2.8.0-central.btsnoop').slice(0, 300);
+    const original = read(CAPTURES + 'emulated/noble-2.8.0-central.btsnoop').slice(0, 300);
     const converted = read(DATA + 'noble-monitor-1-300.pcapng');
     expect(converted.map(view)).toEqual(original.map(view));
     expect(converted.filter(r => r.packet).length).toBeGreaterThan(0);
   });
 
   it('pcap with µs and with ns timestamps', () => {
-    const original = read(SHARED + 'real/pixel6-init-extscan.btsnoop');
+    const original = read(CAPTURES + 'real/pixel6-init-extscan.btsnoop');
     expect(read(DATA + 'pixel6-wireshark.pcap').map(view)).toEqual(original.slice(0, 100).map(view));
     const nsec = read(DATA + 'pixel6-nsec.pcap');
     expect(nsec.map(view)).toEqual(original.slice(0, 50).map(view));

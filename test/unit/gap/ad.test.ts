@@ -246,7 +246,7 @@ describe('random input', () => {
 
 describe('real captures', () => {
   test('tql130: 465 advertising reports, exactly 120 with a Length past the end, none throws', () => {
-    const file = fileURLToPath(new URL('../../../../shared/captures/real/tql130-reads-writes.btsnoop', import.meta.url));
+    const file = fileURLToPath(new URL('../../../captures/real/tql130-reads-writes.btsnoop', import.meta.url));
     let reports = 0, malformed = 0;
     for (const rec of parseCapture(new Uint8Array(readFileSync(file)))) {
       if (rec.packet?.[0] !== 0x04) continue;

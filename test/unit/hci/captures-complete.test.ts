@@ -1,4 +1,4 @@
-// Pins completeness against the real world: every HCI packet in the shared real and emulated
+// Pins completeness against the real world: every HCI packet in the reference real and emulated
 // captures decodes, and every command, event, LE sub-event and Command Complete return in them has a
 // named kind (vendor-specific packets aside, which stay raw by design).
 import { describe, expect, test } from 'vitest';
@@ -9,9 +9,9 @@ import { parseCapture } from '../../../src/capture/index.js';
 import { toHex } from '../../../src/bytes/hex.js';
 import { decodeHciPacket, describeHciPacket } from '../../../src/hci/packets.js';
 
-const SHARED = fileURLToPath(new URL('../../../../shared/captures/', import.meta.url));
+const CAPTURES = fileURLToPath(new URL('../../../captures/', import.meta.url));
 const files = ['real', 'emulated'].flatMap(dir =>
-  readdirSync(join(SHARED, dir)).filter(f => f.endsWith('.btsnoop')).sort().map(f => join(dir, f)));
+  readdirSync(join(CAPTURES, dir)).filter(f => f.endsWith('.btsnoop')).sort().map(f => join(dir, f)));
 
 describe('HCI completeness on shared captures', () => {
   test('the captures are there', () => {
@@ -23,7 +23,7 @@ describe('HCI completeness on shared captures', () => {
       const problems: string[] = [];
       const kinds = new Set<string>();
       let packets = 0;
-      for (const rec of parseCapture(readFileSync(join(SHARED, file)))) {
+      for (const rec of parseCapture(readFileSync(join(CAPTURES, file)))) {
         if (!rec.packet) continue;
         packets++;
         const where = `frame ${rec.frame} ${toHex(rec.packet.subarray(0, 8))}`;

@@ -7,7 +7,7 @@ import { describe, expect, test } from 'vitest';
 import { parseCapture } from '../../../src/capture/index.js';
 import { decodeRecords, toJsonLine, type DecodedL2cap } from '../../../src/inspect/decode.js';
 
-const REAL = resolve(import.meta.dirname, '../../../../shared/captures/real');
+const REAL = resolve(import.meta.dirname, '../../../captures/real');
 const captures = readdirSync(REAL).filter(f => f.endsWith('.btsnoop'));
 
 function l2capLines(file: string): DecodedL2cap[] {

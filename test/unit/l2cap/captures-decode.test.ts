@@ -1,4 +1,4 @@
-// Pins decode completeness on real traffic: every L2CAP PDU of every shared capture (real and
+// Pins decode completeness on real traffic: every L2CAP PDU of every reference capture (real and
 // emulated) on the ATT, LE signalling and SMP channels decodes to a named kind, never `unknown` and
 // never a DecodeError, except on the Qualcomm debug handle 0x0EDC, which is not a link.
 import { readdirSync, readFileSync } from 'node:fs';
@@ -12,16 +12,16 @@ import { decodeSmp } from '../../../src/smp/pdus.js';
 import { decodeLeSignalling } from '../../../src/l2cap/signalling.js';
 import { ATT_CID, LE_SIGNALLING_CID, SMP_CID } from '../../../src/l2cap/constants.js';
 
-const SHARED = fileURLToPath(new URL('../../../../shared/captures/', import.meta.url));
+const CAPTURES = fileURLToPath(new URL('../../../captures/', import.meta.url));
 const DEBUG_HANDLE = 0x0edc;
-const files = ['real', 'emulated'].flatMap(d => readdirSync(SHARED + d).filter(f => f.endsWith('.btsnoop')).map(f => `${d}/${f}`));
+const files = ['real', 'emulated'].flatMap(d => readdirSync(CAPTURES + d).filter(f => f.endsWith('.btsnoop')).map(f => `${d}/${f}`));
 
-describe('every ATT / signalling / SMP PDU in the shared captures decodes to a named kind', () => {
+describe('every ATT / signalling / SMP PDU in the reference captures decodes to a named kind', () => {
   for (const f of files) {
     test(f, () => {
       const kinds = new Map<string, number>();
       const problems: string[] = [];
-      for (const pdu of reassembleCapture(parseCapture(new Uint8Array(readFileSync(SHARED + f))))) {
+      for (const pdu of reassembleCapture(parseCapture(new Uint8Array(readFileSync(CAPTURES + f))))) {
         if (pdu.handle === DEBUG_HANDLE) continue;
         const decode = pdu.cid === ATT_CID ? decodeAtt : pdu.cid === SMP_CID ? decodeSmp
           : pdu.cid === LE_SIGNALLING_CID ? decodeLeSignalling : undefined;

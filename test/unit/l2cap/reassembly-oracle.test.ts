@@ -8,7 +8,7 @@ import { parseCapture } from '../../../src/capture/index.js';
 import { toHex } from '../../../src/bytes/hex.js';
 import { CaptureReassembler } from '../../../src/l2cap/reassembly.js';
 
-const REAL = fileURLToPath(new URL('../../../../shared/captures/real/', import.meta.url));
+const REAL = fileURLToPath(new URL('../../../captures/real/', import.meta.url));
 const files = readdirSync(REAL).filter(f => f.endsWith('.btsnoop')).sort();
 const h16 = (n: number) => '0x' + n.toString(16).padStart(4, '0');
 

@@ -5,7 +5,7 @@ import { parseCapture } from '../../../src/capture/index.js';
 import { DecodeError } from '../../../src/errors.js';
 import { H4Framer } from '../../../src/transport/h4-framer.js';
 
-const SHARED = new URL('../../../../shared/captures/', import.meta.url).pathname;
+const CAPTURES = new URL('../../../captures/', import.meta.url).pathname;
 
 // One packet of each H4 type, including zero-length payloads and the ISO length's RFU bits.
 const PACKETS = [
@@ -75,7 +75,7 @@ describe('H4 framer', () => {
 
   for (const file of ['real/tql130-reads-writes.btsnoop', 'real/pongbot-session.btsnoop']) {
     it(`random 1–9 byte chunks over every packet of ${file}`, () => {
-      const expected = [...parseCapture(readFileSync(SHARED + file))].filter(r => r.packet).map(r => r.packet!);
+      const expected = [...parseCapture(readFileSync(CAPTURES + file))].filter(r => r.packet).map(r => r.packet!);
       const stream = concat(expected);
       for (const seed of [1, 2, 3]) {
         const next = rng(seed);
