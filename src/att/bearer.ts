@@ -602,7 +602,10 @@ export class AttBearer implements ChannelReceiver {
     const what = this.client.tag === 'awaiting'
       ? describeAtt(this.client.pending.pdu)
       : this.ind.tag === 'awaiting' ? `handleValueInd handle=${hex16(this.ind.pending.handle)}` : 'transaction';
-    const err = new TimeoutError('att', what, this.timeoutMs);
+    // After a transaction timeout no further ATT PDU may be sent on this bearer (Vol 3, Part F, 3.3.3).
+    const err = new TimeoutError('att', what, this.timeoutMs, this.onTimeoutCb
+      ? 'the ATT bearer is now closed (Vol 3, Part F, 3.3.3) and the link is being dropped; reconnect to go on'
+      : 'the ATT bearer is now closed (Vol 3, Part F, 3.3.3); disconnect the link and reconnect to go on');
     this.close(err, new BearerClosedError('queued request', err));
     this.onTimeoutCb?.(err);
   }

@@ -53,9 +53,24 @@ describe('one request in flight', () => {
     const a = bearer.request({ kind: 'readReq', handle: 1 });
     await peer.next();
     clock.advance(30_000);
-    await expect(a).rejects.toThrow(/timed out after 30000 ms/);
+    await expect(a).rejects.toThrow(/timed out after 30000 ms: the ATT bearer is now closed \(Vol 3, Part F, 3\.3\.3\) and the link is being dropped; reconnect/);
     peer.send({ kind: 'readRsp', value: Uint8Array.of(9) });
     await expect(bearer.request({ kind: 'readReq', handle: 1 })).rejects.toBeInstanceOf(BearerClosedError);
+  });
+
+  test('a bearer with no one to drop the link says the user must disconnect and reconnect', async () => {
+    const clock = new FakeClock();
+    const pair = channelPair();
+    const bearer = new AttBearer(pair.central, { clock, mtu: 517 });
+    const peer = new ScriptedPeer(pair.peripheral);
+    const a = bearer.request({ kind: 'readReq', handle: 1 });
+    await peer.next();
+    clock.advance(30_000);
+    const err = await a.catch(e => e as TimeoutError);
+    expect(err).toBeInstanceOf(TimeoutError);
+    expect(err).toMatchObject({ layer: 'att', ms: 30_000 });
+    expect(err.hint).toBe('the ATT bearer is now closed (Vol 3, Part F, 3.3.3); disconnect the link and reconnect to go on');
+    expect(err.message).toBe(`att: readReq handle=0x0001 timed out after 30000 ms: ${err.hint}`);
   });
 });
 
