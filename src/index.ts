@@ -17,6 +17,7 @@ export {
   type Subscription, type WriteOptions, type SubscribeOptions,
 } from './gatt/model.js';
 export type { OpOptions } from './gatt/op.js';
+export type { OperationOptions } from './gap/operation.js';
 export { FileGattCache, MemoryGattCache, type GattCache } from './gatt/cache.js';
 export { GattDatabase } from './gatt/server-db.js';
 

@@ -3,16 +3,23 @@
  * capture), brings the controller up, and offers scanning, `find()`, connecting and the device
  * registry. One Adapter owns one HciHost, one Scanner and one ConnectionManager; on a Hardware Error
  * it re-initialises the controller itself (links are reported lost) and emits 'reset'.
+ *
+ * Every awaitable takes `{ timeout, signal }` (open in its options, reset and close as their last
+ * parameter; connect, find and scan in theirs). An already-aborted signal rejects before anything is
+ * sent. A deadline or abort during open or reset rejects at once; HCI commands still queued in the
+ * host are withdrawn, one already with the controller cannot be (it answers into the void), and a
+ * failed open closes the transport it opened.
  */
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { systemClock, type Clock, type TimerId } from '../clock.js';
+import { systemClock, type Clock } from '../clock.js';
 import { AbortError } from '../errors.js';
 import { log } from '../log.js';
 import type { ControllerInfo } from '../hci/controller.js';
 import { HciHost } from '../hci/host.js';
 import type { HciTransport } from '../transport/types.js';
 import { ConnectionManager, type ConnectOptions, type ConnectTarget, type DisconnectReason, type LeLink } from '../gap/connections.js';
+import { abortedError, deadline, guarded, type OperationOptions } from '../gap/operation.js';
 import type { ScanFilter } from '../gap/filters.js';
 import { Advertisement, Scanner, type AddressType, type ScanOptions, type ScanSession } from '../gap/scanner.js';
 import { Connection } from './connection.js';
@@ -46,8 +53,18 @@ export interface AdapterOpenOptions {
    * Not Supported).
    */
   gatt?: Pick<GattClientOptions, 'robustCaching' | 'serviceChanged' | 'server'>;
+  /**
+   * Give up on opening the transport and bringing the controller up after this many ms
+   * (TimeoutError). Default: no overall limit; each HCI command still has `commandTimeout`
+   * (HCI_Reset at least 10 s), so open() always ends.
+   */
+  timeout?: number;
   signal?: AbortSignal;
 }
+
+/** How long close() waits for scanning to stop and links to go down before closing the transport. */
+const CLOSE_GRACE_MS = 2000;
+const OPEN_HINT = 'is the controller powered and answering HCI commands? `blewire doctor` checks the transport';
 
 export interface FindOptions extends ScanFilter {
   filters?: ScanFilter[];
@@ -128,20 +145,36 @@ export class Adapter extends EventEmitter<AdapterEvents> {
     host.onClose(e => this.emit('close', e));
   }
 
-  /** Open a transport, reset and initialise the controller. */
+  /** Open a transport, reset and initialise the controller (`timeout` and `signal` in the options). */
   static async open(opts: AdapterOpenOptions = {}): Promise<Adapter> {
-    const transport = await resolveTransport(opts);
-    // A transport with its own time (simulator, replay) drives the host's timers unless told otherwise.
-    const clock = opts.clock ?? transport.clock ?? systemClock;
-    const host = new HciHost(transport, { clock, commandTimeoutMs: opts.commandTimeout });
-    const adapter = new Adapter(host, clock, opts);
-    try {
-      await host.init({ randomAddress: adapter.randomAddress, signal: opts.signal });
-    } catch (e) {
-      await host.close().catch(() => undefined);
-      throw e;
-    }
-    return adapter;
+    // The deadline runs on the clock we can know before the transport is open: the caller's, or that
+    // of a transport object with its own time (simulator, replay); a transport spec opens in real time.
+    const early = opts.clock ?? (typeof opts.transport === 'object' ? opts.transport.clock : undefined) ?? systemClock;
+    return guarded(early, opts, { layer: 'hci', operation: 'open', hint: OPEN_HINT }, async signal => {
+      const transport = await resolveTransport(opts);
+      if (signal.aborted) {
+        // The deadline passed while the transport was opening: nobody will use it.
+        await transport.close().catch(() => undefined);
+        throw signal.reason as Error;
+      }
+      // A transport with its own time (simulator, replay) drives the host's timers unless told otherwise.
+      const clock = opts.clock ?? transport.clock ?? systemClock;
+      const host = new HciHost(transport, { clock, commandTimeoutMs: opts.commandTimeout });
+      // On a deadline or abort, close at once: every command timer goes before open() rejects.
+      const onAbort = (): void => { void host.close().catch(() => undefined); };
+      signal.addEventListener('abort', onAbort, { once: true });
+      const adapter = new Adapter(host, clock, opts);
+      try {
+        await host.init({ randomAddress: adapter.randomAddress, signal });
+        if (signal.aborted) throw signal.reason as Error;
+      } catch (e) {
+        await host.close().catch(() => undefined);
+        throw e;
+      } finally {
+        signal.removeEventListener('abort', onAbort);
+      }
+      return adapter;
+    });
   }
 
   /** What the controller is and can do (read at init). */
@@ -198,23 +231,49 @@ export class Adapter extends EventEmitter<AdapterEvents> {
     });
   }
 
-  /** Re-initialise the controller (HCI Reset); live links are reported lost. */
-  async reset(): Promise<ControllerInfo> {
-    const info = await this.host.init({ randomAddress: this.randomAddress });
+  /**
+   * Re-initialise the controller (HCI Reset); live links are reported lost. Default deadline: none of
+   * its own, each HCI command has the command timeout. After a timeout or abort the controller is in
+   * an unknown state: call reset() again (or close()) before using it.
+   */
+  async reset(options?: OperationOptions): Promise<ControllerInfo> {
+    const info = await guarded(this.clock, options, { layer: 'hci', operation: 'reset', hint: OPEN_HINT },
+      signal => this.host.init({ randomAddress: this.randomAddress, signal }));
     this.emit('reset', info);
     return info;
   }
 
-  /** Stop scans, drop links (without waiting for the peer) and close the transport. */
-  async close(): Promise<void> {
+  /**
+   * Stop scans, drop links and close the transport. `timeout` (default 2 s) bounds how long close
+   * waits for the scan to stop and for each link's Disconnection Complete; after it the transport
+   * closes anyway and close() resolves: a silent controller must not keep an application from
+   * ending. An abort while waiting closes the transport at once and rejects with AbortError; an
+   * already-aborted signal rejects before anything is sent and the adapter stays open.
+   */
+  async close(options?: OperationOptions): Promise<void> {
     if (this.host.isClosed) return;
+    const early = abortedError('close', options?.signal);
+    if (early) throw early;
     this.scanner.dispose();
     const ready = this.host.state === 'ready';
+    let aborted: Error | undefined;
     if (ready) {
-      await this.scanner.settle().catch(() => undefined);
-      await Promise.all(this.connections.map(c => withTimeout(this.clock, c.disconnect(), 2000).catch(() => undefined)));
+      const d = deadline(this.clock, options, { layer: 'gap', operation: 'close', defaultMs: CLOSE_GRACE_MS });
+      const graceful = (async () => {
+        await this.scanner.settle().catch(() => undefined);
+        // The close deadline also ends each disconnect's wait (and its 40 s timer).
+        await Promise.all(this.connections.map(c => c.disconnect(undefined, { signal: d.signal }).catch(() => undefined)));
+      })();
+      try {
+        await untilAborted(graceful, d.signal);
+      } finally {
+        d.done();
+      }
+      const reason: unknown = d.signal.reason;
+      if (reason instanceof AbortError) aborted = reason;
     }
     await this.host.close();
+    if (aborted) throw aborted;
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -222,14 +281,14 @@ export class Adapter extends EventEmitter<AdapterEvents> {
   }
 }
 
-/** `p`, or undefined once `ms` pass on the injected clock (protocol code never reads the wall clock). */
-async function withTimeout<T>(clock: Clock, p: Promise<T>, ms: number): Promise<T | undefined> {
-  let t: TimerId | undefined;
-  try {
-    return await Promise.race([p, new Promise<undefined>(r => { t = clock.setTimeout(() => r(undefined), ms); })]);
-  } finally {
-    if (t !== undefined) clock.clearTimeout(t);
-  }
+/** Resolves when `p` settles or `signal` aborts, whichever comes first (never rejects). */
+function untilAborted(p: Promise<unknown>, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise<void>(resolve => {
+    const on = (): void => resolve();
+    signal.addEventListener('abort', on, { once: true });
+    p.then(() => undefined, () => undefined).then(() => { signal.removeEventListener('abort', on); resolve(); });
+  });
 }
 
 async function resolveTransport(opts: AdapterOpenOptions): Promise<HciTransport> {

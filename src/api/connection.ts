@@ -14,6 +14,7 @@ import type { Clock } from '../clock.js';
 import { GattClient, type GattClientOptions } from '../gatt/client.js';
 import type { GattCharacteristic, GattService } from '../gatt/model.js';
 import type { OpOptions } from '../gatt/op.js';
+import type { OperationOptions } from '../gap/operation.js';
 import type { FixedChannel } from '../l2cap/channel.js';
 import type { L2capLink } from '../l2cap/link.js';
 import {
@@ -64,25 +65,39 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   get phy(): { tx: number; rx: number } { return this.link.phy; }
   get dataLength() { return this.link.dataLength; }
 
-  /** Disconnect (default reason 0x13 Remote User Terminated Connection); resolves with the reported reason. */
-  disconnect(reason: number = DisconnectReasons.remoteUserTerminated): Promise<DisconnectReason> {
-    return this.link.disconnect(reason);
+  // The link procedures below take `{ timeout, signal }` last. An aborted signal rejects before
+  // anything is sent; an abort or timeout after the HCI command went out rejects at once, but the
+  // controller may still carry the procedure out (a late disconnect still ends the link, a late
+  // parameter / PHY update still shows in `parameters` / `phy` and the 'parameters' event).
+
+  /**
+   * Disconnect (default reason 0x13 Remote User Terminated Connection); resolves with the reported
+   * reason. Default deadline 40 s.
+   */
+  disconnect(reason: number = DisconnectReasons.remoteUserTerminated, options?: OperationOptions): Promise<DisconnectReason> {
+    return this.link.disconnect(reason, options);
   }
 
-  /** Central-initiated connection parameter update (ms; latency in events). */
-  updateParameters(p: { intervalMin: number; intervalMax: number; latency?: number; supervisionTimeout?: number }):
-    Promise<ConnectionParameters> {
-    return this.link.updateParameters(p);
+  /**
+   * Central-initiated connection parameter update (ms; latency in events). Default deadline 40 s, the
+   * LL procedure response timeout (Vol 6, Part B, 5.2).
+   */
+  updateParameters(p: { intervalMin: number; intervalMax: number; latency?: number; supervisionTimeout?: number },
+    options?: OperationOptions): Promise<ConnectionParameters> {
+    return this.link.updateParameters(p, options);
   }
 
-  /** LE Data Length Extension, where the controller supports it (HciStatusError 0x01 otherwise). */
-  setDataLength(txOctets?: number, txTime?: number): Promise<void> {
-    return this.link.setDataLength(txOctets, txTime);
+  /**
+   * LE Data Length Extension, where the controller supports it (HciStatusError 0x01 otherwise).
+   * Default deadline: the HCI command timeout (Adapter.open's `commandTimeout`).
+   */
+  setDataLength(txOctets?: number, txTime?: number, options?: OperationOptions): Promise<void> {
+    return this.link.setDataLength(txOctets, txTime, options);
   }
 
-  /** Prefer PHYs (bit mask: 1 = 1M, 2 = 2M, 4 = Coded). */
-  setPhy(phys: number): Promise<{ tx: number; rx: number }> {
-    return this.link.setPhy(phys);
+  /** Prefer PHYs (bit mask: 1 = 1M, 2 = 2M, 4 = Coded). Default deadline 40 s (Vol 6, Part B, 5.2). */
+  setPhy(phys: number, options?: OperationOptions): Promise<{ tx: number; rx: number }> {
+    return this.link.setPhy(phys, options);
   }
 
   /** ATT_MTU of the link: 23 until an MTU exchange (ours or the peer's). */
@@ -113,9 +128,12 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     return this.gatt.characteristic(service, characteristic, options);
   }
 
-  /** Several operations under one deadline: everything started inside `fn` rejects with TimeoutError after `ms`. */
-  within<T>(ms: number, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
-    return this.gatt.within(ms, fn);
+  /**
+   * Several operations under one deadline: everything started inside `fn` rejects with TimeoutError
+   * after `ms`, or with AbortError when `options.signal` fires.
+   */
+  within<T>(ms: number, fn: (signal: AbortSignal) => Promise<T>, options?: { signal?: AbortSignal }): Promise<T> {
+    return this.gatt.within(ms, fn, options);
   }
 
   /** Resolves when the link is down (at once if it already is). */

@@ -139,9 +139,12 @@ export class GattClient implements GattOps {
     }
   }
 
-  /** Several operations under one deadline: everything started inside `fn` rejects with TimeoutError after `ms`. */
-  within<T>(ms: number, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
-    return withinScope(this.clock, ms, fn);
+  /**
+   * Several operations under one deadline: everything started inside `fn` rejects with TimeoutError
+   * after `ms`, or with AbortError when `options.signal` fires.
+   */
+  within<T>(ms: number, fn: (signal: AbortSignal) => Promise<T>, options?: { signal?: AbortSignal }): Promise<T> {
+    return withinScope(this.clock, ms, fn, options);
   }
 
   /**

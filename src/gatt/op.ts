@@ -56,20 +56,27 @@ export async function runOp<T>(clock: Clock, options: OpOptions | undefined, wha
  * Several operations under one deadline (aioble's `with connection.timeout(ms)`): every GATT
  * operation started inside `fn` (in its async context) is aborted when `ms` pass, and within()
  * rejects with TimeoutError even if `fn` ignores its signal. Nested within()s take the earlier
- * deadline.
+ * deadline. `options.signal` aborts the whole scope the same way (AbortError); an already-aborted
+ * one rejects before `fn` runs.
  */
-export async function within<T>(clock: Clock, ms: number, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+export async function within<T>(clock: Clock, ms: number, fn: (signal: AbortSignal) => Promise<T>,
+  options?: { signal?: AbortSignal }): Promise<T> {
+  const mine = options?.signal;
+  if (mine?.aborted) throw new AbortError(`within(${ms})`, mine.reason);
   const ctl = new AbortController();
   const outer = scope.getStore();
   const onOuter = (): void => ctl.abort(outer!.reason);
+  const onMine = (): void => ctl.abort(new AbortError(`within(${ms})`, mine!.reason));
   if (outer?.aborted) ctl.abort(outer.reason);
   else outer?.addEventListener('abort', onOuter, { once: true });
+  mine?.addEventListener('abort', onMine, { once: true });
   const timer = clock.setTimeout(() => ctl.abort(new TimeoutError('gatt', `within(${ms})`, ms)), ms);
   try {
     return await raceAbort(scope.run(ctl.signal, () => fn(ctl.signal)), ctl.signal, 'within');
   } finally {
     clock.clearTimeout(timer);
     outer?.removeEventListener('abort', onOuter);
+    mine?.removeEventListener('abort', onMine);
   }
 }
 
