@@ -294,6 +294,9 @@ function untilAborted(p: Promise<unknown>, signal: AbortSignal): Promise<void> {
 async function resolveTransport(opts: AdapterOpenOptions): Promise<HciTransport> {
   if (opts.signal?.aborted) throw new AbortError('open', opts.signal.reason);
   const capture = opts.capture ?? process.env.BLEWIRE_CAPTURE;
+  // An open transport with nothing to record needs no module loading: a transport with virtual time
+  // (simulator, replay) would see its clock run on, and open()'s deadline pass, while an import loads.
+  if (typeof opts.transport === 'object' && !capture) return opts.transport;
   const { openTransport, openRecordingFile, recordTransport } = await import('../transport/index.js');
   if (typeof opts.transport === 'object') {
     return capture ? recordTransport(opts.transport, openRecordingFile(capture)) : opts.transport;
