@@ -66,7 +66,7 @@ describe('one request in flight', () => {
     const a = bearer.request({ kind: 'readReq', handle: 1 });
     await peer.next();
     clock.advance(30_000);
-    const err = await a.catch(e => e as TimeoutError);
+    const err = (await a.then(() => undefined, (e: unknown) => e)) as TimeoutError;
     expect(err).toBeInstanceOf(TimeoutError);
     expect(err).toMatchObject({ layer: 'att', ms: 30_000 });
     expect(err.hint).toBe('the ATT bearer is now closed (Vol 3, Part F, 3.3.3); disconnect the link and reconnect to go on');
