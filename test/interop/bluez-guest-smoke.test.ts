@@ -14,6 +14,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runInGuest, syncH4, useBlueZGuest, type BlueZGuestInfo } from './helpers/bluez-guest.js';
+import { Timings } from './helpers/timings.js';
 
 const H4 = { command: 0x01, acl: 0x02, event: 0x04 } as const;
 
@@ -159,15 +160,8 @@ function parseAd(data: Uint8Array): [number, Uint8Array][] {
 
 const ATT_CID = 0x0004;
 const OUR_MTU = 517;
-const timings: [string, number][] = [];
-async function timed<T>(name: string, fn: () => Promise<T>): Promise<T> {
-  const t0 = performance.now();
-  try {
-    return await fn();
-  } finally {
-    timings.push([name, performance.now() - t0]);
-  }
-}
+const timings = new Timings();
+const timed = <T>(name: string, fn: () => Promise<T>): Promise<T> => timings.timed(name, fn);
 
 describe('BlueZ guest over the bridged H4 socket (raw HCI)', () => {
   let guest: BlueZGuestInfo;
@@ -181,7 +175,7 @@ describe('BlueZ guest over the bridged H4 socket (raw HCI)', () => {
   beforeAll(async () => {
     const t0 = performance.now();
     ({ guest, release } = await useBlueZGuest());
-    timings.push([`guest ready (boot ${guest.readySeconds} s to READY)`, performance.now() - t0]);
+    timings.push(`guest ready (boot ${guest.readySeconds} s to READY)`, performance.now() - t0);
     link = new H4Link(await syncH4(guest.h4Socket));
     // BlueZ's own requests to us (it is a GATT client too): answer per Vol 3, Part F, 3.4.
     link.onL2cap = (h, cid, pdu) => {
@@ -215,7 +209,7 @@ describe('BlueZ guest over the bridged H4 socket (raw HCI)', () => {
       link.sock.end();
     }
     await release();
-    console.log(['BlueZ guest smoke timings:', ...timings.map(([n, ms]) => `  ${n}: ${ms.toFixed(1)} ms`)].join('\n'));
+    console.log(['BlueZ guest smoke timings:', ...timings.lines()].join('\n'));
   });
 
   it('answers Reset and Read BD_ADDR', async () => {
@@ -335,7 +329,7 @@ describe('BlueZ guest over the bridged H4 socket (raw HCI)', () => {
       rtts.push(performance.now() - t0);
     }
     rtts.sort((a, b) => a - b);
-    timings.push([`att round trip p50 of ${rtts.length} (max ${rtts[rtts.length - 1].toFixed(1)})`, rtts[rtts.length >> 1]]);
+    timings.push(`att round trip p50 of ${rtts.length} (max ${rtts[rtts.length - 1].toFixed(1)})`, rtts[rtts.length >> 1]);
   });
 
   it('disconnects', async () => {

@@ -30,6 +30,7 @@ import { syncH4, useBlueZGuest, type BlueZGuestInfo } from './helpers/bluez-gues
 import { bluezTruth, fullUuid, type DeclaredAdvertisement, type TruthService } from './helpers/bluez-truth.js';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import { Timings } from './helpers/timings.js';
 
 const u = fullUuid;
 const TEST_SVC = '12345678-1234-5678-1234-56789abcdef0';
@@ -44,15 +45,8 @@ const ATT = {
 } as const;
 
 const figures: string[] = [];
-const timings: [string, number][] = [];
-async function timed<T>(name: string, fn: () => Promise<T>): Promise<T> {
-  const t0 = performance.now();
-  try {
-    return await fn();
-  } finally {
-    timings.push([name, performance.now() - t0]);
-  }
-}
+const timings = new Timings();
+const timed = <T>(name: string, fn: () => Promise<T>): Promise<T> => timings.timed(name, fn);
 
 /** The discovered tree in the truth's shape (handles left out: they are checked separately). */
 function shape(services: readonly GattService[]): TruthService[] {
@@ -200,7 +194,7 @@ describe('blewire against BlueZ 5.66 in the qemu guest (bridged H4)', () => {
     if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
     console.log([
       'gatt-bluez figures:', ...figures.map(f => `  ${f}`),
-      'gatt-bluez timings:', ...timings.map(([n, ms]) => `  ${n}: ${ms.toFixed(1)} ms`),
+      'gatt-bluez timings:', ...timings.lines(),
       `  whole file (boot excluded when a globalSetup or BLEWIRE_GUEST_DIR provides the guest): ${((performance.now() - suiteT0) / 1000).toFixed(1)} s`,
     ].join('\n'));
   });
