@@ -48,3 +48,8 @@ export { decodeRecords, decodeRecordsAsync, toJsonLine, type DecodedLine } from 
 export { decodeHciPacket, encodeHciPacket, describeHciPacket, type HciPacket } from './hci/packets.js';
 export { decodeAtt, encodeAtt, describeAtt, type AttPdu } from './att/pdus.js';
 export { parseAd, decodeAd, encodeAd, buildAd, type ParsedAd } from './gap/ad.js';
+export { decodeSmp, encodeSmp, describeSmp, type SmpPdu } from './smp/pdus.js';
+
+// The Security Manager's crypto toolbox (Core Vol 3, Part H, 2.2): e, c1, s1, ah, f4, f5, f6, g2, h6,
+// h7, AES-CMAC and P-256, spec names and parameter order, values most significant octet first.
+export * as smpCrypto from './smp/crypto.js';

@@ -12,13 +12,15 @@ const BASE = new Set(['errors', 'clock', 'log']);
 
 const BELOW: Record<string, string[]> = {
   bytes: [],
+  // platform/ wraps Node built-ins (crypto, fs, ...) and depends on nothing of the stack.
+  platform: [],
   codec: ['bytes'],
   capture: ['codec', 'bytes'],
   transport: ['capture', 'codec', 'bytes'],
   hci: ['transport', 'capture', 'codec', 'bytes'],
   l2cap: ['hci', 'transport', 'codec', 'bytes'],
   att: ['l2cap', 'codec', 'bytes'],
-  smp: ['l2cap', 'codec', 'bytes'],
+  smp: ['platform', 'l2cap', 'codec', 'bytes'],
   gatt: ['att', 'l2cap', 'codec', 'bytes'],
   gap: ['l2cap', 'hci', 'transport', 'codec', 'bytes'],
   inspect: ['att', 'smp', 'l2cap', 'hci', 'gap', 'capture', 'codec', 'bytes'],
