@@ -72,11 +72,38 @@ export class DisconnectedError extends BlewireError {
   }
 }
 
-/** The peer or the controller broke the protocol (a response that does not fit the request, etc.). */
+/**
+ * The peer or the controller broke the protocol (a response that does not fit the request, etc.).
+ * `cause`, when there is one, is the error that showed it (e.g. the DecodeError of a malformed response).
+ */
 export class ProtocolError extends BlewireError {
   override readonly code = 'EPROTO';
-  constructor(readonly layer: Layer, message: string) {
-    super(`${layer}: ${message}`);
+  constructor(readonly layer: Layer, message: string, options?: { cause?: unknown }) {
+    super(`${layer}: ${message}`, options);
+  }
+}
+
+/**
+ * A caller passed a value blewire cannot use (a malformed UUID or address, an oversized write
+ * without response, an invalid GATT database declaration, …). Nothing was sent. The message names
+ * the argument, what it was and what is accepted. Before 0.x these were plain `TypeError` /
+ * `RangeError`; catch `ArgumentError` (or test `code === 'EARGUMENT'`) instead.
+ */
+export class ArgumentError extends BlewireError {
+  override readonly code = 'EARGUMENT';
+}
+
+/**
+ * The controller reported a Hardware Error event (Core Vol 4, Part E, 7.7.16). `hardwareCode` is the
+ * controller-specific code of the event. Pending commands and links are lost; the Adapter resets and
+ * re-initialises the controller (its `reset` event says when it is usable again).
+ */
+export class HardwareError extends BlewireError {
+  override readonly code = 'EHARDWARE';
+  constructor(readonly hardwareCode: number, readonly operation?: string) {
+    super(`${operation ? `${operation}: ` : ''}hci: the controller reported Hardware Error ` +
+      `0x${hardwareCode.toString(16).padStart(2, '0')}; it loses its links and must be reset ` +
+      '(Adapter does this by itself; retry after its reset event)');
   }
 }
 

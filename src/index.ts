@@ -24,7 +24,8 @@ export { GattDatabase } from './gatt/server-db.js';
 // Typed errors (each has a stable `code`).
 export {
   BlewireError, DecodeError, EncodeError, TimeoutError, AbortError, TransportError, DisconnectedError,
-  ProtocolError, InvalidStateError, HciStatusError, AttError, BearerClosedError, type Layer,
+  ProtocolError, InvalidStateError, HciStatusError, AttError, BearerClosedError, ArgumentError, HardwareError,
+  type Layer,
 } from './errors.js';
 
 // UUIDs and names.

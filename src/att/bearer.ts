@@ -33,10 +33,7 @@
  */
 import { hex16 } from '../bytes/hex.js';
 import type { Clock, TimerId } from '../clock.js';
-import {
-  AbortError, AttError, BearerClosedError, BlewireError, DecodeError, DisconnectedError, EncodeError,
-  InvalidStateError, ProtocolError, TimeoutError,
-} from '../errors.js';
+import { AbortError, AttError, BearerClosedError, BlewireError, DecodeError, DisconnectedError, EncodeError, InvalidStateError, ProtocolError, TimeoutError, ArgumentError } from '../errors.js';
 import type { ChannelReceiver, FixedChannel } from '../l2cap/channel.js';
 import { log } from '../log.js';
 import {
@@ -182,7 +179,7 @@ export class AttBearer implements ChannelReceiver {
     this.clock = options.clock;
     const mtu = options.mtu ?? ATT_MAX_MTU;
     if (!Number.isInteger(mtu) || mtu < ATT_DEFAULT_LE_MTU || mtu > 0xffff) {
-      throw new RangeError(`ATT MTU must be an integer from 23 to 65535, got ${mtu}`);
+      throw new ArgumentError(`ATT MTU must be an integer from 23 to 65535, got ${mtu}`);
     }
     this.ourMtu = mtu;
     this.server = options.server;
@@ -408,7 +405,7 @@ export class AttBearer implements ChannelReceiver {
       this.clock.clearTimeout(this.client.timer);
       this.client = { tag: 'idle' };
       p.detach();
-      if (!p.abandoned) p.reject(err instanceof Error ? err : new ProtocolError('att', String(err)));
+      if (!p.abandoned) p.reject(err instanceof Error ? err : new ProtocolError('att', String(err), { cause: err }));
       this.pump();
     }
   }
@@ -459,9 +456,7 @@ export class AttBearer implements ChannelReceiver {
       const { pending } = this.client;
       if (opcode === ATT_PDUS.errorRsp.code || opcode === ATT_PDUS[pending.expect as keyof typeof ATT_PDUS].code) {
         this.stats.protocolErrors++;
-        const e = new ProtocolError('att', `${pending.pdu.kind}: malformed ${ATT_TABLE.kindOf(opcode)}: ${err.message}`);
-        (e as { cause?: unknown }).cause = err;
-        this.finish(pending, e);
+        this.finish(pending, new ProtocolError('att', `${pending.pdu.kind}: malformed ${ATT_TABLE.kindOf(opcode)}: ${err.message}`, { cause: err }));
         return;
       }
     }

@@ -16,6 +16,7 @@ import { ATT_PDUS, type AttPdu, type AttPduOf, type GroupValue, type HandleUuid,
 import { fromShort, is16, uuidToBytes, type Uuid } from '../codec/uuid.js';
 import { concat, equalBytes } from '../bytes/hex.js';
 import { log } from '../log.js';
+import { ArgumentError } from '../errors.js';
 
 /** Thrown by attribute handlers to answer with an ATT error (Vol 3, Part F, 3.4.1.1, Table 3.4). */
 export class AttServerError extends Error {
@@ -83,8 +84,8 @@ export class AttServer implements AttServerRole {
     const list = [...attributes].sort((a, b) => a.handle - b.handle);
     for (let i = 0; i < list.length; i++) {
       const h = list[i]!.handle;
-      if (!Number.isInteger(h) || h < 1 || h > 0xffff) throw new RangeError(`attribute handle ${h} is not in 0x0001..0xFFFF`);
-      if (i > 0 && list[i - 1]!.handle === h) throw new RangeError(`two attributes share handle 0x${h.toString(16)}`);
+      if (!Number.isInteger(h) || h < 1 || h > 0xffff) throw new ArgumentError(`attribute handle ${h} is not in 0x0001..0xFFFF`);
+      if (i > 0 && list[i - 1]!.handle === h) throw new ArgumentError(`two attributes share handle 0x${h.toString(16)}`);
     }
     this.attrs = list;
   }

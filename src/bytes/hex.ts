@@ -1,4 +1,5 @@
 /** Hex helpers shared by describe(), JSON output and tests. */
+import { ArgumentError } from '../errors.js';
 
 const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
 
@@ -12,7 +13,7 @@ export function toHex(bytes: Uint8Array, sep = ''): string {
 /** Parse hex; spaces, colons, dashes and underscores are ignored (fixtures are written with spaces). */
 export function fromHex(text: string): Uint8Array {
   const clean = text.replace(/[\s:_-]/g, '');
-  if (clean.length % 2 !== 0 || /[^0-9a-fA-F]/.test(clean)) throw new TypeError(`not hex: ${text}`);
+  if (clean.length % 2 !== 0 || /[^0-9a-fA-F]/.test(clean)) throw new ArgumentError(`not hex: ${JSON.stringify(text)}`);
   const out = new Uint8Array(clean.length / 2);
   for (let i = 0; i < out.length; i++) out[i] = parseInt(clean.slice(2 * i, 2 * i + 2), 16);
   return out;

@@ -1,6 +1,6 @@
 import type { ByteReader } from '../bytes/reader.js';
 import type { ByteWriter } from '../bytes/writer.js';
-import { EncodeError } from '../errors.js';
+import { EncodeError, ArgumentError } from '../errors.js';
 import type { Field } from './field.js';
 import { UUID_NAMES, type UuidCategory, uuidByName } from './uuid-names.js';
 
@@ -28,7 +28,7 @@ export function fromShort(n: number): Uuid {
   if (n >= 0 && n <= 0xffff && Number.isInteger(n)) {
     return cache16[n] ??= '0000' + HEX[n >>> 8] + HEX[n & 0xff] + BASE_TAIL;
   }
-  if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) throw new TypeError(`not a 16- or 32-bit UUID: ${n}`);
+  if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) throw new ArgumentError(`not a 16- or 32-bit UUID: ${n}`);
   return n.toString(16).padStart(8, '0') + BASE_TAIL;
 }
 
@@ -41,13 +41,13 @@ export function fromShort(n: number): Uuid {
  */
 export function uuid(x: number | string): Uuid {
   if (typeof x === 'number') return fromShort(x);
-  if (typeof x !== 'string') throw new TypeError(`not a UUID: ${String(x)}`);
+  if (typeof x !== 'string') throw new ArgumentError(`not a UUID: ${String(x)}`);
   const s = x.trim().toLowerCase();
   const u = parseNumeric(s);
   if (u !== undefined) return u;
   const named = uuidByName(s);
   if (named !== undefined) return fromShort(named);
-  throw new TypeError(`not a UUID or a known UUID name: ${JSON.stringify(x)}`);
+  throw new ArgumentError(`not a UUID or a known UUID name: ${JSON.stringify(x)}`);
 }
 
 /** uuid() restricted to one category of names (Web Bluetooth's getService / getCharacteristic / …). */
@@ -58,7 +58,7 @@ export function uuidOf(category: UuidCategory, x: number | string): Uuid {
   if (u !== undefined) return u;
   const n = uuidByName(s, category);
   if (n !== undefined) return fromShort(n);
-  throw new TypeError(`not a UUID or a known ${category} name: ${JSON.stringify(x)}`);
+  throw new ArgumentError(`not a UUID or a known ${category} name: ${JSON.stringify(x)}`);
 }
 
 /** The numeric spellings: canonical, 32 hex digits, 4 or 8 hex digits, or 0x-prefixed hex. */

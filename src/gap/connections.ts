@@ -33,7 +33,7 @@
  *   for LE Set Data Length the HCI command timeout.
  */
 import type { Clock, TimerId } from '../clock.js';
-import { AbortError, BlewireError, DisconnectedError, HciStatusError, ProtocolError, TimeoutError } from '../errors.js';
+import { AbortError, ArgumentError, DisconnectedError, HciStatusError, ProtocolError, TimeoutError, TransportError } from '../errors.js';
 import { log } from '../log.js';
 import { isUnknownCommand } from '../hci/controller.js';
 import type { HciHost } from '../hci/host.js';
@@ -299,7 +299,7 @@ export class ConnectionManager {
       w?.resolve(link.phy);
     });
     host.onClose(e => {
-      const err = e ?? new BlewireError('connect: adapter closed');
+      const err = e ?? new TransportError('connect: the adapter was closed', 'ECLOSED');
       // The initiation in progress will never see its Connection Complete now.
       if (this.state.tag === 'initiating') this.state.complete(err);
       this.failQueue(err);
@@ -317,7 +317,7 @@ export class ConnectionManager {
     return new Promise<LeLink>((resolve, reject) => {
       if (opts.signal?.aborted) return reject(new AbortError('connect', opts.signal.reason));
       const t = target.addressType ?? target.type ?? 'public';
-      if (t === 'anonymous') return reject(new TypeError('cannot connect to an anonymous advertiser'));
+      if (t === 'anonymous') return reject(new ArgumentError('connect: cannot connect to an anonymous advertiser (it sent no address); connect to a device that advertises its address'));
       const address = normaliseAddress(target.address);
       this.queue.push({ target: { address, type: t === 'random' ? 1 : 0, addressType: t }, opts, resolve, reject });
       void this.pump();
@@ -518,7 +518,7 @@ export class ConnectionManager {
     const early = abortedError('connection update', options?.signal);
     if (early) return Promise.reject(early);
     if (link.disconnected) return Promise.reject(new DisconnectedError('connection update', link.disconnected.code, link.disconnected.name));
-    if (!validConnectionParameters(p)) return Promise.reject(new RangeError('invalid connection parameters (Vol 4, Part E, 7.8.18)'));
+    if (!validConnectionParameters(p)) return Promise.reject(new ArgumentError('updateParameters: invalid connection parameters (Vol 4, Part E, 7.8.18)'));
     return this.procedure(link, link.waiters.update, () => this.host.command({ kind: 'leConnectionUpdate', connectionHandle: link.handle,
       connectionIntervalMin: p.intervalMin, connectionIntervalMax: p.intervalMax, maxLatency: p.latency, supervisionTimeout: p.timeout,
       minCeLength: 0, maxCeLength: 0 }), 'connection update', options);

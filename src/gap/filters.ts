@@ -9,6 +9,7 @@
  * once (UUIDs normalised, prefixes checked) so that matching on the hot path does no parsing of its own.
  */
 import { uuid, type Uuid } from '../codec/uuid.js';
+import { ArgumentError } from '../errors.js';
 
 export interface DataFilter {
   /** The advertised data must start with these bytes (after masking). */
@@ -72,14 +73,14 @@ function compileData(key: number | Uuid, f: DataFilter, what: string): CompiledD
   const mask = f.mask;
   if (mask && (!prefix || mask.length !== prefix.length)) {
     // Web Bluetooth: "If mask is present, its length must equal dataPrefix's length" (TypeError).
-    throw new TypeError(`${what}: mask must have the same length as dataPrefix`);
+    throw new ArgumentError(`${what}: mask must have the same length as dataPrefix`);
   }
   return { key, prefix, mask };
 }
 
 export function normaliseAddress(a: string): string {
   const hex = a.replace(/[:-]/g, '').toUpperCase();
-  if (!/^[0-9A-F]{12}$/.test(hex)) throw new TypeError(`not a Bluetooth address: ${JSON.stringify(a)}`);
+  if (!/^[0-9A-F]{12}$/.test(hex)) throw new ArgumentError(`not a Bluetooth address: ${JSON.stringify(a)}`);
   return hex.match(/../g)!.join(':');
 }
 

@@ -1,3 +1,4 @@
+import { ArgumentError } from '../errors.js';
 /**
  * The device registry: every advertiser the scanner has heard, with last-seen time, RSSI and its most
  * recent advertisement, bounded so a day in a crowded hall cannot grow memory without limit.
@@ -32,7 +33,7 @@ export class DeviceRegistry<A> {
   evicted = 0;
 
   constructor(readonly capacity = 4096) {
-    if (!(capacity >= 1)) throw new RangeError('registry capacity must be at least 1');
+    if (!(capacity >= 1)) throw new ArgumentError(`registry capacity must be at least 1, got ${capacity}`);
   }
 
   get size(): number {

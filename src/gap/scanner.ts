@@ -25,7 +25,7 @@
  */
 import type { Clock, TimerId } from '../clock.js';
 import { concat, equalBytes, toHex } from '../bytes/hex.js';
-import { AbortError, BlewireError } from '../errors.js';
+import { AbortError, HardwareError, TransportError } from '../errors.js';
 import { log } from '../log.js';
 import type { Uuid } from '../codec/uuid.js';
 import { isUnknownCommand } from '../hci/controller.js';
@@ -323,8 +323,8 @@ export class Scanner {
     this.unsubscribe.push(
       host.on('leAdvertisingReport', e => { for (const r of e.reports) this.legacyReport(r); }),
       host.on('leExtendedAdvertisingReport', e => { for (const r of e.reports) this.extendedReport(r); }),
-      host.onHardwareError(() => this.failAll(new BlewireError('scan: controller Hardware Error'))),
-      host.onClose(e => this.failAll(e ?? new BlewireError('scan: adapter closed'))),
+      host.onHardwareError(code => this.failAll(new HardwareError(code, 'scan'))),
+      host.onClose(e => this.failAll(e ?? new TransportError('scan: the adapter was closed', 'ECLOSED'))),
     );
   }
 

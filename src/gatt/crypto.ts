@@ -1,4 +1,5 @@
 import { createCipheriv } from 'node:crypto';
+import { ArgumentError } from '../errors.js';
 
 /**
  * AES-CMAC (RFC 4493) over AES-128, the MAC behind the GATT Database Hash (Core Vol 3, Part G,
@@ -6,7 +7,7 @@ import { createCipheriv } from 'node:crypto';
  * given, the 16-octet MAC as produced; callers place it on the wire as their spec says.
  */
 export function aesCmac(key: Uint8Array, message: Uint8Array): Uint8Array {
-  if (key.length !== 16) throw new RangeError(`AES-128 key must be 16 octets, got ${key.length}`);
+  if (key.length !== 16) throw new ArgumentError(`AES-128 key must be 16 octets, got ${key.length}`);
   const cipher = createCipheriv('aes-128-ecb', key, null);
   cipher.setAutoPadding(false);
   const enc = (block: Uint8Array): Uint8Array => new Uint8Array(cipher.update(block));

@@ -19,7 +19,7 @@ import { AttBearer } from '../att/bearer.js';
 import { ATT_MAX_VALUE_LENGTH, AttErrorCode } from '../att/constants.js';
 import type { AttPdu } from '../att/pdus.js';
 import { is16, uuid as toUuid, uuidFromBytes, uuidToBytes, type Uuid } from '../codec/uuid.js';
-import { AttError, InvalidStateError, ProtocolError } from '../errors.js';
+import { AttError, InvalidStateError, ProtocolError, ArgumentError } from '../errors.js';
 import { CharacteristicProperty, GattType } from './constants.js';
 import { aesCmac } from './crypto.js';
 
@@ -349,7 +349,7 @@ export function readByUuid(bearer: AttBearer, u: Uuid, start: number, end: numbe
 
 /** Read Multiple Characteristic Values (Vol 3, Part G, 4.8.4): the concatenated values. */
 export async function readMultiple(bearer: AttBearer, handles: number[], signal: Signal): Promise<Uint8Array> {
-  if (handles.length < 2) throw new RangeError('Read Multiple needs at least two handles');
+  if (handles.length < 2) throw new ArgumentError('Read Multiple needs at least two handles');
   const rsp = await bearer.request({ kind: 'readMultipleReq', setOfHandles: handles }, { signal });
   return rsp.setOfValues;
 }
@@ -359,7 +359,7 @@ export async function readMultiple(bearer: AttBearer, handles: number[], signal:
  * had to cut (ATT_MTU) or leave out are completed with long reads, so every value is whole.
  */
 export async function readMultipleVariable(bearer: AttBearer, handles: number[], signal: Signal): Promise<Uint8Array[]> {
-  if (handles.length < 2) throw new RangeError('Read Multiple Variable needs at least two handles');
+  if (handles.length < 2) throw new ArgumentError('Read Multiple Variable needs at least two handles');
   const rsp = await bearer.request({ kind: 'readMultipleVariableReq', setOfHandles: handles }, { signal });
   const list = rsp.lengthValueTupleList;
   if (list.length > handles.length) throw violation(`${list.length} values for ${handles.length} handles`);
@@ -385,7 +385,7 @@ export async function write(bearer: AttBearer, handle: number, value: Uint8Array
 /** Write Without Response (Vol 3, Part G, 4.9.1): resolves when the link took it (back-pressure). */
 export async function writeWithoutResponse(bearer: AttBearer, handle: number, value: Uint8Array): Promise<void> {
   if (value.length > bearer.mtu - 3) {
-    throw new RangeError(`write without response carries at most ATT_MTU - 3 = ${bearer.mtu - 3} octets, got ${value.length}`);
+    throw new ArgumentError(`write without response carries at most ATT_MTU - 3 = ${bearer.mtu - 3} octets, got ${value.length}`);
   }
   await bearer.command({ kind: 'writeCmd', handle, value });
 }
@@ -400,7 +400,7 @@ export async function reliableWrite(bearer: AttBearer, writes: Array<{ handle: n
   let prepared = false;
   try {
     for (const w of writes) {
-      if (w.value.length > 512) throw new RangeError(`${what}: an attribute value is at most 512 octets, got ${w.value.length}`);
+      if (w.value.length > 512) throw new ArgumentError(`${what}: an attribute value is at most 512 octets, got ${w.value.length}`);
       let offset = 0;
       do {
         const part = w.value.subarray(offset, offset + chunk);
@@ -430,7 +430,7 @@ export async function signedWrite(bearer: AttBearer, handle: number, value: Uint
   if (!key.csrk) {
     throw new InvalidStateError('gatt: a signed write needs the CSRK distributed during bonding (Vol 3, Part C, 10.4.1); this link has none — pair and bond first, or use a write request');
   }
-  if (value.length > bearer.mtu - 15) throw new RangeError(`a signed write carries at most ATT_MTU - 15 = ${bearer.mtu - 15} octets`);
+  if (value.length > bearer.mtu - 15) throw new ArgumentError(`a signed write carries at most ATT_MTU - 15 = ${bearer.mtu - 15} octets`);
   const counter = key.signCounter ?? 0;
   const signature = attSignature(key.csrk, Uint8Array.of(0xd2, handle & 0xff, handle >> 8), value, counter);
   await bearer.command({ kind: 'signedWriteCmd', handle, value, authenticationSignature: signature });

@@ -26,6 +26,7 @@ import { uuid as toUuid, uuidToBytes, type Uuid } from '../codec/uuid.js';
 import type { FixedChannel } from '../l2cap/channel.js';
 import { Cccd, CharacteristicProperty, ExtendedProperty, GattType, type CharacteristicPropertyName } from './constants.js';
 import { aesCmac } from './crypto.js';
+import { ArgumentError, InvalidStateError } from '../errors.js';
 
 export type UuidLike = number | string;
 export type ValueLike = Uint8Array | string;
@@ -161,7 +162,7 @@ export class GattDatabase {
     const pendingIncludes: Array<{ handle: number; ids: string[]; svc: ServiceLayout }> = [];
     for (const def of services) {
       const start = def.handle ?? next;
-      if (start < next) throw new RangeError(`service ${String(def.uuid)} at 0x${start.toString(16)} overlaps the previous one`);
+      if (start < next) throw new ArgumentError(`service ${String(def.uuid)} at 0x${start.toString(16)} overlaps the previous one`);
       const svcUuid = toUuid(def.uuid);
       const primary = def.primary ?? true;
       const svc: ServiceLayout = { uuid: svcUuid, primary, start, end: start, includes: [], characteristics: [] };
@@ -177,8 +178,8 @@ export class GattDatabase {
       }
       for (const c of def.characteristics ?? []) h = this.addCharacteristic(svc, c, h);
       const end = def.endHandle ?? h - 1;
-      if (end < h - 1) throw new RangeError(`service ${svcUuid}: endHandle 0x${end.toString(16)} is before its last attribute`);
-      if (end > 0xffff) throw new RangeError(`service ${svcUuid} does not fit below 0xFFFF`);
+      if (end < h - 1) throw new ArgumentError(`service ${svcUuid}: endHandle 0x${end.toString(16)} is before its last attribute`);
+      if (end > 0xffff) throw new ArgumentError(`service ${svcUuid} does not fit below 0xFFFF`);
       svc.end = end;
       this.attrs[declIndex] = this.constAttr(start, primary ? GattType.PrimaryService : GattType.SecondaryService, uuidToBytes(svcUuid), { groupEnd: end });
       this.layout.push(svc);
@@ -188,7 +189,7 @@ export class GattDatabase {
     // Include declarations: included service handle, end group handle, UUID if 16-bit (Vol 3, Part G, 3.2).
     for (const inc of pendingIncludes) {
       const target = byId.get(inc.ids[0]!);
-      if (!target) throw new RangeError(`include of unknown service id '${inc.ids[0]}'`);
+      if (!target) throw new ArgumentError(`include of unknown service id '${inc.ids[0]}'`);
       const u = uuidToBytes(target.uuid);
       const value = concat([u16le(target.start), u16le(target.end), u.length === 2 ? u : new Uint8Array(0)]);
       const i = this.attrs.findIndex(a => a.handle === inc.handle);
@@ -329,7 +330,7 @@ export class GattServerLink {
   }
 
   get bearer(): AttBearer {
-    if (!this.bearerRef) throw new Error('GattServerLink is not bound to a bearer');
+    if (!this.bearerRef) throw new InvalidStateError('GattServerLink is not bound to a bearer');
     return this.bearerRef;
   }
 

@@ -19,6 +19,7 @@
  * - Close of the whole host: `closeAll(error)`.
  */
 import type { BlewireError } from '../errors.js';
+import { DisconnectedError } from '../errors.js';
 
 interface Sdu {
   packets: Uint8Array[];
@@ -91,7 +92,7 @@ export class AclFlow {
     return new Promise<void>((resolve, reject) => {
       if (this.closedWith) return reject(this.closedWith);
       const link = this.links.get(handle);
-      if (!link) return reject(new Error(`acl: no open link with handle 0x${handle.toString(16)}`));
+      if (!link) return reject(new DisconnectedError(`acl: send on handle 0x${handle.toString(16)}`));
       if (packets.length === 0) return resolve();
       link.sdus.push({ packets, next: 0, resolve, reject });
       if (!link.inRing) {

@@ -17,7 +17,7 @@
  */
 import { ByteReader } from '../bytes/reader.js';
 import { systemClock, type Clock } from '../clock.js';
-import { BlewireError, DecodeError, DisconnectedError, TransportError } from '../errors.js';
+import { BlewireError, DecodeError, DisconnectedError, TransportError, HardwareError, InvalidStateError } from '../errors.js';
 import { log } from '../log.js';
 import { H4, type HciTransport } from '../transport/types.js';
 import { AclFlow } from './acl-flow.js';
@@ -136,7 +136,7 @@ export class HciHost implements CommandIssuer {
     if (this.state === 'closed') throw this.closedWith ?? new TransportError('transport closed');
     this.state = 'initialising';
     // Commands sent before the reset will never be answered (Vol 4, Part E, 7.3.2).
-    this.commands.abortInFlight(new BlewireError('hci: controller is being reset'));
+    this.commands.abortInFlight(new InvalidStateError('hci: the controller is being reset, so the command will not be answered (Vol 4, Part E, 7.3.2); send it again after the reset'));
     this.commands.reopen();
     this.dropAllLinks(0x16);
     try {
@@ -305,7 +305,7 @@ export class HciHost implements CommandIssuer {
   private hardwareError(code: number): void {
     log.hci('hardware error 0x%s', code.toString(16));
     this.state = 'failed';
-    const err = new BlewireError(`hci: controller reported Hardware Error 0x${code.toString(16).padStart(2, '0')}`);
+    const err = new HardwareError(code);
     this.commands.abortInFlight(err);
     // A controller that failed has lost its links (it must be reset); report them as lost.
     this.dropAllLinks(0x03 /* Hardware Failure */);

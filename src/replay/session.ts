@@ -19,6 +19,7 @@ import type { Connection } from '../api/connection.js';
 import { GattClient } from '../gatt/client.js';
 import type { GattCharacteristic, GattService } from '../gatt/model.js';
 import type { HciTransport } from '../transport/types.js';
+import { ArgumentError, InvalidStateError } from '../errors.js';
 
 export type SessionStep =
   | { op: 'scan'; ms: number; active: boolean }
@@ -79,29 +80,29 @@ export function parseSteps(script: string | string[]): SessionStep[] {
 function parseStep(s: string): SessionStep {
   const [op, ...args] = s.split(/\s+/);
   const num = (v: string | undefined, what: string): number => {
-    if (v === undefined || !/^\d+$/.test(v)) throw new SyntaxError(`session step "${s}": ${what} must be a number`);
+    if (v === undefined || !/^\d+$/.test(v)) throw new ArgumentError(`session step "${s}": ${what} must be a number`);
     return Number(v);
   };
   switch (op) {
     case 'scan': return { op, ms: num(args[0], 'the scan time (ms)'), active: args[1] !== 'passive' };
     case 'connect': {
-      if (!args[0] || !/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i.test(args[0])) throw new SyntaxError(`session step "${s}": connect needs an address`);
+      if (!args[0] || !/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i.test(args[0])) throw new ArgumentError(`session step "${s}": connect needs an address`);
       const t = args[1] ?? 'random';
-      if (t !== 'public' && t !== 'random') throw new SyntaxError(`session step "${s}": address type is public or random`);
+      if (t !== 'public' && t !== 'random') throw new ArgumentError(`session step "${s}": address type is public or random`);
       return { op, address: args[0].toUpperCase(), addressType: t };
     }
     case 'mtu': case 'discover': case 'disconnect': return { op };
     case 'read':
-      if (!args[0]) throw new SyntaxError(`session step "${s}": read needs a characteristic UUID or a handle`);
+      if (!args[0]) throw new ArgumentError(`session step "${s}": read needs a characteristic UUID or a handle`);
       return { op, target: args[0] };
     case 'write':
-      if (!args[0] || !args[1] || !/^([0-9a-f]{2})*$/i.test(args[1])) throw new SyntaxError(`session step "${s}": write <uuid|handle> <hex> [cmd]`);
+      if (!args[0] || !args[1] || !/^([0-9a-f]{2})*$/i.test(args[1])) throw new ArgumentError(`session step "${s}": write <uuid|handle> <hex> [cmd]`);
       return { op, target: args[0], value: args[1].toLowerCase(), withResponse: args[2] !== 'cmd' };
     case 'notify':
-      if (!args[0]) throw new SyntaxError(`session step "${s}": notify <uuid> <count>`);
+      if (!args[0]) throw new ArgumentError(`session step "${s}": notify <uuid> <count>`);
       return { op, target: args[0], count: num(args[1], 'the notification count') };
     case 'wait': return { op, ms: num(args[0], 'the wait (ms)') };
-    default: throw new SyntaxError(`session step "${s}": unknown step (scan, connect, mtu, discover, read, write, notify, wait, disconnect)`);
+    default: throw new ArgumentError(`session step "${s}": unknown step (scan, connect, mtu, discover, read, write, notify, wait, disconnect)`);
   }
 }
 
@@ -151,7 +152,7 @@ export async function runSession(steps: SessionStep[] | string, options: RunSess
   let gatt: GattClient | undefined;
   let tree: GattService[] | undefined;
   const need = (what: string): { conn: Connection; gatt: GattClient } => {
-    if (!conn || !gatt) throw new Error(`session: "${what}" needs a connection first`);
+    if (!conn || !gatt) throw new InvalidStateError(`session: "${what}" needs a connection first`);
     return { conn, gatt };
   };
   const characteristic = async (target: string): Promise<GattCharacteristic | number> => {
@@ -164,7 +165,7 @@ export async function runSession(steps: SessionStep[] | string, options: RunSess
         if (c.uuid === want || c.uuid.startsWith(`0000${want}-`) || c.uuid.slice(4, 8) === want) return c;
       }
     }
-    throw new Error(`session: no characteristic ${target} in the discovered database`);
+    throw new ArgumentError(`session: no characteristic ${target} in the discovered database`);
   };
   try {
     for (const step of list) {
@@ -214,7 +215,7 @@ export async function runSession(steps: SessionStep[] | string, options: RunSess
         }
         case 'notify': {
           const c = await characteristic(step.target);
-          if (typeof c === 'number') throw new Error('session: notify needs a characteristic UUID');
+          if (typeof c === 'number') throw new ArgumentError('session: notify needs a characteristic UUID');
           const values: string[] = [];
           if (step.count > 0) {
             for await (const v of c.notifications({ timeout })) {

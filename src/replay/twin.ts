@@ -15,6 +15,7 @@
  * Only the central's requests (tx) and the peer's responses (rx) build the database: on links where
  * the peer also acts as a GATT client (Android serves its own database), its requests are ignored.
  */
+import { ArgumentError } from '../errors.js';
 import { toHex } from '../bytes/hex.js';
 import type { CaptureRecord } from '../capture/types.js';
 import { uuidFromBytes, type Uuid } from '../codec/uuid.js';
@@ -111,10 +112,10 @@ export function extractTwin(records: Iterable<CaptureRecord>, options: ExtractTw
   if (want) {
     const matching = conns.filter(c => c.address === want);
     conn = matching[(options.occurrence ?? 1) - 1];
-    if (!conn) throw new Error(`twin: no connection ${options.occurrence ?? 1} to ${want} in the capture (${matching.length} found)`);
+    if (!conn) throw new ArgumentError(`twin: no connection ${options.occurrence ?? 1} to ${want} in the capture (${matching.length} found)`);
   } else {
     const handle = options.handle ?? [...attCount.entries()].sort((a, b) => b[1] - a[1])[0]?.[0];
-    if (handle === undefined) throw new Error('twin: the capture has no ATT traffic');
+    if (handle === undefined) throw new ArgumentError('twin: the capture has no ATT traffic');
     conn = conns.find(c => c.handle === handle) ?? { handle };
   }
   const inConn = (frame: number): boolean =>
@@ -150,7 +151,7 @@ export function extractTwin(records: Iterable<CaptureRecord>, options: ExtractTw
 
   // 3. The ATT exchange on that connection.
   const att = lines.filter((l): l is DecodedL2cap => l.line === 'l2cap' && l.cid === 0x0004 && l.handle === conn.handle && inConn(l.frame));
-  if (att.length === 0) throw new Error(`twin: no ATT traffic on handle 0x${conn.handle.toString(16)}`);
+  if (att.length === 0) throw new ArgumentError(`twin: no ATT traffic on handle 0x${conn.handle.toString(16)}`);
   const timeOf = new Map<number, number>();
   for (const l of lines) if (l.line === 'record') timeOf.set(l.frame, l.timeUs);
   const t0 = conn.startUs ?? timeOf.get(att[0]!.frame)!;
@@ -393,7 +394,7 @@ export function twinToSimPeripheral(twin: DeviceTwin, options: TwinSimOptions = 
     };
   });
   const address = twin.peer.address ?? options.address;
-  if (!address) throw new Error('twin: the capture does not show the peer\'s address; pass options.address');
+  if (!address) throw new ArgumentError('twin: the capture does not show the peer\'s address; pass options.address');
   return {
     name: twin.name,
     address,

@@ -37,7 +37,7 @@ import type { HciEvent } from '../hci/events.js';
 import { decodeHciPacket, encodeAcl, encodeEvent } from '../hci/packets.js';
 import { encodeL2capFrame } from '../l2cap/frames.js';
 import { log } from '../log.js';
-import { DecodeError } from '../errors.js';
+import { DecodeError, InvalidStateError } from '../errors.js';
 import { H4 } from '../transport/types.js';
 import type { SimClock, SimEvent } from './clock.js';
 import { SimLink, type LinkOwner } from './link.js';
@@ -589,7 +589,7 @@ export class SimController implements LinkOwner {
       this.nextHandle = this.nextHandle >= 0x0eff ? 0x0040 : this.nextHandle + 1;
       if (!this.links.has(h)) return h;
     }
-    throw new Error('sim: out of connection handles');
+    throw new InvalidStateError('sim: out of connection handles (0x0EFF links open)');
   }
 
   /** The connection-complete event the masks ask for (Vol 4, Part E, 7.7.65.1 / .10). */

@@ -20,7 +20,7 @@ import { AttBearer } from '../att/bearer.js';
 import { attMethodOf, encodeAtt } from '../att/pdus.js';
 import type { Clock } from '../clock.js';
 import { uuid as toUuid } from '../codec/uuid.js';
-import { DisconnectedError } from '../errors.js';
+import { DisconnectedError, ArgumentError } from '../errors.js';
 import { Cccd } from '../gatt/constants.js';
 import { GattDatabase, type GattServerLink, type ServiceDef } from '../gatt/server-db.js';
 import type { ChannelReceiver, FixedChannel } from '../l2cap/channel.js';
@@ -82,7 +82,7 @@ export class VirtualPeripheral {
     this.scanRspData = adBytes(adv.scanResponse);
     const max = this.extended ? 1650 : 31; // Vol 4, Part E, 7.8.7 (31) and 7.8.57 (extended maximum)
     if (this.advData.length > max || this.scanRspData.length > max) {
-      throw new RangeError(`sim: ${this.name}: advertising data longer than ${max} bytes`);
+      throw new ArgumentError(`sim: ${this.name}: advertising data longer than ${max} bytes`);
     }
     this.db = spec.gatt ? new GattDatabase(spec.gatt.map(serviceDef)) : undefined;
     this.connectable = adv.connectable ?? this.db !== undefined;

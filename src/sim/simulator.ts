@@ -12,7 +12,7 @@
  * The simulator uses the codecs and the GATT server, nothing of the host (src/api, src/gap, …).
  */
 import { decodeHciPacket } from '../hci/packets.js';
-import { TransportError } from '../errors.js';
+import { TransportError, ArgumentError } from '../errors.js';
 import { ReceiverSlot } from '../transport/receiver-slot.js';
 import { H4, type HciTransport, type TransportReceiver } from '../transport/types.js';
 import { SimClock } from './clock.js';
@@ -106,7 +106,7 @@ export class Simulator {
   peripheral(key: string): VirtualPeripheral {
     const up = key.toUpperCase();
     const p = this.peripherals.find(x => x.name === key || x.address === up);
-    if (!p) throw new RangeError(`sim: no peripheral ${JSON.stringify(key)}`);
+    if (!p) throw new ArgumentError(`sim: no peripheral ${JSON.stringify(key)}`);
     return p;
   }
 

@@ -2,6 +2,7 @@ import { fromHex } from '../bytes/hex.js';
 import { buildAd } from '../gap/ad.js';
 import { uuid } from '../codec/uuid.js';
 import type { SimAdData, SimBytes } from './types.js';
+import { ArgumentError } from '../errors.js';
 
 const enc = new TextEncoder();
 
@@ -61,7 +62,7 @@ export class Rng {
 /** "c0:11:…" → "C0:11:…"; throws on a malformed address (scenario bug, not peer input). */
 export function normAddress(a: string): string {
   const s = a.toUpperCase();
-  if (!/^[0-9A-F]{2}(:[0-9A-F]{2}){5}$/.test(s)) throw new TypeError(`sim: bad address ${JSON.stringify(a)}`);
+  if (!/^[0-9A-F]{2}(:[0-9A-F]{2}){5}$/.test(s)) throw new ArgumentError(`sim: bad address ${JSON.stringify(a)}`);
   return s;
 }
 

@@ -1,4 +1,4 @@
-import { TransportError } from '../errors.js';
+import { TransportError, ArgumentError } from '../errors.js';
 import { CaptureSourceTransport } from './capture-source.js';
 import { openRecordingFile, recordTransport, type RecordOptions } from './record.js';
 import { openSerialTransport, openTcpTransport, openUnixTransport, type SerialOptions } from './stream.js';
@@ -41,7 +41,7 @@ const LATER_FORMS: Record<string, string> = { replay: 'replay:file', sim: 'sim[:
 
 /** Add (or replace) the factory for `scheme`. */
 export function registerTransport(scheme: string, factory: TransportFactory, usage = `${scheme}:…`): void {
-  if (!/^[a-z][a-z0-9-]*$/.test(scheme)) throw new TypeError(`bad transport scheme ${JSON.stringify(scheme)}`);
+  if (!/^[a-z][a-z0-9-]*$/.test(scheme)) throw new ArgumentError(`bad transport scheme ${JSON.stringify(scheme)}`);
   registry.set(scheme, { factory, usage });
 }
 

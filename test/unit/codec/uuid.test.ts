@@ -4,6 +4,7 @@ import { describe, expect, test } from 'vitest';
 import fc from 'fast-check';
 import { ByteReader } from '../../../src/bytes/reader.js';
 import { ByteWriter } from '../../../src/bytes/writer.js';
+import { ArgumentError } from '../../../src/errors.js';
 import { fromHex, toHex } from '../../../src/bytes/hex.js';
 import {
   describeUuid, fromShort, is16, shortUuid, uuid, uuid128, uuid16, uuid32, uuidAny, uuidFromBytes, uuidName,
@@ -46,11 +47,11 @@ describe('uuid()', () => {
     expect(uuidOf('service', 'current_time')).toBe(fromShort(0x1805));
     expect(uuidOf('characteristic', 'current_time')).toBe(fromShort(0x2a2b));
     expect(uuidOf('descriptor', 0x2902)).toBe(fromShort(0x2902));
-    expect(() => uuidOf('service', 'heart_rate_measurement')).toThrow(TypeError);
+    expect(() => uuidOf('service', 'heart_rate_measurement')).toThrow(ArgumentError);
   });
   test('rejects what is not a UUID', () => {
     for (const x of ['', 'no_such_thing', '18d', '123456789', '0x123456789', 'xyz', -1, 2 ** 32, 1.5, HR + '0']) {
-      expect(() => uuid(x as never)).toThrow(TypeError);
+      expect(() => uuid(x as never)).toThrow(ArgumentError);
     }
   });
   test('shortUuid, is16, names and describe', () => {

@@ -1,9 +1,10 @@
 // Pins the Web-Bluetooth filter semantics: all conditions of one filter must hold, any filter of a
 // list may match, masks apply to data and prefix, services count when listed or keyed in service
-// data, and invalid filters are TypeErrors at compile time (not silent non-matches).
+// data, and invalid filters are ArgumentErrors at compile time (not silent non-matches).
 import { describe, expect, test } from 'vitest';
 import { compileFilters, filtersOf, normaliseAddress, type Filterable } from '../../../src/gap/filters.js';
 import { uuid } from '../../../src/codec/uuid.js';
+import { ArgumentError } from '../../../src/errors.js';
 
 const dev = (o: Partial<Filterable>): Filterable => ({
   address: 'C0:00:00:00:00:01', rssi: -50, name: undefined, serviceUuids: [], serviceData: new Map(),
@@ -43,10 +44,10 @@ describe('scan filters', () => {
     expect(m(dev({ name: 'c', rssi: -50 }))).toBe(false);
   });
 
-  test('addresses are compared in one canonical form; bad input is a TypeError', () => {
+  test('addresses are compared in one canonical form; bad input is an ArgumentError', () => {
     expect(normaliseAddress('c0-11-22-33-44-55')).toBe('C0:11:22:33:44:55');
-    expect(() => compileFilters([{ address: 'nope' }])).toThrow(TypeError);
-    expect(() => compileFilters([{ manufacturerData: [{ companyIdentifier: 1, dataPrefix: Uint8Array.of(1), mask: Uint8Array.of(1, 2) }] }])).toThrow(TypeError);
-    expect(() => compileFilters([{ services: ['not-a-uuid!'] }])).toThrow(TypeError);
+    expect(() => compileFilters([{ address: 'nope' }])).toThrow(ArgumentError);
+    expect(() => compileFilters([{ manufacturerData: [{ companyIdentifier: 1, dataPrefix: Uint8Array.of(1), mask: Uint8Array.of(1, 2) }] }])).toThrow(ArgumentError);
+    expect(() => compileFilters([{ services: ['not-a-uuid!'] }])).toThrow(ArgumentError);
   });
 });

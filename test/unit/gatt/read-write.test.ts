@@ -4,7 +4,7 @@
 // within() and AbortSignal.
 import { describe, expect, test } from 'vitest';
 import { FakeClock } from '../../../src/clock.js';
-import { AttError, InvalidStateError, ProtocolError, TimeoutError, AbortError } from '../../../src/errors.js';
+import { ArgumentError, AttError, InvalidStateError, ProtocolError, TimeoutError, AbortError } from '../../../src/errors.js';
 import { GattClient } from '../../../src/gatt/client.js';
 import { GattDatabase } from '../../../src/gatt/server-db.js';
 import { channelPair, kinds, ScriptedPeer } from '../../helpers/memory-channel.js';
@@ -78,7 +78,7 @@ describe('writes', () => {
     expect(sent).toBe(true);
     await c.read(); // a round trip later the peer has applied the command
     expect(written.at(-1)).toEqual(Uint8Array.of(9));
-    await expect(c.write(new Uint8Array(21), { withResponse: false })).rejects.toBeInstanceOf(RangeError);
+    await expect(c.write(new Uint8Array(21), { withResponse: false })).rejects.toBeInstanceOf(ArgumentError);
   });
 
   test('write without response that never gets buffer credit times out after 30 s, not never', async () => {

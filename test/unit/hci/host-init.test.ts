@@ -3,7 +3,7 @@
 // unknown handles being counted and dropped.
 import { describe, expect, test } from 'vitest';
 import { FakeClock } from '../../../src/clock.js';
-import { HciStatusError, TimeoutError, TransportError } from '../../../src/errors.js';
+import { HardwareError, HciStatusError, TimeoutError, TransportError } from '../../../src/errors.js';
 import { HciHost } from '../../../src/hci/host.js';
 import { commandMask, FakeController } from './host-fake-controller.js';
 
@@ -80,6 +80,7 @@ describe('host init', () => {
     await ctl.sent('leSetScanParameters');
     ctl.inject({ kind: 'hardwareError', hardwareCode: 0x42 });
     await expect(pending).rejects.toThrow(/Hardware Error 0x42/);
+    await expect(pending).rejects.toMatchObject({ constructor: HardwareError, code: 'EHARDWARE', hardwareCode: 0x42 });
     expect(codes).toEqual([0x42]);
     expect(host.state).toBe('failed');
     await host.init();
