@@ -158,3 +158,14 @@ export class BearerClosedError extends BlewireError {
     super(`att: ${operation}: the bearer is closed (${cause.message})`, { cause });
   }
 }
+
+/**
+ * A private file or directory (GATT cache, bond store) could not be read or written safely: the
+ * operation, the path, what was wrong, and the system error as `cause` if there was one.
+ */
+export class FileError extends BlewireError {
+  override readonly code = 'EFILE';
+  constructor(readonly operation: string, readonly path: string, detail: string, options?: { cause?: unknown }) {
+    super(`file: ${operation} ${path}: ${detail}`, options);
+  }
+}

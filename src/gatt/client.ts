@@ -234,7 +234,7 @@ export class GattClient implements GattOps {
     if (cache && peerId) {
       const [cached, current] = await Promise.all([cache.load(peerId), this.counted(() => proc.readDatabaseHash(this.bearer, signal))]);
       hash = current;
-      if (cached && current && equal(cached.hash, current)) {
+      if (cached?.hash && current && equal(cached.hash, current)) {
         this.statsCounters.cacheHits++;
         log.gatt('cache hit for %s', peerId);
         this.install(cached.services, current);

@@ -21,13 +21,13 @@ const BELOW: Record<string, string[]> = {
   l2cap: ['hci', 'transport', 'codec', 'bytes'],
   att: ['l2cap', 'codec', 'bytes'],
   smp: ['platform', 'l2cap', 'codec', 'bytes'],
-  gatt: ['att', 'l2cap', 'codec', 'bytes'],
+  gatt: ['att', 'l2cap', 'codec', 'bytes', 'platform'],
   gap: ['l2cap', 'hci', 'transport', 'codec', 'bytes'],
   inspect: ['att', 'smp', 'l2cap', 'hci', 'gap', 'capture', 'codec', 'bytes'],
-  sim: ['gatt', 'att', 'smp', 'l2cap', 'gap', 'hci', 'transport', 'capture', 'codec', 'bytes'],
-  api: ['gatt', 'att', 'smp', 'l2cap', 'gap', 'hci', 'transport', 'capture', 'inspect', 'codec', 'bytes'],
-  replay: ['api', 'sim', 'inspect', 'gatt', 'att', 'smp', 'l2cap', 'gap', 'hci', 'transport', 'capture', 'codec', 'bytes'],
-  cli: ['api', 'replay', 'sim', 'inspect', 'gatt', 'att', 'smp', 'l2cap', 'gap', 'hci', 'transport', 'capture', 'codec', 'bytes'],
+  sim: ['gatt', 'att', 'smp', 'l2cap', 'gap', 'hci', 'transport', 'capture', 'codec', 'bytes', 'platform'],
+  api: ['gatt', 'att', 'smp', 'l2cap', 'gap', 'hci', 'transport', 'capture', 'inspect', 'codec', 'bytes', 'platform'],
+  replay: ['api', 'sim', 'inspect', 'gatt', 'att', 'smp', 'l2cap', 'gap', 'hci', 'transport', 'capture', 'codec', 'bytes', 'platform'],
+  cli: ['api', 'replay', 'sim', 'inspect', 'gatt', 'att', 'smp', 'l2cap', 'gap', 'hci', 'transport', 'capture', 'codec', 'bytes', 'platform'],
 };
 
 function files(dir: string): string[] {
