@@ -24,7 +24,7 @@ export { GattDatabase } from './gatt/server-db.js';
 // Typed errors (each has a stable `code`).
 export {
   BlewireError, DecodeError, EncodeError, TimeoutError, AbortError, TransportError, DisconnectedError,
-  ProtocolError, InvalidStateError, HciStatusError, AttError, BearerClosedError, ArgumentError, HardwareError,
+  ProtocolError, InvalidStateError, HciStatusError, AttError, BearerClosedError, ArgumentError, HardwareError, FileError,
   type Layer,
 } from './errors.js';
 
