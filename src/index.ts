@@ -1,3 +1,7 @@
+// The public types extend Node's (Adapter and Connection are EventEmitters; transports take Buffers),
+// so the declarations load @types/node themselves (a dependency of the package): a project whose
+// tsconfig lists no `types` (what `tsc --init` writes) still sees `conn.on(...)`.
+/// <reference types="node" preserve="true" />
 /**
  * blewire's public surface. Everything an application needs is exported here; deeper modules are
  * implementation and may change.

@@ -1,25 +1,54 @@
 #!/usr/bin/env node
-// The `blewire` command. In a checkout (the TypeScript sources are beside this file) it runs them
-// through tsx, so what runs is always what is in src/; an installed package runs the compiled dist/.
-import { existsSync } from 'node:fs';
+// The `blewire` command. An installed package runs the compiled dist/cli/main.js and nothing else
+// (no TypeScript loader, no file-system walk: start-up is one import). Only in a git checkout, whose
+// tools/ folder is not in the package, does it run the TypeScript sources through tsx, and only when
+// there is no build or a source file is newer than the build, so a contributor never runs stale code.
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
-const source = fileURLToPath(new URL('./main.ts', import.meta.url));
-const built = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
-let tsx;
-if (existsSync(source)) {
+const here = (p) => fileURLToPath(new URL(p, import.meta.url));
+const built = here('../../dist/cli/main.js');
+const source = here('./main.ts');
+const checkout = existsSync(here('../../tools/tsconfig.build.json')) && existsSync(source);
+
+/** The newest modification time under a folder (the checkout's src/, a few hundred files). */
+function newest(dir) {
+  let t = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = `${dir}/${e.name}`;
+    t = Math.max(t, e.isDirectory() ? newest(p) : statSync(p).mtimeMs);
+  }
+  return t;
+}
+
+function stale() {
+  try {
+    return statSync(built).mtimeMs < newest(here('..'));
+  } catch {
+    return true; // no build
+  }
+}
+
+if (checkout && stale()) {
+  let tsx;
   try {
     tsx = await import('tsx/esm/api');
   } catch {
-    tsx = undefined; // no dev dependencies: fall back to the build
+    tsx = undefined; // dev dependencies not installed
   }
-}
-if (tsx) {
-  tsx.register();
-  await import(pathToFileURL(source).href);
+  if (tsx) {
+    tsx.register();
+    await import(pathToFileURL(source).href);
+  } else if (existsSync(built)) {
+    console.error('blewire: the build in dist/ is older than src/ and tsx is not installed; running the build (npm run build refreshes it)');
+    await import(pathToFileURL(built).href);
+  } else {
+    console.error('blewire: no build in dist/ and no tsx to run the sources: run `npm install` (it builds), or `npm run build`');
+    process.exitCode = 1;
+  }
 } else if (existsSync(built)) {
   await import(pathToFileURL(built).href);
 } else {
-  console.error('blewire: neither the sources with tsx nor a build (npm run build) were found');
+  console.error('blewire: this package has no dist/ (it was packed without building): reinstall it from a tarball made by `npm pack`');
   process.exitCode = 1;
 }

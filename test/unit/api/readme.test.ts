@@ -1,6 +1,6 @@
-// Pins the README: its library example runs as written (on the simulated controller instead of hci0,
-// finding the simulated sensor instead of a Polar strap),
-// and the commands it names exist.
+// Pins the README: its library example runs against the sources (on the simulated controller instead
+// of hci0), and the commands it names exist. `npm run test:package` runs the same example, and the
+// JavaScript ones, unchanged with plain tsc and node against the packed package.
 import { readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -17,8 +17,7 @@ test('the library example runs against the simulator', async () => {
   try {
     const code = block!
       .replace("from 'blewire'", `from ${JSON.stringify(pathToFileURL(join(ROOT, 'src/index.ts')).href)}`)
-      .replace("transport: 'hci0'", "transport: 'sim'")
-      .replace("namePrefix: 'Polar'", "namePrefix: 'Pulse'") // the simulated heart-rate sensor
+      .replace("transport: process.env.BLEWIRE_TRANSPORT ?? 'hci0'", "transport: 'sim'")
       .replace("'trace.btsnoop'", JSON.stringify(join(dir, 'trace.btsnoop')))
       .replace(/console\.log\(/g, 'log(');
     const file = join(dir, 'example.mts');
@@ -46,9 +45,10 @@ test('every CLI command the README lists is one blewire knows', async () => {
 
 test('the scripts the README names exist', () => {
   const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
-  for (const s of ['test', 'test:interop', 'bench']) expect(pkg.scripts[s]).toBeDefined();
+  for (const s of ['test', 'test:interop', 'test:package', 'bench']) expect(pkg.scripts[s]).toBeDefined();
   const ci = readFileSync(join(ROOT, '.ci/run'), 'utf8');
   expect(ci).toContain('npm test');
   expect(ci).toContain('npm run test:interop');
+  expect(ci).toContain('test/package/package.test.mjs');
   expect(ci).toContain('tools/interop/setup.sh');
 });

@@ -1,0 +1,213 @@
+// The path every user takes: `npm pack` (which builds dist/ through `prepare`), install the tarball
+// into a fresh project, then import it from ESM and CommonJS, typecheck user files under the configs
+// people actually have (a default `tsc --init`, NodeNext in a CommonJS package, bundler resolution),
+// compile and run the README's examples exactly as written with plain `tsc` / `node` (no vitest
+// transform, no tsx), and run the installed `blewire` command.
+//
+// Plain node:test so that nothing here goes through a TypeScript loader. Run: `npm run test:package`.
+// The examples talk to the simulated controller through BLEWIRE_TRANSPORT=sim, which they read.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
+const TSC = join(ROOT, 'node_modules/typescript/bin/tsc');
+const README = readFileSync(join(ROOT, 'README.md'), 'utf8');
+const KEEP = process.env.BLEWIRE_KEEP_PACKAGE_TEST === '1'; // leave the temporary projects for a look
+
+let work; // temporary folder: the tarball and the user projects
+let tarball;
+let packed; // npm pack --json's file list
+let esmApp; // a fresh "type": "module" project with the tarball installed
+let cjsApp; // a fresh CommonJS project with the tarball installed
+
+/** The one fenced block of a language in the README (```ts, ```js, ```cjs). */
+function readmeBlock(lang) {
+  const blocks = [...README.matchAll(new RegExp('```' + lang + '\\n([\\s\\S]*?)```', 'g'))].map(m => m[1]);
+  assert.equal(blocks.length, 1, `README has exactly one \`\`\`${lang} block`);
+  return blocks[0];
+}
+
+/** Runs a command; returns { code, stdout, stderr } (never throws on a non-zero exit). */
+function run(cmd, args, opts = {}) {
+  const r = spawnSync(cmd, args, {
+    encoding: 'utf8', timeout: 300_000, maxBuffer: 64 << 20, ...opts,
+    env: { ...process.env, BLEWIRE_TRANSPORT: 'sim', BLEWIRE_CAPTURE: '', NODE_OPTIONS: '', ...opts.env },
+  });
+  if (r.error) throw r.error;
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function ok(r, what) {
+  assert.equal(r.code, 0, `${what} exited ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`);
+  return r;
+}
+
+/** A project with only the tarball installed (npm ci filled the cache with its few dependencies). */
+function makeApp(name, pkg) {
+  const dir = join(work, name);
+  mkdirSync(dir);
+  writeFileSync(join(dir, 'package.json'), JSON.stringify({ name, version: '1.0.0', private: true, ...pkg }, null, 2));
+  // --omit=optional: the native user-channel module and serialport are for real adapters; compiling
+  // them here would only time node-gyp. Nothing below needs them (the simulator is built in).
+  ok(run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', '--omit=optional', tarball], { cwd: dir }), 'npm install');
+  return dir;
+}
+
+function tsconfig(dir, compilerOptions) {
+  writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({ compilerOptions, include: ['*.ts', '*.cts', '*.mts'] }, null, 2));
+}
+
+before(async () => {
+  work = mkdtempSync(join(tmpdir(), 'blewire-package-'));
+  // The real `npm pack`: it runs `prepare`, so this also proves the build works from the sources.
+  const r = ok(run('npm', ['pack', '--json', '--pack-destination', work], { cwd: ROOT }), 'npm pack');
+  const info = JSON.parse(r.stdout.slice(r.stdout.indexOf('[')))[0];
+  tarball = join(work, info.filename);
+  packed = info.files.map(f => f.path).sort();
+  esmApp = makeApp('esm-app', { type: 'module' });
+  cjsApp = makeApp('cjs-app', { type: 'commonjs' });
+}, { timeout: 600_000 });
+
+after(() => {
+  if (work && !KEEP) rmSync(work, { recursive: true, force: true });
+  else if (work) console.log(`# left in ${work}`);
+});
+
+test('the tarball holds the build, the bin, the README and nothing else', () => {
+  const expected = ['LICENSE', 'README.md', 'package.json', 'src/cli/bin.mjs'];
+  const walk = (dir) => readdirSync(dir, { withFileTypes: true }).flatMap(e =>
+    e.isDirectory() ? walk(join(dir, e.name)) : [join(dir, e.name)]);
+  for (const f of walk(join(ROOT, 'src'))) {
+    const rel = relative(join(ROOT, 'src'), f).split('\\').join('/');
+    if (!rel.endsWith('.ts') || rel.endsWith('.d.ts')) continue;
+    expected.push(`dist/${rel.replace(/\.ts$/, '.js')}`, `dist/${rel.replace(/\.ts$/, '.d.ts')}`);
+  }
+  assert.deepEqual(packed, expected.sort());
+  // The same list without building (what a reviewer sees with --dry-run).
+  const dry = ok(run('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: ROOT }), 'npm pack --dry-run');
+  assert.deepEqual(JSON.parse(dry.stdout.slice(dry.stdout.indexOf('[')))[0].files.map(f => f.path).sort(), packed);
+});
+
+test('the installed package imports from ESM', () => {
+  const r = ok(run(process.execPath, ['--input-type=module', '-e',
+    "import { Adapter, uuid, decodeAd } from 'blewire'; console.log(typeof Adapter.open, uuid('heart_rate'), decodeAd(Uint8Array.of(2, 1, 6)).length)"],
+  { cwd: esmApp }), 'import');
+  assert.equal(r.stdout.trim(), 'function 0000180d-0000-1000-8000-00805f9b34fb 1');
+  assert.equal(r.stderr, '');
+});
+
+test('the installed package requires from CommonJS, with no warning', () => {
+  const r = ok(run(process.execPath, ['-e',
+    "const b = require('blewire'); const p = require('blewire/package.json'); console.log(typeof b.Adapter.open, b.uuid(0x2a37), p.name)"],
+  { cwd: cjsApp }), 'require');
+  assert.equal(r.stdout.trim(), 'function 00002a37-0000-1000-8000-00805f9b34fb blewire');
+  assert.equal(r.stderr, '');
+});
+
+test("README's TypeScript example compiles with tsc and runs with node", () => {
+  const dir = join(esmApp, 'ts-example');
+  mkdirSync(dir);
+  writeFileSync(join(dir, 'example.ts'), readmeBlock('ts'));
+  // What the README says for Node 20 and 22: target ES2022 makes tsc rewrite `await using`.
+  tsconfig(dir, { module: 'nodenext', target: 'es2022', strict: true, skipLibCheck: true, types: [] });
+  ok(run(process.execPath, [TSC, '-p', dir]), 'tsc');
+  const r = ok(run(process.execPath, ['example.js'], { cwd: dir }), 'node example.js');
+  assert.match(r.stdout, /Pulse HR/);
+  assert.match(r.stdout, /^gone: /m);
+  assert.equal(readFileSync(join(dir, 'trace.btsnoop')).subarray(0, 8).toString('latin1'), 'btsnoop\0');
+});
+
+test('the TypeScript example typechecks under an untouched `tsc --init` config', () => {
+  const dir = join(esmApp, 'ts-init');
+  mkdirSync(dir);
+  writeFileSync(join(dir, 'example.ts'), readmeBlock('ts'));
+  ok(run(process.execPath, [TSC, '--init'], { cwd: dir }), 'tsc --init');
+  ok(run(process.execPath, [TSC, '--noEmit', '-p', dir]), 'tsc --noEmit (tsc --init config)');
+});
+
+test('the TypeScript example typechecks with bundler resolution', () => {
+  const dir = join(esmApp, 'ts-bundler');
+  mkdirSync(dir);
+  writeFileSync(join(dir, 'example.ts'), readmeBlock('ts'));
+  tsconfig(dir, { module: 'preserve', moduleResolution: 'bundler', target: 'es2022', strict: true, noEmit: true, types: [] });
+  ok(run(process.execPath, [TSC, '-p', dir]), 'tsc (bundler)');
+});
+
+test('a CommonJS TypeScript project (NodeNext) compiles against the types and runs through require', () => {
+  const dir = join(cjsApp, 'ts-cjs');
+  mkdirSync(dir);
+  writeFileSync(join(dir, 'main.ts'), [
+    "import { Adapter, type Advertisement } from 'blewire';",
+    'async function main(): Promise<void> {',
+    "  const adapter = await Adapter.open({ transport: 'sim' });",
+    "  const ad: Advertisement | undefined = await adapter.find({ services: ['heart_rate'], timeout: 5_000 });",
+    "  const conn = await adapter.connect(ad!, { timeout: 5_000 });",
+    "  conn.on('disconnect', reason => console.log('gone:', reason.name));",
+    "  const level = await conn.characteristic('battery_service', 'battery_level');",
+    "  console.log('battery', (await level.read())[0]);",
+    '  await conn.disconnect();',
+    '  await adapter.close();',
+    '}',
+    'void main();',
+  ].join('\n'));
+  tsconfig(dir, { module: 'nodenext', moduleResolution: 'nodenext', target: 'es2022', strict: true, types: [] });
+  ok(run(process.execPath, [TSC, '-p', dir]), 'tsc (NodeNext, CommonJS)');
+  assert.match(readFileSync(join(dir, 'main.js'), 'utf8'), /require\("blewire"\)/);
+  const r = ok(run(process.execPath, ['main.js'], { cwd: dir }), 'node main.js');
+  assert.match(r.stdout, /^battery \d+$/m);
+  assert.match(r.stdout, /^gone: /m);
+});
+
+test('the types are real: a misuse fails to typecheck', () => {
+  const dir = join(esmApp, 'ts-wrong');
+  mkdirSync(dir);
+  writeFileSync(join(dir, 'wrong.ts'), [
+    "import { Adapter } from 'blewire';",
+    "const adapter = await Adapter.open({ transport: 'sim' });",
+    "const conn = await adapter.connect({ address: 'C0:11:22:33:44:55', type: 'random' });",
+    'const n: number = conn.mtu;',
+    "conn.on('disconnect', reason => console.log(reason.name));",
+    'const s: string = await (await conn.characteristic(0x180f, 0x2a19)).read();', // a Uint8Array, not a string
+    'export { n, s };',
+  ].join('\n'));
+  ok(run(process.execPath, [TSC, '--init'], { cwd: dir }), 'tsc --init');
+  const r = run(process.execPath, [TSC, '--noEmit', '-p', dir]);
+  assert.notEqual(r.code, 0);
+  const errors = r.stdout.split('\n').filter(l => l.includes('error TS'));
+  assert.equal(errors.length, 1, r.stdout);
+  assert.match(errors[0], /wrong\.ts\(6,7\).*Uint8Array.*string/);
+});
+
+test("README's JavaScript example runs on plain node", () => {
+  writeFileSync(join(esmApp, 'example.mjs'), readmeBlock('js'));
+  const r = ok(run(process.execPath, ['example.mjs'], { cwd: esmApp }), 'node example.mjs');
+  assert.match(r.stdout, /^Pulse HR: battery \d+ %$/m);
+  assert.equal(r.stdout.split('\n').filter(l => /^heart rate \d+ bpm$/.test(l)).length, 3);
+});
+
+test("README's CommonJS example runs on plain node", () => {
+  writeFileSync(join(cjsApp, 'example.cjs'), readmeBlock('cjs'));
+  const r = ok(run(process.execPath, ['example.cjs'], { cwd: cjsApp }), 'node example.cjs');
+  assert.match(r.stdout, /^found Pulse HR at [0-9A-F:]{17}$/m);
+});
+
+test('the installed bin runs the compiled CLI: --help, demo, and a usage error', () => {
+  const bin = join(esmApp, 'node_modules/.bin/blewire');
+  assert.ok(existsSync(bin));
+  assert.ok(!existsSync(join(esmApp, 'node_modules/tsx')), 'tsx is a dev dependency only');
+  const help = ok(run(bin, ['--help'], { cwd: esmApp }), 'blewire --help');
+  assert.match(help.stdout, /^usage: blewire <command>/);
+  for (const c of ['demo', 'scan', 'explore', 'read', 'write', 'notify', 'decode', 'doctor']) assert.match(help.stdout, new RegExp(`^  ${c} `, 'm'));
+  const demo = ok(run(bin, ['demo', '--notifications', '3'], { cwd: esmApp }), 'blewire demo');
+  assert.match(demo.stdout, /Connected to Pulse HR/);
+  assert.match(demo.stdout, /ATT round trips \d+/);
+  const bad = run(bin, ['no-such-command'], { cwd: esmApp });
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /unknown command 'no-such-command'/);
+  assert.doesNotMatch(bad.stderr, /\n\s+at /); // no stack trace
+});
