@@ -25,10 +25,11 @@ let packed; // npm pack --json's file list
 let esmApp; // a fresh "type": "module" project with the tarball installed
 let cjsApp; // a fresh CommonJS project with the tarball installed
 
-/** The one fenced block of a language in the README (```ts, ```js, ```cjs). */
-function readmeBlock(lang) {
-  const blocks = [...README.matchAll(new RegExp('```' + lang + '\\n([\\s\\S]*?)```', 'g'))].map(m => m[1]);
-  assert.equal(blocks.length, 1, `README has exactly one \`\`\`${lang} block`);
+/** The README's fenced block marked `<!-- run by test/package as NAME -->`, as written. */
+function readmeBlock(name) {
+  const blocks = [...README.matchAll(/^<!-- run by test\/package as (\S+) -->\n```\w+\n([\s\S]*?)```/gm)]
+    .filter(m => m[1] === name).map(m => m[2]);
+  assert.equal(blocks.length, 1, `README has exactly one block marked as ${name}`);
   return blocks[0];
 }
 
@@ -112,7 +113,7 @@ test('the installed package requires from CommonJS, with no warning', () => {
 test("README's TypeScript example compiles with tsc and runs with node", () => {
   const dir = join(esmApp, 'ts-example');
   mkdirSync(dir);
-  writeFileSync(join(dir, 'example.ts'), readmeBlock('ts'));
+  writeFileSync(join(dir, 'example.ts'), readmeBlock('example.ts'));
   // What the README says for Node 20 and 22: target ES2022 makes tsc rewrite `await using`.
   tsconfig(dir, { module: 'nodenext', target: 'es2022', strict: true, skipLibCheck: true, types: [] });
   ok(run(process.execPath, [TSC, '-p', dir]), 'tsc');
@@ -125,7 +126,7 @@ test("README's TypeScript example compiles with tsc and runs with node", () => {
 test('the TypeScript example typechecks under an untouched `tsc --init` config', () => {
   const dir = join(esmApp, 'ts-init');
   mkdirSync(dir);
-  writeFileSync(join(dir, 'example.ts'), readmeBlock('ts'));
+  writeFileSync(join(dir, 'example.ts'), readmeBlock('example.ts'));
   ok(run(process.execPath, [TSC, '--init'], { cwd: dir }), 'tsc --init');
   ok(run(process.execPath, [TSC, '--noEmit', '-p', dir]), 'tsc --noEmit (tsc --init config)');
 });
@@ -133,7 +134,7 @@ test('the TypeScript example typechecks under an untouched `tsc --init` config',
 test('the TypeScript example typechecks with bundler resolution', () => {
   const dir = join(esmApp, 'ts-bundler');
   mkdirSync(dir);
-  writeFileSync(join(dir, 'example.ts'), readmeBlock('ts'));
+  writeFileSync(join(dir, 'example.ts'), readmeBlock('example.ts'));
   tsconfig(dir, { module: 'preserve', moduleResolution: 'bundler', target: 'es2022', strict: true, noEmit: true, types: [] });
   ok(run(process.execPath, [TSC, '-p', dir]), 'tsc (bundler)');
 });
@@ -184,14 +185,14 @@ test('the types are real: a misuse fails to typecheck', () => {
 });
 
 test("README's JavaScript example runs on plain node", () => {
-  writeFileSync(join(esmApp, 'example.mjs'), readmeBlock('js'));
+  writeFileSync(join(esmApp, 'example.mjs'), readmeBlock('example.mjs'));
   const r = ok(run(process.execPath, ['example.mjs'], { cwd: esmApp }), 'node example.mjs');
   assert.match(r.stdout, /^Pulse HR: battery \d+ %$/m);
   assert.equal(r.stdout.split('\n').filter(l => /^heart rate \d+ bpm$/.test(l)).length, 3);
 });
 
 test("README's CommonJS example runs on plain node", () => {
-  writeFileSync(join(cjsApp, 'example.cjs'), readmeBlock('cjs'));
+  writeFileSync(join(cjsApp, 'example.cjs'), readmeBlock('example.cjs'));
   const r = ok(run(process.execPath, ['example.cjs'], { cwd: cjsApp }), 'node example.cjs');
   assert.match(r.stdout, /^found Pulse HR at [0-9A-F:]{17}$/m);
 });

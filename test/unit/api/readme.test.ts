@@ -11,7 +11,7 @@ const ROOT = resolve(import.meta.dirname, '../../..');
 const README = readFileSync(join(ROOT, 'README.md'), 'utf8');
 
 test('the library example runs against the simulator', async () => {
-  const block = /```ts\n([\s\S]*?)```/.exec(README)?.[1];
+  const block = /<!-- run by test\/package as example.ts -->\n```ts\n([\s\S]*?)```/.exec(README)?.[1];
   expect(block).toBeDefined();
   const dir = mkdtempSync(join(tmpdir(), 'blewire-readme-'));
   try {
