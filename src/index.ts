@@ -20,8 +20,7 @@ export {
   GattService, GattCharacteristic, GattDescriptor, NotFoundError,
   type Subscription, type WriteOptions, type SubscribeOptions,
 } from './gatt/model.js';
-export type { OpOptions } from './gatt/op.js';
-export type { OperationOptions } from './gap/operation.js';
+export type { OpOptions, OperationOptions } from './operation.js';
 export { FileGattCache, MemoryGattCache, type GattCache } from './gatt/cache.js';
 export { GattDatabase } from './gatt/server-db.js';
 

@@ -19,7 +19,7 @@ import type { ControllerInfo } from '../hci/controller.js';
 import { HciHost } from '../hci/host.js';
 import type { HciTransport } from '../transport/types.js';
 import { ConnectionManager, type ConnectOptions, type ConnectTarget, type DisconnectReason, type LeLink } from '../gap/connections.js';
-import { abortedError, deadline, guarded, type OperationOptions } from '../gap/operation.js';
+import { abortedError, deadline, guarded, type OperationOptions } from '../operation.js';
 import type { ScanFilter } from '../gap/filters.js';
 import { Advertisement, Scanner, type AddressType, type ScanOptions, type ScanSession } from '../gap/scanner.js';
 import { Connection } from './connection.js';

@@ -13,8 +13,7 @@ import { EventEmitter } from 'node:events';
 import type { Clock } from '../clock.js';
 import { GattClient, type GattClientOptions } from '../gatt/client.js';
 import type { GattCharacteristic, GattService } from '../gatt/model.js';
-import type { OpOptions } from '../gatt/op.js';
-import type { OperationOptions } from '../gap/operation.js';
+import type { OpOptions, OperationOptions } from '../operation.js';
 import type { FixedChannel } from '../l2cap/channel.js';
 import type { L2capLink } from '../l2cap/link.js';
 import {

@@ -25,7 +25,11 @@ export const hex16 = (v: number): string => '0x' + v.toString(16).padStart(4, '0
 /** Byte i of the table as two hex digits (for hot-path formatting without allocation of a table). */
 export const hexByte = (v: number): string => HEX[v & 0xff]!;
 
-export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+/**
+ * The byte-compare helper of the whole stack (hashes, echoes, keys, magic numbers, scan data): true when
+ * both hold the same octets. Not constant-time: never use it to check a secret against an attacker's guess.
+ */
+export function equalBytes(a: ArrayLike<number>, b: ArrayLike<number>): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;

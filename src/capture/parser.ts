@@ -1,4 +1,5 @@
 import { DecodeError } from '../errors.js';
+import { equalBytes } from '../bytes/hex.js';
 import { H4 } from '../codec/h4.js';
 import { monitorToRecord } from './monitor.js';
 import type { CaptureRecord } from './types.js';
@@ -302,7 +303,7 @@ export function detectFormat(head: Uint8Array): 'btsnoop' | 'pcap' | 'pcapng' | 
     if (m === PCAPNG_SHB) return 'pcapng';
     if (m === 0xa1b2c3d4 || m === 0xd4c3b2a1 || m === 0xa1b23c4d || m === 0x4d3cb2a1) return 'pcap';
   }
-  if (head.length >= 8 && BTSNOOP_MAGIC.every((b, i) => head[i] === b)) return 'btsnoop';
+  if (head.length >= 8 && equalBytes(head.subarray(0, 8), BTSNOOP_MAGIC)) return 'btsnoop';
   return undefined;
 }
 

@@ -41,7 +41,7 @@ import { statusName } from '../hci/status.js';
 import { L2capLink, validConnectionParameters, type ConnectionParameterRequest } from '../l2cap/link.js';
 import type { Scanner, AddressType } from './scanner.js';
 import { normaliseAddress } from './filters.js';
-import { abortedError, deadline, guarded, type OperationOptions } from './operation.js';
+import { abortedError, deadline, guarded, type OperationOptions } from '../operation.js';
 
 /** HCI reasons a link can end with (Core Vol 1, Part F), with their names. */
 export interface DisconnectReason {

@@ -25,6 +25,7 @@ import type { Clock } from '../clock.js';
 import { describeUuid, uuidOf, type Uuid } from '../codec/uuid.js';
 import { AttError, DisconnectedError, InvalidStateError, type TimeoutError } from '../errors.js';
 import type { FixedChannel } from '../l2cap/channel.js';
+import { equalBytes } from '../bytes/hex.js';
 import { log } from '../log.js';
 import type { GattCache } from './cache.js';
 import { Cccd, ClientFeature, GattType } from './constants.js';
@@ -32,7 +33,7 @@ import { localGattDatabase } from './local-db.js';
 import {
   GattCharacteristic, GattService, NotFoundError, type GattOps, type SubscribeOptions, type Subscription,
 } from './model.js';
-import { runOp, within as withinScope, type OpOptions } from './op.js';
+import { runOp, within as withinScope, type OpOptions } from '../operation.js';
 import * as proc from './procedures.js';
 import type { ServiceData } from './procedures.js';
 import type { GattServerLink } from './server-db.js';
@@ -234,7 +235,7 @@ export class GattClient implements GattOps {
     if (cache && peerId) {
       const [cached, current] = await Promise.all([cache.load(peerId), this.counted(() => proc.readDatabaseHash(this.bearer, signal))]);
       hash = current;
-      if (cached?.hash && current && equal(cached.hash, current)) {
+      if (cached?.hash && current && equalBytes(cached.hash, current)) {
         this.statsCounters.cacheHits++;
         log.gatt('cache hit for %s', peerId);
         this.install(cached.services, current);
@@ -420,7 +421,7 @@ export class GattClient implements GattOps {
     let hash: Uint8Array | undefined;
     if (checkHash || (cache && peerId)) {
       hash = await this.counted(() => proc.readDatabaseHash(this.bearer, undefined));
-      if (checkHash && hash && this.hash && equal(hash, this.hash)) return; // nothing changed after all
+      if (checkHash && hash && this.hash && equalBytes(hash, this.hash)) return; // nothing changed after all
     }
     // Widen the range to whole services it touches.
     let lo = start, hi = end;
@@ -535,10 +536,6 @@ class ValueSubscription implements Subscription, Sink {
       },
     };
   }
-}
-
-function equal(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
 export type { Uuid };

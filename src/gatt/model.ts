@@ -6,7 +6,7 @@
 import { BlewireError, InvalidStateError } from '../errors.js';
 import { describeUuid, uuid as toUuid, uuidName, uuidOf, type Uuid } from '../codec/uuid.js';
 import { CharacteristicProperty, GattType, propertyNames, type CharacteristicPropertyName } from './constants.js';
-import type { OpOptions } from './op.js';
+import type { OpOptions } from '../operation.js';
 import type { CharacteristicData, DescriptorData, ServiceData } from './procedures.js';
 
 /** A service, characteristic or descriptor the peer does not have. */

@@ -14,7 +14,7 @@
  * attributes between them cannot break the response's UUID format. On BlueZ's example server this
  * is 14 requests, the floor.
  */
-import { concat, hex16 } from '../bytes/hex.js';
+import { concat, equalBytes, hex16 } from '../bytes/hex.js';
 import { AttBearer } from '../att/bearer.js';
 import { ATT_MAX_VALUE_LENGTH, AttErrorCode } from '../att/constants.js';
 import type { AttPdu } from '../att/pdus.js';
@@ -406,7 +406,7 @@ export async function reliableWrite(bearer: AttBearer, writes: Array<{ handle: n
         const part = w.value.subarray(offset, offset + chunk);
         prepared = true;
         const echo = await bearer.request({ kind: 'prepareWriteReq', handle: w.handle, valueOffset: offset, value: part }, { signal });
-        if (echo.handle !== w.handle || echo.valueOffset !== offset || !sameBytes(echo.value, part)) {
+        if (echo.handle !== w.handle || echo.valueOffset !== offset || !equalBytes(echo.value, part)) {
           throw new ProtocolError('gatt', `${what}: the server echoed ${hex16(echo.handle)}@${echo.valueOffset} differently from what was sent to ${hex16(w.handle)}@${offset}; cancelled`);
         }
         offset += part.length;
@@ -444,12 +444,6 @@ export function attSignature(csrk: Uint8Array, header: Uint8Array, value: Uint8A
   const mac = aesCmac(Uint8Array.from(csrk).reverse(), Uint8Array.from(m).reverse());
   const macLe = mac.subarray(0, 8).slice().reverse();
   return concat([counter, macLe]);
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
 
 /** Read the Database Hash by UUID (Vol 3, Part G, 7.3): one request; undefined when the peer has none. */

@@ -29,6 +29,7 @@
  */
 import { SUPPORTED_COMMAND_BITS, type SupportedCommandKind } from '../hci/supported-commands.js';
 import { createCipheriv } from 'node:crypto';
+import { equalBytes } from '../bytes/hex.js';
 import { decodeAcl } from '../hci/acl.js';
 import {
   COMMAND_TABLE, HCI_COMMANDS, type CommandReturn, type HciCommandKind, type HciCommandOf, type ReturnParameters,
@@ -951,12 +952,11 @@ const HANDLERS: { [K in SimCommandKind]: Handler<K> } = {
         c.emit({ kind: 'encryptionChange', status: S.pinOrKeyMissing, connectionHandle: link.handle, encryptionEnabled: refresh ? 1 : 0 });
         return;
       }
-      const same = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((x, i) => x === b[i]);
-      if (ltk.ediv !== cmd.encryptedDiversifier || !same(bytesOf(ltk.rand), cmd.randomNumber)) {
+      if (ltk.ediv !== cmd.encryptedDiversifier || !equalBytes(bytesOf(ltk.rand), cmd.randomNumber)) {
         c.emit({ kind: 'encryptionChange', status: S.pinOrKeyMissing, connectionHandle: link.handle, encryptionEnabled: refresh ? 1 : 0 });
         return;
       }
-      if (!same(bytesOf(ltk.key), cmd.longTermKey)) {
+      if (!equalBytes(bytesOf(ltk.key), cmd.longTermKey)) {
         // Different session keys: the first encrypted PDU fails its MIC and the link drops (Vol 6, Part B, 5.1.3.1).
         link.terminate(S.micFailure, S.micFailure);
         return;
