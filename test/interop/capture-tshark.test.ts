@@ -1,25 +1,21 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll } from 'vitest';
 import { fromHex } from '../../src/bytes/hex.js';
 import { openCaptureFile, parseCapture, type CaptureFormat, type CaptureRecordInput } from '../../src/capture/index.js';
+import { tshark } from './helpers/tshark.js';
 
 /**
  * Files blewire writes must open in Wireshark with no malformed packets. A missing tshark fails here
  * (interop tier: tools/interop/setup.sh installs it), it is never skipped.
  */
-const TSHARK = '/usr/bin/tshark';
 const CAPTURES = new URL('../../captures/', import.meta.url).pathname;
 
-function tshark(...args: string[]): string {
-  return execFileSync(TSHARK, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-}
-
 /** Frame numbers tshark flags as malformed (expert error, _ws.malformed). */
-const malformed = (file: string) => tshark('-r', file, '-Y', '_ws.malformed', '-T', 'fields', '-e', 'frame.number').split('\n').filter(Boolean).map(Number);
+const malformed = async (file: string) =>
+  (await tshark('-r', file, '-Y', '_ws.malformed', '-T', 'fields', '-e', 'frame.number')).split('\n').filter(Boolean).map(Number);
 
 // A clean LE session: connect, MTU exchange, discovery, read, notification, disconnect.
 const t0 = 1_732_000_000_000_000;
@@ -45,10 +41,10 @@ const CLEAN: CaptureRecordInput[] = [
 ].map(([dir, hex], i) => ({ dir: dir as 'tx' | 'rx', timeUs: t0 + i * 1250, packet: fromHex(hex!), adapter: 0 }));
 
 let dir: string;
-beforeAll(() => {
+beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'blewire-tshark-'));
   // Fails the suite (not skips it) when tshark is missing.
-  expect(tshark('-v')).toMatch(/TShark/);
+  expect(await tshark('-v')).toMatch(/TShark/);
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -57,17 +53,17 @@ const name = (f: CaptureFormat, monitor: boolean) => `${f}${monitor ? ' (Linux m
 
 describe('captures written by blewire, read by tshark', () => {
   for (const [format, monitor] of FORMATS) {
-    it(`${name(format, monitor)}: every packet decoded, none malformed, directions and types as written`, () => {
+    it(`a clean LE session written as ${name(format, monitor)}: every packet decoded, none malformed, directions and types as written`, async () => {
       const file = join(dir, `clean-${monitor ? 'mon' : 'h4'}.${format}`);
       const w = openCaptureFile(file, { format, monitor });
       CLEAN.forEach(r => w.write(r));
       w.close();
-      expect(malformed(file)).toEqual([]);
-      const expert = tshark('-r', file, '-q', '-z', 'expert,error');
+      expect(await malformed(file)).toEqual([]);
+      const expert = await tshark('-r', file, '-q', '-z', 'expert,error');
       expect(expert).not.toMatch(/Malformed/);
       // Direction: H4 pseudo-header or btsnoop flags for H4; the monitor opcode for 2001/254.
       const field = monitor ? 'hci_mon.opcode' : 'hci_h4.direction';
-      const rows = tshark('-r', file, '-T', 'fields', '-e', 'frame.number', '-e', field, '-e', 'frame.time_epoch', '-e', 'btatt.opcode')
+      const rows = (await tshark('-r', file, '-T', 'fields', '-e', 'frame.number', '-e', field, '-e', 'frame.time_epoch', '-e', 'btatt.opcode'))
         .split('\n').filter(Boolean).map(l => l.split('\t'));
       expect(rows.length).toBe(CLEAN.length);
       const opcodeOf = (r: CaptureRecordInput) => ({ '1': 2, '4': 3, '2': r.dir === 'tx' ? 4 : 5 } as Record<string, number>)[String(r.packet![0])];
@@ -86,7 +82,7 @@ describe('captures written by blewire, read by tshark', () => {
   const sources = ['real/pixel6-init-extscan.btsnoop', 'real/lumentree-notify-aclonly.btsnoop', 'emulated/noble-2.8.0-central.btsnoop'];
   for (const src of sources) {
     for (const [format, monitor] of FORMATS) {
-      it(`${src} rewritten as ${name(format, monitor)}: the same frames, malformed only where the original is`, () => {
+      it(`${src} rewritten as ${name(format, monitor)}: the same frames, malformed only where the original is`, async () => {
         const recs = [...parseCapture(readFileSync(CAPTURES + src))];
         const file = join(dir, `re-${src.replace(/\W/g, '_')}-${monitor ? 'mon' : 'h4'}.${format}`);
         const w = openCaptureFile(file, { format, monitor });
@@ -94,11 +90,11 @@ describe('captures written by blewire, read by tshark', () => {
         const written: number[] = [];
         for (const r of recs) if (w.write(r)) written.push(r.frame);
         w.close();
-        const count = tshark('-r', file, '-T', 'fields', '-e', 'frame.number').split('\n').filter(Boolean).length;
+        const count = (await tshark('-r', file, '-T', 'fields', '-e', 'frame.number')).split('\n').filter(Boolean).length;
         expect(count).toBe(written.length);
         // Known tshark limits (PEERS.md §1): Broadcom vendor commands etc. are flagged in the original too.
-        const original = new Set(malformed(CAPTURES + src));
-        expect(malformed(file).map(n => written[n - 1])).toEqual(written.filter(f => original.has(f)));
+        const original = new Set(await malformed(CAPTURES + src));
+        expect((await malformed(file)).map(n => written[n - 1])).toEqual(written.filter(f => original.has(f)));
       });
     }
   }

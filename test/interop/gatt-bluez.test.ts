@@ -180,7 +180,7 @@ describe('blewire against BlueZ 5.66 in the qemu guest (bridged H4)', () => {
     const t0 = performance.now();
     ({ guest, release } = await useBlueZGuest());
     figures.push(`guest boot to READY: ${guest.readySeconds} s (as reported by boot.sh); useBlueZGuest wall ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-    truth = bluezTruth();
+    truth = await bluezTruth();
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'blewire-gatt-bluez-'));
     await openAdapter('a');
   }, 900_000);

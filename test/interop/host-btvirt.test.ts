@@ -49,7 +49,14 @@ describe('host core against btvirt', () => {
   test('init read a sensible capability model (legacy-only LE controller, 1 × 192-byte buffers)', () => {
     const c = adapter.controller;
     expect(c.address).toMatch(/^00:AA:01:/);
-    expect(c.acl.count).toBeGreaterThanOrEqual(1);
+    // LE-only: LMP feature bits 37 "BR/EDR Not Supported" and 38 "LE Supported (Controller)" (Vol 2, Part C, 3.3).
+    expect(c.lmpFeatures! & (1n << 37n), 'BR/EDR Not Supported').not.toBe(0n);
+    expect(c.lmpFeatures! & (1n << 38n), 'LE Supported (Controller)').not.toBe(0n);
+    // Legacy-only: no extended advertising feature (Vol 6, Part B, 4.6), so no advertising-set reads.
+    expect(c.hasLeFeature('extendedAdvertising')).toBe(false);
+    expect(c.numAdvertisingSets).toBeUndefined();
+    // 1 × 192-byte buffers, from LE Read Buffer Size [v1] (Vol 4, Part E, 7.8.2) with a non-zero LE length.
+    expect(c.acl).toEqual({ length: 192, count: 1, source: 'le-v1' });
   });
 
   test('finds the legacy advertiser through every filter kind, with the scan response merged', async () => {

@@ -12,7 +12,8 @@
  * The source is read with `cpio` from the initramfs that tools/interop/guest/build.sh reports, so a
  * different BlueZ in the image changes the truth rather than silently passing.
  */
-import { execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { GUEST_TOOLS } from './bluez-guest.js';
@@ -201,9 +202,14 @@ export function parseExampleAdvertisement(src: string): DeclaredAdvertisement {
   };
 }
 
-/** The guest image build.sh reports (building it if needed, cached otherwise). */
-export function guestImage(): { initrd: string; kernel: string } {
-  const out = execFileSync(path.join(GUEST_TOOLS, 'build.sh'), ['--quiet'], { encoding: 'utf8', maxBuffer: 1 << 20, timeout: 900_000 });
+const run = promisify(execFile);
+
+/**
+ * The guest image build.sh reports (building it if needed, cached otherwise). Asynchronous: a build
+ * can take minutes, and a synchronous child would block the vitest worker past its RPC timeout.
+ */
+export async function guestImage(): Promise<{ initrd: string; kernel: string }> {
+  const { stdout: out } = await run(path.join(GUEST_TOOLS, 'build.sh'), ['--quiet'], { encoding: 'utf8', maxBuffer: 1 << 20, timeout: 900_000 });
   const kv = new Map(out.split('\n').filter(l => l.includes('=')).map(l => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)] as const));
   const initrd = kv.get('GUEST_INITRD');
   const kernel = kv.get('GUEST_KERNEL');
@@ -212,24 +218,22 @@ export function guestImage(): { initrd: string; kernel: string } {
 }
 
 /** One file of the guest's root file system, read from its (uncompressed newc) initramfs. */
-export function guestFile(initrd: string, guestPath: string): string {
+export async function guestFile(initrd: string, guestPath: string): Promise<string> {
   const rel = guestPath.replace(/^\/+/, '');
-  const fd = fs.openSync(initrd, 'r');
-  let text: string;
-  try {
-    text = execFileSync('cpio', ['-i', '--quiet', '--to-stdout', rel], { stdio: [fd, 'pipe', 'pipe'], encoding: 'utf8', maxBuffer: 16 << 20 });
-  } finally {
-    fs.closeSync(fd);
-  }
+  const text = await new Promise<string>((resolve, reject) => {
+    const child = execFile('cpio', ['-i', '--quiet', '--to-stdout', rel], { encoding: 'utf8', maxBuffer: 16 << 20 },
+      (err, stdout) => (err ? reject(err) : resolve(stdout)));
+    fs.createReadStream(initrd).on('error', reject).pipe(child.stdin!).on('error', () => undefined); // cpio may stop reading early
+  });
   if (!text) throw new Error(`${guestPath} is not in ${initrd}`);
   return text;
 }
 
 /** The whole truth for the bridged guest: bluetoothd's services, then the example application's. */
-export function bluezTruth(): { services: TruthService[]; advertisement: DeclaredAdvertisement } {
-  const { initrd } = guestImage();
-  const server = guestFile(initrd, '/opt/bluez-examples/example-gatt-server');
-  const adv = guestFile(initrd, '/opt/bluez-examples/example-advertisement');
+export async function bluezTruth(): Promise<{ services: TruthService[]; advertisement: DeclaredAdvertisement }> {
+  const { initrd } = await guestImage();
+  const server = await guestFile(initrd, '/opt/bluez-examples/example-gatt-server');
+  const adv = await guestFile(initrd, '/opt/bluez-examples/example-advertisement');
   return {
     services: [...BLUETOOTHD_SERVICES, ...parseExampleGattServer(server)],
     advertisement: parseExampleAdvertisement(adv),

@@ -24,6 +24,50 @@ const MONITOR_DIR: Record<string, 'tx' | 'rx'> = { '2': 'tx', '3': 'rx', '4': 't
 const first = (v: unknown): unknown => (Array.isArray(v) ? v[0] : v);
 const asList = <T>(v: T | T[] | undefined): T[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
 
+/**
+ * tshark with these arguments, its stdout. Always asynchronous: a synchronous child blocks the vitest
+ * worker, and on a loaded machine past its RPC timeout (files then never run while the report says
+ * success; issue 15).
+ */
+export async function tshark(...args: string[]): Promise<string> {
+  const { stdout } = await run('tshark', args, { encoding: 'utf8', maxBuffer: 1 << 30 });
+  return stdout;
+}
+
+/** One capture record as tshark sees it: frame, direction, HCI packet type, controller index, ACL handle. */
+export interface RecordRow {
+  frame: number;
+  /** Of an HCI packet; a Linux monitor note or index record has none. */
+  dir?: 'tx' | 'rx';
+  /** command, event, acl, sco, iso, or `monitor N` (a Linux monitor note / index record, N its opcode). */
+  type: string;
+  adapter?: number;
+  handle?: number;
+}
+
+// H4 packet indicators (Vol 4, Part A, 2) and the Linux monitor opcodes that carry HCI packets.
+const H4_TYPE: Record<string, string> = { '0x01': 'command', '0x02': 'acl', '0x03': 'sco', '0x04': 'event', '0x05': 'iso' };
+const MONITOR_TYPE: Record<string, string> = { '2': 'command', '3': 'event', '4': 'acl', '5': 'acl', '6': 'sco', '7': 'sco', '18': 'iso', '19': 'iso' };
+/** hci_mon.adapter_id of notes that belong to no controller (MGMT_INDEX_NONE). */
+const NO_ADAPTER = '65535';
+
+/** Every record of a capture as tshark reads it, in frame order. */
+export async function tsharkRecords(file: string): Promise<RecordRow[]> {
+  const out = await tshark('-r', file, '-T', 'fields', '-E', 'occurrence=f', '-e', 'frame.number', '-e', 'hci_h4.direction',
+    '-e', 'hci_h4.type', '-e', 'hci_mon.opcode', '-e', 'hci_mon.adapter_id', '-e', 'bthci_acl.chandle');
+  return out.split('\n').filter(Boolean).map(line => {
+    const [frame, h4dir, h4type, monOp, adapter, handle] = line.split('\t');
+    const row: RecordRow = h4type
+      ? { frame: Number(frame), dir: h4dir === '0x00' || h4dir === '0' ? 'tx' : 'rx', type: H4_TYPE[h4type] ?? `h4 ${h4type}` }
+      : MONITOR_TYPE[monOp!]
+        ? { frame: Number(frame), dir: MONITOR_DIR[monOp!]!, type: MONITOR_TYPE[monOp!]! }
+        : { frame: Number(frame), type: `monitor ${monOp}` };
+    if (adapter && adapter !== NO_ADAPTER) row.adapter = Number(adapter);
+    if (handle) row.handle = parseInt(handle, 16);
+    return row;
+  });
+}
+
 export async function tsharkVersion(): Promise<string> {
   const { stdout } = await run('tshark', ['--version']);
   return stdout.split('\n')[0]!;
