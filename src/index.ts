@@ -7,6 +7,9 @@
  * implementation and may change.
  */
 
+// The transport registry learns the simulator and replay here (each loaded on first use).
+import './transports.js';
+
 // The application API: adapter, scanning, connections, GATT.
 export { Adapter, staticRandomAddress, type AdapterOpenOptions, type FindOptions, type AdapterEvents } from './api/adapter.js';
 export { Connection, type ConnectionEvents } from './api/connection.js';

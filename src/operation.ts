@@ -15,9 +15,9 @@
  * This merges what were two kits (`gap/operation.ts` for adapter and link procedures, `gatt/op.ts`
  * for GATT): both names of the options, `OperationOptions` and `OpOptions`, stay public.
  */
-import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Clock, TimerId } from './clock.js';
 import { AbortError, BlewireError, TimeoutError, type Layer } from './errors.js';
+import { createAsyncContext } from './platform/async-context.js';
 
 /** Options every awaitable takes (ARCHITECTURE "Public API shape"). */
 export interface OperationOptions {
@@ -48,7 +48,7 @@ export interface Deadline {
 }
 
 /** The deadline of the innermost `within()` around the current async context. */
-const scope = new AsyncLocalStorage<AbortSignal>();
+const scope = createAsyncContext<AbortSignal>();
 
 /** A signal that never fires: the operation has no deadline and no caller signal. */
 const NEVER = new AbortController().signal;
@@ -72,7 +72,7 @@ export function abortedError(operation: string, signal: AbortSignal | undefined)
  * spec's default) and the enclosing within() scope, whichever fires first.
  */
 export function deadline(clock: Clock, options: OperationOptions | undefined, spec: DeadlineSpec): Deadline {
-  const outer = scope.getStore();
+  const outer = scope.get();
   const mine = options?.signal;
   const ms = options?.timeout ?? spec.defaultMs;
   if (!outer && !mine && ms === undefined) return { signal: NEVER, done: NOTHING };
@@ -142,7 +142,7 @@ export async function within<T>(clock: Clock, ms: number, fn: (signal: AbortSign
   const mine = options?.signal;
   if (mine?.aborted) throw new AbortError(what, mine.reason);
   const ctl = new AbortController();
-  const outer = scope.getStore();
+  const outer = scope.get();
   const onOuter = (): void => ctl.abort(outer!.reason);
   const onMine = (): void => ctl.abort(new AbortError(what, mine!.reason));
   if (outer?.aborted) ctl.abort(outer.reason);

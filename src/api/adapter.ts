@@ -10,11 +10,12 @@
  * host are withdrawn, one already with the controller cannot be (it answers into the void), and a
  * failed open closes the transport it opened.
  */
-import { randomBytes } from 'node:crypto';
-import { EventEmitter } from 'node:events';
 import { systemClock, type Clock } from '../clock.js';
 import { AbortError } from '../errors.js';
 import { log } from '../log.js';
+import { randomBytes } from '../platform/crypto.js';
+import { envVar } from '../platform/env.js';
+import { EventEmitter } from '../platform/events.js';
 import type { ControllerInfo } from '../hci/controller.js';
 import { HciHost } from '../hci/host.js';
 import type { HciTransport } from '../transport/types.js';
@@ -293,7 +294,7 @@ function untilAborted(p: Promise<unknown>, signal: AbortSignal): Promise<void> {
 
 async function resolveTransport(opts: AdapterOpenOptions): Promise<HciTransport> {
   if (opts.signal?.aborted) throw new AbortError('open', opts.signal.reason);
-  const capture = opts.capture ?? process.env.BLEWIRE_CAPTURE;
+  const capture = opts.capture ?? envVar('BLEWIRE_CAPTURE');
   // An open transport with nothing to record needs no module loading: a transport with virtual time
   // (simulator, replay) would see its clock run on, and open()'s deadline pass, while an import loads.
   if (typeof opts.transport === 'object' && !capture) return opts.transport;
@@ -301,10 +302,8 @@ async function resolveTransport(opts: AdapterOpenOptions): Promise<HciTransport>
   if (typeof opts.transport === 'object') {
     return capture ? recordTransport(opts.transport, openRecordingFile(capture)) : opts.transport;
   }
-  const spec = opts.transport ?? process.env.BLEWIRE_TRANSPORT;
-  // The simulator and replay sit above the transport layer and register themselves when loaded;
-  // load them only when asked for, so a gateway on hci0 never pays for them.
-  if (spec !== undefined && /^sim(:|$)/.test(spec)) await import('../sim/register.js');
-  if (spec !== undefined && spec.startsWith('replay:')) await import('../replay/transport.js');
+  const spec = opts.transport ?? envVar('BLEWIRE_TRANSPORT');
+  // The simulator and replay sit above this layer: the package entry and the CLI register them
+  // (src/transports.ts), each loaded on first use, so a gateway on hci0 never pays for them.
   return openTransport(spec, capture ? { capture } : {});
 }

@@ -9,7 +9,6 @@
  * and pending operations belong to this connection and end with it (a reconnect starts clean).
  * The first discovery call exchanges MTU (once per link, Vol 3, Part F, 3.4.2) unless that was done.
  */
-import { EventEmitter } from 'node:events';
 import type { Clock } from '../clock.js';
 import { GattClient, type GattClientOptions } from '../gatt/client.js';
 import type { GattCharacteristic, GattService } from '../gatt/model.js';
@@ -20,6 +19,7 @@ import {
   DisconnectReasons, type ConnectionParameters, type DisconnectReason, type LeLink,
 } from '../gap/connections.js';
 import type { AddressType } from '../gap/scanner.js';
+import { EventEmitter } from '../platform/events.js';
 
 export interface ConnectionEvents {
   disconnect: [reason: DisconnectReason];

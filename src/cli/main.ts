@@ -4,6 +4,7 @@
  * pay for the host stack and a missing optional native module only matters to the commands that use it.
  */
 import { BlewireError } from '../errors.js';
+import '../transports.js'; // --transport sim / replay:file
 
 const COMMANDS: Record<string, { load: () => Promise<{ run(argv: string[]): Promise<number> }>; help: string }> = {
   demo: { load: () => import('./demo.js'), help: 'scan, connect, discover and stream on the simulated controller (no adapter needed)' },

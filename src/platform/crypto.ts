@@ -9,10 +9,11 @@
  * protocol layer's business, not this one's.
  */
 import { createCipheriv, createECDH, randomBytes as nodeRandomBytes } from 'node:crypto';
+import { ArgumentError } from '../errors.js';
 
 /** AES-128 of one 16-octet block under a 16-octet key (FIPS 197), ECB, no padding. */
 export function aes128(key: Uint8Array, block: Uint8Array): Uint8Array {
-  if (key.length !== 16 || block.length !== 16) throw new RangeError('aes128 takes a 16-octet key and a 16-octet block');
+  if (key.length !== 16 || block.length !== 16) throw new ArgumentError('aes128 takes a 16-octet key and a 16-octet block');
   const c = createCipheriv('aes-128-ecb', key, null);
   c.setAutoPadding(false);
   const out = c.update(block);
@@ -36,7 +37,7 @@ function dbl(v: Uint8Array): Uint8Array {
  * with K1 (complete) or padded and XORed with K2 (incomplete or empty), RFC 4493 2.4.
  */
 export function aesCmac(key: Uint8Array, message: Uint8Array): Uint8Array {
-  if (key.length !== 16) throw new RangeError('aesCmac takes a 16-octet key');
+  if (key.length !== 16) throw new ArgumentError('aesCmac takes a 16-octet key');
   const l = aes128(key, ZERO16);
   const k1 = dbl(l);
   const n = Math.max(1, Math.ceil(message.length / 16));
@@ -118,20 +119,20 @@ export function p256Generate(): P256KeyPair {
   return fromEcdh(d);
 }
 
-/** The key pair of a given private scalar (1 ≤ d < n). Throws RangeError otherwise. */
+/** The key pair of a given private scalar (1 ≤ d < n). Throws ArgumentError otherwise. */
 export function p256FromPrivateKey(privateKey: Uint8Array): P256KeyPair {
   const d = toBig(privateKey);
-  if (privateKey.length !== 32 || d === 0n || d >= N) throw new RangeError('a P-256 private key is 32 octets, 1 ≤ d < n');
+  if (privateKey.length !== 32 || d === 0n || d >= N) throw new ArgumentError('a P-256 private key is 32 octets, 1 ≤ d < n');
   return fromEcdh(privateKey);
 }
 
 /**
- * ECDH on P-256: the x coordinate of d·(x, y), 32 octets MSO first. Throws RangeError when the peer's
+ * ECDH on P-256: the x coordinate of d·(x, y), 32 octets MSO first. Throws ArgumentError when the peer's
  * point is not on the curve (checked here before OpenSSL sees it, so the defence does not depend on
  * the library version).
  */
 export function p256Ecdh(privateKey: Uint8Array, x: Uint8Array, y: Uint8Array): Uint8Array {
-  if (!p256IsValidPublicKey(x, y)) throw new RangeError('the public key is not a point of P-256');
+  if (!p256IsValidPublicKey(x, y)) throw new ArgumentError('the public key is not a point of P-256');
   const e = createECDH('prime256v1');
   e.setPrivateKey(privateKey);
   const pub = new Uint8Array(65);

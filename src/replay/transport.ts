@@ -51,7 +51,7 @@ import { decodeHciPacket, encodeCommand, type HciPacket } from '../hci/packets.j
 import type { HciCommand } from '../hci/commands.js';
 import { decodeRecords } from '../inspect/decode.js';
 import { log } from '../log.js';
-import { registerTransport } from '../transport/open.js';
+import { registerTransport, type TransportFactory } from '../transport/open.js';
 import { ReceiverSlot } from '../transport/receiver-slot.js';
 import type { HciTransport, TransportReceiver } from '../transport/types.js';
 
@@ -541,8 +541,11 @@ function applyFieldMasks(expected: Uint8Array, actual: Uint8Array, masks: FieldM
   }
 }
 
-registerTransport('replay', (rest, options) => {
+/** The `replay:file` factory (src/transports.ts points the registry at it, loading this module on first use). */
+export const openReplayTransport: TransportFactory = (rest, options) => {
   if (!rest) throw new TransportError('transport "replay:": a capture file is needed (replay:path/to/capture.btsnoop)', 'ETRANSPORT_SPEC');
   const masks = Array.isArray(options['masks']) ? options['masks'] as ReplayMask[] : undefined;
   return ReplayTransport.fromFile(rest, masks ? { masks } : {});
-}, 'replay:file');
+};
+
+registerTransport('replay', openReplayTransport, 'replay:file');

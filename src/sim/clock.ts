@@ -8,7 +8,7 @@
  * - Two kinds of entries live in one time-ordered queue: host timers (setTimeout: what `pendingTimers`
  *   counts, so tests can check the host leaked none) and simulator events (schedule(): advertising
  *   events, connection events, packet deliveries). Ties run in the order they were scheduled.
- * - The runner: whenever the queue is not empty, a macrotask (setImmediate) takes the earliest entry,
+ * - The runner: whenever the queue is not empty, a macrotask (platform/timers.ts; setImmediate on Node) takes the earliest entry,
  *   moves time to it and runs it; the next entry waits for the next macrotask, so every promise
  *   continuation the entry caused (the host reacting to a packet) runs first, at the same virtual
  *   instant. Time therefore jumps ahead whenever nothing is runnable: no wall-clock waiting unless
@@ -18,6 +18,7 @@
  */
 import type { Clock, TimerId } from '../clock.js';
 import { log } from '../log.js';
+import { macrotask } from '../platform/timers.js';
 
 interface Entry {
   at: number;
@@ -189,7 +190,7 @@ export class SimClock implements Clock {
       const wallMs = (next.at - this.t) / 1000 / this.speed;
       setTimeout(() => this.step(), wallMs);
     } else {
-      setImmediate(() => this.step());
+      macrotask(() => this.step());
     }
   }
 

@@ -28,7 +28,6 @@
  *   default masks; a Hardware Error (fault) does the same after telling the host.
  */
 import { SUPPORTED_COMMAND_BITS, type SupportedCommandKind } from '../hci/supported-commands.js';
-import { createCipheriv } from 'node:crypto';
 import { equalBytes } from '../bytes/hex.js';
 import { decodeAcl } from '../hci/acl.js';
 import {
@@ -39,6 +38,7 @@ import { decodeHciPacket, encodeAcl, encodeEvent } from '../hci/packets.js';
 import { encodeL2capFrame } from '../l2cap/frames.js';
 import { log } from '../log.js';
 import { DecodeError, InvalidStateError } from '../errors.js';
+import { aes128 } from '../platform/crypto.js';
 import { H4 } from '../transport/types.js';
 import type { SimClock, SimEvent } from './clock.js';
 import { SimLink, type LinkOwner } from './link.js';
@@ -790,10 +790,7 @@ const ms = (units: number, unitUs: number): number => units * unitUs;
 export function leEncrypt(keyLe: Uint8Array, plaintextLe: Uint8Array): Uint8Array {
   const key = Uint8Array.from(keyLe).reverse();
   const data = Uint8Array.from(plaintextLe).reverse();
-  const c = createCipheriv('aes-128-ecb', key, null);
-  c.setAutoPadding(false);
-  const out = new Uint8Array(Buffer.concat([c.update(data), c.final()]));
-  return out.reverse();
+  return Uint8Array.from(aes128(key, data)).reverse();
 }
 
 /** Connection parameters a host may ask for (Vol 4, Part E, 7.8.12). */
