@@ -5,6 +5,7 @@
  */
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import '../transports.js'; // --transport sim / replay:file
 import { Adapter } from '../api/adapter.js';
 import { BlewireError } from '../errors.js';
 import type { ControllerInfo } from '../hci/controller.js';

@@ -36,6 +36,7 @@ export type GattSessionOpener = (address: string, options: OpenOptions) => Promi
 
 /** Default: open the adapter, connect, and use the connection's GATT client. */
 const defaultOpener: GattSessionOpener = async (address, options) => {
+  await import('../transports.js'); // --transport sim / replay:file
   const { Adapter } = await import('../api/adapter.js');
   const adapter = await Adapter.open({
     ...(options.transport ? { transport: options.transport } : {}),

@@ -4,6 +4,7 @@
  * otherwise or with --json. Ends after --duration seconds or on Ctrl-C.
  */
 import { parseArgs } from 'node:util';
+import '../transports.js'; // --transport sim / replay:file
 import { Adapter } from '../api/adapter.js';
 import type { Advertisement, ScanOptions } from '../gap/scanner.js';
 import { describeUuid } from '../codec/uuid.js';
