@@ -1,5 +1,5 @@
 /**
- * Loads @stoprocent/noble's HCI layer (a devDependency, used by the benchmarks only) with a fake
+ * Loads @stoprocent/noble's HCI layer (installed in tools/bench by `npm run bench`, not a blewire dependency) with a fake
  * HCI socket in place of @stoprocent/bluetooth-hci-socket, so identical packets can be fed to noble
  * and to blewire. Returns noble's `require` for its other modules (gap.js, gatt.js, acl-stream.js, …).
  */
