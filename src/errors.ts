@@ -169,3 +169,25 @@ export class FileError extends BlewireError {
     super(`file: ${operation} ${path}: ${detail}`, options);
   }
 }
+
+/**
+ * A pairing failed (Core Vol 3, Part H). `reason` is the Pairing Failed reason code (3.5.5, Table 3.7)
+ * and `reasonName` its spec name; `by` says who ended it: `'local'` (we sent Pairing Failed, or
+ * refused before sending anything), `'peer'` (the peer sent Pairing Failed), `'encryption'` (the
+ * controller could not start encryption with the key; `hciStatus` is its status). `detail` says what
+ * exactly went wrong and what to do.
+ */
+export class SmpError extends BlewireError {
+  override readonly code = 'ESMP';
+  constructor(
+    readonly reason: number,
+    readonly reasonName: string,
+    readonly by: 'local' | 'peer' | 'encryption',
+    readonly detail?: string,
+    readonly hciStatus?: number,
+  ) {
+    super(`smp: pairing failed: ${reasonName} (0x${reason.toString(16).padStart(2, '0')}, ` +
+      `${by === 'peer' ? 'sent by the peer' : by === 'encryption' ? 'encryption did not start' : 'sent by us'})` +
+      `${detail ? `: ${detail}` : ''}`);
+  }
+}

@@ -30,7 +30,7 @@ export { GattDatabase } from './gatt/server-db.js';
 // Typed errors (each has a stable `code`).
 export {
   BlewireError, DecodeError, EncodeError, TimeoutError, AbortError, TransportError, DisconnectedError,
-  ProtocolError, InvalidStateError, HciStatusError, AttError, BearerClosedError, ArgumentError, HardwareError, FileError,
+  ProtocolError, InvalidStateError, HciStatusError, AttError, BearerClosedError, ArgumentError, HardwareError, FileError, SmpError,
   type Layer,
 } from './errors.js';
 

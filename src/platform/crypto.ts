@@ -8,6 +8,7 @@
  * SEC 1): most significant octet first. The Bluetooth wire order (least significant octet first) is the
  * protocol layer's business, not this one's.
  */
+import { ArgumentError } from '../errors.js';
 import { createCipheriv, createECDH, randomBytes as nodeRandomBytes } from 'node:crypto';
 import { ArgumentError } from '../errors.js';
 

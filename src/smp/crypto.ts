@@ -11,6 +11,7 @@
  *
  * The primitives (AES-128, AES-CMAC) come from the platform seam, src/platform/crypto.ts.
  */
+import { ArgumentError } from '../errors.js';
 import { aes128, aesCmac as cmac } from '../platform/crypto.js';
 import { fromHex as hex } from '../bytes/hex.js';
 import { ArgumentError } from '../errors.js';

@@ -3,6 +3,7 @@
 // P-256 against RFC 5903 section 8.1 and the spec's debug key pair / DHKey sample. Every hex string is
 // copied as the spec prints it (most significant octet first), which is the order the API takes.
 import { describe, expect, test } from 'vitest';
+import { ArgumentError } from '../../../src/errors.js';
 import { fromHex, toHex } from '../../../src/bytes/hex.js';
 import { ArgumentError } from '../../../src/errors.js';
 import {

