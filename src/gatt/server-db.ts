@@ -58,6 +58,12 @@ export interface CharacteristicDef {
   /** Longest value accepted (Invalid Attribute Value Length beyond it), default 512. */
   maxLength?: number;
   descriptors?: DescriptorDef[];
+  /**
+   * Default true: a notifying or indicating characteristic gets a CCCD when none is listed, as the
+   * spec requires (Vol 3, Part G, 3.3.3.3). `false` reproduces a peer that has none (a device twin
+   * whose capture shows no room for one); such a characteristic can then never notify.
+   */
+  cccd?: boolean;
 }
 
 export interface ServiceDef {
@@ -217,7 +223,8 @@ export class GattDatabase {
     const layout: CharacteristicLayout = { uuid: cu, declHandle, valueHandle, properties: props, descriptors: [] };
     const descs = [...(c.descriptors ?? [])];
     const has = (t: Uuid): boolean => descs.some(d => safeUuid(d.uuid) === t);
-    if (props & (CharacteristicProperty.notify | CharacteristicProperty.indicate) && !has(GattType.ClientCharacteristicConfiguration)) {
+    if (props & (CharacteristicProperty.notify | CharacteristicProperty.indicate) && c.cccd !== false
+      && !has(GattType.ClientCharacteristicConfiguration)) {
       descs.unshift({ uuid: 0x2902 });
     }
     if (ext && !has(GattType.ExtendedProperties)) descs.unshift({ uuid: 0x2900 });

@@ -352,23 +352,37 @@ export interface TwinSimOptions {
 export function twinToSimPeripheral(twin: DeviceTwin, options: TwinSimOptions = {}): SimPeripheral {
   const firstRead = new Map<number, string>();
   for (const r of twin.reads) if (!firstRead.has(r.handle)) firstRead.set(r.handle, r.value);
+  const notified = new Set(twin.notifications.map(n => n.handle));
   const services: SimService[] = twin.services.map(s => ({
     uuid: s.uuid,
     primary: s.primary,
     handle: s.start,
     endHandle: s.end,
-    characteristics: s.characteristics.map((c): SimCharacteristic => {
+    characteristics: s.characteristics.map((c, i): SimCharacteristic => {
       const v = firstRead.get(c.valueHandle);
+      const descriptors = c.descriptors.map(d => {
+        const dv = firstRead.get(d.handle);
+        return { uuid: d.uuid as string, ...(dv !== undefined ? { value: { hex: dv } } : {}), ...(d.uuid === GattType.ClientCharacteristicConfiguration ? { writable: true } : {}) };
+      });
+      // A notifying characteristic whose capture shows no CCCD (the next attribute follows its value,
+      // or the central never looked): the twin has none, as the capture shows, rather than the one the
+      // database would add and that would push every later handle along. Only when notifications
+      // were captured on it and a free handle follows its last attribute does the twin place a CCCD
+      // there, so the captured stream can be enabled without moving anything.
+      const notifies = (c.properties & (CharacteristicProperty.notify | CharacteristicProperty.indicate)) !== 0;
+      let cccd: boolean | undefined;
+      if (notifies && !c.descriptors.some(d => d.uuid === GattType.ClientCharacteristicConfiguration)) {
+        const last = c.descriptors.at(-1)?.handle ?? c.valueHandle;
+        const nextTaken = s.characteristics[i + 1]?.declHandle ?? s.end + 1;
+        if (notified.has(c.valueHandle) && last + 1 < nextTaken) descriptors.push({ uuid: GattType.ClientCharacteristicConfiguration, writable: true });
+        else cccd = false;
+      }
       return {
         uuid: c.uuid,
         properties: propertyNames(c.properties & ~CharacteristicProperty.extendedProperties),
         ...(v !== undefined ? { value: { hex: v } } : {}),
-        ...(c.descriptors.length ? {
-          descriptors: c.descriptors.map(d => {
-            const dv = firstRead.get(d.handle);
-            return { uuid: d.uuid, ...(dv !== undefined ? { value: { hex: dv } } : {}), ...(d.uuid === GattType.ClientCharacteristicConfiguration ? { writable: true } : {}) };
-          }),
-        } : {}),
+        ...(descriptors.length ? { descriptors } : {}),
+        ...(cccd === false ? { cccd } : {}),
       };
     }),
   }));

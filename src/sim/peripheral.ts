@@ -362,6 +362,7 @@ function serviceDef(s: SimService): ServiceDef {
       properties: c.properties,
       value: bytesOf(c.value),
       ...(c.maxLength !== undefined ? { maxLength: c.maxLength } : {}),
+      ...(c.cccd !== undefined ? { cccd: c.cccd } : {}),
       descriptors: (c.descriptors ?? []).map(d => ({
         uuid: toUuid(d.uuid),
         value: bytesOf(d.value),

@@ -63,6 +63,8 @@ export interface SimCharacteristic {
   value?: SimBytes;
   maxLength?: number;
   descriptors?: SimDescriptor[];
+  /** false: no CCCD even though it notifies or indicates (a twin of a peer without one); see CharacteristicDef.cccd. */
+  cccd?: boolean;
 }
 
 export interface SimService {
