@@ -10,7 +10,6 @@
  */
 import { ArgumentError } from '../errors.js';
 import { createCipheriv, createECDH, randomBytes as nodeRandomBytes } from 'node:crypto';
-import { ArgumentError } from '../errors.js';
 
 /** AES-128 of one 16-octet block under a 16-octet key (FIPS 197), ECB, no padding. */
 export function aes128(key: Uint8Array, block: Uint8Array): Uint8Array {

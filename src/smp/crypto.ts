@@ -14,7 +14,6 @@
 import { ArgumentError } from '../errors.js';
 import { aes128, aesCmac as cmac } from '../platform/crypto.js';
 import { fromHex as hex } from '../bytes/hex.js';
-import { ArgumentError } from '../errors.js';
 
 function need(name: string, v: Uint8Array, n: number): void {
   if (!(v instanceof Uint8Array) || v.length !== n) throw new ArgumentError(`${name} must be ${n} octets (got ${v?.length ?? typeof v})`);

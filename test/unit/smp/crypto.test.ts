@@ -5,7 +5,6 @@
 import { describe, expect, test } from 'vitest';
 import { ArgumentError } from '../../../src/errors.js';
 import { fromHex, toHex } from '../../../src/bytes/hex.js';
-import { ArgumentError } from '../../../src/errors.js';
 import {
   aesCmac as platformCmac, p256Ecdh, p256FromPrivateKey, p256Generate, p256IsValidPublicKey,
 } from '../../../src/platform/crypto.js';
