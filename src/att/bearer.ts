@@ -1,7 +1,7 @@
 /**
  * The ATT bearer on the LE fixed channel 0x0004 (Core Vol 3, Part F): both roles of one link.
  *
- * What drives it: `data()` from the FixedChannel (one whole ATT PDU per call) and the calls of its
+ * What drives it: `data()` from its L2capChannel (one whole ATT PDU per call; a fixed channel today, a credit-based one for EATT later) and the calls of its
  * users: `request()` / `command()` (client role, used by the GATT client), `notify()` / `indicate()`
  * (server role, used by our own small database and by virtual peripherals).
  *
@@ -34,7 +34,7 @@
 import { hex16 } from '../bytes/hex.js';
 import type { Clock, TimerId } from '../clock.js';
 import { AbortError, AttError, BearerClosedError, BlewireError, DecodeError, DisconnectedError, EncodeError, InvalidStateError, ProtocolError, TimeoutError, ArgumentError } from '../errors.js';
-import type { ChannelReceiver, FixedChannel } from '../l2cap/channel.js';
+import type { ChannelReceiver, L2capChannel } from '../l2cap/channel.js';
 import { log } from '../log.js';
 import {
   ATT_DEFAULT_LE_MTU, ATT_MAX_MTU, ATT_OPCODE_COMMAND_FLAG, ATT_TRANSACTION_TIMEOUT_MS, AttErrorCode, attErrorName,
@@ -175,7 +175,7 @@ export class AttBearer implements ChannelReceiver {
     undecodable: 0, protocolErrors: 0, dropped: 0, requestsServed: 0,
   };
 
-  constructor(readonly channel: FixedChannel, options: AttBearerOptions) {
+  constructor(readonly channel: L2capChannel, options: AttBearerOptions) {
     this.clock = options.clock;
     const mtu = options.mtu ?? ATT_MAX_MTU;
     if (!Number.isInteger(mtu) || mtu < ATT_DEFAULT_LE_MTU || mtu > 0xffff) {
@@ -264,7 +264,7 @@ export class AttBearer implements ChannelReceiver {
 
   /**
    * Send a command (Write Command, Signed Write Command). Resolves when the controller took the
-   * whole PDU (the FixedChannel's back-pressure), so a loop awaiting it never builds a queue.
+   * whole PDU (the channel's back-pressure), so a loop awaiting it never builds a queue.
    */
   async command(pdu: AttPduOf<'writeCmd' | 'signedWriteCmd'>): Promise<void> {
     if (this.client.tag === 'closed') throw this.closedError(pdu.kind);

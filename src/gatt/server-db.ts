@@ -23,7 +23,7 @@ import { AttServer, AttServerError, type AttAccess, type AttAttribute } from '..
 import { concat } from '../bytes/hex.js';
 import type { Clock } from '../clock.js';
 import { uuid as toUuid, uuidToBytes, type Uuid } from '../codec/uuid.js';
-import type { FixedChannel } from '../l2cap/channel.js';
+import type { L2capChannel } from '../l2cap/channel.js';
 import { Cccd, CharacteristicProperty, ExtendedProperty, GattType, type CharacteristicPropertyName } from './constants.js';
 import { aesCmac } from './crypto.js';
 import { ArgumentError, InvalidStateError } from '../errors.js';
@@ -140,7 +140,7 @@ export class GattDatabase {
   }
 
   /** Serve this database on one link. The bearer answers every request from the database. */
-  attach(channel: FixedChannel, options: { clock: Clock; mtu?: number; transactionTimeoutMs?: number }): GattServerLink {
+  attach(channel: L2capChannel, options: { clock: Clock; mtu?: number; transactionTimeoutMs?: number }): GattServerLink {
     const link = this.createLink();
     const bearer = new AttBearer(channel, {
       clock: options.clock,

@@ -29,7 +29,7 @@ import { log } from '../log.js';
 import { encodeAcl } from '../hci/acl.js';
 import { AclPb } from '../hci/constants.js';
 import type { AclReceiver } from '../hci/host.js';
-import type { ChannelReceiver, FixedChannel } from './channel.js';
+import { FIXED_CHANNEL_MTU, type ChannelReceiver, type FixedChannel } from './channel.js';
 import { ATT_CID, L2CAP_RTX_TIMEOUT_MS, LE_SIGNALLING_CID, SMP_CID } from './constants.js';
 import { encodeL2capFrame } from './frames.js';
 import { L2capReassembler, type L2capPdu } from './reassembly.js';
@@ -93,17 +93,27 @@ export function validConnectionParameters(p: ConnectionParameterRequest): boolea
 }
 
 class LinkFixedChannel implements FixedChannel {
+  readonly mtu = FIXED_CHANNEL_MTU;
   receiver: ChannelReceiver | undefined;
   queued: Uint8Array[] = [];
+  /** close() was called: the channel's user is done with it (the link itself may live on). */
+  released = false;
   constructor(private readonly link: L2capLink, readonly handle: number, readonly cid: number) {}
   send(sdu: Uint8Array): Promise<void> {
+    if (this.released) return Promise.reject(new InvalidStateError(`l2cap: channel 0x${this.cid.toString(16).padStart(4, '0')} was closed`));
     return this.link.sendSdu(this.cid, sdu);
   }
   setReceiver(receiver: ChannelReceiver): void {
     this.receiver = receiver;
+    this.released = false;
     const closed = this.link.closedError;
     for (const sdu of this.queued.splice(0)) receiver.data(sdu);
     if (closed) receiver.closed(closed);
+  }
+  close(): void {
+    this.released = true;
+    this.receiver = undefined;
+    this.queued.length = 0;
   }
 }
 
@@ -151,6 +161,8 @@ export class L2capLink implements AclReceiver {
     }
     if (ch.receiver) {
       ch.receiver.data(frame.payload);
+    } else if (ch.released) {
+      this.stats.dropped++;
     } else if (ch.queued.length < (this.opts.maxQueuedSdus ?? 16)) {
       ch.queued.push(frame.payload);
     } else {

@@ -124,6 +124,8 @@ export class PeerSession {
     const channel: FixedChannel = {
       handle: api.handle,
       cid: CID_ATT,
+      mtu: 0xffff, // a fixed channel: ATT bounds its own PDUs (Vol 3, Part A, 3.1)
+      close: () => { this.attReceiver = undefined; },
       send: sdu => {
         if (this.ended) return Promise.reject(new DisconnectedError('sim peer send'));
         this.api.send(CID_ATT, sdu);

@@ -132,7 +132,8 @@ class ControllerWithPeer extends FakeController {
   constructor(clock: FakeClock) {
     super();
     new GattDatabase(bluezExampleServices()).attach({
-      handle: LINK, cid: 0x0004,
+      handle: LINK, cid: 0x0004, mtu: 0xffff,
+      close: () => { this.peer = undefined; },
       setReceiver: r => { this.peer = r; },
       send: sdu => {
         if (this.serving) {

@@ -151,6 +151,8 @@ async function session(s: Scenario, tripwire: Tripwire): Promise<Tracker> {
   const peerAtt: FixedChannel = {
     handle: HANDLE,
     cid: 0x0004,
+    mtu: 0xffff,
+    close: () => { peerReceiver = undefined; },
     setReceiver: r => { peerReceiver = r; },
     send: sdu => {
       for (const out of mutate(Uint8Array.from(sdu))) toCentral(0x0004, out);

@@ -41,7 +41,9 @@ export function channelPair(options: { credits?: number; handle?: number } = {})
     const end: MemoryEnd = {
       handle: options.handle ?? 0x0040,
       cid: 0x0004,
+      mtu: 0xffff,
       sent,
+      close: () => { receivers[side] = undefined; },
       setReceiver: r => { receivers[side] = r; },
       send(sdu: Uint8Array): Promise<void> {
         if (!connected) return Promise.reject(new DisconnectedError('send'));

@@ -118,3 +118,44 @@ describe('l2cap link', () => {
     expect(clock.pendingTimers).toBe(0);
   });
 });
+
+describe('the L2capChannel abstraction', () => {
+  test('a fixed channel reports the B-frame limit as its MTU; close() drops what arrives later and refuses sends', async () => {
+    const { link, out } = setup();
+    expect(link.att.mtu).toBe(0xffff);
+    const got: string[] = [];
+    link.att.setReceiver({ data: d => got.push(toHex(d)), closed: () => undefined });
+    link.acl(2, fromHex('0100 0400 0a'));
+    link.att.close();
+    link.acl(2, fromHex('0100 0400 0b'));
+    expect(got).toEqual(['0a']);
+    expect(link.stats.dropped).toBe(1);
+    await expect(link.att.send(Uint8Array.of(1))).rejects.toBeInstanceOf(InvalidStateError);
+    expect(out).toEqual([]);
+    // The SMP channel of the same link is untouched.
+    await link.smp.send(Uint8Array.of(0x05, 0x05));
+    expect(out.map(o => o.data)).toEqual(['020006000505']);
+  });
+
+  test('the ATT bearer runs unchanged over a channel that is not a fixed one (the EATT seam)', async () => {
+    const { AttBearer } = await import('../../../src/att/bearer.js');
+    const { encodeAtt } = await import('../../../src/att/pdus.js');
+    const clock = new FakeClock();
+    const sent: string[] = [];
+    let receiver: import('../../../src/l2cap/channel.js').ChannelReceiver | undefined;
+    // A credit-based channel as the bearer would see it: dynamic CID, the peer's MTU.
+    const channel: import('../../../src/l2cap/channel.js').L2capChannel = {
+      handle: 0x40, cid: 0x0040, mtu: 64,
+      send: sdu => { sent.push(toHex(sdu)); return Promise.resolve(); },
+      setReceiver: r => { receiver = r; },
+      close: () => { receiver = undefined; },
+    };
+    const bearer = new AttBearer(channel, { clock, mtu: 64 });
+    const read = bearer.request({ kind: 'readReq', handle: 3 });
+    expect(sent).toEqual(['0a0300']);
+    receiver!.data(encodeAtt({ kind: 'readRsp', value: Uint8Array.of(7) }));
+    expect((await read).value).toEqual(Uint8Array.of(7));
+    receiver!.closed(new DisconnectedError('link', 0x13));
+    await expect(bearer.request({ kind: 'readReq', handle: 3 })).rejects.toBeInstanceOf(DisconnectedError);
+  });
+});
