@@ -19,7 +19,9 @@ import { EventEmitter } from '../platform/events.js';
 import type { ControllerInfo } from '../hci/controller.js';
 import { HciHost } from '../hci/host.js';
 import type { HciTransport } from '../transport/types.js';
-import { ConnectionManager, type ConnectOptions, type ConnectTarget, type DisconnectReason, type LeLink } from '../gap/connections.js';
+import type { ConnectOptions, ConnectTarget, DisconnectReason } from '../gap/connections.js';
+import type { LeLink } from '../link/link.js';
+import { ConnectionManager } from '../link/manager.js';
 import { abortedError, deadline, guarded, type OperationOptions } from '../operation.js';
 import type { ScanFilter } from '../gap/filters.js';
 import { Advertisement, Scanner, type AddressType, type ScanOptions, type ScanSession } from '../gap/scanner.js';
@@ -123,7 +125,11 @@ export class Adapter extends EventEmitter<AdapterEvents> {
     this.randomAddress = opts.randomAddress === true ? staticRandomAddress() : opts.randomAddress;
     const own = () => (this.randomAddress !== undefined ? 1 : 0);
     this.scanner = new Scanner(host, { clock, registryCapacity: opts.registryCapacity, ownAddressType: own });
-    this.connectionManager = new ConnectionManager(host, this.scanner, clock, own);
+    // Every link, whichever role opened it, gets our MTU offer and our GATT server on its bearer.
+    this.connectionManager = new ConnectionManager(host, this.scanner, clock, own, {
+      ...(opts.mtu !== undefined ? { mtu: opts.mtu } : {}),
+      ...(opts.gatt?.server !== undefined ? { server: opts.gatt.server } : {}),
+    });
     this.scanner.onAdvertisement(ad => { if (this.listenerCount('advertisement') > 0) this.emit('advertisement', ad); });
     this.connectionManager.onConnection(link => {
       const conn = this.newConnection(link);
@@ -225,9 +231,9 @@ export class Adapter extends EventEmitter<AdapterEvents> {
 
   private newConnection(link: LeLink): Connection {
     return new Connection(link, {
-      ...this.opts.gatt,
+      ...(this.opts.gatt?.robustCaching !== undefined ? { robustCaching: this.opts.gatt.robustCaching } : {}),
+      ...(this.opts.gatt?.serviceChanged !== undefined ? { serviceChanged: this.opts.gatt.serviceChanged } : {}),
       clock: this.clock,
-      ...(this.opts.mtu !== undefined ? { mtu: this.opts.mtu } : {}),
       ...(this.gattCache ? { cache: this.gattCache } : {}),
     });
   }

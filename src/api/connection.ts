@@ -10,14 +10,13 @@
  * The first discovery call exchanges MTU (once per link, Vol 3, Part F, 3.4.2) unless that was done.
  */
 import type { Clock } from '../clock.js';
-import { GattClient, type GattClientOptions } from '../gatt/client.js';
+import type { GattClient, GattClientOptions } from '../gatt/client.js';
 import type { GattCharacteristic, GattService } from '../gatt/model.js';
 import type { OpOptions, OperationOptions } from '../operation.js';
 import type { FixedChannel } from '../l2cap/channel.js';
 import type { L2capLink } from '../l2cap/link.js';
-import {
-  DisconnectReasons, type ConnectionParameters, type DisconnectReason, type LeLink,
-} from '../gap/connections.js';
+import { DisconnectReasons, type ConnectionParameters, type DisconnectReason } from '../gap/connections.js';
+import type { LeLink } from '../link/link.js';
 import type { AddressType } from '../gap/scanner.js';
 import { EventEmitter } from '../platform/events.js';
 
@@ -38,12 +37,13 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   /** @internal Use Adapter.connect(). */
   constructor(private readonly link: LeLink, gattOptions: ConnectionGattOptions) {
     super();
-    this.gatt = new GattClient(link.l2cap.att, {
-      ...gattOptions,
+    // The link owns the bearer, our server session on it and the disconnect after an ATT transaction
+    // timeout; the connection attaches the link's GATT client (one per link).
+    const { mtu: _mtu, server: _server, ...clientOptions } = gattOptions;
+    this.gatt = link.gatt ?? link.attachGatt({
+      ...clientOptions,
       // The cache key is the peer's address; an identity address from bonding will replace it (SMP).
       peerId: `${link.address}/${link.addressType}`,
-      // A transaction timeout leaves the bearer unusable: the link must go (Vol 3, Part F, 3.3.3).
-      onTimeout: () => { void this.disconnect().catch(() => undefined); },
     });
     link.onDisconnect(reason => {
       // 'disconnect' with no listener must not throw (unlike 'error'), so emit unconditionally.

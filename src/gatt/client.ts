@@ -3,8 +3,9 @@
  *
  * What drives it: user calls (discovery, reads, writes, subscriptions) and the bearer's events
  * (values from the peer, MTU, close). It owns, for this connection only:
- * - the bearer (one request at a time, 30 s timeout; a timeout calls `onTimeout` so the owner of
- *   the link disconnects it),
+ * - nothing of the bearer when it runs on a link (`LeLink.attachGatt`): the link owns the bearer,
+ *   our server session on it and the 30 s timeout's disconnect; on a bare channel it builds its own
+ *   bearer (one request at a time, 30 s timeout; a timeout calls `onTimeout`),
  * - the discovered tree (from full discovery, the validated cache, or targeted discovery),
  * - the subscription registry: value handle → sinks (callbacks and iterators), CCCD writes
  *   reference-counted per characteristic,
@@ -24,7 +25,7 @@ import { ATT_TRANSACTION_TIMEOUT_MS, AttErrorCode } from '../att/constants.js';
 import type { Clock } from '../clock.js';
 import { describeUuid, uuidOf, type Uuid } from '../codec/uuid.js';
 import { AttError, DisconnectedError, InvalidStateError, type TimeoutError } from '../errors.js';
-import type { FixedChannel } from '../l2cap/channel.js';
+import type { L2capChannel } from '../l2cap/channel.js';
 import { equalBytes } from '../bytes/hex.js';
 import { log } from '../log.js';
 import type { GattCache } from './cache.js';
@@ -93,23 +94,34 @@ export class GattClient implements GattOps {
   private readonly disconnectListeners = new Set<Listener<Error>>();
   readonly statsCounters = { cacheHits: 0, cacheMisses: 0, discoveryRequests: 0 };
 
-  constructor(channel: FixedChannel, options: GattClientOptions) {
+  /**
+   * On a link's bearer (`LeLink.attachGatt`, which the public Connection uses): the link owns the
+   * bearer, its MTU offer, our server session on it and the reaction to a transaction timeout, so
+   * `mtu`, `server` and `onTimeout` are not used. On a bare L2CAP channel (tests, tools): the client
+   * builds a bearer of its own with those options, and our local database on it unless `server` says
+   * otherwise.
+   */
+  constructor(channel: L2capChannel | AttBearer, options: GattClientOptions) {
     this.clock = options.clock;
     this.options = options;
-    let server: AttServerRole | undefined;
-    if (options.server === undefined) {
-      this.serverLink = localGattDatabase().createLink();
-      server = this.serverLink.role;
-    } else if (options.server !== false) {
-      server = options.server;
+    if (channel instanceof AttBearer) {
+      this.bearer = channel;
+    } else {
+      let server: AttServerRole | undefined;
+      if (options.server === undefined) {
+        this.serverLink = localGattDatabase().createLink();
+        server = this.serverLink.role;
+      } else if (options.server !== false) {
+        server = options.server;
+      }
+      this.bearer = new AttBearer(channel, {
+        clock: options.clock,
+        ...(options.mtu !== undefined ? { mtu: options.mtu } : {}),
+        ...(server ? { server } : {}),
+        ...(options.onTimeout ? { onTimeout: options.onTimeout } : {}),
+      });
+      this.serverLink?.bind(this.bearer);
     }
-    this.bearer = new AttBearer(channel, {
-      clock: options.clock,
-      ...(options.mtu !== undefined ? { mtu: options.mtu } : {}),
-      ...(server ? { server } : {}),
-      ...(options.onTimeout ? { onTimeout: options.onTimeout } : {}),
-    });
-    this.serverLink?.bind(this.bearer);
     this.bearer.on('value', ev => this.onValue(ev));
     this.bearer.on('closed', reason => this.onClosed(reason));
   }

@@ -39,11 +39,13 @@ const BELOW: Record<string, string[]> = {
   smp: ['platform', 'l2cap', 'codec', 'bytes'],
   gatt: ['att', 'l2cap', 'codec', 'bytes', 'platform'],
   gap: ['l2cap', 'hci', 'transport', 'codec', 'bytes'],
+  // The per-connection link and the GAP scheduler that builds it: on everything a link owns.
+  link: ['gap', 'gatt', 'att', 'smp', 'l2cap', 'hci', 'transport', 'codec', 'bytes', 'platform'],
   inspect: ['att', 'smp', 'l2cap', 'hci', 'gap', 'capture', 'codec', 'bytes'],
   sim: ['gatt', 'att', 'smp', 'l2cap', 'gap', 'hci', 'transport', 'capture', 'codec', 'bytes', 'platform'],
-  api: ['gatt', 'att', 'smp', 'l2cap', 'gap', 'hci', 'transport', 'capture', 'inspect', 'codec', 'bytes', 'platform'],
-  replay: ['api', 'sim', 'inspect', 'gatt', 'att', 'smp', 'l2cap', 'gap', 'hci', 'transport', 'capture', 'codec', 'bytes', 'platform'],
-  cli: ['transports', 'api', 'replay', 'sim', 'inspect', 'gatt', 'att', 'smp', 'l2cap', 'gap', 'hci', 'transport', 'capture', 'codec', 'bytes', 'platform'],
+  api: ['link', 'gatt', 'att', 'smp', 'l2cap', 'gap', 'hci', 'transport', 'capture', 'inspect', 'codec', 'bytes', 'platform'],
+  replay: ['api', 'link', 'sim', 'inspect', 'gatt', 'att', 'smp', 'l2cap', 'gap', 'hci', 'transport', 'capture', 'codec', 'bytes', 'platform'],
+  cli: ['transports', 'api', 'link', 'replay', 'sim', 'inspect', 'gatt', 'att', 'smp', 'l2cap', 'gap', 'hci', 'transport', 'capture', 'codec', 'bytes', 'platform'],
 };
 
 function files(dir: string): string[] {

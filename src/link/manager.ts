@@ -1,0 +1,143 @@
+/**
+ * The GAP scheduler of connections: one per adapter. It routes the controller's connection events to
+ * the rooms that own them and builds the link of every new connection, the same way for both roles:
+ * - initiating (`gap/initiator.ts`): connect() calls, LE Create Connection, cancel, timeout; the
+ *   scanner pauses while it initiates (one scheduler for scanning and initiating);
+ * - accepting (`gap/acceptor.ts`): connections where we are the peripheral (the seam the peripheral
+ *   role fills);
+ * - the link (`link/link.ts`): one role-neutral LeLink per connection, built here on LE (Enhanced)
+ *   Connection Complete whichever role it reports, with its L2CAP, ATT bearer, our server session and
+ *   SMP hook; its HCI events (Connection Update Complete, PHY Update Complete, Data Length Change) and
+ *   Disconnection Complete go to it.
+ *
+ * It also answers the LL Connection Parameters Request procedure (HCI LE Remote Connection Parameter
+ * Request, Vol 4, Part E, 7.7.65.6) by the link's policy, and disconnects a link for a peer whose
+ * connect() gave up.
+ */
+import type { Clock } from '../clock.js';
+import { DisconnectedError, HciStatusError, ProtocolError } from '../errors.js';
+import { Acceptor } from '../gap/acceptor.js';
+import {
+  disconnectReason, DisconnectReasons, type ConnectOptions, type ConnectTarget,
+} from '../gap/connections.js';
+import { Initiator } from '../gap/initiator.js';
+import type { Scanner } from '../gap/scanner.js';
+import type { HciHost } from '../hci/host.js';
+import { statusName } from '../hci/status.js';
+import { validConnectionParameters } from '../l2cap/link.js';
+import { log } from '../log.js';
+import { LeLink, type LinkOptions } from './link.js';
+
+export class ConnectionManager {
+  readonly links = new Map<number, LeLink>();
+  /** Initiating: connect(), create / cancel, the FIFO of attempts. */
+  readonly initiator: Initiator<LeLink>;
+  /** Accepting: incoming links where we are the peripheral. */
+  readonly acceptor = new Acceptor();
+  private readonly connectionListeners = new Set<(l: LeLink) => void>();
+
+  constructor(readonly host: HciHost, readonly scanner: Scanner, readonly clock: Clock,
+    ownAddressType: () => number = () => 0, private readonly linkOptions: LinkOptions = {}) {
+    this.initiator = new Initiator<LeLink>(host, scanner, clock, ownAddressType);
+    host.on('leConnectionComplete', e => this.connectionComplete(e.status, e.connectionHandle, e.role, e.peerAddressType,
+      e.peerAddress, e.connectionInterval, e.peripheralLatency, e.supervisionTimeout));
+    host.on('leEnhancedConnectionComplete', e => this.connectionComplete(e.status, e.connectionHandle, e.role,
+      e.peerAddressType, e.peerAddress, e.connectionInterval, e.peripheralLatency, e.supervisionTimeout));
+    host.on('leEnhancedConnectionCompleteV2', e => this.connectionComplete(e.status, e.connectionHandle, e.role,
+      e.peerAddressType, e.peerAddress, e.connectionInterval, e.peripheralLatency, e.supervisionTimeout));
+    host.on('disconnectionComplete', e => {
+      if (e.status !== 0) return;
+      const link = this.links.get(e.connectionHandle & 0x0fff);
+      if (!link) return;
+      this.links.delete(link.handle);
+      link.closed(disconnectReason(e.reason));
+    });
+    host.on('leConnectionUpdateComplete', e => {
+      this.links.get(e.connectionHandle)?.updateComplete(e.status,
+        { interval: e.connectionInterval * 1.25, latency: e.peripheralLatency, supervisionTimeout: e.supervisionTimeout * 10 });
+    });
+    host.on('leRemoteConnectionParameterRequest', e => {
+      const link = this.links.get(e.connectionHandle);
+      const p = { intervalMin: e.intervalMin, intervalMax: e.intervalMax, latency: e.maxLatency, timeout: e.timeout };
+      const ok = link !== undefined && validConnectionParameters(p) && (link.acceptParameters?.(p) ?? true);
+      // Answer the LL Connection Parameters Request procedure (Vol 4, Part E, 7.8.31 / 7.8.32).
+      const answer = ok
+        ? this.host.command({ kind: 'leRemoteConnectionParameterRequestReply', connectionHandle: e.connectionHandle,
+          intervalMin: p.intervalMin, intervalMax: p.intervalMax, maxLatency: p.latency, timeout: p.timeout, minCeLength: 0, maxCeLength: 0 })
+        : this.host.command({ kind: 'leRemoteConnectionParameterRequestNegativeReply', connectionHandle: e.connectionHandle,
+          reason: DisconnectReasons.unacceptableConnectionParameters });
+      answer.catch(err => log.gap('answer to remote parameter request failed: %s', (err as Error).message));
+    });
+    host.on('leDataLengthChange', e => {
+      const link = this.links.get(e.connectionHandle);
+      if (link) link.dataLength = { maxTxOctets: e.maxTxOctets, maxTxTime: e.maxTxTime, maxRxOctets: e.maxRxOctets, maxRxTime: e.maxRxTime };
+    });
+    host.on('lePhyUpdateComplete', e => this.links.get(e.connectionHandle)?.phyComplete(e.status, e.txPhy, e.rxPhy));
+    host.onClose(e => this.initiator.close(e));
+  }
+
+  /** Every new link (central or peripheral role). */
+  onConnection(fn: (l: LeLink) => void): () => void {
+    this.connectionListeners.add(fn);
+    return () => this.connectionListeners.delete(fn);
+  }
+
+  /** Queue a connection attempt; resolves with the link once LE Connection Complete succeeds. */
+  connect(target: ConnectTarget, opts: ConnectOptions = {}): Promise<LeLink> {
+    return this.initiator.connect(target, opts);
+  }
+
+  private connectionComplete(status: number, handle: number, role: number, peerType: number, peer: string,
+    interval: number, latency: number, timeout: number): void {
+    if (status !== 0) {
+      // Failures only concern our own initiation (a peripheral-role failure is the advertiser's business).
+      this.initiator.failed(new HciStatusError(status, statusName(status), 'leCreateConnection'));
+      return;
+    }
+    if (handle > 0x0eff) {
+      // Connection_Handle is 0x0000-0x0EFF (Vol 4, Part E, 7.7.65.1); ACL headers carry 12 bits, so a
+      // larger one could never be matched by its data or its Disconnection Complete.
+      log.gap('connection complete with invalid handle 0x%s ignored', handle.toString(16));
+      this.initiator.failed(new ProtocolError('hci', `the controller reported connection handle 0x${handle.toString(16)}, outside 0x0000-0x0EFF`));
+      return;
+    }
+    const stale = this.links.get(handle);
+    if (stale) {
+      // A handle names one live link (Vol 4, Part E, 5.4.2): the controller dropped the old link without
+      // Disconnection Complete. Report it lost, so its owner and pending operations are not left waiting.
+      log.gap('connection complete for handle 0x%s that is still live: the old link is lost', handle.toString(16));
+      this.links.delete(handle);
+      this.host.detachLink(handle, new DisconnectedError('acl', 0x1f, statusName(0x1f)));
+      stale.closed(disconnectReason(0x1f));
+    }
+    const central = role === 0;
+    const addressType = peerType === 0 || peerType === 2 ? 'public' : 'random';
+    // Whose link it is, asked before it exists: the initiator for our role as central, the acceptor for
+    // the peripheral role.
+    const claim = central ? this.initiator.claim(peer) : undefined;
+    // One kind of link for both roles, built the same way.
+    const link = new LeLink(this, handle, central ? 'central' : 'peripheral', peer, addressType,
+      { interval: interval * 1.25, latency, supervisionTimeout: timeout * 10 }, this.linkOptions);
+    if (claim?.tag === 'ours') link.acceptParameters = claim.options.acceptParameters;
+    this.links.set(handle, link);
+    this.host.attachLink(handle, link.l2cap);
+    if (claim?.tag === 'abandoned') {
+      log.gap('late connection complete for %s after its connect gave up: disconnecting', peer);
+      link.disconnect(DisconnectReasons.remoteUserTerminated).catch(() => undefined);
+      return;
+    }
+    if (!central && this.acceptor.decide({ handle, address: peer, addressType }) === 'refuse') {
+      log.gap('incoming link from %s refused by policy: disconnecting', peer);
+      link.disconnect(DisconnectReasons.remoteUserTerminated).catch(() => undefined);
+      return;
+    }
+    for (const fn of this.connectionListeners) {
+      try { fn(link); } catch (e) { log.gap('connection listener threw: %O', e); }
+    }
+    if (claim?.tag === 'ours') claim.complete(link);
+    // Data Length Extension where the controller has it (Vol 6, Part B, 4.5.10): 251-byte PDUs.
+    if (central && ((claim?.tag === 'ours' ? claim.options.dataLength : undefined) ?? true) && this.host.info.dataLengthExtension) {
+      link.setDataLength().catch(e => log.gap('data length update on 0x%s: %s', handle.toString(16), (e as Error).message));
+    }
+  }
+}
