@@ -2,7 +2,11 @@
  * `blewire decode <capture> [--json]`: a capture (btsnoop, pcap, pcapng) decoded like `btmon -r`, or
  * as JSON Lines (format in the README). Streams: a large file is never loaded at once.
  */
+import { stat } from 'node:fs/promises';
 import { readCaptureFile } from '../capture/index.js';
+import { FileError } from '../errors.js';
+import { fsReason } from './args.js';
+import { stdoutClosed } from './stdout.js';
 import { decodeRecordsAsync, toJsonLine, type DecodedLine } from '../inspect/decode.js';
 
 const HELP = `usage: blewire decode <capture> [--json]
@@ -49,16 +53,32 @@ export async function run(argv: string[]): Promise<number> {
     console.error(HELP);
     return 2;
   }
+  const file = files[0]!;
+  // A missing file, a directory or one we may not read: one line naming it (exit 1), no stack.
+  try {
+    if ((await stat(file)).isDirectory()) throw new FileError('read capture', file, 'it is a directory, not a capture file');
+  } catch (e) {
+    if (e instanceof FileError) throw e;
+    throw new FileError('read capture', file, fsReason(e) ?? (e instanceof Error ? e.message : String(e)), { cause: e });
+  }
   let buf = '';
   const flush = async (): Promise<void> => {
-    if (!buf) return;
+    if (!buf || stdoutClosed()) return;
     const chunk = buf;
     buf = '';
-    if (!process.stdout.write(chunk)) await new Promise<void>(r => process.stdout.once('drain', () => r()));
+    if (!process.stdout.write(chunk)) {
+      // Drained, or the reader went away (`| head`): either ends the wait.
+      await new Promise<void>(r => {
+        const done = (): void => { process.stdout.off('drain', done); process.stdout.off('error', done); r(); };
+        process.stdout.once('drain', done);
+        process.stdout.once('error', done);
+      });
+    }
   };
   let t0: number | undefined;
   let lastTime = 0;
-  for await (const line of decodeRecordsAsync(readCaptureFile(files[0]!))) {
+  for await (const line of decodeRecordsAsync(readCaptureFile(file))) {
+    if (stdoutClosed()) break;
     if (line.line === 'record') {
       t0 ??= line.timeUs;
       lastTime = line.timeUs;

@@ -14,6 +14,9 @@ import { toHex } from '../bytes/hex.js';
 import { describeUuid, uuid as toUuid } from '../codec/uuid.js';
 import type { GattClient } from '../gatt/client.js';
 import { NotFoundError, type GattCharacteristic, type GattService } from '../gatt/model.js';
+import { TimeoutError } from '../errors.js';
+import { checkAddress, checkInteger, checkUuid, UsageError } from './args.js';
+import { stdoutClosed } from './stdout.js';
 
 /** What the GATT commands need from a live connection. */
 export interface GattSession {
@@ -47,10 +50,22 @@ const defaultOpener: GattSessionOpener = async (address, options) => {
   try {
     // Without --type, learn the address type from the device's own advertising (a public and a random
     // address may be equal as bytes, so guessing wrong would time out or reach another device).
-    const addressType = options.addressType
-      ?? (await adapter.find({ address, timeout: Math.min(options.timeout, 5_000) }))?.addressType ?? 'public';
-    const conn = await adapter.connect({ address, addressType: addressType === 'random' ? 'random' : 'public' },
-      { timeout: options.timeout });
+    const findMs = Math.min(options.timeout, 5_000);
+    const learnt = options.addressType ? undefined : (await adapter.find({ address, timeout: findMs }))?.addressType;
+    const addressType = options.addressType ?? learnt ?? 'public';
+    const guessed = options.addressType === undefined && learnt === undefined;
+    let conn;
+    try {
+      conn = await adapter.connect({ address, addressType: addressType === 'random' ? 'random' : 'public' },
+        { timeout: options.timeout });
+    } catch (e) {
+      // Say that the type was a guess: the device was not heard, so nothing told us public or random.
+      if (guessed && e instanceof TimeoutError) {
+        throw new TimeoutError(e.layer, e.operation, e.ms, `the address type was guessed (public) because ${address} was not seen ` +
+          `advertising within ${findMs / 1000} s: is it advertising and connectable? If its address is random, give --type random`);
+      }
+      throw e;
+    }
     const gatt = conn.gatt;
     await gatt.exchangeMtu();
     return {
@@ -98,6 +113,8 @@ export function parseArgs(argv: string[], valued: string[] = []): CommonArgs {
     } else positional.push(a);
   }
   const str = (k: string): string | undefined => (typeof flags.get(k) === 'string' ? flags.get(k) as string : undefined);
+  const type = str('type');
+  if (flags.has('type') && type !== 'public' && type !== 'random') throw new UsageError(`--type is public or random, not ${JSON.stringify(flags.get('type'))}`);
   const transport = str('transport');
   const capture = str('capture');
   return {
@@ -108,15 +125,15 @@ export function parseArgs(argv: string[], valued: string[] = []): CommonArgs {
       ...(transport ? { transport } : {}),
       ...(capture ? { capture } : {}),
       ...(str('type') === 'random' || str('type') === 'public' ? { addressType: str('type') as 'public' | 'random' } : {}),
-      timeout: Number(str('timeout') ?? 10_000),
-      mtu: Number(str('mtu') ?? 517),
+      timeout: checkInteger(str('timeout'), '--timeout', 10_000, 1),
+      mtu: checkInteger(str('mtu'), '--mtu', 517, 23, 517), // ATT_MTU: 23 minimum on LE, 517 maximum (Vol 3, Part F, 3.2.8-9)
       cache: !flags.has('no-cache'),
     },
   };
 }
 
 export async function withSession<T>(address: string, open: OpenOptions, fn: (s: GattSession) => Promise<T>): Promise<T> {
-  const session = await opener(address, open);
+  const session = await opener(checkAddress(address), open);
   try {
     return await fn(session);
   } finally {
@@ -222,6 +239,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   return withSession(address, args.open, async ({ gatt }) => {
     const tree = await exploreTree(gatt);
+    if (stdoutClosed()) return 0; // `| head` went away while we discovered
     if (args.json) {
       console.log(JSON.stringify({ address, mtu: gatt.mtu, roundTrips: gatt.stats, services: tree }, null, 2));
     } else {

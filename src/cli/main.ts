@@ -3,8 +3,9 @@
  * `run(argv): Promise<number>` (the exit code) and is loaded on demand, so `blewire decode` does not
  * pay for the host stack and a missing optional native module only matters to the commands that use it.
  */
-import { BlewireError } from '../errors.js';
 import '../transports.js'; // --transport sim / replay:file
+import { report } from './report.js';
+import { watchStdout } from './stdout.js';
 
 const COMMANDS: Record<string, { load: () => Promise<{ run(argv: string[]): Promise<number> }>; help: string }> = {
   demo: { load: () => import('./demo.js'), help: 'scan, connect, discover and stream on the simulated controller (no adapter needed)' },
@@ -24,9 +25,15 @@ function usage(): string {
     '',
     ...Object.entries(COMMANDS).map(([k, c]) => `  ${k.padEnd(width)}  ${c.help}`),
     '',
-    'Transports: --transport hci0 | hci:N | unix:/path | tcp:host:port | serial:/dev/ttyX?baud=N | sim',
-    '(or BLEWIRE_TRANSPORT). Record any run with --capture file.btsnoop (or BLEWIRE_CAPTURE).',
+    'Transports (--transport SPEC, or BLEWIRE_TRANSPORT):',
+    '  hci0, hci:N, hci-user:N           Linux HCI user channel (adapter down, not held by bluetoothd)',
+    '  unix:/path, tcp:host:port         H4 over a socket (btvirt, btproxy, Zephyr HCI over TCP)',
+    '  serial:/dev/ttyACM0?baud=1000000  H4 over a UART (&rtscts=1 for flow control)',
+    '  sim, sim:demo, sim:empty, sim:large  the simulated controller (no adapter needed)',
+    '  replay:file.btsnoop, capture:file  a recording plays the controller',
+    'Record any run with --capture file.btsnoop (or BLEWIRE_CAPTURE).',
     'Run `blewire <command> --help` for the options of one command.',
+    'Exit codes: 0 done, 1 failed, 2 usage mistake.',
   ].join('\n');
 }
 
@@ -45,15 +52,12 @@ export async function main(argv: string[]): Promise<number> {
     const mod = await cmd.load();
     return await mod.run(rest);
   } catch (err) {
-    if (err instanceof BlewireError) {
-      console.error(`blewire ${name}: ${err.message}`);
-      return 1;
-    }
-    throw err;
+    return report(name, err);
   }
 }
 
+watchStdout();
 main(process.argv.slice(2)).then(
   code => { process.exitCode = code; },
-  err => { console.error(err); process.exitCode = 1; },
+  err => { process.exitCode = report(process.argv[2] ?? '', err); },
 );

@@ -4,25 +4,44 @@
  */
 import { toHex } from '../bytes/hex.js';
 import { findCharacteristic, formatValue, parseArgs, USAGE_COMMON, withSession } from './explore.js';
+import { checkAddress, checkInteger, checkUuid } from './args.js';
+import { stdoutSignal } from './stdout.js';
+
+const USAGE = `usage: blewire notify <address> <characteristic-uuid> [--count N] [--indicate] [--json] [--service UUID] ${USAGE_COMMON}`;
 
 export async function run(argv: string[]): Promise<number> {
   const args = parseArgs(argv, ['count']);
   const [address, charUuid] = args.positional;
+  if (args.flags.has('help')) {
+    console.log(USAGE);
+    return 0;
+  }
   if (!address || !charUuid) {
-    console.error(`usage: blewire notify <address> <characteristic-uuid> [--count N] [--indicate] [--json] [--service UUID] ${USAGE_COMMON}`);
+    console.error(USAGE);
     return 2;
   }
-  const count = Number(args.flags.get('count') ?? Infinity);
+  const countFlag = args.flags.get('count');
+  const count = countFlag === undefined ? Infinity : checkInteger(countFlag === true ? '' : countFlag, '--count', 0, 1);
   const service = args.flags.get('service');
+  checkAddress(address);
+  checkUuid(charUuid, 'characteristic UUID');
+  if (typeof service === 'string') checkUuid(service, 'service UUID');
   const stop = new AbortController();
   const onSigint = (): void => stop.abort();
   process.once('SIGINT', onSigint);
+  // `blewire notify … | head -3`: the reader went away, so unsubscribe and disconnect, quietly.
+  const piped = stdoutSignal();
+  const onPipeClosed = (): void => stop.abort();
+  piped.addEventListener('abort', onPipeClosed, { once: true });
   try {
     return await withSession(address, args.open, async ({ gatt }) => {
       const c = await findCharacteristic(gatt, charUuid, typeof service === 'string' ? service : undefined);
       let n = 0;
       const it = c.notifications({ indicate: args.flags.has('indicate') })[Symbol.asyncIterator]();
-      const stopped = new Promise<IteratorResult<Uint8Array>>(resolve => stop.signal.addEventListener('abort', () => resolve({ value: undefined, done: true }), { once: true }));
+      const stopped = new Promise<IteratorResult<Uint8Array>>(resolve => {
+        if (stop.signal.aborted) resolve({ value: undefined, done: true });
+        stop.signal.addEventListener('abort', () => resolve({ value: undefined, done: true }), { once: true });
+      });
       try {
         while (n < count) {
           const r = await Promise.race([it.next(), stopped]);
@@ -38,5 +57,6 @@ export async function run(argv: string[]): Promise<number> {
     });
   } finally {
     process.off('SIGINT', onSigint);
+    piped.removeEventListener('abort', onPipeClosed);
   }
 }
