@@ -60,3 +60,9 @@ export { decodeSmp, encodeSmp, describeSmp, type SmpPdu } from './smp/pdus.js';
 // The Security Manager's crypto toolbox (Core Vol 3, Part H, 2.2): e, c1, s1, ah, f4, f5, f6, g2, h6,
 // h7, AES-CMAC and P-256, spec names and parameter order, values most significant octet first.
 export * as smpCrypto from './smp/crypto.js';
+// Pairing (sans-IO state machine; the link drives it) and bond stores.
+export {
+  SmpSession, type SmpSessionOptions, type SmpAction, type PairingResult, type SmpAddress, type SmpLtk, type SmpDistributedKeys,
+} from './smp/session.js';
+export { PairingAttempts, type PairingAttemptsOptions } from './smp/attempts.js';
+export { MemoryBondStore, FileBondStore, bondFromPairing, defaultBondDir, type Bond, type BondStore } from './smp/bonds.js';

@@ -1,0 +1,212 @@
+/**
+ * Bonds: the keys a pairing with bonding leaves behind (Core Vol 3, Part H, 2.4, 3.6), kept per peer
+ * identity address so a reconnect re-encrypts without pairing and a rotating RPA still finds them.
+ *
+ * `BondStore` is the interface; `MemoryBondStore` keeps bonds for the process, `FileBondStore` keeps
+ * one JSON file per identity address under a private directory (default `$XDG_STATE_HOME/blewire/bonds`,
+ * else `~/.local/state/blewire/bonds`), written atomically with mode 0600 in a 0700 directory through
+ * src/platform/files.ts. File names are built from the parsed address only (`public-AABBCCDDEEFF.json`),
+ * so nothing a peer sends can name a path outside the folder. A file that is unreadable, too large,
+ * not JSON or not a valid bond is reported (the `onError` callback and the `blewire:smp` log) and
+ * ignored: it never throws out of `load` or `list`.
+ *
+ * Octet strings are stored as hex in HCI order (least significant octet first), the order LE Enable
+ * Encryption and LTK Request Reply take them.
+ */
+import { ArgumentError, type FileError } from '../errors.js';
+import { log } from '../log.js';
+import { fromHex, toHex } from '../bytes/hex.js';
+import { envVar } from '../platform/env.js';
+import { listFiles, pathIn, readFileCapped, removeFile, writeFileAtomic } from '../platform/files.js';
+import type { PairingResult, SmpAddress, SmpLtk } from './session.js';
+
+export interface Bond {
+  /** The peer's identity address (its distributed identity, else the address it paired from). */
+  readonly identity: SmpAddress;
+  readonly secureConnections: boolean;
+  readonly authenticated: boolean;
+  readonly keySize: number;
+  /** The key that re-encrypts the link with us as central (SC LTK, or the LTK the peer distributed). */
+  readonly ltk?: SmpLtk;
+  /** Legacy pairing: the LTK we distributed (used when the peer is the central). */
+  readonly localLtk?: SmpLtk;
+  readonly peerIrk?: Uint8Array;
+  readonly peerCsrk?: Uint8Array;
+  readonly localCsrk?: Uint8Array;
+  readonly linkKey?: Uint8Array;
+}
+
+export interface BondStore {
+  load(identity: SmpAddress): Promise<Bond | undefined>;
+  save(bond: Bond): Promise<void>;
+  remove(identity: SmpAddress): Promise<void>;
+  list(): Promise<Bond[]>;
+}
+
+const ADDRESS = /^[0-9A-F]{2}(:[0-9A-F]{2}){5}$/;
+
+/** The canonical key of an identity: "public-AABBCCDDEEFF" / "random-…". Throws ArgumentError otherwise. */
+export function bondKey(id: SmpAddress): string {
+  const a = typeof id?.address === 'string' ? id.address.toUpperCase() : '';
+  if (!ADDRESS.test(a) || (id.type !== 0 && id.type !== 1)) {
+    throw new ArgumentError(`not an identity address: ${JSON.stringify(id)} (want { type: 0 | 1, address: "AA:BB:CC:DD:EE:FF" })`);
+  }
+  return `${id.type === 0 ? 'public' : 'random'}-${a.replace(/:/g, '')}`;
+}
+
+/** The bond a pairing leaves, or undefined when the pairing was not bonding. */
+export function bondFromPairing(result: PairingResult, peerAddress: SmpAddress): Bond | undefined {
+  if (!result.bonded) return undefined;
+  return {
+    identity: result.peer.identity ?? { type: peerAddress.type, address: peerAddress.address.toUpperCase() },
+    secureConnections: result.secureConnections, authenticated: result.authenticated, keySize: result.keySize,
+    ...(result.ltk ? { ltk: result.ltk } : {}),
+    ...(!result.secureConnections && result.local.ltk ? { localLtk: result.local.ltk } : {}),
+    ...(result.peer.irk ? { peerIrk: result.peer.irk } : {}),
+    ...(result.peer.csrk ? { peerCsrk: result.peer.csrk } : {}),
+    ...(result.local.csrk ? { localCsrk: result.local.csrk } : {}),
+    ...(result.linkKey ? { linkKey: result.linkKey } : {}),
+  };
+}
+
+export class MemoryBondStore implements BondStore {
+  private readonly bonds = new Map<string, Bond>();
+  async load(identity: SmpAddress): Promise<Bond | undefined> {
+    return this.bonds.get(bondKey(identity));
+  }
+  async save(bond: Bond): Promise<void> {
+    this.bonds.set(bondKey(bond.identity), bond);
+  }
+  async remove(identity: SmpAddress): Promise<void> {
+    this.bonds.delete(bondKey(identity));
+  }
+  async list(): Promise<Bond[]> {
+    return [...this.bonds.values()];
+  }
+}
+
+/** A bond file is a few hundred octets; anything beyond this is not ours. */
+export const MAX_BOND_FILE_BYTES = 16 * 1024;
+const FORMAT = 'blewire-bond/1';
+
+/** `$XDG_STATE_HOME/blewire/bonds`, else `$HOME/.local/state/blewire/bonds`. */
+export function defaultBondDir(): string {
+  const state = envVar('XDG_STATE_HOME') || `${envVar('HOME') ?? '.'}/.local/state`;
+  return `${state}/blewire/bonds`;
+}
+
+export interface FileBondStoreOptions {
+  /** Called for every bond file that cannot be used (it is then ignored). */
+  readonly onError?: (path: string, error: Error) => void;
+}
+
+export class FileBondStore implements BondStore {
+  constructor(readonly dir: string = defaultBondDir(), private readonly options: FileBondStoreOptions = {}) {}
+
+  private path(identity: SmpAddress): string {
+    return pathIn(this.dir, `${bondKey(identity)}.json`);
+  }
+
+  async load(identity: SmpAddress): Promise<Bond | undefined> {
+    return this.read(this.path(identity), bondKey(identity));
+  }
+
+  async save(bond: Bond): Promise<void> {
+    await writeFileAtomic(this.path(bond.identity), JSON.stringify(toJson(bond), null, 2) + '\n');
+  }
+
+  async remove(identity: SmpAddress): Promise<void> {
+    await removeFile(this.path(identity));
+  }
+
+  async list(): Promise<Bond[]> {
+    const out: Bond[] = [];
+    for (const name of await listFiles(this.dir)) {
+      const m = /^((?:public|random)-[0-9A-F]{12})\.json$/.exec(name);
+      if (!m) continue;
+      const b = await this.read(pathIn(this.dir, name), m[1]!);
+      if (b) out.push(b);
+    }
+    return out;
+  }
+
+  private async read(path: string, key: string): Promise<Bond | undefined> {
+    try {
+      const bytes = await readFileCapped(path, MAX_BOND_FILE_BYTES);
+      if (!bytes) return undefined;
+      const bond = fromJson(JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes)));
+      if (bondKey(bond.identity) !== key) throw new Error(`it holds the bond of ${bond.identity.address}, not of its file name`);
+      return bond;
+    } catch (e) {
+      const err = e instanceof Error ? e : new Error(String(e));
+      log.smp('bond file %s ignored: %s', path, err.message);
+      this.options.onError?.(path, err as Error | FileError);
+      return undefined;
+    }
+  }
+}
+
+// ------------------------------------------------------------------------------------------------
+// JSON form, checked field by field on the way in.
+
+type Json = Record<string, unknown>;
+
+function ltkJson(l: SmpLtk): Json {
+  return { key: toHex(l.key), ediv: l.ediv, rand: toHex(l.rand) };
+}
+
+function toJson(b: Bond): Json {
+  return {
+    format: FORMAT,
+    identity: { type: b.identity.type === 0 ? 'public' : 'random', address: b.identity.address.toUpperCase() },
+    secureConnections: b.secureConnections, authenticated: b.authenticated, keySize: b.keySize,
+    ...(b.ltk ? { ltk: ltkJson(b.ltk) } : {}),
+    ...(b.localLtk ? { localLtk: ltkJson(b.localLtk) } : {}),
+    ...(b.peerIrk ? { peerIrk: toHex(b.peerIrk) } : {}),
+    ...(b.peerCsrk ? { peerCsrk: toHex(b.peerCsrk) } : {}),
+    ...(b.localCsrk ? { localCsrk: toHex(b.localCsrk) } : {}),
+    ...(b.linkKey ? { linkKey: toHex(b.linkKey) } : {}),
+  };
+}
+
+function hexField(o: Json, name: string, n: number, optional: true): Uint8Array | undefined;
+function hexField(o: Json, name: string, n: number, optional?: false): Uint8Array;
+function hexField(o: Json, name: string, n: number, optional = false): Uint8Array | undefined {
+  const v = o[name];
+  if (v === undefined && optional) return undefined;
+  if (typeof v !== 'string' || v.length !== 2 * n || !/^[0-9a-fA-F]*$/.test(v)) throw new Error(`${name} is not ${n} octets of hex`);
+  return fromHex(v);
+}
+
+function ltkField(o: Json, name: string): SmpLtk | undefined {
+  const v = o[name];
+  if (v === undefined) return undefined;
+  if (!v || typeof v !== 'object' || Array.isArray(v)) throw new Error(`${name} is not an object`);
+  const l = v as Json;
+  if (!Number.isInteger(l['ediv']) || (l['ediv'] as number) < 0 || (l['ediv'] as number) > 0xffff) throw new Error(`${name}.ediv is not 0..65535`);
+  return { key: hexField(l, 'key', 16), ediv: l['ediv'] as number, rand: hexField(l, 'rand', 8) };
+}
+
+function fromJson(v: unknown): Bond {
+  if (!v || typeof v !== 'object' || Array.isArray(v)) throw new Error('not a JSON object');
+  const o = v as Json;
+  if (o['format'] !== FORMAT) throw new Error(`unknown format ${JSON.stringify(o['format'])}`);
+  const id = o['identity'] as Json | undefined;
+  if (!id || typeof id !== 'object' || (id['type'] !== 'public' && id['type'] !== 'random') || typeof id['address'] !== 'string') {
+    throw new Error('identity is not { type: "public" | "random", address }');
+  }
+  const identity: SmpAddress = { type: id['type'] === 'public' ? 0 : 1, address: (id['address'] as string).toUpperCase() };
+  bondKey(identity);
+  for (const f of ['secureConnections', 'authenticated'] as const) if (typeof o[f] !== 'boolean') throw new Error(`${f} is not a boolean`);
+  const keySize = o['keySize'];
+  if (!Number.isInteger(keySize) || (keySize as number) < 7 || (keySize as number) > 16) throw new Error('keySize is not 7..16');
+  const ltk = ltkField(o, 'ltk'), localLtk = ltkField(o, 'localLtk');
+  const peerIrk = hexField(o, 'peerIrk', 16, true), peerCsrk = hexField(o, 'peerCsrk', 16, true);
+  const localCsrk = hexField(o, 'localCsrk', 16, true), linkKey = hexField(o, 'linkKey', 16, true);
+  return {
+    identity, secureConnections: o['secureConnections'] as boolean, authenticated: o['authenticated'] as boolean,
+    keySize: keySize as number,
+    ...(ltk ? { ltk } : {}), ...(localLtk ? { localLtk } : {}), ...(peerIrk ? { peerIrk } : {}),
+    ...(peerCsrk ? { peerCsrk } : {}), ...(localCsrk ? { localCsrk } : {}), ...(linkKey ? { linkKey } : {}),
+  };
+}
