@@ -8,12 +8,18 @@ import { FileError } from '../errors.js';
 import { fsReason } from './args.js';
 import { stdoutClosed } from './stdout.js';
 import { decodeRecordsAsync, toJsonLine, type DecodedLine } from '../inspect/decode.js';
+import { PairingAnalyser, formatPairingReport } from '../inspect/pairing.js';
 
 const HELP = `usage: blewire decode <capture> [--json]
+       blewire decode --pairing <capture> [--passkey N] [--json]
 
 Decodes a btsnoop (H4 or Linux monitor), pcap (LINKTYPE 201/254) or pcapng capture:
 HCI commands and events, ACL, reassembled L2CAP with ATT / SMP / signalling, advertising data.
-  --json   JSON Lines: one line per record and one per reassembled L2CAP PDU`;
+  --json   JSON Lines: one line per record and one per reassembled L2CAP PDU
+  --pairing  for every SMP pairing: method, IO capabilities, confirm / DHKey check verdicts, the
+             derived keys against the LTK the host gave the controller, the recovered passkey, and
+             the weaknesses (with --json: one object per pairing)
+  --passkey N  the passkey of a Passkey Entry pairing, if known`;
 
 function stamp(us: number, t0: number): string {
   return ((us - t0) / 1e6).toFixed(6).padStart(12);
@@ -44,7 +50,9 @@ export function formatHuman(l: DecodedLine, t0: number, timeUs: number): string 
 
 export async function run(argv: string[]): Promise<number> {
   const json = argv.includes('--json');
-  const files = argv.filter(a => !a.startsWith('--'));
+  const pi = argv.indexOf('--passkey');
+  const passkeyArg = pi >= 0 ? argv[pi + 1] : undefined;
+  const files = argv.filter((a, i) => !a.startsWith('--') && !(pi >= 0 && i === pi + 1));
   if (argv.includes('--help') || argv.includes('-h')) {
     console.log(HELP);
     return 0;
@@ -60,6 +68,25 @@ export async function run(argv: string[]): Promise<number> {
   } catch (e) {
     if (e instanceof FileError) throw e;
     throw new FileError('read capture', file, fsReason(e) ?? (e instanceof Error ? e.message : String(e)), { cause: e });
+  }
+  if (argv.includes('--pairing')) {
+    let passkey: number | undefined;
+    if (pi >= 0) {
+      passkey = Number(passkeyArg);
+      if (!passkeyArg || !/^\d{1,6}$/.test(passkeyArg)) {
+        console.error('--passkey takes six digits (000000-999999)');
+        return 2;
+      }
+    }
+    const analyser = new PairingAnalyser(passkey === undefined ? {} : { passkey });
+    for await (const line of decodeRecordsAsync(readCaptureFile(file))) analyser.push(line);
+    const reports = analyser.finish();
+    if (json) {
+      process.stdout.write(reports.map(r => JSON.stringify(r)).join('\n') + (reports.length ? '\n' : ''));
+    } else {
+      process.stdout.write(reports.length ? reports.map(formatPairingReport).join('\n\n') + '\n' : 'no SMP pairing in this capture\n');
+    }
+    return 0;
   }
   let buf = '';
   const flush = async (): Promise<void> => {

@@ -26,6 +26,8 @@ export class Pair {
   readonly r: SmpSession;
   readonly actions: Record<Side, SmpAction[]> = { i: [], r: [] };
   readonly sent: Array<{ from: Side; pdu: Uint8Array }> = [];
+  /** Every action of both sides in the order they were emitted. */
+  readonly log: Array<{ side: Side; a: SmpAction }> = [];
   readonly displayed: Partial<Record<Side, number>> = {};
   readonly compared: Partial<Record<Side, number>> = {};
   private readonly queue: Array<() => void> = [];
@@ -53,6 +55,7 @@ export class Pair {
 
   private onAction(side: Side, a: SmpAction): void {
     this.actions[side].push(a);
+    this.log.push({ side, a });
     const other: Side = side === 'i' ? 'r' : 'i';
     switch (a.kind) {
       case 'send':
