@@ -37,6 +37,22 @@ export class EncodeError extends BlewireError {
 }
 
 /**
+ * Advertising or scan response data does not fit the octets available (31 for legacy advertising,
+ * what the controller reports for extended advertising). `excess` says by how many octets; the
+ * message lists what was asked for, so the caller knows what to drop (a name is already shortened
+ * as far as it can be before this is thrown).
+ */
+export class AdTooLongError extends BlewireError {
+  override readonly code = 'EADTOOLONG';
+  readonly excess: number;
+  constructor(readonly size: number, readonly limit: number, readonly kinds: readonly string[]) {
+    super(`ad: the advertising data needs ${size} octets, ${size - limit} more than the ${limit} available ` +
+      `(${kinds.join(', ')}): drop or shorten some of it, or use extended advertising for more than 31 octets`);
+    this.excess = size - limit;
+  }
+}
+
+/**
  * An operation did not finish within its deadline. `hint`, when given, says what the user can check
  * or do next and ends the message after a colon.
  */

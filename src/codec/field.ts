@@ -16,18 +16,49 @@ export interface Field<T> {
   readonly fixed?: number;
   /** One-line rendering for describe(). */
   fmt?(v: T): string;
+  /**
+   * In-place read of a value that occupies exactly b[o, o + n): no reader, no allocation (for the
+   * hot paths generated from a table, e.g. the advertising data view). Returns undefined when n
+   * octets are not a valid size for this field. Only fields with a cheap fixed layout have it.
+   */
+  at?(b: Uint8Array, o: number, n: number): T | undefined;
+  /** For fields of repeated fixed-size elements: the element size (values are whole multiples). */
+  readonly unit?: number;
 }
 
 export type Fields = Record<string, Field<any>>;
 export type Infer<F extends Fields> = { -readonly [K in keyof F]: F[K] extends Field<infer T> ? T : never };
 
+/** Little-endian unsigned integer of n (1..4) octets at b[o]. */
+export function leUint(b: Uint8Array, o: number, n: number): number {
+  let v = 0;
+  for (let i = n - 1; i >= 0; i--) v = v * 256 + b[o + i]!;
+  return v;
+}
+
 const num = (read: (r: ByteReader) => number, write: (w: ByteWriter, v: number) => void, n: number,
-  fmt?: (v: number) => string): Field<number> => ({ read, write, size: () => n, fixed: n, ...(fmt ? { fmt } : {}) });
+  fmt?: (v: number) => string, signed = false): Field<number> => ({
+  read, write, size: () => n, fixed: n, ...(fmt ? { fmt } : {}),
+  at: inPlace(n, signed),
+});
+
+/** In-place readers specialised per width (this is the per-structure work of the AD view). */
+function inPlace(n: number, signed: boolean): (b: Uint8Array, o: number, len: number) => number | undefined {
+  switch (n) {
+    case 1: return signed ? (b, o, len) => (len === 1 ? (b[o]! << 24) >> 24 : undefined) : (b, o, len) => (len === 1 ? b[o]! : undefined);
+    case 2: return signed
+      ? (b, o, len) => (len === 2 ? ((b[o]! | (b[o + 1]! << 8)) << 16) >> 16 : undefined)
+      : (b, o, len) => (len === 2 ? b[o]! | (b[o + 1]! << 8) : undefined);
+    default: return signed
+      ? (b, o, len) => (len === n ? (leUint(b, o, n) << (32 - 8 * n)) >> (32 - 8 * n) : undefined)
+      : (b, o, len) => (len === n ? leUint(b, o, n) : undefined);
+  }
+}
 
 export const u8 = num(r => r.u8(), (w, v) => w.u8(v), 1);
-export const i8 = num(r => r.i8(), (w, v) => w.i8(v), 1);
+export const i8 = num(r => r.i8(), (w, v) => w.i8(v), 1, undefined, true);
 export const u16 = num(r => r.u16(), (w, v) => w.u16(v), 2);
-export const i16 = num(r => r.i16(), (w, v) => w.i16(v), 2);
+export const i16 = num(r => r.i16(), (w, v) => w.i16(v), 2, undefined, true);
 export const u24 = num(r => r.u24(), (w, v) => w.u24(v), 3);
 export const u32 = num(r => r.u32(), (w, v) => w.u32(v), 4);
 /** u8 shown as hex (opcodes, status codes, bit masks). */
@@ -159,6 +190,7 @@ export function repeated<T>(element: Field<T>): Field<T[]> {
     write: (w, v) => { for (const e of v) element.write(w, e); },
     size: v => { let n = 0; for (const e of v) n += element.size(e); return n; },
     fixed: 0,
+    ...(element.fixed ? { unit: element.fixed } : {}),
     fmt: v => '[' + v.map(e => fmtValue(element, e)).join(', ') + ']',
   };
 }

@@ -1,10 +1,10 @@
 import { ByteReader } from '../bytes/reader.js';
 import { ByteWriter } from '../bytes/writer.js';
 import { hex8, toHex } from '../bytes/hex.js';
-import { DecodeError, EncodeError } from '../errors.js';
-import { bdAddr, bytes, i8, named, repeated, rest, u16, x16, x24, x8, type Field, type Fields } from '../codec/field.js';
-import { defineTable, type PduOf } from '../codec/table.js';
-import { fromShort, uuid128, uuid16, uuid32, uuidFromBytes, type Uuid } from '../codec/uuid.js';
+import { AdTooLongError, DecodeError, EncodeError } from '../errors.js';
+import { bdAddr, bytes, i8, leUint, named, repeated, rest, u16, x16, x24, x8, type Field } from '../codec/field.js';
+import { defineTable, type PduOf, type RowSpec } from '../codec/table.js';
+import { fromShort, shortUuid, uuid128, uuid16, uuid32, uuidFromBytes, type Uuid } from '../codec/uuid.js';
 
 /**
  * Advertising and scan response data (Core Vol 3, Part C, 11; Extended Inquiry Response has the same
@@ -46,6 +46,7 @@ export function decodeUtf8(b: Uint8Array, start = 0, end = b.length): string {
 
 const utf8: Field<string> = {
   read: r => decodeUtf8(r.rest()),
+  at: (b, o, n) => decodeUtf8(b, o, o + n),
   write: (w, v) => { w.bytesOf(utf8Encoder.encode(v)); },
   size: v => utf8Encoder.encode(v).length,
   fixed: 0,
@@ -103,6 +104,7 @@ export function encodeUri(uri: string): Uint8Array {
 
 const uriField: Field<string> = {
   read: r => decodeUri(r.rest()),
+  at: (b, o, n) => decodeUri(b.subarray(o, o + n)),
   write: (w, v) => { w.bytesOf(encodeUri(v)); },
   size: v => encodeUri(v).length,
   fixed: 0,
@@ -139,6 +141,7 @@ const intervalLong: Field<number> = {
   write: (w, v) => { if (v <= 0xffffff) w.u24(v); else w.u32(v); },
   size: v => (v <= 0xffffff ? 3 : 4),
   fixed: 3,
+  at: (b, o, n) => (n === 3 || n === 4 ? leUint(b, o, n) : undefined),
   fmt: v => `${v} (${(v * 0.625).toFixed(3)} ms)`,
 };
 const LE_ROLE_NAMES: Readonly<Record<number, string>> = {
@@ -146,75 +149,84 @@ const LE_ROLE_NAMES: Readonly<Record<number, string>> = {
 };
 const ADDRESS_TYPE_NAMES: Readonly<Record<number, string>> = { 0x00: 'public', 0x01: 'random' };
 
-interface AdRowSpec {
-  readonly code: number;
-  readonly specName: string;
-  readonly spec: string;
-  readonly fields: Fields;
-  readonly trailing?: 'error' | 'ignore';
+/**
+ * How the tolerant scanner view (`parseAd`) takes in a structure of a row's type; a row without one
+ * is only listed in `structures`. The role says what the structure means to a scanner; the field
+ * sizes (UUID width, company identifier width, exact scalar size) come from the row's own fields.
+ */
+export type AdViewRole =
+  | 'flags' | 'serviceUuids' | 'solicitedUuids' | 'name' | 'txPower' | 'appearance' | 'interval'
+  | 'serviceData' | 'manufacturerData' | 'uri';
+
+interface AdRowSpec extends RowSpec {
+  /** The Supplement's name for the data type. */
+  readonly name: string;
+  readonly view?: AdViewRole;
+  /** For service UUID lists and local names: the complete form (true) or the partial one. */
+  readonly complete?: boolean;
 }
 const row = <const S extends AdRowSpec>(s: S): S => s;
 const CSS = 'Core Specification Supplement, Part A, ';
 
 export const AD_TYPES = {
-  flags: row({ code: 0x01, specName: 'Flags', spec: CSS + '1.3', fields: { flags: flagsField }, trailing: 'ignore' }),
-  incompleteUuids16: row({ code: 0x02, specName: 'Incomplete List of 16-bit Service UUIDs', spec: CSS + '1.1', fields: { uuids: uuidList(uuid16) } }),
-  completeUuids16: row({ code: 0x03, specName: 'Complete List of 16-bit Service UUIDs', spec: CSS + '1.1', fields: { uuids: uuidList(uuid16) } }),
-  incompleteUuids32: row({ code: 0x04, specName: 'Incomplete List of 32-bit Service UUIDs', spec: CSS + '1.1', fields: { uuids: uuidList(uuid32) } }),
-  completeUuids32: row({ code: 0x05, specName: 'Complete List of 32-bit Service UUIDs', spec: CSS + '1.1', fields: { uuids: uuidList(uuid32) } }),
-  incompleteUuids128: row({ code: 0x06, specName: 'Incomplete List of 128-bit Service UUIDs', spec: CSS + '1.1', fields: { uuids: uuidList(uuid128) } }),
-  completeUuids128: row({ code: 0x07, specName: 'Complete List of 128-bit Service UUIDs', spec: CSS + '1.1', fields: { uuids: uuidList(uuid128) } }),
-  shortenedLocalName: row({ code: 0x08, specName: 'Shortened Local Name', spec: CSS + '1.2', fields: { name: utf8 } }),
-  completeLocalName: row({ code: 0x09, specName: 'Complete Local Name', spec: CSS + '1.2', fields: { name: utf8 } }),
-  txPowerLevel: row({ code: 0x0a, specName: 'Tx Power Level', spec: CSS + '1.5', fields: { txPower: i8 } }),
-  classOfDevice: row({ code: 0x0d, specName: 'Class of Device', spec: CSS + '1.6', fields: { classOfDevice: x24 } }),
-  simplePairingHashC192: row({ code: 0x0e, specName: 'Simple Pairing Hash C-192', spec: CSS + '1.6', fields: { hash: bytes(16) } }),
-  simplePairingRandomizerR192: row({ code: 0x0f, specName: 'Simple Pairing Randomizer R-192', spec: CSS + '1.6', fields: { randomizer: bytes(16) } }),
+  flags: row({ code: 0x01, name: 'Flags', view: 'flags', spec: CSS + '1.3', fields: { flags: flagsField }, trailing: 'ignore' }),
+  incompleteUuids16: row({ code: 0x02, name: 'Incomplete List of 16-bit Service UUIDs', view: 'serviceUuids', complete: false, spec: CSS + '1.1', fields: { uuids: uuidList(uuid16) } }),
+  completeUuids16: row({ code: 0x03, name: 'Complete List of 16-bit Service UUIDs', view: 'serviceUuids', complete: true, spec: CSS + '1.1', fields: { uuids: uuidList(uuid16) } }),
+  incompleteUuids32: row({ code: 0x04, name: 'Incomplete List of 32-bit Service UUIDs', view: 'serviceUuids', complete: false, spec: CSS + '1.1', fields: { uuids: uuidList(uuid32) } }),
+  completeUuids32: row({ code: 0x05, name: 'Complete List of 32-bit Service UUIDs', view: 'serviceUuids', complete: true, spec: CSS + '1.1', fields: { uuids: uuidList(uuid32) } }),
+  incompleteUuids128: row({ code: 0x06, name: 'Incomplete List of 128-bit Service UUIDs', view: 'serviceUuids', complete: false, spec: CSS + '1.1', fields: { uuids: uuidList(uuid128) } }),
+  completeUuids128: row({ code: 0x07, name: 'Complete List of 128-bit Service UUIDs', view: 'serviceUuids', complete: true, spec: CSS + '1.1', fields: { uuids: uuidList(uuid128) } }),
+  shortenedLocalName: row({ code: 0x08, name: 'Shortened Local Name', view: 'name', complete: false, spec: CSS + '1.2', fields: { name: utf8 } }),
+  completeLocalName: row({ code: 0x09, name: 'Complete Local Name', view: 'name', complete: true, spec: CSS + '1.2', fields: { name: utf8 } }),
+  txPowerLevel: row({ code: 0x0a, name: 'Tx Power Level', view: 'txPower', spec: CSS + '1.5', fields: { txPower: i8 } }),
+  classOfDevice: row({ code: 0x0d, name: 'Class of Device', spec: CSS + '1.6', fields: { classOfDevice: x24 } }),
+  simplePairingHashC192: row({ code: 0x0e, name: 'Simple Pairing Hash C-192', spec: CSS + '1.6', fields: { hash: bytes(16) } }),
+  simplePairingRandomizerR192: row({ code: 0x0f, name: 'Simple Pairing Randomizer R-192', spec: CSS + '1.6', fields: { randomizer: bytes(16) } }),
   /** 0x10 is Device ID (Device ID profile) in EIR, and the Security Manager TK Value (1.8) in OOB data. */
-  deviceIdOrTkValue: row({ code: 0x10, specName: 'Device ID / Security Manager TK Value', spec: CSS + '1.8', fields: { value: rest } }),
-  securityManagerOobFlags: row({ code: 0x11, specName: 'Security Manager Out of Band Flags', spec: CSS + '1.7', fields: { oobFlags: x8 } }),
-  peripheralConnectionIntervalRange: row({ code: 0x12, specName: 'Peripheral Connection Interval Range', spec: CSS + '1.9',
+  deviceIdOrTkValue: row({ code: 0x10, name: 'Device ID / Security Manager TK Value', spec: CSS + '1.8', fields: { value: rest } }),
+  securityManagerOobFlags: row({ code: 0x11, name: 'Security Manager Out of Band Flags', spec: CSS + '1.7', fields: { oobFlags: x8 } }),
+  peripheralConnectionIntervalRange: row({ code: 0x12, name: 'Peripheral Connection Interval Range', spec: CSS + '1.9',
     fields: { intervalMin: x16, intervalMax: x16 } }),
-  solicitationUuids16: row({ code: 0x14, specName: 'List of 16-bit Service Solicitation UUIDs', spec: CSS + '1.10', fields: { uuids: uuidList(uuid16) } }),
-  solicitationUuids128: row({ code: 0x15, specName: 'List of 128-bit Service Solicitation UUIDs', spec: CSS + '1.10', fields: { uuids: uuidList(uuid128) } }),
-  serviceData16: row({ code: 0x16, specName: 'Service Data - 16-bit UUID', spec: CSS + '1.11', fields: { uuid: uuid16, data: rest } }),
-  publicTargetAddress: row({ code: 0x17, specName: 'Public Target Address', spec: CSS + '1.13', fields: { addresses: repeated(bdAddr) } }),
-  randomTargetAddress: row({ code: 0x18, specName: 'Random Target Address', spec: CSS + '1.14', fields: { addresses: repeated(bdAddr) } }),
-  appearance: row({ code: 0x19, specName: 'Appearance', spec: CSS + '1.12', fields: { appearance: x16 } }),
-  advertisingInterval: row({ code: 0x1a, specName: 'Advertising Interval', spec: CSS + '1.15', fields: { interval: interval0625 } }),
-  leBluetoothDeviceAddress: row({ code: 0x1b, specName: 'LE Bluetooth Device Address', spec: CSS + '1.16',
+  solicitationUuids16: row({ code: 0x14, name: 'List of 16-bit Service Solicitation UUIDs', view: 'solicitedUuids', spec: CSS + '1.10', fields: { uuids: uuidList(uuid16) } }),
+  solicitationUuids128: row({ code: 0x15, name: 'List of 128-bit Service Solicitation UUIDs', view: 'solicitedUuids', spec: CSS + '1.10', fields: { uuids: uuidList(uuid128) } }),
+  serviceData16: row({ code: 0x16, name: 'Service Data - 16-bit UUID', view: 'serviceData', spec: CSS + '1.11', fields: { uuid: uuid16, data: rest } }),
+  publicTargetAddress: row({ code: 0x17, name: 'Public Target Address', spec: CSS + '1.13', fields: { addresses: repeated(bdAddr) } }),
+  randomTargetAddress: row({ code: 0x18, name: 'Random Target Address', spec: CSS + '1.14', fields: { addresses: repeated(bdAddr) } }),
+  appearance: row({ code: 0x19, name: 'Appearance', view: 'appearance', spec: CSS + '1.12', fields: { appearance: x16 } }),
+  advertisingInterval: row({ code: 0x1a, name: 'Advertising Interval', view: 'interval', spec: CSS + '1.15', fields: { interval: interval0625 } }),
+  leBluetoothDeviceAddress: row({ code: 0x1b, name: 'LE Bluetooth Device Address', spec: CSS + '1.16',
     fields: { address: bdAddr, addressType: named(x8, ADDRESS_TYPE_NAMES) } }),
-  leRole: row({ code: 0x1c, specName: 'LE Role', spec: CSS + '1.17', fields: { role: named(x8, LE_ROLE_NAMES) } }),
-  simplePairingHashC256: row({ code: 0x1d, specName: 'Simple Pairing Hash C-256', spec: CSS + '1.6', fields: { hash: bytes(16) } }),
-  simplePairingRandomizerR256: row({ code: 0x1e, specName: 'Simple Pairing Randomizer R-256', spec: CSS + '1.6', fields: { randomizer: bytes(16) } }),
-  solicitationUuids32: row({ code: 0x1f, specName: 'List of 32-bit Service Solicitation UUIDs', spec: CSS + '1.10', fields: { uuids: uuidList(uuid32) } }),
-  serviceData32: row({ code: 0x20, specName: 'Service Data - 32-bit UUID', spec: CSS + '1.11', fields: { uuid: uuid32, data: rest } }),
-  serviceData128: row({ code: 0x21, specName: 'Service Data - 128-bit UUID', spec: CSS + '1.11', fields: { uuid: uuid128, data: rest } }),
-  leSecureConnectionsConfirmationValue: row({ code: 0x22, specName: 'LE Secure Connections Confirmation Value', spec: CSS + '1.6',
+  leRole: row({ code: 0x1c, name: 'LE Role', spec: CSS + '1.17', fields: { role: named(x8, LE_ROLE_NAMES) } }),
+  simplePairingHashC256: row({ code: 0x1d, name: 'Simple Pairing Hash C-256', spec: CSS + '1.6', fields: { hash: bytes(16) } }),
+  simplePairingRandomizerR256: row({ code: 0x1e, name: 'Simple Pairing Randomizer R-256', spec: CSS + '1.6', fields: { randomizer: bytes(16) } }),
+  solicitationUuids32: row({ code: 0x1f, name: 'List of 32-bit Service Solicitation UUIDs', view: 'solicitedUuids', spec: CSS + '1.10', fields: { uuids: uuidList(uuid32) } }),
+  serviceData32: row({ code: 0x20, name: 'Service Data - 32-bit UUID', view: 'serviceData', spec: CSS + '1.11', fields: { uuid: uuid32, data: rest } }),
+  serviceData128: row({ code: 0x21, name: 'Service Data - 128-bit UUID', view: 'serviceData', spec: CSS + '1.11', fields: { uuid: uuid128, data: rest } }),
+  leSecureConnectionsConfirmationValue: row({ code: 0x22, name: 'LE Secure Connections Confirmation Value', spec: CSS + '1.6',
     fields: { confirmationValue: bytes(16) } }),
-  leSecureConnectionsRandomValue: row({ code: 0x23, specName: 'LE Secure Connections Random Value', spec: CSS + '1.6',
+  leSecureConnectionsRandomValue: row({ code: 0x23, name: 'LE Secure Connections Random Value', spec: CSS + '1.6',
     fields: { randomValue: bytes(16) } }),
-  uri: row({ code: 0x24, specName: 'URI', spec: CSS + '1.18', fields: { uri: uriField } }),
-  indoorPositioning: row({ code: 0x25, specName: 'Indoor Positioning', spec: 'Indoor Positioning Service 1.0, 3.1', fields: { data: rest } }),
-  transportDiscoveryData: row({ code: 0x26, specName: 'Transport Discovery Data', spec: 'Transport Discovery Service 1.0, 4.1', fields: { data: rest } }),
-  leSupportedFeatures: row({ code: 0x27, specName: 'LE Supported Features', spec: CSS + '1.19', fields: { features: rest } }),
-  channelMapUpdateIndication: row({ code: 0x28, specName: 'Channel Map Update Indication', spec: CSS + '1.20',
+  uri: row({ code: 0x24, name: 'URI', view: 'uri', spec: CSS + '1.18', fields: { uri: uriField } }),
+  indoorPositioning: row({ code: 0x25, name: 'Indoor Positioning', spec: 'Indoor Positioning Service 1.0, 3.1', fields: { data: rest } }),
+  transportDiscoveryData: row({ code: 0x26, name: 'Transport Discovery Data', spec: 'Transport Discovery Service 1.0, 4.1', fields: { data: rest } }),
+  leSupportedFeatures: row({ code: 0x27, name: 'LE Supported Features', spec: CSS + '1.19', fields: { features: rest } }),
+  channelMapUpdateIndication: row({ code: 0x28, name: 'Channel Map Update Indication', spec: CSS + '1.20',
     fields: { channelMap: bytes(5), instant: u16 } }),
-  pbAdv: row({ code: 0x29, specName: 'PB-ADV', spec: 'Mesh Profile 1.0, 5.2.1', fields: { data: rest } }),
-  meshMessage: row({ code: 0x2a, specName: 'Mesh Message', spec: 'Mesh Profile 1.0, 3.3.1', fields: { data: rest } }),
-  meshBeacon: row({ code: 0x2b, specName: 'Mesh Beacon', spec: 'Mesh Profile 1.0, 3.9', fields: { data: rest } }),
-  bigInfo: row({ code: 0x2c, specName: 'BIGInfo', spec: CSS + '1.21', fields: { data: rest } }),
-  broadcastCode: row({ code: 0x2d, specName: 'Broadcast_Code', spec: CSS + '1.22', fields: { data: rest } }),
-  resolvableSetIdentifier: row({ code: 0x2e, specName: 'Resolvable Set Identifier', spec: 'Coordinated Set Identification Profile 1.0, 3.1',
+  pbAdv: row({ code: 0x29, name: 'PB-ADV', spec: 'Mesh Profile 1.0, 5.2.1', fields: { data: rest } }),
+  meshMessage: row({ code: 0x2a, name: 'Mesh Message', spec: 'Mesh Profile 1.0, 3.3.1', fields: { data: rest } }),
+  meshBeacon: row({ code: 0x2b, name: 'Mesh Beacon', spec: 'Mesh Profile 1.0, 3.9', fields: { data: rest } }),
+  bigInfo: row({ code: 0x2c, name: 'BIGInfo', spec: CSS + '1.21', fields: { data: rest } }),
+  broadcastCode: row({ code: 0x2d, name: 'Broadcast_Code', spec: CSS + '1.22', fields: { data: rest } }),
+  resolvableSetIdentifier: row({ code: 0x2e, name: 'Resolvable Set Identifier', spec: 'Coordinated Set Identification Profile 1.0, 3.1',
     fields: { rsi: bytes(6) } }),
-  advertisingIntervalLong: row({ code: 0x2f, specName: 'Advertising Interval - long', spec: CSS + '1.15', fields: { interval: intervalLong } }),
-  broadcastName: row({ code: 0x30, specName: 'Broadcast_Name', spec: 'Public Broadcast Profile 1.0, 4.2', fields: { name: utf8 } }),
-  encryptedAdvertisingData: row({ code: 0x31, specName: 'Encrypted Advertising Data', spec: CSS + '1.23', fields: { data: rest } }),
-  periodicAdvertisingResponseTimingInformation: row({ code: 0x32, specName: 'Periodic Advertising Response Timing Information',
+  advertisingIntervalLong: row({ code: 0x2f, name: 'Advertising Interval - long', view: 'interval', spec: CSS + '1.15', fields: { interval: intervalLong } }),
+  broadcastName: row({ code: 0x30, name: 'Broadcast_Name', spec: 'Public Broadcast Profile 1.0, 4.2', fields: { name: utf8 } }),
+  encryptedAdvertisingData: row({ code: 0x31, name: 'Encrypted Advertising Data', spec: CSS + '1.23', fields: { data: rest } }),
+  periodicAdvertisingResponseTimingInformation: row({ code: 0x32, name: 'Periodic Advertising Response Timing Information',
     spec: CSS + '1.24', fields: { data: rest } }),
-  electronicShelfLabel: row({ code: 0x34, specName: 'Electronic Shelf Label', spec: 'Electronic Shelf Label Profile 1.0, 3.1', fields: { data: rest } }),
-  threeDInformationData: row({ code: 0x3d, specName: '3D Information Data', spec: '3D Synchronization Profile 1.0, 5.1', fields: { data: rest } }),
-  manufacturerSpecificData: row({ code: 0xff, specName: 'Manufacturer Specific Data', spec: CSS + '1.4',
+  electronicShelfLabel: row({ code: 0x34, name: 'Electronic Shelf Label', spec: 'Electronic Shelf Label Profile 1.0, 3.1', fields: { data: rest } }),
+  threeDInformationData: row({ code: 0x3d, name: '3D Information Data', spec: '3D Synchronization Profile 1.0, 5.1', fields: { data: rest } }),
+  manufacturerSpecificData: row({ code: 0xff, name: 'Manufacturer Specific Data', view: 'manufacturerData', spec: CSS + '1.4',
     fields: { companyId: x16, data: rest } }),
 } as const;
 
@@ -268,10 +280,62 @@ const NO_UUIDS: readonly Uuid[] = Object.freeze([]);
 const NO_SERVICE_DATA: ReadonlyMap<Uuid, Uint8Array> = new Map();
 const NO_MANUFACTURER_DATA: ReadonlyMap<number, Uint8Array> = new Map();
 
-/** Read a name and strip the NUL padding some devices append. */
-function nameOf(d: Uint8Array, start: number, end: number): string {
-  while (end > start && d[end - 1] === 0) end--;
-  return decodeUtf8(d, start, end);
+// ---- the scanner view, generated from the table ------------------------------------------------
+//
+// parseAd runs once per advertising report a caller looks into, so it reads in place, with no
+// per-structure reader or object. What it does with each AD type is not written here by code: it is
+// compiled below, at load, from the rows' `view` roles and fields into flat per-type lookups.
+
+const V_NONE = 0, V_FLAGS = 1, V_SERVICE_UUIDS = 2, V_SOLICITED_UUIDS = 3, V_NAME = 4, V_TX_POWER = 5,
+  V_APPEARANCE = 6, V_INTERVAL = 7, V_SERVICE_DATA = 8, V_MANUFACTURER_DATA = 9, V_URI = 10;
+const ROLE_CODES: Readonly<Record<AdViewRole, number>> = {
+  flags: V_FLAGS, serviceUuids: V_SERVICE_UUIDS, solicitedUuids: V_SOLICITED_UUIDS, name: V_NAME, txPower: V_TX_POWER,
+  appearance: V_APPEARANCE, interval: V_INTERVAL, serviceData: V_SERVICE_DATA, manufacturerData: V_MANUFACTURER_DATA,
+  uri: V_URI,
+};
+/** Per AD type: its view role (V_*). */
+const VIEW = new Uint8Array(256);
+/** Per AD type: the UUID width of a list or of service data. */
+const WIDTH = new Uint8Array(256);
+/** Per AD type: 1 for the complete form of a name or list. */
+const COMPLETE = new Uint8Array(256);
+/** Per AD type: the field read in place (scalars, text; the company identifier of manufacturer data). */
+const AT: Array<Field<any> | undefined> = new Array(256).fill(undefined);
+/** Per AD type: octets to read in place when the row ignores trailing octets (0: the whole structure). */
+const LENIENT = new Uint8Array(256);
+/** Per AD type: the Supplement's name, for malformation reasons. */
+const NAMES: string[] = new Array(256).fill('');
+
+for (const r of Object.values(AD_TYPES) as readonly AdRowSpec[]) {
+  if (r.view === undefined) continue;
+  const fields = Object.values(r.fields);
+  const first = fields[0]!;
+  VIEW[r.code] = ROLE_CODES[r.view];
+  NAMES[r.code] = r.name;
+  COMPLETE[r.code] = r.complete ? 1 : 0;
+  switch (r.view) {
+    case 'serviceUuids': case 'solicitedUuids':
+      WIDTH[r.code] = first.unit ?? 0;
+      break;
+    case 'serviceData':
+      WIDTH[r.code] = first.fixed ?? 0;
+      break;
+    case 'manufacturerData':
+      WIDTH[r.code] = first.fixed ?? 0;
+      AT[r.code] = first;
+      break;
+    default:
+      AT[r.code] = first;
+      if (r.trailing === 'ignore') LENIENT[r.code] = first.fixed ?? 0;
+  }
+  const inPlace = r.view === 'serviceUuids' || r.view === 'solicitedUuids' || r.view === 'serviceData' ? WIDTH[r.code]! > 0 : !!first.at;
+  if (!inPlace) throw new Error(`AD table: row ${r.name} has view ${r.view} but its first field cannot be read in place`);
+}
+
+/** The row's value field read in place over [s, s + size), or undefined when the size is wrong. */
+function valueAt(type: number, d: Uint8Array, s: number, size: number): any {
+  const lenient = LENIENT[type]!;
+  return AT[type]!.at!(d, s, lenient !== 0 && size >= lenient ? lenient : size);
 }
 
 /** Record a malformation (module-level, not a closure: parseAd is hot). */
@@ -293,7 +357,7 @@ function addUuids(d: Uint8Array, list: Uuid[] | undefined, s: number, e: number,
 
 /**
  * Parse AD structures tolerantly (see the file comment). Never throws. One pass, no per-structure
- * reader objects: this runs once per advertising report a caller looks into.
+ * reader objects; what each AD type contributes is the table's `view` role.
  */
 export function parseAd(d: Uint8Array): ParsedAd {
   const n = d.length;
@@ -318,38 +382,63 @@ export function parseAd(d: Uint8Array): ParsedAd {
     const s = i + 2, e = i + 1 + len;
     (starts ??= []).push(i);
     const size = e - s;
-    switch (type) {
-      case 0x01: if (size >= 1) flags = d[s]; else malformed = bad(malformed, i, type, 'empty Flags'); break;
-      case 0x02: case 0x03: case 0x04: case 0x05: case 0x06: case 0x07:
-      case 0x14: case 0x1f: case 0x15: {
-        // UUID lists (Supplement, Part A, 1.1 and 1.10): 2-, 4- or 16-octet UUIDs back to back.
-        const us = type === 0x14 || type <= 0x03 ? 2 : type === 0x1f || type <= 0x05 ? 4 : 16;
+    switch (VIEW[type]) {
+      case V_NONE: break;
+      case V_SERVICE_UUIDS: case V_SOLICITED_UUIDS: {
+        // UUID lists (Supplement, Part A, 1.1 and 1.10): UUIDs of the row's width back to back.
+        const us = WIDTH[type]!;
         if (size % us !== 0) malformed = bad(malformed, i, type, `${size} octet(s) are not a whole number of ${us}-octet UUIDs`);
-        if (type <= 0x07) serviceUuids = addUuids(d, serviceUuids, s, e, us);
+        if (VIEW[type] === V_SERVICE_UUIDS) serviceUuids = addUuids(d, serviceUuids, s, e, us);
         else solicited = addUuids(d, solicited, s, e, us);
         break;
       }
-      case 0x08: if (!nameComplete) name = nameOf(d, s, e); break;
-      case 0x09: name = nameOf(d, s, e); nameComplete = true; break;
-      case 0x0a: if (size === 1) txPower = (d[s]! << 24) >> 24; else malformed = bad(malformed, i, type, `Tx Power Level of ${size} octets`); break;
-      case 0x19: if (size === 2) appearance = d[s]! | (d[s + 1]! << 8); else malformed = bad(malformed, i, type, `Appearance of ${size} octets`); break;
-      case 0x1a: if (size === 2) advertisingInterval = d[s]! | (d[s + 1]! << 8); else malformed = bad(malformed, i, type, `Advertising Interval of ${size} octets`); break;
-      case 0x2f:
-        if (size === 3 || size === 4) advertisingInterval = (d[s]! | (d[s + 1]! << 8) | (d[s + 2]! << 16) | (size === 4 ? d[s + 3]! << 24 : 0)) >>> 0;
-        else malformed = bad(malformed, i, type, `Advertising Interval - long of ${size} octets`);
+      case V_NAME: {
+        if (nameComplete && !COMPLETE[type]) break; // a complete name wins over a shortened one
+        let end = e;
+        while (end > s && d[end - 1] === 0) end--; // NUL padding some devices append
+        name = AT[type]!.at!(d, s, end - s);
+        if (COMPLETE[type]) nameComplete = true;
         break;
-      case 0x16: case 0x20: case 0x21: {
-        const us = type === 0x16 ? 2 : type === 0x20 ? 4 : 16;
-        if (size < us) { malformed = bad(malformed, i, type, `Service Data of ${size} octets has no whole UUID`); break; }
+      }
+      case V_SERVICE_DATA: {
+        const us = WIDTH[type]!;
+        if (size < us) { malformed = bad(malformed, i, type, `${NAMES[type]} of ${size} octets has no whole UUID`); break; }
         (serviceData ??= new Map()).set(uuidFromBytes(d, s, us)!, d.subarray(s + us, e));
         break;
       }
-      case 0xff:
-        if (size < 2) { malformed = bad(malformed, i, type, `Manufacturer Specific Data of ${size} octets has no company identifier`); break; }
-        (manufacturerData ??= new Map()).set(d[s]! | (d[s + 1]! << 8), d.subarray(s + 2, e));
+      case V_MANUFACTURER_DATA: {
+        const cs = WIDTH[type]!;
+        if (size < cs) { malformed = bad(malformed, i, type, `${NAMES[type]} of ${size} octets has no company identifier`); break; }
+        (manufacturerData ??= new Map()).set(AT[type]!.at!(d, s, cs), d.subarray(s + cs, e));
         break;
-      case 0x24: uri = decodeUri(d.subarray(s, e)); break;
-      default: break;
+      }
+      // One value read in place by the row's field; each role has its own call site (one field
+      // type each, so V8 can inline it).
+      case V_FLAGS: {
+        const v = AT[type]!.at!(d, s, LENIENT[type]! !== 0 && size >= LENIENT[type]! ? LENIENT[type]! : size);
+        if (v === undefined) malformed = bad(malformed, i, type, `${NAMES[type]} of ${size} octets`);
+        else flags = v;
+        break;
+      }
+      case V_TX_POWER: {
+        const v = valueAt(type, d, s, size);
+        if (v === undefined) malformed = bad(malformed, i, type, `${NAMES[type]} of ${size} octets`);
+        else txPower = v;
+        break;
+      }
+      case V_APPEARANCE: {
+        const v = valueAt(type, d, s, size);
+        if (v === undefined) malformed = bad(malformed, i, type, `${NAMES[type]} of ${size} octets`);
+        else appearance = v;
+        break;
+      }
+      case V_INTERVAL: {
+        const v = valueAt(type, d, s, size);
+        if (v === undefined) malformed = bad(malformed, i, type, `${NAMES[type]} of ${size} octets`);
+        else advertisingInterval = v;
+        break;
+      }
+      case V_URI: uri = valueAt(type, d, s, size); break;
     }
     i = e;
   }
@@ -493,48 +582,142 @@ export function describeAd(d: Uint8Array): string[] {
 export interface AdContent {
   flags?: number;
   name?: string;
-  /** Write the name as a Shortened Local Name. */
+  /** Write the name as a Shortened Local Name even when it fits. */
   shortName?: boolean;
   txPower?: number;
   appearance?: number;
   serviceUuids?: readonly Uuid[];
+  /** The service UUID lists are partial: written as the Incomplete List types (Supplement, Part A, 1.1). */
+  serviceUuidsIncomplete?: boolean;
+  /** Service Solicitation UUIDs (Supplement, Part A, 1.10). */
+  solicitedServiceUuids?: readonly Uuid[];
   serviceData?: ReadonlyMap<Uuid, Uint8Array> | ReadonlyArray<[Uuid, Uint8Array]>;
   manufacturerData?: ReadonlyMap<number, Uint8Array> | ReadonlyArray<[number, Uint8Array]>;
   uri?: string;
 }
 
-/**
- * The structures for an AdContent, in the customary order (flags, UUIDs, name, TX power, appearance,
- * service data, manufacturer data, URI); UUIDs use their shortest form (Supplement, Part A, 1.1).
- */
-export function adStructuresOf(c: AdContent): AdPdu[] {
+/** Octets of legacy advertising and scan response data (Vol 6, Part B, 2.3.1; Vol 4, Part E, 7.8.7). */
+export const LEGACY_AD_MAX = 31;
+/** Octets of extended advertising data a controller can hold at most (Vol 4, Part E, 7.8.57, 7.8.2.x: Max_Extended_Advertising_Data_Length). */
+export const EXTENDED_AD_MAX = 1650;
+
+export interface BuildAdOptions {
+  /**
+   * The octets available: LEGACY_AD_MAX (31) for legacy advertising or scan response data; for
+   * extended advertising what LE Read Maximum Advertising Data Length reports (at most 1650).
+   * Without it only each structure's own limit (255 octets) applies.
+   */
+  maxLength?: number;
+}
+
+// Kinds the builder writes, looked up in the table by view role and field width (not named here).
+type ListKey = `${'serviceUuids' | 'solicitedUuids'}/${number}/${boolean}`;
+const LIST_KINDS = new Map<ListKey, AdKind>();
+const SERVICE_DATA_KINDS = new Map<number, AdKind>();
+const NAME_KINDS = new Map<boolean, AdKind>();
+const ROLE_KINDS = new Map<AdViewRole, AdKind>();
+for (const [kind, r] of Object.entries(AD_TYPES) as Array<[AdKind, AdRowSpec]>) {
+  const first = Object.values(r.fields)[0]!;
+  switch (r.view) {
+    case undefined: break;
+    case 'serviceUuids': case 'solicitedUuids':
+      // Solicitation lists have no complete/incomplete forms: both keys name the one row.
+      for (const c of r.view === 'serviceUuids' ? [!!r.complete] : [true, false]) LIST_KINDS.set(`${r.view}/${first.unit!}/${c}`, kind);
+      break;
+    case 'serviceData': SERVICE_DATA_KINDS.set(first.fixed!, kind); break;
+    case 'name': NAME_KINDS.set(!!r.complete, kind); break;
+    default: if (!ROLE_KINDS.has(r.view)) ROLE_KINDS.set(r.view, kind);
+  }
+}
+const kindFor = <M>(m: Map<M, AdKind>, key: M): AdKind => {
+  const k = m.get(key);
+  if (k === undefined) throw new Error(`AD table: no row for ${String(key)}`);
+  return k;
+};
+
+/** The wire width of a UUID at its shortest AD form: 2, 4 or 16 octets (Supplement, Part A, 1.1). */
+function adWidth(u: Uuid): 2 | 4 | 16 {
+  const n = shortUuid(u);
+  return n === undefined ? 16 : n <= 0xffff ? 2 : 4;
+}
+
+function uuidLists(role: 'serviceUuids' | 'solicitedUuids', uuids: readonly Uuid[], complete: boolean): AdPdu[] {
+  const by = new Map<number, Uuid[]>([[2, []], [4, []], [16, []]]);
+  for (const u of uuids) by.get(adWidth(u))!.push(u);
   const out: AdPdu[] = [];
-  if (c.flags !== undefined) out.push({ kind: 'flags', flags: c.flags });
-  if (c.serviceUuids?.length) {
-    const by = { 2: [] as Uuid[], 4: [] as Uuid[], 16: [] as Uuid[] };
-    for (const u of c.serviceUuids) {
-      const n = u.length === 36 && u.endsWith('-0000-1000-8000-00805f9b34fb') ? parseInt(u.slice(0, 8), 16) : undefined;
-      by[n === undefined ? 16 : n <= 0xffff ? 2 : 4].push(u);
-    }
-    if (by[2].length) out.push({ kind: 'completeUuids16', uuids: by[2] });
-    if (by[4].length) out.push({ kind: 'completeUuids32', uuids: by[4] });
-    if (by[16].length) out.push({ kind: 'completeUuids128', uuids: by[16] });
+  for (const [width, list] of by) {
+    if (list.length) out.push({ kind: kindFor(LIST_KINDS, `${role}/${width}/${complete}` as ListKey), uuids: list } as AdPdu);
   }
-  if (c.name !== undefined) out.push({ kind: c.shortName ? 'shortenedLocalName' : 'completeLocalName', name: c.name });
-  if (c.txPower !== undefined) out.push({ kind: 'txPowerLevel', txPower: c.txPower });
-  if (c.appearance !== undefined) out.push({ kind: 'appearance', appearance: c.appearance });
-  for (const [u, data] of c.serviceData ?? []) {
-    const n = u.endsWith('-0000-1000-8000-00805f9b34fb') ? parseInt(u.slice(0, 8), 16) : undefined;
-    if (n === undefined) out.push({ kind: 'serviceData128', uuid: u, data });
-    else if (n <= 0xffff) out.push({ kind: 'serviceData16', uuid: u, data });
-    else out.push({ kind: 'serviceData32', uuid: u, data });
-  }
-  for (const [companyId, data] of c.manufacturerData ?? []) out.push({ kind: 'manufacturerSpecificData', companyId, data });
-  if (c.uri !== undefined) out.push({ kind: 'uri', uri: c.uri });
   return out;
 }
 
-/** encodeAd(adStructuresOf(content)). */
-export function buildAd(c: AdContent): Uint8Array {
-  return encodeAd(adStructuresOf(c));
+/**
+ * The structures for an AdContent, in the customary order (flags, UUIDs, name, TX power, appearance,
+ * service data, manufacturer data, URI); UUIDs use their shortest form (Supplement, Part A, 1.1).
+ * Every kind comes from the table by its view role.
+ */
+export function adStructuresOf(c: AdContent): AdPdu[] {
+  const out: AdPdu[] = [];
+  const one = (role: AdViewRole, value: object): void => { out.push({ kind: kindFor(ROLE_KINDS, role), ...value } as AdPdu); };
+  if (c.flags !== undefined) one('flags', { flags: c.flags });
+  if (c.serviceUuids?.length) out.push(...uuidLists('serviceUuids', c.serviceUuids, !c.serviceUuidsIncomplete));
+  if (c.solicitedServiceUuids?.length) out.push(...uuidLists('solicitedUuids', c.solicitedServiceUuids, true));
+  if (c.name !== undefined) out.push({ kind: kindFor(NAME_KINDS, !c.shortName), name: c.name } as AdPdu);
+  if (c.txPower !== undefined) one('txPower', { txPower: c.txPower });
+  if (c.appearance !== undefined) one('appearance', { appearance: c.appearance });
+  for (const [u, data] of c.serviceData ?? []) {
+    out.push({ kind: kindFor(SERVICE_DATA_KINDS, adWidth(u)), uuid: u, data } as AdPdu);
+  }
+  for (const [companyId, data] of c.manufacturerData ?? []) one('manufacturerData', { companyId, data });
+  if (c.uri !== undefined) one('uri', { uri: c.uri });
+  return out;
+}
+
+/** The longest prefix of `name` whose UTF-8 form has at most `max` octets (never splits a character). */
+function shortenName(name: string, max: number): string {
+  let n = 0, end = 0;
+  for (const ch of name) {
+    const w = utf8Encoder.encode(ch).length;
+    if (n + w > max) break;
+    n += w;
+    end += ch.length;
+  }
+  return name.slice(0, end);
+}
+
+/** Octets of a list of structures on the wire (Length and AD Type octets included). */
+function wireSize(list: readonly AdPdu[]): number {
+  let n = 0;
+  for (const p of list) n += 2 + AD_TABLE.sizeOfBody(p);
+  return n;
+}
+
+/**
+ * Build advertising (or scan response) data from the table. With `maxLength`, a name that does not
+ * fit is written as a Shortened Local Name cut to the octets left (Supplement, Part A, 1.2: "a
+ * shortened name … shall only contain contiguous characters from the beginning of the full name");
+ * when the data cannot fit even so, AdTooLongError says by how many octets.
+ */
+export function buildAd(c: AdContent, options: BuildAdOptions = {}): Uint8Array {
+  const structures = adStructuresOf(c);
+  const max = options.maxLength;
+  if (max !== undefined) {
+    let size = wireSize(structures);
+    if (size > max && c.name) {
+      const nameKind = kindFor(NAME_KINDS, !c.shortName);
+      const at = structures.findIndex(p => p.kind === nameKind);
+      const others = size - wireSize([structures[at]!]);
+      const room = max - others - 2;
+      const short = room > 0 ? shortenName(c.name, room) : '';
+      if (short.length > 0) {
+        structures[at] = { kind: kindFor(NAME_KINDS, false), name: short } as AdPdu;
+        size = others + 2 + utf8Encoder.encode(short).length;
+      } else {
+        // Even one character of the name does not fit: report the overflow with the shortest name.
+        size = others + 2 + utf8Encoder.encode(String.fromCodePoint(c.name.codePointAt(0)!)).length;
+      }
+    }
+    if (size > max) throw new AdTooLongError(size, max, structures.map(p => p.kind));
+  }
+  return encodeAd(structures);
 }

@@ -2,15 +2,15 @@
 // ways, the tolerant parser keeps every good structure before a malformed one and never throws (also
 // on the real capture with 120 malformed reports), and the view (name, UUIDs, service and
 // manufacturer data, …) is what a scanner needs.
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from 'vitest';
 import fc from 'fast-check';
 import { fromHex, toHex } from '../../../src/bytes/hex.js';
-import { DecodeError, EncodeError } from '../../../src/errors.js';
+import { AdTooLongError, DecodeError, EncodeError } from '../../../src/errors.js';
 import { fromShort } from '../../../src/codec/uuid.js';
 import {
-  AD_TABLE, buildAd, decodeAd, decodeAdStructure, decodeUri, describeAd, encodeAd, encodeUri, parseAd, parseAdvertisingData,
+  AD_TABLE, AD_TYPES, LEGACY_AD_MAX, buildAd, decodeAd, decodeAdStructure, decodeUri, describeAd, encodeAd, encodeUri, parseAd, parseAdvertisingData,
   type AdPdu,
 } from '../../../src/gap/ad.js';
 import { parseCapture } from '../../../src/capture/index.js';
@@ -219,6 +219,97 @@ describe('builder', () => {
   });
 });
 
+describe('builder, driven by the table', () => {
+  test('incomplete and solicitation lists, every UUID width', () => {
+    expect(toHex(buildAd({ serviceUuids: [U(0x180d), U(0x12345678), NUS], serviceUuidsIncomplete: true }))).toBe(
+      '03020d18' + '050478563412' + '1106' + NUS_LE);
+    expect(toHex(buildAd({ solicitedServiceUuids: [U(0x1812), U(0x12345678), NUS] }))).toBe(
+      '03141218' + '051f78563412' + '1115' + NUS_LE);
+    expect(toHex(buildAd({ serviceData: [[U(0x12345678), b('01')], [NUS, b('02')]] }))).toBe(
+      '06207856341201' + '1221' + NUS_LE + '02');
+    expect(toHex(buildAd({ name: 'AB', shortName: true, appearance: 0x0341, uri: 'https://x' }))).toBe(
+      '03084142' + '03194103' + '0524172f2f78');
+  });
+  test('a name that does not fit 31 octets is shortened to the octets left, never inside a character', () => {
+    // flags (3) + 16-bit list (4) + name structure (2 + 22 = 24): 31 exactly, complete
+    const fits = buildAd({ flags: 6, serviceUuids: [U(0x180d)], name: 'x'.repeat(22) }, { maxLength: LEGACY_AD_MAX });
+    expect(toHex(fits.subarray(7, 9))).toBe('1709');
+    expect(fits).toHaveLength(31);
+    // one more character: written as a Shortened Local Name (type 0x08) of the 22 octets left
+    const cut = buildAd({ flags: 6, serviceUuids: [U(0x180d)], name: 'x'.repeat(23) }, { maxLength: LEGACY_AD_MAX });
+    expect(toHex(cut)).toBe('020106' + '03030d18' + '1708' + '78'.repeat(22));
+    expect(parseAd(cut).nameComplete).toBe(false);
+    // 'é' is two octets: with 22 octets left, 21 'a' + 'é' would be 23, so the name stops before it
+    const utf = buildAd({ flags: 6, serviceUuids: [U(0x180d)], name: 'a'.repeat(21) + 'éé' }, { maxLength: 31 });
+    expect(toHex(utf)).toBe('020106' + '03030d18' + '1608' + '61'.repeat(21));
+  });
+  test('data that cannot fit is an AdTooLongError saying by how many octets', () => {
+    const mfr = new Uint8Array(27); // 2 + 2 + 27 = 31 octets: fits alone
+    expect(buildAd({ manufacturerData: [[0x004c, mfr]] }, { maxLength: 31 })).toHaveLength(31);
+    let err: unknown;
+    try {
+      buildAd({ flags: 6, manufacturerData: [[0x004c, mfr]] }, { maxLength: 31 });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(AdTooLongError);
+    expect((err as AdTooLongError).code).toBe('EADTOOLONG');
+    expect([(err as AdTooLongError).size, (err as AdTooLongError).limit, (err as AdTooLongError).excess]).toEqual([34, 31, 3]);
+    expect((err as Error).message).toMatch(/34 octets, 3 more than the 31 available/);
+    // with a name: the overflow counts the shortest name (one character, 3 octets)
+    expect(() => buildAd({ flags: 6, manufacturerData: [[0x004c, mfr.subarray(0, 24)]], name: 'Polar' }, { maxLength: 31 }))
+      .toThrow(/34 octets, 3 more/);
+    // extended advertising: the same rule at the controller's limit
+    const big = new Uint8Array(250);
+    expect(buildAd({ manufacturerData: [[1, big], [2, big]] }, { maxLength: 1650 })).toHaveLength(508);
+    expect(() => buildAd({ manufacturerData: [[1, big], [2, big]] }, { maxLength: 500 })).toThrow(/508 octets, 8 more than the 500/);
+  });
+  test('every row with a view role feeds parseAd (the view is generated from the table)', () => {
+    const viewed = Object.entries(AD_TYPES).filter(([, r]) => 'view' in r).map(([k]) => k);
+    expect(viewed.length).toBeGreaterThanOrEqual(20);
+    for (const [pdu, h] of FIXTURES) {
+      if (!viewed.includes(pdu.kind)) continue;
+      const p = parseAd(b(h));
+      const before = parseAd(new Uint8Array(0));
+      // something in the view changed from the empty view
+      expect(JSON.stringify({ ...p.toJSON(), structures: [] }), pdu.kind).not.toBe(JSON.stringify({ ...before.toJSON(), structures: [] }));
+    }
+  });
+  test('property: build then parse gives the content back', () => {
+    const u16 = fc.integer({ min: 0, max: 0xffff }).map(n => U(n));
+    const u32 = fc.integer({ min: 0x10000, max: 0xffffffff }).map(n => U(n));
+    const u128 = fc.uint8Array({ minLength: 16, maxLength: 16 }).map(x => toHex(x))
+      .map(h => `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`)
+      .filter(u => !u.endsWith('-0000-1000-8000-00805f9b34fb'));
+    const anyUuid = fc.oneof(u16, u32, u128);
+    const content = fc.record({
+      flags: fc.integer({ min: 0, max: 0xff }),
+      name: fc.string({ minLength: 1, maxLength: 20 }).filter(n => !n.includes('\0') && !/[\ud800-\udfff]/.test(n)),
+      txPower: fc.integer({ min: -128, max: 127 }),
+      appearance: fc.integer({ min: 0, max: 0xffff }),
+      serviceUuids: fc.uniqueArray(anyUuid, { maxLength: 4 }),
+      serviceData: fc.uniqueArray(fc.tuple(anyUuid, fc.uint8Array({ maxLength: 8 })), { selector: t => t[0], maxLength: 3 }),
+      manufacturerData: fc.uniqueArray(fc.tuple(fc.integer({ min: 0, max: 0xffff }), fc.uint8Array({ maxLength: 8 })),
+        { selector: t => t[0], maxLength: 3 }),
+      uri: fc.constantFrom('https://blewire.dev', 'http://x/y', 'nosuch:z'),
+    }, { requiredKeys: [] });
+    fc.assert(fc.property(content, c => {
+      const p = parseAd(buildAd(c));
+      expect(p.malformed).toEqual([]);
+      expect(p.flags).toBe(c.flags);
+      expect(p.name).toBe(c.name);
+      expect(p.txPower).toBe(c.txPower);
+      expect(p.appearance).toBe(c.appearance);
+      expect(p.uri).toBe(c.uri);
+      // lists come out grouped by width (16, 32, then 128 bits), each in the given order
+      const w = (u: string) => (u.endsWith('-0000-1000-8000-00805f9b34fb') ? (parseInt(u.slice(0, 8), 16) <= 0xffff ? 0 : 1) : 2);
+      expect(p.serviceUuids).toEqual([...(c.serviceUuids ?? [])].sort((x, y) => w(x) - w(y)));
+      expect([...p.serviceData].map(([u, d]) => [u, toHex(d)])).toEqual((c.serviceData ?? []).map(([u, d]) => [u, toHex(d)]));
+      expect([...p.manufacturerData].map(([k, d]) => [k, toHex(d)])).toEqual((c.manufacturerData ?? []).map(([k, d]) => [k, toHex(d)]));
+    }), { numRuns: 2000 });
+  });
+});
+
 describe('random input', () => {
   test('the tolerant parser never throws; strict decode throws only DecodeError and re-encodes stably', () => {
     fc.assert(fc.property(fc.uint8Array({ maxLength: 64 }), d => {
@@ -262,5 +353,27 @@ describe('real captures', () => {
       }
     }
     expect([reports, malformed]).toEqual([465, 120]);
+  });
+  test('every well-formed AD in the captures re-encodes byte-identically (up to the zero-Length terminator)', () => {
+    const root = fileURLToPath(new URL('../../../captures/', import.meta.url));
+    let checked = 0, malformed = 0;
+    for (const dir of ['real', 'emulated']) {
+      for (const f of readdirSync(root + dir).filter(x => x.endsWith('.btsnoop'))) {
+        for (const rec of parseCapture(new Uint8Array(readFileSync(root + dir + '/' + f)))) {
+          if (rec.packet?.[0] !== 0x04) continue;
+          const p = decodeHciPacket(rec.packet) as { reports?: Array<{ data?: Uint8Array }> };
+          for (const r of p.reports ?? []) {
+            if (!r.data) continue;
+            if (parseAd(r.data).malformed.length) { malformed++; continue; }
+            let end = 0;
+            while (end < r.data.length && r.data[end] !== 0) end += 1 + r.data[end]!; // AD proper, padding after
+            expect(toHex(encodeAd(decodeAd(r.data))), `${f}`).toBe(toHex(r.data.subarray(0, end)));
+            checked++;
+          }
+        }
+      }
+    }
+    expect(checked).toBeGreaterThan(800);
+    expect(malformed).toBe(120);
   });
 });
