@@ -1,7 +1,7 @@
 import type { ByteReader } from '../bytes/reader.js';
 import type { ByteWriter } from '../bytes/writer.js';
 import { hex8, toHex } from '../bytes/hex.js';
-import { arrayOf, bdAddr, struct, u16, u64, u8, x16, x24, x8, type Field, type Fields, type Infer } from '../codec/field.js';
+import { arrayOf, bdAddr, bytes, i8, struct, u16, u32, u64, u8, x16, x24, x8, type Field, type Fields, type Infer } from '../codec/field.js';
 import { defineTable } from '../codec/table.js';
 import { EncodeError } from '../errors.js';
 import {
@@ -53,6 +53,10 @@ interface EventRow {
 export const HCI_EVENTS = {
   inquiryComplete: { code: 0x01, name: 'Inquiry Complete', spec: 'Vol 4, Part E, 7.7.1', trailing: 'ignore',
     fields: { status: statusField } },
+  // Inquiry results (Vol 4, Part E, 7.7.2 / 7.7.33 / 7.7.38): arrays row-wise, as every other array here.
+  inquiryResult: { code: 0x02, name: 'Inquiry Result', spec: 'Vol 4, Part E, 7.7.2',
+    fields: { responses: arrayOf(u8, struct({ bdAddr, pageScanRepetitionMode: u8, reserved: x16, classOfDevice: x24,
+      clockOffset: x16 })) } },
   connectionComplete: { code: 0x03, name: 'Connection Complete', spec: 'Vol 4, Part E, 7.7.3', trailing: 'ignore',
     fields: { status: statusField, connectionHandle: x16, bdAddr, linkType: u8, encryptionEnabled: u8 } },
   connectionRequest: { code: 0x04, name: 'Connection Request', spec: 'Vol 4, Part E, 7.7.4', trailing: 'ignore',
@@ -61,6 +65,8 @@ export const HCI_EVENTS = {
     fields: { status: statusField, connectionHandle: x16, reason: statusField } },
   remoteNameRequestComplete: { code: 0x07, name: 'Remote Name Request Complete', spec: 'Vol 4, Part E, 7.7.7',
     trailing: 'ignore', fields: { status: statusField, bdAddr, remoteName: nameBytes(248) } },
+  authenticationComplete: { code: 0x06, name: 'Authentication Complete', spec: 'Vol 4, Part E, 7.7.6', trailing: 'ignore',
+    fields: { status: statusField, connectionHandle: x16 } },
   encryptionChange: { code: 0x08, name: 'Encryption Change [v1]', spec: 'Vol 4, Part E, 7.7.8', trailing: 'ignore',
     fields: { status: statusField, connectionHandle: x16, encryptionEnabled: u8 } },
   readRemoteSupportedFeaturesComplete: { code: 0x0b, name: 'Read Remote Supported Features Complete',
@@ -75,18 +81,47 @@ export const HCI_EVENTS = {
     fields: { status: statusField, numHciCommandPackets: u8, commandOpcode: opcodeField } },
   hardwareError: { code: 0x10, name: 'Hardware Error', spec: 'Vol 4, Part E, 7.7.16', trailing: 'ignore',
     fields: { hardwareCode: x8 } },
+  readClockOffsetComplete: { code: 0x1c, name: 'Read Clock Offset Complete', spec: 'Vol 4, Part E, 7.7.28', trailing: 'ignore',
+    fields: { status: statusField, connectionHandle: x16, clockOffset: x16 } },
   roleChange: { code: 0x12, name: 'Role Change', spec: 'Vol 4, Part E, 7.7.18', trailing: 'ignore',
     fields: { status: statusField, bdAddr, newRole: u8 } },
   numberOfCompletedPackets: { code: 0x13, name: 'Number Of Completed Packets', spec: 'Vol 4, Part E, 7.7.19',
     fields: { handles: arrayOf(u8, struct({ connectionHandle: x16, numCompletedPackets: u16 })) } },
   modeChange: { code: 0x14, name: 'Mode Change', spec: 'Vol 4, Part E, 7.7.20', trailing: 'ignore',
     fields: { status: statusField, connectionHandle: x16, currentMode: u8, interval: u16 } },
+  linkKeyRequest: { code: 0x17, name: 'Link Key Request', spec: 'Vol 4, Part E, 7.7.23', trailing: 'ignore',
+    fields: { bdAddr } },
+  linkKeyNotification: { code: 0x18, name: 'Link Key Notification', spec: 'Vol 4, Part E, 7.7.24', trailing: 'ignore',
+    fields: { bdAddr, linkKey: bytes(16), keyType: u8 } },
   dataBufferOverflow: { code: 0x1a, name: 'Data Buffer Overflow', spec: 'Vol 4, Part E, 7.7.26', trailing: 'ignore',
     fields: { linkType: u8 } },
   maxSlotsChange: { code: 0x1b, name: 'Max Slots Change', spec: 'Vol 4, Part E, 7.7.27', trailing: 'ignore',
     fields: { connectionHandle: x16, lmpMaxSlots: u8 } },
+  pageScanRepetitionModeChange: { code: 0x20, name: 'Page Scan Repetition Mode Change', spec: 'Vol 4, Part E, 7.7.31',
+    trailing: 'ignore', fields: { bdAddr, pageScanRepetitionMode: u8 } },
+  inquiryResultWithRssi: { code: 0x22, name: 'Inquiry Result with RSSI', spec: 'Vol 4, Part E, 7.7.33',
+    fields: { responses: arrayOf(u8, struct({ bdAddr, pageScanRepetitionMode: u8, reserved: x8, classOfDevice: x24,
+      clockOffset: x16, rssi: i8 })) } },
+  readRemoteExtendedFeaturesComplete: { code: 0x23, name: 'Read Remote Extended Features Complete',
+    spec: 'Vol 4, Part E, 7.7.34', trailing: 'ignore', fields: { status: statusField, connectionHandle: x16, pageNumber: u8,
+      maxPageNumber: u8, extendedLmpFeatures: u64 } },
+  // Android logs carry it. Num_Responses is always 1 (Vol 4, Part E, 7.7.38); the 240 octets are
+  // EIR data, the same shape as advertising data (Vol 3, Part C, 8).
+  extendedInquiryResult: { code: 0x2f, name: 'Extended Inquiry Result', spec: 'Vol 4, Part E, 7.7.38', trailing: 'ignore',
+    fields: { numResponses: u8, bdAddr, pageScanRepetitionMode: u8, reserved: x8, classOfDevice: x24, clockOffset: x16,
+      rssi: i8, extendedInquiryResponse: bytes(240) } },
   encryptionKeyRefreshComplete: { code: 0x30, name: 'Encryption Key Refresh Complete', spec: 'Vol 4, Part E, 7.7.39',
     trailing: 'ignore', fields: { status: statusField, connectionHandle: x16 } },
+  ioCapabilityRequest: { code: 0x31, name: 'IO Capability Request', spec: 'Vol 4, Part E, 7.7.40', trailing: 'ignore',
+    fields: { bdAddr } },
+  ioCapabilityResponse: { code: 0x32, name: 'IO Capability Response', spec: 'Vol 4, Part E, 7.7.41', trailing: 'ignore',
+    fields: { bdAddr, ioCapability: u8, oobDataPresent: u8, authenticationRequirements: x8 } },
+  userConfirmationRequest: { code: 0x33, name: 'User Confirmation Request', spec: 'Vol 4, Part E, 7.7.42', trailing: 'ignore',
+    fields: { bdAddr, numericValue: u32 } },
+  simplePairingComplete: { code: 0x36, name: 'Simple Pairing Complete', spec: 'Vol 4, Part E, 7.7.45', trailing: 'ignore',
+    fields: { status: statusField, bdAddr } },
+  remoteHostSupportedFeaturesNotification: { code: 0x3d, name: 'Remote Host Supported Features Notification',
+    spec: 'Vol 4, Part E, 7.7.50', trailing: 'ignore', fields: { bdAddr, hostSupportedFeatures: u64 } },
   authenticatedPayloadTimeoutExpired: { code: 0x57, name: 'Authenticated Payload Timeout Expired',
     spec: 'Vol 4, Part E, 7.7.75', trailing: 'ignore', fields: { connectionHandle: x16 } },
   encryptionChangeV2: { code: 0x59, name: 'Encryption Change [v2]', spec: 'Vol 4, Part E, 7.7.8', trailing: 'ignore',

@@ -212,6 +212,49 @@ export const COMMAND_FIXTURES: Fixture[] = [
   // --- Vendor-specific and unknown opcodes stay raw
   F({ type: 'command', kind: 'vendor', opcode: 0xfc17, data: h('abcd') }, '01 17fc 02', 'abcd'),
   F({ type: 'command', kind: 'unknown', opcode: 0x3001, data: new Uint8Array(0) }, '01 0130 00'), // OGF 0x0C is not assigned
+  // --- Added with the Android init commands (issue 8): 7.3, 7.4, 7.5 and 7.8 neighbours
+  F({ type: 'command', kind: 'setEventFilter', filterType: 0, filterCondition: h('') }, '01 050c 01', '00'), // Clear All Filters (Android init)
+  F({ type: 'command', kind: 'flush', connectionHandle: 0x0040 }, '01 080c 02', '4000'),
+  F({ type: 'command', kind: 'readPinType' }, '01 090c 00'),
+  F({ type: 'command', kind: 'writePinType', pinType: 0 }, '01 0a0c 01', '00'), // variable PIN
+  F({ type: 'command', kind: 'readStoredLinkKey', bdAddr: A, readAllFlag: 1 }, '01 0d0c 07', Aw, '01'),
+  F({ type: 'command', kind: 'readConnectionAcceptTimeout' }, '01 150c 00'),
+  F({ type: 'command', kind: 'writeConnectionAcceptTimeout', connectionAcceptTimeout: 0x1fa0 }, '01 160c 02', 'a01f'), // 5 s in 0.625 ms slots
+  F({ type: 'command', kind: 'readPageTimeout' }, '01 170c 00'),
+  F({ type: 'command', kind: 'readPageScanActivity' }, '01 1b0c 00'),
+  F({ type: 'command', kind: 'readInquiryScanActivity' }, '01 1d0c 00'),
+  F({ type: 'command', kind: 'readAuthenticationEnable' }, '01 1f0c 00'),
+  F({ type: 'command', kind: 'writeAuthenticationEnable', authenticationEnable: 0 }, '01 200c 01', '00'),
+  F({ type: 'command', kind: 'readVoiceSetting' }, '01 250c 00'),
+  F({ type: 'command', kind: 'readLinkSupervisionTimeout', handle: 0x000b }, '01 360c 02', '0b00'),
+  F({ type: 'command', kind: 'writeLinkSupervisionTimeout', handle: 0x000b, linkSupervisionTimeout: 0x7d00 }, '01 370c 04', '0b00', '007d'), // 20 s
+  F({ type: 'command', kind: 'readNumberOfSupportedIac' }, '01 380c 00'),
+  F({ type: 'command', kind: 'readCurrentIacLap' }, '01 390c 00'),
+  F({ type: 'command', kind: 'readInquiryScanType' }, '01 420c 00'),
+  F({ type: 'command', kind: 'readInquiryMode' }, '01 440c 00'),
+  F({ type: 'command', kind: 'readPageScanType' }, '01 460c 00'),
+  F({ type: 'command', kind: 'readExtendedInquiryResponse' }, '01 510c 00'),
+  F({ type: 'command', kind: 'readSimplePairingMode' }, '01 550c 00'),
+  F({ type: 'command', kind: 'readInquiryResponseTransmitPowerLevel' }, '01 580c 00'),
+  F({ type: 'command', kind: 'writeInquiryTransmitPowerLevel', txPower: -4 }, '01 590c 01', 'fc'), // -4 dBm
+  F({ type: 'command', kind: 'readSecureConnectionsHostSupport' }, '01 790c 00'),
+  F({ type: 'command', kind: 'readDataBlockSize' }, '01 0a10 00'),
+  F({ type: 'command', kind: 'readLocalSimplePairingOptions' }, '01 0c10 00'), // opcode 0x100C
+  F({ type: 'command', kind: 'readLinkQuality', handle: 0x000b }, '01 0314 02', '0b00'),
+  F({ type: 'command', kind: 'readEncryptionKeySize', connectionHandle: 0x0040 }, '01 0814 02', '4000'),
+  F({ type: 'command', kind: 'leReceiverTest', rxChannel: 0x13 }, '01 1d20 01', '13'),
+  F({ type: 'command', kind: 'leTransmitterTest', txChannel: 0x13, testDataLength: 0x25, packetPayload: 0 }, '01 1e20 03', '13 25 00'), // PRBS9
+  F({ type: 'command', kind: 'leTestEnd' }, '01 1f20 00'),
+  F({ type: 'command', kind: 'leRemoteConnectionParameterRequestNegativeReply', connectionHandle: 0x0040, reason: 0x3b },
+    '01 2120 03', '4000', '3b'), // Unacceptable Connection Parameters
+  F({ type: 'command', kind: 'leAddDeviceToPeriodicAdvertiserList', advertiserAddressType: 1, advertiserAddress: A, advertisingSid: 2 },
+    '01 4720 08', '01', Aw, '02'),
+  F({ type: 'command', kind: 'leRemoveDeviceFromPeriodicAdvertiserList', advertiserAddressType: 1, advertiserAddress: A, advertisingSid: 2 },
+    '01 4820 08', '01', Aw, '02'),
+  F({ type: 'command', kind: 'leClearPeriodicAdvertiserList' }, '01 4920 00'),
+  F({ type: 'command', kind: 'leReadRfPathCompensation' }, '01 4c20 00'),
+  F({ type: 'command', kind: 'leWriteRfPathCompensation', rfTxPathCompensationValue: -15, rfRxPathCompensationValue: 20 },
+    '01 4d20 04', 'f1ff', '1400'), // opcode 0x204D: TX -1.5 dB, RX +2.0 dB
 ];
 
 const cc = (opcodeHex: string, len: string, ...ret: string[]): string[] => [`04 0e ${len} 01 ${opcodeHex}`, ...ret];
@@ -326,6 +369,39 @@ export const RETURN_FIXTURES: Fixture[] = [
     ...cc('17fc', '06', '00 aabb')),
   F({ type: 'event', kind: 'commandComplete', numHciCommandPackets: 1, commandOpcode: 0x3001, returnParameters: { kind: 'unknown', data: h('00') } },
     ...cc('0130', '04', '00')),
+  // --- Added with the Android init commands (issue 8)
+  ...([
+    ['flush', '080c', '06', { connectionHandle: 0x0040 }, '4000'],
+    ['readPinType', '090c', '05', { pinType: 0 }, '00'],
+    ['readStoredLinkKey', '0d0c', '08', { maxNumKeys: 16, numKeysRead: 0 }, '1000 0000'],
+    ['readConnectionAcceptTimeout', '150c', '06', { connectionAcceptTimeout: 0x1fa0 }, 'a01f'],
+    ['readPageTimeout', '170c', '06', { pageTimeout: 0x2000 }, '0020'],
+    ['readPageScanActivity', '1b0c', '08', { pageScanInterval: 0x0800, pageScanWindow: 0x0012 }, '0008 1200'],
+    ['readInquiryScanActivity', '1d0c', '08', { inquiryScanInterval: 0x1000, inquiryScanWindow: 0x0012 }, '0010 1200'],
+    ['readAuthenticationEnable', '1f0c', '05', { authenticationEnable: 0 }, '00'],
+    ['readVoiceSetting', '250c', '06', { voiceSetting: 0x0060 }, '6000'],
+    ['readLinkSupervisionTimeout', '360c', '08', { handle: 0x000b, linkSupervisionTimeout: 0x7d00 }, '0b00 007d'],
+    ['writeLinkSupervisionTimeout', '370c', '06', { handle: 0x000b }, '0b00'],
+    ['readNumberOfSupportedIac', '380c', '05', { numSupportedIac: 2 }, '02'],
+    ['readCurrentIacLap', '390c', '08', { iacLap: [0x9e8b33] }, '01 338b9e'], // one LAP: GIAC
+    ['readInquiryScanType', '420c', '05', { scanType: 1 }, '01'],
+    ['readInquiryMode', '440c', '05', { inquiryMode: 2 }, '02'], // extended inquiry results
+    ['readPageScanType', '460c', '05', { pageScanType: 1 }, '01'],
+    ['readExtendedInquiryResponse', '510c', 'f5', { fecRequired: 1, extendedInquiryResponse: h(EIR) }, '01 ' + EIR],
+    ['readSimplePairingMode', '550c', '05', { simplePairingMode: 1 }, '01'],
+    ['readInquiryResponseTransmitPowerLevel', '580c', '05', { txPower: 4 }, '04'],
+    ['readSecureConnectionsHostSupport', '790c', '05', { secureConnectionsHostSupport: 1 }, '01'],
+    ['readDataBlockSize', '0a10', '0a', { maxAclDataPacketLength: 1021, dataBlockLength: 0, totalNumDataBlocks: 0 }, 'fd03 0000 0000'],
+    // 0x100C: remote public key validation always performed (bit 0), 16-octet keys at most
+    ['readLocalSimplePairingOptions', '0c10', '06', { simplePairingOptions: 0x01, maxEncryptionKeySize: 16 }, '01 10'],
+    ['readLinkQuality', '0314', '07', { handle: 0x000b, linkQuality: 0xff }, '0b00 ff'],
+    ['readEncryptionKeySize', '0814', '07', { connectionHandle: 0x0040, keySize: 16 }, '4000 10'],
+    ['leTestEnd', '1f20', '06', { numPackets: 0x0123 }, '2301'],
+    ['leRemoteConnectionParameterRequestNegativeReply', '2120', '06', { connectionHandle: 0x0040 }, '4000'],
+    ['leReadRfPathCompensation', '4c20', '08', { rfTxPathCompensationValue: -15, rfRxPathCompensationValue: 20 }, 'f1ff 1400'],
+  ] as Array<[string, string, string, object, string]>).map(([kind, op, len, ret, hex]) =>
+    F({ type: 'event', kind: 'commandComplete', numHciCommandPackets: 1, commandOpcode: parseInt(op.slice(2) + op.slice(0, 2), 16),
+      returnParameters: { kind, status: 0, ...ret } as never }, ...cc(op, len, '00', hex))),
 ];
 
 export const EVENT_FIXTURES: Fixture[] = [
@@ -361,6 +437,28 @@ export const EVENT_FIXTURES: Fixture[] = [
     '04 59 05', '00 4000', '01', '10'), // encryption on (AES-CCM), key size 16
   F({ type: 'event', kind: 'vendor', code: 0xff, data: h('570102') }, '04 ff 03', '57 0102'),
   F({ type: 'event', kind: 'unknown', code: 0xfe, data: h('00') }, '04 fe 01', '00'),
+  // --- BR/EDR inquiry and pairing events Android logs carry (issue 8)
+  F({ type: 'event', kind: 'inquiryResult', responses: [{ bdAddr: A, pageScanRepetitionMode: 1, reserved: 0, classOfDevice: 0x5a020c, clockOffset: 0x1234 }] },
+    '04 02 0f', '01', Aw, '01', '0000', '0c025a', '3412'),
+  F({ type: 'event', kind: 'authenticationComplete', status: 0, connectionHandle: 0x000b }, '04 06 03', '00', '0b00'),
+  F({ type: 'event', kind: 'readClockOffsetComplete', status: 0, connectionHandle: 0x000b, clockOffset: 0x1234 }, '04 1c 05', '00', '0b00', '3412'),
+  F({ type: 'event', kind: 'linkKeyRequest', bdAddr: A }, '04 17 06', Aw),
+  F({ type: 'event', kind: 'linkKeyNotification', bdAddr: A, linkKey: h(KEY), keyType: 4 }, '04 18 17', Aw, KEY, '04'), // unauthenticated P-192
+  F({ type: 'event', kind: 'pageScanRepetitionModeChange', bdAddr: A, pageScanRepetitionMode: 1 }, '04 20 07', Aw, '01'),
+  F({ type: 'event', kind: 'inquiryResultWithRssi', responses: [{ bdAddr: A, pageScanRepetitionMode: 1, reserved: 0, classOfDevice: 0x5a020c, clockOffset: 0x1234, rssi: -60 }] },
+    '04 22 0f', '01', Aw, '01', '00', '0c025a', '3412', 'c4'),
+  F({ type: 'event', kind: 'readRemoteExtendedFeaturesComplete', status: 0, connectionHandle: 0x000b, pageNumber: 1, maxPageNumber: 2, extendedLmpFeatures: 0x0fn },
+    '04 23 0d', '00', '0b00', '01', '02', '0f00000000000000'),
+  // Event 0x2F, 255 octets: 1 response, address, PSRM R1, reserved, CoD, clock offset, RSSI -60 dBm, 240 octets of EIR
+  F({ type: 'event', kind: 'extendedInquiryResult', numResponses: 1, bdAddr: A, pageScanRepetitionMode: 1, reserved: 0, classOfDevice: 0x5a020c,
+    clockOffset: 0x1234, rssi: -60, extendedInquiryResponse: h(EIR) },
+    '04 2f ff', '01', Aw, '01', '00', '0c025a', '3412', 'c4', EIR),
+  F({ type: 'event', kind: 'ioCapabilityRequest', bdAddr: A }, '04 31 06', Aw),
+  F({ type: 'event', kind: 'ioCapabilityResponse', bdAddr: A, ioCapability: 1, oobDataPresent: 0, authenticationRequirements: 0x03 },
+    '04 32 09', Aw, '01', '00', '03'), // DisplayYesNo, no OOB, MITM + no bonding
+  F({ type: 'event', kind: 'userConfirmationRequest', bdAddr: A, numericValue: 123456 }, '04 33 0a', Aw, '40e20100'),
+  F({ type: 'event', kind: 'simplePairingComplete', status: 0, bdAddr: A }, '04 36 07', '00', Aw),
+  F({ type: 'event', kind: 'remoteHostSupportedFeaturesNotification', bdAddr: A, hostSupportedFeatures: 0x0fn }, '04 3d 0e', Aw, '0f00000000000000'),
 ];
 
 export const LE_EVENT_FIXTURES: Fixture[] = [
