@@ -31,6 +31,7 @@ export { GattDatabase } from './gatt/server-db.js';
 export {
   BlewireError, DecodeError, EncodeError, TimeoutError, AbortError, TransportError, DisconnectedError,
   ProtocolError, InvalidStateError, HciStatusError, AttError, BearerClosedError, ArgumentError, HardwareError, FileError, SmpError,
+  AdTooLongError,
   type Layer,
 } from './errors.js';
 
@@ -54,7 +55,9 @@ export { decodeRecords, decodeRecordsAsync, toJsonLine, type DecodedLine } from 
 // Codecs, for tools that work on raw packets.
 export { decodeHciPacket, encodeHciPacket, describeHciPacket, type HciPacket } from './hci/packets.js';
 export { decodeAtt, encodeAtt, describeAtt, type AttPdu } from './att/pdus.js';
-export { parseAd, decodeAd, encodeAd, buildAd, type ParsedAd } from './gap/ad.js';
+export {
+  parseAd, decodeAd, encodeAd, buildAd, LEGACY_AD_MAX, EXTENDED_AD_MAX, type ParsedAd, type AdContent, type BuildAdOptions,
+} from './gap/ad.js';
 export { decodeSmp, encodeSmp, describeSmp, type SmpPdu } from './smp/pdus.js';
 
 // The Security Manager's crypto toolbox (Core Vol 3, Part H, 2.2): e, c1, s1, ah, f4, f5, f6, g2, h6,
