@@ -13,7 +13,7 @@
  */
 import { ArgumentError } from '../errors.js';
 import { aes128, aesCmac as cmac } from '../platform/crypto.js';
-import { fromHex as hex } from '../bytes/hex.js';
+import { concat, fromHex as hex } from '../bytes/hex.js';
 
 function need(name: string, v: Uint8Array, n: number): void {
   if (!(v instanceof Uint8Array) || v.length !== n) throw new ArgumentError(`${name} must be ${n} octets (got ${v?.length ?? typeof v})`);
@@ -32,17 +32,7 @@ function xor16(a: Uint8Array, b: Uint8Array): Uint8Array {
   return out;
 }
 
-function cat(...parts: Uint8Array[]): Uint8Array {
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Uint8Array(n);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
+const cat = (...parts: Uint8Array[]): Uint8Array => concat(parts);
 
 /** Security function e (2.2.1): AES-128 of plaintextData under key; the same as HCI LE Encrypt. */
 export function e(key: Uint8Array, plaintextData: Uint8Array): Uint8Array {
