@@ -8,7 +8,9 @@
  *   events of each link, LL procedure instants). Every packet to the host goes through `deliver()`,
  *   which schedules it on the clock: nothing is ever sent back from inside the host's send().
  * - Commands: decoded with the host's own command table, answered through one handler per kind
- *   (`HANDLERS`, typed against the table). A command with no handler gets Unknown HCI Command
+ *   (`HANDLERS`, typed against the table), kept by family in commands/: info (init, masks, version,
+ *   buffers), advertising, scanning, connections, link-layer (data length, PHY) and security
+ *   (encryption, privacy); commands/table.ts is the catalogue. A command with no handler gets Unknown HCI Command
  *   (0x01) in a Command Complete, and its bit is clear in the supported-commands mask, which is
  *   built from the same handler table so the two cannot disagree. Parameters that do not decode get
  *   Invalid HCI Command Parameters (0x12). `commandErrors` (fault injection) answers chosen commands
@@ -21,14 +23,12 @@
  * - Scanning and initiating switch the advertisers' radio events on; with neither, advertisers cost
  *   nothing. Reports carry the peripheral's drifting RSSI; active scans get scan responses; extended
  *   reports longer than one event are fragmented with Data Status "more to come" (7.7.65.13).
- * - ACL: host packets are checked against the LE buffer pool (overruns are counted and answered with
+ * - ACL: host packets are checked against the LE buffer pool (acl-buffers.ts; overruns are counted and answered with
  *   Data Buffer Overflow), carried by the link (link.ts), and completed with Number Of Completed
  *   Packets once sent over the air. Credits of a link are released when it closes (Vol 4, Part E, 4.3).
  * - Reset drops every link silently, stops scanning / advertising / initiating and restores the
  *   default masks; a Hardware Error (fault) does the same after telling the host.
  */
-import { SUPPORTED_COMMAND_BITS, type SupportedCommandKind } from '../hci/supported-commands.js';
-import { equalBytes } from '../bytes/hex.js';
 import { decodeAcl } from '../hci/acl.js';
 import {
   COMMAND_TABLE, HCI_COMMANDS, type CommandReturn, type HciCommandKind, type HciCommandOf, type ReturnParameters,
@@ -38,110 +38,18 @@ import { decodeHciPacket, encodeAcl, encodeEvent } from '../hci/packets.js';
 import { encodeL2capFrame } from '../l2cap/frames.js';
 import { log } from '../log.js';
 import { DecodeError, InvalidStateError } from '../errors.js';
-import { aes128 } from '../platform/crypto.js';
 import { H4 } from '../transport/types.js';
 import type { SimClock, SimEvent } from './clock.js';
+import { SimAclBuffers } from './acl-buffers.js';
 import { SimLink, type LinkOwner } from './link.js';
 import type { PeerLinkApi, VirtualPeripheral } from './peripheral.js';
 import type { SimControllerOptions } from './types.js';
-import { bytesOf, normAddress, Rng } from './util.js';
+import { normAddress, Rng } from './util.js';
+import {
+  DATA_LENGTH_COMMANDS, EXTENDED_ONLY, HANDLERS, LEGACY_FAMILY, S, SIM_COMMAND_BITS, type Handler, type SimCommandKind,
+} from './commands/index.js';
 
-/** HCI status codes the simulator produces (Vol 1, Part F). */
-const S = {
-  success: 0x00, unknownCommand: 0x01, unknownConnection: 0x02, hardwareFailure: 0x03, pinOrKeyMissing: 0x06,
-  memoryCapacityExceeded: 0x07, connectionTimeout: 0x08, commandDisallowed: 0x0c, invalidParameters: 0x12,
-  remoteUserTerminated: 0x13, localHostTerminated: 0x16, unsupportedFeature: 0x11, unsupportedRemoteFeature: 0x1a,
-  unacceptableConnectionParameters: 0x3b, advertisingTimeout: 0x3c, unknownAdvertisingIdentifier: 0x42, micFailure: 0x3d, failedToEstablish: 0x3e,
-} as const;
-
-/** The commands the simulator implements; its Supported_Commands mask is built from these. */
-const SIM_COMMANDS = [
-  'disconnect',
-  'readRemoteVersionInformation',
-  'setEventMask',
-  'reset',
-  'readLocalVersionInformation',
-  'readLocalSupportedFeatures',
-  'readBufferSize',
-  'readBdAddr',
-  'readRssi',
-  'setEventMaskPage2',
-  'readLeHostSupport',
-  'writeLeHostSupport',
-  'leSetEventMask',
-  'leReadBufferSize',
-  'leReadLocalSupportedFeatures',
-  'leSetRandomAddress',
-  'leSetAdvertisingParameters',
-  'leReadAdvertisingPhysicalChannelTxPower',
-  'leSetAdvertisingData',
-  'leSetScanResponseData',
-  'leSetAdvertisingEnable',
-  'leSetScanParameters',
-  'leSetScanEnable',
-  'leCreateConnection',
-  'leCreateConnectionCancel',
-  'leReadFilterAcceptListSize',
-  'leClearFilterAcceptList',
-  'leAddDeviceToFilterAcceptList',
-  'leRemoveDeviceFromFilterAcceptList',
-  'leConnectionUpdate',
-  'leReadRemoteFeatures',
-  'leEncrypt',
-  'leRand',
-  'leEnableEncryption',
-  'leReadSupportedStates',
-  'leRemoteConnectionParameterRequestReply',
-  'leRemoteConnectionParameterRequestNegativeReply',
-  'leSetDataLength',
-  'leReadSuggestedDefaultDataLength',
-  'leWriteSuggestedDefaultDataLength',
-  'leAddDeviceToResolvingList',
-  'leRemoveDeviceFromResolvingList',
-  'leClearResolvingList',
-  'leReadResolvingListSize',
-  'leSetAddressResolutionEnable',
-  'leSetResolvablePrivateAddressTimeout',
-  'leReadMaximumDataLength',
-  'leReadPhy',
-  'leSetDefaultPhy',
-  'leSetPhy',
-  'leSetAdvertisingSetRandomAddress',
-  'leSetExtendedAdvertisingParameters',
-  'leSetExtendedAdvertisingData',
-  'leSetExtendedScanResponseData',
-  'leSetExtendedAdvertisingEnable',
-  'leReadMaximumAdvertisingDataLength',
-  'leReadNumberOfSupportedAdvertisingSets',
-  'leRemoveAdvertisingSet',
-  'leClearAdvertisingSets',
-  'leSetExtendedScanParameters',
-  'leSetExtendedScanEnable',
-  'leExtendedCreateConnection',
-  'leReadTransmitPower',
-  'leSetPrivacyMode',
-  'leReadBufferSizeV2',
-] as const satisfies readonly SupportedCommandKind[];
-
-/** Supported_Commands bit of every command the simulator implements (Vol 4, Part E, 6.27: [octet, bit]). */
-export const SIM_COMMAND_BITS = Object.fromEntries(SIM_COMMANDS.map(k => [k, SUPPORTED_COMMAND_BITS[k]])) as
-  { readonly [K in (typeof SIM_COMMANDS)[number]]: (typeof SUPPORTED_COMMAND_BITS)[K] };
-/** Read Local Supported Commands has no bit of its own: every controller answers it (Vol 4, Part E, 7.4.2). */
-type SimCommandKind = keyof typeof SIM_COMMAND_BITS | 'readLocalSupportedCommands';
-
-/** Commands only a controller with extended advertising answers. */
-const EXTENDED_ONLY: ReadonlySet<string> = new Set([
-  'leSetAdvertisingSetRandomAddress', 'leSetExtendedAdvertisingParameters', 'leSetExtendedAdvertisingData',
-  'leSetExtendedScanResponseData', 'leSetExtendedAdvertisingEnable', 'leReadMaximumAdvertisingDataLength',
-  'leReadNumberOfSupportedAdvertisingSets', 'leRemoveAdvertisingSet', 'leClearAdvertisingSets',
-  'leSetExtendedScanParameters', 'leSetExtendedScanEnable', 'leExtendedCreateConnection',
-]);
-const LEGACY_FAMILY: ReadonlySet<string> = new Set([
-  'leSetAdvertisingParameters', 'leSetAdvertisingData', 'leSetScanResponseData', 'leSetAdvertisingEnable',
-  'leSetScanParameters', 'leSetScanEnable', 'leCreateConnection', 'leReadAdvertisingPhysicalChannelTxPower',
-]);
-const DATA_LENGTH_COMMANDS: ReadonlySet<string> = new Set(['leSetDataLength', 'leReadSuggestedDefaultDataLength',
-  'leWriteSuggestedDefaultDataLength', 'leReadMaximumDataLength']);
+export { SIM_COMMAND_BITS, leEncrypt } from './commands/index.js';
 
 /** Default masks after Reset (Vol 4, Part E, 7.3.1 and 7.8.1). */
 const DEFAULT_EVENT_MASK = 0x00001fffffffffffn;
@@ -196,8 +104,6 @@ interface AdvSet {
   timer?: SimEvent;
 }
 
-type Handler<K extends HciCommandKind> = (ctrl: SimController, cmd: HciCommandOf<K>) => void;
-
 export class SimController implements LinkOwner {
   readonly address: string;
   readonly stats: ControllerStats = {
@@ -222,8 +128,7 @@ export class SimController implements LinkOwner {
   private readonly acceptList = new Set<string>();
   private readonly resolvingList = new Set<string>();
   private nextHandle = 0x0040;
-  private inFlight = 0;
-  private readonly inFlightByHandle = new Map<number, number>();
+  private readonly buffers: SimAclBuffers;
   private outstandingCommands = 0;
   private suggestedDataLength = { octets: 27, time: 328 };
   private defaultPhy = { tx: 0, rx: 0 };
@@ -242,6 +147,7 @@ export class SimController implements LinkOwner {
   ) {
     this.address = normAddress(options.address ?? 'C0:FF:EE:00:00:01');
     this.acl = options.aclBuffers ?? { length: 251, count: 8 };
+    this.buffers = new SimAclBuffers(this.acl.length, this.acl.count);
     for (const [kind, result] of Object.entries(options.commandErrors ?? {})) {
       this.commandFaults.set(kind, { result, times: Infinity });
     }
@@ -346,14 +252,12 @@ export class SimController implements LinkOwner {
       this.stats.aclUnknownHandle++;
       return;
     }
-    if (a.data.length > this.acl.length || this.inFlight >= this.acl.count) {
+    if (!this.buffers.take(a.handle, a.data.length)) {
       // The host broke flow control (Vol 4, Part E, 4.1.1): the packet is lost.
       this.stats.aclOverruns++;
       this.emit({ kind: 'dataBufferOverflow', linkType: 0x01 });
       return;
     }
-    this.inFlight++;
-    this.inFlightByHandle.set(a.handle, (this.inFlightByHandle.get(a.handle) ?? 0) + 1);
     link.fromHost(a.pb !== 0b01, a.data);
   }
 
@@ -429,18 +333,15 @@ export class SimController implements LinkOwner {
   }
 
   completed(handle: number, count: number): void {
-    const n = Math.min(count, this.inFlightByHandle.get(handle) ?? 0);
+    const n = this.buffers.complete(handle, count);
     if (n <= 0) return;
-    this.inFlightByHandle.set(handle, (this.inFlightByHandle.get(handle) ?? 0) - n);
-    this.inFlight -= n;
     this.emit({ kind: 'numberOfCompletedPackets', handles: [{ connectionHandle: handle, numCompletedPackets: n }] });
   }
 
   linkClosed(link: SimLink, reason: number, notify = true): void {
     this.links.delete(link.handle);
     // Buffers of a closed link are free again, with no Number Of Completed Packets (Vol 4, Part E, 4.3).
-    this.inFlight -= this.inFlightByHandle.get(link.handle) ?? 0;
-    this.inFlightByHandle.delete(link.handle);
+    this.buffers.release(link.handle);
     this.pendingParamRequests.delete(link.handle);
     const p = this.peerByHandle.get(link.handle);
     this.peerByHandle.delete(link.handle);
@@ -562,7 +463,7 @@ export class SimController implements LinkOwner {
       this.clock.micros + 2500);
     this.links.set(handle, link);
     this.peerByHandle.set(handle, p);
-    this.inFlightByHandle.set(handle, 0);
+    this.buffers.open(handle);
     this.stats.connections++;
     const api: PeerLinkApi = {
       handle,
@@ -733,8 +634,7 @@ export class SimController implements LinkOwner {
     this.scanParams = { extended: false, active: false, duty: 1 };
     this.acceptList.clear();
     this.resolvingList.clear();
-    this.inFlight = 0;
-    this.inFlightByHandle.clear();
+    this.buffers.clear();
     for (const s of this.advSets.values()) s.timer?.cancel();
     this.advSets.clear();
     this.legacyAdv = { enabled: false, data: new Uint8Array(0), scanRsp: new Uint8Array(0), params: undefined };
@@ -781,375 +681,3 @@ const LE_SUBEVENT: Record<string, number> = {
   leEnhancedConnectionComplete: 0x0a, lePhyUpdateComplete: 0x0c, leExtendedAdvertisingReport: 0x0d, leScanTimeout: 0x11,
   leAdvertisingSetTerminated: 0x12, leChannelSelectionAlgorithm: 0x14, leEnhancedConnectionCompleteV2: 0x29,
 };
-
-// ---- command handlers ---------------------------------------------------------------------------------
-
-const ms = (units: number, unitUs: number): number => units * unitUs;
-
-/** LE Encrypt (Vol 4, Part E, 7.8.22): AES-128; HCI carries key and data least significant octet first. */
-export function leEncrypt(keyLe: Uint8Array, plaintextLe: Uint8Array): Uint8Array {
-  const key = Uint8Array.from(keyLe).reverse();
-  const data = Uint8Array.from(plaintextLe).reverse();
-  return Uint8Array.from(aes128(key, data)).reverse();
-}
-
-/** Connection parameters a host may ask for (Vol 4, Part E, 7.8.12). */
-function validConnParams(p: { connectionIntervalMin: number; connectionIntervalMax: number; maxLatency: number; supervisionTimeout: number }): boolean {
-  const { connectionIntervalMin: min, connectionIntervalMax: max, maxLatency: lat, supervisionTimeout: to } = p;
-  if (min < 6 || max > 3200 || min > max || lat > 499 || to < 10 || to > 3200) return false;
-  // The supervision timeout must exceed (1 + latency) × interval × 2 (Vol 4, Part E, 7.8.12).
-  return to * 10 > (1 + lat) * max * 1.25 * 2;
-}
-
-const HANDLERS: { [K in SimCommandKind]: Handler<K> } = {
-  disconnect: (c, cmd) => {
-    const link = c.link(cmd.connectionHandle);
-    if (!link || link.closed) return c.fail('disconnect', S.unknownConnection);
-    // Allowed reasons (Vol 4, Part E, 7.1.6).
-    if (![0x05, 0x13, 0x14, 0x15, 0x1a, 0x29, 0x3b].includes(cmd.reason)) return c.fail('disconnect', S.invalidParameters);
-    c.status('disconnect');
-    // The peer hears our reason; our host is told Connection Terminated By Local Host (0x16).
-    link.terminate(cmd.reason, S.localHostTerminated);
-  },
-  readRemoteVersionInformation: (c, cmd) => {
-    const link = c.link(cmd.connectionHandle);
-    if (!link) return c.fail('readRemoteVersionInformation', S.unknownConnection);
-    c.status('readRemoteVersionInformation');
-    link.afterEvents(2, () => c.emit({ kind: 'readRemoteVersionInformationComplete', status: 0, connectionHandle: link.handle,
-      version: 0x0c, manufacturerName: 0xffff, subversion: 0x0001 }));
-  },
-  setEventMask: (c, cmd) => { c.eventMask = cmd.eventMask; c.complete('setEventMask'); },
-  reset: c => { c.reset(); c.complete('reset'); },
-  readLocalVersionInformation: c => c.complete('readLocalVersionInformation', {
-    hciVersion: 0x0c, hciSubversion: 0x0001, lmpVersion: 0x0c, manufacturer: 0xffff, lmpSubversion: 0x0001,
-  }),
-  readLocalSupportedFeatures: c => c.complete('readLocalSupportedFeatures', {
-    // LE Supported (Controller) bit 38 and BR/EDR Not Supported bit 37 (Vol 2, Part C, 3.3).
-    lmpFeatures: (1n << 38n) | (1n << 37n),
-  }),
-  // An LE-only controller has no BR/EDR buffers (Vol 4, Part E, 7.4.5).
-  readBufferSize: c => c.complete('readBufferSize', {
-    aclDataPacketLength: 0, synchronousDataPacketLength: 0, totalNumAclDataPackets: 0, totalNumSynchronousDataPackets: 0,
-  }),
-  readLocalSupportedCommands: c => c.complete('readLocalSupportedCommands', { supportedCommands: c.supportedCommands() }),
-  readBdAddr: c => c.complete('readBdAddr', { bdAddr: c.address }),
-  readRssi: (c, cmd) => {
-    const link = c.link(cmd.connectionHandle);
-    if (!link) return c.fail('readRssi', S.unknownConnection);
-    c.complete('readRssi', { connectionHandle: link.handle, rssi: c.peerOf(link)?.rssi ?? -60 });
-  },
-  setEventMaskPage2: c => c.complete('setEventMaskPage2'),
-  readLeHostSupport: c => c.complete('readLeHostSupport', { leSupportedHost: 1, unused: 0 }),
-  writeLeHostSupport: c => c.complete('writeLeHostSupport'),
-  leSetEventMask: (c, cmd) => { c.leEventMask = cmd.leEventMask; c.complete('leSetEventMask'); },
-  leReadBufferSize: c => c.complete('leReadBufferSize', { leAclDataPacketLength: c.acl.length, totalNumLeAclDataPackets: c.acl.count }),
-  leReadBufferSizeV2: c => c.complete('leReadBufferSizeV2', {
-    leAclDataPacketLength: c.acl.length, totalNumLeAclDataPackets: c.acl.count, isoDataPacketLength: 0, totalNumIsoDataPackets: 0,
-  }),
-  leReadLocalSupportedFeatures: c => c.complete('leReadLocalSupportedFeatures', { leFeatures: c.leFeatures() }),
-  leSetRandomAddress: (c, cmd) => {
-    // Vol 4, Part E, 7.8.4: not while advertising or scanning with it.
-    if (c.scan || c.initiating || c.legacyAdvertising.enabled) return c.fail('leSetRandomAddress', S.commandDisallowed);
-    c.randomAddress = cmd.randomAddress;
-    c.complete('leSetRandomAddress');
-  },
-  leSetAdvertisingParameters: (c, cmd) => {
-    if (c.legacyAdvertising.enabled) return c.fail('leSetAdvertisingParameters', S.commandDisallowed);
-    if (cmd.advertisingIntervalMin > cmd.advertisingIntervalMax || cmd.advertisingType > 4) {
-      return c.fail('leSetAdvertisingParameters', S.invalidParameters);
-    }
-    c.legacyAdvertising.params = cmd;
-    c.complete('leSetAdvertisingParameters');
-  },
-  leReadAdvertisingPhysicalChannelTxPower: c => c.complete('leReadAdvertisingPhysicalChannelTxPower', { txPowerLevel: 0 }),
-  leSetAdvertisingData: (c, cmd) => { c.legacyAdvertising.data = cmd.advertisingData; c.complete('leSetAdvertisingData'); },
-  leSetScanResponseData: (c, cmd) => { c.legacyAdvertising.scanRsp = cmd.scanResponseData; c.complete('leSetScanResponseData'); },
-  leSetAdvertisingEnable: (c, cmd) => {
-    if (cmd.enable > 1) return c.fail('leSetAdvertisingEnable', S.invalidParameters);
-    c.legacyAdvertising.enabled = cmd.enable === 1;
-    c.complete('leSetAdvertisingEnable');
-  },
-  leSetScanParameters: (c, cmd) => {
-    if (c.scan) return c.fail('leSetScanParameters', S.commandDisallowed);
-    if (cmd.leScanType > 1 || cmd.leScanInterval < 4 || cmd.leScanWindow < 4 || cmd.leScanWindow > cmd.leScanInterval) {
-      return c.fail('leSetScanParameters', S.invalidParameters);
-    }
-    c.setScanParams({ extended: false, active: cmd.leScanType === 1, duty: cmd.leScanWindow / cmd.leScanInterval });
-    c.complete('leSetScanParameters');
-  },
-  leSetScanEnable: (c, cmd) => {
-    if (cmd.enable > 1 || cmd.filterDuplicates > 1) return c.fail('leSetScanEnable', S.invalidParameters);
-    c.complete('leSetScanEnable');
-    if (cmd.enable) c.startScan({ extended: false, filterDuplicates: cmd.filterDuplicates === 1, durationUs: 0 });
-    else c.stopScan();
-  },
-  leCreateConnection: (c, cmd) => {
-    if (c.initiating) return c.fail('leCreateConnection', S.commandDisallowed);
-    if (!validConnParams(cmd) || cmd.initiatorFilterPolicy > 1 || cmd.peerAddressType > 3) {
-      return c.fail('leCreateConnection', S.invalidParameters);
-    }
-    c.status('leCreateConnection');
-    c.startInitiating({
-      extended: false, filterPolicy: cmd.initiatorFilterPolicy, peerAddressType: cmd.peerAddressType & 1,
-      peerAddress: cmd.peerAddress.toUpperCase(), intervalMinUs: ms(cmd.connectionIntervalMin, 1250),
-      intervalMaxUs: ms(cmd.connectionIntervalMax, 1250), latency: cmd.maxLatency,
-      supervisionTimeoutUs: ms(cmd.supervisionTimeout, 10_000),
-    });
-  },
-  leCreateConnectionCancel: c => {
-    if (!c.initiating) return c.fail('leCreateConnectionCancel', S.commandDisallowed);
-    c.complete('leCreateConnectionCancel');
-    c.cancelInitiating();
-  },
-  leReadFilterAcceptListSize: c => c.complete('leReadFilterAcceptListSize', { filterAcceptListSize: c.options.filterAcceptListSize ?? 16 }),
-  leClearFilterAcceptList: c => {
-    const s = c.acceptListOp('clear');
-    return s ? c.fail('leClearFilterAcceptList', s) : c.complete('leClearFilterAcceptList');
-  },
-  leAddDeviceToFilterAcceptList: (c, cmd) => {
-    const s = c.acceptListOp('add', cmd.addressType, cmd.address.toUpperCase());
-    return s ? c.fail('leAddDeviceToFilterAcceptList', s) : c.complete('leAddDeviceToFilterAcceptList');
-  },
-  leRemoveDeviceFromFilterAcceptList: (c, cmd) => {
-    const s = c.acceptListOp('remove', cmd.addressType, cmd.address.toUpperCase());
-    return s ? c.fail('leRemoveDeviceFromFilterAcceptList', s) : c.complete('leRemoveDeviceFromFilterAcceptList');
-  },
-  leConnectionUpdate: (c, cmd) => {
-    const link = c.link(cmd.connectionHandle);
-    if (!link) return c.fail('leConnectionUpdate', S.unknownConnection);
-    if (!validConnParams(cmd)) return c.fail('leConnectionUpdate', S.invalidParameters);
-    c.status('leConnectionUpdate');
-    const peer = c.peerOf(link);
-    const reject = peer?.spec.behaviour?.rejectParameterUpdates ?? false;
-    c.updateLink(link, {
-      intervalUs: Math.round(Math.max(ms(cmd.connectionIntervalMin, 1250), Math.min(ms(cmd.connectionIntervalMax, 1250),
-        c.options.preferredIntervalMs !== undefined ? c.options.preferredIntervalMs * 1000 : ms(cmd.connectionIntervalMin, 1250))) / 1250) * 1250,
-      latency: cmd.maxLatency, supervisionTimeoutUs: ms(cmd.supervisionTimeout, 10_000),
-    }, reject ? S.unacceptableConnectionParameters : 0);
-  },
-  leReadRemoteFeatures: (c, cmd) => {
-    const link = c.link(cmd.connectionHandle);
-    if (!link) return c.fail('leReadRemoteFeatures', S.unknownConnection);
-    c.status('leReadRemoteFeatures');
-    const f = c.peerOf(link)?.spec.leFeatures ?? 0b1_0010_0011;
-    link.afterEvents(2, () => c.emit({ kind: 'leReadRemoteFeaturesComplete', status: 0, connectionHandle: link.handle, leFeatures: BigInt(f) }));
-  },
-  leEncrypt: (c, cmd) => c.complete('leEncrypt', { encryptedData: leEncrypt(cmd.key, cmd.plaintextData) }),
-  leRand: c => c.complete('leRand', { randomNumber: c.random.bytes(8) }),
-  leEnableEncryption: (c, cmd) => {
-    const link = c.link(cmd.connectionHandle);
-    if (!link) return c.fail('leEnableEncryption', S.unknownConnection);
-    c.status('leEnableEncryption');
-    const ltk = c.peerOf(link)?.spec.ltk;
-    const refresh = link.encrypted;
-    // LL encryption start (Vol 6, Part B, 5.1.3): LL_ENC_REQ / RSP, then START_ENC_REQ / RSP.
-    link.afterEvents(3, () => {
-      if (!ltk) {
-        // The peripheral's host has no key: LL_REJECT_EXT_IND, PIN or Key Missing.
-        c.emit({ kind: 'encryptionChange', status: S.pinOrKeyMissing, connectionHandle: link.handle, encryptionEnabled: refresh ? 1 : 0 });
-        return;
-      }
-      if (ltk.ediv !== cmd.encryptedDiversifier || !equalBytes(bytesOf(ltk.rand), cmd.randomNumber)) {
-        c.emit({ kind: 'encryptionChange', status: S.pinOrKeyMissing, connectionHandle: link.handle, encryptionEnabled: refresh ? 1 : 0 });
-        return;
-      }
-      if (!equalBytes(bytesOf(ltk.key), cmd.longTermKey)) {
-        // Different session keys: the first encrypted PDU fails its MIC and the link drops (Vol 6, Part B, 5.1.3.1).
-        link.terminate(S.micFailure, S.micFailure);
-        return;
-      }
-      link.encrypted = true;
-      if (refresh) c.emit({ kind: 'encryptionKeyRefreshComplete', status: 0, connectionHandle: link.handle });
-      else c.emit({ kind: 'encryptionChange', status: 0, connectionHandle: link.handle, encryptionEnabled: 1 });
-    });
-  },
-  leReadSupportedStates: c => c.complete('leReadSupportedStates', { leStates: 0x3ffffffffffn }),
-  leRemoteConnectionParameterRequestReply: (c, cmd) => {
-    const link = c.link(cmd.connectionHandle);
-    if (!link || !c.takeParamRequest(link.handle)) return c.fail('leRemoteConnectionParameterRequestReply', link ? S.commandDisallowed : S.unknownConnection);
-    c.complete('leRemoteConnectionParameterRequestReply', { connectionHandle: link.handle });
-    c.updateLink(link, { intervalUs: Math.round(ms(cmd.intervalMax, 1250) / 1250) * 1250, latency: cmd.maxLatency,
-      supervisionTimeoutUs: ms(cmd.timeout, 10_000) });
-  },
-  leRemoteConnectionParameterRequestNegativeReply: (c, cmd) => {
-    const link = c.link(cmd.connectionHandle);
-    if (!link || !c.takeParamRequest(link.handle)) {
-      return c.fail('leRemoteConnectionParameterRequestNegativeReply', link ? S.commandDisallowed : S.unknownConnection);
-    }
-    c.complete('leRemoteConnectionParameterRequestNegativeReply', { connectionHandle: link.handle });
-  },
-  leSetDataLength: (c, cmd) => {
-    const link = c.link(cmd.connectionHandle);
-    if (!link) return c.fail('leSetDataLength', S.unknownConnection);
-    if (cmd.txOctets < 27 || cmd.txOctets > 251 || cmd.txTime < 328 || cmd.txTime > 17040) return c.fail('leSetDataLength', S.invalidParameters);
-    c.complete('leSetDataLength', { connectionHandle: link.handle });
-    const peerMax = c.peerOf(link)?.spec.maxDataLength ?? 251;
-    const tx = Math.min(cmd.txOctets, peerMax);
-    const rx = Math.min(251, peerMax);
-    // LL_LENGTH_REQ / RSP (Vol 6, Part B, 5.1.9); the event only when a value changed.
-    link.afterEvents(2, () => {
-      const d = link.dataLength;
-      if (d.txOctets === tx && d.rxOctets === rx) return;
-      link.dataLength = { txOctets: tx, txTime: tx * 8 + 112, rxOctets: rx, rxTime: rx * 8 + 112 };
-      c.emit({ kind: 'leDataLengthChange', connectionHandle: link.handle, maxTxOctets: tx, maxTxTime: tx * 8 + 112,
-        maxRxOctets: rx, maxRxTime: rx * 8 + 112 });
-    });
-  },
-  leReadSuggestedDefaultDataLength: c => c.complete('leReadSuggestedDefaultDataLength', {
-    suggestedMaxTxOctets: c.dataLengthDefaults.octets, suggestedMaxTxTime: c.dataLengthDefaults.time,
-  }),
-  leWriteSuggestedDefaultDataLength: (c, cmd) => {
-    if (cmd.suggestedMaxTxOctets < 27 || cmd.suggestedMaxTxOctets > 251) return c.fail('leWriteSuggestedDefaultDataLength', S.invalidParameters);
-    c.dataLengthDefaults = { octets: cmd.suggestedMaxTxOctets, time: cmd.suggestedMaxTxTime };
-    c.complete('leWriteSuggestedDefaultDataLength');
-  },
-  leAddDeviceToResolvingList: (c, cmd) => {
-    const s = c.resolvingListOp('add', cmd.peerIdentityAddressType, cmd.peerIdentityAddress);
-    return s ? c.fail('leAddDeviceToResolvingList', s) : c.complete('leAddDeviceToResolvingList');
-  },
-  leRemoveDeviceFromResolvingList: (c, cmd) => {
-    const s = c.resolvingListOp('remove', cmd.peerIdentityAddressType, cmd.peerIdentityAddress);
-    return s ? c.fail('leRemoveDeviceFromResolvingList', s) : c.complete('leRemoveDeviceFromResolvingList');
-  },
-  leClearResolvingList: c => { c.resolvingListOp('clear'); c.complete('leClearResolvingList'); },
-  leReadResolvingListSize: c => c.complete('leReadResolvingListSize', { resolvingListSize: c.options.resolvingListSize ?? 8 }),
-  leSetAddressResolutionEnable: c => c.complete('leSetAddressResolutionEnable'),
-  leSetResolvablePrivateAddressTimeout: c => c.complete('leSetResolvablePrivateAddressTimeout'),
-  leReadMaximumDataLength: c => c.complete('leReadMaximumDataLength', {
-    supportedMaxTxOctets: 251, supportedMaxTxTime: 17040, supportedMaxRxOctets: 251, supportedMaxRxTime: 17040,
-  }),
-  leReadPhy: (c, cmd) => {
-    const link = c.link(cmd.connectionHandle);
-    if (!link) return c.fail('leReadPhy', S.unknownConnection);
-    c.complete('leReadPhy', { connectionHandle: link.handle, txPhy: link.phy.tx, rxPhy: link.phy.rx });
-  },
-  leSetDefaultPhy: (c, cmd) => { c.setDefaultPhy(cmd.txPhys, cmd.rxPhys); c.complete('leSetDefaultPhy'); },
-  leSetPhy: (c, cmd) => {
-    const link = c.link(cmd.connectionHandle);
-    if (!link) return c.fail('leSetPhy', S.unknownConnection);
-    c.status('leSetPhy');
-    const both = c.supportedPhys & (c.peerOf(link)?.spec.phys ?? 3);
-    const pick = (want: number, any: boolean, cur: number): number => {
-      const m = (any ? 7 : want) & both;
-      return m & 2 ? 2 : m & 1 ? 1 : m & 4 ? 3 : cur;
-    };
-    link.afterEvents(3, () => {
-      link.phy = { tx: pick(cmd.txPhys, (cmd.allPhys & 1) !== 0, link.phy.tx), rx: pick(cmd.rxPhys, (cmd.allPhys & 2) !== 0, link.phy.rx) };
-      c.emit({ kind: 'lePhyUpdateComplete', status: 0, connectionHandle: link.handle, txPhy: link.phy.tx, rxPhy: link.phy.rx });
-    });
-  },
-  leSetAdvertisingSetRandomAddress: (c, cmd) => {
-    const set = c.advSets.get(cmd.advertisingHandle);
-    if (!set) return c.fail('leSetAdvertisingSetRandomAddress', S.unknownAdvertisingIdentifier);
-    set.randomAddress = cmd.randomAddress;
-    c.complete('leSetAdvertisingSetRandomAddress');
-  },
-  leSetExtendedAdvertisingParameters: (c, cmd) => {
-    const existing = c.advSets.get(cmd.advertisingHandle);
-    if (existing?.enabled) return c.fail('leSetExtendedAdvertisingParameters', S.commandDisallowed);
-    if (cmd.advertisingHandle > 0xef) return c.fail('leSetExtendedAdvertisingParameters', S.invalidParameters);
-    if (!existing && c.advSets.size >= (c.options.numAdvertisingSets ?? 4)) {
-      return c.fail('leSetExtendedAdvertisingParameters', S.memoryCapacityExceeded);
-    }
-    const set = existing ?? { data: new Uint8Array(0), scanRsp: new Uint8Array(0), enabled: false };
-    set.params = cmd;
-    c.advSets.set(cmd.advertisingHandle, set);
-    c.complete('leSetExtendedAdvertisingParameters', { selectedTxPower: cmd.advertisingTxPower === 127 ? 0 : Math.min(cmd.advertisingTxPower, 10) });
-  },
-  leSetExtendedAdvertisingData: (c, cmd) => {
-    const set = c.advSets.get(cmd.advertisingHandle);
-    if (!set) return c.fail('leSetExtendedAdvertisingData', S.unknownAdvertisingIdentifier);
-    const r = fragmentOp(set.data, cmd.operation, cmd.advertisingData);
-    if (r === undefined) return c.fail('leSetExtendedAdvertisingData', S.invalidParameters);
-    set.data = r;
-    c.complete('leSetExtendedAdvertisingData');
-  },
-  leSetExtendedScanResponseData: (c, cmd) => {
-    const set = c.advSets.get(cmd.advertisingHandle);
-    if (!set) return c.fail('leSetExtendedScanResponseData', S.unknownAdvertisingIdentifier);
-    const r = fragmentOp(set.scanRsp, cmd.operation, cmd.scanResponseData);
-    if (r === undefined) return c.fail('leSetExtendedScanResponseData', S.invalidParameters);
-    set.scanRsp = r;
-    c.complete('leSetExtendedScanResponseData');
-  },
-  leSetExtendedAdvertisingEnable: (c, cmd) => {
-    if (cmd.enable && cmd.sets.length === 0) return c.fail('leSetExtendedAdvertisingEnable', S.invalidParameters);
-    const targets = cmd.sets.length ? cmd.sets : [...c.advSets.keys()].map(h => ({ advertisingHandle: h, duration: 0, maxExtendedAdvertisingEvents: 0 }));
-    for (const s of targets) if (!c.advSets.has(s.advertisingHandle)) return c.fail('leSetExtendedAdvertisingEnable', S.unknownAdvertisingIdentifier);
-    c.complete('leSetExtendedAdvertisingEnable');
-    for (const s of targets) {
-      const set = c.advSets.get(s.advertisingHandle)!;
-      set.timer?.cancel();
-      set.timer = undefined;
-      set.enabled = cmd.enable === 1;
-      if (set.enabled && s.duration > 0) {
-        // Duration in 10 ms units; on expiry LE Advertising Set Terminated, Advertising Timeout (7.7.65.18).
-        set.timer = c.clock.schedule(s.duration * 10_000, () => {
-          set.enabled = false;
-          set.timer = undefined;
-          c.emit({ kind: 'leAdvertisingSetTerminated', status: S.advertisingTimeout, advertisingHandle: s.advertisingHandle,
-            connectionHandle: 0, numCompletedExtendedAdvertisingEvents: 0 });
-        });
-      }
-    }
-  },
-  leReadMaximumAdvertisingDataLength: c => c.complete('leReadMaximumAdvertisingDataLength', { maxAdvertisingDataLength: 1650 }),
-  leReadNumberOfSupportedAdvertisingSets: c => c.complete('leReadNumberOfSupportedAdvertisingSets', {
-    numSupportedAdvertisingSets: c.options.numAdvertisingSets ?? 4,
-  }),
-  leRemoveAdvertisingSet: (c, cmd) => {
-    const set = c.advSets.get(cmd.advertisingHandle);
-    if (!set) return c.fail('leRemoveAdvertisingSet', S.unknownAdvertisingIdentifier);
-    if (set.enabled) return c.fail('leRemoveAdvertisingSet', S.commandDisallowed);
-    c.advSets.delete(cmd.advertisingHandle);
-    c.complete('leRemoveAdvertisingSet');
-  },
-  leClearAdvertisingSets: c => {
-    if ([...c.advSets.values()].some(s => s.enabled)) return c.fail('leClearAdvertisingSets', S.commandDisallowed);
-    c.advSets.clear();
-    c.complete('leClearAdvertisingSets');
-  },
-  leSetExtendedScanParameters: (c, cmd) => {
-    if (c.scan) return c.fail('leSetExtendedScanParameters', S.commandDisallowed);
-    const p = cmd.scanningPhys[0];
-    if (!p || p.scanType > 1 || p.scanWindow > p.scanInterval || p.scanInterval < 4) return c.fail('leSetExtendedScanParameters', S.invalidParameters);
-    if (cmd.scanningPhys.some(x => (x.phy & c.supportedPhys) === 0 || x.phy === 2)) return c.fail('leSetExtendedScanParameters', S.unsupportedFeature);
-    c.setScanParams({ extended: true, active: p.scanType === 1, duty: p.scanWindow / p.scanInterval });
-    c.complete('leSetExtendedScanParameters');
-  },
-  leSetExtendedScanEnable: (c, cmd) => {
-    if (cmd.enable > 1 || cmd.filterDuplicates > 2) return c.fail('leSetExtendedScanEnable', S.invalidParameters);
-    c.complete('leSetExtendedScanEnable');
-    if (cmd.enable) c.startScan({ extended: true, filterDuplicates: cmd.filterDuplicates !== 0, durationUs: cmd.duration * 10_000 });
-    else c.stopScan();
-  },
-  leExtendedCreateConnection: (c, cmd) => {
-    if (c.initiating) return c.fail('leExtendedCreateConnection', S.commandDisallowed);
-    const p = cmd.initiatingPhys.find(x => x.phy === 1) ?? cmd.initiatingPhys[0];
-    if (!p || !validConnParams(p) || cmd.initiatorFilterPolicy > 1) return c.fail('leExtendedCreateConnection', S.invalidParameters);
-    c.status('leExtendedCreateConnection');
-    c.startInitiating({
-      extended: true, filterPolicy: cmd.initiatorFilterPolicy, peerAddressType: cmd.peerAddressType & 1,
-      peerAddress: cmd.peerAddress.toUpperCase(), intervalMinUs: ms(p.connectionIntervalMin, 1250),
-      intervalMaxUs: ms(p.connectionIntervalMax, 1250), latency: p.maxLatency, supervisionTimeoutUs: ms(p.supervisionTimeout, 10_000),
-    });
-  },
-  leReadTransmitPower: c => c.complete('leReadTransmitPower', { minTxPower: -20, maxTxPower: 10 }),
-  leSetPrivacyMode: c => c.complete('leSetPrivacyMode'),
-};
-
-/** Extended (scan response) data operations (Vol 4, Part E, 7.8.54): 0 intermediate, 1 first, 2 last, 3 complete, 4 unchanged. */
-function fragmentOp(current: Uint8Array, op: number, data: Uint8Array): Uint8Array | undefined {
-  switch (op) {
-    case 3: case 1: return data;
-    case 0: case 2: {
-      const out = new Uint8Array(current.length + data.length);
-      out.set(current);
-      out.set(data, current.length);
-      return out.length > 1650 ? undefined : out;
-    }
-    case 4: return data.length === 0 ? current : undefined;
-    default: return undefined;
-  }
-}
-
