@@ -13,7 +13,7 @@
  */
 import { readFileSync } from 'node:fs';
 import '../src/sim/index.js';
-import { recordScenario } from '../src/replay/record.js';
+import { recordScenario } from '../src/tooling/record.js';
 import { parseRecordArgs } from './record-args.js';
 
 function usage(msg?: string): never {

@@ -1,9 +1,9 @@
 /**
- * Device twin of a real capture (src/replay/twin.ts): writes captures/<name>/ with the capture (whole,
+ * Device twin of a real capture (src/tooling/twin.ts): writes captures/<name>/ with the capture (whole,
  * or cut to the one connection with --trim) and scenario.json (the attribution, which connection the
  * twin is, what the capture shows of the device — its database and the size of its notification
  * stream — and the session the twin test runs against the simulated twin). With --json it also writes
- * twin.json (the extracted device, src/replay/twin.ts DeviceTwin) and sim.json (a simulator world
+ * twin.json (the extracted device, src/tooling/twin.ts DeviceTwin) and sim.json (a simulator world
  * serving it, for `tools/record.ts --transport sim --world sim.json`); they are derived from the
  * capture, so the fixtures do not carry them.
  *
@@ -14,7 +14,7 @@ import { mkdirSync, readFileSync, writeFileSync, copyFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { parseCapture } from '../src/capture/read.js';
 import { createCaptureWriter } from '../src/capture/writer.js';
-import { extractTwin, layoutGaps, recordsOfConnection, serializeTwin, twinSummary, twinToSimPeripheral } from '../src/replay/twin.js';
+import { extractTwin, layoutGaps, recordsOfConnection, serializeTwin, twinSummary, twinToSimPeripheral } from '../src/tooling/twin.js';
 
 function usage(msg: string): never {
   console.error(`twin: ${msg}`);

@@ -7,9 +7,9 @@ import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { createCaptureWriter } from '../../src/capture/writer.js';
 import { encodeCommand } from '../../src/hci/packets.js';
-import { masksFor, recordScenario } from '../../src/replay/record.js';
-import { loadScenario } from '../../src/replay/scenario.js';
-import { formatSteps, parseSteps, runSession } from '../../src/replay/session.js';
+import { masksFor, recordScenario } from '../../src/tooling/record.js';
+import { loadScenario } from '../../src/tooling/scenario.js';
+import { formatSteps, parseSteps, runSession } from '../../src/tooling/session.js';
 import { HEART_RATE_SENSOR } from '../../src/sim/index.js';
 import { ReplayTransport } from '../../src/replay/transport.js';
 

@@ -6,8 +6,8 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { staticRandomAddress } from '../../src/api/adapter.js';
-import { loadScenario, type ScenarioFile } from '../../src/replay/scenario.js';
-import { runSession } from '../../src/replay/session.js';
+import { loadScenario, type ScenarioFile } from '../../src/tooling/scenario.js';
+import { runSession } from '../../src/tooling/session.js';
 import { ReplayDivergenceError, ReplayTransport } from '../../src/replay/transport.js';
 
 const CAPTURES = resolve(import.meta.dirname, '../../captures');

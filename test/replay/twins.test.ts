@@ -10,10 +10,10 @@ import { Adapter } from '../../src/api/adapter.js';
 import { toHex } from '../../src/bytes/hex.js';
 import { parseCapture } from '../../src/capture/read.js';
 import { propertyNames } from '../../src/gatt/constants.js';
-import { runSession } from '../../src/replay/session.js';
+import { runSession } from '../../src/tooling/session.js';
 import {
   extractTwin, layoutGaps, twinSummary, twinToSimPeripheral, type DeviceTwin, type ExtractTwinOptions, type TwinSummary,
-} from '../../src/replay/twin.js';
+} from '../../src/tooling/twin.js';
 import { createSimulator } from '../../src/sim/index.js';
 import { ArgumentError } from '../../src/errors.js';
 import { bytesOf } from '../../src/sim/util.js';

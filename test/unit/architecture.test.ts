@@ -8,8 +8,9 @@
 // It also pins the platform seam (README "Architecture"): Node built-ins (`node:*`, or their bare
 // names) and Node-only globals (process, Buffer, setImmediate, require) appear only in platform/ and
 // in the Node-only edges: transport/ (sockets, serial, the user channel), capture/ (capture files),
-// replay/ (recording and twin tooling on files) and cli/. Every other folder, present or future, is a
-// protocol layer that must run in a browser or Deno: it gets those services from platform/.
+// replay/ (the replay transport reads its capture), tooling/ (recording and twins on files) and
+// cli/. Every other folder, present or future, is a protocol layer that must run in a browser or
+// Deno: it gets those services from platform/.
 import { builtinModules } from 'node:module';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -23,7 +24,7 @@ const TOP = new Set(['index', 'transports']);
 /** The platform seam: every layer may import it; it imports nothing of the stack but BASE. */
 const SEAM = 'platform';
 /** Folders that may use Node built-ins directly (the seam, and the edges that only run on Node). */
-const NODE_OK = new Set([SEAM, 'transport', 'capture', 'replay', 'cli']);
+const NODE_OK = new Set([SEAM, 'transport', 'capture', 'replay', 'tooling', 'cli']);
 const NODE_BUILTINS = new Set(builtinModules.map(m => m.replace(/^node:/, '')));
 
 const BELOW: Record<string, string[]> = {
@@ -44,8 +45,11 @@ const BELOW: Record<string, string[]> = {
   inspect: ['att', 'smp', 'l2cap', 'hci', 'gap', 'capture', 'codec', 'bytes'],
   sim: ['gatt', 'att', 'smp', 'l2cap', 'gap', 'hci', 'transport', 'capture', 'codec', 'bytes', 'platform'],
   api: ['link', 'gatt', 'att', 'smp', 'l2cap', 'gap', 'hci', 'transport', 'capture', 'inspect', 'codec', 'bytes', 'platform'],
-  replay: ['api', 'link', 'sim', 'inspect', 'gatt', 'att', 'smp', 'l2cap', 'gap', 'hci', 'transport', 'capture', 'codec', 'bytes', 'platform'],
-  cli: ['transports', 'api', 'link', 'replay', 'sim', 'inspect', 'gatt', 'att', 'smp', 'l2cap', 'gap', 'hci', 'transport', 'capture', 'codec', 'bytes', 'platform'],
+  // replay/ is the replay transport only: it plays a capture as the controller.
+  replay: ['inspect', 'hci', 'transport', 'capture', 'codec', 'bytes', 'platform'],
+  // tooling/: recording fixtures, scenario files, scripted sessions and device twins, on api and sim.
+  tooling: ['api', 'link', 'replay', 'sim', 'inspect', 'gatt', 'att', 'smp', 'l2cap', 'gap', 'hci', 'transport', 'capture', 'codec', 'bytes', 'platform'],
+  cli: ['transports', 'tooling', 'api', 'link', 'replay', 'sim', 'inspect', 'gatt', 'att', 'smp', 'l2cap', 'gap', 'hci', 'transport', 'capture', 'codec', 'bytes', 'platform'],
 };
 
 function files(dir: string): string[] {

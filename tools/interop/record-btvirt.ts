@@ -16,7 +16,7 @@
  * It never sends anything on its own, so the recording is blewire's host alone against btvirt's LL.
  */
 import { attMethodOf } from '../../src/att/pdus.js';
-import { recordScenario } from '../../src/replay/record.js';
+import { recordScenario } from '../../src/tooling/record.js';
 import { parseRecordArgs } from '../record-args.js';
 import { startBtvirt } from '../../test/interop/helpers/btvirt.js';
 import { TestPeer } from '../../test/interop/helpers/peer.js';
@@ -80,7 +80,7 @@ async function main(): Promise<void> {
     const quote = (a: string): string => (/^[\w:./-]+$/.test(a) ? a : `'${a.replace(/'/g, "'\\''")}'`);
     const scenario = await recordScenario({
       name, dir: opts['dir'] ?? 'captures', transport: `unix:${btvirt.leSocket}`, steps,
-      transportLabel: 'unix:<private /tmp of tools/interop/btvirt.sh>/bt-server-le', tool: 'tools/interop/record-btvirt.ts (src/replay/record.ts)',
+      transportLabel: 'unix:<private /tmp of tools/interop/btvirt.sh>/bt-server-le', tool: 'tools/interop/record-btvirt.ts (src/tooling/record.ts)',
       controller: 'BlueZ 5.66 btvirt -s (emulated LE controller, le socket), started by tools/interop/btvirt.sh with the AF_ALG shim',
       peer: `raw-HCI test peer on a second btvirt LE controller (${peer.address}): advertises, answers ATT_READ_REQ 0x0003 with "btvirt peer", ` +
         'every other request with Request Not Supported (tools/interop/record-btvirt.ts)',

@@ -13,7 +13,7 @@ import {
 import { AttBearer } from '../../../src/att/bearer.js';
 import { fromHex } from '../../../src/bytes/hex.js';
 import { FakeClock } from '../../../src/clock.js';
-import { parseSteps } from '../../../src/replay/session.js';
+import { parseSteps } from '../../../src/tooling/session.js';
 import { createSimulator } from '../../../src/sim/index.js';
 import { channelPair, ScriptedPeer } from '../../helpers/memory-channel.js';
 

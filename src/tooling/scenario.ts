@@ -1,7 +1,7 @@
 /**
  * scenario.json: what a recording in captures/<name>/ is (STYLE c.10 item 6). Written by record mode
  * (tools/record.ts), read by the replay tests:
- * - `steps`: the scripted session that was driven (src/replay/session.ts syntax), re-run on replay;
+ * - `steps`: the scripted session that was driven (src/tooling/session.ts syntax), re-run on replay;
  * - `host`: the options the host ran with (a fixed random address, or "fresh" when it made one up);
  * - `recordedWith`: the transport, the controller and the peer the recording was made against;
  * - `masks`: bytes that legitimately vary between runs (replay.ts ReplayMask);
@@ -11,7 +11,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ReplayMask, ReplayOptions } from './transport.js';
+import type { ReplayMask, ReplayOptions } from '../replay/transport.js';
 import type { SessionResult } from './session.js';
 
 export interface ScenarioFile {

@@ -15,7 +15,7 @@ import { decodeHciPacket } from '../hci/packets.js';
 import { staticRandomAddress } from '../api/adapter.js';
 import { openTransport, type OpenTransportOptions } from '../transport/open.js';
 import { recordTransport } from '../transport/record.js';
-import type { ReplayMask } from './transport.js';
+import type { ReplayMask } from '../replay/transport.js';
 import type { HciTransport } from '../transport/types.js';
 import { formatSteps, parseSteps, runSession, type SessionResult } from './session.js';
 import type { ScenarioFile } from './scenario.js';
