@@ -174,3 +174,11 @@ export function raceAbort<T>(p: Promise<T>, signal: AbortSignal, what: string): 
     );
   });
 }
+
+/**
+ * Run `fn` outside any within() scope: for work a link owns (a shared discovery, the MTU exchange)
+ * that must not inherit the deadline of whichever caller happened to start it.
+ */
+export function outsideScope<T>(fn: () => T): T {
+  return scope.run(undefined as unknown as AbortSignal, fn);
+}

@@ -53,9 +53,11 @@ export interface AdapterOpenOptions {
   /**
    * Per-link GATT behaviour: robust caching (write Client Supported Features, default true), Service
    * Changed subscription (default true), our own GAP/GATT server (default ours; false answers Request
-   * Not Supported).
+   * Not Supported), and `trustCache` (use a stored tree with no Database Hash check at all: fast,
+   * and wrong if the device changed; only for devices you control, like Bleak's
+   * dangerous_use_bleak_cache).
    */
-  gatt?: Pick<GattClientOptions, 'robustCaching' | 'serviceChanged' | 'server'>;
+  gatt?: Pick<GattClientOptions, 'robustCaching' | 'serviceChanged' | 'server' | 'trustCache'>;
   /**
    * Give up on opening the transport and bringing the controller up after this many ms
    * (TimeoutError). Default: no overall limit; each HCI command still has `commandTimeout`
@@ -221,12 +223,15 @@ export class Adapter extends EventEmitter<AdapterEvents> {
   }
 
   /** Connect to a scanned device or a bare address (+ type; default public). */
-  async connect(target: Advertisement | ConnectTarget, opts: ConnectOptions = {}): Promise<Connection> {
+  async connect(target: Advertisement | ConnectTarget, opts: ConnectOptions & { gatt?: Pick<GattClientOptions, 'trustCache'> } = {}): Promise<Connection> {
     const t: ConnectTarget = target instanceof Advertisement
       ? { address: target.address, addressType: target.addressType }
       : target;
     const link = await this.connectionManager.connect(t, opts);
-    return this.conns.get(link.handle) ?? this.newConnection(link);
+    const conn = this.conns.get(link.handle) ?? this.newConnection(link);
+    // The connection exists from the link's first event; a per-connect choice applies before any discovery.
+    if (opts.gatt?.trustCache !== undefined) conn.gatt.setCachePolicy({ trustCache: opts.gatt.trustCache });
+    return conn;
   }
 
   private newConnection(link: LeLink): Connection {

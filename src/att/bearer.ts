@@ -275,19 +275,51 @@ export class AttBearer implements ChannelReceiver {
   }
 
   /**
-   * Exchange MTU as the client, once per link (Vol 3, Part F, 3.4.2): resolves with the new ATT_MTU,
-   * min(ours, theirs) and never below 23. A second call rejects with InvalidStateError.
+   * Exchange MTU as the client (Vol 3, Part F, 3.4.2): resolves with the new ATT_MTU, min(ours,
+   * theirs) and never below 23.
+   * - The caller's signal rejects the caller's promise, but a request already sent is not
+   *   withdrawn: its late response still sets ATT_MTU (the peer has fixed it on its side too).
+   * - An Error Response (a peer may answer Request Not Supported) ends the exchange for this link:
+   *   ATT_MTU stays 23 and the AttError is returned to this caller only.
+   * - Any other failure (a malformed response, an abort before it was sent) leaves the exchange
+   *   undone, so it can be tried again.
+   * A call while an exchange is running or after one finished rejects with InvalidStateError.
    */
-  async exchangeMtu(options: RequestOptions = {}): Promise<number> {
-    if (this.mtuExchange !== 'none') throw new InvalidStateError('att: Exchange MTU runs at most once per link (Vol 3, Part F, 3.4.2.1)');
-    this.mtuExchange = 'running';
-    try {
-      const rsp = await this.request({ kind: 'exchangeMtuReq', clientRxMtu: this.ourMtu }, options);
-      this.setMtu(rsp.serverRxMtu);
-      return this.currentMtu;
-    } finally {
-      this.mtuExchange = 'done';
+  exchangeMtu(options: RequestOptions = {}): Promise<number> {
+    const { signal } = options;
+    if (this.mtuExchange !== 'none') {
+      return Promise.reject(new InvalidStateError('att: Exchange MTU runs at most once per link (Vol 3, Part F, 3.4.2.1)'));
     }
+    if (signal?.aborted) return Promise.reject(abortReason(signal, 'exchangeMtuReq'));
+    this.mtuExchange = 'running';
+    const exchange = this.request({ kind: 'exchangeMtuReq', clientRxMtu: this.ourMtu }).then(
+      rsp => {
+        this.mtuExchange = 'done';
+        this.setMtu(rsp.serverRxMtu);
+        return this.currentMtu;
+      },
+      (e: unknown) => {
+        this.mtuExchange = e instanceof AttError ? 'done' : 'none';
+        throw e;
+      },
+    );
+    if (!signal) return exchange;
+    return new Promise<number>((resolve, reject) => {
+      const onAbort = (): void => {
+        exchange.catch(() => {}); // settles later on its own (a late response is applied)
+        reject(abortReason(signal, 'exchangeMtuReq'));
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      exchange.then(
+        v => { signal.removeEventListener('abort', onAbort); resolve(v); },
+        (e: unknown) => { signal.removeEventListener('abort', onAbort); reject(e); },
+      );
+    });
+  }
+
+  /** Where our own Exchange MTU stands: never sent (or failed, retryable), running, or finished. */
+  get mtuExchangeState(): 'none' | 'running' | 'done' {
+    return this.mtuExchange;
   }
 
   // ---- server role: values out --------------------------------------------------------------------

@@ -67,7 +67,8 @@ const defaultOpener: GattSessionOpener = async (address, options) => {
       throw e;
     }
     const gatt = conn.gatt;
-    await gatt.exchangeMtu();
+    // --timeout bounds the exchange too (a silent peer would otherwise hold it for the 30 s ATT timeout).
+    await gatt.exchangeMtu({ timeout: options.timeout });
     return {
       gatt,
       close: async () => {

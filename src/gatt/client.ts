@@ -16,13 +16,27 @@
  * reconnects (Bleak's duplicate-callback bug).
  *
  * Caching (Vol 3, Part G, 2.5.2): with a cache and a peerId, services() first reads the Database
- * Hash by UUID (one round trip); equal to the cached hash → the cached tree, no discovery. Else a
- * full discovery, stored with that hash. Service Changed indications rediscover the affected range;
- * Database Out Of Sync (robust caching) re-validates the hash.
+ * Hash by UUID (one round trip); when the stored tree may be used (`cacheRule`) → the cached tree,
+ * no discovery. Else a full discovery, stored when a later connection could use it. Service Changed
+ * indications rediscover the affected range; Database Out Of Sync (robust caching) re-validates the
+ * hash.
+ *
+ * Link state is held in explicit state machines, never in a caller's promise (issue 8):
+ * - `mtu`: idle → running → done | refused (an Error Response: ATT_MTU stays 23 and everything
+ *   else works); a failure (malformed response) or a caller's deadline returns it to idle or leaves
+ *   the request running, and a late response is applied by the bearer.
+ * - `discovery`: a SharedWork (link-state.ts): each caller waits under its own deadline; only the
+ *   installed tree is kept; a run nobody waits for any more is aborted.
+ * - `setup` (robust caching, Service Changed CCCD): pending → running → done | failed; failed is
+ *   tried again at the next services().
+ * - `cccd`: per characteristic { confirmed, wanted, writing }: the last intent wins on the wire; a
+ *   slot lives while it is non-zero or being written.
+ * - `sc` (Service Changed / out of sync): pending ranges merged into one hull, at most one
+ *   rediscovery running and starts at least REDISCOVERY_MIN_INTERVAL_MS apart (the storm bound).
  */
 import { AttBearer, type AttServerRole, type AttValueEvent } from '../att/bearer.js';
 import { ATT_TRANSACTION_TIMEOUT_MS, AttErrorCode } from '../att/constants.js';
-import type { Clock } from '../clock.js';
+import type { Clock, TimerId } from '../clock.js';
 import { describeUuid, uuidOf, type Uuid } from '../codec/uuid.js';
 import { AttError, DisconnectedError, InvalidStateError, type TimeoutError } from '../errors.js';
 import type { L2capChannel } from '../l2cap/channel.js';
@@ -34,7 +48,8 @@ import { localGattDatabase } from './local-db.js';
 import {
   GattCharacteristic, GattService, NotFoundError, type GattOps, type SubscribeOptions, type Subscription,
 } from './model.js';
-import { runOp, within as withinScope, type OpOptions } from '../operation.js';
+import { SharedWork } from './link-state.js';
+import { raceAbort, runOp, within as withinScope, type OpOptions } from '../operation.js';
 import * as proc from './procedures.js';
 import type { ServiceData } from './procedures.js';
 import type { GattServerLink } from './server-db.js';
@@ -54,7 +69,88 @@ export interface GattClientOptions {
   server?: AttServerRole | false;
   /** Called when an ATT transaction timed out: the link must be disconnected (Vol 3, Part F, 3.3.3). */
   onTimeout?: (error: TimeoutError) => void;
+  /**
+   * Use a stored tree without any check (no Database Hash read): fast, and wrong if the device's
+   * database changed since (Bleak's dangerous_use_bleak_cache). Only for devices you control.
+   */
+  trustCache?: boolean;
+  /**
+   * Whether we are bonded with this peer (SMP will set it; a function is asked at each use). A
+   * bonded peer must indicate Service Changed when its database changed (Vol 3, Part G, 2.5.2,
+   * 7.1), so its tree may be cached without a Database Hash (see `cacheRule`).
+   */
+  bonded?: boolean | (() => boolean);
 }
+
+/** Why a stored tree was used, or why not (`cacheRule`). */
+export type CacheDecision =
+  | { use: true; why: 'hash-equal' | 'bonded-service-changed' | 'trusted' }
+  | { use: false; why: 'no-entry' | 'hash-differs' | 'no-hash-not-bonded' | 'no-service-changed' | 'hash-appeared' };
+
+/**
+ * When a stored tree may be used instead of discovery (Vol 3, Part G, 2.5.2), made explicit:
+ * - `trusted`: the user said so (`trustCache`), no check at all;
+ * - `hash-equal`: the peer has a Database Hash and it equals the stored one;
+ * - `bonded-service-changed`: the peer has no Database Hash, we are bonded, and the stored tree has
+ *   a Service Changed characteristic: a bonded server keeps its clients' caches in sync by
+ *   indicating Service Changed, across reconnections too (2.5.2; BlueZ trusts such caches the same
+ *   way). The stored entry must have been saved without a hash as well.
+ * Otherwise full discovery. `saveable` says whether a fresh tree should be stored: with a hash, or
+ * bonded with Service Changed.
+ */
+export function cacheRule(entry: { hash: Uint8Array | undefined; services: ServiceData[] } | undefined,
+  current: Uint8Array | undefined, ctx: { bonded: boolean; trust: boolean }): CacheDecision {
+  if (!entry) return { use: false, why: 'no-entry' };
+  if (ctx.trust) return { use: true, why: 'trusted' };
+  if (current) {
+    if (!entry.hash) return { use: false, why: 'hash-appeared' };
+    return equalBytes(entry.hash, current) ? { use: true, why: 'hash-equal' } : { use: false, why: 'hash-differs' };
+  }
+  if (!ctx.bonded) return { use: false, why: 'no-hash-not-bonded' };
+  if (!hasServiceChanged(entry.services) || entry.hash) return { use: false, why: 'no-service-changed' };
+  return { use: true, why: 'bonded-service-changed' };
+}
+
+/** May a tree discovered now be stored for later connections (see cacheRule)? */
+export function cacheSaveable(services: ServiceData[], hash: Uint8Array | undefined, bonded: boolean): boolean {
+  return hash !== undefined || (bonded && hasServiceChanged(services));
+}
+
+function hasServiceChanged(services: ServiceData[]): boolean {
+  return services.some(s => s.uuid === GattType.GenericAttributeService && s.characteristics.some(c => c.uuid === GattType.ServiceChanged));
+}
+
+/**
+ * The bound on Service Changed work (issue 15): however many indications arrive, pending ranges
+ * are merged into one, at most one rediscovery runs at a time, and rediscoveries start at least
+ * this many ms apart (injected clock). A storm of 100 indications/s therefore costs at most one
+ * rediscovery per second, and memory for one pending range.
+ */
+export const REDISCOVERY_MIN_INTERVAL_MS = 1000;
+
+type MtuPhase =
+  | { tag: 'idle' }
+  | { tag: 'running'; exchange: Promise<void> }
+  | { tag: 'done' }
+  | { tag: 'refused'; error: AttError };
+
+type SetupPhase =
+  | { tag: 'pending' }
+  | { tag: 'running'; done: Promise<void> }
+  | { tag: 'done' }
+  | { tag: 'failed'; error: Error };
+
+/** One characteristic's CCCD as written on the peer (confirmed) and as wanted by the subscriptions. */
+interface CccdSlot {
+  confirmed: number;
+  wanted: number;
+  writing: Promise<void> | undefined;
+}
+
+type RediscoveryPhase =
+  | { tag: 'idle' }
+  | { tag: 'waiting'; timer: TimerId }
+  | { tag: 'running' };
 
 type Listener<T> = (v: T) => void;
 
@@ -77,22 +173,27 @@ export class GattClient implements GattOps {
   readonly bearer: AttBearer;
   private readonly clock: Clock;
   private readonly options: GattClientOptions;
+  private readonly policy: Pick<GattClientOptions, 'trustCache' | 'bonded'>;
   private tree: GattService[] | undefined;
   private treeData: ServiceData[] | undefined;
   private hash: Uint8Array | undefined;
   private dead: Error | undefined;
   /** Value handle → its sinks. Each array is replaced, never mutated, so a value is delivered to a snapshot without copying. */
   private readonly sinks = new Map<number, readonly Sink[]>();
-  private readonly cccdChain = new Map<number, Promise<void>>();
-  private readonly cccdValue = new Map<number, number>();
-  private discovering: Promise<GattService[]> | undefined;
-  private rediscovery: Promise<void> = Promise.resolve();
-  private mtuPromise: Promise<number> | undefined;
-  private setup: Promise<void> | undefined;
+  /** Value handle → its CCCD slot (at most one per characteristic with a CCCD). */
+  private readonly cccd = new Map<number, CccdSlot>();
+  private mtuPhase: MtuPhase = { tag: 'idle' };
+  private readonly discovery: SharedWork<GattService[]>;
+  private setupPhase: SetupPhase = { tag: 'pending' };
+  private scPhase: RediscoveryPhase = { tag: 'idle' };
+  /** The merged range still to rediscover (the hull of every request since the last start). */
+  private scPending: { start: number; end: number; checkHash: boolean } | undefined;
+  private lastRediscoveryAt = Number.NEGATIVE_INFINITY;
+  private settledWaiters: Array<() => void> = [];
   private readonly serverLink: GattServerLink | undefined;
   private readonly servicesChangedListeners = new Set<Listener<{ start: number; end: number }>>();
   private readonly disconnectListeners = new Set<Listener<Error>>();
-  readonly statsCounters = { cacheHits: 0, cacheMisses: 0, discoveryRequests: 0 };
+  readonly statsCounters = { cacheHits: 0, cacheMisses: 0, discoveryRequests: 0, rediscoveries: 0 };
 
   /**
    * On a link's bearer (`LeLink.attachGatt`, which the public Connection uses): the link owns the
@@ -104,6 +205,8 @@ export class GattClient implements GattOps {
   constructor(channel: L2capChannel | AttBearer, options: GattClientOptions) {
     this.clock = options.clock;
     this.options = options;
+    this.policy = { ...(options.trustCache !== undefined ? { trustCache: options.trustCache } : {}), ...(options.bonded !== undefined ? { bonded: options.bonded } : {}) };
+    this.discovery = new SharedWork(options.clock, 'services', signal => this.loadTree(signal), 'when-unwanted');
     if (channel instanceof AttBearer) {
       this.bearer = channel;
     } else {
@@ -163,11 +266,37 @@ export class GattClient implements GattOps {
   /**
    * Exchange MTU once per link (default 517 offered). Skipped when the peer already ran its own
    * exchange, which fixed ATT_MTU at min(ours, theirs) for both directions (Vol 3, Part F, 3.4.2).
+   * The exchange belongs to the link, not to the caller: a caller's deadline rejects that caller,
+   * the request stays on the wire and its late response still sets ATT_MTU. A peer answering with
+   * an Error Response (Request Not Supported is allowed) leaves ATT_MTU at 23: this resolves with
+   * 23 and every later call does too. A malformed answer rejects, and the next call tries again.
    */
   async exchangeMtu(options?: OpOptions): Promise<number> {
     this.checkAlive('exchangeMtu');
-    if (this.bearer.mtu > 23) return this.bearer.mtu;
-    return this.mtuPromise ??= runOp(this.clock, options, 'exchangeMtu', signal => this.bearer.exchangeMtu({ signal }));
+    if (this.bearer.mtu > 23 || this.bearer.mtuExchangeState === 'done') {
+      if (this.mtuPhase.tag !== 'refused') this.mtuPhase = { tag: 'done' };
+      return this.bearer.mtu;
+    }
+    if (this.mtuPhase.tag === 'refused') return this.bearer.mtu;
+    if (this.mtuPhase.tag !== 'running') {
+      let failure: unknown;
+      const exchange = this.bearer.exchangeMtu().then(
+        () => { this.mtuPhase = { tag: 'done' }; },
+        (e: unknown) => {
+          if (e instanceof AttError) {
+            log.gatt('peer refused Exchange MTU (%s): ATT_MTU stays %d', e.errorName, this.bearer.mtu);
+            this.mtuPhase = { tag: 'refused', error: e };
+          } else {
+            this.mtuPhase = { tag: 'idle' };
+            failure = e;
+          }
+        },
+      );
+      this.mtuPhase = { tag: 'running', exchange: exchange.then(() => { if (failure !== undefined) throw failure; }) };
+    }
+    const { exchange } = this.mtuPhase;
+    await runOp(this.clock, options, 'exchangeMtu', signal => raceAbort(exchange, signal, 'exchangeMtu'));
+    return this.bearer.mtu;
   }
 
   // ---- discovery ----------------------------------------------------------------------------------
@@ -178,9 +307,11 @@ export class GattClient implements GattOps {
    */
   async services(options?: OpOptions): Promise<GattService[]> {
     this.checkAlive('services');
-    if (this.tree) return this.tree;
-    return this.discovering ??= runOp(this.clock, options, 'services', signal => this.loadTree(signal))
-      .finally(() => { this.discovering = undefined; });
+    if (this.tree) {
+      if (this.setupPhase.tag === 'failed') this.startSetup();
+      return this.tree;
+    }
+    return this.discovery.join(options);
   }
 
   /**
@@ -229,7 +360,7 @@ export class GattClient implements GattOps {
 
   /** Resolves when the per-link setup after discovery (robust caching, Service Changed CCCD) is done. */
   get ready(): Promise<void> {
-    return this.setup ?? Promise.resolve();
+    return this.setupPhase.tag === 'running' ? this.setupPhase.done : Promise.resolve();
   }
 
   private async counted<T>(fn: () => Promise<T>): Promise<T> {
@@ -241,23 +372,49 @@ export class GattClient implements GattOps {
     }
   }
 
+  /**
+   * Change how a stored tree is trusted for the next discovery (`trustCache`, `bonded`; see
+   * cacheRule): the Adapter's per-connect options, and SMP once bonding completes.
+   */
+  setCachePolicy(policy: Pick<GattClientOptions, 'trustCache' | 'bonded'>): void {
+    if (policy.trustCache !== undefined) this.policy.trustCache = policy.trustCache;
+    if (policy.bonded !== undefined) this.policy.bonded = policy.bonded;
+  }
+
+  private bonded(): boolean {
+    const b = this.policy.bonded;
+    return typeof b === 'function' ? b() : b === true;
+  }
+
   private async loadTree(signal: AbortSignal): Promise<GattService[]> {
     const { cache, peerId } = this.options;
     let hash: Uint8Array | undefined;
     if (cache && peerId) {
-      const [cached, current] = await Promise.all([cache.load(peerId), this.counted(() => proc.readDatabaseHash(this.bearer, signal))]);
+      const trust = this.policy.trustCache === true;
+      const [cached, current] = await Promise.all([
+        cache.load(peerId).catch((e: unknown) => {
+          log.gatt('cache for %s ignored (miss): %s', peerId, e instanceof Error ? e.message : String(e));
+          return undefined;
+        }),
+        trust ? Promise.resolve(undefined) : this.counted(() => proc.readDatabaseHash(this.bearer, signal)),
+      ]);
       hash = current;
-      if (cached?.hash && current && equalBytes(cached.hash, current)) {
+      const decision = cacheRule(cached, current, { bonded: this.bonded(), trust });
+      if (cached && decision.use) {
         this.statsCounters.cacheHits++;
-        log.gatt('cache hit for %s', peerId);
-        this.install(cached.services, current);
+        log.gatt('cache hit for %s (%s)', peerId, decision.why);
+        this.install(cached.services, decision.why === 'trusted' ? cached.hash : current);
         return this.tree!;
       }
+      log.gatt('cache miss for %s (%s)', peerId, decision.why);
       this.statsCounters.cacheMisses++;
+      if (trust) hash = await this.counted(() => proc.readDatabaseHash(this.bearer, signal));
     }
     const data = await this.counted(() => proc.discoverAll(this.bearer, signal));
     this.install(data, hash);
-    if (cache && peerId && hash) await cache.save(peerId, { hash, services: data }).catch(e => log.gatt('cache save failed: %s', String(e)));
+    if (cache && peerId && cacheSaveable(data, hash, this.bonded())) {
+      await cache.save(peerId, { hash, services: data }).catch(e => log.gatt('cache save failed: %s', String(e)));
+    }
     return this.tree!;
   }
 
@@ -265,7 +422,19 @@ export class GattClient implements GattOps {
     this.treeData = data;
     this.hash = hash;
     this.tree = data.map(s => new GattService(this, s, true));
-    this.setup ??= this.linkSetup().catch(e => log.gatt('link setup failed: %s', e instanceof Error ? e.message : String(e)));
+    if (this.setupPhase.tag === 'pending' || this.setupPhase.tag === 'failed') this.startSetup();
+  }
+
+  private startSetup(): void {
+    const done = this.linkSetup().then(
+      () => { this.setupPhase = { tag: 'done' }; },
+      (e: unknown) => {
+        const error = e instanceof Error ? e : new Error(String(e));
+        log.gatt('link setup failed (tried again at the next services()): %s', error.message);
+        this.setupPhase = { tag: 'failed', error };
+      },
+    );
+    this.setupPhase = { tag: 'running', done };
   }
 
   /** Robust caching and Service Changed indications, once per link, queued behind discovery. */
@@ -353,7 +522,9 @@ export class GattClient implements GattOps {
     // Registered before the CCCD write so a value sent right after it is not lost.
     this.sinks.set(ch.handle, [...(this.sinks.get(ch.handle) ?? []), sub]);
     try {
-      if ((this.cccdValue.get(ch.handle) ?? 0) !== bit) await this.op('subscribe', options, () => this.writeCccd(ch, bit));
+      if ((this.cccd.get(ch.handle)?.confirmed ?? 0) !== bit || this.cccd.get(ch.handle)?.writing) {
+        await this.op('subscribe', options, () => this.writeCccd(ch, bit));
+      }
     } catch (e) {
       const list = this.sinks.get(ch.handle);
       if (list?.includes(sub)) this.sinks.set(ch.handle, list.filter(s => s !== sub));
@@ -376,16 +547,35 @@ export class GattClient implements GattOps {
     await this.op('unsubscribe', options, () => this.writeCccd(ch, 0));
   }
 
-  /** CCCD writes per characteristic are serialised so the last intent wins on the wire. */
+  /**
+   * Set the CCCD of `ch` to `value`. Writes per characteristic are serialised and the last intent
+   * wins on the wire: while a write is out, a new wish only updates `wanted`, and the writer loop
+   * writes again once if the confirmed value differs. Resolves when the peer holds the value wanted
+   * at the time the loop ends; a failed write rejects every waiter and leaves `confirmed` as it was.
+   */
   private writeCccd(ch: GattCharacteristic, value: number): Promise<void> {
-    const cccd = ch.cccd!;
-    const prev = this.cccdChain.get(ch.handle) ?? Promise.resolve();
-    const next = prev.catch(() => {}).then(async () => {
-      await this.bearer.request({ kind: 'writeReq', handle: cccd.handle, value: Uint8Array.of(value & 0xff, value >> 8) });
-      this.cccdValue.set(ch.handle, value);
+    let slot = this.cccd.get(ch.handle);
+    if (!slot) {
+      slot = { confirmed: 0, wanted: value, writing: undefined };
+      this.cccd.set(ch.handle, slot);
+    }
+    slot.wanted = value;
+    if (slot.writing) return slot.writing;
+    const s = slot;
+    const loop = async (): Promise<void> => {
+      const cccd = ch.cccd!;
+      while (s.confirmed !== s.wanted) {
+        const v = s.wanted;
+        await this.bearer.request({ kind: 'writeReq', handle: cccd.handle, value: Uint8Array.of(v & 0xff, v >> 8) });
+        s.confirmed = v;
+      }
+    };
+    s.writing = loop().finally(() => {
+      s.writing = undefined;
+      // Bound: a slot lives while the peer has a non-zero value or a write is out.
+      if (s.confirmed === 0 && this.cccd.get(ch.handle) === s) this.cccd.delete(ch.handle);
     });
-    this.cccdChain.set(ch.handle, next);
-    return next;
+    return s.writing;
   }
 
   private onValue(ev: AttValueEvent): void {
@@ -413,14 +603,48 @@ export class GattClient implements GattOps {
     }
   }
 
-  /** Wait for any Service Changed / out-of-sync rediscovery in progress. */
+  /** Resolves when no Service Changed / out-of-sync rediscovery is pending or running. */
   get settled(): Promise<void> {
-    return this.rediscovery;
+    if (this.scPhase.tag === 'idle' && !this.scPending) return Promise.resolve();
+    return new Promise(resolve => { this.settledWaiters.push(resolve); });
   }
 
+  /** Merge [start, end] into the pending range and make sure a rediscovery will run for it. */
   private scheduleRediscovery(start: number, end: number, checkHash: boolean): void {
-    this.rediscovery = this.rediscovery.then(() => this.rediscover(start, end, checkHash)).catch(e => {
+    if (this.dead) return;
+    const p = this.scPending;
+    this.scPending = p
+      ? { start: Math.min(p.start, start), end: Math.max(p.end, end), checkHash: p.checkHash && checkHash }
+      : { start, end, checkHash };
+    this.kickRediscovery();
+  }
+
+  private kickRediscovery(): void {
+    if (this.scPhase.tag !== 'idle') return;
+    if (!this.scPending || this.dead) {
+      this.scPending = undefined;
+      for (const fn of this.settledWaiters.splice(0)) fn();
+      return;
+    }
+    const wait = this.lastRediscoveryAt + REDISCOVERY_MIN_INTERVAL_MS - this.clock.now();
+    if (wait > 0) {
+      const timer = this.clock.setTimeout(() => {
+        this.scPhase = { tag: 'idle' };
+        this.kickRediscovery();
+      }, wait);
+      this.scPhase = { tag: 'waiting', timer };
+      return;
+    }
+    const { start, end, checkHash } = this.scPending;
+    this.scPending = undefined;
+    this.scPhase = { tag: 'running' };
+    this.lastRediscoveryAt = this.clock.now();
+    this.statsCounters.rediscoveries++;
+    void this.rediscover(start, end, checkHash).catch((e: unknown) => {
       log.gatt('rediscovery failed: %s', e instanceof Error ? e.message : String(e));
+    }).finally(() => {
+      this.scPhase = { tag: 'idle' };
+      this.kickRediscovery();
     });
   }
 
@@ -445,14 +669,16 @@ export class GattClient implements GattOps {
     for (const [handle, list] of [...this.sinks]) {
       if (handle >= lo && handle <= hi) {
         this.sinks.delete(handle);
-        this.cccdValue.delete(handle);
+        this.cccd.delete(handle);
         for (const s of list) s.end(new InvalidStateError(`gatt: handles ${lo}–${hi} changed on the peer (Service Changed); subscribe again`));
       }
     }
     this.treeData = data;
     this.hash = hash;
     this.tree = data.map(s => new GattService(this, s, true));
-    if (cache && peerId && hash) await cache.save(peerId, { hash, services: data }).catch(() => {});
+    if (cache && peerId && cacheSaveable(data, hash, this.bonded())) {
+      await cache.save(peerId, { hash, services: data }).catch(e => log.gatt('cache save failed: %s', String(e)));
+    }
     for (const fn of [...this.servicesChangedListeners]) fn({ start: lo, end: hi });
   }
 
@@ -462,7 +688,12 @@ export class GattClient implements GattOps {
     this.dead = reason;
     for (const list of this.sinks.values()) for (const s of list) s.end(reason);
     this.sinks.clear();
-    this.cccdValue.clear();
+    this.cccd.clear();
+    this.discovery.cancel(reason);
+    if (this.scPhase.tag === 'waiting') this.clock.clearTimeout(this.scPhase.timer);
+    if (this.scPhase.tag !== 'running') this.scPhase = { tag: 'idle' };
+    this.scPending = undefined;
+    for (const fn of this.settledWaiters.splice(0)) fn();
     for (const fn of [...this.disconnectListeners]) fn(reason);
   }
 }

@@ -22,6 +22,7 @@ import { is16, uuid as toUuid, uuidFromBytes, uuidToBytes, type Uuid } from '../
 import { AttError, InvalidStateError, ProtocolError, ArgumentError } from '../errors.js';
 import { CharacteristicProperty, GattType } from './constants.js';
 import { aesCmac } from './crypto.js';
+import { log } from '../log.js';
 
 /** The discovered database as plain data (what the cache stores). */
 export interface ServiceData {
@@ -446,12 +447,20 @@ export function attSignature(csrk: Uint8Array, header: Uint8Array, value: Uint8A
   return concat([counter, macLe]);
 }
 
-/** Read the Database Hash by UUID (Vol 3, Part G, 7.3): one request; undefined when the peer has none. */
+/**
+ * Read the Database Hash by UUID (Vol 3, Part G, 7.3): one request. Undefined when the peer has none
+ * (Attribute Not Found, Read Not Permitted) or serves one that is not 16 octets (an empty or
+ * malformed value cannot validate a cache: the caller falls back to plain discovery, and says so in
+ * the debug log).
+ */
 export async function readDatabaseHash(bearer: AttBearer, signal: Signal): Promise<Uint8Array | undefined> {
   try {
     const rsp = await bearer.request({ kind: 'readByTypeReq', startingHandle: 1, endingHandle: 0xffff, attributeType: GattType.DatabaseHash }, { signal });
-    const v = rsp.attributeDataList[0]!.value;
-    if (v.length !== 16) throw violation(`Database Hash of ${v.length} octets`);
+    const v = rsp.attributeDataList[0]?.value;
+    if (v?.length !== 16) {
+      log.gatt('Database Hash of %s octets is unusable: plain discovery, nothing cached by hash', v?.length ?? 'no');
+      return undefined;
+    }
     return v;
   } catch (e) {
     if (isNotFound(e) || (e instanceof AttError && e.errorCode === AttErrorCode.ReadNotPermitted)) return undefined;

@@ -362,12 +362,14 @@ function serviceDef(s: SimService): ServiceDef {
     characteristics: (s.characteristics ?? []).map(c => ({
       uuid: toUuid(c.uuid),
       properties: c.properties,
-      value: bytesOf(c.value),
+      // No value given: the database computes the ones it can (the Database Hash, Vol 3, Part G, 7.3;
+      // Client Supported Features per link) and serves the rest as empty.
+      ...(c.value !== undefined ? { value: bytesOf(c.value) } : {}),
       ...(c.maxLength !== undefined ? { maxLength: c.maxLength } : {}),
       ...(c.cccd !== undefined ? { cccd: c.cccd } : {}),
       descriptors: (c.descriptors ?? []).map(d => ({
         uuid: toUuid(d.uuid),
-        value: bytesOf(d.value),
+        ...(d.value !== undefined ? { value: bytesOf(d.value) } : {}),
         ...(d.writable !== undefined ? { writable: d.writable } : {}),
       })),
     })),

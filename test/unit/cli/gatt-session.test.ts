@@ -11,7 +11,7 @@ import { run as read } from '../../../src/cli/read.js';
 import { run as write } from '../../../src/cli/write.js';
 import { run as notify } from '../../../src/cli/notify.js';
 import { TimeoutError } from '../../../src/errors.js';
-import { createSimulator, type Simulator } from '../../../src/sim/index.js';
+import { createSimulator, HEART_RATE_SENSOR, type PeerBehaviour, type Simulator } from '../../../src/sim/index.js';
 import type { HciTransport, TransportReceiver } from '../../../src/transport/types.js';
 import { registerTransport } from '../../../src/transport/open.js';
 import { captureOutput, decodedCapture } from './output.js';
@@ -166,6 +166,49 @@ describe('GATT commands on --transport sim, address type learnt by scanning', ()
     expect(values).toHaveLength(2);
     expect(new Set(values.map(v => v.handle)).size).toBe(1);
     for (const v of values) expect(v.value).toMatch(/^06[0-9a-f]{2}$/);
+  });
+});
+
+describe('GATT commands against a peer that refuses or ignores Exchange MTU (issue 15, "State after a fault")', () => {
+  /** A transport scheme serving the heart-rate sensor with `behaviour`; `sims` keeps each simulator made. */
+  function peerWith(scheme: string, behaviour: PeerBehaviour): Simulator[] {
+    const sims: Simulator[] = [];
+    registerTransport(scheme, () => {
+      const sim = createSimulator({ name: scheme, peripherals: [{ ...HEART_RATE_SENSOR, behaviour }] });
+      sims.push(sim);
+      return sim.transport;
+    });
+    return sims;
+  }
+
+  test('Request Not Supported: explore, read, write and notify all work at ATT_MTU 23', async () => {
+    peerWith('sim-refuses-mtu', { errors: [{ opcode: 0x02, error: 0x06 }] });
+    const t = ['--transport', 'sim-refuses-mtu:', '--type', 'random', '--no-cache'];
+    const out = captureOutput();
+    const capture = join(dir, 'refuses-mtu.btsnoop');
+    expect(await explore([PULSE, '--json', ...t, '--capture', capture])).toBe(0);
+    const tree = JSON.parse(out.stdout().join('\n'));
+    expect(tree.services.map((s: { name: string }) => s.name)).toContain('heart_rate');
+    const pdus = att(decodedCapture(capture)).map(l => l.pdu);
+    expect(pdus.filter(p => p.kind === 'exchangeMtuReq')).toHaveLength(1);
+    expect(pdus).toContainEqual({ kind: 'errorRsp', requestOpcode: 0x02, handle: 0, errorCode: 0x06 });
+
+    const before = out.stdout().length;
+    expect(await read([PULSE, '2a00', ...t])).toBe(0);
+    expect(out.stdout().at(-1)).toBe('50 75 6c 73 65 20 48 52  "Pulse HR"');
+    expect(await write([PULSE, '2a39', '01', ...t])).toBe(0);
+    expect(out.stdout().at(-1)).toMatch(/^wrote 1 octet\(s\) to /);
+    expect(await notify([PULSE, 'heart_rate_measurement', '--count', '2', ...t])).toBe(0);
+    expect(out.stdout().slice(before + 2)).toHaveLength(2);
+  });
+
+  test('--timeout bounds the exchange: a silent peer fails after --timeout ms, not the 30 s ATT timeout', async () => {
+    const sims = peerWith('sim-ignores-mtu', { ignore: [{ opcode: 0x02 }] });
+    captureOutput();
+    const err = await read([PULSE, '2a00', '--transport', 'sim-ignores-mtu:', '--type', 'random', '--no-cache', '--timeout', '3000']).catch(e => e);
+    expect(err).toBeInstanceOf(TimeoutError);
+    expect((err as TimeoutError).operation).toBe('exchangeMtu');
+    expect(sims[0]!.now()).toBeLessThan(10_000);
   });
 });
 
