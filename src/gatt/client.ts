@@ -167,6 +167,8 @@ export interface GattClientStats {
   requests: number;
   cacheHits: number;
   cacheMisses: number;
+  /** Service Changed / out-of-sync rediscoveries started (bounded per interval, see REDISCOVERY_MIN_INTERVAL_MS). */
+  rediscoveries: number;
 }
 
 export class GattClient implements GattOps {
@@ -278,25 +280,31 @@ export class GattClient implements GattOps {
       return this.bearer.mtu;
     }
     if (this.mtuPhase.tag === 'refused') return this.bearer.mtu;
-    if (this.mtuPhase.tag !== 'running') {
-      let failure: unknown;
-      const exchange = this.bearer.exchangeMtu().then(
-        () => { this.mtuPhase = { tag: 'done' }; },
-        (e: unknown) => {
-          if (e instanceof AttError) {
-            log.gatt('peer refused Exchange MTU (%s): ATT_MTU stays %d', e.errorName, this.bearer.mtu);
-            this.mtuPhase = { tag: 'refused', error: e };
-          } else {
-            this.mtuPhase = { tag: 'idle' };
-            failure = e;
-          }
-        },
-      );
-      this.mtuPhase = { tag: 'running', exchange: exchange.then(() => { if (failure !== undefined) throw failure; }) };
-    }
-    const { exchange } = this.mtuPhase;
-    await runOp(this.clock, options, 'exchangeMtu', signal => raceAbort(exchange, signal, 'exchangeMtu'));
+    // Started inside runOp, so an already-aborted signal sends nothing.
+    await runOp(this.clock, options, 'exchangeMtu', signal => raceAbort(this.mtuExchange(), signal, 'exchangeMtu'));
     return this.bearer.mtu;
+  }
+
+  /** The running exchange, or a new one: never rejects with a caller's deadline; settles the phase. */
+  private mtuExchange(): Promise<void> {
+    if (this.mtuPhase.tag === 'running') return this.mtuPhase.exchange;
+    if (this.mtuPhase.tag !== 'idle') return Promise.resolve();
+    let failure: unknown;
+    const exchange = this.bearer.exchangeMtu().then(
+      () => { this.mtuPhase = { tag: 'done' }; },
+      (e: unknown) => {
+        if (e instanceof AttError) {
+          log.gatt('peer refused Exchange MTU (%s): ATT_MTU stays %d', e.errorName, this.bearer.mtu);
+          this.mtuPhase = { tag: 'refused', error: e };
+        } else {
+          this.mtuPhase = { tag: 'idle' };
+          failure = e;
+        }
+      },
+    ).then(() => { if (failure !== undefined) throw failure; });
+    exchange.catch(() => {}); // the waiters see a failure; with none left it is not unhandled
+    this.mtuPhase = { tag: 'running', exchange };
+    return exchange;
   }
 
   // ---- discovery ----------------------------------------------------------------------------------

@@ -21,9 +21,8 @@ import type { Clock } from '../clock.js';
 import { AbortError } from '../errors.js';
 import { outsideScope, raceAbort, runOp, type OpOptions } from '../operation.js';
 
-type RunState<T> =
-  | { tag: 'idle' }
-  | { tag: 'running'; promise: Promise<T>; ctl: AbortController; waiters: number };
+interface Running<T> { tag: 'running'; promise: Promise<T>; ctl: AbortController; waiters: number }
+type RunState<T> = { tag: 'idle' } | Running<T>;
 
 export class SharedWork<T> {
   private state: RunState<T> = { tag: 'idle' };
@@ -39,17 +38,25 @@ export class SharedWork<T> {
     return this.state.tag === 'running';
   }
 
-  /** Wait for the current run (starting one if idle) under this caller's own deadline and signal. */
+  /**
+   * Wait for the current run (starting one if idle) under this caller's own deadline and signal. An
+   * already-aborted signal rejects before anything starts (nothing is sent).
+   */
   async join(options: OpOptions | undefined): Promise<T> {
-    const run = this.state.tag === 'running' ? this.state : this.start();
-    run.waiters++;
+    let run: Running<T> | undefined;
     try {
-      return await runOp(this.clock, options, this.what, signal => raceAbort(run.promise, signal, this.what));
+      return await runOp(this.clock, options, this.what, signal => {
+        run = this.state.tag === 'running' ? this.state : this.start();
+        run.waiters++;
+        return raceAbort(run.promise, signal, this.what);
+      });
     } finally {
-      run.waiters--;
-      if (run.waiters === 0 && this.abandon === 'when-unwanted' && this.state === run) {
-        this.state = { tag: 'idle' };
-        run.ctl.abort(new AbortError(this.what, 'no caller waits for it any more'));
+      if (run) {
+        run.waiters--;
+        if (run.waiters === 0 && this.abandon === 'when-unwanted' && this.state === run) {
+          this.state = { tag: 'idle' };
+          run.ctl.abort(new AbortError(this.what, 'no caller waits for it any more'));
+        }
       }
     }
   }
@@ -62,9 +69,9 @@ export class SharedWork<T> {
     run.ctl.abort(reason);
   }
 
-  private start(): Extract<RunState<T>, { tag: 'running' }> {
+  private start(): Running<T> {
     const ctl = new AbortController();
-    const run: Extract<RunState<T>, { tag: 'running' }> = { tag: 'running', promise: undefined as never, ctl, waiters: 0 };
+    const run: Running<T> = { tag: 'running', promise: undefined as never, ctl, waiters: 0 };
     run.promise = outsideScope(() => this.work(ctl.signal)).finally(() => {
       if (this.state === run) this.state = { tag: 'idle' };
     });
