@@ -1,10 +1,13 @@
 /**
  * GATT client procedures (Core Vol 3, Part G, 4) as plain async functions over the ATT bearer.
  *
- * Each loop has its exit conditions written out (NimBLE-grade): it stops on Attribute Not Found, at
- * the end of the range or at 0xFFFF, and it requires every response to make progress (handles
- * strictly increasing, inside the range, end ≥ start); anything else is a ProtocolError, never an
- * endless loop. The bearer enforces one request at a time; nothing here pipelines.
+ * The four looping procedures (primary services, services by UUID, Read By Type, Find Information)
+ * are records run by one range iterator, `iterateRange`, which owns the exit conditions
+ * (NimBLE-grade): it stops on Attribute Not Found, at the end of the range or at 0xFFFF, and it
+ * requires every response to make progress (entries inside the range, handles strictly increasing
+ * across the whole run, a group's end ≥ its start, no empty response); anything else is a
+ * ProtocolError, never an endless loop. Attribute values (declarations, descriptors) are decoded by
+ * the table in values.ts. The bearer enforces one request at a time; nothing here pipelines.
  *
  * Round trips are the currency. Full discovery (discoverAll) spends: Read By Group Type until done;
  * one Read By Type for includes over the whole range; Read By Type for characteristics over the
@@ -17,11 +20,12 @@
 import { concat, equalBytes, hex16 } from '../bytes/hex.js';
 import { AttBearer } from '../att/bearer.js';
 import { ATT_MAX_VALUE_LENGTH, AttErrorCode } from '../att/constants.js';
-import type { AttPdu } from '../att/pdus.js';
+import type { AttPdu, AttPduOf, RequestKind, ResponseFor } from '../att/pdus.js';
 import { is16, uuid as toUuid, uuidFromBytes, uuidToBytes, type Uuid } from '../codec/uuid.js';
 import { AttError, InvalidStateError, ProtocolError, ArgumentError } from '../errors.js';
 import { CharacteristicProperty, GattType } from './constants.js';
 import { aesCmac } from './crypto.js';
+import { decodeGattValue, type GattValue, type GattValueKind } from './values.js';
 import { log } from '../log.js';
 
 /** The discovered database as plain data (what the cache stores). */
@@ -47,68 +51,121 @@ export interface DescriptorData { handle: number; uuid: Uuid }
 
 type Signal = AbortSignal | undefined;
 
-const isNotFound = (e: unknown): boolean => e instanceof AttError && e.errorCode === AttErrorCode.AttributeNotFound;
-
 function violation(what: string): ProtocolError {
   return new ProtocolError('gatt', what);
 }
 
-// ---- primary services ---------------------------------------------------------------------------
+// ---- the range iterator -------------------------------------------------------------------------
 
-/** Discover All Primary Services (Vol 3, Part G, 4.4.1) within [start, end]. */
-export async function discoverPrimaryServices(bearer: AttBearer, signal: Signal, start = 0x0001, end = 0xffff): Promise<ServiceData[]> {
-  const out: ServiceData[] = [];
+/** One entry of a response: the first handle it covers, the last (a group's end), and what it yields. */
+interface RangeEntry<Item> { handle: number; last: number; item: Item }
+
+/**
+ * A looping procedure as a record: the request for [from, end] and the entries of its response.
+ * `once` stops after the first response (the first service with a UUID, the Database Hash).
+ */
+export interface RangeProcedure<K extends RequestKind, Item> {
+  readonly what: string;
+  request(from: number, end: number): AttPduOf<K>;
+  entries(rsp: ResponseFor<K>): Iterable<RangeEntry<Item>>;
+  readonly once?: boolean;
+}
+
+/**
+ * Run a range procedure over [start, end]: the one loop with the exit and progress rules (see the
+ * module comment). `check` sees every entry as it arrives, before the next request, so a hostile
+ * response is refused before more is asked.
+ */
+export async function iterateRange<K extends RequestKind, Item>(bearer: AttBearer, p: RangeProcedure<K, Item>, start: number, end: number,
+  signal: Signal, check?: (item: Item, handle: number) => void): Promise<Item[]> {
+  const out: Item[] = [];
   let from = start;
-  for (;;) {
-    let rsp;
+  let covered = start - 1; // the last handle a previous entry covered
+  while (from <= end) {
+    let rsp: ResponseFor<K>;
     try {
-      rsp = await bearer.request({ kind: 'readByGroupTypeReq', startingHandle: from, endingHandle: end, attributeGroupType: GattType.PrimaryService }, { signal });
+      rsp = await bearer.request(p.request(from, end), { signal });
     } catch (e) {
-      if (isNotFound(e)) break;
+      // Attribute Not Found is the normal end of every range procedure (Vol 3, Part G, 4.4–4.7).
+      if (e instanceof AttError && e.errorCode === AttErrorCode.AttributeNotFound) break;
       throw e;
     }
-    let last = 0;
-    for (const g of rsp.attributeDataList) {
-      if (g.handle < from || g.handle > end) throw violation(`service at ${hex16(g.handle)} is outside the requested ${hex16(from)}–${hex16(end)}`);
-      const prev = out.at(-1);
-      if (prev && g.handle <= prev.end) throw violation(`service at ${hex16(g.handle)} overlaps the previous one ending ${hex16(prev.end)}`);
-      const u = uuidFromBytes(g.value);
-      if (!u) throw violation(`service UUID of ${g.value.length} octets`);
-      out.push({ uuid: u, primary: true, start: g.handle, end: g.endGroupHandle, includes: [], characteristics: [] });
-      last = g.endGroupHandle;
+    let last = -1;
+    for (const e of p.entries(rsp)) {
+      if (e.handle < from || e.handle > end) throw violation(`${p.what} at ${hex16(e.handle)} is outside the requested ${hex16(from)}–${hex16(end)}`);
+      if (e.handle <= covered) throw violation(`${p.what} at ${hex16(e.handle)} overlaps the previous one ending ${hex16(covered)}`);
+      if (e.last < e.handle) throw violation(`${p.what} at ${hex16(e.handle)} ends before it starts (${hex16(e.last)})`);
+      check?.(e.item, e.handle);
+      out.push(e.item);
+      covered = last = e.last;
     }
-    // Exit: the last group ends at or beyond the range (0xFFFF included), Vol 3, Part G, 4.4.1.
-    if (last >= end || last === 0xffff) break;
-    if (last + 1 <= from) throw violation('Read By Group Type response made no progress');
+    if (last < 0) throw violation(`${p.what}: a response without entries`);
+    if (p.once || last >= end || last >= 0xffff) break;
     from = last + 1;
   }
   return out;
 }
 
-/** Discover Primary Service by Service UUID (Vol 3, Part G, 4.4.2): Find By Type Value. `first` stops after the first hit. */
-export async function discoverPrimaryServicesByUuid(bearer: AttBearer, serviceUuid: Uuid, signal: Signal, first = false): Promise<ServiceData[]> {
-  const out: ServiceData[] = [];
+/** Discover All Primary Services (Vol 3, Part G, 4.4.1): Read By Group Type of «Primary Service». */
+const primaryServices: RangeProcedure<'readByGroupTypeReq', ServiceData> = {
+  what: 'service',
+  request: (from, end) => ({ kind: 'readByGroupTypeReq', startingHandle: from, endingHandle: end, attributeGroupType: GattType.PrimaryService }),
+  *entries(rsp) {
+    for (const g of rsp.attributeDataList) {
+      const u = uuidFromBytes(g.value);
+      if (!u) throw violation(`service UUID of ${g.value.length} octets`);
+      yield { handle: g.handle, last: g.endGroupHandle, item: { uuid: u, primary: true, start: g.handle, end: g.endGroupHandle, includes: [], characteristics: [] } };
+    }
+  },
+};
+
+/** Discover Primary Service by Service UUID (Vol 3, Part G, 4.4.2): Find By Type Value. */
+function primaryServicesByUuid(serviceUuid: Uuid, once: boolean): RangeProcedure<'findByTypeValueReq', ServiceData> {
   const value = uuidToBytes(serviceUuid);
-  let from = 1;
-  for (;;) {
-    let rsp;
-    try {
-      rsp = await bearer.request({ kind: 'findByTypeValueReq', startingHandle: from, endingHandle: 0xffff, attributeType: GattType.PrimaryService, attributeValue: value }, { signal });
-    } catch (e) {
-      if (isNotFound(e)) break;
-      throw e;
-    }
-    let last = 0;
-    for (const h of rsp.handlesInformationList) {
-      if (h.foundAttributeHandle < from) throw violation(`service at ${hex16(h.foundAttributeHandle)} is before ${hex16(from)}`);
-      out.push({ uuid: toUuid(serviceUuid), primary: true, start: h.foundAttributeHandle, end: h.groupEndHandle, includes: [], characteristics: [] });
-      last = h.groupEndHandle;
-    }
-    if (first || last === 0xffff) break;
-    if (last + 1 <= from) throw violation('Find By Type Value response made no progress');
-    from = last + 1;
-  }
-  return out;
+  const u = toUuid(serviceUuid);
+  return {
+    what: 'service',
+    once,
+    request: (from, end) => ({ kind: 'findByTypeValueReq', startingHandle: from, endingHandle: end, attributeType: GattType.PrimaryService, attributeValue: value }),
+    *entries(rsp) {
+      for (const h of rsp.handlesInformationList) {
+        yield { handle: h.foundAttributeHandle, last: h.groupEndHandle, item: { uuid: u, primary: true, start: h.foundAttributeHandle, end: h.groupEndHandle, includes: [], characteristics: [] } };
+      }
+    },
+  };
+}
+
+/** Read By Type of one attribute type: every (handle, value) (Vol 3, Part F, 3.4.4.1). */
+function byType(type: Uuid, what: string, once = false): RangeProcedure<'readByTypeReq', { handle: number; value: Uint8Array }> {
+  return {
+    what,
+    once,
+    request: (from, end) => ({ kind: 'readByTypeReq', startingHandle: from, endingHandle: end, attributeType: type }),
+    *entries(rsp) {
+      for (const a of rsp.attributeDataList) yield { handle: a.handle, last: a.handle, item: { handle: a.handle, value: a.value } };
+    },
+  };
+}
+
+/** Find Information: every (handle, type) (Vol 3, Part G, 4.7.1). */
+const descriptors: RangeProcedure<'findInformationReq', DescriptorData> = {
+  what: 'descriptor',
+  request: (from, end) => ({ kind: 'findInformationReq', startingHandle: from, endingHandle: end }),
+  *entries(rsp) {
+    for (const d of rsp.informationData) yield { handle: d.handle, last: d.handle, item: { handle: d.handle, uuid: d.uuid } };
+  },
+};
+
+// ---- primary services ---------------------------------------------------------------------------
+
+/** Discover All Primary Services (Vol 3, Part G, 4.4.1) within [start, end]. */
+export function discoverPrimaryServices(bearer: AttBearer, signal: Signal, start = 0x0001, end = 0xffff): Promise<ServiceData[]> {
+  return iterateRange(bearer, primaryServices, start, end, signal);
+}
+
+/** Discover Primary Service by Service UUID (Vol 3, Part G, 4.4.2): Find By Type Value. `first` stops after the first hit. */
+export function discoverPrimaryServicesByUuid(bearer: AttBearer, serviceUuid: Uuid, signal: Signal, first = false): Promise<ServiceData[]> {
+  return iterateRange(bearer, primaryServicesByUuid(serviceUuid, first), 0x0001, 0xffff, signal);
 }
 
 // ---- includes, characteristics, descriptors -------------------------------------------------------
@@ -116,52 +173,42 @@ export async function discoverPrimaryServicesByUuid(bearer: AttBearer, serviceUu
 /** Find Included Services (Vol 3, Part G, 4.5.1) over [start, end]; 128-bit includes cost one Read each. */
 export async function findIncludedServices(bearer: AttBearer, start: number, end: number, signal: Signal): Promise<IncludeData[]> {
   const out: IncludeData[] = [];
-  const list = await readByTypeAll(bearer, GattType.Include, start, end, signal, 'include', (handle, value) => {
-    // Value: included service handle, end group handle, and the UUID only if 16-bit (Vol 3, Part G, 3.2).
-    if (value.length !== 6 && value.length !== 4) throw violation(`include declaration at ${hex16(handle)} has ${value.length} octets`);
-    const s = value[0]! | (value[1]! << 8);
-    const e = value[2]! | (value[3]! << 8);
-    if (s === 0 || e < s) throw violation(`include at ${hex16(handle)} names the range ${hex16(s)}–${hex16(e)}`);
-  });
-  for (const { handle, value } of list) {
-    const s = value[0]! | (value[1]! << 8);
-    const e = value[2]! | (value[3]! << 8);
-    let u: Uuid | undefined;
-    if (value.length === 6) u = uuidFromBytes(value, 4, 2);
-    else {
-      const decl = await bearer.request({ kind: 'readReq', handle: s }, { signal });
-      u = uuidFromBytes(decl.value);
-      if (!u || decl.value.length !== 16) throw violation(`included service declaration at ${hex16(s)} is not a 128-bit UUID`);
+  const decls: Array<{ handle: number; decl: GattValue<'includeDeclaration'> }> = [];
+  await readByTypeAll(bearer, GattType.Include, start, end, signal, 'include', (handle, value) => {
+    const decl = declaration('includeDeclaration', handle, value);
+    // The UUID is there only when it is 16-bit (Vol 3, Part G, 3.2).
+    if (decl.uuid16.length !== 0 && decl.uuid16.length !== 2) throw violation(`include declaration at ${hex16(handle)} has ${value.length} octets`);
+    if (decl.includedHandle === 0 || decl.endGroupHandle < decl.includedHandle) {
+      throw violation(`include at ${hex16(handle)} names the range ${hex16(decl.includedHandle)}–${hex16(decl.endGroupHandle)}`);
     }
-    out.push({ handle, start: s, end: e, uuid: u! });
+    decls.push({ handle, decl });
+  });
+  for (const { handle, decl } of decls) {
+    let u: Uuid | undefined;
+    if (decl.uuid16.length === 2) u = uuidFromBytes(decl.uuid16);
+    else {
+      const rsp = await bearer.request({ kind: 'readReq', handle: decl.includedHandle }, { signal });
+      if (rsp.value.length !== 16) throw violation(`included service declaration at ${hex16(decl.includedHandle)} is not a 128-bit UUID`);
+      u = uuidFromBytes(rsp.value);
+    }
+    out.push({ handle, start: decl.includedHandle, end: decl.endGroupHandle, uuid: u! });
   }
   return out;
 }
 
 /** Every Read By Type hit in [start, end], looping until Attribute Not Found or the end. */
-export async function readByTypeAll(bearer: AttBearer, type: Uuid, start: number, end: number, signal: Signal, what = 'attribute',
+export function readByTypeAll(bearer: AttBearer, type: Uuid, start: number, end: number, signal: Signal, what = 'attribute',
   check?: (handle: number, value: Uint8Array) => void): Promise<Array<{ handle: number; value: Uint8Array }>> {
-  const out: Array<{ handle: number; value: Uint8Array }> = [];
-  let from = start;
-  while (from <= end) {
-    let rsp;
-    try {
-      rsp = await bearer.request({ kind: 'readByTypeReq', startingHandle: from, endingHandle: end, attributeType: type }, { signal });
-    } catch (e) {
-      if (isNotFound(e)) break;
-      throw e;
-    }
-    let last = 0;
-    for (const a of rsp.attributeDataList) {
-      if (a.handle < from || a.handle > end) throw violation(`${what} at ${hex16(a.handle)} is outside ${hex16(from)}–${hex16(end)}`);
-      check?.(a.handle, a.value); // validate as responses arrive, before asking for more
-      out.push({ handle: a.handle, value: a.value });
-      last = a.handle;
-    }
-    if (last >= end) break;
-    from = last + 1;
+  return iterateRange(bearer, byType(type, what), start, end, signal, check ? (a, h) => check(h, a.value) : undefined);
+}
+
+/** Decode a declaration's value with the GATT value table; a malformed one is the peer's protocol error. */
+function declaration<K extends GattValueKind>(kind: K, handle: number, value: Uint8Array): GattValue<K> {
+  try {
+    return decodeGattValue(kind, value);
+  } catch (e) {
+    throw new ProtocolError('gatt', `${kind} at ${hex16(handle)} has ${value.length} octets`, { cause: e });
   }
-  return out;
 }
 
 /**
@@ -169,46 +216,24 @@ export async function readByTypeAll(bearer: AttBearer, type: Uuid, start: number
  * responses allow. Returns the declarations; ends are filled in by the caller per service.
  */
 export async function discoverCharacteristics(bearer: AttBearer, start: number, end: number, signal: Signal): Promise<CharacteristicData[]> {
+  const out: CharacteristicData[] = [];
   let prevValue = 0;
-  const check = (handle: number, value: Uint8Array): void => {
+  await readByTypeAll(bearer, GattType.Characteristic, start, end, signal, 'characteristic', (handle, value) => {
     // Declaration value: properties (1), value handle (2), UUID (2 or 16) (Vol 3, Part G, 3.3.1).
-    if (value.length !== 5 && value.length !== 19) throw violation(`characteristic declaration at ${hex16(handle)} has ${value.length} octets`);
-    const valueHandle = value[1]! | (value[2]! << 8);
-    if (valueHandle <= handle || valueHandle > end) {
-      throw violation(`characteristic at ${hex16(handle)} has its value at ${hex16(valueHandle)}, not after it within ${hex16(end)}`);
+    const decl = declaration('characteristicDeclaration', handle, value);
+    if (decl.valueHandle <= handle || decl.valueHandle > end) {
+      throw violation(`characteristic at ${hex16(handle)} has its value at ${hex16(decl.valueHandle)}, not after it within ${hex16(end)}`);
     }
     if (handle <= prevValue) throw violation(`characteristic at ${hex16(handle)} overlaps the previous one`);
-    prevValue = valueHandle;
-  };
-  const list = await readByTypeAll(bearer, GattType.Characteristic, start, end, signal, 'characteristic', check);
-  return list.map(({ handle, value }) => ({
-    uuid: uuidFromBytes(value, 3, value.length - 3)!, declHandle: handle, valueHandle: value[1]! | (value[2]! << 8),
-    properties: value[0]!, end, descriptors: [],
-  }));
+    prevValue = decl.valueHandle;
+    out.push({ uuid: decl.uuid, declHandle: handle, valueHandle: decl.valueHandle, properties: decl.properties, end, descriptors: [] });
+  });
+  return out;
 }
 
 /** Discover All Characteristic Descriptors (Vol 3, Part G, 4.7.1) in [start, end]. */
-export async function discoverDescriptors(bearer: AttBearer, start: number, end: number, signal: Signal): Promise<DescriptorData[]> {
-  const out: DescriptorData[] = [];
-  let from = start;
-  while (from <= end) {
-    let rsp;
-    try {
-      rsp = await bearer.request({ kind: 'findInformationReq', startingHandle: from, endingHandle: end }, { signal });
-    } catch (e) {
-      if (isNotFound(e)) break;
-      throw e;
-    }
-    let last = 0;
-    for (const d of rsp.informationData) {
-      if (d.handle < from || d.handle > end) throw violation(`descriptor at ${hex16(d.handle)} is outside ${hex16(from)}–${hex16(end)}`);
-      out.push({ handle: d.handle, uuid: d.uuid });
-      last = d.handle;
-    }
-    if (last >= end || last === 0xffff) break;
-    from = last + 1;
-  }
-  return out;
+export function discoverDescriptors(bearer: AttBearer, start: number, end: number, signal: Signal): Promise<DescriptorData[]> {
+  return iterateRange(bearer, descriptors, start, end, signal);
 }
 
 /** Put characteristics into their services and compute each one's end handle. */
@@ -454,17 +479,20 @@ export function attSignature(csrk: Uint8Array, header: Uint8Array, value: Uint8A
  * the debug log).
  */
 export async function readDatabaseHash(bearer: AttBearer, signal: Signal): Promise<Uint8Array | undefined> {
+  let found: Array<{ handle: number; value: Uint8Array }>;
   try {
-    const rsp = await bearer.request({ kind: 'readByTypeReq', startingHandle: 1, endingHandle: 0xffff, attributeType: GattType.DatabaseHash }, { signal });
-    const v = rsp.attributeDataList[0]?.value;
-    if (v?.length !== 16) {
-      log.gatt('Database Hash of %s octets is unusable: plain discovery, nothing cached by hash', v?.length ?? 'no');
-      return undefined;
-    }
-    return v;
+    found = await iterateRange(bearer, byType(GattType.DatabaseHash, 'Database Hash', true), 0x0001, 0xffff, signal);
   } catch (e) {
-    if (isNotFound(e) || (e instanceof AttError && e.errorCode === AttErrorCode.ReadNotPermitted)) return undefined;
+    if (e instanceof AttError && e.errorCode === AttErrorCode.ReadNotPermitted) return undefined;
     throw e;
+  }
+  const v = found[0]?.value;
+  if (v === undefined) return undefined;
+  try {
+    return decodeGattValue('databaseHash', v).hash;
+  } catch {
+    log.gatt('Database Hash of %d octets is unusable: plain discovery, nothing cached by hash', v.length);
+    return undefined;
   }
 }
 

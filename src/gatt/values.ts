@@ -1,0 +1,87 @@
+/**
+ * GATT attribute values as a table (issue 8, section 3: "one codec discipline"): the values of the
+ * declarations and descriptors GATT defines, and of the GATT service's characteristics, are rows of
+ * one defineTable like every PDU, keyed by the 16-bit attribute type. Procedures, the client and the
+ * server database decode and build them here instead of reading octets by hand.
+ *
+ * Each row's body is the whole attribute value (Vol 3, Part G, 3 and 7). Decoding rejects a value
+ * of the wrong size with DecodeError (trailing octets included), so a hostile peer cannot slip a
+ * short or long declaration past a procedure.
+ */
+import { ByteReader } from '../bytes/reader.js';
+import { ByteWriter } from '../bytes/writer.js';
+import { bytes, i8, rest, repeated, u8, x16, x8 } from '../codec/field.js';
+import { defineTable, type PduOf } from '../codec/table.js';
+import { uuidAny } from '../codec/uuid.js';
+import { DecodeError } from '../errors.js';
+
+export const GATT_VALUE_TABLE = defineTable('gatt', {
+  /** Primary Service declaration: the service UUID, 2 or 16 octets (Vol 3, Part G, 3.1). */
+  primaryServiceDeclaration: { code: 0x2800, spec: 'Vol 3, Part G, 3.1', fields: { uuid: uuidAny } },
+  /** Secondary Service declaration (Vol 3, Part G, 3.1). */
+  secondaryServiceDeclaration: { code: 0x2801, spec: 'Vol 3, Part G, 3.1', fields: { uuid: uuidAny } },
+  /**
+   * Include declaration: included service handle, end group handle, and the service UUID only when
+   * it is 16-bit (so `uuid16` is 2 octets or none; Vol 3, Part G, 3.2, Table 3.2).
+   */
+  includeDeclaration: {
+    code: 0x2802, spec: 'Vol 3, Part G, 3.2',
+    fields: { includedHandle: x16, endGroupHandle: x16, uuid16: rest },
+  },
+  /** Characteristic declaration: properties, value handle, UUID of 2 or 16 octets (Vol 3, Part G, 3.3.1). */
+  characteristicDeclaration: {
+    code: 0x2803, spec: 'Vol 3, Part G, 3.3.1',
+    fields: { properties: x8, valueHandle: x16, uuid: uuidAny },
+  },
+  /** Characteristic Extended Properties: reliable write, writable auxiliaries (Vol 3, Part G, 3.3.3.1). */
+  extendedProperties: { code: 0x2900, spec: 'Vol 3, Part G, 3.3.3.1', fields: { bits: x16 } },
+  /** Client Characteristic Configuration: notification 0x0001, indication 0x0002 (Vol 3, Part G, 3.3.3.3). */
+  clientCharacteristicConfiguration: { code: 0x2902, spec: 'Vol 3, Part G, 3.3.3.3', fields: { bits: x16 } },
+  /** Server Characteristic Configuration: broadcast 0x0001 (Vol 3, Part G, 3.3.3.4). */
+  serverCharacteristicConfiguration: { code: 0x2903, spec: 'Vol 3, Part G, 3.3.3.4', fields: { bits: x16 } },
+  /** Characteristic Presentation Format (Vol 3, Part G, 3.3.3.5, Table 3.16). */
+  presentationFormat: {
+    code: 0x2904, spec: 'Vol 3, Part G, 3.3.3.5',
+    fields: { format: u8, exponent: i8, unit: x16, namespace: u8, description: x16 },
+  },
+  /** Characteristic Aggregate Format: the handles of Presentation Format descriptors (Vol 3, Part G, 3.3.3.6). */
+  aggregateFormat: { code: 0x2905, spec: 'Vol 3, Part G, 3.3.3.6', fields: { handles: repeated(x16) } },
+  /** Service Changed: start and end of the affected handle range (Vol 3, Part G, 7.1). */
+  serviceChanged: { code: 0x2a05, spec: 'Vol 3, Part G, 7.1', fields: { start: x16, end: x16 } },
+  /** Client Supported Features: a bit field of any length, first octet first (Vol 3, Part G, 7.2). */
+  clientSupportedFeatures: { code: 0x2b29, spec: 'Vol 3, Part G, 7.2', fields: { bits: rest } },
+  /** Database Hash: 128 bits (Vol 3, Part G, 7.3). */
+  databaseHash: { code: 0x2b2a, spec: 'Vol 3, Part G, 7.3', fields: { hash: bytes(16) } },
+  /** Server Supported Features: a bit field (Vol 3, Part G, 7.4). */
+  serverSupportedFeatures: { code: 0x2b3a, spec: 'Vol 3, Part G, 7.4', fields: { bits: rest } },
+});
+
+type Rows = typeof GATT_VALUE_TABLE.rows;
+export type GattValueKind = keyof Rows & string;
+export type GattValue<K extends GattValueKind = GattValueKind> = PduOf<Rows, K>;
+
+/** Decode an attribute value of the given kind; DecodeError when it does not have the row's shape. */
+export function decodeGattValue<K extends GattValueKind>(kind: K, value: Uint8Array): GattValue<K> {
+  const r = new ByteReader(value, 'gatt', kind);
+  const v = GATT_VALUE_TABLE.decodeBody(GATT_VALUE_TABLE.codeOf(kind), r);
+  if (!v) throw new DecodeError('gatt', kind, 0, 'no such row');
+  return v as GattValue<K>;
+}
+
+/** Encode an attribute value at its exact size. */
+export function encodeGattValue(v: GattValue): Uint8Array {
+  const w = ByteWriter.alloc(GATT_VALUE_TABLE.sizeOfBody(v), 'gatt', v.kind);
+  GATT_VALUE_TABLE.encodeBody(w, v);
+  return w.finish();
+}
+
+/** `kind field=value …` for logs. */
+export function describeGattValue(v: GattValue): string {
+  return GATT_VALUE_TABLE.describe(v);
+}
+
+/** A CCCD value (Vol 3, Part G, 3.3.3.3): the two octets for `bits`. */
+export function cccdValue(bits: number): Uint8Array {
+  return encodeGattValue({ kind: 'clientCharacteristicConfiguration', bits });
+}
+
