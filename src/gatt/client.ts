@@ -49,6 +49,7 @@ import {
   GattCharacteristic, GattService, NotFoundError, type GattOps, type SubscribeOptions, type Subscription,
 } from './model.js';
 import { SharedWork } from './link-state.js';
+import { cccdValue, decodeGattValue, encodeGattValue, type GattValue } from './values.js';
 import { raceAbort, runOp, within as withinScope, type OpOptions } from '../operation.js';
 import * as proc from './procedures.js';
 import type { ServiceData } from './procedures.js';
@@ -452,7 +453,8 @@ export class GattClient implements GattOps {
     const chars = gatt.characteristics;
     const csf = chars.find(c => c.uuid === GattType.ClientSupportedFeatures);
     if ((this.options.robustCaching ?? true) && csf) {
-      await this.bearer.request({ kind: 'writeReq', handle: csf.handle, value: Uint8Array.of(ClientFeature.robustCaching) });
+      const value = encodeGattValue({ kind: 'clientSupportedFeatures', bits: Uint8Array.of(ClientFeature.robustCaching) });
+      await this.bearer.request({ kind: 'writeReq', handle: csf.handle, value });
     }
     const sc = chars.find(c => c.uuid === GattType.ServiceChanged);
     if ((this.options.serviceChanged ?? true) && sc?.cccd) {
@@ -574,7 +576,7 @@ export class GattClient implements GattOps {
       const cccd = ch.cccd!;
       while (s.confirmed !== s.wanted) {
         const v = s.wanted;
-        await this.bearer.request({ kind: 'writeReq', handle: cccd.handle, value: Uint8Array.of(v & 0xff, v >> 8) });
+        await this.bearer.request({ kind: 'writeReq', handle: cccd.handle, value: cccdValue(v) });
         s.confirmed = v;
       }
     };
@@ -590,11 +592,13 @@ export class GattClient implements GattOps {
     // Service Changed is indicated (Vol 3, Part G, 7.1), so notifications skip the tree lookup.
     if (ev.kind === 'indication' && ev.handle === this.serviceChangedHandle()) {
       // Service Changed: start and end handle of the affected range (Vol 3, Part G, 7.1).
-      if (ev.value.length === 4) {
-        const start = ev.value[0]! | (ev.value[1]! << 8);
-        const end = ev.value[2]! | (ev.value[3]! << 8);
-        if (start !== 0 && end >= start) this.scheduleRediscovery(start, end, false);
+      let sc: GattValue<'serviceChanged'> | undefined;
+      try {
+        sc = decodeGattValue('serviceChanged', ev.value);
+      } catch {
+        log.gatt('Service Changed indication of %d octets ignored', ev.value.length);
       }
+      if (sc && sc.start !== 0 && sc.end >= sc.start) this.scheduleRediscovery(sc.start, sc.end, false);
     }
     const list = this.sinks.get(ev.handle);
     if (list === undefined) return;

@@ -26,6 +26,7 @@ import { uuid as toUuid, uuidToBytes, type Uuid } from '../codec/uuid.js';
 import type { L2capChannel } from '../l2cap/channel.js';
 import { Cccd, CharacteristicProperty, ExtendedProperty, GattType, type CharacteristicPropertyName } from './constants.js';
 import { aesCmac } from './crypto.js';
+import { cccdValue, decodeGattValue, encodeGattValue } from './values.js';
 import { ArgumentError, InvalidStateError } from '../errors.js';
 
 export type UuidLike = number | string;
@@ -187,7 +188,8 @@ export class GattDatabase {
       if (end < h - 1) throw new ArgumentError(`service ${svcUuid}: endHandle 0x${end.toString(16)} is before its last attribute`);
       if (end > 0xffff) throw new ArgumentError(`service ${svcUuid} does not fit below 0xFFFF`);
       svc.end = end;
-      this.attrs[declIndex] = this.constAttr(start, primary ? GattType.PrimaryService : GattType.SecondaryService, uuidToBytes(svcUuid), { groupEnd: end });
+      const decl = encodeGattValue({ kind: primary ? 'primaryServiceDeclaration' : 'secondaryServiceDeclaration', uuid: svcUuid });
+      this.attrs[declIndex] = this.constAttr(start, primary ? GattType.PrimaryService : GattType.SecondaryService, decl, { groupEnd: end });
       this.layout.push(svc);
       if (def.id) byId.set(def.id, svc);
       next = end + 1;
@@ -197,7 +199,9 @@ export class GattDatabase {
       const target = byId.get(inc.ids[0]!);
       if (!target) throw new ArgumentError(`include of unknown service id '${inc.ids[0]}'`);
       const u = uuidToBytes(target.uuid);
-      const value = concat([u16le(target.start), u16le(target.end), u.length === 2 ? u : new Uint8Array(0)]);
+      const value = encodeGattValue({
+        kind: 'includeDeclaration', includedHandle: target.start, endGroupHandle: target.end, uuid16: u.length === 2 ? u : new Uint8Array(0),
+      });
       const i = this.attrs.findIndex(a => a.handle === inc.handle);
       this.attrs[i] = this.constAttr(inc.handle, GattType.Include, value);
     }
@@ -217,7 +221,8 @@ export class GattDatabase {
     }
     const declHandle = h++;
     const valueHandle = h++;
-    this.attrs.push(this.constAttr(declHandle, GattType.Characteristic, concat([Uint8Array.of(props), u16le(valueHandle), uuidToBytes(cu)])));
+    const decl = encodeGattValue({ kind: 'characteristicDeclaration', properties: props, valueHandle, uuid: cu });
+    this.attrs.push(this.constAttr(declHandle, GattType.Characteristic, decl));
     this.values.set(valueHandle, bytesOf(c.value));
     this.attrs.push(this.valueAttr(valueHandle, cu, c, props));
     const layout: CharacteristicLayout = { uuid: cu, declHandle, valueHandle, properties: props, descriptors: [] };
@@ -236,7 +241,7 @@ export class GattDatabase {
         layout.cccdHandle = handle;
         this.attrs.push(this.cccdAttr(handle, props));
       } else if (du === GattType.ExtendedProperties && d.value === undefined && !d.onRead) {
-        this.attrs.push(this.constAttr(handle, du, u16le(ext)));
+        this.attrs.push(this.constAttr(handle, du, encodeGattValue({ kind: 'extendedProperties', bits: ext })));
       } else {
         this.values.set(handle, bytesOf(d.value));
         this.attrs.push(this.descriptorAttr(handle, du, d));
@@ -302,11 +307,15 @@ export class GattDatabase {
   private cccdAttr(handle: number, props: number): AttAttribute {
     return {
       handle, type: GattType.ClientCharacteristicConfiguration, readable: true, writable: true,
-      read: a => u16le(linkOf(a.session)?.cccd(handle) ?? 0),
+      read: a => cccdValue(linkOf(a.session)?.cccd(handle) ?? 0),
       write: (value, a) => {
         // Vol 3, Part G, 3.3.3.3: two octets; only bits the characteristic supports may be set.
-        if (value.length !== 2) throw new AttServerError(AttErrorCode.InvalidAttributeValueLength);
-        const v = value[0]! | (value[1]! << 8);
+        let v: number;
+        try {
+          v = decodeGattValue('clientCharacteristicConfiguration', value).bits;
+        } catch {
+          throw new AttServerError(AttErrorCode.InvalidAttributeValueLength);
+        }
         const allowed = (props & CharacteristicProperty.notify ? Cccd.notification : 0) |
           (props & CharacteristicProperty.indicate ? Cccd.indication : 0);
         if (v & ~allowed) throw new AttServerError(AttErrorCode.CccdImproperlyConfigured);
@@ -459,7 +468,7 @@ export class GattServerLink {
     if (this.csf & 0x01) this.changeAware = false;
     const sc = db.characteristic(GattType.ServiceChanged);
     if (!sc?.cccdHandle || !(this.cccd(sc.cccdHandle) & Cccd.indication)) return false;
-    await this.bearer.indicate(sc.valueHandle, concat([u16le(start), u16le(end)]));
+    await this.bearer.indicate(sc.valueHandle, encodeGattValue({ kind: 'serviceChanged', start, end }));
     this.changeAware = true;
     return true;
   }

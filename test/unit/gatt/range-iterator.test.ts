@@ -16,7 +16,7 @@ function scripted(answers: Array<object | number>): { bearer: AttBearer; sent: A
       sent.push(pdu);
       const a = answers.shift();
       if (a === undefined) throw new Error('no more answers scripted');
-      if (typeof a === 'number') throw new AttError(a, pdu.kind as string, (pdu.startingHandle as number) ?? 0);
+      if (typeof a === 'number') throw new AttError(a, `error 0x${a.toString(16)}`, (pdu.startingHandle as number) ?? 0, pdu.kind as string, 0);
       return a;
     },
   } as unknown as AttBearer;
