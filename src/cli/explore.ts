@@ -17,6 +17,9 @@ import { NotFoundError, type GattCharacteristic, type GattService } from '../gat
 import { TimeoutError } from '../errors.js';
 import { checkAddress, checkInteger, checkUuid, UsageError } from './args.js';
 import { stdoutClosed } from './stdout.js';
+import { decodeValue, parsePresentationFormat, type PresentationFormat } from './values.js';
+
+const PRESENTATION_FORMAT = toUuid(0x2904);
 
 /** What the GATT commands need from a live connection. */
 export interface GattSession {
@@ -153,6 +156,29 @@ export async function findCharacteristic(gatt: GattClient, charUuid: string, ser
   throw new NotFoundError('characteristic', describeUuid(want));
 }
 
+/** The characteristic's Presentation Format descriptor (0x2904, Vol 3, Part G, 3.3.3.5), read if it has one. */
+export async function presentationOf(c: GattCharacteristic): Promise<PresentationFormat | undefined> {
+  const d = c.descriptors.find(x => x.uuid === PRESENTATION_FORMAT);
+  if (!d) return undefined;
+  try {
+    return parsePresentationFormat(await d.read());
+  } catch {
+    return undefined; // unreadable (e.g. needs encryption): the value is shown as hex only
+  }
+}
+
+/** Hex, then the value decoded where its format is known (`57  87 %`), else the printable text. */
+export function showValue(uuid: string, v: Uint8Array, format?: PresentationFormat): string {
+  const d = decodeValue(uuid, v, format);
+  return d ? `${toHex(v, ' ') || '(empty)'}  ${d.text}` : formatValue(v);
+}
+
+/** For --json: the raw hex and, where known, the decoded form. */
+export function jsonValue(uuid: string, v: Uint8Array, format?: PresentationFormat): { value: string; decoded?: Record<string, unknown> } {
+  const d = decodeValue(uuid, v, format);
+  return d ? { value: toHex(v), decoded: { text: d.text, ...d.fields } } : { value: toHex(v) };
+}
+
 /** Hex, plus the text when the value is printable UTF-8. */
 export function formatValue(v: Uint8Array): string {
   const hex = toHex(v, ' ');
@@ -209,14 +235,14 @@ async function serviceNode(s: GattService): Promise<Node> {
 }
 
 function printTree(tree: Node[], log: (s: string) => void): void {
-  const fmt = (hex: string | undefined): string => (hex === undefined ? '' : formatValue(fromHexSafe(hex)));
+  const fmt = (hex: string | undefined, u: string): string => (hex === undefined ? '' : showValue(u, fromHexSafe(hex)));
   for (const s of tree) {
     log(`${s.primary === false ? 'secondary ' : ''}service ${name(s.uuid)}  [0x${s.handle.toString(16).padStart(4, '0')}–0x${s.end!.toString(16).padStart(4, '0')}]`);
     for (const c of s.characteristics ?? []) {
-      const v = c.value !== undefined ? `  = ${fmt(c.value)}` : c.error ? `  ! ${c.error}` : '';
+      const v = c.value !== undefined ? `  = ${fmt(c.value, c.uuid)}` : c.error ? `  ! ${c.error}` : '';
       log(`  characteristic ${name(c.uuid)}  0x${c.handle.toString(16).padStart(4, '0')}  (${c.properties!.join(', ')})${v}`);
       for (const d of c.descriptors ?? []) {
-        const dv = d.value !== undefined ? `  = ${fmt(d.value)}` : d.error ? `  ! ${d.error}` : '';
+        const dv = d.value !== undefined ? `  = ${fmt(d.value, d.uuid)}` : d.error ? `  ! ${d.error}` : '';
         log(`    descriptor ${name(d.uuid)}  0x${d.handle.toString(16).padStart(4, '0')}${dv}`);
       }
     }

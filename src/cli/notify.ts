@@ -2,10 +2,13 @@
  * `blewire notify <address> <uuid> [--count N] [--indicate] [--json] [--service UUID]`: subscribe and
  * print each value (JSON Lines with --json) until N values arrived, Ctrl-C, or the link drops.
  */
-import { toHex } from '../bytes/hex.js';
-import { findCharacteristic, formatValue, parseArgs, USAGE_COMMON, withSession } from './explore.js';
+import { findCharacteristic, jsonValue, parseArgs, presentationOf, showValue, USAGE_COMMON, withSession } from './explore.js';
 import { checkAddress, checkInteger, checkUuid } from './args.js';
 import { stdoutSignal } from './stdout.js';
+
+/** Local wall-clock time of arrival, to the millisecond: `14:03:07.412`. */
+const clock = (d: Date): string =>
+  `${[d.getHours(), d.getMinutes(), d.getSeconds()].map(x => String(x).padStart(2, '0')).join(':')}.${String(d.getMilliseconds()).padStart(3, '0')}`;
 
 const USAGE = `usage: blewire notify <address> <characteristic-uuid> [--count N] [--indicate] [--json] [--service UUID] ${USAGE_COMMON}`;
 
@@ -36,6 +39,7 @@ export async function run(argv: string[]): Promise<number> {
   try {
     return await withSession(address, args.open, async ({ gatt }) => {
       const c = await findCharacteristic(gatt, charUuid, typeof service === 'string' ? service : undefined);
+      const format = await presentationOf(c);
       let n = 0;
       const it = c.notifications({ indicate: args.flags.has('indicate') })[Symbol.asyncIterator]();
       const stopped = new Promise<IteratorResult<Uint8Array>>(resolve => {
@@ -48,7 +52,9 @@ export async function run(argv: string[]): Promise<number> {
           if (r.done) break;
           n++;
           const v = r.value;
-          console.log(args.json ? JSON.stringify({ t: new Date().toISOString(), handle: c.handle, value: toHex(v) }) : formatValue(v));
+          const now = new Date();
+          console.log(args.json ? JSON.stringify({ t: now.toISOString(), handle: c.handle, ...jsonValue(c.uuid, v, format) })
+            : `${clock(now)}  ${showValue(c.uuid, v, format)}`);
         }
       } finally {
         await it.return?.();

@@ -1,6 +1,5 @@
 /** `blewire read <address> <uuid> [--service UUID] [--json]`: read one characteristic (long values whole). */
-import { toHex } from '../bytes/hex.js';
-import { findCharacteristic, formatValue, parseArgs, USAGE_COMMON, withSession } from './explore.js';
+import { findCharacteristic, jsonValue, parseArgs, presentationOf, showValue, USAGE_COMMON, withSession } from './explore.js';
 import { checkAddress, checkUuid } from './args.js';
 
 const USAGE = `usage: blewire read <address> <characteristic-uuid> [--service UUID] [--json] ${USAGE_COMMON}`;
@@ -24,7 +23,9 @@ export async function run(argv: string[]): Promise<number> {
   return withSession(address, args.open, async ({ gatt }) => {
     const c = await findCharacteristic(gatt, charUuid, typeof service === 'string' ? service : undefined);
     const v = await c.read();
-    console.log(args.json ? JSON.stringify({ uuid: c.uuid, name: c.name, handle: c.handle, value: toHex(v) }) : formatValue(v));
+    const format = await presentationOf(c);
+    console.log(args.json ? JSON.stringify({ uuid: c.uuid, name: c.name, handle: c.handle, ...jsonValue(c.uuid, v, format) })
+      : showValue(c.uuid, v, format));
     return 0;
   });
 }
