@@ -50,7 +50,7 @@ describe('blewire explore/read/write/notify', () => {
   test('read, write, notify', async () => {
     const lines = useReplica();
     expect(await read(['AA:BB:CC:DD:EE:FF', 'battery_level'])).toBe(0);
-    expect(lines.at(-1)).toBe('64');
+    expect(lines.at(-1)).toBe('64  100 %'); // the hex and, since the CLI decodes known formats, the Battery Level
     expect(await write(['AA:BB:CC:DD:EE:FF', '12345678-1234-5678-1234-56789abcdef3', '0102'])).toBe(0);
     expect(fp.db.value(0x28)).toEqual(Uint8Array.of(1, 2));
     const session = new Promise<FakePeripheral>(r => { opened = r; });
@@ -59,7 +59,8 @@ describe('blewire explore/read/write/notify', () => {
     await fp.link.notify(0x2a37, Uint8Array.of(0, 61));
     await fp.link.notify(0x2a37, Uint8Array.of(0, 62));
     expect(await p).toBe(0);
-    expect(lines.slice(-2)).toEqual(['00 3d', '00 3e']);
+    // Arrival time, hex, decoded Heart Rate Measurement (the time and decoded form are new on purpose).
+    expect(lines.slice(-2).map(l => l.replace(/^\d\d:\d\d:\d\d\.\d{3}  /, ''))).toEqual(['00 3d  61 bpm', '00 3e  62 bpm']);
     // Unsubscribed on the way out: the last thing written was 0x0000 to the CCCD.
     expect(decoded(fp.pair.central).filter(p => p.kind === 'writeReq').at(-1)).toEqual({ kind: 'writeReq', handle: 0x18, value: Uint8Array.of(0, 0) });
   });
