@@ -11,7 +11,7 @@ import {
 import { EVT_LE_META, EVT_VENDOR } from './constants.js';
 import { LE_META_EVENTS, LE_META_TABLE, type LeMetaEvent, type LeMetaKind } from './le-events.js';
 import { statusField } from './status.js';
-import { compileRow, type RowReader } from './row-codec.js';
+import { compileRow, type RowReader } from '../codec/compile.js';
 
 /**
  * The HCI event table (Core Vol 4, Part E, 7.7), keyed by Event_Code. LE Meta (0x3E) sub-events live in

@@ -2,7 +2,7 @@ import {
   arrayOf, bdAddr, bytes, i8, lengthPrefixed, struct, u16, u8, u64, x16, x8, type Fields, type Infer,
 } from '../codec/field.js';
 import { defineTable } from '../codec/table.js';
-import { compiledStruct } from './row-codec.js';
+import { compiledStruct } from '../codec/compile.js';
 import { statusField } from './status.js';
 
 /**
