@@ -4,6 +4,7 @@ import { hex8, toHex } from '../bytes/hex.js';
 import { AdTooLongError, DecodeError, EncodeError } from '../errors.js';
 import { bdAddr, bytes, i8, leUint, named, repeated, rest, u16, x16, x24, x8, type Field } from '../codec/field.js';
 import { defineTable, type PduOf, type RowSpec } from '../codec/table.js';
+import { bitfield } from '../codec/bits.js';
 import { fromShort, shortUuid, uuid128, uuid16, uuid32, uuidFromBytes, type Uuid } from '../codec/uuid.js';
 
 /**
@@ -111,23 +112,30 @@ const uriField: Field<string> = {
   fmt: v => JSON.stringify(v),
 };
 
-/** Flags bits (Supplement, Part A, 1.3). */
+/** The Flags AD type's bits (Supplement, Part A, 1.3). */
+export const AD_FLAGS = bitfield(x8, {
+  leLimitedDiscoverable: { mask: 0x01, label: 'LE Limited' },
+  leGeneralDiscoverable: { mask: 0x02, label: 'LE General' },
+  brEdrNotSupported: { mask: 0x04, label: 'no BR/EDR' },
+  simultaneousLeBrEdrController: { mask: 0x08, label: 'LE+BR/EDR controller' },
+  simultaneousLeBrEdrHost: { mask: 0x10, label: 'LE+BR/EDR host' },
+});
+
+/** Flags bits as constants (kept for existing users; AD_FLAGS names them too). */
 export const AdFlags = {
-  LeLimitedDiscoverable: 0x01,
-  LeGeneralDiscoverable: 0x02,
-  BrEdrNotSupported: 0x04,
-  SimultaneousLeBrEdrController: 0x08,
-  SimultaneousLeBrEdrHost: 0x10,
+  LeLimitedDiscoverable: AD_FLAGS.parts.leLimitedDiscoverable.mask,
+  LeGeneralDiscoverable: AD_FLAGS.parts.leGeneralDiscoverable.mask,
+  BrEdrNotSupported: AD_FLAGS.parts.brEdrNotSupported.mask,
+  SimultaneousLeBrEdrController: AD_FLAGS.parts.simultaneousLeBrEdrController.mask,
+  SimultaneousLeBrEdrHost: AD_FLAGS.parts.simultaneousLeBrEdrHost.mask,
 } as const;
 
+/** `0x06(LE General|no BR/EDR)`. */
 export function describeFlags(v: number): string {
-  const names = ['LE Limited', 'LE General', 'no BR/EDR', 'LE+BR/EDR controller', 'LE+BR/EDR host'];
-  const on = names.filter((_, i) => v & (1 << i));
-  if (v & 0xe0) on.push(`rfu=${hex8(v & 0xe0)}`);
-  return `${hex8(v)}(${on.join('|') || 'none'})`;
+  return AD_FLAGS.describeBits(v);
 }
 
-const flagsField: Field<number> = { ...x8, fmt: describeFlags };
+const flagsField: Field<number> = AD_FLAGS;
 const uuidList = (f: Field<Uuid>): Field<Uuid[]> => repeated(f);
 /** Advertising interval in units of 0.625 ms (Supplement, Part A, 1.15). */
 const interval0625: Field<number> = { ...u16, fmt: v => `${v} (${(v * 0.625).toFixed(3)} ms)` };
