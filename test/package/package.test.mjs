@@ -59,6 +59,14 @@ function makeApp(name, pkg) {
   return dir;
 }
 
+/** A folder of a user project holding one source file; returns the folder. */
+function userFile(app, folder, file, text) {
+  const dir = join(app, folder);
+  mkdirSync(dir);
+  writeFileSync(join(dir, file), Array.isArray(text) ? text.join('\n') : text);
+  return dir;
+}
+
 function tsconfig(dir, compilerOptions) {
   writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({ compilerOptions, include: ['*.ts', '*.cts', '*.mts'] }, null, 2));
 }
@@ -111,9 +119,7 @@ test('the installed package requires from CommonJS, with no warning', () => {
 });
 
 test("README's TypeScript example compiles with tsc and runs with node", () => {
-  const dir = join(esmApp, 'ts-example');
-  mkdirSync(dir);
-  writeFileSync(join(dir, 'example.ts'), readmeBlock('example.ts'));
+  const dir = userFile(esmApp, 'ts-example', 'example.ts', readmeBlock('example.ts'));
   // What the README says for Node 20 and 22: target ES2022 makes tsc rewrite `await using`.
   tsconfig(dir, { module: 'nodenext', target: 'es2022', strict: true, skipLibCheck: true, types: [] });
   ok(run(process.execPath, [TSC, '-p', dir]), 'tsc');
@@ -124,25 +130,19 @@ test("README's TypeScript example compiles with tsc and runs with node", () => {
 });
 
 test('the TypeScript example typechecks under an untouched `tsc --init` config', () => {
-  const dir = join(esmApp, 'ts-init');
-  mkdirSync(dir);
-  writeFileSync(join(dir, 'example.ts'), readmeBlock('example.ts'));
+  const dir = userFile(esmApp, 'ts-init', 'example.ts', readmeBlock('example.ts'));
   ok(run(process.execPath, [TSC, '--init'], { cwd: dir }), 'tsc --init');
   ok(run(process.execPath, [TSC, '--noEmit', '-p', dir]), 'tsc --noEmit (tsc --init config)');
 });
 
 test('the TypeScript example typechecks with bundler resolution', () => {
-  const dir = join(esmApp, 'ts-bundler');
-  mkdirSync(dir);
-  writeFileSync(join(dir, 'example.ts'), readmeBlock('example.ts'));
+  const dir = userFile(esmApp, 'ts-bundler', 'example.ts', readmeBlock('example.ts'));
   tsconfig(dir, { module: 'preserve', moduleResolution: 'bundler', target: 'es2022', strict: true, noEmit: true, types: [] });
   ok(run(process.execPath, [TSC, '-p', dir]), 'tsc (bundler)');
 });
 
 test('a CommonJS TypeScript project (NodeNext) compiles against the types and runs through require', () => {
-  const dir = join(cjsApp, 'ts-cjs');
-  mkdirSync(dir);
-  writeFileSync(join(dir, 'main.ts'), [
+  const dir = userFile(cjsApp, 'ts-cjs', 'main.ts', [
     "import { Adapter, type Advertisement } from 'blewire';",
     'async function main(): Promise<void> {',
     "  const adapter = await Adapter.open({ transport: 'sim' });",
@@ -155,7 +155,7 @@ test('a CommonJS TypeScript project (NodeNext) compiles against the types and ru
     '  await adapter.close();',
     '}',
     'void main();',
-  ].join('\n'));
+  ]);
   tsconfig(dir, { module: 'nodenext', moduleResolution: 'nodenext', target: 'es2022', strict: true, types: [] });
   ok(run(process.execPath, [TSC, '-p', dir]), 'tsc (NodeNext, CommonJS)');
   assert.match(readFileSync(join(dir, 'main.js'), 'utf8'), /require\("blewire"\)/);
@@ -165,9 +165,7 @@ test('a CommonJS TypeScript project (NodeNext) compiles against the types and ru
 });
 
 test('the types are real: a misuse fails to typecheck', () => {
-  const dir = join(esmApp, 'ts-wrong');
-  mkdirSync(dir);
-  writeFileSync(join(dir, 'wrong.ts'), [
+  const dir = userFile(esmApp, 'ts-wrong', 'wrong.ts', [
     "import { Adapter } from 'blewire';",
     "const adapter = await Adapter.open({ transport: 'sim' });",
     "const conn = await adapter.connect({ address: 'C0:11:22:33:44:55', type: 'random' });",
@@ -175,7 +173,7 @@ test('the types are real: a misuse fails to typecheck', () => {
     "conn.on('disconnect', reason => console.log(reason.name));",
     'const s: string = await (await conn.characteristic(0x180f, 0x2a19)).read();', // a Uint8Array, not a string
     'export { n, s };',
-  ].join('\n'));
+  ]);
   ok(run(process.execPath, [TSC, '--init'], { cwd: dir }), 'tsc --init');
   const r = run(process.execPath, [TSC, '--noEmit', '-p', dir]);
   assert.notEqual(r.code, 0);
