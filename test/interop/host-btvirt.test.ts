@@ -2,7 +2,8 @@
 // (test/interop/helpers/peer.ts, our codecs but none of our host logic) on other emulated controllers
 // advertises (legacy, and extended on the BR/EDR+LE socket); blewire finds it through every filter kind,
 // connects by scan result and by bare address, exchanges ACL both ways under btvirt's 1 × 192-byte
-// buffer, runs three links at once and sees the right disconnect reasons from each side. The whole
+// buffer, runs three links at once and sees the right disconnect reasons from each side; the link answers
+// the peer's pairing with Pairing Not Supported and survives a parameter update flood. The whole
 // run is recorded as btsnoop and tshark must find no malformed packet in it.
 import { execFile } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
@@ -131,6 +132,51 @@ describe('host core against btvirt', () => {
     await expect(adapter.connect({ address: peer.address, type: 'random' }, { timeout: 3000 }))
       .rejects.toMatchObject({ status: 0x3e });
     await peer.stopAdvertising();
+  });
+
+  test('the link answers SMP with Pairing Not Supported and coalesces a flood of parameter update requests', async () => {
+    const peer = peers[0]!;
+    await peer.advertise(AD, SCAN_RSP);
+    const pcP = peer.connection();
+    const conn = await adapter.connect({ address: peer.address, type: 'public' }, { timeout: 5000 });
+    const pc = await pcP;
+    const link = adapter.connectionManager.links.get(conn.handle)!;
+
+    // Security Request (Vol 3, Part H, 3.6.7), then a Pairing Request (3.5.1): each gets Pairing Failed,
+    // reason Pairing Not Supported (3.5.5), carried back through btvirt on CID 0x0006.
+    for (const pdu of [Uint8Array.of(0x0b, 0x01), Uint8Array.of(0x01, 0x03, 0x00, 0x01, 0x10, 0x07, 0x07)]) {
+      const answer = peer.receiveL2cap(0x0006);
+      await peer.sendL2cap(pc.handle, 0x0006, pdu);
+      expect(Buffer.from(await answer).toString('hex')).toBe('0505');
+    }
+
+    // 200 L2CAP Connection Parameter Update Requests (Vol 3, Part A, 4.20), interval 24 + i (1.25 ms units):
+    // every one is answered, accepted (4.21). btvirt 5.66 acknowledges LE Connection Update with Command
+    // Status and never reports LE Connection Update Complete, so the update stays outstanding and every
+    // later request coalesces into the one queued behind it: one HCI command for the whole flood (before:
+    // one command, one 40 s timer and one waiter per request).
+    const N = 200;
+    const results: number[] = [];
+    const answered = (async () => {
+      for (let i = 0; i < N; i++) {
+        const rsp = await peer.receiveL2cap(0x0005, 10_000);
+        expect(rsp[0]).toBe(0x13); // Connection Parameter Update Response
+        results.push(rsp[4]! | (rsp[5]! << 8));
+      }
+    })();
+    for (let i = 0; i < N; i++) {
+      const iv = 24 + i;
+      await peer.sendL2cap(pc.handle, 0x0005, Uint8Array.of(0x12, (i % 255) + 1, 0x08, 0x00, iv & 0xff, iv >> 8, iv & 0xff, iv >> 8,
+        0x00, 0x00, 0x90, 0x01));
+    }
+    await answered;
+    expect(results).toEqual(new Array(N).fill(0)); // all accepted
+    expect(link.updateStats).toMatchObject({ peerRequests: N, commandsSent: 1, coalesced: N - 2 });
+    expect(conn.connected).toBe(true);
+
+    const peerSees = peer.disconnection();
+    await conn.disconnect(0x13);
+    await peerSees;
   });
 
   test('three links at once, data on each, disconnects from both sides with the right reasons', async () => {
