@@ -44,7 +44,7 @@ import { equalBytes } from '../bytes/hex.js';
 import { log } from '../log.js';
 import type { GattCache } from './cache.js';
 import { Cccd, ClientFeature, GattType } from './constants.js';
-import { localGattDatabase } from './local-db.js';
+import { openAttBearer } from './local-db.js';
 import {
   GattCharacteristic, GattService, NotFoundError, type GattOps, type SubscribeOptions, type Subscription,
 } from './model.js';
@@ -213,20 +213,12 @@ export class GattClient implements GattOps {
     if (channel instanceof AttBearer) {
       this.bearer = channel;
     } else {
-      let server: AttServerRole | undefined;
-      if (options.server === undefined) {
-        this.serverLink = localGattDatabase().createLink();
-        server = this.serverLink.role;
-      } else if (options.server !== false) {
-        server = options.server;
-      }
-      this.bearer = new AttBearer(channel, {
+      ({ bearer: this.bearer, session: this.serverLink } = openAttBearer(channel, {
         clock: options.clock,
         ...(options.mtu !== undefined ? { mtu: options.mtu } : {}),
-        ...(server ? { server } : {}),
+        ...(options.server !== undefined ? { server: options.server } : {}),
         ...(options.onTimeout ? { onTimeout: options.onTimeout } : {}),
-      });
-      this.serverLink?.bind(this.bearer);
+      }));
     }
     this.bearer.on('value', ev => this.onValue(ev));
     this.bearer.on('closed', reason => this.onClosed(reason));

@@ -1,4 +1,6 @@
-import { GattDatabase } from './server-db.js';
+import { AttBearer, type AttBearerOptions, type AttServerRole } from '../att/bearer.js';
+import type { L2capChannel } from '../l2cap/channel.js';
+import { GattDatabase, type GattServerLink } from './server-db.js';
 
 /**
  * Our own small GAP/GATT database, served on every link's ATT bearer so a peer that discovers us
@@ -18,4 +20,24 @@ export function localGattDatabase(options: { name?: string; appearance?: number 
       { uuid: 0x2b2a, properties: ['read'] },
     ] },
   ]);
+}
+
+/** What `openAttBearer` takes: the bearer's options, with our server given as a role, a database session or none. */
+export interface OpenAttBearerOptions extends Omit<AttBearerOptions, 'server'> {
+  /** Default: a session of `localGattDatabase()`; an AttServerRole; false: Request Not Supported. */
+  server?: AttServerRole | false;
+}
+
+/**
+ * An ATT bearer on `channel` with our server on it: the one place that decides what a bearer answers
+ * when nobody says otherwise (the link builds its bearer with it; a GattClient on a bare channel too).
+ * Returns the bearer and our server session when it is one of our databases.
+ */
+export function openAttBearer(channel: L2capChannel, options: OpenAttBearerOptions): { bearer: AttBearer; session: GattServerLink | undefined } {
+  const { server: serverOption, ...bearerOptions } = options;
+  const session = serverOption === undefined ? localGattDatabase().createLink() : undefined;
+  const server = session?.role ?? (serverOption === false ? undefined : serverOption);
+  const bearer = new AttBearer(channel, { ...bearerOptions, ...(server ? { server } : {}) });
+  session?.bind(bearer);
+  return { bearer, session };
 }

@@ -32,14 +32,14 @@
  * reports still apply to the link. Default deadlines are the LL procedure response timeout (40 s,
  * Vol 6, Part B, 5.2), for LE Set Data Length the HCI command timeout.
  */
-import { AttBearer, type AttServerRole } from '../att/bearer.js';
+import type { AttBearer, AttServerRole } from '../att/bearer.js';
 import type { Clock, TimerId } from '../clock.js';
 import { ArgumentError, DisconnectedError, HciStatusError, InvalidStateError, TimeoutError } from '../errors.js';
 import { DisconnectReasons, type ConnectionParameters, type DisconnectReason } from '../gap/connections.js';
 import { ms10, ms125 } from '../gap/initiator.js';
 import type { AddressType } from '../gap/scanner.js';
 import { GattClient, type GattClientOptions } from '../gatt/client.js';
-import { localGattDatabase } from '../gatt/local-db.js';
+import { openAttBearer } from '../gatt/local-db.js';
 import type { GattServerLink } from '../gatt/server-db.js';
 import { isUnknownCommand } from '../hci/controller.js';
 import type { HciHost } from '../hci/host.js';
@@ -157,22 +157,14 @@ export class LeLink {
         onParameterUpdate: p => this.peerRequestedUpdate(p),
       },
     );
-    let server: AttServerRole | undefined;
-    if (options.server === undefined) {
-      this.server = localGattDatabase().createLink();
-      server = this.server.role;
-    } else if (options.server !== false) {
-      server = options.server;
-    }
-    this.bearer = new AttBearer(this.l2cap.att, {
+    ({ bearer: this.bearer, session: this.server } = openAttBearer(this.l2cap.att, {
       clock: ctx.clock,
       ...(options.mtu !== undefined ? { mtu: options.mtu } : {}),
-      ...(server ? { server } : {}),
+      ...(options.server !== undefined ? { server: options.server } : {}),
       ...(options.attTransactionTimeoutMs !== undefined ? { transactionTimeoutMs: options.attTransactionTimeoutMs } : {}),
       // A transaction timeout leaves the bearer unusable: the link must go (Vol 3, Part F, 3.3.3).
       onTimeout: () => { this.disconnect().catch(() => undefined); },
-    });
-    this.server?.bind(this.bearer);
+    }));
     this.smp = new SmpHook(this.l2cap.smp, role);
   }
 
