@@ -45,6 +45,9 @@ export class SimClock implements Clock {
   private heap: Entry[] = [];
   private hostCount = 0;
   private scheduled = false;
+  /** With a finite speed: the pending wall-clock wait and the virtual time (µs) it wakes up for. */
+  private wallTimer: ReturnType<typeof setTimeout> | undefined;
+  private wallTimerAt = 0;
   private stopped = false;
   private readonly speed: number;
   /** Entries run so far (host timers + simulator events). */
@@ -116,6 +119,8 @@ export class SimClock implements Clock {
 
   stop(): void {
     this.stopped = true;
+    if (this.wallTimer !== undefined) clearTimeout(this.wallTimer);
+    this.wallTimer = undefined;
     for (const e of this.heap) e.live = false;
     this.heap = [];
     this.hostCount = 0;
@@ -183,12 +188,20 @@ export class SimClock implements Clock {
   }
 
   private kick(): void {
-    if (this.scheduled || this.stopped) return;
-    this.scheduled = true;
+    if (this.stopped) return;
     const next = this.heap[0];
+    if (this.scheduled) {
+      // With a finite speed the runner may be sleeping until a later entry: an earlier one just
+      // pushed (a host command while a far timer is pending) must wake it at its own time instead.
+      if (this.wallTimer === undefined || !next || next.at >= this.wallTimerAt) return;
+      clearTimeout(this.wallTimer);
+      this.wallTimer = undefined;
+    }
+    this.scheduled = true;
     if (this.speed !== Infinity && next && next.at > this.t) {
       const wallMs = (next.at - this.t) / 1000 / this.speed;
-      setTimeout(() => this.step(), wallMs);
+      this.wallTimerAt = next.at;
+      this.wallTimer = setTimeout(() => this.step(), wallMs);
     } else {
       macrotask(() => this.step());
     }
@@ -196,6 +209,7 @@ export class SimClock implements Clock {
 
   private step(): void {
     this.scheduled = false;
+    this.wallTimer = undefined;
     if (this.stopped) return;
     const e = this.pop();
     if (!e) return;
