@@ -16,6 +16,8 @@ const COMMANDS: Record<string, { load: () => Promise<{ run(argv: string[]): Prom
   notify: { load: () => import('./notify.js'), help: 'subscribe and print notifications: blewire notify <address> <uuid>' },
   decode: { load: () => import('./decode.js'), help: 'decode a btsnoop / pcap / pcapng capture like btmon -r (--json for JSON Lines)' },
   doctor: { load: () => import('./doctor.js'), help: 'check a transport and describe the controller behind it' },
+  gateway: { load: async () => ({ run: (await import('../apps/gateway/cli.js')).runGateway }), help: 'scan and publish every device to an MQTT broker (needs the mqtt package)' },
+  'gateway-merge': { load: async () => ({ run: (await import('../apps/gateway/cli.js')).runMerge }), help: "merge several gateways' views: nearest gateway per device" },
 };
 
 function usage(): string {

@@ -49,7 +49,9 @@ const BELOW: Record<string, string[]> = {
   replay: ['inspect', 'hci', 'transport', 'capture', 'codec', 'bytes', 'platform'],
   // tooling/: recording fixtures, scenario files, scripted sessions and device twins, on api and sim.
   tooling: ['api', 'link', 'replay', 'sim', 'inspect', 'gatt', 'att', 'smp', 'l2cap', 'gap', 'hci', 'transport', 'capture', 'codec', 'bytes', 'platform'],
-  cli: ['transports', 'tooling', 'api', 'link', 'replay', 'sim', 'inspect', 'gatt', 'att', 'smp', 'l2cap', 'gap', 'hci', 'transport', 'capture', 'codec', 'bytes', 'platform'],
+  // Applications (the MQTT gateway) use the public surface only: the package entry src/index.ts.
+  apps: ['index'],
+  cli: ['apps', 'transports', 'tooling', 'api', 'link', 'replay', 'sim', 'inspect', 'gatt', 'att', 'smp', 'l2cap', 'gap', 'hci', 'transport', 'capture', 'codec', 'bytes', 'platform'],
 };
 
 function files(dir: string): string[] {

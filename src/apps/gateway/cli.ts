@@ -1,0 +1,145 @@
+/**
+ * `blewire gateway` and `blewire gateway-merge`.
+ *
+ *   blewire gateway --mqtt mqtt://host:1883 [--config gateway.json] [--id NAME] [--transport hci0]
+ *                   [--active] [--min-interval MS] [--max-interval MS] [--homeassistant]
+ *                   [--mqtt-version 4|5] [--log-level info]
+ *   blewire gateway-merge --mqtt mqtt://host:1883 [--prefix blewire] [--publish]
+ *
+ * Credentials: BLEWIRE_MQTT_USERNAME with BLEWIRE_MQTT_PASSWORD_FILE (or BLEWIRE_MQTT_PASSWORD), or
+ * mqtt.username / mqtt.passwordFile in the config file: never a flag (flags show in `ps`).
+ * SIGTERM / SIGINT stop the gateway cleanly: `offline` published, adapter closed; exit code 0.
+ */
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { resolveConfig, type PartialConfig } from './config.js';
+import { GatewayError } from './errors.js';
+import { Gateway } from './gateway.js';
+import { loadMqtt } from './mqtt.js';
+import { GatewayMerger } from './merge.js';
+
+const GATEWAY_HELP = `usage: blewire gateway --mqtt mqtt://host:1883 [options]
+
+Scans continuously and publishes every device heard to an MQTT broker:
+  <prefix>/<id>/devices/<address>   one JSON document per device (rate limited)
+  <prefix>/<id>/status              online / offline (retained; offline is the Last Will)
+  <prefix>/<id>/summary             devices, reports/s, messages/s, dropped, controller, uptime
+  <prefix>/<id>/command             JSON commands (connect, read, write, subscribe, unsubscribe, disconnect)
+
+options:
+  --mqtt URL            broker: mqtt://host:1883, mqtts://host:8883 (env BLEWIRE_MQTT_URL)
+  --config FILE         JSON config file (env BLEWIRE_GATEWAY_CONFIG); see the README
+  --id NAME             gateway name, one topic level (default: host name; env BLEWIRE_GATEWAY_ID)
+  --transport SPEC      controller: hci0, hci:1, unix:/path, tcp:host:port, sim:demo (env BLEWIRE_TRANSPORT)
+  --active              active scanning (scan requests; default passive)
+  --min-interval MS     at most one document per device per MS when it changes (default 1000)
+  --max-interval MS     re-publish an unchanged device after MS (default 60000)
+  --homeassistant       publish Home Assistant discovery for decoded sensors
+  --mqtt-version 4|5    MQTT 3.1.1 or 5 (default 5)
+  --log-level LEVEL     error, warn, info (default), debug
+credentials: BLEWIRE_MQTT_USERNAME, BLEWIRE_MQTT_PASSWORD_FILE or BLEWIRE_MQTT_PASSWORD, or the config file;
+TLS: mqtt.ca / mqtt.cert / mqtt.key in the config file or BLEWIRE_MQTT_CA / _CERT / _KEY.`;
+
+const MERGE_HELP = `usage: blewire gateway-merge --mqtt mqtt://host:1883 [--prefix blewire] [--publish] [--stale MS]
+
+Subscribes to every gateway's device documents and prints the merged view as JSON Lines, one line
+per change: { address, name, nearest, gateways: { <id>: { rssi, lastSeen } } }. The nearest gateway
+is the one hearing the device loudest (room presence). --publish also publishes each line, retained,
+on <prefix>/merged/<address>.`;
+
+export async function runGateway(argv: string[], env: Record<string, string | undefined> = process.env): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      mqtt: { type: 'string' }, config: { type: 'string' }, id: { type: 'string' }, transport: { type: 'string' },
+      active: { type: 'boolean' }, passive: { type: 'boolean' }, 'min-interval': { type: 'string' }, 'max-interval': { type: 'string' },
+      homeassistant: { type: 'boolean' }, 'mqtt-version': { type: 'string' }, 'log-level': { type: 'string' }, help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    console.log(GATEWAY_HELP);
+    return 0;
+  }
+  const configPath = values.config ?? env['BLEWIRE_GATEWAY_CONFIG'];
+  let file: unknown;
+  if (configPath) {
+    try {
+      file = JSON.parse(readFileSync(configPath, 'utf8'));
+    } catch (e) {
+      throw new GatewayError('EGW_CONFIG', `gateway config: cannot read ${configPath}: ${(e as Error).message}`);
+    }
+  }
+  const num = (v: string | undefined, name: string): number | undefined => {
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    if (!Number.isFinite(n)) throw new GatewayError('EGW_CONFIG', `gateway: --${name} ${JSON.stringify(v)} is not a number`);
+    return n;
+  };
+  const flags: PartialConfig = {};
+  if (values.mqtt) flags.mqtt = { url: values.mqtt };
+  if (values['mqtt-version']) flags.mqtt = { ...flags.mqtt, protocolVersion: num(values['mqtt-version'], 'mqtt-version') as 4 | 5 };
+  if (values.id) flags.id = values.id;
+  if (values.transport) flags.transport = values.transport;
+  if (values.active) flags.scan = { active: true };
+  if (values.passive) flags.scan = { active: false };
+  const min = num(values['min-interval'], 'min-interval');
+  const max = num(values['max-interval'], 'max-interval');
+  if (min !== undefined || max !== undefined) flags.publish = { ...(min !== undefined ? { minIntervalMs: min } : {}), ...(max !== undefined ? { maxIntervalMs: max } : {}) };
+  if (values.homeassistant) flags.homeAssistant = { enabled: true };
+  if (values['log-level']) flags.logLevel = values['log-level'] as 'info';
+  const config = resolveConfig({ file, env, flags });
+  const gateway = new Gateway(config, {});
+  await gateway.start();
+  await new Promise<void>(resolve => {
+    const onSignal = (sig: string): void => {
+      process.off('SIGTERM', term);
+      process.off('SIGINT', int);
+      void gateway.stop().finally(() => { process.stderr.write(''); resolve(); });
+      void sig;
+    };
+    const term = (): void => onSignal('SIGTERM');
+    const int = (): void => onSignal('SIGINT');
+    process.once('SIGTERM', term);
+    process.once('SIGINT', int);
+  });
+  return 0;
+}
+
+export async function runMerge(argv: string[], env: Record<string, string | undefined> = process.env): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: { mqtt: { type: 'string' }, prefix: { type: 'string' }, publish: { type: 'boolean' }, stale: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    strict: true,
+  });
+  if (values.help) {
+    console.log(MERGE_HELP);
+    return 0;
+  }
+  const url = values.mqtt ?? env['BLEWIRE_MQTT_URL'];
+  if (!url) throw new GatewayError('EGW_CONFIG', 'gateway-merge: no broker: give --mqtt mqtt://host:1883 or BLEWIRE_MQTT_URL');
+  const prefix = values.prefix ?? 'blewire';
+  const merger = new GatewayMerger(prefix, values.stale ? Number(values.stale) : 60_000);
+  const mod = await loadMqtt();
+  const client = mod.connect(url, {
+    ...(env['BLEWIRE_MQTT_USERNAME'] ? { username: env['BLEWIRE_MQTT_USERNAME'] } : {}),
+    ...(env['BLEWIRE_MQTT_PASSWORD_FILE'] ? { password: readFileSync(env['BLEWIRE_MQTT_PASSWORD_FILE'], 'utf8').replace(/\r?\n$/, '') }
+      : env['BLEWIRE_MQTT_PASSWORD'] ? { password: env['BLEWIRE_MQTT_PASSWORD'] } : {}),
+    reconnectPeriod: 2000,
+  });
+  client.on('connect', () => client.subscribe([`${prefix}/+/devices/+`, `${prefix}/+/status`], { qos: 0 }));
+  client.on('error', e => process.stderr.write(JSON.stringify({ level: 'warn', msg: 'mqtt error', error: e.message }) + '\n'));
+  client.on('message', (topic, payload) => {
+    const changed = merger.update(topic, payload);
+    if (!changed) return;
+    const line = JSON.stringify(merger.view(changed));
+    process.stdout.write(line + '\n');
+    if (values.publish) client.publish(`${prefix}/merged/${changed}`, line, { qos: 0, retain: true });
+  });
+  await new Promise<void>(resolve => {
+    const stop = (): void => { process.off('SIGTERM', stop); process.off('SIGINT', stop); client.end(false, {}, () => resolve()); };
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  });
+  return 0;
+}

@@ -1,0 +1,274 @@
+/**
+ * Gateway configuration: defaults < config file (JSON) < environment (BLEWIRE_*) < command-line flags.
+ * Credentials never have to be on the command line (where `ps` shows them): the MQTT password comes
+ * from `mqtt.passwordFile`, BLEWIRE_MQTT_PASSWORD_FILE or BLEWIRE_MQTT_PASSWORD (or the config file,
+ * which can be readable by the service user only). TLS (mqtts://) takes CA, client certificate and key
+ * files. Every bound the gateway keeps is here, with its default.
+ */
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { DEFAULT_BUFFER_BYTES, DEFAULT_BUFFER_MESSAGES } from './buffer.js';
+import { GatewayError } from './errors.js';
+import type { LogLevel } from './log.js';
+
+export interface MqttSettings {
+  /** mqtt://host:1883, mqtts://host:8883, ws://, wss:// */
+  url: string;
+  username?: string;
+  password?: string;
+  /** A file holding the password (trailing newline ignored). */
+  passwordFile?: string;
+  /** PEM files for mqtts://: the broker's CA, our client certificate and key. */
+  ca?: string;
+  cert?: string;
+  key?: string;
+  /** Verify the broker's certificate (default true). */
+  rejectUnauthorized: boolean;
+  /** 5 (default; response topic and correlation data) or 4 (MQTT 3.1.1). */
+  protocolVersion: 4 | 5;
+  /** Default `blewire-<gateway id>`. */
+  clientId?: string;
+  /** Keep-alive in seconds (default 30). */
+  keepalive: number;
+  /** QoS of device documents (default 1: the broker acknowledges, so a broker restart loses nothing in flight). */
+  qos: 0 | 1;
+}
+
+export interface GatewayConfig {
+  /** Gateway name, one topic level: letters, digits, '-', '_', '.' (default: the host name). */
+  id: string;
+  mqtt: MqttSettings;
+  /** Controller: 'hci0', 'hci:1', 'unix:/path', 'sim:demo', … (default BLEWIRE_TRANSPORT, else 'hci0'). */
+  transport: string;
+  /** First topic level (default 'blewire'). */
+  topicPrefix: string;
+  /** Scan: passive by default (no scan requests, no scan responses); active sends SCAN_REQs. */
+  scan: { active: boolean; interval?: number; window?: number };
+  publish: {
+    /** Shortest time between two documents of one device (ms, default 1000). */
+    minIntervalMs: number;
+    /** Publish an unchanged device again after this long (ms, default 60 000). */
+    maxIntervalMs: number;
+    /** Retain device documents on the broker (default false). */
+    retain: boolean;
+  };
+  /** Period of the gateway summary (ms, default 30 000; 0 = none). */
+  summaryIntervalMs: number;
+  /** Devices tracked at once; the least recently heard is forgotten beyond it (default 10 000). */
+  maxDevices: number;
+  /** Forget a device not heard for this long (ms, default 300 000). */
+  deviceTtlMs: number;
+  /** Outgoing buffer while the broker is away: oldest dropped beyond either bound. */
+  buffer: { maxMessages: number; maxBytes: number };
+  commands: {
+    enabled: boolean;
+    /** Default deadline of one command (ms, default 10 000). */
+    timeoutMs: number;
+    /** Largest command payload accepted (bytes, default 16 384). */
+    maxPayload: number;
+    /** Commands running at once (default 16). */
+    maxConcurrent: number;
+    /** Links the gateway keeps open at once (default 4). */
+    maxConnections: number;
+    /** Subscriptions (forwarded characteristics) at once (default 32). */
+    maxSubscriptions: number;
+  };
+  /** BTHome encryption keys by device address (32 hex digits each). */
+  keys: Record<string, string>;
+  homeAssistant: { enabled: boolean; discoveryPrefix: string };
+  /** Reconnect / reopen backoff (ms): doubles from min to max, with ±20 % jitter. */
+  backoff: { minMs: number; maxMs: number };
+  logLevel: LogLevel;
+}
+
+export const DEFAULTS: Omit<GatewayConfig, 'id' | 'mqtt' | 'transport'> & { mqtt: Omit<MqttSettings, 'url'> } = {
+  mqtt: { rejectUnauthorized: true, protocolVersion: 5, keepalive: 30, qos: 1 },
+  topicPrefix: 'blewire',
+  scan: { active: false },
+  publish: { minIntervalMs: 1000, maxIntervalMs: 60_000, retain: false },
+  summaryIntervalMs: 30_000,
+  maxDevices: 10_000,
+  deviceTtlMs: 300_000,
+  buffer: { maxMessages: DEFAULT_BUFFER_MESSAGES, maxBytes: DEFAULT_BUFFER_BYTES },
+  commands: { enabled: true, timeoutMs: 10_000, maxPayload: 16_384, maxConcurrent: 16, maxConnections: 4, maxSubscriptions: 32 },
+  keys: {},
+  homeAssistant: { enabled: false, discoveryPrefix: 'homeassistant' },
+  backoff: { minMs: 1000, maxMs: 30_000 },
+  logLevel: 'info',
+};
+
+/** A partial config as a file, the environment or flags give it. */
+export type PartialConfig = {
+  [K in keyof GatewayConfig]?: GatewayConfig[K] extends object ? Partial<GatewayConfig[K]> : GatewayConfig[K];
+};
+
+const bad = (msg: string): GatewayError => new GatewayError('EGW_CONFIG', `gateway config: ${msg}`);
+
+function deepMerge<T extends Record<string, unknown>>(base: T, over: Record<string, unknown> | undefined): T {
+  if (!over) return base;
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(over)) {
+    if (v === undefined) continue;
+    const b = out[k];
+    out[k] = v && typeof v === 'object' && !Array.isArray(v) && b && typeof b === 'object' && !Array.isArray(b)
+      ? deepMerge(b as Record<string, unknown>, v as Record<string, unknown>)
+      : v;
+  }
+  return out as T;
+}
+
+/** The environment's part: BLEWIRE_GATEWAY_ID, BLEWIRE_MQTT_URL, BLEWIRE_MQTT_USERNAME, … (README lists them). */
+export function configFromEnv(env: Record<string, string | undefined>): PartialConfig {
+  const num = (name: string): number | undefined => {
+    const v = env[name];
+    if (v === undefined || v === '') return undefined;
+    const n = Number(v);
+    if (!Number.isFinite(n)) throw bad(`${name}=${JSON.stringify(v)} is not a number`);
+    return n;
+  };
+  const bool = (name: string): boolean | undefined => {
+    const v = env[name];
+    if (v === undefined || v === '') return undefined;
+    if (/^(1|true|yes|on)$/i.test(v)) return true;
+    if (/^(0|false|no|off)$/i.test(v)) return false;
+    throw bad(`${name}=${JSON.stringify(v)} is not a boolean (true/false)`);
+  };
+  const mqtt: Partial<MqttSettings> = {
+    url: env['BLEWIRE_MQTT_URL'] || undefined,
+    username: env['BLEWIRE_MQTT_USERNAME'] || undefined,
+    password: env['BLEWIRE_MQTT_PASSWORD'] || undefined,
+    passwordFile: env['BLEWIRE_MQTT_PASSWORD_FILE'] || undefined,
+    ca: env['BLEWIRE_MQTT_CA'] || undefined,
+    cert: env['BLEWIRE_MQTT_CERT'] || undefined,
+    key: env['BLEWIRE_MQTT_KEY'] || undefined,
+    clientId: env['BLEWIRE_MQTT_CLIENT_ID'] || undefined,
+  };
+  const pv = num('BLEWIRE_MQTT_PROTOCOL_VERSION');
+  if (pv !== undefined) mqtt.protocolVersion = pv as 4 | 5;
+  const out: PartialConfig = { mqtt };
+  if (env['BLEWIRE_GATEWAY_ID']) out.id = env['BLEWIRE_GATEWAY_ID'];
+  if (env['BLEWIRE_TRANSPORT']) out.transport = env['BLEWIRE_TRANSPORT'];
+  if (env['BLEWIRE_GATEWAY_TOPIC_PREFIX']) out.topicPrefix = env['BLEWIRE_GATEWAY_TOPIC_PREFIX'];
+  const active = bool('BLEWIRE_GATEWAY_ACTIVE');
+  if (active !== undefined) out.scan = { active };
+  const ha = bool('BLEWIRE_GATEWAY_HOMEASSISTANT');
+  if (ha !== undefined) out.homeAssistant = { enabled: ha };
+  const min = num('BLEWIRE_GATEWAY_MIN_INTERVAL_MS');
+  const max = num('BLEWIRE_GATEWAY_MAX_INTERVAL_MS');
+  if (min !== undefined || max !== undefined) out.publish = { ...(min !== undefined ? { minIntervalMs: min } : {}), ...(max !== undefined ? { maxIntervalMs: max } : {}) };
+  if (env['BLEWIRE_GATEWAY_LOG_LEVEL']) out.logLevel = env['BLEWIRE_GATEWAY_LOG_LEVEL'] as LogLevel;
+  return out;
+}
+
+export interface ConfigSources {
+  /** Parsed JSON of the config file. */
+  file?: unknown;
+  env?: Record<string, string | undefined>;
+  /** From the command line (never credentials). */
+  flags?: PartialConfig;
+  /** Reads files (passwordFile, TLS files): injected for tests. */
+  readText?: (path: string) => string;
+  defaultId?: string;
+}
+
+export interface ResolvedConfig extends GatewayConfig {
+  /** TLS material read from the files named in mqtt.ca / cert / key. */
+  tls: { ca?: string; cert?: string; key?: string };
+}
+
+const ID = /^[A-Za-z0-9_.-]{1,64}$/;
+
+/** Merge the sources, read the credential files and validate everything; throws GatewayError EGW_CONFIG. */
+export function resolveConfig(src: ConfigSources): ResolvedConfig {
+  const read = src.readText ?? ((p: string) => readFileSync(p, 'utf8'));
+  if (src.file !== undefined && (typeof src.file !== 'object' || src.file === null || Array.isArray(src.file))) {
+    throw bad('the config file must hold a JSON object');
+  }
+  const env = src.env ? configFromEnv(src.env) : {};
+  let merged = deepMerge(DEFAULTS as unknown as Record<string, unknown>, src.file as Record<string, unknown> | undefined);
+  merged = deepMerge(merged, env as Record<string, unknown>);
+  merged = deepMerge(merged, src.flags as Record<string, unknown> | undefined);
+  const c = merged as unknown as GatewayConfig;
+  c.id ??= (src.defaultId ?? hostname()).replace(/[^A-Za-z0-9_.-]/g, '-').slice(0, 64) || 'gateway';
+  c.transport ??= 'hci0';
+
+  if (typeof c.id !== 'string' || !ID.test(c.id)) throw bad(`id ${JSON.stringify(c.id)} must be 1-64 letters, digits, '-', '_' or '.' (one MQTT topic level)`);
+  if (typeof c.topicPrefix !== 'string' || !/^[A-Za-z0-9_.\-/]{1,128}$/.test(c.topicPrefix) || c.topicPrefix.startsWith('/') || c.topicPrefix.endsWith('/')) {
+    throw bad(`topicPrefix ${JSON.stringify(c.topicPrefix)} must be topic levels without wildcards`);
+  }
+  if (!c.mqtt || typeof c.mqtt.url !== 'string' || c.mqtt.url === '') throw bad('no broker: give --mqtt mqtt://host:1883, BLEWIRE_MQTT_URL or "mqtt": { "url": … } in the config file');
+  let url: URL;
+  try {
+    url = new URL(c.mqtt.url);
+  } catch {
+    throw bad(`mqtt url ${JSON.stringify(c.mqtt.url)} is not a URL (mqtt://host:1883)`);
+  }
+  if (!['mqtt:', 'mqtts:', 'ws:', 'wss:', 'tcp:', 'ssl:', 'tls:'].includes(url.protocol)) throw bad(`mqtt url scheme ${url.protocol} is not one of mqtt:, mqtts:, ws:, wss:`);
+  if (c.mqtt.protocolVersion !== 4 && c.mqtt.protocolVersion !== 5) throw bad(`mqtt.protocolVersion must be 4 (3.1.1) or 5, not ${String(c.mqtt.protocolVersion)}`);
+  if (c.mqtt.qos !== 0 && c.mqtt.qos !== 1) throw bad('mqtt.qos must be 0 or 1');
+  const positive = (v: unknown, name: string, min = 1): void => {
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < min) throw bad(`${name} must be a number ≥ ${min}, not ${JSON.stringify(v)}`);
+  };
+  positive(c.mqtt.keepalive, 'mqtt.keepalive', 0);
+  positive(c.publish.minIntervalMs, 'publish.minIntervalMs', 0);
+  positive(c.publish.maxIntervalMs, 'publish.maxIntervalMs', 0);
+  positive(c.summaryIntervalMs, 'summaryIntervalMs', 0);
+  positive(c.maxDevices, 'maxDevices');
+  positive(c.deviceTtlMs, 'deviceTtlMs');
+  positive(c.buffer.maxMessages, 'buffer.maxMessages');
+  positive(c.buffer.maxBytes, 'buffer.maxBytes', 1024);
+  positive(c.commands.timeoutMs, 'commands.timeoutMs');
+  positive(c.commands.maxPayload, 'commands.maxPayload', 64);
+  positive(c.commands.maxConcurrent, 'commands.maxConcurrent');
+  positive(c.commands.maxConnections, 'commands.maxConnections', 0);
+  positive(c.commands.maxSubscriptions, 'commands.maxSubscriptions', 0);
+  positive(c.backoff.minMs, 'backoff.minMs');
+  positive(c.backoff.maxMs, 'backoff.maxMs', c.backoff.minMs);
+  if (!['error', 'warn', 'info', 'debug'].includes(c.logLevel)) throw bad(`logLevel must be error, warn, info or debug, not ${JSON.stringify(c.logLevel)}`);
+  if (typeof c.keys !== 'object' || c.keys === null) throw bad('keys must be an object { "AA:BB:…": "32 hex digits" }');
+  const keys: Record<string, string> = {};
+  for (const [addr, key] of Object.entries(c.keys)) {
+    if (!/^([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}$/.test(addr)) throw bad(`keys: ${JSON.stringify(addr)} is not a device address AA:BB:CC:DD:EE:FF`);
+    if (typeof key !== 'string' || !/^[0-9A-Fa-f]{32}$/.test(key)) throw bad(`keys[${addr}] must be 32 hex digits (a 16-byte key)`);
+    keys[addr.toUpperCase()] = key.toLowerCase();
+  }
+  c.keys = keys;
+
+  // Credentials: the URL may carry them, but a file or the environment is the way that stays out of `ps`.
+  if (url.username && !c.mqtt.username) c.mqtt.username = decodeURIComponent(url.username);
+  if (url.password && !c.mqtt.password) c.mqtt.password = decodeURIComponent(url.password);
+  if (c.mqtt.passwordFile) {
+    try {
+      c.mqtt.password = read(c.mqtt.passwordFile).replace(/\r?\n$/, '');
+    } catch (e) {
+      throw bad(`cannot read the MQTT password file ${c.mqtt.passwordFile}: ${(e as Error).message}`);
+    }
+  }
+  const tls: ResolvedConfig['tls'] = {};
+  for (const k of ['ca', 'cert', 'key'] as const) {
+    const p = c.mqtt[k];
+    if (!p) continue;
+    try {
+      tls[k] = read(p);
+    } catch (e) {
+      throw bad(`cannot read mqtt.${k} file ${p}: ${(e as Error).message}`);
+    }
+  }
+  if ((tls.cert === undefined) !== (tls.key === undefined)) throw bad('a client certificate needs both mqtt.cert and mqtt.key');
+  return { ...c, tls };
+}
+
+/** Topic names of one gateway. */
+export function topicsOf(c: Pick<GatewayConfig, 'topicPrefix' | 'id'>) {
+  const base = `${c.topicPrefix}/${c.id}`;
+  return {
+    base,
+    status: `${base}/status`,
+    summary: `${base}/summary`,
+    devices: `${base}/devices`,
+    device: (address: string) => `${base}/devices/${address}`,
+    characteristic: (address: string, service: string, characteristic: string) => `${base}/devices/${address}/${service}/${characteristic}`,
+    command: `${base}/command`,
+    response: `${base}/response`,
+  };
+}

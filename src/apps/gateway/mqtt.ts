@@ -1,0 +1,235 @@
+/**
+ * The broker side of the gateway, on MQTT.js (the `mqtt` package, an optional peer dependency that
+ * only the gateway loads, lazily, with a typed error saying how to install it when it is missing).
+ *
+ * - Retained availability: the Last Will is `<status> = offline` (retained, QoS 1); every (re)connect
+ *   publishes `online` (retained) first; a clean stop publishes `offline` itself before disconnecting.
+ * - Reconnect with backoff: MQTT.js's own fixed-period reconnect is off; after a connection ends the
+ *   next attempt waits min → 2·min → … → max (±20 % jitter), back to min after a successful connect.
+ * - Bounded memory: at most MAX_INFLIGHT publications are handed to MQTT.js at once (QoS 1 ones wait
+ *   for PUBACK and are re-sent by MQTT.js after a reconnect); everything beyond waits in the
+ *   BoundedQueue (oldest dropped and counted) — also while the broker is away. So the gateway holds at
+ *   most MAX_INFLIGHT + buffer.maxMessages publications, whatever the broker does.
+ * - MQTT 5 sessions: clean start off with a session expiry of 0, so MQTT.js keeps its in-flight QoS 1
+ *   publications across a reconnect while the broker keeps nothing for us (no stale commands queued).
+ *   MQTT 3.1.1: clean session; publications in flight when the link drops are still re-sent by MQTT.js.
+ */
+import type { IClientOptions, IClientPublishOptions, IPublishPacket, MqttClient } from 'mqtt';
+import { systemClock, type Clock } from '../../index.js';
+
+type TimerId = ReturnType<Clock['setTimeout']>;
+import { BoundedQueue, type Buffered } from './buffer.js';
+import { GatewayError } from './errors.js';
+import type { Logger } from './log.js';
+
+export type MqttModule = { connect(url: string, opts: IClientOptions): MqttClient };
+
+/** Publications handed to MQTT.js and not yet acknowledged (QoS 1) or written (QoS 0), at most. */
+export const MAX_INFLIGHT = 256;
+
+/** Load MQTT.js on first use; a missing package is a typed error with the fix. */
+export async function loadMqtt(): Promise<MqttModule> {
+  try {
+    const m = (await import('mqtt')) as unknown as MqttModule & { default?: MqttModule };
+    return typeof m.connect === 'function' ? m : m.default!;
+  } catch (e) {
+    throw new GatewayError('EGW_DEPENDENCY',
+      "the gateway needs the 'mqtt' package (MQTT.js 5), which is an optional dependency of blewire: install it next to blewire with `npm install mqtt`",
+      { cause: e });
+  }
+}
+
+export interface MqttLinkOptions {
+  url: string;
+  client: IClientOptions;
+  statusTopic: string;
+  buffer: { maxMessages: number; maxBytes: number };
+  backoff: { minMs: number; maxMs: number };
+  logger: Logger;
+  clock?: Clock;
+  random?: () => number;
+}
+
+export interface MqttLinkStats {
+  connected: boolean;
+  /** Publications acknowledged (QoS 1) or written (QoS 0). */
+  delivered: number;
+  /** Publications waiting in the buffer now. */
+  buffered: number;
+  /** Publications dropped from the buffer (oldest first) since start. */
+  dropped: number;
+  inflight: number;
+  connects: number;
+  /** Connection attempts that failed or connections that ended. */
+  disconnects: number;
+}
+
+export type MessageHandler = (topic: string, payload: Buffer, packet: IPublishPacket) => void;
+
+export class MqttLink {
+  private client: MqttClient | undefined;
+  private readonly queue: BoundedQueue<Buffered>;
+  private inflight = 0;
+  private delivered = 0;
+  private connects = 0;
+  private disconnects = 0;
+  private attempt = 0;
+  private retry: TimerId | undefined;
+  private stopping = false;
+  private readonly subs = new Map<string, 0 | 1>();
+  private readonly handlers = new Set<MessageHandler>();
+  private readonly connectHandlers = new Set<() => void>();
+  private readonly clock: Clock;
+
+  constructor(private readonly mod: MqttModule, private readonly opts: MqttLinkOptions) {
+    this.queue = new BoundedQueue<Buffered>(opts.buffer.maxMessages, opts.buffer.maxBytes);
+    this.clock = opts.clock ?? systemClock;
+  }
+
+  get connected(): boolean {
+    return this.client?.connected === true;
+  }
+
+  /** The protocol version in use (4 = 3.1.1, 5). */
+  get protocolVersion(): number {
+    return this.opts.client.protocolVersion ?? 4;
+  }
+
+  get stats(): MqttLinkStats {
+    return { connected: this.connected, delivered: this.delivered, buffered: this.queue.length, dropped: this.queue.dropped,
+      inflight: this.inflight, connects: this.connects, disconnects: this.disconnects };
+  }
+
+  onMessage(fn: MessageHandler): void { this.handlers.add(fn); }
+  onConnect(fn: () => void): void { this.connectHandlers.add(fn); }
+
+  /** Start connecting (returns at once; the gateway runs and buffers while the broker is away). */
+  start(): void {
+    const c = this.mod.connect(this.opts.url, {
+      ...this.opts.client,
+      reconnectPeriod: 0,
+      queueQoSZero: false,
+      resubscribe: false,
+      will: { topic: this.opts.statusTopic, payload: Buffer.from('offline'), qos: 1, retain: true },
+      ...(this.opts.client.protocolVersion === 5 ? { clean: false, properties: { ...this.opts.client.properties, sessionExpiryInterval: 0 } } : { clean: true }),
+    });
+    this.client = c;
+    c.on('connect', () => {
+      this.connects++;
+      this.attempt = 0;
+      this.opts.logger.info('mqtt connected', { url: redact(this.opts.url), protocolVersion: this.protocolVersion });
+      c.publish(this.opts.statusTopic, 'online', { qos: 1, retain: true }, () => undefined);
+      for (const [topic, qos] of this.subs) c.subscribe(topic, { qos }, err => { if (err) this.opts.logger.warn('mqtt subscribe failed', { topic, error: err }); });
+      for (const fn of this.connectHandlers) safe(fn, this.opts.logger);
+      this.pump();
+    });
+    c.on('message', (topic, payload, packet) => {
+      for (const fn of this.handlers) safe(() => fn(topic, payload, packet), this.opts.logger);
+    });
+    c.on('error', err => this.opts.logger.warn('mqtt error', { url: redact(this.opts.url), error: err }));
+    c.on('close', () => {
+      if (this.stopping) return;
+      this.disconnects++;
+      this.scheduleReconnect();
+    });
+  }
+
+  private scheduleReconnect(): void {
+    if (this.retry !== undefined || this.stopping) return;
+    const { minMs, maxMs } = this.opts.backoff;
+    const base = Math.min(maxMs, minMs * 2 ** Math.min(this.attempt, 20));
+    const delay = Math.round(base * (0.8 + 0.4 * (this.opts.random ?? Math.random)()));
+    this.attempt++;
+    this.opts.logger.info('mqtt disconnected; reconnecting', { inMs: delay, attempt: this.attempt, buffered: this.queue.length });
+    this.retry = this.clock.setTimeout(() => {
+      this.retry = undefined;
+      if (this.stopping || !this.client) return;
+      try {
+        this.client.reconnect();
+      } catch (e) {
+        this.opts.logger.warn('mqtt reconnect failed', { error: e });
+        this.scheduleReconnect();
+      }
+    }, delay);
+  }
+
+  subscribe(topic: string, qos: 0 | 1 = 1): void {
+    this.subs.set(topic, qos);
+    if (this.connected) this.client!.subscribe(topic, { qos }, err => { if (err) this.opts.logger.warn('mqtt subscribe failed', { topic, error: err }); });
+  }
+
+  /** Publish, or buffer while the broker is away or too much is in flight. Never throws, never blocks. */
+  publish(topic: string, payload: string | Uint8Array, qos: 0 | 1 = 1, retain = false, properties?: IClientPublishOptions['properties']): void {
+    if (this.stopping) return;
+    const item: Buffered & { properties?: IClientPublishOptions['properties'] } = { topic, payload, qos, retain };
+    if (properties) item.properties = properties;
+    if (this.connected && this.inflight < MAX_INFLIGHT && this.queue.length === 0) this.send(item);
+    else this.queue.push(item);
+  }
+
+  private send(item: Buffered & { properties?: IClientPublishOptions['properties'] }): void {
+    this.inflight++;
+    const opts: IClientPublishOptions = { qos: item.qos, retain: item.retain };
+    if (item.properties) opts.properties = item.properties;
+    const payload = typeof item.payload === 'string' ? item.payload : Buffer.from(item.payload.buffer, item.payload.byteOffset, item.payload.length);
+    this.client!.publish(item.topic, payload, opts, err => {
+      this.inflight--;
+      // An error here is "Connection closed": MQTT.js keeps QoS 1 publications in its store and sends
+      // them again after the reconnect, so nothing is re-queued (that would duplicate them).
+      if (!err) this.delivered++;
+      this.pump();
+    });
+  }
+
+  private pump(): void {
+    while (this.connected && this.inflight < MAX_INFLIGHT) {
+      const item = this.queue.shift();
+      if (!item) return;
+      this.send(item);
+    }
+  }
+
+  /**
+   * Stop: publish `offline` (retained) when connected, wait up to `graceMs` for in-flight
+   * publications, disconnect. The buffer is discarded.
+   */
+  async stop(graceMs = 2000): Promise<void> {
+    if (this.stopping) return;
+    const c = this.client;
+    if (this.retry !== undefined) this.clock.clearTimeout(this.retry);
+    this.retry = undefined;
+    if (!c) { this.stopping = true; return; }
+    if (c.connected) {
+      this.pump();
+      await new Promise<void>(resolve => {
+        const t = setTimeout(resolve, graceMs);
+        c.publish(this.opts.statusTopic, 'offline', { qos: 1, retain: true }, () => { clearTimeout(t); resolve(); });
+      });
+    }
+    this.stopping = true;
+    this.queue.clear();
+    await new Promise<void>(resolve => {
+      const t = setTimeout(() => { c.end(true, {}, () => resolve()); }, graceMs);
+      c.end(false, {}, () => { clearTimeout(t); resolve(); });
+    });
+  }
+}
+
+function safe(fn: () => void, logger: Logger): void {
+  try {
+    fn();
+  } catch (e) {
+    logger.error('handler threw', { error: e });
+  }
+}
+
+/** The URL without a password, for logs. */
+export function redact(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return '(invalid url)';
+  }
+}

@@ -1,0 +1,215 @@
+// The gateway's pure logic: outgoing buffer bounds, per-device rate limits, configuration sources and
+// validation, command parsing (hostile input), the merged multi-gateway view, Home Assistant discovery.
+import { describe, expect, test } from 'vitest';
+import { BoundedQueue } from '../../../src/apps/gateway/buffer.js';
+import { parseCommand } from '../../../src/apps/gateway/commands.js';
+import { configFromEnv, resolveConfig, topicsOf } from '../../../src/apps/gateway/config.js';
+import { GatewayError } from '../../../src/apps/gateway/errors.js';
+import { discoveryMessages } from '../../../src/apps/gateway/homeassistant.js';
+import { GatewayMerger } from '../../../src/apps/gateway/merge.js';
+import { newRateState, RateLimiter } from '../../../src/apps/gateway/rate.js';
+import { jsonLogger } from '../../../src/apps/gateway/log.js';
+
+const item = (n: number, size = 10) => ({ topic: `t/${n}`, payload: 'x'.repeat(size), qos: 1 as const, retain: false });
+
+describe('BoundedQueue', () => {
+  test('drops the oldest beyond maxMessages and counts them', () => {
+    const q = new BoundedQueue<ReturnType<typeof item>>(3, 1_000_000);
+    for (let i = 1; i <= 5; i++) q.push(item(i));
+    expect(q.length).toBe(3);
+    expect(q.dropped).toBe(2);
+    expect([q.shift()!.topic, q.shift()!.topic, q.shift()!.topic]).toEqual(['t/3', 't/4', 't/5']);
+    expect(q.shift()).toBeUndefined();
+    expect(q.bytes).toBe(0);
+  });
+  test('drops the oldest beyond maxBytes; an entry larger than the bound is dropped itself', () => {
+    const q = new BoundedQueue<ReturnType<typeof item>>(100, 25);
+    q.push(item(1)); q.push(item(2)); q.push(item(3));
+    expect(q.length).toBe(2);
+    expect(q.bytes).toBe(20);
+    expect(q.peek()!.topic).toBe('t/2');
+    q.push(item(4, 26));
+    expect(q.length).toBe(2);
+    expect(q.dropped).toBe(2);
+  });
+  test('a million pushes through a small queue keep memory bounded (compaction)', () => {
+    const q = new BoundedQueue<ReturnType<typeof item>>(1000, 1 << 30);
+    for (let i = 0; i < 1_000_000; i++) { q.push(item(i, 1)); if (i % 3 === 0) q.shift(); }
+    expect(q.length).toBe(999);
+    expect(q.peek()!.topic).toBe('t/999001');
+    expect((q as unknown as { items: unknown[] }).items.length).toBeLessThan(5000);
+  });
+});
+
+describe('RateLimiter', () => {
+  test('first report publishes; unchanged reports wait for maxInterval; changes wait for minInterval and are held', () => {
+    const r = new RateLimiter({ minIntervalMs: 1000, maxIntervalMs: 10_000 });
+    const s = newRateState();
+    expect(r.offer(s, true, 0)).toBe('publish');
+    r.published(s, 0);
+    expect(r.offer(s, false, 500)).toBe('skip');
+    expect(r.offer(s, true, 600)).toBe('hold');
+    expect(r.heldCount).toBe(1);
+    expect(r.due(999)).toEqual([]);
+    expect(r.due(1000)).toEqual([s]);
+    // An unchanged report after the window publishes the held change.
+    expect(r.offer(s, false, 1001)).toBe('publish');
+    r.published(s, 1001);
+    expect(r.heldCount).toBe(0);
+    expect(r.offer(s, false, 11_000)).toBe('skip');
+    expect(r.offer(s, false, 11_001)).toBe('publish');
+  });
+  test('forget() removes a held state', () => {
+    const r = new RateLimiter({ minIntervalMs: 1000, maxIntervalMs: 10_000 });
+    const s = newRateState();
+    r.published(s, 0);
+    r.offer(s, true, 1);
+    r.forget(s);
+    expect(r.due(5000)).toEqual([]);
+  });
+});
+
+describe('configuration', () => {
+  test('defaults < file < environment < flags', () => {
+    const c = resolveConfig({
+      file: { id: 'from-file', mqtt: { url: 'mqtt://file:1883', qos: 0 }, publish: { minIntervalMs: 5 }, keys: { 'aa:bb:cc:dd:ee:ff': '231D39C1D7CC1AB1AEE224CD096DB932' } },
+      env: { BLEWIRE_MQTT_URL: 'mqtt://env:1883', BLEWIRE_GATEWAY_ID: 'from-env', BLEWIRE_GATEWAY_ACTIVE: 'true' },
+      flags: { id: 'from-flag' },
+    });
+    expect(c.id).toBe('from-flag');
+    expect(c.mqtt.url).toBe('mqtt://env:1883');
+    expect(c.mqtt.qos).toBe(0);
+    expect(c.mqtt.protocolVersion).toBe(5);
+    expect(c.publish).toEqual({ minIntervalMs: 5, maxIntervalMs: 60_000, retain: false });
+    expect(c.scan.active).toBe(true);
+    expect(c.keys).toEqual({ 'AA:BB:CC:DD:EE:FF': '231d39c1d7cc1ab1aee224cd096db932' });
+    expect(c.buffer).toEqual({ maxMessages: 10_000, maxBytes: 16 * 1024 * 1024 });
+    expect(topicsOf(c).device('AA:BB:CC:DD:EE:FF')).toBe('blewire/from-flag/devices/AA:BB:CC:DD:EE:FF');
+  });
+  test('credentials from a file or the environment; TLS files read; no flag needed', () => {
+    const files: Record<string, string> = { '/run/secrets/pw': 's3cret\n', '/etc/ca.pem': 'CA', '/etc/c.pem': 'CERT', '/etc/k.pem': 'KEY' };
+    const read = (p: string) => { if (!(p in files)) throw new Error('ENOENT'); return files[p]!; };
+    const c = resolveConfig({ env: { BLEWIRE_MQTT_URL: 'mqtts://b:8883', BLEWIRE_MQTT_USERNAME: 'gw', BLEWIRE_MQTT_PASSWORD_FILE: '/run/secrets/pw',
+      BLEWIRE_MQTT_CA: '/etc/ca.pem', BLEWIRE_MQTT_CERT: '/etc/c.pem', BLEWIRE_MQTT_KEY: '/etc/k.pem' }, readText: read, defaultId: 'host' });
+    expect(c.mqtt.username).toBe('gw');
+    expect(c.mqtt.password).toBe('s3cret');
+    expect(c.tls).toEqual({ ca: 'CA', cert: 'CERT', key: 'KEY' });
+    expect(resolveConfig({ env: { BLEWIRE_MQTT_URL: 'mqtt://h', BLEWIRE_MQTT_PASSWORD: 'p' }, defaultId: 'h' }).mqtt.password).toBe('p');
+    expect(() => resolveConfig({ env: { BLEWIRE_MQTT_URL: 'mqtt://h', BLEWIRE_MQTT_PASSWORD_FILE: '/nope' }, readText: read, defaultId: 'h' })).toThrow(/password file/);
+    expect(() => resolveConfig({ env: { BLEWIRE_MQTT_URL: 'mqtts://h', BLEWIRE_MQTT_CERT: '/etc/c.pem' }, readText: read, defaultId: 'h' })).toThrow(/both mqtt.cert and mqtt.key/);
+  });
+  test('the default id is the host name made topic-safe', () => {
+    expect(resolveConfig({ env: { BLEWIRE_MQTT_URL: 'mqtt://h' }, defaultId: 'pi 4/kitchen#1' }).id).toBe('pi-4-kitchen-1');
+  });
+  test.each([
+    [{ file: [] }, /JSON object/],
+    [{ env: {} }, /no broker/],
+    [{ env: { BLEWIRE_MQTT_URL: 'not a url' } }, /not a URL/],
+    [{ env: { BLEWIRE_MQTT_URL: 'http://h' } }, /scheme/],
+    [{ env: { BLEWIRE_MQTT_URL: 'mqtt://h' }, flags: { id: 'a/b' } }, /one MQTT topic level/],
+    [{ env: { BLEWIRE_MQTT_URL: 'mqtt://h', BLEWIRE_MQTT_PROTOCOL_VERSION: '3' } }, /protocolVersion/],
+    [{ env: { BLEWIRE_MQTT_URL: 'mqtt://h', BLEWIRE_GATEWAY_ACTIVE: 'maybe' } }, /boolean/],
+    [{ env: { BLEWIRE_MQTT_URL: 'mqtt://h', BLEWIRE_GATEWAY_MIN_INTERVAL_MS: 'soon' } }, /not a number/],
+    [{ env: { BLEWIRE_MQTT_URL: 'mqtt://h' }, file: { maxDevices: 0 } }, /maxDevices/],
+    [{ env: { BLEWIRE_MQTT_URL: 'mqtt://h' }, file: { buffer: { maxMessages: -1 } } }, /buffer.maxMessages/],
+    [{ env: { BLEWIRE_MQTT_URL: 'mqtt://h' }, file: { keys: { 'AA:BB': '00' } } }, /device address/],
+    [{ env: { BLEWIRE_MQTT_URL: 'mqtt://h' }, file: { keys: { 'AA:BB:CC:DD:EE:FF': 'abc' } } }, /32 hex digits/],
+    [{ env: { BLEWIRE_MQTT_URL: 'mqtt://h' }, file: { logLevel: 'loud' } }, /logLevel/],
+    [{ env: { BLEWIRE_MQTT_URL: 'mqtt://h' }, file: { topicPrefix: 'a/+/b' } }, /wildcards/],
+  ] as const)('invalid config %# is a typed EGW_CONFIG error', (src, msg) => {
+    let err: unknown;
+    try { resolveConfig({ defaultId: 'h', ...src } as Parameters<typeof resolveConfig>[0]); } catch (e) { err = e; }
+    expect(err).toBeInstanceOf(GatewayError);
+    expect((err as GatewayError).code).toBe('EGW_CONFIG');
+    expect((err as Error).message).toMatch(msg);
+  });
+  test('configFromEnv reads only BLEWIRE_* names', () => {
+    expect(configFromEnv({ HOME: '/root', BLEWIRE_TRANSPORT: 'hci1' }).transport).toBe('hci1');
+  });
+});
+
+describe('command parsing (hostile input)', () => {
+  const code = (text: string): string => {
+    try { parseCommand(text); return 'ok'; } catch (e) { return (e as GatewayError).code; }
+  };
+  test.each([
+    ['{', 'EGW_BAD_JSON'], ['', 'EGW_BAD_JSON'], ['\u0000\u0001', 'EGW_BAD_JSON'],
+    ['[]', 'EGW_BAD_COMMAND'], ['null', 'EGW_BAD_COMMAND'], ['42', 'EGW_BAD_COMMAND'], ['"read"', 'EGW_BAD_COMMAND'],
+    ['{}', 'EGW_BAD_COMMAND'], ['{"op":7}', 'EGW_BAD_COMMAND'], ['{"op":"explode","address":"AA:BB:CC:DD:EE:FF"}', 'EGW_UNKNOWN_OP'],
+    ['{"op":"read","address":"nope"}', 'EGW_BAD_COMMAND'], ['{"op":"read","address":["AA"]}', 'EGW_BAD_COMMAND'],
+    ['{"op":"read","address":"AA:BB:CC:DD:EE:FF"}', 'EGW_BAD_COMMAND'],
+    ['{"op":"read","address":"AA:BB:CC:DD:EE:FF","service":"180f","characteristic":{"x":1}}', 'EGW_BAD_COMMAND'],
+    ['{"op":"read","address":"AA:BB:CC:DD:EE:FF","service":"no_such_thing","characteristic":"2a19"}', 'EGW_BAD_COMMAND'],
+    ['{"op":"read","address":"AA:BB:CC:DD:EE:FF","service":"180f","characteristic":"2a19","timeout":-1}', 'EGW_BAD_COMMAND'],
+    ['{"op":"read","address":"AA:BB:CC:DD:EE:FF","service":"180f","characteristic":"2a19","timeout":"5"}', 'EGW_BAD_COMMAND'],
+    ['{"op":"write","address":"AA:BB:CC:DD:EE:FF","service":"180f","characteristic":"2a19","value":"xyz"}', 'EGW_BAD_COMMAND'],
+    ['{"op":"write","address":"AA:BB:CC:DD:EE:FF","service":"180f","characteristic":"2a19","value":"0"}', 'EGW_BAD_COMMAND'],
+    [`{"op":"write","address":"AA:BB:CC:DD:EE:FF","service":"180f","characteristic":"2a19","value":"${'00'.repeat(513)}"}`, 'EGW_BAD_COMMAND'],
+    ['{"op":"write","address":"AA:BB:CC:DD:EE:FF","service":"180f","characteristic":"2a19","value":"01","withResponse":"yes"}', 'EGW_BAD_COMMAND'],
+    ['{"op":"connect","address":"AA:BB:CC:DD:EE:FF","addressType":"weird"}', 'EGW_BAD_COMMAND'],
+    ['{"op":"connect","address":"AA:BB:CC:DD:EE:FF","responseTopic":"a/#"}', 'EGW_BAD_COMMAND'],
+    ['{"op":"connect","address":"AA:BB:CC:DD:EE:FF","id":{"x":1}}', 'EGW_BAD_COMMAND'],
+    ['{"op":"connect","address":"aa:bb:cc:dd:ee:ff"}', 'ok'],
+    ['{"op":"write","address":"AA:BB:CC:DD:EE:FF","service":"battery_service","characteristic":"battery_level","value":"0102","withResponse":false}', 'ok'],
+  ])('%s → %s', (text, expected) => {
+    expect(code(text)).toBe(expected);
+  });
+  test('a valid command is normalised', () => {
+    expect(parseCommand('{"op":"write","address":"aa:bb:cc:dd:ee:ff","service":"180f","characteristic":"2a19","value":"0A0b","id":7,"timeout":500}'))
+      .toEqual({ op: 'write', address: 'AA:BB:CC:DD:EE:FF', service: '180f', characteristic: '2a19', value: Uint8Array.from([10, 11]), id: 7, timeout: 500 });
+  });
+});
+
+describe('GatewayMerger (room presence)', () => {
+  const doc = (address: string, rssi: number, lastSeen = '2026-01-01T00:00:00.000Z') => JSON.stringify({ address, rssi, lastSeen, name: 'S' });
+  const now = Date.parse('2026-01-01T00:00:10.000Z');
+  test('nearest is the loudest fresh online gateway', () => {
+    const m = new GatewayMerger('blewire', 60_000);
+    expect(m.update('blewire/kitchen/devices/AA', doc('AA', -80))).toBe('AA');
+    m.update('blewire/office/devices/AA', doc('AA', -45));
+    m.update('blewire/hall/devices/AA', doc('AA', -60));
+    expect(m.view('AA', now)).toMatchObject({ address: 'AA', name: 'S', nearest: 'office', gateways: { kitchen: { rssi: -80 }, office: { rssi: -45 }, hall: { rssi: -60 } } });
+    m.update('blewire/office/status', 'offline');
+    expect(m.view('AA', now)!.nearest).toBe('hall');
+    m.update('blewire/office/status', 'online');
+    expect(m.view('AA', now)!.nearest).toBe('office');
+    expect(m.view('AA', now + 120_000)!.nearest).toBeUndefined();
+  });
+  test('ignores other topics and garbage; bounded', () => {
+    const m = new GatewayMerger('blewire', 60_000, 2);
+    expect(m.update('other/x/devices/AA', doc('AA', -1))).toBeUndefined();
+    expect(m.update('blewire/x/devices/AA', '{bad')).toBeUndefined();
+    expect(m.update('blewire/x/devices/AA', '{"address":1}')).toBeUndefined();
+    expect(m.update('blewire/x/devices/AA/180f/2a19', doc('AA', -1))).toBeUndefined();
+    m.update('blewire/x/devices/A', doc('A', -1)); m.update('blewire/x/devices/B', doc('B', -1)); m.update('blewire/x/devices/C', doc('C', -1));
+    expect(m.size).toBe(2);
+    expect(m.view('A')).toBeUndefined();
+  });
+});
+
+describe('Home Assistant discovery', () => {
+  test('one retained config per known sensor value, reading the device document', () => {
+    const msgs = discoveryMessages({ discoveryPrefix: 'homeassistant', gateway: 'gw1', statusTopic: 'blewire/gw1/status',
+      stateTopic: 'blewire/gw1/devices/54:48:E6:8F:80:A5', address: '54:48:E6:8F:80:A5', name: 'DIY-sensor' },
+    { format: 'bthome', values: { temperature: 25.06, humidity: 50.55, door: true, packet_id: 3 }, units: { temperature: '°C', humidity: '%' } });
+    expect(msgs.map(m => m.topic)).toEqual([
+      'homeassistant/sensor/blewire_gw1_5448e68f80a5_bthome_temperature/config',
+      'homeassistant/sensor/blewire_gw1_5448e68f80a5_bthome_humidity/config',
+      'homeassistant/binary_sensor/blewire_gw1_5448e68f80a5_bthome_door/config',
+    ]);
+    const t = JSON.parse(msgs[0]!.payload);
+    expect(t).toMatchObject({ device_class: 'temperature', unit_of_measurement: '°C', state_topic: 'blewire/gw1/devices/54:48:E6:8F:80:A5',
+      value_template: '{{ value_json.decoded.bthome.temperature }}', availability_topic: 'blewire/gw1/status', unique_id: 'blewire_5448e68f80a5_bthome_temperature' });
+    expect(JSON.parse(msgs[2]!.payload)).toMatchObject({ device_class: 'door', payload_on: 'ON' });
+  });
+});
+
+describe('structured logs', () => {
+  test('one JSON object per line, errors as name/code/message, level filter', () => {
+    const lines: string[] = [];
+    const log = jsonLogger('info', l => lines.push(l), () => 0, { gateway: 'g' });
+    log.debug('hidden');
+    log.warn('w', { error: new GatewayError('EGW_BUSY', 'busy'), n: 1n });
+    expect(lines.map(l => JSON.parse(l))).toEqual([{ time: '1970-01-01T00:00:00.000Z', level: 'warn', msg: 'w', gateway: 'g', error: { name: 'GatewayError', code: 'EGW_BUSY', message: 'busy' }, n: '1' }]);
+  });
+});
