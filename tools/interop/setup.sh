@@ -26,6 +26,8 @@ INTEROP_PACKAGES=(
   debootstrap        # builds the guest root file system
   cpio               # packs the guest initramfs
   kmod               # depmod for the guest's kernel modules
+  mosquitto          # the MQTT broker the gateway tests publish to (started by the tests, never as a service)
+  mosquitto-clients  # mosquitto_sub / mosquitto_pub: an MQTT client we did not write, for the gateway tests
 )
 # ----------------------------------------------------------------------------------------------------
 
@@ -72,8 +74,15 @@ else
   say "all ${#INTEROP_PACKAGES[@]} Debian packages already installed"
 fi
 
+# The gateway tests start their own broker on a free port; Debian's package enables a system-wide one
+# on port 1883, which nothing here needs: stop and disable it where systemd runs it.
+if command -v systemctl >/dev/null && systemctl is-active --quiet mosquitto 2>/dev/null; then
+  say "stopping and disabling the mosquitto system service (the tests start their own broker)"
+  systemctl disable --now mosquitto >/dev/null 2>&1 || say "could not stop the mosquitto service (harmless: the tests use free ports)"
+fi
+
 # The tools themselves, not only their packages.
-for tool in tshark btvirt gcc stdbuf unshare node; do
+for tool in tshark btvirt gcc stdbuf unshare node mosquitto mosquitto_sub; do
   command -v "$tool" >/dev/null || die "$tool is not on PATH after installing the packages"
 done
 say "$(tshark --version 2>/dev/null | head -n 1)"

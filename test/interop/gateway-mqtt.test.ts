@@ -1,0 +1,396 @@
+// The MQTT gateway against a real broker (Debian's mosquitto, started here on a free port) and clients
+// we did not write (mosquitto_sub), plus MQTT.js as the consumer library: three gateways on three
+// simulated worlds that share two sensors publish to one broker; the merged view finds the nearest
+// gateway; commands read, write and subscribe simulated characteristics over MQTT 5 and 3.1.1;
+// hostile commands get typed error answers; a broker restart loses exactly what the documented buffer
+// bound drops; adapter loss and a Hardware Error are recovered; SIGTERM publishes `offline`.
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import mqtt, { type MqttClient } from 'mqtt';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { resolveConfig, type PartialConfig } from '../../src/apps/gateway/config.js';
+import { Gateway } from '../../src/apps/gateway/gateway.js';
+import { jsonLogger } from '../../src/apps/gateway/log.js';
+import { GatewayMerger } from '../../src/apps/gateway/merge.js';
+import { createSimulator, type Simulator } from '../../src/sim/index.js';
+import type { Scenario, SimPeripheral } from '../../src/sim/types.js';
+import { mosquittoSub, removeDir, startMosquitto, type Mosquitto, type Subscriber } from './helpers/mosquitto.js';
+
+const REPO = fileURLToPath(new URL('../..', import.meta.url));
+const hex = (s: string) => ({ hex: s.replace(/\s+/g, '') });
+const ascii = (s: string) => Buffer.from(s).toString('hex');
+
+// Two sensors every world hears, at different strengths (the spec examples as their payloads).
+const S1 = 'C4:7C:8D:6A:00:01'; // BTHome v2, bthome.io/format example: 25.00 °C, 50.55 %
+const S2 = 'C4:7C:8D:6A:00:02'; // RuuviTag data format 5, "valid data" vector
+const BEACON = 'C4:7C:8D:6A:00:03'; // iBeacon (world 1 only)
+const EDDY = 'C4:7C:8D:6A:00:04'; // Eddystone-URL (world 2 only)
+const ENC = '54:48:E6:8F:80:A5'; // BTHome encrypted, bthome.io/encryption example (world 3 only)
+const PERIPH = 'D4:1E:35:7A:10:01'; // a connectable peripheral with GATT (world 1 only)
+const KEY = '231d39c1d7cc1ab1aee224cd096db932';
+
+function sensor(address: string, rssi: number, data: SimPeripheral['advertising']): SimPeripheral {
+  return { address, addressType: 'public', advertising: { intervalMs: 60, rssi, rssiDrift: 0, connectable: false, ...data } };
+}
+const s1 = (rssi: number) => sensor(S1, rssi, { data: { flags: 0x06, name: 'DIY-sensor', serviceData: [[0xfcd2, hex('4002C40903BF13')]] } });
+const s2 = (rssi: number) => sensor(S2, rssi, { data: { flags: 0x06, manufacturerData: [[0x0499, hex('0512FC5394C37C0004FFFC040CAC364200CDCBB8334C884F')]] } });
+
+function world(n: 1 | 2 | 3): Scenario {
+  const peripherals: SimPeripheral[] = [];
+  if (n === 1) {
+    peripherals.push(s1(-40), s2(-85),
+      sensor(BEACON, -70, { data: { flags: 0x06, manufacturerData: [[0x004c, hex('0215 E2C56DB5DFFB48D2B060D0F5A71096E0 0001 0002 C5')]] } }),
+      {
+        address: PERIPH, addressType: 'random', name: 'Periph',
+        advertising: { intervalMs: 40, rssi: -50, data: { flags: 0x06, name: 'Periph', serviceUuids: [0x180f] } },
+        gatt: [
+          { uuid: 0x180f, characteristics: [{ uuid: 0x2a19, properties: ['read', 'notify'], value: hex('57') }] },
+          { uuid: 0xfff0, characteristics: [
+            { uuid: 0xfff1, properties: ['read', 'write', 'writeWithoutResponse'], value: hex('00') },
+            { uuid: 0xfff2, properties: ['notify'] },
+          ] },
+        ],
+        notifications: [{ characteristic: 0xfff2, everyMs: 100, generator: { kind: 'counter', bytes: 2 } }],
+      });
+  }
+  if (n === 2) {
+    peripherals.push(s1(-65), s2(-60),
+      sensor(EDDY, -55, { data: { flags: 0x06, serviceUuids: [0xfeaa], serviceData: [[0xfeaa, hex('10EE03' + ascii('goo.gl/Aq18zF'))]] } }));
+  }
+  if (n === 3) {
+    peripherals.push(s1(-85), s2(-45),
+      sensor(ENC, -50, { data: { flags: 0x06, serviceData: [[0xfcd2, hex('41e445f3c9962b332211006c7c4519')]] } }));
+  }
+  return { name: `world${n}`, seed: n, controller: { address: `00:1B:DC:5E:00:0${n}` }, peripherals };
+}
+
+interface Running { gateway: Gateway; sims: Simulator[]; logs: string[] }
+
+async function startGateway(id: string, url: string, scenario: () => Scenario, over: PartialConfig = {}): Promise<Running> {
+  const logs: string[] = [];
+  const sims: Simulator[] = [];
+  const config = resolveConfig({
+    env: {},
+    flags: {
+      id, mqtt: { url }, transport: 'sim', publish: { minIntervalMs: 200, maxIntervalMs: 1000 }, summaryIntervalMs: 1000,
+      backoff: { minMs: 200, maxMs: 1000 }, keys: { [ENC]: KEY }, ...over,
+    } as PartialConfig,
+  });
+  const gateway = new Gateway(config, {
+    transport: () => { const sim = createSimulator(scenario(), { speed: 1 }); sims.push(sim); return sim.transport; },
+    logger: jsonLogger('debug', l => { logs.push(l); }),
+  });
+  await gateway.start();
+  return { gateway, sims, logs };
+}
+
+const parse = (l: { payload: string }) => JSON.parse(l.payload) as Record<string, any>;
+
+async function client(url: string, opts: mqtt.IClientOptions = {}): Promise<MqttClient> {
+  const c = mqtt.connect(url, { protocolVersion: 5, reconnectPeriod: 200, ...opts });
+  await new Promise<void>((resolve, reject) => { c.once('connect', () => resolve()); c.once('error', reject); });
+  return c;
+}
+
+/** Publish a command and wait for its answer on `replyTo` (MQTT 5 response topic + correlation data). */
+async function command(c: MqttClient, gw: string, body: unknown, replyTo: string, corr: string, timeoutMs = 15_000): Promise<{ answer: Record<string, any>; correlation: string | undefined }> {
+  const got = new Promise<{ answer: Record<string, any>; correlation: string | undefined }>((resolve, reject) => {
+    const t = setTimeout(() => { c.off('message', on); reject(new Error(`no answer to ${corr}`)); }, timeoutMs);
+    const on = (topic: string, payload: Buffer, packet: mqtt.IPublishPacket): void => {
+      const cd = packet.properties?.correlationData?.toString();
+      if (topic !== replyTo || cd !== corr) return;
+      clearTimeout(t);
+      c.off('message', on);
+      resolve({ answer: JSON.parse(payload.toString()) as Record<string, any>, correlation: cd });
+    };
+    c.on('message', on);
+  });
+  const payload = typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body);
+  await c.publishAsync(`blewire/${gw}/command`, payload, { qos: 1, properties: { responseTopic: replyTo, correlationData: Buffer.from(corr) } });
+  return got;
+}
+
+describe('gateway: three gateways, one mosquitto', () => {
+  let broker: Mosquitto;
+  let sub: Subscriber;
+  const gws: Running[] = [];
+  let consumer: MqttClient;
+  const merger = new GatewayMerger('blewire', 60_000);
+
+  beforeAll(async () => {
+    broker = await startMosquitto();
+    sub = await mosquittoSub(broker.port, ['blewire/#']);
+    consumer = await client(broker.url);
+    consumer.on('message', (topic, payload) => merger.update(topic, payload));
+    await consumer.subscribeAsync(['blewire/+/devices/+', 'blewire/+/status', 'test/#'], { qos: 1 });
+    for (const n of [1, 2, 3] as const) gws.push(await startGateway(`gw${n}`, broker.url, () => world(n)));
+  }, 60_000);
+
+  afterAll(async () => {
+    for (const g of gws) await g.gateway.stop();
+    await consumer?.endAsync();
+    await sub?.stop();
+    await broker?.stop();
+    if (broker) removeDir(broker.dir);
+  });
+
+  test('each gateway publishes the shared sensors with its own RSSI, decoded (read back with mosquitto_sub)', async () => {
+    for (const n of [1, 2, 3]) {
+      await sub.waitFor(l => l.topic === `blewire/gw${n}/status` && l.payload === 'online', 20_000, `gw${n} online`);
+      const d1 = parse(await sub.waitFor(l => l.topic === `blewire/gw${n}/devices/${S1}`, 20_000, `gw${n} S1`));
+      expect(d1).toMatchObject({
+        gateway: `gw${n}`, address: S1, addressType: 'public', name: 'DIY-sensor', rssi: [-40, -65, -85][n - 1], connectable: false,
+        serviceData: { fcd2: '4002c40903bf13' }, decoded: { bthome: { temperature: 25, humidity: 50.55 } }, units: { bthome: { temperature: '°C', humidity: '%' } },
+      });
+      expect(Date.parse(d1['firstSeen'])).toBeLessThanOrEqual(Date.parse(d1['lastSeen']));
+      expect(d1['seq']).toBeGreaterThan(0);
+      const d2 = parse(await sub.waitFor(l => l.topic === `blewire/gw${n}/devices/${S2}`, 20_000, `gw${n} S2`));
+      expect(d2).toMatchObject({ address: S2, rssi: [-85, -60, -45][n - 1], manufacturerData: { '0x0499': '0512fc5394c37c0004fffc040cac364200cdcbb8334c884f' },
+        decoded: { ruuvi: { temperature: 24.3, humidity: 53.49, pressure: 100044, battery_voltage: 2.977, mac: 'cbb8334c884f' } } });
+    }
+    const beacon = parse(await sub.waitFor(l => l.topic === `blewire/gw1/devices/${BEACON}`));
+    expect(beacon['decoded']).toEqual({ ibeacon: { uuid: 'e2c56db5-dffb-48d2-b060-d0f5a71096e0', major: 1, minor: 2, measured_power: -59 } });
+    const eddy = parse(await sub.waitFor(l => l.topic === `blewire/gw2/devices/${EDDY}`));
+    expect(eddy['decoded']).toEqual({ eddystone: { frame: 'url', tx_power: -18, url: 'https://goo.gl/Aq18zF' } });
+    const enc = parse(await sub.waitFor(l => l.topic === `blewire/gw3/devices/${ENC}`));
+    expect(enc['decoded']).toEqual({ bthome: { temperature: 25.06, humidity: 50.55 } });
+    // A gateway hears only its own world.
+    expect(sub.lines.some(l => l.topic === `blewire/gw2/devices/${BEACON}` || l.topic === `blewire/gw1/devices/${ENC}`)).toBe(false);
+  }, 60_000);
+
+  test('per-device rate limits: an unchanged device is re-published every maxInterval, not per report', async () => {
+    const g = gws[0]!.gateway;
+    await sub.waitFor(l => l.topic === `blewire/gw1/devices/${S1}`);
+    const before = sub.lines.filter(l => l.topic === `blewire/gw1/devices/${S1}`).length;
+    const reports0 = g.stats.reports;
+    await new Promise(r => setTimeout(r, 3000));
+    const docs = sub.lines.filter(l => l.topic === `blewire/gw1/devices/${S1}`).length - before;
+    // Several reports/s per device (60 ms interval, 50 % scan duty cycle) but maxIntervalMs 1000: about 3 documents in 3 s.
+    expect(g.stats.reports - reports0).toBeGreaterThan(40);
+    expect(docs).toBeGreaterThanOrEqual(2);
+    expect(docs).toBeLessThanOrEqual(4);
+  }, 20_000);
+
+  test('the merged view (MQTT.js consumer) sees each shared device once per gateway; nearest = loudest', async () => {
+    const until = Date.now() + 20_000;
+    while (Date.now() < until && (Object.keys(merger.view(S1)?.gateways ?? {}).length < 3 || Object.keys(merger.view(S2)?.gateways ?? {}).length < 3)) {
+      await new Promise(r => setTimeout(r, 100));
+    }
+    expect(merger.view(S1)).toMatchObject({ nearest: 'gw1', gateways: { gw1: { rssi: -40 }, gw2: { rssi: -65 }, gw3: { rssi: -85 } } });
+    expect(merger.view(S2)).toMatchObject({ nearest: 'gw3', gateways: { gw1: { rssi: -85 }, gw2: { rssi: -60 }, gw3: { rssi: -45 } } });
+    expect(Object.keys(merger.view(BEACON)!.gateways)).toEqual(['gw1']);
+  }, 30_000);
+
+  test('the periodic summary: devices, reports/s, messages/s, dropped, controller, uptime (retained)', async () => {
+    const s = parse(await sub.waitFor(l => l.topic === 'blewire/gw2/summary', 20_000, 'gw2 summary'));
+    expect(s).toMatchObject({ gateway: 'gw2', adapter: 'open', controller: { address: '00:1B:DC:5E:00:02' }, dropped: 0, mqtt: { connected: true } });
+    expect(s['devices']).toBe(3);
+    expect(s['reportsPerSecond']).toBeGreaterThan(10);
+    expect(typeof s['messagesPerSecond']).toBe('number');
+    expect(typeof s['uptimeS']).toBe('number');
+    const late = await mosquittoSub(broker.port, ['blewire/gw2/summary']);
+    try {
+      await late.waitFor(l => l.topic === 'blewire/gw2/summary', 5000, 'retained summary');
+    } finally {
+      await late.stop();
+    }
+  }, 30_000);
+
+  test('commands over MQTT 5: read, write, read back, subscribe (values forwarded), unsubscribe, disconnect', async () => {
+    await sub.waitFor(l => l.topic === `blewire/gw1/devices/${PERIPH}`);
+    const base = { address: PERIPH };
+    let r = await command(consumer, 'gw1', { ...base, op: 'read', service: '180f', characteristic: 'battery_level' }, 'test/replies', 'c-read');
+    expect(r.correlation).toBe('c-read');
+    expect(r.answer).toMatchObject({ ok: true, op: 'read', address: PERIPH, service: '180f', characteristic: '2a19', value: '57' });
+    r = await command(consumer, 'gw1', { ...base, op: 'write', service: 'fff0', characteristic: 'fff1', value: '2a2b' }, 'test/replies', 'c-write');
+    expect(r.answer).toMatchObject({ ok: true, withResponse: true });
+    r = await command(consumer, 'gw1', { ...base, op: 'write', service: 'fff0', characteristic: 'fff1', value: '2c', withResponse: false }, 'test/replies', 'c-wnr');
+    expect(r.answer).toMatchObject({ ok: true, withResponse: false });
+    r = await command(consumer, 'gw1', { ...base, op: 'read', service: 'fff0', characteristic: 'fff1' }, 'test/replies', 'c-readback');
+    expect(r.answer).toMatchObject({ ok: true, value: '2c' });
+    r = await command(consumer, 'gw1', { ...base, op: 'connect' }, 'test/replies', 'c-connect');
+    expect(r.answer).toMatchObject({ ok: true, connected: true, alreadyConnected: true });
+
+    r = await command(consumer, 'gw1', { ...base, op: 'subscribe', service: 'fff0', characteristic: 'fff2' }, 'test/replies', 'c-sub');
+    expect(r.answer).toMatchObject({ ok: true, subscribed: true });
+    const topic = `blewire/gw1/devices/${PERIPH}/fff0/fff2`;
+    await sub.waitFor(l => l.topic === topic, 10_000, 'forwarded notification');
+    await new Promise(res => setTimeout(res, 600));
+    const values = sub.lines.filter(l => l.topic === topic).map(l => parse(l)['value'] as string);
+    expect(values.length).toBeGreaterThanOrEqual(3);
+    // The generator counts up (16-bit little-endian): consecutive values increase.
+    const counts = values.map(v => Buffer.from(v, 'hex').readUInt16LE(0));
+    for (let i = 1; i < counts.length; i++) expect(counts[i]).toBeGreaterThan(counts[i - 1]!);
+    r = await command(consumer, 'gw1', { ...base, op: 'unsubscribe', service: 'fff0', characteristic: 'fff2' }, 'test/replies', 'c-unsub');
+    expect(r.answer).toMatchObject({ ok: true, wasSubscribed: true });
+    await new Promise(res => setTimeout(res, 400));
+    const n = sub.lines.filter(l => l.topic === topic).length;
+    await new Promise(res => setTimeout(res, 600));
+    expect(sub.lines.filter(l => l.topic === topic).length).toBe(n);
+    r = await command(consumer, 'gw1', { ...base, op: 'disconnect' }, 'test/replies', 'c-disc');
+    expect(r.answer).toMatchObject({ ok: true, connected: false });
+  }, 60_000);
+
+  test('commands over MQTT 3.1.1: response topic and id in the payload', async () => {
+    const v4 = await client(broker.url, { protocolVersion: 4 });
+    try {
+      await v4.subscribeAsync('test/v311', { qos: 1 });
+      const got = new Promise<Record<string, any>>(resolve => v4.once('message', (_t, p) => resolve(JSON.parse(p.toString()) as Record<string, any>)));
+      await v4.publishAsync('blewire/gw1/command', JSON.stringify({ op: 'read', address: PERIPH, service: '180f', characteristic: '2a19', id: 'v311-1', responseTopic: 'test/v311' }), { qos: 1 });
+      expect(await got).toMatchObject({ id: 'v311-1', ok: true, value: '57' });
+    } finally {
+      await v4.endAsync();
+    }
+  }, 30_000);
+
+  test('hostile commands get typed error answers and never crash the gateway', async () => {
+    const cases: Array<[unknown, string]> = [
+      ['{not json', 'EGW_BAD_JSON'],
+      [Buffer.from([0xff, 0xfe, 0x00, 0x01]), 'EGW_BAD_JSON'],
+      ['[1,2,3]', 'EGW_BAD_COMMAND'],
+      [{ op: 'read' }, 'EGW_BAD_COMMAND'],
+      [{ op: 'read', address: 42, service: '180f', characteristic: '2a19' }, 'EGW_BAD_COMMAND'],
+      [{ op: 'read', address: PERIPH, service: { $gt: 1 }, characteristic: '2a19' }, 'EGW_BAD_COMMAND'],
+      [{ op: 'write', address: PERIPH, service: 'fff0', characteristic: 'fff1', value: 12 }, 'EGW_BAD_COMMAND'],
+      [{ op: 'rm -rf', address: PERIPH }, 'EGW_UNKNOWN_OP'],
+      [{ op: 'read', address: '11:22:33:44:55:66', service: '180f', characteristic: '2a19' }, 'EGW_UNKNOWN_DEVICE'],
+      [{ op: 'read', address: PERIPH, service: '1234', characteristic: '2a19' }, 'ENOTFOUND'],
+      [{ op: 'connect', address: '11:22:33:44:55:66', addressType: 'random', timeout: 700 }, 'ETIMEDOUT'],
+      ['x'.repeat(100_000), 'EGW_TOO_LARGE'],
+      [JSON.stringify({ op: 'read', address: PERIPH, pad: 'y'.repeat(20_000) }), 'EGW_TOO_LARGE'],
+    ];
+    for (const [i, [body, code]] of cases.entries()) {
+      const { answer, correlation } = await command(consumer, 'gw1', body, 'test/hostile', `h${i}`);
+      expect(correlation).toBe(`h${i}`);
+      expect(answer['ok'], JSON.stringify(answer)).toBe(false);
+      expect(answer['error']['code'], JSON.stringify(answer)).toBe(code);
+      expect(typeof answer['error']['message']).toBe('string');
+    }
+    // Without any response topic the answer goes to the gateway's response topic, with the id.
+    await consumer.publishAsync('blewire/gw1/command', JSON.stringify({ op: 'nope', address: PERIPH, id: 99 }), { qos: 1 });
+    const dflt = parse(await sub.waitFor(l => l.topic === 'blewire/gw1/response' && l.payload.includes('"id":99')));
+    expect(dflt).toMatchObject({ id: 99, ok: false, error: { code: 'EGW_UNKNOWN_OP' } });
+    // Still alive and answering.
+    const { answer } = await command(consumer, 'gw1', { op: 'read', address: PERIPH, service: '180f', characteristic: '2a19' }, 'test/hostile', 'alive');
+    expect(answer).toMatchObject({ ok: true, value: '57' });
+    expect(gws[0]!.gateway.stats.adapterOpen).toBe(true);
+  }, 90_000);
+});
+
+describe('gateway: broker restart, adapter loss, signals', () => {
+  test('a broker restart loses nothing beyond the documented buffer bound (oldest dropped, counted)', async () => {
+    const broker = await startMosquitto({ persistence: true });
+    // 12 devices, each re-published every 100 ms: ~120 documents/s; the buffer holds 50.
+    const peripherals = Array.from({ length: 12 }, (_, i) => sensor(`C4:7C:8D:6B:00:${(i + 16).toString(16).toUpperCase()}`, -50 - i,
+      { data: { flags: 0x06, name: `R${i}`, serviceData: [[0xfcd2, hex('4002C40903BF13')]] } }));
+    const received = new Set<number>();
+    const consumer = await client(broker.url, { clientId: 'restart-consumer', clean: false, properties: { sessionExpiryInterval: 3600 } });
+    consumer.on('message', (_t, p) => { received.add((JSON.parse(p.toString()) as { seq: number }).seq); });
+    await consumer.subscribeAsync('blewire/gwR/devices/+', { qos: 1 });
+    const g = await startGateway('gwR', broker.url, () => ({ name: 'restart', peripherals }), {
+      publish: { minIntervalMs: 0, maxIntervalMs: 100 }, summaryIntervalMs: 0, buffer: { maxMessages: 50, maxBytes: 1 << 20 },
+      commands: { enabled: false }, backoff: { minMs: 300, maxMs: 600 },
+    } as PartialConfig);
+    try {
+      const until = Date.now() + 20_000;
+      while (received.size < 100 && Date.now() < until) await new Promise(r => setTimeout(r, 50));
+      expect(received.size).toBeGreaterThanOrEqual(100);
+      await broker.stop();
+      const seqAtStop = Math.max(...received);
+      await new Promise(r => setTimeout(r, 2500));
+      expect(g.gateway.mqttStats!.connected).toBe(false);
+      await broker.restart();
+      // Wait until documents published well after the reconnect have arrived.
+      const target = seqAtStop + 600;
+      const until2 = Date.now() + 30_000;
+      while (Math.max(...received) < target && Date.now() < until2) await new Promise(r => setTimeout(r, 50));
+      const top = Math.max(...received);
+      expect(top).toBeGreaterThanOrEqual(target);
+      await new Promise(r => setTimeout(r, 500)); // stragglers below `top` (QoS 1 re-sends)
+      const missing: number[] = [];
+      for (let s = 1; s <= top; s++) if (!received.has(s)) missing.push(s);
+      const dropped = g.gateway.mqttStats!.dropped;
+      expect(dropped).toBeGreaterThan(0);
+      // Exactly the dropped ones are missing, and they are the oldest of the outage: one contiguous run.
+      expect(missing.length).toBe(dropped);
+      expect(missing[missing.length - 1]! - missing[0]! + 1).toBe(missing.length);
+      expect(missing[0]!).toBeGreaterThan(seqAtStop - 300);
+    } finally {
+      await g.gateway.stop();
+      await consumer.endAsync();
+      await broker.stop();
+      removeDir(broker.dir);
+    }
+  }, 90_000);
+
+  test('Hardware Error: the adapter re-initialises and scanning resumes; adapter loss: reopened with backoff', async () => {
+    const broker = await startMosquitto();
+    const g = await startGateway('gwA', broker.url, () => world(2));
+    try {
+      const waitReports = async (n: number): Promise<void> => {
+        const goal = g.gateway.stats.reports + n;
+        const until = Date.now() + 20_000;
+        while (g.gateway.stats.reports < goal && Date.now() < until) await new Promise(r => setTimeout(r, 50));
+        expect(g.gateway.stats.reports).toBeGreaterThanOrEqual(goal);
+      };
+      await waitReports(50);
+      g.sims[0]!.hardwareError(0x42);
+      await waitReports(50);
+      expect(g.gateway.stats.adapterOpens).toBe(1);
+      expect(g.logs.some(l => l.includes('controller Hardware Error') && l.includes('"code":66'))).toBe(true);
+      expect(g.logs.some(l => l.includes('controller re-initialised'))).toBe(true);
+      g.sims[0]!.unplug();
+      const until = Date.now() + 20_000;
+      while (g.gateway.stats.adapterOpens < 2 && Date.now() < until) await new Promise(r => setTimeout(r, 50));
+      expect(g.gateway.stats.adapterOpens).toBe(2);
+      expect(g.sims.length).toBe(2);
+      await waitReports(50);
+      expect(g.logs.some(l => l.includes('adapter lost'))).toBe(true);
+    } finally {
+      await g.gateway.stop();
+      await broker.stop();
+      removeDir(broker.dir);
+    }
+  }, 60_000);
+
+  test('blewire gateway (the CLI): SIGTERM publishes offline and exits 0; SIGKILL leaves the Last Will', async () => {
+    const broker = await startMosquitto();
+    const sub = await mosquittoSub(broker.port, ['blewire/+/status']);
+    const spawnGw = (id: string) => {
+      const p = spawn(process.execPath, [`${REPO}/src/cli/bin.mjs`, 'gateway', '--mqtt', broker.url, '--transport', 'sim:demo', '--id', id, '--max-interval', '5000'],
+        { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, BLEWIRE_MQTT_PASSWORD: '' } });
+      let err = '';
+      p.stderr!.on('data', (c: Buffer) => { err += c.toString(); });
+      return { p, err: () => err };
+    };
+    const a = spawnGw('gwS');
+    const b = spawnGw('gwK');
+    try {
+      await sub.waitFor(l => l.topic === 'blewire/gwS/status' && l.payload === 'online', 60_000, 'gwS online');
+      await sub.waitFor(l => l.topic === 'blewire/gwK/status' && l.payload === 'online', 60_000, 'gwK online');
+      a.p.kill('SIGTERM');
+      const [code] = await once(a.p, 'exit') as [number | null];
+      expect(code).toBe(0);
+      await sub.waitFor(l => l.topic === 'blewire/gwS/status' && l.payload === 'offline', 5000, 'gwS offline');
+      const logs = a.err().trim().split('\n').map(l => JSON.parse(l) as { msg: string });
+      expect(logs.map(l => l.msg)).toEqual(expect.arrayContaining(['gateway starting', 'mqtt connected', 'adapter open', 'gateway stopping', 'gateway stopped']));
+      b.p.kill('SIGKILL');
+      await once(b.p, 'exit');
+      await sub.waitFor(l => l.topic === 'blewire/gwK/status' && l.payload === 'offline', 10_000, 'gwK Last Will');
+      // Both retained: a late subscriber sees offline for both.
+      const late = await mosquittoSub(broker.port, ['blewire/+/status']);
+      try {
+        await late.waitFor(l => l.topic === 'blewire/gwS/status' && l.payload === 'offline', 5000);
+        await late.waitFor(l => l.topic === 'blewire/gwK/status' && l.payload === 'offline', 5000);
+      } finally {
+        await late.stop();
+      }
+    } finally {
+      for (const x of [a, b]) if (x.p.exitCode === null && x.p.signalCode === null) x.p.kill('SIGKILL');
+      await sub.stop();
+      await broker.stop();
+      removeDir(broker.dir);
+    }
+  }, 120_000);
+});

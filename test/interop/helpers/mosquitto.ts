@@ -1,0 +1,165 @@
+/**
+ * Debian's Mosquitto broker and its command-line clients as independent peers for the gateway's
+ * interop tests (PEERS.md §4). `startMosquitto()` writes a two-line config (listener on 127.0.0.1 and
+ * a free port, anonymous access; plus persistence when asked) into a private directory and starts the
+ * broker; `stop()` stops it by PID (SIGTERM: mosquitto saves its persistence file on the way out) and
+ * `restart()` starts it again on the same port. `mosquittoSub()` spawns `mosquitto_sub` asynchronously
+ * and collects its `topic payload` lines. Everything started here is killed by PID on process exit.
+ * A missing mosquitto is a failure (tools/interop/setup.sh installs it), never a skip.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const live = new Set<ChildProcess>();
+let hooked = false;
+function track(p: ChildProcess): void {
+  live.add(p);
+  p.once('exit', () => live.delete(p));
+  if (hooked) return;
+  hooked = true;
+  process.on('exit', () => { for (const c of live) if (c.pid !== undefined && c.exitCode === null) c.kill('SIGKILL'); });
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitForPort(port: number, timeoutMs: number, proc: ChildProcess, log: string): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    if (proc.exitCode !== null) throw new Error(`mosquitto exited with ${proc.exitCode}: ${readFileSync(log, 'utf8')}`);
+    const ok = await new Promise<boolean>(resolve => {
+      const c = net.connect(port, '127.0.0.1');
+      c.once('connect', () => { c.destroy(); resolve(true); });
+      c.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > until) throw new Error(`mosquitto did not listen on ${port} within ${timeoutMs} ms: ${readFileSync(log, 'utf8')}`);
+    await new Promise(r => setTimeout(r, 50));
+  }
+}
+
+export interface Mosquitto {
+  port: number;
+  url: string;
+  dir: string;
+  readonly pid: number | undefined;
+  stop(): Promise<void>;
+  restart(): Promise<void>;
+  /** Broker log so far. */
+  log(): string;
+}
+
+export async function startMosquitto(opts: { persistence?: boolean } = {}): Promise<Mosquitto> {
+  const dir = mkdtempSync(join(tmpdir(), 'blewire-mosquitto-'));
+  const port = await freePort();
+  const lines = [`listener ${port} 127.0.0.1`, 'allow_anonymous true'];
+  if (opts.persistence) lines.push('persistence true', `persistence_location ${dir}/`, 'autosave_interval 0');
+  const conf = join(dir, 'mosquitto.conf');
+  writeFileSync(conf, lines.join('\n') + '\n');
+  const logFile = join(dir, 'mosquitto.log');
+  let proc: ChildProcess | undefined;
+  const launch = async (): Promise<void> => {
+    const fd = (await import('node:fs')).openSync(logFile, 'a');
+    const p = spawn('mosquitto', ['-c', conf], { stdio: ['ignore', fd, fd] });
+    (await import('node:fs')).closeSync(fd);
+    track(p);
+    await new Promise<void>((resolve, reject) => {
+      p.once('spawn', () => resolve());
+      p.once('error', e => reject(new Error(`cannot start mosquitto (run tools/interop/setup.sh): ${e.message}`)));
+    });
+    proc = p;
+    await waitForPort(port, 10_000, p, logFile);
+  };
+  const stop = async (): Promise<void> => {
+    const p = proc;
+    proc = undefined;
+    if (!p || p.exitCode !== null) return;
+    const exited = new Promise<void>(resolve => p.once('exit', () => resolve()));
+    p.kill('SIGTERM');
+    const t = setTimeout(() => p.kill('SIGKILL'), 5000);
+    await exited;
+    clearTimeout(t);
+  };
+  await launch();
+  return {
+    port, url: `mqtt://127.0.0.1:${port}`, dir,
+    get pid() { return proc?.pid; },
+    stop,
+    restart: async () => { await stop(); await launch(); },
+    log: () => readFileSync(logFile, 'utf8'),
+  };
+}
+
+export interface Subscriber {
+  /** Every `topic payload` line received so far. */
+  readonly lines: Array<{ topic: string; payload: string }>;
+  /** Resolves with the first line (already received or future) matching `pred`. */
+  waitFor(pred: (l: { topic: string; payload: string }) => boolean, timeoutMs?: number, what?: string): Promise<{ topic: string; payload: string }>;
+  stop(): Promise<void>;
+}
+
+/** `mosquitto_sub -v` on the given topic filters, spawned asynchronously (never blocking the test). */
+export async function mosquittoSub(port: number, topics: string[], extra: string[] = []): Promise<Subscriber> {
+  const args = ['-h', '127.0.0.1', '-p', String(port), '-v', '-q', '1', ...topics.flatMap(t => ['-t', t]), ...extra];
+  const p = spawn('mosquitto_sub', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  track(p);
+  const lines: Array<{ topic: string; payload: string }> = [];
+  const waiters = new Set<() => void>();
+  let buf = '';
+  let err = '';
+  p.stdout!.setEncoding('utf8');
+  p.stdout!.on('data', (chunk: string) => {
+    buf += chunk;
+    let i: number;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      const sp = line.indexOf(' ');
+      lines.push(sp < 0 ? { topic: line, payload: '' } : { topic: line.slice(0, sp), payload: line.slice(sp + 1) });
+    }
+    for (const w of waiters) w();
+  });
+  p.stderr!.on('data', (c: Buffer) => { err += c.toString(); });
+  await new Promise<void>((resolve, reject) => {
+    p.once('spawn', () => resolve());
+    p.once('error', e => reject(new Error(`cannot start mosquitto_sub (run tools/interop/setup.sh): ${e.message}`)));
+  });
+  // The subscription is in place once the broker has logged it; a short settle is enough here because
+  // every check waits for messages that keep coming (or are retained).
+  await new Promise(r => setTimeout(r, 300));
+  return {
+    lines,
+    waitFor(pred, timeoutMs = 20_000, what = 'a message') {
+      return new Promise((resolve, reject) => {
+        const check = (): boolean => {
+          const hit = lines.find(pred);
+          if (hit) { waiters.delete(check as () => void); clearTimeout(t); resolve(hit); return true; }
+          return false;
+        };
+        const t = setTimeout(() => { waiters.delete(check as () => void); reject(new Error(`mosquitto_sub: no ${what} within ${timeoutMs} ms (${lines.length} lines; stderr: ${err})`)); }, timeoutMs);
+        if (!check()) waiters.add(check as () => void);
+      });
+    },
+    async stop() {
+      if (p.exitCode !== null) return;
+      const exited = new Promise<void>(resolve => p.once('exit', () => resolve()));
+      p.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+export function removeDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+}
