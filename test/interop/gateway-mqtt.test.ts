@@ -285,8 +285,14 @@ describe('gateway: broker restart, adapter loss, signals', () => {
     const peripherals = Array.from({ length: 12 }, (_, i) => sensor(`C4:7C:8D:6B:00:${(i + 16).toString(16).toUpperCase()}`, -50 - i,
       { data: { flags: 0x06, name: `R${i}`, serviceData: [[0xfcd2, hex('4002C40903BF13')]] } }));
     const received = new Set<number>();
-    const consumer = await client(broker.url, { clientId: 'restart-consumer', clean: false, properties: { sessionExpiryInterval: 3600 } });
-    consumer.on('message', (_t, p) => { received.add((JSON.parse(p.toString()) as { seq: number }).seq); });
+    // A persistent session (the broker keeps it across its restart, in its database) so that what the
+    // gateway re-sends while the consumer is away is queued for it.
+    const consume = async (): Promise<MqttClient> => {
+      const c = await client(broker.url, { clientId: 'restart-consumer', clean: false, properties: { sessionExpiryInterval: 3600 } });
+      c.on('message', (_t, p) => { received.add((JSON.parse(p.toString()) as { seq: number }).seq); });
+      return c;
+    };
+    const consumer = await consume();
     await consumer.subscribeAsync('blewire/gwR/devices/+', { qos: 1 });
     const g = await startGateway('gwR', broker.url, () => ({ name: 'restart', peripherals }), {
       publish: { minIntervalMs: 0, maxIntervalMs: 100 }, summaryIntervalMs: 0, buffer: { maxMessages: 50, maxBytes: 1 << 20 },
@@ -297,10 +303,15 @@ describe('gateway: broker restart, adapter loss, signals', () => {
       while (received.size < 100 && Date.now() < until) await new Promise(r => setTimeout(r, 50));
       expect(received.size).toBeGreaterThanOrEqual(100);
       await broker.stop();
+      expect(broker.log()).toMatch(/Saving in-memory database/);
+      expect(broker.log()).not.toMatch(/Error saving/);
       const seqAtStop = Math.max(...received);
       await new Promise(r => setTimeout(r, 2500));
       expect(g.gateway.mqttStats!.connected).toBe(false);
       await broker.restart();
+      const until1 = Date.now() + 20_000;
+      while ((g.gateway.mqttStats!.connects < 2 || g.gateway.mqttStats!.buffered > 0) && Date.now() < until1) await new Promise(r => setTimeout(r, 50));
+      expect(g.gateway.mqttStats!.connects).toBe(2);
       // Wait until documents published well after the reconnect have arrived.
       const target = seqAtStop + 600;
       const until2 = Date.now() + 30_000;
@@ -313,8 +324,9 @@ describe('gateway: broker restart, adapter loss, signals', () => {
       const dropped = g.gateway.mqttStats!.dropped;
       expect(dropped).toBeGreaterThan(0);
       // Exactly the dropped ones are missing, and they are the oldest of the outage: one contiguous run.
-      expect(missing.length).toBe(dropped);
-      expect(missing[missing.length - 1]! - missing[0]! + 1).toBe(missing.length);
+      const detail = JSON.stringify({ seqAtStop, top, dropped, missing: missing.length > 40 ? [...missing.slice(0, 5), '…', ...missing.slice(-5)] : missing, stats: g.gateway.mqttStats });
+      expect(missing.length, detail).toBe(dropped);
+      expect(missing[missing.length - 1]! - missing[0]! + 1, detail).toBe(missing.length);
       expect(missing[0]!).toBeGreaterThan(seqAtStop - 300);
     } finally {
       await g.gateway.stop();
@@ -356,7 +368,7 @@ describe('gateway: broker restart, adapter loss, signals', () => {
 
   test('blewire gateway (the CLI): SIGTERM publishes offline and exits 0; SIGKILL leaves the Last Will', async () => {
     const broker = await startMosquitto();
-    const sub = await mosquittoSub(broker.port, ['blewire/+/status']);
+    const sub = await mosquittoSub(broker.port, ['blewire/+/status', 'blewire/gwS/devices/+']);
     const spawnGw = (id: string) => {
       const p = spawn(process.execPath, [`${REPO}/src/cli/bin.mjs`, 'gateway', '--mqtt', broker.url, '--transport', 'sim:demo', '--id', id, '--max-interval', '5000'],
         { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, BLEWIRE_MQTT_PASSWORD: '' } });
@@ -369,6 +381,8 @@ describe('gateway: broker restart, adapter loss, signals', () => {
     try {
       await sub.waitFor(l => l.topic === 'blewire/gwS/status' && l.payload === 'online', 60_000, 'gwS online');
       await sub.waitFor(l => l.topic === 'blewire/gwK/status' && l.payload === 'online', 60_000, 'gwK online');
+      // Scanning and publishing (the adapter is open) before the signal.
+      await sub.waitFor(l => l.topic.startsWith('blewire/gwS/devices/'), 30_000, 'a gwS device document');
       a.p.kill('SIGTERM');
       const [code] = await once(a.p, 'exit') as [number | null];
       expect(code).toBe(0);

@@ -86,9 +86,15 @@ export class MqttLink {
     this.clock = opts.clock ?? systemClock;
   }
 
+  /**
+   * Connected and past MQTT.js's re-send of its stored publications: only then do new publications go
+   * out. (MQTT.js marks itself connected before that re-send; a publication made in between could take
+   * the packet identifier of a stored one, which the re-send then skips: a lost message.)
+   */
   get connected(): boolean {
-    return this.client?.connected === true;
+    return this.ready && this.client?.connected === true;
   }
+  private ready = false;
 
   /** The protocol version in use (4 = 3.1.1, 5). */
   get protocolVersion(): number {
@@ -115,6 +121,7 @@ export class MqttLink {
     });
     this.client = c;
     c.on('connect', () => {
+      this.ready = true;
       this.connects++;
       this.attempt = 0;
       this.opts.logger.info('mqtt connected', { url: redact(this.opts.url), protocolVersion: this.protocolVersion });
@@ -128,6 +135,7 @@ export class MqttLink {
     });
     c.on('error', err => this.opts.logger.warn('mqtt error', { url: redact(this.opts.url), error: err }));
     c.on('close', () => {
+      this.ready = false;
       if (this.stopping) return;
       this.disconnects++;
       this.scheduleReconnect();
@@ -145,7 +153,10 @@ export class MqttLink {
       this.retry = undefined;
       if (this.stopping || !this.client) return;
       try {
-        this.client.reconnect();
+        // Keep the stores: reconnect() without them starts empty ones, and the QoS 1 publications in
+        // flight when the link dropped (held in the outgoing store) would be lost.
+        const c = this.client;
+        c.reconnect({ incomingStore: c.incomingStore, outgoingStore: c.outgoingStore });
       } catch (e) {
         this.opts.logger.warn('mqtt reconnect failed', { error: e });
         this.scheduleReconnect();

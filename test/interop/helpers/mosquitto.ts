@@ -8,7 +8,7 @@
  * A missing mosquitto is a failure (tools/interop/setup.sh installs it), never a skip.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -64,7 +64,15 @@ export async function startMosquitto(opts: { persistence?: boolean } = {}): Prom
   const dir = mkdtempSync(join(tmpdir(), 'blewire-mosquitto-'));
   const port = await freePort();
   const lines = [`listener ${port} 127.0.0.1`, 'allow_anonymous true'];
-  if (opts.persistence) lines.push('persistence true', `persistence_location ${dir}/`, 'autosave_interval 0');
+  if (opts.persistence) {
+    // Started as root, mosquitto drops to its own user: give it a directory it can write its database to
+    // (without this the save on exit fails, "Permission denied", and sessions silently do not survive).
+    chmodSync(dir, 0o711); // mkdtemp makes it 0700: let the broker's user through to db/
+    const db = join(dir, 'db');
+    mkdirSync(db, { mode: 0o777 });
+    chmodSync(db, 0o777);
+    lines.push('persistence true', `persistence_location ${db}/`, 'autosave_interval 0');
+  }
   const conf = join(dir, 'mosquitto.conf');
   writeFileSync(conf, lines.join('\n') + '\n');
   const logFile = join(dir, 'mosquitto.log');
