@@ -8,9 +8,9 @@
 // It also pins the platform seam (README "Architecture"): Node built-ins (`node:*`, or their bare
 // names) and Node-only globals (process, Buffer, setImmediate, require) appear only in platform/ and
 // in the Node-only edges: transport/ (sockets, serial, the user channel), capture/ (capture files),
-// replay/ (the replay transport reads its capture), tooling/ (recording and twins on files) and
-// cli/. Every other folder, present or future, is a protocol layer that must run in a browser or
-// Deno: it gets those services from platform/.
+// replay/ (the replay transport reads its capture), tooling/ (recording and twins on files), cli/
+// and apps/ (Node programs on the public API). Every other folder, present or future, is a protocol
+// layer that must run in a browser or Deno: it gets those services from platform/.
 import { builtinModules } from 'node:module';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -24,7 +24,8 @@ const TOP = new Set(['index', 'transports']);
 /** The platform seam: every layer may import it; it imports nothing of the stack but BASE. */
 const SEAM = 'platform';
 /** Folders that may use Node built-ins directly (the seam, and the edges that only run on Node). */
-const NODE_OK = new Set([SEAM, 'transport', 'capture', 'replay', 'tooling', 'cli']);
+// apps/ holds Node programs on the public API (the MQTT gateway daemon: files, signals, MQTT.js).
+const NODE_OK = new Set([SEAM, 'transport', 'capture', 'replay', 'tooling', 'cli', 'apps']);
 const NODE_BUILTINS = new Set(builtinModules.map(m => m.replace(/^node:/, '')));
 
 const BELOW: Record<string, string[]> = {
