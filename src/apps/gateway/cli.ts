@@ -12,6 +12,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { ArgumentError } from '../../index.js';
 import { resolveConfig, type PartialConfig } from './config.js';
 import { GatewayError } from './errors.js';
 import { Gateway } from './gateway.js';
@@ -47,8 +48,18 @@ per change: { address, name, nearest, gateways: { <id>: { rssi, lastSeen } } }. 
 is the one hearing the device loudest (room presence). --publish also publishes each line, retained,
 on <prefix>/merged/<address>.`;
 
+/** A usage mistake (unknown flag, bad value, invalid config): the CLI prints one line and exits 2. */
+function usage<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof GatewayError && e.code !== 'EGW_CONFIG') throw e;
+    throw new ArgumentError((e as Error).message, { cause: e });
+  }
+}
+
 export async function runGateway(argv: string[], env: Record<string, string | undefined> = process.env): Promise<number> {
-  const { values } = parseArgs({
+  const { values } = usage(() => parseArgs({
     args: argv,
     options: {
       mqtt: { type: 'string' }, config: { type: 'string' }, id: { type: 'string' }, transport: { type: 'string' },
@@ -56,7 +67,7 @@ export async function runGateway(argv: string[], env: Record<string, string | un
       homeassistant: { type: 'boolean' }, 'mqtt-version': { type: 'string' }, 'log-level': { type: 'string' }, help: { type: 'boolean', short: 'h' },
     },
     strict: true,
-  });
+  }));
   if (values.help) {
     console.log(GATEWAY_HELP);
     return 0;
@@ -67,13 +78,13 @@ export async function runGateway(argv: string[], env: Record<string, string | un
     try {
       file = JSON.parse(readFileSync(configPath, 'utf8'));
     } catch (e) {
-      throw new GatewayError('EGW_CONFIG', `gateway config: cannot read ${configPath}: ${(e as Error).message}`);
+      throw new ArgumentError(`gateway config: cannot read ${configPath}: ${(e as Error).message}`, { cause: e });
     }
   }
   const num = (v: string | undefined, name: string): number | undefined => {
     if (v === undefined) return undefined;
     const n = Number(v);
-    if (!Number.isFinite(n)) throw new GatewayError('EGW_CONFIG', `gateway: --${name} ${JSON.stringify(v)} is not a number`);
+    if (!Number.isFinite(n)) throw new ArgumentError(`gateway: --${name} ${JSON.stringify(v)} is not a number`);
     return n;
   };
   const flags: PartialConfig = {};
@@ -88,7 +99,7 @@ export async function runGateway(argv: string[], env: Record<string, string | un
   if (min !== undefined || max !== undefined) flags.publish = { ...(min !== undefined ? { minIntervalMs: min } : {}), ...(max !== undefined ? { maxIntervalMs: max } : {}) };
   if (values.homeassistant) flags.homeAssistant = { enabled: true };
   if (values['log-level']) flags.logLevel = values['log-level'] as 'info';
-  const config = resolveConfig({ file, env, flags });
+  const config = usage(() => resolveConfig({ file, env, flags }));
   const gateway = new Gateway(config, {});
   await gateway.start();
   await new Promise<void>(resolve => {
@@ -107,17 +118,17 @@ export async function runGateway(argv: string[], env: Record<string, string | un
 }
 
 export async function runMerge(argv: string[], env: Record<string, string | undefined> = process.env): Promise<number> {
-  const { values } = parseArgs({
+  const { values } = usage(() => parseArgs({
     args: argv,
     options: { mqtt: { type: 'string' }, prefix: { type: 'string' }, publish: { type: 'boolean' }, stale: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
     strict: true,
-  });
+  }));
   if (values.help) {
     console.log(MERGE_HELP);
     return 0;
   }
   const url = values.mqtt ?? env['BLEWIRE_MQTT_URL'];
-  if (!url) throw new GatewayError('EGW_CONFIG', 'gateway-merge: no broker: give --mqtt mqtt://host:1883 or BLEWIRE_MQTT_URL');
+  if (!url) throw new ArgumentError('gateway-merge: no broker: give --mqtt mqtt://host:1883 or BLEWIRE_MQTT_URL');
   const prefix = values.prefix ?? 'blewire';
   const merger = new GatewayMerger(prefix, values.stale ? Number(values.stale) : 60_000);
   const mod = await loadMqtt();
