@@ -273,8 +273,18 @@ export class Adapter extends EventEmitter<AdapterEvents> {
       const d = deadline(this.clock, options, { layer: 'gap', operation: 'close', defaultMs: CLOSE_GRACE_MS });
       const graceful = (async () => {
         await this.scanner.settle().catch(() => undefined);
-        // The close deadline also ends each disconnect's wait (and its 40 s timer).
-        await Promise.all(this.connections.map(c => c.disconnect(undefined, { signal: d.signal }).catch(() => undefined)));
+        // The close deadline also ends each disconnect's wait (and its 40 s timer). Each link gets its
+        // own signal, all aborted by one listener on the deadline: N links on one signal would add N
+        // listeners (MaxListenersExceededWarning past 10).
+        const links = this.connections.map(c => ({ c, ac: new AbortController() }));
+        const fan = (): void => { for (const l of links) l.ac.abort(d.signal.reason); };
+        if (d.signal.aborted) fan();
+        else d.signal.addEventListener('abort', fan, { once: true });
+        try {
+          await Promise.all(links.map(({ c, ac }) => c.disconnect(undefined, { signal: ac.signal }).catch(() => undefined)));
+        } finally {
+          d.signal.removeEventListener('abort', fan);
+        }
       })();
       try {
         await untilAborted(graceful, d.signal);

@@ -26,6 +26,18 @@
  * withdrawn from the peer, so its promise rejects at once but the slot stays busy until the
  * response (discarded) or the timeout.
  *
+ * Bounds (issue 15; nothing a peer sends may grow memory without a written limit):
+ * - requests we send: one on the wire, the rest queued by our own callers, who await each one (GATT
+ *   procedures are sequential); each has its 30 s transaction timer, so a silent peer holds them 30 s.
+ * - our indications: one awaiting confirmation, at most MAX_QUEUED_INDICATIONS waiting behind it; one
+ *   more rejects at once (InvalidStateError). A peer that never confirms closes the bearer after 30 s.
+ * - what we owe the peer (responses to its requests, confirmations of its indications) that is not on
+ *   the wire yet: at most MAX_OWED_TO_PEER. A compliant peer has one request and one indication
+ *   outstanding (Vol 3, Part F, 3.3.2, 3.4.7.2); a peer that floods without waiting while the link or
+ *   the controller is slow gets the excess dropped (counted in stats.dropped), never queued.
+ * - the peer's notifications and indications are delivered synchronously to listeners; buffering for
+ *   iterators is the GATT client's, and bounded there.
+ *
  * Bad input is normal input: an undecodable PDU is counted; if it was a request it is answered
  * with Invalid PDU (Vol 3, Part F, 3.4.1.1); a response that does not fit the outstanding request
  * (wrong opcode, undecodable, an Error Response naming another request) rejects that request with
@@ -56,6 +68,14 @@ const NTF_ROW = ATT_PDUS.handleValueNtf;
 const NTF_FAST = Object.keys(NTF_ROW.fields).join() === 'handle,value' && NTF_ROW.fields.handle === x16 && NTF_ROW.fields.value === rest;
 const NTF_OPCODE = NTF_ROW.code;
 const NTF_MIN_LENGTH = 1 + ATT_TABLE.minSize('handleValueNtf');
+
+/** Our indications that may wait behind the one awaiting confirmation (see "Bounds" above). */
+export const MAX_QUEUED_INDICATIONS = 64;
+/**
+ * Responses and confirmations owed to the peer and not yet on the wire. A compliant peer needs 2 (one
+ * request, one indication); 16 leaves room for a slow link without letting a flood queue.
+ */
+export const MAX_OWED_TO_PEER = 16;
 
 /** What our server role answers; the bearer itself handles Exchange MTU and confirmations. */
 export interface AttServerRole {
@@ -164,6 +184,8 @@ export class AttBearer implements ChannelReceiver {
   private peerExchangedMtu = false;
   /** Responses to the peer's requests, serialised (the server role may answer asynchronously). */
   private serverChain: Promise<void> = Promise.resolve();
+  /** Responses / confirmations owed to the peer, not yet handed to the link (≤ MAX_OWED_TO_PEER). */
+  private owed = 0;
   private readonly session = {};
   private readonly mtuListeners = new Set<MtuListener>();
   private readonly valueListeners = new Set<ValueListener>();
@@ -340,6 +362,10 @@ export class AttBearer implements ChannelReceiver {
     if (this.client.tag === 'closed') return Promise.reject(this.closedError('handleValueInd'));
     const { signal } = options;
     if (signal?.aborted) return Promise.reject(abortReason(signal, 'handleValueInd'));
+    if (this.indQueue.length >= MAX_QUEUED_INDICATIONS) {
+      return Promise.reject(new InvalidStateError(`att: indication of ${hex16(handle)} refused: ${this.indQueue.length} indications ` +
+        'already wait behind one the peer has not confirmed (one at a time, Vol 3, Part F, 3.4.7.2); await each indicate()'));
+    }
     return new Promise<void>((resolve, reject) => {
       const p: PendingInd = { handle, value: value.subarray(0, this.currentMtu - 3), resolve, reject, abandoned: false, detach: () => {} };
       if (signal) {
@@ -480,6 +506,7 @@ export class AttBearer implements ChannelReceiver {
     const method = attMethodOf(opcode);
     log.att('rx undecodable opcode 0x%s: %s', opcode.toString(16), err.message);
     if (method === 'request') {
+      if (!this.owe('Invalid PDU response')) return;
       // Vol 3, Part F, 3.4.1.1: a malformed request is answered with Invalid PDU.
       this.sendServerResponse(errorRsp(opcode, 0, AttErrorCode.InvalidPdu));
       return;
@@ -503,10 +530,12 @@ export class AttBearer implements ChannelReceiver {
     }
     // Vol 3, Part F, 3.4.1.1: an unsupported request is answered with Request Not Supported. An
     // unknown opcode without the command flag can only be a request we do not know.
+    if (!this.owe('Request Not Supported response')) return;
     this.sendServerResponse(errorRsp(opcode, 0, AttErrorCode.RequestNotSupported));
   }
 
   private onPeerRequest(pdu: AttPdu, method: 'request' | 'command'): void {
+    if (method === 'request' && !this.owe(`response to ${pdu.kind}`)) return;
     if (pdu.kind === 'exchangeMtuReq') {
       // Vol 3, Part F, 3.4.2.2: answer with our receive MTU; both sides then use the minimum. The
       // exchange happens once per link (3.4.2.1): a repeated request is still answered, so the peer
@@ -546,18 +575,40 @@ export class AttBearer implements ChannelReceiver {
     this.sendServerResponse(out ?? errorRsp(ATT_PDUS[pdu.kind].code, 0, AttErrorCode.UnlikelyError));
   }
 
-  /** Responses to the peer's requests, confirmations: outside the request slot, in order. */
+  /**
+   * Count one more response or confirmation owed to the peer, or drop the PDU that asks for it when
+   * MAX_OWED_TO_PEER are already waiting for the link (the peer is not waiting for our answers).
+   */
+  private owe(what: string): boolean {
+    if (this.owed >= MAX_OWED_TO_PEER) {
+      this.stats.dropped++;
+      this.stats.protocolErrors++;
+      log.att('%d answers already owed to the peer and not sent: %s dropped (the peer does not wait, Vol 3, Part F, 3.3.2)', this.owed, what);
+      return false;
+    }
+    this.owed++;
+    return true;
+  }
+
+  /**
+   * Responses to the peer's requests, confirmations: outside the request slot, in order. Every call
+   * pays back one owe() when the link has taken the PDU (or it could not be sent).
+   */
   private sendServerResponse(pdu: AttPdu): void {
-    if (this.client.tag === 'closed') return;
+    if (this.client.tag === 'closed') {
+      this.owed--;
+      return;
+    }
     let bytes: Uint8Array;
     try {
       bytes = encodeAtt(pdu);
     } catch (err) {
+      this.owed--;
       log.att('cannot encode our %s: %s', pdu.kind, err instanceof Error ? err.message : String(err));
       return;
     }
     if (log.att.enabled) log.att('tx %s', describeAtt(pdu));
-    this.channel.send(bytes).catch(() => { /* the link is going down; closed() follows */ });
+    this.channel.send(bytes).then(() => { this.owed--; }, () => { this.owed--; /* the link is going down; closed() follows */ });
   }
 
   private onNotification(pdu: AttPdu): void {
@@ -571,6 +622,8 @@ export class AttBearer implements ChannelReceiver {
   }
 
   private onIndication(pdu: AttPduOf<'handleValueInd'>): void {
+    // A peer with an unconfirmed indication must not send another (Vol 3, Part F, 3.4.7.2).
+    if (!this.owe(`indication of ${hex16(pdu.handle)}`)) return;
     this.stats.indicationsReceived++;
     // Listeners run synchronously first, then we confirm (Vol 3, Part F, 3.4.7.3; STYLE c.6).
     this.emitValue({ kind: 'indication', handle: pdu.handle, value: pdu.value });

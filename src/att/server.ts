@@ -58,8 +58,13 @@ export function staticAttribute(handle: number, type: Uuid, value: Uint8Array, e
 /** The GATT grouping types a Read By Group Type may ask for (Vol 3, Part G, 2.5.3). */
 const PRIMARY = fromShort(0x2800);
 const SECONDARY = fromShort(0x2801);
-/** Prepare-queue depth per connection before Prepare Queue Full (Vol 3, Part F, 3.4.6.1). */
-const PREPARE_QUEUE_LIMIT = 128;
+/**
+ * Prepare-queue depth per connection before Prepare Queue Full (Vol 3, Part F, 3.4.6.1). A peer fills
+ * it, so it is its bound: 128 entries of at most ATT_MTU - 5 octets each (≤ 512 at our MTU of 517),
+ * about 64 KiB per connection, freed by Execute Write (either flag) and with the session on disconnect.
+ * A long write of one 512-octet value needs at most 512 / 18 = 29 entries at ATT_MTU 23.
+ */
+export const PREPARE_QUEUE_LIMIT = 128;
 
 interface Prepared { handle: number; offset: number; value: Uint8Array }
 

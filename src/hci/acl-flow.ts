@@ -17,9 +17,21 @@
  *   reject with the error given. Number Of Completed Packets for a handle we do not know is counted and
  *   ignored (it cannot be trusted to give credits back twice).
  * - Close of the whole host: `closeAll(error)`.
+ * - Bounds (issue 15): in the controller ≤ its buffer count (`totalPackets`); waiting per link ≤
+ *   MAX_QUEUED_SDUS_PER_LINK SDUs. Callers that await their send (FixedChannel back-pressure) never
+ *   come near it; what a peer can make us queue without awaiting (ATT responses and confirmations,
+ *   signalling replies) is bounded again where it is made (att/bearer.ts, l2cap/link.ts). A controller
+ *   that stops returning credits (no Number Of Completed Packets) therefore makes further sends reject
+ *   at once rather than pile up; the queue drains when the link closes (Vol 4, Part E, 4.3).
  */
 import type { BlewireError } from '../errors.js';
-import { DisconnectedError } from '../errors.js';
+import { DisconnectedError, InvalidStateError } from '../errors.js';
+
+/**
+ * SDUs waiting for controller buffers on one link. 1024 SDUs of at most one ATT_MTU (517 by default)
+ * is about half a megabyte per link, far more than a controller's few buffers ever need behind them.
+ */
+export const MAX_QUEUED_SDUS_PER_LINK = 1024;
 
 interface Sdu {
   packets: Uint8Array[];
@@ -94,6 +106,11 @@ export class AclFlow {
       const link = this.links.get(handle);
       if (!link) return reject(new DisconnectedError(`acl: send on handle 0x${handle.toString(16)}`));
       if (packets.length === 0) return resolve();
+      if (link.sdus.length >= MAX_QUEUED_SDUS_PER_LINK) {
+        return reject(new InvalidStateError(`acl: send on handle 0x${handle.toString(16)} refused: ${link.sdus.length} SDUs already ` +
+          `wait for controller buffers (${link.inController} sent and not reported completed, Vol 4, Part E, 4.1.1); ` +
+          'await each send, or the controller has stopped returning credits'));
+      }
       link.sdus.push({ packets, next: 0, resolve, reject });
       if (!link.inRing) {
         link.inRing = true;

@@ -25,12 +25,25 @@
  *   sentinel) so that the answer is not taken for a later command with the same opcode.
  * - Close: `close(error)` rejects everything queued and in flight with that error (transport loss,
  *   Hardware Error before a reset, adapter close); later submissions reject at once.
+ * - Bounds (issue 15: nothing a peer or a controller sends may grow memory without a written limit):
+ *   in flight ≤ the credits the controller granted (its Num_HCI_Command_Packets, 8 bits, so ≤ 255);
+ *   the wait queue ≤ MAX_QUEUED_COMMANDS. Every entry has a deadline, so a controller that withholds
+ *   credits holds each command for its timeout at most; a submission beyond the bound rejects at once
+ *   (InvalidStateError) instead of queueing. A timeout says whether the command was sent and never
+ *   answered, or never left the queue for lack of credits.
  */
 import type { Clock, TimerId } from '../clock.js';
-import { AbortError, HciStatusError, TimeoutError, type BlewireError } from '../errors.js';
+import { AbortError, HciStatusError, InvalidStateError, TimeoutError, type BlewireError } from '../errors.js';
 import { log } from '../log.js';
 
 export const HCI_DEFAULT_COMMAND_TIMEOUT_MS = 5_000;
+
+/**
+ * Commands waiting for a controller credit. The host's own procedures keep a handful outstanding
+ * (init is sequential; links add one procedure each); 256 leaves room for many links while a
+ * controller that grants no credit cannot make the queue, its timers and its promises grow past it.
+ */
+export const MAX_QUEUED_COMMANDS = 256;
 
 export interface CommandSubmission {
   /** Whole H4 command packet, indicator byte first. */
@@ -96,6 +109,11 @@ export class CommandChannel {
     return new Promise<CommandAnswer>((resolve, reject) => {
       if (this.closedWith) return reject(this.closedWith);
       if (sub.signal?.aborted) return reject(new AbortError(`hci ${sub.name}`, sub.signal.reason));
+      if (this.queue.length >= MAX_QUEUED_COMMANDS) {
+        return reject(new InvalidStateError(`hci: ${sub.name} not sent: ${this.queue.length} commands already wait for a ` +
+          `controller credit (Num_HCI_Command_Packets, Vol 4, Part E, 4.4) and ${this.inFlight.length} are unanswered; ` +
+          'the controller is not keeping up or has stopped answering'));
+      }
       const p: Pending = { sub, resolve, reject, timer: undefined, orphan: false };
       const ms = sub.timeoutMs ?? this.opts.defaultTimeoutMs ?? HCI_DEFAULT_COMMAND_TIMEOUT_MS;
       p.timer = this.opts.clock.setTimeout(() => this.expire(p, ms), ms);
@@ -192,7 +210,12 @@ export class CommandChannel {
     const qi = this.queue.indexOf(p);
     if (qi >= 0) {
       this.queue.splice(qi, 1);
-      this.settle(p, undefined, new TimeoutError('hci', p.sub.name, ms));
+      // It never reached the controller: say so, and what held it (not just "timed out").
+      const oldest = this.inFlight.find(f => !f.orphan) ?? this.inFlight[0];
+      this.settle(p, undefined, new TimeoutError('hci', p.sub.name, ms,
+        'it was never sent: the controller granted no command credit (Num_HCI_Command_Packets, Vol 4, Part E, 4.4) ' +
+        `in that time${oldest ? `; ${this.inFlight.length} sent command(s) still unanswered, oldest ${oldest.sub.name}` : ''}` +
+        '; is the controller hung? Reset it or reopen the adapter'));
       return;
     }
     const fi = this.inFlight.indexOf(p);
@@ -200,7 +223,10 @@ export class CommandChannel {
     // The answer is presumed lost; free the slot and give the credit back so the queue moves on.
     this.inFlight.splice(fi, 1);
     this.credits = Math.max(this.credits, 1);
-    if (!p.orphan) this.settle(p, undefined, new TimeoutError('hci', p.sub.name, ms));
+    if (!p.orphan) {
+      this.settle(p, undefined, new TimeoutError('hci', p.sub.name, ms,
+        'it was sent but the controller answered with neither Command Complete nor Command Status (Vol 4, Part E, 4.4); is the controller hung?'));
+    }
     this.opts.onTimeout?.(p.sub.name, p.sub.opcode);
     this.pump();
   }

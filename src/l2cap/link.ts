@@ -22,6 +22,12 @@
  *   it with TimeoutError{layer:'l2cap'}.
  * - Close: every channel receiver gets `closed(DisconnectedError)`, pending signalling requests reject
  *   with it, timers are cleared; later sends reject at once.
+ * - Bounds (issue 15): the reassembler holds one partial PDU per link, at most 4 + 65 535 octets (the
+ *   16-bit L2CAP Length, Vol 3, Part A, 3.1), replaced by the next START and dropped on close; SDUs
+ *   for a fixed channel with no receiver yet: maxQueuedSdus (16), the rest dropped and counted; our own
+ *   signalling requests: at most 255 outstanding (identifiers 1–255), each with its RTX timer; replies
+ *   to the peer's signalling requests not yet on the wire: MAX_OWED_SIGNALLING_REPLIES, the requests
+ *   beyond it dropped and counted (a peer that does not wait for our answers gets no queue).
  */
 import type { Clock, TimerId } from '../clock.js';
 import { DecodeError, DisconnectedError, InvalidStateError, TimeoutError } from '../errors.js';
@@ -37,6 +43,13 @@ import {
   decodeLeSignalling, encodeSignalling, signallingResponseKindOf, type AnySignallingCommand, type SignallingCommandOf,
   type SignallingRequestKind, type SignallingResponseFor,
 } from './signalling.js';
+
+/**
+ * Replies to the peer's signalling requests (responses, Command Rejects) that the link has not yet put
+ * on the wire. A peer waits for each response (Vol 3, Part A, 4: the RTX timer runs per request), so a
+ * handful covers a slow link; beyond it a flood is dropped instead of queued behind a stalled controller.
+ */
+export const MAX_OWED_SIGNALLING_REPLIES = 8;
 
 /** A signalling command before the link gives it an identifier (distributes over the union). */
 export type WithoutIdentifier<T> = T extends unknown ? Omit<T, 'identifier'> : never;
@@ -126,6 +139,8 @@ export class L2capLink implements AclReceiver {
   private readonly reassembler: L2capReassembler;
   private readonly pending = new Map<number, PendingSig>();
   private nextIdentifier = 1;
+  /** Replies handed to sendSdu whose send has not settled (≤ MAX_OWED_SIGNALLING_REPLIES). */
+  private owedReplies = 0;
 
   constructor(private readonly owner: LinkOwner, readonly handle: number, private readonly opts: LinkOptions) {
     const att = new LinkFixedChannel(this, handle, ATT_CID);
@@ -249,7 +264,16 @@ export class L2capLink implements AclReceiver {
   }
 
   private reply(cmd: AnySignallingCommand): void {
-    this.sendSignalling(cmd).catch(e => log.l2cap('signalling reply not sent: %s', (e as Error).message));
+    if (this.owedReplies >= MAX_OWED_SIGNALLING_REPLIES) {
+      this.stats.dropped++;
+      log.l2cap('handle 0x%s: %d signalling replies not yet sent: %s id=%d dropped', this.handle.toString(16), this.owedReplies, cmd.kind, cmd.identifier);
+      return;
+    }
+    this.owedReplies++;
+    this.sendSignalling(cmd).then(() => { this.owedReplies--; }, e => {
+      this.owedReplies--;
+      log.l2cap('signalling reply not sent: %s', (e as Error).message);
+    });
   }
 
   private receiveSignalling(payload: Uint8Array): void {

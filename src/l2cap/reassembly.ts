@@ -32,6 +32,11 @@ import { L2CAP_HEADER_SIZE } from './constants.js';
  * timer here: a stalled partial PDU is replaced by the next START.
  *
  * Ordering: PDUs are returned in the order their last fragments arrived, per handle and overall.
+ *
+ * Bounds (issue 15): one state per connection handle (12 bits, so at most 4096 entries; a live link
+ * has its own reassembler, so one), each holding at most 4 + min(maxPduLength, 65 535) octets, the
+ * 16-bit L2CAP Length (Vol 3, Part A, 3.1), allocated once per PDU; a stalled PDU is replaced by the
+ * next START or freed by reset(). Nothing else accumulates.
  */
 
 export interface L2capPdu {

@@ -2,7 +2,7 @@
 // timeout that kills the bearer, typed errors for error/mismatched/malformed responses, cancellation,
 // disconnect, MTU exchange, answers to the peer's own requests, notifications and indications.
 import { describe, expect, test } from 'vitest';
-import { AttBearer } from '../../../src/att/bearer.js';
+import { AttBearer, MAX_OWED_TO_PEER, MAX_QUEUED_INDICATIONS } from '../../../src/att/bearer.js';
 import { encodeAtt } from '../../../src/att/pdus.js';
 import { fromHex } from '../../../src/bytes/hex.js';
 import { FakeClock } from '../../../src/clock.js';
@@ -317,5 +317,54 @@ describe('commands', () => {
     pair.grant(1);
     await p;
     expect(pair.central.sent).toHaveLength(2);
+  });
+});
+
+describe('bounds on what a peer or our callers can queue (issue 15)', () => {
+  const flush = () => new Promise(r => setTimeout(r, 0));
+
+  test(`a peer flooding requests while the link takes nothing is owed at most ${MAX_OWED_TO_PEER} answers; the rest are dropped, and the bearer serves on`, async () => {
+    const { bearer, pair, peer } = setup({ credits: 0 });
+    for (let i = 0; i < 40; i++) peer.send({ kind: 'readReq', handle: 1 + i });
+    await flush();
+    expect(pair.central.sent.length).toBe(0);
+    expect(bearer.stats.dropped).toBe(40 - MAX_OWED_TO_PEER);
+    pair.grant(100);
+    await flush();
+    // Exactly the owed answers went out (Request Not Supported: no server role), for the first requests.
+    expect(pair.central.sent.map(b => b[0])).toEqual(Array(MAX_OWED_TO_PEER).fill(0x01));
+    // Error Response 01 0a 0000 06: Read Request, Request Not Supported (Vol 3, Part F, 3.4.1.1).
+    expect(new Set(pair.central.sent.map(b => Buffer.from(b).toString('hex')))).toEqual(new Set(['010a000006']));
+    // Once they are on the wire the debt is paid: a well-behaved request is answered again.
+    peer.send({ kind: 'readReq', handle: 0x0099 });
+    await flush();
+    expect(pair.central.sent.length).toBe(MAX_OWED_TO_PEER + 1);
+    expect(bearer.stats.dropped).toBe(40 - MAX_OWED_TO_PEER);
+  });
+
+  test('a peer flooding indications without waiting for confirmations gets at most the owed confirmations; extra indications are dropped, not delivered', async () => {
+    const { bearer, pair, peer } = setup({ credits: 0 });
+    const seen: number[] = [];
+    bearer.on('value', ev => seen.push(ev.handle));
+    for (let i = 0; i < 30; i++) peer.send({ kind: 'handleValueInd', handle: 0x10 + i, value: Uint8Array.of(i) });
+    await flush();
+    expect(seen).toEqual(Array.from({ length: MAX_OWED_TO_PEER }, (_, i) => 0x10 + i));
+    pair.grant(100);
+    await flush();
+    expect(kinds(pair.central)).toEqual(Array(MAX_OWED_TO_PEER).fill('handleValueCfm'));
+    expect(bearer.stats.dropped).toBe(30 - MAX_OWED_TO_PEER);
+  });
+
+  test(`our indications: one awaits confirmation, ${MAX_QUEUED_INDICATIONS} may wait behind it, one more is refused at once`, async () => {
+    const { bearer, peer, clock } = setup();
+    const waiting = Array.from({ length: MAX_QUEUED_INDICATIONS + 1 }, (_, i) => bearer.indicate(0x20, Uint8Array.of(i)).catch(e => e as Error));
+    const over = await bearer.indicate(0x20, Uint8Array.of(0xff)).catch(e => e);
+    expect(over).toBeInstanceOf(InvalidStateError);
+    expect(over.message).toMatch(/^att: indication of 0x0020 refused: 64 indications already wait behind one the peer has not confirmed/);
+    expect(await peer.next()).toMatchObject({ kind: 'handleValueInd', handle: 0x20 });
+    // A peer that never confirms: the transaction timeout settles every one of them, no timer stays.
+    clock.advance(30_000);
+    expect((await Promise.all(waiting)).every(e => e instanceof Error)).toBe(true);
+    expect(clock.pendingTimers).toBe(0);
   });
 });

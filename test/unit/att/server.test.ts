@@ -5,6 +5,7 @@ import { describe, expect, test } from 'vitest';
 import type { AttPdu } from '../../../src/att/pdus.js';
 import { uuid } from '../../../src/codec/uuid.js';
 import { GattDatabase } from '../../../src/gatt/server-db.js';
+import { PREPARE_QUEUE_LIMIT } from '../../../src/att/server.js';
 import { bluezExampleServices } from '../../helpers/fake-peripheral.js';
 
 function server(mtu = 23) {
@@ -71,6 +72,18 @@ describe('reads and writes', () => {
     ask({ kind: 'prepareWriteReq', handle: 0x23, valueOffset: 0, value: Uint8Array.of(7) });
     expect(ask({ kind: 'executeWriteReq', flags: 0 })).toEqual({ kind: 'executeWriteRsp' });
     expect(ask({ kind: 'readReq', handle: 0x23 })).toEqual({ kind: 'readRsp', value: Uint8Array.of(1, 2, 3) });
+  });
+
+  test(`a peer's prepared writes are bounded: ${PREPARE_QUEUE_LIMIT} per connection, then Prepare Queue Full; execute or cancel empties the queue`, () => {
+    const ask = server(517);
+    const value = new Uint8Array(512 - 5).fill(0xab); // the largest a Prepare Write Request carries at ATT_MTU 517
+    for (let i = 0; i < PREPARE_QUEUE_LIMIT; i++) {
+      expect(ask({ kind: 'prepareWriteReq', handle: 0x23, valueOffset: 0, value })).toMatchObject({ kind: 'prepareWriteRsp' });
+    }
+    // Prepare Queue Full, 0x09 (Vol 3, Part F, 3.4.1.1 / 3.4.6.1); nothing more is kept.
+    expect(ask({ kind: 'prepareWriteReq', handle: 0x23, valueOffset: 0, value })).toEqual(err(0x16, 0x23, 0x09));
+    expect(ask({ kind: 'executeWriteReq', flags: 0 })).toEqual({ kind: 'executeWriteRsp' });
+    expect(ask({ kind: 'prepareWriteReq', handle: 0x23, valueOffset: 0, value: Uint8Array.of(5) })).toMatchObject({ kind: 'prepareWriteRsp' });
   });
 
   test('Read Multiple Variable cuts the list at ATT_MTU - 1', () => {

@@ -2,8 +2,8 @@
 // errors, timeouts on a fake clock and AbortSignal, asserting the packets put on the wire.
 import { describe, expect, test } from 'vitest';
 import { FakeClock } from '../../../src/clock.js';
-import { AbortError, HciStatusError, TimeoutError, TransportError } from '../../../src/errors.js';
-import { CommandChannel } from '../../../src/hci/command-channel.js';
+import { AbortError, HciStatusError, InvalidStateError, TimeoutError, TransportError } from '../../../src/errors.js';
+import { CommandChannel, MAX_QUEUED_COMMANDS } from '../../../src/hci/command-channel.js';
 import { statusName } from '../../../src/hci/status.js';
 import { toHex } from '../../../src/bytes/hex.js';
 
@@ -94,6 +94,41 @@ describe('command channel', () => {
     expect(wire).toEqual(['01030c00', '01011000']);
     ch.onCommandComplete(1, 0x1001, Uint8Array.of(0));
     await b;
+    expect(clock.pendingTimers).toBe(0);
+  });
+
+  test('a command that never left the queue for lack of credits says so; one sent and unanswered says that', async () => {
+    const { ch, clock, wire } = setup();
+    const a = ch.submit({ packet: cmd(0x0c03), opcode: 0x0c03, name: 'reset', completes: 'complete', timeoutMs: 5000 });
+    const b = ch.submit({ packet: cmd(0x1001), opcode: 0x1001, name: 'readLocalVersionInformation', completes: 'complete', timeoutMs: 1000 });
+    clock.advance(1000);
+    const eb = await b.catch(x => x);
+    expect(eb).toBeInstanceOf(TimeoutError);
+    expect(eb.message).toBe('hci: readLocalVersionInformation timed out after 1000 ms: it was never sent: the controller granted ' +
+      'no command credit (Num_HCI_Command_Packets, Vol 4, Part E, 4.4) in that time; 1 sent command(s) still unanswered, ' +
+      'oldest reset; is the controller hung? Reset it or reopen the adapter');
+    expect(wire).toEqual(['01030c00']); // it really never went out
+    clock.advance(4000);
+    const ea = await a.catch(x => x);
+    expect(ea.message).toMatch(/^hci: reset timed out after 5000 ms: it was sent but the controller answered with neither Command Complete nor Command Status/);
+  });
+
+  test(`the wait queue is bounded (MAX_QUEUED_COMMANDS = ${MAX_QUEUED_COMMANDS}): a controller that grants no credit cannot grow it`, async () => {
+    const { ch, clock, wire } = setup();
+    const first = ch.submit({ packet: cmd(0x0c03), opcode: 0x0c03, name: 'reset', completes: 'complete' });
+    const queued = Array.from({ length: MAX_QUEUED_COMMANDS }, () =>
+      ch.submit({ packet: cmd(0x1001), opcode: 0x1001, name: 'v', completes: 'complete' }).catch(e => e as Error));
+    expect(ch.queued).toBe(MAX_QUEUED_COMMANDS);
+    const over = await ch.submit({ packet: cmd(0x1002), opcode: 0x1002, name: 'readLocalSupportedCommands', completes: 'complete' }).catch(e => e);
+    expect(over).toBeInstanceOf(InvalidStateError);
+    expect(over.message).toMatch(/^hci: readLocalSupportedCommands not sent: 256 commands already wait for a controller credit/);
+    expect(ch.queued).toBe(MAX_QUEUED_COMMANDS);
+    expect(wire.length).toBe(1);
+    // Their deadlines still free everything: no timer, no promise outlives them.
+    clock.advance(5000);
+    await first.catch(() => undefined);
+    for (const e of await Promise.all(queued)) expect(e).toBeInstanceOf(Error);
+    expect(ch.queued).toBe(0);
     expect(clock.pendingTimers).toBe(0);
   });
 

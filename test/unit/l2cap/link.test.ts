@@ -5,7 +5,7 @@ import { describe, expect, test } from 'vitest';
 import { FakeClock } from '../../../src/clock.js';
 import { toHex, fromHex } from '../../../src/bytes/hex.js';
 import { DisconnectedError, InvalidStateError, TimeoutError } from '../../../src/errors.js';
-import { L2capLink, type ConnectionParameterRequest } from '../../../src/l2cap/link.js';
+import { L2capLink, MAX_OWED_SIGNALLING_REPLIES, type ConnectionParameterRequest } from '../../../src/l2cap/link.js';
 import { decodeAcl } from '../../../src/hci/acl.js';
 
 function setup(role: 'central' | 'peripheral' = 'central', accept?: (p: ConnectionParameterRequest) => boolean) {
@@ -116,6 +116,27 @@ describe('l2cap link', () => {
     expect(closed).toEqual([err]);
     await expect(link.att.send(Uint8Array.of(1))).rejects.toBe(err);
     expect(clock.pendingTimers).toBe(0);
+  });
+
+  test(`a peer flooding signalling requests while the link takes nothing is owed at most ${MAX_OWED_SIGNALLING_REPLIES} replies; the rest are dropped and counted`, async () => {
+    const clock = new FakeClock();
+    const sends: Array<{ data: string; done: () => void }> = [];
+    const link = new L2capLink({
+      aclDataLength: 27,
+      sendAcl: (_h, packets) => new Promise<void>(resolve => sends.push({ data: toHex(decodeAcl(packets[0]!).data), done: resolve })),
+    }, 0x40, { clock, role: 'central' });
+    // 100 Echo Requests (code 0x08, not valid on LE: Command Reject "not understood"), ids 1..100.
+    for (let id = 1; id <= 100; id++) link.acl(2, fromHex(`0400 0500 08 ${id.toString(16).padStart(2, '0')} 0000`));
+    expect(sends.length).toBe(MAX_OWED_SIGNALLING_REPLIES);
+    expect(link.stats.dropped).toBe(100 - MAX_OWED_SIGNALLING_REPLIES);
+    // Command Reject (0x01) with the request's identifier, reason 0x0000 (Vol 3, Part A, 4.1).
+    expect(sends.map(s => s.data)).toEqual(Array.from({ length: MAX_OWED_SIGNALLING_REPLIES },
+      (_, i) => `06000500 01 ${(i + 1).toString(16).padStart(2, '0')} 0200 0000`.replace(/ /g, '')));
+    // Once they are on the wire, the next request is answered again.
+    for (const s of sends.splice(0)) s.done();
+    await new Promise(r => setTimeout(r, 0));
+    link.acl(2, fromHex('0400 0500 08 c8 0000'));
+    expect(sends.map(s => s.data)).toEqual(['06000500' + '01c802000000']);
   });
 });
 
