@@ -14,6 +14,12 @@
  *   flight reject, links are reported lost) until `init()` runs again (re-initialisation without a
  *   restart: Reset, then the capability model is read afresh); transport loss → 'closed' for good
  *   (every pending command, queued ACL and link rejects with the transport's error).
+ * - Bounds (issue 15): the host keeps no queue of its own. Events go synchronously to their
+ *   consumers, each bounded where it lives (command channel, ACL flow, scanner buffers and registry,
+ *   one L2capLink per handle of the 12-bit handle space); ACL for an unknown handle is counted, not
+ *   kept. Events arriving while closing: during Adapter.close()'s grace period they are handled as
+ *   ever (each link's close waits for its Disconnection Complete); once 'closed' every packet is
+ *   dropped on arrival.
  */
 import { ByteReader } from '../bytes/reader.js';
 import { systemClock, type Clock } from '../clock.js';

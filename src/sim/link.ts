@@ -14,6 +14,13 @@
  *   round-trip cost of a real link. Host packets sent at any instant leave at the next anchor.
  * - Number Of Completed Packets: a host packet counts as completed in the event its last LL PDU was
  *   sent (acknowledged), one NOCP per event per handle.
+ * - The peer's side has a controller too: it holds at most PEER_TX_BUFFERS L2CAP frames towards us
+ *   (its ACL buffers, Vol 4, Part E, 4.1.1). `fromPeer()` resolves when the frame got a buffer; a frame
+ *   frees its buffer in the event its last LL PDU goes out. Frames the peer's host hands over while
+ *   every buffer is taken wait in its queue (answers the protocol bounds: one per request of ours,
+ *   one per indication), at most PEER_HOST_QUEUE, so a peer that produces data faster than
+ *   connection events carry it builds no backlog here: its notification sources wait for a buffer
+ *   (peripheral.ts) as an application on a real stack waits for its controller.
  * - LL control procedures (update, PHY, data length, encryption) complete a few events later via
  *   `afterEvents()`; their HCI events are produced by the controller's callbacks.
  * - Termination: `terminate()` sends LL_TERMINATE_IND at the next event and closes the link there;
@@ -40,13 +47,25 @@ export interface LinkPeer {
 }
 
 interface TxPdu { data: Uint8Array; start: boolean; completesHostPacket: boolean }
-interface RxPdu { data: Uint8Array; start: boolean }
+/** `last`: the frame's final LL PDU, which frees the peer controller's buffer once sent. */
+interface RxPdu { data: Uint8Array; start: boolean; last: boolean }
+
+/** L2CAP frames the peer's controller buffers towards us (a typical controller has a handful of ACL buffers). */
+export const PEER_TX_BUFFERS = 8;
+/**
+ * Frames the peer's host may queue while its controller's buffers are full. What goes there is bounded
+ * by the protocol (ATT answers: at most the bearer's owed bound; SMP and signalling replies); past it a
+ * frame is dropped and counted, never kept.
+ */
+export const PEER_HOST_QUEUE = 64;
 
 export interface LinkStats {
   /** Connection events that carried traffic (simulated one by one). */
   activeEvents: number;
   pdusToPeer: number;
   pdusToHost: number;
+  /** Frames of the peer dropped because its host queue was full (PEER_HOST_QUEUE). */
+  peerFramesDropped: number;
 }
 
 export class SimLink {
@@ -58,6 +77,10 @@ export class SimLink {
   private baseCounter = 0;
   private readonly tx: TxPdu[] = [];
   private readonly rx: RxPdu[] = [];
+  /** Peer frames holding one of its controller's buffers (queued in `rx`, not fully sent). */
+  private rxFrames = 0;
+  /** Peer frames waiting for a buffer, with the resolver of their fromPeer() promise. */
+  private readonly peerWaiting: Array<{ frame: Uint8Array; accepted: (ok: boolean) => void }> = [];
   private nextEvent: SimEvent | undefined;
   private readonly pending = new Set<SimEvent>();
   private terminating: { reason: number; hostReason: number } | undefined;
@@ -68,7 +91,7 @@ export class SimLink {
   /** Current LL payload limits (central's view: tx = towards the peer). */
   dataLength = { txOctets: 27, txTime: 328, rxOctets: 27, rxTime: 328 };
   phy = { tx: 1, rx: 1 };
-  readonly stats: LinkStats = { activeEvents: 0, pdusToPeer: 0, pdusToHost: 0 };
+  readonly stats: LinkStats = { activeEvents: 0, pdusToPeer: 0, pdusToHost: 0, peerFramesDropped: 0 };
 
   constructor(
     private readonly owner: LinkOwner,
@@ -115,15 +138,52 @@ export class SimLink {
     this.ensureEvent();
   }
 
-  /** Queue one L2CAP PDU (header included) from the peer towards the host. */
-  fromPeer(frame: Uint8Array): void {
-    if (this.closed || this.terminating) return;
+  /**
+   * One L2CAP PDU (header included) from the peer towards the host. Resolves true when the peer's
+   * controller took it into a buffer (at once if one is free), false when it was dropped (link closing
+   * or closed, or the peer's host queue full).
+   */
+  fromPeer(frame: Uint8Array): Promise<boolean> {
+    if (this.closed || this.terminating) return Promise.resolve(false);
+    if (this.rxFrames < PEER_TX_BUFFERS && this.peerWaiting.length === 0) {
+      this.acceptFromPeer(frame);
+      return Promise.resolve(true);
+    }
+    if (this.peerWaiting.length >= PEER_HOST_QUEUE) {
+      this.stats.peerFramesDropped++;
+      return Promise.resolve(false);
+    }
+    return new Promise<boolean>(accepted => this.peerWaiting.push({ frame, accepted }));
+  }
+
+  /** The peer's controller has a free buffer and nothing waits for one: a frame sent now goes at once. */
+  get peerCanSend(): boolean {
+    return !this.closed && !this.terminating && this.rxFrames < PEER_TX_BUFFERS && this.peerWaiting.length === 0;
+  }
+
+  /** Peer data not yet delivered to the host: LL PDUs in its controller plus frames its host holds. */
+  get peerBacklog(): { llPdus: number; frames: number; waiting: number } {
+    return { llPdus: this.rx.length, frames: this.rxFrames, waiting: this.peerWaiting.length };
+  }
+
+  private acceptFromPeer(frame: Uint8Array): void {
     const max = this.dataLength.rxOctets;
+    this.rxFrames++;
     for (let o = 0; o < frame.length || o === 0; o += max) {
-      this.rx.push({ data: frame.subarray(o, Math.min(frame.length, o + max)), start: o === 0 });
+      const end = Math.min(frame.length, o + max);
+      this.rx.push({ data: frame.subarray(o, end), start: o === 0, last: end === frame.length });
       if (frame.length === 0) break;
     }
     this.ensureEvent();
+  }
+
+  /** Buffers freed in an event go to the frames the peer's host was holding, in order. */
+  private admitWaiting(): void {
+    while (this.rxFrames < PEER_TX_BUFFERS && this.peerWaiting.length > 0 && !this.closed && !this.terminating) {
+      const w = this.peerWaiting.shift()!;
+      this.acceptFromPeer(w.frame);
+      w.accepted(true);
+    }
   }
 
   /** Run fn at the connection event `n` events from the next one (an LL procedure's instant). */
@@ -181,6 +241,8 @@ export class SimLink {
     this.pending.clear();
     this.tx.length = 0;
     this.rx.length = 0;
+    this.rxFrames = 0;
+    for (const w of this.peerWaiting.splice(0)) w.accepted(false);
     this.peer.closed(peerReason);
     this.owner.linkClosed(this, hostReason);
   }
@@ -230,10 +292,13 @@ export class SimLink {
       if (p) {
         this.rx.shift();
         this.stats.pdusToHost++;
+        if (p.last) this.rxFrames--;
         this.owner.aclToHost(this.handle, p.start ? 0b10 : 0b01, p.data);
       }
     }
     if (completed > 0) this.owner.completed(this.handle, completed);
+    // Frames the peer's host held take the buffers this event freed; they leave at the next event.
+    this.admitWaiting();
     // The peer handles what it got after the event: its answers leave at the next event or later.
     for (const c of toPeer) {
       if (this.closed || this.terminating) break;

@@ -38,8 +38,11 @@ const CID_ATT = 0x0004, CID_SIGNALLING = 0x0005, CID_SMP = 0x0006;
 export interface PeerLinkApi {
   readonly handle: number;
   readonly clock: Clock;
-  /** Queue one L2CAP payload on a fixed channel towards the central. */
-  send(cid: number, payload: Uint8Array): void;
+  /**
+   * Hand one L2CAP payload on a fixed channel to the peer's controller. Resolves when it took the
+   * frame into a buffer (true), or dropped it (false: link closing, or the peer's host queue full).
+   */
+  send(cid: number, payload: Uint8Array): Promise<boolean>;
   /** Terminate the link from the peripheral's side (LL_TERMINATE_IND). */
   terminate(reason: number): void;
   /** LL Connection Parameters Request (the central's host sees LE Remote Connection Parameter Request). */
@@ -53,6 +56,12 @@ export interface PeripheralStats {
   attRequests: number;
   notificationsSent: number;
   indicationsSent: number;
+  /**
+   * Values a notification source produced while its previous one still waited for a controller
+   * buffer (or, for indications, for the confirmation): skipped, as an application on a real stack
+   * must when its controller's buffers are full, instead of piling up a backlog.
+   */
+  valuesSkipped: number;
 }
 
 export class VirtualPeripheral {
@@ -70,7 +79,7 @@ export class VirtualPeripheral {
   /** Current RSSI at our scanner (drifts per advertising event). */
   rssi: number;
   session: PeerSession | undefined;
-  readonly stats: PeripheralStats = { connections: 0, attRequests: 0, notificationsSent: 0, indicationsSent: 0 };
+  readonly stats: PeripheralStats = { connections: 0, attRequests: 0, notificationsSent: 0, indicationsSent: 0, valuesSkipped: 0 };
 
   constructor(readonly spec: SimPeripheral) {
     this.address = normAddress(spec.address);
@@ -119,6 +128,8 @@ export class PeerSession {
   private answered = 0;
   private ended = false;
   private readonly tick = new Map<NotificationSource, number>();
+  /** Sources whose last value is still waiting for a buffer (notify) or a confirmation (indicate). */
+  private readonly busy = new Set<NotificationSource>();
 
   constructor(readonly peripheral: VirtualPeripheral, private readonly api: PeerLinkApi, private readonly rng: Rng) {
     const channel: FixedChannel = {
@@ -128,9 +139,10 @@ export class PeerSession {
       close: () => { this.attReceiver = undefined; },
       send: sdu => {
         if (this.ended) return Promise.reject(new DisconnectedError('sim peer send'));
-        this.api.send(CID_ATT, sdu);
+        // Back-pressure from the peer's controller: resolves once the frame has a buffer.
+        const accepted = this.api.send(CID_ATT, sdu);
         if (attMethodOf(sdu[0] ?? 0) === 'response') this.onAnswered();
-        return Promise.resolve();
+        return accepted.then(() => undefined);
       },
       setReceiver: r => { this.attReceiver = r; },
     };
@@ -170,7 +182,7 @@ export class PeerSession {
       case CID_SIGNALLING: return this.receiveSignalling(pdu.payload);
       case CID_SMP:
         // No pairing in virtual peers yet: Pairing Failed, Pairing Not Supported (Vol 3, Part H, 3.5.5).
-        if (pdu.payload[0] === 0x01) this.api.send(CID_SMP, encodeSmp({ kind: 'pairingFailed', reason: 0x05 }));
+        if (pdu.payload[0] === 0x01) void this.api.send(CID_SMP, encodeSmp({ kind: 'pairingFailed', reason: 0x05 }));
         return;
       default:
         return; // unknown fixed channel: dropped (Vol 3, Part A, 2.1)
@@ -231,7 +243,7 @@ export class PeerSession {
   }
 
   private sendAtt(pdu: Uint8Array): void {
-    this.api.send(CID_ATT, pdu);
+    void this.api.send(CID_ATT, pdu);
     this.onAnswered();
   }
 
@@ -280,15 +292,25 @@ export class PeerSession {
       if (this.ended || !this.gattLink) return;
       const i = this.tick.get(src) ?? 0;
       this.tick.set(src, i + 1);
+      this.tickers.set(src, this.api.schedule(delayBefore(i + 1), fire));
+      if (this.busy.has(src)) {
+        // The previous value has no buffer yet (or no confirmation): this sample is skipped.
+        this.peripheral.stats.valuesSkipped++;
+        return;
+      }
       const v = src.next ? src.next(i, this.api.clock.now()) : generate(src.generator, i, this.rng);
       this.peripheral.db!.setValue(valueHandle, v);
       const indicate = src.mode === 'indicate';
       const sent = indicate ? this.gattLink.indicate(valueHandle, v) : this.gattLink.notify(valueHandle, v);
+      this.busy.add(src);
       sent.then(ok => {
+        this.busy.delete(src);
         if (ok && indicate) this.peripheral.stats.indicationsSent++;
         else if (ok) this.peripheral.stats.notificationsSent++;
-      }, e => log.sim('%s: notification source: %s', this.peripheral.name, (e as Error).message));
-      this.tickers.set(src, this.api.schedule(delayBefore(i + 1), fire));
+      }, e => {
+        this.busy.delete(src);
+        log.sim('%s: notification source: %s', this.peripheral.name, (e as Error).message);
+      });
     };
     this.tickers.set(src, this.api.schedule(delayBefore(this.tick.get(src) ?? 0), fire));
   }
@@ -307,7 +329,7 @@ export class PeerSession {
     const requests = new Set(['connectionReq', 'configurationReq', 'disconnectionReq', 'echoReq', 'informationReq',
       'connectionParameterUpdateReq', 'leCreditBasedConnectionReq', 'creditBasedConnectionReq', 'creditBasedReconfigureReq']);
     if (requests.has(cmd.kind) || cmd.kind === 'unknown') {
-      this.api.send(CID_SIGNALLING, encodeSignalling({ kind: 'commandRejectRsp', identifier: cmd.identifier, reason: 0, data: new Uint8Array(0) }));
+      void this.api.send(CID_SIGNALLING, encodeSignalling({ kind: 'commandRejectRsp', identifier: cmd.identifier, reason: 0, data: new Uint8Array(0) }));
     }
   }
 }
