@@ -104,15 +104,20 @@ export async function run(argv: string[]): Promise<number> {
   };
   let t0: number | undefined;
   let lastTime = 0;
-  for await (const line of decodeRecordsAsync(readCaptureFile(file))) {
-    if (stdoutClosed()) break;
-    if (line.line === 'record') {
-      t0 ??= line.timeUs;
-      lastTime = line.timeUs;
+  try {
+    for await (const line of decodeRecordsAsync(readCaptureFile(file))) {
+      if (stdoutClosed()) break;
+      if (line.line === 'record') {
+        t0 ??= line.timeUs;
+        lastTime = line.timeUs;
+      }
+      buf += (json ? JSON.stringify(toJsonLine(line)) : formatHuman(line, t0 ?? 0, lastTime)) + '\n';
+      if (buf.length > 1 << 16) await flush();
     }
-    buf += (json ? JSON.stringify(toJsonLine(line)) : formatHuman(line, t0 ?? 0, lastTime)) + '\n';
-    if (buf.length > 1 << 16) await flush();
+  } finally {
+    // A truncated or corrupt file throws after its good records: print every one of them before the
+    // error (README "Captures"), not only the ones a full buffer happened to push out.
+    await flush();
   }
-  await flush();
   return 0;
 }

@@ -8,6 +8,7 @@ import '../transports.js'; // --transport sim / replay:file
 import { Adapter } from '../api/adapter.js';
 import type { Advertisement, ScanOptions } from '../gap/scanner.js';
 import { describeUuid } from '../codec/uuid.js';
+import { TimeoutError } from '../errors.js';
 
 const HELP = `usage: blewire scan [options]
 
@@ -119,8 +120,13 @@ export async function run(argv: string[]): Promise<number> {
       rows.set(key, { address: ad.address, type: ad.addressType, rssi: ad.rssi, lastSeen: Date.now(), count: (prev?.count ?? 0) + 1,
         ...summarise(ad) });
     }
+    // The scan ended: wait for the controller to confirm it stopped. A controller that fell silent
+    // during the scan leaves the stop unanswered (TimeoutError): the scan heard nothing since, and
+    // exiting 0 would hide that.
+    await adapter.scanner.settle().catch(() => undefined);
   } catch (e) {
     if (!ac.signal.aborted) throw e;
+    await adapter.scanner.settle().catch(() => undefined);
   } finally {
     process.off('SIGINT', onSigint);
     process.stdout.off('error', onStdoutError);
@@ -129,6 +135,12 @@ export async function run(argv: string[]): Promise<number> {
       draw();
     }
     await adapter.close();
+  }
+  const last = adapter.scanner.lastError;
+  if (last instanceof TimeoutError) {
+    console.error(`blewire scan: the controller stopped answering (${last.message}), so devices heard after that are missing; ` +
+      'check the controller (blewire doctor) and try again');
+    return 1;
   }
   return 0;
 }

@@ -87,6 +87,7 @@ export class HciHost implements CommandIssuer {
   readonly stats: HostStats = { aclUnknownHandle: 0, decodeErrors: 0, unknownPackets: 0 };
   private readonly listeners = new Map<string, Set<Listener>>();
   private readonly links = new Map<number, AclReceiver>();
+  private synthetic: string | undefined;
   private readonly hardwareErrorListeners = new Set<(code: number) => void>();
   private readonly closeListeners = new Set<(error: Error | undefined) => void>();
   private closedWith: Error | undefined;
@@ -144,7 +145,7 @@ export class HciHost implements CommandIssuer {
     // Commands sent before the reset will never be answered (Vol 4, Part E, 7.3.2).
     this.commands.abortInFlight(new InvalidStateError('hci: the controller is being reset, so the command will not be answered (Vol 4, Part E, 7.3.2); send it again after the reset'));
     this.commands.reopen();
-    this.dropAllLinks(0x16);
+    this.dropAllLinks(0x16, 'the controller was reset, so it dropped the link (Vol 4, Part E, 7.3.2)');
     try {
       await this.command({ kind: 'reset' }, { signal: opts.signal });
       await this.command({ kind: 'setEventMask', eventMask: EVENT_MASK }, { signal: opts.signal });
@@ -314,15 +315,20 @@ export class HciHost implements CommandIssuer {
     const err = new HardwareError(code);
     this.commands.abortInFlight(err);
     // A controller that failed has lost its links (it must be reset); report them as lost.
-    this.dropAllLinks(0x03 /* Hardware Failure */);
+    this.dropAllLinks(0x03 /* Hardware Failure */, `Hardware Failure: the controller reported Hardware Error 0x${code.toString(16).padStart(2, '0')} (Vol 4, Part E, 7.7.16) and lost its links`);
     for (const fn of this.hardwareErrorListeners) fn(code);
   }
 
-  private dropAllLinks(reason: number): void {
-    for (const h of [...this.links.keys()]) {
-      // Synthesise Disconnection Complete so every layer tears the link down the one way it knows.
-      this.dispatch({ kind: 'disconnectionComplete', status: 0, connectionHandle: h, reason });
-      this.detachLink(h, new DisconnectedError('acl', reason, statusName(reason)));
+  private dropAllLinks(reason: number, why: string): void {
+    this.synthetic = why;
+    try {
+      for (const h of [...this.links.keys()]) {
+        // Synthesise Disconnection Complete so every layer tears the link down the one way it knows.
+        this.dispatch({ kind: 'disconnectionComplete', status: 0, connectionHandle: h, reason });
+        this.detachLink(h, new DisconnectedError('acl', reason, why));
+      }
+    } finally {
+      this.synthetic = undefined;
     }
   }
 
@@ -334,12 +340,28 @@ export class HciHost implements CommandIssuer {
     this.shutdown(err, err);
   }
 
+  /**
+   * While the host reports links down that the controller never disconnected (transport lost, Hardware
+   * Error, a reset), what really happened, in words; undefined for a real Disconnection Complete.
+   * Listeners of 'disconnectionComplete' use it instead of the synthetic event's status name (which
+   * would say "Connection Terminated By Local Host" for a transport EOF).
+   */
+  get syntheticDisconnect(): string | undefined {
+    return this.synthetic;
+  }
+
   private shutdown(err: Error, reported: Error | undefined): void {
     this.closedWith = err;
     this.commands.close(err);
-    for (const h of [...this.links.keys()]) {
-      this.dispatch({ kind: 'disconnectionComplete', status: 0, connectionHandle: h, reason: 0x16 });
-      this.links.delete(h);
+    // A transport that ended under us (reported) is not a local disconnect: say it was lost.
+    this.synthetic = reported ? `the transport to the controller was lost: ${reported.message}` : undefined;
+    try {
+      for (const h of [...this.links.keys()]) {
+        this.dispatch({ kind: 'disconnectionComplete', status: 0, connectionHandle: h, reason: 0x16 });
+        this.links.delete(h);
+      }
+    } finally {
+      this.synthetic = undefined;
     }
     this.acl.closeAll(err);
     this.state = 'closed';

@@ -50,7 +50,10 @@ export class ConnectionManager {
       const link = this.links.get(e.connectionHandle & 0x0fff);
       if (!link) return;
       this.links.delete(link.handle);
-      link.closed(disconnectReason(e.reason));
+      // A link the host reports down itself (transport lost, Hardware Error, reset) keeps the event's
+      // code, but its name says what really happened rather than, say, "Connection Terminated By Local Host".
+      const why = this.host.syntheticDisconnect;
+      link.closed(why ? { code: e.reason, name: why } : disconnectReason(e.reason));
     });
     host.on('leConnectionUpdateComplete', e => {
       this.links.get(e.connectionHandle)?.updateComplete(e.status,

@@ -101,7 +101,9 @@ describe('Adapter', () => {
     const conn = await p;
     const reset = new Promise(r => adapter.once('reset', r));
     ctl.inject({ kind: 'hardwareError', hardwareCode: 0x10 });
-    expect(await conn.closed).toEqual({ code: 0x03, name: 'Hardware Failure' });
+    // The reason keeps code 0x03 and names the controller's own code (issue 15: it used to say only "Hardware Failure").
+    expect(await conn.closed).toEqual({ code: 0x03,
+      name: 'Hardware Failure: the controller reported Hardware Error 0x10 (Vol 4, Part E, 7.7.16) and lost its links' });
     await reset;
     expect(ctl.kinds().filter(k => k === 'reset').length).toBe(2);
     expect(adapter.host.state).toBe('ready');

@@ -4,6 +4,8 @@
 import { afterEach, describe, expect, test, vi } from 'vitest';
 import { run as scan } from '../../../src/cli/scan.js';
 import { captureOutput } from './output.js';
+import { registerTransport } from '../../../src/transport/open.js';
+import { createSimulator } from '../../../src/sim/index.js';
 
 const HEART_RATE = '0000180d-0000-1000-8000-00805f9b34fb';
 const BATTERY = '0000180f-0000-1000-8000-00805f9b34fb';
@@ -100,5 +102,22 @@ describe('blewire scan --transport sim', () => {
     expect(await scan(['--transport', 'sim', '--frobnicate'])).toBe(2);
     expect(out.stderr().join('\n')).toContain('usage: blewire scan');
     expect(out.stdout()).toEqual([]);
+  });
+});
+
+describe('blewire scan on a controller that falls silent', () => {
+  test('warns on stderr that the controller stopped answering and exits non-zero', async () => {
+    // The demo world, whose controller stops sending anything to the host 500 ms into the scan.
+    registerTransport('sim-falls-silent', () => {
+      const sim = createSimulator('demo');
+      sim.clock.schedule(500_000, () => { sim.inject({ direction: 'toHost', count: Infinity, action: 'drop' }); });
+      return sim.transport;
+    });
+    const out = captureOutput();
+    const code = await scan(['--transport', 'sim-falls-silent:', '--json', '--duration', '10']);
+    expect(code).toBe(1);
+    expect(out.stderr().join('\n')).toMatch(/blewire scan: the controller stopped answering/);
+    // What was heard before it fell silent is still printed.
+    expect(out.stdout().length).toBeGreaterThan(0);
   });
 });
