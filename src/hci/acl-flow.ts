@@ -28,10 +28,12 @@ import type { BlewireError } from '../errors.js';
 import { DisconnectedError, InvalidStateError } from '../errors.js';
 
 /**
- * SDUs waiting for controller buffers on one link. 1024 SDUs of at most one ATT_MTU (517 by default)
- * is about half a megabyte per link, far more than a controller's few buffers ever need behind them.
+ * SDUs waiting for controller buffers on one link. Our own senders await each SDU; what a peer makes
+ * us send without awaiting is answers (bounded where they are made, and a signalling flood is answered
+ * one for one), so the bound is set above a burst of 40 000 replies while the controller holds its
+ * buffers: 65 536 SDUs (small replies: about a megabyte) per link.
  */
-export const MAX_QUEUED_SDUS_PER_LINK = 1024;
+export const MAX_QUEUED_SDUS_PER_LINK = 65_536;
 
 interface Sdu {
   packets: Uint8Array[];

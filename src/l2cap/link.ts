@@ -46,10 +46,12 @@ import {
 
 /**
  * Replies to the peer's signalling requests (responses, Command Rejects) that the link has not yet put
- * on the wire. A peer waits for each response (Vol 3, Part A, 4: the RTX timer runs per request), so a
- * handful covers a slow link; beyond it a flood is dropped instead of queued behind a stalled controller.
+ * on the wire. Every request is answered (Vol 3, Part A, 4.21; a flood of Connection Parameter Update
+ * Requests is answered one for one and coalesced into one procedure, link/), so the bound is set far
+ * above what a link carries while the controller holds its buffers: 65 536 replies of 10–16 octets,
+ * about a megabyte; past it a request is dropped and counted instead of queued behind a stalled controller.
  */
-export const MAX_OWED_SIGNALLING_REPLIES = 8;
+export const MAX_OWED_SIGNALLING_REPLIES = 65_536;
 
 /** A signalling command before the link gives it an identifier (distributes over the union). */
 export type WithoutIdentifier<T> = T extends unknown ? Omit<T, 'identifier'> : never;
