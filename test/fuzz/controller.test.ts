@@ -27,6 +27,7 @@ import type { ChannelReceiver } from '../../src/l2cap/channel.js';
 import { GattDatabase } from '../../src/gatt/server-db.js';
 import { bluezExampleServices } from '../helpers/fake-peripheral.js';
 import { advance, drive, driveUntil, Tracker, Tripwire } from './harness.js';
+import { fuzzRuns } from '../helpers/fuzz-runs.js';
 
 const PEER = 'C0:11:22:33:44:55';
 const PEER2 = 'C0:11:22:33:44:66';
@@ -228,13 +229,13 @@ describe('whole-stack fuzz: a hostile controller', () => {
 
   test('random and mutated packets while scanning, connecting and during GATT: no escape, no hang, no leak', async () => {
     await fc.assert(fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 40 }), cancelMode,
-      async (steps, cancel) => { await session(steps, cancel, tripwire); }), { numRuns: Number(process.env.FUZZ_RUNS ?? 150), seed: Number(process.env.FUZZ_SEED ?? 0xb1e5) });
+      async (steps, cancel) => { await session(steps, cancel, tripwire); }), fuzzRuns(150, 0xb1e5));
   });
 
   test('the same with an honest peripheral answering GATT behind the misbehaving controller', async () => {
     await fc.assert(fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 40 }), cancelMode,
       async (steps, cancel) => { await session(steps, cancel, tripwire, true); }),
-    { numRuns: Number(process.env.FUZZ_RUNS ?? 150), seed: Number(process.env.FUZZ_SEED ?? 0x9a77) });
+    fuzzRuns(150, 0x9a77));
   });
 
   test('with no hostile packet the peripheral is reached: discovery, read and writes succeed (the harness is sound)', async () => {
@@ -307,6 +308,6 @@ describe('whole-stack fuzz: a hostile controller during bring-up', () => {
         }
         expect(clock.pendingTimers, 'timers left').toBe(0);
         expect(tripwire.escaped).toEqual([]);
-      }), { numRuns: Number(process.env.FUZZ_RUNS ?? 150), seed: Number(process.env.FUZZ_SEED ?? 0x1417) });
+      }), fuzzRuns(150, 0x1417));
   });
 });

@@ -28,6 +28,7 @@ import { GattClient } from '../../src/gatt/client.js';
 import { GattDatabase, type GattServerLink } from '../../src/gatt/server-db.js';
 import { bluezExampleServices } from '../helpers/fake-peripheral.js';
 import { advance, drive, driveUntil, Tracker, Tripwire } from './harness.js';
+import { fuzzRuns } from '../helpers/fuzz-runs.js';
 
 const HANDLE = 0x0040;
 const u8 = fc.integer({ min: 0, max: 0xff });
@@ -264,7 +265,7 @@ describe('whole-stack fuzz: a hostile peer', () => {
 
   test('mutated answers and unsolicited ATT / signalling / ACL during discovery, reads, writes, subscriptions', async () => {
     await fc.assert(fc.asyncProperty(scenario, async s => { await session(s, tripwire); }),
-      { numRuns: Number(process.env.FUZZ_RUNS ?? 200), seed: Number(process.env.FUZZ_SEED ?? 0xa77) });
+      fuzzRuns(200, 0xa77));
   });
 
   test('an honest peer through the same pipe: every operation succeeds (the harness itself is sound)', async () => {

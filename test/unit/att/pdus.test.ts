@@ -11,6 +11,7 @@ import {
 } from '../../../src/att/pdus.js';
 import { attErrorName, AttErrorCode } from '../../../src/att/constants.js';
 import { fromShort } from '../../../src/codec/uuid.js';
+import { fuzzRuns } from '../../helpers/fuzz-runs.js';
 
 const b = fromHex;
 const U = fromShort;
@@ -318,6 +319,6 @@ describe('random input', () => {
         expect(decodeAtt(again)).toEqual(pdu);
         expect(attSizeOf(pdu)).toBe(again.length);
       },
-    ), { numRuns: 10_000 });
+    ), fuzzRuns(10_000));
   });
 });

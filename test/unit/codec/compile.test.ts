@@ -12,6 +12,7 @@ import { LE_META_EVENTS, advertisingReport } from '../../../src/hci/le-events.js
 import { bdAddr, i8, lengthPrefixed, u8 } from '../../../src/codec/field.js';
 import { ArgumentError, DecodeError } from '../../../src/errors.js';
 import { EVENT_FIXTURES, LE_EVENT_FIXTURES, RETURN_FIXTURES } from '../hci/fixtures.js';
+import { fuzzRuns } from '../../helpers/fuzz-runs.js';
 
 type Row = { code: number; fields: Record<string, never>; trailing?: 'error' | 'ignore' };
 const readersFor = (mode: 'generate' | 'closures') => {
@@ -69,7 +70,7 @@ describe('compiled row readers: generated code and closures agree', () => {
     fc.assert(fc.property(fc.constantFrom(...codes), fc.uint8Array({ maxLength: 80 }), (code, body) => {
       const h4 = Uint8Array.of(0x04, 0x3e, body.length + 1, code, ...body);
       expect(outcome(() => clo(h4))).toBe(outcome(() => gen(h4)));
-    }), { numRuns: 3000 });
+    }), fuzzRuns(3000));
   });
   test('structs: both paths read the same report', () => {
     const fields = { eventType: u8, addressType: u8, address: bdAddr, data: lengthPrefixed(u8), rssi: i8 };

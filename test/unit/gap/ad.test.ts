@@ -15,6 +15,7 @@ import {
 } from '../../../src/gap/ad.js';
 import { parseCapture } from '../../../src/capture/index.js';
 import { decodeHciPacket } from '../../../src/hci/packets.js';
+import { fuzzRuns } from '../../helpers/fuzz-runs.js';
 
 const b = fromHex;
 const U = fromShort;
@@ -306,7 +307,7 @@ describe('builder, driven by the table', () => {
       expect(p.serviceUuids).toEqual([...(c.serviceUuids ?? [])].sort((x, y) => w(x) - w(y)));
       expect([...p.serviceData].map(([u, d]) => [u, toHex(d)])).toEqual((c.serviceData ?? []).map(([u, d]) => [u, toHex(d)]));
       expect([...p.manufacturerData].map(([k, d]) => [k, toHex(d)])).toEqual((c.manufacturerData ?? []).map(([k, d]) => [k, toHex(d)]));
-    }), { numRuns: 2000 });
+    }), fuzzRuns(2000));
   });
 });
 
@@ -323,7 +324,7 @@ describe('random input', () => {
         return;
       }
       expect(decodeAd(encodeAd(decoded))).toEqual(decoded);
-    }), { numRuns: 10_000 });
+    }), fuzzRuns(10_000));
   });
   test('random sequences of well-formed structures parse with no malformation', () => {
     const structure = fc.tuple(fc.integer({ min: 0, max: 255 }), fc.uint8Array({ maxLength: 30 }))

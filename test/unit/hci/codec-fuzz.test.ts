@@ -10,6 +10,7 @@ import { LE_META_EVENTS } from '../../../src/hci/le-events.js';
 import { decodeHciPacket, describeHciPacket, encodeHciPacket, type HciPacket } from '../../../src/hci/packets.js';
 import { ALL_FIXTURES } from './fixtures.js';
 import { fromHex } from '../../../src/bytes/hex.js';
+import { fuzzRuns } from '../../helpers/fuzz-runs.js';
 
 function decodeOrDecodeError(bytes: Uint8Array): HciPacket | undefined {
   try {
@@ -32,7 +33,7 @@ function checkStable(bytes: Uint8Array): void {
 const opcodes = COMMAND_TABLE.kinds.map(k => COMMAND_TABLE.codeOf(k));
 const eventCodes = Object.values(HCI_EVENTS).map(r => r.code);
 const subevents = Object.values(LE_META_EVENTS).map(r => r.code);
-const runs = { numRuns: 3000, seed: 0x5eed };
+const runs = fuzzRuns(3000, 0x5eed);
 
 describe('HCI decode on random input', () => {
   test('free random bytes: DecodeError or a value, never another error', () => {

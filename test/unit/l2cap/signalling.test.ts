@@ -10,6 +10,7 @@ import {
   signallingResponseKindOf, signallingSizeOf, type AnySignallingCommand, type SignallingCommand,
 } from '../../../src/l2cap/signalling.js';
 import { decodeL2capFrame, describeL2capFrame, encodeL2capFrame, l2capLengthOf } from '../../../src/l2cap/frames.js';
+import { fuzzRuns } from '../../helpers/fuzz-runs.js';
 
 const b = fromHex;
 
@@ -141,7 +142,7 @@ describe('C-frames', () => {
         return;
       }
       expect(toHex(encodeSignalling(cmds))).toBe(toHex(frame));
-    }), { numRuns: 5000 });
+    }), fuzzRuns(5000));
   });
 });
 

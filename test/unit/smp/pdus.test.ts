@@ -9,6 +9,7 @@ import {
   SMP_PDUS, SMP_TABLE, SmpAuthReq, SmpKeyDist, decodeSmp, describeAuthReq, describeKeyDist, describeSmp, encodeSmp, smpSizeOf,
   type SmpPdu,
 } from '../../../src/smp/pdus.js';
+import { fuzzRuns } from '../../helpers/fuzz-runs.js';
 
 const b = fromHex;
 const K = '00112233445566778899aabbccddeeff';
@@ -99,6 +100,6 @@ describe('SMP fixtures', () => {
         return;
       }
       expect(toHex(encodeSmp(pdu))).toBe(toHex(frame));
-    }), { numRuns: 5000 });
+    }), fuzzRuns(5000));
   });
 });
