@@ -21,6 +21,8 @@ export type BitSpecs = Readonly<Record<string, number | BitSpec>>;
 
 export interface BitField<S extends BitSpecs> extends Field<number> {
   readonly parts: { readonly [K in keyof S]: Required<Pick<BitSpec, 'mask'>> & BitSpec & { readonly shift: number } };
+  /** Every bit that has a name (the complement is reserved for future use). */
+  readonly known: number;
   /** True when any bit of the part is set. */
   has(v: number, part: keyof S): boolean;
   /** The part's value, shifted down (0/1 for a single bit). */
@@ -65,6 +67,7 @@ export function bitfield<const S extends BitSpecs>(base: Field<number>, specs: S
     ...base,
     fmt: describeBits,
     parts: parts as never,
+    known: named >>> 0,
     has: (v, part) => (v & parts[part as string]!.mask) !== 0,
     get: (v, part) => (v & parts[part as string]!.mask) >>> parts[part as string]!.shift,
     pack: values => {

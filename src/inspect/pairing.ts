@@ -17,7 +17,7 @@ import {
   SC_DEBUG_PRIVATE_KEY, SC_DEBUG_PUBLIC_KEY_X, SC_DEBUG_PUBLIC_KEY_Y, c1, f4, f5, f6, g2, p256Ecdh, reversed, s1,
 } from '../smp/crypto.js';
 import { selectMethod, PAIRING_METHOD_NAMES, isPasskey, type PairingMethod } from '../smp/methods.js';
-import { SMP_IO_CAPABILITY_NAMES, SMP_PAIRING_FAILED_NAMES, SmpAuthReq } from '../smp/pdus.js';
+import { SMP_AUTH_REQ, SMP_IO_CAPABILITY_NAMES, SMP_PAIRING_FAILED_NAMES, authReqBonds } from '../smp/pdus.js';
 import { fromHex } from '../bytes/hex.js';
 
 export type Verdict = boolean | 'unknown';
@@ -220,7 +220,7 @@ export class PairingAnalyser {
     if (!s.preq || !s.pres || s.preq.length !== 7 || s.pres.length !== 7) return r;
     const req = { ioCapability: s.preq[1]!, oobDataFlag: s.preq[2]!, authReq: s.preq[3]! };
     const res = { ioCapability: s.pres[1]!, oobDataFlag: s.pres[2]!, authReq: s.pres[3]! };
-    r.secureConnections = !!(req.authReq & res.authReq & SmpAuthReq.SecureConnections);
+    r.secureConnections = SMP_AUTH_REQ.has(req.authReq & res.authReq, 'sc');
     r.keySize = Math.min(s.preq[4]!, s.pres[4]!);
     if (req.ioCapability <= 4 && res.ioCapability <= 4) {
       r.method = selectMethod(r.secureConnections, req, res);
@@ -347,7 +347,7 @@ export class PairingAnalyser {
     const debug = (s.pk.i && eq(s.pk.i.x, SC_DEBUG_PUBLIC_KEY_X)) || (s.pk.r && eq(s.pk.r.x, SC_DEBUG_PUBLIC_KEY_X));
     if (debug) w.push('a side used the LE Secure Connections debug key: anyone can decrypt this link');
     if (s.pk.i && s.pk.r && eq(s.pk.i.x, s.pk.r.x)) w.push('both public keys are the same: a reflection attack (CVE-2020-26558)');
-    if (!((r.initiatorAuthReq | r.responderAuthReq) & SmpAuthReq.Bonding)) w.push('no bonding: the keys are not kept, the next connection pairs again');
+    if (!authReqBonds(r.initiatorAuthReq) && !authReqBonds(r.responderAuthReq)) w.push('no bonding: the keys are not kept, the next connection pairs again');
     if (r.hostKeyMatches === false) w.push('the key the host gave the controller is not the key this pairing derives');
   }
 }

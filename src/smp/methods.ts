@@ -3,7 +3,7 @@
  * and Table 2.7 (LE Secure Connections) in `selectMethod`, and the IO capability mapping of Table 2.8
  * as two 5×5 tables indexed [responder IO][initiator IO].
  */
-import { SmpAuthReq } from './pdus.js';
+import { SMP_AUTH_REQ } from './pdus.js';
 
 /**
  * Association models. Passkey entry says who shows the six digits and who types them:
@@ -53,7 +53,7 @@ export interface PairingFeatures {
 export function selectMethod(sc: boolean, initiator: PairingFeatures, responder: PairingFeatures): PairingMethod {
   const iOob = initiator.oobDataFlag === 1, rOob = responder.oobDataFlag === 1;
   if (sc ? iOob || rOob : iOob && rOob) return 'oob';
-  if (!((initiator.authReq | responder.authReq) & SmpAuthReq.Mitm)) return 'justWorks';
+  if (!SMP_AUTH_REQ.has(initiator.authReq | responder.authReq, 'mitm')) return 'justWorks';
   return (sc ? SC_IO_TABLE : LEGACY_IO_TABLE)[responder.ioCapability]![initiator.ioCapability]!;
 }
 

@@ -1,6 +1,6 @@
 import { bdAddr, bytes, named, x16, x8, type Field, type Fields } from '../codec/field.js';
 import { defineTable, u8CodedCodec, type PduOf, type UnknownPdu } from '../codec/table.js';
-import { hex8 } from '../bytes/hex.js';
+import { bitfield } from '../codec/bits.js';
 
 /**
  * Every Security Manager Protocol PDU (Core Vol 3, Part H, 3.5 pairing, 3.6 key distribution) as one
@@ -10,9 +10,9 @@ import { hex8 } from '../bytes/hex.js';
  *
  * Keys, confirm and random values and public-key coordinates are kept as the octets on the wire
  * (little-endian, least significant octet first, Vol 3, Part H, 3.1), as views into the frame; the
- * crypto toolbox converts. Bit-field octets (AuthReq, key distribution) stay numbers so every PDU
- * round-trips exactly, including reserved bits; SmpAuthReq / SmpKeyDist name the bits and
- * describe() prints them.
+ * crypto toolbox converts. Bit-field octets (AuthReq, key distribution) are bit-field fields
+ * (codec/bits.ts): the value stays the wire number so every PDU round-trips exactly, reserved bits
+ * included; SMP_AUTH_REQ / SMP_KEY_DIST name the bits for callers and describe().
  */
 
 /** IO capabilities (Vol 3, Part H, 3.5.1, Table 3.4). */
@@ -31,22 +31,47 @@ export const SMP_IO_CAPABILITY_NAMES: Readonly<Record<number, string>> = {
 /** OOB data flag (Vol 3, Part H, 3.5.1). */
 export const SMP_OOB_NAMES: Readonly<Record<number, string>> = { 0x00: 'not present', 0x01: 'present' };
 
-/** AuthReq bits (Vol 3, Part H, 3.5.1): Bonding_Flags (2 bits, 0b01 = bonding), MITM, SC, Keypress, CT2. */
+/**
+ * AuthReq (Vol 3, Part H, 3.5.1, Figure 3.3): Bonding_Flags (2 bits; 0b01 = Bonding, Table 3.5), MITM,
+ * SC, Keypress, CT2, 2 bits RFU. The field type names the bits: `SMP_AUTH_REQ.has(v, 'mitm')`,
+ * `SMP_AUTH_REQ.pack({ bondingFlags: SMP_BONDING, sc: true })`; describe() prints `0x2d(bonding|mitm|sc|ct2)`.
+ */
+export const SMP_AUTH_REQ = bitfield(x8, {
+  bondingFlags: { mask: 0x03, values: { 0x01: 'bonding' } },
+  mitm: 0x04,
+  sc: 0x08,
+  keypress: 0x10,
+  ct2: 0x20,
+});
+/** Bonding_Flags value "Bonding" (Vol 3, Part H, 3.5.1, Table 3.5); 0b00 is No Bonding, 0b1x reserved. */
+export const SMP_BONDING = 0x01;
+/** True when AuthReq's Bonding_Flags say Bonding (reserved values are not bonding). */
+export const authReqBonds = (v: number): boolean => SMP_AUTH_REQ.get(v, 'bondingFlags') === SMP_BONDING;
+
+/** Initiator / Responder Key Distribution (Vol 3, Part H, 3.6.1, Figure 3.11): EncKey, IdKey, SignKey, LinkKey, 4 bits RFU. */
+export const SMP_KEY_DIST = bitfield(x8, {
+  encKey: { mask: 0x01, label: 'enc' },
+  idKey: { mask: 0x02, label: 'id' },
+  signKey: { mask: 0x04, label: 'sign' },
+  linkKey: { mask: 0x08, label: 'link' },
+});
+
+/** AuthReq bits as constants (kept for existing users; SMP_AUTH_REQ names them). */
 export const SmpAuthReq = {
-  BondingMask: 0x03,
-  Bonding: 0x01,
-  Mitm: 0x04,
-  SecureConnections: 0x08,
-  Keypress: 0x10,
-  Ct2: 0x20,
+  BondingMask: SMP_AUTH_REQ.parts.bondingFlags.mask,
+  Bonding: SMP_BONDING,
+  Mitm: SMP_AUTH_REQ.parts.mitm.mask,
+  SecureConnections: SMP_AUTH_REQ.parts.sc.mask,
+  Keypress: SMP_AUTH_REQ.parts.keypress.mask,
+  Ct2: SMP_AUTH_REQ.parts.ct2.mask,
 } as const;
 
-/** Initiator / Responder Key Distribution bits (Vol 3, Part H, 3.6.1). */
+/** Key distribution bits as constants (kept for existing users; SMP_KEY_DIST names them). */
 export const SmpKeyDist = {
-  EncKey: 0x01,
-  IdKey: 0x02,
-  SignKey: 0x04,
-  LinkKey: 0x08,
+  EncKey: SMP_KEY_DIST.parts.encKey.mask,
+  IdKey: SMP_KEY_DIST.parts.idKey.mask,
+  SignKey: SMP_KEY_DIST.parts.signKey.mask,
+  LinkKey: SMP_KEY_DIST.parts.linkKey.mask,
 } as const;
 
 /** Pairing Failed reasons (Vol 3, Part H, 3.5.5, Table 3.7). */
@@ -100,33 +125,18 @@ export const SMP_KEYPRESS_NAMES: Readonly<Record<number, string>> = {
 /** Identity address types (Vol 3, Part H, 3.6.5). */
 export const SMP_ADDRESS_TYPE_NAMES: Readonly<Record<number, string>> = { 0x00: 'public', 0x01: 'static random' };
 
-/** "bonding|mitm|sc" for describe(). */
+/** `0x2d(bonding|mitm|sc|ct2)` for describe(). */
 export function describeAuthReq(v: number): string {
-  const parts: string[] = [];
-  const bf = v & SmpAuthReq.BondingMask;
-  if (bf === 1) parts.push('bonding');
-  else if (bf !== 0) parts.push(`bondingFlags=${bf}`);
-  if (v & SmpAuthReq.Mitm) parts.push('mitm');
-  if (v & SmpAuthReq.SecureConnections) parts.push('sc');
-  if (v & SmpAuthReq.Keypress) parts.push('keypress');
-  if (v & SmpAuthReq.Ct2) parts.push('ct2');
-  if (v & 0xc0) parts.push(`rfu=${hex8(v & 0xc0)}`);
-  return `${hex8(v)}(${parts.join('|') || 'none'})`;
+  return SMP_AUTH_REQ.describeBits(v);
 }
 
-/** "enc|id|sign|link" for describe(). */
+/** `0x0f(enc|id|sign|link)` for describe(). */
 export function describeKeyDist(v: number): string {
-  const parts: string[] = [];
-  if (v & SmpKeyDist.EncKey) parts.push('enc');
-  if (v & SmpKeyDist.IdKey) parts.push('id');
-  if (v & SmpKeyDist.SignKey) parts.push('sign');
-  if (v & SmpKeyDist.LinkKey) parts.push('link');
-  if (v & 0xf0) parts.push(`rfu=${hex8(v & 0xf0)}`);
-  return `${hex8(v)}(${parts.join('|') || 'none'})`;
+  return SMP_KEY_DIST.describeBits(v);
 }
 
-const authReq: Field<number> = { ...x8, fmt: describeAuthReq };
-const keyDist: Field<number> = { ...x8, fmt: describeKeyDist };
+const authReq: Field<number> = SMP_AUTH_REQ;
+const keyDist: Field<number> = SMP_KEY_DIST;
 const key128 = bytes(16);
 
 interface SmpRowSpec {

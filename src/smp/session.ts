@@ -24,7 +24,7 @@ import {
 } from './crypto.js';
 import { isAuthenticated, isPasskey, selectMethod, PAIRING_METHOD_NAMES, type PairingMethod } from './methods.js';
 import {
-  SMP_PAIRING_FAILED_NAMES, SmpAuthReq, SmpIoCapability, SmpKeyDist, SmpPairingFailedReason as R, decodeSmp, encodeSmp,
+  SMP_AUTH_REQ, SMP_BONDING, SMP_KEY_DIST, SMP_PAIRING_FAILED_NAMES, SmpIoCapability, SmpPairingFailedReason as R, authReqBonds, decodeSmp, encodeSmp,
   type SmpKind, type SmpPdu, type SmpPduOf,
 } from './pdus.js';
 import type { PairingAttempts } from './attempts.js';
@@ -210,9 +210,9 @@ const ZERO16 = new Uint8Array(16);
 /** Key distribution PDUs a side sends for its negotiated bits, in the order 3.6.1 requires. */
 function distKinds(bits: number, sc: boolean): SmpKind[] {
   const k: SmpKind[] = [];
-  if (bits & SmpKeyDist.EncKey && !sc) k.push('encryptionInformation', 'centralIdentification');
-  if (bits & SmpKeyDist.IdKey) k.push('identityInformation', 'identityAddressInformation');
-  if (bits & SmpKeyDist.SignKey) k.push('signingInformation');
+  if (SMP_KEY_DIST.has(bits, 'encKey') && !sc) k.push('encryptionInformation', 'centralIdentification');
+  if (SMP_KEY_DIST.has(bits, 'idKey')) k.push('identityInformation', 'identityAddressInformation');
+  if (SMP_KEY_DIST.has(bits, 'signKey')) k.push('signingInformation');
   return k;
 }
 /** At most this many key-distribution PDUs are held while the initiator waits for Encryption Change. */
@@ -487,16 +487,18 @@ export class SmpSession {
   // Phase 1: feature exchange and method selection (2.3.5.1)
 
   private authReq(): number {
-    return ((this.o.bond ?? true) ? SmpAuthReq.Bonding : 0) | (this.o.mitm ? SmpAuthReq.Mitm : 0) |
-      ((this.o.secureConnections ?? true) ? SmpAuthReq.SecureConnections : 0) | ((this.o.ct2 ?? true) ? SmpAuthReq.Ct2 : 0);
+    return SMP_AUTH_REQ.pack({
+      bondingFlags: (this.o.bond ?? true) ? SMP_BONDING : 0, mitm: !!this.o.mitm,
+      sc: this.o.secureConnections ?? true, ct2: this.o.ct2 ?? true,
+    });
   }
 
   /** The key-distribution bits we can send. */
   private ourSendBits(): number {
     const k = this.o.keys;
-    return SmpKeyDist.EncKey | (k?.irk && k.identity ? SmpKeyDist.IdKey : 0) | (k?.csrk ? SmpKeyDist.SignKey : 0) | SmpKeyDist.LinkKey;
+    return SMP_KEY_DIST.pack({ encKey: true, idKey: !!(k?.irk && k.identity), signKey: !!k?.csrk, linkKey: true });
   }
-  private static readonly RECEIVE_BITS = SmpKeyDist.EncKey | SmpKeyDist.IdKey | SmpKeyDist.SignKey | SmpKeyDist.LinkKey;
+  private static readonly RECEIVE_BITS = SMP_KEY_DIST.known;
 
   /** Our Pairing Request (initiator, `peer` undefined) or Response features. */
   private localFeatures(peer: Features | undefined): Features {
@@ -510,7 +512,7 @@ export class SmpSession {
         responderKeyDistribution: (this.o.bond ?? true) ? SmpSession.RECEIVE_BITS : 0,
       };
     }
-    const bonding = (this.o.bond ?? true) && (peer.authReq & SmpAuthReq.BondingMask) === SmpAuthReq.Bonding;
+    const bonding = (this.o.bond ?? true) && authReqBonds(peer.authReq);
     return {
       ioCapability: this.o.io ?? SmpIoCapability.NoInputNoOutput, oobDataFlag: oob, authReq: this.authReq(),
       maxEncryptionKeySize: this.maxKeySize,
@@ -563,7 +565,7 @@ export class SmpSession {
   /** Method, key size and distribution from both sides' features, or a failure (then undefined). */
   private negotiate(preq: Uint8Array, pres: Uint8Array, req: Features, res: Features): Pairing | undefined {
     const initiator = this.o.role === 'initiator';
-    const sc = !!(req.authReq & res.authReq & SmpAuthReq.SecureConnections);
+    const sc = SMP_AUTH_REQ.has(req.authReq & res.authReq, 'sc');
     if (this.o.secureConnectionsOnly && !sc) {
       this.fail(R.AuthenticationRequirements, 'the peer does not support LE Secure Connections and secureConnectionsOnly is set');
       return undefined;
@@ -590,7 +592,7 @@ export class SmpSession {
         return undefined;
       }
     }
-    const bonding = (req.authReq & res.authReq & SmpAuthReq.BondingMask) === SmpAuthReq.Bonding;
+    const bonding = authReqBonds(req.authReq & res.authReq);
     const local = this.o.local, peer = this.o.peer;
     const [I, Rr] = initiator ? [local, peer] : [peer, local];
     return {
@@ -944,7 +946,7 @@ export class SmpSession {
   private sendOurKeys(p: Pairing, finish: boolean): void {
     const bits = p.initiator ? p.initDist : p.respDist;
     const k = this.o.keys;
-    if (bits & SmpKeyDist.EncKey && !p.sc) {
+    if (SMP_KEY_DIST.has(bits, 'encKey') && !p.sc) {
       const key = reversed(maskMso(this.random(16), p.keySize));
       const rb = this.random(10);
       const ediv = rb[0]! | (rb[1]! << 8);
@@ -953,13 +955,13 @@ export class SmpSession {
       this.send({ kind: 'encryptionInformation', longTermKey: key });
       this.send({ kind: 'centralIdentification', ediv, rand });
     }
-    if (bits & SmpKeyDist.IdKey && k?.irk && k.identity) {
+    if (SMP_KEY_DIST.has(bits, 'idKey') && k?.irk && k.identity) {
       p.local.irk = k.irk;
       p.local.identity = k.identity;
       this.send({ kind: 'identityInformation', identityResolvingKey: k.irk });
       this.send({ kind: 'identityAddressInformation', addrType: k.identity.type, bdAddr: k.identity.address.toUpperCase() });
     }
-    if (bits & SmpKeyDist.SignKey && k?.csrk) {
+    if (SMP_KEY_DIST.has(bits, 'signKey') && k?.csrk) {
       p.local.csrk = k.csrk;
       this.send({ kind: 'signingInformation', signatureKey: k.csrk });
     }
@@ -1003,8 +1005,8 @@ export class SmpSession {
     this.finishProcedure();
     this.o.attempts?.succeeded(this.o.peer.address);
     const ltk: SmpLtk | undefined = p.sc ? { key: p.ltk!, ediv: 0, rand: new Uint8Array(8) } : p.initiator ? p.peer.ltk : p.local.ltk;
-    const ct2 = !!(p.req.authReq & p.res.authReq & SmpAuthReq.Ct2);
-    const linkKey = p.sc && ((p.initDist | p.respDist) & SmpKeyDist.LinkKey) ? reversed(linkKeyFromLtk(reversed(p.ltk!), ct2)) : undefined;
+    const ct2 = SMP_AUTH_REQ.has(p.req.authReq & p.res.authReq, 'ct2');
+    const linkKey = p.sc && SMP_KEY_DIST.has(p.initDist | p.respDist, 'linkKey') ? reversed(linkKeyFromLtk(reversed(p.ltk!), ct2)) : undefined;
     const result: PairingResult = {
       method: p.method, secureConnections: p.sc, authenticated: isAuthenticated(p.method), keySize: p.keySize, bonded: p.bonding,
       ...(ltk ? { ltk } : {}), local: p.local, peer: p.peer, ...(linkKey ? { linkKey } : {}),
@@ -1019,7 +1021,7 @@ export class SmpSession {
     this.o.emit({ kind: 'securityRequest', authReq });
     if (this.state.phase !== 'idle') return; // the handler already acted (e.g. called pair())
     const bonded = this.o.bondedKey;
-    if (bonded && (!(authReq & SmpAuthReq.Mitm) || bonded.authenticated)) {
+    if (bonded && (!SMP_AUTH_REQ.has(authReq, 'mitm') || bonded.authenticated)) {
       this.state = { phase: 'reencrypting' };
       this.o.emit({ kind: 'startEncryption', ltk: { key: bonded.key, ediv: bonded.ediv, rand: bonded.rand } });
       return;

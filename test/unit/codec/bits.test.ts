@@ -8,11 +8,10 @@ import { toHex } from '../../../src/bytes/hex.js';
 import { bitfield } from '../../../src/codec/bits.js';
 import { x8 } from '../../../src/codec/field.js';
 import { AD_FLAGS, describeFlags } from '../../../src/gap/ad.js';
+import { SMP_AUTH_REQ } from '../../../src/smp/pdus.js';
 
 // SMP AuthReq (Vol 3, Part H, 3.5.1): Bonding_Flags (2 bits), MITM, SC, Keypress, CT2, 2 bits RFU.
-const AUTH_REQ = bitfield(x8, {
-  bondingFlags: { mask: 0x03, values: { 1: 'bonding' } }, mitm: 0x04, sc: 0x08, keypress: 0x10, ct2: 0x20,
-});
+const AUTH_REQ = SMP_AUTH_REQ;
 
 describe('bitfield', () => {
   test('named access and packing', () => {
@@ -22,6 +21,7 @@ describe('bitfield', () => {
     expect(AUTH_REQ.has(0x0d, 'keypress')).toBe(false);
     expect(AUTH_REQ.get(0x0e, 'bondingFlags')).toBe(2);
     expect(AUTH_REQ.parts.sc).toMatchObject({ mask: 0x08, shift: 3 });
+    expect(AUTH_REQ.known).toBe(0x3f);
   });
   test('describe names bits, multi-bit values and reserved bits', () => {
     expect(AUTH_REQ.fmt!(0x2d)).toBe('0x2d(bonding|mitm|sc|ct2)');

@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import { fromHex, toHex } from '../../../src/bytes/hex.js';
 import { DecodeError } from '../../../src/errors.js';
 import {
-  SMP_PDUS, SMP_TABLE, SmpAuthReq, SmpKeyDist, decodeSmp, describeAuthReq, describeKeyDist, describeSmp, encodeSmp, smpSizeOf,
+  SMP_AUTH_REQ, SMP_BONDING, SMP_KEY_DIST, SMP_PDUS, SMP_TABLE, SmpAuthReq, SmpKeyDist, authReqBonds, decodeSmp, describeAuthReq, describeKeyDist, describeSmp, encodeSmp, smpSizeOf,
   type SmpPdu,
 } from '../../../src/smp/pdus.js';
 import { fuzzRuns } from '../../helpers/fuzz-runs.js';
@@ -88,6 +88,40 @@ describe('SMP fixtures', () => {
     expect(describeAuthReq(SmpAuthReq.Keypress | 0x40)).toBe('0x50(keypress|rfu=0x40)');
     expect(describeKeyDist(SmpKeyDist.IdKey)).toBe('0x02(id)');
     expect(describeAuthReq(0)).toBe('0x00(none)');
+  });
+  test('the spec sample pairing features (Vol 3, Part H, 2.2.3 c1 example) decode to named bits', () => {
+    // preq = 0x07071000000101 and pres = 0x05000800000302 are given most significant octet first;
+    // on the wire the Code comes first, so the octets are reversed.
+    const preq = decodeSmp(b('01 01 00 00 10 07 07'));
+    expect(preq).toEqual({ kind: 'pairingRequest', ioCapability: 0x01, oobDataFlag: 0, authReq: 0, maxEncryptionKeySize: 16,
+      initiatorKeyDistribution: 0x07, responderKeyDistribution: 0x07 });
+    const pres = decodeSmp(b('02 03 00 00 08 00 05'));
+    expect(pres).toEqual({ kind: 'pairingResponse', ioCapability: 0x03, oobDataFlag: 0, authReq: 0, maxEncryptionKeySize: 8,
+      initiatorKeyDistribution: 0x00, responderKeyDistribution: 0x05 });
+    expect(describeSmp(pres)).toBe('pairingResponse ioCapability=NoInputNoOutput oobDataFlag=not present authReq=0x00(none) ' +
+      'maxEncryptionKeySize=8 initiatorKeyDistribution=0x00(none) responderKeyDistribution=0x05(enc|sign)');
+    const dist = (preq as { responderKeyDistribution: number }).responderKeyDistribution;
+    expect([SMP_KEY_DIST.has(dist, 'encKey'), SMP_KEY_DIST.has(dist, 'idKey'), SMP_KEY_DIST.has(dist, 'signKey'),
+      SMP_KEY_DIST.has(dist, 'linkKey')]).toEqual([true, true, true, false]);
+    // Built from named bits, the same octets come back.
+    const built = encodeSmp({ kind: 'pairingResponse', ioCapability: 0x03, oobDataFlag: 0, authReq: SMP_AUTH_REQ.pack({}),
+      maxEncryptionKeySize: 8, initiatorKeyDistribution: SMP_KEY_DIST.pack({}),
+      responderKeyDistribution: SMP_KEY_DIST.pack({ encKey: true, signKey: true }) });
+    expect(toHex(built)).toBe('02030000080005');
+  });
+  test('AuthReq and key distribution bits by name (Vol 3, Part H, 3.5.1 Figure 3.3, 3.6.1 Figure 3.11)', () => {
+    // bonding (Bonding_Flags 0b01) | MITM | SC | CT2 = 0b0010_1101
+    const v = SMP_AUTH_REQ.pack({ bondingFlags: SMP_BONDING, mitm: true, sc: true, ct2: true });
+    expect(toHex(encodeSmp({ kind: 'securityRequest', authReq: v }))).toBe('0b2d');
+    expect(authReqBonds(0x2d)).toBe(true);
+    expect(authReqBonds(0x03)).toBe(false); // Bonding_Flags 0b11 is reserved, not bonding
+    expect(authReqBonds(0x0c)).toBe(false);
+    expect(SMP_AUTH_REQ.has(0x10, 'keypress')).toBe(true);
+    expect(SMP_KEY_DIST.known).toBe(0x0f);
+    // The constants kept for existing users are the table's bits.
+    expect([SmpAuthReq.Bonding, SmpAuthReq.BondingMask, SmpAuthReq.Mitm, SmpAuthReq.SecureConnections, SmpAuthReq.Keypress,
+      SmpAuthReq.Ct2]).toEqual([0x01, 0x03, 0x04, 0x08, 0x10, 0x20]);
+    expect([SmpKeyDist.EncKey, SmpKeyDist.IdKey, SmpKeyDist.SignKey, SmpKeyDist.LinkKey]).toEqual([1, 2, 4, 8]);
   });
   test('random input decodes or throws DecodeError; what decodes re-encodes identically', () => {
     fc.assert(fc.property(fc.integer({ min: 0, max: 0x10 }), fc.uint8Array({ maxLength: 70 }), (code, body) => {
