@@ -92,6 +92,7 @@ type Scenario = typeof scenario extends fc.Arbitrary<infer T> ? T : never;
 const ascii = (b: Uint8Array | undefined): string => (b ? Buffer.from(b).toString('latin1') : '');
 
 async function session(s: Scenario, tripwire: Tripwire): Promise<Tracker> {
+  tripwire.reset();
   const clock = new FakeClock();
   const reassembler = new L2capReassembler();
   let peerReceiver: ChannelReceiver | undefined;

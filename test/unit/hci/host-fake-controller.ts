@@ -111,6 +111,20 @@ export class FakeController implements HciTransport {
     const script = this.scripts.get(p.kind);
     const answer = script?.(p) ?? this.defaults(p);
     if (answer === undefined || answer === 'silent') return;
+    try {
+      this.answer(p, answer);
+    } catch (e) {
+      // The fake itself could not build its answer (a default missing for a command the host sends):
+      // a bug of the test, not of the host. Recorded, never thrown into the transport, where it would
+      // reach the process and be blamed on the product.
+      this.harnessErrors.push(`${p.kind}: ${(e as Error).message}`);
+    }
+  }
+
+  /** Answers the fake could not build (each one is a bug of the test's controller, not of the host). */
+  readonly harnessErrors: string[] = [];
+
+  private answer(p: HciCommand & { type: 'command' }, answer: Exclude<Answer, 'silent'>): void {
     const opcode = p.kind === 'vendor' || p.kind === 'unknown' ? p.opcode : opcodeOfCommand(p.kind);
     if ('status' in answer) {
       this.inject({ kind: 'commandStatus', status: answer.status, numHciCommandPackets: this.ncmd, commandOpcode: opcode });
@@ -139,6 +153,14 @@ export class FakeController implements HciTransport {
       case 'readBufferSize':
         return { complete: { aclDataPacketLength: 192, synchronousDataPacketLength: 0, totalNumAclDataPackets: 1, totalNumSynchronousDataPackets: 0 } };
       case 'leReadFilterAcceptListSize': return { complete: { filterAcceptListSize: 8 } };
+      // Optional reads of the bring-up, sent when the supported-commands mask or the LE features list
+      // them (src/hci/controller.ts readControllerInfo); values a 5.x controller reports.
+      case 'leReadResolvingListSize': return { complete: { resolvingListSize: 8 } };
+      case 'leReadMaximumDataLength': // Vol 4, Part E, 7.8.46; maxima of Vol 6, Part B, 4.5.10 (Coded PHY time)
+        return { complete: { supportedMaxTxOctets: 251, supportedMaxTxTime: 17040, supportedMaxRxOctets: 251, supportedMaxRxTime: 17040 } };
+      case 'leReadSuggestedDefaultDataLength': return { complete: { suggestedMaxTxOctets: 27, suggestedMaxTxTime: 328 } };
+      case 'leReadNumberOfSupportedAdvertisingSets': return { complete: { numSupportedAdvertisingSets: 4 } };
+      case 'leReadMaximumAdvertisingDataLength': return { complete: { maxAdvertisingDataLength: 1650 } };
       case 'leCreateConnection': case 'leExtendedCreateConnection': case 'disconnect': case 'leConnectionUpdate':
       case 'leReadRemoteFeatures': case 'leSetPhy':
         return { status: 0 };
