@@ -207,3 +207,32 @@ export class SmpError extends BlewireError {
       `${detail ? `: ${detail}` : ''}`);
   }
 }
+
+/**
+ * The peer refused to open an L2CAP credit-based channel (Core Vol 3, Part A, 4.23 / 4.26). `result`
+ * is the response's result code and `resultName` its spec name; the message says what to do (pair
+ * first for the security results, use another PSM for 0x0002, retry later for 0x0004).
+ */
+export class ChannelRefusedError extends BlewireError {
+  override readonly code = 'ECHANNELREFUSED';
+  constructor(readonly psm: number, readonly result: number, readonly resultName: string, hint?: string) {
+    super(`l2cap: the peer refused the credit-based channel on PSM 0x${psm.toString(16).padStart(4, '0')}: ` +
+      `${resultName} (0x${result.toString(16).padStart(4, '0')})${hint ? `: ${hint}` : ''}`);
+  }
+}
+
+/**
+ * An L2CAP credit-based channel is closed (Core Vol 3, Part A, 4.6): `by` says who ended it:
+ * `'local'` (we closed it), `'peer'` (its Disconnection Request), `'protocol'` (one side broke the
+ * channel's rules and it was disconnected, Vol 3, Part A, 3.4.3 and 10.1: `detail` says which),
+ * `'link'` (the LE link went down; `cause` is its DisconnectedError).
+ */
+export class ChannelClosedError extends BlewireError {
+  override readonly code = 'ECHANNELCLOSED';
+  constructor(readonly cid: number, readonly by: 'local' | 'peer' | 'protocol' | 'link', readonly detail?: string,
+    options?: { cause?: unknown }) {
+    super(`l2cap: channel 0x${cid.toString(16).padStart(4, '0')} is closed (${
+      by === 'local' ? 'closed by us' : by === 'peer' ? 'disconnected by the peer' : by === 'link' ? 'the link went down'
+        : 'protocol violation'})${detail ? `: ${detail}` : ''}`, options);
+  }
+}

@@ -26,12 +26,17 @@ export {
 export type { OpOptions, OperationOptions } from './operation.js';
 export { FileGattCache, MemoryGattCache, type GattCache } from './gatt/cache.js';
 export { GattDatabase } from './gatt/server-db.js';
+// L2CAP credit-based channels (conn.openChannel, adapter.listen).
+export {
+  CreditChannel, ChannelListener, DEFAULT_COC_PARAMETERS,
+  type CocParameters, type OpenChannelOptions, type ListenOptions, type ChannelStats,
+} from './l2cap/coc.js';
 
 // Typed errors (each has a stable `code`).
 export {
   BlewireError, DecodeError, EncodeError, TimeoutError, AbortError, TransportError, DisconnectedError,
   ProtocolError, InvalidStateError, HciStatusError, AttError, BearerClosedError, ArgumentError, HardwareError, FileError, SmpError,
-  AdTooLongError,
+  AdTooLongError, ChannelRefusedError, ChannelClosedError,
   type Layer,
 } from './errors.js';
 

@@ -27,6 +27,7 @@ import type { ScanFilter } from '../gap/filters.js';
 import { Advertisement, Scanner, type AddressType, type ScanOptions, type ScanSession } from '../gap/scanner.js';
 import { Connection } from './connection.js';
 import { FileGattCache, type GattCache } from '../gatt/cache.js';
+import { CocRegistry, type ChannelListener, type ListenOptions } from '../l2cap/coc.js';
 import type { GattClientOptions } from '../gatt/client.js';
 
 export interface AdapterOpenOptions {
@@ -120,17 +121,21 @@ export class Adapter extends EventEmitter<AdapterEvents> {
   readonly randomAddress: string | undefined;
 
   private readonly gattCache: GattCache | undefined;
+  /** The PSMs we listen on for credit-based channels, shared by every link of either role. */
+  private readonly channelRegistry: CocRegistry;
 
   private constructor(readonly host: HciHost, readonly clock: Clock, private readonly opts: AdapterOpenOptions) {
     super();
     this.gattCache = typeof opts.gattCache === 'string' ? new FileGattCache(opts.gattCache) : opts.gattCache || undefined;
     this.randomAddress = opts.randomAddress === true ? staticRandomAddress() : opts.randomAddress;
     const own = () => (this.randomAddress !== undefined ? 1 : 0);
+    this.channelRegistry = new CocRegistry(clock);
     this.scanner = new Scanner(host, { clock, registryCapacity: opts.registryCapacity, ownAddressType: own });
     // Every link, whichever role opened it, gets our MTU offer and our GATT server on its bearer.
     this.connectionManager = new ConnectionManager(host, this.scanner, clock, own, {
       ...(opts.mtu !== undefined ? { mtu: opts.mtu } : {}),
       ...(opts.gatt?.server !== undefined ? { server: opts.gatt.server } : {}),
+      channels: this.channelRegistry,
     });
     this.scanner.onAdvertisement(ad => { if (this.listenerCount('advertisement') > 0) this.emit('advertisement', ad); });
     this.connectionManager.onConnection(link => {
@@ -204,6 +209,20 @@ export class Adapter extends EventEmitter<AdapterEvents> {
         firstSeen: e.firstSeen, reports: e.reports, advertisement: e.advertisement?.last ?? e.advertisement?.held });
     }
     return out.sort((a, b) => b.lastSeen - a.lastSeen);
+  }
+
+  /**
+   * Listen for L2CAP credit-based channels on `psm` (LE_PSM 0x0001–0x00FF; dynamic ones are
+   * 0x0080–0x00FF), on every link of either role, LE and enhanced mode (Core Vol 3, Part A, 4.22 /
+   * 4.25). Iterate it with `for await` (leaving the loop stops listening) or call `accept()`; each
+   * channel is an async iterable of SDUs with `write()`, whose back-pressure is the credits
+   * (`channel.handle` names its connection). `mtu` / `mps` / `initialCredits` are what we announce
+   * (default 2048 / 247 / 16); `encrypted` / `authenticated` / `keySize` refuse links that do not
+   * meet them with the spec's result; `backlog` channels (default 16) wait to be accepted, beyond
+   * that a request gets "No resources available". Close it to stop listening.
+   */
+  listen(psm: number, options: ListenOptions = {}): ChannelListener {
+    return this.channelRegistry.listen(psm, options);
   }
 
   /** Start a scan: iterate it with `for await`, or pass `onAdvertisement`; `stop()` or leave the loop to end it. */

@@ -15,6 +15,7 @@ import type { GattCharacteristic, GattService } from '../gatt/model.js';
 import type { OpOptions, OperationOptions } from '../operation.js';
 import type { FixedChannel } from '../l2cap/channel.js';
 import type { L2capLink } from '../l2cap/link.js';
+import type { CreditChannel, OpenChannelOptions } from '../l2cap/coc.js';
 import { DisconnectReasons, type ConnectionParameters, type DisconnectReason } from '../gap/connections.js';
 import type { LeLink } from '../link/link.js';
 import type { AddressType } from '../gap/scanner.js';
@@ -133,6 +134,25 @@ export class Connection extends EventEmitter<ConnectionEvents> {
    */
   within<T>(ms: number, fn: (signal: AbortSignal) => Promise<T>, options?: { signal?: AbortSignal }): Promise<T> {
     return this.gatt.within(ms, fn, options);
+  }
+
+  /**
+   * Open an L2CAP LE credit-based channel to the peer's `psm` (Core Vol 3, Part A, 4.22): an async
+   * iterable of received SDUs with `write(sdu)` (resolves when on the wire; waits for the peer's
+   * credits) and `close()`. `mtu` / `mps` / `initialCredits` are what we announce (default 2048 / 247 /
+   * 16: the reader's window; credits go back as SDUs are read). Rejects with ChannelRefusedError (the
+   * spec's result code), TimeoutError (`timeout`, else the 30 s signalling RTX) or AbortError.
+   */
+  openChannel(psm: number, options?: OpenChannelOptions): Promise<CreditChannel> {
+    return this.link.l2cap.coc.open(psm, options);
+  }
+
+  /**
+   * Open 1–5 channels to one SPSM in one Credit Based Connection Request (enhanced mode, Core 5.2,
+   * Vol 3, Part A, 4.25; MTU and MPS at least 64). Resolves with the channels the peer accepted.
+   */
+  openChannels(spsm: number, count: number, options?: OpenChannelOptions): Promise<CreditChannel[]> {
+    return this.link.l2cap.coc.openEnhanced(spsm, count, options);
   }
 
   /** Resolves when the link is down (at once if it already is). */

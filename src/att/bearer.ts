@@ -45,7 +45,7 @@
  */
 import { hex16 } from '../bytes/hex.js';
 import type { Clock, TimerId } from '../clock.js';
-import { AbortError, AttError, BearerClosedError, BlewireError, DecodeError, DisconnectedError, EncodeError, InvalidStateError, ProtocolError, TimeoutError, ArgumentError } from '../errors.js';
+import { AbortError, AttError, BearerClosedError, BlewireError, type ChannelClosedError, DecodeError, DisconnectedError, EncodeError, InvalidStateError, ProtocolError, TimeoutError, ArgumentError } from '../errors.js';
 import type { ChannelReceiver, L2capChannel } from '../l2cap/channel.js';
 import { log } from '../log.js';
 import {
@@ -430,7 +430,7 @@ export class AttBearer implements ChannelReceiver {
     }
   }
 
-  closed(error: DisconnectedError): void {
+  closed(error: DisconnectedError | ChannelClosedError): void {
     this.close(error, error);
   }
 

@@ -1,4 +1,4 @@
-import type { DisconnectedError } from '../errors.js';
+import type { ChannelClosedError, DisconnectedError } from '../errors.js';
 
 /**
  * The seam between the link (HCI ACL, flow control, L2CAP reassembly) and the protocols above it
@@ -12,8 +12,11 @@ import type { DisconnectedError } from '../errors.js';
 export interface ChannelReceiver {
   /** One whole, reassembled L2CAP SDU (for fixed channels: the PDU payload), e.g. one ATT PDU. */
   data(sdu: Uint8Array): void;
-  /** The link (or the channel) is gone; every pending operation must reject with this error. */
-  closed(error: DisconnectedError): void;
+  /**
+   * The link (DisconnectedError) or the credit-based channel (ChannelClosedError) is gone; every
+   * pending operation must reject with this error.
+   */
+  closed(error: DisconnectedError | ChannelClosedError): void;
 }
 
 export interface L2capChannel {

@@ -99,6 +99,7 @@ export const CreditBasedConnectionResult = {
   PendingAuthentication: 0x000e,
   PendingAuthorization: 0x000f,
 } as const;
+export type CreditBasedConnectionResult = (typeof CreditBasedConnectionResult)[keyof typeof CreditBasedConnectionResult];
 export const CREDIT_BASED_CONNECTION_RESULT_NAMES: Readonly<Record<number, string>> = {
   0x0000: 'Connection successful',
   0x0002: 'SPSM not supported',
@@ -117,6 +118,14 @@ export const CREDIT_BASED_CONNECTION_RESULT_NAMES: Readonly<Record<number, strin
 };
 
 /** Credit Based Reconfigure Response results (Vol 3, Part A, 4.28). */
+export const CreditBasedReconfigureResult = {
+  Successful: 0x0000,
+  MtuReductionNotAllowed: 0x0001,
+  MpsReductionNotAllowed: 0x0002,
+  InvalidDestinationCid: 0x0003,
+  UnacceptableParameters: 0x0004,
+} as const;
+export type CreditBasedReconfigureResult = (typeof CreditBasedReconfigureResult)[keyof typeof CreditBasedReconfigureResult];
 export const CREDIT_BASED_RECONFIGURE_RESULT_NAMES: Readonly<Record<number, string>> = {
   0x0000: 'Reconfiguration successful',
   0x0001: 'MTU reduction not allowed',

@@ -15,8 +15,9 @@
  *   promise is the FixedChannel back-pressure.
  * - Signalling (Vol 3, Part A, 4): the peer's Connection Parameter Update Request is validated (4.20)
  *   and accepted or rejected by policy, with a response bearing its identifier; an accepted request is
- *   handed to `onParameterUpdate` so the central applies it with LE Connection Update. LE credit based
- *   connection requests are refused (SPSM not supported); any other unknown or unsupported request
+ *   handed to `onParameterUpdate` so the central applies it with LE Connection Update. The credit-based
+ *   channel commands (4.22–4.28, 4.6/4.7) go to the link's CocEngine (coc.ts), K-frames on dynamic
+ *   CIDs too; any other unknown or unsupported request
  *   gets Command Reject "not understood" (4.1). Our own requests use identifiers 1–255, never 0
  *   (Vol 3, Part A, 4: 0x00 is illegal), and each arms an RTX timer (L2CAP_RTX_TIMEOUT_MS) that rejects
  *   it with TimeoutError{layer:'l2cap'}.
@@ -36,7 +37,8 @@ import { encodeAcl } from '../hci/acl.js';
 import { AclPb } from '../hci/constants.js';
 import type { AclReceiver } from '../hci/host.js';
 import { FIXED_CHANNEL_MTU, type ChannelReceiver, type FixedChannel } from './channel.js';
-import { ATT_CID, L2CAP_RTX_TIMEOUT_MS, LE_SIGNALLING_CID, SMP_CID } from './constants.js';
+import { CocEngine, type CocRegistry, type LinkSecurityState } from './coc.js';
+import { ATT_CID, L2CAP_RTX_TIMEOUT_MS, LE_DYNAMIC_CID_FIRST, LE_DYNAMIC_CID_LAST, LE_SIGNALLING_CID, SMP_CID } from './constants.js';
 import { encodeL2capFrame } from './frames.js';
 import { L2capReassembler, type L2capPdu } from './reassembly.js';
 import {
@@ -80,6 +82,10 @@ export interface LinkOptions {
   onParameterUpdate?(p: ConnectionParameterRequest): void;
   /** SDUs kept per fixed channel before a receiver is set. */
   maxQueuedSdus?: number;
+  /** The PSMs we listen on (the adapter's, shared by all links); none: every channel request is refused. */
+  channels?: CocRegistry;
+  /** The link's security, for the listeners' requirements; default: not encrypted. */
+  security?(): LinkSecurityState;
 }
 
 export interface LinkStats {
@@ -135,6 +141,8 @@ class LinkFixedChannel implements FixedChannel {
 export class L2capLink implements AclReceiver {
   readonly att: FixedChannel;
   readonly smp: FixedChannel;
+  /** The credit-based channels of this link (Vol 3, Part A, 4.22–4.28): open(), and the peer's requests. */
+  readonly coc: CocEngine;
   readonly stats: LinkStats = { unknownCid: 0, dropped: 0, commandRejectsSent: 0, unmatchedResponses: 0 };
   closedError: DisconnectedError | undefined;
   private readonly channels = new Map<number, LinkFixedChannel>();
@@ -151,6 +159,15 @@ export class L2capLink implements AclReceiver {
     this.channels.set(SMP_CID, smp);
     this.att = att;
     this.smp = smp;
+    this.coc = new CocEngine({
+      handle,
+      clock: opts.clock,
+      sendFrame: (cid, payload) => this.sendSdu(cid, payload),
+      request: (cmd, onAnswer) => this.request(cmd as never, onAnswer) as Promise<AnySignallingCommand>,
+      reply: cmd => this.reply(cmd),
+      indicate: cmd => this.reply(cmd),
+      security: () => opts.security?.() ?? { encrypted: false, keySize: 0, authenticated: false },
+    }, opts.channels);
     this.reassembler = new L2capReassembler({
       onDrop: (h, reason) => {
         this.stats.dropped++;
@@ -171,6 +188,10 @@ export class L2capLink implements AclReceiver {
 
   private receivePdu(frame: L2capPdu): void {
     if (frame.cid === LE_SIGNALLING_CID) return this.receiveSignalling(frame.payload);
+    if (frame.cid >= LE_DYNAMIC_CID_FIRST && frame.cid <= LE_DYNAMIC_CID_LAST) {
+      if (!this.coc.frame(frame.cid, frame.payload)) this.stats.unknownCid++;
+      return;
+    }
     const ch = this.channels.get(frame.cid);
     if (!ch) {
       this.stats.unknownCid++;
@@ -210,7 +231,8 @@ export class L2capLink implements AclReceiver {
   // LE signalling
 
   /** Send a signalling request and await its response (or Command Reject), with the RTX timeout. */
-  request<K extends SignallingRequestKind>(cmd: WithoutIdentifier<SignallingCommandOf<K>>):
+  request<K extends SignallingRequestKind>(cmd: WithoutIdentifier<SignallingCommandOf<K>>,
+    onAnswer?: (rsp: AnySignallingCommand) => void):
     Promise<SignallingResponseFor<K> | SignallingCommandOf<'commandRejectRsp'>> {
     if (this.closedError) return Promise.reject(this.closedError);
     let identifier: number;
@@ -227,7 +249,11 @@ export class L2capLink implements AclReceiver {
       }, L2CAP_RTX_TIMEOUT_MS);
       this.pending.set(identifier, {
         identifier, expect: signallingResponseKindOf(cmd.kind as SignallingRequestKind), timer, reject,
-        resolve: c => resolve(c as SignallingResponseFor<K>),
+        resolve: c => {
+          // Synchronously, before the next PDU of the link is handled (see CocLinkHost.request).
+          onAnswer?.(c);
+          resolve(c as SignallingResponseFor<K>);
+        },
       });
       this.sendSignalling(full).catch(e => {
         const p = this.pending.get(identifier);
@@ -306,9 +332,11 @@ export class L2capLink implements AclReceiver {
         return;
       }
       case 'leCreditBasedConnectionReq':
-        // No LE credit based channels yet: refuse as "SPSM not supported" (Vol 3, Part A, 4.23).
-        this.reply({ kind: 'leCreditBasedConnectionRsp', identifier: cmd.identifier, destinationCid: 0, mtu: 0, mps: 0,
-          initialCredits: 0, result: 0x0002 });
+      case 'creditBasedConnectionReq':
+      case 'creditBasedReconfigureReq':
+      case 'disconnectionReq':
+        if (cmd.identifier === 0) { this.stats.dropped++; return; }
+        this.coc.signalling(cmd);
         return;
       case 'commandRejectRsp':
       case 'connectionParameterUpdateRsp':
@@ -327,7 +355,7 @@ export class L2capLink implements AclReceiver {
         return;
       }
       case 'flowControlCreditInd':
-        this.stats.dropped++; // no credit based channels to credit
+        this.coc.signalling(cmd);
         return;
       default:
         if (cmd.identifier !== 0) this.commandReject(cmd.identifier);
@@ -351,6 +379,7 @@ export class L2capLink implements AclReceiver {
       p.reject(error);
     }
     this.pending.clear();
+    this.coc.linkClosed(error);
     for (const ch of this.channels.values()) ch.receiver?.closed(error);
   }
 }

@@ -44,6 +44,7 @@ import type { GattServerLink } from '../gatt/server-db.js';
 import { isUnknownCommand } from '../hci/controller.js';
 import type { HciHost } from '../hci/host.js';
 import { statusName } from '../hci/status.js';
+import type { CocRegistry } from '../l2cap/coc.js';
 import { L2capLink, validConnectionParameters, type ConnectionParameterRequest } from '../l2cap/link.js';
 import { log } from '../log.js';
 import { abortedError, deadline, guarded, type OperationOptions } from '../operation.js';
@@ -65,6 +66,8 @@ export interface LinkOptions {
   server?: AttServerRole | false;
   /** ATT transaction timeout; only tests should change it (default 30 s, Vol 3, Part F, 3.3.3). */
   attTransactionTimeoutMs?: number;
+  /** The PSMs the adapter listens on (credit-based channels); none: every channel request is refused. */
+  channels?: CocRegistry;
 }
 
 /**
@@ -155,6 +158,9 @@ export class LeLink {
         clock: ctx.clock, role,
         acceptParameters: p => this.acceptParameters?.(p) ?? true,
         onParameterUpdate: p => this.peerRequestedUpdate(p),
+        ...(options.channels ? { channels: options.channels } : {}),
+        // Listeners' security requirements are checked against what SMP reports for this link.
+        security: () => this.security,
       },
     );
     ({ bearer: this.bearer, session: this.server } = openAttBearer(this.l2cap.att, {

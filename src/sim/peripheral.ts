@@ -29,6 +29,7 @@ import { decodeLeSignalling, encodeSignalling } from '../l2cap/signalling.js';
 import { encodeSmp } from '../smp/pdus.js';
 import { log } from '../log.js';
 import type { SimEvent } from './clock.js';
+import { emptyChannelStats, PeerChannels, type PeerChannelStats } from './channels.js';
 import type { AttMatch, NotificationSource, SimGenerator, SimPeripheral, SimService } from './types.js';
 import { adBytes, bytesOf, normAddress, Rng } from './util.js';
 
@@ -79,6 +80,8 @@ export class VirtualPeripheral {
   /** Current RSSI at our scanner (drifts per advertising event). */
   rssi: number;
   session: PeerSession | undefined;
+  /** Counters of its credit-based channels (spec.channels), over all links. */
+  readonly channelStats: PeerChannelStats = emptyChannelStats();
   readonly stats: PeripheralStats = { connections: 0, attRequests: 0, notificationsSent: 0, indicationsSent: 0, valuesSkipped: 0 };
 
   constructor(readonly spec: SimPeripheral) {
@@ -130,6 +133,8 @@ export class PeerSession {
   private readonly tick = new Map<NotificationSource, number>();
   /** Sources whose last value is still waiting for a buffer (notify) or a confirmation (indicate). */
   private readonly busy = new Set<NotificationSource>();
+  /** The peer's credit-based channels on this link, when its description has any. */
+  readonly channels: PeerChannels | undefined;
 
   constructor(readonly peripheral: VirtualPeripheral, private readonly api: PeerLinkApi, private readonly rng: Rng) {
     const channel: FixedChannel = {
@@ -154,6 +159,9 @@ export class PeerSession {
     } else {
       // No GATT database: every request gets Request Not Supported from a bare bearer.
       new AttBearer(channel, { clock: api.clock, mtu: peripheral.spec.mtu ?? 247 });
+    }
+    if (peripheral.spec.channels?.length) {
+      this.channels = new PeerChannels(api, peripheral.spec.channels, peripheral.channelStats);
     }
     const b = peripheral.spec.behaviour ?? {};
     if (b.disconnectAfterMs !== undefined) {
@@ -185,7 +193,9 @@ export class PeerSession {
         if (pdu.payload[0] === 0x01) void this.api.send(CID_SMP, encodeSmp({ kind: 'pairingFailed', reason: 0x05 }));
         return;
       default:
-        return; // unknown fixed channel: dropped (Vol 3, Part A, 2.1)
+        // A K-frame on a dynamic CID goes to the peer's channels (Vol 3, Part A, 2.1); the rest is dropped.
+        if (pdu.cid >= 0x0040 && pdu.cid <= 0x007f) this.channels?.frame(pdu.cid, pdu.payload);
+        return;
     }
   }
 
@@ -197,6 +207,7 @@ export class PeerSession {
     for (const t of this.tickers.values()) t.cancel();
     this.tickers.clear();
     this.attReceiver?.closed(new DisconnectedError('sim peer', reason));
+    this.channels?.closed(reason);
     if (this.peripheral.session === this) this.peripheral.session = undefined;
   }
 
@@ -324,6 +335,7 @@ export class PeerSession {
     } catch {
       return;
     }
+    if (this.channels?.signalling(cmd)) return;
     // A peripheral accepts nothing the central could ask on LE signalling here (no LE credit-based
     // channels): Command Reject, Command Not Understood (Vol 3, Part A, 4.1). Responses are absorbed.
     const requests = new Set(['connectionReq', 'configurationReq', 'disconnectionReq', 'echoReq', 'informationReq',

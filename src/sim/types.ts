@@ -140,6 +140,36 @@ export interface PeerBehaviour {
   requestParameters?: { afterMs: number; intervalMinMs: number; intervalMaxMs: number; latency?: number; timeoutMs?: number };
 }
 
+/**
+ * An L2CAP credit-based channel of a virtual peer (Core Vol 3, Part A, 4.22): it listens on `psm`
+ * (our `conn.openChannel`) or opens it to our `adapter.listen` `openAfterMs` after the link is up.
+ * Behaviours: `echo` sends every SDU back, `sink` reads and counts, `source` sends `source.sdus`
+ * SDUs of `source.size` octets (default 10 of its peer's MTU). Faults break the mode on purpose.
+ */
+export interface SimChannel {
+  psm: number;
+  /** Default 'listen'. */
+  role?: 'listen' | 'open';
+  openAfterMs?: number;
+  /** Default 'echo'. */
+  behaviour?: 'echo' | 'sink' | 'source';
+  source?: { sdus?: number; size?: number };
+  /** What the peer announces (defaults: the engine's). */
+  mtu?: number;
+  mps?: number;
+  initialCredits?: number;
+  faults?: {
+    /** Never send Flow Control Credit Indications: our sender stalls once the initial credits are used. */
+    withholdCredits?: boolean;
+    /** Right after opening, give us 65535 more credits (the count overflows: we must disconnect, 10.1). */
+    overflowCredits?: boolean;
+    /** Right after opening, send an SDU Length one above our MTU (we must disconnect, 3.4.3). */
+    oversizedSdu?: boolean;
+    /** Send the first K-frame of a two-frame SDU, then disconnect the channel. */
+    disconnectMidSdu?: boolean;
+  };
+}
+
 export interface SimPeripheral {
   /** A label for logs and the demo. */
   name?: string;
@@ -159,6 +189,8 @@ export interface SimPeripheral {
   maxDataLength?: number;
   /** PHYs the peer supports (bit mask: 1 = 1M, 2 = 2M, 4 = Coded; default 3). */
   phys?: number;
+  /** L2CAP credit-based channels the peer listens on or opens. */
+  channels?: SimChannel[];
 }
 
 export interface SimControllerOptions {
