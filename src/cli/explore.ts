@@ -199,15 +199,20 @@ const name = (u: string): string => describeUuid(u);
 
 interface Node {
   uuid: string; name?: string | undefined; handle: number; end?: number; primary?: boolean;
-  properties?: string[]; value?: string; error?: string; characteristics?: Node[]; descriptors?: Node[];
+  properties?: string[]; value?: string; decoded?: Record<string, unknown>; error?: string;
+  characteristics?: Node[]; descriptors?: Node[];
 }
 
-async function valueOf(read: () => Promise<Uint8Array>): Promise<{ value?: string; error?: string }> {
+/** Raw hex and, where the format is known, the decoded form (as read and notify --json give it). */
+async function valueOf(uuid: string, read: () => Promise<Uint8Array>, format?: PresentationFormat):
+Promise<{ value?: string; decoded?: Record<string, unknown>; error?: string }> {
+  let v: Uint8Array;
   try {
-    return { value: toHex(await read()) };
+    v = await read();
   } catch (e) {
     return { error: e instanceof Error ? e.message : String(e) };
   }
+  return jsonValue(uuid, v, format);
 }
 
 /** Discover and read everything readable into a plain tree. */
@@ -221,13 +226,16 @@ async function serviceNode(s: GattService): Promise<Node> {
   const chars: Node[] = [];
   for (const c of s.characteristics) {
     const node: Node = { uuid: c.uuid, name: c.name, handle: c.handle, properties: c.properties };
-    if (c.has('read')) Object.assign(node, await valueOf(() => c.read()));
+    // Descriptors first: a Presentation Format descriptor (0x2904) says how to show the value.
     const descs: Node[] = [];
+    let format: PresentationFormat | undefined;
     for (const d of c.descriptors) {
       const dn: Node = { uuid: d.uuid, name: d.name, handle: d.handle };
-      Object.assign(dn, await valueOf(() => d.read()));
+      Object.assign(dn, await valueOf(d.uuid, () => d.read()));
+      if (d.uuid === PRESENTATION_FORMAT && dn.value !== undefined) format = parsePresentationFormat(fromHexSafe(dn.value));
       descs.push(dn);
     }
+    if (c.has('read')) Object.assign(node, await valueOf(c.uuid, () => c.read(), format));
     node.descriptors = descs;
     chars.push(node);
   }
@@ -235,14 +243,18 @@ async function serviceNode(s: GattService): Promise<Node> {
 }
 
 function printTree(tree: Node[], log: (s: string) => void): void {
-  const fmt = (hex: string | undefined, u: string): string => (hex === undefined ? '' : showValue(u, fromHexSafe(hex)));
+  // The decoded text the tree already holds (it used the Presentation Format descriptor when present).
+  const fmt = (n: Node): string => {
+    const text = n.decoded?.['text'];
+    return typeof text === 'string' ? `${toHex(fromHexSafe(n.value!), ' ') || '(empty)'}  ${text}` : formatValue(fromHexSafe(n.value!));
+  };
   for (const s of tree) {
     log(`${s.primary === false ? 'secondary ' : ''}service ${name(s.uuid)}  [0x${s.handle.toString(16).padStart(4, '0')}–0x${s.end!.toString(16).padStart(4, '0')}]`);
     for (const c of s.characteristics ?? []) {
-      const v = c.value !== undefined ? `  = ${fmt(c.value, c.uuid)}` : c.error ? `  ! ${c.error}` : '';
+      const v = c.value !== undefined ? `  = ${fmt(c)}` : c.error ? `  ! ${c.error}` : '';
       log(`  characteristic ${name(c.uuid)}  0x${c.handle.toString(16).padStart(4, '0')}  (${c.properties!.join(', ')})${v}`);
       for (const d of c.descriptors ?? []) {
-        const dv = d.value !== undefined ? `  = ${fmt(d.value, d.uuid)}` : d.error ? `  ! ${d.error}` : '';
+        const dv = d.value !== undefined ? `  = ${fmt(d)}` : d.error ? `  ! ${d.error}` : '';
         log(`    descriptor ${name(d.uuid)}  0x${d.handle.toString(16).padStart(4, '0')}${dv}`);
       }
     }

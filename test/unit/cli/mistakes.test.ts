@@ -172,6 +172,15 @@ describe('a closed stdout (… | head) ends a command quietly', () => {
     expect(out.stderr()).toEqual([]);
   });
 
+  test('explore prints nothing and exits 0 when the reader is gone before the tree is printed', async () => {
+    setGattSessionOpener(undefined);
+    const out = captureOutput();
+    markStdoutClosed(); // `blewire explore … | head` whose head already exited
+    expect(await explore([PULSE, '--transport', 'sim', '--no-cache'])).toBe(0);
+    expect(out.stdout()).toEqual([]);
+    expect(out.stderr()).toEqual([]);
+  });
+
   test('notify (no --count) unsubscribes, disconnects and exits 0 once the reader is gone', async () => {
     setGattSessionOpener(undefined);
     const lines: string[] = [];

@@ -8,6 +8,7 @@ import { uuid } from '../../../src/codec/uuid.js';
 import { decodeValue, parsePresentationFormat } from '../../../src/cli/values.js';
 import { run as read } from '../../../src/cli/read.js';
 import { run as notify } from '../../../src/cli/notify.js';
+import { run as explore } from '../../../src/cli/explore.js';
 import { captureOutput } from './output.js';
 
 const b = (...x: number[]): Uint8Array => Uint8Array.from(x);
@@ -87,4 +88,19 @@ test('notify --json: time, raw hex and the decoded fields', async () => {
     expect(l.decoded.bpm).toBe(Number.parseInt(l.value.slice(2), 16));
     expect(l.decoded.contact).toBe(true);
   }
+});
+
+test('explore: the tree and --json carry the decoded values next to the hex', async () => {
+  let out = captureOutput();
+  expect(await explore([PULSE, '--transport', 'sim', '--no-cache'])).toBe(0);
+  const text = out.stdout().join('\n');
+  expect(text).toMatch(/characteristic 0x2a19 \(battery_level\)  0x[0-9a-f]{4}  \([^)]*read[^)]*\)  = 57  87 %/);
+  vi.restoreAllMocks();
+  out = captureOutput();
+  expect(await explore([PULSE, '--transport', 'sim', '--no-cache', '--json'])).toBe(0);
+  const tree = JSON.parse(out.stdout().join('\n')) as { services: { characteristics: { uuid: string; value?: string; decoded?: Record<string, unknown> }[] }[] };
+  const chars = tree.services.flatMap(s => s.characteristics);
+  expect(chars.find(c => c.uuid === uuid(0x2a19))).toMatchObject({ value: '57', decoded: { text: '87 %', percent: 87 } });
+  // Device Name is a string: its decoded form is the quoted text.
+  expect(chars.find(c => c.uuid === uuid(0x2a00))).toMatchObject({ value: '50756c7365204852', decoded: { text: '"Pulse HR"' } });
 });
