@@ -6,6 +6,7 @@
 import '../transports.js'; // --transport sim / replay:file
 import { report } from './report.js';
 import { watchStdout } from './stdout.js';
+import { TRANSPORT_FORMS } from './help.js';
 
 const COMMANDS: Record<string, { load: () => Promise<{ run(argv: string[]): Promise<number> }>; help: string }> = {
   demo: { load: () => import('./demo.js'), help: 'scan, connect, discover and stream on the simulated controller (no adapter needed)' },
@@ -27,12 +28,7 @@ function usage(): string {
     '',
     ...Object.entries(COMMANDS).map(([k, c]) => `  ${k.padEnd(width)}  ${c.help}`),
     '',
-    'Transports (--transport SPEC, or BLEWIRE_TRANSPORT):',
-    '  hci0, hci:N, hci-user:N           Linux HCI user channel (adapter down, not held by bluetoothd)',
-    '  unix:/path, tcp:host:port         H4 over a socket (btvirt, btproxy, Zephyr HCI over TCP)',
-    '  serial:/dev/ttyACM0?baud=1000000  H4 over a UART (&rtscts=1 for flow control)',
-    '  sim, sim:demo, sim:empty, sim:large  the simulated controller (no adapter needed)',
-    '  replay:file.btsnoop, capture:file  a recording plays the controller',
+    TRANSPORT_FORMS,
     'Record any run with --capture file.btsnoop (or BLEWIRE_CAPTURE).',
     'Run `blewire <command> --help` for the options of one command.',
     'Exit codes: 0 done, 1 failed, 2 usage mistake.',

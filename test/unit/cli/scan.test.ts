@@ -6,6 +6,21 @@ import { run as scan } from '../../../src/cli/scan.js';
 import { captureOutput } from './output.js';
 import { registerTransport } from '../../../src/transport/open.js';
 import { createSimulator } from '../../../src/sim/index.js';
+import { textWidth } from '../../../src/cli/scan-table.js';
+import { TRANSPORT_FORMS } from '../../../src/cli/help.js';
+
+/** Pretend stdout (and optionally stdin) is a terminal of this size; returns the frames written. */
+function terminal(columns: number, rows: number): { frames: () => string[]; raw: () => string } {
+  const chunks: string[] = [];
+  for (const [k, v] of [['isTTY', true], ['columns', columns], ['rows', rows]] as const) {
+    Object.defineProperty(process.stdout, k, { value: v, configurable: true, writable: true });
+  }
+  vi.spyOn(process.stdout, 'write').mockImplementation(((chunk: string) => { chunks.push(String(chunk)); return true; }) as typeof process.stdout.write);
+  const raw = (): string => chunks.join('');
+  // A frame starts with cursor-home; its text is what is left once the erase sequences are removed.
+  const frames = (): string[] => raw().split('\x1b[H').slice(1).map(f => f.replace(/\x1b\[[0-9]*[JK]/g, ''));
+  return { frames, raw };
+}
 
 const HEART_RATE = '0000180d-0000-1000-8000-00805f9b34fb';
 const BATTERY = '0000180f-0000-1000-8000-00805f9b34fb';
@@ -102,6 +117,73 @@ describe('blewire scan --transport sim', () => {
     expect(await scan(['--transport', 'sim', '--frobnicate'])).toBe(2);
     expect(out.stderr().join('\n')).toContain('usage: blewire scan');
     expect(out.stdout()).toEqual([]);
+  });
+});
+
+describe('blewire scan on a terminal: the live table', () => {
+  afterEach(() => {
+    for (const k of ['isTTY', 'columns', 'rows']) delete (process.stdout as unknown as Record<string, unknown>)[k];
+    delete (process.stdin as unknown as Record<string, unknown>)['isTTY'];
+  });
+
+  test('"scanning…" at once, then the devices, every line within the width; the last frame stays', async () => {
+    const term = terminal(64, 30);
+    expect(await scan(['--transport', 'sim', '--duration', '2', '--sort', 'name'])).toBe(0);
+    const frames = term.frames();
+    // The first frame is written before the transport even opens.
+    expect(frames[0]).toContain('scanning… no advertiser heard yet');
+    const last = frames.at(-1)!.split('\n').filter(l => l !== '');
+    for (const f of frames) for (const l of f.split('\n')) expect(textWidth(l), JSON.stringify(l)).toBeLessThanOrEqual(64);
+    expect(last[0]).toMatch(/^  ADDRESS +TYPE +RSSI +SEEN +NAME$/); // 64 cells: services and manufacturer dropped
+    expect(last.some(l => /^  D4:1E:35:7A:00:01  random +-\d+ +\d+\.\ds +Pulse HR$/.test(l))).toBe(true);
+    // Sorted by name: the named devices in order, before the unnamed.
+    const names = last.filter(l => /^[ ?] [0-9A-F]{2}:/.test(l)).map(l => l.slice(2).trim().split(/\s{2,}/)[4] ?? '');
+    const named = names.filter(n => n !== '');
+    expect(named).toEqual([...named].sort((a, b) => a.localeCompare(b, 'en', { sensitivity: 'base' })));
+    expect(names.slice(named.length).every(n => n === '')).toBe(true);
+    // 30 lines: the rest are counted; the final frame is not live (no "scanning…", no keys).
+    expect(last.length).toBeLessThanOrEqual(30);
+    expect(last.at(-1)).toMatch(/^\d+ devices, \d+ more not shown; sorted by name$/);
+  });
+
+  test('keys on a terminal stdin: n sorts by name, q stops the scan (no --duration)', async () => {
+    const term = terminal(100, 40);
+    const stdin = process.stdin;
+    Object.defineProperty(stdin, 'isTTY', { value: true, configurable: true, writable: true });
+    const raw: boolean[] = [];
+    const setRawMode = vi.fn((on: boolean) => { raw.push(on); return stdin; });
+    Object.defineProperty(stdin, 'setRawMode', { value: setRawMode, configurable: true, writable: true });
+    vi.spyOn(stdin, 'resume').mockReturnValue(stdin);
+    vi.spyOn(stdin, 'pause').mockReturnValue(stdin);
+    // After the first redraw (every 500 ms) with devices in it, by signal.
+    const pressed = setTimeout(() => stdin.emit('data', Buffer.from('n')), 800);
+    const quit = setTimeout(() => stdin.emit('data', Buffer.from('q')), 1000);
+    try {
+      expect(await scan(['--transport', 'sim'])).toBe(0);
+    } finally {
+      clearTimeout(pressed);
+      clearTimeout(quit);
+      delete (stdin as { setRawMode?: unknown }).setRawMode;
+    }
+    expect(raw).toEqual([true, false]); // the terminal is given back as it was
+    expect(stdin.listenerCount('data')).toBe(0);
+    const frames = term.frames();
+    expect(frames.some(f => f.includes('sorted by signal (RSSI)'))).toBe(true);
+    expect(frames.at(-1)).toMatch(/\d+ devices(, \d+ more not shown)?; sorted by name\n$/);
+  });
+
+  test('--help lists every transport form; --sort and --stale are checked', async () => {
+    const out = captureOutput();
+    expect(await scan(['--help'])).toBe(0);
+    const help = out.stdout().join('\n');
+    expect(help).toContain(TRANSPORT_FORMS);
+    for (const form of ['hci0', 'hci:N', 'hci-user:N', 'unix:/path', 'tcp:host:port', 'serial:', 'sim,', 'sim:demo', 'sim:empty', 'sim:large', 'replay:', 'capture:']) {
+      expect(help).toContain(form);
+    }
+    expect(help).toContain('--sort KEY');
+    expect(await scan(['--transport', 'sim', '--sort', 'loudness'])).toBe(2);
+    expect(out.stderr().join('\n')).toContain('--sort is one of rssi, name, seen, not "loudness"');
+    expect(await scan(['--transport', 'sim', '--stale', '-1'])).toBe(2);
   });
 });
 
