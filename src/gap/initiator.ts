@@ -14,13 +14,15 @@
  *   disconnected (0x13) and connect() still rejects: the caller gave up on it.
  * - Failure: a non-zero Connection Complete status (e.g. 0x3E Connection Failed to be Established)
  *   rejects with HciStatusError naming the command; `attempts` retries 0x3E.
+ * - Hardware Error: the initiation in progress rejects with HardwareError at once (its Connection
+ *   Complete is lost with the controller's state); queued ones go on after the adapter's re-initialisation.
  * - Timers: the connect timeout and the wait for Connection Complete after a cancel, on the injected clock.
  *
  * The link type is the scheduler's (`L`): this room never builds or owns a link, it only hands the
  * one the scheduler built for its Connection Complete to the waiting connect().
  */
 import type { Clock, TimerId } from '../clock.js';
-import { AbortError, ArgumentError, HciStatusError, TimeoutError, TransportError } from '../errors.js';
+import { AbortError, ArgumentError, HardwareError, HciStatusError, TimeoutError, TransportError } from '../errors.js';
 import { log } from '../log.js';
 import { isUnknownCommand } from '../hci/controller.js';
 import type { HciHost } from '../hci/host.js';
@@ -73,7 +75,11 @@ export class Initiator<L extends InitiatedLink> {
   private readonly abandoned = new Set<string>();
 
   constructor(private readonly host: HciHost, private readonly scanner: Scanner, private readonly clock: Clock,
-    private readonly ownAddressType: () => number = () => 0) {}
+    private readonly ownAddressType: () => number = () => 0) {
+    // A Hardware Error (Vol 4, Part E, 7.7.16) loses the controller's state: the pending LE Create
+    // Connection will never complete, so the connect() waiting for it fails now, not at its timeout.
+    host.onHardwareError(code => this.failed(new HardwareError(code, 'connect')));
+  }
 
   /** Queue a connection attempt; resolves with the link once LE Connection Complete succeeds. */
   connect(target: ConnectTarget, opts: ConnectOptions = {}): Promise<L> {

@@ -154,7 +154,11 @@ export class PeerSession {
     const db = peripheral.db;
     if (db) {
       this.gattLink = db.createLink();
-      const bearer = new AttBearer(channel, { clock: api.clock, mtu: peripheral.spec.mtu ?? 247, server: this.gattLink.role });
+      // Like a real stack (BlueZ drops the link), a peer whose indication goes unconfirmed for the 30 s
+      // transaction timeout ends the link: its bearer may send nothing more (Vol 3, Part F, 3.3.3), and a
+      // peer that stayed connected but mute would leave the central waiting on every later request.
+      const bearer = new AttBearer(channel, { clock: api.clock, mtu: peripheral.spec.mtu ?? 247, server: this.gattLink.role,
+        onTimeout: () => this.terminate() });
       this.gattLink.bind(bearer);
     } else {
       // No GATT database: every request gets Request Not Supported from a bare bearer.

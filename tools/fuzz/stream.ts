@@ -29,6 +29,8 @@ export interface LayerResult {
   inputs: number;
   packets: number;
   ms: number;
+  /** CPU time of the process (user + system) while the layer ran: on a shared machine, the honest rate. */
+  cpuMs: number;
   checkpoints: number;
   failures: Fixture[];
   maxTimers: number;
@@ -77,7 +79,8 @@ export async function runLayer(layer: Layer, o: RunOptions): Promise<LayerResult
   let heapMax = heap0;
   const start = performance.now();
   let lastProgress = start;
-  const r: LayerResult = { layer, inputs: 0, packets: 0, ms: 0, checkpoints: 0, failures: [], maxTimers: 0, heapGrowthMb: 0,
+  const cpu0 = process.cpuUsage();
+  const r: LayerResult = { layer, inputs: 0, packets: 0, ms: 0, cpuMs: 0, checkpoints: 0, failures: [], maxTimers: 0, heapGrowthMb: 0,
     relinks: 0, opsOk: 0, opsFailed: 0, advertisements: 0 };
   const tally = (t: Target): void => {
     const s = (t as { stats?: { relinks: number; opsOk: number; opsFailed: number; advertisements: number } }).stats;
@@ -127,6 +130,8 @@ export async function runLayer(layer: Layer, o: RunOptions): Promise<LayerResult
     if (o.saveDir) saveFixture(o.saveDir, fx);
   }
   r.ms = performance.now() - start;
+  const cpu = process.cpuUsage(cpu0);
+  r.cpuMs = (cpu.user + cpu.system) / 1000;
   r.heapGrowthMb = (heapMax - heap0) / 1048576;
   return r;
 }
