@@ -26,6 +26,8 @@ import { abortedError, deadline, guarded, type OperationOptions } from '../opera
 import type { ScanFilter } from '../gap/filters.js';
 import { Advertisement, Scanner, type AddressType, type ScanOptions, type ScanSession } from '../gap/scanner.js';
 import { Connection } from './connection.js';
+import type { AdvertiseOptions, AdvertisingSet } from '../gap/advertiser.js';
+import { IncomingQueue } from './incoming.js';
 import { FileGattCache, type GattCache } from '../gatt/cache.js';
 import { CocRegistry, type ChannelListener, type ListenOptions } from '../l2cap/coc.js';
 import type { GattClientOptions } from '../gatt/client.js';
@@ -123,6 +125,8 @@ export class Adapter extends EventEmitter<AdapterEvents> {
   private readonly gattCache: GattCache | undefined;
   /** The PSMs we listen on for credit-based channels, shared by every link of either role. */
   private readonly channelRegistry: CocRegistry;
+  /** Incoming (peripheral-role) connections for accept() iterators. */
+  private readonly incoming = new IncomingQueue<Connection>();
 
   private constructor(readonly host: HciHost, readonly clock: Clock, private readonly opts: AdapterOpenOptions) {
     super();
@@ -136,7 +140,7 @@ export class Adapter extends EventEmitter<AdapterEvents> {
       ...(opts.mtu !== undefined ? { mtu: opts.mtu } : {}),
       ...(opts.gatt?.server !== undefined ? { server: opts.gatt.server } : {}),
       channels: this.channelRegistry,
-    });
+    }, () => this.randomAddress);
     this.scanner.onAdvertisement(ad => { if (this.listenerCount('advertisement') > 0) this.emit('advertisement', ad); });
     this.connectionManager.onConnection(link => {
       const conn = this.newConnection(link);
@@ -146,6 +150,7 @@ export class Adapter extends EventEmitter<AdapterEvents> {
         this.emit('disconnect', conn, reason);
       });
       this.emit('connection', conn);
+      if (link.role === 'peripheral') this.incoming.push(conn);
     });
     host.onHardwareError(code => {
       this.emit('hardwareError', code);
@@ -156,7 +161,7 @@ export class Adapter extends EventEmitter<AdapterEvents> {
         );
       }
     });
-    host.onClose(e => this.emit('close', e));
+    host.onClose(e => { this.incoming.close(); this.emit('close', e); });
   }
 
   /** Open a transport, reset and initialise the controller (`timeout` and `signal` in the options). */
@@ -263,6 +268,31 @@ export class Adapter extends EventEmitter<AdapterEvents> {
   }
 
   /**
+   * Advertise (legacy or extended; see AdvertiseOptions): resolves with the set once the controller
+   * advertises. `set.update(options)`, `set.stop()`, or `await using set = await adapter.advertise(…)`.
+   * Centrals that connect arrive as connections with `role: 'peripheral'` (the 'connection' event
+   * and `accept()`); connectable advertising resumes after each connection unless `resume: false`.
+   */
+  advertise(options: AdvertiseOptions = {}): Promise<AdvertisingSet> {
+    return this.connectionManager.advertiser.advertise(options);
+  }
+
+  /** Advertising sets that are live. */
+  get advertising(): AdvertisingSet[] {
+    return this.connectionManager.advertiser.active;
+  }
+
+  /**
+   * Incoming connections (we are the peripheral), from now on, as an async iterator: `for await
+   * (const conn of adapter.accept()) …`. Ends when the signal aborts, the loop is left, or the
+   * adapter closes. Connections that arrive while the loop body runs wait in a queue of at most
+   * ACCEPT_QUEUE_LIMIT (older ones beyond it are still live and were announced by 'connection').
+   */
+  accept(options: { signal?: AbortSignal } = {}): AsyncIterableIterator<Connection> {
+    return this.incoming.iterate(options.signal);
+  }
+
+  /**
    * Re-initialise the controller (HCI Reset); live links are reported lost. Default deadline: none of
    * its own, each HCI command has the command timeout. After a timeout or abort the controller is in
    * an unknown state: call reset() again (or close()) before using it.
@@ -286,12 +316,14 @@ export class Adapter extends EventEmitter<AdapterEvents> {
     const early = abortedError('close', options?.signal);
     if (early) throw early;
     this.scanner.dispose();
+    this.incoming.close();
     const ready = this.host.state === 'ready';
     let aborted: Error | undefined;
     if (ready) {
       const d = deadline(this.clock, options, { layer: 'gap', operation: 'close', defaultMs: CLOSE_GRACE_MS });
       const graceful = (async () => {
         await this.scanner.settle().catch(() => undefined);
+        await this.connectionManager.advertiser.stopAll();
         // The close deadline also ends each disconnect's wait (and its 40 s timer). Each link gets its
         // own signal, all aborted by one listener on the deadline: N links on one signal would add N
         // listeners (MaxListenersExceededWarning past 10).

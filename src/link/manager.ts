@@ -20,6 +20,7 @@ import { Acceptor } from '../gap/acceptor.js';
 import {
   disconnectReason, DisconnectReasons, type ConnectOptions, type ConnectTarget,
 } from '../gap/connections.js';
+import { Advertiser } from '../gap/advertiser.js';
 import { Initiator } from '../gap/initiator.js';
 import type { Scanner } from '../gap/scanner.js';
 import type { HciHost } from '../hci/host.js';
@@ -34,11 +35,15 @@ export class ConnectionManager {
   readonly initiator: Initiator<LeLink>;
   /** Accepting: incoming links where we are the peripheral. */
   readonly acceptor = new Acceptor();
+  /** Advertising: the sets that make centrals connect to us (their connections come to the acceptor). */
+  readonly advertiser: Advertiser;
   private readonly connectionListeners = new Set<(l: LeLink) => void>();
 
   constructor(readonly host: HciHost, readonly scanner: Scanner, readonly clock: Clock,
-    ownAddressType: () => number = () => 0, private readonly linkOptions: LinkOptions = {}) {
+    ownAddressType: () => number = () => 0, private readonly linkOptions: LinkOptions = {},
+    randomAddress: () => string | undefined = () => undefined) {
     this.initiator = new Initiator<LeLink>(host, scanner, clock, ownAddressType);
+    this.advertiser = new Advertiser(host, clock, this.acceptor, () => ({ type: ownAddressType(), randomAddress: randomAddress() }));
     host.on('leConnectionComplete', e => this.connectionComplete(e.status, e.connectionHandle, e.role, e.peerAddressType,
       e.peerAddress, e.connectionInterval, e.peripheralLatency, e.supervisionTimeout));
     host.on('leEnhancedConnectionComplete', e => this.connectionComplete(e.status, e.connectionHandle, e.role,
@@ -92,6 +97,11 @@ export class ConnectionManager {
 
   private connectionComplete(status: number, handle: number, role: number, peerType: number, peer: string,
     interval: number, latency: number, timeout: number): void {
+    if (status === 0x3c) {
+      // Advertising Timeout: legacy high duty directed advertising ended unanswered (Vol 4, Part E, 7.8.9).
+      this.advertiser.directedTimeout();
+      return;
+    }
     if (status !== 0) {
       // Failures only concern our own initiation (a peripheral-role failure is the advertiser's business).
       this.initiator.failed(new HciStatusError(status, statusName(status), 'leCreateConnection'));
