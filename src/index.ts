@@ -64,6 +64,10 @@ export {
   parseAd, decodeAd, encodeAd, buildAd, LEGACY_AD_MAX, EXTENDED_AD_MAX, type ParsedAd, type AdContent, type BuildAdOptions,
 } from './gap/ad.js';
 export { decodeSmp, encodeSmp, describeSmp, type SmpPdu } from './smp/pdus.js';
+// The peripheral role: advertising sets (adapter.advertise()).
+export {
+  AdvertisingSet, EXT_AD_FRAGMENT, type AdvertiseOptions, type AdvertisingContent, type AdvertisingEndReason,
+} from './gap/advertiser.js';
 
 // The Security Manager's crypto toolbox (Core Vol 3, Part H, 2.2): e, c1, s1, ah, f4, f5, f6, g2, h6,
 // h7, AES-CMAC and P-256, spec names and parameter order, values most significant octet first.

@@ -43,6 +43,8 @@ import type { SimClock, SimEvent } from './clock.js';
 import { SimAclBuffers } from './acl-buffers.js';
 import { SimLink, type LinkOwner } from './link.js';
 import type { PeerLinkApi, VirtualPeripheral } from './peripheral.js';
+import { HostAdvertiser, type AirConnectRequest, type HostAdvertisingSet, type SimAir } from './air.js';
+import type { LinkPeer } from './link.js';
 import type { SimControllerOptions } from './types.js';
 import { normAddress, Rng } from './util.js';
 import {
@@ -85,6 +87,8 @@ interface ScanState {
 
 interface Initiating {
   extended: boolean;
+  /** Own_Address_Type of the create command (0 public, 1 random). */
+  ownAddressType?: number;
   filterPolicy: number;
   peerAddressType: number;
   peerAddress: string;
@@ -137,6 +141,9 @@ export class SimController implements LinkOwner {
   readonly advSets = new Map<number, AdvSet>();
   private readonly pendingParamRequests = new Map<number, { intervalMinMs: number; intervalMaxMs: number; latency: number; timeoutMs: number }>();
   private readonly peerByHandle = new Map<number, VirtualPeripheral>();
+  /** The shared air this controller is on (other controllers hear its advertising), if any. */
+  air: SimAir | undefined;
+  private hostAdv: HostAdvertiser[] = [];
 
   constructor(
     readonly options: SimControllerOptions,
@@ -236,6 +243,7 @@ export class SimController implements LinkOwner {
     }
     const handler = HANDLERS[kind] as Handler<typeof kind>;
     handler(this, cmd as never);
+    if (this.air && AIR_COMMANDS.has(kind)) this.airChanged();
   }
 
   private receiveAcl(packet: Uint8Array): void {
@@ -357,11 +365,96 @@ export class SimController implements LinkOwner {
 
   /** Start or stop the radio events of every advertiser, after scanning / initiating / links changed. */
   updateAdvertisers(): void {
-    for (const p of this.peripherals) this.updateAdvertiser(p);
+    const peers = this.radioPeers();
+    for (const p of peers) this.updateAdvertiser(p);
+    if (this.air) {
+      // Advertising sets of other controllers that changed or stopped: their old radio events end.
+      for (const [p, t] of this.advTimers) {
+        if (!peers.includes(p)) {
+          t.cancel();
+          this.advTimers.delete(p);
+        }
+      }
+    }
+  }
+
+  /** Everything this controller's radio may hear: the scenario's peripherals and, on a shared air, the other hosts' advertising. */
+  private radioPeers(): VirtualPeripheral[] {
+    return this.air ? [...this.peripherals, ...this.air.advertisersFor(this)] : this.peripherals;
+  }
+
+  /** This host's enabled advertising sets as the air sees them (rebuilt by airChanged). */
+  hostAdvertisers(): HostAdvertiser[] {
+    return this.hostAdv;
+  }
+
+  /** The host changed its advertising (or a connection ended it): rebuild what the air hears. */
+  airChanged(): void {
+    if (!this.air) return;
+    const sets: HostAdvertisingSet[] = [];
+    const own = (type: number, setAddress?: string): { address: string; addressType: 0 | 1 } =>
+      type === 1 || type === 3 ? { address: setAddress ?? this.randomAddress ?? this.address, addressType: 1 } : { address: this.address, addressType: 0 };
+    const legacy = this.legacyAdv;
+    const lp = legacy.params as HciCommandOf<'leSetAdvertisingParameters'> | undefined;
+    if (legacy.enabled && lp) {
+      // Advertising_Type (Vol 4, Part E, 7.8.5): 0 ADV_IND, 1 / 4 ADV_DIRECT_IND, 2 ADV_SCAN_IND, 3 ADV_NONCONN_IND.
+      const t = lp.advertisingType;
+      sets.push({ key: -1, ...own(lp.ownAddressType), extended: false, connectable: t === 0 || t === 1 || t === 4,
+        scannable: t === 0 || t === 2, directedTo: t === 1 || t === 4 ? lp.peerAddress.toUpperCase() : undefined,
+        intervalMs: lp.advertisingIntervalMin * 0.625, sid: 0, txPower: 127,
+        data: t === 1 || t === 4 ? new Uint8Array(0) : legacy.data, scanRsp: legacy.scanRsp });
+    }
+    for (const [handle, set] of this.advSets) {
+      const p = set.params;
+      if (!set.enabled || !p) continue;
+      // Advertising_Event_Properties (7.8.53): bit 0 connectable, 1 scannable, 2 directed, 4 legacy, 6 include TX power.
+      const props = p.advertisingEventProperties;
+      sets.push({ key: handle, ...own(p.ownAddressType, set.randomAddress), extended: (props & 0x10) === 0,
+        connectable: (props & 0x01) !== 0, scannable: (props & 0x02) !== 0,
+        directedTo: props & 0x04 ? p.peerAddress.toUpperCase() : undefined,
+        intervalMs: p.primaryAdvertisingIntervalMin * 0.625, sid: p.advertisingSid,
+        txPower: props & 0x40 ? (p.advertisingTxPower === 127 ? 0 : Math.min(p.advertisingTxPower, 10)) : 127,
+        data: set.data, scanRsp: set.scanRsp });
+    }
+    // Keep the object of a set that did not change, so the other radios keep its advertising events.
+    this.hostAdv = sets.map(d => this.hostAdv.find(h => sameSet(h.set, d)) ?? new HostAdvertiser(this, d));
+    this.air.changed(this);
+  }
+
+  /**
+   * A central on the air connected to one of our host's sets: our side of the link (role peripheral),
+   * LE (Enhanced) Connection Complete, and for an extended set LE Advertising Set Terminated after it
+   * (Vol 4, Part E, 7.7.65.18); connectable advertising stops with its connection (Vol 6, Part B, 4.4.2).
+   */
+  acceptFromAir(key: number, central: AirConnectRequest, peer: LinkPeer): SimLink {
+    const handle = this.allocHandle();
+    const link = new SimLink(this, handle, central.address, central.addressType,
+      { intervalUs: central.intervalUs, latency: central.latency, supervisionTimeoutUs: central.supervisionTimeoutUs }, central.firstAnchorUs);
+    link.peer = peer;
+    this.links.set(handle, link);
+    this.buffers.open(handle);
+    this.stats.connections++;
+    const extended = key >= 0;
+    if (extended) {
+      const set = this.advSets.get(key);
+      if (set) {
+        set.enabled = false;
+        set.timer?.cancel();
+        set.timer = undefined;
+      }
+    } else {
+      this.legacyAdv.enabled = false;
+    }
+    this.connectionComplete(extended, S.success, link, 1, extended ? key : 0xff);
+    if (extended) {
+      this.emit({ kind: 'leAdvertisingSetTerminated', status: 0, advertisingHandle: key, connectionHandle: handle, numCompletedExtendedAdvertisingEvents: 0 });
+    }
+    this.airChanged();
+    return link;
   }
 
   private advertising(p: VirtualPeripheral): boolean {
-    if (!p.spec.advertising) return false;
+    if (!p.spec.advertising || !p.onAir) return false;
     if (p.session && !(p.spec.advertising.whileConnected ?? false)) return false;
     return true;
   }
@@ -388,6 +481,8 @@ export class SimController implements LinkOwner {
     const rssi = p.driftRssi(this.rng);
     if (rssi < -100) return; // below sensitivity
     const init = this.initiating;
+    const directedTo = (p as { directedTo?: string }).directedTo;
+    if (directedTo !== undefined && directedTo !== this.ownAddress(init?.ownAddressType ?? this.scanOwnType)) return;
     if (init && p.connectable && !p.session && this.targets(init, p)) {
       if (!init.extended && p.extended) return; // a legacy initiator does not follow ADV_EXT_IND
       this.establish(p, init);
@@ -472,6 +567,8 @@ export class SimController implements LinkOwner {
       terminate: reason => link.terminate(reason, reason),
       requestParameters: r => this.peerParameterRequest(link, r),
       schedule: (us, fn) => this.clock.schedule(us, fn),
+      central: { address: this.ownAddress(init.ownAddressType ?? 0), addressType: (init.ownAddressType ?? 0) & 1,
+        intervalUs: interval, latency: init.latency, supervisionTimeoutUs: init.supervisionTimeoutUs, firstAnchorUs: this.clock.micros + 2500 },
     };
     link.peer = p.connect(api, this.rng);
     this.connectionComplete(init.extended, S.success, link);
@@ -495,15 +592,15 @@ export class SimController implements LinkOwner {
   }
 
   /** The connection-complete event the masks ask for (Vol 4, Part E, 7.7.65.1 / .10). */
-  private connectionComplete(extended: boolean, status: number, link?: SimLink): void {
+  private connectionComplete(extended: boolean, status: number, link?: SimLink, role = 0, advertisingHandle = 0xff): void {
     const common = {
-      status, connectionHandle: link?.handle ?? 0, role: 0, peerAddressType: link?.peerAddressType ?? 0,
+      status, connectionHandle: link?.handle ?? 0, role, peerAddressType: link?.peerAddressType ?? 0,
       peerAddress: link?.peerAddress ?? ZERO_ADDR, connectionInterval: link ? link.intervalUs / 1250 : 0,
       peripheralLatency: link?.latency ?? 0, supervisionTimeout: link ? link.supervisionTimeoutUs / 10_000 : 0,
       centralClockAccuracy: 0,
     };
     const enhanced = { ...common, localResolvablePrivateAddress: ZERO_ADDR, peerResolvablePrivateAddress: ZERO_ADDR };
-    if (this.leUnmasked(0x29)) this.emit({ kind: 'leEnhancedConnectionCompleteV2', ...enhanced, advertisingHandle: 0xff, syncHandle: 0xffff });
+    if (this.leUnmasked(0x29)) this.emit({ kind: 'leEnhancedConnectionCompleteV2', ...enhanced, advertisingHandle, syncHandle: 0xffff });
     else if (this.leUnmasked(0x0a)) this.emit({ kind: 'leEnhancedConnectionComplete', ...enhanced });
     else this.emit({ kind: 'leConnectionComplete', ...common });
     // After an extended connection, LE Channel Selection Algorithm (7.7.65.20): CSA #2.
@@ -641,6 +738,7 @@ export class SimController implements LinkOwner {
     this.suggestedDataLength = { octets: 27, time: 328 };
     this.defaultPhy = { tx: 0, rx: 0 };
     this.updateAdvertisers();
+    this.airChanged();
   }
 
   /** Fault: the controller reports a Hardware Error (Vol 4, Part E, 7.7.16) and loses its state. */
@@ -660,6 +758,15 @@ export class SimController implements LinkOwner {
     this.advTimers.clear();
   }
 
+  /** The address a command's Own_Address_Type names (0 / 2 public, 1 / 3 random). */
+  private ownAddress(type: number): string {
+    return type & 1 ? this.randomAddress ?? this.address : this.address;
+  }
+
+  private get scanOwnType(): number {
+    return 0;
+  }
+
   // Accessors used by handlers.
   get legacyAdvertising() { return this.legacyAdv; }
   get dataLengthDefaults() { return this.suggestedDataLength; }
@@ -670,6 +777,19 @@ export class SimController implements LinkOwner {
 }
 
 // ---- event code lookup (for masks) ------------------------------------------------------------------
+
+/** Commands after which the air must hear this host's advertising anew. */
+const AIR_COMMANDS = new Set<string>(['leSetAdvertisingParameters', 'leSetAdvertisingData', 'leSetScanResponseData',
+  'leSetAdvertisingEnable', 'leSetRandomAddress', 'leSetAdvertisingSetRandomAddress', 'leSetExtendedAdvertisingParameters',
+  'leSetExtendedAdvertisingData', 'leSetExtendedScanResponseData', 'leSetExtendedAdvertisingEnable', 'leRemoveAdvertisingSet',
+  'leClearAdvertisingSets']);
+
+function sameSet(a: HostAdvertisingSet, b: HostAdvertisingSet): boolean {
+  const eq = (x: Uint8Array, y: Uint8Array): boolean => x.length === y.length && x.every((v, i) => v === y[i]);
+  return a.key === b.key && a.address === b.address && a.addressType === b.addressType && a.extended === b.extended &&
+    a.connectable === b.connectable && a.scannable === b.scannable && a.directedTo === b.directedTo &&
+    a.intervalMs === b.intervalMs && a.sid === b.sid && a.txPower === b.txPower && eq(a.data, b.data) && eq(a.scanRsp, b.scanRsp);
+}
 
 const EVENT_CODE: Record<string, number> = {
   disconnectionComplete: 0x05, encryptionChange: 0x08, readRemoteVersionInformationComplete: 0x0c, hardwareError: 0x10,

@@ -29,3 +29,4 @@ export { Simulator, SimTransport, createSimulator, type PacketFault, type Simula
 export { SCENARIOS, scenarioNamed, crowd, largeDatabase, HEART_RATE_SENSOR, THERMOMETER, LARGE_PERIPHERAL } from './scenarios.js';
 export type * from './types.js';
 export { bytesOf, adBytes, Rng } from './util.js';
+export { SimAir, HostAdvertiser, type SimAirOptions, type AirConnectRequest } from './air.js';

@@ -49,6 +49,8 @@ export interface PeerLinkApi {
   /** LL Connection Parameters Request (the central's host sees LE Remote Connection Parameter Request). */
   requestParameters(p: { intervalMinMs: number; intervalMaxMs: number; latency: number; timeoutMs: number }): void;
   schedule(us: number, fn: () => void): SimEvent;
+  /** The initiator's CONNECT_IND as the advertiser hears it (used by host advertisers on a shared air). */
+  readonly central?: import('./air.js').AirConnectRequest;
 }
 
 export interface PeripheralStats {
@@ -103,6 +105,11 @@ export class VirtualPeripheral {
     this.rssi = adv.rssi ?? -60;
   }
 
+  /** Advertising now (a host's advertising set on a shared air may have changed or stopped). */
+  get onAir(): boolean {
+    return true;
+  }
+
   /** Advance the RSSI random walk (one advertising event), kept within ±15 dB of the mean. */
   driftRssi(rng: Rng): number {
     const adv = this.spec.advertising ?? {};
@@ -113,7 +120,7 @@ export class VirtualPeripheral {
   }
 
   /** A link to this peripheral was established. */
-  connect(api: PeerLinkApi, rng: Rng): PeerSession {
+  connect(api: PeerLinkApi, rng: Rng): PeerSession | import('./link.js').LinkPeer {
     this.stats.connections++;
     this.session = new PeerSession(this, api, rng);
     return this.session;

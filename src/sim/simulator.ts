@@ -17,6 +17,7 @@ import { ReceiverSlot } from '../transport/receiver-slot.js';
 import { H4, type HciTransport, type TransportReceiver } from '../transport/types.js';
 import { SimClock } from './clock.js';
 import { SimController } from './controller.js';
+import type { SimAir } from './air.js';
 import type { SimLink } from './link.js';
 import { VirtualPeripheral } from './peripheral.js';
 import { scenarioNamed, SCENARIOS } from './scenarios.js';
@@ -24,8 +25,13 @@ import type { Scenario } from './types.js';
 import { normAddress, Rng } from './util.js';
 
 export interface SimulatorOptions {
-  /** Virtual ms per wall-clock ms (default Infinity: as fast as possible). */
+  /** Virtual ms per wall-clock ms (default Infinity: as fast as possible; an air has its own). */
   speed?: number;
+  /**
+   * Share the air (and the clock) with other simulators: their hosts hear and connect to each
+   * other's advertising (src/sim/air.ts). A controller with no address in the scenario gets one of its own.
+   */
+  air?: SimAir;
 }
 
 /** A packet-level fault on the H4 boundary between host and controller. */
@@ -88,13 +94,22 @@ export class Simulator {
   readonly rng: Rng;
   private readonly faults: ActiveFault[] = [];
 
+  private readonly air: SimAir | undefined;
+
   constructor(readonly scenario: Scenario, options: SimulatorOptions = {}) {
-    this.clock = new SimClock({ ...(options.speed !== undefined ? { speed: options.speed } : {}) });
+    this.air = options.air;
+    this.clock = options.air?.clock ?? new SimClock({ ...(options.speed !== undefined ? { speed: options.speed } : {}) });
     this.rng = new Rng(scenario.seed ?? 1);
     this.peripherals = scenario.peripherals.map(p => new VirtualPeripheral(p));
     this.transport = new SimTransport(this);
-    this.controller = new SimController(scenario.controller ?? {}, this.clock, this.rng, this.peripherals,
+    const controllerOptions = options.air && scenario.controller?.address === undefined
+      ? { ...scenario.controller, address: options.air.allocateAddress() } : scenario.controller ?? {};
+    this.controller = new SimController(controllerOptions, this.clock, this.rng, this.peripherals,
       p => this.toHost(p));
+    if (options.air) {
+      this.controller.air = options.air;
+      options.air.join(this.controller);
+    }
   }
 
   /** Virtual ms since the simulation started. */
@@ -195,7 +210,8 @@ export class Simulator {
   /** @internal Stop everything (the transport closed). */
   stop(): void {
     this.controller.shutdown();
-    this.clock.stop();
+    if (this.air) this.air.leave(this.controller);
+    else this.clock.stop();
   }
 
   /** Counters for tests and benchmarks. */
