@@ -31,6 +31,7 @@ import type { Uuid } from '../codec/uuid.js';
 import { isUnknownCommand } from '../hci/controller.js';
 import type { HciHost } from '../hci/host.js';
 import type { LeAdvertisingReport, LeExtendedAdvertisingReport } from '../hci/le-events.js';
+import { EXT_ADV_EVENT_TYPE, ExtAdvDataStatus } from '../hci/bit-fields.js';
 import { parseAdvertisingData, type ParsedAd } from './ad.js';
 import { compileFilters, filtersOf, type FilterPredicate, type ScanFilter } from './filters.js';
 import { DeviceRegistry } from './registry.js';
@@ -294,6 +295,13 @@ export interface ScannerOptions {
   scanResponseWaitMs?: number;
 }
 
+// Extended report Event_Type bits (Vol 4, Part E, 7.7.65.13), bound once from the table's field.
+const extDataStatus = EXT_ADV_EVENT_TYPE.getter('dataStatus');
+const extScanResponse = EXT_ADV_EVENT_TYPE.tester('scanResponse');
+const extLegacy = EXT_ADV_EVENT_TYPE.tester('legacy');
+const extConnectable = EXT_ADV_EVENT_TYPE.tester('connectable');
+const extScannable = EXT_ADV_EVENT_TYPE.tester('scannable');
+
 const MAX_FRAGMENTS_IN_PROGRESS = 64;
 const MAX_REASSEMBLED = 1650; // Vol 4, Part E, 7.8.57: at most 1650 octets of advertising data
 
@@ -488,14 +496,14 @@ export class Scanner {
   private extendedReport(r: LeExtendedAdvertisingReport): void {
     this.reports++;
     const t = r.eventType;
-    const status = (t >> 5) & 0b11;
-    const isScanRsp = (t & 0b1000) !== 0;
+    const status = extDataStatus(t);
+    const isScanRsp = extScanResponse(t);
     let data = r.data;
-    if (status === 1 || (status !== 0 && this.fragments.size > 0)) {
+    if (status === ExtAdvDataStatus.Incomplete || (status !== ExtAdvDataStatus.Complete && this.fragments.size > 0)) {
       // Data_Status 1: more fragments follow (Vol 4, Part E, 7.7.65.13); collect per advertiser, SID and PDU kind.
       const key = r.addressType + '/' + r.address + '/' + r.advertisingSid + (isScanRsp ? '/r' : '/a');
       let parts = this.fragments.get(key);
-      if (status === 1) {
+      if (status === ExtAdvDataStatus.Incomplete) {
         if (!parts) {
           if (this.fragments.size >= MAX_FRAGMENTS_IN_PROGRESS) this.fragments.delete(this.fragments.keys().next().value as string);
           this.fragments.set(key, (parts = []));
@@ -511,7 +519,7 @@ export class Scanner {
         parts.push(r.data);
         data = concat(parts);
       }
-    } else if (status === 0 && this.fragments.size > 0) {
+    } else if (status === ExtAdvDataStatus.Complete && this.fragments.size > 0) {
       const key = r.addressType + '/' + r.address + '/' + r.advertisingSid + (isScanRsp ? '/r' : '/a');
       const parts = this.fragments.get(key);
       if (parts) {
@@ -520,14 +528,14 @@ export class Scanner {
         data = concat(parts);
       }
     }
-    if (t & 0x10) {
+    if (extLegacy(t)) {
       // Legacy PDU reported through the extended event (bit 4): the other bits say which one.
-      this.process(r.address, r.addressType, r.rssi, data, isScanRsp, (t & 1) !== 0, (t & 2) !== 0, t, true,
+      this.process(r.address, r.addressType, r.rssi, data, isScanRsp, extConnectable(t), extScannable(t), t, true,
         r.txPower, r.advertisingSid, false);
       return;
     }
-    this.process(r.address, r.addressType, r.rssi, data, isScanRsp, (t & 1) !== 0, (t & 2) !== 0, t, true,
-      r.txPower, r.advertisingSid === 0xff ? undefined : r.advertisingSid, status === 2);
+    this.process(r.address, r.addressType, r.rssi, data, isScanRsp, extConnectable(t), extScannable(t), t, true,
+      r.txPower, r.advertisingSid === 0xff ? undefined : r.advertisingSid, status === ExtAdvDataStatus.Truncated);
   }
 
   private process(

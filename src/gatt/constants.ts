@@ -1,4 +1,7 @@
 import { fromShort } from '../codec/uuid.js';
+import { bitfield } from '../codec/bits.js';
+import { x16, x8 } from '../codec/field.js';
+import { hex16 } from '../bytes/hex.js';
 
 /**
  * GATT numbers (Core Vol 3, Part G): attribute types of declarations and descriptors, characteristic
@@ -46,6 +49,14 @@ export const ExtendedProperty = {
   writableAuxiliaries: 0x0002,
 } as const;
 
+/**
+ * The bit-field field types of the declaration and descriptor values (codec/bits.ts): the GATT value
+ * table decodes with them, callers test bits by name (`CCCD.has(v, 'indication')`) instead of masks,
+ * and describe() prints `0x0002(indication)`.
+ */
+export const CHARACTERISTIC_PROPERTIES = bitfield(x8, CharacteristicProperty);
+export const EXTENDED_PROPERTIES = bitfield(x16, ExtendedProperty, hex16);
+
 /** The property names a characteristic may have (declaration bits plus the extended ones). */
 export type CharacteristicPropertyName = Exclude<keyof typeof CharacteristicProperty, 'extendedProperties'> | keyof typeof ExtendedProperty;
 
@@ -55,12 +66,19 @@ export const Cccd = { notification: 0x0001, indication: 0x0002 } as const;
 /** Client Supported Features bits (Vol 3, Part G, 7.2, Table 7.6). */
 export const ClientFeature = { robustCaching: 0x01, eatt: 0x02, multipleHandleValueNotifications: 0x04 } as const;
 
+/** The CCCD value as a bit field (Vol 3, Part G, 3.3.3.3, Table 3.11); bits 2-15 are reserved. */
+export const CCCD = bitfield(x16, Cccd, hex16);
+/** The Server Characteristic Configuration value (Vol 3, Part G, 3.3.3.4, Table 3.13). */
+export const SCCD = bitfield(x16, { broadcast: 0x0001 }, hex16);
+/** The first octet of Client Supported Features (Vol 3, Part G, 7.2, Table 7.6). */
+export const CLIENT_FEATURES = bitfield(x8, ClientFeature);
+
 /** Decode a declaration's property byte (+ extended bits) into names. */
 export function propertyNames(props: number, ext = 0): CharacteristicPropertyName[] {
   const out: CharacteristicPropertyName[] = [];
-  for (const [k, bit] of Object.entries(CharacteristicProperty)) {
-    if (k !== 'extendedProperties' && props & bit) out.push(k as CharacteristicPropertyName);
+  for (const k of Object.keys(CharacteristicProperty) as Array<keyof typeof CharacteristicProperty>) {
+    if (k !== 'extendedProperties' && CHARACTERISTIC_PROPERTIES.has(props, k)) out.push(k);
   }
-  for (const [k, bit] of Object.entries(ExtendedProperty)) if (ext & bit) out.push(k as CharacteristicPropertyName);
+  for (const k of Object.keys(ExtendedProperty) as Array<keyof typeof ExtendedProperty>) if (EXTENDED_PROPERTIES.has(ext, k)) out.push(k);
   return out;
 }

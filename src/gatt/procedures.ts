@@ -23,7 +23,7 @@ import { ATT_MAX_VALUE_LENGTH, AttErrorCode } from '../att/constants.js';
 import type { AttPdu, AttPduOf, RequestKind, ResponseFor } from '../att/pdus.js';
 import { is16, uuid as toUuid, uuidFromBytes, uuidToBytes, type Uuid } from '../codec/uuid.js';
 import { AttError, InvalidStateError, ProtocolError, ArgumentError } from '../errors.js';
-import { CharacteristicProperty, GattType } from './constants.js';
+import { CHARACTERISTIC_PROPERTIES, GattType } from './constants.js';
 import { aesCmac } from './crypto.js';
 import { decodeGattValue, type GattValue, type GattValueKind } from './values.js';
 import { log } from '../log.js';
@@ -268,7 +268,7 @@ export async function discoverAllDescriptors(bearer: AttBearer, services: Servic
     for (const c of s.characteristics) {
       c.descriptors = [];
       if (c.end <= c.valueHandle) continue;
-      const notifies = (c.properties & (CharacteristicProperty.notify | CharacteristicProperty.indicate)) !== 0;
+      const notifies = CHARACTERISTIC_PROPERTIES.has(c.properties, 'notify') || CHARACTERISTIC_PROPERTIES.has(c.properties, 'indicate');
       if (notifies && c.end === c.valueHandle + 1) {
         // Vol 3, Part G, 3.3.3.3: a notify/indicate characteristic has a CCCD; one free handle must be it.
         c.descriptors.push({ handle: c.end, uuid: GattType.ClientCharacteristicConfiguration });

@@ -24,7 +24,7 @@ import { concat } from '../bytes/hex.js';
 import type { Clock } from '../clock.js';
 import { uuid as toUuid, uuidToBytes, type Uuid } from '../codec/uuid.js';
 import type { L2capChannel } from '../l2cap/channel.js';
-import { Cccd, CharacteristicProperty, ExtendedProperty, GattType, type CharacteristicPropertyName } from './constants.js';
+import { CCCD, CHARACTERISTIC_PROPERTIES, CLIENT_FEATURES, CharacteristicProperty, ExtendedProperty, GattType, type CharacteristicPropertyName } from './constants.js';
 import { aesCmac } from './crypto.js';
 import { cccdValue, decodeGattValue, encodeGattValue } from './values.js';
 import { ArgumentError, InvalidStateError } from '../errors.js';
@@ -228,7 +228,7 @@ export class GattDatabase {
     const layout: CharacteristicLayout = { uuid: cu, declHandle, valueHandle, properties: props, descriptors: [] };
     const descs = [...(c.descriptors ?? [])];
     const has = (t: Uuid): boolean => descs.some(d => safeUuid(d.uuid) === t);
-    if (props & (CharacteristicProperty.notify | CharacteristicProperty.indicate) && c.cccd !== false
+    if ((CHARACTERISTIC_PROPERTIES.has(props, 'notify') || CHARACTERISTIC_PROPERTIES.has(props, 'indicate')) && c.cccd !== false
       && !has(GattType.ClientCharacteristicConfiguration)) {
       descs.unshift({ uuid: 0x2902 });
     }
@@ -261,12 +261,13 @@ export class GattDatabase {
 
   private valueAttr(handle: number, type: Uuid, c: CharacteristicDef, props: number): AttAttribute {
     const special = type === GattType.DatabaseHash ? 'hash' : type === GattType.ClientSupportedFeatures ? 'csf' : undefined;
-    const writable = (props & (CharacteristicProperty.write | CharacteristicProperty.writeWithoutResponse |
-      CharacteristicProperty.authenticatedSignedWrites)) !== 0 || c.properties.includes('reliableWrite');
+    const P = CHARACTERISTIC_PROPERTIES;
+    const writable = P.has(props, 'write') || P.has(props, 'writeWithoutResponse') || P.has(props, 'authenticatedSignedWrites')
+      || c.properties.includes('reliableWrite');
     const max = c.maxLength ?? 512;
     return {
       handle, type,
-      readable: (props & CharacteristicProperty.read) !== 0,
+      readable: P.has(props, 'read'),
       writable,
       read: a => {
         const acc = this.access(a);
@@ -316,8 +317,9 @@ export class GattDatabase {
         } catch {
           throw new AttServerError(AttErrorCode.InvalidAttributeValueLength);
         }
-        const allowed = (props & CharacteristicProperty.notify ? Cccd.notification : 0) |
-          (props & CharacteristicProperty.indicate ? Cccd.indication : 0);
+        const allowed = CCCD.pack({
+          notification: CHARACTERISTIC_PROPERTIES.has(props, 'notify'), indication: CHARACTERISTIC_PROPERTIES.has(props, 'indicate'),
+        });
         if (v & ~allowed) throw new AttServerError(AttErrorCode.CccdImproperlyConfigured);
         linkOf(a.session)?.setCccd(handle, v);
       },
@@ -423,7 +425,7 @@ export class GattServerLink {
     const v = value[0]!;
     // A client may not clear a feature bit it has set (Vol 3, Part G, 7.2).
     if ((this.csf & ~v) !== 0) throw new AttServerError(AttErrorCode.ValueNotAllowed);
-    this.csf = v & 0x07;
+    this.csf = v & CLIENT_FEATURES.known;
   }
 
   markChangeAware(): void {
@@ -443,7 +445,7 @@ export class GattServerLink {
    */
   async notify(key: UuidLike, value?: ValueLike): Promise<boolean> {
     const c = this.db.characteristic(key);
-    if (!c?.cccdHandle || !(this.cccd(c.cccdHandle) & Cccd.notification)) return false;
+    if (!c?.cccdHandle || !CCCD.has(this.cccd(c.cccdHandle), 'notification')) return false;
     const v = value === undefined ? this.db.value(c.valueHandle) ?? new Uint8Array(0) : bytesOf(value);
     await this.bearer.notify(c.valueHandle, v);
     return true;
@@ -452,7 +454,7 @@ export class GattServerLink {
   /** Indicate and await the confirmation; false when the client has not enabled indications. */
   async indicate(key: UuidLike, value?: ValueLike): Promise<boolean> {
     const c = this.db.characteristic(key);
-    if (!c?.cccdHandle || !(this.cccd(c.cccdHandle) & Cccd.indication)) return false;
+    if (!c?.cccdHandle || !CCCD.has(this.cccd(c.cccdHandle), 'indication')) return false;
     const v = value === undefined ? this.db.value(c.valueHandle) ?? new Uint8Array(0) : bytesOf(value);
     await this.bearer.indicate(c.valueHandle, v);
     return true;
@@ -465,9 +467,9 @@ export class GattServerLink {
    */
   async changeDatabase(db: GattDatabase, start = 0x0001, end = 0xffff): Promise<boolean> {
     this.db = db;
-    if (this.csf & 0x01) this.changeAware = false;
+    if (CLIENT_FEATURES.has(this.csf, 'robustCaching')) this.changeAware = false;
     const sc = db.characteristic(GattType.ServiceChanged);
-    if (!sc?.cccdHandle || !(this.cccd(sc.cccdHandle) & Cccd.indication)) return false;
+    if (!sc?.cccdHandle || !CCCD.has(this.cccd(sc.cccdHandle), 'indication')) return false;
     await this.bearer.indicate(sc.valueHandle, encodeGattValue({ kind: 'serviceChanged', start, end }));
     this.changeAware = true;
     return true;

@@ -10,10 +10,11 @@
  */
 import { ByteReader } from '../bytes/reader.js';
 import { ByteWriter } from '../bytes/writer.js';
-import { bytes, i8, rest, repeated, u8, x16, x8 } from '../codec/field.js';
+import { bytes, i8, rest, repeated, u8, x16 } from '../codec/field.js';
 import { defineTable, type PduOf } from '../codec/table.js';
 import { uuidAny } from '../codec/uuid.js';
 import { DecodeError } from '../errors.js';
+import { CCCD, CHARACTERISTIC_PROPERTIES, EXTENDED_PROPERTIES, SCCD } from './constants.js';
 
 export const GATT_VALUE_TABLE = defineTable('gatt', {
   /** Primary Service declaration: the service UUID, 2 or 16 octets (Vol 3, Part G, 3.1). */
@@ -31,14 +32,14 @@ export const GATT_VALUE_TABLE = defineTable('gatt', {
   /** Characteristic declaration: properties, value handle, UUID of 2 or 16 octets (Vol 3, Part G, 3.3.1). */
   characteristicDeclaration: {
     code: 0x2803, spec: 'Vol 3, Part G, 3.3.1',
-    fields: { properties: x8, valueHandle: x16, uuid: uuidAny },
+    fields: { properties: CHARACTERISTIC_PROPERTIES, valueHandle: x16, uuid: uuidAny },
   },
   /** Characteristic Extended Properties: reliable write, writable auxiliaries (Vol 3, Part G, 3.3.3.1). */
-  extendedProperties: { code: 0x2900, spec: 'Vol 3, Part G, 3.3.3.1', fields: { bits: x16 } },
+  extendedProperties: { code: 0x2900, spec: 'Vol 3, Part G, 3.3.3.1', fields: { bits: EXTENDED_PROPERTIES } },
   /** Client Characteristic Configuration: notification 0x0001, indication 0x0002 (Vol 3, Part G, 3.3.3.3). */
-  clientCharacteristicConfiguration: { code: 0x2902, spec: 'Vol 3, Part G, 3.3.3.3', fields: { bits: x16 } },
+  clientCharacteristicConfiguration: { code: 0x2902, spec: 'Vol 3, Part G, 3.3.3.3', fields: { bits: CCCD } },
   /** Server Characteristic Configuration: broadcast 0x0001 (Vol 3, Part G, 3.3.3.4). */
-  serverCharacteristicConfiguration: { code: 0x2903, spec: 'Vol 3, Part G, 3.3.3.4', fields: { bits: x16 } },
+  serverCharacteristicConfiguration: { code: 0x2903, spec: 'Vol 3, Part G, 3.3.3.4', fields: { bits: SCCD } },
   /** Characteristic Presentation Format (Vol 3, Part G, 3.3.3.5, Table 3.16). */
   presentationFormat: {
     code: 0x2904, spec: 'Vol 3, Part G, 3.3.3.5',

@@ -9,6 +9,7 @@ import { defineTable } from '../codec/table.js';
 import { EncodeError } from '../errors.js';
 import { NOP_OPCODE, OGF, ogfOf, opcodeOf } from './constants.js';
 import { statusField } from './status.js';
+import { ADV_EVENT_PROPERTIES, LE_FEATURES } from './bit-fields.js';
 
 /**
  * The HCI command table (Core Vol 4, Part E, 7.1–7.8): one row per command a central host sends. Each
@@ -304,7 +305,7 @@ export const HCI_COMMANDS = {
   leReadBufferSize: { ogf: LE, ocf: 0x0002, name: 'LE Read Buffer Size', spec: 'Vol 4, Part E, 7.8.2',
     params: {}, returns: { ...S, leAclDataPacketLength: u16, totalNumLeAclDataPackets: u8 } },
   leReadLocalSupportedFeatures: { ogf: LE, ocf: 0x0003, name: 'LE Read Local Supported Features', spec: 'Vol 4, Part E, 7.8.3',
-    params: {}, returns: { ...S, leFeatures: u64 } },
+    params: {}, returns: { ...S, leFeatures: LE_FEATURES } },
   leSetRandomAddress: { ogf: LE, ocf: 0x0005, name: 'LE Set Random Address', spec: 'Vol 4, Part E, 7.8.4',
     params: { randomAddress: bdAddr } },
   leSetAdvertisingParameters: { ogf: LE, ocf: 0x0006, name: 'LE Set Advertising Parameters', spec: 'Vol 4, Part E, 7.8.5',
@@ -402,7 +403,7 @@ export const HCI_COMMANDS = {
   leSetAdvertisingSetRandomAddress: { ogf: LE, ocf: 0x0035, name: 'LE Set Advertising Set Random Address',
     spec: 'Vol 4, Part E, 7.8.52', params: { advertisingHandle: u8, randomAddress: bdAddr } },
   leSetExtendedAdvertisingParameters: { ogf: LE, ocf: 0x0036, name: 'LE Set Extended Advertising Parameters',
-    spec: 'Vol 4, Part E, 7.8.53', params: { advertisingHandle: u8, advertisingEventProperties: x16,
+    spec: 'Vol 4, Part E, 7.8.53', params: { advertisingHandle: u8, advertisingEventProperties: ADV_EVENT_PROPERTIES,
       primaryAdvertisingIntervalMin: u24, primaryAdvertisingIntervalMax: u24, primaryAdvertisingChannelMap: x8,
       ownAddressType: u8, peerAddressType: u8, peerAddress: bdAddr, advertisingFilterPolicy: u8, advertisingTxPower: i8,
       primaryAdvertisingPhy: u8, secondaryAdvertisingMaxSkip: u8, secondaryAdvertisingPhy: u8, advertisingSid: u8,
@@ -469,7 +470,7 @@ export const HCI_COMMANDS = {
   leSetHostFeature: { ogf: LE, ocf: 0x0074, name: 'LE Set Host Feature', spec: 'Vol 4, Part E, 7.8.115',
     params: { bitNumber: u8, bitValue: u8 } },
   leSetExtendedAdvertisingParametersV2: { ogf: LE, ocf: 0x007f, name: 'LE Set Extended Advertising Parameters [v2]',
-    spec: 'Vol 4, Part E, 7.8.53', params: { advertisingHandle: u8, advertisingEventProperties: x16,
+    spec: 'Vol 4, Part E, 7.8.53', params: { advertisingHandle: u8, advertisingEventProperties: ADV_EVENT_PROPERTIES,
       primaryAdvertisingIntervalMin: u24, primaryAdvertisingIntervalMax: u24, primaryAdvertisingChannelMap: x8,
       ownAddressType: u8, peerAddressType: u8, peerAddress: bdAddr, advertisingFilterPolicy: u8, advertisingTxPower: i8,
       primaryAdvertisingPhy: u8, secondaryAdvertisingMaxSkip: u8, secondaryAdvertisingPhy: u8, advertisingSid: u8,

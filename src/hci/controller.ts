@@ -14,24 +14,11 @@ import type { CommandReturn, HciCommandKind, HciCommandOf } from './commands.js'
 import { HciStatusError } from '../errors.js';
 
 import { SUPPORTED_COMMAND_BITS } from './supported-commands.js';
+import { LE_FEATURES } from './bit-fields.js';
 export { SUPPORTED_COMMAND_BITS };
 
-/** LE feature bits, Core Vol 6, Part B, 4.6. */
-export const LE_FEATURE_BITS = {
-  encryption: 0,
-  connectionParametersRequest: 1,
-  extendedRejectIndication: 2,
-  peripheralInitiatedFeaturesExchange: 3,
-  ping: 4,
-  dataPacketLengthExtension: 5,
-  llPrivacy: 6,
-  extendedScannerFilterPolicies: 7,
-  le2mPhy: 8,
-  leCodedPhy: 11,
-  extendedAdvertising: 12,
-  periodicAdvertising: 13,
-  channelSelectionAlgorithm2: 14,
-} as const;
+/** LE feature bits, Core Vol 6, Part B, 4.6 (the LE_FEATURES field's names and bit numbers). */
+export const LE_FEATURE_BITS = LE_FEATURES.bits;
 export type LeFeatureName = keyof typeof LE_FEATURE_BITS;
 
 /** Core specification version numbers (HCI_Version / LMP_Version), Assigned Numbers 2.1. */
@@ -113,12 +100,12 @@ export class ControllerInfo {
   }
 
   hasLeFeature(name: LeFeatureName): boolean {
-    return (this.leFeatures & (1n << BigInt(LE_FEATURE_BITS[name]))) !== 0n;
+    return LE_FEATURES.has(this.leFeatures, name);
   }
 
   /** LE feature names that are set, for doctor. */
   leFeatureNames(): LeFeatureName[] {
-    return (Object.keys(LE_FEATURE_BITS) as LeFeatureName[]).filter(n => this.hasLeFeature(n));
+    return LE_FEATURES.names(this.leFeatures);
   }
 
   /**

@@ -33,7 +33,7 @@ import {
 } from './commands.js';
 import { readControllerInfo, ControllerInfo, type CommandIssuer } from './controller.js';
 import { describeEvent, type HciEvent } from './events.js';
-import { aclHeaderWord, decodeAcl } from './acl.js';
+import { aclHandleOf, aclHeaderWord, aclPbOf, decodeAcl } from './acl.js';
 import { HCI_ACL_HEADER_SIZE } from './constants.js';
 import { decodeHciPacket, encodeCommand, type EventPacket } from './packets.js';
 import type { LeMetaEventOf, LeMetaKind } from './le-events.js';
@@ -297,7 +297,7 @@ export class HciHost implements CommandIssuer {
       const a = decodeAcl(p);
       return this.routeAcl(a.handle, a.pb, a.data);
     }
-    this.routeAcl(word & 0x0fff, (word >>> 12) & 0b11, p.subarray(1 + HCI_ACL_HEADER_SIZE));
+    this.routeAcl(aclHandleOf(word), aclPbOf(word), p.subarray(1 + HCI_ACL_HEADER_SIZE));
   }
 
   private routeAcl(handle: number, pb: number, data: Uint8Array): void {

@@ -3,6 +3,7 @@ import {
 } from '../codec/field.js';
 import { defineTable } from '../codec/table.js';
 import { compiledStruct } from '../codec/compile.js';
+import { EXT_ADV_EVENT_TYPE, LE_FEATURES } from './bit-fields.js';
 import { statusField } from './status.js';
 
 /**
@@ -34,7 +35,7 @@ export const advertisingReport = compiledStruct({
 
 /** One extended advertising report (Vol 4, Part E, 7.7.65.13): 24 fixed octets, then the data. */
 export const extendedAdvertisingReport = compiledStruct({
-  eventType: x16, addressType: u8, address: bdAddr, primaryPhy: u8, secondaryPhy: u8, advertisingSid: u8,
+  eventType: EXT_ADV_EVENT_TYPE, addressType: u8, address: bdAddr, primaryPhy: u8, secondaryPhy: u8, advertisingSid: u8,
   txPower: i8, rssi: i8, periodicAdvertisingInterval: u16, directAddressType: u8, directAddress: bdAddr,
   data: lengthPrefixed(u8),
 });
@@ -48,7 +49,7 @@ export const LE_META_EVENTS = {
     trailing: 'ignore', fields: { status: statusField, connectionHandle: x16, connectionInterval: u16,
       peripheralLatency: u16, supervisionTimeout: u16 } },
   leReadRemoteFeaturesComplete: { code: 0x04, name: 'LE Read Remote Features Complete', spec: 'Vol 4, Part E, 7.7.65.4',
-    trailing: 'ignore', fields: { status: statusField, connectionHandle: x16, leFeatures: u64 } },
+    trailing: 'ignore', fields: { status: statusField, connectionHandle: x16, leFeatures: LE_FEATURES } },
   leLongTermKeyRequest: { code: 0x05, name: 'LE Long Term Key Request', spec: 'Vol 4, Part E, 7.7.65.5', trailing: 'ignore',
     fields: { connectionHandle: x16, randomNumber: bytes(8), encryptedDiversifier: x16 } },
   leRemoteConnectionParameterRequest: { code: 0x06, name: 'LE Remote Connection Parameter Request',

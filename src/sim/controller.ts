@@ -30,6 +30,7 @@
  *   default masks; a Hardware Error (fault) does the same after telling the host.
  */
 import { decodeAcl } from '../hci/acl.js';
+import { EXT_ADV_EVENT_TYPE, ExtAdvDataStatus, LE_FEATURES } from '../hci/bit-fields.js';
 import {
   COMMAND_TABLE, HCI_COMMANDS, type CommandReturn, type HciCommandKind, type HciCommandOf, type ReturnParameters,
 } from '../hci/commands.js';
@@ -185,12 +186,13 @@ export class SimController implements LinkOwner {
 
   /** LE features (Vol 6, Part B, 4.6). */
   leFeatures(): bigint {
-    let f = (1n << 0n) | (1n << 1n) | (1n << 2n) | (1n << 3n) | (1n << 4n) | (1n << 14n);
-    if (this.options.dataLength ?? true) f |= 1n << 5n;
-    if (this.options.phy2m ?? true) f |= 1n << 8n;
-    if (this.options.phyCoded ?? false) f |= 1n << 11n;
-    if (this.extended) f |= 1n << 12n;
-    return f;
+    const f: Array<keyof typeof LE_FEATURES.bits> = ['encryption', 'connectionParametersRequest', 'extendedRejectIndication',
+      'peripheralInitiatedFeaturesExchange', 'ping', 'channelSelectionAlgorithm2'];
+    if (this.options.dataLength ?? true) f.push('dataPacketLengthExtension');
+    if (this.options.phy2m ?? true) f.push('le2mPhy');
+    if (this.options.phyCoded ?? false) f.push('leCodedPhy');
+    if (this.extended) f.push('extendedAdvertising');
+    return LE_FEATURES.pack(f);
   }
 
   private get phys(): number {
@@ -517,14 +519,15 @@ export class SimController implements LinkOwner {
       return;
     }
     const adv = p.spec.advertising ?? {};
-    let eventType: number;
-    if (!p.extended) {
-      // Legacy PDUs in extended reports (7.7.65.13, Table 7.1): bit 4 legacy; ADV_IND 0x13,
-      // ADV_SCAN_IND 0x12, ADV_NONCONN_IND 0x10, SCAN_RSP to ADV_IND 0x1B / to ADV_SCAN_IND 0x1A.
-      eventType = scanRsp ? (p.connectable ? 0x1b : 0x1a) : p.connectable ? 0x13 : p.scannable ? 0x12 : 0x10;
-    } else {
-      eventType = (p.connectable ? 0x01 : 0) | (p.scannable && !p.connectable ? 0x02 : 0) | (scanRsp ? 0x08 | 0x02 : 0);
-    }
+    // Legacy PDUs in extended reports (7.7.65.13, Table 7.1) set the legacy bit: ADV_IND 0x13,
+    // ADV_SCAN_IND 0x12, ADV_NONCONN_IND 0x10, SCAN_RSP to ADV_IND 0x1B / to ADV_SCAN_IND 0x1A.
+    // Extended PDUs: connectable, or scannable (never both, Vol 6, Part B, 2.3.4), and a scan response.
+    const eventType = EXT_ADV_EVENT_TYPE.pack({
+      legacy: !p.extended,
+      connectable: p.connectable,
+      scannable: scanRsp || (p.extended ? p.scannable && !p.connectable : p.connectable || p.scannable),
+      scanResponse: scanRsp,
+    });
     const base = {
       addressType: p.addressType, address: p.address, primaryPhy: 1, secondaryPhy: p.extended ? 1 : 0,
       advertisingSid: p.extended ? (adv.sid ?? 0) : 0xff, txPower: adv.txPower ?? 127, rssi,
@@ -536,7 +539,8 @@ export class SimController implements LinkOwner {
     do {
       const end = Math.min(data.length, o + EXT_REPORT_MAX_DATA);
       const more = end < data.length;
-      this.emit({ kind: 'leExtendedAdvertisingReport', reports: [{ ...base, eventType: eventType | (more ? 0x20 : 0), data: data.subarray(o, end) }] });
+      const status = more ? EXT_ADV_EVENT_TYPE.pack({ dataStatus: ExtAdvDataStatus.Incomplete }) : 0;
+      this.emit({ kind: 'leExtendedAdvertisingReport', reports: [{ ...base, eventType: eventType | status, data: data.subarray(o, end) }] });
       o = end;
     } while (o < data.length);
   }

@@ -20,7 +20,7 @@ import { toHex } from '../bytes/hex.js';
 import type { CaptureRecord } from '../capture/types.js';
 import { uuidFromBytes, type Uuid } from '../codec/uuid.js';
 import { decodeRecords, type DecodedL2cap } from '../inspect/decode.js';
-import { CharacteristicProperty, GattType, propertyNames } from '../gatt/constants.js';
+import { CHARACTERISTIC_PROPERTIES, GattType, propertyNames } from '../gatt/constants.js';
 import type { SimCharacteristic, SimPeripheral, SimService } from '../sim/types.js';
 
 export interface TwinDescriptor { uuid: Uuid; handle: number }
@@ -369,7 +369,7 @@ export function twinToSimPeripheral(twin: DeviceTwin, options: TwinSimOptions = 
       // database would add and that would push every later handle along. Only when notifications
       // were captured on it and a free handle follows its last attribute does the twin place a CCCD
       // there, so the captured stream can be enabled without moving anything.
-      const notifies = (c.properties & (CharacteristicProperty.notify | CharacteristicProperty.indicate)) !== 0;
+      const notifies = CHARACTERISTIC_PROPERTIES.has(c.properties, 'notify') || CHARACTERISTIC_PROPERTIES.has(c.properties, 'indicate');
       let cccd: boolean | undefined;
       if (notifies && !c.descriptors.some(d => d.uuid === GattType.ClientCharacteristicConfiguration)) {
         const last = c.descriptors.at(-1)?.handle ?? c.valueHandle;
@@ -379,7 +379,7 @@ export function twinToSimPeripheral(twin: DeviceTwin, options: TwinSimOptions = 
       }
       return {
         uuid: c.uuid,
-        properties: propertyNames(c.properties & ~CharacteristicProperty.extendedProperties),
+        properties: propertyNames(c.properties), // propertyNames leaves out the Extended Properties bit
         ...(v !== undefined ? { value: { hex: v } } : {}),
         ...(descriptors.length ? { descriptors } : {}),
         ...(cccd === false ? { cccd } : {}),

@@ -6,7 +6,8 @@ import { fromHex, toHex } from '../../src/bytes/hex.js';
 import { HCI_COMMANDS, type HciCommand, type HciCommandKind } from '../../src/hci/commands.js';
 import { SUPPORTED_COMMAND_BITS } from '../../src/hci/controller.js';
 import type { HciEvent } from '../../src/hci/events.js';
-import { decodeHciPacket, encodeAcl, encodeCommand } from '../../src/hci/packets.js';
+import { decodeHciPacket, encodeAcl, encodeCommand, encodeEvent } from '../../src/hci/packets.js';
+import { EXT_ADV_EVENT_TYPE } from '../../src/hci/bit-fields.js';
 import { createSimulator, leEncrypt, SIM_COMMAND_BITS, type Scenario, type Simulator } from '../../src/sim/index.js';
 
 type Evt = HciEvent & { type: 'event' };
@@ -132,14 +133,34 @@ describe('sim controller: radio', () => {
     await x.cmd({ kind: 'leSetExtendedScanEnable', enable: 1, filterDuplicates: 0, duration: 0, period: 0 });
     const frags: Uint8Array[] = [];
     const statuses: number[] = [];
+    const types: number[] = [];
     for (let i = 0; frags.reduce((n, f) => n + f.length, 0) < 300; i++) {
       const e = await x.next(ev => ev.kind === 'leExtendedAdvertisingReport', x.events.findIndex(ev => ev.kind === 'leExtendedAdvertisingReport') + i);
       if (e.kind !== 'leExtendedAdvertisingReport') break;
       frags.push(e.reports[0]!.data);
-      statuses.push((e.reports[0]!.eventType >> 5) & 3);
+      statuses.push(EXT_ADV_EVENT_TYPE.get(e.reports[0]!.eventType, 'dataStatus'));
+      types.push(e.reports[0]!.eventType);
     }
     expect(frags.map(f => f.length)).toEqual([229, 71]);
     expect(statuses).toEqual([1, 0]); // "more to come", then complete
+    expect(types).toEqual([0x0020, 0x0000]); // extended, non-connectable, non-scannable: Data_Status only
+  });
+
+  test('extended active scan of a legacy advertiser: Event_Type as Table 7.1 of 7.7.65.13 gives it', async () => {
+    const d = driver({ peripherals: [PEER] });
+    await initLe(d);
+    await d.cmd({ kind: 'leSetExtendedScanParameters', ownAddressType: 0, scanningFilterPolicy: 0, scanningPhys: [{ phy: 1, scanType: 1, scanInterval: 16, scanWindow: 16 }] });
+    await d.cmd({ kind: 'leSetExtendedScanEnable', enable: 1, filterDuplicates: 1, duration: 0, period: 0 });
+    const adv = await d.next(e => e.kind === 'leExtendedAdvertisingReport' && !EXT_ADV_EVENT_TYPE.has(e.reports[0]!.eventType, 'scanResponse'));
+    const rsp = await d.next(e => e.kind === 'leExtendedAdvertisingReport' && EXT_ADV_EVENT_TYPE.has(e.reports[0]!.eventType, 'scanResponse'));
+    const t = (e: typeof adv): number => (e.kind === 'leExtendedAdvertisingReport' ? e.reports[0]!.eventType : -1);
+    expect(t(adv)).toBe(0x13); // ADV_IND: legacy | scannable | connectable
+    expect(t(rsp)).toBe(0x1b); // SCAN_RSP to an ADV_IND: legacy | scan response | scannable | connectable
+    // On the wire the Event_Type is the first two octets of the report, little-endian.
+    // H4 04, LE Meta 3e, length, subevent 0d, Num_Reports 01, then the report's Event_Type (little-endian).
+    const wire = encodeEvent(adv as HciEvent);
+    expect(toHex(wire.subarray(0, 7))).toBe('043e' + wire[2]!.toString(16).padStart(2, '0') + '0d011300');
+    expect(EXT_ADV_EVENT_TYPE.describeBits(t(rsp))).toBe('0x001b(connectable|scannable|scanResponse|legacy)');
   });
 
   test('connect, ACL round trip at connection events, NOCP, encryption, disconnect with 0x16', async () => {

@@ -5,6 +5,7 @@ import { fromHex, toHex } from '../../../src/bytes/hex.js';
 import { fromShort } from '../../../src/codec/uuid.js';
 import { DecodeError } from '../../../src/errors.js';
 import { GattDatabase } from '../../../src/gatt/server-db.js';
+import { CCCD, CHARACTERISTIC_PROPERTIES, EXTENDED_PROPERTIES, propertyNames } from '../../../src/gatt/constants.js';
 import { cccdValue, decodeGattValue, describeGattValue, encodeGattValue, GATT_VALUE_TABLE, type GattValue } from '../../../src/gatt/values.js';
 
 const cases: Array<[GattValue, string]> = [
@@ -31,7 +32,25 @@ test('every row round-trips at its exact size', () => {
   }
   expect(new Set(cases.map(c => c[0].kind)).size).toBe(9);
   expect(GATT_VALUE_TABLE.specOf('serviceChanged')).toBe('Vol 3, Part G, 7.1');
-  expect(describeGattValue(cases[4]![0])).toBe('characteristicDeclaration properties=0x12 valueHandle=0x0017 uuid=' + describeGattValue(cases[4]![0]).split('uuid=')[1]);
+  // Bit-field values name their bits (the properties field type is CHARACTERISTIC_PROPERTIES).
+  expect(describeGattValue(cases[4]![0])).toBe('characteristicDeclaration properties=0x12(read|notify) valueHandle=0x0017 uuid=' + describeGattValue(cases[4]![0]).split('uuid=')[1]);
+});
+
+test('CCCD, extended properties and declaration properties are bit fields (Vol 3, Part G, 3.3.1.1, 3.3.3.1, 3.3.3.3)', () => {
+  // CCCD 0x0003: notification and indication, little-endian octets 03 00.
+  const cccd = decodeGattValue('clientCharacteristicConfiguration', fromHex('0300'));
+  expect([CCCD.has(cccd.bits, 'notification'), CCCD.has(cccd.bits, 'indication')]).toEqual([true, true]);
+  expect(describeGattValue(cccd)).toBe('clientCharacteristicConfiguration bits=0x0003(notification|indication)');
+  expect(toHex(cccdValue(CCCD.pack({ indication: true })))).toBe('0200');
+  // Reserved bits round-trip and show as rfu.
+  expect(toHex(encodeGattValue(decodeGattValue('clientCharacteristicConfiguration', fromHex('0480'))))).toBe('0480');
+  expect(CCCD.describeBits(0x8004)).toBe('0x8004(rfu=0x8004)');
+  // Properties 0x3e: read, write without response, write, notify, indicate.
+  const decl = decodeGattValue('characteristicDeclaration', fromHex('3e0300002a'));
+  expect(propertyNames(decl.properties)).toEqual(['read', 'writeWithoutResponse', 'write', 'notify', 'indicate']);
+  expect(CHARACTERISTIC_PROPERTIES.pack({ read: true, notify: true })).toBe(0x12);
+  expect(propertyNames(0x80, EXTENDED_PROPERTIES.pack({ reliableWrite: true }))).toEqual(['reliableWrite']);
+  expect(describeGattValue(decodeGattValue('extendedProperties', fromHex('0300')))).toBe('extendedProperties bits=0x0003(reliableWrite|writableAuxiliaries)');
 });
 
 test('wrong sizes are DecodeErrors', () => {
