@@ -49,7 +49,7 @@ describe('advertising bit fields', () => {
   });
   test('Advertising_Event_Properties of LE Set Extended Advertising Parameters (7.8.53)', () => {
     const props = ADV_EVENT_PROPERTIES.pack({ legacy: true, connectable: true, scannable: true });
-    const bytes = encodeCommand({ type: 'command', kind: 'leSetExtendedAdvertisingParameters', advertisingHandle: 0,
+    const bytes = encodeCommand({ kind: 'leSetExtendedAdvertisingParameters', advertisingHandle: 0,
       advertisingEventProperties: props, primaryAdvertisingIntervalMin: 0xa0, primaryAdvertisingIntervalMax: 0xa0,
       primaryAdvertisingChannelMap: 7, ownAddressType: 1, peerAddressType: 0, peerAddress: '00:00:00:00:00:00',
       advertisingFilterPolicy: 0, advertisingTxPower: 127, primaryAdvertisingPhy: 1, secondaryAdvertisingMaxSkip: 0,
