@@ -1,5 +1,6 @@
 /**
- * `blewire doctor [--transport T] [--json]`: can the transport open (and if not, why and what to do:
+ * `blewire doctor` with no transport: the adapters of this machine, who holds them and what to run
+ * next (doctor-inventory.ts). `blewire doctor --transport T [--json]`: can the transport open (and if not, why and what to do:
  * who holds the adapter, EBUSY, permissions), then what the controller is in plain words: version,
  * manufacturer, address, ACL buffers, LE features and capabilities, and what blewire will use.
  */
@@ -9,10 +10,14 @@ import '../transports.js'; // --transport sim / replay:file
 import { Adapter } from '../api/adapter.js';
 import { BlewireError } from '../errors.js';
 import type { ControllerInfo } from '../hci/controller.js';
+import { describeInventory, takeInventory } from './doctor-inventory.js';
 
 const HELP = `usage: blewire doctor [--transport T] [--json]
 
-Opens the transport, resets the controller and describes it. On failure it says why (adapter held by
+Without a transport: lists the adapters of this machine (kernel hciN adapters with their bus, driver
+and rfkill state; serial ports that may have an HCI controller behind them), which of them bluetoothd
+or another process holds, and the command to run next for each (exit 1 if none was found).
+With a transport: opens the transport, resets the controller and describes it. On failure it says why (adapter held by
 bluetoothd or another process, missing permission, missing native module) and how to fix it.`;
 
 /** Company identifiers of common controller makers (Assigned Numbers, Company Identifiers). */
@@ -80,9 +85,8 @@ export function describeController(c: ControllerInfo): string[] {
 }
 
 /** What to do about a transport that would not open, by the error's stable code (first line starts "What to do:"). */
-function advice(err: BlewireError, spec: string | undefined): string[] {
+function advice(err: BlewireError): string[] {
   const code = err.code ?? '';
-  if (!spec) return ['What to do: name a transport with --transport (hci0, unix:/path, tcp:host:port, serial:/dev/ttyACM0) or BLEWIRE_TRANSPORT; --transport sim needs no adapter.'];
   if (code === 'ETRANSPORT_BUSY' || /EBUSY|busy/i.test(err.message)) {
     const holders = adapterHolders();
     return [
@@ -111,7 +115,12 @@ function advice(err: BlewireError, spec: string | undefined): string[] {
   }
 }
 
-export async function run(argv: string[]): Promise<number> {
+export interface DoctorOptions {
+  /** Where sysfs and procfs are read from (tests use a fake tree); default '/'. */
+  root?: string;
+}
+
+export async function run(argv: string[], options: DoctorOptions = {}): Promise<number> {
   let args;
   try {
     args = parseArgs({ args: argv, options: { transport: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } }).values;
@@ -124,6 +133,16 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   const spec = args.transport || process.env.BLEWIRE_TRANSPORT || undefined; // an empty variable is no transport
+  if (spec === undefined) {
+    const inv = takeInventory(options.root ?? '/');
+    if (args.json) {
+      console.log(JSON.stringify(inv, null, 2)); // JSON only, for scripts
+    } else {
+      console.log('Transport: (none given: listing the adapters of this machine; --transport or BLEWIRE_TRANSPORT checks one)');
+      for (const l of describeInventory(inv)) console.log(l);
+    }
+    return inv.adapters.length || inv.serial.length ? 0 : 1;
+  }
   console.log(`Transport: ${spec ?? '(none given: use --transport or BLEWIRE_TRANSPORT)'}`);
   let adapter: Adapter;
   try {
@@ -131,7 +150,7 @@ export async function run(argv: string[]): Promise<number> {
   } catch (e) {
     const err = e as BlewireError;
     console.log(`Cannot open: ${err.message}`);
-    for (const l of advice(err, spec)) console.log(l);
+    for (const l of advice(err)) console.log(l);
     return 1;
   }
   try {
