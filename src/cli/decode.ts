@@ -9,9 +9,13 @@ import { fsReason } from './args.js';
 import { stdoutClosed } from './stdout.js';
 import { decodeRecordsAsync, toJsonLine, type DecodedLine } from '../inspect/decode.js';
 import { PairingAnalyser, formatPairingReport } from '../inspect/pairing.js';
+import { ChartBuilder, renderChartSvg } from '../inspect/chart.js';
+import { writeFileAtomic } from '../platform/files.js';
+import { basename } from 'node:path';
 
 const HELP = `usage: blewire decode <capture> [--json]
        blewire decode --pairing <capture> [--passkey N] [--json]
+       blewire decode --chart out.svg <capture> [--gap MS]
 
 Decodes a btsnoop (H4 or Linux monitor), pcap (LINKTYPE 201/254) or pcapng capture:
 HCI commands and events, ACL, reassembled L2CAP with ATT / SMP / signalling, advertising data.
@@ -19,7 +23,10 @@ HCI commands and events, ACL, reassembled L2CAP with ATT / SMP / signalling, adv
   --pairing  for every SMP pairing: method, IO capabilities, confirm / DHKey check verdicts, the
              derived keys against the LTK the host gave the controller, the recovered passkey, and
              the weaknesses (with --json: one object per pairing)
-  --passkey N  the passkey of a Passkey Entry pairing, if known`;
+  --passkey N  the passkey of a Passkey Entry pairing, if known
+  --chart FILE  draw the capture as a message sequence chart (SVG, written atomically, mode 0600):
+             host, controller and one peer lane per connection; ATT requests paired with their
+             responses and the round trip annotated; silences longer than --gap MS (default 1000)`;
 
 function stamp(us: number, t0: number): string {
   return ((us - t0) / 1e6).toFixed(6).padStart(12);
@@ -52,7 +59,10 @@ export async function run(argv: string[]): Promise<number> {
   const json = argv.includes('--json');
   const pi = argv.indexOf('--passkey');
   const passkeyArg = pi >= 0 ? argv[pi + 1] : undefined;
-  const files = argv.filter((a, i) => !a.startsWith('--') && !(pi >= 0 && i === pi + 1));
+  const ci = argv.indexOf('--chart');
+  const gi = argv.indexOf('--gap');
+  const valued = new Set([pi, ci, gi].filter(i => i >= 0).map(i => i + 1));
+  const files = argv.filter((a, i) => !a.startsWith('--') && !valued.has(i));
   if (argv.includes('--help') || argv.includes('-h')) {
     console.log(HELP);
     return 0;
@@ -62,12 +72,35 @@ export async function run(argv: string[]): Promise<number> {
     return 2;
   }
   const file = files[0]!;
+  const chartFile = ci >= 0 ? argv[ci + 1] : undefined;
+  if (ci >= 0 && (!chartFile || chartFile.startsWith('--'))) {
+    console.error('blewire decode: --chart takes the SVG file to write, e.g. --chart exchange.svg');
+    return 2;
+  }
+  const gapMs = gi >= 0 ? Number(argv[gi + 1]) : undefined;
+  if (gapMs !== undefined && !(gapMs > 0)) {
+    console.error('blewire decode: --gap takes a positive number of milliseconds');
+    return 2;
+  }
   // A missing file, a directory or one we may not read: one line naming it (exit 1), no stack.
   try {
     if ((await stat(file)).isDirectory()) throw new FileError('read capture', file, 'it is a directory, not a capture file');
   } catch (e) {
     if (e instanceof FileError) throw e;
     throw new FileError('read capture', file, fsReason(e) ?? (e instanceof Error ? e.message : String(e)), { cause: e });
+  }
+  if (chartFile !== undefined) {
+    const builder = new ChartBuilder(gapMs === undefined ? {} : { gapMs });
+    for await (const line of decodeRecordsAsync(readCaptureFile(file))) builder.push(line);
+    const chart = builder.finish();
+    // Written beside nothing else of ours: the user's folder keeps its own permissions (ensureDir off).
+    await writeFileAtomic(chartFile, renderChartSvg(chart, { title: basename(file) }), { ensureDir: false });
+    let messages = 0;
+    let rtts = 0;
+    for (const r of chart.rows) if (!('gap' in r)) { messages += r.count; if (r.rttUs !== undefined) rtts++; }
+    console.log(`wrote ${chartFile}: ${messages} messages in ${chart.rows.length} rows, ${rtts} round trips, ${chart.lanes.length} lanes` +
+      (chart.omitted ? ` (${chart.omitted} messages beyond ${chart.rows.length} rows not drawn)` : ''));
+    return 0;
   }
   if (argv.includes('--pairing')) {
     let passkey: number | undefined;
