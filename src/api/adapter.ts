@@ -31,6 +31,9 @@ import { IncomingQueue } from './incoming.js';
 import { FileGattCache, type GattCache } from '../gatt/cache.js';
 import { CocRegistry, type ChannelListener, type ListenOptions } from '../l2cap/coc.js';
 import type { GattClientOptions } from '../gatt/client.js';
+import { checkPolicy, type PairingPolicy, type SecurityContext } from '../link/pairing.js';
+import { PairingAttempts } from '../smp/attempts.js';
+import { FileBondStore, MemoryBondStore, type Bond, type BondStore } from '../smp/bonds.js';
 
 export interface AdapterOpenOptions {
   /** A transport spec ('hci0', 'unix:/path', 'sim', …; default env BLEWIRE_TRANSPORT) or an open transport. */
@@ -61,6 +64,17 @@ export interface AdapterOpenOptions {
    * dangerous_use_bleak_cache).
    */
   gatt?: Pick<GattClientOptions, 'robustCaching' | 'serviceChanged' | 'server' | 'trustCache'>;
+  /**
+   * Pairing: the default policy and handlers of every link (io, bond, mitm, secureConnectionsOnly,
+   * minKeySize, onPasskeyDisplay / onPasskeyRequest / onNumericComparison, what a Security Request
+   * does), or false to refuse pairing (Pairing Not Supported). Each conn.pair() call may override it.
+   */
+  pairing?: PairingPolicy | false;
+  /**
+   * Where bonds are kept: a directory for the file store, a BondStore, or false for memory only
+   * (default: files under $XDG_STATE_HOME/blewire/bonds, else ~/.local/state/blewire/bonds).
+   */
+  bonds?: string | BondStore | false;
   /**
    * Give up on opening the transport and bringing the controller up after this many ms
    * (TimeoutError). Default: no overall limit; each HCI command still has `commandTimeout`
@@ -127,6 +141,9 @@ export class Adapter extends EventEmitter<AdapterEvents> {
   private readonly channelRegistry: CocRegistry;
   /** Incoming (peripheral-role) connections for accept() iterators. */
   private readonly incoming = new IncomingQueue<Connection>();
+  /** The bond store of every link of this adapter. */
+  readonly bondStore: BondStore;
+  private pairingPolicy: PairingPolicy;
 
   private constructor(readonly host: HciHost, readonly clock: Clock, private readonly opts: AdapterOpenOptions) {
     super();
@@ -134,13 +151,24 @@ export class Adapter extends EventEmitter<AdapterEvents> {
     this.randomAddress = opts.randomAddress === true ? staticRandomAddress() : opts.randomAddress;
     const own = () => (this.randomAddress !== undefined ? 1 : 0);
     this.channelRegistry = new CocRegistry(clock);
+    this.bondStore = typeof opts.bonds === 'string' ? new FileBondStore(opts.bonds)
+      : opts.bonds === false ? new MemoryBondStore() : opts.bonds ?? new FileBondStore();
+    this.pairingPolicy = opts.pairing || {};
+    const security: SecurityContext | undefined = opts.pairing === false ? undefined : {
+      bonds: this.bondStore,
+      attempts: new PairingAttempts(clock),
+      policy: () => this.pairingPolicy,
+      localAddress: () => this.randomAddress !== undefined
+        ? { type: 1, address: this.randomAddress }
+        : { type: 0, address: this.host.info.address ?? '00:00:00:00:00:00' },
+    };
     this.scanner = new Scanner(host, { clock, registryCapacity: opts.registryCapacity, ownAddressType: own });
     // Every link, whichever role opened it, gets our MTU offer and our GATT server on its bearer.
     this.connectionManager = new ConnectionManager(host, this.scanner, clock, own, {
       ...(opts.mtu !== undefined ? { mtu: opts.mtu } : {}),
       ...(opts.gatt?.server !== undefined ? { server: opts.gatt.server } : {}),
       channels: this.channelRegistry,
-    }, () => this.randomAddress);
+    }, () => this.randomAddress, security);
     this.scanner.onAdvertisement(ad => { if (this.listenerCount('advertisement') > 0) this.emit('advertisement', ad); });
     this.connectionManager.onConnection(link => {
       const conn = this.newConnection(link);
@@ -265,6 +293,37 @@ export class Adapter extends EventEmitter<AdapterEvents> {
       clock: this.clock,
       ...(this.gattCache ? { cache: this.gattCache } : {}),
     });
+  }
+
+  /** Change the default pairing policy and handlers (applies to the next pairing of every link). */
+  setPairingPolicy(policy: PairingPolicy): void {
+    const bad = checkPolicy(policy);
+    if (bad) throw bad;
+    this.pairingPolicy = { ...policy };
+  }
+
+  /** Every stored bond (unreadable bond files are reported in the log and left out). */
+  bonds(): Promise<Bond[]> {
+    return this.bondStore.list();
+  }
+
+  /**
+   * Forget the bond of a peer (its identity address, or the address it bonded from; a bare string
+   * tries both address types). A link to it that is up stays up and encrypted until it ends.
+   */
+  async removeBond(peer: string | { address: string; type?: AddressType | 0 | 1 }): Promise<boolean> {
+    const address = (typeof peer === 'string' ? peer : peer.address).toUpperCase();
+    const t = typeof peer === 'string' ? undefined : peer.type;
+    const types: Array<0 | 1> = t === undefined ? [0, 1] : [t === 'public' || t === 0 ? 0 : 1];
+    let removed = false;
+    for (const type of types) {
+      const id = { type, address };
+      if (await this.bondStore.load(id)) {
+        await this.bondStore.remove(id);
+        removed = true;
+      }
+    }
+    return removed;
   }
 
   /**

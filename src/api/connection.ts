@@ -20,10 +20,16 @@ import { DisconnectReasons, type ConnectionParameters, type DisconnectReason } f
 import type { LeLink } from '../link/link.js';
 import type { AddressType } from '../gap/scanner.js';
 import { EventEmitter } from '../platform/events.js';
+import { InvalidStateError } from '../errors.js';
+import type { PairOptions, PairingProgress, SecurityState } from '../link/pairing.js';
 
 export interface ConnectionEvents {
   disconnect: [reason: DisconnectReason];
   parameters: [parameters: ConnectionParameters];
+  /** Pairing progress: a Security Request, the user prompts, encryption, the outcome. */
+  pairing: [progress: PairingProgress];
+  /** The link's security changed (encrypted, key size, authenticated, bonded). */
+  security: [state: SecurityState];
 }
 
 /** GATT settings of a connection: the Adapter passes its own (cache, MTU) and the clock. */
@@ -51,6 +57,49 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       this.emit('disconnect', reason);
     });
     link.onParameters(p => this.emit('parameters', p));
+    link.onSecurity(st => this.emit('security', { ...st }));
+    link.pairing?.onProgress(p => this.emit('pairing', p));
+  }
+
+  // ---- security (Vol 3, Part H) ----------------------------------------------------------------------
+
+  /**
+   * The link's security: level (1 none, 2 encrypted unauthenticated, 3 authenticated, 4 authenticated
+   * LE Secure Connections with a 16-octet key), encrypted, keySize, authenticated, secureConnections, bonded.
+   */
+  get security(): SecurityState { return { ...this.link.security }; }
+
+  /**
+   * Pair with the peer (as central: Pairing Request; as peripheral: Security Request) and, with
+   * `bond` (default), store the keys. Options override the adapter's pairing policy for this pairing:
+   * `io`, `bond`, `mitm`, `secureConnectionsOnly`, `minKeySize`, `oob`, the handlers
+   * `onPasskeyDisplay` / `onPasskeyRequest` / `onNumericComparison`, and `timeout` / `signal`.
+   * Rejects with SmpError (code ESMP, `reason` and `reasonName` from the spec), TimeoutError (the
+   * 30 s SMP timeout) or DisconnectedError.
+   */
+  pair(options?: PairOptions): Promise<SecurityState> {
+    if (!this.link.pairing) return Promise.reject(new InvalidStateError('pair: pairing is turned off on this adapter (Adapter.open({ pairing: false }))'));
+    return this.link.pairing.pair(options);
+  }
+
+  /**
+   * Encrypt the link with the stored bond (HCI LE Enable Encryption; no pairing). Rejects with
+   * InvalidStateError when there is no bond, HciStatusError when the peer refuses the key (0x06 PIN
+   * or Key Missing: the peer forgot the bond; pair() again). Default deadline 40 s.
+   */
+  encrypt(options?: OperationOptions): Promise<SecurityState> {
+    if (!this.link.pairing) return Promise.reject(new InvalidStateError('encrypt: pairing is turned off on this adapter'));
+    return this.link.pairing.encrypt(options);
+  }
+
+  /** Forget this peer's bond (the link stays up); resolves whether there was one. Aioble's / Bleak's unpair(). */
+  async unpair(): Promise<boolean> {
+    const p = this.link.pairing;
+    if (!p) return false;
+    const had = await p.bond();
+    if (!had) return false;
+    await p.forgetBond(had);
+    return true;
   }
 
   get address(): string { return this.link.address; }

@@ -108,6 +108,9 @@ export interface AttBearerOptions {
   transactionTimeoutMs?: number;
 }
 
+/** Error codes that say the link's security is too low for the request (Vol 3, Part F, 3.4.1.1). */
+const SECURITY_ERRORS: ReadonlySet<number> = new Set([0x05, 0x0c, 0x0f]);
+
 export interface RequestOptions {
   signal?: AbortSignal | undefined;
 }
@@ -172,6 +175,7 @@ export class AttBearer implements ChannelReceiver {
   private client: ClientState = { tag: 'idle' };
   private ind: IndState = { tag: 'idle' };
   private readonly queue: Pending[] = [];
+  private securityRaiser: ((errorCode: number) => Promise<boolean>) | undefined;
   private readonly indQueue: PendingInd[] = [];
   private readonly clock: Clock;
   private readonly ourMtu: number;
@@ -253,6 +257,29 @@ export class AttBearer implements ChannelReceiver {
    * at a time; the others wait in FIFO order.
    */
   request<K extends RequestKind>(pdu: AttPduOf<K>, options: RequestOptions = {}): Promise<ResponseFor<K>> {
+    const first = this.requestOnce(pdu, options);
+    const raise = this.securityRaiser;
+    if (!raise || pdu.kind === 'prepareWriteReq' || pdu.kind === 'executeWriteReq') return first;
+    // Insufficient Authentication / Encryption / Encryption Key Size (Vol 3, Part F, 3.4.1.1): the
+    // link's owner may raise its security (encrypt from a bond, or pair) and the request is sent once
+    // more, as BlueZ does for its clients (Vol 3, Part C, 10.3.1.1 describes the client's options).
+    return first.catch(async (e: unknown) => {
+      if (!(e instanceof AttError) || !SECURITY_ERRORS.has(e.errorCode) || options.signal?.aborted) throw e;
+      if (!(await raise(e.errorCode))) throw e;
+      return this.requestOnce(pdu, options);
+    });
+  }
+
+  /**
+   * What the link does on a security error response: resolves true when it raised the link's
+   * security (then the request is retried once), false to let the AttError through; a rejection
+   * (the pairing failed) rejects the request with that error.
+   */
+  setSecurityRaiser(fn: ((errorCode: number) => Promise<boolean>) | undefined): void {
+    this.securityRaiser = fn;
+  }
+
+  private requestOnce<K extends RequestKind>(pdu: AttPduOf<K>, options: RequestOptions): Promise<ResponseFor<K>> {
     const what = pdu.kind;
     if (this.client.tag === 'closed') return Promise.reject(this.closedError(what));
     const { signal } = options;

@@ -48,6 +48,8 @@ import type { CocRegistry } from '../l2cap/coc.js';
 import { L2capLink, validConnectionParameters, type ConnectionParameterRequest } from '../l2cap/link.js';
 import { log } from '../log.js';
 import { abortedError, deadline, guarded, type OperationOptions } from '../operation.js';
+import type { SmpAddress } from '../smp/session.js';
+import { LinkPairing, type SecurityContext, type SecurityState } from './pairing.js';
 import { SmpHook } from './smp.js';
 
 /** LL procedure response timeout (Vol 6, Part B, 5.2): the default deadline of the link procedures. */
@@ -71,26 +73,18 @@ export interface LinkOptions {
 }
 
 /**
- * What is known about the link's security (Vol 3, Part H; Vol 6, Part B, 5.1.3). SMP owns it: the
- * pairing state machine and the HCI Encryption Change event fill it in a later change; until then the
- * link is never encrypted.
+ * What is known about the link's security (Vol 3, Part H; Vol 6, Part B, 5.1.3; levels of LE security
+ * mode 1, Vol 3, Part C, 10.2.1). The link's pairing (`link/pairing.ts`) keeps it true from SMP's
+ * outcome and the controller's Encryption Change events.
  */
-export interface LinkSecurity {
-  encrypted: boolean;
-  /** Encryption key size in octets (7..16) once encrypted, else 0. */
-  keySize: number;
-  /** The key was made with MITM protection. */
-  authenticated: boolean;
-  /** LE Secure Connections pairing made the key. */
-  secureConnections: boolean;
-  /** Keys for this peer are stored (a bond). */
-  bonded: boolean;
-}
+export type LinkSecurity = SecurityState;
 
 /** What a link needs of the stack around it: the host and the clock. */
 export interface LinkContext {
   readonly host: HciHost;
   readonly clock: Clock;
+  /** The adapter's pairing context (bond store, policy, our address); without it pairing is refused. */
+  readonly security?: SecurityContext;
 }
 
 interface Waiter<T> {
@@ -122,8 +116,18 @@ export class LeLink {
   readonly server: GattServerLink | undefined;
   /** The SMP fixed-channel hook (CID 0x0006): where the SMP session plugs in. */
   readonly smp: SmpHook;
-  /** The link's security state (SMP's; see LinkSecurity). */
-  readonly security: LinkSecurity = { encrypted: false, keySize: 0, authenticated: false, secureConnections: false, bonded: false };
+  /** The link's security state (kept by `pairing`; see SecurityState). */
+  readonly security: SecurityState = { level: 1, encrypted: false, keySize: 0, authenticated: false, secureConnections: false, bonded: false };
+  /**
+   * Pairing and encryption of this link (SMP session, encryption commands and events, bonds), when
+   * the link was built with a SecurityContext; without one the SMP hook refuses pairing.
+   */
+  readonly pairing: LinkPairing | undefined;
+  /**
+   * The peer's identity address once known: from a bond, or attached by the privacy layer when it
+   * resolved the peer's RPA with a bonded IRK (`attachIdentity`). Bonds are looked up and stored by it.
+   */
+  identity: SmpAddress | undefined;
   parameters: ConnectionParameters;
   dataLength: { maxTxOctets: number; maxTxTime: number; maxRxOctets: number; maxRxTime: number } | undefined;
   phy: { tx: number; rx: number } = { tx: 1, rx: 1 };
@@ -134,6 +138,7 @@ export class LeLink {
   readonly updateStats = { peerRequests: 0, coalesced: 0, commandsSent: 0, refusedCallers: 0 };
   private client: GattClient | undefined;
   private readonly disconnectListeners = new Set<LinkListener>();
+  private readonly securityListeners = new Set<(s: SecurityState) => void>();
   private readonly parameterListeners = new Set<(p: ConnectionParameters) => void>();
   private update: UpdateState = { tag: 'idle' };
   private nextUpdate: { params: ConnectionParameterRequest; waiters: UpdateWaiter[] } | undefined;
@@ -151,6 +156,8 @@ export class LeLink {
   ) {
     this.parameters = params;
     const host = ctx.host;
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const self = this;
     this.l2cap = new L2capLink(
       { sendAcl: (h, p) => host.sendAcl(h, p), get aclDataLength() { return host.acl.dataLength; } },
       handle,
@@ -172,6 +179,42 @@ export class LeLink {
       onTimeout: () => { this.disconnect().catch(() => undefined); },
     }));
     this.smp = new SmpHook(this.l2cap.smp, role);
+    const security = ctx.security;
+    if (security) {
+      this.pairing = new LinkPairing({
+        handle, role, address, addressType, clock: ctx.clock, security: this.security,
+        get identity() { return self.identity; },
+        get connected() { return self.connected; },
+        command: cmd => host.command(cmd),
+        sendSmp: frame => this.smp.send(frame),
+        disconnect: reason => this.disconnect(reason),
+        securityChanged: () => this.securityChanged(),
+      }, security);
+      this.smp.install(this.pairing);
+      const pairing = this.pairing;
+      this.bearer.setSecurityRaiser(code => pairing.raiseSecurity(code));
+    } else {
+      this.pairing = undefined;
+    }
+  }
+
+  /**
+   * The privacy layer resolved the peer's RPA to this identity (a bonded IRK matched): bonds of this
+   * link are looked up and stored under it from now on.
+   */
+  attachIdentity(identity: SmpAddress): void {
+    this.identity = identity;
+  }
+
+  onSecurity(fn: (s: SecurityState) => void): () => void {
+    this.securityListeners.add(fn);
+    return () => this.securityListeners.delete(fn);
+  }
+
+  private securityChanged(): void {
+    for (const fn of this.securityListeners) {
+      try { fn(this.security); } catch (e) { log.smp('security listener threw: %O', e); }
+    }
   }
 
   get connected(): boolean {

@@ -28,6 +28,7 @@ import { statusName } from '../hci/status.js';
 import { validConnectionParameters } from '../l2cap/link.js';
 import { log } from '../log.js';
 import { LeLink, type LinkOptions } from './link.js';
+import type { SecurityContext } from './pairing.js';
 
 export class ConnectionManager {
   readonly links = new Map<number, LeLink>();
@@ -41,7 +42,9 @@ export class ConnectionManager {
 
   constructor(readonly host: HciHost, readonly scanner: Scanner, readonly clock: Clock,
     ownAddressType: () => number = () => 0, private readonly linkOptions: LinkOptions = {},
-    randomAddress: () => string | undefined = () => undefined) {
+    randomAddress: () => string | undefined = () => undefined,
+    /** Pairing for every link (bond store, policy, our address); undefined: links refuse pairing. */
+    readonly security?: SecurityContext) {
     this.initiator = new Initiator<LeLink>(host, scanner, clock, ownAddressType);
     this.advertiser = new Advertiser(host, clock, this.acceptor, () => ({ type: ownAddressType(), randomAddress: randomAddress() }));
     host.on('leConnectionComplete', e => this.connectionComplete(e.status, e.connectionHandle, e.role, e.peerAddressType,
@@ -79,6 +82,18 @@ export class ConnectionManager {
     host.on('leDataLengthChange', e => {
       const link = this.links.get(e.connectionHandle);
       if (link) link.dataLength = { maxTxOctets: e.maxTxOctets, maxTxTime: e.maxTxTime, maxRxOctets: e.maxRxOctets, maxRxTime: e.maxRxTime };
+    });
+    // Encryption (Vol 4, Part E, 7.7.8, 7.7.39, 7.7.65.5): to the link's pairing. A link without one
+    // has no key to give: the LTK request gets a negative reply, so the controller does not wait.
+    host.on('encryptionChange', e => this.links.get(e.connectionHandle & 0x0fff)?.pairing?.encryptionChanged(e.status, e.encryptionEnabled !== 0));
+    host.on('encryptionChangeV2', e => this.links.get(e.connectionHandle & 0x0fff)?.pairing?.encryptionChanged(e.status,
+      e.encryptionEnabled !== 0, e.encryptionKeySize));
+    host.on('encryptionKeyRefreshComplete', e => this.links.get(e.connectionHandle & 0x0fff)?.pairing?.encryptionChanged(e.status, true));
+    host.on('leLongTermKeyRequest', e => {
+      const pairing = this.links.get(e.connectionHandle)?.pairing;
+      if (pairing) return pairing.ltkRequest(e.encryptedDiversifier, e.randomNumber);
+      this.host.command({ kind: 'leLongTermKeyRequestNegativeReply', connectionHandle: e.connectionHandle })
+        .catch(err => log.smp('LTK negative reply failed: %s', (err as Error).message));
     });
     host.on('lePhyUpdateComplete', e => this.links.get(e.connectionHandle)?.phyComplete(e.status, e.txPhy, e.rxPhy));
     host.onClose(e => this.initiator.close(e));

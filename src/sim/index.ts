@@ -25,6 +25,7 @@ export { SimClock, type SimEvent, type SimClockOptions } from './clock.js';
 export { SimController, SIM_COMMAND_BITS, leEncrypt, type ControllerStats } from './controller.js';
 export { SimLink, type LinkStats } from './link.js';
 export { VirtualPeripheral, PeerSession, generate, type PeerLinkApi, type PeripheralStats } from './peripheral.js';
+export { PeerPairing, type PeerBond, type PeerPairingStats } from './pairing.js';
 export { Simulator, SimTransport, createSimulator, type PacketFault, type SimulatorOptions } from './simulator.js';
 export { SCENARIOS, scenarioNamed, crowd, largeDatabase, HEART_RATE_SENSOR, THERMOMETER, LARGE_PERIPHERAL } from './scenarios.js';
 export type * from './types.js';

@@ -88,6 +88,8 @@ export class SimLink {
   closed = false;
   peer!: LinkPeer;
   encrypted = false;
+  /** Encryption key size in octets once encrypted (HCI Read Encryption Key Size). */
+  keySize = 0;
   /** Current LL payload limits (central's view: tx = towards the peer). */
   dataLength = { txOctets: 27, txTime: 328, rxOctets: 27, rxTime: 328 };
   phy = { tx: 1, rx: 1 };

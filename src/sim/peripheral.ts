@@ -28,6 +28,7 @@ import { L2capReassembler } from '../l2cap/reassembly.js';
 import { decodeLeSignalling, encodeSignalling } from '../l2cap/signalling.js';
 import { encodeSmp } from '../smp/pdus.js';
 import { log } from '../log.js';
+import { PeerPairing, type PeerBond, type PeerPairingStats } from './pairing.js';
 import type { SimEvent } from './clock.js';
 import { emptyChannelStats, PeerChannels, type PeerChannelStats } from './channels.js';
 import type { AttMatch, NotificationSource, SimGenerator, SimPeripheral, SimService } from './types.js';
@@ -85,6 +86,9 @@ export class VirtualPeripheral {
   /** Counters of its credit-based channels (spec.channels), over all links. */
   readonly channelStats: PeerChannelStats = emptyChannelStats();
   readonly stats: PeripheralStats = { connections: 0, attRequests: 0, notificationsSent: 0, indicationsSent: 0, valuesSkipped: 0 };
+  /** Keys the peer keeps per central (pairing with bonding); at most one per central address. */
+  readonly bonds = new Map<string, PeerBond>();
+  readonly pairingStats: PeerPairingStats = { pairings: 0, failures: 0 };
 
   constructor(readonly spec: SimPeripheral) {
     this.address = normAddress(spec.address);
@@ -142,6 +146,8 @@ export class PeerSession {
   private readonly busy = new Set<NotificationSource>();
   /** The peer's credit-based channels on this link, when its description has any. */
   readonly channels: PeerChannels | undefined;
+  /** The peer's Security Manager on this link (when the peripheral pairs). */
+  readonly pairing: PeerPairing | undefined;
 
   constructor(readonly peripheral: VirtualPeripheral, private readonly api: PeerLinkApi, private readonly rng: Rng) {
     const channel: FixedChannel = {
@@ -174,6 +180,14 @@ export class PeerSession {
     if (peripheral.spec.channels?.length) {
       this.channels = new PeerChannels(api, peripheral.spec.channels, peripheral.channelStats);
     }
+    this.pairing = peripheral.spec.pairing ? new PeerPairing(peripheral.spec.pairing, {
+      clock: api.clock,
+      central: { type: (api.central?.addressType ?? 0) & 1 ? 1 : 0, address: api.central?.address ?? '00:00:00:00:00:00' },
+      local: { type: peripheral.addressType, address: peripheral.address },
+      send: pdu => { if (!this.ended) void this.api.send(CID_SMP, pdu); },
+      terminate: reason => this.terminate(reason),
+      schedule: (us, fn) => this.api.schedule(us, fn),
+    }, peripheral.bonds, peripheral.pairingStats, rng) : undefined;
     const b = peripheral.spec.behaviour ?? {};
     if (b.disconnectAfterMs !== undefined) {
       this.timers.push(api.schedule(b.disconnectAfterMs * 1000, () => this.terminate()));
@@ -200,7 +214,8 @@ export class PeerSession {
       case CID_ATT: return this.receiveAtt(pdu.payload);
       case CID_SIGNALLING: return this.receiveSignalling(pdu.payload);
       case CID_SMP:
-        // No pairing in virtual peers yet: Pairing Failed, Pairing Not Supported (Vol 3, Part H, 3.5.5).
+        if (this.pairing) return this.pairing.receive(pdu.payload);
+        // A peer without pairing: Pairing Failed, Pairing Not Supported (Vol 3, Part H, 3.5.5).
         if (pdu.payload[0] === 0x01) void this.api.send(CID_SMP, encodeSmp({ kind: 'pairingFailed', reason: 0x05 }));
         return;
       default:
@@ -215,6 +230,7 @@ export class PeerSession {
     if (this.ended) return;
     this.ended = true;
     for (const t of this.timers) t.cancel();
+    this.pairing?.closed();
     for (const t of this.tickers.values()) t.cancel();
     this.tickers.clear();
     this.attReceiver?.closed(new DisconnectedError('sim peer', reason));
@@ -246,6 +262,12 @@ export class PeerSession {
         for (const r of rules ?? []) if (this.matches(r, opcode, handle)) return r;
         return undefined;
       };
+      // Attributes that need security (SimPairing.protect): Insufficient Authentication (0x05) on a
+      // link that is not encrypted, or not with an authenticated key where asked (Vol 3, Part F, 4.9).
+      const guard = hit(this.peripheral.spec.pairing?.protect);
+      if (guard && !(this.pairing?.encrypted && (!guard.authenticated || this.pairing.authenticated))) {
+        return void this.sendAtt(encodeAtt({ kind: 'errorRsp', requestOpcode: opcode, handle, errorCode: guard.error ?? 0x05 }));
+      }
       const disc = hit(b.disconnectOn);
       if (disc) return this.terminate(disc.reason);
       if (hit(b.ignore)) return;

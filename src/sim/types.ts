@@ -181,6 +181,11 @@ export interface SimPeripheral {
   behaviour?: PeerBehaviour;
   /** The peer's ATT receive MTU (default 247). */
   mtu?: number;
+  /**
+   * The peer's Security Manager (Vol 3, Part H) as a responder: without it the peer answers a
+   * Pairing Request with Pairing Not Supported.
+   */
+  pairing?: SimPairing;
   /** A bonded key: LE Start Encryption with this EDIV/Rand/LTK succeeds (Vol 6, Part B, 5.1.3). */
   ltk?: { key: SimBytes; ediv: number; rand: SimBytes };
   /** LE features of the peer (for LE Read Remote Features); default encryption, DLE, 2M PHY, conn param req. */
@@ -191,6 +196,45 @@ export interface SimPeripheral {
   phys?: number;
   /** L2CAP credit-based channels the peer listens on or opens. */
   channels?: SimChannel[];
+}
+
+/** A virtual peripheral's pairing (responder; the same SmpSession the host uses). */
+export interface SimPairing {
+  /** IO capability (default 'noInputNoOutput'). */
+  io?: 'displayOnly' | 'displayYesNo' | 'keyboardOnly' | 'noInputNoOutput' | 'keyboardDisplay';
+  /** Bonding (default true): the peer keeps the keys and re-encrypts a later link from them. */
+  bond?: boolean;
+  /** Ask for MITM protection (default false). */
+  mitm?: boolean;
+  /** Offer LE Secure Connections (default true; false: LE legacy pairing only). */
+  secureConnections?: boolean;
+  /** Refuse legacy pairing. */
+  secureConnectionsOnly?: boolean;
+  /** Largest key size the peer offers, 7..16 (default 16): a short one tests the minimum key size. */
+  maxKeySize?: number;
+  /** What the peer's user types when asked for a passkey (default: the one the peer was shown, if known). */
+  passkey?: number;
+  /** The peer's user's answer to numeric comparison (default true). */
+  confirm?: boolean;
+  /** Called with the six digits the peer displays (passkey entry where the peer displays). */
+  onPasskeyDisplay?: (passkey: number) => void;
+  /** Legacy OOB TK (16 octets, MSO first) the peer holds. */
+  oobTk?: SimBytes;
+  /** Send a Security Request this long after the link is up. */
+  securityRequestAfterMs?: number;
+  /**
+   * Attribute handles that need security: an ATT request naming one on a link that is not encrypted
+   * (or not authenticated, with `authenticated`) is answered with Insufficient Authentication (0x05,
+   * or `error`), as BlueZ's encrypted characteristics are.
+   */
+  protect?: Array<AttMatch & { authenticated?: boolean; error?: number }>;
+  /** Faults: drop the peer's SMP PDUs of these codes; never answer SMP at all (the 30 s timeout). */
+  dropPdus?: number[];
+  silent?: boolean;
+  /** Fault: flip a bit of the peer's Pairing Confirm (Confirm Value Failed on our side). */
+  corruptConfirm?: boolean;
+  /** Fault: the peer forgets its bonds before each link (a reconnect's encryption fails with 0x06). */
+  forgetBonds?: boolean;
 }
 
 export interface SimControllerOptions {
@@ -214,6 +258,8 @@ export interface SimControllerOptions {
   filterAcceptListSize?: number;
   resolvingListSize?: number;
   numAdvertisingSets?: number;
+  /** Fault injection: the key size the controller reports after encryption starts (a KNOB-style downgrade). */
+  encryptionKeySize?: number;
   /** Fault injection: answer these commands (by kind) with a status, or not at all ('silent'). */
   commandErrors?: Record<string, number | 'silent'>;
 }

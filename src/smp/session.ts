@@ -272,6 +272,18 @@ export class SmpSession {
     }
   }
 
+  /** The key size negotiated by the pairing in progress (2.3.4), while there is one. */
+  get negotiatedKeySize(): number | undefined {
+    const s = this.state;
+    return s.phase === 'pairing' || s.phase === 'encrypting' || s.phase === 'keyDistribution' ? s.p.keySize : undefined;
+  }
+
+  /** The method of the pairing in progress, while there is one. */
+  get method(): PairingMethod | undefined {
+    const s = this.state;
+    return s.phase === 'pairing' || s.phase === 'encrypting' || s.phase === 'keyDistribution' ? s.p.method : undefined;
+  }
+
   /** The current phase, for diagnostics and tests. */
   get phase(): State['phase'] {
     return this.state.phase;

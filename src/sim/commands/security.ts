@@ -22,28 +22,47 @@ export const SECURITY = {
     const link = c.link(cmd.connectionHandle);
     if (!link) return c.fail('leEnableEncryption', S.unknownConnection);
     c.status('leEnableEncryption');
-    const ltk = c.peerOf(link)?.spec.ltk;
+    const peer = c.peerOf(link);
     const refresh = link.encrypted;
     // LL encryption start (Vol 6, Part B, 5.1.3): LL_ENC_REQ / RSP, then START_ENC_REQ / RSP.
     link.afterEvents(3, () => {
-      if (!ltk) {
+      if (link.closed) return;
+      // The peer's host answers its LTK request: its pairing (STK / LTK, or its bond for us) when it
+      // pairs, else the scenario's fixed key for this EDIV / Rand.
+      const pairing = peer?.session?.pairing;
+      let found: { key: Uint8Array; keySize: number } | undefined;
+      if (pairing) {
+        found = pairing.ltkFor(cmd.encryptedDiversifier, cmd.randomNumber);
+      } else {
+        const ltk = peer?.spec.ltk;
+        if (ltk && ltk.ediv === cmd.encryptedDiversifier && equalBytes(bytesOf(ltk.rand), cmd.randomNumber)) {
+          found = { key: bytesOf(ltk.key), keySize: 16 };
+        }
+      }
+      if (!found) {
         // The peripheral's host has no key: LL_REJECT_EXT_IND, PIN or Key Missing.
+        pairing?.encryptionChanged(S.pinOrKeyMissing, 0);
         c.emit({ kind: 'encryptionChange', status: S.pinOrKeyMissing, connectionHandle: link.handle, encryptionEnabled: refresh ? 1 : 0 });
         return;
       }
-      if (ltk.ediv !== cmd.encryptedDiversifier || !equalBytes(bytesOf(ltk.rand), cmd.randomNumber)) {
-        c.emit({ kind: 'encryptionChange', status: S.pinOrKeyMissing, connectionHandle: link.handle, encryptionEnabled: refresh ? 1 : 0 });
-        return;
-      }
-      if (!equalBytes(bytesOf(ltk.key), cmd.longTermKey)) {
+      if (!equalBytes(found.key, cmd.longTermKey)) {
         // Different session keys: the first encrypted PDU fails its MIC and the link drops (Vol 6, Part B, 5.1.3.1).
         link.terminate(S.micFailure, S.micFailure);
         return;
       }
       link.encrypted = true;
+      // Fault injection: a controller that reports a shorter key than was negotiated (KNOB).
+      link.keySize = c.options.encryptionKeySize ?? found.keySize;
       if (refresh) c.emit({ kind: 'encryptionKeyRefreshComplete', status: 0, connectionHandle: link.handle });
       else c.emit({ kind: 'encryptionChange', status: 0, connectionHandle: link.handle, encryptionEnabled: 1 });
+      pairing?.encryptionChanged(0, found.keySize);
     });
+  },
+  readEncryptionKeySize: (c, cmd) => {
+    const link = c.link(cmd.connectionHandle);
+    if (!link) return c.fail('readEncryptionKeySize', S.unknownConnection);
+    if (!link.encrypted) return c.fail('readEncryptionKeySize', S.insufficientSecurity);
+    c.complete('readEncryptionKeySize', { connectionHandle: link.handle, keySize: link.keySize });
   },
   leAddDeviceToResolvingList: (c, cmd) => {
     const s = c.resolvingListOp('add', cmd.peerIdentityAddressType, cmd.peerIdentityAddress);

@@ -13,7 +13,7 @@ export const S = {
   success: 0x00, unknownCommand: 0x01, unknownConnection: 0x02, hardwareFailure: 0x03, pinOrKeyMissing: 0x06,
   memoryCapacityExceeded: 0x07, connectionTimeout: 0x08, commandDisallowed: 0x0c, invalidParameters: 0x12,
   remoteUserTerminated: 0x13, localHostTerminated: 0x16, unsupportedFeature: 0x11, unsupportedRemoteFeature: 0x1a,
-  unacceptableConnectionParameters: 0x3b, advertisingTimeout: 0x3c, unknownAdvertisingIdentifier: 0x42, micFailure: 0x3d, failedToEstablish: 0x3e,
+  unacceptableConnectionParameters: 0x3b, insufficientSecurity: 0x2f, advertisingTimeout: 0x3c, unknownAdvertisingIdentifier: 0x42, micFailure: 0x3d, failedToEstablish: 0x3e,
 } as const;
 
 /** The commands the simulator implements; its Supported_Commands mask is built from these. */
@@ -27,6 +27,7 @@ export const SIM_COMMANDS = [
   'readBufferSize',
   'readBdAddr',
   'readRssi',
+  'readEncryptionKeySize',
   'setEventMaskPage2',
   'readLeHostSupport',
   'writeLeHostSupport',

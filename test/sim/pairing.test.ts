@@ -1,0 +1,246 @@
+// Pairing end to end on the simulated controller: the host's link (SmpSession as initiator, HCI LE
+// Enable Encryption, Read Encryption Key Size, the bond store) against a virtual peripheral running the
+// same SmpSession as responder, with the controller checking that both sides hold the same key before
+// it reports Encryption Change (a wrong key drops the link with MIC failure, a missing one is 0x06).
+// Every method, both protocols, bonds and re-encryption, Security Request, the ATT security errors,
+// and faults (dropped PDUs, silence, a corrupted confirm, a short key, a peer that forgot the bond).
+import { afterEach, describe, expect, test } from 'vitest';
+import { Adapter, type AdapterOpenOptions } from '../../src/api/adapter.js';
+import type { Connection } from '../../src/api/connection.js';
+import { AttError, DisconnectedError, HciStatusError, InvalidStateError, SmpError, TimeoutError } from '../../src/errors.js';
+import type { PairingProgress } from '../../src/link/pairing.js';
+import { createSimulator, HEART_RATE_SENSOR, type SimPairing, type Simulator, type SimControllerOptions } from '../../src/sim/index.js';
+import { MemoryBondStore } from '../../src/smp/bonds.js';
+
+const open: Array<{ adapter?: Adapter; sim: Simulator }> = [];
+afterEach(async () => {
+  for (const o of open.splice(0)) await o.adapter?.close();
+});
+
+const PEER = HEART_RATE_SENSOR.address;
+/** Body Sensor Location's value handle in the sensor's database (read in the tests below). */
+const PROTECTED = { opcode: 0x0a };
+
+async function up(pairing: SimPairing, opts: Partial<AdapterOpenOptions> = {}, controller: SimControllerOptions = {}) {
+  const sim = createSimulator({ name: 'pairing', controller, peripherals: [{ ...HEART_RATE_SENSOR, notifications: [], pairing }] });
+  const entry: { adapter?: Adapter; sim: Simulator } = { sim };
+  open.push(entry);
+  const bonds = new MemoryBondStore();
+  const adapter = await Adapter.open({ transport: sim.transport, clock: sim.clock, bonds, ...opts });
+  entry.adapter = adapter;
+  return { sim, adapter, bonds, peer: sim.peripheral(PEER) };
+}
+
+async function connect(adapter: Adapter): Promise<Connection> {
+  return adapter.connect({ address: PEER, type: 'random' }, { timeout: 5000 });
+}
+
+function progress(conn: Connection): PairingProgress[] {
+  const seen: PairingProgress[] = [];
+  conn.on('pairing', p => seen.push(p));
+  return seen;
+}
+
+describe('every method against the virtual peer', () => {
+  const cases: Array<{ name: string; sc: boolean; ourIo: 'noInputNoOutput' | 'keyboardDisplay' | 'displayOnly' | 'keyboardOnly' | 'displayYesNo';
+    peerIo: NonNullable<SimPairing['io']>; method: string; authenticated: boolean }> = [
+    { name: 'SC Just Works', sc: true, ourIo: 'noInputNoOutput', peerIo: 'noInputNoOutput', method: 'justWorks', authenticated: false },
+    { name: 'SC Numeric Comparison', sc: true, ourIo: 'displayYesNo', peerIo: 'displayYesNo', method: 'numericComparison', authenticated: true },
+    { name: 'SC Passkey, peer displays', sc: true, ourIo: 'keyboardOnly', peerIo: 'displayOnly', method: 'passkeyResponderDisplays', authenticated: true },
+    { name: 'SC Passkey, we display', sc: true, ourIo: 'displayOnly', peerIo: 'keyboardOnly', method: 'passkeyInitiatorDisplays', authenticated: true },
+    { name: 'legacy Just Works', sc: false, ourIo: 'noInputNoOutput', peerIo: 'noInputNoOutput', method: 'justWorks', authenticated: false },
+    { name: 'legacy Passkey, peer displays', sc: false, ourIo: 'keyboardDisplay', peerIo: 'displayOnly', method: 'passkeyResponderDisplays', authenticated: true },
+    { name: 'legacy Passkey, we display', sc: false, ourIo: 'displayOnly', peerIo: 'keyboardOnly', method: 'passkeyInitiatorDisplays', authenticated: true },
+  ];
+  for (const c of cases) {
+    test(`${c.name}: paired, encrypted, bonded; the keys match the peer's`, async () => {
+      let shown: number | undefined;
+      const peerSpec: SimPairing = { io: c.peerIo, secureConnections: c.sc };
+      const { adapter, bonds, peer, sim } = await up(peerSpec);
+      const conn = await connect(adapter);
+      const seen = progress(conn);
+      const compared: number[] = [];
+      const state = await conn.pair({
+        io: c.ourIo,
+        onPasskeyDisplay: n => { shown = n; peerSpec.passkey = n; }, // the peer's user types what we show
+        onPasskeyRequest: () => peer.pairingStats.displayed!,        // ours types what the peer shows
+        onNumericComparison: v => { compared.push(v); return true; },
+      });
+      expect(state).toMatchObject({ encrypted: true, keySize: 16, bonded: true, secureConnections: c.sc, authenticated: c.authenticated });
+      expect(state.level).toBe(c.authenticated ? (c.sc ? 4 : 3) : 2);
+      expect(conn.security).toEqual(state);
+      const paired = seen.find(p => p.stage === 'paired');
+      expect(paired).toMatchObject({ method: c.method });
+      if (c.method === 'passkeyInitiatorDisplays') expect(shown).toBeGreaterThanOrEqual(0);
+      if (c.method === 'numericComparison') expect(compared).toHaveLength(1);
+      // The controller saw the same key on both sides (else no Encryption Change); the bond holds it.
+      const [bond] = await bonds.list();
+      expect(bond!.identity.address).toBe(PEER);
+      expect(bond!.secureConnections).toBe(c.sc);
+      await sim.clock.delay(100); // the peer finishes when our last key reaches it
+      expect(peer.pairingStats).toMatchObject({ pairings: 1, failures: 0 });
+      expect(sim.controller.commandLog.filter(k => k === 'leEnableEncryption')).toHaveLength(1);
+      expect(sim.controller.commandLog).toContain('readEncryptionKeySize');
+    });
+  }
+
+  test('reconnect: encrypt() from the bond, one LE Enable Encryption and no SMP PDU', async () => {
+    const { adapter, sim, peer } = await up({ io: 'noInputNoOutput' });
+    const conn = await connect(adapter);
+    await conn.pair();
+    await conn.disconnect();
+    const again = await connect(adapter);
+    const before = sim.controller.commandLog.length;
+    const link = adapter.connectionManager.links.get(again.handle)!;
+    const state = await again.encrypt();
+    expect(state).toMatchObject({ encrypted: true, bonded: true, secureConnections: true, keySize: 16 });
+    expect(sim.controller.commandLog.slice(before).filter(k => k === 'leEnableEncryption')).toHaveLength(1);
+    expect(link.pairing!.stats.smpReceived).toBe(0);
+    expect(peer.pairingStats.pairings).toBe(1);
+  });
+
+  test('a peer that forgot the bond: encrypt() rejects with 0x06 PIN or Key Missing; pair() works again', async () => {
+    const spec: SimPairing = {};
+    const { adapter } = await up(spec);
+    const conn = await connect(adapter);
+    await conn.pair();
+    await conn.disconnect();
+    spec.forgetBonds = true;
+    const again = await connect(adapter);
+    const err = await again.encrypt().catch(e => e);
+    expect(err).toBeInstanceOf(HciStatusError);
+    expect((err as HciStatusError).status).toBe(0x06);
+    expect(again.security.encrypted).toBe(false);
+    expect((await again.pair()).encrypted).toBe(true);
+  });
+
+  test('no bond: encrypt() is InvalidStateError; unpair() and removeBond() forget it', async () => {
+    const { adapter, bonds } = await up({});
+    const conn = await connect(adapter);
+    await expect(conn.encrypt()).rejects.toBeInstanceOf(InvalidStateError);
+    await conn.pair();
+    expect((await adapter.bonds()).map(b => b.identity.address)).toEqual([PEER]);
+    expect(await conn.unpair()).toBe(true);
+    expect(conn.security.bonded).toBe(false);
+    expect(await bonds.list()).toEqual([]);
+    await conn.pair();
+    expect(await adapter.removeBond(PEER)).toBe(true);
+    expect(await adapter.removeBond(PEER)).toBe(false);
+  });
+
+  test('Security Request from the peer: pairs per policy, then re-encrypts from the bond on the next link', async () => {
+    const { adapter, sim, peer } = await up({ securityRequestAfterMs: 100 });
+    const conn = await connect(adapter);
+    const sec = await new Promise(resolve => conn.on('security', s => { if (s.encrypted && s.bonded) resolve(s); }));
+    expect(sec).toMatchObject({ encrypted: true, bonded: true });
+    await sim.clock.delay(1000);
+    expect(peer.pairingStats.pairings).toBe(1);
+    await conn.disconnect();
+    const again = await connect(adapter);
+    const seen = progress(again);
+    const link = adapter.connectionManager.links.get(again.handle)!;
+    await new Promise(resolve => again.on('security', s => { if (s.encrypted) resolve(s); }));
+    expect(seen.map(p => p.stage)).toEqual(['securityRequest', 'encrypting', 'encrypted']);
+    expect(link.pairing!.stats.encryptionsStarted).toBe(1);
+    expect(peer.pairingStats.pairings).toBe(1); // no second pairing
+  });
+
+  test('ATT Insufficient Authentication: the read pairs and is retried once; with the retry off the AttError reaches the caller', async () => {
+    const { adapter } = await up({ protect: [PROTECTED] });
+    const conn = await connect(adapter);
+    const c = await conn.characteristic(0x180d, 0x2a38);
+    expect(Array.from(await c.read())).toEqual([0x01]);
+    expect(conn.security.encrypted).toBe(true);
+
+    const { adapter: a2 } = await up({ protect: [PROTECTED] }, { pairing: { retryOnSecurityError: false } });
+    const conn2 = await connect(a2);
+    const c2 = await conn2.characteristic(0x180d, 0x2a38);
+    const err = await c2.read().catch(e => e);
+    expect(err).toBeInstanceOf(AttError);
+    expect((err as AttError).errorCode).toBe(0x05);
+  });
+});
+
+describe('failures are typed, end the pairing, and leave no timer', () => {
+  test('a corrupted confirm value: SmpError Confirm Value Failed (0x04), sent by us; back-off before the next try', async () => {
+    const { adapter, sim } = await up({ corruptConfirm: true });
+    const conn = await connect(adapter);
+    const err = await conn.pair().catch(e => e);
+    expect(err).toBeInstanceOf(SmpError);
+    expect(err).toMatchObject({ code: 'ESMP', reason: 0x04, reasonName: 'Confirm Value Failed', by: 'local' });
+    const again = await conn.pair().catch(e => e);
+    expect(again).toMatchObject({ reason: 0x09, reasonName: 'Repeated Attempts' });
+    expect(conn.security.encrypted).toBe(false);
+    await adapter.close();
+    expect(sim.clock.pendingTimers).toBe(0);
+  });
+
+  test('a silent peer: TimeoutError after the 30 s SMP timeout, and no SMP on the link afterwards', async () => {
+    const { adapter, sim } = await up({ silent: true });
+    const conn = await connect(adapter);
+    const t0 = sim.now();
+    const err = await conn.pair().catch(e => e);
+    expect(err).toBeInstanceOf(TimeoutError);
+    expect(sim.now() - t0).toBeGreaterThanOrEqual(30_000);
+    await expect(conn.pair()).rejects.toBeInstanceOf(InvalidStateError);
+  });
+
+  test('the peer refuses legacy when we insist on SC: secureConnectionsOnly fails with Authentication Requirements', async () => {
+    const { adapter } = await up({ secureConnections: false });
+    const conn = await connect(adapter);
+    const err = await conn.pair({ secureConnectionsOnly: true }).catch(e => e);
+    expect(err).toMatchObject({ code: 'ESMP', reason: 0x03 });
+  });
+
+  test('mitm required but only Just Works possible: Authentication Requirements', async () => {
+    const { adapter } = await up({ io: 'noInputNoOutput' });
+    const conn = await connect(adapter);
+    const err = await conn.pair({ mitm: true, io: 'keyboardDisplay', onPasskeyRequest: () => 0, onNumericComparison: () => true }).catch(e => e);
+    expect(err).toMatchObject({ code: 'ESMP', reason: 0x03 });
+  });
+
+  test('a peer offering a 7-octet key: Encryption Key Size (0x06) below our minimum of 16', async () => {
+    const { adapter } = await up({ maxKeySize: 7 });
+    const conn = await connect(adapter);
+    const err = await conn.pair().catch(e => e);
+    expect(err).toMatchObject({ code: 'ESMP', reason: 0x06 });
+    expect(conn.security.encrypted).toBe(false);
+  });
+
+  test('the controller reports a shorter key than negotiated (KNOB): the link is dropped', async () => {
+    const { adapter, sim } = await up({}, {}, { encryptionKeySize: 7 });
+    const conn = await connect(adapter);
+    const err = await conn.pair().catch(e => e);
+    expect(err).toBeInstanceOf(SmpError);
+    expect((err as SmpError).reason).toBe(0x06);
+    await conn.closed;
+    expect(sim.controller.commandLog).toContain('disconnect');
+  });
+
+  test('minKeySize 7 accepts the 7-octet key', async () => {
+    const { adapter } = await up({ maxKeySize: 7 });
+    const conn = await connect(adapter);
+    expect(await conn.pair({ minKeySize: 7 })).toMatchObject({ encrypted: true, keySize: 7 });
+  });
+
+  test('the user rejects the comparison: Numeric Comparison Failed; a disconnect during pairing: DisconnectedError', async () => {
+    const { adapter, sim } = await up({ io: 'displayYesNo' });
+    const conn = await connect(adapter);
+    const err = await conn.pair({ io: 'displayYesNo', onNumericComparison: () => false }).catch(e => e);
+    expect(err).toMatchObject({ code: 'ESMP', reason: 0x0c });
+
+    const { adapter: a2, sim: s2 } = await up({ dropPdus: [0x04] });
+    const c2 = await connect(a2);
+    const p = c2.pair();
+    await s2.clock.delay(200);
+    s2.disconnect(PEER);
+    await expect(p).rejects.toBeInstanceOf(DisconnectedError);
+    void sim;
+  });
+
+  test('pairing refused when the adapter turns pairing off: the peer sees Pairing Not Supported', async () => {
+    const { adapter } = await up({}, { pairing: false });
+    const conn = await connect(adapter);
+    await expect(conn.pair()).rejects.toBeInstanceOf(InvalidStateError);
+  });
+});
