@@ -3,7 +3,7 @@
 // advertises (legacy, and extended on the BR/EDR+LE socket); blewire finds it through every filter kind,
 // connects by scan result and by bare address, exchanges ACL both ways under btvirt's 1 × 192-byte
 // buffer, runs three links at once and sees the right disconnect reasons from each side; the link answers
-// the peer's pairing with Pairing Not Supported and survives a parameter update flood. The whole
+// the peer's Security Request by pairing and its Pairing Request with Command Not Supported, and survives a parameter update flood. The whole
 // run is recorded as btsnoop and tshark must find no malformed packet in it.
 import { execFile } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
@@ -134,7 +134,7 @@ describe('host core against btvirt', () => {
     await peer.stopAdvertising();
   });
 
-  test('the link answers SMP with Pairing Not Supported and coalesces a flood of parameter update requests', async () => {
+  test('the link answers SMP (a Security Request starts our pairing, a Pairing Request to the central is refused) and coalesces a flood of parameter update requests', async () => {
     const peer = peers[0]!;
     await peer.advertise(AD, SCAN_RSP);
     const pcP = peer.connection();
@@ -142,13 +142,21 @@ describe('host core against btvirt', () => {
     const pc = await pcP;
     const link = adapter.connectionManager.links.get(conn.handle)!;
 
-    // Security Request (Vol 3, Part H, 3.6.7), then a Pairing Request (3.5.1): each gets Pairing Failed,
-    // reason Pairing Not Supported (3.5.5), carried back through btvirt on CID 0x0006.
-    for (const pdu of [Uint8Array.of(0x0b, 0x01), Uint8Array.of(0x01, 0x03, 0x00, 0x01, 0x10, 0x07, 0x07)]) {
-      const answer = peer.receiveL2cap(0x0006);
-      await peer.sendL2cap(pc.handle, 0x0006, pdu);
-      expect(Buffer.from(await answer).toString('hex')).toBe('0505');
-    }
+    // Security Request (Vol 3, Part H, 3.6.7): with no bond, the central pairs per its policy: our
+    // Pairing Request (3.5.1) comes back through btvirt on CID 0x0006: NoInputNoOutput, no OOB,
+    // AuthReq Bonding | SC | CT2, 16-octet keys, ours EncKey | LinkKey, theirs EncKey | IdKey | SignKey | LinkKey.
+    const request = peer.receiveL2cap(0x0006);
+    const failed = new Promise(resolve => conn.on('pairing', p => { if (p.stage === 'failed') resolve(p.error); }));
+    await peer.sendL2cap(pc.handle, 0x0006, Uint8Array.of(0x0b, 0x01));
+    expect(Buffer.from(await request).toString('hex')).toBe('0103002910090f');
+    // The peer refuses (Pairing Failed, Pairing Not Supported): our pairing ends with that reason.
+    await peer.sendL2cap(pc.handle, 0x0006, Uint8Array.of(0x05, 0x05));
+    expect(await failed).toMatchObject({ code: 'ESMP', reason: 0x05, by: 'peer' });
+    // A Pairing Request to the central: Pairing Failed, Command Not Supported (3.5.5; only the
+    // central initiates).
+    const answer = peer.receiveL2cap(0x0006);
+    await peer.sendL2cap(pc.handle, 0x0006, Uint8Array.of(0x01, 0x03, 0x00, 0x01, 0x10, 0x07, 0x07));
+    expect(Buffer.from(await answer).toString('hex')).toBe('0507');
 
     // 200 L2CAP Connection Parameter Update Requests (Vol 3, Part A, 4.20), interval 24 + i (1.25 ms units):
     // every one is answered, accepted (4.21). btvirt 5.66 acknowledges LE Connection Update with Command
