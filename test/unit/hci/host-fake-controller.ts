@@ -161,8 +161,10 @@ export class FakeController implements HciTransport {
       case 'leReadSuggestedDefaultDataLength': return { complete: { suggestedMaxTxOctets: 27, suggestedMaxTxTime: 328 } };
       case 'leReadNumberOfSupportedAdvertisingSets': return { complete: { numSupportedAdvertisingSets: 4 } };
       case 'leReadMaximumAdvertisingDataLength': return { complete: { maxAdvertisingDataLength: 1650 } };
+      // After an Encryption Change the link reads the key size (Vol 4, Part E, 7.5.7): a full-size LE key.
+      case 'readEncryptionKeySize': return { complete: { connectionHandle: p.connectionHandle, keySize: 16 } };
       case 'leCreateConnection': case 'leExtendedCreateConnection': case 'disconnect': case 'leConnectionUpdate':
-      case 'leReadRemoteFeatures': case 'leSetPhy':
+      case 'leReadRemoteFeatures': case 'leSetPhy': case 'leEnableEncryption':
         return { status: 0 };
       case 'vendor': case 'unknown': return { status: 0x01 };
       default:
