@@ -17,6 +17,8 @@ import { NotFoundError, type GattCharacteristic, type GattService } from '../gat
 import { TimeoutError } from '../errors.js';
 import { checkAddress, checkInteger, checkUuid, UsageError } from './args.js';
 import { stdoutClosed } from './stdout.js';
+import type { IoCapabilityName } from '../link/pairing.js';
+import { ioOption } from './pair.js';
 import { decodeValue, parsePresentationFormat, type PresentationFormat } from './values.js';
 
 const PRESENTATION_FORMAT = toUuid(0x2904);
@@ -36,6 +38,8 @@ export interface OpenOptions {
   timeout: number;
   mtu: number;
   cache: boolean;
+  /** Our IO capability when the peer asks for security (the commands pair on demand; prompts on a terminal). */
+  io?: IoCapabilityName;
 }
 
 export type GattSessionOpener = (address: string, options: OpenOptions) => Promise<GattSession>;
@@ -49,6 +53,9 @@ const defaultOpener: GattSessionOpener = async (address, options) => {
     ...(options.capture ? { capture: options.capture } : {}),
     ...(options.mtu !== undefined ? { mtu: options.mtu } : {}),
     ...(options.cache ? { gattCache: join(process.env['XDG_CACHE_HOME'] ?? join(homedir(), '.cache'), 'blewire', 'gatt') } : {}),
+    // A characteristic that needs encryption makes the link pair (or re-encrypt from the bond) and the
+    // request is retried once; passkeys and comparisons are asked on the terminal.
+    pairing: (await import('./pair.js')).terminalPairing(options.io),
   });
   try {
     // Without --type, learn the address type from the device's own advertising (a public and a random
@@ -105,7 +112,7 @@ export interface CommonArgs {
 export function parseArgs(argv: string[], valued: string[] = []): CommonArgs {
   const positional: string[] = [];
   const flags = new Map<string, string | true>();
-  const takes = new Set(['transport', 'capture', 'type', 'timeout', 'mtu', 'service', ...valued]);
+  const takes = new Set(['transport', 'capture', 'type', 'timeout', 'mtu', 'service', 'io', ...valued]);
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a.startsWith('--')) {
@@ -132,6 +139,7 @@ export function parseArgs(argv: string[], valued: string[] = []): CommonArgs {
       timeout: checkInteger(str('timeout'), '--timeout', 10_000, 1),
       mtu: checkInteger(str('mtu'), '--mtu', 517, 23, 517), // ATT_MTU: 23 minimum on LE, 517 maximum (Vol 3, Part F, 3.2.8-9)
       cache: !flags.has('no-cache'),
+      ...(flags.has('io') ? { io: ioOption(flags.get('io')) } : {}),
     },
   };
 }
@@ -267,7 +275,7 @@ function fromHexSafe(hex: string): Uint8Array {
   return out;
 }
 
-export const USAGE_COMMON = '[--type public|random] [--transport SPEC] [--capture FILE] [--timeout MS] [--mtu N] [--no-cache]';
+export const USAGE_COMMON = '[--type public|random] [--transport SPEC] [--capture FILE] [--timeout MS] [--mtu N] [--no-cache] [--io CAPABILITY]';
 
 export async function run(argv: string[]): Promise<number> {
   const args = parseArgs(argv);
