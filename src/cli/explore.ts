@@ -18,7 +18,7 @@ import { TimeoutError } from '../errors.js';
 import { checkAddress, checkInteger, checkUuid, UsageError } from './args.js';
 import { stdoutClosed } from './stdout.js';
 import type { IoCapabilityName } from '../link/pairing.js';
-import { ioOption } from './pair.js';
+import { ioOption, terminalPairing } from './prompt.js';
 import { decodeValue, parsePresentationFormat, type PresentationFormat } from './values.js';
 
 const PRESENTATION_FORMAT = toUuid(0x2904);
@@ -55,7 +55,7 @@ const defaultOpener: GattSessionOpener = async (address, options) => {
     ...(options.cache ? { gattCache: join(process.env['XDG_CACHE_HOME'] ?? join(homedir(), '.cache'), 'blewire', 'gatt') } : {}),
     // A characteristic that needs encryption makes the link pair (or re-encrypt from the bond) and the
     // request is retried once; passkeys and comparisons are asked on the terminal.
-    pairing: (await import('./pair.js')).terminalPairing(options.io),
+    pairing: terminalPairing(options.io),
   });
   try {
     // Without --type, learn the address type from the device's own advertising (a public and a random

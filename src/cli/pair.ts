@@ -6,55 +6,13 @@
  *
  * `blewire bonds [--remove ADDRESS] [--json]`: list the bond store, or forget one peer.
  */
-import { createInterface } from 'node:readline/promises';
-import { IO_CAPABILITY_NAMES, type IoCapabilityName, type PairingPolicy } from '../link/pairing.js';
+import { IO_CAPABILITY_NAMES } from '../link/pairing.js';
 import { checkAddress, checkInteger, UsageError } from './args.js';
 import { parseArgs, USAGE_COMMON } from './explore.js';
+import { ioOption, terminalPairing } from './prompt.js';
 
 const USAGE = `usage: blewire pair <address> [--io ${IO_CAPABILITY_NAMES.join('|')}] [--mitm] [--sc-only] [--no-bond] ` +
   `[--min-key-size N] [--json] ${USAGE_COMMON}`;
-
-async function ask(question: string): Promise<string> {
-  const rl = createInterface({ input: process.stdin, output: process.stderr });
-  try {
-    return await rl.question(question);
-  } finally {
-    rl.close();
-  }
-}
-
-/**
- * A pairing policy that prompts on the terminal: shows our passkey, asks for the peer's, asks to
- * confirm six digits. `io` defaults to keyboardDisplay on a terminal, noInputNoOutput without one.
- */
-export function terminalPairing(io?: IoCapabilityName, extra: PairingPolicy = {}): PairingPolicy {
-  const tty = process.stdin.isTTY === true;
-  const chosen = io ?? (tty ? 'keyboardDisplay' : 'noInputNoOutput');
-  return {
-    ...extra,
-    io: chosen,
-    onPasskeyDisplay: (n, peer) => { process.stderr.write(`pairing with ${peer.address}: type ${String(n).padStart(6, '0')} on the device\n`); },
-    onPasskeyRequest: async peer => {
-      if (!tty) throw new UsageError('the device shows a passkey to type, but stdin is not a terminal');
-      const text = (await ask(`pairing with ${peer.address}: passkey shown on the device: `)).trim();
-      if (!/^\d{1,6}$/.test(text)) throw new UsageError('a passkey is six digits');
-      return Number(text);
-    },
-    onNumericComparison: async (v, peer) => {
-      if (!tty) return false;
-      const a = (await ask(`pairing with ${peer.address}: does the device show ${String(v).padStart(6, '0')}? [y/N] `)).trim();
-      return /^y(es)?$/i.test(a);
-    },
-  };
-}
-
-export function ioOption(v: string | true | undefined): IoCapabilityName | undefined {
-  if (v === undefined) return undefined;
-  if (typeof v !== 'string' || !(IO_CAPABILITY_NAMES as readonly string[]).includes(v)) {
-    throw new UsageError(`--io is one of ${IO_CAPABILITY_NAMES.join(', ')}`);
-  }
-  return v as IoCapabilityName;
-}
 
 export async function run(argv: string[]): Promise<number> {
   const args = parseArgs(argv, ['io', 'min-key-size']);
