@@ -8,10 +8,9 @@ import { FileError } from '../errors.js';
 import { fsReason } from './args.js';
 import { stdoutClosed } from './stdout.js';
 import { decodeRecordsAsync, toJsonLine, type DecodedLine } from '../inspect/decode.js';
-import { PairingAnalyser, formatPairingReport } from '../inspect/pairing.js';
-import { ChartBuilder, renderChartSvg } from '../inspect/chart.js';
-import { writeFileAtomic } from '../platform/files.js';
 import { basename } from 'node:path';
+// --pairing and --chart load their modules when asked (the SMP toolbox and the chart are not needed
+// to print a capture).
 
 const HELP = `usage: blewire decode <capture> [--json]
        blewire decode --pairing <capture> [--passkey N] [--json]
@@ -90,6 +89,8 @@ export async function run(argv: string[]): Promise<number> {
     throw new FileError('read capture', file, fsReason(e) ?? (e instanceof Error ? e.message : String(e)), { cause: e });
   }
   if (chartFile !== undefined) {
+    const { ChartBuilder, renderChartSvg } = await import('../inspect/chart.js');
+    const { writeFileAtomic } = await import('../platform/files.js');
     const builder = new ChartBuilder(gapMs === undefined ? {} : { gapMs });
     for await (const line of decodeRecordsAsync(readCaptureFile(file))) builder.push(line);
     const chart = builder.finish();
@@ -111,6 +112,7 @@ export async function run(argv: string[]): Promise<number> {
         return 2;
       }
     }
+    const { PairingAnalyser, formatPairingReport } = await import('../inspect/pairing.js');
     const analyser = new PairingAnalyser(passkey === undefined ? {} : { passkey });
     for await (const line of decodeRecordsAsync(readCaptureFile(file))) analyser.push(line);
     const reports = analyser.finish();

@@ -2,8 +2,8 @@
  * `blewire <command>`: dispatches to one module per command. Each command module exports
  * `run(argv): Promise<number>` (the exit code) and is loaded on demand, so `blewire decode` does not
  * pay for the host stack and a missing optional native module only matters to the commands that use it.
+ * `blewire --help` loads nothing but this file, report.ts and help.ts: start-up is Node's own.
  */
-import '../transports.js'; // --transport sim / replay:file
 import { report } from './report.js';
 import { watchStdout } from './stdout.js';
 import { TRANSPORT_FORMS } from './help.js';
@@ -49,6 +49,7 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   try {
+    await import('../transports.js'); // --transport sim / replay:file, for every command
     const mod = await cmd.load();
     return await mod.run(rest);
   } catch (err) {

@@ -1,6 +1,6 @@
 /** How the `blewire` command ends on an error (main.ts): one line on stderr and an exit code. */
 import { ArgumentError, BlewireError, FileError } from '../errors.js';
-import { describeFsError } from './args.js';
+import { describeFsError } from './fs-errors.js';
 
 /**
  * A failure as one line, never a stack trace: a usage mistake exits 2, anything else 1. Only an error
