@@ -158,9 +158,24 @@ export class AttError extends BlewireError {
     readonly handle: number,
     readonly request: string,
     readonly requestOpcode: number,
+    options?: { cause?: unknown; detail?: string },
   ) {
     super(`att: error 0x${errorCode.toString(16).padStart(2, '0')} (${errorName}) on handle ` +
-      `0x${handle.toString(16).padStart(4, '0')} for ${request}`);
+      `0x${handle.toString(16).padStart(4, '0')} for ${request}${options?.detail ? `; ${options.detail}` : ''}`,
+    options?.cause === undefined ? undefined : { cause: options.cause });
+  }
+
+  /**
+   * The same error answer, after the stack tried to raise the link's security for it (pair or
+   * encrypt) and failed: `cause` says why, the message says what to do.
+   */
+  withSecurityFailure(failure: unknown): AttError {
+    const why = failure instanceof Error ? failure.message : String(failure);
+    return new AttError(this.errorCode, this.errorName, this.handle, this.request, this.requestOpcode, {
+      cause: failure,
+      detail: `raising the link's security for it failed (${why}); check the peer accepts pairing ` +
+        '(BlueZ: an agent and bondable on) or pair first with conn.pair()',
+    });
   }
 }
 

@@ -265,7 +265,17 @@ export class AttBearer implements ChannelReceiver {
     // more, as BlueZ does for its clients (Vol 3, Part C, 10.3.1.1 describes the client's options).
     return first.catch(async (e: unknown) => {
       if (!(e instanceof AttError) || !SECURITY_ERRORS.has(e.errorCode) || options.signal?.aborted) throw e;
-      if (!(await raise(e.errorCode))) throw e;
+      let raised: boolean;
+      try {
+        raised = await raise(e.errorCode);
+      } catch (failure) {
+        // The link went down while pairing: that is what the caller must hear. Otherwise the peer's
+        // answer stands (as BlueZ hands its D-Bus caller the ATT error after a failed pairing), with
+        // why the security could not be raised as `cause` (SmpError, TimeoutError...).
+        if (failure instanceof DisconnectedError) throw failure;
+        throw e.withSecurityFailure(failure);
+      }
+      if (!raised) throw e;
       return this.requestOnce(pdu, options);
     });
   }

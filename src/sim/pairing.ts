@@ -115,6 +115,9 @@ export class PeerPairing {
   /** An SMP PDU from the central. */
   receive(pdu: Uint8Array): void {
     if (this.spec.silent) return;
+    // Pairing Request (0x01) refused with Pairing Failed, Pairing Not Supported (Vol 3, Part H,
+    // 3.5.5), as Linux answers while its adapter is not bondable.
+    if (this.spec.notSupported && pdu[0] === 0x01) return this.api.send(Uint8Array.of(0x05, 0x05));
     this.session.receive(pdu);
   }
 

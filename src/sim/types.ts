@@ -231,6 +231,8 @@ export interface SimPairing {
   /** Faults: drop the peer's SMP PDUs of these codes; never answer SMP at all (the 30 s timeout). */
   dropPdus?: number[];
   silent?: boolean;
+  /** The peer answers every Pairing Request with Pairing Not Supported (0x05), as BlueZ does when not bondable. */
+  notSupported?: boolean;
   /** Fault: flip a bit of the peer's Pairing Confirm (Confirm Value Failed on our side). */
   corruptConfirm?: boolean;
   /** Fault: the peer forgets its bonds before each link (a reconnect's encryption fails with 0x06). */

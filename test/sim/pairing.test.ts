@@ -162,6 +162,27 @@ describe('every method against the virtual peer', () => {
 });
 
 describe('failures are typed, end the pairing, and leave no timer', () => {
+  test('a peer that does not pair: the read rejects with its AttError, the SmpError as cause', async () => {
+    const { adapter, sim } = await up({ protect: [PROTECTED], notSupported: true });
+    const conn = await connect(adapter);
+    const c = await conn.characteristic(0x180d, 0x2a38);
+    const err = await c.read().catch(e => e);
+    expect(err).toBeInstanceOf(AttError);
+    expect(err).toMatchObject({ code: 'EATT', errorCode: 0x05 });
+    expect(err.cause).toBeInstanceOf(SmpError);
+    expect(err.cause).toMatchObject({ reason: 0x05, by: 'peer' });
+    expect(err.message).toMatch(/Insufficient Authentication.*raising the link's security for it failed.*Pairing Not Supported/);
+    expect(conn.security.encrypted).toBe(false);
+    // The link and its bearer stay usable (every Read Request is protected here: a second read gets
+    // the same typed answer, and a Write Request goes through).
+    expect(conn.connected).toBe(true);
+    expect(await c.read().catch(e => e)).toMatchObject({ code: 'EATT', errorCode: 0x05 });
+    const cp = await conn.characteristic(0x180d, 0x2a39);
+    await cp.write(Uint8Array.of(1));
+    await adapter.close();
+    expect(sim.clock.pendingTimers).toBe(0);
+  });
+
   test('a corrupted confirm value: SmpError Confirm Value Failed (0x04), sent by us; back-off before the next try', async () => {
     const { adapter, sim } = await up({ corruptConfirm: true });
     const conn = await connect(adapter);
