@@ -3,7 +3,7 @@ import type { ByteWriter } from '../bytes/writer.js';
 import { hex16, hex8, toHex } from '../bytes/hex.js';
 import { EncodeError } from '../errors.js';
 import { bytes, named, rest, u16, x16, x8, type Field, type Fields } from '../codec/field.js';
-import { defineTable, u8CodedCodec, type PduOf, type UnknownPdu } from '../codec/table.js';
+import { defineTable, u8CodedCodec, type PduOf, type RowSpec, type UnknownPdu } from '../codec/table.js';
 import { describeUuid, is16, uuid as toUuid, uuid16, uuidAny, uuidFromBytes, uuidToBytes, uuidToBytes128, type Uuid } from '../codec/uuid.js';
 import { ATT_OPCODE_COMMAND_FLAG, ATT_SIGNATURE_LENGTH, attErrorName } from './constants.js';
 
@@ -22,14 +22,10 @@ import { ATT_OPCODE_COMMAND_FLAG, ATT_SIGNATURE_LENGTH, attErrorName } from './c
 
 export type AttMethod = 'request' | 'response' | 'command' | 'notification' | 'indication' | 'confirmation';
 
-interface AttRowSpec {
-  readonly code: number;
+interface AttRowSpec extends RowSpec {
   readonly method: AttMethod;
   /** For requests: the kind of the (success) response. An Error Response may always answer instead. */
   readonly response?: string;
-  readonly specName: string;
-  readonly spec: string;
-  readonly fields: Fields;
 }
 
 // ---- field shapes of the composite PDUs ----------------------------------------------------------
@@ -273,64 +269,64 @@ const OPCODE_NAMES: Record<number, string> = {};
 const row = <const S extends AttRowSpec>(s: S): S => s;
 
 export const ATT_PDUS = {
-  errorRsp: row({ code: 0x01, method: 'response', specName: 'ATT_ERROR_RSP', spec: 'Vol 3, Part F, 3.4.1.1',
+  errorRsp: row({ code: 0x01, method: 'response', name: 'ATT_ERROR_RSP', spec: 'Vol 3, Part F, 3.4.1.1',
     fields: { requestOpcode: named(x8, OPCODE_NAMES), handle: x16, errorCode: { ...x8, fmt: (c: number) => `${hex8(c)} (${attErrorName(c)})` } } }),
-  exchangeMtuReq: row({ code: 0x02, method: 'request', response: 'exchangeMtuRsp', specName: 'ATT_EXCHANGE_MTU_REQ',
+  exchangeMtuReq: row({ code: 0x02, method: 'request', response: 'exchangeMtuRsp', name: 'ATT_EXCHANGE_MTU_REQ',
     spec: 'Vol 3, Part F, 3.4.2.1', fields: { clientRxMtu: u16 } }),
-  exchangeMtuRsp: row({ code: 0x03, method: 'response', specName: 'ATT_EXCHANGE_MTU_RSP', spec: 'Vol 3, Part F, 3.4.2.2',
+  exchangeMtuRsp: row({ code: 0x03, method: 'response', name: 'ATT_EXCHANGE_MTU_RSP', spec: 'Vol 3, Part F, 3.4.2.2',
     fields: { serverRxMtu: u16 } }),
-  findInformationReq: row({ code: 0x04, method: 'request', response: 'findInformationRsp', specName: 'ATT_FIND_INFORMATION_REQ',
+  findInformationReq: row({ code: 0x04, method: 'request', response: 'findInformationRsp', name: 'ATT_FIND_INFORMATION_REQ',
     spec: 'Vol 3, Part F, 3.4.3.1', fields: { startingHandle: x16, endingHandle: x16 } }),
-  findInformationRsp: row({ code: 0x05, method: 'response', specName: 'ATT_FIND_INFORMATION_RSP', spec: 'Vol 3, Part F, 3.4.3.2',
+  findInformationRsp: row({ code: 0x05, method: 'response', name: 'ATT_FIND_INFORMATION_RSP', spec: 'Vol 3, Part F, 3.4.3.2',
     fields: { informationData } }),
-  findByTypeValueReq: row({ code: 0x06, method: 'request', response: 'findByTypeValueRsp', specName: 'ATT_FIND_BY_TYPE_VALUE_REQ',
+  findByTypeValueReq: row({ code: 0x06, method: 'request', response: 'findByTypeValueRsp', name: 'ATT_FIND_BY_TYPE_VALUE_REQ',
     spec: 'Vol 3, Part F, 3.4.3.3', fields: { startingHandle: x16, endingHandle: x16, attributeType: uuid16, attributeValue: rest } }),
-  findByTypeValueRsp: row({ code: 0x07, method: 'response', specName: 'ATT_FIND_BY_TYPE_VALUE_RSP', spec: 'Vol 3, Part F, 3.4.3.4',
+  findByTypeValueRsp: row({ code: 0x07, method: 'response', name: 'ATT_FIND_BY_TYPE_VALUE_RSP', spec: 'Vol 3, Part F, 3.4.3.4',
     fields: { handlesInformationList } }),
-  readByTypeReq: row({ code: 0x08, method: 'request', response: 'readByTypeRsp', specName: 'ATT_READ_BY_TYPE_REQ',
+  readByTypeReq: row({ code: 0x08, method: 'request', response: 'readByTypeRsp', name: 'ATT_READ_BY_TYPE_REQ',
     spec: 'Vol 3, Part F, 3.4.4.1', fields: { startingHandle: x16, endingHandle: x16, attributeType: uuidAny } }),
-  readByTypeRsp: row({ code: 0x09, method: 'response', specName: 'ATT_READ_BY_TYPE_RSP', spec: 'Vol 3, Part F, 3.4.4.2',
+  readByTypeRsp: row({ code: 0x09, method: 'response', name: 'ATT_READ_BY_TYPE_RSP', spec: 'Vol 3, Part F, 3.4.4.2',
     fields: { attributeDataList: attributeDataList<HandleValue>(false) } }),
-  readReq: row({ code: 0x0a, method: 'request', response: 'readRsp', specName: 'ATT_READ_REQ', spec: 'Vol 3, Part F, 3.4.4.3',
+  readReq: row({ code: 0x0a, method: 'request', response: 'readRsp', name: 'ATT_READ_REQ', spec: 'Vol 3, Part F, 3.4.4.3',
     fields: { handle: x16 } }),
-  readRsp: row({ code: 0x0b, method: 'response', specName: 'ATT_READ_RSP', spec: 'Vol 3, Part F, 3.4.4.4',
+  readRsp: row({ code: 0x0b, method: 'response', name: 'ATT_READ_RSP', spec: 'Vol 3, Part F, 3.4.4.4',
     fields: { value: rest } }),
-  readBlobReq: row({ code: 0x0c, method: 'request', response: 'readBlobRsp', specName: 'ATT_READ_BLOB_REQ',
+  readBlobReq: row({ code: 0x0c, method: 'request', response: 'readBlobRsp', name: 'ATT_READ_BLOB_REQ',
     spec: 'Vol 3, Part F, 3.4.4.5', fields: { handle: x16, valueOffset: u16 } }),
-  readBlobRsp: row({ code: 0x0d, method: 'response', specName: 'ATT_READ_BLOB_RSP', spec: 'Vol 3, Part F, 3.4.4.6',
+  readBlobRsp: row({ code: 0x0d, method: 'response', name: 'ATT_READ_BLOB_RSP', spec: 'Vol 3, Part F, 3.4.4.6',
     fields: { value: rest } }),
-  readMultipleReq: row({ code: 0x0e, method: 'request', response: 'readMultipleRsp', specName: 'ATT_READ_MULTIPLE_REQ',
+  readMultipleReq: row({ code: 0x0e, method: 'request', response: 'readMultipleRsp', name: 'ATT_READ_MULTIPLE_REQ',
     spec: 'Vol 3, Part F, 3.4.4.7', fields: { setOfHandles } }),
-  readMultipleRsp: row({ code: 0x0f, method: 'response', specName: 'ATT_READ_MULTIPLE_RSP', spec: 'Vol 3, Part F, 3.4.4.8',
+  readMultipleRsp: row({ code: 0x0f, method: 'response', name: 'ATT_READ_MULTIPLE_RSP', spec: 'Vol 3, Part F, 3.4.4.8',
     fields: { setOfValues: rest } }),
-  readByGroupTypeReq: row({ code: 0x10, method: 'request', response: 'readByGroupTypeRsp', specName: 'ATT_READ_BY_GROUP_TYPE_REQ',
+  readByGroupTypeReq: row({ code: 0x10, method: 'request', response: 'readByGroupTypeRsp', name: 'ATT_READ_BY_GROUP_TYPE_REQ',
     spec: 'Vol 3, Part F, 3.4.4.9', fields: { startingHandle: x16, endingHandle: x16, attributeGroupType: uuidAny } }),
-  readByGroupTypeRsp: row({ code: 0x11, method: 'response', specName: 'ATT_READ_BY_GROUP_TYPE_RSP', spec: 'Vol 3, Part F, 3.4.4.10',
+  readByGroupTypeRsp: row({ code: 0x11, method: 'response', name: 'ATT_READ_BY_GROUP_TYPE_RSP', spec: 'Vol 3, Part F, 3.4.4.10',
     fields: { attributeDataList: attributeDataList<GroupValue>(true) } }),
-  writeReq: row({ code: 0x12, method: 'request', response: 'writeRsp', specName: 'ATT_WRITE_REQ', spec: 'Vol 3, Part F, 3.4.5.1',
+  writeReq: row({ code: 0x12, method: 'request', response: 'writeRsp', name: 'ATT_WRITE_REQ', spec: 'Vol 3, Part F, 3.4.5.1',
     fields: { handle: x16, value: rest } }),
-  writeRsp: row({ code: 0x13, method: 'response', specName: 'ATT_WRITE_RSP', spec: 'Vol 3, Part F, 3.4.5.2', fields: {} }),
-  prepareWriteReq: row({ code: 0x16, method: 'request', response: 'prepareWriteRsp', specName: 'ATT_PREPARE_WRITE_REQ',
+  writeRsp: row({ code: 0x13, method: 'response', name: 'ATT_WRITE_RSP', spec: 'Vol 3, Part F, 3.4.5.2', fields: {} }),
+  prepareWriteReq: row({ code: 0x16, method: 'request', response: 'prepareWriteRsp', name: 'ATT_PREPARE_WRITE_REQ',
     spec: 'Vol 3, Part F, 3.4.6.1', fields: { handle: x16, valueOffset: u16, value: rest } }),
-  prepareWriteRsp: row({ code: 0x17, method: 'response', specName: 'ATT_PREPARE_WRITE_RSP', spec: 'Vol 3, Part F, 3.4.6.2',
+  prepareWriteRsp: row({ code: 0x17, method: 'response', name: 'ATT_PREPARE_WRITE_RSP', spec: 'Vol 3, Part F, 3.4.6.2',
     fields: { handle: x16, valueOffset: u16, value: rest } }),
-  executeWriteReq: row({ code: 0x18, method: 'request', response: 'executeWriteRsp', specName: 'ATT_EXECUTE_WRITE_REQ',
+  executeWriteReq: row({ code: 0x18, method: 'request', response: 'executeWriteRsp', name: 'ATT_EXECUTE_WRITE_REQ',
     spec: 'Vol 3, Part F, 3.4.6.3', fields: { flags: named(x8, { 0: 'cancelAll', 1: 'writeAll' }) } }),
-  executeWriteRsp: row({ code: 0x19, method: 'response', specName: 'ATT_EXECUTE_WRITE_RSP', spec: 'Vol 3, Part F, 3.4.6.4', fields: {} }),
-  handleValueNtf: row({ code: 0x1b, method: 'notification', specName: 'ATT_HANDLE_VALUE_NTF', spec: 'Vol 3, Part F, 3.4.7.1',
+  executeWriteRsp: row({ code: 0x19, method: 'response', name: 'ATT_EXECUTE_WRITE_RSP', spec: 'Vol 3, Part F, 3.4.6.4', fields: {} }),
+  handleValueNtf: row({ code: 0x1b, method: 'notification', name: 'ATT_HANDLE_VALUE_NTF', spec: 'Vol 3, Part F, 3.4.7.1',
     fields: { handle: x16, value: rest } }),
-  handleValueInd: row({ code: 0x1d, method: 'indication', specName: 'ATT_HANDLE_VALUE_IND', spec: 'Vol 3, Part F, 3.4.7.2',
+  handleValueInd: row({ code: 0x1d, method: 'indication', name: 'ATT_HANDLE_VALUE_IND', spec: 'Vol 3, Part F, 3.4.7.2',
     fields: { handle: x16, value: rest } }),
-  handleValueCfm: row({ code: 0x1e, method: 'confirmation', specName: 'ATT_HANDLE_VALUE_CFM', spec: 'Vol 3, Part F, 3.4.7.3', fields: {} }),
+  handleValueCfm: row({ code: 0x1e, method: 'confirmation', name: 'ATT_HANDLE_VALUE_CFM', spec: 'Vol 3, Part F, 3.4.7.3', fields: {} }),
   readMultipleVariableReq: row({ code: 0x20, method: 'request', response: 'readMultipleVariableRsp',
-    specName: 'ATT_READ_MULTIPLE_VARIABLE_REQ', spec: 'Vol 3, Part F, 3.4.4.11', fields: { setOfHandles } }),
-  readMultipleVariableRsp: row({ code: 0x21, method: 'response', specName: 'ATT_READ_MULTIPLE_VARIABLE_RSP',
+    name: 'ATT_READ_MULTIPLE_VARIABLE_REQ', spec: 'Vol 3, Part F, 3.4.4.11', fields: { setOfHandles } }),
+  readMultipleVariableRsp: row({ code: 0x21, method: 'response', name: 'ATT_READ_MULTIPLE_VARIABLE_RSP',
     spec: 'Vol 3, Part F, 3.4.4.12', fields: { lengthValueTupleList } }),
-  multipleHandleValueNtf: row({ code: 0x23, method: 'notification', specName: 'ATT_MULTIPLE_HANDLE_VALUE_NTF',
+  multipleHandleValueNtf: row({ code: 0x23, method: 'notification', name: 'ATT_MULTIPLE_HANDLE_VALUE_NTF',
     spec: 'Vol 3, Part F, 3.4.7.4', fields: { handleLengthValueTupleList } }),
-  writeCmd: row({ code: 0x52, method: 'command', specName: 'ATT_WRITE_CMD', spec: 'Vol 3, Part F, 3.4.5.3',
+  writeCmd: row({ code: 0x52, method: 'command', name: 'ATT_WRITE_CMD', spec: 'Vol 3, Part F, 3.4.5.3',
     fields: { handle: x16, value: rest } }),
-  signedWriteCmd: row({ code: 0xd2, method: 'command', specName: 'ATT_SIGNED_WRITE_CMD', spec: 'Vol 3, Part F, 3.4.5.4',
+  signedWriteCmd: row({ code: 0xd2, method: 'command', name: 'ATT_SIGNED_WRITE_CMD', spec: 'Vol 3, Part F, 3.4.5.4',
     fields: { handle: x16, value: signedValue, authenticationSignature: bytes(ATT_SIGNATURE_LENGTH) } }),
 } as const;
 

@@ -13,10 +13,22 @@ import { fmtValue, type Field, type Fields, type Infer } from './field.js';
  * A table covers the *body* of a PDU (what follows its code); each layer frames the body with its own
  * header (ATT: opcode; HCI: opcode and parameter length; L2CAP signalling: code, identifier, length).
  */
-export interface RowSpec {
-  readonly code: number;
-  /** Core specification citation, e.g. 'Vol 3, Part F, 3.4.4.3'. */
+/**
+ * What every row of every table says about itself, whatever the layer: the name the specification
+ * prints for it (ATT_READ_REQ, LE Set Scan Enable, L2CAP_CONNECTION_REQ, Pairing Request, Flags,
+ * Characteristic Declaration) and the section that defines it. Logs, the CLI, `decode` and the
+ * all-tables test read these two and nothing else.
+ */
+export interface RowInfo {
+  /** The specification's own name for the row. */
+  readonly name: string;
+  /** Specification citation, e.g. 'Vol 3, Part F, 3.4.4.3'. */
   readonly spec: string;
+}
+
+/** A table row: its RowInfo, its code on the wire and its fields. Layers extend it with their own columns. */
+export interface RowSpec extends RowInfo {
+  readonly code: number;
   readonly fields: Fields;
   /** What to do with bytes left after the last field: reject (default) or ignore (forward compatible). */
   readonly trailing?: 'error' | 'ignore';
@@ -37,6 +49,7 @@ export interface UnknownPdu {
 interface CompiledRow {
   kind: string;
   code: number;
+  name: string;
   spec: string;
   names: string[];
   fields: Field<any>[];
@@ -52,6 +65,10 @@ export interface Table<R extends Rows> {
   kindOf(code: number): (keyof R & string) | undefined;
   codeOf(kind: keyof R): number;
   specOf(kind: keyof R): string;
+  /** The specification's name of a row, by kind or by code; undefined for a code not in the table. */
+  nameOf(kindOrCode: (keyof R & string) | number): string | undefined;
+  /** The RowInfo of every row, in table order (for tests and documentation). */
+  info(): ReadonlyArray<RowInfo & { kind: keyof R & string; code: number }>;
   minSize(kind: keyof R): number;
   /** Decode the body of a PDU of this code from r (which must end where the PDU ends). */
   decodeBody(code: number, r: ByteReader): PduOf<R> | undefined;
@@ -68,10 +85,13 @@ export function defineTable<const R extends Rows>(layer: Layer, rows: R): Table<
     const names = Object.keys(row.fields);
     const fields = names.map(n => row.fields[n]!);
     const compiled: CompiledRow = {
-      kind, code: row.code, spec: row.spec, names, fields,
+      kind, code: row.code, name: row.name, spec: row.spec, names, fields,
       minSize: fields.reduce((n, f) => n + (f.fixed ?? 0), 0),
       trailing: row.trailing ?? 'error',
     };
+    if (typeof row.name !== 'string' || row.name === '' || typeof row.spec !== 'string' || row.spec === '') {
+      throw new Error(`${layer} table: row ${kind} needs a name and a spec citation`);
+    }
     if (byCode.has(row.code)) {
       throw new Error(`${layer} table: code 0x${row.code.toString(16)} used by ${byCode.get(row.code)!.kind} and ${kind}`);
     }
@@ -91,6 +111,8 @@ export function defineTable<const R extends Rows>(layer: Layer, rows: R): Table<
     kindOf: code => byCode.get(code)?.kind as (keyof R & string) | undefined,
     codeOf: kind => rowOf(kind).code,
     specOf: kind => rowOf(kind).spec,
+    nameOf: k => (typeof k === 'number' ? byCode.get(k) : byKind.get(k))?.name,
+    info: () => [...byKind.values()].map(r => ({ kind: r.kind as keyof R & string, code: r.code, name: r.name, spec: r.spec })),
     minSize: kind => rowOf(kind).minSize,
     decodeBody(code, r) {
       const row = byCode.get(code);

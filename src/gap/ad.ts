@@ -104,7 +104,16 @@ export function encodeUri(uri: string): Uint8Array {
 }
 
 const uriField: Field<string> = {
-  read: r => decodeUri(r.rest()),
+  // Strict (the table decode): the payload must start with U+0001 or a known scheme's code point, so
+  // the string encodes back to the same octets. The scanner's view (`at`) stays tolerant.
+  read: r => {
+    const at = r.offset;
+    const b = r.rest();
+    const cp = decodeUtf8(b, 0, Math.min(b.length, 4)).codePointAt(0);
+    if (cp === undefined) return r.fail('a URI starts with its scheme code point (Supplement, Part A, 1.18)', at);
+    if (cp !== 0x01 && URI_SCHEMES[cp - URI_SCHEME_BASE] === undefined) r.fail(`U+${cp.toString(16).padStart(4, '0')} is not a URI scheme code point`, at);
+    return decodeUri(b);
+  },
   at: (b, o, n) => decodeUri(b.subarray(o, o + n)),
   write: (w, v) => { w.bytesOf(encodeUri(v)); },
   size: v => encodeUri(v).length,
@@ -167,8 +176,6 @@ export type AdViewRole =
   | 'serviceData' | 'manufacturerData' | 'uri';
 
 interface AdRowSpec extends RowSpec {
-  /** The Supplement's name for the data type. */
-  readonly name: string;
   readonly view?: AdViewRole;
   /** For service UUID lists and local names: the complete form (true) or the partial one. */
   readonly complete?: boolean;

@@ -18,43 +18,43 @@ import { CCCD, CHARACTERISTIC_PROPERTIES, EXTENDED_PROPERTIES, SCCD } from './co
 
 export const GATT_VALUE_TABLE = defineTable('gatt', {
   /** Primary Service declaration: the service UUID, 2 or 16 octets (Vol 3, Part G, 3.1). */
-  primaryServiceDeclaration: { code: 0x2800, spec: 'Vol 3, Part G, 3.1', fields: { uuid: uuidAny } },
+  primaryServiceDeclaration: { code: 0x2800, name: 'Primary Service Declaration', spec: 'Vol 3, Part G, 3.1', fields: { uuid: uuidAny } },
   /** Secondary Service declaration (Vol 3, Part G, 3.1). */
-  secondaryServiceDeclaration: { code: 0x2801, spec: 'Vol 3, Part G, 3.1', fields: { uuid: uuidAny } },
+  secondaryServiceDeclaration: { code: 0x2801, name: 'Secondary Service Declaration', spec: 'Vol 3, Part G, 3.1', fields: { uuid: uuidAny } },
   /**
    * Include declaration: included service handle, end group handle, and the service UUID only when
    * it is 16-bit (so `uuid16` is 2 octets or none; Vol 3, Part G, 3.2, Table 3.2).
    */
   includeDeclaration: {
-    code: 0x2802, spec: 'Vol 3, Part G, 3.2',
+    code: 0x2802, name: 'Include Declaration', spec: 'Vol 3, Part G, 3.2',
     fields: { includedHandle: x16, endGroupHandle: x16, uuid16: rest },
   },
   /** Characteristic declaration: properties, value handle, UUID of 2 or 16 octets (Vol 3, Part G, 3.3.1). */
   characteristicDeclaration: {
-    code: 0x2803, spec: 'Vol 3, Part G, 3.3.1',
+    code: 0x2803, name: 'Characteristic Declaration', spec: 'Vol 3, Part G, 3.3.1',
     fields: { properties: CHARACTERISTIC_PROPERTIES, valueHandle: x16, uuid: uuidAny },
   },
   /** Characteristic Extended Properties: reliable write, writable auxiliaries (Vol 3, Part G, 3.3.3.1). */
-  extendedProperties: { code: 0x2900, spec: 'Vol 3, Part G, 3.3.3.1', fields: { bits: EXTENDED_PROPERTIES } },
+  extendedProperties: { code: 0x2900, name: 'Characteristic Extended Properties', spec: 'Vol 3, Part G, 3.3.3.1', fields: { bits: EXTENDED_PROPERTIES } },
   /** Client Characteristic Configuration: notification 0x0001, indication 0x0002 (Vol 3, Part G, 3.3.3.3). */
-  clientCharacteristicConfiguration: { code: 0x2902, spec: 'Vol 3, Part G, 3.3.3.3', fields: { bits: CCCD } },
+  clientCharacteristicConfiguration: { code: 0x2902, name: 'Client Characteristic Configuration', spec: 'Vol 3, Part G, 3.3.3.3', fields: { bits: CCCD } },
   /** Server Characteristic Configuration: broadcast 0x0001 (Vol 3, Part G, 3.3.3.4). */
-  serverCharacteristicConfiguration: { code: 0x2903, spec: 'Vol 3, Part G, 3.3.3.4', fields: { bits: SCCD } },
+  serverCharacteristicConfiguration: { code: 0x2903, name: 'Server Characteristic Configuration', spec: 'Vol 3, Part G, 3.3.3.4', fields: { bits: SCCD } },
   /** Characteristic Presentation Format (Vol 3, Part G, 3.3.3.5, Table 3.16). */
   presentationFormat: {
-    code: 0x2904, spec: 'Vol 3, Part G, 3.3.3.5',
+    code: 0x2904, name: 'Characteristic Presentation Format', spec: 'Vol 3, Part G, 3.3.3.5',
     fields: { format: u8, exponent: i8, unit: x16, namespace: u8, description: x16 },
   },
   /** Characteristic Aggregate Format: the handles of Presentation Format descriptors (Vol 3, Part G, 3.3.3.6). */
-  aggregateFormat: { code: 0x2905, spec: 'Vol 3, Part G, 3.3.3.6', fields: { handles: repeated(x16) } },
+  aggregateFormat: { code: 0x2905, name: 'Characteristic Aggregate Format', spec: 'Vol 3, Part G, 3.3.3.6', fields: { handles: repeated(x16) } },
   /** Service Changed: start and end of the affected handle range (Vol 3, Part G, 7.1). */
-  serviceChanged: { code: 0x2a05, spec: 'Vol 3, Part G, 7.1', fields: { start: x16, end: x16 } },
+  serviceChanged: { code: 0x2a05, name: 'Service Changed', spec: 'Vol 3, Part G, 7.1', fields: { start: x16, end: x16 } },
   /** Client Supported Features: a bit field of any length, first octet first (Vol 3, Part G, 7.2). */
-  clientSupportedFeatures: { code: 0x2b29, spec: 'Vol 3, Part G, 7.2', fields: { bits: rest } },
+  clientSupportedFeatures: { code: 0x2b29, name: 'Client Supported Features', spec: 'Vol 3, Part G, 7.2', fields: { bits: rest } },
   /** Database Hash: 128 bits (Vol 3, Part G, 7.3). */
-  databaseHash: { code: 0x2b2a, spec: 'Vol 3, Part G, 7.3', fields: { hash: bytes(16) } },
+  databaseHash: { code: 0x2b2a, name: 'Database Hash', spec: 'Vol 3, Part G, 7.3', fields: { hash: bytes(16) } },
   /** Server Supported Features: a bit field (Vol 3, Part G, 7.4). */
-  serverSupportedFeatures: { code: 0x2b3a, spec: 'Vol 3, Part G, 7.4', fields: { bits: rest } },
+  serverSupportedFeatures: { code: 0x2b3a, name: 'Server Supported Features', spec: 'Vol 3, Part G, 7.4', fields: { bits: rest } },
 });
 
 type Rows = typeof GATT_VALUE_TABLE.rows;

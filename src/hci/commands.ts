@@ -5,7 +5,7 @@ import {
   arrayOf, bdAddr, bytes, fmtValue, i16, i8, lengthPrefixed, rest, struct, u16, u24, u64, u8, x16, x24, x8,
   type Field, type Fields, type Infer,
 } from '../codec/field.js';
-import { defineTable } from '../codec/table.js';
+import { defineTable, type RowInfo, type RowSpec } from '../codec/table.js';
 import { EncodeError } from '../errors.js';
 import { NOP_OPCODE, OGF, ogfOf, opcodeOf } from './constants.js';
 import { statusField } from './status.js';
@@ -96,11 +96,9 @@ export function phyArray<T extends object>(element: Field<T>): Field<Array<{ phy
 // ---------------------------------------------------------------------------------------------
 // The table.
 
-interface CommandRow {
+interface CommandRow extends RowInfo {
   readonly ogf: number;
   readonly ocf: number;
-  readonly name: string;
-  readonly spec: string;
   /** How the controller answers: Command Complete (default), Command Status, or no event. */
   readonly completes?: 'status' | 'none';
   readonly params: Fields;
@@ -522,21 +520,21 @@ export type ReturnParameters = ReturnParametersOf<HciCommandKind> | StatusOnlyRe
 // ---------------------------------------------------------------------------------------------
 // Compiled tables.
 
-type ParamRows = { [K in HciCommandKind]: { code: number; spec: string; fields: C[K]['params'] } };
-type ReturnRows = { [K in HciCommandKind]: { code: number; spec: string; fields: ReturnFieldsOf<K>; trailing: 'ignore' } };
+type ParamRows = { [K in HciCommandKind]: RowInfo & { code: number; fields: C[K]['params'] } };
+type ReturnRows = { [K in HciCommandKind]: RowInfo & { code: number; fields: ReturnFieldsOf<K>; trailing: 'ignore' } };
 
-const paramRows = {} as Record<string, { code: number; spec: string; fields: Fields }>;
-const returnRows = {} as Record<string, { code: number; spec: string; fields: Fields; trailing: 'ignore' }>;
+const paramRows = {} as Record<string, RowSpec>;
+const returnRows = {} as Record<string, RowSpec & { trailing: 'ignore' }>;
 const nameByOpcode = new Map<number, string>();
 for (const [kind, row] of Object.entries(HCI_COMMANDS) as Array<[string, CommandRow]>) {
   const code = opcodeOf(row.ogf, row.ocf);
   // Decoded commands are flat H4 packets ({ type: 'command', kind, ...params }), so no field may
   // shadow those two keys.
   if ('type' in row.params || 'kind' in row.params) throw new Error(`HCI command ${kind}: field named type/kind`);
-  paramRows[kind] = { code, spec: row.spec, fields: row.params };
+  paramRows[kind] = { code, name: row.name, spec: row.spec, fields: row.params };
   // Controllers of later Core versions may append return parameters; the host reads what it knows and
   // ignores the rest (forward compatibility, as Bumble and BlueZ do).
-  returnRows[kind] = { code, spec: row.spec, fields: row.returns ?? S, trailing: 'ignore' };
+  returnRows[kind] = { code, name: row.name, spec: row.spec, fields: row.returns ?? S, trailing: 'ignore' };
   nameByOpcode.set(code, row.name);
 }
 

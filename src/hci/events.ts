@@ -2,7 +2,7 @@ import type { ByteReader } from '../bytes/reader.js';
 import type { ByteWriter } from '../bytes/writer.js';
 import { hex8, toHex } from '../bytes/hex.js';
 import { arrayOf, bdAddr, bytes, i8, struct, u16, u32, u64, u8, x16, x24, x8, type Field, type Fields, type Infer } from '../codec/field.js';
-import { defineTable } from '../codec/table.js';
+import { defineTable, type RowSpec } from '../codec/table.js';
 import { EncodeError } from '../errors.js';
 import {
   decodeReturnParameters, describeFields, describeReturn, encodeReturnParameters, nameBytes, opcodeField,
@@ -42,13 +42,7 @@ const returnParametersField: Field<ReturnParameters> = {
   fmt: v => `{${v.kind}${describeReturn(v)}}`,
 };
 
-interface EventRow {
-  readonly code: number;
-  readonly name: string;
-  readonly spec: string;
-  readonly fields: Fields;
-  readonly trailing?: 'error' | 'ignore';
-}
+type EventRow = RowSpec;
 
 export const HCI_EVENTS = {
   inquiryComplete: { code: 0x01, name: 'Inquiry Complete', spec: 'Vol 4, Part E, 7.7.1', trailing: 'ignore',

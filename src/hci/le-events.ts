@@ -1,7 +1,7 @@
 import {
   arrayOf, bdAddr, bytes, i8, lengthPrefixed, struct, u16, u8, u64, x16, x8, type Fields, type Infer,
 } from '../codec/field.js';
-import { defineTable } from '../codec/table.js';
+import { defineTable, type RowSpec } from '../codec/table.js';
 import { compiledStruct } from '../codec/compile.js';
 import { EXT_ADV_EVENT_TYPE, LE_FEATURES } from './bit-fields.js';
 import { statusField } from './status.js';
@@ -18,13 +18,7 @@ import { statusField } from './status.js';
  * the last counted report mean the count and the data disagree, i.e. the report cannot be trusted.
  */
 
-interface LeRow {
-  readonly code: number;
-  readonly name: string;
-  readonly spec: string;
-  readonly fields: Fields;
-  readonly trailing?: 'error' | 'ignore';
-}
+type LeRow = RowSpec;
 
 const conn = { connectionInterval: u16, peripheralLatency: u16, supervisionTimeout: u16, centralClockAccuracy: u8 } as const;
 

@@ -3,7 +3,7 @@ import { ByteWriter } from '../bytes/writer.js';
 import { hex16, toHex } from '../bytes/hex.js';
 import { EncodeError } from '../errors.js';
 import { named, repeated, rest, u16, x16, type Field, type Fields } from '../codec/field.js';
-import { defineTable, type PduOf } from '../codec/table.js';
+import { defineTable, type PduOf, type RowSpec } from '../codec/table.js';
 import {
   COMMAND_REJECT_REASON_NAMES, CONFIGURATION_RESULT_NAMES, CONNECTION_PARAMETER_UPDATE_RESULT_NAMES, CONNECTION_RESULT_NAMES,
   CREDIT_BASED_CONNECTION_RESULT_NAMES, CREDIT_BASED_RECONFIGURE_RESULT_NAMES, INFO_RESULT_NAMES, INFO_TYPE_NAMES,
@@ -22,11 +22,7 @@ import {
  * the answer (Command Reject) to the handler.
  */
 
-interface SigRowSpec {
-  readonly code: number;
-  readonly specName: string;
-  readonly spec: string;
-  readonly fields: Fields;
+interface SigRowSpec extends RowSpec {
   readonly response?: string;
 }
 
@@ -37,46 +33,46 @@ const ms125: Field<number> = { ...u16, fmt: v => `${v} (${(v * 1.25).toFixed(2)}
 const ms10: Field<number> = { ...u16, fmt: v => `${v} (${v * 10} ms)` };
 
 export const SIGNALLING_COMMANDS = {
-  commandRejectRsp: row({ code: 0x01, specName: 'L2CAP_COMMAND_REJECT_RSP', spec: 'Vol 3, Part A, 4.1',
+  commandRejectRsp: row({ code: 0x01, name: 'L2CAP_COMMAND_REJECT_RSP', spec: 'Vol 3, Part A, 4.1',
     fields: { reason: named(x16, COMMAND_REJECT_REASON_NAMES), data: rest } }),
-  connectionReq: row({ code: 0x02, specName: 'L2CAP_CONNECTION_REQ', spec: 'Vol 3, Part A, 4.2', response: 'connectionRsp',
+  connectionReq: row({ code: 0x02, name: 'L2CAP_CONNECTION_REQ', spec: 'Vol 3, Part A, 4.2', response: 'connectionRsp',
     fields: { psm: x16, sourceCid: x16 } }),
-  connectionRsp: row({ code: 0x03, specName: 'L2CAP_CONNECTION_RSP', spec: 'Vol 3, Part A, 4.3',
+  connectionRsp: row({ code: 0x03, name: 'L2CAP_CONNECTION_RSP', spec: 'Vol 3, Part A, 4.3',
     fields: { destinationCid: x16, sourceCid: x16, result: named(x16, CONNECTION_RESULT_NAMES), status: x16 } }),
-  configurationReq: row({ code: 0x04, specName: 'L2CAP_CONFIGURATION_REQ', spec: 'Vol 3, Part A, 4.4', response: 'configurationRsp',
+  configurationReq: row({ code: 0x04, name: 'L2CAP_CONFIGURATION_REQ', spec: 'Vol 3, Part A, 4.4', response: 'configurationRsp',
     fields: { destinationCid: x16, flags: x16, options: rest } }),
-  configurationRsp: row({ code: 0x05, specName: 'L2CAP_CONFIGURATION_RSP', spec: 'Vol 3, Part A, 4.5',
+  configurationRsp: row({ code: 0x05, name: 'L2CAP_CONFIGURATION_RSP', spec: 'Vol 3, Part A, 4.5',
     fields: { sourceCid: x16, flags: x16, result: named(x16, CONFIGURATION_RESULT_NAMES), options: rest } }),
-  disconnectionReq: row({ code: 0x06, specName: 'L2CAP_DISCONNECTION_REQ', spec: 'Vol 3, Part A, 4.6', response: 'disconnectionRsp',
+  disconnectionReq: row({ code: 0x06, name: 'L2CAP_DISCONNECTION_REQ', spec: 'Vol 3, Part A, 4.6', response: 'disconnectionRsp',
     fields: { destinationCid: x16, sourceCid: x16 } }),
-  disconnectionRsp: row({ code: 0x07, specName: 'L2CAP_DISCONNECTION_RSP', spec: 'Vol 3, Part A, 4.7',
+  disconnectionRsp: row({ code: 0x07, name: 'L2CAP_DISCONNECTION_RSP', spec: 'Vol 3, Part A, 4.7',
     fields: { destinationCid: x16, sourceCid: x16 } }),
-  echoReq: row({ code: 0x08, specName: 'L2CAP_ECHO_REQ', spec: 'Vol 3, Part A, 4.8', response: 'echoRsp', fields: { data: rest } }),
-  echoRsp: row({ code: 0x09, specName: 'L2CAP_ECHO_RSP', spec: 'Vol 3, Part A, 4.9', fields: { data: rest } }),
-  informationReq: row({ code: 0x0a, specName: 'L2CAP_INFORMATION_REQ', spec: 'Vol 3, Part A, 4.10', response: 'informationRsp',
+  echoReq: row({ code: 0x08, name: 'L2CAP_ECHO_REQ', spec: 'Vol 3, Part A, 4.8', response: 'echoRsp', fields: { data: rest } }),
+  echoRsp: row({ code: 0x09, name: 'L2CAP_ECHO_RSP', spec: 'Vol 3, Part A, 4.9', fields: { data: rest } }),
+  informationReq: row({ code: 0x0a, name: 'L2CAP_INFORMATION_REQ', spec: 'Vol 3, Part A, 4.10', response: 'informationRsp',
     fields: { infoType: named(x16, INFO_TYPE_NAMES) } }),
-  informationRsp: row({ code: 0x0b, specName: 'L2CAP_INFORMATION_RSP', spec: 'Vol 3, Part A, 4.11',
+  informationRsp: row({ code: 0x0b, name: 'L2CAP_INFORMATION_RSP', spec: 'Vol 3, Part A, 4.11',
     fields: { infoType: named(x16, INFO_TYPE_NAMES), result: named(x16, INFO_RESULT_NAMES), data: rest } }),
-  connectionParameterUpdateReq: row({ code: 0x12, specName: 'L2CAP_CONNECTION_PARAMETER_UPDATE_REQ', spec: 'Vol 3, Part A, 4.20',
+  connectionParameterUpdateReq: row({ code: 0x12, name: 'L2CAP_CONNECTION_PARAMETER_UPDATE_REQ', spec: 'Vol 3, Part A, 4.20',
     response: 'connectionParameterUpdateRsp',
     fields: { intervalMin: ms125, intervalMax: ms125, latency: u16, timeout: ms10 } }),
-  connectionParameterUpdateRsp: row({ code: 0x13, specName: 'L2CAP_CONNECTION_PARAMETER_UPDATE_RSP', spec: 'Vol 3, Part A, 4.21',
+  connectionParameterUpdateRsp: row({ code: 0x13, name: 'L2CAP_CONNECTION_PARAMETER_UPDATE_RSP', spec: 'Vol 3, Part A, 4.21',
     fields: { result: named(x16, CONNECTION_PARAMETER_UPDATE_RESULT_NAMES) } }),
-  leCreditBasedConnectionReq: row({ code: 0x14, specName: 'L2CAP_LE_CREDIT_BASED_CONNECTION_REQ', spec: 'Vol 3, Part A, 4.22',
+  leCreditBasedConnectionReq: row({ code: 0x14, name: 'L2CAP_LE_CREDIT_BASED_CONNECTION_REQ', spec: 'Vol 3, Part A, 4.22',
     response: 'leCreditBasedConnectionRsp',
     fields: { lePsm: x16, sourceCid: x16, mtu: u16, mps: u16, initialCredits: u16 } }),
-  leCreditBasedConnectionRsp: row({ code: 0x15, specName: 'L2CAP_LE_CREDIT_BASED_CONNECTION_RSP', spec: 'Vol 3, Part A, 4.23',
+  leCreditBasedConnectionRsp: row({ code: 0x15, name: 'L2CAP_LE_CREDIT_BASED_CONNECTION_RSP', spec: 'Vol 3, Part A, 4.23',
     fields: { destinationCid: x16, mtu: u16, mps: u16, initialCredits: u16, result: named(x16, CREDIT_BASED_CONNECTION_RESULT_NAMES) } }),
-  flowControlCreditInd: row({ code: 0x16, specName: 'L2CAP_FLOW_CONTROL_CREDIT_IND', spec: 'Vol 3, Part A, 4.24',
+  flowControlCreditInd: row({ code: 0x16, name: 'L2CAP_FLOW_CONTROL_CREDIT_IND', spec: 'Vol 3, Part A, 4.24',
     fields: { cid: x16, credits: u16 } }),
-  creditBasedConnectionReq: row({ code: 0x17, specName: 'L2CAP_CREDIT_BASED_CONNECTION_REQ', spec: 'Vol 3, Part A, 4.25',
+  creditBasedConnectionReq: row({ code: 0x17, name: 'L2CAP_CREDIT_BASED_CONNECTION_REQ', spec: 'Vol 3, Part A, 4.25',
     response: 'creditBasedConnectionRsp',
     fields: { spsm: x16, mtu: u16, mps: u16, initialCredits: u16, sourceCids: cids } }),
-  creditBasedConnectionRsp: row({ code: 0x18, specName: 'L2CAP_CREDIT_BASED_CONNECTION_RSP', spec: 'Vol 3, Part A, 4.26',
+  creditBasedConnectionRsp: row({ code: 0x18, name: 'L2CAP_CREDIT_BASED_CONNECTION_RSP', spec: 'Vol 3, Part A, 4.26',
     fields: { mtu: u16, mps: u16, initialCredits: u16, result: named(x16, CREDIT_BASED_CONNECTION_RESULT_NAMES), destinationCids: cids } }),
-  creditBasedReconfigureReq: row({ code: 0x19, specName: 'L2CAP_CREDIT_BASED_RECONFIGURE_REQ', spec: 'Vol 3, Part A, 4.27',
+  creditBasedReconfigureReq: row({ code: 0x19, name: 'L2CAP_CREDIT_BASED_RECONFIGURE_REQ', spec: 'Vol 3, Part A, 4.27',
     response: 'creditBasedReconfigureRsp', fields: { mtu: u16, mps: u16, destinationCids: cids } }),
-  creditBasedReconfigureRsp: row({ code: 0x1a, specName: 'L2CAP_CREDIT_BASED_RECONFIGURE_RSP', spec: 'Vol 3, Part A, 4.28',
+  creditBasedReconfigureRsp: row({ code: 0x1a, name: 'L2CAP_CREDIT_BASED_RECONFIGURE_RSP', spec: 'Vol 3, Part A, 4.28',
     fields: { result: named(x16, CREDIT_BASED_RECONFIGURE_RESULT_NAMES) } }),
 } as const;
 

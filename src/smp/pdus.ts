@@ -1,5 +1,5 @@
 import { bdAddr, bytes, named, x16, x8, type Field, type Fields } from '../codec/field.js';
-import { defineTable, u8CodedCodec, type PduOf, type UnknownPdu } from '../codec/table.js';
+import { defineTable, u8CodedCodec, type PduOf, type RowSpec, type UnknownPdu } from '../codec/table.js';
 import { bitfield } from '../codec/bits.js';
 
 /**
@@ -139,13 +139,7 @@ const authReq: Field<number> = SMP_AUTH_REQ;
 const keyDist: Field<number> = SMP_KEY_DIST;
 const key128 = bytes(16);
 
-interface SmpRowSpec {
-  readonly code: number;
-  readonly specName: string;
-  readonly spec: string;
-  readonly fields: Fields;
-}
-const row = <const S extends SmpRowSpec>(s: S): S => s;
+const row = <const S extends RowSpec>(s: S): S => s;
 
 const pairingFeatures = {
   ioCapability: named(x8, SMP_IO_CAPABILITY_NAMES),
@@ -157,28 +151,28 @@ const pairingFeatures = {
 };
 
 export const SMP_PDUS = {
-  pairingRequest: row({ code: 0x01, specName: 'Pairing Request', spec: 'Vol 3, Part H, 3.5.1', fields: pairingFeatures }),
-  pairingResponse: row({ code: 0x02, specName: 'Pairing Response', spec: 'Vol 3, Part H, 3.5.2', fields: pairingFeatures }),
-  pairingConfirm: row({ code: 0x03, specName: 'Pairing Confirm', spec: 'Vol 3, Part H, 3.5.3', fields: { confirmValue: key128 } }),
-  pairingRandom: row({ code: 0x04, specName: 'Pairing Random', spec: 'Vol 3, Part H, 3.5.4', fields: { randomValue: key128 } }),
-  pairingFailed: row({ code: 0x05, specName: 'Pairing Failed', spec: 'Vol 3, Part H, 3.5.5',
+  pairingRequest: row({ code: 0x01, name: 'Pairing Request', spec: 'Vol 3, Part H, 3.5.1', fields: pairingFeatures }),
+  pairingResponse: row({ code: 0x02, name: 'Pairing Response', spec: 'Vol 3, Part H, 3.5.2', fields: pairingFeatures }),
+  pairingConfirm: row({ code: 0x03, name: 'Pairing Confirm', spec: 'Vol 3, Part H, 3.5.3', fields: { confirmValue: key128 } }),
+  pairingRandom: row({ code: 0x04, name: 'Pairing Random', spec: 'Vol 3, Part H, 3.5.4', fields: { randomValue: key128 } }),
+  pairingFailed: row({ code: 0x05, name: 'Pairing Failed', spec: 'Vol 3, Part H, 3.5.5',
     fields: { reason: named(x8, SMP_PAIRING_FAILED_NAMES) } }),
-  encryptionInformation: row({ code: 0x06, specName: 'Encryption Information', spec: 'Vol 3, Part H, 3.6.2',
+  encryptionInformation: row({ code: 0x06, name: 'Encryption Information', spec: 'Vol 3, Part H, 3.6.2',
     fields: { longTermKey: key128 } }),
-  centralIdentification: row({ code: 0x07, specName: 'Central Identification', spec: 'Vol 3, Part H, 3.6.3',
+  centralIdentification: row({ code: 0x07, name: 'Central Identification', spec: 'Vol 3, Part H, 3.6.3',
     fields: { ediv: x16, rand: bytes(8) } }),
-  identityInformation: row({ code: 0x08, specName: 'Identity Information', spec: 'Vol 3, Part H, 3.6.4',
+  identityInformation: row({ code: 0x08, name: 'Identity Information', spec: 'Vol 3, Part H, 3.6.4',
     fields: { identityResolvingKey: key128 } }),
-  identityAddressInformation: row({ code: 0x09, specName: 'Identity Address Information', spec: 'Vol 3, Part H, 3.6.5',
+  identityAddressInformation: row({ code: 0x09, name: 'Identity Address Information', spec: 'Vol 3, Part H, 3.6.5',
     fields: { addrType: named(x8, SMP_ADDRESS_TYPE_NAMES), bdAddr } }),
-  signingInformation: row({ code: 0x0a, specName: 'Signing Information', spec: 'Vol 3, Part H, 3.6.6',
+  signingInformation: row({ code: 0x0a, name: 'Signing Information', spec: 'Vol 3, Part H, 3.6.6',
     fields: { signatureKey: key128 } }),
-  securityRequest: row({ code: 0x0b, specName: 'Security Request', spec: 'Vol 3, Part H, 3.6.7', fields: { authReq } }),
-  pairingPublicKey: row({ code: 0x0c, specName: 'Pairing Public Key', spec: 'Vol 3, Part H, 3.5.6',
+  securityRequest: row({ code: 0x0b, name: 'Security Request', spec: 'Vol 3, Part H, 3.6.7', fields: { authReq } }),
+  pairingPublicKey: row({ code: 0x0c, name: 'Pairing Public Key', spec: 'Vol 3, Part H, 3.5.6',
     fields: { publicKeyX: bytes(32), publicKeyY: bytes(32) } }),
-  pairingDhKeyCheck: row({ code: 0x0d, specName: 'Pairing DHKey Check', spec: 'Vol 3, Part H, 3.5.7',
+  pairingDhKeyCheck: row({ code: 0x0d, name: 'Pairing DHKey Check', spec: 'Vol 3, Part H, 3.5.7',
     fields: { dhKeyCheck: key128 } }),
-  pairingKeypressNotification: row({ code: 0x0e, specName: 'Pairing Keypress Notification', spec: 'Vol 3, Part H, 3.5.8',
+  pairingKeypressNotification: row({ code: 0x0e, name: 'Pairing Keypress Notification', spec: 'Vol 3, Part H, 3.5.8',
     fields: { notificationType: named(x8, SMP_KEYPRESS_NAMES) } }),
 } as const;
 

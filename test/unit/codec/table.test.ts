@@ -8,9 +8,9 @@ import { defineTable, u8CodedCodec } from '../../../src/codec/table.js';
 import { DecodeError, EncodeError } from '../../../src/errors.js';
 
 const T = defineTable('att', {
-  ping: { code: 0x01, spec: 'test', fields: { handle: x16, value: rest } },
-  pair: { code: 0x02, spec: 'test', fields: { a: u8, b: u16 } },
-  list: { code: 0x03, spec: 'test', fields: { items: arrayOf(u8, struct({ addr: bdAddr, rssi: i8, data: lengthPrefixed(u8) })) } },
+  ping: { code: 0x01, name: 'TEST', spec: 'test', fields: { handle: x16, value: rest } },
+  pair: { code: 0x02, name: 'TEST', spec: 'test', fields: { a: u8, b: u16 } },
+  list: { code: 0x03, name: 'TEST', spec: 'test', fields: { items: arrayOf(u8, struct({ addr: bdAddr, rssi: i8, data: lengthPrefixed(u8) })) } },
 });
 const codec = u8CodedCodec(T, 'test pdu');
 
