@@ -26,6 +26,11 @@ export {
 export type { OpOptions, OperationOptions } from './operation.js';
 export { FileGattCache, MemoryGattCache, type GattCache } from './gatt/cache.js';
 export { GattDatabase } from './gatt/server-db.js';
+// The peripheral role's GATT server (adapter.serve).
+export {
+  GattServer, GattServerError, DEFAULT_HANDLER_TIMEOUT_MS,
+  type ServedService, type ServedCharacteristic, type ServedDescriptor, type ServerRequest, type ServerWrite, type AccessSecurity,
+} from './gatt/server/server.js';
 // L2CAP credit-based channels (conn.openChannel, adapter.listen).
 export {
   CreditChannel, ChannelListener, DEFAULT_COC_PARAMETERS,

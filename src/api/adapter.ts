@@ -11,7 +11,7 @@
  * failed open closes the transport it opened.
  */
 import { systemClock, type Clock } from '../clock.js';
-import { AbortError } from '../errors.js';
+import { AbortError, InvalidStateError } from '../errors.js';
 import { log } from '../log.js';
 import { randomBytes } from '../platform/crypto.js';
 import { envVar } from '../platform/env.js';
@@ -34,6 +34,7 @@ import type { GattClientOptions } from '../gatt/client.js';
 import { checkPolicy, type PairingPolicy, type SecurityContext } from '../link/pairing.js';
 import { PairingAttempts } from '../smp/attempts.js';
 import { FileBondStore, MemoryBondStore, type Bond, type BondStore } from '../smp/bonds.js';
+import { GattServer, type ServedService } from '../gatt/server/server.js';
 
 export interface AdapterOpenOptions {
   /** A transport spec ('hci0', 'unix:/path', 'sim', …; default env BLEWIRE_TRANSPORT) or an open transport. */
@@ -141,6 +142,8 @@ export class Adapter extends EventEmitter<AdapterEvents> {
   private readonly channelRegistry: CocRegistry;
   /** Incoming (peripheral-role) connections for accept() iterators. */
   private readonly incoming = new IncomingQueue<Connection>();
+  /** Our GATT server: GAP, GATT and the services given to serve(). */
+  private readonly gattServer: GattServer<Connection>;
   /** The bond store of every link of this adapter. */
   readonly bondStore: BondStore;
   private pairingPolicy: PairingPolicy;
@@ -163,10 +166,21 @@ export class Adapter extends EventEmitter<AdapterEvents> {
         : { type: 0, address: this.host.info.address ?? '00:00:00:00:00:00' },
     };
     this.scanner = new Scanner(host, { clock, registryCapacity: opts.registryCapacity, ownAddressType: own });
-    // Every link, whichever role opened it, gets our MTU offer and our GATT server on its bearer.
+    // Every link, whichever role opened it, gets our MTU offer and our GATT server on its bearer:
+    // the adapter's GattServer (GAP, GATT and what serve() adds) unless the options name another.
+    this.gattServer = new GattServer<Connection>({ clock });
+    const served = this.gattServer;
+    const conns = this.conns;
     this.connectionManager = new ConnectionManager(host, this.scanner, clock, own, {
       ...(opts.mtu !== undefined ? { mtu: opts.mtu } : {}),
-      ...(opts.gatt?.server !== undefined ? { server: opts.gatt.server } : {}),
+      server: opts.gatt?.server !== undefined ? opts.gatt.server : (link: LeLink) => served.attach({
+        get connection() { return conns.get(link.handle); },
+        get security() { return link.security; },
+        get identity() {
+          const id = link.identity;
+          return id ? `${id.type}/${id.address}` : `${link.addressType === 'public' ? 0 : 1}/${link.address}`;
+        },
+      }),
       channels: this.channelRegistry,
     }, () => this.randomAddress, security);
     this.scanner.onAdvertisement(ad => { if (this.listenerCount('advertisement') > 0) this.emit('advertisement', ad); });
@@ -332,6 +346,21 @@ export class Adapter extends EventEmitter<AdapterEvents> {
    * Centrals that connect arrive as connections with `role: 'peripheral'` (the 'connection' event
    * and `accept()`); connectable advertising resumes after each connection unless `resume: false`.
    */
+  /**
+   * Serve GATT services to every connected client (our GAP and GATT services come first):
+   * characteristics with static values or async onRead / onWrite handlers, security per access,
+   * notify / indicate to subscribers (src/gatt/server/server.ts). Clients already connected get the
+   * new database with a Service Changed indication; a second call replaces the services the same way.
+   * Resolves with the server (`notify`, `indicate`, `update`, `close`).
+   */
+  async serve(services: ServedService<Connection>[]): Promise<GattServer<Connection>> {
+    if (this.opts.gatt?.server !== undefined) {
+      throw new InvalidStateError('adapter.serve(): this adapter was opened with its own gatt.server; serve() needs the built-in one');
+    }
+    await this.gattServer.update(services);
+    return this.gattServer;
+  }
+
   advertise(options: AdvertiseOptions = {}): Promise<AdvertisingSet> {
     return this.connectionManager.advertiser.advertise(options);
   }

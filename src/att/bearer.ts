@@ -115,6 +115,17 @@ export interface RequestOptions {
   signal?: AbortSignal | undefined;
 }
 
+/** What `indicate()` takes: an abort signal, and a hook run synchronously when the confirmation arrives. */
+export interface IndicateOptions extends RequestOptions {
+  /**
+   * Called in the same turn as the peer's Handle Value Confirmation is received, before any PDU that
+   * follows it is handled (the promise settles a microtask later, after such a PDU could have been
+   * served): state that the confirmation changes (a client becoming change-aware, Vol 3, Part G,
+   * 2.5.2.1) must change here.
+   */
+  onConfirm?: () => void;
+}
+
 /** A notification or indication from the peer (already confirmed by the time listeners return, for indications). */
 export interface AttValueEvent {
   kind: 'notification' | 'indication';
@@ -151,6 +162,7 @@ interface Pending {
 interface PendingInd {
   handle: number;
   value: Uint8Array;
+  onConfirm: (() => void) | undefined;
   resolve: () => void;
   reject: (err: Error) => void;
   abandoned: boolean;
@@ -395,7 +407,7 @@ export class AttBearer implements ChannelReceiver {
    * Send a Handle Value Indication and resolve on the peer's confirmation. One indication is
    * outstanding at a time (Vol 3, Part F, 3.4.7.2); the 30 s transaction timeout applies.
    */
-  indicate(handle: number, value: Uint8Array, options: RequestOptions = {}): Promise<void> {
+  indicate(handle: number, value: Uint8Array, options: IndicateOptions = {}): Promise<void> {
     if (this.client.tag === 'closed') return Promise.reject(this.closedError('handleValueInd'));
     const { signal } = options;
     if (signal?.aborted) return Promise.reject(abortReason(signal, 'handleValueInd'));
@@ -404,7 +416,7 @@ export class AttBearer implements ChannelReceiver {
         'already wait behind one the peer has not confirmed (one at a time, Vol 3, Part F, 3.4.7.2); await each indicate()'));
     }
     return new Promise<void>((resolve, reject) => {
-      const p: PendingInd = { handle, value: value.subarray(0, this.currentMtu - 3), resolve, reject, abandoned: false, detach: () => {} };
+      const p: PendingInd = { handle, value: value.subarray(0, this.currentMtu - 3), onConfirm: options.onConfirm, resolve, reject, abandoned: false, detach: () => {} };
       if (signal) {
         const onAbort = (): void => {
           const i = this.indQueue.indexOf(p);
@@ -676,7 +688,10 @@ export class AttBearer implements ChannelReceiver {
     this.clock.clearTimeout(timer);
     this.ind = { tag: 'idle' };
     pending.detach();
-    if (!pending.abandoned) pending.resolve();
+    if (!pending.abandoned) {
+      try { pending.onConfirm?.(); } catch (e) { log.att('indication confirm hook threw: %s', e instanceof Error ? e.message : String(e)); }
+      pending.resolve();
+    }
     this.pumpInd();
   }
 

@@ -35,6 +35,8 @@ export type ValueLike = Uint8Array | string;
 /** What a handler knows about an access. */
 export interface GattAccess {
   readonly link: GattServerLink | undefined;
+  /** The attribute accessed. */
+  readonly handle?: number;
   readonly mtu: number;
   readonly op: AttAccess['op'];
 }
@@ -255,8 +257,8 @@ export class GattDatabase {
     return { handle, type, readable: true, writable: false, ...extra, read: () => value };
   }
 
-  private access(a: AttAccess): GattAccess {
-    return { link: linkOf(a.session), mtu: a.mtu, op: a.op };
+  private access(a: AttAccess, handle?: number): GattAccess {
+    return { link: linkOf(a.session), mtu: a.mtu, op: a.op, ...(handle !== undefined ? { handle } : {}) };
   }
 
   private valueAttr(handle: number, type: Uuid, c: CharacteristicDef, props: number): AttAttribute {
@@ -270,7 +272,7 @@ export class GattDatabase {
       readable: P.has(props, 'read'),
       writable,
       read: a => {
-        const acc = this.access(a);
+        const acc = this.access(a, handle);
         if (c.onRead) return c.onRead(acc);
         if (special === 'hash' && c.value === undefined) {
           acc.link?.markChangeAware();
@@ -281,7 +283,7 @@ export class GattDatabase {
       },
       write: (value, a) => {
         if (value.length > max) throw new AttServerError(AttErrorCode.InvalidAttributeValueLength);
-        const acc = this.access(a);
+        const acc = this.access(a, handle);
         if (special === 'csf' && !c.onWrite) {
           acc.link?.writeClientFeatures(value);
           return;
@@ -297,9 +299,9 @@ export class GattDatabase {
       handle, type,
       readable: d.readable ?? true,
       writable: d.writable ?? false,
-      read: a => (d.onRead ? d.onRead(this.access(a)) : this.values.get(handle) ?? new Uint8Array(0)),
+      read: a => (d.onRead ? d.onRead(this.access(a, handle)) : this.values.get(handle) ?? new Uint8Array(0)),
       write: (value, a) => {
-        d.onWrite?.(value, this.access(a));
+        d.onWrite?.(value, this.access(a, handle));
         this.values.set(handle, value);
       },
     };
@@ -337,6 +339,8 @@ export class GattServerLink {
   private readonly cccdListeners = new Set<(handle: number, value: number) => void>();
   private csf = 0;
   private changeAware = true;
+  /** Database changes seen by this link (a confirmation of an older Service Changed does not count). */
+  private changes = 0;
   private db: GattDatabase;
   /** Requests this link answered (the client's round trips). */
   requests = 0;
@@ -366,27 +370,47 @@ export class GattServerLink {
     closed: () => this.onClosed(),
   };
 
-  /** The server role: every request goes to the current database with this link as the session. */
-  serve(pdu: AttPdu, ctx: AttServerContext): AttPdu | undefined {
+  /**
+   * The server role: every request goes to the current database with this link as the session.
+   * Subclasses (the user-facing server of src/gatt/server/) may answer asynchronously.
+   */
+  serve(pdu: AttPdu, ctx: AttServerContext): AttPdu | undefined | Promise<AttPdu | undefined> {
+    const refused = this.robustCachingCheck(pdu);
+    if (refused !== false) return refused;
+    return this.serveNow(pdu, ctx);
+  }
+
+  /** The database's answer, synchronously, with no robust-caching check. */
+  protected serveNow(pdu: AttPdu, ctx: AttServerContext): AttPdu | undefined {
     // The link itself is the session key, so attribute handlers find their link (linkOf()).
     const session: object = this;
     if (pdu.kind !== 'writeCmd' && pdu.kind !== 'signedWriteCmd') {
       this.requests++;
-      this.requestLog.push(pdu.kind);
-    }
-    // Robust caching (Vol 3, Part G, 2.5.2.1): a change-unaware client gets Database Out Of Sync,
-    // except for reading the Database Hash, which is how it becomes change-aware.
-    if (!this.changeAware && !this.readsHash(pdu)) {
-      if (pdu.kind === 'writeCmd' || pdu.kind === 'signedWriteCmd') return undefined;
-      return { kind: 'errorRsp', requestOpcode: opcodeOf(pdu), handle: handleOfReq(pdu), errorCode: AttErrorCode.DatabaseOutOfSync };
+      if (this.requestLog.length < REQUEST_LOG_LIMIT) this.requestLog.push(pdu.kind);
     }
     return this.db.server.handle(pdu, { mtu: ctx.mtu, session });
   }
 
-  private readsHash(pdu: AttPdu): boolean {
-    if (pdu.kind === 'readByTypeReq') return pdu.attributeType === GattType.DatabaseHash;
-    if (pdu.kind === 'readReq') return this.db.characteristic(GattType.DatabaseHash)?.valueHandle === pdu.handle;
-    return false;
+  /**
+   * Robust caching (Vol 3, Part G, 2.5.2.1): a change-unaware client's commands are ignored
+   * (undefined) and its requests that name an attribute handle or a list of handles get Database
+   * Out Of Sync, as does a Read By Type of anything but «Include» / «Characteristic» over less than
+   * the whole range. Discovery (Read By Group Type, Find By Type Value, Find Information, Read By
+   * Type of declarations or over 0x0001-0xFFFF, which is how the Database Hash is read) is served,
+   * so a client can rediscover and read the hash to become change-aware again. `false`: serve it.
+   */
+  protected robustCachingCheck(pdu: AttPdu): AttPdu | undefined | false {
+    if (this.changeAware) return false;
+    if (pdu.kind === 'writeCmd' || pdu.kind === 'signedWriteCmd') return undefined;
+    if (!refusedWhileChangeUnaware(pdu)) return false;
+    // Reading the hash at its handle is also let through: it is how a client becomes change-aware.
+    if (pdu.kind === 'readReq' && this.db.characteristic(GattType.DatabaseHash)?.valueHandle === pdu.handle) return false;
+    return { kind: 'errorRsp', requestOpcode: opcodeOf(pdu), handle: handleOfReq(pdu), errorCode: AttErrorCode.DatabaseOutOfSync };
+  }
+
+  /** The client is change-aware (Vol 3, Part G, 2.5.2.1): it knows the current database. */
+  get isChangeAware(): boolean {
+    return this.changeAware;
   }
 
   onClosed(): void {
@@ -470,8 +494,12 @@ export class GattServerLink {
     if (CLIENT_FEATURES.has(this.csf, 'robustCaching')) this.changeAware = false;
     const sc = db.characteristic(GattType.ServiceChanged);
     if (!sc?.cccdHandle || !CCCD.has(this.cccd(sc.cccdHandle), 'indication')) return false;
-    await this.bearer.indicate(sc.valueHandle, encodeGattValue({ kind: 'serviceChanged', start, end }));
-    this.changeAware = true;
+    // Change-aware from the confirmation on, in the same turn: the client may rediscover right behind
+    // it, and a request handled before the promise settles must not get Database Out Of Sync.
+    const generation = ++this.changes;
+    await this.bearer.indicate(sc.valueHandle, encodeGattValue({ kind: 'serviceChanged', start, end }), {
+      onConfirm: () => { if (generation === this.changes) this.changeAware = true; },
+    });
     return true;
   }
 }
@@ -498,6 +526,21 @@ const OPCODES: Partial<Record<AttPdu['kind'], number>> = {
   readMultipleReq: 0x0e, readByGroupTypeReq: 0x10, writeReq: 0x12, prepareWriteReq: 0x16, executeWriteReq: 0x18,
   readMultipleVariableReq: 0x20,
 };
+/** Requests kept in a link's requestLog (a diagnostic; a long-lived link must not grow it without end). */
+export const REQUEST_LOG_LIMIT = 4096;
+
+/** Read By Type of these over any range is discovery (Vol 3, Part G, 2.5.2.1). */
+const DISCOVERY_TYPES: ReadonlySet<Uuid> = new Set([GattType.Include, GattType.Characteristic]);
+
+function refusedWhileChangeUnaware(pdu: AttPdu): boolean {
+  switch (pdu.kind) {
+    case 'readByGroupTypeReq': case 'findByTypeValueReq': case 'findInformationReq': return false;
+    case 'readByTypeReq':
+      return !DISCOVERY_TYPES.has(pdu.attributeType) && !(pdu.startingHandle === 0x0001 && pdu.endingHandle === 0xffff);
+    default: return true;
+  }
+}
+
 function opcodeOf(pdu: AttPdu): number {
   return OPCODES[pdu.kind] ?? 0;
 }

@@ -64,8 +64,11 @@ export const MAX_UPDATE_WAITERS = 8;
 export interface LinkOptions {
   /** Our ATT receive MTU offered in Exchange MTU, 23..517, default 517. */
   mtu?: number;
-  /** Our GATT server on this link's bearer: default a session of `localGattDatabase()`; false: Request Not Supported. */
-  server?: AttServerRole | false;
+  /**
+   * Our GATT server on this link's bearer: default a session of `localGattDatabase()`; a function
+   * making the link's server session (the adapter's GattServer); false: Request Not Supported.
+   */
+  server?: AttServerRole | false | ((link: LeLink) => GattServerLink);
   /** ATT transaction timeout; only tests should change it (default 30 s, Vol 3, Part F, 3.3.3). */
   attTransactionTimeoutMs?: number;
   /** The PSMs the adapter listens on (credit-based channels); none: every channel request is refused. */
@@ -173,7 +176,7 @@ export class LeLink {
     ({ bearer: this.bearer, session: this.server } = openAttBearer(this.l2cap.att, {
       clock: ctx.clock,
       ...(options.mtu !== undefined ? { mtu: options.mtu } : {}),
-      ...(options.server !== undefined ? { server: options.server } : {}),
+      ...(options.server !== undefined ? { server: typeof options.server === 'function' ? bindServer(options.server, this) : options.server } : {}),
       ...(options.attTransactionTimeoutMs !== undefined ? { transactionTimeoutMs: options.attTransactionTimeoutMs } : {}),
       // A transaction timeout leaves the bearer unusable: the link must go (Vol 3, Part F, 3.3.3).
       onTimeout: () => { this.disconnect().catch(() => undefined); },
@@ -486,4 +489,8 @@ export class LeLink {
       });
     });
   }
+}
+
+function bindServer(make: (link: LeLink) => GattServerLink, link: LeLink): () => GattServerLink {
+  return () => make(link);
 }

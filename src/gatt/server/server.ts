@@ -1,0 +1,650 @@
+/**
+ * The user-facing GATT server (the peripheral role's database): services, characteristics and
+ * descriptors declared as plain objects, served on every link of an adapter next to our GAP and
+ * GATT services (Core Vol 3, Part G, 7: Service Changed, Client Supported Features, Database Hash).
+ *
+ *   const server = await adapter.serve([{ uuid: 0x180f, characteristics: [
+ *     { uuid: 0x2a19, properties: ['read', 'notify'], value: Uint8Array.of(100) },
+ *   ] }]);
+ *   await server.notify(0x2a19, Uint8Array.of(99));
+ *
+ * What this layer adds to the database and flat ATT server it builds on (server-db.ts, att/server.ts):
+ * - permissions per access: `security: 'encrypted' | 'authenticated'` (or per read / write) answered
+ *   with Insufficient Encryption 0x0F / Insufficient Authentication 0x05 when the link is below it
+ *   (Vol 3, Part F, 3.4.1.1; Part C, 10.3.1), before any handler runs;
+ * - async `onRead` / `onWrite` handlers with the connection, the offset and whether the write was a
+ *   command, each bounded by `handlerTimeoutMs` (Unlikely Error 0x0E when it passes, the peer's ATT
+ *   transaction timer being 30 s); a handler refuses with `throw new GattServerError(code)`;
+ *   requests of one link are answered in order, one at a time;
+ * - writes are applied only once every check passed and the handler accepted them; a long or
+ *   reliable write arrives reassembled from the prepare queue (bounded: PREPARE_QUEUE_LIMIT);
+ * - notify / indicate to the subscribed links (CCCD per link), indications one at a time per link
+ *   awaiting each confirmation (Vol 3, Part F, 3.4.7.2);
+ * - CCCD values of bonded clients kept across connections (Vol 3, Part G, 3.3.3.3), by identity;
+ * - `update(services)` changes the database while connected: each link gets the new one and a
+ *   Service Changed indication when subscribed; robust-caching clients are change-unaware until they
+ *   confirm it or read the hash (server-db.ts, 2.5.2.1).
+ *
+ * Bounds: handler time (handlerTimeoutMs), the prepare queue per link, indications waiting per link
+ * (MAX_QUEUED_INDICATIONS of the bearer, beyond it InvalidStateError), bonded CCCD records
+ * (MAX_BONDED_RECORDS, oldest dropped), and requests waiting on a link behind a slow handler
+ * (the bearer's MAX_OWED_TO_PEER: a flooding peer's extra requests are dropped there).
+ */
+import type { AttServerContext } from '../../att/bearer.js';
+import { AttErrorCode } from '../../att/constants.js';
+import type { AttPdu, AttPduOf } from '../../att/pdus.js';
+import { AttServerError } from '../../att/server.js';
+import type { Clock } from '../../clock.js';
+import { uuid as toUuid, type Uuid } from '../../codec/uuid.js';
+import { ArgumentError, BlewireError } from '../../errors.js';
+import { log } from '../../log.js';
+import { CCCD, GattType, type CharacteristicPropertyName } from '../constants.js';
+import { localServiceDefs } from '../local-db.js';
+import {
+  GattDatabase, GattServerLink, type CharacteristicDef, type DescriptorDef, type GattAccess, type ServiceDef, type UuidLike, type ValueLike,
+} from '../server-db.js';
+
+/** Default bound on one onRead / onWrite handler (well below the client's 30 s ATT timeout). */
+export const DEFAULT_HANDLER_TIMEOUT_MS = 5_000;
+/** Bonded clients whose CCCD values are remembered (least recently connected dropped first). */
+export const MAX_BONDED_RECORDS = 256;
+
+/** What an access requires of the link (Vol 3, Part C, 10.3.1). */
+export type AccessSecurity = 'none' | 'encrypted' | 'authenticated';
+
+/**
+ * Thrown by an onRead / onWrite handler to answer with this ATT error code (Vol 3, Part F,
+ * 3.4.1.1; application errors are 0x80-0x9F, Vol 3, Part G, 4.9).
+ */
+export class GattServerError extends BlewireError {
+  override readonly code = 'EGATTSERVER';
+  constructor(readonly errorCode: number, message?: string) {
+    super(message ?? `gatt server: answering ATT error 0x${errorCode.toString(16).padStart(2, '0')}`);
+  }
+}
+
+/** What a handler is told about the access. */
+export interface ServerRequest<C> {
+  /** The connection of the client asking (the same object adapter.accept() gave). */
+  readonly connection: C;
+  /** Offset of a Read Blob (0 for a Read); the handler returns the whole value, the server slices. */
+  readonly offset: number;
+  readonly mtu: number;
+}
+export interface ServerWrite<C> extends ServerRequest<C> {
+  /** Write Without Response (or a signed write): nobody hears a refusal. */
+  readonly command: boolean;
+  /** Assembled from a prepare queue (long or reliable write). */
+  readonly prepared: boolean;
+}
+
+export interface ServedDescriptor<C = unknown> {
+  uuid: UuidLike;
+  value?: ValueLike;
+  /** Default true. */
+  readable?: boolean;
+  /** Default false. */
+  writable?: boolean;
+  security?: AccessSecurity | { read?: AccessSecurity; write?: AccessSecurity };
+  maxLength?: number;
+  onRead?(request: ServerRequest<C>): ValueLike | Promise<ValueLike>;
+  onWrite?(value: Uint8Array, request: ServerWrite<C>): void | Promise<void>;
+}
+
+export interface ServedCharacteristic<C = unknown> {
+  uuid: UuidLike;
+  properties: CharacteristicPropertyName[];
+  /** The stored value (strings are UTF-8); writes without onWrite replace it, onWrite accepting replaces it too. */
+  value?: ValueLike;
+  security?: AccessSecurity | { read?: AccessSecurity; write?: AccessSecurity };
+  /** Longest value accepted (Invalid Attribute Value Length beyond it), default 512. */
+  maxLength?: number;
+  onRead?(request: ServerRequest<C>): ValueLike | Promise<ValueLike>;
+  onWrite?(value: Uint8Array, request: ServerWrite<C>): void | Promise<void>;
+  descriptors?: ServedDescriptor<C>[];
+}
+
+export interface ServedService<C = unknown> {
+  uuid: UuidLike;
+  primary?: boolean;
+  characteristics?: ServedCharacteristic<C>[];
+}
+
+/** What the server knows of a link it serves (given by the adapter; read at every access). */
+export interface ServedPeer<C> {
+  readonly connection: C | undefined;
+  readonly security: { readonly encrypted: boolean; readonly authenticated: boolean; readonly bonded: boolean };
+  /** The peer's identity (bond key) when bonded, else undefined. */
+  readonly identity: string | undefined;
+}
+
+export interface GattServerOptions {
+  clock: Clock;
+  /** Device Name and Appearance of our GAP service. */
+  name?: string;
+  appearance?: number;
+  handlerTimeoutMs?: number;
+}
+
+interface Entry {
+  handle: number;
+  readSecurity: AccessSecurity;
+  writeSecurity: AccessSecurity;
+  onRead: ((req: ServerRequest<unknown>) => ValueLike | Promise<ValueLike>) | undefined;
+  onWrite: ((value: Uint8Array, req: ServerWrite<unknown>) => void | Promise<void>) | undefined;
+  value: Uint8Array;
+}
+
+interface PendingWrite { entry: Entry; value: Uint8Array; op: GattAccess['op'] }
+
+/** One request in progress on a link: reads prefetched from async handlers, writes waiting to be applied. */
+interface RequestState {
+  reads: Map<number, Uint8Array>;
+  offset: number;
+  writes: PendingWrite[];
+}
+
+const enc = new TextEncoder();
+const bytesOf = (v: ValueLike): Uint8Array => (typeof v === 'string' ? enc.encode(v) : v);
+const RANK: Record<AccessSecurity, number> = { none: 0, encrypted: 1, authenticated: 2 };
+
+/**
+ * The user's services on an adapter. Create with `adapter.serve(services)`; `update()` replaces them
+ * (Service Changed), `close()` takes them off (our GAP/GATT services stay).
+ */
+export class GattServer<C = unknown> {
+  private db: GattDatabase;
+  private entries = new Map<number, Entry>();
+  private readonly links = new Set<ServedLink<C>>();
+  /** CCCD values of bonded clients by identity, in least-recently-connected order. */
+  private readonly bonded = new Map<string, Map<string, number>>();
+  private userStart = 0;
+  private readonly handlerTimeoutMs: number;
+
+  constructor(private readonly options: GattServerOptions) {
+    this.handlerTimeoutMs = options.handlerTimeoutMs ?? DEFAULT_HANDLER_TIMEOUT_MS;
+    this.db = this.build([]);
+  }
+
+  /** The database served now (GAP, GATT and the user's services). */
+  get database(): GattDatabase {
+    return this.db;
+  }
+
+  /** The connections currently served. */
+  get connections(): C[] {
+    return [...this.links].flatMap(l => (l.peer.connection === undefined ? [] : [l.peer.connection]));
+  }
+
+  /** A new link: served from the current database (the adapter calls this for every connection). */
+  attach(peer: ServedPeer<C>): GattServerLink {
+    const link = new ServedLink(this.db, this, peer);
+    this.links.add(link);
+    return link;
+  }
+
+  /**
+   * Replace the user's services. Every live link is switched to the new database and sent Service
+   * Changed for the handles from the first user service to 0xFFFF when it subscribed (Vol 3, Part G,
+   * 7.1); resolves when those indications are confirmed (or failed: a link that went away is fine).
+   */
+  async update(services: ServedService<C>[]): Promise<void> {
+    this.db = this.build(services);
+    const start = this.userStart;
+    await Promise.allSettled([...this.links].map(l => l.changeDatabase(this.db, start, 0xffff)));
+  }
+
+  /** The value handle of a characteristic (first match by UUID, or a value handle). */
+  handleOf(key: UuidLike): number {
+    const c = this.db.characteristic(key);
+    if (!c) throw new ArgumentError(`gatt server: no characteristic ${String(key)}`);
+    return c.valueHandle;
+  }
+
+  /** The stored value of a characteristic. */
+  value(key: UuidLike): Uint8Array {
+    return this.entries.get(this.handleOf(key))?.value ?? new Uint8Array(0);
+  }
+
+  /** Replace the stored value of a characteristic without telling anyone. */
+  setValue(key: UuidLike, value: ValueLike): void {
+    const e = this.entries.get(this.handleOf(key));
+    if (!e) throw new ArgumentError(`gatt server: ${String(key)} is not one of the served characteristics`);
+    e.value = Uint8Array.from(bytesOf(value));
+  }
+
+  /** The connections subscribed to notifications (or indications) of a characteristic. */
+  subscribers(key: UuidLike, kind: 'notification' | 'indication' = 'notification'): C[] {
+    const c = this.db.characteristic(key);
+    if (!c?.cccdHandle) return [];
+    return [...this.links].flatMap(l => (CCCD.has(l.cccd(c.cccdHandle!), kind) && l.peer.connection !== undefined ? [l.peer.connection] : []));
+  }
+
+  /**
+   * Store `value` (when given) and notify every subscribed link, or those of `connections`
+   * (value cut to ATT_MTU - 3, Vol 3, Part F, 3.4.7.1). Awaits each link's send (back-pressure).
+   * Resolves with the number of links notified; a link that went away meanwhile is not counted.
+   */
+  async notify(key: UuidLike, value?: ValueLike, options: { connections?: C[] } = {}): Promise<number> {
+    if (value !== undefined) this.setValue(key, value);
+    const handle = this.handleOf(key);
+    const v = this.value(handle);
+    let n = 0;
+    for (const l of this.targets(options.connections)) {
+      try {
+        if (await l.notify(handle, v)) n++;
+      } catch (e) {
+        log.att('notify to a closing link failed: %s', e instanceof Error ? e.message : String(e));
+      }
+    }
+    return n;
+  }
+
+  /**
+   * Store `value` (when given) and indicate it to every link subscribed to indications (or those of
+   * `connections`), each awaiting its confirmation; one outstanding per link (Vol 3, Part F, 3.4.7.2).
+   * Resolves with the number of confirmations; a link that disconnects or never confirms (it is
+   * dropped after 30 s) is not counted.
+   */
+  async indicate(key: UuidLike, value?: ValueLike, options: { connections?: C[] } = {}): Promise<number> {
+    if (value !== undefined) this.setValue(key, value);
+    const handle = this.handleOf(key);
+    const v = this.value(handle);
+    const results = await Promise.allSettled(this.targets(options.connections).map(l => l.indicate(handle, v)));
+    return results.filter(r => r.status === 'fulfilled' && r.value).length;
+  }
+
+  /** Take the user's services off (our GAP and GATT services stay), with Service Changed. */
+  async close(): Promise<void> {
+    await this.update([]);
+  }
+
+  // ---- internals used by ServedLink ---------------------------------------------------------------
+
+  /** @internal */
+  entry(handle: number): Entry | undefined {
+    return this.entries.get(handle);
+  }
+
+  /** @internal */
+  get timeoutMs(): number {
+    return this.handlerTimeoutMs;
+  }
+
+  /** @internal */
+  get clock(): Clock {
+    return this.options.clock;
+  }
+
+  /** @internal the link closed: forget it, remember a bonded client's CCCDs. */
+  detach(link: ServedLink<C>, cccds: Map<number, number>): void {
+    this.links.delete(link);
+    const id = link.peer.identity;
+    if (id === undefined || !link.peer.security.bonded) return;
+    const byUuid = new Map<string, number>();
+    for (const [handle, v] of cccds) {
+      const key = this.cccdKey(link.database, handle);
+      if (key && v) byUuid.set(key, v);
+    }
+    this.bonded.delete(id);
+    this.bonded.set(id, byUuid);
+    while (this.bonded.size > MAX_BONDED_RECORDS) this.bonded.delete(this.bonded.keys().next().value!);
+  }
+
+  /** @internal a bonded client's CCCDs, by CCCD handle of the current database. */
+  restore(identity: string): Map<number, number> {
+    const out = new Map<number, number>();
+    const saved = this.bonded.get(identity);
+    if (!saved) return out;
+    for (const s of this.db.layout) {
+      for (const c of s.characteristics) {
+        if (!c.cccdHandle) continue;
+        const v = saved.get(`${s.uuid}/${c.uuid}`);
+        if (v) out.set(c.cccdHandle, v);
+      }
+    }
+    return out;
+  }
+
+  private cccdKey(db: GattDatabase, cccdHandle: number): string | undefined {
+    for (const s of db.layout) for (const c of s.characteristics) if (c.cccdHandle === cccdHandle) return `${s.uuid}/${c.uuid}`;
+    return undefined;
+  }
+
+  private targets(connections: C[] | undefined): ServedLink<C>[] {
+    const all = [...this.links];
+    if (!connections) return all;
+    return all.filter(l => l.peer.connection !== undefined && connections.includes(l.peer.connection));
+  }
+
+  private build(services: ServedService<C>[]): GattDatabase {
+    const entries = new Map<number, Entry>();
+    const base = localServiceDefs({ ...(this.options.name !== undefined ? { name: this.options.name } : {}),
+      ...(this.options.appearance !== undefined ? { appearance: this.options.appearance } : {}) });
+    const pending: ServedCharacteristic<C>[] = [];
+    const defs: ServiceDef[] = services.map(s => ({
+      uuid: s.uuid,
+      ...(s.primary !== undefined ? { primary: s.primary } : {}),
+      characteristics: (s.characteristics ?? []).map(c => this.characteristicDef(c, pending)),
+    }));
+    const db = new GattDatabase([...base, ...defs]);
+    // Bind the declarations to their handles: layout order is the declaration order.
+    let i = 0;
+    const userLayout = db.layout.slice(base.length);
+    this.userStart = userLayout[0]?.start ?? (db.layout.at(-1)!.end + 1);
+    for (const s of userLayout) {
+      for (const c of s.characteristics) {
+        const def = pending[i++]!;
+        entries.set(c.valueHandle, this.entryOf(c.valueHandle, def));
+        const userDescs = (def.descriptors ?? []);
+        for (const d of c.descriptors) {
+          const j = userDescs.findIndex(u => safeUuid(u.uuid) === d.uuid);
+          if (j < 0) continue;
+          entries.set(d.handle, this.entryOf(d.handle, userDescs[j]!));
+        }
+      }
+    }
+    this.entries = entries;
+    return db;
+  }
+
+  private entryOf(handle: number, def: ServedCharacteristic<C> | ServedDescriptor<C>): Entry {
+    const sec = def.security;
+    const read: AccessSecurity = typeof sec === 'string' ? sec : sec?.read ?? 'none';
+    const write: AccessSecurity = typeof sec === 'string' ? sec : sec?.write ?? 'none';
+    for (const s of [read, write]) if (!(s in RANK)) throw new ArgumentError(`gatt server: security '${String(s)}' is none of none, encrypted, authenticated`);
+    return {
+      handle,
+      readSecurity: read,
+      writeSecurity: write,
+      onRead: def.onRead as Entry['onRead'],
+      onWrite: def.onWrite as Entry['onWrite'],
+      value: def.value === undefined ? new Uint8Array(0) : Uint8Array.from(bytesOf(def.value)),
+    };
+  }
+
+  /** The database declaration of a user characteristic: its reads and writes go through the link's request state. */
+  private characteristicDef(c: ServedCharacteristic<C>, pending: ServedCharacteristic<C>[]): CharacteristicDef {
+    if (!c || !Array.isArray(c.properties)) throw new ArgumentError(`gatt server: characteristic ${String(c?.uuid)} needs a properties array`);
+    pending.push(c);
+    const descriptors: DescriptorDef[] = (c.descriptors ?? []).map(d => ({
+      uuid: d.uuid,
+      readable: d.readable ?? true,
+      writable: d.writable ?? false,
+      onRead: acc => this.readThrough(acc),
+      onWrite: (value, acc) => this.writeThrough(value, acc, d.maxLength),
+    }));
+    // A user-declared CCCD would bypass the per-link CCCD: refuse it (the server adds one itself).
+    if ((c.descriptors ?? []).some(d => safeUuid(d.uuid) === GattType.ClientCharacteristicConfiguration)) {
+      throw new ArgumentError(`gatt server: characteristic ${String(c.uuid)} declares a CCCD; the server adds one per link for notify / indicate`);
+    }
+    return {
+      uuid: c.uuid,
+      properties: c.properties,
+      ...(c.maxLength !== undefined ? { maxLength: c.maxLength } : {}),
+      onRead: acc => this.readThrough(acc),
+      onWrite: (value, acc) => this.writeThrough(value, acc, undefined),
+      descriptors,
+    };
+  }
+
+  // The database calls these synchronously while a ServedLink runs a request; `acc.handle` is the
+  // attribute, the link's request state holds prefetched reads and collects the writes.
+
+  private readThrough(acc: GattAccess): Uint8Array {
+    const link = acc.link as ServedLink<C> | undefined;
+    const handle = acc.handle!;
+    const pre = link?.current?.reads.get(handle);
+    if (pre) return pre;
+    return this.entries.get(handle)?.value ?? new Uint8Array(0);
+  }
+
+  private writeThrough(value: Uint8Array, acc: GattAccess, maxLength: number | undefined): void {
+    if (maxLength !== undefined && value.length > maxLength) throw new AttServerError(AttErrorCode.InvalidAttributeValueLength);
+    const link = acc.link as ServedLink<C> | undefined;
+    const entry = this.entries.get(acc.handle!);
+    if (!link?.current || !entry) throw new AttServerError(AttErrorCode.UnlikelyError);
+    link.current.writes.push({ entry, value, op: acc.op });
+  }
+}
+
+/**
+ * One link served by a GattServer: checks permissions, prefetches async reads, runs the request on
+ * the database synchronously, then applies its writes through the handlers; one request at a time.
+ */
+export class ServedLink<C> extends GattServerLink {
+  /** @internal the request being answered (set only while the database runs it). */
+  current: RequestState | undefined;
+  private chain: Promise<unknown> = Promise.resolve();
+  private busy = 0;
+  private closedLink = false;
+
+  constructor(db: GattDatabase, private readonly owner: GattServer<C>, readonly peer: ServedPeer<C>) {
+    super(db);
+  }
+
+  override serve(pdu: AttPdu, ctx: AttServerContext): AttPdu | undefined | Promise<AttPdu | undefined> {
+    // Bonded client: its CCCDs come back on the first request after encryption made it known.
+    this.restoreBonded();
+    if (this.busy === 0 && !this.needsAsync(pdu)) return this.answer(pdu, ctx, new Map());
+    this.busy++;
+    const run = this.chain.then(() => this.serveAsync(pdu, ctx)).finally(() => { this.busy--; });
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  override onClosed(): void {
+    if (!this.closedLink) {
+      this.closedLink = true;
+      this.owner.detach(this, this.cccdSnapshot());
+    }
+    super.onClosed();
+  }
+
+  private restored = false;
+  private restoreBonded(): void {
+    if (this.restored || !this.peer.security.bonded || this.peer.identity === undefined) return;
+    this.restored = true;
+    for (const [h, v] of this.owner.restore(this.peer.identity)) if (this.cccd(h) === 0) this.setCccd(h, v);
+  }
+
+  private cccdSnapshot(): Map<number, number> {
+    const out = new Map<number, number>();
+    for (const s of this.database.layout) for (const c of s.characteristics) if (c.cccdHandle && this.cccd(c.cccdHandle)) out.set(c.cccdHandle, this.cccd(c.cccdHandle));
+    return out;
+  }
+
+  /** Does this PDU reach a handler (a prefetch or an async write)? */
+  private needsAsync(pdu: AttPdu): boolean {
+    for (const h of this.readHandles(pdu)) if (this.owner.entry(h)?.onRead) return true;
+    switch (pdu.kind) {
+      case 'writeReq': case 'writeCmd': case 'signedWriteCmd': case 'prepareWriteReq':
+        return this.owner.entry(pdu.handle)?.onWrite !== undefined;
+      case 'executeWriteReq': return true;
+      default: return false;
+    }
+  }
+
+  /** The attribute handles a read-type request will read. */
+  private readHandles(pdu: AttPdu): number[] {
+    switch (pdu.kind) {
+      case 'readReq': case 'readBlobReq': return [pdu.handle];
+      case 'readMultipleReq': case 'readMultipleVariableReq': return pdu.setOfHandles;
+      case 'readByTypeReq': {
+        if (pdu.startingHandle === 0 || pdu.startingHandle > pdu.endingHandle) return [];
+        const out: number[] = [];
+        for (const a of this.database.server.range(pdu.startingHandle, pdu.endingHandle)) if (a.type === pdu.attributeType) out.push(a.handle);
+        return out;
+      }
+      default: return [];
+    }
+  }
+
+  private async serveAsync(pdu: AttPdu, ctx: AttServerContext): Promise<AttPdu | undefined> {
+    const reads = new Map<number, Uint8Array>();
+    const checked = this.check(pdu);
+    if (checked) return checked.error;
+    const target = pdu;
+    // Prefetch every handler read this request makes (readable ones: the rest are refused by the database).
+    for (const h of this.readHandles(target)) {
+      const e = this.owner.entry(h);
+      const a = this.database.server.attribute(h);
+      if (!e?.onRead || !a?.readable) continue;
+      const offset = target.kind === 'readBlobReq' ? target.valueOffset : 0;
+      const r = await this.runHandler(() => e.onRead!({ connection: this.peer.connection, offset, mtu: ctx.mtu }));
+      if (typeof r === 'number') return errorRsp(target, h, r);
+      reads.set(h, Uint8Array.from(bytesOf(r as ValueLike)));
+    }
+    return this.answer(target, ctx, reads, true);
+  }
+
+  /** Security of every attribute the request touches; an error answer, or undefined to go on. */
+  private check(pdu: AttPdu): { error: AttPdu | undefined } | undefined {
+    if (!this.isChangeAware) return undefined; // the database's robust-caching answer comes first
+    const sec = this.peer.security;
+    const level = sec.authenticated && sec.encrypted ? 2 : sec.encrypted ? 1 : 0;
+    // Vol 3, Part F, 3.4.1.1 and Part C, 10.3.1: an access that needs an authenticated link answers
+    // Insufficient Authentication (0x05), one that needs encryption only Insufficient Encryption (0x0F).
+    const fail = (need: AccessSecurity): number | undefined =>
+      RANK[need] <= level ? undefined : need === 'authenticated' ? AttErrorCode.InsufficientAuthentication : AttErrorCode.InsufficientEncryption;
+    const isCommand = pdu.kind === 'writeCmd' || pdu.kind === 'signedWriteCmd';
+    const reading = this.readHandles(pdu);
+    for (const h of reading) {
+      const e = this.owner.entry(h);
+      const a = this.database.server.attribute(h);
+      if (!e || !a?.readable) continue;
+      const code = fail(e.readSecurity);
+      if (code === undefined) continue;
+      if (pdu.kind === 'readByTypeReq' && h !== reading[0]) break; // a later one ends the list: the database is asked for less
+      return { error: errorRsp(pdu, h, code) };
+    }
+    let writeHandle: number | undefined;
+    if (pdu.kind === 'writeReq' || pdu.kind === 'writeCmd' || pdu.kind === 'signedWriteCmd' || pdu.kind === 'prepareWriteReq') writeHandle = pdu.handle;
+    if (writeHandle !== undefined) {
+      const e = this.owner.entry(writeHandle);
+      const a = this.database.server.attribute(writeHandle);
+      if (e && a?.writable) {
+        const code = fail(e.writeSecurity);
+        if (code !== undefined) return { error: isCommand ? undefined : errorRsp(pdu, writeHandle, code) };
+      }
+    }
+    return undefined;
+  }
+
+  /** Run the request on the database, then apply the writes it collected. */
+  private answer(pdu: AttPdu, ctx: AttServerContext, reads: Map<number, Uint8Array>, checkedAlready = false): AttPdu | undefined | Promise<AttPdu | undefined> {
+    if (!checkedAlready) {
+      const checked = this.check(pdu);
+      if (checked) return checked.error;
+    }
+    const refused = this.robustCachingCheck(pdu);
+    if (refused !== false) return refused;
+    pdu = this.narrowReadByType(pdu);
+    const state: RequestState = { reads, offset: 0, writes: [] };
+    this.current = state;
+    let rsp: AttPdu | undefined;
+    try {
+      rsp = this.serveNow(pdu, ctx);
+    } finally {
+      this.current = undefined;
+    }
+    if (state.writes.length === 0) return rsp;
+    if (rsp && rsp.kind === 'errorRsp') return rsp;
+    return this.applyWrites(pdu, state.writes, ctx).then(r => r ?? rsp);
+  }
+
+  /** A Read By Type whose later match is not readable at this link's security ends before it. */
+  private narrowReadByType(pdu: AttPdu): AttPdu {
+    if (pdu.kind !== 'readByTypeReq') return pdu;
+    const sec = this.peer.security;
+    const level = sec.authenticated && sec.encrypted ? 2 : sec.encrypted ? 1 : 0;
+    for (const h of this.readHandles(pdu)) {
+      const e = this.owner.entry(h);
+      if (e && RANK[e.readSecurity] > level) return { ...pdu, endingHandle: h - 1 } as AttPduOf<'readByTypeReq'>;
+    }
+    return pdu;
+  }
+
+  private async applyWrites(pdu: AttPdu, writes: PendingWrite[], ctx: AttServerContext): Promise<AttPdu | undefined> {
+    const command = pdu.kind === 'writeCmd' || pdu.kind === 'signedWriteCmd';
+    for (const w of writes) {
+      if (w.entry.onWrite) {
+        const r = await this.runHandler(() => w.entry.onWrite!(w.value, {
+          connection: this.peer.connection, offset: 0, mtu: ctx.mtu, command, prepared: w.op === 'preparedWrite',
+        }));
+        if (typeof r === 'number') return command ? undefined : errorRsp(pdu, w.entry.handle, r);
+      }
+      w.entry.value = w.value;
+    }
+    return undefined;
+  }
+
+  /** A handler's result, or the ATT error code to answer with (its GattServerError, Unlikely Error, timeout). */
+  private runHandler<T>(fn: () => T | Promise<T>): Promise<T | number> {
+    const clock = this.owner.clock;
+    return new Promise<T | number>(resolve => {
+      let done = false;
+      const timer = clock.setTimeout(() => {
+        if (done) return;
+        done = true;
+        log.att('gatt server handler did not answer within %d ms: Unlikely Error', this.owner.timeoutMs);
+        resolve(AttErrorCode.UnlikelyError);
+      }, this.owner.timeoutMs);
+      const finish = (v: T | number): void => {
+        if (done) return;
+        done = true;
+        clock.clearTimeout(timer);
+        resolve(v);
+      };
+      try {
+        Promise.resolve(fn()).then(v => finish(v), (e: unknown) => finish(codeOf(e)));
+      } catch (e) {
+        finish(codeOf(e));
+      }
+    });
+  }
+
+  /** Indicate on this link; false when the client has not enabled indications. */
+  override async indicate(key: UuidLike, value?: ValueLike): Promise<boolean> {
+    if (this.closedLink) return false;
+    this.restoreBonded();
+    return super.indicate(key, value);
+  }
+
+  override async notify(key: UuidLike, value?: ValueLike): Promise<boolean> {
+    if (this.closedLink) return false;
+    this.restoreBonded();
+    return super.notify(key, value);
+  }
+
+  override cccd(handle: number): number {
+    if (!this.closedLink) this.restoreBonded();
+    return super.cccd(handle);
+  }
+}
+
+function codeOf(e: unknown): number {
+  if (e instanceof GattServerError || e instanceof AttServerError) {
+    const c = e.errorCode;
+    return Number.isInteger(c) && c > 0 && c <= 0xff ? c : AttErrorCode.UnlikelyError;
+  }
+  log.att('gatt server handler threw: %s', e instanceof Error ? e.message : String(e));
+  return AttErrorCode.UnlikelyError;
+}
+
+const OPCODE: Partial<Record<AttPdu['kind'], number>> = {
+  readByTypeReq: 0x08, readReq: 0x0a, readBlobReq: 0x0c, readMultipleReq: 0x0e, writeReq: 0x12, prepareWriteReq: 0x16,
+  executeWriteReq: 0x18, readMultipleVariableReq: 0x20,
+};
+
+function errorRsp(pdu: AttPdu, handle: number, errorCode: number): AttPdu {
+  return { kind: 'errorRsp', requestOpcode: OPCODE[pdu.kind] ?? 0, handle, errorCode };
+}
+
+function safeUuid(x: UuidLike): Uuid | undefined {
+  try {
+    return toUuid(x);
+  } catch {
+    return undefined;
+  }
+}

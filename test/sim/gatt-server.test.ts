@@ -1,0 +1,320 @@
+// The user-facing GATT server (adapter.serve) on the shared simulated air: a blewire central against
+// a blewire peripheral. Discovery, static and handler reads, long reads and writes, Write Without
+// Response, security answers (Insufficient Encryption 0x0F / Authentication 0x05), notify and
+// indicate to subscribers with per-link CCCDs, handler time bounds, Service Changed and robust
+// caching (a change-unaware client gets Database Out Of Sync until it confirms Service Changed or
+// reads the Database Hash, and its rediscovery after the confirmation works), and hostile clients.
+// ATT PDUs are checked on the wire: the peripheral's HCI traffic is tapped under its host.
+import { afterEach, describe, expect, test } from 'vitest';
+import { Adapter, type AdapterOpenOptions } from '../../src/api/adapter.js';
+import type { Connection } from '../../src/api/connection.js';
+import { AttError } from '../../src/errors.js';
+import { GattServerError, type ServedService } from '../../src/gatt/server/server.js';
+import { createSimulator, SimAir } from '../../src/sim/index.js';
+import type { HciTransport, TransportReceiver } from '../../src/transport/types.js';
+import { toHex } from '../../src/bytes/hex.js';
+
+const SVC = '6e400001-b5a3-f393-e0a9-e50e24dcca9e';
+const dec = (b: Uint8Array): string => new TextDecoder().decode(b);
+
+/** ATT PDUs (CID 0x0004) the peripheral's host sent (tx) and received (rx), as hex, in order. */
+function tap(inner: HciTransport): { transport: HciTransport; att: Array<{ dir: 'tx' | 'rx'; hex: string }> } {
+  const att: Array<{ dir: 'tx' | 'rx'; hex: string }> = [];
+  const grab = (dir: 'tx' | 'rx', p: Uint8Array): void => {
+    // H4 ACL: type 0x02, handle+flags (2), length (2), L2CAP length (2), CID (2), payload.
+    if (p[0] !== 0x02 || p.length < 9) return;
+    const flags = (p[2]! >> 4) & 0x3;
+    if (flags === 0x1) return; // a continuation fragment: ATT PDUs checked here fit one fragment
+    if ((p[7]! | (p[8]! << 8)) !== 0x0004) return;
+    att.push({ dir, hex: toHex(p.subarray(9)) });
+  };
+  const transport: HciTransport = {
+    ...(inner.clock ? { clock: inner.clock } : {}),
+    description: inner.description,
+    send: p => { grab('tx', p); inner.send(p); },
+    setReceiver: (r: TransportReceiver) => inner.setReceiver({ packet: p => { grab('rx', p); r.packet(p); }, closed: e => r.closed(e) }),
+    close: () => inner.close(),
+  };
+  return { transport, att };
+}
+
+const open: Adapter[] = [];
+afterEach(async () => {
+  for (const a of open.splice(0)) await a.close().catch(() => undefined);
+});
+
+async function setup(opts: { central?: Partial<AdapterOpenOptions>; handlerTimeoutMs?: number } = {}) {
+  const air = new SimAir();
+  const ps = createSimulator({ name: 'peripheral', peripherals: [] }, { air });
+  const cs = createSimulator({ name: 'central', peripherals: [] }, { air });
+  const tapped = tap(ps.transport);
+  const peripheral = await Adapter.open({ transport: tapped.transport, bonds: false });
+  const central = await Adapter.open({ transport: cs.transport, bonds: false, ...opts.central });
+  open.push(central, peripheral);
+  return { air, peripheral, central, att: tapped.att, clock: air.clock };
+}
+
+async function connect(peripheral: Adapter, central: Adapter): Promise<{ conn: Connection; incoming: Connection }> {
+  const accepted = peripheral.accept();
+  await peripheral.advertise({ name: 'srv' });
+  const ad = await central.find({ name: 'srv', timeout: 5000 });
+  const conn = await central.connect(ad!);
+  const incoming = (await accepted.next()).value as Connection;
+  await accepted.return!();
+  return { conn, incoming };
+}
+
+describe('adapter.serve on the simulated air', () => {
+  test('discovery, static and handler reads, writes and Write Without Response, with the connection given to handlers', async () => {
+    const { peripheral, central, att } = await setup({ central: { mtu: 23 } });
+    const writes: Array<{ value: string; command: boolean; prepared: boolean; role: string | undefined }> = [];
+    const long = 'x'.repeat(100) + 'y'.repeat(100);
+    const services: ServedService<Connection>[] = [{ uuid: SVC, characteristics: [
+      { uuid: 0x2a29, properties: ['read'], value: 'blewire inc.' },
+      { uuid: 0xfff1, properties: ['read'], onRead: async ({ connection, offset }) => `${connection.role}@${offset}` },
+      { uuid: 0xfff2, properties: ['read'], value: long },
+      { uuid: 0xfff3, properties: ['write', 'writeWithoutResponse', 'read'], maxLength: 300,
+        onWrite: async (value, req) => { writes.push({ value: dec(value), command: req.command, prepared: req.prepared, role: req.connection.role }); } },
+      { uuid: 0xfff4, properties: ['read'], descriptors: [{ uuid: 0x2901, value: 'user description' }] },
+    ] }];
+    const server = await peripheral.serve(services);
+    const { conn } = await connect(peripheral, central);
+    const svc = (await conn.services()).find(s => s.uuid === SVC);
+    expect(svc).toBeDefined();
+    expect(dec(await (await conn.characteristic(SVC, 0x2a29)).read())).toBe('blewire inc.');
+    const h = await conn.characteristic(SVC, 0xfff1);
+    expect(dec(await h.read())).toBe('peripheral@0');
+    // Read Request on the wire, the handler's value in the Read Response.
+    const vh = server.handleOf(0xfff1);
+    const lo = (vh & 0xff).toString(16).padStart(2, '0'), hi = (vh >> 8).toString(16).padStart(2, '0');
+    expect(att).toContainEqual({ dir: 'rx', hex: `0a${lo}${hi}` });
+    expect(att).toContainEqual({ dir: 'tx', hex: '0b' + toHex(new TextEncoder().encode('peripheral@0')) });
+    // A long read at ATT_MTU 23: Read then Read Blob at 22, 44, … (Vol 3, Part G, 4.8.3).
+    expect(dec(await (await conn.characteristic(SVC, 0xfff2)).read())).toBe(long);
+    const lh = server.handleOf(0xfff2);
+    expect(att).toContainEqual({ dir: 'rx', hex: `0c${toHex(Uint8Array.of(lh & 0xff, lh >> 8))}1600` });
+    // Write, long write (prepare queue), Write Without Response.
+    const w = await conn.characteristic(SVC, 0xfff3);
+    await w.write(new TextEncoder().encode('hello'));
+    const big = 'z'.repeat(60);
+    await w.write(new TextEncoder().encode(big));
+    await w.write(new TextEncoder().encode('cmd'), { withResponse: false });
+    await expect.poll(() => writes.length, { timeout: 2000 }).toBe(3);
+    expect(writes).toEqual([
+      { value: 'hello', command: false, prepared: false, role: 'peripheral' },
+      { value: big, command: false, prepared: true, role: 'peripheral' },
+      { value: 'cmd', command: true, prepared: false, role: 'peripheral' },
+    ]);
+    expect(dec(server.value(0xfff3))).toBe('cmd');
+    expect(dec(await w.read())).toBe('cmd');
+    const wh = server.handleOf(0xfff3);
+    expect(att).toContainEqual({ dir: 'rx', hex: `12${toHex(Uint8Array.of(wh & 0xff, wh >> 8))}${toHex(new TextEncoder().encode('hello'))}` });
+    expect(att).toContainEqual({ dir: 'tx', hex: '13' });
+    expect(att).toContainEqual({ dir: 'rx', hex: `52${toHex(Uint8Array.of(wh & 0xff, wh >> 8))}${toHex(new TextEncoder().encode('cmd'))}` });
+    const d = (await conn.characteristic(SVC, 0xfff4)).descriptor(0x2901);
+    expect(dec(await d.read())).toBe('user description');
+  });
+
+  test('handlers refuse with their ATT code; a handler that never answers gets Unlikely Error at its bound; values beyond maxLength are refused', async () => {
+    const { peripheral, central, clock } = await setup();
+    let hung = 0;
+    const server = await peripheral.serve([{ uuid: SVC, characteristics: [
+      { uuid: 0xfff1, properties: ['read', 'write'], onRead: () => { throw new GattServerError(0x80); }, onWrite: () => { throw new GattServerError(0x81); } },
+      { uuid: 0xfff2, properties: ['read'], onRead: () => { hung++; return new Promise<Uint8Array>(() => undefined); } },
+      { uuid: 0xfff3, properties: ['write'], maxLength: 4 },
+      { uuid: 0xfff4, properties: ['read'], onRead: () => { throw new Error('bug in the app'); } },
+    ] }]);
+    const { conn } = await connect(peripheral, central);
+    const c1 = await conn.characteristic(SVC, 0xfff1);
+    await expect(c1.read()).rejects.toMatchObject({ code: 'EATT', errorCode: 0x80 });
+    await expect(c1.write(Uint8Array.of(1))).rejects.toMatchObject({ errorCode: 0x81 });
+    const t0 = clock.now();
+    await expect((await conn.characteristic(SVC, 0xfff2)).read()).rejects.toMatchObject({ errorCode: 0x0e });
+    expect(hung).toBe(1);
+    expect(clock.now() - t0).toBeGreaterThanOrEqual(5000);
+    expect(clock.now() - t0).toBeLessThan(6000);
+    await expect((await conn.characteristic(SVC, 0xfff3)).write(Uint8Array.of(1, 2, 3, 4, 5))).rejects.toMatchObject({ errorCode: 0x0d });
+    await expect((await conn.characteristic(SVC, 0xfff4)).read()).rejects.toMatchObject({ errorCode: 0x0e });
+    // The link still serves after all of it.
+    await (await conn.characteristic(SVC, 0xfff3)).write(Uint8Array.of(9));
+    expect([...server.value(0xfff3)]).toEqual([9]);
+  });
+
+  test('security: encrypted and authenticated accesses answer 0x0F and 0x05 on an unencrypted link, before any handler runs', async () => {
+    const { peripheral, central, att } = await setup({ central: { pairing: false } });
+    let calls = 0;
+    const server = await peripheral.serve([{ uuid: SVC, characteristics: [
+      { uuid: 0xfff1, properties: ['read', 'write'], security: 'encrypted', onRead: () => { calls++; return 'secret'; }, onWrite: () => { calls++; } },
+      { uuid: 0xfff2, properties: ['read', 'write'], security: { read: 'authenticated', write: 'none' }, value: 'pin' },
+    ] }]);
+    const { conn } = await connect(peripheral, central);
+    const enc = await conn.characteristic(SVC, 0xfff1);
+    const err = await enc.read().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AttError);
+    expect((err as AttError).errorCode).toBe(0x0f);
+    await expect(enc.write(Uint8Array.of(1))).rejects.toMatchObject({ errorCode: 0x0f });
+    const auth = await conn.characteristic(SVC, 0xfff2);
+    await expect(auth.read()).rejects.toMatchObject({ errorCode: 0x05 });
+    await auth.write(new TextEncoder().encode('ok'));
+    expect(dec(server.value(0xfff2))).toBe('ok');
+    expect(calls).toBe(0);
+    const h = server.handleOf(0xfff1);
+    const hh = toHex(Uint8Array.of(h & 0xff, h >> 8));
+    expect(att).toContainEqual({ dir: 'tx', hex: `010a${hh}0f` });
+    expect(att).toContainEqual({ dir: 'tx', hex: `0112${hh}0f` });
+  });
+
+  test('notify and indicate reach subscribed links only, with the CCCD kept per link; indications wait for each confirmation', async () => {
+    const { peripheral, central, att } = await setup();
+    const server = await peripheral.serve([{ uuid: SVC, characteristics: [
+      { uuid: 0xfff1, properties: ['notify', 'read'], value: Uint8Array.of(0) },
+      { uuid: 0xfff2, properties: ['indicate'] },
+    ] }]);
+    const { conn } = await connect(peripheral, central);
+    // Nobody subscribed: nothing is sent.
+    expect(await server.notify(0xfff1, Uint8Array.of(1))).toBe(0);
+    const got: number[][] = [];
+    const sub = await (await conn.characteristic(SVC, 0xfff1)).subscribe(v => got.push([...v]));
+    expect(server.subscribers(0xfff1)).toHaveLength(1);
+    expect(await server.notify(0xfff1, Uint8Array.of(2, 3))).toBe(1);
+    await expect.poll(() => got).toEqual([[2, 3]]);
+    const h = server.handleOf(0xfff1);
+    expect(att).toContainEqual({ dir: 'tx', hex: `1b${toHex(Uint8Array.of(h & 0xff, h >> 8))}0203` });
+    const inds: number[][] = [];
+    await (await conn.characteristic(SVC, 0xfff2)).subscribe(v => inds.push([...v]), { indicate: true });
+    const results = await Promise.all([server.indicate(0xfff2, Uint8Array.of(7)), server.indicate(0xfff2, Uint8Array.of(8))]);
+    expect(results).toEqual([1, 1]);
+    expect(inds).toEqual([[7], [8]]);
+    // One at a time: the second indication went out only after the first confirmation (Vol 3, Part F, 3.4.7.2).
+    const ih = server.handleOf(0xfff2);
+    const ihx = toHex(Uint8Array.of(ih & 0xff, ih >> 8));
+    const seq = att.filter(p => p.hex === `1d${ihx}07` || p.hex === `1d${ihx}08` || p.hex === '1e').map(p => `${p.dir}:${p.hex.slice(0, 2)}`);
+    expect(seq).toEqual(['tx:1d', 'rx:1e', 'tx:1d', 'rx:1e']);
+    await sub.unsubscribe();
+    expect(await server.notify(0xfff1, Uint8Array.of(4))).toBe(0);
+  });
+
+  test('a client that vanishes mid-indication: indicate resolves with no confirmation, nothing hangs, the server serves the next client', async () => {
+    const { peripheral, central } = await setup();
+    const server = await peripheral.serve([{ uuid: SVC, characteristics: [{ uuid: 0xfff2, properties: ['indicate', 'read'], value: 'v' }] }]);
+    const { conn, incoming } = await connect(peripheral, central);
+    await (await conn.characteristic(SVC, 0xfff2)).subscribe(() => undefined, { indicate: true });
+    const gone = new Promise(r => incoming.once('disconnect', r));
+    const pending = server.indicate(0xfff2, Uint8Array.of(1));
+    // The central drops the link before its confirmation can cross (one connection interval away).
+    await conn.disconnect();
+    await gone;
+    expect(await pending).toBe(0);
+    expect(server.connections).toHaveLength(0);
+    const again = await connect(peripheral, central);
+    // The value indicate() stored is what the next client reads.
+    expect([...await (await again.conn.characteristic(SVC, 0xfff2)).read()]).toEqual([1]);
+  });
+
+  test('Service Changed: a subscribed client is told, confirms, and its rediscovery right behind the confirmation is served', async () => {
+    const { peripheral, central, att } = await setup();
+    const server = await peripheral.serve([{ uuid: SVC, characteristics: [{ uuid: 0xfff1, properties: ['read'], value: 'one' }] }]);
+    const { conn } = await connect(peripheral, central);
+    // Full discovery: the client then enables robust caching and Service Changed indications.
+    await conn.services();
+    const sc = server.database.characteristic(0x2a05)!;
+    const scHex = toHex(Uint8Array.of(sc.valueHandle & 0xff, sc.valueHandle >> 8));
+    await expect.poll(() => att.some(p => p.dir === 'rx' && p.hex === `12${toHex(Uint8Array.of(sc.cccdHandle! & 0xff, sc.cccdHandle! >> 8))}0200`)).toBe(true);
+    const csf = server.database.characteristic(0x2b29)!;
+    expect(att).toContainEqual({ dir: 'rx', hex: `12${toHex(Uint8Array.of(csf.valueHandle & 0xff, csf.valueHandle >> 8))}01` });
+    expect(dec(await (await conn.characteristic(SVC, 0xfff1)).read())).toBe('one');
+    const oldHash = [...server.database.hash];
+    await server.update([
+      { uuid: 0x180f, characteristics: [{ uuid: 0x2a19, properties: ['read'], value: Uint8Array.of(77) }] },
+      { uuid: SVC, characteristics: [{ uuid: 0xfff1, properties: ['read'], value: 'two' }, { uuid: 0xfff5, properties: ['read'], value: 'new' }] },
+    ]);
+    expect([...server.database.hash]).not.toEqual(oldHash);
+    // The client rediscovered on its own after confirming; reads at the new handles succeed.
+    await expect.poll(async () => {
+      try { return dec(await (await conn.characteristic(SVC, 0xfff5)).read()); } catch (e) { return String(e); }
+    }, { timeout: 5000 }).toBe('new');
+    expect(dec(await (await conn.characteristic(SVC, 0xfff1)).read())).toBe('two');
+    expect([...await (await conn.characteristic(0x180f, 0x2a19)).read()]).toEqual([77]);
+    // On the wire: the indication of the changed range (first user handle to 0xFFFF), its confirmation,
+    // then the client's rediscovery, and never a Database Out Of Sync answer.
+    const start = server.database.layout.find(s => s.uuid === '0000180f-0000-1000-8000-00805f9b34fb')!.start;
+    const ind = att.findIndex(p => p.dir === 'tx' && p.hex === `1d${scHex}${toHex(Uint8Array.of(start & 0xff, start >> 8))}ffff`);
+    expect(ind).toBeGreaterThan(0);
+    const cfm = att.findIndex((p, i) => i > ind && p.dir === 'rx' && p.hex === '1e');
+    expect(cfm).toBeGreaterThan(ind);
+    expect(att.slice(ind).some(p => p.dir === 'rx' && (p.hex.startsWith('10') || p.hex.startsWith('08')))).toBe(true);
+    expect(att.some(p => p.dir === 'tx' && p.hex.startsWith('01') && p.hex.endsWith('12'))).toBe(false);
+  });
+
+  test('robust caching: a change-unaware client (not subscribed to Service Changed) gets Database Out Of Sync until it reads the hash; commands are ignored', async () => {
+    const { peripheral, central, att } = await setup({ central: { gatt: { serviceChanged: false } } });
+    const seen: string[] = [];
+    const server = await peripheral.serve([{ uuid: SVC, characteristics: [
+      { uuid: 0xfff1, properties: ['read', 'writeWithoutResponse'], value: 'one', onWrite: v => { seen.push(dec(v)); } },
+    ] }]);
+    const { conn } = await connect(peripheral, central);
+    await conn.services();
+    const c = await conn.characteristic(SVC, 0xfff1);
+    expect(dec(await c.read())).toBe('one');
+    // The client enabled robust caching in Client Supported Features (blewire's client does by default).
+    await server.update([{ uuid: SVC, characteristics: [
+      { uuid: 0xfff1, properties: ['read', 'writeWithoutResponse'], value: 'two', onWrite: v => { seen.push(dec(v)); } },
+    ] }]);
+    await c.write(new TextEncoder().encode('ignored'), { withResponse: false });
+    const e = await c.read().catch((x: unknown) => x);
+    expect(e).toMatchObject({ code: 'EATT', errorCode: 0x12 });
+    const ch = server.handleOf(0xfff1);
+    expect(att).toContainEqual({ dir: 'tx', hex: `010a${toHex(Uint8Array.of(ch & 0xff, ch >> 8))}12` });
+    // The client revalidates in the background (it reads the Database Hash): then it is served again.
+    await expect.poll(async () => {
+      try { return dec(await (await conn.characteristic(SVC, 0xfff1)).read()); } catch (x) { return String(x); }
+    }, { timeout: 5000 }).toBe('two');
+    expect(seen).toEqual([]);
+    // Read By Type of the Database Hash over the whole range went out as discovery allows.
+    expect(att.some(p => p.dir === 'rx' && p.hex === '080100ffff2a2b')).toBe(true);
+  });
+
+  test('hostile client: bad CCCD values, oversized and bad-offset prepared writes, a full prepare queue, requests at bad handles; the link keeps serving', async () => {
+    const { peripheral, central } = await setup();
+    const server = await peripheral.serve([{ uuid: SVC, characteristics: [
+      { uuid: 0xfff1, properties: ['read', 'write', 'notify'], value: 'v', maxLength: 512 },
+    ] }]);
+    const { conn } = await connect(peripheral, central);
+    const bearer = conn.gatt.bearer;
+    const c = server.database.characteristic(0xfff1)!;
+    // CCCD: indication bit on a notify-only characteristic; one octet.
+    await expect(bearer.request({ kind: 'writeReq', handle: c.cccdHandle!, value: Uint8Array.of(2, 0) })).rejects.toMatchObject({ errorCode: 0xfd });
+    await expect(bearer.request({ kind: 'writeReq', handle: c.cccdHandle!, value: Uint8Array.of(1) })).rejects.toMatchObject({ errorCode: 0x0d });
+    // Prepared writes: an offset past the end, a value beyond 512 octets, then the queue limit.
+    await bearer.request({ kind: 'prepareWriteReq', handle: c.valueHandle, valueOffset: 10, value: Uint8Array.of(1) });
+    await expect(bearer.request({ kind: 'executeWriteReq', flags: 1 })).rejects.toMatchObject({ errorCode: 0x07 });
+    for (let off = 0; off < 540; off += 18) {
+      await bearer.request({ kind: 'prepareWriteReq', handle: c.valueHandle, valueOffset: off, value: new Uint8Array(18) });
+    }
+    await expect(bearer.request({ kind: 'executeWriteReq', flags: 1 })).rejects.toMatchObject({ errorCode: 0x0d });
+    let full: unknown;
+    for (let i = 0; i < 200 && !full; i++) {
+      full = await bearer.request({ kind: 'prepareWriteReq', handle: c.valueHandle, valueOffset: 0, value: Uint8Array.of(i) }).then(() => undefined, (e: unknown) => e);
+    }
+    expect(full).toMatchObject({ errorCode: 0x09 });
+    await bearer.request({ kind: 'executeWriteReq', flags: 0 });
+    await expect(bearer.request({ kind: 'readReq', handle: 0xfff0 })).rejects.toMatchObject({ errorCode: 0x01 });
+    await expect(bearer.request({ kind: 'writeReq', handle: 0x0000, value: Uint8Array.of(1) })).rejects.toMatchObject({ errorCode: 0x01 });
+    expect(dec(server.value(0xfff1))).toBe('v');
+    expect(dec(await (await conn.characteristic(SVC, 0xfff1)).read())).toBe('v');
+  });
+
+  test('the CCCD of a bonded client is kept across connections; an unbonded one starts unsubscribed', async () => {
+    const { peripheral, central } = await setup();
+    const server = await peripheral.serve([{ uuid: SVC, characteristics: [{ uuid: 0xfff1, properties: ['notify'] }] }]);
+    const first = await connect(peripheral, central);
+    await (await first.conn.characteristic(SVC, 0xfff1)).subscribe(() => undefined);
+    expect(server.subscribers(0xfff1)).toHaveLength(1);
+    await first.conn.disconnect();
+    await expect.poll(() => server.connections.length).toBe(0);
+    const second = await connect(peripheral, central);
+    // Not bonded (no pairing on the air): the subscription did not survive.
+    expect(server.subscribers(0xfff1)).toHaveLength(0);
+    await second.conn.disconnect();
+  });
+});
