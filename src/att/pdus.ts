@@ -2,8 +2,8 @@ import type { ByteReader } from '../bytes/reader.js';
 import type { ByteWriter } from '../bytes/writer.js';
 import { hex16, hex8, toHex } from '../bytes/hex.js';
 import { EncodeError } from '../errors.js';
-import { bytes, named, rest, u16, x16, x8, type Field, type Fields } from '../codec/field.js';
-import { defineTable, u8CodedCodec, type PduOf, type RowSpec, type UnknownPdu } from '../codec/table.js';
+import { bytes, named, rest, u16, x16, x8, type Field } from '../codec/field.js';
+import { codeU8, defineTable, framedCodec, type PduOf, type RowSpec, type UnknownPdu } from '../codec/table.js';
 import { describeUuid, is16, uuid as toUuid, uuid16, uuidAny, uuidFromBytes, uuidToBytes, uuidToBytes128, type Uuid } from '../codec/uuid.js';
 import { ATT_OPCODE_COMMAND_FLAG, ATT_SIGNATURE_LENGTH, attErrorName } from './constants.js';
 
@@ -346,7 +346,9 @@ export type ResponseKindFor<K extends RequestKind> = Rows[K] extends { response:
 /** The success response to a request of kind K (an errorRsp may come instead). */
 export type ResponseFor<K extends RequestKind> = AttPduOf<ResponseKindFor<K>>;
 
-const codec = u8CodedCodec(ATT_TABLE, 'ATT PDU');
+/** The table's one codec: Opcode (1) then the body (Vol 3, Part F, 3.3). */
+export const ATT_CODEC = framedCodec<Rows, {}, UnknownAttPdu>(ATT_TABLE, codeU8, { what: 'ATT PDU' });
+const codec = ATT_CODEC;
 
 /** Decode one whole ATT PDU (opcode first). Throws only DecodeError. */
 export function decodeAtt(frame: Uint8Array): AttPdu | UnknownAttPdu {
@@ -362,7 +364,7 @@ export function attSizeOf(pdu: AttPdu | UnknownAttPdu): number {
 }
 /** One-line description shared by logs and the CLI: "readReq handle=0x0003". */
 export function describeAtt(pdu: AttPdu | UnknownAttPdu): string {
-  return ATT_TABLE.describe(pdu);
+  return codec.describe(pdu);
 }
 
 /** The method of an opcode; unknown opcodes are classified by the command flag (Vol 3, Part F, 3.3.1). */

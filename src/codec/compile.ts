@@ -21,7 +21,9 @@ import { struct, type Field, type Fields, type Infer } from './field.js';
  *    order into a fresh object.
  * The default, 'auto', generates when the runtime allows it (tried once, in a try/catch) and falls
  * back to closures when it does not. setCodegen() chooses explicitly; it applies to readers
- * compiled after the call (tables compile their rows lazily, on first use).
+ * compiled after the call: a framed codec (codec/table.ts, option `compile`) compiles each row on
+ * first use, a compiledStruct when its module loads, so a CSP-bound embedder calls it before
+ * loading the stack (test/unit/codec/compile.test.ts runs the whole HCI decode that way).
  */
 export type Codegen = 'auto' | 'generate' | 'closures';
 

@@ -1,9 +1,8 @@
 import { ByteReader } from '../bytes/reader.js';
-import { ByteWriter } from '../bytes/writer.js';
 import { hex8, toHex } from '../bytes/hex.js';
 import { AdTooLongError, DecodeError, EncodeError } from '../errors.js';
 import { bdAddr, bytes, i8, leUint, named, repeated, rest, u16, x16, x24, x8, type Field } from '../codec/field.js';
-import { defineTable, type PduOf, type RowSpec } from '../codec/table.js';
+import { defineTable, framedCodec, type Framing, type PduOf, type RowSpec } from '../codec/table.js';
 import { bitfield } from '../codec/bits.js';
 import { fromShort, shortUuid, uuid128, uuid16, uuid32, uuidFromBytes, type Uuid } from '../codec/uuid.js';
 
@@ -518,10 +517,35 @@ class ParsedAdView implements ParsedAd {
 /** The scanner's name for parseAd. */
 export const parseAdvertisingData = parseAd;
 
+/**
+ * The AD structure's framing (Core Vol 3, Part C, 11): Length (1, counting the type and the data),
+ * AD Type (1), data. A zero Length ends the significant part (what follows is padding).
+ */
+const adFraming: Framing = {
+  read(r, slot) {
+    const len = r.u8();
+    if (len === 0) return false;
+    r.need(len);
+    slot.code = r.u8();
+    slot.length = len - 1;
+    return true;
+  },
+  size: () => 2,
+  write(w, code, n, s) {
+    if (n + 1 > 0xff) throw new EncodeError('ad', String((s as { kind?: string }).kind ?? hex8(code)), `${n} data octets do not fit one AD structure`);
+    w.u8(n + 1).u8(code);
+  },
+};
+
+/** The table's one codec: decode, encode, size and describe of AD structures. */
+export const AD_CODEC = framedCodec<typeof AD_TYPES, {}, UnknownAdPdu>(AD_TABLE, adFraming, {
+  what: 'AD structure',
+  describeUnknown: u => `type ${hex8(u.code)} ${toHex(u.data)}`,
+});
+
 /** Decode one structure through the table (strict: bad contents are a DecodeError). */
 export function decodeAdStructure(s: AdStructure): AdPdu | UnknownAdPdu {
-  const r = new ByteReader(s.data, 'ad', 'AD structure');
-  return (AD_TABLE.decodeBody(s.type, r) as AdPdu | undefined) ?? { kind: 'unknown', code: s.type, data: s.data };
+  return AD_CODEC.decodeBody(s.type, new ByteReader(s.data, 'ad', 'AD structure'));
 }
 
 /**
@@ -529,50 +553,17 @@ export function decodeAdStructure(s: AdStructure): AdPdu | UnknownAdPdu {
  * or bad structure contents are DecodeErrors; zero-length termination ends the list.
  */
 export function decodeAd(d: Uint8Array): Array<AdPdu | UnknownAdPdu> {
-  const r = new ByteReader(d, 'ad', 'AD structure');
-  const out: Array<AdPdu | UnknownAdPdu> = [];
-  while (r.remaining > 0) {
-    const len = r.u8();
-    if (len === 0) break;
-    const sub = r.sub(len);
-    const type = sub.u8();
-    sub.what = hex8(type);
-    out.push((AD_TABLE.decodeBody(type, sub) as AdPdu | undefined) ?? { kind: 'unknown', code: type, data: sub.rest() });
-  }
-  return out;
-}
-
-function structureSize(s: AdPdu | UnknownAdPdu | AdStructure): number {
-  if ('kind' in s) return s.kind === 'unknown' ? s.data.length : AD_TABLE.sizeOfBody(s as AdPdu);
-  return s.data.length;
+  return AD_CODEC.decodeAll(d);
 }
 
 /** Encode AD structures (decoded, unknown or raw) into one payload. Throws EncodeError. */
 export function encodeAd(structures: ReadonlyArray<AdPdu | UnknownAdPdu | AdStructure>): Uint8Array {
-  let total = 0;
-  const sizes = structures.map(s => {
-    const n = structureSize(s);
-    if (n + 1 > 0xff) throw new EncodeError('ad', 'kind' in s ? String(s.kind) : hex8(s.type), `${n} data octets do not fit one AD structure`);
-    total += 2 + n;
-    return n;
-  });
-  const w = ByteWriter.alloc(total, 'ad', 'AD data');
-  structures.forEach((s, i) => {
-    w.u8(sizes[i]! + 1);
-    if (!('kind' in s)) w.u8(s.type).bytesOf(s.data);
-    else if (s.kind === 'unknown') w.u8(s.code).bytesOf(s.data);
-    else {
-      w.u8(AD_TABLE.codeOf(s.kind));
-      AD_TABLE.encodeBody(w, s as AdPdu);
-    }
-  });
-  return w.finish();
+  return AD_CODEC.encode(structures.map(s => ('kind' in s ? s : { kind: 'unknown', code: s.type, data: s.data })));
 }
 
 /** One line per structure: "completeLocalName name=\"Polar H10\"". */
 export function describeAdStructure(p: AdPdu | UnknownAdPdu): string {
-  if (p.kind === 'unknown') return `type ${hex8(p.code)} ${toHex(p.data)}`;
-  return AD_TABLE.describe(p);
+  return AD_CODEC.describe(p);
 }
 
 /**

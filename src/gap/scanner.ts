@@ -31,7 +31,7 @@ import type { Uuid } from '../codec/uuid.js';
 import { isUnknownCommand } from '../hci/controller.js';
 import type { HciHost } from '../hci/host.js';
 import type { LeAdvertisingReport, LeExtendedAdvertisingReport } from '../hci/le-events.js';
-import { EXT_ADV_EVENT_TYPE, ExtAdvDataStatus } from '../hci/bit-fields.js';
+import { EXT_ADV_EVENT_TYPE, ExtAdvDataStatus, legacyAdvEventBits } from '../hci/bit-fields.js';
 import { parseAdvertisingData, type ParsedAd } from './ad.js';
 import { compileFilters, filtersOf, type FilterPredicate, type ScanFilter } from './filters.js';
 import { DeviceRegistry } from './registry.js';
@@ -486,11 +486,11 @@ export class Scanner {
 
   private legacyReport(r: LeAdvertisingReport): void {
     this.reports++;
-    // Legacy event types, Vol 4, Part E, 7.7.65.2: 0 ADV_IND, 1 ADV_DIRECT_IND, 2 ADV_SCAN_IND, 3 ADV_NONCONN_IND, 4 SCAN_RSP.
+    // The legacy Event_Type (7.7.65.2) read through the extended report's bits (Table 7.1).
     const t = r.eventType;
-    const isScanRsp = t === 4;
-    this.process(r.address, r.addressType, r.rssi, r.data, isScanRsp, t === 0 || t === 1, t === 0 || t === 2, t, false,
-      undefined, undefined, false);
+    const bits = legacyAdvEventBits(t);
+    this.process(r.address, r.addressType, r.rssi, r.data, extScanResponse(bits), extConnectable(bits), extScannable(bits), t,
+      false, undefined, undefined, false);
   }
 
   private extendedReport(r: LeExtendedAdvertisingReport): void {

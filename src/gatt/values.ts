@@ -9,11 +9,9 @@
  * short or long declaration past a procedure.
  */
 import { ByteReader } from '../bytes/reader.js';
-import { ByteWriter } from '../bytes/writer.js';
 import { bytes, i8, rest, repeated, u8, x16 } from '../codec/field.js';
-import { defineTable, type PduOf } from '../codec/table.js';
+import { bare, defineTable, framedCodec, type PduOf } from '../codec/table.js';
 import { uuidAny } from '../codec/uuid.js';
-import { DecodeError } from '../errors.js';
 import { CCCD, CHARACTERISTIC_PROPERTIES, EXTENDED_PROPERTIES, SCCD } from './constants.js';
 
 export const GATT_VALUE_TABLE = defineTable('gatt', {
@@ -61,24 +59,25 @@ type Rows = typeof GATT_VALUE_TABLE.rows;
 export type GattValueKind = keyof Rows & string;
 export type GattValue<K extends GattValueKind = GattValueKind> = PduOf<Rows, K>;
 
+/**
+ * The table's one codec. An attribute value has no header of its own: its code is the attribute
+ * type, known from the declaration or the request (bare framing).
+ */
+export const GATT_VALUE_CODEC = framedCodec<Rows, {}, never>(GATT_VALUE_TABLE, bare, { what: 'attribute value' });
+
 /** Decode an attribute value of the given kind; DecodeError when it does not have the row's shape. */
 export function decodeGattValue<K extends GattValueKind>(kind: K, value: Uint8Array): GattValue<K> {
-  const r = new ByteReader(value, 'gatt', kind);
-  const v = GATT_VALUE_TABLE.decodeBody(GATT_VALUE_TABLE.codeOf(kind), r);
-  if (!v) throw new DecodeError('gatt', kind, 0, 'no such row');
-  return v as GattValue<K>;
+  return GATT_VALUE_CODEC.decodeBody(GATT_VALUE_TABLE.codeOf(kind), new ByteReader(value, 'gatt', kind)) as GattValue<K>;
 }
 
 /** Encode an attribute value at its exact size. */
 export function encodeGattValue(v: GattValue): Uint8Array {
-  const w = ByteWriter.alloc(GATT_VALUE_TABLE.sizeOfBody(v), 'gatt', v.kind);
-  GATT_VALUE_TABLE.encodeBody(w, v);
-  return w.finish();
+  return GATT_VALUE_CODEC.encodeBody(v);
 }
 
 /** `kind field=value …` for logs. */
 export function describeGattValue(v: GattValue): string {
-  return GATT_VALUE_TABLE.describe(v);
+  return GATT_VALUE_CODEC.describe(v);
 }
 
 /** A CCCD value (Vol 3, Part G, 3.3.3.3): the two octets for `bits`. */

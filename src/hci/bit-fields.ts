@@ -1,5 +1,5 @@
 import { bitfield, bitset64 } from '../codec/bits.js';
-import { u64, x16 } from '../codec/field.js';
+import { named, u64, x16, x8 } from '../codec/field.js';
 import { hex16 } from '../bytes/hex.js';
 
 /**
@@ -26,6 +26,40 @@ export const EXT_ADV_EVENT_TYPE = bitfield(x16, {
 }, hex16);
 /** Data_Status values of EXT_ADV_EVENT_TYPE (Vol 4, Part E, 7.7.65.13). */
 export const ExtAdvDataStatus = { Complete: 0, Incomplete: 1, Truncated: 2 } as const;
+
+/**
+ * Event_Type of a legacy advertising report (Vol 4, Part E, 7.7.65.2): an enumeration of the legacy
+ * PDU that was received, not bits. Values 0x05-0xFF are reserved.
+ */
+export const LegacyAdvEventType = {
+  AdvInd: 0x00,
+  AdvDirectInd: 0x01,
+  AdvScanInd: 0x02,
+  AdvNonconnInd: 0x03,
+  ScanRsp: 0x04,
+} as const;
+export type LegacyAdvEventType = (typeof LegacyAdvEventType)[keyof typeof LegacyAdvEventType];
+
+/** The legacy Event_Type as a field: the wire number, described by the PDU's name (`ADV_IND`). */
+export const LEGACY_ADV_EVENT_TYPE = named(x8, {
+  [LegacyAdvEventType.AdvInd]: 'ADV_IND',
+  [LegacyAdvEventType.AdvDirectInd]: 'ADV_DIRECT_IND',
+  [LegacyAdvEventType.AdvScanInd]: 'ADV_SCAN_IND',
+  [LegacyAdvEventType.AdvNonconnInd]: 'ADV_NONCONN_IND',
+  [LegacyAdvEventType.ScanRsp]: 'SCAN_RSP',
+});
+
+/**
+ * The same legacy PDUs in the extended report's Event_Type bits (Vol 4, Part E, 7.7.65.13, Table 7.1),
+ * so a scanner reads both report kinds through EXT_ADV_EVENT_TYPE: ADV_IND 0x13, ADV_DIRECT_IND 0x15,
+ * ADV_SCAN_IND 0x12, ADV_NONCONN_IND 0x10, SCAN_RSP 0x1a (the table's scan response to ADV_SCAN_IND:
+ * a scan response answers a scannable advertisement; whether it was also connectable, the legacy
+ * report does not say). A reserved value maps to legacy alone (nothing is claimed about it).
+ */
+const LEGACY_AS_EXT: readonly number[] = [0x13, 0x15, 0x12, 0x10, 0x1a];
+export function legacyAdvEventBits(eventType: number): number {
+  return LEGACY_AS_EXT[eventType] ?? 0x10;
+}
 
 /**
  * Advertising_Event_Properties of LE Set Extended Advertising Parameters (Vol 4, Part E, 7.8.53):

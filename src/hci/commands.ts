@@ -5,7 +5,7 @@ import {
   arrayOf, bdAddr, bytes, fmtValue, i16, i8, lengthPrefixed, rest, struct, u16, u24, u64, u8, x16, x24, x8,
   type Field, type Fields, type Infer,
 } from '../codec/field.js';
-import { defineTable, type RowInfo, type RowSpec } from '../codec/table.js';
+import { bare, defineTable, framedCodec, type Framing, type RowInfo, type RowSpec } from '../codec/table.js';
 import { EncodeError } from '../errors.js';
 import { NOP_OPCODE, OGF, ogfOf, opcodeOf } from './constants.js';
 import { statusField } from './status.js';
@@ -564,11 +564,44 @@ export function commandName(opcode: number): string {
 /** A Command_Opcode field that describes itself by command name. */
 export const opcodeField: Field<number> = { ...x16, fmt: v => `${hex16(v)} (${commandName(v)})` };
 
+/**
+ * Opcode (2) and Parameter_Total_Length (1) (Vol 4, Part E, 5.4.1); the parameters fill the rest of
+ * the packet, so the length must match what follows.
+ */
+const commandFraming: Framing = {
+  read(r, slot) {
+    const at = r.offset;
+    slot.code = r.u16();
+    const len = r.u8();
+    if (len !== r.remaining) r.fail(`Parameter_Total_Length ${len} but ${r.remaining} byte(s) follow`, at + 2);
+    slot.length = -1;
+    return true;
+  },
+  size: () => 3,
+  write(w, code, n, cmd) {
+    if (n > 0xff) throw new EncodeError('hci', String((cmd as { kind?: string }).kind), `parameters of ${n} bytes exceed 255`);
+    w.u16(code).u8(n);
+  },
+};
+
+/** The command table's one codec; describe() starts with the command's specification name. */
+export const COMMAND_CODEC = framedCodec<ParamRows, {}, VendorCommand | UnknownCommand>(COMMAND_TABLE, commandFraming, {
+  what: 'command header',
+  label: 'name',
+  unknown: (opcode, data) => ({ kind: isVendorOpcode(opcode) ? 'vendor' : 'unknown', opcode, data }),
+  unknownCode: u => u.opcode,
+  describeUnknown: u => `${commandName(u.opcode)} data=${toHex(u.data)}`,
+});
+
+/**
+ * The return-parameter table's codec: no header (the Command_Opcode before it, in Command Complete,
+ * is the code).
+ */
+export const RETURN_CODEC = framedCodec<ReturnRows, {}, never>(RETURN_TABLE, bare, { what: 'return parameters', label: 'name' });
+
 /** Decode the parameters of a command with this opcode from r (which ends where the packet ends). */
 export function decodeCommandParams(opcode: number, r: ByteReader): HciCommand {
-  const cmd = COMMAND_TABLE.decodeBody(opcode, r) as HciCommand | undefined;
-  if (cmd) return cmd;
-  return { kind: isVendorOpcode(opcode) ? 'vendor' : 'unknown', opcode, data: r.rest() };
+  return COMMAND_CODEC.decodeBody(opcode, r) as HciCommand;
 }
 
 export function commandOpcode(cmd: HciCommand): number {
@@ -576,12 +609,7 @@ export function commandOpcode(cmd: HciCommand): number {
 }
 
 export function sizeOfCommandParams(cmd: HciCommand): number {
-  return cmd.kind === 'vendor' || cmd.kind === 'unknown' ? cmd.data.length : COMMAND_TABLE.sizeOfBody(cmd as never);
-}
-
-export function encodeCommandParams(w: ByteWriter, cmd: HciCommand): void {
-  if (cmd.kind === 'vendor' || cmd.kind === 'unknown') w.bytesOf(cmd.data);
-  else COMMAND_TABLE.encodeBody(w, cmd as never);
+  return COMMAND_CODEC.bodySizeOf(cmd as never);
 }
 
 /** Decode Command Complete return parameters for `opcode` from r (to the end of the event). */
@@ -596,7 +624,7 @@ export function decodeReturnParameters(opcode: number, r: ByteReader): ReturnPar
     return { kind, status: r.u8(), statusOnly: true };
   }
   r.what = `${kind} return parameters`;
-  const ret = RETURN_TABLE.decodeBody(opcode, r) as ReturnParameters;
+  const ret = RETURN_CODEC.decodeBody(opcode, r) as ReturnParameters;
   r.rest(); // parameters appended by a newer controller are ignored (the row is `trailing: 'ignore'`)
   return ret;
 }
@@ -605,7 +633,7 @@ export function sizeOfReturnParameters(ret: ReturnParameters): number {
   switch (ret.kind) {
     case 'nop': return 0;
     case 'vendor': case 'unknown': return (ret as RawReturn).data.length;
-    default: return 'statusOnly' in ret && ret.statusOnly ? 1 : RETURN_TABLE.sizeOfBody(ret as never);
+    default: return 'statusOnly' in ret && ret.statusOnly ? 1 : RETURN_CODEC.bodySizeOf(ret as never);
   }
 }
 
@@ -615,7 +643,7 @@ export function encodeReturnParameters(w: ByteWriter, ret: ReturnParameters): vo
     case 'vendor': case 'unknown': w.bytesOf((ret as RawReturn).data); return;
     default:
       if ('statusOnly' in ret && ret.statusOnly) w.u8(ret.status);
-      else RETURN_TABLE.encodeBody(w, ret as never);
+      else RETURN_CODEC.encodeInto(w, ret as never);
   }
 }
 
@@ -627,9 +655,7 @@ export function returnKindOpcode(ret: ReturnParameters): number | undefined {
 
 /** `Name field=value …` for a command. */
 export function describeCommand(cmd: HciCommand): string {
-  if (cmd.kind === 'vendor' || cmd.kind === 'unknown') return `${commandName(cmd.opcode)} data=${toHex(cmd.data)}`;
-  const row = HCI_COMMANDS[cmd.kind] as CommandRow;
-  return row.name + describeFields(row.params, cmd);
+  return COMMAND_CODEC.describe(cmd as never);
 }
 
 /** ` field=value …` for the return parameters (kind not repeated). */
@@ -638,9 +664,9 @@ export function describeReturn(ret: ReturnParameters): string {
     case 'nop': return '';
     case 'vendor': case 'unknown': return ret.data.length ? ` data=${toHex(ret.data)}` : '';
     default: {
-      const row = HCI_COMMANDS[ret.kind] as CommandRow;
       if ('statusOnly' in ret && ret.statusOnly) return describeFields(S, ret);
-      return describeFields(row.returns ?? S, ret);
+      const d = RETURN_CODEC.describe(ret as never);
+      return d.slice(RETURN_TABLE.nameOf(ret.kind)!.length);
     }
   }
 }

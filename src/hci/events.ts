@@ -1,17 +1,15 @@
 import type { ByteReader } from '../bytes/reader.js';
-import type { ByteWriter } from '../bytes/writer.js';
 import { hex8, toHex } from '../bytes/hex.js';
-import { arrayOf, bdAddr, bytes, i8, struct, u16, u32, u64, u8, x16, x24, x8, type Field, type Fields, type Infer } from '../codec/field.js';
-import { defineTable, type RowSpec } from '../codec/table.js';
+import { arrayOf, bdAddr, bytes, i8, struct, u16, u32, u64, u8, x16, x24, x8, type Field, type Infer } from '../codec/field.js';
+import { defineTable, framedCodec, type Framing, type RowSpec } from '../codec/table.js';
 import { EncodeError } from '../errors.js';
 import {
-  decodeReturnParameters, describeFields, describeReturn, encodeReturnParameters, nameBytes, opcodeField,
+  decodeReturnParameters, describeReturn, encodeReturnParameters, nameBytes, opcodeField,
   returnKindOpcode, sizeOfReturnParameters, commandName, type ReturnParameters,
 } from './commands.js';
 import { EVT_LE_META, EVT_VENDOR } from './constants.js';
-import { LE_META_EVENTS, LE_META_TABLE, type LeMetaEvent, type LeMetaKind } from './le-events.js';
+import { LE_META_CODEC, LE_META_EVENTS, type LeMetaEvent, type LeMetaKind } from './le-events.js';
 import { statusField } from './status.js';
-import { compileRow, type RowReader } from '../codec/compile.js';
 
 /**
  * The HCI event table (Core Vol 4, Part E, 7.7), keyed by Event_Code. LE Meta (0x3E) sub-events live in
@@ -146,35 +144,48 @@ export function isLeMetaKind(kind: string): kind is LeMetaKind {
   return Object.prototype.hasOwnProperty.call(LE_META_EVENTS, kind);
 }
 
-/** Decode the parameters of an event with this code (r ends where the event ends). */
-// Compiled per-code readers (row-codec.ts): same fields and trailing rule as the tables, one fixed
-// object shape per kind, `type: 'event'` first.
-const EVENT_READERS: Array<RowReader<EventPacketShape> | undefined> = new Array(256);
-for (const [kind, row] of Object.entries(HCI_EVENTS) as Array<[string, EventRow]>) {
-  EVENT_READERS[row.code] = compileRow({ type: 'event', kind }, row.fields, row.trailing ?? 'error', kind);
-}
-const LE_READERS: Array<RowReader<EventPacketShape> | undefined> = new Array(256);
-for (const [kind, row] of Object.entries(LE_META_EVENTS) as Array<[string, EventRow]>) {
-  LE_READERS[row.code] = compileRow({ type: 'event', kind }, row.fields, row.trailing ?? 'error', kind);
-}
+/**
+ * Event_Code (1) and Parameter_Total_Length (1) (Vol 4, Part E, 5.4.4); the parameters fill the rest
+ * of the packet, so the length must match what follows.
+ */
+const eventFraming: Framing = {
+  read(r, slot) {
+    const at = r.offset;
+    slot.code = r.u8();
+    const len = r.u8();
+    if (len !== r.remaining) r.fail(`Parameter_Total_Length ${len} but ${r.remaining} byte(s) follow`, at + 1);
+    slot.length = -1;
+    return true;
+  },
+  size: () => 2,
+  write(w, code, n, evt) {
+    if (n > 0xff) throw new EncodeError('hci', String((evt as { kind?: string }).kind), `parameters of ${n} bytes exceed 255`);
+    w.u8(code).u8(n);
+  },
+};
+
 type EventPacketShape = HciEvent & { type: 'event' };
-// Module-local copies: imported bindings can cost a getter call per access under some loaders.
-const LE_META: number = EVT_LE_META, VENDOR: number = EVT_VENDOR;
+
+/**
+ * The event table's one codec. Readers are compiled (codec/compile.ts: one fixed object shape per
+ * kind, `type: 'event'` first, since the result is the HciPacket shape, see packets.ts); LE Meta
+ * (0x3E) is the LE sub-event codec; vendor (0xFF) and unknown codes are kept raw.
+ */
+export const EVENT_CODEC = framedCodec<E, {}, VendorEvent | UnknownEvent>(EVENT_TABLE, eventFraming, {
+  what: 'event header',
+  label: 'name',
+  compile: { type: 'event' },
+  sub: { [EVT_LE_META]: LE_META_CODEC },
+  unknown: (code, data) => ({ type: 'event', kind: code === EVT_VENDOR ? 'vendor' : 'unknown', code, data }) as VendorEvent | UnknownEvent,
+  describeUnknown: u => (u.kind === 'vendor' ? `Vendor Event data=${toHex(u.data)}` : `Unknown event ${hex8(u.code)} data=${toHex(u.data)}`),
+});
 
 /**
  * Decode the parameters of an event with this code (r ends where the event ends). The result carries
  * `type: 'event'` (it is the HciPacket shape, see packets.ts).
  */
 export function decodeEventParams(code: number, r: ByteReader): EventPacketShape {
-  if (code === LE_META) {
-    const sub = r.u8();
-    const read = LE_READERS[sub];
-    if (read) return read(r);
-    return { type: 'event', kind: 'unknown', code, subeventCode: sub, data: r.rest() };
-  }
-  const read = EVENT_READERS[code];
-  if (read) return read(r);
-  return { type: 'event', kind: code === VENDOR ? 'vendor' : 'unknown', code, data: r.rest() };
+  return EVENT_CODEC.decodeBody(code, r) as EventPacketShape;
 }
 
 /** Event code for an event value. */
@@ -185,43 +196,22 @@ export function eventCode(evt: HciEvent): number {
 
 /** Parameter_Total_Length of an event (everything after the 2-byte event header). */
 export function sizeOfEventParams(evt: HciEvent): number {
-  if (evt.kind === 'vendor') return evt.data.length;
-  if (evt.kind === 'unknown') return (evt.subeventCode !== undefined ? 1 : 0) + evt.data.length;
-  if (isLeMetaKind(evt.kind)) return 1 + LE_META_TABLE.sizeOfBody(evt as never);
-  return EVENT_TABLE.sizeOfBody(evt as never);
+  return EVENT_CODEC.bodySizeOf(evt as never);
 }
 
-export function encodeEventParams(w: ByteWriter, evt: HciEvent): void {
-  if (evt.kind === 'vendor') { w.bytesOf(evt.data); return; }
-  if (evt.kind === 'unknown') {
-    if (evt.subeventCode !== undefined) w.u8(evt.subeventCode);
-    w.bytesOf(evt.data);
-    return;
-  }
-  if (isLeMetaKind(evt.kind)) {
-    w.u8(LE_META_TABLE.codeOf(evt.kind));
-    LE_META_TABLE.encodeBody(w, evt as never);
-    return;
-  }
+/** The return parameters of a Command Complete must belong to the opcode they are sent under. */
+export function checkEventForEncoding(evt: HciEvent): void {
   if (evt.kind === 'commandComplete') {
-    // The return parameters must belong to the opcode they are sent under.
     const op = returnKindOpcode(evt.returnParameters);
     if (op !== undefined && op !== evt.commandOpcode) {
       throw new EncodeError('hci', 'commandComplete',
         `return parameters of ${evt.returnParameters.kind} under opcode ${commandName(evt.commandOpcode)}`);
     }
   }
-  EVENT_TABLE.encodeBody(w, evt as never);
 }
 
 /** One-line description: "Disconnection Complete status=Success connectionHandle=0x0040 reason=…". */
 export function describeEvent(evt: HciEvent): string {
-  if (evt.kind === 'vendor') return `Vendor Event data=${toHex(evt.data)}`;
-  if (evt.kind === 'unknown') {
-    return evt.subeventCode !== undefined
-      ? `Unknown LE Meta sub-event ${hex8(evt.subeventCode)} data=${toHex(evt.data)}`
-      : `Unknown event ${hex8(evt.code)} data=${toHex(evt.data)}`;
-  }
   if (evt.kind === 'commandComplete') {
     return `Command Complete ${commandName(evt.commandOpcode)} ncmd=${evt.numHciCommandPackets}` +
       describeReturn(evt.returnParameters);
@@ -230,10 +220,5 @@ export function describeEvent(evt: HciEvent): string {
     return `Command Status ${commandName(evt.commandOpcode)} status=${statusField.fmt!(evt.status)} ` +
       `ncmd=${evt.numHciCommandPackets}`;
   }
-  if (isLeMetaKind(evt.kind)) {
-    const row = LE_META_EVENTS[evt.kind];
-    return row.name + describeFields(row.fields, evt);
-  }
-  const row = HCI_EVENTS[evt.kind as HciEventKind];
-  return row.name + describeFields(row.fields, evt);
+  return EVENT_CODEC.describe(evt as never);
 }

@@ -1,10 +1,11 @@
 import {
-  arrayOf, bdAddr, bytes, i8, lengthPrefixed, struct, u16, u8, u64, x16, x8, type Fields, type Infer,
+  arrayOf, bdAddr, bytes, i8, lengthPrefixed, struct, u16, u8, x16, x8, type Infer,
 } from '../codec/field.js';
-import { defineTable, type RowSpec } from '../codec/table.js';
+import { codeU8, defineTable, framedCodec, type RowSpec } from '../codec/table.js';
 import { compiledStruct } from '../codec/compile.js';
-import { EXT_ADV_EVENT_TYPE, LE_FEATURES } from './bit-fields.js';
+import { EXT_ADV_EVENT_TYPE, LEGACY_ADV_EVENT_TYPE, LE_FEATURES } from './bit-fields.js';
 import { statusField } from './status.js';
+import { toHex } from '../bytes/hex.js';
 
 /**
  * LE Meta event sub-events (Core Vol 4, Part E, 7.7.65.x), keyed by Subevent_Code. Decoded LE events
@@ -24,7 +25,7 @@ const conn = { connectionInterval: u16, peripheralLatency: u16, supervisionTimeo
 
 /** One legacy advertising report, row-wise (Vol 4, Part E, 7.7.65.2). */
 export const advertisingReport = compiledStruct({
-  eventType: u8, addressType: u8, address: bdAddr, data: lengthPrefixed(u8), rssi: i8,
+  eventType: LEGACY_ADV_EVENT_TYPE, addressType: u8, address: bdAddr, data: lengthPrefixed(u8), rssi: i8,
 });
 
 /** One extended advertising report (Vol 4, Part E, 7.7.65.13): 24 fixed octets, then the data. */
@@ -59,7 +60,7 @@ export const LE_META_EVENTS = {
     trailing: 'ignore', fields: { status: statusField, connectionHandle: x16, role: u8, peerAddressType: u8,
       peerAddress: bdAddr, localResolvablePrivateAddress: bdAddr, peerResolvablePrivateAddress: bdAddr, ...conn } },
   leDirectedAdvertisingReport: { code: 0x0b, name: 'LE Directed Advertising Report', spec: 'Vol 4, Part E, 7.7.65.11',
-    fields: { reports: arrayOf(u8, struct({ eventType: u8, addressType: u8, address: bdAddr, directAddressType: u8,
+    fields: { reports: arrayOf(u8, struct({ eventType: LEGACY_ADV_EVENT_TYPE, addressType: u8, address: bdAddr, directAddressType: u8,
       directAddress: bdAddr, rssi: i8 })) } },
   lePhyUpdateComplete: { code: 0x0c, name: 'LE PHY Update Complete', spec: 'Vol 4, Part E, 7.7.65.12', trailing: 'ignore',
     fields: { status: statusField, connectionHandle: x16, txPhy: u8, rxPhy: u8 } },
@@ -98,6 +99,22 @@ export type LeExtendedAdvertisingReport = LeMetaEventOf<'leExtendedAdvertisingRe
 
 /** Compiled table: code = Subevent_Code. */
 export const LE_META_TABLE = defineTable('hci', LE_META_EVENTS);
+
+/** An LE Meta sub-event that is not in the table, kept with what follows its Subevent_Code. */
+export interface UnknownLeMetaEvent { type: 'event'; kind: 'unknown'; code: number; subeventCode: number; data: Uint8Array }
+
+/**
+ * The LE Meta parameters' codec: Subevent_Code (1), then the sub-event (Vol 4, Part E, 7.7.65).
+ * Readers are compiled (the advertising reports arrive by the thousand), `type: 'event'` first.
+ */
+export const LE_META_CODEC = framedCodec<L, {}, UnknownLeMetaEvent>(LE_META_TABLE, codeU8, {
+  what: 'LE Meta event',
+  label: 'name',
+  compile: { type: 'event' },
+  unknown: (subeventCode, data) => ({ type: 'event', kind: 'unknown', code: 0x3e, subeventCode, data }),
+  unknownCode: u => u.subeventCode,
+  describeUnknown: u => `Unknown LE Meta sub-event 0x${u.subeventCode.toString(16).padStart(2, '0')} data=${toHex(u.data)}`,
+});
 
 export function leMetaName(kind: LeMetaKind): string {
   return LE_META_EVENTS[kind].name;

@@ -1,16 +1,14 @@
 import { ByteReader } from '../bytes/reader.js';
 import { ByteWriter } from '../bytes/writer.js';
 import { hex8, toHex } from '../bytes/hex.js';
-import { DecodeError, EncodeError } from '../errors.js';
+import { DecodeError } from '../errors.js';
 import { H4 } from '../transport/types.js';
 import {
   decodeAcl, decodeIso, decodeSco, describeAcl, encodeAcl, encodeIso, encodeSco,
   type AclPacket, type IsoPacket, type ScoPacket,
 } from './acl.js';
-import {
-  commandOpcode, decodeCommandParams, describeCommand, encodeCommandParams, sizeOfCommandParams, type HciCommand,
-} from './commands.js';
-import { decodeEventParams, describeEvent, encodeEventParams, eventCode, sizeOfEventParams, type HciEvent } from './events.js';
+import { COMMAND_CODEC, describeCommand, type HciCommand } from './commands.js';
+import { checkEventForEncoding, describeEvent, EVENT_CODEC, type HciEvent } from './events.js';
 
 /**
  * Whole H4 packets (Core Vol 4, Part A, 2: one indicator byte, then an HCI packet, Vol 4, Part E, 5.4)
@@ -33,26 +31,18 @@ export type HciPacket = CommandPacket | EventPacket | AclDataPacket | ScoDataPac
 // Module-local copies: imported bindings can cost a getter call per access under some loaders, and
 // this switch runs for every packet.
 const CMD: number = H4.command, EVT: number = H4.event, ACL: number = H4.acl, SCO: number = H4.sco, ISO: number = H4.iso;
-const decodeEvent = decodeEventParams;
+const commands = COMMAND_CODEC, events = EVENT_CODEC;
 
 export function decodeHciPacket(h4: Uint8Array): HciPacket {
   if (h4.length === 0) throw new DecodeError('h4', 'packet', 0, 'empty packet (no indicator)');
   switch (h4[0]) {
     case CMD: {
-      const r = new ByteReader(h4, 'hci', 'command header', 1);
-      const opcode = r.u16();
-      const len = r.u8();
-      if (len !== r.remaining) r.fail(`Parameter_Total_Length ${len} but ${r.remaining} byte(s) follow`, 3);
-      const p = decodeCommandParams(opcode, r) as CommandPacket;
+      const p = commands.decodeFrom(new ByteReader(h4, 'hci', 'command header', 1)) as CommandPacket;
       p.type = 'command';
       return p;
     }
     case EVT: {
-      const r = new ByteReader(h4, 'hci', 'event header', 1);
-      const code = r.u8();
-      const len = r.u8();
-      if (len !== r.remaining) r.fail(`Parameter_Total_Length ${len} but ${r.remaining} byte(s) follow`, 2);
-      return decodeEvent(code, r);
+      return events.decodeFrom(new ByteReader(h4, 'hci', 'event header', 1)) as EventPacket;
     }
     case ACL: {
       const p = decodeAcl(h4) as AclDataPacket;
@@ -76,21 +66,20 @@ export function decodeHciPacket(h4: Uint8Array): HciPacket {
 
 /** A whole H4 command packet (indicator 0x01). A `type` property on the argument is ignored. */
 export function encodeCommand(cmd: HciCommand): Uint8Array {
-  const n = sizeOfCommandParams(cmd);
-  if (n > 0xff) throw new EncodeError('hci', cmd.kind, `parameters of ${n} bytes exceed 255`);
-  const w = ByteWriter.alloc(4 + n, 'hci', cmd.kind);
-  w.u8(H4.command).u16(commandOpcode(cmd)).u8(n);
-  encodeCommandParams(w, cmd);
+  const c = cmd as never;
+  const w = ByteWriter.alloc(1 + commands.sizeOf(c), 'hci', cmd.kind);
+  w.u8(H4.command);
+  commands.encodeInto(w, c);
   return w.finish();
 }
 
 /** A whole H4 event packet (indicator 0x04). A `type` property on the argument is ignored. */
 export function encodeEvent(evt: HciEvent): Uint8Array {
-  const n = sizeOfEventParams(evt);
-  if (n > 0xff) throw new EncodeError('hci', evt.kind, `parameters of ${n} bytes exceed 255`);
-  const w = ByteWriter.alloc(3 + n, 'hci', evt.kind);
-  w.u8(H4.event).u8(eventCode(evt)).u8(n);
-  encodeEventParams(w, evt);
+  checkEventForEncoding(evt);
+  const e = evt as never;
+  const w = ByteWriter.alloc(1 + events.sizeOf(e), 'hci', evt.kind);
+  w.u8(H4.event);
+  events.encodeInto(w, e);
   return w.finish();
 }
 

@@ -1,9 +1,8 @@
 import { ByteReader } from '../bytes/reader.js';
-import { ByteWriter } from '../bytes/writer.js';
 import { hex16, toHex } from '../bytes/hex.js';
 import { EncodeError } from '../errors.js';
-import { named, repeated, rest, u16, x16, type Field, type Fields } from '../codec/field.js';
-import { defineTable, type PduOf, type RowSpec } from '../codec/table.js';
+import { named, repeated, rest, u16, x16, type Field } from '../codec/field.js';
+import { defineTable, framedCodec, type Framing, type PduOf, type RowSpec } from '../codec/table.js';
 import {
   COMMAND_REJECT_REASON_NAMES, CONFIGURATION_RESULT_NAMES, CONNECTION_PARAMETER_UPDATE_RESULT_NAMES, CONNECTION_RESULT_NAMES,
   CREDIT_BASED_CONNECTION_RESULT_NAMES, CREDIT_BASED_RECONFIGURE_RESULT_NAMES, INFO_RESULT_NAMES, INFO_TYPE_NAMES,
@@ -93,29 +92,38 @@ export type SignallingRequestKind = { [K in SignallingKind]: Rows[K] extends { r
 export type SignallingResponseFor<K extends SignallingRequestKind> =
   Rows[K] extends { response: infer R extends SignallingKind } ? SignallingCommandOf<R> : never;
 
+/** Code (1), Identifier (1), Length (2), then Length octets of data (Vol 3, Part A, 4). */
+const signallingFraming: Framing<{ identifier: number }> = {
+  read(r, slot) {
+    slot.code = r.u8();
+    slot.header = { identifier: r.u8() };
+    slot.length = r.u16();
+    return true;
+  },
+  size: () => L2CAP_SIG_HEADER_SIZE,
+  write(w, code, n, cmd) {
+    if (n > 0xffff) throw new EncodeError('l2cap', String((cmd as { kind?: string }).kind), `data of ${n} octets exceeds 65535`);
+    w.u8(code).u8(cmd.identifier).u16(n);
+  },
+  describe: cmd => ` id=${cmd.identifier}`,
+};
+
+/** The table's one codec (the identifier travels with each command). */
+export const SIGNALLING_CODEC = framedCodec<Rows, { identifier: number }, UnknownSignallingCommand>(
+  SIGNALLING_TABLE, signallingFraming, {
+    what: 'signalling C-frame',
+    describeUnknown: u => `unknown code=0x${u.code.toString(16).padStart(2, '0')} id=${u.identifier} data=${toHex(u.data)}`,
+  });
+const codec = SIGNALLING_CODEC;
+
 /**
  * Decode every command in a signalling C-frame payload (what follows the basic L2CAP header).
  * A command whose Length runs past the frame, or a fixed-size command with the wrong Length, is a
  * DecodeError naming the command and its offset.
  */
 export function decodeSignalling(payload: Uint8Array): AnySignallingCommand[] {
-  const r = new ByteReader(payload, 'l2cap', 'signalling C-frame');
-  const out: AnySignallingCommand[] = [];
-  if (r.remaining === 0) r.fail('empty C-frame');
-  while (r.remaining > 0) {
-    const code = r.u8();
-    const identifier = r.u8();
-    const length = r.u16();
-    const sub = r.sub(length);
-    const cmd = SIGNALLING_TABLE.decodeBody(code, sub) as (SignallingCommand | undefined);
-    if (cmd) {
-      cmd.identifier = identifier;
-      out.push(cmd);
-    } else {
-      out.push({ kind: 'unknown', code, identifier, data: sub.rest() });
-    }
-  }
-  return out;
+  if (payload.length === 0) new ByteReader(payload, 'l2cap', 'signalling C-frame').fail('empty C-frame');
+  return codec.decodeAll(payload) as AnySignallingCommand[];
 }
 
 /** Decode a C-frame that must hold exactly one command (LE-U, Vol 3, Part A, 4). */
@@ -128,36 +136,19 @@ export function decodeLeSignalling(payload: Uint8Array): AnySignallingCommand {
   return cmds[0]!;
 }
 
-function bodySize(cmd: AnySignallingCommand): number {
-  return cmd.kind === 'unknown' ? cmd.data.length : SIGNALLING_TABLE.sizeOfBody(cmd as never);
-}
-
 /** Size of the encoded commands, headers included. */
 export function signallingSizeOf(cmds: AnySignallingCommand | readonly AnySignallingCommand[]): number {
-  const list = Array.isArray(cmds) ? cmds : [cmds as AnySignallingCommand];
-  return list.reduce((n, c) => n + L2CAP_SIG_HEADER_SIZE + bodySize(c), 0);
+  return codec.sizeOf(cmds);
 }
 
 /** Encode one or more commands into a C-frame payload (without the basic L2CAP header). */
 export function encodeSignalling(cmds: AnySignallingCommand | readonly AnySignallingCommand[]): Uint8Array {
-  const list = Array.isArray(cmds) ? cmds : [cmds as AnySignallingCommand];
-  const w = ByteWriter.alloc(signallingSizeOf(list), 'l2cap', 'signalling C-frame');
-  for (const c of list) {
-    const n = bodySize(c);
-    if (n > 0xffff) throw new EncodeError('l2cap', c.kind, `data of ${n} octets exceeds 65535`);
-    w.u8(c.kind === 'unknown' ? c.code : SIGNALLING_TABLE.codeOf(c.kind)).u8(c.identifier).u16(n);
-    if (c.kind === 'unknown') w.bytesOf(c.data);
-    else SIGNALLING_TABLE.encodeBody(w, c as never);
-  }
-  return w.finish();
+  return codec.encode(cmds);
 }
 
 /** "connectionParameterUpdateReq id=1 intervalMin=…". */
 export function describeSignalling(cmd: AnySignallingCommand): string {
-  if (cmd.kind === 'unknown') return `unknown code=0x${cmd.code.toString(16).padStart(2, '0')} id=${cmd.identifier} data=${toHex(cmd.data)}`;
-  const d = SIGNALLING_TABLE.describe(cmd as never);
-  const sp = d.indexOf(' ');
-  return sp < 0 ? `${d} id=${cmd.identifier}` : `${d.slice(0, sp)} id=${cmd.identifier}${d.slice(sp)}`;
+  return codec.describe(cmd);
 }
 
 /** The response kind a request expects, e.g. 'connectionParameterUpdateRsp'. */

@@ -30,7 +30,7 @@
  *   default masks; a Hardware Error (fault) does the same after telling the host.
  */
 import { decodeAcl } from '../hci/acl.js';
-import { EXT_ADV_EVENT_TYPE, ExtAdvDataStatus, LE_FEATURES } from '../hci/bit-fields.js';
+import { EXT_ADV_EVENT_TYPE, ExtAdvDataStatus, LE_FEATURES, LegacyAdvEventType } from '../hci/bit-fields.js';
 import {
   COMMAND_TABLE, HCI_COMMANDS, type CommandReturn, type HciCommandKind, type HciCommandOf, type ReturnParameters,
 } from '../hci/commands.js';
@@ -513,8 +513,9 @@ export class SimController implements LinkOwner {
     this.stats.advertisingReports++;
     const data = scanRsp ? p.scanRspData : p.advData;
     if (!scan.extended) {
-      // Legacy event types (Vol 4, Part E, 7.7.65.2): ADV_IND 0, ADV_SCAN_IND 2, ADV_NONCONN_IND 3, SCAN_RSP 4.
-      const eventType = scanRsp ? 0x04 : p.connectable ? 0x00 : p.scannable ? 0x02 : 0x03;
+      // The legacy Event_Type (Vol 4, Part E, 7.7.65.2) names the PDU.
+      const eventType = scanRsp ? LegacyAdvEventType.ScanRsp : p.connectable ? LegacyAdvEventType.AdvInd
+        : p.scannable ? LegacyAdvEventType.AdvScanInd : LegacyAdvEventType.AdvNonconnInd;
       this.emit({ kind: 'leAdvertisingReport', reports: [{ eventType, addressType: p.addressType, address: p.address, data, rssi }] });
       return;
     }

@@ -1,5 +1,5 @@
-import { bdAddr, bytes, named, x16, x8, type Field, type Fields } from '../codec/field.js';
-import { defineTable, u8CodedCodec, type PduOf, type RowSpec, type UnknownPdu } from '../codec/table.js';
+import { bdAddr, bytes, named, x16, x8, type Field } from '../codec/field.js';
+import { codeU8, defineTable, framedCodec, type PduOf, type RowSpec, type UnknownPdu } from '../codec/table.js';
 import { bitfield } from '../codec/bits.js';
 
 /**
@@ -185,7 +185,9 @@ export type SmpPduOf<K extends SmpKind> = PduOf<Rows, K>;
 export type SmpPdu = PduOf<Rows>;
 export type UnknownSmpPdu = UnknownPdu;
 
-const codec = u8CodedCodec(SMP_TABLE, 'SMP PDU');
+/** The table's one codec: Code (1) then the body (Vol 3, Part H, 3.3). */
+export const SMP_CODEC = framedCodec<Rows, {}, UnknownSmpPdu>(SMP_TABLE, codeU8, { what: 'SMP PDU' });
+const codec = SMP_CODEC;
 
 /** Decode one SMP PDU (Code first). Throws only DecodeError; unknown codes decode to `unknown`. */
 export function decodeSmp(frame: Uint8Array): SmpPdu | UnknownSmpPdu {
@@ -200,5 +202,5 @@ export function smpSizeOf(pdu: SmpPdu | UnknownSmpPdu): number {
 }
 /** One-line description for logs and the CLI. */
 export function describeSmp(pdu: SmpPdu | UnknownSmpPdu): string {
-  return SMP_TABLE.describe(pdu);
+  return codec.describe(pdu);
 }

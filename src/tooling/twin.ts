@@ -17,6 +17,7 @@
  */
 import { ArgumentError } from '../errors.js';
 import { toHex } from '../bytes/hex.js';
+import { EXT_ADV_EVENT_TYPE, legacyAdvEventBits } from '../hci/bit-fields.js';
 import type { CaptureRecord } from '../capture/types.js';
 import { uuidFromBytes, type Uuid } from '../codec/uuid.js';
 import { decodeRecords, type DecodedL2cap } from '../inspect/decode.js';
@@ -133,12 +134,11 @@ export function extractTwin(records: Iterable<CaptureRecord>, options: ExtractTw
       const extendedReport = f['kind'] === 'leExtendedAdvertisingReport';
       for (const r of f['reports'] as Array<Record<string, unknown>>) {
         if (r['address'] !== conn.address || !(r['data'] instanceof Uint8Array)) continue;
-        const et = r['eventType'] as number;
-        // An extended report of legacy PDUs has bit 4 set (Vol 4, Part E, 7.7.65.13): the device advertises legacy.
-        const extended = extendedReport && (et & 0x10) === 0;
-        const extendedScanRsp = extendedReport;
-        // Scan response: legacy event type 0x04 (Vol 4, Part E, 7.7.65.2); extended bit 3 (7.7.65.13).
-        const isScanRsp = extendedScanRsp ? (et & 0x08) !== 0 : et === 0x04;
+        // Both report kinds read through the extended Event_Type bits (Vol 4, Part E, 7.7.65.13; a legacy
+        // Event_Type, 7.7.65.2, maps to them by Table 7.1): a report of legacy PDUs has `legacy` set.
+        const bits = extendedReport ? r['eventType'] as number : legacyAdvEventBits(r['eventType'] as number);
+        const extended = !EXT_ADV_EVENT_TYPE.has(bits, 'legacy');
+        const isScanRsp = EXT_ADV_EVENT_TYPE.has(bits, 'scanResponse');
         advertising ??= { extended };
         if (isScanRsp) advertising.scanResponse = toHex(r['data']);
         else advertising.data = toHex(r['data']);

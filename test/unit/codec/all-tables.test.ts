@@ -1,31 +1,42 @@
 // Walks every codec table of the stack (HCI commands, their return parameters, events and LE Meta
 // sub-events, ATT, L2CAP signalling, SMP, AD and GATT attribute values) through the one row
-// interface (RowInfo: name and spec citation) and the one table codec: every row has the
-// specification's name and a section citation, nameOf() answers by kind and by code, and every row
-// round-trips — a body found by a seeded search over random bytes (or, for the three composite ATT
-// responses whose validity random bytes almost never meet, a PDU built here) decodes, re-encodes to
-// the same octets at the size the table computes, describes itself and decodes again to the same value.
+// interface (RowInfo: name and spec citation) and the one codec wrapper (framedCodec: the table plus
+// its layer's framing): every row has the specification's name and a section citation, nameOf()
+// answers by kind and by code, and every row round-trips — a body found by a seeded search over
+// random bytes (or, for the three composite ATT responses whose validity random bytes almost never
+// meet, a PDU built here) decodes, re-encodes to the same octets at the size the codec computes,
+// and as a whole frame (header + body) decodes again to the same value; describe() and nameOf()
+// name it. Each layer's public decode / encode / describe functions are checked to be that codec.
 import { describe, expect, test } from 'vitest';
-import { ByteReader } from '../../../src/bytes/reader.js';
 import { ByteWriter } from '../../../src/bytes/writer.js';
-import { toHex } from '../../../src/bytes/hex.js';
+import { ByteReader } from '../../../src/bytes/reader.js';
+import { fromHex, toHex } from '../../../src/bytes/hex.js';
 import { fromShort } from '../../../src/codec/uuid.js';
-import type { PduOf, Rows, Table } from '../../../src/codec/table.js';
-import { ATT_TABLE } from '../../../src/att/pdus.js';
-import { SMP_TABLE } from '../../../src/smp/pdus.js';
-import { SIGNALLING_TABLE } from '../../../src/l2cap/signalling.js';
-import { AD_TABLE } from '../../../src/gap/ad.js';
-import { GATT_VALUE_TABLE } from '../../../src/gatt/values.js';
-import { COMMAND_TABLE, RETURN_TABLE } from '../../../src/hci/commands.js';
-import { EVENT_TABLE } from '../../../src/hci/events.js';
-import { LE_META_TABLE } from '../../../src/hci/le-events.js';
+import type { FramedCodec, PduOf, Rows, Table } from '../../../src/codec/table.js';
+import { ATT_CODEC, decodeAtt, describeAtt, encodeAtt } from '../../../src/att/pdus.js';
+import { SMP_CODEC, decodeSmp, describeSmp, encodeSmp } from '../../../src/smp/pdus.js';
+import { SIGNALLING_CODEC, decodeLeSignalling, describeSignalling, encodeSignalling } from '../../../src/l2cap/signalling.js';
+import { AD_CODEC, decodeAd, describeAdStructure, encodeAd } from '../../../src/gap/ad.js';
+import { GATT_VALUE_CODEC, decodeGattValue, describeGattValue, encodeGattValue } from '../../../src/gatt/values.js';
+import { COMMAND_CODEC, RETURN_CODEC } from '../../../src/hci/commands.js';
+import { EVENT_CODEC } from '../../../src/hci/events.js';
+import { LE_META_CODEC } from '../../../src/hci/le-events.js';
+import { decodeHciPacket, describeHciPacket, encodeHciPacket } from '../../../src/hci/packets.js';
 import { DecodeError } from '../../../src/errors.js';
 
-const TABLES = {
-  'HCI commands': COMMAND_TABLE, 'HCI return parameters': RETURN_TABLE, 'HCI events': EVENT_TABLE,
-  'HCI LE Meta sub-events': LE_META_TABLE, ATT: ATT_TABLE, 'L2CAP signalling': SIGNALLING_TABLE, SMP: SMP_TABLE,
-  AD: AD_TABLE, 'GATT values': GATT_VALUE_TABLE,
-} as unknown as Record<string, Table<Rows>>;
+type AnyCodec = FramedCodec<Rows, object, unknown>;
+/** Every table of the stack, each behind its one codec, with the header values its framing carries. */
+const CODECS: Record<string, { codec: AnyCodec; header?: object; bare?: boolean }> = {
+  'HCI commands': { codec: COMMAND_CODEC as never },
+  'HCI return parameters': { codec: RETURN_CODEC as never, bare: true },
+  'HCI events': { codec: EVENT_CODEC as never },
+  'HCI LE Meta sub-events': { codec: LE_META_CODEC as never },
+  ATT: { codec: ATT_CODEC as never },
+  'L2CAP signalling': { codec: SIGNALLING_CODEC as never, header: { identifier: 7 } },
+  SMP: { codec: SMP_CODEC as never },
+  AD: { codec: AD_CODEC as never },
+  'GATT values': { codec: GATT_VALUE_CODEC as never, bare: true },
+};
 
 /** Built by hand: lists whose element length, handle order and divisibility random bytes rarely satisfy. */
 const BUILT: Record<string, unknown> = {
@@ -66,7 +77,8 @@ function encodeBody<R extends Rows>(t: Table<R>, pdu: PduOf<R>): Uint8Array {
   return w.finish();
 }
 
-describe.each(Object.entries(TABLES))('%s table', (_, t) => {
+describe.each(Object.entries(CODECS))('%s table', (_, { codec, header, bare }) => {
+  const t = codec.table;
   test('every row has the specification\'s name and a section citation; nameOf answers by kind and by code', () => {
     const info = t.info();
     expect(info.length).toBe(t.kinds.length);
@@ -84,27 +96,70 @@ describe.each(Object.entries(TABLES))('%s table', (_, t) => {
     expect(t.nameOf(0x7fffffff)).toBeUndefined();
   });
 
-  test('every row round-trips through the table codec', () => {
+  test('every row round-trips through the one codec: body and whole frame, size, describe, nameOf', () => {
     for (const kind of t.kinds) {
-      let bytes: Uint8Array;
+      const code = t.codeOf(kind);
+      let body: Uint8Array;
       let pdu: PduOf<Rows>;
-      const built = t === (ATT_TABLE as unknown) ? BUILT[kind] : undefined;
+      const built = codec === (ATT_CODEC as unknown) ? BUILT[kind] : undefined;
       if (built) {
         pdu = built as PduOf<Rows>;
-        bytes = encodeBody(t, pdu);
-        expect(t.decodeBody(t.codeOf(kind), new ByteReader(bytes, t.layer, kind)), kind).toEqual(pdu);
+        body = codec.encodeBody(pdu);
+        expect(codec.decodeBody(code, new ByteReader(body, t.layer, kind)), kind).toEqual(pdu);
       } else {
-        const body = findBody(t, kind);
-        expect(body, `${kind}: no body decodes`).toBeDefined();
-        const r = new ByteReader(body!, t.layer, kind);
-        pdu = t.decodeBody(t.codeOf(kind), r)!;
+        const found = findBody(t, kind);
+        expect(found, `${kind}: no body decodes`).toBeDefined();
+        const r = new ByteReader(found!, t.layer, kind);
+        pdu = codec.decodeBody(code, r, header) as PduOf<Rows>;
         expect(pdu.kind).toBe(kind);
-        bytes = body!.subarray(0, r.offset); // rows that ignore trailing octets (newer controllers) stop earlier
+        body = found!.subarray(0, r.offset); // rows that ignore trailing octets (newer controllers) stop earlier
       }
-      expect(t.sizeOfBody(pdu), kind).toBe(bytes.length);
-      expect(toHex(encodeBody(t, pdu)), kind).toBe(toHex(bytes));
-      expect(t.decodeBody(t.codeOf(kind), new ByteReader(encodeBody(t, pdu), t.layer, kind)), kind).toEqual(pdu);
-      expect(t.describe(pdu).split(' ')[0], kind).toBe(kind);
+      // The body through the codec and through the bare table agree.
+      expect(codec.bodySizeOf(pdu), kind).toBe(body.length);
+      expect(toHex(codec.encodeBody(pdu)), kind).toBe(toHex(body));
+      expect(toHex(encodeBody(t, pdu)), kind).toBe(toHex(body));
+      // The whole frame: the layer's header, then the same body.
+      const frame = codec.encode(pdu);
+      expect(codec.sizeOf(pdu), kind).toBe(frame.length);
+      expect(toHex(frame.subarray(frame.length - body.length)), kind).toBe(toHex(body));
+      if (bare) expect(frame.length).toBe(body.length);
+      else expect(codec.decode(frame), kind).toEqual(pdu);
+      expect(codec.nameOf(pdu)).toBe(t.nameOf(kind));
+      const d = codec.describe(pdu);
+      expect(d.startsWith(kind) || d.startsWith(t.nameOf(kind)!), `${kind}: ${d}`).toBe(true);
     }
+  });
+});
+
+describe('each layer\'s public codec functions are its table codec', () => {
+  test('ATT, SMP, signalling, AD, GATT values and whole HCI packets', () => {
+    const att = fromHex('0a 0300');
+    expect(decodeAtt(att)).toEqual(ATT_CODEC.decode(att));
+    expect(toHex(encodeAtt(decodeAtt(att)))).toBe('0a0300');
+    expect(describeAtt(decodeAtt(att))).toBe(ATT_CODEC.describe(decodeAtt(att)));
+    const smp = fromHex('0b 2d');
+    expect(decodeSmp(smp)).toEqual(SMP_CODEC.decode(smp));
+    expect(toHex(encodeSmp(decodeSmp(smp)))).toBe('0b2d');
+    expect(describeSmp(decodeSmp(smp))).toBe(SMP_CODEC.describe(decodeSmp(smp)));
+    const sig = fromHex('12 05 0800 1800 2800 0000 f401');
+    const cmd = decodeLeSignalling(sig);
+    expect(cmd).toEqual(SIGNALLING_CODEC.decode(sig));
+    expect(toHex(encodeSignalling(cmd))).toBe(toHex(sig));
+    expect(describeSignalling(cmd)).toMatch(/^connectionParameterUpdateReq id=5 /);
+    const ad = fromHex('020106 05ff4c000215 00 0000');
+    expect(decodeAd(ad)).toEqual(AD_CODEC.decodeAll(ad)); // the zero Length ends the significant part
+    expect(toHex(encodeAd(decodeAd(ad)))).toBe('02010605ff4c000215');
+    expect(describeAdStructure(decodeAd(ad)[0]!)).toBe(AD_CODEC.describe(decodeAd(ad)[0]!));
+    const cccd = decodeGattValue('clientCharacteristicConfiguration', fromHex('0100'));
+    expect(toHex(encodeGattValue(cccd))).toBe('0100');
+    expect(describeGattValue(cccd)).toBe(GATT_VALUE_CODEC.describe(cccd));
+    // LE Set Scan Enable, and an LE Meta sub-event: the event codec hands 0x3E to the LE Meta codec.
+    for (const h of ['01 0c20 02 0100', '04 3e 0c 02 01 00 01 554433221100 00 c4', '04 3e 03 7f 0102', '04 ff 02 0102']) {
+      const p = decodeHciPacket(fromHex(h));
+      expect(toHex(encodeHciPacket(p)), h).toBe(toHex(fromHex(h)));
+      const own = p.type === 'command' ? COMMAND_CODEC : EVENT_CODEC;
+      expect(describeHciPacket(p)).toBe((own as unknown as AnyCodec).describe(p));
+    }
+    expect(describeHciPacket(decodeHciPacket(fromHex('04 3e 03 7f 0102')))).toBe('Unknown LE Meta sub-event 0x7f data=0102');
   });
 });

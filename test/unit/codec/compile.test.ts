@@ -117,4 +117,33 @@ describe('choosing the mode', () => {
       (globalThis as { Function: unknown }).Function = real;
     }
   });
+  test("the whole HCI decode runs on closures when 'closures' is chosen: nothing is built from source, same results", async () => {
+    const fixtures = [...EVENT_FIXTURES, ...LE_EVENT_FIXTURES, ...RETURN_FIXTURES];
+    const real = globalThis.Function;
+    /** A fresh module graph with this mode: every fixture decoded as whole H4 packets, and how many functions were built from source. */
+    const run = async (m: 'auto' | 'closures') => {
+      vi.resetModules();
+      let built = 0;
+      const fresh = await import('../../../src/codec/compile.js') as typeof import('../../../src/codec/compile.js');
+      fresh.setCodegen(m);
+      (globalThis as { Function: unknown }).Function = new Proxy(real, {
+        construct(t, a, nt) { built++; return Reflect.construct(t, a, nt) as object; },
+        apply(t, self, a) { built++; return Reflect.apply(t, self, a) as unknown; },
+      });
+      try {
+        const { decodeHciPacket } = await import('../../../src/hci/packets.js') as typeof import('../../../src/hci/packets.js');
+        const out = fixtures.map(f => outcome(() => decodeHciPacket(fromHex(f.hex))));
+        return { out, built };
+      } finally {
+        (globalThis as { Function: unknown }).Function = real;
+        vi.resetModules();
+      }
+    };
+    const generated = await run('auto');
+    const closures = await run('closures');
+    expect(generated.built).toBeGreaterThan(20); // the counter sees code generation where it happens
+    expect(closures.built).toBe(0);
+    expect(closures.out).toEqual(generated.out);
+    expect(closures.out.every(o => o.startsWith('{'))).toBe(true);
+  });
 });

@@ -4,7 +4,7 @@ import { describe, expect, test } from 'vitest';
 import { ByteReader } from '../../../src/bytes/reader.js';
 import { fromHex, toHex } from '../../../src/bytes/hex.js';
 import { arrayOf, bdAddr, i8, lengthPrefixed, rest, struct, u16, u8, x16 } from '../../../src/codec/field.js';
-import { defineTable, u8CodedCodec } from '../../../src/codec/table.js';
+import { codeU8, defineTable, framedCodec } from '../../../src/codec/table.js';
 import { DecodeError, EncodeError } from '../../../src/errors.js';
 
 const T = defineTable('att', {
@@ -12,7 +12,7 @@ const T = defineTable('att', {
   pair: { code: 0x02, name: 'TEST', spec: 'test', fields: { a: u8, b: u16 } },
   list: { code: 0x03, name: 'TEST', spec: 'test', fields: { items: arrayOf(u8, struct({ addr: bdAddr, rssi: i8, data: lengthPrefixed(u8) })) } },
 });
-const codec = u8CodedCodec(T, 'test pdu');
+const codec = framedCodec(T, codeU8, { what: 'test pdu' });
 
 describe('defineTable', () => {
   test('decodes, encodes and sizes each row', () => {

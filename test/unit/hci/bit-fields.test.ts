@@ -5,7 +5,9 @@
 import { describe, expect, test } from 'vitest';
 import { fromHex, toHex } from '../../../src/bytes/hex.js';
 import { decodeAcl, decodeIso, decodeSco, describeAcl, encodeAcl, encodeIso, encodeSco } from '../../../src/hci/acl.js';
-import { ACL_HANDLE_FLAGS, ADV_EVENT_PROPERTIES, EXT_ADV_EVENT_TYPE, LE_FEATURES } from '../../../src/hci/bit-fields.js';
+import {
+  ACL_HANDLE_FLAGS, ADV_EVENT_PROPERTIES, EXT_ADV_EVENT_TYPE, LE_FEATURES, LEGACY_ADV_EVENT_TYPE, LegacyAdvEventType, legacyAdvEventBits,
+} from '../../../src/hci/bit-fields.js';
 import { decodeHciPacket, describeHciPacket, encodeCommand, encodeHciPacket } from '../../../src/hci/packets.js';
 
 describe('ACL / SCO / ISO handle and flags (Vol 4, Part E, 5.4.2, 5.4.3, 5.4.5)', () => {
@@ -46,6 +48,23 @@ describe('advertising bit fields', () => {
     expect(describeHciPacket(p)).toContain('eventType=0x001b(connectable|scannable|scanResponse|legacy)');
     expect(toHex(encodeHciPacket(p))).toBe(toHex(h4));
     expect(EXT_ADV_EVENT_TYPE.pack({ legacy: true, connectable: true, scannable: true })).toBe(0x13); // ADV_IND, Table 7.1
+  });
+  test('the legacy report\'s Event_Type (7.7.65.2) is a named enumeration, read through the extended bits (Table 7.1)', () => {
+    // LE Advertising Report: 1 report, ADV_SCAN_IND (0x02), random address, 3 octets of AD, RSSI -60.
+    const h4 = fromHex('043e' + '0f' + '02' + '01' + '02' + '01' + '5544332211c0' + '03' + '020106' + 'c4');
+    const p = decodeHciPacket(h4);
+    if (p.type !== 'event' || p.kind !== 'leAdvertisingReport') throw new Error(`decoded as ${p.type}`);
+    expect(p.reports[0]!.eventType).toBe(LegacyAdvEventType.AdvScanInd);
+    expect(describeHciPacket(p)).toContain('eventType=ADV_SCAN_IND');
+    expect(toHex(encodeHciPacket(p))).toBe(toHex(h4));
+    const names = [0, 1, 2, 3, 4, 5].map(v => LEGACY_ADV_EVENT_TYPE.fmt!(v));
+    expect(names).toEqual(['ADV_IND', 'ADV_DIRECT_IND', 'ADV_SCAN_IND', 'ADV_NONCONN_IND', 'SCAN_RSP', '0x05']);
+    // Table 7.1's extended Event_Type for each legacy PDU; a reserved value claims nothing but `legacy`.
+    expect(Object.values(LegacyAdvEventType).map(legacyAdvEventBits)).toEqual([0x13, 0x15, 0x12, 0x10, 0x1a]);
+    expect(legacyAdvEventBits(0x05)).toBe(0x10);
+    const bits = legacyAdvEventBits(LegacyAdvEventType.ScanRsp);
+    expect(EXT_ADV_EVENT_TYPE.has(bits, 'scanResponse') && EXT_ADV_EVENT_TYPE.has(bits, 'legacy')).toBe(true);
+    expect(EXT_ADV_EVENT_TYPE.has(legacyAdvEventBits(LegacyAdvEventType.AdvDirectInd), 'directed')).toBe(true);
   });
   test('Advertising_Event_Properties of LE Set Extended Advertising Parameters (7.8.53)', () => {
     const props = ADV_EVENT_PROPERTIES.pack({ legacy: true, connectable: true, scannable: true });

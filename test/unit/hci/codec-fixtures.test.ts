@@ -137,7 +137,7 @@ describe('describe', () => {
   });
   test('LE events and reports', () => {
     expect(d('04 3e 0f 02 01 00 01 554433221100 03 020106 c4'))
-      .toBe('LE Advertising Report reports=[{eventType=0 addressType=1 address="00:11:22:33:44:55" data=020106 rssi=-60}]');
+      .toBe('LE Advertising Report reports=[{eventType=ADV_IND addressType=1 address="00:11:22:33:44:55" data=020106 rssi=-60}]');
   });
 });
 
