@@ -118,6 +118,39 @@ test('the installed package requires from CommonJS, with no warning', () => {
   assert.equal(r.stderr, '');
 });
 
+test('the blewire/web-bluetooth subpath: ESM import runs page code on the simulator, CommonJS requires it, types resolve', () => {
+  const esm = ok(run(process.execPath, ['--input-type=module', '-e', [
+    "import { bluetooth, BluetoothUUID } from 'blewire/web-bluetooth';",
+    "const device = await bluetooth.requestDevice({ filters: [{ services: ['heart_rate'] }], optionalServices: ['battery_service'] });",
+    'const server = await device.gatt.connect();',
+    "const level = await (await server.getPrimaryService('battery_service')).getCharacteristic('battery_level');",
+    "console.log(device.name, (await level.readValue()).getUint8(0), BluetoothUUID.getService('heart_rate'), String(server));",
+    'await bluetooth.close();',
+  ].join('\n')], { cwd: esmApp }), 'import blewire/web-bluetooth');
+  assert.equal(esm.stdout.trim(), 'Pulse HR 87 0000180d-0000-1000-8000-00805f9b34fb [object BluetoothRemoteGATTServer]');
+  assert.equal(esm.stderr, '');
+  const cjs = ok(run(process.execPath, ['-e',
+    "const w = require('blewire/web-bluetooth'); console.log(typeof w.createBluetooth, typeof w.bluetooth.requestDevice, w.BluetoothUUID.canonicalUUID(0x2a19))"],
+  { cwd: cjsApp }), 'require blewire/web-bluetooth');
+  assert.equal(cjs.stdout.trim(), 'function function 00002a19-0000-1000-8000-00805f9b34fb');
+  assert.equal(cjs.stderr, '');
+  const dir = userFile(esmApp, 'ts-web-bluetooth', 'page.ts', [
+    "import { bluetooth, createBluetooth, type BluetoothRemoteGATTCharacteristic } from 'blewire/web-bluetooth';",
+    "const b = createBluetooth({ transport: 'sim', scanTime: 500, deviceChooser: c => c[0] });",
+    'export async function level(): Promise<number> {',
+    "  const d = await b.requestDevice({ filters: [{ name: 'Pulse HR' }], optionalServices: [0x180f] });",
+    "  const c: BluetoothRemoteGATTCharacteristic = await (await d.gatt!.connect()).getPrimaryService('battery_service').then(s => s.getCharacteristic('battery_level'));",
+    '  c.oncharacteristicvaluechanged = ev => console.log(ev.type);',
+    '  return (await c.readValue()).getUint8(0);',
+    '}',
+    'export const same: typeof bluetooth = b;',
+    "// @ts-expect-error writeValue takes a BufferSource, not a number[]",
+    'export const bad = (c: BluetoothRemoteGATTCharacteristic) => c.writeValue([1, 2]);',
+  ]);
+  tsconfig(dir, { module: 'nodenext', target: 'es2022', strict: true, skipLibCheck: true, types: [] });
+  ok(run(process.execPath, [TSC, '--noEmit', '-p', dir]), 'tsc (blewire/web-bluetooth types)');
+});
+
 test("README's TypeScript example compiles with tsc and runs with node", () => {
   const dir = userFile(esmApp, 'ts-example', 'example.ts', readmeBlock('example.ts'));
   // What the README says for Node 20 and 22: target ES2022 makes tsc rewrite `await using`.

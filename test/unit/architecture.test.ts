@@ -2,8 +2,8 @@
 // dynamic `import()`) goes to the same folder or to one the importing folder may depend on (api →
 // gatt → att → l2cap → hci → transport → capture → codec → bytes; gap on hci; sim and inspect on the
 // codecs and the stack, never on api). A change that points an arrow upward fails here with the file
-// and the import. The top files (index.ts, the package entry, and transports.ts, the transport
-// registry's wiring) may import any layer; nothing imports them but the CLI.
+// and the import. The top files (index.ts, the package entry, transports.ts, the transport
+// registry's wiring, and navigator.ts, the blewire/web-bluetooth entry) may import any layer; nothing imports them but the CLI.
 //
 // It also pins the platform seam (README "Architecture"): Node built-ins (`node:*`, or their bare
 // names) and Node-only globals (process, Buffer, setImmediate, require) appear only in platform/ and
@@ -20,7 +20,7 @@ const SRC = resolve(import.meta.dirname, '../../src');
 /** Files at the top of src/ that every layer may use (they import nothing of the stack). */
 const BASE = new Set(['errors', 'clock', 'log', 'operation']);
 /** Files at the top of src/ that wire the layers together; they may import any layer. */
-const TOP = new Set(['index', 'transports']);
+const TOP = new Set(['index', 'transports', 'navigator']);
 /** The platform seam: every layer may import it; it imports nothing of the stack but BASE. */
 const SEAM = 'platform';
 /** Folders that may use Node built-ins directly (the seam, and the edges that only run on Node). */
@@ -50,6 +50,9 @@ const BELOW: Record<string, string[]> = {
   replay: ['inspect', 'hci', 'transport', 'capture', 'codec', 'bytes', 'platform'],
   // tooling/: recording fixtures, scenario files, scripted sessions and device twins, on api and sim.
   tooling: ['api', 'link', 'replay', 'sim', 'inspect', 'gatt', 'att', 'smp', 'l2cap', 'gap', 'hci', 'transport', 'capture', 'codec', 'bytes', 'platform'],
+  // The Web Bluetooth facade stands on the application API alone (and the platform seam): no GATT
+  // client, link or codec of its own. Its package subpath (src/navigator.ts) is a top file.
+  'web-bluetooth': ['api', 'platform'],
   // Applications (the MQTT gateway) use the public surface only: the package entry src/index.ts.
   apps: ['index'],
   cli: ['apps', 'transports', 'tooling', 'api', 'link', 'replay', 'sim', 'inspect', 'gatt', 'att', 'smp', 'l2cap', 'gap', 'hci', 'transport', 'capture', 'codec', 'bytes', 'platform'],

@@ -1,0 +1,449 @@
+// The Web Bluetooth facade (src/web-bluetooth/) on the simulator, member by member, written from the
+// spec's algorithms (WebBluetoothCG "Web Bluetooth", sections 4-6): requestDevice()'s validation
+// and matching, the device chooser, getDevices()/forget(), the GATT server and its services,
+// characteristics and descriptors, the blocklist and the optionalServices gate, events with their
+// bubbling path, reconnects, and watchAdvertisements(). Every test ends with no timer left.
+import { afterEach, describe, expect, test } from 'vitest';
+import { runInNewContext } from 'node:vm';
+import { Adapter } from '../../src/api/adapter.js';
+import { createSimulator, HEART_RATE_SENSOR, type Simulator } from '../../src/sim/index.js';
+import type { SimPeripheral } from '../../src/sim/types.js';
+import {
+  BluetoothUUID, createBluetooth, type Bluetooth, type BluetoothDevice, type CreateBluetoothOptions,
+  type BluetoothRemoteGATTCharacteristic,
+} from '../../src/web-bluetooth/index.js';
+
+const CUSTOM = 'b10e0001-5a5a-4000-8000-00000000b1e0';
+const SETPOINT = 'b10e0002-5a5a-4000-8000-00000000b1e0';
+const COMMAND = 'b10e0003-5a5a-4000-8000-00000000b1e0';
+
+/** A widget with services of every kind the tests need: granted, optional, blocklisted. */
+const WIDGET: SimPeripheral = {
+  name: 'Lab Widget', address: 'D4:1E:35:7A:00:40', addressType: 'random',
+  advertising: {
+    data: { flags: 0x06, serviceUuids: [0x180f], manufacturerData: [[0x0059, { hex: '0102a0ff' }]], serviceData: [[0xfeaa, { hex: '10' }]] },
+    scanResponse: { name: 'Lab Widget' },
+    intervalMs: 40, rssi: -70,
+  },
+  gatt: [
+    { uuid: 0x1800, characteristics: [{ uuid: 0x2a00, properties: ['read'], value: 'Lab Widget' }] },
+    { uuid: 0x180f, characteristics: [{ uuid: 0x2a19, properties: ['read', 'notify'], value: { hex: '42' } }] },
+    { uuid: 0x180a, characteristics: [
+      { uuid: 0x2a29, properties: ['read'], value: 'Acme Labs' },
+      { uuid: 0x2a25, properties: ['read'], value: 'SN-0001' }, // Serial Number String: blocklisted
+    ] },
+    { uuid: CUSTOM, characteristics: [
+      { uuid: SETPOINT, properties: ['read', 'write'], value: { hex: '1400' }, descriptors: [{ uuid: 0x2901, value: 'Setpoint' }] },
+      { uuid: COMMAND, properties: ['writeWithoutResponse'] },
+    ] },
+    { uuid: 0x1812, characteristics: [{ uuid: 0x2a4d, properties: ['read'], value: { hex: '00' } }] }, // HID: blocklisted
+  ],
+};
+
+interface Rig { sim: Simulator; adapter: Adapter; bluetooth: Bluetooth }
+let rigs: Rig[] = [];
+
+async function rig(options: Omit<CreateBluetoothOptions, 'adapter'> = {}, peripherals: SimPeripheral[] = [HEART_RATE_SENSOR, WIDGET]): Promise<Rig> {
+  const sim = createSimulator({ name: 'web-bluetooth', seed: 3, peripherals });
+  const adapter = await Adapter.open({ transport: sim.transport, clock: sim.clock, bonds: false });
+  const bluetooth = createBluetooth({ adapter, scanTime: 1500, ...options });
+  const r = { sim, adapter, bluetooth };
+  rigs.push(r);
+  return r;
+}
+
+afterEach(async () => {
+  for (const r of rigs) {
+    await r.bluetooth.close();
+    await r.adapter.close();
+    expect(r.sim.clock.pendingTimers).toBe(0);
+  }
+  rigs = [];
+});
+
+async function rejection(p: Promise<unknown>): Promise<Error> {
+  try {
+    await p;
+  } catch (e) {
+    return e as Error;
+  }
+  throw new Error('expected a rejection');
+}
+
+async function domRejection(p: Promise<unknown>, name: string): Promise<DOMException> {
+  const e = await rejection(p);
+  expect(e).toBeInstanceOf(DOMException);
+  expect(e.name).toBe(name);
+  return e as DOMException;
+}
+
+async function connectWidget(r: Rig, optionalServices: Array<string | number> = []): Promise<BluetoothDevice> {
+  const device = await r.bluetooth.requestDevice({ filters: [{ name: 'Lab Widget' }], optionalServices: ['battery_service', ...optionalServices] });
+  await device.gatt!.connect();
+  return device;
+}
+
+describe('BluetoothUUID', () => {
+  test('canonicalUUID and the three resolvers follow ResolveUUIDName', () => {
+    expect(BluetoothUUID.canonicalUUID(0x180d)).toBe('0000180d-0000-1000-8000-00805f9b34fb');
+    expect(BluetoothUUID.canonicalUUID(0x12345678)).toBe('12345678-0000-1000-8000-00805f9b34fb');
+    expect(BluetoothUUID.canonicalUUID(-1)).toBe('ffffffff-0000-1000-8000-00805f9b34fb'); // unsigned long wraps
+    expect(BluetoothUUID.getService('heart_rate')).toBe('0000180d-0000-1000-8000-00805f9b34fb');
+    expect(BluetoothUUID.getService(0x180f)).toBe('0000180f-0000-1000-8000-00805f9b34fb');
+    expect(BluetoothUUID.getService(CUSTOM)).toBe(CUSTOM);
+    expect(BluetoothUUID.getCharacteristic('gap.device_name')).toBe('00002a00-0000-1000-8000-00805f9b34fb');
+    expect(BluetoothUUID.getCharacteristic('battery_level')).toBe('00002a19-0000-1000-8000-00805f9b34fb');
+    expect(BluetoothUUID.getDescriptor('gatt.client_characteristic_configuration')).toBe('00002902-0000-1000-8000-00805f9b34fb');
+  });
+
+  test('anything else is a TypeError: upper-case UUIDs, aliases as strings, names of another table or unprefixed', () => {
+    for (const [fn, arg] of [
+      [BluetoothUUID.getService, CUSTOM.toUpperCase()], [BluetoothUUID.getService, '0x180d'], [BluetoothUUID.getService, '180d'],
+      [BluetoothUUID.getService, 'battery_level'], [BluetoothUUID.getCharacteristic, 'device_name'],
+      [BluetoothUUID.getDescriptor, 'heart_rate'], [BluetoothUUID.getService, ''],
+    ] as const) {
+      expect(() => fn(arg as string), `${fn.name}(${arg})`).toThrow(TypeError);
+    }
+    expect(() => BluetoothUUID.getService('0x180d')).toThrow(/alias is a number: 0x180d/);
+    expect(() => BluetoothUUID.getService(CUSTOM.toUpperCase())).toThrow(/lower case/);
+  });
+});
+
+describe('requestDevice() validation', () => {
+  const invalid: Array<[string, unknown]> = [
+    ['no options', undefined],
+    ['neither filters nor acceptAllDevices', {}],
+    ['filters with acceptAllDevices', { filters: [{ name: 'x' }], acceptAllDevices: true }],
+    ['exclusionFilters without filters', { acceptAllDevices: true, exclusionFilters: [{ name: 'x' }] }],
+    ['empty filters', { filters: [] }],
+    ['an empty filter', { filters: [{}] }],
+    ['filters not a sequence', { filters: 5 }],
+    ['empty services', { filters: [{ services: [] }] }],
+    ['an unknown service name', { filters: [{ services: ['not_a_service'] }] }],
+    ['empty namePrefix', { filters: [{ namePrefix: '' }] }],
+    ['a name over 248 octets', { filters: [{ name: 'é'.repeat(125) }] }],
+    ['empty manufacturerData', { filters: [{ manufacturerData: [] }] }],
+    ['a company twice', { filters: [{ manufacturerData: [{ companyIdentifier: 0x59 }, { companyIdentifier: 0x59 }] }] }],
+    ['mask and dataPrefix of different sizes', { filters: [{ manufacturerData: [{ companyIdentifier: 0x59, dataPrefix: new Uint8Array([1, 2]), mask: new Uint8Array([1]) }] }] }],
+    ['a dataPrefix that is not a BufferSource', { filters: [{ manufacturerData: [{ companyIdentifier: 0x59, dataPrefix: [1, 2] }] }] }],
+    ['empty serviceData', { filters: [{ serviceData: [] }] }],
+    ['empty exclusionFilters', { filters: [{ name: 'x' }], exclusionFilters: [] }],
+    ['a bad optional service', { acceptAllDevices: true, optionalServices: ['nope'] }],
+  ];
+  test.each(invalid)('%s is a TypeError, before any scan', async (_what, options) => {
+    const r = await rig();
+    const t0 = r.sim.clock.now();
+    const e = await rejection(r.bluetooth.requestDevice(options as never));
+    expect(e).toBeInstanceOf(TypeError);
+    expect(r.sim.clock.now()).toBe(t0);
+  });
+
+  test('a blocklisted service in a filter is a SecurityError; in optionalServices it is dropped', async () => {
+    const r = await rig();
+    await domRejection(r.bluetooth.requestDevice({ filters: [{ services: ['human_interface_device'] }] }), 'SecurityError');
+    await domRejection(r.bluetooth.requestDevice({ filters: [{ serviceData: [{ service: 0x1812 }] }] }), 'SecurityError');
+    const device = await r.bluetooth.requestDevice({ filters: [{ name: 'Lab Widget' }], optionalServices: ['human_interface_device', CUSTOM] });
+    await device.gatt!.connect();
+    await domRejection(device.gatt!.getPrimaryService('human_interface_device'), 'SecurityError');
+    expect((await device.gatt!.getPrimaryServices()).map(s => s.uuid)).toEqual([CUSTOM]);
+  });
+});
+
+describe('requestDevice() matching and the chooser', () => {
+  test('filters by services, name, namePrefix, manufacturerData with a mask, serviceData; exclusionFilters', async () => {
+    const r = await rig();
+    const names = async (options: object) => (await r.bluetooth.requestDevice(options)).name;
+    expect(await names({ filters: [{ services: ['heart_rate'] }] })).toBe('Pulse HR');
+    expect(await names({ filters: [{ name: 'Lab Widget' }] })).toBe('Lab Widget');
+    expect(await names({ filters: [{ namePrefix: 'Pul' }] })).toBe('Pulse HR');
+    // 01 02 a0 ff under mask ff 00 f0: 01 ?? a? matches; 01 ?? b? does not.
+    expect(await names({ filters: [{ manufacturerData: [{ companyIdentifier: 0x0059, dataPrefix: Uint8Array.of(1, 9, 0xa7), mask: Uint8Array.of(0xff, 0, 0xf0) }] }] })).toBe('Lab Widget');
+    await domRejection(r.bluetooth.requestDevice({ filters: [{ manufacturerData: [{ companyIdentifier: 0x0059, dataPrefix: Uint8Array.of(1, 9, 0xb0), mask: Uint8Array.of(0xff, 0, 0xf0) }] }] }), 'NotFoundError');
+    expect(await names({ filters: [{ serviceData: [{ service: 0xfeaa, dataPrefix: Uint8Array.of(0x10).buffer }] }] })).toBe('Lab Widget');
+    // Both advertise Battery; the Heart Rate sensor is stronger (-48 dBm) unless excluded.
+    expect(await names({ filters: [{ services: ['battery_service'] }] })).toBe('Pulse HR');
+    expect(await names({ filters: [{ services: ['battery_service'] }], exclusionFilters: [{ namePrefix: 'Pulse' }] })).toBe('Lab Widget');
+  });
+
+  test('the chooser sees every match with its advertisement; nothing picked is NotFoundError', async () => {
+    const seen: string[][] = [];
+    const r = await rig({ deviceChooser: (cands, options) => {
+      seen.push(cands.map(c => `${c.name} ${c.address} ${c.connectable} ${c.rssi < 0}`));
+      expect(options).toMatchObject({ acceptAllDevices: true });
+      return cands.find(c => c.name === 'Lab Widget');
+    } });
+    const d = await r.bluetooth.requestDevice({ acceptAllDevices: true });
+    expect(d.name).toBe('Lab Widget');
+    expect(seen[0]!.sort()).toEqual(['Lab Widget D4:1E:35:7A:00:40 true true', 'Pulse HR D4:1E:35:7A:00:01 true true']);
+    const cancel = await rig({ deviceChooser: () => null });
+    const e = await domRejection(cancel.bluetooth.requestDevice({ acceptAllDevices: true }), 'NotFoundError');
+    expect(e.message).toMatch(/User cancelled/);
+    const none = await domRejection(r.bluetooth.requestDevice({ filters: [{ name: 'Nobody' }] }), 'NotFoundError');
+    expect(none.message).toMatch(/no device matching the filters was heard in 1500 ms/);
+  });
+
+  test('the same peer is the same BluetoothDevice with a stable opaque id; getDevices() and forget()', async () => {
+    const r = await rig();
+    const a = await r.bluetooth.requestDevice({ filters: [{ name: 'Lab Widget' }] });
+    const b = await r.bluetooth.requestDevice({ filters: [{ services: [CUSTOM] }, { name: 'Lab Widget' }] });
+    expect(b).toBe(a);
+    expect(a.id).toMatch(/^[A-Za-z0-9+/]{22}==$/);
+    expect(a.id).not.toContain('D4');
+    expect(await r.bluetooth.getDevices()).toEqual([a]);
+    // Grants add up: the second request named the custom service.
+    await a.gatt!.connect();
+    expect((await a.gatt!.getPrimaryServices()).map(s => s.uuid)).toEqual([CUSTOM]);
+    const hr = await r.bluetooth.requestDevice({ filters: [{ services: ['heart_rate'] }] });
+    expect(await r.bluetooth.getDevices()).toEqual([a, hr]);
+    await a.forget();
+    expect(a.gatt).toBeNull();
+    expect(await r.bluetooth.getDevices()).toEqual([hr]);
+    expect(r.adapter.connections).toHaveLength(0);
+  });
+
+  test('getAvailability() is true with a controller, false when none opens; requestDevice() is then NotFoundError', async () => {
+    const r = await rig();
+    expect(await r.bluetooth.getAvailability()).toBe(true);
+    const none = createBluetooth({ transport: 'unix:/nonexistent/blewire-webbt.sock', open: { timeout: 2000 } });
+    expect(await none.getAvailability()).toBe(false);
+    const e = await domRejection(none.requestDevice({ acceptAllDevices: true }), 'NotFoundError');
+    expect(e.message).toMatch(/Bluetooth adapter not available/);
+    await none.close();
+  });
+});
+
+describe('BluetoothRemoteGATTServer and services', () => {
+  test('connect(), connected, getPrimaryService(s) limited to the granted services', async () => {
+    const r = await rig();
+    const device = await r.bluetooth.requestDevice({ filters: [{ services: ['heart_rate'] }], optionalServices: ['battery_service'] });
+    const server = device.gatt!;
+    expect(server.connected).toBe(false);
+    await domRejection(server.getPrimaryService('heart_rate'), 'NetworkError');
+    expect(await server.connect()).toBe(server);
+    expect(server.connected).toBe(true);
+    expect(server.device).toBe(device);
+    const hr = await server.getPrimaryService('heart_rate');
+    expect(hr.uuid).toBe('0000180d-0000-1000-8000-00805f9b34fb');
+    expect(hr.isPrimary).toBe(true);
+    expect(hr.device).toBe(device);
+    expect(await server.getPrimaryService(0x180d)).toBe(hr); // the same object every time
+    expect((await server.getPrimaryServices()).map(s => s.uuid.slice(4, 8))).toEqual(['180d', '180f']);
+    const e = await domRejection(server.getPrimaryService('device_information'), 'SecurityError');
+    expect(e.message).toMatch(/optionalServices/);
+    await domRejection(server.getPrimaryService('generic_access'), 'SecurityError');
+    await rejection(server.getPrimaryService('nonsense')).then(x => expect(x).toBeInstanceOf(TypeError));
+    const granted = await r.bluetooth.requestDevice({ filters: [{ services: ['heart_rate'] }], optionalServices: ['cycling_power'] });
+    expect(granted).toBe(device);
+    await domRejection(server.getPrimaryService('cycling_power'), 'NotFoundError');
+  });
+
+  test('acceptAllDevices grants only optionalServices', async () => {
+    const r = await rig({ deviceChooser: c => c.find(x => x.name === 'Pulse HR') });
+    const device = await r.bluetooth.requestDevice({ acceptAllDevices: true });
+    await device.gatt!.connect();
+    const e = await domRejection(device.gatt!.getPrimaryServices(), 'NotFoundError');
+    expect(e.message).toMatch(/none were granted/);
+  });
+});
+
+describe('characteristics and descriptors', () => {
+  test('properties are enumerable attributes; readValue() gives a DataView and fires characteristicvaluechanged', async () => {
+    const r = await rig();
+    const device = await connectWidget(r, [CUSTOM]);
+    const battery = await device.gatt!.getPrimaryService('battery_service');
+    const level = await battery.getCharacteristic('battery_level');
+    const props: string[] = [];
+    for (const p in level.properties) if ((level.properties as unknown as Record<string, boolean>)[p]) props.push(p);
+    expect(props).toEqual(['read', 'notify']);
+    expect(Object.prototype.toString.call(level)).toBe('[object BluetoothRemoteGATTCharacteristic]');
+    const keys: string[] = [];
+    for (const k in level) keys.push(k);
+    expect(keys).toEqual(expect.arrayContaining(['service', 'uuid', 'properties', 'value', 'readValue', 'oncharacteristicvaluechanged']));
+    expect(keys.filter(k => k.startsWith('_'))).toEqual([]);
+    expect(level.value).toBeNull();
+    const events: unknown[] = [];
+    level.addEventListener('characteristicvaluechanged', ev => events.push((ev.target as BluetoothRemoteGATTCharacteristic).value?.getUint8(0)));
+    const v = await level.readValue();
+    expect(v).toBeInstanceOf(DataView);
+    expect(v.getUint8(0)).toBe(0x42);
+    expect(level.value!.getUint8(0)).toBe(0x42);
+    expect(events).toEqual([0x42]);
+    expect(level.service).toBe(battery);
+  });
+
+  test('writeValue / WithResponse / WithoutResponse, with the checks the spec orders', async () => {
+    const r = await rig();
+    const device = await connectWidget(r, [CUSTOM]);
+    const svc = await device.gatt!.getPrimaryService(CUSTOM);
+    const setpoint = await svc.getCharacteristic(SETPOINT);
+    const command = await svc.getCharacteristic(COMMAND);
+    await setpoint.writeValue(Uint8Array.of(0x19, 0x00));
+    expect([...new Uint8Array((await setpoint.readValue()).buffer)]).toEqual([0x19, 0x00]);
+    await setpoint.writeValueWithResponse(new DataView(Uint8Array.of(0, 0x1a, 0, 0).buffer, 1, 2));
+    expect([...new Uint8Array((await setpoint.readValue()).buffer)]).toEqual([0x1a, 0x00]);
+    await command.writeValueWithoutResponse(Uint8Array.of(1).buffer);
+    await command.writeValue(Uint8Array.of(2)); // optional: the only procedure it has
+    await domRejection(command.writeValueWithResponse(Uint8Array.of(1)), 'NotSupportedError');
+    await domRejection(setpoint.writeValueWithoutResponse(Uint8Array.of(1)), 'NotSupportedError');
+    await domRejection(command.readValue(), 'NotSupportedError');
+    const big = await domRejection(setpoint.writeValue(new Uint8Array(513)), 'InvalidModificationError');
+    expect(big.message).toMatch(/512/);
+    expect(await rejection(setpoint.writeValue([1, 2] as never))).toBeInstanceOf(TypeError);
+    expect(await rejection(setpoint.writeValue(new SharedArrayBuffer(2) as never))).toBeInstanceOf(TypeError);
+  });
+
+  test('the blocklist: blocklisted characteristics are SecurityError and left out of lists; the CCCD is read-only', async () => {
+    const r = await rig();
+    const device = await connectWidget(r, ['device_information', CUSTOM]);
+    const info = await device.gatt!.getPrimaryService('device_information');
+    await domRejection(info.getCharacteristic('serial_number_string'), 'SecurityError');
+    expect((await info.getCharacteristics()).map(c => c.uuid.slice(4, 8))).toEqual(['2a29']);
+    const level = await (await device.gatt!.getPrimaryService('battery_service')).getCharacteristic('battery_level');
+    const cccd = await level.getDescriptor('gatt.client_characteristic_configuration');
+    expect([...new Uint8Array((await cccd.readValue()).buffer)]).toEqual([0, 0]);
+    await domRejection(cccd.writeValue(Uint8Array.of(1, 0)), 'SecurityError');
+    const setpoint = await (await device.gatt!.getPrimaryService(CUSTOM)).getCharacteristic(SETPOINT);
+    const desc = await setpoint.getDescriptor(0x2901);
+    expect(desc.characteristic).toBe(setpoint);
+    expect(new TextDecoder().decode(await desc.readValue())).toBe('Setpoint');
+    expect(desc.value).toBeInstanceOf(DataView);
+    expect((await setpoint.getDescriptors()).map(d => d.uuid.slice(4, 8))).toEqual(['2901']);
+    await domRejection(setpoint.getDescriptor('gatt.characteristic_presentation_format'), 'NotFoundError');
+    await domRejection(info.getCharacteristic('battery_level'), 'NotFoundError');
+  });
+
+  test('notifications: startNotifications() writes the CCCD once, events bubble with the characteristic as target, stop ends them', async () => {
+    const r = await rig();
+    const device = await r.bluetooth.requestDevice({ filters: [{ services: ['heart_rate'] }] });
+    const server = await device.gatt!.connect();
+    const svc = await server.getPrimaryService('heart_rate');
+    const hrm = await svc.getCharacteristic('heart_rate_measurement');
+    const path: string[] = [];
+    const bpm: number[] = [];
+    hrm.oncharacteristicvaluechanged = (ev: Event) => { bpm.push((ev.target as BluetoothRemoteGATTCharacteristic).value!.getUint8(1)); };
+    for (const [name, t] of [['service', svc], ['device', device], ['bluetooth', r.bluetooth]] as const) {
+      t.addEventListener('characteristicvaluechanged', ev => {
+        path.push(`${name}:${ev.target === hrm}:${ev.eventPhase}:${ev.bubbles}`);
+      });
+    }
+    expect(await hrm.startNotifications()).toBe(hrm);
+    await hrm.startNotifications();
+    const cccd = await hrm.getDescriptor('gatt.client_characteristic_configuration');
+    expect([...new Uint8Array((await cccd.readValue()).buffer)]).toEqual([1, 0]);
+    await r.sim.clock.delay(3500);
+    expect(bpm.length).toBe(3);
+    for (const b of bpm) expect(b).toBeGreaterThan(50);
+    expect(path.slice(0, 3)).toEqual(['service:true:3:true', 'device:true:3:true', 'bluetooth:true:3:true']);
+    // A listener that stops propagation keeps the event from the ancestors.
+    svc.addEventListener('characteristicvaluechanged', ev => ev.stopPropagation());
+    path.length = 0;
+    await r.sim.clock.delay(1000);
+    expect(path).toEqual(['service:true:3:true']);
+    await hrm.stopNotifications();
+    expect([...new Uint8Array((await cccd.readValue()).buffer)]).toEqual([0, 0]);
+    const n = bpm.length;
+    await r.sim.clock.delay(3000);
+    expect(bpm.length).toBe(n);
+    await domRejection((await svc.getCharacteristic('body_sensor_location')).startNotifications(), 'NotSupportedError');
+  });
+});
+
+describe('disconnects and reconnects', () => {
+  test('disconnect() fires gattserverdisconnected (bubbling); operations are then NetworkError; a reconnect revives the same objects', async () => {
+    const r = await rig();
+    const device = await connectWidget(r);
+    const level = await (await device.gatt!.getPrimaryService('battery_service')).getCharacteristic('battery_level');
+    const fired: string[] = [];
+    device.ongattserverdisconnected = (ev: Event) => fired.push(`device:${ev.target === device}`);
+    r.bluetooth.addEventListener('gattserverdisconnected', ev => fired.push(`bluetooth:${ev.target === device}`));
+    device.gatt!.disconnect();
+    expect(device.gatt!.connected).toBe(false);
+    expect(fired).toEqual(['device:true', 'bluetooth:true']);
+    device.gatt!.disconnect(); // no second event
+    expect(fired).toHaveLength(2);
+    const e = await domRejection(level.readValue(), 'NetworkError');
+    expect(e.message).toMatch(/gatt\.connect/);
+    await r.sim.clock.delay(100);
+    expect(r.adapter.connections).toHaveLength(0);
+    await device.gatt!.connect();
+    expect((await level.readValue()).getUint8(0)).toBe(0x42);
+    expect(await device.gatt!.getPrimaryService('battery_service')).toBe(level.service);
+  });
+
+  test('the peer ending the link fires gattserverdisconnected; automatic reconnect works', async () => {
+    const flaky: SimPeripheral = { ...WIDGET, behaviour: { disconnectAfterMs: 2000, disconnectReason: 0x13 } };
+    const r = await rig({}, [flaky]);
+    const device = await connectWidget(r);
+    let reconnected = 0;
+    device.addEventListener('gattserverdisconnected', () => {
+      device.gatt!.connect().then(() => { reconnected++; }, () => undefined);
+    });
+    await r.sim.clock.delay(2500);
+    expect(reconnected).toBe(1);
+    expect(device.gatt!.connected).toBe(true);
+    device.gatt!.disconnect();
+  });
+
+  test('disconnect() during connect() makes connect() reject with AbortError', async () => {
+    const r = await rig();
+    const device = await r.bluetooth.requestDevice({ filters: [{ name: 'Lab Widget' }] });
+    const p = device.gatt!.connect();
+    device.gatt!.disconnect();
+    await domRejection(p, 'AbortError');
+    expect(device.gatt!.connected).toBe(false);
+    await r.sim.clock.delay(100);
+    expect(r.adapter.connections).toHaveLength(0);
+  });
+
+  test('a peer that is gone: connect() is NetworkError after connectTimeout', async () => {
+    const gone: SimPeripheral = { ...WIDGET, behaviour: { failToEstablish: true } };
+    const r = await rig({ connectTimeout: 3000 }, [gone]);
+    const device = await r.bluetooth.requestDevice({ filters: [{ name: 'Lab Widget' }] });
+    await domRejection(device.gatt!.connect(), 'NetworkError');
+  });
+});
+
+describe('watchAdvertisements()', () => {
+  test('advertisementreceived with rssi, name and data as Maps of DataView, until the signal aborts', async () => {
+    const r = await rig();
+    const device = await r.bluetooth.requestDevice({ filters: [{ name: 'Lab Widget' }] });
+    const got: Array<{ rssi: number; company: number | undefined; service: number | undefined; uuids: string[] }> = [];
+    device.addEventListener('advertisementreceived', (ev: Event) => {
+      const e = ev as Event & { rssi: number; manufacturerData: Map<number, DataView>; serviceData: Map<string, DataView>; uuids: string[]; device: unknown };
+      expect(e.device).toBe(device);
+      got.push({ rssi: e.rssi, company: e.manufacturerData.get(0x0059)?.getUint8(2), service: e.serviceData.get(BluetoothUUID.getService(0xfeaa))?.getUint8(0), uuids: e.uuids });
+    });
+    const ac = new AbortController();
+    await device.watchAdvertisements({ signal: ac.signal });
+    expect(device.watchingAdvertisements).toBe(true);
+    await r.sim.clock.delay(1000);
+    expect(got.length).toBeGreaterThan(5);
+    expect(got[0]).toMatchObject({ company: 0xa0, service: 0x10 });
+    expect(got[0]!.uuids).toContain(BluetoothUUID.getService('battery_service'));
+    ac.abort();
+    expect(device.watchingAdvertisements).toBe(false);
+    const n = got.length;
+    await r.sim.clock.delay(1000);
+    expect(got.length).toBe(n);
+    await domRejection(device.watchAdvertisements({ signal: ac.signal }), 'AbortError');
+  });
+});
+
+describe('page code from another realm', () => {
+  test('typed arrays and ArrayBuffers made in a vm context are BufferSources', async () => {
+    const r = await rig();
+    const device = await connectWidget(r, [CUSTOM]);
+    const setpoint = await (await device.gatt!.getPrimaryService(CUSTOM)).getCharacteristic(SETPOINT);
+    const foreign = runInNewContext('({ view: Uint8Array.of(0x21, 0), buffer: Uint8Array.of(0x22, 0).buffer, dv: new DataView(new ArrayBuffer(2)) })') as
+      { view: Uint8Array; buffer: ArrayBuffer; dv: DataView };
+    expect(foreign.view instanceof Uint8Array).toBe(false);
+    await setpoint.writeValue(foreign.view);
+    expect((await setpoint.readValue()).getUint8(0)).toBe(0x21);
+    await setpoint.writeValue(foreign.buffer);
+    expect((await setpoint.readValue()).getUint8(0)).toBe(0x22);
+    await setpoint.writeValue(foreign.dv);
+    expect((await setpoint.readValue()).getUint8(0)).toBe(0);
+    const filterFromVm = runInNewContext('({ filters: [{ manufacturerData: [{ companyIdentifier: 0x59, dataPrefix: Uint8Array.of(1, 2) }] }] })');
+    expect(await r.bluetooth.requestDevice(filterFromVm)).toBe(device);
+  });
+});
