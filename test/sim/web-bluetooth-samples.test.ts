@@ -4,45 +4,28 @@
 // browser gives a page (navigator.bluetooth, BluetoothUUID, TextDecoder, AbortController, setTimeout
 // on the simulated clock) plus the sample's `log()` and input fields. Its typed arrays and option
 // objects come from that realm. The test presses the page's buttons and reads its log.
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { createContext, runInContext, type Context } from 'node:vm';
 import { afterEach, expect, test } from 'vitest';
 import { Adapter } from '../../src/api/adapter.js';
 import { createSimulator, HEART_RATE_SENSOR, scenarioNamed, type Simulator } from '../../src/sim/index.js';
 import type { SimPeripheral } from '../../src/sim/types.js';
-import { BluetoothUUID, createBluetooth, type Bluetooth } from '../../src/web-bluetooth/index.js';
+import { createBluetooth, type Bluetooth } from '../../src/web-bluetooth/index.js';
+import { loadPage, type WebPage } from '../helpers/web-page.js';
 
-const SAMPLES = join(import.meta.dirname, '../fixtures/web-bluetooth-samples');
-
-interface Page { logs: string[]; ctx: Context; sim: Simulator; bluetooth: Bluetooth; adapter: Adapter }
+interface Page extends WebPage { sim: Simulator; bluetooth: Bluetooth; adapter: Adapter }
 let pages: Page[] = [];
 
 async function openPage(file: string, inputs: Record<string, string> = {}, peripherals?: SimPeripheral[]): Promise<Page> {
   const sim = createSimulator(peripherals ? { name: 'samples', seed: 5, peripherals } : scenarioNamed('demo')!);
   const adapter = await Adapter.open({ transport: sim.transport, clock: sim.clock, bonds: false });
   const bluetooth = createBluetooth({ adapter, scanTime: 2000 });
-  const logs: string[] = [];
-  const ctx = createContext({
-    navigator: { bluetooth },
-    BluetoothUUID,
-    TextDecoder,
-    TextEncoder,
-    AbortController,
-    console,
-    setTimeout: (fn: () => void, ms: number) => sim.clock.setTimeout(fn, ms),
-    log: (...parts: unknown[]) => { logs.push(parts.join(' ')); },
-    document: { querySelector: (sel: string) => ({ value: inputs[sel.replace(/^#/, '')] ?? '' }) },
-  });
-  runInContext(readFileSync(join(SAMPLES, file), 'utf8'), ctx, { filename: file });
-  const page = { logs, ctx, sim, bluetooth, adapter };
+  const page = { ...loadPage(file, bluetooth, { inputs, setTimeout: (fn, ms) => sim.clock.setTimeout(fn, ms) }), sim, bluetooth, adapter };
   pages.push(page);
   return page;
 }
 
-/** Press a button: call the page's handler (whatever it returns is not awaited, as a click is not). */
+/** Press a button on the page. */
 function click(page: Page, handler: string): void {
-  runInContext(`${handler}()`, page.ctx);
+  page.click(handler);
 }
 
 /** Let simulated time run until the page logged a line matching `re` (at most `ms` of it). */
@@ -147,7 +130,7 @@ test('automatic-reconnect.js: the peer drops the link, the page reconnects with 
     '> Bluetooth Device connected. Try disconnect it now.', '> Bluetooth Device disconnected',
   ]);
   // The user closes the page: no more reconnects.
-  runInContext("bluetoothDevice.removeEventListener('gattserverdisconnected', onDisconnected)", page.ctx);
+  page.eval("bluetoothDevice.removeEventListener('gattserverdisconnected', onDisconnected)");
 });
 
 test('watch-advertisements.js: advertisementreceived with name, RSSI, TX power, UUIDs; stopped by abort', async () => {
@@ -165,4 +148,17 @@ test('watch-advertisements.js: advertisementreceived with name, RSSI, TX power, 
   const n = page.logs.length;
   await page.sim.clock.delay(500);
   expect(page.logs.length).toBe(n);
+});
+
+test('sensor-dashboard.js: Device Name, Battery Level, a write read back, three heart beats, stop, disconnect', async () => {
+  const TEST_SVC = '12345678-1234-5678-1234-56789abcdef0';
+  const TEST_CHR = '12345678-1234-5678-1234-56789abcdef1';
+  const sensor: SimPeripheral = { ...HEART_RATE_SENSOR, gatt: [...HEART_RATE_SENSOR.gatt!, { uuid: TEST_SVC, characteristics: [{ uuid: TEST_CHR, properties: ['read', 'write'], value: 'x' }] }] };
+  const page = await openPage('sensor-dashboard.js', { testService: TEST_SVC, testCharacteristic: TEST_CHR, message: 'hello from a page' }, [sensor]);
+  click(page, 'onConnectButtonClick');
+  await until(page, /disconnected|Argh/, 30_000);
+  expect(page.logs.filter(l => l.startsWith('>')).map(l => l.replace(/\d+ bpm/, 'N bpm'))).toEqual([
+    '> Device Name: Pulse HR', '> Battery Level: 87%', '> Read back: hello from a page', '> Notifications started',
+    '> Heart Rate: N bpm', '> Heart Rate: N bpm', '> Heart Rate: N bpm', '> Notifications stopped', '> Pulse HR disconnected',
+  ]);
 });
