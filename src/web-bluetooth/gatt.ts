@@ -18,6 +18,8 @@ import { BluetoothEventTarget, type Handler, CHARACTERISTIC_EVENTS, SERVICE_EVEN
 import { BluetoothUUID } from './uuid.js';
 import type { BluetoothDevice, BluetoothRemoteGATTServer } from './device.js';
 
+const EXTENDED_PROPERTIES = '00002900-0000-1000-8000-00805f9b34fb';
+
 /** Longest attribute value (Core Vol 3, Part F, 3.2.9): writeValue() of more is InvalidModificationError. */
 export const MAX_ATTRIBUTE_VALUE = 512;
 
@@ -39,7 +41,7 @@ export class BluetoothCharacteristicProperties {
   get notify(): boolean { return (this.#bits & 0x10) !== 0; }
   get indicate(): boolean { return (this.#bits & 0x20) !== 0; }
   get authenticatedSignedWrites(): boolean { return (this.#bits & 0x40) !== 0; }
-  /** From the Characteristic Extended Properties descriptor (bit 0), when the declaration has bit 0x80. */
+  /** From the Characteristic Extended Properties descriptor (bits 0 and 1), when the declaration has bit 0x80. */
   get reliableWrite(): boolean { return (this.#ext & 0x0001) !== 0; }
   get writableAuxiliaries(): boolean { return (this.#ext & 0x0002) !== 0; }
 }
@@ -88,12 +90,29 @@ export class BluetoothRemoteGATTService extends BluetoothEventTarget {
     return svc;
   }
 
-  /** @internal The page's object for a characteristic of this service (one per value handle). */
-  _characteristic(c: GattCharacteristic): BluetoothRemoteGATTCharacteristic {
+  /**
+   * @internal The page's object for a characteristic of this service (one per value handle). A
+   * declaration with the Extended Properties bit (0x80) has its Characteristic Extended Properties
+   * descriptor read once here (Core Vol 3, Part G, 3.3.3.1), for reliableWrite / writableAuxiliaries.
+   */
+  async _characteristic(c: GattCharacteristic): Promise<BluetoothRemoteGATTCharacteristic> {
     let w = this.#chars.get(c.handle);
     if (!w || w.uuid !== c.uuid) {
-      w = new BluetoothRemoteGATTCharacteristic(this, c);
-      this.#chars.set(c.handle, w);
+      let extended = 0;
+      const ext = (c.propertyBits & 0x80) !== 0 ? c.descriptors.find(d => d.uuid === EXTENDED_PROPERTIES) : undefined;
+      if (ext) {
+        try {
+          const v = await ext.read();
+          extended = (v[0] ?? 0) | ((v[1] ?? 0) << 8);
+        } catch {
+          // A peer that will not say: the properties it could have had stay false.
+        }
+      }
+      w = this.#chars.get(c.handle);
+      if (!w || w.uuid !== c.uuid) {
+        w = new BluetoothRemoteGATTCharacteristic(this, c, extended);
+        this.#chars.set(c.handle, w);
+      }
     }
     return w;
   }
@@ -124,7 +143,7 @@ export class BluetoothRemoteGATTService extends BluetoothEventTarget {
         ? `${what}: No Characteristics found in service ${this.#uuid}.`
         : `${what}: No Characteristics matching UUID ${uuid} found in Service with UUID ${this.#uuid}.`);
     }
-    return (single ? found.slice(0, 1) : found).map(c => this._characteristic(c));
+    return Promise.all((single ? found.slice(0, 1) : found).map(c => this._characteristic(c)));
   }
 
   getIncludedService(service: string | number): Promise<BluetoothRemoteGATTService> {
@@ -176,14 +195,14 @@ export class BluetoothRemoteGATTCharacteristic extends BluetoothEventTarget {
   readonly #descriptors = new Map<number, BluetoothRemoteGATTDescriptor>();
 
   /** @internal */
-  constructor(service: BluetoothRemoteGATTService, c: GattCharacteristic) {
+  constructor(service: BluetoothRemoteGATTService, c: GattCharacteristic, extendedProperties: number) {
     super();
     this.#service = service;
     this.#uuid = c.uuid;
     this.#handle = c.handle;
     this.#char = c;
     this.#generation = service._server._generation;
-    this.#properties = new BluetoothCharacteristicProperties(c.propertyBits, 0);
+    this.#properties = new BluetoothCharacteristicProperties(c.propertyBits, extendedProperties);
   }
 
   protected override bluetoothParent(): BluetoothEventTarget { return this.#service; }

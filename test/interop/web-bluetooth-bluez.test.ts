@@ -79,15 +79,19 @@ describe('Web Bluetooth page code against BlueZ 5.66 in the qemu guest', () => {
     const battery = Number(/^> Battery Level: (\d+)%$/.exec(out[1]!)?.[1]);
     expect(battery).toBeGreaterThanOrEqual(0);
     expect(battery).toBeLessThanOrEqual(100);
-    expect(out[2]).toBe(`> Read back: ${message}`);
-    expect(out[3]).toBe('> Notifications started');
-    const beats = out.slice(4, 7).map(l => Number(/^> Heart Rate: (\d+) bpm$/.exec(l)?.[1]));
+    // The example declares the test characteristic with Flags read, write, writable-auxiliaries; bluetoothd
+    // turns the last into the Extended Properties descriptor (bit 1), which the facade reads.
+    expect(out[2]).toBe('> Test characteristic: read write writableAuxiliaries');
+    expect(out[3]).toBe(`> Read back: ${message}`);
+    expect(out[4]).toBe('> Notifications started');
+    // example-gatt-server: bpm randint(90, 130).
+    const beats = out.slice(5, 8).map(l => Number(/^> Heart Rate: (\d+) bpm$/.exec(l)?.[1]));
     for (const b of beats) { expect(b).toBeGreaterThanOrEqual(90); expect(b).toBeLessThanOrEqual(130); }
-    expect(out.slice(7)).toEqual(['> Notifications stopped', expect.stringMatching(/^> .* disconnected$/)]);
+    expect(out.slice(8)).toEqual(['> Notifications stopped', expect.stringMatching(/^> .* disconnected$/)]);
     const [device] = await bluetooth!.getDevices();
     expect(device!.gatt!.connected).toBe(false);
     // The device's name is what BlueZ advertised for it.
-    expect(out[8]).toBe(`> ${device!.name} disconnected`);
+    expect(out[9]).toBe(`> ${device!.name} disconnected`);
 
     // On the wire, as tshark decodes the capture: the page's value in a Write Request to the test
     // characteristic, and a CCCD written 01 00 by startNotifications() then 00 00 by stopNotifications()

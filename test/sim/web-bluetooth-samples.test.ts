@@ -153,12 +153,13 @@ test('watch-advertisements.js: advertisementreceived with name, RSSI, TX power, 
 test('sensor-dashboard.js: Device Name, Battery Level, a write read back, three heart beats, stop, disconnect', async () => {
   const TEST_SVC = '12345678-1234-5678-1234-56789abcdef0';
   const TEST_CHR = '12345678-1234-5678-1234-56789abcdef1';
-  const sensor: SimPeripheral = { ...HEART_RATE_SENSOR, gatt: [...HEART_RATE_SENSOR.gatt!, { uuid: TEST_SVC, characteristics: [{ uuid: TEST_CHR, properties: ['read', 'write'], value: 'x' }] }] };
+  const sensor: SimPeripheral = { ...HEART_RATE_SENSOR, gatt: [...HEART_RATE_SENSOR.gatt!, { uuid: TEST_SVC, characteristics: [{ uuid: TEST_CHR, properties: ['read', 'write', 'writableAuxiliaries'], value: 'x' }] }] };
   const page = await openPage('sensor-dashboard.js', { testService: TEST_SVC, testCharacteristic: TEST_CHR, message: 'hello from a page' }, [sensor]);
   click(page, 'onConnectButtonClick');
   await until(page, /disconnected|Argh/, 30_000);
   expect(page.logs.filter(l => l.startsWith('>')).map(l => l.replace(/\d+ bpm/, 'N bpm'))).toEqual([
-    '> Device Name: Pulse HR', '> Battery Level: 87%', '> Read back: hello from a page', '> Notifications started',
+    '> Device Name: Pulse HR', '> Battery Level: 87%', '> Test characteristic: read write writableAuxiliaries',
+    '> Read back: hello from a page', '> Notifications started',
     '> Heart Rate: N bpm', '> Heart Rate: N bpm', '> Heart Rate: N bpm', '> Notifications stopped', '> Pulse HR disconnected',
   ]);
 });

@@ -33,7 +33,7 @@ const WIDGET: SimPeripheral = {
       { uuid: 0x2a25, properties: ['read'], value: 'SN-0001' }, // Serial Number String: blocklisted
     ] },
     { uuid: CUSTOM, characteristics: [
-      { uuid: SETPOINT, properties: ['read', 'write'], value: { hex: '1400' }, descriptors: [{ uuid: 0x2901, value: 'Setpoint' }] },
+      { uuid: SETPOINT, properties: ['read', 'write', 'reliableWrite'], value: { hex: '1400' }, descriptors: [{ uuid: 0x2901, value: 'Setpoint' }] },
       { uuid: COMMAND, properties: ['writeWithoutResponse'] },
     ] },
     { uuid: 0x1812, characteristics: [{ uuid: 0x2a4d, properties: ['read'], value: { hex: '00' } }] }, // HID: blocklisted
@@ -277,6 +277,11 @@ describe('characteristics and descriptors', () => {
     const svc = await device.gatt!.getPrimaryService(CUSTOM);
     const setpoint = await svc.getCharacteristic(SETPOINT);
     const command = await svc.getCharacteristic(COMMAND);
+    // reliableWrite comes from the Extended Properties descriptor the declaration's bit 0x80 announces.
+    const props = (c: BluetoothRemoteGATTCharacteristic) => Object.entries(Object.getOwnPropertyDescriptors(Object.getPrototypeOf(c.properties)))
+      .filter(([k, d]) => d.get && (c.properties as unknown as Record<string, boolean>)[k]).map(([k]) => k);
+    expect(props(setpoint)).toEqual(['read', 'write', 'reliableWrite']);
+    expect(props(command)).toEqual(['writeWithoutResponse']);
     await setpoint.writeValue(Uint8Array.of(0x19, 0x00));
     expect([...new Uint8Array((await setpoint.readValue()).buffer)]).toEqual([0x19, 0x00]);
     await setpoint.writeValueWithResponse(new DataView(Uint8Array.of(0, 0x1a, 0, 0).buffer, 1, 2));
@@ -307,7 +312,7 @@ describe('characteristics and descriptors', () => {
     expect(desc.characteristic).toBe(setpoint);
     expect(new TextDecoder().decode(await desc.readValue())).toBe('Setpoint');
     expect(desc.value).toBeInstanceOf(DataView);
-    expect((await setpoint.getDescriptors()).map(d => d.uuid.slice(4, 8))).toEqual(['2901']);
+    expect((await setpoint.getDescriptors()).map(d => d.uuid.slice(4, 8))).toEqual(['2900', '2901']);
     await domRejection(setpoint.getDescriptor('gatt.characteristic_presentation_format'), 'NotFoundError');
     await domRejection(info.getCharacteristic('battery_level'), 'NotFoundError');
   });
