@@ -11,7 +11,7 @@
  * failed open closes the transport it opened.
  */
 import { systemClock, type Clock } from '../clock.js';
-import { AbortError, InvalidStateError } from '../errors.js';
+import { AbortError, InvalidStateError, TimeoutError } from '../errors.js';
 import { log } from '../log.js';
 import { randomBytes } from '../platform/crypto.js';
 import { envVar } from '../platform/env.js';
@@ -35,6 +35,8 @@ import { checkPolicy, type PairingPolicy, type SecurityContext } from '../link/p
 import { PairingAttempts } from '../smp/attempts.js';
 import { FileBondStore, MemoryBondStore, type Bond, type BondStore } from '../smp/bonds.js';
 import { GattServer, type ServedService } from '../gatt/server/server.js';
+import { AddressResolver, type PeerIdentity } from '../gap/privacy.js';
+import { normaliseAddress } from '../gap/filters.js';
 
 export interface AdapterOpenOptions {
   /** A transport spec ('hci0', 'unix:/path', 'sim', …; default env BLEWIRE_TRANSPORT) or an open transport. */
@@ -85,6 +87,12 @@ export interface AdapterOpenOptions {
   signal?: AbortSignal;
 }
 
+/**
+ * A resolved report younger than this names a bonded device's current RPA for connect-by-identity
+ * (an RPA lives 15 min by default, Vol 3, Part C, Appendix A; a device may rotate sooner).
+ */
+const RPA_REPORT_FRESH_MS = 5_000;
+
 /** How long close() waits for scanning to stop and links to go down before closing the transport. */
 const CLOSE_GRACE_MS = 2000;
 const OPEN_HINT = 'is the controller powered and answering HCI commands? `blewire doctor` checks the transport';
@@ -109,6 +117,8 @@ export interface DeviceInfo {
   reports: number;
   /** The last advertisement reported for it (merged with its scan response). */
   advertisement: Advertisement | undefined;
+  /** A bonded device's identity address (its RPA resolved with the bond's IRK), else undefined. */
+  identity: PeerIdentity | undefined;
 }
 
 export interface AdapterEvents {
@@ -146,6 +156,13 @@ export class Adapter extends EventEmitter<AdapterEvents> {
   private readonly gattServer: GattServer<Connection>;
   /** The bond store of every link of this adapter. */
   readonly bondStore: BondStore;
+  /**
+   * Bonded identities and their IRKs: resolves the resolvable private addresses of bonded peers in scan
+   * reports, incoming and outgoing connections and connect-by-identity (gap/privacy.ts). Loaded from
+   * the bond store at open, kept in step with every bond stored or removed through this adapter.
+   */
+  readonly resolver = new AddressResolver();
+  private readonly bondsLoaded: Promise<void>;
   private pairingPolicy: PairingPolicy;
 
   private constructor(readonly host: HciHost, readonly clock: Clock, private readonly opts: AdapterOpenOptions) {
@@ -157,6 +174,12 @@ export class Adapter extends EventEmitter<AdapterEvents> {
     this.bondStore = typeof opts.bonds === 'string' ? new FileBondStore(opts.bonds)
       : opts.bonds === false ? new MemoryBondStore() : opts.bonds ?? new FileBondStore();
     this.pairingPolicy = opts.pairing || {};
+    // Bonded identities and IRKs for the resolver, read in the background: open() does not wait on
+    // file I/O (a transport with virtual time would run on meanwhile). Reports that arrive before the
+    // list is read are not resolved; connect() by identity waits for it.
+    this.bondsLoaded = this.bondStore.list().then(bonds => {
+      for (const b of bonds) if (!this.resolver.bonded(b.identity.address, b.identity.type === 0 ? 'public' : 'random')) this.resolver.add(b);
+    }, e => log.smp('bond store not listed: %s', (e as Error).message));
     const security: SecurityContext | undefined = opts.pairing === false ? undefined : {
       bonds: this.bondStore,
       attempts: new PairingAttempts(clock),
@@ -164,8 +187,12 @@ export class Adapter extends EventEmitter<AdapterEvents> {
       localAddress: () => this.randomAddress !== undefined
         ? { type: 1, address: this.randomAddress }
         : { type: 0, address: this.host.info.address ?? '00:00:00:00:00:00' },
+      // A new bond's IRK resolves the peer's next RPA at once.
+      onBond: bond => this.resolver.add(bond),
+      onBondRemoved: identity => this.resolver.remove(identity),
     };
-    this.scanner = new Scanner(host, { clock, registryCapacity: opts.registryCapacity, ownAddressType: own });
+    this.scanner = new Scanner(host, { clock, registryCapacity: opts.registryCapacity, ownAddressType: own,
+      resolve: (address, hciType) => this.resolver.resolve(address, hciType) });
     // Every link, whichever role opened it, gets our MTU offer and our GATT server on its bearer:
     // the adapter's GattServer (GAP, GATT and what serve() adds) unless the options name another.
     this.gattServer = new GattServer<Connection>({ clock });
@@ -182,7 +209,7 @@ export class Adapter extends EventEmitter<AdapterEvents> {
         },
       }),
       channels: this.channelRegistry,
-    }, () => this.randomAddress, security);
+    }, () => this.randomAddress, security, (address, hciType) => this.resolver.resolve(address, hciType));
     this.scanner.onAdvertisement(ad => { if (this.listenerCount('advertisement') > 0) this.emit('advertisement', ad); });
     this.connectionManager.onConnection(link => {
       const conn = this.newConnection(link);
@@ -228,6 +255,7 @@ export class Adapter extends EventEmitter<AdapterEvents> {
       try {
         await host.init({ randomAddress: adapter.randomAddress, signal });
         if (signal.aborted) throw signal.reason as Error;
+
       } catch (e) {
         await host.close().catch(() => undefined);
         throw e;
@@ -253,7 +281,8 @@ export class Adapter extends EventEmitter<AdapterEvents> {
     const out: DeviceInfo[] = [];
     for (const e of this.scanner.registry.values()) {
       out.push({ address: e.address, addressType: e.addressType as AddressType, rssi: e.rssi, lastSeen: e.lastSeen,
-        firstSeen: e.firstSeen, reports: e.reports, advertisement: e.advertisement?.last ?? e.advertisement?.held });
+        firstSeen: e.firstSeen, reports: e.reports, advertisement: e.advertisement?.last ?? e.advertisement?.held,
+        identity: this.resolver.resolve(e.address, e.addressType === 'public' ? 0 : 1) });
     }
     return out.sort((a, b) => b.lastSeen - a.lastSeen);
   }
@@ -288,16 +317,62 @@ export class Adapter extends EventEmitter<AdapterEvents> {
     return undefined;
   }
 
-  /** Connect to a scanned device or a bare address (+ type; default public). */
+  /**
+   * Connect to a scanned device or a bare address (+ type; default public). The identity address of
+   * a bonded peer that uses resolvable private addresses (its bond holds an IRK) connects to whatever
+   * RPA it advertises under now: a report heard in the last RPA_REPORT_FRESH_MS, else a scan for the
+   * first report that resolves to it, within the connect timeout (Vol 3, Part C, 10.7). The
+   * connection's `address` is then the RPA, its `identity` the identity address.
+   */
   async connect(target: Advertisement | ConnectTarget, opts: ConnectOptions & { gatt?: Pick<GattClientOptions, 'trustCache'> } = {}): Promise<Connection> {
-    const t: ConnectTarget = target instanceof Advertisement
+    let t: ConnectTarget = target instanceof Advertisement
       ? { address: target.address, addressType: target.addressType }
       : target;
+    if (!(target instanceof Advertisement)) t = await this.byIdentity(t, opts);
     const link = await this.connectionManager.connect(t, opts);
     const conn = this.conns.get(link.handle) ?? this.newConnection(link);
     // The connection exists from the link's first event; a per-connect choice applies before any discovery.
     if (opts.gatt?.trustCache !== undefined) conn.gatt.setCachePolicy({ trustCache: opts.gatt.trustCache });
     return conn;
+  }
+
+  /**
+   * A bonded identity with an IRK is reached at its current RPA: the freshest resolved report in the
+   * registry, else the first one a scan hears (bounded by the connect timeout, default 10 s). Any other
+   * target is returned as it is.
+   */
+  private async byIdentity(t: ConnectTarget, opts: ConnectOptions): Promise<ConnectTarget> {
+    const type = t.addressType ?? t.type ?? 'public';
+    if (type === 'anonymous') return t;
+    let address: string;
+    try {
+      address = normaliseAddress(t.address);
+    } catch {
+      return t; // the initiator reports the bad address
+    }
+    await this.bondsLoaded;
+    if (!this.resolver.hasIrk(address, type)) return t;
+    const now = this.clock.now();
+    let best: { address: string; addressType: AddressType; lastSeen: number } | undefined;
+    for (const e of this.scanner.registry.values()) {
+      const ad = e.advertisement?.last ?? e.advertisement?.held;
+      if (!ad?.connectable || now - e.lastSeen > RPA_REPORT_FRESH_MS) continue;
+      const id = ad.identity;
+      if (id?.address !== address || id.addressType !== type) continue;
+      if (!best || e.lastSeen > best.lastSeen) best = { address: e.address, addressType: e.addressType as AddressType, lastSeen: e.lastSeen };
+    }
+    if (best) return { address: best.address, addressType: best.addressType };
+    const session = this.scanner.scan({ address, timeout: opts.timeout ?? 10_000, ...(opts.signal ? { signal: opts.signal } : {}) });
+    try {
+      for await (const ad of session) {
+        if (!ad.connectable || ad.identity?.addressType !== type) continue;
+        return { address: ad.address, addressType: ad.addressType };
+      }
+    } finally {
+      session.stop();
+    }
+    throw new TimeoutError('gap', `connect to ${address}`, opts.timeout ?? 10_000,
+      'the bonded device was not heard advertising under an address its IRK resolves (is it advertising and connectable?)');
   }
 
   private newConnection(link: LeLink): Connection {
@@ -334,6 +409,7 @@ export class Adapter extends EventEmitter<AdapterEvents> {
       const id = { type, address };
       if (await this.bondStore.load(id)) {
         await this.bondStore.remove(id);
+        this.resolver.remove(id);
         removed = true;
       }
     }

@@ -19,6 +19,7 @@ import type { CreditChannel, OpenChannelOptions } from '../l2cap/coc.js';
 import { DisconnectReasons, type ConnectionParameters, type DisconnectReason } from '../gap/connections.js';
 import type { LeLink } from '../link/link.js';
 import type { AddressType } from '../gap/scanner.js';
+import { peerIdentity, type PeerIdentity } from '../gap/privacy.js';
 import { EventEmitter } from '../platform/events.js';
 import { InvalidStateError } from '../errors.js';
 import type { PairOptions, PairingProgress, SecurityState } from '../link/pairing.js';
@@ -49,8 +50,9 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     const { mtu: _mtu, server: _server, ...clientOptions } = gattOptions;
     this.gatt = link.gatt ?? link.attachGatt({
       ...clientOptions,
-      // The cache key is the peer's address; an identity address from bonding will replace it (SMP).
-      peerId: `${link.address}/${link.addressType}`,
+      // The cache key: a bonded peer's identity address when it is known as the link is made (its RPA
+      // resolved), so a rotating RPA still hits the cache; else the address on the air.
+      peerId: link.identity ? `${link.identity.address}/${link.identity.type === 0 ? 'public' : 'random'}` : `${link.address}/${link.addressType}`,
     });
     link.onDisconnect(reason => {
       // 'disconnect' with no listener must not throw (unlike 'error'), so emit unconditionally.
@@ -102,8 +104,18 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     return true;
   }
 
+  /** The peer's address on the air for this link (a resolvable private address when it uses privacy). */
   get address(): string { return this.link.address; }
   get addressType(): AddressType { return this.link.addressType; }
+  /**
+   * The peer's identity address once known: its RPA resolved with a bonded IRK when the link was made,
+   * or the identity it distributed when pairing (Vol 3, Part H, 3.6.5); undefined otherwise. Bonds
+   * are stored and found under it.
+   */
+  get identity(): PeerIdentity | undefined {
+    const id = this.link.identity;
+    return id ? peerIdentity(id) : undefined;
+  }
   /** HCI connection handle. */
   get handle(): number { return this.link.handle; }
   get role(): 'central' | 'peripheral' { return this.link.role; }

@@ -34,7 +34,10 @@ export interface ScanFilter {
   namePrefix?: string;
   manufacturerData?: ManufacturerDataFilter[];
   serviceData?: ServiceDataFilter[];
-  /** BD_ADDR, any case, with or without colons. */
+  /**
+   * BD_ADDR, any case, with or without colons: the address on the air, or the identity address of a
+   * bonded peer (whose resolvable private address then matches, Vol 3, Part C, 10.7).
+   */
   address?: string;
   /** Minimum RSSI in dBm (reports weaker than this are ignored). */
   rssi?: number;
@@ -43,6 +46,8 @@ export interface ScanFilter {
 /** What a filter looks at; the scanner's Advertisement implements it with lazily parsed fields. */
 export interface Filterable {
   readonly address: string;
+  /** A bonded advertiser's identity (privacy.ts). */
+  readonly identity?: { readonly address: string } | undefined;
   readonly rssi: number;
   readonly name: string | undefined;
   readonly serviceUuids: readonly Uuid[];
@@ -111,7 +116,7 @@ function dataMatches(data: Uint8Array | undefined, c: CompiledData): boolean {
 
 function matchesOne(f: CompiledFilter, ad: Filterable): boolean {
   // Cheap, unparsed fields first so most non-matching reports never parse their AD.
-  if (f.address !== undefined && ad.address !== f.address) return false;
+  if (f.address !== undefined && ad.address !== f.address && ad.identity?.address !== f.address) return false;
   if (f.rssi !== undefined && ad.rssi < f.rssi) return false;
   if (f.name !== undefined && ad.name !== f.name) return false;
   if (f.namePrefix !== undefined && !(ad.name ?? '').startsWith(f.namePrefix)) return false;

@@ -98,6 +98,11 @@ export class Initiator<L extends InitiatedLink> {
     if (this.state.tag === 'initiating') this.state.complete(error);
   }
 
+  /** Is the initiation in progress aimed at this address? */
+  initiatingTo(peer: string): boolean {
+    return this.state.tag === 'initiating' && this.state.init.target.address === normaliseAddress(peer);
+  }
+
   /** A successful central-role LE Connection Complete for `peer`: whose link is it? */
   claim(peer: string): Claim<L> {
     const key = normaliseAddress(peer);

@@ -34,6 +34,7 @@ import type { LeAdvertisingReport, LeExtendedAdvertisingReport } from '../hci/le
 import { EXT_ADV_EVENT_TYPE, ExtAdvDataStatus, legacyAdvEventBits } from '../hci/bit-fields.js';
 import { parseAdvertisingData, type ParsedAd } from './ad.js';
 import { compileFilters, filtersOf, type FilterPredicate, type ScanFilter } from './filters.js';
+import type { PeerIdentity } from './privacy.js';
 import { DeviceRegistry } from './registry.js';
 
 export type AddressType = 'public' | 'random' | 'anonymous';
@@ -79,6 +80,12 @@ export class Advertisement {
     /** Extended data arrived truncated (Data_Status 2). */
     readonly truncated = false,
     cache?: ParseCache,
+    /**
+     * The advertiser's identity when it is a bonded peer: its RPA resolved with the bond's IRK, its
+     * identity address itself, or an identity the controller resolved (Vol 3, Part C, 10.7). `address`
+     * stays the address on the air (the one to connect to now); undefined for strangers.
+     */
+    readonly identity?: PeerIdentity,
   ) {
     this.cache = cache ?? { parsed: undefined };
   }
@@ -108,6 +115,8 @@ export class Advertisement {
   }
   get flags(): number | undefined { return this.parsed.flags; }
   get appearance(): number | undefined { return this.parsed.appearance; }
+  /** The advertiser is a bonded peer (its identity is known). */
+  get bonded(): boolean { return this.identity !== undefined; }
 
   /** A plain object for JSON output (`blewire scan --json`). */
   toJSON(): Record<string, unknown> {
@@ -116,7 +125,9 @@ export class Advertisement {
     const md: Record<string, string> = {};
     for (const [k, v] of this.manufacturerData) md['0x' + k.toString(16).padStart(4, '0')] = toHex(v);
     return {
-      address: this.address, addressType: this.addressType, rssi: this.rssi, name: this.name,
+      address: this.address, addressType: this.addressType,
+      ...(this.identity ? { identity: { address: this.identity.address, addressType: this.identity.addressType } } : {}),
+      rssi: this.rssi, name: this.name,
       serviceUuids: this.serviceUuids, serviceData: sd, manufacturerData: md, txPower: this.txPower,
       connectable: this.connectable, data: toHex(this.data),
       scanResponse: this.scanResponse ? toHex(this.scanResponse) : undefined, timestamp: this.timestamp,
@@ -293,6 +304,8 @@ export interface ScannerOptions {
   ownAddressType?(): number;
   /** How long to hold a scannable advertisement for its scan response (default 200 ms). */
   scanResponseWaitMs?: number;
+  /** The identity of a bonded advertiser (privacy.ts AddressResolver.resolve), per report. */
+  resolve?(address: string, hciType: number): PeerIdentity | undefined;
 }
 
 // Extended report Event_Type bits (Vol 4, Part E, 7.7.65.13), bound once from the table's field.
@@ -544,6 +557,7 @@ export class Scanner {
     truncated: boolean,
   ): void {
     const type = addressTypeName(hciType);
+    const identity = this.opts.resolve?.(address, hciType);
     const now = this.clock.now();
     const entry = this.registry.touch(address, type, rssi, now);
     const key = entry.key;
@@ -565,7 +579,7 @@ export class Scanner {
         this.held--;
       }
       ad = new Advertisement(address, type, rssi, st.data, st.scanResponse, base?.connectable ?? connectable,
-        base?.scannable ?? true, base?.eventType ?? eventType, extended, now, txPower, sid, truncated, st.cache);
+        base?.scannable ?? true, base?.eventType ?? eventType, extended, now, txPower, sid, truncated, st.cache, identity);
     } else {
       if (!equalBytes(st.data, data)) {
         st.data = data;
@@ -574,7 +588,7 @@ export class Scanner {
       }
       // st.data equals data; using the stored array keeps the shared parse consistent with the bytes.
       ad = new Advertisement(address, type, rssi, st.data, st.scanResponse, connectable, scannable, eventType, extended, now,
-        txPower, sid, truncated, st.cache);
+        txPower, sid, truncated, st.cache, identity);
       if (scannable && st.scanResponse === undefined && this.activeScan) {
         // Hold for the SCAN_RSP that an active scan should bring (Vol 6, Part B, 4.4.3.2), bounded in time.
         if (st.held) this.emit(st.held, key, st.version); // a second ADV came first: report the first one as is

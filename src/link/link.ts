@@ -131,6 +131,8 @@ export class LeLink {
    * resolved the peer's RPA with a bonded IRK (`attachIdentity`). Bonds are looked up and stored by it.
    */
   identity: SmpAddress | undefined;
+  /** Our address on this link as the peer saw it when it was made (set by the GAP scheduler). */
+  local: SmpAddress | undefined;
   parameters: ConnectionParameters;
   dataLength: { maxTxOctets: number; maxTxTime: number; maxRxOctets: number; maxRxTime: number } | undefined;
   phy: { tx: number; rx: number } = { tx: 1, rx: 1 };
@@ -142,6 +144,7 @@ export class LeLink {
   private client: GattClient | undefined;
   private readonly disconnectListeners = new Set<LinkListener>();
   private readonly securityListeners = new Set<(s: SecurityState) => void>();
+  private readonly identityListeners = new Set<(id: SmpAddress) => void>();
   private readonly parameterListeners = new Set<(p: ConnectionParameters) => void>();
   private update: UpdateState = { tag: 'idle' };
   private nextUpdate: { params: ConnectionParameterRequest; waiters: UpdateWaiter[] } | undefined;
@@ -187,6 +190,8 @@ export class LeLink {
       this.pairing = new LinkPairing({
         handle, role, address, addressType, clock: ctx.clock, security: this.security,
         get identity() { return self.identity; },
+        get local() { return self.local; },
+        attachIdentity: id => self.attachIdentity(id),
         get connected() { return self.connected; },
         command: cmd => host.command(cmd),
         sendSmp: frame => this.smp.send(frame),
@@ -206,7 +211,16 @@ export class LeLink {
    * link are looked up and stored under it from now on.
    */
   attachIdentity(identity: SmpAddress): void {
-    this.identity = identity;
+    this.identity = { type: identity.type, address: identity.address.toUpperCase() };
+    for (const fn of this.identityListeners) {
+      try { fn(this.identity); } catch (e) { log.gap('identity listener threw: %O', e); }
+    }
+  }
+
+  /** Called when the peer's identity becomes known (resolution or pairing). */
+  onIdentity(fn: (identity: SmpAddress) => void): () => void {
+    this.identityListeners.add(fn);
+    return () => this.identityListeners.delete(fn);
   }
 
   onSecurity(fn: (s: SecurityState) => void): () => void {

@@ -29,6 +29,9 @@ import { validConnectionParameters } from '../l2cap/link.js';
 import { log } from '../log.js';
 import { LeLink, type LinkOptions } from './link.js';
 import type { SecurityContext } from './pairing.js';
+import type { PeerIdentity } from '../gap/privacy.js';
+
+const ZERO_ADDRESS = '00:00:00:00:00:00';
 
 export class ConnectionManager {
   readonly links = new Map<number, LeLink>();
@@ -39,20 +42,28 @@ export class ConnectionManager {
   /** Advertising: the sets that make centrals connect to us (their connections come to the acceptor). */
   readonly advertiser: Advertiser;
   private readonly connectionListeners = new Set<(l: LeLink) => void>();
+  private readonly ownAddressType: () => number;
+  private readonly randomAddress: () => string | undefined;
 
   constructor(readonly host: HciHost, readonly scanner: Scanner, readonly clock: Clock,
     ownAddressType: () => number = () => 0, private readonly linkOptions: LinkOptions = {},
     randomAddress: () => string | undefined = () => undefined,
     /** Pairing for every link (bond store, policy, our address); undefined: links refuse pairing. */
-    readonly security?: SecurityContext) {
+    readonly security?: SecurityContext,
+    /** The bonded identity behind a peer address (gap/privacy.ts), attached to the link when it is made. */
+    private readonly resolveIdentity?: (address: string, hciType: number) => PeerIdentity | undefined) {
+    this.ownAddressType = ownAddressType;
+    this.randomAddress = randomAddress;
     this.initiator = new Initiator<LeLink>(host, scanner, clock, ownAddressType);
     this.advertiser = new Advertiser(host, clock, this.acceptor, () => ({ type: ownAddressType(), randomAddress: randomAddress() }));
     host.on('leConnectionComplete', e => this.connectionComplete(e.status, e.connectionHandle, e.role, e.peerAddressType,
       e.peerAddress, e.connectionInterval, e.peripheralLatency, e.supervisionTimeout));
     host.on('leEnhancedConnectionComplete', e => this.connectionComplete(e.status, e.connectionHandle, e.role,
-      e.peerAddressType, e.peerAddress, e.connectionInterval, e.peripheralLatency, e.supervisionTimeout));
+      e.peerAddressType, e.peerAddress, e.connectionInterval, e.peripheralLatency, e.supervisionTimeout,
+      e.peerResolvablePrivateAddress, e.localResolvablePrivateAddress));
     host.on('leEnhancedConnectionCompleteV2', e => this.connectionComplete(e.status, e.connectionHandle, e.role,
-      e.peerAddressType, e.peerAddress, e.connectionInterval, e.peripheralLatency, e.supervisionTimeout));
+      e.peerAddressType, e.peerAddress, e.connectionInterval, e.peripheralLatency, e.supervisionTimeout,
+      e.peerResolvablePrivateAddress, e.localResolvablePrivateAddress));
     host.on('disconnectionComplete', e => {
       if (e.status !== 0) return;
       const link = this.links.get(e.connectionHandle & 0x0fff);
@@ -111,7 +122,7 @@ export class ConnectionManager {
   }
 
   private connectionComplete(status: number, handle: number, role: number, peerType: number, peer: string,
-    interval: number, latency: number, timeout: number): void {
+    interval: number, latency: number, timeout: number, peerRpa?: string, localRpa?: string): void {
     if (status === 0x3c) {
       // Advertising Timeout: legacy high duty directed advertising ended unanswered (Vol 4, Part E, 7.8.9).
       this.advertiser.directedTimeout();
@@ -139,13 +150,25 @@ export class ConnectionManager {
       stale.closed(disconnectReason(0x1f));
     }
     const central = role === 0;
-    const addressType = peerType === 0 || peerType === 2 ? 'public' : 'random';
+    // Peer_Address_Type 0x02 / 0x03 (Vol 4, Part E, 7.7.65.10): the controller resolved the peer's RPA
+    // with its resolving list; Peer_Address is then the identity and Peer_Resolvable_Private_Address
+    // the address on the air, which is the link's address (the one the initiator asked for).
+    const resolvedByController = (peerType === 2 || peerType === 3) && peerRpa !== undefined && peerRpa !== ZERO_ADDRESS;
+    const airAddress = resolvedByController ? peerRpa! : peer;
+    const addressType = resolvedByController ? 'random' : peerType === 0 || peerType === 2 ? 'public' : 'random';
     // Whose link it is, asked before it exists: the initiator for our role as central, the acceptor for
-    // the peripheral role.
-    const claim = central ? this.initiator.claim(peer) : undefined;
+    // the peripheral role. A connect() by identity through the resolving list asked for the identity.
+    const claim = central ? this.initiator.claim(resolvedByController && this.initiator.initiatingTo(peer) ? peer : airAddress) : undefined;
     // One kind of link for both roles, built the same way.
-    const link = new LeLink(this, handle, central ? 'central' : 'peripheral', peer, addressType,
+    const link = new LeLink(this, handle, central ? 'central' : 'peripheral', airAddress, addressType,
       { interval: interval * 1.25, latency, supervisionTimeout: timeout * 10 }, this.linkOptions);
+    // Our address as the peer saw it: the controller's RPA when it made one, else the one we set.
+    const own = this.ownAddressType();
+    link.local = localRpa !== undefined && localRpa !== ZERO_ADDRESS && (own & 2) !== 0 ? { type: 1, address: localRpa }
+      : own & 1 ? { type: 1, address: this.randomAddress() ?? this.host.info.address ?? ZERO_ADDRESS }
+        : { type: 0, address: this.host.info.address ?? ZERO_ADDRESS };
+    const identity = this.resolveIdentity?.(peer, peerType);
+    if (identity) link.attachIdentity({ type: identity.addressType === 'public' ? 0 : 1, address: identity.address });
     if (claim?.tag === 'ours') link.acceptParameters = claim.options.acceptParameters;
     this.links.set(handle, link);
     this.host.attachLink(handle, link.l2cap);

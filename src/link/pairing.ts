@@ -152,6 +152,8 @@ export interface SecurityContext {
   localKeys?(): SmpSessionOptions['keys'];
   /** A bond was stored (after a bonding pairing). */
   onBond?(bond: Bond): void;
+  /** A bond was removed (conn.unpair()). */
+  onBondRemoved?(identity: SmpAddress): void;
 }
 
 /** What pairing needs of its link (LeLink has this shape). */
@@ -162,6 +164,10 @@ export interface PairingLink {
   readonly addressType: 'public' | 'random' | 'anonymous';
   /** The peer's identity address once known (a bond, or the privacy layer's resolution of its RPA). */
   readonly identity: SmpAddress | undefined;
+  /** Our own address on this link, as the peer saw it when the link was made (c1, f5, f6 need it). */
+  readonly local?: SmpAddress | undefined;
+  /** The peer distributed its identity address (Vol 3, Part H, 3.6.5): bonds go under it from now on. */
+  attachIdentity?(identity: SmpAddress): void;
   readonly security: SecurityState;
   readonly connected: boolean;
   readonly clock: Clock;
@@ -241,6 +247,7 @@ export class LinkPairing implements SmpHandler {
   /** Remove this peer's bond from the store (the link's keys in use stay until it ends). */
   async forgetBond(bond: Bond): Promise<void> {
     await this.ctx.bonds.remove(bond.identity);
+    try { this.ctx.onBondRemoved?.(bond.identity); } catch (e) { log.smp('onBondRemoved threw: %O', e); }
     this.link.security.bonded = false;
     this.changed();
   }
@@ -521,6 +528,9 @@ export class LinkPairing implements SmpHandler {
     sec.authenticated = result.authenticated;
     sec.secureConnections = result.secureConnections;
     sec.keySize = Math.min(sec.keySize || result.keySize, result.keySize);
+    // A peer that paired from a resolvable private address and gave its identity (3.6.5): the link
+    // (its bond lookups, its GATT cache key) knows the peer by that identity from now on.
+    if (result.peer.identity) this.link.attachIdentity?.({ type: result.peer.identity.type, address: result.peer.identity.address.toUpperCase() });
     const bond = bondFromPairing(result, { type: this.link.addressType === 'public' ? 0 : 1, address: this.link.address });
     sec.bonded = bond !== undefined;
     this.changed();

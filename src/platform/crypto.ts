@@ -21,6 +21,23 @@ export function aes128(key: Uint8Array, block: Uint8Array): Uint8Array {
   return new Uint8Array(out.buffer, out.byteOffset, 16);
 }
 
+/**
+ * An AES-128 encryptor bound to one key: each call encrypts one 16-octet block (ECB, no padding). The
+ * cipher context is built once and reused (an ECB context keeps no state between blocks), so a caller
+ * that encrypts many blocks under the same key (RPA resolution: one block per address per IRK) does
+ * not pay the key schedule and context set-up per block.
+ */
+export function aes128Encryptor(key: Uint8Array): (block: Uint8Array) => Uint8Array {
+  if (key.length !== 16) throw new ArgumentError('aes128Encryptor takes a 16-octet key');
+  const c = createCipheriv('aes-128-ecb', key, null);
+  c.setAutoPadding(false);
+  return block => {
+    if (block.length !== 16) throw new ArgumentError('aes128 encrypts 16-octet blocks');
+    const out = c.update(block);
+    return new Uint8Array(out.buffer, out.byteOffset, 16);
+  };
+}
+
 const ZERO16 = new Uint8Array(16);
 
 /** The RFC 4493 subkey doubling: shift left one bit, XOR Rb (0x87) when the top bit fell off. */

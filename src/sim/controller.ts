@@ -480,6 +480,7 @@ export class SimController implements LinkOwner {
     if (!this.listening || !this.advertising(p)) return;
     // advDelay: 0–10 ms of random delay per event (Vol 6, Part B, 4.4.2.2.1).
     this.advTimers.set(p, this.clock.schedule(p.intervalUs + this.rng.int(0, 10_000), () => this.advertisingEvent(p)));
+    p.rotate(this.clock.micros, this.rng);
     const rssi = p.driftRssi(this.rng);
     if (rssi < -100) return; // below sensitivity
     const init = this.initiating;

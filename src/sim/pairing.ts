@@ -12,6 +12,7 @@
 import type { Clock } from '../clock.js';
 import { log } from '../log.js';
 import { SmpIoCapability } from '../smp/pdus.js';
+import { isResolvablePrivateAddress, rpaMatchesIrk } from '../gap/privacy.js';
 import { SmpSession, type SmpAddress, type SmpLtk } from '../smp/session.js';
 import type { SimEvent } from './clock.js';
 import type { SimPairing } from './types.js';
@@ -30,6 +31,8 @@ export interface PeerBond {
   readonly authenticated: boolean;
   readonly secureConnections: boolean;
   readonly keySize: number;
+  /** The central's IRK (SMP order) when it distributed one: its later RPAs find this bond. */
+  readonly irk?: Uint8Array;
 }
 
 /** What the peer's pairing needs of its link. */
@@ -38,6 +41,8 @@ export interface PeerPairingApi {
   /** The central's address on this link (its own address type). */
   readonly central: SmpAddress;
   readonly local: SmpAddress;
+  /** Keys the peer distributes when bonding: its IRK (SMP order) and identity address (privacy). */
+  readonly keys?: { readonly irk: Uint8Array; readonly identity: SmpAddress };
   send(pdu: Uint8Array): void;
   terminate(reason: number): void;
   schedule(us: number, fn: () => void): SimEvent;
@@ -83,7 +88,9 @@ export class PeerPairing {
             const r = a.result;
             const ltk = r.secureConnections ? r.ltk : r.local.ltk;
             if (r.bonded && ltk) {
-              bonds.set(key(api.central), { ltk, authenticated: r.authenticated, secureConnections: r.secureConnections, keySize: r.keySize });
+              // Kept under the central's identity when it gave one (with its IRK: its next RPA resolves).
+              bonds.set(key(r.peer.identity ?? api.central), { ltk, authenticated: r.authenticated, secureConnections: r.secureConnections,
+                keySize: r.keySize, ...(r.peer.irk ? { irk: r.peer.irk } : {}) });
             }
             return;
           }
@@ -106,6 +113,7 @@ export class PeerPairing {
       minKeySize: Math.min(7, spec.maxKeySize ?? 16),
       ...(spec.oobTk !== undefined ? { oob: { legacyTk: bytesOf(spec.oobTk) } } : {}),
       random: n => Uint8Array.from({ length: n }, () => rng.int(0, 255)),
+      ...(api.keys ? { keys: api.keys } : {}),
     });
     if (spec.securityRequestAfterMs !== undefined) {
       this.timers.push(api.schedule(spec.securityRequestAfterMs * 1000, () => this.session.requestSecurity()));
@@ -131,11 +139,19 @@ export class PeerPairing {
       this.encryptingWith = undefined;
       return { key: fresh, keySize: this.session.negotiatedKeySize ?? 16 };
     }
-    const bond = this.bonds.get(key(this.api.central));
+    const bond = this.bonds.get(key(this.api.central)) ?? this.bondByIrk();
     if (bond && bond.ltk.ediv === ediv && bond.ltk.rand.every((b, i) => b === rand[i])) {
       this.encryptingWith = bond;
       return { key: bond.ltk.key, keySize: bond.keySize };
     }
+    return undefined;
+  }
+
+  /** The bond whose IRK resolves the central's RPA (Vol 3, Part C, 10.7.1.1), if any. */
+  private bondByIrk(): PeerBond | undefined {
+    const c = this.api.central;
+    if (c.type !== 1 || !isResolvablePrivateAddress(c.address)) return undefined;
+    for (const b of this.bonds.values()) if (b.irk && rpaMatchesIrk(b.irk, c.address)) return b;
     return undefined;
   }
 

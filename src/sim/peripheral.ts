@@ -33,6 +33,7 @@ import type { SimEvent } from './clock.js';
 import { emptyChannelStats, PeerChannels, type PeerChannelStats } from './channels.js';
 import type { AttMatch, NotificationSource, SimGenerator, SimPeripheral, SimService } from './types.js';
 import { adBytes, bytesOf, normAddress, Rng } from './util.js';
+import { generateRpa } from '../gap/privacy.js';
 
 const CID_ATT = 0x0004, CID_SIGNALLING = 0x0005, CID_SMP = 0x0006;
 
@@ -69,9 +70,18 @@ export interface PeripheralStats {
 }
 
 export class VirtualPeripheral {
-  readonly address: string;
-  /** 0 public, 1 random (HCI address type). */
-  readonly addressType: 0 | 1;
+  /** The address on the air now (with privacy: its current RPA, replaced by `rotate`). */
+  address: string;
+  /** 0 public, 1 random (HCI address type) of `address`. */
+  addressType: 0 | 1;
+  /** Its identity address and type (the spec's `address`; the same as `address` without privacy). */
+  readonly identityAddress: string;
+  readonly identityType: 0 | 1;
+  /** With privacy: the IRK in SMP order (least significant octet first), as distributed. */
+  readonly irk: Uint8Array | undefined;
+  /** RPAs made so far (with privacy). */
+  rpaCount = 0;
+  private rpaEpoch = -1;
   readonly name: string;
   readonly advData: Uint8Array;
   readonly scanRspData: Uint8Array;
@@ -91,9 +101,18 @@ export class VirtualPeripheral {
   readonly pairingStats: PeerPairingStats = { pairings: 0, failures: 0 };
 
   constructor(readonly spec: SimPeripheral) {
-    this.address = normAddress(spec.address);
-    this.addressType = (spec.addressType ?? 'random') === 'public' ? 0 : 1;
+    this.address = this.identityAddress = normAddress(spec.address);
+    this.addressType = this.identityType = (spec.addressType ?? 'random') === 'public' ? 0 : 1;
     this.name = spec.name ?? this.address;
+    if (spec.privacy) {
+      const irk = bytesOf(spec.privacy.irk);
+      if (irk.length !== 16) throw new ArgumentError(`sim: ${this.name}: privacy.irk must be 16 octets`);
+      this.irk = Uint8Array.from(irk).reverse();
+      const rotate = spec.privacy.rotateMs ?? 15 * 60_000;
+      if (!(rotate > 0)) throw new ArgumentError(`sim: ${this.name}: privacy.rotateMs must be positive`);
+    } else {
+      this.irk = undefined;
+    }
     const adv = spec.advertising ?? {};
     this.extended = adv.type === 'extended';
     this.advData = adBytes(adv.data);
@@ -112,6 +131,21 @@ export class VirtualPeripheral {
   /** Advertising now (a host's advertising set on a shared air may have changed or stopped). */
   get onAir(): boolean {
     return true;
+  }
+
+  /**
+   * With privacy: the RPA of the current period (`rotateMs` of virtual time), made on the first
+   * advertising event of each period; kept while a link is up (the link was made with it).
+   */
+  rotate(nowUs: number, rng: Rng): void {
+    const irk = this.irk;
+    if (!irk || this.session) return;
+    const epoch = Math.floor(nowUs / ((this.spec.privacy!.rotateMs ?? 15 * 60_000) * 1000));
+    if (epoch === this.rpaEpoch) return;
+    this.rpaEpoch = epoch;
+    this.address = generateRpa(irk, n => rng.bytes(n));
+    this.addressType = 1;
+    this.rpaCount++;
   }
 
   /** Advance the RSSI random walk (one advertising event), kept within ±15 dB of the mean. */
@@ -184,6 +218,7 @@ export class PeerSession {
       clock: api.clock,
       central: { type: (api.central?.addressType ?? 0) & 1 ? 1 : 0, address: api.central?.address ?? '00:00:00:00:00:00' },
       local: { type: peripheral.addressType, address: peripheral.address },
+      ...(peripheral.irk ? { keys: { irk: peripheral.irk, identity: { type: peripheral.identityType, address: peripheral.identityAddress } } } : {}),
       send: pdu => { if (!this.ended) void this.api.send(CID_SMP, pdu); },
       terminate: reason => this.terminate(reason),
       schedule: (us, fn) => this.api.schedule(us, fn),

@@ -120,7 +120,7 @@ export class Simulator {
   /** A peripheral by name or address. */
   peripheral(key: string): VirtualPeripheral {
     const up = key.toUpperCase();
-    const p = this.peripherals.find(x => x.name === key || x.address === up);
+    const p = this.peripherals.find(x => x.name === key || x.address === up || x.identityAddress === up);
     if (!p) throw new ArgumentError(`sim: no peripheral ${JSON.stringify(key)}`);
     return p;
   }

@@ -170,11 +170,27 @@ export interface SimChannel {
   };
 }
 
+/**
+ * LE privacy of a virtual peripheral (Core Vol 3, Part C, 10.7): it advertises and connects under a
+ * resolvable private address made from its IRK (Vol 6, Part B, 1.3.2.2), a new one every `rotateMs`
+ * of virtual time (never while connected), and distributes the IRK with its identity address
+ * (`address` / `addressType` of the peripheral) when it bonds (Vol 3, Part H, 3.6.4 / 3.6.5).
+ */
+export interface SimPrivacy {
+  /** The peer's IRK, 16 octets, most significant first (as the spec prints keys). */
+  irk: SimBytes;
+  /** RPA lifetime in ms of virtual time (default 15 min, T_GAP(private_addr_int)). */
+  rotateMs?: number;
+}
+
 export interface SimPeripheral {
   /** A label for logs and the demo. */
   name?: string;
+  /** Its address; with `privacy`, its identity address (public, or static random). */
   address: string;
   addressType?: SimAddressType;
+  /** Advertise under rotating resolvable private addresses and distribute the IRK when bonding. */
+  privacy?: SimPrivacy;
   advertising?: SimAdvertising;
   gatt?: SimService[];
   notifications?: NotificationSource[];

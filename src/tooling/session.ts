@@ -142,6 +142,9 @@ export async function runSession(steps: SessionStep[] | string, options: RunSess
   const timeout = options.timeoutMs ?? 10_000;
   const adapter = await Adapter.open({
     transport: options.transport, clock,
+    // Bonds in memory: a recorded session must not depend on (or write to) the user's bond directory,
+    // whose reading is real I/O that a replay's virtual time does not wait for.
+    bonds: false,
     ...(options.randomAddress !== undefined ? { randomAddress: options.randomAddress } : {}),
   });
   const info = adapter.controller;

@@ -187,7 +187,8 @@ async function session(steps: Array<{ packet: Uint8Array; advanceMs: number }>, 
   });
 
   // open() loads the transport module (real I/O, not virtual time); the fake controller answers init at once.
-  const adapter = await Adapter.open({ transport: ctl, clock });
+  // Bonds in memory: connect() consults the bond list, and the user's bond directory is real I/O that virtual time does not drive.
+  const adapter = await Adapter.open({ transport: ctl, clock, bonds: false });
   const first = adapter.connect({ address: PEER, type: 'random' }, { timeout: 5000 });
   await drive(clock, ctl.sent('leCreateConnection'), 'LE Create Connection');
   ctl.inject(connComplete(LINK));
@@ -298,7 +299,7 @@ describe('whole-stack fuzz: a hostile controller during bring-up', () => {
       }
       const t = new Tracker();
       let adapter: Adapter | undefined;
-      const open = t.track('open', Adapter.open({ transport: ctl, clock, ...(randomAddress ? { randomAddress: 'C1:02:03:04:05:06' } : {}) })
+      const open = t.track('open', Adapter.open({ transport: ctl, clock, bonds: false, ...(randomAddress ? { randomAddress: 'C1:02:03:04:05:06' } : {}) })
         .then(a => { adapter = a; }));
       expect(await driveUntil(clock, () => t.pending.length === 0), 'Adapter.open never settled').toBe(true);
       await open;
@@ -335,7 +336,7 @@ describe('whole-stack fuzz: a hostile controller during bring-up', () => {
     ctl.leFeatures = (1n << 5n) | (1n << 6n) | (1n << 12n); // Data Length Extension, LL Privacy, Extended Advertising (Vol 6, Part B, 4.6)
     ctl.supportedCommands = commandMask([[34, 6]]); // LE Read Resolving List Size (Vol 4, Part E, 6.27)
     const clock = new FakeClock();
-    const adapter = await drive(clock, Adapter.open({ transport: ctl, clock }), 'Adapter.open');
+    const adapter = await drive(clock, Adapter.open({ transport: ctl, clock, bonds: false }), 'Adapter.open');
     expect(ctl.kinds()).toEqual(expect.arrayContaining(['leReadResolvingListSize', 'leReadMaximumDataLength',
       'leReadNumberOfSupportedAdvertisingSets', 'leReadMaximumAdvertisingDataLength']));
     expect(adapter.controller).toMatchObject({ resolvingListSize: 8, numAdvertisingSets: 4, maxAdvertisingDataLength: 1650,

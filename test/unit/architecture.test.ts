@@ -40,7 +40,8 @@ const BELOW: Record<string, string[]> = {
   att: ['l2cap', 'codec', 'bytes'],
   smp: ['platform', 'l2cap', 'codec', 'bytes'],
   gatt: ['att', 'l2cap', 'codec', 'bytes', 'platform'],
-  gap: ['l2cap', 'hci', 'transport', 'codec', 'bytes'],
+  // gap/privacy.ts resolves RPAs with bonded IRKs (ah on the platform's AES; the identity and key types of smp).
+  gap: ['smp', 'l2cap', 'hci', 'transport', 'codec', 'bytes', 'platform'],
   // The per-connection link and the GAP scheduler that builds it: on everything a link owns.
   link: ['gap', 'gatt', 'att', 'smp', 'l2cap', 'hci', 'transport', 'codec', 'bytes', 'platform'],
   inspect: ['att', 'smp', 'l2cap', 'hci', 'gap', 'capture', 'codec', 'bytes'],

@@ -271,7 +271,8 @@ export class StackTarget implements Target {
       { kind: 'commandStatus', status: 0, numHciCommandPackets: 1, commandOpcode: 0x0406 },
       { kind: 'disconnectionComplete', status: 0, connectionHandle: (cmd as { connectionHandle: number }).connectionHandle, reason: 0x16 },
     ] }));
-    this.adapter = await this.drive(Adapter.open({ transport: this.ctl, clock: this.clock }), 'Adapter.open');
+    // Bonds in memory: the user's bond directory is real I/O, which virtual time does not drive.
+    this.adapter = await this.drive(Adapter.open({ transport: this.ctl, clock: this.clock, bonds: false }), 'Adapter.open');
     await this.relink();
     this.baseline = heapAfterGc();
   }

@@ -1,0 +1,341 @@
+/**
+ * LE privacy on the host (Core Vol 3, Part C, 10.7; Vol 6, Part B, 1.3.2): resolvable private
+ * addresses (RPAs) of bonded peers resolved with their IRKs, and our own RPA made from our IRK.
+ *
+ * Address kinds (Vol 6, Part B, 1.3): a random address's two most significant bits say what it is:
+ * 0b11 static, 0b01 resolvable private, 0b00 non-resolvable private (0b10 is reserved). An RPA is
+ * prand (24 bits, the top two 0b01, the other 22 random, not all 0 nor all 1) followed by
+ * hash = ah(IRK, prand) (Vol 6, Part B, 1.3.2.2; ah is Vol 3, Part H, 2.2.2). Resolving it with an IRK
+ * is computing ah(IRK, prand) and comparing with the hash (1.3.2.3).
+ *
+ * Byte orders: an address string prints the most significant octet first ("70:81:94:0D:FB:AA" has
+ * prand 0x708194 and hash 0x0DFBAA). IRKs are kept as SMP carries them and the bond store writes them
+ * (least significant octet first, the Identity Information PDU's order, Vol 3, Part H, 3.6.4); ah
+ * takes the key most significant octet first, so the resolver reverses each IRK once when it is added.
+ *
+ * `AddressResolver` (the scanner, the GAP scheduler and connect-by-identity use one per adapter):
+ * - holds the bonded identities with their IRKs (one AES context each, built once) and the bonded
+ *   identities without one (a peer that always uses its identity address is still "bonded");
+ * - `resolve(address, hciType)` answers the identity an advertiser or a connection belongs to: report
+ *   address types 0x02 / 0x03 are identities the controller already resolved (Vol 4, Part E,
+ *   7.7.65.2); a bonded identity is itself; an RPA is looked up in the cache, else tried against every
+ *   IRK (one AES block each) and the answer, a match or "foreign", is cached;
+ * - the cache is bounded (MAX_RESOLUTION_CACHE addresses, least recently used evicted: an RPA seen
+ *   before costs one Map lookup, and a crowd of strangers rotating their RPAs cannot grow memory);
+ *   adding an IRK forgets the cached "foreign" answers (one of them may be the new peer's), removing a
+ *   bond forgets the answers that named it.
+ *
+ * `LocalPrivacy` is our side: our IRK, our current RPA and its rotation timer (see there).
+ */
+import type { Clock, TimerId } from '../clock.js';
+import { ArgumentError } from '../errors.js';
+import { log } from '../log.js';
+import { aes128Encryptor, randomBytes } from '../platform/crypto.js';
+import type { SmpAddress } from '../smp/session.js';
+
+/** The identity of a peer as the API shows it. */
+export interface PeerIdentity {
+  readonly address: string;
+  readonly addressType: 'public' | 'random';
+}
+
+/** What a random address is, from its two most significant bits (Vol 6, Part B, 1.3, Table 1.2). */
+export type RandomAddressKind = 'static' | 'resolvable' | 'nonResolvable' | 'reserved';
+const KIND_BY_TOP_BITS: readonly RandomAddressKind[] = ['nonResolvable', 'resolvable', 'reserved', 'static'];
+
+/** Addresses whose resolution (identity or foreign) is remembered; least recently used go first. */
+export const MAX_RESOLUTION_CACHE = 4096;
+
+/** The RPA rotation period GAP recommends, T_GAP(private_addr_int) (Vol 3, Part C, Appendix A): 15 min. */
+export const DEFAULT_RPA_INTERVAL_MS = 15 * 60_000;
+
+const HEX = /^[0-9A-F]{2}(:[0-9A-F]{2}){5}$/;
+
+function octet(address: string, i: number): number {
+  return parseInt(address.slice(3 * i, 3 * i + 2), 16);
+}
+
+/** The kind of a random address "AA:BB:CC:DD:EE:FF" (most significant octet first). */
+export function randomAddressKind(address: string): RandomAddressKind {
+  return KIND_BY_TOP_BITS[octet(address, 0) >> 6]!;
+}
+
+/** True for a resolvable private address: random (HCI type 1) with top bits 0b01. */
+export function isResolvablePrivateAddress(address: string, hciType: number = 1): boolean {
+  return hciType === 1 && address.length === 17 && (octet(address, 0) >> 6) === 0b01;
+}
+
+/** The spec's order of an IRK (most significant octet first) from the SMP / bond-store order. */
+function irkSpecOrder(irkWire: Uint8Array): Uint8Array {
+  if (!(irkWire instanceof Uint8Array) || irkWire.length !== 16) throw new ArgumentError('an IRK is 16 octets');
+  return Uint8Array.from(irkWire).reverse();
+}
+
+/** ah under a bound AES context (Vol 3, Part H, 2.2.2): r' = 13 zero octets || prand; the low 24 bits. */
+function hashOf(encrypt: (b: Uint8Array) => Uint8Array, p0: number, p1: number, p2: number): number {
+  const block = new Uint8Array(16);
+  block[13] = p0;
+  block[14] = p1;
+  block[15] = p2;
+  const e = encrypt(block);
+  return (e[13]! << 16) | (e[14]! << 8) | e[15]!;
+}
+
+/**
+ * Whether `address` is an RPA made with this IRK (Vol 6, Part B, 1.3.2.3). `irk` is in the order SMP
+ * carries it (least significant octet first), as bonds keep it.
+ */
+export function rpaMatchesIrk(irk: Uint8Array, address: string): boolean {
+  const a = address.toUpperCase();
+  if (!HEX.test(a) || !isResolvablePrivateAddress(a)) return false;
+  const enc = aes128Encryptor(irkSpecOrder(irk));
+  const hash = (octet(a, 3) << 16) | (octet(a, 4) << 8) | octet(a, 5);
+  return hashOf(enc, octet(a, 0), octet(a, 1), octet(a, 2)) === hash;
+}
+
+/**
+ * A fresh RPA of this IRK (SMP order) (Vol 6, Part B, 1.3.2.2): prand's top bits 0b01, the other 22
+ * random and neither all 0 nor all 1. `random` (tests) supplies the random octets.
+ */
+export function generateRpa(irk: Uint8Array, random: (n: number) => Uint8Array = randomBytes): string {
+  const enc = aes128Encryptor(irkSpecOrder(irk));
+  for (;;) {
+    const r = random(3);
+    const p0 = (r[0]! & 0x3f) | 0x40, p1 = r[1]!, p2 = r[2]!;
+    const low = ((p0 & 0x3f) << 16) | (p1 << 8) | p2;
+    if (low === 0 || low === 0x3fffff) continue;
+    const h = hashOf(enc, p0, p1, p2);
+    return [p0, p1, p2, h >> 16, (h >> 8) & 0xff, h & 0xff].map(x => x.toString(16).padStart(2, '0').toUpperCase()).join(':');
+  }
+}
+
+/** The API form of an SMP identity (type 0 public, 1 random static). */
+export function peerIdentity(id: SmpAddress): PeerIdentity {
+  return { address: id.address.toUpperCase(), addressType: id.type === 0 ? 'public' : 'random' };
+}
+
+interface KnownIrk {
+  readonly key: string;
+  readonly identity: PeerIdentity;
+  readonly encrypt: (b: Uint8Array) => Uint8Array;
+}
+
+/** What a bond tells the resolver. */
+export interface ResolvableBond {
+  readonly identity: SmpAddress;
+  readonly peerIrk?: Uint8Array;
+}
+
+const keyOf = (address: string, type: 'public' | 'random'): string => `${type}/${address.toUpperCase()}`;
+
+export class AddressResolver {
+  private readonly irks: KnownIrk[] = [];
+  /** Bonded identities (with or without an IRK), by `type/ADDRESS`. */
+  private readonly identities = new Map<string, PeerIdentity>();
+  /** RPA → identity, or null for "no bonded IRK makes it"; Map order is recency (LRU). */
+  private readonly cache = new Map<string, PeerIdentity | null>();
+  /** Counters: lookups asked for an RPA, answered from the cache, and ah computations. */
+  readonly stats = { rpaLookups: 0, cacheHits: 0, ahComputed: 0, evicted: 0 };
+
+  constructor(readonly cacheCapacity = MAX_RESOLUTION_CACHE) {
+    if (!(cacheCapacity >= 1)) throw new ArgumentError('the resolution cache holds at least one address');
+  }
+
+  /** Bonded identities known (IRK or not). */
+  get size(): number {
+    return this.identities.size;
+  }
+
+  /** Bonded identities that have an IRK (their RPAs resolve). */
+  get irkCount(): number {
+    return this.irks.length;
+  }
+
+  /** Replace everything with these bonds. */
+  setBonds(bonds: Iterable<ResolvableBond>): void {
+    this.irks.length = 0;
+    this.identities.clear();
+    this.cache.clear();
+    for (const b of bonds) this.add(b);
+  }
+
+  /** Add (or replace) one bond's identity and IRK. A bond with a malformed IRK is logged and kept without it. */
+  add(bond: ResolvableBond): void {
+    const identity = peerIdentity(bond.identity);
+    const key = keyOf(identity.address, identity.addressType);
+    this.remove(bond.identity);
+    this.identities.set(key, identity);
+    if (!bond.peerIrk) return;
+    let encrypt: (b: Uint8Array) => Uint8Array;
+    try {
+      encrypt = aes128Encryptor(irkSpecOrder(bond.peerIrk));
+    } catch (e) {
+      log.gap('IRK of %s not usable: %s', identity.address, (e as Error).message);
+      return;
+    }
+    this.irks.push({ key, identity, encrypt });
+    // A cached "foreign" answer may be this peer's RPA.
+    for (const [a, v] of this.cache) if (v === null) this.cache.delete(a);
+  }
+
+  /** Forget one identity (its IRK and every cached answer that named it). */
+  remove(identity: SmpAddress): void {
+    const id = peerIdentity(identity);
+    const key = keyOf(id.address, id.addressType);
+    if (!this.identities.delete(key)) return;
+    const i = this.irks.findIndex(k => k.key === key);
+    if (i >= 0) this.irks.splice(i, 1);
+    for (const [a, v] of this.cache) if (v && keyOf(v.address, v.addressType) === key) this.cache.delete(a);
+  }
+
+  /** The bonded identity with this address and type, if any. */
+  bonded(address: string, addressType: 'public' | 'random'): PeerIdentity | undefined {
+    return this.identities.get(keyOf(address, addressType));
+  }
+
+  /** Whether this identity's RPAs can be resolved (a bond with its IRK). */
+  hasIrk(address: string, addressType: 'public' | 'random'): boolean {
+    const key = keyOf(address, addressType);
+    return this.irks.some(k => k.key === key);
+  }
+
+  /**
+   * The identity behind an address as HCI reports it (`hciType`: 0 public, 1 random, 2 / 3 identity
+   * addresses the controller resolved, Vol 4, Part E, 7.7.65.2), or undefined when it is no bonded peer.
+   * The hot path of the scanner: no allocation for a stranger's public or static address.
+   */
+  resolve(address: string, hciType: number): PeerIdentity | undefined {
+    if (hciType === 2 || hciType === 3) {
+      return this.identities.get(keyOf(address, hciType === 2 ? 'public' : 'random')) ??
+        { address: address.toUpperCase(), addressType: hciType === 2 ? 'public' : 'random' };
+    }
+    if (this.identities.size === 0) return undefined;
+    if (hciType !== 1 || !isResolvablePrivateAddress(address)) {
+      return this.identities.get(keyOf(address, hciType === 0 ? 'public' : 'random'));
+    }
+    if (this.irks.length === 0) return undefined;
+    this.stats.rpaLookups++;
+    const a = address.toUpperCase();
+    const cached = this.cache.get(a);
+    if (cached !== undefined) {
+      this.stats.cacheHits++;
+      // Recency: move to the back, so the least recently seen address is the first evicted.
+      this.cache.delete(a);
+      this.cache.set(a, cached);
+      return cached ?? undefined;
+    }
+    const found = this.search(a);
+    if (this.cache.size >= this.cacheCapacity) {
+      this.cache.delete(this.cache.keys().next().value as string);
+      this.stats.evicted++;
+    }
+    this.cache.set(a, found ?? null);
+    return found;
+  }
+
+  private search(a: string): PeerIdentity | undefined {
+    if (!HEX.test(a)) return undefined;
+    const p0 = octet(a, 0), p1 = octet(a, 1), p2 = octet(a, 2);
+    const hash = (octet(a, 3) << 16) | (octet(a, 4) << 8) | octet(a, 5);
+    for (const k of this.irks) {
+      this.stats.ahComputed++;
+      if (hashOf(k.encrypt, p0, p1, p2) === hash) return k.identity;
+    }
+    return undefined;
+  }
+
+  /** Addresses in the resolution cache now (bounded by cacheCapacity). */
+  get cached(): number {
+    return this.cache.size;
+  }
+}
+
+/** Our keys for privacy: the IRK we distribute and our identity address (Vol 3, Part H, 3.6.4 / 3.6.5). */
+export interface LocalIdentityKeys {
+  /** Our IRK, SMP order (least significant octet first). */
+  readonly irk: Uint8Array;
+}
+
+/** A fresh IRK from the OS CSPRNG (Vol 3, Part H, 2.4.2.1 allows any random 128-bit value). */
+export function generateIrk(): Uint8Array {
+  return randomBytes(16);
+}
+
+export interface LocalPrivacyOptions {
+  readonly irk: Uint8Array;
+  readonly clock: Clock;
+  /** Rotation period (default 15 min, T_GAP(private_addr_int)). */
+  readonly intervalMs?: number;
+  /** Apply a new RPA to the controller (LE Set Random Address and each set's address). */
+  readonly apply: (rpa: string) => Promise<void>;
+  /** Random octets (tests); default the OS CSPRNG. */
+  readonly random?: (n: number) => Uint8Array;
+}
+
+/**
+ * Our RPA (Vol 3, Part C, 10.7.1.2; Vol 6, Part B, 1.3.2.2): made from our IRK, replaced every
+ * `intervalMs` on the injected clock. `start()` makes the first and arms the timer; each expiry makes
+ * a new address and hands it to `apply` (the adapter pauses scanning and initiating around LE Set
+ * Random Address, which a controller refuses while they run, Vol 4, Part E, 7.8.4). A failed apply is
+ * logged and retried at the next expiry; the old address stays in use meanwhile. `stop()` clears the
+ * one timer. At most one apply runs at a time; an expiry during one is skipped (the next comes).
+ */
+export class LocalPrivacy {
+  private rpa: string;
+  private timer: TimerId | undefined;
+  private applying = false;
+  private stopped = true;
+  /** Rotations applied (the first address included). */
+  rotations = 0;
+
+  constructor(private readonly o: LocalPrivacyOptions) {
+    this.rpa = generateRpa(o.irk, o.random);
+  }
+
+  /** Our current RPA. */
+  get address(): string {
+    return this.rpa;
+  }
+
+  get intervalMs(): number {
+    return this.o.intervalMs ?? DEFAULT_RPA_INTERVAL_MS;
+  }
+
+  /** Apply the current address and rotate from now on. */
+  async start(): Promise<void> {
+    this.stopped = false;
+    await this.o.apply(this.rpa);
+    this.rotations++;
+    this.arm();
+  }
+
+  /** A new address now (and the period restarts). */
+  async rotate(): Promise<string> {
+    if (this.applying) return this.rpa;
+    this.applying = true;
+    const next = generateRpa(this.o.irk, this.o.random);
+    try {
+      await this.o.apply(next);
+      this.rpa = next;
+      this.rotations++;
+    } finally {
+      this.applying = false;
+      if (!this.stopped) this.arm();
+    }
+    return this.rpa;
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer !== undefined) this.o.clock.clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  private arm(): void {
+    if (this.timer !== undefined) this.o.clock.clearTimeout(this.timer);
+    this.timer = this.o.clock.setTimeout(() => {
+      this.timer = undefined;
+      this.rotate().catch(e => log.gap('RPA rotation failed (the old address stays until the next try): %s', (e as Error).message));
+    }, this.intervalMs);
+  }
+}

@@ -1,0 +1,136 @@
+// Privacy end to end on the simulated controller (Core Vol 3, Part C, 10.7): a virtual peripheral that
+// advertises under a resolvable private address and makes a new one every minute of virtual time. Before
+// bonding its reports are strangers'; after pairing (it distributes its IRK and identity address) the
+// bond is stored under the identity, the link knows the identity, and its next RPAs resolve in scan
+// reports, in filters, in adapter.devices(), and for connect-by-identity, which finds the device under
+// its fresh RPA and re-encrypts from the bond. A second adapter on the same bond store resolves from open.
+import { afterEach, describe, expect, test } from 'vitest';
+import { Adapter } from '../../src/api/adapter.js';
+import type { Advertisement } from '../../src/gap/scanner.js';
+import { isResolvablePrivateAddress, rpaMatchesIrk } from '../../src/gap/privacy.js';
+import { TimeoutError } from '../../src/errors.js';
+import { createSimulator, HEART_RATE_SENSOR, type Simulator } from '../../src/sim/index.js';
+import { MemoryBondStore } from '../../src/smp/bonds.js';
+import { fromHex } from '../../src/bytes/hex.js';
+
+const IDENTITY = HEART_RATE_SENSOR.address; // D4:1E:35:7A:00:01, a static random address
+const IRK_MSO = 'a1b2c3d4e5f60718293a4b5c6d7e8f90';
+const IRK = Uint8Array.from(fromHex(IRK_MSO)).reverse(); // SMP order, as bonds keep it
+const ROTATE_MS = 60_000;
+
+const open: Adapter[] = [];
+afterEach(async () => {
+  for (const a of open.splice(0)) await a.close();
+});
+
+function world(): Simulator {
+  return createSimulator({ name: 'privacy', peripherals: [{
+    ...HEART_RATE_SENSOR, notifications: [], privacy: { irk: { hex: IRK_MSO }, rotateMs: ROTATE_MS }, pairing: {},
+  }] });
+}
+
+async function adapterOn(sim: Simulator, bonds = new MemoryBondStore()): Promise<Adapter> {
+  const a = await Adapter.open({ transport: sim.transport, clock: sim.clock, bonds });
+  open.push(a);
+  return a;
+}
+
+async function firstReport(adapter: Adapter, filter: { address?: string } = {}): Promise<Advertisement> {
+  const ad = await adapter.find({ services: ['heart_rate'], timeout: 5000, ...filter });
+  expect(ad).toBeDefined();
+  return ad!;
+}
+
+describe('a peripheral with a rotating RPA', () => {
+  test('its address on the air is an RPA of its IRK, new every rotation period, never its identity', async () => {
+    const sim = world();
+    const adapter = await adapterOn(sim);
+    const seen = new Set<string>();
+    for (let i = 0; i < 3; i++) {
+      const ad = await firstReport(adapter);
+      expect(ad.addressType).toBe('random');
+      expect(isResolvablePrivateAddress(ad.address)).toBe(true);
+      expect(rpaMatchesIrk(IRK, ad.address)).toBe(true);
+      expect(ad.identity).toBeUndefined(); // not bonded: a stranger
+      expect(ad.bonded).toBe(false);
+      seen.add(ad.address);
+      await sim.clock.delay(ROTATE_MS);
+    }
+    expect(seen.size).toBe(3);
+    expect(seen.has(IDENTITY)).toBe(false);
+  });
+
+  test('pairing stores the bond under the identity; later RPAs resolve; connect by identity finds it and re-encrypts', async () => {
+    const sim = world();
+    const bonds = new MemoryBondStore();
+    const adapter = await adapterOn(sim, bonds);
+    const ad = await firstReport(adapter);
+    const conn = await adapter.connect(ad, { timeout: 5000 });
+    expect(conn.address).toBe(ad.address);
+    expect(conn.identity).toBeUndefined();
+    const state = await conn.pair();
+    expect(state).toMatchObject({ encrypted: true, bonded: true });
+    // The peer distributed its IRK and identity address (Vol 3, Part H, 3.6.4 / 3.6.5).
+    expect(conn.identity).toEqual({ address: IDENTITY, addressType: 'random' });
+    expect(conn.address).toBe(ad.address);
+    const [bond] = await bonds.list();
+    expect(bond!.identity).toEqual({ type: 1, address: IDENTITY });
+    expect(bond!.peerIrk).toEqual(IRK);
+    await conn.disconnect();
+
+    // A new period: a new RPA, which the bond's IRK resolves.
+    await sim.clock.delay(ROTATE_MS);
+    const later = await firstReport(adapter);
+    expect(later.address).not.toBe(ad.address);
+    expect(later.identity).toEqual({ address: IDENTITY, addressType: 'random' });
+    expect(later.bonded).toBe(true);
+    expect(later.toJSON()['identity']).toEqual({ address: IDENTITY, addressType: 'random' });
+    // A filter on the identity address matches the device under its RPA.
+    const byId = await firstReport(adapter, { address: IDENTITY.toLowerCase() });
+    expect(byId.address).toBe(later.address);
+    expect(adapter.devices().find(d => d.address === later.address)?.identity).toEqual({ address: IDENTITY, addressType: 'random' });
+
+    // Connect by identity, after another rotation so no fresh report names the new address.
+    await sim.clock.delay(ROTATE_MS);
+    const again = await adapter.connect({ address: IDENTITY, type: 'random' }, { timeout: 5000 });
+    expect(again.identity).toEqual({ address: IDENTITY, addressType: 'random' });
+    expect(isResolvablePrivateAddress(again.address)).toBe(true);
+    expect(again.address).not.toBe(later.address);
+    expect(rpaMatchesIrk(IRK, again.address)).toBe(true);
+    // The bond is found through the identity: encryption with no pairing.
+    const enc = await again.encrypt();
+    expect(enc).toMatchObject({ encrypted: true, bonded: true });
+    expect(sim.peripheral(IDENTITY).pairingStats.pairings).toBe(1);
+  });
+
+  test('an adapter opened on a bond store resolves from open; connect by identity times out when the device is gone', async () => {
+    const bonds = new MemoryBondStore();
+    const earlier = world();
+    const first = await adapterOn(earlier, bonds);
+    const conn = await first.connect(await firstReport(first), { timeout: 5000 });
+    await conn.pair();
+    await conn.disconnect();
+    await first.close();
+
+    // Another run (a new process would do the same): the bond store is all that carries over.
+    const sim = world();
+    await sim.clock.delay(ROTATE_MS);
+    const second = await adapterOn(sim, bonds);
+    const ad = await firstReport(second);
+    expect(ad.identity?.address).toBe(IDENTITY);
+    const link = await second.connect({ address: IDENTITY, type: 'random' }, { timeout: 5000 });
+    expect(link.identity?.address).toBe(IDENTITY);
+    await link.disconnect();
+
+    // The device stops advertising: connect by identity ends with a typed timeout.
+    sim.peripheral(IDENTITY).spec.advertising!.startMs = Number.MAX_SAFE_INTEGER;
+    await expect(second.connect({ address: IDENTITY, type: 'random' }, { timeout: 2000 })).rejects.toBeInstanceOf(TimeoutError);
+  });
+
+  test('an unbonded identity address is connected as given (no scan): it is not on the air, so the attempt times out', async () => {
+    const sim = world();
+    const adapter = await adapterOn(sim);
+    await expect(adapter.connect({ address: IDENTITY, type: 'random' }, { timeout: 1000 })).rejects.toBeInstanceOf(TimeoutError);
+    expect(sim.controller.commandLog).toContain('leExtendedCreateConnection');
+  });
+});
