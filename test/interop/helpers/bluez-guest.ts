@@ -34,6 +34,8 @@ const BOOT_SH = path.join(GUEST_TOOLS, 'boot.sh');
 export interface BlueZGuestInfo {
   /** Host unix socket carrying H4 packets to/from a btvirt controller in the guest. */
   h4Socket: string;
+  /** Host unix socket of the control line (guest-ctl.py on ttyS3): run programs in the guest (GuestControl). */
+  ctlSocket: string;
   /** The guest console (ttyS0), for diagnostics. */
   consoleLog: string;
   /** BD_ADDR of BlueZ's own adapter (the advertiser / GATT server), e.g. "00:AA:01:00:00:00". */
@@ -84,6 +86,7 @@ function killFromPidFile(dir: string): void {
     // no PID file or no such process: nothing to kill
   }
   fs.rmSync(path.join(dir, 'h4.sock'), { force: true });
+  fs.rmSync(path.join(dir, 'ctl.sock'), { force: true });
 }
 
 function runScript(args: string[], timeoutMs: number): Promise<{ stdout: string; stderr: string; code: number }> {
@@ -190,6 +193,7 @@ export function attachBlueZGuest(runDir: string): BlueZGuestInfo {
 function infoFrom(kv: Map<string, string>, dir: string): BlueZGuestInfo {
   return {
     h4Socket: kv.get('H4_SOCKET') ?? path.join(dir, 'h4.sock'),
+    ctlSocket: kv.get('CTL_SOCKET') ?? path.join(dir, 'ctl.sock'),
     consoleLog: kv.get('CONSOLE_LOG') ?? path.join(dir, 'console.log'),
     peripheral: kv.get('PERIPHERAL') ?? '',
     peripheralName: kv.get('PERIPHERAL_NAME') ?? '',

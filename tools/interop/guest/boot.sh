@@ -4,12 +4,13 @@
 #   boot.sh start [--dir DIR] [--timeout S] [--extra-cpio FILE] [--append ARGS] [--mem MB] [--smp N]
 #       Boots in the background. DIR (default: a fresh /tmp/blewire-guest.XXXXXX) receives
 #         h4.sock      the bridged H4 stream (qemu socket server; guest ttyS1 -> btvirt via h4-relay.py)
+#         ctl.sock     the control line (qemu socket server; guest ttyS3 -> guest-ctl.py: run programs)
 #         console.log  the guest console (ttyS0)
 #         output.bin   the guest's ttyS2 (run mode: the guest command's stdout)
 #         qemu.pid     qemu's PID
 #       Waits for the guest's READY marker and prints KEY=VALUE lines on stdout (also kept in DIR/guest.env;
 #       BLEWIRE_GUEST_DIR=DIR makes the vitest helper attach to this guest instead of booting its own):
-#         GUEST_RUN_DIR, H4_SOCKET, CONSOLE_LOG, OUTPUT_FILE, QEMU_PID, PERIPHERAL, PERIPHERAL_NAME, READY_SECONDS
+#         GUEST_RUN_DIR, H4_SOCKET, CTL_SOCKET, CONSOLE_LOG, OUTPUT_FILE, QEMU_PID, PERIPHERAL, PERIPHERAL_NAME, READY_SECONDS
 #       On a time-out or a failure marker it prints the console log on stderr, kills qemu and exits 1.
 #   boot.sh stop --dir DIR
 #       Kills qemu by the PID in DIR/qemu.pid (TERM, then KILL) and removes the socket and DIR.
@@ -45,7 +46,7 @@ stop_dir() {
   if [ -f "$dir/qemu.pid" ]; then
     kill_pid "$(cat "$dir/qemu.pid")"
   fi
-  rm -f "$dir/h4.sock"
+  rm -f "$dir/h4.sock" "$dir/ctl.sock"
   case "$dir" in
     /tmp/blewire-guest.*) rm -rf "$dir" ;;
     *) rm -f "$dir/qemu.pid" "$dir/initrd.cpio" "$dir/extra.cpio" ;;
@@ -74,11 +75,11 @@ start_guest() {
   fi
   : >"$dir/console.log"
   : >"$dir/output.bin"
-  rm -f "$dir/h4.sock"
+  rm -f "$dir/h4.sock" "$dir/ctl.sock"
   local t0
   t0=$(date +%s.%N)
-  # -nodefaults: no VGA/network/monitor; the three serial ports are, in order, ttyS0 console, ttyS1 the H4
-  # bridge, ttyS2 the run-mode output. TCG because the machine's KVM cannot run a stock kernel.
+  # -nodefaults: no VGA/network/monitor; the four serial ports are, in order, ttyS0 console, ttyS1 the H4
+  # bridge, ttyS2 the run-mode output, ttyS3 the control line (guest-ctl.py, bridge mode). TCG because the machine's KVM cannot run a stock kernel.
   setsid "$QEMU" -nodefaults -no-user-config -accel tcg,thread=multi -cpu max -m "$mem" -smp "$smp" \
     -kernel "$kernel" -initrd "$initrd" \
     -append "console=ttyS0 rdinit=/blewire-init.sh panic=-1 quiet loglevel=4 $append" \
@@ -86,6 +87,7 @@ start_guest() {
     -chardev file,id=con,path="$dir/console.log" -serial chardev:con \
     -chardev socket,id=h4,path="$dir/h4.sock",server=on,wait=off -serial chardev:h4 \
     -chardev file,id=out,path="$dir/output.bin" -serial chardev:out \
+    -chardev socket,id=ctl,path="$dir/ctl.sock",server=on,wait=off -serial chardev:ctl \
     </dev/null >"$dir/qemu.log" 2>&1 &
   local pid=$!
   echo "$pid" >"$dir/qemu.pid"
@@ -154,6 +156,7 @@ case "$cmd" in
     cat <<EOF | tee "$DIR/guest.env"
 GUEST_RUN_DIR=$DIR
 H4_SOCKET=$DIR/h4.sock
+CTL_SOCKET=$DIR/ctl.sock
 CONSOLE_LOG=$DIR/console.log
 OUTPUT_FILE=$DIR/output.bin
 QEMU_PID=$(cat "$DIR/qemu.pid")

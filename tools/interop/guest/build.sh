@@ -8,7 +8,7 @@
 #   GUEST_INITRD  <dir>/initrd.cpio
 #   GUEST_KVER    the kernel release, e.g. 6.1.0-56-amd64
 #
-# Cached under <repo>/.cache/guest/<hash>/, where the hash covers this script, init.sh, h4-relay.py, the
+# Cached under <repo>/.cache/guest/<hash>/, where the hash covers this script, init.sh, h4-relay.py, guest-ctl.py, the
 # package list, the kernel package name and the host node binary. A build with an unchanged hash returns at
 # once. Needs root (debootstrap), debootstrap, apt-get, dpkg, cpio, depmod (kmod).
 #
@@ -80,7 +80,7 @@ fi
 KVER="${KPKG#linux-image-}"
 
 HASH="$( {
-  cat "$HERE/build.sh" "$HERE/init.sh" "$HERE/h4-relay.py"
+  cat "$HERE/build.sh" "$HERE/init.sh" "$HERE/h4-relay.py" "$HERE/guest-ctl.py"
   echo "$SUITE $GUEST_PACKAGES $MODULE_DIRS $KPKG"
   # node is ~95 MB: identify it by version, size and mtime rather than hashing it on every cached call.
   echo "$NODE_BIN $("$NODE_BIN" --version) $(stat -c '%s %Y' "$NODE_BIN")"
@@ -148,6 +148,7 @@ log "node $("$NODE_BIN" --version), init, relay"
 install -m 0755 "$NODE_BIN" "$ROOT/usr/local/bin/node"
 install -m 0755 "$HERE/init.sh" "$ROOT/blewire-init.sh"
 install -m 0755 "$HERE/h4-relay.py" "$ROOT/usr/local/bin/h4-relay.py"
+install -m 0755 "$HERE/guest-ctl.py" "$ROOT/usr/local/bin/guest-ctl.py"
 # The example scripts live under /usr/share/doc, which we prune: keep a copy in a stable place.
 mkdir -p "$ROOT/opt/bluez-examples"
 cp -a "$ROOT/usr/share/doc/bluez-test-scripts/examples/." "$ROOT/opt/bluez-examples/"

@@ -3,7 +3,8 @@
 # script mounts the pseudo file systems, loads the Bluetooth and crypto modules, starts D-Bus, btvirt,
 # bluetoothd and BlueZ's example GATT server and advertisement, then either
 #   - bridge mode (default): runs the H4 relay between ttyS1 (qemu's host socket) and btvirt's socket
-#     server, prints the READY marker and waits until the host kills qemu; or
+#     server and the control line on ttyS3 (guest-ctl.py: the host runs programs here), prints the
+#     READY marker and waits until the host kills qemu; or
 #   - run mode (an extra initramfs carried /blewire-run/run.sh): prints READY, runs that script with its
 #     stdout on ttyS2 (a host file) and stderr on the console, prints its exit code and powers off.
 #
@@ -161,11 +162,16 @@ NAME=$(btmgmt --index 0 info 2>/dev/null | awk '/^[[:space:]]*name / { sub(/^[[:
 if [ "$MODE" = bridge ]; then
   h4-relay.py /dev/ttyS1 /tmp/bt-server-le >/tmp/h4-relay.log 2>&1 &
   wait_for 60 "h4 relay" grep -q relaying /tmp/h4-relay.log
+  # The control line (ttyS3, the host's ctl.sock): the host runs btmgmt, agents, bluetoothctl here.
+  if [ -e /dev/ttyS3 ]; then
+    guest-ctl.py /dev/ttyS3 >/tmp/guest-ctl.log 2>&1 &
+    wait_for 60 "control line" grep -q listening /tmp/guest-ctl.log
+  fi
   say "services up"
   echo "BLEWIRE-GUEST-READY peripheral=$PERIPHERAL name=$NAME controllers=$CONTROLLERS"
   # Stay alive (PID 1 must not exit); report daemons that die so the host sees it in the console log.
   while sleep 30; do
-    for p in btvirt bluetoothd h4-relay.py; do
+    for p in btvirt bluetoothd h4-relay.py guest-ctl.py; do
       pgrep -f "$p" >/dev/null || say "WARNING: $p is not running"
     done
   done

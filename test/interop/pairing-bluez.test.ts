@@ -1,0 +1,439 @@
+/**
+ * blewire pairs, as central, with BlueZ 5.66's bluetoothd as peripheral: blewire runs on the host and
+ * talks H4 over the bridged socket to a btvirt controller in the qemu guest; the guest's real kernel
+ * does BlueZ's side of SMP, bluetoothd keeps its bonds, and BlueZ's own simple-agent (from the examples
+ * folder) answers for BlueZ's user at a chosen IO capability. The test drives the guest over its control
+ * line (helpers/guest-control.ts): it starts the agent, reads the passkey it displays or types ours into
+ * it, confirms a numeric comparison, switches Secure Connections off with btmgmt, removes BlueZ's bond
+ * over D-Bus and reads the keys BlueZ stored (/var/lib/bluetooth/<adapter>/<peer>/info). Every
+ * expectation comes from BlueZ or the spec: the SMP octets on the wire (decoded by tshark), the LTK
+ * BlueZ stored against the one we keep, the ATT errors BlueZ's permission checks give.
+ *
+ * One boot, cases in order (each starts from the state the previous one left):
+ *   A  no agent: the example server's encrypted characteristic answers Insufficient Authentication/Encryption
+ *   B  agent NoInputNoOutput: reading that characteristic pairs (LE Secure Connections Just Works) and succeeds
+ *   C  reconnect: the link re-encrypts from the bond, no pairing
+ *   D  BlueZ removes the bond: encrypt() fails with PIN or Key Missing (0x06), pair() again works
+ *   E  we remove the bond: BlueZ, still bonded, refuses Just Works re-pairing (Pairing Failed from the
+ *      peer, a typed SmpError); after BlueZ forgets us too, pairing works again
+ *   F  agent DisplayYesNo, we displayYesNo: Numeric Comparison; the secure characteristic reads
+ *   G  agent KeyboardDisplay, we keyboardOnly: BlueZ displays the passkey, we type it
+ *   H  agent KeyboardDisplay, we displayOnly: we display, BlueZ's agent types it
+ *   I  btmgmt sc off, agent NoInputNoOutput: legacy Just Works; the legacy bond (EDIV/Rand) re-encrypts
+ *   J  btmgmt sc off, agent KeyboardDisplay: legacy Passkey Entry
+ * afterAll puts BlueZ back (sc on, no agent, no bond), since other files share the guest.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Adapter } from '../../src/api/adapter.js';
+import type { Connection } from '../../src/api/connection.js';
+import { AttError, HciStatusError, SmpError } from '../../src/errors.js';
+import type { PairingProgress } from '../../src/link/pairing.js';
+import { FileBondStore } from '../../src/smp/bonds.js';
+import { StreamTransport } from '../../src/transport/stream.js';
+import { syncH4, useBlueZGuest, type BlueZGuestInfo } from './helpers/bluez-guest.js';
+import { GuestControl, type GuestProgram } from './helpers/guest-control.js';
+import { Timings } from './helpers/timings.js';
+import { tshark, tsharkL2cap, tsharkMalformed } from './helpers/tshark.js';
+
+const TEST_SVC = '12345678-1234-5678-1234-56789abcdef0';
+const TEST_ENC_CHR = '12345678-1234-5678-1234-56789abcdef3'; // flags encrypt-read, encrypt-write
+const TEST_SECURE_CHR = '12345678-1234-5678-1234-56789abcdef5'; // flags secure-read, secure-write
+/** Our static random address (Vol 6, Part B, 1.3.2.1: two top bits 1): BlueZ keeps its bond under it. */
+const OURS = 'C2:5A:11:22:33:44';
+const EXAMPLES = '/opt/bluez-examples';
+/** The guest is qemu TCG: SMP with P-256 in its kernel, python agents and D-Bus take seconds. */
+const SLOW = 60_000;
+
+/**
+ * What BlueZ writes as `Authenticated=` of a stored LTK: the key type of the management interface's
+ * New Long Term Key event (BlueZ's doc/mgmt-api.txt): 0 unauthenticated legacy, 1 authenticated legacy,
+ * 2 unauthenticated from P-256 (LE Secure Connections), 3 authenticated from P-256.
+ */
+const LTK_TYPE = {
+  legacyUnauthenticated: /Authenticated=0\n/, legacyAuthenticated: /Authenticated=1\n/,
+  scUnauthenticated: /Authenticated=2\n/, scAuthenticated: /Authenticated=3\n/,
+} as const;
+
+const timings = new Timings();
+const figures: string[] = [];
+const hex = (b: Uint8Array | undefined): string => Buffer.from(b ?? []).toString('hex');
+
+describe('blewire pairs with BlueZ 5.66 (bluetoothd + simple-agent in the qemu guest)', () => {
+  let guest: BlueZGuestInfo;
+  let release: () => Promise<void> = async () => undefined;
+  let ctl: GuestControl;
+  let adapter: Adapter;
+  let tmp: string;
+  let capture: string;
+  let conn: Connection | undefined;
+  let agent: GuestProgram | undefined;
+  let agents = 0;
+  /** How many Just Works pairings BlueZ's agent has authorised. */
+  let authorized: () => number = () => 0;
+  /** Pairing progress of the current link. */
+  let seen: PairingProgress[] = [];
+
+  const bluezBondDir = (): string => `/var/lib/bluetooth/${guest.peripheral}/${OURS}`;
+
+  /** BlueZ's stored keys for us (the info file), or undefined when it has no bond. */
+  const bluezInfo = async (): Promise<string | undefined> => {
+    const r = await ctl.run(['cat', `${bluezBondDir()}/info`], SLOW);
+    return r.code === 0 ? r.stdout : undefined;
+  };
+
+  const DEVICE = `/org/bluez/hci0/dev_${OURS.replace(/:/g, '_')}`;
+  const removeDevice = (): Promise<unknown> => ctl.run(['dbus-send', '--system', '--print-reply', '--dest=org.bluez', '/org/bluez/hci0',
+    'org.bluez.Adapter1.RemoveDevice', `objpath:${DEVICE}`], SLOW);
+
+  /**
+   * Makes BlueZ forget us (org.bluez.Adapter1.RemoveDevice; its bond directory goes with it), once
+   * bluetoothd has seen our link go (Device1.Connected false) and had a moment to close its ATT socket:
+   * removing a device whose socket the kernel is still tearing down hit a list corruption BUG in the
+   * guest's Linux 6.1 (hci_chan_del from l2cap_sock_release) that kills bluetoothd.
+   */
+  const bluezForget = async (): Promise<void> => {
+    if (conn?.connected) await conn.disconnect();
+    const settled = await ctl.run(['sh', '-c', `for i in $(seq 1 150); do
+      dbus-send --system --print-reply --dest=org.bluez ${DEVICE} org.freedesktop.DBus.Properties.Get \
+        string:org.bluez.Device1 string:Connected 2>/dev/null | grep -q 'boolean true' || { sleep 1; exit 0; }
+      sleep 0.2; done; exit 1`], SLOW);
+    expect(settled.code, 'bluetoothd still shows us connected').toBe(0);
+    await removeDevice();
+    expect(await bluezInfo()).toBeUndefined();
+  };
+
+  /** Replaces BlueZ's agent with simple-agent at this IO capability (or none). */
+  const useAgent = async (io: string | undefined): Promise<void> => {
+    await agent?.kill();
+    agent = undefined;
+    if (!io) return;
+    agent = await ctl.spawn(`agent-${agents++}`, ['python3', './simple-agent', '-c', io], EXAMPLES);
+    await agent.expect(/Agent registered/, SLOW);
+    // bluetoothd asks its agent to authorise an incoming Just Works pairing (the kernel's User Confirmation
+    // Request with the hint set: RequestAuthorization); BlueZ's user says yes.
+    authorized = agent.respond(/Authorize\? \(yes\/no\): /, 'yes\n');
+  };
+
+  const btmgmt = (...args: string[]): Promise<string> => ctl.ok(['btmgmt', '--index', '0', ...args], SLOW);
+
+  /**
+   * A fresh link to BlueZ. It re-advertises after each disconnect, but not at once, and btvirt fails a
+   * connection to a device that is not advertising at that instant with 0x3E: so try a few times.
+   */
+  const connect = async (): Promise<Connection> => {
+    if (conn?.connected) await conn.disconnect();
+    for (let attempt = 1; ; attempt++) {
+      const ad = await adapter.find({ address: guest.peripheral, active: false, timeout: 30_000 });
+      if (!ad) throw new Error(`BlueZ (${guest.peripheral}) did not advertise again within 30 s`);
+      try {
+        conn = await adapter.connect(ad, { timeout: 20_000 });
+        break;
+      } catch (e) {
+        if (!(e instanceof HciStatusError && e.status === 0x3e) || attempt >= 5) throw e;
+        await new Promise(r => setTimeout(r, 500));
+      }
+    }
+    seen = [];
+    conn.on('pairing', p => seen.push(p));
+    return conn;
+  };
+
+  /** The last frame of the capture so far: later checks look at what came after it. */
+  const mark = async (): Promise<number> => {
+    const out = await tshark('-r', capture, '-T', 'fields', '-e', 'frame.number');
+    const lines = out.trim().split('\n');
+    return Number(lines[lines.length - 1] ?? 0);
+  };
+
+  /** SMP PDUs (CID 0x0006) after `after`, as tshark reassembled them. */
+  const smpSince = async (after: number): Promise<Array<{ dir: 'tx' | 'rx'; pdu: string }>> =>
+    (await tsharkL2cap(capture)).filter(r => r.cid === 0x0006 && r.frame > after).map(r => ({ dir: r.dir, pdu: r.payload }));
+
+  /** HCI LE Enable Encryption commands after `after`, with the LTK as it travels. */
+  const encryptionsSince = async (after: number): Promise<string[]> => {
+    const out = await tshark('-r', capture, '-Y', `frame.number > ${after} && bthci_cmd.opcode == 0x2019`, '-T', 'fields',
+      '-e', 'bthci_cmd.le_long_term_key');
+    return out.split('\n').filter(Boolean).map(s => s.replace(/:/g, ''));
+  };
+
+  /** Our bond with BlueZ, which must exist. */
+  const ourBond = async () => {
+    const bond = (await adapter.bonds()).find(b => b.identity.address === guest.peripheral);
+    if (!bond) throw new Error('no bond with BlueZ');
+    return bond;
+  };
+
+  /** BlueZ stored the key we hold (hex, as on the wire: BlueZ writes the octets in that order). */
+  const expectBlueZHoldsOurKey = async (): Promise<string> => {
+    const info = await bluezInfo();
+    expect(info, 'BlueZ has no bond with us').toBeDefined();
+    const bond = await ourBond();
+    expect(info!.toUpperCase()).toContain(`KEY=${hex(bond.ltk!.key).toUpperCase()}`);
+    return info!;
+  };
+
+  const encChar = async (c: Connection) => c.characteristic(TEST_SVC, TEST_ENC_CHR, { timeout: SLOW });
+
+  beforeAll(async () => {
+    ({ guest, release } = await useBlueZGuest());
+    ctl = await GuestControl.open(guest.ctlSocket);
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'blewire-pairing-bluez-'));
+    capture = path.join(tmp, 'pairing-bluez.btsnoop');
+    // A clean BlueZ: SC on, bondable, no bond with our address left by an earlier run on this guest.
+    await btmgmt('sc', 'on');
+    await btmgmt('bondable', 'on');
+    await removeDevice();
+    const sock = await syncH4(guest.h4Socket);
+    const transport = new StreamTransport(sock, `unix:${guest.h4Socket}`);
+    sock.resume();
+    adapter = await Adapter.open({ transport, capture, randomAddress: OURS, bonds: new FileBondStore(path.join(tmp, 'bonds')) });
+  }, 900_000);
+
+  afterAll(async () => {
+    if (conn?.connected) await conn.disconnect().catch(() => undefined);
+    await adapter?.close().catch(() => undefined);
+    if (ctl) {
+      // Leave BlueZ as other files expect it (as init.sh started it): no agent, SC on, not bondable, no bond with us.
+      await useAgent(undefined).catch(() => undefined);
+      await btmgmt('sc', 'on').catch(() => undefined);
+      await btmgmt('bondable', 'off').catch(() => undefined);
+      await bluezForget().catch(() => undefined);
+      ctl.close();
+    }
+    await release();
+    const keep = process.env.BLEWIRE_INTEROP_KEEP;
+    if (keep && capture && fs.existsSync(capture)) fs.copyFileSync(capture, path.join(keep, path.basename(capture)));
+    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+    console.log(['pairing-bluez timings (wall; the guest is qemu TCG on a shared 2-core host):', ...timings.lines(),
+      'pairing-bluez figures:', ...figures.map(f => `  ${f}`)].join('\n'));
+  });
+
+  it('A: with no agent, the encrypted characteristic answers with an ATT security error', async () => {
+    adapter.setPairingPolicy({ retryOnSecurityError: false });
+    try {
+      const c = await connect();
+      const err = await (await encChar(c)).read({ timeout: SLOW }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(AttError);
+      expect([0x05, 0x0f]).toContain((err as AttError).errorCode);
+      expect(c.security.encrypted).toBe(false);
+    } finally {
+      adapter.setPairingPolicy({});
+    }
+  });
+
+  it('B: agent NoInputNoOutput — reading the encrypted characteristic pairs (SC Just Works), BlueZ stores the same LTK', async () => {
+    await useAgent('NoInputNoOutput');
+    const c = await connect();
+    const chr = await encChar(c);
+    const before = await mark();
+    const value = await timings.timed('SC Just Works, on demand (ATT error -> pair -> retried write)', () =>
+      chr.write(Uint8Array.of(0x42, 0x57), { timeout: SLOW }));
+    void value;
+    expect(Array.from(await chr.read({ timeout: SLOW }))).toEqual([0x42, 0x57]);
+    expect(c.security).toEqual({ level: 2, encrypted: true, keySize: 16, authenticated: false, secureConnections: true, bonded: true });
+    expect(seen.find(p => p.stage === 'paired')).toMatchObject({ method: 'justWorks', secureConnections: true });
+    expect(agent!.output).toMatch(/RequestAuthorization \(\/org\/bluez\/hci0\/dev_C2_5A_11_22_33_44\)/);
+    expect(authorized()).toBe(1);
+    const smp = await smpSince(before);
+    // Our Pairing Request (Vol 3, Part H, 3.5.1): NoInputNoOutput, no OOB, Bonding | SC | CT2, 16, EncKey |
+    // LinkKey, EncKey | IdKey | SignKey | LinkKey.
+    expect(smp[0]).toEqual({ dir: 'tx', pdu: '0103002910090f' });
+    // BlueZ's Pairing Response: NoInputNoOutput, no OOB, Bonding | SC | CT2, 16-octet keys; of the keys
+    // we offered it takes EncKey from us (LinkKey needs BR/EDR, which its LE-only controller lacks) and
+    // gives EncKey | SignKey (a CSRK; its IRK only with privacy on).
+    expect(smp[1]).toEqual({ dir: 'rx', pdu: '02030029100105' });
+    expect(await expectBlueZHoldsOurKey()).toMatch(LTK_TYPE.scUnauthenticated);
+    expect(await encryptionsSince(before)).toEqual([hex((await ourBond()).ltk!.key)]);
+  });
+
+  it('C: a new link re-encrypts from the bond; no pairing; the characteristic reads', async () => {
+    const c = await connect();
+    const before = await mark();
+    const state = await timings.timed('re-encryption from the bond (encrypt())', () => c.encrypt({ timeout: SLOW }));
+    expect(state).toMatchObject({ encrypted: true, bonded: true, secureConnections: true });
+    expect(Array.from(await (await encChar(c)).read({ timeout: SLOW }))).toEqual([0x42, 0x57]);
+    // No pairing PDU either way; at most BlueZ's Security Request (0x0b), which a bond answers by encrypting.
+    const smp = await smpSince(before);
+    expect(smp.filter(r => r.pdu.slice(0, 2) !== '0b')).toEqual([]);
+    expect(await encryptionsSince(before)).toEqual([hex((await ourBond()).ltk!.key)]);
+  });
+
+  it('D: BlueZ removes the bond — encrypt() fails with PIN or Key Missing (0x06); pair() again works', async () => {
+    if (conn?.connected) await conn.disconnect();
+    await bluezForget();
+    const c = await connect();
+    const err = await c.encrypt({ timeout: SLOW }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(HciStatusError);
+    expect(err).toMatchObject({ code: 'EHCISTATUS', status: 0x06, statusName: 'PIN or Key Missing' });
+    expect(c.security.encrypted).toBe(false);
+    const old = hex((await ourBond()).ltk!.key);
+    expect(await c.pair({ timeout: SLOW })).toMatchObject({ encrypted: true, bonded: true, secureConnections: true });
+    expect(hex((await ourBond()).ltk!.key)).not.toBe(old);
+    await expectBlueZHoldsOurKey();
+  });
+
+  it('E: we remove the bond — BlueZ refuses Just Works re-pairing while it keeps its own (typed SmpError from the peer); once it forgets us too, pairing works', async () => {
+    if (conn?.connected) await conn.disconnect();
+    expect(await adapter.removeBond(guest.peripheral)).toBe(true);
+    // BlueZ still bonded with us asks for encryption (Security Request) and holds our ATT requests until
+    // then; we ignore that request here so that exactly one pairing (ours, below) is tried.
+    adapter.setPairingPolicy({ onSecurityRequest: 'ignore' });
+    const asked = authorized();
+    try {
+      const c = await connect();
+      const before = await mark();
+      const err = await c.pair({ timeout: SLOW }).catch((e: unknown) => e);
+      // bluetoothd's Just Works re-pairing policy (main.conf JustWorksRepairing, default never) rejects
+      // the kernel's confirmation for a device it is paired with; the kernel sends Pairing Failed.
+      expect(err).toBeInstanceOf(SmpError);
+      // The kernel answers the rejected confirmation with Numeric Comparison Failed.
+      expect(err).toMatchObject({ code: 'ESMP', by: 'peer', reason: 0x0c, reasonName: 'Numeric Comparison Failed' });
+      const reason = (err as SmpError).reason;
+      const smp = await smpSince(before);
+      figures.push(`E: JW re-pairing with BlueZ still bonded: Pairing Failed 0x${reason.toString(16)} ${(err as SmpError).reasonName}`);
+      expect(smp[smp.length - 1]).toEqual({ dir: 'rx', pdu: `05${reason.toString(16).padStart(2, '0')}` });
+      expect(c.security.encrypted).toBe(false);
+      expect(await ourBond().catch(() => undefined)).toBeUndefined();
+      expect(authorized()).toBe(asked); // the agent was not asked: bluetoothd refused by itself
+    } finally {
+      adapter.setPairingPolicy({});
+    }
+    await bluezForget();
+    // Our own back-off after a failed pairing with this peer (Vol 3, Part H, 2.3.6): 2 s after one failure.
+    await new Promise(r => setTimeout(r, 2_100));
+    const c = await connect();
+    expect(await c.pair({ timeout: SLOW })).toMatchObject({ encrypted: true, bonded: true, secureConnections: true });
+    expect(Array.from(await (await encChar(c)).read({ timeout: SLOW }))).toEqual([0x42, 0x57]);
+    await expectBlueZHoldsOurKey();
+  });
+
+  it('F: agent DisplayYesNo — Numeric Comparison, both sides show the same six digits; the secure characteristic reads', async () => {
+    if (conn?.connected) await conn.disconnect();
+    await bluezForget();
+    await adapter.removeBond(guest.peripheral);
+    await useAgent('DisplayYesNo');
+    const c = await connect();
+    const a = agent!;
+    let ours: number | undefined;
+    let theirs: number | undefined;
+    const before = await mark();
+    const state = await timings.timed('SC Numeric Comparison (agent answered over the control line)', () => c.pair({
+      io: 'displayYesNo', timeout: SLOW,
+      onNumericComparison: async v => {
+        ours = v;
+        const m = await a.expect(/RequestConfirmation \(\S+, (\d{6})\)/, SLOW);
+        theirs = Number(m[1]);
+        await a.expect(/Confirm passkey \(yes\/no\): /, SLOW);
+        await a.write(theirs === v ? 'yes\n' : 'no\n');
+        return theirs === v;
+      },
+    }));
+    expect(ours).toBeDefined();
+    expect(theirs).toBe(ours);
+    expect(state).toEqual({ level: 4, encrypted: true, keySize: 16, authenticated: true, secureConnections: true, bonded: true });
+    const smp = await smpSince(before);
+    expect(smp[0]).toEqual({ dir: 'tx', pdu: '0101002d10090f' }); // DisplayYesNo, Bonding | MITM | SC | CT2
+    expect(Buffer.from(smp[1]!.pdu, 'hex')[1]).toBe(0x01); // BlueZ: DisplayYesNo
+    expect(await expectBlueZHoldsOurKey()).toMatch(LTK_TYPE.scAuthenticated);
+    // secure-read needs an authenticated SC key (level 4): it reads now.
+    const secure = await c.characteristic(TEST_SVC, TEST_SECURE_CHR, { timeout: SLOW });
+    expect(await secure.read({ timeout: SLOW })).toBeInstanceOf(Uint8Array);
+  });
+
+  it('G: agent KeyboardDisplay, we keyboardOnly — BlueZ displays the passkey, we type it', async () => {
+    if (conn?.connected) await conn.disconnect();
+    await bluezForget();
+    await adapter.removeBond(guest.peripheral);
+    await useAgent('KeyboardDisplay');
+    const c = await connect();
+    const a = agent!;
+    let typed: number | undefined;
+    const state = await timings.timed('SC Passkey Entry, BlueZ displays (20 rounds)', () => c.pair({
+      io: 'keyboardOnly', timeout: SLOW,
+      onPasskeyRequest: async () => {
+        const m = await a.expect(/DisplayPasskey \(\S+, (\d{6}) entered \d+\)/, SLOW);
+        typed = Number(m[1]);
+        return typed;
+      },
+    }));
+    expect(typed).toBeDefined();
+    expect(state).toMatchObject({ level: 4, authenticated: true, secureConnections: true, bonded: true });
+    expect(seen.find(p => p.stage === 'paired')).toMatchObject({ method: 'passkeyResponderDisplays' });
+    expect(await expectBlueZHoldsOurKey()).toMatch(LTK_TYPE.scAuthenticated);
+  });
+
+  it('H: agent KeyboardDisplay, we displayOnly — we display the passkey, BlueZ\'s agent types it', async () => {
+    if (conn?.connected) await conn.disconnect();
+    await bluezForget();
+    await adapter.removeBond(guest.peripheral);
+    const c = await connect();
+    const a = agent!;
+    let shown: number | undefined;
+    let typing: Promise<void> = Promise.resolve();
+    const state = await timings.timed('SC Passkey Entry, we display (20 rounds)', () => c.pair({
+      io: 'displayOnly', timeout: SLOW,
+      onPasskeyDisplay: n => {
+        shown = n;
+        typing = a.expect(/Enter passkey: /, SLOW).then(() => a.write(`${String(n).padStart(6, '0')}\n`));
+      },
+    }));
+    await typing;
+    expect(shown).toBeDefined();
+    expect(state).toMatchObject({ level: 4, authenticated: true, secureConnections: true, bonded: true });
+    expect(seen.find(p => p.stage === 'paired')).toMatchObject({ method: 'passkeyInitiatorDisplays' });
+    expect(await expectBlueZHoldsOurKey()).toMatch(LTK_TYPE.scAuthenticated);
+  });
+
+  it('I: btmgmt sc off, agent NoInputNoOutput — legacy Just Works; the legacy bond (EDIV/Rand) re-encrypts a new link', async () => {
+    if (conn?.connected) await conn.disconnect();
+    await bluezForget();
+    await adapter.removeBond(guest.peripheral);
+    await btmgmt('sc', 'off');
+    await useAgent('NoInputNoOutput');
+    let c = await connect();
+    const before = await mark();
+    const state = await timings.timed('legacy Just Works', () => c.pair({ timeout: SLOW }));
+    expect(state).toEqual({ level: 2, encrypted: true, keySize: 16, authenticated: false, secureConnections: false, bonded: true });
+    const smp = await smpSince(before);
+    expect(smp[0]).toEqual({ dir: 'tx', pdu: '0103002910090f' });
+    const rsp = Buffer.from(smp[1]!.pdu, 'hex');
+    expect(rsp[3]! & 0x08).toBe(0); // no SC bit from BlueZ: legacy
+    // Legacy: BlueZ distributes its LTK with EDIV and Rand (Encryption Information 0x06, Central
+    // Identification 0x07); that is the key we re-encrypt with, and the one BlueZ stored.
+    expect(smp.some(r => r.dir === 'rx' && r.pdu.startsWith('06'))).toBe(true);
+    expect(smp.some(r => r.dir === 'rx' && r.pdu.startsWith('07'))).toBe(true);
+    const bond = await ourBond();
+    expect(bond.secureConnections).toBe(false);
+    expect(bond.ltk!.ediv !== 0 || hex(bond.ltk!.rand) !== '0000000000000000').toBe(true);
+    expect(await expectBlueZHoldsOurKey()).toMatch(LTK_TYPE.legacyUnauthenticated);
+    c = await connect();
+    const again = await mark();
+    expect(await timings.timed('re-encryption from a legacy bond', () => c.encrypt({ timeout: SLOW })))
+      .toMatchObject({ encrypted: true, secureConnections: false });
+    expect((await smpSince(again)).filter(r => r.pdu.slice(0, 2) !== '0b')).toEqual([]);
+    expect(Array.from(await (await encChar(c)).read({ timeout: SLOW }))).toEqual([0x42, 0x57]);
+  });
+
+  it('J: btmgmt sc off, agent KeyboardDisplay — legacy Passkey Entry, BlueZ displays, we type', async () => {
+    if (conn?.connected) await conn.disconnect();
+    await bluezForget();
+    await adapter.removeBond(guest.peripheral);
+    await useAgent('KeyboardDisplay');
+    const c = await connect();
+    const a = agent!;
+    const state = await timings.timed('legacy Passkey Entry, BlueZ displays', () => c.pair({
+      io: 'keyboardOnly', timeout: SLOW,
+      onPasskeyRequest: async () => Number((await a.expect(/DisplayPasskey \(\S+, (\d{6}) entered \d+\)/, SLOW))[1]),
+    }));
+    expect(state).toMatchObject({ level: 3, authenticated: true, secureConnections: false, bonded: true });
+    expect(await expectBlueZHoldsOurKey()).toMatch(LTK_TYPE.legacyAuthenticated);
+  });
+
+  it('tshark finds no malformed packet in the recorded pairing', async () => {
+    if (conn?.connected) await conn.disconnect();
+    expect(await tsharkMalformed(capture)).toEqual([]);
+  });
+});
