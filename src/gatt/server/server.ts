@@ -489,7 +489,8 @@ export class ServedLink<C> extends GattServerLink {
     for (const h of this.readHandles(target)) {
       const e = this.owner.entry(h);
       const a = this.database.server.attribute(h);
-      if (!e?.onRead || !a?.readable) continue;
+      // Not for an attribute this link may not read: the request stops before it (narrowReadByType).
+      if (!e?.onRead || !a?.readable || RANK[e.readSecurity] > this.level()) continue;
       const offset = target.kind === 'readBlobReq' ? target.valueOffset : 0;
       const r = await this.runHandler(() => e.onRead!({ connection: this.peer.connection, offset, mtu: ctx.mtu }));
       if (typeof r === 'number') return errorRsp(target, h, r);
@@ -501,8 +502,7 @@ export class ServedLink<C> extends GattServerLink {
   /** Security of every attribute the request touches; an error answer, or undefined to go on. */
   private check(pdu: AttPdu): { error: AttPdu | undefined } | undefined {
     if (!this.isChangeAware) return undefined; // the database's robust-caching answer comes first
-    const sec = this.peer.security;
-    const level = sec.authenticated && sec.encrypted ? 2 : sec.encrypted ? 1 : 0;
+    const level = this.level();
     // Vol 3, Part F, 3.4.1.1 and Part C, 10.3.1: an access that needs an authenticated link answers
     // Insufficient Authentication (0x05), one that needs encryption only Insufficient Encryption (0x0F).
     const fail = (need: AccessSecurity): number | undefined =>
@@ -553,11 +553,16 @@ export class ServedLink<C> extends GattServerLink {
     return this.applyWrites(pdu, state.writes, ctx).then(r => r ?? rsp);
   }
 
+  /** The link's security as a rank of AccessSecurity: 0 none, 1 encrypted, 2 encrypted and authenticated. */
+  private level(): number {
+    const sec = this.peer.security;
+    return sec.encrypted ? (sec.authenticated ? 2 : 1) : 0;
+  }
+
   /** A Read By Type whose later match is not readable at this link's security ends before it. */
   private narrowReadByType(pdu: AttPdu): AttPdu {
     if (pdu.kind !== 'readByTypeReq') return pdu;
-    const sec = this.peer.security;
-    const level = sec.authenticated && sec.encrypted ? 2 : sec.encrypted ? 1 : 0;
+    const level = this.level();
     for (const h of this.readHandles(pdu)) {
       const e = this.owner.entry(h);
       if (e && RANK[e.readSecurity] > level) return { ...pdu, endingHandle: h - 1 } as AttPduOf<'readByTypeReq'>;
