@@ -6,6 +6,8 @@
  * Defaults (GatewayConfig.buffer): 10 000 messages or 16 MiB of payload, whichever is reached first.
  * Topic strings are not counted in `bytes`; each entry costs about 100 bytes of overhead besides.
  */
+import { GatewayError } from './errors.js';
+
 export interface Buffered {
   topic: string;
   payload: string | Uint8Array;
@@ -25,7 +27,7 @@ export class BoundedQueue<T extends { payload: string | Uint8Array }> {
   dropped = 0;
 
   constructor(readonly maxMessages = DEFAULT_BUFFER_MESSAGES, readonly maxBytes = DEFAULT_BUFFER_BYTES) {
-    if (!(maxMessages >= 1) || !(maxBytes >= 1)) throw new RangeError('BoundedQueue: bounds must be at least 1');
+    if (!(maxMessages >= 1) || !(maxBytes >= 1)) throw new GatewayError('EGW_CONFIG', `the offline buffer's bounds must be at least 1 (maxMessages ${maxMessages}, maxBytes ${maxBytes}): fix buffer.maxMessages / buffer.maxBytes in the configuration`);
   }
 
   get length(): number {

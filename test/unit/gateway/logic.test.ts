@@ -13,6 +13,11 @@ import { jsonLogger } from '../../../src/apps/gateway/log.js';
 const item = (n: number, size = 10) => ({ topic: `t/${n}`, payload: 'x'.repeat(size), qos: 1 as const, retain: false });
 
 describe('BoundedQueue', () => {
+  test('refuses bounds below 1 with a typed configuration error (EGW_CONFIG), not a bare RangeError', () => {
+    for (const [m, b] of [[0, 10], [10, 0], [Number.NaN, 10]] as const) {
+      expect(() => new BoundedQueue(m, b)).toThrow(expect.objectContaining({ code: 'EGW_CONFIG', message: expect.stringMatching(/buffer\.maxMessages/) }));
+    }
+  });
   test('drops the oldest beyond maxMessages and counts them', () => {
     const q = new BoundedQueue<ReturnType<typeof item>>(3, 1_000_000);
     for (let i = 1; i <= 5; i++) q.push(item(i));
