@@ -137,6 +137,8 @@ export class BluetoothRemoteGATTServer {
   #abort: AbortController | undefined;
   #generation = 0;
   readonly #services = new Map<number, BluetoothRemoteGATTService>();
+  /** The database as the page last saw it (undefined until the first discovery of a connection). */
+  #known: ServiceShape[] | undefined;
 
   /** @internal */
   constructor(device: BluetoothDevice, host: DeviceHost) {
@@ -160,12 +162,62 @@ export class BluetoothRemoteGATTServer {
 
   /** @internal Every service of the connection's database (discovered once per connection, cached by the stack). */
   async _services(what: string, conn: Connection): Promise<GattService[]> {
+    let all: GattService[];
     try {
-      return await conn.services();
+      all = await conn.services();
     } catch (e) {
       throw gattError(what, e);
     }
+    if (this.#conn === conn) this.#known = all.map(shapeOf);
+    return all;
   }
+
+  /**
+   * Service Changed (Core Vol 3, Part G, 7.1): the stack rediscovered [start, end]. Services of that
+   * range the page may see fire serviceremoved (gone, or another service now at that handle),
+   * servicechanged (same declaration, different characteristics or descriptors) or serviceadded
+   * (new), each bubbling to the device and navigator.bluetooth (Web Bluetooth 6.3, "Responding to
+   * Service Changes"). Nothing fires before the page first looked at the database.
+   */
+  async #onServicesChanged(conn: Connection, start: number, end: number): Promise<void> {
+    const before = this.#known;
+    if (this.#conn !== conn || !before) return;
+    let after: GattService[];
+    try {
+      after = await conn.services();
+    } catch {
+      return; // the link went down meanwhile: gattserverdisconnected says so
+    }
+    if (this.#conn !== conn) return;
+    this.#known = after.map(shapeOf);
+    const inRange = (s: { start: number; end: number }): boolean => s.end >= start && s.start <= end;
+    const visible = (uuid: string): boolean => this.#device._allows(uuid) && !this.#host.blocklist.blocked(uuid);
+    const old = new Map(before.filter(inRange).map(s => [s.start, s]));
+    const fresh = after.filter(inRange);
+    const events: Array<[BluetoothRemoteGATTService, string]> = [];
+    for (const [startHandle, s] of old) {
+      const now = fresh.find(f => f.start === startHandle && f.uuid === s.uuid);
+      if (now) continue;
+      const w = this.#services.get(startHandle);
+      if (w && w.uuid === s.uuid) this.#services.delete(startHandle);
+      if (visible(s.uuid)) events.push([w && w.uuid === s.uuid ? w : new BluetoothRemoteGATTService(this, undefined, s), 'serviceremoved']);
+    }
+    for (const f of fresh) {
+      if (!visible(f.uuid)) continue;
+      const was = old.get(f.start);
+      if (was && was.uuid === f.uuid) {
+        if (was.signature !== shapeOf(f).signature) events.push([this._service(f), 'servicechanged']);
+      } else {
+        events.push([this._service(f), 'serviceadded']);
+      }
+    }
+    // Objects the page holds find their attribute again in the new tree (or fail with InvalidStateError).
+    this.#generation++;
+    for (const [target, type] of events) target.fire(type, true);
+  }
+
+  /** @internal Whether `w` was removed from the database by a Service Changed. */
+  _removed(w: BluetoothRemoteGATTService): boolean { return this.#services.get(w._start) !== w; }
 
   /** @internal The page's object for a service (one per start handle). */
   _service(s: GattService): BluetoothRemoteGATTService {
@@ -201,8 +253,10 @@ export class BluetoothRemoteGATTServer {
         throw ac.signal.aborted ? aborted() : domError('NetworkError', `${what}: the link went down as it came up.`);
       }
       this.#conn = conn;
+      this.#known = undefined;
       this.#generation++;
       conn.once('disconnect', () => { if (this.#conn === conn) this.#cleanUp(); });
+      conn.gatt.on('servicesChanged', r => { void this.#onServicesChanged(conn, r.start, r.end); });
       return this;
     })();
     this.#connecting = p;
@@ -260,4 +314,20 @@ export class BluetoothRemoteGATTServer {
     return (single ? found.slice(0, 1) : found).map(s => this._service(s));
   }
 }
+/** A service as far as change detection goes: where it is, what it is, and a digest of its contents. */
+export interface ServiceShape { start: number; end: number; uuid: string; primary: boolean; signature: string }
+
+function shapeOf(s: GattService): ServiceShape {
+  let signature = `${s.end}`;
+  try {
+    for (const c of s.characteristics) {
+      signature += `|${c.handle}:${c.uuid}:${c.propertyBits}`;
+      for (const d of c.descriptors) signature += `,${d.handle}:${d.uuid}`;
+    }
+  } catch {
+    signature += '|?'; // characteristics not discovered: nothing to compare
+  }
+  return { start: s.start, end: s.end, uuid: s.uuid, primary: s.primary, signature };
+}
+
 webidlInterface(BluetoothRemoteGATTServer, 'BluetoothRemoteGATTServer', ['device', 'connected', 'connect', 'disconnect', 'getPrimaryService', 'getPrimaryServices']);

@@ -57,19 +57,23 @@ export class BluetoothRemoteGATTService extends BluetoothEventTarget {
   readonly #uuid: string;
   readonly #primary: boolean;
   readonly #start: number;
-  #svc: GattService;
+  #svc: GattService | undefined;
   #generation: number;
   readonly #chars = new Map<number, BluetoothRemoteGATTCharacteristic>();
 
-  /** @internal */
-  constructor(server: BluetoothRemoteGATTServer, svc: GattService) {
+  /**
+   * @internal A service of the connection's database; or, with `gone`, the stand-in for a removed
+   * service the page never held (serviceremoved still names it): every operation on it is InvalidStateError.
+   */
+  constructor(server: BluetoothRemoteGATTServer, svc: GattService | undefined, gone?: { start: number; uuid: string; primary: boolean }) {
     super();
+    const d = svc ?? gone!;
     this.#server = server;
-    this.#uuid = svc.uuid;
-    this.#primary = svc.primary;
-    this.#start = svc.start;
+    this.#uuid = d.uuid;
+    this.#primary = d.primary;
+    this.#start = d.start;
     this.#svc = svc;
-    this.#generation = server._generation;
+    this.#generation = svc ? server._generation : -1;
   }
 
   protected override bluetoothParent(): BluetoothEventTarget { return this.#server.device; }
@@ -82,7 +86,8 @@ export class BluetoothRemoteGATTService extends BluetoothEventTarget {
   /** @internal The stack's service in the current connection (found again by handle after a reconnect). */
   async _live(what: string): Promise<GattService> {
     const conn = this.#server._connection(what);
-    if (this.#generation === this.#server._generation) return this.#svc;
+    if (this.#svc && this.#generation === this.#server._generation && !this.#server._removed(this)) return this.#svc;
+    if (this.#server._removed(this)) throw domError('InvalidStateError', `${what}: GATT Service no longer exists.`);
     const svc = (await this.#server._services(what, conn)).find(s => s.start === this._start && s.uuid === this.#uuid);
     if (!svc) throw domError('InvalidStateError', `${what}: GATT Service no longer exists.`);
     this.#svc = svc;
@@ -190,7 +195,7 @@ export class BluetoothRemoteGATTCharacteristic extends BluetoothEventTarget {
   #char: GattCharacteristic;
   #generation: number;
   #value: DataView | null = null;
-  #subscription: { unsubscribe(): Promise<void>; readonly active: boolean; generation: number } | undefined;
+  #subscription: { unsubscribe(): Promise<void>; readonly active: boolean } | undefined;
   #subscribing: Promise<void> | undefined;
   readonly #descriptors = new Map<number, BluetoothRemoteGATTDescriptor>();
 
@@ -319,13 +324,12 @@ export class BluetoothRemoteGATTCharacteristic extends BluetoothEventTarget {
     if (!this.#properties.notify && !this.#properties.indicate) {
       throw domError('NotSupportedError', `${what}: GATT operation not permitted: characteristic ${this.#uuid} has neither 'notify' nor 'indicate'.`);
     }
-    const server = this.#service._server;
-    if (this.#subscription?.active && this.#subscription.generation === server._generation) return this;
+    // An active subscription is live (the stack ends it with the link or when Service Changed covers it).
+    if (this.#subscription?.active) return this;
     // Two startNotifications() in a row write the CCCD once.
     this.#subscribing ??= (async () => {
       try {
-        const sub = await c.subscribe(v => this._valueChanged(v));
-        this.#subscription = Object.assign(sub, { generation: server._generation });
+        this.#subscription = await c.subscribe(v => this._valueChanged(v));
       } catch (e) {
         throw gattError(what, e);
       } finally {

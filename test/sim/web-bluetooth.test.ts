@@ -6,11 +6,11 @@
 import { afterEach, describe, expect, test } from 'vitest';
 import { runInNewContext } from 'node:vm';
 import { Adapter } from '../../src/api/adapter.js';
-import { createSimulator, HEART_RATE_SENSOR, type Simulator } from '../../src/sim/index.js';
+import { createSimulator, HEART_RATE_SENSOR, SimAir, type Simulator } from '../../src/sim/index.js';
 import type { SimPeripheral } from '../../src/sim/types.js';
 import {
   BluetoothUUID, createBluetooth, type Bluetooth, type BluetoothDevice, type CreateBluetoothOptions,
-  type BluetoothRemoteGATTCharacteristic,
+  type BluetoothRemoteGATTCharacteristic, type BluetoothRemoteGATTService,
 } from '../../src/web-bluetooth/index.js';
 
 const CUSTOM = 'b10e0001-5a5a-4000-8000-00000000b1e0';
@@ -450,5 +450,62 @@ describe('page code from another realm', () => {
     expect((await setpoint.readValue()).getUint8(0)).toBe(0);
     const filterFromVm = runInNewContext('({ filters: [{ manufacturerData: [{ companyIdentifier: 0x59, dataPrefix: Uint8Array.of(1, 2) }] }] })');
     expect(await r.bluetooth.requestDevice(filterFromVm)).toBe(device);
+  });
+});
+
+describe('Service Changed: serviceadded, servicechanged, serviceremoved', () => {
+  // The peer is blewire's own GATT server on the shared simulated air: server.update() sends a real
+  // Service Changed indication (Core Vol 3, Part G, 7.1), the central's stack confirms it and
+  // rediscovers, and the page sees the difference as events (Web Bluetooth 6.3).
+  test('a changed database fires the three events for the granted services, and held objects follow it', async () => {
+    const air = new SimAir();
+    const ps = createSimulator({ name: 'server', peripherals: [] }, { air });
+    const cs = createSimulator({ name: 'page', peripherals: [] }, { air });
+    const peripheral = await Adapter.open({ transport: ps.transport, bonds: false });
+    const central = await Adapter.open({ transport: cs.transport, bonds: false });
+    const bluetooth = createBluetooth({ adapter: central, scanTime: 1500 });
+    try {
+      const server = await peripheral.serve([
+        { uuid: CUSTOM, characteristics: [{ uuid: SETPOINT, properties: ['read', 'write'], value: Uint8Array.of(1) }] },
+        { uuid: 0x180f, characteristics: [{ uuid: 0x2a19, properties: ['read'], value: Uint8Array.of(0x42) }] },
+      ]);
+      await peripheral.advertise({ name: 'Morph' });
+      const device = await bluetooth.requestDevice({ filters: [{ name: 'Morph' }], optionalServices: ['battery_service', CUSTOM, 'cycling_power'] });
+      await device.gatt!.connect();
+      const services = await device.gatt!.getPrimaryServices();
+      expect(services.map(s => s.uuid.slice(4, 8))).toEqual([CUSTOM.slice(4, 8), '180f']);
+      const [custom, battery] = services as [BluetoothRemoteGATTService, BluetoothRemoteGATTService];
+      const setpoint = await custom.getCharacteristic(SETPOINT);
+      expect((await setpoint.readValue()).getUint8(0)).toBe(1);
+      // The stack subscribes to Service Changed behind the first discovery.
+      await air.clock.delay(1000);
+      const seen: string[] = [];
+      for (const type of ['serviceadded', 'servicechanged', 'serviceremoved']) {
+        bluetooth.addEventListener(type, ev => seen.push(`${type} ${(ev.target as BluetoothRemoteGATTService).uuid.slice(4, 8)}`));
+      }
+      // The custom service keeps its start handle and gains a characteristic; Battery's handles now
+      // belong to Cycling Power: Battery removed, Cycling Power added, the custom service changed.
+      await server.update([
+        { uuid: CUSTOM, characteristics: [
+          { uuid: SETPOINT, properties: ['read', 'write'], value: Uint8Array.of(2) },
+          { uuid: COMMAND, properties: ['writeWithoutResponse'] },
+        ] },
+        { uuid: 0x1818, characteristics: [{ uuid: 0x2a63, properties: ['notify'] }] },
+      ]);
+      await expect.poll(() => seen.length, { timeout: 10_000 }).toBe(3);
+      expect(seen.sort()).toEqual(['serviceadded 1818', `servicechanged ${CUSTOM.slice(4, 8)}`, 'serviceremoved 180f']);
+      await domRejection(battery.getCharacteristic('battery_level'), 'InvalidStateError');
+      expect((await custom.getCharacteristics()).map(c => c.uuid)).toEqual([SETPOINT, COMMAND]);
+      // A characteristic object the page held before the change reads the new database.
+      expect((await setpoint.readValue()).getUint8(0)).toBe(2);
+      expect((await device.gatt!.getPrimaryServices()).map(s => s.uuid.slice(4, 8))).toEqual([CUSTOM.slice(4, 8), '1818']);
+      // Nothing fires again without a change.
+      await air.clock.delay(2000);
+      expect(seen).toHaveLength(3);
+    } finally {
+      await bluetooth.close();
+      await central.close();
+      await peripheral.close();
+    }
   });
 });
