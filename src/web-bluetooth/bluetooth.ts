@@ -18,6 +18,7 @@ import { BluetoothDevice, type DeviceHost } from './device.js';
 import { domError } from './errors.js';
 import { BluetoothEventTarget, type Handler, CHARACTERISTIC_EVENTS, DEVICE_EVENTS, SERVICE_EVENTS, webidlInterface } from './events.js';
 import { canonicalizeRequest, matchesRequest } from './filters.js';
+import { defaultGrantsPath, GrantFile, MAX_GRANTS, type StoredGrant } from './grants.js';
 
 /** Devices one requestDevice() keeps as candidates (the rest of a crowded air is not held in memory). */
 export const MAX_CANDIDATES = 256;
@@ -68,6 +69,13 @@ export interface CreateBluetoothOptions {
   connectTimeout?: number;
   /** Replace the GATT blocklist (UUID → exclude / exclude-reads / exclude-writes). */
   blocklist?: ReadonlyMap<string, BlocklistToken>;
+  /**
+   * Keep the page's permissions across processes, as a browser keeps them per origin: getDevices()
+   * then returns the devices granted earlier, with the same ids and services. `true` uses
+   * `$XDG_STATE_HOME/blewire/web-bluetooth/permissions.json` (else under ~/.local/state); a string is the
+   * file to use (its directory must exist). Default: this process only, like a private window.
+   */
+  permissions?: boolean | string;
 }
 
 function opaqueId(): string {
@@ -82,6 +90,8 @@ export class Bluetooth extends BluetoothEventTarget {
   #owned = false;
   readonly #devices = new Map<string, BluetoothDevice>();
   readonly #granted = new Set<BluetoothDevice>();
+  readonly #grantFile: GrantFile | undefined;
+  #loaded: Promise<void> | undefined;
 
   /** @internal Use createBluetooth(). */
   constructor(options: CreateBluetoothOptions = {}) {
@@ -93,8 +103,14 @@ export class Bluetooth extends BluetoothEventTarget {
       blocklist: this.#blocklist,
       connectTimeout: options.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT_MS,
       adapter: what => this.#open(what),
-      forget: device => { this.#granted.delete(device); },
+      forget: device => this.#forget(device),
     };
+    const p = options.permissions;
+    if (p !== undefined && p !== false && p !== true && (typeof p !== 'string' || p === '')) {
+      throw new TypeError(`createBluetooth(): permissions must be true, false or a file path, not ${JSON.stringify(p)}.`);
+    }
+    if (p === true) this.#grantFile = new GrantFile(defaultGrantsPath(), true);
+    else if (typeof p === 'string') this.#grantFile = new GrantFile(p);
     if (options.adapter) this.#watchAdapter(options.adapter);
   }
 
@@ -127,13 +143,62 @@ export class Bluetooth extends BluetoothEventTarget {
     }
   }
 
-  /** The devices this Bluetooth object was granted (and not forgotten). */
+  /** The devices this Bluetooth object was granted (and not forgotten), earlier processes' too with `permissions`. */
   async getDevices(): Promise<BluetoothDevice[]> {
+    await this.#loadGrants();
     return [...this.#granted];
+  }
+
+  /** Why the permission file was not used (undefined when it was, or there is none). */
+  get permissionsRejected(): string | undefined { return this.#grantFile?.rejected; }
+
+  /** Grants of earlier processes become devices (same id, name and services), once. */
+  #loadGrants(): Promise<void> {
+    const file = this.#grantFile;
+    if (!file) return Promise.resolve();
+    this.#loaded ??= file.load().then(list => {
+      for (const g of list) {
+        const key = `${g.address}/${g.addressType}`;
+        if (this.#devices.has(key)) continue;
+        const device = new BluetoothDevice(this.#host, g.id, g.address, g.addressType, g.name);
+        device._grant(g.services, g.name);
+        this.#devices.set(key, device);
+        this.#granted.add(device);
+      }
+    });
+    return this.#loaded;
+  }
+
+  /** Write the grants (oldest first, at most MAX_GRANTS: the oldest beyond are forgotten). */
+  async #saveGrants(what: string): Promise<void> {
+    const file = this.#grantFile;
+    if (!file) return;
+    while (this.#granted.size > MAX_GRANTS) {
+      const oldest = this.#granted.values().next().value!;
+      this.#granted.delete(oldest);
+    }
+    const list: StoredGrant[] = [];
+    for (const d of this.#granted) {
+      const addressType = d._addressType;
+      if (addressType === 'anonymous') continue; // nothing to find it by in another process
+      list.push({ id: d.id, address: d._address, addressType, ...(d.name !== undefined ? { name: d.name } : {}), services: d._allowedServices() });
+    }
+    try {
+      await file.save(list);
+    } catch (e) {
+      throw domError('NotAllowedError', `${what}: the permission could not be stored in ${file.path}: ${(e as Error).message}. Fix the file or its directory, or create the Bluetooth object without \`permissions\`.`, e);
+    }
+  }
+
+  async #forget(device: BluetoothDevice): Promise<void> {
+    await this.#loadGrants();
+    if (!this.#granted.delete(device)) return;
+    await this.#saveGrants('forget()');
   }
 
   async requestDevice(options?: RequestDeviceOptions): Promise<BluetoothDevice> {
     const request = canonicalizeRequest(options, this.#blocklist);
+    await this.#loadGrants();
     const adapter = await this.#open('requestDevice()');
     const scanTime = this.#options.scanTime ?? DEFAULT_SCAN_TIME_MS;
     const seen = new Map<string, Advertisement>();
@@ -172,7 +237,9 @@ export class Bluetooth extends BluetoothEventTarget {
       this.#devices.set(key, device);
     }
     device._grant(request.allowedServices, picked.name);
+    this.#granted.delete(device); // the newest grant goes last (the oldest is the first forgotten)
     this.#granted.add(device);
+    await this.#saveGrants('requestDevice()');
     return device;
   }
 

@@ -23,7 +23,7 @@ export interface DeviceHost {
   /** ms for LE Create Connection before connect() gives up (NetworkError). */
   readonly connectTimeout: number;
   adapter(what: string): Promise<Adapter>;
-  forget(device: BluetoothDevice): void;
+  forget(device: BluetoothDevice): Promise<void>;
 }
 
 export interface WatchAdvertisementsOptions { signal?: AbortSignal }
@@ -74,7 +74,7 @@ export class BluetoothDevice extends BluetoothEventTarget {
     this.#stopWatching();
     this.#allowed.clear();
     this.#forgotten = true;
-    this.#host.forget(this);
+    await this.#host.forget(this);
   }
 
   /**

@@ -8,7 +8,7 @@ import { AbortError, AttError, BlewireError, DisconnectedError, TimeoutError } f
 
 export type WebBluetoothErrorName =
   | 'NotFoundError' | 'SecurityError' | 'NetworkError' | 'InvalidStateError' | 'NotSupportedError'
-  | 'InvalidModificationError' | 'AbortError';
+  | 'InvalidModificationError' | 'AbortError' | 'NotAllowedError';
 
 /** A DOMException with the spec's name and, when a blewire error is behind it, that error as `cause`. */
 export function domError(name: WebBluetoothErrorName, message: string, cause?: unknown): DOMException {

@@ -5,6 +5,9 @@
 // bubbling path, reconnects, and watchAdvertisements(). Every test ends with no timer left.
 import { afterEach, describe, expect, test } from 'vitest';
 import { runInNewContext } from 'node:vm';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Adapter } from '../../src/api/adapter.js';
 import { createSimulator, HEART_RATE_SENSOR, SimAir, type Simulator } from '../../src/sim/index.js';
 import type { SimPeripheral } from '../../src/sim/types.js';
@@ -507,5 +510,86 @@ describe('Service Changed: serviceadded, servicechanged, serviceremoved', () => 
       await central.close();
       await peripheral.close();
     }
+  });
+});
+
+describe('permissions kept across processes', () => {
+  const dirs: string[] = [];
+  afterEach(async () => { for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true }); });
+  async function tempFile(): Promise<string> {
+    const d = await mkdtemp(join(tmpdir(), 'blewire-wb-'));
+    dirs.push(d);
+    return join(d, 'permissions.json');
+  }
+
+  test('a later Bluetooth object gets the same device (id, name, services), connects, and forget() removes it from the file', async () => {
+    const file = await tempFile();
+    const r = await rig({ permissions: file });
+    const first = await connectWidget(r);
+    const id = first.id;
+    first.gatt!.disconnect();
+    expect((await stat(file)).mode & 0o777).toBe(0o600);
+    const doc = JSON.parse(await readFile(file, 'utf8'));
+    expect(doc.devices).toEqual([{ id, address: expect.stringMatching(/^[0-9A-F:]{17}$/), addressType: expect.any(String), name: 'Lab Widget',
+      services: [BluetoothUUID.getService('battery_service')] }]);
+
+    // Another "page load": a new navigator.bluetooth reading the same file.
+    const again = createBluetooth({ adapter: r.adapter, permissions: file });
+    try {
+      const [device, ...rest] = await again.getDevices();
+      expect(rest).toEqual([]);
+      expect(device!.id).toBe(id);
+      expect(device!.name).toBe('Lab Widget');
+      await device!.gatt!.connect();
+      const battery = await device!.gatt!.getPrimaryService('battery_service');
+      expect((await (await battery.getCharacteristic('battery_level')).readValue()).byteLength).toBe(1);
+      // Only what was granted: the custom service was never named.
+      await domRejection(device!.gatt!.getPrimaryService(CUSTOM), 'SecurityError');
+      await device!.forget();
+      expect(JSON.parse(await readFile(file, 'utf8')).devices).toEqual([]);
+    } finally {
+      await again.close();
+    }
+    const third = createBluetooth({ adapter: r.adapter, permissions: file });
+    expect(await third.getDevices()).toEqual([]);
+    expect(third.permissionsRejected).toBeUndefined();
+  });
+
+  test('a hostile permission file is no permission at all, says why, and the next grant replaces it', async () => {
+    const good = { format: 'blewire-web-bluetooth-permissions', version: 1 };
+    const dev = { id: 'AAAAAAAAAAAAAAAAAAAAAA==', address: 'C0:00:00:00:00:01', addressType: 'random', services: ['0000180f-0000-1000-8000-00805f9b34fb'] };
+    const cases: Array<[string, string | Uint8Array]> = [
+      ['not JSON', '{"format":'],
+      ['another format', JSON.stringify({ ...good, version: 2, devices: [dev] })],
+      ['an id that is not opaque', JSON.stringify({ ...good, devices: [{ ...dev, id: '__proto__' }] })],
+      ['an address that is not one', JSON.stringify({ ...good, devices: [{ ...dev, address: '../../etc' }] })],
+      ['an address type of its own', JSON.stringify({ ...good, devices: [{ ...dev, addressType: 'anonymous' }] })],
+      ['a service that is not a canonical UUID', JSON.stringify({ ...good, devices: [{ ...dev, services: ['0000180F-0000-1000-8000-00805F9B34FB'] }] })],
+      ['a name longer than a device name', JSON.stringify({ ...good, devices: [{ ...dev, name: 'n'.repeat(249) }] })],
+      ['the same device twice', JSON.stringify({ ...good, devices: [dev, { ...dev, id: 'BAAAAAAAAAAAAAAAAAAAAA==' }] })],
+      ['more devices than kept', JSON.stringify({ ...good, devices: Array.from({ length: 257 }, () => dev) })],
+      ['a file over the size cap', new Uint8Array(4 * 1024 * 1024 + 1).fill(0x20)],
+    ];
+    for (const [what, content] of cases) {
+      const file = await tempFile();
+      await writeFile(file, content);
+      const b = createBluetooth({ adapter: (await rig()).adapter, permissions: file });
+      expect(await b.getDevices(), what).toEqual([]);
+      expect(b.permissionsRejected, what).toBeTruthy();
+    }
+    // The last rig's file is replaced by a valid one on the next grant.
+    const file = await tempFile();
+    await writeFile(file, 'garbage');
+    const r = await rig({ permissions: file });
+    await connectWidget(r);
+    expect(JSON.parse(await readFile(file, 'utf8')).devices).toHaveLength(1);
+  });
+
+  test('a permission that cannot be stored rejects with NotAllowedError naming the file', async () => {
+    const file = join(await tempFile(), 'missing-dir', 'permissions.json');
+    const r = await rig({ permissions: file });
+    const e = await domRejection(r.bluetooth.requestDevice({ filters: [{ name: 'Lab Widget' }] }), 'NotAllowedError');
+    expect(e.message).toContain(file);
+    expect(() => createBluetooth({ permissions: '' as unknown as string })).toThrow(TypeError);
   });
 });
