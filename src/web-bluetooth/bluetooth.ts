@@ -17,9 +17,15 @@ import { Blocklist, GATT_BLOCKLIST, type BlocklistToken } from './blocklist.js';
 import { BluetoothDevice, type DeviceHost } from './device.js';
 import { domError } from './errors.js';
 import { BluetoothEventTarget, type Handler, CHARACTERISTIC_EVENTS, DEVICE_EVENTS, SERVICE_EVENTS, webidlInterface } from './events.js';
-import { canonicalizeRequest, matchesRequest } from './filters.js';
+import { canonicalizeRequest, canonicalizeScanRequest, matchesFilter, matchesRequest, type CanonicalFilter } from './filters.js';
 import { defaultGrantsPath, GrantFile, MAX_GRANTS, type StoredGrant } from './grants.js';
 
+/**
+ * BluetoothDevice objects kept for advertisers a requestLEScan() heard (granted devices are always
+ * kept): beyond this, an advertiser never seen before gets a fresh object per event, so a crowded air or
+ * rotating private addresses cannot grow memory without bound.
+ */
+export const MAX_SCANNED_DEVICES = 4096;
 /** Devices one requestDevice() keeps as candidates (the rest of a crowded air is not held in memory). */
 export const MAX_CANDIDATES = 256;
 export const DEFAULT_SCAN_TIME_MS = 3000;
@@ -91,6 +97,7 @@ export class Bluetooth extends BluetoothEventTarget {
   readonly #devices = new Map<string, BluetoothDevice>();
   readonly #granted = new Set<BluetoothDevice>();
   readonly #grantFile: GrantFile | undefined;
+  readonly #scans = new Set<BluetoothLEScan>();
   #loaded: Promise<void> | undefined;
 
   /** @internal Use createBluetooth(). */
@@ -243,8 +250,46 @@ export class Bluetooth extends BluetoothEventTarget {
     return device;
   }
 
-  /** Not in the spec (a page never closes its radio): disconnect every device and close an adapter we opened. */
+  /**
+   * Web Bluetooth Scanning, requestLEScan(): report advertisements as `advertisementreceived` events
+   * (on each advertiser's BluetoothDevice, bubbling here) until stop(). There is no prompt to show: the
+   * scan starts at once. With `keepRepeatedDevices` false (the default) a device is reported again only
+   * when its advertising data changed; `filters` match as requestDevice's do. A device heard this way is
+   * not granted anything: its `gatt` needs requestDevice() first (SecurityError for its services).
+   */
+  async requestLEScan(options?: unknown): Promise<BluetoothLEScan> {
+    const request = canonicalizeScanRequest(options ?? {}, this.#blocklist);
+    const adapter = await this.#open('requestLEScan()');
+    const ac = new AbortController();
+    const session = adapter.scan({
+      active: true, duplicates: request.keepRepeatedDevices, signal: ac.signal, bufferSize: 1,
+      onAdvertisement: ad => {
+        if (request.filters && !request.filters.some(f => matchesFilter(ad, f))) return;
+        this.#scannedDevice(ad.address, ad.addressType, ad.name)._advertised(ad);
+      },
+    });
+    const scan = new BluetoothLEScan(request.filters, request.keepRepeatedDevices, request.acceptAllAdvertisements, () => {
+      this.#scans.delete(scan);
+      ac.abort();
+    });
+    this.#scans.add(scan);
+    // The scan ends by itself when the adapter closes.
+    void session.done.then(() => undefined, () => undefined).then(() => scan.stop());
+    return scan;
+  }
+
+  #scannedDevice(address: string, addressType: AddressType, name: string | undefined): BluetoothDevice {
+    const key = `${address}/${addressType}`;
+    const known = this.#devices.get(key);
+    if (known) return known;
+    const device = new BluetoothDevice(this.#host, opaqueId(), address, addressType, name);
+    if (this.#devices.size < MAX_SCANNED_DEVICES + this.#granted.size) this.#devices.set(key, device);
+    return device;
+  }
+
+  /** Not in the spec (a page never closes its radio): stop scans, disconnect every device and close an adapter we opened. */
   async close(): Promise<void> {
+    for (const scan of [...this.#scans]) scan.stop();
     for (const d of this.#devices.values()) d.gatt?.disconnect();
     const p = this.#adapter;
     this.#adapter = undefined;
@@ -261,7 +306,35 @@ export interface Bluetooth {
   onservicechanged: Handler;
   onserviceremoved: Handler;
 }
-webidlInterface(Bluetooth, 'Bluetooth', ['referringDevice', 'getAvailability', 'getDevices', 'requestDevice'],
+/** A running requestLEScan() (Web Bluetooth Scanning): its options as given, `active` until stop(). */
+export class BluetoothLEScan {
+  readonly #filters: readonly CanonicalFilter[];
+  readonly #keep: boolean;
+  readonly #acceptAll: boolean;
+  #stop: (() => void) | undefined;
+
+  /** @internal Use navigator.bluetooth.requestLEScan(). */
+  constructor(filters: CanonicalFilter[] | undefined, keep: boolean, acceptAll: boolean, stop: () => void) {
+    this.#filters = Object.freeze((filters ?? []).map(f => Object.freeze({ ...f })));
+    this.#keep = keep;
+    this.#acceptAll = acceptAll;
+    this.#stop = stop;
+  }
+
+  get filters(): readonly CanonicalFilter[] { return this.#filters; }
+  get keepRepeatedDevices(): boolean { return this.#keep; }
+  get acceptAllAdvertisements(): boolean { return this.#acceptAll; }
+  get active(): boolean { return this.#stop !== undefined; }
+
+  stop(): void {
+    const s = this.#stop;
+    this.#stop = undefined;
+    s?.();
+  }
+}
+webidlInterface(BluetoothLEScan, 'BluetoothLEScan', ['filters', 'keepRepeatedDevices', 'acceptAllAdvertisements', 'active', 'stop']);
+
+webidlInterface(Bluetooth, 'Bluetooth', ['referringDevice', 'getAvailability', 'getDevices', 'requestDevice', 'requestLEScan'],
   ['availabilitychanged', ...DEVICE_EVENTS, ...CHARACTERISTIC_EVENTS, ...SERVICE_EVENTS]);
 
 /** A navigator.bluetooth over blewire. */

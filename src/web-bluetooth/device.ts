@@ -8,7 +8,7 @@
  * (bubbling to navigator.bluetooth). disconnect() during connect() makes connect() reject with
  * AbortError, as the spec's "active algorithms" say.
  */
-import type { Adapter, AddressType, Connection, GattService, ScanSession } from '../api/surface.js';
+import type { Adapter, AddressType, Advertisement, Connection, GattService, ScanSession } from '../api/surface.js';
 import type { Blocklist } from './blocklist.js';
 import { dataViewOf } from './buffer.js';
 import { domError, gattError } from './errors.js';
@@ -92,23 +92,26 @@ export class BluetoothDevice extends BluetoothEventTarget {
     const ac = new AbortController();
     const session = adapter.scan({
       address: this.#address, duplicates: true, signal: ac.signal, bufferSize: 1,
-      onAdvertisement: ad => {
-        const manufacturerData = new Map<number, DataView>();
-        for (const [k, v] of ad.manufacturerData) manufacturerData.set(k, dataViewOf(v));
-        const serviceData = new Map<string, DataView>();
-        for (const [k, v] of ad.serviceData) serviceData.set(k, dataViewOf(v));
-        if (ad.name !== undefined) this.#name = ad.name;
-        this.fire('advertisementreceived', true, {
-          device: this, uuids: [...new Set([...ad.serviceUuids, ...ad.serviceData.keys()])], name: ad.name,
-          appearance: ad.appearance, txPower: ad.txPower, rssi: ad.rssi, manufacturerData, serviceData,
-        });
-      },
+      onAdvertisement: ad => this._advertised(ad),
     });
     const onAbort = (): void => this.#stopWatching();
     signal?.addEventListener('abort', onAbort, { once: true });
     this.#watch = { session, stop: () => { signal?.removeEventListener('abort', onAbort); ac.abort(); } };
     // The scan ends by itself when the adapter closes: watching ends with it.
     void session.done.then(() => undefined, () => undefined).then(() => { if (this.#watch?.session === session) this.#stopWatching(); });
+  }
+
+  /** @internal Fire `advertisementreceived` (bubbling to navigator.bluetooth) for one advertisement of this device. */
+  _advertised(ad: Advertisement): void {
+    const manufacturerData = new Map<number, DataView>();
+    for (const [k, v] of ad.manufacturerData) manufacturerData.set(k, dataViewOf(v));
+    const serviceData = new Map<string, DataView>();
+    for (const [k, v] of ad.serviceData) serviceData.set(k, dataViewOf(v));
+    if (ad.name !== undefined) this.#name = ad.name;
+    this.fire('advertisementreceived', true, {
+      device: this, uuids: [...new Set([...ad.serviceUuids, ...ad.serviceData.keys()])], name: ad.name,
+      appearance: ad.appearance, txPower: ad.txPower, rssi: ad.rssi, manufacturerData, serviceData,
+    });
   }
 
   #stopWatching(): void {

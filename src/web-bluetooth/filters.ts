@@ -156,6 +156,32 @@ export function canonicalizeRequest(options: unknown, blocklist: Blocklist): Can
   return { filters, exclusionFilters, allowedServices: allowed, optionalManufacturerData };
 }
 
+/** BluetoothLEScanOptions (Web Bluetooth Scanning, "requestLEScan" steps 1-4), validated as requestDevice's are. */
+export interface CanonicalScanRequest {
+  filters: CanonicalFilter[] | undefined;
+  keepRepeatedDevices: boolean;
+  acceptAllAdvertisements: boolean;
+}
+
+export function canonicalizeScanRequest(options: unknown, blocklist: Blocklist): CanonicalScanRequest {
+  const o = dictionary(options, 'options');
+  const acceptAll = Boolean(o.acceptAllAdvertisements);
+  const keep = Boolean(o.keepRepeatedDevices);
+  if (present(o.filters) && acceptAll) {
+    throw new TypeError("Failed to execute 'requestLEScan' on 'Bluetooth': 'filters' and 'acceptAllAdvertisements' cannot be used together: use one of them.");
+  }
+  if (!present(o.filters) && !acceptAll) {
+    throw new TypeError("Failed to execute 'requestLEScan' on 'Bluetooth': either 'filters' should be present or 'acceptAllAdvertisements' should be true.");
+  }
+  let filters: CanonicalFilter[] | undefined;
+  if (present(o.filters)) {
+    const list = sequence(o.filters, 'filters');
+    if (list.length === 0) throw new TypeError("Failed to execute 'requestLEScan' on 'Bluetooth': 'filters' member must be non-empty to find any devices.");
+    filters = list.map((f, i) => canonicalizeFilter(f, blocklist, `filters[${i}]`));
+  }
+  return { filters, keepRepeatedDevices: keep, acceptAllAdvertisements: acceptAll };
+}
+
 function dataMatches(data: Uint8Array | undefined, f: DataFilter): boolean {
   if (!data || data.length < f.prefix.length) return false;
   for (let i = 0; i < f.prefix.length; i++) if ((data[i]! & f.mask[i]!) !== (f.prefix[i]! & f.mask[i]!)) return false;

@@ -5,7 +5,7 @@
  * `blewire/web-bluetooth` (src/navigator.ts) adds the lazy `bluetooth` object.
  */
 export {
-  Bluetooth, createBluetooth, strongestSignal, MAX_CANDIDATES, DEFAULT_SCAN_TIME_MS, DEFAULT_CONNECT_TIMEOUT_MS,
+  Bluetooth, BluetoothLEScan, createBluetooth, strongestSignal, MAX_CANDIDATES, MAX_SCANNED_DEVICES, DEFAULT_SCAN_TIME_MS, DEFAULT_CONNECT_TIMEOUT_MS,
   type CreateBluetoothOptions, type DeviceChooser, type DeviceCandidate, type RequestDeviceOptions,
 } from './bluetooth.js';
 export { BluetoothDevice, BluetoothRemoteGATTServer, type WatchAdvertisementsOptions } from './device.js';

@@ -437,6 +437,74 @@ describe('watchAdvertisements()', () => {
   });
 });
 
+describe('requestLEScan() (Web Bluetooth Scanning)', () => {
+  type AdEvent = Event & { device: BluetoothDevice; rssi: number; name: string | undefined; uuids: string[]; manufacturerData: Map<number, DataView> };
+
+  test('filters, the event on the advertiser\'s device bubbling to navigator.bluetooth, repeated devices only when asked, stop()', async () => {
+    const r = await rig();
+    const seen: AdEvent[] = [];
+    r.bluetooth.addEventListener('advertisementreceived', ev => seen.push(ev as AdEvent));
+    const scan = await r.bluetooth.requestLEScan({ filters: [{ services: ['heart_rate'] }] });
+    expect(scan.active).toBe(true);
+    expect(scan.keepRepeatedDevices).toBe(false);
+    expect(scan.acceptAllAdvertisements).toBe(false);
+    expect(scan.filters.map(f => f.services)).toEqual([[BluetoothUUID.getService('heart_rate')]]);
+    expect(Object.prototype.toString.call(scan)).toBe('[object BluetoothLEScan]');
+    await r.sim.clock.delay(2000);
+    // Only the heart-rate sensor matches; its data does not change, so it is reported once.
+    expect(seen.map(e => e.name)).toEqual(['Pulse HR']);
+    expect(seen[0]!.device.name).toBe('Pulse HR');
+    expect(seen[0]!.uuids).toContain(BluetoothUUID.getService('heart_rate'));
+    scan.stop();
+    expect(scan.active).toBe(false);
+
+    // Every advertisement of every device, repeated.
+    const all = await r.bluetooth.requestLEScan({ acceptAllAdvertisements: true, keepRepeatedDevices: true });
+    const before = seen.length;
+    await r.sim.clock.delay(1000);
+    const names = seen.slice(before).map(e => e.name);
+    expect(names.filter(n => n === 'Pulse HR').length).toBeGreaterThan(5);
+    expect(names).toContain('Lab Widget');
+    // The same advertiser is the same BluetoothDevice from event to event (and for requestDevice()).
+    const widgetEvents = seen.slice(before).filter(e => e.name === 'Lab Widget');
+    expect(new Set(widgetEvents.map(e => e.device)).size).toBe(1);
+    const chosen = await r.bluetooth.requestDevice({ filters: [{ name: 'Lab Widget' }] });
+    expect(chosen).toBe(widgetEvents[0]!.device);
+    all.stop();
+    const n = seen.length;
+    await r.sim.clock.delay(1000);
+    expect(seen.length).toBe(n);
+  });
+
+  test('a device only heard by a scan is not granted: its services are SecurityError until requestDevice()', async () => {
+    const r = await rig();
+    let device: BluetoothDevice | undefined;
+    r.bluetooth.addEventListener('advertisementreceived', ev => { device ??= (ev as AdEvent).device; });
+    const scan = await r.bluetooth.requestLEScan({ filters: [{ name: 'Lab Widget' }] });
+    await expect.poll(() => device !== undefined).toBe(true);
+    scan.stop();
+    expect(await r.bluetooth.getDevices()).toEqual([]);
+    await device!.gatt!.connect();
+    await domRejection(device!.gatt!.getPrimaryService('battery_service'), 'SecurityError');
+    device!.gatt!.disconnect();
+  });
+
+  test('options are validated as the spec says, before any scan', async () => {
+    const r = await rig();
+    for (const bad of [{}, { filters: [] }, { filters: [{ name: 'x' }], acceptAllAdvertisements: true }, { filters: [{}] }, { filters: [{ services: ['nope'] }] }]) {
+      expect(await rejection(r.bluetooth.requestLEScan(bad)), JSON.stringify(bad)).toBeInstanceOf(TypeError);
+    }
+    await domRejection(r.bluetooth.requestLEScan({ filters: [{ services: ['human_interface_device'] }] }), 'SecurityError');
+  });
+
+  test('close() stops running scans', async () => {
+    const r = await rig();
+    const scan = await r.bluetooth.requestLEScan({ acceptAllAdvertisements: true });
+    await r.bluetooth.close();
+    expect(scan.active).toBe(false);
+  });
+});
+
 describe('page code from another realm', () => {
   test('typed arrays and ArrayBuffers made in a vm context are BufferSources', async () => {
     const r = await rig();
