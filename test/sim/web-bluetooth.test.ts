@@ -505,6 +505,41 @@ describe('requestLEScan() (Web Bluetooth Scanning)', () => {
   });
 });
 
+describe('pairing behind the facade', () => {
+  // A page never pairs explicitly: an encrypted characteristic answers Insufficient Authentication, the
+  // stack pairs (Just Works here) and repeats the read, as Chrome lets the OS do.
+  const vault = (pairing: SimPeripheral['pairing']): SimPeripheral => ({
+    name: 'Vault', address: 'D4:1E:35:7A:00:50', addressType: 'random',
+    advertising: { data: { flags: 0x06, name: 'Vault' }, intervalMs: 40, rssi: -60 },
+    gatt: [{ uuid: CUSTOM, handle: 0x20, characteristics: [{ uuid: SETPOINT, properties: ['read'], value: { hex: '2a' } }] }],
+    // Service 0x20, characteristic declaration 0x21, value 0x22: reads of 0x22 need encryption.
+    pairing: { ...pairing, protect: [{ opcode: 0x0a, handle: 0x22 }] },
+  });
+
+  test('readValue() of an encrypted characteristic pairs and returns the value; the link is encrypted', async () => {
+    const r = await rig({}, [vault({})]);
+    const device = await r.bluetooth.requestDevice({ filters: [{ name: 'Vault' }], optionalServices: [CUSTOM] });
+    await device.gatt!.connect();
+    const c = await (await device.gatt!.getPrimaryService(CUSTOM)).getCharacteristic(SETPOINT);
+    expect((await c.readValue()).getUint8(0)).toBe(0x2a);
+    expect(r.adapter.connections[0]!.security).toMatchObject({ encrypted: true });
+    device.gatt!.disconnect();
+  });
+
+  test('a peer that refuses pairing: SecurityError, with the ATT error and the pairing failure behind it', async () => {
+    const r = await rig({}, [vault({ notSupported: true })]);
+    const device = await r.bluetooth.requestDevice({ filters: [{ name: 'Vault' }], optionalServices: [CUSTOM] });
+    await device.gatt!.connect();
+    const c = await (await device.gatt!.getPrimaryService(CUSTOM)).getCharacteristic(SETPOINT);
+    const e = await domRejection(c.readValue(), 'SecurityError');
+    const cause = (e as DOMException & { cause?: Error & { code?: string; cause?: Error & { code?: string } } }).cause;
+    expect(cause?.name).toBe('AttError');
+    expect(cause?.cause?.name).toBe('SmpError');
+    expect(device.gatt!.connected).toBe(true);
+    device.gatt!.disconnect();
+  });
+});
+
 describe('page code from another realm', () => {
   test('typed arrays and ArrayBuffers made in a vm context are BufferSources', async () => {
     const r = await rig();
