@@ -251,3 +251,11 @@ export class ChannelClosedError extends BlewireError {
         : 'protocol violation'})${detail ? `: ${detail}` : ''}`, options);
   }
 }
+
+/**
+ * The browser of the Web Bluetooth bridge (Debian's `chromium`, src/platform/chromium.ts) could not be
+ * started, did not answer on its DevTools pipe, or went away: the message says which and what to do.
+ */
+export class BrowserError extends BlewireError {
+  override readonly code = 'EBROWSER';
+}

@@ -40,7 +40,7 @@ export {
 // Typed errors (each has a stable `code`).
 export {
   BlewireError, DecodeError, EncodeError, TimeoutError, AbortError, TransportError, DisconnectedError,
-  ProtocolError, InvalidStateError, HciStatusError, AttError, BearerClosedError, ArgumentError, HardwareError, FileError, SmpError,
+  ProtocolError, InvalidStateError, HciStatusError, AttError, BearerClosedError, ArgumentError, HardwareError, FileError, SmpError, BrowserError,
   AdTooLongError, ChannelRefusedError, ChannelClosedError,
   type Layer,
 } from './errors.js';

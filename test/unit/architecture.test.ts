@@ -56,7 +56,8 @@ const BELOW: Record<string, string[]> = {
   'web-bluetooth': ['api', 'platform'],
   // Applications (the MQTT gateway) use the public surface only: the package entry src/index.ts.
   apps: ['index'],
-  cli: ['apps', 'transports', 'tooling', 'api', 'link', 'replay', 'sim', 'inspect', 'gatt', 'att', 'smp', 'l2cap', 'gap', 'hci', 'transport', 'capture', 'codec', 'bytes', 'platform'],
+  // The CLI reaches the Web Bluetooth facade only for `blewire browse` (its browser bridge).
+  cli: ['apps', 'transports', 'web-bluetooth', 'tooling', 'api', 'link', 'replay', 'sim', 'inspect', 'gatt', 'att', 'smp', 'l2cap', 'gap', 'hci', 'transport', 'capture', 'codec', 'bytes', 'platform'],
 };
 
 function files(dir: string): string[] {
