@@ -10,6 +10,8 @@
  *   env.ts             envVar(name) (process.env, absent elsewhere)
  *   crypto.ts          AES-128, AES-CMAC, P-256, random octets (node:crypto)
  *   files.ts           private files for caches and bonds (node:fs)
+ *   chromium.ts        a Chromium driven over the DevTools pipe, for the Web Bluetooth bridge (node:child_process)
+ *   terminal.ts        a question on the terminal (node:readline), for the Web Bluetooth chooser
  *
  * A browser or Deno build swaps a module for its own implementation of the same exports (a bundler
  * alias or an import map per file); nothing above this folder changes. The modules have no top-level

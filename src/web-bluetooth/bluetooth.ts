@@ -18,6 +18,8 @@ import { BluetoothDevice, type DeviceHost } from './device.js';
 import { domError } from './errors.js';
 import { BluetoothEventTarget, type Handler, CHARACTERISTIC_EVENTS, DEVICE_EVENTS, SERVICE_EVENTS, webidlInterface } from './events.js';
 import { canonicalizeRequest, canonicalizeScanRequest, matchesFilter, matchesRequest, type CanonicalFilter } from './filters.js';
+import { interactiveTerminal } from '../platform/terminal.js';
+import { terminalChooser } from './chooser.js';
 import { defaultGrantsPath, GrantFile, MAX_GRANTS, type StoredGrant } from './grants.js';
 
 /**
@@ -68,6 +70,10 @@ export interface CreateBluetoothOptions {
   /** Otherwise a transport spec or object for Adapter.open (default: BLEWIRE_TRANSPORT), with more open options. */
   transport?: AdapterOpenOptions['transport'];
   open?: Omit<AdapterOpenOptions, 'transport'>;
+  /**
+   * Picks the device (a browser's chooser dialog). Default: on a terminal (stdin and stdout both TTYs)
+   * a numbered list to answer (terminalChooser); otherwise the connectable device with the strongest signal.
+   */
   deviceChooser?: DeviceChooser;
   /** How long requestDevice() scans before the chooser picks (ms, default 3000). */
   scanTime?: number;
@@ -233,7 +239,8 @@ export class Bluetooth extends BluetoothEventTarget {
     }));
     // An empty chooser could only be cancelled: say why instead of asking.
     if (candidates.length === 0) throw domError('NotFoundError', `requestDevice(): no device matching the filters was heard in ${scanTime} ms of scanning.`);
-    const chooser = this.#options.deviceChooser ?? strongestSignal;
+    const terminal = this.#options.deviceChooser ? undefined : interactiveTerminal();
+    const chooser = this.#options.deviceChooser ?? (terminal ? terminalChooser(terminal) : strongestSignal);
     const picked = await chooser(candidates, options ?? {});
     if (!picked) throw domError('NotFoundError', 'requestDevice(): User cancelled the requestDevice() chooser.');
     if (!candidates.includes(picked)) throw domError('NotFoundError', 'requestDevice(): the device chooser returned a device that was not among the candidates.');

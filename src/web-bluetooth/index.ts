@@ -14,6 +14,7 @@ export {
   BluetoothCharacteristicProperties, MAX_ATTRIBUTE_VALUE,
 } from './gatt.js';
 export { BluetoothUUID, canonicalUUID } from './uuid.js';
+export { terminalChooser, MAX_CHOOSER_LINES } from './chooser.js';
 export { openBrowserPage, MAX_BRIDGE_HANDLES, MAX_CONSOLE_LINES, type BrowserPage, type BrowserPageOptions } from './bridge.js';
 export { GATT_BLOCKLIST, Blocklist, type BlocklistToken } from './blocklist.js';
 export { BluetoothEventTarget } from './events.js';

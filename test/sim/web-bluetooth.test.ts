@@ -5,6 +5,7 @@
 // bubbling path, reconnects, and watchAdvertisements(). Every test ends with no timer left.
 import { afterEach, describe, expect, test } from 'vitest';
 import { runInNewContext } from 'node:vm';
+import { PassThrough } from 'node:stream';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,7 +13,7 @@ import { Adapter } from '../../src/api/adapter.js';
 import { createSimulator, HEART_RATE_SENSOR, SimAir, type Simulator } from '../../src/sim/index.js';
 import type { SimPeripheral } from '../../src/sim/types.js';
 import {
-  BluetoothUUID, createBluetooth, type Bluetooth, type BluetoothDevice, type CreateBluetoothOptions,
+  BluetoothUUID, createBluetooth, terminalChooser, type Bluetooth, type BluetoothDevice, type CreateBluetoothOptions,
   type BluetoothRemoteGATTCharacteristic, type BluetoothRemoteGATTService,
 } from '../../src/web-bluetooth/index.js';
 
@@ -434,6 +435,56 @@ describe('watchAdvertisements()', () => {
     await r.sim.clock.delay(1000);
     expect(got.length).toBe(n);
     await domRejection(device.watchAdvertisements({ signal: ac.signal }), 'AbortError');
+  });
+});
+
+describe('the terminal chooser', () => {
+  /** A person at a terminal: answers each prompt with the next line; the screen is kept. */
+  function person(answers: string[]): { streams: { input: PassThrough; output: PassThrough }; screen: () => string } {
+    const input = new PassThrough();
+    const output = new PassThrough();
+    let screen = '';
+    output.on('data', (d: Buffer) => {
+      screen += d.toString();
+      if (/\]: $/.test(screen)) {
+        const a = answers.shift();
+        if (a === undefined) input.end();
+        else setImmediate(() => input.write(`${a}\n`));
+      }
+    });
+    return { streams: { input, output }, screen: () => screen };
+  }
+
+  test('lists the devices heard, strongest first, and connects to the one typed; a wrong answer is asked again', async () => {
+    const p = person(['7', 'x', '2']);
+    const r = await rig({ deviceChooser: terminalChooser(p.streams) });
+    const device = await r.bluetooth.requestDevice({ acceptAllDevices: true });
+    const lines = p.screen().split('\n').filter(l => /^\s+\d\) /.test(l));
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatch(/^ {3}1\) Pulse HR\s+D4:1E:35:7A:00:01\s+-4\d dBm$/);
+    expect(lines[1]).toMatch(/^ {3}2\) Lab Widget\s+D4:1E:35:7A:00:40\s+-7\d dBm$/);
+    expect(p.screen()).toContain('"7" is not one of 1-2.');
+    expect(p.screen()).toContain('"x" is not one of 1-2.');
+    expect(device.name).toBe('Lab Widget');
+  });
+
+  test('Enter takes the first; q, or the end of the input, cancels with NotFoundError as closing a browser chooser does', async () => {
+    const r = await rig({ deviceChooser: terminalChooser(person(['']).streams) });
+    expect((await r.bluetooth.requestDevice({ acceptAllDevices: true })).name).toBe('Pulse HR');
+    const q = await rig({ deviceChooser: terminalChooser(person(['q']).streams) });
+    const e = await domRejection(q.bluetooth.requestDevice({ acceptAllDevices: true }), 'NotFoundError');
+    expect(e.message).toContain('User cancelled');
+    const gone = await rig({ deviceChooser: terminalChooser(person([]).streams) });
+    await domRejection(gone.bluetooth.requestDevice({ acceptAllDevices: true }), 'NotFoundError');
+  });
+
+  test('names from the air cannot drive the terminal: control characters are escaped', async () => {
+    const evil: SimPeripheral = { ...WIDGET, name: 'x\u001b[2Jy', advertising: { ...WIDGET.advertising!, scanResponse: { name: 'x\u001b[2Jy' } } };
+    const p = person(['']);
+    const r = await rig({ deviceChooser: terminalChooser(p.streams) }, [evil]);
+    await r.bluetooth.requestDevice({ acceptAllDevices: true });
+    expect(p.screen()).not.toContain('\u001b');
+    expect(p.screen()).toContain('x\\u001b[2Jy');
   });
 });
 
