@@ -8,7 +8,7 @@
  * A missing mosquitto is a failure (tools/interop/setup.sh installs it), never a skip.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -78,10 +78,12 @@ export async function startMosquitto(opts: { persistence?: boolean } = {}): Prom
   const logFile = join(dir, 'mosquitto.log');
   let proc: ChildProcess | undefined;
   const launch = async (): Promise<void> => {
-    const fd = (await import('node:fs')).openSync(logFile, 'a');
+    const fd = openSync(logFile, 'a');
     const p = spawn('mosquitto', ['-c', conf], { stdio: ['ignore', fd, fd] });
-    (await import('node:fs')).closeSync(fd);
+    closeSync(fd);
     track(p);
+    // Listen before any await: 'spawn' comes on the next tick, and a listener added after an await
+    // (a dynamic import() here once) could miss it and leave this promise pending for ever.
     await new Promise<void>((resolve, reject) => {
       p.once('spawn', () => resolve());
       p.once('error', e => reject(new Error(`cannot start mosquitto (run tools/interop/setup.sh): ${e.message}`)));
