@@ -63,6 +63,7 @@ await sleep(200);
 globalThis.gc?.();
 const m = process.memoryUsage();
 const s = gateway.stats;
+if (process.env.BENCH_SNAPSHOT) (await import('node:v8')).writeHeapSnapshot(process.env.BENCH_SNAPSHOT);
 if (process.env.BENCH_DEBUG) { const v8 = await import('node:v8'); console.error(JSON.stringify(m), JSON.stringify(v8.getHeapSpaceStatistics().map(s => [s.space_name, Math.round(s.space_size/1e6), Math.round(s.space_used_size/1e6)]))); }
 process.stdout.write(JSON.stringify({ devices: s.devices, published: s.published, delivered: gateway.mqttStats.delivered, dropped: gateway.mqttStats.dropped,
   decoded: s.published, rssBefore: base.rss, rss: m.rss, heapUsed: m.heapUsed, heapBefore: base.heapUsed }) + '\n');

@@ -212,7 +212,7 @@ async function messages(broker: Mosquitto, total = 100_000): Promise<void> {
   const wall = (performance.now() - w0) / 1000, cpu = (cpuMs() - c0) / 1000, brokerCpu = (procCpuMs(broker.pid) - b0) / 1000;
   const dropped = link.stats.dropped;
   // The subscriber (QoS 0, its own process) has everything once the broker has forwarded it.
-  const until = Date.now() + 30_000;
+  const until = Date.now() + 90_000;
   while (sub.lines.length < total && Date.now() < until) await sleep(50);
   const got = sub.lines.length;
   await link.stop();

@@ -188,7 +188,10 @@ export class Gateway {
   private async openAdapter(): Promise<Adapter> {
     const t = this.deps.transport ?? this.config.transport;
     const transport = typeof t === 'function' ? await t() : t;
-    return Adapter.open({ transport, registryCapacity: Math.min(this.config.maxDevices, 65_536), timeout: 30_000 });
+    // The gateway keeps its own device table (maxDevices); the adapter's registry only has to merge a
+    // scan response with its advertisement and cache parsed AD, so its default bound (4096) is enough:
+    // sizing it to maxDevices as well held every device twice (about 0.5 KB each).
+    return Adapter.open({ transport, timeout: 30_000 });
   }
 
   private async adapterLoop(): Promise<void> {
