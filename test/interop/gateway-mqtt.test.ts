@@ -14,6 +14,7 @@ import { Gateway } from '../../src/apps/gateway/gateway.js';
 import { jsonLogger } from '../../src/apps/gateway/log.js';
 import { GatewayMerger } from '../../src/apps/gateway/merge.js';
 import { createSimulator, type Simulator } from '../../src/sim/index.js';
+import { MemoryBondStore } from '../../src/smp/bonds.js';
 import type { Scenario, SimPeripheral } from '../../src/sim/types.js';
 import { mosquittoSub, removeDir, startMosquitto, type Mosquitto, type Subscriber } from './helpers/mosquitto.js';
 
@@ -276,6 +277,179 @@ describe('gateway: three gateways, one mosquitto', () => {
     expect(answer).toMatchObject({ ok: true, value: '57' });
     expect(gws[0]!.gateway.stats.adapterOpen).toBe(true);
   }, 90_000);
+});
+
+/** Home Assistant's units per sensor device class for the classes the gateway uses (HA's sensor docs). */
+const HA_UNITS: Record<string, string[]> = {
+  temperature: ['°C', '°F', 'K'], humidity: ['%'], pressure: ['Pa', 'hPa', 'kPa', 'bar', 'cbar', 'mbar', 'mmHg', 'inHg', 'psi'],
+  voltage: ['V', 'mV', 'µV', 'kV', 'MV'], battery: ['%'], illuminance: ['lx'],
+};
+
+/** The value a `{{ value_json.a.b.c }}` template picks from a state document, as Home Assistant would. */
+function templateValue(template: string, doc: Record<string, any>): unknown {
+  const m = /^\{\{ value_json((?:\.[A-Za-z0-9_]+)+) \}\}$/.exec(template);
+  if (!m) throw new Error(`unexpected value_template ${template}`);
+  return m[1]!.slice(1).split('.').reduce<any>((o, k) => (o == null ? undefined : o[k]), doc);
+}
+
+describe('gateway: Home Assistant discovery, read back from the broker', () => {
+  test('retained config documents for a BTHome and a Ruuvi sensor: unique ids, a state topic that carries the values, device block, units and classes', async () => {
+    const broker = await startMosquitto();
+    const g = await startGateway('gwH', broker.url, () => ({ name: 'ha', peripherals: [s1(-50), s2(-60)] }), { homeAssistant: { enabled: true } } as PartialConfig);
+    const live = await mosquittoSub(broker.port, ['blewire/gwH/#']);
+    try {
+      await live.waitFor(l => l.topic === `blewire/gwH/devices/${S1}`, 20_000, 'S1 document');
+      await live.waitFor(l => l.topic === `blewire/gwH/devices/${S2}`, 20_000, 'S2 document');
+      // A client that subscribes afterwards gets the configs: they are retained.
+      const late = await mosquittoSub(broker.port, ['homeassistant/#']);
+      let configs: Array<{ topic: string; payload: string }>;
+      try {
+        await late.waitFor(l => l.topic.includes('_ruuvi_battery_voltage/'), 10_000, 'the Ruuvi battery config');
+        await new Promise(r => setTimeout(r, 300));
+        configs = [...late.lines];
+      } finally {
+        await late.stop();
+      }
+      const byKey = new Map(configs.map(c => [c.topic, JSON.parse(c.payload) as Record<string, any>]));
+      const node1 = S1.replace(/:/g, '').toLowerCase(), node2 = S2.replace(/:/g, '').toLowerCase();
+      const expected: Array<[string, string, string, string, number]> = [
+        // [address node, format, value, device class, value in the spec's example]
+        [node1, 'bthome', 'temperature', 'temperature', 25], [node1, 'bthome', 'humidity', 'humidity', 50.55],
+        [node2, 'ruuvi', 'temperature', 'temperature', 24.3], [node2, 'ruuvi', 'humidity', 'humidity', 53.49],
+        [node2, 'ruuvi', 'pressure', 'pressure', 100044], [node2, 'ruuvi', 'battery_voltage', 'voltage', 2.977],
+      ];
+      const uniqueIds = new Set<string>();
+      for (const c of byKey.values()) {
+        expect(uniqueIds.has(c['unique_id']), `duplicate unique_id ${c['unique_id']}`).toBe(false);
+        uniqueIds.add(c['unique_id']);
+      }
+      const states = new Map<string, Record<string, any>>();
+      for (const [node, format, key, cls, value] of expected) {
+        const topic = `homeassistant/sensor/blewire_gwH_${node}_${format}_${key}/config`;
+        const c = byKey.get(topic);
+        expect(c, `${topic} in ${[...byKey.keys()].join(', ')}`).toBeDefined();
+        expect(c).toMatchObject({
+          unique_id: `blewire_${node}_${format}_${key}`, state_class: 'measurement', device_class: cls,
+          availability_topic: 'blewire/gwH/status', payload_available: 'online', payload_not_available: 'offline',
+          device: { identifiers: [`blewire_${node}`] },
+        });
+        expect(HA_UNITS[cls], `${cls} ${c!['unit_of_measurement']}`).toContain(c!['unit_of_measurement']);
+        expect(c!['device']['connections']).toEqual([['mac', node.match(/../g)!.join(':')]]);
+        expect(typeof c!['device']['name']).toBe('string');
+        // The state topic is the one the values arrive on, and the template finds the spec's value there.
+        const state = c!['state_topic'] as string;
+        expect(state).toBe(`blewire/gwH/devices/${node === node1 ? S1 : S2}`);
+        if (!states.has(state)) states.set(state, parse(await live.waitFor(l => l.topic === state, 10_000, state)));
+        expect(templateValue(c!['value_template'], states.get(state)!), topic).toBe(value);
+      }
+      expect(byKey.get(`homeassistant/sensor/blewire_gwH_${node1}_bthome_temperature/config`)!['device']['name']).toBe('DIY-sensor');
+      // The availability topic says online now (retained).
+      await live.waitFor(l => l.topic === 'blewire/gwH/status' && l.payload === 'online', 5000, 'gwH online');
+      // Nothing announced for values Home Assistant has no class for (e.g. Ruuvi's MAC field).
+      expect([...byKey.keys()].some(t => t.endsWith('_mac/config'))).toBe(false);
+    } finally {
+      await live.stop();
+      await g.gateway.stop();
+      await broker.stop();
+      removeDir(broker.dir);
+    }
+  }, 60_000);
+});
+
+describe('gateway: identity addresses of peers with rotating resolvable private addresses', () => {
+  const IDENTITY = 'D4:1E:35:7A:20:01'; // static random identity address
+  const IRK_MSO = 'a1b2c3d4e5f60718293a4b5c6d7e8f90';
+  const ROTATE_MS = 3000;
+  const rpaOf = (a: string): boolean => (parseInt(a.slice(0, 2), 16) >> 6) === 0b01;
+
+  test('before a bond the peer is a new stranger per RPA; `pair` over MQTT bonds it; then one document stream under its identity as the RPA rotates, and commands by identity', async () => {
+    const broker = await startMosquitto();
+    const world = (): Scenario => ({ name: 'privacy', peripherals: [{
+      address: IDENTITY, addressType: 'random', name: 'Private',
+      privacy: { irk: { hex: IRK_MSO }, rotateMs: ROTATE_MS }, pairing: {},
+      advertising: { intervalMs: 50, rssi: -55, data: { flags: 0x06, name: 'Private', serviceData: [[0xfcd2, hex('4002C40903BF13')]] } },
+      gatt: [{ uuid: 0x180f, characteristics: [{ uuid: 0x2a19, properties: ['read'], value: hex('4d') }] }],
+    }] });
+    const bonds = new MemoryBondStore();
+    const logs: string[] = [];
+    const config = resolveConfig({ env: {}, flags: {
+      id: 'gwP', mqtt: { url: broker.url }, transport: 'sim', publish: { minIntervalMs: 200, maxIntervalMs: 500 }, summaryIntervalMs: 0,
+      backoff: { minMs: 200, maxMs: 1000 }, homeAssistant: { enabled: true },
+    } as PartialConfig });
+    const gateway = new Gateway(config, {
+      transport: () => createSimulator(world(), { speed: 1 }).transport, bonds, logger: jsonLogger('debug', l => { logs.push(l); }),
+    });
+    await gateway.start();
+    const sub = await mosquittoSub(broker.port, ['blewire/gwP/#', 'homeassistant/#']);
+    const consumer = await client(broker.url);
+    await consumer.subscribeAsync('test/#', { qos: 1 });
+    const deviceTopic = /^blewire\/gwP\/devices\/([0-9A-F:]{17})$/;
+    try {
+      // Strangers: documents under RPAs, no identity; two rotations give two topics.
+      const first = await sub.waitFor(l => deviceTopic.test(l.topic), 20_000, 'a first document');
+      const rpa1 = deviceTopic.exec(first.topic)![1]!;
+      expect(rpaOf(rpa1)).toBe(true);
+      expect(parse(first)).not.toHaveProperty('identity');
+      await sub.waitFor(l => deviceTopic.test(l.topic) && deviceTopic.exec(l.topic)![1] !== rpa1, 20_000, 'a document under the next RPA');
+
+      // Pair with the RPA in use now (the freshest document names it).
+      let answer: Record<string, any> | undefined;
+      for (let attempt = 0; attempt < 3 && !answer?.['ok']; attempt++) {
+        const docs = sub.lines.filter(l => deviceTopic.test(l.topic));
+        const now = deviceTopic.exec(docs[docs.length - 1]!.topic)![1]!;
+        answer = (await command(consumer, 'gwP', { op: 'pair', address: now, timeout: 10_000 }, 'test/pair', `pair${attempt}`, 20_000)).answer;
+      }
+      expect(answer, JSON.stringify(answer)).toMatchObject({ ok: true, op: 'pair', identity: { address: IDENTITY, addressType: 'random' },
+        security: { encrypted: true, bonded: true } });
+      expect(rpaOf(answer!['addressOnAir'])).toBe(true);
+      const [bond] = await bonds.list();
+      expect(bond!.identity).toEqual({ type: 1, address: IDENTITY });
+      const r = await command(consumer, 'gwP', { op: 'disconnect', address: answer!['address'] }, 'test/pair', 'disc');
+      expect(r.answer).toMatchObject({ ok: true, connected: false });
+
+      // From now on: the identity's topic, documents naming the identity and the RPA of the moment.
+      const idTopic = `blewire/gwP/devices/${IDENTITY}`;
+      const firstId = await sub.waitFor(l => l.topic === idTopic, 20_000, 'a document under the identity');
+      const mark = sub.lines.indexOf(firstId);
+      const until = Date.now() + 3 * ROTATE_MS + 2000;
+      const onAir = new Set<string>();
+      while (Date.now() < until && onAir.size < 3) {
+        for (const l of sub.lines.slice(mark)) if (l.topic === idTopic) onAir.add(parse(l)['address']);
+        await new Promise(res => setTimeout(res, 100));
+      }
+      expect(onAir.size, [...onAir].join(' ')).toBeGreaterThanOrEqual(2);
+      for (const a of onAir) expect(rpaOf(a)).toBe(true);
+      const idDocs = sub.lines.slice(mark).filter(l => l.topic === idTopic).map(parse);
+      for (const d of idDocs) {
+        expect(d).toMatchObject({ identity: { address: IDENTITY, addressType: 'random' }, addressType: 'random', decoded: { bthome: { temperature: 25 } } });
+      }
+      // One document stream: seq keeps rising on the one topic; no RPA topic after the first identity
+      // document's second (a change held just before it may still go out once under the old key).
+      const seqs = idDocs.map(d => d['seq'] as number);
+      for (let i = 1; i < seqs.length; i++) expect(seqs[i]).toBeGreaterThan(seqs[i - 1]!);
+      const after = Date.parse(parse(firstId)['lastSeen']) + 1000;
+      const strays = sub.lines.slice(mark).filter(l => deviceTopic.test(l.topic) && l.topic !== idTopic && Date.parse(parse(l)['lastSeen']) > after);
+      expect(strays.map(l => l.topic)).toEqual([]);
+      // Home Assistant: the bonded device's entities are keyed by its identity (stable across RPAs).
+      const node = IDENTITY.replace(/:/g, '').toLowerCase();
+      const ha = parse(await sub.waitFor(l => l.topic === `homeassistant/sensor/blewire_gwP_${node}_bthome_temperature/config`, 10_000, 'identity HA config'));
+      expect(ha).toMatchObject({ unique_id: `blewire_${node}_bthome_temperature`, state_topic: idTopic, device: { connections: [['mac', IDENTITY.toLowerCase()]] } });
+
+      // A command by identity: the gateway connects to the RPA of the moment and reads.
+      const read = await command(consumer, 'gwP', { op: 'read', address: IDENTITY, service: '180f', characteristic: '2a19', timeout: 10_000 }, 'test/pair', 'read-id', 20_000);
+      expect(read.answer, JSON.stringify(read.answer)).toMatchObject({ ok: true, value: '4d' });
+      expect((await command(consumer, 'gwP', { op: 'disconnect', address: IDENTITY }, 'test/pair', 'disc-id')).answer).toMatchObject({ ok: true });
+      // unpair forgets the bond.
+      expect((await command(consumer, 'gwP', { op: 'unpair', address: IDENTITY }, 'test/pair', 'unpair')).answer).toMatchObject({ ok: true, removed: true });
+      expect(await bonds.list()).toEqual([]);
+    } finally {
+      await consumer.endAsync();
+      await gateway.stop();
+      await sub.stop();
+      await broker.stop();
+      removeDir(broker.dir);
+    }
+  }, 120_000);
 });
 
 describe('gateway: broker restart, adapter loss, signals', () => {

@@ -1,7 +1,7 @@
 /**
  * Commands over MQTT. A client publishes a JSON command on `<prefix>/<gateway>/command`:
  *
- *   { "op": "connect" | "read" | "write" | "subscribe" | "unsubscribe" | "disconnect",
+ *   { "op": "connect" | "read" | "write" | "subscribe" | "unsubscribe" | "disconnect" | "pair" | "unpair",
  *     "address": "AA:BB:CC:DD:EE:FF", "addressType"?: "public" | "random",
  *     "service"?: "180f" | "battery_service" | 128-bit, "characteristic"?: "2a19" | name | 128-bit,
  *     "value"?: hex (write), "withResponse"?: boolean (write, default true), "timeout"?: ms,
@@ -13,6 +13,12 @@
  * `{ id?, op?, ok: false, error: { code, message } }` with a stable code (GatewayError codes, or
  * the stack's: ETIMEDOUT, ENOTFOUND, EATT, EDISCONNECTED, EHCI…).
  *
+ * pair: connect if needed, then pair and bond (Just Works: a gateway has no display or keyboard;
+ * Core Vol 3, Part H, 2.3.5.1) and answer the link's security state and the peer's identity; the
+ * bond lands in the gateway's bond store, and a peer that uses resolvable private addresses is from
+ * then on published under its identity address. unpair: forget the bond (the link, if any, stays).
+ * A bonded device's identity address may be given wherever an address is.
+ *
  * read / write / subscribe connect first when the device is not connected (within the command's
  * deadline). Subscribed values are published on `<prefix>/<gateway>/devices/<address>/<service>/
  * <characteristic>` as `{ "value": hex, "time": ISO }`. Every command has a deadline (its `timeout`,
@@ -22,7 +28,7 @@ import { TimeoutError, uuid as toUuid, type Connection, type GattCharacteristic,
 import { shortName } from './document.js';
 import { GatewayError } from './errors.js';
 
-export const OPS = ['connect', 'read', 'write', 'subscribe', 'unsubscribe', 'disconnect'] as const;
+export const OPS = ['connect', 'read', 'write', 'subscribe', 'unsubscribe', 'disconnect', 'pair', 'unpair'] as const;
 export type Op = (typeof OPS)[number];
 const MAX_TIMEOUT_MS = 120_000;
 const MAX_VALUE_BYTES = 512; // an attribute value is at most 512 octets (Vol 3, Part F, 3.2.9)
@@ -121,6 +127,8 @@ export interface CommandHost {
   knownDevice(address: string): 'public' | 'random' | undefined;
   connect(address: string, addressType: 'public' | 'random', options: { timeout: number; signal: AbortSignal }): Promise<Connection>;
   connection(address: string): Connection | undefined;
+  /** Forget a device's bond; resolves whether there was one. */
+  removeBond(address: string): Promise<boolean>;
   publishValue(address: string, service: string, characteristic: string, value: Uint8Array): void;
   readonly clock: { setTimeout(fn: () => void, ms: number): unknown; clearTimeout(id: never): void };
 }
@@ -222,6 +230,15 @@ export class CommandRunner {
         const sub = await ch.subscribe(v => this.host.publishValue(cmd.address, service, characteristic, v), { signal });
         this.subscriptions.set(key, sub);
         return { service, characteristic, subscribed: true };
+      }
+      case 'pair': {
+        const conn = await this.ensureConnected(cmd, signal, ms);
+        const security = await conn.pair({ signal });
+        const id = conn.identity;
+        return { security, ...(id ? { identity: { address: id.address, addressType: id.addressType } } : {}), addressOnAir: conn.address };
+      }
+      case 'unpair': {
+        return { removed: await this.host.removeBond(cmd.address) };
       }
       case 'unsubscribe': {
         const conn = this.host.connection(cmd.address);

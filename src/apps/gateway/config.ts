@@ -75,6 +75,13 @@ export interface GatewayConfig {
   };
   /** BTHome encryption keys by device address (32 hex digits each). */
   keys: Record<string, string>;
+  /**
+   * Where bonds (made by the `pair` command) are kept: a directory for the adapter's file store
+   * (0700, one 0600 file per bond), or false for memory only. Default: the adapter's default directory
+   * ($XDG_STATE_HOME/blewire/bonds, else ~/.local/state/blewire/bonds). Bonded peers that use
+   * resolvable private addresses are published under their identity address (their IRK resolves them).
+   */
+  bonds?: string | false;
   homeAssistant: { enabled: boolean; discoveryPrefix: string };
   /** Reconnect / reopen backoff (ms): doubles from min to max, with ±20 % jitter. */
   backoff: { minMs: number; maxMs: number };
@@ -156,6 +163,7 @@ export function configFromEnv(env: Record<string, string | undefined>): PartialC
   const min = num('BLEWIRE_GATEWAY_MIN_INTERVAL_MS');
   const max = num('BLEWIRE_GATEWAY_MAX_INTERVAL_MS');
   if (min !== undefined || max !== undefined) out.publish = { ...(min !== undefined ? { minIntervalMs: min } : {}), ...(max !== undefined ? { maxIntervalMs: max } : {}) };
+  if (env['BLEWIRE_GATEWAY_BONDS']) out.bonds = env['BLEWIRE_GATEWAY_BONDS'];
   if (env['BLEWIRE_GATEWAY_LOG_LEVEL']) out.logLevel = env['BLEWIRE_GATEWAY_LOG_LEVEL'] as LogLevel;
   return out;
 }
@@ -233,6 +241,9 @@ export function resolveConfig(src: ConfigSources): ResolvedConfig {
     keys[addr.toUpperCase()] = key.toLowerCase();
   }
   c.keys = keys;
+  if (c.bonds !== undefined && c.bonds !== false && (typeof c.bonds !== 'string' || c.bonds === '')) {
+    throw bad('bonds must be a directory path, or false to keep bonds in memory only');
+  }
 
   // Credentials: the URL may carry them, but a file or the environment is the way that stays out of `ps`.
   if (url.username && !c.mqtt.username) c.mqtt.username = decodeURIComponent(url.username);

@@ -7,8 +7,11 @@
  *     "decodeErrors"?: { "<format>": text }, "firstSeen", "lastSeen" (ISO 8601), "reports", "seq" }
  *
  * `seq` counts this gateway's device documents (1, 2, …): a consumer can see what it missed.
- * Identity addresses of resolvable private addresses are not resolved yet (no IRKs before bonding
- * lands); `addressType` is what the controller reported.
+ * `address` / `addressType` are the address on the air, as the controller reported it. A bonded
+ * device's document also carries `identity` { address, addressType }: its resolvable private address
+ * resolved with the bond's IRK (Core Vol 3, Part C, 10.7), or its identity address itself; the gateway
+ * then keys the device, its topic and its Home Assistant entities by that identity, so a device whose
+ * RPA rotates stays one device.
  */
 import { shortUuid, type Advertisement } from '../../index.js';
 import { toHexString } from './decoders/layout.js';
@@ -18,6 +21,7 @@ export interface DeviceDocument {
   gateway: string;
   address: string;
   addressType: string;
+  identity?: { address: string; addressType: 'public' | 'random' };
   name?: string;
   rssi: number;
   txPower?: number;
@@ -62,6 +66,7 @@ export function buildDocument(gateway: string, ad: Advertisement, decoded: reado
     reports,
     seq,
   };
+  if (ad.identity) doc.identity = { address: ad.identity.address, addressType: ad.identity.addressType };
   const name = ad.name;
   if (name !== undefined) doc.name = name;
   const tx = ad.txPower;

@@ -15,7 +15,7 @@
  * Built on the public API only (src/index.ts): Adapter, Advertisement, Connection.
  */
 import {
-  Adapter, systemClock, type Advertisement, type Clock, type Connection, type HciTransport,
+  Adapter, systemClock, type Advertisement, type BondStore, type Clock, type Connection, type HciTransport,
 } from '../../index.js';
 import { CommandRunner, errorAnswer, parseCommand, validTopic, type Answer } from './commands.js';
 import { topicsOf, type ResolvedConfig } from './config.js';
@@ -46,10 +46,14 @@ export interface GatewayDeps {
   logger?: Logger;
   /** Extra decoders, run after the built-in ones. */
   decoders?: readonly SensorDecoder[];
+  /** The bond store (overrides config.bonds): bonds made by `pair`, IRKs that resolve RPAs. */
+  bonds?: BondStore;
 }
 
 interface DeviceRecord {
+  /** The key: the identity address of a bonded device (resolved RPA), else the address on the air. */
   address: string;
+  /** The type of `address` (the identity's type when resolved). */
   addressType: 'public' | 'random' | 'anonymous';
   firstSeen: number;
   lastSeen: number;
@@ -123,6 +127,12 @@ export class Gateway {
       knownDevice: a => { const t = this.devices.get(a)?.addressType; return t === 'public' || t === 'random' ? t : undefined; },
       connect: (a, t, o) => this.connectDevice(a, t, o),
       connection: a => this.conns.get(a),
+      removeBond: async a => {
+        const adapter = this.adapter;
+        if (!adapter) throw new GatewayError('EGW_ADAPTER_DOWN', 'the adapter is not open (it is being reopened); try again');
+        const t = this.devices.get(a)?.addressType;
+        return adapter.removeBond(t === 'public' || t === 'random' ? { address: a, type: t } : a);
+      },
       publishValue: (a, s, c, v) => this.mqtt?.publish(this.topics.characteristic(a, s, c),
         JSON.stringify({ value: Buffer.from(v).toString('hex'), time: new Date(this.now()).toISOString() }), this.config.mqtt.qos),
       clock: this.clock as CommandRunnerClock,
@@ -191,7 +201,8 @@ export class Gateway {
     // The gateway keeps its own device table (maxDevices); the adapter's registry only has to merge a
     // scan response with its advertisement and cache parsed AD, so its default bound (4096) is enough:
     // sizing it to maxDevices as well held every device twice (about 0.5 KB each).
-    return Adapter.open({ transport, timeout: 30_000 });
+    const bonds = this.deps.bonds ?? this.config.bonds;
+    return Adapter.open({ transport, timeout: 30_000, ...(bonds !== undefined ? { bonds } : {}) });
   }
 
   private async adapterLoop(): Promise<void> {
@@ -212,7 +223,13 @@ export class Gateway {
         adapter.on('hardwareError', code => this.log.warn('controller Hardware Error; the adapter re-initialises it', { code }));
         adapter.on('reset', () => { this.log.info('controller re-initialised; scanning again'); this.scanRunning = false; this.startScan(); });
         adapter.on('disconnect', (conn, reason) => {
-          if (this.conns.get(conn.address) === conn) this.conns.delete(conn.address);
+          // Links are kept under the address the command named (an identity address for a bonded
+          // device that uses RPAs, where conn.address is the RPA of the moment).
+          for (const [a, c] of this.conns) {
+            if (c !== conn) continue;
+            this.conns.delete(a);
+            this.commands.dropDevice(a);
+          }
           this.commands.dropDevice(conn.address);
           this.log.info('device disconnected', { address: conn.address, reason: reason.name ?? reason });
         });
@@ -303,7 +320,10 @@ export class Gateway {
   /** One advertising report (public for benchmarks and tests that feed reports directly). */
   ingest(ad: Advertisement): void {
     this.stats_.reports++;
-    const key = ad.address;
+    // A bonded device is keyed by its identity (Vol 3, Part C, 10.7): one record, one topic, one
+    // document stream however often its resolvable private address changes.
+    const identity = ad.identity;
+    const key = identity ? identity.address : ad.address;
     const mono = this.clock.now();
     const wall = this.now();
     let d = this.devices.get(key);
@@ -317,12 +337,12 @@ export class Gateway {
       d.reports++;
     } else {
       if (this.devices.size >= this.config.maxDevices) this.evictOldest();
-      d = { address: key, addressType: ad.addressType, firstSeen: wall, lastSeen: wall, lastSeenMono: mono, reports: 1, ad,
+      d = { address: key, addressType: identity ? identity.addressType : ad.addressType, firstSeen: wall, lastSeen: wall, lastSeenMono: mono, reports: 1, ad,
         publishedData: undefined, publishedScan: undefined, rate: newRateState() };
       this.devices.set(key, d);
       this.byRate.set(d.rate, d);
     }
-    d.addressType = ad.addressType;
+    d.addressType = identity ? identity.addressType : ad.addressType;
     const changed = d.publishedData === undefined || !sameBytes(d.publishedData, ad.data) || !sameBytes(d.publishedScan, ad.scanResponse);
     if (this.limiter.offer(d.rate, changed, mono) === 'publish') this.publishDevice(d, mono);
   }
@@ -341,8 +361,9 @@ export class Gateway {
   }
 
   private decode(d: DeviceRecord): Decoded[] {
-    const decoded = decodeAll({ address: d.address, serviceData: d.ad.serviceData, manufacturerData: d.ad.manufacturerData },
-      a => this.keys.get(a), this.decoders);
+    // The address on the air goes into BTHome's nonce; a key may be configured under either address.
+    const decoded = decodeAll({ address: d.ad.address, serviceData: d.ad.serviceData, manufacturerData: d.ad.manufacturerData },
+      a => this.keys.get(d.address) ?? this.keys.get(a), this.decoders);
     for (const r of decoded) {
       if (r.counter === undefined || r.error) continue;
       // BTHome replay protection: an encrypted payload must carry a larger counter than the last accepted.

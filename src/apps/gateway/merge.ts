@@ -4,6 +4,9 @@
  * The nearest gateway (room presence) is the one with the strongest recent RSSI among the gateways
  * that are online. GatewayMerger is pure logic (feed it messages); runMerge() wires it to a broker.
  *
+ * Devices are keyed by their identity address when a document carries one (a bonded device using
+ * resolvable private addresses), else by the address on the air.
+ *
  * Bounds: at most `maxDevices` devices (least recently updated forgotten first); a gateway's report
  * older than `staleMs` no longer counts for "nearest".
  */
@@ -46,7 +49,7 @@ export class GatewayMerger {
       return undefined;
     }
     if (rest.length !== 2 || rest[0] !== 'devices') return undefined;
-    let doc: { address?: unknown; rssi?: unknown; lastSeen?: unknown; name?: unknown };
+    let doc: { address?: unknown; identity?: { address?: unknown }; rssi?: unknown; lastSeen?: unknown; name?: unknown };
     try {
       doc = JSON.parse(text) as typeof doc;
     } catch {
@@ -54,7 +57,9 @@ export class GatewayMerger {
     }
     if (!doc || typeof doc.address !== 'string' || typeof doc.rssi !== 'number') return undefined;
     const seen = typeof doc.lastSeen === 'string' ? Date.parse(doc.lastSeen) : NaN;
-    const address = doc.address;
+    // A bonded device is one device under its identity address, whichever RPA it is using now.
+    const id = doc.identity && typeof doc.identity === 'object' ? doc.identity.address : undefined;
+    const address = typeof id === 'string' && id.length === 17 ? id : doc.address;
     let m = this.devices.get(address);
     if (m) this.devices.delete(address);
     else {

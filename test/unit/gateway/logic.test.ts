@@ -180,6 +180,17 @@ describe('GatewayMerger (room presence)', () => {
     expect(m.view('AA', now)!.nearest).toBe('office');
     expect(m.view('AA', now + 120_000)!.nearest).toBeUndefined();
   });
+  test('a bonded device is one device under its identity address, whichever RPA each gateway hears', () => {
+    const m = new GatewayMerger('blewire', 60_000);
+    const ID = 'D4:1E:35:7A:20:01';
+    const idDoc = (rpa: string, rssi: number) => JSON.stringify({ address: rpa, identity: { address: ID, addressType: 'random' }, rssi, lastSeen: '2026-01-01T00:00:00.000Z' });
+    expect(m.update(`blewire/kitchen/devices/${ID}`, idDoc('4A:11:22:33:44:55', -70))).toBe(ID);
+    expect(m.update(`blewire/office/devices/${ID}`, idDoc('5B:66:77:88:99:AA', -40))).toBe(ID);
+    expect(m.view(ID, now)).toMatchObject({ address: ID, nearest: 'office', gateways: { kitchen: { rssi: -70 }, office: { rssi: -40 } } });
+    expect(m.size).toBe(1);
+    // An identity that is not an address is ignored (the address on the air keys it).
+    expect(m.update('blewire/x/devices/AA', JSON.stringify({ address: 'AA', identity: { address: 7 }, rssi: -1 }))).toBe('AA');
+  });
   test('ignores other topics and garbage; bounded', () => {
     const m = new GatewayMerger('blewire', 60_000, 2);
     expect(m.update('other/x/devices/AA', doc('AA', -1))).toBeUndefined();
