@@ -12,24 +12,19 @@
  * after that the bench hands prebuilt packets straight to the host's transport receiver, so only the
  * receive path is measured, not the simulator or the setup.
  *
- * The identical packets go to @stoprocent/noble: its hci.js (fake HCI socket in place of
- * @stoprocent/bluetooth-hci-socket, as in scanner.bench.ts) reassembles ACL, its bindings' ACL
- * routing (NobleBindings.prototype.onAclDataPkt) pushes into the connection's acl-stream.js, and its
- * gatt.js emits 'notification' for the characteristic whose value handle matches (the characteristic
- * is registered with gatt.addCharacteristics, as discovery would). noble's top-level Peripheral /
- * Characteristic objects above gatt.js are not included: they need a whole connected Noble instance,
- * and the per-notification work above gatt.js ('read' event → characteristic 'data') is two more
- * event emits.
- *
- * Prints notifications/s and MB/s of values per CPU-second of this process (median of trials;
- * process.cpuUsage, like hci-decode.bench.ts) and per wall-clock second, bytes allocated per
- * notification (needs --expose-gc, which `npm run bench` passes), and the blewire/noble ratio.
- * Figures only, never pass/fail.
+ * The identical packets go to @stoprocent/noble's whole stack (fake HCI socket in place of the native
+ * one, as in scanner.bench.ts): Noble over its hci-socket bindings, the link created by its own LE
+ * Connection Complete handler, the heart-rate characteristic put where its discovery leaves it, the
+ * application listening to the Characteristic's 'data' event; and to the floor (floor.ts), a
+ * hand-written loop. Contenders interleaved round by round, CPU time per notification, min / median /
+ * max (harness.ts); bytes allocated per notification measured apart; then the async iterators.
  *
  *   npm run bench -- notify
  */
 import { createRequire } from 'node:module';
 import { loadNobleWithFakeSocket } from './noble-fake.js';
+import { allocation, interleave, machineLine, report, saveResults, turn, type Contender, type Result } from './harness.js';
+import { notificationFloor } from './floor.js';
 import { fileURLToPath } from 'node:url';
 import { Adapter } from '../../src/api/adapter.js';
 import type { GattCharacteristic } from '../../src/gatt/model.js';
@@ -41,8 +36,8 @@ const require = createRequire(import.meta.url);
 const PEER = 'D4:1E:35:7A:00:01';
 /** LE default ACL payload without Data Length Extension (Vol 6, Part B, 4.5.10: 27 octets). */
 const ACL_DATA = 27;
-/** Notifications in the prebuilt stream (one pass of the stream). */
-const STREAM = 2048;
+/** Notifications fed per turn of the event loop (callback passes). */
+const CHUNK = 1000;
 
 // ---------------------------------------------------------------------------------------------
 // Input
@@ -105,10 +100,10 @@ interface Stream {
   packets: number;
 }
 
-function stream(label: string, connHandle: number, valueHandle: number, make: () => Uint8Array): Stream {
+function stream(label: string, connHandle: number, valueHandle: number, make: () => Uint8Array, count: number): Stream {
   const perNotification: Buffer[][] = [];
   let valueBytes = 0, wireBytes = 0, packets = 0;
-  for (let i = 0; i < STREAM; i++) {
+  for (let i = 0; i < count; i++) {
     const v = make();
     const ps = notificationPackets(connHandle, valueHandle, v, ACL_DATA);
     perNotification.push(ps);
@@ -120,126 +115,56 @@ function stream(label: string, connHandle: number, valueHandle: number, make: ()
 }
 
 // ---------------------------------------------------------------------------------------------
-// Measurement
+// Measurement: harness.ts (interleaved rounds, CPU time, min / median / max)
 
 type Feed = (p: Buffer) => void;
 
-interface Figures { cpuRate: number; wallRate: number; allocPerNtf: number | undefined }
-
-const median = (v: number[]): number => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)]!;
-
-/**
- * Synchronous feeding (callback subscribers): whole passes over the stream until `trialMs` of CPU
- * time; notifications per CPU-second and per wall second, the medians of `trials`.
- */
-function measureSync(feed: Feed, s: Stream, trials = 5, trialMs = 300): Figures {
-  const flat = s.perNotification.flat();
-  for (let w = 0; w < 3; w++) for (let i = 0; i < flat.length; i++) feed(flat[i]!); // warm up
-  const cpu: number[] = [], wall: number[] = [];
-  for (let t = 0; t < trials; t++) {
-    let rounds = 0, cpuMs = 0;
-    const w0 = process.hrtime.bigint();
-    const c0 = process.cpuUsage();
-    do {
-      for (let i = 0; i < flat.length; i++) feed(flat[i]!);
-      rounds++;
-      const c = process.cpuUsage(c0);
-      cpuMs = (c.user + c.system) / 1000;
-    } while (cpuMs < trialMs);
-    cpu.push((rounds * STREAM) / (cpuMs / 1000));
-    wall.push((rounds * STREAM) / (Number(process.hrtime.bigint() - w0) / 1e9));
-  }
-  return { cpuRate: median(cpu), wallRate: median(wall), allocPerNtf: allocSync(feed, s) };
+/** Feeds a stream in chunks of CHUNK notifications with a turn of the event loop between chunks. */
+function chunked(feed: Feed, s: Stream) {
+  return async (): Promise<void> => {
+    const per = s.perNotification;
+    for (let i = 0; i < per.length;) {
+      const end = Math.min(per.length, i + CHUNK);
+      for (; i < end; i++) { const ps = per[i]!; for (let k = 0; k < ps.length; k++) feed(ps[k]!); }
+      await turn();
+    }
+  };
 }
 
 /**
- * Bytes allocated per notification: heap growth over a batch small enough that no scavenge runs in
- * between (values are dropped at once by the subscriber). Median of 5; undefined without --expose-gc.
+ * An async-iterator consumer: the producer hands `perTurn` notifications to the host, then waits
+ * (one promise) until the `for await` loop took them all, as a socket read followed by the
+ * application's turn would. perTurn 1 is a live stream; larger turns exercise the buffer / batches.
  */
-function allocSync(feed: Feed, s: Stream): number | undefined {
-  const gc = (globalThis as { gc?: () => void }).gc;
-  if (!gc) return undefined;
-  const batch = Math.min(STREAM, 1000);
-  const samples: number[] = [];
-  for (let k = 0; k < 5; k++) {
-    gc();
-    const before = process.memoryUsage().heapUsed;
-    for (let i = 0; i < batch; i++) for (const p of s.perNotification[i]!) feed(p);
-    const after = process.memoryUsage().heapUsed;
-    samples.push(Math.max(0, after - before) / batch);
-  }
-  return median(samples);
-}
-
-/**
- * Async iterator consumer: the producer hands `perTurn` notifications to the host, then waits (on
- * one promise) until the `for await` loop has taken them all, as a socket read followed by the
- * application's turn would. perTurn 1 is a live stream (the consumer is always waiting: every value
- * settles the waiting next()); larger turns exercise the subscription's buffer.
- */
-async function measureIterator(feed: Feed, ch: GattCharacteristic, s: Stream, perTurn: number, trials = 5, trialMs = 300):
-  Promise<Figures> {
-  let got = 0;
-  let want = 0;
+function iteratorPass(feed: Feed, it: AsyncIterator<Uint8Array | Uint8Array[]>, s: Stream, perTurn: number) {
+  let got = 0, want = 0;
   let wake: (() => void) | undefined;
   let stopping = false;
-  const it = ch.notifications()[Symbol.asyncIterator]();
-  // The subscription (CCCD write) happens on the first next(); with the CCCD already enabled by the
-  // callback subscriber, no request goes out. Pump once so the consumer is waiting.
+  let n = 0;
   const consumer = (async () => {
     for (;;) {
       const r = await it.next();
       if (r.done) return;
-      // Leaving the loop: return() is queued behind a pending next(), so the loop ends itself on a value.
       if (stopping) { await it.return?.(); return; }
-      sink += r.value[0]!;
-      if (++got === want) { const w = wake; wake = undefined; w?.(); }
+      const v = r.value;
+      if (Array.isArray(v)) { for (const x of v) sink += x[0]!; got += v.length; } else { sink += v[0]!; got++; }
+      if (got >= want) { const w = wake; wake = undefined; w?.(); }
     }
   })();
-  await new Promise(r => setImmediate(r));
-  let n = 0;
-  const turn = async (): Promise<void> => {
+  const turnOnce = async (): Promise<void> => {
     want = got + perTurn;
     const done = new Promise<void>(r => { wake = r; });
     for (let k = 0; k < perTurn; k++) {
       for (const p of s.perNotification[n]!) feed(p);
-      n = n + 1 === STREAM ? 0 : n + 1;
+      n = n + 1 === s.perNotification.length ? 0 : n + 1;
     }
     await done;
   };
-  for (let w = 0; w < (3 * STREAM) / perTurn; w++) await turn(); // warm up
-  const cpu: number[] = [], wall: number[] = [];
-  for (let t = 0; t < trials; t++) {
-    let turns = 0, cpuMs = 0;
-    const w0 = process.hrtime.bigint();
-    const c0 = process.cpuUsage();
-    do {
-      for (let k = 0; k < 256; k++) await turn();
-      turns += 256;
-      const c = process.cpuUsage(c0);
-      cpuMs = (c.user + c.system) / 1000;
-    } while (cpuMs < trialMs);
-    cpu.push((turns * perTurn) / (cpuMs / 1000));
-    wall.push((turns * perTurn) / (Number(process.hrtime.bigint() - w0) / 1e9));
-  }
-  let allocPerNtf: number | undefined;
-  const gc = (globalThis as { gc?: () => void }).gc;
-  if (gc) {
-    const samples: number[] = [];
-    const turns = Math.max(1, Math.floor(1000 / perTurn));
-    for (let k = 0; k < 5; k++) {
-      gc();
-      const before = process.memoryUsage().heapUsed;
-      for (let i = 0; i < turns; i++) await turn();
-      const after = process.memoryUsage().heapUsed;
-      samples.push(Math.max(0, after - before) / (turns * perTurn));
-    }
-    allocPerNtf = median(samples);
-  }
-  stopping = true;
-  for (const p of s.perNotification[0]!) feed(p);
-  await consumer;
-  return { cpuRate: median(cpu), wallRate: median(wall), allocPerNtf };
+  return {
+    pass: async (): Promise<void> => { for (let k = 0; k < s.perNotification.length / perTurn; k++) await turnOnce(); },
+    delivered: () => got,
+    stop: async (): Promise<void> => { stopping = true; for (const p of s.perNotification[0]!) feed(p); await consumer; },
+  };
 }
 
 let sink = 0;
@@ -283,70 +208,89 @@ async function blewireSetup(mtu: number) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// noble: hci.js + acl-stream.js + gatt.js over a fake HCI socket.
+// noble, the whole stack: Noble ← hci-socket bindings ← hci.js → acl-stream.js → gatt.js, the native
+// socket replaced (noble-fake.ts); the link and the characteristic put in place the way its own
+// connection complete and discovery leave them; the application listens to the Characteristic's 'data'.
 
 function nobleSetup(connHandle: number, valueHandle: number, mtu: number) {
-  const { Hci } = loadNobleWithFakeSocket();
-  const AclStream = require('@stoprocent/noble/lib/hci-socket/acl-stream.js');
-  const Gatt = require('@stoprocent/noble/lib/hci-socket/gatt.js');
-  const Bindings = require('@stoprocent/noble/lib/hci-socket/bindings.js');
-  const hci = new Hci({});
+  loadNobleWithFakeSocket();
+  const { withBindings } = require('@stoprocent/noble') as { withBindings(t: string, o: object): any };
+  const noble = withBindings('hci', {});
+  noble._initializeBindings();
+  const bindings = noble._bindings;
+  const hci = bindings._hci;
+  clearTimeout(hci._devUpPollTimer);
+  hci._devUpPollTimer = 0;
+  hci.address = 'c0:00:00:00:00:01'; // what Read BD_ADDR would have told it
+  hci.addressType = 'random';
+  bindings.onStateChange('poweredOn');
   const peer = PEER.toLowerCase();
-  const aclStream = new AclStream(hci, connHandle, 'random', 'c0:00:00:00:00:01', 'random', peer);
-  const gatt = new Gatt(peer, aclStream, mtu);
+  // LE Connection Complete as noble's bindings take it (it simulates the discovery of an unknown peer).
+  bindings.onLeConnComplete(0, connHandle, 0, 'random', peer, 24, 0, 400, 0);
+  const id = bindings.addressToId(peer);
+  const gatt = bindings._gatts[connHandle];
   gatt._mtu = mtu;
   // What noble's discovery leaves behind for the heart-rate service and its measurement characteristic.
   gatt._services['180d'] = { uuid: '180d', startHandle: valueHandle - 2, endHandle: valueHandle + 1 };
   gatt.addCharacteristics('180d', [{ uuid: '2a37', startHandle: valueHandle - 1, properties: 0x10, valueHandle, endHandle: valueHandle + 1 }]);
-  // The bindings' ACL routing, per connection handle.
-  hci.on('aclDataPkt', Bindings.prototype.onAclDataPkt.bind({ _aclStreams: { [connHandle]: aclStream } }));
+  noble._onServicesDiscover(id, ['180d']);
+  noble._onCharacteristicsDiscover(id, '180d', [{ uuid: '2a37', properties: ['notify'] }]);
+  const ch = noble._characteristics[id]['180d']['2a37'];
   let count = 0;
-  gatt.on('notification', (_address: string, _service: string, _characteristic: string, data: Buffer) => {
-    sink += data[data.length - 1]!;
-    count++;
-  });
-  const feed: Feed = p => hci.onSocketData(p);
-  return { feed, count: () => count };
+  ch.on('data', (data: Buffer) => { sink += data[data.length - 1]!; count++; });
+  const socket = hci._socket;
+  const feed: Feed = p => socket.emit('data', p);
+  return { feed, count: () => count,
+    stop: () => { process.removeListener('exit', bindings._exitHandler); process.removeListener('SIGINT', bindings._sigIntHandler); } };
 }
 
 // ---------------------------------------------------------------------------------------------
 
-const fmtRate = (n: number): string => n >= 1e6 ? `${(n / 1e6).toFixed(2)} M` : `${(n / 1e3).toFixed(0)} k`;
-const fmtAlloc = (b: number | undefined): string => b === undefined ? 'n/a (run with --expose-gc)' : `${b.toFixed(0)} B`;
-
-function line(who: string, s: Stream, f: Figures): string {
-  const mb = (f.cpuRate * s.valueBytes) / STREAM / 1e6;
-  return `  ${who.padEnd(26)} ${fmtRate(f.cpuRate).padStart(7)} ntf/s  ${mb.toFixed(1).padStart(6)} MB/s of values  ` +
-    `alloc ≈ ${fmtAlloc(f.allocPerNtf).padStart(6)}/ntf  (wall ${fmtRate(f.wallRate)} ntf/s)`;
-}
-
 export async function bench(): Promise<void> {
-  console.log('notify: ACL → L2CAP → ATT → GATT subscription, prebuilt controller packets; rates per CPU-second (median of 5)');
-  for (const shape of [{ mtu: 23, value: heartRateValue, what: '20-byte heart-rate values, ATT_MTU 23, 1 ACL packet each' },
-    { mtu: 247, value: () => bulkValue(244), what: '244-byte values, ATT_MTU 247, 10 ACL packets of ≤ 27 octets each' }]) {
+  console.log(machineLine());
+  console.log(`notify: ACL → L2CAP → ATT → GATT subscription → application, prebuilt controller packets fed in chunks of ${CHUNK} ` +
+    'notifications, a turn between chunks; CPU per notification');
+  const saved: Record<string, unknown> = {};
+  for (const shape of [
+    { key: 'n20', mtu: 23, value: heartRateValue, count: 100_000, what: '20-byte heart-rate values, ATT_MTU 23, 1 ACL packet each' },
+    { key: 'n244', mtu: 247, value: () => bulkValue(244), count: 20_000, what: '244-byte values, ATT_MTU 247, 10 ACL packets of ≤ 27 octets each' },
+  ]) {
     const bw = await blewireSetup(shape.mtu);
     if (bw.mtu !== shape.mtu) throw new Error(`bench setup: ATT_MTU ${bw.mtu}, expected ${shape.mtu}`);
-    const s = stream(shape.what, bw.handle, bw.valueHandle, shape.value);
-    console.log(`${s.label} (${s.packets / STREAM} packets, ${(s.wireBytes / STREAM).toFixed(0)} H4 octets per notification)`);
+    const s = stream(shape.what, bw.handle, bw.valueHandle, shape.value, shape.count);
+    let bytes = 0;
+    for (const ps of s.perNotification) for (const p of ps) bytes += p.length + 96;
+    console.log(`${s.label}: ${shape.count} notifications, ${s.packets / shape.count} packets and ` +
+      `${(s.wireBytes / shape.count).toFixed(0)} H4 octets each (corpus ≈ ${(bytes / 2 ** 20).toFixed(1)} MiB)`);
+    const no = nobleSetup(bw.handle, bw.valueHandle, shape.mtu);
+    let floorCount = 0;
+    const floorFeed = notificationFloor(bw.valueHandle, v => { sink += v[v.length - 1]!; floorCount++; });
+    const contenders: Array<Contender & { feed: Feed }> = [
+      { name: 'blewire subscribe(cb)', feed: bw.feed, pass: chunked(bw.feed, s), delivered: bw.count, unit: 'callbacks' },
+      { name: 'noble (whole stack) data', feed: no.feed, pass: chunked(no.feed, s), delivered: no.count, unit: "'data'" },
+      { name: 'floor', feed: floorFeed, pass: chunked(floorFeed, s), delivered: () => floorCount, unit: 'callbacks' },
+    ];
+    const results = await interleave(contenders, shape.count);
+    const batch: Stream = { ...s, perNotification: s.perNotification.slice(0, 1000) };
+    for (let i = 0; i < results.length; i++) results[i]!.allocPerUnit = await allocation(chunked(contenders[i]!.feed, batch), 1000);
+    report(s.label, results, { floor: 'floor', versus: ['noble (whole stack) data'] });
+    no.stop();
 
-    const before = bw.count();
-    const cb = measureSync(bw.feed, s);
-    const delivered = bw.count() - before;
-    if (delivered === 0) throw new Error('bench: blewire delivered no notifications');
-    console.log(line('blewire subscribe(cb)', s, cb));
-    // The iterator runs beside the callback subscriber (both receive every value), so the callback's
-    // small cost is included; the difference between the lines is the iterator's own.
-    const it1 = await measureIterator(bw.feed, bw.ch, s, 1);
-    console.log(line('blewire for await (1/turn)', s, it1));
-    const it16 = await measureIterator(bw.feed, bw.ch, s, 16);
-    console.log(line('blewire for await (16/turn)', s, it16));
-
-    const noble = nobleSetup(bw.handle, bw.valueHandle, shape.mtu);
-    const nb = measureSync(noble.feed, s);
-    if (noble.count() === 0) throw new Error('bench: noble delivered no notifications');
-    console.log(line('noble gatt "notification"', s, nb));
-    console.log(`  ratio blewire/noble: callback ${(cb.cpuRate / nb.cpuRate).toFixed(1)}×, for await ${(it1.cpuRate / nb.cpuRate).toFixed(1)}× (1/turn), ` +
-      `${(it16.cpuRate / nb.cpuRate).toFixed(1)}× (16/turn)`);
+    // Iterators: the callback subscriber stays (both receive every value): the difference is the iterator's own.
+    const iters: Array<{ name: string; it: () => AsyncIterator<Uint8Array | Uint8Array[]>; perTurn: number }> = [
+      { name: 'blewire for await (1/turn)', it: () => bw.ch.notifications()[Symbol.asyncIterator](), perTurn: 1 },
+      { name: 'blewire for await (16/turn)', it: () => bw.ch.notifications()[Symbol.asyncIterator](), perTurn: 16 },
+    ];
+    const itResults: Result[] = [];
+    for (const x of iters) {
+      const ip = iteratorPass(bw.feed, x.it(), s, x.perTurn);
+      await turn();
+      const [r] = await interleave([{ name: x.name, pass: ip.pass, delivered: ip.delivered, unit: 'values' }], shape.count, 5);
+      itResults.push(r!);
+      await ip.stop();
+    }
+    report(`${s.label}, iterators (beside the callback)`, itResults);
+    saved[shape.key] = [...results, ...itResults];
     const stats = bw.conn.gatt.bearer.stats;
     if (stats.undecodable !== 0 || bw.conn.l2cap.stats.dropped !== 0) {
       console.log(`  WARNING: blewire dropped input (undecodable ${stats.undecodable}, l2cap dropped ${bw.conn.l2cap.stats.dropped})`);
@@ -354,6 +298,7 @@ export async function bench(): Promise<void> {
     await bw.sub.unsubscribe().catch(() => undefined);
     await bw.adapter.close();
   }
+  if (!process.env.BENCH_NO_SAVE) await saveResults('notify', saved);
   if (sink === 0.5) console.log('');
 }
 

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 
 export const PEERS = ['@stoprocent/noble', 'ble-host'];
 /** The benchmark files that import a peer. */
-export const NEEDS_PEERS = new Set(['scanner.bench.ts', 'notify.bench.ts']);
+export const NEEDS_PEERS = new Set(['scanner.bench.ts', 'notify.bench.ts', 'rss.bench.ts']);
 
 export type Spawn = (cmd: string, args: string[], opts: { cwd: string; stdio: 'inherit' }) => { status: number | null };
 

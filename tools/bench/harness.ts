@@ -1,0 +1,137 @@
+/**
+ * The rules every comparative benchmark follows, in one place, so no figure can flatter us (issue 14):
+ *  - CPU time of this process (process.cpuUsage: user + system), not wall time: the machine is shared;
+ *  - the stacks interleaved round by round in one process (round r runs every contender once, in an
+ *    order rotated per round), so a burst of load hits them all alike;
+ *  - min / median / max over ≥ 5 rounds, all printed;
+ *  - no gc() inside a measured section (garbage a stack makes is part of its cost: the collector runs
+ *    when it runs, and is charged to whoever is running); allocation is measured apart, after the rounds;
+ *  - the machine's load average printed with every run;
+ *  - what each contender delivered for the same input, printed next to its cost.
+ * Figures only: nothing here passes or fails on time.
+ */
+import os from 'node:os';
+import { execFileSync } from 'node:child_process';
+
+export interface Contender {
+  name: string;
+  /** One pass over the corpus: returns when everything fed was handled (a promise when the pass yields). */
+  pass(): void | Promise<void>;
+  /** What the stack handed the application so far (advertisements, notifications, …). */
+  delivered(): number;
+  /** What a delivery is, in words ("merged discover events"). */
+  unit?: string;
+}
+
+export interface Range { min: number; median: number; max: number }
+
+export interface Result {
+  name: string;
+  /** CPU ns per input unit, per round. */
+  samples: number[];
+  ns: Range;
+  /** Deliveries per pass. */
+  deliveredPerPass: number;
+  unit: string | undefined;
+  /** Bytes allocated per input unit (measured apart, undefined without --expose-gc). */
+  allocPerUnit?: number;
+}
+
+export const range = (v: number[]): Range => {
+  const s = [...v].sort((a, b) => a - b);
+  return { min: s[0]!, median: s[Math.floor(s.length / 2)]!, max: s[s.length - 1]! };
+};
+
+/** user + system CPU µs of this process. */
+export function cpuMicros(): number {
+  const c = process.cpuUsage();
+  return c.user + c.system;
+}
+
+/** One line saying where and under what load the figures were taken. */
+export function machineLine(): string {
+  const l = os.loadavg().map(x => x.toFixed(2)).join(' ');
+  let l2 = '';
+  try { l2 = `, L2 ${Number(execFileSync('getconf', ['LEVEL2_CACHE_SIZE']).toString()) >> 10} KiB/core`; } catch { /* not Linux */ }
+  return `node ${process.version}, ${os.cpus()[0]?.model ?? 'cpu'} × ${os.cpus().length}${l2}; load average ${l} (1/5/15 min)`;
+}
+
+/**
+ * Run every contender's pass `rounds` times, interleaved; `units` input units per pass. One warm-up
+ * pass each first (not measured). Returns CPU ns per unit, min/median/max.
+ */
+export async function interleave(contenders: Contender[], units: number, rounds = 7): Promise<Result[]> {
+  if (rounds < 5) throw new Error('benchmarks take at least 5 rounds');
+  const samples = contenders.map(() => [] as number[]);
+  const deliveredPerPass = contenders.map(() => 0);
+  for (const c of contenders) await c.pass();
+  for (let r = 0; r < rounds; r++) {
+    for (let k = 0; k < contenders.length; k++) {
+      const i = (k + r) % contenders.length;
+      const c = contenders[i]!;
+      const d0 = c.delivered();
+      const t0 = cpuMicros();
+      await c.pass();
+      const us = cpuMicros() - t0;
+      samples[i]!.push((us * 1000) / units);
+      deliveredPerPass[i] = c.delivered() - d0;
+    }
+  }
+  return contenders.map((c, i) => ({ name: c.name, samples: samples[i]!, ns: range(samples[i]!), deliveredPerPass: deliveredPerPass[i]!, unit: c.unit }));
+}
+
+/**
+ * Bytes allocated per unit by `run` (which handles `units` input units): heap growth over a batch
+ * small enough that no scavenge runs in between, after a full collection; median of 5. Outside any
+ * measured section; undefined without --expose-gc.
+ */
+export async function allocation(run: () => void | Promise<void>, units: number): Promise<number | undefined> {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (!gc) return undefined;
+  const v: number[] = [];
+  for (let k = 0; k < 5; k++) {
+    gc();
+    const before = process.memoryUsage().heapUsed;
+    await run();
+    const after = process.memoryUsage().heapUsed;
+    v.push(Math.max(0, after - before) / units);
+  }
+  return range(v).median;
+}
+
+export const fmtNs = (ns: number): string => (ns >= 1000 ? `${(ns / 1000).toFixed(2)} µs` : `${ns.toFixed(0)} ns`);
+export const fmtRange = (r: Range): string => `${fmtNs(r.min)} / ${fmtNs(r.median)} / ${fmtNs(r.max)}`;
+
+/**
+ * The table every comparative bench prints: per contender min / median / max CPU per unit, what it
+ * delivered per pass, bytes allocated per unit, and the median as × floor and the ratio to `versus`.
+ */
+export function report(what: string, results: Result[], opts: { floor?: string; versus?: string[] } = {}): void {
+  const floor = results.find(r => r.name === opts.floor);
+  console.log(`  ${what}: CPU per input, min / median / max of ${results[0]!.samples.length} interleaved rounds`);
+  for (const r of results) {
+    const xf = floor && r !== floor ? `  ${(r.ns.median / floor.ns.median).toFixed(1)}× floor` : '';
+    const alloc = r.allocPerUnit === undefined ? '' : `  alloc ≈ ${r.allocPerUnit.toFixed(0)} B`;
+    console.log(`    ${r.name.padEnd(30)} ${fmtRange(r.ns).padStart(30)}${xf}${alloc}  delivers ${r.deliveredPerPass}${r.unit ? ' ' + r.unit : ''}/pass`);
+  }
+  const main = results[0]!;
+  for (const v of opts.versus ?? []) {
+    const o = results.find(r => r.name === v);
+    if (!o) continue;
+    // The ratio's range: worst and best pairing of the two stacks' rounds (interleaved, so round by round).
+    const ratios = main.samples.map((s, i) => o.samples[i]! / s);
+    const rr = range(ratios);
+    console.log(`    ${main.name} vs ${v}: ${rr.median.toFixed(1)}× faster (round by round ${rr.min.toFixed(1)}–${rr.max.toFixed(1)}×)`);
+  }
+}
+
+/** Figures for the README chart (tools/bench/chart.ts reads them from tools/bench/results/). */
+export async function saveResults(name: string, data: unknown): Promise<void> {
+  const { mkdirSync, writeFileSync } = await import('node:fs');
+  const dir = new URL('./results/', import.meta.url);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(new URL(`${name}.json`, dir), JSON.stringify({ when: new Date().toISOString(), machine: machineLine(), data }, null, 2) + '\n');
+}
+
+/** Yield to the event loop (between chunks of input, as a socket read would). */
+export const turn = (): Promise<void> => new Promise(r => setImmediate(r));
