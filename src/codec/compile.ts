@@ -114,3 +114,89 @@ export function compiledStruct<F extends Fields>(fields: F, codegen?: Codegen): 
   const make = new Function('F', `return function read(r) { return { ${names.map((n, i) => `${n}: F[${i}].read(r)`).join(', ')} }; };`);
   return { ...base, read: make(list) as (r: ByteReader) => Infer<F> };
 }
+
+/**
+ * A struct read in place (the advertising reports: thousands per second, most of them from devices
+ * already known, whose address and data need comparing, not copying): `read(b, o, v)` stores the
+ * struct at b[o] into the reusable object `v` and returns the offset after it, allocating nothing.
+ * What lands in `v`, by field kind (all from the table's field descriptors):
+ *  - numeric fields (those with an in-place `at` reader): `v[name]`, the value the field reads;
+ *  - other fixed-size fields (a BD_ADDR): `v[name + 'At']`, the offset of their octets;
+ *  - a length-prefixed byte string: `v[name + 'At']` and `v[name + 'Length']`.
+ * `read` does no bounds checks: `fits(b, o, end, count)` first says whether `count` structs fill
+ * b[o, end) exactly (the same rule as the table decode of a counted array: no octet missing, none
+ * left over); a packet that does not fit goes the table's way, whose DecodeError says why.
+ */
+export interface InPlaceReader {
+  read(b: Uint8Array, o: number, v: Record<string, number>): number;
+  fits(b: Uint8Array, o: number, end: number, count: number): boolean;
+  /** The keys `read` sets, in order (so a view object can be made with one fixed shape). */
+  readonly keys: readonly string[];
+}
+
+interface InPlaceOp { key: string; kind: 'num' | 'at' | 'prefixed'; size: number; field: Field<any> }
+
+export function inPlaceReader(fields: Fields, codegen?: Codegen): InPlaceReader {
+  const names = Object.keys(fields);
+  checkNames(names, 'in-place struct');
+  const ops: InPlaceOp[] = [];
+  // Octets before the (one) length prefix, the prefix's field, octets after the string.
+  let before = 0, after = 0;
+  let prefix: Field<number> | undefined;
+  for (const n of names) {
+    const f = fields[n]!;
+    if (f.lengthPrefix) {
+      if (prefix) throw new Error(`codec: in-place struct: a second length-prefixed field ${n}`);
+      const ps = f.lengthPrefix.fixed;
+      if (ps === undefined || !f.lengthPrefix.at) throw new Error(`codec: in-place struct: ${n} has no fixed-size numeric prefix`);
+      prefix = f.lengthPrefix;
+      ops.push({ key: n, kind: 'prefixed', size: ps, field: f.lengthPrefix });
+      continue;
+    }
+    if (f.fixed === undefined) throw new Error(`codec: in-place struct: field ${n} has no fixed size`);
+    ops.push({ key: n, kind: f.at ? 'num' : 'at', size: f.fixed, field: f });
+    if (prefix) after += f.fixed; else before += f.fixed;
+  }
+  const keys = ops.flatMap(op => (op.kind === 'num' ? [op.key] : op.kind === 'at' ? [op.key + 'At'] : [op.key + 'At', op.key + 'Length']));
+  const pre = prefix;
+  const preSize = pre?.fixed ?? 0;
+  const fits = (b: Uint8Array, o: number, end: number, count: number): boolean => {
+    for (let i = 0; i < count; i++) {
+      if (o + before + preSize > end) return false;
+      o += before;
+      if (pre) o += preSize + pre.at!(b, o, preSize)!;
+      o += after;
+    }
+    return o === end;
+  };
+  const F = ops.map(op => op.field);
+  let read: InPlaceReader['read'];
+  if (useGenerated(codegen)) {
+    const body = ops.map((op, i) => {
+      if (op.kind === 'num') return `v.${op.key} = F[${i}].at(b, o, ${op.size}); o += ${op.size};`;
+      if (op.kind === 'at') return `v.${op.key}At = o; o += ${op.size};`;
+      return `{ const n = F[${i}].at(b, o, ${op.size}); o += ${op.size}; v.${op.key}At = o; v.${op.key}Length = n; o += n; }`;
+    }).join(' ');
+    // eslint-disable-next-line @typescript-eslint/no-implied-eval
+    read = new Function('F', `return function read(b, o, v) { ${body} return o; };`)(F) as InPlaceReader['read'];
+  } else {
+    read = (b, o, v) => {
+      for (let i = 0; i < ops.length; i++) {
+        const op = ops[i]!;
+        if (op.kind === 'num') v[op.key] = op.field.at!(b, o, op.size);
+        else if (op.kind === 'at') v[op.key + 'At'] = o;
+        else {
+          const n = op.field.at!(b, o, op.size)!;
+          o += op.size;
+          v[op.key + 'At'] = o;
+          v[op.key + 'Length'] = n;
+          o += n;
+          continue;
+        }
+        o += op.size;
+      }
+      return o;
+    };
+  }
+  return { read, fits, keys };
+}

@@ -22,6 +22,11 @@ export interface Field<T> {
    * octets are not a valid size for this field. Only fields with a cheap fixed layout have it.
    */
   at?(b: Uint8Array, o: number, n: number): T | undefined;
+  /**
+   * For a length-prefixed byte string (lengthPrefixed()): the field of its length prefix, so in-place
+   * readers (codec/compile.ts inPlaceReader) can find the bytes without making a view.
+   */
+  readonly lengthPrefix?: Field<number>;
   /** For fields of repeated fixed-size elements: the element size (values are whole multiples). */
   readonly unit?: number;
 }
@@ -103,6 +108,7 @@ export function lengthPrefixed(len: Field<number>): Field<Uint8Array> {
     write: (w, v) => { len.write(w, v.length); w.bytesOf(v); },
     size: v => n + v.length,
     fixed: n,
+    lengthPrefix: len,
     fmt: v => toHex(v),
   };
 }

@@ -8,8 +8,35 @@ import { ArgumentError } from '../errors.js';
  * the scanner's time); when the registry is full, entries are taken from the insertion-ordered front,
  * and one with the bit set gets it cleared and moves to the back instead of being evicted.
  * Devices are kept per address type: a public and a random address with the same 48 bits are
- * different devices (Core Vol 6, Part B, 1.3), and no key string is built per report.
+ * different devices (Core Vol 6, Part B, 1.3). The key is a number, the 48 address bits plus the type
+ * above them: a report read in place (hci/host.ts, scanner.ts) finds its device from the address
+ * octets with no string built; the address string is made once, when the device is first heard, and
+ * kept on the entry.
  */
+
+/** The registry key's address-type part, above the 48 address bits. */
+const TYPE_INDEX: Record<string, number> = { public: 0, random: 1, anonymous: 2 };
+const TWO_48 = 2 ** 48;
+
+/** The 48-bit value of a BD_ADDR as the HCI carries it: 6 octets, least significant first, at b[o]. */
+export function addressBits(b: Uint8Array, o: number): number {
+  return (b[o + 5]! * 256 + b[o + 4]!) * 4294967296 + ((b[o + 3]! << 24) >>> 0) + (b[o + 2]! << 16) + (b[o + 1]! << 8) + b[o]!;
+}
+
+const HEX = Array.from({ length: 16 }, (_, i) => i.toString(16).toUpperCase().charCodeAt(0));
+/** 'AA:BB:CC:DD:EE:FF' (most significant octet first) from the 6 HCI octets at b[o]. */
+export function addressString(b: Uint8Array, o: number): string {
+  const a5 = b[o + 5]!, a4 = b[o + 4]!, a3 = b[o + 3]!, a2 = b[o + 2]!, a1 = b[o + 1]!, a0 = b[o]!;
+  return String.fromCharCode(HEX[a5 >> 4]!, HEX[a5 & 15]!, 58, HEX[a4 >> 4]!, HEX[a4 & 15]!, 58, HEX[a3 >> 4]!, HEX[a3 & 15]!, 58,
+    HEX[a2 >> 4]!, HEX[a2 & 15]!, 58, HEX[a1 >> 4]!, HEX[a1 & 15]!, 58, HEX[a0 >> 4]!, HEX[a0 & 15]!);
+}
+
+/** The registry key of an address string and its API address type; NaN for a string that is no BD_ADDR. */
+export function registryKey(address: string, addressType: string): number {
+  const hex = address.replace(/[:-]/g, '');
+  if (!/^[0-9a-fA-F]{12}$/.test(hex)) return NaN;
+  return (TYPE_INDEX[addressType] ?? 3) * TWO_48 + parseInt(hex, 16);
+}
 
 export interface RegistryEntry<A> {
   readonly key: string;
@@ -25,11 +52,13 @@ export interface RegistryEntry<A> {
   advertisement: A | undefined;
   /** CLOCK bit: seen since the eviction hand last passed. */
   recent: boolean;
+  /** The registry's numeric key (48 address bits and the type). */
+  readonly id: number;
 }
 
 export class DeviceRegistry<A> {
-  private readonly maps = new Map<string, Map<string, RegistryEntry<A>>>();
-  private count = 0;
+  /** Insertion order is the CLOCK hand's order. */
+  private readonly map = new Map<number, RegistryEntry<A>>();
   evicted = 0;
 
   constructor(readonly capacity = 4096) {
@@ -37,90 +66,89 @@ export class DeviceRegistry<A> {
   }
 
   get size(): number {
-    return this.count;
+    return this.map.size;
   }
 
   static keyOf(address: string, addressType: string): string {
     return addressType + '/' + address;
   }
 
-  private mapOf(addressType: string): Map<string, RegistryEntry<A>> {
-    let m = this.maps.get(addressType);
-    if (!m) this.maps.set(addressType, (m = new Map()));
-    return m;
-  }
-
   get(address: string, addressType: string): RegistryEntry<A> | undefined {
-    return this.maps.get(addressType)?.get(address);
+    const entry = this.map.get(registryKey(address, addressType));
+    // A key that is no BD_ADDR (NaN) finds nothing; one that is finds its own entry.
+    return entry;
   }
 
-  /** Record one report; returns the entry (new or existing). */
+  /** Record one report, by address string; returns the entry (new or existing). */
   touch(address: string, addressType: string, rssi: number, now: number): RegistryEntry<A> {
-    const m = this.mapOf(addressType);
-    let entry = m.get(address);
-    if (entry) {
-      entry.recent = true;
-    } else {
-      if (this.count >= this.capacity) this.evictOne();
-      entry = {
-        key: DeviceRegistry.keyOf(address, addressType), address, addressType, lastSeen: now, firstSeen: now, rssi,
-        reports: 0, advertisement: undefined, recent: false,
-      };
-      m.set(address, entry);
-      this.count++;
-    }
+    const id = registryKey(address, addressType);
+    let entry = Number.isNaN(id) ? undefined : this.map.get(id);
+    if (entry === undefined) entry = this.insert(Number.isNaN(id) ? -1 - this.map.size : id, address, addressType, now, rssi);
+    else entry.recent = true;
     entry.lastSeen = now;
     entry.rssi = rssi;
     entry.reports++;
     return entry;
   }
 
+  /**
+   * Record one report whose address is the 6 HCI octets at b[o] (read in place): no string is made
+   * unless the device is new. `addressType` is the API type ('public' | 'random' | 'anonymous').
+   */
+  touchAt(b: Uint8Array, o: number, addressType: string, rssi: number, now: number): RegistryEntry<A> {
+    const id = TYPE_INDEX[addressType]! * TWO_48 + addressBits(b, o);
+    let entry = this.map.get(id);
+    if (entry === undefined) entry = this.insert(id, addressString(b, o), addressType, now, rssi);
+    else entry.recent = true;
+    entry.lastSeen = now;
+    entry.rssi = rssi;
+    entry.reports++;
+    return entry;
+  }
+
+  private insert(id: number, address: string, addressType: string, now: number, rssi: number): RegistryEntry<A> {
+    if (this.map.size >= this.capacity) this.evictOne();
+    const entry: RegistryEntry<A> = {
+      key: DeviceRegistry.keyOf(address, addressType), address, addressType, lastSeen: now, firstSeen: now, rssi,
+      reports: 0, advertisement: undefined, recent: false, id,
+    };
+    this.map.set(id, entry);
+    return entry;
+  }
+
   private evictOne(): void {
-    // Sweep the per-type maps from their oldest entries; second chance for recently seen ones.
+    // From the oldest insertion; second chance (to the back) for recently seen ones.
     for (;;) {
-      let oldest: RegistryEntry<A> | undefined;
-      let from: Map<string, RegistryEntry<A>> | undefined;
-      for (const m of this.maps.values()) {
-        const first = m.values().next().value as RegistryEntry<A> | undefined;
-        if (first && (!oldest || first.lastSeen < oldest.lastSeen || (first.lastSeen === oldest.lastSeen && !first.recent))) {
-          oldest = first;
-          from = m;
-        }
-      }
-      if (!oldest || !from) return;
-      from.delete(oldest.address);
-      if (oldest.recent) {
-        oldest.recent = false;
-        from.set(oldest.address, oldest);
+      const first = this.map.values().next().value as RegistryEntry<A> | undefined;
+      if (!first) return;
+      this.map.delete(first.id);
+      if (first.recent) {
+        first.recent = false;
+        this.map.set(first.id, first);
         continue;
       }
-      this.count--;
       this.evicted++;
       return;
     }
   }
 
-  /** Every entry (roughly least recently seen first per address type). */
-  *values(): IterableIterator<RegistryEntry<A>> {
-    for (const m of this.maps.values()) yield* m.values();
+  /** Every entry (roughly least recently seen first). */
+  values(): IterableIterator<RegistryEntry<A>> {
+    return this.map.values();
   }
 
   /** Drop devices not heard since `before` (clock ms). */
   prune(before: number): number {
     let n = 0;
-    for (const m of this.maps.values()) {
-      for (const [k, e] of m) {
-        if (e.lastSeen >= before) continue;
-        m.delete(k);
-        n++;
-      }
+    for (const [k, e] of this.map) {
+      if (e.lastSeen >= before) continue;
+      this.map.delete(k);
+      n++;
     }
-    this.count -= n;
     return n;
   }
 
   clear(): void {
-    this.maps.clear();
-    this.count = 0;
+    this.map.clear();
   }
 }

@@ -24,18 +24,22 @@
  * - On transport loss or Hardware Error every session ends with that error.
  */
 import type { Clock, TimerId } from '../clock.js';
-import { concat, equalBytes, toHex } from '../bytes/hex.js';
+import { concat, toHex } from '../bytes/hex.js';
 import { AbortError, HardwareError, TransportError } from '../errors.js';
 import { log } from '../log.js';
 import type { Uuid } from '../codec/uuid.js';
 import { isUnknownCommand } from '../hci/controller.js';
 import type { HciHost } from '../hci/host.js';
-import type { LeAdvertisingReport, LeExtendedAdvertisingReport } from '../hci/le-events.js';
+import {
+  advertisingReportInPlace, extendedAdvertisingReportInPlace, LE_META_TABLE, newAdvertisingReportView, type AdvertisingReportView,
+} from '../hci/le-events.js';
 import { EXT_ADV_EVENT_TYPE, ExtAdvDataStatus, legacyAdvEventBits } from '../hci/bit-fields.js';
 import { parseAdvertisingData, type ParsedAd } from './ad.js';
 import { compileFilters, filtersOf, type FilterPredicate, type ScanFilter } from './filters.js';
 import type { PeerIdentity } from './privacy.js';
-import { DeviceRegistry } from './registry.js';
+import { addressString, DeviceRegistry } from './registry.js';
+
+const SUB_ADV_REPORT = LE_META_TABLE.codeOf('leAdvertisingReport');
 
 export type AddressType = 'public' | 'random' | 'anonymous';
 
@@ -48,58 +52,86 @@ const EMPTY = new Uint8Array(0);
 const EMPTY_PARSED: ParsedAd = parseAdvertisingData(EMPTY);
 
 /**
- * The parse of one (advertising data, scan response) pair, shared by every Advertisement of a device
- * until its data changes: a device that repeats itself is parsed once, not once per report.
+ * What every Advertisement of a device shares until its advertising data, scan response, identity or
+ * extended header fields change: immutable, except that the AD parse is filled in on first access.
+ * A device that repeats itself costs one small Advertisement per report and is parsed once.
  */
-export interface ParseCache {
+export interface AdvertisedData {
+  readonly address: string;
+  readonly addressType: AddressType;
+  /** Advertising data (AD structures): the scanner's own copy, made when the data changed. */
+  readonly data: Uint8Array;
+  /** Scan response data merged from the device's last SCAN_RSP, if any. */
+  readonly scanResponse: Uint8Array | undefined;
+  /** The parse of data followed by scanResponse, on first access. */
   parsed: ParsedAd | undefined;
+  readonly identity: PeerIdentity | undefined;
+  /** TX power from the extended report header (127 = not available), else undefined. */
+  readonly headerTxPower: number | undefined;
+  readonly sid: number | undefined;
 }
 
-/** One advertisement as the application sees it: immutable, parsed lazily on first access. */
-export class Advertisement {
-  private cache: ParseCache;
+function advertisedData(address: string, addressType: AddressType, data: Uint8Array, scanResponse: Uint8Array | undefined,
+  parsed: ParsedAd | undefined, identity: PeerIdentity | undefined, headerTxPower: number | undefined, sid: number | undefined): AdvertisedData {
+  return { address, addressType, data, scanResponse, parsed, identity, headerTxPower, sid };
+}
 
+// An Advertisement's per-report bits: the event type (legacy PDU type or extended Event_Type bits) and flags.
+const EVENT_TYPE_MASK = 0xffff;
+const CONNECTABLE = 1 << 16;
+const SCANNABLE = 1 << 17;
+const EXTENDED = 1 << 18;
+const TRUNCATED = 1 << 19;
+/** RSSI (an i8, Vol 4, Part E, 7.7.65.2) in bits 20-27: the per-report state stays one small integer. */
+const RSSI_SHIFT = 20;
+const packRssi = (rssi: number): number => (rssi & 0xff) << RSSI_SHIFT;
+
+/**
+ * One advertisement as the application sees it: immutable, parsed lazily on first access. Per report
+ * it holds RSSI, time and the event bits; the rest is the device's shared AdvertisedData.
+ */
+export class Advertisement {
+  /** @internal */
   constructor(
-    readonly address: string,
-    readonly addressType: AddressType,
-    readonly rssi: number,
-    /** Advertising data (AD structures), a view into the report. */
-    readonly data: Uint8Array,
-    /** Scan response data merged from the device's last SCAN_RSP, if any. */
-    readonly scanResponse: Uint8Array | undefined,
-    readonly connectable: boolean,
-    readonly scannable: boolean,
-    /** Legacy PDU type or extended event-type bits, as the controller reported them. */
-    readonly eventType: number,
-    readonly extended: boolean,
-    /** Clock time (ms) the report arrived. */
+    /** @internal */ readonly shared: AdvertisedData,
+    /** Clock time (ms) the report arrived (read once per HCI event). */
     readonly timestamp: number,
-    /** TX power from the extended report header (127 = not available), else undefined. */
-    private readonly headerTxPower: number | undefined,
-    readonly sid: number | undefined,
-    /** Extended data arrived truncated (Data_Status 2). */
-    readonly truncated = false,
-    cache?: ParseCache,
-    /**
-     * The advertiser's identity when it is a bonded peer: its RPA resolved with the bond's IRK, its
-     * identity address itself, or an identity the controller resolved (Vol 3, Part C, 10.7). `address`
-     * stays the address on the air (the one to connect to now); undefined for strangers.
-     */
-    readonly identity?: PeerIdentity,
-  ) {
-    this.cache = cache ?? { parsed: undefined };
-  }
+    /** @internal event type, flags and RSSI */ readonly bits: number,
+  ) {}
+
+  /** RSSI in dBm (127: not available). */
+  get rssi(): number { return ((this.bits >>> RSSI_SHIFT) << 24) >> 24; }
+  get address(): string { return this.shared.address; }
+  get addressType(): AddressType { return this.shared.addressType; }
+  /** Advertising data (AD structures). */
+  get data(): Uint8Array { return this.shared.data; }
+  /** Scan response data merged from the device's last SCAN_RSP, if any. */
+  get scanResponse(): Uint8Array | undefined { return this.shared.scanResponse; }
+  get connectable(): boolean { return (this.bits & CONNECTABLE) !== 0; }
+  get scannable(): boolean { return (this.bits & SCANNABLE) !== 0; }
+  /** Legacy PDU type or extended event-type bits, as the controller reported them. */
+  get eventType(): number { return this.bits & EVENT_TYPE_MASK; }
+  get extended(): boolean { return (this.bits & EXTENDED) !== 0; }
+  /** Extended data arrived truncated (Data_Status 2). */
+  get truncated(): boolean { return (this.bits & TRUNCATED) !== 0; }
+  get sid(): number | undefined { return this.shared.sid; }
+  /**
+   * The advertiser's identity when it is a bonded peer: its RPA resolved with the bond's IRK, its
+   * identity address itself, or an identity the controller resolved (Vol 3, Part C, 10.7). `address`
+   * stays the address on the air (the one to connect to now); undefined for strangers.
+   */
+  get identity(): PeerIdentity | undefined { return this.shared.identity; }
 
   /** The parsed AD of advertising data followed by scan response data (the merged view). */
   get parsed(): ParsedAd {
-    const c = this.cache;
+    const c = this.shared;
     if (c.parsed) return c.parsed;
-    const sr = this.scanResponse;
-    let bytes = this.data;
+    const sr = c.scanResponse;
+    let bytes = c.data;
     if (sr && sr.length > 0) {
-      bytes = new Uint8Array(this.data.length + sr.length);
-      bytes.set(this.data, 0);
-      bytes.set(sr, this.data.length);
+      bytes = new Uint8Array(c.data.length + sr.length);
+      bytes.set(c.data, 0);
+      bytes.set(sr, c.data.length);
     }
     return (c.parsed = bytes.length === 0 ? EMPTY_PARSED : parseAdvertisingData(bytes));
   }
@@ -111,12 +143,13 @@ export class Advertisement {
   get txPower(): number | undefined {
     const ad = this.parsed.txPower;
     if (ad !== undefined) return ad;
-    return this.headerTxPower !== undefined && this.headerTxPower !== 127 ? this.headerTxPower : undefined;
+    const h = this.shared.headerTxPower;
+    return h !== undefined && h !== 127 ? h : undefined;
   }
   get flags(): number | undefined { return this.parsed.flags; }
   get appearance(): number | undefined { return this.parsed.appearance; }
   /** The advertiser is a bonded peer (its identity is known). */
-  get bonded(): boolean { return this.identity !== undefined; }
+  get bonded(): boolean { return this.shared.identity !== undefined; }
 
   /** A plain object for JSON output (`blewire scan --json`). */
   toJSON(): Record<string, unknown> {
@@ -134,6 +167,16 @@ export class Advertisement {
     };
   }
 }
+
+/** b[o, o + n) equals `stored`, compared in place. */
+function sameBytes(stored: Uint8Array, b: Uint8Array, o: number, n: number): boolean {
+  if (stored.length !== n) return false;
+  for (let i = 0; i < n; i++) if (stored[i] !== b[o + i]) return false;
+  return true;
+}
+
+const sameIdentity = (a: PeerIdentity | undefined, b: PeerIdentity | undefined): boolean =>
+  a === b || (a !== undefined && b !== undefined && a.address === b.address && a.addressType === b.addressType);
 
 export interface ScanOptions extends ScanFilter {
   /** Any of these filters may match (Web Bluetooth's `filters`); top-level filter fields narrow each. */
@@ -158,10 +201,8 @@ export interface ScanOptions extends ScanFilter {
 }
 
 interface DeviceState {
-  data: Uint8Array;
-  scanResponse: Uint8Array | undefined;
-  /** Parse of (data, scanResponse); replaced whenever either changes. */
-  cache: ParseCache;
+  /** What the device's Advertisements share; replaced whenever any of it changes. */
+  shared: AdvertisedData;
   /** Bumped whenever data or scan response changes. */
   version: number;
   last: Advertisement | undefined;
@@ -179,7 +220,8 @@ export class ScanSession implements AsyncIterable<Advertisement> {
   private readonly queue: Advertisement[] = [];
   private waiter: { resolve(r: IteratorResult<Advertisement>): void; reject(e: Error): void } | undefined;
   private endState: SessionEnd = { tag: 'running' };
-  private readonly callbacks = new Set<(ad: Advertisement) => void>();
+  /** Copied on change, so a callback that adds or removes one does not disturb the loop. */
+  private callbacks: Array<(ad: Advertisement) => void> = [];
   private timer: TimerId | undefined;
   private onAbort: (() => void) | undefined;
   private readonly endWaiters: Array<() => void> = [];
@@ -188,7 +230,7 @@ export class ScanSession implements AsyncIterable<Advertisement> {
 
   constructor(private readonly scanner: Scanner, readonly options: ScanOptions) {
     this.predicate = compileFilters(filtersOf(options));
-    if (options.onAdvertisement) this.callbacks.add(options.onAdvertisement);
+    if (options.onAdvertisement) this.callbacks = [options.onAdvertisement];
     const ms = options.timeout ?? options.duration;
     if (ms !== undefined) this.timer = scanner.clock.setTimeout(() => { this.timer = undefined; this.end(undefined); }, ms);
     const signal = options.signal;
@@ -203,8 +245,12 @@ export class ScanSession implements AsyncIterable<Advertisement> {
 
   /** Call `fn` for each advertisement this session reports. */
   onAdvertisement(fn: (ad: Advertisement) => void): () => void {
-    this.callbacks.add(fn);
-    return () => this.callbacks.delete(fn);
+    if (!this.callbacks.includes(fn)) this.callbacks = [...this.callbacks, fn];
+    return () => {
+      const had = this.callbacks.includes(fn);
+      this.callbacks = this.callbacks.filter(f => f !== fn);
+      return had;
+    };
   }
 
   /** Resolves when the session ended (stop, timeout, abort, error); rejects with the error if any. */
@@ -235,9 +281,10 @@ export class ScanSession implements AsyncIterable<Advertisement> {
       else if (this.seen.size >= this.scanner.registry.capacity) this.seen.delete(this.seen.keys().next().value as string);
       this.seen.set(key, { version, rssi: ad.rssi });
     }
-    for (const fn of this.callbacks) {
+    const callbacks = this.callbacks;
+    for (let i = 0; i < callbacks.length; i++) {
       try {
-        fn(ad);
+        callbacks[i]!(ad);
       } catch (e) {
         log.gap('advertisement callback threw: %O', e);
       }
@@ -323,6 +370,11 @@ export class Scanner {
   readonly registry: DeviceRegistry<DeviceState>;
   private readonly sessions = new Set<ScanSession>();
   private readonly listeners = new Set<(ad: Advertisement) => void>();
+  /** The same two sets as arrays for the hot path, rebuilt when they change. */
+  private sessionList: ScanSession[] = [];
+  private listenerList: Array<(ad: Advertisement) => void> = [];
+  /** The one view every report is read into (hci/le-events.ts). */
+  private readonly view = newAdvertisingReportView();
   private paused = 0;
   /** The scan type last sent to the controller (true: active, scan requests go out). */
   private activeScan = false;
@@ -342,8 +394,7 @@ export class Scanner {
     this.clock = opts.clock;
     this.registry = new DeviceRegistry<DeviceState>(opts.registryCapacity ?? 4096);
     this.unsubscribe.push(
-      host.on('leAdvertisingReport', e => { for (const r of e.reports) this.legacyReport(r); }),
-      host.on('leExtendedAdvertisingReport', e => { for (const r of e.reports) this.extendedReport(r); }),
+      host.onAdvertisingReports((p, subevent, count, at) => this.reportsInPlace(p, subevent, count, at)),
       host.onHardwareError(code => this.failAll(new HardwareError(code, 'scan'))),
       host.onClose(e => this.failAll(e ?? new TransportError('scan: the adapter was closed', 'ECLOSED'))),
     );
@@ -359,6 +410,7 @@ export class Scanner {
       return s;
     }
     this.sessions.add(s);
+    this.sessionList = [...this.sessions];
     this.kick();
     return s;
   }
@@ -366,7 +418,12 @@ export class Scanner {
   /** Every processed advertisement (before session filters and duplicate handling). */
   onAdvertisement(fn: (ad: Advertisement) => void): () => void {
     this.listeners.add(fn);
-    return () => this.listeners.delete(fn);
+    this.listenerList = [...this.listeners];
+    return () => {
+      const had = this.listeners.delete(fn);
+      this.listenerList = [...this.listeners];
+      return had;
+    };
   }
 
   get scanning(): boolean {
@@ -374,7 +431,9 @@ export class Scanner {
   }
 
   removeSession(s: ScanSession): void {
-    if (this.sessions.delete(s)) this.kick();
+    if (!this.sessions.delete(s)) return;
+    this.sessionList = [...this.sessions];
+    this.kick();
   }
 
   /** Stop scanning for the scheduler (e.g. while initiating); resolves when the controller stopped. */
@@ -497,99 +556,118 @@ export class Scanner {
   // ------------------------------------------------------------------------------------------------
   // Reports (hot path)
 
-  private legacyReport(r: LeAdvertisingReport): void {
-    this.reports++;
+  /**
+   * One LE Advertising Report or LE Extended Advertising Report event, read in place (hci/host.ts
+   * checked that its `count` reports fill it exactly): one clock read per event, the reports read
+   * into one reused view through the table's in-place readers.
+   */
+  private reportsInPlace(p: Uint8Array, subevent: number, count: number, at: number): void {
+    const now = this.clock.now();
+    const v = this.view;
+    const legacy = subevent === SUB_ADV_REPORT;
+    const read = legacy ? advertisingReportInPlace().read : extendedAdvertisingReportInPlace().read;
+    let o = at;
+    for (let k = 0; k < count; k++) {
+      o = read(p, o, v as unknown as Record<string, number>);
+      this.reports++;
+      if (legacy) this.legacyReport(p, v, now);
+      else this.extendedReport(p, v, now);
+    }
+  }
+
+  private legacyReport(p: Uint8Array, r: AdvertisingReportView, now: number): void {
     // The legacy Event_Type (7.7.65.2) read through the extended report's bits (Table 7.1).
     const t = r.eventType;
     const bits = legacyAdvEventBits(t);
-    this.process(r.address, r.addressType, r.rssi, r.data, extScanResponse(bits), extConnectable(bits), extScannable(bits), t,
-      false, undefined, undefined, false);
+    this.process(p, r.addressAt, r.addressType, r.rssi, p, r.dataAt, r.dataLength, extScanResponse(bits), extConnectable(bits),
+      extScannable(bits), t, false, undefined, undefined, false, now);
   }
 
-  private extendedReport(r: LeExtendedAdvertisingReport): void {
-    this.reports++;
+  private extendedReport(p: Uint8Array, r: AdvertisingReportView, now: number): void {
     const t = r.eventType;
     const status = extDataStatus(t);
     const isScanRsp = extScanResponse(t);
-    let data = r.data;
-    if (status === ExtAdvDataStatus.Incomplete || (status !== ExtAdvDataStatus.Complete && this.fragments.size > 0)) {
+    let data: Uint8Array = p;
+    let dataAt = r.dataAt;
+    let dataLength = r.dataLength;
+    if (this.fragments.size > 0 || status === ExtAdvDataStatus.Incomplete) {
       // Data_Status 1: more fragments follow (Vol 4, Part E, 7.7.65.13); collect per advertiser, SID and PDU kind.
-      const key = r.addressType + '/' + r.address + '/' + r.advertisingSid + (isScanRsp ? '/r' : '/a');
+      const key = r.addressType + '/' + addressString(p, r.addressAt) + '/' + r.advertisingSid + (isScanRsp ? '/r' : '/a');
       let parts = this.fragments.get(key);
+      const fragment = p.slice(r.dataAt, r.dataAt + r.dataLength);
       if (status === ExtAdvDataStatus.Incomplete) {
         if (!parts) {
           if (this.fragments.size >= MAX_FRAGMENTS_IN_PROGRESS) this.fragments.delete(this.fragments.keys().next().value as string);
           this.fragments.set(key, (parts = []));
         }
-        parts.push(r.data);
+        parts.push(fragment);
         let n = 0;
-        for (const p of parts) n += p.length;
+        for (const x of parts) n += x.length;
         if (n > MAX_REASSEMBLED) this.fragments.delete(key);
         return;
       }
       if (parts) {
         this.fragments.delete(key);
-        parts.push(r.data);
+        parts.push(fragment);
         data = concat(parts);
-      }
-    } else if (status === ExtAdvDataStatus.Complete && this.fragments.size > 0) {
-      const key = r.addressType + '/' + r.address + '/' + r.advertisingSid + (isScanRsp ? '/r' : '/a');
-      const parts = this.fragments.get(key);
-      if (parts) {
-        this.fragments.delete(key);
-        parts.push(r.data);
-        data = concat(parts);
+        dataAt = 0;
+        dataLength = data.length;
       }
     }
     if (extLegacy(t)) {
       // Legacy PDU reported through the extended event (bit 4): the other bits say which one.
-      this.process(r.address, r.addressType, r.rssi, data, isScanRsp, extConnectable(t), extScannable(t), t, true,
-        r.txPower, r.advertisingSid, false);
+      this.process(p, r.addressAt, r.addressType, r.rssi, data, dataAt, dataLength, isScanRsp, extConnectable(t), extScannable(t), t,
+        true, r.txPower, r.advertisingSid, false, now);
       return;
     }
-    this.process(r.address, r.addressType, r.rssi, data, isScanRsp, extConnectable(t), extScannable(t), t, true,
-      r.txPower, r.advertisingSid === 0xff ? undefined : r.advertisingSid, status === ExtAdvDataStatus.Truncated);
+    this.process(p, r.addressAt, r.addressType, r.rssi, data, dataAt, dataLength, isScanRsp, extConnectable(t), extScannable(t), t, true,
+      r.txPower, r.advertisingSid === 0xff ? undefined : r.advertisingSid, status === ExtAdvDataStatus.Truncated, now);
   }
 
   private process(
-    address: string, hciType: number, rssi: number, data: Uint8Array, isScanRsp: boolean, connectable: boolean,
-    scannable: boolean, eventType: number, extended: boolean, txPower: number | undefined, sid: number | undefined,
-    truncated: boolean,
+    p: Uint8Array, addressAt: number, hciType: number, rssi: number, d: Uint8Array, dataAt: number, dataLength: number,
+    isScanRsp: boolean, connectable: boolean, scannable: boolean, eventType: number, extended: boolean,
+    txPower: number | undefined, sid: number | undefined, truncated: boolean, now: number,
   ): void {
     const type = addressTypeName(hciType);
-    const identity = this.opts.resolve?.(address, hciType);
-    const now = this.clock.now();
-    const entry = this.registry.touch(address, type, rssi, now);
+    const entry = this.registry.touchAt(p, addressAt, type, rssi, now);
+    const identity = this.opts.resolve?.(entry.address, hciType);
     const key = entry.key;
     let st = entry.advertisement;
-    if (!st) {
-      st = { data: EMPTY, scanResponse: undefined, cache: { parsed: undefined }, version: 0, last: undefined, held: undefined, heldAt: 0 };
+    if (st === undefined) {
+      st = { shared: advertisedData(entry.address, type, EMPTY, undefined, EMPTY_PARSED, identity, txPower, sid),
+        version: 0, last: undefined, held: undefined, heldAt: 0 };
       entry.advertisement = st;
     }
+    let sh = st.shared;
+    // The data compared in place with the device's copy; a copy is made only when it changed.
+    if (isScanRsp) {
+      if (sh.scanResponse === undefined || !sameBytes(sh.scanResponse, d, dataAt, dataLength)) {
+        sh = st.shared = advertisedData(sh.address, type, sh.data, d.slice(dataAt, dataAt + dataLength), undefined, identity, txPower, sid);
+        st.version++;
+      }
+    } else if (!sameBytes(sh.data, d, dataAt, dataLength)) {
+      sh = st.shared = advertisedData(sh.address, type, d.slice(dataAt, dataAt + dataLength), sh.scanResponse, undefined, identity, txPower, sid);
+      st.version++;
+    }
+    if (sh.headerTxPower !== txPower || sh.sid !== sid || !sameIdentity(sh.identity, identity)) {
+      sh = st.shared = advertisedData(sh.address, type, sh.data, sh.scanResponse, sh.parsed, identity, txPower, sid);
+    }
+    const flags = (extended ? EXTENDED : 0) | (truncated ? TRUNCATED : 0) | packRssi(rssi);
     let ad: Advertisement;
     if (isScanRsp) {
-      if (!st.scanResponse || !equalBytes(st.scanResponse, data)) {
-        st.scanResponse = data;
-        st.version++;
-        st.cache = { parsed: undefined };
-      }
       const base = st.held ?? st.last;
       if (st.held) {
         st.held = undefined;
         this.held--;
       }
-      ad = new Advertisement(address, type, rssi, st.data, st.scanResponse, base?.connectable ?? connectable,
-        base?.scannable ?? true, base?.eventType ?? eventType, extended, now, txPower, sid, truncated, st.cache, identity);
+      const kept = base !== undefined ? base.bits & (EVENT_TYPE_MASK | CONNECTABLE | SCANNABLE)
+        : (eventType & EVENT_TYPE_MASK) | (connectable ? CONNECTABLE : 0) | SCANNABLE;
+      ad = new Advertisement(sh, now, kept | flags);
     } else {
-      if (!equalBytes(st.data, data)) {
-        st.data = data;
-        st.version++;
-        st.cache = { parsed: undefined };
-      }
-      // st.data equals data; using the stored array keeps the shared parse consistent with the bytes.
-      ad = new Advertisement(address, type, rssi, st.data, st.scanResponse, connectable, scannable, eventType, extended, now,
-        txPower, sid, truncated, st.cache, identity);
-      if (scannable && st.scanResponse === undefined && this.activeScan) {
+      ad = new Advertisement(sh, now,
+        (eventType & EVENT_TYPE_MASK) | (connectable ? CONNECTABLE : 0) | (scannable ? SCANNABLE : 0) | flags);
+      if (scannable && sh.scanResponse === undefined && this.activeScan) {
         // Hold for the SCAN_RSP that an active scan should bring (Vol 6, Part B, 4.4.3.2), bounded in time.
         if (st.held) this.emit(st.held, key, st.version); // a second ADV came first: report the first one as is
         else this.held++;
@@ -608,14 +686,17 @@ export class Scanner {
   }
 
   private emit(ad: Advertisement, key: string, version: number): void {
-    for (const fn of this.listeners) {
+    // One pass over arrays rebuilt when a listener or session comes or goes (no iterator per report).
+    const listeners = this.listenerList;
+    for (let i = 0; i < listeners.length; i++) {
       try {
-        fn(ad);
+        listeners[i]!(ad);
       } catch (e) {
         log.gap('advertisement listener threw: %O', e);
       }
     }
-    for (const s of this.sessions) s.offer(ad, key, version);
+    const sessions = this.sessionList;
+    for (let i = 0; i < sessions.length; i++) sessions[i]!.offer(ad, key, version);
   }
 
   private armSweep(): void {

@@ -36,13 +36,29 @@ import { describeEvent, type HciEvent } from './events.js';
 import { aclHandleOf, aclHeaderWord, aclPbOf, decodeAcl } from './acl.js';
 import { HCI_ACL_HEADER_SIZE } from './constants.js';
 import { decodeHciPacket, encodeCommand, type EventPacket } from './packets.js';
-import type { LeMetaEventOf, LeMetaKind } from './le-events.js';
+import {
+  advertisingReportInPlace, extendedAdvertisingReportInPlace, LE_META_TABLE, type LeMetaEventOf, type LeMetaKind,
+} from './le-events.js';
+import { EVT_LE_META } from './constants.js';
 import type { HciEventKind, HciEventOf } from './events.js';
 import { statusName } from './status.js';
 
 export type AnyEventKind = HciEventKind | LeMetaKind;
 export type EventOf<K extends AnyEventKind> = K extends LeMetaKind ? LeMetaEventOf<K>
   : K extends HciEventKind ? HciEventOf<K> : never;
+
+/**
+ * The in-place consumer of LE Advertising Report and LE Extended Advertising Report events (the
+ * scanner): the whole event packet `p` (H4 type first), its Subevent_Code, the report count, and the
+ * offset of the first report. The host calls it only for an event whose reports fill it exactly
+ * (the table's rule); any other goes the table's way and ends as a counted DecodeError.
+ */
+export type AdvertisingReportSink = (p: Uint8Array, subevent: number, count: number, at: number) => void;
+
+const SUB_ADV_REPORT = LE_META_TABLE.codeOf('leAdvertisingReport');
+const SUB_EXT_ADV_REPORT = LE_META_TABLE.codeOf('leExtendedAdvertisingReport');
+/** H4 type, Event_Code, Parameter_Total_Length, Subevent_Code, Num_Reports (Vol 4, Part E, 7.7.65.2 / 7.7.65.13). */
+const FIRST_REPORT_AT = 5;
 
 /** Where the ACL packets of one connection handle go (the link's L2CAP reassembler). */
 export interface AclReceiver {
@@ -87,6 +103,7 @@ export class HciHost implements CommandIssuer {
   readonly stats: HostStats = { aclUnknownHandle: 0, decodeErrors: 0, unknownPackets: 0 };
   private readonly listeners = new Map<string, Set<Listener>>();
   private readonly links = new Map<number, AclReceiver>();
+  private advSink: AdvertisingReportSink | undefined;
   private synthetic: string | undefined;
   private readonly hardwareErrorListeners = new Set<(code: number) => void>();
   private readonly closeListeners = new Set<(error: Error | undefined) => void>();
@@ -178,6 +195,15 @@ export class HciHost implements CommandIssuer {
     return () => set!.delete(fn as Listener);
   }
 
+  /**
+   * Receive advertising report events in place (one consumer: the scanner). Listeners registered
+   * with on('leAdvertisingReport' | 'leExtendedAdvertisingReport') still get the decoded events.
+   */
+  onAdvertisingReports(fn: AdvertisingReportSink): () => void {
+    this.advSink = fn;
+    return () => { if (this.advSink === fn) this.advSink = undefined; };
+  }
+
   /** The controller reported a Hardware Error; the host is 'failed' until init() runs again. */
   onHardwareError(fn: (code: number) => void): () => void {
     this.hardwareErrorListeners.add(fn);
@@ -246,6 +272,8 @@ export class HciHost implements CommandIssuer {
   }
 
   private receiveEvent(p: Uint8Array): void {
+    // Advertising reports, the bulk of the traffic while scanning: read in place by the scanner.
+    if (p[1] === EVT_LE_META && this.advSink !== undefined && p.length > FIRST_REPORT_AT && this.advInPlace(p)) return;
     const evt = decodeHciPacket(p) as EventPacket;
     const len = p.length - 3;
     if (log.hci.enabled) log.hci('rx %s', describeEvent(evt));
@@ -275,6 +303,26 @@ export class HciHost implements CommandIssuer {
         this.detachLink(h, new DisconnectedError('acl', evt.reason, statusName(evt.reason)));
       }
     }
+  }
+
+  /** An advertising report event whose reports fill it exactly goes to the sink; false: not one of those. */
+  private advInPlace(p: Uint8Array): boolean {
+    const sub = p[3]!;
+    const reader = sub === SUB_ADV_REPORT ? advertisingReportInPlace() : sub === SUB_EXT_ADV_REPORT ? extendedAdvertisingReportInPlace() : undefined;
+    if (reader === undefined || p[2] !== p.length - 3) return false;
+    const count = p[FIRST_REPORT_AT - 1]!;
+    if (!reader.fits(p, FIRST_REPORT_AT, p.length, count)) return false;
+    const kind = sub === SUB_ADV_REPORT ? 'leAdvertisingReport' : 'leExtendedAdvertisingReport';
+    const others = this.listeners.get(kind);
+    if (log.hci.enabled || (others !== undefined && others.size > 0)) {
+      const evt = decodeHciPacket(p) as EventPacket;
+      if (log.hci.enabled) log.hci('rx %s', describeEvent(evt));
+      this.advSink!(p, sub, count, FIRST_REPORT_AT);
+      this.dispatch(evt);
+      return true;
+    }
+    this.advSink!(p, sub, count, FIRST_REPORT_AT);
+    return true;
   }
 
   private dispatch(evt: HciEvent): void {

@@ -2,7 +2,7 @@ import {
   arrayOf, bdAddr, bytes, i8, lengthPrefixed, struct, u16, u8, x16, x8, type Infer,
 } from '../codec/field.js';
 import { codeU8, defineTable, framedCodec, type RowSpec } from '../codec/table.js';
-import { compiledStruct } from '../codec/compile.js';
+import { compiledStruct, inPlaceReader, type InPlaceReader } from '../codec/compile.js';
 import { EXT_ADV_EVENT_TYPE, LEGACY_ADV_EVENT_TYPE, LE_FEATURES } from './bit-fields.js';
 import { statusField } from './status.js';
 import { toHex } from '../bytes/hex.js';
@@ -23,17 +23,45 @@ type LeRow = RowSpec;
 
 const conn = { connectionInterval: u16, peripheralLatency: u16, supervisionTimeout: u16, centralClockAccuracy: u8 } as const;
 
-/** One legacy advertising report, row-wise (Vol 4, Part E, 7.7.65.2). */
-export const advertisingReport = compiledStruct({
+/** The fields of one legacy advertising report, row-wise (Vol 4, Part E, 7.7.65.2). */
+const ADVERTISING_REPORT_FIELDS = {
   eventType: LEGACY_ADV_EVENT_TYPE, addressType: u8, address: bdAddr, data: lengthPrefixed(u8), rssi: i8,
-});
+} as const;
+/** One legacy advertising report (Vol 4, Part E, 7.7.65.2). */
+export const advertisingReport = compiledStruct(ADVERTISING_REPORT_FIELDS);
 
-/** One extended advertising report (Vol 4, Part E, 7.7.65.13): 24 fixed octets, then the data. */
-export const extendedAdvertisingReport = compiledStruct({
+/** The fields of one extended advertising report (Vol 4, Part E, 7.7.65.13): 24 fixed octets, then the data. */
+const EXTENDED_ADVERTISING_REPORT_FIELDS = {
   eventType: EXT_ADV_EVENT_TYPE, addressType: u8, address: bdAddr, primaryPhy: u8, secondaryPhy: u8, advertisingSid: u8,
   txPower: i8, rssi: i8, periodicAdvertisingInterval: u16, directAddressType: u8, directAddress: bdAddr,
   data: lengthPrefixed(u8),
-});
+} as const;
+/** One extended advertising report (Vol 4, Part E, 7.7.65.13). */
+export const extendedAdvertisingReport = compiledStruct(EXTENDED_ADVERTISING_REPORT_FIELDS);
+
+/**
+ * The same two report rows read in place (codec/compile.ts inPlaceReader), for the scanner: a report
+ * of a device already known costs no object, no address string and no view (issue 14). The offsets
+ * and readers come from the fields above, so the table stays the one description of the octets.
+ */
+let legacyInPlace: InPlaceReader | undefined;
+let extendedInPlace: InPlaceReader | undefined;
+export function advertisingReportInPlace(): InPlaceReader {
+  return (legacyInPlace ??= inPlaceReader(ADVERTISING_REPORT_FIELDS));
+}
+export function extendedAdvertisingReportInPlace(): InPlaceReader {
+  return (extendedInPlace ??= inPlaceReader(EXTENDED_ADVERTISING_REPORT_FIELDS));
+}
+/** What an in-place read of either report row leaves in its view (extended-only fields are 0 for legacy). */
+export interface AdvertisingReportView {
+  eventType: number; addressType: number; addressAt: number; dataAt: number; dataLength: number; rssi: number;
+  primaryPhy: number; secondaryPhy: number; advertisingSid: number; txPower: number; periodicAdvertisingInterval: number;
+  directAddressType: number; directAddressAt: number;
+}
+export function newAdvertisingReportView(): AdvertisingReportView {
+  return { eventType: 0, addressType: 0, addressAt: 0, dataAt: 0, dataLength: 0, rssi: 0, primaryPhy: 0, secondaryPhy: 0,
+    advertisingSid: 0, txPower: 0, periodicAdvertisingInterval: 0, directAddressType: 0, directAddressAt: 0 };
+}
 
 export const LE_META_EVENTS = {
   leConnectionComplete: { code: 0x01, name: 'LE Connection Complete', spec: 'Vol 4, Part E, 7.7.65.1', trailing: 'ignore',

@@ -162,8 +162,8 @@ export async function bench(): Promise<void> {
     ];
     const results = await interleave(contenders, corpus.length);
     // Bytes allocated per report of a device already known whose data did not change: the first
-    // 1000 events fed again and again (median of 5), apart from the timed rounds.
-    const batch = corpus.slice(0, 1000);
+    // visit of every advertiser fed again and again (median of 5), apart from the timed rounds.
+    const batch = corpus.slice(0, label === 'legacy' ? 2 * ADVERTISERS : ADVERTISERS);
     for (let i = 0; i < results.length; i++) results[i]!.allocPerUnit = await allocation(() => contenders[i]!.feed(batch), batch.length);
     report(`${label} reports (alloc: per report of a known device, same data)`, results,
       { floor: 'floor', versus: ['noble (whole stack)', 'ble-host startScan'] });
