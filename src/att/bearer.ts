@@ -181,6 +181,8 @@ type IndState =
 
 type MtuListener = (mtu: number) => void;
 type ValueListener = (ev: AttValueEvent) => void;
+/** A notification, without an event object: the receive fast path's listener (the GATT client). */
+type NotificationListener = (handle: number, value: Uint8Array) => void;
 type ClosedListener = (reason: Error) => void;
 
 export class AttBearer implements ChannelReceiver {
@@ -207,6 +209,9 @@ export class AttBearer implements ChannelReceiver {
   private readonly valueListeners = new Set<ValueListener>();
   /** valueListeners as an array, replaced (never mutated) on change: emitting needs no copy per value. */
   private valueListenerList: ValueListener[] = [];
+  /** on('notification') and on('indication') listeners, arrays replaced on change. */
+  private notificationListenerList: NotificationListener[] = [];
+  private indicationListenerList: ValueListener[] = [];
   private readonly closedListeners = new Set<ClosedListener>();
   readonly stats: AttBearerStats = {
     requestsSent: 0, commandsSent: 0, notificationsReceived: 0, indicationsReceived: 0,
@@ -246,9 +251,23 @@ export class AttBearer implements ChannelReceiver {
   }
 
   on(event: 'mtu', fn: MtuListener): () => void;
+  /** Notifications and indications, as event objects. */
   on(event: 'value', fn: ValueListener): () => void;
+  /** Notifications only, handle and value (no object per notification). */
+  on(event: 'notification', fn: NotificationListener): () => void;
+  /** Indications only. */
+  on(event: 'indication', fn: ValueListener): () => void;
   on(event: 'closed', fn: ClosedListener): () => void;
-  on(event: 'mtu' | 'value' | 'closed', fn: MtuListener | ValueListener | ClosedListener): () => void {
+  on(event: 'mtu' | 'value' | 'notification' | 'indication' | 'closed',
+    fn: MtuListener | ValueListener | NotificationListener | ClosedListener): () => void {
+    if (event === 'notification') {
+      this.notificationListenerList = [...this.notificationListenerList, fn as NotificationListener];
+      return () => { this.notificationListenerList = this.notificationListenerList.filter(f => f !== fn); };
+    }
+    if (event === 'indication') {
+      this.indicationListenerList = [...this.indicationListenerList, fn as ValueListener];
+      return () => { this.indicationListenerList = this.indicationListenerList.filter(f => f !== fn); };
+    }
     if (event === 'value') {
       this.valueListeners.add(fn as ValueListener);
       this.valueListenerList = [...this.valueListeners];
@@ -435,6 +454,19 @@ export class AttBearer implements ChannelReceiver {
 
   // ---- ChannelReceiver ------------------------------------------------------------------------------
 
+  /**
+   * The ATT PDU in place, b[start, end) (l2cap/link.ts): a Handle Value Notification reaches the
+   * listeners with one view, of its value, and nothing else made; every other PDU goes to data().
+   */
+  dataAt(b: Uint8Array, start: number, end: number): void {
+    if (b[start] === NTF_OPCODE && NTF_FAST && end - start >= NTF_MIN_LENGTH && this.client.tag !== 'closed' && !log.att.enabled) {
+      this.stats.notificationsReceived++;
+      this.emitNotification(b[start + 1]! | (b[start + 2]! << 8), b.subarray(start + 3, end));
+      return;
+    }
+    this.data(b.subarray(start, end));
+  }
+
   data(sdu: Uint8Array): void {
     if (this.client.tag === 'closed') {
       this.stats.dropped++;
@@ -451,7 +483,7 @@ export class AttBearer implements ChannelReceiver {
       const value = sdu.subarray(3);
       if (log.att.enabled) log.att('rx %s', describeAtt({ kind: 'handleValueNtf', handle, value }));
       this.stats.notificationsReceived++;
-      this.emitValue({ kind: 'notification', handle, value });
+      this.emitNotification(handle, value);
       return;
     }
     let pdu: AttPdu | UnknownAttPdu;
@@ -663,10 +695,10 @@ export class AttBearer implements ChannelReceiver {
   private onNotification(pdu: AttPdu): void {
     if (pdu.kind === 'handleValueNtf') {
       this.stats.notificationsReceived++;
-      this.emitValue({ kind: 'notification', handle: pdu.handle, value: pdu.value });
+      this.emitNotification(pdu.handle, pdu.value);
     } else if (pdu.kind === 'multipleHandleValueNtf') {
       this.stats.notificationsReceived++;
-      for (const e of pdu.handleLengthValueTupleList) this.emitValue({ kind: 'notification', handle: e.handle, value: e.value });
+      for (const e of pdu.handleLengthValueTupleList) this.emitNotification(e.handle, e.value);
     }
   }
 
@@ -706,7 +738,29 @@ export class AttBearer implements ChannelReceiver {
     this.channel.send(encodeAtt(pdu)).catch(() => { /* closed() follows */ });
   }
 
+  private emitNotification(handle: number, value: Uint8Array): void {
+    const list = this.notificationListenerList;
+    for (let i = 0; i < list.length; i++) {
+      try {
+        list[i]!(handle, value);
+      } catch (err) {
+        log.att('notification listener threw: %s', err instanceof Error ? err.message : String(err));
+      }
+    }
+    if (this.valueListenerList.length > 0) this.emitValue({ kind: 'notification', handle, value });
+  }
+
   private emitValue(ev: AttValueEvent): void {
+    if (ev.kind === 'indication') {
+      const ind = this.indicationListenerList;
+      for (let i = 0; i < ind.length; i++) {
+        try {
+          ind[i]!(ev);
+        } catch (err) {
+          log.att('indication listener threw: %s', err instanceof Error ? err.message : String(err));
+        }
+      }
+    }
     // A snapshot: a listener added or removed while this runs replaces the list, not this one.
     const list = this.valueListenerList;
     for (let i = 0; i < list.length; i++) {

@@ -220,7 +220,9 @@ export class GattClient implements GattOps {
         ...(options.onTimeout ? { onTimeout: options.onTimeout } : {}),
       }));
     }
-    this.bearer.on('value', ev => this.onValue(ev));
+    // Notifications come without an event object (the receive fast path); indications as events.
+    this.bearer.on('notification', (handle, value) => this.deliver(handle, value));
+    this.bearer.on('indication', ev => this.onValue(ev));
     this.bearer.on('closed', reason => this.onClosed(reason));
   }
 
@@ -592,9 +594,13 @@ export class GattClient implements GattOps {
       }
       if (sc && sc.start !== 0 && sc.end >= sc.start) this.scheduleRediscovery(sc.start, sc.end, false);
     }
-    const list = this.sinks.get(ev.handle);
+    this.deliver(ev.handle, ev.value);
+  }
+
+  private deliver(handle: number, value: Uint8Array): void {
+    const list = this.sinks.get(handle);
     if (list === undefined) return;
-    for (let i = 0; i < list.length; i++) list[i]!.push(ev.value);
+    for (let i = 0; i < list.length; i++) list[i]!.push(value);
   }
 
   private serviceChangedHandle(): number | undefined {

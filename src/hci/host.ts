@@ -64,6 +64,11 @@ const FIRST_REPORT_AT = 5;
 export interface AclReceiver {
   /** One ACL packet: Packet_Boundary flag and the payload (a view into the packet). */
   acl(pb: number, data: Uint8Array): void;
+  /**
+   * The same, in place: the payload is p[start, end) (no view made). A receiver that has it gets
+   * every well-framed packet this way (the notification fast path, issue 14).
+   */
+  aclAt?(pb: number, p: Uint8Array, start: number, end: number): void;
 }
 
 export interface HostOptions {
@@ -345,7 +350,13 @@ export class HciHost implements CommandIssuer {
       const a = decodeAcl(p);
       return this.routeAcl(a.handle, a.pb, a.data);
     }
-    this.routeAcl(aclHandleOf(word), aclPbOf(word), p.subarray(1 + HCI_ACL_HEADER_SIZE));
+    const link = this.links.get(aclHandleOf(word));
+    if (link === undefined) {
+      this.stats.aclUnknownHandle++;
+      return;
+    }
+    if (link.aclAt !== undefined) link.aclAt(aclPbOf(word), p, 1 + HCI_ACL_HEADER_SIZE, p.length);
+    else link.acl(aclPbOf(word), p.subarray(1 + HCI_ACL_HEADER_SIZE));
   }
 
   private routeAcl(handle: number, pb: number, data: Uint8Array): void {

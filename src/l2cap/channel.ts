@@ -12,6 +12,8 @@ import type { ChannelClosedError, DisconnectedError } from '../errors.js';
 export interface ChannelReceiver {
   /** One whole, reassembled L2CAP SDU (for fixed channels: the PDU payload), e.g. one ATT PDU. */
   data(sdu: Uint8Array): void;
+  /** The same SDU in place, b[start, end) (no view made); receivers without it get data(). */
+  dataAt?(b: Uint8Array, start: number, end: number): void;
   /**
    * The link (DisconnectedError) or the credit-based channel (ChannelClosedError) is gone; every
    * pending operation must reject with this error.

@@ -38,7 +38,7 @@ import { AclPb } from '../hci/constants.js';
 import type { AclReceiver } from '../hci/host.js';
 import { FIXED_CHANNEL_MTU, type ChannelReceiver, type FixedChannel } from './channel.js';
 import { CocEngine, type CocRegistry, type LinkSecurityState } from './coc.js';
-import { ATT_CID, L2CAP_RTX_TIMEOUT_MS, LE_DYNAMIC_CID_FIRST, LE_DYNAMIC_CID_LAST, LE_SIGNALLING_CID, SMP_CID } from './constants.js';
+import { ATT_CID, L2CAP_HEADER_SIZE, L2CAP_RTX_TIMEOUT_MS, LE_DYNAMIC_CID_FIRST, LE_DYNAMIC_CID_LAST, LE_SIGNALLING_CID, SMP_CID } from './constants.js';
 import { encodeL2capFrame } from './frames.js';
 import { L2capReassembler, type L2capPdu } from './reassembly.js';
 import {
@@ -139,7 +139,7 @@ class LinkFixedChannel implements FixedChannel {
 }
 
 export class L2capLink implements AclReceiver {
-  readonly att: FixedChannel;
+  readonly att: LinkFixedChannel;
   readonly smp: FixedChannel;
   /** The credit-based channels of this link (Vol 3, Part A, 4.22–4.28): open(), and the peer's requests. */
   readonly coc: CocEngine;
@@ -184,6 +184,20 @@ export class L2capLink implements AclReceiver {
     // The reassembler counts its own drops and never throws (reassembly.ts).
     const frame = this.reassembler.push(this.handle, pb, data);
     if (frame) this.receivePdu(frame);
+  }
+
+  aclAt(pb: number, p: Uint8Array, start: number, end: number): void {
+    if (this.closedError) return;
+    const r = this.reassembler;
+    if (!r.pushAt(this.handle, pb, p, start, end)) return;
+    const b = r.out, s = r.outStart, e = r.outEnd;
+    const cid = b[s + 2]! | (b[s + 3]! << 8);
+    // The ATT channel with a receiver that reads in place: no PDU object, no view (issue 14).
+    if (cid === ATT_CID) {
+      const rx = this.att.receiver;
+      if (rx !== undefined && rx.dataAt !== undefined) return rx.dataAt(b, s + L2CAP_HEADER_SIZE, e);
+    }
+    this.receivePdu({ handle: this.handle, cid, payload: b.subarray(s + L2CAP_HEADER_SIZE, e) });
   }
 
   private receivePdu(frame: L2capPdu): void {

@@ -71,6 +71,16 @@ type State =
 
 /** ACL Packet_Boundary_Flag value of a continuing fragment (Vol 4, Part E, 5.4.2). */
 const PB_CONTINUING = 0b01;
+const EMPTY = new Uint8Array(0);
+
+/** dst[at…] = src[start, start + n): a loop for ACL-sized pieces (no view), set() for big ones. */
+function copyInto(dst: Uint8Array, at: number, src: Uint8Array, start: number, n: number): void {
+  if (n > 64) {
+    dst.set(src.subarray(start, start + n), at);
+    return;
+  }
+  for (let i = 0; i < n; i++) dst[at + i] = src[start + i]!;
+}
 
 export class L2capReassembler {
   readonly stats: ReassemblyStats = {
@@ -130,6 +140,55 @@ export class L2capReassembler {
         return this.complete(handle, buf);
       }
     }
+  }
+
+  /** The PDU the last pushAt() completed: its octets are out[outStart, outEnd), header included. */
+  out: Uint8Array = EMPTY;
+  outStart = 0;
+  outEnd = 0;
+
+  /**
+   * push() in place, for the receive path (issue 14): the ACL payload is b[start, end). Returns true
+   * when a PDU completed; it is then in out[outStart, outEnd), L2CAP header included (read its CID
+   * there). A PDU in one packet is not copied; a fragmented one is gathered into one buffer sized from
+   * its L2CAP Length, one copy per fragment. Anything unusual takes push()'s way. Never throws.
+   */
+  pushAt(handle: number, pb: number, b: Uint8Array, start: number, end: number): boolean {
+    const n = end - start;
+    const state = this.states.get(handle);
+    if (pb !== PB_CONTINUING && state === undefined && n >= L2CAP_HEADER_SIZE) {
+      const length = b[start]! | (b[start + 1]! << 8);
+      if (n === L2CAP_HEADER_SIZE + length && length <= this.maxPduLength) {
+        this.stats.pdus++;
+        this.out = b;
+        this.outStart = start;
+        this.outEnd = end;
+        return true;
+      }
+      if (n < L2CAP_HEADER_SIZE + length && length <= this.maxPduLength) {
+        const buf = new Uint8Array(L2CAP_HEADER_SIZE + length);
+        copyInto(buf, 0, b, start, n);
+        this.states.set(handle, { tag: 'body', buf, got: n });
+        return false;
+      }
+    } else if (pb === PB_CONTINUING && state !== undefined && state.tag === 'body' && state.got + n <= state.buf.length) {
+      copyInto(state.buf, state.got, b, start, n);
+      state.got += n;
+      if (state.got < state.buf.length) return false;
+      this.states.delete(handle);
+      this.stats.pdus++;
+      this.out = state.buf;
+      this.outStart = 0;
+      this.outEnd = state.buf.length;
+      return true;
+    }
+    const pdu = this.push(handle, pb, b.subarray(start, end));
+    if (pdu === undefined) return false;
+    const p = pdu.payload;
+    this.out = new Uint8Array(p.buffer, p.byteOffset - L2CAP_HEADER_SIZE, p.length + L2CAP_HEADER_SIZE);
+    this.outStart = 0;
+    this.outEnd = this.out.length;
+    return true;
   }
 
   /** Feed a whole H4 ACL packet (indicator 0x02 first). A mis-framed header is a DecodeError. */
