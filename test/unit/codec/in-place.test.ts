@@ -47,7 +47,7 @@ describe.each(['generate', 'closures'] as const)('in-place report readers (%s)',
         }
         expect(o).toBe(p.length);
         expect(Object.keys(v)).toEqual(reports.length ? reader.keys : []);
-      }), { numRuns: fuzzRuns(200) });
+      }), fuzzRuns(200));
     }
   });
 
@@ -59,7 +59,7 @@ describe.each(['generate', 'closures'] as const)('in-place report readers (%s)',
       expect(legacy.fits(cut, 5, cut.length, reports.length)).toBe(extra === 1);
       expect(legacy.fits(longer, 5, longer.length, reports.length)).toBe(false);
       expect(legacy.fits(p, 5, p.length, reports.length + 1)).toBe(false);
-    }), { numRuns: fuzzRuns(200) });
+    }), fuzzRuns(200));
   });
 });
 
