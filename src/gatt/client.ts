@@ -712,6 +712,8 @@ export class GattClient implements GattOps {
 class ValueSubscription implements Subscription, Sink {
   private readonly queue: Uint8Array[] = [];
   private waiter: { resolve: (r: IteratorResult<Uint8Array>) => void; reject: (e: Error) => void } | undefined;
+  private batchWaiter: { resolve: (r: IteratorResult<Uint8Array[]>) => void; reject: (e: Error) => void } | undefined;
+  private flushQueued = false;
   private ended: { error?: Error } | undefined;
   dropped = 0;
 
@@ -746,7 +748,21 @@ class ValueSubscription implements Subscription, Sink {
       this.queue.shift();
       this.dropped++;
     }
+    // A batch reader waiting: hand it everything that arrives in this turn, once the turn is over.
+    if (this.batchWaiter && !this.flushQueued) {
+      this.flushQueued = true;
+      queueMicrotask(this.flush);
+    }
   }
+
+  /** The batch reader's waiter gets the queue as it stands (one promise per batch, not per value). */
+  private readonly flush = (): void => {
+    this.flushQueued = false;
+    const w = this.batchWaiter;
+    if (!w || this.queue.length === 0) return;
+    this.batchWaiter = undefined;
+    w.resolve({ value: this.queue.splice(0), done: false });
+  };
 
   end(error?: Error): void {
     if (this.ended) return;
@@ -757,6 +773,40 @@ class ValueSubscription implements Subscription, Sink {
       if (error) w.reject(error);
       else w.resolve({ value: undefined, done: true });
     }
+    const b = this.batchWaiter;
+    this.batchWaiter = undefined;
+    if (b) {
+      if (error) b.reject(error);
+      else b.resolve({ value: undefined, done: true });
+    }
+  }
+
+  /**
+   * The values in batches: each next() resolves with everything that arrived since the last one (at
+   * least one value; everything received in one turn of the event loop comes in one batch), so a busy
+   * stream costs one promise per batch, not one per value. Values beyond the buffer are dropped
+   * oldest first, as for the value iterator.
+   */
+  batches(): AsyncIterableIterator<Uint8Array[]> {
+    const it: AsyncIterableIterator<Uint8Array[]> = {
+      next: () => {
+        if (this.queue.length > 0) return Promise.resolve({ value: this.queue.splice(0), done: false });
+        if (this.ended) {
+          return this.ended.error ? Promise.reject(this.ended.error) : Promise.resolve({ value: undefined, done: true });
+        }
+        return new Promise((resolve, reject) => { this.batchWaiter = { resolve, reject }; });
+      },
+      return: async () => {
+        await this.unsubscribe().catch(() => {});
+        return { value: undefined, done: true };
+      },
+      throw: async (error?: unknown) => {
+        await this.unsubscribe().catch(() => {});
+        throw error;
+      },
+      [Symbol.asyncIterator]: () => it,
+    };
+    return it;
   }
 
   async unsubscribe(options?: OpOptions): Promise<void> {

@@ -35,6 +35,8 @@ export interface Subscription extends AsyncIterable<Uint8Array> {
   /** Values dropped because the iterator did not keep up. */
   readonly dropped: number;
   readonly active: boolean;
+  /** The values in batches: everything that arrived since the last next() (one turn's worth at a time). */
+  batches(): AsyncIterableIterator<Uint8Array[]>;
 }
 
 /** What the model needs from its client (implemented by GattClient). */
@@ -135,6 +137,20 @@ export class GattCharacteristic {
     try {
       // Delegating (rather than re-yielding each value) saves a promise round per value on the hot path.
       yield* sub;
+    } finally {
+      await sub.unsubscribe().catch(() => { /* the link may be gone; nothing to undo then */ });
+    }
+  }
+
+  /**
+   * Notifications (or indications) in batches: each step of the loop gets every value that arrived
+   * since the last one, at least one (a busy stream costs one promise per turn of the event loop,
+   * not one per value). Subscribes on the first next(), unsubscribes when the loop ends.
+   */
+  async *notificationBatches(options?: SubscribeOptions): AsyncGenerator<Uint8Array[], void, undefined> {
+    const sub = await this.subscribe(undefined, options);
+    try {
+      yield* sub.batches();
     } finally {
       await sub.unsubscribe().catch(() => { /* the link may be gone; nothing to undo then */ });
     }

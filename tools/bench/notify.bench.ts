@@ -280,6 +280,8 @@ export async function bench(): Promise<void> {
     const iters: Array<{ name: string; it: () => AsyncIterator<Uint8Array | Uint8Array[]>; perTurn: number }> = [
       { name: 'blewire for await (1/turn)', it: () => bw.ch.notifications()[Symbol.asyncIterator](), perTurn: 1 },
       { name: 'blewire for await (16/turn)', it: () => bw.ch.notifications()[Symbol.asyncIterator](), perTurn: 16 },
+      { name: 'blewire batches (16/turn)', it: () => bw.ch.notificationBatches()[Symbol.asyncIterator](), perTurn: 16 },
+      { name: 'blewire batches (256/turn)', it: () => bw.ch.notificationBatches()[Symbol.asyncIterator](), perTurn: 256 },
     ];
     const itResults: Result[] = [];
     for (const x of iters) {

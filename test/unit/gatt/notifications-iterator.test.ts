@@ -54,4 +54,32 @@ describe('notifications() iterator', () => {
     await expect(waiting).rejects.toBeInstanceOf(DisconnectedError);
     expect(await it.next()).toEqual({ value: undefined, done: true });
   });
+
+  test('notificationBatches(): what arrived since the last step comes as one batch, in order; a waiting step takes the next arrivals; return() writes the CCCD back', async () => {
+    const { link, hrm } = await setup();
+    const it = hrm.notificationBatches();
+    const first = it.next();
+    await link.cccdWritten(hrm.cccd!.handle, 1);
+    await link.notify(0x2a37, Uint8Array.of(0, 90));
+    expect((await first).value).toEqual([Uint8Array.of(0, 90)]);
+    // Nobody waiting: three values queue up and the next step takes them together.
+    await link.notify(0x2a37, Uint8Array.of(0, 91));
+    await link.notify(0x2a37, Uint8Array.of(0, 92));
+    await link.notify(0x2a37, Uint8Array.of(0, 93));
+    expect((await it.next()).value).toEqual([Uint8Array.of(0, 91), Uint8Array.of(0, 92), Uint8Array.of(0, 93)]);
+    expect(await it.return()).toEqual({ value: undefined, done: true });
+    expect(link.cccd(hrm.cccd!.handle)).toBe(0);
+  });
+
+  test("a subscription's batches end with the link: a waiting step rejects with DisconnectedError", async () => {
+    const { pair, link, hrm } = await setup();
+    const sub = await hrm.subscribe();
+    await link.cccdWritten(hrm.cccd!.handle, 1);
+    const batches = sub.batches();
+    const waiting = batches.next();
+    pair.disconnect();
+    await expect(waiting).rejects.toBeInstanceOf(DisconnectedError);
+    await expect(batches.next()).rejects.toBeInstanceOf(DisconnectedError);
+    expect(sub.active).toBe(false);
+  });
 });
