@@ -111,3 +111,57 @@ export async function tsharkMalformed(file: string): Promise<string[]> {
     '-T', 'fields', '-e', 'frame.number', '-e', '_ws.expert.message'], { maxBuffer: 1 << 28 });
   return stdout.split('\n').filter(Boolean);
 }
+
+/** One SDU of a credit-based channel as tshark cut it from the K-frames (Vol 3, Part A, 3.4.2). */
+export interface CreditSduRow {
+  /** Frame of the SDU's last K-frame. */
+  frame: number;
+  dir: 'tx' | 'rx';
+  handle: number;
+  /** The CID the K-frames travel on (the receiver's CID). */
+  cid: number;
+  /** The SDU Length field of its first K-frame. */
+  sduLength: number;
+  /** The SDU's octets (the K-frames' payloads after the SDU Length field), hex. */
+  hex: string;
+  /** K-frames it took. */
+  frames: number;
+}
+
+/**
+ * The SDUs of every LE / enhanced credit-based channel in a capture, in frame order, cut the way
+ * tshark dissects the K-frames: a frame with an SDU Length field (btl2cap.le_sdu_length) starts an SDU
+ * on its (direction, handle, CID); `btl2cap.payload` of each K-frame is its data. tshark knows a CID is
+ * a credit-based channel from the connection request and response it saw, so a K-frame on a CID it
+ * has not seen opened is not a row here. An SDU still short of its length when the capture ends is
+ * returned with what it has (its hex shorter than sduLength * 2).
+ */
+export async function tsharkCreditSdus(file: string): Promise<CreditSduRow[]> {
+  const out = await tshark('-r', file, '-Y', 'btl2cap.cid >= 0x0040', '-T', 'fields', '-E', 'occurrence=f',
+    '-e', 'frame.number', '-e', 'hci_h4.direction', '-e', 'bthci_acl.chandle', '-e', 'btl2cap.cid',
+    '-e', 'btl2cap.le_sdu_length', '-e', 'btl2cap.payload');
+  const rows: CreditSduRow[] = [];
+  const open = new Map<string, CreditSduRow>();
+  for (const line of out.split('\n')) {
+    if (!line) continue;
+    const [frame, h4dir, handle, cid, sduLength, payload] = line.split('\t');
+    const dir: 'tx' | 'rx' = h4dir === '0x00' || h4dir === '0' ? 'tx' : 'rx';
+    const key = `${dir}/${handle}/${cid}`;
+    const data = (payload ?? '').replace(/:/g, '');
+    if (sduLength) {
+      const row: CreditSduRow = { frame: Number(frame), dir, handle: parseInt(handle!, 16), cid: parseInt(cid!, 16),
+        sduLength: Number(sduLength), hex: data, frames: 1 };
+      rows.push(row);
+      open.set(key, row);
+    } else {
+      const row = open.get(key);
+      if (!row) continue;
+      row.hex += data;
+      row.frames++;
+      row.frame = Number(frame);
+    }
+    const row = open.get(key);
+    if (row && row.hex.length >= row.sduLength * 2) open.delete(key);
+  }
+  return rows;
+}
