@@ -155,6 +155,12 @@ export async function startBlueZGuest(opts: StartBlueZGuestOptions = {}): Promis
  * interop project to share one boot between all test files.
  */
 export default async function setup(project: { provide(key: 'bluezGuest', value: BlueZGuestInfo): void }): Promise<() => Promise<void>> {
+  // A guest started by hand (BLEWIRE_GUEST_DIR): share it instead of booting another; its owner stops it.
+  const attach = process.env.BLEWIRE_GUEST_DIR;
+  if (attach) {
+    project.provide('bluezGuest', attachBlueZGuest(attach));
+    return async () => undefined;
+  }
   const guest = await startBlueZGuest();
   const { stop, ...info } = guest;
   project.provide('bluezGuest', info);
