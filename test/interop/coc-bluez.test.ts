@@ -1,7 +1,8 @@
 /**
  * blewire's L2CAP credit-based channels against the Linux kernel's L2CAP (6.1, in the qemu guest),
  * driven by BlueZ 5.66's `l2test`: LE Credit Based Flow Control Mode (Core Vol 3, Part A, 4.22–4.24,
- * 3.4.2–3.4.3, 10.1) in both directions and both ways of opening, on a link where we are the central.
+ * 3.4.2–3.4.3, 10.1) in both directions and both ways of opening, on a link where we are the central,
+ * and Enhanced Credit Based Flow Control Mode (4.25–4.26).
  * blewire runs on the host and talks H4 over the bridged socket to a btvirt
  * controller in the guest; BlueZ's adapter (hci0) shares btvirt's air, and l2test opens and accepts
  * channels on it through the kernel's L2CAP sockets. The test drives l2test over the guest's control
@@ -22,10 +23,13 @@
  * What l2test 5.66 cannot do: set initial credits (the kernel derives them from its MTU and MPS: seen
  * here, MTU 1000 / MPS 188 gives 6); enhanced credit-based mode on LE: `-X ext-flowctl` makes it read
  * the BR/EDR socket options (L2CAP_OPTIONS), which the kernel refuses on an LE socket ("Can't get
- * default L2CAP options: Invalid argument (22)"), so enhanced mode is proven elsewhere (see the README's
- * credit-based channel section). tshark 4.0 reassembles the SDUs of a channel in both directions when
- * we opened it, but does not recognise the K-frames coming towards the side that answered the
- * request: for those SDUs the check is tshark's framing of the K-frames (SDU Length + SDU, in order).
+ * default L2CAP options: Invalid argument (22)"). So the enhanced case drives the kernel's EXT_FLOWCTL
+ * sockets with helpers/ecred-peer.py (python3 in the guest, enable_ecred=Y: Linux 6.1 has the mode off
+ * by default): two channels in one Credit Based Connection Request of ours, one of the kernel's to our
+ * listener. tshark 4.0 reassembles the SDUs of a channel in both directions when we opened it, but
+ * does not recognise the K-frames coming towards the side that answered the request, nor any channel
+ * but the first of an enhanced request: for those SDUs the check is tshark's framing of the K-frames
+ * (SDU Length + SDU, in order).
  *
  * One boot (the interop suite's shared guest), cases in order on one link where they can share it.
  * afterAll leaves BlueZ as it found it: no l2test running, our link gone, enable_ecred as it was.
@@ -33,6 +37,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Adapter } from '../../src/api/adapter.js';
 import type { Connection } from '../../src/api/connection.js';
@@ -47,6 +52,7 @@ import { tsharkCreditSdus, tsharkL2cap, tsharkMalformed } from './helpers/tshark
 const OURS = 'C2:5A:11:22:33:55';
 /** The guest is qemu TCG on a shared host: the kernel and l2test take seconds. */
 const SLOW = 60_000;
+const ECRED_PEER = fileURLToPath(new URL('./helpers/ecred-peer.py', import.meta.url));
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 /** A recognisable SDU: octet i is (i * 7 + seed) & 0xff. */
@@ -80,20 +86,22 @@ function parseDump(text: string): string[] {
  * What each channel carried, in order: SDUs we sent (K-frames towards the peer travel on its CID) and
  * SDUs we read (on our CID), and whether the peer opened the channel. tshark must find the same.
  */
-interface Carried { dir: 'tx' | 'rx'; cid: number; peerOpened: boolean; hex: string }
+interface Carried { dir: 'tx' | 'rx'; cid: number; peerOpened: boolean; laterOfRequest: boolean; hex: string }
 const carried: Carried[] = [];
 /** Channels the peer opened (accepted by our listener). */
 const accepted = new WeakSet<CreditChannel>();
+/** Channels after the first of one enhanced request of ours (4.25). */
+const laterOfRequest = new WeakSet<CreditChannel>();
 /** Sends and notes one SDU. */
 async function send(ch: CreditChannel, sdu: Uint8Array): Promise<void> {
   await ch.send(sdu, { timeout: SLOW });
-  carried.push({ dir: 'tx', cid: ch.peerCid, peerOpened: accepted.has(ch), hex: hex(sdu) });
+  carried.push({ dir: 'tx', cid: ch.peerCid, peerOpened: accepted.has(ch), laterOfRequest: laterOfRequest.has(ch), hex: hex(sdu) });
 }
 /** Reads and notes one SDU. */
 async function read(ch: CreditChannel): Promise<Uint8Array> {
   const sdu = await ch.read({ timeout: SLOW });
   if (!sdu) throw new Error(`channel 0x${ch.cid.toString(16)} ended before an SDU came (${ch.closedError?.message})`);
-  carried.push({ dir: 'rx', cid: ch.cid, peerOpened: accepted.has(ch), hex: hex(sdu) });
+  carried.push({ dir: 'rx', cid: ch.cid, peerOpened: accepted.has(ch), laterOfRequest: laterOfRequest.has(ch), hex: hex(sdu) });
   return sdu;
 }
 const groupBy = <T>(xs: T[], key: (x: T) => string, val: (x: T) => string): Record<string, string[]> => {
@@ -173,7 +181,7 @@ describe('L2CAP credit-based channels with the Linux kernel (BlueZ 5.66 l2test i
       if (ecredBefore !== undefined) {
         await ctl.run(['sh', '-c', `echo ${ecredBefore} > /sys/module/bluetooth/parameters/enable_ecred`], SLOW).catch(() => undefined);
       }
-      await ctl.run(['sh', '-c', 'rm -f /tmp/coc-l2test-*.dump'], SLOW).catch(() => undefined);
+      await ctl.run(['sh', '-c', 'rm -f /tmp/coc-l2test-*.dump /tmp/coc-ecred-peer.py'], SLOW).catch(() => undefined);
       ctl.close();
     }
     await release();
@@ -288,6 +296,64 @@ describe('L2CAP credit-based channels with the Linux kernel (BlueZ 5.66 l2test i
     expect(answers.at(-1)!.payload.slice(8)).toBe('0000' + '0000' + '0000' + '0000' + '0200');
   });
 
+  it('enhanced credit-based mode (Core 5.2, 4.25-4.26) with the kernel\'s EXT_FLOWCTL sockets: two channels in one request from us, one request from the kernel to our listener', async () => {
+    const c = await connect();
+    // Linux 6.1 has the mode behind a module parameter (off by default); afterAll puts it back. l2test
+    // 5.66 cannot open an LE socket in this mode, so helpers/ecred-peer.py drives the kernel's sockets.
+    expect(ecredBefore, 'this kernel has no enable_ecred parameter').toBeDefined();
+    await ctl.ok(['sh', '-c', 'echo Y > /sys/module/bluetooth/parameters/enable_ecred'], SLOW);
+    const script = fs.readFileSync(ECRED_PEER).toString('base64');
+    await ctl.ok(['sh', '-c', 'echo "$0" | base64 -d > /tmp/coc-ecred-peer.py', script], SLOW);
+    const py = async (args: string[]): Promise<GuestProgram> => {
+      const p = await ctl.spawn(`ecred-${programCount++}`, ['python3', '-u', '/tmp/coc-ecred-peer.py', ...args]);
+      programs.push(p);
+      return p;
+    };
+    // Python starts slowly under TCG.
+    const PY = 180_000;
+
+    const p = await py(['listen', '0x87', '1000']);
+    await p.expect(/listening 135/, PY);
+    const chans = await c.openChannels(0x87, 2, { mtu: 1000, mps: 100, initialCredits: 3, timeout: SLOW });
+    expect(chans.map(ch => [ch.mode, ch.mtu])).toEqual([['enhanced', 1000], ['enhanced', 1000]]);
+    for (const ch of chans.slice(1)) laterOfRequest.add(ch);
+    figures.push(`kernel as enhanced receiver: MTU ${chans[0]!.mtu}, MPS ${chans[0]!.peerMps}, credits ${chans[0]!.credits}`);
+    await p.expect(/accepted 0/, SLOW);
+    await p.expect(/accepted 1/, SLOW);
+    for (const [i, ch] of chans.entries()) {
+      for (const n of [600, ch.peerMps + 3, 1000]) {
+        const sdu = pattern(n, 0x10 * (i + 1) + n);
+        await send(ch, sdu);
+        // The kernel's channel i is the i-th it accepted (one request, CIDs in order, 4.25).
+        await p.expect(new RegExp(`sdu ${i} ${hex(sdu)}\\n`), SLOW);
+      }
+    }
+    expect(chans.every(ch => ch.stats.creditsReceived > 0)).toBe(true);
+    for (const ch of chans) await ch.close();
+    await p.expect(/closed 0/, SLOW);
+    await p.expect(/closed 1/, SLOW);
+    await p.kill();
+
+    // The kernel opens one enhanced channel to our listener (Credit Based Connection Request, 4.25).
+    const listener = adapter.listen(0x89, { mtu: 700, mps: 80, initialCredits: 2 });
+    try {
+      const q = await py(['connect', OURS, '0x89', '900', '3', '500']);
+      const ch = await listener.accept({ timeout: PY });
+      if (!ch) throw new Error('the listener closed');
+      accepted.add(ch);
+      expect([ch.mode, ch.mtu]).toEqual(['enhanced', 900]);
+      for (let k = 0; k < 3; k++) expect(hex(await read(ch))).toBe(hex(Uint8Array.from({ length: 500 }, (_, i) => (i * 7 + k) & 0xff)));
+      await q.expect(/sent 3/, SLOW);
+      const back = pattern(850, 0x99);
+      await send(ch, back);
+      await q.expect(new RegExp(`sdu 0 ${hex(back)}\\n`), SLOW);
+      await ch.close();
+      await q.expect(/closed 0/, SLOW);
+    } finally {
+      listener.close();
+    }
+  });
+
   it('the recording: tshark frames exactly the K-frames each side sent and reassembles the same SDUs; no frame is malformed', async () => {
     // Let the recorder flush what it holds.
     await new Promise(r => setTimeout(r, 200));
@@ -298,11 +364,11 @@ describe('L2CAP credit-based channels with the Linux kernel (BlueZ 5.66 l2test i
     expect(joined(groupBy(frames, r => `${r.dir}/${r.cid}`, r => r.payload)), 'K-frames on the wire')
       .toEqual(joined(groupBy(carried, r => `${r.dir}/${r.cid}`, r => withLength(r.hex))));
     // tshark's own reassembly (from the credit-based signalling it saw) must give back our SDUs. tshark 4.0
-    // does not recognise K-frames coming towards the side that answered the connection request, so
-    // the SDUs we read on channels the peer opened are only in the framing check above.
+    // does not recognise the K-frames coming towards the side that answered a connection request, nor
+    // any channel but the first of an enhanced request: those SDUs are in the framing check above only.
     const rows = await tsharkCreditSdus(capture);
     const decoded = groupBy(rows, r => `${r.dir}/${r.cid}`, r => r.hex);
-    const ours = groupBy(carried.filter(r => !(r.dir === 'rx' && r.peerOpened)), r => `${r.dir}/${r.cid}`, r => r.hex);
+    const ours = groupBy(carried.filter(r => !(r.dir === 'rx' && r.peerOpened) && !r.laterOfRequest), r => `${r.dir}/${r.cid}`, r => r.hex);
     expect(decoded).toEqual(ours);
     expect(await tsharkMalformed(capture)).toEqual([]);
     figures.push(`tshark: ${frames.length} K-frames, ${rows.length} SDUs reassembled by tshark, ${carried.length} SDUs carried`);
