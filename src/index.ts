@@ -30,6 +30,7 @@ export { GattDatabase } from './gatt/server-db.js';
 export {
   GattServer, GattServerError, DEFAULT_HANDLER_TIMEOUT_MS,
   type ServedService, type ServedCharacteristic, type ServedDescriptor, type ServerRequest, type ServerWrite, type AccessSecurity,
+  type Authorizer, type AuthorizationRequest, type ServeOptions,
 } from './gatt/server/server.js';
 // L2CAP credit-based channels (conn.openChannel, adapter.listen).
 export {

@@ -34,7 +34,7 @@ import type { GattClientOptions } from '../gatt/client.js';
 import { checkPolicy, type PairingPolicy, type SecurityContext } from '../link/pairing.js';
 import { PairingAttempts } from '../smp/attempts.js';
 import { FileBondStore, MemoryBondStore, type Bond, type BondStore } from '../smp/bonds.js';
-import { GattServer, type ServedService } from '../gatt/server/server.js';
+import { GattServer, type ServedService, type ServeOptions } from '../gatt/server/server.js';
 import { AddressResolver, type PeerIdentity } from '../gap/privacy.js';
 import { normaliseAddress } from '../gap/filters.js';
 
@@ -427,13 +427,15 @@ export class Adapter extends EventEmitter<AdapterEvents> {
    * characteristics with static values or async onRead / onWrite handlers, security per access,
    * notify / indicate to subscribers (src/gatt/server/server.ts). Clients already connected get the
    * new database with a Service Changed indication; a second call replaces the services the same way.
+   * `options.authorize` answers for every attribute declared `authorize: true` (the 'authorized'
+   * permission: Insufficient Authorization 0x08 when it refuses).
    * Resolves with the server (`notify`, `indicate`, `update`, `close`).
    */
-  async serve(services: ServedService<Connection>[]): Promise<GattServer<Connection>> {
+  async serve(services: ServedService<Connection>[], options: ServeOptions<Connection> = {}): Promise<GattServer<Connection>> {
     if (this.opts.gatt?.server !== undefined) {
       throw new InvalidStateError('adapter.serve(): this adapter was opened with its own gatt.server; serve() needs the built-in one');
     }
-    await this.gattServer.update(services);
+    await this.gattServer.update(services, options);
     return this.gattServer;
   }
 

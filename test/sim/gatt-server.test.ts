@@ -164,6 +164,97 @@ describe('adapter.serve on the simulated air', () => {
     expect(att).toContainEqual({ dir: 'tx', hex: `0112${hh}0f` });
   });
 
+  test('authorization: a refused access answers Insufficient Authorization 0x08 after security and before handlers; the hook is bounded by the handler time', async () => {
+    const { peripheral, central, att, clock } = await setup({ central: { pairing: false } });
+    const asked: Array<{ handle: number; uuid: string; op: string; command: boolean; role: string | undefined }> = [];
+    let allow = false;
+    let reads = 0;
+    const writes: string[] = [];
+    // authorize: true with no server hook is a configuration error, refused before anything changes.
+    await expect(peripheral.serve([{ uuid: SVC, characteristics: [{ uuid: 0xfff1, properties: ['read'], authorize: true }] }]))
+      .rejects.toMatchObject({ code: 'EARGUMENT' });
+    const server = await peripheral.serve([{ uuid: SVC, characteristics: [
+      { uuid: 0xfff1, properties: ['read', 'write', 'writeWithoutResponse'], authorize: true, value: 'v0',
+        onRead: () => { reads++; return 'read by handler'; }, onWrite: v => { writes.push(dec(v)); } },
+      { uuid: 0xfff2, properties: ['read'], authorize: () => new Promise<boolean>(() => undefined), value: 'never' },
+      { uuid: 0xfff3, properties: ['read'], authorize: () => { throw new GattServerError(0x80); }, value: 'app' },
+      { uuid: 0xfff4, properties: ['read'], security: 'encrypted', authorize: true, value: 'sec' },
+      { uuid: 0xfff5, properties: ['read'], value: 'open', descriptors: [{ uuid: 0x2901, value: 'private', authorize: true }] },
+    ] }], { authorize: ({ connection, handle, uuid, op, command }) => {
+      asked.push({ handle, uuid, op, command, role: connection.role });
+      return allow;
+    } });
+    const { conn, incoming } = await connect(peripheral, central);
+    const h = server.handleOf(0xfff1);
+    const hh = toHex(Uint8Array.of(h & 0xff, h >> 8));
+    const c1 = await conn.characteristic(SVC, 0xfff1);
+    // Refused: 0x08 on the wire for a read and a write; the handlers never ran, nothing was stored.
+    await expect(c1.read()).rejects.toMatchObject({ code: 'EATT', errorCode: 0x08 });
+    await expect(c1.write(new TextEncoder().encode('no'))).rejects.toMatchObject({ errorCode: 0x08 });
+    expect(att).toContainEqual({ dir: 'tx', hex: `010a${hh}08` });
+    expect(att).toContainEqual({ dir: 'tx', hex: `0112${hh}08` });
+    // A refused Write Without Response is dropped in silence.
+    const sent = att.length;
+    await c1.write(new TextEncoder().encode('cmd'), { withResponse: false });
+    await expect.poll(() => asked.length).toBe(3);
+    expect(att.slice(sent).filter(p => p.dir === 'tx')).toEqual([]);
+    expect(reads).toBe(0);
+    expect(writes).toEqual([]);
+    expect(dec(server.value(0xfff1))).toBe('v0');
+    expect(asked).toEqual([
+      { handle: h, uuid: '0000fff1-0000-1000-8000-00805f9b34fb', op: 'read', command: false, role: 'peripheral' },
+      { handle: h, uuid: '0000fff1-0000-1000-8000-00805f9b34fb', op: 'write', command: false, role: 'peripheral' },
+      { handle: h, uuid: '0000fff1-0000-1000-8000-00805f9b34fb', op: 'write', command: true, role: 'peripheral' },
+    ]);
+    expect(incoming.role).toBe('peripheral');
+    // Allowed: the same accesses go through to the handlers.
+    allow = true;
+    expect(dec(await c1.read())).toBe('read by handler');
+    await c1.write(new TextEncoder().encode('yes'));
+    expect(writes).toEqual(['yes']);
+    // A hook that never answers is refused at the handler bound (5 s), not left hanging.
+    const t0 = clock.now();
+    await expect((await conn.characteristic(SVC, 0xfff2)).read()).rejects.toMatchObject({ errorCode: 0x08 });
+    expect(clock.now() - t0).toBeGreaterThanOrEqual(5000);
+    expect(clock.now() - t0).toBeLessThan(6000);
+    // A hook may answer with its own code (GattServerError).
+    await expect((await conn.characteristic(SVC, 0xfff3)).read()).rejects.toMatchObject({ errorCode: 0x80 });
+    // Security comes first: an unencrypted link gets 0x0F and the hook is not asked.
+    const n = asked.length;
+    await expect((await conn.characteristic(SVC, 0xfff4)).read()).rejects.toMatchObject({ errorCode: 0x0f });
+    expect(asked.length).toBe(n);
+    // A descriptor can need authorization too.
+    allow = false;
+    const d = (await conn.characteristic(SVC, 0xfff5)).descriptor(0x2901);
+    await expect(d.read()).rejects.toMatchObject({ errorCode: 0x08 });
+    allow = true;
+    expect(dec(await d.read())).toBe('private');
+    expect(dec(await (await conn.characteristic(SVC, 0xfff5)).read())).toBe('open');
+  });
+
+  test('authorization and Read By Type: only the first attribute is asked; a later one that needs authorization ends the list', async () => {
+    const { peripheral, central, att } = await setup();
+    const asked: number[] = [];
+    const server = await peripheral.serve([{ uuid: SVC, characteristics: [
+      { uuid: 0xfff1, properties: ['read'], value: 'a' },
+      { uuid: 0xfff1, properties: ['read'], value: 'b', authorize: ({ handle }) => { asked.push(handle); return false; } },
+    ] }]);
+    const { conn } = await connect(peripheral, central);
+    await conn.services();
+    const [h1, h2] = server.database.layout.at(-1)!.characteristics.map(c => c.valueHandle);
+    const bearer = conn.gatt.bearer;
+    const rsp = await bearer.request({ kind: 'readByTypeReq', startingHandle: h1!, endingHandle: 0xffff, attributeType: '0000fff1-0000-1000-8000-00805f9b34fb' });
+    expect(rsp).toMatchObject({ kind: 'readByTypeRsp' });
+    expect(asked).toEqual([]);
+    const s1 = toHex(Uint8Array.of(h1! & 0xff, h1! >> 8));
+    expect(att).toContainEqual({ dir: 'tx', hex: `0903${s1}61` });
+    // Starting at the second one: it is the first, the hook is asked and refuses.
+    await expect(bearer.request({ kind: 'readByTypeReq', startingHandle: h2!, endingHandle: 0xffff, attributeType: '0000fff1-0000-1000-8000-00805f9b34fb' }))
+      .rejects.toMatchObject({ errorCode: 0x08 });
+    expect(asked).toEqual([h2]);
+    expect(att).toContainEqual({ dir: 'tx', hex: `0108${toHex(Uint8Array.of(h2! & 0xff, h2! >> 8))}08` });
+  });
+
   test('notify and indicate reach subscribed links only, with the CCCD kept per link; indications wait for each confirmation', async () => {
     const { peripheral, central, att } = await setup();
     const server = await peripheral.serve([{ uuid: SVC, characteristics: [

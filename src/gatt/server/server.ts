@@ -12,6 +12,9 @@
  * - permissions per access: `security: 'encrypted' | 'authenticated'` (or per read / write) answered
  *   with Insufficient Encryption 0x0F / Insufficient Authentication 0x05 when the link is below it
  *   (Vol 3, Part F, 3.4.1.1; Part C, 10.3.1), before any handler runs;
+ * - the 'authorized' permission (Vol 3, Part F, 3.2.5): `authorize: true` (the server's hook, given to
+ *   serve()) or a hook of the attribute's own, asked after security and before any handler, bounded by
+ *   `handlerTimeoutMs`; a refusal, a throw or no answer is Insufficient Authorization 0x08 (3.4.1.1);
  * - async `onRead` / `onWrite` handlers with the connection, the offset and whether the write was a
  *   command, each bounded by `handlerTimeoutMs` (Unlikely Error 0x0E when it passes, the peer's ATT
  *   transaction timer being 30 s); a handler refuses with `throw new GattServerError(code)`;
@@ -25,7 +28,7 @@
  *   Service Changed indication when subscribed; robust-caching clients are change-unaware until they
  *   confirm it or read the hash (server-db.ts, 2.5.2.1).
  *
- * Bounds: handler time (handlerTimeoutMs), the prepare queue per link, indications waiting per link
+ * Bounds: handler and authorization time (handlerTimeoutMs), the prepare queue per link, indications waiting per link
  * (MAX_QUEUED_INDICATIONS of the bearer, beyond it InvalidStateError), bonded CCCD records
  * (MAX_BONDED_RECORDS, oldest dropped), and requests waiting on a link behind a slow handler
  * (the bearer's MAX_OWED_TO_PEER: a flooding peer's extra requests are dropped there).
@@ -78,6 +81,24 @@ export interface ServerWrite<C> extends ServerRequest<C> {
   readonly prepared: boolean;
 }
 
+/** What an authorization hook is asked: may this client do this access now? */
+export interface AuthorizationRequest<C> {
+  readonly connection: C;
+  /** The attribute: a characteristic's value handle or a descriptor's handle. */
+  readonly handle: number;
+  readonly uuid: Uuid;
+  readonly op: 'read' | 'write';
+  /** A Write Without Response (a refusal is silent: nobody hears it). */
+  readonly command: boolean;
+}
+
+/**
+ * The 'authorized' permission (Vol 3, Part F, 3.2.5; Part C, 10.5): resolve true to allow the access.
+ * Anything else (false, a throw, no answer within handlerTimeoutMs) refuses it with Insufficient
+ * Authorization 0x08 (Vol 3, Part F, 3.4.1.1); a thrown GattServerError answers its own code.
+ */
+export type Authorizer<C> = (request: AuthorizationRequest<C>) => boolean | Promise<boolean>;
+
 export interface ServedDescriptor<C = unknown> {
   uuid: UuidLike;
   value?: ValueLike;
@@ -86,6 +107,8 @@ export interface ServedDescriptor<C = unknown> {
   /** Default false. */
   writable?: boolean;
   security?: AccessSecurity | { read?: AccessSecurity; write?: AccessSecurity };
+  /** Needs authorization: its own hook, or true for the server's (serve(…, { authorize })). */
+  authorize?: boolean | Authorizer<C>;
   maxLength?: number;
   onRead?(request: ServerRequest<C>): ValueLike | Promise<ValueLike>;
   onWrite?(value: Uint8Array, request: ServerWrite<C>): void | Promise<void>;
@@ -97,6 +120,11 @@ export interface ServedCharacteristic<C = unknown> {
   /** The stored value (strings are UTF-8); writes without onWrite replace it, onWrite accepting replaces it too. */
   value?: ValueLike;
   security?: AccessSecurity | { read?: AccessSecurity; write?: AccessSecurity };
+  /**
+   * Needs authorization (every read and write of the value asks): its own hook, or true for the
+   * server's (serve(…, { authorize })). Checked after security, before onRead / onWrite.
+   */
+  authorize?: boolean | Authorizer<C>;
   /** Longest value accepted (Invalid Attribute Value Length beyond it), default 512. */
   maxLength?: number;
   onRead?(request: ServerRequest<C>): ValueLike | Promise<ValueLike>;
@@ -126,8 +154,17 @@ export interface GattServerOptions {
   handlerTimeoutMs?: number;
 }
 
+/** Options of adapter.serve() / GattServer.update(). */
+export interface ServeOptions<C> {
+  /** The hook of every attribute declared with `authorize: true`. */
+  authorize?: Authorizer<C>;
+}
+
 interface Entry {
   handle: number;
+  uuid: Uuid;
+  /** true: the server's hook; a function: its own; undefined: no authorization. */
+  authorize: true | Authorizer<unknown> | undefined;
   readSecurity: AccessSecurity;
   writeSecurity: AccessSecurity;
   onRead: ((req: ServerRequest<unknown>) => ValueLike | Promise<ValueLike>) | undefined;
@@ -155,15 +192,19 @@ const RANK: Record<AccessSecurity, number> = { none: 0, encrypted: 1, authentica
 export class GattServer<C = unknown> {
   private db: GattDatabase;
   private entries = new Map<number, Entry>();
+  /** Entries of the database build() made last (they become `entries` once update() accepts it). */
+  private pendingEntries = new Map<number, Entry>();
   private readonly links = new Set<ServedLink<C>>();
   /** CCCD values of bonded clients by identity, in least-recently-connected order. */
   private readonly bonded = new Map<string, Map<string, number>>();
   private userStart = 0;
   private readonly handlerTimeoutMs: number;
+  private authorizer: Authorizer<C> | undefined;
 
   constructor(private readonly options: GattServerOptions) {
     this.handlerTimeoutMs = options.handlerTimeoutMs ?? DEFAULT_HANDLER_TIMEOUT_MS;
     this.db = this.build([]);
+    this.entries = this.pendingEntries;
   }
 
   /** The database served now (GAP, GATT and the user's services). */
@@ -188,8 +229,18 @@ export class GattServer<C = unknown> {
    * Changed for the handles from the first user service to 0xFFFF when it subscribed (Vol 3, Part G,
    * 7.1); resolves when those indications are confirmed (or failed: a link that went away is fine).
    */
-  async update(services: ServedService<C>[]): Promise<void> {
-    this.db = this.build(services);
+  async update(services: ServedService<C>[], options: ServeOptions<C> = {}): Promise<void> {
+    const db = this.build(services);
+    // Every `authorize: true` needs the server's hook: refused before anything changes.
+    if (options.authorize !== undefined && typeof options.authorize !== 'function') {
+      throw new ArgumentError('gatt server: authorize must be a function (request) => boolean | Promise<boolean>');
+    }
+    if (options.authorize === undefined && [...this.pendingEntries.values()].some(e => e.authorize === true)) {
+      throw new ArgumentError('gatt server: an attribute says authorize: true, but serve() was given no authorize hook');
+    }
+    this.authorizer = options.authorize;
+    this.entries = this.pendingEntries;
+    this.db = db;
     const start = this.userStart;
     await Promise.allSettled([...this.links].map(l => l.changeDatabase(this.db, start, 0xffff)));
   }
@@ -264,6 +315,11 @@ export class GattServer<C = unknown> {
   /** @internal */
   entry(handle: number): Entry | undefined {
     return this.entries.get(handle);
+  }
+
+  /** @internal the hook answering for an entry, when it needs authorization. */
+  authorizerOf(e: Entry): Authorizer<unknown> | undefined {
+    return e.authorize === true ? this.authorizer as Authorizer<unknown> | undefined : e.authorize;
   }
 
   /** @internal */
@@ -344,7 +400,7 @@ export class GattServer<C = unknown> {
         }
       }
     }
-    this.entries = entries;
+    this.pendingEntries = entries;
     return db;
   }
 
@@ -353,8 +409,14 @@ export class GattServer<C = unknown> {
     const read: AccessSecurity = typeof sec === 'string' ? sec : sec?.read ?? 'none';
     const write: AccessSecurity = typeof sec === 'string' ? sec : sec?.write ?? 'none';
     for (const s of [read, write]) if (!(s in RANK)) throw new ArgumentError(`gatt server: security '${String(s)}' is none of none, encrypted, authenticated`);
+    const az = def.authorize;
+    if (az !== undefined && typeof az !== 'boolean' && typeof az !== 'function') {
+      throw new ArgumentError(`gatt server: ${String(def.uuid)}: authorize must be true, false or a function`);
+    }
     return {
       handle,
+      uuid: toUuid(def.uuid),
+      authorize: az === true ? true : typeof az === 'function' ? az as Authorizer<unknown> : undefined,
       readSecurity: read,
       writeSecurity: write,
       onRead: def.onRead as Entry['onRead'],
@@ -456,10 +518,15 @@ export class ServedLink<C> extends GattServerLink {
 
   /** Does this PDU reach a handler (a prefetch or an async write)? */
   private needsAsync(pdu: AttPdu): boolean {
-    for (const h of this.readHandles(pdu)) if (this.owner.entry(h)?.onRead) return true;
+    for (const h of this.readHandles(pdu)) {
+      const e = this.owner.entry(h);
+      if (e?.onRead || e?.authorize) return true;
+    }
     switch (pdu.kind) {
-      case 'writeReq': case 'writeCmd': case 'signedWriteCmd': case 'prepareWriteReq':
-        return this.owner.entry(pdu.handle)?.onWrite !== undefined;
+      case 'writeReq': case 'writeCmd': case 'signedWriteCmd': case 'prepareWriteReq': {
+        const e = this.owner.entry(pdu.handle);
+        return e?.onWrite !== undefined || e?.authorize !== undefined;
+      }
       case 'executeWriteReq': return true;
       default: return false;
     }
@@ -484,7 +551,10 @@ export class ServedLink<C> extends GattServerLink {
     const reads = new Map<number, Uint8Array>();
     const checked = this.check(pdu);
     if (checked) return checked.error;
-    const target = pdu;
+    const refused = await this.authorize(pdu, ctx);
+    if (refused) return refused.error;
+    // A Read By Type ends before a later attribute this link may not read (security, authorization).
+    const target = this.narrowReadByType(pdu);
     // Prefetch every handler read this request makes (readable ones: the rest are refused by the database).
     for (const h of this.readHandles(target)) {
       const e = this.owner.entry(h);
@@ -497,6 +567,41 @@ export class ServedLink<C> extends GattServerLink {
       reads.set(h, Uint8Array.from(bytesOf(r as ValueLike)));
     }
     return this.answer(target, ctx, reads, true);
+  }
+
+  /**
+   * The 'authorized' permission (Vol 3, Part F, 3.2.5), after security: every attribute the request
+   * reads or writes whose declaration asks for authorization goes to its hook, bounded by the handler
+   * time; a refusal answers Insufficient Authorization 0x08 (3.4.1.1), nothing for a command. A Read By
+   * Type asks only for its first attribute: a later one that needs authorization ends the list.
+   */
+  private async authorize(pdu: AttPdu, ctx: AttServerContext): Promise<{ error: AttPdu | undefined } | undefined> {
+    void ctx;
+    const ask = async (h: number, e: Entry, op: 'read' | 'write', command: boolean): Promise<number | undefined> => {
+      const hook = this.owner.authorizerOf(e);
+      if (!hook) return undefined;
+      const r = await this.runHandler(() => hook({ connection: this.peer.connection, handle: h, uuid: e.uuid, op, command }),
+        AttErrorCode.InsufficientAuthorization);
+      if (r === true) return undefined;
+      if (typeof r === 'number') return r;
+      return AttErrorCode.InsufficientAuthorization;
+    };
+    const reading = this.readHandles(pdu);
+    for (const h of reading) {
+      const e = this.owner.entry(h);
+      if (!e?.authorize || !this.database.server.attribute(h)?.readable) continue;
+      if (pdu.kind === 'readByTypeReq' && h !== reading[0]) break;
+      const code = await ask(h, e, 'read', false);
+      if (code !== undefined) return { error: errorRsp(pdu, h, code) };
+    }
+    if (pdu.kind === 'writeReq' || pdu.kind === 'writeCmd' || pdu.kind === 'signedWriteCmd' || pdu.kind === 'prepareWriteReq') {
+      const e = this.owner.entry(pdu.handle);
+      if (!e?.authorize || !this.database.server.attribute(pdu.handle)?.writable) return undefined;
+      const command = pdu.kind === 'writeCmd' || pdu.kind === 'signedWriteCmd';
+      const code = await ask(pdu.handle, e, 'write', command);
+      if (code !== undefined) return { error: command ? undefined : errorRsp(pdu, pdu.handle, code) };
+    }
+    return undefined;
   }
 
   /** Security of every attribute the request touches; an error answer, or undefined to go on. */
@@ -563,9 +668,12 @@ export class ServedLink<C> extends GattServerLink {
   private narrowReadByType(pdu: AttPdu): AttPdu {
     if (pdu.kind !== 'readByTypeReq') return pdu;
     const level = this.level();
-    for (const h of this.readHandles(pdu)) {
+    const handles = this.readHandles(pdu);
+    for (const h of handles) {
       const e = this.owner.entry(h);
-      if (e && RANK[e.readSecurity] > level) return { ...pdu, endingHandle: h - 1 } as AttPduOf<'readByTypeReq'>;
+      if (e && (RANK[e.readSecurity] > level || (e.authorize && h !== handles[0]))) {
+        return { ...pdu, endingHandle: h - 1 } as AttPduOf<'readByTypeReq'>;
+      }
     }
     return pdu;
   }
@@ -585,15 +693,15 @@ export class ServedLink<C> extends GattServerLink {
   }
 
   /** A handler's result, or the ATT error code to answer with (its GattServerError, Unlikely Error, timeout). */
-  private runHandler<T>(fn: () => T | Promise<T>): Promise<T | number> {
+  private runHandler<T>(fn: () => T | Promise<T>, fallback: number = AttErrorCode.UnlikelyError): Promise<T | number> {
     const clock = this.owner.clock;
     return new Promise<T | number>(resolve => {
       let done = false;
       const timer = clock.setTimeout(() => {
         if (done) return;
         done = true;
-        log.att('gatt server handler did not answer within %d ms: Unlikely Error', this.owner.timeoutMs);
-        resolve(AttErrorCode.UnlikelyError);
+        log.att('gatt server handler did not answer within %d ms: ATT error 0x%s', this.owner.timeoutMs, fallback.toString(16));
+        resolve(fallback);
       }, this.owner.timeoutMs);
       const finish = (v: T | number): void => {
         if (done) return;
@@ -602,9 +710,9 @@ export class ServedLink<C> extends GattServerLink {
         resolve(v);
       };
       try {
-        Promise.resolve(fn()).then(v => finish(v), (e: unknown) => finish(codeOf(e)));
+        Promise.resolve(fn()).then(v => finish(v), (e: unknown) => finish(codeOf(e, fallback)));
       } catch (e) {
-        finish(codeOf(e));
+        finish(codeOf(e, fallback));
       }
     });
   }
@@ -628,13 +736,13 @@ export class ServedLink<C> extends GattServerLink {
   }
 }
 
-function codeOf(e: unknown): number {
+function codeOf(e: unknown, fallback: number): number {
   if (e instanceof GattServerError || e instanceof AttServerError) {
     const c = e.errorCode;
-    return Number.isInteger(c) && c > 0 && c <= 0xff ? c : AttErrorCode.UnlikelyError;
+    return Number.isInteger(c) && c > 0 && c <= 0xff ? c : fallback;
   }
   log.att('gatt server handler threw: %s', e instanceof Error ? e.message : String(e));
-  return AttErrorCode.UnlikelyError;
+  return fallback;
 }
 
 const OPCODE: Partial<Record<AttPdu['kind'], number>> = {
