@@ -21,8 +21,12 @@
  *   side's next event: up to one interval more latency than one real link, the same throughput.
  * - Termination on either side ends the other (LL_TERMINATE_IND carries the reason across); a reset
  *   or shutdown of one controller ends its links on the other side too.
+ * - Encryption is carried across: LE Enable Encryption on the central's side raises LE Long Term Key
+ *   Request at the peripheral's host, whose LTK Request Reply must give the same key (else the link
+ *   drops with MIC failure; a Negative Reply is PIN or Key Missing), then both hosts get Encryption
+ *   Change (Vol 6, Part B, 5.1.3). SMP needs nothing of the bridge: it is L2CAP (CID 0x0006).
  * - Not carried across yet: LL procedures started by one side (connection update, PHY, data length)
- *   apply to that side's link only, and encryption (no SMP in the bridge).
+ *   apply to that side's link only.
  */
 import { encodeL2capFrame } from '../l2cap/frames.js';
 import { L2capReassembler } from '../l2cap/reassembly.js';
@@ -137,8 +141,10 @@ export class HostAdvertiser extends VirtualPeripheral {
     const central = api.central!;
     const toCentral = new AirBridge(frame => { void api.send(frame.cid, frame.payload); }, reason => api.terminate(reason));
     const link = this.owner.acceptFromAir(this.set.key, central, toCentral);
-    return new AirBridge(frame => { void link.fromPeer(encodeL2capFrame(frame.cid, frame.payload)); },
+    const bridge = new AirBridge(frame => { void link.fromPeer(encodeL2capFrame(frame.cid, frame.payload)); },
       reason => link.terminate(reason, reason));
+    bridge.remote = { controller: this.owner, link };
+    return bridge;
   }
 }
 
@@ -146,6 +152,8 @@ export class HostAdvertiser extends VirtualPeripheral {
 export class AirBridge implements LinkPeer {
   private readonly reassembler = new L2capReassembler();
   private ended = false;
+  /** On the central's side: the peripheral's controller and link (encryption asks its host for the LTK). */
+  remote: { controller: SimController; link: SimLink } | undefined;
 
   constructor(private readonly deliver: (frame: { cid: number; payload: Uint8Array }) => void,
     private readonly end: (reason: number) => void) {}

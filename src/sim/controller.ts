@@ -140,6 +140,8 @@ export class SimController implements LinkOwner {
   private legacyAdv: { enabled: boolean; data: Uint8Array; scanRsp: Uint8Array; params: unknown } =
     { enabled: false, data: new Uint8Array(0), scanRsp: new Uint8Array(0), params: undefined };
   readonly advSets = new Map<number, AdvSet>();
+  /** LE Long Term Key Requests raised for a central on the air, by link handle: the central's continuation. */
+  private readonly pendingLtkRequests = new Map<number, (key: Uint8Array | undefined) => void>();
   private readonly pendingParamRequests = new Map<number, { intervalMinMs: number; intervalMaxMs: number; latency: number; timeoutMs: number }>();
   private readonly peerByHandle = new Map<number, VirtualPeripheral>();
   /** The shared air this controller is on (other controllers hear its advertising), if any. */
@@ -353,6 +355,7 @@ export class SimController implements LinkOwner {
     // Buffers of a closed link are free again, with no Number Of Completed Packets (Vol 4, Part E, 4.3).
     this.buffers.release(link.handle);
     this.pendingParamRequests.delete(link.handle);
+    this.pendingLtkRequests.delete(link.handle);
     const p = this.peerByHandle.get(link.handle);
     this.peerByHandle.delete(link.handle);
     if (notify) this.emit({ kind: 'disconnectionComplete', status: 0, connectionHandle: link.handle, reason });
@@ -617,6 +620,25 @@ export class SimController implements LinkOwner {
 
   link(handle: number): SimLink | undefined {
     return this.links.get(handle & 0x0fff);
+  }
+
+  /**
+   * A central on the air starts encryption on our (peripheral) link: our host gets LE Long Term Key
+   * Request (Vol 4, Part E, 7.7.65.5) and `answer` its reply (undefined: a Negative Reply, or the event
+   * is masked, or the link went).
+   */
+  ltkRequestFromAir(link: SimLink, ediv: number, rand: Uint8Array, answer: (key: Uint8Array | undefined) => void): void {
+    if (link.closed || !this.leUnmasked(0x05)) return answer(undefined);
+    this.pendingLtkRequests.get(link.handle)?.(undefined);
+    this.pendingLtkRequests.set(link.handle, answer);
+    this.emit({ kind: 'leLongTermKeyRequest', connectionHandle: link.handle, randomNumber: rand, encryptedDiversifier: ediv });
+  }
+
+  /** Our host's LTK Request (Negative) Reply: the pending request's continuation, or undefined when none. */
+  takeLtkRequest(handle: number): ((key: Uint8Array | undefined) => void) | undefined {
+    const a = this.pendingLtkRequests.get(handle & 0x0fff);
+    this.pendingLtkRequests.delete(handle & 0x0fff);
+    return a;
   }
 
   peerOf(link: SimLink): VirtualPeripheral | undefined {

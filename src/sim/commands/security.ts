@@ -1,10 +1,12 @@
 /**
  * The simulator's encryption and privacy commands: LE Encrypt and LE Rand (Core Vol 4, Part E, 7.8.22-23),
- * starting encryption with a peer's LTK (7.8.24; Vol 6, Part B, 5.1.3), and the resolving list and
+ * starting encryption with a peer's LTK (7.8.24; Vol 6, Part B, 5.1.3) and, for a peripheral host on the
+ * air, answering the LTK request (7.8.25-26), and the resolving list and
  * privacy mode (7.8.38-7.8.45, 7.8.77), which the simulator accepts without resolving addresses.
  */
 import { equalBytes } from '../../bytes/hex.js';
 import { aes128 } from '../../platform/crypto.js';
+import { AirBridge } from '../air.js';
 import { bytesOf } from '../util.js';
 import { type HandlerMap, S } from './table.js';
 
@@ -24,6 +26,33 @@ export const SECURITY = {
     c.status('leEnableEncryption');
     const peer = c.peerOf(link);
     const refresh = link.encrypted;
+    const air = link.peer instanceof AirBridge ? link.peer.remote : undefined;
+    if (air) {
+      // Another host is the peripheral: its host answers the LTK request (Vol 6, Part B, 5.1.3.1).
+      link.afterEvents(3, () => {
+        if (link.closed) return;
+        air.controller.ltkRequestFromAir(air.link, cmd.encryptedDiversifier, cmd.randomNumber, key => {
+          if (link.closed || air.link.closed) return;
+          if (!key) {
+            c.emit({ kind: 'encryptionChange', status: S.pinOrKeyMissing, connectionHandle: link.handle, encryptionEnabled: refresh ? 1 : 0 });
+            return;
+          }
+          if (!equalBytes(key, cmd.longTermKey)) {
+            link.terminate(S.micFailure, S.micFailure);
+            return;
+          }
+          const keySize = c.options.encryptionKeySize ?? 16;
+          for (const [ctl, l] of [[c, link], [air.controller, air.link]] as const) {
+            const again = l.encrypted;
+            l.encrypted = true;
+            l.keySize = keySize;
+            if (again) ctl.emit({ kind: 'encryptionKeyRefreshComplete', status: 0, connectionHandle: l.handle });
+            else ctl.emit({ kind: 'encryptionChange', status: 0, connectionHandle: l.handle, encryptionEnabled: 1 });
+          }
+        });
+      });
+      return;
+    }
     // LL encryption start (Vol 6, Part B, 5.1.3): LL_ENC_REQ / RSP, then START_ENC_REQ / RSP.
     link.afterEvents(3, () => {
       if (link.closed) return;
@@ -57,6 +86,18 @@ export const SECURITY = {
       else c.emit({ kind: 'encryptionChange', status: 0, connectionHandle: link.handle, encryptionEnabled: 1 });
       pairing?.encryptionChanged(0, found.keySize);
     });
+  },
+  leLongTermKeyRequestReply: (c, cmd) => {
+    const answer = c.takeLtkRequest(cmd.connectionHandle);
+    if (!answer) return c.fail('leLongTermKeyRequestReply', S.commandDisallowed);
+    c.complete('leLongTermKeyRequestReply', { connectionHandle: cmd.connectionHandle });
+    answer(cmd.longTermKey);
+  },
+  leLongTermKeyRequestNegativeReply: (c, cmd) => {
+    const answer = c.takeLtkRequest(cmd.connectionHandle);
+    if (!answer) return c.fail('leLongTermKeyRequestNegativeReply', S.commandDisallowed);
+    c.complete('leLongTermKeyRequestNegativeReply', { connectionHandle: cmd.connectionHandle });
+    answer(undefined);
   },
   readEncryptionKeySize: (c, cmd) => {
     const link = c.link(cmd.connectionHandle);

@@ -53,6 +53,8 @@ export const SIM_COMMANDS = [
   'leEncrypt',
   'leRand',
   'leEnableEncryption',
+  'leLongTermKeyRequestReply',
+  'leLongTermKeyRequestNegativeReply',
   'leReadSupportedStates',
   'leRemoteConnectionParameterRequestReply',
   'leRemoteConnectionParameterRequestNegativeReply',
