@@ -178,7 +178,11 @@ export class Adapter extends EventEmitter<AdapterEvents> {
     // file I/O (a transport with virtual time would run on meanwhile). Reports that arrive before the
     // list is read are not resolved; connect() by identity waits for it.
     this.bondsLoaded = this.bondStore.list().then(bonds => {
-      for (const b of bonds) if (!this.resolver.bonded(b.identity.address, b.identity.type === 0 ? 'public' : 'random')) this.resolver.add(b);
+      for (const b of bonds) {
+        if (!this.resolver.bonded(b.identity.address, b.identity.type === 0 ? 'public' : 'random')) this.resolver.add(b);
+        // What each bonded client subscribed to on our GATT server, back for its next encrypted link.
+        if (b.cccds) this.gattServer.preload(identityKey(b.identity), b.cccds);
+      }
     }, e => log.smp('bond store not listed: %s', (e as Error).message));
     const security: SecurityContext | undefined = opts.pairing === false ? undefined : {
       bonds: this.bondStore,
@@ -187,15 +191,26 @@ export class Adapter extends EventEmitter<AdapterEvents> {
       localAddress: () => this.randomAddress !== undefined
         ? { type: 1, address: this.randomAddress }
         : { type: 0, address: this.host.info.address ?? '00:00:00:00:00:00' },
-      // A new bond's IRK resolves the peer's next RPA at once.
-      onBond: bond => this.resolver.add(bond),
-      onBondRemoved: identity => this.resolver.remove(identity),
+      // A new bond's IRK resolves the peer's next RPA at once; a new bond starts with no subscriptions.
+      onBond: bond => { this.resolver.add(bond); this.gattServer.forget(identityKey(bond.identity)); },
+      onBondRemoved: identity => { this.resolver.remove(identity); this.gattServer.forget(identityKey(identity)); },
     };
     this.scanner = new Scanner(host, { clock, registryCapacity: opts.registryCapacity, ownAddressType: own,
       resolve: (address, hciType) => this.resolver.resolve(address, hciType) });
     // Every link, whichever role opened it, gets our MTU offer and our GATT server on its bearer:
     // the adapter's GattServer (GAP, GATT and what serve() adds) unless the options name another.
-    this.gattServer = new GattServer<Connection>({ clock });
+    // Bonded clients' CCCD values are kept in their bond (Vol 3, Part G, 3.3.3.3): written when their
+    // link closes, into the bond that exists then (none: nothing is written, the bond is gone).
+    const bondStore = this.bondStore;
+    this.gattServer = new GattServer<Connection>({ clock, persist: {
+      save: (identity, cccds) => {
+        const id = parseIdentityKey(identity);
+        if (!id) return;
+        void bondStore.load(id).then(async bond => {
+          if (bond) await bondStore.save({ ...bond, cccds });
+        }).catch(e => log.smp('CCCD values of %s not stored with its bond: %s', identity, (e as Error).message));
+      },
+    } });
     const served = this.gattServer;
     const conns = this.conns;
     this.connectionManager = new ConnectionManager(host, this.scanner, clock, own, {
@@ -203,9 +218,10 @@ export class Adapter extends EventEmitter<AdapterEvents> {
       server: opts.gatt?.server !== undefined ? opts.gatt.server : (link: LeLink) => served.attach({
         get connection() { return conns.get(link.handle); },
         get security() { return link.security; },
+        get settling() { return link.pairing?.settling; },
         get identity() {
           const id = link.identity;
-          return id ? `${id.type}/${id.address}` : `${link.addressType === 'public' ? 0 : 1}/${link.address}`;
+          return identityKey(id ?? { type: link.addressType === 'public' ? 0 : 1, address: link.address });
         },
       }),
       channels: this.channelRegistry,
@@ -410,6 +426,7 @@ export class Adapter extends EventEmitter<AdapterEvents> {
       if (await this.bondStore.load(id)) {
         await this.bondStore.remove(id);
         this.resolver.remove(id);
+        this.gattServer.forget(identityKey(id));
         removed = true;
       }
     }
@@ -544,4 +561,14 @@ async function resolveTransport(opts: AdapterOpenOptions): Promise<HciTransport>
   // The simulator and replay sit above this layer: the package entry and the CLI register them
   // (src/transports.ts), each loaded on first use, so a gateway on hci0 never pays for them.
   return openTransport(spec, capture ? { capture } : {});
+}
+
+/** How the GATT server names a peer identity: "0/AA:BB:…" (public) or "1/…" (random). */
+function identityKey(id: { type: number | string; address: string }): string {
+  return `${id.type === 0 || id.type === 'public' ? 0 : 1}/${id.address.toUpperCase()}`;
+}
+
+function parseIdentityKey(key: string): { type: 0 | 1; address: string } | undefined {
+  const m = /^([01])\/([0-9A-F]{2}(?::[0-9A-F]{2}){5})$/.exec(key);
+  return m ? { type: m[1] === '0' ? 0 : 1, address: m[2]! } : undefined;
 }

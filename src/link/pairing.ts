@@ -35,7 +35,7 @@ import { log } from '../log.js';
 import { deadline, type OperationOptions } from '../operation.js';
 import type { PairingAttempts } from '../smp/attempts.js';
 import { bondFromPairing, type Bond, type BondStore } from '../smp/bonds.js';
-import type { PairingMethod } from '../smp/methods.js';
+import { isAuthenticated, type PairingMethod } from '../smp/methods.js';
 import { decodeSmp, SmpAuthReq, SmpIoCapability } from '../smp/pdus.js';
 import {
   SmpSession, type PairingResult, type SmpAction, type SmpAddress, type SmpLtk, type SmpSessionOptions,
@@ -613,7 +613,24 @@ export class LinkPairing implements SmpHandler {
       this.changed();
       return;
     }
-    void this.keySize(reportedKeySize).then(size => this.encrypted(size));
+    // Until the key size is known the link's state lags the controller's: requests the peer sends on
+    // the freshly encrypted link (BlueZ retries its refused ATT request at once) wait on `settling`.
+    let done!: () => void;
+    const settling = new Promise<void>(r => { done = r; });
+    this.settlingNow = settling;
+    void this.keySize(reportedKeySize).then(size => this.encrypted(size)).finally(() => {
+      if (this.settlingNow === settling) this.settlingNow = undefined;
+      done();
+    });
+  }
+
+  private settlingNow: Promise<void> | undefined;
+  /**
+   * Pending while an Encryption Change is being taken in (the key size read, Vol 4, Part E, 7.5.7):
+   * the link's security state is up to date once it resolves. Undefined when nothing is pending.
+   */
+  get settling(): Promise<void> | undefined {
+    return this.settlingNow;
   }
 
   /** The key size: [v2]'s, else HCI Read Encryption Key Size (7.5.7), else the negotiated one. */
@@ -653,6 +670,10 @@ export class LinkPairing implements SmpHandler {
       sec.authenticated = bond.authenticated;
       sec.secureConnections = bond.secureConnections;
       sec.bonded = true;
+    } else if (this.session?.method !== undefined) {
+      // Encrypted by the pairing in progress: the key is authenticated when its method gave MITM
+      // protection (Vol 3, Part C, 10.3.1; Part H, 2.3.5.6), known now, before key distribution ends.
+      sec.authenticated = isAuthenticated(this.session.method);
     }
     this.changed();
     this.progress({ stage: 'encrypted', keySize });

@@ -34,6 +34,33 @@ export interface Bond {
   readonly peerCsrk?: Uint8Array;
   readonly localCsrk?: Uint8Array;
   readonly linkKey?: Uint8Array;
+  /**
+   * What this client subscribed to on our GATT server (its CCCD values, Vol 3, Part G, 3.3.3.3: kept
+   * across connections for a bonded client), by "serviceUuid/characteristicUuid"; at most
+   * MAX_BOND_CCCDS entries, values 1..3 (notification, indication).
+   */
+  readonly cccds?: Readonly<Record<string, number>>;
+}
+
+/** CCCD values kept in one bond (a bond file is capped at MAX_BOND_FILE_BYTES; this keeps it well below). */
+export const MAX_BOND_CCCDS = 64;
+const CCCD_KEY = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/**
+ * Checks a CCCD record (from a bond file or the GATT server): an object of at most MAX_BOND_CCCDS
+ * "service/characteristic" UUID keys with values 1..3. Throws Error naming what is wrong.
+ */
+export function checkCccds(v: unknown): Record<string, number> {
+  if (!v || typeof v !== 'object' || Array.isArray(v)) throw new Error('cccds is not an object');
+  const entries = Object.entries(v as Record<string, unknown>);
+  if (entries.length > MAX_BOND_CCCDS) throw new Error(`cccds has ${entries.length} entries, more than ${MAX_BOND_CCCDS}`);
+  const out: Record<string, number> = {};
+  for (const [k, n] of entries) {
+    if (!CCCD_KEY.test(k)) throw new Error(`cccds key ${JSON.stringify(k.slice(0, 80))} is not "serviceUuid/characteristicUuid"`);
+    if (!Number.isInteger(n) || (n as number) < 1 || (n as number) > 3) throw new Error(`cccds value of ${k} is not 1..3`);
+    out[k] = n as number;
+  }
+  return out;
 }
 
 export interface BondStore {
@@ -166,6 +193,7 @@ function toJson(b: Bond): Json {
     ...(b.peerCsrk ? { peerCsrk: toHex(b.peerCsrk) } : {}),
     ...(b.localCsrk ? { localCsrk: toHex(b.localCsrk) } : {}),
     ...(b.linkKey ? { linkKey: toHex(b.linkKey) } : {}),
+    ...(b.cccds && Object.keys(b.cccds).length > 0 ? { cccds: checkCccds(b.cccds) } : {}),
   };
 }
 
@@ -203,10 +231,12 @@ function fromJson(v: unknown): Bond {
   const ltk = ltkField(o, 'ltk'), localLtk = ltkField(o, 'localLtk');
   const peerIrk = hexField(o, 'peerIrk', 16, true), peerCsrk = hexField(o, 'peerCsrk', 16, true);
   const localCsrk = hexField(o, 'localCsrk', 16, true), linkKey = hexField(o, 'linkKey', 16, true);
+  const cccds = o['cccds'] === undefined ? undefined : checkCccds(o['cccds']);
   return {
     identity, secureConnections: o['secureConnections'] as boolean, authenticated: o['authenticated'] as boolean,
     keySize: keySize as number,
     ...(ltk ? { ltk } : {}), ...(localLtk ? { localLtk } : {}), ...(peerIrk ? { peerIrk } : {}),
     ...(peerCsrk ? { peerCsrk } : {}), ...(localCsrk ? { localCsrk } : {}), ...(linkKey ? { linkKey } : {}),
+    ...(cccds ? { cccds } : {}),
   };
 }

@@ -13,6 +13,10 @@ import { GattServerError, type ServedService } from '../../src/gatt/server/serve
 import { createSimulator, SimAir } from '../../src/sim/index.js';
 import type { HciTransport, TransportReceiver } from '../../src/transport/types.js';
 import { toHex } from '../../src/bytes/hex.js';
+import { FileBondStore, MemoryBondStore } from '../../src/smp/bonds.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const SVC = '6e400001-b5a3-f393-e0a9-e50e24dcca9e';
 const dec = (b: Uint8Array): string => new TextDecoder().decode(b);
@@ -404,8 +408,91 @@ describe('adapter.serve on the simulated air', () => {
     await first.conn.disconnect();
     await expect.poll(() => server.connections.length).toBe(0);
     const second = await connect(peripheral, central);
-    // Not bonded (no pairing on the air): the subscription did not survive.
+    // Not bonded: the subscription did not survive.
     expect(server.subscribers(0xfff1)).toHaveLength(0);
     await second.conn.disconnect();
+  });
+
+  test('a bonded client\'s CCCD is kept with the bond: back on its next encrypted link (no CCCD write, the notification on the wire), after a restart too; gone with the bond', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'blewire-cccd-'));
+    const ADDR = 'C4:11:22:33:44:55';
+    try {
+      // The bond store is files: real I/O (the LTK lookup of each re-encryption) while the air's clock
+      // runs. At 10 virtual ms per real ms the I/O stays far inside every protocol timer.
+      const air = new SimAir({ speed: 10 });
+      const cs = createSimulator({ name: 'central', peripherals: [] }, { air });
+      const central = await Adapter.open({ transport: cs.transport, bonds: new MemoryBondStore() });
+      open.push(central);
+      const services: ServedService<Connection>[] = [{ uuid: SVC, characteristics: [
+        { uuid: 0xfff1, properties: ['read', 'notify'], value: Uint8Array.of(0) },
+        { uuid: 0xfff2, properties: ['read', 'notify', 'indicate'], value: Uint8Array.of(0) },
+      ] }];
+      const startPeripheral = async () => {
+        const ps = createSimulator({ name: 'peripheral', peripherals: [] }, { air });
+        const tapped = tap(ps.transport);
+        const adapter = await Adapter.open({ transport: tapped.transport, bonds: new FileBondStore(dir), randomAddress: ADDR });
+        open.push(adapter);
+        const server = await adapter.serve(services);
+        return { adapter, server, att: tapped.att };
+      };
+      let p = await startPeripheral();
+      const h1 = p.server.handleOf(0xfff1);
+      const le = (h: number): string => toHex(Uint8Array.of(h & 0xff, h >> 8));
+      const cccd1 = p.server.database.characteristic(0xfff1)!.cccdHandle!;
+
+      // First connection: pair (SC Just Works over the air: SMP on CID 6, LE Enable Encryption at the
+      // central, LTK Request Reply at our peripheral), then subscribe.
+      let link = await connect(p.adapter, central);
+      expect(await link.conn.pair()).toMatchObject({ encrypted: true, bonded: true });
+      await expect.poll(() => link.incoming.security.bonded).toBe(true);
+      await (await link.conn.characteristic(SVC, 0xfff1)).subscribe(() => undefined);
+      expect(p.att).toContainEqual({ dir: 'rx', hex: `12${le(cccd1)}0100` });
+      await link.conn.disconnect();
+      await expect.poll(() => p.server.connections.length).toBe(0);
+      // Stored with the bond, by service and characteristic UUID.
+      await expect.poll(async () => (await p.adapter.bonds())[0]?.cccds).toEqual({ [`${SVC}/0000fff1-0000-1000-8000-00805f9b34fb`]: 1 });
+
+      // Reconnect: before encryption nothing is restored (anyone can claim the address) ...
+      const mark = p.att.length;
+      link = await connect(p.adapter, central);
+      expect(p.server.subscribers(0xfff1)).toHaveLength(0);
+      expect(await p.server.notify(0xfff1, Uint8Array.of(1))).toBe(0);
+      // ... once the link is encrypted from the bond, the client is subscribed again without writing.
+      await link.conn.encrypt();
+      await expect.poll(() => link.incoming.security.encrypted).toBe(true);
+      expect(await p.server.notify(0xfff1, Uint8Array.of(0x2a))).toBe(1);
+      const since = p.att.slice(mark);
+      expect(since).toContainEqual({ dir: 'tx', hex: `1b${le(h1)}2a` });
+      expect(since.filter(x => x.dir === 'rx' && x.hex.startsWith(`12${le(cccd1)}`))).toEqual([]);
+      await link.conn.disconnect();
+      await expect.poll(() => p.server.connections.length).toBe(0);
+
+      // Restart: a new adapter on the same bond directory and address finds the subscription in the bond.
+      await p.adapter.close();
+      p = await startPeripheral();
+      await p.adapter.bonds();
+      link = await connect(p.adapter, central);
+      await link.conn.encrypt();
+      await expect.poll(() => link.incoming.security.encrypted).toBe(true);
+      const mark2 = p.att.length;
+      expect(await p.server.notify(0xfff1, Uint8Array.of(0x2b))).toBe(1);
+      expect(p.att.slice(mark2)).toContainEqual({ dir: 'tx', hex: `1b${le(h1)}2b` });
+      expect(p.att.filter(x => x.dir === 'rx' && x.hex.startsWith(`12${le(cccd1)}`))).toEqual([]);
+      await link.conn.disconnect();
+      await expect.poll(() => p.server.connections.length).toBe(0);
+
+      // The bond removed: its subscriptions go with it (a new pairing starts unsubscribed).
+      const bond = (await p.adapter.bonds())[0]!;
+      expect(await p.adapter.removeBond(bond.identity)).toBe(true);
+      await central.removeBond(ADDR);
+      link = await connect(p.adapter, central);
+      expect(await link.conn.pair()).toMatchObject({ bonded: true });
+      await expect.poll(() => link.incoming.security.bonded).toBe(true);
+      expect(p.server.subscribers(0xfff1)).toHaveLength(0);
+      expect(await p.server.notify(0xfff1, Uint8Array.of(3))).toBe(0);
+      await link.conn.disconnect();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -23,7 +23,9 @@
  *   reliable write arrives reassembled from the prepare queue (bounded: PREPARE_QUEUE_LIMIT);
  * - notify / indicate to the subscribed links (CCCD per link), indications one at a time per link
  *   awaiting each confirmation (Vol 3, Part F, 3.4.7.2);
- * - CCCD values of bonded clients kept across connections (Vol 3, Part G, 3.3.3.3), by identity;
+ * - CCCD values of bonded clients kept across connections (Vol 3, Part G, 3.3.3.3), by identity: in
+ *   memory, and with the bond through `persist` (the adapter's bond store), so they survive a restart;
+ *   restored once the client's link is encrypted with the bond, forgotten with the bond;
  * - `update(services)` changes the database while connected: each link gets the new one and a
  *   Service Changed indication when subscribed; robust-caching clients are change-unaware until they
  *   confirm it or read the hash (server-db.ts, 2.5.2.1).
@@ -51,6 +53,8 @@ import {
 export const DEFAULT_HANDLER_TIMEOUT_MS = 5_000;
 /** Bonded clients whose CCCD values are remembered (least recently connected dropped first). */
 export const MAX_BONDED_RECORDS = 256;
+/** CCCD values remembered per bonded client (the bond file keeps as many: MAX_BOND_CCCDS of smp/bonds.ts). */
+export const MAX_BOND_CCCDS = 64;
 
 /** What an access requires of the link (Vol 3, Part C, 10.3.1). */
 export type AccessSecurity = 'none' | 'encrypted' | 'authenticated';
@@ -144,10 +148,22 @@ export interface ServedPeer<C> {
   readonly security: { readonly encrypted: boolean; readonly authenticated: boolean; readonly bonded: boolean };
   /** The peer's identity (bond key) when bonded, else undefined. */
   readonly identity: string | undefined;
+  /** Pending while the link's security state catches up with an encryption change (requests wait for it). */
+  readonly settling?: Promise<void> | undefined;
+}
+
+/**
+ * Where the CCCD values of bonded clients are kept beyond this process (the adapter: in the bond,
+ * src/smp/bonds.ts). `save` is called when a bonded client's link closes, with its non-zero CCCDs by
+ * "serviceUuid/characteristicUuid"; it must not throw (errors are its own to report).
+ */
+export interface CccdPersistence {
+  save(identity: string, cccds: Record<string, number>): void;
 }
 
 export interface GattServerOptions {
   clock: Clock;
+  persist?: CccdPersistence;
   /** Device Name and Appearance of our GAP service. */
   name?: string;
   appearance?: number;
@@ -332,18 +348,41 @@ export class GattServer<C = unknown> {
     return this.options.clock;
   }
 
-  /** @internal the link closed: forget it, remember a bonded client's CCCDs. */
+  /**
+   * CCCD values of a bonded client as stored with its bond (the adapter calls this for every bond it
+   * lists at open): restored when that client's link is encrypted from the bond. Bounded like the rest.
+   */
+  preload(identity: string, cccds: Readonly<Record<string, number>>): void {
+    const byUuid = new Map<string, number>();
+    for (const [k, v] of Object.entries(cccds)) {
+      if (byUuid.size >= MAX_BOND_CCCDS) break;
+      if (Number.isInteger(v) && v >= 1 && v <= 3) byUuid.set(k, v);
+    }
+    this.remember(identity, byUuid);
+  }
+
+  /** Forget a client's CCCD values (its bond was removed or replaced by a new pairing). */
+  forget(identity: string): void {
+    this.bonded.delete(identity);
+  }
+
+  /** @internal the link closed: forget it, remember (and persist) a bonded client's CCCDs. */
   detach(link: ServedLink<C>, cccds: Map<number, number>): void {
     this.links.delete(link);
     const id = link.peer.identity;
-    if (id === undefined || !link.peer.security.bonded) return;
+    if (id === undefined || !link.bondedLink) return;
     const byUuid = new Map<string, number>();
     for (const [handle, v] of cccds) {
       const key = this.cccdKey(link.database, handle);
-      if (key && v) byUuid.set(key, v);
+      if (key && v && byUuid.size < MAX_BOND_CCCDS) byUuid.set(key, v);
     }
-    this.bonded.delete(id);
-    this.bonded.set(id, byUuid);
+    this.remember(id, byUuid);
+    this.options.persist?.save(id, Object.fromEntries(byUuid));
+  }
+
+  private remember(identity: string, byUuid: Map<string, number>): void {
+    this.bonded.delete(identity);
+    this.bonded.set(identity, byUuid);
     while (this.bonded.size > MAX_BONDED_RECORDS) this.bonded.delete(this.bonded.keys().next().value!);
   }
 
@@ -488,15 +527,20 @@ export class ServedLink<C> extends GattServerLink {
   override serve(pdu: AttPdu, ctx: AttServerContext): AttPdu | undefined | Promise<AttPdu | undefined> {
     // Bonded client: its CCCDs come back on the first request after encryption made it known.
     this.restoreBonded();
-    if (this.busy === 0 && !this.needsAsync(pdu)) return this.answer(pdu, ctx, new Map());
+    // Encryption just started and its key size is being read: answered with the link's new security
+    // (bounded by the handler time), not refused with 0x05 / 0x0F by a state a moment old.
+    const settling = this.peer.settling;
+    if (this.busy === 0 && !settling && !this.needsAsync(pdu)) return this.answer(pdu, ctx, new Map());
     this.busy++;
-    const run = this.chain.then(() => this.serveAsync(pdu, ctx)).finally(() => { this.busy--; });
+    const run = this.chain.then(() => (settling ? this.waitFor(settling) : undefined))
+      .then(() => { this.restoreBonded(); return this.serveAsync(pdu, ctx); }).finally(() => { this.busy--; });
     this.chain = run.catch(() => undefined);
     return run;
   }
 
   override onClosed(): void {
     if (!this.closedLink) {
+      this.restoreBonded(); // a link that bonded and then went quiet still counts as bonded
       this.closedLink = true;
       this.owner.detach(this, this.cccdSnapshot());
     }
@@ -504,9 +548,18 @@ export class ServedLink<C> extends GattServerLink {
   }
 
   private restored = false;
+  /** The link was encrypted with a bond at some point (its CCCDs are kept when it closes). */
+  bondedLink = false;
+  /**
+   * A bonded client's CCCDs come back once its link is encrypted with the bond (Vol 3, Part G,
+   * 3.3.3.3): not before, so an unencrypted link from a bonded address (anyone can claim one) hears
+   * no notification it did not subscribe to on this link.
+   */
   private restoreBonded(): void {
-    if (this.restored || !this.peer.security.bonded || this.peer.identity === undefined) return;
+    const sec = this.peer.security;
+    if (this.restored || !sec.bonded || !sec.encrypted || this.peer.identity === undefined) return;
     this.restored = true;
+    this.bondedLink = true;
     for (const [h, v] of this.owner.restore(this.peer.identity)) if (this.cccd(h) === 0) this.setCccd(h, v);
   }
 
@@ -690,6 +743,15 @@ export class ServedLink<C> extends GattServerLink {
       w.entry.value = w.value;
     }
     return undefined;
+  }
+
+  /** Resolves when `p` settles or the handler time passes, whichever is first. */
+  private waitFor(p: Promise<void>): Promise<void> {
+    const clock = this.owner.clock;
+    return new Promise<void>(resolve => {
+      const timer = clock.setTimeout(resolve, this.owner.timeoutMs);
+      p.then(() => { clock.clearTimeout(timer); resolve(); }, () => { clock.clearTimeout(timer); resolve(); });
+    });
   }
 
   /** A handler's result, or the ATT error code to answer with (its GattServerError, Unlikely Error, timeout). */

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
 import { ArgumentError } from '../../../src/errors.js';
-import { FileBondStore, MemoryBondStore, bondFromPairing, bondKey, defaultBondDir, type Bond } from '../../../src/smp/bonds.js';
+import { FileBondStore, MAX_BOND_CCCDS, MemoryBondStore, bondFromPairing, bondKey, defaultBondDir, type Bond } from '../../../src/smp/bonds.js';
 import { SmpIoCapability as IO } from '../../../src/smp/pdus.js';
 import { Pair, R_ADDR } from './harness.js';
 
@@ -84,6 +84,30 @@ test('corrupt, oversized, mismatched and non-regular files are reported and igno
   expect(errors.map(e => e.split(':')[0]).sort()).toEqual([1, 2, 3, 4, 5, 6, 7].map(n => `public-00000000000${n}.json`));
   expect(await s.load({ type: 0, address: '00:00:00:00:00:04' })).toBeUndefined();
   expect(errors.some(e => /not of its file name/.test(e))).toBe(true);
+});
+
+test('CCCD values of our GATT server ride in the bond: stored, read back, and a bad record makes the file unusable (reported, ignored)', async () => {
+  const dir = tmp();
+  const errors: string[] = [];
+  const s = new FileBondStore(dir, { onError: (p, e) => errors.push(`${p.split('/').pop()}: ${e.message}`) });
+  const svc = '6e400001-b5a3-f393-e0a9-e50e24dcca9e', chr = '0000fff1-0000-1000-8000-00805f9b34fb';
+  const good = { ...pairedBond(true), cccds: { [`${svc}/${chr}`]: 1, [`${svc}/0000fff2-0000-1000-8000-00805f9b34fb`]: 2 } };
+  await s.save(good);
+  expect(await s.load(good.identity)).toEqual(good);
+  const json = JSON.parse(readFileSync(join(dir, 'random-C00102030405.json'), 'utf8'));
+  expect(json.cccds).toEqual(good.cccds);
+  const bad = (n: number, cccds: unknown): void => writeFileSync(join(dir, `public-00000000000${n}.json`),
+    JSON.stringify({ ...json, identity: { type: 'public', address: `00:00:00:00:00:0${n}` }, cccds }));
+  bad(1, { [`${svc}/${chr}`]: 4 }); // bits beyond notification | indication
+  bad(2, { '../../x': 1 }); // not "service/characteristic"
+  bad(3, Object.fromEntries(Array.from({ length: MAX_BOND_CCCDS + 1 }, (_, i) => [`${svc}/0000${(0x1000 + i).toString(16)}-0000-1000-8000-00805f9b34fb`, 1])));
+  bad(4, [1, 2]);
+  expect(await s.list()).toEqual([good]);
+  expect(errors.map(e => e.split(':')[0]).sort()).toEqual([1, 2, 3, 4].map(n => `public-00000000000${n}.json`));
+  expect(errors.join('\n')).toMatch(/more than 64/);
+  // Saving a bond with a bad record is refused before anything is written.
+  await expect(s.save({ ...good, cccds: { x: 1 } })).rejects.toThrow(/serviceUuid\/characteristicUuid/);
+  expect(await s.load(good.identity)).toEqual(good);
 });
 
 test('the default directory follows XDG_STATE_HOME', () => {
