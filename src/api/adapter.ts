@@ -163,6 +163,8 @@ export class Adapter extends EventEmitter<AdapterEvents> {
    */
   readonly resolver = new AddressResolver();
   private readonly bondsLoaded: Promise<void>;
+  /** The chain of CCCD writes into bond files (never rejects). */
+  private cccdWrites: Promise<void> = Promise.resolve();
   private pairingPolicy: PairingPolicy;
 
   private constructor(readonly host: HciHost, readonly clock: Clock, private readonly opts: AdapterOpenOptions) {
@@ -201,13 +203,16 @@ export class Adapter extends EventEmitter<AdapterEvents> {
     // the adapter's GattServer (GAP, GATT and what serve() adds) unless the options name another.
     // Bonded clients' CCCD values are kept in their bond (Vol 3, Part G, 3.3.3.3): written when their
     // link closes, into the bond that exists then (none: nothing is written, the bond is gone).
+    // One write at a time, awaited by removeBond() (a write that read the bond before its removal must
+    // not bring the file back) and by close().
     const bondStore = this.bondStore;
     this.gattServer = new GattServer<Connection>({ clock, persist: {
       save: (identity, cccds) => {
         const id = parseIdentityKey(identity);
         if (!id) return;
-        void bondStore.load(id).then(async bond => {
-          if (bond) await bondStore.save({ ...bond, cccds });
+        this.cccdWrites = this.cccdWrites.then(async () => {
+          const bond = await bondStore.load(id);
+          if (bond && this.gattServer.remembers(identity)) await bondStore.save({ ...bond, cccds });
         }).catch(e => log.smp('CCCD values of %s not stored with its bond: %s', identity, (e as Error).message));
       },
     } });
@@ -421,6 +426,7 @@ export class Adapter extends EventEmitter<AdapterEvents> {
     const t = typeof peer === 'string' ? undefined : peer.type;
     const types: Array<0 | 1> = t === undefined ? [0, 1] : [t === 'public' || t === 0 ? 0 : 1];
     let removed = false;
+    await this.cccdWrites;
     for (const type of types) {
       const id = { type, address };
       if (await this.bondStore.load(id)) {
@@ -529,6 +535,8 @@ export class Adapter extends EventEmitter<AdapterEvents> {
       if (reason instanceof AbortError) aborted = reason;
     }
     await this.host.close();
+    // The links' CCCD values reach their bond files before close() resolves.
+    await this.cccdWrites;
     if (aborted) throw aborted;
   }
 

@@ -366,6 +366,11 @@ export class GattServer<C = unknown> {
     this.bonded.delete(identity);
   }
 
+  /** Whether a client's CCCD values are remembered (it was not forgotten since). */
+  remembers(identity: string): boolean {
+    return this.bonded.has(identity);
+  }
+
   /** @internal the link closed: forget it, remember (and persist) a bonded client's CCCDs. */
   detach(link: ServedLink<C>, cccds: Map<number, number>): void {
     this.links.delete(link);
@@ -376,8 +381,11 @@ export class GattServer<C = unknown> {
       const key = this.cccdKey(link.database, handle);
       if (key && v && byUuid.size < MAX_BOND_CCCDS) byUuid.set(key, v);
     }
+    const before = this.bonded.get(id);
+    const same = before !== undefined ? before.size === byUuid.size && [...byUuid].every(([k, v]) => before.get(k) === v) : byUuid.size === 0;
     this.remember(id, byUuid);
-    this.options.persist?.save(id, Object.fromEntries(byUuid));
+    // Written only when it changed: most links of a bonded peer subscribe to the same things again.
+    if (!same) this.options.persist?.save(id, Object.fromEntries(byUuid));
   }
 
   private remember(identity: string, byUuid: Map<string, number>): void {
