@@ -1,0 +1,317 @@
+/**
+ * blewire as the PERIPHERAL with security, BlueZ 5.66 as the central (issues 9 and 10): blewire runs on
+ * the host over the bridged H4 socket to a btvirt controller in the qemu guest, serves a database with
+ * adapter.serve() whose characteristics need an encrypted or an authenticated link (Vol 3, Part C,
+ * 10.3.1), and advertises it. bluetoothd (hci0 in the guest) is the central, driven over D-Bus through the
+ * control line (helpers/bluez-central-ops.py, one operation per call); BlueZ's simple-agent answers for
+ * BlueZ's user. bluetoothd reacts to our ATT security errors by itself: on Insufficient Encryption (0x0F)
+ * or Insufficient Authentication (0x05) its ATT layer raises the socket's security, the kernel pairs (SMP
+ * initiator; we are the responder) and the request is sent again. Every expectation comes from BlueZ or the
+ * spec: the values bluetoothd read, the SMP and ATT octets on the wire (decoded by tshark), the LTK BlueZ
+ * stored (/var/lib/bluetooth/<adapter>/<us>/info) against the one in our bond store, BlueZ's key type.
+ *
+ * One boot (shared with the other bridge-mode files when the suite provides it), cases in order:
+ *   A  agent NoInputNoOutput, we noInputNoOutput: bluetoothd reads the encrypted characteristic, gets 0x0F,
+ *      pairs (LE Secure Connections Just Works) and reads it; it writes it; BlueZ stores our LTK
+ *   B  BlueZ reconnects: the link is encrypted from the bond (LTK Request answered with our key), no pairing
+ *   C  the authenticated characteristic: 0x05 on an unauthenticated link; agent KeyboardDisplay, we
+ *      displayOnly: bluetoothd pairs again with MITM, BlueZ's agent types the passkey we display
+ *   D  agent DisplayYesNo, we displayYesNo: Numeric Comparison, both sides show the same six digits
+ *   E  tshark: zero malformed frames in the recording
+ * afterAll puts BlueZ back (no agent, not bondable, no device) for the other files.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Adapter } from '../../src/api/adapter.js';
+import type { Connection } from '../../src/api/connection.js';
+import type { GattServer } from '../../src/gatt/server/server.js';
+import type { PairingProgress } from '../../src/link/pairing.js';
+import { FileBondStore } from '../../src/smp/bonds.js';
+import { StreamTransport } from '../../src/transport/stream.js';
+import { syncH4, useBlueZGuest, type BlueZGuestInfo } from './helpers/bluez-guest.js';
+import { GuestControl, type GuestProgram } from './helpers/guest-control.js';
+import { Timings } from './helpers/timings.js';
+import { tshark, tsharkL2cap, tsharkMalformed } from './helpers/tshark.js';
+
+const OPS = fs.readFileSync(fileURLToPath(new URL('./helpers/bluez-central-ops.py', import.meta.url)), 'utf8');
+/** Our static random address (Vol 6, Part B, 1.3.2.1): BlueZ keeps its bond with us under it. */
+const OURS = 'C3:5A:11:22:33:55';
+const SVC = '5ec00000-0b1e-4a1e-9c5e-7f3a2b1c0d00';
+const ENC = SVC.replace('5ec00000', '5ec00001');
+const AUTH = SVC.replace('5ec00000', '5ec00002');
+const EXAMPLES = '/opt/bluez-examples';
+const SLOW = 90_000;
+const LTK_TYPE = { scUnauthenticated: /Authenticated=2\n/, scAuthenticated: /Authenticated=3\n/ } as const;
+
+const timings = new Timings();
+const figures: string[] = [];
+const hex = (b: Uint8Array | undefined): string => Buffer.from(b ?? []).toString('hex');
+const ascii = (s: string): string => Buffer.from(s, 'utf8').toString('hex');
+const le16 = (h: number): string => [h & 0xff, h >> 8].map(b => b.toString(16).padStart(2, '0')).join('');
+
+interface OpResult { ok?: boolean; error?: string; value?: string; paired?: boolean; ms: number; [k: string]: unknown }
+
+describe('blewire as peripheral, paired by BlueZ 5.66 as the central (bluetoothd + simple-agent in the qemu guest)', () => {
+  let guest: BlueZGuestInfo;
+  let release: () => Promise<void> = async () => undefined;
+  let ctl: GuestControl;
+  let adapter: Adapter;
+  let server: GattServer<Connection>;
+  let tmp: string;
+  let capture: string;
+  let agent: GuestProgram | undefined;
+  let agents = 0;
+  /** The latest incoming connection (BlueZ's link to us) and the pairing progress seen on it. */
+  let conn: Connection | undefined;
+  let seen: PairingProgress[] = [];
+  /** When each pairing stage was seen on our side (performance.now()). */
+  let stamps: Array<[string, number]> = [];
+  const writes: string[] = [];
+  /** Our side's wall time from BlueZ's Pairing Request (stage started) to paired. */
+  const pairingMs = (): string => {
+    const a = stamps.find(([k]) => k === 'started')?.[1];
+    const b = stamps.find(([k]) => k === 'paired')?.[1];
+    return a !== undefined && b !== undefined ? `${(b - a).toFixed(0)} ms` : 'n/a';
+  };
+
+  const DEVICE = `/org/bluez/hci0/dev_${OURS.replace(/:/g, '_')}`;
+  const bluezInfo = async (): Promise<string | undefined> => {
+    const r = await ctl.run(['cat', `/var/lib/bluetooth/${guest.peripheral}/${OURS}/info`], SLOW);
+    return r.code === 0 ? r.stdout : undefined;
+  };
+
+  /** One bluetoothd operation through bluez-central-ops.py. */
+  const bluez = async (...args: string[]): Promise<OpResult> => {
+    const r = await ctl.run(['python3', '-c', OPS, ...args.slice(0, 1), OURS, ...args.slice(1)], 150_000);
+    const line = r.stdout.trim().split('\n').pop() ?? '';
+    try {
+      return JSON.parse(line) as OpResult;
+    } catch {
+      throw new Error(`bluez-central-ops ${args.join(' ')}: no JSON (exit ${r.code}):\n${r.stdout}\n${r.stderr}`);
+    }
+  };
+  const bluezOk = async (...args: string[]): Promise<OpResult> => {
+    const r = await bluez(...args);
+    if (r.error) throw new Error(`bluetoothd ${args.join(' ')}: ${r.error}`);
+    return r;
+  };
+
+  /** BlueZ drops the link and forgets us (RemoveDevice, once it saw the link go: see pairing-bluez.test.ts). */
+  const bluezForget = async (): Promise<void> => {
+    if (conn?.connected) await conn.disconnect();
+    const settled = await ctl.run(['sh', '-c', `for i in $(seq 1 150); do
+      dbus-send --system --print-reply --dest=org.bluez ${DEVICE} org.freedesktop.DBus.Properties.Get \
+        string:org.bluez.Device1 string:Connected 2>/dev/null | grep -q 'boolean true' || { sleep 1; exit 0; }
+      sleep 0.2; done; exit 1`], SLOW);
+    expect(settled.code, 'bluetoothd still shows us connected').toBe(0);
+    await ctl.run(['dbus-send', '--system', '--print-reply', '--dest=org.bluez', '/org/bluez/hci0',
+      'org.bluez.Adapter1.RemoveDevice', `objpath:${DEVICE}`], SLOW);
+    expect(await bluezInfo()).toBeUndefined();
+  };
+
+  const useAgent = async (io: string | undefined): Promise<void> => {
+    await agent?.kill();
+    agent = undefined;
+    if (!io) return;
+    agent = await ctl.spawn(`agent-${agents++}`, ['python3', './simple-agent', '-c', io], EXAMPLES);
+    await agent.expect(/Agent registered/, SLOW);
+    agent.respond(/Authorize\? \(yes\/no\): /, 'yes\n');
+  };
+
+  const btmgmt = (...args: string[]): Promise<string> => ctl.ok(['btmgmt', '--index', '0', ...args], SLOW);
+
+  const mark = async (): Promise<number> => {
+    const out = await tshark('-r', capture, '-T', 'fields', '-e', 'frame.number');
+    const lines = out.trim().split('\n');
+    return Number(lines[lines.length - 1] ?? 0);
+  };
+  const l2capSince = async (after: number, cid: number): Promise<Array<{ dir: 'tx' | 'rx'; pdu: string }>> =>
+    (await tsharkL2cap(capture)).filter(r => r.cid === cid && r.frame > after).map(r => ({ dir: r.dir, pdu: r.payload }));
+  /** HCI LE Long Term Key Request Reply commands (Vol 4, Part E, 7.8.25) after `after`: the LTK we gave. */
+  const ltkRepliesSince = async (after: number): Promise<string[]> => {
+    const out = await tshark('-r', capture, '-Y', `frame.number > ${after} && bthci_cmd.opcode == 0x201a`, '-T', 'fields',
+      '-e', 'bthci_cmd.le_long_term_key');
+    return out.split('\n').filter(Boolean).map(s => s.replace(/:/g, ''));
+  };
+  const ourBond = async () => {
+    const bond = (await adapter.bonds()).find(b => b.identity.address === guest.peripheral);
+    if (!bond) throw new Error('no bond with BlueZ');
+    return bond;
+  };
+  const expectBlueZHoldsOurKey = async (): Promise<string> => {
+    const info = await bluezInfo();
+    expect(info, 'BlueZ has no bond with us').toBeDefined();
+    expect(info!.toUpperCase()).toContain(`KEY=${hex((await ourBond()).ltk!.key).toUpperCase()}`);
+    return info!;
+  };
+  const handle = (uuid: string): number => server.handleOf(uuid);
+
+  beforeAll(async () => {
+    ({ guest, release } = await useBlueZGuest());
+    ctl = await GuestControl.open(guest.ctlSocket);
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'blewire-periph-pairing-'));
+    capture = path.join(tmp, 'peripheral-pairing-bluez.btsnoop');
+    await btmgmt('sc', 'on');
+    await btmgmt('bondable', 'on');
+    await ctl.run(['dbus-send', '--system', '--print-reply', '--dest=org.bluez', '/org/bluez/hci0',
+      'org.bluez.Adapter1.RemoveDevice', `objpath:${DEVICE}`], SLOW);
+    const sock = await syncH4(guest.h4Socket);
+    const transport = new StreamTransport(sock, `unix:${guest.h4Socket}`);
+    sock.resume();
+    adapter = await Adapter.open({ transport, capture, randomAddress: OURS, bonds: new FileBondStore(path.join(tmp, 'bonds')) });
+    adapter.on('connection', c => {
+      if (c.role !== 'peripheral') return;
+      conn = c;
+      seen = [];
+      stamps = [];
+      c.on('pairing', p => { seen.push(p); stamps.push([p.stage, performance.now()]); });
+    });
+    server = await adapter.serve([{ uuid: SVC, characteristics: [
+      { uuid: ENC, properties: ['read', 'write'], security: 'encrypted', value: 'sealed',
+        onWrite: v => { writes.push(Buffer.from(v).toString('hex')); } },
+      { uuid: AUTH, properties: ['read'], security: 'authenticated', value: 'vault' },
+    ] }]);
+    await adapter.advertise({ name: 'bw-sec', services: [SVC] });
+  }, 900_000);
+
+  afterAll(async () => {
+    if (conn?.connected) await conn.disconnect().catch(() => undefined);
+    if (ctl) {
+      await useAgent(undefined).catch(() => undefined);
+      await btmgmt('bondable', 'off').catch(() => undefined);
+      await bluezForget().catch(() => undefined);
+    }
+    await adapter?.close().catch(() => undefined);
+    ctl?.close();
+    await release();
+    const keep = process.env.BLEWIRE_INTEROP_KEEP;
+    if (keep && capture && fs.existsSync(capture)) fs.copyFileSync(capture, path.join(keep, path.basename(capture)));
+    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+    console.log(['peripheral-pairing-bluez timings (wall; the guest is qemu TCG on a shared 2-core host):', ...timings.lines(),
+      'peripheral-pairing-bluez figures:', ...figures.map(f => `  ${f}`)].join('\n'));
+  });
+
+  it('A: bluetoothd reads our encrypted characteristic, gets 0x0F, pairs (SC Just Works, we respond) and reads it; BlueZ stores our LTK', async () => {
+    await useAgent('NoInputNoOutput');
+    const c0 = await bluezOk('connect');
+    expect(c0.paired).toBe(false);
+    expect(conn?.role).toBe('peripheral');
+    expect(conn!.security.encrypted).toBe(false);
+    const before = await mark();
+    const r = await timings.timed('SC Just Works on demand, we respond (BlueZ ReadValue: 0x0F, pair, read again)', () => bluezOk('read', ENC));
+    expect(Buffer.from(r.value!, 'hex').toString()).toBe('sealed');
+    expect(r.paired).toBe(true);
+    expect(conn!.security).toEqual({ level: 2, encrypted: true, keySize: 16, authenticated: false, secureConnections: true, bonded: true });
+    expect(seen.find(p => p.stage === 'started')).toEqual({ stage: 'started', role: 'responder' });
+    expect(seen.find(p => p.stage === 'paired')).toMatchObject({ method: 'justWorks', secureConnections: true, bonded: true });
+    const h = handle(ENC);
+    const att = await l2capSince(before, 0x0004);
+    // BlueZ's Read Request, our Error Response (Vol 3, Part F, 3.4.1.1): Read Request, the handle,
+    // Insufficient Encryption; the same request after pairing, answered with the value.
+    const readAt = att.findIndex(p => p.dir === 'rx' && p.pdu === `0a${le16(h)}`);
+    expect(readAt).toBeGreaterThanOrEqual(0);
+    expect(att[readAt + 1]).toEqual({ dir: 'tx', pdu: `010a${le16(h)}0f` });
+    expect(att.slice(readAt + 2)).toEqual(expect.arrayContaining([{ dir: 'rx', pdu: `0a${le16(h)}` }, { dir: 'tx', pdu: `0b${ascii('sealed')}` }]));
+    const smp = await l2capSince(before, 0x0006);
+    // BlueZ's Pairing Request (Vol 3, Part H, 3.5.1): NoInputNoOutput, no OOB, Bonding | SC (| CT2),
+    // 16 octets; our Pairing Response: NoInputNoOutput, Bonding | SC | CT2, 16.
+    expect(smp[0]!.dir).toBe('rx');
+    expect(smp[0]!.pdu.slice(0, 6)).toBe('010300');
+    expect(Number.parseInt(smp[0]!.pdu.slice(6, 8), 16) & 0x09).toBe(0x09);
+    expect(smp[1]!.dir).toBe('tx');
+    expect(smp[1]!.pdu.slice(0, 10)).toBe('0203002910');
+    figures.push(`A: BlueZ Pairing Request ${smp[0]!.pdu}, our Pairing Response ${smp[1]!.pdu}; SC Just Works as responder, Pairing Request to paired (our side): ${pairingMs()}`);
+    expect(await expectBlueZHoldsOurKey()).toMatch(LTK_TYPE.scUnauthenticated);
+    // As peripheral we answer the controller's LTK request with the bond's key (Vol 4, Part E, 7.8.25).
+    expect(await ltkRepliesSince(before)).toEqual([hex((await ourBond()).ltk!.key)]);
+    // The write goes through now, and our handler saw it.
+    await bluezOk('write', ENC, '0102');
+    expect(writes).toEqual(['0102']);
+    expect(Buffer.from((await bluezOk('read', ENC)).value!, 'hex')).toEqual(Buffer.from([1, 2]));
+  });
+
+  it('B: BlueZ reconnects — the link is encrypted from the bond (our LTK), no pairing; the encrypted characteristic reads', async () => {
+    await bluezOk('disconnect');
+    const before = await mark();
+    const c = await timings.timed('BlueZ reconnect to resolved services', () => bluezOk('connect'));
+    expect(c.paired).toBe(true);
+    const r = await timings.timed('read of the encrypted characteristic on the reconnected link', () => bluezOk('read', ENC));
+    expect(Buffer.from(r.value!, 'hex')).toEqual(Buffer.from([1, 2]));
+    expect(conn!.security).toMatchObject({ encrypted: true, bonded: true, secureConnections: true });
+    expect(await l2capSince(before, 0x0006)).toEqual([]);
+    expect(await ltkRepliesSince(before)).toEqual([hex((await ourBond()).ltk!.key)]);
+    // bluetoothd encrypts a bonded device's link before its first request: no 0x0F this time.
+    expect((await l2capSince(before, 0x0004)).filter(p => p.dir === 'tx' && p.pdu.startsWith('01') && p.pdu.endsWith('0f'))).toEqual([]);
+  });
+
+  it('C: the authenticated characteristic answers 0x05 on the Just Works link; bluetoothd pairs with MITM, its agent types the passkey we display', async () => {
+    await bluezForget();
+    expect(await adapter.removeBond(guest.peripheral)).toBe(true);
+    await useAgent('KeyboardDisplay');
+    let shown: number | undefined;
+    let typing: Promise<void> = Promise.resolve();
+    const a = agent!;
+    adapter.setPairingPolicy({ io: 'displayOnly', onPasskeyDisplay: n => {
+      shown = n;
+      typing = a.expect(/Enter passkey: /, SLOW).then(() => a.write(`${String(n).padStart(6, '0')}\n`));
+    } });
+    try {
+      await bluezOk('connect');
+      const before = await mark();
+      const r = await timings.timed('SC Passkey Entry on demand, we display (BlueZ ReadValue: 0x05, pair, read again)', () => bluezOk('read', AUTH));
+      await typing;
+      expect(shown).toBeDefined();
+      expect(Buffer.from(r.value!, 'hex').toString()).toBe('vault');
+      expect(conn!.security).toEqual({ level: 4, encrypted: true, keySize: 16, authenticated: true, secureConnections: true, bonded: true });
+      expect(seen.find(p => p.stage === 'paired')).toMatchObject({ secureConnections: true, authenticated: true });
+      const att = await l2capSince(before, 0x0004);
+      expect(att).toContainEqual({ dir: 'tx', pdu: `010a${le16(handle(AUTH))}05` });
+      const smp = await l2capSince(before, 0x0006);
+      const req = smp.find(p => p.dir === 'rx' && p.pdu.startsWith('01'))!;
+      expect(Number.parseInt(req.pdu.slice(6, 8), 16) & 0x0d).toBe(0x0d); // Bonding | MITM | SC
+      expect(smp.find(p => p.dir === 'tx' && p.pdu.startsWith('02'))!.pdu.slice(0, 4)).toBe('0200'); // DisplayOnly
+      figures.push(`C: BlueZ Pairing Request ${req.pdu}; passkey ${String(shown).padStart(6, '0')}; SC Passkey Entry as responder (BlueZ's agent types), Pairing Request to paired: ${pairingMs()}`);
+      expect(await expectBlueZHoldsOurKey()).toMatch(LTK_TYPE.scAuthenticated);
+    } finally {
+      adapter.setPairingPolicy({});
+    }
+  });
+
+  it('D: agent DisplayYesNo, we displayYesNo — Numeric Comparison on demand, both sides show the same six digits', async () => {
+    await bluezForget();
+    expect(await adapter.removeBond(guest.peripheral)).toBe(true);
+    await useAgent('DisplayYesNo');
+    const a = agent!;
+    let ours: number | undefined;
+    let theirs: number | undefined;
+    adapter.setPairingPolicy({ io: 'displayYesNo', onNumericComparison: async v => {
+      ours = v;
+      const m = await a.expect(/RequestConfirmation \(\S+, (\d{6})\)/, SLOW);
+      theirs = Number(m[1]);
+      await a.expect(/Confirm passkey \(yes\/no\): /, SLOW);
+      await a.write(theirs === v ? 'yes\n' : 'no\n');
+      return theirs === v;
+    } });
+    try {
+      await bluezOk('connect');
+      const r = await timings.timed('SC Numeric Comparison on demand (BlueZ ReadValue: 0x05, pair, read again)', () => bluezOk('read', AUTH));
+      expect(Buffer.from(r.value!, 'hex').toString()).toBe('vault');
+      expect(ours).toBeDefined();
+      expect(theirs).toBe(ours);
+      expect(seen.find(p => p.stage === 'paired')).toMatchObject({ method: 'numericComparison', authenticated: true });
+      expect(conn!.security).toMatchObject({ level: 4, authenticated: true, bonded: true });
+      expect(await expectBlueZHoldsOurKey()).toMatch(LTK_TYPE.scAuthenticated);
+      figures.push(`D: SC Numeric Comparison as responder (${ours}), Pairing Request to paired: ${pairingMs()}`);
+    } finally {
+      adapter.setPairingPolicy({});
+    }
+  });
+
+  it('E: tshark finds no malformed frame in the recording', async () => {
+    if (conn?.connected) await conn.disconnect();
+    expect(await tsharkMalformed(capture)).toEqual([]);
+  });
+});
