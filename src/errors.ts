@@ -202,6 +202,18 @@ export class FileError extends BlewireError {
 }
 
 /**
+ * A GATT database file (`blewire serve`, src/tooling/database-file.ts) that cannot be served: the
+ * file, where in it (`at`, a JSON path such as `peripherals[0].gatt[2].characteristics[1].uuid`,
+ * empty for the file as a whole) and what is wrong there.
+ */
+export class DatabaseFileError extends BlewireError {
+  override readonly code = 'EDBFILE';
+  constructor(readonly file: string, readonly at: string, readonly reason: string, options?: { cause?: unknown }) {
+    super(`${file}${at ? `, at ${at}` : ''}: ${reason}`, options);
+  }
+}
+
+/**
  * A pairing failed (Core Vol 3, Part H). `reason` is the Pairing Failed reason code (3.5.5, Table 3.7)
  * and `reasonName` its spec name; `by` says who ended it: `'local'` (we sent Pairing Failed, or
  * refused before sending anything), `'peer'` (the peer sent Pairing Failed), `'encryption'` (the

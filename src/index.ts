@@ -30,7 +30,7 @@ export { GattDatabase } from './gatt/server-db.js';
 export {
   GattServer, GattServerError, DEFAULT_HANDLER_TIMEOUT_MS,
   type ServedService, type ServedCharacteristic, type ServedDescriptor, type ServerRequest, type ServerWrite, type AccessSecurity,
-  type Authorizer, type AuthorizationRequest, type ServeOptions,
+  type Authorizer, type AuthorizationRequest, type ServeOptions, type SubscriptionChange, type GapIdentity,
 } from './gatt/server/server.js';
 // L2CAP credit-based channels (conn.openChannel, adapter.listen).
 export {
@@ -42,7 +42,7 @@ export {
 export {
   BlewireError, DecodeError, EncodeError, TimeoutError, AbortError, TransportError, DisconnectedError,
   ProtocolError, InvalidStateError, HciStatusError, AttError, BearerClosedError, ArgumentError, HardwareError, FileError, SmpError, BrowserError,
-  AdTooLongError, ChannelRefusedError, ChannelClosedError,
+  AdTooLongError, ChannelRefusedError, ChannelClosedError, DatabaseFileError,
   type Layer,
 } from './errors.js';
 

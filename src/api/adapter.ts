@@ -34,7 +34,7 @@ import type { GattClientOptions } from '../gatt/client.js';
 import { checkPolicy, type PairingPolicy, type SecurityContext } from '../link/pairing.js';
 import { PairingAttempts } from '../smp/attempts.js';
 import { FileBondStore, MemoryBondStore, type Bond, type BondStore } from '../smp/bonds.js';
-import { GattServer, type ServedService, type ServeOptions } from '../gatt/server/server.js';
+import { GattServer, type GapIdentity, type ServedService, type ServeOptions } from '../gatt/server/server.js';
 import { AddressResolver, type PeerIdentity } from '../gap/privacy.js';
 import { normaliseAddress } from '../gap/filters.js';
 
@@ -451,10 +451,11 @@ export class Adapter extends EventEmitter<AdapterEvents> {
    * notify / indicate to subscribers (src/gatt/server/server.ts). Clients already connected get the
    * new database with a Service Changed indication; a second call replaces the services the same way.
    * `options.authorize` answers for every attribute declared `authorize: true` (the 'authorized'
-   * permission: Insufficient Authorization 0x08 when it refuses).
-   * Resolves with the server (`notify`, `indicate`, `update`, `close`).
+   * permission: Insufficient Authorization 0x08 when it refuses); `options.name` / `options.appearance`
+   * set the Device Name and Appearance our GAP service answers with (default 'blewire', 0).
+   * Resolves with the server (`notify`, `indicate`, `update`, `close`, `onSubscription`).
    */
-  async serve(services: ServedService<Connection>[], options: ServeOptions<Connection> = {}): Promise<GattServer<Connection>> {
+  async serve(services: ServedService<Connection>[], options: ServeOptions<Connection> & GapIdentity = {}): Promise<GattServer<Connection>> {
     if (this.opts.gatt?.server !== undefined) {
       throw new InvalidStateError('adapter.serve(): this adapter was opened with its own gatt.server; serve() needs the built-in one');
     }

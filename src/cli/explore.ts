@@ -103,7 +103,10 @@ export function setGattSessionOpener(fn: GattSessionOpener | undefined): GattSes
 
 export interface CommonArgs {
   positional: string[];
+  /** The last value of each flag. */
   flags: Map<string, string | true>;
+  /** Every value of a flag given more than once (`--service 180d --service 180f`), in order. */
+  lists: Map<string, string[]>;
   open: OpenOptions;
   json: boolean;
 }
@@ -112,15 +115,16 @@ export interface CommonArgs {
 export function parseArgs(argv: string[], valued: string[] = []): CommonArgs {
   const positional: string[] = [];
   const flags = new Map<string, string | true>();
+  const lists = new Map<string, string[]>();
   const takes = new Set(['transport', 'capture', 'type', 'timeout', 'mtu', 'service', 'io', ...valued]);
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a.startsWith('--')) {
       const eq = a.indexOf('=');
       const name = eq > 0 ? a.slice(2, eq) : a.slice(2);
-      if (eq > 0) flags.set(name, a.slice(eq + 1));
-      else if (takes.has(name) && i + 1 < argv.length) flags.set(name, argv[++i]!);
-      else flags.set(name, true);
+      const value = eq > 0 ? a.slice(eq + 1) : takes.has(name) && i + 1 < argv.length ? argv[++i]! : true;
+      flags.set(name, value);
+      if (value !== true) lists.set(name, [...(lists.get(name) ?? []), value]);
     } else positional.push(a);
   }
   const str = (k: string): string | undefined => (typeof flags.get(k) === 'string' ? flags.get(k) as string : undefined);
@@ -131,6 +135,7 @@ export function parseArgs(argv: string[], valued: string[] = []): CommonArgs {
   return {
     positional,
     flags,
+    lists,
     json: flags.has('json'),
     open: {
       ...(transport ? { transport } : {}),

@@ -161,6 +161,24 @@ export interface CccdPersistence {
   save(identity: string, cccds: Record<string, number>): void;
 }
 
+/** A client changed its CCCD of a characteristic (Vol 3, Part G, 3.3.3.3): what it now receives. */
+export interface SubscriptionChange<C> {
+  readonly connection: C | undefined;
+  /** The characteristic's UUID and value handle. */
+  readonly uuid: Uuid;
+  readonly handle: number;
+  readonly notifications: boolean;
+  readonly indications: boolean;
+}
+
+/** What our GAP service says about us (Vol 3, Part C, 12.1-12.2). */
+export interface GapIdentity {
+  /** Device Name (default 'blewire'). */
+  name?: string;
+  /** Appearance (default 0, Unknown). */
+  appearance?: number;
+}
+
 export interface GattServerOptions {
   clock: Clock;
   persist?: CccdPersistence;
@@ -216,11 +234,27 @@ export class GattServer<C = unknown> {
   private userStart = 0;
   private readonly handlerTimeoutMs: number;
   private authorizer: Authorizer<C> | undefined;
+  private gap: GapIdentity;
+  private readonly subscriptionListeners = new Set<(change: SubscriptionChange<C>) => void>();
 
   constructor(private readonly options: GattServerOptions) {
     this.handlerTimeoutMs = options.handlerTimeoutMs ?? DEFAULT_HANDLER_TIMEOUT_MS;
+    this.gap = {
+      ...(options.name !== undefined ? { name: options.name } : {}),
+      ...(options.appearance !== undefined ? { appearance: options.appearance } : {}),
+    };
     this.db = this.build([]);
     this.entries = this.pendingEntries;
+  }
+
+  /**
+   * Called whenever a client writes the CCCD of one of the served characteristics (or a bonded
+   * client's is restored): who, which characteristic, and what it now receives. Returns the
+   * unsubscribe function.
+   */
+  onSubscription(fn: (change: SubscriptionChange<C>) => void): () => void {
+    this.subscriptionListeners.add(fn);
+    return () => { this.subscriptionListeners.delete(fn); };
   }
 
   /** The database served now (GAP, GATT and the user's services). */
@@ -237,6 +271,22 @@ export class GattServer<C = unknown> {
   attach(peer: ServedPeer<C>): GattServerLink {
     const link = new ServedLink(this.db, this, peer);
     this.links.add(link);
+    link.onCccd((cccdHandle, value) => {
+      if (this.subscriptionListeners.size === 0) return;
+      for (const s of link.database.layout) {
+        for (const c of s.characteristics) {
+          if (c.cccdHandle !== cccdHandle) continue;
+          const change: SubscriptionChange<C> = {
+            connection: peer.connection, uuid: c.uuid, handle: c.valueHandle,
+            notifications: CCCD.has(value, 'notification'), indications: CCCD.has(value, 'indication'),
+          };
+          for (const fn of [...this.subscriptionListeners]) {
+            try { fn(change); } catch (e) { log.att('subscription listener threw: %s', e instanceof Error ? e.message : String(e)); }
+          }
+          return;
+        }
+      }
+    });
     return link;
   }
 
@@ -244,14 +294,27 @@ export class GattServer<C = unknown> {
    * Replace the user's services. Every live link is switched to the new database and sent Service
    * Changed for the handles from the first user service to 0xFFFF when it subscribed (Vol 3, Part G,
    * 7.1); resolves when those indications are confirmed (or failed: a link that went away is fine).
+   * `gap` changes the Device Name / Appearance of our GAP service with them.
    */
-  async update(services: ServedService<C>[], options: ServeOptions<C> = {}): Promise<void> {
-    const db = this.build(services);
+  async update(services: ServedService<C>[], options: ServeOptions<C> & GapIdentity = {}): Promise<void> {
+    const previousGap = this.gap;
+    if (options.name !== undefined || options.appearance !== undefined) {
+      this.gap = { ...this.gap, ...(options.name !== undefined ? { name: options.name } : {}), ...(options.appearance !== undefined ? { appearance: options.appearance } : {}) };
+    }
+    let db;
+    try {
+      db = this.build(services);
+    } catch (e) {
+      this.gap = previousGap;
+      throw e;
+    }
     // Every `authorize: true` needs the server's hook: refused before anything changes.
     if (options.authorize !== undefined && typeof options.authorize !== 'function') {
+      this.gap = previousGap;
       throw new ArgumentError('gatt server: authorize must be a function (request) => boolean | Promise<boolean>');
     }
     if (options.authorize === undefined && [...this.pendingEntries.values()].some(e => e.authorize === true)) {
+      this.gap = previousGap;
       throw new ArgumentError('gatt server: an attribute says authorize: true, but serve() was given no authorize hook');
     }
     this.authorizer = options.authorize;
@@ -422,8 +485,7 @@ export class GattServer<C = unknown> {
 
   private build(services: ServedService<C>[]): GattDatabase {
     const entries = new Map<number, Entry>();
-    const base = localServiceDefs({ ...(this.options.name !== undefined ? { name: this.options.name } : {}),
-      ...(this.options.appearance !== undefined ? { appearance: this.options.appearance } : {}) });
+    const base = localServiceDefs(this.gap);
     const pending: ServedCharacteristic<C>[] = [];
     const defs: ServiceDef[] = services.map(s => ({
       uuid: s.uuid,
