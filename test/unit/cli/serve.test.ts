@@ -15,7 +15,7 @@ import { run as serve } from '../../../src/cli/serve.js';
 import { run as advertise } from '../../../src/cli/advertise.js';
 import { run as twin } from '../../../src/cli/twin.js';
 import { report } from '../../../src/cli/report.js';
-import { createSimulator, SimAir } from '../../../src/sim/index.js';
+import { createSimulator, SimAir, type Simulator } from '../../../src/sim/index.js';
 import { registerTransport } from '../../../src/transport/open.js';
 import type { HciTransport, TransportReceiver } from '../../../src/transport/types.js';
 import { DatabaseFileError } from '../../../src/errors.js';
@@ -30,7 +30,12 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 // legacy-only one (`testair-legacy`); `opened` counts them, so "nothing was opened" can be checked.
 let air: SimAir;
 let opened = 0;
-registerTransport('testair', () => { opened++; return createSimulator({ name: 'served', peripherals: [] }, { air }).transport; });
+let servedSim: Simulator | undefined;
+registerTransport('testair', () => {
+  opened++;
+  servedSim = createSimulator({ name: 'served', peripherals: [] }, { air });
+  return servedSim.transport;
+});
 registerTransport('testair-legacy', () => {
   opened++;
   return createSimulator({ name: 'served', controller: { extended: false }, peripherals: [] }, { air }).transport;
@@ -144,6 +149,9 @@ describe('blewire serve on the simulated air', () => {
     writeFileSync(file, JSON.stringify(WORLD));
     const s = start(serve, 'serve', [file, '--device', 'd4:1e:35:7a:00:01', '--transport', 'testair', '--json']);
     await s.ready();
+    // The controller refuses to advertise while connected (Command Disallowed, as some do): the resume after
+    // the connection fails, and the command starts advertising again after the disconnection.
+    servedSim!.failCommand('leSetExtendedAdvertisingEnable', 0x0c, 1);
     const { adapter: c, att } = await central();
     const ad = await c.find({ name: 'Sensor X', timeout: 5000 });
     expect(ad, [...s.out.stdout(), ...s.out.stderr()].join('\n')).toBeDefined();
@@ -191,9 +199,8 @@ describe('blewire serve on the simulated air', () => {
     const serving = ev.find(e => e['event'] === 'serving')!;
     expect(serving).toMatchObject({ label: 'Sensor X (peripheral 2 of the world)', kind: 'world', name: 'Sensor X', services: 2, characteristics: 3 });
     expect(serving['notes']).toEqual(expect.arrayContaining([expect.stringMatching(/GATT service is not served/), expect.stringMatching(/"behaviour".*not served/)]));
-    const kinds = ev.map(e => e['event']);
-    expect(kinds.filter(k => k === 'connected')).toHaveLength(2);
-    expect(kinds.filter(k => k === 'disconnected')).toHaveLength(2);
+    expect(ev.filter(e => ['connected', 'disconnected', 'advertising'].includes(e['event'] as string))
+      .map(e => `${e['event'] as string}${e['again'] ? ' again' : ''}`)).toEqual(['advertising', 'connected', 'disconnected', 'advertising again', 'connected', 'disconnected']);
     expect(ev).toContainEqual(expect.objectContaining({ event: 'read', uuid: '00002a19-0000-1000-8000-00805f9b34fb', value: '57', address: c.controller.address }));
     expect(ev).toContainEqual(expect.objectContaining({ event: 'write', uuid: RX, value: '010203', kind: 'request' }));
     expect(ev).toContainEqual(expect.objectContaining({ event: 'subscribe', uuid: '00002a19-0000-1000-8000-00805f9b34fb', notifications: true }));
