@@ -11,9 +11,8 @@
  * failed open closes the transport it opened.
  */
 import { systemClock, type Clock } from '../clock.js';
-import { AbortError, InvalidStateError, TimeoutError } from '../errors.js';
+import { AbortError, ArgumentError, InvalidStateError, TimeoutError } from '../errors.js';
 import { log } from '../log.js';
-import { randomBytes } from '../platform/crypto.js';
 import { envVar } from '../platform/env.js';
 import { EventEmitter } from '../platform/events.js';
 import type { ControllerInfo } from '../hci/controller.js';
@@ -33,9 +32,13 @@ import { CocRegistry, type ChannelListener, type ListenOptions } from '../l2cap/
 import type { GattClientOptions } from '../gatt/client.js';
 import { checkPolicy, type PairingPolicy, type SecurityContext } from '../link/pairing.js';
 import { PairingAttempts } from '../smp/attempts.js';
-import { FileBondStore, MemoryBondStore, type Bond, type BondStore } from '../smp/bonds.js';
+import { FileBondStore, MemoryBondStore, type Bond, type BondStore, type LocalIdentityKeys } from '../smp/bonds.js';
 import { GattServer, type GapIdentity, type ServedService, type ServeOptions } from '../gatt/server/server.js';
-import { AddressResolver, type PeerIdentity } from '../gap/privacy.js';
+import {
+  AddressResolver, DEFAULT_RPA_INTERVAL_MS, LocalPrivacy, newLocalIdentity, RPA_INTERVAL_RANGE_S, staticRandomAddress,
+  type PeerIdentity,
+} from '../gap/privacy.js';
+import type { SmpAddress } from '../smp/session.js';
 import { normaliseAddress } from '../gap/filters.js';
 
 export interface AdapterOpenOptions {
@@ -46,6 +49,14 @@ export interface AdapterOpenOptions {
   clock?: Clock;
   /** Use a static random address: a given one, or `true` for a fresh one. */
   randomAddress?: string | true;
+  /**
+   * LE privacy for our own address (Core Vol 3, Part C, 10.7): scan, initiate and advertise from a
+   * resolvable private address made from our IRK, a new one every `rotateSeconds` (default 900, as
+   * BlueZ and Zephyr; 1-41400, the range of Vol 4, Part E, 7.8.45), and give bonding peers our IRK
+   * and identity address so they can recognise us. The IRK and a static random address are made once
+   * and kept in the bond store (`local-identity.json` of the file store).
+   */
+  privacy?: boolean | PrivacyOptions;
   /** HCI command timeout in ms (default 5000). */
   commandTimeout?: number;
   /** Devices the registry keeps (least recently seen are evicted; default 4096). */
@@ -85,6 +96,26 @@ export interface AdapterOpenOptions {
    */
   timeout?: number;
   signal?: AbortSignal;
+}
+
+export interface PrivacyOptions {
+  /** Seconds between our RPAs (default 900, T_GAP(private_addr_int), Vol 3, Part C, Appendix A). */
+  rotateSeconds?: number;
+}
+
+/** Our privacy as the application sees it (adapter.privacy). */
+export interface LocalPrivacyInfo {
+  /** The resolvable private address the controller uses now (Vol 6, Part B, 1.3.2.2). */
+  readonly address: string;
+  /** Our identity address, which bonding peers receive (Vol 3, Part H, 3.6.5). */
+  readonly identity: PeerIdentity;
+  /** Our IRK, least significant octet first (as Identity Information carries it). */
+  readonly irk: Uint8Array;
+  readonly rotateSeconds: number;
+  /** Addresses applied so far (the first included). */
+  readonly rotations: number;
+  /** Change the address now (between connection attempts) and restart the period; resolves with it. */
+  rotate(): Promise<string>;
 }
 
 /**
@@ -130,22 +161,44 @@ export interface AdapterEvents {
   close: [error: Error | undefined];
 }
 
-/** A static random address: two most significant bits 1 (Vol 6, Part B, 1.3.2.1), rest random, not all 0/1. */
-export function staticRandomAddress(): string {
-  for (;;) {
-    const b = randomBytes(6);
-    b[0] = b[0]! | 0xc0;
-    const rest = [b[0]! & 0x3f, ...b.subarray(1)];
-    if (rest.every(x => x === 0) || (rest[0] === 0x3f && rest.slice(1).every(x => x === 0xff))) continue;
-    return [...b].map(x => x.toString(16).padStart(2, '0').toUpperCase()).join(':');
+export { staticRandomAddress };
+
+/** The RPA period in ms from the options, or ArgumentError. */
+function rotateMsOf(p: AdapterOpenOptions['privacy']): number {
+  if (typeof p !== 'object' || p.rotateSeconds === undefined) return DEFAULT_RPA_INTERVAL_MS;
+  const s = p.rotateSeconds;
+  if (typeof s !== 'number' || !Number.isFinite(s) || s < RPA_INTERVAL_RANGE_S.min || s > RPA_INTERVAL_RANGE_S.max) {
+    throw new ArgumentError(`privacy.rotateSeconds ${String(s)} is outside ${RPA_INTERVAL_RANGE_S.min}..${RPA_INTERVAL_RANGE_S.max} (Vol 4, Part E, 7.8.45)`);
   }
+  return Math.round(s * 1000);
 }
+
+function bondStoreOf(opts: AdapterOpenOptions): BondStore {
+  return typeof opts.bonds === 'string' ? new FileBondStore(opts.bonds)
+    : opts.bonds === false ? new MemoryBondStore() : opts.bonds ?? new FileBondStore();
+}
+
+/** Our privacy keys from the bond store, made and saved there the first time. */
+async function localIdentityOf(store: BondStore): Promise<LocalIdentityKeys> {
+  const kept = await store.loadLocalIdentity?.();
+  if (kept) return kept;
+  const fresh = newLocalIdentity();
+  await store.saveLocalIdentity?.(fresh);
+  return fresh;
+}
+
+const ZERO_ADDRESS = '00:00:00:00:00:00';
 
 export class Adapter extends EventEmitter<AdapterEvents> {
   readonly scanner: Scanner;
   readonly connectionManager: ConnectionManager;
   private readonly conns = new Map<number, Connection>();
-  readonly randomAddress: string | undefined;
+  /** The static random address of the options, if any. */
+  private readonly staticAddress: string | undefined;
+  /** Our RPA and its rotation, when opened with privacy. */
+  private readonly localPrivacy: LocalPrivacy | undefined;
+  /** The RPA the controller has now (set when LE Set Random Address succeeds). */
+  private rpa: string | undefined;
 
   private readonly gattCache: GattCache | undefined;
   /** The PSMs we listen on for credit-based channels, shared by every link of either role. */
@@ -167,14 +220,25 @@ export class Adapter extends EventEmitter<AdapterEvents> {
   private cccdWrites: Promise<void> = Promise.resolve();
   private pairingPolicy: PairingPolicy;
 
-  private constructor(readonly host: HciHost, readonly clock: Clock, private readonly opts: AdapterOpenOptions) {
+  private constructor(readonly host: HciHost, readonly clock: Clock, private readonly opts: AdapterOpenOptions,
+    bondStore: BondStore, private readonly localKeys: LocalIdentityKeys | undefined) {
     super();
     this.gattCache = typeof opts.gattCache === 'string' ? new FileGattCache(opts.gattCache) : opts.gattCache || undefined;
-    this.randomAddress = opts.randomAddress === true ? staticRandomAddress() : opts.randomAddress;
+    this.staticAddress = opts.randomAddress === true ? staticRandomAddress() : opts.randomAddress;
+    if (localKeys) {
+      this.localPrivacy = new LocalPrivacy({
+        irk: localKeys.irk, clock, intervalMs: rotateMsOf(opts.privacy),
+        // Between connection attempts, scanning paused, legacy advertising off (Vol 4, Part E, 7.8.4).
+        apply: rpa => this.connectionManager.initiator.exclusive(() => this.connectionManager.advertiser.readdress(rpa, async () => {
+          await this.host.command({ kind: 'leSetRandomAddress', randomAddress: rpa });
+          this.rpa = rpa;
+        })),
+      });
+      this.rpa = this.localPrivacy.address;
+    }
     const own = () => (this.randomAddress !== undefined ? 1 : 0);
     this.channelRegistry = new CocRegistry(clock);
-    this.bondStore = typeof opts.bonds === 'string' ? new FileBondStore(opts.bonds)
-      : opts.bonds === false ? new MemoryBondStore() : opts.bonds ?? new FileBondStore();
+    this.bondStore = bondStore;
     this.pairingPolicy = opts.pairing || {};
     // Bonded identities and IRKs for the resolver, read in the background: open() does not wait on
     // file I/O (a transport with virtual time would run on meanwhile). Reports that arrive before the
@@ -190,9 +254,12 @@ export class Adapter extends EventEmitter<AdapterEvents> {
       bonds: this.bondStore,
       attempts: new PairingAttempts(clock),
       policy: () => this.pairingPolicy,
-      localAddress: () => this.randomAddress !== undefined
+      // Our address on the air when the link was made (an RPA with privacy): c1, f5 and f6 take it.
+      localAddress: link => link.local ?? (this.randomAddress !== undefined
         ? { type: 1, address: this.randomAddress }
-        : { type: 0, address: this.host.info.address ?? '00:00:00:00:00:00' },
+        : { type: 0, address: this.host.info.address ?? ZERO_ADDRESS }),
+      // With privacy, bonding gives the peer our IRK and identity (Vol 3, Part H, 3.6.4 / 3.6.5).
+      ...(localKeys ? { localKeys: () => ({ irk: localKeys.irk, identity: this.identityAddress() }) } : {}),
       // A new bond's IRK resolves the peer's next RPA at once; a new bond starts with no subscriptions.
       onBond: bond => { this.resolver.add(bond); this.gattServer.forget(identityKey(bond.identity)); },
       onBondRemoved: identity => { this.resolver.remove(identity); this.gattServer.forget(identityKey(identity)); },
@@ -205,14 +272,13 @@ export class Adapter extends EventEmitter<AdapterEvents> {
     // link closes, into the bond that exists then (none: nothing is written, the bond is gone).
     // One write at a time, awaited by removeBond() (a write that read the bond before its removal must
     // not bring the file back) and by close().
-    const bondStore = this.bondStore;
     this.gattServer = new GattServer<Connection>({ clock, persist: {
       save: (identity, cccds) => {
         const id = parseIdentityKey(identity);
         if (!id) return;
         this.cccdWrites = this.cccdWrites.then(async () => {
-          const bond = await bondStore.load(id);
-          if (bond && this.gattServer.remembers(identity)) await bondStore.save({ ...bond, cccds });
+          const bond = await this.bondStore.load(id);
+          if (bond && this.gattServer.remembers(identity)) await this.bondStore.save({ ...bond, cccds });
         }).catch(e => log.smp('CCCD values of %s not stored with its bond: %s', identity, (e as Error).message));
       },
     } });
@@ -251,7 +317,35 @@ export class Adapter extends EventEmitter<AdapterEvents> {
         );
       }
     });
-    host.onClose(e => { this.incoming.close(); this.emit('close', e); });
+    host.onClose(e => { this.localPrivacy?.stop(); this.incoming.close(); this.emit('close', e); });
+  }
+
+  /** The address the controller uses for the random own address type: our RPA with privacy, else the static one given. */
+  get randomAddress(): string | undefined {
+    return this.localPrivacy ? this.rpa : this.staticAddress;
+  }
+
+  /** Our identity address (privacy): the static random address given, else the controller's public one, else our kept static one. */
+  private identityAddress(): SmpAddress {
+    if (this.staticAddress !== undefined) return { type: 1, address: this.staticAddress.toUpperCase() };
+    const pub = this.host.info.address;
+    if (pub && pub !== ZERO_ADDRESS) return { type: 0, address: pub.toUpperCase() };
+    return { type: 1, address: this.localKeys!.staticAddress };
+  }
+
+  /** Our privacy (open with `privacy`): the current RPA, identity, IRK and rotation; undefined without it. */
+  get privacy(): LocalPrivacyInfo | undefined {
+    const p = this.localPrivacy, keys = this.localKeys;
+    if (!p || !keys) return undefined;
+    const id = this.identityAddress();
+    return {
+      address: this.rpa ?? p.address,
+      identity: { address: id.address, addressType: id.type === 0 ? 'public' : 'random' },
+      irk: Uint8Array.from(keys.irk),
+      rotateSeconds: p.intervalMs / 1000,
+      rotations: p.rotations,
+      rotate: () => p.rotate(),
+    };
   }
 
   /** Open a transport, reset and initialise the controller (`timeout` and `signal` in the options). */
@@ -260,6 +354,10 @@ export class Adapter extends EventEmitter<AdapterEvents> {
     // of a transport object with its own time (simulator, replay); a transport spec opens in real time.
     const early = opts.clock ?? (typeof opts.transport === 'object' ? opts.transport.clock : undefined) ?? systemClock;
     return guarded(early, opts, { layer: 'hci', operation: 'open', hint: OPEN_HINT }, async signal => {
+      if (opts.privacy) rotateMsOf(opts.privacy); // a bad period fails before anything opens
+      const bondStore = bondStoreOf(opts);
+      // Our IRK before the transport opens: a transport with virtual time would run on during file I/O.
+      const localKeys = opts.privacy ? await localIdentityOf(bondStore) : undefined;
       const transport = await resolveTransport(opts);
       if (signal.aborted) {
         // The deadline passed while the transport was opening: nobody will use it.
@@ -272,11 +370,12 @@ export class Adapter extends EventEmitter<AdapterEvents> {
       // On a deadline or abort, close at once: every command timer goes before open() rejects.
       const onAbort = (): void => { void host.close().catch(() => undefined); };
       signal.addEventListener('abort', onAbort, { once: true });
-      const adapter = new Adapter(host, clock, opts);
+      const adapter = new Adapter(host, clock, opts, bondStore, localKeys);
       try {
         await host.init({ randomAddress: adapter.randomAddress, signal });
         if (signal.aborted) throw signal.reason as Error;
-
+        // The first RPA went to the controller with init; rotation runs from now on.
+        await adapter.localPrivacy?.start({ applied: true });
       } catch (e) {
         await host.close().catch(() => undefined);
         throw e;
@@ -507,6 +606,7 @@ export class Adapter extends EventEmitter<AdapterEvents> {
     if (early) throw early;
     this.scanner.dispose();
     this.incoming.close();
+    this.localPrivacy?.stop();
     const ready = this.host.state === 'ready';
     let aborted: Error | undefined;
     if (ready) {

@@ -230,6 +230,23 @@ export class Advertiser {
     for (const s of [...this.sets.values()]) s.ended(reason);
   }
 
+  /**
+   * Our random address changes (an RPA rotation, Vol 3, Part C, 10.7.1.2): `setAddress` sends LE Set
+   * Random Address, which a controller refuses while legacy advertising is enabled (Vol 4, Part E,
+   * 7.8.4), so the legacy set is disabled around it and enabled again; an extended set does not
+   * use that address but its own (7.8.52), so each one advertising with a random address is given
+   * `address` the same way (disabled, LE Set Advertising Set Random Address, enabled again).
+   */
+  async readdress(address: string, setAddress: () => Promise<void>): Promise<void> {
+    if (!this.extended) {
+      const set = this.sets.get(0);
+      await (set ? set.readdress({ setAddress }) : setAddress());
+      return;
+    }
+    await setAddress();
+    for (const set of [...this.sets.values()]) await set.readdress({ address });
+  }
+
   /** Stop every set (adapter close). */
   async stopAll(): Promise<void> {
     await Promise.all([...this.sets.values()].map(s => s.stop().catch(() => undefined)));
@@ -359,6 +376,31 @@ export class AdvertisingSet {
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.stop();
+  }
+
+  /**
+   * @internal A new own address (Advertiser.readdress), in this set's order of changes: a legacy set
+   * is disabled while `setAddress` runs; an extended set with a random own address gets `address`.
+   * A set that cannot be enabled again afterwards has ended ('reset'), logged, and the rotation goes on.
+   */
+  readdress(change: { setAddress?: () => Promise<void>; address?: string }): Promise<void> {
+    return this.run(async () => {
+      // An extended set advertising from our public address keeps it.
+      if (change.address !== undefined && this.plan.ownAddressType !== 1) return;
+      const was = this.enabledFlag;
+      if (was) await this.enable(false);
+      if (change.setAddress) await change.setAddress();
+      if (change.address !== undefined) {
+        await this.owner.host.command({ kind: 'leSetAdvertisingSetRandomAddress', advertisingHandle: this.handle, randomAddress: change.address });
+      }
+      if (!was) return;
+      try {
+        await this.enable(true);
+      } catch (e) {
+        log.gap('advertising set %d could not resume after the address changed: %s', this.handle, (e as Error).message);
+        this.ended('reset');
+      }
+    });
   }
 
   // ---- controller ------------------------------------------------------------------------------

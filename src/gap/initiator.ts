@@ -43,9 +43,18 @@ export interface InitiatedLink {
 }
 
 interface Initiation<L> {
+  tag: 'connect';
   target: { address: string; type: number; addressType: AddressType };
   opts: ConnectOptions;
   resolve(l: L): void;
+  reject(e: Error): void;
+}
+
+/** Work that must not overlap an initiation (our RPA's rotation): queued with the connect() calls. */
+interface Exclusive {
+  tag: 'exclusive';
+  run(): Promise<void>;
+  resolve(): void;
   reject(e: Error): void;
 }
 
@@ -62,7 +71,7 @@ export type Claim<L> =
   | { tag: 'other' };
 
 export class Initiator<L extends InitiatedLink> {
-  private readonly queue: Array<Initiation<L>> = [];
+  private readonly queue: Array<Initiation<L> | Exclusive> = [];
   private state: InitState<L> = { tag: 'idle' };
   private running = false;
   private useExtended: boolean | undefined;
@@ -88,7 +97,20 @@ export class Initiator<L extends InitiatedLink> {
       const t = target.addressType ?? target.type ?? 'public';
       if (t === 'anonymous') return reject(new ArgumentError('connect: cannot connect to an anonymous advertiser (it sent no address); connect to a device that advertises its address'));
       const address = normaliseAddress(target.address);
-      this.queue.push({ target: { address, type: t === 'random' ? 1 : 0, addressType: t }, opts, resolve, reject });
+      this.queue.push({ tag: 'connect', target: { address, type: t === 'random' ? 1 : 0, addressType: t }, opts, resolve, reject });
+      void this.pump();
+    });
+  }
+
+  /**
+   * Run `fn` between initiations, with scanning paused, in the FIFO of connect() calls: never while an
+   * LE Create Connection is pending. Our RPA rotates this way, since LE Set Random Address is refused
+   * while scanning or initiating (Vol 4, Part E, 7.8.4), and an initiation must not see its own address
+   * change under it.
+   */
+  exclusive(fn: () => Promise<void>): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ tag: 'exclusive', run: fn, resolve, reject });
       void this.pump();
     });
   }
@@ -127,6 +149,18 @@ export class Initiator<L extends InitiatedLink> {
     this.running = true;
     try {
       for (let init = this.queue.shift(); init; init = this.queue.shift()) {
+        if (init.tag === 'exclusive') {
+          await this.scanner.pause();
+          try {
+            await init.run();
+            init.resolve();
+          } catch (e) {
+            init.reject(e as Error);
+          } finally {
+            this.scanner.resume();
+          }
+          continue;
+        }
         if (init.opts.signal?.aborted) {
           init.reject(new AbortError('connect', init.opts.signal.reason));
           continue;

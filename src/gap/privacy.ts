@@ -32,6 +32,7 @@ import { ArgumentError } from '../errors.js';
 import { log } from '../log.js';
 import { aes128Encryptor, randomBytes } from '../platform/crypto.js';
 import type { SmpAddress } from '../smp/session.js';
+import type { LocalIdentityKeys } from '../smp/bonds.js';
 
 /** The identity of a peer as the API shows it. */
 export interface PeerIdentity {
@@ -250,16 +251,36 @@ export class AddressResolver {
   }
 }
 
-/** Our keys for privacy: the IRK we distribute and our identity address (Vol 3, Part H, 3.6.4 / 3.6.5). */
-export interface LocalIdentityKeys {
-  /** Our IRK, SMP order (least significant octet first). */
-  readonly irk: Uint8Array;
-}
-
 /** A fresh IRK from the OS CSPRNG (Vol 3, Part H, 2.4.2.1 allows any random 128-bit value). */
 export function generateIrk(): Uint8Array {
   return randomBytes(16);
 }
+
+/** A static random address: two most significant bits 1 (Vol 6, Part B, 1.3.2.1), rest random, not all 0/1. */
+export function staticRandomAddress(random: (n: number) => Uint8Array = randomBytes): string {
+  for (;;) {
+    const b = random(6);
+    b[0] = b[0]! | 0xc0;
+    const rest = [b[0]! & 0x3f, ...b.subarray(1)];
+    if (rest.every(x => x === 0) || (rest[0] === 0x3f && rest.slice(1).every(x => x === 0xff))) continue;
+    return [...b].map(x => x.toString(16).padStart(2, '0').toUpperCase()).join(':');
+  }
+}
+
+/**
+ * Our own privacy keys, made once and then kept with the bonds (every peer that bonded with us holds
+ * this IRK: a new one would make us a stranger to all of them): a fresh IRK and a static random
+ * address, our identity address when the controller has no public one (Vol 3, Part C, 10.8).
+ */
+export function newLocalIdentity(): LocalIdentityKeys {
+  return { irk: generateIrk(), staticAddress: staticRandomAddress() };
+}
+
+/**
+ * The range of the RPA period in seconds: that of LE Set Resolvable Private Address Timeout,
+ * 0x0001-0xA1B8 (Vol 4, Part E, 7.8.45), which a controller that rotates by itself accepts.
+ */
+export const RPA_INTERVAL_RANGE_S = { min: 1, max: 0xa1b8 } as const;
 
 export interface LocalPrivacyOptions {
   readonly irk: Uint8Array;
@@ -301,10 +322,13 @@ export class LocalPrivacy {
     return this.o.intervalMs ?? DEFAULT_RPA_INTERVAL_MS;
   }
 
-  /** Apply the current address and rotate from now on. */
-  async start(): Promise<void> {
+  /**
+   * Rotate from now on. The current address is applied first, unless `applied` says the caller has
+   * already given it to the controller (the adapter does, with LE Set Random Address at init).
+   */
+  async start(options: { applied?: boolean } = {}): Promise<void> {
     this.stopped = false;
-    await this.o.apply(this.rpa);
+    if (!options.applied) await this.o.apply(this.rpa);
     this.rotations++;
     this.arm();
   }

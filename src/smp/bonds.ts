@@ -13,7 +13,7 @@
  * Octet strings are stored as hex in HCI order (least significant octet first), the order LE Enable
  * Encryption and LTK Request Reply take them.
  */
-import { ArgumentError, type FileError } from '../errors.js';
+import { ArgumentError, FileError } from '../errors.js';
 import { log } from '../log.js';
 import { fromHex, toHex } from '../bytes/hex.js';
 import { envVar } from '../platform/env.js';
@@ -68,6 +68,26 @@ export interface BondStore {
   save(bond: Bond): Promise<void>;
   remove(identity: SmpAddress): Promise<void>;
   list(): Promise<Bond[]>;
+  /**
+   * Our own privacy keys (see LocalIdentityKeys), undefined until saved. A store without these two
+   * methods keeps none: an adapter with privacy on it makes a new IRK each time it opens.
+   */
+  loadLocalIdentity?(): Promise<LocalIdentityKeys | undefined>;
+  saveLocalIdentity?(keys: LocalIdentityKeys): Promise<void>;
+}
+
+/**
+ * Our own keys for privacy (Core Vol 3, Part C, 10.7 / 10.8): the IRK our resolvable private
+ * addresses are made from and that we distribute when bonding (Identity Information, Vol 3, Part H,
+ * 3.6.4), and a static random address, our identity address when the controller has no public one
+ * (Identity Address Information, 3.6.5). Kept next to the bonds because they belong together: every
+ * peer's bond with us holds this IRK, so a new one would make us a stranger to all of them.
+ */
+export interface LocalIdentityKeys {
+  /** Our IRK, least significant octet first (the order Identity Information carries it). */
+  readonly irk: Uint8Array;
+  /** "C0:…" most significant octet first; the two top bits 1 (Vol 6, Part B, 1.3.2.1). */
+  readonly staticAddress: string;
 }
 
 const ADDRESS = /^[0-9A-F]{2}(:[0-9A-F]{2}){5}$/;
@@ -98,6 +118,13 @@ export function bondFromPairing(result: PairingResult, peerAddress: SmpAddress):
 
 export class MemoryBondStore implements BondStore {
   private readonly bonds = new Map<string, Bond>();
+  private local: LocalIdentityKeys | undefined;
+  async loadLocalIdentity(): Promise<LocalIdentityKeys | undefined> {
+    return this.local;
+  }
+  async saveLocalIdentity(keys: LocalIdentityKeys): Promise<void> {
+    this.local = checkLocalIdentity({ irk: Uint8Array.from(keys.irk), staticAddress: keys.staticAddress.toUpperCase() });
+  }
   async load(identity: SmpAddress): Promise<Bond | undefined> {
     return this.bonds.get(bondKey(identity));
   }
@@ -115,6 +142,9 @@ export class MemoryBondStore implements BondStore {
 /** A bond file is a few hundred octets; anything beyond this is not ours. */
 export const MAX_BOND_FILE_BYTES = 16 * 1024;
 const FORMAT = 'blewire-bond/1';
+const LOCAL_FORMAT = 'blewire-local-identity/1';
+/** The file of our own keys in the bond directory (list() reads bond files only, so never this one). */
+export const LOCAL_IDENTITY_FILE = 'local-identity.json';
 
 /** `$XDG_STATE_HOME/blewire/bonds`, else `$HOME/.local/state/blewire/bonds`. */
 export function defaultBondDir(): string {
@@ -157,6 +187,35 @@ export class FileBondStore implements BondStore {
     return out;
   }
 
+  /**
+   * Our own keys from `local-identity.json`, undefined when there is none yet. Unlike a bond file, a
+   * damaged one is not ignored (a new IRK would silently end every bond's privacy): FileError, saying
+   * what is wrong and what to do.
+   */
+  async loadLocalIdentity(): Promise<LocalIdentityKeys | undefined> {
+    const path = pathIn(this.dir, LOCAL_IDENTITY_FILE);
+    const bytes = await readFileCapped(path, MAX_BOND_FILE_BYTES);
+    if (!bytes) return undefined;
+    try {
+      const v: unknown = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+      if (!v || typeof v !== 'object' || Array.isArray(v)) throw new Error('not a JSON object');
+      const o = v as Json;
+      if (o['format'] !== LOCAL_FORMAT) throw new Error(`unknown format ${JSON.stringify(o['format'])}`);
+      const staticAddress = o['staticAddress'];
+      if (typeof staticAddress !== 'string') throw new Error('staticAddress is not a string');
+      return checkLocalIdentity({ irk: hexField(o, 'irk', 16), staticAddress: staticAddress.toUpperCase() });
+    } catch (e) {
+      throw new FileError('read', path, `is not our privacy keys (${(e as Error).message}); restore it, or remove it to make ` +
+        'new ones (bonded peers will then not recognise this host until they pair again)', { cause: e });
+    }
+  }
+
+  async saveLocalIdentity(keys: LocalIdentityKeys): Promise<void> {
+    const k = checkLocalIdentity(keys);
+    await writeFileAtomic(pathIn(this.dir, LOCAL_IDENTITY_FILE),
+      JSON.stringify({ format: LOCAL_FORMAT, irk: toHex(k.irk), staticAddress: k.staticAddress.toUpperCase() }, null, 2) + '\n');
+  }
+
   private async read(path: string, key: string): Promise<Bond | undefined> {
     try {
       const bytes = await readFileCapped(path, MAX_BOND_FILE_BYTES);
@@ -171,6 +230,16 @@ export class FileBondStore implements BondStore {
       return undefined;
     }
   }
+}
+
+/** The keys as they are, or ArgumentError: a 16-octet IRK and a static random address. */
+function checkLocalIdentity(k: LocalIdentityKeys): LocalIdentityKeys {
+  if (!(k.irk instanceof Uint8Array) || k.irk.length !== 16) throw new ArgumentError('an IRK is 16 octets');
+  const a = typeof k.staticAddress === 'string' ? k.staticAddress.toUpperCase() : '';
+  if (!ADDRESS.test(a) || (parseInt(a.slice(0, 2), 16) >> 6) !== 0b11) {
+    throw new ArgumentError(`staticAddress ${JSON.stringify(k.staticAddress)} is not a static random address (top two bits 1, Vol 6, Part B, 1.3.2.1)`);
+  }
+  return k;
 }
 
 // ------------------------------------------------------------------------------------------------
