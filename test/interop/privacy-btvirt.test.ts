@@ -144,6 +144,8 @@ describe('our resolvable private addresses between two blewire hosts on btvirt',
     expect(conn.identity).toEqual({ address: upper(a.controller.address!), addressType: 'public' });
     // B is the central now: it starts encryption with the LTK of its bond under A's identity.
     expect(await conn.encrypt()).toMatchObject({ encrypted: true, bonded: true });
+    // A's controller reports its Encryption Change on its own time: wait for it (bounded).
+    for (let i = 0; i < 100 && !atA.security.encrypted; i++) await new Promise(r => setTimeout(r, 20));
     expect(atA.security).toMatchObject({ encrypted: true });
     await disconnect(conn, atA);
     await incomingA.return?.();
