@@ -42,6 +42,11 @@ async function rows(capture: string, filter: string, ...fields: string[]): Promi
 
 const upper = (a: string): string => a.toUpperCase();
 
+/** The peripheral side's controller reports its Encryption Change on its own time: wait for it (bounded, 2 s). */
+async function encryptedSoon(conn: Connection): Promise<void> {
+  for (let i = 0; i < 100 && !conn.security.encrypted; i++) await new Promise(r => setTimeout(r, 20));
+}
+
 describe('our resolvable private addresses between two blewire hosts on btvirt', () => {
   let btvirt: Btvirt;
   let a: Adapter;
@@ -124,6 +129,7 @@ describe('our resolvable private addresses between two blewire hosts on btvirt',
     expect(incoming.identity).toEqual({ address: upper(a.controller.address!), addressType: 'public' });
     const state = await timings.timed('re-encryption from the bond after a rotation', () => conn.encrypt());
     expect(state).toMatchObject({ encrypted: true, bonded: true });
+    await encryptedSoon(incoming);
     expect(incoming.security).toMatchObject({ encrypted: true, bonded: true });
     await disconnect(conn, incoming);
   });
@@ -144,8 +150,7 @@ describe('our resolvable private addresses between two blewire hosts on btvirt',
     expect(conn.identity).toEqual({ address: upper(a.controller.address!), addressType: 'public' });
     // B is the central now: it starts encryption with the LTK of its bond under A's identity.
     expect(await conn.encrypt()).toMatchObject({ encrypted: true, bonded: true });
-    // A's controller reports its Encryption Change on its own time: wait for it (bounded).
-    for (let i = 0; i < 100 && !atA.security.encrypted; i++) await new Promise(r => setTimeout(r, 20));
+    await encryptedSoon(atA);
     expect(atA.security).toMatchObject({ encrypted: true });
     await disconnect(conn, atA);
     await incomingA.return?.();
