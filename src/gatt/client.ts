@@ -796,6 +796,18 @@ class ValueSubscription implements Subscription, Sink {
         }
         return new Promise((resolve, reject) => { this.batchWaiter = { resolve, reject }; });
       },
+      ...this.iteratorEnds(),
+      [Symbol.asyncIterator]: () => it,
+    };
+    return it;
+  }
+
+  /**
+   * return() and throw() of both iterators: unsubscribe, then end (return) or rethrow (throw: a
+   * generator delegating to the iterator with `yield*` forwards its throw() here).
+   */
+  private iteratorEnds(): { return(): Promise<IteratorReturnResult<undefined>>; throw(error?: unknown): Promise<never> } {
+    return {
       return: async () => {
         await this.unsubscribe().catch(() => {});
         return { value: undefined, done: true };
@@ -804,9 +816,7 @@ class ValueSubscription implements Subscription, Sink {
         await this.unsubscribe().catch(() => {});
         throw error;
       },
-      [Symbol.asyncIterator]: () => it,
     };
-    return it;
   }
 
   async unsubscribe(options?: OpOptions): Promise<void> {
@@ -828,15 +838,7 @@ class ValueSubscription implements Subscription, Sink {
         }
         return new Promise((resolve, reject) => { this.waiter = { resolve, reject }; });
       },
-      return: async () => {
-        await this.unsubscribe().catch(() => {});
-        return { value: undefined, done: true };
-      },
-      // A generator delegating to this iterator (`yield*`) forwards throw() here: end, then rethrow.
-      throw: async (error?: unknown) => {
-        await this.unsubscribe().catch(() => {});
-        throw error;
-      },
+      ...this.iteratorEnds(),
     };
   }
 }

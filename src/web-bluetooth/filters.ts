@@ -118,6 +118,13 @@ function canonicalizeFilter(raw: unknown, blocklist: Blocklist, where: string): 
 }
 
 /** Validate and canonicalize requestDevice()'s options (throws TypeError / SecurityError as the spec). */
+/** A `filters` member of requestDevice() or requestLEScan(): a non-empty sequence of valid filters. */
+function filterList(v: unknown, blocklist: Blocklist, method: 'requestDevice' | 'requestLEScan'): CanonicalFilter[] {
+  const list = sequence(v, 'filters');
+  if (list.length === 0) throw new TypeError(`Failed to execute '${method}' on 'Bluetooth': 'filters' member must be non-empty to find any devices.`);
+  return list.map((f, i) => canonicalizeFilter(f, blocklist, `filters[${i}]`));
+}
+
 export function canonicalizeRequest(options: unknown, blocklist: Blocklist): CanonicalRequest {
   const o = dictionary(options, 'options');
   const acceptAll = Boolean(o.acceptAllDevices);
@@ -130,12 +137,7 @@ export function canonicalizeRequest(options: unknown, blocklist: Blocklist): Can
   if (!present(o.filters) && !acceptAll) {
     throw new TypeError("Failed to execute 'requestDevice' on 'Bluetooth': Either 'filters' should be present or 'acceptAllDevices' should be true, but not both.");
   }
-  let filters: CanonicalFilter[] | undefined;
-  if (present(o.filters)) {
-    const list = sequence(o.filters, 'filters');
-    if (list.length === 0) throw new TypeError("Failed to execute 'requestDevice' on 'Bluetooth': 'filters' member must be non-empty to find any devices.");
-    filters = list.map((f, i) => canonicalizeFilter(f, blocklist, `filters[${i}]`));
-  }
+  const filters = present(o.filters) ? filterList(o.filters, blocklist, 'requestDevice') : undefined;
   let exclusionFilters: CanonicalFilter[] = [];
   if (present(o.exclusionFilters)) {
     const list = sequence(o.exclusionFilters, 'exclusionFilters');
@@ -173,12 +175,7 @@ export function canonicalizeScanRequest(options: unknown, blocklist: Blocklist):
   if (!present(o.filters) && !acceptAll) {
     throw new TypeError("Failed to execute 'requestLEScan' on 'Bluetooth': either 'filters' should be present or 'acceptAllAdvertisements' should be true.");
   }
-  let filters: CanonicalFilter[] | undefined;
-  if (present(o.filters)) {
-    const list = sequence(o.filters, 'filters');
-    if (list.length === 0) throw new TypeError("Failed to execute 'requestLEScan' on 'Bluetooth': 'filters' member must be non-empty to find any devices.");
-    filters = list.map((f, i) => canonicalizeFilter(f, blocklist, `filters[${i}]`));
-  }
+  const filters = present(o.filters) ? filterList(o.filters, blocklist, 'requestLEScan') : undefined;
   return { filters, keepRepeatedDevices: keep, acceptAllAdvertisements: acceptAll };
 }
 
