@@ -21,7 +21,7 @@ function isArrayBuffer(v: unknown): v is ArrayBuffer {
 }
 
 /** A copy of the bytes held by a BufferSource ("get a copy of the buffer source"), or TypeError. */
-export function copyBufferSource(v: unknown, what: string): Uint8Array {
+export function copyBufferSource(v: unknown, what: string): Uint8Array<ArrayBuffer> {
   if (ArrayBuffer.isView(v)) {
     if (!isArrayBuffer(v.buffer)) throw new TypeError(`${what}: a view on a SharedArrayBuffer is not a BufferSource.`);
     return new Uint8Array(v.buffer, v.byteOffset, v.byteLength).slice();

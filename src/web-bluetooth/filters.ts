@@ -9,7 +9,7 @@ import type { Blocklist } from './blocklist.js';
 import { domError } from './errors.js';
 import { BluetoothUUID, toUnsignedLong } from './uuid.js';
 
-export interface DataFilter { prefix: Uint8Array; mask: Uint8Array }
+export interface DataFilter { prefix: Uint8Array<ArrayBuffer>; mask: Uint8Array<ArrayBuffer> }
 export interface CanonicalFilter {
   services?: string[];
   name?: string;

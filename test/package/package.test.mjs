@@ -148,6 +148,36 @@ test("the blewire/web-bluetooth subpath: README's example runs on the simulator,
   ok(run(process.execPath, [TSC, '--noEmit', '-p', dir]), 'tsc (blewire/web-bluetooth types)');
 });
 
+test('blewire/web-bluetooth/dom: page code typed with @types/web-bluetooth compiles with tsc and runs', () => {
+  // A browser project's typing: the DOM declarations of @types/web-bluetooth (filled into npm's cache by
+  // npm ci, as our devDependency), not blewire's own. The spec entry's null attributes do not fit them;
+  // the /dom entry does, and it is the same object at run time (null where the spec says null).
+  ok(run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', '--no-save', '@types/web-bluetooth@0.0.22'], { cwd: esmApp }), 'npm install @types/web-bluetooth');
+  const dir = userFile(esmApp, 'ts-web-bluetooth-dom', 'page.ts', [
+    '/// <reference types="web-bluetooth" />',
+    "import { bluetooth, createBluetooth, BluetoothUUID } from 'blewire/web-bluetooth/dom';",
+    "import { bluetooth as specBluetooth } from 'blewire/web-bluetooth';",
+    "const b = createBluetooth({ transport: 'sim', scanTime: 500, deviceChooser: c => c[0] });",
+    'const nav: { bluetooth: Bluetooth } = { bluetooth };',
+    'const asDom: Bluetooth = b;',
+    "// @ts-expect-error the spec entry's nullable attributes read null, which @types/web-bluetooth spells undefined",
+    'export const spec: Bluetooth = specBluetooth;',
+    "const device: BluetoothDevice = await b.requestDevice({ filters: [{ name: 'Pulse HR' }], optionalServices: ['battery_service'] });",
+    'const server: BluetoothRemoteGATTServer = await device.gatt!.connect();',
+    "const c: BluetoothRemoteGATTCharacteristic = await (await server.getPrimaryService('battery_service')).getCharacteristic(BluetoothUUID.getCharacteristic('battery_level'));",
+    "console.log('before read', c.value === null ? 'null' : String(c.value));",
+    "c.addEventListener('characteristicvaluechanged', (ev: Event) => console.log(ev.type));",
+    "console.log('battery', (await c.readValue()).getUint8(0), BluetoothUUID.canonicalUUID('6159'), nav.bluetooth === (specBluetooth as unknown), asDom === b);",
+    'server.disconnect();',
+    'await b.close();',
+  ]);
+  tsconfig(dir, { module: 'nodenext', target: 'es2022', strict: true, skipLibCheck: false, types: [] });
+  writeFileSync(join(dir, 'package.json'), JSON.stringify({ type: 'module' }));
+  ok(run(process.execPath, [TSC, '-p', dir]), 'tsc (blewire/web-bluetooth/dom with @types/web-bluetooth)');
+  const r = ok(run(process.execPath, ['page.js'], { cwd: dir }), 'node page.js');
+  assert.deepEqual(r.stdout.trim().split('\n'), ['before read null', 'characteristicvaluechanged', 'battery 87 0000180f-0000-1000-8000-00805f9b34fb true true']);
+});
+
 test("README's TypeScript example compiles with tsc and runs with node", () => {
   const dir = userFile(esmApp, 'ts-example', 'example.ts', readmeBlock('example.ts'));
   // What the README says for Node 20 and 22: target ES2022 makes tsc rewrite `await using`.
