@@ -21,6 +21,7 @@ const COMMANDS: Record<string, { load: () => Promise<{ run(argv: string[]): Prom
   pair: { load: () => import('./pair.js'), help: 'pair and bond with a device (prompts for passkeys): blewire pair <address> [--io ...]' },
   bonds: { load: async () => ({ run: (await import('./pair.js')).runBonds }), help: 'list the stored bonds, or forget one: blewire bonds [--remove ADDRESS]' },
   browse: { load: () => import('./browse.js'), help: 'open a Web Bluetooth page in Chromium with blewire as its navigator.bluetooth' },
+  relay: { load: () => import('./relay.js'), help: 'let a web page running blewire\'s browser build drive this controller over a WebSocket' },
   decode: { load: () => import('./decode.js'), help: 'decode a btsnoop / pcap / pcapng capture like btmon -r (--json for JSON Lines)' },
   doctor: { load: () => import('./doctor.js'), help: 'check a transport and describe the controller behind it' },
   gateway: { load: async () => ({ run: (await import('../apps/gateway/cli.js')).runGateway }), help: 'scan and publish every device to an MQTT broker (needs the mqtt package)' },

@@ -10,3 +10,4 @@ export { CaptureSourceTransport, type CaptureSourceOptions } from './capture-sou
 export { RecordingTransport, recordTransport, openRecordingFile, type RecordOptions } from './record.js';
 export { memoryTransportPair, type MemoryPairOptions } from './memory.js';
 export { openTransport, registerTransport, transportForms, type OpenTransportOptions, type TransportFactory } from './open.js';
+export { WebSocketTransport, type WebSocketLike, type WebSocketClass, type WebSocketTransportOptions } from './websocket.js';

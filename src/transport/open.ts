@@ -4,6 +4,7 @@ import { openRecordingFile, recordTransport, type RecordOptions } from './record
 import { openSerialTransport, openTcpTransport, openUnixTransport, type SerialOptions } from './stream.js';
 import type { HciTransport } from './types.js';
 import { openUserChannel, type UserChannelOptions } from './user-channel.js';
+import { WebSocketTransport, type WebSocketClass } from './websocket.js';
 
 /**
  * openTransport(spec): one string names any controller (Bumble's open_transport idea).
@@ -12,6 +13,7 @@ import { openUserChannel, type UserChannelOptions } from './user-channel.js';
  *   tcp:host:port                      H4 over TCP ([v6 address] in brackets)
  *   serial:/dev/ttyACM0?baud=N&rtscts=0|1
  *   capture:file                       controller → host packets of a capture file
+ *   ws://host:port/path | wss://…      H4 over a WebSocket relay (`blewire relay`)
  *   replay:file, sim[:scenario]        registered by the replay and simulator modules
  * Modules above this layer add schemes with registerTransport(), so this file imports none of them.
  * With options.capture or BLEWIRE_CAPTURE=path the transport is wrapped in a recorder.
@@ -36,7 +38,7 @@ interface Entry { factory: TransportFactory; usage: string }
 const registry = new Map<string, Entry>();
 
 /** The forms every valid spec takes, for error messages and --help. */
-const BUILTIN_FORMS = ['hci0', 'hci:N', 'hci-user:N', 'unix:/path', 'tcp:host:port', 'serial:/dev/ttyX?baud=N&rtscts=1', 'capture:file'];
+const BUILTIN_FORMS = ['hci0', 'hci:N', 'hci-user:N', 'unix:/path', 'tcp:host:port', 'serial:/dev/ttyX?baud=N&rtscts=1', 'capture:file', 'ws://host:port/path'];
 const LATER_FORMS: Record<string, string> = { replay: 'replay:file', sim: 'sim[:scenario]' };
 
 /** Add (or replace) the factory for `scheme`. */
@@ -61,7 +63,7 @@ function parseIndex(rest: string, spec: string): number {
   return Number(rest);
 }
 
-const BUILTIN = new Set(['hci', 'hci-user', 'unix', 'tcp', 'serial', 'capture']);
+const BUILTIN = new Set(['hci', 'hci-user', 'unix', 'tcp', 'serial', 'capture', 'ws', 'wss']);
 
 registerTransport('hci', (rest, o, spec) => openUserChannel(parseIndex(rest, spec), o.userChannel), 'hci:N');
 registerTransport('hci-user', (rest, o, spec) => openUserChannel(parseIndex(rest, spec), o.userChannel), 'hci-user:N');
@@ -91,6 +93,18 @@ registerTransport('serial', (rest, o, spec) => {
   }
   return openSerialTransport(path, opts);
 }, 'serial:/dev/ttyX?baud=N&rtscts=1');
+/** The WebSocket class: options.WebSocket, else the runtime's (Node 22+), else the `ws` package's (Node 20). */
+async function webSocketClass(o: OpenTransportOptions): Promise<WebSocketClass> {
+  const given = o['WebSocket'] as WebSocketClass | undefined;
+  const global = (globalThis as { WebSocket?: WebSocketClass }).WebSocket;
+  return given ?? global ?? ((await import('ws')).WebSocket as unknown as WebSocketClass);
+}
+for (const scheme of ['ws', 'wss']) {
+  registerTransport(scheme, async (rest, o, spec) => {
+    if (!/^\/\/[^/]/.test(rest)) throw invalid(spec, `expected ${scheme}://host:port/path`);
+    return WebSocketTransport.open(spec, { WebSocket: await webSocketClass(o) });
+  }, `${scheme}://host:port/path`);
+}
 registerTransport('capture', (rest, o, spec) => {
   if (!rest) throw invalid(spec, 'a capture file is needed');
   const adapter = typeof o['adapter'] === 'number' ? o['adapter'] : undefined;
