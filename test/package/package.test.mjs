@@ -88,7 +88,8 @@ after(() => {
 });
 
 test('the tarball holds the build, the bin, the README and nothing else', () => {
-  const expected = ['LICENSE', 'README.md', 'package.json', 'src/cli/bin.mjs'];
+  // dist/browser/web-bluetooth.js: the browser build (tools/web/bundle.mjs), one ES module.
+  const expected = ['LICENSE', 'README.md', 'package.json', 'src/cli/bin.mjs', 'dist/browser/web-bluetooth.js'];
   const walk = (dir) => readdirSync(dir, { withFileTypes: true }).flatMap(e =>
     e.isDirectory() ? walk(join(dir, e.name)) : [join(dir, e.name)]);
   for (const f of walk(join(ROOT, 'src'))) {
@@ -176,6 +177,23 @@ test('blewire/web-bluetooth/dom: page code typed with @types/web-bluetooth compi
   ok(run(process.execPath, [TSC, '-p', dir]), 'tsc (blewire/web-bluetooth/dom with @types/web-bluetooth)');
   const r = ok(run(process.execPath, ['page.js'], { cwd: dir }), 'node page.js');
   assert.deepEqual(r.stdout.trim().split('\n'), ['before read null', 'characteristicvaluechanged', 'battery 87 0000180f-0000-1000-8000-00805f9b34fb true true']);
+});
+
+test('blewire/web-bluetooth/browser: the browser build imports as one ES module with its types', () => {
+  // One file, no imports of its own (a page loads it as is), and nothing of Node reached at load.
+  const bundle = readFileSync(join(esmApp, 'node_modules/blewire/dist/browser/web-bluetooth.js'), 'utf8');
+  assert.equal(/^\s*import\s|\brequire\(/m.test(bundle), false, 'the bundle imports nothing');
+  const r = ok(run(process.execPath, ['--input-type=module', '-e',
+    "const m = await import('blewire/web-bluetooth/browser'); console.log(typeof m.createBluetooth, typeof m.WebSocketTransport, m.BluetoothUUID.getService('heart_rate'))"],
+  { cwd: esmApp }), 'import blewire/web-bluetooth/browser');
+  assert.equal(r.stdout.trim(), 'function function 0000180d-0000-1000-8000-00805f9b34fb');
+  const dir = userFile(esmApp, 'ts-browser', 'page.ts', [
+    "import { createBluetooth, type BluetoothDevice } from 'blewire/web-bluetooth/browser';",
+    "export const b = createBluetooth({ transport: 'ws://localhost:8790/' });",
+    "export const pick = (d: BluetoothDevice): string | undefined => d.name;",
+  ]);
+  tsconfig(dir, { module: 'esnext', moduleResolution: 'bundler', target: 'es2022', strict: true, skipLibCheck: true, types: [], lib: ['es2022', 'dom'] });
+  ok(run(process.execPath, [TSC, '--noEmit', '-p', dir]), 'tsc (blewire/web-bluetooth/browser, bundler resolution)');
 });
 
 test("README's TypeScript example compiles with tsc and runs with node", () => {

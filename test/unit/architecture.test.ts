@@ -20,7 +20,7 @@ const SRC = resolve(import.meta.dirname, '../../src');
 /** Files at the top of src/ that every layer may use (they import nothing of the stack). */
 const BASE = new Set(['errors', 'clock', 'log', 'operation']);
 /** Files at the top of src/ that wire the layers together; they may import any layer. */
-const TOP = new Set(['index', 'transports', 'navigator', 'navigator-dom']);
+const TOP = new Set(['index', 'transports', 'navigator', 'navigator-dom', 'navigator-browser']);
 /** The platform seam: every layer may import it; it imports nothing of the stack but BASE. */
 const SEAM = 'platform';
 /** Folders that may use Node built-ins directly (the seam, and the edges that only run on Node). */
