@@ -38,7 +38,7 @@ import { bondFromPairing, type Bond, type BondStore } from '../smp/bonds.js';
 import { isAuthenticated, type PairingMethod } from '../smp/methods.js';
 import { decodeSmp, SmpAuthReq, SmpIoCapability } from '../smp/pdus.js';
 import {
-  SmpSession, type PairingResult, type SmpAction, type SmpAddress, type SmpLtk, type SmpSessionOptions,
+  checkOob, SmpSession, type PairingResult, type SmpAction, type SmpAddress, type SmpLtk, type SmpSessionOptions,
 } from '../smp/session.js';
 import type { SmpHandler } from './smp.js';
 
@@ -428,10 +428,14 @@ export class LinkPairing implements SmpHandler {
     this.session!.receive(frame);
   }
 
-  /** SmpHandler: the link is gone. */
-  linkClosed(): void {
-    this.session?.linkClosed();
-    const err = new DisconnectedError(`pairing with ${this.link.address}`);
+  /**
+   * SmpHandler: the link is gone. Waiters get a DisconnectedError carrying the link's reason
+   * (supervision timeout 0x08, MIC failure 0x3D, the peer's 0x13…): without it a pairing that died
+   * of a wrong key and one that died of radio loss looked the same.
+   */
+  linkClosed(cause?: DisconnectedError): void {
+    this.session?.linkClosed(cause);
+    const err = new DisconnectedError(`pairing with ${this.link.address}`, cause?.reason, cause?.reasonName);
     this.busy = false;
     this.settle('waiters', err);
     this.settle('encryptWaiters', err);
@@ -720,6 +724,8 @@ export function checkPolicy(p: PairingPolicy): ArgumentError | undefined {
   if (p.minKeySize !== undefined && !(Number.isInteger(p.minKeySize) && p.minKeySize >= 7 && p.minKeySize <= 16)) {
     return new ArgumentError('pair: minKeySize must be 7..16 (Vol 3, Part H, 2.3.4)');
   }
+  const oob = checkOob(p.oob);
+  if (oob) return oob;
   const io = p.io ?? 'noInputNoOutput';
   if ((io === 'keyboardOnly' || io === 'keyboardDisplay') && !p.onPasskeyRequest) {
     return new ArgumentError(`pair: io '${io}' can be asked to type a passkey: give onPasskeyRequest`);

@@ -26,8 +26,11 @@ import { decodeSmp, encodeSmp, SmpPairingFailedReason } from '../smp/pdus.js';
 export interface SmpHandler {
   /** One SMP PDU from the peer, the whole SDU of CID 0x0006. */
   receive(frame: Uint8Array): void;
-  /** The link is gone: drop the session's timers and state. */
-  linkClosed?(): void;
+  /**
+   * The link is gone: drop the session's timers and state. `error` is the link's DisconnectedError,
+   * with the HCI reason it ended with, for the session's waiters to pass on.
+   */
+  linkClosed?(error?: DisconnectedError): void;
 }
 
 /** Counters of what arrived on the SMP channel while no session was installed. */
@@ -93,9 +96,9 @@ export class SmpHook implements ChannelReceiver {
     this.send(PAIRING_NOT_SUPPORTED).catch(e => log.smp('Pairing Failed not sent: %s', (e as Error).message));
   }
 
-  closed(_error: DisconnectedError): void {
+  closed(error: DisconnectedError): void {
     try {
-      this.handler?.linkClosed?.();
+      this.handler?.linkClosed?.(error);
     } catch (e) {
       log.smp('session threw on close: %O', e);
     }

@@ -188,13 +188,18 @@ export class SimLink {
     }
   }
 
-  /** Run fn at the connection event `n` events from the next one (an LL procedure's instant). */
+  /**
+   * Run fn at the connection event `n` events from the next one (an LL procedure's instant). On a
+   * link whose radio lost the peer (`silence()`) no LL PDU gets through, so the procedure never
+   * completes: the supervision timeout ends the link first (before, encryption "completed" on a
+   * silent link).
+   */
   afterEvents(n: number, fn: () => void): void {
     if (this.closed) return;
     const at = this.anchorOf(this.nextCounter() + Math.max(0, n));
     const ev = this.owner.clock.scheduleAt(at, () => {
       this.pending.delete(ev);
-      if (!this.closed) fn();
+      if (!this.closed && !this.silent) fn();
     });
     this.pending.add(ev);
   }

@@ -7,7 +7,7 @@
  * MIC failure.
  *
  * Faults (SimPairing): dropped PDUs, silence (the central's SMP timeout), a corrupted confirm value,
- * forgotten bonds, a short maximum key size. Every timer is a simulator event, cancelled on close.
+ * forgotten bonds, a short maximum key size, one PDU replaced by other octets. Every timer is a simulator event, cancelled on close.
  */
 import type { Clock } from '../clock.js';
 import { log } from '../log.js';
@@ -177,8 +177,15 @@ export class PeerPairing {
     return m !== undefined && m !== 'justWorks';
   }
 
+  private replaced = false;
+
   private send(pdu: Uint8Array): void {
     if (this.spec.silent || this.spec.dropPdus?.includes(pdu[0] ?? -1)) return;
+    const r = this.spec.replacePdu;
+    if (r && !this.replaced && pdu[0] === r.code) {
+      this.replaced = true;
+      return this.api.send(bytesOf(r.with));
+    }
     if (this.spec.corruptConfirm && pdu[0] === 0x03) {
       const bad = pdu.slice();
       bad[1] = bad[1]! ^ 0x01;

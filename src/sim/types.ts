@@ -253,6 +253,11 @@ export interface SimPairing {
   corruptConfirm?: boolean;
   /** Fault: the peer forgets its bonds before each link (a reconnect's encryption fails with 0x06). */
   forgetBonds?: boolean;
+  /**
+   * Fault: the peer sends these octets instead of its first SMP PDU with this code (a Pairing Failed
+   * half-way, a malformed or an unexpected PDU); later PDUs of the code go out as they are.
+   */
+  replacePdu?: { code: number; with: SimBytes };
 }
 
 export interface SimControllerOptions {

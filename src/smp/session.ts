@@ -247,6 +247,26 @@ function maskMso(key: Uint8Array, size: number): Uint8Array {
   return k;
 }
 
+/**
+ * Out-of-band data that cannot work is an ArgumentError at once: a legacy TK is 128 bits (2.3.5.4),
+ * SC OOB r and c are 128 bits each (2.3.5.6.4). A wrong-size TK used to reach c1 and fail the
+ * pairing only at the SMP timeout, 30 s later.
+ */
+export function checkOob(oob: SmpSessionOptions['oob'] | undefined): ArgumentError | undefined {
+  if (oob === undefined) return undefined;
+  const is16 = (v: unknown): boolean => v instanceof Uint8Array && v.length === 16;
+  if (oob.legacyTk !== undefined && !is16(oob.legacyTk)) {
+    return new ArgumentError(`oob.legacyTk must be 16 octets (a 128-bit TK, Vol 3, Part H, 2.3.5.4); got ${describeBytes(oob.legacyTk)}`);
+  }
+  if (oob.peer !== undefined && !(is16(oob.peer?.r) && is16(oob.peer?.c))) {
+    return new ArgumentError('oob.peer r and c must be 16 octets each (Vol 3, Part H, 2.3.5.6.4)');
+  }
+  return undefined;
+}
+function describeBytes(v: unknown): string {
+  return v instanceof Uint8Array ? `${v.length} octets` : typeof v;
+}
+
 export class SmpSession {
   private state: State = { phase: 'idle' };
   private timer: TimerId | undefined;
@@ -270,6 +290,8 @@ export class SmpSession {
     if (options.secureConnectionsOnly && options.secureConnections === false) {
       throw new ArgumentError('secureConnectionsOnly needs secureConnections');
     }
+    const bad = checkOob(options.oob);
+    if (bad) throw bad;
   }
 
   /** The key size negotiated by the pairing in progress (2.3.4), while there is one. */
@@ -392,8 +414,12 @@ export class SmpSession {
     if (s.phase !== 'encrypting') return;
     const p = s.p;
     if (status !== 0) {
+      // Tell the peer (Pairing Failed, Unspecified Reason): its side of the pairing otherwise waits
+      // for keys that never come until its own 30 s SMP timeout (3.4) — a controller that refuses LE
+      // Enable Encryption or an Encryption Change with an error leaves the link up. On a link that
+      // is gone the PDU is simply not sent.
       this.fail(R.UnspecifiedReason, `encryption with the new key failed (HCI status 0x${status.toString(16).padStart(2, '0')})`,
-        false, 'encryption', status);
+        true, 'encryption', status);
       return;
     }
     if (keySize !== undefined && keySize < p.keySize) {
@@ -416,12 +442,15 @@ export class SmpSession {
     return s.p.sc ? s.p.ltk : s.p.stk;
   }
 
-  /** The link is gone: stop the timer; a pairing in progress fails with DisconnectedError. */
-  linkClosed(): void {
+  /**
+   * The link is gone: stop the timer; a pairing in progress fails with DisconnectedError, carrying
+   * the link's HCI reason (and its name) when the caller knows it (the link's DisconnectedError).
+   */
+  linkClosed(cause?: { readonly reason?: number | undefined; readonly reasonName?: string | undefined }): void {
     const busy = this.state.phase !== 'idle' && this.state.phase !== 'dead';
     this.stopTimer();
     this.state = { phase: 'dead' };
-    if (busy) this.o.emit({ kind: 'failed', error: new DisconnectedError('smp: pairing') });
+    if (busy) this.o.emit({ kind: 'failed', error: new DisconnectedError('smp: pairing', cause?.reason, cause?.reasonName) });
   }
 
   /** An SMP PDU arrived on CID 0x0006. Any octets are acceptable input; none crashes or hangs. */

@@ -11,8 +11,10 @@
 import { afterEach, describe, expect, test } from 'vitest';
 import { Adapter } from '../../src/api/adapter.js';
 import type { Connection } from '../../src/api/connection.js';
-import { BlewireError } from '../../src/errors.js';
-import { createSimulator, type PeerBehaviour, type SimPeripheral, type Simulator } from '../../src/sim/index.js';
+import { BlewireError, DisconnectedError, HciStatusError, SmpError } from '../../src/errors.js';
+import type { PairOptions } from '../../src/link/pairing.js';
+import { createSimulator, type PeerBehaviour, type SimPairing, type SimPeripheral, type Simulator } from '../../src/sim/index.js';
+import { MemoryBondStore } from '../../src/smp/bonds.js';
 
 const ADDRESS = 'D4:1E:35:7A:00:09';
 /** 100 octets: at ATT_MTU 23 a read takes one Read and four Read Blob (Vol 3, Part G, 4.8.3). */
@@ -240,6 +242,208 @@ describe('fault matrix: every procedure under every fault leaves a usable or cle
   for (const p of PROCEDURES) {
     for (const f of FAULTS) {
       test(`${p} × ${f}`, () => cell(p, f), 30_000);
+    }
+  }
+});
+
+// ---------------------------------------------------------------------------------------------------
+// Pairing and encryption (issue 15: "and (when it lands) pairing and encryption"): every method the
+// stack has against the simulator's peer (the same SmpSession as responder; the simulated controller
+// checks both sides hold the same key) and encrypt() from a bond, under nine faults. SC OOB is not in
+// the matrix: the virtual peer has no way to hand over its SC OOB data (only a legacy TK).
+// Each cell checks what the cells above check (settles typed, link usable or cleanly closed, the next
+// operation behaves, no timer left) and, per fault, what the error must carry: the SmpError's side
+// (peer / local / encryption), the HCI status, the link-loss reason. Where our encryption failed with
+// the link still up, the peer must have been told (Pairing Failed) rather than left waiting 30 s.
+
+const PAIRINGS = ['legacy Just Works', 'legacy passkey', 'legacy OOB', 'SC Just Works', 'SC numeric comparison', 'SC passkey',
+  'encrypt from bond'] as const;
+const SEC_FAULTS = ['peer silent', 'peer Pairing Failed', 'link lost', 'Enable Encryption refused', 'Encryption Change error',
+  'key missing', 'MIC failure', 'malformed PDU', 'unexpected PDU'] as const;
+type Pairing = (typeof PAIRINGS)[number];
+type SecFault = (typeof SEC_FAULTS)[number];
+
+/** A legacy OOB TK both sides hold (MSO first). */
+const TK = Uint8Array.from({ length: 16 }, (_, i) => 0xa0 + i);
+
+/** The peer's pairing and our pair() options for each method. */
+function method(m: Pairing, sim: () => Simulator): { peer: SimPairing; ours: PairOptions } {
+  const displayed = (): number => sim().peripheral('Matrix').pairingStats.displayed!;
+  switch (m) {
+    case 'legacy Just Works': return { peer: { secureConnections: false }, ours: {} };
+    case 'legacy passkey': return { peer: { secureConnections: false, io: 'displayOnly' }, ours: { io: 'keyboardOnly', onPasskeyRequest: displayed } };
+    case 'legacy OOB': return { peer: { secureConnections: false, oobTk: TK }, ours: { oob: { legacyTk: TK } } };
+    case 'SC numeric comparison': return { peer: { io: 'displayYesNo' }, ours: { io: 'displayYesNo', onNumericComparison: () => true } };
+    case 'SC passkey': return { peer: { io: 'displayOnly' }, ours: { io: 'keyboardOnly', onPasskeyRequest: displayed } };
+    default: return { peer: {}, ours: {} };
+  }
+}
+
+/**
+ * What each cell must end with: 'ok', 'n/a' (the fault has no meaning for the procedure: no SMP runs
+ * in encrypt()), or the error's name with what it must carry. From the specification: an SMP timeout
+ * is 30 s (Vol 3, Part H, 3.4); a refused or failed encryption is the HCI status (Vol 4, Part E,
+ * 7.8.24, 7.7.8), inside pairing an SmpError by 'encryption'; a wrong key ends the link with MIC
+ * Failure 0x3D and a lost one with Connection Timeout 0x08 (Vol 6, Part B, 5.1.3.1, 4.5.2); a malformed
+ * PDU is Invalid Parameters (3.3), an out-of-sequence one Unspecified Reason.
+ */
+type Outcome = 'ok' | 'n/a' | { error: 'TimeoutError' } | { error: 'SmpError'; by: SmpError['by']; reason?: number; hciStatus?: number }
+  | { error: 'DisconnectedError'; reason: number } | { error: 'HciStatusError'; status: number };
+function expected(m: Pairing, f: SecFault): Outcome {
+  const enc = m === 'encrypt from bond';
+  switch (f) {
+    case 'peer silent': return { error: 'TimeoutError' };
+    case 'peer Pairing Failed': return enc ? 'n/a' : { error: 'SmpError', by: 'peer', reason: 0x08 };
+    case 'link lost': return { error: 'DisconnectedError', reason: 0x08 };
+    case 'Enable Encryption refused': return enc ? { error: 'HciStatusError', status: 0x0c } : { error: 'SmpError', by: 'encryption', hciStatus: 0x0c };
+    case 'Encryption Change error': return enc ? { error: 'HciStatusError', status: 0x3d } : { error: 'SmpError', by: 'encryption', hciStatus: 0x3d };
+    case 'key missing': return enc ? { error: 'HciStatusError', status: 0x06 } : 'n/a';
+    case 'MIC failure': return { error: 'DisconnectedError', reason: 0x3d };
+    case 'malformed PDU': return enc ? 'n/a' : { error: 'SmpError', by: 'local', reason: 0x0a };
+    case 'unexpected PDU': return enc ? 'n/a' : { error: 'SmpError', by: 'local', reason: 0x08 };
+  }
+}
+
+interface SecWorld { sim: Simulator; adapter: Adapter; bonds: MemoryBondStore; conn?: Connection; ours: PairOptions }
+const secWorlds: SecWorld[] = [];
+afterEach(async () => {
+  for (const w of secWorlds.splice(0)) await w.adapter.close().catch(() => undefined);
+});
+
+async function secConnect(w: SecWorld): Promise<Connection> {
+  w.conn = await w.adapter.connect({ address: ADDRESS, addressType: 'random' } as never, { timeout: 5000 });
+  return w.conn;
+}
+
+/** The procedure: pair() with the method's options, or encrypt() from the bond made before. */
+function secRun(w: SecWorld, m: Pairing): Promise<unknown> {
+  return m === 'encrypt from bond' ? w.conn!.encrypt() : w.conn!.pair({ ...w.ours, timeout: 60_000 });
+}
+
+/** The fault, set up before the procedure starts. */
+function secInject(w: SecWorld, m: Pairing, f: SecFault): void {
+  const { sim } = w;
+  const spec = sim.peripheral('Matrix').spec.pairing!;
+  switch (f) {
+    case 'peer silent':
+      // No SMP answer at all; for encrypt() (no SMP) the controller never answers LE Enable Encryption.
+      if (m === 'encrypt from bond') sim.failCommand('leEnableEncryption', 'silent');
+      else spec.silent = true;
+      return;
+    // The peer's Pairing Random (sent in every method) becomes Pairing Failed, Unspecified Reason.
+    case 'peer Pairing Failed': spec.replacePdu = { code: 0x04, with: Uint8Array.of(0x05, 0x08) }; return;
+    case 'link lost': sim.loseLink('Matrix'); return;
+    case 'Enable Encryption refused': sim.failCommand('leEnableEncryption', 0x0c); return; // Command Disallowed
+    case 'Encryption Change error':
+      // The controller reports Encryption Change with MIC Failure status (offset 3: the status octet).
+      sim.inject({ direction: 'toHost', kind: 'encryptionChange', action: { corrupt: { offset: 3, xor: 0x3d } } });
+      return;
+    case 'key missing': return; // the peer forgot its bond (set when its link was made)
+    case 'MIC failure':
+      // One octet of the key we start encryption with is flipped: the two sides' keys differ.
+      sim.inject({ direction: 'toController', kind: 'leEnableEncryption', action: { corrupt: { offset: -1, xor: 0x01 } } });
+      return;
+    // The peer's Pairing Confirm (every method here) is cut short / replaced by a Signing Information.
+    case 'malformed PDU': spec.replacePdu = { code: 0x03, with: Uint8Array.of(0x03, 1, 2, 3) }; return;
+    case 'unexpected PDU': spec.replacePdu = { code: 0x03, with: Uint8Array.of(0x0a, ...new Uint8Array(16)) }; return;
+  }
+}
+
+async function secCell(m: Pairing, f: SecFault, want: Exclude<Outcome, 'n/a'>): Promise<void> {
+  const worldRef: { sim?: Simulator } = {};
+  const { peer: peerPairing, ours } = method(m, () => worldRef.sim!);
+  const sim = createSimulator({ name: `matrix ${m} × ${f}`, peripherals: [{ ...peer(), notifications: [], pairing: { ...peerPairing } }] });
+  worldRef.sim = sim;
+  const bonds = new MemoryBondStore();
+  const adapter = await Adapter.open({ transport: sim.transport, clock: sim.clock, commandTimeout: 2000, bonds });
+  const w: SecWorld = { sim, adapter, bonds, ours };
+  secWorlds.push(w);
+  const spec = (): SimPairing => sim.peripheral('Matrix').spec.pairing!;
+  await secConnect(w);
+  if (m === 'encrypt from bond') {
+    // A bond first (SC Just Works), then a new link to re-encrypt from it.
+    await w.conn!.pair();
+    await sim.clock.delay(100);
+    await w.conn!.disconnect();
+    if (f === 'key missing') spec().forgetBonds = true;
+    await secConnect(w);
+  }
+  secInject(w, m, f);
+  const conn = w.conn!;
+  const peerFailuresBefore = sim.peripheral('Matrix').pairingStats.failures;
+  const peerPairingsBefore = sim.peripheral('Matrix').pairingStats.pairings;
+
+  // 1. It settles, typed, with what the error must carry.
+  const outcome = await secRun(w, m).then(() => 'ok' as const, (e: unknown) => e);
+  if (want === 'ok') {
+    expect(outcome, `${m} under ${f}`).toBe('ok');
+  } else {
+    expect(outcome, `${m} under ${f}: a BlewireError`).toBeInstanceOf(BlewireError);
+    expect((outcome as BlewireError).name, `${m} under ${f}`).toBe(want.error);
+    if (want.error === 'SmpError') {
+      expect(outcome).toMatchObject({ by: want.by, ...(want.reason !== undefined ? { reason: want.reason } : {}),
+        ...(want.hciStatus !== undefined ? { hciStatus: want.hciStatus } : {}) });
+    }
+    if (want.error === 'DisconnectedError') expect((outcome as DisconnectedError).reason, 'the link-loss error says why').toBe(want.reason);
+    if (want.error === 'HciStatusError') expect((outcome as HciStatusError).status).toBe(want.status);
+  }
+
+  // 1b. Our encryption failed inside a pairing with the link up: the peer is not left waiting. Within
+  //     half a second (not its own 30 s SMP timeout) its pairing has ended: failed on our Pairing
+  //     Failed, or — SC with nothing for us to distribute, where the peer's side was already complete
+  //     when its own Encryption Change came — finished.
+  if (want !== 'ok' && want.error === 'SmpError' && want.by === 'encryption' && conn.connected) {
+    await sim.clock.delay(500);
+    const stats = sim.peripheral('Matrix').pairingStats;
+    expect(stats.failures + stats.pairings, 'the peer\'s pairing ended').toBe(peerFailuresBefore + peerPairingsBefore + 1);
+    if (stats.failures > peerFailuresBefore) expect(stats.lastFailure, 'the peer heard it from us').toMatch(/sent by the peer/);
+    if (m.startsWith('legacy')) expect(stats.failures, 'legacy: the peer still waited for our keys and heard of our failure').toBe(peerFailuresBefore + 1);
+  }
+
+  // 2. Usable (an unprotected read answers) or cleanly closed.
+  let usable = false;
+  if (conn.connected) {
+    const name = await conn.gatt.readValue((await conn.characteristic(0x1800, 0x2a00)).handle, { timeout: 40_000 }).catch((e: unknown) => e);
+    if (name instanceof Uint8Array) {
+      expect(new TextDecoder().decode(name)).toBe('Matrix');
+      usable = true;
+    } else {
+      expect(name, 'a link that cannot answer fails typed').toBeInstanceOf(BlewireError);
+    }
+  }
+  if (!usable) {
+    const reason = await conn.closed;
+    expect(typeof reason.code).toBe('number');
+    expect(adapter.connections).not.toContain(conn);
+  }
+
+  // 3. The next operation behaves, on a new link with a peer that behaves: the same pairing (for
+  //    encrypt(): a pairing to restore the bond on both sides, then encrypt() on another link).
+  const s = spec();
+  delete s.silent; delete s.replacePdu; delete s.forgetBonds;
+  await sim.clock.delay(35_000);
+  expect(adapter.host.state).toBe('ready');
+  if (conn.connected) await conn.disconnect();
+  await secConnect(w);
+  if (m === 'encrypt from bond') {
+    await expect(w.conn!.pair(), `pair after ${f}`).resolves.toMatchObject({ encrypted: true });
+    await sim.clock.delay(100);
+    await w.conn!.disconnect();
+    await secConnect(w);
+  }
+  await expect(secRun(w, m), `${m} after ${f}`).resolves.toMatchObject({ encrypted: true });
+
+  // 4. Nothing left on the clock once closed.
+  await adapter.close();
+  expect(sim.clock.pendingTimers, 'host timers left after close').toBe(0);
+}
+
+describe('fault matrix: pairing and encryption under every fault settle typed and leave a usable or cleanly closed link', () => {
+  for (const m of PAIRINGS) {
+    for (const f of SEC_FAULTS) {
+      const want = expected(m, f);
+      if (want === 'n/a') continue;
+      test(`${m} × ${f}`, () => secCell(m, f, want), 30_000);
     }
   }
 });

@@ -7,7 +7,7 @@
 import { afterEach, describe, expect, test } from 'vitest';
 import { Adapter, type AdapterOpenOptions } from '../../src/api/adapter.js';
 import type { Connection } from '../../src/api/connection.js';
-import { AttError, DisconnectedError, HciStatusError, InvalidStateError, SmpError, TimeoutError } from '../../src/errors.js';
+import { ArgumentError, AttError, DisconnectedError, HciStatusError, InvalidStateError, SmpError, TimeoutError } from '../../src/errors.js';
 import type { PairingProgress } from '../../src/link/pairing.js';
 import { createSimulator, HEART_RATE_SENSOR, type SimPairing, type Simulator, type SimControllerOptions } from '../../src/sim/index.js';
 import { MemoryBondStore } from '../../src/smp/bonds.js';
@@ -263,5 +263,21 @@ describe('failures are typed, end the pairing, and leave no timer', () => {
     const { adapter } = await up({}, { pairing: false });
     const conn = await connect(adapter);
     await expect(conn.pair()).rejects.toBeInstanceOf(InvalidStateError);
+  });
+
+  test('a wrong-size OOB key is an ArgumentError at once, nothing sent (before: a failure at the 30 s SMP timeout)', async () => {
+    const tk = Uint8Array.from({ length: 16 }, (_, i) => i + 1);
+    const { adapter, peer } = await up({ secureConnections: false, oobTk: tk });
+    const conn = await connect(adapter);
+    for (const legacyTk of [tk.subarray(0, 15), new Uint8Array(17)]) {
+      const err = await conn.pair({ oob: { legacyTk } }).catch(e => e);
+      expect(err, `${legacyTk.length}-octet TK`).toBeInstanceOf(ArgumentError);
+      expect((err as Error).message).toMatch(/16 octets/);
+    }
+    const bad = { r: new Uint8Array(16), c: new Uint8Array(3) };
+    await expect(conn.pair({ oob: { peer: bad } })).rejects.toBeInstanceOf(ArgumentError);
+    expect(peer.pairingStats.pairings + peer.pairingStats.failures, 'no pairing reached the peer').toBe(0);
+    // The right size pairs with legacy OOB on the same link.
+    expect(await conn.pair({ oob: { legacyTk: tk } })).toMatchObject({ encrypted: true, authenticated: true, secureConnections: false });
   });
 });
