@@ -134,7 +134,8 @@ export function checkCache(text: string): CachedDatabase | string {
     return validate(o);
   } catch (e) {
     if (e instanceof Invalid) return e.message;
-    throw e;
+    // Anything else is a gap in the checks above, not a reason to fail every connect: still a miss.
+    return `unreadable (${e instanceof Error ? e.name : typeof e})`;
   }
 }
 
@@ -170,7 +171,9 @@ function uuidField(v: unknown, where: string): string {
 
 function validate(raw: unknown): CachedDatabase {
   const o = obj(raw, 'the file');
-  if (o.format !== FORMAT) fail(`format ${String(o.format)}, expected ${FORMAT}`);
+  // Never String() a value of the file: an object whose toString is not a function makes it throw a
+  // TypeError (found by `npm run fuzz -- --layer files`; services() threw on every connect).
+  if (o.format !== FORMAT) fail(`format ${typeof o.format === 'number' ? o.format : `of type ${o.format === null ? 'null' : typeof o.format}`}, expected ${FORMAT}`);
   let hash: Uint8Array | undefined;
   if (o.hash !== null) {
     if (typeof o.hash !== 'string' || !HEX_HASH.test(o.hash)) fail('hash is not 16 octets of hex');

@@ -124,10 +124,17 @@ export async function readFileCapped(path: string, maxBytes: number): Promise<Ui
     const st = await fh.stat();
     if (!st.isFile()) throw new FileError('read', path, 'is not a regular file');
     if (st.size > maxBytes) throw new FileError('read', path, `is ${st.size} octets, more than the ${maxBytes} allowed; delete it`);
-    // Read at most maxBytes + 1 whatever the size said (the file may grow while we read).
-    const buf = new Uint8Array(maxBytes + 1);
+    // Read at most maxBytes + 1 whatever the size said (the file may grow while we read). The buffer
+    // starts at the size stat gave (+1 to see growth), not at the cap: a 300-octet bond file must not
+    // cost an 8 MB allocation per read.
+    let buf = new Uint8Array(Math.min(maxBytes, st.size) + 1);
     let n = 0;
     for (;;) {
+      if (n === buf.length) {
+        const bigger = new Uint8Array(Math.min(maxBytes + 1, buf.length * 2));
+        bigger.set(buf);
+        buf = bigger;
+      }
       const { bytesRead } = await fh.read(buf, n, buf.length - n, n);
       if (bytesRead === 0) break;
       n += bytesRead;

@@ -60,7 +60,9 @@ export function parseGrants(text: string): StoredGrant[] | string {
     if (addressType !== 'public' && addressType !== 'random') return `devices[${i}].addressType is neither public nor random`;
     if (name !== undefined && (typeof name !== 'string' || name.length > MAX_NAME)) return `devices[${i}].name is not a device name`;
     if (!Array.isArray(services) || services.length > MAX_GRANTED_SERVICES) return `devices[${i}].services is not a list of at most ${MAX_GRANTED_SERVICES}`;
-    for (const s of services) if (typeof s !== 'string' || !UUID128.test(s)) return `devices[${i}].services holds ${JSON.stringify(String(s)).slice(0, 60)}, not a canonical UUID`;
+    // Only a string is shown: String() of a hostile value throws (an object whose toString is not a
+    // function) or overflows the stack (a deeply nested list).
+    for (const s of services) if (typeof s !== 'string' || !UUID128.test(s)) return `devices[${i}].services holds ${typeof s === 'string' ? JSON.stringify(s.slice(0, 60)) : `a ${Array.isArray(s) ? 'list' : typeof s}`}, not a canonical UUID`;
     const key = `${address}/${addressType}`;
     if (ids.has(id) || keys.has(key)) return `devices[${i}] repeats an id or an address`;
     ids.add(id);

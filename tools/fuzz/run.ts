@@ -5,7 +5,7 @@
  *   npm run fuzz -- --packets 10000000             # the 10 M per layer target
  *   npm run fuzz -- --minutes 5 --layer att-client,smp --seed 42
  *
- * Layers: hci-events, acl-l2cap, signalling, att-client, att-server, smp, ad, capture. Each runs on one
+ * Layers: hci-events, acl-l2cap, signalling, att-client, att-server, smp, ad, capture, files (hostile files on disk). Each runs on one
  * persistent adapter fed a stream of hostile input (tools/fuzz/targets.ts says what is checked). A
  * failing checkpoint saves the inputs since the last good one under test/fixtures/fuzz/ (--out DIR),
  * which test/fuzz/fixtures.test.ts replays in `npm test`. Exit status 1 when anything failed.
@@ -65,7 +65,7 @@ for (const layer of layers) {
   console.log(`${layer.padEnd(11)} ${String(r.packets).padStart(10)} packets ${(r.ms / 1000).toFixed(1).padStart(7)} s ${String(rate).padStart(8)}/s` +
     ` (${cpuRate}/CPU-s)` +
     `  checkpoints ${r.checkpoints}  max timers ${r.maxTimers}  heap +${r.heapGrowthMb.toFixed(1)} MB  failures ${r.failures.length}` +
-    (layer === 'capture' ? '' : `  (links ${r.relinks}, operations ok ${r.opsOk} / failed ${r.opsFailed}, advertisements ${r.advertisements})`));
+    (layer === 'capture' || layer === 'files' ? (layer === 'files' ? `  (reads ok ${r.opsOk} / refused typed ${r.opsFailed})` : '') : `  (links ${r.relinks}, operations ok ${r.opsOk} / failed ${r.opsFailed}, advertisements ${r.advertisements})`));
   for (const f of r.failures) console.log(`  FAILED at input ${f.first}: ${f.problems.slice(0, 3).join(' | ').slice(0, 600)}`);
 }
 const total = results.reduce((n, r) => n + r.packets, 0);

@@ -33,8 +33,9 @@ import { p256Generate, type P256KeyPair } from '../../src/smp/crypto.js';
 import { FakeController } from '../../test/unit/hci/host-fake-controller.js';
 import { loadCorpus, type Corpus } from './corpus.js';
 import { mutate, Rng } from './mutate.js';
+import { filesGenerator, FilesTarget } from './files.js';
 
-export const LAYERS = ['hci-events', 'acl-l2cap', 'signalling', 'att-client', 'att-server', 'smp', 'ad', 'capture'] as const;
+export const LAYERS = ['hci-events', 'acl-l2cap', 'signalling', 'att-client', 'att-server', 'smp', 'ad', 'capture', 'files'] as const;
 export type Layer = (typeof LAYERS)[number];
 
 /** Virtual time a paused stream gets for every operation to settle (op timeouts are ≤ 30 s). */
@@ -157,7 +158,7 @@ const SYNTHETIC_EVENTS = (rng: Rng): HciEvent => (() => {
   }
 })() as HciEvent;
 
-const GENERATORS: Record<Exclude<Layer, 'capture'>, (c: Corpus) => Generator> = {
+const GENERATORS: Record<Exclude<Layer, 'capture' | 'files'>, (c: Corpus) => Generator> = {
   'hci-events': c => rng => {
     let p: Uint8Array;
     if (rng.chance(0.35)) p = encodeEvent(SYNTHETIC_EVENTS(rng));
@@ -480,6 +481,7 @@ export class CaptureTarget implements Target {
 }
 
 export async function openTarget(layer: Layer): Promise<Target> {
+  if (layer === 'files') return new FilesTarget();
   return layer === 'capture' ? new CaptureTarget() : StackTarget.open(layer);
 }
 
@@ -487,6 +489,7 @@ export async function openTarget(layer: Layer): Promise<Target> {
 export function generator(layer: Layer): Generator {
   const c = loadCorpus();
   if (layer === 'capture') return rng => mutate(rng, rng.pick(c.captureFiles), 0, 1 << 16);
+  if (layer === 'files') return filesGenerator();
   return GENERATORS[layer](c);
 }
 

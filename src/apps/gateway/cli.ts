@@ -13,7 +13,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ArgumentError } from '../../index.js';
-import { resolveConfig, type PartialConfig } from './config.js';
+import { readConfigFile, resolveConfig, type PartialConfig } from './config.js';
 import { GatewayError } from './errors.js';
 import { Gateway } from './gateway.js';
 import { loadMqtt } from './mqtt.js';
@@ -76,7 +76,7 @@ export async function runGateway(argv: string[], env: Record<string, string | un
   let file: unknown;
   if (configPath) {
     try {
-      file = JSON.parse(readFileSync(configPath, 'utf8'));
+      file = readConfigFile(configPath);
     } catch (e) {
       throw new ArgumentError(`gateway config: cannot read ${configPath}: ${(e as Error).message}`, { cause: e });
     }

@@ -5,7 +5,7 @@
  * which can be readable by the service user only). TLS (mqtts://) takes CA, client certificate and key
  * files. Every bound the gateway keeps is here, with its default.
  */
-import { readFileSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { DEFAULT_BUFFER_BYTES, DEFAULT_BUFFER_MESSAGES } from './buffer.js';
 import { GatewayError } from './errors.js';
@@ -111,11 +111,60 @@ export type PartialConfig = {
 
 const bad = (msg: string): GatewayError => new GatewayError('EGW_CONFIG', `gateway config: ${msg}`);
 
+/**
+ * The largest gateway config file read (octets). A config is a few hundred octets; `keys` for a few
+ * thousand devices stays far below this. A larger file, or one that is not a regular file (a FIFO, a
+ * device: `readFileSync` would block or never end), is refused before its content is read.
+ */
+export const MAX_CONFIG_FILE_BYTES = 1024 * 1024;
+
+/**
+ * Read and parse the JSON config file at `path`: its parsed value (resolveConfig checks the shape), or
+ * GatewayError EGW_CONFIG saying why it cannot be used (missing, not a regular file, too large, not
+ * UTF-8 JSON). Synchronous: it runs once at start-up, before anything else.
+ */
+export function readConfigFile(path: string): unknown {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch (e) {
+    throw bad(`cannot read the config file ${path}: ${(e as Error).message}`);
+  }
+  let bytes: Uint8Array;
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw bad(`the config file ${path} is not a regular file`);
+    if (st.size > MAX_CONFIG_FILE_BYTES) throw bad(`the config file ${path} is ${st.size} octets, more than the ${MAX_CONFIG_FILE_BYTES} allowed`);
+    const buf = new Uint8Array(MAX_CONFIG_FILE_BYTES + 1);
+    let n = 0;
+    for (;;) {
+      const r = readSync(fd, buf, n, buf.length - n, n);
+      if (r === 0) break;
+      n += r;
+      if (n > MAX_CONFIG_FILE_BYTES) throw bad(`the config file ${path} grew beyond ${MAX_CONFIG_FILE_BYTES} octets while being read`);
+    }
+    bytes = buf.subarray(0, n);
+  } catch (e) {
+    if (e instanceof GatewayError) throw e;
+    throw bad(`cannot read the config file ${path}: ${(e as Error).message}`);
+  } finally {
+    closeSync(fd);
+  }
+  try {
+    return JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+  } catch (e) {
+    throw bad(`the config file ${path} is not UTF-8 JSON: ${(e as Error).message}`);
+  }
+}
+
+/** Keys a JSON file may not set on the merged config: they would reach its prototype. */
+const UNSAFE_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
 function deepMerge<T extends Record<string, unknown>>(base: T, over: Record<string, unknown> | undefined): T {
   if (!over) return base;
   const out: Record<string, unknown> = { ...base };
   for (const [k, v] of Object.entries(over)) {
-    if (v === undefined) continue;
+    if (v === undefined || UNSAFE_KEYS.has(k)) continue;
     const b = out[k];
     out[k] = v && typeof v === 'object' && !Array.isArray(v) && b && typeof b === 'object' && !Array.isArray(b)
       ? deepMerge(b as Record<string, unknown>, v as Record<string, unknown>)
@@ -186,12 +235,37 @@ export interface ResolvedConfig extends GatewayConfig {
 
 const ID = /^[A-Za-z0-9_.-]{1,64}$/;
 
+/**
+ * A value from the config file as an error message shows it: at most 80 characters, and never a
+ * throw of its own (JSON.stringify overflows the stack on a deeply nested value; String() throws on
+ * an object whose toString is not a function).
+ */
+function show(v: unknown): string {
+  try {
+    const t = JSON.stringify(v);
+    if (t === undefined) return typeof v;
+    return t.length > 80 ? `${t.slice(0, 80)}…` : t;
+  } catch {
+    return Array.isArray(v) ? 'a deeply nested list' : typeof v;
+  }
+}
+
 /** Merge the sources, read the credential files and validate everything; throws GatewayError EGW_CONFIG. */
 export function resolveConfig(src: ConfigSources): ResolvedConfig {
   const read = src.readText ?? ((p: string) => readFileSync(p, 'utf8'));
   if (src.file !== undefined && (typeof src.file !== 'object' || src.file === null || Array.isArray(src.file))) {
     throw bad('the config file must hold a JSON object');
   }
+  // A section the defaults hold as an object (mqtt, publish, buffer, …) must be one in the file too:
+  // null or a number there would replace it and every check below would read a property of it.
+  for (const [k, d] of Object.entries(DEFAULTS)) {
+    const v = (src.file as Record<string, unknown> | undefined)?.[k];
+    if (v !== undefined && d !== null && typeof d === 'object' && !Array.isArray(d) && (typeof v !== 'object' || v === null || Array.isArray(v))) {
+      throw bad(`${k} must be an object, not ${show(v)}`);
+    }
+  }
+  const fileMqtt = (src.file as Record<string, unknown> | undefined)?.['mqtt'];
+  if (fileMqtt !== undefined && (typeof fileMqtt !== 'object' || fileMqtt === null || Array.isArray(fileMqtt))) throw bad(`mqtt must be an object, not ${show(fileMqtt)}`);
   const env = src.env ? configFromEnv(src.env) : {};
   let merged = deepMerge(DEFAULTS as unknown as Record<string, unknown>, src.file as Record<string, unknown> | undefined);
   merged = deepMerge(merged, env as Record<string, unknown>);
@@ -200,22 +274,22 @@ export function resolveConfig(src: ConfigSources): ResolvedConfig {
   c.id ??= (src.defaultId ?? hostname()).replace(/[^A-Za-z0-9_.-]/g, '-').slice(0, 64) || 'gateway';
   c.transport ??= 'hci0';
 
-  if (typeof c.id !== 'string' || !ID.test(c.id)) throw bad(`id ${JSON.stringify(c.id)} must be 1-64 letters, digits, '-', '_' or '.' (one MQTT topic level)`);
+  if (typeof c.id !== 'string' || !ID.test(c.id)) throw bad(`id ${show(c.id)} must be 1-64 letters, digits, '-', '_' or '.' (one MQTT topic level)`);
   if (typeof c.topicPrefix !== 'string' || !/^[A-Za-z0-9_.\-/]{1,128}$/.test(c.topicPrefix) || c.topicPrefix.startsWith('/') || c.topicPrefix.endsWith('/')) {
-    throw bad(`topicPrefix ${JSON.stringify(c.topicPrefix)} must be topic levels without wildcards`);
+    throw bad(`topicPrefix ${show(c.topicPrefix)} must be topic levels without wildcards`);
   }
   if (!c.mqtt || typeof c.mqtt.url !== 'string' || c.mqtt.url === '') throw bad('no broker: give --mqtt mqtt://host:1883, BLEWIRE_MQTT_URL or "mqtt": { "url": … } in the config file');
   let url: URL;
   try {
     url = new URL(c.mqtt.url);
   } catch {
-    throw bad(`mqtt url ${JSON.stringify(c.mqtt.url)} is not a URL (mqtt://host:1883)`);
+    throw bad(`mqtt url ${show(c.mqtt.url)} is not a URL (mqtt://host:1883)`);
   }
   if (!['mqtt:', 'mqtts:', 'ws:', 'wss:', 'tcp:', 'ssl:', 'tls:'].includes(url.protocol)) throw bad(`mqtt url scheme ${url.protocol} is not one of mqtt:, mqtts:, ws:, wss:`);
-  if (c.mqtt.protocolVersion !== 4 && c.mqtt.protocolVersion !== 5) throw bad(`mqtt.protocolVersion must be 4 (3.1.1) or 5, not ${String(c.mqtt.protocolVersion)}`);
+  if (c.mqtt.protocolVersion !== 4 && c.mqtt.protocolVersion !== 5) throw bad(`mqtt.protocolVersion must be 4 (3.1.1) or 5, not ${show(c.mqtt.protocolVersion)}`);
   if (c.mqtt.qos !== 0 && c.mqtt.qos !== 1) throw bad('mqtt.qos must be 0 or 1');
   const positive = (v: unknown, name: string, min = 1): void => {
-    if (typeof v !== 'number' || !Number.isFinite(v) || v < min) throw bad(`${name} must be a number ≥ ${min}, not ${JSON.stringify(v)}`);
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < min) throw bad(`${name} must be a number ≥ ${min}, not ${show(v)}`);
   };
   positive(c.mqtt.keepalive, 'mqtt.keepalive', 0);
   positive(c.publish.minIntervalMs, 'publish.minIntervalMs', 0);
@@ -232,11 +306,11 @@ export function resolveConfig(src: ConfigSources): ResolvedConfig {
   positive(c.commands.maxSubscriptions, 'commands.maxSubscriptions', 0);
   positive(c.backoff.minMs, 'backoff.minMs');
   positive(c.backoff.maxMs, 'backoff.maxMs', c.backoff.minMs);
-  if (!['error', 'warn', 'info', 'debug'].includes(c.logLevel)) throw bad(`logLevel must be error, warn, info or debug, not ${JSON.stringify(c.logLevel)}`);
+  if (!['error', 'warn', 'info', 'debug'].includes(c.logLevel)) throw bad(`logLevel must be error, warn, info or debug, not ${show(c.logLevel)}`);
   if (typeof c.keys !== 'object' || c.keys === null) throw bad('keys must be an object { "AA:BB:…": "32 hex digits" }');
   const keys: Record<string, string> = {};
   for (const [addr, key] of Object.entries(c.keys)) {
-    if (!/^([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}$/.test(addr)) throw bad(`keys: ${JSON.stringify(addr)} is not a device address AA:BB:CC:DD:EE:FF`);
+    if (!/^([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}$/.test(addr)) throw bad(`keys: ${show(addr)} is not a device address AA:BB:CC:DD:EE:FF`);
     if (typeof key !== 'string' || !/^[0-9A-Fa-f]{32}$/.test(key)) throw bad(`keys[${addr}] must be 32 hex digits (a 16-byte key)`);
     keys[addr.toUpperCase()] = key.toLowerCase();
   }
