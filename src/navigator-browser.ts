@@ -8,10 +8,20 @@
  *   const device = await bluetooth.requestDevice({ filters: [{ services: ['heart_rate'] }] });
  *
  * In Node the same code runs from `blewire/web-bluetooth`. The bundle swaps the platform seam's
- * modules for src/platform/browser/ (see its README: what a page cannot do, such as pairing).
+ * modules for src/platform/browser/ (see its README for what differs in a page).
  */
+import { createBluetooth as createBluetoothWith, type Bluetooth, type CreateBluetoothOptions } from './web-bluetooth/bluetooth.js';
+
+/**
+ * createBluetooth() for a page: as blewire/web-bluetooth's, except that bonds stay in memory unless a
+ * store is given (a page has no files; pass `open: { bonds: yourStore }` to keep them, e.g. in IndexedDB).
+ */
+export function createBluetooth(options: CreateBluetoothOptions = {}): Bluetooth {
+  return createBluetoothWith(options.adapter ? options : { ...options, open: { bonds: false, ...options.open } });
+}
+
 export {
-  Bluetooth, BluetoothLEScan, createBluetooth, strongestSignal, MAX_CANDIDATES, MAX_SCANNED_DEVICES, DEFAULT_SCAN_TIME_MS, DEFAULT_CONNECT_TIMEOUT_MS,
+  Bluetooth, BluetoothLEScan, strongestSignal, MAX_CANDIDATES, MAX_SCANNED_DEVICES, DEFAULT_SCAN_TIME_MS, DEFAULT_CONNECT_TIMEOUT_MS,
   type CreateBluetoothOptions, type DeviceChooser, type DeviceCandidate, type RequestDeviceOptions,
 } from './web-bluetooth/bluetooth.js';
 export { BluetoothDevice, BluetoothRemoteGATTServer, type WatchAdvertisementsOptions } from './web-bluetooth/device.js';

@@ -21,6 +21,8 @@ import { SAMPLES } from '../helpers/web-page.js';
 
 const TEST_SVC = '12345678-1234-5678-1234-56789abcdef0';
 const TEST_CHR = '12345678-1234-5678-1234-56789abcdef1';
+const VAULT_SVC = '0000feed-0000-1000-8000-00805f9b34fb';
+const VAULT_CHR = '0000beef-0000-1000-8000-00805f9b34fb';
 const TYPES: Record<string, string> = { html: 'text/html', js: 'text/javascript' };
 
 let dir: string;
@@ -29,9 +31,12 @@ let relay: WebSocketRelay;
 let http: Server;
 let origin: string;
 let browser: Chromium | undefined;
+let page: Awaited<ReturnType<typeof openPage>> | undefined;
 let bundleBytes = 0;
 const commands = new Set<number>();
 const acl = { page: 0, controller: 0 };
+/** SMP codes (Vol 3, Part H, 3.3) the page's host sent on CID 0x0006. */
+const smpFromPage: number[] = [];
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'blewire-browser-stack-'));
@@ -51,13 +56,23 @@ beforeAll(async () => {
   origin = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
 
   const sensor: SimPeripheral = { ...HEART_RATE_SENSOR, gatt: [...HEART_RATE_SENSOR.gatt!, { uuid: TEST_SVC, characteristics: [{ uuid: TEST_CHR, properties: ['read', 'write', 'writableAuxiliaries'], value: 'x' }] }] };
-  sim = createSimulator({ name: 'browser-stack', seed: 5, peripherals: [sensor] }, { speed: 1 });
+  // A second device whose one characteristic needs an encrypted link (handles: service 0x20,
+  // declaration 0x21, value 0x22): reading it makes the page's stack pair.
+  const vault: SimPeripheral = {
+    name: 'Vault', address: 'D4:1E:35:7A:00:50', addressType: 'random',
+    advertising: { data: { flags: 0x06, name: 'Vault' }, intervalMs: 40, rssi: -60 },
+    gatt: [{ uuid: VAULT_SVC, handle: 0x20, characteristics: [{ uuid: VAULT_CHR, properties: ['read'], value: { hex: '2a' } }] }],
+    pairing: { protect: [{ opcode: 0x0a, handle: 0x22 }] },
+  };
+  sim = createSimulator({ name: 'browser-stack', seed: 5, peripherals: [sensor, vault] }, { speed: 1 });
   relay = await startWebSocketRelay({
     transport: sim.transport,
     origins: [origin],
     onPacket(direction, p) {
       if (direction === 'page' && p[0] === 0x01) commands.add(p[1]! | (p[2]! << 8));
       if (p[0] === 0x02) acl[direction]++;
+      // ACL (H4 0x02): handle (2), length (2), then the L2CAP basic header: length (2), CID (2).
+      if (direction === 'page' && p[0] === 0x02 && p.length > 9 && (p[7]! | (p[8]! << 8)) === 0x0006) smpFromPage.push(p[9]!);
     },
   });
   await writeFile(join(dir, 'index.html'), `<!doctype html><meta charset="utf-8"><title>sensor dashboard, stack in the page</title>
@@ -115,18 +130,19 @@ async function until(cond: () => boolean | Promise<boolean>, ms: number, what: (
 
 test('sensor-dashboard.js, unchanged, with the whole stack running in headless Chromium over a WebSocket relay', async () => {
   browser = await Chromium.launch();
-  const page = await openPage(browser, `${origin}/index.html`);
-  await until(async () => (await page.evaluate('window.stackReady === true')) === true, 30_000, () => `the bundle to load; console:\n${page.lines.join('\n')}`);
+  page = await openPage(browser, `${origin}/index.html`);
+  const p = page;
+  await until(async () => (await p.evaluate('window.stackReady === true')) === true, 30_000, () => `the bundle to load; console:\n${p.lines.join('\n')}`);
   // navigator.bluetooth is the bundle's facade, made in the page's realm (not Chromium's own).
-  expect(await page.evaluate('navigator.bluetooth.constructor.name')).toBe('Bluetooth');
-  expect(await page.evaluate('typeof process')).toBe('undefined');
+  expect(await p.evaluate('navigator.bluetooth.constructor.name')).toBe('Bluetooth');
+  expect(await p.evaluate('typeof process')).toBe('undefined');
   const t0 = performance.now();
-  await page.evaluate('onConnectButtonClick()');
-  await until(() => page.lines.some(l => /disconnected$|Argh|Uncaught/.test(l)), 90_000, () => `the sample to finish; console:\n${page.lines.join('\n')}`);
+  await p.evaluate('onConnectButtonClick()');
+  await until(() => p.lines.some(l => /disconnected$|Argh|Uncaught/.test(l)), 90_000, () => `the sample to finish; console:\n${p.lines.join('\n')}`);
   console.log(`browser-stack: bundle ${bundleBytes} octets; the page ran in ${((performance.now() - t0) / 1000).toFixed(1)} s wall; ` +
-    `relay: ${relay.stats.toController} packets to the controller, ${relay.stats.toPage} to the page\n  ${page.lines.join('\n  ')}`);
-  expect(page.lines.filter(l => l.startsWith('Argh') || l.startsWith('Uncaught'))).toEqual([]);
-  expect(page.lines.filter(l => l.startsWith('>')).map(l => l.replace(/\d+ bpm/, 'N bpm'))).toEqual([
+    `relay: ${relay.stats.toController} packets to the controller, ${relay.stats.toPage} to the page\n  ${p.lines.join('\n  ')}`);
+  expect(p.lines.filter(l => l.startsWith('Argh') || l.startsWith('Uncaught'))).toEqual([]);
+  expect(p.lines.filter(l => l.startsWith('>')).map(l => l.replace(/\d+ bpm/, 'N bpm'))).toEqual([
     '> Device Name: Pulse HR', '> Battery Level: 87%', '> Test characteristic: read write writableAuxiliaries',
     "> Read back: hello from the page's own stack", '> Notifications started',
     '> Heart Rate: N bpm', '> Heart Rate: N bpm', '> Heart Rate: N bpm', '> Notifications stopped', '> Pulse HR disconnected',
@@ -143,11 +159,32 @@ test('sensor-dashboard.js, unchanged, with the whole stack running in headless C
   expect(acl.controller).toBeGreaterThan(5);
 }, 180_000);
 
+test('pairing in the page: an encrypted characteristic makes the page\'s own Security Manager pair (LE Secure Connections) and read', async () => {
+  // The browser build computes P-256, AES-CMAC and AES-128 in JavaScript (src/platform/browser/crypto.ts).
+  const r = await page!.evaluate(`(async () => {
+    const device = await navigator.bluetooth.requestDevice({ filters: [{ name: 'Vault' }], optionalServices: ['${VAULT_SVC}'] });
+    const server = await device.gatt.connect();
+    const c = await (await server.getPrimaryService('${VAULT_SVC}')).getCharacteristic('${VAULT_CHR}');
+    const v = (await c.readValue()).getUint8(0);
+    server.disconnect();
+    return v;
+  })()`);
+  expect(r).toBe(0x2a);
+  // Pairing Request (0x01), the public key (0x0c), the confirm/random exchange and the DHKey check
+  // (0x0d) came from the page's host, and then LE Enable Encryption (Vol 4, Part E, 7.8.24).
+  expect(smpFromPage[0]).toBe(0x01);
+  expect(smpFromPage).toContain(0x0c);
+  expect(smpFromPage).toContain(0x0d);
+  expect(commands.has(0x2019)).toBe(true);
+  expect(page!.lines.filter(l => l.startsWith('Uncaught'))).toEqual([]);
+}, 120_000);
+
 test('the relay refuses a page from another origin and a second page while one is attached', async () => {
   const { WebSocket } = await import('ws');
   // The browser's page leaves first: closing Chromium ends its WebSocket.
   await browser?.close();
   browser = undefined;
+  page = undefined;
   await until(() => !relay.attached, 10_000, () => 'the page to leave the relay');
   const bounded = <T>(p: Promise<T>, what: string): Promise<T> => Promise.race([p,
     new Promise<T>((_r, reject) => setTimeout(() => reject(new Error(`no ${what} within 10 s`)), 10_000).unref())]);
