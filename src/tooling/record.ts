@@ -94,7 +94,8 @@ export async function recordScenario(o: RecordScenarioOptions): Promise<Scenario
   const randomAddress = fresh ? staticRandomAddress() : o.randomAddress;
   let result: SessionResult;
   try {
-    result = await runSession(steps, { transport: recorder, ...(clock ? { clock } : {}), ...(randomAddress ? { randomAddress } : {}) });
+    // `serve` steps name files in the scenario's folder (the replay resolves them there too).
+    result = await runSession(steps, { transport: recorder, baseDir: out, ...(clock ? { clock } : {}), ...(randomAddress ? { randomAddress } : {}) });
   } finally {
     writer.close();
   }

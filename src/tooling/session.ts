@@ -6,6 +6,16 @@
  *   scan 2000 [passive] → connect C0:11:22:33:44:55 [random|public] → mtu → discover →
  *   read 2a00 | read 0x0003 → write 2a39 0102 [cmd] → notify 2a37 5 → wait 500 → disconnect
  *
+ * Peripheral steps (blewire serving, a central such as BlueZ driving the link from the other side):
+ *
+ *   serve database.json → advertise bw-replay 180d → accept → subscribed 2a37 →
+ *   send-notification 2a37 0001 → send-indication 2a38 02 → wait-disconnect
+ *
+ * `serve` takes a database file (src/tooling/database-file.ts shapes, resolved against `baseDir`, the
+ * scenario's folder) read synchronously, so a replay's virtual time never waits on real I/O; reads and
+ * writes the central makes are answered from the file's values (a write replaces the value) and listed
+ * in the results (`served`) in the order they came.
+ *
  * Steps are separated by "→" or "->" (or given as an array). Everything goes through blewire's public
  * API (Adapter, Connection, GattClient), with timers on the clock of the transport, so a replay
  * re-runs a recorded session faithfully. Results hold only what a user sees: devices found, the
@@ -19,7 +29,12 @@ import type { Connection } from '../api/connection.js';
 import { GattClient } from '../gatt/client.js';
 import type { GattCharacteristic, GattService } from '../gatt/model.js';
 import type { HciTransport } from '../transport/types.js';
-import { ArgumentError, InvalidStateError } from '../errors.js';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { ArgumentError, InvalidStateError, TimeoutError } from '../errors.js';
+import type { GattServer, ServedCharacteristic, ServedService, SubscriptionChange } from '../gatt/server/server.js';
+import { parseDatabase } from './database-file.js';
+import { MAX_DATABASE_FILE_BYTES } from './database-file.js';
 
 export type SessionStep =
   | { op: 'scan'; ms: number; active: boolean }
@@ -30,7 +45,15 @@ export type SessionStep =
   | { op: 'write'; target: string; value: string; withResponse: boolean }
   | { op: 'notify'; target: string; count: number }
   | { op: 'wait'; ms: number }
-  | { op: 'disconnect' };
+  | { op: 'disconnect' }
+  // Peripheral role (Vol 3, Part C, 9.3 / Vol 6, Part B, 4.4.2): we serve and advertise, the peer connects.
+  | { op: 'serve'; file: string }
+  | { op: 'advertise'; name: string; services: string[] }
+  | { op: 'accept' }
+  | { op: 'subscribed'; target: string }
+  | { op: 'send-notification'; target: string; value: string }
+  | { op: 'send-indication'; target: string; value: string }
+  | { op: 'wait-disconnect' };
 
 export interface ScannedDevice {
   address: string;
@@ -69,6 +92,13 @@ export interface SessionResult {
   writes?: Array<{ target: string; value: string }>;
   notifications?: Array<{ target: string; values: string[] }>;
   disconnect?: { code: number; name: string };
+  /** Peripheral steps: what the central did to the database we served, in order. */
+  served?: {
+    reads: Array<{ target: string; offset: number; value: string }>;
+    writes: Array<{ target: string; value: string; command: boolean }>;
+    subscriptions: Array<{ target: string; notifications: boolean; indications: boolean }>;
+    notified: Array<{ target: string; value: string; indication: boolean; delivered: number }>;
+  };
 }
 
 /** Parse "scan 2000 → connect … → discover" (or an array of step strings). */
@@ -77,47 +107,110 @@ export function parseSteps(script: string | string[]): SessionStep[] {
   return parts.map(s => s.trim()).filter(s => s.length > 0).map(parseStep);
 }
 
+const HEX = /^([0-9a-f]{2})*$/i;
+
+/**
+ * The step language, one row per step: its syntax (for messages), how its words parse, how it is
+ * written back. parseSteps and formatSteps are driven by this table only.
+ */
+interface StepSyntax<S extends { op: string }> {
+  usage: string;
+  parse(args: string[], bad: (what: string) => never, num: (v: string | undefined, what: string) => number): S;
+  format?(step: S): string;
+}
+type StepTable = { [K in SessionStep['op']]: StepSyntax<Extract<SessionStep, { op: K }>> };
+
+const bare = <K extends 'mtu' | 'discover' | 'disconnect' | 'accept' | 'wait-disconnect'>(op: K): StepSyntax<{ op: K }> =>
+  ({ usage: op, parse: () => ({ op }) });
+
+const STEPS: StepTable = {
+  scan: {
+    usage: 'scan <ms> [passive]',
+    parse: (a, _bad, num) => ({ op: 'scan', ms: num(a[0], 'the scan time (ms)'), active: a[1] !== 'passive' }),
+    format: s => `scan ${s.ms}${s.active ? '' : ' passive'}`,
+  },
+  connect: {
+    usage: 'connect <address> [public|random]',
+    parse: (a, bad) => {
+      if (!a[0] || !/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i.test(a[0])) bad('connect needs an address');
+      const t = a[1] ?? 'random';
+      if (t !== 'public' && t !== 'random') return bad('address type is public or random');
+      return { op: 'connect', address: a[0]!.toUpperCase(), addressType: t };
+    },
+    format: s => `connect ${s.address} ${s.addressType}`,
+  },
+  mtu: bare('mtu'),
+  discover: bare('discover'),
+  disconnect: bare('disconnect'),
+  read: {
+    usage: 'read <uuid|0xhandle>',
+    parse: (a, bad) => (a[0] ? { op: 'read', target: a[0] } : bad('read needs a characteristic UUID or a handle')),
+    format: s => `read ${s.target}`,
+  },
+  write: {
+    usage: 'write <uuid|handle> <hex> [cmd]',
+    parse: (a, bad) => (a[0] && a[1] && HEX.test(a[1])
+      ? { op: 'write', target: a[0], value: a[1].toLowerCase(), withResponse: a[2] !== 'cmd' }
+      : bad('write <uuid|handle> <hex> [cmd]')),
+    format: s => `write ${s.target} ${s.value}${s.withResponse ? '' : ' cmd'}`,
+  },
+  notify: {
+    usage: 'notify <uuid> <count>',
+    parse: (a, bad, num) => (a[0] ? { op: 'notify', target: a[0], count: num(a[1], 'the notification count') } : bad('notify <uuid> <count>')),
+    format: s => `notify ${s.target} ${s.count}`,
+  },
+  wait: {
+    usage: 'wait <ms>',
+    parse: (a, _bad, num) => ({ op: 'wait', ms: num(a[0], 'the wait (ms)') }),
+    format: s => `wait ${s.ms}`,
+  },
+  serve: {
+    usage: 'serve <database.json>',
+    parse: (a, bad) => (a[0] && a.length === 1 ? { op: 'serve', file: a[0] } : bad('serve <database.json> (one file, relative to the scenario)')),
+    format: s => `serve ${s.file}`,
+  },
+  advertise: {
+    usage: 'advertise <name> [uuid...]',
+    parse: (a, bad) => (a[0] ? { op: 'advertise', name: a[0], services: a.slice(1) } : bad('advertise <name> [service uuid...]')),
+    format: s => ['advertise', s.name, ...s.services].join(' '),
+  },
+  accept: bare('accept'),
+  subscribed: {
+    usage: 'subscribed <uuid>',
+    parse: (a, bad) => (a[0] ? { op: 'subscribed', target: a[0] } : bad('subscribed <characteristic uuid>')),
+    format: s => `subscribed ${s.target}`,
+  },
+  'send-notification': {
+    usage: 'send-notification <uuid> <hex>',
+    parse: (a, bad) => (a[0] && a[1] && HEX.test(a[1]) ? { op: 'send-notification', target: a[0], value: a[1].toLowerCase() } : bad('send-notification <uuid> <hex>')),
+    format: s => `send-notification ${s.target} ${s.value}`,
+  },
+  'send-indication': {
+    usage: 'send-indication <uuid> <hex>',
+    parse: (a, bad) => (a[0] && a[1] && HEX.test(a[1]) ? { op: 'send-indication', target: a[0], value: a[1].toLowerCase() } : bad('send-indication <uuid> <hex>')),
+    format: s => `send-indication ${s.target} ${s.value}`,
+  },
+  'wait-disconnect': bare('wait-disconnect'),
+};
+
+const isOp = (op: string): op is SessionStep['op'] => Object.prototype.hasOwnProperty.call(STEPS, op);
+
 function parseStep(s: string): SessionStep {
-  const [op, ...args] = s.split(/\s+/);
+  const [op = '', ...args] = s.split(/\s+/);
+  const bad = (what: string): never => { throw new ArgumentError(`session step "${s}": ${what}`); };
   const num = (v: string | undefined, what: string): number => {
-    if (v === undefined || !/^\d+$/.test(v)) throw new ArgumentError(`session step "${s}": ${what} must be a number`);
+    if (v === undefined || !/^\d+$/.test(v)) bad(`${what} must be a number`);
     return Number(v);
   };
-  switch (op) {
-    case 'scan': return { op, ms: num(args[0], 'the scan time (ms)'), active: args[1] !== 'passive' };
-    case 'connect': {
-      if (!args[0] || !/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i.test(args[0])) throw new ArgumentError(`session step "${s}": connect needs an address`);
-      const t = args[1] ?? 'random';
-      if (t !== 'public' && t !== 'random') throw new ArgumentError(`session step "${s}": address type is public or random`);
-      return { op, address: args[0].toUpperCase(), addressType: t };
-    }
-    case 'mtu': case 'discover': case 'disconnect': return { op };
-    case 'read':
-      if (!args[0]) throw new ArgumentError(`session step "${s}": read needs a characteristic UUID or a handle`);
-      return { op, target: args[0] };
-    case 'write':
-      if (!args[0] || !args[1] || !/^([0-9a-f]{2})*$/i.test(args[1])) throw new ArgumentError(`session step "${s}": write <uuid|handle> <hex> [cmd]`);
-      return { op, target: args[0], value: args[1].toLowerCase(), withResponse: args[2] !== 'cmd' };
-    case 'notify':
-      if (!args[0]) throw new ArgumentError(`session step "${s}": notify <uuid> <count>`);
-      return { op, target: args[0], count: num(args[1], 'the notification count') };
-    case 'wait': return { op, ms: num(args[0], 'the wait (ms)') };
-    default: throw new ArgumentError(`session step "${s}": unknown step (scan, connect, mtu, discover, read, write, notify, wait, disconnect)`);
-  }
+  if (!isOp(op)) bad(`unknown step (${Object.keys(STEPS).join(', ')})`);
+  return (STEPS[op as SessionStep['op']] as StepSyntax<SessionStep>).parse(args, bad, num);
 }
 
 /** Render steps back to the one-line form stored in scenario files. */
 export function formatSteps(steps: SessionStep[]): string {
   return steps.map(s => {
-    switch (s.op) {
-      case 'scan': return `scan ${s.ms}${s.active ? '' : ' passive'}`;
-      case 'connect': return `connect ${s.address} ${s.addressType}`;
-      case 'read': return `read ${s.target}`;
-      case 'write': return `write ${s.target} ${s.value}${s.withResponse ? '' : ' cmd'}`;
-      case 'notify': return `notify ${s.target} ${s.count}`;
-      case 'wait': return `wait ${s.ms}`;
-      default: return s.op;
-    }
+    const row = STEPS[s.op] as StepSyntax<SessionStep>;
+    return row.format ? row.format(s) : s.op;
   }).join(' → ');
 }
 
@@ -129,6 +222,40 @@ export interface RunSessionOptions {
   randomAddress?: string;
   /** Per-operation timeout (ms, default 10 000). */
   timeoutMs?: number;
+  /**
+   * How long the peripheral steps wait for the peer (accept, subscribed, wait-disconnect; ms, default
+   * 300 000: a central in an emulator may take a minute to scan, connect and discover).
+   */
+  peerTimeoutMs?: number;
+  /** Where `serve` finds its database file (default the working directory). */
+  baseDir?: string;
+}
+
+/** The served database: the file's values (writes replace them) with every access listed. */
+interface Served {
+  server: GattServer<Connection>;
+  services: Array<{ uuid: string; characteristics: Array<{ uuid: string; properties: string[] }> }>;
+  subscriptions: SubscriptionChange<Connection>[];
+  /** Woken at every subscription change. */
+  changed: Set<() => void>;
+}
+
+/** The database file of a `serve` step: read synchronously and bounded (a replay must not wait on I/O). */
+function readDatabase(path: string): ReturnType<typeof parseDatabase> {
+  const text = readFileSync(path);
+  if (text.length > MAX_DATABASE_FILE_BYTES) throw new ArgumentError(`session: ${path} is larger than ${MAX_DATABASE_FILE_BYTES} octets`);
+  let root: unknown;
+  try {
+    root = JSON.parse(text.toString('utf8'));
+  } catch (e) {
+    throw new ArgumentError(`session: ${path} is not JSON: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  return parseDatabase(root, { file: path });
+}
+
+/** Short form of a UUID as steps name it: 2a37 for a SIG 16-bit UUID, else the full form. */
+function shortUuid(uuid: string): string {
+  return /^0000[0-9a-f]{4}-0000-1000-8000-00805f9b34fb$/.test(uuid) ? uuid.slice(4, 8) : uuid;
 }
 
 function sleep(clock: Clock, ms: number): Promise<void> {
@@ -158,6 +285,28 @@ export async function runSession(steps: SessionStep[] | string, options: RunSess
     if (!conn || !gatt) throw new InvalidStateError(`session: "${what}" needs a connection first`);
     return { conn, gatt };
   };
+  const peerTimeout = options.peerTimeoutMs ?? 300_000;
+  let served: Served | undefined;
+  const out = (): NonNullable<SessionResult['served']> => (result.served ??= { reads: [], writes: [], subscriptions: [], notified: [] });
+  const serving = (what: string): Served => {
+    if (!served) throw new InvalidStateError(`session: "${what}" needs a served database first (serve <file>)`);
+    return served;
+  };
+  /** Resolve when `done()` holds, checked now and at each `wake`; bounded by the peer timeout on the session clock. */
+  const until = (what: string, done: () => boolean, wake: Set<() => void>): Promise<void> => new Promise((res, rej) => {
+    if (done()) { res(); return; }
+    const check = (): void => {
+      if (!done()) return;
+      finish();
+      res();
+    };
+    const timer = clock.setTimeout(() => { finish(); rej(new TimeoutError('gatt', what, peerTimeout)); }, peerTimeout);
+    const finish = (): void => { clock.clearTimeout(timer); wake.delete(check); };
+    wake.add(check);
+  });
+  const incoming = adapter.accept();
+  const disconnected = new Set<() => void>();
+  let lastDisconnect: { code: number; name: string } | undefined;
   const characteristic = async (target: string): Promise<GattCharacteristic | number> => {
     if (/^0x[0-9a-f]{1,4}$/i.test(target)) return Number(target);
     const { gatt: g } = need(target);
@@ -240,12 +389,110 @@ export async function runSession(steps: SessionStep[] | string, options: RunSess
           tree = undefined;
           break;
         }
+        case 'serve': {
+          if (served) throw new InvalidStateError('session: one serve step per session');
+          const db = readDatabase(resolve(options.baseDir ?? '.', step.file));
+          const values = new Map<string, Uint8Array>();
+          const services: ServedService<Connection>[] = db.services.map(sv => ({
+            uuid: sv.uuid, primary: sv.primary,
+            characteristics: sv.characteristics.map((c): ServedCharacteristic<Connection> => {
+              const target = shortUuid(c.uuid);
+              values.set(c.uuid, c.value);
+              return {
+                uuid: c.uuid, properties: c.properties, value: c.value,
+                ...(c.maxLength !== undefined ? { maxLength: c.maxLength } : {}),
+                onRead: req => {
+                  const v = values.get(c.uuid) ?? new Uint8Array(0);
+                  out().reads.push({ target, offset: req.offset, value: toHex(v.subarray(req.offset)) });
+                  return v;
+                },
+                onWrite: (v, req) => {
+                  values.set(c.uuid, Uint8Array.from(v));
+                  out().writes.push({ target, value: toHex(v), command: req.command });
+                },
+              };
+            }),
+          }));
+          const server = await adapter.serve(services, { ...(db.name !== undefined ? { name: db.name } : {}), ...(db.appearance !== undefined ? { appearance: db.appearance } : {}) });
+          const s: Served = {
+            server, subscriptions: [], changed: new Set(),
+            services: db.services.map(sv => ({ uuid: sv.uuid, characteristics: sv.characteristics.map(c => ({ uuid: c.uuid, properties: [...c.properties] })) })),
+          };
+          server.onSubscription(change => {
+            s.subscriptions.push(change);
+            out().subscriptions.push({ target: shortUuid(change.uuid), notifications: change.notifications, indications: change.indications });
+            for (const w of [...s.changed]) w();
+          });
+          served = s;
+          out();
+          break;
+        }
+        case 'advertise':
+          await adapter.advertise({ name: step.name, ...(step.services.length ? { services: step.services } : {}), connectable: true });
+          break;
+        case 'accept': {
+          serving('accept');
+          const next = incoming.next();
+          const timer = clock.setTimeout(() => { void incoming.return?.(); }, peerTimeout);
+          const r = await next.finally(() => clock.clearTimeout(timer));
+          if (r.done) throw new TimeoutError('gap', 'accept (no central connected)', peerTimeout);
+          const c = r.value;
+          conn = c;
+          gatt = c.gatt;
+          c.on('disconnect', reason => {
+            lastDisconnect = { code: reason.code, name: reason.name };
+            for (const w of [...disconnected]) w();
+          });
+          result.connection = { address: c.address, addressType: c.addressType, role: c.role, intervalMs: c.parameters.interval };
+          break;
+        }
+        case 'subscribed': {
+          const s = serving('subscribed');
+          const uuid = resolveServed(s, step.target);
+          await until(`subscription to ${step.target}`, () => {
+            const last = s.subscriptions.filter(x => x.uuid === uuid).pop();
+            return last !== undefined && (last.notifications || last.indications);
+          }, s.changed);
+          break;
+        }
+        case 'send-notification':
+        case 'send-indication': {
+          const s = serving(step.op);
+          const { conn: c } = need(step.op);
+          const uuid = resolveServed(s, step.target);
+          const indication = step.op === 'send-indication';
+          const v = fromHex(step.value);
+          const n = indication ? await s.server.indicate(uuid, v, { connections: [c] }) : await s.server.notify(uuid, v, { connections: [c] });
+          out().notified.push({ target: step.target, value: step.value, indication, delivered: n });
+          break;
+        }
+        case 'wait-disconnect': {
+          const { conn: c } = need('wait-disconnect');
+          await until('the peer\'s disconnection', () => !c.connected, disconnected);
+          if (lastDisconnect) result.disconnect = lastDisconnect;
+          conn = undefined;
+          gatt = undefined;
+          tree = undefined;
+          break;
+        }
       }
     }
   } finally {
+    await incoming.return?.();
     await adapter.close();
   }
   return result;
+}
+
+/** The served characteristic a step names (2a37, a full UUID, or a prefix of one). */
+function resolveServed(s: Served, target: string): string {
+  const want = target.toLowerCase();
+  for (const sv of s.services) {
+    for (const c of sv.characteristics) {
+      if (c.uuid === want || shortUuid(c.uuid) === want) return c.uuid;
+    }
+  }
+  throw new ArgumentError(`session: no characteristic ${target} in the served database`);
 }
 
 function serviceResult(s: GattService): ServiceResult {

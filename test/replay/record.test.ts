@@ -32,6 +32,26 @@ describe('session steps', () => {
     expect(parseSteps(formatSteps(steps))).toEqual(steps);
   });
 
+  test('peripheral steps parse and print back', () => {
+    const text = 'serve database.json → advertise bwr b1e0c000-5c1e-4d6a-9f3b-2a7e5d8c1b00 → accept → subscribed 2a37 → ' +
+      'send-notification 2a37 0a0B → send-indication 2a38 02 → wait-disconnect';
+    const steps = parseSteps(text);
+    expect(steps).toEqual([
+      { op: 'serve', file: 'database.json' },
+      { op: 'advertise', name: 'bwr', services: ['b1e0c000-5c1e-4d6a-9f3b-2a7e5d8c1b00'] },
+      { op: 'accept' },
+      { op: 'subscribed', target: '2a37' },
+      { op: 'send-notification', target: '2a37', value: '0a0b' },
+      { op: 'send-indication', target: '2a38', value: '02' },
+      { op: 'wait-disconnect' },
+    ]);
+    expect(formatSteps(steps)).toBe(text.replace('0a0B', '0a0b'));
+    expect(() => parseSteps('serve')).toThrow('serve <database.json>');
+    expect(() => parseSteps('send-notification 2a37 xyz')).toThrow('send-notification <uuid> <hex>');
+    expect(() => parseSteps('advertise')).toThrow('advertise <name>');
+    expect(() => parseSteps('hover')).toThrow(/unknown step \(scan, .*, serve, advertise, accept, subscribed, send-notification, send-indication, wait-disconnect\)/);
+  });
+
   test('bad steps are named', () => {
     expect(() => parseSteps('scan soon')).toThrow('session step "scan soon": the scan time (ms) must be a number');
     expect(() => parseSteps('connect nobody')).toThrow('connect needs an address');

@@ -27,7 +27,7 @@ async function replayScenario(dir: string, steps?: string) {
   const s = await loadScenario(join(CAPTURES, dir));
   const transport = await ReplayTransport.fromFile(s.capturePath, { masks: s.masks, ...s.replay });
   const address = hostAddress(s);
-  const session = runSession(steps ?? s.steps, { transport, ...(address ? { randomAddress: address } : {}) });
+  const session = runSession(steps ?? s.steps, { transport, baseDir: join(CAPTURES, dir), ...(address ? { randomAddress: address } : {}) });
   return { s, transport, session };
 }
 
