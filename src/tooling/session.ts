@@ -293,6 +293,8 @@ export async function runSession(steps: SessionStep[] | string, options: RunSess
     return served;
   };
   /** Resolve when `done()` holds, checked now and at each `wake`; bounded by the peer timeout on the session clock. */
+  /** Cancellers of the waits in progress (their timers), run when the session ends. */
+  const waits = new Set<() => void>();
   const until = (what: string, done: () => boolean, wake: Set<() => void>): Promise<void> => new Promise((res, rej) => {
     if (done()) { res(); return; }
     const check = (): void => {
@@ -301,7 +303,8 @@ export async function runSession(steps: SessionStep[] | string, options: RunSess
       res();
     };
     const timer = clock.setTimeout(() => { finish(); rej(new TimeoutError('gatt', what, peerTimeout)); }, peerTimeout);
-    const finish = (): void => { clock.clearTimeout(timer); wake.delete(check); };
+    const finish = (): void => { clock.clearTimeout(timer); wake.delete(check); waits.delete(finish); };
+    waits.add(finish);
     wake.add(check);
   });
   const incoming = adapter.accept();
@@ -319,165 +322,176 @@ export async function runSession(steps: SessionStep[] | string, options: RunSess
     }
     throw new ArgumentError(`session: no characteristic ${target} in the discovered database`);
   };
-  try {
-    for (const step of list) {
-      switch (step.op) {
-        case 'scan': {
-          const seen = new Map<string, ScannedDevice>();
-          const session = adapter.scan({ active: step.active, timeout: step.ms });
-          for await (const ad of session) {
-            const key = `${ad.address}/${ad.addressType}`;
-            const d: ScannedDevice = {
-              address: ad.address, addressType: ad.addressType, connectable: ad.connectable, data: toHex(ad.data),
-              ...(ad.name !== undefined ? { name: ad.name } : {}),
-              ...(ad.scanResponse ? { scanResponse: toHex(ad.scanResponse) } : {}),
-            };
-            seen.set(key, { ...seen.get(key), ...d });
-          }
-          result.scan = [...seen.values()];
-          break;
-        }
-        case 'connect': {
-          conn = await adapter.connect({ address: step.address, addressType: step.addressType }, { timeout });
-          const c = conn;
-          gatt = c.gatt;
-          result.connection = { address: c.address, addressType: c.addressType, role: c.role, intervalMs: c.parameters.interval };
-          break;
-        }
-        case 'mtu':
-          result.mtu = await need('mtu').gatt.exchangeMtu({ timeout });
-          break;
-        case 'discover':
-          tree = await need('discover').gatt.services({ timeout });
-          result.services = tree.map(serviceResult);
-          break;
-        case 'read': {
-          const c = await characteristic(step.target);
-          const v = typeof c === 'number' ? await need('read').gatt.readValue(c, { timeout }) : await c.read({ timeout });
-          (result.reads ??= []).push({ target: step.target, value: toHex(v) });
-          break;
-        }
-        case 'write': {
-          const c = await characteristic(step.target);
-          const v = fromHex(step.value);
-          if (typeof c === 'number') await need('write').gatt.writeValue(c, v, step.withResponse, { timeout });
-          else await c.write(v, { withResponse: step.withResponse, timeout });
-          (result.writes ??= []).push({ target: step.target, value: step.value });
-          break;
-        }
-        case 'notify': {
-          const c = await characteristic(step.target);
-          if (typeof c === 'number') throw new ArgumentError('session: notify needs a characteristic UUID');
-          const values: string[] = [];
-          if (step.count > 0) {
-            for await (const v of c.notifications({ timeout })) {
-              values.push(toHex(v));
-              if (values.length >= step.count) break;
-            }
-          }
-          (result.notifications ??= []).push({ target: step.target, values });
-          break;
-        }
-        case 'wait':
-          await sleep(clock, step.ms);
-          break;
-        case 'disconnect': {
-          const r = await need('disconnect').conn.disconnect();
-          result.disconnect = { code: r.code, name: r.name };
-          conn = undefined;
-          gatt = undefined;
-          tree = undefined;
-          break;
-        }
-        case 'serve': {
-          if (served) throw new InvalidStateError('session: one serve step per session');
-          const db = readDatabase(resolve(options.baseDir ?? '.', step.file));
-          const values = new Map<string, Uint8Array>();
-          const services: ServedService<Connection>[] = db.services.map(sv => ({
-            uuid: sv.uuid, primary: sv.primary,
-            characteristics: sv.characteristics.map((c): ServedCharacteristic<Connection> => {
-              const target = shortUuid(c.uuid);
-              values.set(c.uuid, c.value);
-              return {
-                uuid: c.uuid, properties: c.properties, value: c.value,
-                ...(c.maxLength !== undefined ? { maxLength: c.maxLength } : {}),
-                onRead: req => {
-                  const v = values.get(c.uuid) ?? new Uint8Array(0);
-                  out().reads.push({ target, offset: req.offset, value: toHex(v.subarray(req.offset)) });
-                  return v;
-                },
-                onWrite: (v, req) => {
-                  values.set(c.uuid, Uint8Array.from(v));
-                  out().writes.push({ target, value: toHex(v), command: req.command });
-                },
-              };
-            }),
-          }));
-          const server = await adapter.serve(services, { ...(db.name !== undefined ? { name: db.name } : {}), ...(db.appearance !== undefined ? { appearance: db.appearance } : {}) });
-          const s: Served = {
-            server, subscriptions: [], changed: new Set(),
-            services: db.services.map(sv => ({ uuid: sv.uuid, characteristics: sv.characteristics.map(c => ({ uuid: c.uuid, properties: [...c.properties] })) })),
+  // The transport may end under a step that waits on the session clock (a replay that diverged stops
+  // its clock): every step races the adapter's closure, so a session never outlives its transport.
+  let onClose: ((e: Error | undefined) => void) | undefined;
+  const gone = new Promise<never>((_, reject) => {
+    onClose = e => reject(e ?? new InvalidStateError('session: the adapter closed under the session'));
+    adapter.on('close', onClose);
+  });
+  gone.catch(() => undefined);
+  const runStep = async (step: SessionStep): Promise<void> => {
+    switch (step.op) {
+      case 'scan': {
+        const seen = new Map<string, ScannedDevice>();
+        const session = adapter.scan({ active: step.active, timeout: step.ms });
+        for await (const ad of session) {
+          const key = `${ad.address}/${ad.addressType}`;
+          const d: ScannedDevice = {
+            address: ad.address, addressType: ad.addressType, connectable: ad.connectable, data: toHex(ad.data),
+            ...(ad.name !== undefined ? { name: ad.name } : {}),
+            ...(ad.scanResponse ? { scanResponse: toHex(ad.scanResponse) } : {}),
           };
-          server.onSubscription(change => {
-            s.subscriptions.push(change);
-            out().subscriptions.push({ target: shortUuid(change.uuid), notifications: change.notifications, indications: change.indications });
-            for (const w of [...s.changed]) w();
-          });
-          served = s;
-          out();
-          break;
+          seen.set(key, { ...seen.get(key), ...d });
         }
-        case 'advertise':
-          await adapter.advertise({ name: step.name, ...(step.services.length ? { services: step.services } : {}), connectable: true });
-          break;
-        case 'accept': {
-          serving('accept');
-          const next = incoming.next();
-          const timer = clock.setTimeout(() => { void incoming.return?.(); }, peerTimeout);
-          const r = await next.finally(() => clock.clearTimeout(timer));
-          if (r.done) throw new TimeoutError('gap', 'accept (no central connected)', peerTimeout);
-          const c = r.value;
-          conn = c;
-          gatt = c.gatt;
-          c.on('disconnect', reason => {
-            lastDisconnect = { code: reason.code, name: reason.name };
-            for (const w of [...disconnected]) w();
-          });
-          result.connection = { address: c.address, addressType: c.addressType, role: c.role, intervalMs: c.parameters.interval };
-          break;
+        result.scan = [...seen.values()];
+        break;
+      }
+      case 'connect': {
+        conn = await adapter.connect({ address: step.address, addressType: step.addressType }, { timeout });
+        const c = conn;
+        gatt = c.gatt;
+        result.connection = { address: c.address, addressType: c.addressType, role: c.role, intervalMs: c.parameters.interval };
+        break;
+      }
+      case 'mtu':
+        result.mtu = await need('mtu').gatt.exchangeMtu({ timeout });
+        break;
+      case 'discover':
+        tree = await need('discover').gatt.services({ timeout });
+        result.services = tree.map(serviceResult);
+        break;
+      case 'read': {
+        const c = await characteristic(step.target);
+        const v = typeof c === 'number' ? await need('read').gatt.readValue(c, { timeout }) : await c.read({ timeout });
+        (result.reads ??= []).push({ target: step.target, value: toHex(v) });
+        break;
+      }
+      case 'write': {
+        const c = await characteristic(step.target);
+        const v = fromHex(step.value);
+        if (typeof c === 'number') await need('write').gatt.writeValue(c, v, step.withResponse, { timeout });
+        else await c.write(v, { withResponse: step.withResponse, timeout });
+        (result.writes ??= []).push({ target: step.target, value: step.value });
+        break;
+      }
+      case 'notify': {
+        const c = await characteristic(step.target);
+        if (typeof c === 'number') throw new ArgumentError('session: notify needs a characteristic UUID');
+        const values: string[] = [];
+        if (step.count > 0) {
+          for await (const v of c.notifications({ timeout })) {
+            values.push(toHex(v));
+            if (values.length >= step.count) break;
+          }
         }
-        case 'subscribed': {
-          const s = serving('subscribed');
-          const uuid = resolveServed(s, step.target);
-          await until(`subscription to ${step.target}`, () => {
-            const last = s.subscriptions.filter(x => x.uuid === uuid).pop();
-            return last !== undefined && (last.notifications || last.indications);
-          }, s.changed);
-          break;
-        }
-        case 'send-notification':
-        case 'send-indication': {
-          const s = serving(step.op);
-          const { conn: c } = need(step.op);
-          const uuid = resolveServed(s, step.target);
-          const indication = step.op === 'send-indication';
-          const v = fromHex(step.value);
-          const n = indication ? await s.server.indicate(uuid, v, { connections: [c] }) : await s.server.notify(uuid, v, { connections: [c] });
-          out().notified.push({ target: step.target, value: step.value, indication, delivered: n });
-          break;
-        }
-        case 'wait-disconnect': {
-          const { conn: c } = need('wait-disconnect');
-          await until('the peer\'s disconnection', () => !c.connected, disconnected);
-          if (lastDisconnect) result.disconnect = lastDisconnect;
-          conn = undefined;
-          gatt = undefined;
-          tree = undefined;
-          break;
-        }
+        (result.notifications ??= []).push({ target: step.target, values });
+        break;
+      }
+      case 'wait':
+        await sleep(clock, step.ms);
+        break;
+      case 'disconnect': {
+        const r = await need('disconnect').conn.disconnect();
+        result.disconnect = { code: r.code, name: r.name };
+        conn = undefined;
+        gatt = undefined;
+        tree = undefined;
+        break;
+      }
+      case 'serve': {
+        if (served) throw new InvalidStateError('session: one serve step per session');
+        const db = readDatabase(resolve(options.baseDir ?? '.', step.file));
+        const values = new Map<string, Uint8Array>();
+        const services: ServedService<Connection>[] = db.services.map(sv => ({
+          uuid: sv.uuid, primary: sv.primary,
+          characteristics: sv.characteristics.map((c): ServedCharacteristic<Connection> => {
+            const target = shortUuid(c.uuid);
+            values.set(c.uuid, c.value);
+            return {
+              uuid: c.uuid, properties: c.properties, value: c.value,
+              ...(c.maxLength !== undefined ? { maxLength: c.maxLength } : {}),
+              onRead: req => {
+                const v = values.get(c.uuid) ?? new Uint8Array(0);
+                out().reads.push({ target, offset: req.offset, value: toHex(v.subarray(req.offset)) });
+                return v;
+              },
+              onWrite: (v, req) => {
+                values.set(c.uuid, Uint8Array.from(v));
+                out().writes.push({ target, value: toHex(v), command: req.command });
+              },
+            };
+          }),
+        }));
+        const server = await adapter.serve(services, { ...(db.name !== undefined ? { name: db.name } : {}), ...(db.appearance !== undefined ? { appearance: db.appearance } : {}) });
+        const s: Served = {
+          server, subscriptions: [], changed: new Set(),
+          services: db.services.map(sv => ({ uuid: sv.uuid, characteristics: sv.characteristics.map(c => ({ uuid: c.uuid, properties: [...c.properties] })) })),
+        };
+        server.onSubscription(change => {
+          s.subscriptions.push(change);
+          out().subscriptions.push({ target: shortUuid(change.uuid), notifications: change.notifications, indications: change.indications });
+          for (const w of [...s.changed]) w();
+        });
+        served = s;
+        out();
+        break;
+      }
+      case 'advertise':
+        await adapter.advertise({ name: step.name, ...(step.services.length ? { services: step.services } : {}), connectable: true });
+        break;
+      case 'accept': {
+        serving('accept');
+        const next = incoming.next();
+        const timer = clock.setTimeout(() => { void incoming.return?.(); }, peerTimeout);
+        const r = await next.finally(() => clock.clearTimeout(timer));
+        if (r.done) throw new TimeoutError('gap', 'accept (no central connected)', peerTimeout);
+        const c = r.value;
+        conn = c;
+        gatt = c.gatt;
+        c.on('disconnect', reason => {
+          lastDisconnect = { code: reason.code, name: reason.name };
+          for (const w of [...disconnected]) w();
+        });
+        result.connection = { address: c.address, addressType: c.addressType, role: c.role, intervalMs: c.parameters.interval };
+        break;
+      }
+      case 'subscribed': {
+        const s = serving('subscribed');
+        const uuid = resolveServed(s, step.target);
+        await until(`subscription to ${step.target}`, () => {
+          const last = s.subscriptions.filter(x => x.uuid === uuid).pop();
+          return last !== undefined && (last.notifications || last.indications);
+        }, s.changed);
+        break;
+      }
+      case 'send-notification':
+      case 'send-indication': {
+        const s = serving(step.op);
+        const { conn: c } = need(step.op);
+        const uuid = resolveServed(s, step.target);
+        const indication = step.op === 'send-indication';
+        const v = fromHex(step.value);
+        const n = indication ? await s.server.indicate(uuid, v, { connections: [c] }) : await s.server.notify(uuid, v, { connections: [c] });
+        out().notified.push({ target: step.target, value: step.value, indication, delivered: n });
+        break;
+      }
+      case 'wait-disconnect': {
+        const { conn: c } = need('wait-disconnect');
+        await until('the peer\'s disconnection', () => !c.connected, disconnected);
+        if (lastDisconnect) result.disconnect = lastDisconnect;
+        conn = undefined;
+        gatt = undefined;
+        tree = undefined;
+        break;
       }
     }
+  };
+  try {
+    for (const step of list) await Promise.race([runStep(step), gone]);
   } finally {
+    if (onClose) adapter.off('close', onClose);
+    for (const stop of [...waits]) stop();
     await incoming.return?.();
     await adapter.close();
   }

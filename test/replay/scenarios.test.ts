@@ -64,6 +64,28 @@ describe('a session that diverges from the recording fails with a decoded diff',
     expect(e.message).toContain('context (last 8 records played)');
   });
 
+  test('blewire as the peripheral of BlueZ: notifying another value is a mismatch at that Handle Value Notification', async () => {
+    const s = await loadScenario(join(CAPTURES, 'bluez-central-gatt'));
+    expect(s.steps).toContain('send-notification b1e0c003-5c1e-4d6a-9f3b-2a7e5d8c1b00 0101');
+    const { transport, session } = await replayScenario('bluez-central-gatt', s.steps.replace(' 0101', ' 0909'));
+    await expect(session).rejects.toThrow();
+    const e = await transport.finished.then(() => undefined, (x: unknown) => x) as ReplayDivergenceError;
+    expect(e).toBeInstanceOf(ReplayDivergenceError);
+    expect(e.kind).toBe('mismatch');
+    expect(e.message).toMatch(/expected: host → controller ACL .* \| ATT handleValueNtf handle=0x0014 value=0101/);
+    expect(e.message).toMatch(/actual: {3}host → controller ACL .* \| ATT handleValueNtf handle=0x0014 value=0909/);
+  });
+
+  test('blewire as the peripheral of BlueZ: not waiting for the subscription sends the notification out of order', async () => {
+    const s = await loadScenario(join(CAPTURES, 'bluez-central-gatt'));
+    const { transport, session } = await replayScenario('bluez-central-gatt',
+      s.steps.replace('subscribed b1e0c003-5c1e-4d6a-9f3b-2a7e5d8c1b00 → ', ''));
+    await expect(session).rejects.toThrow();
+    const e = await transport.finished.then(() => undefined, (x: unknown) => x) as ReplayDivergenceError;
+    expect(e).toBeInstanceOf(ReplayDivergenceError);
+    expect(e.message).toContain('ATT handleValueNtf handle=0x0014 value=0101');
+  });
+
   test('without its mask, a fresh random address is a mismatch at LE Set Random Address', async () => {
     const s = await loadScenario(join(CAPTURES, 'sim-heart-rate'));
     expect(s.masks).toContainEqual(expect.objectContaining({ kind: 'leSetRandomAddress', field: 'randomAddress' }));
