@@ -1,13 +1,14 @@
 #!/usr/bin/env node
-// The `blewire` command. An installed package runs the compiled dist/cli/main.js and nothing else
-// (no TypeScript loader, no file-system walk: start-up is one import). Only in a git checkout, whose
+// The `blewire` command. An installed package runs the bundled CLI, dist/cli/blewire.cjs (one file,
+// tools/package/bundle-cli.mjs), compiled with a V8 code cache (run-bundle.mjs), and nothing else: no
+// TypeScript loader, no file-system walk, no module graph to resolve. Only in a git checkout, whose
 // tools/ folder is not in the package, does it run the TypeScript sources through tsx, and only when
 // there is no build or a source file is newer than the build, so a contributor never runs stale code.
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const here = (p) => fileURLToPath(new URL(p, import.meta.url));
-const built = here('../../dist/cli/main.js');
+const built = here('../../dist/cli/blewire.cjs');
 const source = here('./main.ts');
 const checkout = existsSync(here('../../tools/tsconfig.build.json')) && existsSync(source);
 
@@ -19,6 +20,12 @@ function newest(dir) {
     t = Math.max(t, e.isDirectory() ? newest(p) : statSync(p).mtimeMs);
   }
   return t;
+}
+
+async function runBuilt() {
+  const { runBundle } = await import('./run-bundle.mjs');
+  const { version } = JSON.parse(readFileSync(here('../../package.json'), 'utf8'));
+  runBundle(built, String(version));
 }
 
 function stale() {
@@ -41,13 +48,13 @@ if (checkout && stale()) {
     await import(pathToFileURL(source).href);
   } else if (existsSync(built)) {
     console.error('blewire: the build in dist/ is older than src/ and tsx is not installed; running the build (npm run build refreshes it)');
-    await import(pathToFileURL(built).href);
+    await runBuilt();
   } else {
     console.error('blewire: no build in dist/ and no tsx to run the sources: run `npm install` (it builds), or `npm run build`');
     process.exitCode = 1;
   }
 } else if (existsSync(built)) {
-  await import(pathToFileURL(built).href);
+  await runBuilt();
 } else {
   console.error('blewire: this package has no dist/ (it was packed without building): reinstall it from a tarball made by `npm pack`');
   process.exitCode = 1;

@@ -9,7 +9,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { chmodSync, mkdtempSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -37,7 +38,8 @@ function readmeBlock(name) {
 function run(cmd, args, opts = {}) {
   const r = spawnSync(cmd, args, {
     encoding: 'utf8', timeout: 300_000, maxBuffer: 64 << 20, ...opts,
-    env: { ...process.env, BLEWIRE_TRANSPORT: 'sim', BLEWIRE_CAPTURE: '', NODE_OPTIONS: '', ...opts.env },
+    // The bin's code cache goes under the temporary folder, never into the user's home.
+    env: { ...process.env, BLEWIRE_TRANSPORT: 'sim', BLEWIRE_CAPTURE: '', NODE_OPTIONS: '', XDG_CACHE_HOME: join(work, 'cache-home'), ...opts.env },
   });
   if (r.error) throw r.error;
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
@@ -89,7 +91,10 @@ after(() => {
 
 test('the tarball holds the build, the bin, the README and nothing else', () => {
   // dist/browser/web-bluetooth.js: the browser build (tools/web/bundle.mjs), one ES module.
-  const expected = ['LICENSE', 'README.md', 'package.json', 'src/cli/bin.mjs', 'dist/browser/web-bluetooth.js'];
+  // dist/cli/blewire.cjs: the CLI as one file (tools/package/bundle-cli.mjs), which the bin runs through
+  // src/cli/run-bundle.mjs with a V8 code cache.
+  const expected = ['LICENSE', 'README.md', 'package.json', 'src/cli/bin.mjs', 'src/cli/run-bundle.mjs',
+    'dist/browser/web-bluetooth.js', 'dist/cli/blewire.cjs'];
   const walk = (dir) => readdirSync(dir, { withFileTypes: true }).flatMap(e =>
     e.isDirectory() ? walk(join(dir, e.name)) : [join(dir, e.name)]);
   for (const f of walk(join(ROOT, 'src'))) {
@@ -287,4 +292,47 @@ test('the installed bin runs the compiled CLI: --help, demo, and a usage error',
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /unknown command 'no-such-command'/);
   assert.doesNotMatch(bad.stderr, /\n\s+at /); // no stack trace
+});
+
+test('the installed bin runs the bundle with a private code cache; a damaged or unusable cache changes nothing', () => {
+  const bin = join(esmApp, 'node_modules/.bin/blewire');
+  const installed = join(esmApp, 'node_modules/blewire/dist/cli/blewire.cjs');
+  const hash = createHash('sha256').update(readFileSync(installed, 'utf8')).digest('hex');
+  const xdg = join(work, 'xdg-cache');
+  const env = { XDG_CACHE_HOME: xdg, BLEWIRE_CODE_CACHE: '' };
+  const help = (extra = {}) => {
+    const r = ok(run(bin, ['--help'], { cwd: esmApp, env: { ...env, ...extra } }), 'blewire --help');
+    assert.match(r.stdout, /^usage: blewire <command>/);
+    assert.equal(r.stderr, '');
+    return r;
+  };
+  help();
+  const dir = join(xdg, 'blewire');
+  assert.equal(statSync(dir).mode & 0o777, 0o700);
+  const files = readdirSync(dir);
+  assert.equal(files.length, 1, files.join(' '));
+  // The file's key ends with the installed bundle's SHA-256: the bin compiled that file, nothing else.
+  assert.match(files[0], new RegExp(`^help\\.[0-9a-f]{8}${hash.slice(0, 24)}\\.v8cache$`));
+  const file = join(dir, files[0]);
+  assert.equal(statSync(file).mode & 0o777, 0o600);
+  const good = readFileSync(file);
+  // A damaged file (one payload byte flipped): ignored, the command works, and a good file replaces it.
+  const bad = Buffer.from(good);
+  bad[bad.length - 1] ^= 0xff;
+  writeFileSync(file, bad, { mode: 0o600 });
+  help();
+  assert.equal(statSync(file).mode & 0o777, 0o600);
+  assert.notDeepEqual(readFileSync(file), bad);
+  // A scan writes its own cache (a second into the run, or at its end); the first line comes either way.
+  const scan = ok(run(bin, ['scan', '--transport', 'sim', '--json', '--duration', '1.5'], { cwd: esmApp, env }), 'blewire scan');
+  assert.match(scan.stdout.split('\n')[0], /^\{"address":"[0-9A-F:]{17}"/);
+  assert.ok(readdirSync(dir).some(f => f.startsWith('scan.')), readdirSync(dir).join(' '));
+  // A folder open to others is not used (nothing read, nothing written); a folder that is a file, the same.
+  chmodSync(dir, 0o755);
+  for (const f of readdirSync(dir)) rmSync(join(dir, f));
+  help();
+  assert.deepEqual(readdirSync(dir), []);
+  const notDir = join(work, 'xdg-file');
+  writeFileSync(notDir, 'x');
+  help({ XDG_CACHE_HOME: notDir });
 });

@@ -1,0 +1,39 @@
+// The `blewire` command as one file: src/cli/main.ts and everything it can load, bundled with esbuild
+// into dist/cli/blewire.cjs (part of `npm run build`). Why: Node resolves, reads and compiles each
+// ES module of dist/ separately (about a hundred for `scan`), which was most of the CLI's start-up;
+// one CommonJS file is one read, and src/cli/bin.mjs compiles it as a vm.Script whose V8 code cache it
+// keeps (src/cli/bin.mjs says how), which Node 20 cannot do for ES modules.
+//
+// The packages blewire depends on (ws, debug, the optional native modules, mqtt) stay outside the
+// bundle: they are installed next to it, and the native ones cannot be bundled. The library (dist/*.js)
+// is not affected: the bundle is only what the bin runs.
+//
+//   node tools/package/bundle-cli.mjs [--outfile PATH] [--verbose]
+import { build } from 'esbuild';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const arg = process.argv.indexOf('--outfile');
+const outfile = arg > 0 ? resolve(process.argv[arg + 1]) : join(ROOT, 'dist/cli/blewire.cjs');
+
+const result = await build({
+  entryPoints: [join(ROOT, 'src/cli/main.ts')],
+  outfile,
+  bundle: true,
+  format: 'cjs',
+  platform: 'node',
+  target: 'node20.19',
+  packages: 'external',
+  // The one `import.meta.url` in src/ (apps/gateway/mqtt.ts, to require() MQTT.js): in a CommonJS
+  // file it is this file's URL, which resolves packages from the same node_modules as dist/.
+  define: { 'import.meta.url': '__blewire_bundle_url' },
+  banner: { js: "'use strict';\nconst __blewire_bundle_url = require('node:url').pathToFileURL(__filename).href;" },
+  legalComments: 'none',
+  logLevel: 'warning',
+  metafile: true,
+});
+if (process.argv.includes('--verbose')) {
+  const bytes = Object.values(result.metafile.outputs).reduce((n, o) => n + o.bytes, 0);
+  console.log(`${outfile}: ${bytes} bytes, ${Object.keys(result.metafile.inputs).length} modules`);
+}
