@@ -187,8 +187,12 @@ describe('gateway: three gateways, one mosquitto', () => {
     const s = parse(await sub.waitFor(l => l.topic === 'blewire/gw2/summary', 20_000, 'gw2 summary'));
     expect(s).toMatchObject({ gateway: 'gw2', adapter: 'open', controller: { address: '00:1B:DC:5E:00:02' }, dropped: 0, mqtt: { connected: true } });
     expect(s['devices']).toBe(3);
-    expect(s['reportsPerSecond']).toBeGreaterThan(10);
-    expect(typeof s['messagesPerSecond']).toBe('number');
+    // Counts, not rates: a rate over wall time depends on the machine's load (the rate arithmetic is
+    // checked on an injected clock in test/unit/gateway/logic.test.ts).
+    expect(s['reports']).toBeGreaterThan(0);
+    expect(s['published']).toBeGreaterThan(0);
+    expect(Number.isInteger(s['reportsPerSecond'])).toBe(true);
+    expect(Number.isInteger(s['messagesPerSecond'])).toBe(true);
     expect(typeof s['uptimeS']).toBe('number');
     const late = await mosquittoSub(broker.port, ['blewire/gw2/summary']);
     try {

@@ -9,6 +9,9 @@ import { discoveryMessages } from '../../../src/apps/gateway/homeassistant.js';
 import { GatewayMerger } from '../../../src/apps/gateway/merge.js';
 import { newRateState, RateLimiter } from '../../../src/apps/gateway/rate.js';
 import { jsonLogger } from '../../../src/apps/gateway/log.js';
+import { Gateway } from '../../../src/apps/gateway/gateway.js';
+import { FakeClock } from '../../../src/clock.js';
+import type { Advertisement } from '../../../src/index.js';
 
 const item = (n: number, size = 10) => ({ topic: `t/${n}`, payload: 'x'.repeat(size), qos: 1 as const, retain: false });
 
@@ -227,5 +230,26 @@ describe('structured logs', () => {
     log.debug('hidden');
     log.warn('w', { error: new GatewayError('EGW_BUSY', 'busy'), n: 1n });
     expect(lines.map(l => JSON.parse(l))).toEqual([{ time: '1970-01-01T00:00:00.000Z', level: 'warn', msg: 'w', gateway: 'g', error: { name: 'GatewayError', code: 'EGW_BUSY', message: 'busy' }, n: '1' }]);
+  });
+});
+
+describe('summary figures on an injected clock', () => {
+  // The rates are counts over the injected clock's interval, so this holds at any machine load.
+  test('reports/s is the reports counted since the last summary over the clock time elapsed; devices and uptime counted', () => {
+    const clock = new FakeClock();
+    const g = new Gateway(resolveConfig({ env: {}, flags: { id: 'gwS', mqtt: { url: 'mqtt://127.0.0.1:1' }, transport: 'sim', commands: { enabled: false } } }),
+      { clock, now: () => Date.UTC(2026, 11, 5), logger: jsonLogger('error', () => undefined) });
+    const ad = (i: number, payload: number) => ({
+      address: `C4:7C:8D:00:00:0${i}`, addressType: 'public', identity: undefined, data: Uint8Array.of(2, 1, 6, 2, 0xff, payload),
+      scanResponse: undefined, rssi: -50, connectable: true, name: undefined, txPower: undefined, serviceUuids: [],
+      serviceData: new Map(), manufacturerData: new Map(),
+    }) as unknown as Advertisement;
+    for (let n = 0; n < 30; n++) g.ingest(ad(n % 3, n));
+    clock.advance(2000);
+    expect(g.summary()).toMatchObject({ gateway: 'gwS', devices: 3, reports: 30, reportsPerSecond: 15, uptimeS: 2, adapter: 'closed', dropped: 0 });
+    expect(g.stats).toMatchObject({ devices: 3, reports: 30 });
+    for (let n = 0; n < 8; n++) g.ingest(ad(3 + (n % 4), n));
+    clock.advance(2000);
+    expect(g.summary()).toMatchObject({ devices: 7, reports: 38, reportsPerSecond: 10, uptimeS: 4 });
   });
 });
