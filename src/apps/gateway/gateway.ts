@@ -25,7 +25,7 @@ import { GatewayError } from './errors.js';
 import { discoveryMessages } from './homeassistant.js';
 import { jsonLogger, type Logger } from './log.js';
 import { loadMqtt, MqttLink, type MqttModule } from './mqtt.js';
-import { newRateState, RateLimiter, type RateState } from './rate.js';
+import { RateLimiter, type RateState } from './rate.js';
 
 /** How often the gateway's tick runs (held changes, expiry, summary), ms. */
 const TICK_MS = 250;
@@ -50,7 +50,13 @@ export interface GatewayDeps {
   bonds?: BondStore;
 }
 
-interface DeviceRecord {
+/**
+ * One tracked device, kept small because a gateway tracks up to maxDevices of them (10 000 in the
+ * memory bench): the record is its own rate-limit state (RateState's two fields), and it holds the
+ * last Advertisement (with the parsed AD the adapter caches on it) only while a change is held for
+ * the next tick; otherwise only the bytes last published are kept, to tell a change.
+ */
+interface DeviceRecord extends RateState {
   /** The key: the identity address of a bonded device (resolved RPA), else the address on the air. */
   address: string;
   /** The type of `address` (the identity's type when resolved). */
@@ -60,14 +66,12 @@ interface DeviceRecord {
   /** Monotonic time of the last report (expiry). */
   lastSeenMono: number;
   reports: number;
-  ad: Advertisement;
+  /** The report to publish while a change is held (the rate limiter's window), else undefined. */
+  ad: Advertisement | undefined;
   publishedData: Uint8Array | undefined;
   publishedScan: Uint8Array | undefined;
-  rate: RateState;
   /** Last BTHome encryption counter accepted (replay protection). */
-  counter?: number;
-  /** Home Assistant discovery topics already sent. */
-  announced?: Set<string>;
+  counter: number | undefined;
 }
 
 export interface GatewayStats {
@@ -94,9 +98,8 @@ export class Gateway {
   readonly clock: Clock;
   private readonly now: () => number;
   private readonly log: Logger;
-  private readonly limiter: RateLimiter;
+  private readonly limiter: RateLimiter<DeviceRecord>;
   private readonly devices = new Map<string, DeviceRecord>();
-  private readonly byRate = new Map<RateState, DeviceRecord>();
   private readonly keys = new Map<string, Uint8Array>();
   private readonly decoders: readonly SensorDecoder[];
   private readonly conns = new Map<string, Connection>();
@@ -120,7 +123,7 @@ export class Gateway {
     this.clock = deps.clock ?? systemClock;
     this.now = deps.now ?? Date.now;
     this.log = deps.logger ?? jsonLogger(config.logLevel, undefined, this.now, { gateway: config.id });
-    this.limiter = new RateLimiter({ minIntervalMs: config.publish.minIntervalMs, maxIntervalMs: config.publish.maxIntervalMs });
+    this.limiter = new RateLimiter<DeviceRecord>({ minIntervalMs: config.publish.minIntervalMs, maxIntervalMs: config.publish.maxIntervalMs });
     for (const [a, k] of Object.entries(config.keys)) this.keys.set(a.toUpperCase(), Uint8Array.from(Buffer.from(k, 'hex')));
     this.decoders = [...DECODERS, ...(deps.decoders ?? [])];
     this.commands = new CommandRunner({
@@ -338,13 +341,15 @@ export class Gateway {
     } else {
       if (this.devices.size >= this.config.maxDevices) this.evictOldest();
       d = { address: key, addressType: identity ? identity.addressType : ad.addressType, firstSeen: wall, lastSeen: wall, lastSeenMono: mono, reports: 1, ad,
-        publishedData: undefined, publishedScan: undefined, rate: newRateState() };
+        publishedData: undefined, publishedScan: undefined, counter: undefined, lastPublished: -Infinity, pending: false };
       this.devices.set(key, d);
-      this.byRate.set(d.rate, d);
     }
     d.addressType = identity ? identity.addressType : ad.addressType;
     const changed = d.publishedData === undefined || !sameBytes(d.publishedData, ad.data) || !sameBytes(d.publishedScan, ad.scanResponse);
-    if (this.limiter.offer(d.rate, changed, mono) === 'publish') this.publishDevice(d, mono);
+    const decision = this.limiter.offer(d, changed, mono);
+    if (decision === 'publish') this.publishDevice(d, mono);
+    // Not held: drop the report (the next one that matters arrives with its own).
+    else if (decision === 'skip' && !d.pending) d.ad = undefined;
   }
 
   private evictOldest(): void {
@@ -356,13 +361,13 @@ export class Gateway {
 
   private forget(d: DeviceRecord): void {
     this.devices.delete(d.address);
-    this.byRate.delete(d.rate);
-    this.limiter.forget(d.rate);
+    this.limiter.forget(d);
+    d.ad = undefined;
   }
 
-  private decode(d: DeviceRecord): Decoded[] {
+  private decode(d: DeviceRecord, ad: Advertisement): Decoded[] {
     // The address on the air goes into BTHome's nonce; a key may be configured under either address.
-    const decoded = decodeAll({ address: d.ad.address, serviceData: d.ad.serviceData, manufacturerData: d.ad.manufacturerData },
+    const decoded = decodeAll({ address: ad.address, serviceData: ad.serviceData, manufacturerData: ad.manufacturerData },
       a => this.keys.get(d.address) ?? this.keys.get(a), this.decoders);
     for (const r of decoded) {
       if (r.counter === undefined || r.error) continue;
@@ -378,21 +383,24 @@ export class Gateway {
   }
 
   private publishDevice(d: DeviceRecord, mono: number): void {
-    this.limiter.published(d.rate, mono);
-    d.publishedData = d.ad.data;
-    d.publishedScan = d.ad.scanResponse;
-    const decoded = this.decode(d);
-    const doc = buildDocument(this.config.id, d.ad, decoded, d, d.reports, ++this.seq);
+    const ad = d.ad;
+    if (!ad) return;
+    d.ad = undefined;
+    this.limiter.published(d, mono);
+    d.publishedData = ad.data;
+    d.publishedScan = ad.scanResponse;
+    const decoded = this.decode(d, ad);
+    const doc = buildDocument(this.config.id, ad, decoded, d, d.reports, ++this.seq);
     const topic = this.topics.device(d.address);
     this.mqtt?.publish(topic, JSON.stringify(doc), this.config.mqtt.qos, this.config.publish.retain);
     this.stats_.published++;
-    if (this.config.homeAssistant.enabled) this.announce(d, decoded, topic);
+    if (this.config.homeAssistant.enabled) this.announce(d, ad, decoded, topic);
   }
 
-  private announce(d: DeviceRecord, decoded: readonly Decoded[], stateTopic: string): void {
+  private announce(d: DeviceRecord, ad: Advertisement, decoded: readonly Decoded[], stateTopic: string): void {
     for (const r of decoded) {
       for (const m of discoveryMessages({ discoveryPrefix: this.config.homeAssistant.discoveryPrefix, gateway: this.config.id,
-        statusTopic: this.topics.status, stateTopic, address: d.address, ...(d.ad.name ? { name: d.ad.name } : {}) }, r)) {
+        statusTopic: this.topics.status, stateTopic, address: d.address, ...(ad.name ? { name: ad.name } : {}) }, r)) {
         if (this.announced.has(m.topic)) continue;
         this.announced.add(m.topic);
         this.mqtt?.publish(m.topic, m.payload, 1, true);
@@ -417,10 +425,9 @@ export class Gateway {
 
   private tick(): void {
     const mono = this.clock.now();
-    for (const s of this.limiter.due(mono)) {
-      const d = this.byRate.get(s);
-      if (d) this.publishDevice(d, mono);
-      else this.limiter.forget(s);
+    for (const d of this.limiter.due(mono)) {
+      if (this.devices.get(d.address) === d) this.publishDevice(d, mono);
+      else this.limiter.forget(d);
     }
     // Expiry: the map is in least-recently-heard order, so stop at the first fresh entry.
     for (const d of this.devices.values()) {

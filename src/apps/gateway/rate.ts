@@ -29,14 +29,18 @@ export function newRateState(): RateState {
   return { lastPublished: -Infinity, pending: false };
 }
 
-export class RateLimiter {
+/**
+ * Generic over the state's type so that a caller can keep the two fields inside its own per-device
+ * record (the gateway does: no separate state object and no state → record map per device).
+ */
+export class RateLimiter<S extends RateState = RateState> {
   /** States with a held change, in the order they were held (a Set keeps the order). */
-  private readonly held = new Set<RateState>();
+  private readonly held = new Set<S>();
 
   constructor(readonly limits: RateLimits = DEFAULT_RATE_LIMITS) {}
 
   /** One report of a device: publish now, hold it (a change inside the window), or skip it. */
-  offer(state: RateState, changed: boolean, now: number): RateDecision {
+  offer(state: S, changed: boolean, now: number): RateDecision {
     const since = now - state.lastPublished;
     if (changed || state.pending) {
       if (since >= this.limits.minIntervalMs) return 'publish';
@@ -50,7 +54,7 @@ export class RateLimiter {
   }
 
   /** Record a publication (clears a held change). */
-  published(state: RateState, now: number): void {
+  published(state: S, now: number): void {
     state.lastPublished = now;
     if (state.pending) {
       state.pending = false;
@@ -59,14 +63,14 @@ export class RateLimiter {
   }
 
   /** Held changes whose window has ended, oldest first; the caller publishes them (and calls published()). */
-  due(now: number): RateState[] {
-    const out: RateState[] = [];
+  due(now: number): S[] {
+    const out: S[] = [];
     for (const s of this.held) if (now - s.lastPublished >= this.limits.minIntervalMs) out.push(s);
     return out;
   }
 
   /** Forget a state (its device was evicted). */
-  forget(state: RateState): void {
+  forget(state: S): void {
     this.held.delete(state);
   }
 

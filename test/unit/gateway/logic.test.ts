@@ -253,3 +253,43 @@ describe('summary figures on an injected clock', () => {
     expect(g.summary()).toMatchObject({ devices: 7, reports: 38, reportsPerSecond: 10, uptimeS: 4 });
   });
 });
+
+describe('device records and the rate limits', () => {
+  test('a change inside the window is held and the newest report goes out at the tick; an unchanged report keeps nothing', () => {
+    const clock = new FakeClock();
+    const g = new Gateway(resolveConfig({ env: {}, flags: { id: 'gwR', mqtt: { url: 'mqtt://127.0.0.1:1' }, transport: 'sim', commands: { enabled: false },
+      publish: { minIntervalMs: 1000, maxIntervalMs: 60_000 } } }), { clock, now: () => Date.UTC(2026, 11, 5), logger: jsonLogger('error', () => undefined) });
+    const out: { topic: string; doc: Record<string, unknown> }[] = [];
+    // Only the publication sink is replaced (the broker side has its own tests against mosquitto).
+    (g as unknown as { mqtt: unknown }).mqtt = { publish: (topic: string, payload: string) => out.push({ topic, doc: JSON.parse(payload) as Record<string, unknown> }) };
+    const ad = (payload: number, rssi: number) => ({
+      address: 'C4:7C:8D:00:00:01', addressType: 'public', identity: undefined, data: Uint8Array.of(2, 1, 6, 4, 0xff, 0x34, 0x12, payload),
+      scanResponse: undefined, rssi, connectable: true, name: undefined, txPower: undefined, serviceUuids: [],
+      serviceData: new Map(), manufacturerData: new Map([[0x1234, Uint8Array.of(payload)]]),
+    }) as unknown as Advertisement;
+    const tick = () => (g as unknown as { tick(): void }).tick();
+    g.ingest(ad(1, -40));
+    expect(out.map(o => o.doc['manufacturerData'])).toEqual([{ '0x1234': '01' }]);
+    clock.advance(100);
+    g.ingest(ad(2, -41)); // changed, inside the window: held
+    g.ingest(ad(3, -42)); // changed again: still one held change, now this report
+    g.ingest(ad(3, -43)); // same data as the held one: the newest report replaces it
+    tick();
+    expect(out).toHaveLength(1);
+    clock.advance(900);
+    tick();
+    expect(out).toHaveLength(2);
+    expect(out[1]!.doc).toMatchObject({ manufacturerData: { '0x1234': '03' }, rssi: -43, reports: 4 });
+    tick();
+    expect(out).toHaveLength(2);
+    clock.advance(5000);
+    g.ingest(ad(3, -44)); // unchanged, before maxInterval: skipped, and the record keeps no report
+    tick();
+    expect(out).toHaveLength(2);
+    expect((g as unknown as { devices: Map<string, { ad?: unknown; pending: boolean }> }).devices.get('C4:7C:8D:00:00:01')).toMatchObject({ ad: undefined, pending: false });
+    clock.advance(60_000);
+    g.ingest(ad(3, -45)); // unchanged after maxInterval: the heartbeat
+    expect(out).toHaveLength(3);
+    expect(out[2]!.doc).toMatchObject({ rssi: -45, reports: 6 });
+  });
+});
