@@ -544,6 +544,44 @@ describe('gateway: broker restart, adapter loss, signals', () => {
     }
   }, 60_000);
 
+  test('blewire gateway (the CLI): SIGINT exits 0 and the gateway itself publishes offline, retained (the broker logs its PUBLISH and a clean DISCONNECT: no Last Will)', async () => {
+    const broker = await startMosquitto({ config: ['log_type all'] });
+    const sub = await mosquittoSub(broker.port, ['blewire/gwI/status', 'blewire/gwI/devices/+']);
+    const p = spawn(process.execPath, [`${REPO}/src/cli/bin.mjs`, 'gateway', '--mqtt', broker.url, '--transport', 'sim:demo', '--id', 'gwI'],
+      { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    p.stderr!.on('data', (c: Buffer) => { err += c.toString(); });
+    try {
+      await sub.waitFor(l => l.topic === 'blewire/gwI/status' && l.payload === 'online', 60_000, 'gwI online');
+      await sub.waitFor(l => l.topic.startsWith('blewire/gwI/devices/'), 30_000, 'a gwI device document');
+      p.kill('SIGINT');
+      const [code, signal] = await once(p, 'exit') as [number | null, string | null];
+      expect({ code, signal, err: code === 0 ? '' : err }).toEqual({ code: 0, signal: null, err: '' });
+      // The bound: offline is on the broker by the time the process has exited (a short grace for the broker's fan-out).
+      await sub.waitFor(l => l.topic === 'blewire/gwI/status' && l.payload === 'offline', 2000, 'gwI offline');
+      const log = broker.log();
+      const client = 'blewire-gwI';
+      // mosquitto logs a PUBLISH it received from the client (retained: r1) and the client's DISCONNECT; a Last
+      // Will is only sent when the connection ends without a DISCONNECT (MQTT 5 3.1.2.5 / 3.14.4).
+      expect(log).toMatch(new RegExp(`Received PUBLISH from ${client} \\(d0, q1, r1, m\\d+, 'blewire/gwI/status', \\.\\.\\. \\(7 bytes\\)\\)`));
+      expect(log).toMatch(new RegExp(`Received DISCONNECT from ${client}`));
+      expect(log).not.toMatch(/Client blewire-gwI .*closed its connection|disconnected, not authorised/);
+      const logs = err.trim().split('\n').map(l => JSON.parse(l) as { msg: string });
+      expect(logs.map(l => l.msg)).toEqual(expect.arrayContaining(['gateway stopping', 'gateway stopped']));
+      const late = await mosquittoSub(broker.port, ['blewire/gwI/status']);
+      try {
+        await late.waitFor(l => l.topic === 'blewire/gwI/status' && l.payload === 'offline', 5000, 'retained offline');
+      } finally {
+        await late.stop();
+      }
+    } finally {
+      if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
+      await sub.stop();
+      await broker.stop();
+      removeDir(broker.dir);
+    }
+  }, 120_000);
+
   test('blewire gateway (the CLI): SIGTERM publishes offline and exits 0; SIGKILL leaves the Last Will', async () => {
     const broker = await startMosquitto();
     const sub = await mosquittoSub(broker.port, ['blewire/+/status', 'blewire/gwS/devices/+']);

@@ -60,10 +60,10 @@ export interface Mosquitto {
   log(): string;
 }
 
-export async function startMosquitto(opts: { persistence?: boolean } = {}): Promise<Mosquitto> {
+export async function startMosquitto(opts: { persistence?: boolean; config?: string[]; port?: number } = {}): Promise<Mosquitto> {
   const dir = mkdtempSync(join(tmpdir(), 'blewire-mosquitto-'));
-  const port = await freePort();
-  const lines = [`listener ${port} 127.0.0.1`, 'allow_anonymous true'];
+  const port = opts.port ?? await freePort();
+  const lines = [`listener ${port} 127.0.0.1`, 'allow_anonymous true', ...(opts.config ?? [])];
   if (opts.persistence) {
     // Started as root, mosquitto drops to its own user: give it a directory it can write its database to
     // (without this the save on exit fails, "Permission denied", and sessions silently do not survive).
