@@ -58,7 +58,8 @@ describe('the gateway systemd unit', () => {
     const caps = (key: string) => (k.get(key) ?? []).join(' ').split(/\s+/).filter(Boolean).sort();
     expect(caps('AmbientCapabilities')).toEqual(['CAP_NET_ADMIN', 'CAP_NET_RAW']);
     expect(caps('CapabilityBoundingSet')).toEqual(['CAP_NET_ADMIN', 'CAP_NET_RAW']);
-    expect(k.get('ExecStart')?.[0]).toMatch(/blewire-gateway|blewire gateway/);
+    // The command with the V8 memory flags (src/cli/gateway.mjs), not plain `blewire gateway`.
+    expect(k.get('ExecStart')?.[0]).toMatch(/^\/usr\/bin\/env blewire-gateway /);
   });
 
   test('systemd-analyze security --offline: systemd scores the exposure at most 4.5 (it was 6.2 with the first unit)', () => {

@@ -8,7 +8,7 @@
 // The examples talk to the simulated controller through BLEWIRE_TRANSPORT=sim, which they read.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, mkdtempSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -276,6 +276,34 @@ test("README's CommonJS example runs on plain node", () => {
   writeFileSync(join(cjsApp, 'example.cjs'), readmeBlock('example.cjs'));
   const r = ok(run(process.execPath, ['example.cjs'], { cwd: cjsApp }), 'node example.cjs');
   assert.match(r.stdout, /^found Pulse HR at [0-9A-F:]{17}$/m);
+});
+
+test('the installed blewire-gateway bin runs the gateway with its V8 memory flags (the systemd unit runs it)', async () => {
+  // MQTT.js is the gateway's optional peer dependency: install it next to blewire, as the README says.
+  ok(run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', 'mqtt@5'], { cwd: esmApp }), 'npm install mqtt');
+  const bin = join(esmApp, 'node_modules/.bin/blewire-gateway');
+  assert.ok(existsSync(bin));
+  // A broker that is not there: the gateway starts, logs, and keeps reconnecting until the signal.
+  const p = spawn(bin, ['--mqtt', 'mqtt://127.0.0.1:1', '--transport', 'sim:demo', '--id', 'pkg'],
+    { cwd: esmApp, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: '' } });
+  let err = '';
+  const started = new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`no 'gateway starting' log within 60 s: ${err}`)), 60_000);
+    p.stderr.on('data', c => {
+      err += c.toString();
+      const line = err.split('\n').find(l => l.includes('"gateway starting"'));
+      if (line) { clearTimeout(t); resolve(JSON.parse(line)); }
+    });
+    p.once('exit', code => { clearTimeout(t); reject(new Error(`exited ${code}: ${err}`)); });
+  });
+  try {
+    const line = await started;
+    assert.deepEqual(line.execArgv, ['--max-semi-space-size=1', '--single-threaded-gc']);
+  } finally {
+    const exited = new Promise(resolve => p.once('exit', (code, signal) => resolve({ code, signal })));
+    p.kill('SIGTERM');
+    assert.deepEqual(await exited, { code: 0, signal: null });
+  }
 });
 
 test('the installed bin runs the compiled CLI: --help, demo, and a usage error', () => {

@@ -233,18 +233,24 @@ async function memory(broker: Mosquitto, devices = 10_000): Promise<void> {
   const tsc = spawnSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(ROOT, 'tools', 'tsconfig.build.json'),
     '--outDir', dist, '--declaration', 'false'], { cwd: ROOT, stdio: 'inherit' });
   if (tsc.status !== 0) throw new Error('tsc failed');
-  const child = spawn(process.execPath, ['--expose-gc', join(ROOT, 'tools', 'bench', 'gateway-rss-child.mjs'), dist, broker.url, String(devices)],
-    { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  child.stdout!.on('data', (c: Buffer) => { out += c.toString(); });
-  const code = await new Promise<number | null>(r => child.once('exit', c => r(c)));
-  const line = out.trim().split('\n').pop() ?? '';
-  if (code !== 0 || !line.startsWith('{')) throw new Error(`the RSS child failed (exit ${code}): ${out}`);
-  const r = JSON.parse(line) as Record<string, number>;
-  const mb = (n: number) => (n / 1e6).toFixed(1);
-  console.log(`memory (fresh process on the compiled JavaScript, a gateway tracking ${r['devices']} devices, every one published: ` +
-    `${r['delivered']} delivered, ${r['dropped']} dropped): RSS ${mb(r['rss']!)} MB (${mb(r['rssBefore']!)} MB before the devices; ` +
-    `JS heap ${mb(r['heapUsed']!)} MB, ${mb(r['heapBefore']!)} MB before)`);
+  // Twice: with the V8 flags of `blewire-gateway` (the command the systemd unit runs; read from its
+  // first line, so the bench measures what that command runs), and with Node's defaults (`blewire gateway`).
+  const shebang = readFileSync(join(ROOT, 'src', 'cli', 'gateway.mjs'), 'utf8').split('\n')[0]!;
+  const binFlags = shebang.split(/\s+/).filter(a => a.startsWith('--'));
+  for (const [label, flags] of [['blewire-gateway, ' + binFlags.join(' '), binFlags], ['Node defaults', []]] as const) {
+    const child = spawn(process.execPath, [...flags, '--expose-gc', join(ROOT, 'tools', 'bench', 'gateway-rss-child.mjs'), dist, broker.url, String(devices)],
+      { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout!.on('data', (c: Buffer) => { out += c.toString(); });
+    const code = await new Promise<number | null>(r => child.once('exit', c => r(c)));
+    const line = out.trim().split('\n').pop() ?? '';
+    if (code !== 0 || !line.startsWith('{')) throw new Error(`the RSS child failed (exit ${code}): ${out}`);
+    const r = JSON.parse(line) as Record<string, number>;
+    const mb = (n: number) => (n / 1e6).toFixed(1);
+    console.log(`memory (${label}; fresh process on the compiled JavaScript, a gateway tracking ${r['devices']} devices, every one published: ` +
+      `${r['delivered']} delivered, ${r['dropped']} dropped): RSS ${mb(r['rss']!)} MB (${mb(r['rssBefore']!)} MB before the devices; ` +
+      `JS heap ${mb(r['heapUsed']!)} MB, ${mb(r['heapBefore']!)} MB before)`);
+  }
 }
 
 /** `parts`: some of 'ingest', 'messages', 'memory' (run directly: `… gateway.bench.ts --only ingest`, e.g. under --cpu-prof). */

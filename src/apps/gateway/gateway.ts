@@ -188,7 +188,9 @@ export class Gateway {
     }
     this.mqtt.onConnect(() => { this.announced.clear(); });
     this.mqtt.start();
-    this.log.info('gateway starting', { mqtt: c.mqtt.url.replace(/\/\/[^@/]*@/, '//***@'), transport: typeof this.deps.transport === 'function' ? '(factory)' : this.deps.transport ?? c.transport, active: c.scan.active });
+    this.log.info('gateway starting', { mqtt: c.mqtt.url.replace(/\/\/[^@/]*@/, '//***@'), transport: typeof this.deps.transport === 'function' ? '(factory)' : this.deps.transport ?? c.transport, active: c.scan.active,
+      // The V8 flags in force (blewire-gateway sets the memory ones): operators and the tests can see them.
+      execArgv: process.execArgv });
     this.loop = this.adapterLoop();
     this.scheduleTick();
   }
