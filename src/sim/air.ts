@@ -25,8 +25,10 @@
  *   Request at the peripheral's host, whose LTK Request Reply must give the same key (else the link
  *   drops with MIC failure; a Negative Reply is PIN or Key Missing), then both hosts get Encryption
  *   Change (Vol 6, Part B, 5.1.3). SMP needs nothing of the bridge: it is L2CAP (CID 0x0006).
- * - Not carried across yet: LL procedures started by one side (connection update, PHY, data length)
- *   apply to that side's link only.
+ * - Data length is carried across: LE Set Data Length on either side runs LL_LENGTH_REQ / RSP against
+ *   the other side's controller (Vol 6, Part B, 5.1.9), so both report LE Data Length Change: the asking
+ *   side its new maximum TX, the other side the same figure as its maximum RX.
+ * - Not carried across yet: connection update and PHY started by one side apply to that side's link only.
  */
 import { encodeL2capFrame } from '../l2cap/frames.js';
 import { L2capReassembler } from '../l2cap/reassembly.js';
@@ -154,6 +156,8 @@ export class AirBridge implements LinkPeer {
   private ended = false;
   /** On the central's side: the peripheral's controller and link (encryption asks its host for the LTK). */
   remote: { controller: SimController; link: SimLink } | undefined;
+  /** On both sides: the other host's controller and link (LL procedures that change both ends: data length). */
+  other: { controller: SimController; link: SimLink } | undefined;
 
   constructor(private readonly deliver: (frame: { cid: number; payload: Uint8Array }) => void,
     private readonly end: (reason: number) => void) {}

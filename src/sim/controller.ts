@@ -44,7 +44,7 @@ import type { SimClock, SimEvent } from './clock.js';
 import { SimAclBuffers } from './acl-buffers.js';
 import { SimLink, type LinkOwner } from './link.js';
 import type { PeerLinkApi, VirtualPeripheral } from './peripheral.js';
-import { HostAdvertiser, type AirConnectRequest, type HostAdvertisingSet, type SimAir } from './air.js';
+import { AirBridge, HostAdvertiser, type AirConnectRequest, type HostAdvertisingSet, type SimAir } from './air.js';
 import type { LinkPeer } from './link.js';
 import type { SimControllerOptions } from './types.js';
 import { normAddress, Rng } from './util.js';
@@ -580,6 +580,12 @@ export class SimController implements LinkOwner {
         intervalUs: interval, latency: init.latency, supervisionTimeoutUs: init.supervisionTimeoutUs, firstAnchorUs: this.clock.micros + 2500 },
     };
     link.peer = p.connect(api, this.rng);
+    // Another host on the air: each side's bridge knows the other side's link (data length changes both).
+    if (link.peer instanceof AirBridge && link.peer.remote) {
+      const remote = link.peer.remote;
+      link.peer.other = remote;
+      if (remote.link.peer instanceof AirBridge) remote.link.peer.other = { controller: this, link };
+    }
     this.connectionComplete(init.extended, S.success, link);
     this.updateAdvertisers();
   }

@@ -2,6 +2,7 @@
  * The simulator's link-layer procedures on a connection: data length (Core Vol 4, Part E, 7.8.33-7.8.46;
  * LL_LENGTH_REQ, Vol 6, Part B, 5.1.9) and PHY (7.8.47-7.8.49; LL_PHY_REQ, Vol 6, Part B, 5.1.10).
  */
+import { AirBridge } from '../air.js';
 import { type HandlerMap, S } from './table.js';
 
 export const LINK_LAYER = {
@@ -10,6 +11,29 @@ export const LINK_LAYER = {
     if (!link) return c.fail('leSetDataLength', S.unknownConnection);
     if (cmd.txOctets < 27 || cmd.txOctets > 251 || cmd.txTime < 328 || cmd.txTime > 17040) return c.fail('leSetDataLength', S.invalidParameters);
     c.complete('leSetDataLength', { connectionHandle: link.handle });
+    const other = link.peer instanceof AirBridge ? link.peer.other : undefined;
+    if (other) {
+      // Another host's controller is the peer: LL_LENGTH_REQ / RSP change both ends (Vol 6, Part B,
+      // 5.1.9; 4.5.10): our maximum TX becomes its maximum RX; our RX is what it transmits already.
+      const tx = cmd.txOctets;
+      const time = tx * 8 + 112;
+      link.afterEvents(2, () => {
+        if (link.closed || other.link.closed) return;
+        const theirs = other.link.dataLength;
+        const updates = [
+          [c, link, { txOctets: tx, txTime: time, rxOctets: theirs.txOctets, rxTime: theirs.txTime }],
+          [other.controller, other.link, { ...theirs, rxOctets: tx, rxTime: time }],
+        ] as const;
+        for (const [ctl, l, d] of updates) {
+          const was = l.dataLength;
+          if (was.txOctets === d.txOctets && was.txTime === d.txTime && was.rxOctets === d.rxOctets && was.rxTime === d.rxTime) continue;
+          l.dataLength = { ...d };
+          ctl.emit({ kind: 'leDataLengthChange', connectionHandle: l.handle, maxTxOctets: d.txOctets, maxTxTime: d.txTime,
+            maxRxOctets: d.rxOctets, maxRxTime: d.rxTime });
+        }
+      });
+      return;
+    }
     const peerMax = c.peerOf(link)?.spec.maxDataLength ?? 251;
     const tx = Math.min(cmd.txOctets, peerMax);
     const rx = Math.min(251, peerMax);
