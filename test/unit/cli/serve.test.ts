@@ -44,10 +44,26 @@ registerTransport('testair-legacy', () => {
 /** ATT PDUs (CID 0x0004) the central's host sent (tx) and received (rx), as hex. */
 function tap(inner: HciTransport): { transport: HciTransport; att: Array<{ dir: 'tx' | 'rx'; hex: string }> } {
   const att: Array<{ dir: 'tx' | 'rx'; hex: string }> = [];
+  // The ATT PDU being reassembled in each direction (its entry in `att`), until its continuing fragments are in.
+  const open: Record<'tx' | 'rx', { entry: { dir: 'tx' | 'rx'; hex: string }; left: number } | undefined> = { tx: undefined, rx: undefined };
   const grab = (dir: 'tx' | 'rx', p: Uint8Array): void => {
-    // H4 ACL: type, handle + flags (2), length (2), L2CAP length (2), CID (2), payload; first fragments only.
-    if (p[0] !== 0x02 || p.length < 9 || ((p[2]! >> 4) & 0x3) === 0x1) return;
-    if ((p[7]! | (p[8]! << 8)) === 0x0004) att.push({ dir, hex: toHex(p.subarray(9)) });
+    // H4 ACL: type, handle + flags (2), length (2), L2CAP length (2), CID (2), payload; a continuing
+    // fragment (PB 0b01, Vol 4, Part E, 5.4.2) adds to the PDU its first fragment started.
+    if (p[0] !== 0x02 || p.length < 5) return;
+    if (((p[2]! >> 4) & 0x3) === 0x1) {
+      const o = open[dir];
+      if (!o) return;
+      o.entry.hex += toHex(p.subarray(5));
+      o.left -= p.length - 5;
+      if (o.left <= 0) open[dir] = undefined;
+      return;
+    }
+    open[dir] = undefined;
+    if (p.length < 9 || (p[7]! | (p[8]! << 8)) !== 0x0004) return;
+    const entry = { dir, hex: toHex(p.subarray(9)) };
+    att.push(entry);
+    const left = (p[5]! | (p[6]! << 8)) - (p.length - 9);
+    if (left > 0) open[dir] = { entry, left };
   };
   return {
     att,
