@@ -93,7 +93,7 @@ test('the tarball holds the build, the bin, the README and nothing else', () => 
   // dist/browser/web-bluetooth.js: the browser build (tools/web/bundle.mjs), one ES module.
   // dist/cli/blewire.cjs: the CLI as one file (tools/package/bundle-cli.mjs), which the bin runs through
   // src/cli/run-bundle.mjs with a V8 code cache.
-  const expected = ['LICENSE', 'README.md', 'package.json', 'src/cli/bin.mjs', 'src/cli/run-bundle.mjs',
+  const expected = ['LICENSE', 'README.md', 'package.json', 'src/cli/bin.mjs', 'src/cli/run-bundle.mjs', 'src/cli/gateway.mjs',
     'dist/browser/web-bluetooth.js', 'dist/cli/blewire.cjs'];
   const walk = (dir) => readdirSync(dir, { withFileTypes: true }).flatMap(e =>
     e.isDirectory() ? walk(join(dir, e.name)) : [join(dir, e.name)]);
