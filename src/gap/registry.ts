@@ -56,12 +56,19 @@ export interface RegistryEntry<A> {
   readonly id: number;
 }
 
+/**
+ * Advertisers the registry keeps by default (the adapter's; `Adapter.open({ registryCapacity })`
+ * where offered). Every report of a new address adds one, so a crowded hall or a peer cycling random
+ * addresses feeds it; beyond it the CLOCK hand evicts one (counted in `evicted`).
+ */
+export const DEFAULT_REGISTRY_CAPACITY = 4096;
+
 export class DeviceRegistry<A> {
   /** Insertion order is the CLOCK hand's order. */
   private readonly map = new Map<number, RegistryEntry<A>>();
   evicted = 0;
 
-  constructor(readonly capacity = 4096) {
+  constructor(readonly capacity = DEFAULT_REGISTRY_CAPACITY) {
     if (!(capacity >= 1)) throw new ArgumentError(`registry capacity must be at least 1, got ${capacity}`);
   }
 

@@ -38,7 +38,7 @@ import { AttBearer, type AttServerRole, type AttValueEvent } from '../att/bearer
 import { ATT_TRANSACTION_TIMEOUT_MS, AttErrorCode } from '../att/constants.js';
 import type { Clock, TimerId } from '../clock.js';
 import { describeUuid, uuidOf, type Uuid } from '../codec/uuid.js';
-import { AttError, DisconnectedError, InvalidStateError, type TimeoutError } from '../errors.js';
+import { ArgumentError, AttError, DisconnectedError, InvalidStateError, type TimeoutError } from '../errors.js';
 import type { L2capChannel } from '../l2cap/channel.js';
 import { equalBytes } from '../bytes/hex.js';
 import { log } from '../log.js';
@@ -522,7 +522,13 @@ export class GattClient implements GattOps {
     if (!canNotify && !canIndicate) throw new InvalidStateError(`gatt: ${describeUuid(ch.uuid)} supports neither notifications nor indications`);
     if (!ch.cccd) throw new InvalidStateError(`gatt: ${describeUuid(ch.uuid)} has no Client Characteristic Configuration descriptor`);
     const bit = (options.indicate && canIndicate) || !canNotify ? Cccd.indication : Cccd.notification;
-    const sub = new ValueSubscription(this, ch, callback, options.buffer ?? 256);
+    const buffer = options.buffer ?? SUBSCRIPTION_BUFFER_DEFAULT;
+    if (!Number.isInteger(buffer) || buffer < 0 || buffer > SUBSCRIPTION_BUFFER_MAX) {
+      // NaN or Infinity here made the iterator's backlog unbounded (a peer notifying faster than the
+      // reader reads grew memory without limit).
+      throw new ArgumentError(`subscribe: buffer must be an integer 0..${SUBSCRIPTION_BUFFER_MAX}, got ${String(buffer)}`);
+    }
+    const sub = new ValueSubscription(this, ch, callback, buffer);
     // Registered before the CCCD write so a value sent right after it is not lost.
     this.sinks.set(ch.handle, [...(this.sinks.get(ch.handle) ?? []), sub]);
     try {
@@ -707,6 +713,15 @@ export class GattClient implements GattOps {
     for (const fn of [...this.disconnectListeners]) fn(reason);
   }
 }
+
+/**
+ * Values one subscription keeps for an iterator that has not read them yet, by default; the oldest is
+ * dropped beyond it (counted in `dropped`). The peer sets the rate (a notification per connection
+ * event, up to 1 / 7.5 ms, Vol 6, Part B, 4.5.1), so only this bounds the backlog.
+ */
+export const SUBSCRIPTION_BUFFER_DEFAULT = 256;
+/** The largest `buffer` a subscription may ask for (64 Ki values of at most ATT_MTU - 3 octets each). */
+export const SUBSCRIPTION_BUFFER_MAX = 65_536;
 
 /** One subscriber: a callback and/or a bounded buffer read by an async iterator. */
 class ValueSubscription implements Subscription, Sink {

@@ -25,7 +25,7 @@ export interface WriteOptions extends OpOptions {
 export interface SubscribeOptions extends OpOptions {
   /** Use indications even if notifications are supported. */
   indicate?: boolean;
-  /** Values kept for a slow iterator before the oldest is dropped (default 256). */
+  /** Values kept for a slow iterator before the oldest is dropped: 0..SUBSCRIPTION_BUFFER_MAX (65 536), default 256. */
   buffer?: number;
 }
 

@@ -297,16 +297,20 @@ export class LinkPairing implements SmpHandler {
   private wait(list: Waiter[], options: OperationOptions, what: string): Promise<SecurityState> {
     return new Promise<SecurityState>((resolve, reject) => {
       const d = deadline(this.link.clock, options, { layer: 'smp', operation: `${what} ${this.link.address}` });
-      const w: Waiter = {
-        resolve: s => { d.done(); resolve(s); },
-        reject: e => { d.done(); reject(e); },
-      };
-      if (d.signal.aborted) return reject(d.signal.reason as Error);
-      d.signal.addEventListener('abort', () => {
+      // The abort listener goes when the wait settles: without a timeout or signal the deadline's
+      // signal is one shared never-firing signal, and each pair() / encrypt() left a listener (and its
+      // waiter) on it for the life of the process (MaxListenersExceededWarning after 10 pairings).
+      const onAbort = (): void => {
         const i = list.indexOf(w);
         if (i >= 0) list.splice(i, 1);
         w.reject(d.signal.reason as Error);
-      }, { once: true });
+      };
+      const w: Waiter = {
+        resolve: s => { d.signal.removeEventListener('abort', onAbort); d.done(); resolve(s); },
+        reject: e => { d.signal.removeEventListener('abort', onAbort); d.done(); reject(e); },
+      };
+      if (d.signal.aborted) return reject(d.signal.reason as Error);
+      d.signal.addEventListener('abort', onAbort, { once: true });
       list.push(w);
     });
   }

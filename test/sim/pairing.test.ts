@@ -280,4 +280,23 @@ describe('failures are typed, end the pairing, and leave no timer', () => {
     // The right size pairs with legacy OOB on the same link.
     expect(await conn.pair({ oob: { legacyTk: tk } })).toMatchObject({ encrypted: true, authenticated: true, secureConnections: false });
   });
+
+  test('pair() and encrypt() without a timeout leave no listener behind: 12 of each, no MaxListenersExceededWarning', async () => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error): void => { warnings.push(`${w.name}: ${w.message}`); };
+    process.on('warning', onWarning);
+    try {
+      const { adapter, sim } = await up({});
+      const conn = await connect(adapter);
+      for (let i = 0; i < 12; i++) {
+        await conn.pair();
+        await sim.clock.delay(100);
+      }
+      for (let i = 0; i < 12; i++) await conn.encrypt();
+      await new Promise(r => setImmediate(r)); // warnings are emitted on the next tick
+    } finally {
+      process.off('warning', onWarning);
+    }
+    expect(warnings.filter(w => w.includes('MaxListeners'))).toEqual([]);
+  });
 });
