@@ -215,7 +215,12 @@ function distKinds(bits: number, sc: boolean): SmpKind[] {
   if (SMP_KEY_DIST.has(bits, 'signKey')) k.push('signingInformation');
   return k;
 }
-/** At most this many key-distribution PDUs are held while the initiator waits for Encryption Change. */
+/**
+ * At most this many key-distribution PDUs are held while the initiator waits for Encryption Change:
+ * a responder distributes at most five (Encryption Information, Central Identification, Identity
+ * Information, Identity Address Information, Signing Information; Vol 3, Part H, 3.6.1), so a sixth
+ * is not an early key but a protocol error (Pairing Failed, Unspecified Reason).
+ */
 const MAX_HELD_PDUS = 5;
 /** Pairing failures that are verification failures: they count for the repeated-attempts back-off. */
 const AUTH_FAILURES = new Set<number>([R.PasskeyEntryFailed, R.ConfirmValueFailed, R.DhKeyCheckFailed, R.NumericComparisonFailed]);
