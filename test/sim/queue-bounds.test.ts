@@ -1,11 +1,14 @@
 // Queue bounds a peer feeds (issue 15, "audit every other queue"): a subscription's backlog for an
 // iterator that does not read is SUBSCRIPTION_BUFFER_DEFAULT values, or the caller's `buffer`, which
-// must be an integer 0..SUBSCRIPTION_BUFFER_MAX (before, NaN or Infinity made it unbounded).
+// must be an integer 0..SUBSCRIPTION_BUFFER_MAX (before, NaN or Infinity made it unbounded); callers
+// waiting on one pairing are at most MAX_PAIR_WAITERS.
 import { afterEach, expect, test } from 'vitest';
 import { Adapter } from '../../src/api/adapter.js';
-import { ArgumentError } from '../../src/errors.js';
+import { ArgumentError, InvalidStateError } from '../../src/errors.js';
+import { MAX_PAIR_WAITERS } from '../../src/link/pairing.js';
+import { MemoryBondStore } from '../../src/smp/bonds.js';
 import { SUBSCRIPTION_BUFFER_DEFAULT, SUBSCRIPTION_BUFFER_MAX } from '../../src/gatt/client.js';
-import { createSimulator, type Simulator } from '../../src/sim/index.js';
+import { createSimulator, HEART_RATE_SENSOR, type Simulator } from '../../src/sim/index.js';
 
 const open: Adapter[] = [];
 afterEach(async () => { for (const a of open.splice(0)) await a.close(); });
@@ -49,4 +52,15 @@ test.each([[4], [undefined]])('an iterator that does not read keeps at most its 
   // The kept values are consecutive: the oldest were dropped, not the newest.
   for (let i = 1; i < kept.length; i++) expect((kept[i]! - kept[i - 1]! + 0x10000) % 0x10000).toBe(1);
   await sub.unsubscribe();
+});
+
+test('at most MAX_PAIR_WAITERS callers wait on one pairing; the next is refused at once, the others all get its outcome', async () => {
+  const sim = createSimulator({ name: 'pair-waiters', peripherals: [{ ...HEART_RATE_SENSOR, notifications: [], pairing: {} }] });
+  const adapter = await Adapter.open({ transport: sim.transport, clock: sim.clock, bonds: new MemoryBondStore() });
+  open.push(adapter);
+  const conn = await adapter.connect({ address: HEART_RATE_SENSOR.address, type: 'random' } as never, { timeout: 5000 });
+  const waiting = Array.from({ length: MAX_PAIR_WAITERS }, () => conn.pair());
+  await expect(conn.pair()).rejects.toBeInstanceOf(InvalidStateError);
+  const states = await Promise.all(waiting);
+  for (const s of states) expect(s).toMatchObject({ encrypted: true, bonded: true });
 });

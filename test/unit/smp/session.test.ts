@@ -5,7 +5,7 @@
 import { describe, expect, test } from 'vitest';
 import { toHex } from '../../../src/bytes/hex.js';
 import type { SmpError } from '../../../src/errors.js';
-import { SmpIoCapability as IO, SmpPairingFailedReason as R } from '../../../src/smp/pdus.js';
+import { encodeSmp, SmpIoCapability as IO, SmpPairingFailedReason as R } from '../../../src/smp/pdus.js';
 import { Pair, type PartOpts } from './harness.js';
 
 const IOS = [IO.DisplayOnly, IO.DisplayYesNo, IO.KeyboardOnly, IO.NoInputNoOutput, IO.KeyboardDisplay];
@@ -152,5 +152,34 @@ describe('OOB', () => {
     p.run();
     expect((p.failure('i') as SmpError).reason).toBe(R.ConfirmValueFailed);
     expect(p.result('r')).toBeUndefined();
+  });
+});
+
+describe('bounds', () => {
+  // MAX_HELD_PDUS (session.ts): keys that overtake the initiator's Encryption Change are held, at most
+  // five (a responder distributes at most five key PDUs, Vol 3, Part H, 3.6.1); a sixth fails the pairing.
+  test.each([[5, undefined], [6, R.UnspecifiedReason]])('%i key PDUs before Encryption Change: failure %s', (n, reason) => {
+    const p = new Pair({ secureConnections: false }, { secureConnections: false });
+    const key = encodeSmp({ kind: 'encryptionInformation', longTermKey: new Uint8Array(16) });
+    p.tap = (from, pdu) => {
+      if (from === 'r' && pdu[0] === 0x04) {
+        p.i.receive(pdu); // the responder's Pairing Random: the initiator now waits for Encryption Change
+        expect(p.i.phase).toBe('encrypting');
+        for (let k = 0; k < n; k++) p.i.receive(key);
+        return undefined;
+      }
+      return pdu;
+    };
+    p.i.pair();
+    p.run();
+    expect(p.codes('r'), 'the pairing got as far as the responder\'s Pairing Random').toContain(0x04);
+    const failure = p.failure('i') as SmpError | undefined;
+    if (reason === undefined) {
+      // All five held (replayed once encrypted, where the repeats are then out of order): none refused while held.
+      expect(failure?.message ?? '').not.toMatch(/in encrypting/);
+    } else {
+      expect(failure).toMatchObject({ code: 'ESMP', reason, by: 'local' });
+      expect(failure!.message).toMatch(/unexpected encryptionInformation in encrypting/);
+    }
   });
 });
