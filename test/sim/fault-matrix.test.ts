@@ -147,6 +147,9 @@ function injectAtStart(w: World, p: Procedure, f: Fault): void {
       if (p === 'indications') sim.inject({ direction: 'toHost', attOpcode: 0x1d, action: 'drop' });
       return;
     case 'hardware error':
+      // connect: the controller sits on LE Extended Create Connection, so the Hardware Error always
+      // finds the connection pending (a timer alone raced the connection's completion).
+      if (p === 'connect') sim.failCommand('leExtendedCreateConnection', 'silent');
       sim.clock.setTimeout(() => sim.hardwareError(0x42), p === 'indications' ? 300 : 1);
       return;
   }
