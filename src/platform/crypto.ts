@@ -9,6 +9,7 @@
  * protocol layer's business, not this one's.
  */
 import { ArgumentError } from '../errors.js';
+import { cmacDouble as dbl } from './cmac-subkey.js';
 import { createCipheriv, createECDH, randomBytes as nodeRandomBytes } from 'node:crypto';
 
 /** AES-128 of one 16-octet block under a 16-octet key (FIPS 197), ECB, no padding. */
@@ -39,14 +40,6 @@ export function aes128Encryptor(key: Uint8Array): (block: Uint8Array) => Uint8Ar
 }
 
 const ZERO16 = new Uint8Array(16);
-
-/** The RFC 4493 subkey doubling: shift left one bit, XOR Rb (0x87) when the top bit fell off. */
-function dbl(v: Uint8Array): Uint8Array {
-  const out = new Uint8Array(16);
-  for (let i = 0; i < 16; i++) out[i] = ((v[i]! << 1) | (i < 15 ? v[i + 1]! >> 7 : 0)) & 0xff;
-  if (v[0]! & 0x80) out[15]! ^= 0x87;
-  return out;
-}
 
 /**
  * AES-CMAC (RFC 4493) of `message` under `key`: the 16-octet tag. The message blocks run through one

@@ -12,6 +12,7 @@
  * the page's JavaScript, which is the trade made here; in Node, node:crypto (OpenSSL) does the work.
  */
 import { ArgumentError } from '../../errors.js';
+import { cmacDouble as dbl } from '../cmac-subkey.js';
 import type { P256KeyPair } from '../crypto.js';
 
 export type { P256KeyPair };
@@ -110,14 +111,6 @@ export function aes128Encryptor(key: Uint8Array): (block: Uint8Array) => Uint8Ar
     if (block.length !== 16) throw new ArgumentError('aes128 encrypts 16-octet blocks');
     return encryptBlock(w, block);
   };
-}
-
-/** The RFC 4493 subkey doubling: shift left one bit, XOR Rb (0x87) when the top bit fell off. */
-function dbl(v: Uint8Array): Uint8Array {
-  const out = new Uint8Array(16);
-  for (let i = 0; i < 16; i++) out[i] = ((v[i]! << 1) | (i < 15 ? v[i + 1]! >> 7 : 0)) & 0xff;
-  if (v[0]! & 0x80) out[15]! ^= 0x87;
-  return out;
 }
 
 /** AES-CMAC (RFC 4493, 2.4) of `message` under `key`: the 16-octet tag. */
