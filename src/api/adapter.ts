@@ -265,7 +265,8 @@ export class Adapter extends EventEmitter<AdapterEvents> {
       onBondRemoved: identity => { this.resolver.remove(identity); this.gattServer.forget(identityKey(identity)); },
     };
     this.scanner = new Scanner(host, { clock, registryCapacity: opts.registryCapacity, ownAddressType: own,
-      resolve: (address, hciType) => this.resolver.resolve(address, hciType) });
+      resolve: (bits, hciType, address) => this.resolver.resolveValue(bits, hciType, address),
+      resolverGeneration: () => this.resolver.generation });
     // Every link, whichever role opened it, gets our MTU offer and our GATT server on its bearer:
     // the adapter's GattServer (GAP, GATT and what serve() adds) unless the options name another.
     // Bonded clients' CCCD values are kept in their bond (Vol 3, Part G, 3.3.3.3): written when their

@@ -14,14 +14,15 @@
  * takes the key most significant octet first, so the resolver reverses each IRK once when it is added.
  *
  * `AddressResolver` (the scanner, the GAP scheduler and connect-by-identity use one per adapter):
- * - holds the bonded identities with their IRKs (one AES context each, built once) and the bonded
+ * - holds the bonded identities with their IRKs (one AES key schedule each, built once) and the bonded
  *   identities without one (a peer that always uses its identity address is still "bonded");
  * - `resolve(address, hciType)` answers the identity an advertiser or a connection belongs to: report
  *   address types 0x02 / 0x03 are identities the controller already resolved (Vol 4, Part E,
  *   7.7.65.2); a bonded identity is itself; an RPA is looked up in the cache, else tried against every
  *   IRK (one AES block each) and the answer, a match or "foreign", is cached;
- * - the cache is bounded (MAX_RESOLUTION_CACHE addresses, least recently used evicted: an RPA seen
- *   before costs one Map lookup, and a crowd of strangers rotating their RPAs cannot grow memory);
+ * - the cache is keyed by the address's 48-bit value and bounded (MAX_RESOLUTION_CACHE addresses,
+ *   CLOCK eviction, an approximation of least recently used: an RPA seen before costs one Map lookup
+ *   and no Map mutation, and a crowd of strangers rotating their RPAs cannot grow memory);
  *   adding an IRK forgets the cached "foreign" answers (one of them may be the new peer's), removing a
  *   bond forgets the answers that named it.
  *
@@ -30,6 +31,7 @@
 import type { Clock, TimerId } from '../clock.js';
 import { ArgumentError } from '../errors.js';
 import { log } from '../log.js';
+import { aes128ExpandKey, aes128Low24OfPrand } from '../platform/aes-table.js';
 import { aes128Encryptor, randomBytes } from '../platform/crypto.js';
 import type { SmpAddress } from '../smp/session.js';
 import type { LocalIdentityKeys } from '../smp/bonds.js';
@@ -51,6 +53,7 @@ export const MAX_RESOLUTION_CACHE = 4096;
 export const DEFAULT_RPA_INTERVAL_MS = 15 * 60_000;
 
 const HEX = /^[0-9A-F]{2}(:[0-9A-F]{2}){5}$/;
+const HEX_ANY_CASE = /^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$/;
 
 function octet(address: string, i: number): number {
   return parseInt(address.slice(3 * i, 3 * i + 2), 16);
@@ -116,9 +119,10 @@ export function peerIdentity(id: SmpAddress): PeerIdentity {
 }
 
 interface KnownIrk {
-  readonly key: string;
+  readonly id: number;
   readonly identity: PeerIdentity;
-  readonly encrypt: (b: Uint8Array) => Uint8Array;
+  /** The IRK's AES-128 key schedule (platform/aes-table.ts), built once when the bond is added. */
+  readonly schedule: Uint32Array;
 }
 
 /** What a bond tells the resolver. */
@@ -127,16 +131,42 @@ export interface ResolvableBond {
   readonly peerIrk?: Uint8Array;
 }
 
-const keyOf = (address: string, type: 'public' | 'random'): string => `${type}/${address.toUpperCase()}`;
+const TWO_24 = 2 ** 24;
+const TWO_40 = 2 ** 40;
+const TWO_48 = 2 ** 48;
+
+/** The 48-bit value of "AA:BB:CC:DD:EE:FF" (most significant octet first); NaN for anything else. */
+export function addressValue(address: string): number {
+  if (typeof address !== 'string' || address.length !== 17 || !HEX_ANY_CASE.test(address)) return NaN;
+  return parseInt(address.replace(/:/g, ''), 16);
+}
+
+/** An identity's key in the resolver: the 48 address bits, plus 2^48 for a random one. */
+const idOf = (bits: number, random: boolean): number => (random ? TWO_48 : 0) + bits;
+
+/** One cached answer; `recent` is the CLOCK bit (set on a hit, no Map mutation). */
+interface CacheSlot {
+  readonly identity: PeerIdentity | null;
+  recent: boolean;
+}
 
 export class AddressResolver {
   private readonly irks: KnownIrk[] = [];
-  /** Bonded identities (with or without an IRK), by `type/ADDRESS`. */
-  private readonly identities = new Map<string, PeerIdentity>();
-  /** RPA → identity, or null for "no bonded IRK makes it"; Map order is recency (LRU). */
-  private readonly cache = new Map<string, PeerIdentity | null>();
+  /** Bonded identities (with or without an IRK), by idOf(address bits, random). */
+  private readonly identities = new Map<number, PeerIdentity>();
+  /**
+   * RPA (its 48 bits) → identity, or null for "no bonded IRK makes it". Eviction is CLOCK (second
+   * chance, as the device registry): a hit only sets the slot's bit; when full, slots are taken from
+   * the insertion-ordered front and one with the bit set is cleared and moved to the back instead.
+   */
+  private readonly cache = new Map<number, CacheSlot>();
   /** Counters: lookups asked for an RPA, answered from the cache, and ah computations. */
   readonly stats = { rpaLookups: 0, cacheHits: 0, ahComputed: 0, evicted: 0 };
+  /**
+   * Bumped whenever an answer may change (a bond added or removed): a caller that keeps answers
+   * (the scanner, per registry entry) reuses them only while this is the same.
+   */
+  generation = 0;
 
   constructor(readonly cacheCapacity = MAX_RESOLUTION_CACHE) {
     if (!(cacheCapacity >= 1)) throw new ArgumentError('the resolution cache holds at least one address');
@@ -157,90 +187,115 @@ export class AddressResolver {
     this.irks.length = 0;
     this.identities.clear();
     this.cache.clear();
+    this.generation++;
     for (const b of bonds) this.add(b);
   }
 
   /** Add (or replace) one bond's identity and IRK. A bond with a malformed IRK is logged and kept without it. */
   add(bond: ResolvableBond): void {
     const identity = peerIdentity(bond.identity);
-    const key = keyOf(identity.address, identity.addressType);
+    const bits = addressValue(identity.address);
+    if (Number.isNaN(bits)) {
+      log.gap('bond identity %s is no address: not resolvable', identity.address);
+      return;
+    }
+    const id = idOf(bits, identity.addressType === 'random');
     this.remove(bond.identity);
-    this.identities.set(key, identity);
+    this.generation++;
+    this.identities.set(id, identity);
     if (!bond.peerIrk) return;
-    let encrypt: (b: Uint8Array) => Uint8Array;
+    let schedule: Uint32Array;
     try {
-      encrypt = aes128Encryptor(irkSpecOrder(bond.peerIrk));
+      schedule = aes128ExpandKey(irkSpecOrder(bond.peerIrk));
     } catch (e) {
       log.gap('IRK of %s not usable: %s', identity.address, (e as Error).message);
       return;
     }
-    this.irks.push({ key, identity, encrypt });
+    this.irks.push({ id, identity, schedule });
     // A cached "foreign" answer may be this peer's RPA.
-    for (const [a, v] of this.cache) if (v === null) this.cache.delete(a);
+    for (const [a, v] of this.cache) if (v.identity === null) this.cache.delete(a);
   }
 
   /** Forget one identity (its IRK and every cached answer that named it). */
   remove(identity: SmpAddress): void {
-    const id = peerIdentity(identity);
-    const key = keyOf(id.address, id.addressType);
-    if (!this.identities.delete(key)) return;
-    const i = this.irks.findIndex(k => k.key === key);
+    const pid = peerIdentity(identity);
+    const id = idOf(addressValue(pid.address), pid.addressType === 'random');
+    const known = this.identities.get(id);
+    if (!known || !this.identities.delete(id)) return;
+    this.generation++;
+    const i = this.irks.findIndex(k => k.id === id);
     if (i >= 0) this.irks.splice(i, 1);
-    for (const [a, v] of this.cache) if (v && keyOf(v.address, v.addressType) === key) this.cache.delete(a);
+    for (const [a, v] of this.cache) if (v.identity === known) this.cache.delete(a);
   }
 
   /** The bonded identity with this address and type, if any. */
   bonded(address: string, addressType: 'public' | 'random'): PeerIdentity | undefined {
-    return this.identities.get(keyOf(address, addressType));
+    return this.identities.get(idOf(addressValue(address), addressType === 'random'));
   }
 
   /** Whether this identity's RPAs can be resolved (a bond with its IRK). */
   hasIrk(address: string, addressType: 'public' | 'random'): boolean {
-    const key = keyOf(address, addressType);
-    return this.irks.some(k => k.key === key);
+    const id = idOf(addressValue(address), addressType === 'random');
+    return this.irks.some(k => k.id === id);
   }
 
   /**
    * The identity behind an address as HCI reports it (`hciType`: 0 public, 1 random, 2 / 3 identity
    * addresses the controller resolved, Vol 4, Part E, 7.7.65.2), or undefined when it is no bonded peer.
-   * The hot path of the scanner: no allocation for a stranger's public or static address.
    */
   resolve(address: string, hciType: number): PeerIdentity | undefined {
+    const bits = addressValue(address);
+    if (Number.isNaN(bits)) return undefined;
+    return this.resolveValue(bits, hciType, address);
+  }
+
+  /**
+   * resolve() for the scanner's hot path: the address as its 48-bit value (the registry has it from
+   * the report's octets) and its string (used only to name an identity the controller resolved).
+   * A stranger's public or static address, and an RPA seen before, cost one Map lookup each and
+   * allocate nothing; a new RPA costs one AES block per bonded IRK (platform/aes-table.ts).
+   */
+  resolveValue(bits: number, hciType: number, address: string): PeerIdentity | undefined {
     if (hciType === 2 || hciType === 3) {
-      return this.identities.get(keyOf(address, hciType === 2 ? 'public' : 'random')) ??
+      return this.identities.get(idOf(bits, hciType === 3)) ??
         { address: address.toUpperCase(), addressType: hciType === 2 ? 'public' : 'random' };
     }
     if (this.identities.size === 0) return undefined;
-    if (hciType !== 1 || !isResolvablePrivateAddress(address)) {
-      return this.identities.get(keyOf(address, hciType === 0 ? 'public' : 'random'));
-    }
+    // Random with top bits 0b01: an RPA (Vol 6, Part B, 1.3); anything else is its own identity or nobody.
+    if (hciType !== 1 || Math.floor(bits / TWO_40) >> 6 !== 0b01) return this.identities.get(idOf(bits, hciType === 1));
     if (this.irks.length === 0) return undefined;
     this.stats.rpaLookups++;
-    const a = address.toUpperCase();
-    const cached = this.cache.get(a);
-    if (cached !== undefined) {
+    const slot = this.cache.get(bits);
+    if (slot !== undefined) {
       this.stats.cacheHits++;
-      // Recency: move to the back, so the least recently seen address is the first evicted.
-      this.cache.delete(a);
-      this.cache.set(a, cached);
-      return cached ?? undefined;
+      slot.recent = true;
+      return slot.identity ?? undefined;
     }
-    const found = this.search(a);
-    if (this.cache.size >= this.cacheCapacity) {
-      this.cache.delete(this.cache.keys().next().value as string);
-      this.stats.evicted++;
-    }
-    this.cache.set(a, found ?? null);
+    const found = this.search(bits);
+    if (this.cache.size >= this.cacheCapacity) this.evictOne();
+    this.cache.set(bits, { identity: found ?? null, recent: false });
     return found;
   }
 
-  private search(a: string): PeerIdentity | undefined {
-    if (!HEX.test(a)) return undefined;
-    const p0 = octet(a, 0), p1 = octet(a, 1), p2 = octet(a, 2);
-    const hash = (octet(a, 3) << 16) | (octet(a, 4) << 8) | octet(a, 5);
+  private evictOne(): void {
+    // Bounded: each pass clears bits, so within cacheCapacity + 1 steps a slot without one comes up.
+    for (;;) {
+      const [a, slot] = this.cache.entries().next().value as [number, CacheSlot];
+      this.cache.delete(a);
+      if (!slot.recent) break;
+      slot.recent = false;
+      this.cache.set(a, slot);
+    }
+    this.stats.evicted++;
+  }
+
+  /** ah(IRK, prand) against each IRK (Vol 6, Part B, 1.3.2.3); prand is the top 24 bits, hash the low. */
+  private search(bits: number): PeerIdentity | undefined {
+    const prand = Math.floor(bits / TWO_24);
+    const hash = bits - prand * TWO_24;
     for (const k of this.irks) {
       this.stats.ahComputed++;
-      if (hashOf(k.encrypt, p0, p1, p2) === hash) return k.identity;
+      if (aes128Low24OfPrand(k.schedule, prand) === hash) return k.identity;
     }
     return undefined;
   }

@@ -208,6 +208,9 @@ interface DeviceState {
   last: Advertisement | undefined;
   held: Advertisement | undefined;
   heldAt: number;
+  /** The advertiser's identity as last resolved, and the resolver generation it was resolved at. */
+  identity: PeerIdentity | undefined;
+  identityGeneration: number;
 }
 
 type SessionEnd = { tag: 'running' } | { tag: 'ended'; error: Error | undefined };
@@ -351,8 +354,18 @@ export interface ScannerOptions {
   ownAddressType?(): number;
   /** How long to hold a scannable advertisement for its scan response (default 200 ms). */
   scanResponseWaitMs?: number;
-  /** The identity of a bonded advertiser (privacy.ts AddressResolver.resolve), per report. */
-  resolve?(address: string, hciType: number): PeerIdentity | undefined;
+  /**
+   * The identity of a bonded advertiser (privacy.ts AddressResolver.resolveValue), per report: the
+   * address as its 48-bit value (no string work on the hot path) and as the registry's string.
+   */
+  resolve?(bits: number, hciType: number, address: string): PeerIdentity | undefined;
+  /**
+   * The resolver's generation (AddressResolver.generation), which changes whenever a bond is added
+   * or removed. With it, a device's answer is kept on its registry entry and reused while the
+   * generation is the same: a report from an advertiser heard before costs the registry's one lookup
+   * and no resolver call at all. Without it, resolve() is asked per report.
+   */
+  resolverGeneration?(): number;
 }
 
 // Extended report Event_Type bits (Vol 4, Part E, 7.7.65.13), bound once from the table's field.
@@ -363,6 +376,8 @@ const extConnectable = EXT_ADV_EVENT_TYPE.tester('connectable');
 const extScannable = EXT_ADV_EVENT_TYPE.tester('scannable');
 
 const MAX_FRAGMENTS_IN_PROGRESS = 64;
+/** The registry's id is the type above the 48 address bits (registry.ts): id % 2^48 is the address. */
+const TWO_48 = 2 ** 48;
 const MAX_REASSEMBLED = 1650; // Vol 4, Part E, 7.8.57: at most 1650 octets of advertising data
 
 export class Scanner {
@@ -631,12 +646,24 @@ export class Scanner {
   ): void {
     const type = addressTypeName(hciType);
     const entry = this.registry.touchAt(p, addressAt, type, rssi, now);
-    const identity = this.opts.resolve?.(entry.address, hciType);
     const key = entry.key;
     let st = entry.advertisement;
+    let identity: PeerIdentity | undefined;
+    const resolve = this.opts.resolve;
+    if (resolve !== undefined) {
+      const generation = this.opts.resolverGeneration?.() ?? -1;
+      if (st !== undefined && generation >= 0 && st.identityGeneration === generation) identity = st.identity;
+      else {
+        identity = resolve(entry.id % TWO_48, hciType, entry.address);
+        if (st !== undefined) {
+          st.identity = identity;
+          st.identityGeneration = generation;
+        }
+      }
+    }
     if (st === undefined) {
       st = { shared: advertisedData(entry.address, type, EMPTY, undefined, EMPTY_PARSED, identity, txPower, sid),
-        version: 0, last: undefined, held: undefined, heldAt: 0 };
+        version: 0, last: undefined, held: undefined, heldAt: 0, identity, identityGeneration: this.opts.resolverGeneration?.() ?? -1 };
       entry.advertisement = st;
     }
     let sh = st.shared;

@@ -8,6 +8,9 @@ import {
   AddressResolver, generateRpa, isResolvablePrivateAddress, LocalPrivacy, randomAddressKind, rpaMatchesIrk,
 } from '../../../src/gap/privacy.js';
 import { fromHex } from '../../../src/bytes/hex.js';
+import { HciHost } from '../../../src/hci/host.js';
+import { Scanner, type Advertisement } from '../../../src/gap/scanner.js';
+import { FakeController } from '../hci/host-fake-controller.js';
 
 /** Appendix D.7 (ah): IRK ec0234a3 57c8ad05 341010a6 0a397d9b, prand 708194, hash 0dfbaa; printed MSO first. */
 const SPEC_IRK_MSO = fromHex('ec0234a357c8ad05341010a60a397d9b');
@@ -83,7 +86,7 @@ describe('AddressResolver', () => {
     expect(r.stats.ahComputed).toBe(0);
   });
 
-  test('the cache is bounded: least recently used addresses go first', () => {
+  test('the cache is bounded: least recently used addresses go first (CLOCK: a hit gives a second chance)', () => {
     const r = new AddressResolver(4);
     r.setBonds([{ identity, peerIrk: SPEC_IRK }]);
     const strangers = Array.from({ length: 10 }, () => generateRpa(other));
@@ -112,6 +115,30 @@ describe('AddressResolver', () => {
     expect(r.size).toBe(1);
   });
 
+  test('resolveValue takes the 48-bit value the scanner has; the string and the value give the same answers', () => {
+    const r = new AddressResolver();
+    r.setBonds([{ identity, peerIrk: SPEC_IRK }, { identity: { type: 0, address: '00:AA:01:00:00:00' } }]);
+    expect(r.resolveValue(0x7081940dfbaa, 1, SPEC_RPA)).toEqual({ address: 'D4:1E:35:7A:00:01', addressType: 'random' });
+    expect(r.resolveValue(0x7081940dfbab, 1, '70:81:94:0D:FB:AB')).toBeUndefined();
+    expect(r.resolveValue(0x00aa01000000, 0, '00:AA:01:00:00:00')).toEqual({ address: '00:AA:01:00:00:00', addressType: 'public' });
+    expect(r.resolveValue(0x00aa01000000, 1, '00:AA:01:00:00:00')).toBeUndefined();
+    expect(r.resolve(SPEC_RPA.toLowerCase(), 1)?.address).toBe('D4:1E:35:7A:00:01');
+    expect(r.stats).toMatchObject({ rpaLookups: 3, cacheHits: 1 });
+  });
+
+  test('the generation changes with every bond added or removed, never on a lookup', () => {
+    const r = new AddressResolver();
+    const g0 = r.generation;
+    r.add({ identity, peerIrk: SPEC_IRK });
+    const g1 = r.generation;
+    expect(g1).not.toBe(g0);
+    r.resolve(SPEC_RPA, 1);
+    r.resolve('C1:22:33:44:55:66', 1);
+    expect(r.generation).toBe(g1);
+    r.remove(identity);
+    expect(r.generation).not.toBe(g1);
+  });
+
   test('a malformed IRK is not used (the identity stays bonded); malformed addresses are strangers', () => {
     const r = new AddressResolver();
     r.setBonds([{ identity, peerIrk: new Uint8Array(5) }]);
@@ -120,6 +147,40 @@ describe('AddressResolver', () => {
     r.add({ identity: { type: 0, address: '00:11:22:33:44:55' }, peerIrk: SPEC_IRK });
     expect(r.resolve('4Z:ZZ:ZZ:ZZ:ZZ:ZZ', 1)).toBeUndefined();
     expect(r.resolve('', 1)).toBeUndefined();
+  });
+});
+
+describe('the scanner keeps each device\'s answer while the bonds are the same', () => {
+  const identity = { type: 1 as const, address: 'D4:1E:35:7A:00:01' };
+  test('an advertiser heard before costs no resolver call; a new bond names a device already heard', async () => {
+    const ctl = new FakeController();
+    const clock = new FakeClock();
+    const host = new HciHost(ctl, { clock });
+    await host.init();
+    const r = new AddressResolver();
+    r.setBonds([{ identity: { type: 0, address: '00:11:22:33:44:55' }, peerIrk: Uint8Array.from({ length: 16 }, (_, i) => i) }]);
+    let calls = 0;
+    const scanner = new Scanner(host, { clock, resolve: (bits, t, a) => { calls++; return r.resolveValue(bits, t, a); },
+      resolverGeneration: () => r.generation });
+    const seen: Advertisement[] = [];
+    scanner.onAdvertisement(a => seen.push(a));
+    scanner.scan({ active: false, duplicates: true });
+    await ctl.sent('leSetScanEnable');
+    // Report bytes: LE Advertising Report, ADV_NONCONN_IND, random, address 70:81:94:0D:FB:AA (the spec's RPA).
+    const report = { kind: 'leAdvertisingReport' as const, reports: [{ eventType: 3, addressType: 1, address: SPEC_RPA, data: fromHex('020106'), rssi: -50 }] };
+    for (let i = 0; i < 5; i++) ctl.inject(report);
+    await new Promise(r => setImmediate(r));
+    expect(seen).toHaveLength(5);
+    expect(seen.every(a => a.identity === undefined)).toBe(true);
+    expect(calls).toBe(1);
+    expect(r.stats.ahComputed).toBe(1);
+    r.add({ identity, peerIrk: SPEC_IRK });
+    ctl.inject(report);
+    ctl.inject(report);
+    await new Promise(r => setImmediate(r));
+    expect(seen.at(-1)!.identity).toEqual({ address: 'D4:1E:35:7A:00:01', addressType: 'random' });
+    expect(seen.at(-1)!.address).toBe(SPEC_RPA);
+    expect(calls).toBe(2);
   });
 });
 
