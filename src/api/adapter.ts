@@ -126,6 +126,7 @@ const RPA_REPORT_FRESH_MS = 5_000;
 
 /** How long close() waits for scanning to stop and links to go down before closing the transport. */
 const CLOSE_GRACE_MS = 2000;
+const BOND_STORE_HINT = 'the bond store (option `bonds`) did not answer';
 const OPEN_HINT = 'is the controller powered and answering HCI commands? `blewire doctor` checks the transport';
 
 export interface FindOptions extends ScanFilter {
@@ -221,7 +222,7 @@ export class Adapter extends EventEmitter<AdapterEvents> {
   private pairingPolicy: PairingPolicy;
 
   private constructor(readonly host: HciHost, readonly clock: Clock, private readonly opts: AdapterOpenOptions,
-    bondStore: BondStore, private readonly localKeys: LocalIdentityKeys | undefined) {
+    bondStore: BondStore, private readonly localKeys: LocalIdentityKeys | undefined, initialBonds?: readonly Bond[]) {
     super();
     this.gattCache = typeof opts.gattCache === 'string' ? new FileGattCache(opts.gattCache) : opts.gattCache || undefined;
     this.staticAddress = opts.randomAddress === true ? staticRandomAddress() : opts.randomAddress;
@@ -240,10 +241,10 @@ export class Adapter extends EventEmitter<AdapterEvents> {
     this.channelRegistry = new CocRegistry(clock);
     this.bondStore = bondStore;
     this.pairingPolicy = opts.pairing || {};
-    // Bonded identities and IRKs for the resolver, read in the background: open() does not wait on
-    // file I/O (a transport with virtual time would run on meanwhile). Reports that arrive before the
-    // list is read are not resolved; connect() by identity waits for it.
-    this.bondsLoaded = this.bondStore.list().then(bonds => {
+    // Bonded identities and IRKs for the resolver: open() reads the list before the transport opens
+    // (a transport with virtual time would run on during file I/O, and reports heard before the list
+    // is in could not be resolved); without it, read in the background (connect() by identity waits).
+    this.bondsLoaded = (initialBonds ? Promise.resolve(initialBonds) : this.bondStore.list()).then(bonds => {
       for (const b of bonds) {
         if (!this.resolver.bonded(b.identity.address, b.identity.type === 0 ? 'public' : 'random')) this.resolver.add(b);
         // What each bonded client subscribed to on our GATT server, back for its next encrypted link.
@@ -351,14 +352,27 @@ export class Adapter extends EventEmitter<AdapterEvents> {
 
   /** Open a transport, reset and initialise the controller (`timeout` and `signal` in the options). */
   static async open(opts: AdapterOpenOptions = {}): Promise<Adapter> {
-    // The deadline runs on the clock we can know before the transport is open: the caller's, or that
-    // of a transport object with its own time (simulator, replay); a transport spec opens in real time.
+    if (opts.privacy) rotateMsOf(opts.privacy); // a bad period fails before anything opens
+    // The bond store first, under a deadline of its own in real time: its reads are file I/O, and a
+    // transport with virtual time (simulator, replay) would run its clock on meanwhile, so inside the
+    // controller's deadline they could use it up before Reset is sent. Our IRK and every bonded IRK
+    // are in before the transport opens: the resolver has them for the first report.
+    const { bondStore, localKeys, initialBonds } = await guarded(systemClock, opts,
+      { layer: 'smp', operation: 'open', hint: BOND_STORE_HINT }, async () => {
+        const bondStore = bondStoreOf(opts);
+        const localKeys = opts.privacy ? await localIdentityOf(bondStore) : undefined;
+        // A store that cannot be listed is logged and the adapter opens with no bonds.
+        const initialBonds = await bondStore.list().catch((e: unknown) => {
+          log.smp('bond store not listed: %s', (e as Error).message);
+          return [] as Bond[];
+        });
+        return { bondStore, localKeys, initialBonds };
+      });
+    // The controller's deadline runs on the clock we can know before the transport is open: the
+    // caller's, or that of a transport object with its own time (simulator, replay); a transport
+    // spec opens in real time.
     const early = opts.clock ?? (typeof opts.transport === 'object' ? opts.transport.clock : undefined) ?? systemClock;
     return guarded(early, opts, { layer: 'hci', operation: 'open', hint: OPEN_HINT }, async signal => {
-      if (opts.privacy) rotateMsOf(opts.privacy); // a bad period fails before anything opens
-      const bondStore = bondStoreOf(opts);
-      // Our IRK before the transport opens: a transport with virtual time would run on during file I/O.
-      const localKeys = opts.privacy ? await localIdentityOf(bondStore) : undefined;
       const transport = await resolveTransport(opts);
       if (signal.aborted) {
         // The deadline passed while the transport was opening: nobody will use it.
@@ -371,7 +385,7 @@ export class Adapter extends EventEmitter<AdapterEvents> {
       // On a deadline or abort, close at once: every command timer goes before open() rejects.
       const onAbort = (): void => { void host.close().catch(() => undefined); };
       signal.addEventListener('abort', onAbort, { once: true });
-      const adapter = new Adapter(host, clock, opts, bondStore, localKeys);
+      const adapter = new Adapter(host, clock, opts, bondStore, localKeys, initialBonds);
       try {
         await host.init({ randomAddress: adapter.randomAddress, signal });
         if (signal.aborted) throw signal.reason as Error;

@@ -25,7 +25,8 @@ afterEach(async () => {
 
 function world(): Simulator {
   return createSimulator({ name: 'privacy', peripherals: [{
-    ...HEART_RATE_SENSOR, notifications: [], privacy: { irk: { hex: IRK_MSO }, rotateMs: ROTATE_MS }, pairing: {},
+    // Its own copy of the advertising spec: a test below stops it by editing that object.
+    ...HEART_RATE_SENSOR, advertising: { ...HEART_RATE_SENSOR.advertising! }, notifications: [], privacy: { irk: { hex: IRK_MSO }, rotateMs: ROTATE_MS }, pairing: {},
   }] });
 }
 
@@ -125,6 +126,35 @@ describe('a peripheral with a rotating RPA', () => {
     // The device stops advertising: connect by identity ends with a typed timeout.
     sim.peripheral(IDENTITY).spec.advertising!.startMs = Number.MAX_SAFE_INTEGER;
     await expect(second.connect({ address: IDENTITY, type: 'random' }, { timeout: 2000 })).rejects.toBeInstanceOf(TimeoutError);
+  });
+
+  test('reports heard right after open are resolved: open() reads the bond list (a slow store) before it returns', async () => {
+    const bonds = new MemoryBondStore();
+    const earlier = world();
+    const first = await adapterOn(earlier, bonds);
+    const conn = await first.connect(await firstReport(first), { timeout: 5000 });
+    await conn.pair();
+    await conn.disconnect();
+    await first.close();
+
+    // A store whose list() answers after 50 ms of wall-clock time (a slow disk); the simulator's
+    // virtual time runs far faster, so a list read in the background would miss the first reports.
+    const slow = Object.assign(Object.create(bonds) as MemoryBondStore, {
+      list: async () => { await new Promise(r => setTimeout(r, 50)); return bonds.list(); },
+    });
+    const sim = world();
+    const second = await adapterOn(sim, slow);
+    const seen: Advertisement[] = [];
+    const session = second.scan({ duplicates: true, onAdvertisement: ad => seen.push(ad) });
+    await sim.clock.delay(3 * ROTATE_MS); // three RPAs
+    session.stop();
+    expect(seen.length).toBeGreaterThan(0);
+    expect(new Set(seen.map(a => a.address)).size).toBeGreaterThan(1);
+    for (const ad of seen) {
+      expect(isResolvablePrivateAddress(ad.address)).toBe(true);
+      expect(ad.identity).toEqual({ address: IDENTITY, addressType: 'random' });
+      expect(ad.bonded).toBe(true);
+    }
   });
 
   test('an unbonded identity address is connected as given (no scan): it is not on the air, so the attempt times out', async () => {

@@ -7,6 +7,7 @@ import { Adapter } from '../../../src/api/adapter.js';
 import type { Connection } from '../../../src/api/connection.js';
 import { AbortError, TimeoutError } from '../../../src/errors.js';
 import { createSimulator, type Simulator } from '../../../src/sim/index.js';
+import { MemoryBondStore } from '../../../src/smp/bonds.js';
 
 const HR = { address: 'D4:1E:35:7A:00:01', type: 'random' } as const;
 
@@ -72,6 +73,18 @@ describe('Adapter.open', () => {
       '`blewire doctor` checks the transport');
     expect(sim.clock.now() - t0).toBeCloseTo(3000);
     expect(sim.controller.commandLog).toEqual(['reset']);
+    expect(sim.clock.pendingTimers).toBe(0);
+  });
+
+  test('a bond store that never answers: TimeoutError of the store (its own real-time deadline), the transport never used', async () => {
+    const sim = createSimulator('demo');
+    const never = new MemoryBondStore();
+    never.list = () => new Promise(() => {});
+    const err = await rejection(Adapter.open({ transport: sim.transport, clock: sim.clock, bonds: never, timeout: 100 }));
+    expect(err).toBeInstanceOf(TimeoutError);
+    expect(err).toMatchObject({ layer: 'smp', operation: 'open', ms: 100 });
+    expect(err.message).toMatch(/bond store/);
+    expect(sim.controller.commandLog).toEqual([]);
     expect(sim.clock.pendingTimers).toBe(0);
   });
 
