@@ -20,13 +20,19 @@ const BASE_TAIL = '-0000-1000-8000-00805f9b34fb';
 const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
 const CANONICAL = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
-/** Lazily filled cache of the 65,536 possible 16-bit UUID strings (AD parsing meets the same few). */
-const cache16: Array<string | undefined> = new Array(0x10000);
+/**
+ * The 16-bit UUID strings made so far (AD parsing meets the same few again and again). A Map holding
+ * only those met, not an array of all 65,536 slots: that array cost every process that imports the
+ * package 512 KiB before it parsed a single UUID. Bounded by construction: at most 65,536 entries.
+ */
+const cache16 = new Map<number, string>();
 
 /** The 128-bit string of a 16- or 32-bit SIG UUID. */
 export function fromShort(n: number): Uuid {
   if (n >= 0 && n <= 0xffff && Number.isInteger(n)) {
-    return cache16[n] ??= '0000' + HEX[n >>> 8] + HEX[n & 0xff] + BASE_TAIL;
+    let u = cache16.get(n);
+    if (u === undefined) cache16.set(n, (u = '0000' + HEX[n >>> 8] + HEX[n & 0xff] + BASE_TAIL));
+    return u;
   }
   if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) throw new ArgumentError(`not a 16- or 32-bit UUID: ${n}`);
   return n.toString(16).padStart(8, '0') + BASE_TAIL;
