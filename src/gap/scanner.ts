@@ -175,6 +175,40 @@ function sameBytes(stored: Uint8Array, b: Uint8Array, o: number, n: number): boo
   return true;
 }
 
+/**
+ * The devices' copies of their AD live in shared chunks: a Uint8Array of its own costs ~250 bytes of
+ * heap per copy (typed array, backing store and array buffer objects), a view into a chunk ~120 plus
+ * the octets. Bounded: a chunk stays alive while any copy in it does, so the worst case is one chunk
+ * per stored copy (the registry's capacity × 2 × ARENA_CHUNK); the usual case is the octets
+ * themselves. Data longer than ARENA_LARGE (extended advertising, up to 1650 octets) gets its own array.
+ */
+const ARENA_CHUNK = 4096;
+const ARENA_LARGE = 256;
+let arena = new Uint8Array(0);
+let arenaAt = 0;
+
+/**
+ * The device's own copy of b[o, o + n). Not `b.slice()`: the transports hand us Buffers, whose
+ * slice() is a view, so the stored AD would keep the transport's whole read chunk (or a shared pool
+ * slab) alive for as long as the device stays in the registry, and change when the transport reuses
+ * its buffer.
+ */
+function copyOf(b: Uint8Array, o: number, n: number): Uint8Array {
+  let c: Uint8Array;
+  if (n > ARENA_LARGE) {
+    c = new Uint8Array(n);
+  } else {
+    if (arenaAt + n > arena.length) {
+      arena = new Uint8Array(ARENA_CHUNK);
+      arenaAt = 0;
+    }
+    c = arena.subarray(arenaAt, arenaAt + n);
+    arenaAt += n;
+  }
+  for (let i = 0; i < n; i++) c[i] = b[o + i]!;
+  return c;
+}
+
 const sameIdentity = (a: PeerIdentity | undefined, b: PeerIdentity | undefined): boolean =>
   a === b || (a !== undefined && b !== undefined && a.address === b.address && a.addressType === b.addressType);
 
@@ -609,7 +643,7 @@ export class Scanner {
       // Data_Status 1: more fragments follow (Vol 4, Part E, 7.7.65.13); collect per advertiser, SID and PDU kind.
       const key = r.addressType + '/' + addressString(p, r.addressAt) + '/' + r.advertisingSid + (isScanRsp ? '/r' : '/a');
       let parts = this.fragments.get(key);
-      const fragment = p.slice(r.dataAt, r.dataAt + r.dataLength);
+      const fragment = copyOf(p, r.dataAt, r.dataLength);
       if (status === ExtAdvDataStatus.Incomplete) {
         if (!parts) {
           if (this.fragments.size >= MAX_FRAGMENTS_IN_PROGRESS) this.fragments.delete(this.fragments.keys().next().value as string);
@@ -670,11 +704,11 @@ export class Scanner {
     // The data compared in place with the device's copy; a copy is made only when it changed.
     if (isScanRsp) {
       if (sh.scanResponse === undefined || !sameBytes(sh.scanResponse, d, dataAt, dataLength)) {
-        sh = st.shared = advertisedData(sh.address, type, sh.data, d.slice(dataAt, dataAt + dataLength), undefined, identity, txPower, sid);
+        sh = st.shared = advertisedData(sh.address, type, sh.data, copyOf(d, dataAt, dataLength), undefined, identity, txPower, sid);
         st.version++;
       }
     } else if (!sameBytes(sh.data, d, dataAt, dataLength)) {
-      sh = st.shared = advertisedData(sh.address, type, d.slice(dataAt, dataAt + dataLength), sh.scanResponse, undefined, identity, txPower, sid);
+      sh = st.shared = advertisedData(sh.address, type, copyOf(d, dataAt, dataLength), sh.scanResponse, undefined, identity, txPower, sid);
       st.version++;
     }
     if (sh.headerTxPower !== txPower || sh.sid !== sid || !sameIdentity(sh.identity, identity)) {

@@ -8,6 +8,7 @@ import { fromHex } from '../../../src/bytes/hex.js';
 import { AbortError } from '../../../src/errors.js';
 import { HciHost } from '../../../src/hci/host.js';
 import { Scanner, type Advertisement } from '../../../src/gap/scanner.js';
+import { encodeEvent } from '../../../src/hci/packets.js';
 import { commandMask, FakeController } from '../hci/host-fake-controller.js';
 
 const A = 'C0:00:00:00:00:01';
@@ -83,6 +84,27 @@ describe('scanner', () => {
     expect(ad.parsed.structures.length).toBe(4); // three from ADV_IND, one from SCAN_RSP
     expect(ad.scanResponse).toEqual(SR_NAME);
     expect(ad.serviceUuids).toEqual(['0000180d-0000-1000-8000-00805f9b34fb', '0000180f-0000-1000-8000-00805f9b34fb']);
+  });
+
+  test('the stored AD is the device\'s own copy, not a view of the transport\'s chunk', async () => {
+    const { ctl, scanner } = await setup();
+    const got = collect(scanner.scan({ active: false }));
+    await scanner.settle();
+    // As a socket transport delivers it: a Buffer that is a view into a larger read chunk, whose
+    // slice() would be a view too and keep the whole chunk alive with the device.
+    const event = encodeEvent(legacy(A, 0, AD_HR));
+    const chunk = Buffer.alloc(4096, 0xee);
+    chunk.set(event, 100);
+    ctl.deliver(chunk.subarray(100, 100 + event.length));
+    await scanner.settle();
+    await Promise.resolve();
+    expect(got.length).toBe(1);
+    expect([...got[0]!.data]).toEqual([...AD_HR]);
+    expect(got[0]!.data.buffer).not.toBe(chunk.buffer);
+    expect(got[0]!.data.byteLength).toBe(AD_HR.length);
+    expect(got[0]!.data.buffer.byteLength).toBeLessThanOrEqual(4096);
+    chunk.fill(0); // the transport reuses its buffer: the device's data must not change
+    expect([...got[0]!.data]).toEqual([...AD_HR]);
   });
 
   test('a held advertisement is reported without scan response once the wait passes', async () => {
