@@ -38,6 +38,21 @@ export function registryKey(address: string, addressType: string): number {
   return (TYPE_INDEX[addressType] ?? 3) * TWO_48 + parseInt(hex, 16);
 }
 
+/**
+ * The slot of a registry key: a 32-bit integer, so the hot path's Map lookup takes a small integer
+ * (V8 boxes the 50-bit key in a fresh 16-byte heap number for every lookup). Keys that share a slot
+ * are chained on the entry (`next`). The mix is seeded per process, so a hostile advertiser cannot
+ * choose addresses that pile into one chain; by chance, 10,000 devices share a slot about once in a
+ * hundred runs. `lo` is the address's low 32 bits, `hi` its high 16 bits with the type above them.
+ */
+const SEED = (Math.random() * 0x100000000) | 0;
+function slotOf(lo: number, hi: number, seed: number): number {
+  return (lo ^ Math.imul(hi ^ seed, 0x9e3779b1)) | 0;
+}
+function slotOfKey(id: number, seed: number): number {
+  return slotOf((id % 4294967296) | 0, Math.floor(id / 4294967296) | 0, seed);
+}
+
 export interface RegistryEntry<A> {
   readonly key: string;
   readonly address: string;
@@ -54,6 +69,8 @@ export interface RegistryEntry<A> {
   recent: boolean;
   /** The registry's numeric key (48 address bits and the type). */
   readonly id: number;
+  /** @internal The next entry whose key shares this one's slot (rare). */
+  next: RegistryEntry<A> | undefined;
 }
 
 /**
@@ -64,33 +81,43 @@ export interface RegistryEntry<A> {
 export const DEFAULT_REGISTRY_CAPACITY = 4096;
 
 export class DeviceRegistry<A> {
-  /** Insertion order is the CLOCK hand's order. */
+  /** Slot → the first entry of that slot. Insertion order is the CLOCK hand's order. */
   private readonly map = new Map<number, RegistryEntry<A>>();
+  private count = 0;
   evicted = 0;
 
-  constructor(readonly capacity = DEFAULT_REGISTRY_CAPACITY) {
+  /** `seed`: the slot mix's seed, random per process (a test passes one to make keys share a slot). */
+  constructor(readonly capacity = DEFAULT_REGISTRY_CAPACITY, private readonly seed = SEED) {
     if (!(capacity >= 1)) throw new ArgumentError(`registry capacity must be at least 1, got ${capacity}`);
   }
 
   get size(): number {
-    return this.map.size;
+    return this.count;
   }
 
   static keyOf(address: string, addressType: string): string {
     return addressType + '/' + address;
   }
 
+  private find(slot: number, id: number): RegistryEntry<A> | undefined {
+    let e = this.map.get(slot);
+    while (e !== undefined && e.id !== id) e = e.next;
+    return e;
+  }
+
   get(address: string, addressType: string): RegistryEntry<A> | undefined {
-    const entry = this.map.get(registryKey(address, addressType));
+    const id = registryKey(address, addressType);
     // A key that is no BD_ADDR (NaN) finds nothing; one that is finds its own entry.
-    return entry;
+    return Number.isNaN(id) ? undefined : this.find(slotOfKey(id, this.seed), id);
   }
 
   /** Record one report, by address string; returns the entry (new or existing). */
   touch(address: string, addressType: string, rssi: number, now: number): RegistryEntry<A> {
-    const id = registryKey(address, addressType);
-    let entry = Number.isNaN(id) ? undefined : this.map.get(id);
-    if (entry === undefined) entry = this.insert(Number.isNaN(id) ? -1 - this.map.size : id, address, addressType, now, rssi);
+    let id = registryKey(address, addressType);
+    let entry: RegistryEntry<A> | undefined;
+    if (Number.isNaN(id)) id = -1 - this.count;
+    else entry = this.find(slotOfKey(id, this.seed), id);
+    if (entry === undefined) entry = this.insert(slotOfKey(id, this.seed), id, address, addressType, now, rssi);
     else entry.recent = true;
     entry.lastSeen = now;
     entry.rssi = rssi;
@@ -100,12 +127,18 @@ export class DeviceRegistry<A> {
 
   /**
    * Record one report whose address is the 6 HCI octets at b[o] (read in place): no string is made
-   * unless the device is new. `addressType` is the API type ('public' | 'random' | 'anonymous').
+   * unless the device is new, and no number is boxed. `addressType` is the API type ('public' |
+   * 'random' | 'anonymous').
    */
   touchAt(b: Uint8Array, o: number, addressType: string, rssi: number, now: number): RegistryEntry<A> {
-    const id = TYPE_INDEX[addressType]! * TWO_48 + addressBits(b, o);
-    let entry = this.map.get(id);
-    if (entry === undefined) entry = this.insert(id, addressString(b, o), addressType, now, rssi);
+    const type = TYPE_INDEX[addressType]!;
+    const lo = b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24);
+    const slot = slotOf(lo, (type << 16) | (b[o + 5]! << 8) | b[o + 4]!, this.seed);
+    // The key stays an unboxed double in a register here: it is only compared, never passed on.
+    const id = type * TWO_48 + addressBits(b, o);
+    let entry = this.map.get(slot);
+    while (entry !== undefined && entry.id !== id) entry = entry.next;
+    if (entry === undefined) entry = this.insert(slot, id, addressString(b, o), addressType, now, rssi);
     else entry.recent = true;
     entry.lastSeen = now;
     entry.rssi = rssi;
@@ -113,49 +146,90 @@ export class DeviceRegistry<A> {
     return entry;
   }
 
-  private insert(id: number, address: string, addressType: string, now: number, rssi: number): RegistryEntry<A> {
-    if (this.map.size >= this.capacity) this.evictOne();
+  private insert(slot: number, id: number, address: string, addressType: string, now: number, rssi: number): RegistryEntry<A> {
+    if (this.count >= this.capacity) this.evictOne();
     const entry: RegistryEntry<A> = {
       key: DeviceRegistry.keyOf(address, addressType), address, addressType, lastSeen: now, firstSeen: now, rssi,
-      reports: 0, advertisement: undefined, recent: false, id,
+      reports: 0, advertisement: undefined, recent: false, id, next: undefined,
     };
-    this.map.set(id, entry);
+    const head = this.map.get(slot);
+    if (head === undefined) this.map.set(slot, entry);
+    else {
+      let tail = head;
+      while (tail.next !== undefined) tail = tail.next;
+      tail.next = entry;
+    }
+    this.count++;
     return entry;
   }
 
+  /** Unlink `entry` from its slot's chain (the slot leaves the map when it was alone). */
+  private unlink(slot: number, entry: RegistryEntry<A>): void {
+    const head = this.map.get(slot);
+    if (head === entry) {
+      if (entry.next === undefined) this.map.delete(slot);
+      else this.map.set(slot, entry.next); // keeps the slot's place in the hand's order
+    } else {
+      let e = head;
+      while (e !== undefined && e.next !== entry) e = e.next;
+      if (e !== undefined) e.next = entry.next;
+    }
+    entry.next = undefined;
+    this.count--;
+  }
+
   private evictOne(): void {
-    // From the oldest insertion; second chance (to the back) for recently seen ones.
+    // From the oldest insertion; second chance (to the back) for recently seen ones. A slot's chain
+    // goes to the back as one; of a chain with none recent, the first entry is evicted.
     for (;;) {
-      const first = this.map.values().next().value as RegistryEntry<A> | undefined;
+      const first = this.map.entries().next().value as [number, RegistryEntry<A>] | undefined;
       if (!first) return;
-      this.map.delete(first.id);
-      if (first.recent) {
-        first.recent = false;
-        this.map.set(first.id, first);
+      const [slot, head] = first;
+      let recent = false;
+      for (let e: RegistryEntry<A> | undefined = head; e !== undefined; e = e.next) {
+        if (e.recent) recent = true;
+        e.recent = false;
+      }
+      if (recent) {
+        this.map.delete(slot);
+        this.map.set(slot, head);
         continue;
       }
+      this.unlink(slot, head);
       this.evicted++;
       return;
     }
   }
 
   /** Every entry (roughly least recently seen first). */
-  values(): IterableIterator<RegistryEntry<A>> {
-    return this.map.values();
+  *values(): IterableIterator<RegistryEntry<A>> {
+    for (const head of this.map.values()) {
+      for (let e: RegistryEntry<A> | undefined = head; e !== undefined;) {
+        const next: RegistryEntry<A> | undefined = e.next;
+        yield e;
+        e = next;
+      }
+    }
   }
 
   /** Drop devices not heard since `before` (clock ms). */
   prune(before: number): number {
     let n = 0;
-    for (const [k, e] of this.map) {
-      if (e.lastSeen >= before) continue;
-      this.map.delete(k);
-      n++;
+    for (const [slot, head] of [...this.map]) {
+      for (let e: RegistryEntry<A> | undefined = head; e !== undefined;) {
+        const next: RegistryEntry<A> | undefined = e.next;
+        if (e.lastSeen < before) {
+          this.unlink(slot, e);
+          n++;
+        }
+        e = next;
+      }
     }
     return n;
   }
 
   clear(): void {
     this.map.clear();
+    this.count = 0;
   }
 }

@@ -37,7 +37,7 @@ import { EXT_ADV_EVENT_TYPE, ExtAdvDataStatus, legacyAdvEventBits } from '../hci
 import { parseAdvertisingData, type ParsedAd } from './ad.js';
 import { compileFilters, filtersOf, type FilterPredicate, type ScanFilter } from './filters.js';
 import type { PeerIdentity } from './privacy.js';
-import { addressString, DeviceRegistry } from './registry.js';
+import { addressString, DEFAULT_REGISTRY_CAPACITY, DeviceRegistry } from './registry.js';
 
 const SUB_ADV_REPORT = LE_META_TABLE.codeOf('leAdvertisingReport');
 
@@ -253,7 +253,11 @@ type SessionEnd = { tag: 'running' } | { tag: 'ended'; error: Error | undefined 
 export class ScanSession implements AsyncIterable<Advertisement> {
   /** Advertisements dropped because the iterator did not keep up. */
   dropped = 0;
-  private readonly seen = new Map<string, { version: number; rssi: number }>();
+  /**
+   * Per device key, what this session last reported: version × 256 + the RSSI's octet, one number (a
+   * small integer until a device changed its data eight million times) instead of an object per device.
+   */
+  private readonly seen = new Map<string, number>();
   private readonly queue: Advertisement[] = [];
   private waiter: { resolve(r: IteratorResult<Advertisement>): void; reject(e: Error): void } | undefined;
   private endState: SessionEnd = { tag: 'running' };
@@ -313,10 +317,11 @@ export class ScanSession implements AsyncIterable<Advertisement> {
     if (!this.options.duplicates) {
       const prev = this.seen.get(key);
       const delta = this.options.rssiDelta;
-      if (prev && prev.version === version && (delta === undefined || Math.abs(prev.rssi - ad.rssi) < delta)) return;
-      if (prev) this.seen.delete(key);
+      if (prev !== undefined && Math.floor(prev / 256) === version &&
+        (delta === undefined || Math.abs((((prev & 0xff) << 24) >> 24) - ad.rssi) < delta)) return;
+      if (prev !== undefined) this.seen.delete(key);
       else if (this.seen.size >= this.scanner.registry.capacity) this.seen.delete(this.seen.keys().next().value as string);
-      this.seen.set(key, { version, rssi: ad.rssi });
+      this.seen.set(key, version * 256 + (ad.rssi & 0xff));
     }
     const callbacks = this.callbacks;
     for (let i = 0; i < callbacks.length; i++) {
@@ -441,7 +446,7 @@ export class Scanner {
 
   constructor(readonly host: HciHost, private readonly opts: ScannerOptions) {
     this.clock = opts.clock;
-    this.registry = new DeviceRegistry<DeviceState>(opts.registryCapacity ?? 4096);
+    this.registry = new DeviceRegistry<DeviceState>(opts.registryCapacity ?? DEFAULT_REGISTRY_CAPACITY);
     this.unsubscribe.push(
       host.onAdvertisingReports((p, subevent, count, at) => this.reportsInPlace(p, subevent, count, at)),
       host.onHardwareError(code => this.failAll(new HardwareError(code, 'scan'))),
