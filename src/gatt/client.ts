@@ -730,6 +730,13 @@ class ValueSubscription implements Subscription, Sink {
   private batchWaiter: { resolve: (r: IteratorResult<Uint8Array[]>) => void; reject: (e: Error) => void } | undefined;
   private flushQueued = false;
   private ended: { error?: Error } | undefined;
+  /**
+   * Values are buffered for an iterator: from the start when there is no callback, else from the
+   * first `[Symbol.asyncIterator]()` / `batches()`. A callback subscription nobody iterates keeps no
+   * values: it used to hold the last `limit` of them (each keeping its packet or reassembly buffer
+   * alive long enough to be promoted to the old generation) and count every later one as dropped.
+   */
+  private buffering: boolean;
   dropped = 0;
 
   constructor(
@@ -737,7 +744,9 @@ class ValueSubscription implements Subscription, Sink {
     private readonly ch: GattCharacteristic,
     private readonly callback: ((value: Uint8Array) => void) | undefined,
     private readonly limit: number,
-  ) {}
+  ) {
+    this.buffering = callback === undefined;
+  }
 
   get active(): boolean {
     return !this.ended;
@@ -751,6 +760,7 @@ class ValueSubscription implements Subscription, Sink {
       } catch (e) {
         log.gatt('notification callback threw: %s', e instanceof Error ? e.message : String(e));
       }
+      if (!this.buffering) return;
     }
     if (this.waiter) {
       const w = this.waiter;
@@ -803,6 +813,7 @@ class ValueSubscription implements Subscription, Sink {
    * oldest first, as for the value iterator.
    */
   batches(): AsyncIterableIterator<Uint8Array[]> {
+    this.buffering = true;
     const it: AsyncIterableIterator<Uint8Array[]> = {
       next: () => {
         if (this.queue.length > 0) return Promise.resolve({ value: this.queue.splice(0), done: false });
@@ -844,6 +855,7 @@ class ValueSubscription implements Subscription, Sink {
   }
 
   [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+    this.buffering = true;
     return {
       next: () => {
         const v = this.queue.shift();

@@ -126,7 +126,11 @@ export class GattCharacteristic {
     return this.ops.writeValue(this.handle, value, withResponse, options);
   }
 
-  /** Subscribe (writes the CCCD); values go to `callback` and to the returned subscription's iterator. */
+  /**
+   * Subscribe (writes the CCCD); values go to `callback` and to the returned subscription's iterator.
+   * Without a callback the subscription buffers values from the start; with one, only once it is
+   * iterated (`for await` or `batches()`): a callback subscription keeps no values of its own.
+   */
   subscribe(callback?: (value: Uint8Array) => void, options?: SubscribeOptions): Promise<Subscription> {
     return this.ops.subscribeValue(this, callback, options);
   }

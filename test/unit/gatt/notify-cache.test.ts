@@ -50,6 +50,27 @@ describe('notifications', () => {
     expect(seen).toEqual([60, 61, 62]);
   });
 
+  test('a callback subscription keeps no values until it is iterated, then buffers from there on', async () => {
+    const db = new GattDatabase(bluezExampleServices());
+    const { client, link } = connect(db);
+    const hrm = await client.characteristic('heart_rate', 'heart_rate_measurement');
+    const seen: number[] = [];
+    const sub = await hrm.subscribe(v => seen.push(v[1]!), { buffer: 4 });
+    // More values than the buffer holds, nobody iterating: the callback has each, nothing is dropped.
+    for (let bpm = 60; bpm < 70; bpm++) await link.notify(0x2a37, Uint8Array.of(0, bpm));
+    expect(seen).toEqual([60, 61, 62, 63, 64, 65, 66, 67, 68, 69]);
+    expect(sub.dropped).toBe(0);
+    // Iterated from here: the values after this point, bounded by the buffer.
+    const it = sub[Symbol.asyncIterator]();
+    for (let bpm = 70; bpm < 76; bpm++) await link.notify(0x2a37, Uint8Array.of(0, bpm));
+    const got: number[] = [];
+    for (let k = 0; k < 4; k++) got.push((await it.next()).value![1]!);
+    expect(got).toEqual([72, 73, 74, 75]);
+    expect(sub.dropped).toBe(2);
+    expect(seen.length).toBe(16);
+    await sub.unsubscribe();
+  });
+
   test('indications are confirmed and delivered', async () => {
     const db = new GattDatabase([{ uuid: 0xfff0, characteristics: [{ uuid: 0xfff1, properties: ['indicate'] }] }]);
     const { client, link } = connect(db);
