@@ -7,7 +7,9 @@
 #   connect ADDR                 discover ADDR if bluetoothd does not know it, Connect, wait ServicesResolved
 #   read ADDR CHAR_UUID          ReadValue (bluetoothd raises the link's security on 0x05 / 0x0F by itself)
 #   write ADDR CHAR_UUID HEX     WriteValue as a Write Request
-#   notify ADDR CHAR_UUID N      StartNotify, wait until N notifications changed Value, StopNotify
+#   notify ADDR CHAR_UUID N      StartNotify, wait until N notifications changed Value (no StopNotify: when
+#                                this process leaves the bus, bluetoothd drops its notify session and writes
+#                                the CCCD back to 0000 by itself, as captures/bluez-central-gatt shows)
 #   listen ADDR CHAR_UUID SECS   no StartNotify: wait up to SECS for a notification to change Value
 #   disconnect ADDR              Device1.Disconnect, wait Connected false
 #
