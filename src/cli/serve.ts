@@ -38,7 +38,8 @@ read, write and subscription (JSON Lines with --json). The file is any of:
   a list of services                       [ { "uuid": "180f", "characteristics": [
                                                { "uuid": "2a19", "properties": ["read", "notify"],
                                                  "value": { "hex": "57" } } ] } ]
-Values are bytes as { "hex": "0a0b" } or a UTF-8 string. The file's GAP service gives the Device
+Values are bytes as { "hex": "0a0b" } or a UTF-8 string; "security": "encrypted" (or "authenticated",
+or { "read": …, "write": … }) on a characteristic makes a central pair first. The file's GAP service gives the Device
 Name and Appearance; blewire serves its own GAP and GATT services and lays handles out anew.
 Writes are kept in memory while the command runs. Notification streams in the file (a twin's
 captured notifications, a simulator generator) play to each client that subscribes.
@@ -212,7 +213,7 @@ class ServedDatabase {
           const da: Attr = { uuid: d.uuid, label: `${describeUuid(d.uuid)} of ${attr.label}`, handle: 0, value: d.value };
           (attr.descs ??= []).push(da);
           return {
-            uuid: d.uuid, value: d.value, writable: d.writable,
+            uuid: d.uuid, value: d.value, writable: d.writable, ...(d.security !== undefined ? { security: d.security } : {}),
             onRead: (req: ServerRequest<Connection>) => this.read(da, req),
             onWrite: (v: Uint8Array, req: ServerWrite<Connection>) => this.write(da, v, req),
           };
@@ -220,6 +221,7 @@ class ServedDatabase {
         return {
           uuid: c.uuid, properties: c.properties, value: c.value,
           ...(c.maxLength !== undefined ? { maxLength: c.maxLength } : {}),
+          ...(c.security !== undefined ? { security: c.security } : {}),
           onRead: req => this.read(attr, req),
           onWrite: (v, req) => this.write(attr, v, req),
           ...(descriptors.length ? { descriptors } : {}),

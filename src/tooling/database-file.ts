@@ -18,7 +18,9 @@
  * GAP and GATT services (Vol 3, Part C, 12 and Part G, 7), so the file's other GAP / GATT
  * characteristics are not served and `notes` says so. Handles are laid out anew after blewire's own
  * services (the file's fixed handles are not kept), and a CCCD listed in the file becomes the
- * server's own per-link CCCD.
+ * server's own per-link CCCD. A characteristic or descriptor may say what its accesses need with
+ * `"security": "encrypted" | "authenticated" | "none"` or `{ "read": …, "write": … }` (Vol 3, Part C,
+ * 10.3.1): the server answers Insufficient Encryption / Authentication until the link has it.
  */
 import { open } from 'node:fs/promises';
 import { fromHex } from '../bytes/hex.js';
@@ -27,6 +29,7 @@ import { DatabaseFileError } from '../errors.js';
 import { CharacteristicProperty, ExtendedProperty, GattType, type CharacteristicPropertyName } from '../gatt/constants.js';
 import { GattDatabase, type ServiceDef } from '../gatt/server-db.js';
 import type { AdvertisingContent } from '../gap/advertiser.js';
+import type { AccessSecurity } from '../gatt/server/server.js';
 import type { SimGenerator } from '../sim/types.js';
 import { twinToSimPeripheral, type DeviceTwin } from './twin.js';
 
@@ -39,12 +42,18 @@ export const MAX_ATTRIBUTE_VALUE = 512;
 /** Values of one notification stream (a cycle generator; a twin's captured stream). */
 export const MAX_STREAM_VALUES = 100_000;
 
-export interface FileDescriptor { uuid: Uuid; value: Uint8Array; writable: boolean }
+/**
+ * What an access needs (Vol 3, Part C, 10.3.1): the file's `"security": "encrypted"` (or
+ * "authenticated", "none"), or `{ "read": …, "write": … }` for each access on its own.
+ */
+export type FileSecurity = AccessSecurity | { read?: AccessSecurity; write?: AccessSecurity };
+export interface FileDescriptor { uuid: Uuid; value: Uint8Array; writable: boolean; security?: FileSecurity }
 export interface FileCharacteristic {
   uuid: Uuid;
   properties: CharacteristicPropertyName[];
   value: Uint8Array;
   maxLength?: number;
+  security?: FileSecurity;
   descriptors: FileDescriptor[];
 }
 export interface FileService { uuid: Uuid; primary: boolean; characteristics: FileCharacteristic[] }
@@ -285,12 +294,15 @@ function fromPeripheral(r: Reader, p: Json, prefix: string, kind: DatabaseFile['
           if (!notifies) notes.push(`${dat}: a CCCD on a characteristic that neither notifies nor indicates is not served`);
           return;
         }
-        descriptors.push({ uuid, value: dv, writable });
+        const dsec = dobj['security'] === undefined ? undefined : r.security(dobj['security'], `${dat}.security`);
+        descriptors.push({ uuid, value: dv, writable, ...(dsec !== undefined ? { security: dsec } : {}) });
       });
       if (co['cccd'] === false && notifies) notes.push(`${cat}: served with a CCCD (the file says it has none)`);
       attributes += 1;
       if (attributes > MAX_ATTRIBUTES) r.fail(cat, `more than ${MAX_ATTRIBUTES} characteristics and descriptors`);
-      const served: FileCharacteristic = { uuid: r.uuid(co['uuid'], `${cat}.uuid`), properties, value, ...(maxLength !== undefined ? { maxLength } : {}), descriptors };
+      const security = co['security'] === undefined ? undefined : r.security(co['security'], `${cat}.security`);
+      const served: FileCharacteristic = { uuid: r.uuid(co['uuid'], `${cat}.uuid`), properties, value,
+        ...(maxLength !== undefined ? { maxLength } : {}), ...(security !== undefined ? { security } : {}), descriptors };
       return { served, listed, cccd: co['cccd'] === false ? false : undefined };
     });
     return {
@@ -482,6 +494,21 @@ class Reader {
     } catch {
       return this.fail(at, `${JSON.stringify(v)} is not a UUID (a 16-bit number, "180d", a 128-bit UUID or a known name such as "battery_level")`);
     }
+  }
+
+  /** "none" | "encrypted" | "authenticated", or { "read": …, "write": … } of those. */
+  security(v: unknown, at: string): FileSecurity {
+    const one = (x: unknown, xat: string): AccessSecurity => {
+      if (x !== 'none' && x !== 'encrypted' && x !== 'authenticated') this.fail(xat, `"none", "encrypted" or "authenticated" is needed, not ${show(x)}`);
+      return x;
+    };
+    if (typeof v === 'string') return one(v, at);
+    const o = this.object(v, at);
+    for (const k of Object.keys(o)) if (k !== 'read' && k !== 'write') this.fail(`${at}.${k}`, 'security names "read" and "write" only');
+    return {
+      ...(o['read'] !== undefined ? { read: one(o['read'], `${at}.read`) } : {}),
+      ...(o['write'] !== undefined ? { write: one(o['write'], `${at}.write`) } : {}),
+    };
   }
 
   uuidString(v: unknown, at: string): string {

@@ -344,6 +344,8 @@ describe('database files are hostile input', () => {
     ['unknown property', '{"gatt": [{"uuid": "180f", "characteristics": [{"uuid": "2a19", "properties": ["fly"]}]}]}', /at gatt\[0\]\.characteristics\[0\]\.properties\[0\]: "fly" is not a property/],
     ['value too long', JSON.stringify({ gatt: [{ uuid: 1, characteristics: [{ uuid: 2, properties: ['read'], value: { hex: '00'.repeat(513) } }] }] }), /513 octets, more than the 512/],
     ['bad hex', '{"gatt": [{"uuid": 1, "characteristics": [{"uuid": 2, "properties": ["read"], "value": {"hex": "zz"}}]}]}', /value\.hex: not hex octets/],
+    ['bad security', '{"gatt": [{"uuid": 1, "characteristics": [{"uuid": 2, "properties": ["read"], "security": "secret"}]}]}', /at gatt\[0\]\.characteristics\[0\]\.security: "none", "encrypted" or "authenticated" is needed, not "secret"/],
+    ['security with another key', '{"gatt": [{"uuid": 1, "characteristics": [{"uuid": 2, "properties": ["read"], "security": {"notify": "encrypted"}}]}]}', /security\.notify: security names "read" and "write" only/],
     ['overlapping handles', JSON.stringify({ gatt: [{ uuid: 1, handle: 5 }, { uuid: 2, handle: 5 }] }), /at gatt: the services do not lay out/],
     ['world without --device', JSON.stringify(WORLD), /2 peripherals have a GATT database; pick one with --device/],
     ['twin with a bad handle', JSON.stringify({ name: 't', reads: [], services: [{ uuid: '180f', start: 0, end: 3, characteristics: [] }] }), /at services\[0\]\.start: a whole number from 1 to 65535/],
@@ -388,6 +390,13 @@ describe('database files are hostile input', () => {
     // A list of services, a database object and a CCCD in the file (the server's own stands for it).
     const db = parseDatabase({ name: 'n', services: [{ uuid: '180d', characteristics: [{ uuid: '2a37', properties: ['notify'], descriptors: [{ uuid: '2902' }] }] }] });
     expect(db).toMatchObject({ kind: 'services', name: 'n', services: [{ characteristics: [{ descriptors: [] }] }] });
+    // What an access needs (Vol 3, Part C, 10.3.1) goes through to the server.
+    const sec = parseDatabase([{ uuid: '180d', characteristics: [
+      { uuid: '2a37', properties: ['read'], security: 'encrypted' },
+      { uuid: '2a38', properties: ['read', 'write'], security: { write: 'authenticated' }, descriptors: [{ uuid: '2901', security: 'encrypted' }] },
+    ] }]);
+    expect(sec.services[0]!.characteristics.map(c => c.security)).toEqual(['encrypted', { write: 'authenticated' }]);
+    expect(sec.services[0]!.characteristics[1]!.descriptors[0]!.security).toBe('encrypted');
   });
 
   test('usage mistakes exit 2 before the file is read or anything opened', async () => {
