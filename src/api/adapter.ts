@@ -30,7 +30,7 @@ import { IncomingQueue } from './incoming.js';
 import { FileGattCache, type GattCache } from '../gatt/cache.js';
 import { CocRegistry, type ChannelListener, type ListenOptions } from '../l2cap/coc.js';
 import type { GattClientOptions } from '../gatt/client.js';
-import { checkPolicy, type PairingPolicy, type SecurityContext } from '../link/pairing.js';
+import { checkPolicy, type PairingEntropy, type PairingPolicy, type SecurityContext } from '../link/pairing.js';
 import { PairingAttempts } from '../smp/attempts.js';
 import { FileBondStore, MemoryBondStore, type Bond, type BondStore, type LocalIdentityKeys } from '../smp/bonds.js';
 import { GattServer, type GapIdentity, type ServedService, type ServeOptions } from '../gatt/server/server.js';
@@ -89,6 +89,13 @@ export interface AdapterOpenOptions {
    * (default: files under $XDG_STATE_HOME/blewire/bonds, else ~/.local/state/blewire/bonds).
    */
   bonds?: string | BondStore | false;
+  /**
+   * FOR TESTS AND REPLAY ONLY: where pairing takes its random values and P-256 key pairs (default the
+   * OS CSPRNG). A recorded pairing replays byte for byte only when both runs draw the same values
+   * (src/tooling/entropy.ts makes a seeded source for scenarios). Whoever knows the source knows the
+   * keys of every pairing made with it: never set this on a device people use.
+   */
+  pairingEntropy?: PairingEntropy;
   /**
    * Give up on opening the transport and bringing the controller up after this many ms
    * (TimeoutError). Default: no overall limit; each HCI command still has `commandTimeout`
@@ -264,6 +271,7 @@ export class Adapter extends EventEmitter<AdapterEvents> {
       // A new bond's IRK resolves the peer's next RPA at once; a new bond starts with no subscriptions.
       onBond: bond => { this.resolver.add(bond); this.gattServer.forget(identityKey(bond.identity)); },
       onBondRemoved: identity => { this.resolver.remove(identity); this.gattServer.forget(identityKey(identity)); },
+      ...(opts.pairingEntropy ? { entropy: opts.pairingEntropy } : {}),
     };
     this.scanner = new Scanner(host, { clock, registryCapacity: opts.registryCapacity, ownAddressType: own,
       resolve: (bits, hciType, address) => this.resolver.resolveValue(bits, hciType, address),

@@ -33,6 +33,7 @@ import {
 import { statusName } from '../hci/status.js';
 import { log } from '../log.js';
 import { deadline, type OperationOptions } from '../operation.js';
+import type { P256KeyPair } from '../platform/crypto.js';
 import type { PairingAttempts } from '../smp/attempts.js';
 import { bondFromPairing, type Bond, type BondStore } from '../smp/bonds.js';
 import { isAuthenticated, type PairingMethod } from '../smp/methods.js';
@@ -154,6 +155,21 @@ export interface SecurityContext {
   onBond?(bond: Bond): void;
   /** A bond was removed (conn.unpair()). */
   onBondRemoved?(identity: SmpAddress): void;
+  /** Where each session's random values and P-256 key pair come from (tests and replay only; default the OS CSPRNG). */
+  readonly entropy?: PairingEntropy;
+}
+
+/**
+ * A deterministic source of pairing's secrets, FOR TESTS AND REPLAY ONLY: every random value SMP makes
+ * (Pairing Random, confirm values' nonces, passkeys, legacy LTK / EDIV / Rand; Vol 3, Part H, 2.3) and
+ * our P-256 key pair (2.3.5.6) come from it, so a recorded pairing replays byte for byte. Anyone who
+ * knows the source knows the keys: a real device must never use one.
+ */
+export interface PairingEntropy {
+  /** `n` random octets (replaces the OS CSPRNG). */
+  readonly random?: (n: number) => Uint8Array;
+  /** Our key pair for the next pairing session (called once as each pairing's session is made). */
+  readonly keyPair?: () => P256KeyPair;
 }
 
 /** What pairing needs of its link (LeLink has this shape). */
@@ -382,6 +398,8 @@ export class LinkPairing implements SmpHandler {
       ...(policy.oob ? { oob: policy.oob } : {}),
       ...(keys ? { keys } : {}),
       ...(policy.allowDebugKeys ? { allowDebugKeys: true } : {}),
+      ...(this.ctx.entropy?.random ? { random: this.ctx.entropy.random } : {}),
+      ...(this.ctx.entropy?.keyPair ? { keyPair: this.ctx.entropy.keyPair() } : {}),
     });
     this.session = s;
     return s;

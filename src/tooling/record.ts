@@ -45,6 +45,8 @@ export interface RecordScenarioOptions {
   transportLabel?: string;
   /** Player settings to store with the scenario. */
   replay?: ScenarioFile['replay'];
+  /** Seed pairing's randomness (tests and replay only, src/tooling/entropy.ts); stored as `host.pairingSeed`. */
+  pairingSeed?: string;
 }
 
 /**
@@ -95,7 +97,8 @@ export async function recordScenario(o: RecordScenarioOptions): Promise<Scenario
   let result: SessionResult;
   try {
     // `serve` steps name files in the scenario's folder (the replay resolves them there too).
-    result = await runSession(steps, { transport: recorder, baseDir: out, ...(clock ? { clock } : {}), ...(randomAddress ? { randomAddress } : {}) });
+    result = await runSession(steps, { transport: recorder, baseDir: out, ...(clock ? { clock } : {}), ...(randomAddress ? { randomAddress } : {}),
+      ...(o.pairingSeed !== undefined ? { pairingSeed: o.pairingSeed } : {}) });
   } finally {
     writer.close();
   }
@@ -105,7 +108,10 @@ export async function recordScenario(o: RecordScenarioOptions): Promise<Scenario
     ...(o.description ? { description: o.description } : {}),
     capture: 'capture.btsnoop',
     steps: formatSteps(steps),
-    ...(o.randomAddress ? { host: { randomAddress: o.randomAddress } } : {}),
+    ...(o.randomAddress || o.pairingSeed !== undefined ? { host: {
+      ...(o.randomAddress ? { randomAddress: o.randomAddress } : {}),
+      ...(o.pairingSeed !== undefined ? { pairingSeed: o.pairingSeed } : {}),
+    } } : {}),
     recordedWith: {
       transport: o.transportLabel ?? (typeof o.transport === 'string' ? o.transport : o.transport.description),
       controller: o.controller,

@@ -2,7 +2,8 @@
  * scenario.json: what a recording in captures/<name>/ is (STYLE c.10 item 6). Written by record mode
  * (tools/record.ts), read by the replay tests:
  * - `steps`: the scripted session that was driven (src/tooling/session.ts syntax), re-run on replay;
- * - `host`: the options the host ran with (a fixed random address, or "fresh" when it made one up);
+ * - `host`: the options the host ran with (a fixed random address, or "fresh" when it made one up; the
+ *   seed of pairing's randomness);
  * - `recordedWith`: the transport, the controller and the peer the recording was made against;
  * - `masks`: bytes that legitimately vary between runs (replay.ts ReplayMask);
  * - `replay`: player settings the recording needs (batching of rx records, slack);
@@ -20,7 +21,11 @@ export interface ScenarioFile {
   /** File name of the capture next to scenario.json. */
   capture: string;
   steps: string;
-  host?: { randomAddress?: string | 'fresh' };
+  /**
+   * `pairingSeed`: pairing's random values and key pairs came from this seed (src/tooling/entropy.ts;
+   * tests and replay only), so the replay draws the same ones and checks the SMP octets as recorded.
+   */
+  host?: { randomAddress?: string | 'fresh'; pairingSeed?: string };
   recordedWith: {
     transport: string;
     controller: string;

@@ -11,6 +11,12 @@
  *   serve database.json → advertise bw-replay 180d → accept → subscribed 2a37 →
  *   send-notification 2a37 0001 → send-indication 2a38 02 → wait-disconnect
  *
+ * Security on the accepted link (the central pairs or encrypts, e.g. after our Insufficient Encryption):
+ * `paired` waits for a pairing on the link to end and lists its outcome (`pairings`; a failed one fails
+ * the step), `encrypted` waits until the link is encrypted (a bonded central's LTK) and lists the link's
+ * security (`security`). A recorded pairing replays byte for byte when the session runs with the
+ * scenario's `pairingSeed` (src/tooling/entropy.ts, tests and replay only).
+ *
  * `serve` takes a database file (src/tooling/database-file.ts shapes, resolved against `baseDir`, the
  * scenario's folder) read synchronously, so a replay's virtual time never waits on real I/O; reads and
  * writes the central makes are answered from the file's values (a write replaces the value) and listed
@@ -35,6 +41,8 @@ import { ArgumentError, InvalidStateError, TimeoutError } from '../errors.js';
 import type { GattServer, ServedCharacteristic, ServedService, SubscriptionChange } from '../gatt/server/server.js';
 import { parseDatabase } from './database-file.js';
 import { MAX_DATABASE_FILE_BYTES } from './database-file.js';
+import { seededPairingEntropy } from './entropy.js';
+import type { PairingProgress } from '../link/pairing.js';
 
 export type SessionStep =
   | { op: 'scan'; ms: number; active: boolean }
@@ -53,7 +61,9 @@ export type SessionStep =
   | { op: 'subscribed'; target: string }
   | { op: 'send-notification'; target: string; value: string }
   | { op: 'send-indication'; target: string; value: string }
-  | { op: 'wait-disconnect' };
+  | { op: 'wait-disconnect' }
+  | { op: 'paired' }
+  | { op: 'encrypted' };
 
 export interface ScannedDevice {
   address: string;
@@ -92,6 +102,10 @@ export interface SessionResult {
   writes?: Array<{ target: string; value: string }>;
   notifications?: Array<{ target: string; values: string[] }>;
   disconnect?: { code: number; name: string };
+  /** `paired` steps: each pairing's outcome (Vol 3, Part H, 2.3), in order. */
+  pairings?: Array<{ method: string; secureConnections: boolean; authenticated: boolean; bonded: boolean; keySize: number }>;
+  /** `encrypted` steps: the link's security once encrypted (Vol 3, Part C, 10.2.1). */
+  security?: Array<{ level: number; encrypted: boolean; keySize: number; authenticated: boolean; secureConnections: boolean; bonded: boolean }>;
   /** Peripheral steps: what the central did to the database we served, in order. */
   served?: {
     reads: Array<{ target: string; offset: number; value: string }>;
@@ -120,7 +134,7 @@ interface StepSyntax<S extends { op: string }> {
 }
 type StepTable = { [K in SessionStep['op']]: StepSyntax<Extract<SessionStep, { op: K }>> };
 
-const bare = <K extends 'mtu' | 'discover' | 'disconnect' | 'accept' | 'wait-disconnect'>(op: K): StepSyntax<{ op: K }> =>
+const bare = <K extends 'mtu' | 'discover' | 'disconnect' | 'accept' | 'wait-disconnect' | 'paired' | 'encrypted'>(op: K): StepSyntax<{ op: K }> =>
   ({ usage: op, parse: () => ({ op }) });
 
 const STEPS: StepTable = {
@@ -191,6 +205,8 @@ const STEPS: StepTable = {
     format: s => `send-indication ${s.target} ${s.value}`,
   },
   'wait-disconnect': bare('wait-disconnect'),
+  paired: bare('paired'),
+  encrypted: bare('encrypted'),
 };
 
 const isOp = (op: string): op is SessionStep['op'] => Object.prototype.hasOwnProperty.call(STEPS, op);
@@ -229,6 +245,11 @@ export interface RunSessionOptions {
   peerTimeoutMs?: number;
   /** Where `serve` finds its database file (default the working directory). */
   baseDir?: string;
+  /**
+   * TESTS AND REPLAY ONLY: draw pairing's random values and key pairs from this seed
+   * (src/tooling/entropy.ts), so a recorded pairing replays byte for byte.
+   */
+  pairingSeed?: string;
 }
 
 /** The served database: the file's values (writes replace them) with every access listed. */
@@ -273,6 +294,7 @@ export async function runSession(steps: SessionStep[] | string, options: RunSess
     // whose reading is real I/O that a replay's virtual time does not wait for.
     bonds: false,
     ...(options.randomAddress !== undefined ? { randomAddress: options.randomAddress } : {}),
+    ...(options.pairingSeed !== undefined ? { pairingEntropy: seededPairingEntropy(options.pairingSeed) } : {}),
   });
   const info = adapter.controller;
   const result: SessionResult = {
@@ -309,6 +331,9 @@ export async function runSession(steps: SessionStep[] | string, options: RunSess
   });
   const incoming = adapter.accept();
   const disconnected = new Set<() => void>();
+  /** Pairing outcomes of the accepted link not yet taken by a `paired` step (bounded: one per pairing the peer starts). */
+  const outcomes: PairingProgress[] = [];
+  const secured = new Set<() => void>();
   let lastDisconnect: { code: number; name: string } | undefined;
   const characteristic = async (target: string): Promise<GattCharacteristic | number> => {
     if (/^0x[0-9a-f]{1,4}$/i.test(target)) return Number(target);
@@ -411,6 +436,7 @@ export async function runSession(steps: SessionStep[] | string, options: RunSess
             return {
               uuid: c.uuid, properties: c.properties, value: c.value,
               ...(c.maxLength !== undefined ? { maxLength: c.maxLength } : {}),
+              ...(c.security !== undefined ? { security: c.security } : {}),
               onRead: req => {
                 const v = values.get(c.uuid) ?? new Uint8Array(0);
                 out().reads.push({ target, offset: req.offset, value: toHex(v.subarray(req.offset)) });
@@ -451,8 +477,15 @@ export async function runSession(steps: SessionStep[] | string, options: RunSess
         gatt = c.gatt;
         c.on('disconnect', reason => {
           lastDisconnect = { code: reason.code, name: reason.name };
-          for (const w of [...disconnected]) w();
+          for (const w of [...disconnected, ...secured]) w();
         });
+        outcomes.length = 0;
+        c.on('pairing', p => {
+          if (p.stage !== 'paired' && p.stage !== 'failed') return;
+          if (outcomes.length < 16) outcomes.push(p);
+          for (const w of [...secured]) w();
+        });
+        c.on('security', () => { for (const w of [...secured]) w(); });
         result.connection = { address: c.address, addressType: c.addressType, role: c.role, intervalMs: c.parameters.interval };
         break;
       }
@@ -474,6 +507,26 @@ export async function runSession(steps: SessionStep[] | string, options: RunSess
         const v = fromHex(step.value);
         const n = indication ? await s.server.indicate(uuid, v, { connections: [c] }) : await s.server.notify(uuid, v, { connections: [c] });
         out().notified.push({ target: step.target, value: step.value, indication, delivered: n });
+        break;
+      }
+      case 'paired': {
+        const { conn: c } = need('paired');
+        await until('a pairing on the link', () => outcomes.length > 0 || !c.connected, secured);
+        const p = outcomes.shift();
+        if (!p) throw new InvalidStateError('session: the link closed before a pairing ended');
+        if (p.stage === 'failed') throw p.error;
+        if (p.stage === 'paired') {
+          (result.pairings ??= []).push({ method: p.method, secureConnections: p.secureConnections, authenticated: p.authenticated, bonded: p.bonded, keySize: p.keySize });
+        }
+        break;
+      }
+      case 'encrypted': {
+        const { conn: c } = need('encrypted');
+        await until('an encrypted link', () => c.security.encrypted || !c.connected, secured);
+        if (!c.security.encrypted) throw new InvalidStateError('session: the link closed before it was encrypted');
+        const st = c.security;
+        (result.security ??= []).push({ level: st.level, encrypted: st.encrypted, keySize: st.keySize, authenticated: st.authenticated,
+          secureConnections: st.secureConnections, bonded: st.bonded });
         break;
       }
       case 'wait-disconnect': {
