@@ -27,7 +27,9 @@ async function replayScenario(dir: string, steps?: string) {
   const s = await loadScenario(join(CAPTURES, dir));
   const transport = await ReplayTransport.fromFile(s.capturePath, { masks: s.masks, ...s.replay });
   const address = hostAddress(s);
-  const session = runSession(steps ?? s.steps, { transport, baseDir: join(CAPTURES, dir), ...(address ? { randomAddress: address } : {}) });
+  const seed = s.host?.pairingSeed;
+  const session = runSession(steps ?? s.steps, { transport, baseDir: join(CAPTURES, dir), ...(address ? { randomAddress: address } : {}),
+    ...(seed !== undefined ? { pairingSeed: seed } : {}) });
   return { s, transport, session };
 }
 
@@ -84,6 +86,20 @@ describe('a session that diverges from the recording fails with a decoded diff',
     const e = await transport.finished.then(() => undefined, (x: unknown) => x) as ReplayDivergenceError;
     expect(e).toBeInstanceOf(ReplayDivergenceError);
     expect(e.message).toContain('ATT handleValueNtf handle=0x0014 value=0101');
+  });
+
+  test('BlueZ pairing with blewire as the peripheral: without the recorded seed, our Pairing Public Key is a mismatch (nothing is masked)', async () => {
+    const s = await loadScenario(join(CAPTURES, 'bluez-central-pairing'));
+    expect(s.masks).toEqual([]);
+    expect(s.host?.pairingSeed).toBeDefined();
+    const transport = await ReplayTransport.fromFile(s.capturePath, { masks: s.masks, ...s.replay });
+    // OS randomness, as a session without the seed draws: the first octets it decides differ.
+    const session = runSession(s.steps, { transport, baseDir: join(CAPTURES, 'bluez-central-pairing'), randomAddress: s.host!.randomAddress! });
+    await expect(session).rejects.toThrow();
+    const e = await transport.finished.then(() => undefined, (x: unknown) => x) as ReplayDivergenceError;
+    expect(e).toBeInstanceOf(ReplayDivergenceError);
+    expect(e.kind).toBe('mismatch');
+    expect(e.message).toMatch(/expected: host → controller ACL .* \| SMP pairingPublicKey/);
   });
 
   test('without its mask, a fresh random address is a mismatch at LE Set Random Address', async () => {

@@ -1,17 +1,26 @@
 /**
  * Record a replay fixture of blewire as the PERIPHERAL with BlueZ 5.66 as the central (issue 10's
  * "replay fixtures of the BlueZ sessions"): boot the qemu BlueZ guest in bridge mode, run the session's
- * peripheral steps (serve the scenario's database.json, advertise, accept, wait for subscriptions,
- * notify, indicate, wait for the disconnection) on the host over the bridged H4 socket under the
- * recorder, while bluetoothd (hci0 in the guest), driven over D-Bus through the control line
- * (test/interop/helpers/bluez-central-ops.py, one operation per call), scans, connects, discovers our
- * database by itself, reads, writes, reads back, subscribes and disconnects. Stops the guest at the end.
+ * peripheral steps on the host over the bridged H4 socket under the recorder, while bluetoothd (hci0 in
+ * the guest), driven over D-Bus through the control line (test/interop/helpers/bluez-central-ops.py,
+ * one operation per call), does the central's part. Stops the guest at the end. Two sessions:
+ *
+ *   bluez-central-gatt      BlueZ scans, connects, discovers our database by itself, reads, writes,
+ *                           reads back, subscribes (we notify twice and indicate once) and disconnects.
+ *   bluez-central-pairing   BlueZ reads our encrypted characteristic, gets Insufficient Encryption
+ *                           (0x0F), pairs by itself (LE Secure Connections Just Works: simple-agent
+ *                           NoInputNoOutput; we respond and bond) and reads it; writes and reads it
+ *                           back; disconnects, connects again and encrypts from the bond (our LTK in
+ *                           LE Long Term Key Request Reply), reads, disconnects.
  *
  *   flock /tmp/blewire-guest.lock npx tsx tools/interop/record-bluez-central.ts bluez-central-gatt
+ *   flock /tmp/blewire-guest.lock npx tsx tools/interop/record-bluez-central.ts bluez-central-pairing
  *
- * Our address is a fixed static random one (no mask needed); the session has no pairing, so nothing
- * else on our side is random. BlueZ's own operations and their results are printed; the scenario keeps
- * what our side saw (the `served` results) and what BlueZ did in `recordedWith.peer`.
+ * Our address is a fixed static random one (no mask needed). The pairing session draws its random values
+ * and key pair from the scenario's seed (src/tooling/entropy.ts, tests and replay only), so the replay
+ * checks our Public Key, Confirm, Random, DHKey Check and the LTK we give the controller as recorded:
+ * nothing is masked. BlueZ's own operations and their results are printed; the scenario keeps what our
+ * side saw (the `served`, `pairings` and `security` results) and what BlueZ did in `recordedWith.peer`.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -19,58 +28,103 @@ import { fileURLToPath } from 'node:url';
 import { recordScenario } from '../../src/tooling/record.js';
 import { StreamTransport } from '../../src/transport/stream.js';
 import { startBlueZGuest, syncH4 } from '../../test/interop/helpers/bluez-guest.js';
-import { GuestControl } from '../../test/interop/helpers/guest-control.js';
+import { GuestControl, type GuestProgram } from '../../test/interop/helpers/guest-control.js';
 import { parseRecordArgs } from '../record-args.js';
 
 const OPS = fs.readFileSync(fileURLToPath(new URL('../../test/interop/helpers/bluez-central-ops.py', import.meta.url)), 'utf8');
-/** Our static random address (Vol 6, Part B, 1.3.2.1): fixed, so the recording needs no mask for it. */
-export const OURS = 'C3:5A:11:22:33:66';
-const SVC = 'b1e0c000-5c1e-4d6a-9f3b-2a7e5d8c1b00';
-const U = (n: number): string => SVC.replace('b1e0c000', `b1e0c00${n}`);
+/** BlueZ's example scripts in the guest image (simple-agent). */
+const EXAMPLES = '/opt/bluez-examples';
 
-/** The database served (the list-of-services shape of src/tooling/database-file.ts). */
-export const DATABASE = [{
-  uuid: SVC,
-  characteristics: [
-    { uuid: U(1), properties: ['read'], value: 'hello BlueZ' },
-    { uuid: U(2), properties: ['read', 'write'], value: { hex: '00' } },
-    { uuid: U(3), properties: ['notify'], value: { hex: '00' } },
-    { uuid: U(4), properties: ['indicate'], value: { hex: '00' } },
-  ],
-}];
+/** One recordable session: our database and steps, BlueZ's operations, how BlueZ is set up for it. */
+interface CentralSession {
+  /** Our static random address (Vol 6, Part B, 1.3.2.1): fixed, so the recording needs no mask for it. */
+  ours: string;
+  /** The database served (the list-of-services shape of src/tooling/database-file.ts). */
+  database: unknown[];
+  /** Our side (session steps). */
+  steps: string;
+  /** BlueZ's side, in order (bluez-central-ops.py operations; the address is added). */
+  bluez: string[][];
+  /** simple-agent's IO capability for BlueZ's pairings, if the session pairs. */
+  agent?: string;
+  /** Seed of our pairing randomness (tests and replay only). */
+  pairingSeed?: string;
+  description: string;
+}
 
-/** Our side. The waits between notifications let bluetoothd's D-Bus Value see each one (it polls). */
-const STEPS = [
-  'serve database.json', `advertise bwr ${SVC}`, 'accept',
-  `subscribed ${U(3)}`, `send-notification ${U(3)} 0101`, 'wait 1000', `send-notification ${U(3)} 0202`,
-  `subscribed ${U(4)}`, `send-indication ${U(4)} 0303`,
-  'wait-disconnect',
-].join(' → ');
+const GATT_SVC = 'b1e0c000-5c1e-4d6a-9f3b-2a7e5d8c1b00';
+const G = (n: number): string => GATT_SVC.replace('b1e0c000', `b1e0c00${n}`);
+const SEC_SVC = 'b1e0c100-5c1e-4d6a-9f3b-2a7e5d8c1b00';
+const S = (n: number): string => SEC_SVC.replace('b1e0c100', `b1e0c10${n}`);
 
-/** BlueZ's side, in order (bluez-central-ops.py operations). */
-const BLUEZ_OPS: string[][] = [
-  ['connect'], ['read', U(1)], ['write', U(2), 'c0ffee'], ['read', U(2)], ['notify', U(3), '2'], ['notify', U(4), '1'], ['disconnect'],
-];
+const SESSIONS: Record<string, CentralSession> = {
+  'bluez-central-gatt': {
+    ours: 'C3:5A:11:22:33:66',
+    database: [{
+      uuid: GATT_SVC,
+      characteristics: [
+        { uuid: G(1), properties: ['read'], value: 'hello BlueZ' },
+        { uuid: G(2), properties: ['read', 'write'], value: { hex: '00' } },
+        { uuid: G(3), properties: ['notify'], value: { hex: '00' } },
+        { uuid: G(4), properties: ['indicate'], value: { hex: '00' } },
+      ],
+    }],
+    // The waits between notifications let bluetoothd's D-Bus Value see each one (it polls).
+    steps: [
+      'serve database.json', `advertise bwr ${GATT_SVC}`, 'accept',
+      `subscribed ${G(3)}`, `send-notification ${G(3)} 0101`, 'wait 1000', `send-notification ${G(3)} 0202`,
+      `subscribed ${G(4)}`, `send-indication ${G(4)} 0303`,
+      'wait-disconnect',
+    ].join(' → '),
+    bluez: [['connect'], ['read', G(1)], ['write', G(2), 'c0ffee'], ['read', G(2)], ['notify', G(3), '2'], ['notify', G(4), '1'], ['disconnect']],
+    description: 'blewire as the peripheral, BlueZ as the central: BlueZ scans and connects to our advertiser, discovers our database by itself (GAP, GATT and the served service), reads a value, writes one and reads it back, enables notifications (two sent) and indications (one sent, confirmed), disconnects.',
+  },
+  'bluez-central-pairing': {
+    ours: 'C3:5A:11:22:33:67',
+    database: [{
+      uuid: SEC_SVC,
+      characteristics: [
+        { uuid: S(1), properties: ['read', 'write'], security: 'encrypted', value: 'sealed' },
+      ],
+    }],
+    steps: [
+      'serve database.json', `advertise bwp ${SEC_SVC}`,
+      'accept', 'paired', 'wait-disconnect',
+      'accept', 'encrypted', 'wait-disconnect',
+    ].join(' → '),
+    bluez: [
+      ['connect'], ['read', S(1)], ['write', S(1), '0102'], ['read', S(1)], ['disconnect'],
+      ['connect'], ['read', S(1)], ['disconnect'],
+    ],
+    agent: 'NoInputNoOutput',
+    pairingSeed: 'blewire bluez-central-pairing 1',
+    description: 'blewire as the peripheral, BlueZ as the central, pairing: BlueZ reads our encrypted characteristic, gets Insufficient Encryption (0x0F), pairs by itself (LE Secure Connections Just Works, bonding; we respond) and reads it, writes it and reads it back, disconnects; it connects again, encrypts from the bond (LE Long Term Key Request Reply with our LTK, no SMP), reads it and disconnects. Our pairing randomness comes from host.pairingSeed, so nothing is masked.',
+  },
+};
 
 function usage(msg?: string): never {
   if (msg) console.error(`record-bluez-central: ${msg}`);
-  console.error('usage: flock /tmp/blewire-guest.lock npx tsx tools/interop/record-bluez-central.ts <name> [--dir captures] [--batch-us N]');
+  console.error(`usage: flock /tmp/blewire-guest.lock npx tsx tools/interop/record-bluez-central.ts <${Object.keys(SESSIONS).join('|')}> [--dir captures] [--batch-us N]`);
   process.exit(2);
 }
 
 async function main(): Promise<void> {
   const { name, opts } = parseRecordArgs(process.argv.slice(2), usage);
+  const session = SESSIONS[name] ?? usage(`no session ${name}`);
+  const { ours } = session;
   const dir = opts['dir'] ?? 'captures';
   const out = path.join(dir, name);
   fs.mkdirSync(out, { recursive: true });
-  fs.writeFileSync(path.join(out, 'database.json'), `${JSON.stringify(DATABASE, null, 2)}\n`);
+  fs.writeFileSync(path.join(out, 'database.json'), `${JSON.stringify(session.database, null, 2)}\n`);
   const guest = await startBlueZGuest();
   let ctl: GuestControl | undefined;
+  let agent: GuestProgram | undefined;
+  const device = `/org/bluez/hci0/dev_${ours.replace(/:/g, '_')}`;
   try {
     ctl = await GuestControl.open(guest.ctlSocket);
     const c = ctl;
     const bluez = async (op: string[]): Promise<Record<string, unknown>> => {
-      const r = await c.run(['python3', '-c', OPS, op[0]!, OURS, ...op.slice(1)], 150_000);
+      const r = await c.run(['python3', '-c', OPS, op[0]!, ours, ...op.slice(1)], 150_000);
       const line = r.stdout.trim().split('\n').pop() ?? '';
       let res: Record<string, unknown>;
       try {
@@ -81,23 +135,34 @@ async function main(): Promise<void> {
       if (res['error']) throw new Error(`bluetoothd ${op.join(' ')}: ${String(res['error'])}`);
       return res;
     };
+    if (session.agent) {
+      // BlueZ pairs (LE Secure Connections on, bondable) with an agent answering for its user.
+      await c.ok(['btmgmt', '--index', '0', 'sc', 'on'], 90_000);
+      await c.ok(['btmgmt', '--index', '0', 'bondable', 'on'], 90_000);
+      await c.run(['dbus-send', '--system', '--print-reply', '--dest=org.bluez', '/org/bluez/hci0',
+        'org.bluez.Adapter1.RemoveDevice', `objpath:${device}`], 90_000);
+      agent = await c.spawn('agent', ['python3', './simple-agent', '-c', session.agent], EXAMPLES);
+      await agent.expect(/Agent registered/, 90_000);
+      agent.respond(/Authorize\? \(yes\/no\): /, 'yes\n');
+    }
     const sock = await syncH4(guest.h4Socket);
     const transport = new StreamTransport(sock, `unix:${guest.h4Socket}`);
     sock.resume();
     const central = (async () => {
       const results: Array<Record<string, unknown>> = [];
-      for (const op of BLUEZ_OPS) results.push(await bluez(op));
+      for (const op of session.bluez) results.push(await bluez(op));
       return results;
     })();
     central.catch(() => undefined);
     const batch = opts['batch-us'] ?? '1000';
     const scenario = await recordScenario({
-      name, dir, transport, steps: STEPS, randomAddress: OURS,
+      name, dir, transport, steps: session.steps, randomAddress: ours,
+      ...(session.pairingSeed !== undefined ? { pairingSeed: session.pairingSeed } : {}),
       transportLabel: 'unix:<guest run dir>/h4.sock (the guest\'s bridged H4 socket)',
       controller: 'BlueZ 5.66 btvirt -s -L -l1 (emulated LE controller) in the qemu BlueZ guest, over its bridged H4 socket',
-      peer: `BlueZ 5.66 bluetoothd (hci0 in the guest) as the central, driven over D-Bus by test/interop/helpers/bluez-central-ops.py: ${BLUEZ_OPS.map(o => o.join(' ')).join(', ')}`,
+      peer: `BlueZ 5.66 bluetoothd (hci0 in the guest) as the central, driven over D-Bus by test/interop/helpers/bluez-central-ops.py: ${session.bluez.map(o => o.join(' ')).join(', ')}${session.agent ? `; btmgmt sc on, bondable on; simple-agent -c ${session.agent}` : ''}`,
       tool: 'tools/interop/record-bluez-central.ts',
-      description: 'blewire as the peripheral, BlueZ as the central: BlueZ scans and connects to our advertiser, discovers our database by itself (GAP, GATT and the served service), reads a value, writes one and reads it back, enables notifications (two sent) and indications (one sent, confirmed), disconnects.',
+      description: session.description,
       command: `flock /tmp/blewire-guest.lock npx tsx tools/interop/record-bluez-central.ts ${name}`,
       replay: { batchUs: Number(batch) },
     });
@@ -105,6 +170,7 @@ async function main(): Promise<void> {
     console.log(`recorded ${out}: ${scenario.steps}`);
     console.log(JSON.stringify({ bluez: ops, expect: scenario.expect }, null, 2));
   } finally {
+    await agent?.kill().catch(() => undefined);
     ctl?.close();
     await guest.stop();
   }
