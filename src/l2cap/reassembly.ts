@@ -36,7 +36,10 @@ import { L2CAP_HEADER_SIZE } from './constants.js';
  * Bounds (issue 15): one state per connection handle (12 bits, so at most 4096 entries; a live link
  * has its own reassembler, so one), each holding at most 4 + min(maxPduLength, 65 535) octets, the
  * 16-bit L2CAP Length (Vol 3, Part A, 3.1), allocated once per PDU; a stalled PDU is replaced by the
- * next START or freed by reset(). Nothing else accumulates.
+ * next START or freed by reset(). Nothing else accumulates. A handle's state record stays in the map
+ * between PDUs, idle (holding no buffer), until reset(): taking the map's entry out after every PDU
+ * and putting it back for the next made V8 shrink and regrow the map's table each time (about 150
+ * bytes and a rehash per fragmented PDU, issue 14).
  */
 
 export interface L2capPdu {
@@ -64,10 +67,17 @@ export interface ReassemblerOptions {
   onDrop?: (handle: number, reason: ReassemblyDropReason) => void;
 }
 
-type State =
-  | { tag: 'header'; head: Uint8Array; got: number }
-  | { tag: 'body'; buf: Uint8Array; got: number }
-  | { tag: 'skip'; left: number };
+/**
+ * One handle's state, one mutable record of one shape: 'idle' between PDUs; 'header' gathering the
+ * 4 header octets into `buf` (`got` of them); 'body' filling `buf` (`got` octets in); 'skip' passing
+ * over `left` more octets of a PDU too long to take.
+ */
+interface State {
+  tag: 'idle' | 'header' | 'body' | 'skip';
+  buf: Uint8Array;
+  got: number;
+  left: number;
+}
 
 /** ACL Packet_Boundary_Flag value of a continuing fragment (Vol 4, Part E, 5.4.2). */
 const PB_CONTINUING = 0b01;
@@ -96,47 +106,64 @@ export class L2capReassembler {
     this.onDrop = options.onDrop;
   }
 
+  /** The handle's state record, made idle the first time the handle is met. */
+  private stateOf(handle: number): State {
+    let s = this.states.get(handle);
+    if (s === undefined) this.states.set(handle, (s = { tag: 'idle', buf: EMPTY, got: 0, left: 0 }));
+    return s;
+  }
+
+  /** Back to idle between PDUs; the record keeps no buffer. */
+  private static idle(s: State): void {
+    s.tag = 'idle';
+    s.buf = EMPTY;
+    s.got = 0;
+    s.left = 0;
+  }
+
   /** Feed one ACL packet's data; returns the L2CAP PDU it completes, if any. Never throws. */
   push(handle: number, pb: number, data: Uint8Array): L2capPdu | undefined {
     const state = this.states.get(handle);
     if (pb !== PB_CONTINUING) {
-      if (state !== undefined) {
-        this.states.delete(handle);
-        if (state.tag !== 'skip') this.drop(handle, 'startWhileAssembling');
+      if (state !== undefined && state.tag !== 'idle') {
+        const was = state.tag;
+        L2capReassembler.idle(state);
+        if (was !== 'skip') this.drop(handle, 'startWhileAssembling');
       }
       return this.begin(handle, data, data.length >= L2CAP_HEADER_SIZE);
     }
-    if (state === undefined) {
+    if (state === undefined || state.tag === 'idle') {
       this.drop(handle, 'continuationWithoutStart');
       return undefined;
     }
     switch (state.tag) {
       case 'skip':
         state.left -= data.length;
-        if (state.left <= 0) this.states.delete(handle);
+        if (state.left <= 0) L2capReassembler.idle(state);
         return undefined;
       case 'header': {
         // The START carried fewer than 4 octets: gather the header, then continue as a body.
+        const head = state.buf;
         const need = L2CAP_HEADER_SIZE - state.got;
         const take = Math.min(need, data.length);
-        state.head.set(data.subarray(0, take), state.got);
+        head.set(data.subarray(0, take), state.got);
         state.got += take;
         if (state.got < L2CAP_HEADER_SIZE) return undefined;
-        this.states.delete(handle);
-        const first = this.begin(handle, state.head, false);
+        L2capReassembler.idle(state);
+        const first = this.begin(handle, head, false);
         return take < data.length ? this.push(handle, PB_CONTINUING, data.subarray(take)) : first;
       }
       case 'body': {
         const { buf } = state;
         if (state.got + data.length > buf.length) {
-          this.states.delete(handle);
+          L2capReassembler.idle(state);
           this.drop(handle, 'overflow');
           return undefined;
         }
         buf.set(data, state.got);
         state.got += data.length;
         if (state.got < buf.length) return undefined;
-        this.states.delete(handle);
+        L2capReassembler.idle(state);
         return this.complete(handle, buf);
       }
     }
@@ -156,7 +183,7 @@ export class L2capReassembler {
   pushAt(handle: number, pb: number, b: Uint8Array, start: number, end: number): boolean {
     const n = end - start;
     const state = this.states.get(handle);
-    if (pb !== PB_CONTINUING && state === undefined && n >= L2CAP_HEADER_SIZE) {
+    if (pb !== PB_CONTINUING && (state === undefined || state.tag === 'idle') && n >= L2CAP_HEADER_SIZE) {
       const length = b[start]! | (b[start + 1]! << 8);
       if (n === L2CAP_HEADER_SIZE + length && length <= this.maxPduLength) {
         this.stats.pdus++;
@@ -168,18 +195,22 @@ export class L2capReassembler {
       if (n < L2CAP_HEADER_SIZE + length && length <= this.maxPduLength) {
         const buf = new Uint8Array(L2CAP_HEADER_SIZE + length);
         copyInto(buf, 0, b, start, n);
-        this.states.set(handle, { tag: 'body', buf, got: n });
+        const s = state ?? this.stateOf(handle);
+        s.tag = 'body';
+        s.buf = buf;
+        s.got = n;
         return false;
       }
     } else if (pb === PB_CONTINUING && state !== undefined && state.tag === 'body' && state.got + n <= state.buf.length) {
-      copyInto(state.buf, state.got, b, start, n);
+      const buf = state.buf;
+      copyInto(buf, state.got, b, start, n);
       state.got += n;
-      if (state.got < state.buf.length) return false;
-      this.states.delete(handle);
+      if (state.got < buf.length) return false;
+      L2capReassembler.idle(state);
       this.stats.pdus++;
-      this.out = state.buf;
+      this.out = buf;
       this.outStart = 0;
-      this.outEnd = state.buf.length;
+      this.outEnd = buf.length;
       return true;
     }
     const pdu = this.push(handle, pb, b.subarray(start, end));
@@ -205,7 +236,8 @@ export class L2capReassembler {
 
   /** True while a PDU of this handle is partly received. */
   assembling(handle: number): boolean {
-    return this.states.has(handle);
+    const s = this.states.get(handle);
+    return s !== undefined && s.tag !== 'idle';
   }
 
   /** Start a PDU from a START fragment (or the gathered header); `view` allows returning a view. */
@@ -213,14 +245,21 @@ export class L2capReassembler {
     if (data.length < L2CAP_HEADER_SIZE) {
       const head = new Uint8Array(L2CAP_HEADER_SIZE);
       head.set(data);
-      this.states.set(handle, { tag: 'header', head, got: data.length });
+      const s = this.stateOf(handle);
+      s.tag = 'header';
+      s.buf = head;
+      s.got = data.length;
       return undefined;
     }
     const length = data[0]! | (data[1]! << 8);
     const total = L2CAP_HEADER_SIZE + length;
     if (length > this.maxPduLength) {
       this.drop(handle, 'tooLong');
-      if (data.length < total) this.states.set(handle, { tag: 'skip', left: total - data.length });
+      if (data.length < total) {
+        const s = this.stateOf(handle);
+        s.tag = 'skip';
+        s.left = total - data.length;
+      }
       return undefined;
     }
     if (data.length > total) {
@@ -236,7 +275,10 @@ export class L2capReassembler {
     }
     const buf = new Uint8Array(total);
     buf.set(data);
-    this.states.set(handle, { tag: 'body', buf, got: data.length });
+    const s = this.stateOf(handle);
+    s.tag = 'body';
+    s.buf = buf;
+    s.got = data.length;
     return undefined;
   }
 
