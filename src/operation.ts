@@ -54,6 +54,14 @@ const scope = createAsyncContext<AbortSignal>();
 const NEVER = new AbortController().signal;
 const NOTHING = (): void => {};
 
+/**
+ * Whether a deadline's signal can fire at all. The one that cannot is shared by every operation with
+ * no deadline: listening to it only piles listeners on one signal (MaxListenersExceededWarning).
+ */
+export function canAbort(signal: AbortSignal): boolean {
+  return signal !== NEVER;
+}
+
 /** What an operation rejects with when `signal` (a caller's or a scope's) fired. */
 function reasonOf(signal: AbortSignal, operation: string): Error {
   const r: unknown = signal.reason;

@@ -414,10 +414,18 @@ const extLegacy = EXT_ADV_EVENT_TYPE.tester('legacy');
 const extConnectable = EXT_ADV_EVENT_TYPE.tester('connectable');
 const extScannable = EXT_ADV_EVENT_TYPE.tester('scannable');
 
-const MAX_FRAGMENTS_IN_PROGRESS = 64;
+/**
+ * Extended advertising data in fragments (Data_Status 1, Vol 4, Part E, 7.7.65.13) is collected per
+ * advertiser, SID and PDU kind: at most MAX_FRAGMENTS_IN_PROGRESS such collections at once (a new one
+ * beyond it drops the oldest started), each at most MAX_REASSEMBLED octets (dropped when it grows
+ * past). Hostile advertisers can start collections they never complete: 64 × 1650 octets is the most
+ * they hold.
+ */
+export const MAX_FRAGMENTS_IN_PROGRESS = 64;
+/** Vol 4, Part E, 7.8.57: a controller holds at most 1650 octets of advertising data for one set. */
+export const MAX_REASSEMBLED = 1650;
 /** The registry's id is the type above the 48 address bits (registry.ts): id % 2^48 is the address. */
 const TWO_48 = 2 ** 48;
-const MAX_REASSEMBLED = 1650; // Vol 4, Part E, 7.8.57: at most 1650 octets of advertising data
 
 export class Scanner {
   readonly clock: Clock;

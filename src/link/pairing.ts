@@ -32,7 +32,7 @@ import {
 } from '../errors.js';
 import { statusName } from '../hci/status.js';
 import { log } from '../log.js';
-import { deadline, type OperationOptions } from '../operation.js';
+import { canAbort, deadline, type OperationOptions } from '../operation.js';
 import type { P256KeyPair } from '../platform/crypto.js';
 import type { PairingAttempts } from '../smp/attempts.js';
 import { bondFromPairing, type Bond, type BondStore } from '../smp/bonds.js';
@@ -326,7 +326,9 @@ export class LinkPairing implements SmpHandler {
         reject: e => { d.signal.removeEventListener('abort', onAbort); d.done(); reject(e); },
       };
       if (d.signal.aborted) return reject(d.signal.reason as Error);
-      d.signal.addEventListener('abort', onAbort, { once: true });
+      // Nor is the never-firing signal listened to at all: MAX_PAIR_WAITERS concurrent callers with
+      // no deadline put 16 listeners on that one signal (MaxListenersExceededWarning past 10).
+      if (canAbort(d.signal)) d.signal.addEventListener('abort', onAbort, { once: true });
       list.push(w);
     });
   }

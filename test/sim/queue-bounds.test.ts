@@ -1,14 +1,17 @@
 // Queue bounds a peer feeds (issue 15, "audit every other queue"): a subscription's backlog for an
 // iterator that does not read is SUBSCRIPTION_BUFFER_DEFAULT values, or the caller's `buffer`, which
 // must be an integer 0..SUBSCRIPTION_BUFFER_MAX (before, NaN or Infinity made it unbounded); callers
-// waiting on one pairing are at most MAX_PAIR_WAITERS.
+// waiting on one pairing are at most MAX_PAIR_WAITERS; connections waiting in an accept() loop that
+// does not keep up with a central that connects again and again are at most ACCEPT_QUEUE_LIMIT.
 import { afterEach, expect, test } from 'vitest';
 import { Adapter } from '../../src/api/adapter.js';
+import type { Connection } from '../../src/api/connection.js';
+import { ACCEPT_QUEUE_LIMIT } from '../../src/api/incoming.js';
 import { ArgumentError, InvalidStateError } from '../../src/errors.js';
 import { MAX_PAIR_WAITERS } from '../../src/link/pairing.js';
 import { MemoryBondStore } from '../../src/smp/bonds.js';
 import { SUBSCRIPTION_BUFFER_DEFAULT, SUBSCRIPTION_BUFFER_MAX } from '../../src/gatt/client.js';
-import { createSimulator, HEART_RATE_SENSOR, type Simulator } from '../../src/sim/index.js';
+import { createSimulator, HEART_RATE_SENSOR, SimAir, type Simulator } from '../../src/sim/index.js';
 
 const open: Adapter[] = [];
 afterEach(async () => { for (const a of open.splice(0)) await a.close(); });
@@ -59,8 +62,53 @@ test('at most MAX_PAIR_WAITERS callers wait on one pairing; the next is refused 
   const adapter = await Adapter.open({ transport: sim.transport, clock: sim.clock, bonds: new MemoryBondStore() });
   open.push(adapter);
   const conn = await adapter.connect({ address: HEART_RATE_SENSOR.address, type: 'random' } as never, { timeout: 5000 });
-  const waiting = Array.from({ length: MAX_PAIR_WAITERS }, () => conn.pair());
-  await expect(conn.pair()).rejects.toBeInstanceOf(InvalidStateError);
-  const states = await Promise.all(waiting);
-  for (const s of states) expect(s).toMatchObject({ encrypted: true, bonded: true });
+  const warnings: string[] = [];
+  const onWarning = (w: Error): void => { warnings.push(`${w.name}: ${w.message}`); };
+  process.on('warning', onWarning);
+  try {
+    // No deadline: all of them wait on no signal (before, each added a listener to one shared signal).
+    const waiting = Array.from({ length: MAX_PAIR_WAITERS }, () => conn.pair());
+    await expect(conn.pair()).rejects.toBeInstanceOf(InvalidStateError);
+    const states = await Promise.all(waiting);
+    for (const s of states) expect(s).toMatchObject({ encrypted: true, bonded: true });
+    await new Promise(r => setImmediate(r)); // process warnings are emitted on a later tick
+    expect(warnings).toEqual([]);
+  } finally {
+    process.off('warning', onWarning);
+  }
+});
+
+test('an accept() loop that does not read holds the newest ACCEPT_QUEUE_LIMIT connections; every one was announced', async () => {
+  // A central on the same air connects and disconnects over and over while our accept() loop body is
+  // busy: the iterator keeps the newest ACCEPT_QUEUE_LIMIT, the older ones were still announced by
+  // 'connection' (and are closed by now).
+  const air = new SimAir();
+  const ps = createSimulator({ name: 'acceptor', peripherals: [] }, { air });
+  const cs = createSimulator({ name: 'caller', peripherals: [] }, { air });
+  const peripheral = await Adapter.open({ transport: ps.transport, clock: air.clock, bonds: false });
+  const central = await Adapter.open({ transport: cs.transport, clock: air.clock, bonds: false });
+  open.push(central, peripheral);
+  await peripheral.advertise({ name: 'acceptor' });
+  const announced: Connection[] = [];
+  peripheral.on('connection', (c: Connection) => announced.push(c));
+  const accepted = peripheral.accept();
+  const ad = await central.find({ name: 'acceptor', timeout: 5000 });
+  const calls = async (n: number): Promise<void> => {
+    for (let i = 0; i < n; i++) {
+      const before = announced.length;
+      const conn = await central.connect(ad!, { timeout: 5000 });
+      while (announced.length === before) await air.clock.delay(10);
+      await conn.disconnect();
+    }
+  };
+  const extra = 3;
+  await calls(ACCEPT_QUEUE_LIMIT + extra);
+  expect(announced).toHaveLength(ACCEPT_QUEUE_LIMIT + extra);
+  const got: Connection[] = [];
+  for (let i = 0; i < ACCEPT_QUEUE_LIMIT; i++) got.push((await accepted.next()).value as Connection);
+  expect(got.map(c => announced.indexOf(c))).toEqual(Array.from({ length: ACCEPT_QUEUE_LIMIT }, (_, i) => extra + i));
+  // The queue is empty now: the next connection is the next item.
+  await calls(1);
+  expect(announced.indexOf((await accepted.next()).value as Connection)).toBe(ACCEPT_QUEUE_LIMIT + extra);
+  await accepted.return!();
 });

@@ -7,7 +7,7 @@ import { FakeClock } from '../../../src/clock.js';
 import { fromHex } from '../../../src/bytes/hex.js';
 import { AbortError } from '../../../src/errors.js';
 import { HciHost } from '../../../src/hci/host.js';
-import { Scanner, type Advertisement } from '../../../src/gap/scanner.js';
+import { MAX_FRAGMENTS_IN_PROGRESS, MAX_REASSEMBLED, Scanner, type Advertisement } from '../../../src/gap/scanner.js';
 import { encodeEvent } from '../../../src/hci/packets.js';
 import { commandMask, FakeController } from '../hci/host-fake-controller.js';
 
@@ -202,6 +202,39 @@ describe('scanner', () => {
     expect(got.map(a => [a.address.slice(-1), a.data.length, a.truncated])).toEqual([['2', 7, false], ['1', 256, false], ['2', 4, true]]);
     expect(got[1]!.manufacturerData.get(0x59)!.length).toBe(252); // 255 - type - company id
     expect(got[0]!.txPower).toBe(4);
+  });
+
+  test('fragments in progress are bounded: MAX_FRAGMENTS_IN_PROGRESS advertisers at once (oldest dropped), MAX_REASSEMBLED octets each', async () => {
+    // Hostile advertisers start fragmented data (Data_Status 1, 7.7.65.13) and never finish it.
+    const { ctl, scanner } = await setup({ extended: true });
+    const got = collect(scanner.scan({ active: false, duplicates: true }));
+    await ctl.sent('leSetExtendedScanEnable');
+    await scanner.settle();
+    const FLAGS = fromHex('020106');
+    const addr = (i: number): string => `C0:00:00:00:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 0xff).toString(16).padStart(2, '0')}`.toUpperCase();
+    for (let i = 0; i <= MAX_FRAGMENTS_IN_PROGRESS; i++) ctl.inject(ext(addr(0x100 + i), 0x0020, FLAGS));
+    // The first advertiser's collection was dropped for the last one: its final fragment stands alone.
+    // The second's and the last's were kept: flags + service data.
+    ctl.inject(ext(addr(0x100), 0x0000, AD_SVC));
+    ctl.inject(ext(addr(0x101), 0x0000, AD_SVC));
+    ctl.inject(ext(addr(0x100 + MAX_FRAGMENTS_IN_PROGRESS), 0x0000, AD_SVC));
+    // One advertiser sends more than MAX_REASSEMBLED octets in fragments: the collection is dropped
+    // once it grows past, so the final fragment stands alone; another stops at exactly the limit.
+    const chunk = new Uint8Array(200);
+    for (let n = 0; n <= MAX_REASSEMBLED; n += chunk.length) ctl.inject(ext(addr(0x200), 0x0020, chunk));
+    ctl.inject(ext(addr(0x200), 0x0000, AD_SVC));
+    let n = 0;
+    for (; n + chunk.length < MAX_REASSEMBLED; n += chunk.length) ctl.inject(ext(addr(0x201), 0x0020, chunk));
+    ctl.inject(ext(addr(0x201), 0x0000, new Uint8Array(MAX_REASSEMBLED - n)));
+    await scanner.settle();
+    for (let i = 0; i < 8; i++) await Promise.resolve();
+    expect(got.map(a => [a.address, a.data.length])).toEqual([
+      [addr(0x100), AD_SVC.length],
+      [addr(0x101), FLAGS.length + AD_SVC.length],
+      [addr(0x100 + MAX_FRAGMENTS_IN_PROGRESS), FLAGS.length + AD_SVC.length],
+      [addr(0x200), AD_SVC.length],
+      [addr(0x201), MAX_REASSEMBLED],
+    ]);
   });
 
   test('extended scan parameters answered Unknown Command fall back to legacy scanning', async () => {

@@ -2,13 +2,14 @@
 // connection-event pacing cannot show. A Handle Value Confirmation of Service Changed and the client's
 // next request delivered in the same turn (one HCI read holding both): the request is served, not
 // answered Database Out Of Sync. CCCDs of a bonded client come back on its next connection; an unbonded
-// client's do not. Security errors and the handler bound on the wire.
+// client's do not; the records are bounded (MAX_BONDED_RECORDS, least recently connected dropped).
+// Security errors and the handler bound on the wire.
 import { describe, expect, test } from 'vitest';
 import { AttBearer } from '../../../src/att/bearer.js';
 import { decodeAtt, encodeAtt, type AttPdu } from '../../../src/att/pdus.js';
 import { FakeClock } from '../../../src/clock.js';
 import type { ChannelReceiver, L2capChannel } from '../../../src/l2cap/channel.js';
-import { GattServer, type ServedPeer } from '../../../src/gatt/server/server.js';
+import { GattServer, MAX_BONDED_RECORDS, type ServedPeer } from '../../../src/gatt/server/server.js';
 import { DisconnectedError } from '../../../src/errors.js';
 
 interface Wire { rx(pdu: AttPdu): void; sent: AttPdu[]; close(): void }
@@ -120,6 +121,42 @@ describe('GattServer on a bare bearer', () => {
     expect(b2.sent).toEqual([]);
     a2.rx({ kind: 'handleValueCfm' });
     expect(await sent).toBe(1);
+  });
+
+  test('bonded clients\' CCCD records are bounded: the least recently connected of MAX_BONDED_RECORDS + 1 is forgotten', async () => {
+    // Every bonded client that connects, subscribes and leaves adds a record (Vol 3, Part G, 3.3.3.3);
+    // bonds are cheap for a peer to make (Just Works), so the records are capped and the one whose
+    // client connected least recently goes first.
+    const clock = new FakeClock();
+    const server = new GattServer<string>({ clock });
+    await server.update([{ uuid: 0xfff0, characteristics: [{ uuid: 0xfff1, properties: ['notify'] }] }]);
+    const c = server.database.characteristic(0xfff1)!;
+    const bonded = { encrypted: true, authenticated: false, bonded: true };
+    const id = (i: number): string => `1/C0:00:00:00:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 0xff).toString(16).padStart(2, '0')}`;
+    const visit = async (i: number): Promise<void> => {
+      const w = attach(server, peerOf(bonded, id(i)), clock);
+      w.rx({ kind: 'writeReq', handle: c.cccdHandle!, value: Uint8Array.of(1, 0) });
+      await flush();
+      expect(w.sent).toEqual([{ kind: 'writeRsp' }]);
+      w.close();
+    };
+    for (let i = 0; i < MAX_BONDED_RECORDS; i++) await visit(i);
+    await visit(0); // client 0 comes back: now client 1 is the least recently connected
+    await visit(MAX_BONDED_RECORDS); // one record too many
+    expect(server.remembers(id(1))).toBe(false);
+    for (const i of [0, 2, MAX_BONDED_RECORDS - 1, MAX_BONDED_RECORDS]) expect(server.remembers(id(i)), id(i)).toBe(true);
+    // On the wire: client 1's next link starts unsubscribed, client 2's is subscribed again.
+    const one = attach(server, peerOf(bonded, id(1)), clock);
+    const two = attach(server, peerOf(bonded, id(2)), clock);
+    one.rx({ kind: 'readReq', handle: c.cccdHandle! });
+    two.rx({ kind: 'readReq', handle: c.cccdHandle! });
+    await flush();
+    expect(one.sent).toEqual([{ kind: 'readRsp', value: Uint8Array.of(0, 0) }]);
+    expect(two.sent).toEqual([{ kind: 'readRsp', value: Uint8Array.of(1, 0) }]);
+    // Preloaded records (the adapter's bond store at open) obey the same bound.
+    for (let i = 1000; i < 1000 + MAX_BONDED_RECORDS; i++) server.preload(id(i), { '0000fff0-0000-1000-8000-00805f9b34fb/0000fff1-0000-1000-8000-00805f9b34fb': 1 });
+    expect(server.remembers(id(2))).toBe(false);
+    expect(server.remembers(id(1000))).toBe(true);
   });
 
   test('security is checked before the handler; encrypted links pass; a Read By Type stops before an attribute the link may not read', async () => {

@@ -8,7 +8,7 @@ import { fromHex, toHex } from '../../../src/bytes/hex.js';
 import {
   ArgumentError, ChannelClosedError, ChannelRefusedError, DisconnectedError, InvalidStateError, ProtocolError, TimeoutError,
 } from '../../../src/errors.js';
-import { MAX_QUEUED_SENDS, type CreditChannel } from '../../../src/l2cap/coc.js';
+import { MAX_QUEUED_SENDS, MAX_READERS, type CreditChannel } from '../../../src/l2cap/coc.js';
 import { l2capPair } from '../../helpers/l2cap-pair.js';
 
 const bytes = (n: number, seed = 0) => Uint8Array.from({ length: n }, (_, i) => (i * 7 + seed) & 0xff);
@@ -277,6 +277,20 @@ describe('closing', () => {
     await expect(client.send(bytes(65))).rejects.toBeInstanceOf(ArgumentError);
     void client.close();
     await Promise.all(pending);
+  });
+
+  test(`at most ${MAX_READERS} reads wait on a channel; the next is refused at once, the waiting ones get the SDUs in order`, async () => {
+    const { client, server } = await connected();
+    const waiting = Array.from({ length: MAX_READERS }, () => server.read());
+    const refused = server.read().then(sdu => sdu, (e: unknown) => e);
+    for (let i = 0; i <= MAX_READERS; i++) await client.send(bytes(5, i));
+    expect(await refused).toBeInstanceOf(InvalidStateError);
+    expect(await Promise.all(waiting)).toEqual(Array.from({ length: MAX_READERS }, (_, i) => bytes(5, i)));
+    // The SDU beyond the waiting readers stayed queued for the next read; served readers left room.
+    expect(await server.read()).toEqual(bytes(5, MAX_READERS));
+    const again = server.read();
+    await client.send(bytes(3, 99));
+    expect(await again).toEqual(bytes(3, 99));
   });
 });
 
