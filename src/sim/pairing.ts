@@ -7,7 +7,8 @@
  * MIC failure.
  *
  * Faults (SimPairing): dropped PDUs, silence (the central's SMP timeout), a corrupted confirm value,
- * forgotten bonds, a short maximum key size, one PDU replaced by other octets. Every timer is a simulator event, cancelled on close.
+ * forgotten bonds, a key withheld mid-pairing, a short maximum key size, one PDU replaced by other
+ * octets. Every timer is a simulator event, cancelled on close.
  */
 import type { Clock } from '../clock.js';
 import { log } from '../log.js';
@@ -54,6 +55,8 @@ export interface PeerPairingStats {
   lastFailure?: string;
   /** The six digits the peer displayed last. */
   displayed?: number;
+  /** The peer's LE Secure Connections OOB data for its latest link (`scOob`), r and c MSO first. */
+  oob?: { r: Uint8Array; c: Uint8Array };
 }
 
 export class PeerPairing {
@@ -115,6 +118,7 @@ export class PeerPairing {
       random: n => Uint8Array.from({ length: n }, () => rng.int(0, 255)),
       ...(api.keys ? { keys: api.keys } : {}),
     });
+    if (spec.scOob) stats.oob = this.session.localOobData();
     if (spec.securityRequestAfterMs !== undefined) {
       this.timers.push(api.schedule(spec.securityRequestAfterMs * 1000, () => this.session.requestSecurity()));
     }
@@ -134,6 +138,7 @@ export class PeerPairing {
    * gives its controller (the pairing's STK / LTK, else a bond for this central), or undefined.
    */
   ltkFor(ediv: number, rand: Uint8Array): { key: Uint8Array; keySize: number } | undefined {
+    if (this.spec.withholdKey) return undefined;
     const fresh = this.session.ltkRequest(ediv, rand);
     if (fresh) {
       this.encryptingWith = undefined;

@@ -236,6 +236,13 @@ export interface SimPairing {
   onPasskeyDisplay?: (passkey: number) => void;
   /** Legacy OOB TK (16 octets, MSO first) the peer holds. */
   oobTk?: SimBytes;
+  /**
+   * LE Secure Connections OOB (Vol 3, Part H, 2.3.5.6.4): the peer makes its OOB data for each link as
+   * the link comes up — a random r and c = f4(PKx, PKx, r, 0) over its public key — and publishes it
+   * in `pairingStats.oob` (MSO first), which a test hands to the central as an NFC tag would. The peer
+   * holds no OOB data of the central (its flag is 0); the central's flag decides the method.
+   */
+  scOob?: boolean;
   /** Send a Security Request this long after the link is up. */
   securityRequestAfterMs?: number;
   /**
@@ -253,6 +260,12 @@ export interface SimPairing {
   corruptConfirm?: boolean;
   /** Fault: the peer forgets its bonds before each link (a reconnect's encryption fails with 0x06). */
   forgetBonds?: boolean;
+  /**
+   * Fault: the peer's host answers its controller's LTK request negatively even for the pairing it is
+   * running (its STK / LTK lost, say its key storage failed): the central's encryption ends with PIN
+   * or Key Missing (0x06, Vol 6, Part B, 5.1.3.1) in the middle of pairing.
+   */
+  withholdKey?: boolean;
   /**
    * Fault: the peer sends these octets instead of its first SMP PDU with this code (a Pairing Failed
    * half-way, a malformed or an unexpected PDU); later PDUs of the code go out as they are.

@@ -252,15 +252,15 @@ describe('fault matrix: every procedure under every fault leaves a usable or cle
 // ---------------------------------------------------------------------------------------------------
 // Pairing and encryption (issue 15: "and (when it lands) pairing and encryption"): every method the
 // stack has against the simulator's peer (the same SmpSession as responder; the simulated controller
-// checks both sides hold the same key) and encrypt() from a bond, under nine faults. SC OOB is not in
-// the matrix: the virtual peer has no way to hand over its SC OOB data (only a legacy TK).
+// checks both sides hold the same key) and encrypt() from a bond, under nine faults. SC OOB: the peer
+// makes its OOB data (r, c) as each link comes up and we pass it to pair() as received out of band.
 // Each cell checks what the cells above check (settles typed, link usable or cleanly closed, the next
 // operation behaves, no timer left) and, per fault, what the error must carry: the SmpError's side
 // (peer / local / encryption), the HCI status, the link-loss reason. Where our encryption failed with
 // the link still up, the peer must have been told (Pairing Failed) rather than left waiting 30 s.
 
 const PAIRINGS = ['legacy Just Works', 'legacy passkey', 'legacy OOB', 'SC Just Works', 'SC numeric comparison', 'SC passkey',
-  'encrypt from bond'] as const;
+  'SC OOB', 'encrypt from bond'] as const;
 const SEC_FAULTS = ['peer silent', 'peer Pairing Failed', 'link lost', 'Enable Encryption refused', 'Encryption Change error',
   'key missing', 'MIC failure', 'malformed PDU', 'unexpected PDU'] as const;
 type Pairing = (typeof PAIRINGS)[number];
@@ -269,16 +269,19 @@ type SecFault = (typeof SEC_FAULTS)[number];
 /** A legacy OOB TK both sides hold (MSO first). */
 const TK = Uint8Array.from({ length: 16 }, (_, i) => 0xa0 + i);
 
-/** The peer's pairing and our pair() options for each method. */
-function method(m: Pairing, sim: () => Simulator): { peer: SimPairing; ours: PairOptions } {
-  const displayed = (): number => sim().peripheral('Matrix').pairingStats.displayed!;
+/** The peer's pairing and our pair() options for each method (made when pair() is called). */
+function method(m: Pairing, sim: () => Simulator): { peer: SimPairing; ours: () => PairOptions } {
+  const stats = () => sim().peripheral('Matrix').pairingStats;
+  const displayed = (): number => stats().displayed!;
   switch (m) {
-    case 'legacy Just Works': return { peer: { secureConnections: false }, ours: {} };
-    case 'legacy passkey': return { peer: { secureConnections: false, io: 'displayOnly' }, ours: { io: 'keyboardOnly', onPasskeyRequest: displayed } };
-    case 'legacy OOB': return { peer: { secureConnections: false, oobTk: TK }, ours: { oob: { legacyTk: TK } } };
-    case 'SC numeric comparison': return { peer: { io: 'displayYesNo' }, ours: { io: 'displayYesNo', onNumericComparison: () => true } };
-    case 'SC passkey': return { peer: { io: 'displayOnly' }, ours: { io: 'keyboardOnly', onPasskeyRequest: displayed } };
-    default: return { peer: {}, ours: {} };
+    case 'legacy Just Works': return { peer: { secureConnections: false }, ours: () => ({}) };
+    case 'legacy passkey': return { peer: { secureConnections: false, io: 'displayOnly' }, ours: () => ({ io: 'keyboardOnly', onPasskeyRequest: displayed }) };
+    case 'legacy OOB': return { peer: { secureConnections: false, oobTk: TK }, ours: () => ({ oob: { legacyTk: TK } }) };
+    case 'SC numeric comparison': return { peer: { io: 'displayYesNo' }, ours: () => ({ io: 'displayYesNo', onNumericComparison: () => true }) };
+    case 'SC passkey': return { peer: { io: 'displayOnly' }, ours: () => ({ io: 'keyboardOnly', onPasskeyRequest: displayed }) };
+    // The peer's OOB data of the current link (Vol 3, Part H, 2.3.5.6.4), handed over out of band.
+    case 'SC OOB': return { peer: { scOob: true }, ours: () => ({ oob: { peer: stats().oob! } }) };
+    default: return { peer: {}, ours: () => ({}) };
   }
 }
 
@@ -300,14 +303,14 @@ function expected(m: Pairing, f: SecFault): Outcome {
     case 'link lost': return { error: 'DisconnectedError', reason: 0x08 };
     case 'Enable Encryption refused': return enc ? { error: 'HciStatusError', status: 0x0c } : { error: 'SmpError', by: 'encryption', hciStatus: 0x0c };
     case 'Encryption Change error': return enc ? { error: 'HciStatusError', status: 0x3d } : { error: 'SmpError', by: 'encryption', hciStatus: 0x3d };
-    case 'key missing': return enc ? { error: 'HciStatusError', status: 0x06 } : 'n/a';
+    case 'key missing': return enc ? { error: 'HciStatusError', status: 0x06 } : { error: 'SmpError', by: 'encryption', hciStatus: 0x06 };
     case 'MIC failure': return { error: 'DisconnectedError', reason: 0x3d };
     case 'malformed PDU': return enc ? 'n/a' : { error: 'SmpError', by: 'local', reason: 0x0a };
     case 'unexpected PDU': return enc ? 'n/a' : { error: 'SmpError', by: 'local', reason: 0x08 };
   }
 }
 
-interface SecWorld { sim: Simulator; adapter: Adapter; bonds: MemoryBondStore; conn?: Connection; ours: PairOptions }
+interface SecWorld { sim: Simulator; adapter: Adapter; bonds: MemoryBondStore; conn?: Connection; ours: () => PairOptions }
 const secWorlds: SecWorld[] = [];
 afterEach(async () => {
   for (const w of secWorlds.splice(0)) await w.adapter.close().catch(() => undefined);
@@ -320,7 +323,7 @@ async function secConnect(w: SecWorld): Promise<Connection> {
 
 /** The procedure: pair() with the method's options, or encrypt() from the bond made before. */
 function secRun(w: SecWorld, m: Pairing): Promise<unknown> {
-  return m === 'encrypt from bond' ? w.conn!.encrypt() : w.conn!.pair({ ...w.ours, timeout: 60_000 });
+  return m === 'encrypt from bond' ? w.conn!.encrypt() : w.conn!.pair({ ...w.ours(), timeout: 60_000 });
 }
 
 /** The fault, set up before the procedure starts. */
@@ -341,14 +344,17 @@ function secInject(w: SecWorld, m: Pairing, f: SecFault): void {
       // The controller reports Encryption Change with MIC Failure status (offset 3: the status octet).
       sim.inject({ direction: 'toHost', kind: 'encryptionChange', action: { corrupt: { offset: 3, xor: 0x3d } } });
       return;
-    case 'key missing': return; // the peer forgot its bond (set when its link was made)
+    // encrypt(): the peer forgot its bond (set when its link was made). Pairing: the peer's host does
+    // not give its controller the key it just made (LTK request answered negatively).
+    case 'key missing': if (m !== 'encrypt from bond') spec.withholdKey = true; return;
     case 'MIC failure':
       // One octet of the key we start encryption with is flipped: the two sides' keys differ.
       sim.inject({ direction: 'toController', kind: 'leEnableEncryption', action: { corrupt: { offset: -1, xor: 0x01 } } });
       return;
-    // The peer's Pairing Confirm (every method here) is cut short / replaced by a Signing Information.
-    case 'malformed PDU': spec.replacePdu = { code: 0x03, with: Uint8Array.of(0x03, 1, 2, 3) }; return;
-    case 'unexpected PDU': spec.replacePdu = { code: 0x03, with: Uint8Array.of(0x0a, ...new Uint8Array(16)) }; return;
+    // The peer's Pairing Confirm is cut short / replaced by a Signing Information. SC OOB has no
+    // Pairing Confirm (2.3.5.6.4): there its Pairing Public Key is.
+    case 'malformed PDU': spec.replacePdu = { code: m === 'SC OOB' ? 0x0c : 0x03, with: Uint8Array.of(0x03, 1, 2, 3) }; return;
+    case 'unexpected PDU': spec.replacePdu = { code: m === 'SC OOB' ? 0x0c : 0x03, with: Uint8Array.of(0x0a, ...new Uint8Array(16)) }; return;
   }
 }
 
@@ -399,7 +405,8 @@ async function secCell(m: Pairing, f: SecFault, want: Exclude<Outcome, 'n/a'>): 
     await sim.clock.delay(500);
     const stats = sim.peripheral('Matrix').pairingStats;
     expect(stats.failures + stats.pairings, 'the peer\'s pairing ended').toBe(peerFailuresBefore + peerPairingsBefore + 1);
-    if (stats.failures > peerFailuresBefore) expect(stats.lastFailure, 'the peer heard it from us').toMatch(/sent by the peer/);
+    // (With the key withheld the peer's own host refused it: it knows without us.)
+    if (stats.failures > peerFailuresBefore && f !== 'key missing') expect(stats.lastFailure, 'the peer heard it from us').toMatch(/sent by the peer/);
     if (m.startsWith('legacy')) expect(stats.failures, 'legacy: the peer still waited for our keys and heard of our failure').toBe(peerFailuresBefore + 1);
   }
 
@@ -423,7 +430,7 @@ async function secCell(m: Pairing, f: SecFault, want: Exclude<Outcome, 'n/a'>): 
   // 3. The next operation behaves, on a new link with a peer that behaves: the same pairing (for
   //    encrypt(): a pairing to restore the bond on both sides, then encrypt() on another link).
   const s = spec();
-  delete s.silent; delete s.replacePdu; delete s.forgetBonds;
+  delete s.silent; delete s.replacePdu; delete s.forgetBonds; delete s.withholdKey;
   await sim.clock.delay(35_000);
   expect(adapter.host.state).toBe('ready');
   if (conn.connected) await conn.disconnect();
@@ -434,7 +441,9 @@ async function secCell(m: Pairing, f: SecFault, want: Exclude<Outcome, 'n/a'>): 
     await w.conn!.disconnect();
     await secConnect(w);
   }
-  await expect(secRun(w, m), `${m} after ${f}`).resolves.toMatchObject({ encrypted: true });
+  // Each method gives the key it must: authenticated (MITM-protected) except Just Works.
+  await expect(secRun(w, m), `${m} after ${f}`).resolves.toMatchObject({ encrypted: true,
+    ...(m === 'encrypt from bond' ? {} : { authenticated: !m.endsWith('Just Works') }) });
 
   // 4. Nothing left on the clock once closed.
   await adapter.close();

@@ -281,6 +281,30 @@ describe('failures are typed, end the pairing, and leave no timer', () => {
     expect(await conn.pair({ oob: { legacyTk: tk } })).toMatchObject({ encrypted: true, authenticated: true, secureConnections: false });
   });
 
+  test('SC OOB (Vol 3, Part H, 2.3.5.6.4): the peer\'s r and c, handed over out of band, pair authenticated; a c that does not match its public key fails', async () => {
+    const { adapter, peer, sim } = await up({ scOob: true });
+    const conn = await connect(adapter);
+    const oob = peer.pairingStats.oob!;
+    expect([oob.r.length, oob.c.length]).toEqual([16, 16]);
+    // A tampered commitment: we check c = f4(PKb, PKb, rb, 0) against the peer's public key.
+    const forged = { r: oob.r, c: oob.c.map((b, i) => (i === 0 ? b ^ 1 : b)) };
+    const err = await conn.pair({ oob: { peer: forged } }).catch(e => e);
+    expect(err).toBeInstanceOf(SmpError);
+    expect(err).toMatchObject({ by: 'local', reason: 0x04 }); // Confirm Value Failed
+    await sim.clock.delay(100);
+    expect(peer.pairingStats.failures, 'the peer was told').toBe(1);
+    // The genuine data of the peer's next link pairs, with MITM protection (OOB is authenticated),
+    // once the repeated-attempts wait after a failure is over (2.3.6).
+    await conn.disconnect();
+    await sim.clock.delay(2_500);
+    const again = await connect(adapter);
+    const progressSeen = progress(again);
+    expect(await again.pair({ oob: { peer: peer.pairingStats.oob! } }))
+      .toMatchObject({ encrypted: true, authenticated: true, secureConnections: true, bonded: true });
+    expect(progressSeen.find(p => p.stage === 'paired')).toMatchObject({ method: 'oob' });
+    expect(peer.pairingStats.pairings).toBe(1);
+  });
+
   test('pair() and encrypt() without a timeout leave no listener behind: 12 of each, no MaxListenersExceededWarning', async () => {
     const warnings: string[] = [];
     const onWarning = (w: Error): void => { warnings.push(`${w.name}: ${w.message}`); };
