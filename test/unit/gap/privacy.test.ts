@@ -5,7 +5,7 @@
 import { describe, expect, test } from 'vitest';
 import { FakeClock } from '../../../src/clock.js';
 import {
-  AddressResolver, generateRpa, isResolvablePrivateAddress, LocalPrivacy, randomAddressKind, rpaMatchesIrk,
+  AddressResolver, generateRpa, isResolvablePrivateAddress, LocalPrivacy, MAX_RESOLUTION_CACHE, randomAddressKind, rpaMatchesIrk,
 } from '../../../src/gap/privacy.js';
 import { fromHex } from '../../../src/bytes/hex.js';
 import { HciHost } from '../../../src/hci/host.js';
@@ -181,6 +181,37 @@ describe('the scanner keeps each device\'s answer while the bonds are the same',
     expect(seen.at(-1)!.identity).toEqual({ address: 'D4:1E:35:7A:00:01', addressType: 'random' });
     expect(seen.at(-1)!.address).toBe(SPEC_RPA);
     expect(calls).toBe(2);
+  });
+});
+
+describe('a crowd of strangers with RPAs cannot grow the resolution cache past MAX_RESOLUTION_CACHE', () => {
+  test('MAX_RESOLUTION_CACHE + 500 advertisers, each a new RPA, heard by the scanner: the cache holds the bound, the bonded peer still resolves', async () => {
+    const ctl = new FakeController();
+    const clock = new FakeClock();
+    const host = new HciHost(ctl, { clock });
+    await host.init();
+    const r = new AddressResolver(); // the adapter's default capacity
+    r.setBonds([{ identity: { type: 1, address: 'D4:1E:35:7A:00:01' }, peerIrk: SPEC_IRK }]);
+    const scanner = new Scanner(host, { clock, resolve: (bits, t, a) => r.resolveValue(bits, t, a), resolverGeneration: () => r.generation });
+    const seen: Advertisement[] = [];
+    scanner.onAdvertisement(a => seen.push(a));
+    scanner.scan({ active: false, duplicates: true });
+    await ctl.sent('leSetScanEnable');
+    // Distinct RPAs of a stranger's IRK: prand counts up (top bits 0b01), so no two are the same.
+    const strangerIrk = Uint8Array.from({ length: 16 }, (_, i) => 0x30 + i);
+    const crowd = MAX_RESOLUTION_CACHE + 500;
+    for (let i = 1; i <= crowd; i++) {
+      const address = generateRpa(strangerIrk, () => Uint8Array.of(0x40 | (i >> 16), (i >> 8) & 0xff, i & 0xff));
+      ctl.inject({ kind: 'leAdvertisingReport', reports: [{ eventType: 3, addressType: 1, address, data: fromHex('020106'), rssi: -70 }] });
+      if (i % 256 === 0) await new Promise(res => setImmediate(res));
+    }
+    ctl.inject({ kind: 'leAdvertisingReport', reports: [{ eventType: 3, addressType: 1, address: SPEC_RPA, data: fromHex('020106'), rssi: -50 }] });
+    for (let i = 0; i < 4; i++) await new Promise(res => setImmediate(res));
+    expect(seen).toHaveLength(crowd + 1);
+    expect(r.stats.rpaLookups).toBe(crowd + 1);
+    expect(r.cached).toBe(MAX_RESOLUTION_CACHE);
+    expect(r.stats.evicted).toBe(crowd + 1 - MAX_RESOLUTION_CACHE);
+    expect(seen.at(-1)!.identity).toEqual({ address: 'D4:1E:35:7A:00:01', addressType: 'random' });
   });
 });
 
