@@ -135,9 +135,16 @@ export function readConfigFile(path: string): unknown {
     const st = fstatSync(fd);
     if (!st.isFile()) throw bad(`the config file ${path} is not a regular file`);
     if (st.size > MAX_CONFIG_FILE_BYTES) throw bad(`the config file ${path} is ${st.size} octets, more than the ${MAX_CONFIG_FILE_BYTES} allowed`);
-    const buf = new Uint8Array(MAX_CONFIG_FILE_BYTES + 1);
+    // The buffer starts at the size fstat gave (+1 to see growth), not at the cap: a 300-octet config
+    // must not cost a 1 MiB allocation. It grows (to at most the cap + 1) if the file grows meanwhile.
+    let buf = new Uint8Array(st.size + 1);
     let n = 0;
     for (;;) {
+      if (n === buf.length) {
+        const bigger = new Uint8Array(Math.min(MAX_CONFIG_FILE_BYTES + 1, buf.length * 2));
+        bigger.set(buf);
+        buf = bigger;
+      }
       const r = readSync(fd, buf, n, buf.length - n, n);
       if (r === 0) break;
       n += r;
