@@ -7,6 +7,8 @@ import { BlewireError } from '../../index.js';
 export type GatewayErrorCode =
   | 'EGW_CONFIG'          // the configuration is invalid (file, environment or flags)
   | 'EGW_DEPENDENCY'      // an optional dependency (the `mqtt` package) is missing
+  | 'EGW_TLS'             // mqtts://: the broker's certificate is not trusted, or the broker refused ours
+  | 'EGW_BROKER_REFUSED'  // the broker refused the MQTT connection (CONNACK: bad credentials, not authorised)
   | 'EGW_BAD_JSON'        // a command is not JSON
   | 'EGW_BAD_COMMAND'     // a command has missing or wrongly typed fields
   | 'EGW_TOO_LARGE'       // a command payload is larger than commands.maxPayload

@@ -73,6 +73,61 @@ export interface MqttLinkStats {
   connects: number;
   /** Connection attempts that failed or connections that ended. */
   disconnects: number;
+  /** Why the last connection attempt failed, when waiting will not cure it (EGW_TLS, EGW_BROKER_REFUSED); cleared on connect. */
+  lastError: GatewayError | undefined;
+}
+
+/**
+ * Node's certificate verification codes (tls.TLSSocket#authorizationError, the OpenSSL X509_V_ERR_*
+ * names) that mean "the broker's certificate is not trusted by the CA we were given".
+ */
+const UNTRUSTED = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'CERT_SIGNATURE_FAILURE', 'CERT_UNTRUSTED',
+  'CERT_REJECTED', 'INVALID_CA', 'UNABLE_TO_DECRYPT_CERT_SIGNATURE', 'UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY',
+]);
+const EXPIRED = new Set(['CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'ERROR_IN_CERT_NOT_BEFORE_FIELD', 'ERROR_IN_CERT_NOT_AFTER_FIELD']);
+
+/**
+ * The typed error for a connection failure that waiting will not cure: the TLS handshake failed
+ * (EGW_TLS) or the broker refused the MQTT connection (EGW_BROKER_REFUSED), each with what to change.
+ * Undefined for everything else (refused TCP connection, reset, timeout): those are broker loss, and
+ * the reconnect backoff handles them.
+ */
+export function connectionError(err: unknown, url: string): GatewayError | undefined {
+  if (!(err instanceof Error)) return undefined;
+  const code = (err as { code?: unknown }).code;
+  const where = redact(url);
+  if (typeof code === 'string') {
+    if (UNTRUSTED.has(code)) {
+      return new GatewayError('EGW_TLS', `${where}: the broker's TLS certificate is not trusted (${code}: ${err.message}): ` +
+        "set mqtt.ca (BLEWIRE_MQTT_CA) to the PEM file of the CA that signed the broker's certificate", { cause: err });
+    }
+    if (EXPIRED.has(code)) {
+      return new GatewayError('EGW_TLS', `${where}: the broker's TLS certificate is outside its validity period (${code}: ${err.message}): ` +
+        "renew the broker's certificate, or check this machine's clock", { cause: err });
+    }
+    if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') {
+      return new GatewayError('EGW_TLS', `${where}: the broker's TLS certificate does not name the host in the URL (${code}: ${err.message}): ` +
+        'connect by a name (or IP address) the certificate lists in its subjectAltName, or reissue the certificate', { cause: err });
+    }
+    if (code.startsWith('ERR_SSL_') && /ALERT/.test(code)) {
+      // The broker ended the handshake with an alert: it did not accept our certificate (or we sent none).
+      return new GatewayError('EGW_TLS', `${where}: the broker refused the TLS handshake (${code}): it wants a client certificate ` +
+        'signed by a CA it trusts: set mqtt.cert and mqtt.key (BLEWIRE_MQTT_CERT / BLEWIRE_MQTT_KEY) to such a certificate and its key', { cause: err });
+    }
+    if (code === 'ERR_SSL_WRONG_VERSION_NUMBER' || code === 'ERR_SSL_PACKET_LENGTH_TOO_LONG') {
+      return new GatewayError('EGW_TLS', `${where}: the port does not speak TLS (${code}): use mqtt:// for a plain listener, or the broker's TLS port`, { cause: err });
+    }
+  }
+  if (typeof code === 'number' && /^Connection refused/.test(err.message)) {
+    // CONNACK with a failure (MQTT 5: reason code ≥ 0x80, 3.1.1: return code 1-5), [MQTT-3.2.2-6].
+    const auth = code === 4 || code === 5 || code === 0x86 || code === 0x87 || code === 0x8c;
+    return new GatewayError('EGW_BROKER_REFUSED', `${where}: the broker refused the connection (${err.message}, code ${code}): ` +
+      (auth ? 'check the user name and password (BLEWIRE_MQTT_USERNAME, BLEWIRE_MQTT_PASSWORD_FILE) and the broker\'s access rules'
+        : 'check the broker\'s log for why'), { cause: err });
+  }
+  return undefined;
 }
 
 export type MessageHandler = (topic: string, payload: Buffer, packet: IPublishPacket) => void;
@@ -85,6 +140,7 @@ export class MqttLink {
   private connects = 0;
   private disconnects = 0;
   private attempt = 0;
+  private lastError: GatewayError | undefined;
   private retry: TimerId | undefined;
   private stopping = false;
   private readonly subs = new Map<string, 0 | 1>();
@@ -114,7 +170,7 @@ export class MqttLink {
 
   get stats(): MqttLinkStats {
     return { connected: this.connected, delivered: this.delivered, buffered: this.queue.length, dropped: this.queue.dropped,
-      inflight: this.inflight, connects: this.connects, disconnects: this.disconnects };
+      inflight: this.inflight, connects: this.connects, disconnects: this.disconnects, lastError: this.lastError };
   }
 
   onMessage(fn: MessageHandler): void { this.handlers.add(fn); }
@@ -136,6 +192,7 @@ export class MqttLink {
     this.client = c;
     c.on('connect', () => {
       this.ready = true;
+      this.lastError = undefined;
       this.connects++;
       this.attempt = 0;
       this.opts.logger.info('mqtt connected', { url: redact(this.opts.url), protocolVersion: this.protocolVersion });
@@ -147,7 +204,17 @@ export class MqttLink {
     c.on('message', (topic, payload, packet) => {
       for (const fn of this.handlers) safe(() => fn(topic, payload, packet), this.opts.logger);
     });
-    c.on('error', err => this.opts.logger.warn('mqtt error', { url: redact(this.opts.url), error: err }));
+    c.on('error', err => {
+      const typed = connectionError(err, this.opts.url);
+      if (!typed) {
+        this.opts.logger.warn('mqtt error', { url: redact(this.opts.url), error: err });
+        return;
+      }
+      // A configuration problem, not broker loss: said at error level, every attempt (the backoff
+      // spaces them), until the broker or the files change.
+      this.lastError = typed;
+      this.opts.logger.error('mqtt connection refused', { url: redact(this.opts.url), error: typed, attempt: this.attempt + 1 });
+    });
     c.on('close', () => {
       this.ready = false;
       if (this.stopping) return;

@@ -150,4 +150,10 @@ test('the README documents every exported error class and every error code', () 
     .flatMap(f => [...readFileSync(resolve(root, f), 'utf8').matchAll(/readonly code = '(E[A-Z_]+)'/g)].map(m => m[1]!));
   expect(codes).toContain('EARGUMENT');
   expect(codes.filter(c => !readme.includes(`\`${c}\``))).toEqual([]);
+  // The gateway's codes (src/apps/gateway/errors.ts: one line per code in the GatewayErrorCode union),
+  // each in the README's error table under GatewayError.
+  const gw = [...readFileSync(resolve(root, 'src/apps/gateway/errors.ts'), 'utf8').matchAll(/^\s*\| '(EGW_[A-Z_]+)'/gm)].map(m => m[1]!);
+  expect(gw).toEqual(expect.arrayContaining(['EGW_CONFIG', 'EGW_TLS', 'EGW_BROKER_REFUSED']));
+  const row = readme.split('\n').find(l => l.startsWith('  | `GatewayError`')) ?? '';
+  expect(gw.filter(c => !row.includes(`\`${c}\``))).toEqual([]);
 });

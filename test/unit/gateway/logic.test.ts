@@ -9,6 +9,7 @@ import { discoveryMessages } from '../../../src/apps/gateway/homeassistant.js';
 import { GatewayMerger } from '../../../src/apps/gateway/merge.js';
 import { newRateState, RateLimiter } from '../../../src/apps/gateway/rate.js';
 import { jsonLogger } from '../../../src/apps/gateway/log.js';
+import { connectionError } from '../../../src/apps/gateway/mqtt.js';
 import { Gateway } from '../../../src/apps/gateway/gateway.js';
 import { FakeClock } from '../../../src/clock.js';
 import type { Advertisement } from '../../../src/index.js';
@@ -291,5 +292,41 @@ describe('device records and the rate limits', () => {
     g.ingest(ad(3, -45)); // unchanged after maxInterval: the heartbeat
     expect(out).toHaveLength(3);
     expect(out[2]!.doc).toMatchObject({ rssi: -45, reports: 6 });
+  });
+});
+
+describe('connection errors that waiting will not cure (typed, with what to change)', () => {
+  const err = (message: string, code: string | number) => Object.assign(new Error(message), { code });
+  const url = 'mqtts://gw:s3cret@broker.example:8883';
+  test('TLS verification, expiry, host name, handshake alerts and a plain port are EGW_TLS naming the setting; the password never shows', () => {
+    const rows: Array<[string | number, RegExp]> = [
+      ['SELF_SIGNED_CERT_IN_CHAIN', /not trusted .*mqtt\.ca \(BLEWIRE_MQTT_CA\)/],
+      ['UNABLE_TO_VERIFY_LEAF_SIGNATURE', /not trusted .*mqtt\.ca/],
+      ['DEPTH_ZERO_SELF_SIGNED_CERT', /not trusted/],
+      ['CERT_HAS_EXPIRED', /validity period .*clock/],
+      ['ERR_TLS_CERT_ALTNAME_INVALID', /does not name the host .*subjectAltName/],
+      ['ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED', /refused the TLS handshake .*mqtt\.cert and mqtt\.key/],
+      ['ERR_SSL_TLSV1_ALERT_UNKNOWN_CA', /refused the TLS handshake/],
+      ['ERR_SSL_WRONG_VERSION_NUMBER', /does not speak TLS .*mqtt:\/\//],
+    ];
+    for (const [code, says] of rows) {
+      const e = connectionError(err('x', code), url);
+      expect(e, String(code)).toBeInstanceOf(GatewayError);
+      expect(e!.code).toBe('EGW_TLS');
+      expect(e!.message).toMatch(says);
+      expect(e!.message).toContain(String(code));
+      expect(e!.message).not.toContain('s3cret');
+      expect((e!.cause as Error).message).toBe('x');
+    }
+  });
+  test('a CONNACK refusal is EGW_BROKER_REFUSED (credentials named for 0x86 / 0x87 and 3.1.1 codes 4 / 5); broker loss is not typed here', () => {
+    const bad = connectionError(err('Connection refused: Bad User Name or Password', 0x86), url)!;
+    expect(bad.code).toBe('EGW_BROKER_REFUSED');
+    expect(bad.message).toMatch(/BLEWIRE_MQTT_USERNAME/);
+    expect(connectionError(err('Connection refused: Not authorized', 5), url)!.message).toMatch(/password/);
+    expect(connectionError(err('Connection refused: Server unavailable', 0x88), url)!.message).toMatch(/broker's log/);
+    for (const code of ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE']) expect(connectionError(err('x', code), url)).toBeUndefined();
+    expect(connectionError('not an error', url)).toBeUndefined();
+    expect(connectionError(new Error('no code'), url)).toBeUndefined();
   });
 });
