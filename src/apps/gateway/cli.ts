@@ -16,7 +16,8 @@ import { ArgumentError } from '../../index.js';
 import { readConfigFile, resolveConfig, type PartialConfig } from './config.js';
 import { GatewayError } from './errors.js';
 import { Gateway } from './gateway.js';
-import { loadMqtt } from './mqtt.js';
+import { errorFields } from './log.js';
+import { connectionError, loadMqtt, redact } from './mqtt.js';
 import { GatewayMerger } from './merge.js';
 
 const GATEWAY_HELP = `usage: blewire gateway --mqtt mqtt://host:1883 [options]
@@ -130,16 +131,45 @@ export async function runMerge(argv: string[], env: Record<string, string | unde
   const url = values.mqtt ?? env['BLEWIRE_MQTT_URL'];
   if (!url) throw new ArgumentError('gateway-merge: no broker: give --mqtt mqtt://host:1883 or BLEWIRE_MQTT_URL');
   const prefix = values.prefix ?? 'blewire';
-  const merger = new GatewayMerger(prefix, values.stale ? Number(values.stale) : 60_000);
+  if (!/^[A-Za-z0-9_.\-/]{1,128}$/.test(prefix) || prefix.startsWith('/') || prefix.endsWith('/')) {
+    throw new ArgumentError(`gateway-merge: --prefix ${JSON.stringify(prefix)} must be topic levels without wildcards`);
+  }
+  const stale = values.stale === undefined ? 60_000 : Number(values.stale);
+  if (!Number.isFinite(stale) || stale < 0) throw new ArgumentError(`gateway-merge: --stale ${JSON.stringify(values.stale)} must be a number of ms ≥ 0`);
+  const merger = new GatewayMerger(prefix, stale);
+  // The same credentials and TLS files as the gateway's (environment only: never flags).
+  const file = (name: string): string | undefined => {
+    const p = env[name];
+    if (!p) return undefined;
+    try {
+      return readFileSync(p, 'utf8');
+    } catch (e) {
+      throw new ArgumentError(`gateway-merge: cannot read ${name} ${p}: ${(e as Error).message}`, { cause: e });
+    }
+  };
+  const password = file('BLEWIRE_MQTT_PASSWORD_FILE')?.replace(/\r?\n$/, '') ?? (env['BLEWIRE_MQTT_PASSWORD'] || undefined);
+  const ca = file('BLEWIRE_MQTT_CA'), cert = file('BLEWIRE_MQTT_CERT'), key = file('BLEWIRE_MQTT_KEY');
   const mod = await loadMqtt();
   const client = mod.connect(url, {
     ...(env['BLEWIRE_MQTT_USERNAME'] ? { username: env['BLEWIRE_MQTT_USERNAME'] } : {}),
-    ...(env['BLEWIRE_MQTT_PASSWORD_FILE'] ? { password: readFileSync(env['BLEWIRE_MQTT_PASSWORD_FILE'], 'utf8').replace(/\r?\n$/, '') }
-      : env['BLEWIRE_MQTT_PASSWORD'] ? { password: env['BLEWIRE_MQTT_PASSWORD'] } : {}),
+    ...(password !== undefined ? { password } : {}),
+    ...(ca !== undefined ? { ca } : {}), ...(cert !== undefined ? { cert } : {}), ...(key !== undefined ? { key } : {}),
     reconnectPeriod: 2000,
   });
-  client.on('connect', () => client.subscribe([`${prefix}/+/devices/+`, `${prefix}/+/status`], { qos: 0 }));
-  client.on('error', e => process.stderr.write(JSON.stringify({ level: 'warn', msg: 'mqtt error', error: e.message }) + '\n'));
+  const log = (level: string, msg: string, fields: Record<string, unknown> = {}): void => {
+    process.stderr.write(JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields }) + '\n');
+  };
+  client.on('connect', () => {
+    client.subscribe([`${prefix}/+/devices/+`, `${prefix}/+/status`], { qos: 0 }, err => {
+      if (err) log('warn', 'mqtt subscribe failed', { error: err.message });
+      else log('info', 'merging', { url: redact(url), topics: [`${prefix}/+/devices/+`, `${prefix}/+/status`] });
+    });
+  });
+  client.on('error', e => {
+    const typed = connectionError(e, url);
+    if (typed) log('error', 'mqtt connection refused', { error: errorFields(typed) });
+    else log('warn', 'mqtt error', { error: e.message });
+  });
   client.on('message', (topic, payload) => {
     const changed = merger.update(topic, payload);
     if (!changed) return;
