@@ -28,6 +28,7 @@ INTEROP_PACKAGES=(
   kmod               # depmod for the guest's kernel modules
   mosquitto          # the MQTT broker the gateway tests publish to (started by the tests, never as a service)
   mosquitto-clients  # mosquitto_sub / mosquitto_pub: an MQTT client we did not write, for the gateway tests
+  openssl            # makes the throw-away CA, broker and client certificates of the mqtts:// gateway test at test time
   chromium           # a real browser running unchanged Web Bluetooth pages over the bridge (web-bluetooth-chromium)
   systemd            # systemd-analyze verify / security --offline on the gateway unit (gateway-systemd)
 )

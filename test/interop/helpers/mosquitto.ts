@@ -60,10 +60,21 @@ export interface Mosquitto {
   log(): string;
 }
 
-export async function startMosquitto(opts: { persistence?: boolean; config?: string[]; port?: number } = {}): Promise<Mosquitto> {
+/**
+ * `tls`: the listener speaks TLS only (mqtts://) with this broker certificate and key; `ca` is the CA
+ * the broker trusts for client certificates, and `requireCertificate` makes it refuse clients without
+ * one signed by that CA (mosquitto.conf `require_certificate`).
+ */
+export interface MosquittoTls { ca: string; cert: string; key: string; requireCertificate?: boolean }
+
+export async function startMosquitto(opts: { persistence?: boolean; config?: string[]; port?: number; tls?: MosquittoTls } = {}): Promise<Mosquitto> {
   const dir = mkdtempSync(join(tmpdir(), 'blewire-mosquitto-'));
   const port = opts.port ?? await freePort();
   const lines = [`listener ${port} 127.0.0.1`, 'allow_anonymous true', ...(opts.config ?? [])];
+  if (opts.tls) {
+    lines.push(`cafile ${opts.tls.ca}`, `certfile ${opts.tls.cert}`, `keyfile ${opts.tls.key}`,
+      `require_certificate ${opts.tls.requireCertificate ? 'true' : 'false'}`);
+  }
   if (opts.persistence) {
     // Started as root, mosquitto drops to its own user: give it a directory it can write its database to
     // (without this the save on exit fails, "Permission denied", and sessions silently do not survive).
@@ -103,7 +114,7 @@ export async function startMosquitto(opts: { persistence?: boolean; config?: str
   };
   await launch();
   return {
-    port, url: `mqtt://127.0.0.1:${port}`, dir,
+    port, url: `${opts.tls ? 'mqtts' : 'mqtt'}://127.0.0.1:${port}`, dir,
     get pid() { return proc?.pid; },
     stop,
     restart: async () => { await stop(); await launch(); },
