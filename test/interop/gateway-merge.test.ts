@@ -93,7 +93,8 @@ describe('blewire gateway-merge (the CLI) with two gateways publishing to mosqui
         expect(Number.isFinite(Date.parse(s.lastSeen))).toBe(true);
       }
       // --publish: the same view, retained on blewire/merged/<address>, as mosquitto_sub reads it.
-      const pub = await sub.waitFor(l => l.topic === `blewire/merged/${SHARED}` && (JSON.parse(l.payload) as Merged).gateways['gwB'] !== undefined, 10_000, 'a merged line for the shared sensor');
+      const pub = await sub.waitFor(l => l.topic === `blewire/merged/${SHARED}` && (JSON.parse(l.payload) as Merged).gateways['gwA'] !== undefined
+        && (JSON.parse(l.payload) as Merged).gateways['gwB'] !== undefined, 10_000, 'a merged line for the shared sensor with both gateways');
       expect(JSON.parse(pub.payload)).toMatchObject({ address: SHARED, nearest: 'gwA' });
       const late = await mosquittoSub(broker.port, [`blewire/merged/${ONLY_B}`]);
       try {

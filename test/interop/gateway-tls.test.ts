@@ -41,6 +41,16 @@ function gateway(id: string, url: string, env: Record<string, string>): { gatewa
   return { gateway: g, logs };
 }
 
+/** `p`, or an error naming `what` after `ms` (a hang shows as what hung, not as the test's timeout). */
+async function bounded<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let t: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([p, new Promise<never>((_, reject) => { t = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms); })]);
+  } finally {
+    clearTimeout(t);
+  }
+}
+
 async function until<T>(what: string, ms: number, fn: () => T | undefined): Promise<T> {
   const end = Date.now() + ms;
   for (;;) {
@@ -72,18 +82,20 @@ describe('gateway over mqtts:// (mosquitto with a TLS listener that requires cli
     const { gateway: g, logs } = gateway('gwT', broker.url, { BLEWIRE_MQTT_CA: pki.ca, BLEWIRE_MQTT_CERT: pki.clientCert, BLEWIRE_MQTT_KEY: pki.clientKey });
     try {
       await g.start();
-      await sub.waitFor(l => l.topic === 'blewire/gwT/status' && l.payload === 'online', 30_000, 'gwT online over TLS');
-      const doc = JSON.parse((await sub.waitFor(l => l.topic === `blewire/gwT/devices/${SENSOR}`, 30_000, 'the sensor over TLS')).payload) as Record<string, any>;
+      await sub.waitFor(l => l.topic === 'blewire/gwT/status' && l.payload === 'online', 30_000, 'gwT online over TLS')
+        .catch(e => { throw new Error(`${(e as Error).message}; mqtt ${JSON.stringify(g.mqttStats)}; gateway log:\n${logs.slice(-20).join('')}\nbroker log:\n${broker.log().slice(-3000)}`); });
+      const doc = JSON.parse((await sub.waitFor(l => l.topic === `blewire/gwT/devices/${SENSOR}`, 30_000, 'the sensor over TLS')
+        .catch(e => { throw new Error(`${(e as Error).message}; gateway ${JSON.stringify(g.stats)}; gateway log:\n${logs.slice(-20).join('')}`); })).payload) as Record<string, any>;
       expect(doc).toMatchObject({ gateway: 'gwT', address: SENSOR, name: 'DIY-sensor', decoded: { bthome: { temperature: 25, humidity: 50.55 } } });
       expect(g.mqttStats?.lastError).toBeUndefined();
       expect(logs.some(l => /"level":"error"/.test(l))).toBe(false);
       // The broker saw a TLS client with a certificate from its CA (it refuses any other: require_certificate).
       expect(broker.log()).toMatch(/New client connected from 127\.0\.0\.1:\d+ as blewire-gwT/);
     } finally {
-      await g.stop();
-      await sub.stop();
+      await bounded(g.stop(), 20_000, 'gateway.stop()');
+      await bounded(sub.stop(), 10_000, 'mosquitto_sub stop');
     }
-  }, 90_000);
+  }, 150_000);
 
   const refusals: Array<[name: string, env: () => Record<string, string>, says: RegExp]> = [
     ['a wrong CA (the broker certificate is not trusted)', () => ({ BLEWIRE_MQTT_CA: pki.otherCa, BLEWIRE_MQTT_CERT: pki.clientCert, BLEWIRE_MQTT_KEY: pki.clientKey }),
@@ -111,9 +123,9 @@ describe('gateway over mqtts:// (mosquitto with a TLS listener that requires cli
       expect(g.mqttStats?.connects).toBe(0);
       expect(broker.log()).not.toMatch(/as blewire-gwX/);
     } finally {
-      await g.stop();
+      await bounded(g.stop(), 20_000, 'gateway.stop()');
     }
-  }, 60_000);
+  }, 90_000);
 
   test('blewire gateway (the CLI) with a wrong CA in BLEWIRE_MQTT_CA: EGW_TLS on stderr, SIGTERM exits 0', async () => {
     const p = spawn(process.execPath, [`${REPO}/src/cli/bin.mjs`, 'gateway', '--mqtt', broker.url, '--transport', 'sim:demo', '--id', 'gwC'],

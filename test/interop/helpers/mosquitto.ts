@@ -173,10 +173,13 @@ export async function mosquittoSub(port: number, topics: string[], extra: string
       });
     },
     async stop() {
-      if (p.exitCode !== null) return;
+      if (p.exitCode !== null || p.signalCode !== null) return;
       const exited = new Promise<void>(resolve => p.once('exit', () => resolve()));
       p.kill('SIGTERM');
+      // Bounded: a client stuck in a connect or TLS handshake may not act on SIGTERM at once.
+      const t = setTimeout(() => p.kill('SIGKILL'), 5000);
       await exited;
+      clearTimeout(t);
     },
   };
 }
