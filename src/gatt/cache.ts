@@ -76,14 +76,7 @@ export class FileGattCache implements GattCache {
       return undefined;
     }
     if (bytes === undefined) return undefined;
-    let text: string;
-    try {
-      text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
-    } catch {
-      log.gatt('cache for %s ignored (miss): not UTF-8', peerId);
-      return undefined;
-    }
-    return loadChecked(peerId, text);
+    return decodeCacheFile(peerId, bytes);
   }
 
   async save(peerId: string, db: CachedDatabase): Promise<void> {
@@ -104,6 +97,21 @@ const FORMAT = 1;
 
 export function serializeCache(db: CachedDatabase): string {
   return JSON.stringify({ format: FORMAT, hash: db.hash ? toHex(db.hash) : null, services: db.services });
+}
+
+/**
+ * A cache file's content as FileGattCache.load reads it: the validated database, or undefined (a
+ * miss, with the reason in the debug log). Never throws. Also the seam the files fuzz layer feeds.
+ */
+export function decodeCacheFile(peerId: string, bytes: Uint8Array): CachedDatabase | undefined {
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    log.gatt('cache for %s ignored (miss): not UTF-8', peerId);
+    return undefined;
+  }
+  return loadChecked(peerId, text);
 }
 
 function loadChecked(peerId: string, text: string): CachedDatabase | undefined {

@@ -197,13 +197,7 @@ export class FileBondStore implements BondStore {
     const bytes = await readFileCapped(path, MAX_BOND_FILE_BYTES);
     if (!bytes) return undefined;
     try {
-      const v: unknown = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
-      if (!v || typeof v !== 'object' || Array.isArray(v)) throw new Error('not a JSON object');
-      const o = v as Json;
-      if (o['format'] !== LOCAL_FORMAT) throw new Error(`unknown format ${JSON.stringify(o['format'])}`);
-      const staticAddress = o['staticAddress'];
-      if (typeof staticAddress !== 'string') throw new Error('staticAddress is not a string');
-      return checkLocalIdentity({ irk: hexField(o, 'irk', 16), staticAddress: staticAddress.toUpperCase() });
+      return decodeLocalIdentity(bytes);
     } catch (e) {
       throw new FileError('read', path, `is not our privacy keys (${(e as Error).message}); restore it, or remove it to make ` +
         'new ones (bonded peers will then not recognise this host until they pair again)', { cause: e });
@@ -220,9 +214,7 @@ export class FileBondStore implements BondStore {
     try {
       const bytes = await readFileCapped(path, MAX_BOND_FILE_BYTES);
       if (!bytes) return undefined;
-      const bond = fromJson(JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes)));
-      if (bondKey(bond.identity) !== key) throw new Error(`it holds the bond of ${bond.identity.address}, not of its file name`);
-      return bond;
+      return decodeBondFile(bytes, key);
     } catch (e) {
       const err = e instanceof Error ? e : new Error(String(e));
       log.smp('bond file %s ignored: %s', path, err.message);
@@ -230,6 +222,32 @@ export class FileBondStore implements BondStore {
       return undefined;
     }
   }
+}
+
+/**
+ * A bond file's content as FileBondStore reads it (UTF-8 JSON of FORMAT, every field checked): the
+ * Bond, or an Error saying why the file cannot be used (the store then ignores it). `key` is the
+ * file's name without `.json`: the bond inside must be that identity's. Also the seam the files fuzz
+ * layer feeds in memory.
+ */
+export function decodeBondFile(bytes: Uint8Array, key: string): Bond {
+  const bond = fromJson(JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes)));
+  if (bondKey(bond.identity) !== key) throw new Error(`it holds the bond of ${bond.identity.address}, not of its file name`);
+  return bond;
+}
+
+/**
+ * `local-identity.json`'s content: our keys, or an Error saying what is wrong with it
+ * (loadLocalIdentity turns that into FileError with what to do).
+ */
+export function decodeLocalIdentity(bytes: Uint8Array): LocalIdentityKeys {
+  const v: unknown = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+  if (!v || typeof v !== 'object' || Array.isArray(v)) throw new Error('not a JSON object');
+  const o = v as Json;
+  if (o['format'] !== LOCAL_FORMAT) throw new Error(`unknown format ${JSON.stringify(o['format'])}`);
+  const staticAddress = o['staticAddress'];
+  if (typeof staticAddress !== 'string') throw new Error('staticAddress is not a string');
+  return checkLocalIdentity({ irk: hexField(o, 'irk', 16), staticAddress: staticAddress.toUpperCase() });
 }
 
 /** The keys as they are, or ArgumentError: a 16-octet IRK and a static random address. */

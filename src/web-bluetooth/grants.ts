@@ -38,6 +38,11 @@ const UUID128 = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 const MAX_NAME = 248;
 
 /** The grants in `text`, or why the file is not one (then nothing of it is used). */
+/** The permissions file's content as GrantFile.load reads it: the grants, or why they were rejected. */
+export function decodeGrantsFile(bytes: Uint8Array): StoredGrant[] | string {
+  return parseGrants(new TextDecoder('utf-8', { fatal: false }).decode(bytes));
+}
+
 export function parseGrants(text: string): StoredGrant[] | string {
   let doc: unknown;
   try {
@@ -94,7 +99,7 @@ export class GrantFile {
       return [];
     }
     if (!bytes) return [];
-    const r = parseGrants(new TextDecoder('utf-8', { fatal: false }).decode(bytes));
+    const r = decodeGrantsFile(bytes);
     if (typeof r === 'string') {
       this.rejected = r;
       return [];

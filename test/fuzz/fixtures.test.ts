@@ -37,6 +37,8 @@ describe('the stream fuzzer (npm run fuzz) itself', () => {
     expect(r.failures.map(f => f.problems)).toEqual([]);
     expect(r.packets).toBeGreaterThanOrEqual(3000);
     expect(r.checkpoints).toBeGreaterThanOrEqual(1);
+    // The files layer reads some inputs through the file system and hands the rest to the decoders.
+    if (layer === 'files') expect(r.viaFiles! > 300 && r.viaFiles! < 3000, `${r.viaFiles} of 3000 via files`).toBe(true);
   }, 120_000);
 
   test('a planted fault (the receive path throws on one marker input) is caught, saved and reproduced by the replay', async () => {

@@ -65,7 +65,7 @@ for (const layer of layers) {
   console.log(`${layer.padEnd(11)} ${String(r.packets).padStart(10)} packets ${(r.ms / 1000).toFixed(1).padStart(7)} s ${String(rate).padStart(8)}/s` +
     ` (${cpuRate}/CPU-s)` +
     `  checkpoints ${r.checkpoints}  max timers ${r.maxTimers}  heap +${r.heapGrowthMb.toFixed(1)} MB  failures ${r.failures.length}` +
-    (layer === 'capture' || layer === 'files' ? (layer === 'files' ? `  (reads ok ${r.opsOk} / refused typed ${r.opsFailed})` : '') : `  (links ${r.relinks}, operations ok ${r.opsOk} / failed ${r.opsFailed}, advertisements ${r.advertisements})`));
+    (layer === 'capture' || layer === 'files' ? (layer === 'files' ? `  (reads ok ${r.opsOk} / refused typed ${r.opsFailed}; ${r.viaFiles ?? 0} through the file system)` : '') : `  (links ${r.relinks}, operations ok ${r.opsOk} / failed ${r.opsFailed}, advertisements ${r.advertisements})`));
   for (const f of r.failures) console.log(`  FAILED at input ${f.first}: ${f.problems.slice(0, 3).join(' | ').slice(0, 600)}`);
 }
 const total = results.reduce((n, r) => n + r.packets, 0);

@@ -40,6 +40,8 @@ export interface LayerResult {
   opsOk: number;
   opsFailed: number;
   advertisements: number;
+  /** FilesTarget: inputs read through the file system (the others went to the readers' decoders). */
+  viaFiles?: number;
 }
 
 /** Exceptions that reached the process while a layer ran (a global hook: one layer runs at a time). */
@@ -83,9 +85,10 @@ export async function runLayer(layer: Layer, o: RunOptions): Promise<LayerResult
   const r: LayerResult = { layer, inputs: 0, packets: 0, ms: 0, cpuMs: 0, checkpoints: 0, failures: [], maxTimers: 0, heapGrowthMb: 0,
     relinks: 0, opsOk: 0, opsFailed: 0, advertisements: 0 };
   const tally = (t: Target): void => {
-    const s = (t as { stats?: { relinks: number; opsOk: number; opsFailed: number; advertisements: number } }).stats;
+    const s = (t as { stats?: { relinks: number; opsOk: number; opsFailed: number; advertisements: number; viaFiles?: number } }).stats;
     if (!s) return;
     r.relinks += s.relinks; r.opsOk += s.opsOk; r.opsFailed += s.opsFailed; r.advertisements += s.advertisements;
+    if (s.viaFiles !== undefined) r.viaFiles = (r.viaFiles ?? 0) + s.viaFiles;
   };
   let since: Uint8Array[] = [];
   let first = 0;

@@ -157,6 +157,11 @@ export function readConfigFile(path: string): unknown {
   } finally {
     closeSync(fd);
   }
+  return parseConfigFile(bytes, path);
+}
+
+/** The config file's content (read from `path`): its parsed value, or GatewayError EGW_CONFIG if it is not UTF-8 JSON. */
+export function parseConfigFile(bytes: Uint8Array, path: string): unknown {
   try {
     return JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
   } catch (e) {
