@@ -15,6 +15,8 @@
  * declaration, its value, then its descriptors in the order given; a CCCD is added first when the
  * characteristic notifies or indicates and none is listed, and an Extended Properties descriptor
  * when reliableWrite / writableAuxiliaries are set and none is listed. `endHandle` reserves handles.
+ * A characteristic or descriptor with its own `handle` starts there (a gap before it stays unused);
+ * one that would go back over an earlier attribute is an ArgumentError.
  */
 import { AttBearer, type AttServerContext, type AttServerRole } from '../att/bearer.js';
 import { AttErrorCode } from '../att/constants.js';
@@ -43,6 +45,8 @@ export interface GattAccess {
 
 export interface DescriptorDef {
   uuid: UuidLike;
+  /** Its handle (default: the next free one); a device twin's captured handle. */
+  handle?: number;
   value?: ValueLike;
   readable?: boolean;
   writable?: boolean;
@@ -52,6 +56,11 @@ export interface DescriptorDef {
 
 export interface CharacteristicDef {
   uuid: UuidLike;
+  /**
+   * Handle of its declaration (default: the next free one); the value is the next handle (Vol 3, Part
+   * G, 3.3: the value declaration follows the characteristic declaration). A device twin's captured handle.
+   */
+  handle?: number;
   properties: CharacteristicPropertyName[];
   /** Initial stored value (strings are UTF-8). */
   value?: ValueLike;
@@ -105,6 +114,15 @@ const enc = new TextEncoder();
 const bytesOf = (v: ValueLike | undefined): Uint8Array => (v === undefined ? new Uint8Array(0) : typeof v === 'string' ? enc.encode(v) : v);
 const u16le = (n: number): Uint8Array => Uint8Array.of(n & 0xff, n >> 8);
 
+/** A characteristic value read or written (GattDatabase's `observe` option): the value as answered or stored. */
+export interface ValueAccess {
+  readonly handle: number;
+  readonly uuid: Uuid;
+  readonly op: 'read' | 'write';
+  readonly value: Uint8Array;
+  readonly access: GattAccess;
+}
+
 export class GattDatabase {
   readonly layout: ServiceLayout[] = [];
   readonly server: AttServer;
@@ -112,7 +130,11 @@ export class GattDatabase {
   private readonly attrs: AttAttribute[] = [];
   private hashValue: Uint8Array | undefined;
 
-  constructor(services: ServiceDef[]) {
+  /**
+   * `observe`: told of every characteristic value read (Read, Read Blob, Read By Type, Read Multiple)
+   * and every accepted write, after the fact; it must not throw (what it throws is ignored).
+   */
+  constructor(services: ServiceDef[], private readonly options: { observe?: (a: ValueAccess) => void } = {}) {
     this.build(services);
     this.server = new AttServer(this.attrs);
   }
@@ -221,6 +243,12 @@ export class GattDatabase {
     if (ext || (c.descriptors ?? []).some(d => safeUuid(d.uuid) === GattType.ExtendedProperties)) {
       props |= CharacteristicProperty.extendedProperties;
     }
+    if (c.handle !== undefined) {
+      if (!Number.isInteger(c.handle) || c.handle < h || c.handle >= 0xffff) {
+        throw new ArgumentError(`characteristic ${cu} at 0x${Number(c.handle).toString(16)}: ${c.handle < h ? `before the next free handle 0x${h.toString(16)}` : 'not a handle below 0xFFFF'}`);
+      }
+      h = c.handle;
+    }
     const declHandle = h++;
     const valueHandle = h++;
     const decl = encodeGattValue({ kind: 'characteristicDeclaration', properties: props, valueHandle, uuid: cu });
@@ -237,6 +265,12 @@ export class GattDatabase {
     if (ext && !has(GattType.ExtendedProperties)) descs.unshift({ uuid: 0x2900 });
     for (const d of descs) {
       const du = toUuid(d.uuid);
+      if (d.handle !== undefined) {
+        if (!Number.isInteger(d.handle) || d.handle < h || d.handle > 0xffff) {
+          throw new ArgumentError(`descriptor ${du} of ${cu} at 0x${Number(d.handle).toString(16)}: ${d.handle < h ? `before the next free handle 0x${h.toString(16)}` : 'not a handle'}`);
+        }
+        h = d.handle;
+      }
       const handle = h++;
       layout.descriptors.push({ uuid: du, handle });
       if (du === GattType.ClientCharacteristicConfiguration) {
@@ -273,25 +307,37 @@ export class GattDatabase {
       writable,
       read: a => {
         const acc = this.access(a, handle);
-        if (c.onRead) return c.onRead(acc);
-        if (special === 'hash' && c.value === undefined) {
+        let v: Uint8Array;
+        if (c.onRead) v = c.onRead(acc);
+        else if (special === 'hash' && c.value === undefined) {
           acc.link?.markChangeAware();
-          return this.hash;
-        }
-        if (special === 'csf' && c.value === undefined) return acc.link?.clientFeatures ?? Uint8Array.of(0);
-        return this.values.get(handle) ?? new Uint8Array(0);
+          v = this.hash;
+        } else if (special === 'csf' && c.value === undefined) v = acc.link?.clientFeatures ?? Uint8Array.of(0);
+        else v = this.values.get(handle) ?? new Uint8Array(0);
+        this.observed({ handle, uuid: type, op: 'read', value: v, access: acc });
+        return v;
       },
       write: (value, a) => {
         if (value.length > max) throw new AttServerError(AttErrorCode.InvalidAttributeValueLength);
         const acc = this.access(a, handle);
         if (special === 'csf' && !c.onWrite) {
           acc.link?.writeClientFeatures(value);
-          return;
+        } else {
+          c.onWrite?.(value, acc);
+          this.values.set(handle, value);
         }
-        c.onWrite?.(value, acc);
-        this.values.set(handle, value);
+        this.observed({ handle, uuid: type, op: 'write', value, access: acc });
       },
     };
+  }
+
+  private observed(a: ValueAccess): void {
+    if (!this.options.observe) return;
+    try {
+      this.options.observe(a);
+    } catch {
+      // an observer's failure is not the client's
+    }
   }
 
   private descriptorAttr(handle: number, type: Uuid, d: DescriptorDef): AttAttribute {

@@ -463,6 +463,7 @@ function serviceDef(s: SimService): ServiceDef {
     ...(s.includes !== undefined ? { includes: s.includes } : {}),
     characteristics: (s.characteristics ?? []).map(c => ({
       uuid: toUuid(c.uuid),
+      ...(c.handle !== undefined ? { handle: c.handle } : {}),
       properties: c.properties,
       // No value given: the database computes the ones it can (the Database Hash, Vol 3, Part G, 7.3;
       // Client Supported Features per link) and serves the rest as empty.
@@ -471,6 +472,7 @@ function serviceDef(s: SimService): ServiceDef {
       ...(c.cccd !== undefined ? { cccd: c.cccd } : {}),
       descriptors: (c.descriptors ?? []).map(d => ({
         uuid: toUuid(d.uuid),
+        ...(d.handle !== undefined ? { handle: d.handle } : {}),
         ...(d.value !== undefined ? { value: bytesOf(d.value) } : {}),
         ...(d.writable !== undefined ? { writable: d.writable } : {}),
       })),

@@ -53,12 +53,16 @@ export interface SimAdvertising {
 
 export interface SimDescriptor {
   uuid: number | string;
+  /** Its handle (default: the next free one); a device twin's captured handle. */
+  handle?: number;
   value?: SimBytes;
   writable?: boolean;
 }
 
 export interface SimCharacteristic {
   uuid: number | string;
+  /** Handle of its declaration (default: the next free one; the value follows); a device twin's captured handle. */
+  handle?: number;
   properties: CharacteristicPropertyName[];
   value?: SimBytes;
   maxLength?: number;

@@ -362,7 +362,7 @@ export function twinToSimPeripheral(twin: DeviceTwin, options: TwinSimOptions = 
       const v = firstRead.get(c.valueHandle);
       const descriptors = c.descriptors.map(d => {
         const dv = firstRead.get(d.handle);
-        return { uuid: d.uuid as string, ...(dv !== undefined ? { value: { hex: dv } } : {}), ...(d.uuid === GattType.ClientCharacteristicConfiguration ? { writable: true } : {}) };
+        return { uuid: d.uuid as string, handle: d.handle, ...(dv !== undefined ? { value: { hex: dv } } : {}), ...(d.uuid === GattType.ClientCharacteristicConfiguration ? { writable: true } : {}) };
       });
       // A notifying characteristic whose capture shows no CCCD (the next attribute follows its value,
       // or the central never looked): the twin has none, as the capture shows, rather than the one the
@@ -374,11 +374,12 @@ export function twinToSimPeripheral(twin: DeviceTwin, options: TwinSimOptions = 
       if (notifies && !c.descriptors.some(d => d.uuid === GattType.ClientCharacteristicConfiguration)) {
         const last = c.descriptors.at(-1)?.handle ?? c.valueHandle;
         const nextTaken = s.characteristics[i + 1]?.declHandle ?? s.end + 1;
-        if (notified.has(c.valueHandle) && last + 1 < nextTaken) descriptors.push({ uuid: GattType.ClientCharacteristicConfiguration, writable: true });
+        if (notified.has(c.valueHandle) && last + 1 < nextTaken) descriptors.push({ uuid: GattType.ClientCharacteristicConfiguration, handle: last + 1, writable: true });
         else cccd = false;
       }
       return {
         uuid: c.uuid,
+        handle: c.declHandle, // the captured layout, gaps included
         properties: propertyNames(c.properties), // propertyNames leaves out the Extended Properties bit
         ...(v !== undefined ? { value: { hex: v } } : {}),
         ...(descriptors.length ? { descriptors } : {}),

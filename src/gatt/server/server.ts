@@ -46,7 +46,7 @@ import { log } from '../../log.js';
 import { CCCD, GattType, type CharacteristicPropertyName } from '../constants.js';
 import { localServiceDefs } from '../local-db.js';
 import {
-  GattDatabase, GattServerLink, type CharacteristicDef, type DescriptorDef, type GattAccess, type ServiceDef, type UuidLike, type ValueLike,
+  GattDatabase, GattServerLink, type CharacteristicDef, type DescriptorDef, type GattAccess, type ServiceDef, type ServiceLayout, type UuidLike, type ValueAccess, type ValueLike,
 } from '../server-db.js';
 
 /** Default bound on one onRead / onWrite handler (well below the client's 30 s ATT timeout). */
@@ -105,6 +105,8 @@ export type Authorizer<C> = (request: AuthorizationRequest<C>) => boolean | Prom
 
 export interface ServedDescriptor<C = unknown> {
   uuid: UuidLike;
+  /** Its handle (default: the next free one), e.g. a device twin's captured handle. */
+  handle?: number;
   value?: ValueLike;
   /** Default true. */
   readable?: boolean;
@@ -120,6 +122,14 @@ export interface ServedDescriptor<C = unknown> {
 
 export interface ServedCharacteristic<C = unknown> {
   uuid: UuidLike;
+  /** Handle of its declaration (default: the next free one); its value is the next handle (Vol 3, Part G, 3.3). */
+  handle?: number;
+  /**
+   * Where the server's per-link CCCD of a notifying / indicating characteristic goes (a device twin's
+   * captured handle; default the next free handle after the value), or false for none: a twin of a peer
+   * whose layout has no room for one (such a characteristic can never notify).
+   */
+  cccdHandle?: number | false;
   properties: CharacteristicPropertyName[];
   /** The stored value (strings are UTF-8); writes without onWrite replace it, onWrite accepting replaces it too. */
   value?: ValueLike;
@@ -139,7 +149,24 @@ export interface ServedCharacteristic<C = unknown> {
 export interface ServedService<C = unknown> {
   uuid: UuidLike;
   primary?: boolean;
+  /**
+   * Handle of its declaration and the last handle of its group (a device twin's captured layout). When
+   * a service has one, the user's services keep their handles and our GAP and GATT services go where
+   * there is room (see ServeOptions.ownServices); without, ours come first and the user's follow.
+   */
+  handle?: number;
+  endHandle?: number;
   characteristics?: ServedCharacteristic<C>[];
+}
+
+/** A read or write of a characteristic value of OUR GAP / GATT services (Device Name, Database Hash, …). */
+export interface OwnServiceAccess<C> {
+  readonly connection: C | undefined;
+  readonly handle: number;
+  readonly uuid: Uuid;
+  readonly op: 'read' | 'write';
+  /** The value as answered (reads: the whole value, before any offset) or as written. */
+  readonly value: Uint8Array;
 }
 
 /** What the server knows of a link it serves (given by the adapter; read at every access). */
@@ -192,6 +219,13 @@ export interface GattServerOptions {
 export interface ServeOptions<C> {
   /** The hook of every attribute declared with `authorize: true`. */
   authorize?: Authorizer<C>;
+  /**
+   * Where our GAP and GATT services go when the user's services carry their own handles (a device
+   * twin's, whose own GAP / GATT held the low handles): at these declaration handles when the room
+   * from there to the next service is enough, else in the first free room from handle 1 that is, else
+   * after the last service. Default: the first free room.
+   */
+  ownServices?: { gap?: number; gatt?: number };
 }
 
 interface Entry {
@@ -232,10 +266,16 @@ export class GattServer<C = unknown> {
   /** CCCD values of bonded clients by identity, in least-recently-connected order. */
   private readonly bonded = new Map<string, Map<string, number>>();
   private userStart = 0;
+  private userLayout: ServiceLayout[] = [];
+  private pendingUserLayout: ServiceLayout[] = [];
   private readonly handlerTimeoutMs: number;
   private authorizer: Authorizer<C> | undefined;
   private gap: GapIdentity;
   private readonly subscriptionListeners = new Set<(change: SubscriptionChange<C>) => void>();
+  private readonly ownAccessListeners = new Set<(access: OwnServiceAccess<C>) => void>();
+  /** The first handle of each of our services (GAP, GATT) in the database served now. */
+  private ownStarts: number[] = [];
+  private pendingOwnStarts: number[] = [];
 
   constructor(private readonly options: GattServerOptions) {
     this.handlerTimeoutMs = options.handlerTimeoutMs ?? DEFAULT_HANDLER_TIMEOUT_MS;
@@ -243,8 +283,30 @@ export class GattServer<C = unknown> {
       ...(options.name !== undefined ? { name: options.name } : {}),
       ...(options.appearance !== undefined ? { appearance: options.appearance } : {}),
     };
-    this.db = this.build([]);
+    this.db = this.build([], undefined);
     this.entries = this.pendingEntries;
+    this.ownStarts = this.pendingOwnStarts;
+    this.userLayout = this.pendingUserLayout;
+  }
+
+  /**
+   * Called for every read and write of a characteristic value of OUR GAP and GATT services (Device
+   * Name, Appearance, Client Supported Features, Database Hash), which no user handler sees: who, which,
+   * and the value. Returns the unsubscribe function.
+   */
+  onOwnServiceAccess(fn: (access: OwnServiceAccess<C>) => void): () => void {
+    this.ownAccessListeners.add(fn);
+    return () => { this.ownAccessListeners.delete(fn); };
+  }
+
+  /** The database's observer: accesses of values no user entry holds are our own services'. */
+  private observe(a: ValueAccess): void {
+    if (this.ownAccessListeners.size === 0 || this.entries.has(a.handle)) return;
+    const link = a.access.link as ServedLink<C> | undefined;
+    const access: OwnServiceAccess<C> = { connection: link?.peer.connection, handle: a.handle, uuid: a.uuid, op: a.op, value: Uint8Array.from(a.value) };
+    for (const fn of [...this.ownAccessListeners]) {
+      try { fn(access); } catch (e) { log.att('own-service access listener threw: %s', e instanceof Error ? e.message : String(e)); }
+    }
   }
 
   /**
@@ -260,6 +322,11 @@ export class GattServer<C = unknown> {
   /** The database served now (GAP, GATT and the user's services). */
   get database(): GattDatabase {
     return this.db;
+  }
+
+  /** The layout of the user's services served now, in the order they were given. */
+  get services(): ServiceLayout[] {
+    return [...this.userLayout];
   }
 
   /** The connections currently served. */
@@ -301,26 +368,36 @@ export class GattServer<C = unknown> {
     if (options.name !== undefined || options.appearance !== undefined) {
       this.gap = { ...this.gap, ...(options.name !== undefined ? { name: options.name } : {}), ...(options.appearance !== undefined ? { appearance: options.appearance } : {}) };
     }
+    // Service Changed covers every handle that may differ: from the first user service, old or new, and
+    // from any of our own services that moved (they move only around user services with their own handles).
+    const previousStart = this.userStart;
+    const previousOwn = this.ownStarts;
     let db;
     try {
-      db = this.build(services);
+      db = this.build(services, options.ownServices);
     } catch (e) {
       this.gap = previousGap;
+      this.userStart = previousStart;
       throw e;
     }
     // Every `authorize: true` needs the server's hook: refused before anything changes.
     if (options.authorize !== undefined && typeof options.authorize !== 'function') {
       this.gap = previousGap;
+      this.userStart = previousStart;
       throw new ArgumentError('gatt server: authorize must be a function (request) => boolean | Promise<boolean>');
     }
     if (options.authorize === undefined && [...this.pendingEntries.values()].some(e => e.authorize === true)) {
       this.gap = previousGap;
+      this.userStart = previousStart;
       throw new ArgumentError('gatt server: an attribute says authorize: true, but serve() was given no authorize hook');
     }
     this.authorizer = options.authorize;
     this.entries = this.pendingEntries;
     this.db = db;
-    const start = this.userStart;
+    const moved = this.pendingOwnStarts.flatMap((h, i) => (h !== previousOwn[i] ? [h, previousOwn[i] ?? h] : []));
+    this.ownStarts = this.pendingOwnStarts;
+    this.userLayout = this.pendingUserLayout;
+    const start = Math.min(previousStart, this.userStart, ...moved);
     await Promise.allSettled([...this.links].map(l => l.changeDatabase(this.db, start, 0xffff)));
   }
 
@@ -483,20 +560,28 @@ export class GattServer<C = unknown> {
     return all.filter(l => l.peer.connection !== undefined && connections.includes(l.peer.connection));
   }
 
-  private build(services: ServedService<C>[]): GattDatabase {
+  private build(services: ServedService<C>[], own: ServeOptions<C>['ownServices']): GattDatabase {
     const entries = new Map<number, Entry>();
     const base = localServiceDefs(this.gap);
     const pending: ServedCharacteristic<C>[] = [];
     const defs: ServiceDef[] = services.map(s => ({
       uuid: s.uuid,
       ...(s.primary !== undefined ? { primary: s.primary } : {}),
+      ...(s.handle !== undefined ? { handle: s.handle } : {}),
+      ...(s.endHandle !== undefined ? { endHandle: s.endHandle } : {}),
       characteristics: (s.characteristics ?? []).map(c => this.characteristicDef(c, pending)),
     }));
-    const db = new GattDatabase([...base, ...defs]);
-    // Bind the declarations to their handles: layout order is the declaration order.
+    // User services with their own handles keep them; ours go where there is room. Else ours first.
+    const pinned = services.some(s => s.handle !== undefined || (s.characteristics ?? []).some(c => c.handle !== undefined));
+    const placed = pinned ? placeOwnServices(base, defs, own) : [...base, ...defs];
+    const db = new GattDatabase(placed, { observe: a => this.observe(a) });
+    // Bind the declarations to their handles: the user's services are in their declaration order.
+    // (placeOwnServices pins the user's defs in place, so they are the same objects.)
+    const layoutOf = new Map(placed.map((d, k) => [d, db.layout[k]!]));
+    const userLayout = defs.map(d => layoutOf.get(d)!);
+    this.pendingOwnStarts = base.map(d => layoutOf.get(d)!.start);
+    this.userStart = userLayout.length ? Math.min(...userLayout.map(l => l.start)) : db.layout.at(-1)!.end + 1;
     let i = 0;
-    const userLayout = db.layout.slice(base.length);
-    this.userStart = userLayout[0]?.start ?? (db.layout.at(-1)!.end + 1);
     for (const s of userLayout) {
       for (const c of s.characteristics) {
         const def = pending[i++]!;
@@ -510,8 +595,10 @@ export class GattServer<C = unknown> {
       }
     }
     this.pendingEntries = entries;
+    this.pendingUserLayout = userLayout;
     return db;
   }
+
 
   private entryOf(handle: number, def: ServedCharacteristic<C> | ServedDescriptor<C>): Entry {
     const sec = def.security;
@@ -540,6 +627,7 @@ export class GattServer<C = unknown> {
     pending.push(c);
     const descriptors: DescriptorDef[] = (c.descriptors ?? []).map(d => ({
       uuid: d.uuid,
+      ...(d.handle !== undefined ? { handle: d.handle } : {}),
       readable: d.readable ?? true,
       writable: d.writable ?? false,
       onRead: acc => this.readThrough(acc),
@@ -549,10 +637,18 @@ export class GattServer<C = unknown> {
     if ((c.descriptors ?? []).some(d => safeUuid(d.uuid) === GattType.ClientCharacteristicConfiguration)) {
       throw new ArgumentError(`gatt server: characteristic ${String(c.uuid)} declares a CCCD; the server adds one per link for notify / indicate`);
     }
+    // The server's CCCD at the handle asked for, among the descriptors in handle order.
+    const cccdAt = c.cccdHandle;
+    if (typeof cccdAt === 'number') {
+      const k = descriptors.findIndex(d => d.handle !== undefined && d.handle > cccdAt);
+      descriptors.splice(k < 0 ? descriptors.length : k, 0, { uuid: GattType.ClientCharacteristicConfiguration, handle: cccdAt });
+    }
     return {
       uuid: c.uuid,
+      ...(c.handle !== undefined ? { handle: c.handle } : {}),
       properties: c.properties,
       ...(c.maxLength !== undefined ? { maxLength: c.maxLength } : {}),
+      ...(cccdAt === false ? { cccd: false } : {}),
       onRead: acc => this.readThrough(acc),
       onWrite: (value, acc) => this.writeThrough(value, acc, undefined),
       descriptors,
@@ -577,6 +673,42 @@ export class GattServer<C = unknown> {
     if (!link?.current || !entry) throw new AttServerError(AttErrorCode.UnlikelyError);
     link.current.writes.push({ entry, value, op: acc.op });
   }
+}
+
+/**
+ * Our GAP and GATT services around user services that carry their own handles (ServeOptions.ownServices):
+ * the user's layout is pinned as it lays out alone (a service without a handle follows the one before
+ * it), then each of ours goes at its preferred handle when the room from there is free, else in the
+ * first free room from handle 1, else after the last service. The result is in handle order.
+ */
+function placeOwnServices(base: ServiceDef[], defs: ServiceDef[], own: { gap?: number; gatt?: number } | undefined): ServiceDef[] {
+  const alone = new GattDatabase(defs).layout;
+  const pinned = defs.map((d, k) => Object.assign(d, { handle: alone[k]!.start, endHandle: alone[k]!.end }));
+  const sizes = new GattDatabase(base).layout.map(l => l.end - l.start + 1);
+  const taken: Array<[number, number]> = pinned.map(d => [d.handle, d.endHandle]);
+  const preferred = [own?.gap, own?.gatt];
+  const ours = base.map((b, k) => {
+    const size = sizes[k]!;
+    const at = roomFor(taken, size, preferred[k]);
+    if (at === undefined) throw new ArgumentError(`gatt server: no room for our ${k === 0 ? 'GAP' : 'GATT'} service (${size} handles) among the services' own handles`);
+    taken.push([at, at + size - 1]);
+    return Object.assign(b, { handle: at }); // the same objects: the caller finds their layouts by them
+  });
+  return [...ours, ...pinned].sort((a, b) => a.handle - b.handle);
+}
+
+/** A start for `size` consecutive free handles: `preferred` if free, else the first free room, else undefined. */
+function roomFor(taken: Array<[number, number]>, size: number, preferred: number | undefined): number | undefined {
+  const sorted = [...taken].sort((a, b) => a[0] - b[0]);
+  const free = (start: number): boolean => Number.isInteger(start) && start >= 1 && start + size - 1 <= 0xffff
+    && sorted.every(([s, e]) => start + size - 1 < s || start > e);
+  if (preferred !== undefined && free(preferred)) return preferred;
+  let next = 1;
+  for (const [s, e] of sorted) {
+    if (s - next >= size) return next;
+    next = Math.max(next, e + 1);
+  }
+  return next + size - 1 <= 0xffff ? next : undefined;
 }
 
 /**
