@@ -40,7 +40,9 @@ read, write and subscription (JSON Lines with --json). The file is any of:
                                                  "value": { "hex": "57" } } ] } ]
 Values are bytes as { "hex": "0a0b" } or a UTF-8 string; "security": "encrypted" (or "authenticated",
 or { "read": …, "write": … }) on a characteristic makes a central pair first. The file's GAP service gives the Device
-Name and Appearance; blewire serves its own GAP and GATT services and lays handles out anew.
+Name and Appearance; blewire serves its own GAP and GATT services (their reads are printed too). The
+file's handles are kept (a twin's captured layout); blewire's GAP and GATT take the file's own GAP /
+GATT handles when they fit there, else the first free room.
 Writes are kept in memory while the command runs. Notification streams in the file (a twin's
 captured notifications, a simulator generator) play to each client that subscribes.
 Advertising: the file's (a twin's captured data as it was) unless --name, --service, --manufacturer,
@@ -194,6 +196,7 @@ class ServedDatabase {
   private stopped = false;
   private readonly offDisconnect: () => void;
   private offSubscription: (() => void) | undefined;
+  private offOwnAccess: (() => void) | undefined;
   private server: GattServer<Connection> | undefined;
 
   constructor(private readonly adapter: Adapter, private readonly db: DatabaseFile, private readonly print: ReturnType<typeof eventPrinter>) {
@@ -206,6 +209,8 @@ class ServedDatabase {
     const services: ServedService<Connection>[] = this.db.services.map((s, si) => ({
       uuid: s.uuid,
       primary: s.primary,
+      ...(s.handle !== undefined ? { handle: s.handle } : {}),
+      ...(s.endHandle !== undefined ? { endHandle: s.endHandle } : {}),
       characteristics: s.characteristics.map((c, ci): ServedCharacteristic<Connection> => {
         const attr: Attr = { uuid: c.uuid, label: describeUuid(c.uuid), handle: 0, value: c.value, charIndex: [si, ci] };
         (this.chars[si] ??= [])[ci] = attr;
@@ -214,6 +219,7 @@ class ServedDatabase {
           (attr.descs ??= []).push(da);
           return {
             uuid: d.uuid, value: d.value, writable: d.writable, ...(d.security !== undefined ? { security: d.security } : {}),
+            ...(d.handle !== undefined ? { handle: d.handle } : {}),
             onRead: (req: ServerRequest<Connection>) => this.read(da, req),
             onWrite: (v: Uint8Array, req: ServerWrite<Connection>) => this.write(da, v, req),
           };
@@ -222,17 +228,19 @@ class ServedDatabase {
           uuid: c.uuid, properties: c.properties, value: c.value,
           ...(c.maxLength !== undefined ? { maxLength: c.maxLength } : {}),
           ...(c.security !== undefined ? { security: c.security } : {}),
+          ...(c.handle !== undefined ? { handle: c.handle } : {}),
+          ...(c.cccdHandle !== undefined ? { cccdHandle: c.cccdHandle } : {}),
           onRead: req => this.read(attr, req),
           onWrite: (v, req) => this.write(attr, v, req),
           ...(descriptors.length ? { descriptors } : {}),
         };
       }),
     }));
-    const server = await this.adapter.serve(services, { name, ...(this.db.appearance !== undefined ? { appearance: this.db.appearance } : {}) });
+    const server = await this.adapter.serve(services, { name, ...(this.db.appearance !== undefined ? { appearance: this.db.appearance } : {}),
+      ...(this.db.ownServices ? { ownServices: this.db.ownServices } : {}) });
     this.server = server;
-    // The handles the server gave: its layout lists our GAP and GATT services first, then these in order.
-    const user = server.database.layout.slice(server.database.layout.length - services.length);
-    user.forEach((s, si) => s.characteristics.forEach((c, ci) => {
+    // The handles the server gave the file's services (their own, when the file has them).
+    server.services.forEach((s, si) => s.characteristics.forEach((c, ci) => {
       const attr = this.chars[si]?.[ci];
       if (!attr) return;
       attr.handle = c.valueHandle;
@@ -240,6 +248,15 @@ class ServedDatabase {
       const descs = attr.descs ?? [];
       for (const d of descs) d.handle = c.descriptors.find(x => x.uuid === d.uuid)?.handle ?? 0;
     }));
+    // Reads and writes of our own GAP and GATT values (Device Name, Database Hash, Client Supported
+    // Features…), which no handler of the file's sees.
+    this.offOwnAccess = server.onOwnServiceAccess(a => {
+      const label = `${describeUuid(a.uuid)} (blewire's own)`;
+      const hex = `0x${a.handle.toString(16).padStart(4, '0')}`;
+      const by = a.connection ? ` by ${who(a.connection)}` : '';
+      this.print(a.op, `${a.op === 'read' ? 'read  ' : 'write '} ${label} ${hex}${by}: ${formatValue(a.value)}`,
+        { address: a.connection?.address, handle: a.handle, uuid: a.uuid, value: toHex(a.value), own: true });
+    });
     this.offSubscription = server.onSubscription(change => {
       const attr = this.byHandle.get(change.handle);
       const label = attr?.label ?? describeUuid(change.uuid);
@@ -336,6 +353,7 @@ class ServedDatabase {
     this.stopped = true;
     for (const key of [...this.timers.keys()]) this.clear(key);
     this.offSubscription?.();
+    this.offOwnAccess?.();
     this.offDisconnect();
   }
 

@@ -16,9 +16,12 @@
  *
  * The file's GAP service (0x1800) gives the served Device Name and Appearance; blewire serves its own
  * GAP and GATT services (Vol 3, Part C, 12 and Part G, 7), so the file's other GAP / GATT
- * characteristics are not served and `notes` says so. Handles are laid out anew after blewire's own
- * services (the file's fixed handles are not kept), and a CCCD listed in the file becomes the
- * server's own per-link CCCD. A characteristic or descriptor may say what its accesses need with
+ * characteristics are not served and `notes` says so. The file's handles are kept where it gives them
+ * (a device twin's captured layout: services, characteristic declarations, descriptors, gaps included),
+ * so a client that remembers handles finds them where the real device had them; blewire's GAP and
+ * GATT services then go at the file's own GAP / GATT handles when they fit there, else in the first
+ * free room (GattServer's ownServices). A CCCD listed in the file becomes the server's own per-link
+ * CCCD, at the file's handle. A characteristic or descriptor may say what its accesses need with
  * `"security": "encrypted" | "authenticated" | "none"` or `{ "read": …, "write": … }` (Vol 3, Part C,
  * 10.3.1): the server answers Insufficient Encryption / Authentication until the link has it.
  */
@@ -47,16 +50,20 @@ export const MAX_STREAM_VALUES = 100_000;
  * "authenticated", "none"), or `{ "read": …, "write": … }` for each access on its own.
  */
 export type FileSecurity = AccessSecurity | { read?: AccessSecurity; write?: AccessSecurity };
-export interface FileDescriptor { uuid: Uuid; value: Uint8Array; writable: boolean; security?: FileSecurity }
+export interface FileDescriptor { uuid: Uuid; value: Uint8Array; writable: boolean; security?: FileSecurity; handle?: number }
 export interface FileCharacteristic {
   uuid: Uuid;
   properties: CharacteristicPropertyName[];
   value: Uint8Array;
   maxLength?: number;
   security?: FileSecurity;
+  /** The file's handle of its declaration (kept when served). */
+  handle?: number;
+  /** Where the file puts its CCCD, or false: the file's layout has none. */
+  cccdHandle?: number | false;
   descriptors: FileDescriptor[];
 }
-export interface FileService { uuid: Uuid; primary: boolean; characteristics: FileCharacteristic[] }
+export interface FileService { uuid: Uuid; primary: boolean; handle?: number; endHandle?: number; characteristics: FileCharacteristic[] }
 
 /** A stream of notifications (or indications) the file declares for one served characteristic. */
 export interface FileStream {
@@ -86,6 +93,8 @@ export interface DatabaseFile {
   appearance?: number;
   /** The services to serve (the file's GAP and GATT services left out). */
   services: FileService[];
+  /** Where the file's own GAP and GATT services start, when it gives handles: blewire's own go there if they fit. */
+  ownServices?: { gap?: number; gatt?: number };
   advertising?: FileAdvertising;
   streams: FileStream[];
   /** What the file declares that is served differently or not at all. */
@@ -280,29 +289,40 @@ function fromPeripheral(r: Reader, p: Json, prefix: string, kind: DatabaseFile['
       if (maxLength !== undefined && value.length > maxLength) r.fail(`${cat}.value`, `${value.length} octets, more than its maxLength ${maxLength}`);
       const notifies = properties.includes('notify') || properties.includes('indicate');
       const descriptors: FileDescriptor[] = [];
-      const listed: Uuid[] = [];
+      const listed: Array<{ uuid: Uuid; handle?: number }> = [];
+      let cccdHandle: number | false | undefined;
       r.array(co['descriptors'] ?? [], `${cat}.descriptors`, MAX_ATTRIBUTES).forEach((d, k) => {
         const dat = `${cat}.descriptors[${k}]`;
         const dobj = r.object(d, dat);
         const uuid = r.uuid(dobj['uuid'], `${dat}.uuid`);
         const dv = dobj['value'] === undefined ? new Uint8Array(0) : r.bytes(dobj['value'], `${dat}.value`);
         const writable = dobj['writable'] === undefined ? false : r.boolean(dobj['writable'], `${dat}.writable`);
+        const dhandle = dobj['handle'] === undefined ? undefined : r.handle(dobj['handle'], `${dat}.handle`);
         attributes++;
-        listed.push(uuid);
-        // The server keeps one CCCD per link itself (Vol 3, Part G, 3.3.3.3): a listed one stands for it.
+        listed.push({ uuid, ...(dhandle !== undefined ? { handle: dhandle } : {}) });
+        // The server keeps one CCCD per link itself (Vol 3, Part G, 3.3.3.3): a listed one stands for it, at its handle.
         if (uuid === CCCD) {
           if (!notifies) notes.push(`${dat}: a CCCD on a characteristic that neither notifies nor indicates is not served`);
+          else if (dhandle !== undefined) cccdHandle = dhandle;
           return;
         }
         const dsec = dobj['security'] === undefined ? undefined : r.security(dobj['security'], `${dat}.security`);
-        descriptors.push({ uuid, value: dv, writable, ...(dsec !== undefined ? { security: dsec } : {}) });
+        descriptors.push({ uuid, value: dv, writable, ...(dsec !== undefined ? { security: dsec } : {}), ...(dhandle !== undefined ? { handle: dhandle } : {}) });
       });
-      if (co['cccd'] === false && notifies) notes.push(`${cat}: served with a CCCD (the file says it has none)`);
+      const handle = co['handle'] === undefined ? undefined : r.handle(co['handle'], `${cat}.handle`);
+      if (co['cccd'] === false && notifies) {
+        // With the file's handles kept, its layout has no room for one: served without (it cannot notify).
+        if (handle !== undefined) {
+          cccdHandle = false;
+          notes.push(`${cat}: served without a CCCD, as the file lays it out (it cannot notify or indicate)`);
+        } else notes.push(`${cat}: served with a CCCD (the file says it has none)`);
+      }
       attributes += 1;
       if (attributes > MAX_ATTRIBUTES) r.fail(cat, `more than ${MAX_ATTRIBUTES} characteristics and descriptors`);
       const security = co['security'] === undefined ? undefined : r.security(co['security'], `${cat}.security`);
       const served: FileCharacteristic = { uuid: r.uuid(co['uuid'], `${cat}.uuid`), properties, value,
-        ...(maxLength !== undefined ? { maxLength } : {}), ...(security !== undefined ? { security } : {}), descriptors };
+        ...(maxLength !== undefined ? { maxLength } : {}), ...(security !== undefined ? { security } : {}),
+        ...(handle !== undefined ? { handle } : {}), ...(cccdHandle !== undefined ? { cccdHandle } : {}), descriptors };
       return { served, listed, cccd: co['cccd'] === false ? false : undefined };
     });
     return {
@@ -324,20 +344,25 @@ function fromPeripheral(r: Reader, p: Json, prefix: string, kind: DatabaseFile['
       ...(s.endHandle !== undefined ? { endHandle: s.endHandle } : {}),
       // As the file lays them out: its CCCDs where it lists them, none where it says so.
       characteristics: s.file.map(c => ({ uuid: c.served.uuid, properties: c.served.properties,
-        descriptors: c.listed.map(uuid => ({ uuid })), ...(c.cccd === false ? { cccd: false } : {}) })),
+        ...(c.served.handle !== undefined ? { handle: c.served.handle } : {}),
+        descriptors: c.listed, ...(c.cccd === false ? { cccd: false } : {}) })),
     })));
   } catch (e) {
     return r.fail(at('gatt'), `the services do not lay out: ${e instanceof Error ? e.message : String(e)}`);
   }
   if (all.some(s => s.includes)) notes.push('included services are not served (each service is served on its own)');
-  if (all.some(s => s.handle !== undefined || s.endHandle !== undefined)) notes.push('handles are laid out anew after blewire\'s own GAP and GATT services');
+  const handled = all.some(s => s.handle !== undefined || s.endHandle !== undefined || s.characteristics.some(c => c.handle !== undefined));
+  if (handled) notes.push('the file\'s handles are kept; blewire\'s own GAP and GATT services go at the file\'s GAP / GATT handles when they fit there, else in the first free room');
 
   // GAP / GATT: the Device Name and Appearance go to blewire's own GAP service.
   let name: string | undefined;
   let appearance: number | undefined;
   const services: FileService[] = [];
   const index = new Map<number, [number, number]>(); // position in `all` -> position in `services`
+  const ownServices: { gap?: number; gatt?: number } = {};
   all.forEach((s, i) => {
+    if (s.uuid === GAP && s.handle !== undefined) ownServices.gap ??= s.handle;
+    if (s.uuid === GATT && s.handle !== undefined) ownServices.gatt ??= s.handle;
     if (s.uuid === GAP) {
       for (const c of s.characteristics) {
         if (c.uuid === DEVICE_NAME && c.value.length) name = new TextDecoder().decode(c.value);
@@ -351,7 +376,8 @@ function fromPeripheral(r: Reader, p: Json, prefix: string, kind: DatabaseFile['
       return;
     }
     index.set(i, [services.length, 0]);
-    services.push({ uuid: s.uuid, primary: s.primary, characteristics: s.characteristics });
+    services.push({ uuid: s.uuid, primary: s.primary, characteristics: s.characteristics,
+      ...(s.handle !== undefined ? { handle: s.handle } : {}), ...(s.endHandle !== undefined ? { endHandle: s.endHandle } : {}) });
   });
   if (name === undefined && typeof p['name'] === 'string' && p['name']) name = p['name'].slice(0, 248);
   if (services.length === 0) notes.push('the file has no services besides GAP and GATT');
@@ -390,6 +416,7 @@ function fromPeripheral(r: Reader, p: Json, prefix: string, kind: DatabaseFile['
   const advertising = p['advertising'] === undefined ? undefined : advertisingOf(r, p['advertising'], at('advertising'), notes);
   return {
     kind, label, ...(name !== undefined ? { name } : {}), ...(appearance !== undefined ? { appearance } : {}),
+    ...(ownServices.gap !== undefined || ownServices.gatt !== undefined ? { ownServices } : {}),
     services, ...(advertising ? { advertising } : {}), streams, notes,
   };
 }

@@ -428,8 +428,11 @@ export async function runSession(steps: SessionStep[] | string, options: RunSess
         if (served) throw new InvalidStateError('session: one serve step per session');
         const db = readDatabase(resolve(options.baseDir ?? '.', step.file));
         const values = new Map<string, Uint8Array>();
+        // The file's handles where it has them (a twin's captured layout), as `blewire serve` keeps them.
         const services: ServedService<Connection>[] = db.services.map(sv => ({
           uuid: sv.uuid, primary: sv.primary,
+          ...(sv.handle !== undefined ? { handle: sv.handle } : {}),
+          ...(sv.endHandle !== undefined ? { endHandle: sv.endHandle } : {}),
           characteristics: sv.characteristics.map((c): ServedCharacteristic<Connection> => {
             const target = shortUuid(c.uuid);
             values.set(c.uuid, c.value);
@@ -437,6 +440,10 @@ export async function runSession(steps: SessionStep[] | string, options: RunSess
               uuid: c.uuid, properties: c.properties, value: c.value,
               ...(c.maxLength !== undefined ? { maxLength: c.maxLength } : {}),
               ...(c.security !== undefined ? { security: c.security } : {}),
+              ...(c.handle !== undefined ? { handle: c.handle } : {}),
+              ...(c.cccdHandle !== undefined ? { cccdHandle: c.cccdHandle } : {}),
+              ...(c.descriptors.length ? { descriptors: c.descriptors.map(d => ({ uuid: d.uuid, value: d.value, writable: d.writable,
+                ...(d.handle !== undefined ? { handle: d.handle } : {}), ...(d.security !== undefined ? { security: d.security } : {}) })) } : {}),
               onRead: req => {
                 const v = values.get(c.uuid) ?? new Uint8Array(0);
                 out().reads.push({ target, offset: req.offset, value: toHex(v.subarray(req.offset)) });
@@ -449,7 +456,8 @@ export async function runSession(steps: SessionStep[] | string, options: RunSess
             };
           }),
         }));
-        const server = await adapter.serve(services, { ...(db.name !== undefined ? { name: db.name } : {}), ...(db.appearance !== undefined ? { appearance: db.appearance } : {}) });
+        const server = await adapter.serve(services, { ...(db.name !== undefined ? { name: db.name } : {}), ...(db.appearance !== undefined ? { appearance: db.appearance } : {}),
+          ...(db.ownServices ? { ownServices: db.ownServices } : {}) });
         const s: Served = {
           server, subscriptions: [], changed: new Set(),
           services: db.services.map(sv => ({ uuid: sv.uuid, characteristics: sv.characteristics.map(c => ({ uuid: c.uuid, properties: [...c.properties] })) })),

@@ -220,6 +220,11 @@ describe('blewire serve on the simulated air', () => {
     expect(ev).toContainEqual(expect.objectContaining({ event: 'read', uuid: '00002a19-0000-1000-8000-00805f9b34fb', value: '57', address: c.controller.address }));
     expect(ev).toContainEqual(expect.objectContaining({ event: 'write', uuid: RX, value: '010203', kind: 'request' }));
     expect(ev).toContainEqual(expect.objectContaining({ event: 'subscribe', uuid: '00002a19-0000-1000-8000-00805f9b34fb', notifications: true }));
+    // Our own GAP / GATT values are printed too: the Device Name read, and the Client Supported Features
+    // blewire's client writes by itself (robust caching, Vol 3, Part G, 2.5.2).
+    expect(ev).toContainEqual(expect.objectContaining({ event: 'read', own: true, uuid: '00002a00-0000-1000-8000-00805f9b34fb',
+      value: toHex(new TextEncoder().encode('Sensor X')), address: c.controller.address }));
+    expect(ev).toContainEqual(expect.objectContaining({ event: 'write', own: true, uuid: '00002b29-0000-1000-8000-00805f9b34fb' }));
     expect(ev.filter(e => e['event'] === 'notify').map(e => e['value']).slice(0, 3)).toEqual(['56', '55', '54']);
     expect(s.out.stderr().at(-1)).toMatch(/^stopped: 2 connection\(s\), \d+ read\(s\), 1 write\(s\), \d+ notification/);
   });
@@ -242,7 +247,18 @@ describe('blewire serve on the simulated air', () => {
     expect(toHex(ad!.data)).toBe(model.advertising.data);
     expect(toHex(ad!.scanResponse!)).toBe(model.advertising.scanResponse);
     const conn = await c.connect(ad!);
-    const fe00 = (await conn.services()).find(x => x.uuid === '02f00000-0000-0000-0000-00000000fe00')!;
+    const tree = await conn.services();
+    const fe00 = tree.find(x => x.uuid === '02f00000-0000-0000-0000-00000000fe00')!;
+    // The captured handles are kept: the service, each declaration and value, each descriptor, as the
+    // device had them. The twin's own GAP (1-9) and GATT (0x0A-0x0D) left 1-13 to ours: our GAP at 1 where
+    // the device's was, our GATT (8 handles, no room at 0x0A) right after it.
+    const layout = (JSON.parse(readFileSync(twinFile, 'utf8')) as { services: Array<{ uuid: string; start: number; end: number;
+      characteristics: Array<{ declHandle: number; valueHandle: number; descriptors: Array<{ handle: number }> }> }> })
+      .services.find(x => x.uuid === fe00.uuid)!;
+    expect([fe00.start, fe00.end]).toEqual([layout.start, layout.end]);
+    expect(fe00.characteristics.map(x => [x.declHandle, x.handle, x.descriptors.map(d => d.handle)]))
+      .toEqual(layout.characteristics.map(x => [x.declHandle, x.valueHandle, x.descriptors.map(d => d.handle)]));
+    expect(tree.map(x => [x.uuid.slice(4, 8), x.start, x.end])).toEqual([['1800', 1, 5], ['1801', 6, 13], ['0000', 14, 24]]);
     expect(fe00.characteristics.map(x => [x.uuid.slice(-4), x.properties.join('+')])).toEqual([
       ['ff03', 'read'], ['ff02', 'read+notify'], ['ff00', 'read'], ['ff01', 'writeWithoutResponse+write'],
     ]);
@@ -265,6 +281,33 @@ describe('blewire serve on the simulated air', () => {
     await conn.disconnect();
     expect(await s.stop()).toBe(0);
     expect(s.events()).toContainEqual(expect.objectContaining({ event: 'write', uuid: '02f00000-0000-0000-0000-00000000ff01', value: '070000' }));
+  });
+
+  test('a twin whose own GAP and GATT sat elsewhere (twin-lumentree): its handles kept, ours where its own were', async () => {
+    const twinFile = join(dir, 'lumentree.json');
+    const t = await cli(twin, 'twin', [join(ROOT, 'captures/twin-lumentree/capture.btsnoop'), '--handle', '0x40', '-o', twinFile]);
+    expect(t.code, t.err.join('\n')).toBe(0);
+    const s = start(serve, 'serve', [twinFile, '--name', 'lt-twin', '--transport', 'testair', '--json']);
+    await s.ready();
+    const { adapter: c } = await central();
+    const ad = await c.find({ name: 'lt-twin', timeout: 5000 });
+    expect(ad, s.out.stderr().join('\n')).toBeDefined();
+    const conn = await c.connect(ad!);
+    const tree = await conn.services();
+    // The capture: GATT 0x0001-0x0005, GAP 0x0014-0x001C, 0xFFE0 from 0x0028 to 0xFFFF. The service keeps
+    // 0x0028-0xFFFF with its characteristic at 0x0029/0x002A and CCCD 0x002B; our GATT (8 handles) starts
+    // where the device's did, our GAP where the device's did (Device Name value at 0x0016, as on the device).
+    expect(tree.map(x => [x.uuid.slice(4, 8), x.start, x.end])).toEqual([['1801', 1, 8], ['1800', 0x14, 0x18], ['ffe0', 0x28, 0xffff]]);
+    const ffe1 = tree[2]!.characteristics[0]!;
+    expect([ffe1.declHandle, ffe1.handle, ffe1.descriptors.map(d => [d.uuid.slice(4, 8), d.handle])]).toEqual([0x29, 0x2a, [['2902', 0x2b]]]);
+    const name = await conn.characteristic(0x1800, 0x2a00);
+    expect(name.handle).toBe(0x16);
+    expect(new TextDecoder().decode(await name.read())).toBe('lt-twin');
+    await conn.disconnect();
+    expect(await s.stop()).toBe(0);
+    const serving = s.events().find(e => e['event'] === 'serving')!;
+    expect(serving['notes']).toEqual(expect.arrayContaining([expect.stringMatching(/handles are kept/)]));
+    expect(s.events()).toContainEqual(expect.objectContaining({ event: 'read', own: true, handle: 0x16, value: toHex(new TextEncoder().encode('lt-twin')) }));
   });
 
   test('Ctrl-C (SIGINT) stops serving: advertising off, the link disconnected, exit 0', async () => {
@@ -346,6 +389,8 @@ describe('database files are hostile input', () => {
     ['bad hex', '{"gatt": [{"uuid": 1, "characteristics": [{"uuid": 2, "properties": ["read"], "value": {"hex": "zz"}}]}]}', /value\.hex: not hex octets/],
     ['bad security', '{"gatt": [{"uuid": 1, "characteristics": [{"uuid": 2, "properties": ["read"], "security": "secret"}]}]}', /at gatt\[0\]\.characteristics\[0\]\.security: "none", "encrypted" or "authenticated" is needed, not "secret"/],
     ['security with another key', '{"gatt": [{"uuid": 1, "characteristics": [{"uuid": 2, "properties": ["read"], "security": {"notify": "encrypted"}}]}]}', /security\.notify: security names "read" and "write" only/],
+    ['characteristic handle going back', JSON.stringify({ gatt: [{ uuid: 1, handle: 0x10, characteristics: [{ uuid: 2, handle: 0x12, properties: ['read'] }, { uuid: 3, handle: 0x13, properties: ['read'] }] }] }), /at gatt: the services do not lay out: characteristic .* at 0x13: before the next free handle 0x14/],
+    ['descriptor handle 0', JSON.stringify({ gatt: [{ uuid: 1, characteristics: [{ uuid: 2, properties: ['read'], descriptors: [{ uuid: 0x2901, handle: 0 }] }] }] }), /descriptors\[0\]\.handle: a whole number from 1 to 65535/],
     ['overlapping handles', JSON.stringify({ gatt: [{ uuid: 1, handle: 5 }, { uuid: 2, handle: 5 }] }), /at gatt: the services do not lay out/],
     ['world without --device', JSON.stringify(WORLD), /2 peripherals have a GATT database; pick one with --device/],
     ['twin with a bad handle', JSON.stringify({ name: 't', reads: [], services: [{ uuid: '180f', start: 0, end: 3, characteristics: [] }] }), /at services\[0\]\.start: a whole number from 1 to 65535/],
