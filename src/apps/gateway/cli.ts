@@ -102,19 +102,28 @@ export async function runGateway(argv: string[], env: Record<string, string | un
   if (values['log-level']) flags.logLevel = values['log-level'] as 'info';
   const config = usage(() => resolveConfig({ file, env, flags }));
   const gateway = new Gateway(config, {});
-  await gateway.start();
-  await new Promise<void>(resolve => {
-    const onSignal = (sig: string): void => {
-      process.off('SIGTERM', term);
-      process.off('SIGINT', int);
-      void gateway.stop().finally(() => { process.stderr.write(''); resolve(); });
-      void sig;
-    };
-    const term = (): void => onSignal('SIGTERM');
-    const int = (): void => onSignal('SIGINT');
-    process.once('SIGTERM', term);
-    process.once('SIGINT', int);
-  });
+  // The handlers go in before start(): with none installed, a SIGTERM that arrives while the gateway
+  // starts (a service manager stopping it early, a loaded machine) takes the kernel's default action
+  // and kills the process without `offline` or a clean MQTT disconnect. A signal during start() stops
+  // the gateway as soon as start() returns.
+  let signalled = false;
+  let wake = (): void => { signalled = true; };
+  const onSignal = (): void => {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+    wake();
+  };
+  process.once('SIGTERM', onSignal);
+  process.once('SIGINT', onSignal);
+  try {
+    await gateway.start();
+  } catch (e) {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+    throw e;
+  }
+  await new Promise<void>(resolve => { if (signalled) resolve(); else wake = resolve; });
+  await gateway.stop();
   return 0;
 }
 
