@@ -17,7 +17,8 @@
  * Connection Complete handler, the heart-rate characteristic put where its discovery leaves it, the
  * application listening to the Characteristic's 'data' event; and to the floor (floor.ts), a
  * hand-written loop. Contenders interleaved round by round, CPU time per notification, min / median /
- * max (harness.ts); bytes allocated per notification measured apart; then the async iterators.
+ * max (harness.ts); bytes allocated per notification measured apart; then the async iterators,
+ * first beside the callback subscriber, then alone.
  *
  *   npm run bench -- notify
  */
@@ -292,7 +293,19 @@ export async function bench(): Promise<void> {
       await ip.stop();
     }
     report(`${s.label}, iterators (beside the callback)`, itResults);
-    saved[shape.key] = [...results, ...itResults];
+    // The same iterators with the callback subscriber gone: each figure is then the iterator's whole
+    // cost per value (issue 14's target for batches is an amortised cost per value).
+    await bw.sub.unsubscribe();
+    const alone: Result[] = [];
+    for (const x of iters) {
+      const ip = iteratorPass(bw.feed, x.it(), s, x.perTurn);
+      await turn();
+      const [r] = await interleave([{ name: x.name.replace('blewire', 'alone:'), pass: ip.pass, delivered: ip.delivered, unit: 'values' }], shape.count, 5);
+      alone.push(r!);
+      await ip.stop();
+    }
+    report(`${s.label}, iterators alone (no callback subscriber)`, alone);
+    saved[shape.key] = [...results, ...itResults, ...alone];
     const stats = bw.conn.gatt.bearer.stats;
     if (stats.undecodable !== 0 || bw.conn.l2cap.stats.dropped !== 0) {
       console.log(`  WARNING: blewire dropped input (undecodable ${stats.undecodable}, l2cap dropped ${bw.conn.l2cap.stats.dropped})`);
