@@ -1,7 +1,9 @@
 // Pins the private-file helpers the GATT cache and the bond store share (issue 15, "The disk is
-// hostile too"): modes 0700/0600, a temp file that never follows a planted symlink, the old file
-// intact after a failed write, stale temp files removed, and a size cap checked before reading.
-import { chmod, lstat, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
+// hostile too"): modes 0700/0600, a temp file that never follows a planted symlink, fsync of the
+// temp file before the rename and of the directory after, the old file intact after a failed write,
+// stale temp files removed, and a size cap checked before reading.
+import { readFileSync, readdirSync } from 'node:fs';
+import { chmod, lstat, mkdir, mkdtemp, open, readdir, readFile, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -70,6 +72,35 @@ test('the exclusive create never opens what is already at the name: a symlink, d
   }
   expect(await readFile(victim, 'utf8')).toBe('precious');
   await expect(lstat(join(root, 'not-yet'))).rejects.toMatchObject({ code: 'ENOENT' }); // not created through the link
+});
+
+test('writeFileAtomic fsyncs the complete temp file before the rename, and the directory after it', async () => {
+  const dir = join(root, 'durable');
+  const target = join(dir, 'peer.json');
+  await writeFileAtomic(target, 'old');
+  // What the disk holds at each fsync (FileHandle.sync, the only sync the module uses): the target's
+  // content and the other names in the directory.
+  const probe = await open(target, 'r');
+  const proto = Object.getPrototypeOf(probe) as { sync: () => Promise<void> };
+  await probe.close();
+  const original = proto.sync;
+  const seen: Array<{ target: string; temps: string[] }> = [];
+  proto.sync = function (this: unknown) {
+    seen.push({
+      target: readFileSync(target, 'utf8'),
+      temps: readdirSync(dir).filter(n => n !== 'peer.json').map(n => readFileSync(join(dir, n), 'utf8')),
+    });
+    return original.call(this);
+  };
+  try {
+    await writeFileAtomic(target, 'new');
+  } finally {
+    proto.sync = original;
+  }
+  expect(seen).toEqual([
+    { target: 'old', temps: ['new'] }, // the temp file, whole, before it replaces the target
+    { target: 'new', temps: [] },      // the directory, after the rename
+  ]);
 });
 
 test('a write that fails at the rename leaves the old state and no temp file', async () => {
