@@ -9,7 +9,8 @@ import { discoveryMessages } from '../../../src/apps/gateway/homeassistant.js';
 import { GatewayMerger } from '../../../src/apps/gateway/merge.js';
 import { newRateState, RateLimiter } from '../../../src/apps/gateway/rate.js';
 import { jsonLogger } from '../../../src/apps/gateway/log.js';
-import { connectionError } from '../../../src/apps/gateway/mqtt.js';
+import { connectionError, MAX_INFLIGHT, MqttLink, type MqttModule } from '../../../src/apps/gateway/mqtt.js';
+import { EventEmitter } from 'node:events';
 import { Gateway } from '../../../src/apps/gateway/gateway.js';
 import { FakeClock } from '../../../src/clock.js';
 import type { Advertisement } from '../../../src/index.js';
@@ -328,5 +329,29 @@ describe('connection errors that waiting will not cure (typed, with what to chan
     for (const code of ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE']) expect(connectionError(err('x', code), url)).toBeUndefined();
     expect(connectionError('not an error', url)).toBeUndefined();
     expect(connectionError(new Error('no code'), url)).toBeUndefined();
+  });
+});
+
+describe('MqttLink memory bound (issue 15 queue audit)', () => {
+  test(`a broker that never acknowledges holds at most MAX_INFLIGHT (${MAX_INFLIGHT}) publications in MQTT.js and the buffer's maxMessages; the rest are dropped and counted`, () => {
+    // A fake MQTT.js: connects at once, takes every publication, never calls back (no PUBACK, no write).
+    const published: string[] = [];
+    const client = Object.assign(new EventEmitter(), {
+      connected: true,
+      publish: (topic: string) => { published.push(topic); },
+      subscribe: () => undefined,
+    });
+    const mod = { connect: () => client } as unknown as MqttModule;
+    const link = new MqttLink(mod, { url: 'mqtt://broker', client: {}, statusTopic: 'gw/status', buffer: { maxMessages: 100, maxBytes: 1 << 20 },
+      backoff: { minMs: 1000, maxMs: 30_000 }, logger: jsonLogger('error', () => undefined), clock: new FakeClock() });
+    link.start();
+    client.emit('connect');
+    const n = MAX_INFLIGHT + 100 + 1000;
+    for (let i = 0; i < n; i++) link.publish(`gw/d/${i}`, 'x');
+    expect(link.stats).toMatchObject({ inflight: MAX_INFLIGHT, buffered: 100, dropped: n - MAX_INFLIGHT - 100 });
+    // What MQTT.js was handed: the 'online' status (made on connect, outside the count) and MAX_INFLIGHT.
+    expect(published).toHaveLength(1 + MAX_INFLIGHT);
+    // The buffer kept the newest: the last publication waits there.
+    expect(published).not.toContain(`gw/d/${n - 1}`);
   });
 });
