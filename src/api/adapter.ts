@@ -40,6 +40,7 @@ import {
 } from '../gap/privacy.js';
 import type { SmpAddress } from '../smp/session.js';
 import { normaliseAddress } from '../gap/filters.js';
+import { ControllerResolvingList } from '../gap/resolving-list.js';
 
 export interface AdapterOpenOptions {
   /** A transport spec ('hci0', 'unix:/path', 'sim', …; default env BLEWIRE_TRANSPORT) or an open transport. */
@@ -223,6 +224,11 @@ export class Adapter extends EventEmitter<AdapterEvents> {
    * the bond store at open, kept in step with every bond stored or removed through this adapter.
    */
   readonly resolver = new AddressResolver();
+  /**
+   * The controller's resolving list (gap/resolving-list.ts): the bonded IRKs (as many as fit) given to
+   * a controller that has one, so it resolves those peers' RPAs itself; the resolver above covers the rest.
+   */
+  readonly resolvingList: ControllerResolvingList;
   private readonly bondsLoaded: Promise<void>;
   /** The chain of CCCD writes into bond files (never rejects). */
   private cccdWrites: Promise<void> = Promise.resolve();
@@ -244,7 +250,15 @@ export class Adapter extends EventEmitter<AdapterEvents> {
       });
       this.rpa = this.localPrivacy.address;
     }
-    const own = () => (this.randomAddress !== undefined ? 1 : 0);
+    // Own_Address_Type (Vol 4, Part E, 7.8.10 / 7.8.12): with our privacy and a controller with LL
+    // Privacy resolving for us, 0x03 (the controller makes our RPA for a listed peer from our IRK, else
+    // uses the random address we set, our current RPA); else 0x01 for a random address, 0x00 for the public one.
+    const own = () => (this.randomAddress === undefined ? 0 : this.localPrivacy && this.resolvingList.resolves ? 3 : 1);
+    this.resolvingList = new ControllerResolvingList(host, {
+      quiet: fn => this.connectionManager.initiator.exclusive(() => this.connectionManager.advertiser.whileStopped(fn)),
+      localIrk: () => localKeys?.irk,
+      ...(localKeys ? { rpaTimeoutSeconds: rotateMsOf(opts.privacy) / 1000 } : {}),
+    });
     this.channelRegistry = new CocRegistry(clock);
     this.bondStore = bondStore;
     this.pairingPolicy = opts.pairing || {};
@@ -269,8 +283,8 @@ export class Adapter extends EventEmitter<AdapterEvents> {
       // With privacy, bonding gives the peer our IRK and identity (Vol 3, Part H, 3.6.4 / 3.6.5).
       ...(localKeys ? { localKeys: () => ({ irk: localKeys.irk, identity: this.identityAddress() }) } : {}),
       // A new bond's IRK resolves the peer's next RPA at once; a new bond starts with no subscriptions.
-      onBond: bond => { this.resolver.add(bond); this.gattServer.forget(identityKey(bond.identity)); },
-      onBondRemoved: identity => { this.resolver.remove(identity); this.gattServer.forget(identityKey(identity)); },
+      onBond: bond => { this.resolver.add(bond); this.gattServer.forget(identityKey(bond.identity)); void this.syncResolvingList(); },
+      onBondRemoved: identity => { this.resolver.remove(identity); this.gattServer.forget(identityKey(identity)); void this.syncResolvingList(); },
       ...(opts.pairingEntropy ? { entropy: opts.pairingEntropy } : {}),
     };
     this.scanner = new Scanner(host, { clock, registryCapacity: opts.registryCapacity, ownAddressType: own,
@@ -307,6 +321,8 @@ export class Adapter extends EventEmitter<AdapterEvents> {
       }),
       channels: this.channelRegistry,
     }, () => this.randomAddress, security, (address, hciType) => this.resolver.resolve(address, hciType));
+    // A connect() to an identity the controller resolves names it as such (Peer_Address_Type 0x02 / 0x03).
+    this.connectionManager.initiator.controllerResolves = (address, type) => this.resolvingList.has(address, type);
     this.scanner.onAdvertisement(ad => { if (this.listenerCount('advertisement') > 0) this.emit('advertisement', ad); });
     this.connectionManager.onConnection(link => {
       const conn = this.newConnection(link);
@@ -322,12 +338,20 @@ export class Adapter extends EventEmitter<AdapterEvents> {
       this.emit('hardwareError', code);
       if (opts.recover ?? true) {
         host.init({ randomAddress: this.randomAddress }).then(
-          info => this.emit('reset', info),
+          info => { this.resolvingList.reset(); void this.syncResolvingList(); this.emit('reset', info); },
           e => log.gap('re-initialisation after Hardware Error failed: %s', (e as Error).message),
         );
       }
     });
     host.onClose(e => { this.localPrivacy?.stop(); this.incoming.close(); this.emit('close', e); });
+  }
+
+  /**
+   * Give the controller's resolving list the bonded IRKs the resolver holds now (no-op without a list;
+   * failures are logged inside and leave the host-side resolver in charge). Never rejects.
+   */
+  private syncResolvingList(): Promise<void> {
+    return this.resolvingList.sync(this.resolver.irkBonds()).catch(e => log.gap('resolving list: %s', (e as Error).message));
   }
 
   /** The address the controller uses for the random own address type: our RPA with privacy, else the static one given. */
@@ -399,6 +423,10 @@ export class Adapter extends EventEmitter<AdapterEvents> {
         if (signal.aborted) throw signal.reason as Error;
         // The first RPA went to the controller with init; rotation runs from now on.
         await adapter.localPrivacy?.start({ applied: true });
+        // The bonded IRKs to the controller's resolving list, before anything scans or connects.
+        await adapter.bondsLoaded;
+        await adapter.syncResolvingList();
+        if (signal.aborted) throw signal.reason as Error;
       } catch (e) {
         await host.close().catch(() => undefined);
         throw e;
@@ -558,6 +586,8 @@ export class Adapter extends EventEmitter<AdapterEvents> {
         removed = true;
       }
     }
+    // The controller stops resolving it too (its resolving list is written again without it).
+    if (removed) await this.syncResolvingList();
     return removed;
   }
 
@@ -612,6 +642,8 @@ export class Adapter extends EventEmitter<AdapterEvents> {
   async reset(options?: OperationOptions): Promise<ControllerInfo> {
     const info = await guarded(this.clock, options, { layer: 'hci', operation: 'reset', hint: OPEN_HINT },
       signal => this.host.init({ randomAddress: this.randomAddress, signal }));
+    this.resolvingList.reset();
+    await this.syncResolvingList();
     this.emit('reset', info);
     return info;
   }

@@ -247,6 +247,22 @@ export class Advertiser {
     for (const set of [...this.sets.values()]) await set.readdress({ address });
   }
 
+  /**
+   * Run `fn` with every set's advertising disabled, each enabled again afterwards as it was (the
+   * controller's resolving list may be changed only then, Vol 4, Part E, 7.8.38 / 7.8.44). Each set
+   * is held in its own order of changes, the first set outermost.
+   */
+  async whileStopped(fn: () => Promise<void>): Promise<void> {
+    // fn's failure is held until every set is enabled again (a set's readdress stops at a throw).
+    let failure: { error: unknown } | undefined;
+    const held = async (): Promise<void> => {
+      try { await fn(); } catch (error) { failure = { error }; }
+    };
+    const run = [...this.sets.values()].reduceRight<() => Promise<void>>((inner, set) => () => set.readdress({ setAddress: inner }), held);
+    await run();
+    if (failure) throw failure.error;
+  }
+
   /** Stop every set (adapter close). */
   async stopAll(): Promise<void> {
     await Promise.all([...this.sets.values()].map(s => s.stop().catch(() => undefined)));

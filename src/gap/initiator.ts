@@ -83,6 +83,13 @@ export class Initiator<L extends InitiatedLink> {
    */
   private readonly abandoned = new Set<string>();
 
+  /**
+   * Whether the controller's resolving list holds this identity with address resolution on
+   * (gap/resolving-list.ts): LE Create Connection then names it as an identity, Peer_Address_Type
+   * 0x02 / 0x03, and the controller connects to whatever RPA of it is on the air (Vol 4, Part E, 7.8.12).
+   */
+  controllerResolves: (address: string, type: 0 | 1) => boolean = () => false;
+
   constructor(private readonly host: HciHost, private readonly scanner: Scanner, private readonly clock: Clock,
     private readonly ownAddressType: () => number = () => 0) {
     // A Hardware Error (Vol 4, Part E, 7.7.16) loses the controller's state: the pending LE Create
@@ -266,11 +273,12 @@ export class Initiator<L extends InitiatedLink> {
       maxLatency: opts.latency ?? 0, supervisionTimeout: ms10(opts.supervisionTimeout ?? 4000), minCeLength: 0, maxCeLength: 0,
     };
     const own = this.ownAddressType();
+    const peerAddressType = this.controllerResolves(target.address, target.type === 1 ? 1 : 0) ? target.type + 2 : target.type;
     if (this.useExtended === undefined) this.useExtended = this.host.info.extendedConnect;
     if (this.useExtended) {
       try {
         await this.host.command({ kind: 'leExtendedCreateConnection', initiatorFilterPolicy: 0, ownAddressType: own,
-          peerAddressType: target.type, peerAddress: target.address,
+          peerAddressType, peerAddress: target.address,
           initiatingPhys: [{ phy: 1, scanInterval: 96, scanWindow: 96, ...conn }] });
         return;
       } catch (e) {
@@ -281,6 +289,6 @@ export class Initiator<L extends InitiatedLink> {
     }
     // Scan interval = window = 60 ms while initiating (units of 0.625 ms, Vol 4, Part E, 7.8.12).
     await this.host.command({ kind: 'leCreateConnection', leScanInterval: 96, leScanWindow: 96, initiatorFilterPolicy: 0,
-      peerAddressType: target.type, peerAddress: target.address, ownAddressType: own, ...conn });
+      peerAddressType, peerAddress: target.address, ownAddressType: own, ...conn });
   }
 }

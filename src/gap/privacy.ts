@@ -123,6 +123,8 @@ interface KnownIrk {
   readonly identity: PeerIdentity;
   /** The IRK's AES-128 key schedule (platform/aes-table.ts), built once when the bond is added. */
   readonly schedule: Uint32Array;
+  /** The IRK as the bond keeps it (SMP order), for the controller's resolving list. */
+  readonly irk: Uint8Array;
 }
 
 /** What a bond tells the resolver. */
@@ -211,7 +213,7 @@ export class AddressResolver {
       log.gap('IRK of %s not usable: %s', identity.address, (e as Error).message);
       return;
     }
-    this.irks.push({ id, identity, schedule });
+    this.irks.push({ id, identity, schedule, irk: Uint8Array.from(bond.peerIrk) });
     // A cached "foreign" answer may be this peer's RPA.
     for (const [a, v] of this.cache) if (v.identity === null) this.cache.delete(a);
   }
@@ -231,6 +233,12 @@ export class AddressResolver {
   /** The bonded identity with this address and type, if any. */
   bonded(address: string, addressType: 'public' | 'random'): PeerIdentity | undefined {
     return this.identities.get(idOf(addressValue(address), addressType === 'random'));
+  }
+
+  /** The bonds with an IRK, oldest first (what the controller's resolving list is given, resolving-list.ts). */
+  irkBonds(): ResolvableBond[] {
+    return this.irks.map(k => ({ identity: { type: k.identity.addressType === 'public' ? 0 : 1, address: k.identity.address },
+      peerIrk: k.irk }));
   }
 
   /** Whether this identity's RPAs can be resolved (a bond with its IRK). */

@@ -48,6 +48,7 @@ import { AirBridge, HostAdvertiser, type AirConnectRequest, type HostAdvertising
 import type { LinkPeer } from './link.js';
 import type { SimControllerOptions } from './types.js';
 import { normAddress, Rng } from './util.js';
+import { generateRpa, isResolvablePrivateAddress, rpaMatchesIrk } from '../gap/privacy.js';
 import {
   DATA_LENGTH_COMMANDS, EXTENDED_ONLY, HANDLERS, LEGACY_FAMILY, S, SIM_COMMAND_BITS, type Handler, type SimCommandKind,
 } from './commands/index.js';
@@ -131,7 +132,18 @@ export class SimController implements LinkOwner {
   initiating: Initiating | undefined;
   private readonly advTimers = new Map<VirtualPeripheral, SimEvent>();
   private readonly acceptList = new Set<string>();
-  private readonly resolvingList = new Set<string>();
+  /**
+   * The resolving list (Vol 6, Part B, 4.7): "type/ADDRESS" of a peer identity → its IRK, our local
+   * IRK (both as HCI carries them, least significant octet first) and the RPA made from that local IRK
+   * (new after each RPA timeout). At most options.resolvingListSize entries (default 8).
+   */
+  private readonly resolvingList = new Map<string, ResolvingEntry>();
+  /** LE Set Address Resolution Enable (7.8.44); off after reset. */
+  addressResolution = false;
+  /** LE Set Resolvable Private Address Timeout (7.8.45), seconds; 900 after reset. */
+  rpaTimeoutS = 900;
+  /** Air address → what the list made of it (null: nobody in it); cleared when the list changes. */
+  private readonly resolvedAir = new Map<string, { type: 2 | 3; address: string } | null>();
   private nextHandle = 0x0040;
   private readonly buffers: SimAclBuffers;
   private outstandingCommands = 0;
@@ -194,7 +206,16 @@ export class SimController implements LinkOwner {
     if (this.options.phy2m ?? true) f.push('le2mPhy');
     if (this.options.phyCoded ?? false) f.push('leCodedPhy');
     if (this.extended) f.push('extendedAdvertising');
+    if (this.llPrivacy) f.push('llPrivacy');
     return LE_FEATURES.pack(f);
+  }
+
+  /**
+   * LL Privacy (LE feature bit 6): resolving in the link layer and our RPAs from a list entry's local
+   * IRK. Off (options.llPrivacy false) the controller keeps the list and resolves nothing, as btvirt.
+   */
+  private get llPrivacy(): boolean {
+    return (this.options.llPrivacy ?? true) && (this.options.resolvingListSize ?? 8) > 0;
   }
 
   private get phys(): number {
@@ -435,6 +456,8 @@ export class SimController implements LinkOwner {
     const handle = this.allocHandle();
     const link = new SimLink(this, handle, central.address, central.addressType,
       { intervalUs: central.intervalUs, latency: central.latency, supervisionTimeoutUs: central.supervisionTimeoutUs }, central.firstAnchorUs);
+    const peerId = this.resolveAir(central.address, central.addressType);
+    if (peerId) link.peerIdentity = peerId;
     link.peer = peer;
     this.links.set(handle, link);
     this.buffers.open(handle);
@@ -505,6 +528,11 @@ export class SimController implements LinkOwner {
 
   private targets(init: Initiating, p: VirtualPeripheral): boolean {
     if (init.filterPolicy === 1) return this.acceptList.has(`${p.addressType}/${p.address}`);
+    if (init.peerAddressType >= 2) {
+      // An identity (7.8.12, 0x02 / 0x03): whatever address of it the resolving list resolves.
+      const id = this.resolveAir(p.address, p.addressType);
+      return id !== undefined && id.type === init.peerAddressType && id.address === init.peerAddress;
+    }
     return init.peerAddress === p.address && init.peerAddressType === p.addressType;
   }
 
@@ -516,11 +544,14 @@ export class SimController implements LinkOwner {
     }
     this.stats.advertisingReports++;
     const data = scanRsp ? p.scanRspData : p.advData;
+    // An RPA the resolving list resolves is reported as its identity, type 0x02 / 0x03 (7.7.65.2).
+    const id = this.resolveAir(p.address, p.addressType);
+    const addressType = id ? id.type : p.addressType, address = id ? id.address : p.address;
     if (!scan.extended) {
       // The legacy Event_Type (Vol 4, Part E, 7.7.65.2) names the PDU.
       const eventType = scanRsp ? LegacyAdvEventType.ScanRsp : p.connectable ? LegacyAdvEventType.AdvInd
         : p.scannable ? LegacyAdvEventType.AdvScanInd : LegacyAdvEventType.AdvNonconnInd;
-      this.emit({ kind: 'leAdvertisingReport', reports: [{ eventType, addressType: p.addressType, address: p.address, data, rssi }] });
+      this.emit({ kind: 'leAdvertisingReport', reports: [{ eventType, addressType, address, data, rssi }] });
       return;
     }
     const adv = p.spec.advertising ?? {};
@@ -534,7 +565,7 @@ export class SimController implements LinkOwner {
       scanResponse: scanRsp,
     });
     const base = {
-      addressType: p.addressType, address: p.address, primaryPhy: 1, secondaryPhy: p.extended ? 1 : 0,
+      addressType, address, primaryPhy: 1, secondaryPhy: p.extended ? 1 : 0,
       advertisingSid: p.extended ? (adv.sid ?? 0) : 0xff, txPower: adv.txPower ?? 127, rssi,
       periodicAdvertisingInterval: 0, directAddressType: 0, directAddress: ZERO_ADDR,
     };
@@ -565,6 +596,11 @@ export class SimController implements LinkOwner {
     const link = new SimLink(this, handle, p.address, p.addressType,
       { intervalUs: interval, latency: init.latency, supervisionTimeoutUs: init.supervisionTimeoutUs },
       this.clock.micros + 2500);
+    const peerId = this.resolveAir(p.address, p.addressType);
+    if (peerId) link.peerIdentity = peerId;
+    // Own_Address_Type 0x02 / 0x03 (7.8.12): our RPA from the local IRK of the peer's entry, if it has one.
+    const ownType = init.ownAddressType ?? 0;
+    if (ownType >= 2 && peerId) link.localRpa = this.localRpaFor(peerId);
     this.links.set(handle, link);
     this.peerByHandle.set(handle, p);
     this.buffers.open(handle);
@@ -576,7 +612,7 @@ export class SimController implements LinkOwner {
       terminate: reason => link.terminate(reason, reason),
       requestParameters: r => this.peerParameterRequest(link, r),
       schedule: (us, fn) => this.clock.schedule(us, fn),
-      central: { address: this.ownAddress(init.ownAddressType ?? 0), addressType: (init.ownAddressType ?? 0) & 1,
+      central: { address: link.localRpa ?? this.ownAddress(ownType), addressType: link.localRpa ? 1 : ownType & 1,
         intervalUs: interval, latency: init.latency, supervisionTimeoutUs: init.supervisionTimeoutUs, firstAnchorUs: this.clock.micros + 2500 },
     };
     link.peer = p.connect(api, this.rng);
@@ -614,7 +650,11 @@ export class SimController implements LinkOwner {
       peripheralLatency: link?.latency ?? 0, supervisionTimeout: link ? link.supervisionTimeoutUs / 10_000 : 0,
       centralClockAccuracy: 0,
     };
-    const enhanced = { ...common, localResolvablePrivateAddress: ZERO_ADDR, peerResolvablePrivateAddress: ZERO_ADDR };
+    // Enhanced (7.7.65.10): a peer the resolving list resolved is named by its identity, type 0x02 /
+    // 0x03, with the RPA it used; our RPA when the controller made one. The legacy event has neither.
+    const id = link?.peerIdentity;
+    const enhanced = { ...common, ...(id ? { peerAddressType: id.type, peerAddress: id.address } : {}),
+      localResolvablePrivateAddress: link?.localRpa ?? ZERO_ADDR, peerResolvablePrivateAddress: id ? link!.peerAddress : ZERO_ADDR };
     if (this.leUnmasked(0x29)) this.emit({ kind: 'leEnhancedConnectionCompleteV2', ...enhanced, advertisingHandle, syncHandle: 0xffff });
     else if (this.leUnmasked(0x0a)) this.emit({ kind: 'leEnhancedConnectionComplete', ...enhanced });
     else this.emit({ kind: 'leConnectionComplete', ...common });
@@ -733,16 +773,88 @@ export class SimController implements LinkOwner {
     return S.success;
   }
 
-  resolvingListOp(op: 'add' | 'remove' | 'clear', type = 0, address = ZERO_ADDR): number {
-    const key = `${type}/${address}`;
-    if (op === 'clear') this.resolvingList.clear();
-    else if (op === 'remove') {
-      if (!this.resolvingList.delete(key)) return S.unknownConnection;
-    } else {
-      if (this.resolvingList.size >= (this.options.resolvingListSize ?? 8)) return S.memoryCapacityExceeded;
-      this.resolvingList.add(key);
+  /** Advertising, scanning or initiating: what 7.8.38-7.8.40 and 7.8.44 refuse list changes during. */
+  private get radioBusy(): boolean {
+    return this.scan !== undefined || this.initiating !== undefined || this.legacyAdv.enabled ||
+      [...this.advSets.values()].some(a => a.enabled);
+  }
+
+  /**
+   * LE Add Device To / Remove Device From Resolving List, LE Clear Resolving List (7.8.38-7.8.40):
+   * refused (Command Disallowed) while address resolution is on and the radio is busy; an identity
+   * type is 0x00 / 0x01; an entry already there with other keys is Invalid Parameters (the same keys:
+   * success, nothing added); a full list is Memory Capacity Exceeded; removing a missing entry is
+   * Unknown Connection Identifier.
+   */
+  resolvingListOp(op: 'add' | 'remove' | 'clear', type = 0, address = ZERO_ADDR, peerIrk?: Uint8Array, localIrk?: Uint8Array): number {
+    if (this.addressResolution && this.radioBusy) return S.commandDisallowed;
+    if (op !== 'clear' && type > 1) return S.invalidParameters;
+    const key = `${type}/${address.toUpperCase()}`;
+    this.resolvedAir.clear();
+    if (op === 'clear') {
+      this.resolvingList.clear();
+      return S.success;
     }
+    if (op === 'remove') return this.resolvingList.delete(key) ? S.success : S.unknownConnection;
+    const peer = Uint8Array.from(peerIrk ?? new Uint8Array(16)), local = Uint8Array.from(localIrk ?? new Uint8Array(16));
+    const had = this.resolvingList.get(key);
+    if (had) return sameBytes(had.peerIrk, peer) && sameBytes(had.localIrk, local) ? S.success : S.invalidParameters;
+    if (this.resolvingList.size >= (this.options.resolvingListSize ?? 8)) return S.memoryCapacityExceeded;
+    this.resolvingList.set(key, { type: type as 0 | 1, address: address.toUpperCase(), peerIrk: peer, localIrk: local });
     return S.success;
+  }
+
+  /** LE Set Address Resolution Enable (7.8.44): refused while the radio is busy. */
+  setAddressResolution(enable: number): number {
+    if (enable > 1) return S.invalidParameters;
+    if (this.radioBusy) return S.commandDisallowed;
+    this.addressResolution = enable === 1;
+    this.resolvedAir.clear();
+    return S.success;
+  }
+
+  /** LE Set Resolvable Private Address Timeout (7.8.45): 0x0001-0xA1B8 seconds. */
+  setRpaTimeout(seconds: number): number {
+    if (seconds < 1 || seconds > 0xa1b8) return S.invalidParameters;
+    this.rpaTimeoutS = seconds;
+    return S.success;
+  }
+
+  /** Identities in the resolving list now (tests). */
+  get resolvingIdentities(): string[] {
+    return [...this.resolvingList.keys()];
+  }
+
+  /**
+   * The identity behind an air address when address resolution is on and a list entry's peer IRK
+   * makes it (Vol 6, Part B, 1.3.2.3 with ah from the SMP toolbox's AES, not the host's resolver);
+   * remembered per address until the list changes (bounded by RESOLVED_AIR_MAX).
+   */
+  private resolveAir(address: string, addressType: number): { type: 2 | 3; address: string } | undefined {
+    if (!this.llPrivacy || !this.addressResolution || this.resolvingList.size === 0 || addressType !== 1 || !isResolvablePrivateAddress(address)) return undefined;
+    const known = this.resolvedAir.get(address);
+    if (known !== undefined) return known ?? undefined;
+    let found: { type: 2 | 3; address: string } | null = null;
+    for (const e of this.resolvingList.values()) {
+      if (e.peerIrk.some(b => b !== 0) && rpaMatchesIrk(e.peerIrk, address)) {
+        found = { type: e.type === 0 ? 2 : 3, address: e.address };
+        break;
+      }
+    }
+    if (this.resolvedAir.size >= RESOLVED_AIR_MAX) this.resolvedAir.clear();
+    this.resolvedAir.set(address, found);
+    return found ?? undefined;
+  }
+
+  /** Our RPA for a listed peer (its entry's local IRK), new once the RPA timeout has passed; undefined without a local IRK. */
+  private localRpaFor(id: { type: 2 | 3; address: string }): string | undefined {
+    const e = this.resolvingList.get(`${id.type - 2}/${id.address}`);
+    if (!this.llPrivacy || !e || !e.localIrk.some(b => b !== 0)) return undefined;
+    const now = this.clock.micros;
+    if (!e.localRpa || now - e.localRpa.atUs >= this.rpaTimeoutS * 1e6) {
+      e.localRpa = { address: generateRpa(e.localIrk, n => this.rng.bytes(n)), atUs: now };
+    }
+    return e.localRpa.address;
   }
 
   // ---- reset and faults ---------------------------------------------------------------------------------
@@ -765,6 +877,9 @@ export class SimController implements LinkOwner {
     this.scanParams = { extended: false, active: false, duty: 1 };
     this.acceptList.clear();
     this.resolvingList.clear();
+    this.resolvedAir.clear();
+    this.addressResolution = false;
+    this.rpaTimeoutS = 900;
     this.buffers.clear();
     for (const s of this.advSets.values()) s.timer?.cancel();
     this.advSets.clear();
@@ -817,6 +932,19 @@ const AIR_COMMANDS = new Set<string>(['leSetAdvertisingParameters', 'leSetAdvert
   'leSetAdvertisingEnable', 'leSetRandomAddress', 'leSetAdvertisingSetRandomAddress', 'leSetExtendedAdvertisingParameters',
   'leSetExtendedAdvertisingData', 'leSetExtendedScanResponseData', 'leSetExtendedAdvertisingEnable', 'leRemoveAdvertisingSet',
   'leClearAdvertisingSets']);
+
+interface ResolvingEntry {
+  readonly type: 0 | 1;
+  readonly address: string;
+  readonly peerIrk: Uint8Array;
+  readonly localIrk: Uint8Array;
+  localRpa?: { address: string; atUs: number };
+}
+
+/** Air addresses whose resolution the simulated controller remembers (cleared whole when full). */
+const RESOLVED_AIR_MAX = 1024;
+
+const sameBytes = (x: Uint8Array, y: Uint8Array): boolean => x.length === y.length && x.every((v, i) => v === y[i]);
 
 function sameSet(a: HostAdvertisingSet, b: HostAdvertisingSet): boolean {
   const eq = (x: Uint8Array, y: Uint8Array): boolean => x.length === y.length && x.every((v, i) => v === y[i]);

@@ -87,6 +87,10 @@ export class SimLink {
   private silent = false;
   closed = false;
   peer!: LinkPeer;
+  /** The identity the controller's resolving list found behind the peer's RPA (Vol 6, Part B, 4.7), if any. */
+  peerIdentity?: { type: 2 | 3; address: string };
+  /** Our RPA on this link when the controller made it from a resolving-list entry's local IRK. */
+  localRpa?: string;
   encrypted = false;
   /** Encryption key size in octets once encrypted (HCI Read Encryption Key Size). */
   keySize = 0;

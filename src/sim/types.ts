@@ -297,6 +297,12 @@ export interface SimControllerOptions {
   commandLatencyUs?: number;
   filterAcceptListSize?: number;
   resolvingListSize?: number;
+  /**
+   * LL Privacy (LE feature bit 6; default on when the resolving list has entries): the controller
+   * resolves listed peers' RPAs and makes ours from a local IRK. Off: it keeps the list and resolves
+   * nothing, as btvirt does.
+   */
+  llPrivacy?: boolean;
   numAdvertisingSets?: number;
   /** Fault injection: the key size the controller reports after encryption starts (a KNOB-style downgrade). */
   encryptionKeySize?: number;

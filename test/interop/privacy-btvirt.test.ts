@@ -188,8 +188,10 @@ describe('our resolvable private addresses between two blewire hosts on btvirt',
       expect(x.addr).not.toBe(identity);
       expect(resolvesWith(irk, x.addr), `${x.addr} (subevent ${x.sub})`).toBe(true);
     }
-    // And nowhere in B's capture after bonding does A's identity address appear in an HCI event or command.
-    const any = await rows(bCapture, `frame.number > ${bondedAtFrame} && (bthci_evt.bd_addr == ${identity.toLowerCase()} || bthci_cmd.bd_addr == ${identity.toLowerCase()})`);
+    // And nowhere in B's capture after bonding does A's identity address appear in an HCI event or
+    // command, but in the one that gives it to B's own controller: LE Add Device To Resolving List
+    // (0x2027; nothing of it goes on the air).
+    const any = await rows(bCapture, `frame.number > ${bondedAtFrame} && !(bthci_cmd.opcode == 0x2027) && (bthci_evt.bd_addr == ${identity.toLowerCase()} || bthci_cmd.bd_addr == ${identity.toLowerCase()})`);
     expect(any).toEqual([]);
   });
 

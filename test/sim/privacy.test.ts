@@ -23,8 +23,10 @@ afterEach(async () => {
   for (const a of open.splice(0)) await a.close();
 });
 
+// A controller without a resolving list (size 0): the host resolves every RPA (gap/privacy.ts). The
+// controller's list is test/sim/resolving-list.test.ts.
 function world(): Simulator {
-  return createSimulator({ name: 'privacy', peripherals: [{
+  return createSimulator({ name: 'privacy', controller: { resolvingListSize: 0 }, peripherals: [{
     // Its own copy of the advertising spec: a test below stops it by editing that object.
     ...HEART_RATE_SENSOR, advertising: { ...HEART_RATE_SENSOR.advertising! }, notifications: [], privacy: { irk: { hex: IRK_MSO }, rotateMs: ROTATE_MS }, pairing: {},
   }] });
@@ -42,7 +44,7 @@ async function firstReport(adapter: Adapter, filter: { address?: string } = {}):
   return ad!;
 }
 
-describe('a peripheral with a rotating RPA', () => {
+describe('a peripheral with a rotating RPA, resolved by the host (the controller has no resolving list)', () => {
   test('its address on the air is an RPA of its IRK, new every rotation period, never its identity', async () => {
     const sim = world();
     const adapter = await adapterOn(sim);

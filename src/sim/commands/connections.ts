@@ -34,7 +34,7 @@ export const CONNECTIONS = {
     }
     c.status('leCreateConnection');
     c.startInitiating({
-      extended: false, ownAddressType: cmd.ownAddressType, filterPolicy: cmd.initiatorFilterPolicy, peerAddressType: cmd.peerAddressType & 1,
+      extended: false, ownAddressType: cmd.ownAddressType, filterPolicy: cmd.initiatorFilterPolicy, peerAddressType: cmd.peerAddressType,
       peerAddress: cmd.peerAddress.toUpperCase(), intervalMinUs: ms(cmd.connectionIntervalMin, 1250),
       intervalMaxUs: ms(cmd.connectionIntervalMax, 1250), latency: cmd.maxLatency,
       supervisionTimeoutUs: ms(cmd.supervisionTimeout, 10_000),
@@ -51,7 +51,7 @@ export const CONNECTIONS = {
     if (!p || !validConnParams(p) || cmd.initiatorFilterPolicy > 1) return c.fail('leExtendedCreateConnection', S.invalidParameters);
     c.status('leExtendedCreateConnection');
     c.startInitiating({
-      extended: true, ownAddressType: cmd.ownAddressType, filterPolicy: cmd.initiatorFilterPolicy, peerAddressType: cmd.peerAddressType & 1,
+      extended: true, ownAddressType: cmd.ownAddressType, filterPolicy: cmd.initiatorFilterPolicy, peerAddressType: cmd.peerAddressType,
       peerAddress: cmd.peerAddress.toUpperCase(), intervalMinUs: ms(p.connectionIntervalMin, 1250),
       intervalMaxUs: ms(p.connectionIntervalMax, 1250), latency: p.maxLatency, supervisionTimeoutUs: ms(p.supervisionTimeout, 10_000),
     });

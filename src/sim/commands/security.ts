@@ -2,7 +2,8 @@
  * The simulator's encryption and privacy commands: LE Encrypt and LE Rand (Core Vol 4, Part E, 7.8.22-23),
  * starting encryption with a peer's LTK (7.8.24; Vol 6, Part B, 5.1.3) and, for a peripheral host on the
  * air, answering the LTK request (7.8.25-26), and the resolving list and
- * privacy mode (7.8.38-7.8.45, 7.8.77), which the simulator accepts without resolving addresses.
+ * privacy mode (7.8.38-7.8.45, 7.8.77): the controller resolves listed peers' RPAs in reports and
+ * connections when address resolution is on (controller.ts); privacy mode is accepted and not modelled.
  */
 import { equalBytes } from '../../bytes/hex.js';
 import { aes128 } from '../../platform/crypto.js';
@@ -106,16 +107,25 @@ export const SECURITY = {
     c.complete('readEncryptionKeySize', { connectionHandle: link.handle, keySize: link.keySize });
   },
   leAddDeviceToResolvingList: (c, cmd) => {
-    const s = c.resolvingListOp('add', cmd.peerIdentityAddressType, cmd.peerIdentityAddress);
+    const s = c.resolvingListOp('add', cmd.peerIdentityAddressType, cmd.peerIdentityAddress, cmd.peerIrk, cmd.localIrk);
     return s ? c.fail('leAddDeviceToResolvingList', s) : c.complete('leAddDeviceToResolvingList');
   },
   leRemoveDeviceFromResolvingList: (c, cmd) => {
     const s = c.resolvingListOp('remove', cmd.peerIdentityAddressType, cmd.peerIdentityAddress);
     return s ? c.fail('leRemoveDeviceFromResolvingList', s) : c.complete('leRemoveDeviceFromResolvingList');
   },
-  leClearResolvingList: c => { c.resolvingListOp('clear'); c.complete('leClearResolvingList'); },
+  leClearResolvingList: c => {
+    const s = c.resolvingListOp('clear');
+    return s ? c.fail('leClearResolvingList', s) : c.complete('leClearResolvingList');
+  },
   leReadResolvingListSize: c => c.complete('leReadResolvingListSize', { resolvingListSize: c.options.resolvingListSize ?? 8 }),
-  leSetAddressResolutionEnable: c => c.complete('leSetAddressResolutionEnable'),
-  leSetResolvablePrivateAddressTimeout: c => c.complete('leSetResolvablePrivateAddressTimeout'),
+  leSetAddressResolutionEnable: (c, cmd) => {
+    const s = c.setAddressResolution(cmd.addressResolutionEnable);
+    return s ? c.fail('leSetAddressResolutionEnable', s) : c.complete('leSetAddressResolutionEnable');
+  },
+  leSetResolvablePrivateAddressTimeout: (c, cmd) => {
+    const s = c.setRpaTimeout(cmd.rpaTimeout);
+    return s ? c.fail('leSetResolvablePrivateAddressTimeout', s) : c.complete('leSetResolvablePrivateAddressTimeout');
+  },
   leSetPrivacyMode: c => c.complete('leSetPrivacyMode'),
 } satisfies Partial<HandlerMap>;

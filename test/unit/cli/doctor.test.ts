@@ -26,7 +26,7 @@ describe('blewire doctor', () => {
       'Address: C0:FF:EE:00:00:01',
       'ACL buffers: 8 × 251 bytes (LE Read Buffer Size v2)',
       'LE features: encryption, connectionParametersRequest, extendedRejectIndication, peripheralInitiatedFeaturesExchange, ' +
-        'ping, dataPacketLengthExtension, le2mPhy, extendedAdvertising, channelSelectionAlgorithm2',
+        'ping, dataPacketLengthExtension, llPrivacy, le2mPhy, extendedAdvertising, channelSelectionAlgorithm2',
       'Filter accept list: 16 entries',
       'Resolving list: 8 entries',
       'Data length: up to 251 bytes per packet (Data Length Extension)',
