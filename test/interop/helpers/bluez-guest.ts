@@ -110,11 +110,14 @@ function parseKeyValues(text: string): Map<string, string> {
   return out;
 }
 
+/** How long a guest may take to report READY (boot, btvirt, bluetoothd, the example apps). */
+const GUEST_READY_TIMEOUT_MS = 360_000;
+
 /** Boots a guest in bridge mode and resolves once BlueZ is advertising and the H4 bridge is up. */
 export async function startBlueZGuest(opts: StartBlueZGuestOptions = {}): Promise<BlueZGuest> {
   // Under TCG on a busy 2-core machine the guest was seen to take 100-175 s to boot: 180 s was too
   // close. The callers' beforeAll hooks allow 600-900 s.
-  const timeoutMs = opts.timeoutMs ?? 360_000;
+  const timeoutMs = opts.timeoutMs ?? GUEST_READY_TIMEOUT_MS;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'blewire-guest.'));
   started.add(dir);
   installExitHook();
@@ -302,7 +305,10 @@ export async function runInGuest(files: Record<string, GuestFile>, command: stri
       if (file instanceof Uint8Array) fs.writeFileSync(dest, file);
       else fs.cpSync(typeof file === 'string' ? file : file.hostPath, dest, { recursive: true, dereference: true });
     }
-    const args = ['run', '--keep', '--dir', dir, '--files', stage, '--run-timeout', String(Math.ceil(timeoutMs / 1000))];
+    // The READY wait as in startBlueZGuest (360 s): boot.sh's own default, 120 s, was too short for a
+    // loaded CI machine (seen: bluetoothd powered at 90 s guest uptime, not READY at 120 s).
+    const args = ['run', '--keep', '--dir', dir, '--files', stage, '--timeout', String(Math.ceil(GUEST_READY_TIMEOUT_MS / 1000)),
+      '--run-timeout', String(Math.ceil(timeoutMs / 1000))];
     if (opts.append) args.push('--append', opts.append);
     args.push('--', command);
     const res = await new Promise<{ stdout: string; code: number; stderr: string }>((resolve, reject) => {

@@ -21,7 +21,7 @@
 #       READY, default 600), prints the command's stdout (guest ttyS2) on stdout, the console on stderr
 #       with --verbose, and exits with the command's exit code. --keep leaves DIR (console.log) behind.
 #
-# Environment: BLEWIRE_GUEST_READY_TIMEOUT (s, default 120), BLEWIRE_QEMU (default qemu-system-x86_64).
+# Environment: BLEWIRE_GUEST_READY_TIMEOUT (s, default 360: TCG on a loaded 2-core machine can need more than 120), BLEWIRE_QEMU (default qemu-system-x86_64).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -123,7 +123,7 @@ field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$READY_LINE"; }
 cmd=${1:-}
 [ -n "$cmd" ] && shift || true
 DIR=""
-TIMEOUT="${BLEWIRE_GUEST_READY_TIMEOUT:-120}"
+TIMEOUT="${BLEWIRE_GUEST_READY_TIMEOUT:-360}"
 EXTRA=""
 APPEND=""
 MEM=1024
