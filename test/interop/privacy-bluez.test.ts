@@ -1,0 +1,157 @@
+/**
+ * BlueZ 5.66 with LE privacy on (`btmgmt privacy on`, in the qemu guest) as the peripheral: its kernel
+ * advertises from resolvable private addresses made from an IRK we never see until bonding. blewire
+ * (on the host, over the bridged H4 socket to the guest's btvirt) hears a stranger under an RPA, connects
+ * and pairs (SC Just Works with simple-agent at NoInputNoOutput); BlueZ distributes its IRK and identity
+ * address, and our bond keeps them: the RPA BlueZ used resolves with that IRK (ah, Vol 3, Part H,
+ * 2.2.2), the bond is under BlueZ's public identity. BlueZ then power-cycles its adapter, which makes its
+ * kernel take a new RPA; blewire recognises the device under it (the scan report names the identity,
+ * bonded), connects by identity and re-encrypts from the bond with no SMP PDU (tshark reads the capture).
+ *
+ * Guest test: run under `flock /tmp/blewire-guest.lock`.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Adapter } from '../../src/api/adapter.js';
+import type { Connection } from '../../src/api/connection.js';
+import { isResolvablePrivateAddress, rpaMatchesIrk } from '../../src/gap/privacy.js';
+import { HciStatusError } from '../../src/errors.js';
+import { FileBondStore } from '../../src/smp/bonds.js';
+import { StreamTransport } from '../../src/transport/stream.js';
+import { syncH4, useBlueZGuest, type BlueZGuestInfo } from './helpers/bluez-guest.js';
+import { GuestControl, type GuestProgram } from './helpers/guest-control.js';
+import { tshark, tsharkL2cap, tsharkMalformed } from './helpers/tshark.js';
+
+/** Our static random address: BlueZ keeps its bond with us under it. */
+const OURS = 'C2:5A:11:22:33:55';
+const EXAMPLES = '/opt/bluez-examples';
+const ADV_NAME = 'TestAdvertisement'; // example-advertisement's LocalName
+const SLOW = 60_000;
+
+describe('BlueZ 5.66 with privacy on: blewire bonds with it under an RPA and knows it again after its RPA changes', () => {
+  let guest: BlueZGuestInfo;
+  let release: () => Promise<void> = async () => undefined;
+  let ctl: GuestControl;
+  let adapter: Adapter;
+  let tmp: string;
+  let capture: string;
+  let agent: GuestProgram | undefined;
+  let conn: Connection | undefined;
+  let firstRpa = '';
+
+  const DEVICE = `/org/bluez/hci0/dev_${OURS.replace(/:/g, '_')}`;
+  const btmgmt = (...args: string[]): Promise<string> => ctl.ok(['btmgmt', '--index', '0', ...args], SLOW);
+  const removeDevice = (): Promise<unknown> => ctl.run(['dbus-send', '--system', '--print-reply', '--dest=org.bluez', '/org/bluez/hci0',
+    'org.bluez.Adapter1.RemoveDevice', `objpath:${DEVICE}`], SLOW);
+  /** Power-cycle BlueZ's adapter (a new RPA when privacy is on: the kernel marks its RPA expired on power on). */
+  const powerCycle = async (...between: string[][]): Promise<void> => {
+    await btmgmt('power', 'off');
+    for (const args of between) await btmgmt(...args);
+    await btmgmt('power', 'on');
+  };
+
+  /** The last frame of the capture so far. */
+  const mark = async (): Promise<number> => {
+    const out = await tshark('-r', capture, '-T', 'fields', '-e', 'frame.number');
+    return Number(out.trim().split('\n').pop() ?? 0);
+  };
+
+  /** BlueZ's advertising under `filter`, connected (btvirt fails a connection to a device between two advertisements with 0x3E: retried). */
+  const connectTo = async (target: () => Promise<{ address: string; type: 'public' | 'random' }>): Promise<Connection> => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await adapter.connect(await target(), { timeout: 20_000 });
+      } catch (e) {
+        if (!(e instanceof HciStatusError && e.status === 0x3e) || attempt >= 5) throw e;
+        await new Promise(r => setTimeout(r, 500));
+      }
+    }
+  };
+
+  beforeAll(async () => {
+    ({ guest, release } = await useBlueZGuest());
+    ctl = await GuestControl.open(guest.ctlSocket);
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'blewire-privacy-bluez-'));
+    capture = path.join(tmp, 'privacy-bluez.btsnoop');
+    await removeDevice();
+    await btmgmt('sc', 'on');
+    await btmgmt('bondable', 'on');
+    await powerCycle(['privacy', 'on']);
+    agent = await ctl.spawn('privacy-agent', ['python3', './simple-agent', '-c', 'NoInputNoOutput'], EXAMPLES);
+    await agent.expect(/Agent registered/, SLOW);
+    agent.respond(/Authorize\? \(yes\/no\): /, 'yes\n');
+    const sock = await syncH4(guest.h4Socket);
+    const transport = new StreamTransport(sock, `unix:${guest.h4Socket}`);
+    sock.resume();
+    adapter = await Adapter.open({ transport, capture, randomAddress: OURS, bonds: new FileBondStore(path.join(tmp, 'bonds')) });
+  }, 900_000);
+
+  afterAll(async () => {
+    if (conn?.connected) await conn.disconnect().catch(() => undefined);
+    await adapter?.close().catch(() => undefined);
+    if (ctl) {
+      // Leave BlueZ as other files expect it: privacy off, not bondable, no agent, no bond with us.
+      await agent?.kill().catch(() => undefined);
+      await powerCycle(['privacy', 'off']).catch(() => undefined);
+      await btmgmt('bondable', 'off').catch(() => undefined);
+      await new Promise(r => setTimeout(r, 1000));
+      await removeDevice().catch(() => undefined);
+      ctl.close();
+    }
+    await release();
+    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it('BlueZ advertises from an RPA, not its identity; bonding gives us its IRK and identity, and that IRK makes the RPA it used', async () => {
+    const ad = await adapter.find({ name: ADV_NAME, timeout: SLOW });
+    expect(ad, 'BlueZ is not advertising').toBeDefined();
+    expect(ad!.addressType).toBe('random');
+    expect(isResolvablePrivateAddress(ad!.address)).toBe(true);
+    expect(ad!.address).not.toBe(guest.peripheral);
+    expect(ad!.identity).toBeUndefined(); // a stranger before bonding
+    conn = await connectTo(async () => {
+      const again = await adapter.find({ name: ADV_NAME, timeout: SLOW });
+      return { address: again!.address, type: 'random' };
+    });
+    firstRpa = conn.address;
+    expect(isResolvablePrivateAddress(firstRpa)).toBe(true);
+    expect(await conn.pair({ timeout: SLOW })).toMatchObject({ encrypted: true, bonded: true });
+    expect(conn.identity).toEqual({ address: guest.peripheral, addressType: 'public' });
+    const bond = (await adapter.bonds()).find(b => b.identity.address === guest.peripheral);
+    expect(bond?.peerIrk, 'BlueZ distributed no IRK').toBeDefined();
+    expect(rpaMatchesIrk(bond!.peerIrk!, firstRpa)).toBe(true);
+    // The SMP PDUs as tshark reassembles them: BlueZ's Identity Information carries the IRK we keep.
+    const smp = (await tsharkL2cap(capture)).filter(r => r.cid === 0x0006 && r.dir === 'rx').map(r => r.payload);
+    expect(smp).toContain('08' + Buffer.from(bond!.peerIrk!).toString('hex'));
+    await new Promise(r => setTimeout(r, 500)); // our key PDUs reach BlueZ
+    await conn.disconnect();
+  }, 300_000);
+
+  it('after BlueZ takes a new RPA, its report names the identity (bonded); connect by identity re-encrypts from the bond, no pairing (no SMP PDU from us)', async () => {
+    await powerCycle();
+    const from = await mark();
+    const ad = await adapter.find({ address: guest.peripheral, timeout: SLOW });
+    expect(ad, 'BlueZ was not heard under an RPA its IRK resolves').toBeDefined();
+    expect(isResolvablePrivateAddress(ad!.address)).toBe(true);
+    expect(ad!.address).not.toBe(firstRpa);
+    expect(ad!.identity).toEqual({ address: guest.peripheral, addressType: 'public' });
+    expect(ad!.bonded).toBe(true);
+    conn = await connectTo(async () => ({ address: guest.peripheral, type: 'public' }));
+    expect(conn.address).not.toBe(firstRpa);
+    expect(isResolvablePrivateAddress(conn.address)).toBe(true);
+    expect(conn.identity).toEqual({ address: guest.peripheral, addressType: 'public' });
+    expect(await conn.encrypt({ timeout: SLOW })).toMatchObject({ encrypted: true, bonded: true });
+    // No pairing: nothing of SMP from us; from BlueZ at most its Security Request (0x0B, Vol 3, Part H,
+    // 3.6.7: a bonded peripheral asks the central to encrypt), which we answered with the bond's LTK.
+    const smp = (await tsharkL2cap(capture)).filter(r => r.cid === 0x0006 && r.frame > from);
+    expect(smp.filter(r => r.dir === 'tx')).toEqual([]);
+    for (const r of smp) expect(r.payload.slice(0, 2), r.payload).toBe('0b');
+    await conn.disconnect();
+  }, 300_000);
+
+  it('tshark finds no malformed packet in the capture', async () => {
+    expect(await tsharkMalformed(capture)).toEqual([]);
+  }, 60_000);
+});
