@@ -27,6 +27,13 @@ export type MqttModule = { connect(url: string, opts: IClientOptions): MqttClien
 
 /** Publications handed to MQTT.js and not yet acknowledged (QoS 1) or written (QoS 0), at most. */
 export const MAX_INFLIGHT = 256;
+/**
+ * Buffered publications are handed over again once the in-flight count has fallen to this, not after
+ * every acknowledgement: MQTT.js handles each incoming PUBACK in its own tick and writes each tick's
+ * packets with one writev, so refilling per PUBACK cost one system call per message; refilling half
+ * the window at a time writes them 128 to a call.
+ */
+export const REFILL_AT = MAX_INFLIGHT / 2;
 
 /**
  * Load MQTT.js on first use; a missing package is a typed error with the fix. Its CommonJS build is
@@ -185,6 +192,9 @@ export class MqttLink {
       // mqtt-packet's cache of every 16-bit number as a Buffer is 65 536 objects, 6.3 MB of heap: a
       // gateway's memory matters more than the two-octet allocation per packet identifier it saves.
       writeCache: false,
+      // MQTT.js traces every packet through the `debug` package (a dozen calls per publication, each
+      // asking whether its namespace is enabled); the gateway logs what matters itself.
+      log: noLog,
       resubscribe: false,
       will: { topic: this.opts.statusTopic, payload: Buffer.from('offline'), qos: 1, retain: true },
       ...(this.opts.client.protocolVersion === 5 ? { clean: false, properties: { ...this.opts.client.properties, sessionExpiryInterval: 0 } } : { clean: true }),
@@ -269,7 +279,7 @@ export class MqttLink {
       // An error here is "Connection closed": MQTT.js keeps QoS 1 publications in its store and sends
       // them again after the reconnect, so nothing is re-queued (that would duplicate them).
       if (!err) this.delivered++;
-      this.pump();
+      if (this.inflight <= REFILL_AT) this.pump();
     });
   }
 
@@ -306,6 +316,8 @@ export class MqttLink {
     });
   }
 }
+
+function noLog(): void { /* MQTT.js's trace: off */ }
 
 function safe(fn: () => void, logger: Logger): void {
   try {

@@ -9,7 +9,7 @@ import { discoveryMessages } from '../../../src/apps/gateway/homeassistant.js';
 import { GatewayMerger } from '../../../src/apps/gateway/merge.js';
 import { newRateState, RateLimiter } from '../../../src/apps/gateway/rate.js';
 import { jsonLogger } from '../../../src/apps/gateway/log.js';
-import { connectionError, MAX_INFLIGHT, MqttLink, type MqttModule } from '../../../src/apps/gateway/mqtt.js';
+import { connectionError, MAX_INFLIGHT, MqttLink, REFILL_AT, type MqttModule } from '../../../src/apps/gateway/mqtt.js';
 import { EventEmitter } from 'node:events';
 import { Gateway } from '../../../src/apps/gateway/gateway.js';
 import { FakeClock } from '../../../src/clock.js';
@@ -353,5 +353,39 @@ describe('MqttLink memory bound (issue 15 queue audit)', () => {
     expect(published).toHaveLength(1 + MAX_INFLIGHT);
     // The buffer kept the newest: the last publication waits there.
     expect(published).not.toContain(`gw/d/${n - 1}`);
+  });
+});
+
+describe('MqttLink in-flight window', () => {
+  test('at most MAX_INFLIGHT handed to the client; buffered ones go out REFILL_AT at a time (one write batch), none lost; MQTT.js tracing off', () => {
+    const sent: Array<{ topic: string; cb: (e?: Error) => void }> = [];
+    const handlers = new Map<string, (...a: unknown[]) => void>();
+    let options: Record<string, unknown> = {};
+    const client = {
+      connected: true,
+      on(ev: string, fn: (...a: unknown[]) => void) { handlers.set(ev, fn); return client; },
+      publish(topic: string, _p: unknown, _o: unknown, cb: (e?: Error) => void) { if (topic.startsWith('t/')) sent.push({ topic, cb }); else cb(); },
+      subscribe() { return client; },
+    };
+    const mod = { connect: (_url: string, o: Record<string, unknown>) => { options = o; return client as never; } };
+    const link = new MqttLink(mod, { url: 'mqtt://x', client: { protocolVersion: 5 }, statusTopic: 's', buffer: { maxMessages: 10_000, maxBytes: 1 << 24 },
+      backoff: { minMs: 1, maxMs: 2 }, logger: jsonLogger('error', () => undefined) });
+    link.start();
+    expect(typeof options['log']).toBe('function');
+    handlers.get('connect')!();
+    for (let i = 0; i < 1000; i++) link.publish(`t/${i}`, 'x', 1);
+    expect(sent).toHaveLength(MAX_INFLIGHT);
+    expect(link.stats.buffered).toBe(1000 - MAX_INFLIGHT);
+    // Acknowledgements above the refill mark hand nothing over…
+    for (let i = 0; i < MAX_INFLIGHT - REFILL_AT - 1; i++) sent[i]!.cb();
+    expect(sent).toHaveLength(MAX_INFLIGHT);
+    // …the one that reaches it hands over a whole batch at once.
+    sent[MAX_INFLIGHT - REFILL_AT - 1]!.cb();
+    expect(sent).toHaveLength(MAX_INFLIGHT + (MAX_INFLIGHT - REFILL_AT));
+    expect(link.stats.inflight).toBe(MAX_INFLIGHT);
+    // Acknowledge everything as it is handed over: all 1000 delivered, in order, none dropped.
+    for (let i = MAX_INFLIGHT - REFILL_AT; i < sent.length; i++) sent[i]!.cb();
+    expect(sent.map(s => s.topic)).toEqual(Array.from({ length: 1000 }, (_, i) => `t/${i}`));
+    expect(link.stats).toMatchObject({ delivered: 1000, buffered: 0, inflight: 0, dropped: 0 });
   });
 });
