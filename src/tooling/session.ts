@@ -17,6 +17,17 @@
  * security (`security`). A recorded pairing replays byte for byte when the session runs with the
  * scenario's `pairingSeed` (src/tooling/entropy.ts, tests and replay only).
  *
+ * L2CAP LE credit-based channels (Vol 3, Part A, 4.22-4.24) on the link, either role:
+ *
+ *   open-channel 0x81 1000 100 4 → send-sdu 0102 → send-sdu 300:7 → close-channel →
+ *   listen 0x85 700 50 2 → accept-channel → receive-sdu 4 → send-sdu 600:85 → wait-channel-close
+ *
+ * `open-channel` / `listen` take the PSM and optionally our MTU, MPS and initial credits; `send-sdu`
+ * takes hex or `<length>:<seed>` (octet i is (7i + seed) & 0xff); `receive-sdu N` reads N SDUs;
+ * `close-channel` disconnects it, `wait-channel-close` waits for the peer to. Results: `channels`, what
+ * each channel was (who opened it, the peer's MTU, MPS and initial credits), the lengths of the SDUs
+ * sent, the SDUs received (hex) and who closed it.
+ *
  * `serve` takes a database file (src/tooling/database-file.ts shapes, resolved against `baseDir`, the
  * scenario's folder) read synchronously, so a replay's virtual time never waits on real I/O; reads and
  * writes the central makes are answered from the file's values (a write replaces the value) and listed
@@ -43,6 +54,7 @@ import { parseDatabase } from './database-file.js';
 import { MAX_DATABASE_FILE_BYTES } from './database-file.js';
 import { seededPairingEntropy } from './entropy.js';
 import type { PairingProgress } from '../link/pairing.js';
+import type { ChannelListener, CreditChannel } from '../l2cap/coc.js';
 
 export type SessionStep =
   | { op: 'scan'; ms: number; active: boolean }
@@ -63,7 +75,15 @@ export type SessionStep =
   | { op: 'send-indication'; target: string; value: string }
   | { op: 'wait-disconnect' }
   | { op: 'paired' }
-  | { op: 'encrypted' };
+  | { op: 'encrypted' }
+  // L2CAP LE credit-based channels (Vol 3, Part A, 4.22-4.24).
+  | { op: 'open-channel'; psm: number; mtu?: number; mps?: number; credits?: number }
+  | { op: 'listen'; psm: number; mtu?: number; mps?: number; credits?: number }
+  | { op: 'accept-channel' }
+  | { op: 'send-sdu'; value: string }
+  | { op: 'receive-sdu'; count: number }
+  | { op: 'close-channel' }
+  | { op: 'wait-channel-close' };
 
 export interface ScannedDevice {
   address: string;
@@ -106,6 +126,9 @@ export interface SessionResult {
   pairings?: Array<{ method: string; secureConnections: boolean; authenticated: boolean; bonded: boolean; keySize: number }>;
   /** `encrypted` steps: the link's security once encrypted (Vol 3, Part C, 10.2.1). */
   security?: Array<{ level: number; encrypted: boolean; keySize: number; authenticated: boolean; secureConnections: boolean; bonded: boolean }>;
+  /** Channel steps: each credit-based channel, in the order opened or accepted. */
+  channels?: Array<{ psm: number; openedBy: 'us' | 'peer'; peerMtu: number; peerMps: number; peerCredits: number;
+    sent: number[]; received: string[]; closedBy?: string }>;
   /** Peripheral steps: what the central did to the database we served, in order. */
   served?: {
     reads: Array<{ target: string; offset: number; value: string }>;
@@ -134,7 +157,8 @@ interface StepSyntax<S extends { op: string }> {
 }
 type StepTable = { [K in SessionStep['op']]: StepSyntax<Extract<SessionStep, { op: K }>> };
 
-const bare = <K extends 'mtu' | 'discover' | 'disconnect' | 'accept' | 'wait-disconnect' | 'paired' | 'encrypted'>(op: K): StepSyntax<{ op: K }> =>
+const bare = <K extends 'mtu' | 'discover' | 'disconnect' | 'accept' | 'wait-disconnect' | 'paired' | 'encrypted'
+  | 'accept-channel' | 'close-channel' | 'wait-channel-close'>(op: K): StepSyntax<{ op: K }> =>
   ({ usage: op, parse: () => ({ op }) });
 
 const STEPS: StepTable = {
@@ -207,7 +231,53 @@ const STEPS: StepTable = {
   'wait-disconnect': bare('wait-disconnect'),
   paired: bare('paired'),
   encrypted: bare('encrypted'),
+  'open-channel': channelStep('open-channel'),
+  listen: channelStep('listen'),
+  'accept-channel': bare('accept-channel'),
+  'send-sdu': {
+    usage: 'send-sdu <hex>|<length>:<seed>',
+    parse: (a, bad) => (a[0] && a.length === 1 && (HEX.test(a[0]) || SDU_PATTERN.test(a[0]))
+      ? { op: 'send-sdu', value: a[0].toLowerCase() } : bad('send-sdu <hex>|<length>:<seed>')),
+    format: s => `send-sdu ${s.value}`,
+  },
+  'receive-sdu': {
+    usage: 'receive-sdu <count>',
+    parse: (a, _bad, num) => ({ op: 'receive-sdu', count: num(a[0], 'the SDU count') }),
+    format: s => `receive-sdu ${s.count}`,
+  },
+  'close-channel': bare('close-channel'),
+  'wait-channel-close': bare('wait-channel-close'),
 };
+
+/** `<length>:<seed>`: a recognisable SDU of that length, octet i = (7i + seed) & 0xff; at most 65535 octets (Vol 3, Part A, 4.22). */
+const SDU_PATTERN = /^(\d{1,5}):(\d{1,3})$/;
+function sduOf(value: string): Uint8Array {
+  const m = SDU_PATTERN.exec(value);
+  if (!m) return fromHex(value);
+  const n = Number(m[1]), seed = Number(m[2]);
+  if (n > 0xffff || seed > 0xff) throw new ArgumentError(`session: send-sdu ${value}: at most 65535 octets and a seed of 0-255`);
+  return Uint8Array.from({ length: n }, (_, i) => (i * 7 + seed) & 0xff);
+}
+
+/** Who ended a channel (ChannelClosedError.by), when it was a close. */
+function closedBy(ch: CreditChannel): string | undefined {
+  const e = ch.closedError as { by?: unknown } | undefined;
+  return typeof e?.by === 'string' ? e.by : undefined;
+}
+
+/** open-channel / listen: `<psm> [mtu] [mps] [credits]`, the PSM in decimal or 0x hex. */
+type ChannelOpenStep = Extract<SessionStep, { op: 'open-channel' | 'listen' }>;
+function channelStep<K extends 'open-channel' | 'listen'>(op: K): StepSyntax<Extract<SessionStep, { op: K }>> {
+  return {
+    usage: `${op} <psm> [mtu] [mps] [credits]`,
+    parse: (a, bad, num) => {
+      const psm = a[0] && /^0x[0-9a-f]{1,4}$/i.test(a[0]) ? Number(a[0]) : a[0] && /^\d+$/.test(a[0]) ? Number(a[0]) : bad(`${op} <psm> [mtu] [mps] [credits]`);
+      const [mtu, mps, credits] = [a[1], a[2], a[3]].map((v, i) => (v === undefined ? undefined : num(v, ['the MTU', 'the MPS', 'the credits'][i]!)));
+      return { op, psm, ...(mtu !== undefined ? { mtu } : {}), ...(mps !== undefined ? { mps } : {}), ...(credits !== undefined ? { credits } : {}) } as Extract<SessionStep, { op: K }>;
+    },
+    format: (s: ChannelOpenStep) => [op, `0x${s.psm.toString(16)}`, ...[s.mtu, s.mps, s.credits].filter(v => v !== undefined)].join(' '),
+  };
+}
 
 const isOp = (op: string): op is SessionStep['op'] => Object.prototype.hasOwnProperty.call(STEPS, op);
 
@@ -334,6 +404,18 @@ export async function runSession(steps: SessionStep[] | string, options: RunSess
   /** Pairing outcomes of the accepted link not yet taken by a `paired` step (bounded: one per pairing the peer starts). */
   const outcomes: PairingProgress[] = [];
   const secured = new Set<() => void>();
+  /** The channel the channel steps act on, and its entry in the results. */
+  let channel: { ch: CreditChannel; out: NonNullable<SessionResult['channels']>[number] } | undefined;
+  let listener: ChannelListener | undefined;
+  const needChannel = (what: string): NonNullable<typeof channel> => {
+    if (!channel) throw new InvalidStateError(`session: "${what}" needs a channel first (open-channel or accept-channel)`);
+    return channel;
+  };
+  const track = (ch: CreditChannel, psm: number, openedBy: 'us' | 'peer'): void => {
+    const out = { psm, openedBy, peerMtu: ch.mtu, peerMps: ch.peerMps, peerCredits: ch.credits, sent: [] as number[], received: [] as string[] };
+    (result.channels ??= []).push(out);
+    channel = { ch, out };
+  };
   let lastDisconnect: { code: number; name: string } | undefined;
   const characteristic = async (target: string): Promise<GattCharacteristic | number> => {
     if (/^0x[0-9a-f]{1,4}$/i.test(target)) return Number(target);
@@ -537,6 +619,57 @@ export async function runSession(steps: SessionStep[] | string, options: RunSess
           secureConnections: st.secureConnections, bonded: st.bonded });
         break;
       }
+      case 'open-channel': {
+        const { conn: c } = need('open-channel');
+        const ch = await c.openChannel(step.psm, { timeout: peerTimeout, ...(step.mtu !== undefined ? { mtu: step.mtu } : {}),
+          ...(step.mps !== undefined ? { mps: step.mps } : {}), ...(step.credits !== undefined ? { initialCredits: step.credits } : {}) });
+        track(ch, step.psm, 'us');
+        break;
+      }
+      case 'listen':
+        listener?.close();
+        listener = adapter.listen(step.psm, { ...(step.mtu !== undefined ? { mtu: step.mtu } : {}),
+          ...(step.mps !== undefined ? { mps: step.mps } : {}), ...(step.credits !== undefined ? { initialCredits: step.credits } : {}) });
+        break;
+      case 'accept-channel': {
+        if (!listener) throw new InvalidStateError('session: "accept-channel" needs a listen step first');
+        const l = listener;
+        const ch = await l.accept({ timeout: peerTimeout });
+        if (!ch) throw new InvalidStateError('session: the listener closed before a channel came');
+        track(ch, l.psm, 'peer');
+        break;
+      }
+      case 'send-sdu': {
+        const c = needChannel('send-sdu');
+        const sdu = sduOf(step.value);
+        await c.ch.send(sdu, { timeout: peerTimeout });
+        c.out.sent.push(sdu.length);
+        break;
+      }
+      case 'receive-sdu': {
+        const c = needChannel('receive-sdu');
+        for (let i = 0; i < step.count; i++) {
+          const sdu = await c.ch.read({ timeout: peerTimeout });
+          if (!sdu) throw new InvalidStateError(`session: the channel closed after ${i} of ${step.count} SDUs (${c.ch.closedError?.message ?? 'no reason'})`);
+          c.out.received.push(toHex(sdu));
+        }
+        break;
+      }
+      case 'close-channel': {
+        const c = needChannel('close-channel');
+        await c.ch.close();
+        c.out.closedBy = closedBy(c.ch) ?? 'local';
+        channel = undefined;
+        break;
+      }
+      case 'wait-channel-close': {
+        const c = needChannel('wait-channel-close');
+        const extra = await c.ch.read({ timeout: peerTimeout });
+        if (extra) throw new InvalidStateError(`session: an SDU of ${extra.length} octets came where the peer was to close the channel`);
+        c.out.closedBy = closedBy(c.ch) ?? 'peer';
+        channel = undefined;
+        break;
+      }
       case 'wait-disconnect': {
         const { conn: c } = need('wait-disconnect');
         await until('the peer\'s disconnection', () => !c.connected, disconnected);
@@ -553,6 +686,7 @@ export async function runSession(steps: SessionStep[] | string, options: RunSess
   } finally {
     if (onClose) adapter.off('close', onClose);
     for (const stop of [...waits]) stop();
+    listener?.close();
     await incoming.return?.();
     await adapter.close();
   }
