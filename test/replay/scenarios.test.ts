@@ -102,6 +102,24 @@ describe('a session that diverges from the recording fails with a decoded diff',
     expect(e.message).toMatch(/expected: host → controller ACL .* \| SMP pairingPublicKey/);
   });
 
+  test('l2test and blewire over credit-based channels: what the kernel sent us is l2test\'s own format; another SDU of ours is a mismatch at its K-frame', async () => {
+    const s = await loadScenario(join(CAPTURES, 'bluez-l2test'));
+    // tools/l2test.c do_send: a 32-bit sequence number, the SDU length (LE 16), then 0x7f octets.
+    const l2test = (seq: number, n: number): string => {
+      const b = Buffer.alloc(n, 0x7f);
+      b.writeUInt32LE(seq, 0);
+      b.writeUInt16LE(n, 4);
+      return b.toString('hex');
+    };
+    expect(s.expect.channels?.[1]).toMatchObject({ psm: 0x85, openedBy: 'peer', received: [0, 1, 2, 3].map(i => l2test(i, 600)) });
+    const { transport, session } = await replayScenario('bluez-l2test', s.steps.replace('send-sdu 300:2', 'send-sdu 300:9'));
+    await expect(session).rejects.toThrow();
+    const e = await transport.finished.then(() => undefined, (x: unknown) => x) as ReplayDivergenceError;
+    expect(e).toBeInstanceOf(ReplayDivergenceError);
+    expect(e.kind).toBe('mismatch');
+    expect(e.message).toMatch(/expected: host → controller ACL .*len=/);
+  });
+
   test('without its mask, a fresh random address is a mismatch at LE Set Random Address', async () => {
     const s = await loadScenario(join(CAPTURES, 'sim-heart-rate'));
     expect(s.masks).toContainEqual(expect.objectContaining({ kind: 'leSetRandomAddress', field: 'randomAddress' }));

@@ -12,9 +12,15 @@
  *                           NoInputNoOutput; we respond and bond) and reads it; writes and reads it
  *                           back; disconnects, connects again and encrypts from the bond (our LTK in
  *                           LE Long Term Key Request Reply), reads, disconnects.
+ *   bluez-l2test            L2CAP LE credit-based channels with the Linux kernel, driven by BlueZ's
+ *                           l2test (we are the central here): we open a channel to `l2test -d` (PSM
+ *                           0x81) and send SDUs larger than its MPS, so its credits run out and come
+ *                           back; then `l2test -y` opens one to our listener (PSM 0x85, 2 credits, MPS
+ *                           50) and sends 4 SDUs of 600 octets, we send 3 back and close.
  *
  *   flock /tmp/blewire-guest.lock npx tsx tools/interop/record-bluez-central.ts bluez-central-gatt
  *   flock /tmp/blewire-guest.lock npx tsx tools/interop/record-bluez-central.ts bluez-central-pairing
+ *   flock /tmp/blewire-guest.lock npx tsx tools/interop/record-bluez-central.ts bluez-l2test
  *
  * Our address is a fixed static random one (no mask needed). The pairing session draws its random values
  * and key pair from the scenario's seed (src/tooling/entropy.ts, tests and replay only), so the replay
@@ -45,6 +51,11 @@ interface CentralSession {
   steps: string;
   /** BlueZ's side, in order (bluez-central-ops.py operations; the address is added). */
   bluez: string[][];
+  /**
+   * Or BlueZ's side as a program of its own (l2test): `before` runs before our session starts, `during`
+   * alongside it; what they return is printed. `describe` says what they do, for the scenario.
+   */
+  peer?: { before(c: GuestControl, ours: string): Promise<unknown>; during(c: GuestControl, ours: string): Promise<unknown>; describe: string };
   /** simple-agent's IO capability for BlueZ's pairings, if the session pairs. */
   agent?: string;
   /** Seed of our pairing randomness (tests and replay only). */
@@ -56,6 +67,27 @@ const GATT_SVC = 'b1e0c000-5c1e-4d6a-9f3b-2a7e5d8c1b00';
 const G = (n: number): string => GATT_SVC.replace('b1e0c000', `b1e0c00${n}`);
 const SEC_SVC = 'b1e0c100-5c1e-4d6a-9f3b-2a7e5d8c1b00';
 const S = (n: number): string => SEC_SVC.replace('b1e0c100', `b1e0c10${n}`);
+
+/** BlueZ's address in the guest (btvirt's first controller, slot 0): the l2test session connects to it. */
+const BLUEZ = '00:AA:01:00:00:00';
+/** Programs the l2test session started, killed at the end. */
+const l2tests: GuestProgram[] = [];
+const l2test = async (c: GuestControl, name: string, args: string): Promise<GuestProgram> => {
+  const p = await c.spawn(name, ['sh', '-c', `exec stdbuf -oL l2test ${args} > /tmp/${name}.dump`]);
+  l2tests.push(p);
+  return p;
+};
+/** The SDUs in l2test's dump (hexdump lines of 16 octets; each SDU starts again at offset 0), as hex. */
+async function dumped(c: GuestControl, name: string): Promise<string[]> {
+  const sdus: string[] = [];
+  for (const line of (await c.ok(['cat', `/tmp/${name}.dump`], 90_000)).split('\n')) {
+    const m = /^([0-9a-f]{8}): ((?:[0-9a-f]{2} | {3}){16})/.exec(line);
+    if (!m) continue;
+    if (parseInt(m[1]!, 16) === 0) sdus.push('');
+    sdus[sdus.length - 1] += (m[2]!.match(/[0-9a-f]{2}/g) ?? []).join('');
+  }
+  return sdus;
+}
 
 const SESSIONS: Record<string, CentralSession> = {
   'bluez-central-gatt': {
@@ -100,6 +132,40 @@ const SESSIONS: Record<string, CentralSession> = {
     pairingSeed: 'blewire bluez-central-pairing 1',
     description: 'blewire as the peripheral, BlueZ as the central, pairing: BlueZ reads our encrypted characteristic, gets Insufficient Encryption (0x0F), pairs by itself (LE Secure Connections Just Works, bonding; we respond) and reads it, writes it and reads it back, disconnects; it connects again, encrypts from the bond (LE Long Term Key Request Reply with our LTK, no SMP), reads it and disconnects. Our pairing randomness comes from host.pairingSeed, so nothing is masked.',
   },
+  'bluez-l2test': {
+    ours: 'C3:5A:11:22:33:68',
+    database: [],
+    // A wait after connecting lets bluetoothd discover our database first (it does so by itself).
+    steps: [
+      'scan 1500', `connect ${BLUEZ} public`, 'wait 3000',
+      'open-channel 0x81 1000 100 4', 'send-sdu 1:0', 'send-sdu 23:1', 'send-sdu 300:2', 'send-sdu 1000:3', 'send-sdu 777:4', 'send-sdu 1000:5',
+      'close-channel',
+      'listen 0x85 700 50 2', 'accept-channel', 'receive-sdu 4', 'send-sdu 600:85', 'send-sdu 1:102', 'send-sdu 300:119', 'close-channel',
+      'disconnect',
+    ].join(' → '),
+    bluez: [],
+    peer: {
+      describe: 'l2test -d -V le_public -P 129 -I 1000 (listens, dumps what it reads) started first; after its channel closed, l2test -y -V le_random -P 133 -N 4 -b 600 -I 900 <ours> (opens a channel to our listener, sends 4 SDUs of 600 octets, then dumps what it reads)',
+      before: async c => {
+        const d = await l2test(c, 'l2test-d', '-d -V le_public -P 129 -I 1000');
+        await d.expect(/Waiting for connection on psm 129/, 90_000);
+        return { listening: 129 };
+      },
+      during: async (c, ours) => {
+        const d = l2tests[0]!;
+        // Our close-channel: l2test's child reads the end of the stream.
+        await d.expect(/Disconnect/, 300_000);
+        const toL2test = await dumped(c, 'l2test-d');
+        // Our listener is up right after the close (listen is the next step); give it a moment on this slow guest.
+        await new Promise(r => setTimeout(r, 2000));
+        const y = await l2test(c, 'l2test-y', `-y -V le_random -P 133 -N 4 -b 600 -I 900 ${ours}`);
+        for (const n of [600, 1, 300]) await y.expect(new RegExp(`Received ${n} bytes`), 300_000);
+        await y.expect(/Disconnect|Read error|Exit/, 300_000);
+        return { toL2testD: toL2test.map(h => h.length / 2), toL2testY: (await dumped(c, 'l2test-y')).map(h => h.length / 2) };
+      },
+    },
+    description: 'L2CAP LE credit-based channels (Vol 3, Part A, 4.22-4.24) with the Linux 6.1 kernel through BlueZ 5.66 l2test, blewire as the central: we open a channel to l2test -d (PSM 0x81, our MTU 1000 / MPS 100 / 4 credits) and send 6 SDUs of 1 to 1000 octets, more K-frames than the kernel\'s initial credits, so we wait for its credits; we close it. l2test -y opens a channel to our listener (PSM 0x85, MTU 700, MPS 50, 2 credits: the kernel stalls on ours) and sends 4 SDUs of 600 octets in l2test\'s format; we send 3 back and close; we disconnect.',
+  },
 };
 
 function usage(msg?: string): never {
@@ -115,7 +181,7 @@ async function main(): Promise<void> {
   const dir = opts['dir'] ?? 'captures';
   const out = path.join(dir, name);
   fs.mkdirSync(out, { recursive: true });
-  fs.writeFileSync(path.join(out, 'database.json'), `${JSON.stringify(session.database, null, 2)}\n`);
+  if (session.database.length) fs.writeFileSync(path.join(out, 'database.json'), `${JSON.stringify(session.database, null, 2)}\n`);
   const guest = await startBlueZGuest();
   let ctl: GuestControl | undefined;
   let agent: GuestProgram | undefined;
@@ -148,7 +214,9 @@ async function main(): Promise<void> {
     const sock = await syncH4(guest.h4Socket);
     const transport = new StreamTransport(sock, `unix:${guest.h4Socket}`);
     sock.resume();
+    if (session.peer) console.log(JSON.stringify({ before: await session.peer.before(c, ours) }));
     const central = (async () => {
+      if (session.peer) return [await session.peer.during(c, ours)];
       const results: Array<Record<string, unknown>> = [];
       for (const op of session.bluez) results.push(await bluez(op));
       return results;
@@ -160,7 +228,8 @@ async function main(): Promise<void> {
       ...(session.pairingSeed !== undefined ? { pairingSeed: session.pairingSeed } : {}),
       transportLabel: 'unix:<guest run dir>/h4.sock (the guest\'s bridged H4 socket)',
       controller: 'BlueZ 5.66 btvirt -s -L -l1 (emulated LE controller) in the qemu BlueZ guest, over its bridged H4 socket',
-      peer: `BlueZ 5.66 bluetoothd (hci0 in the guest) as the central, driven over D-Bus by test/interop/helpers/bluez-central-ops.py: ${session.bluez.map(o => o.join(' ')).join(', ')}${session.agent ? `; btmgmt sc on, bondable on; simple-agent -c ${session.agent}` : ''}`,
+      peer: session.peer ? `BlueZ 5.66 (Linux 6.1 kernel L2CAP in the qemu guest, hci0 on the same btvirt air): ${session.peer.describe}`
+        : `BlueZ 5.66 bluetoothd (hci0 in the guest) as the central, driven over D-Bus by test/interop/helpers/bluez-central-ops.py: ${session.bluez.map(o => o.join(' ')).join(', ')}${session.agent ? `; btmgmt sc on, bondable on; simple-agent -c ${session.agent}` : ''}`,
       tool: 'tools/interop/record-bluez-central.ts',
       description: session.description,
       command: `flock /tmp/blewire-guest.lock npx tsx tools/interop/record-bluez-central.ts ${name}`,
@@ -171,6 +240,7 @@ async function main(): Promise<void> {
     console.log(JSON.stringify({ bluez: ops, expect: scenario.expect }, null, 2));
   } finally {
     await agent?.kill().catch(() => undefined);
+    for (const p of l2tests) await p.kill().catch(() => undefined);
     ctl?.close();
     await guest.stop();
   }
