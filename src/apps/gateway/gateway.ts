@@ -210,6 +210,9 @@ export class Gateway {
     return Adapter.open({ transport, timeout: 30_000, ...(bonds !== undefined ? { bonds } : {}) });
   }
 
+  /** Ends the adapter loop's wait for the open adapter's close (stop() calls it). */
+  private adapterDone: (() => void) | undefined;
+
   private async adapterLoop(): Promise<void> {
     let attempt = 0;
     while (!this.stopping) {
@@ -224,7 +227,9 @@ export class Gateway {
         attempt = 0;
         this.stats_.adapterOpens++;
         this.adapter = adapter;
-        const ended = new Promise<void>(resolve => adapter!.once('close', () => resolve()));
+        // Ends on the adapter's close event, or when stop() has closed it: a close that failed or
+        // timed out may never emit the event, and stop() waits for this loop.
+        const ended = new Promise<void>(resolve => { this.adapterDone = resolve; adapter!.once('close', () => resolve()); });
         adapter.on('hardwareError', code => this.log.warn('controller Hardware Error; the adapter re-initialises it', { code }));
         adapter.on('reset', () => { this.log.info('controller re-initialised; scanning again'); this.scanRunning = false; this.startScan(); });
         adapter.on('disconnect', (conn, reason) => {
@@ -243,6 +248,7 @@ export class Gateway {
         this.scanFailures = 0;
         this.startScan();
         await ended;
+        this.adapterDone = undefined;
         this.adapter = undefined;
         this.scanRunning = false;
         for (const a of this.conns.keys()) this.commands.dropDevice(a);
@@ -519,6 +525,7 @@ export class Gateway {
     this.wake?.();
     const adapter = this.adapter;
     if (adapter) await adapter.close({ timeout: CLOSE_TIMEOUT_MS }).catch(e => this.log.warn('adapter close failed', { error: e }));
+    this.adapterDone?.();
     await this.loop?.catch(() => undefined);
     await this.mqtt?.stop().catch(e => this.log.warn('mqtt stop failed', { error: e }));
     this.log.info('gateway stopped', { reports: this.stats_.reports, published: this.stats_.published });

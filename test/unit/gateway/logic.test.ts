@@ -389,3 +389,28 @@ describe('MqttLink in-flight window', () => {
     expect(link.stats).toMatchObject({ delivered: 1000, buffered: 0, inflight: 0, dropped: 0 });
   });
 });
+
+describe('stop() with an adapter whose close never emits close', () => {
+  // A close that fails or times out may never emit 'close'; stop() waits for the adapter loop, which
+  // waited for that event without a bound (a gateway-tls run under load left a process in stop()).
+  test('stop() resolves, the loop ends, the close failure is logged', async () => {
+    const { EventEmitter } = await import('node:events');
+    const logs: string[] = [];
+    const g = new Gateway(resolveConfig({ env: {}, flags: { id: 'gwC', mqtt: { url: 'mqtt://127.0.0.1:1' }, transport: 'sim', commands: { enabled: false } } }),
+      { logger: jsonLogger('warn', l => { logs.push(l); }) });
+    const stuck = Object.assign(new EventEmitter(), {
+      controller: { address: '00:00:00:00:00:01' },
+      scan: () => ({ done: new Promise(() => undefined) }),
+      close: () => Promise.reject(new Error('close timed out')),
+    });
+    let opened!: () => void;
+    const open = new Promise<void>(r => { opened = r; });
+    (g as unknown as { openAdapter(): Promise<unknown> }).openAdapter = async () => { opened(); return stuck; };
+    await g.start();
+    await open;
+    await new Promise(r => setTimeout(r, 10));
+    const stopped = await Promise.race([g.stop().then(() => 'stopped'), new Promise(r => setTimeout(() => r('hung'), 5000))]);
+    expect(stopped).toBe('stopped');
+    expect(logs.some(l => l.includes('adapter close failed'))).toBe(true);
+  });
+});
