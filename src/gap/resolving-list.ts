@@ -12,6 +12,7 @@
  * - LE Clear Resolving List, then LE Add Device To Resolving List for each bonded identity with an
  *   IRK, up to the size the controller reported (LE Read Resolving List Size, 7.8.41), with our IRK
  *   as Local_IRK (zeros without our privacy: the controller then uses our identity for that peer);
+ * - LE Set Privacy Mode (7.8.77) to device mode for each entry, where the controller has the command;
  * - LE Set Resolvable Private Address Timeout (7.8.45) to our rotation period;
  * - LE Set Address Resolution Enable 0x01 when at least one entry is in.
  *
@@ -148,6 +149,13 @@ export class ControllerResolvingList {
           await this.host.command({ kind: 'leAddDeviceToResolvingList', peerIdentityAddressType: w.identity.type === 0 ? 0 : 1,
             peerIdentityAddress: w.identity.address.toUpperCase(), peerIrk: w.irk, localIrk: local });
           this.entries.add(`${w.identity.type === 0 ? 0 : 1}/${w.identity.address.toUpperCase()}`);
+          // Device privacy mode (7.8.77): in the default network mode the controller would ignore a
+          // bonded peer that advertises with its identity address (privacy off, or a device that
+          // uses its identity for some sets), and the host would no longer hear it at all.
+          if (this.host.info.supports('leSetPrivacyMode')) {
+            await this.host.command({ kind: 'leSetPrivacyMode', peerIdentityAddressType: w.identity.type === 0 ? 0 : 1,
+              peerIdentityAddress: w.identity.address.toUpperCase(), privacyMode: 1 });
+          }
         }
         if (wanted.length === 0) return;
         const timeout = this.o.rpaTimeoutSeconds;

@@ -546,6 +546,7 @@ export class SimController implements LinkOwner {
     const data = scanRsp ? p.scanRspData : p.advData;
     // An RPA the resolving list resolves is reported as its identity, type 0x02 / 0x03 (7.7.65.2).
     const id = this.resolveAir(p.address, p.addressType);
+    if (!id && this.ignoredIdentity(p.address, p.addressType)) return;
     const addressType = id ? id.type : p.addressType, address = id ? id.address : p.address;
     if (!scan.extended) {
       // The legacy Event_Type (Vol 4, Part E, 7.7.65.2) names the PDU.
@@ -804,6 +805,30 @@ export class SimController implements LinkOwner {
     return S.success;
   }
 
+  /**
+   * LE Set Privacy Mode (Vol 4, Part E, 7.8.77) for an identity in the resolving list: Unknown
+   * Connection Identifier for one that is not there, refused while resolution is on and the radio runs.
+   */
+  setPrivacyMode(type: number, address: string, mode: number): number {
+    if (type > 1 || mode > 1) return S.invalidParameters;
+    if (this.addressResolution && this.radioBusy) return S.commandDisallowed;
+    const e = this.resolvingList.get(`${type}/${address.toUpperCase()}`);
+    if (!e) return S.unknownConnection;
+    e.privacyMode = mode as 0 | 1;
+    return S.success;
+  }
+
+  /**
+   * Network privacy mode (Vol 6, Part B, 4.7): with resolution on, a peer in the list with an IRK is
+   * heard only through its RPAs; its identity address on the air is ignored unless its entry is in
+   * device privacy mode.
+   */
+  private ignoredIdentity(address: string, addressType: number): boolean {
+    if (!this.llPrivacy || !this.addressResolution || addressType > 1) return false;
+    const e = this.resolvingList.get(`${addressType}/${address.toUpperCase()}`);
+    return e !== undefined && e.privacyMode !== 1 && e.peerIrk.some(b => b !== 0);
+  }
+
   /** LE Set Address Resolution Enable (7.8.44): refused while the radio is busy. */
   setAddressResolution(enable: number): number {
     if (enable > 1) return S.invalidParameters;
@@ -939,6 +964,8 @@ interface ResolvingEntry {
   readonly peerIrk: Uint8Array;
   readonly localIrk: Uint8Array;
   localRpa?: { address: string; atUs: number };
+  /** LE Set Privacy Mode (7.8.77): 0 network (the default), 1 device. */
+  privacyMode?: 0 | 1;
 }
 
 /** Air addresses whose resolution the simulated controller remembers (cleared whole when full). */

@@ -27,7 +27,7 @@ const ROTATE_MS = 60_000;
 
 const OP = {
   setScanEnable: 0x200c, extScanEnable: 0x2042, createConnection: 0x200d, extCreateConnection: 0x2043,
-  add: 0x2027, clear: 0x2029, enable: 0x202d, timeout: 0x202e,
+  add: 0x2027, clear: 0x2029, enable: 0x202d, timeout: 0x202e, mode: 0x204e,
 } as const;
 
 const open: Adapter[] = [];
@@ -127,14 +127,15 @@ describe('the controller\'s resolving list', () => {
     await until(sim, () => adapter.resolvingList.active);
     const after: Wire = { sent: wire.sent.slice(from), received: wire.received };
     const ourIrk = toHex(adapter.privacy!.irk);
-    expect(commands(after, OP.add, OP.clear, OP.enable, OP.timeout)).toEqual([
+    expect(commands(after, OP.add, OP.clear, OP.enable, OP.timeout, OP.mode)).toEqual([
       '012d200100', // LE Set Address Resolution Enable: off
       '01292000', // LE Clear Resolving List
       `0127202701${addr(IDENTITY)}${toHex(IRK)}${ourIrk}`, // LE Add Device To Resolving List: random identity, peer IRK, our IRK
+      `014e200801${addr(IDENTITY)}01`, // LE Set Privacy Mode: that identity, device privacy mode
       '012e20025802', // LE Set Resolvable Private Address Timeout: 600 s
       '012d200101', // on
     ]);
-    for (const op of [OP.add, OP.clear, OP.enable, OP.timeout]) expect(completes(wire, op).every(s => s === 0)).toBe(true);
+    for (const op of [OP.add, OP.clear, OP.enable, OP.timeout, OP.mode]) expect(completes(wire, op).every(s => s === 0)).toBe(true);
     // Scan Enable off came before the first list command and on again after the last.
     const kinds = after.sent.filter(p => p[0] === 0x01).map(p => ({ op: opcodeOf(p), first: p[4] }));
     const firstList = kinds.findIndex(k => k.op === OP.enable);
@@ -325,5 +326,36 @@ describe('the controller\'s resolving list', () => {
     expect(await status(h.command({ kind: 'leSetResolvablePrivateAddressTimeout', rpaTimeout: 0 }))).toBe(0x12);
     expect(await status(h.command({ kind: 'leSetResolvablePrivateAddressTimeout', rpaTimeout: 0xa1b9 }))).toBe(0x12);
     expect(sim.controller.resolvingIdentities).toEqual([`1/${IDENTITY}`, `1/${OTHER}`]);
+  });
+  test('network privacy mode ignores a listed peer that advertises with its identity; LE Set Privacy Mode to device mode hears it again (Vol 6, Part B, 4.7; Vol 4, Part E, 7.8.77)', async () => {
+    // The peer uses no privacy: it advertises with its static random identity address.
+    const plain: SimPeripheral = { ...HEART_RATE_SENSOR, name: 'Plain', address: IDENTITY, addressType: 'random', notifications: [] };
+    const sim = createSimulator({ name: 'privacy-mode', peripherals: [plain] });
+    const wire: Wire = { sent: [], received: [] };
+    const adapter = await adapterOn(sim, wire, new MemoryBondStore(), false);
+    const h = adapter.host;
+    const status = async (p: Promise<unknown>): Promise<number> => p.then(() => 0, (e: unknown) => (e as HciStatusError).status);
+    const mode = (address: string, privacyMode: number) => ({ kind: 'leSetPrivacyMode' as const, peerIdentityAddressType: 1, peerIdentityAddress: address, privacyMode });
+    const heard = async (): Promise<number> => {
+      const from = wire.received.length;
+      const session = adapter.scan({ duplicates: true });
+      await sim.clock.delay(500);
+      session.stop();
+      await sim.clock.delay(100);
+      return reportAddresses({ sent: [], received: wire.received.slice(from) }).filter(r => r.address === IDENTITY).length;
+    };
+    expect(await heard()).toBeGreaterThan(0);
+    expect(await status(h.command({ kind: 'leAddDeviceToResolvingList', peerIdentityAddressType: 1, peerIdentityAddress: IDENTITY, peerIrk: IRK, localIrk: new Uint8Array(16) }))).toBe(0);
+    expect(await status(h.command({ kind: 'leSetAddressResolutionEnable', addressResolutionEnable: 1 }))).toBe(0);
+    expect(await heard()).toBe(0); // network privacy mode: the identity address on the air is ignored
+    expect(await status(h.command(mode(OTHER, 1)))).toBe(0x02); // not in the list: Unknown Connection Identifier
+    expect(await status(h.command(mode(IDENTITY, 2)))).toBe(0x12);
+    const session = adapter.scan({});
+    await sim.clock.delay(100);
+    expect(await status(h.command(mode(IDENTITY, 1)))).toBe(0x0c); // resolution on and scanning
+    session.stop();
+    await sim.clock.delay(100);
+    expect(await status(h.command(mode(IDENTITY, 1)))).toBe(0);
+    expect(await heard()).toBeGreaterThan(0); // device privacy mode
   });
 });

@@ -127,5 +127,8 @@ export const SECURITY = {
     const s = c.setRpaTimeout(cmd.rpaTimeout);
     return s ? c.fail('leSetResolvablePrivateAddressTimeout', s) : c.complete('leSetResolvablePrivateAddressTimeout');
   },
-  leSetPrivacyMode: c => c.complete('leSetPrivacyMode'),
+  leSetPrivacyMode: (c, cmd) => {
+    const s = c.setPrivacyMode(cmd.peerIdentityAddressType, cmd.peerIdentityAddress, cmd.privacyMode);
+    return s ? c.fail('leSetPrivacyMode', s) : c.complete('leSetPrivacyMode');
+  },
 } satisfies Partial<HandlerMap>;
