@@ -7,6 +7,7 @@
 import { afterEach, expect, test } from 'vitest';
 import { Adapter } from '../../src/api/adapter.js';
 import type { Connection } from '../../src/api/connection.js';
+import type { HciTransport } from '../../src/transport/types.js';
 import { createSimulator, HEART_RATE_SENSOR, SimAir, THERMOMETER } from '../../src/sim/index.js';
 
 const open: Adapter[] = [];
@@ -62,4 +63,45 @@ test('advertise + scan + connect out + accept in, all at once on one adapter; ad
   await out.disconnect();
   session.stop();
   await set.stop();
+});
+
+test('a central that disconnects in the middle of a long write: our server hands nothing partial to the app, and the next central writes whole', async () => {
+  const air = new SimAir();
+  const hubSim = createSimulator({ name: 'hub', peripherals: [] }, { air });
+  const phoneSim = createSimulator({ name: 'phone', peripherals: [] }, { air });
+  // The hub's incoming ACL, to count the Prepare Write Requests (ATT opcode 0x16) that reached it.
+  let prepares = 0;
+  const t = hubSim.transport;
+  const hubTransport: HciTransport = {
+    clock: t.clock, description: t.description, send: p => t.send(p), close: () => t.close(),
+    setReceiver: r => t.setReceiver({
+      packet: p => { if (p[0] === 0x02 && p.length > 9 && p[7] === 0x04 && p[8] === 0x00 && p[9] === 0x16) prepares++; r.packet(p); },
+      closed: e => r.closed(e),
+    }),
+  };
+  const hub = await Adapter.open({ transport: hubTransport, clock: air.clock, bonds: false });
+  // The phone offers ATT_MTU 23, so a 400-octet value is a long write (Prepare Write Requests, then Execute).
+  const phone = await Adapter.open({ transport: phoneSim.transport, clock: air.clock, bonds: false, mtu: 23 });
+  open.push(phone, hub);
+  const writes: Array<{ length: number; prepared: boolean }> = [];
+  await hub.serve([{ uuid: 0xfff0, characteristics: [{ uuid: 0xfff2, properties: ['read', 'write'], maxLength: 512,
+    onWrite: (value: Uint8Array, req: { prepared?: boolean }) => { writes.push({ length: value.length, prepared: req.prepared === true }); } }] }], { name: 'hub' });
+  await hub.advertise({ name: 'hub', services: [0xfff0] });
+  const long = Uint8Array.from({ length: 400 }, (_, i) => i & 0xff); // > ATT_MTU - 3: Prepare Write Requests
+  const first = await phone.connect((await phone.find({ name: 'hub', timeout: 5000 }))!, { timeout: 5000 });
+  const ch = await first.characteristic(0xfff0, 0xfff2);
+  const pending = ch.write(long).then(() => 'written', (e: unknown) => e as Error);
+  while (prepares < 3) await air.clock.delay(1); // some of the value queued on the server, not executed
+  const queued = prepares;
+  await first.disconnect();
+  const outcome = await pending;
+  expect(outcome).toBeInstanceOf(Error);
+  expect(queued).toBeLessThan(Math.ceil(400 / 18)); // it was cut off before the last part (18 octets each at ATT_MTU 23)
+  await air.clock.delay(100);
+  expect(writes).toEqual([]);
+  const second = await phone.connect((await phone.find({ name: 'hub', timeout: 5000 }))!, { timeout: 5000 });
+  await (await second.characteristic(0xfff0, 0xfff2)).write(long);
+  expect(writes).toEqual([{ length: 400, prepared: true }]);
+  expect([...await (await second.characteristic(0xfff0, 0xfff2)).read()]).toEqual([...long]);
+  await second.disconnect();
 });
