@@ -414,6 +414,8 @@ describe('adapter.serve on the simulated air', () => {
   });
 
   test('a bonded client\'s CCCD is kept with the bond: back on its next encrypted link (no CCCD write, the notification on the wire), after a restart too; gone with the bond', async () => {
+    // Real time runs the air here (speed 10) and the bond store does file I/O: a loaded machine needs more than poll's 1 s.
+    const POLL = { timeout: 15_000 };
     const dir = mkdtempSync(join(tmpdir(), 'blewire-cccd-'));
     const ADDR = 'C4:11:22:33:44:55';
     try {
@@ -444,13 +446,13 @@ describe('adapter.serve on the simulated air', () => {
       // central, LTK Request Reply at our peripheral), then subscribe.
       let link = await connect(p.adapter, central);
       expect(await link.conn.pair()).toMatchObject({ encrypted: true, bonded: true });
-      await expect.poll(() => link.incoming.security.bonded).toBe(true);
+      await expect.poll(() => link.incoming.security.bonded, POLL).toBe(true);
       await (await link.conn.characteristic(SVC, 0xfff1)).subscribe(() => undefined);
       expect(p.att).toContainEqual({ dir: 'rx', hex: `12${le(cccd1)}0100` });
       await link.conn.disconnect();
-      await expect.poll(() => p.server.connections.length).toBe(0);
+      await expect.poll(() => p.server.connections.length, POLL).toBe(0);
       // Stored with the bond, by service and characteristic UUID.
-      await expect.poll(async () => (await p.adapter.bonds())[0]?.cccds).toEqual({ [`${SVC}/0000fff1-0000-1000-8000-00805f9b34fb`]: 1 });
+      await expect.poll(async () => (await p.adapter.bonds())[0]?.cccds, POLL).toEqual({ [`${SVC}/0000fff1-0000-1000-8000-00805f9b34fb`]: 1 });
 
       // Reconnect: before encryption nothing is restored (anyone can claim the address) ...
       const mark = p.att.length;
@@ -459,13 +461,13 @@ describe('adapter.serve on the simulated air', () => {
       expect(await p.server.notify(0xfff1, Uint8Array.of(1))).toBe(0);
       // ... once the link is encrypted from the bond, the client is subscribed again without writing.
       await link.conn.encrypt();
-      await expect.poll(() => link.incoming.security.encrypted).toBe(true);
+      await expect.poll(() => link.incoming.security.encrypted, POLL).toBe(true);
       expect(await p.server.notify(0xfff1, Uint8Array.of(0x2a))).toBe(1);
       const since = p.att.slice(mark);
       expect(since).toContainEqual({ dir: 'tx', hex: `1b${le(h1)}2a` });
       expect(since.filter(x => x.dir === 'rx' && x.hex.startsWith(`12${le(cccd1)}`))).toEqual([]);
       await link.conn.disconnect();
-      await expect.poll(() => p.server.connections.length).toBe(0);
+      await expect.poll(() => p.server.connections.length, POLL).toBe(0);
 
       // Restart: a new adapter on the same bond directory and address finds the subscription in the bond.
       await p.adapter.close();
@@ -473,13 +475,13 @@ describe('adapter.serve on the simulated air', () => {
       await p.adapter.bonds();
       link = await connect(p.adapter, central);
       await link.conn.encrypt();
-      await expect.poll(() => link.incoming.security.encrypted).toBe(true);
+      await expect.poll(() => link.incoming.security.encrypted, POLL).toBe(true);
       const mark2 = p.att.length;
       expect(await p.server.notify(0xfff1, Uint8Array.of(0x2b))).toBe(1);
       expect(p.att.slice(mark2)).toContainEqual({ dir: 'tx', hex: `1b${le(h1)}2b` });
       expect(p.att.filter(x => x.dir === 'rx' && x.hex.startsWith(`12${le(cccd1)}`))).toEqual([]);
       await link.conn.disconnect();
-      await expect.poll(() => p.server.connections.length).toBe(0);
+      await expect.poll(() => p.server.connections.length, POLL).toBe(0);
 
       // The bond removed: its subscriptions go with it (a new pairing starts unsubscribed).
       const bond = (await p.adapter.bonds())[0]!;
@@ -487,12 +489,12 @@ describe('adapter.serve on the simulated air', () => {
       await central.removeBond(ADDR);
       link = await connect(p.adapter, central);
       expect(await link.conn.pair()).toMatchObject({ bonded: true });
-      await expect.poll(() => link.incoming.security.bonded).toBe(true);
+      await expect.poll(() => link.incoming.security.bonded, POLL).toBe(true);
       expect(p.server.subscribers(0xfff1)).toHaveLength(0);
       expect(await p.server.notify(0xfff1, Uint8Array.of(3))).toBe(0);
       await link.conn.disconnect();
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
-  });
+  }, 90_000);
 });
