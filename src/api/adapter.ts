@@ -232,6 +232,8 @@ export class Adapter extends EventEmitter<AdapterEvents> {
   private readonly bondsLoaded: Promise<void>;
   /** The chain of CCCD writes into bond files (never rejects). */
   private cccdWrites: Promise<void> = Promise.resolve();
+  /** Bond saves started by pairing, settled or not (the CCCD writer waits for them). */
+  private bondSaves: Promise<unknown> = Promise.resolve();
   private pairingPolicy: PairingPolicy;
 
   private constructor(readonly host: HciHost, readonly clock: Clock, private readonly opts: AdapterOpenOptions,
@@ -272,8 +274,25 @@ export class Adapter extends EventEmitter<AdapterEvents> {
         if (b.cccds) this.gattServer.preload(identityKey(b.identity), b.cccds);
       }
     }, e => log.smp('bond store not listed: %s', (e as Error).message));
+    // The store as pairing sees it: a new bond starts with no subscriptions at once (not when its save
+    // completes, which would erase what the client subscribed to meanwhile), and its save is awaited
+    // by the CCCD writer below.
+    const store = this.bondStore;
+    const pairingStore: BondStore = {
+      load: id => store.load(id),
+      save: bond => {
+        this.gattServer.forget(identityKey(bond.identity));
+        const saving = store.save(bond);
+        this.bondSaves = Promise.allSettled([this.bondSaves, saving]);
+        return saving;
+      },
+      remove: id => store.remove(id),
+      list: () => store.list(),
+      ...(store.loadLocalIdentity ? { loadLocalIdentity: () => store.loadLocalIdentity!() } : {}),
+      ...(store.saveLocalIdentity ? { saveLocalIdentity: (keys: LocalIdentityKeys) => store.saveLocalIdentity!(keys) } : {}),
+    };
     const security: SecurityContext | undefined = opts.pairing === false ? undefined : {
-      bonds: this.bondStore,
+      bonds: pairingStore,
       attempts: new PairingAttempts(clock),
       policy: () => this.pairingPolicy,
       // Our address on the air when the link was made (an RPA with privacy): c1, f5 and f6 take it.
@@ -283,7 +302,7 @@ export class Adapter extends EventEmitter<AdapterEvents> {
       // With privacy, bonding gives the peer our IRK and identity (Vol 3, Part H, 3.6.4 / 3.6.5).
       ...(localKeys ? { localKeys: () => ({ irk: localKeys.irk, identity: this.identityAddress() }) } : {}),
       // A new bond's IRK resolves the peer's next RPA at once; a new bond starts with no subscriptions.
-      onBond: bond => { this.resolver.add(bond); this.gattServer.forget(identityKey(bond.identity)); void this.syncResolvingList(); },
+      onBond: bond => { this.resolver.add(bond); void this.syncResolvingList(); },
       onBondRemoved: identity => { this.resolver.remove(identity); this.gattServer.forget(identityKey(identity)); void this.syncResolvingList(); },
       ...(opts.pairingEntropy ? { entropy: opts.pairingEntropy } : {}),
     };
@@ -301,6 +320,9 @@ export class Adapter extends EventEmitter<AdapterEvents> {
         const id = parseIdentityKey(identity);
         if (!id) return;
         this.cccdWrites = this.cccdWrites.then(async () => {
+          // A bond made on this link may still be on its way to the store (pairing reports it bonded
+          // before the save completes): its CCCD values go into it once it is there.
+          await this.bondSaves;
           const bond = await this.bondStore.load(id);
           if (bond && this.gattServer.remembers(identity)) await this.bondStore.save({ ...bond, cccds });
         }).catch(e => log.smp('CCCD values of %s not stored with its bond: %s', identity, (e as Error).message));

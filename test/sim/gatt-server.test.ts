@@ -497,4 +497,35 @@ describe('adapter.serve on the simulated air', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   }, 90_000);
+  test('a client that subscribes and leaves while its new bond is still being saved: the CCCD values end up in the bond', async () => {
+    // Pairing reports the link bonded before the store has the bond. A slow store (a loaded disk) used
+    // to lose what the client subscribed to meanwhile: the CCCD writer found no bond yet, and the new
+    // bond's "starts with no subscriptions" then erased the remembered values as well.
+    class GatedStore extends MemoryBondStore {
+      gate!: () => void;
+      private readonly held = new Promise<void>(r => { this.gate = r; });
+      override async save(bond: Parameters<MemoryBondStore['save']>[0]): Promise<void> {
+        if (!bond.cccds) await this.held;
+        return super.save(bond);
+      }
+    }
+    const air = new SimAir();
+    const cs = createSimulator({ name: 'central', peripherals: [] }, { air });
+    const ps = createSimulator({ name: 'peripheral', peripherals: [] }, { air });
+    const central = await Adapter.open({ transport: cs.transport, clock: air.clock, bonds: new MemoryBondStore() });
+    const store = new GatedStore();
+    const peripheral = await Adapter.open({ transport: ps.transport, clock: air.clock, bonds: store, randomAddress: 'C4:11:22:33:44:56' });
+    open.push(central, peripheral);
+    const server = await peripheral.serve([{ uuid: SVC, characteristics: [{ uuid: 0xfff1, properties: ['read', 'notify'], value: Uint8Array.of(0) }] }]);
+    const link = await connect(peripheral, central);
+    expect(await link.conn.pair()).toMatchObject({ encrypted: true, bonded: true });
+    await (await link.conn.characteristic(SVC, 0xfff1)).subscribe(() => undefined);
+    await link.conn.disconnect();
+    while (server.connections.length > 0) await air.clock.delay(10);
+    expect(await store.list()).toEqual([]); // the bond is still on its way
+    store.gate();
+    let bonds = await store.list();
+    for (let i = 0; i < 100 && !bonds[0]?.cccds; i++) { await air.clock.delay(10); bonds = await store.list(); }
+    expect(bonds[0]?.cccds).toEqual({ [`${SVC}/0000fff1-0000-1000-8000-00805f9b34fb`]: 1 });
+  });
 });
