@@ -5,38 +5,12 @@
 // client's do not; the records are bounded (MAX_BONDED_RECORDS, least recently connected dropped).
 // Security errors and the handler bound on the wire.
 import { describe, expect, test } from 'vitest';
-import { AttBearer } from '../../../src/att/bearer.js';
-import { decodeAtt, encodeAtt, type AttPdu } from '../../../src/att/pdus.js';
 import { FakeClock } from '../../../src/clock.js';
-import type { ChannelReceiver, L2capChannel } from '../../../src/l2cap/channel.js';
 import { GattServer, MAX_BONDED_RECORDS, type ServedPeer } from '../../../src/gatt/server/server.js';
-import { DisconnectedError } from '../../../src/errors.js';
+import { attach, flush, OPEN } from './served-wire.js';
 
-interface Wire { rx(pdu: AttPdu): void; sent: AttPdu[]; close(): void }
-
-function attach(server: GattServer<string>, peer: ServedPeer<string>, clock: FakeClock): Wire {
-  let receiver: ChannelReceiver | undefined;
-  const sent: AttPdu[] = [];
-  const channel: L2capChannel = {
-    handle: 0x40, cid: 4, mtu: 0xffff,
-    send: async sdu => { sent.push(decodeAtt(sdu) as AttPdu); },
-    setReceiver: r => { receiver = r; },
-    close: () => undefined,
-  };
-  const link = server.attach(peer);
-  const bearer = new AttBearer(channel, { clock, server: link.role });
-  link.bind(bearer);
-  return {
-    rx: pdu => receiver!.data(encodeAtt(pdu)),
-    sent,
-    close: () => receiver!.closed(new DisconnectedError('link', 0x13)),
-  };
-}
-
-const flush = async (): Promise<void> => { for (let i = 0; i < 50; i++) await Promise.resolve(); };
 const peerOf = (security: { encrypted: boolean; authenticated: boolean; bonded: boolean }, identity?: string): ServedPeer<string> =>
   ({ connection: 'conn', security, identity });
-const OPEN = { encrypted: false, authenticated: false, bonded: false };
 
 describe('GattServer on a bare bearer', () => {
   test('a request right behind the Service Changed confirmation, in the same turn, is served (not Database Out Of Sync)', async () => {

@@ -4,27 +4,12 @@
 // else after the last service. Reads and writes of our own services' values reach onOwnServiceAccess;
 // the user's do not. Checked on a bare ATT bearer with the client's own requests.
 import { describe, expect, test } from 'vitest';
-import { AttBearer } from '../../../src/att/bearer.js';
-import { decodeAtt, encodeAtt, type AttPdu } from '../../../src/att/pdus.js';
 import { FakeClock } from '../../../src/clock.js';
-import type { ChannelReceiver, L2capChannel } from '../../../src/l2cap/channel.js';
 import { GattServer, type OwnServiceAccess, type ServedService } from '../../../src/gatt/server/server.js';
 import { uuid } from '../../../src/codec/uuid.js';
+import { attach as attachPeer, flush, OPEN } from './served-wire.js';
 
-function attach(server: GattServer<string>, clock: FakeClock): { rx(pdu: AttPdu): void; sent: AttPdu[] } {
-  let receiver: ChannelReceiver | undefined;
-  const sent: AttPdu[] = [];
-  const channel: L2capChannel = {
-    handle: 0x40, cid: 4, mtu: 0xffff,
-    send: async sdu => { sent.push(decodeAtt(sdu) as AttPdu); },
-    setReceiver: r => { receiver = r; },
-    close: () => undefined,
-  };
-  const link = server.attach({ connection: 'conn', security: { encrypted: false, authenticated: false, bonded: false }, identity: undefined });
-  link.bind(new AttBearer(channel, { clock, server: link.role }));
-  return { rx: pdu => receiver!.data(encodeAtt(pdu)), sent };
-}
-const flush = async (): Promise<void> => { for (let i = 0; i < 50; i++) await Promise.resolve(); };
+const attach = (server: GattServer<string>, clock: FakeClock) => attachPeer(server, { connection: 'conn', security: OPEN, identity: undefined }, clock);
 const starts = (server: GattServer<string>): Array<[string, number, number]> =>
   server.database.layout.map(s => [s.uuid.slice(4, 8), s.start, s.end]);
 
