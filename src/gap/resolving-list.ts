@@ -146,15 +146,14 @@ export class ControllerResolvingList {
         await this.host.command({ kind: 'leClearResolvingList' });
         this.entries.clear();
         for (const w of wanted) {
-          await this.host.command({ kind: 'leAddDeviceToResolvingList', peerIdentityAddressType: w.identity.type === 0 ? 0 : 1,
-            peerIdentityAddress: w.identity.address.toUpperCase(), peerIrk: w.irk, localIrk: local });
-          this.entries.add(`${w.identity.type === 0 ? 0 : 1}/${w.identity.address.toUpperCase()}`);
+          const type = w.identity.type === 0 ? 0 : 1, address = w.identity.address.toUpperCase();
+          await this.host.command({ kind: 'leAddDeviceToResolvingList', peerIdentityAddressType: type, peerIdentityAddress: address, peerIrk: w.irk, localIrk: local });
+          this.entries.add(`${type}/${address}`);
           // Device privacy mode (7.8.77): in the default network mode the controller would ignore a
           // bonded peer that advertises with its identity address (privacy off, or a device that
           // uses its identity for some sets), and the host would no longer hear it at all.
           if (this.host.info.supports('leSetPrivacyMode')) {
-            await this.host.command({ kind: 'leSetPrivacyMode', peerIdentityAddressType: w.identity.type === 0 ? 0 : 1,
-              peerIdentityAddress: w.identity.address.toUpperCase(), privacyMode: 1 });
+            await this.host.command({ kind: 'leSetPrivacyMode', peerIdentityAddressType: type, peerIdentityAddress: address, privacyMode: 1 });
           }
         }
         if (wanted.length === 0) return;
