@@ -44,6 +44,17 @@ async function firstReport(adapter: Adapter, filter: { address?: string } = {}):
   return ad!;
 }
 
+/** A bond store holding the bond of an earlier run (its own simulator and adapter, closed since). */
+async function bondedInAnEarlierRun(): Promise<MemoryBondStore> {
+  const bonds = new MemoryBondStore();
+  const first = await adapterOn(world(), bonds);
+  const conn = await first.connect(await firstReport(first), { timeout: 5000 });
+  await conn.pair();
+  await conn.disconnect();
+  await first.close();
+  return bonds;
+}
+
 describe('a peripheral with a rotating RPA, resolved by the host (the controller has no resolving list)', () => {
   test('its address on the air is an RPA of its IRK, new every rotation period, never its identity', async () => {
     const sim = world();
@@ -107,13 +118,7 @@ describe('a peripheral with a rotating RPA, resolved by the host (the controller
   });
 
   test('an adapter opened on a bond store resolves from open; connect by identity times out when the device is gone', async () => {
-    const bonds = new MemoryBondStore();
-    const earlier = world();
-    const first = await adapterOn(earlier, bonds);
-    const conn = await first.connect(await firstReport(first), { timeout: 5000 });
-    await conn.pair();
-    await conn.disconnect();
-    await first.close();
+    const bonds = await bondedInAnEarlierRun();
 
     // Another run (a new process would do the same): the bond store is all that carries over.
     const sim = world();
@@ -131,13 +136,7 @@ describe('a peripheral with a rotating RPA, resolved by the host (the controller
   });
 
   test('reports heard right after open are resolved: open() reads the bond list (a slow store) before it returns', async () => {
-    const bonds = new MemoryBondStore();
-    const earlier = world();
-    const first = await adapterOn(earlier, bonds);
-    const conn = await first.connect(await firstReport(first), { timeout: 5000 });
-    await conn.pair();
-    await conn.disconnect();
-    await first.close();
+    const bonds = await bondedInAnEarlierRun();
 
     // A store whose list() answers after 50 ms of wall-clock time (a slow disk); the simulator's
     // virtual time runs far faster, so a list read in the background would miss the first reports.
