@@ -39,12 +39,12 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Adapter } from '../../src/api/adapter.js';
+import type { Adapter } from '../../src/api/adapter.js';
 import type { Connection } from '../../src/api/connection.js';
-import { ChannelClosedError, ChannelRefusedError, HciStatusError } from '../../src/errors.js';
+import { ChannelClosedError, ChannelRefusedError } from '../../src/errors.js';
 import type { CreditChannel } from '../../src/l2cap/coc.js';
-import { StreamTransport } from '../../src/transport/stream.js';
-import { syncH4, useBlueZGuest, type BlueZGuestInfo } from './helpers/bluez-guest.js';
+import { useBlueZGuest, type BlueZGuestInfo } from './helpers/bluez-guest.js';
+import { connectWhenAdvertising, openBridgedAdapter } from './helpers/bluez-peer.js';
 import { GuestControl, type GuestProgram } from './helpers/guest-control.js';
 import { tsharkCreditSdus, tsharkL2cap, tsharkMalformed } from './helpers/tshark.js';
 
@@ -145,18 +145,8 @@ describe('L2CAP credit-based channels with the Linux kernel (BlueZ 5.66 l2test i
 
   /** The link to BlueZ (it re-advertises after a disconnect, not at once: btvirt then fails with 0x3E). */
   const connect = async (): Promise<Connection> => {
-    if (conn?.connected) return conn;
-    for (let attempt = 1; ; attempt++) {
-      const ad = await adapter.find({ address: guest.peripheral, active: false, timeout: 30_000 });
-      if (!ad) throw new Error(`BlueZ (${guest.peripheral}) did not advertise within 30 s`);
-      try {
-        conn = await adapter.connect(ad, { timeout: 20_000 });
-        return conn;
-      } catch (e) {
-        if (!(e instanceof HciStatusError && e.status === 0x3e) || attempt >= 5) throw e;
-        await new Promise(r => setTimeout(r, 500));
-      }
-    }
+    if (!conn?.connected) conn = await connectWhenAdvertising(adapter, guest.peripheral);
+    return conn;
   };
 
   beforeAll(async () => {
@@ -164,10 +154,7 @@ describe('L2CAP credit-based channels with the Linux kernel (BlueZ 5.66 l2test i
     ctl = await GuestControl.open(guest.ctlSocket);
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'blewire-coc-bluez-'));
     capture = path.join(tmp, 'coc-bluez.btsnoop');
-    const sock = await syncH4(guest.h4Socket);
-    const transport = new StreamTransport(sock, `unix:${guest.h4Socket}`);
-    sock.resume();
-    adapter = await Adapter.open({ transport, capture, randomAddress: OURS, bonds: false });
+    adapter = await openBridgedAdapter(guest, { capture, randomAddress: OURS, bonds: false });
     const ecred = await ctl.run(['cat', '/sys/module/bluetooth/parameters/enable_ecred'], SLOW);
     ecredBefore = ecred.code === 0 ? ecred.stdout.trim() : undefined;
   }, 900_000);

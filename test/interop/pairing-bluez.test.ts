@@ -27,23 +27,22 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Adapter } from '../../src/api/adapter.js';
+import type { Adapter } from '../../src/api/adapter.js';
 import type { Connection } from '../../src/api/connection.js';
 import { AttError, HciStatusError, SmpError } from '../../src/errors.js';
 import type { PairingProgress } from '../../src/link/pairing.js';
-import { FileBondStore } from '../../src/smp/bonds.js';
-import { StreamTransport } from '../../src/transport/stream.js';
-import { syncH4, useBlueZGuest, type BlueZGuestInfo } from './helpers/bluez-guest.js';
+import { FileBondStore, type Bond } from '../../src/smp/bonds.js';
+import { useBlueZGuest, type BlueZGuestInfo } from './helpers/bluez-guest.js';
+import { BlueZPeer, connectWhenAdvertising, l2capFrom, lastFrame, ltksSentSince, openBridgedAdapter, ourBondWith } from './helpers/bluez-peer.js';
 import { GuestControl, type GuestProgram } from './helpers/guest-control.js';
 import { Timings } from './helpers/timings.js';
-import { tshark, tsharkL2cap, tsharkMalformed } from './helpers/tshark.js';
+import { tsharkMalformed } from './helpers/tshark.js';
 
 const TEST_SVC = '12345678-1234-5678-1234-56789abcdef0';
 const TEST_ENC_CHR = '12345678-1234-5678-1234-56789abcdef3'; // flags encrypt-read, encrypt-write
 const TEST_SECURE_CHR = '12345678-1234-5678-1234-56789abcdef5'; // flags secure-read, secure-write
 /** Our static random address (Vol 6, Part B, 1.3.2.1: two top bits 1): BlueZ keeps its bond under it. */
 const OURS = 'C2:5A:11:22:33:44';
-const EXAMPLES = '/opt/bluez-examples';
 /** The guest is qemu TCG: SMP with P-256 in its kernel, python agents and D-Bus take seconds. */
 const SLOW = 60_000;
 
@@ -70,126 +69,59 @@ describe('blewire pairs with BlueZ 5.66 (bluetoothd + simple-agent in the qemu g
   let capture: string;
   let conn: Connection | undefined;
   let agent: GuestProgram | undefined;
-  let agents = 0;
   /** How many Just Works pairings BlueZ's agent has authorised. */
   let authorized: () => number = () => 0;
   /** Pairing progress of the current link. */
   let seen: PairingProgress[] = [];
 
-  const bluezBondDir = (): string => `/var/lib/bluetooth/${guest.peripheral}/${OURS}`;
-
-  /** BlueZ's stored keys for us (the info file), or undefined when it has no bond. */
-  const bluezInfo = async (): Promise<string | undefined> => {
-    const r = await ctl.run(['cat', `${bluezBondDir()}/info`], SLOW);
-    return r.code === 0 ? r.stdout : undefined;
-  };
-
-  const DEVICE = `/org/bluez/hci0/dev_${OURS.replace(/:/g, '_')}`;
-  const removeDevice = (): Promise<unknown> => ctl.run(['dbus-send', '--system', '--print-reply', '--dest=org.bluez', '/org/bluez/hci0',
-    'org.bluez.Adapter1.RemoveDevice', `objpath:${DEVICE}`], SLOW);
-
-  /**
-   * Makes BlueZ forget us (org.bluez.Adapter1.RemoveDevice; its bond directory goes with it), once
-   * bluetoothd has seen our link go (Device1.Connected false) and had a moment to close its ATT socket:
-   * removing a device whose socket the kernel is still tearing down hit a list corruption BUG in the
-   * guest's Linux 6.1 (hci_chan_del from l2cap_sock_release) that kills bluetoothd.
-   */
+  let bluez: BlueZPeer;
+  const bluezInfo = (): Promise<string | undefined> => bluez.info();
+  const btmgmt = (...args: string[]): Promise<string> => bluez.btmgmt(...args);
+  /** Drops our link, then makes BlueZ forget us (BlueZPeer.forget: it waits for bluetoothd to see the link go). */
   const bluezForget = async (): Promise<void> => {
     if (conn?.connected) await conn.disconnect();
-    const settled = await ctl.run(['sh', '-c', `for i in $(seq 1 150); do
-      dbus-send --system --print-reply --dest=org.bluez ${DEVICE} org.freedesktop.DBus.Properties.Get \
-        string:org.bluez.Device1 string:Connected 2>/dev/null | grep -q 'boolean true' || { sleep 1; exit 0; }
-      sleep 0.2; done; exit 1`], SLOW);
-    expect(settled.code, 'bluetoothd still shows us connected').toBe(0);
-    await removeDevice();
-    expect(await bluezInfo()).toBeUndefined();
+    await bluez.forget();
   };
-
   /** Replaces BlueZ's agent with simple-agent at this IO capability (or none). */
   const useAgent = async (io: string | undefined): Promise<void> => {
-    await agent?.kill();
-    agent = undefined;
-    if (!io) return;
-    agent = await ctl.spawn(`agent-${agents++}`, ['python3', './simple-agent', '-c', io], EXAMPLES);
-    await agent.expect(/Agent registered/, SLOW);
-    // bluetoothd asks its agent to authorise an incoming Just Works pairing (the kernel's User Confirmation
-    // Request with the hint set: RequestAuthorization); BlueZ's user says yes.
-    authorized = agent.respond(/Authorize\? \(yes\/no\): /, 'yes\n');
+    ({ program: agent, authorized } = await bluez.useAgent(io));
   };
 
-  const btmgmt = (...args: string[]): Promise<string> => ctl.ok(['btmgmt', '--index', '0', ...args], SLOW);
-
-  /**
-   * A fresh link to BlueZ. It re-advertises after each disconnect, but not at once, and btvirt fails a
-   * connection to a device that is not advertising at that instant with 0x3E: so try a few times.
-   */
+  /** A fresh link to BlueZ (retried on btvirt's 0x3E while BlueZ is between advertisements). */
   const connect = async (): Promise<Connection> => {
     if (conn?.connected) await conn.disconnect();
-    for (let attempt = 1; ; attempt++) {
-      const ad = await adapter.find({ address: guest.peripheral, active: false, timeout: 30_000 });
-      if (!ad) throw new Error(`BlueZ (${guest.peripheral}) did not advertise again within 30 s`);
-      try {
-        conn = await adapter.connect(ad, { timeout: 20_000 });
-        break;
-      } catch (e) {
-        if (!(e instanceof HciStatusError && e.status === 0x3e) || attempt >= 5) throw e;
-        await new Promise(r => setTimeout(r, 500));
-      }
-    }
+    conn = await connectWhenAdvertising(adapter, guest.peripheral);
     seen = [];
     conn.on('pairing', p => seen.push(p));
     return conn;
   };
 
-  /** The last frame of the capture so far: later checks look at what came after it. */
-  const mark = async (): Promise<number> => {
-    const out = await tshark('-r', capture, '-T', 'fields', '-e', 'frame.number');
-    const lines = out.trim().split('\n');
-    return Number(lines[lines.length - 1] ?? 0);
-  };
+  const mark = (): Promise<number> => lastFrame(capture);
 
   /** SMP PDUs (CID 0x0006) after `after`, as tshark reassembled them. */
-  const smpSince = async (after: number): Promise<Array<{ dir: 'tx' | 'rx'; pdu: string }>> =>
-    (await tsharkL2cap(capture)).filter(r => r.cid === 0x0006 && r.frame > after).map(r => ({ dir: r.dir, pdu: r.payload }));
+  const smpSince = (after: number): Promise<Array<{ dir: 'tx' | 'rx'; pdu: string }>> => l2capFrom(capture, after, 0x0006);
 
   /** HCI LE Enable Encryption commands after `after`, with the LTK as it travels. */
-  const encryptionsSince = async (after: number): Promise<string[]> => {
-    const out = await tshark('-r', capture, '-Y', `frame.number > ${after} && bthci_cmd.opcode == 0x2019`, '-T', 'fields',
-      '-e', 'bthci_cmd.le_long_term_key');
-    return out.split('\n').filter(Boolean).map(s => s.replace(/:/g, ''));
-  };
+  const encryptionsSince = (after: number): Promise<string[]> => ltksSentSince(capture, after, 0x2019);
 
   /** Our bond with BlueZ, which must exist. */
-  const ourBond = async () => {
-    const bond = (await adapter.bonds()).find(b => b.identity.address === guest.peripheral);
-    if (!bond) throw new Error('no bond with BlueZ');
-    return bond;
-  };
-
-  /** BlueZ stored the key we hold (hex, as on the wire: BlueZ writes the octets in that order). */
-  const expectBlueZHoldsOurKey = async (): Promise<string> => {
-    const info = await bluezInfo();
-    expect(info, 'BlueZ has no bond with us').toBeDefined();
-    const bond = await ourBond();
-    expect(info!.toUpperCase()).toContain(`KEY=${hex(bond.ltk!.key).toUpperCase()}`);
-    return info!;
-  };
+  const ourBond = (): Promise<Bond> => ourBondWith(adapter, guest.peripheral);
+  /** BlueZ stored the key we hold. */
+  const expectBlueZHoldsOurKey = (): Promise<string> => bluez.storesOurKey(adapter);
 
   const encChar = async (c: Connection) => c.characteristic(TEST_SVC, TEST_ENC_CHR, { timeout: SLOW });
 
   beforeAll(async () => {
     ({ guest, release } = await useBlueZGuest());
     ctl = await GuestControl.open(guest.ctlSocket);
+    bluez = new BlueZPeer(ctl, guest, OURS, SLOW);
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'blewire-pairing-bluez-'));
     capture = path.join(tmp, 'pairing-bluez.btsnoop');
     // A clean BlueZ: SC on, bondable, no bond with our address left by an earlier run on this guest.
     await btmgmt('sc', 'on');
     await btmgmt('bondable', 'on');
-    await removeDevice();
-    const sock = await syncH4(guest.h4Socket);
-    const transport = new StreamTransport(sock, `unix:${guest.h4Socket}`);
-    sock.resume();
-    adapter = await Adapter.open({ transport, capture, randomAddress: OURS, bonds: new FileBondStore(path.join(tmp, 'bonds')) });
+    await bluez.removeDevice();
+    adapter = await openBridgedAdapter(guest, { capture, randomAddress: OURS, bonds: new FileBondStore(path.join(tmp, 'bonds')) });
   }, 900_000);
 
   afterAll(async () => {

@@ -25,16 +25,16 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Adapter } from '../../src/api/adapter.js';
+import type { Adapter } from '../../src/api/adapter.js';
 import type { Connection } from '../../src/api/connection.js';
 import type { GattServer } from '../../src/gatt/server/server.js';
 import type { PairingProgress } from '../../src/link/pairing.js';
-import { FileBondStore } from '../../src/smp/bonds.js';
-import { StreamTransport } from '../../src/transport/stream.js';
-import { syncH4, useBlueZGuest, type BlueZGuestInfo } from './helpers/bluez-guest.js';
+import { FileBondStore, type Bond } from '../../src/smp/bonds.js';
+import { useBlueZGuest, type BlueZGuestInfo } from './helpers/bluez-guest.js';
+import { BlueZPeer, l2capFrom, lastFrame, ltksSentSince, openBridgedAdapter, ourBondWith } from './helpers/bluez-peer.js';
 import { GuestControl, type GuestProgram } from './helpers/guest-control.js';
 import { Timings } from './helpers/timings.js';
-import { tshark, tsharkL2cap, tsharkMalformed } from './helpers/tshark.js';
+import { tsharkMalformed } from './helpers/tshark.js';
 
 const OPS = fs.readFileSync(fileURLToPath(new URL('./helpers/bluez-central-ops.py', import.meta.url)), 'utf8');
 /** Our static random address (Vol 6, Part B, 1.3.2.1): BlueZ keeps its bond with us under it. */
@@ -42,7 +42,6 @@ const OURS = 'C3:5A:11:22:33:55';
 const SVC = '5ec00000-0b1e-4a1e-9c5e-7f3a2b1c0d00';
 const ENC = SVC.replace('5ec00000', '5ec00001');
 const AUTH = SVC.replace('5ec00000', '5ec00002');
-const EXAMPLES = '/opt/bluez-examples';
 const SLOW = 90_000;
 const LTK_TYPE = { scUnauthenticated: /Authenticated=2\n/, scAuthenticated: /Authenticated=3\n/ } as const;
 
@@ -63,7 +62,6 @@ describe('blewire as peripheral, paired by BlueZ 5.66 as the central (bluetoothd
   let tmp: string;
   let capture: string;
   let agent: GuestProgram | undefined;
-  let agents = 0;
   /** The latest incoming connection (BlueZ's link to us) and the pairing progress seen on it. */
   let conn: Connection | undefined;
   let seen: PairingProgress[] = [];
@@ -77,11 +75,8 @@ describe('blewire as peripheral, paired by BlueZ 5.66 as the central (bluetoothd
     return a !== undefined && b !== undefined ? `${(b - a).toFixed(0)} ms` : 'n/a';
   };
 
-  const DEVICE = `/org/bluez/hci0/dev_${OURS.replace(/:/g, '_')}`;
-  const bluezInfo = async (): Promise<string | undefined> => {
-    const r = await ctl.run(['cat', `/var/lib/bluetooth/${guest.peripheral}/${OURS}/info`], SLOW);
-    return r.code === 0 ? r.stdout : undefined;
-  };
+  let peer: BlueZPeer;
+  const bluezInfo = (): Promise<string | undefined> => peer.info();
 
   /** One bluetoothd operation through bluez-central-ops.py. */
   const bluez = async (...args: string[]): Promise<OpResult> => {
@@ -99,69 +94,35 @@ describe('blewire as peripheral, paired by BlueZ 5.66 as the central (bluetoothd
     return r;
   };
 
-  /** BlueZ drops the link and forgets us (RemoveDevice, once it saw the link go: see pairing-bluez.test.ts). */
+  /** BlueZ drops the link and forgets us (BlueZPeer.forget: it waits for bluetoothd to see the link go). */
   const bluezForget = async (): Promise<void> => {
     if (conn?.connected) await conn.disconnect();
-    const settled = await ctl.run(['sh', '-c', `for i in $(seq 1 150); do
-      dbus-send --system --print-reply --dest=org.bluez ${DEVICE} org.freedesktop.DBus.Properties.Get \
-        string:org.bluez.Device1 string:Connected 2>/dev/null | grep -q 'boolean true' || { sleep 1; exit 0; }
-      sleep 0.2; done; exit 1`], SLOW);
-    expect(settled.code, 'bluetoothd still shows us connected').toBe(0);
-    await ctl.run(['dbus-send', '--system', '--print-reply', '--dest=org.bluez', '/org/bluez/hci0',
-      'org.bluez.Adapter1.RemoveDevice', `objpath:${DEVICE}`], SLOW);
-    expect(await bluezInfo()).toBeUndefined();
+    await peer.forget();
   };
-
   const useAgent = async (io: string | undefined): Promise<void> => {
-    await agent?.kill();
-    agent = undefined;
-    if (!io) return;
-    agent = await ctl.spawn(`agent-${agents++}`, ['python3', './simple-agent', '-c', io], EXAMPLES);
-    await agent.expect(/Agent registered/, SLOW);
-    agent.respond(/Authorize\? \(yes\/no\): /, 'yes\n');
+    ({ program: agent } = await peer.useAgent(io));
   };
-
-  const btmgmt = (...args: string[]): Promise<string> => ctl.ok(['btmgmt', '--index', '0', ...args], SLOW);
-
-  const mark = async (): Promise<number> => {
-    const out = await tshark('-r', capture, '-T', 'fields', '-e', 'frame.number');
-    const lines = out.trim().split('\n');
-    return Number(lines[lines.length - 1] ?? 0);
-  };
-  const l2capSince = async (after: number, cid: number): Promise<Array<{ dir: 'tx' | 'rx'; pdu: string }>> =>
-    (await tsharkL2cap(capture)).filter(r => r.cid === cid && r.frame > after).map(r => ({ dir: r.dir, pdu: r.payload }));
+  const btmgmt = (...args: string[]): Promise<string> => peer.btmgmt(...args);
+  const mark = (): Promise<number> => lastFrame(capture);
+  const l2capSince = (after: number, cid: number): Promise<Array<{ dir: 'tx' | 'rx'; pdu: string }>> => l2capFrom(capture, after, cid);
   /** HCI LE Long Term Key Request Reply commands (Vol 4, Part E, 7.8.25) after `after`: the LTK we gave. */
-  const ltkRepliesSince = async (after: number): Promise<string[]> => {
-    const out = await tshark('-r', capture, '-Y', `frame.number > ${after} && bthci_cmd.opcode == 0x201a`, '-T', 'fields',
-      '-e', 'bthci_cmd.le_long_term_key');
-    return out.split('\n').filter(Boolean).map(s => s.replace(/:/g, ''));
-  };
-  const ourBond = async () => {
-    const bond = (await adapter.bonds()).find(b => b.identity.address === guest.peripheral);
-    if (!bond) throw new Error('no bond with BlueZ');
-    return bond;
-  };
-  const expectBlueZHoldsOurKey = async (): Promise<string> => {
-    const info = await bluezInfo();
-    expect(info, 'BlueZ has no bond with us').toBeDefined();
-    expect(info!.toUpperCase()).toContain(`KEY=${hex((await ourBond()).ltk!.key).toUpperCase()}`);
-    return info!;
-  };
+  const ltkRepliesSince = (after: number): Promise<string[]> => ltksSentSince(capture, after, 0x201a);
+  /** Our bond with BlueZ, which must exist. */
+  const ourBond = (): Promise<Bond> => ourBondWith(adapter, guest.peripheral);
+  /** BlueZ stored the key we hold. */
+  const expectBlueZHoldsOurKey = (): Promise<string> => peer.storesOurKey(adapter);
   const handle = (uuid: string): number => server.handleOf(uuid);
 
   beforeAll(async () => {
     ({ guest, release } = await useBlueZGuest());
     ctl = await GuestControl.open(guest.ctlSocket);
+    peer = new BlueZPeer(ctl, guest, OURS, SLOW);
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'blewire-periph-pairing-'));
     capture = path.join(tmp, 'peripheral-pairing-bluez.btsnoop');
     await btmgmt('sc', 'on');
     await btmgmt('bondable', 'on');
-    await ctl.run(['dbus-send', '--system', '--print-reply', '--dest=org.bluez', '/org/bluez/hci0',
-      'org.bluez.Adapter1.RemoveDevice', `objpath:${DEVICE}`], SLOW);
-    const sock = await syncH4(guest.h4Socket);
-    const transport = new StreamTransport(sock, `unix:${guest.h4Socket}`);
-    sock.resume();
-    adapter = await Adapter.open({ transport, capture, randomAddress: OURS, bonds: new FileBondStore(path.join(tmp, 'bonds')) });
+    await peer.removeDevice();
+    adapter = await openBridgedAdapter(guest, { capture, randomAddress: OURS, bonds: new FileBondStore(path.join(tmp, 'bonds')) });
     adapter.on('connection', c => {
       if (c.role !== 'peripheral') return;
       conn = c;

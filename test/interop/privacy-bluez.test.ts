@@ -14,19 +14,17 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Adapter } from '../../src/api/adapter.js';
+import type { Adapter } from '../../src/api/adapter.js';
 import type { Connection } from '../../src/api/connection.js';
 import { isResolvablePrivateAddress, rpaMatchesIrk } from '../../src/gap/privacy.js';
-import { HciStatusError } from '../../src/errors.js';
 import { FileBondStore } from '../../src/smp/bonds.js';
-import { StreamTransport } from '../../src/transport/stream.js';
-import { syncH4, useBlueZGuest, type BlueZGuestInfo } from './helpers/bluez-guest.js';
-import { GuestControl, type GuestProgram } from './helpers/guest-control.js';
-import { tshark, tsharkL2cap, tsharkMalformed } from './helpers/tshark.js';
+import { useBlueZGuest, type BlueZGuestInfo } from './helpers/bluez-guest.js';
+import { BlueZPeer, lastFrame, openBridgedAdapter, retryOn0x3E } from './helpers/bluez-peer.js';
+import { GuestControl } from './helpers/guest-control.js';
+import { tsharkL2cap, tsharkMalformed } from './helpers/tshark.js';
 
 /** Our static random address: BlueZ keeps its bond with us under it. */
 const OURS = 'C2:5A:11:22:33:55';
-const EXAMPLES = '/opt/bluez-examples';
 const ADV_NAME = 'TestAdvertisement'; // example-advertisement's LocalName
 const SLOW = 60_000;
 
@@ -37,55 +35,29 @@ describe('BlueZ 5.66 with privacy on: blewire bonds with it under an RPA and kno
   let adapter: Adapter;
   let tmp: string;
   let capture: string;
-  let agent: GuestProgram | undefined;
   let conn: Connection | undefined;
   let firstRpa = '';
 
-  const DEVICE = `/org/bluez/hci0/dev_${OURS.replace(/:/g, '_')}`;
-  const btmgmt = (...args: string[]): Promise<string> => ctl.ok(['btmgmt', '--index', '0', ...args], SLOW);
-  const removeDevice = (): Promise<unknown> => ctl.run(['dbus-send', '--system', '--print-reply', '--dest=org.bluez', '/org/bluez/hci0',
-    'org.bluez.Adapter1.RemoveDevice', `objpath:${DEVICE}`], SLOW);
-  /** Power-cycle BlueZ's adapter (a new RPA when privacy is on: the kernel marks its RPA expired on power on). */
-  const powerCycle = async (...between: string[][]): Promise<void> => {
-    await btmgmt('power', 'off');
-    for (const args of between) await btmgmt(...args);
-    await btmgmt('power', 'on');
-  };
-
-  /** The last frame of the capture so far. */
-  const mark = async (): Promise<number> => {
-    const out = await tshark('-r', capture, '-T', 'fields', '-e', 'frame.number');
-    return Number(out.trim().split('\n').pop() ?? 0);
-  };
-
-  /** BlueZ's advertising under `filter`, connected (btvirt fails a connection to a device between two advertisements with 0x3E: retried). */
-  const connectTo = async (target: () => Promise<{ address: string; type: 'public' | 'random' }>): Promise<Connection> => {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await adapter.connect(await target(), { timeout: 20_000 });
-      } catch (e) {
-        if (!(e instanceof HciStatusError && e.status === 0x3e) || attempt >= 5) throw e;
-        await new Promise(r => setTimeout(r, 500));
-      }
-    }
-  };
+  let bluez: BlueZPeer;
+  const btmgmt = (...args: string[]): Promise<string> => bluez.btmgmt(...args);
+  const powerCycle = (...between: string[][]): Promise<void> => bluez.powerCycle(...between);
+  const mark = (): Promise<number> => lastFrame(capture);
+  /** BlueZ's advertising under `filter`, connected (retried on btvirt's 0x3E). */
+  const connectTo = (target: () => Promise<{ address: string; type: 'public' | 'random' }>): Promise<Connection> =>
+    retryOn0x3E(async () => adapter.connect(await target(), { timeout: 20_000 }));
 
   beforeAll(async () => {
     ({ guest, release } = await useBlueZGuest());
     ctl = await GuestControl.open(guest.ctlSocket);
+    bluez = new BlueZPeer(ctl, guest, OURS, SLOW);
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'blewire-privacy-bluez-'));
     capture = path.join(tmp, 'privacy-bluez.btsnoop');
-    await removeDevice();
+    await bluez.removeDevice();
     await btmgmt('sc', 'on');
     await btmgmt('bondable', 'on');
     await powerCycle(['privacy', 'on']);
-    agent = await ctl.spawn('privacy-agent', ['python3', './simple-agent', '-c', 'NoInputNoOutput'], EXAMPLES);
-    await agent.expect(/Agent registered/, SLOW);
-    agent.respond(/Authorize\? \(yes\/no\): /, 'yes\n');
-    const sock = await syncH4(guest.h4Socket);
-    const transport = new StreamTransport(sock, `unix:${guest.h4Socket}`);
-    sock.resume();
-    adapter = await Adapter.open({ transport, capture, randomAddress: OURS, bonds: new FileBondStore(path.join(tmp, 'bonds')) });
+    await bluez.useAgent('NoInputNoOutput');
+    adapter = await openBridgedAdapter(guest, { capture, randomAddress: OURS, bonds: new FileBondStore(path.join(tmp, 'bonds')) });
   }, 900_000);
 
   afterAll(async () => {
@@ -93,11 +65,11 @@ describe('BlueZ 5.66 with privacy on: blewire bonds with it under an RPA and kno
     await adapter?.close().catch(() => undefined);
     if (ctl) {
       // Leave BlueZ as other files expect it: privacy off, not bondable, no agent, no bond with us.
-      await agent?.kill().catch(() => undefined);
+      await bluez.useAgent(undefined).catch(() => undefined);
       await powerCycle(['privacy', 'off']).catch(() => undefined);
       await btmgmt('bondable', 'off').catch(() => undefined);
       await new Promise(r => setTimeout(r, 1000));
-      await removeDevice().catch(() => undefined);
+      await bluez.removeDevice().catch(() => undefined);
       ctl.close();
     }
     await release();
