@@ -474,7 +474,7 @@ export class Adapter extends EventEmitter<AdapterEvents> {
     const out: DeviceInfo[] = [];
     for (const e of this.scanner.registry.values()) {
       out.push({ address: e.address, addressType: e.addressType as AddressType, rssi: e.rssi, lastSeen: e.lastSeen,
-        firstSeen: e.firstSeen, reports: e.reports, advertisement: e.advertisement?.last ?? e.advertisement?.held,
+        firstSeen: e.firstSeen, reports: e.reports, advertisement: this.scanner.advertisementOf(e.slot),
         identity: this.resolver.resolve(e.address, e.addressType === 'public' ? 0 : 1) });
     }
     return out.sort((a, b) => b.lastSeen - a.lastSeen);
@@ -548,7 +548,7 @@ export class Adapter extends EventEmitter<AdapterEvents> {
     const now = this.clock.now();
     let best: { address: string; addressType: AddressType; lastSeen: number } | undefined;
     for (const e of this.scanner.registry.values()) {
-      const ad = e.advertisement?.last ?? e.advertisement?.held;
+      const ad = this.scanner.advertisementOf(e.slot);
       if (!ad?.connectable || now - e.lastSeen > RPA_REPORT_FRESH_MS) continue;
       const id = ad.identity;
       if (id?.address !== address || id.addressType !== type) continue;

@@ -37,7 +37,7 @@ import { EXT_ADV_EVENT_TYPE, ExtAdvDataStatus, legacyAdvEventBits } from '../hci
 import { parseAdvertisingData, type ParsedAd } from './ad.js';
 import { compileFilters, filtersOf, type FilterPredicate, type ScanFilter } from './filters.js';
 import type { PeerIdentity } from './privacy.js';
-import { addressString, DEFAULT_REGISTRY_CAPACITY, DeviceRegistry } from './registry.js';
+import { addressFromBits, addressString, DEFAULT_REGISTRY_CAPACITY, DeviceRegistry } from './registry.js';
 
 const SUB_ADV_REPORT = LE_META_TABLE.codeOf('leAdvertisingReport');
 
@@ -53,16 +53,29 @@ const EMPTY_PARSED: ParsedAd = parseAdvertisingData(EMPTY);
 
 /**
  * What every Advertisement of a device shares until its advertising data, scan response, identity or
- * extended header fields change: immutable, except that the AD parse is filled in on first access.
- * A device that repeats itself costs one small Advertisement per report and is parsed once.
+ * extended header fields change: immutable, except that the AD parse and the two views are made on
+ * first access. A device that repeats itself costs one small Advertisement per report and is parsed once.
+ *
+ * The octets are the scanner's own copy, advertising data then scan response data back to back at
+ * `at` in an arena chunk (copyOf): compared in place with each new report, parsed as one run, and
+ * viewed only when the application asks for `data` or `scanResponse`.
  */
 export interface AdvertisedData {
-  readonly address: string;
+  /** The address string, made on first access (most reports are never asked for it). */
+  address: string | undefined;
+  /** The address's low 32 and high 16 bits. */
+  readonly addressLo: number;
+  readonly addressHi: number;
   readonly addressType: AddressType;
-  /** Advertising data (AD structures): the scanner's own copy, made when the data changed. */
-  readonly data: Uint8Array;
-  /** Scan response data merged from the device's last SCAN_RSP, if any. */
-  readonly scanResponse: Uint8Array | undefined;
+  /** The arena chunk holding the octets. */
+  readonly chunk: Uint8Array;
+  readonly at: number;
+  readonly dataLength: number;
+  /** -1: no scan response yet. */
+  readonly scanResponseLength: number;
+  /** The views of the two, made on first access. */
+  dataView: Uint8Array | undefined;
+  scanResponseView: Uint8Array | undefined;
   /** The parse of data followed by scanResponse, on first access. */
   parsed: ParsedAd | undefined;
   readonly identity: PeerIdentity | undefined;
@@ -71,9 +84,12 @@ export interface AdvertisedData {
   readonly sid: number | undefined;
 }
 
-function advertisedData(address: string, addressType: AddressType, data: Uint8Array, scanResponse: Uint8Array | undefined,
-  parsed: ParsedAd | undefined, identity: PeerIdentity | undefined, headerTxPower: number | undefined, sid: number | undefined): AdvertisedData {
-  return { address, addressType, data, scanResponse, parsed, identity, headerTxPower, sid };
+/** A new AdvertisedData of the device `was` describes (its address carried over), with the rest given. */
+function advertisedData(was: AdvertisedData, chunk: Uint8Array, at: number, dataLength: number,
+  scanResponseLength: number, parsed: ParsedAd | undefined, identity: PeerIdentity | undefined, headerTxPower: number | undefined,
+  sid: number | undefined): AdvertisedData {
+  return { address: was.address, addressLo: was.addressLo, addressHi: was.addressHi, addressType: was.addressType, chunk, at, dataLength, scanResponseLength, dataView: undefined, scanResponseView: undefined, parsed,
+    identity, headerTxPower, sid };
 }
 
 // An Advertisement's per-report bits: the event type (legacy PDU type or extended Event_Type bits) and flags.
@@ -101,12 +117,23 @@ export class Advertisement {
 
   /** RSSI in dBm (127: not available). */
   get rssi(): number { return ((this.bits >>> RSSI_SHIFT) << 24) >> 24; }
-  get address(): string { return this.shared.address; }
+  get address(): string {
+    const c = this.shared;
+    return (c.address ??= addressFromBits(c.addressLo, c.addressHi));
+  }
   get addressType(): AddressType { return this.shared.addressType; }
   /** Advertising data (AD structures). */
-  get data(): Uint8Array { return this.shared.data; }
+  get data(): Uint8Array {
+    const c = this.shared;
+    return (c.dataView ??= c.chunk.subarray(c.at, c.at + c.dataLength));
+  }
   /** Scan response data merged from the device's last SCAN_RSP, if any. */
-  get scanResponse(): Uint8Array | undefined { return this.shared.scanResponse; }
+  get scanResponse(): Uint8Array | undefined {
+    const c = this.shared;
+    if (c.scanResponseLength < 0) return undefined;
+    const at = c.at + c.dataLength;
+    return (c.scanResponseView ??= c.chunk.subarray(at, at + c.scanResponseLength));
+  }
   get connectable(): boolean { return (this.bits & CONNECTABLE) !== 0; }
   get scannable(): boolean { return (this.bits & SCANNABLE) !== 0; }
   /** Legacy PDU type or extended event-type bits, as the controller reported them. */
@@ -126,14 +153,9 @@ export class Advertisement {
   get parsed(): ParsedAd {
     const c = this.shared;
     if (c.parsed) return c.parsed;
-    const sr = c.scanResponse;
-    let bytes = c.data;
-    if (sr && sr.length > 0) {
-      bytes = new Uint8Array(c.data.length + sr.length);
-      bytes.set(c.data, 0);
-      bytes.set(sr, c.data.length);
-    }
-    return (c.parsed = bytes.length === 0 ? EMPTY_PARSED : parseAdvertisingData(bytes));
+    // Data and scan response lie back to back in the device's copy: one run, parsed in place.
+    const n = c.dataLength + Math.max(0, c.scanResponseLength);
+    return (c.parsed = n === 0 ? EMPTY_PARSED : parseAdvertisingData(c.chunk.subarray(c.at, c.at + n)));
   }
 
   get name(): string | undefined { return this.parsed.name; }
@@ -168,43 +190,62 @@ export class Advertisement {
   }
 }
 
-/** b[o, o + n) equals `stored`, compared in place. */
-function sameBytes(stored: Uint8Array, b: Uint8Array, o: number, n: number): boolean {
-  if (stored.length !== n) return false;
-  for (let i = 0; i < n; i++) if (stored[i] !== b[o + i]) return false;
+/** b[o, o + n) equals chunk[at, at + length), compared in place. */
+function sameBytes(chunk: Uint8Array, at: number, length: number, b: Uint8Array, o: number, n: number): boolean {
+  if (length !== n) return false;
+  for (let i = 0; i < n; i++) if (chunk[at + i] !== b[o + i]) return false;
   return true;
 }
 
 /**
- * The devices' copies of their AD live in shared chunks: a Uint8Array of its own costs ~250 bytes of
- * heap per copy (typed array, backing store and array buffer objects), a view into a chunk ~120 plus
- * the octets. Bounded: a chunk stays alive while any copy in it does, so the worst case is one chunk
- * per stored copy (the registry's capacity × 2 × ARENA_CHUNK); the usual case is the octets
- * themselves. Data longer than ARENA_LARGE (extended advertising, up to 1650 octets) gets its own array.
+ * The devices' copies of their AD live in shared chunks (one arena): a Uint8Array of its own costs
+ * ~250 bytes of heap per copy (typed array, backing store and array buffer objects), a view ~100; a
+ * device's AdvertisedData holds only its chunk and offset. Bounded: a chunk stays alive while any
+ * copy in it does, so the worst case is one chunk per AdvertisedData still referenced (the current and
+ * last one of each of the registry's devices, a held one, and any the application keeps); the usual
+ * case is the octets themselves. Copies longer than ARENA_LARGE (extended advertising, up to 2 × 1650
+ * octets) get their own array.
  */
 const ARENA_CHUNK = 4096;
 const ARENA_LARGE = 256;
 let arena = new Uint8Array(0);
 let arenaAt = 0;
+/** Where the last store() put its copy (module-level, so a copy allocates no result object). */
+let storedChunk: Uint8Array = arena;
+let storedAt = 0;
+
+/** Room for n octets: sets storedChunk / storedAt. */
+function reserve(n: number): void {
+  if (n > ARENA_LARGE) {
+    storedChunk = new Uint8Array(n);
+    storedAt = 0;
+    return;
+  }
+  if (arenaAt + n > arena.length) {
+    arena = new Uint8Array(ARENA_CHUNK);
+    arenaAt = 0;
+  }
+  storedChunk = arena;
+  storedAt = arenaAt;
+  arenaAt += n;
+}
 
 /**
- * The device's own copy of b[o, o + n). Not `b.slice()`: the transports hand us Buffers, whose
- * slice() is a view, so the stored AD would keep the transport's whole read chunk (or a shared pool
- * slab) alive for as long as the device stays in the registry, and change when the transport reuses
- * its buffer.
+ * The device's own copy of a[ao, ao + an) followed by b[bo, bo + bn), back to back (storedChunk at
+ * storedAt). Not a view of the report: the transports hand us Buffers, so a view would keep the
+ * transport's whole read chunk (or a shared pool slab) alive for as long as the device stays in the
+ * registry, and change when the transport reuses its buffer.
  */
+function store(a: Uint8Array, ao: number, an: number, b: Uint8Array, bo: number, bn: number): void {
+  reserve(an + bn);
+  const c = storedChunk, at = storedAt;
+  for (let i = 0; i < an; i++) c[at + i] = a[ao + i]!;
+  for (let i = 0; i < bn; i++) c[at + an + i] = b[bo + i]!;
+}
+
+/** An own copy of b[o, o + n) as its own array (extended advertising fragments). */
 function copyOf(b: Uint8Array, o: number, n: number): Uint8Array {
-  let c: Uint8Array;
-  if (n > ARENA_LARGE) {
-    c = new Uint8Array(n);
-  } else {
-    if (arenaAt + n > arena.length) {
-      arena = new Uint8Array(ARENA_CHUNK);
-      arenaAt = 0;
-    }
-    c = arena.subarray(arenaAt, arenaAt + n);
-    arenaAt += n;
-  }
+  const c = new Uint8Array(n);
   for (let i = 0; i < n; i++) c[i] = b[o + i]!;
   return c;
 }
@@ -234,17 +275,57 @@ export interface ScanOptions extends ScanFilter {
   bufferSize?: number;
 }
 
-interface DeviceState {
-  /** What the device's Advertisements share; replaced whenever any of it changes. */
-  shared: AdvertisedData;
-  /** Bumped whenever data or scan response changes. */
-  version: number;
-  last: Advertisement | undefined;
-  held: Advertisement | undefined;
-  heldAt: number;
-  /** The advertiser's identity as last resolved, and the resolver generation it was resolved at. */
-  identity: PeerIdentity | undefined;
-  identityGeneration: number;
+/**
+ * The scanner's per-device state, by registry slot (registry.ts), in arrays that grow with the
+ * registry's slots: no object per device beyond its current AdvertisedData.
+ */
+class DeviceStates {
+  slots = 0;
+  /** What the device's Advertisements share; replaced whenever any of it changes (undefined: no device). */
+  shared: Array<AdvertisedData | undefined> = [];
+  /** The AdvertisedData, bits and time of the device's last reported Advertisement (bits -1: none). */
+  lastShared: Array<AdvertisedData | undefined> = [];
+  lastBits = new Int32Array(0);
+  lastTime = new Float64Array(0);
+  /** A scannable advertisement held for its scan response, and when it arrived. */
+  held: Array<Advertisement | undefined> = [];
+  heldAt = new Float64Array(0);
+  /** The scanner-wide change number of the device's data (new device or changed data: a new number). */
+  version = new Float64Array(0);
+  /** The resolver generation the identity in `shared` was resolved at. */
+  identityGeneration = new Int32Array(0);
+
+  grow(n: number): void {
+    const pad = <T>(a: T[]): T[] => { while (a.length < n) a.push(undefined as T); return a; };
+    pad(this.shared);
+    pad(this.lastShared);
+    pad(this.held);
+    const f64 = (a: Float64Array) => { const b = new Float64Array(n); b.set(a); return b; };
+    const i32 = (a: Int32Array) => { const b = new Int32Array(n); b.set(a); return b; };
+    this.lastBits = i32(this.lastBits);
+    this.lastTime = f64(this.lastTime);
+    this.heldAt = f64(this.heldAt);
+    this.version = f64(this.version);
+    this.identityGeneration = i32(this.identityGeneration);
+    this.slots = n;
+  }
+
+  /** The device left its slot. */
+  clear(slot: number): void {
+    if (slot >= this.slots) return;
+    this.shared[slot] = undefined;
+    this.lastShared[slot] = undefined;
+    this.held[slot] = undefined;
+    this.lastBits[slot] = -1;
+  }
+
+  /** The device's last reported Advertisement, else the one held for its scan response. */
+  advertisement(slot: number): Advertisement | undefined {
+    if (slot >= this.slots) return undefined;
+    const sh = this.lastShared[slot];
+    if (sh !== undefined && this.lastBits[slot]! >= 0) return new Advertisement(sh, this.lastTime[slot]!, this.lastBits[slot]!);
+    return this.held[slot];
+  }
 }
 
 type SessionEnd = { tag: 'running' } | { tag: 'ended'; error: Error | undefined };
@@ -254,10 +335,11 @@ export class ScanSession implements AsyncIterable<Advertisement> {
   /** Advertisements dropped because the iterator did not keep up. */
   dropped = 0;
   /**
-   * Per device key, what this session last reported: version × 256 + the RSSI's octet, one number (a
-   * small integer until a device changed its data eight million times) instead of an object per device.
+   * Per registry slot, what this session last reported: the device's change number (0: nothing yet)
+   * and RSSI. Sized to the registry's slots, so bounded by its capacity.
    */
-  private readonly seen = new Map<string, number>();
+  private seenVersion = new Float64Array(0);
+  private seenRssi = new Int8Array(0);
   private readonly queue: Advertisement[] = [];
   private waiter: { resolve(r: IteratorResult<Advertisement>): void; reject(e: Error): void } | undefined;
   private endState: SessionEnd = { tag: 'running' };
@@ -311,17 +393,15 @@ export class ScanSession implements AsyncIterable<Advertisement> {
   }
 
   /** Offered one advertisement by the scanner (device state already updated). */
-  offer(ad: Advertisement, key: string, version: number): void {
+  offer(ad: Advertisement, slot: number, version: number): void {
     if (this.endState.tag !== 'running') return;
     if (this.predicate && !this.predicate(ad)) return;
     if (!this.options.duplicates) {
-      const prev = this.seen.get(key);
+      if (slot >= this.seenVersion.length) this.growSeen();
       const delta = this.options.rssiDelta;
-      if (prev !== undefined && Math.floor(prev / 256) === version &&
-        (delta === undefined || Math.abs((((prev & 0xff) << 24) >> 24) - ad.rssi) < delta)) return;
-      if (prev !== undefined) this.seen.delete(key);
-      else if (this.seen.size >= this.scanner.registry.capacity) this.seen.delete(this.seen.keys().next().value as string);
-      this.seen.set(key, version * 256 + (ad.rssi & 0xff));
+      if (this.seenVersion[slot] === version && (delta === undefined || Math.abs(this.seenRssi[slot]! - ad.rssi) < delta)) return;
+      this.seenVersion[slot] = version;
+      this.seenRssi[slot] = ad.rssi;
     }
     const callbacks = this.callbacks;
     for (let i = 0; i < callbacks.length; i++) {
@@ -343,6 +423,15 @@ export class ScanSession implements AsyncIterable<Advertisement> {
       this.dropped++;
     }
     this.queue.push(ad);
+  }
+
+  private growSeen(): void {
+    const n = this.scanner.registry.allocated;
+    const v = new Float64Array(n), r = new Int8Array(n);
+    v.set(this.seenVersion);
+    r.set(this.seenRssi);
+    this.seenVersion = v;
+    this.seenRssi = r;
   }
 
   end(error: Error | undefined): void {
@@ -395,7 +484,8 @@ export interface ScannerOptions {
   scanResponseWaitMs?: number;
   /**
    * The identity of a bonded advertiser (privacy.ts AddressResolver.resolveValue), per report: the
-   * address as its 48-bit value (no string work on the hot path) and as the registry's string.
+   * address as its 48-bit value (no string work on the hot path) and, for the identity address types
+   * 2 and 3 (the controller resolved it) only, as a string ('' otherwise).
    */
   resolve?(bits: number, hciType: number, address: string): PeerIdentity | undefined;
   /**
@@ -424,12 +514,14 @@ const extScannable = EXT_ADV_EVENT_TYPE.tester('scannable');
 export const MAX_FRAGMENTS_IN_PROGRESS = 64;
 /** Vol 4, Part E, 7.8.57: a controller holds at most 1650 octets of advertising data for one set. */
 export const MAX_REASSEMBLED = 1650;
-/** The registry's id is the type above the 48 address bits (registry.ts): id % 2^48 is the address. */
-const TWO_48 = 2 ** 48;
 
 export class Scanner {
   readonly clock: Clock;
-  readonly registry: DeviceRegistry<DeviceState>;
+  readonly registry: DeviceRegistry;
+  /** Per-device state by registry slot. */
+  private readonly devices = new DeviceStates();
+  /** The last change number handed out (DeviceStates.version). */
+  private changes = 0;
   private readonly sessions = new Set<ScanSession>();
   private readonly listeners = new Set<(ad: Advertisement) => void>();
   /** The same two sets as arrays for the hot path, rebuilt when they change. */
@@ -454,7 +546,11 @@ export class Scanner {
 
   constructor(readonly host: HciHost, private readonly opts: ScannerOptions) {
     this.clock = opts.clock;
-    this.registry = new DeviceRegistry<DeviceState>(opts.registryCapacity ?? DEFAULT_REGISTRY_CAPACITY);
+    this.registry = new DeviceRegistry(opts.registryCapacity ?? DEFAULT_REGISTRY_CAPACITY);
+    this.registry.onRemove = slot => {
+      if (slot < this.devices.slots && this.devices.held[slot] !== undefined) this.held--;
+      this.devices.clear(slot);
+    };
     this.unsubscribe.push(
       host.onAdvertisingReports((p, subevent, count, at) => this.reportsInPlace(p, subevent, count, at)),
       host.onHardwareError(code => this.failAll(new HardwareError(code, 'scan'))),
@@ -692,74 +788,96 @@ export class Scanner {
     txPower: number | undefined, sid: number | undefined, truncated: boolean, now: number,
   ): void {
     const type = addressTypeName(hciType);
-    const entry = this.registry.touchAt(p, addressAt, type, rssi, now);
-    const key = entry.key;
-    let st = entry.advertisement;
+    const registry = this.registry;
+    const slot = registry.touchAt(p, addressAt, type, rssi, now);
+    const dev = this.devices;
+    if (slot >= dev.slots) dev.grow(registry.allocated);
+    let sh = dev.shared[slot];
     let identity: PeerIdentity | undefined;
     const resolve = this.opts.resolve;
     if (resolve !== undefined) {
       const generation = this.opts.resolverGeneration?.() ?? -1;
-      if (st !== undefined && generation >= 0 && st.identityGeneration === generation) identity = st.identity;
+      if (sh !== undefined && generation >= 0 && dev.identityGeneration[slot] === generation) identity = sh.identity;
       else {
-        identity = resolve(entry.id % TWO_48, hciType, entry.address);
-        if (st !== undefined) {
-          st.identity = identity;
-          st.identityGeneration = generation;
-        }
+        // The string only for the identity types (2, 3), the one case the resolver names it.
+        identity = resolve(registry.bitsOf(slot), hciType, hciType === 2 || hciType === 3 ? registry.addressOf(slot) : '');
+        dev.identityGeneration[slot] = generation;
       }
     }
-    if (st === undefined) {
-      st = { shared: advertisedData(entry.address, type, EMPTY, undefined, EMPTY_PARSED, identity, txPower, sid),
-        version: 0, last: undefined, held: undefined, heldAt: 0, identity, identityGeneration: this.opts.resolverGeneration?.() ?? -1 };
-      entry.advertisement = st;
+    if (sh === undefined) {
+      // A new device (or a new one in an evicted device's slot).
+      sh = { address: undefined, addressLo: registry.loOf(slot), addressHi: registry.hiOf(slot), addressType: type, chunk: EMPTY, at: 0,
+        dataLength: 0, scanResponseLength: -1, dataView: undefined, scanResponseView: undefined, parsed: EMPTY_PARSED, identity,
+        headerTxPower: txPower, sid };
+      dev.version[slot] = ++this.changes;
+      dev.lastBits[slot] = -1;
+      dev.held[slot] = undefined;
     }
-    let sh = st.shared;
-    // The data compared in place with the device's copy; a copy is made only when it changed.
+    // The data compared in place with the device's copy; a new copy (data and scan response back to
+    // back) is made only when it changed.
+    const srLength = sh.scanResponseLength;
     if (isScanRsp) {
-      if (sh.scanResponse === undefined || !sameBytes(sh.scanResponse, d, dataAt, dataLength)) {
-        sh = st.shared = advertisedData(sh.address, type, sh.data, copyOf(d, dataAt, dataLength), undefined, identity, txPower, sid);
-        st.version++;
+      if (srLength < 0 || !sameBytes(sh.chunk, sh.at + sh.dataLength, srLength, d, dataAt, dataLength)) {
+        store(sh.chunk, sh.at, sh.dataLength, d, dataAt, dataLength);
+        sh = advertisedData(sh, storedChunk, storedAt, sh.dataLength, dataLength, undefined, identity, txPower, sid);
+        dev.version[slot] = ++this.changes;
       }
-    } else if (!sameBytes(sh.data, d, dataAt, dataLength)) {
-      sh = st.shared = advertisedData(sh.address, type, copyOf(d, dataAt, dataLength), sh.scanResponse, undefined, identity, txPower, sid);
-      st.version++;
+    } else if (!sameBytes(sh.chunk, sh.at, sh.dataLength, d, dataAt, dataLength)) {
+      store(d, dataAt, dataLength, sh.chunk, sh.at + sh.dataLength, Math.max(0, srLength));
+      sh = advertisedData(sh, storedChunk, storedAt, dataLength, srLength, undefined, identity, txPower, sid);
+      dev.version[slot] = ++this.changes;
     }
     if (sh.headerTxPower !== txPower || sh.sid !== sid || !sameIdentity(sh.identity, identity)) {
-      sh = st.shared = advertisedData(sh.address, type, sh.data, sh.scanResponse, sh.parsed, identity, txPower, sid);
+      sh = advertisedData(sh, sh.chunk, sh.at, sh.dataLength, sh.scanResponseLength, sh.parsed, identity, txPower, sid);
     }
+    dev.shared[slot] = sh;
     const flags = (extended ? EXTENDED : 0) | (truncated ? TRUNCATED : 0) | packRssi(rssi);
     let ad: Advertisement;
+    const held = dev.held[slot];
     if (isScanRsp) {
-      const base = st.held ?? st.last;
-      if (st.held) {
-        st.held = undefined;
+      const baseBits = held !== undefined ? held.bits : dev.lastBits[slot]!;
+      if (held !== undefined) {
+        dev.held[slot] = undefined;
         this.held--;
       }
-      const kept = base !== undefined ? base.bits & (EVENT_TYPE_MASK | CONNECTABLE | SCANNABLE)
+      const kept = baseBits >= 0 ? baseBits & (EVENT_TYPE_MASK | CONNECTABLE | SCANNABLE)
         : (eventType & EVENT_TYPE_MASK) | (connectable ? CONNECTABLE : 0) | SCANNABLE;
       ad = new Advertisement(sh, now, kept | flags);
     } else {
       ad = new Advertisement(sh, now,
         (eventType & EVENT_TYPE_MASK) | (connectable ? CONNECTABLE : 0) | (scannable ? SCANNABLE : 0) | flags);
-      if (scannable && sh.scanResponse === undefined && this.activeScan) {
+      if (scannable && sh.scanResponseLength < 0 && this.activeScan) {
         // Hold for the SCAN_RSP that an active scan should bring (Vol 6, Part B, 4.4.3.2), bounded in time.
-        if (st.held) this.emit(st.held, key, st.version); // a second ADV came first: report the first one as is
+        if (held !== undefined) this.report(held, slot); // a second ADV came first: report the first one as is
         else this.held++;
-        st.held = ad;
-        st.heldAt = now;
+        dev.held[slot] = ad;
+        dev.heldAt[slot] = now;
         this.armSweep();
         return;
       }
-      if (st.held) {
-        st.held = undefined;
+      if (held !== undefined) {
+        dev.held[slot] = undefined;
         this.held--;
       }
     }
-    st.last = ad;
-    this.emit(ad, key, st.version);
+    this.report(ad, slot);
   }
 
-  private emit(ad: Advertisement, key: string, version: number): void {
+  /** The device's last Advertisement becomes `ad`, and it goes out. */
+  private report(ad: Advertisement, slot: number): void {
+    const dev = this.devices;
+    dev.lastShared[slot] = ad.shared;
+    dev.lastBits[slot] = ad.bits;
+    dev.lastTime[slot] = ad.timestamp;
+    this.emit(ad, slot, dev.version[slot]!);
+  }
+
+  /** The device's last reported Advertisement, else the one held for its scan response (adapter.devices()). */
+  advertisementOf(slot: number): Advertisement | undefined {
+    return this.registry.has(slot) ? this.devices.advertisement(slot) : undefined;
+  }
+
+  private emit(ad: Advertisement, slot: number, version: number): void {
     // One pass over arrays rebuilt when a listener or session comes or goes (no iterator per report).
     const listeners = this.listenerList;
     for (let i = 0; i < listeners.length; i++) {
@@ -770,7 +888,7 @@ export class Scanner {
       }
     }
     const sessions = this.sessionList;
-    for (let i = 0; i < sessions.length; i++) sessions[i]!.offer(ad, key, version);
+    for (let i = 0; i < sessions.length; i++) sessions[i]!.offer(ad, slot, version);
   }
 
   private armSweep(): void {
@@ -787,21 +905,22 @@ export class Scanner {
   private flushHeld(all: boolean): void {
     if (this.held === 0) return;
     const limit = this.clock.now() - (this.opts.scanResponseWaitMs ?? 200);
-    const due: Array<[string, DeviceState]> = [];
+    const dev = this.devices;
+    const due: number[] = [];
     let still = 0;
-    for (const e of this.registry.values()) {
-      const st = e.advertisement;
-      if (!st?.held) continue;
-      if (all || st.heldAt <= limit) due.push([e.key, st]);
+    for (const slot of this.registry.slotsInUse()) {
+      if (slot >= dev.slots || dev.held[slot] === undefined) continue;
+      if (all || dev.heldAt[slot]! <= limit) due.push(slot);
       else still++;
     }
-    // Recount: devices evicted from the registry took their held advertisement with them.
+    // Recount (the registry's onRemove counts evictions too; this keeps the count exact).
     this.held = still;
-    for (const [key, st] of due) {
-      const ad = st.held!;
-      st.held = undefined;
-      st.last = ad;
-      this.emit(ad, key, st.version);
+    for (const slot of due) {
+      const ad = dev.held[slot];
+      // A listener called for an earlier one may have stopped the scan and cleared the device.
+      if (ad === undefined) continue;
+      dev.held[slot] = undefined;
+      this.report(ad, slot);
     }
   }
 }

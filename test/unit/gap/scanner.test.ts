@@ -294,6 +294,86 @@ describe('scanner', () => {
     expect(scanner.registry.evicted).toBe(2);
   });
 
+  test('AD compared in place with the stored copy: every length change and one-octet change is new data; what was delivered stays as it was', async () => {
+    const { ctl, scanner } = await setup();
+    const dedup = collect(scanner.scan({ active: false }));
+    await scanner.settle();
+    const max = Uint8Array.from({ length: 31 }, (_, i) => i);
+    const lastDiffers = max.slice(); lastDiffers[30] = 0xff;
+    // Lengths 31, 0, 1, 31, a prefix of the stored copy, the stored copy plus zero padding, one octet off.
+    const seq = [max, new Uint8Array(0), max.subarray(0, 1), max, max.subarray(0, 30), max, lastDiffers, lastDiffers,
+      Uint8Array.of(0, 1, 2, 0, 0), Uint8Array.of(0, 1, 2)];
+    for (const d of seq) ctl.inject(legacy(A, 3, d));
+    await scanner.settle();
+    for (let i = 0; i < 6; i++) await Promise.resolve();
+    // Every report but the repeated one (8th) brought new data.
+    const want = seq.filter((_, i) => i !== 7);
+    expect(dedup.map(a => [...a.data])).toEqual(want.map(d => [...d]));
+    expect(dedup.every(a => a.scanResponse === undefined)).toBe(true);
+  });
+
+  test('data and scan response are kept together: a change of one keeps the other; an empty scan response is one', async () => {
+    const { ctl, scanner } = await setup();
+    const all = collect(scanner.scan({ active: true, duplicates: true }));
+    await scanner.settle();
+    ctl.inject(legacy(A, 0, AD_HR));
+    ctl.inject(legacy(A, 4, SR_NAME));
+    ctl.inject(legacy(A, 0, AD_MFR));                 // new ADV data: the scan response stays
+    ctl.inject(legacy(A, 4, new Uint8Array(0)));       // an empty SCAN_RSP replaces it
+    ctl.inject(legacy(A, 0, AD_MFR));
+    ctl.inject(legacy(A, 4, AD_SVC));
+    await scanner.settle();
+    for (let i = 0; i < 6; i++) await Promise.resolve();
+    const view = all.map(a => [[...a.data], a.scanResponse && [...a.scanResponse], a.name, a.manufacturerData.size, a.serviceData.size]);
+    expect(view).toEqual([
+      [[...AD_HR], [...SR_NAME], 'Polar H10', 0, 0],
+      [[...AD_MFR], [...SR_NAME], 'Snoopy', 1, 0],
+      [[...AD_MFR], [], undefined, 1, 0],
+      [[...AD_MFR], [], undefined, 1, 0],
+      [[...AD_MFR], [...AD_SVC], undefined, 1, 1],
+    ]);
+    // Each delivered advertisement still reads what it was delivered with.
+    expect([...all[0]!.data]).toEqual([...AD_HR]);
+    expect(all[0]!.parsed.structures.length).toBe(4);
+  });
+
+  test('an AD structure running past the advertising data reads into the scan response as the merged parse always did', async () => {
+    const { ctl, scanner } = await setup();
+    const got = collect(scanner.scan({ active: true, duplicates: true }));
+    await scanner.settle();
+    ctl.inject(legacy(A, 0, fromHex('020106' + '05ff4c00')));   // 0x05 claims 4 octets after its type; 2 present
+    ctl.inject(legacy(A, 4, fromHex('0203' + '0409414243')));   // 2 octets complete it, then a name
+    await scanner.settle();
+    for (let i = 0; i < 6; i++) await Promise.resolve();
+    expect(got.length).toBe(1);
+    expect([...got[0]!.data]).toEqual([...fromHex('02010605ff4c00')]);
+    expect([...got[0]!.scanResponse!]).toEqual([...fromHex('02030409414243')]);
+    expect(got[0]!.manufacturerData.get(0x4c)).toEqual(fromHex('0203'));
+    expect(got[0]!.name).toBe('ABC');
+  });
+
+  test('an evicted device takes its state with it: back again, it is new (no old scan response, reported again)', async () => {
+    const { ctl, scanner, clock } = await setup({ capacity: 2 });
+    const dedup = collect(scanner.scan({ active: true }));
+    await scanner.settle();
+    ctl.inject(legacy(A, 0, AD_HR));
+    ctl.inject(legacy(A, 4, SR_NAME));
+    ctl.inject(legacy(B, 0, AD_HR));   // held for its scan response
+    ctl.inject(legacy('C0:00:00:00:00:03', 3, AD_MFR));
+    ctl.inject(legacy('C0:00:00:00:00:04', 3, AD_MFR)); // evicts A and B (B's held advertisement goes with it)
+    await scanner.settle();
+    for (let i = 0; i < 6; i++) await Promise.resolve();
+    expect(scanner.registry.evicted).toBe(2);
+    expect(scanner.registry.get(A, 'random')).toBeUndefined();
+    ctl.inject(legacy(A, 0, AD_HR));   // A again: held (no scan response known), then reported without one
+    await scanner.settle();
+    for (let i = 0; i < 6; i++) await Promise.resolve();
+    clock.advance(200);
+    expect(dedup.map(a => [a.address.slice(-1), a.scanResponse && [...a.scanResponse]])).toEqual([
+      ['1', [...SR_NAME]], ['3', undefined], ['4', undefined], ['1', undefined],
+    ]);
+  });
+
   test('Hardware Error ends running sessions with an error', async () => {
     const { ctl, scanner } = await setup();
     const s = scanner.scan({});
