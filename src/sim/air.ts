@@ -68,7 +68,12 @@ export class SimAir {
     return `C0:FF:EE:00:${(n >> 8).toString(16).padStart(2, '0')}:${(n & 0xff).toString(16).padStart(2, '0')}`.toUpperCase();
   }
 
+  /**
+   * A controller joins. The clock stops when the last member leaves; one that joins after that starts
+   * it again (from the time it stopped at), else its host's first command would wait forever.
+   */
   join(c: SimController): void {
+    if (this.members.size === 0 && this.clock.isStopped) this.clock.resume();
     this.members.add(c);
   }
 

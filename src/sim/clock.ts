@@ -15,6 +15,8 @@
  *   `speed` asks for it (virtual ms per wall ms, e.g. 1 for real time).
  * - Code that waits on real I/O sees virtual time run on meanwhile; protocol code never does.
  * - stop() clears every entry and ends the runner (the simulator is closed); nothing fires after it.
+ *   resume() lets a stopped clock run again from the time it stopped at (a shared air that a new
+ *   controller joins after the last one left); what was scheduled before the stop stays cancelled.
  */
 import type { Clock, TimerId } from '../clock.js';
 import { log } from '../log.js';
@@ -124,6 +126,11 @@ export class SimClock implements Clock {
     for (const e of this.heap) e.live = false;
     this.heap = [];
     this.hostCount = 0;
+  }
+
+  /** Runs again after stop(), from the time it stopped at; entries cancelled by stop() stay cancelled. */
+  resume(): void {
+    this.stopped = false;
   }
 
   get isStopped(): boolean {

@@ -48,3 +48,25 @@ describe.each([['extended', {}], ['legacy', { extended: false }]] as const)('on 
     await peripheral.close();
   });
 });
+
+describe('an air whose last controller left', () => {
+  test('runs again for a controller that joins afterwards: its host opens and finds an advertiser', async () => {
+    const air = new SimAir();
+    const first = await Adapter.open({ transport: createSimulator({ name: 'first', peripherals: [] }, { air }).transport });
+    await first.close();
+    // Every member gone: the air's clock stopped. Before the fix the next host's Reset never completed.
+    expect(air.clock.isStopped).toBe(true);
+    const at = air.clock.now();
+    const ps = createSimulator({ name: 'peripheral', peripherals: [] }, { air });
+    const peripheral = await Adapter.open({ transport: ps.transport });
+    const central = await Adapter.open({ transport: createSimulator({ name: 'central', peripherals: [] }, { air }).transport });
+    expect(air.clock.isStopped).toBe(false);
+    await peripheral.advertise({ name: 'after-the-stop' });
+    const ad = await central.find({ name: 'after-the-stop', timeout: 5000 });
+    expect(ad?.address).toBe(ps.controller.address);
+    expect(air.clock.now()).toBeGreaterThan(at); // time went on from where it stopped
+    await central.close();
+    await peripheral.close();
+    expect(air.clock.isStopped).toBe(true);
+  });
+});
