@@ -336,6 +336,7 @@ export class Adapter extends EventEmitter<AdapterEvents> {
         get connection() { return conns.get(link.handle); },
         get security() { return link.security; },
         get settling() { return link.pairing?.settling; },
+        get name() { return link.address; },
         get identity() {
           const id = link.identity;
           return identityKey(id ?? { type: link.addressType === 'public' ? 0 : 1, address: link.address });

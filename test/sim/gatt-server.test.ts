@@ -8,7 +8,7 @@
 import { afterEach, describe, expect, test } from 'vitest';
 import { Adapter, type AdapterOpenOptions } from '../../src/api/adapter.js';
 import type { Connection } from '../../src/api/connection.js';
-import { AttError } from '../../src/errors.js';
+import { AttError, BearerClosedError, TimeoutError } from '../../src/errors.js';
 import { GattServerError, type ServedService } from '../../src/gatt/server/server.js';
 import { createSimulator, SimAir } from '../../src/sim/index.js';
 import type { HciTransport, TransportReceiver } from '../../src/transport/types.js';
@@ -55,7 +55,7 @@ async function setup(opts: { central?: Partial<AdapterOpenOptions>; handlerTimeo
   const peripheral = await Adapter.open({ transport: tapped.transport, bonds: false });
   const central = await Adapter.open({ transport: cs.transport, bonds: false, ...opts.central });
   open.push(central, peripheral);
-  return { air, peripheral, central, att: tapped.att, clock: air.clock };
+  return { air, peripheral, central, att: tapped.att, clock: air.clock, centralSim: cs };
 }
 
 async function connect(peripheral: Adapter, central: Adapter): Promise<{ conn: Connection; incoming: Connection }> {
@@ -304,6 +304,62 @@ describe('adapter.serve on the simulated air', () => {
     const again = await connect(peripheral, central);
     // The value indicate() stored is what the next client reads.
     expect([...await (await again.conn.characteristic(SVC, 0xfff2)).read()]).toEqual([1]);
+  });
+
+  test('a client that stays connected and never confirms an indication: after the 30 s ATT transaction timeout indicate() rejects (ETIMEDOUT), nothing more goes to it, its link is dropped (Vol 3, Part F, 3.3.3)', async () => {
+    const { peripheral, central, att, clock, centralSim } = await setup();
+    const server = await peripheral.serve([{ uuid: SVC, characteristics: [
+      { uuid: 0xfff2, properties: ['indicate', 'read'], value: 'v' },
+      { uuid: 0xfff3, properties: ['read'], value: 'still served' },
+    ] }]);
+    const { conn, incoming } = await connect(peripheral, central);
+    const got: number[][] = [];
+    let heard: () => void = () => undefined;
+    const firstHeard = new Promise<void>(r => { heard = r; });
+    await (await conn.characteristic(SVC, 0xfff2)).subscribe(v => { got.push([...v]); heard(); }, { indicate: true });
+    const other = await conn.characteristic(SVC, 0xfff3);
+    // The central's host confirms, but its controller drops every Handle Value Confirmation (0x1E):
+    // to our server the client is there, answering nothing.
+    const undrop = centralSim.inject({ direction: 'toController', attOpcode: 0x1e, action: 'drop', count: Infinity });
+    const centralDown = new Promise<{ code: number }>(r => conn.once('disconnect', r));
+    const incomingDown = new Promise<{ code: number }>(r => incoming.once('disconnect', r));
+    const t0 = clock.now();
+    const first = server.indicate(0xfff2, Uint8Array.of(1)).then(() => undefined, (e: unknown) => e);
+    const queued = server.indicate(0xfff2, Uint8Array.of(2)).then(() => undefined, (e: unknown) => e);
+    await firstHeard;
+    // The client stays connected and is served while our indication waits (a request is not an indication).
+    expect(dec(await other.read())).toBe('still served');
+    expect(got).toEqual([[1]]);
+    const e1 = await first;
+    expect(e1).toBeInstanceOf(TimeoutError);
+    expect((e1 as TimeoutError).code).toBe('ETIMEDOUT');
+    expect((e1 as TimeoutError).ms).toBe(30_000);
+    expect((e1 as Error).message).toContain(incoming.address);
+    expect((e1 as Error).message).toContain('3.3.3');
+    // Virtual time: the transaction timer ran its full 30 s (no wall-clock wait).
+    expect(clock.now() - t0).toBeGreaterThanOrEqual(30_000);
+    // The indication queued behind it was never sent: the bearer is closed for good.
+    const e2 = await queued;
+    expect(e2).toBeInstanceOf(BearerClosedError);
+    expect(((e2 as BearerClosedError).cause as Error)).toBeInstanceOf(TimeoutError);
+    // The link is torn down by us: Connection Terminated by Local Host here, Remote User Terminated
+    // Connection at the central (Vol 4, Part E, 7.7.5).
+    expect((await incomingDown).code).toBe(0x16);
+    expect((await centralDown).code).toBe(0x13);
+    const ih = server.handleOf(0xfff2);
+    const ihx = toHex(Uint8Array.of(ih & 0xff, ih >> 8));
+    // On the wire: exactly one indication, never confirmed; nothing of ours after it but the read's answer.
+    expect(att.filter(p => p.hex.startsWith('1d') || p.hex === '1e')).toEqual([{ dir: 'tx', hex: `1d${ihx}01` }]);
+    const after = att.slice(att.findIndex(p => p.hex === `1d${ihx}01`) + 1).filter(p => p.dir === 'tx');
+    expect(after).toEqual([{ dir: 'tx', hex: '0b' + toHex(new TextEncoder().encode('still served')) }]);
+    expect(server.connections).toHaveLength(0);
+    expect(await server.indicate(0xfff2, Uint8Array.of(3))).toBe(0);
+    // The same client on a new link (a new bearer) confirms again.
+    undrop();
+    const again = await connect(peripheral, central);
+    await (await again.conn.characteristic(SVC, 0xfff2)).subscribe(v => got.push([...v]), { indicate: true });
+    expect(await server.indicate(0xfff2, Uint8Array.of(4))).toBe(1);
+    expect(got).toEqual([[1], [4]]);
   });
 
   test('Service Changed: a subscribed client is told, confirms, and its rediscovery right behind the confirmation is served', async () => {

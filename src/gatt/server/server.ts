@@ -41,7 +41,7 @@ import type { AttPdu, AttPduOf } from '../../att/pdus.js';
 import { AttServerError } from '../../att/server.js';
 import type { Clock } from '../../clock.js';
 import { uuid as toUuid, type Uuid } from '../../codec/uuid.js';
-import { ArgumentError, BlewireError } from '../../errors.js';
+import { ArgumentError, BearerClosedError, BlewireError, TimeoutError } from '../../errors.js';
 import { log } from '../../log.js';
 import { CCCD, GattType, type CharacteristicPropertyName } from '../constants.js';
 import { localServiceDefs } from '../local-db.js';
@@ -175,6 +175,8 @@ export interface ServedPeer<C> {
   readonly security: { readonly encrypted: boolean; readonly authenticated: boolean; readonly bonded: boolean };
   /** The peer's identity (bond key) when bonded, else undefined. */
   readonly identity: string | undefined;
+  /** How errors name the client (its address). */
+  readonly name?: string | undefined;
   /** Pending while the link's security state catches up with an encryption change (requests wait for it). */
   readonly settling?: Promise<void> | undefined;
 }
@@ -450,14 +452,32 @@ export class GattServer<C = unknown> {
   /**
    * Store `value` (when given) and indicate it to every link subscribed to indications (or those of
    * `connections`), each awaiting its confirmation; one outstanding per link (Vol 3, Part F, 3.4.7.2).
-   * Resolves with the number of confirmations; a link that disconnects or never confirms (it is
-   * dropped after 30 s) is not counted.
+   * Resolves with the number of confirmations once every targeted link has confirmed or gone; a link
+   * that disconnects instead is not counted.
+   *
+   * A client that stays connected and never confirms: after the ATT transaction timeout (30 s, Vol 3,
+   * Part F, 3.3.3) its bearer is closed for good (no further ATT PDU, indications included, goes to
+   * it), its link is disconnected, and this call rejects with a TimeoutError (ETIMEDOUT) naming the
+   * characteristic, the client and the timeout, once the other links have settled; an indication of
+   * ours queued behind the unconfirmed one rejects it with BearerClosedError (EBEARERCLOSED, its cause
+   * that TimeoutError). To learn the outcome client by client, pass `connections: [one]`.
    */
   async indicate(key: UuidLike, value?: ValueLike, options: { connections?: C[] } = {}): Promise<number> {
     if (value !== undefined) this.setValue(key, value);
     const handle = this.handleOf(key);
     const v = this.value(handle);
-    const results = await Promise.allSettled(this.targets(options.connections).map(l => l.indicate(handle, v)));
+    const links = this.targets(options.connections);
+    const results = await Promise.allSettled(links.map(l => l.indicate(handle, v)));
+    let failure: BlewireError | undefined;
+    results.forEach((r, i) => {
+      if (r.status !== 'rejected' || failure) return;
+      const e: unknown = r.reason;
+      const what = `indication of ${String(this.entries.get(handle)?.uuid ?? 'characteristic')} (handle 0x${handle.toString(16).padStart(4, '0')}) to ${links[i]!.peer.name ?? 'a client'}`;
+      if (e instanceof TimeoutError) failure = new TimeoutError(e.layer, what, e.ms, e.hint);
+      else if (e instanceof BearerClosedError) failure = new BearerClosedError(what, e.cause instanceof Error ? e.cause : e);
+      else log.att('%s failed: %s', what, e instanceof Error ? e.message : String(e)); // the link went: not counted
+    });
+    if (failure) throw failure;
     return results.filter(r => r.status === 'fulfilled' && r.value).length;
   }
 
