@@ -51,6 +51,8 @@ export class SimClock implements Clock {
   private wallTimer: ReturnType<typeof setTimeout> | undefined;
   private wallTimerAt = 0;
   private stopped = false;
+  /** Bumped by stop(): a runner callback (macrotask or wall timer) scheduled before it does nothing. */
+  private epoch = 0;
   private readonly speed: number;
   /** Entries run so far (host timers + simulator events). */
   steps = 0;
@@ -121,6 +123,10 @@ export class SimClock implements Clock {
 
   stop(): void {
     this.stopped = true;
+    // The runner is not scheduled any more: a resume() must be able to start a new one (with a finite
+    // speed the wall timer cleared here was the only one, and a stale 'scheduled' kept kick() idle).
+    this.epoch++;
+    this.scheduled = false;
     if (this.wallTimer !== undefined) clearTimeout(this.wallTimer);
     this.wallTimer = undefined;
     for (const e of this.heap) e.live = false;
@@ -205,16 +211,18 @@ export class SimClock implements Clock {
       this.wallTimer = undefined;
     }
     this.scheduled = true;
+    const epoch = this.epoch;
     if (this.speed !== Infinity && next && next.at > this.t) {
       const wallMs = (next.at - this.t) / 1000 / this.speed;
       this.wallTimerAt = next.at;
-      this.wallTimer = setTimeout(() => this.step(), wallMs);
+      this.wallTimer = setTimeout(() => this.step(epoch), wallMs);
     } else {
-      macrotask(() => this.step());
+      macrotask(() => this.step(epoch));
     }
   }
 
-  private step(): void {
+  private step(epoch: number): void {
+    if (epoch !== this.epoch) return; // scheduled before a stop(): a later runner owns the queue
     this.scheduled = false;
     this.wallTimer = undefined;
     if (this.stopped) return;
