@@ -140,8 +140,10 @@ export class HciStatusError extends BlewireError {
     readonly statusName: string,
     readonly command: string,
     readonly opcode?: number,
+    /** What the status means for the caller's request, appended to the message after a colon. */
+    readonly hint?: string,
   ) {
-    super(`hci: ${command} failed with status 0x${status.toString(16).padStart(2, '0')} (${statusName})`);
+    super(`hci: ${command} failed with status 0x${status.toString(16).padStart(2, '0')} (${statusName})${hint ? `: ${hint}` : ''}`);
   }
 }
 

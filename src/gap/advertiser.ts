@@ -131,6 +131,7 @@ interface Plan {
 }
 
 const PHY = { '1m': 1, '2m': 2, coded: 3 } as const;
+const PHY_NAME: Record<number, string> = { 1: '1M', 2: '2M', 3: 'Coded' };
 const ZERO = '00:00:00:00:00:00';
 
 /** The host side of advertising: owns the sets of one adapter. */
@@ -336,7 +337,10 @@ export class AdvertisingSet {
     } catch (e) {
       // A Core 5 controller whose mask and features say nothing (emulators) is tried with the extended
       // commands first; Unknown HCI Command means legacy advertising only, from now on.
-      if (!isUnknownCommand(e) || !this.owner.extended || this.handle !== 0) throw e;
+      // A PHY the controller does not have is refused with the same 0x11: that is not a legacy controller.
+      const phyRefused = e instanceof HciStatusError && e.status === 0x11 &&
+        (this.plan.primaryPhy !== PHY['1m'] || (!this.plan.legacy && this.plan.secondaryPhy !== PHY['1m']));
+      if (!isUnknownCommand(e) || phyRefused || !this.owner.extended || this.handle !== 0) throw e;
       this.owner.host.info.markUnsupported('leSetExtendedAdvertisingParameters');
       this.plan = planOf(this.options, this.owner, this.handle);
       await this.run(async () => {
@@ -460,6 +464,13 @@ export class AdvertisingSet {
         peerAddress: p.peerAddress, advertisingFilterPolicy: 0, advertisingTxPower: p.txPower,
         primaryAdvertisingPhy: p.primaryPhy, secondaryAdvertisingMaxSkip: 0, secondaryAdvertisingPhy: p.secondaryPhy,
         advertisingSid: p.sid, scanRequestNotificationEnable: 0,
+      }).catch((e: unknown) => {
+        // Unsupported Feature or Parameter Value (0x11): the controller has no such PHY (7.8.53).
+        if (e instanceof HciStatusError && e.status === 0x11 && (p.primaryPhy !== 1 || p.secondaryPhy !== 1)) {
+          throw new HciStatusError(e.status, e.statusName, e.command, e.opcode,
+            `this controller does not advertise on the ${PHY_NAME[p.primaryPhy]} primary / ${PHY_NAME[p.secondaryPhy]} secondary PHY; ask for primaryPhy '1m' / secondaryPhy '1m'`);
+        }
+        throw e;
       });
       this.txPower = r.selectedTxPower;
       // A set advertising with a random address needs its own (7.8.52); we give it the adapter's.
@@ -639,7 +650,17 @@ function planOf(o: AdvertiseOptions, owner: Advertiser, handle: number): Plan {
   const directed = o.directed;
   if (directed && !connectable) throw new ArgumentError('advertise: directed advertising is connectable; drop connectable: false');
   const hasRsp = o.scanResponse !== undefined;
-  const legacy = o.legacy ?? (!extendedController || fitsLegacy(o));
+  // A secondary PHY or the Coded primary PHY exists only for extended PDUs (Vol 4, Part E, 7.8.53).
+  const phyAsked = o.secondaryPhy !== undefined || (o.primaryPhy ?? '1m') !== '1m';
+  if (o.primaryPhy !== undefined && o.primaryPhy !== '1m' && o.primaryPhy !== 'coded') throw new ArgumentError(`advertise: primaryPhy ${String(o.primaryPhy)} is not '1m' or 'coded' (Vol 4, Part E, 7.8.53)`);
+  if (o.secondaryPhy !== undefined && !(o.secondaryPhy in PHY)) throw new ArgumentError(`advertise: secondaryPhy ${String(o.secondaryPhy)} is not '1m', '2m' or 'coded' (Vol 4, Part E, 7.8.53)`);
+  if (phyAsked && o.legacy === true) {
+    throw new ArgumentError('advertise: legacy PDUs go on the 1M PHY and have no secondary PHY; drop legacy: true to advertise extended PDUs (Vol 4, Part E, 7.8.53)');
+  }
+  if (phyAsked && !extendedController) {
+    throw new ArgumentError('advertise: primaryPhy / secondaryPhy need extended advertising (Core 5.0), which this controller does not have');
+  }
+  const legacy = o.legacy ?? (!extendedController || (!phyAsked && fitsLegacy(o)));
   if (!legacy && !extendedController) {
     throw new ArgumentError('advertise: this controller has no extended advertising (Core 5.0); keep the data within 31 octets or use legacy: true');
   }
@@ -670,7 +691,15 @@ function planOf(o: AdvertiseOptions, owner: Advertiser, handle: number): Plan {
     throw new ArgumentError(`advertise: txPower ${o.txPower} dBm is outside -127..20 (Vol 4, Part E, 7.8.53)`);
   }
   if (o.sid !== undefined && (!Number.isInteger(o.sid) || o.sid < 0 || o.sid > 15)) throw new ArgumentError(`advertise: sid ${o.sid} is outside 0..15`);
-  const duration = o.duration === undefined ? 0 : extendedController ? Math.ceil(o.duration / 10) : o.duration;
+  // High duty cycle directed advertising lasts at most 1.28 s (Vol 6, Part B, 4.4.2.4.3): a legacy
+  // controller ends it itself; an extended set must say so in its Duration, 1..128 × 10 ms (7.8.56).
+  const highDuty = directed?.highDuty === true;
+  if (highDuty && o.duration !== undefined && !(o.duration > 0 && o.duration <= 1280)) {
+    throw new ArgumentError(`advertise: high duty directed advertising lasts at most 1.28 s (Vol 6, Part B, 4.4.2.4.3); duration ${o.duration} ms`);
+  }
+  const duration = highDuty
+    ? (extendedController ? Math.ceil((o.duration ?? 1280) / 10) : 0)
+    : o.duration === undefined ? 0 : extendedController ? Math.ceil(o.duration / 10) : o.duration;
   if (extendedController && (duration < 0 || duration > 0xffff)) throw new ArgumentError(`advertise: duration ${o.duration} ms is outside 10 ms – 655.35 s`);
   if (o.maxEvents !== undefined && (!extendedController || o.maxEvents < 0 || o.maxEvents > 255)) {
     throw new ArgumentError('advertise: maxEvents is 0..255 and needs extended advertising');

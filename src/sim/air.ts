@@ -107,6 +107,9 @@ export interface HostAdvertisingSet {
   scannable: boolean;
   directedTo: string | undefined;
   intervalMs: number;
+  /** Primary and secondary advertising PHY as HCI numbers them (1M 1, 2M 2, Coded 3; secondary 0 for legacy PDUs). */
+  primaryPhy: number;
+  secondaryPhy: number;
   sid: number;
   txPower: number;
   data: Uint8Array;
@@ -117,6 +120,8 @@ export interface HostAdvertisingSet {
 export class HostAdvertiser extends VirtualPeripheral {
   /** Only this central may connect (directed advertising). */
   readonly directedTo: string | undefined;
+  /** The PHYs its PDUs go on: a radio without one of them does not hear the set. */
+  readonly phys: { primary: number; secondary: number };
 
   constructor(readonly owner: SimController, readonly set: HostAdvertisingSet) {
     super({
@@ -135,6 +140,7 @@ export class HostAdvertiser extends VirtualPeripheral {
       },
     });
     this.directedTo = set.directedTo;
+    this.phys = { primary: set.primaryPhy, secondary: set.secondaryPhy };
   }
 
   /** Still advertised by its controller (a stale copy after a change or a connection is not). */

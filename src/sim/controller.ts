@@ -149,7 +149,7 @@ export class SimController implements LinkOwner {
   private outstandingCommands = 0;
   private suggestedDataLength = { octets: 27, time: 328 };
   private defaultPhy = { tx: 0, rx: 0 };
-  private legacyAdv: { enabled: boolean; data: Uint8Array; scanRsp: Uint8Array; params: unknown } =
+  private legacyAdv: { enabled: boolean; data: Uint8Array; scanRsp: Uint8Array; params: unknown; timer?: SimEvent | undefined } =
     { enabled: false, data: new Uint8Array(0), scanRsp: new Uint8Array(0), params: undefined };
   readonly advSets = new Map<number, AdvSet>();
   /** LE Long Term Key Requests raised for a central on the air, by link handle: the central's continuation. */
@@ -216,6 +216,11 @@ export class SimController implements LinkOwner {
    */
   private get llPrivacy(): boolean {
     return (this.options.llPrivacy ?? true) && (this.options.resolvingListSize ?? 8) > 0;
+  }
+
+  /** PHY as the HCI numbers it (1 = 1M, 2 = 2M, 3 = Coded): does this controller support it? */
+  hasPhy(phy: number): boolean {
+    return phy === 1 || (phy === 2 && (this.phys & 2) !== 0) || (phy === 3 && (this.phys & 4) !== 0);
   }
 
   private get phys(): number {
@@ -425,9 +430,10 @@ export class SimController implements LinkOwner {
     if (legacy.enabled && lp) {
       // Advertising_Type (Vol 4, Part E, 7.8.5): 0 ADV_IND, 1 / 4 ADV_DIRECT_IND, 2 ADV_SCAN_IND, 3 ADV_NONCONN_IND.
       const t = lp.advertisingType;
+      // High duty cycle directed: ADV_DIRECT_IND every 3.75 ms or less, its interval fields unused (Vol 6, Part B, 4.4.2.4.3).
       sets.push({ key: -1, ...own(lp.ownAddressType), extended: false, connectable: t === 0 || t === 1 || t === 4,
         scannable: t === 0 || t === 2, directedTo: t === 1 || t === 4 ? lp.peerAddress.toUpperCase() : undefined,
-        intervalMs: lp.advertisingIntervalMin * 0.625, sid: 0, txPower: 127,
+        intervalMs: t === 1 ? 3.75 : lp.advertisingIntervalMin * 0.625, sid: 0, txPower: 127, primaryPhy: 1, secondaryPhy: 0,
         data: t === 1 || t === 4 ? new Uint8Array(0) : legacy.data, scanRsp: legacy.scanRsp });
     }
     for (const [handle, set] of this.advSets) {
@@ -438,7 +444,8 @@ export class SimController implements LinkOwner {
       sets.push({ key: handle, ...own(p.ownAddressType, set.randomAddress), extended: (props & 0x10) === 0,
         connectable: (props & 0x01) !== 0, scannable: (props & 0x02) !== 0,
         directedTo: props & 0x04 ? p.peerAddress.toUpperCase() : undefined,
-        intervalMs: p.primaryAdvertisingIntervalMin * 0.625, sid: p.advertisingSid,
+        intervalMs: props & 0x08 ? 3.75 : p.primaryAdvertisingIntervalMin * 0.625, sid: p.advertisingSid,
+        primaryPhy: p.primaryAdvertisingPhy, secondaryPhy: props & 0x10 ? 0 : p.secondaryAdvertisingPhy,
         txPower: props & 0x40 ? (p.advertisingTxPower === 127 ? 0 : Math.min(p.advertisingTxPower, 10)) : 127,
         data: set.data, scanRsp: set.scanRsp });
     }
@@ -510,6 +517,10 @@ export class SimController implements LinkOwner {
     const rssi = p.driftRssi(this.rng);
     if (rssi < -100) return; // below sensitivity
     const init = this.initiating;
+    // A radio hears PDUs only on the PHYs it has (Vol 6, Part B, 2.3.4: AUX_ADV_IND on the secondary PHY).
+    const phys = (p as { phys?: { primary: number; secondary: number } }).phys;
+    if (phys && (!this.hasPhy(phys.primary) || (phys.secondary !== 0 && !this.hasPhy(phys.secondary)))) return;
+    // A directed PDU is for its TargetA only (Vol 6, Part B, 2.3.1.2): others neither report nor answer it.
     const directedTo = (p as { directedTo?: string }).directedTo;
     if (directedTo !== undefined && directedTo !== this.ownAddress(init?.ownAddressType ?? this.scanOwnType)) return;
     if (init && p.connectable && !p.session && this.targets(init, p)) {
@@ -522,7 +533,7 @@ export class SimController implements LinkOwner {
     if (!scan.extended && p.extended) return; // legacy scanners only hear legacy PDUs
     if (scan.duty < 1 && this.rng.next() >= scan.duty) return;
     this.report(p, scan, rssi, false);
-    const scannable = p.extended ? p.scannable && !p.connectable : p.connectable || p.scannable;
+    const scannable = directedTo === undefined && (p.extended ? p.scannable && !p.connectable : p.connectable || p.scannable);
     if (scan.active && scannable) this.report(p, scan, rssi, true);
   }
 
@@ -548,11 +559,14 @@ export class SimController implements LinkOwner {
     const id = this.resolveAir(p.address, p.addressType);
     if (!id && this.ignoredIdentity(p.address, p.addressType)) return;
     const addressType = id ? id.type : p.addressType, address = id ? id.address : p.address;
+    // Directed PDUs reach here only at their TargetA: ADV_DIRECT_IND (7.7.65.2) or the directed bit
+    // with Direct_Address (7.7.65.13); they carry no scan response.
+    const directed = (p as { directedTo?: string }).directedTo !== undefined;
     if (!scan.extended) {
       // The legacy Event_Type (Vol 4, Part E, 7.7.65.2) names the PDU.
-      const eventType = scanRsp ? LegacyAdvEventType.ScanRsp : p.connectable ? LegacyAdvEventType.AdvInd
-        : p.scannable ? LegacyAdvEventType.AdvScanInd : LegacyAdvEventType.AdvNonconnInd;
-      this.emit({ kind: 'leAdvertisingReport', reports: [{ eventType, addressType, address, data, rssi }] });
+      const eventType = scanRsp ? LegacyAdvEventType.ScanRsp : directed ? LegacyAdvEventType.AdvDirectInd
+        : p.connectable ? LegacyAdvEventType.AdvInd : p.scannable ? LegacyAdvEventType.AdvScanInd : LegacyAdvEventType.AdvNonconnInd;
+      this.emit({ kind: 'leAdvertisingReport', reports: [{ eventType, addressType, address, data: directed ? new Uint8Array(0) : data, rssi }] });
       return;
     }
     const adv = p.spec.advertising ?? {};
@@ -562,13 +576,17 @@ export class SimController implements LinkOwner {
     const eventType = EXT_ADV_EVENT_TYPE.pack({
       legacy: !p.extended,
       connectable: p.connectable,
-      scannable: scanRsp || (p.extended ? p.scannable && !p.connectable : p.connectable || p.scannable),
+      scannable: !directed && (scanRsp || (p.extended ? p.scannable && !p.connectable : p.connectable || p.scannable)),
+      directed,
       scanResponse: scanRsp,
     });
+    const phys = (p as { phys?: { primary: number; secondary: number } }).phys;
     const base = {
-      addressType, address, primaryPhy: 1, secondaryPhy: p.extended ? 1 : 0,
+      addressType, address, primaryPhy: phys?.primary ?? 1, secondaryPhy: p.extended ? (phys?.secondary || 1) : 0,
       advertisingSid: p.extended ? (adv.sid ?? 0) : 0xff, txPower: adv.txPower ?? 127, rssi,
-      periodicAdvertisingInterval: 0, directAddressType: 0, directAddress: ZERO_ADDR,
+      periodicAdvertisingInterval: 0,
+      directAddressType: directed ? (this.scanOwnType & 1) : 0,
+      directAddress: directed ? this.ownAddress(this.scanOwnType) : ZERO_ADDR,
     };
     // Data longer than one event is split; all but the last fragment carry Data Status 01 "incomplete,
     // more data to come" in bits 5–6 (7.7.65.13).
@@ -641,6 +659,18 @@ export class SimController implements LinkOwner {
       if (!this.links.has(h)) return h;
     }
     throw new InvalidStateError('sim: out of connection handles (0x0EFF links open)');
+  }
+
+  /**
+   * Legacy high duty cycle directed advertising that no central answered within 1.28 s (Vol 6, Part B,
+   * 4.4.2.4.3): the controller stops it and says so with LE Connection Complete, status Advertising
+   * Timeout, role peripheral (Vol 4, Part E, 7.8.9).
+   */
+  directedAdvertisingTimeout(): void {
+    this.legacyAdv.enabled = false;
+    this.legacyAdv.timer = undefined;
+    this.connectionComplete(false, 0x3c, undefined, 1);
+    this.airChanged();
   }
 
   /** The connection-complete event the masks ask for (Vol 4, Part E, 7.7.65.1 / .10). */
@@ -908,6 +938,7 @@ export class SimController implements LinkOwner {
     this.buffers.clear();
     for (const s of this.advSets.values()) s.timer?.cancel();
     this.advSets.clear();
+    this.legacyAdv.timer?.cancel();
     this.legacyAdv = { enabled: false, data: new Uint8Array(0), scanRsp: new Uint8Array(0), params: undefined };
     this.suggestedDataLength = { octets: 27, time: 328 };
     this.defaultPhy = { tx: 0, rx: 0 };
@@ -977,7 +1008,8 @@ function sameSet(a: HostAdvertisingSet, b: HostAdvertisingSet): boolean {
   const eq = (x: Uint8Array, y: Uint8Array): boolean => x.length === y.length && x.every((v, i) => v === y[i]);
   return a.key === b.key && a.address === b.address && a.addressType === b.addressType && a.extended === b.extended &&
     a.connectable === b.connectable && a.scannable === b.scannable && a.directedTo === b.directedTo &&
-    a.intervalMs === b.intervalMs && a.sid === b.sid && a.txPower === b.txPower && eq(a.data, b.data) && eq(a.scanRsp, b.scanRsp);
+    a.intervalMs === b.intervalMs && a.primaryPhy === b.primaryPhy && a.secondaryPhy === b.secondaryPhy &&
+    a.sid === b.sid && a.txPower === b.txPower && eq(a.data, b.data) && eq(a.scanRsp, b.scanRsp);
 }
 
 const EVENT_CODE: Record<string, number> = {

@@ -4,6 +4,9 @@
  */
 import { type HandlerMap, S, ms } from './table.js';
 
+/** Longest high duty cycle directed advertising, µs (Vol 6, Part B, 4.4.2.4.3). */
+const HIGH_DUTY_MAX_US = 1_280_000;
+
 export const ADVERTISING = {
   leSetAdvertisingParameters: (c, cmd) => {
     if (c.legacyAdvertising.enabled) return c.fail('leSetAdvertisingParameters', S.commandDisallowed);
@@ -18,8 +21,15 @@ export const ADVERTISING = {
   leSetScanResponseData: (c, cmd) => { c.legacyAdvertising.scanRsp = cmd.scanResponseData; c.complete('leSetScanResponseData'); },
   leSetAdvertisingEnable: (c, cmd) => {
     if (cmd.enable > 1) return c.fail('leSetAdvertisingEnable', S.invalidParameters);
-    c.legacyAdvertising.enabled = cmd.enable === 1;
+    const adv = c.legacyAdvertising;
+    adv.enabled = cmd.enable === 1;
+    adv.timer?.cancel();
+    adv.timer = undefined;
     c.complete('leSetAdvertisingEnable');
+    // High duty cycle directed advertising lasts at most 1.28 s (Vol 6, Part B, 4.4.2.4.3; 7.8.9).
+    if (adv.enabled && (adv.params as { advertisingType?: number } | undefined)?.advertisingType === 1) {
+      adv.timer = c.clock.schedule(HIGH_DUTY_MAX_US, () => { if (adv.enabled) c.directedAdvertisingTimeout(); });
+    }
   },
   leSetAdvertisingSetRandomAddress: (c, cmd) => {
     const set = c.advSets.get(cmd.advertisingHandle);
@@ -33,6 +43,16 @@ export const ADVERTISING = {
     if (cmd.advertisingHandle > 0xef) return c.fail('leSetExtendedAdvertisingParameters', S.invalidParameters);
     if (!existing && c.advSets.size >= (c.options.numAdvertisingSets ?? 4)) {
       return c.fail('leSetExtendedAdvertisingParameters', S.memoryCapacityExceeded);
+    }
+    const props = cmd.advertisingEventProperties;
+    // PHYs (7.8.53): 1M / Coded primary, 1M / 2M / Coded secondary; legacy PDUs on the 1M primary PHY
+    // only; a PHY the controller does not have is Unsupported Feature or Parameter Value (0x11).
+    const primary = cmd.primaryAdvertisingPhy, secondary = cmd.secondaryAdvertisingPhy;
+    if ((primary !== 1 && primary !== 3) || secondary < 1 || secondary > 3 || ((props & 0x10) !== 0 && primary !== 1)) {
+      return c.fail('leSetExtendedAdvertisingParameters', S.invalidParameters);
+    }
+    if (!c.hasPhy(primary) || ((props & 0x10) === 0 && !c.hasPhy(secondary))) {
+      return c.fail('leSetExtendedAdvertisingParameters', S.unsupportedFeature);
     }
     const set = existing ?? { data: new Uint8Array(0), scanRsp: new Uint8Array(0), enabled: false };
     set.params = cmd;
@@ -59,6 +79,13 @@ export const ADVERTISING = {
     if (cmd.enable && cmd.sets.length === 0) return c.fail('leSetExtendedAdvertisingEnable', S.invalidParameters);
     const targets = cmd.sets.length ? cmd.sets : [...c.advSets.keys()].map(h => ({ advertisingHandle: h, duration: 0, maxExtendedAdvertisingEvents: 0 }));
     for (const s of targets) if (!c.advSets.has(s.advertisingHandle)) return c.fail('leSetExtendedAdvertisingEnable', S.unknownAdvertisingIdentifier);
+    // High duty cycle directed: Duration not 0 and at most 1.28 s (7.8.56).
+    for (const s of targets) {
+      const props = c.advSets.get(s.advertisingHandle)!.params?.advertisingEventProperties ?? 0;
+      if (cmd.enable && (props & 0x08) !== 0 && (s.duration === 0 || s.duration * 10_000 > HIGH_DUTY_MAX_US)) {
+        return c.fail('leSetExtendedAdvertisingEnable', S.invalidParameters);
+      }
+    }
     c.complete('leSetExtendedAdvertisingEnable');
     for (const s of targets) {
       const set = c.advSets.get(s.advertisingHandle)!;
@@ -72,6 +99,7 @@ export const ADVERTISING = {
           set.timer = undefined;
           c.emit({ kind: 'leAdvertisingSetTerminated', status: S.advertisingTimeout, advertisingHandle: s.advertisingHandle,
             connectionHandle: 0, numCompletedExtendedAdvertisingEvents: 0 });
+          c.airChanged();
         });
       }
     }
