@@ -14,17 +14,19 @@
  *    gateway's own publishing path (MqttLink: bounded buffer, at most MAX_INFLIGHT in flight), with
  *    real device documents as payloads; a `mosquitto_sub` in its own process counts what the broker
  *    forwarded, so "delivered" is checked by a client we did not write.
- * 3. memory: RSS of a fresh process (`--rss-child`) running a gateway that tracks 10 000 distinct
- *    devices (fed as LE Advertising Report events through a raw H4 transport, every one published to
- *    mosquitto), after a full GC; the same process's RSS before the devices is printed too.
+ * 3. memory: RSS of the installed command itself (`blewire-gateway`, the bundled CLI, in its own
+ *    process, as the systemd unit runs it) tracking 10 000 distinct devices, fed as LE Advertising
+ *    Report events by an H4 controller on a TCP port (`--transport tcp:…`), every one published to
+ *    mosquitto and read back; read from /proc without forcing a GC, with the process's peak (VmHWM).
  *
  * Figures only, never pass/fail (ARCHITECTURE "Test tiers"). Targets: ≥ 100 k reports/s, ≥ 20 k
  * messages/s, < 80 MB RSS.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import net from 'node:net';
 import { join } from 'node:path';
-import { loadavg } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { resolveConfig, type PartialConfig } from '../../src/apps/gateway/config.js';
 import { Gateway } from '../../src/apps/gateway/gateway.js';
@@ -34,6 +36,7 @@ import { jsonLogger } from '../../src/apps/gateway/log.js';
 import { loadMqtt, MqttLink } from '../../src/apps/gateway/mqtt.js';
 import { Adapter } from '../../src/api/adapter.js';
 import type { HciTransport } from '../../src/transport/types.js';
+import { encodeEvent } from '../../src/hci/packets.js';
 import { createSimulator, type Simulator } from '../../src/sim/index.js';
 import type { Scenario, SimPeripheral } from '../../src/sim/types.js';
 import { removeDir, startMosquitto, type Mosquitto } from '../../test/interop/helpers/mosquitto.js';
@@ -232,33 +235,134 @@ async function messages(broker: Mosquitto, total = 100_000, qos: 0 | 1 = 1): Pro
     `dropped ${dropped}; mosquitto_sub received ${got})`);
 }
 
-// ---- 3. memory of a gateway tracking 10 000 devices (child process) -------------------------------
+// ---- 3. memory of a gateway tracking 10 000 devices (the installed command, in its own process) ---
+
+/** The five payload kinds of the memory run (the formats' own examples, as in `advertiser()`). */
+const MEMORY_PAYLOADS = [
+  '020106 0b16d2fc4002c40903bf13 0b09 6274 2d73656e736f72 3031', // BTHome v2 + name
+  '020106 1bff9904 0512fc5394c37c0004fffc040cac364200cdcbb8334c884f', // Ruuvi 5
+  '020106 1aff4c00 0215e2c56db5dffb48d2b060d0f5a71096e000010002c5', // iBeacon
+  '020106 0303aafe 1316aafe 10ee03 676f6f2e676c2f417131387a46', // Eddystone-URL
+  '020106 050f0f180a18 0909 706c61696e2d3031', // plain: services + name
+].map(h => Uint8Array.from(Buffer.from(h.replace(/\s+/g, ''), 'hex')));
+
+/**
+ * A controller on a TCP port speaking H4, enough for the host's start-up and a scan: Reset, event
+ * masks, LE scan parameters / enable succeed, LE Read Buffer Size answers 251 × 8, anything else is
+ * "Unknown HCI Command" (the host's capability model takes that). `scanning` resolves with the socket
+ * once the host has enabled scanning; the caller then writes LE Advertising Report events to it.
+ */
+function h4Controller(): Promise<{ port: number; scanning: Promise<net.Socket>; close(): void }> {
+  const ok = new Set([0x0c03, 0x0c01, 0x2001, 0x200b, 0x200c, 0x2041, 0x2042, 0x0c63, 0x2005, 0x2027, 0x2029, 0x202d, 0x204e]);
+  let scanning!: (s: net.Socket) => void;
+  const scanP = new Promise<net.Socket>(r => { scanning = r; });
+  const server = net.createServer(sock => {
+    let buf = Buffer.alloc(0);
+    sock.on('error', () => undefined);
+    sock.on('data', (c: Buffer) => {
+      buf = Buffer.concat([buf, c]);
+      for (;;) {
+        if (buf.length < 1) break;
+        const type = buf[0];
+        const need = type === 0x01 ? (buf.length >= 4 ? 4 + buf[3]! : Infinity) : type === 0x02 ? (buf.length >= 5 ? 5 + buf.readUInt16LE(3) : Infinity) : 1;
+        if (buf.length < need) break;
+        const p = buf.subarray(0, need);
+        buf = buf.subarray(need);
+        if (type !== 0x01) continue;
+        const opcode = p.readUInt16LE(1);
+        const evt = opcode === 0x2002 ? Buffer.of(0x04, 0x0e, 0x07, 0x01, 0x02, 0x20, 0x00, 0xfb, 0x00, 0x08)
+          : ok.has(opcode) ? Buffer.of(0x04, 0x0e, 0x04, 0x01, p[1]!, p[2]!, 0x00)
+          : Buffer.of(0x04, 0x0f, 0x04, 0x01, 0x01, p[1]!, p[2]!);
+        sock.write(evt);
+        if (opcode === 0x200c && p[4] === 1) scanning(sock);
+      }
+    });
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve({ port: (server.address() as net.AddressInfo).port, scanning: scanP, close: () => { server.close(); } }));
+  });
+}
+
+/** VmRSS and VmHWM (peak) of a process, bytes. */
+function procMemory(pid: number): { rss: number; peak: number } {
+  const st = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (name: string) => Number(/^(\w+):\s+(\d+) kB$/m.exec(st.split('\n').find(l => l.startsWith(name + ':')) ?? '')?.[2]) * 1024;
+  return { rss: kb('VmRSS'), peak: kb('VmHWM') };
+}
+
+/**
+ * One run of the command as a service runs it: `argv` (src/cli/gateway.mjs or bin.mjs, which run the
+ * bundled dist/cli/blewire.cjs), on the H4 controller above, publishing to `broker`. Its RSS is read
+ * from /proc once the adapter scans (before the devices) and once all `devices` documents have reached
+ * the broker (an MQTT.js subscriber here counts them) and two seconds have passed: no forced garbage
+ * collection, the process as it is. VmHWM is its peak over the whole run.
+ */
+async function memoryRun(broker: Mosquitto, argv: string[], env: NodeJS.ProcessEnv, devices: number) {
+  const ctl = await h4Controller();
+  const mod = await loadMqtt();
+  const sub = mod.connect(broker.url, { clientId: `rss-count-${process.pid}`, protocolVersion: 5, log: () => undefined } as never);
+  const seen = new Set<string>();
+  sub.on('message', (topic: string) => { seen.add(topic); });
+  await new Promise<void>((res, rej) => { sub.once('connect', () => res()); sub.once('error', rej); });
+  await new Promise<void>((res, rej) => sub.subscribe('blewire/rss/devices/+', { qos: 0 }, e => e ? rej(e) : res()));
+  const child = spawn(process.execPath, [...argv, '--mqtt', broker.url, '--transport', `tcp:127.0.0.1:${ctl.port}`, '--id', 'rss'],
+    { cwd: ROOT, env: { ...env, BLEWIRE_GATEWAY_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'ignore', 'pipe'] });
+  let log = '';
+  child.stderr!.on('data', (c: Buffer) => { log = (log + c.toString()).slice(-4000); });
+  const exited = new Promise<number | null>(r => child.once('exit', c => r(c)));
+  try {
+    const sock = await Promise.race([ctl.scanning, exited.then(c => { throw new Error(`the gateway exited (${c}) before scanning: ${log}`); }), sleep(60_000).then(() => { throw new Error(`no scan within 60 s: ${log}`); })]);
+    await sleep(1000);
+    const before = procMemory(child.pid!);
+    for (let i = 0; i < devices; i++) {
+      const evt = encodeEvent({ kind: 'leAdvertisingReport', reports: [{ eventType: 3, addressType: 0, address: addr(100_000 + i), data: MEMORY_PAYLOADS[i % MEMORY_PAYLOADS.length]!, rssi: -50 - (i % 40) }] });
+      if (!sock.write(evt)) await new Promise(r => sock.once('drain', r));
+    }
+    const until = Date.now() + 120_000;
+    while (seen.size < devices && Date.now() < until && child.exitCode === null) await sleep(100);
+    if (seen.size < devices) throw new Error(`only ${seen.size} of ${devices} device documents reached the broker: ${log}`);
+    const after = procMemory(child.pid!);
+    child.kill('SIGTERM');
+    const code = await Promise.race([exited, sleep(15_000).then(() => 'hung')]);
+    if (code !== 0) throw new Error(`the gateway's SIGTERM exit was ${code}: ${log}`);
+    return { before, after, delivered: seen.size };
+  } finally {
+    if (child.exitCode === null) child.kill('SIGKILL');
+    sub.end(true);
+    ctl.close();
+  }
+}
 
 async function memory(broker: Mosquitto, devices = 10_000): Promise<void> {
-  // The child runs the compiled JavaScript, as an installed gateway does (a TypeScript loader in the
-  // process would add its own tens of MB): compile src/ into .cache/bench-dist first.
-  const dist = join(ROOT, '.cache', 'bench-dist');
-  console.log('  (compiling src/ into .cache/bench-dist for the memory child…)');
-  const tsc = spawnSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(ROOT, 'tools', 'tsconfig.build.json'),
-    '--outDir', dist, '--declaration', 'false'], { cwd: ROOT, stdio: 'inherit' });
-  if (tsc.status !== 0) throw new Error('tsc failed');
-  // Twice: with the V8 flags of `blewire-gateway` (the command the systemd unit runs; read from its
-  // first line, so the bench measures what that command runs), and with Node's defaults (`blewire gateway`).
-  const shebang = readFileSync(join(ROOT, 'src', 'cli', 'gateway.mjs'), 'utf8').split('\n')[0]!;
-  const binFlags = shebang.split(/\s+/).filter(a => a.startsWith('--'));
-  for (const [label, flags] of [['blewire-gateway, ' + binFlags.join(' '), binFlags], ['Node defaults', []]] as const) {
-    const child = spawn(process.execPath, [...flags, '--expose-gc', join(ROOT, 'tools', 'bench', 'gateway-rss-child.mjs'), dist, broker.url, String(devices)],
-      { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout!.on('data', (c: Buffer) => { out += c.toString(); });
-    const code = await new Promise<number | null>(r => child.once('exit', c => r(c)));
-    const line = out.trim().split('\n').pop() ?? '';
-    if (code !== 0 || !line.startsWith('{')) throw new Error(`the RSS child failed (exit ${code}): ${out}`);
-    const r = JSON.parse(line) as Record<string, number>;
-    const mb = (n: number) => (n / 1e6).toFixed(1);
-    console.log(`memory (${label}; fresh process on the compiled JavaScript, a gateway tracking ${r['devices']} devices, every one published: ` +
-      `${r['delivered']} delivered, ${r['dropped']} dropped): RSS ${mb(r['rss']!)} MB (${mb(r['rssBefore']!)} MB before the devices; ` +
-      `JS heap ${mb(r['heapUsed']!)} MB, ${mb(r['heapBefore']!)} MB before)`);
+  // The command an installed package runs: bin.mjs runs the bundled CLI when it is newer than src/;
+  // bundle it first (what `npm run build` does) so that the runs below measure the bundle, not tsx.
+  console.log('  (bundling the CLI into dist/cli/blewire.cjs for the memory runs…)');
+  const b = spawnSync(process.execPath, [join(ROOT, 'tools', 'package', 'bundle-cli.mjs')], { cwd: ROOT, stdio: 'inherit' });
+  if (b.status !== 0) throw new Error('bundle-cli failed');
+  // `blewire-gateway` (what the systemd unit runs) passes its V8 flags on its first line (`env -S`);
+  // spawn Node with the same flags, read from that line, so the bench measures what the command runs.
+  const gatewayBin = join(ROOT, 'src', 'cli', 'gateway.mjs');
+  const binFlags = readFileSync(gatewayBin, 'utf8').split('\n')[0]!.split(/\s+/).filter(a => a.startsWith('--'));
+  // A private code-cache folder: the first run compiles the bundle and writes the cache (as the first
+  // start of an installed gateway does), the second runs with it.
+  const cache = mkdtempSync(join(tmpdir(), 'blewire-bench-cache-'));
+  const env = { ...process.env, XDG_CACHE_HOME: cache };
+  const mb = (n: number) => (n / 1e6).toFixed(1);
+  try {
+    // BENCH_GATEWAY_FLAGS='--flag …': one run of gateway.mjs with these V8 flags instead (to compare flags).
+    const only = process.env.BENCH_GATEWAY_FLAGS;
+    for (const [label, argv] of only !== undefined ? [[`flags ${only}`, [...only.split(' ').filter(Boolean), gatewayBin]]] as const : [
+      [`blewire-gateway (${binFlags.join(' ')}), first start, no code cache`, [...binFlags, gatewayBin]],
+      [`blewire-gateway (${binFlags.join(' ')}), with its code cache`, [...binFlags, gatewayBin]],
+      ['blewire gateway (Node defaults)', [join(ROOT, 'src', 'cli', 'bin.mjs'), 'gateway']],
+    ] as const) {
+      const r = await memoryRun(broker, [...argv], env, devices);
+      console.log(`memory, ${label}: a gateway process tracking ${devices} devices (${r.delivered} documents read back from mosquitto), ` +
+        `no forced GC: RSS ${mb(r.after.rss)} MB, peak (VmHWM) ${mb(r.after.peak)} MB; ${mb(r.before.rss)} MB scanning before the devices`);
+    }
+  } finally {
+    removeDir(cache);
   }
 }
 

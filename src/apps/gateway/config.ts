@@ -42,8 +42,15 @@ export interface GatewayConfig {
   transport: string;
   /** First topic level (default 'blewire'). */
   topicPrefix: string;
-  /** Scan: passive by default (no scan requests, no scan responses); active sends SCAN_REQs. */
-  scan: { active: boolean; interval?: number; window?: number };
+  /**
+   * Scan: passive by default (no scan requests, no scan responses); active sends SCAN_REQs.
+   * `registryCapacity`: devices the adapter's scanner remembers (default 1024; the Adapter's own
+   * default is 4096). The gateway keeps its own table of up to maxDevices; the scanner's registry only
+   * merges a scan response with its advertisement and caches each device's parsed AD, at about 1.2 KB
+   * of heap per entry. A device it has forgotten costs one parse of its AD when heard again: in a room of
+   * more devices than this the parse is per report (it already was with 4096 in a room of 10 000).
+   */
+  scan: { active: boolean; interval?: number; window?: number; registryCapacity: number };
   publish: {
     /** Shortest time between two documents of one device (ms, default 1000). */
     minIntervalMs: number;
@@ -91,7 +98,7 @@ export interface GatewayConfig {
 export const DEFAULTS: Omit<GatewayConfig, 'id' | 'mqtt' | 'transport'> & { mqtt: Omit<MqttSettings, 'url'> } = {
   mqtt: { rejectUnauthorized: true, protocolVersion: 5, keepalive: 30, qos: 1 },
   topicPrefix: 'blewire',
-  scan: { active: false },
+  scan: { active: false, registryCapacity: 1024 },
   publish: { minIntervalMs: 1000, maxIntervalMs: 60_000, retain: false },
   summaryIntervalMs: 30_000,
   maxDevices: 10_000,
@@ -308,6 +315,8 @@ export function resolveConfig(src: ConfigSources): ResolvedConfig {
   positive(c.publish.maxIntervalMs, 'publish.maxIntervalMs', 0);
   positive(c.summaryIntervalMs, 'summaryIntervalMs', 0);
   positive(c.maxDevices, 'maxDevices');
+  positive(c.scan.registryCapacity, 'scan.registryCapacity', 16);
+  if (!Number.isInteger(c.scan.registryCapacity) || c.scan.registryCapacity > 1 << 20) throw bad(`scan.registryCapacity must be a whole number from 16 to ${1 << 20}, not ${show(c.scan.registryCapacity)}`);
   positive(c.deviceTtlMs, 'deviceTtlMs');
   positive(c.buffer.maxMessages, 'buffer.maxMessages');
   positive(c.buffer.maxBytes, 'buffer.maxBytes', 1024);

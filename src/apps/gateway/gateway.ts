@@ -54,7 +54,10 @@ export interface GatewayDeps {
  * One tracked device, kept small because a gateway tracks up to maxDevices of them (10 000 in the
  * memory bench): the record is its own rate-limit state (RateState's two fields), and it holds the
  * last Advertisement (with the parsed AD the adapter caches on it) only while a change is held for
- * the next tick; otherwise only the bytes last published are kept, to tell a change.
+ * the next tick. To tell a change it keeps a fingerprint of the AD last published (fingerprint()
+ * below: three small integers), not the octets: a copy or a view of them cost ~200 bytes of heap per
+ * device (two typed-array objects) and a view kept the scanner's 4 KB AD chunk alive after the
+ * scanner's registry had forgotten the device.
  */
 interface DeviceRecord extends RateState {
   /** The key: the identity address of a bonded device (resolved RPA), else the address on the air. */
@@ -68,8 +71,10 @@ interface DeviceRecord extends RateState {
   reports: number;
   /** The report to publish while a change is held (the rate limiter's window), else undefined. */
   ad: Advertisement | undefined;
-  publishedData: Uint8Array | undefined;
-  publishedScan: Uint8Array | undefined;
+  /** Fingerprint of the AD and scan response last published (fpLength -1: never published). */
+  fpLength: number;
+  fpHashA: number;
+  fpHashB: number;
   /** Last BTHome encryption counter accepted (replay protection). */
   counter: number | undefined;
 }
@@ -86,11 +91,29 @@ export interface GatewayStats {
   commandsFailed: number;
 }
 
-function sameBytes(a: Uint8Array | undefined, b: Uint8Array | undefined): boolean {
-  if (a === b) return true;
-  if (!a || !b || a.length !== b.length) return (a?.length ?? 0) === 0 && (b?.length ?? 0) === 0;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
+/**
+ * The fingerprint of a report's AD and scan response: their lengths (exact, < 2^22: each is at most
+ * 1650 octets) and two independent 30-bit hashes (FNV-1a and a multiply-rotate hash with another
+ * seed) over both, kept within V8's small-integer range so the record holds them inline. Two different
+ * payloads of the same lengths look the same with a chance of about 2^-60 per change; such a change
+ * would go out with the next heartbeat (publish.maxIntervalMs) instead of at once.
+ */
+let fpA = 0;
+let fpB = 0;
+function fingerprint(data: Uint8Array, scan: Uint8Array | undefined): number {
+  let a = 0x811c9dc5 | 0;
+  let b = 0x2f1b3c5d | 0;
+  const sl = scan?.length ?? 0;
+  // The data's octets, a marker (so that (AB, C) and (A, BC) differ), the scan response's octets.
+  for (let i = 0, n = data.length + 1 + sl; i < n; i++) {
+    const v = i < data.length ? data[i]! : i === data.length ? 0x100 : scan![i - data.length - 1]!;
+    a = Math.imul(a ^ v, 0x01000193);
+    b = Math.imul(((b ^ v) + 0x9e3779b9) | 0, 0x85ebca6b);
+    b = (b << 13) | (b >>> 19);
+  }
+  fpA = a & 0x3fffffff;
+  fpB = (b ^ (b >>> 16)) & 0x3fffffff;
+  return data.length + sl * 2048;
 }
 
 export class Gateway {
@@ -204,10 +227,10 @@ export class Gateway {
     const t = this.deps.transport ?? this.config.transport;
     const transport = typeof t === 'function' ? await t() : t;
     // The gateway keeps its own device table (maxDevices); the adapter's registry only has to merge a
-    // scan response with its advertisement and cache parsed AD, so its default bound (4096) is enough:
-    // sizing it to maxDevices as well held every device twice (about 0.5 KB each).
+    // scan response with its advertisement and cache parsed AD: scan.registryCapacity (config.ts) bounds
+    // it, 1024 by default. Sizing it to maxDevices as well held every device twice (about 1.2 KB each).
     const bonds = this.deps.bonds ?? this.config.bonds;
-    return Adapter.open({ transport, timeout: 30_000, ...(bonds !== undefined ? { bonds } : {}) });
+    return Adapter.open({ transport, timeout: 30_000, registryCapacity: this.config.scan.registryCapacity, ...(bonds !== undefined ? { bonds } : {}) });
   }
 
   /** Ends the adapter loop's wait for the open adapter's close (stop() calls it). */
@@ -349,11 +372,12 @@ export class Gateway {
     } else {
       if (this.devices.size >= this.config.maxDevices) this.evictOldest();
       d = { address: key, addressType: identity ? identity.addressType : ad.addressType, firstSeen: wall, lastSeen: wall, lastSeenMono: mono, reports: 1, ad,
-        publishedData: undefined, publishedScan: undefined, counter: undefined, lastPublished: -Infinity, pending: false };
+        fpLength: -1, fpHashA: 0, fpHashB: 0, counter: undefined, lastPublished: -Infinity, pending: false };
       this.devices.set(key, d);
     }
     d.addressType = identity ? identity.addressType : ad.addressType;
-    const changed = d.publishedData === undefined || !sameBytes(d.publishedData, ad.data) || !sameBytes(d.publishedScan, ad.scanResponse);
+    const length = fingerprint(ad.data, ad.scanResponse);
+    const changed = length !== d.fpLength || fpA !== d.fpHashA || fpB !== d.fpHashB;
     const decision = this.limiter.offer(d, changed, mono);
     if (decision === 'publish') this.publishDevice(d, mono);
     // Not held: drop the report (the next one that matters arrives with its own).
@@ -395,8 +419,9 @@ export class Gateway {
     if (!ad) return;
     d.ad = undefined;
     this.limiter.published(d, mono);
-    d.publishedData = ad.data;
-    d.publishedScan = ad.scanResponse;
+    d.fpLength = fingerprint(ad.data, ad.scanResponse);
+    d.fpHashA = fpA;
+    d.fpHashB = fpB;
     const decoded = this.decode(d, ad);
     const doc = buildDocument(this.config.id, ad, decoded, d, d.reports, ++this.seq);
     const topic = this.topics.device(d.address);

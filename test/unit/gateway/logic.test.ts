@@ -1,6 +1,6 @@
 // The gateway's pure logic: outgoing buffer bounds, per-device rate limits, configuration sources and
 // validation, command parsing (hostile input), the merged multi-gateway view, Home Assistant discovery.
-import { describe, expect, test } from 'vitest';
+import { describe, expect, test, vi } from 'vitest';
 import { BoundedQueue } from '../../../src/apps/gateway/buffer.js';
 import { parseCommand } from '../../../src/apps/gateway/commands.js';
 import { configFromEnv, resolveConfig, topicsOf } from '../../../src/apps/gateway/config.js';
@@ -293,6 +293,76 @@ describe('device records and the rate limits', () => {
     g.ingest(ad(3, -45)); // unchanged after maxInterval: the heartbeat
     expect(out).toHaveLength(3);
     expect(out[2]!.doc).toMatchObject({ rssi: -45, reports: 6 });
+  });
+});
+
+describe('device records stay small (memory bound of 10 000 devices)', () => {
+  const gw = (registryCapacity?: number) => {
+    const clock = new FakeClock();
+    const g = new Gateway(resolveConfig({ env: {}, flags: { id: 'gwF', mqtt: { url: 'mqtt://127.0.0.1:1' }, transport: 'sim', commands: { enabled: false },
+      ...(registryCapacity !== undefined ? { scan: { registryCapacity } } : {}), publish: { minIntervalMs: 0, maxIntervalMs: 60_000 } } }),
+    { clock, now: () => Date.UTC(2026, 11, 6), logger: jsonLogger('error', () => undefined) });
+    const out: Record<string, unknown>[] = [];
+    (g as unknown as { mqtt: unknown }).mqtt = { publish: (_t: string, payload: string) => out.push(JSON.parse(payload) as Record<string, unknown>) };
+    return { g, out, clock };
+  };
+  const ad = (data: Uint8Array, scanResponse?: Uint8Array) => ({
+    address: 'C4:7C:8D:00:00:02', addressType: 'public', identity: undefined, data, scanResponse, rssi: -50, connectable: true,
+    name: undefined, txPower: undefined, serviceUuids: [], serviceData: new Map(), manufacturerData: new Map(),
+  }) as unknown as Advertisement;
+
+  test('a change of one octet, of the scan response, or of where the octets split between the two is a change; equal octets in another array are not', () => {
+    const { g, out, clock } = gw();
+    const feed = (data: number[], scan?: number[]) => { clock.advance(10); g.ingest(ad(Uint8Array.from(data), scan && Uint8Array.from(scan))); return out.length; };
+    expect(feed([2, 1, 6, 3, 0xff, 0x34, 0x12])).toBe(1);
+    expect(feed([2, 1, 6, 3, 0xff, 0x34, 0x12])).toBe(1); // a fresh array with the same octets: unchanged
+    expect(feed([2, 1, 6, 3, 0xff, 0x34, 0x13])).toBe(2); // last octet
+    expect(feed([3, 1, 6, 3, 0xff, 0x34, 0x13])).toBe(3); // first octet
+    expect(feed([3, 1, 6, 3, 0xff, 0x34, 0x13], [])).toBe(3); // an empty scan response is none
+    expect(feed([3, 1, 6, 3, 0xff, 0x34, 0x13], [2, 0x0a, 0])).toBe(4); // scan response appears
+    expect(feed([3, 1, 6, 3, 0xff, 0x34, 0x13], [2, 0x0a, 4])).toBe(5); // scan response octet
+    expect(feed([3, 1, 6, 3, 0xff, 0x34], [0x13, 2, 0x0a, 4])).toBe(6); // same octets, split differently
+    // Every single-octet change of a 31-octet payload is seen (the fingerprint is not a sum).
+    const base = Array.from({ length: 31 }, (_, i) => i * 7 + 1);
+    feed(base);
+    let n = out.length;
+    for (let i = 0; i < 31; i++) {
+      const d = [...base];
+      d[i] = d[i]! ^ 0x80;
+      expect(feed(d)).toBe(++n);
+      expect(feed(base)).toBe(++n);
+    }
+  });
+
+  test('a record holds numbers and strings only once published: no copy or view of the AD', () => {
+    const { g } = gw();
+    g.ingest(ad(Uint8Array.of(2, 1, 6, 3, 0xff, 0x34, 0x12)));
+    const rec = (g as unknown as { devices: Map<string, Record<string, unknown>> }).devices.get('C4:7C:8D:00:00:02')!;
+    for (const [k, v] of Object.entries(rec)) expect(typeof v === 'object' && v !== null ? k : 'ok').toBe('ok');
+  });
+
+  test("the adapter's scanner registry is opened with scan.registryCapacity (default 1024), not the Adapter's 4096", async () => {
+    const { Adapter } = await import('../../../src/index.js');
+    for (const [cap, want] of [[undefined, 1024], [64, 64]] as const) {
+      const seen: unknown[] = [];
+      const orig = Adapter.open.bind(Adapter);
+      const spy = vi.spyOn(Adapter, 'open').mockImplementation(async o => { seen.push(o!.registryCapacity); return orig(o!); });
+      try {
+        const g = new Gateway(resolveConfig({ env: {}, flags: { id: 'gwG', mqtt: { url: 'mqtt://127.0.0.1:1' }, transport: 'sim', commands: { enabled: false },
+          ...(cap !== undefined ? { scan: { registryCapacity: cap } } : {}) } }), { logger: jsonLogger('error', () => undefined) });
+        await g.start();
+        for (let i = 0; i < 200 && !g.stats.adapterOpen; i++) await new Promise(r => setTimeout(r, 10));
+        expect(g.stats.adapterOpen).toBe(true);
+        const adapter = (g as unknown as { adapter: { scanner: { registry: { capacity: number } } } }).adapter;
+        expect(adapter.scanner.registry.capacity).toBe(want);
+        await g.stop();
+      } finally {
+        spy.mockRestore();
+      }
+      expect(seen).toEqual([want]);
+    }
+    expect(() => resolveConfig({ env: {}, flags: { id: 'x', mqtt: { url: 'mqtt://h' }, scan: { registryCapacity: 2.5 } } })).toThrow(/registryCapacity/);
+    expect(() => resolveConfig({ env: {}, flags: { id: 'x', mqtt: { url: 'mqtt://h' }, scan: { registryCapacity: 4 } } })).toThrow(/registryCapacity/);
   });
 });
 
