@@ -8,6 +8,8 @@
 // gateway`) with a wrong CA in BLEWIRE_MQTT_CA logs the same code on stderr.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { BlewireError } from '../../src/index.js';
@@ -126,6 +128,108 @@ describe('gateway over mqtts:// (mosquitto with a TLS listener that requires cli
       await bounded(g.stop(), 20_000, 'gateway.stop()');
     }
   }, 90_000);
+
+  test('a broker certificate issued for another name (hostname mismatch): EGW_TLS saying to connect by a name the certificate lists; mosquitto_sub agrees', async () => {
+    // Same CA, client certificate accepted: only the name differs (DNS:broker.elsewhere.test, and we connect to 127.0.0.1).
+    const other = await startMosquitto({ tls: { ca: pki.ca, cert: pki.elsewhereCert, key: pki.elsewhereKey, requireCertificate: true }, config: ['log_type all'] });
+    const { gateway: g, logs } = gateway('gwH', other.url, { BLEWIRE_MQTT_CA: pki.ca, BLEWIRE_MQTT_CERT: pki.clientCert, BLEWIRE_MQTT_KEY: pki.clientKey });
+    try {
+      await g.start();
+      const err = await until('typed MQTT error', 20_000, () => g.mqttStats?.lastError);
+      expect(err).toBeInstanceOf(GatewayError);
+      expect(err.code).toBe('EGW_TLS');
+      expect(err.message.startsWith(`mqtts://127.0.0.1:${other.port}: `)).toBe(true);
+      expect(err.message).toMatch(/does not name the host in the URL \(ERR_TLS_CERT_ALTNAME_INVALID: .*127\.0\.0\.1.*\): connect by a name \(or IP address\) the certificate lists in its subjectAltName, or reissue the certificate/);
+      const line = await until('error log line', 5000, () => logs.find(l => /"level":"error"/.test(l)));
+      expect(JSON.parse(line)).toMatchObject({ level: 'error', msg: 'mqtt connection refused', error: { name: 'GatewayError', code: 'EGW_TLS' } });
+      await until('a second attempt', 15_000, () => (logs.filter(l => /"level":"error"/.test(l)).length >= 2 ? true : undefined));
+      expect(g.mqttStats?.connects).toBe(0);
+      expect(other.log()).not.toMatch(/as blewire-gwH/);
+    } finally {
+      await bounded(g.stop(), 20_000, 'gateway.stop()');
+    }
+    // An independent client: mosquitto_sub with the same CA and client certificate refuses the broker by
+    // name, and with --insecure (no host-name check) it is let in: the name is the only problem.
+    const sub = (extra: string[]) => new Promise<{ code: number | null; err: string }>(resolve => {
+      const p = spawn('mosquitto_sub', ['-h', '127.0.0.1', '-p', String(other.port), '--cafile', pki.ca, '--cert', pki.clientCert, '--key', pki.clientKey,
+        '-t', 'x/#', '-C', '1', '-W', '3', '-i', 'hostname-check', ...extra], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let err = '';
+      p.stderr!.on('data', (c: Buffer) => { err += c.toString(); });
+      p.once('exit', code => resolve({ code, err }));
+    });
+    try {
+      const strict = await sub([]);
+      expect(strict.code).not.toBe(0);
+      expect(other.log()).not.toMatch(/as hostname-check/);
+      const lax = await sub(['--insecure']);
+      // -W 3 ends it after 3 s without a message (exit 27 in mosquitto 2.0): it was connected meanwhile.
+      expect(other.log()).toMatch(/New client connected from 127\.0\.0\.1:\d+ as hostname-check/);
+      expect(lax.err).not.toMatch(/TLS|certificate/i);
+    } finally {
+      await other.stop();
+      removeDir(other.dir);
+    }
+  }, 90_000);
+
+  test('an encrypted (passphrase-protected) client key with its passphrase from a file: the broker that requires a client certificate lets the gateway in', async () => {
+    expect(readFileSync(pki.clientKeyEncrypted, 'utf8')).toMatch(/-----BEGIN ENCRYPTED PRIVATE KEY-----/);
+    const sub = await mosquittoSub(broker.port, ['blewire/gwE/#'], ['--cafile', pki.ca, '--cert', pki.clientCert, '--key', pki.clientKey]);
+    const { gateway: g, logs } = gateway('gwE', broker.url, { BLEWIRE_MQTT_CA: pki.ca, BLEWIRE_MQTT_CERT: pki.clientCert, BLEWIRE_MQTT_KEY: pki.clientKeyEncrypted,
+      BLEWIRE_MQTT_KEY_PASSPHRASE_FILE: pki.passphraseFile });
+    try {
+      await g.start();
+      await sub.waitFor(l => l.topic === 'blewire/gwE/status' && l.payload === 'online', 30_000, 'gwE online over TLS with the encrypted key')
+        .catch(e => { throw new Error(`${(e as Error).message}; mqtt ${JSON.stringify(g.mqttStats)}; gateway log:\n${logs.slice(-20).join('')}`); });
+      await sub.waitFor(l => l.topic === `blewire/gwE/devices/${SENSOR}`, 30_000, 'the sensor over TLS');
+      expect(broker.log()).toMatch(/New client connected from 127\.0\.0\.1:\d+ as blewire-gwE/);
+      expect(g.mqttStats?.lastError).toBeUndefined();
+      // The passphrase is in no log line.
+      expect(logs.join('')).not.toContain(pki.passphrase);
+    } finally {
+      await bounded(g.stop(), 20_000, 'gateway.stop()');
+      await bounded(sub.stop(), 10_000, 'mosquitto_sub stop');
+    }
+  }, 150_000);
+
+  test('blewire gateway (the CLI) with an encrypted key: passphrase from BLEWIRE_MQTT_KEY_PASSPHRASE_FILE connects, never in ps or the logs; none or a wrong one is a config error at start', async () => {
+    const sub = await mosquittoSub(broker.port, ['blewire/gwP/status'], ['--cafile', pki.ca, '--cert', pki.clientCert, '--key', pki.clientKey]);
+    const env = { ...process.env, BLEWIRE_MQTT_CA: pki.ca, BLEWIRE_MQTT_CERT: pki.clientCert, BLEWIRE_MQTT_KEY: pki.clientKeyEncrypted };
+    const args = [`${REPO}/src/cli/bin.mjs`, 'gateway', '--mqtt', broker.url, '--transport', 'sim:demo', '--id', 'gwP'];
+    const p = spawn(process.execPath, args, { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'], env: { ...env, BLEWIRE_MQTT_KEY_PASSPHRASE_FILE: pki.passphraseFile } });
+    let err = '';
+    p.stderr!.on('data', (c: Buffer) => { err += c.toString(); });
+    try {
+      await sub.waitFor(l => l.payload === 'online', 60_000, 'gwP online').catch(e => { throw new Error(`${(e as Error).message}; stderr:\n${err.slice(-3000)}`); });
+      // What `ps` shows of the process (its command line) holds no secret.
+      const cmdline = readFileSync(`/proc/${p.pid}/cmdline`, 'utf8');
+      expect(cmdline).toContain('gwP');
+      expect(cmdline).not.toContain(pki.passphrase);
+      p.kill('SIGTERM');
+      const [code] = await once(p, 'exit') as [number | null];
+      expect(code).toBe(0);
+      expect(err).not.toContain(pki.passphrase);
+      expect(err).not.toMatch(/"level":"error"/);
+    } finally {
+      if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
+      await bounded(sub.stop(), 10_000, 'mosquitto_sub stop');
+    }
+    // No passphrase, then a wrong one: refused before any connection, exit code not 0, the setting named.
+    const wrong = join(pki.dir, 'wrong.pass');
+    writeFileSync(wrong, 'not-the-passphrase\n', { mode: 0o600 });
+    for (const [extra, says] of [[{}, /is encrypted: give its passphrase in a file \(mqtt\.keyPassphraseFile, BLEWIRE_MQTT_KEY_PASSPHRASE_FILE\)/],
+      [{ BLEWIRE_MQTT_KEY_PASSPHRASE_FILE: wrong }, /cannot be decrypted with the passphrase from mqtt\.keyPassphraseFile .*wrong\.pass/]] as const) {
+      const q = spawn(process.execPath, args, { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'], env: { ...env, ...extra } });
+      let out = '';
+      q.stderr!.on('data', (c: Buffer) => { out += c.toString(); });
+      const code = await bounded(once(q, 'exit').then(([c]) => c as number | null), 60_000, 'the CLI refusing the key');
+      expect(code).not.toBe(0);
+      // The CLI prints a configuration error (GatewayError EGW_CONFIG) as a usage error: one line, no stack.
+      expect(out).toMatch(/^blewire gateway: gateway config: /);
+      expect(out).toMatch(says);
+      expect(out).not.toContain(pki.passphrase);
+    }
+    expect(broker.log()).not.toMatch(/as blewire-gwP[\s\S]*as blewire-gwP/);
+  }, 150_000);
 
   test('blewire gateway (the CLI) with a wrong CA in BLEWIRE_MQTT_CA: EGW_TLS on stderr, SIGTERM exits 0', async () => {
     const p = spawn(process.execPath, [`${REPO}/src/cli/bin.mjs`, 'gateway', '--mqtt', broker.url, '--transport', 'sim:demo', '--id', 'gwC'],

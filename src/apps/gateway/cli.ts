@@ -13,7 +13,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ArgumentError } from '../../index.js';
-import { readConfigFile, resolveConfig, type PartialConfig } from './config.js';
+import { checkClientKey, readConfigFile, resolveConfig, type PartialConfig } from './config.js';
 import { GatewayError } from './errors.js';
 import { Gateway } from './gateway.js';
 import { errorFields } from './log.js';
@@ -158,11 +158,18 @@ export async function runMerge(argv: string[], env: Record<string, string | unde
   };
   const password = file('BLEWIRE_MQTT_PASSWORD_FILE')?.replace(/\r?\n$/, '') ?? (env['BLEWIRE_MQTT_PASSWORD'] || undefined);
   const ca = file('BLEWIRE_MQTT_CA'), cert = file('BLEWIRE_MQTT_CERT'), key = file('BLEWIRE_MQTT_KEY');
+  const passphraseFile = env['BLEWIRE_MQTT_KEY_PASSPHRASE_FILE'];
+  const passphrase = file('BLEWIRE_MQTT_KEY_PASSPHRASE_FILE')?.replace(/\r?\n$/, '') ?? (env['BLEWIRE_MQTT_KEY_PASSPHRASE'] || undefined);
+  if (key !== undefined) {
+    checkClientKey(key, passphrase, `BLEWIRE_MQTT_KEY file ${env['BLEWIRE_MQTT_KEY']}`,
+      passphraseFile ? `BLEWIRE_MQTT_KEY_PASSPHRASE_FILE ${passphraseFile}` : 'BLEWIRE_MQTT_KEY_PASSPHRASE', m => new ArgumentError(`gateway-merge: ${m}`));
+  }
   const mod = await loadMqtt();
   const client = mod.connect(url, {
     ...(env['BLEWIRE_MQTT_USERNAME'] ? { username: env['BLEWIRE_MQTT_USERNAME'] } : {}),
     ...(password !== undefined ? { password } : {}),
     ...(ca !== undefined ? { ca } : {}), ...(cert !== undefined ? { cert } : {}), ...(key !== undefined ? { key } : {}),
+    ...(passphrase !== undefined ? { passphrase } : {}),
     reconnectPeriod: 2000,
   });
   const log = (level: string, msg: string, fields: Record<string, unknown> = {}): void => {

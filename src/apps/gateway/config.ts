@@ -5,6 +5,7 @@
  * which can be readable by the service user only). TLS (mqtts://) takes CA, client certificate and key
  * files. Every bound the gateway keeps is here, with its default.
  */
+import { createPrivateKey } from 'node:crypto';
 import { closeSync, constants, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { DEFAULT_BUFFER_BYTES, DEFAULT_BUFFER_MESSAGES } from './buffer.js';
@@ -22,6 +23,14 @@ export interface MqttSettings {
   ca?: string;
   cert?: string;
   key?: string;
+  /**
+   * The passphrase of an encrypted `key` (PKCS #8 `ENCRYPTED PRIVATE KEY`, or a traditional PEM key
+   * with `Proc-Type: 4,ENCRYPTED`): from a file (`keyPassphraseFile`, BLEWIRE_MQTT_KEY_PASSPHRASE_FILE;
+   * trailing newline ignored; e.g. a systemd credential, `$CREDENTIALS_DIRECTORY/…`) or the
+   * environment (BLEWIRE_MQTT_KEY_PASSPHRASE). Never a flag, never logged.
+   */
+  keyPassphraseFile?: string;
+  keyPassphrase?: string;
   /** Verify the broker's certificate (default true). */
   rejectUnauthorized: boolean;
   /** 5 (default; response topic and correlation data) or 4 (MQTT 3.1.1). */
@@ -216,6 +225,8 @@ export function configFromEnv(env: Record<string, string | undefined>): PartialC
     ca: env['BLEWIRE_MQTT_CA'] || undefined,
     cert: env['BLEWIRE_MQTT_CERT'] || undefined,
     key: env['BLEWIRE_MQTT_KEY'] || undefined,
+    keyPassphrase: env['BLEWIRE_MQTT_KEY_PASSPHRASE'] || undefined,
+    keyPassphraseFile: env['BLEWIRE_MQTT_KEY_PASSPHRASE_FILE'] || undefined,
     clientId: env['BLEWIRE_MQTT_CLIENT_ID'] || undefined,
   };
   const pv = num('BLEWIRE_MQTT_PROTOCOL_VERSION');
@@ -248,8 +259,8 @@ export interface ConfigSources {
 }
 
 export interface ResolvedConfig extends GatewayConfig {
-  /** TLS material read from the files named in mqtt.ca / cert / key. */
-  tls: { ca?: string; cert?: string; key?: string };
+  /** TLS material read from the files named in mqtt.ca / cert / key, and the key's passphrase. */
+  tls: { ca?: string; cert?: string; key?: string; passphrase?: string };
 }
 
 const ID = /^[A-Za-z0-9_.-]{1,64}$/;
@@ -361,7 +372,49 @@ export function resolveConfig(src: ConfigSources): ResolvedConfig {
     }
   }
   if ((tls.cert === undefined) !== (tls.key === undefined)) throw bad('a client certificate needs both mqtt.cert and mqtt.key');
+  let passphrase = c.mqtt.keyPassphrase;
+  let from = 'BLEWIRE_MQTT_KEY_PASSPHRASE';
+  if (c.mqtt.keyPassphraseFile) {
+    from = `mqtt.keyPassphraseFile ${c.mqtt.keyPassphraseFile}`;
+    try {
+      passphrase = read(c.mqtt.keyPassphraseFile).replace(/\r?\n$/, '');
+    } catch (e) {
+      throw bad(`cannot read the key passphrase file ${c.mqtt.keyPassphraseFile}: ${(e as Error).message}`);
+    }
+  }
+  if (tls.key !== undefined) {
+    checkClientKey(tls.key, passphrase, `mqtt.key file ${c.mqtt.key}`, from, m => bad(m));
+    if (passphrase !== undefined) tls.passphrase = passphrase;
+  }
+  // The passphrase lives in tls only: the settings keep no copy of it.
+  delete c.mqtt.keyPassphrase;
   return { ...c, tls };
+}
+
+/** True for a PEM private key that needs a passphrase (PKCS #8 encrypted, or traditional with Proc-Type 4,ENCRYPTED). */
+export function isEncryptedKey(pem: string): boolean {
+  return /-----BEGIN ENCRYPTED PRIVATE KEY-----/.test(pem) || /^Proc-Type:\s*4,\s*ENCRYPTED/m.test(pem);
+}
+
+/**
+ * Refuse, before any connection, a client key that cannot be used: an encrypted key without a
+ * passphrase (OpenSSL would fail every handshake attempt, or try to prompt on a terminal a daemon does
+ * not have), or a passphrase that does not decrypt it. The messages name the key's file and where the
+ * passphrase came from, never the passphrase.
+ */
+export function checkClientKey(key: string, passphrase: string | undefined, what: string, from: string, fail: (msg: string) => Error): void {
+  if (!isEncryptedKey(key)) return;
+  if (passphrase === undefined) {
+    throw fail(`the ${what} is encrypted: give its passphrase in a file (mqtt.keyPassphraseFile, BLEWIRE_MQTT_KEY_PASSPHRASE_FILE) ` +
+      'or the environment (BLEWIRE_MQTT_KEY_PASSPHRASE), or use an unencrypted key readable by the service user only');
+  }
+  try {
+    createPrivateKey({ key, format: 'pem', passphrase });
+  } catch (e) {
+    const code = (e as { code?: unknown }).code;
+    throw fail(`the ${what} cannot be decrypted with the passphrase from ${from} (${typeof code === 'string' ? code : 'error'}): ` +
+      'check that file (a trailing newline is ignored, other white space is not)');
+  }
 }
 
 /** Topic names of one gateway. */

@@ -201,6 +201,7 @@ export class Gateway {
         ...(c.tls.ca !== undefined ? { ca: c.tls.ca } : {}),
         ...(c.tls.cert !== undefined ? { cert: c.tls.cert } : {}),
         ...(c.tls.key !== undefined ? { key: c.tls.key } : {}),
+        ...(c.tls.passphrase !== undefined ? { passphrase: c.tls.passphrase } : {}),
       },
     });
     if (c.commands.enabled) {

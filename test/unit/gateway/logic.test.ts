@@ -108,6 +108,38 @@ describe('configuration', () => {
     expect(() => resolveConfig({ env: { BLEWIRE_MQTT_URL: 'mqtt://h', BLEWIRE_MQTT_PASSWORD_FILE: '/nope' }, readText: read, defaultId: 'h' })).toThrow(/password file/);
     expect(() => resolveConfig({ env: { BLEWIRE_MQTT_URL: 'mqtts://h', BLEWIRE_MQTT_CERT: '/etc/c.pem' }, readText: read, defaultId: 'h' })).toThrow(/both mqtt.cert and mqtt.key/);
   });
+  test('an encrypted client key needs its passphrase (file or environment, never a flag); none or a wrong one is EGW_CONFIG naming the setting, never the passphrase', async () => {
+    const { generateKeyPairSync } = await import('node:crypto');
+    const pass = 'correct horse battery';
+    const { privateKey: pkcs8 } = generateKeyPairSync('ec', { namedCurve: 'P-256', publicKeyEncoding: { type: 'spki', format: 'pem' }, privateKeyEncoding: { type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: pass } });
+    const { privateKey: sec1 } = generateKeyPairSync('ec', { namedCurve: 'P-256', publicKeyEncoding: { type: 'spki', format: 'pem' }, privateKeyEncoding: { type: 'sec1', format: 'pem', cipher: 'aes-128-cbc', passphrase: pass } });
+    const { privateKey: plain } = generateKeyPairSync('ec', { namedCurve: 'P-256', publicKeyEncoding: { type: 'spki', format: 'pem' }, privateKeyEncoding: { type: 'pkcs8', format: 'pem' } });
+    expect(sec1).toMatch(/Proc-Type: 4,ENCRYPTED/);
+    for (const key of [pkcs8, sec1]) {
+      const files: Record<string, string> = { '/k.pem': key, '/c.pem': 'CERT', '/p': pass + '\n', '/bad': 'nope\n' };
+      const cfg = (env: Record<string, string>) => resolveConfig({ env: { BLEWIRE_MQTT_URL: 'mqtts://b:8883', BLEWIRE_MQTT_CERT: '/c.pem', BLEWIRE_MQTT_KEY: '/k.pem', ...env },
+        readText: f => { if (!(f in files)) throw new Error('ENOENT'); return files[f]!; } });
+      const fromFile = cfg({ BLEWIRE_MQTT_KEY_PASSPHRASE_FILE: '/p' });
+      expect(fromFile.tls).toMatchObject({ key, passphrase: pass });
+      expect(JSON.stringify(fromFile.mqtt)).not.toContain(pass);
+      expect(cfg({ BLEWIRE_MQTT_KEY_PASSPHRASE: pass }).tls.passphrase).toBe(pass);
+      expect(JSON.stringify(cfg({ BLEWIRE_MQTT_KEY_PASSPHRASE: pass }).mqtt)).not.toContain(pass);
+      const refused = (env: Record<string, string>) => { try { cfg(env); } catch (e) { return e as GatewayError; } throw new Error('accepted'); };
+      const none = refused({});
+      expect(none.code).toBe('EGW_CONFIG');
+      expect(none.message).toMatch(/mqtt\.key file \/k\.pem is encrypted: .*BLEWIRE_MQTT_KEY_PASSPHRASE_FILE/);
+      const bad = refused({ BLEWIRE_MQTT_KEY_PASSPHRASE_FILE: '/bad' });
+      expect(bad.code).toBe('EGW_CONFIG');
+      expect(bad.message).toMatch(/cannot be decrypted with the passphrase from mqtt\.keyPassphraseFile \/bad/);
+      expect(bad.message).not.toContain('nope');
+      expect(refused({ BLEWIRE_MQTT_KEY_PASSPHRASE: 'wrong' }).message).toMatch(/from BLEWIRE_MQTT_KEY_PASSPHRASE \(/);
+      expect(refused({ BLEWIRE_MQTT_KEY_PASSPHRASE_FILE: '/missing' }).message).toMatch(/cannot read the key passphrase file \/missing/);
+    }
+    // A plain key needs none (a passphrase given anyway is harmless).
+    const files: Record<string, string> = { '/k.pem': plain, '/c.pem': 'CERT' };
+    expect(resolveConfig({ env: { BLEWIRE_MQTT_URL: 'mqtts://b', BLEWIRE_MQTT_CERT: '/c.pem', BLEWIRE_MQTT_KEY: '/k.pem' }, readText: f => files[f]! }).tls.passphrase).toBeUndefined();
+  });
+
   test('the default id is the host name made topic-safe', () => {
     expect(resolveConfig({ env: { BLEWIRE_MQTT_URL: 'mqtt://h' }, defaultId: 'pi 4/kitchen#1' }).id).toBe('pi-4-kitchen-1');
   });
