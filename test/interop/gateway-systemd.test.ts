@@ -1,11 +1,15 @@
 // The gateway's systemd unit (tools/gateway/blewire-gateway@.service), checked by systemd's own tools
 // rather than by reading it: `systemd-analyze verify` (the unit parses, every key is known, the
 // executables exist) and `systemd-analyze security --offline=yes` (the hardening systemd itself
-// scores). This container has no systemd as PID 1, so the unit is not started here: what runs is the
-// offline analysis, on an instance copy (blewire-gateway@hci0.service) in a private temporary folder.
-// A missing systemd-analyze is a failure, not a skip (Debian's `systemd` package provides it).
-import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+// scores), on an instance copy (blewire-gateway@hci0.service) in a private temporary folder. And the
+// unit run for real: this machine has no systemd as PID 1, so the last test boots the installed
+// systemd (Debian's 252) as PID 1 of its own PID, mount, network, UTS and IPC namespaces, on an
+// overlay of / whose writes go to a tmpfs that dies with it, installs the unit unchanged, and starts
+// the instance `sim` (so `--transport sim`: no Bluetooth in this kernel) against a mosquitto in the
+// same network namespace. A missing systemd-analyze or unshare is a failure, not a skip.
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
@@ -75,4 +79,102 @@ describe('the gateway systemd unit', () => {
       expect(row!.trimStart().startsWith('✓'), row).toBe(true);
     }
   });
+
+  test('run by systemd 252 as PID 1 (private namespaces): a dynamic user with CAP_NET_ADMIN + CAP_NET_RAW only, no new privileges, seccomp, read-only /; online and documents in mosquitto; systemctl stop publishes offline, result success', async () => {
+    expect(process.getuid?.(), 'booting systemd in namespaces needs root').toBe(0);
+    const repo = fileURLToPath(new URL('../..', import.meta.url)).replace(/\/$/, '');
+    const r = mkdtempSync(join(tmpdir(), 'blewire-systemd-'));
+    mkdirSync(join(r, 't'));
+    mkdirSync(join(r, 'root'));
+    const root = join(r, 'root');
+    // The whole set-up inside the new namespaces; the last line makes systemd PID 1 there.
+    writeFileSync(join(r, 'boot.sh'), [
+      '#!/bin/sh', 'set -e',
+      `mount -t tmpfs tmpfs ${r}/t`, `mkdir ${r}/t/u ${r}/t/w`,
+      `mount -t overlay overlay -o lowerdir=/,upperdir=${r}/t/u,workdir=${r}/t/w ${root}`,
+      `mkdir -p ${root}${repo} && mount --bind ${repo} ${root}${repo}`,
+      `mount --rbind /dev ${root}/dev`, `mount -t proc proc ${root}/proc`, `mount --rbind /sys ${root}/sys`,
+      `mount -t tmpfs tmpfs ${root}/run`, `mount -t tmpfs tmpfs ${root}/tmp`,
+      `mkdir -p ${root}/etc/systemd/system ${root}/etc/blewire ${root}/usr/local/bin`,
+      `cp ${fileURLToPath(UNIT)} ${root}/etc/systemd/system/blewire-gateway@.service`,
+      `printf '[Unit]\\nDescription=nothing else\\nDefaultDependencies=no\\n' > ${root}/etc/systemd/system/blewire-idle.target`,
+      `ln -sf ${repo}/src/cli/gateway.mjs ${root}/usr/local/bin/blewire-gateway`,
+      `printf 'BLEWIRE_MQTT_URL=mqtt://127.0.0.1:1883\\n' > ${root}/etc/blewire/gateway-sim.env`, `chmod 600 ${root}/etc/blewire/gateway-sim.env`,
+      `printf '{ "summaryIntervalMs": 2000 }\\n' > ${root}/etc/blewire/gateway-sim.json`,
+      `printf 'listener 1883 127.0.0.1\\nallow_anonymous true\\n' > ${root}/etc/blewire/mosquitto.conf`,
+      `echo blewire-test > ${root}/etc/hostname`,
+      `exec env -i container=blewire-test PATH=/usr/sbin:/usr/bin:/sbin:/bin chroot ${root} /lib/systemd/systemd --system --unit=blewire-idle.target`,
+    ].join('\n') + '\n');
+    chmodSync(join(r, 'boot.sh'), 0o700);
+    const boot = spawn('unshare', ['--mount', '--pid', '--fork', '--net', '--uts', '--ipc', '--propagation', 'private', join(r, 'boot.sh')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let bootOut = '';
+    boot.stdout!.on('data', (c: Buffer) => { bootOut += c.toString(); });
+    boot.stderr!.on('data', (c: Buffer) => { bootOut += c.toString(); });
+    let sd: number | undefined;
+    const wait = (ms: number) => new Promise(res => setTimeout(res, ms));
+    // A command in the container (its namespaces and root), synchronously, bounded.
+    const inside = (args: string[], timeout = 30_000) => {
+      const x = spawnSync('nsenter', ['-t', String(sd), '-m', '-p', '-n', '-u', '-i', '-r', '-w', ...args], { encoding: 'utf8', timeout });
+      if (x.error) throw new Error(`nsenter ${args.join(' ')}: ${x.error.message}`);
+      return { code: x.status, out: x.stdout.trim(), err: x.stderr.trim() };
+    };
+    const show = (unit: string, ...props: string[]) => Object.fromEntries(inside(['systemctl', 'show', unit, ...props.map(p => `-p${p}`)]).out.split('\n').map(l => l.split(/=(.*)/s).slice(0, 2)));
+    try {
+      for (let i = 0; i < 100 && sd === undefined; i++) {
+        await wait(100);
+        const kids = spawnSync('cat', [`/proc/${boot.pid}/task/${boot.pid}/children`], { encoding: 'utf8' }).stdout.trim();
+        const pid = Number(kids.split(/\s+/)[0]);
+        if (pid > 0 && readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'systemd') sd = pid;
+      }
+      expect(sd, `systemd did not start: ${bootOut}`).toBeDefined();
+      let state = '';
+      for (let i = 0; i < 300 && !['running', 'degraded'].includes(state); i++) { await wait(100); state = inside(['systemctl', 'is-system-running']).out; }
+      expect(['running', 'degraded'], `system state ${state}`).toContain(state);
+      expect(inside(['cat', '/proc/1/comm']).out).toBe('systemd');
+      expect(inside(['systemctl', '--version']).out).toMatch(/^systemd 25\d/);
+      inside(['ip', 'link', 'set', 'lo', 'up']);
+      expect(inside(['systemctl', 'start', 'systemd-journald.socket', 'systemd-journald.service']).code).toBe(0);
+      expect(inside(['systemd-run', '--unit=mosquitto-test', 'mosquitto', '-c', '/etc/blewire/mosquitto.conf']).code).toBe(0);
+
+      const start = inside(['systemctl', 'start', 'blewire-gateway@sim.service'], 60_000);
+      expect(start.code, start.err).toBe(0);
+      // The broker's retained status, read by mosquitto_sub in the same network namespace.
+      const status = (want: string) => inside(['mosquitto_sub', '-h', '127.0.0.1', '-t', 'blewire/blewire-test-sim/status', '-C', '1', '-W', '60'], 70_000).out === want;
+      expect(status('online'), inside(['journalctl', '-u', 'blewire-gateway@sim.service', '--no-pager', '-o', 'cat']).out).toBe(true);
+      const doc = inside(['mosquitto_sub', '-h', '127.0.0.1', '-t', 'blewire/blewire-test-sim/devices/+', '-C', '1', '-W', '60'], 70_000).out;
+      expect(JSON.parse(doc)).toMatchObject({ gateway: 'blewire-test-sim' });
+
+      const unit = show('blewire-gateway@sim.service', 'MainPID', 'ActiveState', 'User', 'DynamicUser');
+      expect(unit).toMatchObject({ ActiveState: 'active', User: 'blewire-gateway', DynamicUser: 'yes' });
+      const pid = unit['MainPID']!;
+      const st = inside(['cat', `/proc/${pid}/status`]).out;
+      const field = (n: string) => new RegExp(`^${n}:\\s+(.*)$`, 'm').exec(st)?.[1]?.trim();
+      const uid = Number(field('Uid')!.split(/\s+/)[0]);
+      // A dynamic user (systemd's range 61184-65519), named after the unit, in the bluetooth group.
+      expect(uid).toBeGreaterThanOrEqual(61184);
+      expect(uid).toBeLessThanOrEqual(65519);
+      expect(inside(['getent', 'passwd', String(uid)]).out).toMatch(/^blewire-gateway:x:/);
+      const btGid = inside(['getent', 'group', 'bluetooth']).out.split(':')[2];
+      expect(field('Groups')!.split(/\s+/)).toContain(btGid);
+      // CAP_NET_ADMIN (bit 12) and CAP_NET_RAW (bit 13) and nothing else, in every set, ambient included.
+      for (const set of ['CapInh', 'CapPrm', 'CapEff', 'CapBnd', 'CapAmb']) expect([set, field(set)]).toEqual([set, '0000000000003000']);
+      expect(field('NoNewPrivs')).toBe('1');
+      expect(field('Seccomp')).toBe('2');
+      const mounts = inside(['cat', `/proc/${pid}/mountinfo`]).out.split('\n').map(l => l.split(' '));
+      expect(mounts.find(m => m[4] === '/')?.[5]).toMatch(/^ro,/);
+      // The command with its V8 flags, as the unit's ExecStart gives it.
+      expect(inside(['cat', `/proc/${pid}/cmdline`]).out.split('\0')).toEqual(expect.arrayContaining(['--max-semi-space-size=1', '--single-threaded-gc', '--transport', 'sim', '--id', 'blewire-test-sim']));
+
+      const stop = inside(['systemctl', 'stop', 'blewire-gateway@sim.service'], 60_000);
+      expect(stop.code, stop.err).toBe(0);
+      expect(show('blewire-gateway@sim.service', 'ActiveState', 'Result', 'ExecMainStatus')).toMatchObject({ ActiveState: 'inactive', Result: 'success', ExecMainStatus: '0' });
+      expect(status('offline')).toBe(true);
+      expect(inside(['journalctl', '-u', 'blewire-gateway@sim.service', '--no-pager', '-o', 'cat']).out).toMatch(/"msg":"gateway stopped"/);
+    } finally {
+      // PID 1 of the namespace gone, the kernel ends every process in it; its mounts go with it.
+      if (sd !== undefined) try { process.kill(sd, 'SIGKILL'); } catch { /* already gone */ }
+      if (boot.exitCode === null) await new Promise(res => boot.once('exit', res));
+      rmSync(r, { recursive: true, force: true });
+    }
+  }, 240_000);
 });
