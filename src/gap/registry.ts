@@ -110,8 +110,8 @@ export class DeviceRegistry {
   private rssis = new Int8Array(0);
   /** CLOCK bit: seen since the hand last passed. */
   private recent = new Uint8Array(0);
-  /** Address strings, made on first request. */
-  private strings: Array<string | undefined> = [];
+  /** Address strings, made on first request (snapshots, a resolved identity) and kept: a Map, as most devices never need one. */
+  private strings = new Map<number, string>();
   /** Probe table: slot + 1 per used cell, 0 empty; its length a power of two, at least twice `slots`. */
   private table = new Int32Array(0);
   private mask = 0;
@@ -194,7 +194,9 @@ export class DeviceRegistry {
   typeOf(slot: number): string { return TYPE_NAMES[this.hi[slot]! >>> 16]!; }
   /** 'AA:BB:CC:DD:EE:FF', made once per device and kept. */
   addressOf(slot: number): string {
-    return (this.strings[slot] ??= addressFromBits(this.lo[slot]!, this.hi[slot]! & 0xffff));
+    let a = this.strings.get(slot);
+    if (a === undefined) this.strings.set(slot, (a = addressFromBits(this.lo[slot]!, this.hi[slot]! & 0xffff)));
+    return a;
   }
   /** The slot holds a device. */
   has(slot: number): boolean { return slot >= 0 && slot < this.used && this.hi[slot] !== FREE; }
@@ -252,7 +254,6 @@ export class DeviceRegistry {
     this.first[s] = now;
     this.counts[s] = 0;
     this.recent[s] = 0;
-    this.strings[s] = undefined;
     this.place(s);
     this.count++;
     return s;
@@ -286,7 +287,7 @@ export class DeviceRegistry {
     table[i] = 0;
     this.onRemove?.(s);
     this.hi[s] = FREE;
-    this.strings[s] = undefined;
+    if (this.strings.size > 0) this.strings.delete(s);
     this.freeList.push(s);
     this.count--;
   }
@@ -321,7 +322,7 @@ export class DeviceRegistry {
     for (let s = 0; s < this.used; s++) if (this.hi[s] !== FREE) this.onRemove?.(s);
     this.hi.fill(FREE);
     this.table.fill(0);
-    this.strings = [];
+    this.strings.clear();
     this.freeList = [];
     this.count = 0;
     this.used = 0;

@@ -37,7 +37,7 @@ import { EXT_ADV_EVENT_TYPE, ExtAdvDataStatus, legacyAdvEventBits } from '../hci
 import { parseAdvertisingData, type ParsedAd } from './ad.js';
 import { compileFilters, filtersOf, type FilterPredicate, type ScanFilter } from './filters.js';
 import type { PeerIdentity } from './privacy.js';
-import { addressFromBits, addressString, DEFAULT_REGISTRY_CAPACITY, DeviceRegistry } from './registry.js';
+import { addressString, DEFAULT_REGISTRY_CAPACITY, DeviceRegistry } from './registry.js';
 
 const SUB_ADV_REPORT = LE_META_TABLE.codeOf('leAdvertisingReport');
 
@@ -52,45 +52,47 @@ const EMPTY = new Uint8Array(0);
 const EMPTY_PARSED: ParsedAd = parseAdvertisingData(EMPTY);
 
 /**
- * What every Advertisement of a device shares until its advertising data, scan response, identity or
- * extended header fields change: immutable, except that the AD parse and the two views are made on
- * first access. A device that repeats itself costs one small Advertisement per report and is parsed once.
- *
- * The octets are the scanner's own copy, advertising data then scan response data back to back at
- * `at` in an arena chunk (copyOf): compared in place with each new report, parsed as one run, and
- * viewed only when the application asks for `data` or `scanResponse`.
+ * A device's copy in the arena (copyOf / store below), at `at` in its chunk: this header, then the
+ * advertising data, then the scan response data, back to back. Compared in place with each new
+ * report, parsed as one run, viewed only when the application asks.
  */
-export interface AdvertisedData {
-  /** The address string, made on first access (most reports are never asked for it). */
+const H_TYPE = 0;      // the API address type's index (TYPE_NAMES)
+const H_ADDRESS = 1;   // the 6 address octets as the HCI carries them (least significant first)
+const H_EXT = 7;       // bit 0: H_TX holds the extended header's TX power; bit 1: H_SID holds its SID
+const H_TX = 8;        // i8
+const H_SID = 9;
+const H_DATA = 10;     // u16: advertising data length
+const H_SCAN_RSP = 12; // u16: scan response length, NO_SCAN_RSP for none yet
+const HEADER = 14;
+const NO_SCAN_RSP = 0xffff;
+const TYPE_NAMES: readonly AddressType[] = ['public', 'random', 'anonymous'];
+const typeIndex = (t: AddressType): number => (t === 'public' ? 0 : t === 'random' ? 1 : 2);
+
+/** What is made of a copy only when the application reads it. */
+interface Lazy {
   address: string | undefined;
-  /** The address's low 32 and high 16 bits. */
-  readonly addressLo: number;
-  readonly addressHi: number;
-  readonly addressType: AddressType;
-  /** The arena chunk holding the octets. */
-  readonly chunk: Uint8Array;
-  readonly at: number;
-  readonly dataLength: number;
-  /** -1: no scan response yet. */
-  readonly scanResponseLength: number;
-  /** The views of the two, made on first access. */
-  dataView: Uint8Array | undefined;
-  scanResponseView: Uint8Array | undefined;
-  /** The parse of data followed by scanResponse, on first access. */
   parsed: ParsedAd | undefined;
-  readonly identity: PeerIdentity | undefined;
-  /** TX power from the extended report header (127 = not available), else undefined. */
-  readonly headerTxPower: number | undefined;
-  readonly sid: number | undefined;
+  data: Uint8Array | undefined;
+  scanResponse: Uint8Array | undefined;
 }
 
-/** A new AdvertisedData of the device `was` describes (its address carried over), with the rest given. */
-function advertisedData(was: AdvertisedData, chunk: Uint8Array, at: number, dataLength: number,
-  scanResponseLength: number, parsed: ParsedAd | undefined, identity: PeerIdentity | undefined, headerTxPower: number | undefined,
-  sid: number | undefined): AdvertisedData {
-  return { address: was.address, addressLo: was.addressLo, addressHi: was.addressHi, addressType: was.addressType, chunk, at, dataLength, scanResponseLength, dataView: undefined, scanResponseView: undefined, parsed,
-    identity, headerTxPower, sid };
+/**
+ * What every Advertisement of a device shares until its advertising data, scan response, identity or
+ * extended header fields change: immutable, the copy (above) and the identity; what is read from it
+ * is made on first access and kept in `lazy`. A device that repeats itself costs one small
+ * Advertisement per report and is parsed once; a device nobody reads costs this object and its copy.
+ */
+export interface AdvertisedData {
+  readonly chunk: Uint8Array;
+  readonly at: number;
+  readonly identity: PeerIdentity | undefined;
+  lazy: Lazy | undefined;
 }
+
+const lazyOf = (c: AdvertisedData): Lazy =>
+  (c.lazy ??= { address: undefined, parsed: undefined, data: undefined, scanResponse: undefined });
+const dataLengthOf = (c: Uint8Array, at: number): number => c[at + H_DATA]! | (c[at + H_DATA + 1]! << 8);
+const scanResponseLengthOf = (c: Uint8Array, at: number): number => c[at + H_SCAN_RSP]! | (c[at + H_SCAN_RSP + 1]! << 8);
 
 // An Advertisement's per-report bits: the event type (legacy PDU type or extended Event_Type bits) and flags.
 const EVENT_TYPE_MASK = 0xffff;
@@ -119,20 +121,27 @@ export class Advertisement {
   get rssi(): number { return ((this.bits >>> RSSI_SHIFT) << 24) >> 24; }
   get address(): string {
     const c = this.shared;
-    return (c.address ??= addressFromBits(c.addressLo, c.addressHi));
+    const l = lazyOf(c);
+    return (l.address ??= addressString(c.chunk, c.at + H_ADDRESS));
   }
-  get addressType(): AddressType { return this.shared.addressType; }
+  get addressType(): AddressType { return TYPE_NAMES[this.shared.chunk[this.shared.at + H_TYPE]!]!; }
   /** Advertising data (AD structures). */
   get data(): Uint8Array {
     const c = this.shared;
-    return (c.dataView ??= c.chunk.subarray(c.at, c.at + c.dataLength));
+    const l = lazyOf(c);
+    if (l.data !== undefined) return l.data;
+    const at = c.at + HEADER;
+    return (l.data = c.chunk.subarray(at, at + dataLengthOf(c.chunk, c.at)));
   }
   /** Scan response data merged from the device's last SCAN_RSP, if any. */
   get scanResponse(): Uint8Array | undefined {
     const c = this.shared;
-    if (c.scanResponseLength < 0) return undefined;
-    const at = c.at + c.dataLength;
-    return (c.scanResponseView ??= c.chunk.subarray(at, at + c.scanResponseLength));
+    const n = scanResponseLengthOf(c.chunk, c.at);
+    if (n === NO_SCAN_RSP) return undefined;
+    const l = lazyOf(c);
+    if (l.scanResponse !== undefined) return l.scanResponse;
+    const at = c.at + HEADER + dataLengthOf(c.chunk, c.at);
+    return (l.scanResponse = c.chunk.subarray(at, at + n));
   }
   get connectable(): boolean { return (this.bits & CONNECTABLE) !== 0; }
   get scannable(): boolean { return (this.bits & SCANNABLE) !== 0; }
@@ -141,7 +150,10 @@ export class Advertisement {
   get extended(): boolean { return (this.bits & EXTENDED) !== 0; }
   /** Extended data arrived truncated (Data_Status 2). */
   get truncated(): boolean { return (this.bits & TRUNCATED) !== 0; }
-  get sid(): number | undefined { return this.shared.sid; }
+  get sid(): number | undefined {
+    const c = this.shared;
+    return (c.chunk[c.at + H_EXT]! & 2) !== 0 ? c.chunk[c.at + H_SID]! : undefined;
+  }
   /**
    * The advertiser's identity when it is a bonded peer: its RPA resolved with the bond's IRK, its
    * identity address itself, or an identity the controller resolved (Vol 3, Part C, 10.7). `address`
@@ -152,10 +164,13 @@ export class Advertisement {
   /** The parsed AD of advertising data followed by scan response data (the merged view). */
   get parsed(): ParsedAd {
     const c = this.shared;
-    if (c.parsed) return c.parsed;
+    const l = lazyOf(c);
+    if (l.parsed !== undefined) return l.parsed;
     // Data and scan response lie back to back in the device's copy: one run, parsed in place.
-    const n = c.dataLength + Math.max(0, c.scanResponseLength);
-    return (c.parsed = n === 0 ? EMPTY_PARSED : parseAdvertisingData(c.chunk.subarray(c.at, c.at + n)));
+    const sr = scanResponseLengthOf(c.chunk, c.at);
+    const n = dataLengthOf(c.chunk, c.at) + (sr === NO_SCAN_RSP ? 0 : sr);
+    const at = c.at + HEADER;
+    return (l.parsed = n === 0 ? EMPTY_PARSED : parseAdvertisingData(c.chunk.subarray(at, at + n)));
   }
 
   get name(): string | undefined { return this.parsed.name; }
@@ -165,8 +180,10 @@ export class Advertisement {
   get txPower(): number | undefined {
     const ad = this.parsed.txPower;
     if (ad !== undefined) return ad;
-    const h = this.shared.headerTxPower;
-    return h !== undefined && h !== 127 ? h : undefined;
+    const c = this.shared;
+    if ((c.chunk[c.at + H_EXT]! & 1) === 0) return undefined;
+    const h = (c.chunk[c.at + H_TX]! << 24) >> 24;
+    return h !== 127 ? h : undefined;
   }
   get flags(): number | undefined { return this.parsed.flags; }
   get appearance(): number | undefined { return this.parsed.appearance; }
@@ -197,14 +214,22 @@ function sameBytes(chunk: Uint8Array, at: number, length: number, b: Uint8Array,
   return true;
 }
 
+/** The H_EXT / H_TX / H_SID octets of an extended report's TX power and SID (undefined: absent) as one number. */
+const extOf = (txPower: number | undefined, sid: number | undefined): number =>
+  (txPower === undefined ? 0 : 1 | ((txPower & 0xff) << 8)) | (sid === undefined ? 0 : 2 | (sid << 16));
+const extAt = (c: Uint8Array, at: number): number => {
+  const e = c[at + H_EXT]!;
+  return ((e & 1) !== 0 ? 1 | (c[at + H_TX]! << 8) : 0) | ((e & 2) !== 0 ? 2 | (c[at + H_SID]! << 16) : 0);
+};
+
 /**
- * The devices' copies of their AD live in shared chunks (one arena): a Uint8Array of its own costs
- * ~250 bytes of heap per copy (typed array, backing store and array buffer objects), a view ~100; a
- * device's AdvertisedData holds only its chunk and offset. Bounded: a chunk stays alive while any
- * copy in it does, so the worst case is one chunk per AdvertisedData still referenced (the current and
- * last one of each of the registry's devices, a held one, and any the application keeps); the usual
- * case is the octets themselves. Copies longer than ARENA_LARGE (extended advertising, up to 2 × 1650
- * octets) get their own array.
+ * The devices' copies live in shared chunks (one arena): a Uint8Array of its own costs ~250 bytes of
+ * heap per copy (typed array, backing store and array buffer objects), a view ~100; a device's
+ * AdvertisedData holds only its chunk and offset. Bounded: a chunk stays alive while any copy in it
+ * does, so the worst case is one chunk per AdvertisedData still referenced (the current and last one
+ * of each of the registry's devices, a held one, and any the application keeps); the usual case is
+ * the octets themselves. Copies longer than ARENA_LARGE (extended advertising, up to 2 × 1650 octets)
+ * get their own array.
  */
 const ARENA_CHUNK = 4096;
 const ARENA_LARGE = 256;
@@ -231,16 +256,30 @@ function reserve(n: number): void {
 }
 
 /**
- * The device's own copy of a[ao, ao + an) followed by b[bo, bo + bn), back to back (storedChunk at
- * storedAt). Not a view of the report: the transports hand us Buffers, so a view would keep the
- * transport's whole read chunk (or a shared pool slab) alive for as long as the device stays in the
- * registry, and change when the transport reuses its buffer.
+ * The device's own copy (storedChunk at storedAt): the header (address octets p[addressAt, +6), its
+ * type index, the extended fields `ext` as extOf packs them), then a[ao, ao + an) as advertising data
+ * and b[bo, bo + bn) as scan response data (bn NO_SCAN_RSP: none). Not a view of the report: the
+ * transports hand us Buffers, so a view would keep the transport's whole read chunk (or a shared pool
+ * slab) alive for as long as the device stays in the registry, and change when the transport reuses
+ * its buffer.
  */
-function store(a: Uint8Array, ao: number, an: number, b: Uint8Array, bo: number, bn: number): void {
-  reserve(an + bn);
+function store(p: Uint8Array, addressAt: number, type: number, ext: number,
+  a: Uint8Array, ao: number, an: number, b: Uint8Array, bo: number, bn: number): void {
+  const sr = bn === NO_SCAN_RSP ? 0 : bn;
+  reserve(HEADER + an + sr);
   const c = storedChunk, at = storedAt;
-  for (let i = 0; i < an; i++) c[at + i] = a[ao + i]!;
-  for (let i = 0; i < bn; i++) c[at + an + i] = b[bo + i]!;
+  c[at + H_TYPE] = type;
+  for (let i = 0; i < 6; i++) c[at + H_ADDRESS + i] = p[addressAt + i]!;
+  c[at + H_EXT] = ext & 3;
+  c[at + H_TX] = (ext >> 8) & 0xff;
+  c[at + H_SID] = (ext >> 16) & 0xff;
+  c[at + H_DATA] = an & 0xff;
+  c[at + H_DATA + 1] = an >> 8;
+  c[at + H_SCAN_RSP] = bn & 0xff;
+  c[at + H_SCAN_RSP + 1] = bn >> 8;
+  const d = at + HEADER;
+  for (let i = 0; i < an; i++) c[d + i] = a[ao + i]!;
+  for (let i = 0; i < sr; i++) c[d + an + i] = b[bo + i]!;
 }
 
 /** An own copy of b[o, o + n) as its own array (extended advertising fragments). */
@@ -283,28 +322,26 @@ class DeviceStates {
   slots = 0;
   /** What the device's Advertisements share; replaced whenever any of it changes (undefined: no device). */
   shared: Array<AdvertisedData | undefined> = [];
-  /** The AdvertisedData, bits and time of the device's last reported Advertisement (bits -1: none). */
-  lastShared: Array<AdvertisedData | undefined> = [];
+  /** The bits and time of the device's last reported Advertisement (bits -1: none). */
   lastBits = new Int32Array(0);
   lastTime = new Float64Array(0);
-  /** A scannable advertisement held for its scan response, and when it arrived. */
-  held: Array<Advertisement | undefined> = [];
-  heldAt = new Float64Array(0);
+  /** Its AdvertisedData, kept here only while it is not `shared` (a newer one is held): rare, so a Map. */
+  lastShared = new Map<number, AdvertisedData>();
+  /** Scannable advertisements held for their scan response (Vol 6, Part B, 4.4.3.2): few at a time. */
+  held = new Map<number, Advertisement>();
   /** The scanner-wide change number of the device's data (new device or changed data: a new number). */
   version = new Float64Array(0);
   /** The resolver generation the identity in `shared` was resolved at. */
   identityGeneration = new Int32Array(0);
 
   grow(n: number): void {
-    const pad = <T>(a: T[]): T[] => { while (a.length < n) a.push(undefined as T); return a; };
-    pad(this.shared);
-    pad(this.lastShared);
-    pad(this.held);
+    const shared = new Array<AdvertisedData | undefined>(n).fill(undefined);
+    for (let i = 0; i < this.slots; i++) shared[i] = this.shared[i];
+    this.shared = shared;
     const f64 = (a: Float64Array) => { const b = new Float64Array(n); b.set(a); return b; };
     const i32 = (a: Int32Array) => { const b = new Int32Array(n); b.set(a); return b; };
     this.lastBits = i32(this.lastBits);
     this.lastTime = f64(this.lastTime);
-    this.heldAt = f64(this.heldAt);
     this.version = f64(this.version);
     this.identityGeneration = i32(this.identityGeneration);
     this.slots = n;
@@ -314,17 +351,18 @@ class DeviceStates {
   clear(slot: number): void {
     if (slot >= this.slots) return;
     this.shared[slot] = undefined;
-    this.lastShared[slot] = undefined;
-    this.held[slot] = undefined;
+    this.lastShared.delete(slot);
+    this.held.delete(slot);
     this.lastBits[slot] = -1;
   }
 
   /** The device's last reported Advertisement, else the one held for its scan response. */
   advertisement(slot: number): Advertisement | undefined {
     if (slot >= this.slots) return undefined;
-    const sh = this.lastShared[slot];
-    if (sh !== undefined && this.lastBits[slot]! >= 0) return new Advertisement(sh, this.lastTime[slot]!, this.lastBits[slot]!);
-    return this.held[slot];
+    const bits = this.lastBits[slot]!;
+    const sh = this.lastShared.get(slot) ?? this.shared[slot];
+    if (sh !== undefined && bits >= 0) return new Advertisement(sh, this.lastTime[slot]!, bits);
+    return this.held.get(slot);
   }
 }
 
@@ -536,7 +574,6 @@ export class Scanner {
   private reconciling: Promise<void> | undefined;
   private useExtended: boolean | undefined;
   private readonly fragments = new Map<string, Uint8Array[]>();
-  private held = 0;
   private sweep: TimerId | undefined;
   private readonly unsubscribe: Array<() => void> = [];
   /** Reports received / dropped as malformed (stats for doctor and tests). */
@@ -547,10 +584,7 @@ export class Scanner {
   constructor(readonly host: HciHost, private readonly opts: ScannerOptions) {
     this.clock = opts.clock;
     this.registry = new DeviceRegistry(opts.registryCapacity ?? DEFAULT_REGISTRY_CAPACITY);
-    this.registry.onRemove = slot => {
-      if (slot < this.devices.slots && this.devices.held[slot] !== undefined) this.held--;
-      this.devices.clear(slot);
-    };
+    this.registry.onRemove = slot => this.devices.clear(slot);
     this.unsubscribe.push(
       host.onAdvertisingReports((p, subevent, count, at) => this.reportsInPlace(p, subevent, count, at)),
       host.onHardwareError(code => this.failAll(new HardwareError(code, 'scan'))),
@@ -804,61 +838,57 @@ export class Scanner {
         dev.identityGeneration[slot] = generation;
       }
     }
+    const ext = extOf(txPower, sid);
     if (sh === undefined) {
-      // A new device (or a new one in an evicted device's slot).
-      sh = { address: undefined, addressLo: registry.loOf(slot), addressHi: registry.hiOf(slot), addressType: type, chunk: EMPTY, at: 0,
-        dataLength: 0, scanResponseLength: -1, dataView: undefined, scanResponseView: undefined, parsed: EMPTY_PARSED, identity,
-        headerTxPower: txPower, sid };
+      // A new device (or a new one in an evicted device's slot): its first copy.
+      if (isScanRsp) store(p, addressAt, typeIndex(type), ext, EMPTY, 0, 0, d, dataAt, dataLength);
+      else store(p, addressAt, typeIndex(type), ext, d, dataAt, dataLength, EMPTY, 0, NO_SCAN_RSP);
+      sh = { chunk: storedChunk, at: storedAt, identity, lazy: undefined };
       dev.version[slot] = ++this.changes;
-      dev.lastBits[slot] = -1;
-      dev.held[slot] = undefined;
-    }
-    // The data compared in place with the device's copy; a new copy (data and scan response back to
-    // back) is made only when it changed.
-    const srLength = sh.scanResponseLength;
-    if (isScanRsp) {
-      if (srLength < 0 || !sameBytes(sh.chunk, sh.at + sh.dataLength, srLength, d, dataAt, dataLength)) {
-        store(sh.chunk, sh.at, sh.dataLength, d, dataAt, dataLength);
-        sh = advertisedData(sh, storedChunk, storedAt, sh.dataLength, dataLength, undefined, identity, txPower, sid);
+    } else {
+      // The data compared in place with the device's copy; a new copy is made only when it changed.
+      const c = sh.chunk, at = sh.at;
+      const dataLen = dataLengthOf(c, at), srLen = scanResponseLengthOf(c, at);
+      const srAt = at + HEADER + dataLen;
+      if (isScanRsp ? srLen === NO_SCAN_RSP || !sameBytes(c, srAt, srLen, d, dataAt, dataLength)
+        : !sameBytes(c, at + HEADER, dataLen, d, dataAt, dataLength)) {
+        if (isScanRsp) store(p, addressAt, c[at + H_TYPE]!, ext, c, at + HEADER, dataLen, d, dataAt, dataLength);
+        else store(p, addressAt, c[at + H_TYPE]!, ext, d, dataAt, dataLength, c, srAt, srLen);
+        sh = { chunk: storedChunk, at: storedAt, identity, lazy: undefined };
         dev.version[slot] = ++this.changes;
+      } else if (extAt(c, at) !== ext) {
+        // Same data, other extended header fields: a copy with the new header (rare).
+        store(p, addressAt, c[at + H_TYPE]!, ext, c, at + HEADER, dataLen, c, srAt, srLen);
+        sh = { chunk: storedChunk, at: storedAt, identity, lazy: sh.lazy };
+      } else if (!sameIdentity(sh.identity, identity)) {
+        sh = { chunk: c, at, identity, lazy: sh.lazy };
       }
-    } else if (!sameBytes(sh.chunk, sh.at, sh.dataLength, d, dataAt, dataLength)) {
-      store(d, dataAt, dataLength, sh.chunk, sh.at + sh.dataLength, Math.max(0, srLength));
-      sh = advertisedData(sh, storedChunk, storedAt, dataLength, srLength, undefined, identity, txPower, sid);
-      dev.version[slot] = ++this.changes;
     }
-    if (sh.headerTxPower !== txPower || sh.sid !== sid || !sameIdentity(sh.identity, identity)) {
-      sh = advertisedData(sh, sh.chunk, sh.at, sh.dataLength, sh.scanResponseLength, sh.parsed, identity, txPower, sid);
-    }
+    const was = dev.shared[slot];
     dev.shared[slot] = sh;
     const flags = (extended ? EXTENDED : 0) | (truncated ? TRUNCATED : 0) | packRssi(rssi);
     let ad: Advertisement;
-    const held = dev.held[slot];
+    const heldMap = dev.held;
+    const held = heldMap.size === 0 ? undefined : heldMap.get(slot);
     if (isScanRsp) {
       const baseBits = held !== undefined ? held.bits : dev.lastBits[slot]!;
-      if (held !== undefined) {
-        dev.held[slot] = undefined;
-        this.held--;
-      }
+      if (held !== undefined) heldMap.delete(slot);
       const kept = baseBits >= 0 ? baseBits & (EVENT_TYPE_MASK | CONNECTABLE | SCANNABLE)
         : (eventType & EVENT_TYPE_MASK) | (connectable ? CONNECTABLE : 0) | SCANNABLE;
       ad = new Advertisement(sh, now, kept | flags);
     } else {
       ad = new Advertisement(sh, now,
         (eventType & EVENT_TYPE_MASK) | (connectable ? CONNECTABLE : 0) | (scannable ? SCANNABLE : 0) | flags);
-      if (scannable && sh.scanResponseLength < 0 && this.activeScan) {
+      if (scannable && scanResponseLengthOf(sh.chunk, sh.at) === NO_SCAN_RSP && this.activeScan) {
         // Hold for the SCAN_RSP that an active scan should bring (Vol 6, Part B, 4.4.3.2), bounded in time.
         if (held !== undefined) this.report(held, slot); // a second ADV came first: report the first one as is
-        else this.held++;
-        dev.held[slot] = ad;
-        dev.heldAt[slot] = now;
+        // The last reported one keeps its own data while this one waits.
+        else if (was !== undefined && was !== sh && dev.lastBits[slot]! >= 0 && !dev.lastShared.has(slot)) dev.lastShared.set(slot, was);
+        heldMap.set(slot, ad);
         this.armSweep();
         return;
       }
-      if (held !== undefined) {
-        dev.held[slot] = undefined;
-        this.held--;
-      }
+      if (held !== undefined) heldMap.delete(slot);
     }
     this.report(ad, slot);
   }
@@ -866,7 +896,8 @@ export class Scanner {
   /** The device's last Advertisement becomes `ad`, and it goes out. */
   private report(ad: Advertisement, slot: number): void {
     const dev = this.devices;
-    dev.lastShared[slot] = ad.shared;
+    if (ad.shared !== dev.shared[slot]) dev.lastShared.set(slot, ad.shared);
+    else if (dev.lastShared.size > 0) dev.lastShared.delete(slot);
     dev.lastBits[slot] = ad.bits;
     dev.lastTime[slot] = ad.timestamp;
     this.emit(ad, slot, dev.version[slot]!);
@@ -897,29 +928,22 @@ export class Scanner {
     this.sweep = this.clock.setTimeout(() => {
       this.sweep = undefined;
       this.flushHeld(false);
-      if (this.held > 0) this.armSweep();
+      if (this.devices.held.size > 0) this.armSweep();
     }, wait);
   }
 
-  /** Report held advertisements whose scan response did not come in time (or all, when `all`). */
+  /** Report held advertisements whose scan response did not come in time (or all, when `all`), oldest first. */
   private flushHeld(all: boolean): void {
-    if (this.held === 0) return;
+    const held = this.devices.held;
+    if (held.size === 0) return;
     const limit = this.clock.now() - (this.opts.scanResponseWaitMs ?? 200);
-    const dev = this.devices;
     const due: number[] = [];
-    let still = 0;
-    for (const slot of this.registry.slotsInUse()) {
-      if (slot >= dev.slots || dev.held[slot] === undefined) continue;
-      if (all || dev.heldAt[slot]! <= limit) due.push(slot);
-      else still++;
-    }
-    // Recount (the registry's onRemove counts evictions too; this keeps the count exact).
-    this.held = still;
+    for (const [slot, ad] of held) if (all || ad.timestamp <= limit) due.push(slot);
     for (const slot of due) {
-      const ad = dev.held[slot];
+      const ad = held.get(slot);
       // A listener called for an earlier one may have stopped the scan and cleared the device.
       if (ad === undefined) continue;
-      dev.held[slot] = undefined;
+      held.delete(slot);
       this.report(ad, slot);
     }
   }

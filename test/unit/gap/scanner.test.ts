@@ -374,6 +374,31 @@ describe('scanner', () => {
     ]);
   });
 
+  test('the device\'s last reported advertisement keeps its own data while a newer one is held for its scan response', async () => {
+    const { ctl, scanner, clock } = await setup();
+    const got = collect(scanner.scan({ active: true, duplicates: true }));
+    await scanner.settle();
+    const slot = () => scanner.registry.get(A, 'random')!.slot;
+    ctl.inject(legacy(A, 0, AD_HR));
+    await scanner.settle();
+    for (let i = 0; i < 6; i++) await Promise.resolve();
+    expect(scanner.advertisementOf(slot())?.data).toEqual(AD_HR); // held: the held one
+    clock.advance(200);                                             // no scan response came: reported as is
+    expect(got.length).toBe(1);
+    ctl.inject(legacy(A, 0, AD_MFR, -70));                          // new data, held again
+    await scanner.settle();
+    for (let i = 0; i < 6; i++) await Promise.resolve();
+    expect(got.length).toBe(1);
+    const last = scanner.advertisementOf(slot())!;
+    expect([[...last.data], last.rssi, last.scanResponse]).toEqual([[...AD_HR], -50, undefined]);
+    ctl.inject(legacy(A, 4, SR_NAME, -71));
+    await scanner.settle();
+    for (let i = 0; i < 6; i++) await Promise.resolve();
+    expect(got.map(a => [[...a.data], a.scanResponse && [...a.scanResponse]])).toEqual([[[...AD_HR], undefined], [[...AD_MFR], [...SR_NAME]]]);
+    const now = scanner.advertisementOf(slot())!;
+    expect([[...now.data], [...now.scanResponse!], now.rssi, now.name]).toEqual([[...AD_MFR], [...SR_NAME], -71, 'Snoopy']);
+  });
+
   test('Hardware Error ends running sessions with an error', async () => {
     const { ctl, scanner } = await setup();
     const s = scanner.scan({});
