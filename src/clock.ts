@@ -10,8 +10,12 @@ export interface Clock {
   clearTimeout(id: TimerId): void;
 }
 
+// Node's global `performance` is a lazy getter on globalThis and its now() checks its receiver:
+// taken once here, a read costs about 10 ns less (the scanner reads it per transport read).
+const perf = globalThis.performance;
+
 export const systemClock: Clock = {
-  now: () => performance.now(),
+  now: () => perf.now(),
   setTimeout: (fn, ms) => {
     const t = setTimeout(fn, ms);
     // Protocol timers must not keep a CLI alive on their own once everything else is closed.

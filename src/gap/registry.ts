@@ -21,8 +21,9 @@ import { ArgumentError } from '../errors.js';
  * the first slot found clear is evicted and reused for the new device.
  */
 
-/** The registry's address-type index (bits 16-17 of `hi`). */
-const TYPE_INDEX: Record<string, number> = { public: 0, random: 1, anonymous: 2 };
+/** The registry's address-type index (bits 16-17 of `hi`), by API address type. */
+export const ADDRESS_TYPE_INDEX: Readonly<Record<string, number>> = { public: 0, random: 1, anonymous: 2 };
+const TYPE_INDEX = ADDRESS_TYPE_INDEX;
 const TYPE_NAMES = ['public', 'random', 'anonymous'] as const;
 const TWO_48 = 2 ** 48;
 /** `hi` of a slot that holds no device. */
@@ -167,12 +168,13 @@ export class DeviceRegistry {
 
   /**
    * Record one report whose address is the 6 HCI octets at b[o] (read in place): no string and no
-   * object is made. `addressType` is the API type ('public' | 'random' | 'anonymous'). Returns the
-   * device's slot (a new device may take the slot of an evicted one: onRemove said so first).
+   * object is made. `type` is the API address type's index (ADDRESS_TYPE_INDEX: public 0, random 1,
+   * anonymous 2). Returns the device's slot (a new device may take the slot of an evicted one:
+   * onRemove said so first).
    */
-  touchAt(b: Uint8Array, o: number, addressType: string, rssi: number, now: number): number {
+  touchAt(b: Uint8Array, o: number, type: number, rssi: number, now: number): number {
     const lo = b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24);
-    const hi = (TYPE_INDEX[addressType]! << 16) | (b[o + 5]! << 8) | b[o + 4]!;
+    const hi = ((type & 3) << 16) | (b[o + 5]! << 8) | b[o + 4]!;
     let s = this.find(lo, hi);
     if (s < 0) s = this.insert(lo, hi, now);
     else this.recent[s] = 1;

@@ -23,7 +23,7 @@
  *   access to a parsed property (name, serviceUuids, …), once.
  * - On transport loss or Hardware Error every session ends with that error.
  */
-import type { Clock, TimerId } from '../clock.js';
+import { systemClock, type Clock, type TimerId } from '../clock.js';
 import { concat, toHex } from '../bytes/hex.js';
 import { AbortError, HardwareError, TransportError } from '../errors.js';
 import { log } from '../log.js';
@@ -66,7 +66,8 @@ const H_SCAN_RSP = 12; // u16: scan response length, NO_SCAN_RSP for none yet
 const HEADER = 14;
 const NO_SCAN_RSP = 0xffff;
 const TYPE_NAMES: readonly AddressType[] = ['public', 'random', 'anonymous'];
-const typeIndex = (t: AddressType): number => (t === 'public' ? 0 : t === 'random' ? 1 : 2);
+/** HCI address type (reports) → the index of its API type in TYPE_NAMES (and the registry's). */
+const typeIndexOfHci = (t: number): number => (t === 0 || t === 2 ? 0 : t === 0xff ? 2 : 1);
 
 /** What is made of a copy only when the application reads it. */
 interface Lazy {
@@ -91,6 +92,16 @@ export interface AdvertisedData {
 
 const lazyOf = (c: AdvertisedData): Lazy =>
   (c.lazy ??= { address: undefined, parsed: undefined, data: undefined, scanResponse: undefined });
+/** The parse of a copy's data followed by its scan response: one run, parsed in place, kept. */
+function parseShared(c: AdvertisedData): ParsedAd {
+  const l = lazyOf(c);
+  if (l.parsed !== undefined) return l.parsed;
+  const sr = scanResponseLengthOf(c.chunk, c.at);
+  const n = dataLengthOf(c.chunk, c.at) + (sr === NO_SCAN_RSP ? 0 : sr);
+  const at = c.at + HEADER;
+  return (l.parsed = n === 0 ? EMPTY_PARSED : parseAdvertisingData(c.chunk.subarray(at, at + n)));
+}
+
 const dataLengthOf = (c: Uint8Array, at: number): number => c[at + H_DATA]! | (c[at + H_DATA + 1]! << 8);
 const scanResponseLengthOf = (c: Uint8Array, at: number): number => c[at + H_SCAN_RSP]! | (c[at + H_SCAN_RSP + 1]! << 8);
 
@@ -121,27 +132,28 @@ export class Advertisement {
   get rssi(): number { return ((this.bits >>> RSSI_SHIFT) << 24) >> 24; }
   get address(): string {
     const c = this.shared;
-    const l = lazyOf(c);
-    return (l.address ??= addressString(c.chunk, c.at + H_ADDRESS));
+    const l = c.lazy;
+    if (l !== undefined && l.address !== undefined) return l.address;
+    return (lazyOf(c).address = addressString(c.chunk, c.at + H_ADDRESS));
   }
   get addressType(): AddressType { return TYPE_NAMES[this.shared.chunk[this.shared.at + H_TYPE]!]!; }
   /** Advertising data (AD structures). */
   get data(): Uint8Array {
     const c = this.shared;
-    const l = lazyOf(c);
-    if (l.data !== undefined) return l.data;
+    const l = c.lazy;
+    if (l !== undefined && l.data !== undefined) return l.data;
     const at = c.at + HEADER;
-    return (l.data = c.chunk.subarray(at, at + dataLengthOf(c.chunk, c.at)));
+    return (lazyOf(c).data = c.chunk.subarray(at, at + dataLengthOf(c.chunk, c.at)));
   }
   /** Scan response data merged from the device's last SCAN_RSP, if any. */
   get scanResponse(): Uint8Array | undefined {
     const c = this.shared;
     const n = scanResponseLengthOf(c.chunk, c.at);
     if (n === NO_SCAN_RSP) return undefined;
-    const l = lazyOf(c);
-    if (l.scanResponse !== undefined) return l.scanResponse;
+    const l = c.lazy;
+    if (l !== undefined && l.scanResponse !== undefined) return l.scanResponse;
     const at = c.at + HEADER + dataLengthOf(c.chunk, c.at);
-    return (l.scanResponse = c.chunk.subarray(at, at + n));
+    return (lazyOf(c).scanResponse = c.chunk.subarray(at, at + n));
   }
   get connectable(): boolean { return (this.bits & CONNECTABLE) !== 0; }
   get scannable(): boolean { return (this.bits & SCANNABLE) !== 0; }
@@ -163,14 +175,10 @@ export class Advertisement {
 
   /** The parsed AD of advertising data followed by scan response data (the merged view). */
   get parsed(): ParsedAd {
-    const c = this.shared;
-    const l = lazyOf(c);
-    if (l.parsed !== undefined) return l.parsed;
-    // Data and scan response lie back to back in the device's copy: one run, parsed in place.
-    const sr = scanResponseLengthOf(c.chunk, c.at);
-    const n = dataLengthOf(c.chunk, c.at) + (sr === NO_SCAN_RSP ? 0 : sr);
-    const at = c.at + HEADER;
-    return (l.parsed = n === 0 ? EMPTY_PARSED : parseAdvertisingData(c.chunk.subarray(at, at + n)));
+    // Small enough to inline into the getters below: the parse is made once, by parseShared().
+    const l = this.shared.lazy;
+    if (l !== undefined && l.parsed !== undefined) return l.parsed;
+    return parseShared(this.shared);
   }
 
   get name(): string | undefined { return this.parsed.name; }
@@ -565,6 +573,14 @@ export class Scanner {
   /** The same two sets as arrays for the hot path, rebuilt when they change. */
   private sessionList: ScanSession[] = [];
   private listenerList: Array<(ad: Advertisement) => void> = [];
+  /**
+   * The system clock is read once per synchronous run of reports (reportTime) and kept until the
+   * next microtask checkpoint; `timeValid` says whether `time` is of this run.
+   */
+  private readonly coarseTime: boolean;
+  private time = 0;
+  private timeValid = false;
+  private readonly timeEnds = (): void => { this.timeValid = false; };
   /** The one view every report is read into (hci/le-events.ts). */
   private readonly view = newAdvertisingReportView();
   private paused = 0;
@@ -583,6 +599,7 @@ export class Scanner {
 
   constructor(readonly host: HciHost, private readonly opts: ScannerOptions) {
     this.clock = opts.clock;
+    this.coarseTime = opts.clock === systemClock;
     this.registry = new DeviceRegistry(opts.registryCapacity ?? DEFAULT_REGISTRY_CAPACITY);
     this.registry.onRemove = slot => this.devices.clear(slot);
     this.unsubscribe.push(
@@ -754,7 +771,7 @@ export class Scanner {
    * into one reused view through the table's in-place readers.
    */
   private reportsInPlace(p: Uint8Array, subevent: number, count: number, at: number): void {
-    const now = this.clock.now();
+    const now = this.reportTime();
     const v = this.view;
     const legacy = subevent === SUB_ADV_REPORT;
     const read = legacy ? advertisingReportInPlace().read : extendedAdvertisingReportInPlace().read;
@@ -765,6 +782,22 @@ export class Scanner {
       if (legacy) this.legacyReport(p, v, now);
       else this.extendedReport(p, v, now);
     }
+  }
+
+  /**
+   * The arrival time of a report event. With the system clock: read at the first event of a
+   * synchronous run and kept until the next microtask checkpoint. A transport hands over what one
+   * read of its socket (or pipe, or serial port) brought in one synchronous run, and Node drains the
+   * microtasks after each such callback, so every event of one read gets the time of that read:
+   * one clock read per transport read instead of per event. Any other clock (FakeClock in tests and
+   * the simulator, whose time moves within a synchronous run) is read per event.
+   */
+  private reportTime(): number {
+    if (!this.coarseTime) return this.clock.now();
+    if (this.timeValid) return this.time;
+    this.timeValid = true;
+    queueMicrotask(this.timeEnds);
+    return (this.time = this.clock.now());
   }
 
   private legacyReport(p: Uint8Array, r: AdvertisingReportView, now: number): void {
@@ -821,7 +854,7 @@ export class Scanner {
     isScanRsp: boolean, connectable: boolean, scannable: boolean, eventType: number, extended: boolean,
     txPower: number | undefined, sid: number | undefined, truncated: boolean, now: number,
   ): void {
-    const type = addressTypeName(hciType);
+    const type = typeIndexOfHci(hciType);
     const registry = this.registry;
     const slot = registry.touchAt(p, addressAt, type, rssi, now);
     const dev = this.devices;
@@ -841,8 +874,8 @@ export class Scanner {
     const ext = extOf(txPower, sid);
     if (sh === undefined) {
       // A new device (or a new one in an evicted device's slot): its first copy.
-      if (isScanRsp) store(p, addressAt, typeIndex(type), ext, EMPTY, 0, 0, d, dataAt, dataLength);
-      else store(p, addressAt, typeIndex(type), ext, d, dataAt, dataLength, EMPTY, 0, NO_SCAN_RSP);
+      if (isScanRsp) store(p, addressAt, type, ext, EMPTY, 0, 0, d, dataAt, dataLength);
+      else store(p, addressAt, type, ext, d, dataAt, dataLength, EMPTY, 0, NO_SCAN_RSP);
       sh = { chunk: storedChunk, at: storedAt, identity, lazy: undefined };
       dev.version[slot] = ++this.changes;
     } else {

@@ -3,7 +3,7 @@
 // every filter kind, session end by timeout / abort / stop, pausing for the scheduler, the bounded
 // registry, and Hardware Error ending sessions.
 import { describe, expect, test } from 'vitest';
-import { FakeClock } from '../../../src/clock.js';
+import { FakeClock, systemClock } from '../../../src/clock.js';
 import { fromHex } from '../../../src/bytes/hex.js';
 import { AbortError } from '../../../src/errors.js';
 import { HciHost } from '../../../src/hci/host.js';
@@ -397,6 +397,39 @@ describe('scanner', () => {
     expect(got.map(a => [[...a.data], a.scanResponse && [...a.scanResponse]])).toEqual([[[...AD_HR], undefined], [[...AD_MFR], [...SR_NAME]]]);
     const now = scanner.advertisementOf(slot())!;
     expect([[...now.data], [...now.scanResponse!], now.rssi, now.name]).toEqual([[...AD_MFR], [...SR_NAME], -71, 'Snoopy']);
+  });
+
+  test('with the system clock, the events of one synchronous run (one transport read) share one time; FakeClock reads per event', async () => {
+    const ctl = new FakeController();
+    const host = new HciHost(ctl, { clock: systemClock });
+    await host.init();
+    const scanner = new Scanner(host, { clock: systemClock });
+    const got = collect(scanner.scan({ active: false, duplicates: true }));
+    await scanner.settle();
+    // One "read": three events in one synchronous run.
+    for (const a of [A, B, A]) ctl.inject(legacy(a, 3, AD_MFR));
+    await new Promise(r => setTimeout(r, 5));
+    ctl.inject(legacy(B, 3, AD_MFR));
+    await scanner.settle();
+    for (let i = 0; i < 6; i++) await Promise.resolve();
+    const t = got.map(a => a.timestamp);
+    expect(t.length).toBe(4);
+    expect(new Set(t.slice(0, 3)).size).toBe(1);
+    expect(t[3]).toBeGreaterThan(t[0]!);
+    expect(scanner.registry.get(B, 'random')!.lastSeen).toBe(t[3]);
+    scanner.dispose();
+    host.close?.();
+
+    const fake = await setup();
+    const seen = collect(fake.scanner.scan({ active: false, duplicates: true }));
+    await fake.scanner.settle();
+    // The fake controller delivers each event on a microtask: the clock moves between the two.
+    fake.ctl.inject(legacy(A, 3, AD_MFR));
+    queueMicrotask(() => fake.clock.advance(3));
+    fake.ctl.inject(legacy(A, 3, AD_MFR));
+    await fake.scanner.settle();
+    for (let i = 0; i < 6; i++) await Promise.resolve();
+    expect(seen.map(a => a.timestamp)).toEqual([0, 3]);
   });
 
   test('Hardware Error ends running sessions with an error', async () => {
