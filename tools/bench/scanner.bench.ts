@@ -20,7 +20,7 @@ import { FakeHciSocket, loadNobleWithFakeSocket } from './noble-fake.js';
 import { Adapter } from '../../src/api/adapter.js';
 import type { Advertisement } from '../../src/gap/scanner.js';
 import type { HciTransport, TransportReceiver } from '../../src/transport/types.js';
-import { allocation, interleave, machineLine, report, saveResults, turn, type Contender } from './harness.js';
+import { interleave, sampledAllocation, machineLine, report, saveResults, turn, type Contender } from './harness.js';
 import { ADVERTISERS, corpusBytes, extendedCorpus, legacyCorpus } from './adv-corpus.js';
 import { advertisingFloor } from './floor.js';
 
@@ -162,9 +162,9 @@ export async function bench(): Promise<void> {
     ];
     const results = await interleave(contenders, corpus.length);
     // Bytes allocated per report of a device already known whose data did not change: the first
-    // visit of every advertiser fed again and again (median of 5), apart from the timed rounds.
+    // visit of every advertiser fed again (harness.ts sampledAllocation), apart from the timed rounds.
     const batch = corpus.slice(0, label === 'legacy' ? 2 * ADVERTISERS : ADVERTISERS);
-    for (let i = 0; i < results.length; i++) results[i]!.allocPerUnit = await allocation(() => contenders[i]!.feed(batch), batch.length);
+    for (let i = 0; i < results.length; i++) results[i]!.allocPerUnit = await sampledAllocation(() => contenders[i]!.feed(batch), batch.length);
     report(`${label} reports (alloc: per report of a known device, same data)`, results,
       { floor: 'floor', versus: ['noble (whole stack)', 'ble-host startScan'] });
     saved[label] = results;
