@@ -1,8 +1,11 @@
 // Pins the bearer's Handle Value Notification receive path (the fast path beside the generic table
 // decode): the handle and value listeners see, a PDU too short for its handle counted as undecodable
 // and delivered to nobody, an empty value delivered, and listeners added or removed while a value is
-// being delivered taking effect from the next value.
+// being delivered taking effect from the next value; the in-place path (dataAt, what the L2CAP link
+// calls) logging each notification when `DEBUG` / debug.enable() turns blewire:att on.
 import { describe, expect, test } from 'vitest';
+import createDebug from 'debug';
+import { log, logOn } from '../../../src/log.js';
 import { AttBearer, type AttValueEvent } from '../../../src/att/bearer.js';
 import { FakeClock } from '../../../src/clock.js';
 import { channelPair, ScriptedPeer } from '../../helpers/memory-channel.js';
@@ -58,5 +61,37 @@ describe('Handle Value Notification receive', () => {
     offA();
     await sendRaw(Uint8Array.of(0x1b, 0x03, 0x00, 3));
     expect(calls).toEqual(['a1', 'b1', 'a2', 'c2', 'c3']);
+  });
+});
+
+describe('logging on the in-place path', () => {
+  test('debug.enable() and disable() switch logOn; with blewire:att on, dataAt notifications are logged, off they are not', () => {
+    const { bearer } = setup();
+    const values: string[] = [];
+    bearer.on('notification', (handle, value) => values.push(`${handle}:${Buffer.from(value).toString('hex')}`));
+    const lines: string[] = [];
+    const was = createDebug.disable();
+    const logFn = log.att.log;
+    log.att.log = (...args: unknown[]) => { lines.push(args.map(String).join(' ')); };
+    try {
+      const pdu = Uint8Array.of(0xee, 0x1b, 0x03, 0x00, 0xaa, 0xbb, 0xee);
+      bearer.dataAt(pdu, 1, 6);
+      expect(logOn.att).toBe(false);
+      expect(lines).toEqual([]);
+      createDebug.enable('blewire:att');
+      expect(logOn.att).toBe(true);
+      expect(logOn.hci).toBe(false);
+      bearer.dataAt(pdu, 1, 6);
+      expect(lines.some(l => l.includes('rx') && l.includes('handleValueNtf'))).toBe(true);
+      createDebug.disable();
+      expect(logOn.att).toBe(false);
+      lines.length = 0;
+      bearer.dataAt(pdu, 1, 6);
+      expect(lines).toEqual([]);
+      expect(values).toEqual(['3:aabb', '3:aabb', '3:aabb']);
+    } finally {
+      log.att.log = logFn;
+      createDebug.enable(was);
+    }
   });
 });
