@@ -108,6 +108,12 @@ export class HciHost implements CommandIssuer {
   readonly stats: HostStats = { aclUnknownHandle: 0, decodeErrors: 0, unknownPackets: 0 };
   private readonly listeners = new Map<string, Set<Listener>>();
   private readonly links = new Map<number, AclReceiver>();
+  /**
+   * The handle the last ACL packet was routed to and its receiver, so a link's stream costs no map
+   * lookup per packet (issue 14). Forgotten whenever `links` loses or replaces an entry.
+   */
+  private routedHandle = -1;
+  private routed: AclReceiver | undefined;
   private advSink: AdvertisingReportSink | undefined;
   private synthetic: string | undefined;
   private readonly hardwareErrorListeners = new Set<(code: number) => void>();
@@ -227,13 +233,20 @@ export class HciHost implements CommandIssuer {
   /** Route ACL of `handle` to `receiver` and open its flow-control queue. */
   attachLink(handle: number, receiver: AclReceiver): void {
     this.links.set(handle, receiver);
+    this.forgetRoute();
     this.acl.open(handle);
   }
 
   /** The link is gone: stop routing, return its credits, reject its queued data. */
   detachLink(handle: number, error: Error): void {
     this.links.delete(handle);
+    this.forgetRoute();
     this.acl.close(handle, error);
+  }
+
+  private forgetRoute(): void {
+    this.routedHandle = -1;
+    this.routed = undefined;
   }
 
   /** Queue the ACL packets of one SDU on `handle` (flow-controlled). */
@@ -350,10 +363,16 @@ export class HciHost implements CommandIssuer {
       const a = decodeAcl(p);
       return this.routeAcl(a.handle, a.pb, a.data);
     }
-    const link = this.links.get(aclHandleOf(word));
-    if (link === undefined) {
-      this.stats.aclUnknownHandle++;
-      return;
+    const handle = aclHandleOf(word);
+    let link = this.routed;
+    if (handle !== this.routedHandle || link === undefined) {
+      link = this.links.get(handle);
+      if (link === undefined) {
+        this.stats.aclUnknownHandle++;
+        return;
+      }
+      this.routedHandle = handle;
+      this.routed = link;
     }
     if (link.aclAt !== undefined) link.aclAt(aclPbOf(word), p, 1 + HCI_ACL_HEADER_SIZE, p.length);
     else link.acl(aclPbOf(word), p.subarray(1 + HCI_ACL_HEADER_SIZE));
@@ -418,6 +437,7 @@ export class HciHost implements CommandIssuer {
       for (const h of [...this.links.keys()]) {
         this.dispatch({ kind: 'disconnectionComplete', status: 0, connectionHandle: h, reason: 0x16 });
         this.links.delete(h);
+        this.forgetRoute();
       }
     } finally {
       this.synthetic = undefined;

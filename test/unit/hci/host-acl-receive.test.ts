@@ -1,6 +1,7 @@
 // Pins the host's ACL receive path (the header read in place): packets routed by handle with their
 // PB flag and data, broadcast bits ignored for routing, and mis-framed packets (short header, length
-// not matching the bytes that follow) counted as decode errors and routed nowhere.
+// not matching the bytes that follow) counted as decode errors and routed nowhere; the receiver
+// the host remembers for the last handle (no map lookup per packet) forgotten when links change.
 import { describe, expect, test } from 'vitest';
 import { FakeClock } from '../../../src/clock.js';
 import { HciHost } from '../../../src/hci/host.js';
@@ -38,5 +39,29 @@ describe('host ACL receive', () => {
     await settle();
     expect(got).toEqual([]);
     expect(host.stats).toEqual({ aclUnknownHandle: 0, decodeErrors: 4, unknownPackets: 0 });
+  });
+
+  test('a detached handle routes nowhere and a handle attached again reaches its new receiver, between two packets', async () => {
+    const { ctl, host, got, settle } = await setup();
+    const other: string[] = [];
+    const later: string[] = [];
+    host.attachLink(0x0042, { acl: (_pb, data) => other.push(Buffer.from(data).toString('hex')) });
+    ctl.deliver(Uint8Array.of(0x02, 0x41, 0x20, 0x01, 0x00, 0x01));
+    ctl.deliver(Uint8Array.of(0x02, 0x42, 0x20, 0x01, 0x00, 0x02)); // the other link between two of 0x41's
+    ctl.deliver(Uint8Array.of(0x02, 0x41, 0x20, 0x01, 0x00, 0x03));
+    await settle();
+    host.detachLink(0x0041, new Error('gone'));
+    ctl.deliver(Uint8Array.of(0x02, 0x41, 0x20, 0x01, 0x00, 0x04)); // the last handle routed, now detached
+    await settle();
+    host.attachLink(0x0041, { acl: (_pb, data) => later.push(Buffer.from(data).toString('hex')) });
+    ctl.deliver(Uint8Array.of(0x02, 0x41, 0x20, 0x01, 0x00, 0x05));
+    await settle();
+    host.attachLink(0x0041, { acl: (_pb, data) => other.push(`replaced ${Buffer.from(data).toString('hex')}`) });
+    ctl.deliver(Uint8Array.of(0x02, 0x41, 0x20, 0x01, 0x00, 0x06));
+    await settle();
+    expect(got).toEqual([[2, '01'], [2, '03']]);
+    expect(other).toEqual(['02', 'replaced 06']);
+    expect(later).toEqual(['05']);
+    expect(host.stats.aclUnknownHandle).toBe(1);
   });
 });
