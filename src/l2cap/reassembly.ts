@@ -12,9 +12,11 @@ import { L2CAP_HEADER_SIZE } from './constants.js';
  * State: one entry per connection handle, owned by this object. A START fragment (PB 0b00, 0b10, or
  * the deprecated "complete" 0b11) announces the L2CAP Length in its first two octets; once the 4
  * header octets are in (a START may carry fewer, so we wait for them), exactly 4 + Length octets are
- * allocated once and every fragment is copied in: one copy per octet, no quadratic concatenation.
+ * set aside once and every fragment is copied in: one copy per octet, no quadratic concatenation.
+ * push() allocates them; pushAt(), the live link's path, takes them from a slab (REASSEMBLY_SLAB_SIZE).
  * A PDU wholly inside one START fragment is returned as a view of that fragment (no copy at all):
- * frames are immutable once handed to us (STYLE c.7), so the view stays valid.
+ * frames are immutable once handed to us (STYLE c.7), so the view stays valid. No octet of a
+ * reassembled PDU is written after the PDU is returned, slab or not.
  *
  * Errors are counted drops, never exceptions (the receive path must not crash the host):
  *  - continuation without a START (e.g. a PDU that began before the capture did): fragment dropped;
@@ -35,8 +37,9 @@ import { L2CAP_HEADER_SIZE } from './constants.js';
  *
  * Bounds (issue 15): one state per connection handle (12 bits, so at most 4096 entries; a live link
  * has its own reassembler, so one), each holding at most 4 + min(maxPduLength, 65 535) octets, the
- * 16-bit L2CAP Length (Vol 3, Part A, 3.1), allocated once per PDU; a stalled PDU is replaced by the
- * next START or freed by reset(). Nothing else accumulates. A handle's state record stays in the map
+ * 16-bit L2CAP Length (Vol 3, Part A, 3.1), set aside once per PDU; a stalled PDU is replaced by the
+ * next START or freed by reset(). pushAt() also holds the slab it is filling (8 KiB). Nothing else
+ * accumulates. A handle's state record stays in the map
  * between PDUs, idle (holding no buffer), until reset(): taking the map's entry out after every PDU
  * and putting it back for the next made V8 shrink and regrow the map's table each time (about 150
  * bytes and a rehash per fragmented PDU, issue 14).
@@ -69,15 +72,31 @@ export interface ReassemblerOptions {
 
 /**
  * One handle's state, one mutable record of one shape: 'idle' between PDUs; 'header' gathering the
- * 4 header octets into `buf` (`got` of them); 'body' filling `buf` (`got` octets in); 'skip' passing
- * over `left` more octets of a PDU too long to take.
+ * 4 header octets into `buf` (`got` of them); 'body' filling the PDU's `size` octets at
+ * buf[base, base + size) (`got` octets in); 'skip' passing over `left` more octets of a PDU too long
+ * to take. push() gives a PDU a buffer of its own (base 0); pushAt() a region of a slab.
  */
 interface State {
   tag: 'idle' | 'header' | 'body' | 'skip';
   buf: Uint8Array;
+  base: number;
+  size: number;
   got: number;
   left: number;
 }
+
+/**
+ * pushAt() places fragmented PDUs one after another in slabs of this size, instead of a buffer each:
+ * allocating a 252-octet Uint8Array (its own ArrayBuffer, off the V8 heap) cost 0.5 µs, more than a
+ * quarter of a 244-byte notification's whole receive path (issue 14). A region is sized from the PDU's
+ * L2CAP Length, filled with one copy per fragment, and no octet of it is written again once its PDU is
+ * complete: values handed out are views of their own region only. The cost is retention: a value kept
+ * by the application keeps its slab (at most this many octets) alive, as a pooled Node Buffer keeps
+ * its pool; the reassembler itself holds only the slab it is filling.
+ */
+export const REASSEMBLY_SLAB_SIZE = 8192;
+/** PDUs larger than this get a buffer of their own (a slab would hold fewer than four of them). */
+const SLAB_LARGEST_PDU = REASSEMBLY_SLAB_SIZE >>> 2;
 
 /** ACL Packet_Boundary_Flag value of a continuing fragment (Vol 4, Part E, 5.4.2). */
 const PB_CONTINUING = 0b01;
@@ -98,6 +117,13 @@ export class L2capReassembler {
     drops: { continuationWithoutStart: 0, startWhileAssembling: 0, overflow: 0, tooLong: 0 },
   };
   private readonly states = new Map<number, State>();
+  /**
+   * The handle met last and its state (undefined: none yet), so a link's stream of fragments costs no
+   * map lookup per packet (issue 14). Records are only added to `states` or all removed by reset(),
+   * which forgets this too.
+   */
+  private lastHandle = -1;
+  private lastState: State | undefined;
   private readonly maxPduLength: number;
   private readonly onDrop: ((handle: number, reason: ReassemblyDropReason) => void) | undefined;
 
@@ -108,8 +134,20 @@ export class L2capReassembler {
 
   /** The handle's state record, made idle the first time the handle is met. */
   private stateOf(handle: number): State {
-    let s = this.states.get(handle);
-    if (s === undefined) this.states.set(handle, (s = { tag: 'idle', buf: EMPTY, got: 0, left: 0 }));
+    let s = this.stateIfAny(handle);
+    if (s === undefined) {
+      this.states.set(handle, (s = { tag: 'idle', buf: EMPTY, base: 0, size: 0, got: 0, left: 0 }));
+      this.lastState = s;
+    }
+    return s;
+  }
+
+  /** The handle's state record if it has one; remembers the handle for the next packet. */
+  private stateIfAny(handle: number): State | undefined {
+    if (handle === this.lastHandle) return this.lastState;
+    const s = this.states.get(handle);
+    this.lastHandle = handle;
+    this.lastState = s;
     return s;
   }
 
@@ -117,13 +155,38 @@ export class L2capReassembler {
   private static idle(s: State): void {
     s.tag = 'idle';
     s.buf = EMPTY;
+    s.base = 0;
+    s.size = 0;
     s.got = 0;
     s.left = 0;
   }
 
+  /** The slab pushAt() is filling and how much of it is taken (all of it: none yet). */
+  private slab: Uint8Array = EMPTY;
+  private slabUsed = 0;
+
+  /** pushAt(): room for a PDU of `size` octets, in the slab or (large) of its own; the state is a 'body'. */
+  private place(s: State, size: number): void {
+    s.tag = 'body';
+    s.size = size;
+    s.got = 0;
+    if (size > SLAB_LARGEST_PDU) {
+      s.buf = new Uint8Array(size);
+      s.base = 0;
+      return;
+    }
+    if (this.slab.length - this.slabUsed < size) {
+      this.slab = new Uint8Array(REASSEMBLY_SLAB_SIZE);
+      this.slabUsed = 0;
+    }
+    s.buf = this.slab;
+    s.base = this.slabUsed;
+    this.slabUsed += size;
+  }
+
   /** Feed one ACL packet's data; returns the L2CAP PDU it completes, if any. Never throws. */
   push(handle: number, pb: number, data: Uint8Array): L2capPdu | undefined {
-    const state = this.states.get(handle);
+    const state = this.stateIfAny(handle);
     if (pb !== PB_CONTINUING) {
       if (state !== undefined && state.tag !== 'idle') {
         const was = state.tag;
@@ -154,17 +217,17 @@ export class L2capReassembler {
         return take < data.length ? this.push(handle, PB_CONTINUING, data.subarray(take)) : first;
       }
       case 'body': {
-        const { buf } = state;
-        if (state.got + data.length > buf.length) {
+        const { buf, base, size } = state;
+        if (state.got + data.length > size) {
           L2capReassembler.idle(state);
           this.drop(handle, 'overflow');
           return undefined;
         }
-        buf.set(data, state.got);
+        buf.set(data, base + state.got);
         state.got += data.length;
-        if (state.got < buf.length) return undefined;
+        if (state.got < size) return undefined;
         L2capReassembler.idle(state);
-        return this.complete(handle, buf);
+        return this.complete(handle, base === 0 && size === buf.length ? buf : buf.subarray(base, base + size));
       }
     }
   }
@@ -177,12 +240,13 @@ export class L2capReassembler {
   /**
    * push() in place, for the receive path (issue 14): the ACL payload is b[start, end). Returns true
    * when a PDU completed; it is then in out[outStart, outEnd), L2CAP header included (read its CID
-   * there). A PDU in one packet is not copied; a fragmented one is gathered into one buffer sized from
-   * its L2CAP Length, one copy per fragment. Anything unusual takes push()'s way. Never throws.
+   * there). A PDU in one packet is not copied; a fragmented one is gathered into a region sized from
+   * its L2CAP Length (of a slab, REASSEMBLY_SLAB_SIZE), one copy per fragment. Anything unusual takes
+   * push()'s way. Never throws.
    */
   pushAt(handle: number, pb: number, b: Uint8Array, start: number, end: number): boolean {
     const n = end - start;
-    const state = this.states.get(handle);
+    const state = this.stateIfAny(handle);
     if (pb !== PB_CONTINUING && (state === undefined || state.tag === 'idle') && n >= L2CAP_HEADER_SIZE) {
       const length = b[start]! | (b[start + 1]! << 8);
       if (n === L2CAP_HEADER_SIZE + length && length <= this.maxPduLength) {
@@ -193,24 +257,22 @@ export class L2capReassembler {
         return true;
       }
       if (n < L2CAP_HEADER_SIZE + length && length <= this.maxPduLength) {
-        const buf = new Uint8Array(L2CAP_HEADER_SIZE + length);
-        copyInto(buf, 0, b, start, n);
         const s = state ?? this.stateOf(handle);
-        s.tag = 'body';
-        s.buf = buf;
+        this.place(s, L2CAP_HEADER_SIZE + length);
+        copyInto(s.buf, s.base, b, start, n);
         s.got = n;
         return false;
       }
-    } else if (pb === PB_CONTINUING && state !== undefined && state.tag === 'body' && state.got + n <= state.buf.length) {
-      const buf = state.buf;
-      copyInto(buf, state.got, b, start, n);
+    } else if (pb === PB_CONTINUING && state !== undefined && state.tag === 'body' && state.got + n <= state.size) {
+      const buf = state.buf, base = state.base;
+      copyInto(buf, base + state.got, b, start, n);
       state.got += n;
-      if (state.got < buf.length) return false;
+      if (state.got < state.size) return false;
+      this.out = buf;
+      this.outStart = base;
+      this.outEnd = base + state.size;
       L2capReassembler.idle(state);
       this.stats.pdus++;
-      this.out = buf;
-      this.outStart = 0;
-      this.outEnd = buf.length;
       return true;
     }
     const pdu = this.push(handle, pb, b.subarray(start, end));
@@ -232,11 +294,13 @@ export class L2capReassembler {
   reset(handle?: number): void {
     if (handle === undefined) this.states.clear();
     else this.states.delete(handle);
+    this.lastHandle = -1;
+    this.lastState = undefined;
   }
 
   /** True while a PDU of this handle is partly received. */
   assembling(handle: number): boolean {
-    const s = this.states.get(handle);
+    const s = this.stateIfAny(handle);
     return s !== undefined && s.tag !== 'idle';
   }
 
@@ -248,6 +312,8 @@ export class L2capReassembler {
       const s = this.stateOf(handle);
       s.tag = 'header';
       s.buf = head;
+      s.base = 0;
+      s.size = L2CAP_HEADER_SIZE;
       s.got = data.length;
       return undefined;
     }
@@ -278,6 +344,8 @@ export class L2capReassembler {
     const s = this.stateOf(handle);
     s.tag = 'body';
     s.buf = buf;
+    s.base = 0;
+    s.size = total;
     s.got = data.length;
     return undefined;
   }

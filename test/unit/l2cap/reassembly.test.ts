@@ -1,10 +1,11 @@
 // Pins the ACL → L2CAP reassembler's rules: START/continuation, a START shorter than the basic
 // header, views for unfragmented PDUs and one allocation otherwise, counted drops (continuation
-// without START, START while assembling, overflow, too long), per-handle state and reset.
+// without START, START while assembling, overflow, too long), per-handle state and reset; pushAt()
+// (the live receive path) gathering fragmented PDUs into slab regions no later PDU writes over.
 import { describe, expect, test } from 'vitest';
 import fc from 'fast-check';
 import { fromHex, toHex } from '../../../src/bytes/hex.js';
-import { AclReassembler, L2capReassembler, reassembleCapture } from '../../../src/l2cap/reassembly.js';
+import { AclReassembler, L2capReassembler, REASSEMBLY_SLAB_SIZE, reassembleCapture } from '../../../src/l2cap/reassembly.js';
 import { encodeL2capFrame } from '../../../src/l2cap/frames.js';
 
 const b = fromHex;
@@ -109,6 +110,81 @@ describe('L2capReassembler', () => {
     const pdu = r.push(1, CONT, f2)!;
     f1.fill(0); f2.fill(0);
     expect(toHex(pdu.payload)).toBe('aabb');
+  });
+});
+
+/** pushAt() as the link calls it: the ACL payload in place inside a whole H4 packet. */
+function pushAt(r: L2capReassembler, handle: number, pb: number, data: Uint8Array): Uint8Array | undefined {
+  const p = new Uint8Array(5 + data.length);
+  p.set(data, 5);
+  if (!r.pushAt(handle, pb, p, 5, p.length)) return undefined;
+  return r.out.subarray(r.outStart, r.outEnd);
+}
+
+/** A PDU on CID 4 whose payload is `n` octets counting up from `seed`, cut into `cut`-octet fragments. */
+function fragmentsOf(n: number, seed: number, cut = 27): { whole: Uint8Array; parts: Uint8Array[] } {
+  const payload = Uint8Array.from({ length: n }, (_, i) => (seed + i) & 0xff);
+  const whole = encodeL2capFrame(0x0004, payload);
+  const parts: Uint8Array[] = [];
+  for (let o = 0; o < whole.length; o += cut) parts.push(whole.slice(o, o + cut));
+  return { whole, parts };
+}
+
+describe('L2capReassembler.pushAt (the live receive path)', () => {
+  test('fragmented PDUs fill slab regions one after another; a PDU handed out never changes as later ones arrive, across slabs', () => {
+    const r = new L2capReassembler();
+    const kept: Array<{ pdu: Uint8Array; want: string }> = [];
+    // 244-octet values in 27-octet fragments: enough of them to fill several slabs.
+    const count = Math.ceil((3 * REASSEMBLY_SLAB_SIZE) / 252);
+    for (let k = 0; k < count; k++) {
+      const { whole, parts } = fragmentsOf(248, k);
+      const out = parts.map((p, i) => pushAt(r, 0x40, i === 0 ? START : CONT, p));
+      expect(out.slice(0, -1).every(x => x === undefined)).toBe(true);
+      const pdu = out.at(-1)!;
+      expect(pdu.length).toBe(252);
+      kept.push({ pdu, want: toHex(whole) });
+    }
+    for (const { pdu, want } of kept) expect(toHex(pdu)).toBe(want);
+    const slabs = new Set(kept.map(k => k.pdu.buffer));
+    expect(slabs.size).toBeGreaterThanOrEqual(3);
+    for (const s of slabs) expect(s.byteLength).toBe(REASSEMBLY_SLAB_SIZE);
+    expect(r.stats.pdus).toBe(count);
+  });
+
+  test('a dropped partial PDU leaves the next one whole; continuations of another handle in between; a large PDU gets its own buffer', () => {
+    const r = new L2capReassembler();
+    const a = fragmentsOf(100, 1), b2 = fragmentsOf(60, 2), c = fragmentsOf(REASSEMBLY_SLAB_SIZE, 3, 1000);
+    expect(pushAt(r, 1, START, a.parts[0]!)).toBeUndefined();
+    expect(pushAt(r, 1, CONT, a.parts[1]!)).toBeUndefined();
+    // A new START on handle 1 drops the partial PDU (its region is never handed out).
+    expect(pushAt(r, 1, START, b2.parts[0]!)).toBeUndefined();
+    expect(r.stats.drops.startWhileAssembling).toBe(1);
+    // Handle 2 interleaves a whole PDU of its own.
+    const other = fragmentsOf(30, 9, 64);
+    expect(toHex(pushAt(r, 2, START, other.parts[0]!)!)).toBe(toHex(other.whole));
+    expect(pushAt(r, 1, CONT, b2.parts[1]!)).toBeUndefined();
+    const got = pushAt(r, 1, CONT, b2.parts[2]!)!;
+    expect(toHex(got)).toBe(toHex(b2.whole));
+    let big: Uint8Array | undefined;
+    c.parts.forEach((p, i) => { big = pushAt(r, 1, i === 0 ? START : CONT, p) ?? big; });
+    expect(toHex(big!)).toBe(toHex(c.whole));
+    expect(big!.byteOffset).toBe(0);
+    expect(big!.buffer.byteLength).toBe(c.whole.length);
+    expect(toHex(got)).toBe(toHex(b2.whole));
+  });
+
+  test('reset() forgets the handle the last packet came from: a continuation after it is dropped', () => {
+    const r = new L2capReassembler();
+    const a = fragmentsOf(100, 1);
+    pushAt(r, 7, START, a.parts[0]!);
+    r.reset(7);
+    expect(r.assembling(7)).toBe(false);
+    expect(pushAt(r, 7, CONT, a.parts[1]!)).toBeUndefined();
+    expect(r.stats.drops.continuationWithoutStart).toBe(1);
+    pushAt(r, 7, START, a.parts[0]!);
+    r.reset();
+    expect(pushAt(r, 7, CONT, a.parts[1]!)).toBeUndefined();
+    expect(r.stats.drops.continuationWithoutStart).toBe(2);
   });
 });
 
