@@ -47,7 +47,7 @@ let seed = 0x5eed1234;
 const rand = (n: number): number => { seed ^= seed << 13; seed ^= seed >>> 17; seed ^= seed << 5; return (seed >>> 0) % n; };
 
 /** Heart Rate Measurement (GATT Specification Supplement 3.113): flags (u8 HR, RR present), HR, 9 RR intervals = 20 octets. */
-function heartRateValue(): Uint8Array {
+export function heartRateValue(): Uint8Array {
   const v = new Uint8Array(20);
   v[0] = 0x10;
   v[1] = 60 + rand(40);
@@ -59,7 +59,7 @@ function heartRateValue(): Uint8Array {
   return v;
 }
 
-function bulkValue(n: number): Uint8Array {
+export function bulkValue(n: number): Uint8Array {
   const v = new Uint8Array(n);
   for (let i = 0; i < n; i++) v[i] = rand(256);
   return v;
@@ -92,7 +92,7 @@ function notificationPackets(connHandle: number, valueHandle: number, value: Uin
   return out;
 }
 
-interface Stream {
+export interface Stream {
   label: string;
   /** Packets grouped per notification. */
   perNotification: Buffer[][];
@@ -101,7 +101,7 @@ interface Stream {
   packets: number;
 }
 
-function stream(label: string, connHandle: number, valueHandle: number, make: () => Uint8Array, count: number): Stream {
+export function stream(label: string, connHandle: number, valueHandle: number, make: () => Uint8Array, count: number): Stream {
   const perNotification: Buffer[][] = [];
   let valueBytes = 0, wireBytes = 0, packets = 0;
   for (let i = 0; i < count; i++) {
@@ -118,10 +118,10 @@ function stream(label: string, connHandle: number, valueHandle: number, make: ()
 // ---------------------------------------------------------------------------------------------
 // Measurement: harness.ts (interleaved rounds, CPU time, min / median / max)
 
-type Feed = (p: Buffer) => void;
+export type Feed = (p: Buffer) => void;
 
 /** Feeds a stream in chunks of CHUNK notifications with a turn of the event loop between chunks. */
-function chunked(feed: Feed, s: Stream) {
+export function chunked(feed: Feed, s: Stream) {
   return async (): Promise<void> => {
     const per = s.perNotification;
     for (let i = 0; i < per.length;) {
@@ -137,7 +137,7 @@ function chunked(feed: Feed, s: Stream) {
  * (one promise) until the `for await` loop took them all, as a socket read followed by the
  * application's turn would. perTurn 1 is a live stream; larger turns exercise the buffer / batches.
  */
-function iteratorPass(feed: Feed, it: AsyncIterator<Uint8Array | Uint8Array[]>, s: Stream, perTurn: number) {
+export function iteratorPass(feed: Feed, it: AsyncIterator<Uint8Array | Uint8Array[]>, s: Stream, perTurn: number) {
   let got = 0, want = 0;
   let wake: (() => void) | undefined;
   let stopping = false;
@@ -196,7 +196,7 @@ function scenario(): Scenario {
   };
 }
 
-async function blewireSetup(mtu: number) {
+export async function blewireSetup(mtu: number) {
   const sim = createSimulator(scenario());
   const tap = new TapTransport(sim.transport);
   const adapter = await Adapter.open({ transport: tap, clock: sim.clock, mtu, gatt: { robustCaching: false, serviceChanged: false } });
