@@ -715,19 +715,40 @@ export class GattClient implements GattOps {
 }
 
 /**
- * Values one subscription keeps for an iterator that has not read them yet, by default; the oldest is
- * dropped beyond it (counted in `dropped`). The peer sets the rate (a notification per connection
- * event, up to 1 / 7.5 ms, Vol 6, Part B, 4.5.1), so only this bounds the backlog.
+ * Values one subscription keeps for its iterators that they have not read yet, by default; beyond it
+ * the oldest is dropped (counted in `dropped`). The peer sets the rate (a notification per connection
+ * event, up to 1 / 7.5 ms, Vol 6, Part B, 4.5.1), so only this bounds the backlog. A batch is what the
+ * buffer holds when the loop takes it, so it is never longer than this either.
  */
 export const SUBSCRIPTION_BUFFER_DEFAULT = 256;
 /** The largest `buffer` a subscription may ask for (64 Ki values of at most ATT_MTU - 3 octets each). */
 export const SUBSCRIPTION_BUFFER_MAX = 65_536;
 
-/** One subscriber: a callback and/or a bounded buffer read by an async iterator. */
+/** One iterator of a subscription: `over` once it has reported the end (done, or the error once). */
+interface IteratorState { over: boolean }
+interface Waiter<T> { resolve(r: IteratorResult<T>): void; reject(e: Error): void; it: IteratorState }
+
+const DONE: IteratorReturnResult<undefined> = Object.freeze({ value: undefined, done: true });
+
+/**
+ * One subscriber: a callback and/or a bounded buffer read by async iterators (values one at a time,
+ * or batches).
+ *
+ * Bounds and back-pressure, all written down here: the buffer holds at most `limit` values
+ * (SUBSCRIPTION_BUFFER_DEFAULT unless the subscriber chose 0..SUBSCRIPTION_BUFFER_MAX); a value
+ * arriving when it is full pushes the oldest out, counted in `dropped`. Nothing slows the peer down
+ * (notifications are not flow-controlled, Vol 3, Part F, 3.4.7.1). Waiting steps are one per
+ * next() the application has called and not yet seen settle; end() settles every one of them (done,
+ * or the subscription's error), so nothing is left pending when the subscription or the link ends,
+ * and no timer is ever armed here (a batch is handed over in a microtask).
+ */
 class ValueSubscription implements Subscription, Sink {
-  private readonly queue: Uint8Array[] = [];
-  private waiter: { resolve: (r: IteratorResult<Uint8Array>) => void; reject: (e: Error) => void } | undefined;
-  private batchWaiter: { resolve: (r: IteratorResult<Uint8Array[]>) => void; reject: (e: Error) => void } | undefined;
+  /** Values not yet read; handed over whole to a batch step and replaced by a new array. */
+  private queue: Uint8Array[] = [];
+  /** next() calls of the value iterator waiting for a value, oldest first. */
+  private readonly waiters: Array<Waiter<Uint8Array>> = [];
+  /** next() calls of the batch iterator waiting for values, oldest first. */
+  private readonly batchWaiters: Array<Waiter<Uint8Array[]>> = [];
   private flushQueued = false;
   private ended: { error?: Error } | undefined;
   /**
@@ -762,67 +783,89 @@ class ValueSubscription implements Subscription, Sink {
       }
       if (!this.buffering) return;
     }
-    if (this.waiter) {
-      const w = this.waiter;
-      this.waiter = undefined;
-      w.resolve({ value, done: false });
+    if (this.waiters.length > 0) {
+      this.waiters.shift()!.resolve({ value, done: false });
       return;
     }
-    this.queue.push(value);
-    if (this.queue.length > this.limit) {
-      this.queue.shift();
+    const q = this.queue;
+    q.push(value);
+    if (q.length > this.limit) {
+      q.shift();
       this.dropped++;
     }
-    // A batch reader waiting: hand it everything that arrives in this turn, once the turn is over.
-    if (this.batchWaiter && !this.flushQueued) {
+    // A batch step waiting: hand it everything that arrives in this turn, once the turn is over.
+    if (this.batchWaiters.length > 0 && !this.flushQueued) {
       this.flushQueued = true;
       queueMicrotask(this.flush);
     }
   }
 
-  /** The batch reader's waiter gets the queue as it stands (one promise per batch, not per value). */
+  /** The oldest waiting batch step gets the buffer as it stands (one promise per batch, not per value). */
   private readonly flush = (): void => {
     this.flushQueued = false;
-    const w = this.batchWaiter;
-    if (!w || this.queue.length === 0) return;
-    this.batchWaiter = undefined;
-    w.resolve({ value: this.queue.splice(0), done: false });
+    if (this.queue.length === 0 || this.batchWaiters.length === 0) return;
+    this.batchWaiters.shift()!.resolve({ value: this.takeQueue(), done: false });
   };
+
+  /** The buffer, handed over whole (no copy): the subscription goes on with a new, empty one. */
+  private takeQueue(): Uint8Array[] {
+    const batch = this.queue;
+    this.queue = [];
+    return batch;
+  }
 
   end(error?: Error): void {
     if (this.ended) return;
     this.ended = error ? { error } : {};
-    const w = this.waiter;
-    this.waiter = undefined;
-    if (w) {
-      if (error) w.reject(error);
-      else w.resolve({ value: undefined, done: true });
+    for (const w of this.waiters.splice(0)) this.settleEnd(w);
+    const batchWaiters = this.batchWaiters.splice(0);
+    // Values that arrived in this turn, before the end, still reach a batch step waiting for them.
+    if (batchWaiters.length > 0 && this.queue.length > 0) batchWaiters.shift()!.resolve({ value: this.takeQueue(), done: false });
+    for (const w of batchWaiters) this.settleEnd(w);
+  }
+
+  /** A waiting step sees the end: done, or the error (once per iterator; its later steps are done). */
+  private settleEnd<T>(w: Waiter<T>): void {
+    const error = this.ended?.error;
+    if (error === undefined || w.it.over) {
+      w.it.over = true;
+      w.resolve(DONE);
+      return;
     }
-    const b = this.batchWaiter;
-    this.batchWaiter = undefined;
-    if (b) {
-      if (error) b.reject(error);
-      else b.resolve({ value: undefined, done: true });
+    w.it.over = true;
+    w.reject(error);
+  }
+
+  /** next() of an iterator finding nothing to take: the end if there is one, else a waiting step. */
+  private wait<T>(it: IteratorState, waiters: Array<Waiter<T>>): Promise<IteratorResult<T>> {
+    if (this.ended) {
+      if (it.over || !this.ended.error) {
+        it.over = true;
+        return Promise.resolve(DONE);
+      }
+      it.over = true;
+      return Promise.reject(this.ended.error);
     }
+    return new Promise((resolve, reject) => { waiters.push({ resolve, reject, it }); });
   }
 
   /**
    * The values in batches: each next() resolves with everything that arrived since the last one (at
    * least one value; everything received in one turn of the event loop comes in one batch), so a busy
-   * stream costs one promise per batch, not one per value. Values beyond the buffer are dropped
-   * oldest first, as for the value iterator.
+   * stream costs one promise per batch, not one per value. A batch is at most the buffer's size: the
+   * oldest values beyond it were dropped (`dropped`), as for the value iterator. The array is the
+   * subscription's own buffer handed over (the application may keep or change it).
    */
   batches(): AsyncIterableIterator<Uint8Array[]> {
     this.buffering = true;
+    const state: IteratorState = { over: false };
     const it: AsyncIterableIterator<Uint8Array[]> = {
       next: () => {
-        if (this.queue.length > 0) return Promise.resolve({ value: this.queue.splice(0), done: false });
-        if (this.ended) {
-          return this.ended.error ? Promise.reject(this.ended.error) : Promise.resolve({ value: undefined, done: true });
-        }
-        return new Promise((resolve, reject) => { this.batchWaiter = { resolve, reject }; });
+        if (state.over) return Promise.resolve(DONE);
+        if (this.queue.length > 0 && this.batchWaiters.length === 0) return Promise.resolve({ value: this.takeQueue(), done: false });
+        return this.wait(state, this.batchWaiters);
       },
-      ...this.iteratorEnds(),
+      ...this.iteratorEnds(state),
       [Symbol.asyncIterator]: () => it,
     };
     return it;
@@ -832,13 +875,15 @@ class ValueSubscription implements Subscription, Sink {
    * return() and throw() of both iterators: unsubscribe, then end (return) or rethrow (throw: a
    * generator delegating to the iterator with `yield*` forwards its throw() here).
    */
-  private iteratorEnds(): { return(): Promise<IteratorReturnResult<undefined>>; throw(error?: unknown): Promise<never> } {
+  private iteratorEnds(state: IteratorState): { return(): Promise<IteratorReturnResult<undefined>>; throw(error?: unknown): Promise<never> } {
     return {
       return: async () => {
+        state.over = true;
         await this.unsubscribe().catch(() => {});
-        return { value: undefined, done: true };
+        return DONE;
       },
       throw: async (error?: unknown) => {
+        state.over = true;
         await this.unsubscribe().catch(() => {});
         throw error;
       },
@@ -856,16 +901,17 @@ class ValueSubscription implements Subscription, Sink {
 
   [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
     this.buffering = true;
+    const state: IteratorState = { over: false };
     return {
       next: () => {
-        const v = this.queue.shift();
-        if (v !== undefined) return Promise.resolve({ value: v, done: false });
-        if (this.ended) {
-          return this.ended.error ? Promise.reject(this.ended.error) : Promise.resolve({ value: undefined, done: true });
+        if (state.over) return Promise.resolve(DONE);
+        if (this.waiters.length === 0) {
+          const v = this.queue.shift();
+          if (v !== undefined) return Promise.resolve({ value: v, done: false });
         }
-        return new Promise((resolve, reject) => { this.waiter = { resolve, reject }; });
+        return this.wait(state, this.waiters);
       },
-      ...this.iteratorEnds(),
+      ...this.iteratorEnds(state),
     };
   }
 }

@@ -71,7 +71,7 @@ describe('notifications() iterator', () => {
     expect(link.cccd(hrm.cccd!.handle)).toBe(0);
   });
 
-  test("a subscription's batches end with the link: a waiting step rejects with DisconnectedError", async () => {
+  test("a subscription's batches end with the link: a waiting step rejects with DisconnectedError, once; the iterator is done afterwards", async () => {
     const { pair, link, hrm } = await setup();
     const sub = await hrm.subscribe();
     await link.cccdWritten(hrm.cccd!.handle, 1);
@@ -79,7 +79,11 @@ describe('notifications() iterator', () => {
     const waiting = batches.next();
     pair.disconnect();
     await expect(waiting).rejects.toBeInstanceOf(DisconnectedError);
-    await expect(batches.next()).rejects.toBeInstanceOf(DisconnectedError);
+    expect(await batches.next()).toEqual({ value: undefined, done: true });
+    // A new iterator of the ended subscription reports the end once too.
+    const again = sub.batches();
+    await expect(again.next()).rejects.toBeInstanceOf(DisconnectedError);
+    expect(await again.next()).toEqual({ value: undefined, done: true });
     expect(sub.active).toBe(false);
   });
 });
