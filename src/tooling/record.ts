@@ -47,6 +47,9 @@ export interface RecordScenarioOptions {
   replay?: ScenarioFile['replay'];
   /** Seed pairing's randomness (tests and replay only, src/tooling/entropy.ts); stored as `host.pairingSeed`. */
   pairingSeed?: string;
+  /** Passed to the session: told each passkey we display / Numeric Comparison value we accept. */
+  onPasskeyDisplay?: (passkey: string) => void;
+  onNumericComparison?: (value: string) => void;
 }
 
 /**
@@ -98,7 +101,9 @@ export async function recordScenario(o: RecordScenarioOptions): Promise<Scenario
   try {
     // `serve` steps name files in the scenario's folder (the replay resolves them there too).
     result = await runSession(steps, { transport: recorder, baseDir: out, ...(clock ? { clock } : {}), ...(randomAddress ? { randomAddress } : {}),
-      ...(o.pairingSeed !== undefined ? { pairingSeed: o.pairingSeed } : {}) });
+      ...(o.pairingSeed !== undefined ? { pairingSeed: o.pairingSeed } : {}),
+      ...(o.onPasskeyDisplay ? { onPasskeyDisplay: o.onPasskeyDisplay } : {}),
+      ...(o.onNumericComparison ? { onNumericComparison: o.onNumericComparison } : {}) });
   } finally {
     writer.close();
   }

@@ -15,7 +15,10 @@
  * `paired` waits for a pairing on the link to end and lists its outcome (`pairings`; a failed one fails
  * the step), `encrypted` waits until the link is encrypted (a bonded central's LTK) and lists the link's
  * security (`security`). A recorded pairing replays byte for byte when the session runs with the
- * scenario's `pairingSeed` (src/tooling/entropy.ts, tests and replay only).
+ * scenario's `pairingSeed` (src/tooling/entropy.ts, tests and replay only). `pairing-io displayOnly`
+ * (or `displayYesNo`, `noInputNoOutput`) sets our IO capability for the pairings that follow: MITM
+ * pairing by Passkey Entry (we display; `passkeys` in the results) or Numeric Comparison (we accept;
+ * `comparisons`), Vol 3, Part H, 2.3.5.1.
  *
  * L2CAP LE credit-based channels (Vol 3, Part A, 4.22-4.24) on the link, either role:
  *
@@ -76,6 +79,7 @@ export type SessionStep =
   | { op: 'wait-disconnect' }
   | { op: 'paired' }
   | { op: 'encrypted' }
+  | { op: 'pairing-io'; io: SessionIo }
   // L2CAP LE credit-based channels (Vol 3, Part A, 4.22-4.24).
   | { op: 'open-channel'; psm: number; mtu?: number; mps?: number; credits?: number }
   | { op: 'listen'; psm: number; mtu?: number; mps?: number; credits?: number }
@@ -84,6 +88,14 @@ export type SessionStep =
   | { op: 'receive-sdu'; count: number }
   | { op: 'close-channel' }
   | { op: 'wait-channel-close' };
+
+/**
+ * Our IO capability for pairings the peer starts (Vol 3, Part H, 2.3.2): `displayOnly` shows a passkey
+ * (Passkey Entry, the peer types it), `displayYesNo` accepts Numeric Comparison. What was shown is in
+ * the results (`passkeys`, `comparisons`); with the scenario's pairingSeed it is the same in a replay.
+ */
+export type SessionIo = 'noInputNoOutput' | 'displayOnly' | 'displayYesNo';
+const SESSION_IOS: readonly SessionIo[] = ['noInputNoOutput', 'displayOnly', 'displayYesNo'];
 
 export interface ScannedDevice {
   address: string;
@@ -124,6 +136,9 @@ export interface SessionResult {
   disconnect?: { code: number; name: string };
   /** `paired` steps: each pairing's outcome (Vol 3, Part H, 2.3), in order. */
   pairings?: Array<{ method: string; secureConnections: boolean; authenticated: boolean; bonded: boolean; keySize: number }>;
+  /** Passkeys we displayed (six digits) and Numeric Comparison values we accepted, after `pairing-io`. */
+  passkeys?: string[];
+  comparisons?: string[];
   /** `encrypted` steps: the link's security once encrypted (Vol 3, Part C, 10.2.1). */
   security?: Array<{ level: number; encrypted: boolean; keySize: number; authenticated: boolean; secureConnections: boolean; bonded: boolean }>;
   /** Channel steps: each credit-based channel, in the order opened or accepted. */
@@ -231,6 +246,12 @@ const STEPS: StepTable = {
   'wait-disconnect': bare('wait-disconnect'),
   paired: bare('paired'),
   encrypted: bare('encrypted'),
+  'pairing-io': {
+    usage: `pairing-io <${SESSION_IOS.join('|')}>`,
+    parse: (a, bad) => (a[0] && a.length === 1 && (SESSION_IOS as readonly string[]).includes(a[0])
+      ? { op: 'pairing-io', io: a[0] as SessionIo } : bad(`pairing-io <${SESSION_IOS.join('|')}>`)),
+    format: s => `pairing-io ${s.io}`,
+  },
   'open-channel': channelStep('open-channel'),
   listen: channelStep('listen'),
   'accept-channel': bare('accept-channel'),
@@ -320,6 +341,10 @@ export interface RunSessionOptions {
    * (src/tooling/entropy.ts), so a recorded pairing replays byte for byte.
    */
   pairingSeed?: string;
+  /** Told each passkey we display after `pairing-io displayOnly` (a recorder hands it to the peer's user). */
+  onPasskeyDisplay?: (passkey: string) => void;
+  /** Told each Numeric Comparison value we accept after `pairing-io displayYesNo`. */
+  onNumericComparison?: (value: string) => void;
 }
 
 /** The served database: the file's values (writes replace them) with every access listed. */
@@ -608,6 +633,25 @@ export async function runSession(steps: SessionStep[] | string, options: RunSess
         if (p.stage === 'paired') {
           (result.pairings ??= []).push({ method: p.method, secureConnections: p.secureConnections, authenticated: p.authenticated, bonded: p.bonded, keySize: p.keySize });
         }
+        break;
+      }
+      case 'pairing-io': {
+        // Vol 3, Part H, 2.3.5.1: with the peer's IO capability this picks Passkey Entry (we display)
+        // or Numeric Comparison (we accept the value both sides show).
+        adapter.setPairingPolicy({
+          io: step.io,
+          onPasskeyDisplay: n => {
+            const passkey = String(n).padStart(6, '0');
+            (result.passkeys ??= []).push(passkey);
+            options.onPasskeyDisplay?.(passkey);
+          },
+          onNumericComparison: n => {
+            const value = String(n).padStart(6, '0');
+            (result.comparisons ??= []).push(value);
+            options.onNumericComparison?.(value);
+            return true;
+          },
+        });
         break;
       }
       case 'encrypted': {

@@ -49,8 +49,11 @@ describe('session steps', () => {
     expect(() => parseSteps('serve')).toThrow('serve <database.json>');
     expect(() => parseSteps('send-notification 2a37 xyz')).toThrow('send-notification <uuid> <hex>');
     expect(() => parseSteps('advertise')).toThrow('advertise <name>');
-    expect(() => parseSteps('hover')).toThrow(/unknown step \(scan, .*, serve, advertise, accept, subscribed, send-notification, send-indication, wait-disconnect, paired, encrypted, open-channel, listen, accept-channel, send-sdu, receive-sdu, close-channel, wait-channel-close\)/);
+    expect(() => parseSteps('hover')).toThrow(/unknown step \(scan, .*, serve, advertise, accept, subscribed, send-notification, send-indication, wait-disconnect, paired, encrypted, pairing-io, open-channel, listen, accept-channel, send-sdu, receive-sdu, close-channel, wait-channel-close\)/);
     // The security steps of an accepted link round-trip too.
+    expect(parseSteps('pairing-io displayOnly → pairing-io displayYesNo')).toEqual([{ op: 'pairing-io', io: 'displayOnly' }, { op: 'pairing-io', io: 'displayYesNo' }]);
+    expect(formatSteps(parseSteps('pairing-io displayYesNo'))).toBe('pairing-io displayYesNo');
+    expect(() => parseSteps('pairing-io keyboardOnly')).toThrow('pairing-io <noInputNoOutput|displayOnly|displayYesNo>');
     const sec = parseSteps('accept → paired → wait-disconnect → accept → encrypted');
     expect(sec.map(x => x.op)).toEqual(['accept', 'paired', 'wait-disconnect', 'accept', 'encrypted']);
     expect(formatSteps(sec)).toBe('accept → paired → wait-disconnect → accept → encrypted');
