@@ -102,6 +102,26 @@ describe('a session that diverges from the recording fails with a decoded diff',
     expect(e.message).toMatch(/expected: host → controller ACL .* \| SMP pairingPublicKey/);
   });
 
+  test('BlueZ pairing with MITM, Passkey Entry (we display, its agent types): the fixture holds the passkey; another IO capability of ours is a mismatch at our Pairing Response', async () => {
+    const s = await loadScenario(join(CAPTURES, 'bluez-central-passkey'));
+    expect(s.masks).toEqual([]);
+    expect(s.expect.passkeys).toHaveLength(1);
+    expect(s.expect.passkeys![0]).toMatch(/^\d{6}$/);
+    expect(s.expect.pairings).toEqual([expect.objectContaining({ method: 'passkeyResponderDisplays', authenticated: true, secureConnections: true, bonded: true })]);
+    expect(s.expect.security).toEqual([expect.objectContaining({ level: 4, authenticated: true })]);
+    const { transport, session } = await replayScenario('bluez-central-passkey', s.steps.replace('pairing-io displayOnly', 'pairing-io displayYesNo'));
+    await expect(session).rejects.toThrow();
+    const e = await transport.finished.then(() => undefined, (x: unknown) => x) as ReplayDivergenceError;
+    expect(e).toBeInstanceOf(ReplayDivergenceError);
+    expect(e.kind).toBe('mismatch');
+    expect(e.message).toMatch(/expected: host → controller ACL .* \| SMP pairingResponse ioCapability=DisplayOnly/);
+    // Numeric Comparison: the value both sides showed is in the fixture, the pairing authenticated.
+    const n = await loadScenario(join(CAPTURES, 'bluez-central-numeric'));
+    expect(n.masks).toEqual([]);
+    expect(n.expect.comparisons).toEqual([expect.stringMatching(/^\d{6}$/)]);
+    expect(n.expect.pairings).toEqual([expect.objectContaining({ method: 'numericComparison', authenticated: true, bonded: true })]);
+  });
+
   test('l2test and blewire over credit-based channels: what the kernel sent us is l2test\'s own format; another SDU of ours is a mismatch at its K-frame', async () => {
     const s = await loadScenario(join(CAPTURES, 'bluez-l2test'));
     // tools/l2test.c do_send: a 32-bit sequence number, the SDU length (LE 16), then 0x7f octets.

@@ -12,6 +12,11 @@
  *                           NoInputNoOutput; we respond and bond) and reads it; writes and reads it
  *                           back; disconnects, connects again and encrypts from the bond (our LTK in
  *                           LE Long Term Key Request Reply), reads, disconnects.
+ *   bluez-central-passkey   the same with an authenticated characteristic (0x05): SC Passkey Entry,
+ *                           we display (session step `pairing-io displayOnly`), simple-agent
+ *                           KeyboardDisplay types the passkey; reconnect encrypted from the bond.
+ *   bluez-central-numeric   the same with SC Numeric Comparison (`pairing-io displayYesNo`, agent
+ *                           DisplayYesNo confirms once the value it shows equals ours).
  *   bluez-l2test            L2CAP LE credit-based channels with the Linux kernel, driven by BlueZ's
  *                           l2test (we are the central here): we open a channel to `l2test -d` (PSM
  *                           0x81) and send SDUs larger than its MPS, so its credits run out and come
@@ -20,6 +25,8 @@
  *
  *   flock /tmp/blewire-guest.lock npx tsx tools/interop/record-bluez-central.ts bluez-central-gatt
  *   flock /tmp/blewire-guest.lock npx tsx tools/interop/record-bluez-central.ts bluez-central-pairing
+ *   flock /tmp/blewire-guest.lock npx tsx tools/interop/record-bluez-central.ts bluez-central-passkey
+ *   flock /tmp/blewire-guest.lock npx tsx tools/interop/record-bluez-central.ts bluez-central-numeric
  *   flock /tmp/blewire-guest.lock npx tsx tools/interop/record-bluez-central.ts bluez-l2test
  *
  * Our address is a fixed static random one (no mask needed). The pairing session draws its random values
@@ -58,6 +65,11 @@ interface CentralSession {
   peer?: { before(c: GuestControl, ours: string): Promise<unknown>; during(c: GuestControl, ours: string): Promise<unknown>; describe: string };
   /** simple-agent's IO capability for BlueZ's pairings, if the session pairs. */
   agent?: string;
+  /**
+   * MITM pairing with BlueZ's agent as the user: 'passkey', it types the passkey we display; 'numeric',
+   * it confirms the Numeric Comparison value after checking it equals ours.
+   */
+  user?: 'passkey' | 'numeric';
   /** Seed of our pairing randomness (tests and replay only). */
   pairingSeed?: string;
   description: string;
@@ -131,6 +143,50 @@ const SESSIONS: Record<string, CentralSession> = {
     agent: 'NoInputNoOutput',
     pairingSeed: 'blewire bluez-central-pairing 1',
     description: 'blewire as the peripheral, BlueZ as the central, pairing: BlueZ reads our encrypted characteristic, gets Insufficient Encryption (0x0F), pairs by itself (LE Secure Connections Just Works, bonding; we respond) and reads it, writes it and reads it back, disconnects; it connects again, encrypts from the bond (LE Long Term Key Request Reply with our LTK, no SMP), reads it and disconnects. Our pairing randomness comes from host.pairingSeed, so nothing is masked.',
+  },
+  'bluez-central-passkey': {
+    ours: 'C3:5A:11:22:33:69',
+    database: [{
+      uuid: SEC_SVC,
+      characteristics: [
+        { uuid: S(2), properties: ['read', 'write'], security: 'authenticated', value: 'vault' },
+      ],
+    }],
+    steps: [
+      'pairing-io displayOnly', 'serve database.json', `advertise bwk ${SEC_SVC}`,
+      'accept', 'paired', 'wait-disconnect',
+      'accept', 'encrypted', 'wait-disconnect',
+    ].join(' → '),
+    bluez: [
+      ['connect'], ['read', S(2)], ['write', S(2), '0304'], ['read', S(2)], ['disconnect'],
+      ['connect'], ['read', S(2)], ['disconnect'],
+    ],
+    agent: 'KeyboardDisplay',
+    user: 'passkey',
+    pairingSeed: 'blewire bluez-central-passkey 1',
+    description: 'blewire as the peripheral (IO DisplayOnly), BlueZ as the central (simple-agent KeyboardDisplay): BlueZ reads our authenticated characteristic, gets Insufficient Authentication (0x05), pairs with MITM (LE Secure Connections Passkey Entry, Vol 3, Part H, 2.3.5.6.3: we display the passkey, BlueZ\'s agent types it; bonding) and reads it, writes it and reads it back, disconnects; it connects again, encrypts from the authenticated bond (our LTK in LE Long Term Key Request Reply, no SMP), reads it and disconnects. The passkey comes from host.pairingSeed like every random value of ours, so nothing is masked.',
+  },
+  'bluez-central-numeric': {
+    ours: 'C3:5A:11:22:33:6A',
+    database: [{
+      uuid: SEC_SVC,
+      characteristics: [
+        { uuid: S(2), properties: ['read', 'write'], security: 'authenticated', value: 'vault' },
+      ],
+    }],
+    steps: [
+      'pairing-io displayYesNo', 'serve database.json', `advertise bwn ${SEC_SVC}`,
+      'accept', 'paired', 'wait-disconnect',
+      'accept', 'encrypted', 'wait-disconnect',
+    ].join(' → '),
+    bluez: [
+      ['connect'], ['read', S(2)], ['write', S(2), '0506'], ['read', S(2)], ['disconnect'],
+      ['connect'], ['read', S(2)], ['disconnect'],
+    ],
+    agent: 'DisplayYesNo',
+    user: 'numeric',
+    pairingSeed: 'blewire bluez-central-numeric 1',
+    description: 'blewire as the peripheral (IO DisplayYesNo), BlueZ as the central (simple-agent DisplayYesNo): BlueZ reads our authenticated characteristic, gets Insufficient Authentication (0x05), pairs with MITM (LE Secure Connections Numeric Comparison, Vol 3, Part H, 2.3.5.6.2: both sides show the same six digits, BlueZ\'s agent confirms after the recorder checked they equal ours; bonding) and reads it, writes it and reads it back, disconnects; it connects again, encrypts from the authenticated bond (no SMP), reads it and disconnects. Our random values come from host.pairingSeed; BlueZ\'s Na differs per recording, but the replay plays the recorded one, so nothing is masked.',
   },
   'bluez-l2test': {
     ours: 'C3:5A:11:22:33:68',
@@ -211,6 +267,21 @@ async function main(): Promise<void> {
       await agent.expect(/Agent registered/, 90_000);
       agent.respond(/Authorize\? \(yes\/no\): /, 'yes\n');
     }
+    // BlueZ's user: types the passkey we display, or confirms the value both sides show if it is ours.
+    const a = agent;
+    const user: Array<Promise<unknown>> = [];
+    const onPasskeyDisplay = (passkey: string): void => {
+      console.log(JSON.stringify({ weDisplay: passkey }));
+      user.push(a!.expect(/Enter passkey: /, 90_000).then(() => a!.write(`${passkey}\n`)));
+    };
+    const onNumericComparison = (value: string): void => {
+      user.push((async () => {
+        const m = await a!.expect(/RequestConfirmation \(\S+, (\d{6})\)/, 90_000);
+        await a!.expect(/Confirm passkey \(yes\/no\): /, 90_000);
+        console.log(JSON.stringify({ weShow: value, bluezShows: m[1] }));
+        await a!.write(Number(m[1]) === Number(value) ? 'yes\n' : 'no\n');
+      })());
+    };
     const sock = await syncH4(guest.h4Socket);
     const transport = new StreamTransport(sock, `unix:${guest.h4Socket}`);
     sock.resume();
@@ -226,6 +297,7 @@ async function main(): Promise<void> {
     const scenario = await recordScenario({
       name, dir, transport, steps: session.steps, randomAddress: ours,
       ...(session.pairingSeed !== undefined ? { pairingSeed: session.pairingSeed } : {}),
+      ...(session.user === 'passkey' ? { onPasskeyDisplay } : session.user === 'numeric' ? { onNumericComparison } : {}),
       transportLabel: 'unix:<guest run dir>/h4.sock (the guest\'s bridged H4 socket)',
       controller: 'BlueZ 5.66 btvirt -s -L -l1 (emulated LE controller) in the qemu BlueZ guest, over its bridged H4 socket',
       peer: session.peer ? `BlueZ 5.66 (Linux 6.1 kernel L2CAP in the qemu guest, hci0 on the same btvirt air): ${session.peer.describe}`
@@ -236,6 +308,7 @@ async function main(): Promise<void> {
       replay: { batchUs: Number(batch) },
     });
     const ops = await central;
+    await Promise.all(user);
     console.log(`recorded ${out}: ${scenario.steps}`);
     console.log(JSON.stringify({ bluez: ops, expect: scenario.expect }, null, 2));
   } finally {
