@@ -10,6 +10,9 @@
 //    one Handle Value Indication, no confirmation, then HCI Disconnect (0x0406, reason 0x13).
 // 2. A central that disconnects in the middle of a long write at ATT_MTU 23: the peripheral's app sees
 //    nothing partial (no Execute Write ever came), and the next link's long write arrives whole.
+// 3. A client that floods: Write Commands and Read Requests on the raw ATT channel without waiting for
+//    answers (Vol 3, Part F, 3.3.2 broken on purpose): commands applied in order, every Read Request
+//    answered or counted as dropped by our bound, the link serves on.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -70,7 +73,9 @@ describe('peripheral-side faults, blewire central against blewire peripheral ove
   let server: GattServer<Connection>;
   let wire: ReturnType<typeof faulty>;
   const clock = new SkipClock();
+  let floodDropped = 0;
   const writes: Array<{ length: number; prepared: boolean }> = [];
+  const commands: number[] = [];
 
   beforeAll(async () => {
     btvirt = await startBtvirt();
@@ -83,6 +88,7 @@ describe('peripheral-side faults, blewire central against blewire peripheral ove
       { uuid: 0xfff2, properties: ['read', 'write'], maxLength: 512,
         onWrite: (value, req) => { writes.push({ length: value.length, prepared: req.prepared }); } },
       { uuid: 0xfff3, properties: ['read'], value: 'still served' },
+      { uuid: 0xfff4, properties: ['read', 'writeWithoutResponse'], value: 'f', onWrite: v => { commands.push(v[0]! | (v[1]! << 8)); } },
     ] }], { name: NAME });
     await peripheral.advertise({ name: NAME, services: [SVC] });
   }, 60_000);
@@ -169,6 +175,27 @@ describe('peripheral-side faults, blewire central against blewire peripheral ove
     await again.conn.disconnect();
   }, 60_000);
 
+  test('a client that floods: 200 Write Commands and 40 Read Requests without waiting for answers; every command applied in order, the link serves on', async () => {
+    const { conn, incoming } = await connect();
+    await conn.services();
+    // Raw ATT PDUs on the link's fixed channel (ACL flow control still honoured): no request waits for its response.
+    const att = (conn as unknown as { link: { l2cap: { att: { send(b: Uint8Array): Promise<void> } } } }).link.l2cap.att;
+    const h = server.handleOf(0xfff4);
+    const sends: Array<Promise<void>> = [];
+    for (let i = 0; i < 200; i++) {
+      sends.push(att.send(Uint8Array.of(0x52, h & 0xff, h >> 8, i & 0xff, i >> 8)));
+      if (i % 5 === 0) sends.push(att.send(Uint8Array.of(0x0a, h & 0xff, h >> 8)));
+    }
+    await Promise.all(sends);
+    await expect.poll(() => commands.length, { timeout: 20_000 }).toBe(200);
+    expect(commands).toEqual(Array.from({ length: 200 }, (_, i) => i));
+    expect(conn.connected && incoming.connected).toBe(true);
+    expect([...await (await conn.characteristic(SVC, 0xfff4)).read()]).toEqual([199, 0]);
+    const served = (incoming as unknown as { link: { bearer: { stats: { dropped: number } } } }).link.bearer.stats;
+    floodDropped = served.dropped;
+    await conn.disconnect();
+  }, 60_000);
+
   test("tshark reads the peripheral's recording: one unconfirmed indication then HCI Disconnect 0x13; Execute Write only for the whole write; nothing malformed", async () => {
     await peripheral.close();
     const rows = (await tshark('-r', capture, '-Y', 'btatt.opcode == 0x1d || btatt.opcode == 0x1e || btatt.opcode == 0x16 || btatt.opcode == 0x18 || bthci_cmd.opcode == 0x0406',
@@ -185,6 +212,13 @@ describe('peripheral-side faults, blewire central against blewire peripheral ove
     expect(rows.slice(a4 + 1).some(r => r[1] === '0x1e')).toBe(true);
     // Execute Write Request (0x18) appears once: the cut-off write never executed.
     expect(rows.filter(r => r[1] === '0x18')).toHaveLength(1);
+    // The flood: 40 Read Requests of 0xfff4 (handle h) reached us; each answered or counted as dropped.
+    const h = server.handleOf(0xfff4).toString(16).padStart(4, '0');
+    const flood = (await tshark('-r', capture, '-Y', `btatt.opcode == 0x0a && btatt.handle == 0x${h}`, '-T', 'fields', '-e', 'frame.number')).split('\n').filter(Boolean);
+    expect(flood.length).toBeGreaterThanOrEqual(40);
+    // Read Responses from the first of them on (the flood is the last link; its value is the latest command).
+    const answers = (await tshark('-r', capture, '-Y', `btatt.opcode == 0x0b && frame.number > ${flood[0]}`, '-T', 'fields', '-e', 'frame.number')).split('\n').filter(Boolean);
+    expect(answers.length + floodDropped).toBe(flood.length);
     expect(await tsharkMalformed(capture)).toEqual([]);
   }, 60_000);
 });

@@ -425,6 +425,38 @@ describe('adapter.serve on the simulated air', () => {
     expect(att.some(p => p.dir === 'rx' && p.hex === '080100ffff2a2b')).toBe(true);
   });
 
+  test('a client that floods: 60 Read Requests and 300 Write Commands without waiting; every read answered or counted as dropped, every command applied in order, the link serves on', async () => {
+    const { peripheral, central, att: wire } = await setup();
+    const commands: number[] = [];
+    const server = await peripheral.serve([{ uuid: SVC, characteristics: [
+      { uuid: 0xfff1, properties: ['read'], value: 'r' },
+      { uuid: 0xfff2, properties: ['read', 'writeWithoutResponse'], value: Uint8Array.of(0, 0),
+        onWrite: v => { commands.push(v[0]! | (v[1]! << 8)); } },
+    ] }]);
+    const { conn, incoming } = await connect(peripheral, central);
+    await conn.services();
+    // Raw ATT PDUs on the link's fixed channel: no bearer waits for a response between them (Vol 3, Part F, 3.3.2 broken on purpose).
+    const att = (conn as unknown as { link: { l2cap: { att: { send(b: Uint8Array): Promise<void> } } } }).link.l2cap.att;
+    const rh = server.handleOf(0xfff1), wh = server.handleOf(0xfff2);
+    const sends: Array<Promise<void>> = [];
+    for (let i = 0; i < 300; i++) {
+      sends.push(att.send(Uint8Array.of(0x52, wh & 0xff, wh >> 8, i & 0xff, i >> 8)));
+      if (i % 5 === 0) sends.push(att.send(Uint8Array.of(0x0a, rh & 0xff, rh >> 8)));
+    }
+    await Promise.all(sends);
+    await expect.poll(() => commands.length, { timeout: 15_000 }).toBe(300);
+    expect(commands).toEqual(Array.from({ length: 300 }, (_, i) => i));
+    const served = (incoming as unknown as { link: { bearer: { stats: { dropped: number } } } }).link.bearer.stats;
+    // On our side of the wire: the 60 Read Requests arrived, and each got its Read Response ('r') or
+    // was counted as dropped by our bound on answers owed (MAX_OWED_TO_PEER, src/att/bearer.ts).
+    const rhx = toHex(Uint8Array.of(rh & 0xff, rh >> 8));
+    expect(wire.filter(p => p.dir === 'rx' && p.hex === `0a${rhx}`)).toHaveLength(60);
+    await expect.poll(() => wire.filter(p => p.dir === 'tx' && p.hex === '0b72').length + served.dropped, { timeout: 15_000 }).toBe(60);
+    expect(conn.connected && incoming.connected).toBe(true);
+    expect(dec(await (await conn.characteristic(SVC, 0xfff1)).read())).toBe('r');
+    expect([...server.value(0xfff2)]).toEqual([299 & 0xff, 299 >> 8]);
+  });
+
   test('hostile client: bad CCCD values, oversized and bad-offset prepared writes, a full prepare queue, requests at bad handles; the link keeps serving', async () => {
     const { peripheral, central } = await setup();
     const server = await peripheral.serve([{ uuid: SVC, characteristics: [
