@@ -17,7 +17,7 @@ import { openTransport, type OpenTransportOptions } from '../transport/open.js';
 import { recordTransport } from '../transport/record.js';
 import type { ReplayMask } from '../replay/transport.js';
 import type { HciTransport } from '../transport/types.js';
-import { formatSteps, parseSteps, runSession, type SessionResult } from './session.js';
+import { formatSteps, parseSteps, runSession, type RunSessionOptions, type SessionResult } from './session.js';
 import type { ScenarioFile } from './scenario.js';
 
 /** 2025-01-01T00:00:00Z in µs: the epoch of recordings made on a virtual clock. */
@@ -50,6 +50,9 @@ export interface RecordScenarioOptions {
   /** Passed to the session: told each passkey we display / Numeric Comparison value we accept. */
   onPasskeyDisplay?: (passkey: string) => void;
   onNumericComparison?: (value: string) => void;
+  /** Per-operation timeout of the session (ms); stored as `host.timeoutMs` so the replay runs with it. */
+  timeoutMs?: number;
+  onPeerAction?: RunSessionOptions['onPeerAction'];
 }
 
 /**
@@ -101,7 +104,8 @@ export async function recordScenario(o: RecordScenarioOptions): Promise<Scenario
   try {
     // `serve` steps name files in the scenario's folder (the replay resolves them there too).
     result = await runSession(steps, { transport: recorder, baseDir: out, ...(clock ? { clock } : {}), ...(randomAddress ? { randomAddress } : {}),
-      ...(o.pairingSeed !== undefined ? { pairingSeed: o.pairingSeed } : {}),
+      ...(o.pairingSeed !== undefined ? { pairingSeed: o.pairingSeed } : {}), ...(o.timeoutMs !== undefined ? { timeoutMs: o.timeoutMs } : {}),
+      ...(o.onPeerAction ? { onPeerAction: o.onPeerAction } : {}),
       ...(o.onPasskeyDisplay ? { onPasskeyDisplay: o.onPasskeyDisplay } : {}),
       ...(o.onNumericComparison ? { onNumericComparison: o.onNumericComparison } : {}) });
   } finally {
@@ -113,9 +117,10 @@ export async function recordScenario(o: RecordScenarioOptions): Promise<Scenario
     ...(o.description ? { description: o.description } : {}),
     capture: 'capture.btsnoop',
     steps: formatSteps(steps),
-    ...(o.randomAddress || o.pairingSeed !== undefined ? { host: {
+    ...(o.randomAddress || o.pairingSeed !== undefined || o.timeoutMs !== undefined ? { host: {
       ...(o.randomAddress ? { randomAddress: o.randomAddress } : {}),
       ...(o.pairingSeed !== undefined ? { pairingSeed: o.pairingSeed } : {}),
+      ...(o.timeoutMs !== undefined ? { timeoutMs: o.timeoutMs } : {}),
     } } : {}),
     recordedWith: {
       transport: o.transportLabel ?? (typeof o.transport === 'string' ? o.transport : o.transport.description),

@@ -24,8 +24,9 @@ export interface ScenarioFile {
   /**
    * `pairingSeed`: pairing's random values and key pairs came from this seed (src/tooling/entropy.ts;
    * tests and replay only), so the replay draws the same ones and checks the SMP octets as recorded.
+   * `timeoutMs`: the session's per-operation timeout when it was not the default (a slow peer).
    */
-  host?: { randomAddress?: string | 'fresh'; pairingSeed?: string };
+  host?: { randomAddress?: string | 'fresh'; pairingSeed?: string; timeoutMs?: number };
   recordedWith: {
     transport: string;
     controller: string;

@@ -20,6 +20,22 @@
  * pairing by Passkey Entry (we display; `passkeys` in the results) or Numeric Comparison (we accept;
  * `comparisons`), Vol 3, Part H, 2.3.5.1.
  *
+ * Pairing as the central (Vol 3, Part H, 2.3; the peer a peripheral that asks for security):
+ *
+ *   find name=TestAdvertisement 20000 → connect found → pair displayOnly → read 2a19 → disconnect →
+ *   connect 00:AA:01:00:00:00 public → encrypt → read 2a19 → disconnect
+ *
+ * `pair [io] [mitm]` pairs the link at that IO capability (default noInputNoOutput): a passkey we
+ * display and a numeric comparison value are listed with the outcome in `pairings` (the comparison is
+ * confirmed); typing the peer's passkey is not a step (its six digits would not replay). A read or write
+ * the peer refuses with Insufficient Authentication / Encryption pairs on demand; `paired` then lists that
+ * pairing. `encrypt` encrypts the link from the bond made earlier in the session (bonds are kept in
+ * memory) and lists the link's security. `find <name=NAME|address> [ms]` scans until that device is
+ * heard (an address may be a bonded identity whose RPA resolves) and lists it in `found`; `connect found`
+ * connects to it as heard. `peer <word> <ms>` is a point where the peer's side acts out of band (e.g.
+ * BlueZ power-cycles and takes a new RPA): a recording runs `onPeerAction(word)` there, a replay nothing;
+ * either way the step lasts `ms` on the session clock, so the replay's timing matches the recording.
+ *
  * L2CAP LE credit-based channels (Vol 3, Part A, 4.22-4.24) on the link, either role:
  *
  *   open-channel 0x81 1000 100 4 → send-sdu 0102 → send-sdu 300:7 → close-channel →
@@ -51,12 +67,13 @@ import type { GattCharacteristic, GattService } from '../gatt/model.js';
 import type { HciTransport } from '../transport/types.js';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { ArgumentError, InvalidStateError, TimeoutError } from '../errors.js';
+import { ArgumentError, HciStatusError, InvalidStateError, TimeoutError } from '../errors.js';
 import type { GattServer, ServedCharacteristic, ServedService, SubscriptionChange } from '../gatt/server/server.js';
 import { parseDatabase } from './database-file.js';
 import { MAX_DATABASE_FILE_BYTES } from './database-file.js';
 import { seededPairingEntropy } from './entropy.js';
-import type { PairingProgress } from '../link/pairing.js';
+import { IO_CAPABILITY_NAMES, type IoCapabilityName, type PairingProgress } from '../link/pairing.js';
+import type { Advertisement } from '../gap/scanner.js';
 import type { ChannelListener, CreditChannel } from '../l2cap/coc.js';
 
 export type SessionStep =
@@ -80,6 +97,11 @@ export type SessionStep =
   | { op: 'paired' }
   | { op: 'encrypted' }
   | { op: 'pairing-io'; io: SessionIo }
+  // Central-role security (Vol 3, Part H, 2.3 / Vol 3, Part C, 10.2).
+  | { op: 'pair'; io?: IoCapabilityName; mitm: boolean }
+  | { op: 'encrypt' }
+  | { op: 'find'; target: { name: string } | { address: string }; ms: number }
+  | { op: 'peer'; action: string; ms: number }
   // L2CAP LE credit-based channels (Vol 3, Part A, 4.22-4.24).
   | { op: 'open-channel'; psm: number; mtu?: number; mps?: number; credits?: number }
   | { op: 'listen'; psm: number; mtu?: number; mps?: number; credits?: number }
@@ -134,12 +156,18 @@ export interface SessionResult {
   writes?: Array<{ target: string; value: string }>;
   notifications?: Array<{ target: string; values: string[] }>;
   disconnect?: { code: number; name: string };
-  /** `paired` steps: each pairing's outcome (Vol 3, Part H, 2.3), in order. */
-  pairings?: Array<{ method: string; secureConnections: boolean; authenticated: boolean; bonded: boolean; keySize: number }>;
+  /**
+   * `paired` and `pair` steps: each pairing's outcome (Vol 3, Part H, 2.3), in order; a `pair` step adds the
+   * passkey we displayed or the numeric comparison value shown (2.3.5.6.2 / 2.3.5.6.3), when there was one.
+   */
+  pairings?: Array<{ method: string; secureConnections: boolean; authenticated: boolean; bonded: boolean; keySize: number;
+    passkey?: number; comparison?: number }>;
   /** Passkeys we displayed (six digits) and Numeric Comparison values we accepted, after `pairing-io`. */
   passkeys?: string[];
   comparisons?: string[];
-  /** `encrypted` steps: the link's security once encrypted (Vol 3, Part C, 10.2.1). */
+  /** `find` steps: the device heard (its identity when a bond's IRK resolved its address). */
+  found?: Array<{ address: string; addressType: string; identity?: { address: string; addressType: string }; bonded: boolean }>;
+  /** `encrypted` and `encrypt` steps: the link's security once encrypted (Vol 3, Part C, 10.2.1). */
   security?: Array<{ level: number; encrypted: boolean; keySize: number; authenticated: boolean; secureConnections: boolean; bonded: boolean }>;
   /** Channel steps: each credit-based channel, in the order opened or accepted. */
   channels?: Array<{ psm: number; openedBy: 'us' | 'peer'; peerMtu: number; peerMps: number; peerCredits: number;
@@ -172,7 +200,7 @@ interface StepSyntax<S extends { op: string }> {
 }
 type StepTable = { [K in SessionStep['op']]: StepSyntax<Extract<SessionStep, { op: K }>> };
 
-const bare = <K extends 'mtu' | 'discover' | 'disconnect' | 'accept' | 'wait-disconnect' | 'paired' | 'encrypted'
+const bare = <K extends 'mtu' | 'discover' | 'disconnect' | 'accept' | 'wait-disconnect' | 'paired' | 'encrypted' | 'encrypt'
   | 'accept-channel' | 'close-channel' | 'wait-channel-close'>(op: K): StepSyntax<{ op: K }> =>
   ({ usage: op, parse: () => ({ op }) });
 
@@ -183,14 +211,15 @@ const STEPS: StepTable = {
     format: s => `scan ${s.ms}${s.active ? '' : ' passive'}`,
   },
   connect: {
-    usage: 'connect <address> [public|random]',
+    usage: 'connect <address> [public|random] | connect found',
     parse: (a, bad) => {
-      if (!a[0] || !/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i.test(a[0])) bad('connect needs an address');
+      if (a[0] === 'found' && a.length === 1) return { op: 'connect', address: 'found', addressType: 'random' };
+      if (!a[0] || !/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i.test(a[0])) bad('connect needs an address (or found)');
       const t = a[1] ?? 'random';
       if (t !== 'public' && t !== 'random') return bad('address type is public or random');
       return { op: 'connect', address: a[0]!.toUpperCase(), addressType: t };
     },
-    format: s => `connect ${s.address} ${s.addressType}`,
+    format: s => (s.address === 'found' ? 'connect found' : `connect ${s.address} ${s.addressType}`),
   },
   mtu: bare('mtu'),
   discover: bare('discover'),
@@ -251,6 +280,35 @@ const STEPS: StepTable = {
     parse: (a, bad) => (a[0] && a.length === 1 && (SESSION_IOS as readonly string[]).includes(a[0])
       ? { op: 'pairing-io', io: a[0] as SessionIo } : bad(`pairing-io <${SESSION_IOS.join('|')}>`)),
     format: s => `pairing-io ${s.io}`,
+  },
+  encrypt: bare('encrypt'),
+  pair: {
+    usage: `pair [${IO_CAPABILITY_NAMES.join('|')}] [mitm]`,
+    parse: (a, bad) => {
+      const io = a[0] !== undefined && a[0] !== 'mitm' ? a[0] : undefined;
+      if (io !== undefined && !(IO_CAPABILITY_NAMES as readonly string[]).includes(io)) bad(`pair: IO capability is one of ${IO_CAPABILITY_NAMES.join(', ')}`);
+      const rest = a.slice(io !== undefined ? 1 : 0);
+      if (rest.length > 1 || (rest[0] !== undefined && rest[0] !== 'mitm')) bad('pair [io] [mitm]');
+      return { op: 'pair', ...(io !== undefined ? { io: io as IoCapabilityName } : {}), mitm: rest[0] === 'mitm' };
+    },
+    format: s => ['pair', ...(s.io ? [s.io] : []), ...(s.mitm ? ['mitm'] : [])].join(' '),
+  },
+  find: {
+    usage: 'find <name=NAME|address> [ms]',
+    parse: (a, bad, num) => {
+      const t = a[0];
+      if (!t || a.length > 2) return bad('find <name=NAME|address> [ms]');
+      const target = t.startsWith('name=') && t.length > 5 ? { name: t.slice(5) }
+        : /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i.test(t) ? { address: t.toUpperCase() } : bad('find <name=NAME|address> [ms]');
+      return { op: 'find', target, ms: a[1] !== undefined ? num(a[1], 'the scan time (ms)') : 10_000 };
+    },
+    format: s => `find ${'name' in s.target ? `name=${s.target.name}` : s.target.address} ${s.ms}`,
+  },
+  peer: {
+    usage: 'peer <word> <ms>',
+    parse: (a, bad, num) => (a[0] && a.length === 2 && /^[a-z0-9-]{1,40}$/i.test(a[0])
+      ? { op: 'peer', action: a[0], ms: num(a[1], 'the peer step\'s time (ms)') } : bad('peer <word> <ms> (letters, digits, -)')),
+    format: s => `peer ${s.action} ${s.ms}`,
   },
   'open-channel': channelStep('open-channel'),
   listen: channelStep('listen'),
@@ -345,7 +403,17 @@ export interface RunSessionOptions {
   onPasskeyDisplay?: (passkey: string) => void;
   /** Told each Numeric Comparison value we accept after `pairing-io displayYesNo`. */
   onNumericComparison?: (value: string) => void;
+  /** RECORDING: the peer's side acts at a `peer <word>` step (resolve when done). A replay passes none. */
+  onPeerAction?: (action: string) => Promise<void>;
 }
+
+/**
+ * How often a `connect` step tries when the controller reports Connection Failed to be Established
+ * (0x3E): btvirt gives that for a peer that is between two of its advertisements (BlueZ re-advertises
+ * a moment after a disconnection). The tries are in the recording, so a replay makes the same ones.
+ */
+const CONNECT_TRIES = 5;
+const CONNECT_RETRY_MS = 500;
 
 /** The served database: the file's values (writes replace them) with every access listed. */
 interface Served {
@@ -442,6 +510,22 @@ export async function runSession(steps: SessionStep[] | string, options: RunSess
     channel = { ch, out };
   };
   let lastDisconnect: { code: number; name: string } | undefined;
+  /** The device of the last `find` step. */
+  let found: Advertisement | undefined;
+  /** Follow a new link (accepted or made): its disconnection, its pairings' outcomes, its security. */
+  const watch = (c: Connection): void => {
+    c.on('disconnect', reason => {
+      lastDisconnect = { code: reason.code, name: reason.name };
+      for (const w of [...disconnected, ...secured]) w();
+    });
+    outcomes.length = 0;
+    c.on('pairing', p => {
+      if (p.stage !== 'paired' && p.stage !== 'failed') return;
+      if (outcomes.length < 16) outcomes.push(p);
+      for (const w of [...secured]) w();
+    });
+    c.on('security', () => { for (const w of [...secured]) w(); });
+  };
   const characteristic = async (target: string): Promise<GattCharacteristic | number> => {
     if (/^0x[0-9a-f]{1,4}$/i.test(target)) return Number(target);
     const { gatt: g } = need(target);
@@ -480,10 +564,62 @@ export async function runSession(steps: SessionStep[] | string, options: RunSess
         break;
       }
       case 'connect': {
-        conn = await adapter.connect({ address: step.address, addressType: step.addressType }, { timeout });
+        if (step.address === 'found' && !found) throw new InvalidStateError('session: "connect found" needs a find step first');
+        const target = step.address === 'found' ? found! : { address: step.address, addressType: step.addressType };
+        for (let attempt = 1; ; attempt++) {
+          try {
+            conn = await adapter.connect(target, { timeout });
+            break;
+          } catch (e) {
+            if (!(e instanceof HciStatusError && e.status === 0x3e) || attempt >= CONNECT_TRIES) throw e;
+            await sleep(clock, CONNECT_RETRY_MS);
+          }
+        }
         const c = conn;
         gatt = c.gatt;
+        watch(c);
         result.connection = { address: c.address, addressType: c.addressType, role: c.role, intervalMs: c.parameters.interval };
+        break;
+      }
+      case 'find': {
+        const ad = await adapter.find({ ...step.target, timeout: step.ms });
+        if (!ad) throw new TimeoutError('gap', `find ${'name' in step.target ? step.target.name : step.target.address}`, step.ms);
+        found = ad;
+        (result.found ??= []).push({ address: ad.address, addressType: ad.addressType,
+          ...(ad.identity ? { identity: { address: ad.identity.address, addressType: ad.identity.addressType } } : {}), bonded: ad.bonded });
+        break;
+      }
+      case 'pair': {
+        const { conn: c } = need('pair');
+        const shown: { passkey?: number; comparison?: number } = {};
+        await c.pair({
+          ...(step.io !== undefined ? { io: step.io } : {}), ...(step.mitm ? { mitm: true } : {}), timeout: peerTimeout,
+          onPasskeyDisplay: n => { shown.passkey = n; options.onPasskeyDisplay?.(String(n).padStart(6, '0')); },
+          onNumericComparison: v => { shown.comparison = v; return true; },
+          onPasskeyRequest: () => { throw new ArgumentError('session: typing the peer\'s passkey is not a step (pick an io that displays)'); },
+        });
+        await until('the pairing\'s outcome', () => outcomes.length > 0 || !c.connected, secured);
+        const p = outcomes.shift();
+        if (p?.stage !== 'paired') throw p?.stage === 'failed' ? p.error : new InvalidStateError('session: the link closed before the pairing ended');
+        (result.pairings ??= []).push({ method: p.method, secureConnections: p.secureConnections, authenticated: p.authenticated, bonded: p.bonded,
+          keySize: p.keySize, ...shown });
+        break;
+      }
+      case 'encrypt': {
+        const { conn: c } = need('encrypt');
+        const st = await c.encrypt({ timeout: peerTimeout });
+        (result.security ??= []).push({ level: st.level, encrypted: st.encrypted, keySize: st.keySize, authenticated: st.authenticated,
+          secureConnections: st.secureConnections, bonded: st.bonded });
+        break;
+      }
+      case 'peer': {
+        // The step takes exactly `ms` on the session clock, recorded or replayed: the recording's action
+        // runs in real time inside it (and must end within it), the replay just waits.
+        const started = clock.now();
+        await options.onPeerAction?.(step.action);
+        const left = step.ms - (clock.now() - started);
+        if (left < 0) throw new TimeoutError('gap', `peer ${step.action}`, step.ms);
+        await sleep(clock, left);
         break;
       }
       case 'mtu':
@@ -590,17 +726,7 @@ export async function runSession(steps: SessionStep[] | string, options: RunSess
         const c = r.value;
         conn = c;
         gatt = c.gatt;
-        c.on('disconnect', reason => {
-          lastDisconnect = { code: reason.code, name: reason.name };
-          for (const w of [...disconnected, ...secured]) w();
-        });
-        outcomes.length = 0;
-        c.on('pairing', p => {
-          if (p.stage !== 'paired' && p.stage !== 'failed') return;
-          if (outcomes.length < 16) outcomes.push(p);
-          for (const w of [...secured]) w();
-        });
-        c.on('security', () => { for (const w of [...secured]) w(); });
+        watch(c);
         result.connection = { address: c.address, addressType: c.addressType, role: c.role, intervalMs: c.parameters.interval };
         break;
       }

@@ -49,7 +49,7 @@ describe('session steps', () => {
     expect(() => parseSteps('serve')).toThrow('serve <database.json>');
     expect(() => parseSteps('send-notification 2a37 xyz')).toThrow('send-notification <uuid> <hex>');
     expect(() => parseSteps('advertise')).toThrow('advertise <name>');
-    expect(() => parseSteps('hover')).toThrow(/unknown step \(scan, .*, serve, advertise, accept, subscribed, send-notification, send-indication, wait-disconnect, paired, encrypted, pairing-io, open-channel, listen, accept-channel, send-sdu, receive-sdu, close-channel, wait-channel-close\)/);
+    expect(() => parseSteps('hover')).toThrow(/unknown step \(scan, .*, serve, advertise, accept, subscribed, send-notification, send-indication, wait-disconnect, paired, encrypted, pairing-io, encrypt, pair, find, peer, open-channel, listen, accept-channel, send-sdu, receive-sdu, close-channel, wait-channel-close\)/);
     // The security steps of an accepted link round-trip too.
     expect(parseSteps('pairing-io displayOnly → pairing-io displayYesNo')).toEqual([{ op: 'pairing-io', io: 'displayOnly' }, { op: 'pairing-io', io: 'displayYesNo' }]);
     expect(formatSteps(parseSteps('pairing-io displayYesNo'))).toBe('pairing-io displayYesNo');
@@ -57,6 +57,17 @@ describe('session steps', () => {
     const sec = parseSteps('accept → paired → wait-disconnect → accept → encrypted');
     expect(sec.map(x => x.op)).toEqual(['accept', 'paired', 'wait-disconnect', 'accept', 'encrypted']);
     expect(formatSteps(sec)).toBe('accept → paired → wait-disconnect → accept → encrypted');
+  });
+
+  test('central security steps parse and print back; bad ones are named', () => {
+    const steps = 'find name=TestAdvertisement 30000 → connect found → pair displayOnly → pair mitm → peer new-rpa 20000 → find 00:AA:01:00:00:00 60000 → connect 00:AA:01:00:00:00 public → encrypt';
+    expect(formatSteps(parseSteps(steps))).toBe(steps);
+    expect(parseSteps('pair')).toEqual([{ op: 'pair', mitm: false }]);
+    expect(parseSteps('find 00:aa:01:00:00:00')).toEqual([{ op: 'find', target: { address: '00:AA:01:00:00:00' }, ms: 10_000 }]);
+    expect(() => parseSteps('pair sideways')).toThrow('pair: IO capability is one of displayOnly');
+    expect(() => parseSteps('pair displayOnly mitm twice')).toThrow('pair [io] [mitm]');
+    expect(() => parseSteps('find somebody')).toThrow('find <name=NAME|address> [ms]');
+    expect(() => parseSteps('peer')).toThrow('peer <word> <ms>');
   });
 
   test('bad steps are named', () => {

@@ -28,8 +28,9 @@ async function replayScenario(dir: string, steps?: string) {
   const transport = await ReplayTransport.fromFile(s.capturePath, { masks: s.masks, ...s.replay });
   const address = hostAddress(s);
   const seed = s.host?.pairingSeed;
+  const timeoutMs = s.host?.timeoutMs;
   const session = runSession(steps ?? s.steps, { transport, baseDir: join(CAPTURES, dir), ...(address ? { randomAddress: address } : {}),
-    ...(seed !== undefined ? { pairingSeed: seed } : {}) });
+    ...(seed !== undefined ? { pairingSeed: seed } : {}), ...(timeoutMs !== undefined ? { timeoutMs } : {}) });
   return { s, transport, session };
 }
 

@@ -1,0 +1,217 @@
+/**
+ * Record replay fixtures of blewire as the CENTRAL pairing with BlueZ 5.66 as the peripheral (issue 9:
+ * "bluetoothd with the example agent at NoInputNoOutput, DisplayYesNo and KeyboardDisplay ... pairs and
+ * bonds with blewire, legacy and SC; after a reconnect the link re-encrypts from the bond ... Record each
+ * session as a replay fixture"). One qemu guest boot (bridge mode: bluetoothd, its example GATT server and
+ * advertisement on hci0) records every session named on the command line, in order; each session is a
+ * fresh Adapter (bonds in memory) under its own static random address, so BlueZ's bonds of one session
+ * never meet another. Before each session BlueZ is set up with btmgmt (sc on/off, bondable, privacy)
+ * and simple-agent at the session's IO capability; the agent says yes to Just Works authorisation and to
+ * a numeric comparison, and types the passkey we display (the recorder hands it over from our
+ * onPasskeyDisplay). Stops the guest at the end.
+ *
+ *   bluez-pairing-sc-justworks      agent NoInputNoOutput, SC: reading the example server's encrypted
+ *                                   characteristic is refused (Insufficient Authentication/Encryption),
+ *                                   pairs on demand (SC Just Works), reads; write + read back; reconnect,
+ *                                   re-encrypt from the bond, read.
+ *   bluez-pairing-sc-numeric        agent DisplayYesNo, we displayYesNo: SC Numeric Comparison; the
+ *                                   secure (authenticated SC) characteristic reads.
+ *   bluez-pairing-sc-passkey        agent KeyboardDisplay, we displayOnly: SC Passkey Entry, we display,
+ *                                   BlueZ's agent types it; the secure characteristic reads.
+ *   bluez-pairing-legacy            btmgmt sc off, agent NoInputNoOutput: legacy Just Works; reconnect,
+ *                                   re-encrypt from the legacy bond (EDIV/Rand), read.
+ *   bluez-pairing-legacy-passkey    btmgmt sc off, agent KeyboardDisplay, we displayOnly: legacy Passkey
+ *                                   Entry (TK = our passkey), read.
+ *   bluez-privacy                   btmgmt privacy on: BlueZ advertises from an RPA; we pair (SC Just
+ *                                   Works), get its IRK and identity; BlueZ power-cycles (a new RPA: the
+ *                                   `peer new-rpa` step); we hear its identity under the new RPA, connect
+ *                                   by identity, re-encrypt from the bond, read.
+ *
+ *   flock /tmp/blewire-guest.lock npx tsx tools/interop/record-bluez-pairing.ts <session...|all> [--dir captures]
+ *
+ * Our pairing randomness (Pairing Random, P-256 key pair, the passkey we display) comes from the
+ * scenario's seed (src/tooling/entropy.ts, tests and replay only), so the replay checks every SMP octet
+ * of ours and the LTK we give the controller as recorded: nothing is masked. BlueZ's values are in the
+ * recorded events. After each recording, tshark reads the capture: the count of malformed frames is
+ * printed (it must be 0).
+ */
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { recordScenario } from '../../src/tooling/record.js';
+import { StreamTransport } from '../../src/transport/stream.js';
+import { startBlueZGuest, syncH4 } from '../../test/interop/helpers/bluez-guest.js';
+import { GuestControl, type GuestProgram } from '../../test/interop/helpers/guest-control.js';
+
+/** BlueZ's example scripts in the guest image (simple-agent). */
+const EXAMPLES = '/opt/bluez-examples';
+/** BlueZ's address in the guest (btvirt's first controller, slot 0). */
+const BLUEZ = '00:AA:01:00:00:00';
+/**
+ * example-gatt-server's test service: the value handles of its encrypt-read/write characteristic
+ * (12345678-1234-5678-1234-56789abcdef3) and its secure-read/write one (…def5), as bluetoothd lays out
+ * the guest's database. The sessions read them by handle, without discovering BlueZ's database: tshark
+ * keeps ONE handle-to-attribute map per peer for both GATT servers (BlueZ's and ours) and across links,
+ * so after our discovery it decodes bluetoothd's writes to OUR Service Changed CCCD (0x0009) as writes
+ * to BlueZ's attribute 0x0009 and reports them malformed. Reading by handle keeps its map to our server.
+ */
+const ENC = '0x0028';
+const SECURE = '0x002c';
+/** example-advertisement's LocalName (privacy on: only the name tells it is BlueZ before bonding). */
+const ADV_NAME = 'TestAdvertisement';
+/** The guest is qemu TCG: its kernel's P-256, python agents and D-Bus take seconds. */
+const SLOW = 60_000;
+
+interface PairingSession {
+  /** Our static random address (Vol 6, Part B, 1.3.2.1), one per session. */
+  ours: string;
+  steps: string[];
+  /** simple-agent's IO capability. */
+  agent: string;
+  sc: boolean;
+  privacy?: boolean;
+  description: string;
+}
+
+/**
+ * Connect to BlueZ once it advertises again (it re-advertises a moment after a disconnection), then let
+ * bluetoothd discover our GATT database before we go on: tshark pairs ATT requests and responses per
+ * link, not per direction, so its requests interleaved with ours make it misread the responses.
+ */
+const settle = 'wait 3000';
+const reconnect = [`find ${BLUEZ} 30000`, `connect ${BLUEZ} public`, settle];
+
+const SESSIONS: Record<string, PairingSession> = {
+  'bluez-pairing-sc-justworks': {
+    ours: 'C2:5A:11:22:34:01', agent: 'NoInputNoOutput', sc: true,
+    steps: [...reconnect, `read ${ENC}`, 'paired', `write ${ENC} 4257`, `read ${ENC}`, 'disconnect',
+      ...reconnect, 'encrypt', `read ${ENC}`, 'disconnect'],
+    description: 'blewire as the central, BlueZ 5.66 as the peripheral (example-gatt-server, simple-agent NoInputNoOutput, SC on): reading the encrypted characteristic is refused with an ATT security error, so we pair on demand (LE Secure Connections Just Works, bonding; BlueZ\'s agent authorises) and the read is retried and answered; we write it and read it back; disconnect. We connect again and encrypt from the bond (LE Enable Encryption with the bond\'s LTK, no SMP from us), read, disconnect.',
+  },
+  'bluez-pairing-sc-numeric': {
+    ours: 'C2:5A:11:22:34:02', agent: 'DisplayYesNo', sc: true,
+    steps: [...reconnect, 'pair displayYesNo', `read ${SECURE}`, 'disconnect'],
+    description: 'blewire as the central (displayYesNo), BlueZ 5.66 as the peripheral (simple-agent DisplayYesNo, SC on): LE Secure Connections Numeric Comparison, both sides confirm the six digits (listed in the results); the characteristic that needs an authenticated SC key (secure-read) reads; disconnect.',
+  },
+  'bluez-pairing-sc-passkey': {
+    ours: 'C2:5A:11:22:34:03', agent: 'KeyboardDisplay', sc: true,
+    steps: [...reconnect, 'pair displayOnly', `read ${SECURE}`, 'disconnect'],
+    description: 'blewire as the central (displayOnly), BlueZ 5.66 as the peripheral (simple-agent KeyboardDisplay, SC on): LE Secure Connections Passkey Entry (20 rounds), we display the passkey (from the seed, listed in the results) and BlueZ\'s agent types it; the secure characteristic reads; disconnect.',
+  },
+  'bluez-pairing-legacy': {
+    ours: 'C2:5A:11:22:34:04', agent: 'NoInputNoOutput', sc: false,
+    steps: [...reconnect, 'pair', `read ${ENC}`, 'disconnect', ...reconnect, 'encrypt', `read ${ENC}`, 'disconnect'],
+    description: 'blewire as the central, BlueZ 5.66 as the peripheral with Secure Connections off (btmgmt sc off, simple-agent NoInputNoOutput): LE legacy pairing Just Works (STK from c1/s1, BlueZ distributes its LTK with EDIV and Rand); the encrypted characteristic reads; disconnect. We connect again and encrypt from the legacy bond (LE Enable Encryption with BlueZ\'s EDIV, Rand and LTK), read, disconnect.',
+  },
+  'bluez-pairing-legacy-passkey': {
+    ours: 'C2:5A:11:22:34:05', agent: 'KeyboardDisplay', sc: false,
+    steps: [...reconnect, 'pair displayOnly', `read ${ENC}`, 'disconnect'],
+    description: 'blewire as the central (displayOnly), BlueZ 5.66 as the peripheral with Secure Connections off (simple-agent KeyboardDisplay): LE legacy Passkey Entry, we display the passkey (the TK; from the seed, listed in the results) and BlueZ\'s agent types it; the encrypted characteristic reads; disconnect.',
+  },
+  'bluez-privacy': {
+    ours: 'C2:5A:11:22:34:06', agent: 'NoInputNoOutput', sc: true, privacy: true,
+    steps: [`find name=${ADV_NAME} 30000`, 'connect found', settle, 'pair', 'wait 500', 'disconnect',
+      'peer new-rpa 20000', `find ${BLUEZ} 60000`, `connect ${BLUEZ} public`, settle, 'encrypt', `read ${ENC}`, 'disconnect'],
+    description: 'blewire as the central, BlueZ 5.66 with LE privacy on (btmgmt privacy on) as the peripheral: we hear a stranger under a resolvable private address, connect and pair (SC Just Works; BlueZ distributes its IRK and identity address); BlueZ power-cycles its adapter, which takes a new RPA (the `peer new-rpa` step); its report now names its identity (bonded: our host resolves the new RPA with its IRK), we connect by identity (to the new RPA) and encrypt from the bond, read the encrypted characteristic, disconnect.',
+  },
+};
+
+function usage(msg?: string): never {
+  if (msg) console.error(`record-bluez-pairing: ${msg}`);
+  console.error(`usage: flock /tmp/blewire-guest.lock npx tsx tools/interop/record-bluez-pairing.ts <${Object.keys(SESSIONS).join('|')}|all>... [--dir captures]`);
+  process.exit(2);
+}
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  let dir = 'captures';
+  const names: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === '--dir') dir = args[++i] ?? usage('--dir needs a folder');
+    else if (args[i] === 'all') names.push(...Object.keys(SESSIONS));
+    else if (SESSIONS[args[i]!]) names.push(args[i]!);
+    else usage(`no session ${args[i]}`);
+  }
+  if (!names.length) usage();
+  const guest = await startBlueZGuest();
+  let ctl: GuestControl | undefined;
+  let agent: GuestProgram | undefined;
+  try {
+    ctl = await GuestControl.open(guest.ctlSocket);
+    const c = ctl;
+    const btmgmt = (...a: string[]): Promise<string> => c.ok(['btmgmt', '--index', '0', ...a], SLOW);
+    let privacy = false;
+    let last: string | undefined;
+    for (const name of names) {
+      const session = SESSIONS[name]!;
+      const device = `/org/bluez/hci0/dev_${session.ours.replace(/:/g, '_')}`;
+      await agent?.kill();
+      agent = undefined;
+      // Let bluetoothd see the previous session's link go and close its ATT socket before the adapter is
+      // reconfigured (the guest's Linux 6.1 was seen to kill bluetoothd when it was not).
+      if (last) {
+        const prev = `/org/bluez/hci0/dev_${last.replace(/:/g, '_')}`;
+        await c.run(['sh', '-c', `for i in $(seq 1 150); do
+          dbus-send --system --print-reply --dest=org.bluez ${prev} org.freedesktop.DBus.Properties.Get \
+            string:org.bluez.Device1 string:Connected 2>/dev/null | grep -q 'boolean true' || { sleep 2; exit 0; }
+          sleep 0.2; done; exit 1`], SLOW);
+      }
+      last = session.ours;
+      await c.run(['dbus-send', '--system', '--print-reply', '--dest=org.bluez', '/org/bluez/hci0',
+        'org.bluez.Adapter1.RemoveDevice', `objpath:${device}`], SLOW);
+      await btmgmt('sc', session.sc ? 'on' : 'off');
+      await btmgmt('bondable', 'on');
+      if (Boolean(session.privacy) !== privacy) {
+        // Privacy is set with the adapter off; powering on takes a new RPA (the kernel marks it expired).
+        await btmgmt('power', 'off');
+        await btmgmt('privacy', session.privacy ? 'on' : 'off');
+        await btmgmt('power', 'on');
+        privacy = Boolean(session.privacy);
+      }
+      const a = await c.spawn(`agent-${name}`, ['python3', './simple-agent', '-c', session.agent], EXAMPLES);
+      agent = a;
+      await a.expect(/Agent registered/, SLOW);
+      a.respond(/Authorize\? \(yes\/no\): /, 'yes\n');
+      a.respond(/Confirm passkey \(yes\/no\): /, 'yes\n');
+      const typed: Array<Promise<void>> = [];
+      const sock = await syncH4(guest.h4Socket);
+      const transport = new StreamTransport(sock, `unix:${guest.h4Socket}`);
+      sock.resume();
+      const steps = session.steps.join(' → ');
+      const started = Date.now();
+      const scenario = await recordScenario({
+        name, dir, transport, steps, randomAddress: session.ours, pairingSeed: `blewire ${name} 1`, timeoutMs: SLOW,
+        onPasskeyDisplay: n => { typed.push(a.expect(/Enter passkey: /, SLOW).then(() => a.write(`${n}\n`))); },
+        onPeerAction: async action => {
+          if (action !== 'new-rpa') throw new Error(`no peer action ${action}`);
+          await btmgmt('power', 'off');
+          await btmgmt('power', 'on');
+        },
+        transportLabel: 'unix:<guest run dir>/h4.sock (the guest\'s bridged H4 socket)',
+        controller: 'BlueZ 5.66 btvirt -s -L -l1 (emulated LE controller) in the qemu BlueZ guest, over its bridged H4 socket',
+        peer: `BlueZ 5.66 bluetoothd (hci0 in the guest) as the peripheral: example-gatt-server and example-advertisement; btmgmt sc ${session.sc ? 'on' : 'off'}, bondable on${session.privacy ? ', privacy on' : ''}; simple-agent -c ${session.agent} (says yes to authorisation and comparison, types the passkey we display)${session.privacy ? '; at `peer new-rpa`: btmgmt power off, power on' : ''}`,
+        tool: 'tools/interop/record-bluez-pairing.ts',
+        description: session.description,
+        command: `flock /tmp/blewire-guest.lock npx tsx tools/interop/record-bluez-pairing.ts ${name}`,
+        replay: { batchUs: 1000 },
+      });
+      await Promise.all(typed);
+      const capture = path.join(dir, name, 'capture.btsnoop');
+      const malformed = execFileSync('tshark', ['-r', capture, '-Y', '_ws.malformed || _ws.expert.severity == error', '-T', 'fields', '-e', 'frame.number'],
+        { encoding: 'utf8' }).trim();
+      const frames = execFileSync('tshark', ['-r', capture, '-T', 'fields', '-e', 'frame.number'], { encoding: 'utf8' }).trim().split('\n').length;
+      console.log(`recorded ${path.join(dir, name)} in ${((Date.now() - started) / 1000).toFixed(1)} s: ${frames} frames, malformed/error frames: [${malformed.split('\n').filter(Boolean).join(', ')}]`);
+      console.log(JSON.stringify({ pairings: scenario.expect.pairings, security: scenario.expect.security, found: scenario.expect.found, reads: scenario.expect.reads }));
+      if (!fs.existsSync(capture)) throw new Error(`no capture at ${capture}`);
+    }
+  } catch (e) {
+    console.error(`guest console (last 3000 characters):\n${fs.readFileSync(guest.consoleLog, 'utf8').slice(-3000)}`);
+    throw e;
+  } finally {
+    await agent?.kill().catch(() => undefined);
+    ctl?.close();
+    await guest.stop();
+  }
+}
+
+await main();
