@@ -141,6 +141,19 @@ describe('a session that diverges from the recording fails with a decoded diff',
     expect(e.message).toMatch(/expected: host → controller ACL .*len=/);
   });
 
+  test('blewire as the central of BlueZ: pairing with another IO capability is a mismatch at our Pairing Request; the passkey we displayed came from the seed', async () => {
+    const s = await loadScenario(join(CAPTURES, 'bluez-pairing-legacy-passkey'));
+    expect(s.masks).toEqual([]);
+    expect(s.expect.pairings?.[0]).toMatchObject({ method: 'passkeyInitiatorDisplays', secureConnections: false, authenticated: true });
+    expect(s.expect.pairings?.[0]?.passkey).toBeGreaterThanOrEqual(0);
+    const { transport, session } = await replayScenario('bluez-pairing-legacy-passkey', s.steps.replace('pair displayOnly', 'pair keyboardDisplay'));
+    await expect(session).rejects.toThrow();
+    const e = await transport.finished.then(() => undefined, (x: unknown) => x) as ReplayDivergenceError;
+    expect(e).toBeInstanceOf(ReplayDivergenceError);
+    expect(e.kind).toBe('mismatch');
+    expect(e.message).toMatch(/expected: host → controller ACL .* \| SMP pairingRequest/);
+  });
+
   test('without its mask, a fresh random address is a mismatch at LE Set Random Address', async () => {
     const s = await loadScenario(join(CAPTURES, 'sim-heart-rate'));
     expect(s.masks).toContainEqual(expect.objectContaining({ kind: 'leSetRandomAddress', field: 'randomAddress' }));
