@@ -94,6 +94,24 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     return this.link.pairing.encrypt(options);
   }
 
+  /**
+   * Signed Write Without Response (ATT_SIGNED_WRITE_CMD, Vol 3, Part F, 3.4.5.4; Part G, 4.9.2) to a value
+   * handle, signed with the CSRK we distributed to this peer when bonding (pair with `signing: true`) and
+   * the bond's next SignCounter (Vol 3, Part H, 2.4.5), which is saved first. Data signing is for an
+   * unencrypted link (Vol 3, Part C, 10.4): on an encrypted one this rejects with InvalidStateError (a
+   * plain write without response has the link's protection). Nothing comes back: whether the peer
+   * accepted it shows only in what it does.
+   */
+  async signedWrite(handle: number, value: Uint8Array): Promise<void> {
+    const p = this.link.pairing;
+    if (!p) throw new InvalidStateError('signedWrite: pairing is turned off on this adapter, so there is no CSRK');
+    if (this.link.security.encrypted) {
+      throw new InvalidStateError('signedWrite: the link is encrypted; use a write without response (data signing is for unencrypted links, Vol 3, Part C, 10.4)');
+    }
+    const key = await p.nextSignature();
+    await this.gatt.signedWrite(handle, value, key);
+  }
+
   /** Forget this peer's bond (the link stays up); resolves whether there was one. Aioble's / Bleak's unpair(). */
   async unpair(): Promise<boolean> {
     const p = this.link.pairing;

@@ -496,7 +496,7 @@ export class GattClient implements GattOps {
     return this.op('reliableWrite', options, signal => proc.reliableWrite(this.bearer, writes, signal));
   }
 
-  /** Signed Write Without Response: needs the peer's CSRK from bonding; otherwise rejects with InvalidStateError. */
+  /** Signed Write Without Response with OUR CSRK (the one we distributed when bonding) and a SignCounter; without a CSRK rejects with InvalidStateError. conn.signedWrite() takes both from the bond. */
   signedWrite(handle: number, value: Uint8Array, key: { csrk?: Uint8Array; signCounter?: number } = {}): Promise<void> {
     return this.op('signedWrite', undefined, () => proc.signedWrite(this.bearer, handle, value, key));
   }

@@ -33,7 +33,7 @@ import {
 import { statusName } from '../hci/status.js';
 import { log } from '../log.js';
 import { canAbort, deadline, type OperationOptions } from '../operation.js';
-import type { P256KeyPair } from '../platform/crypto.js';
+import { randomBytes, type P256KeyPair } from '../platform/crypto.js';
 import type { PairingAttempts } from '../smp/attempts.js';
 import { bondFromPairing, type Bond, type BondStore } from '../smp/bonds.js';
 import { isAuthenticated, type PairingMethod } from '../smp/methods.js';
@@ -88,6 +88,12 @@ export interface PairingPolicy extends PairingHandlers {
   oob?: SmpSessionOptions['oob'];
   /** Accept a peer using the SC debug key (anyone can decrypt that link; default false). */
   allowDebugKeys?: boolean;
+  /**
+   * Distribute a CSRK when bonding (Signing Information, Vol 3, Part H, 3.6.6; a new random key per bond,
+   * 2.4.2.2), so the peer can check our signed writes (Vol 3, Part C, 10.4; conn.signedWrite()).
+   * Default false.
+   */
+  signing?: boolean;
   /**
    * What a Security Request from a peripheral does when no usable bond exists: 'pair' (default) or
    * 'ignore'. With a bond the link is re-encrypted from it either way.
@@ -260,6 +266,23 @@ export class LinkPairing implements SmpHandler {
     }
   }
 
+  /**
+   * The CSRK we distributed to this peer and the SignCounter for our next signed write (Vol 3, Part H,
+   * 2.4.5; Part C, 10.4.1): the bond is saved with the counter moved on BEFORE the write is signed, so a
+   * counter is never used twice, even if the process dies in between. InvalidStateError without a bond
+   * that holds our CSRK (pair with `signing: true`) or once the 32-bit counter is used up.
+   */
+  async nextSignature(): Promise<{ csrk: Uint8Array; signCounter: number }> {
+    const bond = await this.bond();
+    if (!bond?.localCsrk) {
+      throw new InvalidStateError('signedWrite: no bond with this peer holds a CSRK of ours; pair with { signing: true } (Signing Information, Vol 3, Part H, 3.6.6)');
+    }
+    const signCounter = bond.localSignCounter ?? 0;
+    if (signCounter >= 0xffffffff) throw new InvalidStateError('signedWrite: the SignCounter of this bond is used up (pair again for a new CSRK)');
+    await this.ctx.bonds.save({ ...bond, localSignCounter: signCounter + 1 });
+    return { csrk: bond.localCsrk, signCounter };
+  }
+
   /** Remove this peer's bond from the store (the link's keys in use stay until it ends). */
   async forgetBond(bond: Bond): Promise<void> {
     await this.ctx.bonds.remove(bond.identity);
@@ -381,7 +404,10 @@ export class LinkPairing implements SmpHandler {
 
   private newSession(policy: PairingPolicy): SmpSession {
     this.policyInUse = policy;
-    const keys = this.ctx.localKeys?.();
+    // Our CSRK for this bond (only asked for with `signing`): random, from the session's source.
+    const csrk = policy.signing && (policy.bond ?? true) ? (this.ctx.entropy?.random ?? randomBytes)(16) : undefined;
+    const local = this.ctx.localKeys?.();
+    const keys = csrk ? { ...local, csrk } : local;
     const s = new SmpSession({
       role: this.link.role === 'central' ? 'initiator' : 'responder',
       local: this.ctx.localAddress(this.link),

@@ -33,6 +33,11 @@ export interface Bond {
   readonly peerIrk?: Uint8Array;
   readonly peerCsrk?: Uint8Array;
   readonly localCsrk?: Uint8Array;
+  /**
+   * The SignCounter of our next signed write with localCsrk (Vol 3, Part H, 2.4.5): 0 to 2^32 - 1, moved
+   * on before each signed write (a peer refuses a counter it has seen, Vol 3, Part C, 10.4.2).
+   */
+  readonly localSignCounter?: number;
   readonly linkKey?: Uint8Array;
   /**
    * What this client subscribed to on our GATT server (its CCCD values, Vol 3, Part G, 3.3.3.3: kept
@@ -279,6 +284,7 @@ function toJson(b: Bond): Json {
     ...(b.peerIrk ? { peerIrk: toHex(b.peerIrk) } : {}),
     ...(b.peerCsrk ? { peerCsrk: toHex(b.peerCsrk) } : {}),
     ...(b.localCsrk ? { localCsrk: toHex(b.localCsrk) } : {}),
+    ...(b.localSignCounter !== undefined ? { localSignCounter: b.localSignCounter } : {}),
     ...(b.linkKey ? { linkKey: toHex(b.linkKey) } : {}),
     ...(b.cccds && Object.keys(b.cccds).length > 0 ? { cccds: checkCccds(b.cccds) } : {}),
   };
@@ -319,11 +325,16 @@ function fromJson(v: unknown): Bond {
   const peerIrk = hexField(o, 'peerIrk', 16, true), peerCsrk = hexField(o, 'peerCsrk', 16, true);
   const localCsrk = hexField(o, 'localCsrk', 16, true), linkKey = hexField(o, 'linkKey', 16, true);
   const cccds = o['cccds'] === undefined ? undefined : checkCccds(o['cccds']);
+  const counter = o['localSignCounter'];
+  if (counter !== undefined && (!Number.isInteger(counter) || (counter as number) < 0 || (counter as number) > 0xffffffff)) {
+    throw new Error('localSignCounter is not 0..4294967295');
+  }
   return {
     identity, secureConnections: o['secureConnections'] as boolean, authenticated: o['authenticated'] as boolean,
     keySize: keySize as number,
     ...(ltk ? { ltk } : {}), ...(localLtk ? { localLtk } : {}), ...(peerIrk ? { peerIrk } : {}),
     ...(peerCsrk ? { peerCsrk } : {}), ...(localCsrk ? { localCsrk } : {}), ...(linkKey ? { linkKey } : {}),
+    ...(counter !== undefined ? { localSignCounter: counter as number } : {}),
     ...(cccds ? { cccds } : {}),
   };
 }

@@ -324,3 +324,62 @@ describe('failures are typed, end the pairing, and leave no timer', () => {
     expect(warnings.filter(w => w.includes('MaxListeners'))).toEqual([]);
   });
 });
+
+describe('our CSRK and signed writes (Vol 3, Part H, 3.6.6 / 2.4.5; Vol 3, Part C, 10.4)', () => {
+  test('with signing, bonding distributes our CSRK; signedWrite() signs with it on an unencrypted link, the bond\'s SignCounter moved on before each write', async () => {
+    const { adapter, bonds, sim } = await up({});
+    let conn = await connect(adapter);
+    // Without signing (the default) we distribute no CSRK: nothing to sign with.
+    await conn.pair();
+    expect((await bonds.list())[0]!.localCsrk).toBeUndefined();
+    await conn.disconnect();
+    conn = await connect(adapter);
+    await expect(conn.signedWrite(0x0010, Uint8Array.of(1))).rejects.toThrow(InvalidStateError);
+    await conn.pair({ signing: true });
+    const [bond] = await bonds.list();
+    expect(bond!.localCsrk).toHaveLength(16);
+    expect(bond!.localSignCounter).toBeUndefined();
+    // The link is encrypted now: data signing is not for encrypted links.
+    await expect(conn.signedWrite(0x0010, Uint8Array.of(1))).rejects.toThrow(/encrypted/);
+    await conn.disconnect();
+    await sim.clock.delay(100);
+    conn = await connect(adapter);
+    const signed: Array<{ handle: number; value: number[]; csrk: string; signCounter: number | undefined }> = [];
+    const real = conn.gatt.signedWrite.bind(conn.gatt);
+    conn.gatt.signedWrite = (handle, value, key) => {
+      signed.push({ handle, value: [...value], csrk: Buffer.from(key!.csrk!).toString('hex'), signCounter: key!.signCounter });
+      return real(handle, value, key);
+    };
+    await conn.signedWrite(0x0010, Uint8Array.of(7));
+    await conn.signedWrite(0x0010, Uint8Array.of(8));
+    const csrk = Buffer.from(bond!.localCsrk!).toString('hex');
+    expect(signed).toEqual([
+      { handle: 0x0010, value: [7], csrk, signCounter: 0 },
+      { handle: 0x0010, value: [8], csrk, signCounter: 1 },
+    ]);
+    expect((await bonds.list())[0]!.localSignCounter).toBe(2);
+  });
+
+  test('a bond file\'s localSignCounter outside 0..2^32-1 is refused; one inside loads', async () => {
+    const { FileBondStore } = await import('../../src/smp/bonds.js');
+    const os = await import('node:os');
+    const fs = await import('node:fs');
+    const path = await import('node:path');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'blewire-sign-'));
+    try {
+      const store = new FileBondStore(dir);
+      const identity = { type: 1 as const, address: 'C1:22:33:44:55:66' };
+      await store.save({ identity, secureConnections: true, authenticated: false, keySize: 16, localCsrk: new Uint8Array(16).fill(3), localSignCounter: 5 });
+      expect((await store.load(identity))!.localSignCounter).toBe(5);
+      const file = path.join(dir, fs.readdirSync(dir).find(f => f.endsWith('.json'))!);
+      for (const bad of [-1, 2 ** 32, 1.5, '3']) {
+        const j = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
+        j['localSignCounter'] = bad;
+        fs.writeFileSync(file, JSON.stringify(j));
+        expect(await new FileBondStore(dir).load(identity).catch(() => undefined)).toBeUndefined();
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
