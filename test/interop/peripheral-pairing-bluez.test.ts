@@ -17,8 +17,14 @@
  *   C  the authenticated characteristic: 0x05 on an unauthenticated link; agent KeyboardDisplay, we
  *      displayOnly: bluetoothd pairs again with MITM, BlueZ's agent types the passkey we display
  *   D  agent DisplayYesNo, we displayYesNo: Numeric Comparison, both sides show the same six digits
- *   E  tshark: zero malformed frames in the recording
- * afterAll puts BlueZ back (no agent, not bondable, no device) for the other files.
+ *   E  btmgmt sc off, agent NoInputNoOutput: LE legacy Just Works (we respond and distribute our LTK with
+ *      EDIV and Rand, Vol 3, Part H, 3.6.2 / 3.6.3); BlueZ stores that key; it reconnects and encrypts with
+ *      it (LE Long Term Key Request with our EDIV and Rand, answered with our key: btvirt's Encryption
+ *      Change succeeds only when both sides hold the same key)
+ *   F  btmgmt sc off, agent KeyboardDisplay, we displayOnly: LE legacy Passkey Entry (TK = the passkey we
+ *      display, BlueZ's agent types it), the authenticated characteristic reads
+ *   G  tshark: zero malformed frames in the recording
+ * afterAll puts BlueZ back (sc on, no agent, not bondable, no device) for the other files.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -43,7 +49,10 @@ const SVC = '5ec00000-0b1e-4a1e-9c5e-7f3a2b1c0d00';
 const ENC = SVC.replace('5ec00000', '5ec00001');
 const AUTH = SVC.replace('5ec00000', '5ec00002');
 const SLOW = 90_000;
-const LTK_TYPE = { scUnauthenticated: /Authenticated=2\n/, scAuthenticated: /Authenticated=3\n/ } as const;
+const LTK_TYPE = {
+  legacyUnauthenticated: /Authenticated=0\n/, legacyAuthenticated: /Authenticated=1\n/,
+  scUnauthenticated: /Authenticated=2\n/, scAuthenticated: /Authenticated=3\n/,
+} as const;
 
 const timings = new Timings();
 const figures: string[] = [];
@@ -142,6 +151,7 @@ describe('blewire as peripheral, paired by BlueZ 5.66 as the central (bluetoothd
     if (conn?.connected) await conn.disconnect().catch(() => undefined);
     if (ctl) {
       await useAgent(undefined).catch(() => undefined);
+      await btmgmt('sc', 'on').catch(() => undefined);
       await btmgmt('bondable', 'off').catch(() => undefined);
       await bluezForget().catch(() => undefined);
     }
@@ -271,7 +281,88 @@ describe('blewire as peripheral, paired by BlueZ 5.66 as the central (bluetoothd
     }
   });
 
-  it('E: tshark finds no malformed frame in the recording', async () => {
+  /**
+   * BlueZ's [LongTermKey] for us after a legacy pairing as central: the key we distributed, with our EDIV
+   * and Rand (bluetoothd writes Rand as a decimal of the 8 octets read little-endian).
+   */
+  const expectBlueZHoldsOurLegacyKey = async (): Promise<string> => {
+    const info = await bluezInfo();
+    expect(info, 'BlueZ has no bond with us').toBeDefined();
+    const ours = (await ourBond()).localLtk;
+    expect(ours, 'we distributed no LTK').toBeDefined();
+    const group = /\[LongTermKey\]\n([^[]*)/.exec(info!)?.[1] ?? '';
+    expect(group.toUpperCase()).toContain(`KEY=${hex(ours!.key).toUpperCase()}`);
+    expect(group).toContain(`EDiv=${ours!.ediv}\n`);
+    expect(group).toContain(`Rand=${Buffer.from(ours!.rand).readBigUInt64LE(0)}\n`);
+    return group;
+  };
+
+  it('E: btmgmt sc off — legacy Just Works as responder; BlueZ stores the LTK we distributed and re-encrypts a new link with it (EDIV/Rand)', async () => {
+    await bluezForget();
+    expect(await adapter.removeBond(guest.peripheral)).toBe(true);
+    await btmgmt('sc', 'off');
+    await useAgent('NoInputNoOutput');
+    await bluezOk('connect');
+    let before = await mark();
+    const r = await timings.timed('legacy Just Works on demand, we respond (BlueZ ReadValue: 0x0F, pair, read again)', () => bluezOk('read', ENC));
+    expect(Buffer.from(r.value!, 'hex')).toEqual(Buffer.from([1, 2]));
+    expect(conn!.security).toEqual({ level: 2, encrypted: true, keySize: 16, authenticated: false, secureConnections: false, bonded: true });
+    expect(seen.find(p => p.stage === 'paired')).toMatchObject({ method: 'justWorks', secureConnections: false, bonded: true });
+    const smp = await l2capSince(before, 0x0006);
+    const req = smp.find(p => p.dir === 'rx' && p.pdu.startsWith('01'))!;
+    expect(Number.parseInt(req.pdu.slice(6, 8), 16) & 0x08).toBe(0); // no SC bit from BlueZ: legacy
+    // Legacy key distribution from us, the responder (3.6.2 / 3.6.3): Encryption Information and Central Identification.
+    expect(smp.some(p => p.dir === 'tx' && p.pdu.startsWith('06'))).toBe(true);
+    expect(smp.some(p => p.dir === 'tx' && p.pdu.startsWith('07'))).toBe(true);
+    const bond = await ourBond();
+    expect(bond.secureConnections).toBe(false);
+    figures.push(`E: BlueZ Pairing Request ${req.pdu}; legacy Just Works as responder, Pairing Request to paired: ${pairingMs()}`);
+    expect(await expectBlueZHoldsOurLegacyKey()).toMatch(LTK_TYPE.legacyUnauthenticated);
+    // BlueZ reconnects and encrypts with our key: the controller asks us with our EDIV and Rand (7.7.65.5)
+    // and we answer with the key we distributed (7.8.25); btvirt's Encryption Change then succeeds.
+    await bluezOk('disconnect');
+    before = await mark();
+    const c = await bluezOk('connect');
+    expect(c.paired).toBe(true);
+    expect(Buffer.from((await bluezOk('read', ENC)).value!, 'hex')).toEqual(Buffer.from([1, 2]));
+    expect(conn!.security).toMatchObject({ encrypted: true, bonded: true, secureConnections: false });
+    expect(await l2capSince(before, 0x0006)).toEqual([]);
+    expect(await ltkRepliesSince(before)).toEqual([hex(bond.localLtk!.key)]);
+    const req2 = await tshark('-r', capture, '-Y', `frame.number > ${before} && bthci_evt.le_meta_subevent == 0x05`, '-T', 'fields',
+      '-e', 'bthci_evt.le_encrypted_diversifier');
+    expect(req2.trim().split('\n').filter(Boolean).map(Number)).toEqual([bond.localLtk!.ediv]);
+  });
+
+  it('F: btmgmt sc off, agent KeyboardDisplay, we displayOnly — legacy Passkey Entry on demand, BlueZ\'s agent types the passkey we display', async () => {
+    await bluezForget();
+    expect(await adapter.removeBond(guest.peripheral)).toBe(true);
+    await useAgent('KeyboardDisplay');
+    let shown: number | undefined;
+    let typing: Promise<void> = Promise.resolve();
+    const a = agent!;
+    adapter.setPairingPolicy({ io: 'displayOnly', onPasskeyDisplay: n => {
+      shown = n;
+      typing = a.expect(/Enter passkey: /, SLOW).then(() => a.write(`${String(n).padStart(6, '0')}\n`));
+    } });
+    try {
+      await bluezOk('connect');
+      const before = await mark();
+      const r = await timings.timed('legacy Passkey Entry on demand, we display (BlueZ ReadValue: 0x05, pair, read again)', () => bluezOk('read', AUTH));
+      await typing;
+      expect(shown).toBeDefined();
+      expect(Buffer.from(r.value!, 'hex').toString()).toBe('vault');
+      expect(conn!.security).toEqual({ level: 3, encrypted: true, keySize: 16, authenticated: true, secureConnections: false, bonded: true });
+      expect(seen.find(p => p.stage === 'paired')).toMatchObject({ method: 'passkeyResponderDisplays', secureConnections: false, authenticated: true });
+      const smp = await l2capSince(before, 0x0006);
+      expect(smp.find(p => p.dir === 'tx' && p.pdu.startsWith('02'))!.pdu.slice(0, 4)).toBe('0200'); // DisplayOnly
+      figures.push(`F: passkey ${String(shown).padStart(6, '0')}; legacy Passkey Entry as responder, Pairing Request to paired: ${pairingMs()}`);
+      expect(await expectBlueZHoldsOurLegacyKey()).toMatch(LTK_TYPE.legacyAuthenticated);
+    } finally {
+      adapter.setPairingPolicy({});
+    }
+  });
+
+  it('G: tshark finds no malformed frame in the recording', async () => {
     if (conn?.connected) await conn.disconnect();
     expect(await tsharkMalformed(capture)).toEqual([]);
   });
