@@ -40,7 +40,7 @@ import { useBlueZGuest, type BlueZGuestInfo } from './helpers/bluez-guest.js';
 import { BlueZPeer, l2capFrom, lastFrame, ltksSentSince, openBridgedAdapter, ourBondWith } from './helpers/bluez-peer.js';
 import { GuestControl, type GuestProgram } from './helpers/guest-control.js';
 import { Timings } from './helpers/timings.js';
-import { tsharkMalformed } from './helpers/tshark.js';
+import { tshark, tsharkMalformed } from './helpers/tshark.js';
 
 const OPS = fs.readFileSync(fileURLToPath(new URL('./helpers/bluez-central-ops.py', import.meta.url)), 'utf8');
 /** Our static random address (Vol 6, Part B, 1.3.2.1): BlueZ keeps its bond with us under it. */
