@@ -1,8 +1,9 @@
 /**
  * blewire's L2CAP credit-based channels against the Linux kernel's L2CAP (6.1, in the qemu guest),
  * driven by BlueZ 5.66's `l2test`: LE Credit Based Flow Control Mode (Core Vol 3, Part A, 4.22–4.24,
- * 3.4.2–3.4.3, 10.1) in both directions and both ways of opening, on a link where we are the central,
- * and Enhanced Credit Based Flow Control Mode (4.25–4.26).
+ * 3.4.2–3.4.3, 10.1) in both directions and both ways of opening, on a link where we are the central
+ * and on one where we are the PERIPHERAL (bluetoothd connects to our advertising, then l2test opens a
+ * channel to our listener and we open one to its), and Enhanced Credit Based Flow Control Mode (4.25–4.26).
  * blewire runs on the host and talks H4 over the bridged socket to a btvirt
  * controller in the guest; BlueZ's adapter (hci0) shares btvirt's air, and l2test opens and accepts
  * channels on it through the kernel's L2CAP sockets. The test drives l2test over the guest's control
@@ -43,8 +44,9 @@ import type { Adapter } from '../../src/api/adapter.js';
 import type { Connection } from '../../src/api/connection.js';
 import { ChannelClosedError, ChannelRefusedError } from '../../src/errors.js';
 import type { CreditChannel } from '../../src/l2cap/coc.js';
+import type { AdvertisingSet } from '../../src/gap/advertiser.js';
 import { useBlueZGuest, type BlueZGuestInfo } from './helpers/bluez-guest.js';
-import { connectWhenAdvertising, openBridgedAdapter } from './helpers/bluez-peer.js';
+import { BlueZPeer, connectWhenAdvertising, openBridgedAdapter } from './helpers/bluez-peer.js';
 import { GuestControl, type GuestProgram } from './helpers/guest-control.js';
 import { tsharkCreditSdus, tsharkL2cap, tsharkMalformed } from './helpers/tshark.js';
 
@@ -53,6 +55,7 @@ const OURS = 'C2:5A:11:22:33:55';
 /** The guest is qemu TCG on a shared host: the kernel and l2test take seconds. */
 const SLOW = 60_000;
 const ECRED_PEER = fileURLToPath(new URL('./helpers/ecred-peer.py', import.meta.url));
+const CENTRAL_OPS = fs.readFileSync(fileURLToPath(new URL('./helpers/bluez-central-ops.py', import.meta.url)), 'utf8');
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 /** A recognisable SDU: octet i is (i * 7 + seed) & 0xff. */
@@ -86,7 +89,7 @@ function parseDump(text: string): string[] {
  * What each channel carried, in order: SDUs we sent (K-frames towards the peer travel on its CID) and
  * SDUs we read (on our CID), and whether the peer opened the channel. tshark must find the same.
  */
-interface Carried { dir: 'tx' | 'rx'; cid: number; peerOpened: boolean; laterOfRequest: boolean; hex: string }
+interface Carried { dir: 'tx' | 'rx'; handle: number; cid: number; peerOpened: boolean; laterOfRequest: boolean; hex: string }
 const carried: Carried[] = [];
 /** Channels the peer opened (accepted by our listener). */
 const accepted = new WeakSet<CreditChannel>();
@@ -95,13 +98,13 @@ const laterOfRequest = new WeakSet<CreditChannel>();
 /** Sends and notes one SDU. */
 async function send(ch: CreditChannel, sdu: Uint8Array): Promise<void> {
   await ch.send(sdu, { timeout: SLOW });
-  carried.push({ dir: 'tx', cid: ch.peerCid, peerOpened: accepted.has(ch), laterOfRequest: laterOfRequest.has(ch), hex: hex(sdu) });
+  carried.push({ dir: 'tx', handle: ch.handle, cid: ch.peerCid, peerOpened: accepted.has(ch), laterOfRequest: laterOfRequest.has(ch), hex: hex(sdu) });
 }
 /** Reads and notes one SDU. */
 async function read(ch: CreditChannel): Promise<Uint8Array> {
   const sdu = await ch.read({ timeout: SLOW });
   if (!sdu) throw new Error(`channel 0x${ch.cid.toString(16)} ended before an SDU came (${ch.closedError?.message})`);
-  carried.push({ dir: 'rx', cid: ch.cid, peerOpened: accepted.has(ch), laterOfRequest: laterOfRequest.has(ch), hex: hex(sdu) });
+  carried.push({ dir: 'rx', handle: ch.handle, cid: ch.cid, peerOpened: accepted.has(ch), laterOfRequest: laterOfRequest.has(ch), hex: hex(sdu) });
   return sdu;
 }
 const groupBy = <T>(xs: T[], key: (x: T) => string, val: (x: T) => string): Record<string, string[]> => {
@@ -341,6 +344,110 @@ describe('L2CAP credit-based channels with the Linux kernel (BlueZ 5.66 l2test i
     }
   });
 
+  it('blewire as the PERIPHERAL: bluetoothd connects to our advertising; l2test opens a channel to our listener and we open one to its; credits run out and come back both ways', async () => {
+    // Our central link to BlueZ goes first: the cases above shared it.
+    if (conn?.connected) await conn.disconnect();
+    conn = undefined;
+    const peer = new BlueZPeer(ctl, guest, OURS, SLOW);
+    // bluetoothd knows us from that link; it finds us anew by our advertising.
+    await peer.forget();
+    const incoming = adapter.accept();
+    let set: AdvertisingSet | undefined;
+    let link: Connection | undefined;
+    try {
+      set = await adapter.advertise({ name: 'bw-coc' });
+      // bluetoothd finds our advertising, connects (the kernel is the central) and discovers our GATT
+      // database (bluez-central-ops.py connect waits for ServicesResolved).
+      const r = await ctl.run(['python3', '-c', CENTRAL_OPS, 'connect', OURS], 150_000);
+      const line = JSON.parse(r.stdout.trim().split('\n').pop() || '{}') as { ok?: boolean; error?: string };
+      expect(line.error, `bluetoothd connect: ${r.stdout}\n${r.stderr}`).toBeUndefined();
+      link = (await incoming.next()).value as Connection;
+      expect(link.role).toBe('peripheral');
+      expect(link.address).toBe(guest.peripheral);
+
+      // 1. l2test -y on the kernel's side opens a channel to our listener over that link (the kernel
+      //    finds its LE link to us by address and type) and sends 4 SDUs of 600 octets: we give 2 credits
+      //    with MPS 50, so it stalls on ours (13 K-frames each) and goes on as we read.
+      const listener = adapter.listen(0x8b, { mtu: 700, mps: 50, initialCredits: 2 });
+      try {
+        const { p, dump } = await l2test(['-y', '-V', 'le_random', '-P', '139', '-N', '4', '-b', '600', '-I', '900', OURS]);
+        const ch = await listener.accept({ timeout: SLOW });
+        if (!ch) throw new Error('the listener closed');
+        accepted.add(ch);
+        expect(ch.handle).toBe(link.handle);
+        expect(ch.mtu).toBe(900);
+        const kernelCredits = ch.credits;
+        expect(kernelCredits).toBe(Math.floor(900 / ch.peerMps) + 1);
+        for (let seq = 0; seq < 4; seq++) expect(hex(await read(ch))).toBe(hex(l2testSdu(seq, 600)));
+        expect(ch.stats.framesReceived).toBe(4 * Math.ceil(602 / 50));
+        // Every K-frame but the first two came on a credit we gave back as we read.
+        expect(ch.stats.creditsGranted).toBeGreaterThanOrEqual(4 * Math.ceil(602 / 50) - 2);
+        await p.expect(/Receiving/, SLOW);
+        // Back to l2test: more K-frames than the kernel's credits, so we wait for its Flow Control
+        // Credit Indications. (l2test reads into a buffer of -b octets: an SDU longer than 600 would
+        // reach it cut short.)
+        const back = [pattern(600, 0x21), pattern(1, 0x22), pattern(ch.peerMps + 1, 0x23), pattern(600, 0x24), pattern(599, 0x25), pattern(577, 0x26)];
+        for (const sdu of back) await send(ch, sdu);
+        for (const sdu of back) await p.expect(new RegExp(`Received ${sdu.length} bytes`), SLOW);
+        const frames = back.reduce((k, s) => k + Math.ceil((s.length + 2) / ch.peerMps), 0);
+        expect(ch.stats.framesSent).toBe(frames);
+        expect(frames).toBeGreaterThan(kernelCredits);
+        expect(ch.stats.creditsReceived).toBeGreaterThanOrEqual(frames - kernelCredits);
+        expect(ch.stats.creditStalls).toBeGreaterThan(0);
+        await ch.close();
+        expect(ch.closedError).toMatchObject({ by: 'local' });
+        await p.expect(/Disconnect|Read error|Exit/, SLOW);
+        expect(await dumped(dump)).toEqual(back.map(hex));
+        figures.push(`peripheral link, l2test -> our listener: kernel MTU ${ch.mtu}, MPS ${ch.peerMps}, credits ${kernelCredits}; ` +
+          `we granted ${ch.stats.creditsGranted}; back to it ${frames} K-frames, ${ch.stats.creditsReceived} credits from the kernel, ${ch.stats.creditStalls} stalls`);
+      } finally {
+        listener.close();
+      }
+
+      // 2. We open a channel from the peripheral side to l2test -d (the kernel's listener) on the same
+      //    link, and send it more than its credits cover; then l2test -w's SDUs come to us on 1 credit.
+      const d = await l2test(['-d', '-V', 'le_public', '-P', '141', '-I', '1000']);
+      await listening(d.p);
+      const out = await link.openChannel(0x8d, { mtu: 1000, mps: 100, initialCredits: 4, timeout: SLOW });
+      expect(out.handle).toBe(link.handle);
+      const kernelCredits = out.credits;
+      expect(kernelCredits).toBe(Math.floor(1000 / out.peerMps) + 1);
+      const sizes = [1000, 5, out.peerMps, 1000, 999, 1000, 333];
+      const sdus = sizes.map((n, i) => pattern(n, 0x40 + i));
+      for (const sdu of sdus) await send(out, sdu);
+      for (const n of sizes) await d.p.expect(new RegExp(`Received ${n} bytes`), SLOW);
+      const frames = sizes.reduce((k, n) => k + Math.ceil((n + 2) / out.peerMps), 0);
+      expect(out.stats.framesSent).toBe(frames);
+      expect(frames).toBeGreaterThan(kernelCredits);
+      expect(out.stats.creditsReceived).toBeGreaterThanOrEqual(frames - kernelCredits);
+      expect(out.stats.creditStalls).toBeGreaterThan(0);
+      await out.close();
+      await d.p.expect(/Disconnect/, SLOW);
+      expect(await dumped(d.dump)).toEqual(sdus.map(hex));
+      figures.push(`peripheral link, blewire -> l2test -d: ${sdus.length} SDUs, ${frames} K-frames on ${kernelCredits} initial credits, ` +
+        `${out.stats.creditsReceived} given back, ${out.stats.creditStalls} stalls`);
+
+      const w = await l2test(['-w', '-V', 'le_public', '-P', '143', '-N', '5', '-b', '250', '-g', '8000']);
+      await listening(w.p);
+      const inn = await link.openChannel(0x8f, { mtu: 512, mps: 23, initialCredits: 1, timeout: SLOW });
+      for (let seq = 0; seq < 5; seq++) expect(hex(await read(inn))).toBe(hex(l2testSdu(seq, 250)));
+      // 252 octets in K-frames of at most 23: 11 each, every one after the first on a credit we gave back.
+      expect(inn.stats.framesReceived).toBe(5 * 11);
+      expect(inn.stats.creditsGranted).toBeGreaterThanOrEqual(5 * 11 - 1);
+      expect(await inn.read({ timeout: SLOW })).toBeUndefined();
+      expect(inn.closedError).toMatchObject({ by: 'peer' });
+      await w.p.expect(/Disconnect/, SLOW);
+      // The link carried all of it and is still ours.
+      expect(link.connected).toBe(true);
+      expect(link.role).toBe('peripheral');
+    } finally {
+      await incoming.return!();
+      await set?.stop().catch(() => undefined);
+      if (link?.connected) await link.disconnect().catch(() => undefined);
+      await peer.forget().catch(() => undefined);
+    }
+  });
+
   it('the recording: tshark frames exactly the K-frames each side sent and reassembles the same SDUs; no frame is malformed', async () => {
     // Let the recorder flush what it holds.
     await new Promise(r => setTimeout(r, 200));
@@ -348,14 +455,15 @@ describe('L2CAP credit-based channels with the Linux kernel (BlueZ 5.66 l2test i
     // payloads in order are the SDU Length and the SDU of every SDU that went that way.
     const frames = (await tsharkL2cap(capture)).filter(r => r.cid >= 0x0040);
     const joined = (g: Record<string, string[]>): Record<string, string> => Object.fromEntries(Object.entries(g).map(([k, v]) => [k, v.join('')]));
-    expect(joined(groupBy(frames, r => `${r.dir}/${r.cid}`, r => r.payload)), 'K-frames on the wire')
-      .toEqual(joined(groupBy(carried, r => `${r.dir}/${r.cid}`, r => withLength(r.hex))));
+    // Keyed by link too: the kernel numbers its CIDs per link, so the peripheral link's repeat the first's.
+    expect(joined(groupBy(frames, r => `${r.dir}/${r.handle}/${r.cid}`, r => r.payload)), 'K-frames on the wire')
+      .toEqual(joined(groupBy(carried, r => `${r.dir}/${r.handle}/${r.cid}`, r => withLength(r.hex))));
     // tshark's own reassembly (from the credit-based signalling it saw) must give back our SDUs. tshark 4.0
     // does not recognise the K-frames coming towards the side that answered a connection request, nor
     // any channel but the first of an enhanced request: those SDUs are in the framing check above only.
     const rows = await tsharkCreditSdus(capture);
-    const decoded = groupBy(rows, r => `${r.dir}/${r.cid}`, r => r.hex);
-    const ours = groupBy(carried.filter(r => !(r.dir === 'rx' && r.peerOpened) && !r.laterOfRequest), r => `${r.dir}/${r.cid}`, r => r.hex);
+    const decoded = groupBy(rows, r => `${r.dir}/${r.handle}/${r.cid}`, r => r.hex);
+    const ours = groupBy(carried.filter(r => !(r.dir === 'rx' && r.peerOpened) && !r.laterOfRequest), r => `${r.dir}/${r.handle}/${r.cid}`, r => r.hex);
     expect(decoded).toEqual(ours);
     expect(await tsharkMalformed(capture)).toEqual([]);
     figures.push(`tshark: ${frames.length} K-frames, ${rows.length} SDUs reassembled by tshark, ${carried.length} SDUs carried`);
