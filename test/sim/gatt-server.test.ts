@@ -289,6 +289,55 @@ describe('adapter.serve on the simulated air', () => {
     expect(await server.notify(0xfff1, Uint8Array.of(4))).toBe(0);
   });
 
+  test('Read Multiple Variable and ATT_MTU 23 as the server: values whole (one completed by Read Blob); notify() cuts a value to ATT_MTU - 3 and goes only to the connections given', async () => {
+    const { air, peripheral, att } = await setup({ central: { mtu: 23 } });
+    const second = createSimulator({ name: 'central 2', peripherals: [] }, { air });
+    const central2 = await Adapter.open({ transport: second.transport, bonds: false, mtu: 23 });
+    open.push(central2);
+    const long = Uint8Array.from({ length: 40 }, (_, i) => i);
+    const server = await peripheral.serve([{ uuid: SVC, characteristics: [
+      { uuid: 0xfff1, properties: ['read'], value: 'one' },
+      { uuid: 0xfff2, properties: ['read'], onRead: async () => Uint8Array.of(0xaa, 0xbb) },
+      { uuid: 0xfff3, properties: ['read'], value: long },
+      { uuid: 0xfff4, properties: ['read', 'notify'], value: Uint8Array.of(0) },
+    ] }]);
+    const first = await connect(peripheral, open.find(a => a !== peripheral && a !== central2)!);
+    const h = [0xfff1, 0xfff2, 0xfff3].map(u => server.handleOf(u));
+    const le = (x: number): string => toHex(Uint8Array.of(x & 0xff, x >> 8));
+    // Read Multiple Variable (Vol 3, Part F, 3.4.4.11 / Part G, 4.8.5): the response holds Length/Value
+    // tuples up to ATT_MTU - 1; the third value does not fit whole, so the client completes it.
+    const values = await first.conn.gatt.readMultipleVariable(h);
+    expect(values.map(v => toHex(v))).toEqual([toHex(new TextEncoder().encode('one')), 'aabb', toHex(long)]);
+    expect(att).toContainEqual({ dir: 'rx', hex: `20${h.map(le).join('')}` });
+    // 0x21, then (3, 'one'), (2, aabb), (40, the first 22 - 7 - 4 = 11 octets): 22 octets in all; the
+    // client then reads the cut value again with a long read (Read, Read Blob at 22).
+    const rsp = att.find(p => p.dir === 'tx' && p.hex.startsWith('21'))!;
+    expect(rsp.hex).toBe('21' + '0300' + toHex(new TextEncoder().encode('one')) + '0200aabb' + '2800' + toHex(long.subarray(0, 11)));
+    expect(att).toContainEqual({ dir: 'rx', hex: `0a${le(h[2]!)}` });
+    expect(att).toContainEqual({ dir: 'rx', hex: `0c${le(h[2]!)}1600` });
+
+    // Notifications at ATT_MTU 23 carry at most 20 octets (3.4.7.1); `connections` picks the receivers.
+    const accepted = peripheral.accept();
+    const ad = await central2.find({ name: 'srv', timeout: 5000 });
+    const conn2 = await central2.connect(ad!);
+    const incoming2 = (await accepted.next()).value as Connection;
+    await accepted.return!();
+    const got1: string[] = [], got2: string[] = [];
+    await (await first.conn.characteristic(SVC, 0xfff4)).subscribe(v => got1.push(toHex(v)));
+    await (await conn2.characteristic(SVC, 0xfff4)).subscribe(v => got2.push(toHex(v)));
+    expect(server.subscribers(0xfff4)).toHaveLength(2);
+    const big = Uint8Array.from({ length: 30 }, (_, i) => 0x80 + i);
+    expect(await server.notify(0xfff4, big, { connections: [incoming2] })).toBe(1);
+    await expect.poll(() => got2).toEqual([toHex(big.subarray(0, 20))]);
+    expect(got1).toEqual([]);
+    // The stored value stays whole: a read of it is a long read.
+    expect(toHex(await (await first.conn.characteristic(SVC, 0xfff4)).read())).toBe(toHex(big));
+    expect(await server.notify(0xfff4, Uint8Array.of(5))).toBe(2);
+    await expect.poll(() => got1).toEqual(['05']);
+    await expect.poll(() => got2).toEqual([toHex(big.subarray(0, 20)), '05']);
+    expect(att).toContainEqual({ dir: 'tx', hex: `1b${le(server.handleOf(0xfff4))}${toHex(big.subarray(0, 20))}` });
+  });
+
   test('a client that vanishes mid-indication: indicate resolves with no confirmation, nothing hangs, the server serves the next client', async () => {
     const { peripheral, central } = await setup();
     const server = await peripheral.serve([{ uuid: SVC, characteristics: [{ uuid: 0xfff2, properties: ['indicate', 'read'], value: 'v' }] }]);
