@@ -11,10 +11,17 @@
 #                                this process leaves the bus, bluetoothd drops its notify session and writes
 #                                the CCCD back to 0000 by itself, as captures/bluez-central-gatt shows)
 #   listen ADDR CHAR_UUID SECS   no StartNotify: wait up to SECS for a notification to change Value
+#   acquire-notify ADDR CHAR_UUID N
+#                                AcquireNotify (bluetoothd writes the CCCD and hands over a socket on which
+#                                every notification is one packet, none merged or missed), read N of them,
+#                                close the socket (bluetoothd then writes the CCCD back to 0000)
+#   info ADDR                    what bluetoothd holds for the device: Name, AddressType, UUIDs, Connected
 #   disconnect ADDR              Device1.Disconnect, wait Connected false
 #
 # Prints ONE JSON line: {"ok": true, ...} or {"error": "..."}; every wait has a deadline.
 import json
+import os
+import select
 import sys
 import time
 
@@ -104,6 +111,13 @@ def main():
     dev = device_path()
     if not dev:
         raise RuntimeError('bluetoothd does not know ' + address)
+    if op == 'info':
+        props = dbus.Interface(bus.get_object(BLUEZ, dev), PROPS).GetAll('org.bluez.Device1')
+        out['name'] = str(props.get('Name', ''))
+        out['addressType'] = str(props.get('AddressType', ''))
+        out['uuids'] = [str(u) for u in props.get('UUIDs', [])]
+        out['connected'] = bool(props.get('Connected', False))
+        return
     if op == 'disconnect':
         dbus.Interface(bus.get_object(BLUEZ, dev), 'org.bluez.Device1').Disconnect()
         wait_for('Connected false', lambda: not bool(dev_prop(dev, 'Connected')), 30)
@@ -136,6 +150,25 @@ def main():
                 raise
         out['values'] = [v.hex() for v in seen]
         out['notifying'] = bool(cprops.Get('org.bluez.GattCharacteristic1', 'Notifying'))
+    elif op == 'acquire-notify':
+        fd, mtu = chrc.AcquireNotify({}, timeout=120)
+        sock = fd.take()
+        out['started'] = ms()
+        out['mtu'] = int(mtu)
+        values = []
+        end = time.monotonic() + 60
+        try:
+            while len(values) < int(args[3]):
+                left = end - time.monotonic()
+                if left <= 0 or not select.select([sock], [], [], left)[0]:
+                    raise RuntimeError('%d of %s notifications within 60 s: %s' % (len(values), args[3], values))
+                data = os.read(sock, 4096)
+                if not data:
+                    raise RuntimeError('bluetoothd closed the notification socket after %d' % len(values))
+                values.append(data.hex())
+        finally:
+            os.close(sock)
+        out['values'] = values
     else:
         raise RuntimeError('unknown operation ' + op)
     out['paired'] = bool(dev_prop(dev, 'Paired'))
