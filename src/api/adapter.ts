@@ -40,7 +40,7 @@ import {
 } from '../gap/privacy.js';
 import type { SmpAddress } from '../smp/session.js';
 import { normaliseAddress } from '../gap/filters.js';
-import { ControllerResolvingList } from '../gap/resolving-list.js';
+import { ControllerResolvingList, LOCAL_ENTRY } from '../gap/resolving-list.js';
 
 export interface AdapterOpenOptions {
   /** A transport spec ('hci0', 'unix:/path', 'sim', …; default env BLEWIRE_TRANSPORT) or an open transport. */
@@ -124,6 +124,17 @@ export interface LocalPrivacyInfo {
   readonly rotations: number;
   /** Change the address now (between connection attempts) and restart the period; resolves with it. */
   rotate(): Promise<string>;
+  /**
+   * Who makes the address undirected advertising goes out from: 'controller' when it claims LL Privacy
+   * and holds our IRK in its resolving list (Own_Address_Type 0x03; it makes a new RPA every
+   * `rotateSeconds` by itself, Vol 4, Part E, 7.8.45), else 'host' (`address`, LE Set Random Address).
+   */
+  readonly advertisingRpa: 'controller' | 'host';
+  /**
+   * The RPA undirected advertising uses now: the controller's (LE Read Local Resolvable Address for
+   * our entry, Vol 4, Part E, 7.8.43) when it makes it, else `address`.
+   */
+  advertisingAddress(): Promise<string>;
 }
 
 /**
@@ -402,6 +413,13 @@ export class Adapter extends EventEmitter<AdapterEvents> {
       rotateSeconds: p.intervalMs / 1000,
       rotations: p.rotations,
       rotate: () => p.rotate(),
+      advertisingRpa: this.resolvingList.ownRpaByController ? 'controller' : 'host',
+      advertisingAddress: async () => {
+        if (!this.resolvingList.ownRpaByController) return this.rpa ?? p.address;
+        const r = await this.host.command({ kind: 'leReadLocalResolvableAddress',
+          peerIdentityAddressType: LOCAL_ENTRY.type, peerIdentityAddress: LOCAL_ENTRY.address });
+        return r.localResolvableAddress.toUpperCase();
+      },
     };
   }
 

@@ -405,8 +405,9 @@ export class AdvertisingSet {
    */
   readdress(change: { setAddress?: () => Promise<void>; address?: string }): Promise<void> {
     return this.run(async () => {
-      // An extended set advertising from our public address keeps it.
-      if (change.address !== undefined && this.plan.ownAddressType !== 1) return;
+      // An extended set advertising from our public address keeps it (Own_Address_Type 0x00 / 0x02);
+      // 0x03 falls back to the set's random address where the controller has no RPA of ours to use.
+      if (change.address !== undefined && (this.plan.ownAddressType & 1) === 0) return;
       const was = this.enabledFlag;
       if (was) await this.enable(false);
       if (change.setAddress) await change.setAddress();
@@ -473,8 +474,9 @@ export class AdvertisingSet {
         throw e;
       });
       this.txPower = r.selectedTxPower;
-      // A set advertising with a random address needs its own (7.8.52); we give it the adapter's.
-      if (p.ownAddressType === 1 && own.randomAddress) {
+      // A set advertising with a random address needs its own (7.8.52); we give it the adapter's. With
+      // 0x03 it is the fallback for a peer the resolving list does not hold (7.8.53).
+      if ((p.ownAddressType & 1) === 1 && own.randomAddress) {
         await host.command({ kind: 'leSetAdvertisingSetRandomAddress', advertisingHandle: this.handle, randomAddress: own.randomAddress });
       }
     }
@@ -684,7 +686,7 @@ function planOf(o: AdvertiseOptions, owner: Advertiser, handle: number): Plan {
   if (intervalMin > intervalMax) throw new ArgumentError(`advertise: interval min ${range.min} ms is above max ${range.max} ms`);
   const own = owner.own();
   const ownAddressType = o.ownAddressType === undefined ? own.type : o.ownAddressType === 'random' ? 1 : 0;
-  if (ownAddressType === 1 && !own.randomAddress) {
+  if ((ownAddressType & 1) === 1 && !own.randomAddress) {
     throw new ArgumentError('advertise: ownAddressType random needs a random address: open the adapter with randomAddress');
   }
   if (o.txPower !== undefined && (!Number.isInteger(o.txPower) || o.txPower < -127 || o.txPower > 20)) {

@@ -18,6 +18,16 @@
  *
  * IRKs go in the order SMP carries them, least significant octet first, which is HCI's order too.
  *
+ * Our own RPA made by the controller (Vol 6, Part B, 6.4 / 1.3.2.2): with our privacy and a controller
+ * that claims LL Privacy, the list's first entry is ours alone: peer identity 00:00:00:00:00:00 (public),
+ * peer IRK zero, Local_IRK ours. Undirected advertising names no peer, so the advertising parameters
+ * carry that zero address as Peer_Address (7.8.5 / 7.8.53: with Own_Address_Type 0x02 / 0x03 the
+ * Peer_Address selects the list entry whose local IRK makes the advertiser's address); the controller
+ * then advertises from an RPA of our IRK and makes a new one every RPA timeout (7.8.45) by itself, with
+ * no LE Set Random Address from the host. Without the entry a controller falls back to the random
+ * address (our host RPA) for undirected advertising. The entry takes one slot of the list. A peer that
+ * advertises from the public address 00:00:00:00:00:00 would match it; its zero IRK resolves nothing.
+ *
  * The host-side resolver (privacy.ts) stays in use for everything else: bonds that did not fit in the
  * list (bounded by the controller's size), a controller without a list (or whose commands fail:
  * logged, and the list is then not used until the next bring-up), and addresses the controller hands
@@ -29,6 +39,10 @@ import type { SmpAddress } from '../smp/session.js';
 import type { ResolvableBond } from './privacy.js';
 
 const ZERO_IRK = new Uint8Array(16);
+
+/** The identity of our own entry (see above): what undirected advertising names as Peer_Address. */
+export const LOCAL_ENTRY: ResolvingListEntry = { type: 0, address: '00:00:00:00:00:00' };
+const LOCAL_KEY = `${LOCAL_ENTRY.type}/${LOCAL_ENTRY.address}`;
 
 export interface ResolvingListOptions {
   /** Run `fn` with scanning, initiating and advertising stopped (the adapter's GAP scheduler). */
@@ -85,7 +99,16 @@ export class ControllerResolvingList {
 
   /** Whether the controller resolves this identity (its RPAs reach us as the identity, type 0x02 / 0x03). */
   has(address: string, type: 0 | 1): boolean {
-    return this.resolves && this.entries.has(`${type}/${address.toUpperCase()}`);
+    const key = `${type}/${address.toUpperCase()}`;
+    return this.resolves && key !== LOCAL_KEY && this.entries.has(key);
+  }
+
+  /**
+   * The controller makes our advertising address from our IRK (our entry is in its list and it
+   * claims LL Privacy): undirected advertising with Own_Address_Type 0x03 goes out from its RPAs.
+   */
+  get ownRpaByController(): boolean {
+    return this.resolves && this.entries.has(LOCAL_KEY);
   }
 
   /** The controller lost its list (reset, Hardware Error): nothing is in it and it may be tried again. */
@@ -125,6 +148,12 @@ export class ControllerResolvingList {
     const wanted: Array<{ identity: SmpAddress; irk: Uint8Array }> = [];
     const seen = new Set<string>();
     let overflow = 0;
+    // Our entry first (see the top of this file): only where the controller makes RPAs in its link layer.
+    const localIrk = this.o.localIrk();
+    if (localIrk && this.host.info.hasLeFeature('llPrivacy')) {
+      wanted.push({ identity: { type: LOCAL_ENTRY.type, address: LOCAL_ENTRY.address }, irk: ZERO_IRK });
+      seen.add(LOCAL_KEY);
+    }
     for (const b of bonds) {
       if (!(b.peerIrk instanceof Uint8Array) || b.peerIrk.length !== 16) continue;
       const key = `${b.identity.type === 0 ? 0 : 1}/${b.identity.address.toUpperCase()}`;
@@ -149,6 +178,7 @@ export class ControllerResolvingList {
           const type = w.identity.type === 0 ? 0 : 1, address = w.identity.address.toUpperCase();
           await this.host.command({ kind: 'leAddDeviceToResolvingList', peerIdentityAddressType: type, peerIdentityAddress: address, peerIrk: w.irk, localIrk: local });
           this.entries.add(`${type}/${address}`);
+          if (`${type}/${address}` === LOCAL_KEY) continue; // ours: no peer to hear
           // Device privacy mode (7.8.77): in the default network mode the controller would ignore a
           // bonded peer that advertises with its identity address (privacy off, or a device that
           // uses its identity for some sets), and the host would no longer hear it at all.

@@ -53,6 +53,8 @@ export const SUPPORTED_COMMAND_BITS = {
   leRemoveDeviceFromResolvingList: [34, 4],
   leClearResolvingList: [34, 5],
   leReadResolvingListSize: [34, 6],
+  leReadPeerResolvableAddress: [34, 7],
+  leReadLocalResolvableAddress: [35, 0],
   leSetAddressResolutionEnable: [35, 1],
   leSetResolvablePrivateAddressTimeout: [35, 2],
   leReadMaximumDataLength: [35, 3],

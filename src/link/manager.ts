@@ -55,10 +55,10 @@ export class ConnectionManager {
     this.ownAddressType = ownAddressType;
     this.randomAddress = randomAddress;
     this.initiator = new Initiator<LeLink>(host, scanner, clock, ownAddressType);
-    // Advertising keeps 0x00 / 0x01: undirected advertising names no peer for the controller to make
-    // an RPA for (Own_Address_Type 0x03 would only mean our random address, and an extended set's
-    // own random address is given for type 0x01 only).
-    this.advertiser = new Advertiser(host, clock, this.acceptor, () => ({ type: ownAddressType() & 1, randomAddress: randomAddress() }));
+    // Advertising takes the same type: 0x03 only where the controller's resolving list holds our own
+    // entry (gap/resolving-list.ts), which undirected advertising names with Peer_Address zero, so the
+    // controller advertises from its RPAs of our IRK; a set's random address stays the fallback.
+    this.advertiser = new Advertiser(host, clock, this.acceptor, () => ({ type: ownAddressType(), randomAddress: randomAddress() }));
     host.on('leConnectionComplete', e => this.connectionComplete(e.status, e.connectionHandle, e.role, e.peerAddressType,
       e.peerAddress, e.connectionInterval, e.peripheralLatency, e.supervisionTimeout));
     host.on('leEnhancedConnectionComplete', e => this.connectionComplete(e.status, e.connectionHandle, e.role,

@@ -114,6 +114,8 @@ export interface HostAdvertisingSet {
   txPower: number;
   data: Uint8Array;
   scanRsp: Uint8Array;
+  /** `address` is an RPA the controller made from a resolving list entry's local IRK (Own_Address_Type 0x02 / 0x03). */
+  localRpa?: boolean;
 }
 
 /** One host advertising set as the other controllers' radios see it. */

@@ -142,6 +142,8 @@ export class SimController implements LinkOwner {
   addressResolution = false;
   /** LE Set Resolvable Private Address Timeout (7.8.45), seconds; 900 after reset. */
   rpaTimeoutS = 900;
+  /** The next RPA timeout while a set advertises from a controller RPA (armRpaTimer). */
+  private rpaTimer: SimEvent | undefined;
   /** Air address → what the list made of it (null: nobody in it); cleared when the list changes. */
   private readonly resolvedAir = new Map<string, { type: 2 | 3; address: string } | null>();
   private nextHandle = 0x0040;
@@ -423,15 +425,29 @@ export class SimController implements LinkOwner {
   airChanged(): void {
     if (!this.air) return;
     const sets: HostAdvertisingSet[] = [];
-    const own = (type: number, setAddress?: string): { address: string; addressType: 0 | 1 } =>
-      type === 1 || type === 3 ? { address: setAddress ?? this.randomAddress ?? this.address, addressType: 1 } : { address: this.address, addressType: 0 };
+    const usedEntries = new Set<string>();
+    // Own_Address_Type (7.8.5 / 7.8.53): 0x02 / 0x03 ask for an RPA from the local IRK of the list
+    // entry that Peer_Address names (Vol 6, Part B, 6.4), made anew each RPA timeout; without such an
+    // entry (or with resolution off) the public address (0x02) or the random one (0x03).
+    const own = (type: number, setAddress: string | undefined, peerType: number, peer: string):
+      { address: string; addressType: 0 | 1; localRpa?: boolean } => {
+      if (type >= 2) {
+        const id = { type: peerType === 0 ? 2 : 3, address: peer.toUpperCase() } as const;
+        const rpa = this.addressResolution ? this.localRpaFor(id) : undefined;
+        if (rpa !== undefined) {
+          usedEntries.add(`${peerType === 0 ? 0 : 1}/${id.address}`);
+          return { address: rpa, addressType: 1, localRpa: true };
+        }
+      }
+      return type === 1 || type === 3 ? { address: setAddress ?? this.randomAddress ?? this.address, addressType: 1 } : { address: this.address, addressType: 0 };
+    };
     const legacy = this.legacyAdv;
     const lp = legacy.params as HciCommandOf<'leSetAdvertisingParameters'> | undefined;
     if (legacy.enabled && lp) {
       // Advertising_Type (Vol 4, Part E, 7.8.5): 0 ADV_IND, 1 / 4 ADV_DIRECT_IND, 2 ADV_SCAN_IND, 3 ADV_NONCONN_IND.
       const t = lp.advertisingType;
       // High duty cycle directed: ADV_DIRECT_IND every 3.75 ms or less, its interval fields unused (Vol 6, Part B, 4.4.2.4.3).
-      sets.push({ key: -1, ...own(lp.ownAddressType), extended: false, connectable: t === 0 || t === 1 || t === 4,
+      sets.push({ key: -1, ...own(lp.ownAddressType, undefined, lp.peerAddressType, lp.peerAddress), extended: false, connectable: t === 0 || t === 1 || t === 4,
         scannable: t === 0 || t === 2, directedTo: t === 1 || t === 4 ? lp.peerAddress.toUpperCase() : undefined,
         intervalMs: t === 1 ? 3.75 : lp.advertisingIntervalMin * 0.625, sid: 0, txPower: 127, primaryPhy: 1, secondaryPhy: 0,
         data: t === 1 || t === 4 ? new Uint8Array(0) : legacy.data, scanRsp: legacy.scanRsp });
@@ -441,7 +457,7 @@ export class SimController implements LinkOwner {
       if (!set.enabled || !p) continue;
       // Advertising_Event_Properties (7.8.53): bit 0 connectable, 1 scannable, 2 directed, 4 legacy, 6 include TX power.
       const props = p.advertisingEventProperties;
-      sets.push({ key: handle, ...own(p.ownAddressType, set.randomAddress), extended: (props & 0x10) === 0,
+      sets.push({ key: handle, ...own(p.ownAddressType, set.randomAddress, p.peerAddressType, p.peerAddress), extended: (props & 0x10) === 0,
         connectable: (props & 0x01) !== 0, scannable: (props & 0x02) !== 0,
         directedTo: props & 0x04 ? p.peerAddress.toUpperCase() : undefined,
         intervalMs: props & 0x08 ? 3.75 : p.primaryAdvertisingIntervalMin * 0.625, sid: p.advertisingSid,
@@ -452,6 +468,37 @@ export class SimController implements LinkOwner {
     // Keep the object of a set that did not change, so the other radios keep its advertising events.
     this.hostAdv = sets.map(d => this.hostAdv.find(h => sameSet(h.set, d)) ?? new HostAdvertiser(this, d));
     this.air.changed(this);
+    this.armRpaTimer(usedEntries);
+  }
+
+  /**
+   * While a set advertises from an RPA this controller made, the RPA timeout (7.8.45) ends that
+   * address: one timer on the simulated clock, at the timeout after the entries' RPAs were made, that
+   * rebuilds what the air hears (localRpaFor makes the new addresses). Cleared when no set needs it.
+   */
+  private armRpaTimer(entries: ReadonlySet<string>): void {
+    this.rpaTimer?.cancel();
+    this.rpaTimer = undefined;
+    let due = Infinity;
+    for (const key of entries) {
+      const made = this.resolvingList.get(key)?.localRpa;
+      if (made) due = Math.min(due, made.atUs + this.rpaTimeoutS * 1e6);
+    }
+    if (!Number.isFinite(due)) return;
+    this.rpaTimer = this.clock.scheduleAt(Math.max(due, this.clock.micros + 1), () => {
+      this.rpaTimer = undefined;
+      this.airChanged();
+    });
+  }
+
+  /**
+   * LE Read Local Resolvable Address (7.8.43): our current RPA for a listed identity; Unknown
+   * Connection Identifier for one not in the list. Zero without a local IRK or with resolution off.
+   */
+  localResolvableAddress(type: number, address: string): string | number {
+    if (type > 1) return S.invalidParameters;
+    if (!this.resolvingList.has(`${type}/${address.toUpperCase()}`)) return S.unknownConnection;
+    return (this.addressResolution ? this.localRpaFor({ type: type === 0 ? 2 : 3, address: address.toUpperCase() }) : undefined) ?? ZERO_ADDR;
   }
 
   /**
@@ -465,6 +512,9 @@ export class SimController implements LinkOwner {
       { intervalUs: central.intervalUs, latency: central.latency, supervisionTimeoutUs: central.supervisionTimeoutUs }, central.firstAnchorUs);
     const peerId = this.resolveAir(central.address, central.addressType);
     if (peerId) link.peerIdentity = peerId;
+    // The set advertised from an RPA we made: LE Enhanced Connection Complete names it (7.7.65.10).
+    const ours = this.hostAdv.find(h => h.set.key === key);
+    if (ours?.set.localRpa) link.localRpa = ours.set.address;
     link.peer = peer;
     this.links.set(handle, link);
     this.buffers.open(handle);
@@ -935,6 +985,8 @@ export class SimController implements LinkOwner {
     this.resolvedAir.clear();
     this.addressResolution = false;
     this.rpaTimeoutS = 900;
+    this.rpaTimer?.cancel();
+    this.rpaTimer = undefined;
     this.buffers.clear();
     for (const s of this.advSets.values()) s.timer?.cancel();
     this.advSets.clear();
@@ -961,6 +1013,8 @@ export class SimController implements LinkOwner {
     this.links.clear();
     for (const t of this.advTimers.values()) t.cancel();
     this.advTimers.clear();
+    this.rpaTimer?.cancel();
+    this.rpaTimer = undefined;
   }
 
   /** The address a command's Own_Address_Type names (0 / 2 public, 1 / 3 random). */

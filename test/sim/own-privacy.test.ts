@@ -6,6 +6,8 @@
 // bonding peer (Identity Information / Identity Address Information, Vol 3, Part H, 3.6.4 / 3.6.5), and
 // that peer recognises it by identity under a later RPA. The IRK is kept in the bond store (0600 file
 // in a 0700 directory), the same on every open; a damaged key file and a bad period are typed errors.
+// These run on a controller without LL Privacy (HOST_RPA: as btvirt and many adapters), where the host
+// makes every RPA; a controller with it makes our advertising RPA itself (controller-privacy.test.ts).
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +21,9 @@ import { ah } from '../../src/smp/crypto.js';
 import { FileBondStore, LOCAL_IDENTITY_FILE, MemoryBondStore } from '../../src/smp/bonds.js';
 import { createSimulator, HEART_RATE_SENSOR, type Simulator } from '../../src/sim/index.js';
 import type { HciTransport, TransportReceiver } from '../../src/transport/types.js';
+
+/** A simulated controller without LL Privacy (LE feature bit 6): our RPAs are the host's. */
+const HOST_RPA = { llPrivacy: false } as const;
 
 const dir = mkdtempSync(join(tmpdir(), 'blewire-own-privacy-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -68,7 +73,7 @@ async function adapterOn(transport: HciTransport, sim: Simulator, opts: Partial<
 
 describe('our RPA on the wire', () => {
   test('LE Set Random Address at open carries an RPA of our IRK; scanning (active) and initiating use Own_Address_Type random', async () => {
-    const sim = createSimulator({ name: 'own-privacy', peripherals: [{ ...HEART_RATE_SENSOR, notifications: [] }] });
+    const sim = createSimulator({ name: 'own-privacy', controller: HOST_RPA, peripherals: [{ ...HEART_RATE_SENSOR, notifications: [] }] });
     const wire = tapped(sim);
     const adapter = await adapterOn(wire, sim);
     const p = adapter.privacy!;
@@ -91,7 +96,7 @@ describe('our RPA on the wire', () => {
   });
 
   test('rotation: a new RPA on the clock, with scanning stopped around LE Set Random Address (7.8.4) and resumed', async () => {
-    const sim = createSimulator({ name: 'own-privacy', peripherals: [{ ...HEART_RATE_SENSOR, notifications: [] }] });
+    const sim = createSimulator({ name: 'own-privacy', controller: HOST_RPA, peripherals: [{ ...HEART_RATE_SENSOR, notifications: [] }] });
     const wire = tapped(sim);
     const adapter = await adapterOn(wire, sim);
     const session = adapter.scan({ active: true });
@@ -117,7 +122,7 @@ describe('our RPA on the wire', () => {
   });
 
   test('never mid connection attempt: a rotation asked during LE Create Connection waits until the attempt ends', async () => {
-    const sim = createSimulator({ name: 'own-privacy', peripherals: [] });
+    const sim = createSimulator({ name: 'own-privacy', controller: HOST_RPA, peripherals: [] });
     const wire = tapped(sim);
     const adapter = await adapterOn(wire, sim, { privacy: true });
     expect(adapter.privacy!.rotateSeconds).toBe(900);
@@ -135,7 +140,7 @@ describe('our RPA on the wire', () => {
 });
 
 describe('advertising from our RPA', () => {
-  test.each([['extended', {}], ['legacy', { extended: false }]] as const)('%s: own address type random, the set follows each rotation', async (kind, controller) => {
+  test.each([['extended', HOST_RPA], ['legacy', { ...HOST_RPA, extended: false }]] as const)('%s: own address type random, the set follows each rotation', async (kind, controller) => {
     const sim = createSimulator({ name: 'own-privacy-adv', peripherals: [], controller });
     const wire = tapped(sim);
     const adapter = await adapterOn(wire, sim);
@@ -172,7 +177,7 @@ describe('bonding gives the peer our IRK and identity; it knows us under our nex
   // with the IRKs it holds (src/sim/pairing.ts). Two blewire hosts pairing (SimAir has no SMP bridge)
   // are in test/interop/privacy-btvirt.test.ts, where btvirt checks the keys.
   test('Pairing Request with IdKey, Identity Information + Identity Address Information sent, re-encryption after a rotation', async () => {
-    const sim = createSimulator({ name: 'own-privacy', peripherals: [{ ...HEART_RATE_SENSOR, notifications: [], pairing: {} }] });
+    const sim = createSimulator({ name: 'own-privacy', controller: HOST_RPA, peripherals: [{ ...HEART_RATE_SENSOR, notifications: [], pairing: {} }] });
     const wire = tapped(sim);
     const adapter = await adapterOn(wire, sim);
     const ad = await adapter.find({ services: ['heart_rate'], timeout: 5000 });

@@ -24,6 +24,9 @@ const OTHER = 'D4:1E:35:7A:00:02';
 const OTHER_IRK_MSO = '00112233445566778899aabbccddeeff';
 const OTHER_IRK = Uint8Array.from(fromHex(OTHER_IRK_MSO)).reverse();
 const ROTATE_MS = 60_000;
+/** Our own entry (gap/resolving-list.ts, LOCAL_ENTRY): public 00:00:00:00:00:00, a zero peer IRK, our IRK. */
+const OWN = '0/00:00:00:00:00:00';
+const ownEntry = (ourIrkHex: string): string => `01272027${'00'.repeat(7)}${'00'.repeat(16)}${ourIrkHex}`;
 
 const OP = {
   setScanEnable: 0x200c, extScanEnable: 0x2042, createConnection: 0x200d, extCreateConnection: 0x2043,
@@ -117,8 +120,11 @@ describe('the controller\'s resolving list', () => {
     const wire: Wire = { sent: [], received: [] };
     const bonds = new MemoryBondStore();
     const adapter = await adapterOn(sim, wire, bonds);
-    // No bond with an IRK yet: the list is left alone and our RPA goes as a plain random address.
-    expect(commands(wire, OP.add, OP.clear, OP.enable, OP.timeout)).toEqual([]);
+    const ourIrk = toHex(adapter.privacy!.irk);
+    // No bond yet: the list holds our own entry only (the controller makes our advertising RPA from it).
+    expect(commands(wire, OP.add, OP.clear, OP.enable, OP.timeout, OP.mode)).toEqual([
+      '012d200100', '01292000', ownEntry(ourIrk), '012e20025802', '012d200101']);
+    expect(sim.controller.resolvingIdentities).toEqual([OWN]);
     // A scan runs while the bond is made: the change must stop it first (7.8.38 / 7.8.44).
     const session = adapter.scan({ duplicates: true });
     await sim.clock.delay(200);
@@ -126,10 +132,10 @@ describe('the controller\'s resolving list', () => {
     await bond(adapter);
     await until(sim, () => adapter.resolvingList.active);
     const after: Wire = { sent: wire.sent.slice(from), received: wire.received };
-    const ourIrk = toHex(adapter.privacy!.irk);
     expect(commands(after, OP.add, OP.clear, OP.enable, OP.timeout, OP.mode)).toEqual([
       '012d200100', // LE Set Address Resolution Enable: off
       '01292000', // LE Clear Resolving List
+      ownEntry(ourIrk), // LE Add Device To Resolving List: our entry (no privacy mode: it is no peer)
       `0127202701${addr(IDENTITY)}${toHex(IRK)}${ourIrk}`, // LE Add Device To Resolving List: random identity, peer IRK, our IRK
       `014e200801${addr(IDENTITY)}01`, // LE Set Privacy Mode: that identity, device privacy mode
       '012e20025802', // LE Set Resolvable Private Address Timeout: 600 s
@@ -144,7 +150,7 @@ describe('the controller\'s resolving list', () => {
     const scanAfter = kinds.slice(lastList).find(k => k.op === OP.extScanEnable || k.op === OP.setScanEnable);
     expect(scanBefore?.first).toBe(0);
     expect(scanAfter?.first).toBe(1);
-    expect(sim.controller.resolvingIdentities).toEqual([`1/${IDENTITY}`]);
+    expect(sim.controller.resolvingIdentities).toEqual([OWN, `1/${IDENTITY}`]);
     session.stop();
   });
 
@@ -160,7 +166,7 @@ describe('the controller\'s resolving list', () => {
     const adapter = await adapterOn(sim, wire, bonds);
     expect(toHex(adapter.privacy!.irk)).toBe(toHex(ourIrk)); // our IRK is kept in the store
     expect(adapter.resolvingList.active).toBe(true);
-    expect(commands(wire, OP.add)).toEqual([`0127202701${addr(IDENTITY)}${toHex(IRK)}${toHex(ourIrk)}`]);
+    expect(commands(wire, OP.add)).toEqual([ownEntry(toHex(ourIrk)), `0127202701${addr(IDENTITY)}${toHex(IRK)}${toHex(ourIrk)}`]);
     const ad = await firstReport(adapter);
     expect(ad.identity).toEqual({ address: IDENTITY, addressType: 'random' });
     const kinds = wire.sent.filter(p => p[0] === 0x01).map(opcodeOf);
@@ -214,13 +220,13 @@ describe('the controller\'s resolving list', () => {
   });
 
   test('a full list: the controller resolves the bonds that fit, the host the rest', async () => {
-    const sim = world(1, true);
+    const sim = world(2, true); // our entry and one peer's
     const wire: Wire = { sent: [], received: [] };
     const adapter = await adapterOn(sim, wire, new MemoryBondStore());
     await bond(adapter, 'Pulse HR');
     await bond(adapter, 'Pulse HR 2');
     await until(sim, () => adapter.resolvingList.active && adapter.resolvingList.overflow === 1);
-    expect(sim.controller.resolvingIdentities).toEqual([`1/${IDENTITY}`]);
+    expect(sim.controller.resolvingIdentities).toEqual([OWN, `1/${IDENTITY}`]);
     await sim.clock.delay(ROTATE_MS);
     const from = wire.received.length;
     const one = await firstReport(adapter, 'Pulse HR');
@@ -286,19 +292,35 @@ describe('the controller\'s resolving list', () => {
     expect(await conn.encrypt()).toMatchObject({ encrypted: true, bonded: true });
   });
 
-  test('reset() writes the list again (the controller lost it); removing the bond empties it and turns resolution off', async () => {
+  test('without our privacy only peers are listed: removing the last bond empties the list and turns resolution off', async () => {
     const sim = world();
-    const adapter = await adapterOn(sim, { sent: [], received: [] }, new MemoryBondStore());
+    const wire: Wire = { sent: [], received: [] };
+    const adapter = await adapterOn(sim, wire, new MemoryBondStore(), false);
+    expect(commands(wire, OP.add, OP.clear, OP.enable)).toEqual([]);
     await bond(adapter);
     await until(sim, () => sim.controller.resolvingIdentities.length === 1);
-    await adapter.reset();
-    expect(sim.controller.resolvingIdentities).toEqual([`1/${IDENTITY}`]);
-    expect(sim.controller.addressResolution).toBe(true);
-    expect(adapter.resolvingList.active).toBe(true);
+    expect(commands(wire, OP.add)).toEqual([`0127202701${addr(IDENTITY)}${toHex(IRK)}${'00'.repeat(16)}`]); // Local_IRK zero
     expect(await adapter.removeBond({ address: IDENTITY, type: 'random' })).toBe(true);
     await until(sim, () => sim.controller.resolvingIdentities.length === 0);
     expect(sim.controller.addressResolution).toBe(false);
     expect(adapter.resolvingList.active).toBe(false);
+  });
+
+  test('reset() writes the list again (the controller lost it); removing the bond takes its entry out, ours stays', async () => {
+    const sim = world();
+    const adapter = await adapterOn(sim, { sent: [], received: [] }, new MemoryBondStore());
+    await bond(adapter);
+    await until(sim, () => sim.controller.resolvingIdentities.length === 2);
+    await adapter.reset();
+    expect(sim.controller.resolvingIdentities).toEqual([OWN, `1/${IDENTITY}`]);
+    expect(sim.controller.addressResolution).toBe(true);
+    expect(adapter.resolvingList.active).toBe(true);
+    expect(await adapter.removeBond({ address: IDENTITY, type: 'random' })).toBe(true);
+    await until(sim, () => sim.controller.resolvingIdentities.length === 1);
+    // Our entry stays (our advertising RPA); the peer's is gone.
+    expect(sim.controller.resolvingIdentities).toEqual([OWN]);
+    expect(sim.controller.addressResolution).toBe(true);
+    expect(adapter.resolvingList.has(IDENTITY, 1)).toBe(false);
   });
 
   test('the simulated controller refuses list changes while resolution is on and it scans, and Set Address Resolution Enable while it scans (7.8.38 / 7.8.44)', async () => {

@@ -127,6 +127,11 @@ export const SECURITY = {
     const s = c.setRpaTimeout(cmd.rpaTimeout);
     return s ? c.fail('leSetResolvablePrivateAddressTimeout', s) : c.complete('leSetResolvablePrivateAddressTimeout');
   },
+  leReadLocalResolvableAddress: (c, cmd) => {
+    const r = c.localResolvableAddress(cmd.peerIdentityAddressType, cmd.peerIdentityAddress);
+    return typeof r === 'number' ? c.fail('leReadLocalResolvableAddress', r)
+      : c.complete('leReadLocalResolvableAddress', { localResolvableAddress: r });
+  },
   leSetPrivacyMode: (c, cmd) => {
     const s = c.setPrivacyMode(cmd.peerIdentityAddressType, cmd.peerIdentityAddress, cmd.privacyMode);
     return s ? c.fail('leSetPrivacyMode', s) : c.complete('leSetPrivacyMode');

@@ -67,6 +67,7 @@ export const SIM_COMMANDS = [
   'leReadResolvingListSize',
   'leSetAddressResolutionEnable',
   'leSetResolvablePrivateAddressTimeout',
+  'leReadLocalResolvableAddress',
   'leReadMaximumDataLength',
   'leReadPhy',
   'leSetDefaultPhy',
