@@ -50,6 +50,8 @@ export interface RecordScenarioOptions {
   /** Passed to the session: told each passkey we display / Numeric Comparison value we accept. */
   onPasskeyDisplay?: (passkey: string) => void;
   onNumericComparison?: (value: string) => void;
+  /** Passed to the session: the passkey the peer displays, for a `pair … passkey=peer` step. */
+  onPasskeyRequest?: RunSessionOptions['onPasskeyRequest'];
   /** Per-operation timeout of the session (ms); stored as `host.timeoutMs` so the replay runs with it. */
   timeoutMs?: number;
   onPeerAction?: RunSessionOptions['onPeerAction'];
@@ -107,6 +109,7 @@ export async function recordScenario(o: RecordScenarioOptions): Promise<Scenario
       ...(o.pairingSeed !== undefined ? { pairingSeed: o.pairingSeed } : {}), ...(o.timeoutMs !== undefined ? { timeoutMs: o.timeoutMs } : {}),
       ...(o.onPeerAction ? { onPeerAction: o.onPeerAction } : {}),
       ...(o.onPasskeyDisplay ? { onPasskeyDisplay: o.onPasskeyDisplay } : {}),
+      ...(o.onPasskeyRequest ? { onPasskeyRequest: o.onPasskeyRequest } : {}),
       ...(o.onNumericComparison ? { onNumericComparison: o.onNumericComparison } : {}) });
   } finally {
     writer.close();

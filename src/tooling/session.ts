@@ -27,7 +27,10 @@
  *
  * `pair [io] [mitm]` pairs the link at that IO capability (default noInputNoOutput): a passkey we
  * display and a numeric comparison value are listed with the outcome in `pairings` (the comparison is
- * confirmed); typing the peer's passkey is not a step (its six digits would not replay). A read or write
+ * confirmed). `passkey=NNNNNN` is the passkey we type when the peer displays one (Passkey Entry with
+ * an input IO capability, e.g. `pair keyboardOnly passkey=123456`); `passkey=peer` in a recording asks
+ * the recorder (`onPasskeyRequest`, which reads it off the peer's display) and writes the six digits
+ * typed into the step, so the stored steps replay the same input. A read or write
  * the peer refuses with Insufficient Authentication / Encryption pairs on demand; `paired` then lists that
  * pairing. `encrypt` encrypts the link from the bond made earlier in the session (bonds are kept in
  * memory) and lists the link's security. `find <name=NAME|address> [ms]` scans until that device is
@@ -98,7 +101,7 @@ export type SessionStep =
   | { op: 'encrypted' }
   | { op: 'pairing-io'; io: SessionIo }
   // Central-role security (Vol 3, Part H, 2.3 / Vol 3, Part C, 10.2).
-  | { op: 'pair'; io?: IoCapabilityName; mitm: boolean }
+  | { op: 'pair'; io?: IoCapabilityName; mitm: boolean; passkey?: string }
   | { op: 'encrypt' }
   | { op: 'find'; target: { name: string } | { address: string }; ms: number }
   | { op: 'peer'; action: string; ms: number }
@@ -161,7 +164,7 @@ export interface SessionResult {
    * passkey we displayed or the numeric comparison value shown (2.3.5.6.2 / 2.3.5.6.3), when there was one.
    */
   pairings?: Array<{ method: string; secureConnections: boolean; authenticated: boolean; bonded: boolean; keySize: number;
-    passkey?: number; comparison?: number }>;
+    passkey?: number; comparison?: number; typed?: string }>;
   /** Passkeys we displayed (six digits) and Numeric Comparison values we accepted, after `pairing-io`. */
   passkeys?: string[];
   comparisons?: string[];
@@ -283,15 +286,19 @@ const STEPS: StepTable = {
   },
   encrypt: bare('encrypt'),
   pair: {
-    usage: `pair [${IO_CAPABILITY_NAMES.join('|')}] [mitm]`,
+    usage: `pair [${IO_CAPABILITY_NAMES.join('|')}] [mitm] [passkey=<NNNNNN|peer>]`,
     parse: (a, bad) => {
-      const io = a[0] !== undefined && a[0] !== 'mitm' ? a[0] : undefined;
+      const typed = a.length > 0 && a[a.length - 1]!.startsWith('passkey=') ? a[a.length - 1]!.slice(8) : undefined;
+      if (typed !== undefined && typed !== 'peer' && !/^\d{6}$/.test(typed)) bad('pair: passkey= takes six digits or peer');
+      const b = typed !== undefined ? a.slice(0, -1) : a;
+      const io = b[0] !== undefined && b[0] !== 'mitm' ? b[0] : undefined;
       if (io !== undefined && !(IO_CAPABILITY_NAMES as readonly string[]).includes(io)) bad(`pair: IO capability is one of ${IO_CAPABILITY_NAMES.join(', ')}`);
-      const rest = a.slice(io !== undefined ? 1 : 0);
-      if (rest.length > 1 || (rest[0] !== undefined && rest[0] !== 'mitm')) bad('pair [io] [mitm]');
-      return { op: 'pair', ...(io !== undefined ? { io: io as IoCapabilityName } : {}), mitm: rest[0] === 'mitm' };
+      const rest = b.slice(io !== undefined ? 1 : 0);
+      if (rest.length > 1 || (rest[0] !== undefined && rest[0] !== 'mitm')) bad('pair [io] [mitm] [passkey=<NNNNNN|peer>]');
+      return { op: 'pair', ...(io !== undefined ? { io: io as IoCapabilityName } : {}), mitm: rest[0] === 'mitm',
+        ...(typed !== undefined ? { passkey: typed } : {}) };
     },
-    format: s => ['pair', ...(s.io ? [s.io] : []), ...(s.mitm ? ['mitm'] : [])].join(' '),
+    format: s => ['pair', ...(s.io ? [s.io] : []), ...(s.mitm ? ['mitm'] : []), ...(s.passkey !== undefined ? [`passkey=${s.passkey}`] : [])].join(' '),
   },
   find: {
     usage: 'find <name=NAME|address> [ms]',
@@ -403,6 +410,11 @@ export interface RunSessionOptions {
   onPasskeyDisplay?: (passkey: string) => void;
   /** Told each Numeric Comparison value we accept after `pairing-io displayYesNo`. */
   onNumericComparison?: (value: string) => void;
+  /**
+   * RECORDING: a `pair … passkey=peer` step asks for the passkey the peer displays (the recorder reads it
+   * off the peer's side); the digits typed are written into the step. A replay passes none.
+   */
+  onPasskeyRequest?: () => Promise<string | number>;
   /** RECORDING: the peer's side acts at a `peer <word>` step (resolve when done). A replay passes none. */
   onPeerAction?: (action: string) => Promise<void>;
 }
@@ -591,12 +603,22 @@ export async function runSession(steps: SessionStep[] | string, options: RunSess
       }
       case 'pair': {
         const { conn: c } = need('pair');
-        const shown: { passkey?: number; comparison?: number } = {};
+        const shown: { passkey?: number; comparison?: number; typed?: string } = {};
         await c.pair({
           ...(step.io !== undefined ? { io: step.io } : {}), ...(step.mitm ? { mitm: true } : {}), timeout: peerTimeout,
           onPasskeyDisplay: n => { shown.passkey = n; options.onPasskeyDisplay?.(String(n).padStart(6, '0')); },
           onNumericComparison: v => { shown.comparison = v; return true; },
-          onPasskeyRequest: () => { throw new ArgumentError('session: typing the peer\'s passkey is not a step (pick an io that displays)'); },
+          onPasskeyRequest: async () => {
+            if (step.passkey === undefined) throw new ArgumentError('session: the peer wants a passkey typed: give the pair step passkey=NNNNNN (or passkey=peer when recording)');
+            if (step.passkey === 'peer') {
+              if (!options.onPasskeyRequest) throw new ArgumentError('session: passkey=peer needs a recorder that reads the peer\'s display (onPasskeyRequest)');
+              const typed = String(await options.onPasskeyRequest()).padStart(6, '0');
+              if (!/^\d{6}$/.test(typed)) throw new ArgumentError(`session: the passkey read off the peer is not six digits: ${typed}`);
+              step.passkey = typed; // stored with the steps: the replay types the same digits
+            }
+            shown.typed = step.passkey;
+            return Number(step.passkey);
+          },
         });
         await until('the pairing\'s outcome', () => outcomes.length > 0 || !c.connected, secured);
         const p = outcomes.shift();

@@ -103,6 +103,25 @@ describe('a session that diverges from the recording fails with a decoded diff',
     expect(e.message).toMatch(/expected: host → controller ACL .* \| SMP pairingPublicKey/);
   });
 
+  test('BlueZ displays, we type (Passkey Entry, keyboardOnly): the digits typed are in the step; typing others is a mismatch at our first Pairing Confirm', async () => {
+    for (const [dir, sc] of [['bluez-pairing-sc-passkey-typed', true], ['bluez-pairing-legacy-passkey-typed', false]] as const) {
+      const s = await loadScenario(join(CAPTURES, dir));
+      expect(s.masks).toEqual([]);
+      const typed = /pair keyboardOnly passkey=(\d{6})/.exec(s.steps)?.[1];
+      expect(typed, dir).toBeDefined();
+      expect(s.expect.pairings).toEqual([{ method: 'passkeyResponderDisplays', secureConnections: sc, authenticated: true, bonded: true,
+        keySize: 16, typed }]);
+      // Bit 0 flipped: SC's first round commits to it (Vol 3, Part H, 2.3.5.6.3), legacy's TK is the whole number.
+      const other = String(Number(typed) ^ 1).padStart(6, '0');
+      const { transport, session } = await replayScenario(dir, s.steps.replace(`passkey=${typed}`, `passkey=${other}`));
+      await expect(session).rejects.toThrow();
+      const e = await transport.finished.then(() => undefined, (x: unknown) => x) as ReplayDivergenceError;
+      expect(e, dir).toBeInstanceOf(ReplayDivergenceError);
+      expect(e.kind).toBe('mismatch');
+      expect(e.message).toMatch(/expected: host → controller ACL .* \| SMP pairingConfirm/);
+    }
+  });
+
   test('BlueZ pairing with MITM, Passkey Entry (we display, its agent types): the fixture holds the passkey; another IO capability of ours is a mismatch at our Pairing Response', async () => {
     const s = await loadScenario(join(CAPTURES, 'bluez-central-passkey'));
     expect(s.masks).toEqual([]);

@@ -22,6 +22,11 @@
  *                                   re-encrypt from the legacy bond (EDIV/Rand), read.
  *   bluez-pairing-legacy-passkey    btmgmt sc off, agent KeyboardDisplay, we displayOnly: legacy Passkey
  *                                   Entry (TK = our passkey), read.
+ *   bluez-pairing-sc-passkey-typed  agent DisplayOnly, we keyboardOnly: SC Passkey Entry the other way
+ *                                   round: BlueZ displays (its agent prints DisplayPasskey), we type; the
+ *                                   digits typed are written into the stored `pair` step; secure read.
+ *   bluez-pairing-legacy-passkey-typed  btmgmt sc off, agent DisplayOnly, we keyboardOnly: legacy
+ *                                   Passkey Entry, TK = the passkey BlueZ displays and we type; read.
  *   bluez-privacy                   btmgmt privacy on: BlueZ advertises from an RPA; we pair (SC Just
  *                                   Works), get its IRK and identity; BlueZ power-cycles (a new RPA: the
  *                                   `peer new-rpa` step); we hear its identity under the new RPA, connect
@@ -108,6 +113,16 @@ const SESSIONS: Record<string, PairingSession> = {
     steps: [...reconnect, 'pair displayOnly', `read ${ENC}`, 'disconnect'],
     description: 'blewire as the central (displayOnly), BlueZ 5.66 as the peripheral with Secure Connections off (simple-agent KeyboardDisplay): LE legacy Passkey Entry, we display the passkey (the TK; from the seed, listed in the results) and BlueZ\'s agent types it; the encrypted characteristic reads; disconnect.',
   },
+  'bluez-pairing-sc-passkey-typed': {
+    ours: 'C2:5A:11:22:34:07', agent: 'DisplayOnly', sc: true,
+    steps: [...reconnect, 'pair keyboardOnly passkey=peer', `read ${SECURE}`, 'disconnect'],
+    description: 'blewire as the central (keyboardOnly), BlueZ 5.66 as the peripheral (simple-agent DisplayOnly, SC on): LE Secure Connections Passkey Entry with BlueZ displaying and us typing (Vol 3, Part H, 2.3.5.1: initiator KeyboardOnly, responder DisplayOnly), the passkey read off BlueZ\'s agent (DisplayPasskey) and typed by us: the six digits are in the stored `pair` step, so the replay types them too; 20 Confirm/Random rounds; the secure characteristic reads; disconnect.',
+  },
+  'bluez-pairing-legacy-passkey-typed': {
+    ours: 'C2:5A:11:22:34:08', agent: 'DisplayOnly', sc: false,
+    steps: [...reconnect, 'pair keyboardOnly passkey=peer', `read ${ENC}`, 'disconnect'],
+    description: 'blewire as the central (keyboardOnly), BlueZ 5.66 as the peripheral with Secure Connections off (simple-agent DisplayOnly): LE legacy Passkey Entry with BlueZ displaying and us typing; TK = that passkey (Vol 3, Part H, 2.3.5.3), read off BlueZ\'s agent and stored in the `pair` step; the encrypted characteristic reads; disconnect.',
+  },
   'bluez-privacy': {
     ours: 'C2:5A:11:22:34:06', agent: 'NoInputNoOutput', sc: true, privacy: true,
     steps: [`find name=${ADV_NAME} 30000`, 'connect found', settle, 'pair', 'wait 500', 'disconnect',
@@ -182,6 +197,8 @@ async function main(): Promise<void> {
       const scenario = await recordScenario({
         name, dir, transport, steps, randomAddress: session.ours, pairingSeed: `blewire ${name} 1`, timeoutMs: SLOW,
         onPasskeyDisplay: n => { typed.push(a.expect(/Enter passkey: /, SLOW).then(() => a.write(`${n}\n`))); },
+        // BlueZ displays, we type: its agent prints the six digits (DisplayPasskey, BlueZ doc/agent-api.txt).
+        onPasskeyRequest: async () => (await a.expect(/DisplayPasskey \(\S+, (\d{6}) entered \d+\)/, SLOW))[1]!,
         onPeerAction: async action => {
           if (action !== 'new-rpa') throw new Error(`no peer action ${action}`);
           await btmgmt('power', 'off');
@@ -189,7 +206,7 @@ async function main(): Promise<void> {
         },
         transportLabel: 'unix:<guest run dir>/h4.sock (the guest\'s bridged H4 socket)',
         controller: 'BlueZ 5.66 btvirt -s -L -l1 (emulated LE controller) in the qemu BlueZ guest, over its bridged H4 socket',
-        peer: `BlueZ 5.66 bluetoothd (hci0 in the guest) as the peripheral: example-gatt-server and example-advertisement; btmgmt sc ${session.sc ? 'on' : 'off'}, bondable on${session.privacy ? ', privacy on' : ''}; simple-agent -c ${session.agent} (says yes to authorisation and comparison, types the passkey we display)${session.privacy ? '; at `peer new-rpa`: btmgmt power off, power on' : ''}`,
+        peer: `BlueZ 5.66 bluetoothd (hci0 in the guest) as the peripheral: example-gatt-server and example-advertisement; btmgmt sc ${session.sc ? 'on' : 'off'}, bondable on${session.privacy ? ', privacy on' : ''}; simple-agent -c ${session.agent} (says yes to authorisation and comparison, types the passkey we display${session.agent === 'DisplayOnly' ? '; the passkey it displays is read off its output and typed by us' : ''})${session.privacy ? '; at `peer new-rpa`: btmgmt power off, power on' : ''}`,
         tool: 'tools/interop/record-bluez-pairing.ts',
         description: session.description,
         command: `flock /tmp/blewire-guest.lock npx tsx tools/interop/record-bluez-pairing.ts ${name}`,
