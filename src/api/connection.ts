@@ -49,6 +49,9 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     // timeout; the connection attaches the link's GATT client (one per link).
     const { mtu: _mtu, server: _server, ...clientOptions } = gattOptions;
     this.gatt = link.gatt ?? link.attachGatt({
+      // Bonded (the link encrypted with a bond's key, asked at each use): a peer without a Database Hash
+      // but with Service Changed may then be served from the cache (Vol 3, Part G, 2.5.2; cacheRule).
+      bonded: () => link.security.bonded,
       ...clientOptions,
       // The cache key: a bonded peer's identity address when it is known as the link is made (its RPA
       // resolved), so a rotating RPA still hits the cache; else the address on the air.

@@ -11,6 +11,7 @@ import { isResolvablePrivateAddress, rpaMatchesIrk } from '../../src/gap/privacy
 import { TimeoutError } from '../../src/errors.js';
 import { createSimulator, HEART_RATE_SENSOR, type Simulator } from '../../src/sim/index.js';
 import { MemoryBondStore } from '../../src/smp/bonds.js';
+import { MemoryGattCache, type GattCache } from '../../src/gatt/cache.js';
 import { fromHex } from '../../src/bytes/hex.js';
 
 const IDENTITY = HEART_RATE_SENSOR.address; // D4:1E:35:7A:00:01, a static random address
@@ -115,6 +116,44 @@ describe('a peripheral with a rotating RPA, resolved by the host (the controller
     const enc = await again.encrypt();
     expect(enc).toMatchObject({ encrypted: true, bonded: true });
     expect(sim.peripheral(IDENTITY).pairingStats.pairings).toBe(1);
+  });
+
+  test('the GATT cache keys a bonded peer by its identity: a link under its next RPA finds the database discovered under the last one', async () => {
+    // The peer has Service Changed and no Database Hash: a bonded server keeps our cache right (Vol 3,
+    // Part G, 2.5.2), so the tree discovered on a link encrypted from the bond is stored.
+    const sim = world();
+    const inner = new MemoryGattCache();
+    const keys: string[] = [];
+    const cache: GattCache = {
+      load: id => { keys.push(`load ${id}`); return inner.load(id); },
+      save: (id, db) => { keys.push(`save ${id}`); return inner.save(id, db); },
+      clear: id => inner.clear(id),
+    };
+    const adapter = await Adapter.open({ transport: sim.transport, clock: sim.clock, bonds: new MemoryBondStore(), gattCache: cache });
+    open.push(adapter);
+    const first = await adapter.connect(await firstReport(adapter), { timeout: 5000 });
+    expect(await first.pair()).toMatchObject({ bonded: true });
+    await first.disconnect();
+    const peer = sim.peripheral(IDENTITY);
+    const discovery = async (): Promise<{ address: string; requests: number }> => {
+      await sim.clock.delay(ROTATE_MS); // a new RPA
+      const conn = await adapter.connect({ address: IDENTITY, type: 'random' }, { timeout: 5000 });
+      expect(await conn.encrypt()).toMatchObject({ bonded: true });
+      const before = peer.stats.attRequests;
+      expect((await conn.services()).length).toBeGreaterThan(0);
+      const requests = peer.stats.attRequests - before;
+      await conn.disconnect();
+      return { address: conn.address, requests };
+    };
+    const second = await discovery();
+    const third = await discovery();
+    expect(third.address).not.toBe(second.address);
+    expect(rpaMatchesIrk(IRK, third.address)).toBe(true);
+    const key = `${IDENTITY}/random`;
+    expect(keys.filter(k => k.endsWith(key))).toEqual(expect.arrayContaining([`save ${key}`, `load ${key}`]));
+    expect(keys.some(k => k.includes(second.address) || k.includes(third.address))).toBe(false);
+    // The third link discovers nothing again: the cached tree (at most its validation) instead of a full discovery.
+    expect(second.requests).toBeGreaterThan(third.requests);
   });
 
   test('an adapter opened on a bond store resolves from open; connect by identity times out when the device is gone', async () => {
