@@ -1,0 +1,204 @@
+/**
+ * Our own privacy against BlueZ 5.66 as the central (issue 9, "Own privacy: an RPA from our own IRK,
+ * rotated on a timer, our IRK and identity address distributed when bonding"). blewire runs on the host
+ * over the bridged H4 socket to the guest's btvirt (no LL Privacy there, so the host makes our RPAs,
+ * gap/privacy.ts), opened with `privacy` and a static random identity; it serves a characteristic that
+ * needs encryption and advertises from its RPA. bluetoothd (hci0 in the guest, simple-agent
+ * NoInputNoOutput), driven over D-Bus, sees a stranger under that RPA, reads the characteristic, gets
+ * Insufficient Encryption and pairs; we distribute our IRK and identity (Identity Information / Identity
+ * Address Information, Vol 3, Part H, 3.6.4 / 3.6.5) and BlueZ files the device under our identity with
+ * our IRK (its info file). We then take a new RPA; BlueZ's own kernel resolves it with the IRK it holds
+ * (Vol 6, Part B, 1.3.2.3): its discovery reports the device under our identity (RSSI on that device,
+ * no device object for the new RPA), and Device1.Connect on the identity reaches us at the new RPA and
+ * encrypts from the bond (our LTK in LE Long Term Key Request Reply, no SMP). tshark reads the capture.
+ *
+ * Guest test: run under `flock /tmp/blewire-guest.lock`.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Adapter } from '../../src/api/adapter.js';
+import type { Connection } from '../../src/api/connection.js';
+import { isResolvablePrivateAddress, rpaMatchesIrk } from '../../src/gap/privacy.js';
+import { FileBondStore } from '../../src/smp/bonds.js';
+import { useBlueZGuest, type BlueZGuestInfo } from './helpers/bluez-guest.js';
+import { BlueZPeer, l2capFrom, lastFrame, ltksSentSince, openBridgedAdapter, ourBondWith } from './helpers/bluez-peer.js';
+import { GuestControl } from './helpers/guest-control.js';
+import { tshark, tsharkMalformed } from './helpers/tshark.js';
+
+const OPS = fs.readFileSync(fileURLToPath(new URL('./helpers/bluez-central-ops.py', import.meta.url)), 'utf8');
+/** Our identity: a static random address (Vol 6, Part B, 1.3.2.1); the air only hears RPAs of our IRK. */
+const OURS = 'C5:5A:11:22:33:77';
+const SVC = '5ec10000-0b1e-4a1e-9c5e-7f3a2b1c0d00';
+const ENC = SVC.replace('5ec10000', '5ec10001');
+const SLOW = 90_000;
+const hex = (b: Uint8Array | undefined): string => Buffer.from(b ?? []).toString('hex');
+
+/**
+ * bluetoothd's discovery for up to `secs`: what it knows of `identity` and of `rpa` (one JSON line). The
+ * kernel resolves an advertiser's RPA with the IRKs it holds and reports the identity (mgmt Device Found),
+ * so a resolved report sets RSSI on the identity's device and makes no device for the RPA.
+ */
+const DISCOVER = `
+import dbus, json, sys, time
+bus = dbus.SystemBus()
+identity, rpa, secs = sys.argv[1].upper(), sys.argv[2].upper(), float(sys.argv[3])
+om = dbus.Interface(bus.get_object('org.bluez', '/'), 'org.freedesktop.DBus.ObjectManager')
+adapter = dbus.Interface(bus.get_object('org.bluez', '/org/bluez/hci0'), 'org.bluez.Adapter1')
+adapter.SetDiscoveryFilter({'Transport': dbus.String('le'), 'DuplicateData': dbus.Boolean(True)})
+adapter.StartDiscovery()
+out = {'identitySeen': False, 'rpaDevice': False}
+end = time.monotonic() + secs
+try:
+    while time.monotonic() < end and not out['identitySeen']:
+        for path, ifaces in om.GetManagedObjects().items():
+            d = ifaces.get('org.bluez.Device1')
+            if not d:
+                continue
+            a = str(d.get('Address', '')).upper()
+            if a == rpa:
+                out['rpaDevice'] = True
+            if a == identity and 'RSSI' in d:
+                out['identitySeen'] = True
+                out['path'] = str(path)
+                out['paired'] = bool(d.get('Paired', False))
+                out['addressType'] = str(d.get('AddressType', ''))
+        time.sleep(0.2)
+finally:
+    adapter.StopDiscovery()
+print(json.dumps(out))
+`;
+
+interface OpResult { ok?: boolean; error?: string; value?: string; paired?: boolean; [k: string]: unknown }
+
+describe('blewire advertises with privacy; BlueZ 5.66 bonds with it and resolves its next RPA to its identity', () => {
+  let guest: BlueZGuestInfo;
+  let release: () => Promise<void> = async () => undefined;
+  let ctl: GuestControl;
+  let adapter: Adapter;
+  let tmp: string;
+  let capture: string;
+  let peer: BlueZPeer;
+  let conn: Connection | undefined;
+  let firstRpa = '';
+  /** Device objects bluetoothd may hold for us (its path keeps the address it first saw). */
+  const paths = new Set<string>();
+
+  const ops = async (op: string, address: string, ...rest: string[]): Promise<OpResult> => {
+    const r = await ctl.run(['python3', '-c', OPS, op, address, ...rest], 150_000);
+    const line = r.stdout.trim().split('\n').pop() ?? '';
+    try {
+      return JSON.parse(line) as OpResult;
+    } catch {
+      throw new Error(`bluez-central-ops ${op}: no JSON (exit ${r.code}):\n${r.stdout}\n${r.stderr}`);
+    }
+  };
+  const opsOk = async (op: string, address: string, ...rest: string[]): Promise<OpResult> => {
+    const r = await ops(op, address, ...rest);
+    if (r.error) throw new Error(`bluetoothd ${op} ${address}: ${r.error}`);
+    return r;
+  };
+  const removeAll = async (): Promise<void> => {
+    for (const p of paths) {
+      await ctl.run(['dbus-send', '--system', '--print-reply', '--dest=org.bluez', '/org/bluez/hci0',
+        'org.bluez.Adapter1.RemoveDevice', `objpath:${p}`], SLOW);
+    }
+  };
+
+  beforeAll(async () => {
+    ({ guest, release } = await useBlueZGuest());
+    ctl = await GuestControl.open(guest.ctlSocket);
+    peer = new BlueZPeer(ctl, guest, OURS, SLOW);
+    paths.add(peer.device);
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'blewire-own-privacy-bluez-'));
+    capture = path.join(tmp, 'own-privacy-bluez.btsnoop');
+    await removeAll();
+    await peer.btmgmt('sc', 'on');
+    await peer.btmgmt('bondable', 'on');
+    await peer.useAgent('NoInputNoOutput');
+    adapter = await openBridgedAdapter(guest, { capture, randomAddress: OURS, privacy: true,
+      bonds: new FileBondStore(path.join(tmp, 'bonds')) });
+    adapter.on('connection', c => { if (c.role === 'peripheral') conn = c; });
+    await adapter.serve([{ uuid: SVC, characteristics: [
+      { uuid: ENC, properties: ['read'], security: 'encrypted', value: 'veiled' },
+    ] }]);
+    await adapter.advertise({ name: 'bw-veiled', services: [SVC] });
+  }, 900_000);
+
+  afterAll(async () => {
+    if (conn?.connected) await conn.disconnect().catch(() => undefined);
+    await adapter?.close().catch(() => undefined);
+    if (ctl) {
+      await peer.useAgent(undefined).catch(() => undefined);
+      await peer.btmgmt('bondable', 'off').catch(() => undefined);
+      await new Promise(r => setTimeout(r, 1000));
+      await removeAll().catch(() => undefined);
+      ctl.close();
+    }
+    await release();
+    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it('BlueZ pairs with us under our RPA (on demand, 0x0F); we give it our IRK and identity, and it files us under that identity with that IRK', async () => {
+    const p = adapter.privacy!;
+    expect(p.advertisingRpa).toBe('host'); // btvirt has no LL Privacy
+    firstRpa = await p.advertisingAddress();
+    expect(isResolvablePrivateAddress(firstRpa)).toBe(true);
+    expect(rpaMatchesIrk(p.irk, firstRpa)).toBe(true);
+    expect(p.identity).toEqual({ address: OURS, addressType: 'random' });
+    paths.add(`/org/bluez/hci0/dev_${firstRpa.replace(/:/g, '_')}`);
+    const before = await lastFrame(capture);
+    const c = await opsOk('connect', firstRpa);
+    expect(c.paired).toBe(false);
+    const r = await opsOk('read', firstRpa, ENC);
+    expect(Buffer.from(r.value!, 'hex').toString()).toBe('veiled');
+    expect(conn!.security).toMatchObject({ encrypted: true, bonded: true });
+    // Our key distribution as tshark reassembles it: Identity Information (0x08) with our IRK, Identity
+    // Address Information (0x09) with type 0x01 (static random) and OURS, least significant octet first.
+    const smp = await l2capFrom(capture, before, 0x0006);
+    expect(smp).toContainEqual({ dir: 'tx', pdu: `08${hex(p.irk)}` });
+    expect(smp).toContainEqual({ dir: 'tx', pdu: `0901${OURS.split(':').reverse().join('').toLowerCase()}` });
+    // bluetoothd now knows us by identity: its info file is under OURS and holds our IRK.
+    await new Promise(res => setTimeout(res, 1000));
+    const info = await peer.info();
+    expect(info, 'BlueZ stored no bond under our identity').toBeDefined();
+    const irkGroup = /\[IdentityResolvingKey\]\n([^[]*)/.exec(info!)?.[1] ?? '';
+    expect(irkGroup.toUpperCase()).toContain(`KEY=${hex(p.irk).toUpperCase()}`);
+    await opsOk('disconnect', OURS);
+  }, 300_000);
+
+  it('after our RPA rotates, BlueZ\'s discovery reports us under our identity (no device for the new RPA) and Connect on the identity reaches us there and encrypts from the bond, no pairing', async () => {
+    await new Promise(res => setTimeout(res, 1000));
+    const next = await adapter.privacy!.rotate();
+    expect(next).not.toBe(firstRpa);
+    expect(rpaMatchesIrk(adapter.privacy!.irk, next)).toBe(true);
+    expect(await adapter.privacy!.advertisingAddress()).toBe(next);
+    paths.add(`/org/bluez/hci0/dev_${next.replace(/:/g, '_')}`);
+    const d = await ctl.run(['python3', '-c', DISCOVER, OURS, next, '30'], SLOW);
+    const seen = JSON.parse(d.stdout.trim().split('\n').pop() ?? '{}') as { identitySeen: boolean; rpaDevice: boolean; paired?: boolean; addressType?: string };
+    expect(seen, d.stdout + d.stderr).toMatchObject({ identitySeen: true, rpaDevice: false, paired: true, addressType: 'random' });
+
+    const before = await lastFrame(capture);
+    const c = await opsOk('connect', OURS);
+    expect(c.paired).toBe(true);
+    expect(conn?.connected).toBe(true);
+    const r = await opsOk('read', OURS, ENC);
+    expect(Buffer.from(r.value!, 'hex').toString()).toBe('veiled');
+    expect(conn!.security).toMatchObject({ encrypted: true, bonded: true });
+    expect(await l2capFrom(capture, before, 0x0006)).toEqual([]);
+    const bond = await ourBondWith(adapter, guest.peripheral);
+    expect(await ltksSentSince(capture, before, 0x201a)).toEqual([hex(bond.ltk!.key)]);
+    await opsOk('disconnect', OURS);
+  }, 300_000);
+
+  it('tshark: every LE Set Random Address we sent is an RPA of our IRK, never our identity; no malformed frame', async () => {
+    const out = await tshark('-r', capture, '-Y', 'bthci_cmd.opcode == 0x2005', '-T', 'fields', '-e', 'bthci_cmd.bd_addr');
+    const set = out.split('\n').filter(Boolean).map(a => a.toUpperCase());
+    expect(set.length).toBeGreaterThanOrEqual(2);
+    for (const a of set) expect(rpaMatchesIrk(adapter.privacy!.irk, a), a).toBe(true);
+    expect(set).toContain(firstRpa);
+    expect(await tsharkMalformed(capture)).toEqual([]);
+  }, 60_000);
+});
