@@ -2,11 +2,16 @@
  * Pairing cost (issue 9, "Measured"): CPU time per complete pairing of our initiator with our
  * responder in memory (both sides, key distribution included; SC includes two P-256 key generations
  * and two ECDHs), per method; and the legacy passkey brute force rate of `decode --pairing` (c1 per
- * candidate). Figures only.
+ * candidate); the re-encryption on a bonded reconnect through the whole stack on the simulator (SMP PDUs
+ * and LE Enable Encryption counted, CPU per encrypt()). Figures only.
  *
  *   npx tsx tools/bench/smp.bench.ts
  */
+import { Adapter } from '../../src/api/adapter.js';
 import { FakeClock } from '../../src/clock.js';
+import { createSimulator, HEART_RATE_SENSOR } from '../../src/sim/index.js';
+import { MemoryBondStore } from '../../src/smp/bonds.js';
+import type { HciTransport } from '../../src/transport/types.js';
 import { c1 } from '../../src/smp/crypto.js';
 import { SmpIoCapability as IO } from '../../src/smp/pdus.js';
 import { SmpSession, type SmpAction, type SmpSessionOptions } from '../../src/smp/session.js';
@@ -52,7 +57,55 @@ function measure(name: string, i: Opts, r: Opts, n: number): void {
   console.log(`${name.padEnd(44)} ${ms.toFixed(2)} ms CPU per pairing (both sides), ${good}/${n} paired`);
 }
 
+/**
+ * Re-encryption on a bonded reconnect (issue 9: "no SMP PDU at all, one LE Enable Encryption"), the whole
+ * stack on the simulator: bond once with a simulated heart-rate sensor, then `rounds` times connect,
+ * encrypt() from the bond, disconnect. What crossed the HCI boundary after the bond is counted (SMP
+ * PDUs either way on CID 0x0006, LE Enable Encryption commands), and the host process's CPU time per
+ * encrypt() call (the simulated controller and peer run in the same process: included).
+ */
+async function reencryption(rounds: number): Promise<void> {
+  const sim = createSimulator({ name: 'bench-reencrypt', peripherals: [{ ...HEART_RATE_SENSOR, notifications: [], pairing: {} }] });
+  const inner = sim.transport;
+  let counting = false;
+  const seen = { smp: 0, enable: 0 };
+  const isSmp = (p: Uint8Array): boolean => p[0] === 0x02 && p.length >= 9 && (p[7]! | (p[8]! << 8)) === 0x0006 && (p[2]! & 0x30) !== 0x10;
+  const transport: HciTransport = {
+    clock: inner.clock!, description: 'bench',
+    send: p => {
+      if (counting && p[0] === 0x01 && p[1] === 0x19 && p[2] === 0x20) seen.enable++;
+      if (counting && isSmp(p)) seen.smp++;
+      inner.send(p);
+    },
+    setReceiver: r => inner.setReceiver({ packet: p => { if (counting && isSmp(p)) seen.smp++; r.packet(p); }, closed: e => r.closed(e) }),
+    close: () => inner.close(),
+  };
+  const adapter = await Adapter.open({ transport, clock: sim.clock, bonds: new MemoryBondStore() });
+  try {
+    const first = await adapter.connect((await adapter.find({ services: ['heart_rate'], timeout: 5000 }))!, { timeout: 5000 });
+    await first.pair();
+    await first.disconnect();
+    counting = true;
+    let cpu = 0, virtualMs = 0, ok = 0;
+    for (let n = 0; n < rounds; n++) {
+      const conn = await adapter.connect({ address: HEART_RATE_SENSOR.address, type: 'random' }, { timeout: 5000 });
+      const t0 = process.cpuUsage(), v0 = sim.clock.now();
+      const st = await conn.encrypt();
+      const d = process.cpuUsage(t0);
+      cpu += d.user + d.system;
+      virtualMs += sim.clock.now() - v0;
+      if (st.encrypted && st.bonded) ok++;
+      await conn.disconnect();
+    }
+    console.log(`${'re-encryption from the bond (simulator)'.padEnd(44)} ${(cpu / rounds).toFixed(0)} µs CPU per encrypt() (host, simulated controller and peer), ` +
+      `${(virtualMs / rounds).toFixed(1)} ms simulated; over ${rounds} reconnects: ${seen.smp} SMP PDUs, ${seen.enable} LE Enable Encryption, ${ok}/${rounds} encrypted and bonded`);
+  } finally {
+    await adapter.close();
+  }
+}
+
 export async function bench(): Promise<void> {
+  await reencryption(50);
   measure('LE legacy, Just Works', { secureConnections: false }, { secureConnections: false }, 300);
   measure('LE legacy, Passkey Entry', { secureConnections: false, io: IO.KeyboardOnly, mitm: true }, { secureConnections: false, io: IO.DisplayOnly }, 300);
   measure('LE Secure Connections, Just Works', {}, {}, 100);
