@@ -4,7 +4,7 @@
  * database and advertises it; bluetoothd on hci0, driven through its D-Bus API by bluez-central.py,
  * finds the advertisement, connects, discovers the database by itself, reads (a short value, then a
  * 300-octet value by Read Blob), writes with and without response and a 210-octet value by Prepare /
- * Execute Write, and subscribes to notifications. The guest prints one JSON line: what BlueZ saw and
+ * Execute Write, and subscribes to notifications and to indications (which it confirms). The guest prints one JSON line: what BlueZ saw and
  * what our server saw, with the ATT PDUs on our side of the wire; this file asserts both.
  *
  * Run mode is its own boot (the files ride in an extra initramfs), so this file does not share the
@@ -34,6 +34,7 @@ interface GuestResult {
     longRead: string;
     longWrite: string;
     notified: number[];
+    indicated: number[];
   };
   centralExit: number;
   centralStderr: string;
@@ -41,6 +42,7 @@ interface GuestResult {
   writes: Array<{ value: string; command: boolean; prepared: boolean; from: string }>;
   reads: string[];
   notified: number;
+  indicated: number;
   handles: Record<string, number>;
   att: Array<{ dir: 'tx' | 'rx'; hex: string }>;
 }
@@ -52,7 +54,7 @@ describe('blewire GATT server, BlueZ as the central (run mode, HCI user channel)
   let stage: GuestStage | undefined;
   afterAll(() => stage?.cleanup());
 
-  it('bluetoothd discovers, reads, long-reads, writes, long-writes and gets notifications from adapter.serve()', async () => {
+  it('bluetoothd discovers, reads, long-reads, writes, long-writes, gets notifications and confirms indications from adapter.serve()', async () => {
     const t0 = performance.now();
     stage = await stageForGuest(ENTRY);
     const files = { ...stage.files, '/blewire-run/bluez-central.py': CENTRAL };
@@ -101,6 +103,11 @@ describe('blewire GATT server, BlueZ as the central (run mode, HCI user channel)
     // Notification: BlueZ's StartNotify wrote our CCCD, our notify() reached it.
     expect(out.notified).toBe(1);
     expect(out.bluez.notified).toEqual([0x2a, 1, 2]);
+    // Indication: BlueZ's StartNotify on the indicate-only characteristic wrote 0x0002; our indicate()
+    // resolved with 1, which it does only on BlueZ's Handle Value Confirmation; BlueZ shows the value.
+    expect(out.bluez.characteristics[U(5)]).toEqual(expect.arrayContaining(['read', 'indicate']));
+    expect(out.indicated).toBe(1);
+    expect(out.bluez.indicated).toEqual([0x1d, 0x0e]);
 
     // On the wire (our side): the PDUs BlueZ sent and our answers.
     const h = out.handles;
@@ -116,6 +123,10 @@ describe('blewire GATT server, BlueZ as the central (run mode, HCI user channel)
     expect(has('tx', '19')).toBe(true);
     expect(has('rx', `12${le16(h.f003! + 1)}0100`)).toBe(true);
     expect(has('tx', `1b${le16(h.f003!)}2a0102`)).toBe(true);
+    expect(has('rx', `12${le16(h.f005! + 1)}0200`)).toBe(true);
+    const ind = out.att.findIndex(p => p.dir === 'tx' && p.hex === `1d${le16(h.f005!)}1d0e`);
+    expect(ind).toBeGreaterThan(0);
+    expect(out.att.slice(ind + 1).some(p => p.dir === 'rx' && p.hex === '1e')).toBe(true);
     // No request of BlueZ was refused with an error we did not mean (Database Out Of Sync, Unlikely Error).
     expect(out.att.filter(p => p.dir === 'tx' && p.hex.startsWith('01') && /(12|0e)$/.test(p.hex))).toEqual([]);
 

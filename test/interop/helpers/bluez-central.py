@@ -3,7 +3,7 @@
 # (org.bluez Adapter1 / Device1 / GattService1 / GattCharacteristic1, doc/*-api.txt of BlueZ 5.66).
 # Runs in the guest next to guest-gatt-server-main.ts: discovers the peripheral's advertisement,
 # connects, lets bluetoothd discover the database by itself (ServicesResolved), then reads, writes
-# (with and without response), reads a long value and subscribes to notifications.
+# (with and without response), reads a long value and subscribes to notifications and indications.
 # Prints ONE JSON line: what BlueZ saw. Every step has a deadline; a failure is reported in "error".
 #
 # Usage: bluez-central.py <peripheral address> <service uuid>
@@ -113,6 +113,16 @@ def main():
     out['notified'] = value
     step('notified')
     c3.StopNotify()
+    # Indications: StartNotify on an indicate-only characteristic writes 0x0002 to its CCCD; bluetoothd
+    # confirms each indication (Handle Value Confirmation) and updates Value.
+    c5 = char(5)
+    c5.StartNotify()
+    step('indicate started')
+    c5props = dbus.Interface(bus.get_object(BLUEZ, chars[service_uuid.replace('b1e0f000', 'b1e0f005')]), PROPS)
+    out['indicated'] = wait_for('an indication', lambda: list(bytes(c5props.Get('org.bluez.GattCharacteristic1', 'Value'))) == [0x1d, 0x0e]
+                                and [0x1d, 0x0e], 30)
+    step('indicated')
+    c5.StopNotify()
     device.Disconnect()
     step('disconnected')
 

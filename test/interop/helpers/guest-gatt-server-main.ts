@@ -64,13 +64,20 @@ async function main(): Promise<Record<string, unknown>> {
       { uuid: SERVICE.replace('b1e0f000', 'b1e0f003'), properties: ['read', 'notify'], value: Uint8Array.of(0) },
       { uuid: SERVICE.replace('b1e0f000', 'b1e0f004'), properties: ['read'],
         onRead: async ({ connection, offset }) => { reads.push(`${(connection as Connection).role}@${offset}`); return LONG; } },
+      { uuid: SERVICE.replace('b1e0f000', 'b1e0f005'), properties: ['read', 'indicate'], value: Uint8Array.of(0) },
     ] }]);
     const accepted = adapter.accept();
     await adapter.advertise({ name: 'blewire-srv', services: [SERVICE] });
     const incoming = accepted.next();
     // Notify as soon as BlueZ subscribes (its StartNotify writes our CCCD).
     let notified = 0;
+    // Indicate as soon as BlueZ subscribes to indications: resolves with 1 once its confirmation came.
+    let indicated = 0;
     const notifier = setInterval(() => {
+      if (indicated === 0 && server.subscribers(SERVICE.replace('b1e0f000', 'b1e0f005'), 'indication').length > 0) {
+        indicated = -1;
+        server.indicate(SERVICE.replace('b1e0f000', 'b1e0f005'), Uint8Array.of(0x1d, 0x0e)).then(n => { indicated = n; }, () => { indicated = -2; });
+      }
       if (notified === 0 && server.subscribers(SERVICE.replace('b1e0f000', 'b1e0f003')).length > 0) {
         notified = -1;
         server.notify(SERVICE.replace('b1e0f000', 'b1e0f003'), Uint8Array.of(0x2a, 0x01, 0x02)).then(n => { notified = n; }, () => { notified = -2; });
@@ -95,7 +102,8 @@ async function main(): Promise<Record<string, unknown>> {
       writes,
       reads,
       notified,
-      handles: Object.fromEntries([1, 2, 3, 4].map(i => [`f00${i}`, server.handleOf(SERVICE.replace('b1e0f000', `b1e0f00${i}`))])),
+      indicated,
+      handles: Object.fromEntries([1, 2, 3, 4, 5].map(i => [`f00${i}`, server.handleOf(SERVICE.replace('b1e0f000', `b1e0f00${i}`))])),
       att,
     };
   } finally {
