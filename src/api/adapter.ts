@@ -241,9 +241,13 @@ export class Adapter extends EventEmitter<AdapterEvents> {
    */
   readonly resolvingList: ControllerResolvingList;
   private readonly bondsLoaded: Promise<void>;
-  /** The chain of CCCD writes into bond files (never rejects). */
-  private cccdWrites: Promise<void> = Promise.resolve();
-  /** Bond saves started by pairing, settled or not (the CCCD writer waits for them). */
+  /**
+   * The chain of read-modify-writes of stored bonds (CCCD values, SignCounters; updateBond): one at a
+   * time, so none saves a bond another has changed since it read it (a SignCounter must never go back).
+   * Never rejects.
+   */
+  private bondWrites: Promise<void> = Promise.resolve();
+  /** Bond saves started by pairing, settled or not (each bond update waits for those begun before it). */
   private bondSaves: Promise<unknown> = Promise.resolve();
   private pairingPolicy: PairingPolicy;
 
@@ -293,7 +297,8 @@ export class Adapter extends EventEmitter<AdapterEvents> {
       load: id => store.load(id),
       save: bond => {
         this.gattServer.forget(identityKey(bond.identity));
-        const saving = store.save(bond);
+        // After the bond updates already queued (one that read the old bond must not save over the new one).
+        const saving = this.bondWrites.then(() => store.save(bond));
         this.bondSaves = Promise.allSettled([this.bondSaves, saving]);
         return saving;
       },
@@ -315,6 +320,7 @@ export class Adapter extends EventEmitter<AdapterEvents> {
       // A new bond's IRK resolves the peer's next RPA at once; a new bond starts with no subscriptions.
       onBond: bond => { this.resolver.add(bond); void this.syncResolvingList(); },
       onBondRemoved: identity => { this.resolver.remove(identity); this.gattServer.forget(identityKey(identity)); void this.syncResolvingList(); },
+      updateBond: (identity, fn) => this.updateBond(identity, fn),
       ...(opts.pairingEntropy ? { entropy: opts.pairingEntropy } : {}),
     };
     this.scanner = new Scanner(host, { clock, registryCapacity: opts.registryCapacity, ownAddressType: own,
@@ -330,13 +336,10 @@ export class Adapter extends EventEmitter<AdapterEvents> {
       save: (identity, cccds) => {
         const id = parseIdentityKey(identity);
         if (!id) return;
-        this.cccdWrites = this.cccdWrites.then(async () => {
-          // A bond made on this link may still be on its way to the store (pairing reports it bonded
-          // before the save completes): its CCCD values go into it once it is there.
-          await this.bondSaves;
-          const bond = await this.bondStore.load(id);
-          if (bond && this.gattServer.remembers(identity)) await this.bondStore.save({ ...bond, cccds });
-        }).catch(e => log.smp('CCCD values of %s not stored with its bond: %s', identity, (e as Error).message));
+        // A bond made on this link may still be on its way to the store (pairing reports it bonded
+        // before the save completes): updateBond waits for it, and the CCCD values go into it.
+        this.updateBond(id, bond => (bond && this.gattServer.remembers(identity) ? { ...bond, cccds } : undefined))
+          .catch(e => log.smp('CCCD values of %s not stored with its bond: %s', identity, (e as Error).message));
       },
     } });
     const served = this.gattServer;
@@ -352,6 +355,9 @@ export class Adapter extends EventEmitter<AdapterEvents> {
           const id = link.identity;
           return identityKey(id ?? { type: link.addressType === 'public' ? 0 : 1, address: link.address });
         },
+        // Signed writes are checked against the peer's CSRK in its bond (none without pairing: dropped).
+        verifySignature: (header, value, signature) => (link.pairing
+          ? link.pairing.acceptSignature(header, value, signature) : Promise.resolve({ ok: false, reason: 'noKey' } as const)),
       }),
       channels: this.channelRegistry,
     }, () => this.randomAddress, security, (address, hciType) => this.resolver.resolve(address, hciType));
@@ -378,6 +384,22 @@ export class Adapter extends EventEmitter<AdapterEvents> {
       }
     });
     host.onClose(e => { this.localPrivacy?.stop(); this.incoming.close(); this.emit('close', e); });
+  }
+
+  /**
+   * One read-modify-write of a stored bond (see bondWrites): after the writes queued before it and the
+   * bond saves begun before it (taken now, so a save begun later, which waits for this, is not awaited).
+   */
+  private updateBond(identity: SmpAddress, fn: (bond: Bond | undefined) => Bond | undefined): Promise<Bond | undefined> {
+    const before = this.bondSaves;
+    const job = this.bondWrites.then(async () => {
+      await before;
+      const next = fn(await this.bondStore.load(identity));
+      if (next) await this.bondStore.save(next);
+      return next;
+    });
+    this.bondWrites = job.then(() => undefined, () => undefined);
+    return job;
   }
 
   /**
@@ -617,7 +639,7 @@ export class Adapter extends EventEmitter<AdapterEvents> {
     const t = typeof peer === 'string' ? undefined : peer.type;
     const types: Array<0 | 1> = t === undefined ? [0, 1] : [t === 'public' || t === 0 ? 0 : 1];
     let removed = false;
-    await this.cccdWrites;
+    await this.bondWrites;
     for (const type of types) {
       const id = { type, address };
       if (await this.bondStore.load(id)) {
@@ -733,7 +755,7 @@ export class Adapter extends EventEmitter<AdapterEvents> {
     }
     await this.host.close();
     // The links' CCCD values reach their bond files before close() resolves.
-    await this.cccdWrites;
+    await this.bondWrites;
     if (aborted) throw aborted;
   }
 

@@ -24,7 +24,7 @@ import type { AttPdu, AttPduOf, RequestKind, ResponseFor } from '../att/pdus.js'
 import { is16, uuid as toUuid, uuidFromBytes, uuidToBytes, type Uuid } from '../codec/uuid.js';
 import { AttError, InvalidStateError, ProtocolError, ArgumentError } from '../errors.js';
 import { CHARACTERISTIC_PROPERTIES, GattType } from './constants.js';
-import { aesCmac } from './crypto.js';
+import { attSignature } from '../smp/signing.js';
 import { decodeGattValue, type GattValue, type GattValueKind } from './values.js';
 import { log } from '../log.js';
 
@@ -462,15 +462,8 @@ export async function signedWrite(bearer: AttBearer, handle: number, value: Uint
   await bearer.command({ kind: 'signedWriteCmd', handle, value, authenticationSignature: signature });
 }
 
-/** The ATT authentication signature (Vol 3, Part H, 2.4.5); CSRK and message as on the wire (LE). */
-export function attSignature(csrk: Uint8Array, header: Uint8Array, value: Uint8Array, signCounter: number): Uint8Array {
-  const counter = Uint8Array.of(signCounter & 0xff, (signCounter >>> 8) & 0xff, (signCounter >>> 16) & 0xff, (signCounter >>> 24) & 0xff);
-  const m = concat([header, value, counter]);
-  // The spec's CMAC works most-significant-octet first, so key and message are reversed from LE.
-  const mac = aesCmac(Uint8Array.from(csrk).reverse(), Uint8Array.from(m).reverse());
-  const macLe = mac.subarray(0, 8).slice().reverse();
-  return concat([counter, macLe]);
-}
+/** The ATT authentication signature (Vol 3, Part H, 2.4.5): see src/smp/signing.ts. */
+export { attSignature };
 
 /**
  * Read the Database Hash by UUID (Vol 3, Part G, 7.3): one request. Undefined when the peer has none

@@ -37,6 +37,7 @@ import { randomBytes, type P256KeyPair } from '../platform/crypto.js';
 import type { PairingAttempts } from '../smp/attempts.js';
 import { bondFromPairing, type Bond, type BondStore } from '../smp/bonds.js';
 import { isAuthenticated, type PairingMethod } from '../smp/methods.js';
+import { signatureCounter, verifyAttSignature } from '../smp/signing.js';
 import { decodeSmp, SmpAuthReq, SmpIoCapability } from '../smp/pdus.js';
 import {
   checkOob, SmpSession, type PairingResult, type SmpAction, type SmpAddress, type SmpLtk, type SmpSessionOptions,
@@ -161,9 +162,25 @@ export interface SecurityContext {
   onBond?(bond: Bond): void;
   /** A bond was removed (conn.unpair()). */
   onBondRemoved?(identity: SmpAddress): void;
+  /**
+   * Read-modify-write of a stored bond, one at a time with every other such write and after the bond
+   * saves begun before it (the adapter's; SignCounters must never go back). `fn` gets the bond (or
+   * undefined) and returns the bond to save, or undefined to save nothing; resolves with what was saved.
+   * Without it: a plain load and save.
+   */
+  updateBond?(identity: SmpAddress, fn: (bond: Bond | undefined) => Bond | undefined): Promise<Bond | undefined>;
   /** Where each session's random values and P-256 key pair come from (tests and replay only; default the OS CSPRNG). */
   readonly entropy?: PairingEntropy;
 }
+
+/**
+ * What LinkPairing.acceptSignature found: accepted (the counter saved; whether the bond that gave the
+ * CSRK is authenticated), or why not: no bond with the peer's CSRK, a MAC that does not match, a
+ * SignCounter below the next one accepted (a replay), or the bond store failing to save the counter.
+ */
+export type SignatureVerdict =
+  | { readonly ok: true; readonly authenticated: boolean; readonly signCounter: number }
+  | { readonly ok: false; readonly reason: 'noKey' | 'badSignature' | 'replayed' | 'storeFailed'; readonly signCounter?: number };
 
 /**
  * A deterministic source of pairing's secrets, FOR TESTS AND REPLAY ONLY: every random value SMP makes
@@ -273,14 +290,64 @@ export class LinkPairing implements SmpHandler {
    * that holds our CSRK (pair with `signing: true`) or once the 32-bit counter is used up.
    */
   async nextSignature(): Promise<{ csrk: Uint8Array; signCounter: number }> {
-    const bond = await this.bond();
-    if (!bond?.localCsrk) {
-      throw new InvalidStateError('signedWrite: no bond with this peer holds a CSRK of ours; pair with { signing: true } (Signing Information, Vol 3, Part H, 3.6.6)');
+    let out: { csrk: Uint8Array; signCounter: number } | undefined;
+    let refusal: string | undefined;
+    await this.updateBond(bond => {
+      if (!bond?.localCsrk) {
+        refusal = 'signedWrite: no bond with this peer holds a CSRK of ours; pair with { signing: true } (Signing Information, Vol 3, Part H, 3.6.6)';
+        return undefined;
+      }
+      const signCounter = bond.localSignCounter ?? 0;
+      if (signCounter >= 0xffffffff) {
+        refusal = 'signedWrite: the SignCounter of this bond is used up (pair again for a new CSRK)';
+        return undefined;
+      }
+      out = { csrk: bond.localCsrk, signCounter };
+      return { ...bond, localSignCounter: signCounter + 1 };
+    });
+    if (!out) throw new InvalidStateError(refusal ?? 'signedWrite: no bond with this peer');
+    return out;
+  }
+
+  /**
+   * Authenticate a Signed Write Command from this peer (Vol 3, Part C, 10.4.2; Part F, 3.4.5.4): the MAC
+   * of `header ‖ value` (opcode, handle, value as received) under the CSRK the peer distributed when
+   * bonding (Signing Information, Vol 3, Part H, 3.6.6), then its SignCounter, which must not be below
+   * the bond's peerSignCounter (one more than the last accepted). An accepted counter is saved with the
+   * bond BEFORE this resolves, in one read-modify-write with the other bond updates: if the process dies
+   * after the save the write is lost, never replayable. Never rejects; the verdict says why not.
+   */
+  async acceptSignature(header: Uint8Array, value: Uint8Array, signature: Uint8Array): Promise<SignatureVerdict> {
+    const signCounter = signatureCounter(signature);
+    let verdict: SignatureVerdict = { ok: false, reason: 'noKey' };
+    try {
+      await this.updateBond(bond => {
+        if (!bond?.peerCsrk) return undefined;
+        if (!verifyAttSignature(bond.peerCsrk, header, value, signature)) {
+          verdict = { ok: false, reason: 'badSignature', signCounter };
+          return undefined;
+        }
+        if (signCounter < (bond.peerSignCounter ?? 0)) {
+          verdict = { ok: false, reason: 'replayed', signCounter };
+          return undefined;
+        }
+        verdict = { ok: true, authenticated: bond.authenticated, signCounter };
+        return { ...bond, peerSignCounter: signCounter + 1 };
+      });
+    } catch (e) {
+      log.smp('SignCounter of %s not saved: %s', this.link.address, (e as Error).message);
+      return { ok: false, reason: 'storeFailed', signCounter };
     }
-    const signCounter = bond.localSignCounter ?? 0;
-    if (signCounter >= 0xffffffff) throw new InvalidStateError('signedWrite: the SignCounter of this bond is used up (pair again for a new CSRK)');
-    await this.ctx.bonds.save({ ...bond, localSignCounter: signCounter + 1 });
-    return { csrk: bond.localCsrk, signCounter };
+    return verdict;
+  }
+
+  /** One read-modify-write of this peer's bond (the context's, serialized; else load and save). */
+  private async updateBond(fn: (bond: Bond | undefined) => Bond | undefined): Promise<Bond | undefined> {
+    const id = this.bondIdentity();
+    if (this.ctx.updateBond) return this.ctx.updateBond(id, fn);
+    const next = fn(await this.ctx.bonds.load(id));
+    if (next) await this.ctx.bonds.save(next);
+    return next;
   }
 
   /** Remove this peer's bond from the store (the link's keys in use stay until it ends). */

@@ -38,6 +38,12 @@ export interface Bond {
    * on before each signed write (a peer refuses a counter it has seen, Vol 3, Part C, 10.4.2).
    */
   readonly localSignCounter?: number;
+  /**
+   * The lowest SignCounter we accept next in a signed write from the peer with peerCsrk (one more than
+   * the last accepted; Vol 3, Part C, 10.4.2: a counter seen before is a replay): 0 to 2^32, where 2^32
+   * means the counter is used up. Saved BEFORE the signed write is applied.
+   */
+  readonly peerSignCounter?: number;
   readonly linkKey?: Uint8Array;
   /**
    * What this client subscribed to on our GATT server (its CCCD values, Vol 3, Part G, 3.3.3.3: kept
@@ -285,6 +291,7 @@ function toJson(b: Bond): Json {
     ...(b.peerCsrk ? { peerCsrk: toHex(b.peerCsrk) } : {}),
     ...(b.localCsrk ? { localCsrk: toHex(b.localCsrk) } : {}),
     ...(b.localSignCounter !== undefined ? { localSignCounter: b.localSignCounter } : {}),
+    ...(b.peerSignCounter !== undefined ? { peerSignCounter: b.peerSignCounter } : {}),
     ...(b.linkKey ? { linkKey: toHex(b.linkKey) } : {}),
     ...(b.cccds && Object.keys(b.cccds).length > 0 ? { cccds: checkCccds(b.cccds) } : {}),
   };
@@ -329,12 +336,17 @@ function fromJson(v: unknown): Bond {
   if (counter !== undefined && (!Number.isInteger(counter) || (counter as number) < 0 || (counter as number) > 0xffffffff)) {
     throw new Error('localSignCounter is not 0..4294967295');
   }
+  const peerCounter = o['peerSignCounter'];
+  if (peerCounter !== undefined && (!Number.isInteger(peerCounter) || (peerCounter as number) < 0 || (peerCounter as number) > 2 ** 32)) {
+    throw new Error('peerSignCounter is not 0..4294967296');
+  }
   return {
     identity, secureConnections: o['secureConnections'] as boolean, authenticated: o['authenticated'] as boolean,
     keySize: keySize as number,
     ...(ltk ? { ltk } : {}), ...(localLtk ? { localLtk } : {}), ...(peerIrk ? { peerIrk } : {}),
     ...(peerCsrk ? { peerCsrk } : {}), ...(localCsrk ? { localCsrk } : {}), ...(linkKey ? { linkKey } : {}),
     ...(counter !== undefined ? { localSignCounter: counter as number } : {}),
+    ...(peerCounter !== undefined ? { peerSignCounter: peerCounter as number } : {}),
     ...(cccds ? { cccds } : {}),
   };
 }

@@ -39,11 +39,12 @@ import type { AttServerContext } from '../../att/bearer.js';
 import { AttErrorCode } from '../../att/constants.js';
 import type { AttPdu, AttPduOf } from '../../att/pdus.js';
 import { AttServerError } from '../../att/server.js';
-import type { Clock } from '../../clock.js';
+import type { Clock, TimerId } from '../../clock.js';
 import { uuid as toUuid, type Uuid } from '../../codec/uuid.js';
 import { ArgumentError, BearerClosedError, BlewireError, TimeoutError } from '../../errors.js';
 import { log } from '../../log.js';
-import { CCCD, GattType, type CharacteristicPropertyName } from '../constants.js';
+import { CCCD, CHARACTERISTIC_PROPERTIES, GattType, type CharacteristicPropertyName } from '../constants.js';
+import { signatureCounter } from '../../smp/signing.js';
 import { localServiceDefs } from '../local-db.js';
 import {
   GattDatabase, GattServerLink, type CharacteristicDef, type DescriptorDef, type GattAccess, type ServiceDef, type ServiceLayout, type UuidLike, type ValueAccess, type ValueLike,
@@ -81,6 +82,11 @@ export interface ServerRequest<C> {
 export interface ServerWrite<C> extends ServerRequest<C> {
   /** Write Without Response (or a signed write): nobody hears a refusal. */
   readonly command: boolean;
+  /**
+   * A Signed Write Command whose signature verified with the client's CSRK from its bond and whose
+   * SignCounter was fresh (Vol 3, Part C, 10.4.2): the value comes from that bonded client, unencrypted.
+   */
+  readonly signed: boolean;
   /** Assembled from a prepare queue (long or reliable write). */
   readonly prepared: boolean;
 }
@@ -179,6 +185,38 @@ export interface ServedPeer<C> {
   readonly name?: string | undefined;
   /** Pending while the link's security state catches up with an encryption change (requests wait for it). */
   readonly settling?: Promise<void> | undefined;
+  /**
+   * Authenticate a Signed Write Command's signature with the CSRK in this client's bond and check and
+   * save its SignCounter (the adapter: LinkPairing.acceptSignature). `header` is opcode and handle as
+   * received. Without it every signed write is dropped (noKey).
+   */
+  verifySignature?(header: Uint8Array, value: Uint8Array, signature: Uint8Array): Promise<SignatureCheck>;
+}
+
+/** What ServedPeer.verifySignature found (see SIGNED_WRITE_DROPS for the reasons). */
+export type SignatureCheck =
+  | { readonly ok: true; readonly authenticated: boolean; readonly signCounter: number }
+  | { readonly ok: false; readonly reason: 'noKey' | 'badSignature' | 'replayed' | 'storeFailed'; readonly signCounter?: number };
+
+/**
+ * Why a Signed Write Command (Vol 3, Part F, 3.4.5.4) was dropped. It is a command: nothing is answered
+ * (the server "shall ignore" one that fails, 3.4.5.4), so each is counted (GattServer.signedWrites) and
+ * logged (DEBUG=blewire:att) instead.
+ */
+export const SIGNED_WRITE_DROPS = {
+  notSignable: 'its handle is not the value of a characteristic with the Authenticated Signed Writes property (0x40, Vol 3, Part G, 3.3.1.1)',
+  encrypted: 'the link is encrypted: a client uses Write Without Response there (Vol 3, Part G, 4.9.2), a signed write is not expected',
+  noKey: 'no bond with this client holds a CSRK it distributed (Signing Information, Vol 3, Part H, 3.6.6)',
+  badSignature: 'the MAC does not match the CSRK in the bond (Vol 3, Part C, 10.4.2; Vol 3, Part H, 2.4.5)',
+  replayed: 'its SignCounter is not above the last one accepted from this client (a replay, Vol 3, Part C, 10.4.2)',
+  storeFailed: 'the bond store did not save the new SignCounter (in time), so the write is not applied',
+} as const;
+export type SignedWriteDrop = keyof typeof SIGNED_WRITE_DROPS;
+
+/** Signed Write Commands this server received: applied, and dropped by reason. */
+export interface SignedWriteStats {
+  accepted: number;
+  dropped: Record<SignedWriteDrop, number>;
 }
 
 /**
@@ -249,6 +287,8 @@ interface RequestState {
   reads: Map<number, Uint8Array>;
   offset: number;
   writes: PendingWrite[];
+  /** The request is a verified Signed Write Command (answered as the Write Command it carries). */
+  signed?: boolean;
 }
 
 const enc = new TextEncoder();
@@ -272,6 +312,11 @@ export class GattServer<C = unknown> {
   private pendingUserLayout: ServiceLayout[] = [];
   private readonly handlerTimeoutMs: number;
   private authorizer: Authorizer<C> | undefined;
+  /** Signed Write Commands received on every link: applied, and dropped by reason (SIGNED_WRITE_DROPS). */
+  readonly signedWrites: SignedWriteStats = {
+    accepted: 0,
+    dropped: { notSignable: 0, encrypted: 0, noKey: 0, badSignature: 0, replayed: 0, storeFailed: 0 },
+  };
   private gap: GapIdentity;
   private readonly subscriptionListeners = new Set<(change: SubscriptionChange<C>) => void>();
   private readonly ownAccessListeners = new Set<(access: OwnServiceAccess<C>) => void>();
@@ -498,6 +543,17 @@ export class GattServer<C = unknown> {
     return e.authorize === true ? this.authorizer as Authorizer<unknown> | undefined : e.authorize;
   }
 
+  /** @internal a Signed Write Command applied or dropped (counted, and a drop logged with its reason). */
+  countSigned(outcome: SignedWriteDrop | 'accepted', who: string | undefined, handle: number, signCounter: number | undefined): void {
+    if (outcome === 'accepted') {
+      this.signedWrites.accepted++;
+      return;
+    }
+    this.signedWrites.dropped[outcome]++;
+    log.att('signed write from %s to handle 0x%s (SignCounter %s) dropped: %s', who ?? 'a client', handle.toString(16).padStart(4, '0'),
+      signCounter === undefined ? '?' : String(signCounter), SIGNED_WRITE_DROPS[outcome]);
+  }
+
   /** @internal */
   get timeoutMs(): number {
     return this.handlerTimeoutMs;
@@ -623,7 +679,7 @@ export class GattServer<C = unknown> {
   private entryOf(handle: number, def: ServedCharacteristic<C> | ServedDescriptor<C>): Entry {
     const sec = def.security;
     const read: AccessSecurity = typeof sec === 'string' ? sec : sec?.read ?? 'none';
-    const write: AccessSecurity = typeof sec === 'string' ? sec : sec?.write ?? 'none';
+    const write: AccessSecurity = typeof sec === 'string' ? sec : sec?.write ?? defaultWriteSecurity(def);
     for (const s of [read, write]) if (!(s in RANK)) throw new ArgumentError(`gatt server: security '${String(s)}' is none of none, encrypted, authenticated`);
     const az = def.authorize;
     if (az !== undefined && typeof az !== 'boolean' && typeof az !== 'function') {
@@ -693,6 +749,19 @@ export class GattServer<C = unknown> {
     if (!link?.current || !entry) throw new AttServerError(AttErrorCode.UnlikelyError);
     link.current.writes.push({ entry, value, op: acc.op });
   }
+}
+
+/**
+ * The write security of a characteristic that does not say: 'encrypted' when it can only be written
+ * signed (Authenticated Signed Writes without Write, Write Without Response or Reliable Write: a plain
+ * write on an unencrypted link would otherwise get around the signature), else 'none'. A verified
+ * signed write meets 'encrypted' (and 'authenticated' when the client's bond is), Vol 3, Part C, 10.2.2.
+ */
+function defaultWriteSecurity<C>(def: ServedCharacteristic<C> | ServedDescriptor<C>): AccessSecurity {
+  const props = 'properties' in def && Array.isArray(def.properties) ? def.properties : [];
+  const signedOnly = props.includes('authenticatedSignedWrites')
+    && !props.some(p => p === 'write' || p === 'writeWithoutResponse' || p === 'reliableWrite');
+  return signedOnly ? 'encrypted' : 'none';
 }
 
 /**
@@ -798,7 +867,8 @@ export class ServedLink<C> extends GattServerLink {
       if (e?.onRead || e?.authorize) return true;
     }
     switch (pdu.kind) {
-      case 'writeReq': case 'writeCmd': case 'signedWriteCmd': case 'prepareWriteReq': {
+      case 'signedWriteCmd': return true; // its signature is checked against the bond first
+      case 'writeReq': case 'writeCmd': case 'prepareWriteReq': {
         const e = this.owner.entry(pdu.handle);
         return e?.onWrite !== undefined || e?.authorize !== undefined;
       }
@@ -824,7 +894,16 @@ export class ServedLink<C> extends GattServerLink {
 
   private async serveAsync(pdu: AttPdu, ctx: AttServerContext): Promise<AttPdu | undefined> {
     const reads = new Map<number, Uint8Array>();
-    const checked = this.check(pdu);
+    // A Signed Write Command goes on as the Write Command it carries once its signature checks out, its
+    // write security met by the signature (a change-unaware client's commands are ignored before that).
+    let signedLevel: number | undefined;
+    if (pdu.kind === 'signedWriteCmd' && this.isChangeAware) {
+      const verdict = await this.verifySigned(pdu);
+      if (!verdict) return undefined;
+      signedLevel = verdict.authenticated ? RANK.authenticated : RANK.encrypted;
+      pdu = { kind: 'writeCmd', handle: pdu.handle, value: pdu.value };
+    }
+    const checked = this.check(pdu, signedLevel);
     if (checked) return checked.error;
     const refused = await this.authorize(pdu, ctx);
     if (refused) return refused.error;
@@ -841,7 +920,42 @@ export class ServedLink<C> extends GattServerLink {
       if (typeof r === 'number') return errorRsp(target, h, r);
       reads.set(h, Uint8Array.from(bytesOf(r as ValueLike)));
     }
-    return this.answer(target, ctx, reads, true);
+    return this.answer(target, ctx, reads, true, signedLevel !== undefined);
+  }
+
+  /**
+   * The checks of a Signed Write Command (Vol 3, Part F, 3.4.5.4; Part C, 10.4.2), cheapest first: a
+   * characteristic value with the Authenticated Signed Writes property, an unencrypted link, then the
+   * signature and SignCounter against the client's bond (which saves the counter). Counted either way;
+   * undefined when dropped.
+   */
+  private async verifySigned(pdu: AttPduOf<'signedWriteCmd'>): Promise<{ authenticated: boolean } | undefined> {
+    const signCounter = signatureCounter(pdu.authenticationSignature);
+    const drop = (reason: SignedWriteDrop, counter: number | undefined = signCounter): undefined => {
+      this.owner.countSigned(reason, this.peer.name, pdu.handle, counter);
+      return undefined;
+    };
+    const c = this.database.layout.flatMap(sv => sv.characteristics).find(ch => ch.valueHandle === pdu.handle);
+    if (!c || !CHARACTERISTIC_PROPERTIES.has(c.properties, 'authenticatedSignedWrites')) return drop('notSignable');
+    if (this.peer.security.encrypted) return drop('encrypted');
+    if (!this.peer.verifySignature) return drop('noKey');
+    const header = Uint8Array.of(0xd2, pdu.handle & 0xff, pdu.handle >> 8);
+    let timer: TimerId | undefined;
+    const late = new Promise<SignatureCheck>(resolve => {
+      timer = this.owner.clock.setTimeout(() => resolve({ ok: false, reason: 'storeFailed', signCounter }), this.owner.timeoutMs);
+    });
+    let verdict: SignatureCheck;
+    try {
+      verdict = await Promise.race([
+        this.peer.verifySignature(header, pdu.value, pdu.authenticationSignature).catch((): SignatureCheck => ({ ok: false, reason: 'storeFailed', signCounter })),
+        late,
+      ]);
+    } finally {
+      if (timer !== undefined) this.owner.clock.clearTimeout(timer);
+    }
+    if (!verdict.ok) return drop(verdict.reason, verdict.signCounter);
+    this.owner.countSigned('accepted', this.peer.name, pdu.handle, verdict.signCounter);
+    return { authenticated: verdict.authenticated };
   }
 
   /**
@@ -879,10 +993,13 @@ export class ServedLink<C> extends GattServerLink {
     return undefined;
   }
 
-  /** Security of every attribute the request touches; an error answer, or undefined to go on. */
-  private check(pdu: AttPdu): { error: AttPdu | undefined } | undefined {
+  /**
+   * Security of every attribute the request touches; an error answer, or undefined to go on. `signedLevel`:
+   * a verified signed write's level (its bond's), which stands for the link's on the write.
+   */
+  private check(pdu: AttPdu, signedLevel?: number): { error: AttPdu | undefined } | undefined {
     if (!this.isChangeAware) return undefined; // the database's robust-caching answer comes first
-    const level = this.level();
+    const level = signedLevel ?? this.level();
     // Vol 3, Part F, 3.4.1.1 and Part C, 10.3.1: an access that needs an authenticated link answers
     // Insufficient Authentication (0x05), one that needs encryption only Insufficient Encryption (0x0F).
     const fail = (need: AccessSecurity): number | undefined =>
@@ -912,7 +1029,7 @@ export class ServedLink<C> extends GattServerLink {
   }
 
   /** Run the request on the database, then apply the writes it collected. */
-  private answer(pdu: AttPdu, ctx: AttServerContext, reads: Map<number, Uint8Array>, checkedAlready = false): AttPdu | undefined | Promise<AttPdu | undefined> {
+  private answer(pdu: AttPdu, ctx: AttServerContext, reads: Map<number, Uint8Array>, checkedAlready = false, signed = false): AttPdu | undefined | Promise<AttPdu | undefined> {
     if (!checkedAlready) {
       const checked = this.check(pdu);
       if (checked) return checked.error;
@@ -920,7 +1037,7 @@ export class ServedLink<C> extends GattServerLink {
     const refused = this.robustCachingCheck(pdu);
     if (refused !== false) return refused;
     pdu = this.narrowReadByType(pdu);
-    const state: RequestState = { reads, offset: 0, writes: [] };
+    const state: RequestState = { reads, offset: 0, writes: [], signed };
     this.current = state;
     let rsp: AttPdu | undefined;
     try {
@@ -930,7 +1047,7 @@ export class ServedLink<C> extends GattServerLink {
     }
     if (state.writes.length === 0) return rsp;
     if (rsp && rsp.kind === 'errorRsp') return rsp;
-    return this.applyWrites(pdu, state.writes, ctx).then(r => r ?? rsp);
+    return this.applyWrites(pdu, state.writes, ctx, signed).then(r => r ?? rsp);
   }
 
   /** The link's security as a rank of AccessSecurity: 0 none, 1 encrypted, 2 encrypted and authenticated. */
@@ -953,12 +1070,12 @@ export class ServedLink<C> extends GattServerLink {
     return pdu;
   }
 
-  private async applyWrites(pdu: AttPdu, writes: PendingWrite[], ctx: AttServerContext): Promise<AttPdu | undefined> {
+  private async applyWrites(pdu: AttPdu, writes: PendingWrite[], ctx: AttServerContext, signed: boolean): Promise<AttPdu | undefined> {
     const command = pdu.kind === 'writeCmd' || pdu.kind === 'signedWriteCmd';
     for (const w of writes) {
       if (w.entry.onWrite) {
         const r = await this.runHandler(() => w.entry.onWrite!(w.value, {
-          connection: this.peer.connection, offset: 0, mtu: ctx.mtu, command, prepared: w.op === 'preparedWrite',
+          connection: this.peer.connection, offset: 0, mtu: ctx.mtu, command, signed, prepared: w.op === 'preparedWrite',
         }));
         if (typeof r === 'number') return command ? undefined : errorRsp(pdu, w.entry.handle, r);
       }
