@@ -24,7 +24,7 @@ import type { AttPdu, AttPduOf, RequestKind, ResponseFor } from '../att/pdus.js'
 import { is16, uuid as toUuid, uuidFromBytes, uuidToBytes, type Uuid } from '../codec/uuid.js';
 import { AttError, InvalidStateError, ProtocolError, ArgumentError } from '../errors.js';
 import { CHARACTERISTIC_PROPERTIES, GattType } from './constants.js';
-import { attSignature } from '../smp/signing.js';
+import { attSignature } from './signing.js';
 import { decodeGattValue, type GattValue, type GattValueKind } from './values.js';
 import { log } from '../log.js';
 

@@ -37,7 +37,7 @@ import { randomBytes, type P256KeyPair } from '../platform/crypto.js';
 import type { PairingAttempts } from '../smp/attempts.js';
 import { bondFromPairing, type Bond, type BondStore } from '../smp/bonds.js';
 import { isAuthenticated, type PairingMethod } from '../smp/methods.js';
-import { signatureCounter, verifyAttSignature } from '../smp/signing.js';
+import { signatureCounter, verifyAttSignature } from '../gatt/signing.js';
 import { decodeSmp, SmpAuthReq, SmpIoCapability } from '../smp/pdus.js';
 import {
   checkOob, SmpSession, type PairingResult, type SmpAction, type SmpAddress, type SmpLtk, type SmpSessionOptions,

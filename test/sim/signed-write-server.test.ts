@@ -6,7 +6,7 @@ import { afterEach, describe, expect, test } from 'vitest';
 import { Adapter } from '../../src/api/adapter.js';
 import type { Connection } from '../../src/api/connection.js';
 import type { ServerWrite } from '../../src/gatt/server/server.js';
-import { attSignature } from '../../src/smp/signing.js';
+import { attSignature } from '../../src/gatt/signing.js';
 import { createSimulator, SimAir } from '../../src/sim/index.js';
 import { MemoryBondStore } from '../../src/smp/bonds.js';
 

@@ -44,7 +44,7 @@ import { uuid as toUuid, type Uuid } from '../../codec/uuid.js';
 import { ArgumentError, BearerClosedError, BlewireError, TimeoutError } from '../../errors.js';
 import { log } from '../../log.js';
 import { CCCD, CHARACTERISTIC_PROPERTIES, GattType, type CharacteristicPropertyName } from '../constants.js';
-import { signatureCounter } from '../../smp/signing.js';
+import { signatureCounter } from '../signing.js';
 import { localServiceDefs } from '../local-db.js';
 import {
   GattDatabase, GattServerLink, type CharacteristicDef, type DescriptorDef, type GattAccess, type ServiceDef, type ServiceLayout, type UuidLike, type ValueAccess, type ValueLike,
