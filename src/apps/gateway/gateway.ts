@@ -31,6 +31,8 @@ import { RateLimiter, type RateState } from './rate.js';
 const TICK_MS = 250;
 /** Consecutive scan failures after which the adapter is closed and reopened. */
 const MAX_SCAN_FAILURES = 3;
+/** Deadline of one adapter open (transport, Reset, initialisation), ms; stop() aborts an open under way. */
+const OPEN_TIMEOUT_MS = 30_000;
 /** Bound on waiting for the adapter to close when stopping, ms. */
 const CLOSE_TIMEOUT_MS = 3000;
 
@@ -224,15 +226,41 @@ export class Gateway {
 
   // ---- adapter ------------------------------------------------------------------------------------
 
-  private async openAdapter(): Promise<Adapter> {
+  /**
+   * Open the adapter under `signal`, which stop() aborts: a controller that does not answer would
+   * otherwise hold stop() for the open's whole 30 s deadline, twice the systemd unit's TimeoutStopSec
+   * (15 s), and the service manager's SIGKILL would cost the clean `offline`. A transport factory that
+   * has not settled is not waited for either; a transport it yields after the abort is closed.
+   */
+  private async openAdapter(signal: AbortSignal): Promise<Adapter> {
     const t = this.deps.transport ?? this.config.transport;
-    const transport = typeof t === 'function' ? await t() : t;
+    let transport: string | HciTransport;
+    if (typeof t === 'function') {
+      const made = Promise.resolve().then(t);
+      transport = await new Promise<HciTransport>((resolve, reject) => {
+        const onAbort = (): void => {
+          reject(signal.reason as Error);
+          made.then(late => late.close(), () => undefined).catch(() => undefined);
+        };
+        if (signal.aborted) { onAbort(); return; }
+        signal.addEventListener('abort', onAbort, { once: true });
+        made.then(
+          tr => { signal.removeEventListener('abort', onAbort); resolve(tr); },
+          e => { signal.removeEventListener('abort', onAbort); reject(e as Error); },
+        );
+      });
+    } else {
+      transport = t;
+    }
     // The gateway keeps its own device table (maxDevices); the adapter's registry only has to merge a
     // scan response with its advertisement and cache parsed AD: scan.registryCapacity (config.ts) bounds
     // it, 1024 by default. Sizing it to maxDevices as well held every device twice (about 1.2 KB each).
     const bonds = this.deps.bonds ?? this.config.bonds;
-    return Adapter.open({ transport, timeout: 30_000, registryCapacity: this.config.scan.registryCapacity, ...(bonds !== undefined ? { bonds } : {}) });
+    return Adapter.open({ transport, timeout: OPEN_TIMEOUT_MS, signal, registryCapacity: this.config.scan.registryCapacity, ...(bonds !== undefined ? { bonds } : {}) });
   }
+
+  /** Aborts the adapter open under way (stop() calls it). */
+  private opening: AbortController | undefined;
 
   /** Ends the adapter loop's wait for the open adapter's close (stop() calls it). */
   private adapterDone: (() => void) | undefined;
@@ -241,11 +269,17 @@ export class Gateway {
     let attempt = 0;
     while (!this.stopping) {
       let adapter: Adapter | undefined;
+      const opening = new AbortController();
+      this.opening = opening;
       try {
-        adapter = await this.openAdapter();
+        adapter = await this.openAdapter(opening.signal);
       } catch (e) {
-        this.log.warn('adapter open failed', { error: e, attempt: attempt + 1 });
+        // Aborted by stop(): the loop ends below, nothing failed.
+        if (!this.stopping) this.log.warn('adapter open failed', { error: e, attempt: attempt + 1 });
+      } finally {
+        this.opening = undefined;
       }
+      if (this.stopping && !adapter) break;
       if (adapter) {
         if (this.stopping) { await adapter.close().catch(() => undefined); break; }
         attempt = 0;
@@ -549,6 +583,7 @@ export class Gateway {
     this.log.info('gateway stopping');
     if (this.tickTimer !== undefined) this.clock.clearTimeout(this.tickTimer);
     this.wake?.();
+    this.opening?.abort(new GatewayError('EGW_STOPPED', 'the gateway is stopping'));
     const adapter = this.adapter;
     if (adapter) await adapter.close({ timeout: CLOSE_TIMEOUT_MS }).catch(e => this.log.warn('adapter close failed', { error: e }));
     this.adapterDone?.();

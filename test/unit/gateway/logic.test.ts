@@ -516,3 +516,57 @@ describe('stop() with an adapter whose close never emits close', () => {
     expect(logs.some(l => l.includes('adapter close failed'))).toBe(true);
   });
 });
+
+describe('stop() while the adapter is opening', () => {
+  // Adapter.open waits up to 30 s for a controller that does not answer (a wedged USB dongle, a UART
+  // at the wrong speed); the systemd unit gives the whole stop 15 s (TimeoutStopSec) before SIGKILL,
+  // which would lose the clean `offline`. stop() aborts the open instead of waiting it out.
+  const config = () => resolveConfig({ env: {}, flags: { id: 'gwO', mqtt: { url: 'mqtt://127.0.0.1:1' }, transport: 'sim', commands: { enabled: false } } });
+  /** Resolves 'hung' if `p` has not settled after `ms` of real time (the test's guard, not a timing assert: with the fix it settles at once). */
+  const settles = (p: Promise<unknown>, ms = 10_000) => Promise.race([p.then(() => 'stopped'), new Promise(r => setTimeout(() => r('hung'), ms))]);
+
+  test('a controller that never answers Reset: stop() aborts the open (no wait for its 30 s deadline), the transport is closed, nothing is left pending', async () => {
+    // The transport's own clock is the open's deadline clock: a FakeClock nobody advances, so without
+    // the abort the open (and stop()) would wait for ever.
+    const clock = new FakeClock();
+    const sent: number[] = [];
+    let closed = 0;
+    let resetSent!: () => void;
+    const waiting = new Promise<void>(r => { resetSent = r; });
+    const silent = {
+      description: 'silent', clock,
+      send: (p: Uint8Array) => { sent.push(p[1]! | (p[2]! << 8)); resetSent(); },
+      setReceiver: () => undefined,
+      close: async () => { closed++; },
+    };
+    const logs: string[] = [];
+    const g = new Gateway(config(), { transport: () => silent, clock, logger: jsonLogger('info', l => { logs.push(l); }) });
+    await g.start();
+    await waiting;
+    expect(sent).toEqual([0x0c03]); // HCI_Reset, unanswered
+    expect(await settles(g.stop())).toBe('stopped');
+    expect(closed).toBe(1);
+    expect(g.stats).toMatchObject({ adapterOpen: false, adapterOpens: 0 });
+    // The abort is the gateway's own doing, not an open failure to warn about.
+    expect(logs.filter(l => l.includes('adapter open failed'))).toEqual([]);
+    expect(clock.pendingTimers).toBe(0);
+  });
+
+  test('a transport factory that never settles (a device node that blocks): stop() does not wait for it; a transport it yields later is closed', async () => {
+    let deliver!: (t: unknown) => void;
+    let asked!: () => void;
+    const factoryCalled = new Promise<void>(r => { asked = r; });
+    let closed = 0;
+    const g = new Gateway(config(), {
+      transport: () => { asked(); return new Promise(r => { deliver = r as never; }); },
+      clock: new FakeClock(), logger: jsonLogger('error', () => undefined),
+    });
+    await g.start();
+    await factoryCalled;
+    expect(await settles(g.stop())).toBe('stopped');
+    deliver({ description: 'late', send: () => undefined, setReceiver: () => undefined, close: async () => { closed++; } });
+    await new Promise(r => setTimeout(r, 10));
+    expect(closed).toBe(1);
+    expect(g.stats.adapterOpens).toBe(0);
+  });
+});
