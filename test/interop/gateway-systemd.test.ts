@@ -6,8 +6,12 @@
 // systemd (Debian's 252) as PID 1 of its own PID, mount, network, UTS and IPC namespaces, on an
 // overlay of / whose writes go to a tmpfs that dies with it, installs the unit unchanged, and starts
 // the instance `sim` (so `--transport sim`: no Bluetooth in this kernel) against a mosquitto in the
-// same network namespace. A missing systemd-analyze or unshare is a failure, not a skip.
+// same network namespace. That broker takes no anonymous client: the gateway gets in only with the
+// password the unit's root-only environment file gives it (EnvironmentFile=, read by systemd before it
+// starts the dynamic user), which never shows on its command line. A missing systemd-analyze or
+// unshare is a failure, not a skip.
 import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
@@ -80,13 +84,16 @@ describe('the gateway systemd unit', () => {
     }
   });
 
-  test('run by systemd 252 as PID 1 (private namespaces): a dynamic user with CAP_NET_ADMIN + CAP_NET_RAW only, no new privileges, seccomp, read-only /; online and documents in mosquitto; systemctl stop publishes offline, result success', async () => {
+  test('run by systemd 252 as PID 1 (private namespaces): a dynamic user with CAP_NET_ADMIN + CAP_NET_RAW only, no new privileges, seccomp, read-only /; the MQTT password from the root-only environment file, never on the command line, into a broker that refuses anonymous clients; online and documents in mosquitto; systemctl stop publishes offline, result success', async () => {
     expect(process.getuid?.(), 'booting systemd in namespaces needs root').toBe(0);
     const repo = fileURLToPath(new URL('../..', import.meta.url)).replace(/\/$/, '');
     const r = mkdtempSync(join(tmpdir(), 'blewire-systemd-'));
     mkdirSync(join(r, 't'));
     mkdirSync(join(r, 'root'));
     const root = join(r, 'root');
+    // The gateway's credentials and a reader's, fresh each run; the broker knows only these two.
+    const password = randomBytes(12).toString('hex');
+    const readerPassword = randomBytes(12).toString('hex');
     // The whole set-up inside the new namespaces; the last line makes systemd PID 1 there.
     writeFileSync(join(r, 'boot.sh'), [
       '#!/bin/sh', 'set -e',
@@ -99,9 +106,14 @@ describe('the gateway systemd unit', () => {
       `cp ${fileURLToPath(UNIT)} ${root}/etc/systemd/system/blewire-gateway@.service`,
       `printf '[Unit]\\nDescription=nothing else\\nDefaultDependencies=no\\n' > ${root}/etc/systemd/system/blewire-idle.target`,
       `ln -sf ${repo}/src/cli/gateway.mjs ${root}/usr/local/bin/blewire-gateway`,
-      `printf 'BLEWIRE_MQTT_URL=mqtt://127.0.0.1:1883\\n' > ${root}/etc/blewire/gateway-sim.env`, `chmod 600 ${root}/etc/blewire/gateway-sim.env`,
+      // The unit's credentials file as the README says to write it: root's, mode 0600.
+      `printf 'BLEWIRE_MQTT_URL=mqtt://127.0.0.1:1883\\nBLEWIRE_MQTT_USERNAME=gw-sim\\nBLEWIRE_MQTT_PASSWORD=${password}\\n' > ${root}/etc/blewire/gateway-sim.env`,
+      `chown root:root ${root}/etc/blewire/gateway-sim.env`, `chmod 600 ${root}/etc/blewire/gateway-sim.env`,
       `printf '{ "summaryIntervalMs": 2000 }\\n' > ${root}/etc/blewire/gateway-sim.json`,
-      `printf 'listener 1883 127.0.0.1\\nallow_anonymous true\\n' > ${root}/etc/blewire/mosquitto.conf`,
+      `mosquitto_passwd -c -b ${root}/etc/blewire/mosquitto.passwd gw-sim ${password}`,
+      `mosquitto_passwd -b ${root}/etc/blewire/mosquitto.passwd reader ${readerPassword}`,
+      `chmod 644 ${root}/etc/blewire/mosquitto.passwd`,
+      `printf 'listener 1883 127.0.0.1\\nallow_anonymous false\\npassword_file /etc/blewire/mosquitto.passwd\\n' > ${root}/etc/blewire/mosquitto.conf`,
       `echo blewire-test > ${root}/etc/hostname`,
       `exec env -i container=blewire-test PATH=/usr/sbin:/usr/bin:/sbin:/bin chroot ${root} /lib/systemd/systemd --system --unit=blewire-idle.target`,
     ].join('\n') + '\n');
@@ -139,9 +151,14 @@ describe('the gateway systemd unit', () => {
       const start = inside(['systemctl', 'start', 'blewire-gateway@sim.service'], 60_000);
       expect(start.code, start.err).toBe(0);
       // The broker's retained status, read by mosquitto_sub in the same network namespace.
-      const status = (want: string) => inside(['mosquitto_sub', '-h', '127.0.0.1', '-t', 'blewire/blewire-test-sim/status', '-C', '1', '-W', '60'], 70_000).out === want;
+      const reader = ['-u', 'reader', '-P', readerPassword];
+      const status = (want: string) => inside(['mosquitto_sub', '-h', '127.0.0.1', ...reader, '-t', 'blewire/blewire-test-sim/status', '-C', '1', '-W', '60'], 70_000).out === want;
       expect(status('online'), inside(['journalctl', '-u', 'blewire-gateway@sim.service', '--no-pager', '-o', 'cat']).out).toBe(true);
-      const doc = inside(['mosquitto_sub', '-h', '127.0.0.1', '-t', 'blewire/blewire-test-sim/devices/+', '-C', '1', '-W', '60'], 70_000).out;
+      const doc = inside(['mosquitto_sub', '-h', '127.0.0.1', ...reader, '-t', 'blewire/blewire-test-sim/devices/+', '-C', '1', '-W', '60'], 70_000).out;
+      // The control: this broker refuses a client without the password (CONNACK "not authorised").
+      const anonymous = inside(['mosquitto_sub', '-h', '127.0.0.1', '-t', 'blewire/#', '-C', '1', '-W', '10'], 20_000);
+      expect(anonymous.code).not.toBe(0);
+      expect(anonymous.out + anonymous.err).toMatch(/not authori[sz]ed/i);
       expect(JSON.parse(doc)).toMatchObject({ gateway: 'blewire-test-sim' });
 
       const unit = show('blewire-gateway@sim.service', 'MainPID', 'ActiveState', 'User', 'DynamicUser');
@@ -162,8 +179,16 @@ describe('the gateway systemd unit', () => {
       expect(field('Seccomp')).toBe('2');
       const mounts = inside(['cat', `/proc/${pid}/mountinfo`]).out.split('\n').map(l => l.split(' '));
       expect(mounts.find(m => m[4] === '/')?.[5]).toMatch(/^ro,/);
-      // The command with its V8 flags, as the unit's ExecStart gives it.
-      expect(inside(['cat', `/proc/${pid}/cmdline`]).out.split('\0')).toEqual(expect.arrayContaining(['--max-semi-space-size=1', '--single-threaded-gc', '--transport', 'sim', '--id', 'blewire-test-sim']));
+      // The command with its V8 flags, as the unit's ExecStart gives it, and no password in it.
+      const cmdline = inside(['cat', `/proc/${pid}/cmdline`]).out;
+      expect(cmdline.split('\0')).toEqual(expect.arrayContaining(['--max-semi-space-size=1', '--single-threaded-gc', '--transport', 'sim', '--id', 'blewire-test-sim']));
+      expect(cmdline).not.toContain(password);
+      // The password came through the environment systemd built from the root-only file.
+      expect(inside(['cat', `/proc/${pid}/environ`]).out.split('\0')).toEqual(expect.arrayContaining([`BLEWIRE_MQTT_USERNAME=gw-sim`, `BLEWIRE_MQTT_PASSWORD=${password}`]));
+      expect(inside(['stat', '-c', '%U:%G %a', '/etc/blewire/gateway-sim.env']).out).toBe('root:root 600');
+      // ... which the service's own user cannot read (it is not root; the file is not its).
+      expect(inside(['setpriv', `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', 'cat', '/etc/blewire/gateway-sim.env']).code).not.toBe(0);
+      expect(inside(['journalctl', '-u', 'blewire-gateway@sim.service', '--no-pager', '-o', 'cat']).out).not.toContain(password);
 
       const stop = inside(['systemctl', 'stop', 'blewire-gateway@sim.service'], 60_000);
       expect(stop.code, stop.err).toBe(0);
