@@ -65,19 +65,52 @@ export async function interleave(contenders: Contender[], units: number, rounds 
   const samples = contenders.map(() => [] as number[]);
   const deliveredPerPass = contenders.map(() => 0);
   for (const c of contenders) await c.pass();
+  const diag = process.env.BENCH_DIAG ? await gcDiagnostics() : undefined;
   for (let r = 0; r < rounds; r++) {
     for (let k = 0; k < contenders.length; k++) {
       const i = (k + r) % contenders.length;
       const c = contenders[i]!;
       const d0 = c.delivered();
+      const m0 = diag?.mainThreadNs();
+      const w0 = performance.now();
       const t0 = cpuMicros();
       await c.pass();
       const us = cpuMicros() - t0;
+      if (diag) {
+        const mainUs = (diag.mainThreadNs() - m0!) / 1000;
+        const w1 = performance.now();
+        diag.rows.push(gcMs => `      diag round ${r} ${c.name.padEnd(28)} process ${(us / 1000).toFixed(1)} ms, main thread ${(mainUs / 1000).toFixed(1)} ms, ` +
+          `other threads ${((us - mainUs) / 1000).toFixed(1)} ms, GC pauses ${gcMs(w0, w1).toFixed(1)} ms (${(us * 1000 / units).toFixed(0)} ns per unit)`);
+      }
       samples[i]!.push((us * 1000) / units);
       deliveredPerPass[i] = c.delivered() - d0;
     }
   }
+  if (diag) {
+    await new Promise(r => setTimeout(r, 50));
+    for (const row of diag.rows) console.log(row(diag.pausesBetween));
+    diag.stop();
+  }
   return contenders.map((c, i) => ({ name: c.name, samples: samples[i]!, ns: range(samples[i]!), deliveredPerPass: deliveredPerPass[i]!, unit: c.unit }));
+}
+
+/**
+ * BENCH_DIAG=1: per round, the process's CPU split into the main thread's (Linux schedstat, ns) and
+ * the other threads' (V8's concurrent marking and sweeping, compilers), and the GC pauses on the main
+ * thread, to see what makes rounds vary. Printed only; the figures stay the process's CPU time.
+ */
+async function gcDiagnostics() {
+  const { readFileSync } = await import('node:fs');
+  const { PerformanceObserver } = await import('node:perf_hooks');
+  const pauses: Array<{ start: number; duration: number }> = [];
+  const obs = new PerformanceObserver(list => { for (const e of list.getEntries()) pauses.push({ start: e.startTime, duration: e.duration }); });
+  obs.observe({ entryTypes: ['gc'] });
+  return {
+    rows: [] as Array<(gcMs: (a: number, b: number) => number) => string>,
+    mainThreadNs: (): number => Number(readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0]),
+    pausesBetween: (a: number, b: number): number => pauses.filter(p => p.start >= a && p.start < b).reduce((t, p) => t + p.duration, 0),
+    stop: () => obs.disconnect(),
+  };
 }
 
 /**
