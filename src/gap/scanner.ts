@@ -116,6 +116,13 @@ const RSSI_SHIFT = 20;
 const packRssi = (rssi: number): number => (rssi & 0xff) << RSSI_SHIFT;
 
 /**
+ * The clock time of a run of reports, shared by their Advertisements: a time passed as a number
+ * through the scanner's calls and stored per Advertisement cost a 16-byte heap number per report
+ * (a fifth of what a known device's report allocated, issue 14); one of these is made per clock read.
+ */
+export interface ReportTime { readonly ms: number }
+
+/**
  * One advertisement as the application sees it: immutable, parsed lazily on first access. Per report
  * it holds RSSI, time and the event bits; the rest is the device's shared AdvertisedData.
  */
@@ -123,10 +130,12 @@ export class Advertisement {
   /** @internal */
   constructor(
     /** @internal */ readonly shared: AdvertisedData,
-    /** Clock time (ms) the report arrived (read once per HCI event). */
-    readonly timestamp: number,
+    /** @internal the run's clock time */ readonly time: ReportTime,
     /** @internal event type, flags and RSSI */ readonly bits: number,
   ) {}
+
+  /** Clock time (ms) the report arrived (read once per HCI event, or once per transport read with the system clock). */
+  get timestamp(): number { return this.time.ms; }
 
   /** RSSI in dBm (127: not available). */
   get rssi(): number { return ((this.bits >>> RSSI_SHIFT) << 24) >> 24; }
@@ -369,7 +378,7 @@ class DeviceStates {
     if (slot >= this.slots) return undefined;
     const bits = this.lastBits[slot]!;
     const sh = this.lastShared.get(slot) ?? this.shared[slot];
-    if (sh !== undefined && bits >= 0) return new Advertisement(sh, this.lastTime[slot]!, bits);
+    if (sh !== undefined && bits >= 0) return new Advertisement(sh, { ms: this.lastTime[slot]! }, bits);
     return this.held.get(slot);
   }
 }
@@ -578,7 +587,7 @@ export class Scanner {
    * next microtask checkpoint; `timeValid` says whether `time` is of this run.
    */
   private readonly coarseTime: boolean;
-  private time = 0;
+  private time: ReportTime = { ms: 0 };
   private timeValid = false;
   private readonly timeEnds = (): void => { this.timeValid = false; };
   /** The one view every report is read into (hci/le-events.ts). */
@@ -771,7 +780,7 @@ export class Scanner {
    * into one reused view through the table's in-place readers.
    */
   private reportsInPlace(p: Uint8Array, subevent: number, count: number, at: number): void {
-    const now = this.reportTime();
+    const time = this.reportTime();
     const v = this.view;
     const legacy = subevent === SUB_ADV_REPORT;
     const read = legacy ? advertisingReportInPlace().read : extendedAdvertisingReportInPlace().read;
@@ -779,8 +788,8 @@ export class Scanner {
     for (let k = 0; k < count; k++) {
       o = read(p, o, v as unknown as Record<string, number>);
       this.reports++;
-      if (legacy) this.legacyReport(p, v, now);
-      else this.extendedReport(p, v, now);
+      if (legacy) this.legacyReport(p, v, time);
+      else this.extendedReport(p, v, time);
     }
   }
 
@@ -792,23 +801,23 @@ export class Scanner {
    * one clock read per transport read instead of per event. Any other clock (FakeClock in tests and
    * the simulator, whose time moves within a synchronous run) is read per event.
    */
-  private reportTime(): number {
-    if (!this.coarseTime) return this.clock.now();
+  private reportTime(): ReportTime {
+    if (!this.coarseTime) return { ms: this.clock.now() };
     if (this.timeValid) return this.time;
     this.timeValid = true;
     queueMicrotask(this.timeEnds);
-    return (this.time = this.clock.now());
+    return (this.time = { ms: this.clock.now() });
   }
 
-  private legacyReport(p: Uint8Array, r: AdvertisingReportView, now: number): void {
+  private legacyReport(p: Uint8Array, r: AdvertisingReportView, time: ReportTime): void {
     // The legacy Event_Type (7.7.65.2) read through the extended report's bits (Table 7.1).
     const t = r.eventType;
     const bits = legacyAdvEventBits(t);
     this.process(p, r.addressAt, r.addressType, r.rssi, p, r.dataAt, r.dataLength, extScanResponse(bits), extConnectable(bits),
-      extScannable(bits), t, false, undefined, undefined, false, now);
+      extScannable(bits), t, false, undefined, undefined, false, time);
   }
 
-  private extendedReport(p: Uint8Array, r: AdvertisingReportView, now: number): void {
+  private extendedReport(p: Uint8Array, r: AdvertisingReportView, time: ReportTime): void {
     const t = r.eventType;
     const status = extDataStatus(t);
     const isScanRsp = extScanResponse(t);
@@ -842,21 +851,21 @@ export class Scanner {
     if (extLegacy(t)) {
       // Legacy PDU reported through the extended event (bit 4): the other bits say which one.
       this.process(p, r.addressAt, r.addressType, r.rssi, data, dataAt, dataLength, isScanRsp, extConnectable(t), extScannable(t), t,
-        true, r.txPower, r.advertisingSid, false, now);
+        true, r.txPower, r.advertisingSid, false, time);
       return;
     }
     this.process(p, r.addressAt, r.addressType, r.rssi, data, dataAt, dataLength, isScanRsp, extConnectable(t), extScannable(t), t, true,
-      r.txPower, r.advertisingSid === 0xff ? undefined : r.advertisingSid, status === ExtAdvDataStatus.Truncated, now);
+      r.txPower, r.advertisingSid === 0xff ? undefined : r.advertisingSid, status === ExtAdvDataStatus.Truncated, time);
   }
 
   private process(
     p: Uint8Array, addressAt: number, hciType: number, rssi: number, d: Uint8Array, dataAt: number, dataLength: number,
     isScanRsp: boolean, connectable: boolean, scannable: boolean, eventType: number, extended: boolean,
-    txPower: number | undefined, sid: number | undefined, truncated: boolean, now: number,
+    txPower: number | undefined, sid: number | undefined, truncated: boolean, time: ReportTime,
   ): void {
     const type = typeIndexOfHci(hciType);
     const registry = this.registry;
-    const slot = registry.touchAt(p, addressAt, type, rssi, now);
+    const slot = registry.touchAt(p, addressAt, type, rssi, time.ms);
     const dev = this.devices;
     if (slot >= dev.slots) dev.grow(registry.allocated);
     let sh = dev.shared[slot];
@@ -908,9 +917,9 @@ export class Scanner {
       if (held !== undefined) heldMap.delete(slot);
       const kept = baseBits >= 0 ? baseBits & (EVENT_TYPE_MASK | CONNECTABLE | SCANNABLE)
         : (eventType & EVENT_TYPE_MASK) | (connectable ? CONNECTABLE : 0) | SCANNABLE;
-      ad = new Advertisement(sh, now, kept | flags);
+      ad = new Advertisement(sh, time, kept | flags);
     } else {
-      ad = new Advertisement(sh, now,
+      ad = new Advertisement(sh, time,
         (eventType & EVENT_TYPE_MASK) | (connectable ? CONNECTABLE : 0) | (scannable ? SCANNABLE : 0) | flags);
       if (scannable && scanResponseLengthOf(sh.chunk, sh.at) === NO_SCAN_RSP && this.activeScan) {
         // Hold for the SCAN_RSP that an active scan should bring (Vol 6, Part B, 4.4.3.2), bounded in time.

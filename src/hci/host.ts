@@ -24,7 +24,7 @@
 import { ByteReader } from '../bytes/reader.js';
 import { systemClock, type Clock } from '../clock.js';
 import { BlewireError, DecodeError, DisconnectedError, TransportError, HardwareError, InvalidStateError } from '../errors.js';
-import { log } from '../log.js';
+import { log, logOn } from '../log.js';
 import { H4, type HciTransport } from '../transport/types.js';
 import { AclFlow } from './acl-flow.js';
 import { CommandChannel, HCI_DEFAULT_COMMAND_TIMEOUT_MS } from './command-channel.js';
@@ -115,6 +115,8 @@ export class HciHost implements CommandIssuer {
   private routedHandle = -1;
   private routed: AclReceiver | undefined;
   private advSink: AdvertisingReportSink | undefined;
+  /** Listeners of the decoded advertising report events (per report event a Map lookup cost about 15 ns). */
+  private advListeners = 0;
   private synthetic: string | undefined;
   private readonly hardwareErrorListeners = new Set<(code: number) => void>();
   private readonly closeListeners = new Set<(error: Error | undefined) => void>();
@@ -203,7 +205,16 @@ export class HciHost implements CommandIssuer {
     let set = this.listeners.get(kind);
     if (!set) this.listeners.set(kind, (set = new Set()));
     set.add(fn as Listener);
-    return () => set!.delete(fn as Listener);
+    this.countAdvListeners();
+    return () => {
+      const had = set!.delete(fn as Listener);
+      this.countAdvListeners();
+      return had;
+    };
+  }
+
+  private countAdvListeners(): void {
+    this.advListeners = (this.listeners.get('leAdvertisingReport')?.size ?? 0) + (this.listeners.get('leExtendedAdvertisingReport')?.size ?? 0);
   }
 
   /**
@@ -330,11 +341,10 @@ export class HciHost implements CommandIssuer {
     if (reader === undefined || p[2] !== p.length - 3) return false;
     const count = p[FIRST_REPORT_AT - 1]!;
     if (!reader.fits(p, FIRST_REPORT_AT, p.length, count)) return false;
-    const kind = sub === SUB_ADV_REPORT ? 'leAdvertisingReport' : 'leExtendedAdvertisingReport';
-    const others = this.listeners.get(kind);
-    if (log.hci.enabled || (others !== undefined && others.size > 0)) {
+    // logOn: debug's `enabled` getter costs about 15 ns a read (log.ts), once per report event here.
+    if (logOn.hci || this.advListeners > 0) {
       const evt = decodeHciPacket(p) as EventPacket;
-      if (log.hci.enabled) log.hci('rx %s', describeEvent(evt));
+      if (logOn.hci) log.hci('rx %s', describeEvent(evt));
       this.advSink!(p, sub, count, FIRST_REPORT_AT);
       this.dispatch(evt);
       return true;

@@ -50,6 +50,37 @@ describe('Adapter', () => {
     expect(await none).toBeUndefined();
   });
 
+  test("'advertisement' events reach the listeners there are, through on/off, once and removeAllListeners", async () => {
+    const { ctl, adapter } = await open();
+    let reports = 0;
+    const session = adapter.scan({ active: false, duplicates: true, onAdvertisement: () => { reports++; } });
+    await ctl.sent('leSetScanEnable');
+    const got: string[] = [];
+    const feed = async () => {
+      const n = reports;
+      ctl.inject(report());
+      while (reports === n) await new Promise(r => setImmediate(r));
+    };
+    const a = (ad: { name?: string }) => got.push('a ' + ad.name);
+    const b = (ad: { name?: string }) => got.push('b ' + ad.name);
+    await feed(); // nobody listens
+    adapter.on('advertisement', a);
+    adapter.once('advertisement', b);
+    await feed();
+    await feed(); // b was once
+    adapter.off('advertisement', a);
+    await feed(); // nobody again
+    adapter.on('advertisement', b);
+    adapter.removeAllListeners();
+    await feed();
+    adapter.on('advertisement', a); // still fed after everything was removed
+    await feed();
+    adapter.removeAllListeners('advertisement');
+    await feed();
+    expect(got).toEqual(['a Polar H10', 'b Polar H10', 'a Polar H10', 'a Polar H10']);
+    session.stop();
+  });
+
   test('connect by scan result: scanning pauses, LE Create Connection, scanning resumes; disconnect event typed', async () => {
     const { ctl, adapter } = await open();
     const session = adapter.scan({ active: false });
