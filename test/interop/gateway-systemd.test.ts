@@ -99,13 +99,15 @@ describe('the gateway systemd unit', () => {
       '#!/bin/sh', 'set -e',
       `mount -t tmpfs tmpfs ${r}/t`, `mkdir ${r}/t/u ${r}/t/w`,
       `mount -t overlay overlay -o lowerdir=/,upperdir=${r}/t/u,workdir=${r}/t/w ${root}`,
-      `mkdir -p ${root}${repo} && mount --bind ${repo} ${root}${repo}`,
+      // The checkout at a fixed place outside /tmp and /home: the unit's PrivateTmp= and ProtectHome= hide
+      // those from the service (a clone under /tmp made env say 'blewire-gateway: No such file').
+      `mkdir -p ${root}/opt/blewire && mount --bind ${repo} ${root}/opt/blewire`,
       `mount --rbind /dev ${root}/dev`, `mount -t proc proc ${root}/proc`, `mount --rbind /sys ${root}/sys`,
       `mount -t tmpfs tmpfs ${root}/run`, `mount -t tmpfs tmpfs ${root}/tmp`,
       `mkdir -p ${root}/etc/systemd/system ${root}/etc/blewire ${root}/usr/local/bin`,
       `cp ${fileURLToPath(UNIT)} ${root}/etc/systemd/system/blewire-gateway@.service`,
       `printf '[Unit]\\nDescription=nothing else\\nDefaultDependencies=no\\n' > ${root}/etc/systemd/system/blewire-idle.target`,
-      `ln -sf ${repo}/src/cli/gateway.mjs ${root}/usr/local/bin/blewire-gateway`,
+      `ln -sf /opt/blewire/src/cli/gateway.mjs ${root}/usr/local/bin/blewire-gateway`,
       // The unit's credentials file as the README says to write it: root's, mode 0600.
       `printf 'BLEWIRE_MQTT_URL=mqtt://127.0.0.1:1883\\nBLEWIRE_MQTT_USERNAME=gw-sim\\nBLEWIRE_MQTT_PASSWORD=${password}\\n' > ${root}/etc/blewire/gateway-sim.env`,
       `chown root:root ${root}/etc/blewire/gateway-sim.env`, `chmod 600 ${root}/etc/blewire/gateway-sim.env`,
