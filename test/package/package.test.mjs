@@ -102,6 +102,11 @@ test('the tarball holds the build, the bin, the README and nothing else', () => 
     if (!rel.endsWith('.ts') || rel.endsWith('.d.ts')) continue;
     expected.push(`dist/${rel.replace(/\.ts$/, '.js')}`, `dist/${rel.replace(/\.ts$/, '.d.ts')}`);
   }
+  // dist/chunks/: the library's entries (index, navigator, navigator-dom) import these shared chunks
+  // (tools/package/bundle-lib.mjs), named by content hash.
+  const chunks = packed.filter(f => f.startsWith('dist/chunks/'));
+  assert.ok(chunks.length > 0 && chunks.every(f => /^dist\/chunks\/[\w-]+\.js$/.test(f)), chunks.join(' '));
+  expected.push(...chunks);
   assert.deepEqual(packed, expected.sort());
   // The same list without building (what a reviewer sees with --dry-run).
   const dry = ok(run('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: ROOT }), 'npm pack --dry-run');

@@ -5,8 +5,9 @@
 // keeps (src/cli/bin.mjs says how), which Node 20 cannot do for ES modules.
 //
 // The packages blewire depends on (ws, debug, the optional native modules, mqtt) stay outside the
-// bundle: they are installed next to it, and the native ones cannot be bundled. The library (dist/*.js)
-// is not affected: the bundle is only what the bin runs.
+// bundle: they are installed next to it, and the native ones cannot be bundled. The library's entries
+// are bundled apart (tools/package/bundle-lib.mjs, ES modules with shared chunks); this file is only
+// what the bin runs.
 //
 //   node tools/package/bundle-cli.mjs [--outfile PATH] [--verbose]
 import { build } from 'esbuild';
