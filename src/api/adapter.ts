@@ -360,7 +360,9 @@ export class Adapter extends EventEmitter<AdapterEvents> {
       // With privacy, bonding gives the peer our IRK and identity (Vol 3, Part H, 3.6.4 / 3.6.5).
       ...(localKeys ? { localKeys: () => ({ irk: localKeys.irk, identity: this.identityAddress() }) } : {}),
       // A new bond's IRK resolves the peer's next RPA at once; a new bond starts with no subscriptions.
-      onBond: bond => { this.resolver.add(bond); void this.syncResolvingList(); },
+      // The link's address resolves at once: an RPA becomes the one directed advertising aims at
+      // (resolver.lastRpaOf) until the peer is seen under another.
+      onBond: (bond, seen) => { this.resolver.add(bond); this.resolver.resolve(seen.address, seen.hciType); void this.syncResolvingList(); },
       onBondRemoved: identity => { this.resolver.remove(identity); this.gattServer.forget(identityKey(identity)); void this.syncResolvingList(); },
       updateBond: (identity, fn) => this.updateBond(identity, fn),
       ...(opts.pairingEntropy ? { entropy: opts.pairingEntropy } : {}),
@@ -405,6 +407,13 @@ export class Adapter extends EventEmitter<AdapterEvents> {
     }, () => this.randomAddress, security, (address, hciType) => this.resolver.resolve(address, hciType));
     // A connect() to an identity the controller resolves names it as such (Peer_Address_Type 0x02 / 0x03).
     this.connectionManager.initiator.controllerResolves = (address, type) => this.resolvingList.has(address, type);
+    // Directed advertising to a bonded peer (gap/advertiser.ts, DirectedTarget): a controller that
+    // resolves it makes TargetA from its IRK; else the host aims at the RPA it saw the peer under last.
+    this.connectionManager.advertiser.directedTarget = (address, type) => {
+      if (this.resolvingList.has(address, type)) return { by: 'controller' };
+      const rpa = this.resolver.lastRpaOf(address, type === 0 ? 'public' : 'random');
+      return rpa === undefined ? undefined : { by: 'host', rpa };
+    };
     this.watchAdvertisementListeners();
     this.connectionManager.onConnection(link => {
       const conn = this.newConnection(link);

@@ -111,6 +111,22 @@ export interface AdvertiseOptions extends AdvertisingContent {
 
 export type AdvertisingEndReason = 'stopped' | 'connected' | 'timeout' | 'limit' | 'reset' | 'closed';
 
+/**
+ * Where directed advertising to a bonded peer aims (`Advertiser.directedTarget`, the adapter's privacy):
+ * - 'controller': the controller's resolving list holds the identity and it does LL Privacy: the
+ *   identity goes in Peer_Address with Own_Address_Type 0x02 / 0x03, and the link layer makes TargetA,
+ *   an RPA from the peer's IRK (Vol 4, Part E, 7.8.5 / 7.8.53; Vol 6, Part B, 6.4);
+ * - 'host': the host resolves; the peer's RPA seen last goes in Peer_Address (type 0x01), as BlueZ's
+ *   kernel does (it swaps the identity for the IRK's last resolved RPA before advertising directed);
+ * - 'identity': neither (no bond with an IRK, or none of its RPAs seen yet): the address as given.
+ */
+export interface DirectedTarget {
+  readonly by: 'controller' | 'host' | 'identity';
+  /** Peer_Address_Type and Peer_Address given to the controller. */
+  readonly addressType: 'public' | 'random';
+  readonly address: string;
+}
+
 /** Settings the advertiser derives from options (what goes on the wire). */
 interface Plan {
   legacy: boolean;
@@ -121,6 +137,7 @@ interface Plan {
   ownAddressType: number;
   peerAddressType: number;
   peerAddress: string;
+  targetBy: DirectedTarget['by'];
   txPower: number;
   primaryPhy: number;
   secondaryPhy: number;
@@ -140,6 +157,12 @@ export class Advertiser {
   private readonly unsubscribe: Array<() => void> = [];
   /** Advertising starts, connections received from advertising, resumes (for tests and doctor). */
   readonly stats = { started: 0, connections: 0, resumed: 0 };
+  /**
+   * How to aim directed advertising at this address (the adapter's resolving list and resolver):
+   * 'controller' (identity, Own_Address_Type | 0x02) or 'host' (the RPA to put in Peer_Address);
+   * undefined: the address as given.
+   */
+  directedTarget: (address: string, type: 0 | 1) => { by: 'controller' } | { by: 'host'; rpa: string } | undefined = () => undefined;
 
   constructor(readonly host: HciHost, readonly clock: Clock, acceptor: Acceptor,
     private readonly ownAddress: () => { type: number; randomAddress: string | undefined }) {
@@ -294,6 +317,12 @@ export class AdvertisingSet {
 
   constructor(private readonly owner: Advertiser, readonly handle: number, options: AdvertiseOptions) {
     this.options = options;
+  }
+
+  /** Where directed advertising goes (Peer_Address as given to the controller, and why); undefined when undirected. */
+  get directedTarget(): DirectedTarget | undefined {
+    if ((this.plan.props & AdvProps.directed) === 0) return undefined;
+    return { by: this.plan.targetBy, addressType: this.plan.peerAddressType === 1 ? 'random' : 'public', address: this.plan.peerAddress };
   }
 
   /** Is the controller advertising this set now? */
@@ -689,6 +718,21 @@ function planOf(o: AdvertiseOptions, owner: Advertiser, handle: number): Plan {
   if ((ownAddressType & 1) === 1 && !own.randomAddress) {
     throw new ArgumentError('advertise: ownAddressType random needs a random address: open the adapter with randomAddress');
   }
+  // Directed to a bonded peer that uses privacy (see DirectedTarget): its identity for a controller
+  // that resolves it, else its RPA seen last.
+  let peerAddressType = directed?.addressType === 'random' ? 1 : 0;
+  let peerAddress = directed ? normaliseAddress(directed.address) : ZERO;
+  let ownType = ownAddressType;
+  let targetBy: DirectedTarget['by'] = 'identity';
+  const aim = directed ? owner.directedTarget(peerAddress, peerAddressType as 0 | 1) : undefined;
+  if (aim?.by === 'controller') {
+    ownType = ownAddressType | 2;
+    targetBy = 'controller';
+  } else if (aim?.by === 'host') {
+    peerAddressType = 1;
+    peerAddress = aim.rpa.toUpperCase();
+    targetBy = 'host';
+  }
   if (o.txPower !== undefined && (!Number.isInteger(o.txPower) || o.txPower < -127 || o.txPower > 20)) {
     throw new ArgumentError(`advertise: txPower ${o.txPower} dBm is outside -127..20 (Vol 4, Part E, 7.8.53)`);
   }
@@ -708,9 +752,8 @@ function planOf(o: AdvertiseOptions, owner: Advertiser, handle: number): Plan {
   }
   if (legacy && (o.primaryPhy ?? '1m') !== '1m') throw new ArgumentError('advertise: legacy PDUs go on the 1M PHY only');
   return {
-    legacy, props, legacyType, intervalMin, intervalMax, ownAddressType,
-    peerAddressType: directed?.addressType === 'random' ? 1 : 0,
-    peerAddress: directed ? normaliseAddress(directed.address) : ZERO,
+    legacy, props, legacyType, intervalMin, intervalMax, ownAddressType: ownType,
+    peerAddressType, peerAddress, targetBy,
     txPower: o.txPower ?? 127,
     primaryPhy: PHY[o.primaryPhy ?? '1m'],
     secondaryPhy: legacy ? 1 : PHY[o.secondaryPhy ?? '1m'],

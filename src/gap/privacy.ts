@@ -125,6 +125,11 @@ interface KnownIrk {
   readonly schedule: Uint32Array;
   /** The IRK as the bond keeps it (SMP order), for the controller's resolving list. */
   readonly irk: Uint8Array;
+  /**
+   * The 48 bits of the RPA of this peer looked up last (NaN before any): where directed advertising
+   * aims when the controller does not resolve (lastRpaOf). Written on every answer naming this peer.
+   */
+  lastRpa: number;
 }
 
 /** What a bond tells the resolver. */
@@ -148,7 +153,8 @@ const idOf = (bits: number, random: boolean): number => (random ? TWO_48 : 0) + 
 
 /** One cached answer; `recent` is the CLOCK bit (set on a hit, no Map mutation). */
 interface CacheSlot {
-  readonly identity: PeerIdentity | null;
+  /** The bonded peer whose IRK makes the address, or null for a foreign one. */
+  readonly known: KnownIrk | null;
   recent: boolean;
 }
 
@@ -213,9 +219,9 @@ export class AddressResolver {
       log.gap('IRK of %s not usable: %s', identity.address, (e as Error).message);
       return;
     }
-    this.irks.push({ id, identity, schedule, irk: Uint8Array.from(bond.peerIrk) });
+    this.irks.push({ id, identity, schedule, irk: Uint8Array.from(bond.peerIrk), lastRpa: NaN });
     // A cached "foreign" answer may be this peer's RPA.
-    for (const [a, v] of this.cache) if (v.identity === null) this.cache.delete(a);
+    for (const [a, v] of this.cache) if (v.known === null) this.cache.delete(a);
   }
 
   /** Forget one identity (its IRK and every cached answer that named it). */
@@ -227,7 +233,7 @@ export class AddressResolver {
     this.generation++;
     const i = this.irks.findIndex(k => k.id === id);
     if (i >= 0) this.irks.splice(i, 1);
-    for (const [a, v] of this.cache) if (v.identity === known) this.cache.delete(a);
+    for (const [a, v] of this.cache) if (v.known?.identity === known) this.cache.delete(a);
   }
 
   /** The bonded identity with this address and type, if any. */
@@ -245,6 +251,21 @@ export class AddressResolver {
   hasIrk(address: string, addressType: 'public' | 'random'): boolean {
     const id = idOf(addressValue(address), addressType === 'random');
     return this.irks.some(k => k.id === id);
+  }
+
+  /**
+   * The RPA this bonded identity was last seen under (the last one resolve() named it for: an
+   * advertising report, a connection, the link it bonded on), or undefined when none has been seen
+   * since the bond was added. A host whose controller does not resolve aims directed advertising at
+   * it (Vol 6, Part B, 6.4 asks the link layer to make TargetA from the peer's IRK; without that, the
+   * peer's own current RPA is the only TargetA its controller accepts). It goes stale when the peer
+   * rotates its address unseen.
+   */
+  lastRpaOf(address: string, addressType: 'public' | 'random'): string | undefined {
+    const id = idOf(addressValue(address), addressType === 'random');
+    const k = this.irks.find(x => x.id === id);
+    if (!k || Number.isNaN(k.lastRpa)) return undefined;
+    return k.lastRpa.toString(16).toUpperCase().padStart(12, '0').replace(/(..)(?=.)/g, '$1:');
   }
 
   /**
@@ -277,12 +298,17 @@ export class AddressResolver {
     if (slot !== undefined) {
       this.stats.cacheHits++;
       slot.recent = true;
-      return slot.identity ?? undefined;
+      const k = slot.known;
+      if (k === null) return undefined;
+      k.lastRpa = bits;
+      return k.identity;
     }
     const found = this.search(bits);
     if (this.cache.size >= this.cacheCapacity) this.evictOne();
-    this.cache.set(bits, { identity: found ?? null, recent: false });
-    return found;
+    this.cache.set(bits, { known: found ?? null, recent: false });
+    if (found === undefined) return undefined;
+    found.lastRpa = bits;
+    return found.identity;
   }
 
   private evictOne(): void {
@@ -298,12 +324,12 @@ export class AddressResolver {
   }
 
   /** ah(IRK, prand) against each IRK (Vol 6, Part B, 1.3.2.3); prand is the top 24 bits, hash the low. */
-  private search(bits: number): PeerIdentity | undefined {
+  private search(bits: number): KnownIrk | undefined {
     const prand = Math.floor(bits / TWO_24);
     const hash = bits - prand * TWO_24;
     for (const k of this.irks) {
       this.stats.ahComputed++;
-      if (aes128Low24OfPrand(k.schedule, prand) === hash) return k.identity;
+      if (aes128Low24OfPrand(k.schedule, prand) === hash) return k;
     }
     return undefined;
   }

@@ -158,8 +158,8 @@ export interface SecurityContext {
   localAddress(link: PairingLink): SmpAddress;
   /** Keys we distribute when bonding (our IRK + identity address, our CSRK): the privacy layer's. */
   localKeys?(): SmpSessionOptions['keys'];
-  /** A bond was stored (after a bonding pairing). */
-  onBond?(bond: Bond): void;
+  /** A bond was stored (after a bonding pairing); `seen` is the address the peer has on this link. */
+  onBond?(bond: Bond, seen: { address: string; hciType: 0 | 1 }): void;
   /** A bond was removed (conn.unpair()). */
   onBondRemoved?(identity: SmpAddress): void;
   /**
@@ -660,7 +660,7 @@ export class LinkPairing implements SmpHandler {
     const done = (): void => this.settle('waiters', { ...this.link.security });
     if (!bond) return done();
     this.ctx.bonds.save(bond).then(() => {
-      try { this.ctx.onBond?.(bond); } catch (e) { log.smp('onBond threw: %O', e); }
+      try { this.ctx.onBond?.(bond, { address: this.link.address, hciType: this.link.addressType === 'public' ? 0 : 1 }); } catch (e) { log.smp('onBond threw: %O', e); }
     }, e => {
       log.smp('bond with %s not stored: %s', this.link.address, (e as Error).message);
       sec.bonded = false;

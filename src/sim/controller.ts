@@ -127,7 +127,7 @@ export class SimController implements LinkOwner {
   leEventMask = DEFAULT_LE_EVENT_MASK;
   randomAddress: string | undefined;
   private family: 'none' | 'legacy' | 'extended' = 'none';
-  private scanParams = { extended: false, active: false, duty: 1 };
+  private scanParams: { extended: boolean; active: boolean; duty: number; ownType?: number } = { extended: false, active: false, duty: 1 };
   scan: ScanState | undefined;
   initiating: Initiating | undefined;
   private readonly advTimers = new Map<VirtualPeripheral, SimEvent>();
@@ -441,6 +441,16 @@ export class SimController implements LinkOwner {
       }
       return type === 1 || type === 3 ? { address: setAddress ?? this.randomAddress ?? this.address, addressType: 1 } : { address: this.address, addressType: 0 };
     };
+    // TargetA of directed advertising (Vol 4, Part E, 7.8.5 / 7.8.53; Vol 6, Part B, 6.4): with
+    // Own_Address_Type 0x02 / 0x03 and resolution on, the controller makes the peer's RPA from the peer
+    // IRK of the entry Peer_Address names (new each RPA timeout); otherwise Peer_Address itself.
+    const target = (type: number, peerType: number, peer: string): string => {
+      const key = `${peerType === 0 ? 0 : 1}/${peer.toUpperCase()}`;
+      const rpa = type >= 2 && this.addressResolution ? this.peerRpaFor(key) : undefined;
+      if (rpa === undefined) return peer.toUpperCase();
+      usedEntries.add(key);
+      return rpa;
+    };
     const legacy = this.legacyAdv;
     const lp = legacy.params as HciCommandOf<'leSetAdvertisingParameters'> | undefined;
     if (legacy.enabled && lp) {
@@ -448,7 +458,7 @@ export class SimController implements LinkOwner {
       const t = lp.advertisingType;
       // High duty cycle directed: ADV_DIRECT_IND every 3.75 ms or less, its interval fields unused (Vol 6, Part B, 4.4.2.4.3).
       sets.push({ key: -1, ...own(lp.ownAddressType, undefined, lp.peerAddressType, lp.peerAddress), extended: false, connectable: t === 0 || t === 1 || t === 4,
-        scannable: t === 0 || t === 2, directedTo: t === 1 || t === 4 ? lp.peerAddress.toUpperCase() : undefined,
+        scannable: t === 0 || t === 2, directedTo: t === 1 || t === 4 ? target(lp.ownAddressType, lp.peerAddressType, lp.peerAddress) : undefined,
         intervalMs: t === 1 ? 3.75 : lp.advertisingIntervalMin * 0.625, sid: 0, txPower: 127, primaryPhy: 1, secondaryPhy: 0,
         data: t === 1 || t === 4 ? new Uint8Array(0) : legacy.data, scanRsp: legacy.scanRsp });
     }
@@ -459,7 +469,7 @@ export class SimController implements LinkOwner {
       const props = p.advertisingEventProperties;
       sets.push({ key: handle, ...own(p.ownAddressType, set.randomAddress, p.peerAddressType, p.peerAddress), extended: (props & 0x10) === 0,
         connectable: (props & 0x01) !== 0, scannable: (props & 0x02) !== 0,
-        directedTo: props & 0x04 ? p.peerAddress.toUpperCase() : undefined,
+        directedTo: props & 0x04 ? target(p.ownAddressType, p.peerAddressType, p.peerAddress) : undefined,
         intervalMs: props & 0x08 ? 3.75 : p.primaryAdvertisingIntervalMin * 0.625, sid: p.advertisingSid,
         primaryPhy: p.primaryAdvertisingPhy, secondaryPhy: props & 0x10 ? 0 : p.secondaryAdvertisingPhy,
         txPower: props & 0x40 ? (p.advertisingTxPower === 127 ? 0 : Math.min(p.advertisingTxPower, 10)) : 127,
@@ -481,8 +491,8 @@ export class SimController implements LinkOwner {
     this.rpaTimer = undefined;
     let due = Infinity;
     for (const key of entries) {
-      const made = this.resolvingList.get(key)?.localRpa;
-      if (made) due = Math.min(due, made.atUs + this.rpaTimeoutS * 1e6);
+      const e = this.resolvingList.get(key);
+      for (const made of [e?.localRpa, e?.peerRpa]) if (made) due = Math.min(due, made.atUs + this.rpaTimeoutS * 1e6);
     }
     if (!Number.isFinite(due)) return;
     this.rpaTimer = this.clock.scheduleAt(Math.max(due, this.clock.micros + 1), () => {
@@ -572,7 +582,7 @@ export class SimController implements LinkOwner {
     if (phys && (!this.hasPhy(phys.primary) || (phys.secondary !== 0 && !this.hasPhy(phys.secondary)))) return;
     // A directed PDU is for its TargetA only (Vol 6, Part B, 2.3.1.2): others neither report nor answer it.
     const directedTo = (p as { directedTo?: string }).directedTo;
-    if (directedTo !== undefined && directedTo !== this.ownAddress(init?.ownAddressType ?? this.scanOwnType)) return;
+    if (directedTo !== undefined && !this.directedAtUs(directedTo, p, init?.ownAddressType ?? this.scanOwnType)) return;
     if (init && p.connectable && !p.session && this.targets(init, p)) {
       if (!init.extended && p.extended) return; // a legacy initiator does not follow ADV_EXT_IND
       this.establish(p, init);
@@ -611,6 +621,7 @@ export class SimController implements LinkOwner {
     const addressType = id ? id.type : p.addressType, address = id ? id.address : p.address;
     // Directed PDUs reach here only at their TargetA: ADV_DIRECT_IND (7.7.65.2) or the directed bit
     // with Direct_Address (7.7.65.13); they carry no scan response.
+    const targetA = (p as { directedTo?: string }).directedTo ?? ZERO_ADDR;
     const directed = (p as { directedTo?: string }).directedTo !== undefined;
     if (!scan.extended) {
       // The legacy Event_Type (Vol 4, Part E, 7.7.65.2) names the PDU.
@@ -635,8 +646,9 @@ export class SimController implements LinkOwner {
       addressType, address, primaryPhy: phys?.primary ?? 1, secondaryPhy: p.extended ? (phys?.secondary || 1) : 0,
       advertisingSid: p.extended ? (adv.sid ?? 0) : 0xff, txPower: adv.txPower ?? 127, rssi,
       periodicAdvertisingInterval: 0,
-      directAddressType: directed ? (this.scanOwnType & 1) : 0,
-      directAddress: directed ? this.ownAddress(this.scanOwnType) : ZERO_ADDR,
+      // TargetA as it was on the air: our own address, or an RPA of ours the resolving list resolved (random).
+      directAddressType: directed ? (targetA !== this.ownAddress(this.scanOwnType) ? 1 : this.scanOwnType & 1) : 0,
+      directAddress: directed ? targetA : ZERO_ADDR,
     };
     // Data longer than one event is split; all but the last fragment carry Data Status 01 "incomplete,
     // more data to come" in bits 5–6 (7.7.65.13).
@@ -669,7 +681,10 @@ export class SimController implements LinkOwner {
     if (peerId) link.peerIdentity = peerId;
     // Own_Address_Type 0x02 / 0x03 (7.8.12): our RPA from the local IRK of the peer's entry, if it has one.
     const ownType = init.ownAddressType ?? 0;
-    if (ownType >= 2 && peerId) link.localRpa = this.localRpaFor(peerId);
+    // The entry is the peer's identity whether it advertised from an RPA or from the identity itself.
+    const entry = peerId ?? (this.resolvingList.has(`${p.addressType}/${p.address.toUpperCase()}`)
+      ? { type: p.addressType === 0 ? 2 : 3, address: p.address.toUpperCase() } as const : undefined);
+    if (ownType >= 2 && entry) link.localRpa = this.localRpaFor(entry);
     this.links.set(handle, link);
     this.peerByHandle.set(handle, p);
     this.buffers.open(handle);
@@ -823,7 +838,7 @@ export class SimController implements LinkOwner {
     this.updateAdvertisers();
   }
 
-  setScanParams(p: { extended: boolean; active: boolean; duty: number }): void {
+  setScanParams(p: { extended: boolean; active: boolean; duty: number; ownType?: number }): void {
     this.scanParams = p;
   }
 
@@ -951,6 +966,33 @@ export class SimController implements LinkOwner {
     return found ?? undefined;
   }
 
+  /**
+   * The peer's RPA for TargetA (its entry's peer IRK, Vol 6, Part B, 6.4), new once the RPA timeout
+   * has passed; undefined for an identity not in the list or with a zero peer IRK (TargetA is the identity).
+   */
+  private peerRpaFor(key: string): string | undefined {
+    const e = this.resolvingList.get(key);
+    if (!this.llPrivacy || !e || !e.peerIrk.some(b => b !== 0)) return undefined;
+    const now = this.clock.micros;
+    if (!e.peerRpa || now - e.peerRpa.atUs >= this.rpaTimeoutS * 1e6) {
+      e.peerRpa = { address: generateRpa(e.peerIrk, n => this.rng.bytes(n)), atUs: now };
+    }
+    return e.peerRpa.address;
+  }
+
+  /**
+   * Is a directed PDU from `p` for us (Vol 6, Part B, 6.2 / 6.3 / 6.5)? TargetA is our own address on
+   * the air, or, with resolution on, an RPA of our local IRK of the resolving list entry the
+   * advertiser's AdvA resolves to (or is: an identity address in the list).
+   */
+  private directedAtUs(targetA: string, p: VirtualPeripheral, ownType: number): boolean {
+    if (targetA === this.ownAddress(ownType)) return true;
+    if (!this.llPrivacy || !this.addressResolution || !isResolvablePrivateAddress(targetA)) return false;
+    const id = this.resolveAir(p.address, p.addressType);
+    const e = this.resolvingList.get(id ? `${id.type - 2}/${id.address}` : `${p.addressType}/${p.address.toUpperCase()}`);
+    return e !== undefined && e.localIrk.some(b => b !== 0) && rpaMatchesIrk(e.localIrk, targetA);
+  }
+
   /** Our RPA for a listed peer (its entry's local IRK), new once the RPA timeout has passed; undefined without a local IRK. */
   private localRpaFor(id: { type: 2 | 3; address: string }): string | undefined {
     const e = this.resolvingList.get(`${id.type - 2}/${id.address}`);
@@ -1022,8 +1064,9 @@ export class SimController implements LinkOwner {
     return type & 1 ? this.randomAddress ?? this.address : this.address;
   }
 
+  /** Own_Address_Type of the scan parameters (7.8.10 / 7.8.64): the address a directed PDU must name. */
   private get scanOwnType(): number {
-    return 0;
+    return this.scanParams.ownType ?? 0;
   }
 
   // Accessors used by handlers.
@@ -1049,6 +1092,8 @@ interface ResolvingEntry {
   readonly peerIrk: Uint8Array;
   readonly localIrk: Uint8Array;
   localRpa?: { address: string; atUs: number };
+  /** The peer's RPA this controller made for TargetA of directed advertising (peerRpaFor), and when. */
+  peerRpa?: { address: string; atUs: number };
   /** LE Set Privacy Mode (7.8.77): 0 network (the default), 1 device. */
   privacyMode?: 0 | 1;
 }

@@ -10,7 +10,7 @@ export const SCANNING = {
     if (cmd.leScanType > 1 || cmd.leScanInterval < 4 || cmd.leScanWindow < 4 || cmd.leScanWindow > cmd.leScanInterval) {
       return c.fail('leSetScanParameters', S.invalidParameters);
     }
-    c.setScanParams({ extended: false, active: cmd.leScanType === 1, duty: cmd.leScanWindow / cmd.leScanInterval });
+    c.setScanParams({ extended: false, active: cmd.leScanType === 1, duty: cmd.leScanWindow / cmd.leScanInterval, ownType: cmd.ownAddressType });
     c.complete('leSetScanParameters');
   },
   leSetScanEnable: (c, cmd) => {
@@ -24,7 +24,7 @@ export const SCANNING = {
     const p = cmd.scanningPhys[0];
     if (!p || p.scanType > 1 || p.scanWindow > p.scanInterval || p.scanInterval < 4) return c.fail('leSetExtendedScanParameters', S.invalidParameters);
     if (cmd.scanningPhys.some(x => (x.phy & c.supportedPhys) === 0 || x.phy === 2)) return c.fail('leSetExtendedScanParameters', S.unsupportedFeature);
-    c.setScanParams({ extended: true, active: p.scanType === 1, duty: p.scanWindow / p.scanInterval });
+    c.setScanParams({ extended: true, active: p.scanType === 1, duty: p.scanWindow / p.scanInterval, ownType: cmd.ownAddressType });
     c.complete('leSetExtendedScanParameters');
   },
   leSetExtendedScanEnable: (c, cmd) => {
