@@ -79,6 +79,8 @@ interface DeviceRecord extends RateState {
   fpHashB: number;
   /** Last BTHome encryption counter accepted (replay protection). */
   counter: number | undefined;
+  /** In the backlog: due for publication while the broker link was busy (Gateway.waiting). */
+  waiting: boolean;
 }
 
 export interface GatewayStats {
@@ -86,6 +88,8 @@ export interface GatewayStats {
   reports: number;
   published: number;
   held: number;
+  /** Devices due for publication waiting for room on a busy broker link (the backlog; at most one per device). */
+  waiting: number;
   evicted: number;
   adapterOpens: number;
   adapterOpen: boolean;
@@ -125,6 +129,15 @@ export class Gateway {
   private readonly log: Logger;
   private readonly limiter: RateLimiter<DeviceRecord>;
   private readonly devices = new Map<string, DeviceRecord>();
+  /**
+   * The backlog: devices due for publication while the broker link was busy (connected, its in-flight
+   * window full or its buffer draining), oldest first. A document is built only when it can go out at
+   * once, so a burst of reports ahead of a slow broker (10 000 first-seen devices in a second) costs
+   * a flag and a set entry per device, holding its newest report, instead of 10 000 JSON documents
+   * built ahead in the buffer. Bounded by the device table (maxDevices): a device is in it at most once,
+   * and leaves it when published, evicted or expired. Drained by MqttLink's onRoom.
+   */
+  private readonly waiting = new Set<DeviceRecord>();
   private readonly keys = new Map<string, Uint8Array>();
   private readonly decoders: readonly SensorDecoder[];
   private readonly conns = new Map<string, Connection>();
@@ -170,7 +183,7 @@ export class Gateway {
   get stats(): GatewayStats {
     return {
       devices: this.devices.size, reports: this.stats_.reports, published: this.stats_.published, held: this.limiter.heldCount,
-      evicted: this.stats_.evicted, adapterOpens: this.stats_.adapterOpens, adapterOpen: this.adapter !== undefined,
+      waiting: this.waiting.size, evicted: this.stats_.evicted, adapterOpens: this.stats_.adapterOpens, adapterOpen: this.adapter !== undefined,
       commandsOk: this.commands.ok, commandsFailed: this.commands.failed,
     };
   }
@@ -213,6 +226,7 @@ export class Gateway {
       });
     }
     this.mqtt.onConnect(() => { this.announced.clear(); });
+    this.mqtt.onRoom(() => this.drainWaiting());
     this.mqtt.start();
     this.log.info('gateway starting', { mqtt: c.mqtt.url.replace(/\/\/[^@/]*@/, '//***@'), transport: typeof this.deps.transport === 'function' ? '(factory)' : this.deps.transport ?? c.transport, active: c.scan.active,
       // The V8 flags in force (blewire-gateway sets the memory ones): operators and the tests can see them.
@@ -407,7 +421,7 @@ export class Gateway {
     } else {
       if (this.devices.size >= this.config.maxDevices) this.evictOldest();
       d = { address: key, addressType: identity ? identity.addressType : ad.addressType, firstSeen: wall, lastSeen: wall, lastSeenMono: mono, reports: 1, ad,
-        fpLength: -1, fpHashA: 0, fpHashB: 0, counter: undefined, lastPublished: -Infinity, pending: false };
+        fpLength: -1, fpHashA: 0, fpHashB: 0, counter: undefined, waiting: false, lastPublished: -Infinity, pending: false };
       this.devices.set(key, d);
     }
     d.addressType = identity ? identity.addressType : ad.addressType;
@@ -415,8 +429,8 @@ export class Gateway {
     const changed = length !== d.fpLength || fpA !== d.fpHashA || fpB !== d.fpHashB;
     const decision = this.limiter.offer(d, changed, mono);
     if (decision === 'publish') this.publishDevice(d, mono);
-    // Not held: drop the report (the next one that matters arrives with its own).
-    else if (decision === 'skip' && !d.pending) d.ad = undefined;
+    // Neither held nor waiting: drop the report (the next one that matters arrives with its own).
+    else if (decision === 'skip' && !d.pending && !d.waiting) d.ad = undefined;
   }
 
   private evictOldest(): void {
@@ -429,7 +443,21 @@ export class Gateway {
   private forget(d: DeviceRecord): void {
     this.devices.delete(d.address);
     this.limiter.forget(d);
+    if (d.waiting) {
+      d.waiting = false;
+      this.waiting.delete(d);
+    }
     d.ad = undefined;
+  }
+
+  /** The broker link has room: publish the backlog, oldest first, while it lasts. */
+  private drainWaiting(): void {
+    if (this.waiting.size === 0) return;
+    const mono = this.clock.now();
+    for (const d of this.waiting) {
+      if (this.mqtt?.busy) return;
+      this.publishDevice(d, mono);
+    }
   }
 
   private decode(d: DeviceRecord, ad: Advertisement): Decoded[] {
@@ -452,6 +480,19 @@ export class Gateway {
   private publishDevice(d: DeviceRecord, mono: number): void {
     const ad = d.ad;
     if (!ad) return;
+    if (this.mqtt?.busy) {
+      // Into the backlog with its newest report (d.ad, replaced by every report until it goes out).
+      this.limiter.release(d);
+      if (!d.waiting) {
+        d.waiting = true;
+        this.waiting.add(d);
+      }
+      return;
+    }
+    if (d.waiting) {
+      d.waiting = false;
+      this.waiting.delete(d);
+    }
     d.ad = undefined;
     this.limiter.published(d, mono);
     d.fpLength = fingerprint(ad.data, ad.scanResponse);
@@ -524,6 +565,7 @@ export class Gateway {
       messagesPerSecond: Math.round(((m?.delivered ?? 0) - this.lastSummary.delivered) / secs),
       delivered: m?.delivered ?? 0,
       buffered: m?.buffered ?? 0,
+      waiting: this.waiting.size,
       dropped: m?.dropped ?? 0,
       evicted: this.stats_.evicted,
       connections: this.conns.size,

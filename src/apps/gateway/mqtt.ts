@@ -10,6 +10,10 @@
  *   for PUBACK and are re-sent by MQTT.js after a reconnect); everything beyond waits in the
  *   BoundedQueue (oldest dropped and counted) — also while the broker is away. So the gateway holds at
  *   most MAX_INFLIGHT + buffer.maxMessages publications, whatever the broker does.
+ * - Backpressure: `busy` says that a publication made now would wait in the buffer although the broker
+ *   is connected (the window is full, or buffered ones are still going out); onRoom() handlers run
+ *   when that ends. The gateway builds a device's document only when the link is not busy, so a burst
+ *   of reports ahead of a slow broker costs one waiting record per device, not a built document each.
  * - MQTT 5 sessions: clean start off with a session expiry of 0, so MQTT.js keeps its in-flight QoS 1
  *   publications across a reconnect while the broker keeps nothing for us (no stale commands queued).
  *   MQTT 3.1.1: clean session; publications in flight when the link drops are still re-sent by MQTT.js.
@@ -153,6 +157,7 @@ export class MqttLink {
   private readonly subs = new Map<string, 0 | 1>();
   private readonly handlers = new Set<MessageHandler>();
   private readonly connectHandlers = new Set<() => void>();
+  private readonly roomHandlers = new Set<() => void>();
   private readonly clock: Clock;
 
   constructor(private readonly mod: MqttModule, private readonly opts: MqttLinkOptions) {
@@ -182,6 +187,17 @@ export class MqttLink {
 
   onMessage(fn: MessageHandler): void { this.handlers.add(fn); }
   onConnect(fn: () => void): void { this.connectHandlers.add(fn); }
+  /** Called when the link stops being `busy` (connected, nothing buffered, the window below REFILL_AT). */
+  onRoom(fn: () => void): void { this.roomHandlers.add(fn); }
+
+  /**
+   * Connected, and a publication made now would not go out at once: the in-flight window is full or
+   * buffered publications are still waiting their turn. (Not connected is not busy: publications then
+   * go to the buffer, whose bounds say what an outage may cost.)
+   */
+  get busy(): boolean {
+    return this.connected && (this.inflight >= MAX_INFLIGHT || this.queue.length > 0);
+  }
 
   /** Start connecting (returns at once; the gateway runs and buffers while the broker is away). */
   start(): void {
@@ -210,6 +226,7 @@ export class MqttLink {
       for (const [topic, qos] of this.subs) c.subscribe(topic, { qos }, err => { if (err) this.opts.logger.warn('mqtt subscribe failed', { topic, error: err }); });
       for (const fn of this.connectHandlers) safe(fn, this.opts.logger);
       this.pump();
+      this.room();
     });
     c.on('message', (topic, payload, packet) => {
       for (const fn of this.handlers) safe(() => fn(topic, payload, packet), this.opts.logger);
@@ -279,8 +296,17 @@ export class MqttLink {
       // An error here is "Connection closed": MQTT.js keeps QoS 1 publications in its store and sends
       // them again after the reconnect, so nothing is re-queued (that would duplicate them).
       if (!err) this.delivered++;
-      if (this.inflight <= REFILL_AT) this.pump();
+      if (this.inflight <= REFILL_AT) {
+        this.pump();
+        this.room();
+      }
     });
+  }
+
+  /** Tell the onRoom() handlers when there is room: they publish what they held back, up to `busy`. */
+  private room(): void {
+    if (this.busy || !this.connected || this.stopping) return;
+    for (const fn of this.roomHandlers) safe(fn, this.opts.logger);
   }
 
   private pump(): void {

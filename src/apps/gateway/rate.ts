@@ -69,6 +69,17 @@ export class RateLimiter<S extends RateState = RateState> {
     return out;
   }
 
+  /**
+   * Take a held change off the list without publishing it: its owner keeps the report to publish
+   * itself (the gateway's backlog while the broker is busy); published() later records the publication.
+   */
+  release(state: S): void {
+    if (state.pending) {
+      state.pending = false;
+      this.held.delete(state);
+    }
+  }
+
   /** Forget a state (its device was evicted). */
   forget(state: S): void {
     this.held.delete(state);

@@ -570,3 +570,81 @@ describe('stop() while the adapter is opening', () => {
     expect(g.stats.adapterOpens).toBe(0);
   });
 });
+
+describe('backlog: documents are built only when the broker link has room', () => {
+  // MQTT.js replaced by a client that takes publications and acknowledges them only when told to:
+  // the gateway and MqttLink are the real ones.
+  const setup = () => {
+    const sent: Array<{ topic: string; doc: Record<string, unknown>; cb: (e?: Error) => void }> = [];
+    const handlers = new Map<string, (...a: unknown[]) => void>();
+    const client = {
+      connected: true,
+      on(ev: string, fn: (...a: unknown[]) => void) { handlers.set(ev, fn); return client; },
+      publish(topic: string, p: string, _o: unknown, cb: (e?: Error) => void) {
+        if (topic.includes('/devices/')) sent.push({ topic, doc: JSON.parse(p) as Record<string, unknown>, cb });
+        else cb();
+      },
+      subscribe() { return client; },
+      end(_f: boolean, _o: unknown, cb: () => void) { cb(); },
+    };
+    const clock = new FakeClock();
+    const g = new Gateway(resolveConfig({ env: {}, flags: { id: 'gwB', mqtt: { url: 'mqtt://127.0.0.1:1' }, transport: 'sim', commands: { enabled: false },
+      summaryIntervalMs: 0, buffer: { maxMessages: 100, maxBytes: 1 << 20 } } }), {
+      mqtt: { connect: () => client as never }, clock, now: () => Date.UTC(2026, 11, 6),
+      transport: () => new Promise(() => undefined), // no adapter: reports are fed to ingest()
+      logger: jsonLogger('error', () => undefined),
+    });
+    const ad = (i: number, rssi = -50) => ({
+      address: `C4:7C:8D:00:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 0xff).toString(16).padStart(2, '0')}`.toUpperCase(),
+      addressType: 'public', identity: undefined, data: Uint8Array.of(2, 1, 6, 3, 0xff, 0x34, 0x12), scanResponse: undefined, rssi,
+      connectable: false, name: undefined, txPower: undefined, serviceUuids: [], serviceData: new Map(), manufacturerData: new Map([[0x1234, new Uint8Array(0)]]),
+    }) as unknown as Advertisement;
+    return { g, sent, handlers, client, ad };
+  };
+
+  test('a burst of 1000 first-seen devices: MAX_INFLIGHT documents built, the rest wait (one entry each, newest report), none buffered or dropped; all go out in order as acknowledgements come', async () => {
+    const { g, sent, handlers, ad } = setup();
+    await g.start();
+    handlers.get('connect')!();
+    for (let i = 0; i < 1000; i++) g.ingest(ad(i));
+    expect(sent).toHaveLength(MAX_INFLIGHT);
+    expect(g.stats).toMatchObject({ devices: 1000, waiting: 1000 - MAX_INFLIGHT, published: MAX_INFLIGHT });
+    expect(g.mqttStats).toMatchObject({ buffered: 0, dropped: 0, inflight: MAX_INFLIGHT });
+    // A waiting device heard again: still one entry, and its document will carry the newest report.
+    g.ingest(ad(999, -77));
+    expect(g.stats.waiting).toBe(1000 - MAX_INFLIGHT);
+    // Acknowledgements above the refill mark build nothing; the one reaching it builds a batch.
+    for (let i = 0; i < MAX_INFLIGHT - REFILL_AT - 1; i++) sent[i]!.cb();
+    expect(sent).toHaveLength(MAX_INFLIGHT);
+    sent[MAX_INFLIGHT - REFILL_AT - 1]!.cb();
+    expect(sent).toHaveLength(MAX_INFLIGHT + MAX_INFLIGHT - REFILL_AT);
+    for (let i = MAX_INFLIGHT - REFILL_AT; i < sent.length; i++) sent[i]!.cb();
+    expect(sent).toHaveLength(1000);
+    expect(sent.map(s => s.doc['seq'])).toEqual(Array.from({ length: 1000 }, (_, i) => i + 1));
+    expect(new Set(sent.map(s => s.topic)).size).toBe(1000);
+    expect(sent[999]!.doc).toMatchObject({ address: 'C4:7C:8D:00:03:E7', rssi: -77, reports: 2 });
+    expect(g.stats).toMatchObject({ waiting: 0, published: 1000 });
+    expect(g.mqttStats).toMatchObject({ buffered: 0, dropped: 0, inflight: 0, delivered: 1000 });
+    expect((g.summary() as { waiting: number }).waiting).toBe(0);
+    await g.stop();
+  });
+
+  test('broker away: documents go to the bounded buffer as before (oldest dropped, counted), not to the backlog', async () => {
+    const { g, sent, handlers, client, ad } = setup();
+    await g.start();
+    handlers.get('connect')!();
+    for (let i = 0; i < MAX_INFLIGHT + 10; i++) g.ingest(ad(i));
+    expect(g.stats.waiting).toBe(10);
+    // The link drops: the ten wait on; new devices are built into the buffer (100 messages), oldest dropped.
+    client.connected = false;
+    handlers.get('close')!();
+    for (let i = 0; i < 150; i++) g.ingest(ad(2000 + i));
+    expect(g.stats.waiting).toBe(10);
+    expect(g.mqttStats).toMatchObject({ buffered: 100, dropped: 50 });
+    // Heard again while away: a waiting device is built into the buffer now and leaves the backlog.
+    g.ingest(ad(MAX_INFLIGHT, -60));
+    expect(g.stats.waiting).toBe(9);
+    expect(sent).toHaveLength(MAX_INFLIGHT);
+    await g.stop();
+  });
+});
