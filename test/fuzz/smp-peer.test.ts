@@ -2,7 +2,8 @@
 // (src/link/pairing.ts over src/smp/session.ts) pair with a simulated peripheral whose SMP PDUs reach
 // us through a hostile pipe at the H4 boundary. Every SMP PDU the peer sends (CID 0x0006) may pass, be
 // dropped, be sent twice, have an octet flipped, be replaced by random octets (a random opcode and
-// length), or be preceded by a random SMP PDU; one of ours may be dropped, so the peer waits (and our
+// length), or be preceded by a random SMP PDU, be cut into ACL fragments (all of them delivered, or
+// only the first), or follow a continuation fragment that has no start; one of ours may be dropped, so the peer waits (and our
 // 30 s SMP timeout, Vol 3, Part H, 3.4, is what ends the pairing). Properties: pair() settles, with a
 // SecurityState or a typed BlewireError (SmpError, TimeoutError, DisconnectedError, …), never a
 // TypeError; the link ends cleanly; and once it is down no timer the host started for it is left.
@@ -21,7 +22,10 @@ type Mutation =
   | { t: 'pass' } | { t: 'drop' } | { t: 'twice' }
   | { t: 'flip'; at: number; x: number }
   | { t: 'random'; bytes: number[] }
-  | { t: 'inject'; bytes: number[] };
+  | { t: 'inject'; bytes: number[] }
+  | { t: 'split'; at: number[] }
+  | { t: 'truncate'; at: number }
+  | { t: 'orphan'; bytes: number[] };
 
 const smpBytes = fc.array(fc.integer({ min: 0, max: 255 }), { minLength: 1, maxLength: 70 })
   .chain(b => fc.integer({ min: 0x01, max: 0x0f }).map(op => [op, ...b.slice(1)]));
@@ -32,6 +36,12 @@ const mutation: fc.Arbitrary<Mutation> = fc.oneof(
   { weight: 2, arbitrary: fc.record({ t: fc.constant('flip' as const), at: fc.nat(80), x: fc.integer({ min: 1, max: 255 }) }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('random' as const), bytes: smpBytes }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('inject' as const), bytes: smpBytes }) },
+  // ACL fragmentation (Vol 4, Part E, 5.4.2; Vol 3, Part A, 7.2): the PDU cut into a start fragment and
+  // continuations at any octet, including inside the L2CAP header; a start whose continuations never
+  // come (the next PDU's start must discard it); a continuation with no start before it.
+  { weight: 2, arbitrary: fc.record({ t: fc.constant('split' as const), at: fc.array(fc.nat(80), { minLength: 1, maxLength: 4 }) }) },
+  { weight: 1, arbitrary: fc.record({ t: fc.constant('truncate' as const), at: fc.nat(80) }) },
+  { weight: 1, arbitrary: fc.record({ t: fc.constant('orphan' as const), bytes: smpBytes }) },
 );
 
 /** A clock that keeps the timers set on it since `watch()` that have not fired or been cleared. */
@@ -65,6 +75,20 @@ function smpPacket(like: Uint8Array, payload: Uint8Array | number[]): Uint8Array
   return Uint8Array.from([0x02, like[1]!, like[2]!, (n + 4) & 0xff, (n + 4) >> 8, n & 0xff, n >> 8, 0x06, 0x00, ...payload]);
 }
 
+/** `p`'s ACL payload in fragments cut at `cuts` (offsets into it): a start packet, then continuations. */
+function fragments(p: Uint8Array, cuts: number[]): Uint8Array[] {
+  const acl = p.subarray(5);
+  const at = [...new Set(cuts.map(c => 1 + (c % Math.max(1, acl.length - 1))))].filter(c => c < acl.length).sort((a, b) => a - b);
+  const bounds = [0, ...at, acl.length];
+  const out: Uint8Array[] = [];
+  for (let i = 0; i + 1 < bounds.length; i++) {
+    const part = acl.subarray(bounds[i]!, bounds[i + 1]!);
+    const flags = i === 0 ? p[2]! : (p[2]! & 0xcf) | 0x10; // Packet_Boundary_Flag 0b01: continuing fragment
+    out.push(Uint8Array.from([0x02, p[1]!, flags, part.length & 0xff, part.length >> 8, ...part]));
+  }
+  return out;
+}
+
 async function pairThroughHostilePipe(plan: Mutation[], dropOurs: number | undefined): Promise<{ outcome: unknown; leftover: number }> {
   const sim = createSimulator({ name: 'smp-fuzz', peripherals: [{ ...HEART_RATE_SENSOR, notifications: [], pairing: {} }] });
   const inner = sim.transport;
@@ -91,6 +115,13 @@ async function pairThroughHostilePipe(plan: Mutation[], dropOurs: number | undef
           }
           case 'random': return r.packet(smpPacket(p, m.bytes));
           case 'inject': r.packet(smpPacket(p, m.bytes)); return r.packet(p);
+          case 'split': for (const f of fragments(p, m.at)) r.packet(f); return;
+          case 'truncate': return r.packet(fragments(p, [m.at])[0]!);
+          case 'orphan': {
+            const [, tail] = fragments(smpPacket(p, m.bytes), [4]);
+            if (tail) r.packet(tail);
+            return r.packet(p);
+          }
         }
       },
       closed: e => r.closed(e),
@@ -130,5 +161,15 @@ describe('whole-stack fuzz: a hostile SMP peer', () => {
     // Both outcomes occur: the pipe is hostile enough to fail pairings and honest enough to let some through.
     expect(paired).toBeGreaterThan(0);
     expect(failed).toBeGreaterThan(0);
+  }, 120_000);
+
+  test('every SMP PDU of the peer cut into ACL fragments (inside the L2CAP header too): the pairing completes; a lone start fragment of each fails it by our timeout', async () => {
+    const whole = await pairThroughHostilePipe([{ t: 'split', at: [2, 3, 9, 40] }, { t: 'split', at: [0] }, { t: 'split', at: [5, 6, 7, 8] }], undefined);
+    expect(whole.outcome).toMatchObject({ encrypted: true });
+    expect(whole.leftover).toBe(0);
+    const cut = await pairThroughHostilePipe([{ t: 'truncate', at: 10 }], undefined);
+    expect(cut.outcome).toBeInstanceOf(BlewireError);
+    expect((cut.outcome as BlewireError).code).toBe('ETIMEDOUT'); // the SMP timeout, Vol 3, Part H, 3.4
+    expect(cut.leftover).toBe(0);
   }, 120_000);
 });
