@@ -83,6 +83,8 @@ export const MAX_QUEUED_SENDS = 64;
 export const MAX_READERS = 16;
 /** Channels a listener holds until the application takes them (default backlog). */
 export const DEFAULT_BACKLOG = 16;
+/** The peer's connection requests held while the link's security settles (CocEngine.whenSettled). */
+export const MAX_DEFERRED_REQUESTS = 8;
 
 /**
  * Defaults: MPS 247 makes one K-frame fill one 251-octet LE ACL packet (4-octet L2CAP header, Vol 3,
@@ -146,6 +148,11 @@ export interface CocLinkHost {
   indicate(cmd: AnySignallingCommand): void;
   /** The link's security, for the listener's requirements. */
   security(): LinkSecurityState;
+  /**
+   * Pending while the link takes in an Encryption Change (its key size being read): `security()` is
+   * up to date once it resolves. Undefined when nothing is pending.
+   */
+  settling?(): Promise<void> | undefined;
 }
 
 export interface ChannelStats {
@@ -685,13 +692,15 @@ export class CocRegistry {
 /** Counters of the engine (one link). */
 export interface CocStats {
   requestsRefused: number;
+  /** Connection requests answered only once an Encryption Change had been taken in. */
+  requestsDeferred: number;
   violations: number;
   unknownCid: number;
 }
 
 /** The credit-based channels of one LE link. */
 export class CocEngine {
-  readonly stats: CocStats = { requestsRefused: 0, violations: 0, unknownCid: 0 };
+  readonly stats: CocStats = { requestsRefused: 0, requestsDeferred: 0, violations: 0, unknownCid: 0 };
   /** Open channels by our CID. */
   private readonly channels = new Map<number, CreditChannel>();
   /** Our CIDs in use without an open channel: opening (request sent) or disconnecting (request sent). */
@@ -872,8 +881,8 @@ export class CocEngine {
   /** The peer's credit-based commands; returns false for a command that is not this engine's. */
   signalling(cmd: AnySignallingCommand): boolean {
     switch (cmd.kind) {
-      case 'leCreditBasedConnectionReq': this.leConnectionRequest(cmd); return true;
-      case 'creditBasedConnectionReq': this.enhancedConnectionRequest(cmd); return true;
+      case 'leCreditBasedConnectionReq': this.whenSettled(cmd, () => this.leConnectionRequest(cmd)); return true;
+      case 'creditBasedConnectionReq': this.whenSettled(cmd, () => this.enhancedConnectionRequest(cmd)); return true;
       case 'creditBasedReconfigureReq': this.reconfigureRequest(cmd); return true;
       case 'flowControlCreditInd': {
         const ch = this.byPeerCid(cmd.cid);
@@ -903,6 +912,40 @@ export class CocEngine {
       default:
         return false;
     }
+  }
+
+  /** Connection requests waiting for the link's security to settle, in arrival order. */
+  private deferred = 0;
+  private deferredChain: Promise<void> = Promise.resolve();
+
+  /**
+   * Runs a connection request now, or once the link's security has settled. A peer that asks again
+   * right after the Encryption Change its pairing brought (Linux does, after our 0x0005 / 0x0008: Vol 3,
+   * Part A, 4.23) must be judged by the encrypted link, not by the state of a moment before it, which
+   * would refuse it again (and the kernel would then ask for MITM protection). Requests behind a
+   * deferred one wait too, so they are answered in order; at most MAX_DEFERRED_REQUESTS wait (beyond,
+   * No Resources: a peer cannot queue requests without bound).
+   */
+  private whenSettled(cmd: SignallingCommandOf<'leCreditBasedConnectionReq'> | SignallingCommandOf<'creditBasedConnectionReq'>, run: () => void): void {
+    const settling = this.host.settling?.();
+    if (!settling && this.deferred === 0) return run();
+    if (this.deferred >= MAX_DEFERRED_REQUESTS) {
+      this.stats.requestsRefused++;
+      if (cmd.kind === 'leCreditBasedConnectionReq') {
+        this.host.reply({ kind: 'leCreditBasedConnectionRsp', identifier: cmd.identifier, destinationCid: 0, mtu: 0, mps: 0, initialCredits: 0,
+          result: CreditBasedConnectionResult.SomeRefusedNoResources });
+      } else {
+        this.host.reply({ kind: 'creditBasedConnectionRsp', identifier: cmd.identifier, mtu: 0, mps: 0, initialCredits: 0,
+          result: CreditBasedConnectionResult.SomeRefusedNoResources, destinationCids: cmd.sourceCids.map(() => 0) });
+      }
+      return;
+    }
+    this.deferred++;
+    this.stats.requestsDeferred++;
+    this.deferredChain = this.deferredChain.then(() => settling).catch(() => undefined).then(() => {
+      this.deferred--;
+      run();
+    });
   }
 
   private security(req: CocSecurity): number {

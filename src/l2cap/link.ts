@@ -86,6 +86,8 @@ export interface LinkOptions {
   channels?: CocRegistry;
   /** The link's security, for the listeners' requirements; default: not encrypted. */
   security?(): LinkSecurityState;
+  /** Pending while an Encryption Change is being taken in (CocLinkHost.settling). */
+  settling?(): Promise<void> | undefined;
 }
 
 export interface LinkStats {
@@ -167,6 +169,7 @@ export class L2capLink implements AclReceiver {
       reply: cmd => this.reply(cmd),
       indicate: cmd => this.reply(cmd),
       security: () => opts.security?.() ?? { encrypted: false, keySize: 0, authenticated: false },
+      settling: () => opts.settling?.(),
     }, opts.channels);
     this.reassembler = new L2capReassembler({
       onDrop: (h, reason) => {

@@ -174,6 +174,7 @@ export class LeLink {
         ...(options.channels ? { channels: options.channels } : {}),
         // Listeners' security requirements are checked against what SMP reports for this link.
         security: () => this.security,
+        settling: () => this.pairing?.settling,
       },
     );
     ({ bearer: this.bearer, session: this.server } = openAttBearer(this.l2cap.att, {

@@ -12,7 +12,13 @@ import { L2capLink } from '../../src/l2cap/link.js';
  * real link. `hold` stops delivery in one direction (a peer whose controller sits on our data);
  * `inject` hands the other side raw L2CAP frames (a peer that breaks the rules).
  */
-export function l2capPair(options: { aclDataLength?: number; security?: LinkSecurityState } = {}) {
+export function l2capPair(options: {
+  aclDataLength?: number;
+  /** The link's security as both sides see it (read at each request: a test may change it). */
+  security?: LinkSecurityState;
+  /** What the links report as their security settling (CocLinkHost.settling). */
+  settling?: () => Promise<void> | undefined;
+} = {}) {
   const clock = new FakeClock();
   const aclDataLength = options.aclDataLength ?? 251;
   const wire: Array<{ from: 'central' | 'peripheral'; cid: number; hex: string }> = [];
@@ -37,7 +43,8 @@ export function l2capPair(options: { aclDataLength?: number; security?: LinkSecu
           resolve();
         }));
       },
-    }, 0x40, { clock, role: names[side], channels: registries[side], security: () => options.security ?? { encrypted: false, keySize: 0, authenticated: false } }));
+    }, 0x40, { clock, role: names[side], channels: registries[side], security: () => options.security ?? { encrypted: false, keySize: 0, authenticated: false },
+      ...(options.settling ? { settling: options.settling } : {}) }));
   }
   const [central, peripheral] = links as [L2capLink, L2capLink];
   return {

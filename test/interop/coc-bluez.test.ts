@@ -46,9 +46,9 @@ import { ChannelClosedError, ChannelRefusedError } from '../../src/errors.js';
 import type { CreditChannel } from '../../src/l2cap/coc.js';
 import type { AdvertisingSet } from '../../src/gap/advertiser.js';
 import { useBlueZGuest, type BlueZGuestInfo } from './helpers/bluez-guest.js';
-import { BlueZPeer, connectWhenAdvertising, openBridgedAdapter } from './helpers/bluez-peer.js';
+import { BlueZPeer, connectWhenAdvertising, lastFrame, openBridgedAdapter } from './helpers/bluez-peer.js';
 import { GuestControl, type GuestProgram } from './helpers/guest-control.js';
-import { tsharkCreditSdus, tsharkL2cap, tsharkMalformed } from './helpers/tshark.js';
+import { tshark, tsharkCreditSdus, tsharkL2cap, tsharkMalformed } from './helpers/tshark.js';
 
 /** Our static random address (Vol 6, Part B, 1.3.2.1): l2test connects to it with -V le_random. */
 const OURS = 'C2:5A:11:22:33:55';
@@ -444,6 +444,116 @@ describe('L2CAP credit-based channels with the Linux kernel (BlueZ 5.66 l2test i
       await incoming.return!();
       await set?.stop().catch(() => undefined);
       if (link?.connected) await link.disconnect().catch(() => undefined);
+      await peer.forget().catch(() => undefined);
+    }
+  });
+
+  it('a listener that wants encryption (listen(psm, { encrypted: true })) on the PERIPHERAL link: l2test\'s request on the plain link gets 0x0008 Insufficient Encryption; the kernel pairs and asks again; with no agent bluetoothd refuses the pairing and no channel opens, with one the channel opens only once the link is encrypted', async () => {
+    if (conn?.connected) await conn.disconnect();
+    conn = undefined;
+    const peer = new BlueZPeer(ctl, guest, OURS, SLOW);
+    await peer.forget();
+    const incoming = adapter.accept();
+    let set: AdvertisingSet | undefined;
+    let link: Connection | undefined;
+    const listener = adapter.listen(0x99, { mtu: 700, mps: 60, initialCredits: 3, encrypted: true });
+    /** bluetoothd connects to our advertising; resolves with the link (the kernel is the central). */
+    const bluezConnects = async (): Promise<Connection> => {
+      set = await adapter.advertise({ name: 'bw-coc-enc' });
+      const r = await ctl.run(['python3', '-c', CENTRAL_OPS, 'connect', OURS], 150_000);
+      const line = JSON.parse(r.stdout.trim().split('\n').pop() || '{}') as { ok?: boolean; error?: string };
+      expect(line.error, `bluetoothd connect: ${r.stdout}\n${r.stderr}`).toBeUndefined();
+      const c = (await incoming.next()).value as Connection;
+      await set.stop().catch(() => undefined);
+      expect(c.role).toBe('peripheral');
+      expect(c.security.encrypted).toBe(false);
+      return c;
+    };
+    /** Our signalling (CID 5) and SMP (CID 6) PDUs after `after`, and the Encryption Change events. */
+    const since = async (after: number): Promise<{ pdus: Array<{ frame: number; dir: string; cid: number; payload: string }>; encrypted: number[] }> => {
+      const pdus = (await tsharkL2cap(capture)).filter(x => x.frame > after && (x.cid === 0x0005 || x.cid === 0x0006));
+      const enc = await tshark('-r', capture, '-Y', `frame.number > ${after} && bthci_evt.code == 0x08`, '-T', 'fields', '-e', 'frame.number');
+      return { pdus, encrypted: enc.split('\n').filter(Boolean).map(Number) };
+    };
+    // LE Credit Based Connection Response with DCID 0, MTU 0, MPS 0, credits 0 and this result (4.23).
+    const refusal = (result: string): RegExp => new RegExp(`^15..0a000000000000000000${result}$`);
+    try {
+      // 1. No agent in BlueZ: l2test -y (no security option: BT_SECURITY_LOW) asks on the plain link, we
+      //    answer 0x0008; the kernel raises the channel's level to MEDIUM and pairs (it is the initiator,
+      //    SC Just Works: we respond). bluetoothd asks its agent to confirm the Just Works pairing; with
+      //    none it answers no, and the kernel fails the pairing with 0x0C (Numeric Comparison Failed).
+      //    The channel stays pending until the kernel drops the link (30 s, its SMP timeout): l2test's
+      //    blocking connect() then ends in ECONNRESET. (When that wait outlasts the socket's 40 s send
+      //    timeout, connect() returns EINPROGRESS instead: "Operation now in progress (115)".)
+      link = await bluezConnects();
+      const gone = new Promise<number>(res => link!.once('disconnect', r => res(r.code)));
+      const stages1: string[] = [];
+      link.on('pairing', p => stages1.push(p.stage === 'failed' ? `failed(${p.error.message})` : p.stage));
+      const before1 = await lastFrame(capture);
+      const first = await l2test(['-y', '-V', 'le_random', '-P', '153', '-N', '2', '-b', '200', '-I', '800', OURS]);
+      const err = await first.p.expect(/Can't connect: .*/, 120_000);
+      expect(err[0]).toMatch(/Connection reset by peer \(104\)|Operation now in progress \(115\)/);
+      expect(await gone).toBe(0x13);
+      const s1 = await since(before1);
+      const sig1 = s1.pdus.filter(x => x.cid === 0x0005).map(x => `${x.dir} ${x.payload}`);
+      expect(sig1[0]).toMatch(/^rx 14..0a009900/); // LE Credit Based Connection Request, SPSM 0x0099
+      expect(sig1[1]!.slice(3)).toMatch(refusal('0800'));
+      expect(sig1).toHaveLength(2);
+      const smp1 = s1.pdus.filter(x => x.cid === 0x0006);
+      expect(smp1[0]).toMatchObject({ dir: 'rx' });
+      expect(smp1[0]!.payload.slice(0, 2)).toBe('01'); // the kernel's Pairing Request
+      expect(smp1.at(-1)).toMatchObject({ dir: 'rx', payload: '050c' }); // Pairing Failed, Numeric Comparison Failed
+      expect(s1.encrypted).toEqual([]);
+      expect(stages1[0]).toBe('started');
+      expect(stages1.at(-1)).toMatch(/^failed/);
+      figures.push(`encrypted listener, no agent: ${err[0]}; our pairing stages ${stages1.join(', ')}`);
+      await peer.forget();
+
+      // 2. simple-agent NoInputNoOutput says yes: the same request, the same 0x0008; the kernel pairs,
+      //    the link is encrypted, the kernel sends its request again and we accept it.
+      await peer.useAgent('NoInputNoOutput');
+      link = await bluezConnects();
+      const stages: string[] = [];
+      link.on('pairing', p => stages.push(p.stage));
+      const before = await lastFrame(capture);
+      const { p, dump } = await l2test(['-y', '-V', 'le_random', '-P', '153', '-N', '2', '-b', '200', '-I', '800', OURS]);
+      const ch = await Promise.race([listener.accept({ timeout: 120_000 }),
+        p.expect(/Can't connect.*/, 120_000).then(m => { throw new Error(`l2test: ${m[0]}`); })]);
+      if (!ch) throw new Error('the listener closed');
+      accepted.add(ch);
+      expect(ch.handle).toBe(link.handle);
+      expect(link.security).toMatchObject({ encrypted: true, secureConnections: true, authenticated: false });
+      expect(stages[0]).toBe('started');
+      expect(stages.at(-1)).toBe('paired');
+      for (let seq = 0; seq < 2; seq++) expect(hex(await read(ch))).toBe(hex(l2testSdu(seq, 200)));
+      const back = pattern(150, 0x31);
+      await send(ch, back);
+      await p.expect(/Received 150 bytes/, SLOW);
+      await ch.close();
+      await p.expect(/Disconnect|Read error|Exit/, SLOW);
+      expect(await dumped(dump)).toEqual([hex(back)]);
+      const s2 = await since(before);
+      const sig = s2.pdus.filter(x => x.cid === 0x0005);
+      // Request, refusal 0x0008, pairing, Encryption Change, the same request again, accepted (result 0).
+      expect(sig.slice(0, 4).map(x => `${x.dir} ${x.payload.slice(0, 2)}`)).toEqual(['rx 14', 'tx 15', 'rx 14', 'tx 15']);
+      expect(sig[1]!.payload).toMatch(refusal('0800'));
+      expect(sig[3]!.payload.slice(-4)).toBe('0000');
+      // The same channel asks again (its SPSM, source CID, MTU, MPS and credits; a new identifier).
+      expect(sig[2]!.payload.slice(4)).toBe(sig[0]!.payload.slice(4));
+      const smp = s2.pdus.filter(x => x.cid === 0x0006);
+      expect(smp[0]!.payload.slice(0, 2)).toBe('01');
+      expect(s2.encrypted).toHaveLength(1);
+      expect(sig[1]!.frame).toBeLessThan(smp[0]!.frame);
+      expect(smp.at(-1)!.frame).toBeLessThan(sig[2]!.frame);
+      expect(s2.encrypted[0]!).toBeLessThan(sig[2]!.frame);
+      figures.push(`encrypted listener, agent NoInputNoOutput: refused at frame ${sig[1]!.frame}, ${smp.length} SMP PDUs, ` +
+        `Encryption Change at frame ${s2.encrypted[0]}, accepted at frame ${sig[3]!.frame}`);
+    } finally {
+      listener.close();
+      await incoming.return!();
+      await set?.stop().catch(() => undefined);
+      if (link?.connected) await link.disconnect().catch(() => undefined);
+      await peer.useAgent(undefined).catch(() => undefined);
       await peer.forget().catch(() => undefined);
     }
   });

@@ -84,6 +84,53 @@ describe('LE credit-based channels: opening', () => {
     expect((await pair.central.coc.open(0x92).catch(e => e)).result).toBe(0x0005);
   });
 
+  test('a request that comes while an Encryption Change is being taken in is judged by the encrypted link (Linux asks again at once after its pairing)', async () => {
+    // The link has just been encrypted; its key size is still being read (Vol 4, Part E, 7.5.7), so the
+    // security state says "not encrypted" a moment longer. Answered by that state, the request would get
+    // 0x0008 again, and Linux would then ask for MITM protection (l2cap_le_connect_rsp raises the level).
+    const security = { encrypted: false, keySize: 0, authenticated: false };
+    let done!: () => void;
+    let settling: Promise<void> | undefined = new Promise<void>(r => { done = r; });
+    const pair = l2capPair({ security, settling: () => settling });
+    pair.registries[1].listen(0x99, { encrypted: true, mtu: 700, mps: 60, initialCredits: 3 });
+    pair.inject(pair.peripheral, 5, fromHex('14070a00 9900 4000 2003 bc00 0500'));
+    await pair.settle();
+    expect(pair.wire).toEqual([]);
+    Object.assign(security, { encrypted: true, keySize: 16 });
+    settling = undefined;
+    done();
+    await pair.settle();
+    // LE Credit Based Connection Response: DCID 0x0040, MTU 700, MPS 60, credits 3, Successful.
+    expect(pair.wire).toEqual([{ from: 'peripheral', cid: 5, hex: '15070a00' + '4000' + 'bc02' + '3c00' + '0300' + '0000' }]);
+    expect(pair.peripheral.coc.stats.requestsDeferred).toBe(1);
+  });
+
+  test('requests held while security settles: answered in order, at most 8 (then No Resources at once), none after the link is lost', async () => {
+    const security = { encrypted: false, keySize: 0, authenticated: false };
+    let done!: () => void;
+    const settling = new Promise<void>(r => { done = r; });
+    const pair = l2capPair({ security, settling: () => settling });
+    pair.registries[1].listen(0x99, { encrypted: true });
+    // Nine requests (identifiers 0x10..0x18, source CIDs 0x40..0x48): the ninth is refused at once.
+    for (let i = 0; i < 9; i++) {
+      pair.inject(pair.peripheral, 5, fromHex(`14${(0x10 + i).toString(16)}0a00 9900 ${(0x40 + i).toString(16)}00 2003 bc00 0500`));
+    }
+    await pair.settle();
+    expect(pair.wire.map(w => w.hex)).toEqual(['15180a00' + '0000' + '0000' + '0000' + '0000' + '0400']);
+    done();
+    await pair.settle();
+    // Still not encrypted after settling: the eight get 0x0008, in the order they came.
+    expect(pair.wire.slice(1).map(w => w.hex.slice(2, 4) + w.hex.slice(-4))).toEqual(
+      Array.from({ length: 8 }, (_, i) => (0x10 + i).toString(16) + '0800'));
+
+    const again = l2capPair({ security, settling: () => new Promise<void>(() => undefined) });
+    again.registries[1].listen(0x99, { encrypted: true });
+    again.inject(again.peripheral, 5, fromHex('14070a00 9900 4000 2003 bc00 0500'));
+    again.drop();
+    await again.settle();
+    expect(again.wire).toEqual([]);
+  });
+
   test('bad arguments fail before anything is sent', async () => {
     const pair = l2capPair();
     await expect(pair.central.coc.open(0x100)).rejects.toBeInstanceOf(ArgumentError);
