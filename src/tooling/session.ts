@@ -107,7 +107,8 @@ export type SessionStep =
   | { op: 'peer'; action: string; ms: number }
   // L2CAP LE credit-based channels (Vol 3, Part A, 4.22-4.24).
   | { op: 'open-channel'; psm: number; mtu?: number; mps?: number; credits?: number }
-  | { op: 'listen'; psm: number; mtu?: number; mps?: number; credits?: number }
+  // `security`: what the listener asks of the link (else 0x0008 / 0x0005, Vol 3, Part A, 4.23).
+  | { op: 'listen'; psm: number; mtu?: number; mps?: number; credits?: number; security?: 'encrypted' | 'authenticated' }
   | { op: 'accept-channel' }
   | { op: 'send-sdu'; value: string }
   | { op: 'receive-sdu'; count: number }
@@ -318,7 +319,16 @@ const STEPS: StepTable = {
     format: s => `peer ${s.action} ${s.ms}`,
   },
   'open-channel': channelStep('open-channel'),
-  listen: channelStep('listen'),
+  listen: {
+    usage: 'listen <psm> [mtu] [mps] [credits] [encrypted|authenticated]',
+    parse: (a, bad, num) => {
+      const last = a[a.length - 1];
+      const security = last === 'encrypted' || last === 'authenticated' ? last : undefined;
+      const step = channelStep('listen').parse(security ? a.slice(0, -1) : a, bad, num);
+      return security ? { ...step, security } : step;
+    },
+    format: s => [channelStep('listen').format!(s), ...(s.security ? [s.security] : [])].join(' '),
+  },
   'accept-channel': bare('accept-channel'),
   'send-sdu': {
     usage: 'send-sdu <hex>|<length>:<seed>',
@@ -820,7 +830,7 @@ export async function runSession(steps: SessionStep[] | string, options: RunSess
       }
       case 'listen':
         listener?.close();
-        listener = adapter.listen(step.psm, { ...(step.mtu !== undefined ? { mtu: step.mtu } : {}),
+        listener = adapter.listen(step.psm, { ...(step.security ? { [step.security]: true } : {}), ...(step.mtu !== undefined ? { mtu: step.mtu } : {}),
           ...(step.mps !== undefined ? { mps: step.mps } : {}), ...(step.credits !== undefined ? { initialCredits: step.credits } : {}) });
         break;
       case 'accept-channel': {

@@ -5,11 +5,11 @@
 // (an init-and-scan trace) is still checked record for record, so no test compares two empty lists
 // only. tshark missing = failure, not a skip.
 import { execFile } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, test } from 'vitest';
-import { tsharkL2cap, tsharkRecords, tsharkVersion, type L2capRow, type RecordRow } from './helpers/tshark.js';
+import { tsharkL2cap, tsharkMalformed, tsharkRecords, tsharkVersion, type L2capRow, type RecordRow } from './helpers/tshark.js';
 
 const run = promisify(execFile);
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -64,6 +64,27 @@ const ourDecode = memo(blewireDecode);
 const theirRecords = memo(tsharkRecords);
 
 const rel = (file: string) => file.slice(join(ROOT, 'captures').length + 1);
+
+// Our recordings (replay fixtures: a folder with scenario.json that is not another host's log) must
+// open in Wireshark with no malformed frame. The real phone captures are other hosts' logs, checked above.
+const fixtures = readdirSync(join(ROOT, 'captures'), { withFileTypes: true })
+  .filter(d => d.isDirectory() && existsSync(join(ROOT, 'captures', d.name, 'scenario.json')))
+  .filter(d => !('twin' in (JSON.parse(readFileSync(join(ROOT, 'captures', d.name, 'scenario.json'), 'utf8')) as object)))
+  .map(d => join(ROOT, 'captures', d.name, 'capture.btsnoop'))
+  .sort();
+
+describe('replay fixtures in Wireshark: nothing malformed', () => {
+  test('there are fixtures, each with its capture', () => {
+    expect(fixtures.length).toBeGreaterThanOrEqual(10);
+    for (const f of fixtures) expect(existsSync(f), f).toBe(true);
+  });
+  for (const file of fixtures) {
+    test(`${rel(file)}: every frame decoded, none malformed`, async () => {
+      expect((await theirRecords(file)).length).toBeGreaterThan(0);
+      expect(await tsharkMalformed(file)).toEqual([]);
+    });
+  }
+});
 
 describe('blewire decode agrees with Wireshark', () => {
   test('tshark is installed', async () => {

@@ -43,6 +43,11 @@ describe('channel steps on the simulator', () => {
     expect(steps.slice(0, 2)).toEqual([{ op: 'open-channel', psm: 0x81, mtu: 1000, mps: 100, credits: 4 }, { op: 'send-sdu', value: '0a0b' }]);
     expect(steps[4]).toEqual({ op: 'listen', psm: 0x85 });
     expect(formatSteps(steps)).toBe(text);
+    // A listener's security requirement is its last word (Vol 3, Part A, 4.23: 0x0008 / 0x0005 without it).
+    expect(parseSteps('listen 0x99 700 50 2 encrypted → listen 0x9a authenticated')).toEqual([
+      { op: 'listen', psm: 0x99, mtu: 700, mps: 50, credits: 2, security: 'encrypted' }, { op: 'listen', psm: 0x9a, security: 'authenticated' }]);
+    expect(formatSteps(parseSteps('listen 0x99 700 50 2 encrypted'))).toBe('listen 0x99 700 50 2 encrypted');
+    expect(() => parseSteps('listen 0x99 secret')).toThrow('the MTU must be a number');
     expect(() => parseSteps('open-channel')).toThrow('open-channel <psm> [mtu] [mps] [credits]');
     expect(() => parseSteps('send-sdu 12:')).toThrow('send-sdu <hex>|<length>:<seed>');
     expect(() => parseSteps('receive-sdu many')).toThrow('the SDU count must be a number');

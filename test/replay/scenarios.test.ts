@@ -160,6 +160,30 @@ describe('a session that diverges from the recording fails with a decoded diff',
     expect(e.message).toMatch(/expected: host → controller ACL .*len=/);
   });
 
+  test('blewire as the peripheral, l2test to our encrypted listener: its first request is refused 0x0008, the kernel pairs and asks again; a listener without the requirement is a mismatch at our first answer', async () => {
+    const s = await loadScenario(join(CAPTURES, 'bluez-peripheral-l2test'));
+    expect(s.masks).toEqual([]);
+    expect(s.steps).toContain('listen 0x99 700 50 2 encrypted');
+    expect(s.expect.connection).toMatchObject({ role: 'peripheral' });
+    expect(s.expect.pairings).toEqual([expect.objectContaining({ method: 'justWorks', secureConnections: true })]);
+    const l2test = (seq: number, n: number): string => {
+      const b = Buffer.alloc(n, 0x7f);
+      b.writeUInt32LE(seq, 0);
+      b.writeUInt16LE(n, 4);
+      return b.toString('hex');
+    };
+    expect(s.expect.channels?.map(c => [c.psm, c.openedBy, c.closedBy])).toEqual([[0x99, 'peer', 'local'], [0x8d, 'us', 'local'], [0x8f, 'us', 'peer']]);
+    expect(s.expect.channels?.[0]?.received).toEqual([0, 1, 2, 3].map(i => l2test(i, 600)));
+    expect(s.expect.channels?.[2]?.received).toEqual([0, 1, 2, 3, 4].map(i => l2test(i, 250)));
+    const { transport, session } = await replayScenario('bluez-peripheral-l2test', s.steps.replace(' 2 encrypted', ' 2'));
+    await expect(session).rejects.toThrow();
+    const e = await transport.finished.then(() => undefined, (x: unknown) => x) as ReplayDivergenceError;
+    expect(e).toBeInstanceOf(ReplayDivergenceError);
+    expect(e.kind).toBe('mismatch');
+    expect(e.message).toMatch(/expected: host → controller ACL .* \| L2CAP signalling leCreditBasedConnectionRsp id=1 destinationCid=0x0000 .*result=Insufficient encryption/);
+    expect(e.message).toMatch(/actual: {3}host → controller ACL .* \| L2CAP signalling leCreditBasedConnectionRsp id=1 destinationCid=0x0040 mtu=700 mps=50 initialCredits=2 result=Connection successful/);
+  });
+
   test('blewire as the central of BlueZ: pairing with another IO capability is a mismatch at our Pairing Request; the passkey we displayed came from the seed', async () => {
     const s = await loadScenario(join(CAPTURES, 'bluez-pairing-legacy-passkey'));
     expect(s.masks).toEqual([]);

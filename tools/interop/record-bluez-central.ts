@@ -22,12 +22,20 @@
  *                           0x81) and send SDUs larger than its MPS, so its credits run out and come
  *                           back; then `l2test -y` opens one to our listener (PSM 0x85, 2 credits, MPS
  *                           50) and sends 4 SDUs of 600 octets, we send 3 back and close.
+ *   bluez-peripheral-l2test credit-based channels with us as the PERIPHERAL: bluetoothd connects to our
+ *                           advertising; l2test -y opens a channel to our listener, which wants an
+ *                           encrypted link (0x0008 first; the kernel pairs, simple-agent NoInputNoOutput
+ *                           confirms, and it asks again); we open channels to l2test -d and -w.
+ *
+ * BLEWIRE_GUEST_DIR=DIR records on a guest started by hand (tools/interop/guest/boot.sh start --dir DIR,
+ * under the guest lock) and leaves it running.
  *
  *   flock /tmp/blewire-guest.lock npx tsx tools/interop/record-bluez-central.ts bluez-central-gatt
  *   flock /tmp/blewire-guest.lock npx tsx tools/interop/record-bluez-central.ts bluez-central-pairing
  *   flock /tmp/blewire-guest.lock npx tsx tools/interop/record-bluez-central.ts bluez-central-passkey
  *   flock /tmp/blewire-guest.lock npx tsx tools/interop/record-bluez-central.ts bluez-central-numeric
  *   flock /tmp/blewire-guest.lock npx tsx tools/interop/record-bluez-central.ts bluez-l2test
+ *   flock /tmp/blewire-guest.lock npx tsx tools/interop/record-bluez-central.ts bluez-peripheral-l2test
  *
  * Our address is a fixed static random one (no mask needed). The pairing session draws its random values
  * and key pair from the scenario's seed (src/tooling/entropy.ts, tests and replay only), so the replay
@@ -40,7 +48,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { recordScenario } from '../../src/tooling/record.js';
 import { StreamTransport } from '../../src/transport/stream.js';
-import { startBlueZGuest, syncH4 } from '../../test/interop/helpers/bluez-guest.js';
+import { attachBlueZGuest, startBlueZGuest, syncH4 } from '../../test/interop/helpers/bluez-guest.js';
 import { GuestControl, type GuestProgram } from '../../test/interop/helpers/guest-control.js';
 import { parseRecordArgs } from '../record-args.js';
 
@@ -79,6 +87,7 @@ const GATT_SVC = 'b1e0c000-5c1e-4d6a-9f3b-2a7e5d8c1b00';
 const G = (n: number): string => GATT_SVC.replace('b1e0c000', `b1e0c00${n}`);
 const SEC_SVC = 'b1e0c100-5c1e-4d6a-9f3b-2a7e5d8c1b00';
 const S = (n: number): string => SEC_SVC.replace('b1e0c100', `b1e0c10${n}`);
+const L2_SVC = 'b1e0c200-5c1e-4d6a-9f3b-2a7e5d8c1b00';
 
 /** BlueZ's address in the guest (btvirt's first controller, slot 0): the l2test session connects to it. */
 const BLUEZ = '00:AA:01:00:00:00';
@@ -222,6 +231,47 @@ const SESSIONS: Record<string, CentralSession> = {
     },
     description: 'L2CAP LE credit-based channels (Vol 3, Part A, 4.22-4.24) with the Linux 6.1 kernel through BlueZ 5.66 l2test, blewire as the central: we open a channel to l2test -d (PSM 0x81, our MTU 1000 / MPS 100 / 4 credits) and send 6 SDUs of 1 to 1000 octets, more K-frames than the kernel\'s initial credits, so we wait for its credits; we close it. l2test -y opens a channel to our listener (PSM 0x85, MTU 700, MPS 50, 2 credits: the kernel stalls on ours) and sends 4 SDUs of 600 octets in l2test\'s format; we send 3 back and close; we disconnect.',
   },
+  'bluez-peripheral-l2test': {
+    ours: 'C3:5A:11:22:33:6B',
+    database: [{
+      uuid: L2_SVC,
+      characteristics: [{ uuid: L2_SVC.replace('b1e0c200', 'b1e0c201'), properties: ['read'], value: 'coc' }],
+    }],
+    steps: [
+      'serve database.json', 'listen 0x99 700 50 2 encrypted', `advertise bwl ${L2_SVC}`, 'accept',
+      'accept-channel', 'paired', 'receive-sdu 4', 'send-sdu 600:33', 'send-sdu 1:34', 'send-sdu 200:35', 'close-channel',
+      'open-channel 0x8d 1000 100 4', 'send-sdu 1000:64', 'send-sdu 5:65', 'send-sdu 999:66', 'send-sdu 333:67', 'close-channel',
+      'open-channel 0x8f 512 23 1', 'receive-sdu 5', 'wait-channel-close',
+      'disconnect',
+    ].join(' → '),
+    bluez: [],
+    agent: 'NoInputNoOutput',
+    pairingSeed: 'blewire bluez-peripheral-l2test 1',
+    peer: {
+      describe: 'btmgmt sc on, bondable on; simple-agent -c NoInputNoOutput (says yes to the Just Works confirmation); l2test -d -V le_public -P 141 -I 1000 and l2test -w -V le_public -P 143 -N 5 -b 250 -g 8000 listening from the start; bluetoothd connects to our advertising (bluez-central-ops.py connect, it discovers our database), then l2test -y -V le_random -P 153 -N 4 -b 600 -I 900 <ours> opens a channel to our encrypted listener: refused 0x0008, the kernel pairs and asks again',
+      before: async c => {
+        const d = await l2test(c, 'l2test-pd', '-d -V le_public -P 141 -I 1000');
+        await d.expect(/Waiting for connection on psm 141/, 90_000);
+        const w = await l2test(c, 'l2test-pw', '-w -V le_public -P 143 -N 5 -b 250 -g 8000');
+        await w.expect(/Waiting for connection on psm 143/, 90_000);
+        return { listening: [141, 143] };
+      },
+      during: async (c, ours) => {
+        const [d, w] = [l2tests[0]!, l2tests[1]!];
+        const r = await c.run(['python3', '-c', OPS, 'connect', ours], 150_000);
+        const connected = JSON.parse(r.stdout.trim().split('\n').pop() || '{}') as Record<string, unknown>;
+        if (connected['error'] || r.code !== 0) throw new Error(`bluetoothd connect: ${r.stdout}\n${r.stderr}`);
+        const y = await l2test(c, 'l2test-py', `-y -V le_random -P 153 -N 4 -b 600 -I 900 ${ours}`);
+        for (const n of [600, 1, 200]) await y.expect(new RegExp(`Received ${n} bytes`), 300_000);
+        await y.expect(/Disconnect|Read error|Exit/, 300_000);
+        for (const n of [1000, 5, 999, 333]) await d.expect(new RegExp(`Received ${n} bytes`), 300_000);
+        await d.expect(/Disconnect/, 300_000);
+        await w.expect(/Disconnect/, 300_000);
+        return { connect: connected, toL2testY: (await dumped(c, 'l2test-py')).map(h => h.length / 2), toL2testD: (await dumped(c, 'l2test-pd')).map(h => h.length / 2) };
+      },
+    },
+    description: 'L2CAP LE credit-based channels (Vol 3, Part A, 4.22-4.24) with blewire as the PERIPHERAL: bluetoothd (Linux 6.1, BlueZ 5.66) connects to our advertising and discovers our database. l2test -y opens a channel to our listener, which wants an encrypted link (PSM 0x99, MTU 700, MPS 50, 2 credits): its first request gets 0x0008 Insufficient Encryption, the kernel pairs (LE Secure Connections Just Works, we respond; simple-agent NoInputNoOutput confirms in BlueZ) and asks again once the link is encrypted; we accept, read 4 SDUs of 600 octets in l2test\'s format (13 K-frames each on our 2 credits) and send 3 back, close. Then we open a channel from the peripheral side to l2test -d (PSM 0x8d, 4 SDUs of up to 1000 octets: more K-frames than the kernel\'s initial credits) and one to l2test -w (PSM 0x8f, 1 credit, MPS 23: 5 SDUs of 250 octets, l2test closes); we disconnect. Our pairing randomness comes from host.pairingSeed: nothing is masked.',
+  },
 };
 
 function usage(msg?: string): never {
@@ -238,7 +288,10 @@ async function main(): Promise<void> {
   const out = path.join(dir, name);
   fs.mkdirSync(out, { recursive: true });
   if (session.database.length) fs.writeFileSync(path.join(out, 'database.json'), `${JSON.stringify(session.database, null, 2)}\n`);
-  const guest = await startBlueZGuest();
+  // A guest started by hand (tools/interop/guest/boot.sh start --dir DIR) under the guest lock: record on
+  // it and leave it running (its owner stops it).
+  const attach = process.env.BLEWIRE_GUEST_DIR;
+  const guest = attach ? { ...attachBlueZGuest(attach), stop: async () => undefined } : await startBlueZGuest();
   let ctl: GuestControl | undefined;
   let agent: GuestProgram | undefined;
   const device = `/org/bluez/hci0/dev_${ours.replace(/:/g, '_')}`;
