@@ -32,6 +32,11 @@
  * but the first of an enhanced request: for those SDUs the check is tshark's framing of the K-frames
  * (SDU Length + SDU, in order).
  *
+ * A listener's security requirement met by pairing (peripheral link): `adapter.listen(psm, { encrypted:
+ * true })`, l2test -y with no security option gets 0x0008; the kernel raises the channel's level, pairs
+ * (it is the initiator; bluetoothd has its agent confirm the Just Works pairing) and asks again as the link
+ * is encrypted. Without an agent bluetoothd declines, the pairing fails (0x0C) and no channel opens.
+ *
  * One boot (the interop suite's shared guest), cases in order on one link where they can share it.
  * afterAll leaves BlueZ as it found it: no l2test running, our link gone, enable_ecred as it was.
  */
