@@ -16,14 +16,16 @@
  *    forwarded, so "delivered" is checked by a client we did not write.
  * 3. memory: RSS of the installed command itself (`blewire-gateway`, the bundled CLI, in its own
  *    process, as the systemd unit runs it) tracking 10 000 distinct devices, fed as LE Advertising
- *    Report events by an H4 controller on a TCP port (`--transport tcp:…`), every one published to
- *    mosquitto and read back; read from /proc without forcing a GC, with the process's peak (VmHWM).
+ *    Report events by an H4 controller on a TCP port (`--transport tcp:…`): a burst of 10 000
+ *    first-seen devices, every one published to mosquitto and read back, then a steady phase of every
+ *    device heard once a second (BENCH_GATEWAY_STEADY_S, default 20 s); read from /proc without
+ *    forcing a GC, with the process's peak (VmHWM) over the whole run.
  *
  * Figures only, never pass/fail (ARCHITECTURE "Test tiers"). Targets: ≥ 100 k reports/s, ≥ 20 k
  * messages/s, < 80 MB RSS.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { loadavg, tmpdir } from 'node:os';
@@ -291,50 +293,117 @@ function procMemory(pid: number): { rss: number; peak: number } {
   return { rss: kb('VmRSS'), peak: kb('VmHWM') };
 }
 
+/** Diagnostics: RSS by mapping (anonymous, heap, the node binary, libraries) from /proc/<pid>/smaps. */
+function smapsSummary(pid: number, label: string): string {
+  const by = new Map<string, number>();
+  let name = '';
+  for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+    const m = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
+    if (m) { name = m[1] || '[anon]'; continue; }
+    const r = /^Rss:\s+(\d+) kB/.exec(line);
+    if (r) by.set(name, (by.get(name) ?? 0) + Number(r[1]));
+  }
+  return `smaps ${label}: ` + [...by].sort((a, b) => b[1] - a[1]).slice(0, 8).map(([n, kb]) => `${n} ${(kb / 1000).toFixed(1)} MB`).join(', ') + '\n';
+}
+
 /**
  * One run of the command as a service runs it: `argv` (src/cli/gateway.mjs or bin.mjs, which run the
- * bundled dist/cli/blewire.cjs), on the H4 controller above, publishing to `broker`. Its RSS is read
- * from /proc once the adapter scans (before the devices) and once all `devices` documents have reached
- * the broker (an MQTT.js subscriber here counts them) and two seconds have passed: no forced garbage
- * collection, the process as it is. VmHWM is its peak over the whole run.
+ * bundled dist/cli/blewire.cjs), on the H4 controller above, publishing to `broker`. Two phases:
+ * - burst: the `devices` are heard for the first time, back to back (written to the socket as fast as
+ *   the gateway reads them), every one a first-seen document; RSS read once all `devices` documents
+ *   have reached the broker (an MQTT.js subscriber here counts them) and a second has passed;
+ * - steady: then for `steadyS` seconds every device is heard again once a second (10 000 reports/s
+ *   with 10 000 devices), a tenth of them with a changed sensor octet each time (published at once
+ *   under the 1 s rate limit), the rest unchanged (published again after publish.maxIntervalMs);
+ *   RSS read at the end.
+ * No forced garbage collection, the process as it is. RSS is sampled from /proc every 20 ms through
+ * both phases; VmHWM is the kernel's peak over the whole run (start-up included), `peakAt` says in
+ * which phase the highest sample fell.
  */
-async function memoryRun(broker: Mosquitto, argv: string[], env: NodeJS.ProcessEnv, devices: number) {
+async function memoryRun(broker: Mosquitto, argv: string[], env: NodeJS.ProcessEnv, devices: number, steadyS: number) {
   const ctl = await h4Controller();
   const mod = await loadMqtt();
   const sub = mod.connect(broker.url, { clientId: `rss-count-${process.pid}`, protocolVersion: 5, log: () => undefined } as never);
   const seen = new Set<string>();
-  sub.on('message', (topic: string) => { seen.add(topic); });
+  let received = 0;
+  sub.on('message', (topic: string) => { seen.add(topic); received++; });
   await new Promise<void>((res, rej) => { sub.once('connect', () => res()); sub.once('error', rej); });
   await new Promise<void>((res, rej) => sub.subscribe('blewire/rss/devices/+', { qos: 0 }, e => e ? rej(e) : res()));
+  // BENCH_GATEWAY_DIAG=FILE: the child's stdout and stderr (e.g. --trace-gc) and the RSS timeline go to FILE.
+  const diag = process.env.BENCH_GATEWAY_DIAG;
   const child = spawn(process.execPath, [...argv, '--mqtt', broker.url, '--transport', `tcp:127.0.0.1:${ctl.port}`, '--id', 'rss'],
-    { cwd: ROOT, env: { ...env, BLEWIRE_GATEWAY_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'ignore', 'pipe'] });
+    { cwd: ROOT, env: { ...env, BLEWIRE_GATEWAY_LOG_LEVEL: 'warn' }, stdio: ['ignore', diag ? 'pipe' : 'ignore', 'pipe'] });
   let log = '';
-  child.stderr!.on('data', (c: Buffer) => { log = (log + c.toString()).slice(-4000); });
+  const diagLines: string[] = [];
+  const t0 = performance.now();
+  const stamp = () => (performance.now() - t0).toFixed(0).padStart(6);
+  child.stderr!.on('data', (c: Buffer) => { log = (log + c.toString()).slice(-4000); if (diag) diagLines.push(c.toString()); });
+  child.stdout?.on('data', (c: Buffer) => { diagLines.push(c.toString()); });
   const exited = new Promise<number | null>(r => child.once('exit', c => r(c)));
+  let phase = 'start';
+  const high = { rss: 0, phase: '' };
+  const sampler = setInterval(() => {
+    try {
+      const m = procMemory(child.pid!);
+      if (m.rss > high.rss) { high.rss = m.rss; high.phase = phase; }
+      if (diag) {
+        const r = readFileSync(`/proc/${child.pid}/smaps_rollup`, 'utf8');
+        const f = (n: string) => (Number(new RegExp(`^${n}:\\s+(\\d+)`, 'm').exec(r)?.[1]) / 1000).toFixed(1);
+        diagLines.push(`[${stamp()} ms] ${phase} RSS ${(m.rss / 1e6).toFixed(1)} MB HWM ${(m.peak / 1e6).toFixed(1)} MB anon ${f('Anonymous')} file ${f('Rss')} received ${received}\n`);
+      }
+    } catch { /* exited */ }
+  }, 20);
   try {
     const sock = await Promise.race([ctl.scanning, exited.then(c => { throw new Error(`the gateway exited (${c}) before scanning: ${log}`); }), sleep(60_000).then(() => { throw new Error(`no scan within 60 s: ${log}`); })]);
     await sleep(1000);
     const before = procMemory(child.pid!);
+    if (diag) diagLines.push(smapsSummary(child.pid!, 'before'));
+    // BENCH_GATEWAY_SNAPSHOT=1 with --heapsnapshot-signal=SIGUSR2 in BENCH_GATEWAY_FLAGS: a heap snapshot here.
+    if (process.env.BENCH_GATEWAY_SNAPSHOT) { child.kill('SIGUSR2'); await sleep(3000); }
+    const report = (i: number, step: number) => {
+      const data = MEMORY_PAYLOADS[i % MEMORY_PAYLOADS.length]!;
+      // A tenth of the devices change a sensor octet every visit of the steady phase.
+      const d = step > 0 && i % 10 === 0 ? Uint8Array.from(data, (v, j) => j === data.length - 2 ? (v + step) & 0xff : v) : data;
+      return encodeEvent({ kind: 'leAdvertisingReport', reports: [{ eventType: 3, addressType: 0, address: addr(100_000 + i), data: d, rssi: -50 - (i % 40) }] });
+    };
+    phase = 'burst';
     for (let i = 0; i < devices; i++) {
-      const evt = encodeEvent({ kind: 'leAdvertisingReport', reports: [{ eventType: 3, addressType: 0, address: addr(100_000 + i), data: MEMORY_PAYLOADS[i % MEMORY_PAYLOADS.length]!, rssi: -50 - (i % 40) }] });
-      if (!sock.write(evt)) await new Promise(r => sock.once('drain', r));
+      if (!sock.write(report(i, 0))) await new Promise(r => sock.once('drain', r));
     }
     const until = Date.now() + 120_000;
     while (seen.size < devices && Date.now() < until && child.exitCode === null) await sleep(100);
     if (seen.size < devices) throw new Error(`only ${seen.size} of ${devices} device documents reached the broker: ${log}`);
-    const after = procMemory(child.pid!);
+    await sleep(1000);
+    const burst = procMemory(child.pid!);
+    if (diag) diagLines.push(smapsSummary(child.pid!, 'burst'));
+    if (process.env.BENCH_GATEWAY_SNAPSHOT) { child.kill('SIGUSR2'); await sleep(3000); }
+    phase = 'steady';
+    const r0 = received;
+    // Each second, every device once, spread over the second in 20 slices.
+    for (let s = 0; s < steadyS; s++) {
+      for (let slice = 0; slice < 20; slice++) {
+        const t = performance.now();
+        for (let i = slice; i < devices; i += 20) if (!sock.write(report(i, s + 1))) await new Promise(r => sock.once('drain', r));
+        await sleep(Math.max(0, 50 - (performance.now() - t)));
+      }
+    }
+    await sleep(1000);
+    const steady = procMemory(child.pid!);
+    const steadyReceived = received - r0;
     child.kill('SIGTERM');
     const code = await Promise.race([exited, sleep(15_000).then(() => 'hung')]);
     if (code !== 0) throw new Error(`the gateway's SIGTERM exit was ${code}: ${log}`);
-    return { before, after, delivered: seen.size };
+    return { before, burst, steady, steadyReceived, delivered: seen.size, highPhase: high.phase };
   } finally {
+    clearInterval(sampler);
     if (child.exitCode === null) child.kill('SIGKILL');
     sub.end(true);
     ctl.close();
+    if (diag) writeFileSync(diag, diagLines.join(''));
   }
 }
 
-async function memory(broker: Mosquitto, devices = 10_000): Promise<void> {
+async function memory(broker: Mosquitto, devices = 10_000, steadyS = Number(process.env.BENCH_GATEWAY_STEADY_S ?? 20)): Promise<void> {
   // The command an installed package runs: bin.mjs runs the bundled CLI when it is newer than src/;
   // bundle it first (what `npm run build` does) so that the runs below measure the bundle, not tsx.
   console.log('  (bundling the CLI into dist/cli/blewire.cjs for the memory runs…)');
@@ -357,9 +426,11 @@ async function memory(broker: Mosquitto, devices = 10_000): Promise<void> {
       [`blewire-gateway (${binFlags.join(' ')}), with its code cache`, [...binFlags, gatewayBin]],
       ['blewire gateway (Node defaults)', [join(ROOT, 'src', 'cli', 'bin.mjs'), 'gateway']],
     ] as const) {
-      const r = await memoryRun(broker, [...argv], env, devices);
-      console.log(`memory, ${label}: a gateway process tracking ${devices} devices (${r.delivered} documents read back from mosquitto), ` +
-        `no forced GC: RSS ${mb(r.after.rss)} MB, peak (VmHWM) ${mb(r.after.peak)} MB; ${mb(r.before.rss)} MB scanning before the devices`);
+      const r = await memoryRun(broker, [...argv], env, devices, steadyS);
+      console.log(`memory, ${label}: a gateway process tracking ${devices} devices, no forced GC: ${mb(r.before.rss)} MB scanning before the devices; ` +
+        `after the burst of ${devices} first-seen devices (${r.delivered} documents read back from mosquitto) RSS ${mb(r.burst.rss)} MB; ` +
+        `after ${steadyS} s steady (every device once a second, a tenth changing; ${r.steadyReceived} documents read back) RSS ${mb(r.steady.rss)} MB; ` +
+        `peak (VmHWM) ${mb(r.steady.peak)} MB (highest 20 ms sample in the ${r.highPhase} phase); load average ${loadavg()[0]!.toFixed(1)}`);
     }
   } finally {
     removeDir(cache);
