@@ -2,7 +2,12 @@
 // STACK: bare (node alone), blewire-import (import of the built package, nothing else), blewire,
 // noble, ble-host; the last three track N distinct advertisers (ADV_IND + SCAN_RSP each, legacy
 // reports built here by hand, so no other stack's code is loaded into the process). Prints one JSON
-// line: RSS and heap after start, after the import, after the advertisers (after a full GC each).
+// line: RSS and heap after start, after the import, after the advertisers (after a full GC each), and
+// V8's young generation at the end (`young`: the new space's size, both semi-spaces; node:v8 is loaded
+// only after the last measurement, so it is in none of the figures). V8 doubles the semi-spaces
+// (1 -> 2 -> 4 MiB each) whenever the bytes that survived scavenges (and full GCs) since the last
+// growth exceed a semi-space, and a full GC does not shrink them: a few hundred KB more survival can
+// add 4 MiB of RSS.
 import { createRequire } from 'node:module';
 import { EventEmitter } from 'node:events';
 import { fileURLToPath } from 'node:url';
@@ -10,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 const [stack, nArg] = process.argv.slice(2);
 const N = Number(nArg ?? 10000);
 const require = createRequire(import.meta.url);
-const mem = () => { globalThis.gc(); const m = process.memoryUsage(); return { rss: m.rss, heap: m.heapUsed, external: m.external + m.arrayBuffers }; };
+const mem = () => { globalThis.gc(); const m = process.memoryUsage(); return { rss: m.rss, heap: m.heapUsed, external: m.external }; };
 const tick = () => new Promise(r => setImmediate(r));
 const start = mem();
 
@@ -111,5 +116,7 @@ if (stack === 'bare') {
   throw new Error(`unknown stack ${stack}`);
 }
 const end = mem();
+const { getHeapSpaceStatistics } = await import('node:v8');
+end.young = getHeapSpaceStatistics().find(s => s.space_name === 'new_space')?.space_size ?? 0;
 console.log(JSON.stringify({ stack, n: N, tracked, start, imported, end }));
 process.exit(0);

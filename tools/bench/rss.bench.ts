@@ -4,7 +4,9 @@
  * package, dist/: what an application loads, not the TypeScript loader), blewire with its registry
  * configured for 10,000 devices, noble's whole stack, ble-host (the application keeps the last report
  * per advertiser, ble-host keeps none). RSS and JS heap after a full GC, min / median / max of 5
- * children per stack, started interleaved.
+ * children per stack, started interleaved; and the size V8's young generation (both semi-spaces) had
+ * grown to, which a full GC keeps: part of each RSS figure that follows from how much survived
+ * scavenges, not from what is still held.
  *
  *   npm run bench -- rss
  */
@@ -37,7 +39,7 @@ function ensureBuilt(): void {
   execFileSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'ignore' });
 }
 
-interface Child { tracked: number; start: { rss: number; heap: number }; imported: { rss: number; heap: number }; end: { rss: number; heap: number } }
+interface Child { tracked: number; start: { rss: number; heap: number }; imported: { rss: number; heap: number }; end: { rss: number; heap: number; young: number } }
 
 export async function bench(): Promise<void> {
   console.log(machineLine());
@@ -56,12 +58,12 @@ export async function bench(): Promise<void> {
   const saved: Record<string, unknown> = {};
   for (const s of STACKS) {
     const c = runs.get(s)!;
-    const end = range(c.map(x => x.end.rss)), heap = range(c.map(x => x.end.heap));
+    const end = range(c.map(x => x.end.rss)), heap = range(c.map(x => x.end.heap)), young = range(c.map(x => x.end.young));
     const imp = range(c.map(x => x.imported.rss - x.start.rss)), impHeap = range(c.map(x => x.imported.heap - x.start.heap));
     const what = s === 'bare' ? 'node alone' : s === 'blewire-import' ? 'import blewire (dist), nothing else' : `${c[0]!.tracked} advertisers tracked`;
-    console.log(`    ${s.padEnd(15)} RSS ${f(end)}  heap ${f(heap)}  (${what}; the import: +${(imp.median / MiB).toFixed(1)} MiB RSS, ` +
-      `+${(impHeap.median / MiB).toFixed(1)} MiB heap)`);
-    saved[s] = { rss: end, heap, importRss: imp, importHeap: impHeap, tracked: c[0]!.tracked };
+    console.log(`    ${s.padEnd(15)} RSS ${f(end)}  heap ${f(heap)}  young generation ${(young.median / MiB).toFixed(0)} MiB  (${what}; ` +
+      `the import: +${(imp.median / MiB).toFixed(1)} MiB RSS, +${(impHeap.median / MiB).toFixed(1)} MiB heap)`);
+    saved[s] = { rss: end, heap, young, importRss: imp, importHeap: impHeap, tracked: c[0]!.tracked };
   }
   if (!process.env.BENCH_NO_SAVE) await saveResults('rss', saved);
 }
