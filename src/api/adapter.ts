@@ -35,7 +35,7 @@ import { PairingAttempts } from '../smp/attempts.js';
 import { FileBondStore, MemoryBondStore, type Bond, type BondStore, type LocalIdentityKeys } from '../smp/bonds.js';
 import { GattServer, type GapIdentity, type ServedService, type ServeOptions } from '../gatt/server/server.js';
 import {
-  AddressResolver, DEFAULT_RPA_INTERVAL_MS, LocalPrivacy, newLocalIdentity, RPA_INTERVAL_RANGE_S, staticRandomAddress,
+  AddressResolver, DEFAULT_RPA_INTERVAL_MS, generateRpa, LocalPrivacy, newLocalIdentity, RPA_INTERVAL_RANGE_S, staticRandomAddress,
   type PeerIdentity,
 } from '../gap/privacy.js';
 import type { SmpAddress } from '../smp/session.js';
@@ -132,9 +132,10 @@ export interface LocalPrivacyInfo {
   readonly advertisingRpa: 'controller' | 'host';
   /**
    * The RPA undirected advertising uses now: the controller's (LE Read Local Resolvable Address for
-   * our entry, Vol 4, Part E, 7.8.43) when it makes it, else `address`.
+   * our entry, Vol 4, Part E, 7.8.43) when it makes it; else the set's own RPA for an extended set (each
+   * gets one, LE Set Advertising Set Random Address, 7.8.52), and `address` for a legacy one or no set.
    */
-  advertisingAddress(): Promise<string>;
+  advertisingAddress(set?: AdvertisingSet): Promise<string>;
 }
 
 /**
@@ -414,6 +415,9 @@ export class Adapter extends EventEmitter<AdapterEvents> {
       const rpa = this.resolver.lastRpaOf(address, type === 0 ? 'public' : 'random');
       return rpa === undefined ? undefined : { by: 'host', rpa };
     };
+    // Each extended advertising set gets an RPA of its own (LE Set Advertising Set Random Address, 7.8.52),
+    // and a new one at every rotation: sets cannot be linked by their address (Vol 3, Part C, 10.7).
+    if (localKeys) this.connectionManager.advertiser.setRpa = () => generateRpa(localKeys.irk);
     this.watchAdvertisementListeners();
     this.connectionManager.onConnection(link => {
       const conn = this.newConnection(link);
@@ -487,8 +491,8 @@ export class Adapter extends EventEmitter<AdapterEvents> {
       rotations: p.rotations,
       rotate: () => p.rotate(),
       advertisingRpa: this.resolvingList.ownRpaByController ? 'controller' : 'host',
-      advertisingAddress: async () => {
-        if (!this.resolvingList.ownRpaByController) return this.rpa ?? p.address;
+      advertisingAddress: async (set?: AdvertisingSet) => {
+        if (!this.resolvingList.ownRpaByController) return set?.address ?? this.rpa ?? p.address;
         const r = await this.host.command({ kind: 'leReadLocalResolvableAddress',
           peerIdentityAddressType: LOCAL_ENTRY.type, peerIdentityAddress: LOCAL_ENTRY.address });
         return r.localResolvableAddress.toUpperCase();

@@ -155,6 +155,8 @@ const ZERO = '00:00:00:00:00:00';
 export class Advertiser {
   private readonly sets = new Map<number, AdvertisingSet>();
   private readonly unsubscribe: Array<() => void> = [];
+  /** LE Read Number of Supported Advertising Sets was asked after bring-up (advertise()). */
+  private askedSets = false;
   /** Advertising starts, connections received from advertising, resumes (for tests and doctor). */
   readonly stats = { started: 0, connections: 0, resumed: 0 };
   /**
@@ -163,6 +165,17 @@ export class Advertiser {
    * undefined: the address as given.
    */
   directedTarget: (address: string, type: 0 | 1) => { by: 'controller' } | { by: 'host'; rpa: string } | undefined = () => undefined;
+  /**
+   * A new RPA of our IRK for one extended set (with our privacy; undefined without): each set that
+   * advertises from a random address gets its own, from LE Set Advertising Set Random Address
+   * (Vol 4, Part E, 7.8.52), and a new one at every rotation, so sets cannot be linked by address.
+   */
+  setRpa: (() => string) | undefined;
+  /**
+   * A connection came from an extended set that advertised from its own random address (LE Advertising
+   * Set Terminated, 7.7.65.18, names the set): our address on that link is the set's (for SMP's c1 / f5 / f6).
+   */
+  onSetConnection: ((connectionHandle: number, address: string) => void) | undefined;
 
   constructor(readonly host: HciHost, readonly clock: Clock, acceptor: Acceptor,
     private readonly ownAddress: () => { type: number; randomAddress: string | undefined }) {
@@ -189,6 +202,16 @@ export class Advertiser {
 
   /** Start advertising; resolves once the controller advertises (or rejects with its error). */
   async advertise(options: AdvertiseOptions = {}): Promise<AdvertisingSet> {
+    // A second extended set on a controller whose mask and features did not let bring-up ask how many
+    // sets it has (btvirt 5.66 answers 3 with both empty): ask now, once (7.8.58; a refusal means 1).
+    if (this.extended && this.sets.size > 0 && this.host.info.numAdvertisingSets === undefined && !this.askedSets) {
+      this.askedSets = true;
+      const r = await this.host.command({ kind: 'leReadNumberOfSupportedAdvertisingSets' }).catch((e: unknown) => {
+        if (e instanceof HciStatusError) return undefined;
+        throw e;
+      });
+      if (r) this.host.info.numAdvertisingSets = r.numSupportedAdvertisingSets;
+    }
     const handle = this.freeHandle();
     const set = new AdvertisingSet(this, handle, options);
     this.sets.set(handle, set);
@@ -229,6 +252,7 @@ export class Advertiser {
     if (!set) return;
     if (status === 0) {
       this.stats.connections++;
+      if (set.address !== undefined && (set.ownAddressType & 1) === 1) this.onSetConnection?.(connectionHandle, set.address);
       set.connected(connectionHandle);
     } else {
       set.ended(status === ADVERTISING_TIMEOUT ? 'timeout' : status === LIMIT_REACHED ? 'limit' : 'stopped', status);
@@ -268,7 +292,7 @@ export class Advertiser {
       return;
     }
     await setAddress();
-    for (const set of [...this.sets.values()]) await set.readdress({ address });
+    for (const set of [...this.sets.values()]) await set.readdress({ address: this.setRpa?.() ?? address });
   }
 
   /**
@@ -314,6 +338,8 @@ export class AdvertisingSet {
   scanResponseData: Uint8Array = new Uint8Array(0);
   /** Connections this set produced. */
   connections = 0;
+  /** The random address this extended set was given (7.8.52): with privacy an RPA of its own; undefined for none. */
+  address: string | undefined;
 
   constructor(private readonly owner: Advertiser, readonly handle: number, options: AdvertiseOptions) {
     this.options = options;
@@ -323,6 +349,11 @@ export class AdvertisingSet {
   get directedTarget(): DirectedTarget | undefined {
     if ((this.plan.props & AdvProps.directed) === 0) return undefined;
     return { by: this.plan.targetBy, addressType: this.plan.peerAddressType === 1 ? 'random' : 'public', address: this.plan.peerAddress };
+  }
+
+  /** @internal Own_Address_Type this set advertises with. */
+  get ownAddressType(): number {
+    return this.plan.ownAddressType;
   }
 
   /** Is the controller advertising this set now? */
@@ -442,6 +473,7 @@ export class AdvertisingSet {
       if (change.setAddress) await change.setAddress();
       if (change.address !== undefined) {
         await this.owner.host.command({ kind: 'leSetAdvertisingSetRandomAddress', advertisingHandle: this.handle, randomAddress: change.address });
+        this.address = change.address;
       }
       if (!was) return;
       try {
@@ -503,10 +535,13 @@ export class AdvertisingSet {
         throw e;
       });
       this.txPower = r.selectedTxPower;
-      // A set advertising with a random address needs its own (7.8.52); we give it the adapter's. With
+      // A set advertising with a random address needs its own (7.8.52): with our privacy an RPA of its
+      // own (kept until the next rotation, also across update()), else the adapter's static address. With
       // 0x03 it is the fallback for a peer the resolving list does not hold (7.8.53).
       if ((p.ownAddressType & 1) === 1 && own.randomAddress) {
-        await host.command({ kind: 'leSetAdvertisingSetRandomAddress', advertisingHandle: this.handle, randomAddress: own.randomAddress });
+        const address = this.address ?? this.owner.setRpa?.() ?? own.randomAddress;
+        await host.command({ kind: 'leSetAdvertisingSetRandomAddress', advertisingHandle: this.handle, randomAddress: address });
+        this.address = address;
       }
     }
     const { adv, rsp } = this.buildData(this.options, p);

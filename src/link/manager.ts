@@ -59,6 +59,14 @@ export class ConnectionManager {
     // entry (gap/resolving-list.ts), which undirected advertising names with Peer_Address zero, so the
     // controller advertises from its RPAs of our IRK; a set's random address stays the fallback.
     this.advertiser = new Advertiser(host, clock, this.acceptor, () => ({ type: ownAddressType(), randomAddress: randomAddress() }));
+    // A link made from an extended set with a random address of its own (privacy: one RPA per set): our
+    // address on it is the set's, not the adapter's (the controller's own RPA, when it reported one, stays).
+    this.advertiser.onSetConnection = (connectionHandle, address) => {
+      const link = this.links.get(connectionHandle);
+      if (link && link.role === 'peripheral' && link.local?.type === 1 && link.local.address === (this.randomAddress() ?? this.host.info.address)) {
+        link.local = { type: 1, address };
+      }
+    };
     host.on('leConnectionComplete', e => this.connectionComplete(e.status, e.connectionHandle, e.role, e.peerAddressType,
       e.peerAddress, e.connectionInterval, e.peripheralLatency, e.supervisionTimeout));
     host.on('leEnhancedConnectionComplete', e => this.connectionComplete(e.status, e.connectionHandle, e.role,

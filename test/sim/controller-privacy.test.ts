@@ -178,16 +178,86 @@ describe('a controller without LL Privacy: the host makes the advertising RPA', 
     const b = await host(air, 'listener', { llPrivacy: false }, false);
     expect(a.adapter.privacy!.advertisingRpa).toBe('host');
     expect(a.sim.controller.resolvingIdentities).toEqual([]);
-    await a.adapter.advertise({ name: 'plain' });
+    const set = await a.adapter.advertise({ name: 'plain' });
     expect(a.commands().find(c => c.kind === 'leSetExtendedAdvertisingParameters')).toMatchObject({ ownAddressType: 1 });
-    const first = a.adapter.privacy!.address;
+    // The extended set's own RPA (7.8.52), which the host made and sent.
+    const first = set.address!;
+    expect(first).not.toBe(a.adapter.privacy!.address);
+    expect(hostAddresses(a.commands()).has(first)).toBe(true);
     expect(addresses(await hear(b.adapter, air, 'plain'))).toEqual([first]);
-    expect(await a.adapter.privacy!.advertisingAddress()).toBe(first);
+    expect(await a.adapter.privacy!.advertisingAddress(set)).toBe(first);
     await air.clock.delay(ROTATE_S * 1000);
-    const next = a.adapter.privacy!.address;
+    const next = set.address!;
     expect(next).not.toBe(first);
     expect(hostAddresses(a.commands()).has(next)).toBe(true);
     expect(addresses(await hear(b.adapter, air, 'plain'))).toEqual([next]);
     expect(resolvesWith(a.adapter.privacy!.irk, next)).toBe(true);
+  });
+});
+
+/** LE Set Advertising Set Random Address (0x2035) octets the host sent: handle → addresses in order. */
+function setAddressOctets(raw: Uint8Array[]): Map<number, string[]> {
+  const out = new Map<number, string[]>();
+  for (const p of raw) {
+    if ((p[1]! | (p[2]! << 8)) !== 0x2035) continue;
+    const address = [...p.subarray(5, 11)].reverse().map(x => x.toString(16).padStart(2, '0')).join(':').toUpperCase();
+    out.set(p[4]!, [...(out.get(p[4]!) ?? []), address]);
+  }
+  return out;
+}
+
+describe('each extended advertising set has an RPA of its own (Vol 4, Part E, 7.8.52)', () => {
+  test("host RPAs: three sets, three addresses of our IRK on the wire and on the air, none the adapter's; all new after a rotation and still distinct; a central pairs with the second set (SC checks use that set's address)", async () => {
+    const air = new SimAir();
+    const a = await host(air, 'three-sets', { llPrivacy: false }, true);
+    const b = await host(air, 'listener', { llPrivacy: false }, false);
+    const irk = a.adapter.privacy!.irk;
+    const sets = [
+      await a.adapter.advertise({ name: 'set-0', connectable: false }),
+      await a.adapter.advertise({ name: 'set-1' }),
+      await a.adapter.advertise({ name: 'set-2', connectable: false }),
+    ];
+    const wire = setAddressOctets(a.raw);
+    expect([...wire.keys()].sort()).toEqual(sets.map(s => s.handle).sort());
+    const firsts = sets.map(s => wire.get(s.handle)![0]!);
+    expect(firsts).toEqual(sets.map(s => s.address));
+    expect(new Set(firsts).size).toBe(3);
+    for (const x of firsts) {
+      expect(resolvesWith(irk, x)).toBe(true);
+      expect(x).not.toBe(a.adapter.privacy!.address);
+    }
+    // The listener hears each set from its own AdvA.
+    for (const [i, s] of sets.entries()) expect(addresses(await hear(b.adapter, air, `set-${i}`))).toEqual([s.address]);
+
+    await air.clock.delay(ROTATE_S * 1000);
+    const after = setAddressOctets(a.raw);
+    const seconds = sets.map(s => after.get(s.handle)!.at(-1)!);
+    expect(seconds).toEqual(sets.map(s => s.address));
+    expect(new Set([...firsts, ...seconds, a.adapter.privacy!.address]).size).toBe(7);
+    for (const x of seconds) expect(resolvesWith(irk, x)).toBe(true);
+    for (const [i, s] of sets.entries()) expect(addresses(await hear(b.adapter, air, `set-${i}`))).toEqual([s.address]);
+
+    // A central connects to set-1 and pairs: c1 / f5 / f6 take our address as the central saw it, the set's.
+    const accepted = a.adapter.accept();
+    const ad = await b.adapter.find({ name: 'set-1', timeout: 5000 });
+    expect(ad!.address).toBe(sets[1]!.address);
+    const conn = await b.adapter.connect(ad!, { timeout: 5000 });
+    const incoming = (await accepted.next()).value as Connection;
+    expect(await conn.pair()).toMatchObject({ encrypted: true, bonded: true, secureConnections: true });
+    await air.clock.delay(100);
+    expect(incoming.security.encrypted).toBe(true);
+    await conn.disconnect();
+  });
+
+  test('LL Privacy: every set Own_Address_Type 0x03, each with its own host RPA as the fallback random address', async () => {
+    const air = new SimAir();
+    const a = await host(air, 'll-sets', {}, true);
+    const sets = [await a.adapter.advertise({ name: 'x', connectable: false }), await a.adapter.advertise({ name: 'y', connectable: false })];
+    const params = a.raw.filter(p => (p[1]! | (p[2]! << 8)) === 0x2036);
+    expect(params.map(p => [p[4], p[14]])).toEqual(sets.map(s => [s.handle, 0x03]));
+    const wire = setAddressOctets(a.raw);
+    const fallbacks = sets.map(s => wire.get(s.handle)![0]!);
+    expect(new Set([...fallbacks, a.adapter.privacy!.address]).size).toBe(3);
+    for (const x of fallbacks) expect(resolvesWith(a.adapter.privacy!.irk, x)).toBe(true);
   });
 });

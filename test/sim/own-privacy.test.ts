@@ -148,7 +148,10 @@ describe('advertising from our RPA', () => {
     const first = adapter.privacy!.address;
     if (kind === 'extended') {
       expect(wire.commands().find(c => c.kind === 'leSetExtendedAdvertisingParameters')).toMatchObject({ ownAddressType: 1 });
-      expect(wire.commands().filter(c => c.kind === 'leSetAdvertisingSetRandomAddress')).toMatchObject([{ randomAddress: first }]);
+      // The set's own RPA (7.8.52): of our IRK, not the adapter's LE Set Random Address.
+      expect(wire.commands().filter(c => c.kind === 'leSetAdvertisingSetRandomAddress')).toMatchObject([{ randomAddress: set.address }]);
+      expect(set.address).not.toBe(first);
+      expect(rpaMatchesIrk(adapter.privacy!.irk, set.address!)).toBe(true);
     } else {
       expect(wire.commands().find(c => c.kind === 'leSetAdvertisingParameters')).toMatchObject({ ownAddressType: 1 });
     }
@@ -160,7 +163,11 @@ describe('advertising from our RPA', () => {
     if (kind === 'extended') {
       // LE Set Random Address, then the set: disabled, its own random address, enabled again (7.8.52).
       expect(seq.map(c => c.kind)).toEqual(['leSetRandomAddress', 'leSetExtendedAdvertisingEnable', 'leSetAdvertisingSetRandomAddress', 'leSetExtendedAdvertisingEnable']);
-      expect(seq[2]).toMatchObject({ randomAddress: next });
+      // A new RPA of the set's own, neither its last one nor the adapter's new one.
+      const setNext = (seq[2] as unknown as { randomAddress: string }).randomAddress;
+      expect(setNext).toBe(set.address);
+      expect([first, next]).not.toContain(setNext);
+      expect(rpaMatchesIrk(adapter.privacy!.irk, setNext)).toBe(true);
     } else {
       // Legacy advertising must be off for LE Set Random Address (7.8.4).
       expect(seq.map(c => c.kind)).toEqual(['leSetAdvertisingEnable', 'leSetRandomAddress', 'leSetAdvertisingEnable']);
