@@ -327,6 +327,15 @@ test('the installed bin runs the compiled CLI: --help, demo, and a usage error',
   assert.doesNotMatch(bad.stderr, /\n\s+at /); // no stack trace
 });
 
+test('the installed bundle is ASCII, so V8 keeps its source as a one-byte string (half the heap of a two-byte one)', () => {
+  const text = readFileSync(join(esmApp, 'node_modules/blewire/dist/cli/blewire.cjs'), 'utf8');
+  assert.ok(text.length > 100_000);
+  const at = text.search(/[^\x00-\x7f]/);
+  assert.equal(at, -1, `non-ASCII at ${at}: ${JSON.stringify(text.slice(Math.max(0, at - 40), at + 10))}`);
+  // Escaped where esbuild left them (comments): the text is still there, as \uXXXX.
+  assert.match(text, /host \\u2192 controller/);
+});
+
 test('the installed bin runs the bundle with a private code cache; a damaged or unusable cache changes nothing', () => {
   const bin = join(esmApp, 'node_modules/.bin/blewire');
   const installed = join(esmApp, 'node_modules/blewire/dist/cli/blewire.cjs');
