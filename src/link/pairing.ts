@@ -490,6 +490,7 @@ export class LinkPairing implements SmpHandler {
       secureConnectionsOnly: policy.secureConnectionsOnly ?? false,
       minKeySize: policy.minKeySize ?? 16,
       attempts: this.ctx.attempts,
+      peerIdentity: () => this.link.identity,
       ...(policy.oob ? { oob: policy.oob } : {}),
       ...(keys ? { keys } : {}),
       ...(policy.allowDebugKeys ? { allowDebugKeys: true } : {}),

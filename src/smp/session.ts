@@ -135,6 +135,12 @@ export interface SmpSessionOptions {
   /** Repeated-attempts back-off shared by every link of an adapter (2.3.6). */
   readonly attempts?: PairingAttempts;
   /**
+   * The peer's identity address when known (a bond, or its RPA resolved with a bonded IRK):
+   * the back-off is kept under it, so a known peer on a new RPA keeps its history (2.3.6, "a device
+   * claiming the same identity"). Read at each check; absent or undefined: the address on the link.
+   */
+  readonly peerIdentity?: () => SmpAddress | undefined;
+  /**
    * Initiator: a bonded key for this peer. A Security Request is then answered by encrypting with it
    * when it satisfies the request (MITM asked → the key must be authenticated), else by pairing.
    */
@@ -346,7 +352,7 @@ export class SmpSession {
     if (this.o.role !== 'initiator') throw new InvalidStateError('smp: only the initiator (central) sends a Pairing Request; the responder calls requestSecurity()');
     this.assertAlive();
     if (this.state.phase !== 'idle' && this.state.phase !== 'reencrypting') throw new InvalidStateError(`smp: pairing already in progress (${this.state.phase})`);
-    const wait = this.o.attempts?.blockedFor(this.o.peer.address) ?? 0;
+    const wait = this.o.attempts?.blockedFor(this.attemptsKey()) ?? 0;
     if (wait > 0) {
       this.o.emit({ kind: 'failed', error: new SmpError(R.RepeatedAttempts, SMP_PAIRING_FAILED_NAMES[R.RepeatedAttempts]!, 'local',
         `a recent pairing with this peer failed; wait ${Math.ceil(wait / 1000)} s before trying again (Vol 3, Part H, 2.3.6)`) });
@@ -363,6 +369,13 @@ export class SmpSession {
     if (this.o.role !== 'responder') throw new InvalidStateError('smp: only the responder (peripheral) sends a Security Request');
     this.assertAlive();
     if (this.state.phase !== 'idle') return;
+    // 2.3.6: no Security Request to a claimant still in its waiting interval either.
+    const wait = this.o.attempts?.blockedFor(this.attemptsKey()) ?? 0;
+    if (wait > 0) {
+      this.o.emit({ kind: 'failed', error: new SmpError(R.RepeatedAttempts, SMP_PAIRING_FAILED_NAMES[R.RepeatedAttempts]!, 'local',
+        `a recent pairing with this peer failed; wait ${Math.ceil(wait / 1000)} s before asking again (Vol 3, Part H, 2.3.6)`) });
+      return;
+    }
     this.state = { phase: 'securityRequested' };
     this.send({ kind: 'securityRequest', authReq: this.authReq() });
   }
@@ -578,7 +591,7 @@ export class SmpSession {
   }
 
   private onPairingRequest(pdu: SmpPduOf<'pairingRequest'>): void {
-    const wait = this.o.attempts?.blockedFor(this.o.peer.address) ?? 0;
+    const wait = this.o.attempts?.blockedFor(this.attemptsKey()) ?? 0;
     if (wait > 0) {
       this.startTimerIfIdle();
       this.fail(R.RepeatedAttempts, `a recent pairing with this peer failed; it may retry in ${Math.ceil(wait / 1000)} s (2.3.6)`);
@@ -1049,7 +1062,8 @@ export class SmpSession {
   private complete(p: Pairing): void {
     if (this.state.phase !== 'keyDistribution') return;
     this.finishProcedure();
-    this.o.attempts?.succeeded(this.o.peer.address);
+    this.o.attempts?.succeeded(this.attemptsKey());
+    if (p.peer.identity) this.o.attempts?.succeeded(p.peer.identity.address);
     const ltk: SmpLtk | undefined = p.sc ? { key: p.ltk!, ediv: 0, rand: new Uint8Array(8) } : p.initiator ? p.peer.ltk : p.local.ltk;
     const ct2 = SMP_AUTH_REQ.has(p.req.authReq & p.res.authReq, 'ct2');
     const linkKey = p.sc && SMP_KEY_DIST.has(p.initDist | p.respDist, 'linkKey') ? reversed(linkKeyFromLtk(reversed(p.ltk!), ct2)) : undefined;
@@ -1072,7 +1086,15 @@ export class SmpSession {
       this.o.emit({ kind: 'startEncryption', ltk: { key: bonded.key, ediv: bonded.ediv, rand: bonded.rand } });
       return;
     }
+    // 2.3.6: a Security Request from a claimant in its waiting interval is answered with Pairing
+    // Failed (Repeated Attempts) rather than left to the peer's SMP timeout; pair() reports it locally.
+    if ((this.o.attempts?.blockedFor(this.attemptsKey()) ?? 0) > 0) this.answer(R.RepeatedAttempts);
     this.pair();
+  }
+
+  /** The back-off key (2.3.6): the peer's identity address when known, else its address on the link. */
+  private attemptsKey(): string {
+    return (this.o.peerIdentity?.() ?? this.o.peer).address;
   }
 
   // ----------------------------------------------------------------------------------------------
@@ -1124,7 +1146,7 @@ export class SmpSession {
   private end(error: SmpError, reason: number): void {
     this.stopTimer();
     this.state = { phase: 'idle' };
-    if (AUTH_FAILURES.has(reason)) this.o.attempts?.failed(this.o.peer.address);
+    if (AUTH_FAILURES.has(reason)) this.o.attempts?.failed(this.attemptsKey());
     this.o.emit({ kind: 'failed', error });
   }
 

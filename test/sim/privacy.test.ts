@@ -118,6 +118,36 @@ describe('a peripheral with a rotating RPA, resolved by the host (the controller
     expect(sim.peripheral(IDENTITY).pairingStats.pairings).toBe(1);
   });
 
+  test('repeated attempts (Vol 3, Part H, 2.3.6) follow the identity: a failed pairing still counts when the peer comes back on a new RPA', async () => {
+    const pairing: { corruptConfirm?: boolean } = {};
+    const rotateMs = 1_000; // rotates well inside the 2 s wait after a first failure
+    const sim = createSimulator({ name: 'privacy-attempts', controller: { resolvingListSize: 0 }, peripherals: [{
+      ...HEART_RATE_SENSOR, advertising: { ...HEART_RATE_SENSOR.advertising! }, notifications: [], privacy: { irk: { hex: IRK_MSO }, rotateMs }, pairing,
+    }] });
+    const adapter = await adapterOn(sim);
+    const first = await adapter.connect(await firstReport(adapter), { timeout: 5000 });
+    await first.pair(); // bonded: its IRK resolves its next RPAs
+    expect(first.identity).toEqual({ address: IDENTITY, addressType: 'random' });
+    // Now the peer fails a pairing (its confirm value is wrong): Confirm Value Failed, a verification failure.
+    pairing.corruptConfirm = true;
+    const err = await first.pair().catch(e => e);
+    expect(err).toMatchObject({ code: 'ESMP', reason: 0x04 });
+    const failedOn = first.address;
+    await first.disconnect();
+    // Within the wait, on a fresh RPA that resolves to the same identity: refused without a Pairing Request.
+    await sim.clock.delay(rotateMs);
+    const ad = await firstReport(adapter);
+    expect(ad.address).not.toBe(failedOn);
+    expect(ad.identity).toEqual({ address: IDENTITY, addressType: 'random' });
+    const again = await adapter.connect(ad, { timeout: 5000 });
+    expect(again.address).not.toBe(failedOn);
+    const pairingsBefore = sim.peripheral(IDENTITY).pairingStats.pairings;
+    const refused = await again.pair().catch(e => e);
+    expect(refused).toMatchObject({ code: 'ESMP', reason: 0x09, reasonName: 'Repeated Attempts', by: 'local' });
+    expect(sim.peripheral(IDENTITY).pairingStats.pairings).toBe(pairingsBefore);
+    await again.disconnect();
+  });
+
   test('the GATT cache keys a bonded peer by its identity: a link under its next RPA finds the database discovered under the last one', async () => {
     // The peer has Service Changed and no Database Hash: a bonded server keeps our cache right (Vol 3,
     // Part G, 2.5.2), so the tree discovered on a link encrypted from the bond is stored.
