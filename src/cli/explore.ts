@@ -18,7 +18,7 @@ import { TimeoutError } from '../errors.js';
 import { checkAddress, checkInteger, checkUuid, UsageError } from './args.js';
 import { stdoutClosed } from './stdout.js';
 import type { IoCapabilityName } from '../link/pairing.js';
-import { ioOption, terminalPairing } from './prompt.js';
+import { closePrompts, ioOption, terminalPairing } from './prompt.js';
 import { decodeValue, parsePresentationFormat, type PresentationFormat } from './values.js';
 
 const PRESENTATION_FORMAT = toUuid(0x2904);
@@ -82,11 +82,13 @@ const defaultOpener: GattSessionOpener = async (address, options) => {
     return {
       gatt,
       close: async () => {
+        closePrompts();
         await conn.disconnect().catch(() => undefined);
         await adapter.close();
       },
     };
   } catch (e) {
+    closePrompts();
     await adapter.close().catch(() => undefined);
     throw e;
   }

@@ -9,7 +9,7 @@
 import { IO_CAPABILITY_NAMES } from '../link/pairing.js';
 import { checkAddress, checkInteger, UsageError } from './args.js';
 import { parseArgs, USAGE_COMMON } from './explore.js';
-import { ioOption, terminalPairing } from './prompt.js';
+import { closePrompts, ioOption, terminalPairing } from './prompt.js';
 
 const USAGE = `usage: blewire pair <address> [--io ${IO_CAPABILITY_NAMES.join('|')}] [--mitm] [--sc-only] [--no-bond] ` +
   `[--min-key-size N] [--json] ${USAGE_COMMON}`;
@@ -56,6 +56,7 @@ export async function run(argv: string[]): Promise<number> {
     await conn.disconnect().catch(() => undefined);
     return 0;
   } finally {
+    closePrompts(); // a prompt the peer's failure left open must not hold stdin (and the process)
     await adapter.close();
   }
 }
