@@ -599,6 +599,15 @@ export class Scanner {
   private reconciling: Promise<void> | undefined;
   private useExtended: boolean | undefined;
   private readonly fragments = new Map<string, Uint8Array[]>();
+  /**
+   * The copy of a scannable advertisement held for its scan response while nothing else can see it:
+   * made for this advertisement (its bytes are its own), the held Advertisement neither reported nor
+   * handed out (advertisementOf). When the SCAN_RSP comes and the copy is still the arena's last one
+   * (no scanner stored anything since), the merged copy is written over it instead of after it: with
+   * active scanning every new device's first copy (header and advertising data, ~40 octets) would
+   * otherwise stay in its chunk as long as the chunk lives (issue 14: 0.36 MB with 10,000 advertisers).
+   */
+  private unseenHeld: AdvertisedData | undefined;
   private sweep: TimerId | undefined;
   private readonly unsubscribe: Array<() => void> = [];
   /** Reports received / dropped as malformed (stats for doctor and tests). */
@@ -881,6 +890,8 @@ export class Scanner {
       }
     }
     const ext = extOf(txPower, sid);
+    /** This call made new bytes for the device (new device, new data or new extended header fields). */
+    let stored = true;
     if (sh === undefined) {
       // A new device (or a new one in an evicted device's slot): its first copy.
       if (isScanRsp) store(p, addressAt, type, ext, EMPTY, 0, 0, d, dataAt, dataLength);
@@ -894,6 +905,12 @@ export class Scanner {
       const srAt = at + HEADER + dataLen;
       if (isScanRsp ? srLen === NO_SCAN_RSP || !sameBytes(c, srAt, srLen, d, dataAt, dataLength)
         : !sameBytes(c, at + HEADER, dataLen, d, dataAt, dataLength)) {
+        if (isScanRsp && sh === this.unseenHeld) {
+          // The first scan response of a held advertisement nobody saw: its copy is dropped with it,
+          // so when it is still the arena's last one the merged copy takes its place.
+          if (c === arena && at + HEADER + dataLen === arenaAt) arenaAt = at;
+          this.unseenHeld = undefined;
+        }
         if (isScanRsp) store(p, addressAt, c[at + H_TYPE]!, ext, c, at + HEADER, dataLen, d, dataAt, dataLength);
         else store(p, addressAt, c[at + H_TYPE]!, ext, d, dataAt, dataLength, c, srAt, srLen);
         sh = { chunk: storedChunk, at: storedAt, identity, lazy: undefined };
@@ -902,8 +919,9 @@ export class Scanner {
         // Same data, other extended header fields: a copy with the new header (rare).
         store(p, addressAt, c[at + H_TYPE]!, ext, c, at + HEADER, dataLen, c, srAt, srLen);
         sh = { chunk: storedChunk, at: storedAt, identity, lazy: sh.lazy };
-      } else if (!sameIdentity(sh.identity, identity)) {
-        sh = { chunk: c, at, identity, lazy: sh.lazy };
+      } else {
+        stored = false;
+        if (!sameIdentity(sh.identity, identity)) sh = { chunk: c, at, identity, lazy: sh.lazy };
       }
     }
     const was = dev.shared[slot];
@@ -927,6 +945,7 @@ export class Scanner {
         // The last reported one keeps its own data while this one waits.
         else if (was !== undefined && was !== sh && dev.lastBits[slot]! >= 0 && !dev.lastShared.has(slot)) dev.lastShared.set(slot, was);
         heldMap.set(slot, ad);
+        this.unseenHeld = stored ? sh : undefined;
         this.armSweep();
         return;
       }
@@ -937,6 +956,7 @@ export class Scanner {
 
   /** The device's last Advertisement becomes `ad`, and it goes out. */
   private report(ad: Advertisement, slot: number): void {
+    if (ad.shared === this.unseenHeld) this.unseenHeld = undefined;
     const dev = this.devices;
     if (ad.shared !== dev.shared[slot]) dev.lastShared.set(slot, ad.shared);
     else if (dev.lastShared.size > 0) dev.lastShared.delete(slot);
@@ -947,6 +967,7 @@ export class Scanner {
 
   /** The device's last reported Advertisement, else the one held for its scan response (adapter.devices()). */
   advertisementOf(slot: number): Advertisement | undefined {
+    this.unseenHeld = undefined; // a held one handed out is seen
     return this.registry.has(slot) ? this.devices.advertisement(slot) : undefined;
   }
 

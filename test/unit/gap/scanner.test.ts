@@ -399,6 +399,48 @@ describe('scanner', () => {
     expect([[...now.data], [...now.scanResponse!], now.rssi, now.name]).toEqual([[...AD_MFR], [...SR_NAME], -71, 'Snoopy']);
   });
 
+  test('a held advertisement handed out before its scan response keeps its own data when the merged one is made', async () => {
+    const { ctl, scanner } = await setup();
+    const got = collect(scanner.scan({ active: true, duplicates: true }));
+    await scanner.settle();
+    ctl.inject(legacy(A, 0, AD_HR));
+    await scanner.settle();
+    for (let i = 0; i < 6; i++) await Promise.resolve();
+    const held = scanner.advertisementOf(scanner.registry.get(A, 'random')!.slot)!;
+    ctl.inject(legacy(A, 4, SR_NAME, -52));
+    await scanner.settle();
+    for (let i = 0; i < 6; i++) await Promise.resolve();
+    expect(got.map(a => [[...a.data], a.scanResponse && [...a.scanResponse], a.name])).toEqual([[[...AD_HR], [...SR_NAME], 'Polar H10']]);
+    // The merged copy did not take the held one's place: what was handed out reads as it was.
+    expect([[...held.data], held.scanResponse, held.name, held.address]).toEqual([[...AD_HR], undefined, 'Polar H10', A]);
+  });
+
+  test('a held copy nobody saw makes room for its merged copy: consecutive devices\' merged copies lie back to back', async () => {
+    const { ctl, scanner } = await setup();
+    const got = collect(scanner.scan({ active: true, duplicates: true }));
+    await scanner.settle();
+    const addresses = ['C0:00:00:00:01:01', 'C0:00:00:00:01:02', 'C0:00:00:00:01:03'];
+    for (const a of addresses) {
+      ctl.inject(legacy(a, 0, AD_HR));
+      ctl.inject(legacy(a, 4, SR_NAME));
+      await scanner.settle();
+      for (let i = 0; i < 8; i++) await Promise.resolve();
+    }
+    expect(got.map(a => [a.address, [...a.data], [...a.scanResponse!]])).toEqual(addresses.map(a => [a, [...AD_HR], [...SR_NAME]]));
+    // A copy: a 14-octet header, the advertising data, the scan response data. Without the reuse, each
+    // held device's first copy (header and advertising data) would lie between two merged ones. Of two
+    // gaps at most one crosses into a new arena chunk.
+    const size = 14 + AD_HR.length + SR_NAME.length;
+    let same = 0;
+    for (let i = 1; i < got.length; i++) {
+      const prev = got[i - 1]!.shared, cur = got[i]!.shared;
+      if (cur.chunk !== prev.chunk) continue;
+      same++;
+      expect(cur.at - prev.at).toBe(size);
+    }
+    expect(same).toBeGreaterThan(0);
+  });
+
   test('with the system clock, the events of one synchronous run (one transport read) share one time; FakeClock reads per event', async () => {
     const ctl = new FakeController();
     const host = new HciHost(ctl, { clock: systemClock });
