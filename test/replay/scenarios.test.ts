@@ -142,6 +142,34 @@ describe('a session that diverges from the recording fails with a decoded diff',
     expect(n.expect.pairings).toEqual([expect.objectContaining({ method: 'numericComparison', authenticated: true, bonded: true })]);
   });
 
+  test('BlueZ pairs with blewire as the peripheral by LE legacy pairing (sc off): Just Works with another seed is a mismatch at our Pairing Confirm; the reconnection is answered with our distributed LTK; Passkey Entry with us at another IO capability is a mismatch at our Pairing Response', async () => {
+    const s = await loadScenario(join(CAPTURES, 'bluez-central-legacy'));
+    expect(s.masks).toEqual([]);
+    expect(s.expect.pairings).toEqual([{ method: 'justWorks', secureConnections: false, authenticated: false, bonded: true, keySize: 16 }]);
+    expect(s.expect.security).toEqual([{ level: 2, encrypted: true, keySize: 16, authenticated: false, secureConnections: false, bonded: true }]);
+    // Legacy pairing has no public key: our first value from the seed is Sconfirm (Vol 3, Part H, 2.3.5.5).
+    const transport = await ReplayTransport.fromFile(s.capturePath, { masks: s.masks, ...s.replay });
+    const session = runSession(s.steps, { transport, baseDir: join(CAPTURES, 'bluez-central-legacy'), randomAddress: s.host!.randomAddress!,
+      pairingSeed: `${s.host!.pairingSeed!} other` });
+    await expect(session).rejects.toThrow();
+    const e = await transport.finished.then(() => undefined, (x: unknown) => x) as ReplayDivergenceError;
+    expect(e).toBeInstanceOf(ReplayDivergenceError);
+    expect(e.kind).toBe('mismatch');
+    expect(e.message).toMatch(/expected: host → controller ACL .* \| SMP pairingConfirm/);
+
+    const k = await loadScenario(join(CAPTURES, 'bluez-central-legacy-passkey'));
+    expect(k.masks).toEqual([]);
+    expect(k.expect.passkeys).toEqual([expect.stringMatching(/^\d{6}$/)]);
+    expect(k.expect.pairings).toEqual([{ method: 'passkeyResponderDisplays', secureConnections: false, authenticated: true, bonded: true, keySize: 16 }]);
+    expect(k.expect.security).toEqual([expect.objectContaining({ level: 3, authenticated: true, secureConnections: false })]);
+    const r = await replayScenario('bluez-central-legacy-passkey', k.steps.replace('pairing-io displayOnly', 'pairing-io displayYesNo'));
+    await expect(r.session).rejects.toThrow();
+    const e2 = await r.transport.finished.then(() => undefined, (x: unknown) => x) as ReplayDivergenceError;
+    expect(e2).toBeInstanceOf(ReplayDivergenceError);
+    expect(e2.kind).toBe('mismatch');
+    expect(e2.message).toMatch(/expected: host → controller ACL .* \| SMP pairingResponse ioCapability=DisplayOnly/);
+  });
+
   test('l2test and blewire over credit-based channels: what the kernel sent us is l2test\'s own format; another SDU of ours is a mismatch at its K-frame', async () => {
     const s = await loadScenario(join(CAPTURES, 'bluez-l2test'));
     // tools/l2test.c do_send: a 32-bit sequence number, the SDU length (LE 16), then 0x7f octets.

@@ -22,6 +22,10 @@
  *                           0x81) and send SDUs larger than its MPS, so its credits run out and come
  *                           back; then `l2test -y` opens one to our listener (PSM 0x85, 2 credits, MPS
  *                           50) and sends 4 SDUs of 600 octets, we send 3 back and close.
+ *   bluez-central-legacy    btmgmt sc off: BlueZ pairs with LE legacy Just Works (we respond and give
+ *                           our LTK with EDIV/Rand), reconnects and encrypts with that key.
+ *   bluez-central-legacy-passkey  btmgmt sc off, we display (`pairing-io displayOnly`), simple-agent
+ *                           KeyboardDisplay types it: LE legacy Passkey Entry; reconnect from the bond.
  *   bluez-peripheral-l2test credit-based channels with us as the PERIPHERAL: bluetoothd connects to our
  *                           advertising; l2test -y opens a channel to our listener, which wants an
  *                           encrypted link (0x0008 first; the kernel pairs, simple-agent NoInputNoOutput
@@ -34,6 +38,8 @@
  *   flock /tmp/blewire-guest.lock npx tsx tools/interop/record-bluez-central.ts bluez-central-pairing
  *   flock /tmp/blewire-guest.lock npx tsx tools/interop/record-bluez-central.ts bluez-central-passkey
  *   flock /tmp/blewire-guest.lock npx tsx tools/interop/record-bluez-central.ts bluez-central-numeric
+ *   flock /tmp/blewire-guest.lock npx tsx tools/interop/record-bluez-central.ts bluez-central-legacy
+ *   flock /tmp/blewire-guest.lock npx tsx tools/interop/record-bluez-central.ts bluez-central-legacy-passkey
  *   flock /tmp/blewire-guest.lock npx tsx tools/interop/record-bluez-central.ts bluez-l2test
  *   flock /tmp/blewire-guest.lock npx tsx tools/interop/record-bluez-central.ts bluez-peripheral-l2test
  *
@@ -73,6 +79,8 @@ interface CentralSession {
   peer?: { before(c: GuestControl, ours: string): Promise<unknown>; during(c: GuestControl, ours: string): Promise<unknown>; describe: string };
   /** simple-agent's IO capability for BlueZ's pairings, if the session pairs. */
   agent?: string;
+  /** false: btmgmt sc off, BlueZ pairs with LE legacy pairing (Vol 3, Part H, 2.3.5); default on. */
+  sc?: boolean;
   /**
    * MITM pairing with BlueZ's agent as the user: 'passkey', it types the passkey we display; 'numeric',
    * it confirms the Numeric Comparison value after checking it equals ours.
@@ -197,6 +205,51 @@ const SESSIONS: Record<string, CentralSession> = {
     pairingSeed: 'blewire bluez-central-numeric 1',
     description: 'blewire as the peripheral (IO DisplayYesNo), BlueZ as the central (simple-agent DisplayYesNo): BlueZ reads our authenticated characteristic, gets Insufficient Authentication (0x05), pairs with MITM (LE Secure Connections Numeric Comparison, Vol 3, Part H, 2.3.5.6.2: both sides show the same six digits, BlueZ\'s agent confirms after the recorder checked they equal ours; bonding) and reads it, writes it and reads it back, disconnects; it connects again, encrypts from the authenticated bond (no SMP), reads it and disconnects. Our random values come from host.pairingSeed; BlueZ\'s Na differs per recording, but the replay plays the recorded one, so nothing is masked.',
   },
+  'bluez-central-legacy': {
+    ours: 'C3:5A:11:22:33:6C',
+    database: [{
+      uuid: SEC_SVC,
+      characteristics: [
+        { uuid: S(1), properties: ['read', 'write'], security: 'encrypted', value: 'sealed' },
+      ],
+    }],
+    steps: [
+      'serve database.json', `advertise bwg ${SEC_SVC}`,
+      'accept', 'paired', 'wait-disconnect',
+      'accept', 'encrypted', 'wait-disconnect',
+    ].join(' → '),
+    bluez: [
+      ['connect'], ['read', S(1)], ['write', S(1), '0708'], ['read', S(1)], ['disconnect'],
+      ['connect'], ['read', S(1)], ['disconnect'],
+    ],
+    agent: 'NoInputNoOutput',
+    sc: false,
+    pairingSeed: 'blewire bluez-central-legacy 1',
+    description: 'blewire as the peripheral, BlueZ as the central with Secure Connections off (btmgmt sc off, simple-agent NoInputNoOutput): BlueZ reads our encrypted characteristic, gets Insufficient Encryption (0x0F), pairs by itself with LE legacy pairing Just Works (Vol 3, Part H, 2.3.5.2: TK 0, Mconfirm/Sconfirm from c1, STK from s1; we respond and distribute our LTK with EDIV and Rand, 3.6.2) and reads it, writes it and reads it back, disconnects; it connects again and encrypts with the key we distributed (LE Long Term Key Request with our EDIV and Rand, answered with our LTK, no SMP), reads it and disconnects. Our Sconfirm/Srand, LTK, EDIV and Rand come from host.pairingSeed: nothing is masked.',
+  },
+  'bluez-central-legacy-passkey': {
+    ours: 'C3:5A:11:22:33:6D',
+    database: [{
+      uuid: SEC_SVC,
+      characteristics: [
+        { uuid: S(2), properties: ['read', 'write'], security: 'authenticated', value: 'vault' },
+      ],
+    }],
+    steps: [
+      'pairing-io displayOnly', 'serve database.json', `advertise bwh ${SEC_SVC}`,
+      'accept', 'paired', 'wait-disconnect',
+      'accept', 'encrypted', 'wait-disconnect',
+    ].join(' → '),
+    bluez: [
+      ['connect'], ['read', S(2)], ['write', S(2), '090a'], ['read', S(2)], ['disconnect'],
+      ['connect'], ['read', S(2)], ['disconnect'],
+    ],
+    agent: 'KeyboardDisplay',
+    sc: false,
+    user: 'passkey',
+    pairingSeed: 'blewire bluez-central-legacy-passkey 1',
+    description: 'blewire as the peripheral (IO DisplayOnly), BlueZ as the central with Secure Connections off (btmgmt sc off, simple-agent KeyboardDisplay): BlueZ reads our authenticated characteristic, gets Insufficient Authentication (0x05), pairs with MITM by LE legacy Passkey Entry (Vol 3, Part H, 2.3.5.3: we display the passkey, BlueZ\'s agent types it; TK = the passkey) and reads it, writes it and reads it back, disconnects; it connects again and encrypts with the authenticated key we distributed (EDIV/Rand, our LTK, no SMP), reads it and disconnects. The passkey and every random value of ours come from host.pairingSeed: nothing is masked.',
+  },
   'bluez-l2test': {
     ours: 'C3:5A:11:22:33:68',
     database: [],
@@ -312,7 +365,7 @@ async function main(): Promise<void> {
     };
     if (session.agent) {
       // BlueZ pairs (LE Secure Connections on, bondable) with an agent answering for its user.
-      await c.ok(['btmgmt', '--index', '0', 'sc', 'on'], 90_000);
+      await c.ok(['btmgmt', '--index', '0', 'sc', session.sc === false ? 'off' : 'on'], 90_000);
       await c.ok(['btmgmt', '--index', '0', 'bondable', 'on'], 90_000);
       await c.run(['dbus-send', '--system', '--print-reply', '--dest=org.bluez', '/org/bluez/hci0',
         'org.bluez.Adapter1.RemoveDevice', `objpath:${device}`], 90_000);
@@ -354,7 +407,7 @@ async function main(): Promise<void> {
       transportLabel: 'unix:<guest run dir>/h4.sock (the guest\'s bridged H4 socket)',
       controller: 'BlueZ 5.66 btvirt -s -L -l1 (emulated LE controller) in the qemu BlueZ guest, over its bridged H4 socket',
       peer: session.peer ? `BlueZ 5.66 (Linux 6.1 kernel L2CAP in the qemu guest, hci0 on the same btvirt air): ${session.peer.describe}`
-        : `BlueZ 5.66 bluetoothd (hci0 in the guest) as the central, driven over D-Bus by test/interop/helpers/bluez-central-ops.py: ${session.bluez.map(o => o.join(' ')).join(', ')}${session.agent ? `; btmgmt sc on, bondable on; simple-agent -c ${session.agent}` : ''}`,
+        : `BlueZ 5.66 bluetoothd (hci0 in the guest) as the central, driven over D-Bus by test/interop/helpers/bluez-central-ops.py: ${session.bluez.map(o => o.join(' ')).join(', ')}${session.agent ? `; btmgmt sc ${session.sc === false ? 'off' : 'on'}, bondable on; simple-agent -c ${session.agent}` : ''}`,
       tool: 'tools/interop/record-bluez-central.ts',
       description: session.description,
       command: `flock /tmp/blewire-guest.lock npx tsx tools/interop/record-bluez-central.ts ${name}`,
@@ -366,6 +419,8 @@ async function main(): Promise<void> {
     console.log(JSON.stringify({ bluez: ops, expect: scenario.expect }, null, 2));
   } finally {
     await agent?.kill().catch(() => undefined);
+    // A guest attached to stays up for the next recording: leave BlueZ with Secure Connections on.
+    if (session.sc === false) await ctl?.ok(['btmgmt', '--index', '0', 'sc', 'on'], 90_000).catch(() => undefined);
     for (const p of l2tests) await p.kill().catch(() => undefined);
     ctl?.close();
     await guest.stop();
