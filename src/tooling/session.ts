@@ -38,6 +38,11 @@
  * connects to it as heard. `peer <word> <ms>` is a point where the peer's side acts out of band (e.g.
  * BlueZ power-cycles and takes a new RPA): a recording runs `onPeerAction(word)` there, a replay nothing;
  * either way the step lasts `ms` on the session clock, so the replay's timing matches the recording.
+ * `forget` removes our bond with the last peer connected (Adapter.removeBond). A step ending in
+ * `refused` (`read <target> refused`, `pair … refused`, `encrypt refused`, `paired refused`) must fail,
+ * and what refused it is listed in `refusals`: the ATT error (the read's on-demand pairing is off for
+ * it), the Pairing Failed reason and its sender (Vol 3, Part H, 3.5.5), or the controller's status (e.g.
+ * 0x06 PIN or Key Missing when the peer lost the key); a refused step that succeeds fails the session.
  *
  * L2CAP LE credit-based channels (Vol 3, Part A, 4.22-4.24) on the link, either role:
  *
@@ -70,12 +75,12 @@ import type { GattCharacteristic, GattService } from '../gatt/model.js';
 import type { HciTransport } from '../transport/types.js';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { ArgumentError, HciStatusError, InvalidStateError, TimeoutError } from '../errors.js';
+import { ArgumentError, AttError, HciStatusError, InvalidStateError, SmpError, TimeoutError } from '../errors.js';
 import type { GattServer, ServedCharacteristic, ServedService, SubscriptionChange } from '../gatt/server/server.js';
 import { parseDatabase } from './database-file.js';
 import { MAX_DATABASE_FILE_BYTES } from './database-file.js';
 import { seededPairingEntropy } from './entropy.js';
-import { IO_CAPABILITY_NAMES, type IoCapabilityName, type PairingProgress } from '../link/pairing.js';
+import { IO_CAPABILITY_NAMES, type IoCapabilityName, type PairingPolicy, type PairingProgress } from '../link/pairing.js';
 import type { Advertisement } from '../gap/scanner.js';
 import type { ChannelListener, CreditChannel } from '../l2cap/coc.js';
 
@@ -84,7 +89,8 @@ export type SessionStep =
   | { op: 'connect'; address: string; addressType: 'public' | 'random' }
   | { op: 'mtu' }
   | { op: 'discover' }
-  | { op: 'read'; target: string }
+  // `refused`: the step must fail with the peer's (or the controller's) refusal, listed in `refusals`.
+  | { op: 'read'; target: string; refused?: true }
   | { op: 'write'; target: string; value: string; withResponse: boolean }
   | { op: 'notify'; target: string; count: number }
   | { op: 'wait'; ms: number }
@@ -97,12 +103,14 @@ export type SessionStep =
   | { op: 'send-notification'; target: string; value: string }
   | { op: 'send-indication'; target: string; value: string }
   | { op: 'wait-disconnect' }
-  | { op: 'paired' }
+  | { op: 'paired'; refused?: true }
   | { op: 'encrypted' }
   | { op: 'pairing-io'; io: SessionIo }
   // Central-role security (Vol 3, Part H, 2.3 / Vol 3, Part C, 10.2).
-  | { op: 'pair'; io?: IoCapabilityName; mitm: boolean; passkey?: string }
-  | { op: 'encrypt' }
+  | { op: 'pair'; io?: IoCapabilityName; mitm: boolean; passkey?: string; refused?: true }
+  | { op: 'encrypt'; refused?: true }
+  // We remove our bond with the last peer connected (Adapter.removeBond); its link, if up, stays up.
+  | { op: 'forget' }
   | { op: 'find'; target: { name: string } | { address: string }; ms: number }
   | { op: 'peer'; action: string; ms: number }
   // L2CAP LE credit-based channels (Vol 3, Part A, 4.22-4.24).
@@ -171,6 +179,12 @@ export interface SessionResult {
   comparisons?: string[];
   /** `find` steps: the device heard (its identity when a bond's IRK resolved its address). */
   found?: Array<{ address: string; addressType: string; identity?: { address: string; addressType: string }; bonded: boolean }>;
+  /**
+   * Steps marked `refused`, in order: what refused them. `EATT`: the ATT error (Vol 3, Part F, 3.4.1.1),
+   * `ESMP`: the Pairing Failed reason (Vol 3, Part H, 3.5.5) and who sent it, `EHCISTATUS`: the
+   * controller's status (Vol 1, Part F), e.g. 0x06 PIN or Key Missing when the peer lost its key.
+   */
+  refusals?: Array<{ op: string; code: string; status: number; name: string; by?: string }>;
   /** `encrypted` and `encrypt` steps: the link's security once encrypted (Vol 3, Part C, 10.2.1). */
   security?: Array<{ level: number; encrypted: boolean; keySize: number; authenticated: boolean; secureConnections: boolean; bonded: boolean }>;
   /** Channel steps: each credit-based channel, in the order opened or accepted. */
@@ -204,7 +218,7 @@ interface StepSyntax<S extends { op: string }> {
 }
 type StepTable = { [K in SessionStep['op']]: StepSyntax<Extract<SessionStep, { op: K }>> };
 
-const bare = <K extends 'mtu' | 'discover' | 'disconnect' | 'accept' | 'wait-disconnect' | 'paired' | 'encrypted' | 'encrypt'
+const bare = <K extends 'mtu' | 'discover' | 'disconnect' | 'accept' | 'wait-disconnect' | 'encrypted' | 'forget'
   | 'accept-channel' | 'close-channel' | 'wait-channel-close'>(op: K): StepSyntax<{ op: K }> =>
   ({ usage: op, parse: () => ({ op }) });
 
@@ -229,9 +243,10 @@ const STEPS: StepTable = {
   discover: bare('discover'),
   disconnect: bare('disconnect'),
   read: {
-    usage: 'read <uuid|0xhandle>',
-    parse: (a, bad) => (a[0] ? { op: 'read', target: a[0] } : bad('read needs a characteristic UUID or a handle')),
-    format: s => `read ${s.target}`,
+    usage: 'read <uuid|0xhandle> [refused]',
+    parse: (a, bad) => (a[0] && (a.length === 1 || (a.length === 2 && a[1] === 'refused'))
+      ? { op: 'read', target: a[0], ...(a[1] ? { refused: true as const } : {}) } : bad('read <uuid|0xhandle> [refused]')),
+    format: s => `read ${s.target}${s.refused ? ' refused' : ''}`,
   },
   write: {
     usage: 'write <uuid|handle> <hex> [cmd]',
@@ -277,7 +292,11 @@ const STEPS: StepTable = {
     format: s => `send-indication ${s.target} ${s.value}`,
   },
   'wait-disconnect': bare('wait-disconnect'),
-  paired: bare('paired'),
+  paired: {
+    usage: 'paired [refused]',
+    parse: (a, bad) => (a.length === 0 ? { op: 'paired' } : a.length === 1 && a[0] === 'refused' ? { op: 'paired', refused: true } : bad('paired [refused]')),
+    format: s => `paired${s.refused ? ' refused' : ''}`,
+  },
   encrypted: bare('encrypted'),
   'pairing-io': {
     usage: `pairing-io <${SESSION_IOS.join('|')}>`,
@@ -285,21 +304,29 @@ const STEPS: StepTable = {
       ? { op: 'pairing-io', io: a[0] as SessionIo } : bad(`pairing-io <${SESSION_IOS.join('|')}>`)),
     format: s => `pairing-io ${s.io}`,
   },
-  encrypt: bare('encrypt'),
+  encrypt: {
+    usage: 'encrypt [refused]',
+    parse: (a, bad) => (a.length === 0 ? { op: 'encrypt' } : a.length === 1 && a[0] === 'refused' ? { op: 'encrypt', refused: true } : bad('encrypt [refused]')),
+    format: s => `encrypt${s.refused ? ' refused' : ''}`,
+  },
+  forget: bare('forget'),
   pair: {
-    usage: `pair [${IO_CAPABILITY_NAMES.join('|')}] [mitm] [passkey=<NNNNNN|peer>]`,
-    parse: (a, bad) => {
+    usage: `pair [${IO_CAPABILITY_NAMES.join('|')}] [mitm] [passkey=<NNNNNN|peer>] [refused]`,
+    parse: (words, bad) => {
+      const refused = words[words.length - 1] === 'refused';
+      const a = refused ? words.slice(0, -1) : words;
       const typed = a.length > 0 && a[a.length - 1]!.startsWith('passkey=') ? a[a.length - 1]!.slice(8) : undefined;
       if (typed !== undefined && typed !== 'peer' && !/^\d{6}$/.test(typed)) bad('pair: passkey= takes six digits or peer');
       const b = typed !== undefined ? a.slice(0, -1) : a;
       const io = b[0] !== undefined && b[0] !== 'mitm' ? b[0] : undefined;
       if (io !== undefined && !(IO_CAPABILITY_NAMES as readonly string[]).includes(io)) bad(`pair: IO capability is one of ${IO_CAPABILITY_NAMES.join(', ')}`);
       const rest = b.slice(io !== undefined ? 1 : 0);
-      if (rest.length > 1 || (rest[0] !== undefined && rest[0] !== 'mitm')) bad('pair [io] [mitm] [passkey=<NNNNNN|peer>]');
+      if (rest.length > 1 || (rest[0] !== undefined && rest[0] !== 'mitm')) bad('pair [io] [mitm] [passkey=<NNNNNN|peer>] [refused]');
       return { op: 'pair', ...(io !== undefined ? { io: io as IoCapabilityName } : {}), mitm: rest[0] === 'mitm',
-        ...(typed !== undefined ? { passkey: typed } : {}) };
+        ...(typed !== undefined ? { passkey: typed } : {}), ...(refused ? { refused: true as const } : {}) };
     },
-    format: s => ['pair', ...(s.io ? [s.io] : []), ...(s.mitm ? ['mitm'] : []), ...(s.passkey !== undefined ? [`passkey=${s.passkey}`] : [])].join(' '),
+    format: s => ['pair', ...(s.io ? [s.io] : []), ...(s.mitm ? ['mitm'] : []), ...(s.passkey !== undefined ? [`passkey=${s.passkey}`] : []),
+      ...(s.refused ? ['refused'] : [])].join(' '),
   },
   find: {
     usage: 'find <name=NAME|address> [ms]',
@@ -488,6 +515,21 @@ export async function runSession(steps: SessionStep[] | string, options: RunSess
   let conn: Connection | undefined;
   let gatt: GattClient | undefined;
   let tree: GattService[] | undefined;
+  /** The last peer connected (either role): whose bond `forget` removes. */
+  let lastPeer: { address: string; type: 'public' | 'random' } | undefined;
+  /** The pairing policy set by `pairing-io` (a `read … refused` turns the on-demand retry off for itself). */
+  let policy: PairingPolicy = {};
+  /** A `… refused` step: run it, it must fail with a refusal; list it. */
+  const refusedBy = async (op: string, run: () => Promise<unknown>): Promise<void> => {
+    const e = await run().then(() => undefined, (x: unknown) => x);
+    const r: NonNullable<SessionResult['refusals']>[number] =
+      e instanceof AttError ? { op, code: e.code, status: e.errorCode, name: e.errorName }
+      : e instanceof SmpError ? { op, code: e.code, status: e.reason, name: e.reasonName, by: e.by }
+      : e instanceof HciStatusError ? { op, code: e.code, status: e.status, name: e.statusName }
+      : e === undefined ? ((): never => { throw new InvalidStateError(`session: "${op}" was to be refused and succeeded`); })()
+      : ((): never => { throw e; })();
+    (result.refusals ??= []).push(r);
+  };
   const need = (what: string): { conn: Connection; gatt: GattClient } => {
     if (!conn || !gatt) throw new InvalidStateError(`session: "${what}" needs a connection first`);
     return { conn, gatt };
@@ -601,6 +643,12 @@ export async function runSession(steps: SessionStep[] | string, options: RunSess
         gatt = c.gatt;
         watch(c);
         result.connection = { address: c.address, addressType: c.addressType, role: c.role, intervalMs: c.parameters.interval };
+        lastPeer = { address: c.address, type: c.addressType === 'public' ? 'public' : 'random' };
+        break;
+      }
+      case 'forget': {
+        if (!lastPeer) throw new InvalidStateError('session: "forget" needs a peer connected earlier');
+        if (!(await adapter.removeBond(lastPeer))) throw new InvalidStateError(`session: no bond with ${lastPeer.address} to forget`);
         break;
       }
       case 'find': {
@@ -614,6 +662,10 @@ export async function runSession(steps: SessionStep[] | string, options: RunSess
       case 'pair': {
         const { conn: c } = need('pair');
         const shown: { passkey?: number; comparison?: number; typed?: string } = {};
+        if (step.refused) {
+          await refusedBy('pair', () => c.pair({ ...(step.io !== undefined ? { io: step.io } : {}), ...(step.mitm ? { mitm: true } : {}), timeout: peerTimeout }));
+          break;
+        }
         await c.pair({
           ...(step.io !== undefined ? { io: step.io } : {}), ...(step.mitm ? { mitm: true } : {}), timeout: peerTimeout,
           onPasskeyDisplay: n => { shown.passkey = n; options.onPasskeyDisplay?.(String(n).padStart(6, '0')); },
@@ -639,6 +691,10 @@ export async function runSession(steps: SessionStep[] | string, options: RunSess
       }
       case 'encrypt': {
         const { conn: c } = need('encrypt');
+        if (step.refused) {
+          await refusedBy('encrypt', () => c.encrypt({ timeout: peerTimeout }));
+          break;
+        }
         const st = await c.encrypt({ timeout: peerTimeout });
         (result.security ??= []).push({ level: st.level, encrypted: st.encrypted, keySize: st.keySize, authenticated: st.authenticated,
           secureConnections: st.secureConnections, bonded: st.bonded });
@@ -663,6 +719,16 @@ export async function runSession(steps: SessionStep[] | string, options: RunSess
         break;
       case 'read': {
         const c = await characteristic(step.target);
+        if (step.refused) {
+          // The refusal itself, not the pairing the ATT security errors start by default (Vol 3, Part C, 10.3.2).
+          adapter.setPairingPolicy({ ...policy, retryOnSecurityError: false });
+          try {
+            await refusedBy('read', () => (typeof c === 'number' ? need('read').gatt.readValue(c, { timeout }) : c.read({ timeout })));
+          } finally {
+            adapter.setPairingPolicy(policy);
+          }
+          break;
+        }
         const v = typeof c === 'number' ? await need('read').gatt.readValue(c, { timeout }) : await c.read({ timeout });
         (result.reads ??= []).push({ target: step.target, value: toHex(v) });
         break;
@@ -760,6 +826,7 @@ export async function runSession(steps: SessionStep[] | string, options: RunSess
         gatt = c.gatt;
         watch(c);
         result.connection = { address: c.address, addressType: c.addressType, role: c.role, intervalMs: c.parameters.interval };
+        lastPeer = { address: c.address, type: c.addressType === 'public' ? 'public' : 'random' };
         break;
       }
       case 'subscribed': {
@@ -787,6 +854,10 @@ export async function runSession(steps: SessionStep[] | string, options: RunSess
         await until('a pairing on the link', () => outcomes.length > 0 || !c.connected, secured);
         const p = outcomes.shift();
         if (!p) throw new InvalidStateError('session: the link closed before a pairing ended');
+        if (step.refused) {
+          await refusedBy('paired', () => (p.stage === 'failed' ? Promise.reject(p.error) : Promise.resolve()));
+          break;
+        }
         if (p.stage === 'failed') throw p.error;
         if (p.stage === 'paired') {
           (result.pairings ??= []).push({ method: p.method, secureConnections: p.secureConnections, authenticated: p.authenticated, bonded: p.bonded, keySize: p.keySize });
@@ -796,7 +867,7 @@ export async function runSession(steps: SessionStep[] | string, options: RunSess
       case 'pairing-io': {
         // Vol 3, Part H, 2.3.5.1: with the peer's IO capability this picks Passkey Entry (we display)
         // or Numeric Comparison (we accept the value both sides show).
-        adapter.setPairingPolicy({
+        policy = {
           io: step.io,
           onPasskeyDisplay: n => {
             const passkey = String(n).padStart(6, '0');
@@ -809,7 +880,8 @@ export async function runSession(steps: SessionStep[] | string, options: RunSess
             options.onNumericComparison?.(value);
             return true;
           },
-        });
+        };
+        adapter.setPairingPolicy(policy);
         break;
       }
       case 'encrypted': {

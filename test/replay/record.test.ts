@@ -49,7 +49,7 @@ describe('session steps', () => {
     expect(() => parseSteps('serve')).toThrow('serve <database.json>');
     expect(() => parseSteps('send-notification 2a37 xyz')).toThrow('send-notification <uuid> <hex>');
     expect(() => parseSteps('advertise')).toThrow('advertise <name>');
-    expect(() => parseSteps('hover')).toThrow(/unknown step \(scan, .*, serve, advertise, accept, subscribed, send-notification, send-indication, wait-disconnect, paired, encrypted, pairing-io, encrypt, pair, find, peer, open-channel, listen, accept-channel, send-sdu, receive-sdu, close-channel, wait-channel-close\)/);
+    expect(() => parseSteps('hover')).toThrow(/unknown step \(scan, .*, serve, advertise, accept, subscribed, send-notification, send-indication, wait-disconnect, paired, encrypted, pairing-io, encrypt, forget, pair, find, peer, open-channel, listen, accept-channel, send-sdu, receive-sdu, close-channel, wait-channel-close\)/);
     // The security steps of an accepted link round-trip too.
     expect(parseSteps('pairing-io displayOnly → pairing-io displayYesNo')).toEqual([{ op: 'pairing-io', io: 'displayOnly' }, { op: 'pairing-io', io: 'displayYesNo' }]);
     expect(formatSteps(parseSteps('pairing-io displayYesNo'))).toBe('pairing-io displayYesNo');
@@ -68,6 +68,19 @@ describe('session steps', () => {
     expect(() => parseSteps('pair displayOnly mitm twice')).toThrow('pair [io] [mitm]');
     expect(() => parseSteps('find somebody')).toThrow('find <name=NAME|address> [ms]');
     expect(() => parseSteps('peer')).toThrow('peer <word> <ms>');
+  });
+
+  test('refusals and forgetting parse and print back; bad ones are named', () => {
+    const steps = 'read 0x0028 refused → pair refused → pair keyboardOnly passkey=123456 refused → encrypt refused → paired refused → forget → paired → encrypt';
+    expect(formatSteps(parseSteps(steps))).toBe(steps);
+    expect(parseSteps('read 2a19 refused → pair displayOnly mitm refused → encrypt refused → paired refused → forget')).toEqual([
+      { op: 'read', target: '2a19', refused: true }, { op: 'pair', io: 'displayOnly', mitm: true, refused: true },
+      { op: 'encrypt', refused: true }, { op: 'paired', refused: true }, { op: 'forget' }]);
+    expect(parseSteps('read 2a19 → encrypt')).toEqual([{ op: 'read', target: '2a19' }, { op: 'encrypt' }]);
+    expect(() => parseSteps('read 2a19 denied')).toThrow('read <uuid|0xhandle> [refused]');
+    expect(() => parseSteps('encrypt now')).toThrow('encrypt [refused]');
+    expect(() => parseSteps('paired maybe')).toThrow('paired [refused]');
+    expect(() => parseSteps('pair displayOnly mitm twice refused')).toThrow('pair [io] [mitm] [passkey=<NNNNNN|peer>] [refused]');
   });
 
   test('bad steps are named', () => {

@@ -9,6 +9,7 @@ import { staticRandomAddress } from '../../src/api/adapter.js';
 import { loadScenario, type ScenarioFile } from '../../src/tooling/scenario.js';
 import { runSession } from '../../src/tooling/session.js';
 import { ReplayDivergenceError, ReplayTransport } from '../../src/replay/transport.js';
+import { SmpError } from '../../src/errors.js';
 
 const CAPTURES = resolve(import.meta.dirname, '../../captures');
 const recorded = readdirSync(CAPTURES, { withFileTypes: true })
@@ -168,6 +169,42 @@ describe('a session that diverges from the recording fails with a decoded diff',
     expect(e2).toBeInstanceOf(ReplayDivergenceError);
     expect(e2.kind).toBe('mismatch');
     expect(e2.message).toMatch(/expected: host → controller ACL .* \| SMP pairingResponse ioCapability=DisplayOnly/);
+  });
+
+  test('BlueZ with no agent: the encrypted read is refused (0x0F) and so is our pairing (Numeric Comparison Failed from BlueZ, after our DHKey Check); replayed without the refused mark, the pair step raises that typed SmpError', async () => {
+    const s = await loadScenario(join(CAPTURES, 'bluez-pairing-no-agent'));
+    expect(s.masks).toEqual([]);
+    expect(s.expect.refusals).toEqual([
+      { op: 'read', code: 'EATT', status: 0x0f, name: 'Insufficient Encryption' },
+      { op: 'pair', code: 'ESMP', status: 0x0c, name: 'Numeric Comparison Failed', by: 'peer' },
+    ]);
+    expect(s.expect.pairings).toBeUndefined();
+    const { transport, session } = await replayScenario('bluez-pairing-no-agent', s.steps.replace('pair refused', 'pair'));
+    const err = await session.then(() => undefined, (e: unknown) => e);
+    await transport.finished.catch(() => undefined);
+    expect(err).toBeInstanceOf(SmpError);
+    expect(err).toMatchObject({ code: 'ESMP', reason: 0x0c, by: 'peer' });
+  });
+
+  test('bond removal with BlueZ: after BlueZ forgets us, encrypt is refused 0x06 and we pair again; after we forget it, its Security Request makes us pair and it refuses (0x0C); replayed without our forget step, we encrypt from the bond instead of pairing', async () => {
+    const s = await loadScenario(join(CAPTURES, 'bluez-pairing-bond-removal'));
+    expect(s.masks).toEqual([]);
+    expect(s.steps.match(/peer forget/g)).toHaveLength(2);
+    expect(s.expect.refusals).toEqual([
+      { op: 'encrypt', code: 'EHCISTATUS', status: 0x06, name: 'PIN or Key Missing' },
+      { op: 'paired', code: 'ESMP', status: 0x0c, name: 'Numeric Comparison Failed', by: 'peer' },
+    ]);
+    expect(s.expect.pairings).toEqual(Array(3).fill({ method: 'justWorks', secureConnections: true, authenticated: false, bonded: true, keySize: 16 }));
+    // Found bonded only the second time (BlueZ had forgotten us, we had not); the third after our forget,
+    // the fourth after the refused pairing.
+    expect(s.expect.found?.map(f => f.bonded)).toEqual([false, true, false, false]);
+    const { transport, session } = await replayScenario('bluez-pairing-bond-removal', s.steps.replace('disconnect → forget → ', 'disconnect → '));
+    await expect(session).rejects.toThrow();
+    const e = await transport.finished.then(() => undefined, (x: unknown) => x) as ReplayDivergenceError;
+    expect(e).toBeInstanceOf(ReplayDivergenceError);
+    expect(e.kind).toBe('mismatch');
+    expect(e.message).toMatch(/expected: host → controller ACL .* \| SMP pairingRequest/);
+    expect(e.message).toMatch(/actual: {3}host → controller LE Enable Encryption /);
   });
 
   test('l2test and blewire over credit-based channels: what the kernel sent us is l2test\'s own format; another SDU of ours is a mismatch at its K-frame', async () => {

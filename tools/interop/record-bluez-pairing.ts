@@ -27,12 +27,20 @@
  *                                   digits typed are written into the stored `pair` step; secure read.
  *   bluez-pairing-legacy-passkey-typed  btmgmt sc off, agent DisplayOnly, we keyboardOnly: legacy
  *                                   Passkey Entry, TK = the passkey BlueZ displays and we type; read.
+ *   bluez-pairing-no-agent          no agent: the encrypted read (on-demand pairing off) is refused with
+ *                                   an ATT security error; our pairing is refused by bluetoothd.
+ *   bluez-pairing-bond-removal      BlueZ removes the bond (`peer forget`: RemoveDevice): encrypt fails
+ *                                   with PIN or Key Missing, pairing again works; we remove ours
+ *                                   (`forget`): BlueZ refuses Just Works re-pairing; it forgets too; pair.
  *   bluez-privacy                   btmgmt privacy on: BlueZ advertises from an RPA; we pair (SC Just
  *                                   Works), get its IRK and identity; BlueZ power-cycles (a new RPA: the
  *                                   `peer new-rpa` step); we hear its identity under the new RPA, connect
  *                                   by identity, re-encrypt from the bond, read.
  *
  *   flock /tmp/blewire-guest.lock npx tsx tools/interop/record-bluez-pairing.ts <session...|all> [--dir captures]
+ *
+ * BLEWIRE_GUEST_DIR=DIR records on a guest started by hand (tools/interop/guest/boot.sh start --dir DIR,
+ * under the guest lock) and leaves it running.
  *
  * Our pairing randomness (Pairing Random, P-256 key pair, the passkey we display) comes from the
  * scenario's seed (src/tooling/entropy.ts, tests and replay only), so the replay checks every SMP octet
@@ -45,7 +53,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { recordScenario } from '../../src/tooling/record.js';
 import { StreamTransport } from '../../src/transport/stream.js';
-import { startBlueZGuest, syncH4 } from '../../test/interop/helpers/bluez-guest.js';
+import { attachBlueZGuest, startBlueZGuest, syncH4 } from '../../test/interop/helpers/bluez-guest.js';
 import { GuestControl, type GuestProgram } from '../../test/interop/helpers/guest-control.js';
 
 /** BlueZ's example scripts in the guest image (simple-agent). */
@@ -71,8 +79,8 @@ interface PairingSession {
   /** Our static random address (Vol 6, Part B, 1.3.2.1), one per session. */
   ours: string;
   steps: string[];
-  /** simple-agent's IO capability. */
-  agent: string;
+  /** simple-agent's IO capability; none: no agent registered (bluetoothd answers for its user alone). */
+  agent?: string;
   sc: boolean;
   privacy?: boolean;
   description: string;
@@ -123,6 +131,19 @@ const SESSIONS: Record<string, PairingSession> = {
     steps: [...reconnect, 'pair keyboardOnly passkey=peer', `read ${ENC}`, 'disconnect'],
     description: 'blewire as the central (keyboardOnly), BlueZ 5.66 as the peripheral with Secure Connections off (simple-agent DisplayOnly): LE legacy Passkey Entry with BlueZ displaying and us typing; TK = that passkey (Vol 3, Part H, 2.3.5.3), read off BlueZ\'s agent and stored in the `pair` step; the encrypted characteristic reads; disconnect.',
   },
+  'bluez-pairing-no-agent': {
+    ours: 'C2:5A:11:22:34:09', sc: true,
+    steps: [...reconnect, `read ${ENC} refused`, 'pair refused', 'disconnect'],
+    description: 'blewire as the central, BlueZ 5.66 as the peripheral with NO agent registered (SC on): reading the encrypted characteristic with the on-demand pairing off is refused with an ATT security error (listed in refusals); our pairing (LE Secure Connections Just Works) is then refused by bluetoothd, which has no agent to authorise it: the Pairing Failed reason from BlueZ is listed in refusals; the link stays unencrypted; disconnect.',
+  },
+  'bluez-pairing-bond-removal': {
+    ours: 'C2:5A:11:22:34:0A', agent: 'NoInputNoOutput', sc: true,
+    steps: [...reconnect, 'pair', `read ${ENC}`, 'disconnect',
+      'peer forget 30000', ...reconnect, 'encrypt refused', 'pair', `read ${ENC}`, 'disconnect',
+      'forget', ...reconnect, 'paired refused', 'disconnect',
+      'peer forget 30000', ...reconnect, 'pair', `read ${ENC}`, 'disconnect'],
+    description: 'Bond removal on either side, blewire as the central, BlueZ 5.66 as the peripheral (simple-agent NoInputNoOutput, SC on). We pair (SC Just Works, bonding) and read the encrypted characteristic. BlueZ removes the bond (Adapter1.RemoveDevice: the `peer forget` step); on a new link our encrypt() from the bond fails with the controller\'s PIN or Key Missing (0x06: BlueZ answered the LTK request negatively), and pairing again works. Then we remove our bond (the `forget` step) while BlueZ keeps its own: on the next link BlueZ\'s Security Request makes us pair (Just Works), and bluetoothd refuses the Just Works re-pairing of a device it is bonded with (main.conf JustWorksRepairing=never; the Pairing Failed reason from BlueZ in refusals). Once BlueZ forgets us too, pairing works and the characteristic reads.',
+  },
   'bluez-privacy': {
     ours: 'C2:5A:11:22:34:06', agent: 'NoInputNoOutput', sc: true, privacy: true,
     steps: [`find name=${ADV_NAME} 30000`, 'connect found', settle, 'pair', 'wait 500', 'disconnect',
@@ -148,13 +169,24 @@ async function main(): Promise<void> {
     else usage(`no session ${args[i]}`);
   }
   if (!names.length) usage();
-  const guest = await startBlueZGuest();
+  // A guest started by hand (tools/interop/guest/boot.sh start --dir DIR, under the guest lock): record
+  // on it and leave it running (its owner stops it).
+  const attach = process.env.BLEWIRE_GUEST_DIR;
+  const guest = attach ? { ...attachBlueZGuest(attach), stop: async () => undefined } : await startBlueZGuest();
   let ctl: GuestControl | undefined;
   let agent: GuestProgram | undefined;
   try {
     ctl = await GuestControl.open(guest.ctlSocket);
     const c = ctl;
     const btmgmt = (...a: string[]): Promise<string> => c.ok(['btmgmt', '--index', '0', ...a], SLOW);
+    /** Wait until bluetoothd no longer reports a link to `ours` (then 2 s more for its ATT socket to close). */
+    const linkGone = async (ours: string): Promise<void> => {
+      const dev = `/org/bluez/hci0/dev_${ours.replace(/:/g, '_')}`;
+      await c.run(['sh', '-c', `for i in $(seq 1 150); do
+          dbus-send --system --print-reply --dest=org.bluez ${dev} org.freedesktop.DBus.Properties.Get \
+            string:org.bluez.Device1 string:Connected 2>/dev/null | grep -q 'boolean true' || { sleep 2; exit 0; }
+          sleep 0.2; done; exit 1`], SLOW);
+    };
     let privacy = false;
     let last: string | undefined;
     for (const name of names) {
@@ -164,13 +196,7 @@ async function main(): Promise<void> {
       agent = undefined;
       // Let bluetoothd see the previous session's link go and close its ATT socket before the adapter is
       // reconfigured (the guest's Linux 6.1 was seen to kill bluetoothd when it was not).
-      if (last) {
-        const prev = `/org/bluez/hci0/dev_${last.replace(/:/g, '_')}`;
-        await c.run(['sh', '-c', `for i in $(seq 1 150); do
-          dbus-send --system --print-reply --dest=org.bluez ${prev} org.freedesktop.DBus.Properties.Get \
-            string:org.bluez.Device1 string:Connected 2>/dev/null | grep -q 'boolean true' || { sleep 2; exit 0; }
-          sleep 0.2; done; exit 1`], SLOW);
-      }
+      if (last) await linkGone(last);
       last = session.ours;
       await c.run(['dbus-send', '--system', '--print-reply', '--dest=org.bluez', '/org/bluez/hci0',
         'org.bluez.Adapter1.RemoveDevice', `objpath:${device}`], SLOW);
@@ -183,11 +209,14 @@ async function main(): Promise<void> {
         await btmgmt('power', 'on');
         privacy = Boolean(session.privacy);
       }
-      const a = await c.spawn(`agent-${name}`, ['python3', './simple-agent', '-c', session.agent], EXAMPLES);
+      const a = session.agent === undefined ? undefined : await c.spawn(`agent-${name}`, ['python3', './simple-agent', '-c', session.agent], EXAMPLES);
       agent = a;
-      await a.expect(/Agent registered/, SLOW);
-      a.respond(/Authorize\? \(yes\/no\): /, 'yes\n');
-      a.respond(/Confirm passkey \(yes\/no\): /, 'yes\n');
+      if (a) {
+        await a.expect(/Agent registered/, SLOW);
+        a.respond(/Authorize\? \(yes\/no\): /, 'yes\n');
+        a.respond(/Confirm passkey \(yes\/no\): /, 'yes\n');
+      }
+      const withAgent = (): GuestProgram => a ?? ((): never => { throw new Error(`${name}: the peer has no agent`); })();
       const typed: Array<Promise<void>> = [];
       const sock = await syncH4(guest.h4Socket);
       const transport = new StreamTransport(sock, `unix:${guest.h4Socket}`);
@@ -196,17 +225,24 @@ async function main(): Promise<void> {
       const started = Date.now();
       const scenario = await recordScenario({
         name, dir, transport, steps, randomAddress: session.ours, pairingSeed: `blewire ${name} 1`, timeoutMs: SLOW,
-        onPasskeyDisplay: n => { typed.push(a.expect(/Enter passkey: /, SLOW).then(() => a.write(`${n}\n`))); },
+        onPasskeyDisplay: n => { const g = withAgent(); typed.push(g.expect(/Enter passkey: /, SLOW).then(() => g.write(`${n}\n`))); },
         // BlueZ displays, we type: its agent prints the six digits (DisplayPasskey, BlueZ doc/agent-api.txt).
-        onPasskeyRequest: async () => (await a.expect(/DisplayPasskey \(\S+, (\d{6}) entered \d+\)/, SLOW))[1]!,
+        onPasskeyRequest: async () => (await withAgent().expect(/DisplayPasskey \(\S+, (\d{6}) entered \d+\)/, SLOW))[1]!,
         onPeerAction: async action => {
+          if (action === 'forget') {
+            // BlueZ forgets us (its bond and device) once bluetoothd has seen our link go.
+            await linkGone(session.ours);
+            await c.ok(['dbus-send', '--system', '--print-reply', '--dest=org.bluez', '/org/bluez/hci0',
+              'org.bluez.Adapter1.RemoveDevice', `objpath:${device}`], SLOW);
+            return;
+          }
           if (action !== 'new-rpa') throw new Error(`no peer action ${action}`);
           await btmgmt('power', 'off');
           await btmgmt('power', 'on');
         },
         transportLabel: 'unix:<guest run dir>/h4.sock (the guest\'s bridged H4 socket)',
         controller: 'BlueZ 5.66 btvirt -s -L -l1 (emulated LE controller) in the qemu BlueZ guest, over its bridged H4 socket',
-        peer: `BlueZ 5.66 bluetoothd (hci0 in the guest) as the peripheral: example-gatt-server and example-advertisement; btmgmt sc ${session.sc ? 'on' : 'off'}, bondable on${session.privacy ? ', privacy on' : ''}; simple-agent -c ${session.agent} (says yes to authorisation and comparison, types the passkey we display${session.agent === 'DisplayOnly' ? '; the passkey it displays is read off its output and typed by us' : ''})${session.privacy ? '; at `peer new-rpa`: btmgmt power off, power on' : ''}`,
+        peer: `BlueZ 5.66 bluetoothd (hci0 in the guest) as the peripheral: example-gatt-server and example-advertisement; btmgmt sc ${session.sc ? 'on' : 'off'}, bondable on${session.privacy ? ', privacy on' : ''}; ${session.agent === undefined ? 'no agent registered' : `simple-agent -c ${session.agent} (says yes to authorisation and comparison, types the passkey we display${session.agent === 'DisplayOnly' ? '; the passkey it displays is read off its output and typed by us' : ''})`}${session.privacy ? '; at `peer new-rpa`: btmgmt power off, power on' : ''}${session.steps.includes('peer forget 30000') ? '; at `peer forget`: Adapter1.RemoveDevice of our address once our link is gone' : ''}`,
         tool: 'tools/interop/record-bluez-pairing.ts',
         description: session.description,
         command: `flock /tmp/blewire-guest.lock npx tsx tools/interop/record-bluez-pairing.ts ${name}`,
