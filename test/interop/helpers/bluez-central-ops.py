@@ -7,6 +7,10 @@
 #   connect ADDR                 discover ADDR if bluetoothd does not know it, Connect, wait ServicesResolved
 #   read ADDR CHAR_UUID          ReadValue (bluetoothd raises the link's security on 0x05 / 0x0F by itself)
 #   write ADDR CHAR_UUID HEX     WriteValue as a Write Request
+#   write-command ADDR CHAR_UUID HEX
+#                                WriteValue type "command": a Write Command, or a Signed Write Command when
+#                                the characteristic has authenticated-signed-writes and the link is
+#                                unencrypted (src/shared/gatt-client.c bt_gatt_client_write_without_response)
 #   notify ADDR CHAR_UUID N      StartNotify, wait until N notifications changed Value (no StopNotify: when
 #                                this process leaves the bus, bluetoothd drops its notify session and writes
 #                                the CCCD back to 0000 by itself, as captures/bluez-central-gatt shows)
@@ -131,6 +135,8 @@ def main():
         out['value'] = bytes(chrc.ReadValue({}, timeout=120)).hex()
     elif op == 'write':
         chrc.WriteValue(dbus.Array(bytes.fromhex(args[3]), signature='y'), {'type': dbus.String('request')}, timeout=120)
+    elif op == 'write-command':
+        chrc.WriteValue(dbus.Array(bytes.fromhex(args[3]), signature='y'), {'type': dbus.String('command')}, timeout=120)
     elif op in ('notify', 'listen'):
         before = bytes(cprops.Get('org.bluez.GattCharacteristic1', 'Value'))
         if op == 'notify':

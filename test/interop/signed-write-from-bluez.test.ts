@@ -1,0 +1,187 @@
+/**
+ * An independent signature source for our GATT SERVER's Signed Write verification (issue 9): BlueZ
+ * 5.66's bluetoothd signs a Write Command with its own CSRK, and our server checks and applies it.
+ *
+ * What bluetoothd 5.66 needs for that (read in its sources, tag 5.66):
+ * - src/gatt-client.c characteristic_write_value: WriteValue with type "command" calls
+ *   bt_gatt_client_write_without_response(..., chrc->props & BT_GATT_CHRC_PROP_AUTH, ...);
+ * - src/shared/gatt-client.c bt_gatt_client_write_without_response: "Only use signed write if
+ *   unencrypted": opcode 0xD2 only when bt_att_get_security() is BT_SECURITY_LOW, else 0x52;
+ * - src/shared/att.c encode_pdu signs with att->local_sign, which src/device.c device_attach_att sets
+ *   from dev->local_csrk, which load_info reads from the info file's [LocalSignatureKey] only when
+ *   bluetoothd loads the device at start;
+ * - a device with an LTK is bonded and its links are encrypted at once, so the link must have no LTK.
+ * So: we pair with BlueZ (signing; its kernel distributes its CSRK to us, our bond's peerCsrk), then in
+ * the guest bluetoothd is stopped, the LTK groups are removed from its info file for us (the signature
+ * keys stay), bluetoothd is started again; we advertise, bluetoothd connects to us (unencrypted),
+ * discovers our database and WriteValue type "command" on our characteristic (read, write without
+ * response, authenticated signed writes). Our capture shows 0xD2 with bluetoothd's MAC; our server
+ * verifies it against the CSRK BlueZ gave us and onWrite gets it with `signed: true`.
+ * At the end the guest's bluetoothd and example applications are started again as the guest's init does.
+ *
+ * Guest test: run under `flock /tmp/blewire-guest.lock`.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Adapter } from '../../src/api/adapter.js';
+import type { Connection } from '../../src/api/connection.js';
+import { HciStatusError } from '../../src/errors.js';
+import { attSignature } from '../../src/gatt/procedures.js';
+import { FileBondStore } from '../../src/smp/bonds.js';
+import { StreamTransport } from '../../src/transport/stream.js';
+import { syncH4, useBlueZGuest, type BlueZGuestInfo } from './helpers/bluez-guest.js';
+import { GuestControl, type GuestProgram } from './helpers/guest-control.js';
+import { tsharkL2cap, tsharkMalformed } from './helpers/tshark.js';
+
+const OPS = fs.readFileSync(fileURLToPath(new URL('./helpers/bluez-central-ops.py', import.meta.url)), 'utf8');
+const SVC = '5167ee00-7b1e-4c0d-9a5e-2f1e0d9c8b00';
+const CHR = '5167ee01-7b1e-4c0d-9a5e-2f1e0d9c8b00';
+const OURS = 'C2:5A:11:22:33:78';
+const EXAMPLES = '/opt/bluez-examples';
+const SLOW = 60_000;
+const hex = (b: Uint8Array | undefined): string => Buffer.from(b ?? []).toString('hex');
+
+/** Removes the LTK groups of an info file, keeps everything else (run in the guest with python3 -c). */
+const STRIP_LTK = `import re,sys
+p=sys.argv[1]; s=open(p).read()
+s=re.sub(r'\\[(LongTermKey|PeripheralLongTermKey|SlaveLongTermKey)\\]\\n[^\\[]*', '', s)
+open(p,'w').write(s); print(s)`;
+
+describe('bluetoothd 5.66 signs a Write Command with its CSRK; our GATT server verifies it', () => {
+  let guest: BlueZGuestInfo;
+  let release: () => Promise<void> = async () => undefined;
+  let ctl: GuestControl;
+  let adapter: Adapter;
+  let tmp: string;
+  let capture: string;
+  let agent: GuestProgram | undefined;
+  let restarted = false;
+  const writes: Array<{ value: string; signed: boolean }> = [];
+
+  const DEVICE = `/org/bluez/hci0/dev_${OURS.replace(/:/g, '_')}`;
+  const btmgmt = (...args: string[]): Promise<string> => ctl.ok(['btmgmt', '--index', '0', ...args], SLOW);
+  const removeDevice = (): Promise<unknown> => ctl.run(['dbus-send', '--system', '--print-reply', '--dest=org.bluez', '/org/bluez/hci0',
+    'org.bluez.Adapter1.RemoveDevice', `objpath:${DEVICE}`], SLOW);
+  const infoPath = (): string => `/var/lib/bluetooth/${guest.peripheral}/${OURS}/info`;
+  const ops = async (op: string, ...rest: string[]): Promise<Record<string, unknown>> => {
+    const r = await ctl.run(['python3', '-c', OPS, op, OURS, ...rest], 150_000);
+    const line = r.stdout.trim().split('\n').pop() ?? '';
+    const out = JSON.parse(line) as Record<string, unknown>;
+    if (out.error) throw new Error(`bluetoothd ${op}: ${String(out.error)}\n${r.stderr}`);
+    return out;
+  };
+  /** bluetoothd (and the example applications, which register with it) started again as init.sh does. */
+  const restartBluetoothd = async (withExamples: boolean): Promise<void> => {
+    await ctl.ok(['sh', '-c', 'for p in $(pidof bluetoothd); do kill $p; done; for i in $(seq 50); do pidof bluetoothd >/dev/null || exit 0; sleep 0.1; done; exit 1'], SLOW);
+    await ctl.ok(['sh', '-c', '/usr/libexec/bluetooth/bluetoothd -n >/tmp/bluetoothd.log 2>&1 & for i in $(seq 300); do btmgmt --index 0 info 2>/dev/null | grep -q "current settings:.*powered" && exit 0; sleep 0.2; done; exit 1'], 90_000);
+    if (withExamples) {
+      await ctl.ok(['sh', '-c', `for p in $(pgrep -f '^python3 [.]/example-(gatt-server|advertisement)'); do kill $p; done; cd ${EXAMPLES};
+        python3 ./example-gatt-server >/tmp/gatt-server.log 2>&1 & python3 ./example-advertisement >/tmp/advertisement.log 2>&1 &
+        for i in $(seq 600); do grep -q 'GATT application registered' /tmp/gatt-server.log && grep -q 'Advertisement registered' /tmp/advertisement.log && exit 0; sleep 0.2; done; exit 1`], 150_000);
+    }
+  };
+
+  beforeAll(async () => {
+    ({ guest, release } = await useBlueZGuest());
+    ctl = await GuestControl.open(guest.ctlSocket);
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'blewire-signed-from-bluez-'));
+    capture = path.join(tmp, 'signed-write-from-bluez.btsnoop');
+    await btmgmt('sc', 'on');
+    await btmgmt('bondable', 'on');
+    await removeDevice();
+    agent = await ctl.spawn('signed-agent', ['python3', './simple-agent', '-c', 'NoInputNoOutput'], EXAMPLES);
+    await agent.expect(/Agent registered/, SLOW);
+    agent.respond(/Authorize\? \(yes\/no\): /, 'yes\n');
+    const sock = await syncH4(guest.h4Socket);
+    const transport = new StreamTransport(sock, `unix:${guest.h4Socket}`);
+    sock.resume();
+    adapter = await Adapter.open({ transport, capture, randomAddress: OURS, bonds: new FileBondStore(path.join(tmp, 'bonds')) });
+    await adapter.serve([{ uuid: SVC, characteristics: [
+      { uuid: CHR, properties: ['read', 'writeWithoutResponse', 'authenticatedSignedWrites'], value: Uint8Array.of(0),
+        onWrite: (value: Uint8Array, w: { signed?: boolean }) => { writes.push({ value: hex(value), signed: w.signed === true }); } },
+    ] }]);
+  }, 900_000);
+
+  afterAll(async () => {
+    await adapter?.close().catch(() => undefined);
+    if (ctl) {
+      await agent?.kill().catch(() => undefined);
+      await btmgmt('bondable', 'off').catch(() => undefined);
+      await removeDevice().catch(() => undefined);
+      // The last test restores the guest; if it did not run, do it here.
+      if (restarted) await restartBluetoothd(true).catch(e => console.log(`signed-write-from-bluez: restoring the guest failed: ${(e as Error).message}`));
+      ctl.close();
+    }
+    await release();
+    const keep = process.env.BLEWIRE_INTEROP_KEEP;
+    if (keep && capture && fs.existsSync(capture)) fs.copyFileSync(capture, path.join(keep, path.basename(capture)));
+    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it('pairing with signing: BlueZ distributes its CSRK (our bond peerCsrk = its LocalSignatureKey)', async () => {
+    let conn: Connection | undefined;
+    for (let attempt = 1; ; attempt++) {
+      const ad = await adapter.find({ address: guest.peripheral, active: false, timeout: 30_000 });
+      expect(ad, 'BlueZ is not advertising').toBeDefined();
+      try {
+        conn = await adapter.connect(ad!, { timeout: 20_000 });
+        break;
+      } catch (e) {
+        if (!(e instanceof HciStatusError && e.status === 0x3e) || attempt >= 5) throw e;
+      }
+    }
+    expect(await conn.pair({ signing: true, timeout: SLOW })).toMatchObject({ encrypted: true, bonded: true });
+    await new Promise(r => setTimeout(r, 1500));
+    const bond = (await adapter.bonds()).find(b => b.identity.address === guest.peripheral)!;
+    expect(bond.peerCsrk).toHaveLength(16);
+    const info = (await ctl.ok(['cat', infoPath()], SLOW));
+    const local = /\[LocalSignatureKey\]\n([^[]*)/.exec(info)?.[1];
+    expect(local, `no LocalSignatureKey in BlueZ's info:\n${info}`).toContain(`Key=${hex(bond.peerCsrk).toUpperCase()}\n`);
+    await conn.disconnect();
+  }, 300_000);
+
+  it('without its LTK, bluetoothd (restarted) connects to us unencrypted and WriteValue "command" sends 0xD2 signed with its CSRK; our server verifies it and onWrite gets it signed', async () => {
+    await new Promise(r => setTimeout(r, 1000));
+    const stripped = await ctl.ok(['python3', '-c', STRIP_LTK, infoPath()], SLOW);
+    expect(stripped).not.toMatch(/LongTermKey/);
+    expect(stripped).toMatch(/\[LocalSignatureKey\]/);
+    restarted = true;
+    await restartBluetoothd(false);
+    const accepted = adapter.accept();
+    const set = await adapter.advertise({ name: 'bw-signed', services: [SVC] });
+    await ops('connect');
+    const incoming = (await accepted.next()).value as Connection;
+    await accepted.return!();
+    expect(incoming.security.encrypted).toBe(false);
+    await ops('write-command', CHR, '539e');
+    await new Promise(r => setTimeout(r, 1000));
+    const bond = (await adapter.bonds()).find(b => b.identity.address === guest.peripheral)!;
+    const signed = (await tsharkL2cap(capture)).filter(r => r.cid === 0x0004 && r.dir === 'rx' && r.payload.startsWith('d2'));
+    expect(signed.length, 'bluetoothd sent no Signed Write Command').toBeGreaterThan(0);
+    const pdu = Buffer.from(signed.at(-1)!.payload, 'hex');
+    const handle = pdu.readUInt16LE(1);
+    expect(hex(pdu.subarray(3, 5))).toBe('539e');
+    const counter = pdu.readUInt32LE(5);
+    expect(hex(pdu.subarray(5))).toBe(hex(attSignature(bond.peerCsrk!, Uint8Array.of(0xd2, handle & 0xff, handle >> 8), Uint8Array.of(0x53, 0x9e), counter)));
+    expect(writes).toContainEqual({ value: '539e', signed: true });
+    expect(bond.peerSignCounter).toBe(counter + 1); // the lowest it accepts next
+    console.log(`signed-write-from-bluez: bluetoothd's 0xD2 on handle 0x${handle.toString(16)}, SignCounter ${counter}, verified and applied`);
+    await ops('disconnect').catch(() => undefined);
+    await set.stop().catch(() => undefined);
+    expect(await tsharkMalformed(capture)).toEqual([]);
+  }, 300_000);
+
+  it('the guest is as other files expect it: bluetoothd again with the example GATT server and advertisement registered, no bond with us', async () => {
+    await agent?.kill().catch(() => undefined);
+    agent = undefined;
+    await removeDevice();
+    await restartBluetoothd(true);
+    restarted = false;
+    expect(await ctl.run(['test', '-e', infoPath()], SLOW)).toMatchObject({ code: 1 });
+    const ad = await adapter.find({ address: guest.peripheral, active: false, timeout: 30_000 });
+    expect(ad, 'BlueZ advertises again').toBeDefined();
+  }, 300_000);
+});
