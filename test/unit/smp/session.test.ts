@@ -1,11 +1,13 @@
 // The pairing state machine, initiator against responder in memory: every method and IO combination
 // of Table 2.8 in both LE legacy and LE Secure Connections ends with both sides holding the same keys;
-// the OOB variants, key distribution both ways, CT2 link keys, the Security Request paths, the 30 s
-// timeout and the repeated-attempts back-off; wire bytes where the spec fixes them.
+// the OOB variants, key distribution both ways, the BR/EDR link key (h7 only when both sides set CT2,
+// h6 otherwise, checked by value), the Security Request paths, the 30 s timeout and the
+// repeated-attempts back-off; wire bytes where the spec fixes them.
 import { describe, expect, test } from 'vitest';
 import { toHex } from '../../../src/bytes/hex.js';
 import type { SmpError } from '../../../src/errors.js';
 import { encodeSmp, SmpIoCapability as IO, SmpPairingFailedReason as R } from '../../../src/smp/pdus.js';
+import { smpCrypto } from '../../../src/index.js';
 import { Pair, type PartOpts } from './harness.js';
 
 const IOS = [IO.DisplayOnly, IO.DisplayYesNo, IO.KeyboardOnly, IO.NoInputNoOutput, IO.KeyboardDisplay];
@@ -181,5 +183,48 @@ describe('bounds', () => {
       expect(failure).toMatchObject({ code: 'ESMP', reason, by: 'local' });
       expect(failure!.message).toMatch(/unexpected encryptionInformation in encrypting/);
     }
+  });
+});
+
+// The BR/EDR link key from the LE Secure Connections LTK (Vol 3, Part H, 2.4.2.4): ILK = h7(SALT,
+// LTK) with SALT = 0x0000…746D7031 ("tmp1") when BOTH sides set CT2 in their AuthReq, else ILK =
+// h6(LTK, "tmp1"); link key = h6(ILK, "lebr"). The expected value is computed here from the
+// package's h6/h7 (checked on their own against D.8-D.10 in crypto.test.ts), never through the
+// session's own linkKeyFromLtk, so a session that ignored the peer's CT2 bit, or used h7 for one
+// side only, gives a different key.
+describe('CT2: the link key derived from the SC LTK (2.4.2.4)', () => {
+  const be = (v: Uint8Array): Uint8Array => v.slice().reverse();
+  const ascii = (s: string): Uint8Array => Uint8Array.from(s, c => c.charCodeAt(0));
+  function independent(ltkLe: Uint8Array, ct2Both: boolean): string {
+    const ltk = be(ltkLe);
+    const salt = new Uint8Array(16);
+    salt.set(ascii('tmp1'), 12);
+    const ilk = ct2Both ? smpCrypto.h7(salt, ltk) : smpCrypto.h6(ltk, ascii('tmp1'));
+    return toHex(be(smpCrypto.h6(ilk, ascii('lebr'))));
+  }
+  test.each([
+    [true, true], [true, false], [false, true], [false, false],
+  ])('initiator CT2 %s, responder CT2 %s', (ct2I, ct2R) => {
+    const p = pairAll({ ct2: ct2I }, { ct2: ct2R });
+    // The AuthReq octet of Pairing Request / Response carries CT2 in bit 5 (3.5.1).
+    const req = p.sent.find(s => s.from === 'i' && s.pdu[0] === 0x01)!.pdu;
+    const rsp = p.sent.find(s => s.from === 'r' && s.pdu[0] === 0x02)!.pdu;
+    expect([(req[3]! & 0x20) !== 0, (rsp[3]! & 0x20) !== 0]).toEqual([ct2I, ct2R]);
+    const ri = p.result('i')!, rr = p.result('r')!;
+    expect(ri.secureConnections).toBe(true);
+    // Both sides negotiated the LinkKey bit (3.6.1), so both derive a link key, and the same one.
+    expect(rsp[5]! & 0x08).toBe(0x08);
+    expect(rsp[6]! & 0x08).toBe(0x08);
+    const want = independent(ri.ltk!.key, ct2I && ct2R);
+    expect(hex(ri.linkKey)).toBe(want);
+    expect(hex(rr.linkKey)).toBe(want);
+    // And h6 and h7 really give different keys for this LTK, so the test tells the two apart.
+    expect(independent(ri.ltk!.key, !(ct2I && ct2R))).not.toBe(want);
+  });
+  test('LE legacy pairing derives no link key (the LinkKey bit is for Secure Connections only)', () => {
+    const p = pairAll({ secureConnections: false }, { secureConnections: false });
+    expect(p.result('i')!.secureConnections).toBe(false);
+    expect(p.result('i')!.linkKey).toBeUndefined();
+    expect(p.result('r')!.linkKey).toBeUndefined();
   });
 });
