@@ -32,7 +32,7 @@ import {
 } from '../errors.js';
 import { statusName } from '../hci/status.js';
 import { log } from '../log.js';
-import { canAbort, deadline, type OperationOptions } from '../operation.js';
+import { abortedError, canAbort, deadline, type OperationOptions } from '../operation.js';
 import { randomBytes, type P256KeyPair } from '../platform/crypto.js';
 import type { PairingAttempts } from '../smp/attempts.js';
 import { bondFromPairing, type Bond, type BondStore } from '../smp/bonds.js';
@@ -367,10 +367,16 @@ export class LinkPairing implements SmpHandler {
   /**
    * Pair (central: Pairing Request; peripheral: Security Request, the central decides). Resolves
    * with the link's security once encrypted with the new key and the keys are distributed; rejects
-   * with SmpError (either side's Pairing Failed), TimeoutError (SMP timeout, 30 s) or DisconnectedError.
+   * with SmpError (either side's Pairing Failed), TimeoutError (SMP timeout, 30 s, or `timeout`),
+   * AbortError (`signal`) or DisconnectedError. When the last waiting caller gives up (signal or
+   * timeout) the pairing is cancelled: Pairing Failed, Unspecified Reason (SmpSession.cancel).
    */
   pair(options: PairOptions = {}): Promise<SecurityState> {
     const { timeout, signal, ...policy } = options;
+    // A signal aborted before the call: nothing is sent (before, the wait rejected but the Pairing
+    // Request still went out and the pairing ran on with nobody waiting).
+    const aborted = abortedError(`pair ${this.link.address}`, signal);
+    if (aborted) return Promise.reject(aborted);
     if (!this.link.connected) return Promise.reject(new DisconnectedError(`pair ${this.link.address}`));
     if (this.dead) return Promise.reject(this.deadError());
     const merged = { ...this.ctx.policy(), ...stripUndefined(policy) };
@@ -410,6 +416,12 @@ export class LinkPairing implements SmpHandler {
         const i = list.indexOf(w);
         if (i >= 0) list.splice(i, 1);
         w.reject(d.signal.reason as Error);
+        // The last caller of pair() gave up (its signal or its deadline): stop the pairing itself
+        // (Pairing Failed, Unspecified Reason; no SMP timer left) rather than let it run on unwatched.
+        // A pairing someone else still waits for (another pair(), an ATT retry) goes on.
+        if (i >= 0 && list === this.waiters && this.waiters.length === 0 && this.busy) {
+          this.session?.cancel(`${what} abandoned by its caller: ${(d.signal.reason as Error)?.message ?? 'aborted'}`);
+        }
       };
       const w: Waiter = {
         resolve: s => { d.signal.removeEventListener('abort', onAbort); d.done(); resolve(s); },

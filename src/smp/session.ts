@@ -397,6 +397,31 @@ export class SmpSession {
     if (this.state.phase === 'pairing' && isPasskey(this.state.p.method)) this.fail(R.PasskeyEntryFailed, 'the user cancelled passkey entry');
   }
 
+  /**
+   * The application gave up on this pairing (pair()'s signal fired or its deadline passed, with no
+   * other caller still waiting). A pairing under way ends with Pairing Failed, Unspecified Reason
+   * (3.5.5: "no further communication for the current pairing procedure is to occur"), so the peer
+   * does not wait out its own 30 s SMP timeout; the timer stops and the session is idle again, so a
+   * later pair() on this link works. BlueZ does the same when a pairing is cancelled
+   * (smp_cancel_and_remove_pairing: SMP_UNSPECIFIED unless complete). It is not an authentication
+   * failure, so it does not count towards the repeated-attempts back-off (2.3.6). A Security Request
+   * still unanswered just stops waiting (nothing to tell the central). Returns whether anything ended.
+   */
+  cancel(detail: string): boolean {
+    const ph = this.state.phase;
+    if (ph === 'securityRequested') {
+      this.finishProcedure();
+      return true;
+    }
+    if (ph !== 'awaitPairingResponse' && ph !== 'pairing' && ph !== 'encrypting' && ph !== 'keyDistribution') return false;
+    const reason = R.UnspecifiedReason;
+    this.o.emit({ kind: 'send', pdu: encodeSmp({ kind: 'pairingFailed', reason }) });
+    this.stopTimer();
+    this.state = { phase: 'idle' };
+    this.o.emit({ kind: 'failed', error: new SmpError(reason, SMP_PAIRING_FAILED_NAMES[reason]!, 'local', detail) });
+    return true;
+  }
+
   /** The user's answer to numeric comparison (both devices show the same six digits?). */
   numericComparisonResult(match: boolean): void {
     const s = this.state;

@@ -7,7 +7,7 @@
 import { afterEach, describe, expect, test } from 'vitest';
 import { Adapter, type AdapterOpenOptions } from '../../src/api/adapter.js';
 import type { Connection } from '../../src/api/connection.js';
-import { ArgumentError, AttError, DisconnectedError, HciStatusError, InvalidStateError, SmpError, TimeoutError } from '../../src/errors.js';
+import { AbortError, ArgumentError, AttError, DisconnectedError, HciStatusError, InvalidStateError, SmpError, TimeoutError } from '../../src/errors.js';
 import type { PairingProgress } from '../../src/link/pairing.js';
 import { createSimulator, HEART_RATE_SENSOR, type SimPairing, type Simulator, type SimControllerOptions } from '../../src/sim/index.js';
 import { MemoryBondStore } from '../../src/smp/bonds.js';
@@ -322,6 +322,115 @@ describe('failures are typed, end the pairing, and leave no timer', () => {
       process.off('warning', onWarning);
     }
     expect(warnings.filter(w => w.includes('MaxListeners'))).toEqual([]);
+  });
+});
+
+// pair()'s `signal` and `timeout` (audit 9 row 35). What a caller's give-up does to the pairing is a
+// decision: the last caller leaving stops the pairing with Pairing Failed, Unspecified Reason (Vol 3,
+// Part H, 3.5.5), as BlueZ's smp_cancel_and_remove_pairing does (SMP_UNSPECIFIED), so neither side
+// waits out the 30 s SMP timeout (3.4) and the link is ready for the next pair(). Our passkey prompt
+// is never answered here: the pairing sits half-way (Passkey Entry, the peer displays) when it ends.
+describe('pair() signal and timeout: typed, the pairing stopped on the wire, no timer left', () => {
+  /** Host-to-controller HCI packets (H4 type first), to find SMP PDUs on CID 0x0006. */
+  function smpFromHost(sim: Simulator): Uint8Array[] {
+    const out: Uint8Array[] = [];
+    const send = sim.transport.send.bind(sim.transport);
+    sim.transport.send = (packet: Uint8Array): void => {
+      if (packet[0] === 0x02 && packet[7] === 0x06 && packet[8] === 0x00) out.push(packet.slice(9));
+      send(packet);
+    };
+    return out;
+  }
+  const hexes = (pdus: Uint8Array[]): string[] => pdus.map(p => Buffer.from(p).toString('hex'));
+  const NEVER_TYPED = { io: 'keyboardOnly' as const, onPasskeyRequest: () => new Promise<number>(() => {}) };
+
+  async function halfway() {
+    const env = await up({ io: 'displayOnly', secureConnections: true });
+    const smp = smpFromHost(env.sim);
+    const conn = await connect(env.adapter);
+    await env.sim.clock.delay(100); // one short-lived host timer of the link set-up runs out
+    // Host timers of a connected, idle link: what must be pending again once the pairing is gone.
+    const idleTimers = env.sim.clock.pendingTimers;
+    const seen = progress(conn);
+    return { ...env, smp, conn, idleTimers, seen };
+  }
+
+  async function pairsAgain(conn: Connection, peer: ReturnType<Simulator['peripheral']>): Promise<void> {
+    const state = await conn.pair({ io: 'keyboardOnly', onPasskeyRequest: () => peer.pairingStats.displayed! });
+    expect(state).toMatchObject({ encrypted: true, authenticated: true, secureConnections: true });
+  }
+
+  test('signal: AbortError with the reason; Pairing Failed 0x08 sent; no SMP timer; the next pair() works', async () => {
+    const { adapter, sim, smp, conn, idleTimers, seen, peer } = await halfway();
+    const ac = new AbortController();
+    const why = new Error('the user closed the dialog');
+    sim.clock.setTimeout(() => ac.abort(why), 2_000);
+    const err = await conn.pair({ ...NEVER_TYPED, signal: ac.signal }).catch(e => e);
+    expect(err).toBeInstanceOf(AbortError);
+    expect(err).toMatchObject({ code: 'EABORT', reason: why });
+    await sim.clock.delay(100);
+    // On the wire: Pairing Request, Public Key, then Pairing Failed with Unspecified Reason (3.5.5).
+    expect(hexes(smp).map(h => h.slice(0, 2))).toEqual(['01', '0c', '05']);
+    expect(hexes(smp).at(-1)).toBe('0508');
+    expect(peer.pairingStats.failures).toBe(1);
+    expect(peer.pairingStats.lastFailure).toMatch(/Unspecified Reason/);
+    expect(seen.at(-1)).toMatchObject({ stage: 'failed', error: { code: 'ESMP', reason: 0x08, by: 'local' } });
+    expect(conn.security.encrypted).toBe(false);
+    expect(conn.connected).toBe(true);
+    // No SMP timer and no deadline timer left: only the idle link's own timers.
+    expect(sim.clock.pendingTimers).toBe(idleTimers);
+    // Past where the SMP timeout would have fired: nothing more happens, and no back-off (an abort is
+    // not an authentication failure, 2.3.6): the next pair() runs at once and succeeds.
+    await sim.clock.delay(31_000);
+    expect(seen.filter(p => p.stage === 'failed')).toHaveLength(1);
+    await pairsAgain(conn, peer);
+    await adapter.close();
+    expect(sim.clock.pendingTimers).toBe(0);
+  });
+
+  test('an already-aborted signal: AbortError at once, nothing sent', async () => {
+    const { adapter, sim, smp, conn, idleTimers } = await halfway();
+    const err = await conn.pair({ signal: AbortSignal.abort() }).catch(e => e);
+    expect(err).toBeInstanceOf(AbortError);
+    await sim.clock.delay(100);
+    expect(smp).toEqual([]);
+    expect(sim.clock.pendingTimers).toBe(idleTimers);
+    await adapter.close();
+  });
+
+  test('timeout: TimeoutError (layer smp) when it expires; Pairing Failed 0x08; link clean, no timer; the next pair() works', async () => {
+    const { adapter, sim, smp, conn, idleTimers, peer } = await halfway();
+    const t0 = sim.now();
+    const err = await conn.pair({ ...NEVER_TYPED, timeout: 5_000 }).catch(e => e);
+    expect(err).toBeInstanceOf(TimeoutError);
+    expect(err).toMatchObject({ code: 'ETIMEDOUT', layer: 'smp', ms: 5_000 });
+    // Ended by our 5 s deadline, not by the 30 s SMP timeout.
+    expect(sim.now() - t0).toBeLessThan(30_000);
+    await sim.clock.delay(100);
+    expect(hexes(smp).at(-1)).toBe('0508');
+    expect(peer.pairingStats.failures).toBe(1);
+    expect(conn.security).toMatchObject({ encrypted: false, authenticated: false });
+    expect(sim.clock.pendingTimers).toBe(idleTimers);
+    await sim.clock.delay(31_000);
+    await pairsAgain(conn, peer);
+    await adapter.close();
+    expect(sim.clock.pendingTimers).toBe(0);
+  });
+
+  test('one of two callers gives up: the pairing goes on for the other, no Pairing Failed', async () => {
+    const { adapter, sim, smp, conn, peer } = await halfway();
+    const ac = new AbortController();
+    let typed: ((n: number) => void) | undefined;
+    const first = conn.pair({ io: 'keyboardOnly', onPasskeyRequest: () => new Promise<number>(r => { typed = r; }) });
+    const second = conn.pair({ signal: ac.signal }).catch(e => e);
+    sim.clock.setTimeout(() => ac.abort(), 1_000);
+    sim.clock.setTimeout(() => typed!(peer.pairingStats.displayed!), 2_000);
+    expect(await second).toBeInstanceOf(AbortError);
+    expect(await first).toMatchObject({ encrypted: true, authenticated: true });
+    expect(hexes(smp).some(h => h.startsWith('05'))).toBe(false);
+    expect(peer.pairingStats).toMatchObject({ pairings: 1, failures: 0 });
+    await adapter.close();
+    expect(sim.clock.pendingTimers).toBe(0);
   });
 });
 
