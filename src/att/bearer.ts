@@ -290,7 +290,13 @@ export class AttBearer implements ChannelReceiver {
   request<K extends RequestKind>(pdu: AttPduOf<K>, options: RequestOptions = {}): Promise<ResponseFor<K>> {
     const first = this.requestOnce(pdu, options);
     const raise = this.securityRaiser;
-    if (!raise || pdu.kind === 'prepareWriteReq' || pdu.kind === 'executeWriteReq') return first;
+    // Execute Write is never sent again: a server that refused it may have emptied its prepare queue
+    // already (BlueZ's does on any execute error), so a second Execute Write could "succeed" having
+    // written nothing. A Prepare Write is: a refused Prepare Write Request is not queued (Vol 3,
+    // Part F, 3.4.6.1: the server checks the attribute's permissions when it is prepared), so the
+    // queue holds exactly the parts prepared before it and sending it again after pairing keeps the
+    // long write whole, as BlueZ's bt_att does (it re-queues whatever request met 0x05 / 0x0F).
+    if (!raise || pdu.kind === 'executeWriteReq') return first;
     // Insufficient Authentication / Encryption / Encryption Key Size (Vol 3, Part F, 3.4.1.1): the
     // link's owner may raise its security (encrypt from a bond, or pair) and the request is sent once
     // more, as BlueZ does for its clients (Vol 3, Part C, 10.3.1.1 describes the client's options).

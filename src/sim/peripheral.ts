@@ -298,9 +298,11 @@ export class PeerSession {
         return undefined;
       };
       // Attributes that need security (SimPairing.protect): Insufficient Authentication (0x05) on a
-      // link that is not encrypted, or not with an authenticated key where asked (Vol 3, Part F, 4.9).
+      // link that is not encrypted, or not with an authenticated key or a key as long as asked (Vol 3,
+      // Part F, 4.9).
       const guard = hit(this.peripheral.spec.pairing?.protect);
-      if (guard && !(this.pairing?.encrypted && (!guard.authenticated || this.pairing.authenticated))) {
+      const p = this.pairing;
+      if (guard && !(p?.encrypted && (!guard.authenticated || p.authenticated) && p.keySize >= (guard.minKeySize ?? 7))) {
         return void this.sendAtt(encodeAtt({ kind: 'errorRsp', requestOpcode: opcode, handle, errorCode: guard.error ?? 0x05 }));
       }
       const disc = hit(b.disconnectOn);

@@ -252,9 +252,10 @@ export interface SimPairing {
   /**
    * Attribute handles that need security: an ATT request naming one on a link that is not encrypted
    * (or not authenticated, with `authenticated`) is answered with Insufficient Authentication (0x05,
-   * or `error`), as BlueZ's encrypted characteristics are.
+   * or `error`), as BlueZ's encrypted characteristics are. With `minKeySize`, a link encrypted with a
+   * shorter key is answered the same way (use `error: 0x0c`, Insufficient Encryption Key Size).
    */
-  protect?: Array<AttMatch & { authenticated?: boolean; error?: number }>;
+  protect?: Array<AttMatch & { authenticated?: boolean; minKeySize?: number; error?: number }>;
   /** Faults: drop the peer's SMP PDUs of these codes; never answer SMP at all (the 30 s timeout). */
   dropPdus?: number[];
   silent?: boolean;

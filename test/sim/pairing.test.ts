@@ -161,6 +161,101 @@ describe('every method against the virtual peer', () => {
   });
 });
 
+/** L2CAP payloads the host sends on one channel (0x0004 ATT, 0x0006 SMP), read off the HCI transport. */
+function hostPdus(sim: Simulator, cid: number): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  const send = sim.transport.send.bind(sim.transport);
+  sim.transport.send = (packet: Uint8Array): void => {
+    if (packet[0] === 0x02 && packet[7] === (cid & 0xff) && packet[8] === cid >> 8) out.push(packet.slice(9));
+    send(packet);
+  };
+  return out;
+}
+
+// Audit 9 row 15: the branches of raiseSecurity for a link that is ALREADY encrypted, and long writes.
+// Each test fails when its branch is disabled (checked by mutation: raiseSecurity's encrypted branch
+// returning false; the bearer not retrying Prepare Write).
+describe('ATT security errors on an encrypted link, and long writes (Vol 3, Part F, 3.4.1.1 / 3.4.6)', () => {
+  test('0x0C Insufficient Encryption Key Size on a link encrypted with a 10-octet key: pairs again for 16 octets and the read is retried once', async () => {
+    // The first link pairs with a peer that offers 10 octets (we accept down to 7); the bond holds that key.
+    const peerSpec: SimPairing = { maxKeySize: 10, protect: [{ ...PROTECTED, minKeySize: 16, error: 0x0c }] };
+    const { adapter, sim, peer } = await up(peerSpec, { pairing: { minKeySize: 7 } });
+    let conn = await connect(adapter);
+    expect(await conn.pair()).toMatchObject({ encrypted: true, keySize: 10 });
+    await sim.clock.delay(100);
+    await conn.disconnect();
+    // The peer's next link offers 16 octets; ours re-encrypts from the 10-octet bond first.
+    peerSpec.maxKeySize = 16;
+    conn = await connect(adapter);
+    expect(await conn.encrypt()).toMatchObject({ encrypted: true, keySize: 10 });
+    const att = hostPdus(sim, 0x0004);
+    const smp = hostPdus(sim, 0x0006);
+    const c = await conn.characteristic(0x180d, 0x2a38);
+    expect(Array.from(await c.read())).toEqual([0x01]);
+    expect(conn.security).toMatchObject({ encrypted: true, keySize: 16 });
+    // Read Request (answered 0x0C), one Pairing Request (max key size 16, octet 4), the Read Request again.
+    expect(att.filter(p => p[0] === 0x0a)).toHaveLength(2);
+    const preq = smp.filter(p => p[0] === 0x01);
+    expect(preq).toHaveLength(1);
+    expect(preq[0]![4]).toBe(16);
+    expect(peer.pairingStats.pairings).toBe(2);
+  });
+
+  test('0x05 on a link encrypted by Just Works: pairs again asking for MITM (passkey), then the read is retried', async () => {
+    const { adapter, sim, peer } = await up({ io: 'displayOnly', protect: [{ ...PROTECTED, authenticated: true }] }, {
+      pairing: { io: 'keyboardOnly', mitm: false, onPasskeyRequest: () => peer.pairingStats.displayed! },
+    });
+    const conn = await connect(adapter);
+    expect(await conn.pair()).toMatchObject({ encrypted: true, authenticated: false });
+    const att = hostPdus(sim, 0x0004);
+    const smp = hostPdus(sim, 0x0006);
+    const c = await conn.characteristic(0x180d, 0x2a38);
+    expect(Array.from(await c.read())).toEqual([0x01]);
+    expect(conn.security).toMatchObject({ encrypted: true, authenticated: true, level: 4 });
+    expect(att.filter(p => p[0] === 0x0a)).toHaveLength(2);
+    const preq = smp.filter(p => p[0] === 0x01);
+    expect(preq).toHaveLength(1);
+    expect(preq[0]![3]! & 0x04).toBe(0x04); // AuthReq MITM (3.5.1)
+  });
+
+  test('0x05 on a link that is already authenticated: nothing more can help, the AttError reaches the caller, no pairing', async () => {
+    const { adapter, sim, peer } = await up({ io: 'displayOnly', protect: [{ ...PROTECTED, error: 0x05, minKeySize: 17 }] }, {
+      pairing: { io: 'keyboardOnly', onPasskeyRequest: () => peer.pairingStats.displayed! },
+    });
+    const conn = await connect(adapter);
+    expect(await conn.pair()).toMatchObject({ authenticated: true });
+    const smp = hostPdus(sim, 0x0006);
+    const c = await conn.characteristic(0x180d, 0x2a38);
+    expect(await c.read().catch(e => e)).toMatchObject({ code: 'EATT', errorCode: 0x05 });
+    expect(smp).toEqual([]);
+  });
+
+  test('a long write whose first Prepare Write meets 0x05: pairs, sends that Prepare Write again, the queue stays whole, one Execute Write', async () => {
+    const { adapter, sim } = await up({ protect: [{ opcode: 0x16 }] }, { mtu: 23 });
+    const conn = await connect(adapter);
+    const att = hostPdus(sim, 0x0004);
+    const cp = await conn.characteristic(0x180d, 0x2a39);
+    const value = Uint8Array.from({ length: 40 }, (_, i) => i);
+    await cp.write(value);
+    expect(conn.security.encrypted).toBe(true);
+    // Prepare Write (opcode 0x16) offsets: 0 refused, then 0, 18, 36 (ATT_MTU 23: 18 octets each); no
+    // cancelling Execute Write (flags 0x00), one Execute Write with flags 0x01 (3.4.6.3).
+    const prepares = att.filter(p => p[0] === 0x16).map(p => p[3]! | p[4]! << 8);
+    expect(prepares).toEqual([0, 0, 18, 36]);
+    expect(att.filter(p => p[0] === 0x18).map(p => p[1])).toEqual([0x01]);
+  });
+
+  test('an Execute Write refused with 0x05 is not sent again (the server may have dropped its queue): the AttError reaches the caller', async () => {
+    const { adapter, sim } = await up({ protect: [{ opcode: 0x18 }] }, { mtu: 23 });
+    const conn = await connect(adapter);
+    const att = hostPdus(sim, 0x0004);
+    const cp = await conn.characteristic(0x180d, 0x2a39);
+    const err = await cp.write(new Uint8Array(40)).catch(e => e);
+    expect(err).toMatchObject({ code: 'EATT', errorCode: 0x05 });
+    expect(att.filter(p => p[0] === 0x18).map(p => p[1])).toEqual([0x01]);
+  });
+});
+
 describe('failures are typed, end the pairing, and leave no timer', () => {
   test('a peer that does not pair: the read rejects with its AttError, the SmpError as cause', async () => {
     const { adapter, sim } = await up({ protect: [PROTECTED], notSupported: true });
