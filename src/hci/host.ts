@@ -94,6 +94,10 @@ export interface HostStats {
 const EVENT_MASK = (1n << 4n) | (1n << 7n) | (1n << 11n) | (1n << 15n) | (1n << 25n) | (1n << 47n) | (1n << 61n);
 /** LE Event Mask (Vol 4, Part E, 7.8.1): sub-events 0x01–0x0D, Scan Timeout, Adv Set Terminated, CSA. */
 const LE_EVENT_MASK = 0x1fffn | (1n << 16n) | (1n << 17n) | (1n << 19n);
+/** Event Mask Page 2 (Vol 4, Part E, 7.3.69): bit 25, Encryption Change [v2]. */
+const EVENT_MASK_PAGE_2 = 1n << 25n;
+/** HCI version 5.3, the first with Encryption Change [v2] (Assigned Numbers, HCI version 0x0C). */
+const HCI_VERSION_5_3 = 0x0c;
 
 export type HostState = 'idle' | 'initialising' | 'ready' | 'failed' | 'closed';
 
@@ -180,6 +184,19 @@ export class HciHost implements CommandIssuer {
       await this.command({ kind: 'reset' }, { signal: opts.signal });
       await this.command({ kind: 'setEventMask', eventMask: EVENT_MASK }, { signal: opts.signal });
       const info = await readControllerInfo(this);
+      // Encryption Change [v2] (7.7.8, Core 5.3) carries the key size, so the link needs no Read
+      // Encryption Key Size (7.5.7) after each encryption: unmask it with Set Event Mask Page 2 when
+      // the controller lists that command and is 5.3 or later (older ones have no bit 25; btvirt 5.66
+      // reports 5.0, so it is never asked). A refusal is ignored, as some controllers list the command
+      // and fail it: [v1] and the key-size read go on as before.
+      if (info.supports('setEventMaskPage2') && (info.version?.hciVersion ?? 0) >= HCI_VERSION_5_3) {
+        try {
+          await this.command({ kind: 'setEventMaskPage2', eventMaskPage2: EVENT_MASK_PAGE_2 }, { signal: opts.signal });
+        } catch (e) {
+          if (!(e instanceof BlewireError) || e.code !== 'EHCISTATUS') throw e;
+          info.markUnsupported('setEventMaskPage2');
+        }
+      }
       try {
         await this.command({ kind: 'leSetEventMask', leEventMask: LE_EVENT_MASK }, { signal: opts.signal });
       } catch (e) {

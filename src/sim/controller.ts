@@ -124,6 +124,8 @@ export class SimController implements LinkOwner {
   readonly commandFaults = new Map<string, { result: number | 'silent'; times: number }>();
 
   eventMask = DEFAULT_EVENT_MASK;
+  /** Set Event Mask Page 2 (Vol 4, Part E, 7.3.69); all zero after a reset. Bit 25: Encryption Change [v2]. */
+  eventMaskPage2 = 0n;
   leEventMask = DEFAULT_LE_EVENT_MASK;
   randomAddress: string | undefined;
   private family: 'none' | 'legacy' | 'extended' = 'none';
@@ -314,7 +316,25 @@ export class SimController implements LinkOwner {
     this.deliver(encodeEvent(evt), delayUs);
   }
 
+  /** The controller models Core 5.3 or later and can send Encryption Change [v2] (default true). */
+  get encryptionChangeV2(): boolean {
+    return this.options.encryptionChangeV2 ?? true;
+  }
+
+  /**
+   * Encryption Change (Vol 4, Part E, 7.7.8): [v2], which carries the key size, when the host
+   * unmasked it (Set Event Mask Page 2, bit 25) on a controller that has it; [v1] otherwise.
+   */
+  encryptionChange(handle: number, status: number, enabled: number, keySize: number): void {
+    if (this.encryptionChangeV2 && (this.eventMaskPage2 & (1n << 25n)) !== 0n) {
+      this.emit({ kind: 'encryptionChangeV2', status, connectionHandle: handle, encryptionEnabled: enabled, encryptionKeySize: status === 0 ? keySize : 0 });
+    } else {
+      this.emit({ kind: 'encryptionChange', status, connectionHandle: handle, encryptionEnabled: enabled });
+    }
+  }
+
   private allowed(evt: HciEvent): boolean {
+    if (evt.kind === 'encryptionChangeV2') return (this.eventMaskPage2 & (1n << 25n)) !== 0n;
     const code = evt.kind === 'vendor' || evt.kind === 'unknown' ? evt.code : undefined;
     if (evt.kind === 'commandComplete' || evt.kind === 'commandStatus' || evt.kind === 'numberOfCompletedPackets') return true;
     if (code !== undefined) return true;
@@ -1018,6 +1038,7 @@ export class SimController implements LinkOwner {
     this.scan = undefined;
     this.initiating = undefined;
     this.eventMask = DEFAULT_EVENT_MASK;
+    this.eventMaskPage2 = 0n;
     this.leEventMask = DEFAULT_LE_EVENT_MASK;
     this.randomAddress = undefined;
     this.family = 'none';

@@ -305,6 +305,12 @@ export interface SimControllerOptions {
    */
   llPrivacy?: boolean;
   numAdvertisingSets?: number;
+  /**
+   * A Core 5.3 controller with Encryption Change [v2] (Vol 4, Part E, 7.7.8; default true): reports
+   * HCI version 5.3 and sends [v2], with the key size, once the host sets bit 25 of Set Event Mask
+   * Page 2. False: version 5.2 and only [v1].
+   */
+  encryptionChangeV2?: boolean;
   /** Fault injection: the key size the controller reports after encryption starts (a KNOB-style downgrade). */
   encryptionKeySize?: number;
   /** Fault injection: answer these commands (by kind) with a status, or not at all ('silent'). */

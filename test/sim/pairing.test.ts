@@ -80,7 +80,9 @@ describe('every method against the virtual peer', () => {
       await sim.clock.delay(100); // the peer finishes when our last key reaches it
       expect(peer.pairingStats).toMatchObject({ pairings: 1, failures: 0 });
       expect(sim.controller.commandLog.filter(k => k === 'leEnableEncryption')).toHaveLength(1);
-      expect(sim.controller.commandLog).toContain('readEncryptionKeySize');
+      // The simulated controller is 5.3 with Encryption Change [v2]: the key size came with it, so
+      // no Read Encryption Key Size (the [v1] path is tested below).
+      expect(sim.controller.commandLog).not.toContain('readEncryptionKeySize');
     });
   }
 
@@ -526,6 +528,69 @@ describe('pair() signal and timeout: typed, the pairing stopped on the wire, no 
     expect(peer.pairingStats).toMatchObject({ pairings: 1, failures: 0 });
     await adapter.close();
     expect(sim.clock.pendingTimers).toBe(0);
+  });
+});
+
+// Encryption Change [v2] (Vol 4, Part E, 7.7.8, event 0x59: Status, Connection_Handle,
+// Encryption_Enabled, Encryption_Key_Size), unmasked by Set Event Mask Page 2 (7.3.69, bit 25). The
+// key size it carries is the one Read Encryption Key Size (7.5.7) would return, so the stack does not
+// send that command after [v2]; after [v1] (or Key Refresh Complete, which has no size) it still does.
+describe('Encryption Change [v2]: enabled when the controller has it, its key size used (wire bytes)', () => {
+  async function traced(controller: SimControllerOptions, pairing: SimPairing = {}, opts: Partial<AdapterOpenOptions> = {}) {
+    const sim = createSimulator({ name: 'v2', controller, peripherals: [{ ...HEART_RATE_SENSOR, notifications: [], pairing }] });
+    const toController: string[] = [];
+    const toHost: string[] = [];
+    const send = sim.transport.send.bind(sim.transport);
+    sim.transport.send = (p: Uint8Array): void => { toController.push(Buffer.from(p).toString('hex')); send(p); };
+    const deliver = sim.transport.deliver.bind(sim.transport);
+    sim.transport.deliver = (p: Uint8Array): void => { toHost.push(Buffer.from(p).toString('hex')); deliver(p); };
+    const entry: { adapter?: Adapter; sim: Simulator } = { sim };
+    open.push(entry);
+    const adapter = await Adapter.open({ transport: sim.transport, clock: sim.clock, bonds: new MemoryBondStore(), ...opts });
+    entry.adapter = adapter;
+    return { sim, adapter, toController, toHost };
+  }
+  const READ_KEY_SIZE = '010814'; // HCI command packet, OGF 0x05 OCF 0x008 (7.5.7)
+
+  test('a 5.3 controller: Set Event Mask Page 2 bit 25 at open; Encryption Change [v2] with key size 16; no Read Encryption Key Size', async () => {
+    const { adapter, toController, toHost } = await traced({});
+    // 01 | opcode 0x0C63 LE | length 8 | mask, bit 25 = octet 3 bit 1.
+    expect(toController).toContain('01630c08' + '0000000200000000');
+    const conn = await connect(adapter);
+    expect(await conn.pair()).toMatchObject({ encrypted: true, keySize: 16 });
+    // 04 | event 0x59 | length 5 | status 0 | handle | enabled 1 | key size 0x10.
+    expect(toHost.filter(p => /^04590500[0-9a-f]{4}0110$/.test(p))).toHaveLength(1);
+    expect(toHost.filter(p => p.startsWith('0408'))).toEqual([]);
+    expect(toController.filter(p => p.startsWith(READ_KEY_SIZE))).toEqual([]);
+  });
+
+  test('[v2] reporting a shorter key than negotiated (KNOB-style): the stack takes [v2]\'s size and drops the link', async () => {
+    const { adapter, sim, toController, toHost } = await traced({ encryptionKeySize: 7 });
+    const conn = await connect(adapter);
+    const err = await conn.pair().catch(e => e);
+    expect(err).toMatchObject({ code: 'ESMP', reason: 0x06 });
+    expect(toHost.filter(p => /^04590500[0-9a-f]{4}0107$/.test(p))).toHaveLength(1);
+    expect(toController.filter(p => p.startsWith(READ_KEY_SIZE))).toEqual([]);
+    await conn.closed;
+    expect(sim.controller.commandLog).toContain('disconnect');
+  });
+
+  test('a 10-octet key reported by [v2] is the link\'s key size', async () => {
+    const { adapter, toHost } = await traced({}, { maxKeySize: 10 }, { pairing: { minKeySize: 7 } });
+    const conn = await connect(adapter);
+    expect(await conn.pair()).toMatchObject({ encrypted: true, keySize: 10 });
+    expect(toHost.filter(p => /^04590500[0-9a-f]{4}010a$/.test(p))).toHaveLength(1);
+  });
+
+  test('a 5.2 controller (no [v2]): no Set Event Mask Page 2; Encryption Change [v1], then Read Encryption Key Size', async () => {
+    const { adapter, sim, toController, toHost } = await traced({ encryptionChangeV2: false });
+    expect(toController.filter(p => p.startsWith('01630c'))).toEqual([]);
+    const conn = await connect(adapter);
+    expect(await conn.pair()).toMatchObject({ encrypted: true, keySize: 16 });
+    expect(toHost.filter(p => /^04080400[0-9a-f]{4}01$/.test(p))).toHaveLength(1);
+    expect(toHost.filter(p => p.startsWith('0459'))).toEqual([]);
+    expect(toController.filter(p => p.startsWith(READ_KEY_SIZE))).toHaveLength(1);
+    expect(sim.controller.commandLog).toContain('readEncryptionKeySize');
   });
 });
 

@@ -9,7 +9,8 @@ export const INFO = {
   setEventMask: (c, cmd) => { c.eventMask = cmd.eventMask; c.complete('setEventMask'); },
   reset: c => { c.reset(); c.complete('reset'); },
   readLocalVersionInformation: c => c.complete('readLocalVersionInformation', {
-    hciVersion: 0x0c, hciSubversion: 0x0001, lmpVersion: 0x0c, manufacturer: 0xffff, lmpSubversion: 0x0001,
+    // 5.3 (0x0C), or 5.2 for a controller without Encryption Change [v2] (added in 5.3).
+    hciVersion: c.encryptionChangeV2 ? 0x0c : 0x0b, hciSubversion: 0x0001, lmpVersion: c.encryptionChangeV2 ? 0x0c : 0x0b, manufacturer: 0xffff, lmpSubversion: 0x0001,
   }),
   readLocalSupportedFeatures: c => c.complete('readLocalSupportedFeatures', {
     // LE Supported (Controller) bit 38 and BR/EDR Not Supported bit 37 (Vol 2, Part C, 3.3).
@@ -21,7 +22,7 @@ export const INFO = {
   }),
   readLocalSupportedCommands: c => c.complete('readLocalSupportedCommands', { supportedCommands: c.supportedCommands() }),
   readBdAddr: c => c.complete('readBdAddr', { bdAddr: c.address }),
-  setEventMaskPage2: c => c.complete('setEventMaskPage2'),
+  setEventMaskPage2: (c, cmd) => { c.eventMaskPage2 = cmd.eventMaskPage2; c.complete('setEventMaskPage2'); },
   readLeHostSupport: c => c.complete('readLeHostSupport', { leSupportedHost: 1, unused: 0 }),
   writeLeHostSupport: c => c.complete('writeLeHostSupport'),
   leSetEventMask: (c, cmd) => { c.leEventMask = cmd.leEventMask; c.complete('leSetEventMask'); },

@@ -35,7 +35,7 @@ export const SECURITY = {
         air.controller.ltkRequestFromAir(air.link, cmd.encryptedDiversifier, cmd.randomNumber, key => {
           if (link.closed || air.link.closed) return;
           if (!key) {
-            c.emit({ kind: 'encryptionChange', status: S.pinOrKeyMissing, connectionHandle: link.handle, encryptionEnabled: refresh ? 1 : 0 });
+            c.encryptionChange(link.handle, S.pinOrKeyMissing, refresh ? 1 : 0, 0);
             return;
           }
           if (!equalBytes(key, cmd.longTermKey)) {
@@ -48,7 +48,7 @@ export const SECURITY = {
             l.encrypted = true;
             l.keySize = keySize;
             if (again) ctl.emit({ kind: 'encryptionKeyRefreshComplete', status: 0, connectionHandle: l.handle });
-            else ctl.emit({ kind: 'encryptionChange', status: 0, connectionHandle: l.handle, encryptionEnabled: 1 });
+            else ctl.encryptionChange(l.handle, 0, 1, keySize);
           }
         });
       });
@@ -72,7 +72,7 @@ export const SECURITY = {
       if (!found) {
         // The peripheral's host has no key: LL_REJECT_EXT_IND, PIN or Key Missing.
         pairing?.encryptionChanged(S.pinOrKeyMissing, 0);
-        c.emit({ kind: 'encryptionChange', status: S.pinOrKeyMissing, connectionHandle: link.handle, encryptionEnabled: refresh ? 1 : 0 });
+        c.encryptionChange(link.handle, S.pinOrKeyMissing, refresh ? 1 : 0, 0);
         return;
       }
       if (!equalBytes(found.key, cmd.longTermKey)) {
@@ -84,7 +84,7 @@ export const SECURITY = {
       // Fault injection: a controller that reports a shorter key than was negotiated (KNOB).
       link.keySize = c.options.encryptionKeySize ?? found.keySize;
       if (refresh) c.emit({ kind: 'encryptionKeyRefreshComplete', status: 0, connectionHandle: link.handle });
-      else c.emit({ kind: 'encryptionChange', status: 0, connectionHandle: link.handle, encryptionEnabled: 1 });
+      else c.encryptionChange(link.handle, 0, 1, link.keySize);
       pairing?.encryptionChanged(0, found.keySize);
     });
   },

@@ -32,6 +32,46 @@ describe('host init', () => {
     expect(host.acl.totalCredits).toBe(2);
   });
 
+  // Encryption Change [v2] (Vol 4, Part E, 7.7.8, Core 5.3) is unmasked with Set Event Mask Page 2
+  // (7.3.69, OCF 0x063, bit 25) only when the controller lists the command (Supported Commands octet
+  // 22 bit 2) AND reports HCI version 5.3 (0x0C) or later; a refusal does not fail init.
+  describe('Set Event Mask Page 2 for Encryption Change [v2]', () => {
+    const v = (hciVersion: number) => ({ complete: { hciVersion, hciSubversion: 1, lmpVersion: hciVersion, manufacturer: 0x05f1, lmpSubversion: 1 } });
+    test('5.3 and listed: sent with bit 25 only, after the capability reads and before LE Set Event Mask', async () => {
+      const { ctl, host } = setup();
+      ctl.supportedCommands = commandMask([[22, 2]]);
+      ctl.on('readLocalVersionInformation', v(0x0c));
+      await host.init();
+      const kinds = ctl.kinds();
+      const i = kinds.indexOf('setEventMaskPage2');
+      expect(i).toBeGreaterThan(kinds.indexOf('readLocalSupportedCommands'));
+      expect(kinds[i + 1]).toBe('leSetEventMask');
+      expect(ctl.wire[i]).toBe('01630c08' + '0000000200000000');
+      expect(host.info.supports('setEventMaskPage2')).toBe(true);
+    });
+    test.each([
+      ['5.3 but not listed', 0x0c, [] as Array<[number, number]>],
+      ['listed but 5.2 (no [v2] before 5.3)', 0x0b, [[22, 2]] as Array<[number, number]>],
+      ['listed but 5.0 (btvirt 5.66\'s version, 0x09)', 0x09, [[22, 2]] as Array<[number, number]>],
+    ])('%s: not sent', async (_name, version, bits) => {
+      const { ctl, host } = setup();
+      ctl.supportedCommands = commandMask(bits);
+      ctl.on('readLocalVersionInformation', v(version));
+      await host.init();
+      expect(ctl.kinds()).not.toContain('setEventMaskPage2');
+    });
+    test('listed and refused (Unknown HCI Command): init still completes, the command is marked unsupported', async () => {
+      const { ctl, host } = setup();
+      ctl.supportedCommands = commandMask([[22, 2]]);
+      ctl.on('readLocalVersionInformation', v(0x0d));
+      ctl.on('setEventMaskPage2', { status: 0x01 });
+      await host.init();
+      expect(host.state).toBe('ready');
+      expect(ctl.kinds()).toContain('setEventMaskPage2');
+      expect(host.info.supports('setEventMaskPage2')).toBe(false);
+    });
+  });
+
   test('LE buffer size 0 means shared BR/EDR buffers (Read Buffer Size)', async () => {
     const { ctl, host } = setup();
     ctl.on('leReadBufferSize', { complete: { leAclDataPacketLength: 0, totalNumLeAclDataPackets: 0 } });
