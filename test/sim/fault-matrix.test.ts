@@ -341,8 +341,9 @@ function secInject(w: SecWorld, m: Pairing, f: SecFault): void {
     case 'link lost': sim.loseLink('Matrix'); return;
     case 'Enable Encryption refused': sim.failCommand('leEnableEncryption', 0x0c); return; // Command Disallowed
     case 'Encryption Change error':
-      // The controller reports Encryption Change with MIC Failure status (offset 3: the status octet).
-      sim.inject({ direction: 'toHost', kind: 'encryptionChange', action: { corrupt: { offset: 3, xor: 0x3d } } });
+      // The controller reports Encryption Change [v2] (the sim is 5.3 and the host unmasks it) with MIC
+      // Failure status (offset 3: the status octet).
+      sim.inject({ direction: 'toHost', kind: 'encryptionChangeV2', action: { corrupt: { offset: 3, xor: 0x3d } } });
       return;
     // encrypt(): the peer forgot its bond (set when its link was made). Pairing: the peer's host does
     // not give its controller the key it just made (LTK request answered negatively).

@@ -21,8 +21,8 @@ function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr:
 
 test('blewire decode --json on a truncated file prints every good record, then the error, and exits 1', async () => {
   const whole = readFileSync(join(ROOT, 'captures/sim-heart-rate/capture.btsnoop'));
-  // Cut inside record 72 (of 109): 71 whole records stay.
-  const cut = 2959 + 20;
+  // Cut inside record 72 (of 111): 71 whole records stay.
+  const cut = 2954 + 20;
   const file = join(dir, 'truncated.btsnoop');
   writeFileSync(file, whole.subarray(0, cut));
   const good = [...parseCapture(new Uint8Array(whole))].filter(r => r.frame <= 71).length;
@@ -32,7 +32,7 @@ test('blewire decode --json on a truncated file prints every good record, then t
   expect(code).toBe(1);
   const records = stdout.split('\n').filter(Boolean).map(l => JSON.parse(l) as { frame: number; type: string }).filter(j => j.type !== 'l2cap');
   expect(records.map(r => r.frame)).toEqual(Array.from({ length: good }, (_, i) => i + 1));
-  expect(stderr).toBe("blewire decode: capture: cannot decode btsnoop record 72 at offset 2959: the file ends 20 byte(s) into a 24-byte header\n");
+  expect(stderr).toBe("blewire decode: capture: cannot decode btsnoop record 72 at offset 2954: the file ends 20 byte(s) into a 24-byte header\n");
 }, 60_000);
 
 test('blewire decode (human form) on the same truncated file ends its output with record 71', async () => {
