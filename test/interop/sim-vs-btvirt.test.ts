@@ -12,6 +12,7 @@
 // | local disconnect reason            | the reason the host sent (0x13)    | 0x16 Terminated By Local Host    | reason compared per side (asserted)   |
 // | LE Read Buffer Size [v2]           | unknown on the LE socket (0x01)    | configured off for this run      | sim runs with bufferSizeV2: false     |
 // | unknown opcode                     | Command Status 0x01                | Command Complete 0x01            | both become "unknown command <opcode>"|
+// | Set Event Mask Page 2 ([v2])       | version 5.0, LE type does not list | 5.3: the host unmasks [v2]       | sim runs with encryptionChangeV2: false|
 //
 // The simulator is configured like btvirt's LE-only 4.x controller (no extended advertising, no data
 // length, legacy buffer size) so that the host takes the same path through init on both.
@@ -133,7 +134,7 @@ describe('simulator vs btvirt: the same HCI exchange', () => {
 
     // ---- simulator, configured like btvirt's LE-only controller, with a peripheral serving the same value.
     const sim = createSimulator({
-      name: 'btvirt-like', controller: { extended: false, bufferSizeV2: false, dataLength: false, phy2m: false, aclBuffers: { length: 192, count: 1 } },
+      name: 'btvirt-like', controller: { extended: false, bufferSizeV2: false, encryptionChangeV2: false, dataLength: false, phy2m: false, aclBuffers: { length: 192, count: 1 } },
       peripherals: [{ address: '00:AA:01:01:00:42', addressType: 'public', advertising: { data: { raw: AD }, intervalMs: 100 },
         gatt: [{ uuid: 0x1800, characteristics: [{ uuid: 0x2a00, properties: ['read'], value: DEVICE_NAME }] }] }],
     });
