@@ -326,6 +326,15 @@ export class AttBearer implements ChannelReceiver {
     this.securityRaiser = fn;
   }
 
+  /**
+   * Raise the link's security for a security error response (0x05 / 0x0C / 0x0F) outside request()'s
+   * own retry (a long write refused at Execute Write redoes the whole write): true when it did.
+   */
+  raiseSecurity(errorCode: number): Promise<boolean> {
+    const raise = this.securityRaiser;
+    return raise && SECURITY_ERRORS.has(errorCode) ? raise(errorCode) : Promise.resolve(false);
+  }
+
   private requestOnce<K extends RequestKind>(pdu: AttPduOf<K>, options: RequestOptions): Promise<ResponseFor<K>> {
     const what = pdu.kind;
     if (this.client.tag === 'closed') return Promise.reject(this.closedError(what));

@@ -22,7 +22,7 @@ import { AttBearer } from '../att/bearer.js';
 import { ATT_MAX_VALUE_LENGTH, AttErrorCode } from '../att/constants.js';
 import type { AttPdu, AttPduOf, RequestKind, ResponseFor } from '../att/pdus.js';
 import { is16, uuid as toUuid, uuidFromBytes, uuidToBytes, type Uuid } from '../codec/uuid.js';
-import { AttError, InvalidStateError, ProtocolError, ArgumentError } from '../errors.js';
+import { AttError, DisconnectedError, InvalidStateError, ProtocolError, ArgumentError } from '../errors.js';
 import { CHARACTERISTIC_PROPERTIES, GattType } from './constants.js';
 import { attSignature } from './signing.js';
 import { decodeGattValue, type GattValue, type GattValueKind } from './values.js';
@@ -419,9 +419,34 @@ export async function writeWithoutResponse(bearer: AttBearer, handle: number, va
 /**
  * Prepare every part, checking each echo, then execute (Vol 3, Part G, 4.9.4 long write and 4.9.5
  * reliable write). A differing echo cancels the whole queue (Execute Write, flags 0x00) and rejects
- * with ProtocolError; an error mid-way cancels too.
+ * with ProtocolError; an error mid-way cancels too. A Prepare Write refused for security is retried
+ * by the bearer after pairing (the refused part was not queued). An Execute Write refused for security
+ * (a server that checks permissions only when it writes) is never sent again alone, since the server
+ * may have emptied its queue: once the link's security is raised the queue is cancelled (flags 0x00,
+ * harmless on an empty one) and the whole write is prepared and executed again, once.
  */
 export async function reliableWrite(bearer: AttBearer, writes: Array<{ handle: number; value: Uint8Array }>, signal: Signal, what = 'reliable write'): Promise<void> {
+  await prepareAll(bearer, writes, signal, what);
+  try {
+    await bearer.request({ kind: 'executeWriteReq', flags: 1 }, { signal });
+    return;
+  } catch (e) {
+    if (!(e instanceof AttError) || signal?.aborted || bearer.isClosed) throw e;
+    let raised: boolean;
+    try {
+      raised = await bearer.raiseSecurity(e.errorCode);
+    } catch (failure) {
+      if (failure instanceof DisconnectedError) throw failure;
+      throw e.withSecurityFailure(failure);
+    }
+    if (!raised) throw e;
+  }
+  await bearer.request({ kind: 'executeWriteReq', flags: 0 }).catch(() => {});
+  await prepareAll(bearer, writes, signal, what);
+  await bearer.request({ kind: 'executeWriteReq', flags: 1 }, { signal });
+}
+
+async function prepareAll(bearer: AttBearer, writes: Array<{ handle: number; value: Uint8Array }>, signal: Signal, what: string): Promise<void> {
   const chunk = bearer.mtu - 5;
   let prepared = false;
   try {
@@ -444,7 +469,6 @@ export async function reliableWrite(bearer: AttBearer, writes: Array<{ handle: n
     }
     throw e;
   }
-  await bearer.request({ kind: 'executeWriteReq', flags: 1 }, { signal });
 }
 
 /**

@@ -247,14 +247,26 @@ describe('ATT security errors on an encrypted link, and long writes (Vol 3, Part
     expect(att.filter(p => p[0] === 0x18).map(p => p[1])).toEqual([0x01]);
   });
 
-  test('an Execute Write refused with 0x05 is not sent again (the server may have dropped its queue): the AttError reaches the caller', async () => {
+  test('an Execute Write refused with 0x05 is never resent alone (the server may have dropped its queue): pairs, cancels the queue, redoes the whole write once', async () => {
     const { adapter, sim } = await up({ protect: [{ opcode: 0x18 }] }, { mtu: 23 });
     const conn = await connect(adapter);
     const att = hostPdus(sim, 0x0004);
     const cp = await conn.characteristic(0x180d, 0x2a39);
-    const err = await cp.write(new Uint8Array(40)).catch(e => e);
-    expect(err).toMatchObject({ code: 'EATT', errorCode: 0x05 });
+    await cp.write(new Uint8Array(40));
+    expect(conn.security.encrypted).toBe(true);
+    // Execute (refused), Execute flags 0x00 (cancel), then the prepares again and one Execute 0x01.
+    expect(att.filter(p => p[0] === 0x18).map(p => p[1])).toEqual([0x01, 0x00, 0x01]);
+    expect(att.filter(p => p[0] === 0x16).map(p => p[3]! | p[4]! << 8)).toEqual([0, 18, 36, 0, 18, 36]);
+  });
+
+  test('an Execute Write refused with 0x05 and the retry turned off: the AttError reaches the caller, Execute sent once', async () => {
+    const { adapter, sim } = await up({ protect: [{ opcode: 0x18 }] }, { mtu: 23, pairing: { retryOnSecurityError: false } });
+    const conn = await connect(adapter);
+    const att = hostPdus(sim, 0x0004);
+    const cp = await conn.characteristic(0x180d, 0x2a39);
+    expect(await cp.write(new Uint8Array(40)).catch(e => e)).toMatchObject({ code: 'EATT', errorCode: 0x05 });
     expect(att.filter(p => p[0] === 0x18).map(p => p[1])).toEqual([0x01]);
+    expect(conn.security.encrypted).toBe(false);
   });
 });
 
