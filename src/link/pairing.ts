@@ -81,6 +81,12 @@ export interface PairingPolicy extends PairingHandlers {
   /** Refuse LE legacy pairing (default false). */
   secureConnectionsOnly?: boolean;
   /**
+   * Offer LE Secure Connections (default true). false clears the SC bit in our AuthReq (Vol 3, Part H,
+   * 3.5.1), so the pairing is LE legacy: weaker (a passive listener can recover a Just Works or Passkey
+   * key), for peers and tests that need legacy pairing only.
+   */
+  secureConnections?: boolean;
+  /**
    * Smallest encryption key size accepted, 7..16 octets (default 16). Lower it only for old devices:
    * a short key can be forced by an attacker and brute-forced (KNOB).
    */
@@ -500,6 +506,7 @@ export class LinkPairing implements SmpHandler {
       mitm: policy.mitm ?? (policy.io !== undefined && policy.io !== 'noInputNoOutput'),
       requireMitm: policy.mitm ?? false,
       secureConnectionsOnly: policy.secureConnectionsOnly ?? false,
+      secureConnections: policy.secureConnections ?? true,
       minKeySize: policy.minKeySize ?? 16,
       attempts: this.ctx.attempts,
       peerIdentity: () => this.link.identity,
@@ -853,6 +860,9 @@ export function checkPolicy(p: PairingPolicy): ArgumentError | undefined {
   }
   if (p.minKeySize !== undefined && !(Number.isInteger(p.minKeySize) && p.minKeySize >= 7 && p.minKeySize <= 16)) {
     return new ArgumentError('pair: minKeySize must be 7..16 (Vol 3, Part H, 2.3.4)');
+  }
+  if (p.secureConnectionsOnly && p.secureConnections === false) {
+    return new ArgumentError('pair: secureConnectionsOnly needs secureConnections');
   }
   const oob = checkOob(p.oob);
   if (oob) return oob;
