@@ -88,6 +88,17 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   }
 
   /**
+   * Our LE Secure Connections OOB data for the next pairing on this link (Vol 3, Part H, 2.3.5.6.4):
+   * `{ r, c }` (16 octets each, MSO first) to give the peer out of band; the peer pairs (or we call
+   * pair()) with it as `oob: { peer }` on its side. Each pairing uses the data once: call again for the
+   * next. Throws InvalidStateError when pairing is turned off on the adapter.
+   */
+  localOobData(): { r: Uint8Array; c: Uint8Array } {
+    if (!this.link.pairing) throw new InvalidStateError('localOobData: pairing is turned off on this adapter (Adapter.open({ pairing: false }))');
+    return this.link.pairing.localOobData();
+  }
+
+  /**
    * Encrypt the link with the stored bond (HCI LE Enable Encryption; no pairing). Rejects with
    * InvalidStateError when there is no bond, HciStatusError when the peer refuses the key (0x06 PIN
    * or Key Missing: the peer forgot the bond; pair() again). Default deadline 40 s.

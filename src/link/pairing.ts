@@ -33,7 +33,8 @@ import {
 import { statusName } from '../hci/status.js';
 import { log } from '../log.js';
 import { abortedError, canAbort, deadline, type OperationOptions } from '../operation.js';
-import { randomBytes, type P256KeyPair } from '../platform/crypto.js';
+import { p256Generate, randomBytes, type P256KeyPair } from '../platform/crypto.js';
+import { f4 } from '../smp/crypto.js';
 import type { PairingAttempts } from '../smp/attempts.js';
 import { bondFromPairing, type Bond, type BondStore } from '../smp/bonds.js';
 import { isAuthenticated, type PairingMethod } from '../smp/methods.js';
@@ -487,7 +488,26 @@ export class LinkPairing implements SmpHandler {
 
   // ---- the session ---------------------------------------------------------------------------------
 
-  private newSession(policy: PairingPolicy): SmpSession {
+  /** Our SC OOB data handed out for the next pairing on this link (its key pair and r), until a session takes it. */
+  private oobSeed: { keyPair: P256KeyPair; r: Uint8Array } | undefined;
+
+  /**
+   * Our LE Secure Connections OOB data for the next pairing on this link (Vol 3, Part H, 2.3.5.6.4):
+   * r and c = f4(PKx, PKx, r, 0), MSO first, to give the peer out of band (NFC, a QR code…). The next
+   * pairing uses the key pair it was made from; each pairing takes it once (call again for the next).
+   */
+  localOobData(): { r: Uint8Array; c: Uint8Array } {
+    this.oobSeed ??= {
+      keyPair: this.ctx.entropy?.keyPair?.() ?? p256Generate(),
+      r: (this.ctx.entropy?.random ?? randomBytes)(16),
+    };
+    const { keyPair, r } = this.oobSeed;
+    return { r: r.slice(), c: f4(keyPair.x, keyPair.x, r, 0) };
+  }
+
+  /** `pairing`: the session is made for a pairing starting now (it takes our handed-out OOB data). */
+  private newSession(policy: PairingPolicy, pairing = true): SmpSession {
+    const oobSeed = pairing ? this.oobSeed : undefined;
     this.policyInUse = policy;
     // Our CSRK for this bond (only asked for with `signing`): random, from the session's source.
     const csrk = policy.signing && (policy.bond ?? true) ? (this.ctx.entropy?.random ?? randomBytes)(16) : undefined;
@@ -514,8 +534,10 @@ export class LinkPairing implements SmpHandler {
       ...(keys ? { keys } : {}),
       ...(policy.allowDebugKeys ? { allowDebugKeys: true } : {}),
       ...(this.ctx.entropy?.random ? { random: this.ctx.entropy.random } : {}),
-      ...(this.ctx.entropy?.keyPair ? { keyPair: this.ctx.entropy.keyPair() } : {}),
+      ...(this.ctx.entropy?.keyPair && !oobSeed ? { keyPair: this.ctx.entropy.keyPair() } : {}),
+      ...(oobSeed ? { localOob: oobSeed } : {}),
     });
+    if (oobSeed) this.oobSeed = undefined;
     this.session = s;
     return s;
   }
@@ -559,7 +581,7 @@ export class LinkPairing implements SmpHandler {
         this.newSession(this.ctx.policy());
         this.progress({ stage: 'started', role: 'responder' });
       } else if (!this.session) {
-        this.newSession(this.ctx.policy());
+        this.newSession(this.ctx.policy(), false);
       }
     }
     this.session!.receive(frame);

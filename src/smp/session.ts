@@ -122,6 +122,11 @@ export interface SmpSessionOptions {
    * comes from `localOobData()`.
    */
   readonly oob?: { readonly legacyTk?: Uint8Array; readonly peer?: { readonly r: Uint8Array; readonly c: Uint8Array } };
+  /**
+   * Our SC OOB data as handed out before this session existed (2.3.5.6.4): the key pair and r it was
+   * made from. The session pairs with that key pair, and `localOobData()` returns that r and c.
+   */
+  readonly localOob?: { readonly keyPair: P256KeyPair; readonly r: Uint8Array };
   /** What we distribute besides the LTK: our IRK with our identity address, our CSRK (wire order). */
   readonly keys?: { readonly irk?: Uint8Array; readonly identity?: SmpAddress; readonly csrk?: Uint8Array };
   /** Accept a peer presenting the SC debug key (2.3.5.6.1; anyone can decrypt such a link). Default false. */
@@ -295,6 +300,11 @@ export class SmpSession {
     this.minKeySize = options.minKeySize ?? 16;
     this.maxKeySize = options.maxKeySize ?? 16;
     this.peerOob = options.oob?.peer;
+    if (options.localOob) {
+      const { keyPair, r } = options.localOob;
+      this.keyPairCache = keyPair;
+      this.localOob = { r, c: f4(keyPair.x, keyPair.x, r, 0) };
+    }
     if (!(this.minKeySize >= 7 && this.minKeySize <= 16) || !(this.maxKeySize >= this.minKeySize && this.maxKeySize <= 16)) {
       throw new ArgumentError('minKeySize must be 7..16 and maxKeySize minKeySize..16 (Vol 3, Part H, 2.3.4)');
     }

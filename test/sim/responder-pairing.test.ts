@@ -112,7 +112,7 @@ const opcodes = (smp: Array<{ dir: Dir; hex: string }>, dir: Dir): string[] => s
 
 describe('our peripheral as the SMP responder, methods (a blewire central over SimAir)', () => {
   const cases: Array<{ name: string; p: PairingPolicy; c: PairingPolicy; method: string; pres: string; level: 2 | 3 | 4; authenticated: boolean;
-    rounds?: number; keys?: boolean; legacy?: boolean }> = [
+    rounds?: number; keys?: boolean; legacy?: boolean; scOob?: boolean }> = [
     { name: 'SC Just Works', p: {}, c: {}, method: 'justWorks', pres: '02030029100909', level: 2, authenticated: false },
     { name: 'SC Numeric Comparison, both confirm', p: { io: 'displayYesNo' }, c: { io: 'displayYesNo' }, method: 'numericComparison',
       pres: '0201002d100909', level: 4, authenticated: true },
@@ -122,6 +122,8 @@ describe('our peripheral as the SMP responder, methods (a blewire central over S
       method: 'passkeyInitiatorDisplays', pres: '0202002d100909', level: 4, authenticated: true, rounds: 20 },
     { name: 'SC Just Works with privacy and signing on both sides', p: { signing: true }, c: { signing: true }, method: 'justWorks',
       pres: '02030029100f0f', level: 2, authenticated: false, keys: true },
+    { name: 'SC OOB (our peripheral\'s r and c handed to the central out of band)', p: {}, c: {}, method: 'oob',
+      pres: '02030029100909', level: 4, authenticated: true, scOob: true },
     { name: 'LE legacy Just Works', p: { secureConnections: false }, c: {}, method: 'justWorks', pres: '02030021100909',
       level: 2, authenticated: false, legacy: true },
     { name: 'LE legacy Passkey Entry, our peripheral displays, the central types', p: { secureConnections: false, io: 'displayOnly' },
@@ -142,6 +144,8 @@ describe('our peripheral as the SMP responder, methods (a blewire central over S
         onPasskeyDisplay: n => displayed(n), onPasskeyRequest: async () => (shown.typed = await passkey) };
       const t = await pairOfAdapters(pPolicy, k.keys ?? false);
       let link = await connect(t.peripheral, t.central);
+      // SC OOB: our r and c = f4(PKb, PKb, rb, 0) (2.3.5.6.4), as the user would carry them to the central.
+      if (k.scOob) Object.assign(cPolicy, { oob: { peer: link.incoming.localOobData() } });
       const state = await link.conn.pair(cPolicy);
       expect(state).toMatchObject({ level: k.level, encrypted: true, keySize: 16, authenticated: k.authenticated, secureConnections: !k.legacy, bonded: true });
       const paired = await until(t.air, () => link.seen.find(p => p.stage === 'paired'), 'peripheral paired');
@@ -159,6 +163,8 @@ describe('our peripheral as the SMP responder, methods (a blewire central over S
       expect(smp[0]!.hex.slice(0, 2)).toBe('01');
       const ourResponse = smp.find(r => r.dir === 'tx' && r.hex.startsWith('02'))!;
       expect(ourResponse.hex.slice(0, 8)).toBe(k.pres.slice(0, 8));
+      // The central's OOB data flag: set when it holds our OOB data (SC OOB) or a TK (legacy OOB).
+      expect(smp[0]!.hex.slice(4, 6)).toBe(k.scOob || k.method === 'oob' ? '01' : '00');
       // Key distribution (2.4.3): without privacy and signing each side sends only EncKey|LinkKey (0x09,
       // the LTK coming from f5 in SC); with both, EncKey|IdKey|SignKey|LinkKey (0x0f) each way.
       expect(ourResponse.hex.slice(10)).toBe(k.pres.slice(10));
@@ -283,6 +289,41 @@ describe('responder fault matrix', () => {
     expect(failed.error).toBeInstanceOf(BlewireError);
     expect(await t.peripheralBonds.list()).toEqual([]);
     expect(await closeAndCountTimers(t)).toBe(0);
+  });
+
+  test('SC OOB: the central claims our OOB data but our peripheral handed none out: 0x02 OOB Not Available from us', async () => {
+    const t = await pairOfAdapters({});
+    const link = await connect(t.peripheral, t.central);
+    // OOB data from some other device (a stale QR code): valid shape, not ours.
+    const err = await link.conn.pair({ oob: { peer: { r: new Uint8Array(16).fill(1), c: new Uint8Array(16).fill(2) } } }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'ESMP', reason: 0x02, reasonName: 'OOB Not Available' });
+    const failed = await until(t.air, () => link.seen.find(p => p.stage === 'failed'), 'peripheral failed') as Extract<PairingProgress, { stage: 'failed' }>;
+    expect(failed.error).toMatchObject({ reason: 0x02 });
+    expect(t.peripheralTap.smp.filter(r => r.hex.startsWith('05'))).toEqual([{ dir: 'tx', hex: '0502' }]);
+    expect(await t.peripheralBonds.list()).toEqual([]);
+    expect(await closeAndCountTimers(t)).toBe(0);
+  });
+
+  test('SC OOB data is used by one pairing only: the next one gets new data, and the old data no longer pairs', async () => {
+    const t = await pairOfAdapters({});
+    const link = await connect(t.peripheral, t.central);
+    const first = link.incoming.localOobData();
+    expect(link.incoming.localOobData()).toEqual(first); // the same until a pairing takes it
+    // The central pairs with a forged c: it checks Cb = f4(PKb, PKb, rb, 0) and fails (0x04, 2.3.5.6.4).
+    const forged = { r: first.r, c: first.c.map((b, i) => (i === 0 ? b ^ 1 : b)) };
+    const err = await link.conn.pair({ oob: { peer: forged } }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'ESMP', reason: 0x04 });
+    await until(t.air, () => link.seen.find(p => p.stage === 'failed'), 'peripheral failed');
+    // Past the repeated-attempts wait (2.3.6), the old data again: that pairing took it, so we have none.
+    await t.air.clock.delay(3000);
+    const stale = await link.conn.pair({ oob: { peer: first } }).catch((e: unknown) => e);
+    expect(stale).toMatchObject({ code: 'ESMP', reason: 0x02 });
+    await t.air.clock.delay(5000);
+    const second = link.incoming.localOobData();
+    expect(toHex(second.r)).not.toBe(toHex(first.r));
+    expect(toHex(second.c)).not.toBe(toHex(first.c));
+    expect(await link.conn.pair({ oob: { peer: second }, timeout: 40_000 }).catch((e: unknown) => e)).toMatchObject({ level: 4, authenticated: true });
+    expect(await until(t.air, () => link.seen.find(p => p.stage === 'paired'), 'peripheral paired')).toMatchObject({ method: 'oob' });
   });
 
   test('a wrong confirm value from the initiator (SC Passkey round 1 corrupted): Pairing Failed 0x04 from us, no bond', async () => {
