@@ -255,6 +255,38 @@ describe('our peripheral as the SMP responder, methods (a blewire central over S
   });
 });
 
+describe('SC OOB the other way: our peripheral holds the central\'s OOB data', () => {
+  for (const both of [false, true]) {
+    test(`the central's r and c given to our peripheral${both ? ', and ours to the central' : ' only'}: OOB, authenticated, bonded`, async () => {
+      const t = await pairOfAdapters({});
+      const link = await connect(t.peripheral, t.central);
+      // The central's data reaches our peripheral's policy out of band (2.3.5.6.4: either side's data suffices).
+      t.peripheral.setPairingPolicy({ oob: { peer: link.conn.localOobData() } });
+      const state = await link.conn.pair(both ? { oob: { peer: link.incoming.localOobData() } } : {});
+      expect(state).toMatchObject({ level: 4, authenticated: true, secureConnections: true, bonded: true });
+      expect(await until(t.air, () => link.seen.find(p => p.stage === 'paired'), 'peripheral paired')).toMatchObject({ method: 'oob', authenticated: true });
+      // OOB data flags on the wire: the central's request says whether it holds ours; our response says we hold its.
+      const smp = t.peripheralTap.smp;
+      expect(smp[0]!.hex.slice(0, 6)).toBe(both ? '010301' : '010300');
+      expect(smp.find(r => r.dir === 'tx' && r.hex.startsWith('02'))!.hex.slice(0, 6)).toBe('020301');
+      let pbs = await t.peripheralBonds.list();
+      for (let i = 0; i < 200 && pbs.length === 0; i++) { await t.air.clock.delay(5); pbs = await t.peripheralBonds.list(); }
+      expect(hex(pbs[0]?.ltk?.key)).toBe(hex((await t.centralBonds.list())[0]?.ltk?.key));
+      expect(pbs[0]).toMatchObject({ authenticated: true, secureConnections: true });
+    });
+  }
+  test('a forged c from the central: our peripheral checks Ca = f4(PKa, PKa, ra, 0) and sends 0x04', async () => {
+    const t = await pairOfAdapters({});
+    const link = await connect(t.peripheral, t.central);
+    const real = link.conn.localOobData();
+    t.peripheral.setPairingPolicy({ oob: { peer: { r: real.r, c: real.c.map((b, i) => (i === 15 ? b ^ 0x40 : b)) } } });
+    const err = await link.conn.pair().catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'ESMP', reason: 0x04, reasonName: 'Confirm Value Failed' });
+    expect(t.peripheralTap.smp.filter(r => r.hex.startsWith('05'))).toEqual([{ dir: 'tx', hex: '0504' }]);
+    expect(await t.peripheralBonds.list()).toEqual([]);
+  });
+});
+
 describe('responder fault matrix', () => {
   test('LE legacy OOB with different TKs on the two sides: our check of the central\'s confirm fails, 0x04 from us', async () => {
     const t = await pairOfAdapters({ secureConnections: false, oob: { legacyTk: TK } });
