@@ -263,16 +263,15 @@ export class Adapter extends EventEmitter<AdapterEvents> {
     const events = this as EventEmitter;
     events.on('newListener', (name: string | symbol) => {
       // Emitted before the listener is added: there will be one.
-      if (name === 'advertisement' && this.advertisementFeed === undefined) {
-        this.advertisementFeed = this.scanner.onAdvertisement(ad => { this.emit('advertisement', ad); });
-      }
+      if (name === 'advertisement') this.syncAdvertisementFeed(true);
     });
     events.on('removeListener', (name: string | symbol) => { if (name === 'advertisement') this.syncAdvertisementFeed(); });
     this.syncAdvertisementFeed();
   }
 
-  private syncAdvertisementFeed(): void {
-    const want = this.listenerCount('advertisement') > 0;
+  /** Subscribe or unsubscribe the feed to match the listeners (`coming`: one is about to be added). */
+  private syncAdvertisementFeed(coming = false): void {
+    const want = coming || this.listenerCount('advertisement') > 0;
     if (want && this.advertisementFeed === undefined) {
       this.advertisementFeed = this.scanner.onAdvertisement(ad => { this.emit('advertisement', ad); });
     } else if (!want && this.advertisementFeed !== undefined) {

@@ -443,11 +443,15 @@ export class Gateway {
   private forget(d: DeviceRecord): void {
     this.devices.delete(d.address);
     this.limiter.forget(d);
-    if (d.waiting) {
-      d.waiting = false;
-      this.waiting.delete(d);
-    }
+    this.unwait(d);
     d.ad = undefined;
+  }
+
+  /** Out of the backlog (published, evicted or expired). */
+  private unwait(d: DeviceRecord): void {
+    if (!d.waiting) return;
+    d.waiting = false;
+    this.waiting.delete(d);
   }
 
   /** The broker link has room: publish the backlog, oldest first, while it lasts. */
@@ -489,10 +493,7 @@ export class Gateway {
       }
       return;
     }
-    if (d.waiting) {
-      d.waiting = false;
-      this.waiting.delete(d);
-    }
+    this.unwait(d);
     d.ad = undefined;
     this.limiter.published(d, mono);
     d.fpLength = fingerprint(ad.data, ad.scanResponse);
