@@ -61,8 +61,13 @@ interface Link {
 /** Resolves with the first progress event of `conn` that matches. */
 function stage(conn: Connection, match: (p: PairingProgress) => boolean, timeoutMs = 10_000): Promise<PairingProgress> {
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => { conn.off('pairing', on); reject(new Error(`no matching pairing progress within ${timeoutMs} ms`)); }, timeoutMs);
+    const seen: string[] = [];
+    const timer = setTimeout(() => {
+      conn.off('pairing', on);
+      reject(new Error(`no matching pairing progress within ${timeoutMs} ms (${conn.role} saw: ${seen.join(', ') || 'nothing'})`));
+    }, timeoutMs);
     const on = (p: PairingProgress): void => {
+      seen.push(p.stage);
       if (!match(p)) return;
       clearTimeout(timer);
       conn.off('pairing', on);
@@ -277,9 +282,12 @@ describe('pairing between two blewire adapters over btvirt (btvirt checks the LT
       expect(link.conn.connected).toBe(true);
 
       // Pair afresh on the same link: a new key, both bonded again, and it encrypts the next link.
+      // Listen before pairing: SC distributes no keys here, so the peripheral may reach 'paired' on its
+      // own Encryption Change before the central's pair() resolves.
+      const peripheralPaired = stage(link.incoming, p => p.stage === 'paired');
       const state = await link.conn.pair();
       expect(state).toMatchObject({ encrypted: true, bonded: true });
-      await stage(link.incoming, p => p.stage === 'paired');
+      await peripheralPaired;
       const [fresh] = await pair.central.bonds.list();
       expect(hex(fresh!.ltk!.key)).not.toBe(hex(good.ltk!.key));
       expect(hex((await pair.peripheral.bonds.list())[0]!.ltk!.key)).toBe(hex(fresh!.ltk!.key));
