@@ -91,8 +91,8 @@ export interface AdapterOpenOptions {
    */
   bonds?: string | BondStore | false;
   /**
-   * FOR TESTS AND REPLAY ONLY: where pairing takes its random values and P-256 key pairs (default the
-   * OS CSPRNG). A recorded pairing replays byte for byte only when both runs draw the same values
+   * FOR TESTS AND REPLAY ONLY: where pairing takes its random values and P-256 key pairs, and (with
+   * `privacy`) the random part of our RPAs (default the OS CSPRNG). A recorded pairing replays byte for byte only when both runs draw the same values
    * (src/tooling/entropy.ts makes a seeded source for scenarios). Whoever knows the source knows the
    * keys of every pairing made with it: never set this on a device people use.
    */
@@ -301,6 +301,8 @@ export class Adapter extends EventEmitter<AdapterEvents> {
     if (localKeys) {
       this.localPrivacy = new LocalPrivacy({
         irk: localKeys.irk, clock, intervalMs: rotateMsOf(opts.privacy),
+        // A recorded session's RPAs replay only when their prand comes from its seed (tests and replay only).
+        ...(opts.pairingEntropy?.random ? { random: opts.pairingEntropy.random } : {}),
         // Between connection attempts, scanning paused, legacy advertising off (Vol 4, Part E, 7.8.4).
         apply: rpa => this.connectionManager.initiator.exclusive(() => this.connectionManager.advertiser.readdress(rpa, async () => {
           await this.host.command({ kind: 'leSetRandomAddress', randomAddress: rpa });
@@ -416,7 +418,7 @@ export class Adapter extends EventEmitter<AdapterEvents> {
     };
     // Each extended advertising set gets an RPA of its own (LE Set Advertising Set Random Address, 7.8.52),
     // and a new one at every rotation: sets cannot be linked by their address (Vol 3, Part C, 10.7).
-    if (localKeys) this.connectionManager.advertiser.setRpa = () => generateRpa(localKeys.irk);
+    if (localKeys) this.connectionManager.advertiser.setRpa = () => generateRpa(localKeys.irk, opts.pairingEntropy?.random);
     this.watchAdvertisementListeners();
     this.connectionManager.onConnection(link => {
       const conn = this.newConnection(link);

@@ -62,3 +62,15 @@ export function seededPairingEntropy(seed: string): PairingEntropy {
     },
   };
 }
+
+/**
+ * Our IRK for a recorded session with our own privacy (scenario.json `host.privacy`): the first 16
+ * octets of SHA-256(seed ‖ "irk" ‖ 0), so the recording and every replay make the same RPAs (Vol 6,
+ * Part B, 1.3.2.2) and distribute the same Identity Information. Tests and replay only, like the rest.
+ */
+export function seededIrk(seed: string): Uint8Array {
+  if (typeof seed !== 'string' || seed.length === 0 || seed.length > MAX_SEED_LENGTH) {
+    throw new ArgumentError(`a pairing seed is a string of 1 to ${MAX_SEED_LENGTH} characters`);
+  }
+  return digest(seed, 'irk', 0).slice(0, 16);
+}

@@ -55,6 +55,12 @@ export interface RecordScenarioOptions {
   /** Per-operation timeout of the session (ms); stored as `host.timeoutMs` so the replay runs with it. */
   timeoutMs?: number;
   onPeerAction?: RunSessionOptions['onPeerAction'];
+  /** Our own privacy (the session's `privacy`); stored as `host.privacy`. */
+  privacy?: boolean;
+  onAddress?: RunSessionOptions['onAddress'];
+  onStep?: RunSessionOptions['onStep'];
+  /** Asked once the session ended: keys the peer's own store reported (stored as `peerKeys`). */
+  peerKeys?: () => Record<string, string> | undefined;
 }
 
 /**
@@ -108,6 +114,7 @@ export async function recordScenario(o: RecordScenarioOptions): Promise<Scenario
     result = await runSession(steps, { transport: recorder, baseDir: out, ...(clock ? { clock } : {}), ...(randomAddress ? { randomAddress } : {}),
       ...(o.pairingSeed !== undefined ? { pairingSeed: o.pairingSeed } : {}), ...(o.timeoutMs !== undefined ? { timeoutMs: o.timeoutMs } : {}),
       ...(o.onPeerAction ? { onPeerAction: o.onPeerAction } : {}),
+      ...(o.privacy ? { privacy: true } : {}), ...(o.onAddress ? { onAddress: o.onAddress } : {}), ...(o.onStep ? { onStep: o.onStep } : {}),
       ...(o.onPasskeyDisplay ? { onPasskeyDisplay: o.onPasskeyDisplay } : {}),
       ...(o.onPasskeyRequest ? { onPasskeyRequest: o.onPasskeyRequest } : {}),
       ...(o.onNumericComparison ? { onNumericComparison: o.onNumericComparison } : {}) });
@@ -120,8 +127,9 @@ export async function recordScenario(o: RecordScenarioOptions): Promise<Scenario
     ...(o.description ? { description: o.description } : {}),
     capture: 'capture.btsnoop',
     steps: formatSteps(steps),
-    ...(o.randomAddress || o.pairingSeed !== undefined || o.timeoutMs !== undefined ? { host: {
+    ...(o.randomAddress || o.pairingSeed !== undefined || o.timeoutMs !== undefined || o.privacy ? { host: {
       ...(o.randomAddress ? { randomAddress: o.randomAddress } : {}),
+      ...(o.privacy ? { privacy: true } : {}),
       ...(o.pairingSeed !== undefined ? { pairingSeed: o.pairingSeed } : {}),
       ...(o.timeoutMs !== undefined ? { timeoutMs: o.timeoutMs } : {}),
     } } : {}),
@@ -134,6 +142,7 @@ export async function recordScenario(o: RecordScenarioOptions): Promise<Scenario
       ...(o.hardware ? { hardware: o.hardware } : {}),
     },
     masks: masksFor(capture, fresh),
+    ...(o.peerKeys?.() ? { peerKeys: o.peerKeys()! } : {}),
     ...(o.replay ? { replay: o.replay } : {}),
     expect: result,
   };

@@ -25,8 +25,9 @@ export interface ScenarioFile {
    * `pairingSeed`: pairing's random values and key pairs came from this seed (src/tooling/entropy.ts;
    * tests and replay only), so the replay draws the same ones and checks the SMP octets as recorded.
    * `timeoutMs`: the session's per-operation timeout when it was not the default (a slow peer).
+   * `privacy`: our own privacy was on (RPAs of the IRK seeded from pairingSeed; session option `privacy`).
    */
-  host?: { randomAddress?: string | 'fresh'; pairingSeed?: string; timeoutMs?: number };
+  host?: { randomAddress?: string | 'fresh'; pairingSeed?: string; timeoutMs?: number; privacy?: boolean };
   recordedWith: {
     transport: string;
     controller: string;
@@ -38,6 +39,11 @@ export interface ScenarioFile {
     hardware?: string;
   };
   masks: ReplayMask[];
+  /**
+   * Keys as the PEER's own store holds them, read out of band when recording (e.g. bluetoothd's info
+   * file: `localSignatureKey`, its CSRK), hex as that store writes them: tests check the capture against them.
+   */
+  peerKeys?: Record<string, string>;
   replay?: Pick<ReplayOptions, 'batchUs' | 'slackMs' | 'earlyToleranceMs'>;
   expect: SessionResult;
   source?: { repository: string; commit: string; path: string; licence: string };

@@ -43,6 +43,10 @@
  * and what refused it is listed in `refusals`: the ATT error (the read's on-demand pairing is off for
  * it), the Pairing Failed reason and its sender (Vol 3, Part H, 3.5.5), or the controller's status (e.g.
  * 0x06 PIN or Key Missing when the peer lost the key); a refused step that succeeds fails the session.
+ * `pair … signing` also asks for CSRKs (Signing Information, Vol 3, Part H, 3.6.6); a served write that
+ * came as a verified Signed Write Command (Vol 3, Part F, 3.4.5.4) is listed with `signed: true`. With
+ * the session option `privacy` we use RPAs of our own IRK (both seeded with pairingSeed) and `rotate`
+ * takes a new one (Vol 3, Part C, 10.7.1.2); `rpas` lists them.
  *
  * L2CAP LE credit-based channels (Vol 3, Part A, 4.22-4.24) on the link, either role:
  *
@@ -79,7 +83,8 @@ import { ArgumentError, AttError, HciStatusError, InvalidStateError, SmpError, T
 import type { GattServer, ServedCharacteristic, ServedService, SubscriptionChange } from '../gatt/server/server.js';
 import { parseDatabase } from './database-file.js';
 import { MAX_DATABASE_FILE_BYTES } from './database-file.js';
-import { seededPairingEntropy } from './entropy.js';
+import { seededIrk, seededPairingEntropy } from './entropy.js';
+import { MemoryBondStore } from '../smp/bonds.js';
 import { IO_CAPABILITY_NAMES, type IoCapabilityName, type PairingPolicy, type PairingProgress } from '../link/pairing.js';
 import type { Advertisement } from '../gap/scanner.js';
 import type { ChannelListener, CreditChannel } from '../l2cap/coc.js';
@@ -107,12 +112,14 @@ export type SessionStep =
   | { op: 'encrypted' }
   | { op: 'pairing-io'; io: SessionIo }
   // Central-role security (Vol 3, Part H, 2.3 / Vol 3, Part C, 10.2).
-  | { op: 'pair'; io?: IoCapabilityName; mitm: boolean; passkey?: string; refused?: true }
+  | { op: 'pair'; io?: IoCapabilityName; mitm: boolean; signing?: true; passkey?: string; refused?: true }
   | { op: 'encrypt'; refused?: true }
   // We remove our bond with the last peer connected (Adapter.removeBond); its link, if up, stays up.
   | { op: 'forget' }
   | { op: 'find'; target: { name: string } | { address: string }; ms: number }
   | { op: 'peer'; action: string; ms: number }
+  // Our own privacy (session option `privacy`): take a new RPA now (Vol 3, Part C, 10.7.1.2).
+  | { op: 'rotate' }
   // L2CAP LE credit-based channels (Vol 3, Part A, 4.22-4.24).
   | { op: 'open-channel'; psm: number; mtu?: number; mps?: number; credits?: number }
   // `security`: what the listener asks of the link (else 0x0008 / 0x0005, Vol 3, Part A, 4.23).
@@ -187,13 +194,16 @@ export interface SessionResult {
   refusals?: Array<{ op: string; code: string; status: number; name: string; by?: string }>;
   /** `encrypted` and `encrypt` steps: the link's security once encrypted (Vol 3, Part C, 10.2.1). */
   security?: Array<{ level: number; encrypted: boolean; keySize: number; authenticated: boolean; secureConnections: boolean; bonded: boolean }>;
+  /** Our own privacy: the RPAs we took, in order (at open, then each `rotate`'s; Vol 6, Part B, 1.3.2.2). */
+  rpas?: string[];
   /** Channel steps: each credit-based channel, in the order opened or accepted. */
   channels?: Array<{ psm: number; openedBy: 'us' | 'peer'; peerMtu: number; peerMps: number; peerCredits: number;
     sent: number[]; received: string[]; closedBy?: string }>;
   /** Peripheral steps: what the central did to the database we served, in order. */
   served?: {
     reads: Array<{ target: string; offset: number; value: string }>;
-    writes: Array<{ target: string; value: string; command: boolean }>;
+    /** `signed`: a Signed Write Command (Vol 3, Part F, 3.4.5.4) whose signature and SignCounter verified with the client's CSRK. */
+    writes: Array<{ target: string; value: string; command: boolean; signed?: true }>;
     subscriptions: Array<{ target: string; notifications: boolean; indications: boolean }>;
     notified: Array<{ target: string; value: string; indication: boolean; delivered: number }>;
   };
@@ -218,7 +228,7 @@ interface StepSyntax<S extends { op: string }> {
 }
 type StepTable = { [K in SessionStep['op']]: StepSyntax<Extract<SessionStep, { op: K }>> };
 
-const bare = <K extends 'mtu' | 'discover' | 'disconnect' | 'accept' | 'wait-disconnect' | 'encrypted' | 'forget'
+const bare = <K extends 'mtu' | 'discover' | 'disconnect' | 'accept' | 'wait-disconnect' | 'encrypted' | 'forget' | 'rotate'
   | 'accept-channel' | 'close-channel' | 'wait-channel-close'>(op: K): StepSyntax<{ op: K }> =>
   ({ usage: op, parse: () => ({ op }) });
 
@@ -310,23 +320,27 @@ const STEPS: StepTable = {
     format: s => `encrypt${s.refused ? ' refused' : ''}`,
   },
   forget: bare('forget'),
+  rotate: bare('rotate'),
   pair: {
-    usage: `pair [${IO_CAPABILITY_NAMES.join('|')}] [mitm] [passkey=<NNNNNN|peer>] [refused]`,
+    usage: `pair [${IO_CAPABILITY_NAMES.join('|')}] [mitm] [signing] [passkey=<NNNNNN|peer>] [refused]`,
     parse: (words, bad) => {
       const refused = words[words.length - 1] === 'refused';
       const a = refused ? words.slice(0, -1) : words;
       const typed = a.length > 0 && a[a.length - 1]!.startsWith('passkey=') ? a[a.length - 1]!.slice(8) : undefined;
       if (typed !== undefined && typed !== 'peer' && !/^\d{6}$/.test(typed)) bad('pair: passkey= takes six digits or peer');
       const b = typed !== undefined ? a.slice(0, -1) : a;
-      const io = b[0] !== undefined && b[0] !== 'mitm' ? b[0] : undefined;
+      const io = b[0] !== undefined && b[0] !== 'mitm' && b[0] !== 'signing' ? b[0] : undefined;
       if (io !== undefined && !(IO_CAPABILITY_NAMES as readonly string[]).includes(io)) bad(`pair: IO capability is one of ${IO_CAPABILITY_NAMES.join(', ')}`);
       const rest = b.slice(io !== undefined ? 1 : 0);
-      if (rest.length > 1 || (rest[0] !== undefined && rest[0] !== 'mitm')) bad('pair [io] [mitm] [passkey=<NNNNNN|peer>] [refused]');
-      return { op: 'pair', ...(io !== undefined ? { io: io as IoCapabilityName } : {}), mitm: rest[0] === 'mitm',
+      // In this order: mitm, then signing (each at most once).
+      const mitm = rest[0] === 'mitm';
+      const signing = rest[mitm ? 1 : 0] === 'signing';
+      if (rest.length !== Number(mitm) + Number(signing)) bad('pair [io] [mitm] [signing] [passkey=<NNNNNN|peer>] [refused]');
+      return { op: 'pair', ...(io !== undefined ? { io: io as IoCapabilityName } : {}), mitm, ...(signing ? { signing: true as const } : {}),
         ...(typed !== undefined ? { passkey: typed } : {}), ...(refused ? { refused: true as const } : {}) };
     },
-    format: s => ['pair', ...(s.io ? [s.io] : []), ...(s.mitm ? ['mitm'] : []), ...(s.passkey !== undefined ? [`passkey=${s.passkey}`] : []),
-      ...(s.refused ? ['refused'] : [])].join(' '),
+    format: s => ['pair', ...(s.io ? [s.io] : []), ...(s.mitm ? ['mitm'] : []), ...(s.signing ? ['signing'] : []),
+      ...(s.passkey !== undefined ? [`passkey=${s.passkey}`] : []), ...(s.refused ? ['refused'] : [])].join(' '),
   },
   find: {
     usage: 'find <name=NAME|address> [ms]',
@@ -454,6 +468,18 @@ export interface RunSessionOptions {
   onPasskeyRequest?: () => Promise<string | number>;
   /** RECORDING: the peer's side acts at a `peer <word>` step (resolve when done). A replay passes none. */
   onPeerAction?: (action: string) => Promise<void>;
+  /**
+   * Our own LE privacy (Adapter `privacy`, Vol 3, Part C, 10.7): we scan, initiate and advertise from
+   * resolvable private addresses of our IRK, and bonding gives the peer our IRK and our identity
+   * (`randomAddress`, which privacy needs). With `pairingSeed` the IRK (src/tooling/entropy.ts
+   * seededIrk) and every RPA's prand come from the seed (tests and replay only), so the replay sends the
+   * recorded LE Set Random Address commands. Our addresses are listed in the results (`rpas`).
+   */
+  privacy?: boolean;
+  /** RECORDING: told each RPA of ours as it is taken (at open, then at each `rotate`), so the peer's side can reach us. */
+  onAddress?: (rpa: string) => void;
+  /** RECORDING: told each step as it starts (a recorder keeps the peer's side in step with ours). */
+  onStep?: (step: SessionStep) => void;
 }
 
 /**
@@ -500,11 +526,18 @@ export async function runSession(steps: SessionStep[] | string, options: RunSess
   const list = typeof steps === 'string' ? parseSteps(steps) : steps;
   const clock = options.clock ?? options.transport.clock ?? systemClock;
   const timeout = options.timeoutMs ?? 10_000;
+  let bonds: MemoryBondStore | false = false;
+  if (options.privacy) {
+    if (options.randomAddress === undefined) throw new ArgumentError('session: privacy needs randomAddress (our identity address)');
+    bonds = new MemoryBondStore();
+    if (options.pairingSeed !== undefined) await bonds.saveLocalIdentity({ irk: seededIrk(options.pairingSeed), staticAddress: options.randomAddress });
+  }
   const adapter = await Adapter.open({
     transport: options.transport, clock,
     // Bonds in memory: a recorded session must not depend on (or write to) the user's bond directory,
     // whose reading is real I/O that a replay's virtual time does not wait for.
-    bonds: false,
+    bonds,
+    ...(options.privacy ? { privacy: true } : {}),
     ...(options.randomAddress !== undefined ? { randomAddress: options.randomAddress } : {}),
     ...(options.pairingSeed !== undefined ? { pairingEntropy: seededPairingEntropy(options.pairingSeed) } : {}),
   });
@@ -512,6 +545,10 @@ export async function runSession(steps: SessionStep[] | string, options: RunSess
   const result: SessionResult = {
     controller: { address: info.address ?? '', leAclBuffers: { length: info.acl.length, count: info.acl.count } },
   };
+  if (adapter.privacy) {
+    result.rpas = [adapter.privacy.address];
+    options.onAddress?.(adapter.privacy.address);
+  }
   let conn: Connection | undefined;
   let gatt: GattClient | undefined;
   let tree: GattService[] | undefined;
@@ -663,11 +700,12 @@ export async function runSession(steps: SessionStep[] | string, options: RunSess
         const { conn: c } = need('pair');
         const shown: { passkey?: number; comparison?: number; typed?: string } = {};
         if (step.refused) {
-          await refusedBy('pair', () => c.pair({ ...(step.io !== undefined ? { io: step.io } : {}), ...(step.mitm ? { mitm: true } : {}), timeout: peerTimeout }));
+          await refusedBy('pair', () => c.pair({ ...(step.io !== undefined ? { io: step.io } : {}), ...(step.mitm ? { mitm: true } : {}),
+            ...(step.signing ? { signing: true } : {}), timeout: peerTimeout }));
           break;
         }
         await c.pair({
-          ...(step.io !== undefined ? { io: step.io } : {}), ...(step.mitm ? { mitm: true } : {}), timeout: peerTimeout,
+          ...(step.io !== undefined ? { io: step.io } : {}), ...(step.mitm ? { mitm: true } : {}), ...(step.signing ? { signing: true } : {}), timeout: peerTimeout,
           onPasskeyDisplay: n => { shown.passkey = n; options.onPasskeyDisplay?.(String(n).padStart(6, '0')); },
           onNumericComparison: v => { shown.comparison = v; return true; },
           onPasskeyRequest: async () => {
@@ -708,6 +746,14 @@ export async function runSession(steps: SessionStep[] | string, options: RunSess
         const left = step.ms - (clock.now() - started);
         if (left < 0) throw new TimeoutError('gap', `peer ${step.action}`, step.ms);
         await sleep(clock, left);
+        break;
+      }
+      case 'rotate': {
+        const p = adapter.privacy;
+        if (!p) throw new InvalidStateError('session: "rotate" needs our privacy (the session option privacy)');
+        const rpa = await p.rotate();
+        (result.rpas ??= []).push(rpa);
+        options.onAddress?.(rpa);
         break;
       }
       case 'mtu':
@@ -792,7 +838,7 @@ export async function runSession(steps: SessionStep[] | string, options: RunSess
               },
               onWrite: (v, req) => {
                 values.set(c.uuid, Uint8Array.from(v));
-                out().writes.push({ target, value: toHex(v), command: req.command });
+                out().writes.push({ target, value: toHex(v), command: req.command, ...(req.signed ? { signed: true as const } : {}) });
               },
             };
           }),
@@ -956,7 +1002,10 @@ export async function runSession(steps: SessionStep[] | string, options: RunSess
     }
   };
   try {
-    for (const step of list) await Promise.race([runStep(step), gone]);
+    for (const step of list) {
+      options.onStep?.(step);
+      await Promise.race([runStep(step), gone]);
+    }
   } finally {
     if (onClose) adapter.off('close', onClose);
     for (const stop of [...waits]) stop();

@@ -49,7 +49,7 @@ describe('session steps', () => {
     expect(() => parseSteps('serve')).toThrow('serve <database.json>');
     expect(() => parseSteps('send-notification 2a37 xyz')).toThrow('send-notification <uuid> <hex>');
     expect(() => parseSteps('advertise')).toThrow('advertise <name>');
-    expect(() => parseSteps('hover')).toThrow(/unknown step \(scan, .*, serve, advertise, accept, subscribed, send-notification, send-indication, wait-disconnect, paired, encrypted, pairing-io, encrypt, forget, pair, find, peer, open-channel, listen, accept-channel, send-sdu, receive-sdu, close-channel, wait-channel-close\)/);
+    expect(() => parseSteps('hover')).toThrow(/unknown step \(scan, .*, serve, advertise, accept, subscribed, send-notification, send-indication, wait-disconnect, paired, encrypted, pairing-io, encrypt, forget, rotate, pair, find, peer, open-channel, listen, accept-channel, send-sdu, receive-sdu, close-channel, wait-channel-close\)/);
     // The security steps of an accepted link round-trip too.
     expect(parseSteps('pairing-io displayOnly → pairing-io displayYesNo')).toEqual([{ op: 'pairing-io', io: 'displayOnly' }, { op: 'pairing-io', io: 'displayYesNo' }]);
     expect(formatSteps(parseSteps('pairing-io displayYesNo'))).toBe('pairing-io displayYesNo');
@@ -80,7 +80,16 @@ describe('session steps', () => {
     expect(() => parseSteps('read 2a19 denied')).toThrow('read <uuid|0xhandle> [refused]');
     expect(() => parseSteps('encrypt now')).toThrow('encrypt [refused]');
     expect(() => parseSteps('paired maybe')).toThrow('paired [refused]');
-    expect(() => parseSteps('pair displayOnly mitm twice refused')).toThrow('pair [io] [mitm] [passkey=<NNNNNN|peer>] [refused]');
+    expect(() => parseSteps('pair displayOnly mitm twice refused')).toThrow('pair [io] [mitm] [signing] [passkey=<NNNNNN|peer>] [refused]');
+  });
+
+  test('signing and rotation parse and print back; bad ones are named', () => {
+    const steps = 'pair signing → pair displayOnly mitm signing → pair keyboardOnly signing passkey=123456 refused → rotate';
+    expect(formatSteps(parseSteps(steps))).toBe(steps);
+    expect(parseSteps('pair signing → pair mitm signing → rotate')).toEqual([
+      { op: 'pair', mitm: false, signing: true }, { op: 'pair', mitm: true, signing: true }, { op: 'rotate' }]);
+    expect(() => parseSteps('pair signing mitm')).toThrow('pair [io] [mitm] [signing]');
+    expect(() => parseSteps('pair signing signing')).toThrow('pair [io] [mitm] [signing]');
   });
 
   test('bad steps are named', () => {

@@ -31,7 +31,8 @@ async function replayScenario(dir: string, steps?: string) {
   const seed = s.host?.pairingSeed;
   const timeoutMs = s.host?.timeoutMs;
   const session = runSession(steps ?? s.steps, { transport, baseDir: join(CAPTURES, dir), ...(address ? { randomAddress: address } : {}),
-    ...(seed !== undefined ? { pairingSeed: seed } : {}), ...(timeoutMs !== undefined ? { timeoutMs } : {}) });
+    ...(seed !== undefined ? { pairingSeed: seed } : {}), ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+    ...(s.host?.privacy ? { privacy: true } : {}) });
   return { s, transport, session };
 }
 

@@ -37,6 +37,18 @@
  *                                   `peer new-rpa` step); we hear its identity under the new RPA, connect
  *                                   by identity, re-encrypt from the bond, read.
  *
+ *   bluez-own-privacy               OUR privacy (session option `privacy`, IRK and RPA prand from the seed):
+ *                                   we serve and advertise from an RPA; bluetoothd (the central, driven
+ *                                   over D-Bus) connects to that RPA, reads our encrypted characteristic,
+ *                                   pairs (we distribute our IRK and identity); we `rotate`; bluetoothd's
+ *                                   discovery reports us under our identity (its kernel resolves the new
+ *                                   RPA) and Connect on the identity reaches us there and encrypts from the bond.
+ *   bluez-signed-write              we pair with signing as the central (BlueZ distributes its CSRK); at
+ *                                   `peer strip-ltk` bluetoothd is stopped, the LTKs are removed from its
+ *                                   info file (the CSRKs stay), it is started again; we advertise, it
+ *                                   connects unencrypted and WriteValue type "command" sends a Signed Write
+ *                                   Command (0xD2) with its CSRK; our server verifies and applies it.
+ *
  *   flock /tmp/blewire-guest.lock npx tsx tools/interop/record-bluez-pairing.ts <session...|all> [--dir captures]
  *
  * BLEWIRE_GUEST_DIR=DIR records on a guest started by hand (tools/interop/guest/boot.sh start --dir DIR,
@@ -51,11 +63,50 @@
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { recordScenario } from '../../src/tooling/record.js';
 import { StreamTransport } from '../../src/transport/stream.js';
 import { attachBlueZGuest, startBlueZGuest, syncH4 } from '../../test/interop/helpers/bluez-guest.js';
 import { GuestControl, type GuestProgram } from '../../test/interop/helpers/guest-control.js';
 
+const OPS = fs.readFileSync(fileURLToPath(new URL('../../test/interop/helpers/bluez-central-ops.py', import.meta.url)), 'utf8');
+/**
+ * bluetoothd's discovery for up to `secs`: whether it reports `identity` (RSSI on that device: its kernel
+ * resolved an advertiser's RPA with the IRK it holds, mgmt Device Found carries the identity) and whether
+ * a device object appeared for `rpa` (it would if the RPA did not resolve). One JSON line.
+ */
+const DISCOVER = `
+import dbus, json, sys, time
+bus = dbus.SystemBus()
+identity, rpa, secs = sys.argv[1].upper(), sys.argv[2].upper(), float(sys.argv[3])
+om = dbus.Interface(bus.get_object('org.bluez', '/'), 'org.freedesktop.DBus.ObjectManager')
+adapter = dbus.Interface(bus.get_object('org.bluez', '/org/bluez/hci0'), 'org.bluez.Adapter1')
+adapter.SetDiscoveryFilter({'Transport': dbus.String('le'), 'DuplicateData': dbus.Boolean(True)})
+adapter.StartDiscovery()
+out = {'identitySeen': False, 'rpaDevice': False}
+end = time.monotonic() + secs
+try:
+    while time.monotonic() < end and not out['identitySeen']:
+        for path, ifaces in om.GetManagedObjects().items():
+            d = ifaces.get('org.bluez.Device1')
+            if not d:
+                continue
+            a = str(d.get('Address', '')).upper()
+            if a == rpa:
+                out['rpaDevice'] = True
+            if a == identity and 'RSSI' in d:
+                out['identitySeen'] = True
+                out['paired'] = bool(d.get('Paired', False))
+        time.sleep(0.2)
+finally:
+    adapter.StopDiscovery()
+print(json.dumps(out))
+`;
+/** Removes the LTK groups of a bluetoothd info file and keeps the rest (the signature keys); prints the result. */
+const STRIP_LTK = `import re,sys
+p=sys.argv[1]; s=open(p).read()
+s=re.sub(r'\\[(LongTermKey|PeripheralLongTermKey|SlaveLongTermKey)\\]\\n[^\\[]*', '', s)
+open(p,'w').write(s); print(s)`;
 /** BlueZ's example scripts in the guest image (simple-agent). */
 const EXAMPLES = '/opt/bluez-examples';
 /** BlueZ's address in the guest (btvirt's first controller, slot 0). */
@@ -83,8 +134,34 @@ interface PairingSession {
   agent?: string;
   sc: boolean;
   privacy?: boolean;
+  /** OUR privacy (the session option `privacy`): RPAs of the IRK seeded from the session's seed. */
+  ownPrivacy?: boolean;
+  /** The database of our `serve` step (written next to scenario.json). */
+  database?: unknown[];
+  /** BlueZ's side as a program run alongside our steps (bluetoothd over D-Bus); what it returns is printed. */
+  bluez?: (b: BlueZSide) => Promise<unknown>;
   description: string;
 }
+
+/** What a session's BlueZ program can do. */
+interface BlueZSide {
+  /** One bluez-central-ops.py operation on `address`; its JSON result (an error in it throws). */
+  ops(op: string, address: string, ...rest: string[]): Promise<Record<string, unknown>>;
+  /** The next RPA we take (the session's onAddress), in order. */
+  nextAddress(): Promise<string>;
+  /** Resolves once the `peer <action>` step's action is done. */
+  after(action: string): Promise<void>;
+  /** Resolves once our session starts a step of this kind (e.g. 'accept': we advertise and wait for a central). */
+  reached(op: string): Promise<void>;
+  ctl: GuestControl;
+}
+
+/** Our own-privacy session's service: one characteristic that needs an encrypted link. */
+const VEILED_SVC = '5ec10000-0b1e-4a1e-9c5e-7f3a2b1c0d00';
+const VEILED = VEILED_SVC.replace('5ec10000', '5ec10001');
+/** Our signed-write session's service: Write Without Response and Authenticated Signed Writes (Vol 3, Part G, 3.3.1.1). */
+const SIGNED_SVC = '5167ee00-7b1e-4c0d-9a5e-2f1e0d9c8b00';
+const SIGNED = SIGNED_SVC.replace('5167ee00', '5167ee01');
 
 /**
  * Connect to BlueZ once it advertises again (it re-advertises a moment after a disconnection), then let
@@ -144,6 +221,52 @@ const SESSIONS: Record<string, PairingSession> = {
       'peer forget 30000', ...reconnect, 'pair', `read ${ENC}`, 'disconnect'],
     description: 'Bond removal on either side, blewire as the central, BlueZ 5.66 as the peripheral (simple-agent NoInputNoOutput, SC on). We pair (SC Just Works, bonding) and read the encrypted characteristic. BlueZ removes the bond (Adapter1.RemoveDevice: the `peer forget` step); on a new link our encrypt() from the bond fails with the controller\'s PIN or Key Missing (0x06: BlueZ answered the LTK request negatively), and pairing again works. Then we remove our bond (the `forget` step) while BlueZ keeps its own: on the next link BlueZ\'s Security Request makes us pair (Just Works), and bluetoothd refuses the Just Works re-pairing of a device it is bonded with (main.conf JustWorksRepairing=never; the Pairing Failed reason from BlueZ in refusals). Once BlueZ forgets us too, pairing works and the characteristic reads.',
   },
+  'bluez-own-privacy': {
+    ours: 'C2:5A:11:22:34:0B', agent: 'NoInputNoOutput', sc: true, ownPrivacy: true,
+    database: [{ uuid: VEILED_SVC, characteristics: [{ uuid: VEILED, properties: ['read'], security: 'encrypted', value: 'veiled' }] }],
+    steps: ['serve database.json', `advertise bw-veiled ${VEILED_SVC}`, 'accept', 'paired', 'wait-disconnect',
+      'rotate', 'accept', 'encrypted', 'wait-disconnect'],
+    bluez: async b => {
+      const ours = 'C2:5A:11:22:34:0B';
+      const first = await b.nextAddress();
+      const c1 = await b.ops('connect', first);
+      if (c1['paired'] !== false) throw new Error(`bluetoothd knew our first RPA as paired: ${JSON.stringify(c1)}`);
+      const r1 = await b.ops('read', first, VEILED);
+      // Paired: bluetoothd now files the device under our identity (Identity Address Information).
+      await b.ops('disconnect', ours);
+      const next = await b.nextAddress();
+      const d = await b.ctl.run(['python3', '-c', DISCOVER, ours, next, '30'], SLOW);
+      const seen = JSON.parse(d.stdout.trim().split('\n').pop() ?? '{}') as Record<string, unknown>;
+      if (seen['identitySeen'] !== true || seen['rpaDevice'] !== false || seen['paired'] !== true) {
+        throw new Error(`bluetoothd did not resolve our new RPA ${next} to ${ours}: ${d.stdout}${d.stderr}`);
+      }
+      const c2 = await b.ops('connect', ours);
+      if (c2['paired'] !== true) throw new Error(`bluetoothd connected to our identity unpaired: ${JSON.stringify(c2)}`);
+      const r2 = await b.ops('read', ours, VEILED);
+      await b.ops('disconnect', ours);
+      return { first, next, read1: r1['value'], discovered: seen, read2: r2['value'] };
+    },
+    description: 'Our own LE privacy against BlueZ 5.66 as the central (issue 9: an RPA from our own IRK, rotated, IRK and identity distributed when bonding). blewire opens with privacy (host.privacy: our IRK and every RPA\'s prand come from host.pairingSeed; our identity is host.randomAddress, a static random address; btvirt has no LL Privacy, so the host makes the RPAs and sends them with LE Set Random Address), serves a characteristic that needs encryption and advertises from its first RPA. bluetoothd (simple-agent NoInputNoOutput, SC on), driven over D-Bus, connects to that RPA, reads the characteristic, gets Insufficient Encryption (0x0F) and pairs (LE Secure Connections Just Works; we distribute our IRK and identity, Identity Information / Identity Address Information, Vol 3, Part H, 3.6.4 / 3.6.5), reads, disconnects. We take a new RPA (the `rotate` step); bluetoothd\'s discovery reports us under our identity with no device for the new RPA (its kernel resolved it with our IRK, Vol 6, Part B, 1.3.2.3), and Device1.Connect on the identity reaches us at the new RPA and encrypts from the bond (our LTK in LE Long Term Key Request Reply, no SMP), reads, disconnects. Our RPAs are listed in rpas.',
+  },
+  'bluez-signed-write': {
+    ours: 'C2:5A:11:22:34:0C', agent: 'NoInputNoOutput', sc: true,
+    database: [{ uuid: SIGNED_SVC, characteristics: [{ uuid: SIGNED, properties: ['read', 'writeWithoutResponse', 'authenticatedSignedWrites'], value: { hex: '00' } }] }],
+    steps: ['serve database.json', ...reconnect, 'pair signing', 'wait 1500', 'disconnect', 'peer strip-ltk 60000',
+      `advertise bw-signed ${SIGNED_SVC}`, 'accept', 'wait-disconnect'],
+    bluez: async b => {
+      // bluetoothd restarted without our LTK, and we advertise: it connects (a connection attempt before
+      // we advertise would time out in its kernel).
+      await b.after('strip-ltk');
+      await b.reached('accept');
+      const ours = 'C2:5A:11:22:34:0C';
+      const c = await b.ops('connect', ours);
+      const w = await b.ops('write-command', ours, SIGNED, '539e');
+      await new Promise(r => setTimeout(r, 1000));
+      await b.ops('disconnect', ours);
+      return { connect: c, writeCommand: w };
+    },
+    description: 'A Signed Write Command (ATT 0xD2, Vol 3, Part F, 3.4.5.4; signature per Vol 3, Part H, 2.4.5 with the CSRK and SignCounter) from BlueZ 5.66 to our GATT server. blewire, the central, pairs with bluetoothd (simple-agent NoInputNoOutput, SC on) asking for signing (LE Secure Connections Just Works, bonding; BlueZ distributes its CSRK in Signing Information, 3.6.6); disconnect. At `peer strip-ltk` bluetoothd is stopped, the LTK groups are removed from its info file for us (its LocalSignatureKey, the CSRK it gave us, stays: peerKeys.localSignatureKey) and it is started again: bluetoothd 5.66 signs a write only on an unencrypted link, and a bond with an LTK would encrypt at once. We advertise; bluetoothd connects to us (no encryption), discovers our database and WriteValue type "command" on our characteristic (write without response and authenticated signed writes) sends 0xD2 signed with its CSRK; our server verifies the signature and SignCounter with the CSRK from our bond and applies the write (served.writes: signed); bluetoothd disconnects.',
+  },
   'bluez-privacy': {
     ours: 'C2:5A:11:22:34:06', agent: 'NoInputNoOutput', sc: true, privacy: true,
     steps: [`find name=${ADV_NAME} 30000`, 'connect found', settle, 'pair', 'wait 500', 'disconnect',
@@ -187,6 +310,16 @@ async function main(): Promise<void> {
             string:org.bluez.Device1 string:Connected 2>/dev/null | grep -q 'boolean true' || { sleep 2; exit 0; }
           sleep 0.2; done; exit 1`], SLOW);
     };
+    /** bluetoothd, and the example applications that register with it, started again as the guest's init does. */
+    const restartBluetoothd = async (withExamples: boolean): Promise<void> => {
+      await c.ok(['sh', '-c', 'for p in $(pidof bluetoothd); do kill $p; done; for i in $(seq 50); do pidof bluetoothd >/dev/null || exit 0; sleep 0.1; done; exit 1'], SLOW);
+      await c.ok(['sh', '-c', '/usr/libexec/bluetooth/bluetoothd -n >/tmp/bluetoothd.log 2>&1 & for i in $(seq 300); do btmgmt --index 0 info 2>/dev/null | grep -q "current settings:.*powered" && exit 0; sleep 0.2; done; exit 1'], 90_000);
+      if (withExamples) {
+        await c.ok(['sh', '-c', `for p in $(pgrep -f '^python3 [.]/example-(gatt-server|advertisement)'); do kill $p; done; cd ${EXAMPLES};
+          python3 ./example-gatt-server >/tmp/gatt-server.log 2>&1 & python3 ./example-advertisement >/tmp/advertisement.log 2>&1 &
+          for i in $(seq 600); do grep -q 'GATT application registered' /tmp/gatt-server.log && grep -q 'Advertisement registered' /tmp/advertisement.log && exit 0; sleep 0.2; done; exit 1`], 150_000);
+      }
+    };
     let privacy = false;
     let last: string | undefined;
     for (const name of names) {
@@ -218,6 +351,53 @@ async function main(): Promise<void> {
       }
       const withAgent = (): GuestProgram => a ?? ((): never => { throw new Error(`${name}: the peer has no agent`); })();
       const typed: Array<Promise<void>> = [];
+      if (session.database) {
+        fs.mkdirSync(path.join(dir, name), { recursive: true });
+        fs.writeFileSync(path.join(dir, name, 'database.json'), `${JSON.stringify(session.database, null, 2)}\n`);
+      }
+      // Our RPAs as the session takes them, and the peer actions done, for BlueZ's program.
+      const addresses: string[] = [];
+      const addressWaiters: Array<() => void> = [];
+      const actions = new Map<string, { p: Promise<void>; r: () => void }>();
+      const action = (a: string): { p: Promise<void>; r: () => void } => {
+        let d = actions.get(a);
+        if (!d) {
+          let r = (): void => undefined;
+          const p = new Promise<void>(res => { r = res; });
+          d = { p, r };
+          actions.set(a, d);
+        }
+        return d;
+      };
+      const after = (a: string): Promise<void> => action(a).p;
+      const reached = (op: string): Promise<void> => action(`step ${op}`).p;
+      let taken = 0;
+      const side: BlueZSide = {
+        ctl: c,
+        ops: async (op, address, ...rest) => {
+          const r = await c.run(['python3', '-c', OPS, op, address, ...rest], 150_000);
+          const line = r.stdout.trim().split('\n').pop() ?? '';
+          let res: Record<string, unknown>;
+          try {
+            res = JSON.parse(line) as Record<string, unknown>;
+          } catch {
+            throw new Error(`bluez-central-ops ${op} ${address}: no JSON (exit ${r.code}):\n${r.stdout}\n${r.stderr}`);
+          }
+          if (res['error']) throw new Error(`bluetoothd ${op} ${address}: ${String(res['error'])}`);
+          return res;
+        },
+        nextAddress: () => new Promise<string>(r => {
+          const i = taken++;
+          const check = (): boolean => { if (addresses[i] === undefined) return false; r(addresses[i]!); return true; };
+          if (!check()) addressWaiters.push(() => { check(); });
+        }),
+        after,
+        reached,
+      };
+      let peerKeys: Record<string, string> | undefined;
+      let stripped = false;
+      const bluezSide = session.bluez?.(side);
+      bluezSide?.catch(() => undefined);
       const sock = await syncH4(guest.h4Socket);
       const transport = new StreamTransport(sock, `unix:${guest.h4Socket}`);
       sock.resume();
@@ -228,15 +408,33 @@ async function main(): Promise<void> {
         onPasskeyDisplay: n => { const g = withAgent(); typed.push(g.expect(/Enter passkey: /, SLOW).then(() => g.write(`${n}\n`))); },
         // BlueZ displays, we type: its agent prints the six digits (DisplayPasskey, BlueZ doc/agent-api.txt).
         onPasskeyRequest: async () => (await withAgent().expect(/DisplayPasskey \(\S+, (\d{6}) entered \d+\)/, SLOW))[1]!,
-        onPeerAction: async action => {
-          if (action === 'forget') {
+        ...(session.ownPrivacy ? { privacy: true } : {}),
+        onAddress: rpa => { addresses.push(rpa); for (const w of addressWaiters.splice(0)) w(); },
+        onStep: step => action(`step ${step.op}`).r(),
+        peerKeys: () => peerKeys,
+        onPeerAction: async act => {
+          if (act === 'strip-ltk') {
+            // bluetoothd signs only on an unencrypted link, and a bond with an LTK encrypts at once: keep
+            // its signature keys, drop the LTKs, restart it so it loads the file (src/device.c load_info).
+            await linkGone(session.ours);
+            const info = `/var/lib/bluetooth/${guest.peripheral}/${session.ours}/info`;
+            const s = await c.ok(['python3', '-c', STRIP_LTK, info], SLOW);
+            const key = /\[LocalSignatureKey\]\nKey=([0-9A-F]{32})\n/.exec(s)?.[1];
+            if (!key || /LongTermKey/.test(s)) throw new Error(`bluetoothd's info file after stripping its LTKs:\n${s}`);
+            peerKeys = { localSignatureKey: key };
+            stripped = true;
+            await restartBluetoothd(false);
+            action(act).r();
+            return;
+          }
+          if (act === 'forget') {
             // BlueZ forgets us (its bond and device) once bluetoothd has seen our link go.
             await linkGone(session.ours);
             await c.ok(['dbus-send', '--system', '--print-reply', '--dest=org.bluez', '/org/bluez/hci0',
               'org.bluez.Adapter1.RemoveDevice', `objpath:${device}`], SLOW);
             return;
           }
-          if (action !== 'new-rpa') throw new Error(`no peer action ${action}`);
+          if (act !== 'new-rpa') throw new Error(`no peer action ${act}`);
           await btmgmt('power', 'off');
           await btmgmt('power', 'on');
         },
@@ -249,6 +447,16 @@ async function main(): Promise<void> {
         replay: { batchUs: 1000 },
       });
       await Promise.all(typed);
+      if (bluezSide) console.log(JSON.stringify({ bluez: await bluezSide }));
+      if (stripped) {
+        // The guest as the next session expects it: bluetoothd with the example applications, no bond with us.
+        await agent?.kill();
+        agent = undefined;
+        await linkGone(session.ours);
+        await c.run(['dbus-send', '--system', '--print-reply', '--dest=org.bluez', '/org/bluez/hci0',
+          'org.bluez.Adapter1.RemoveDevice', `objpath:${device}`], SLOW);
+        await restartBluetoothd(true);
+      }
       const capture = path.join(dir, name, 'capture.btsnoop');
       const malformed = execFileSync('tshark', ['-r', capture, '-Y', '_ws.malformed || _ws.expert.severity == error', '-T', 'fields', '-e', 'frame.number'],
         { encoding: 'utf8' }).trim();

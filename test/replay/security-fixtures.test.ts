@@ -1,0 +1,128 @@
+// Security fixtures recorded against BlueZ 5.66 (tools/interop/record-bluez-pairing.ts), checked from
+// the capture alone, independently of the stack that made them (scenarios.test.ts replays both):
+//
+// captures/bluez-own-privacy: OUR privacy. Every LE Set Random Address we sent is a resolvable private
+// address of the IRK we distributed in Identity Information (ah recomputed here, Vol 3, Part H, 2.2.2 /
+// Vol 6, Part B, 1.3.2.2), never our identity; the IRK is the one seeded from host.pairingSeed; after the
+// rotation bluetoothd connected again and encrypted with the bond: no SMP on that link, its LE Long Term
+// Key Request answered with the same LTK as the first link's, Encryption Change success.
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { describe, expect, test } from 'vitest';
+import { parseCapture } from '../../src/capture/read.js';
+import type { CaptureRecord } from '../../src/capture/types.js';
+import { decodeRecords, type DecodedL2cap } from '../../src/inspect/decode.js';
+import { ReplayDivergenceError, ReplayTransport } from '../../src/replay/transport.js';
+import { ah } from '../../src/smp/crypto.js';
+import { seededIrk } from '../../src/tooling/entropy.js';
+import { loadScenario, type ScenarioFile } from '../../src/tooling/scenario.js';
+import { runSession } from '../../src/tooling/session.js';
+
+const CAPTURES = resolve(import.meta.dirname, '../../captures');
+const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
+const le16 = (b: Uint8Array, i: number): number => b[i]! | (b[i + 1]! << 8);
+/** "AA:BB:…" (most significant octet first) from six octets least significant first, as HCI carries it. */
+const addressOf = (b: Uint8Array): string => [...b].reverse().map(x => x.toString(16).padStart(2, '0').toUpperCase()).join(':');
+
+interface Loaded { s: ScenarioFile & { capturePath: string }; records: CaptureRecord[]; l2cap: DecodedL2cap[] }
+async function load(dir: string): Promise<Loaded> {
+  const s = await loadScenario(join(CAPTURES, dir));
+  const records = [...parseCapture(readFileSync(s.capturePath))];
+  const l2cap = [...decodeRecords(records)].filter((l): l is DecodedL2cap => l.line === 'l2cap');
+  return { s, records, l2cap };
+}
+/** HCI commands we sent with this opcode: their parameters, with the frame number. */
+function commands(records: CaptureRecord[], opcode: number): Array<{ frame: number; params: Uint8Array }> {
+  return records.filter(r => r.dir === 'tx' && r.packet?.[0] === 0x01 && le16(r.packet, 1) === opcode)
+    .map(r => ({ frame: r.frame, params: r.packet!.subarray(4) }));
+}
+/** HCI events (code, LE Meta subevent if 0x3E): their parameters after the code (and subevent). */
+function events(records: CaptureRecord[], code: number, sub?: number): Array<{ frame: number; params: Uint8Array }> {
+  return records.filter(r => r.dir === 'rx' && r.packet?.[0] === 0x04 && r.packet[1] === code && (sub === undefined || r.packet[3] === sub))
+    .map(r => ({ frame: r.frame, params: r.packet!.subarray(sub === undefined ? 3 : 4) }));
+}
+
+/**
+ * Whether `address` is an RPA of `irk` (SMP order, least significant octet first), computed here from
+ * the toolbox's ah: prand is the upper 24 bits (top two 0b01), hash = ah(IRK, prand) the lower 24.
+ */
+function rpaOf(irk: Uint8Array, address: string): boolean {
+  const o = address.split(':').map(x => parseInt(x, 16));
+  if ((o[0]! >> 6) !== 0b01) return false;
+  return hex(ah(Uint8Array.from(irk).reverse(), Uint8Array.from(o.slice(0, 3)))) === hex(Uint8Array.from(o.slice(3)));
+}
+
+describe('captures/bluez-own-privacy: our RPAs against bluetoothd', () => {
+  test('every LE Set Random Address is an RPA of the IRK we distributed (ah), never our identity; two of them, as listed in rpas', async () => {
+    const { s, records, l2cap } = await load('bluez-own-privacy');
+    const smpOut = l2cap.filter(l => l.cid === 0x0006 && l.dir === 'tx').map(l => l.payload);
+    const idInfo = smpOut.filter(p => p[0] === 0x08);
+    const idAddr = smpOut.filter(p => p[0] === 0x09);
+    expect(idInfo).toHaveLength(1);
+    expect(idAddr).toHaveLength(1);
+    const irk = idInfo[0]!.subarray(1, 17);
+    // Identity Address Information: type 0x01 (static random), our identity, the scenario's address.
+    expect(idAddr[0]![1]).toBe(0x01);
+    const identity = addressOf(idAddr[0]!.subarray(2, 8));
+    expect(identity).toBe(s.host!.randomAddress);
+    expect(parseInt(identity.slice(0, 2), 16) >> 6).toBe(0b11);
+    // The IRK is the seeded one (host.pairingSeed, tests and replay only): the replay makes the same RPAs.
+    expect(hex(irk)).toBe(hex(seededIrk(s.host!.pairingSeed!)));
+    const set = commands(records, 0x2005).map(c => addressOf(c.params.subarray(0, 6)));
+    expect(set.length).toBeGreaterThanOrEqual(2);
+    for (const a of set) {
+      expect(a).not.toBe(identity);
+      expect(rpaOf(irk, a), `${a} is not an RPA of the distributed IRK`).toBe(true);
+    }
+    expect([...new Set(set)]).toEqual(s.expect.rpas);
+    expect(s.expect.rpas).toHaveLength(2);
+    // A sanity check of the check: the other RPA's prand with this one's hash is not an RPA of the IRK.
+    const [a, b] = s.expect.rpas!;
+    expect(rpaOf(irk, `${a!.slice(0, 8)}${b!.slice(8)}`)).toBe(false);
+  });
+
+  test('bluetoothd paired on the first link; after the rotation it connected again and encrypted from the bond: no SMP, same LTK, Encryption Change success', async () => {
+    const { s, records, l2cap } = await load('bluez-own-privacy');
+    const links = [...events(records, 0x3e, 0x01), ...events(records, 0x3e, 0x0a)]
+      .filter(e => e.params[0] === 0x00).sort((x, y) => x.frame - y.frame)
+      .map(e => ({ frame: e.frame, handle: le16(e.params, 1), role: e.params[3] }));
+    expect(links).toHaveLength(2);
+    expect(links.map(l => l.role)).toEqual([0x01, 0x01]); // we are the peripheral both times
+    const [first, second] = links;
+    // The address we were at for each link: the last LE Set Random Address before its Connection Complete.
+    const setBefore = (frame: number): string => addressOf(commands(records, 0x2005).filter(c => c.frame < frame).at(-1)!.params.subarray(0, 6));
+    expect(setBefore(first!.frame)).toBe(s.expect.rpas![0]);
+    expect(setBefore(second!.frame)).toBe(s.expect.rpas![1]);
+    // Pairing on the first link (bluetoothd's Pairing Request), none on the second.
+    // (The controller may give both links the same handle: each link is its frames from its Connection Complete on.)
+    const onFirst = (frame: number): boolean => frame > first!.frame && frame < second!.frame;
+    const smp = l2cap.filter(l => l.cid === 0x0006);
+    expect(smp.filter(l => onFirst(l.frame) && l.handle === first!.handle).some(l => l.payload[0] === 0x01)).toBe(true);
+    expect(smp.filter(l => l.frame > second!.frame).map(l => hex(l.payload))).toEqual([]);
+    // Each link's LE Long Term Key Request answered with one LTK, the same on both; encryption came on.
+    const replies = commands(records, 0x201a).map(c => ({ frame: c.frame, handle: le16(c.params, 0), ltk: hex(c.params.subarray(2, 18)) }));
+    const firstLtk = replies.filter(r => r.handle === first!.handle && onFirst(r.frame));
+    const secondLtk = replies.filter(r => r.handle === second!.handle && r.frame > second!.frame);
+    expect(firstLtk).toHaveLength(1);
+    expect(secondLtk).toHaveLength(1);
+    expect(secondLtk[0]!.ltk).toBe(firstLtk[0]!.ltk);
+    const encrypted = events(records, 0x08).filter(e => e.frame > second!.frame);
+    expect(encrypted.map(e => [e.params[0], e.params[3]])).toEqual([[0x00, 0x01]]);
+    // And it read our encrypted characteristic there: our Read Response carries "veiled".
+    const readRsp = l2cap.filter(l => l.cid === 0x0004 && l.dir === 'tx' && l.handle === second!.handle && l.payload[0] === 0x0b);
+    expect(readRsp.map(l => Buffer.from(l.payload.subarray(1)).toString())).toContain('veiled');
+    expect(s.expect.security).toEqual([expect.objectContaining({ encrypted: true, bonded: true })]);
+  });
+
+  test('the replay with another seed diverges at our first LE Set Random Address (another IRK, another RPA)', async () => {
+    const s = await loadScenario(join(CAPTURES, 'bluez-own-privacy'));
+    const transport = await ReplayTransport.fromFile(s.capturePath, { masks: s.masks, ...s.replay });
+    const session = runSession(s.steps, { transport, baseDir: join(CAPTURES, 'bluez-own-privacy'), randomAddress: s.host!.randomAddress!,
+      pairingSeed: `${s.host!.pairingSeed!} other`, privacy: true, ...(s.host?.timeoutMs ? { timeoutMs: s.host.timeoutMs } : {}) });
+    await expect(session).rejects.toThrow();
+    const e = await transport.finished.then(() => undefined, (x: unknown) => x);
+    expect(e).toBeInstanceOf(ReplayDivergenceError);
+    expect((e as Error).message).toMatch(/expected: host → controller LE Set Random Address randomAddress="([0-9A-F:]+)"/);
+    expect((e as Error).message).toContain(`randomAddress="${s.expect.rpas![0]}"`);
+  });
+});
