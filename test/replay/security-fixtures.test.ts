@@ -1,4 +1,4 @@
-// Security fixtures recorded against BlueZ 5.66 (tools/interop/record-bluez-pairing.ts), checked from
+// Two security fixtures recorded against BlueZ 5.66 (tools/interop/record-bluez-pairing.ts), checked from
 // the capture alone, independently of the stack that made them (scenarios.test.ts replays both):
 //
 // captures/bluez-own-privacy: OUR privacy. Every LE Set Random Address we sent is a resolvable private
@@ -6,6 +6,11 @@
 // Vol 6, Part B, 1.3.2.2), never our identity; the IRK is the one seeded from host.pairingSeed; after the
 // rotation bluetoothd connected again and encrypted with the bond: no SMP on that link, its LE Long Term
 // Key Request answered with the same LTK as the first link's, Encryption Change success.
+//
+// captures/bluez-signed-write: bluetoothd's Signed Write Command (0xD2, Vol 3, Part F, 3.4.5.4) carries
+// the AES-CMAC signature (Vol 3, Part H, 2.4.5) of the CSRK it distributed (Signing Information, the key
+// its own info file holds: scenario peerKeys), recomputed here with the toolbox's CMAC; one flipped bit
+// of the MAC and our server drops the write (the replay of the altered capture lists no write).
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, test } from 'vitest';
@@ -13,7 +18,7 @@ import { parseCapture } from '../../src/capture/read.js';
 import type { CaptureRecord } from '../../src/capture/types.js';
 import { decodeRecords, type DecodedL2cap } from '../../src/inspect/decode.js';
 import { ReplayDivergenceError, ReplayTransport } from '../../src/replay/transport.js';
-import { ah } from '../../src/smp/crypto.js';
+import { aesCmac, ah } from '../../src/smp/crypto.js';
 import { seededIrk } from '../../src/tooling/entropy.js';
 import { loadScenario, type ScenarioFile } from '../../src/tooling/scenario.js';
 import { runSession } from '../../src/tooling/session.js';
@@ -124,5 +129,65 @@ describe('captures/bluez-own-privacy: our RPAs against bluetoothd', () => {
     expect(e).toBeInstanceOf(ReplayDivergenceError);
     expect((e as Error).message).toMatch(/expected: host → controller LE Set Random Address randomAddress="([0-9A-F:]+)"/);
     expect((e as Error).message).toContain(`randomAddress="${s.expect.rpas![0]}"`);
+  });
+});
+
+describe('captures/bluez-signed-write: bluetoothd signs a Write Command, our server verifies', () => {
+  /** bluetoothd's Signed Write Commands: the header (opcode, handle), value, signature, with the frame. */
+  const signedWrites = (l: Loaded) => l.l2cap.filter(x => x.cid === 0x0004 && x.dir === 'rx' && x.payload[0] === 0xd2).map(x => ({
+    frame: x.frame, header: x.payload.subarray(0, 3), handle: le16(x.payload, 1),
+    value: x.payload.subarray(3, x.payload.length - 12), signature: x.payload.subarray(x.payload.length - 12),
+  }));
+  /**
+   * The signature of Vol 3, Part H, 2.4.5 composed here from the toolbox's AES-CMAC (MSO first): m is the
+   * PDU as sent (opcode, handle, value) followed by SignCounter, all least significant octet first; the
+   * MAC is the 64 most significant bits of CMAC(CSRK, m), sent least significant octet first after the counter.
+   */
+  const signature = (csrk: Uint8Array, header: Uint8Array, value: Uint8Array, counter: Uint8Array): string => {
+    const m = Uint8Array.from([...header, ...value, ...counter]);
+    const mac = aesCmac(Uint8Array.from(csrk).reverse(), m.reverse());
+    return hex(counter) + hex(mac.subarray(0, 8).reverse());
+  };
+
+  test('the 0xD2 carries the CMAC of the CSRK bluetoothd distributed (and holds in its info file); a one-bit-flipped copy does not verify', async () => {
+    const l = await load('bluez-signed-write');
+    const csrks = l.l2cap.filter(x => x.cid === 0x0006 && x.dir === 'rx' && x.payload[0] === 0x0a).map(x => x.payload.subarray(1, 17));
+    expect(csrks).toHaveLength(1);
+    const csrk = csrks[0]!;
+    // The key bluetoothd's own store holds for us (its LocalSignatureKey), read out of band when recording.
+    expect(hex(csrk).toUpperCase()).toBe(l.s.peerKeys!['localSignatureKey']);
+    const writes = signedWrites(l);
+    expect(writes).toHaveLength(1);
+    const w = writes[0]!;
+    expect(hex(w.value)).toBe('539e');
+    expect(hex(w.signature)).toBe(signature(csrk, w.header, w.value, w.signature.subarray(0, 4)));
+    for (const bit of [0, 37, 95]) {
+      const flipped = Uint8Array.from(w.signature);
+      flipped[bit >> 3] = flipped[bit >> 3]! ^ (1 << (bit & 7));
+      expect(hex(flipped)).not.toBe(signature(csrk, w.header, w.value, flipped.subarray(0, 4)));
+    }
+    // Our server applied it as signed (the replay in scenarios.test.ts gives the same).
+    expect(l.s.expect.served!.writes).toEqual([{ target: '5167ee01-7b1e-4c0d-9a5e-2f1e0d9c8b00', value: '539e', command: true, signed: true }]);
+  });
+
+  test('replayed with one bit of the MAC flipped, our server drops the write: no write is listed, the rest replays as recorded', async () => {
+    const l = await load('bluez-signed-write');
+    const frame = signedWrites(l)[0]!.frame;
+    const records = l.records.map(r => {
+      if (r.frame !== frame) return r;
+      const p = Uint8Array.from(r.packet!);
+      p[p.length - 1] = p[p.length - 1]! ^ 0x01; // the MAC's most significant octet, lowest bit
+      return { ...r, packet: p };
+    });
+    const transport = new ReplayTransport(records, { masks: l.s.masks, ...l.s.replay });
+    const result = await runSession(l.s.steps, { transport, baseDir: join(CAPTURES, 'bluez-signed-write'), randomAddress: l.s.host!.randomAddress!,
+      pairingSeed: l.s.host!.pairingSeed!, ...(l.s.host?.timeoutMs ? { timeoutMs: l.s.host.timeoutMs } : {}) });
+    await transport.finished;
+    expect(transport.progress.played).toBe(transport.progress.total);
+    const { served, ...rest } = JSON.parse(JSON.stringify(result)) as typeof l.s.expect;
+    const { served: recordedServed, ...recordedRest } = l.s.expect;
+    expect(rest).toEqual(recordedRest);
+    expect(served!.writes).toEqual([]);
+    expect(recordedServed!.writes).toHaveLength(1);
   });
 });
