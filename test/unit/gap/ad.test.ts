@@ -146,6 +146,11 @@ describe('parseAd view', () => {
     expect(parseAd(b('04 09 414243' + '03 08 4142')).name).toBe('ABC');
     expect(parseAd(b('03 08 4142' + '04 09 414243')).name).toBe('ABC');
     expect(parseAd(b('03 08 4142')).nameComplete).toBe(false);
+    // Of two names of one kind the last one counts (the name is decoded once, after the loop).
+    expect(parseAd(b('03 09 4142' + '03 09 4344' + '02 08 45')).name).toBe('CD');
+    expect(parseAd(b('03 08 4142' + '03 08 4344')).name).toBe('CD');
+    expect(parseAd(b('01 09')).name).toBe('');
+    expect(parseAd(b('21 09' + '41'.repeat(32))).name).toBe('A'.repeat(32));
     expect(parseAd(b('05 09 41420000')).name).toBe('AB');
     expect(parseAd(b('04 09 41ff42')).name).toBe('A\ufffdB');
     const long = 'x'.repeat(40) + 'é';
