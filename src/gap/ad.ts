@@ -381,8 +381,17 @@ function addUuids(d: Uint8Array, list: Uuid[] | undefined, s: number, e: number,
  * reader objects; what each AD type contributes is the table's `view` role.
  */
 export function parseAd(d: Uint8Array): ParsedAd {
-  const n = d.length;
-  let starts: number[] | undefined;
+  return parseAdIn(d, 0, d.length);
+}
+
+/**
+ * parseAd over d[start, end), read in place: a caller holding the octets inside a larger array (the
+ * scanner's copies live in shared chunks) needs no view of them. Offsets in `malformed` count from
+ * `start`; views handed out (service / manufacturer data, structures) are views of `d`.
+ */
+export function parseAdIn(d: Uint8Array, start: number, end: number): ParsedAd {
+  const n = end;
+  let structures = 0;
   let malformed: AdMalformation[] | undefined;
   let flags: number | undefined, nameComplete = false, txPower: number | undefined;
   // The name that wins (the last complete one, else the last shortened one), decoded once after the
@@ -392,7 +401,7 @@ export function parseAd(d: Uint8Array): ParsedAd {
   let appearance: number | undefined, advertisingInterval: number | undefined, uri: string | undefined;
   let serviceUuids: Uuid[] | undefined, solicited: Uuid[] | undefined;
   let serviceData: Map<Uuid, Uint8Array> | undefined, manufacturerData: Map<number, Uint8Array> | undefined;
-  let i = 0;
+  let i = start;
   while (i < n) {
     const len = d[i]!;
     if (len === 0) {
@@ -400,19 +409,19 @@ export function parseAd(d: Uint8Array): ParsedAd {
       break;
     }
     if (i + 1 + len > n) {
-      malformed = bad(malformed, i, d[i + 1], `Length ${len} runs ${i + 1 + len - n} octet(s) past the end of the data`);
+      malformed = bad(malformed, i - start, i + 1 < n ? d[i + 1] : undefined, `Length ${len} runs ${i + 1 + len - n} octet(s) past the end of the data`);
       break;
     }
     const type = d[i + 1]!;
     const s = i + 2, e = i + 1 + len;
-    (starts ??= []).push(i);
+    structures++;
     const size = e - s;
     switch (VIEW[type]) {
       case V_NONE: break;
       case V_SERVICE_UUIDS: case V_SOLICITED_UUIDS: {
         // UUID lists (Supplement, Part A, 1.1 and 1.10): UUIDs of the row's width back to back.
         const us = WIDTH[type]!;
-        if (size % us !== 0) malformed = bad(malformed, i, type, `${size} octet(s) are not a whole number of ${us}-octet UUIDs`);
+        if (size % us !== 0) malformed = bad(malformed, i - start, type, `${size} octet(s) are not a whole number of ${us}-octet UUIDs`);
         if (VIEW[type] === V_SERVICE_UUIDS) serviceUuids = addUuids(d, serviceUuids, s, e, us);
         else solicited = addUuids(d, solicited, s, e, us);
         break;
@@ -429,13 +438,13 @@ export function parseAd(d: Uint8Array): ParsedAd {
       }
       case V_SERVICE_DATA: {
         const us = WIDTH[type]!;
-        if (size < us) { malformed = bad(malformed, i, type, `${NAMES[type]} of ${size} octets has no whole UUID`); break; }
+        if (size < us) { malformed = bad(malformed, i - start, type, `${NAMES[type]} of ${size} octets has no whole UUID`); break; }
         (serviceData ??= new Map()).set(uuidFromBytes(d, s, us)!, d.subarray(s + us, e));
         break;
       }
       case V_MANUFACTURER_DATA: {
         const cs = WIDTH[type]!;
-        if (size < cs) { malformed = bad(malformed, i, type, `${NAMES[type]} of ${size} octets has no company identifier`); break; }
+        if (size < cs) { malformed = bad(malformed, i - start, type, `${NAMES[type]} of ${size} octets has no company identifier`); break; }
         (manufacturerData ??= new Map()).set(AT[type]!.at!(d, s, cs), d.subarray(s + cs, e));
         break;
       }
@@ -443,25 +452,25 @@ export function parseAd(d: Uint8Array): ParsedAd {
       // type each, so V8 can inline it).
       case V_FLAGS: {
         const v = AT[type]!.at!(d, s, LENIENT[type]! !== 0 && size >= LENIENT[type]! ? LENIENT[type]! : size);
-        if (v === undefined) malformed = bad(malformed, i, type, `${NAMES[type]} of ${size} octets`);
+        if (v === undefined) malformed = bad(malformed, i - start, type, `${NAMES[type]} of ${size} octets`);
         else flags = v;
         break;
       }
       case V_TX_POWER: {
         const v = valueAt(type, d, s, size);
-        if (v === undefined) malformed = bad(malformed, i, type, `${NAMES[type]} of ${size} octets`);
+        if (v === undefined) malformed = bad(malformed, i - start, type, `${NAMES[type]} of ${size} octets`);
         else txPower = v;
         break;
       }
       case V_APPEARANCE: {
         const v = valueAt(type, d, s, size);
-        if (v === undefined) malformed = bad(malformed, i, type, `${NAMES[type]} of ${size} octets`);
+        if (v === undefined) malformed = bad(malformed, i - start, type, `${NAMES[type]} of ${size} octets`);
         else appearance = v;
         break;
       }
       case V_INTERVAL: {
         const v = valueAt(type, d, s, size);
-        if (v === undefined) malformed = bad(malformed, i, type, `${NAMES[type]} of ${size} octets`);
+        if (v === undefined) malformed = bad(malformed, i - start, type, `${NAMES[type]} of ${size} octets`);
         else advertisingInterval = v;
         break;
       }
@@ -470,7 +479,7 @@ export function parseAd(d: Uint8Array): ParsedAd {
     i = e;
   }
   const name: string | undefined = nameType < 0 ? undefined : AT[nameType]!.at!(d, nameAt, nameEnd - nameAt);
-  return new ParsedAdView(d, starts, malformed, flags, name, nameComplete, txPower, appearance,
+  return new ParsedAdView(d, start, structures === 0 ? start : end, malformed, flags, name, nameComplete, txPower, appearance,
     serviceUuids ?? NO_UUIDS, solicited ?? NO_UUIDS, serviceData ?? NO_SERVICE_DATA,
     manufacturerData ?? NO_MANUFACTURER_DATA, advertisingInterval, uri);
 }
@@ -486,7 +495,9 @@ class ParsedAdView implements ParsedAd {
 
   constructor(
     private readonly d: Uint8Array,
-    private readonly starts: number[] | undefined,
+    /** The parsed octets, d[start, end) (end = start: no structure): `structures` walks them again when asked. */
+    private readonly start: number,
+    private readonly end: number,
     malformed: AdMalformation[] | undefined,
     readonly flags: number | undefined,
     readonly name: string | undefined,
@@ -505,12 +516,16 @@ class ParsedAdView implements ParsedAd {
 
   get structures(): readonly AdStructure[] {
     if (this.list) return this.list;
-    const { d, starts } = this;
-    if (starts === undefined) return (this.list = NO_STRUCTURES);
-    const out: AdStructure[] = new Array(starts.length);
-    for (let k = 0; k < starts.length; k++) {
-      const i = starts[k]!;
-      out[k] = { type: d[i + 1]!, data: d.subarray(i + 2, i + 1 + d[i]!) };
+    const { d, end } = this;
+    if (this.start === end) return (this.list = NO_STRUCTURES);
+    // The parse's own walk again (it kept no list): every structure up to early termination or the
+    // first Length that runs past the end.
+    const out: AdStructure[] = [];
+    for (let i = this.start; i < end;) {
+      const len = d[i]!;
+      if (len === 0 || i + 1 + len > end) break;
+      out.push({ type: d[i + 1]!, data: d.subarray(i + 2, i + 1 + len) });
+      i += 1 + len;
     }
     return (this.list = out);
   }

@@ -34,7 +34,7 @@ import {
   advertisingReportInPlace, extendedAdvertisingReportInPlace, LE_META_TABLE, newAdvertisingReportView, type AdvertisingReportView,
 } from '../hci/le-events.js';
 import { EXT_ADV_EVENT_TYPE, ExtAdvDataStatus, legacyAdvEventBits } from '../hci/bit-fields.js';
-import { parseAdvertisingData, type ParsedAd } from './ad.js';
+import { parseAdIn, parseAdvertisingData, type ParsedAd } from './ad.js';
 import { compileFilters, filtersOf, type FilterPredicate, type ScanFilter } from './filters.js';
 import type { PeerIdentity } from './privacy.js';
 import { addressString, DEFAULT_REGISTRY_CAPACITY, DeviceRegistry } from './registry.js';
@@ -99,7 +99,8 @@ function parseShared(c: AdvertisedData): ParsedAd {
   const sr = scanResponseLengthOf(c.chunk, c.at);
   const n = dataLengthOf(c.chunk, c.at) + (sr === NO_SCAN_RSP ? 0 : sr);
   const at = c.at + HEADER;
-  return (l.parsed = n === 0 ? EMPTY_PARSED : parseAdvertisingData(c.chunk.subarray(at, at + n)));
+  // Parsed in place in the chunk: no view of the copy just for the parse (issue 14).
+  return (l.parsed = n === 0 ? EMPTY_PARSED : parseAdIn(c.chunk, at, at + n));
 }
 
 const dataLengthOf = (c: Uint8Array, at: number): number => c[at + H_DATA]! | (c[at + H_DATA + 1]! << 8);

@@ -10,7 +10,7 @@ import { fromHex, toHex } from '../../../src/bytes/hex.js';
 import { AdTooLongError, DecodeError, EncodeError } from '../../../src/errors.js';
 import { fromShort } from '../../../src/codec/uuid.js';
 import {
-  AD_TABLE, AD_TYPES, LEGACY_AD_MAX, buildAd, decodeAd, decodeAdStructure, decodeUri, describeAd, encodeAd, encodeUri, parseAd, parseAdvertisingData,
+  AD_TABLE, AD_TYPES, LEGACY_AD_MAX, buildAd, decodeAd, decodeAdStructure, decodeUri, describeAd, encodeAd, encodeUri, parseAd, parseAdIn, parseAdvertisingData,
   type AdPdu,
 } from '../../../src/gap/ad.js';
 import { parseCapture } from '../../../src/capture/index.js';
@@ -180,6 +180,20 @@ describe('parseAd view', () => {
     expect(p.flags).toBeUndefined();
     expect(p.name).toBe('ABC');
     expect(p.malformed.map(m => m.type)).toEqual([0x03, 0x19, 0xff, 0x16, 0x01]);
+  });
+  test('parseAdIn reads a range of a larger array in place: the same result as parseAd of the range alone', () => {
+    const data = '02 01 06' + '05 ff 4c00 0102' + '04 09 414243' + '03 16 aafe' + '02 0a f8' + '09 ff 01';
+    const around = b('09 ff ee ee' + data + '05 08 5a5a5a5a');
+    const start = 4, end = around.length - 6;
+    const inPlace = parseAdIn(around, start, end);
+    const alone = parseAd(b(data));
+    expect(JSON.stringify(inPlace)).toBe(JSON.stringify(alone)); // every field, through toJSON
+    // Offsets count from the range's start; the overrunning Length reads no octet past the range.
+    expect(inPlace.malformed).toEqual([{ offset: 21, type: 0xff, reason: 'Length 9 runs 7 octet(s) past the end of the data' }]);
+    expect(parseAdIn(b('02 01 06 05'), 0, 4).malformed).toEqual([{ offset: 3, reason: 'Length 5 runs 5 octet(s) past the end of the data' }]);
+    expect(parseAdIn(b('02 01 06 05 ff'), 0, 4).malformed).toEqual([{ offset: 3, reason: 'Length 5 runs 5 octet(s) past the end of the data' }]);
+    expect(inPlace.manufacturerData.get(0x004c)!.buffer).toBe(around.buffer);
+    expect(parseAdIn(around, 3, 3).structures).toEqual([]);
   });
   test('an empty payload', () => {
     const p = parseAd(new Uint8Array(0));
