@@ -1,12 +1,13 @@
-// Profiling aid, not a bench: where the per-report time goes, blewire's layers cut at different depths, beside the floor.
+// Profiling aid, not a bench: where the per-report time goes, blewire's layers cut at different depths, beside the floor
+// (EXT=1: on the extended corpus).
 //   node --expose-gc [V8 flags] --import tsx tools/bench/decompose-scan.ts   (PROFILE=host|scanner|session|read: a CPU profile to /tmp/perfprof/d.cpuprofile)
 import { Adapter } from '../../src/api/adapter.js';
 import { BenchTransport } from './scanner.bench.js';
 import { interleave, machineLine, report, turn } from './harness.js';
-import { legacyCorpus } from './adv-corpus.js';
+import { legacyCorpus, extendedCorpus } from './adv-corpus.js';
 import { advertisingFloor } from './floor.js';
 console.log(machineLine());
-const corpus = legacyCorpus();
+const corpus = process.env.EXT ? extendedCorpus() : legacyCorpus();
 const feeder = (feed: (p: Buffer) => void) => async (c: Buffer[]) => { for (let i = 0; i < c.length;) { const e = Math.min(c.length, i + 1000); for (; i < e; i++) feed(c[i]!); await turn(); } };
 let sink = 0;
 async function stack(mode: 'host' | 'scanner' | 'session' | 'read') {
