@@ -697,9 +697,15 @@ export class LinkPairing implements SmpHandler {
     const bond = bondFromPairing(result, { type: this.link.addressType === 'public' ? 0 : 1, address: this.link.address });
     sec.bonded = bond !== undefined;
     this.changed();
-    this.progress({ stage: 'paired', method: result.method, secureConnections: result.secureConnections,
-      authenticated: result.authenticated, bonded: sec.bonded, keySize: sec.keySize });
-    const done = (): void => this.settle('waiters', { ...this.link.security });
+    // 'paired' once the bond is stored (or its save failed), as pair() resolves: the responder has no
+    // pair() to await, so its 'paired' is how a listener knows the bond is in the store, and `bonded`
+    // says whether the store took it. (It came before the save: a listener that read the store on it
+    // found nothing on a busy machine, the save being queued behind earlier bond writes.)
+    const done = (): void => {
+      this.progress({ stage: 'paired', method: result.method, secureConnections: result.secureConnections,
+        authenticated: result.authenticated, bonded: sec.bonded, keySize: sec.keySize });
+      this.settle('waiters', { ...this.link.security });
+    };
     if (!bond) return done();
     this.ctx.bonds.save(bond).then(() => {
       try { this.ctx.onBond?.(bond, { address: this.link.address, hciType: this.link.addressType === 'public' ? 0 : 1 }); } catch (e) { log.smp('onBond threw: %O', e); }

@@ -19,6 +19,7 @@ import { Adapter } from '../../src/api/adapter.js';
 import type { Connection } from '../../src/api/connection.js';
 import { MemoryBondStore } from '../../src/smp/bonds.js';
 import { startBtvirt, type Btvirt } from './helpers/btvirt.js';
+import { stage } from './helpers/progress.js';
 import { tshark, tsharkMalformed } from './helpers/tshark.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'blewire-directed-privacy-btvirt-'));
@@ -48,8 +49,10 @@ describe('directed advertising to a bonded private peer over btvirt, read back b
       const conn = await phone.connect(ad!, { timeout: 10_000 });
       const incoming = (await accepted.next()).value as Connection;
       await accepted.return!();
+      // The wearable completes on the phone's last key PDU, on its own time: listen before pairing.
+      const wearablePaired = stage(incoming, 'paired');
       expect(await conn.pair()).toMatchObject({ encrypted: true, bonded: true });
-      await new Promise(r => setTimeout(r, 200)); // the last key PDUs reach the wearable
+      expect(await wearablePaired).toMatchObject({ bonded: true });
       const phoneRpa = phone.privacy!.address;
       expect(incoming.address).toBe(phoneRpa);
       await conn.disconnect();

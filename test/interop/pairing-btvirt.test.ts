@@ -25,6 +25,7 @@ import type { PairingProgress } from '../../src/link/pairing.js';
 import { MemoryBondStore, type Bond } from '../../src/smp/bonds.js';
 import { startBtvirt, type Btvirt } from './helpers/btvirt.js';
 import { tshark, tsharkL2cap, tsharkMalformed } from './helpers/tshark.js';
+import { stage } from './helpers/progress.js';
 import { Timings } from './helpers/timings.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'blewire-pairing-btvirt-'));
@@ -56,25 +57,6 @@ interface Link {
   /** Pairing progress seen on each side of this link. */
   c: PairingProgress[];
   p: PairingProgress[];
-}
-
-/** Resolves with the first progress event of `conn` that matches. */
-function stage(conn: Connection, match: (p: PairingProgress) => boolean, timeoutMs = 10_000): Promise<PairingProgress> {
-  return new Promise((resolve, reject) => {
-    const seen: string[] = [];
-    const timer = setTimeout(() => {
-      conn.off('pairing', on);
-      reject(new Error(`no matching pairing progress within ${timeoutMs} ms (${conn.role} saw: ${seen.join(', ') || 'nothing'})`));
-    }, timeoutMs);
-    const on = (p: PairingProgress): void => {
-      seen.push(p.stage);
-      if (!match(p)) return;
-      clearTimeout(timer);
-      conn.off('pairing', on);
-      resolve(p);
-    };
-    conn.on('pairing', on);
-  });
 }
 
 /** The SMP PDUs of a capture as tshark reassembles them: direction and payload hex, in order. */

@@ -20,6 +20,7 @@ import { ah } from '../../src/smp/crypto.js';
 import { MemoryBondStore } from '../../src/smp/bonds.js';
 import { startBtvirt, type Btvirt } from './helpers/btvirt.js';
 import { tshark, tsharkL2cap, tsharkMalformed } from './helpers/tshark.js';
+import { stage } from './helpers/progress.js';
 import { Timings } from './helpers/timings.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'blewire-privacy-btvirt-'));
@@ -101,9 +102,11 @@ describe('our resolvable private addresses between two blewire hosts on btvirt',
     expect(incoming.address).toBe(p.address);
     expect(incoming.addressType).toBe('random');
     expect(incoming.identity).toBeUndefined();
+    // B completes on A's last key PDU, on its own time (before or after A's pair() resolves): listen first.
+    const bPaired = stage(incoming, 'paired');
     const state = await timings.timed('SC Just Works pairing from an RPA (A pair() call)', () => conn.pair());
     expect(state).toMatchObject({ encrypted: true, bonded: true, keySize: 16 });
-    await new Promise(r => setTimeout(r, 200)); // A's key PDUs reach B's host
+    expect(await bPaired).toMatchObject({ bonded: true });
     const [bond] = await bBonds.list();
     expect(bond!.identity).toEqual({ type: 0, address: upper(a.controller.address!) });
     expect(hex(bond!.peerIrk!)).toBe(hex(p.irk));

@@ -13,7 +13,7 @@ import { BlewireError, SmpError } from '../../src/errors.js';
 import { createSimulator, SimAir } from '../../src/sim/index.js';
 import type { HciTransport, TransportReceiver } from '../../src/transport/types.js';
 import { toHex } from '../../src/bytes/hex.js';
-import { MemoryBondStore } from '../../src/smp/bonds.js';
+import { MemoryBondStore, type Bond } from '../../src/smp/bonds.js';
 
 const SVC = '6e400001-b5a3-f393-e0a9-e50e24dcca9e';
 const PADDR = 'C4:11:22:33:44:57';
@@ -146,6 +146,10 @@ describe('our peripheral as the SMP responder, methods (a blewire central over S
       let link = await connect(t.peripheral, t.central);
       // SC OOB: our r and c = f4(PKb, PKb, rb, 0) (2.3.5.6.4), as the user would carry them to the central.
       if (k.scOob) Object.assign(cPolicy, { oob: { peer: link.incoming.localOobData() } });
+      // What the store holds when our peripheral reports 'paired' (read in the listener itself): its
+      // bond, so a listener on the responder's side can rely on it (it has no pair() to await).
+      let storedAtPaired: Promise<Bond[]> | undefined;
+      link.incoming.on('pairing', p => { if (p.stage === 'paired') storedAtPaired ??= t.peripheralBonds.list(); });
       const state = await link.conn.pair(cPolicy);
       expect(state).toMatchObject({ level: k.level, encrypted: true, keySize: 16, authenticated: k.authenticated, secureConnections: !k.legacy, bonded: true });
       const paired = await until(t.air, () => link.seen.find(p => p.stage === 'paired'), 'peripheral paired');
@@ -177,8 +181,8 @@ describe('our peripheral as the SMP responder, methods (a blewire central over S
 
       // Both bonds: the same LTK; each side holds the other's identity (IRK + identity address, 3.6.4/3.6.5).
       const cbs = await t.centralBonds.list();
-      let pbs = await t.peripheralBonds.list();
-      for (let i = 0; i < 200 && pbs.length === 0; i++) { await t.air.clock.delay(5); pbs = await t.peripheralBonds.list(); }
+      const pbs = await storedAtPaired!;
+      expect(await t.peripheralBonds.list()).toEqual(pbs);
       expect(cbs).toHaveLength(1);
       expect(pbs).toHaveLength(1);
       expect(cbs[0]).toMatchObject({ secureConnections: !k.legacy, authenticated: k.authenticated, keySize: 16 });
@@ -269,8 +273,8 @@ describe('SC OOB the other way: our peripheral holds the central\'s OOB data', (
       const smp = t.peripheralTap.smp;
       expect(smp[0]!.hex.slice(0, 6)).toBe(both ? '010301' : '010300');
       expect(smp.find(r => r.dir === 'tx' && r.hex.startsWith('02'))!.hex.slice(0, 6)).toBe('020301');
-      let pbs = await t.peripheralBonds.list();
-      for (let i = 0; i < 200 && pbs.length === 0; i++) { await t.air.clock.delay(5); pbs = await t.peripheralBonds.list(); }
+      // Stored by the time our peripheral reported 'paired' (above): no wait.
+      const pbs = await t.peripheralBonds.list();
       expect(hex(pbs[0]?.ltk?.key)).toBe(hex((await t.centralBonds.list())[0]?.ltk?.key));
       expect(pbs[0]).toMatchObject({ authenticated: true, secureConnections: true });
     });
