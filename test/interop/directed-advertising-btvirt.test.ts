@@ -114,8 +114,9 @@ describe('directed advertising and the secondary PHY over btvirt, read back by t
       const p = peripheral.controller.address!;
       const set = await peripheral.advertise({ directed: { address: target.controller.address! } });
       // The same question, asked of both: the target hears it, the other central does not.
+      // (The target's window is a budget for a loaded machine: btvirt reports within milliseconds idle.)
       expect(await hears(other, p, 2000)).toBe(false);
-      expect(await hears(target, p, 2000)).toBe(true);
+      expect(await hears(target, p, 10_000)).toBe(true);
       const refused = await other.connect({ address: p, type: 'public' }, { timeout: 10_000 }).catch((e: unknown) => e);
       expect(refused).toBeInstanceOf(HciStatusError);
       expect(refused).toMatchObject({ status: 0x3e });
@@ -138,7 +139,9 @@ describe('directed advertising and the secondary PHY over btvirt, read back by t
     const target = await Adapter.open({ transport: `unix:${btvirt.bredrleSocket}`, bonds: false });
     try {
       const set = await peripheral.advertise({ directed: { address: target.controller.address!, highDuty: true } });
-      const reason = await new Promise(r => set.onEnd(r));
+      // onEnd() does not replay: on a stalled machine btvirt's 1.28 s can run out before advertise()
+      // resolves here, so read the recorded reason first.
+      const reason = set.endReason ?? await new Promise(r => set.onEnd(r));
       expect(reason).toBe('timeout');
       expect(set.enabled).toBe(false);
       await set.stop();

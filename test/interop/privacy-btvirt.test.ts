@@ -43,9 +43,9 @@ async function rows(capture: string, filter: string, ...fields: string[]): Promi
 
 const upper = (a: string): string => a.toUpperCase();
 
-/** The peripheral side's controller reports its Encryption Change on its own time: wait for it (bounded, 2 s). */
+/** The peripheral side's controller reports its Encryption Change on its own time: wait for it (bounded, 10 s for a loaded machine). */
 async function encryptedSoon(conn: Connection): Promise<void> {
-  for (let i = 0; i < 100 && !conn.security.encrypted; i++) await new Promise(r => setTimeout(r, 20));
+  for (let i = 0; i < 500 && !conn.security.encrypted; i++) await new Promise(r => setTimeout(r, 20));
 }
 
 describe('our resolvable private addresses between two blewire hosts on btvirt', () => {

@@ -38,7 +38,8 @@ async function rows(capture: string, filter: string, ...fields: string[]): Promi
   return out.split('\n').filter(Boolean).map(l => l.split('\t'));
 }
 
-async function until(what: () => boolean, ms = 3000): Promise<void> {
+/** Polls recorded state (each host writes its controller's list on its own time after pairing); 15 s for a loaded machine. */
+async function until(what: () => boolean, ms = 15_000): Promise<void> {
   for (let t = 0; t < ms && !what(); t += 20) await new Promise(r => setTimeout(r, 20));
   expect(what()).toBe(true);
 }
