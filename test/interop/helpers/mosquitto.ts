@@ -130,15 +130,25 @@ export interface Subscriber {
   stop(): Promise<void>;
 }
 
-/** `mosquitto_sub -v` on the given topic filters, spawned asynchronously (never blocking the test). */
-export async function mosquittoSub(port: number, topics: string[], extra: string[] = []): Promise<Subscriber> {
-  const args = ['-h', '127.0.0.1', '-p', String(port), '-v', '-q', '1', ...topics.flatMap(t => ['-t', t]), ...extra];
+let probes = 0;
+
+/**
+ * `mosquitto_sub -v` on the given topic filters, spawned asynchronously (never blocking the test).
+ * Resolves once the subscription is in place at the broker: the subscriber also listens on a probe
+ * topic of its own, and mosquitto_pub (same connection options) publishes there until the subscriber
+ * hears it. (A fixed 300 ms settle was used before: on a busy machine mosquitto_sub may not have
+ * subscribed by then, and a message published once, not retained, was lost to it.)
+ */
+export async function mosquittoSub(port: number, topics: string[], extra: string[] = [], readyMs = 30_000): Promise<Subscriber> {
+  const probe = `blewire-probe/${process.pid}/${probes++}`;
+  const args = ['-h', '127.0.0.1', '-p', String(port), '-v', '-q', '1', ...[...topics, probe].flatMap(t => ['-t', t]), ...extra];
   const p = spawn('mosquitto_sub', args, { stdio: ['ignore', 'pipe', 'pipe'] });
   track(p);
   const lines: Array<{ topic: string; payload: string }> = [];
   const waiters = new Set<() => void>();
   let buf = '';
   let err = '';
+  let heard = false;
   p.stdout!.setEncoding('utf8');
   p.stdout!.on('data', (chunk: string) => {
     buf += chunk;
@@ -147,7 +157,9 @@ export async function mosquittoSub(port: number, topics: string[], extra: string
       const line = buf.slice(0, i);
       buf = buf.slice(i + 1);
       const sp = line.indexOf(' ');
-      lines.push(sp < 0 ? { topic: line, payload: '' } : { topic: line.slice(0, sp), payload: line.slice(sp + 1) });
+      const topic = sp < 0 ? line : line.slice(0, sp);
+      if (topic === probe) { heard = true; continue; }
+      lines.push({ topic, payload: sp < 0 ? '' : line.slice(sp + 1) });
     }
     for (const w of waiters) w();
   });
@@ -156,9 +168,17 @@ export async function mosquittoSub(port: number, topics: string[], extra: string
     p.once('spawn', () => resolve());
     p.once('error', e => reject(new Error(`cannot start mosquitto_sub (run tools/interop/setup.sh): ${e.message}`)));
   });
-  // The subscription is in place once the broker has logged it; a short settle is enough here because
-  // every check waits for messages that keep coming (or are retained).
-  await new Promise(r => setTimeout(r, 300));
+  // The subscription is in place once a message published after it reaches us (QoS 1, not retained).
+  const until = Date.now() + readyMs;
+  while (!heard) {
+    if (p.exitCode !== null || p.signalCode !== null) throw new Error(`mosquitto_sub exited (${p.exitCode ?? p.signalCode}) before subscribing: ${err}`);
+    if (Date.now() > until) {
+      p.kill('SIGKILL');
+      throw new Error(`mosquitto_sub did not hear its probe on ${probe} within ${readyMs} ms: ${err}`);
+    }
+    await publishProbe(port, probe, extra);
+    for (let i = 0; i < 10 && !heard; i++) await new Promise(r => setTimeout(r, 50));
+  }
   return {
     lines,
     waitFor(pred, timeoutMs = 20_000, what = 'a message') {
@@ -182,6 +202,17 @@ export async function mosquittoSub(port: number, topics: string[], extra: string
       clearTimeout(t);
     },
   };
+}
+
+/** One `mosquitto_pub` of the probe topic (its exit status does not matter: the subscriber hearing it does). */
+function publishProbe(port: number, topic: string, extra: string[]): Promise<void> {
+  return new Promise(resolve => {
+    const q = spawn('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(port), '-q', '1', '-t', topic, '-m', 'ready', ...extra], { stdio: 'ignore' });
+    track(q);
+    const t = setTimeout(() => q.kill('SIGKILL'), 5000);
+    q.once('error', () => { clearTimeout(t); resolve(); });
+    q.once('exit', () => { clearTimeout(t); resolve(); });
+  });
 }
 
 export function removeDir(dir: string): void {
