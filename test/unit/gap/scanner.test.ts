@@ -312,6 +312,24 @@ describe('scanner', () => {
     expect(dedup.every(a => a.scanResponse === undefined)).toBe(true);
   });
 
+  test('AD compared in place: a one-octet change at any position (each lane of the 8-octet groups and the tail) is new data, its repeat is not', async () => {
+    const { ctl, scanner } = await setup();
+    const dedup = collect(scanner.scan({ active: false }));
+    await scanner.settle();
+    const max = Uint8Array.from({ length: 31 }, (_, i) => i);
+    const seq: Uint8Array[] = [];
+    const want: Uint8Array[] = [];
+    for (let k = 0; k < 31; k++) {
+      const off = max.slice(); off[k] ^= 0x80;
+      seq.push(max, off, off);
+      want.push(max, off);
+    }
+    for (const d of seq) ctl.inject(legacy(A, 3, d));
+    await scanner.settle();
+    for (let i = 0; i < 6; i++) await Promise.resolve();
+    expect(dedup.map(a => [...a.data])).toEqual(want.map(d => [...d]));
+  });
+
   test('data and scan response are kept together: a change of one keeps the other; an empty scan response is one', async () => {
     const { ctl, scanner } = await setup();
     const all = collect(scanner.scan({ active: true, duplicates: true }));
