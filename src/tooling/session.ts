@@ -96,7 +96,8 @@ export type SessionStep =
   | { op: 'discover' }
   // `refused`: the step must fail with the peer's (or the controller's) refusal, listed in `refusals`.
   | { op: 'read'; target: string; refused?: true }
-  | { op: 'write'; target: string; value: string; withResponse: boolean }
+  // `signed`: a Signed Write Command with our CSRK (Vol 3, Part F, 3.4.5.4; conn.signedWrite, unencrypted links).
+  | { op: 'write'; target: string; value: string; withResponse: boolean; signed?: true }
   | { op: 'notify'; target: string; count: number }
   | { op: 'wait'; ms: number }
   | { op: 'disconnect' }
@@ -172,7 +173,8 @@ export interface SessionResult {
   mtu?: number;
   services?: ServiceResult[];
   reads?: Array<{ target: string; value: string }>;
-  writes?: Array<{ target: string; value: string }>;
+  /** `signed`: sent as a Signed Write Command (nothing comes back: whether the peer took it shows in a later read). */
+  writes?: Array<{ target: string; value: string; signed?: true }>;
   notifications?: Array<{ target: string; values: string[] }>;
   disconnect?: { code: number; name: string };
   /**
@@ -259,11 +261,11 @@ const STEPS: StepTable = {
     format: s => `read ${s.target}${s.refused ? ' refused' : ''}`,
   },
   write: {
-    usage: 'write <uuid|handle> <hex> [cmd]',
-    parse: (a, bad) => (a[0] && a[1] && HEX.test(a[1])
-      ? { op: 'write', target: a[0], value: a[1].toLowerCase(), withResponse: a[2] !== 'cmd' }
-      : bad('write <uuid|handle> <hex> [cmd]')),
-    format: s => `write ${s.target} ${s.value}${s.withResponse ? '' : ' cmd'}`,
+    usage: 'write <uuid|handle> <hex> [cmd|signed]',
+    parse: (a, bad) => (a[0] && a[1] && HEX.test(a[1]) && a.length <= 3 && (a[2] === undefined || a[2] === 'cmd' || a[2] === 'signed')
+      ? { op: 'write', target: a[0], value: a[1].toLowerCase(), withResponse: a[2] === undefined, ...(a[2] === 'signed' ? { signed: true as const } : {}) }
+      : bad('write <uuid|handle> <hex> [cmd|signed]')),
+    format: s => `write ${s.target} ${s.value}${s.signed ? ' signed' : s.withResponse ? '' : ' cmd'}`,
   },
   notify: {
     usage: 'notify <uuid> <count>',
@@ -782,9 +784,10 @@ export async function runSession(steps: SessionStep[] | string, options: RunSess
       case 'write': {
         const c = await characteristic(step.target);
         const v = fromHex(step.value);
-        if (typeof c === 'number') await need('write').gatt.writeValue(c, v, step.withResponse, { timeout });
+        if (step.signed) await need('write').conn.signedWrite(typeof c === 'number' ? c : c.handle, v);
+        else if (typeof c === 'number') await need('write').gatt.writeValue(c, v, step.withResponse, { timeout });
         else await c.write(v, { withResponse: step.withResponse, timeout });
-        (result.writes ??= []).push({ target: step.target, value: step.value });
+        (result.writes ??= []).push({ target: step.target, value: step.value, ...(step.signed ? { signed: true as const } : {}) });
         break;
       }
       case 'notify': {

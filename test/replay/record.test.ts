@@ -84,18 +84,21 @@ describe('session steps', () => {
   });
 
   test('signing and rotation parse and print back; bad ones are named', () => {
-    const steps = 'pair signing → pair displayOnly mitm signing → pair keyboardOnly signing passkey=123456 refused → rotate';
+    const steps = 'pair signing → pair displayOnly mitm signing → pair keyboardOnly signing passkey=123456 refused → rotate → write 0x0010 519e signed → write 2a39 01 cmd → write 2a39 02';
     expect(formatSteps(parseSteps(steps))).toBe(steps);
     expect(parseSteps('pair signing → pair mitm signing → rotate')).toEqual([
       { op: 'pair', mitm: false, signing: true }, { op: 'pair', mitm: true, signing: true }, { op: 'rotate' }]);
     expect(() => parseSteps('pair signing mitm')).toThrow('pair [io] [mitm] [signing]');
     expect(() => parseSteps('pair signing signing')).toThrow('pair [io] [mitm] [signing]');
+    expect(parseSteps('write 0x0010 519E signed')).toEqual([{ op: 'write', target: '0x0010', value: '519e', withResponse: false, signed: true }]);
+    expect(() => parseSteps('write 0x0010 51 sealed')).toThrow('write <uuid|handle> <hex> [cmd|signed]');
+    expect(() => parseSteps('write 0x0010 51 cmd signed')).toThrow('write <uuid|handle> <hex> [cmd|signed]');
   });
 
   test('bad steps are named', () => {
     expect(() => parseSteps('scan soon')).toThrow('session step "scan soon": the scan time (ms) must be a number');
     expect(() => parseSteps('connect nobody')).toThrow('connect needs an address');
-    expect(() => parseSteps('write 2a39 0g')).toThrow('write <uuid|handle> <hex> [cmd]');
+    expect(() => parseSteps('write 2a39 0g')).toThrow('write <uuid|handle> <hex> [cmd|signed]');
     expect(() => parseSteps('dance')).toThrow('unknown step');
   });
 });

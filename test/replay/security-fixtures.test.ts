@@ -10,7 +10,9 @@
 // captures/bluez-signed-write: bluetoothd's Signed Write Command (0xD2, Vol 3, Part F, 3.4.5.4) carries
 // the AES-CMAC signature (Vol 3, Part H, 2.4.5) of the CSRK it distributed (Signing Information, the key
 // its own info file holds: scenario peerKeys), recomputed here with the toolbox's CMAC; one flipped bit
-// of the MAC and our server drops the write (the replay of the altered capture lists no write).
+// of the MAC and our server drops the write (the replay of the altered capture lists no write). And our
+// own 0xD2 to bluetoothd carries the CMAC of the CSRK we distributed (its RemoteSignatureKey); 5.66 has
+// no handler for 0xD2 and drops it: the read after it gives the old value, a Write Command's value reads back.
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, test } from 'vitest';
@@ -168,6 +170,35 @@ describe('captures/bluez-signed-write: bluetoothd signs a Write Command, our ser
     }
     // Our server applied it as signed (the replay in scenarios.test.ts gives the same).
     expect(l.s.expect.served!.writes).toEqual([{ target: '5167ee01-7b1e-4c0d-9a5e-2f1e0d9c8b00', value: '539e', command: true, signed: true }]);
+  });
+
+  test('our 0xD2 to bluetoothd carries the CMAC of the CSRK we distributed (its RemoteSignatureKey); 5.66 drops it, a plain Write Command of another value reads back', async () => {
+    const l = await load('bluez-signed-write');
+    const ours = l.l2cap.filter(x => x.cid === 0x0006 && x.dir === 'tx' && x.payload[0] === 0x0a).map(x => x.payload.subarray(1, 17));
+    expect(ours).toHaveLength(1);
+    const csrk = ours[0]!;
+    expect(hex(csrk).toUpperCase()).toBe(l.s.peerKeys!['remoteSignatureKey']);
+    const att = l.l2cap.filter(x => x.cid === 0x0004);
+    const sentAt = att.findIndex(x => x.dir === 'tx' && x.payload[0] === 0xd2);
+    expect(sentAt).toBeGreaterThan(0);
+    const pdu = att[sentAt]!.payload;
+    const [header, value, sig] = [pdu.subarray(0, 3), pdu.subarray(3, pdu.length - 12), pdu.subarray(pdu.length - 12)];
+    expect(hex(value)).toBe('519e');
+    expect(hex(sig.subarray(0, 4))).toBe('00000000'); // our first signed write with this CSRK: SignCounter 0
+    expect(hex(sig)).toBe(signature(csrk, header, value, sig.subarray(0, 4)));
+    // What came after it: no ATT Error Response to a 0xD2 (a command has none), our Read Request answered
+    // with the old value; our Write Command (0x52) of 579e on the same handle, then a read gives 579e.
+    const after = att.slice(sentAt + 1);
+    expect(after.filter(x => x.dir === 'rx' && x.payload[0] === 0x01 && x.payload[1] === 0xd2)).toEqual([]);
+    const rsps = after.filter(x => x.dir === 'rx' && x.payload[0] === 0x0b).map(x => hex(x.payload.subarray(1)));
+    expect(rsps).toEqual(['00', '579e']);
+    const cmd = after.filter(x => x.dir === 'tx' && x.payload[0] === 0x52);
+    expect(cmd.map(x => [le16(x.payload, 1), hex(x.payload.subarray(3))])).toEqual([[le16(pdu, 1), '579e']]);
+    expect(l.s.expect.reads!.map(r => r.value)).toEqual(['00', '579e']);
+    expect(l.s.expect.writes).toEqual([
+      { target: '5167ed01-7b1e-4c0d-9a5e-2f1e0d9c8b00', value: '519e', signed: true },
+      { target: '5167ed01-7b1e-4c0d-9a5e-2f1e0d9c8b00', value: '579e' },
+    ]);
   });
 
   test('replayed with one bit of the MAC flipped, our server drops the write: no write is listed, the rest replays as recorded', async () => {

@@ -47,7 +47,10 @@
  *                                   `peer strip-ltk` bluetoothd is stopped, the LTKs are removed from its
  *                                   info file (the CSRKs stay), it is started again; we advertise, it
  *                                   connects unencrypted and WriteValue type "command" sends a Signed Write
- *                                   Command (0xD2) with its CSRK; our server verifies and applies it.
+ *                                   Command (0xD2) with its CSRK; our server verifies and applies it. Then
+ *                                   our 0xD2 with our CSRK to bluetoothd's signed-gatt-server.py
+ *                                   characteristic: 5.66 drops it (no 0xD2 handler; the read shows the old
+ *                                   value), a plain Write Command of another value reads back.
  *
  *   flock /tmp/blewire-guest.lock npx tsx tools/interop/record-bluez-pairing.ts <session...|all> [--dir captures]
  *
@@ -69,6 +72,9 @@ import { StreamTransport } from '../../src/transport/stream.js';
 import { attachBlueZGuest, startBlueZGuest, syncH4 } from '../../test/interop/helpers/bluez-guest.js';
 import { GuestControl, type GuestProgram } from '../../test/interop/helpers/guest-control.js';
 
+/** A bluetoothd GATT application with a characteristic that allows authenticated signed writes (prints REGISTERED). */
+const SIGNED_APP = fs.readFileSync(fileURLToPath(new URL('../../test/interop/helpers/signed-gatt-server.py', import.meta.url)), 'utf8');
+const SIGNED_APP_CHR = '5167ed01-7b1e-4c0d-9a5e-2f1e0d9c8b00';
 const OPS = fs.readFileSync(fileURLToPath(new URL('../../test/interop/helpers/bluez-central-ops.py', import.meta.url)), 'utf8');
 /**
  * bluetoothd's discovery for up to `secs`: whether it reports `identity` (RSSI on that device: its kernel
@@ -153,6 +159,8 @@ interface BlueZSide {
   after(action: string): Promise<void>;
   /** Resolves once our session starts a step of this kind (e.g. 'accept': we advertise and wait for a central). */
   reached(op: string): Promise<void>;
+  /** Ends the session's `peer <name>` step (its action waits for this). */
+  done(name: string): void;
   ctl: GuestControl;
 }
 
@@ -252,7 +260,8 @@ const SESSIONS: Record<string, PairingSession> = {
     ours: 'C2:5A:11:22:34:0C', agent: 'NoInputNoOutput', sc: true,
     database: [{ uuid: SIGNED_SVC, characteristics: [{ uuid: SIGNED, properties: ['read', 'writeWithoutResponse', 'authenticatedSignedWrites'], value: { hex: '00' } }] }],
     steps: ['serve database.json', ...reconnect, 'pair signing', 'wait 1500', 'disconnect', 'peer strip-ltk 60000',
-      `advertise bw-signed ${SIGNED_SVC}`, 'accept', 'wait-disconnect'],
+      `advertise bw-signed ${SIGNED_SVC}`, 'accept', 'peer bluez-wrote 60000',
+      `write ${SIGNED_APP_CHR} 519e signed`, `read ${SIGNED_APP_CHR}`, `write ${SIGNED_APP_CHR} 579e cmd`, `read ${SIGNED_APP_CHR}`, 'disconnect'],
     bluez: async b => {
       // bluetoothd restarted without our LTK, and we advertise: it connects (a connection attempt before
       // we advertise would time out in its kernel).
@@ -261,11 +270,11 @@ const SESSIONS: Record<string, PairingSession> = {
       const ours = 'C2:5A:11:22:34:0C';
       const c = await b.ops('connect', ours);
       const w = await b.ops('write-command', ours, SIGNED, '539e');
-      await new Promise(r => setTimeout(r, 1000));
-      await b.ops('disconnect', ours);
+      // Our `peer bluez-wrote` step ends here: our own writes to bluetoothd follow; we disconnect.
+      b.done('bluez-wrote');
       return { connect: c, writeCommand: w };
     },
-    description: 'A Signed Write Command (ATT 0xD2, Vol 3, Part F, 3.4.5.4; signature per Vol 3, Part H, 2.4.5 with the CSRK and SignCounter) from BlueZ 5.66 to our GATT server. blewire, the central, pairs with bluetoothd (simple-agent NoInputNoOutput, SC on) asking for signing (LE Secure Connections Just Works, bonding; BlueZ distributes its CSRK in Signing Information, 3.6.6); disconnect. At `peer strip-ltk` bluetoothd is stopped, the LTK groups are removed from its info file for us (its LocalSignatureKey, the CSRK it gave us, stays: peerKeys.localSignatureKey) and it is started again: bluetoothd 5.66 signs a write only on an unencrypted link, and a bond with an LTK would encrypt at once. We advertise; bluetoothd connects to us (no encryption), discovers our database and WriteValue type "command" on our characteristic (write without response and authenticated signed writes) sends 0xD2 signed with its CSRK; our server verifies the signature and SignCounter with the CSRK from our bond and applies the write (served.writes: signed); bluetoothd disconnects.',
+    description: 'A Signed Write Command (ATT 0xD2, Vol 3, Part F, 3.4.5.4; signature per Vol 3, Part H, 2.4.5 with the CSRK and SignCounter) from BlueZ 5.66 to our GATT server. blewire, the central, pairs with bluetoothd (simple-agent NoInputNoOutput, SC on) asking for signing (LE Secure Connections Just Works, bonding; BlueZ distributes its CSRK in Signing Information, 3.6.6); disconnect. At `peer strip-ltk` bluetoothd is stopped, the LTK groups are removed from its info file for us (its LocalSignatureKey, the CSRK it gave us, stays: peerKeys.localSignatureKey) and it is started again: bluetoothd 5.66 signs a write only on an unencrypted link, and a bond with an LTK would encrypt at once. We advertise; bluetoothd connects to us (no encryption), discovers our database and WriteValue type "command" on our characteristic (write without response and authenticated signed writes) sends 0xD2 signed with its CSRK; our server verifies the signature and SignCounter with the CSRK from our bond and applies the write (served.writes: signed). Then our side: a Signed Write Command of 519e with OUR CSRK (the one bluetoothd stores as RemoteSignatureKey: peerKeys.remoteSignatureKey) to the characteristic of signed-gatt-server.py (read, write-without-response, authenticated-signed-writes) in bluetoothd: BlueZ 5.66 has no handler for 0xD2 and drops it (the read after it gives the old value 00); a plain Write Command of 579e reads back; we disconnect.',
   },
   'bluez-privacy': {
     ours: 'C2:5A:11:22:34:06', agent: 'NoInputNoOutput', sc: true, privacy: true,
@@ -298,6 +307,8 @@ async function main(): Promise<void> {
   const guest = attach ? { ...attachBlueZGuest(attach), stop: async () => undefined } : await startBlueZGuest();
   let ctl: GuestControl | undefined;
   let agent: GuestProgram | undefined;
+  /** signed-gatt-server.py, while it runs. */
+  let app: GuestProgram | undefined;
   try {
     ctl = await GuestControl.open(guest.ctlSocket);
     const c = ctl;
@@ -393,6 +404,7 @@ async function main(): Promise<void> {
         }),
         after,
         reached,
+        done: n => action(`program ${n}`).r(),
       };
       let peerKeys: Record<string, string> | undefined;
       let stripped = false;
@@ -421,10 +433,19 @@ async function main(): Promise<void> {
             const s = await c.ok(['python3', '-c', STRIP_LTK, info], SLOW);
             const key = /\[LocalSignatureKey\]\nKey=([0-9A-F]{32})\n/.exec(s)?.[1];
             if (!key || /LongTermKey/.test(s)) throw new Error(`bluetoothd's info file after stripping its LTKs:\n${s}`);
-            peerKeys = { localSignatureKey: key };
+            const remote = /\[RemoteSignatureKey\]\nKey=([0-9A-F]{32})\n/.exec(s)?.[1];
+            if (!remote) throw new Error(`bluetoothd holds no CSRK of ours:\n${s}`);
+            peerKeys = { localSignatureKey: key, remoteSignatureKey: remote };
             stripped = true;
             await restartBluetoothd(false);
+            // Its GATT server gets a characteristic that allows signed writes, for ours.
+            app = await c.spawn('signed-gatt-server', ['python3', '-c', SIGNED_APP]);
+            await app.expect(/REGISTERED/, SLOW);
             action(act).r();
+            return;
+          }
+          if (act === 'bluez-wrote') {
+            await action('program bluez-wrote').p;
             return;
           }
           if (act === 'forget') {
@@ -452,6 +473,8 @@ async function main(): Promise<void> {
         // The guest as the next session expects it: bluetoothd with the example applications, no bond with us.
         await agent?.kill();
         agent = undefined;
+        await app?.kill();
+        app = undefined;
         await linkGone(session.ours);
         await c.run(['dbus-send', '--system', '--print-reply', '--dest=org.bluez', '/org/bluez/hci0',
           'org.bluez.Adapter1.RemoveDevice', `objpath:${device}`], SLOW);
@@ -470,6 +493,7 @@ async function main(): Promise<void> {
     throw e;
   } finally {
     await agent?.kill().catch(() => undefined);
+    await app?.kill().catch(() => undefined);
     ctl?.close();
     await guest.stop();
   }
