@@ -26,7 +26,10 @@ export interface Bond {
   readonly secureConnections: boolean;
   readonly authenticated: boolean;
   readonly keySize: number;
-  /** The key that re-encrypts the link with us as central (SC LTK, or the LTK the peer distributed). */
+  /**
+   * The key that encrypts a link with us as central: the SC LTK, or in legacy pairing the LTK/EDIV/Rand
+   * the peer distributed (whichever role we paired in; absent when the peer distributed none).
+   */
   readonly ltk?: SmpLtk;
   /** Legacy pairing: the LTK we distributed (used when the peer is the central). */
   readonly localLtk?: SmpLtk;
@@ -118,7 +121,11 @@ export function bondFromPairing(result: PairingResult, peerAddress: SmpAddress):
   return {
     identity: result.peer.identity ?? { type: peerAddress.type, address: peerAddress.address.toUpperCase() },
     secureConnections: result.secureConnections, authenticated: result.authenticated, keySize: result.keySize,
-    ...(result.ltk ? { ltk: result.ltk } : {}),
+    // SC: the one LTK both sides derived. Legacy (2.4.2.1, 3.6.2/3.6.3): each side distributes its own
+    // LTK with EDIV and Rand, and a key is used by the side that did NOT make it when it is the central.
+    // So ltk is always the peer's (in either role: as a responder we keep the central's, for a later
+    // link where we are the central), localLtk ours (answers the LTK Request when the peer is central).
+    ...(result.secureConnections ? (result.ltk ? { ltk: result.ltk } : {}) : result.peer.ltk ? { ltk: result.peer.ltk } : {}),
     ...(!result.secureConnections && result.local.ltk ? { localLtk: result.local.ltk } : {}),
     ...(result.peer.irk ? { peerIrk: result.peer.irk } : {}),
     ...(result.peer.csrk ? { peerCsrk: result.peer.csrk } : {}),

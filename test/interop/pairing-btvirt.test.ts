@@ -350,6 +350,80 @@ describe('pairing between two blewire adapters over btvirt (btvirt checks the LT
     await disconnect(link);
   });
 
+  test('LE legacy Just Works with our peripheral as responder, then the roles swap: it encrypts as central with the LTK, EDIV and Rand the central distributed', async () => {
+    // Our peripheral pairs LE legacy only (2.3.5.5); in legacy each side distributes its own LTK with
+    // EDIV and Rand (Encryption Information 0x06, Central Identification 0x07; 3.6.2, 3.6.3), and a key
+    // is used by the side that did not make it when that side is the central (2.4.2.1).
+    const pair = await newPair({}, { pairing: { secureConnections: false } });
+    const link = await connect(pair);
+    const before = await lastFrame(pair.central.capture);
+    const peripheralPaired = stage(link.incoming, p => p.stage === 'paired');
+    const state = await link.conn.pair();
+    expect(state).toMatchObject({ level: 2, encrypted: true, secureConnections: false, bonded: true });
+    expect(await peripheralPaired).toMatchObject({ method: 'justWorks', secureConnections: false, bonded: true });
+    const smp = since(await smpPdus(pair.central.capture), before);
+    expect(smp[1]).toMatchObject({ dir: 'rx', pdu: '02030021100909' });
+    // Keys after the STK encryption: the responder's first (rx), then the central's (tx).
+    expect(smp.slice(-4).map(r => `${r.dir} ${r.pdu.slice(0, 2)}`)).toEqual(['rx 06', 'rx 07', 'tx 06', 'tx 07']);
+    const [cb] = await pair.central.bonds.list() as [Bond];
+    const [pb] = await pair.peripheral.bonds.list() as [Bond];
+    // The central's Encryption Information and Central Identification, as tshark reads them off the
+    // wire (little-endian octets after the opcode), are what our peripheral's bond keeps as ltk.
+    const ediv = (b: Bond): string => hex(Uint8Array.of(b.ltk!.ediv & 0xff, b.ltk!.ediv >> 8));
+    expect(smp.at(-2)!.pdu).toBe(`06${hex(cb.localLtk!.key)}`);
+    expect(smp.at(-1)!.pdu).toBe(`07${hex(Uint8Array.of(cb.localLtk!.ediv & 0xff, cb.localLtk!.ediv >> 8))}${hex(cb.localLtk!.rand)}`);
+    expect(smp.at(-2)!.pdu).toBe(`06${hex(pb.ltk!.key)}`);
+    expect(smp.at(-1)!.pdu).toBe(`07${ediv(pb)}${hex(pb.ltk!.rand)}`);
+    // And the peripheral's own key (the first two) is what the central keeps as its ltk.
+    expect(smp.at(-4)!.pdu).toBe(`06${hex(cb.ltk!.key)}`);
+    expect(hex(pb.localLtk!.key)).toBe(hex(cb.ltk!.key));
+    await disconnect(link);
+
+    // The roles swap: the former central advertises and accepts, our former peripheral connects and
+    // encrypts from its bond. btvirt reports Encryption Change 0x00 on both sides only when the key our
+    // former peripheral starts with equals the one the former central replies to the LTK Request with.
+    const name = `${pair.name}-swapped`;
+    await pair.central.adapter.advertise({ name });
+    const accepted = pair.central.adapter.accept();
+    try {
+      const beforeP = await lastFrame(pair.peripheral.capture);
+      const beforeC = await lastFrame(pair.central.capture);
+      const ad = await pair.peripheral.adapter.find({ name, timeout: 5000 });
+      if (!ad) throw new Error(`${name} is not advertising`);
+      const conn = await pair.peripheral.adapter.connect(ad, { timeout: 5000 });
+      const incoming = (await accepted.next()).value as Connection;
+      expect([conn.role, incoming.role]).toEqual(['central', 'peripheral']);
+      const encrypted = stage(incoming, p => p.stage === 'encrypted');
+      const swapped = await timings.timed('legacy bond, roles swapped: re-encryption (encrypt() call)', () => conn.encrypt());
+      expect(swapped).toMatchObject({ level: 2, encrypted: true, keySize: 16, secureConnections: false, bonded: true });
+      await encrypted;
+      // LE Enable Encryption from our former peripheral with the central's key, EDIV and Rand; the
+      // LTK Request at the former central with that EDIV and Rand, answered with the same key.
+      const started = since(await ltkCommands(pair.peripheral.capture), beforeP);
+      const replied = since(await ltkCommands(pair.central.capture), beforeC);
+      expect(started).toEqual([expect.objectContaining({ opcode: 0x2019, ltk: hex(cb.localLtk!.key) })]);
+      expect(replied).toEqual([expect.objectContaining({ opcode: 0x201a, ltk: hex(cb.localLtk!.key) })]);
+      // EDIV and Rand as tshark reads them: in our LE Enable Encryption, and in the LE Long Term Key
+      // Request the former central's controller raised (Rand a 64-bit number of the 8 octets read LE).
+      const fields = async (capture: string, after: number, filter: string, pre: string): Promise<Array<[number, string]>> =>
+        (await tshark('-r', capture, '-Y', `frame.number > ${after} && ${filter}`, '-T', 'fields',
+          '-e', `${pre}.le_encrypted_diversifier`, '-e', `${pre}.le_random_number`))
+          .trim().split('\n').filter(Boolean).map(l => { const [e, r] = l.split('\t'); return [Number(e), r!]; });
+      // (tshark prints Rand as its 8 octets in wire order, as the bond keeps them.)
+      const want: [number, string] = [cb.localLtk!.ediv, hex(cb.localLtk!.rand)];
+      expect(await fields(pair.peripheral.capture, beforeP, 'bthci_cmd.opcode == 0x2019', 'bthci_cmd')).toEqual([want]);
+      expect(await fields(pair.central.capture, beforeC, 'bthci_evt.le_meta_subevent == 0x05', 'bthci_evt')).toEqual([want]);
+      expect(since(await encryptionChanges(pair.peripheral.capture), beforeP).map(e => e.status)).toEqual([0]);
+      expect(since(await encryptionChanges(pair.central.capture), beforeC).map(e => e.status)).toEqual([0]);
+      expect(since(await smpPdus(pair.peripheral.capture), beforeP)).toEqual([]);
+      const gone = new Promise(r => incoming.once('disconnect', r));
+      await conn.disconnect();
+      await gone;
+    } finally {
+      await accepted.return?.();
+    }
+  });
+
   test('tshark finds no malformed packet in any capture', async () => {
     for (const p of pairs) {
       await p.close();

@@ -23,7 +23,10 @@
  *      Change succeeds only when both sides hold the same key)
  *   F  btmgmt sc off, agent KeyboardDisplay, we displayOnly: LE legacy Passkey Entry (TK = the passkey we
  *      display, BlueZ's agent types it), the authenticated characteristic reads
- *   G  tshark: zero malformed frames in the recording
+ *      E and F: BlueZ's kernel, the initiator, distributes its own LTK/EDIV/Rand too; our bond keeps it (ltk),
+ *      equal to bluetoothd's [PeripheralLongTermKey]
+ *   G  the roles swap: we connect to BlueZ as central and encrypt with BlueZ's key, EDIV and Rand (no pairing)
+ *   H  tshark: zero malformed frames in the recording
  * afterAll puts BlueZ back (sc on, no agent, not bondable, no device) for the other files.
  */
 import * as fs from 'node:fs';
@@ -37,7 +40,7 @@ import type { GattServer } from '../../src/gatt/server/server.js';
 import type { PairingProgress } from '../../src/link/pairing.js';
 import { FileBondStore, type Bond } from '../../src/smp/bonds.js';
 import { useBlueZGuest, type BlueZGuestInfo } from './helpers/bluez-guest.js';
-import { BlueZPeer, l2capFrom, lastFrame, ltksSentSince, openBridgedAdapter, ourBondWith } from './helpers/bluez-peer.js';
+import { BlueZPeer, connectWhenAdvertising, l2capFrom, lastFrame, ltksSentSince, openBridgedAdapter, ourBondWith } from './helpers/bluez-peer.js';
 import { GuestControl, type GuestProgram } from './helpers/guest-control.js';
 import { Timings } from './helpers/timings.js';
 import { tshark, tsharkMalformed } from './helpers/tshark.js';
@@ -331,6 +334,17 @@ describe('blewire as peripheral, paired by BlueZ 5.66 as the central (bluetoothd
     const req2 = await tshark('-r', capture, '-Y', `frame.number > ${before} && bthci_evt.le_meta_subevent == 0x05`, '-T', 'fields',
       '-e', 'bthci_evt.le_encrypted_diversifier');
     expect(req2.trim().split('\n').filter(Boolean).map(Number)).toEqual([bond.localLtk!.ediv]);
+
+    // BlueZ's kernel, the initiator, distributed its own LTK too (its Encryption Information and Central
+    // Identification after ours, 3.6.2 / 3.6.3): our bond keeps it as ltk with its EDIV and Rand, the key
+    // bluetoothd stores as [PeripheralLongTermKey] (the one its kernel answers with as the peripheral).
+    const theirs = smp.filter(p => p.dir === 'rx' && /^0[67]/.test(p.pdu));
+    expect(theirs.map(p => p.pdu)).toEqual([`06${hex(bond.ltk!.key)}`, `07${le16(bond.ltk!.ediv)}${hex(bond.ltk!.rand)}`]);
+    expect(hex(bond.ltk!.key)).not.toBe(hex(bond.localLtk!.key));
+    const group = /\[(?:Peripheral|Slave)LongTermKey\]\n([^[]*)/.exec((await bluezInfo())!)?.[1] ?? '';
+    expect(group.toUpperCase()).toContain(`KEY=${hex(bond.ltk!.key).toUpperCase()}`);
+    expect(group).toContain(`EDiv=${bond.ltk!.ediv}\n`);
+    expect(group).toContain(`Rand=${Buffer.from(bond.ltk!.rand).readBigUInt64LE(0)}\n`);
   });
 
   it('F: btmgmt sc off, agent KeyboardDisplay, we displayOnly — legacy Passkey Entry on demand, BlueZ\'s agent types the passkey we display', async () => {
@@ -362,7 +376,43 @@ describe('blewire as peripheral, paired by BlueZ 5.66 as the central (bluetoothd
     }
   });
 
-  it('G: tshark finds no malformed frame in the recording', async () => {
+  it('G: the roles swap after the legacy pairing of F — we connect to BlueZ as central and encrypt with the LTK, EDIV and Rand BlueZ distributed', async () => {
+    // Our bond from F (legacy Passkey Entry, authenticated) keeps BlueZ's own key as ltk: LE Enable
+    // Encryption with it (7.8.24); BlueZ's kernel finds its key by EDIV and Rand and answers the LTK
+    // Request, and btvirt's Encryption Change succeeds only when both hold the same key.
+    const bond = await ourBond();
+    expect(bond).toMatchObject({ secureConnections: false, authenticated: true });
+    const group = /\[(?:Peripheral|Slave)LongTermKey\]\n([^[]*)/.exec((await bluezInfo())!)?.[1] ?? '';
+    expect(group.toUpperCase()).toContain(`KEY=${hex(bond.ltk!.key).toUpperCase()}`);
+    expect(group).toMatch(LTK_TYPE.legacyAuthenticated);
+    if (conn?.connected) await bluezOk('disconnect');
+    const before = await mark();
+    const out = await connectWhenAdvertising(adapter, guest.peripheral);
+    try {
+      expect(out.role).toBe('central');
+      const swapped = await timings.timed('legacy bond, roles swapped: we encrypt as central with BlueZ\'s key (encrypt() call)', () => out.encrypt());
+      expect(swapped).toEqual({ level: 3, encrypted: true, keySize: 16, authenticated: true, secureConnections: false, bonded: true });
+      expect(await ltksSentSince(capture, before, 0x2019)).toEqual([hex(bond.ltk!.key)]);
+      const cmd = await tshark('-r', capture, '-Y', `frame.number > ${before} && bthci_cmd.opcode == 0x2019`, '-T', 'fields',
+        '-e', 'bthci_cmd.le_encrypted_diversifier', '-e', 'bthci_cmd.le_random_number');
+      // (tshark prints Rand as its 8 octets in wire order, as the bond keeps them.)
+      const [ediv, rand] = cmd.trim().split('\t');
+      expect([Number(ediv), rand]).toEqual([bond.ltk!.ediv, hex(bond.ltk!.rand)]);
+      // No pairing: we send no SMP PDU; BlueZ's kernel may ask for security (Security Request, 0x0B),
+      // which the bond answers.
+      const smp = await l2capSince(before, 0x0006);
+      expect(smp.filter(p => p.dir === 'tx')).toEqual([]);
+      expect(smp.filter(p => !p.pdu.startsWith('0b'))).toEqual([]);
+      // An ATT read over the encrypted link: BlueZ's Device Name.
+      const name = await (await out.characteristic(0x1800, 0x2a00)).read();
+      expect(Buffer.from(name).toString()).toMatch(/BlueZ/);
+      figures.push(`G: roles swapped, LE Enable Encryption with BlueZ's key (EDIV ${bond.ltk!.ediv}): level 3; BlueZ SMP ${smp.map(p => p.pdu).join(' ') || 'none'}`);
+    } finally {
+      await out.disconnect().catch(() => undefined);
+    }
+  });
+
+  it('H: tshark finds no malformed frame in the recording', async () => {
     if (conn?.connected) await conn.disconnect();
     expect(await tsharkMalformed(capture)).toEqual([]);
   });

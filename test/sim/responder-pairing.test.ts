@@ -193,12 +193,14 @@ describe('our peripheral as the SMP responder, methods (a blewire central over S
         expect(hex(cbs[0]!.ltk?.key)).toBe(hex(pbs[0]!.localLtk?.key));
         expect(cbs[0]!.ltk?.ediv).toBe(pbs[0]!.localLtk?.ediv);
         expect(hex(cbs[0]!.ltk?.rand)).toBe(hex(pbs[0]!.localLtk?.rand));
-        // Our peripheral encrypts links from the LTK it distributed itself; the central keeps its own
-        // (a different random key) as localLtk. (The central's LTK is not kept on our side: it would
-        // serve only if the roles were swapped.)
-        expect(hex(pbs[0]!.ltk?.key)).toBe(hex(pbs[0]!.localLtk?.key));
+        // The central distributed its own LTK too (a different random key, with its EDIV and Rand):
+        // our peripheral keeps it as the bond's ltk, for a link where we are the central (2.4.2.1);
+        // it answers LTK Requests from localLtk, the one it made.
         expect(cbs[0]!.localLtk?.key).toHaveLength(16);
         expect(hex(cbs[0]!.ltk?.key)).not.toBe(hex(cbs[0]!.localLtk?.key));
+        expect(hex(pbs[0]!.ltk?.key)).toBe(hex(cbs[0]!.localLtk?.key));
+        expect(pbs[0]!.ltk?.ediv).toBe(cbs[0]!.localLtk?.ediv);
+        expect(hex(pbs[0]!.ltk?.rand)).toBe(hex(cbs[0]!.localLtk?.rand));
       } else {
         expect(hex(cbs[0]!.ltk?.key)).toBe(hex(pbs[0]!.ltk?.key));
       }
@@ -257,6 +259,47 @@ describe('our peripheral as the SMP responder, methods (a blewire central over S
     expect(t.peripheralTap.smp.filter(r => r.hex.startsWith('05'))).toEqual([{ dir: 'rx', hex: '050c' }]);
     expect(await t.peripheralBonds.list()).toEqual([]);
   });
+});
+
+describe('LE legacy: the roles swap after pairing, and our former peripheral encrypts as central with the LTK the central distributed', () => {
+  for (const k of [
+    { name: 'Just Works', p: { secureConnections: false } as PairingPolicy, c: {} as PairingPolicy, level: 2, authenticated: false },
+    { name: 'Passkey Entry', p: { secureConnections: false, io: 'displayOnly' } as PairingPolicy, c: { io: 'keyboardOnly' } as PairingPolicy, level: 3, authenticated: true },
+  ]) {
+    test(`legacy ${k.name}: a new link the other way round encrypts from the two bonds (EDIV/Rand of the central's key), no SMP`, async () => {
+      let shown: (n: number) => void = () => undefined;
+      const passkey = new Promise<number>(r => { shown = r; });
+      const t = await pairOfAdapters({ ...k.p, onPasskeyDisplay: n => shown(n) });
+      const link = await connect(t.peripheral, t.central);
+      await link.conn.pair({ ...k.c, onPasskeyRequest: () => passkey });
+      await until(t.air, () => link.seen.find(p => p.stage === 'paired'), 'peripheral paired');
+      let pbs = await t.peripheralBonds.list();
+      for (let i = 0; i < 200 && pbs.length === 0; i++) { await t.air.clock.delay(5); pbs = await t.peripheralBonds.list(); }
+      const [cb] = await t.centralBonds.list();
+      // Key distribution both ways (3.6.2, 3.6.3): our peripheral holds the central's LTK, EDIV and Rand.
+      expect(hex(pbs[0]!.ltk?.key)).toBe(hex(cb!.localLtk?.key));
+      expect(pbs[0]!.ltk?.ediv).toBe(cb!.localLtk?.ediv);
+      await link.conn.disconnect();
+      await until(t.air, () => (link.incoming.connected ? undefined : true), 'peripheral saw the disconnection');
+
+      // The roles swap: the former central advertises, our former peripheral connects and encrypts.
+      const marks = [t.peripheralTap.smp.length, t.centralTap.smp.length];
+      const accepted = t.central.accept();
+      await t.central.advertise({ name: 'swapped' });
+      const ad = await t.peripheral.find({ name: 'swapped', timeout: 5000 });
+      const conn = await t.peripheral.connect(ad!);
+      const incoming = (await accepted.next()).value as Connection;
+      await accepted.return!();
+      // The former central answers the LTK Request from the key it distributed (its localLtk, found by
+      // EDIV and Rand): the two controllers hold the same key, or the link would not encrypt.
+      expect(await conn.encrypt()).toMatchObject({ level: k.level, encrypted: true, authenticated: k.authenticated, bonded: true });
+      await until(t.air, () => (incoming.security.encrypted ? true : undefined), 'the former central encrypted');
+      expect(incoming.security).toMatchObject({ level: k.level, authenticated: k.authenticated });
+      expect(t.peripheralTap.smp.slice(marks[0])).toEqual([]);
+      expect(t.centralTap.smp.slice(marks[1])).toEqual([]);
+      await conn.disconnect();
+    });
+  }
 });
 
 describe('SC OOB the other way: our peripheral holds the central\'s OOB data', () => {
