@@ -604,6 +604,40 @@ describe('Encryption Change [v2]: enabled when the controller has it, its key si
     expect(toController.filter(p => p.startsWith(READ_KEY_SIZE))).toHaveLength(1);
     expect(sim.controller.commandLog).toContain('readEncryptionKeySize');
   });
+
+  // Encryption Key Refresh Complete (7.7.39, event 0x30: Status, Connection_Handle) is what a controller
+  // sends, instead of Encryption Change, when LE Enable Encryption runs on a link that is already
+  // encrypted (Vol 6, Part B, 5.1.3.2: the encryption pause procedure). It carries no key size, so the
+  // stack reads it (7.5.7) even on a [v2] controller, and checks it against minKeySize like any other.
+  test.each([
+    ['5.3 ([v2])', {}],
+    ['5.2 ([v1] only)', { encryptionChangeV2: false }],
+  ] as const)('%s: pairing again on an encrypted link ends in Encryption Key Refresh Complete, then Read Encryption Key Size', async (_, v) => {
+    const { adapter, toController, toHost } = await traced({ ...v });
+    const conn = await connect(adapter);
+    expect(await conn.pair()).toMatchObject({ encrypted: true, keySize: 16 });
+    expect(toHost.filter(p => p.startsWith('0430'))).toEqual([]);
+    const sizeReads = toController.filter(p => p.startsWith(READ_KEY_SIZE)).length;
+    expect(await conn.pair()).toMatchObject({ encrypted: true, keySize: 16 });
+    // 04 | event 0x30 | length 3 | status 0 | handle: once, for the second pairing's encryption.
+    expect(toHost.filter(p => /^04300300[0-9a-f]{4}$/.test(p))).toHaveLength(1);
+    // One Encryption Change (of either version) for the link: the first encryption's.
+    expect(toHost.filter(p => p.startsWith('0408') || p.startsWith('0459'))).toHaveLength(1);
+    expect(toController.filter(p => p.startsWith(READ_KEY_SIZE))).toHaveLength(sizeReads + 1);
+  });
+
+  test('a Key Refresh whose key the controller reports shorter than minKeySize (KNOB-style): the link is dropped', async () => {
+    const controller: SimControllerOptions = {};
+    const { adapter, sim, toHost } = await traced(controller);
+    const conn = await connect(adapter);
+    expect(await conn.pair()).toMatchObject({ encrypted: true, keySize: 16 });
+    controller.encryptionKeySize = 7; // what Read Encryption Key Size answers from now on
+    const err = await conn.pair().catch(e => e);
+    expect(err).toMatchObject({ code: 'ESMP', reason: 0x06 });
+    expect(toHost.filter(p => /^04300300[0-9a-f]{4}$/.test(p))).toHaveLength(1);
+    await conn.closed;
+    expect(sim.controller.commandLog).toContain('disconnect');
+  });
 });
 
 describe('our CSRK and signed writes (Vol 3, Part H, 3.6.6 / 2.4.5; Vol 3, Part C, 10.4)', () => {
