@@ -13,7 +13,7 @@ import { describe, expect, test } from 'vitest';
 import { Adapter } from '../../src/api/adapter.js';
 import type { Clock, TimerId } from '../../src/clock.js';
 import { BlewireError } from '../../src/errors.js';
-import { createSimulator, HEART_RATE_SENSOR } from '../../src/sim/index.js';
+import { createSimulator, HEART_RATE_SENSOR, type SimPairing } from '../../src/sim/index.js';
 import { MemoryBondStore } from '../../src/smp/bonds.js';
 import type { HciTransport } from '../../src/transport/types.js';
 import { fuzzRuns } from '../helpers/fuzz-runs.js';
@@ -89,8 +89,25 @@ function fragments(p: Uint8Array, cuts: number[]): Uint8Array[] {
   return out;
 }
 
-async function pairThroughHostilePipe(plan: Mutation[], dropOurs: number | undefined): Promise<{ outcome: unknown; leftover: number }> {
-  const sim = createSimulator({ name: 'smp-fuzz', peripherals: [{ ...HEART_RATE_SENSOR, notifications: [], pairing: {} }] });
+/**
+ * The pairing methods the hostile peer is asked to run (Vol 3, Part H, 2.3.5.1, Tables 2.7/2.8): its IO
+ * capabilities and SC bit against ours. The peer's user types what we display; ours types what it shows.
+ */
+const METHODS = [
+  { name: 'SC Just Works', sc: true, ours: 'noInputNoOutput', peer: 'noInputNoOutput' },
+  { name: 'SC Numeric Comparison', sc: true, ours: 'displayYesNo', peer: 'displayYesNo' },
+  { name: 'SC Passkey, peer displays', sc: true, ours: 'keyboardOnly', peer: 'displayOnly' },
+  { name: 'SC Passkey, we display', sc: true, ours: 'displayOnly', peer: 'keyboardOnly' },
+  { name: 'legacy Just Works', sc: false, ours: 'noInputNoOutput', peer: 'noInputNoOutput' },
+  { name: 'legacy Passkey, peer displays', sc: false, ours: 'keyboardDisplay', peer: 'displayOnly' },
+  { name: 'legacy Passkey, we display', sc: false, ours: 'displayOnly', peer: 'keyboardOnly' },
+] as const;
+type Method = typeof METHODS[number];
+
+async function pairThroughHostilePipe(plan: Mutation[], dropOurs: number | undefined, method: Method = METHODS[0]): Promise<{ outcome: unknown; leftover: number }> {
+  const peerPairing: SimPairing = { io: method.peer, secureConnections: method.sc };
+  const sim = createSimulator({ name: 'smp-fuzz', peripherals: [{ ...HEART_RATE_SENSOR, notifications: [], pairing: peerPairing }] });
+  const peer = sim.peripheral(HEART_RATE_SENSOR.address);
   const inner = sim.transport;
   let theirs = 0, ours = 0;
   const transport: HciTransport = {
@@ -134,7 +151,12 @@ async function pairThroughHostilePipe(plan: Mutation[], dropOurs: number | undef
     const ad = await adapter.find({ services: ['heart_rate'], timeout: 5000 });
     clock.watch(); // from the connection on: the link's and the pairing's timers
     const conn = await adapter.connect(ad!, { timeout: 5000 });
-    const outcome = await conn.pair().then(st => st, (e: unknown) => e);
+    const outcome = await conn.pair({
+      io: method.ours,
+      onPasskeyDisplay: n => { peerPairing.passkey = n; },
+      onPasskeyRequest: () => peer.pairingStats.displayed ?? 0,
+      onNumericComparison: () => true,
+    }).then(st => st, (e: unknown) => e);
     if (conn.connected) await conn.disconnect().catch(() => undefined);
     await sim.clock.delay(100);
     return { outcome, leftover: clock.live.size };
@@ -144,24 +166,34 @@ async function pairThroughHostilePipe(plan: Mutation[], dropOurs: number | undef
 }
 
 describe('whole-stack fuzz: a hostile SMP peer', () => {
-  test('mutated, dropped, repeated, random and injected SMP PDUs (and one of ours lost): pair() settles typed, no timer left', async () => {
+  test('mutated, dropped, repeated, random and injected SMP PDUs (and one of ours lost), every pairing method: pair() settles typed, no timer left', async () => {
     let paired = 0, failed = 0;
+    const methodsRun = new Set<string>();
     await fc.assert(fc.asyncProperty(fc.array(mutation, { minLength: 1, maxLength: 12 }), fc.option(fc.nat(6), { nil: undefined }),
-      async (plan, dropOurs) => {
-        const { outcome, leftover } = await pairThroughHostilePipe(plan, dropOurs);
+      fc.constantFrom(...METHODS),
+      async (plan, dropOurs, method) => {
+        methodsRun.add(method.name);
+        const { outcome, leftover } = await pairThroughHostilePipe(plan, dropOurs, method);
         if (outcome instanceof Error) {
-          expect(outcome, String(outcome.stack)).toBeInstanceOf(BlewireError);
+          expect(outcome, `${method.name}: ${String(outcome.stack)}`).toBeInstanceOf(BlewireError);
           failed++;
         } else {
-          expect(outcome).toMatchObject({ encrypted: true });
+          expect(outcome, method.name).toMatchObject({ encrypted: true, secureConnections: method.sc });
           paired++;
         }
-        expect(leftover).toBe(0);
-      }), fuzzRuns(40, 0x5a17));
+        expect(leftover, method.name).toBe(0);
+      }), fuzzRuns(70, 0x5a17));
     // Both outcomes occur: the pipe is hostile enough to fail pairings and honest enough to let some through.
     expect(paired).toBeGreaterThan(0);
     expect(failed).toBeGreaterThan(0);
-  }, 120_000);
+    if (fuzzRuns(70).numRuns >= 70) expect([...methodsRun].sort()).toEqual(METHODS.map(m => m.name).sort());
+  }, 240_000);
+
+  test.each(METHODS.map(m => [m.name, m] as const))('%s through an honest pipe (no mutation): paired', async (_, method) => {
+    const { outcome, leftover } = await pairThroughHostilePipe([{ t: 'pass' }], undefined, method);
+    expect(outcome).toMatchObject({ encrypted: true, secureConnections: method.sc, authenticated: method.ours !== 'noInputNoOutput' });
+    expect(leftover).toBe(0);
+  });
 
   test('every SMP PDU of the peer cut into ACL fragments (inside the L2CAP header too): the pairing completes; a lone start fragment of each fails it by our timeout', async () => {
     const whole = await pairThroughHostilePipe([{ t: 'split', at: [2, 3, 9, 40] }, { t: 'split', at: [0] }, { t: 'split', at: [5, 6, 7, 8] }], undefined);
