@@ -128,6 +128,25 @@ describe('OOB', () => {
     expect(p.result('i')?.method).toBe('oob');
     expect(hex(p.result('i')?.ltk?.key)).toBe(hex(p.result('r')?.ltk?.key));
   });
+  // Table 2.6 (Vol 3, Part H, 2.3.5.1): in LE legacy pairing OOB is used only when BOTH sides set the OOB
+  // data flag; with one side's flag set the method comes from the MITM bits and IO capabilities (Table
+  // 2.8), whichever side holds the TK. In LE Secure Connections one side's flag is enough (Table 2.7).
+  test.each([
+    ['the initiator', { oob: { legacyTk: TK } }, {}],
+    ['the responder', {}, { oob: { legacyTk: TK } }],
+  ] as const)('LE legacy with only %s holding OOB data: not OOB; Just Works, or Passkey Entry when MITM and the IO allow it', (_, iExtra, rExtra) => {
+    const jw = pairAll({ secureConnections: false, ...iExtra }, { secureConnections: false, ...rExtra });
+    const [preqJw, presJw] = [jw.sent.find(x => x.from === 'i' && x.pdu[0] === 0x01)!.pdu, jw.sent.find(x => x.from === 'r' && x.pdu[0] === 0x02)!.pdu];
+    // Pairing Request / Response octet 2 is the OOB data flag (3.5.1 / 3.5.2).
+    expect([preqJw[2], presJw[2]]).toEqual(['oob' in iExtra ? 1 : 0, 'oob' in rExtra ? 1 : 0]);
+    expect(jw.result('i')?.method).toBe('justWorks');
+    expect(jw.result('r')?.method).toBe('justWorks');
+    expect(hex(jw.result('i')?.ltk?.key)).toBe(hex(jw.result('r')?.ltk?.key));
+    const pk = pairAll({ secureConnections: false, io: IO.KeyboardOnly, mitm: true, ...iExtra },
+      { secureConnections: false, io: IO.DisplayOnly, mitm: true, ...rExtra });
+    expect(pk.result('i')?.method).toBe('passkeyResponderDisplays');
+    expect(pk.result('r')?.authenticated).toBe(true);
+  });
   test('LE legacy: different TKs fail with Confirm Value Failed', () => {
     const other = TK.slice(); other[0] = 0xff;
     const p = pairAll({ secureConnections: false, oob: { legacyTk: TK } }, { secureConnections: false, oob: { legacyTk: other } });
