@@ -13,5 +13,11 @@
 // and later); npm links it as the package's `blewire-gateway` bin and the systemd unit runs it. The
 // flags are logged at start (execArgv). Signals and exit codes are the gateway's own: env execs node,
 // so the service manager's SIGTERM reaches this process.
-process.argv.splice(2, 0, 'gateway');
-await import('./bin.mjs');
+//
+// It runs a bundle of its own, dist/cli/gateway.cjs (src/cli/gateway-main.ts: the gateway and what it
+// uses, minified; tools/package/bundle-cli.mjs), not the whole CLI's: V8 keeps a script's source and
+// the compiled top level of every module in it for as long as the process runs, about 1 MB more heap
+// for the CLI's bundle, in a process that runs for months within an 80 MB budget.
+import { launch } from './launch.mjs';
+
+await launch('gateway.cjs', 'gateway-main.ts', 'blewire-gateway');

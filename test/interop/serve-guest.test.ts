@@ -64,12 +64,14 @@ describe('blewire serve of a device twin on the HCI user channel, BlueZ as the c
       '--address', NOVA, '-o', twinFile]);
     expect(t.stderr).toMatch(/NOVA_O38240700268: 3 service\(s\), 9 characteristic\(s\)/);
     const twin = JSON.parse(fs.readFileSync(twinFile, 'utf8')) as Twin;
-    // The command as the package installs it: bin.mjs, run-bundle.mjs, package.json and a bundle built now
-    // from this checkout (no tools/ folder beside it, so bin.mjs runs the bundle and nothing else).
+    // The command as the package installs it: bin.mjs, launch.mjs, run-bundle.mjs, package.json and a
+    // bundle built now from this checkout (no tools/ folder beside it, so bin.mjs runs the bundle and
+    // nothing else).
     const pkg = path.join(tmp, 'pkg');
     fs.mkdirSync(path.join(pkg, 'src/cli'), { recursive: true });
-    for (const f of ['src/cli/bin.mjs', 'src/cli/run-bundle.mjs', 'package.json']) fs.copyFileSync(path.join(ROOT, f), path.join(pkg, f));
-    await run(process.execPath, [path.join(ROOT, 'tools/package/bundle-cli.mjs'), '--outfile', path.join(pkg, 'dist/cli/blewire.cjs')]);
+    for (const f of ['src/cli/bin.mjs', 'src/cli/launch.mjs', 'src/cli/run-bundle.mjs', 'package.json']) fs.copyFileSync(path.join(ROOT, f), path.join(pkg, f));
+    await run(process.execPath, [path.join(ROOT, 'tools/package/bundle-cli.mjs'), '--outfile', path.join(pkg, 'dist/cli/blewire.cjs'),
+      '--gateway-outfile', path.join(tmp, 'gateway.cjs')]);
 
     stage = await stageForGuest(ENTRY, ['@abandonware/bluetooth-hci-socket', 'debug', 'ms', 'ws']);
     const files = { ...stage.files, '/blewire-run/pkg': pkg, '/blewire-run/nova.json': twinFile, '/blewire-run/bluez-central-ops.py': OPS };

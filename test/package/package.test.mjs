@@ -92,9 +92,10 @@ after(() => {
 test('the tarball holds the build, the bin, the README and nothing else', () => {
   // dist/browser/web-bluetooth.js: the browser build (tools/web/bundle.mjs), one ES module.
   // dist/cli/blewire.cjs: the CLI as one file (tools/package/bundle-cli.mjs), which the bin runs through
-  // src/cli/run-bundle.mjs with a V8 code cache.
-  const expected = ['LICENSE', 'README.md', 'package.json', 'src/cli/bin.mjs', 'src/cli/run-bundle.mjs', 'src/cli/gateway.mjs',
-    'dist/browser/web-bluetooth.js', 'dist/cli/blewire.cjs'];
+  // src/cli/launch.mjs and src/cli/run-bundle.mjs with a V8 code cache; dist/cli/gateway.cjs: the gateway
+  // alone, which blewire-gateway (src/cli/gateway.mjs) runs the same way.
+  const expected = ['LICENSE', 'README.md', 'package.json', 'src/cli/bin.mjs', 'src/cli/launch.mjs', 'src/cli/run-bundle.mjs',
+    'src/cli/gateway.mjs', 'dist/browser/web-bluetooth.js', 'dist/cli/blewire.cjs', 'dist/cli/gateway.cjs'];
   const walk = (dir) => readdirSync(dir, { withFileTypes: true }).flatMap(e =>
     e.isDirectory() ? walk(join(dir, e.name)) : [join(dir, e.name)]);
   for (const f of walk(join(ROOT, 'src'))) {
@@ -288,9 +289,14 @@ test('the installed blewire-gateway bin runs the gateway with its V8 memory flag
   ok(run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', 'mqtt@5'], { cwd: esmApp }), 'npm install mqtt');
   const bin = join(esmApp, 'node_modules/.bin/blewire-gateway');
   assert.ok(existsSync(bin));
+  // Its own bundle (dist/cli/gateway.cjs), not the CLI's: the code cache it writes a second into the run
+  // is named by the hash of the file it compiled.
+  const bundle = readFileSync(join(esmApp, 'node_modules/blewire/dist/cli/gateway.cjs'), 'utf8');
+  const hash = createHash('sha256').update(bundle).digest('hex');
+  const xdg = join(work, 'xdg-gateway');
   // A broker that is not there: the gateway starts, logs, and keeps reconnecting until the signal.
   const p = spawn(bin, ['--mqtt', 'mqtt://127.0.0.1:1', '--transport', 'sim:demo', '--id', 'pkg'],
-    { cwd: esmApp, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: '' } });
+    { cwd: esmApp, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: '', XDG_CACHE_HOME: xdg, BLEWIRE_CODE_CACHE: '' } });
   let err = '';
   const started = new Promise((resolve, reject) => {
     const t = setTimeout(() => reject(new Error(`no 'gateway starting' log within 60 s: ${err}`)), 60_000);
@@ -304,6 +310,11 @@ test('the installed blewire-gateway bin runs the gateway with its V8 memory flag
   try {
     const line = await started;
     assert.deepEqual(line.execArgv, ['--max-semi-space-size=1', '--single-threaded', '--optimize-for-size']);
+    const dir = join(xdg, 'blewire');
+    const want = new RegExp(`^blewire-gateway\\.[0-9a-f]{8}${hash.slice(0, 24)}\\.v8cache$`);
+    const seen = () => (existsSync(dir) ? readdirSync(dir) : []);
+    for (const until = Date.now() + 30_000; !seen().some(f => want.test(f)) && Date.now() < until;) await new Promise(r => setTimeout(r, 100));
+    assert.ok(seen().some(f => want.test(f)), `no code cache of dist/cli/gateway.cjs within 30 s; the folder holds: ${seen().join(' ') || '(nothing)'}`);
   } finally {
     const exited = new Promise(resolve => p.once('exit', (code, signal) => resolve({ code, signal })));
     p.kill('SIGTERM');
@@ -327,13 +338,15 @@ test('the installed bin runs the compiled CLI: --help, demo, and a usage error',
   assert.doesNotMatch(bad.stderr, /\n\s+at /); // no stack trace
 });
 
-test('the installed bundle is ASCII, so V8 keeps its source as a one-byte string (half the heap of a two-byte one)', () => {
-  const text = readFileSync(join(esmApp, 'node_modules/blewire/dist/cli/blewire.cjs'), 'utf8');
-  assert.ok(text.length > 100_000);
-  const at = text.search(/[^\x00-\x7f]/);
-  assert.equal(at, -1, `non-ASCII at ${at}: ${JSON.stringify(text.slice(Math.max(0, at - 40), at + 10))}`);
+test('the installed bundles are ASCII, so V8 keeps their source as a one-byte string (half the heap of a two-byte one)', () => {
+  for (const name of ['blewire.cjs', 'gateway.cjs']) {
+    const text = readFileSync(join(esmApp, 'node_modules/blewire/dist/cli', name), 'utf8');
+    assert.ok(text.length > 100_000, name);
+    const at = text.search(/[^\x00-\x7f]/);
+    assert.equal(at, -1, `${name}: non-ASCII at ${at}: ${JSON.stringify(text.slice(Math.max(0, at - 40), at + 10))}`);
+  }
   // Escaped where esbuild left them (comments): the text is still there, as \uXXXX.
-  assert.match(text, /host \\u2192 controller/);
+  assert.match(readFileSync(join(esmApp, 'node_modules/blewire/dist/cli/blewire.cjs'), 'utf8'), /host \\u2192 controller/);
 });
 
 test('the installed bin runs the bundle with a private code cache; a damaged or unusable cache changes nothing', () => {

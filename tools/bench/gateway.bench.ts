@@ -14,7 +14,7 @@
  *    gateway's own publishing path (MqttLink: bounded buffer, at most MAX_INFLIGHT in flight), with
  *    real device documents as payloads; a `mosquitto_sub` in its own process counts what the broker
  *    forwarded, so "delivered" is checked by a client we did not write.
- * 3. memory: RSS of the installed command itself (`blewire-gateway`, the bundled CLI, in its own
+ * 3. memory: RSS of the installed command itself (`blewire-gateway`, the gateway's bundle, in its own
  *    process, as the systemd unit runs it) tracking 10 000 distinct devices, fed as LE Advertising
  *    Report events by an H4 controller on a TCP port (`--transport tcp:…`): a burst of 10 000
  *    first-seen devices, every one published to mosquitto and read back, then a steady phase of every
@@ -307,8 +307,8 @@ function smapsSummary(pid: number, label: string): string {
 }
 
 /**
- * One run of the command as a service runs it: `argv` (src/cli/gateway.mjs or bin.mjs, which run the
- * bundled dist/cli/blewire.cjs), on the H4 controller above, publishing to `broker`. Two phases:
+ * One run of the command as a service runs it: `argv` (src/cli/gateway.mjs, which runs the bundled
+ * dist/cli/gateway.cjs, or bin.mjs, which runs dist/cli/blewire.cjs), on the H4 controller above, publishing to `broker`. Two phases:
  * - burst: the `devices` are heard for the first time, back to back (written to the socket as fast as
  *   the gateway reads them), every one a first-seen document; RSS read once all `devices` documents
  *   have reached the broker (an MQTT.js subscriber here counts them) and a second has passed;
@@ -367,6 +367,7 @@ async function memoryRun(broker: Mosquitto, argv: string[], env: NodeJS.ProcessE
       return encodeEvent({ kind: 'leAdvertisingReport', reports: [{ eventType: 3, addressType: 0, address: addr(100_000 + i), data: d, rssi: -50 - (i % 40) }] });
     };
     phase = 'burst';
+    const cpu0 = procCpuMs(child.pid);
     for (let i = 0; i < devices; i++) {
       if (!sock.write(report(i, 0))) await new Promise(r => sock.once('drain', r));
     }
@@ -375,6 +376,7 @@ async function memoryRun(broker: Mosquitto, argv: string[], env: NodeJS.ProcessE
     if (seen.size < devices) throw new Error(`only ${seen.size} of ${devices} device documents reached the broker: ${log}`);
     await sleep(1000);
     const burst = procMemory(child.pid!);
+    const cpu1 = procCpuMs(child.pid);
     if (diag) diagLines.push(smapsSummary(child.pid!, 'burst'));
     if (process.env.BENCH_GATEWAY_SNAPSHOT) { child.kill('SIGUSR2'); await sleep(3000); }
     phase = 'steady';
@@ -390,10 +392,11 @@ async function memoryRun(broker: Mosquitto, argv: string[], env: NodeJS.ProcessE
     await sleep(1000);
     const steady = procMemory(child.pid!);
     const steadyReceived = received - r0;
+    const cpu2 = procCpuMs(child.pid);
     child.kill('SIGTERM');
     const code = await Promise.race([exited, sleep(15_000).then(() => 'hung')]);
     if (code !== 0) throw new Error(`the gateway's SIGTERM exit was ${code}: ${log}`);
-    return { before, burst, steady, steadyReceived, delivered: seen.size, highPhase: high.phase };
+    return { before, burst, steady, steadyReceived, delivered: seen.size, highPhase: high.phase, burstCpuS: (cpu1 - cpu0) / 1000, steadyCpuS: (cpu2 - cpu1) / 1000 };
   } finally {
     clearInterval(sampler);
     if (child.exitCode === null) child.kill('SIGKILL');
@@ -404,9 +407,10 @@ async function memoryRun(broker: Mosquitto, argv: string[], env: NodeJS.ProcessE
 }
 
 async function memory(broker: Mosquitto, devices = 10_000, steadyS = Number(process.env.BENCH_GATEWAY_STEADY_S ?? 20)): Promise<void> {
-  // The command an installed package runs: bin.mjs runs the bundled CLI when it is newer than src/;
-  // bundle it first (what `npm run build` does) so that the runs below measure the bundle, not tsx.
-  console.log('  (bundling the CLI into dist/cli/blewire.cjs for the memory runs…)');
+  // The commands an installed package runs: gateway.mjs runs dist/cli/gateway.cjs and bin.mjs runs
+  // dist/cli/blewire.cjs, each when it is newer than src/; bundle them first (what `npm run build`
+  // does) so that the runs below measure the bundles, not tsx.
+  console.log('  (bundling dist/cli/gateway.cjs and dist/cli/blewire.cjs for the memory runs…)');
   const b = spawnSync(process.execPath, [join(ROOT, 'tools', 'package', 'bundle-cli.mjs')], { cwd: ROOT, stdio: 'inherit' });
   if (b.status !== 0) throw new Error('bundle-cli failed');
   // `blewire-gateway` (what the systemd unit runs) passes its V8 flags on its first line (`env -S`);
@@ -430,7 +434,8 @@ async function memory(broker: Mosquitto, devices = 10_000, steadyS = Number(proc
       console.log(`memory, ${label}: a gateway process tracking ${devices} devices, no forced GC: ${mb(r.before.rss)} MB scanning before the devices; ` +
         `after the burst of ${devices} first-seen devices (${r.delivered} documents read back from mosquitto) RSS ${mb(r.burst.rss)} MB; ` +
         `after ${steadyS} s steady (every device once a second, a tenth changing; ${r.steadyReceived} documents read back) RSS ${mb(r.steady.rss)} MB; ` +
-        `peak (VmHWM) ${mb(r.steady.peak)} MB (highest 20 ms sample in the ${r.highPhase} phase); load average ${loadavg()[0]!.toFixed(1)}`);
+        `peak (VmHWM) ${mb(r.steady.peak)} MB (highest 20 ms sample in the ${r.highPhase} phase); ` +
+        `the gateway's CPU time: burst ${r.burstCpuS.toFixed(2)} s, steady ${r.steadyCpuS.toFixed(2)} s (${(r.steadyCpuS * 1e6 / (devices * steadyS)).toFixed(1)} µs per report); load average ${loadavg()[0]!.toFixed(1)}`);
     }
   } finally {
     removeDir(cache);
