@@ -53,6 +53,23 @@ describe('H4 framer', () => {
     for (const p of packets) expect(p.buffer).toBe(chunk.buffer);
   });
 
+  it('a packet inside a Node Buffer chunk at an offset (a pooled read) is a plain Uint8Array view of exactly its bytes', () => {
+    const pool = Buffer.alloc(STREAM.length + 64, 0xee);
+    pool.set(STREAM, 37);
+    const chunk = pool.subarray(37, 37 + STREAM.length);
+    const { packets, errors } = frame([chunk]);
+    expect(errors).toEqual([]);
+    expect(packets.map(p => toHex(p))).toEqual(PACKETS.map(p => toHex(p)));
+    let at = 37;
+    for (const p of packets) {
+      expect(Object.getPrototypeOf(p)).toBe(Uint8Array.prototype);
+      expect(p.buffer).toBe(pool.buffer);
+      expect(p.byteOffset).toBe(pool.byteOffset + at);
+      at += p.length;
+    }
+    expect(at).toBe(37 + STREAM.length);
+  });
+
   it('is correct when the stream is split at any one byte, and at every pair of bytes', () => {
     for (let a = 0; a <= STREAM.length; a++) {
       for (let b = a; b <= STREAM.length; b++) {
