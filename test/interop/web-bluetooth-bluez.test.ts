@@ -23,6 +23,7 @@ import { StreamTransport } from '../../src/transport/stream.js';
 import { createBluetooth, type Bluetooth } from '../../src/web-bluetooth/index.js';
 import { loadPage } from '../helpers/web-page.js';
 import { syncH4, useBlueZGuest, type BlueZGuestInfo } from './helpers/bluez-guest.js';
+import { GuestControl } from './helpers/guest-control.js';
 
 const TEST_SVC = '12345678-1234-5678-1234-56789abcdef0';
 const TEST_CHR = '12345678-1234-5678-1234-56789abcdef1';
@@ -79,7 +80,13 @@ describe('Web Bluetooth page code against BlueZ 5.66 in the qemu guest', () => {
       await adapter!.close().catch(() => undefined);
       const { stdout: tail } = await promisify(execFile)('tshark', ['-r', capture, '-T', 'fields', '-E', 'separator=|',
         '-e', 'frame.number', '-e', 'frame.time_relative', '-e', 'hci_h4.direction', '-e', '_ws.col.Info'], { maxBuffer: 1 << 24 }).catch(e => ({ stdout: String(e) }));
-      expect(failed, `the page logged:\n  ${page.logs.join('\n  ')}\nthe capture's last frames:\n${tail.split('\n').slice(-60).join('\n')}`).toEqual([]);
+      // And the guest's side: is bluetoothd alive, what did it and the kernel say about the link.
+      const guestSide = await GuestControl.open(guest.ctlSocket).then(async ctl => {
+        try {
+          return (await ctl.run(['sh', '-c', 'echo "bluetoothd pid: $(pidof bluetoothd)"; tail -n 60 /tmp/bluetoothd.log; dmesg | tail -n 30'], 30_000)).stdout;
+        } finally { ctl.close(); }
+      }).catch(e => `(no guest control: ${(e as Error).message})`);
+      expect(failed, `the page logged:\n  ${page.logs.join('\n  ')}\nthe capture's last frames:\n${tail.split('\n').slice(-60).join('\n')}\nthe guest:\n${guestSide}`).toEqual([]);
     }
     const out = page.logs.filter(l => l.startsWith('>'));
     expect(out[0]).toBe(`> Device Name: ${guest.peripheralName}`);

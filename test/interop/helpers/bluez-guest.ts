@@ -176,7 +176,11 @@ export default async function setup(project: { provide(key: 'bluezGuest', value:
  */
 export async function useBlueZGuest(opts: StartBlueZGuestOptions = {}): Promise<{ guest: BlueZGuestInfo; release(): Promise<void> }> {
   const attach = process.env.BLEWIRE_GUEST_DIR;
-  if (attach) return { guest: attachBlueZGuest(attach), release: async () => undefined };
+  if (attach) {
+    const guest = attachBlueZGuest(attach);
+    await reviveShared(guest);
+    return { guest, release: async () => undefined };
+  }
   const { inject } = await import('vitest');
   let shared: BlueZGuestInfo | undefined;
   try {
@@ -184,10 +188,29 @@ export async function useBlueZGuest(opts: StartBlueZGuestOptions = {}): Promise<
   } catch {
     shared = undefined;
   }
-  if (shared && fs.existsSync(shared.h4Socket)) return { guest: shared, release: async () => undefined };
+  if (shared && fs.existsSync(shared.h4Socket)) {
+    await reviveShared(shared);
+    return { guest: shared, release: async () => undefined };
+  }
   const own = await startBlueZGuest(opts);
   const { stop, ...info } = own;
   return { guest: info, release: stop };
+}
+
+/**
+ * A guest shared between test files is as the last file left it: if bluetoothd died there (a guest
+ * kernel BUG, see GuestControl.reviveBluetoothd), start it again and say so on the console, so that
+ * this file meets a BlueZ with its GATT server and advertisement, as a fresh guest has.
+ */
+async function reviveShared(guest: BlueZGuestInfo): Promise<void> {
+  const { GuestControl } = await import('./guest-control.js');
+  const ctl = await GuestControl.open(guest.ctlSocket);
+  try {
+    const account = await ctl.reviveBluetoothd();
+    if (account) console.warn(account);
+  } finally {
+    ctl.close();
+  }
 }
 
 /**

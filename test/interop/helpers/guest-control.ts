@@ -11,6 +11,9 @@
  */
 import * as net from 'node:net';
 
+/** BlueZ's example programs in the guest (simple-agent, example-gatt-server, example-advertisement). */
+const EXAMPLES = '/opt/bluez-examples';
+
 interface Pending {
   resolve(v: Record<string, unknown>): void;
   reject(e: Error): void;
@@ -186,6 +189,36 @@ export class GuestControl {
       throw e;
     }
     return p;
+  }
+
+  /**
+   * bluetoothd started again as the guest's init.sh starts it, and with `withExamples` BlueZ's example
+   * GATT server and advertisement (which register with it) too; resolves once the adapter is powered
+   * (and the examples registered).
+   */
+  async restartBluetoothd(withExamples: boolean): Promise<void> {
+    await this.ok(['sh', '-c', 'for p in $(pidof bluetoothd); do kill $p; done; for i in $(seq 50); do pidof bluetoothd >/dev/null || exit 0; sleep 0.1; done; exit 1'], 60_000);
+    await this.ok(['sh', '-c', '/usr/libexec/bluetooth/bluetoothd -n >>/tmp/bluetoothd.log 2>&1 & for i in $(seq 300); do btmgmt --index 0 info 2>/dev/null | grep -q "current settings:.*powered" && exit 0; sleep 0.2; done; exit 1'], 90_000);
+    if (withExamples) {
+      await this.ok(['sh', '-c', `for p in $(pgrep -f '^python3 [.]/example-(gatt-server|advertisement)'); do kill $p; done; cd ${EXAMPLES};
+        python3 ./example-gatt-server >/tmp/gatt-server.log 2>&1 & python3 ./example-advertisement >/tmp/advertisement.log 2>&1 &
+        for i in $(seq 600); do grep -q 'GATT application registered' /tmp/gatt-server.log && grep -q 'Advertisement registered' /tmp/advertisement.log && exit 0; sleep 0.2; done; exit 1`], 150_000);
+    }
+  }
+
+  /**
+   * For test files that share one guest: when bluetoothd is gone, returns an account of why (the guest
+   * kernel's last BUG / Oops lines) after starting it and the examples again; undefined when it runs.
+   * (Linux 6.1 in the guest has a list corruption BUG in hci_chan_del when bluetoothd closes an L2CAP
+   * socket whose link the kernel is tearing down, e.g. its reverse service discovery's connect to a
+   * peer that just went away, cancelled by a power-off: that kills bluetoothd, and without this every
+   * later file failed on a peer with no GATT server, the kernel dropping each link 4 s in as unused.)
+   */
+  async reviveBluetoothd(): Promise<string | undefined> {
+    if ((await this.run(['pidof', 'bluetoothd'], 30_000)).code === 0) return undefined;
+    const why = (await this.run(['sh', '-c', "dmesg | grep -E 'BUG|Oops|RIP:|Call Trace|list_del|hci_chan_del|l2cap' | tail -n 12"], 30_000)).stdout;
+    await this.restartBluetoothd(true);
+    return `bluetoothd was not running in the shared guest: started it and BlueZ's examples again. The guest kernel said:\n${why}`;
   }
 
   /** @internal */
