@@ -37,6 +37,7 @@ import { FileBondStore } from '../../src/smp/bonds.js';
 import { StreamTransport } from '../../src/transport/stream.js';
 import { syncH4, useBlueZGuest, type BlueZGuestInfo } from './helpers/bluez-guest.js';
 import { GuestControl, type GuestProgram } from './helpers/guest-control.js';
+import { eventually } from './helpers/progress.js';
 import { tsharkL2cap, tsharkMalformed } from './helpers/tshark.js';
 
 const SERVER = fs.readFileSync(fileURLToPath(new URL('./helpers/signed-gatt-server.py', import.meta.url)), 'utf8');
@@ -129,8 +130,8 @@ describe('signed writes with BlueZ 5.66 as the GATT server (bluetoothd in the qe
     expect(bond.localCsrk).toHaveLength(16);
     // Signing Information (3.6.6) carries it.
     expect(smp.filter(r => r.dir === 'tx').map(r => r.payload)).toContain(`0a${hex(bond.localCsrk)}`);
-    await new Promise(r => setTimeout(r, 1000)); // bluetoothd writes the key from the kernel's New CSRK event
-    const info = await bluezInfo();
+    // bluetoothd files the key from the kernel's New CSRK event on its own time (a fixed 1 s wait before).
+    const info = await eventually(bluezInfo, i => /\[RemoteSignatureKey\]/.test(i ?? ''));
     const group = /\[RemoteSignatureKey\]\n([^[]*)/.exec(info ?? '')?.[1];
     expect(group, `BlueZ's info has no RemoteSignatureKey:\n${info}`).toBeDefined();
     expect(group).toContain(`Key=${hex(bond.localCsrk).toUpperCase()}\n`);

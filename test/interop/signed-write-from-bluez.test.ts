@@ -33,7 +33,9 @@ import { attSignature } from '../../src/gatt/procedures.js';
 import { FileBondStore } from '../../src/smp/bonds.js';
 import { StreamTransport } from '../../src/transport/stream.js';
 import { syncH4, useBlueZGuest, type BlueZGuestInfo } from './helpers/bluez-guest.js';
+import { BlueZPeer } from './helpers/bluez-peer.js';
 import { GuestControl, type GuestProgram } from './helpers/guest-control.js';
+import { eventually } from './helpers/progress.js';
 import { tsharkL2cap, tsharkMalformed } from './helpers/tshark.js';
 
 const OPS = fs.readFileSync(fileURLToPath(new URL('./helpers/bluez-central-ops.py', import.meta.url)), 'utf8');
@@ -66,6 +68,10 @@ describe('bluetoothd 5.66 signs a Write Command with its CSRK; our GATT server v
   const removeDevice = (): Promise<unknown> => ctl.run(['dbus-send', '--system', '--print-reply', '--dest=org.bluez', '/org/bluez/hci0',
     'org.bluez.Adapter1.RemoveDevice', `objpath:${DEVICE}`], SLOW);
   const infoPath = (): string => `/var/lib/bluetooth/${guest.peripheral}/${OURS}/info`;
+  let bluez: BlueZPeer;
+  /** BlueZ's info file for us once it holds an LTK group and its own CSRK (or what it holds after 30 s). */
+  const filedKeys = (): Promise<string> => eventually(async () => (await bluez.info()) ?? '',
+    i => /\[(LongTermKey|PeripheralLongTermKey|SlaveLongTermKey)\]/.test(i) && /\[LocalSignatureKey\]/.test(i));
   const ops = async (op: string, ...rest: string[]): Promise<Record<string, unknown>> => {
     const r = await ctl.run(['python3', '-c', OPS, op, OURS, ...rest], 150_000);
     const line = r.stdout.trim().split('\n').pop() ?? '';
@@ -74,19 +80,12 @@ describe('bluetoothd 5.66 signs a Write Command with its CSRK; our GATT server v
     return out;
   };
   /** bluetoothd (and the example applications, which register with it) started again as init.sh does. */
-  const restartBluetoothd = async (withExamples: boolean): Promise<void> => {
-    await ctl.ok(['sh', '-c', 'for p in $(pidof bluetoothd); do kill $p; done; for i in $(seq 50); do pidof bluetoothd >/dev/null || exit 0; sleep 0.1; done; exit 1'], SLOW);
-    await ctl.ok(['sh', '-c', '/usr/libexec/bluetooth/bluetoothd -n >/tmp/bluetoothd.log 2>&1 & for i in $(seq 300); do btmgmt --index 0 info 2>/dev/null | grep -q "current settings:.*powered" && exit 0; sleep 0.2; done; exit 1'], 90_000);
-    if (withExamples) {
-      await ctl.ok(['sh', '-c', `for p in $(pgrep -f '^python3 [.]/example-(gatt-server|advertisement)'); do kill $p; done; cd ${EXAMPLES};
-        python3 ./example-gatt-server >/tmp/gatt-server.log 2>&1 & python3 ./example-advertisement >/tmp/advertisement.log 2>&1 &
-        for i in $(seq 600); do grep -q 'GATT application registered' /tmp/gatt-server.log && grep -q 'Advertisement registered' /tmp/advertisement.log && exit 0; sleep 0.2; done; exit 1`], 150_000);
-    }
-  };
+  const restartBluetoothd = (withExamples: boolean): Promise<void> => ctl.restartBluetoothd(withExamples);
 
   beforeAll(async () => {
     ({ guest, release } = await useBlueZGuest());
     ctl = await GuestControl.open(guest.ctlSocket);
+    bluez = new BlueZPeer(ctl, guest, OURS, SLOW);
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'blewire-signed-from-bluez-'));
     capture = path.join(tmp, 'signed-write-from-bluez.btsnoop');
     await btmgmt('sc', 'on');
@@ -134,17 +133,19 @@ describe('bluetoothd 5.66 signs a Write Command with its CSRK; our GATT server v
       }
     }
     expect(await conn.pair({ signing: true, timeout: SLOW })).toMatchObject({ encrypted: true, bonded: true });
-    await new Promise(r => setTimeout(r, 1500));
     const bond = (await adapter.bonds()).find(b => b.identity.address === guest.peripheral)!;
     expect(bond.peerCsrk).toHaveLength(16);
-    const info = (await ctl.ok(['cat', infoPath()], SLOW));
+    // bluetoothd files the keys from the kernel's key events on its own time (a fixed 1.5 s wait before).
+    const info = await filedKeys();
     const local = /\[LocalSignatureKey\]\n([^[]*)/.exec(info)?.[1];
     expect(local, `no LocalSignatureKey in BlueZ's info:\n${info}`).toContain(`Key=${hex(bond.peerCsrk).toUpperCase()}\n`);
     await conn.disconnect();
   }, 300_000);
 
   it('without its LTK, bluetoothd (restarted) connects to us unencrypted and WriteValue "command" sends 0xD2 signed with its CSRK; our server verifies it and onWrite gets it signed', async () => {
-    await new Promise(r => setTimeout(r, 1000));
+    // bluetoothd done with the link and its keys filed, so nothing rewrites the file after the strip.
+    await bluez.disconnected();
+    await filedKeys();
     const stripped = await ctl.ok(['python3', '-c', STRIP_LTK, infoPath()], SLOW);
     expect(stripped).not.toMatch(/LongTermKey/);
     expect(stripped).toMatch(/\[LocalSignatureKey\]/);
@@ -157,7 +158,8 @@ describe('bluetoothd 5.66 signs a Write Command with its CSRK; our GATT server v
     await accepted.return!();
     expect(incoming.security.encrypted).toBe(false);
     await ops('write-command', CHR, '539e');
-    await new Promise(r => setTimeout(r, 1000));
+    // WriteValue returns once bluetoothd has sent it: wait for it to reach our server (a fixed 1 s before).
+    await eventually(() => writes, w => w.some(x => x.value === '539e'));
     const bond = (await adapter.bonds()).find(b => b.identity.address === guest.peripheral)!;
     const signed = (await tsharkL2cap(capture)).filter(r => r.cid === 0x0004 && r.dir === 'rx' && r.payload.startsWith('d2'));
     expect(signed.length, 'bluetoothd sent no Signed Write Command').toBeGreaterThan(0);

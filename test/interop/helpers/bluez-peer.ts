@@ -126,17 +126,25 @@ export class BlueZPeer {
   }
 
   /**
+   * Resolves once bluetoothd has seen our link go (Device1.Connected not true) and had a moment more to
+   * close its ATT socket and file what the link changed; rejects if it still shows us connected after 30 s.
+   */
+  async disconnected(): Promise<void> {
+    const settled = await this.ctl.run(['sh', '-c', `for i in $(seq 1 150); do
+      dbus-send --system --print-reply --dest=org.bluez ${this.device} org.freedesktop.DBus.Properties.Get \
+        string:org.bluez.Device1 string:Connected 2>/dev/null | grep -q 'boolean true' || { sleep 1; exit 0; }
+      sleep 0.2; done; exit 1`], this.slow);
+    if (settled.code !== 0) throw new Error('bluetoothd still shows us connected after 30 s');
+  }
+
+  /**
    * Makes BlueZ forget us, once bluetoothd has seen our link go (Device1.Connected false) and had a
    * moment to close its ATT socket: removing a device whose socket the kernel is still tearing down hit a
    * list corruption BUG in the guest's Linux 6.1 (hci_chan_del from l2cap_sock_release) that kills
    * bluetoothd. Rejects if BlueZ still shows us connected after 30 s or still holds a bond afterwards.
    */
   async forget(): Promise<void> {
-    const settled = await this.ctl.run(['sh', '-c', `for i in $(seq 1 150); do
-      dbus-send --system --print-reply --dest=org.bluez ${this.device} org.freedesktop.DBus.Properties.Get \
-        string:org.bluez.Device1 string:Connected 2>/dev/null | grep -q 'boolean true' || { sleep 1; exit 0; }
-      sleep 0.2; done; exit 1`], this.slow);
-    if (settled.code !== 0) throw new Error('bluetoothd still shows us connected after 30 s');
+    await this.disconnected();
     await this.removeDevice();
     if (await this.info() !== undefined) throw new Error('BlueZ kept its bond with us after RemoveDevice');
   }

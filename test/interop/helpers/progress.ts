@@ -27,3 +27,18 @@ export function stage(conn: Connection, match: PairingProgress['stage'] | ((p: P
     conn.on('pairing', on);
   });
 }
+
+/**
+ * Reads recorded state (a file in the guest, a list the test keeps) every `everyMs` until `done` says
+ * it is there, for at most `ms`, and resolves with the last value read either way: the caller's
+ * assertions on it judge, and say what was there on timeout. For a peer that records something on its
+ * own time (bluetoothd writing its info file after the kernel's key events), instead of a fixed sleep.
+ */
+export async function eventually<T>(read: () => Promise<T> | T, done: (value: T) => boolean, ms = 30_000, everyMs = 200): Promise<T> {
+  const until = performance.now() + ms;
+  for (;;) {
+    const value = await read();
+    if (done(value) || performance.now() >= until) return value;
+    await new Promise(r => setTimeout(r, everyMs));
+  }
+}
