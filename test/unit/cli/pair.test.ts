@@ -8,6 +8,8 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
 import { run as pair, runBonds } from '../../../src/cli/pair.js';
 import { run as read } from '../../../src/cli/read.js';
+import { run as write } from '../../../src/cli/write.js';
+import { run as notify } from '../../../src/cli/notify.js';
 import { registerTransport } from '../../../src/transport/open.js';
 import { createSimulator, HEART_RATE_SENSOR, type PeerPairingStats } from '../../../src/sim/index.js';
 import type { SimPairing } from '../../../src/sim/types.js';
@@ -63,13 +65,32 @@ describe('blewire pair / bonds', () => {
     expect(await runBonds(['--json'])).toBe(0);
     expect(listed.stdout()).toHaveLength(1);
   });
+
+  // The other GATT commands share the opener (src/cli/explore.ts) and so its pairing policy: a peer that
+  // refuses the Write Request (Heart Rate Control Point) or the CCCD write behind a subscription with
+  // Insufficient Authentication (0x05) until the link is encrypted gets paired with, and the request is
+  // retried once (Vol 3, Part F, 3.4.1.1; Vol 3, Part C, 10.3).
+  test.each([
+    ['write', (t: string[]) => write([ADDR, '2a39', '01', ...t]), /^wrote 1 octet\(s\) to /],
+    ['notify', (t: string[]) => notify([ADDR, 'heart_rate_measurement', '--count', '2', ...t]), /./],
+  ] as const)('%s to a characteristic that needs encryption pairs on demand, then succeeds', async (name, cmd, last) => {
+    const p = peer(`sim-secure-${name}`, { protect: [{ opcode: 0x12 }] }, name === 'notify');
+    const out = captureOutput();
+    expect(await cmd(['--transport', `sim-secure-${name}:`, '--no-cache'])).toBe(0);
+    expect(p.stats()).toMatchObject({ pairings: 1, failures: 0 });
+    expect(out.stdout().at(-1)).toMatch(last);
+    if (name === 'notify') expect(out.stdout().length).toBeGreaterThanOrEqual(2);
+    const listed = captureOutput();
+    expect(await runBonds(['--json'])).toBe(0);
+    expect(listed.stdout()).toHaveLength(1);
+  });
 });
 
 /** A simulated sensor that pairs with these settings, under its own transport name; its stats once up. */
-function peer(name: string, pairing: SimPairing): { stats: () => PeerPairingStats } {
+function peer(name: string, pairing: SimPairing, notifying = false): { stats: () => PeerPairingStats } {
   let stats: PeerPairingStats | undefined;
   registerTransport(name, () => {
-    const sim = createSimulator({ name, peripherals: [{ ...HEART_RATE_SENSOR, notifications: [], pairing }] });
+    const sim = createSimulator({ name, peripherals: [{ ...HEART_RATE_SENSOR, ...(notifying ? {} : { notifications: [] }), pairing }] });
     stats = sim.peripheral(ADDR).pairingStats;
     return sim.transport;
   });
