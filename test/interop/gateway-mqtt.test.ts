@@ -581,7 +581,7 @@ describe('gateway: broker restart, adapter loss, signals', () => {
       expect(log).not.toMatch(/Client blewire-gwI .*closed its connection|disconnected, not authorised/);
       const logs = err.trim().split('\n').map(l => JSON.parse(l) as { msg: string; execArgv?: string[] });
       expect(logs.map(l => l.msg)).toEqual(expect.arrayContaining(['gateway stopping', 'gateway stopped']));
-      expect(logs.find(l => l.msg === 'gateway starting')?.execArgv).toEqual(['--max-semi-space-size=1', '--single-threaded', '--optimize-for-size']);
+      expect(logs.find(l => l.msg === 'gateway starting')?.execArgv).toEqual(['--max-semi-space-size=1', '--single-threaded', '--optimize-for-size', '--incremental-marking-hard-trigger=30']);
       const late = await mosquittoSub(broker.port, ['blewire/gwI/status']);
       try {
         await late.waitFor(l => l.topic === 'blewire/gwI/status' && l.payload === 'offline', 5000, 'retained offline');

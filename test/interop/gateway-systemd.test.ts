@@ -183,7 +183,7 @@ describe('the gateway systemd unit', () => {
       expect(mounts.find(m => m[4] === '/')?.[5]).toMatch(/^ro,/);
       // The command with its V8 flags, as the unit's ExecStart gives it, and no password in it.
       const cmdline = inside(['cat', `/proc/${pid}/cmdline`]).out;
-      expect(cmdline.split('\0')).toEqual(expect.arrayContaining(['--max-semi-space-size=1', '--single-threaded', '--optimize-for-size', '--transport', 'sim', '--id', 'blewire-test-sim']));
+      expect(cmdline.split('\0')).toEqual(expect.arrayContaining(['--max-semi-space-size=1', '--single-threaded', '--optimize-for-size', '--incremental-marking-hard-trigger=30', '--transport', 'sim', '--id', 'blewire-test-sim']));
       expect(cmdline).not.toContain(password);
       // The password came through the environment systemd built from the root-only file.
       expect(inside(['cat', `/proc/${pid}/environ`]).out.split('\0')).toEqual(expect.arrayContaining([`BLEWIRE_MQTT_USERNAME=gw-sim`, `BLEWIRE_MQTT_PASSWORD=${password}`]));

@@ -309,7 +309,7 @@ test('the installed blewire-gateway bin runs the gateway with its V8 memory flag
   });
   try {
     const line = await started;
-    assert.deepEqual(line.execArgv, ['--max-semi-space-size=1', '--single-threaded', '--optimize-for-size']);
+    assert.deepEqual(line.execArgv, ['--max-semi-space-size=1', '--single-threaded', '--optimize-for-size', '--incremental-marking-hard-trigger=30']);
     const dir = join(xdg, 'blewire');
     const want = new RegExp(`^blewire-gateway\\.[0-9a-f]{8}${hash.slice(0, 24)}\\.v8cache$`);
     const seen = () => (existsSync(dir) ? readdirSync(dir) : []);
