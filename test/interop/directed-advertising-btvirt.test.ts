@@ -23,32 +23,21 @@
 //   Primary_PHY 1M / Secondary_PHY 1M ("Right now we dont care about phy in adv report"); LE Set PHY /
 //   LE Read PHY are unknown commands. So the commands we send for '2m' and 'coded' are proven here (tshark
 //   reads them, the central finds the extended set and connects), the PHY on the air only on SimAir.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { Adapter } from '../../src/api/adapter.js';
 import type { AdvertiseOptions } from '../../src/gap/advertiser.js';
 import type { Connection } from '../../src/api/connection.js';
 import { HciStatusError } from '../../src/errors.js';
-import { startBtvirt, type Btvirt } from './helpers/btvirt.js';
-import { tshark, tsharkMalformed } from './helpers/tshark.js';
+import { useBtvirt } from './helpers/btvirt-suite.js';
+import { tsharkFields, tsharkMalformed } from './helpers/tshark.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'blewire-directed-btvirt-'));
 
-/** tshark's fields of the records matching `filter`, one array per record. */
-async function fields(file: string, filter: string, ...names: string[]): Promise<string[][]> {
-  const out = await tshark('-r', file, '-Y', filter, '-T', 'fields', '-E', 'separator=|', ...names.flatMap(n => ['-e', n]));
-  return out.split('\n').filter(Boolean).map(l => l.split('|'));
-}
-
 describe('directed advertising and the secondary PHY over btvirt, read back by tshark', () => {
-  let btvirt: Btvirt;
-  beforeAll(async () => { btvirt = await startBtvirt(); }, 60_000);
-  afterAll(async () => {
-    await btvirt?.stop();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const btvirt = useBtvirt(dir);
 
   /** A peripheral (recorded) and a central on `socket`; `advertise` is called with the central's address. */
   async function pair(socket: string, name: string, advertise: (central: string) => AdvertiseOptions,
@@ -84,22 +73,22 @@ describe('directed advertising and the secondary PHY over btvirt, read back by t
 
   for (const highDuty of [false, true]) {
     test(`legacy commands, ${highDuty ? 'high' : 'low'} duty: Advertising_Type 0x0${highDuty ? 1 : 4} to the central, which connects`, async () => {
-      const r = await pair(btvirt.leSocket, `legacy-${highDuty ? 'high' : 'low'}`, c => ({ directed: { address: c, highDuty } }), byAddress);
-      const rows = await fields(r.capture, 'bthci_cmd.opcode == 0x2006', 'bthci_cmd.le_advts_type', 'bthci_cmd.le_direct_address_type', 'bthci_cmd.bd_addr');
+      const r = await pair(btvirt().leSocket, `legacy-${highDuty ? 'high' : 'low'}`, c => ({ directed: { address: c, highDuty } }), byAddress);
+      const rows = await tsharkFields(r.capture, 'bthci_cmd.opcode == 0x2006', 'bthci_cmd.le_advts_type', 'bthci_cmd.le_direct_address_type', 'bthci_cmd.bd_addr');
       expect(rows.length).toBeGreaterThan(0);
       expect(rows[0]).toEqual([highDuty ? '0x01' : '0x04', '0x00', r.central.toLowerCase()]);
       // LE Connection Complete on the peripheral's side: role peripheral, the central's address.
-      const cc = await fields(r.capture, 'bthci_evt.le_meta_subevent == 0x01 || bthci_evt.le_meta_subevent == 0x0a', 'bthci_evt.status', 'bthci_evt.role', 'bthci_evt.bd_addr');
+      const cc = await tsharkFields(r.capture, 'bthci_evt.le_meta_subevent == 0x01 || bthci_evt.le_meta_subevent == 0x0a', 'bthci_evt.status', 'bthci_evt.role', 'bthci_evt.bd_addr');
       expect(cc[0]).toEqual(['0x00', '0x01', r.central.toLowerCase()]);
       expect(await tsharkMalformed(r.capture)).toEqual([]);
     }, 60_000);
 
     test(`extended commands, ${highDuty ? 'high' : 'low'} duty: event properties 0x${highDuty ? '1d' : '15'} to the central, which connects`, async () => {
-      const r = await pair(btvirt.bredrleSocket, `ext-${highDuty ? 'high' : 'low'}`, c => ({ directed: { address: c, highDuty } }), byAddress);
-      const rows = await fields(r.capture, 'bthci_cmd.opcode == 0x2036', 'bthci_cmd.advertising_properties', 'bthci_cmd.le_peer_address_type', 'bthci_cmd.bd_addr');
+      const r = await pair(btvirt().bredrleSocket, `ext-${highDuty ? 'high' : 'low'}`, c => ({ directed: { address: c, highDuty } }), byAddress);
+      const rows = await tsharkFields(r.capture, 'bthci_cmd.opcode == 0x2036', 'bthci_cmd.advertising_properties', 'bthci_cmd.le_peer_address_type', 'bthci_cmd.bd_addr');
       expect(rows.length).toBeGreaterThan(0);
       expect(rows[0]).toEqual([highDuty ? '0x001d' : '0x0015', '0x00', r.central.toLowerCase()]);
-      const enable = await fields(r.capture, 'bthci_cmd.opcode == 0x2039 && bthci_cmd.le_advts_enable == 1', 'bthci_cmd.adv_duration');
+      const enable = await tsharkFields(r.capture, 'bthci_cmd.opcode == 0x2039 && bthci_cmd.le_advts_enable == 1', 'bthci_cmd.adv_duration');
       expect(enable[0]).toEqual([highDuty ? '128' : '0']);
       expect(await tsharkMalformed(r.capture)).toEqual([]);
     }, 60_000);
@@ -107,9 +96,9 @@ describe('directed advertising and the secondary PHY over btvirt, read back by t
 
   test('legacy commands: only the target hears directed advertising; another central\'s LE Create Connection fails with 0x3E', async () => {
     const capture = join(dir, 'legacy-other.btsnoop');
-    const peripheral = await Adapter.open({ transport: `unix:${btvirt.leSocket}`, capture, bonds: false });
-    const target = await Adapter.open({ transport: `unix:${btvirt.leSocket}`, bonds: false });
-    const other = await Adapter.open({ transport: `unix:${btvirt.leSocket}`, bonds: false });
+    const peripheral = await Adapter.open({ transport: `unix:${btvirt().leSocket}`, capture, bonds: false });
+    const target = await Adapter.open({ transport: `unix:${btvirt().leSocket}`, bonds: false });
+    const other = await Adapter.open({ transport: `unix:${btvirt().leSocket}`, bonds: false });
     try {
       const p = peripheral.controller.address!;
       const set = await peripheral.advertise({ directed: { address: target.controller.address! } });
@@ -135,8 +124,8 @@ describe('directed advertising and the secondary PHY over btvirt, read back by t
 
   test('extended commands, high duty with nobody answering: btvirt ends the set after its Duration of 1.28 s with LE Advertising Set Terminated 0x3C; onEnd says timeout; a new set after it works', async () => {
     const capture = join(dir, 'ext-high-timeout.btsnoop');
-    const peripheral = await Adapter.open({ transport: `unix:${btvirt.bredrleSocket}`, capture, bonds: false });
-    const target = await Adapter.open({ transport: `unix:${btvirt.bredrleSocket}`, bonds: false });
+    const peripheral = await Adapter.open({ transport: `unix:${btvirt().bredrleSocket}`, capture, bonds: false });
+    const target = await Adapter.open({ transport: `unix:${btvirt().bredrleSocket}`, bonds: false });
     try {
       const set = await peripheral.advertise({ directed: { address: target.controller.address!, highDuty: true } });
       // onEnd() does not replay: on a stalled machine btvirt's 1.28 s can run out before advertise()
@@ -160,12 +149,12 @@ describe('directed advertising and the secondary PHY over btvirt, read back by t
     }
     // tshark: the enable with Duration 128, then the controller's LE Advertising Set Terminated (7.7.65.18)
     // for that handle with status 0x3C, and how long after the enable it came (btvirt's timer).
-    const enables = await fields(capture, 'bthci_cmd.opcode == 0x2039 && bthci_cmd.le_advts_enable == 1', 'frame.time_epoch', 'bthci_cmd.adv_duration', 'bthci_cmd.advertising_handle');
-    const ends = await fields(capture, 'bthci_evt.le_meta_subevent == 0x12', 'frame.time_epoch', 'bthci_evt.status', 'bthci_evt.adv_handle');
+    const enables = await tsharkFields(capture, 'bthci_cmd.opcode == 0x2039 && bthci_cmd.le_advts_enable == 1', 'frame.time_epoch', 'bthci_cmd.adv_duration', 'bthci_cmd.advertising_handle');
+    const ends = await tsharkFields(capture, 'bthci_evt.le_meta_subevent == 0x12', 'frame.time_epoch', 'bthci_evt.status', 'bthci_evt.adv_handle');
     expect(enables[0]!.slice(1)).toEqual(['128', enables[0]![2]]);
     expect(ends[0]!.slice(1)).toEqual(['0x3c', enables[0]![2]]);
     // Our stop() afterwards removes the set, which btvirt had already forgotten: Unknown Advertising Identifier.
-    const removed = await fields(capture, 'bthci_evt.code == 0x0e && bthci_evt.opcode == 0x203c', 'bthci_evt.status');
+    const removed = await tsharkFields(capture, 'bthci_evt.code == 0x0e && bthci_evt.opcode == 0x203c', 'bthci_evt.status');
     expect(removed[0]).toEqual(['0x42']);
     const ms = (Number(ends[0]![0]) - Number(enables[0]![0])) * 1000;
     console.log(`directed-advertising-btvirt: high duty set enabled with Duration 128, btvirt's Set Terminated 0x3C ${ms.toFixed(0)} ms later`);
@@ -175,17 +164,17 @@ describe('directed advertising and the secondary PHY over btvirt, read back by t
   test("primaryPhy and secondaryPhy 'coded': both PHY fields 0x03 in the parameters; btvirt accepts them (it emulates no PHY) and the central finds the extended set and connects", async () => {
     const centralCapture = join(dir, 'phy-coded-central.btsnoop');
     let central: Adapter | undefined;
-    const r = await pair(btvirt.bredrleSocket, 'phy-coded', () => ({ name: 'bw-coded', primaryPhy: 'coded', secondaryPhy: 'coded' }), async (_p, c) => {
+    const r = await pair(btvirt().bredrleSocket, 'phy-coded', () => ({ name: 'bw-coded', primaryPhy: 'coded', secondaryPhy: 'coded' }), async (_p, c) => {
       central = c;
       const ad = await c.find({ name: 'bw-coded', timeout: 10_000 });
       expect(ad?.extended).toBe(true);
       return c.connect(ad!, { timeout: 10_000 });
     }, centralCapture);
     expect(central).toBeDefined();
-    const rows = await fields(r.capture, 'bthci_cmd.opcode == 0x2036', 'bthci_cmd.advertising_properties', 'bthci_cmd.primary_advertising_phy', 'bthci_cmd.secondary_advertising_phy');
+    const rows = await tsharkFields(r.capture, 'bthci_cmd.opcode == 0x2036', 'bthci_cmd.advertising_properties', 'bthci_cmd.primary_advertising_phy', 'bthci_cmd.secondary_advertising_phy');
     expect(rows[0]).toEqual(['0x0001', '0x03', '0x03']);
     // What btvirt reports to the central for it: 1M / 1M whatever was asked (btdev.c send_ext_adv).
-    const reports = await fields(centralCapture, 'bthci_evt.le_meta_subevent == 0x0d', 'bthci_evt.primary_phy', 'bthci_evt.secondary_phy');
+    const reports = await tsharkFields(centralCapture, 'bthci_evt.le_meta_subevent == 0x0d', 'bthci_evt.primary_phy', 'bthci_evt.secondary_phy');
     expect(reports.length).toBeGreaterThan(0);
     expect(new Set(reports.map(x => x.join('/')))).toEqual(new Set(['0x01/0x01']));
     expect(await tsharkMalformed(r.capture)).toEqual([]);
@@ -194,14 +183,14 @@ describe('directed advertising and the secondary PHY over btvirt, read back by t
 
   test("secondaryPhy '2m': Secondary_Advertising_PHY 0x02 on extended PDUs; the central finds the set and connects", async () => {
     let found: { extended: boolean } | undefined;
-    const r = await pair(btvirt.bredrleSocket, 'phy-2m', () => ({ name: 'bw-2m', secondaryPhy: '2m' }), async (_p, c) => {
+    const r = await pair(btvirt().bredrleSocket, 'phy-2m', () => ({ name: 'bw-2m', secondaryPhy: '2m' }), async (_p, c) => {
       const ad = await c.find({ name: 'bw-2m', timeout: 10_000 });
       expect(ad).toBeDefined();
       found = { extended: ad!.extended };
       return c.connect(ad!, { timeout: 10_000 });
     });
     expect(found).toEqual({ extended: true });
-    const rows = await fields(r.capture, 'bthci_cmd.opcode == 0x2036', 'bthci_cmd.advertising_properties', 'bthci_cmd.primary_advertising_phy', 'bthci_cmd.secondary_advertising_phy');
+    const rows = await tsharkFields(r.capture, 'bthci_cmd.opcode == 0x2036', 'bthci_cmd.advertising_properties', 'bthci_cmd.primary_advertising_phy', 'bthci_cmd.secondary_advertising_phy');
     expect(rows[0]).toEqual(['0x0001', '0x01', '0x02']);
     expect(await tsharkMalformed(r.capture)).toEqual([]);
   }, 60_000);

@@ -11,36 +11,26 @@
 // (not its identity); the phone hears it and connects to the wearable by identity, then re-encrypts
 // from the bond. After the phone rotates its RPA unseen, the same directed advertising no longer
 // reaches it (btvirt's comparison), the stale case the note in README names.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { Adapter } from '../../src/api/adapter.js';
 import type { Connection } from '../../src/api/connection.js';
 import { MemoryBondStore } from '../../src/smp/bonds.js';
-import { startBtvirt, type Btvirt } from './helpers/btvirt.js';
+import { useBtvirt } from './helpers/btvirt-suite.js';
 import { stage } from './helpers/progress.js';
-import { tshark, tsharkMalformed } from './helpers/tshark.js';
+import { tsharkFields, tsharkMalformed } from './helpers/tshark.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'blewire-directed-privacy-btvirt-'));
 
-async function fields(file: string, filter: string, ...names: string[]): Promise<string[][]> {
-  const out = await tshark('-r', file, '-Y', filter, '-T', 'fields', '-E', 'separator=|', ...names.flatMap(n => ['-e', n]));
-  return out.split('\n').filter(Boolean).map(l => l.split('|'));
-}
-
 describe('directed advertising to a bonded private peer over btvirt, read back by tshark', () => {
-  let btvirt: Btvirt;
-  beforeAll(async () => { btvirt = await startBtvirt(); }, 60_000);
-  afterAll(async () => {
-    await btvirt?.stop();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const btvirt = useBtvirt(dir);
 
   test('Peer_Address is the phone\'s RPA seen last: the phone hears it and connects by identity; after it rotates unseen it hears nothing', async () => {
     const capture = join(dir, 'wearable.btsnoop');
-    const wearable = await Adapter.open({ transport: `unix:${btvirt.leSocket}`, bonds: new MemoryBondStore(), capture, privacy: true });
-    const phone = await Adapter.open({ transport: `unix:${btvirt.leSocket}`, bonds: new MemoryBondStore(), privacy: true });
+    const wearable = await Adapter.open({ transport: `unix:${btvirt().leSocket}`, bonds: new MemoryBondStore(), capture, privacy: true });
+    const phone = await Adapter.open({ transport: `unix:${btvirt().leSocket}`, bonds: new MemoryBondStore(), privacy: true });
     try {
       expect(wearable.privacy!.advertisingRpa).toBe('host');
       const accepted = wearable.accept();
@@ -81,7 +71,7 @@ describe('directed advertising to a bonded private peer over btvirt, read back b
       await wearable.close();
     }
     // tshark: every directed LE Set Advertising Parameters (0x2006, type 0x04) names the phone's RPA as a random address.
-    const rows = await fields(capture, 'bthci_cmd.opcode == 0x2006 && bthci_cmd.le_advts_type == 0x04', 'bthci_cmd.le_direct_address_type', 'bthci_cmd.bd_addr');
+    const rows = await tsharkFields(capture, 'bthci_cmd.opcode == 0x2006 && bthci_cmd.le_advts_type == 0x04', 'bthci_cmd.le_direct_address_type', 'bthci_cmd.bd_addr');
     expect(rows.length).toBe(2);
     for (const r of rows) expect(r[0]).toBe('0x01');
     expect(new Set(rows.map(r => r[1]))).toEqual(new Set([rows[0]![1]]));

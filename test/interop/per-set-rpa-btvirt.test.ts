@@ -7,36 +7,26 @@
 // Random Address; the listener's LE Extended Advertising Reports carry each set's name from that set's
 // address only. Then the listener connects to one set and pairs (SC Just Works: f5 / f6 take the set's
 // address as ours, and btvirt reports Encryption Change only when both LTKs match).
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { Adapter } from '../../src/api/adapter.js';
 import type { Connection } from '../../src/api/connection.js';
 import { rpaMatchesIrk } from '../../src/gap/privacy.js';
 import { MemoryBondStore } from '../../src/smp/bonds.js';
-import { startBtvirt, type Btvirt } from './helpers/btvirt.js';
-import { tshark, tsharkMalformed } from './helpers/tshark.js';
+import { useBtvirt } from './helpers/btvirt-suite.js';
+import { tsharkFields, tsharkMalformed } from './helpers/tshark.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'blewire-per-set-rpa-btvirt-'));
 
-async function fields(file: string, filter: string, ...names: string[]): Promise<string[][]> {
-  const out = await tshark('-r', file, '-Y', filter, '-T', 'fields', '-E', 'separator=|', ...names.flatMap(n => ['-e', n]));
-  return out.split('\n').filter(Boolean).map(l => l.split('|'));
-}
-
 describe('one RPA per extended advertising set over btvirt, read back by tshark', () => {
-  let btvirt: Btvirt;
-  beforeAll(async () => { btvirt = await startBtvirt(); }, 60_000);
-  afterAll(async () => {
-    await btvirt?.stop();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const btvirt = useBtvirt(dir);
 
   test('three sets, three RPAs of our IRK; the listener hears each name from its own address; pairing through one set', async () => {
     const aCapture = join(dir, 'advertiser.btsnoop'), bCapture = join(dir, 'listener.btsnoop');
-    const a = await Adapter.open({ transport: `unix:${btvirt.bredrleSocket}`, bonds: new MemoryBondStore(), capture: aCapture, privacy: true });
-    const b = await Adapter.open({ transport: `unix:${btvirt.bredrleSocket}`, bonds: new MemoryBondStore(), capture: bCapture });
+    const a = await Adapter.open({ transport: `unix:${btvirt().bredrleSocket}`, bonds: new MemoryBondStore(), capture: aCapture, privacy: true });
+    const b = await Adapter.open({ transport: `unix:${btvirt().bredrleSocket}`, bonds: new MemoryBondStore(), capture: bCapture });
     let irk: Uint8Array, adapterRpa: string;
     const names = ['bw-set-a', 'bw-set-b', 'bw-set-c'];
     try {
@@ -64,20 +54,20 @@ describe('one RPA per extended advertising set over btvirt, read back by tshark'
       await a.close();
     }
     // The advertiser's LE Set Advertising Set Random Address (0x2035), per handle.
-    const given = await fields(aCapture, 'bthci_cmd.opcode == 0x2035', 'bthci_cmd.advertising_handle', 'bthci_cmd.bd_addr');
+    const given = await tsharkFields(aCapture, 'bthci_cmd.opcode == 0x2035', 'bthci_cmd.advertising_handle', 'bthci_cmd.bd_addr');
     expect(given.length).toBe(3);
     const byHandle = new Map(given.map(([h, addr]) => [h!, addr!.toUpperCase()]));
     expect(byHandle.size).toBe(3);
     const setAddresses = [...byHandle.values()];
     expect(new Set(setAddresses).size).toBe(3);
-    const random = (await fields(aCapture, 'bthci_cmd.opcode == 0x2005', 'bthci_cmd.bd_addr')).map(r => r[0]!.toUpperCase());
+    const random = (await tsharkFields(aCapture, 'bthci_cmd.opcode == 0x2005', 'bthci_cmd.bd_addr')).map(r => r[0]!.toUpperCase());
     expect(random).toContain(adapterRpa!);
     for (const x of setAddresses) {
       expect(rpaMatchesIrk(irk!, x)).toBe(true);
       expect(random).not.toContain(x);
     }
     // The listener's LE Extended Advertising Reports (subevent 0x0d): each name from one address, its set's.
-    const reports = await fields(bCapture, 'bthci_evt.le_meta_subevent == 0x0d && btcommon.eir_ad.entry.device_name', 'bthci_evt.bd_addr', 'btcommon.eir_ad.entry.device_name');
+    const reports = await tsharkFields(bCapture, 'bthci_evt.le_meta_subevent == 0x0d && btcommon.eir_ad.entry.device_name', 'bthci_evt.bd_addr', 'btcommon.eir_ad.entry.device_name');
     const heard = new Map<string, Set<string>>();
     for (const [addr, name] of reports) heard.set(name!, (heard.get(name!) ?? new Set()).add(addr!.toUpperCase()));
     expect([...heard.keys()].sort()).toEqual(names);

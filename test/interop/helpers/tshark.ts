@@ -35,6 +35,12 @@ export async function tshark(...args: string[]): Promise<string> {
 }
 
 /** One capture record as tshark sees it: frame, direction, HCI packet type, controller index, ACL handle. */
+/** tshark's fields (`names`) of the records of `file` matching `filter`, one array per record. */
+export async function tsharkFields(file: string, filter: string, ...names: string[]): Promise<string[][]> {
+  const out = await tshark('-r', file, '-Y', filter, '-T', 'fields', '-E', 'separator=|', ...names.flatMap(n => ['-e', n]));
+  return out.split('\n').filter(Boolean).map(l => l.split('|'));
+}
+
 export interface RecordRow {
   frame: number;
   /** Of an HCI packet; a Linux monitor note or index record has none. */
