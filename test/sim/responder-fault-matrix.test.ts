@@ -22,8 +22,7 @@ import type { Connection } from '../../src/api/connection.js';
 import type { PairingPolicy, PairingProgress } from '../../src/link/pairing.js';
 import { BlewireError, SmpError } from '../../src/errors.js';
 import { createSimulator, SimAir } from '../../src/sim/index.js';
-import type { HciTransport, TransportReceiver } from '../../src/transport/types.js';
-import { toHex } from '../../src/bytes/hex.js';
+import { smpTap, type Dir, type Rewrite } from '../helpers/smp-tap.js';
 import { MemoryBondStore } from '../../src/smp/bonds.js';
 import { p256FromPrivateKey, type P256KeyPair } from '../../src/smp/crypto.js';
 
@@ -32,46 +31,6 @@ const PADDR = 'C4:11:22:33:44:58';
 const TK = Uint8Array.from({ length: 16 }, (_, i) => 0x50 + i);
 /** Our peripheral's P-256 key pair, fixed so that the central's tap can reflect its public key. */
 const OUR_KEY: P256KeyPair = p256FromPrivateKey(Uint8Array.from({ length: 32 }, (_, i) => (i * 7 + 3) & 0xff));
-
-type Dir = 'tx' | 'rx';
-type Rewrite = (pdu: Uint8Array) => Uint8Array | 'drop' | undefined;
-
-/** SMP PDUs (CID 0x0006) crossing a host's HCI transport, a hook on those it sends, and injection. */
-function smpTap(inner: HciTransport) {
-  const smp: Array<{ dir: Dir; hex: string }> = [];
-  let handle: [number, number] | undefined;
-  const frame = (h: [number, number], pdu: Uint8Array): Uint8Array => {
-    const n = pdu.length;
-    return Uint8Array.of(0x02, h[0], h[1], (n + 4) & 0xff, (n + 4) >> 8, n & 0xff, n >> 8, 0x06, 0x00, ...pdu);
-  };
-  const rewrite: { fn?: Rewrite } = {};
-  const isSmp = (p: Uint8Array): boolean => p[0] === 0x02 && p.length >= 9 && ((p[2]! >> 4) & 0x3) !== 0x1 && (p[7]! | (p[8]! << 8)) === 0x0006;
-  const transport: HciTransport = {
-    ...(inner.clock ? { clock: inner.clock } : {}),
-    description: inner.description,
-    send: p => {
-      if (isSmp(p)) handle = [p[1]!, p[2]!];
-      if (isSmp(p) && rewrite.fn) {
-        const out = rewrite.fn(p.subarray(9));
-        if (out === 'drop') return;
-        if (out) p = frame([p[1]!, p[2]!], out);
-      }
-      if (isSmp(p)) smp.push({ dir: 'tx', hex: toHex(p.subarray(9)) });
-      inner.send(p);
-    },
-    setReceiver: (r: TransportReceiver) => inner.setReceiver({
-      packet: p => { if (isSmp(p)) smp.push({ dir: 'rx', hex: toHex(p.subarray(9)) }); r.packet(p); },
-      closed: e => r.closed(e),
-    }),
-    close: () => inner.close(),
-  };
-  const inject = (pdu: Uint8Array): void => {
-    if (!handle) throw new Error('no SMP sent yet: no handle to inject on');
-    smp.push({ dir: 'tx', hex: toHex(pdu) });
-    inner.send(frame(handle, pdu));
-  };
-  return { transport, smp, rewrite, inject };
-}
 
 // ---------------------------------------------------------------------------------------------------
 // Methods: every one our peripheral can pair with (the responder's side of 2.3.5.1's tables).

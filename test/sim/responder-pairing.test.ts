@@ -11,7 +11,7 @@ import type { Connection } from '../../src/api/connection.js';
 import type { PairingPolicy, PairingProgress } from '../../src/link/pairing.js';
 import { BlewireError, SmpError } from '../../src/errors.js';
 import { createSimulator, SimAir } from '../../src/sim/index.js';
-import type { HciTransport, TransportReceiver } from '../../src/transport/types.js';
+import { smpTap, type Dir, type Rewrite } from '../helpers/smp-tap.js';
 import { toHex } from '../../src/bytes/hex.js';
 import { MemoryBondStore, type Bond } from '../../src/smp/bonds.js';
 
@@ -19,49 +19,6 @@ const SVC = '6e400001-b5a3-f393-e0a9-e50e24dcca9e';
 const PADDR = 'C4:11:22:33:44:57';
 /** A legacy OOB TK (Vol 3, Part H, 2.3.5.4), as both users would have received it out of band. */
 const TK = Uint8Array.from({ length: 16 }, (_, i) => 0x30 + i);
-
-type Dir = 'tx' | 'rx';
-/** What a transport filter does with one outgoing SMP PDU: keep it, drop it, or send other bytes. */
-type Rewrite = (pdu: Uint8Array) => Uint8Array | 'drop' | undefined;
-
-/** SMP PDUs (CID 0x0006) crossing a host's HCI transport, and a hook that rewrites those it sends. */
-function smpTap(inner: HciTransport): { transport: HciTransport; smp: Array<{ dir: Dir; hex: string }>; rewrite: { fn?: Rewrite };
-  inject: (pdu: Uint8Array) => void; } {
-  const smp: Array<{ dir: Dir; hex: string }> = [];
-  let handle: [number, number] | undefined;
-  const frame = (h: [number, number], pdu: Uint8Array): Uint8Array => {
-    // H4 ACL header (handle + flags), ACL length, L2CAP length, CID 6, the PDU.
-    const n = pdu.length;
-    return Uint8Array.of(0x02, h[0], h[1], (n + 4) & 0xff, (n + 4) >> 8, n & 0xff, n >> 8, 0x06, 0x00, ...pdu);
-  };
-  const rewrite: { fn?: Rewrite } = {};
-  const isSmp = (p: Uint8Array): boolean => p[0] === 0x02 && p.length >= 9 && ((p[2]! >> 4) & 0x3) !== 0x1 && (p[7]! | (p[8]! << 8)) === 0x0006;
-  const transport: HciTransport = {
-    ...(inner.clock ? { clock: inner.clock } : {}),
-    description: inner.description,
-    send: p => {
-      if (isSmp(p)) handle = [p[1]!, p[2]!];
-      if (isSmp(p) && rewrite.fn) {
-        const out = rewrite.fn(p.subarray(9));
-        if (out === 'drop') return;
-        if (out) p = frame([p[1]!, p[2]!], out);
-      }
-      if (isSmp(p)) smp.push({ dir: 'tx', hex: toHex(p.subarray(9)) });
-      inner.send(p);
-    },
-    setReceiver: (r: TransportReceiver) => inner.setReceiver({
-      packet: p => { if (isSmp(p)) smp.push({ dir: 'rx', hex: toHex(p.subarray(9)) }); r.packet(p); },
-      closed: e => r.closed(e),
-    }),
-    close: () => inner.close(),
-  };
-  const inject = (pdu: Uint8Array): void => {
-    if (!handle) throw new Error('no SMP sent yet: no handle to inject on');
-    smp.push({ dir: 'tx', hex: toHex(pdu) });
-    inner.send(frame(handle, pdu));
-  };
-  return { transport, smp, rewrite, inject };
-}
 
 const opened: Adapter[] = [];
 let airs: SimAir[] = [];
