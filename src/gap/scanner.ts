@@ -90,8 +90,26 @@ export interface AdvertisedData {
   lazy: Lazy | undefined;
 }
 
-const lazyOf = (c: AdvertisedData): Lazy =>
-  (c.lazy ??= { address: undefined, parsed: undefined, data: undefined, scanResponse: undefined });
+/**
+ * AdvertisedData, Lazy and ReportTime are made by constructors, not object literals: a literal's
+ * allocation site carries V8's pretenuring feedback, and whether a per-device site was judged
+ * long-lived (its objects then made in the old generation, where they die) depended on where the
+ * first scavenges happened to fall, so the same run was fast or slow by chance (issue 14). A class
+ * has no allocation site; its fields also start with their final representation (a time is a double).
+ */
+class Shared implements AdvertisedData {
+  constructor(readonly chunk: Uint8Array, readonly at: number, readonly identity: PeerIdentity | undefined, public lazy: Lazy | undefined) {}
+}
+class LazyReads implements Lazy {
+  address: string | undefined = undefined;
+  parsed: ParsedAd | undefined = undefined;
+  data: Uint8Array | undefined = undefined;
+  scanResponse: Uint8Array | undefined = undefined;
+}
+class Time implements ReportTime {
+  constructor(readonly ms: number) {}
+}
+const lazyOf = (c: AdvertisedData): Lazy => (c.lazy ??= new LazyReads());
 /** The parse of a copy's data followed by its scan response: one run, parsed in place, kept. */
 function parseShared(c: AdvertisedData): ParsedAd {
   const l = lazyOf(c);
@@ -390,7 +408,7 @@ class DeviceStates {
     if (slot >= this.slots) return undefined;
     const bits = this.lastBits[slot]!;
     const sh = this.lastShared.get(slot) ?? this.shared[slot];
-    if (sh !== undefined && bits >= 0) return new Advertisement(sh, { ms: this.lastTime[slot]! }, bits);
+    if (sh !== undefined && bits >= 0) return new Advertisement(sh, new Time(this.lastTime[slot]!), bits);
     return this.held.get(slot);
   }
 }
@@ -599,7 +617,7 @@ export class Scanner {
    * next microtask checkpoint; `timeValid` says whether `time` is of this run.
    */
   private readonly coarseTime: boolean;
-  private time: ReportTime = { ms: 0 };
+  private time: ReportTime = new Time(Number.NaN); // a double from the start; read only once set
   private timeValid = false;
   private readonly timeEnds = (): void => { this.timeValid = false; };
   /** The one view every report is read into (hci/le-events.ts). */
@@ -823,11 +841,11 @@ export class Scanner {
    * the simulator, whose time moves within a synchronous run) is read per event.
    */
   private reportTime(): ReportTime {
-    if (!this.coarseTime) return { ms: this.clock.now() };
+    if (!this.coarseTime) return new Time(this.clock.now());
     if (this.timeValid) return this.time;
     this.timeValid = true;
     queueMicrotask(this.timeEnds);
-    return (this.time = { ms: this.clock.now() });
+    return (this.time = new Time(this.clock.now()));
   }
 
   private legacyReport(p: Uint8Array, r: AdvertisingReportView, time: ReportTime): void {
@@ -908,7 +926,7 @@ export class Scanner {
       // A new device (or a new one in an evicted device's slot): its first copy.
       if (isScanRsp) store(p, addressAt, type, ext, EMPTY, 0, 0, d, dataAt, dataLength);
       else store(p, addressAt, type, ext, d, dataAt, dataLength, EMPTY, 0, NO_SCAN_RSP);
-      sh = { chunk: storedChunk, at: storedAt, identity, lazy: undefined };
+      sh = new Shared(storedChunk, storedAt, identity, undefined);
       dev.version[slot] = ++this.changes;
     } else {
       // The data compared in place with the device's copy; a new copy is made only when it changed.
@@ -925,15 +943,15 @@ export class Scanner {
         }
         if (isScanRsp) store(p, addressAt, c[at + H_TYPE]!, ext, c, at + HEADER, dataLen, d, dataAt, dataLength);
         else store(p, addressAt, c[at + H_TYPE]!, ext, d, dataAt, dataLength, c, srAt, srLen);
-        sh = { chunk: storedChunk, at: storedAt, identity, lazy: undefined };
+        sh = new Shared(storedChunk, storedAt, identity, undefined);
         dev.version[slot] = ++this.changes;
       } else if (extAt(c, at) !== ext) {
         // Same data, other extended header fields: a copy with the new header (rare).
         store(p, addressAt, c[at + H_TYPE]!, ext, c, at + HEADER, dataLen, c, srAt, srLen);
-        sh = { chunk: storedChunk, at: storedAt, identity, lazy: sh.lazy };
+        sh = new Shared(storedChunk, storedAt, identity, sh.lazy);
       } else {
         stored = false;
-        if (!sameIdentity(sh.identity, identity)) sh = { chunk: c, at, identity, lazy: sh.lazy };
+        if (!sameIdentity(sh.identity, identity)) sh = new Shared(c, at, identity, sh.lazy);
       }
     }
     const was = dev.shared[slot];
