@@ -50,7 +50,7 @@ import type { Connection } from '../../src/api/connection.js';
 import { ChannelClosedError, ChannelRefusedError } from '../../src/errors.js';
 import type { CreditChannel } from '../../src/l2cap/coc.js';
 import type { AdvertisingSet } from '../../src/gap/advertiser.js';
-import { useBlueZGuest, type BlueZGuestInfo } from './helpers/bluez-guest.js';
+import { useBlueZGuest, keepCapturesAndClean, type BlueZGuestInfo } from './helpers/bluez-guest.js';
 import { BlueZPeer, connectWhenAdvertising, lastFrame, openBridgedAdapter } from './helpers/bluez-peer.js';
 import { GuestControl, type GuestProgram } from './helpers/guest-control.js';
 import { tshark, tsharkCreditSdus, tsharkL2cap, tsharkMalformed } from './helpers/tshark.js';
@@ -180,9 +180,7 @@ describe('L2CAP credit-based channels with the Linux kernel (BlueZ 5.66 l2test i
       ctl.close();
     }
     await release();
-    const keep = process.env.BLEWIRE_INTEROP_KEEP;
-    if (keep && capture && fs.existsSync(capture)) fs.copyFileSync(capture, path.join(keep, path.basename(capture)));
-    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+    keepCapturesAndClean(tmp, [capture]);
     console.log(['coc-bluez figures:', ...figures.map(f => `  ${f}`)].join('\n'));
   });
 

@@ -26,7 +26,7 @@ import type { Advertisement } from '../../src/gap/scanner.js';
 import type { GattClient } from '../../src/gatt/client.js';
 import type { GattCharacteristic, GattService } from '../../src/gatt/model.js';
 import { StreamTransport } from '../../src/transport/stream.js';
-import { syncH4, useBlueZGuest, type BlueZGuestInfo } from './helpers/bluez-guest.js';
+import { syncH4, useBlueZGuest, keepCapturesAndClean, type BlueZGuestInfo } from './helpers/bluez-guest.js';
 import { bluezTruth, fullUuid, type DeclaredAdvertisement, type TruthService } from './helpers/bluez-truth.js';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -188,10 +188,7 @@ describe('blewire against BlueZ 5.66 in the qemu guest (bridged H4)', () => {
   afterAll(async () => {
     await adapter?.close().catch(() => undefined);
     await release();
-    // BLEWIRE_INTEROP_KEEP=DIR keeps the capture for a look with `npx blewire decode` or Wireshark.
-    const keep = process.env.BLEWIRE_INTEROP_KEEP;
-    if (keep) for (const c of captures) if (fs.existsSync(c)) fs.copyFileSync(c, path.join(keep, path.basename(c)));
-    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+    keepCapturesAndClean(tmp, captures);
     console.log([
       'gatt-bluez figures:', ...figures.map(f => `  ${f}`),
       'gatt-bluez timings:', ...timings.lines(),

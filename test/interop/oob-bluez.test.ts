@@ -32,7 +32,7 @@ import { SmpError } from '../../src/errors.js';
 import type { PairingProgress } from '../../src/link/pairing.js';
 import { FileBondStore } from '../../src/smp/bonds.js';
 import { f4 } from '../../src/smp/crypto.js';
-import { useBlueZGuest, type BlueZGuestInfo } from './helpers/bluez-guest.js';
+import { useBlueZGuest, keepCapturesAndClean, type BlueZGuestInfo } from './helpers/bluez-guest.js';
 import { BlueZPeer, connectWhenAdvertising, l2capFrom, lastFrame, openBridgedAdapter } from './helpers/bluez-peer.js';
 import { GuestControl } from './helpers/guest-control.js';
 import { Timings } from './helpers/timings.js';
@@ -100,9 +100,7 @@ describe('LE Secure Connections OOB with BlueZ 5.66 as peripheral (btmgmt remote
       ctl.close();
     }
     await release();
-    const keep = process.env.BLEWIRE_INTEROP_KEEP;
-    if (keep && capture && fs.existsSync(capture)) fs.copyFileSync(capture, path.join(keep, path.basename(capture)));
-    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+    keepCapturesAndClean(tmp, [capture]);
     console.log(['oob-bluez timings (wall; the guest is qemu TCG on a shared 2-core host):', ...timings.lines(),
       'oob-bluez figures:', ...figures.map(f => `  ${f}`)].join('\n'));
   });

@@ -32,7 +32,7 @@ import type { Connection } from '../../src/api/connection.js';
 import { AttError, HciStatusError, SmpError } from '../../src/errors.js';
 import type { PairingProgress } from '../../src/link/pairing.js';
 import { FileBondStore, type Bond } from '../../src/smp/bonds.js';
-import { useBlueZGuest, type BlueZGuestInfo } from './helpers/bluez-guest.js';
+import { useBlueZGuest, keepCapturesAndClean, type BlueZGuestInfo } from './helpers/bluez-guest.js';
 import { BlueZPeer, connectWhenAdvertising, l2capFrom, lastFrame, ltksSentSince, openBridgedAdapter, ourBondWith } from './helpers/bluez-peer.js';
 import { GuestControl, type GuestProgram } from './helpers/guest-control.js';
 import { Timings } from './helpers/timings.js';
@@ -136,9 +136,7 @@ describe('blewire pairs with BlueZ 5.66 (bluetoothd + simple-agent in the qemu g
       ctl.close();
     }
     await release();
-    const keep = process.env.BLEWIRE_INTEROP_KEEP;
-    if (keep && capture && fs.existsSync(capture)) fs.copyFileSync(capture, path.join(keep, path.basename(capture)));
-    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+    keepCapturesAndClean(tmp, [capture]);
     console.log(['pairing-bluez timings (wall; the guest is qemu TCG on a shared 2-core host):', ...timings.lines(),
       'pairing-bluez figures:', ...figures.map(f => `  ${f}`)].join('\n'));
   });

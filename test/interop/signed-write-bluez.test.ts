@@ -35,7 +35,7 @@ import { HciStatusError } from '../../src/errors.js';
 import { attSignature } from '../../src/gatt/procedures.js';
 import { FileBondStore } from '../../src/smp/bonds.js';
 import { StreamTransport } from '../../src/transport/stream.js';
-import { syncH4, useBlueZGuest, type BlueZGuestInfo } from './helpers/bluez-guest.js';
+import { syncH4, useBlueZGuest, keepCapturesAndClean, type BlueZGuestInfo } from './helpers/bluez-guest.js';
 import { GuestControl, type GuestProgram } from './helpers/guest-control.js';
 import { eventually } from './helpers/progress.js';
 import { tsharkL2cap, tsharkMalformed } from './helpers/tshark.js';
@@ -101,9 +101,7 @@ describe('signed writes with BlueZ 5.66 as the GATT server (bluetoothd in the qe
       ctl.close();
     }
     await release();
-    const keep = process.env.BLEWIRE_INTEROP_KEEP;
-    if (keep && capture && fs.existsSync(capture)) fs.copyFileSync(capture, path.join(keep, path.basename(capture)));
-    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+    keepCapturesAndClean(tmp, [capture]);
   });
 
   it('A: pairing with signing distributes our CSRK; bluetoothd stores it as its RemoteSignatureKey', async () => {

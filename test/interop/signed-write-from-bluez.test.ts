@@ -32,7 +32,7 @@ import { HciStatusError } from '../../src/errors.js';
 import { attSignature } from '../../src/gatt/procedures.js';
 import { FileBondStore } from '../../src/smp/bonds.js';
 import { StreamTransport } from '../../src/transport/stream.js';
-import { syncH4, useBlueZGuest, type BlueZGuestInfo } from './helpers/bluez-guest.js';
+import { syncH4, useBlueZGuest, keepCapturesAndClean, type BlueZGuestInfo } from './helpers/bluez-guest.js';
 import { BlueZPeer } from './helpers/bluez-peer.js';
 import { GuestControl, type GuestProgram } from './helpers/guest-control.js';
 import { eventually } from './helpers/progress.js';
@@ -115,9 +115,7 @@ describe('bluetoothd 5.66 signs a Write Command with its CSRK; our GATT server v
       ctl.close();
     }
     await release();
-    const keep = process.env.BLEWIRE_INTEROP_KEEP;
-    if (keep && capture && fs.existsSync(capture)) fs.copyFileSync(capture, path.join(keep, path.basename(capture)));
-    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+    keepCapturesAndClean(tmp, [capture]);
   });
 
   it('pairing with signing: BlueZ distributes its CSRK (our bond peerCsrk = its LocalSignatureKey)', async () => {

@@ -22,7 +22,7 @@ import { promisify } from 'node:util';
 import { StreamTransport } from '../../src/transport/stream.js';
 import { createBluetooth, type Bluetooth } from '../../src/web-bluetooth/index.js';
 import { loadPage } from '../helpers/web-page.js';
-import { syncH4, useBlueZGuest, type BlueZGuestInfo } from './helpers/bluez-guest.js';
+import { syncH4, useBlueZGuest, keepCapturesAndClean, type BlueZGuestInfo } from './helpers/bluez-guest.js';
 import { GuestControl } from './helpers/guest-control.js';
 
 const TEST_SVC = '12345678-1234-5678-1234-56789abcdef0';
@@ -60,9 +60,7 @@ describe('Web Bluetooth page code against BlueZ 5.66 in the qemu guest', () => {
     await bluetooth?.close().catch(() => undefined);
     await adapter?.close().catch(() => undefined);
     await release();
-    const keep = process.env.BLEWIRE_INTEROP_KEEP;
-    if (keep && capture && fs.existsSync(capture)) fs.copyFileSync(capture, path.join(keep, path.basename(capture)));
-    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+    keepCapturesAndClean(tmp, [capture]);
   });
 
   it('sensor-dashboard.js: requestDevice by service, reads, a write read back, notifications, disconnect', async () => {

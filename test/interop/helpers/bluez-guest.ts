@@ -198,6 +198,17 @@ export async function useBlueZGuest(opts: StartBlueZGuestOptions = {}): Promise<
 }
 
 /**
+ * The end of a guest test file's afterAll: with BLEWIRE_INTEROP_KEEP=DIR its captures are copied there
+ * (for a look with `npx blewire decode` or Wireshark), then its temporary directory is removed. Either
+ * may be unset when the file's beforeAll failed early.
+ */
+export function keepCapturesAndClean(tmp: string | undefined, captures: ReadonlyArray<string | undefined>): void {
+  const keep = process.env.BLEWIRE_INTEROP_KEEP;
+  if (keep) for (const c of captures) if (c && fs.existsSync(c)) fs.copyFileSync(c, path.join(keep, path.basename(c)));
+  if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+}
+
+/**
  * A guest shared between test files is as the last file left it: if bluetoothd died there (a guest
  * kernel BUG, see GuestControl.reviveBluetoothd), start it again and say so on the console, so that
  * this file meets a BlueZ with its GATT server and advertisement, as a fresh guest has.
