@@ -39,7 +39,7 @@ import type { Connection } from '../../src/api/connection.js';
 import type { GattServer } from '../../src/gatt/server/server.js';
 import type { PairingProgress } from '../../src/link/pairing.js';
 import { FileBondStore, type Bond } from '../../src/smp/bonds.js';
-import { useBlueZGuest, type BlueZGuestInfo } from './helpers/bluez-guest.js';
+import { useBlueZGuest, keepCapturesAndClean, type BlueZGuestInfo } from './helpers/bluez-guest.js';
 import { BlueZPeer, connectWhenAdvertising, l2capFrom, lastFrame, ltksSentSince, openBridgedAdapter, ourBondWith } from './helpers/bluez-peer.js';
 import { GuestControl, type GuestProgram } from './helpers/guest-control.js';
 import { Timings } from './helpers/timings.js';
@@ -88,6 +88,9 @@ describe('blewire as peripheral, paired by BlueZ 5.66 as the central (bluetoothd
   };
 
   let peer: BlueZPeer;
+  let adv: Awaited<ReturnType<Adapter['advertise']>>;
+  /** Incoming links so far (the 'connection' listener counts them). */
+  let incoming = 0;
   const bluezInfo = (): Promise<string | undefined> => peer.info();
 
   /** One bluetoothd operation through bluez-central-ops.py. */
@@ -137,6 +140,7 @@ describe('blewire as peripheral, paired by BlueZ 5.66 as the central (bluetoothd
     adapter = await openBridgedAdapter(guest, { capture, randomAddress: OURS, bonds: new FileBondStore(path.join(tmp, 'bonds')) });
     adapter.on('connection', c => {
       if (c.role !== 'peripheral') return;
+      incoming++;
       conn = c;
       seen = [];
       stamps = [];
@@ -147,8 +151,30 @@ describe('blewire as peripheral, paired by BlueZ 5.66 as the central (bluetoothd
         onWrite: v => { writes.push(Buffer.from(v).toString('hex')); } },
       { uuid: AUTH, properties: ['read'], security: 'authenticated', value: 'vault' },
     ] }]);
-    await adapter.advertise({ name: 'bw-sec', services: [SVC] });
+    adv = await adapter.advertise({ name: 'bw-sec', services: [SVC] });
   }, 900_000);
+
+  /**
+   * bluetoothd connects to us (bluez-central-ops.py connect: discovery, then Device1.Connect). btvirt's
+   * advertising reports are one-shot (PEERS.md: sent when scanning or advertising is enabled, never
+   * repeated), and a discovery that starts while the guest kernel's scan is already on can hear nothing;
+   * so while no link has come after 5, 15 and 30 s, our advertising is switched off and on again, which
+   * sends the report to every scanner. A found device connects at once, so a link under way is not cut.
+   */
+  const bluezConnect = async (): Promise<OpResult> => {
+    const before = incoming;
+    let done = false;
+    const op = bluezOk('connect').finally(() => { done = true; });
+    void (async () => {
+      for (const wait of [5_000, 10_000, 15_000]) {
+        await new Promise(r => setTimeout(r, wait));
+        if (done || incoming !== before) return;
+        await adv.stop();
+        adv = await adapter.advertise({ name: 'bw-sec', services: [SVC] });
+      }
+    })().catch(() => undefined);
+    return op;
+  };
 
   afterAll(async () => {
     if (conn?.connected) await conn.disconnect().catch(() => undefined);
@@ -161,16 +187,14 @@ describe('blewire as peripheral, paired by BlueZ 5.66 as the central (bluetoothd
     await adapter?.close().catch(() => undefined);
     ctl?.close();
     await release();
-    const keep = process.env.BLEWIRE_INTEROP_KEEP;
-    if (keep && capture && fs.existsSync(capture)) fs.copyFileSync(capture, path.join(keep, path.basename(capture)));
-    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+    keepCapturesAndClean(tmp, [capture]);
     console.log(['peripheral-pairing-bluez timings (wall; the guest is qemu TCG on a shared 2-core host):', ...timings.lines(),
       'peripheral-pairing-bluez figures:', ...figures.map(f => `  ${f}`)].join('\n'));
   });
 
   it('A: bluetoothd reads our encrypted characteristic, gets 0x0F, pairs (SC Just Works, we respond) and reads it; BlueZ stores our LTK', async () => {
     await useAgent('NoInputNoOutput');
-    const c0 = await bluezOk('connect');
+    const c0 = await bluezConnect();
     expect(c0.paired).toBe(false);
     expect(conn?.role).toBe('peripheral');
     expect(conn!.security.encrypted).toBe(false);
@@ -210,7 +234,7 @@ describe('blewire as peripheral, paired by BlueZ 5.66 as the central (bluetoothd
   it('B: BlueZ reconnects — the link is encrypted from the bond (our LTK), no pairing; the encrypted characteristic reads', async () => {
     await bluezOk('disconnect');
     const before = await mark();
-    const c = await timings.timed('BlueZ reconnect to resolved services', () => bluezOk('connect'));
+    const c = await timings.timed('BlueZ reconnect to resolved services', () => bluezConnect());
     expect(c.paired).toBe(true);
     const r = await timings.timed('read of the encrypted characteristic on the reconnected link', () => bluezOk('read', ENC));
     expect(Buffer.from(r.value!, 'hex')).toEqual(Buffer.from([1, 2]));
@@ -233,7 +257,7 @@ describe('blewire as peripheral, paired by BlueZ 5.66 as the central (bluetoothd
       typing = a.expect(/Enter passkey: /, SLOW).then(() => a.write(`${String(n).padStart(6, '0')}\n`));
     } });
     try {
-      await bluezOk('connect');
+      await bluezConnect();
       const before = await mark();
       const r = await timings.timed('SC Passkey Entry on demand, we display (BlueZ ReadValue: 0x05, pair, read again)', () => bluezOk('read', AUTH));
       await typing;
@@ -270,7 +294,7 @@ describe('blewire as peripheral, paired by BlueZ 5.66 as the central (bluetoothd
       return theirs === v;
     } });
     try {
-      await bluezOk('connect');
+      await bluezConnect();
       const r = await timings.timed('SC Numeric Comparison on demand (BlueZ ReadValue: 0x05, pair, read again)', () => bluezOk('read', AUTH));
       expect(Buffer.from(r.value!, 'hex').toString()).toBe('vault');
       expect(ours).toBeDefined();
@@ -305,7 +329,7 @@ describe('blewire as peripheral, paired by BlueZ 5.66 as the central (bluetoothd
     expect(await adapter.removeBond(guest.peripheral)).toBe(true);
     await btmgmt('sc', 'off');
     await useAgent('NoInputNoOutput');
-    await bluezOk('connect');
+    await bluezConnect();
     let before = await mark();
     const r = await timings.timed('legacy Just Works on demand, we respond (BlueZ ReadValue: 0x0F, pair, read again)', () => bluezOk('read', ENC));
     expect(Buffer.from(r.value!, 'hex')).toEqual(Buffer.from([1, 2]));
@@ -325,7 +349,7 @@ describe('blewire as peripheral, paired by BlueZ 5.66 as the central (bluetoothd
     // and we answer with the key we distributed (7.8.25); btvirt's Encryption Change then succeeds.
     await bluezOk('disconnect');
     before = await mark();
-    const c = await bluezOk('connect');
+    const c = await bluezConnect();
     expect(c.paired).toBe(true);
     expect(Buffer.from((await bluezOk('read', ENC)).value!, 'hex')).toEqual(Buffer.from([1, 2]));
     expect(conn!.security).toMatchObject({ encrypted: true, bonded: true, secureConnections: false });
@@ -359,7 +383,7 @@ describe('blewire as peripheral, paired by BlueZ 5.66 as the central (bluetoothd
       typing = a.expect(/Enter passkey: /, SLOW).then(() => a.write(`${String(n).padStart(6, '0')}\n`));
     } });
     try {
-      await bluezOk('connect');
+      await bluezConnect();
       const before = await mark();
       const r = await timings.timed('legacy Passkey Entry on demand, we display (BlueZ ReadValue: 0x05, pair, read again)', () => bluezOk('read', AUTH));
       await typing;
