@@ -476,10 +476,14 @@ export class AttBearer implements ChannelReceiver {
    * makes a Buffer, through JavaScript, for about 10 ns more per value (issue 14). With blewire:att
    * logging on, notifications take data(), which logs them.
    */
-  dataAt(b: Uint8Array, start: number, end: number): void {
+  dataAt(b: Uint8Array, start: number, end: number, buffer?: ArrayBufferLike, base = 0): void {
     if (b[start] === NTF_OPCODE && NTF_FAST && end - start >= NTF_MIN_LENGTH && this.client.tag !== 'closed' && !logOn.att) {
       this.stats.notificationsReceived++;
-      this.emitNotification(b[start + 1]! | (b[start + 2]! << 8), new Uint8Array(b.buffer, b.byteOffset + start + 3, end - start - 3));
+      const n = end - start - 3;
+      // With the buffer known (a byte-stream transport's chunk, a reassembly slab) the view is made from
+      // numbers; otherwise b's buffer / byteOffset getters are read here, once.
+      this.emitNotification(b[start + 1]! | (b[start + 2]! << 8),
+        buffer !== undefined ? new Uint8Array(buffer, base + start + 3, n) : new Uint8Array(b.buffer, b.byteOffset + start + 3, n));
       return;
     }
     this.data(b.subarray(start, end));

@@ -73,9 +73,14 @@ export function decodeAcl(h4: Uint8Array): AclPacket {
  * follow (decodeAcl says why, as a DecodeError).
  */
 export function aclHeaderWord(h4: Uint8Array): number {
-  const len = h4.length - 1 - HCI_ACL_HEADER_SIZE;
-  if (len < 0 || (h4[3]! | (h4[4]! << 8)) !== len) return -1;
-  return h4[1]! | (h4[2]! << 8);
+  return aclHeaderWordAt(h4, 0, h4.length);
+}
+
+/** aclHeaderWord of the H4 ACL packet b[start, end). */
+export function aclHeaderWordAt(b: Uint8Array, start: number, end: number): number {
+  const len = end - start - 1 - HCI_ACL_HEADER_SIZE;
+  if (len < 0 || (b[start + 3]! | (b[start + 4]! << 8)) !== len) return -1;
+  return b[start + 1]! | (b[start + 2]! << 8);
 }
 
 /** Encode a whole H4 ACL packet. */

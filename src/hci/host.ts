@@ -33,7 +33,7 @@ import {
 } from './commands.js';
 import { readControllerInfo, ControllerInfo, type CommandIssuer } from './controller.js';
 import { describeEvent, type HciEvent } from './events.js';
-import { aclHandleOf, aclHeaderWord, aclPbOf, decodeAcl } from './acl.js';
+import { aclHandleOf, aclHeaderWordAt, aclPbOf, decodeAcl } from './acl.js';
 import { HCI_ACL_HEADER_SIZE } from './constants.js';
 import { decodeHciPacket, encodeCommand, type EventPacket } from './packets.js';
 import {
@@ -66,9 +66,11 @@ export interface AclReceiver {
   acl(pb: number, data: Uint8Array): void;
   /**
    * The same, in place: the payload is p[start, end) (no view made). A receiver that has it gets
-   * every well-framed packet this way (the notification fast path, issue 14).
+   * every well-framed packet this way (the notification fast path, issue 14). When the transport gave
+   * the packet in place (TransportReceiver.packetAt), `buffer` and `base` say where p's octets lie:
+   * p[i] is octet base + i of buffer; otherwise they are undefined and 0.
    */
-  aclAt?(pb: number, p: Uint8Array, start: number, end: number): void;
+  aclAt?(pb: number, p: Uint8Array, start: number, end: number, buffer?: ArrayBufferLike, base?: number): void;
 }
 
 export interface HostOptions {
@@ -138,7 +140,11 @@ export class HciHost implements CommandIssuer {
       onTimeout: name => log.hci('command %s timed out', name),
     });
     this.acl = new AclFlow({ send: p => this.transport.send(p) });
-    transport.setReceiver({ packet: p => this.receive(p), closed: e => this.transportClosed(e) });
+    transport.setReceiver({
+      packet: p => this.receive(p),
+      packetAt: (b, start, end, buffer, base) => this.receiveAt(b, start, end, buffer, base),
+      closed: e => this.transportClosed(e),
+    });
   }
 
   // ------------------------------------------------------------------------------------------------
@@ -301,20 +307,35 @@ export class HciHost implements CommandIssuer {
     try {
       switch (p[0]) {
         case H4.event: return this.receiveEvent(p);
-        case H4.acl: return this.receiveAcl(p);
+        case H4.acl: return this.receiveAcl(p, 0, p.length, undefined, 0);
         default:
           this.stats.unknownPackets++;
           return;
       }
     } catch (e) {
-      if (e instanceof DecodeError) {
-        this.stats.decodeErrors++;
-        log.hci('dropped undecodable packet: %s', e.message);
-        return;
-      }
-      // A listener threw: log it, never let it break the receive path.
-      log.hci('listener error: %O', e);
+      this.receiveFailed(e);
     }
+  }
+
+  /** TransportReceiver.packetAt: ACL in place; anything else as a view through the usual path. */
+  private receiveAt(b: Uint8Array, start: number, end: number, buffer: ArrayBufferLike, base: number): void {
+    if (b[start] !== H4.acl) return this.receive(new Uint8Array(buffer, base + start, end - start));
+    if (this.state === 'closed') return;
+    try {
+      this.receiveAcl(b, start, end, buffer, base);
+    } catch (e) {
+      this.receiveFailed(e);
+    }
+  }
+
+  private receiveFailed(e: unknown): void {
+    if (e instanceof DecodeError) {
+      this.stats.decodeErrors++;
+      log.hci('dropped undecodable packet: %s', e.message);
+      return;
+    }
+    // A listener threw: log it, never let it break the receive path.
+    log.hci('listener error: %O', e);
   }
 
   private receiveEvent(p: Uint8Array): void {
@@ -382,12 +403,16 @@ export class HciHost implements CommandIssuer {
     }
   }
 
-  private receiveAcl(p: Uint8Array): void {
+  /**
+   * The ACL packet b[start, end) (H4 indicator first); buffer / base as in AclReceiver.aclAt (undefined
+   * and 0: the packet came whole through packet(), b is the packet).
+   */
+  private receiveAcl(b: Uint8Array, start: number, end: number, buffer: ArrayBufferLike | undefined, base: number): void {
     // Every ACL packet passes here: read the header in place; a mis-framed one goes through decodeAcl,
     // whose DecodeError says why (counted in receive()).
-    const word = aclHeaderWord(p);
+    const word = aclHeaderWordAt(b, start, end);
     if (word < 0) {
-      const a = decodeAcl(p);
+      const a = decodeAcl(buffer === undefined ? b : new Uint8Array(buffer, base + start, end - start));
       return this.routeAcl(a.handle, a.pb, a.data);
     }
     const handle = aclHandleOf(word);
@@ -401,8 +426,9 @@ export class HciHost implements CommandIssuer {
       this.routedHandle = handle;
       this.routed = link;
     }
-    if (link.aclAt !== undefined) link.aclAt(aclPbOf(word), p, 1 + HCI_ACL_HEADER_SIZE, p.length);
-    else link.acl(aclPbOf(word), p.subarray(1 + HCI_ACL_HEADER_SIZE));
+    const data = start + 1 + HCI_ACL_HEADER_SIZE;
+    if (link.aclAt !== undefined) link.aclAt(aclPbOf(word), b, data, end, buffer, base);
+    else link.acl(aclPbOf(word), buffer === undefined ? b.subarray(data, end) : new Uint8Array(buffer, base + data, end - data));
   }
 
   private routeAcl(handle: number, pb: number, data: Uint8Array): void {

@@ -12,8 +12,11 @@ import type { ChannelClosedError, DisconnectedError } from '../errors.js';
 export interface ChannelReceiver {
   /** One whole, reassembled L2CAP SDU (for fixed channels: the PDU payload), e.g. one ATT PDU. */
   data(sdu: Uint8Array): void;
-  /** The same SDU in place, b[start, end) (no view made); receivers without it get data(). */
-  dataAt?(b: Uint8Array, start: number, end: number): void;
+  /**
+   * The same SDU in place, b[start, end) (no view made); receivers without it get data(). When
+   * `buffer` is given, b[i] is octet base + i of it (views can be made without reading b's getters).
+   */
+  dataAt?(b: Uint8Array, start: number, end: number, buffer?: ArrayBufferLike, base?: number): void;
   /**
    * The link (DisconnectedError) or the credit-based channel (ChannelClosedError) is gone; every
    * pending operation must reject with this error.

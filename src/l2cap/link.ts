@@ -189,16 +189,16 @@ export class L2capLink implements AclReceiver {
     if (frame) this.receivePdu(frame);
   }
 
-  aclAt(pb: number, p: Uint8Array, start: number, end: number): void {
+  aclAt(pb: number, p: Uint8Array, start: number, end: number, buffer?: ArrayBufferLike, base = 0): void {
     if (this.closedError) return;
     const r = this.reassembler;
-    if (!r.pushAt(this.handle, pb, p, start, end)) return;
+    if (!r.pushAt(this.handle, pb, p, start, end, buffer, base)) return;
     const b = r.out, s = r.outStart, e = r.outEnd;
     const cid = b[s + 2]! | (b[s + 3]! << 8);
     // The ATT channel with a receiver that reads in place: no PDU object, no view (issue 14).
     if (cid === ATT_CID) {
       const rx = this.att.receiver;
-      if (rx !== undefined && rx.dataAt !== undefined) return rx.dataAt(b, s + L2CAP_HEADER_SIZE, e);
+      if (rx !== undefined && rx.dataAt !== undefined) return rx.dataAt(b, s + L2CAP_HEADER_SIZE, e, r.outBuffer, r.outBase);
     }
     this.receivePdu({ handle: this.handle, cid, payload: b.subarray(s + L2CAP_HEADER_SIZE, e) });
   }

@@ -163,6 +163,8 @@ export class L2capReassembler {
 
   /** The slab pushAt() is filling and how much of it is taken (all of it: none yet). */
   private slab: Uint8Array = EMPTY;
+  /** The slab's ArrayBuffer (its byteOffset is 0), read once per slab. */
+  private slabBuffer: ArrayBufferLike | undefined;
   private slabUsed = 0;
 
   /** pushAt(): room for a PDU of `size` octets, in the slab or (large) of its own; the state is a 'body'. */
@@ -177,6 +179,7 @@ export class L2capReassembler {
     }
     if (this.slab.length - this.slabUsed < size) {
       this.slab = new Uint8Array(REASSEMBLY_SLAB_SIZE);
+      this.slabBuffer = this.slab.buffer;
       this.slabUsed = 0;
     }
     s.buf = this.slab;
@@ -236,15 +239,19 @@ export class L2capReassembler {
   out: Uint8Array = EMPTY;
   outStart = 0;
   outEnd = 0;
+  /** When defined, out[i] is octet outBase + i of outBuffer (views of the PDU made from numbers). */
+  outBuffer: ArrayBufferLike | undefined = undefined;
+  outBase = 0;
 
   /**
    * push() in place, for the receive path (issue 14): the ACL payload is b[start, end). Returns true
    * when a PDU completed; it is then in out[outStart, outEnd), L2CAP header included (read its CID
    * there). A PDU in one packet is not copied; a fragmented one is gathered into a region sized from
    * its L2CAP Length (of a slab, REASSEMBLY_SLAB_SIZE), one copy per fragment. Anything unusual takes
-   * push()'s way. Never throws.
+   * push()'s way. Never throws. `buffer` / `base`, when the caller knows them: b[i] is octet base + i
+   * of buffer (AclReceiver.aclAt); they go to outBuffer / outBase with a PDU left in b.
    */
-  pushAt(handle: number, pb: number, b: Uint8Array, start: number, end: number): boolean {
+  pushAt(handle: number, pb: number, b: Uint8Array, start: number, end: number, buffer?: ArrayBufferLike, base = 0): boolean {
     const n = end - start;
     const state = this.stateIfAny(handle);
     if (pb !== PB_CONTINUING && (state === undefined || state.tag === 'idle') && n >= L2CAP_HEADER_SIZE) {
@@ -254,6 +261,8 @@ export class L2capReassembler {
         this.out = b;
         this.outStart = start;
         this.outEnd = end;
+        this.outBuffer = buffer;
+        this.outBase = base;
         return true;
       }
       if (n < L2CAP_HEADER_SIZE + length && length <= this.maxPduLength) {
@@ -264,13 +273,16 @@ export class L2capReassembler {
         return false;
       }
     } else if (pb === PB_CONTINUING && state !== undefined && state.tag === 'body' && state.got + n <= state.size) {
-      const buf = state.buf, base = state.base;
-      copyInto(buf, base + state.got, b, start, n);
+      const buf = state.buf, at = state.base;
+      copyInto(buf, at + state.got, b, start, n);
       state.got += n;
       if (state.got < state.size) return false;
       this.out = buf;
-      this.outStart = base;
-      this.outEnd = base + state.size;
+      this.outStart = at;
+      this.outEnd = at + state.size;
+      // A slab region (the slab may have been replaced since, for another handle's PDU: then unknown).
+      this.outBuffer = buf === this.slab ? this.slabBuffer : undefined;
+      this.outBase = 0;
       L2capReassembler.idle(state);
       this.stats.pdus++;
       return true;
@@ -281,6 +293,8 @@ export class L2capReassembler {
     this.out = new Uint8Array(p.buffer, p.byteOffset - L2CAP_HEADER_SIZE, p.length + L2CAP_HEADER_SIZE);
     this.outStart = 0;
     this.outEnd = this.out.length;
+    this.outBuffer = undefined;
+    this.outBase = 0;
     return true;
   }
 

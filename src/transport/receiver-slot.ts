@@ -28,6 +28,14 @@ export class ReceiverSlot {
     else this.queue.push(packet);
   }
 
+  /** TransportReceiver.packetAt: in place to a receiver that takes it, else a view through packet(). */
+  packetAt(bytes: Uint8Array, start: number, end: number, buffer: ArrayBufferLike, base: number): void {
+    if (this.closing) return;
+    const r = this.receiver;
+    if (r !== undefined && r.packetAt !== undefined && this.queue.length === 0) r.packetAt(bytes, start, end, buffer, base);
+    else this.packet(new Uint8Array(buffer, base + start, end - start));
+  }
+
   close(error?: Error): void {
     if (this.closing) return;
     this.closing = error ? { error } : {};

@@ -23,6 +23,7 @@ export class StreamTransport implements HciTransport {
   constructor(private readonly stream: Duplex, readonly description: string) {
     this.framer = new H4Framer({
       packet: p => this.slot.packet(p),
+      packetAt: (b, start, end, buffer, base) => this.slot.packetAt(b, start, end, buffer, base),
       error: e => {
         this.fail(new TransportError(`${description}: ${e.message}`, 'ETRANSPORT_FRAMING', { cause: e }));
         stream.destroy();

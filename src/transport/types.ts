@@ -11,6 +11,15 @@ export { H4, type H4Type } from '../codec/h4.js';
 export interface TransportReceiver {
   /** One whole H4 packet from the controller. The array is never written again by the transport. */
   packet(packet: Uint8Array): void;
+  /**
+   * Optional, the same packet in place: bytes[start, end), where bytes[i] is octet base + i of
+   * `buffer`. A byte-stream transport reads its chunk's buffer and byteOffset once per chunk and hands
+   * every packet of the chunk this way, so the receiver can make the views it hands out from numbers
+   * (on node 20 each `.buffer` / `.byteOffset` read is a builtin call, about 40 ns a view: issue 14).
+   * Same promise as packet(): those bytes are never written again. A receiver without it gets
+   * packet() with a view of exactly those bytes.
+   */
+  packetAt?(bytes: Uint8Array, start: number, end: number, buffer: ArrayBufferLike, base: number): void;
   /** The transport ended: cleanly (no error) or because of one (EOF mid-stream, socket error, …). */
   closed(error?: Error): void;
 }

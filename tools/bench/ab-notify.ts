@@ -1,12 +1,12 @@
 // A/B, not a bench: this tree's notification receive path against another tree's (argv[2]: a copy of main made with git
 // archive, node_modules linked), 20-byte notifications at ATT_MTU 23 (notify.bench.ts's corpus), interleaved round by round.
 // argv[3] 'stream' (default): as an H4 byte stream (unix socket, TCP, UART: StreamTransport), reads of 1000 packets each
-// framed by each tree's own H4Framer, with a hand-written floor that frames and views in one loop; 'packets': one Buffer per
+// framed by each tree's own H4Framer, with a hand-written floor that frames and views in one loop (floor.ts); 'packets': one Buffer per
 // packet (the user channel; what notify.bench.ts feeds), with floor.ts's notificationFloor. Median speed-up and rounds.
 // nice -n 5 node --expose-gc --import tsx tools/bench/ab-notify.ts /tmp/base [stream|packets]
 import { pathToFileURL } from 'node:url';
 import { interleave, machineLine, report, turn } from './harness.js';
-import { notificationFloor } from './floor.js';
+import { notificationFloor, notificationStreamFloor } from './floor.js';
 import { blewireSetup, heartRateValue, stream } from './notify.bench.js';
 import { H4Framer } from '../../src/transport/h4-framer.js';
 const base = process.argv[2]!;
@@ -15,38 +15,33 @@ const OtherFramer = (await import(pathToFileURL(base + '/src/transport/h4-framer
 const mode = process.argv[3] ?? 'stream';
 console.log(machineLine(), mode);
 const a = await blewireSetup(23), b = await other.blewireSetup(23);
+// A tree whose notify bench wires its own stream path (framer → ReceiverSlot → host, as StreamTransport does) is fed
+// through it; an older tree through its framer straight into the host's packet().
+const pushOf = (x: { feed: (p: Buffer) => void; push?: (c: Uint8Array) => void }, F: typeof H4Framer): ((c: Uint8Array) => void) => {
+  if (x.push) return x.push;
+  const f = new F({ packet: p => x.feed(p as Buffer), error: fail });
+  return c => f.push(c);
+};
 const s = stream('ab', a.handle, a.valueHandle, heartRateValue, 100_000);
 const flat = s.perNotification.flat();
 const PER = 1000;
 const reads: Buffer[] = [];
 for (let i = 0; i < flat.length; i += PER) reads.push(Buffer.concat(flat.slice(i, i + PER)));
 const fail = (e: Error): never => { throw e; };
-const viaStream = (framer: { push(c: Uint8Array): void }) => async (): Promise<void> => {
-  for (const r of reads) { framer.push(r); await turn(); }
+const viaStream = (push: (c: Uint8Array) => void) => async (): Promise<void> => {
+  for (const r of reads) { push(r); await turn(); }
 };
 const viaPackets = (feed: (p: Buffer) => void) => async (): Promise<void> => {
   for (let i = 0; i < flat.length;) { const e = Math.min(flat.length, i + PER); for (; i < e; i++) feed(flat[i]!); await turn(); }
 };
 let sink = 0, fl = 0;
 const cb = (v: Uint8Array): void => { sink += v[v.length - 1]!; fl++; };
-// Floor for the stream: frame each read and view each complete single-packet notification from numbers read once per read
-// (the corpus's reads end on packet boundaries and hold only unfragmented notifications; no state across reads needed here).
 const handle = a.valueHandle;
-const streamFloor = async (): Promise<void> => {
-  for (const c of reads) {
-    const ab = c.buffer, off = c.byteOffset, n = c.length;
-    for (let i = 0; i < n;) {
-      const total = 5 + (c[i + 3]! | (c[i + 4]! << 8));
-      if (c[i] === 2 && ((c[i + 2]! >> 4) & 3) !== 1 && total - 9 === (c[i + 5]! | (c[i + 6]! << 8)) && c[i + 7] === 4 && c[i + 8] === 0 &&
-        c[i + 9] === 0x1b && (c[i + 10]! | (c[i + 11]! << 8)) === handle) cb(new Uint8Array(ab, off + i + 12, total - 12));
-      i += total;
-    }
-    await turn();
-  }
-};
+const sf = notificationStreamFloor(handle, cb);
+const streamFloor = async (): Promise<void> => { for (const c of reads) { sf(c); await turn(); } };
 const res = await interleave(mode === 'stream' ? [
-  { name: 'new', pass: viaStream(new H4Framer({ packet: p => a.feed(p as Buffer), error: fail })), delivered: a.count },
-  { name: 'base', pass: viaStream(new OtherFramer({ packet: p => b.feed(p as Buffer), error: fail })), delivered: b.count },
+  { name: 'new', pass: viaStream(pushOf(a, H4Framer)), delivered: a.count },
+  { name: 'base', pass: viaStream(pushOf(b as typeof a, OtherFramer)), delivered: b.count },
   { name: 'floor', pass: streamFloor, delivered: () => fl },
 ] : [
   { name: 'new', pass: viaPackets(a.feed), delivered: a.count },

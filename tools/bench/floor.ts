@@ -138,3 +138,24 @@ export function notificationFloor(valueHandle: number, cb: (v: Uint8Array) => vo
     if (filled === size) { size = 0; deliver(slab, base, filled - 4); }
   };
 }
+
+/**
+ * notificationFloor for an H4 byte stream (unix socket, TCP, UART): each read framed (ACL and event
+ * headers) and every complete single-packet notification of ours viewed from the read's buffer and
+ * byteOffset, read once per read. Reads must end on packet boundaries and fragmented PDUs are skipped
+ * (the notify bench's stream corpus has neither): the hand-written lower bound, not a framer.
+ */
+export function notificationStreamFloor(valueHandle: number, cb: (v: Uint8Array) => void): (chunk: Uint8Array) => void {
+  return (c: Uint8Array): void => {
+    const ab = c.buffer, off = c.byteOffset, n = c.length;
+    for (let i = 0; i < n;) {
+      const t = c[i];
+      if (t === 4) { i += 3 + c[i + 2]!; continue; }
+      if (t !== 2) throw new Error(`stream floor: packet indicator ${t} at ${i}`);
+      const total = 5 + (c[i + 3]! | (c[i + 4]! << 8));
+      if (((c[i + 2]! >> 4) & 3) !== 1 && total - 9 === (c[i + 5]! | (c[i + 6]! << 8)) && c[i + 7] === 4 && c[i + 8] === 0 &&
+        c[i + 9] === 0x1b && (c[i + 10]! | (c[i + 11]! << 8)) === valueHandle) cb(new Uint8Array(ab, off + i + 12, total - 12));
+      i += total;
+    }
+  };
+}

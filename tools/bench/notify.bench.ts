@@ -25,12 +25,14 @@
 import { createRequire } from 'node:module';
 import { loadNobleWithFakeSocket } from './noble-fake.js';
 import { allocation, interleave, machineLine, report, saveResults, turn, type Contender, type Result } from './harness.js';
-import { notificationFloor } from './floor.js';
+import { notificationFloor, notificationStreamFloor } from './floor.js';
 import { fileURLToPath } from 'node:url';
 import { Adapter } from '../../src/api/adapter.js';
 import type { GattCharacteristic } from '../../src/gatt/model.js';
 import { createSimulator, type Scenario } from '../../src/sim/index.js';
 import type { HciTransport, TransportReceiver } from '../../src/transport/types.js';
+import { H4Framer } from '../../src/transport/h4-framer.js';
+import { ReceiverSlot } from '../../src/transport/receiver-slot.js';
 
 const require = createRequire(import.meta.url);
 
@@ -205,7 +207,33 @@ export async function blewireSetup(mtu: number) {
   let count = 0;
   const sub = await ch.subscribe(v => { sink += v[v.length - 1]!; count++; });
   const feed: Feed = p => tap.receiver.packet(p);
-  return { adapter, conn, ch, sub, feed, mtu: conn.mtu, handle: conn.handle, valueHandle: ch.handle, count: () => count };
+  // The same host as StreamTransport wires it to a byte stream: H4Framer → ReceiverSlot → the host's receiver.
+  const slot = new ReceiverSlot();
+  slot.set(tap.receiver);
+  const framer = new H4Framer({
+    packet: p => slot.packet(p),
+    packetAt: (b, start, end, buffer, base) => slot.packetAt(b, start, end, buffer, base),
+    error: e => { throw e; },
+  });
+  const push = (chunk: Uint8Array): void => framer.push(chunk);
+  return { adapter, conn, ch, sub, feed, push, mtu: conn.mtu, handle: conn.handle, valueHandle: ch.handle, count: () => count };
+}
+
+/**
+ * The stream as a byte-stream transport reads it: the packets of CHUNK notifications concatenated
+ * into one read (ending on a packet boundary), each read its own Buffer as net hands them over.
+ */
+export function streamReads(s: Stream): Buffer[] {
+  const reads: Buffer[] = [];
+  for (let i = 0; i < s.perNotification.length; i += CHUNK) reads.push(Buffer.concat(s.perNotification.slice(i, i + CHUNK).flat()));
+  return reads;
+}
+
+/** Feeds reads to a byte-stream consumer, one read per turn of the event loop (the chunks of chunked()). */
+export function readPass(push: (chunk: Uint8Array) => void, reads: Buffer[]) {
+  return async (): Promise<void> => {
+    for (const r of reads) { push(r); await turn(); }
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -264,17 +292,29 @@ export async function bench(): Promise<void> {
     console.log(`${s.label}: ${shape.count} notifications, ${s.packets / shape.count} packets and ` +
       `${(s.wireBytes / shape.count).toFixed(0)} H4 octets each (corpus ≈ ${(bytes / 2 ** 20).toFixed(1)} MiB)`);
     const no = nobleSetup(bw.handle, bw.valueHandle, shape.mtu);
-    let floorCount = 0;
+    let floorCount = 0, streamFloorCount = 0;
     const floorFeed = notificationFloor(bw.valueHandle, v => { sink += v[v.length - 1]!; floorCount++; });
-    const contenders: Array<Contender & { feed: Feed }> = [
-      { name: 'blewire subscribe(cb)', feed: bw.feed, pass: chunked(bw.feed, s), delivered: bw.count, unit: 'callbacks' },
-      { name: 'noble (whole stack) data', feed: no.feed, pass: chunked(no.feed, s), delivered: no.count, unit: "'data'" },
-      { name: 'floor', feed: floorFeed, pass: chunked(floorFeed, s), delivered: () => floorCount, unit: 'callbacks' },
+    const batch: Stream = { ...s, perNotification: s.perNotification.slice(0, CHUNK) };
+    const contenders: Array<Contender & { allocPass: () => Promise<void> }> = [
+      { name: 'blewire subscribe(cb)', pass: chunked(bw.feed, s), allocPass: chunked(bw.feed, batch), delivered: bw.count, unit: 'callbacks' },
+      { name: 'noble (whole stack) data', pass: chunked(no.feed, s), allocPass: chunked(no.feed, batch), delivered: no.count, unit: "'data'" },
+      { name: 'floor', pass: chunked(floorFeed, s), allocPass: chunked(floorFeed, batch), delivered: () => floorCount, unit: 'callbacks' },
     ];
+    // The 20-byte values again as an H4 byte stream (btvirt's unix socket, TCP, a UART): the same packets,
+    // CHUNK notifications per read, through blewire's H4 framer, and the stream's own floor. noble has
+    // no byte-stream transport. (Not for the 244-byte values: the stream floor handles no fragments.)
+    if (shape.key === 'n20') {
+      const reads = streamReads(s), batchReads = streamReads(batch);
+      const streamFloor = notificationStreamFloor(bw.valueHandle, v => { sink += v[v.length - 1]!; streamFloorCount++; });
+      contenders.push(
+        { name: 'blewire subscribe(cb), H4 stream', pass: readPass(bw.push, reads), allocPass: readPass(bw.push, batchReads), delivered: bw.count, unit: 'callbacks' },
+        { name: 'floor, H4 stream', pass: readPass(streamFloor, reads), allocPass: readPass(streamFloor, batchReads), delivered: () => streamFloorCount, unit: 'callbacks' },
+      );
+    }
     const results = await interleave(contenders, shape.count);
-    const batch: Stream = { ...s, perNotification: s.perNotification.slice(0, 1000) };
-    for (let i = 0; i < results.length; i++) results[i]!.allocPerUnit = await allocation(chunked(contenders[i]!.feed, batch), 1000);
-    report(s.label, results, { floor: 'floor', versus: ['noble (whole stack) data'] });
+    for (let i = 0; i < results.length; i++) results[i]!.allocPerUnit = await allocation(contenders[i]!.allocPass, CHUNK);
+    report(s.label + ', one packet per read (user channel)', results.slice(0, 3), { floor: 'floor', versus: ['noble (whole stack) data'] });
+    if (results.length > 3) report(s.label + ', H4 byte stream, ' + CHUNK + ' notifications per read', results.slice(3), { floor: 'floor, H4 stream' });
     no.stop();
 
     // Iterators: the callback subscriber stays (both receive every value): the difference is the iterator's own.

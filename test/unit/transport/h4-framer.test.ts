@@ -161,4 +161,29 @@ describe('H4 framer', () => {
     f.push(fromHex('00 07 00 03'));
     expect(f.pending).toEqual({ have: 6, need: 12 });
   });
+
+  it('a sink with packetAt gets whole packets in place (chunk, start, end, the chunk\'s buffer and offset), straddling ones through packet()', () => {
+    const pool = Buffer.alloc(STREAM.length + 64, 0xee);
+    pool.set(STREAM, 37);
+    const cut = 37 + PACKETS[0]!.length + PACKETS[1]!.length + 4; // inside the ACL packet
+    const chunks = [pool.subarray(37, cut), pool.subarray(cut, 37 + STREAM.length)];
+    const seen: Array<{ how: string; hex: string }> = [];
+    const f = new H4Framer({
+      packet: p => seen.push({ how: 'packet', hex: toHex(p) }),
+      packetAt: (bytes, start, end, buffer, base) => {
+        const c = chunks.find(x => x === bytes)!;
+        expect(c).toBeDefined();
+        expect(buffer).toBe(pool.buffer);
+        expect(base).toBe(c.byteOffset);
+        // The octets as the receiver will view them from the numbers alone, and as indexed in `bytes`.
+        const fromNumbers = toHex(new Uint8Array(buffer, base + start, end - start));
+        expect(toHex(bytes.subarray(start, end))).toBe(fromNumbers);
+        seen.push({ how: 'at', hex: fromNumbers });
+      },
+      error: e => { throw e; },
+    });
+    for (const c of chunks) f.push(c);
+    expect(seen.map(x => x.hex)).toEqual(PACKETS.map(p => toHex(p)));
+    expect(seen.map(x => x.how)).toEqual(['at', 'at', 'packet', 'at', 'at', 'at', 'at']);
+  });
 });
