@@ -481,9 +481,14 @@ export class AttBearer implements ChannelReceiver {
       this.stats.notificationsReceived++;
       const n = end - start - 3;
       // With the buffer known (a byte-stream transport's chunk, a reassembly slab) the view is made from
-      // numbers; otherwise b's buffer / byteOffset getters are read here, once.
-      this.emitNotification(b[start + 1]! | (b[start + 2]! << 8),
-        buffer !== undefined ? new Uint8Array(buffer, base + start + 3, n) : new Uint8Array(b.buffer, b.byteOffset + start + 3, n));
+      // numbers; otherwise from b's buffer, and b's byteOffset only when b does not span its whole
+      // buffer (a view as long as its buffer starts it): the user channel's packets are each a fresh
+      // exact-size Buffer, and the byteOffset getter is a builtin call (issue 14).
+      if (buffer === undefined) {
+        buffer = b.buffer;
+        base = buffer.byteLength === b.length ? 0 : b.byteOffset;
+      }
+      this.emitNotification(b[start + 1]! | (b[start + 2]! << 8), new Uint8Array(buffer, base + start + 3, n));
       return;
     }
     this.data(b.subarray(start, end));

@@ -115,7 +115,9 @@ export function notificationFloor(valueHandle: number, cb: (v: Uint8Array) => vo
   const deliver = (f: Uint8Array, at: number, len: number): void => {
     if ((f[at + 2]! | (f[at + 3]! << 8)) !== 4 || f[at + 4] !== 0x1b) return;
     if ((f[at + 5]! | (f[at + 6]! << 8)) !== valueHandle) return;
-    cb(new Uint8Array(f.buffer, f.byteOffset + at + 7, len - 3));
+    // As blewire's bearer does: byteOffset read only when f does not span its buffer (it then starts it).
+    const ab = f.buffer;
+    cb(new Uint8Array(ab, (ab.byteLength === f.length ? 0 : f.byteOffset) + at + 7, len - 3));
   };
   return (p: Buffer): void => {
     const pb = (p[2]! >> 4) & 3;

@@ -95,3 +95,35 @@ describe('logging on the in-place path', () => {
     }
   });
 });
+
+describe('the value view on the in-place path', () => {
+  const PDU = [0x1b, 0x2a, 0x00, 0x10, 0x48, 0x00, 0x04];
+  test('an ATT PDU inside a larger buffer (a pooled read): the view is of exactly the value, at its offset', () => {
+    const { bearer } = setup();
+    const got: Uint8Array[] = [];
+    bearer.on('notification', (_h, v) => got.push(v));
+    const pool = new Uint8Array(64).fill(0xee);
+    pool.set(PDU, 21);
+    const b = pool.subarray(16, 40); // b does not span its buffer: its byteOffset must be read
+    bearer.dataAt(b, 5, 5 + PDU.length);
+    expect(Array.from(got[0]!)).toEqual([0x10, 0x48, 0x00, 0x04]);
+    expect(got[0]!.buffer).toBe(pool.buffer);
+    expect(got[0]!.byteOffset).toBe(16 + 5 + 3);
+  });
+
+  test('a packet that is its whole buffer (a user-channel read), and one given with its buffer and offset', () => {
+    const { bearer } = setup();
+    const got: Uint8Array[] = [];
+    bearer.on('notification', (_h, v) => got.push(v));
+    const whole = Uint8Array.of(0xaa, 0xbb, ...PDU);
+    bearer.dataAt(whole, 2, whole.length);
+    const pool = new Uint8Array(40).fill(0xee);
+    pool.set(PDU, 30);
+    const b = pool.subarray(10); // indexes of b are octets 10 + i of the buffer
+    bearer.dataAt(b, 20, 20 + PDU.length, pool.buffer, 10);
+    expect(got.map(v => Array.from(v))).toEqual([[0x10, 0x48, 0x00, 0x04], [0x10, 0x48, 0x00, 0x04]]);
+    expect(got[0]!.byteOffset).toBe(5);
+    expect(got[1]!.byteOffset).toBe(33);
+    expect(got.every(v => Object.getPrototypeOf(v) === Uint8Array.prototype)).toBe(true);
+  });
+});
