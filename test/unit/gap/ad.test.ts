@@ -156,6 +156,17 @@ describe('parseAd view', () => {
     const long = 'x'.repeat(40) + 'é';
     expect(parseAd(encodeAd([{ kind: 'completeLocalName', name: long }])).name).toBe(long);
   });
+  test('names of one length, one after another, each keep their own text; a non-ASCII octet anywhere decodes as UTF-8', () => {
+    // The ASCII path fills one array per length (issue 14): each string must be made from its own octets.
+    const names = ['Sensor-0a', 'Sensor-0b', 'Thermo-01'].map(n => parseAd(encodeAd([{ kind: 'completeLocalName', name: n }])).name);
+    expect(names).toEqual(['Sensor-0a', 'Sensor-0b', 'Thermo-01']);
+    expect(parseAd(b('04 09 c3a941')).name).toBe('éA'); // first octet ≥ 0x80
+    expect(parseAd(b('04 09 41c3a9')).name).toBe('Aé'); // last octets ≥ 0x80
+    expect(parseAd(b('03 09 4180')).name).toBe('A\ufffd'); // a lone continuation octet last
+    // A name of 32 octets is the longest the ASCII path takes; 33 goes through the decoder.
+    expect(parseAd(b('21 09' + '42'.repeat(31) + 'c3')).name).toBe('B'.repeat(31) + '\ufffd');
+    expect(parseAd(b('22 09' + '43'.repeat(33))).name).toBe('C'.repeat(33));
+  });
   test('a Length past the end keeps every structure before it and records the malformation', () => {
     const p = parseAd(b('02 01 06' + '03 02 0d18' + '1e ff 4c00 01'));
     expect(p.flags).toBe(6);
