@@ -398,8 +398,12 @@ export function parseAd(d: Uint8Array): ParsedAd {
  * parseAd over d[start, end), read in place: a caller holding the octets inside a larger array (the
  * scanner's copies live in shared chunks) needs no view of them. Offsets in `malformed` count from
  * `start`; views handed out (service / manufacturer data, structures) are views of `d`.
+ *
+ * `priorName`: the name of an earlier parse of the same advertiser (the scanner's, when a device's
+ * data changed): when the winning name's octets are ASCII and spell it, that string is the name, and
+ * no new one is made (a beacon's rolling counter changes its data on every visit, its name never).
  */
-export function parseAdIn(d: Uint8Array, start: number, end: number): ParsedAd {
+export function parseAdIn(d: Uint8Array, start: number, end: number, priorName?: string): ParsedAd {
   const n = end;
   let structures = 0;
   let malformed: AdMalformation[] | undefined;
@@ -488,10 +492,27 @@ export function parseAdIn(d: Uint8Array, start: number, end: number): ParsedAd {
     }
     i = e;
   }
-  const name: string | undefined = nameType < 0 ? undefined : AT[nameType]!.at!(d, nameAt, nameEnd - nameAt);
+  const name: string | undefined = nameType < 0 ? undefined
+    : priorName !== undefined && spells(priorName, d, nameAt, nameEnd) ? priorName : AT[nameType]!.at!(d, nameAt, nameEnd - nameAt);
   return new ParsedAdView(d, start, structures === 0 ? start : end, malformed, flags, name, nameComplete, txPower, appearance,
     serviceUuids ?? NO_UUIDS, solicited ?? NO_UUIDS, serviceData ?? NO_SERVICE_DATA,
     manufacturerData ?? NO_MANUFACTURER_DATA, advertisingInterval, uri);
+}
+
+/**
+ * d[at, end) is ASCII and spells `text` (then decoding it would make the same string). ASCII only:
+ * a character of `text` equal to an octet ≥ 0x80 says nothing about what the octets decode to.
+ */
+function spells(text: string, d: Uint8Array, at: number, end: number): boolean {
+  const n = end - at;
+  if (text.length !== n) return false;
+  let high = 0;
+  for (let i = 0; i < n; i++) {
+    const c = d[at + i]!;
+    if (text.charCodeAt(i) !== c) return false;
+    high |= c;
+  }
+  return high < 0x80;
 }
 
 /**

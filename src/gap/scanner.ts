@@ -72,6 +72,7 @@ const typeIndexOfHci = (t: number): number => (t === 0 || t === 2 ? 0 : t === 0x
 /** What is made of a copy only when the application reads it. */
 interface Lazy {
   address: string | undefined;
+  readonly priorName: string | undefined;
   parsed: ParsedAd | undefined;
   data: Uint8Array | undefined;
   scanResponse: Uint8Array | undefined;
@@ -102,15 +103,27 @@ class Shared implements AdvertisedData {
   constructor(readonly chunk: Uint8Array, readonly at: number, readonly identity: PeerIdentity | undefined, public lazy: Lazy | undefined) {}
 }
 class LazyReads implements Lazy {
-  address: string | undefined = undefined;
   parsed: ParsedAd | undefined = undefined;
   data: Uint8Array | undefined = undefined;
   scanResponse: Uint8Array | undefined = undefined;
+  constructor(
+    public address: string | undefined,
+    /** The name the device's previous copy parsed to: the parse takes it when the octets still spell it. */
+    readonly priorName: string | undefined,
+  ) {}
 }
+/**
+ * The reads a changed copy starts with, from the device's previous copy when the application read
+ * that one: the same address string (the same device), and its name for the parse to reuse. A
+ * beacon whose counter changes on every visit then costs no address string and, while its name
+ * stays, no name string per change (issue 14).
+ */
+const carried = (l: Lazy | undefined): Lazy | undefined =>
+  l === undefined || l.address === undefined ? undefined : new LazyReads(l.address, l.parsed?.name);
 class Time implements ReportTime {
   constructor(readonly ms: number) {}
 }
-const lazyOf = (c: AdvertisedData): Lazy => (c.lazy ??= new LazyReads());
+const lazyOf = (c: AdvertisedData): Lazy => (c.lazy ??= new LazyReads(undefined, undefined));
 /** The parse of a copy's data followed by its scan response: one run, parsed in place, kept. */
 function parseShared(c: AdvertisedData): ParsedAd {
   const l = lazyOf(c);
@@ -119,7 +132,7 @@ function parseShared(c: AdvertisedData): ParsedAd {
   const n = dataLengthOf(c.chunk, c.at) + (sr === NO_SCAN_RSP ? 0 : sr);
   const at = c.at + HEADER;
   // Parsed in place in the chunk: no view of the copy just for the parse (issue 14).
-  return (l.parsed = n === 0 ? EMPTY_PARSED : parseAdIn(c.chunk, at, at + n));
+  return (l.parsed = n === 0 ? EMPTY_PARSED : parseAdIn(c.chunk, at, at + n, l.priorName));
 }
 
 const dataLengthOf = (c: Uint8Array, at: number): number => c[at + H_DATA]! | (c[at + H_DATA + 1]! << 8);
@@ -944,7 +957,7 @@ export class Scanner {
         }
         if (isScanRsp) store(p, addressAt, c[at + H_TYPE]!, ext, c, at + HEADER, dataLen, d, dataAt, dataLength);
         else store(p, addressAt, c[at + H_TYPE]!, ext, d, dataAt, dataLength, c, srAt, srLen);
-        sh = new Shared(storedChunk, storedAt, identity, undefined);
+        sh = new Shared(storedChunk, storedAt, identity, carried(sh.lazy));
         dev.version[slot] = ++this.changes;
       } else if (extAt(c, at) !== ext) {
         // Same data, other extended header fields: a copy with the new header (rare).

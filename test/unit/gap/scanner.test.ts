@@ -330,6 +330,32 @@ describe('scanner', () => {
     expect(dedup.map(a => [...a.data])).toEqual(want.map(d => [...d]));
   });
 
+  test('a device whose data changes keeps its address; its earlier name is taken again only while the octets spell it', async () => {
+    const { ctl, scanner } = await setup();
+    const seen: Array<[string, string | undefined]> = [];
+    const ads: Advertisement[] = [];
+    // The application reads each advertisement as it comes (what lets a changed copy start from the last one's reads).
+    scanner.scan({ active: false, duplicates: true, onAdvertisement: a => { seen.push([a.address, a.name]); ads.push(a); } });
+    await scanner.settle();
+    const named = (nameHex: string, counter: number) => fromHex(`020106 05ff5900${counter.toString(16).padStart(2, '0')}01 ${(nameHex.length / 2 + 1).toString(16).padStart(2, '0')}09${nameHex}`.replace(/ /g, ''));
+    const hex = (t: string) => Buffer.from(t, 'latin1').toString('hex');
+    const seq = [
+      named(hex('Beacon-1'), 0), named(hex('Beacon-1'), 1), // the counter changes, the name stays
+      named(hex('Beacon-2'), 2), // another name of the same length
+      named(hex('Beacon-2') + '00', 3), // NUL padding stripped: the same name
+      named('c383c2a9', 4), // UTF-8 for 'Ã©': two characters, U+00C3 U+00A9
+      named('c3a9', 5), // two octets equal to those two characters' codes, but UTF-8 for 'é'
+      named('c3a9', 6), named(hex('B'), 7),
+    ];
+    for (const d of seq) ctl.inject(ext(A, 0x10, d)); // extended, legacy ADV_NONCONN_IND bits
+    await scanner.settle();
+    for (let i = 0; i < 6; i++) await Promise.resolve();
+    expect(seen).toEqual([[A, 'Beacon-1'], [A, 'Beacon-1'], [A, 'Beacon-2'], [A, 'Beacon-2'], [A, 'Ã©'], [A, 'é'], [A, 'é'], [A, 'B']]);
+    // What was delivered stays as it was.
+    expect(ads.map(a => a.name)).toEqual(seen.map(([, n]) => n));
+    expect(ads.map(a => a.manufacturerData.get(0x0059)![0])).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+  });
+
   test('data and scan response are kept together: a change of one keeps the other; an empty scan response is one', async () => {
     const { ctl, scanner } = await setup();
     const all = collect(scanner.scan({ active: true, duplicates: true }));
