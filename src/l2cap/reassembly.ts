@@ -252,19 +252,33 @@ export class L2capReassembler {
    * of buffer (AclReceiver.aclAt); they go to outBuffer / outBase with a PDU left in b.
    */
   pushAt(handle: number, pb: number, b: Uint8Array, start: number, end: number, buffer?: ArrayBufferLike, base = 0): boolean {
+    // A whole PDU in one START while nothing is being assembled, the common case, kept small enough
+    // for V8 to inline into the link's receive path (the rest is over its 460-byte bytecode limit).
+    const n = end - start;
+    if (pb !== PB_CONTINUING && n >= L2CAP_HEADER_SIZE) {
+      const length = b[start]! | (b[start + 1]! << 8);
+      if (n === L2CAP_HEADER_SIZE + length && length <= this.maxPduLength) {
+        const state = this.stateIfAny(handle);
+        if (state === undefined || state.tag === 'idle') {
+          this.stats.pdus++;
+          this.out = b;
+          this.outStart = start;
+          this.outEnd = end;
+          this.outBuffer = buffer;
+          this.outBase = base;
+          return true;
+        }
+      }
+    }
+    return this.pushAtSlow(handle, pb, b, start, end);
+  }
+
+  /** pushAt() for everything but a whole PDU in one START: fragments, and what push() handles. */
+  private pushAtSlow(handle: number, pb: number, b: Uint8Array, start: number, end: number): boolean {
     const n = end - start;
     const state = this.stateIfAny(handle);
     if (pb !== PB_CONTINUING && (state === undefined || state.tag === 'idle') && n >= L2CAP_HEADER_SIZE) {
       const length = b[start]! | (b[start + 1]! << 8);
-      if (n === L2CAP_HEADER_SIZE + length && length <= this.maxPduLength) {
-        this.stats.pdus++;
-        this.out = b;
-        this.outStart = start;
-        this.outEnd = end;
-        this.outBuffer = buffer;
-        this.outBase = base;
-        return true;
-      }
       if (n < L2CAP_HEADER_SIZE + length && length <= this.maxPduLength) {
         const s = state ?? this.stateOf(handle);
         this.place(s, L2CAP_HEADER_SIZE + length);

@@ -7,14 +7,17 @@
 import { pathToFileURL } from 'node:url';
 import { interleave, machineLine, report, turn } from './harness.js';
 import { notificationFloor, notificationStreamFloor } from './floor.js';
-import { blewireSetup, heartRateValue, stream } from './notify.bench.js';
+import { blewireSetup, bulkValue, heartRateValue, stream } from './notify.bench.js';
 import { H4Framer } from '../../src/transport/h4-framer.js';
 const base = process.argv[2]!;
 const other = await import(pathToFileURL(base + '/tools/bench/notify.bench.ts').href) as typeof import('./notify.bench.js');
 const OtherFramer = (await import(pathToFileURL(base + '/src/transport/h4-framer.ts').href) as typeof import('../../src/transport/h4-framer.js')).H4Framer;
 const mode = process.argv[3] ?? 'stream';
 console.log(machineLine(), mode);
-const a = await blewireSetup(23), b = await other.blewireSetup(23);
+// SIZE=244: 244-byte values at ATT_MTU 247 in 10 packets each (notify.bench.ts's second corpus), 20,000 of them; packets mode only.
+const big = process.env.SIZE === '244';
+if (big && mode === 'stream') throw new Error('SIZE=244 needs packets mode (the stream floor takes no fragments)');
+const a = await blewireSetup(big ? 247 : 23), b = await other.blewireSetup(big ? 247 : 23);
 // A tree whose notify bench wires its own stream path (framer → ReceiverSlot → host, as StreamTransport does) is fed
 // through it; an older tree through its framer straight into the host's packet().
 const pushOf = (x: { feed: (p: Buffer) => void; push?: (c: Uint8Array) => void }, F: typeof H4Framer): ((c: Uint8Array) => void) => {
@@ -22,7 +25,8 @@ const pushOf = (x: { feed: (p: Buffer) => void; push?: (c: Uint8Array) => void }
   const f = new F({ packet: p => x.feed(p as Buffer), error: fail });
   return c => f.push(c);
 };
-const s = stream('ab', a.handle, a.valueHandle, heartRateValue, 100_000);
+const COUNT = big ? 20_000 : 100_000;
+const s = stream('ab', a.handle, a.valueHandle, big ? () => bulkValue(244) : heartRateValue, COUNT);
 const flat = s.perNotification.flat();
 const PER = 1000;
 const reads: Buffer[] = [];
@@ -47,8 +51,8 @@ const res = await interleave(mode === 'stream' ? [
   { name: 'new', pass: viaPackets(a.feed), delivered: a.count },
   { name: 'base', pass: viaPackets(b.feed), delivered: b.count },
   { name: 'floor', pass: viaPackets(notificationFloor(handle, cb)), delivered: () => fl },
-], 100_000, Number(process.env.ROUNDS ?? 9));
-report('A/B, 20-byte notifications', res, { floor: 'floor', versus: ['base'] });
+], COUNT, Number(process.env.ROUNDS ?? 9));
+report(`A/B, ${big ? 244 : 20}-byte notifications`, res, { floor: 'floor', versus: ['base'] });
 const r = res[0]!.samples.map((x, i) => res[1]!.samples[i]! / x).sort((x, y) => x - y);
 console.log(`  new/base speed-up median ${r[r.length >> 1]!.toFixed(3)} (rounds ${r.map(x => x.toFixed(2)).join(' ')})`);
 if (sink === 0.5) console.log('');

@@ -173,6 +173,40 @@ describe('L2capReassembler.pushAt (the live receive path)', () => {
     expect(toHex(got)).toBe(toHex(b2.whole));
   });
 
+  test('a whole PDU in one START while the handle is assembling drops the partial one; while idle it is taken in place', () => {
+    const r = new L2capReassembler();
+    const a = fragmentsOf(100, 1), whole = fragmentsOf(10, 5, 64);
+    expect(pushAt(r, 3, START, a.parts[0]!)).toBeUndefined();
+    const p = new Uint8Array(5 + whole.whole.length);
+    p.set(whole.whole, 5);
+    const ab = new ArrayBuffer(8);
+    expect(r.pushAt(3, START, p, 5, p.length, ab, 40)).toBe(true);
+    expect(r.stats.drops.startWhileAssembling).toBe(1);
+    expect(toHex(r.out.subarray(r.outStart, r.outEnd))).toBe(toHex(whole.whole));
+    // Not copied: a view of the packet's memory (push()'s way, so without the caller's buffer and base).
+    expect(r.out.buffer).toBe(p.buffer);
+    expect(r.outBuffer).toBeUndefined();
+    // Whole PDUs while idle are taken where they lie, the caller's buffer and base with them.
+    expect(r.pushAt(3, START, p, 5, p.length, ab, 40)).toBe(true);
+    expect(r.out).toBe(p);
+    expect([r.outStart, r.outEnd, r.outBuffer, r.outBase]).toEqual([5, p.length, ab, 40]);
+    // The partial PDU is gone: its continuation is now one without a START.
+    expect(pushAt(r, 3, CONT, a.parts[1]!)).toBeUndefined();
+    expect(r.stats.drops.continuationWithoutStart).toBe(1);
+    // A fragmented PDU comes back in its slab, with the slab's buffer; one of its own, with none.
+    const f = fragmentsOf(60, 7);
+    let got: Uint8Array | undefined;
+    f.parts.forEach((q, i) => { got = pushAt(r, 3, i === 0 ? START : CONT, q) ?? got; });
+    expect(toHex(got!)).toBe(toHex(f.whole));
+    expect(r.outBuffer).toBe(r.out.buffer);
+    expect(r.outBase).toBe(0);
+    expect(r.out.buffer.byteLength).toBe(REASSEMBLY_SLAB_SIZE);
+    const big = fragmentsOf(REASSEMBLY_SLAB_SIZE, 3, 1000);
+    big.parts.forEach((q, i) => { got = pushAt(r, 3, i === 0 ? START : CONT, q) ?? got; });
+    expect(toHex(got!)).toBe(toHex(big.whole));
+    expect(r.outBuffer).toBeUndefined();
+  });
+
   test('reset() forgets the handle the last packet came from: a continuation after it is dropped', () => {
     const r = new L2capReassembler();
     const a = fragmentsOf(100, 1);
