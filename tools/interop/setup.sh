@@ -110,5 +110,11 @@ if [ "$build_guest" = 1 ] && [ -f "$here/guest/build.sh" ]; then
   say "building the BlueZ guest image (tools/interop/guest/build.sh; about a minute when not cached)"
   bash "$here/guest/build.sh" --quiet >/dev/null || die "tools/interop/guest/build.sh failed (output above)"
   say "BlueZ guest image ready"
+  # The second image: Debian trixie's userland (BlueZ >= 5.73, whose GATT server checks and applies ATT
+  # Signed Write Commands) on the same kernel, for test/interop/signed-write-bluez-new.test.ts.
+  say "building the second BlueZ guest image, Debian trixie (BLEWIRE_GUEST_SUITE=trixie; about a minute when not cached)"
+  BLEWIRE_GUEST_SUITE=trixie bash "$here/guest/build.sh" --quiet >/dev/null \
+    || die "tools/interop/guest/build.sh (BLEWIRE_GUEST_SUITE=trixie) failed (output above)"
+  say "BlueZ trixie guest image ready"
 fi
 say "ready: npm run test:interop"

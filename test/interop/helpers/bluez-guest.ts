@@ -59,6 +59,12 @@ export interface StartBlueZGuestOptions {
   timeoutMs?: number;
   /** Extra kernel command line, e.g. "blewire.debug=1". */
   append?: string;
+  /**
+   * The guest image's Debian release (tools/interop/guest/build.sh BLEWIRE_GUEST_SUITE): default bookworm
+   * (BlueZ 5.66, the shared guest); 'trixie' is the second image, BlueZ >= 5.73 (signed writes). Same
+   * kernel, init and bridge; cached apart in .cache/guest-trixie.
+   */
+  suite?: string;
 }
 
 declare module 'vitest' {
@@ -89,9 +95,10 @@ function killFromPidFile(dir: string): void {
   fs.rmSync(path.join(dir, 'ctl.sock'), { force: true });
 }
 
-function runScript(args: string[], timeoutMs: number): Promise<{ stdout: string; stderr: string; code: number }> {
+function runScript(args: string[], timeoutMs: number, suite?: string): Promise<{ stdout: string; stderr: string; code: number }> {
+  const env = suite === undefined ? process.env : { ...process.env, BLEWIRE_GUEST_SUITE: suite };
   return new Promise((resolve, reject) => {
-    execFile(BOOT_SH, args, { timeout: timeoutMs, killSignal: 'SIGTERM', maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
+    execFile(BOOT_SH, args, { timeout: timeoutMs, killSignal: 'SIGTERM', maxBuffer: 64 << 20, env }, (err, stdout, stderr) => {
       if (err && typeof err.code !== 'number') {
         reject(new Error(`${BOOT_SH} ${args.join(' ')}: ${err.message}\n${stderr}`));
         return;
@@ -124,7 +131,7 @@ export async function startBlueZGuest(opts: StartBlueZGuestOptions = {}): Promis
   const args = ['start', '--dir', dir, '--timeout', String(Math.ceil(timeoutMs / 1000))];
   if (opts.append) args.push('--append', opts.append);
   // The script's own READY time-out fires first; ours is a backstop (plus the time of a cold build).
-  const res = await runScript(args, timeoutMs + 300_000).catch((err: unknown) => {
+  const res = await runScript(args, timeoutMs + 300_000, opts.suite).catch((err: unknown) => {
     killFromPidFile(dir);
     started.delete(dir);
     fs.rmSync(dir, { recursive: true, force: true });

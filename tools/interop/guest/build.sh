@@ -17,8 +17,15 @@ set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$HERE/../../.." && pwd)"
-CACHE_ROOT="${BLEWIRE_GUEST_CACHE:-$REPO/.cache/guest}"
-SUITE=bookworm
+# BLEWIRE_GUEST_SUITE picks the guest's Debian release (default bookworm, BlueZ 5.66). The second image,
+# trixie (BlueZ >= 5.73: ATT Signed Write Command support), is cached apart in .cache/guest-trixie so that
+# the clean-up of older builds below never removes the other image. Same kernel (the host's
+# linux-image-amd64), same init, relay and control line.
+SUITE="${BLEWIRE_GUEST_SUITE:-bookworm}"
+case "$SUITE" in
+  bookworm) CACHE_ROOT="${BLEWIRE_GUEST_CACHE:-$REPO/.cache/guest}" ;;
+  *) CACHE_ROOT="${BLEWIRE_GUEST_CACHE:-$REPO/.cache/guest-$SUITE}" ;;
+esac
 # Everything bluetoothd, btvirt and the python examples need; nothing more (the cpio is loaded into RAM).
 GUEST_PACKAGES="bluez,bluez-test-tools,bluez-test-scripts,python3-dbus,python3-gi,dbus,kmod,procps"
 # Kernel module subtrees the guest needs: the Bluetooth core and vhci driver, AF_ALG + AES/CMAC for btvirt's
@@ -46,8 +53,11 @@ NODE_BIN="$(command -v node)" || die "node not found on PATH"
 NODE_BIN="$(readlink -f "$NODE_BIN")"
 
 # The Debian mirror comes from this machine's own apt configuration (deb822 .sources or one-line .list),
-# never from a host name written here: first URI whose suites include $SUITE itself.
+# never from a host name written here: first URI whose suites include $SUITE itself. A suite this machine
+# does not use (trixie on a Debian 12 host) is served by the same archive as the host's own release:
+# fall back to the URI of the host's codename (checked: debootstrap verifies the suite's Release file).
 find_mirror() {
+  local SUITE="${1:-$SUITE}"
   local f
   for f in /etc/apt/sources.list.d/*.sources; do
     [ -f "$f" ] || continue
@@ -66,6 +76,10 @@ find_mirror() {
   done
 }
 MIRROR="${BLEWIRE_DEBIAN_MIRROR:-$(find_mirror | head -n1)}"
+if [ -z "$MIRROR" ] && [ -r /etc/os-release ]; then
+  HOST_SUITE="$(. /etc/os-release && echo "${VERSION_CODENAME:-}")"
+  [ -z "$HOST_SUITE" ] || [ "$HOST_SUITE" = "$SUITE" ] || MIRROR="$(find_mirror "$HOST_SUITE" | head -n1)"
+fi
 [ -n "$MIRROR" ] || die "no Debian $SUITE mirror found in /etc/apt sources"
 
 # The kernel: whatever linux-image-amd64 points at in the local apt lists.
