@@ -1,5 +1,5 @@
-// Two security fixtures recorded against BlueZ 5.66 (tools/interop/record-bluez-pairing.ts), checked from
-// the capture alone, independently of the stack that made them (scenarios.test.ts replays both):
+// Security fixtures recorded against BlueZ (5.66 unless said) (tools/interop/record-bluez-pairing.ts), checked from
+// the capture alone, independently of the stack that made them (scenarios.test.ts replays them all):
 //
 // captures/bluez-own-privacy: OUR privacy. Every LE Set Random Address we sent is a resolvable private
 // address of the IRK we distributed in Identity Information (ah recomputed here, Vol 3, Part H, 2.2.2 /
@@ -13,6 +13,11 @@
 // of the MAC and our server drops the write (the replay of the altered capture lists no write). And our
 // own 0xD2 to bluetoothd carries the CMAC of the CSRK we distributed (its RemoteSignatureKey); 5.66 has
 // no handler for 0xD2 and drops it: the read after it gives the old value, a Write Command's value reads back.
+//
+// captures/bluez-signed-write-accepted (the trixie guest, bluetoothd >= 5.73, BlueZ commit 71f0a1e88): our
+// 0xD2s on an unencrypted link carry the CMAC of the CSRK we distributed (bluetoothd's RemoteSignatureKey)
+// with SignCounter 0 and 1, and bluetoothd applied both: each read after one gives its value. Its drops of
+// a flipped MAC and of a replay are shown live (test/interop/signed-write-bluez-new.test.ts).
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, test } from 'vitest';
@@ -220,5 +225,54 @@ describe('captures/bluez-signed-write: bluetoothd signs a Write Command, our ser
     expect(rest).toEqual(recordedRest);
     expect(served!.writes).toEqual([]);
     expect(recordedServed!.writes).toHaveLength(1);
+  });
+});
+
+describe('captures/bluez-signed-write-accepted: bluetoothd >= 5.73 verifies and applies our Signed Write Commands', () => {
+  /** As above (Vol 3, Part H, 2.4.5), composed from the toolbox's AES-CMAC, MSO first. */
+  const signature = (csrk: Uint8Array, header: Uint8Array, value: Uint8Array, counter: Uint8Array): string => {
+    const m = Uint8Array.from([...header, ...value, ...counter]);
+    const mac = aesCmac(Uint8Array.from(csrk).reverse(), m.reverse());
+    return hex(counter) + hex(mac.subarray(0, 8).reverse());
+  };
+
+  test('recorded against the trixie guest, bluetoothd 5.73 or later', async () => {
+    const { s } = await load('bluez-signed-write-accepted');
+    const v = /^BlueZ (\d+)\.(\d+) bluetoothd/.exec(s.recordedWith?.peer ?? '');
+    expect(v, s.recordedWith?.peer).not.toBeNull();
+    expect(Number(v![1]) * 1000 + Number(v![2])).toBeGreaterThanOrEqual(5073);
+  });
+
+  test('on a link with no encryption, our 0xD2s of 5a01 and 5a02 carry SignCounter 0 and 1 and the CMAC of the CSRK bluetoothd stores as its RemoteSignatureKey; each read after one gives its value', async () => {
+    const l = await load('bluez-signed-write-accepted');
+    const ours = l.l2cap.filter(x => x.cid === 0x0006 && x.dir === 'tx' && x.payload[0] === 0x0a).map(x => x.payload.subarray(1, 17));
+    expect(ours).toHaveLength(1);
+    const csrk = ours[0]!;
+    expect(hex(csrk).toUpperCase()).toBe(l.s.peerKeys!['remoteSignatureKey']);
+    const att = l.l2cap.filter(x => x.cid === 0x0004);
+    const signed = att.filter(x => x.dir === 'tx' && x.payload[0] === 0xd2);
+    expect(signed.map(x => hex(x.payload.subarray(3, x.payload.length - 12)))).toEqual(['5a01', '5a02']);
+    for (const [i, x] of signed.entries()) {
+      const [header, value, sig] = [x.payload.subarray(0, 3), x.payload.subarray(3, x.payload.length - 12), x.payload.subarray(x.payload.length - 12)];
+      expect(le16(sig, 0) + le16(sig, 2) * 0x10000).toBe(i); // SignCounter, little-endian
+      expect(hex(sig)).toBe(signature(csrk, header, value, sig.subarray(0, 4)));
+    }
+    // The link they went over: its LE Connection Complete comes after the pairing link's Disconnection
+    // Complete, and no LE Enable Encryption (0x2019) was sent on it.
+    const firstSigned = signed[0]!.frame;
+    const connects = events(l.records, 0x3e, 0x01).map(e => e.frame).filter(f => f < firstSigned);
+    const lastConnect = connects.at(-1)!;
+    expect(commands(l.records, 0x2019).filter(c => c.frame > lastConnect)).toEqual([]);
+    expect(events(l.records, 0x05).some(e => e.frame < lastConnect)).toBe(true);
+    // bluetoothd's answers: no Error Response to a 0xD2 (a command has none), and the Read Responses, in order,
+    // give the old value then each signed value: it applied them.
+    expect(att.filter(x => x.dir === 'rx' && x.payload[0] === 0x01 && x.payload[1] === 0xd2)).toEqual([]);
+    const afterConnect = att.filter(x => x.frame > lastConnect);
+    expect(afterConnect.filter(x => x.dir === 'rx' && x.payload[0] === 0x0b).map(x => hex(x.payload.subarray(1)))).toEqual(['00', '5a01', '5a02']);
+    expect(l.s.expect.reads!.map(r => r.value)).toEqual(['00', '5a01', '5a02']);
+    expect(l.s.expect.writes).toEqual([
+      { target: '5167ed01-7b1e-4c0d-9a5e-2f1e0d9c8b00', value: '5a01', signed: true },
+      { target: '5167ed01-7b1e-4c0d-9a5e-2f1e0d9c8b00', value: '5a02', signed: true },
+    ]);
   });
 });

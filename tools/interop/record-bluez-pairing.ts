@@ -52,6 +52,14 @@
  *                                   characteristic: 5.66 drops it (no 0xD2 handler; the read shows the old
  *                                   value), a plain Write Command of another value reads back.
  *
+ *   bluez-signed-write-accepted     on the SECOND guest image (Debian trixie, bluetoothd >= 5.73, whose GATT
+ *                                   server handles 0xD2): we pair with signing; at `peer strip-ltk-advertise`
+ *                                   bluetoothd loses its LTKs for us and restarts with the example
+ *                                   advertisement and signed-gatt-server.py; we connect again (unencrypted)
+ *                                   and our Signed Write Commands of 5a01 and 5a02 read back: bluetoothd
+ *                                   verified and applied them. Recorded in a run of its own (one guest
+ *                                   image per run; `all` means the bookworm sessions).
+ *
  *   flock /tmp/blewire-guest.lock npx tsx tools/interop/record-bluez-pairing.ts <session...|all> [--dir captures]
  *
  * BLEWIRE_GUEST_DIR=DIR records on a guest started by hand (tools/interop/guest/boot.sh start --dir DIR,
@@ -133,6 +141,8 @@ const ADV_NAME = 'TestAdvertisement';
 const SLOW = 60_000;
 
 interface PairingSession {
+  /** The guest image (tools/interop/guest/build.sh BLEWIRE_GUEST_SUITE): default bookworm, BlueZ 5.66. */
+  suite?: 'trixie';
   /** Our static random address (Vol 6, Part B, 1.3.2.1), one per session. */
   ours: string;
   steps: string[];
@@ -276,6 +286,13 @@ const SESSIONS: Record<string, PairingSession> = {
     },
     description: 'A Signed Write Command (ATT 0xD2, Vol 3, Part F, 3.4.5.4; signature per Vol 3, Part H, 2.4.5 with the CSRK and SignCounter) from BlueZ 5.66 to our GATT server. blewire, the central, pairs with bluetoothd (simple-agent NoInputNoOutput, SC on) asking for signing (LE Secure Connections Just Works, bonding; BlueZ distributes its CSRK in Signing Information, 3.6.6); disconnect. At `peer strip-ltk` bluetoothd is stopped, the LTK groups are removed from its info file for us (its LocalSignatureKey, the CSRK it gave us, stays: peerKeys.localSignatureKey) and it is started again: bluetoothd 5.66 signs a write only on an unencrypted link, and a bond with an LTK would encrypt at once. We advertise; bluetoothd connects to us (no encryption), discovers our database and WriteValue type "command" on our characteristic (write without response and authenticated signed writes) sends 0xD2 signed with its CSRK; our server verifies the signature and SignCounter with the CSRK from our bond and applies the write (served.writes: signed). Then our side: a Signed Write Command of 519e with OUR CSRK (the one bluetoothd stores as RemoteSignatureKey: peerKeys.remoteSignatureKey) to the characteristic of signed-gatt-server.py (read, write-without-response, authenticated-signed-writes) in bluetoothd: BlueZ 5.66 has no handler for 0xD2 and drops it (the read after it gives the old value 00); a plain Write Command of 579e reads back; we disconnect.',
   },
+  'bluez-signed-write-accepted': {
+    suite: 'trixie', ours: 'C2:5A:11:22:34:0D', agent: 'NoInputNoOutput', sc: true,
+    steps: [...reconnect, 'pair signing', 'wait 1500', 'disconnect', 'peer strip-ltk-advertise 120000',
+      ...reconnect, `read ${SIGNED_APP_CHR}`, `write ${SIGNED_APP_CHR} 5a01 signed`, `read ${SIGNED_APP_CHR}`,
+      `write ${SIGNED_APP_CHR} 5a02 signed`, `read ${SIGNED_APP_CHR}`, 'disconnect'],
+    description: 'Signed Write Commands (ATT 0xD2, Vol 3, Part F, 3.4.5.4; signature per Vol 3, Part H, 2.4.5) from blewire ACCEPTED by bluetoothd: the second guest image (Debian trixie\'s userland on the same kernel; bluetoothd 5.73 and later has a 0xD2 handler, BlueZ commit 71f0a1e88; the version is in recordedWith.peer). blewire, the central, pairs with bluetoothd (simple-agent NoInputNoOutput, SC on) asking for signing (LE Secure Connections Just Works, bonding; we distribute our CSRK in Signing Information, 3.6.6, which bluetoothd stores as its RemoteSignatureKey: peerKeys.remoteSignatureKey); disconnect. At `peer strip-ltk-advertise` the LTK groups are removed from bluetoothd\'s info file for us (the signature keys stay) and it is restarted with the example advertisement and signed-gatt-server.py (read, write-without-response, authenticated-signed-writes): with an LTK bluetoothd raises the ATT link\'s security at once, and data signing is for unencrypted links (Vol 3, Part C, 10.4). We connect again (no encryption), read the characteristic (00), send a Signed Write Command of 5a01 with SignCounter 0, read 5a01, send 5a02 with SignCounter 1, read 5a02: bluetoothd checked each signature and counter and applied the value; disconnect.',
+  },
   'bluez-privacy': {
     ours: 'C2:5A:11:22:34:06', agent: 'NoInputNoOutput', sc: true, privacy: true,
     steps: [`find name=${ADV_NAME} 30000`, 'connect found', settle, 'pair', 'wait 500', 'disconnect',
@@ -296,15 +313,18 @@ async function main(): Promise<void> {
   const names: string[] = [];
   for (let i = 0; i < args.length; i++) {
     if (args[i] === '--dir') dir = args[++i] ?? usage('--dir needs a folder');
-    else if (args[i] === 'all') names.push(...Object.keys(SESSIONS));
+    else if (args[i] === 'all') names.push(...Object.keys(SESSIONS).filter(n => SESSIONS[n]!.suite === undefined));
     else if (SESSIONS[args[i]!]) names.push(args[i]!);
     else usage(`no session ${args[i]}`);
   }
   if (!names.length) usage();
+  const suites = new Set(names.map(n => SESSIONS[n]!.suite ?? 'bookworm'));
+  if (suites.size > 1) usage(`the sessions named are on different guest images (${[...suites].join(', ')}): record them in separate runs`);
+  const suite = names.map(n => SESSIONS[n]!.suite).find(x => x !== undefined);
   // A guest started by hand (tools/interop/guest/boot.sh start --dir DIR, under the guest lock): record
   // on it and leave it running (its owner stops it).
   const attach = process.env.BLEWIRE_GUEST_DIR;
-  const guest = attach ? { ...attachBlueZGuest(attach), stop: async () => undefined } : await startBlueZGuest();
+  const guest = attach ? { ...attachBlueZGuest(attach), stop: async () => undefined } : await startBlueZGuest(suite ? { suite } : {});
   let ctl: GuestControl | undefined;
   let agent: GuestProgram | undefined;
   /** signed-gatt-server.py, while it runs. */
@@ -425,7 +445,7 @@ async function main(): Promise<void> {
         onStep: step => action(`step ${step.op}`).r(),
         peerKeys: () => peerKeys,
         onPeerAction: async act => {
-          if (act === 'strip-ltk') {
+          if (act === 'strip-ltk' || act === 'strip-ltk-advertise') {
             // bluetoothd signs only on an unencrypted link, and a bond with an LTK encrypts at once: keep
             // its signature keys, drop the LTKs, restart it so it loads the file (src/device.c load_info).
             await linkGone(session.ours);
@@ -437,7 +457,8 @@ async function main(): Promise<void> {
             if (!remote) throw new Error(`bluetoothd holds no CSRK of ours:\n${s}`);
             peerKeys = { localSignatureKey: key, remoteSignatureKey: remote };
             stripped = true;
-            await restartBluetoothd(false);
+            // strip-ltk-advertise: bluetoothd with the example advertisement too, for us to connect to.
+            await restartBluetoothd(act === 'strip-ltk-advertise');
             // Its GATT server gets a characteristic that allows signed writes, for ours.
             app = await c.spawn('signed-gatt-server', ['python3', '-c', SIGNED_APP]);
             await app.expect(/REGISTERED/, SLOW);
@@ -460,8 +481,8 @@ async function main(): Promise<void> {
           await btmgmt('power', 'on');
         },
         transportLabel: 'unix:<guest run dir>/h4.sock (the guest\'s bridged H4 socket)',
-        controller: 'BlueZ 5.66 btvirt -s -L -l1 (emulated LE controller) in the qemu BlueZ guest, over its bridged H4 socket',
-        peer: `BlueZ 5.66 bluetoothd (hci0 in the guest) as the peripheral: example-gatt-server and example-advertisement; btmgmt sc ${session.sc ? 'on' : 'off'}, bondable on${session.privacy ? ', privacy on' : ''}; ${session.agent === undefined ? 'no agent registered' : `simple-agent -c ${session.agent} (says yes to authorisation and comparison, types the passkey we display${session.agent === 'DisplayOnly' ? '; the passkey it displays is read off its output and typed by us' : ''})`}${session.privacy ? '; at `peer new-rpa`: btmgmt power off, power on' : ''}${session.steps.includes('peer forget 30000') ? '; at `peer forget`: Adapter1.RemoveDevice of our address once our link is gone' : ''}`,
+        controller: `${guest.peripheralName} btvirt -s -L -l1 (emulated LE controller) in the qemu BlueZ guest${session.suite ? ` (Debian ${session.suite})` : ''}, over its bridged H4 socket`,
+        peer: `${guest.peripheralName} bluetoothd (hci0 in the guest) as the peripheral: example-gatt-server and example-advertisement; btmgmt sc ${session.sc ? 'on' : 'off'}, bondable on${session.privacy ? ', privacy on' : ''}; ${session.agent === undefined ? 'no agent registered' : `simple-agent -c ${session.agent} (says yes to authorisation and comparison, types the passkey we display${session.agent === 'DisplayOnly' ? '; the passkey it displays is read off its output and typed by us' : ''})`}${session.privacy ? '; at `peer new-rpa`: btmgmt power off, power on' : ''}${session.steps.includes('peer forget 30000') ? '; at `peer forget`: Adapter1.RemoveDevice of our address once our link is gone' : ''}`,
         tool: 'tools/interop/record-bluez-pairing.ts',
         description: session.description,
         command: `flock /tmp/blewire-guest.lock npx tsx tools/interop/record-bluez-pairing.ts ${name}`,
