@@ -7,6 +7,8 @@
 //   view                   - plus one Uint8Array view of the value: new Uint8Array(p.buffer, p.byteOffset + 12, n)
 //   view, no byteOffset    - the same without reading byteOffset (valid here only: the corpus's packets
 //                            start their buffers): what that one getter costs
+//   view, byteLength       - the view with byteOffset read only when the packet does not span its buffer
+//                            (what blewire's bearer and floor.ts do; valid for any packet)
 //   subarray               - the view made by Buffer's subarray instead
 //   copy                   - a fresh Uint8Array of the value's length, octets copied (no view)
 //   floor                  - floor.ts's notificationFloor (headers, the view, a callback)
@@ -51,6 +53,11 @@ const results = await interleave([
   counted('view, no byteOffset', p => {
     if (!ours(p)) return false;
     const v = new Uint8Array(p.buffer, 12, p.length - 12); sink += v[v.length - 1]!; return true;
+  }),
+  counted('view, byteLength', p => {
+    if (!ours(p)) return false;
+    const ab = p.buffer, v = new Uint8Array(ab, (ab.byteLength === p.length ? 0 : p.byteOffset) + 12, p.length - 12);
+    sink += v[v.length - 1]!; return true;
   }),
   counted('subarray', p => { if (!ours(p)) return false; const v = p.subarray(12); sink += v[v.length - 1]!; return true; }),
   counted('copy', p => {
