@@ -47,6 +47,8 @@ export class WebSocketTransport implements HciTransport {
     this.description = `websocket ${url}`;
     this.#framer = new H4Framer({
       packet: p => this.#slot.packet(p),
+      // In place, as StreamTransport: a message's buffer and offset read once per message (issue 14).
+      packetAt: (b, start, end, buffer, base) => this.#slot.packetAt(b, start, end, buffer, base),
       error: e => this.#fail(new TransportError(`${this.description}: ${e.message}`, 'ETRANSPORT_FRAMING', { cause: e })),
     });
     socket.addEventListener('message', ev => this.#onMessage(ev.data));

@@ -53,6 +53,31 @@ describe('WebSocketTransport', () => {
     expect(rx.packets).toEqual([[0x04, 0x0e, 0x04, 0x01, 0x03, 0x0c, 0x00], [0x02, 0x40, 0x00, 0x01, 0x00, 0xaa], [0x04, 0x13, 0x00]]);
   });
 
+  test('a receiver that takes packets in place gets each whole packet of a message as the message plus its place', async () => {
+    const { url, peer } = await server();
+    const t = await WebSocketTransport.open(url, { WebSocket: WS });
+    cleanup.push(() => t.close());
+    const seen: Array<{ how: string; bytes: number[] }> = [];
+    t.setReceiver({
+      packet: p => seen.push({ how: 'packet', bytes: [...p] }),
+      packetAt: (b, start, end, buffer, base) => {
+        // The octets as a view made from the numbers alone, and as indexed in b: the same.
+        expect([...b.subarray(start, end)]).toEqual([...new Uint8Array(buffer, base + start, end - start)]);
+        seen.push({ how: 'at', bytes: [...new Uint8Array(buffer, base + start, end - start)] });
+      },
+      closed: () => {},
+    });
+    const ws = await peer;
+    ws.send(Uint8Array.of(0x04, 0x0e));
+    ws.send(Uint8Array.of(0x04, 0x01, 0x03, 0x0c, 0x00, 0x02, 0x40, 0x00, 0x01, 0x00, 0xaa, 0x04, 0x13, 0x00));
+    await new Promise(r => setTimeout(r, 50));
+    expect(seen).toEqual([
+      { how: 'packet', bytes: [0x04, 0x0e, 0x04, 0x01, 0x03, 0x0c, 0x00] }, // straddled two messages: a copy
+      { how: 'at', bytes: [0x02, 0x40, 0x00, 0x01, 0x00, 0xaa] },
+      { how: 'at', bytes: [0x04, 0x13, 0x00] },
+    ]);
+  });
+
   test('a bad packet indicator or a text message closes it with ETRANSPORT_FRAMING; the relay leaving is ETRANSPORT_EOF', async () => {
     for (const [send, code] of [[(ws: WebSocket) => ws.send(Uint8Array.of(0x09, 1, 2)), 'ETRANSPORT_FRAMING'],
       [(ws: WebSocket) => ws.send('hello'), 'ETRANSPORT_FRAMING'], [(ws: WebSocket) => ws.close(1001, 'bye'), 'ETRANSPORT_EOF']] as const) {
