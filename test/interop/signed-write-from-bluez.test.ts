@@ -46,11 +46,6 @@ const EXAMPLES = '/opt/bluez-examples';
 const SLOW = 60_000;
 const hex = (b: Uint8Array | undefined): string => Buffer.from(b ?? []).toString('hex');
 
-/** Removes the LTK groups of an info file, keeps everything else (run in the guest with python3 -c). */
-const STRIP_LTK = `import re,sys
-p=sys.argv[1]; s=open(p).read()
-s=re.sub(r'\\[(LongTermKey|PeripheralLongTermKey|SlaveLongTermKey)\\]\\n[^\\[]*', '', s)
-open(p,'w').write(s); print(s)`;
 
 describe('bluetoothd 5.66 signs a Write Command with its CSRK; our GATT server verifies it', () => {
   let guest: BlueZGuestInfo;
@@ -144,7 +139,7 @@ describe('bluetoothd 5.66 signs a Write Command with its CSRK; our GATT server v
     // bluetoothd done with the link and its keys filed, so nothing rewrites the file after the strip.
     await bluez.disconnected();
     await filedKeys();
-    const stripped = await ctl.ok(['python3', '-c', STRIP_LTK, infoPath()], SLOW);
+    const stripped = await bluez.stripLtks();
     expect(stripped).not.toMatch(/LongTermKey/);
     expect(stripped).toMatch(/\[LocalSignatureKey\]/);
     restarted = true;

@@ -55,6 +55,24 @@ function events(records: CaptureRecord[], code: number, sub?: number): Array<{ f
 }
 
 /**
+ * The signature of Vol 3, Part H, 2.4.5 composed here from the toolbox's AES-CMAC (MSO first): m is the
+ * PDU as sent (opcode, handle, value) followed by SignCounter, all least significant octet first; the
+ * MAC is the 64 most significant bits of CMAC(CSRK, m), sent least significant octet first after the counter.
+ */
+function signature(csrk: Uint8Array, header: Uint8Array, value: Uint8Array, counter: Uint8Array): string {
+  const m = Uint8Array.from([...header, ...value, ...counter]);
+  const mac = aesCmac(Uint8Array.from(csrk).reverse(), m.reverse());
+  return hex(counter) + hex(mac.subarray(0, 8).reverse());
+}
+/** The CSRK we distributed (our one Signing Information, Vol 3, Part H, 3.6.6), checked against the key bluetoothd stored (peerKeys.remoteSignatureKey). */
+function ourCsrk(l: Loaded): Uint8Array {
+  const ours = l.l2cap.filter(x => x.cid === 0x0006 && x.dir === 'tx' && x.payload[0] === 0x0a).map(x => x.payload.subarray(1, 17));
+  expect(ours).toHaveLength(1);
+  expect(hex(ours[0]!).toUpperCase()).toBe(l.s.peerKeys!['remoteSignatureKey']);
+  return ours[0]!;
+}
+
+/**
  * Whether `address` is an RPA of `irk` (SMP order, least significant octet first), computed here from
  * the toolbox's ah: prand is the upper 24 bits (top two 0b01), hash = ah(IRK, prand) the lower 24.
  */
@@ -145,16 +163,6 @@ describe('captures/bluez-signed-write: bluetoothd signs a Write Command, our ser
     frame: x.frame, header: x.payload.subarray(0, 3), handle: le16(x.payload, 1),
     value: x.payload.subarray(3, x.payload.length - 12), signature: x.payload.subarray(x.payload.length - 12),
   }));
-  /**
-   * The signature of Vol 3, Part H, 2.4.5 composed here from the toolbox's AES-CMAC (MSO first): m is the
-   * PDU as sent (opcode, handle, value) followed by SignCounter, all least significant octet first; the
-   * MAC is the 64 most significant bits of CMAC(CSRK, m), sent least significant octet first after the counter.
-   */
-  const signature = (csrk: Uint8Array, header: Uint8Array, value: Uint8Array, counter: Uint8Array): string => {
-    const m = Uint8Array.from([...header, ...value, ...counter]);
-    const mac = aesCmac(Uint8Array.from(csrk).reverse(), m.reverse());
-    return hex(counter) + hex(mac.subarray(0, 8).reverse());
-  };
 
   test('the 0xD2 carries the CMAC of the CSRK bluetoothd distributed (and holds in its info file); a one-bit-flipped copy does not verify', async () => {
     const l = await load('bluez-signed-write');
@@ -179,10 +187,7 @@ describe('captures/bluez-signed-write: bluetoothd signs a Write Command, our ser
 
   test('our 0xD2 to bluetoothd carries the CMAC of the CSRK we distributed (its RemoteSignatureKey); 5.66 drops it, a plain Write Command of another value reads back', async () => {
     const l = await load('bluez-signed-write');
-    const ours = l.l2cap.filter(x => x.cid === 0x0006 && x.dir === 'tx' && x.payload[0] === 0x0a).map(x => x.payload.subarray(1, 17));
-    expect(ours).toHaveLength(1);
-    const csrk = ours[0]!;
-    expect(hex(csrk).toUpperCase()).toBe(l.s.peerKeys!['remoteSignatureKey']);
+    const csrk = ourCsrk(l);
     const att = l.l2cap.filter(x => x.cid === 0x0004);
     const sentAt = att.findIndex(x => x.dir === 'tx' && x.payload[0] === 0xd2);
     expect(sentAt).toBeGreaterThan(0);
@@ -229,13 +234,6 @@ describe('captures/bluez-signed-write: bluetoothd signs a Write Command, our ser
 });
 
 describe('captures/bluez-signed-write-accepted: bluetoothd >= 5.73 verifies and applies our Signed Write Commands', () => {
-  /** As above (Vol 3, Part H, 2.4.5), composed from the toolbox's AES-CMAC, MSO first. */
-  const signature = (csrk: Uint8Array, header: Uint8Array, value: Uint8Array, counter: Uint8Array): string => {
-    const m = Uint8Array.from([...header, ...value, ...counter]);
-    const mac = aesCmac(Uint8Array.from(csrk).reverse(), m.reverse());
-    return hex(counter) + hex(mac.subarray(0, 8).reverse());
-  };
-
   test('recorded against the trixie guest, bluetoothd 5.73 or later', async () => {
     const { s } = await load('bluez-signed-write-accepted');
     const v = /^BlueZ (\d+)\.(\d+) bluetoothd/.exec(s.recordedWith?.peer ?? '');
@@ -245,10 +243,7 @@ describe('captures/bluez-signed-write-accepted: bluetoothd >= 5.73 verifies and 
 
   test('on a link with no encryption, our 0xD2s of 5a01 and 5a02 carry SignCounter 0 and 1 and the CMAC of the CSRK bluetoothd stores as its RemoteSignatureKey; each read after one gives its value', async () => {
     const l = await load('bluez-signed-write-accepted');
-    const ours = l.l2cap.filter(x => x.cid === 0x0006 && x.dir === 'tx' && x.payload[0] === 0x0a).map(x => x.payload.subarray(1, 17));
-    expect(ours).toHaveLength(1);
-    const csrk = ours[0]!;
-    expect(hex(csrk).toUpperCase()).toBe(l.s.peerKeys!['remoteSignatureKey']);
+    const csrk = ourCsrk(l);
     const att = l.l2cap.filter(x => x.cid === 0x0004);
     const signed = att.filter(x => x.dir === 'tx' && x.payload[0] === 0xd2);
     expect(signed.map(x => hex(x.payload.subarray(3, x.payload.length - 12)))).toEqual(['5a01', '5a02']);

@@ -78,6 +78,7 @@ import { fileURLToPath } from 'node:url';
 import { recordScenario } from '../../src/tooling/record.js';
 import { StreamTransport } from '../../src/transport/stream.js';
 import { attachBlueZGuest, startBlueZGuest, syncH4 } from '../../test/interop/helpers/bluez-guest.js';
+import { STRIP_LTK } from '../../test/interop/helpers/bluez-peer.js';
 import { GuestControl, type GuestProgram } from '../../test/interop/helpers/guest-control.js';
 
 /** A bluetoothd GATT application with a characteristic that allows authenticated signed writes (prints REGISTERED). */
@@ -116,11 +117,6 @@ finally:
     adapter.StopDiscovery()
 print(json.dumps(out))
 `;
-/** Removes the LTK groups of a bluetoothd info file and keeps the rest (the signature keys); prints the result. */
-const STRIP_LTK = `import re,sys
-p=sys.argv[1]; s=open(p).read()
-s=re.sub(r'\\[(LongTermKey|PeripheralLongTermKey|SlaveLongTermKey)\\]\\n[^\\[]*', '', s)
-open(p,'w').write(s); print(s)`;
 /** BlueZ's example scripts in the guest image (simple-agent). */
 const EXAMPLES = '/opt/bluez-examples';
 /** BlueZ's address in the guest (btvirt's first controller, slot 0). */

@@ -15,6 +15,17 @@ import { tshark, tsharkL2cap } from './tshark.js';
 /** The examples folder in the guest (simple-agent, example-gatt-server, example-advertisement). */
 export const EXAMPLES = '/opt/bluez-examples';
 
+/**
+ * A python3 -c script for the guest: removes the LTK groups of the bluetoothd info file named by its
+ * argument, keeps everything else (the signature keys), prints the result. A bluetoothd restarted on
+ * that file holds CSRKs and no LTK for the peer, so it does not encrypt the next link (src/device.c
+ * device_attach_att raises an ATT link's security only with an LTK): the signed-write tests need that.
+ */
+export const STRIP_LTK = `import re,sys
+p=sys.argv[1]; s=open(p).read()
+s=re.sub(r'\\[(LongTermKey|PeripheralLongTermKey|SlaveLongTermKey)\\]\\n[^\\[]*', '', s)
+open(p,'w').write(s); print(s)`;
+
 /** An Adapter on the guest's bridged H4 socket, its controller freshly reset. */
 export async function openBridgedAdapter(guest: BlueZGuestInfo, opts: Omit<AdapterOpenOptions, 'transport'>): Promise<Adapter> {
   const sock = await syncH4(guest.h4Socket);
@@ -104,6 +115,11 @@ export class BlueZPeer {
   async info(): Promise<string | undefined> {
     const r = await this.ctl.run(['cat', `/var/lib/bluetooth/${this.guest.peripheral}/${this.ours}/info`], this.slow);
     return r.code === 0 ? r.stdout : undefined;
+  }
+
+  /** STRIP_LTK on BlueZ's info file for us; returns the file as it is now. */
+  stripLtks(): Promise<string> {
+    return this.ctl.ok(['python3', '-c', STRIP_LTK, `/var/lib/bluetooth/${this.guest.peripheral}/${this.ours}/info`], this.slow);
   }
 
   /**
