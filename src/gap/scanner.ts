@@ -69,9 +69,19 @@ const TYPE_NAMES: readonly AddressType[] = ['public', 'random', 'anonymous'];
 /** HCI address type (reports) → the index of its API type in TYPE_NAMES (and the registry's). */
 const typeIndexOfHci = (t: number): number => (t === 0 || t === 2 ? 0 : t === 0xff ? 2 : 1);
 
-/** What is made of a copy only when the application reads it. */
-interface Lazy {
+/**
+ * What every Advertisement of a device shares until its advertising data, scan response, identity or
+ * extended header fields change: the copy (above) and the identity, immutable; and what is read from
+ * it, made on first access and kept here (address string, parse, views). A device that repeats
+ * itself costs one small Advertisement per report and is parsed once; a device nobody reads costs
+ * this object and its copy.
+ */
+export interface AdvertisedData {
+  readonly chunk: Uint8Array;
+  readonly at: number;
+  readonly identity: PeerIdentity | undefined;
   address: string | undefined;
+  /** The name the device's previous copy parsed to: the parse takes it when the octets still spell it. */
   readonly priorName: string | undefined;
   parsed: ParsedAd | undefined;
   data: Uint8Array | undefined;
@@ -79,60 +89,48 @@ interface Lazy {
 }
 
 /**
- * What every Advertisement of a device shares until its advertising data, scan response, identity or
- * extended header fields change: immutable, the copy (above) and the identity; what is read from it
- * is made on first access and kept in `lazy`. A device that repeats itself costs one small
- * Advertisement per report and is parsed once; a device nobody reads costs this object and its copy.
- */
-export interface AdvertisedData {
-  readonly chunk: Uint8Array;
-  readonly at: number;
-  readonly identity: PeerIdentity | undefined;
-  lazy: Lazy | undefined;
-}
-
-/**
- * AdvertisedData, Lazy and ReportTime are made by constructors, not object literals: a literal's
+ * AdvertisedData and ReportTime are made by constructors, not object literals: a literal's
  * allocation site carries V8's pretenuring feedback, and whether a per-device site is judged
  * long-lived (its objects then made in the old generation, where they die) depends on where the
  * scavenges happen to fall: with a 1 MiB young generation that made the scanner 1.5x slower
  * (issue 14). A class has no allocation site; its fields also start with their final
- * representation (a time is a double).
+ * representation (a time is a double). The reads live in the same object as the copy's place:
+ * one object per change instead of two, and one pointer fewer on every read.
  */
 class Shared implements AdvertisedData {
-  constructor(readonly chunk: Uint8Array, readonly at: number, readonly identity: PeerIdentity | undefined, public lazy: Lazy | undefined) {}
-}
-class LazyReads implements Lazy {
   parsed: ParsedAd | undefined = undefined;
   data: Uint8Array | undefined = undefined;
   scanResponse: Uint8Array | undefined = undefined;
   constructor(
-    public address: string | undefined,
-    /** The name the device's previous copy parsed to: the parse takes it when the octets still spell it. */
-    readonly priorName: string | undefined,
+    readonly chunk: Uint8Array, readonly at: number, readonly identity: PeerIdentity | undefined,
+    public address: string | undefined, readonly priorName: string | undefined,
   ) {}
 }
 /**
- * The reads a changed copy starts with, from the device's previous copy when the application read
- * that one: the same address string (the same device), and its name for the parse to reuse. A
- * beacon whose counter changes on every visit then costs no address string and, while its name
- * stays, no name string per change (issue 14).
+ * A changed copy starts from the device's previous one: the same address string (the same device),
+ * and its name for the parse to reuse. A beacon whose counter changes on every visit then costs no
+ * address string and, while its name stays, no name string per change (issue 14).
  */
-const carried = (l: Lazy | undefined): Lazy | undefined =>
-  l === undefined || l.address === undefined ? undefined : new LazyReads(l.address, l.parsed?.name);
+const changedFrom = (was: AdvertisedData, identity: PeerIdentity | undefined): Shared =>
+  new Shared(storedChunk, storedAt, identity, was.address, was.parsed !== undefined ? was.parsed.name : was.priorName);
+/** The same octets under another header or identity: every read made so far still holds. */
+function sameReads(n: Shared, was: AdvertisedData): Shared {
+  n.parsed = was.parsed;
+  n.data = was.data;
+  n.scanResponse = was.scanResponse;
+  return n;
+}
 class Time implements ReportTime {
   constructor(readonly ms: number) {}
 }
-const lazyOf = (c: AdvertisedData): Lazy => (c.lazy ??= new LazyReads(undefined, undefined));
 /** The parse of a copy's data followed by its scan response: one run, parsed in place, kept. */
 function parseShared(c: AdvertisedData): ParsedAd {
-  const l = lazyOf(c);
-  if (l.parsed !== undefined) return l.parsed;
+  if (c.parsed !== undefined) return c.parsed;
   const sr = scanResponseLengthOf(c.chunk, c.at);
   const n = dataLengthOf(c.chunk, c.at) + (sr === NO_SCAN_RSP ? 0 : sr);
   const at = c.at + HEADER;
   // Parsed in place in the chunk: no view of the copy just for the parse (issue 14).
-  return (l.parsed = n === 0 ? EMPTY_PARSED : parseAdIn(c.chunk, at, at + n, l.priorName));
+  return (c.parsed = n === 0 ? EMPTY_PARSED : parseAdIn(c.chunk, at, at + n, c.priorName));
 }
 
 const dataLengthOf = (c: Uint8Array, at: number): number => c[at + H_DATA]! | (c[at + H_DATA + 1]! << 8);
@@ -174,28 +172,24 @@ export class Advertisement {
   get rssi(): number { return ((this.bits >>> RSSI_SHIFT) << 24) >> 24; }
   get address(): string {
     const c = this.shared;
-    const l = c.lazy;
-    if (l !== undefined && l.address !== undefined) return l.address;
-    return (lazyOf(c).address = addressString(c.chunk, c.at + H_ADDRESS));
+    return c.address ?? (c.address = addressString(c.chunk, c.at + H_ADDRESS));
   }
   get addressType(): AddressType { return TYPE_NAMES[this.shared.chunk[this.shared.at + H_TYPE]!]!; }
   /** Advertising data (AD structures). */
   get data(): Uint8Array {
     const c = this.shared;
-    const l = c.lazy;
-    if (l !== undefined && l.data !== undefined) return l.data;
+    if (c.data !== undefined) return c.data;
     const at = c.at + HEADER;
-    return (lazyOf(c).data = c.chunk.subarray(at, at + dataLengthOf(c.chunk, c.at)));
+    return (c.data = c.chunk.subarray(at, at + dataLengthOf(c.chunk, c.at)));
   }
   /** Scan response data merged from the device's last SCAN_RSP, if any. */
   get scanResponse(): Uint8Array | undefined {
     const c = this.shared;
     const n = scanResponseLengthOf(c.chunk, c.at);
     if (n === NO_SCAN_RSP) return undefined;
-    const l = c.lazy;
-    if (l !== undefined && l.scanResponse !== undefined) return l.scanResponse;
+    if (c.scanResponse !== undefined) return c.scanResponse;
     const at = c.at + HEADER + dataLengthOf(c.chunk, c.at);
-    return (lazyOf(c).scanResponse = c.chunk.subarray(at, at + n));
+    return (c.scanResponse = c.chunk.subarray(at, at + n));
   }
   get connectable(): boolean { return (this.bits & CONNECTABLE) !== 0; }
   get scannable(): boolean { return (this.bits & SCANNABLE) !== 0; }
@@ -218,9 +212,8 @@ export class Advertisement {
   /** The parsed AD of advertising data followed by scan response data (the merged view). */
   get parsed(): ParsedAd {
     // Small enough to inline into the getters below: the parse is made once, by parseShared().
-    const l = this.shared.lazy;
-    if (l !== undefined && l.parsed !== undefined) return l.parsed;
-    return parseShared(this.shared);
+    const p = this.shared.parsed;
+    return p !== undefined ? p : parseShared(this.shared);
   }
 
   get name(): string | undefined { return this.parsed.name; }
@@ -940,7 +933,7 @@ export class Scanner {
       // A new device (or a new one in an evicted device's slot): its first copy.
       if (isScanRsp) store(p, addressAt, type, ext, EMPTY, 0, 0, d, dataAt, dataLength);
       else store(p, addressAt, type, ext, d, dataAt, dataLength, EMPTY, 0, NO_SCAN_RSP);
-      sh = new Shared(storedChunk, storedAt, identity, undefined);
+      sh = new Shared(storedChunk, storedAt, identity, undefined, undefined);
       dev.version[slot] = ++this.changes;
     } else {
       // The data compared in place with the device's copy; a new copy is made only when it changed.
@@ -957,15 +950,15 @@ export class Scanner {
         }
         if (isScanRsp) store(p, addressAt, c[at + H_TYPE]!, ext, c, at + HEADER, dataLen, d, dataAt, dataLength);
         else store(p, addressAt, c[at + H_TYPE]!, ext, d, dataAt, dataLength, c, srAt, srLen);
-        sh = new Shared(storedChunk, storedAt, identity, carried(sh.lazy));
+        sh = changedFrom(sh, identity);
         dev.version[slot] = ++this.changes;
       } else if (extAt(c, at) !== ext) {
         // Same data, other extended header fields: a copy with the new header (rare).
         store(p, addressAt, c[at + H_TYPE]!, ext, c, at + HEADER, dataLen, c, srAt, srLen);
-        sh = new Shared(storedChunk, storedAt, identity, sh.lazy);
+        sh = sameReads(new Shared(storedChunk, storedAt, identity, sh.address, sh.priorName), sh);
       } else {
         stored = false;
-        if (!sameIdentity(sh.identity, identity)) sh = new Shared(c, at, identity, sh.lazy);
+        if (!sameIdentity(sh.identity, identity)) sh = sameReads(new Shared(c, at, identity, sh.address, sh.priorName), sh);
       }
     }
     const was = dev.shared[slot];

@@ -167,6 +167,27 @@ describe('parseAd view', () => {
     expect(parseAd(b('21 09' + '42'.repeat(31) + 'c3')).name).toBe('B'.repeat(31) + '\ufffd');
     expect(parseAd(b('22 09' + '43'.repeat(33))).name).toBe('C'.repeat(33));
   });
+  test('every field reads back from the packed result, with and without the rarely carried ones; structures are made once', () => {
+    // flags 0 (present), TX power -128, Appearance, a complete name; then the rare ones: solicited
+    // UUIDs, an interval, a URI, and a malformed (odd-length) UUID list.
+    const common = parseAd(b('02 01 00' + '02 0a 80' + '03 19 4103' + '03 09 4142'));
+    expect([common.flags, common.txPower, common.appearance, common.name, common.nameComplete]).toEqual([0, -128, 0x0341, 'AB', true]);
+    expect([common.malformed, common.solicitedServiceUuids, common.advertisingInterval, common.uri]).toEqual([[], [], undefined, undefined]);
+    const first = common.structures;
+    expect(first.map(s => s.type)).toEqual([0x01, 0x0a, 0x19, 0x09]);
+    expect(common.structures).toBe(first);
+    expect(common.malformed).toEqual([]);
+    const rare = parseAd(b('02 0a 7f' + '03 08 4344' + '03 14 1218' + '03 1a a000' + '05 24 172f2f78' + '04 03 0d180f'));
+    expect([rare.flags, rare.txPower, rare.appearance, rare.name, rare.nameComplete]).toEqual([undefined, 127, undefined, 'CD', false]);
+    expect([rare.solicitedServiceUuids, rare.advertisingInterval, rare.uri]).toEqual([[fromShort(0x1812)], 160, 'https://x']);
+    expect(rare.malformed.map(m => m.type)).toEqual([0x03]);
+    const list = rare.structures;
+    expect(list).toHaveLength(6);
+    expect(rare.structures).toBe(list);
+    // Asking for the structures leaves the rest as it was.
+    expect([rare.solicitedServiceUuids, rare.advertisingInterval, rare.uri, rare.malformed.length]).toEqual([[fromShort(0x1812)], 160, 'https://x', 1]);
+    expect(parseAd(new Uint8Array(0)).structures).toEqual([]);
+  });
   test('a Length past the end keeps every structure before it and records the malformation', () => {
     const p = parseAd(b('02 01 06' + '03 02 0d18' + '1e ff 4c00 01'));
     expect(p.flags).toBe(6);
