@@ -154,6 +154,29 @@ export class BlueZPeer {
   }
 
   /**
+   * Resolves once bluetoothd's own GATT client has discovered our database on the current link
+   * (Device1.ServicesResolved true); rejects after 60 s, saying what bluetoothd showed.
+   *
+   * Wait for this before pairing on a link BlueZ did not open. bluetoothd 5.66 arms a 1 s "reverse
+   * service discovery" timer when a pairing it did not start completes while it has not yet resolved the
+   * peer's services (src/device.c device_bonding_complete). When that timer fires after the link is gone,
+   * bluetoothd connects back to us; cancelling that connect (a power-off, RemoveDevice) hit the guest's
+   * Linux 6.1 hci_chan_del list corruption and killed bluetoothd. Once the services are resolved, the timer
+   * is never armed for this device (the flag outlives the link until RemoveDevice).
+   */
+  async servicesResolved(): Promise<void> {
+    const get = (prop: string): string => `dbus-send --system --print-reply --dest=org.bluez ${this.device} ` +
+      `org.freedesktop.DBus.Properties.Get string:org.bluez.Device1 string:${prop} 2>&1 | tail -n 1`;
+    const r = await this.ctl.run(['sh', '-c', `end=$(( $(cut -d. -f1 /proc/uptime) + 60 ))
+      while [ "$(cut -d. -f1 /proc/uptime)" -lt "$end" ]; do
+        ${get('ServicesResolved')} | grep -q 'boolean true' && exit 0
+        sleep 0.2
+      done
+      echo "Connected: $(${get('Connected')}); ServicesResolved: $(${get('ServicesResolved')})"; exit 1`], this.slow + 30_000);
+    if (r.code !== 0) throw new Error(`bluetoothd did not resolve our services within 60 s (${r.stdout.trim().replace(/\s+/g, ' ')})`);
+  }
+
+  /**
    * Makes BlueZ forget us, once bluetoothd has seen our link go (Device1.Connected false) and had a
    * moment to close its ATT socket: removing a device whose socket the kernel is still tearing down hit a
    * list corruption BUG in the guest's Linux 6.1 (hci_chan_del from l2cap_sock_release) that kills
