@@ -13,8 +13,11 @@ import type { HciTransport, TransportReceiver } from './types.js';
  * `@abandonware/bluetooth-hci-socket` (built from source). Both share one API.
  *
  * Buffers (STYLE c.7): abandonware's poll() reads into a stack array and emits Nan::CopyBuffer(data),
- * a fresh Buffer per packet, so its packets are passed up as they are. For any other module we have
- * not read, each packet is copied. Note that abandonware reads at most 1024 bytes per packet; ACL
+ * a fresh Buffer per packet, so its packets are passed up as they are; so are @stoprocent's (2.3.0 read:
+ * its native driver emits Napi::Buffer<char>::Copy per read, its UART driver slices of a buffer that
+ * Buffer.concat made for that chunk and nothing writes afterwards, its USB driver a Buffer.concat per
+ * packet). For any other module we have not read, each packet is copied (about 70 ns a packet on
+ * node 20: a fresh ArrayBuffer each, issue 14). Note that abandonware reads at most 1024 bytes per packet; ACL
  * packets above that (LE Data Length does not reach it; BR/EDR could) would be cut.
  *
  * Failures map to TransportErrors with stable codes and a message that says what to do.
@@ -38,7 +41,7 @@ export interface HciSocketModule {
 export const HCI_SOCKET_PACKAGES = ['@stoprocent/bluetooth-hci-socket', '@abandonware/bluetooth-hci-socket'] as const;
 
 /** Packages known to emit a fresh buffer per read (checked in their source). */
-const COPYING_PACKAGES = new Set(['@abandonware/bluetooth-hci-socket']);
+const COPYING_PACKAGES = new Set(['@abandonware/bluetooth-hci-socket', '@stoprocent/bluetooth-hci-socket']);
 
 export interface UserChannelOptions {
   /** For tests: supply the socket module instead of importing one. */

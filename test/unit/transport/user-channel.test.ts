@@ -141,6 +141,26 @@ describe('HCI user channel', () => {
     expect(s.stopped).toBe(true);
   });
 
+  it('passes the packets of the modules read to emit a fresh buffer per read (@abandonware, @stoprocent) up as they are', async () => {
+    for (const name of ['@abandonware/bluetooth-hci-socket', '@stoprocent/bluetooth-hci-socket']) {
+      const { loadModule, sockets } = fakeModule(undefined, name);
+      const t = await openUserChannel(1, { loadModule });
+      const rx = collect(t);
+      const read = Buffer.from(fromHex('02 40 20 05 00 01 00 04 00 1b'));
+      sockets[0]!.emit('data', read);
+      expect(rx.packets[0]).toBe(read);
+      await t.close();
+    }
+    const { loadModule, sockets } = fakeModule(undefined, '@someone-else/bluetooth-hci-socket');
+    const t = await openUserChannel(1, { loadModule });
+    const rx = collect(t);
+    const read = Buffer.from(fromHex('04 0e 04 01 03 0c 00'));
+    sockets[0]!.emit('data', read);
+    expect(rx.packets[0]).not.toBe(read);
+    expect(toHex(rx.packets[0]!)).toBe('040e0401030c00');
+    await t.close();
+  });
+
   it('close() stops the socket and tells the receiver without an error', async () => {
     const { loadModule, sockets } = fakeModule();
     const t = await openUserChannel(0, { loadModule });
