@@ -44,7 +44,9 @@
  * it), the Pairing Failed reason and its sender (Vol 3, Part H, 3.5.5), or the controller's status (e.g.
  * 0x06 PIN or Key Missing when the peer lost the key); a refused step that succeeds fails the session.
  * `pair … signing` also asks for CSRKs (Signing Information, Vol 3, Part H, 3.6.6); a served write that
- * came as a verified Signed Write Command (Vol 3, Part F, 3.4.5.4) is listed with `signed: true`. With
+ * came as a verified Signed Write Command (Vol 3, Part F, 3.4.5.4) is listed with `signed: true`;
+ * `write <target> <hex> signed` sends one with our CSRK, and `… signed counter=N` / `flip=B` one the peer
+ * must drop (SignCounter N, a replay; bit B of the signature inverted). With
  * the session option `privacy` we use RPAs of our own IRK (both seeded with pairingSeed) and `rotate`
  * takes a new one (Vol 3, Part C, 10.7.1.2); `rpas` lists them.
  *
@@ -75,6 +77,7 @@ import { toHex, fromHex } from '../bytes/hex.js';
 import { Adapter } from '../api/adapter.js';
 import type { Connection } from '../api/connection.js';
 import { GattClient } from '../gatt/client.js';
+import { attSignature } from '../gatt/procedures.js';
 import type { GattCharacteristic, GattService } from '../gatt/model.js';
 import type { HciTransport } from '../transport/types.js';
 import { readFileSync } from 'node:fs';
@@ -97,7 +100,9 @@ export type SessionStep =
   // `refused`: the step must fail with the peer's (or the controller's) refusal, listed in `refusals`.
   | { op: 'read'; target: string; refused?: true }
   // `signed`: a Signed Write Command with our CSRK (Vol 3, Part F, 3.4.5.4; conn.signedWrite, unencrypted links).
-  | { op: 'write'; target: string; value: string; withResponse: boolean; signed?: true }
+  // `counter` / `flip`: one the peer must drop, to test it: signed with that SignCounter (a replay; the
+  // bond's counter is not used up), or with bit `flip` (0-95) of the 12-octet signature inverted.
+  | { op: 'write'; target: string; value: string; withResponse: boolean; signed?: true; counter?: number; flip?: number }
   | { op: 'notify'; target: string; count: number }
   | { op: 'wait'; ms: number }
   | { op: 'disconnect' }
@@ -173,8 +178,8 @@ export interface SessionResult {
   mtu?: number;
   services?: ServiceResult[];
   reads?: Array<{ target: string; value: string }>;
-  /** `signed`: sent as a Signed Write Command (nothing comes back: whether the peer took it shows in a later read). */
-  writes?: Array<{ target: string; value: string; signed?: true }>;
+  /** `signed`: sent as a Signed Write Command (nothing comes back: whether the peer took it shows in a later read); `counter` / `flip` as in the step. */
+  writes?: Array<{ target: string; value: string; signed?: true; counter?: number; flip?: number }>;
   notifications?: Array<{ target: string; values: string[] }>;
   disconnect?: { code: number; name: string };
   /**
@@ -218,6 +223,7 @@ export function parseSteps(script: string | string[]): SessionStep[] {
 }
 
 const HEX = /^([0-9a-f]{2})*$/i;
+const WRITE_USAGE = 'write <uuid|handle> <hex> [cmd|signed [counter=<n>] [flip=<bit 0-95>]]';
 
 /**
  * The step language, one row per step: its syntax (for messages), how its words parse, how it is
@@ -261,11 +267,24 @@ const STEPS: StepTable = {
     format: s => `read ${s.target}${s.refused ? ' refused' : ''}`,
   },
   write: {
-    usage: 'write <uuid|handle> <hex> [cmd|signed]',
-    parse: (a, bad) => (a[0] && a[1] && HEX.test(a[1]) && a.length <= 3 && (a[2] === undefined || a[2] === 'cmd' || a[2] === 'signed')
-      ? { op: 'write', target: a[0], value: a[1].toLowerCase(), withResponse: a[2] === undefined, ...(a[2] === 'signed' ? { signed: true as const } : {}) }
-      : bad('write <uuid|handle> <hex> [cmd|signed]')),
-    format: s => `write ${s.target} ${s.value}${s.signed ? ' signed' : s.withResponse ? '' : ' cmd'}`,
+    usage: WRITE_USAGE,
+    parse: (a, bad) => {
+      if (!a[0] || !a[1] || !HEX.test(a[1]) || (a[2] !== undefined && a[2] !== 'cmd' && a[2] !== 'signed')) return bad(WRITE_USAGE);
+      if (a[2] !== 'signed') {
+        if (a.length > 3) return bad(WRITE_USAGE);
+        return { op: 'write', target: a[0], value: a[1].toLowerCase(), withResponse: a[2] === undefined };
+      }
+      const extra: { counter?: number; flip?: number } = {};
+      for (const w of a.slice(3)) {
+        const m = /^(counter|flip)=(\d{1,10})$/.exec(w);
+        const n = m ? Number(m[2]) : NaN;
+        if (!m || extra[m[1] as 'counter' | 'flip'] !== undefined || n > (m[1] === 'counter' ? 0xffffffff : 95)) return bad(WRITE_USAGE);
+        extra[m[1] as 'counter' | 'flip'] = n;
+      }
+      return { op: 'write', target: a[0], value: a[1].toLowerCase(), withResponse: false, signed: true as const, ...extra };
+    },
+    format: s => `write ${s.target} ${s.value}${s.signed ? ' signed' : s.withResponse ? '' : ' cmd'}`
+      + `${s.counter !== undefined ? ` counter=${s.counter}` : ''}${s.flip !== undefined ? ` flip=${s.flip}` : ''}`,
   },
   notify: {
     usage: 'notify <uuid> <count>',
@@ -603,6 +622,21 @@ export async function runSession(steps: SessionStep[] | string, options: RunSess
   /** The channel the channel steps act on, and its entry in the results. */
   let channel: { ch: CreditChannel; out: NonNullable<SessionResult['channels']>[number] } | undefined;
   let listener: ChannelListener | undefined;
+  /**
+   * `write … signed counter=N / flip=B`: a Signed Write Command a correct peer drops, to test it. Our
+   * CSRK from the bond; SignCounter N (a replay or a stale counter), else the bond's next one, which is
+   * not used up; bit B of the signature (SignCounter ‖ MAC as sent, Vol 3, Part H, 2.4.5) inverted.
+   */
+  const signedToDrop = async (handle: number, value: Uint8Array, counter: number | undefined, flip: number | undefined): Promise<void> => {
+    const { conn: c, gatt: g } = need('write');
+    if (c.security.encrypted) throw new InvalidStateError('session: a signed write goes over an unencrypted link only (Vol 3, Part C, 10.4)');
+    const peer = c.identity?.address ?? c.address;
+    const bond = (await adapter.bonds()).find(b => b.identity.address === peer);
+    if (!bond?.localCsrk) throw new InvalidStateError(`session: no bond with ${peer} holds a CSRK of ours (pair signing first)`);
+    const signature = attSignature(bond.localCsrk, Uint8Array.of(0xd2, handle & 0xff, handle >> 8), value, counter ?? bond.localSignCounter ?? 0);
+    if (flip !== undefined) signature[flip >> 3] = signature[flip >> 3]! ^ (1 << (flip & 7));
+    await g.bearer.command({ kind: 'signedWriteCmd', handle, value, authenticationSignature: signature });
+  };
   const needChannel = (what: string): NonNullable<typeof channel> => {
     if (!channel) throw new InvalidStateError(`session: "${what}" needs a channel first (open-channel or accept-channel)`);
     return channel;
@@ -784,10 +818,13 @@ export async function runSession(steps: SessionStep[] | string, options: RunSess
       case 'write': {
         const c = await characteristic(step.target);
         const v = fromHex(step.value);
-        if (step.signed) await need('write').conn.signedWrite(typeof c === 'number' ? c : c.handle, v);
+        const handle = typeof c === 'number' ? c : c.handle;
+        if (step.signed && (step.counter !== undefined || step.flip !== undefined)) await signedToDrop(handle, v, step.counter, step.flip);
+        else if (step.signed) await need('write').conn.signedWrite(handle, v);
         else if (typeof c === 'number') await need('write').gatt.writeValue(c, v, step.withResponse, { timeout });
         else await c.write(v, { withResponse: step.withResponse, timeout });
-        (result.writes ??= []).push({ target: step.target, value: step.value, ...(step.signed ? { signed: true as const } : {}) });
+        (result.writes ??= []).push({ target: step.target, value: step.value, ...(step.signed ? { signed: true as const } : {}),
+          ...(step.counter !== undefined ? { counter: step.counter } : {}), ...(step.flip !== undefined ? { flip: step.flip } : {}) });
         break;
       }
       case 'notify': {

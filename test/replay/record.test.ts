@@ -91,14 +91,22 @@ describe('session steps', () => {
     expect(() => parseSteps('pair signing mitm')).toThrow('pair [io] [mitm] [signing]');
     expect(() => parseSteps('pair signing signing')).toThrow('pair [io] [mitm] [signing]');
     expect(parseSteps('write 0x0010 519E signed')).toEqual([{ op: 'write', target: '0x0010', value: '519e', withResponse: false, signed: true }]);
-    expect(() => parseSteps('write 0x0010 51 sealed')).toThrow('write <uuid|handle> <hex> [cmd|signed]');
-    expect(() => parseSteps('write 0x0010 51 cmd signed')).toThrow('write <uuid|handle> <hex> [cmd|signed]');
+    expect(() => parseSteps('write 0x0010 51 sealed')).toThrow('write <uuid|handle> <hex> [cmd|signed [counter=<n>] [flip=<bit 0-95>]]');
+    expect(() => parseSteps('write 0x0010 51 cmd signed')).toThrow('write <uuid|handle> <hex> [cmd|signed [counter=<n>] [flip=<bit 0-95>]]');
+    // Signed writes a peer must drop: a stated SignCounter (a replay), a flipped signature bit.
+    const drops = 'write 0x0010 5a01 signed counter=0 → write 0x0010 5aee signed flip=95 → write 0x0010 5a03 signed counter=4294967295 flip=0';
+    expect(formatSteps(parseSteps(drops))).toBe(drops);
+    expect(parseSteps('write 0x0010 5AEE signed flip=95')).toEqual([{ op: 'write', target: '0x0010', value: '5aee', withResponse: false, signed: true, flip: 95 }]);
+    for (const bad of ['write 0x0010 51 signed flip=96', 'write 0x0010 51 signed counter=4294967296', 'write 0x0010 51 cmd counter=1',
+      'write 0x0010 51 signed counter=1 counter=2', 'write 0x0010 51 signed flip=-1', 'write 0x0010 51 signed counter=0x10', 'write 0x0010 51 counter=1']) {
+      expect(() => parseSteps(bad), bad).toThrow('write <uuid|handle> <hex> [cmd|signed [counter=<n>] [flip=<bit 0-95>]]');
+    }
   });
 
   test('bad steps are named', () => {
     expect(() => parseSteps('scan soon')).toThrow('session step "scan soon": the scan time (ms) must be a number');
     expect(() => parseSteps('connect nobody')).toThrow('connect needs an address');
-    expect(() => parseSteps('write 2a39 0g')).toThrow('write <uuid|handle> <hex> [cmd|signed]');
+    expect(() => parseSteps('write 2a39 0g')).toThrow('write <uuid|handle> <hex> [cmd|signed [counter=<n>] [flip=<bit 0-95>]]');
     expect(() => parseSteps('dance')).toThrow('unknown step');
   });
 });

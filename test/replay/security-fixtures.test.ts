@@ -15,9 +15,9 @@
 // no handler for 0xD2 and drops it: the read after it gives the old value, a Write Command's value reads back.
 //
 // captures/bluez-signed-write-accepted (the trixie guest, bluetoothd >= 5.73, BlueZ commit 71f0a1e88): our
-// 0xD2s on an unencrypted link carry the CMAC of the CSRK we distributed (bluetoothd's RemoteSignatureKey)
-// with SignCounter 0 and 1, and bluetoothd applied both: each read after one gives its value. Its drops of
-// a flipped MAC and of a replay are shown live (test/interop/signed-write-bluez-new.test.ts).
+// 0xD2s on an unencrypted link carry the CMAC of the CSRK we distributed (bluetoothd's RemoteSignatureKey);
+// bluetoothd applied the right ones (the read after each gives its value) and dropped one with a flipped
+// MAC bit and a replay of the first (the read after each gives the value before).
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, test } from 'vitest';
@@ -241,33 +241,43 @@ describe('captures/bluez-signed-write-accepted: bluetoothd >= 5.73 verifies and 
     expect(Number(v![1]) * 1000 + Number(v![2])).toBeGreaterThanOrEqual(5073);
   });
 
-  test('on a link with no encryption, our 0xD2s of 5a01 and 5a02 carry SignCounter 0 and 1 and the CMAC of the CSRK bluetoothd stores as its RemoteSignatureKey; each read after one gives its value', async () => {
+  test('on a link with no encryption: our 0xD2s carry the CMAC of the CSRK bluetoothd stores as its RemoteSignatureKey; it applied 5a01 and 5a02 and dropped the flipped MAC and the replay', async () => {
     const l = await load('bluez-signed-write-accepted');
     const csrk = ourCsrk(l);
     const att = l.l2cap.filter(x => x.cid === 0x0004);
     const signed = att.filter(x => x.dir === 'tx' && x.payload[0] === 0xd2);
-    expect(signed.map(x => hex(x.payload.subarray(3, x.payload.length - 12)))).toEqual(['5a01', '5a02']);
-    for (const [i, x] of signed.entries()) {
-      const [header, value, sig] = [x.payload.subarray(0, 3), x.payload.subarray(3, x.payload.length - 12), x.payload.subarray(x.payload.length - 12)];
-      expect(le16(sig, 0) + le16(sig, 2) * 0x10000).toBe(i); // SignCounter, little-endian
-      expect(hex(sig)).toBe(signature(csrk, header, value, sig.subarray(0, 4)));
-    }
+    const parts = signed.map(x => ({ header: x.payload.subarray(0, 3), value: x.payload.subarray(3, x.payload.length - 12), sig: x.payload.subarray(x.payload.length - 12) }));
+    expect(parts.map(p => hex(p.value))).toEqual(['5a01', '5aee', '5a02', '5a01']);
+    expect(parts.map(p => le16(p.sig, 0) + le16(p.sig, 2) * 0x10000)).toEqual([0, 1, 1, 0]); // SignCounter, little-endian
+    const right = parts.map(p => signature(csrk, p.header, p.value, p.sig.subarray(0, 4)));
+    expect(parts.map((p, i) => hex(p.sig) === right[i])).toEqual([true, false, true, true]);
+    // The second differs from its right signature in bit 95 only (the MAC's most significant bit); the
+    // fourth is the first again, octet for octet (a replay).
+    const diff = Buffer.from(parts[1]!.sig).map((b, i) => b ^ Buffer.from(right[1]!, 'hex')[i]!);
+    expect(hex(diff)).toBe('0000000000000000000000' + '80');
+    expect(hex(signed[3]!.payload)).toBe(hex(signed[0]!.payload));
     // The link they went over: its LE Connection Complete comes after the pairing link's Disconnection
     // Complete, and no LE Enable Encryption (0x2019) was sent on it.
     const firstSigned = signed[0]!.frame;
-    const connects = events(l.records, 0x3e, 0x01).map(e => e.frame).filter(f => f < firstSigned);
-    const lastConnect = connects.at(-1)!;
+    const lastConnect = events(l.records, 0x3e, 0x01).map(e => e.frame).filter(f => f < firstSigned).at(-1)!;
     expect(commands(l.records, 0x2019).filter(c => c.frame > lastConnect)).toEqual([]);
     expect(events(l.records, 0x05).some(e => e.frame < lastConnect)).toBe(true);
-    // bluetoothd's answers: no Error Response to a 0xD2 (a command has none), and the Read Responses, in order,
-    // give the old value then each signed value: it applied them.
+    // bluetoothd's answers: no Error Response to a 0xD2 (a command has none); the Read Response after each
+    // 0xD2 gives the value it holds: each right one applied, the flipped one and the replay not.
     expect(att.filter(x => x.dir === 'rx' && x.payload[0] === 0x01 && x.payload[1] === 0xd2)).toEqual([]);
     const afterConnect = att.filter(x => x.frame > lastConnect);
-    expect(afterConnect.filter(x => x.dir === 'rx' && x.payload[0] === 0x0b).map(x => hex(x.payload.subarray(1)))).toEqual(['00', '5a01', '5a02']);
-    expect(l.s.expect.reads!.map(r => r.value)).toEqual(['00', '5a01', '5a02']);
+    expect(afterConnect.filter(x => x.dir === 'rx' && x.payload[0] === 0x0b).map(x => hex(x.payload.subarray(1)))).toEqual(['00', '5a01', '5a01', '5a02', '5a02']);
+    for (const x of signed) {
+      const next = afterConnect.find(y => y.frame > x.frame && y.dir === 'rx' && y.payload[0] === 0x0b)!;
+      expect(afterConnect.filter(y => y.frame > x.frame && y.frame < next.frame && y.dir === 'tx' && y.payload[0] === 0xd2)).toEqual([]);
+    }
+    expect(l.s.expect.reads!.map(r => r.value)).toEqual(['00', '5a01', '5a01', '5a02', '5a02']);
+    const chr = '5167ed01-7b1e-4c0d-9a5e-2f1e0d9c8b00';
     expect(l.s.expect.writes).toEqual([
-      { target: '5167ed01-7b1e-4c0d-9a5e-2f1e0d9c8b00', value: '5a01', signed: true },
-      { target: '5167ed01-7b1e-4c0d-9a5e-2f1e0d9c8b00', value: '5a02', signed: true },
+      { target: chr, value: '5a01', signed: true },
+      { target: chr, value: '5aee', signed: true, flip: 95 },
+      { target: chr, value: '5a02', signed: true },
+      { target: chr, value: '5a01', signed: true, counter: 0 },
     ]);
   });
 });

@@ -57,8 +57,10 @@
  *                                   bluetoothd loses its LTKs for us and restarts with the example
  *                                   advertisement and signed-gatt-server.py; we connect again (unencrypted)
  *                                   and our Signed Write Commands of 5a01 and 5a02 read back: bluetoothd
- *                                   verified and applied them. Recorded in a run of its own (one guest
- *                                   image per run; `all` means the bookworm sessions).
+ *                                   verified and applied them; one with a flipped MAC bit and a replay of
+ *                                   the first are dropped (the reads after them give the value before).
+ *                                   Recorded in a run of its own (one guest image per run; `all` means
+ *                                   the bookworm sessions).
  *
  *   flock /tmp/blewire-guest.lock npx tsx tools/interop/record-bluez-pairing.ts <session...|all> [--dir captures]
  *
@@ -286,8 +288,10 @@ const SESSIONS: Record<string, PairingSession> = {
     suite: 'trixie', ours: 'C2:5A:11:22:34:0D', agent: 'NoInputNoOutput', sc: true,
     steps: [...reconnect, 'pair signing', 'wait 1500', 'disconnect', 'peer strip-ltk-advertise 120000',
       ...reconnect, `read ${SIGNED_APP_CHR}`, `write ${SIGNED_APP_CHR} 5a01 signed`, `read ${SIGNED_APP_CHR}`,
-      `write ${SIGNED_APP_CHR} 5a02 signed`, `read ${SIGNED_APP_CHR}`, 'disconnect'],
-    description: 'Signed Write Commands (ATT 0xD2, Vol 3, Part F, 3.4.5.4; signature per Vol 3, Part H, 2.4.5) from blewire ACCEPTED by bluetoothd: the second guest image (Debian trixie\'s userland on the same kernel; bluetoothd 5.73 and later has a 0xD2 handler, BlueZ commit 71f0a1e88; the version is in recordedWith.peer). blewire, the central, pairs with bluetoothd (simple-agent NoInputNoOutput, SC on) asking for signing (LE Secure Connections Just Works, bonding; we distribute our CSRK in Signing Information, 3.6.6, which bluetoothd stores as its RemoteSignatureKey: peerKeys.remoteSignatureKey); disconnect. At `peer strip-ltk-advertise` the LTK groups are removed from bluetoothd\'s info file for us (the signature keys stay) and it is restarted with the example advertisement and signed-gatt-server.py (read, write-without-response, authenticated-signed-writes): with an LTK bluetoothd raises the ATT link\'s security at once, and data signing is for unencrypted links (Vol 3, Part C, 10.4). We connect again (no encryption), read the characteristic (00), send a Signed Write Command of 5a01 with SignCounter 0, read 5a01, send 5a02 with SignCounter 1, read 5a02: bluetoothd checked each signature and counter and applied the value; disconnect.',
+      `write ${SIGNED_APP_CHR} 5aee signed flip=95`, `read ${SIGNED_APP_CHR}`,
+      `write ${SIGNED_APP_CHR} 5a02 signed`, `read ${SIGNED_APP_CHR}`,
+      `write ${SIGNED_APP_CHR} 5a01 signed counter=0`, `read ${SIGNED_APP_CHR}`, 'disconnect'],
+    description: 'Signed Write Commands (ATT 0xD2, Vol 3, Part F, 3.4.5.4; signature per Vol 3, Part H, 2.4.5) from blewire ACCEPTED by bluetoothd: the second guest image (Debian trixie\'s userland on the same kernel; bluetoothd 5.73 and later has a 0xD2 handler, BlueZ commit 71f0a1e88; the version is in recordedWith.peer). blewire, the central, pairs with bluetoothd (simple-agent NoInputNoOutput, SC on) asking for signing (LE Secure Connections Just Works, bonding; we distribute our CSRK in Signing Information, 3.6.6, which bluetoothd stores as its RemoteSignatureKey: peerKeys.remoteSignatureKey); disconnect. At `peer strip-ltk-advertise` the LTK groups are removed from bluetoothd\'s info file for us (the signature keys stay) and it is restarted with the example advertisement and signed-gatt-server.py (read, write-without-response, authenticated-signed-writes): with an LTK bluetoothd raises the ATT link\'s security at once, and data signing is for unencrypted links (Vol 3, Part C, 10.4). We connect again (no encryption), read the characteristic (00), send a Signed Write Command of 5a01 with SignCounter 0 and read 5a01: bluetoothd checked the signature and counter and applied it. Then 5aee with SignCounter 1 and the top bit of the MAC inverted (flip=95): dropped, the read still gives 5a01; 5a02 correctly signed with SignCounter 1: read 5a02; the first Signed Write Command again, octet for octet (counter=0, below the one bluetoothd holds): dropped, the read still gives 5a02; disconnect.',
   },
   'bluez-privacy': {
     ours: 'C2:5A:11:22:34:06', agent: 'NoInputNoOutput', sc: true, privacy: true,
