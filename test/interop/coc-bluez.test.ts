@@ -41,8 +41,6 @@
  * afterAll leaves BlueZ as it found it: no l2test running, our link gone, enable_ecred as it was.
  */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Adapter } from '../../src/api/adapter.js';
@@ -50,9 +48,9 @@ import type { Connection } from '../../src/api/connection.js';
 import { ChannelClosedError, ChannelRefusedError } from '../../src/errors.js';
 import type { CreditChannel } from '../../src/l2cap/coc.js';
 import type { AdvertisingSet } from '../../src/gap/advertiser.js';
-import { useBlueZGuest, keepCapturesAndClean, type BlueZGuestInfo } from './helpers/bluez-guest.js';
-import { BlueZPeer, connectWhenAdvertising, lastFrame, openBridgedAdapter } from './helpers/bluez-peer.js';
-import { GuestControl, type GuestProgram } from './helpers/guest-control.js';
+import { connectWhenAdvertising, lastFrame, openBridgedAdapter } from './helpers/bluez-peer.js';
+import { useBlueZSession } from './helpers/bluez-session.js';
+import type { GuestProgram } from './helpers/guest-control.js';
 import { tshark, tsharkCreditSdus, tsharkL2cap, tsharkMalformed } from './helpers/tshark.js';
 
 /** Our static random address (Vol 6, Part B, 1.3.2.1): l2test connects to it with -V le_random. */
@@ -126,12 +124,8 @@ const withLength = (h: string): string => {
 const figures: string[] = [];
 
 describe('L2CAP credit-based channels with the Linux kernel (BlueZ 5.66 l2test in the qemu guest)', () => {
-  let guest: BlueZGuestInfo;
-  let release: () => Promise<void> = async () => undefined;
-  let ctl: GuestControl;
+  const bz = useBlueZSession('coc-bluez', { ours: OURS, slow: SLOW });
   let adapter: Adapter;
-  let tmp: string;
-  let capture: string;
   let conn: Connection | undefined;
   const programs: GuestProgram[] = [];
   let programCount = 0;
@@ -144,26 +138,22 @@ describe('L2CAP credit-based channels with the Linux kernel (BlueZ 5.66 l2test i
   const l2test = async (args: string[]): Promise<{ p: GuestProgram; dump: string }> => {
     const name = `l2test-${programCount++}`;
     const dump = `/tmp/coc-${name}.dump`;
-    const p = await ctl.spawn(name, ['sh', '-c', `exec stdbuf -oL l2test ${args.join(' ')} > ${dump}`]);
+    const p = await bz.ctl.spawn(name, ['sh', '-c', `exec stdbuf -oL l2test ${args.join(' ')} > ${dump}`]);
     programs.push(p);
     return { p, dump };
   };
   const listening = (p: GuestProgram): Promise<RegExpMatchArray> => p.expect(/Waiting for connection on psm \d+/, SLOW);
-  const dumped = async (dump: string): Promise<string[]> => parseDump(await ctl.ok(['cat', dump], SLOW));
+  const dumped = async (dump: string): Promise<string[]> => parseDump(await bz.ctl.ok(['cat', dump], SLOW));
 
   /** The link to BlueZ (it re-advertises after a disconnect, not at once: btvirt then fails with 0x3E). */
   const connect = async (): Promise<Connection> => {
-    if (!conn?.connected) conn = await connectWhenAdvertising(adapter, guest.peripheral);
+    if (!conn?.connected) conn = await connectWhenAdvertising(adapter, bz.guest.peripheral);
     return conn;
   };
 
   beforeAll(async () => {
-    ({ guest, release } = await useBlueZGuest());
-    ctl = await GuestControl.open(guest.ctlSocket);
-    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'blewire-coc-bluez-'));
-    capture = path.join(tmp, 'coc-bluez.btsnoop');
-    adapter = await openBridgedAdapter(guest, { capture, randomAddress: OURS, bonds: false });
-    const ecred = await ctl.run(['cat', '/sys/module/bluetooth/parameters/enable_ecred'], SLOW);
+    adapter = await openBridgedAdapter(bz.guest, { capture: bz.capture, randomAddress: OURS, bonds: false });
+    const ecred = await bz.ctl.run(['cat', '/sys/module/bluetooth/parameters/enable_ecred'], SLOW);
     ecredBefore = ecred.code === 0 ? ecred.stdout.trim() : undefined;
   }, 900_000);
 
@@ -171,16 +161,13 @@ describe('L2CAP credit-based channels with the Linux kernel (BlueZ 5.66 l2test i
     for (const p of programs) await p.kill().catch(() => undefined);
     if (conn?.connected) await conn.disconnect().catch(() => undefined);
     await adapter?.close().catch(() => undefined);
-    if (ctl) {
+    if (bz.ready) {
       // l2test's listeners fork a child per channel; a child ends with its channel, and our link is gone.
       if (ecredBefore !== undefined) {
-        await ctl.run(['sh', '-c', `echo ${ecredBefore} > /sys/module/bluetooth/parameters/enable_ecred`], SLOW).catch(() => undefined);
+        await bz.ctl.run(['sh', '-c', `echo ${ecredBefore} > /sys/module/bluetooth/parameters/enable_ecred`], SLOW).catch(() => undefined);
       }
-      await ctl.run(['sh', '-c', 'rm -f /tmp/coc-l2test-*.dump /tmp/coc-ecred-peer.py'], SLOW).catch(() => undefined);
-      ctl.close();
+      await bz.ctl.run(['sh', '-c', 'rm -f /tmp/coc-l2test-*.dump /tmp/coc-ecred-peer.py'], SLOW).catch(() => undefined);
     }
-    await release();
-    keepCapturesAndClean(tmp, [capture]);
     console.log(['coc-bluez figures:', ...figures.map(f => `  ${f}`)].join('\n'));
   });
 
@@ -281,10 +268,10 @@ describe('L2CAP credit-based channels with the Linux kernel (BlueZ 5.66 l2test i
     expect(c.security.encrypted).toBe(false);
 
     // Nothing listens on 0x95 on our side: our answer is SPSM not supported; l2test reports the refusal.
-    const r = await ctl.run(['l2test', '-n', '-V', 'le_random', '-P', '149', OURS], SLOW);
+    const r = await bz.ctl.run(['l2test', '-n', '-V', 'le_random', '-P', '149', OURS], SLOW);
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/Can't connect: Connection refused \(111\)/);
-    const answers = (await tsharkL2cap(capture)).filter(x => x.cid === 0x0005 && x.dir === 'tx' && x.payload.startsWith('15'));
+    const answers = (await tsharkL2cap(bz.capture)).filter(x => x.cid === 0x0005 && x.dir === 'tx' && x.payload.startsWith('15'));
     // LE Credit Based Connection Response: DCID 0, MTU 0, MPS 0, credits 0, result 0x0002.
     expect(answers.at(-1)!.payload.slice(8)).toBe('0000' + '0000' + '0000' + '0000' + '0200');
   });
@@ -294,11 +281,11 @@ describe('L2CAP credit-based channels with the Linux kernel (BlueZ 5.66 l2test i
     // Linux 6.1 has the mode behind a module parameter (off by default); afterAll puts it back. l2test
     // 5.66 cannot open an LE socket in this mode, so helpers/ecred-peer.py drives the kernel's sockets.
     expect(ecredBefore, 'this kernel has no enable_ecred parameter').toBeDefined();
-    await ctl.ok(['sh', '-c', 'echo Y > /sys/module/bluetooth/parameters/enable_ecred'], SLOW);
+    await bz.ctl.ok(['sh', '-c', 'echo Y > /sys/module/bluetooth/parameters/enable_ecred'], SLOW);
     const script = fs.readFileSync(ECRED_PEER).toString('base64');
-    await ctl.ok(['sh', '-c', 'echo "$0" | base64 -d > /tmp/coc-ecred-peer.py', script], SLOW);
+    await bz.ctl.ok(['sh', '-c', 'echo "$0" | base64 -d > /tmp/coc-ecred-peer.py', script], SLOW);
     const py = async (args: string[]): Promise<GuestProgram> => {
-      const p = await ctl.spawn(`ecred-${programCount++}`, ['python3', '-u', '/tmp/coc-ecred-peer.py', ...args]);
+      const p = await bz.ctl.spawn(`ecred-${programCount++}`, ['python3', '-u', '/tmp/coc-ecred-peer.py', ...args]);
       programs.push(p);
       return p;
     };
@@ -351,7 +338,7 @@ describe('L2CAP credit-based channels with the Linux kernel (BlueZ 5.66 l2test i
     // Our central link to BlueZ goes first: the cases above shared it.
     if (conn?.connected) await conn.disconnect();
     conn = undefined;
-    const peer = new BlueZPeer(ctl, guest, OURS, SLOW);
+    const peer = bz.bluez;
     // bluetoothd knows us from that link; it finds us anew by our advertising.
     await peer.forget();
     const incoming = adapter.accept();
@@ -361,12 +348,12 @@ describe('L2CAP credit-based channels with the Linux kernel (BlueZ 5.66 l2test i
       set = await adapter.advertise({ name: 'bw-coc' });
       // bluetoothd finds our advertising, connects (the kernel is the central) and discovers our GATT
       // database (bluez-central-ops.py connect waits for ServicesResolved).
-      const r = await ctl.run(['python3', '-c', CENTRAL_OPS, 'connect', OURS], 150_000);
+      const r = await bz.ctl.run(['python3', '-c', CENTRAL_OPS, 'connect', OURS], 150_000);
       const line = JSON.parse(r.stdout.trim().split('\n').pop() || '{}') as { ok?: boolean; error?: string };
       expect(line.error, `bluetoothd connect: ${r.stdout}\n${r.stderr}`).toBeUndefined();
       link = (await incoming.next()).value as Connection;
       expect(link.role).toBe('peripheral');
-      expect(link.address).toBe(guest.peripheral);
+      expect(link.address).toBe(bz.guest.peripheral);
 
       // 1. l2test -y on the kernel's side opens a channel to our listener over that link (the kernel
       //    finds its LE link to us by address and type) and sends 4 SDUs of 600 octets: we give 2 credits
@@ -454,7 +441,7 @@ describe('L2CAP credit-based channels with the Linux kernel (BlueZ 5.66 l2test i
   it('a listener that wants encryption (listen(psm, { encrypted: true })) on the PERIPHERAL link: l2test\'s request on the plain link gets 0x0008 Insufficient Encryption; the kernel pairs and asks again; with no agent bluetoothd refuses the pairing and no channel opens, with one the channel opens only once the link is encrypted', async () => {
     if (conn?.connected) await conn.disconnect();
     conn = undefined;
-    const peer = new BlueZPeer(ctl, guest, OURS, SLOW);
+    const peer = bz.bluez;
     await peer.forget();
     const incoming = adapter.accept();
     let set: AdvertisingSet | undefined;
@@ -463,7 +450,7 @@ describe('L2CAP credit-based channels with the Linux kernel (BlueZ 5.66 l2test i
     /** bluetoothd connects to our advertising; resolves with the link (the kernel is the central). */
     const bluezConnects = async (): Promise<Connection> => {
       set = await adapter.advertise({ name: 'bw-coc-enc' });
-      const r = await ctl.run(['python3', '-c', CENTRAL_OPS, 'connect', OURS], 150_000);
+      const r = await bz.ctl.run(['python3', '-c', CENTRAL_OPS, 'connect', OURS], 150_000);
       const line = JSON.parse(r.stdout.trim().split('\n').pop() || '{}') as { ok?: boolean; error?: string };
       expect(line.error, `bluetoothd connect: ${r.stdout}\n${r.stderr}`).toBeUndefined();
       const c = (await incoming.next()).value as Connection;
@@ -474,8 +461,8 @@ describe('L2CAP credit-based channels with the Linux kernel (BlueZ 5.66 l2test i
     };
     /** Our signalling (CID 5) and SMP (CID 6) PDUs after `after`, and the Encryption Change events. */
     const since = async (after: number): Promise<{ pdus: Array<{ frame: number; dir: string; cid: number; payload: string }>; encrypted: number[] }> => {
-      const pdus = (await tsharkL2cap(capture)).filter(x => x.frame > after && (x.cid === 0x0005 || x.cid === 0x0006));
-      const enc = await tshark('-r', capture, '-Y', `frame.number > ${after} && bthci_evt.code == 0x08`, '-T', 'fields', '-e', 'frame.number');
+      const pdus = (await tsharkL2cap(bz.capture)).filter(x => x.frame > after && (x.cid === 0x0005 || x.cid === 0x0006));
+      const enc = await tshark('-r', bz.capture, '-Y', `frame.number > ${after} && bthci_evt.code == 0x08`, '-T', 'fields', '-e', 'frame.number');
       return { pdus, encrypted: enc.split('\n').filter(Boolean).map(Number) };
     };
     // LE Credit Based Connection Response with DCID 0, MTU 0, MPS 0, credits 0 and this result (4.23).
@@ -492,7 +479,7 @@ describe('L2CAP credit-based channels with the Linux kernel (BlueZ 5.66 l2test i
       const gone = new Promise<number>(res => link!.once('disconnect', r => res(r.code)));
       const stages1: string[] = [];
       link.on('pairing', p => stages1.push(p.stage === 'failed' ? `failed(${p.error.message})` : p.stage));
-      const before1 = await lastFrame(capture);
+      const before1 = await lastFrame(bz.capture);
       const first = await l2test(['-y', '-V', 'le_random', '-P', '153', '-N', '2', '-b', '200', '-I', '800', OURS]);
       const err = await first.p.expect(/Can't connect: .*/, 120_000);
       expect(err[0]).toMatch(/Connection reset by peer \(104\)|Operation now in progress \(115\)/);
@@ -518,7 +505,7 @@ describe('L2CAP credit-based channels with the Linux kernel (BlueZ 5.66 l2test i
       link = await bluezConnects();
       const stages: string[] = [];
       link.on('pairing', p => stages.push(p.stage));
-      const before = await lastFrame(capture);
+      const before = await lastFrame(bz.capture);
       const { p, dump } = await l2test(['-y', '-V', 'le_random', '-P', '153', '-N', '2', '-b', '200', '-I', '800', OURS]);
       const ch = await Promise.race([listener.accept({ timeout: 120_000 }),
         p.expect(/Can't connect.*/, 120_000).then(m => { throw new Error(`l2test: ${m[0]}`); })]);
@@ -566,7 +553,7 @@ describe('L2CAP credit-based channels with the Linux kernel (BlueZ 5.66 l2test i
     await new Promise(r => setTimeout(r, 200));
     // Every K-frame on a dynamic CID as tshark cut it out of the ACL stream: per direction and CID, the
     // payloads in order are the SDU Length and the SDU of every SDU that went that way.
-    const frames = (await tsharkL2cap(capture)).filter(r => r.cid >= 0x0040);
+    const frames = (await tsharkL2cap(bz.capture)).filter(r => r.cid >= 0x0040);
     const joined = (g: Record<string, string[]>): Record<string, string> => Object.fromEntries(Object.entries(g).map(([k, v]) => [k, v.join('')]));
     // Keyed by link too: the kernel numbers its CIDs per link, so the peripheral link's repeat the first's.
     expect(joined(groupBy(frames, r => `${r.dir}/${r.handle}/${r.cid}`, r => r.payload)), 'K-frames on the wire')
@@ -574,11 +561,11 @@ describe('L2CAP credit-based channels with the Linux kernel (BlueZ 5.66 l2test i
     // tshark's own reassembly (from the credit-based signalling it saw) must give back our SDUs. tshark 4.0
     // does not recognise the K-frames coming towards the side that answered a connection request, nor
     // any channel but the first of an enhanced request: those SDUs are in the framing check above only.
-    const rows = await tsharkCreditSdus(capture);
+    const rows = await tsharkCreditSdus(bz.capture);
     const decoded = groupBy(rows, r => `${r.dir}/${r.handle}/${r.cid}`, r => r.hex);
     const ours = groupBy(carried.filter(r => !(r.dir === 'rx' && r.peerOpened) && !r.laterOfRequest), r => `${r.dir}/${r.handle}/${r.cid}`, r => r.hex);
     expect(decoded).toEqual(ours);
-    expect(await tsharkMalformed(capture)).toEqual([]);
+    expect(await tsharkMalformed(bz.capture)).toEqual([]);
     figures.push(`tshark: ${frames.length} K-frames, ${rows.length} SDUs reassembled by tshark, ${carried.length} SDUs carried`);
   });
 });

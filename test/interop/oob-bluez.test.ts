@@ -22,8 +22,6 @@
  *   D  tshark: no malformed frame
  * afterAll puts BlueZ back (no agent, SC on, not bondable, no bond).
  */
-import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Adapter } from '../../src/api/adapter.js';
@@ -32,9 +30,8 @@ import { SmpError } from '../../src/errors.js';
 import type { PairingProgress } from '../../src/link/pairing.js';
 import { FileBondStore } from '../../src/smp/bonds.js';
 import { f4 } from '../../src/smp/crypto.js';
-import { useBlueZGuest, keepCapturesAndClean, type BlueZGuestInfo } from './helpers/bluez-guest.js';
-import { BlueZPeer, connectWhenAdvertising, l2capFrom, lastFrame, openBridgedAdapter } from './helpers/bluez-peer.js';
-import { GuestControl } from './helpers/guest-control.js';
+import { connectWhenAdvertising, l2capFrom, lastFrame, openBridgedAdapter } from './helpers/bluez-peer.js';
+import { useBlueZSession } from './helpers/bluez-session.js';
 import { Timings } from './helpers/timings.js';
 import { tsharkMalformed } from './helpers/tshark.js';
 
@@ -51,56 +48,40 @@ const fromHex = (s: string): Uint8Array => Uint8Array.from(Buffer.from(s, 'hex')
 const flip = (b: Uint8Array): Uint8Array => b.map((x, i) => (i === 5 ? x ^ 0x10 : x));
 
 describe('LE Secure Connections OOB with BlueZ 5.66 as peripheral (btmgmt remote-oob in the qemu guest)', () => {
-  let guest: BlueZGuestInfo;
-  let release: () => Promise<void> = async () => undefined;
-  let ctl: GuestControl;
-  let bluez: BlueZPeer;
+  const bz = useBlueZSession('oob-bluez', { ours: OURS, slow: SLOW, clean: true });
   let adapter: Adapter;
-  let tmp: string;
-  let capture: string;
   let conn: Connection | undefined;
   let seen: PairingProgress[] = [];
 
   /** Gives BlueZ's kernel our OOB data with btmgmt (which prints its answer and then waits: stopped after 10 s). */
   const giveBluez = async (ours: { r: Uint8Array; c: Uint8Array }): Promise<void> => {
-    const r = await ctl.run(['sh', '-c', `timeout 10 btmgmt --index 0 remote-oob -t 2 -H ${hex(rev(ours.c))} -R ${hex(rev(ours.r))} ${OURS} 2>&1`], SLOW);
+    const r = await bz.ctl.run(['sh', '-c', `timeout 10 btmgmt --index 0 remote-oob -t 2 -H ${hex(rev(ours.c))} -R ${hex(rev(ours.r))} ${OURS} 2>&1`], SLOW);
     expect(r.stdout).toContain(`Remote OOB data added for ${OURS} (2)`);
   };
   const fresh = async (): Promise<Connection> => {
     if (conn?.connected) await conn.disconnect();
-    await bluez.forget();
-    await adapter.removeBond(guest.peripheral).catch(() => false);
-    conn = await connectWhenAdvertising(adapter, guest.peripheral);
+    await bz.bluez.forget();
+    await adapter.removeBond(bz.guest.peripheral).catch(() => false);
+    conn = await connectWhenAdvertising(adapter, bz.guest.peripheral);
     seen = [];
     conn.on('pairing', p => seen.push(p));
     return conn;
   };
-  const smpSince = (after: number): Promise<Array<{ dir: 'tx' | 'rx'; pdu: string }>> => l2capFrom(capture, after, 0x0006);
+  const smpSince = (after: number): Promise<Array<{ dir: 'tx' | 'rx'; pdu: string }>> => l2capFrom(bz.capture, after, 0x0006);
 
   beforeAll(async () => {
-    ({ guest, release } = await useBlueZGuest());
-    ctl = await GuestControl.open(guest.ctlSocket);
-    bluez = new BlueZPeer(ctl, guest, OURS, SLOW);
-    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'blewire-oob-bluez-'));
-    capture = path.join(tmp, 'oob-bluez.btsnoop');
-    await bluez.btmgmt('sc', 'on');
-    await bluez.btmgmt('bondable', 'on');
-    await bluez.removeDevice();
-    await bluez.useAgent('NoInputNoOutput');
-    adapter = await openBridgedAdapter(guest, { capture, randomAddress: OURS, bonds: new FileBondStore(path.join(tmp, 'bonds')) });
+    await bz.bluez.useAgent('NoInputNoOutput');
+    adapter = await openBridgedAdapter(bz.guest, { capture: bz.capture, randomAddress: OURS, bonds: new FileBondStore(path.join(bz.tmp, 'bonds')) });
   }, 900_000);
 
   afterAll(async () => {
     if (conn?.connected) await conn.disconnect().catch(() => undefined);
     await adapter?.close().catch(() => undefined);
-    if (ctl) {
-      await bluez.useAgent(undefined).catch(() => undefined);
-      await bluez.btmgmt('bondable', 'off').catch(() => undefined);
-      await bluez.forget().catch(() => undefined);
-      ctl.close();
+    if (bz.ready) {
+      await bz.bluez.useAgent(undefined).catch(() => undefined);
+      await bz.bluez.btmgmt('bondable', 'off').catch(() => undefined);
+      await bz.bluez.forget().catch(() => undefined);
     }
-    await release();
-    keepCapturesAndClean(tmp, [capture]);
     console.log(['oob-bluez timings (wall; the guest is qemu TCG on a shared 2-core host):', ...timings.lines(),
       'oob-bluez figures:', ...figures.map(f => `  ${f}`)].join('\n'));
   });
@@ -123,14 +104,14 @@ describe('LE Secure Connections OOB with BlueZ 5.66 as peripheral (btmgmt remote
     const state = await timings.timed(what, run);
     expect(state).toMatchObject({ level: 4, encrypted: true, keySize: 16, authenticated: true, secureConnections: true, bonded: true });
     expect(seen.find(p => p.stage === 'paired')).toMatchObject({ method: 'oob', authenticated: true, secureConnections: true });
-    expect(await bluez.storesOurKey(adapter)).toMatch(SC_AUTHENTICATED);
+    expect(await bz.bluez.storesOurKey(adapter)).toMatch(SC_AUTHENTICATED);
   };
 
   it('A: BlueZ cannot give its LE OOB data on this controller: btmgmt le-oob is refused with Not Supported (0x0c)', async () => {
-    const r = await ctl.run(['sh', '-c', 'timeout 10 btmgmt --index 0 le-oob 2>&1'], SLOW);
+    const r = await bz.ctl.run(['sh', '-c', 'timeout 10 btmgmt --index 0 le-oob 2>&1'], SLOW);
     expect(r.stdout).toMatch(/Read Local OOB Ext Data failed with status 0x0c \(Not Supported\)/);
     // The controller has no BR/EDR (so no Secure Simple Pairing): what the kernel's check reads.
-    const info = await bluez.btmgmt('info');
+    const info = await bz.bluez.btmgmt('info');
     expect(info).toMatch(/supported settings: .*\ble\b/);
     expect(info).not.toMatch(/supported settings: .*\bssp\b/);
     figures.push(`A: ${r.stdout.replace(/\x1b\[[0-9;]*m/g, '').trim()}`);
@@ -140,7 +121,7 @@ describe('LE Secure Connections OOB with BlueZ 5.66 as peripheral (btmgmt remote
     const c = await fresh();
     const ours = c.localOobData();
     await giveBluez(ours);
-    const before = await lastFrame(capture);
+    const before = await lastFrame(bz.capture);
     await expectPaired('SC OOB, our data given to BlueZ (pair() call)', () => c.pair({ timeout: SLOW }));
     const smp = await smpSince(before);
     expectOobOnTheWire(smp, '00', '01');
@@ -154,7 +135,7 @@ describe('LE Secure Connections OOB with BlueZ 5.66 as peripheral (btmgmt remote
     const c = await fresh();
     const ours = c.localOobData();
     await giveBluez({ r: ours.r, c: flip(ours.c) });
-    const before = await lastFrame(capture);
+    const before = await lastFrame(bz.capture);
     const err = await c.pair({ timeout: SLOW }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(SmpError);
     expect(err).toMatchObject({ reason: 0x04, by: 'peer' });
@@ -162,12 +143,12 @@ describe('LE Secure Connections OOB with BlueZ 5.66 as peripheral (btmgmt remote
     expect(smp[1]!.pdu.slice(4, 6)).toBe('01');
     expect(smp.filter(r => r.pdu.startsWith('05'))).toEqual([{ dir: 'rx', pdu: '0504' }]);
     // BlueZ keeps its device entry for us ([General]) but no key; we keep no bond.
-    expect(await bluez.info() ?? '').not.toMatch(/LongTermKey/);
+    expect(await bz.bluez.info() ?? '').not.toMatch(/LongTermKey/);
     expect(await adapter.bonds()).toEqual([]);
   });
 
   it('D: tshark finds no malformed frame in the recording', async () => {
     if (conn?.connected) await conn.disconnect();
-    expect(await tsharkMalformed(capture)).toEqual([]);
+    expect(await tsharkMalformed(bz.capture)).toEqual([]);
   });
 });

@@ -15,7 +15,6 @@
  * Guest test: run under `flock /tmp/blewire-guest.lock`.
  */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -23,9 +22,8 @@ import type { Adapter } from '../../src/api/adapter.js';
 import type { Connection } from '../../src/api/connection.js';
 import { isResolvablePrivateAddress, rpaMatchesIrk } from '../../src/gap/privacy.js';
 import { FileBondStore } from '../../src/smp/bonds.js';
-import { useBlueZGuest, type BlueZGuestInfo } from './helpers/bluez-guest.js';
-import { BlueZPeer, l2capFrom, lastFrame, ltksSentSince, openBridgedAdapter, ourBondWith } from './helpers/bluez-peer.js';
-import { GuestControl } from './helpers/guest-control.js';
+import { l2capFrom, lastFrame, ltksSentSince, openBridgedAdapter, ourBondWith } from './helpers/bluez-peer.js';
+import { useBlueZSession } from './helpers/bluez-session.js';
 import { tshark, tsharkMalformed } from './helpers/tshark.js';
 
 const OPS = fs.readFileSync(fileURLToPath(new URL('./helpers/bluez-central-ops.py', import.meta.url)), 'utf8');
@@ -41,53 +39,20 @@ const hex = (b: Uint8Array | undefined): string => Buffer.from(b ?? []).toString
  * kernel resolves an advertiser's RPA with the IRKs it holds and reports the identity (mgmt Device Found),
  * so a resolved report sets RSSI on the identity's device and makes no device for the RPA.
  */
-const DISCOVER = `
-import dbus, json, sys, time
-bus = dbus.SystemBus()
-identity, rpa, secs = sys.argv[1].upper(), sys.argv[2].upper(), float(sys.argv[3])
-om = dbus.Interface(bus.get_object('org.bluez', '/'), 'org.freedesktop.DBus.ObjectManager')
-adapter = dbus.Interface(bus.get_object('org.bluez', '/org/bluez/hci0'), 'org.bluez.Adapter1')
-adapter.SetDiscoveryFilter({'Transport': dbus.String('le'), 'DuplicateData': dbus.Boolean(True)})
-adapter.StartDiscovery()
-out = {'identitySeen': False, 'rpaDevice': False}
-end = time.monotonic() + secs
-try:
-    while time.monotonic() < end and not out['identitySeen']:
-        for path, ifaces in om.GetManagedObjects().items():
-            d = ifaces.get('org.bluez.Device1')
-            if not d:
-                continue
-            a = str(d.get('Address', '')).upper()
-            if a == rpa:
-                out['rpaDevice'] = True
-            if a == identity and 'RSSI' in d:
-                out['identitySeen'] = True
-                out['path'] = str(path)
-                out['paired'] = bool(d.get('Paired', False))
-                out['addressType'] = str(d.get('AddressType', ''))
-        time.sleep(0.2)
-finally:
-    adapter.StopDiscovery()
-print(json.dumps(out))
-`;
+const DISCOVER = fs.readFileSync(fileURLToPath(new URL('./helpers/bluez-discover.py', import.meta.url)), 'utf8');
 
 interface OpResult { ok?: boolean; error?: string; value?: string; paired?: boolean; [k: string]: unknown }
 
 describe('blewire advertises with privacy; BlueZ 5.66 bonds with it and resolves its next RPA to its identity', () => {
-  let guest: BlueZGuestInfo;
-  let release: () => Promise<void> = async () => undefined;
-  let ctl: GuestControl;
+  const bz = useBlueZSession('own-privacy-bluez', { ours: OURS, slow: SLOW, clean: true });
   let adapter: Adapter;
-  let tmp: string;
-  let capture: string;
-  let peer: BlueZPeer;
   let conn: Connection | undefined;
   let firstRpa = '';
   /** Device objects bluetoothd may hold for us (its path keeps the address it first saw). */
   const paths = new Set<string>();
 
   const ops = async (op: string, address: string, ...rest: string[]): Promise<OpResult> => {
-    const r = await ctl.run(['python3', '-c', OPS, op, address, ...rest], 150_000);
+    const r = await bz.ctl.run(['python3', '-c', OPS, op, address, ...rest], 150_000);
     const line = r.stdout.trim().split('\n').pop() ?? '';
     try {
       return JSON.parse(line) as OpResult;
@@ -102,24 +67,16 @@ describe('blewire advertises with privacy; BlueZ 5.66 bonds with it and resolves
   };
   const removeAll = async (): Promise<void> => {
     for (const p of paths) {
-      await ctl.run(['dbus-send', '--system', '--print-reply', '--dest=org.bluez', '/org/bluez/hci0',
+      await bz.ctl.run(['dbus-send', '--system', '--print-reply', '--dest=org.bluez', '/org/bluez/hci0',
         'org.bluez.Adapter1.RemoveDevice', `objpath:${p}`], SLOW);
     }
   };
 
   beforeAll(async () => {
-    ({ guest, release } = await useBlueZGuest());
-    ctl = await GuestControl.open(guest.ctlSocket);
-    peer = new BlueZPeer(ctl, guest, OURS, SLOW);
-    paths.add(peer.device);
-    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'blewire-own-privacy-bluez-'));
-    capture = path.join(tmp, 'own-privacy-bluez.btsnoop');
-    await removeAll();
-    await peer.btmgmt('sc', 'on');
-    await peer.btmgmt('bondable', 'on');
-    await peer.useAgent('NoInputNoOutput');
-    adapter = await openBridgedAdapter(guest, { capture, randomAddress: OURS, privacy: true,
-      bonds: new FileBondStore(path.join(tmp, 'bonds')) });
+    paths.add(bz.bluez.device);
+    await bz.bluez.useAgent('NoInputNoOutput');
+    adapter = await openBridgedAdapter(bz.guest, { capture: bz.capture, randomAddress: OURS, privacy: true,
+      bonds: new FileBondStore(path.join(bz.tmp, 'bonds')) });
     adapter.on('connection', c => { if (c.role === 'peripheral') conn = c; });
     await adapter.serve([{ uuid: SVC, characteristics: [
       { uuid: ENC, properties: ['read'], security: 'encrypted', value: 'veiled' },
@@ -130,15 +87,12 @@ describe('blewire advertises with privacy; BlueZ 5.66 bonds with it and resolves
   afterAll(async () => {
     if (conn?.connected) await conn.disconnect().catch(() => undefined);
     await adapter?.close().catch(() => undefined);
-    if (ctl) {
-      await peer.useAgent(undefined).catch(() => undefined);
-      await peer.btmgmt('bondable', 'off').catch(() => undefined);
+    if (bz.ready) {
+      await bz.bluez.useAgent(undefined).catch(() => undefined);
+      await bz.bluez.btmgmt('bondable', 'off').catch(() => undefined);
       await new Promise(r => setTimeout(r, 1000));
       await removeAll().catch(() => undefined);
-      ctl.close();
     }
-    await release();
-    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
   });
 
   it('BlueZ pairs with us under our RPA (on demand, 0x0F); we give it our IRK and identity, and it files us under that identity with that IRK', async () => {
@@ -149,7 +103,7 @@ describe('blewire advertises with privacy; BlueZ 5.66 bonds with it and resolves
     expect(rpaMatchesIrk(p.irk, firstRpa)).toBe(true);
     expect(p.identity).toEqual({ address: OURS, addressType: 'random' });
     paths.add(`/org/bluez/hci0/dev_${firstRpa.replace(/:/g, '_')}`);
-    const before = await lastFrame(capture);
+    const before = await lastFrame(bz.capture);
     const c = await opsOk('connect', firstRpa);
     expect(c.paired).toBe(false);
     const r = await opsOk('read', firstRpa, ENC);
@@ -157,12 +111,12 @@ describe('blewire advertises with privacy; BlueZ 5.66 bonds with it and resolves
     expect(conn!.security).toMatchObject({ encrypted: true, bonded: true });
     // Our key distribution as tshark reassembles it: Identity Information (0x08) with our IRK, Identity
     // Address Information (0x09) with type 0x01 (static random) and OURS, least significant octet first.
-    const smp = await l2capFrom(capture, before, 0x0006);
+    const smp = await l2capFrom(bz.capture, before, 0x0006);
     expect(smp).toContainEqual({ dir: 'tx', pdu: `08${hex(p.irk)}` });
     expect(smp).toContainEqual({ dir: 'tx', pdu: `0901${OURS.split(':').reverse().join('').toLowerCase()}` });
     // bluetoothd now knows us by identity: its info file is under OURS and holds our IRK.
     await new Promise(res => setTimeout(res, 1000));
-    const info = await peer.info();
+    const info = await bz.bluez.info();
     expect(info, 'BlueZ stored no bond under our identity').toBeDefined();
     const irkGroup = /\[IdentityResolvingKey\]\n([^[]*)/.exec(info!)?.[1] ?? '';
     expect(irkGroup.toUpperCase()).toContain(`KEY=${hex(p.irk).toUpperCase()}`);
@@ -176,29 +130,29 @@ describe('blewire advertises with privacy; BlueZ 5.66 bonds with it and resolves
     expect(rpaMatchesIrk(adapter.privacy!.irk, next)).toBe(true);
     expect(await adapter.privacy!.advertisingAddress()).toBe(next);
     paths.add(`/org/bluez/hci0/dev_${next.replace(/:/g, '_')}`);
-    const d = await ctl.run(['python3', '-c', DISCOVER, OURS, next, '30'], SLOW);
+    const d = await bz.ctl.run(['python3', '-c', DISCOVER, OURS, next, '30'], SLOW);
     const seen = JSON.parse(d.stdout.trim().split('\n').pop() ?? '{}') as { identitySeen: boolean; rpaDevice: boolean; paired?: boolean; addressType?: string };
     expect(seen, d.stdout + d.stderr).toMatchObject({ identitySeen: true, rpaDevice: false, paired: true, addressType: 'random' });
 
-    const before = await lastFrame(capture);
+    const before = await lastFrame(bz.capture);
     const c = await opsOk('connect', OURS);
     expect(c.paired).toBe(true);
     expect(conn?.connected).toBe(true);
     const r = await opsOk('read', OURS, ENC);
     expect(Buffer.from(r.value!, 'hex').toString()).toBe('veiled');
     expect(conn!.security).toMatchObject({ encrypted: true, bonded: true });
-    expect(await l2capFrom(capture, before, 0x0006)).toEqual([]);
-    const bond = await ourBondWith(adapter, guest.peripheral);
-    expect(await ltksSentSince(capture, before, 0x201a)).toEqual([hex(bond.ltk!.key)]);
+    expect(await l2capFrom(bz.capture, before, 0x0006)).toEqual([]);
+    const bond = await ourBondWith(adapter, bz.guest.peripheral);
+    expect(await ltksSentSince(bz.capture, before, 0x201a)).toEqual([hex(bond.ltk!.key)]);
     await opsOk('disconnect', OURS);
   }, 300_000);
 
   it('tshark: every LE Set Random Address we sent is an RPA of our IRK, never our identity; no malformed frame', async () => {
-    const out = await tshark('-r', capture, '-Y', 'bthci_cmd.opcode == 0x2005', '-T', 'fields', '-e', 'bthci_cmd.bd_addr');
+    const out = await tshark('-r', bz.capture, '-Y', 'bthci_cmd.opcode == 0x2005', '-T', 'fields', '-e', 'bthci_cmd.bd_addr');
     const set = out.split('\n').filter(Boolean).map(a => a.toUpperCase());
     expect(set.length).toBeGreaterThanOrEqual(2);
     for (const a of set) expect(rpaMatchesIrk(adapter.privacy!.irk, a), a).toBe(true);
     expect(set).toContain(firstRpa);
-    expect(await tsharkMalformed(capture)).toEqual([]);
+    expect(await tsharkMalformed(bz.capture)).toEqual([]);
   }, 60_000);
 });

@@ -23,8 +23,6 @@
  *   J  btmgmt sc off, agent KeyboardDisplay: legacy Passkey Entry
  * afterAll puts BlueZ back (sc on, no agent, no bond), since other files share the guest.
  */
-import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Adapter } from '../../src/api/adapter.js';
@@ -32,9 +30,9 @@ import type { Connection } from '../../src/api/connection.js';
 import { AttError, HciStatusError, SmpError } from '../../src/errors.js';
 import type { PairingProgress } from '../../src/link/pairing.js';
 import { FileBondStore, type Bond } from '../../src/smp/bonds.js';
-import { useBlueZGuest, keepCapturesAndClean, type BlueZGuestInfo } from './helpers/bluez-guest.js';
-import { BlueZPeer, connectWhenAdvertising, l2capFrom, lastFrame, ltksSentSince, openBridgedAdapter, ourBondWith } from './helpers/bluez-peer.js';
-import { GuestControl, type GuestProgram } from './helpers/guest-control.js';
+import { connectWhenAdvertising, l2capFrom, lastFrame, ltksSentSince, openBridgedAdapter, ourBondWith } from './helpers/bluez-peer.js';
+import { useBlueZSession } from './helpers/bluez-session.js';
+import type { GuestProgram } from './helpers/guest-control.js';
 import { Timings } from './helpers/timings.js';
 import { tsharkMalformed } from './helpers/tshark.js';
 
@@ -61,12 +59,9 @@ const figures: string[] = [];
 const hex = (b: Uint8Array | undefined): string => Buffer.from(b ?? []).toString('hex');
 
 describe('blewire pairs with BlueZ 5.66 (bluetoothd + simple-agent in the qemu guest)', () => {
-  let guest: BlueZGuestInfo;
-  let release: () => Promise<void> = async () => undefined;
-  let ctl: GuestControl;
+  // A clean BlueZ: SC on, bondable, no bond with our address left by an earlier run on this guest.
+  const bz = useBlueZSession('pairing-bluez', { ours: OURS, slow: SLOW, clean: true });
   let adapter: Adapter;
-  let tmp: string;
-  let capture: string;
   let conn: Connection | undefined;
   let agent: GuestProgram | undefined;
   /** How many Just Works pairings BlueZ's agent has authorised. */
@@ -74,69 +69,56 @@ describe('blewire pairs with BlueZ 5.66 (bluetoothd + simple-agent in the qemu g
   /** Pairing progress of the current link. */
   let seen: PairingProgress[] = [];
 
-  let bluez: BlueZPeer;
-  const bluezInfo = (): Promise<string | undefined> => bluez.info();
-  const btmgmt = (...args: string[]): Promise<string> => bluez.btmgmt(...args);
+  const bluezInfo = (): Promise<string | undefined> => bz.bluez.info();
+  const btmgmt = (...args: string[]): Promise<string> => bz.bluez.btmgmt(...args);
   /** Drops our link, then makes BlueZ forget us (BlueZPeer.forget: it waits for bluetoothd to see the link go). */
   const bluezForget = async (): Promise<void> => {
     if (conn?.connected) await conn.disconnect();
-    await bluez.forget();
+    await bz.bluez.forget();
   };
   /** Replaces BlueZ's agent with simple-agent at this IO capability (or none). */
   const useAgent = async (io: string | undefined): Promise<void> => {
-    ({ program: agent, authorized } = await bluez.useAgent(io));
+    ({ program: agent, authorized } = await bz.bluez.useAgent(io));
   };
 
   /** A fresh link to BlueZ (retried on btvirt's 0x3E while BlueZ is between advertisements). */
   const connect = async (): Promise<Connection> => {
     if (conn?.connected) await conn.disconnect();
-    conn = await connectWhenAdvertising(adapter, guest.peripheral);
+    conn = await connectWhenAdvertising(adapter, bz.guest.peripheral);
     seen = [];
     conn.on('pairing', p => seen.push(p));
     return conn;
   };
 
-  const mark = (): Promise<number> => lastFrame(capture);
+  const mark = (): Promise<number> => lastFrame(bz.capture);
 
   /** SMP PDUs (CID 0x0006) after `after`, as tshark reassembled them. */
-  const smpSince = (after: number): Promise<Array<{ dir: 'tx' | 'rx'; pdu: string }>> => l2capFrom(capture, after, 0x0006);
+  const smpSince = (after: number): Promise<Array<{ dir: 'tx' | 'rx'; pdu: string }>> => l2capFrom(bz.capture, after, 0x0006);
 
   /** HCI LE Enable Encryption commands after `after`, with the LTK as it travels. */
-  const encryptionsSince = (after: number): Promise<string[]> => ltksSentSince(capture, after, 0x2019);
+  const encryptionsSince = (after: number): Promise<string[]> => ltksSentSince(bz.capture, after, 0x2019);
 
   /** Our bond with BlueZ, which must exist. */
-  const ourBond = (): Promise<Bond> => ourBondWith(adapter, guest.peripheral);
+  const ourBond = (): Promise<Bond> => ourBondWith(adapter, bz.guest.peripheral);
   /** BlueZ stored the key we hold. */
-  const expectBlueZHoldsOurKey = (): Promise<string> => bluez.storesOurKey(adapter);
+  const expectBlueZHoldsOurKey = (): Promise<string> => bz.bluez.storesOurKey(adapter);
 
   const encChar = async (c: Connection) => c.characteristic(TEST_SVC, TEST_ENC_CHR, { timeout: SLOW });
 
   beforeAll(async () => {
-    ({ guest, release } = await useBlueZGuest());
-    ctl = await GuestControl.open(guest.ctlSocket);
-    bluez = new BlueZPeer(ctl, guest, OURS, SLOW);
-    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'blewire-pairing-bluez-'));
-    capture = path.join(tmp, 'pairing-bluez.btsnoop');
-    // A clean BlueZ: SC on, bondable, no bond with our address left by an earlier run on this guest.
-    await btmgmt('sc', 'on');
-    await btmgmt('bondable', 'on');
-    await bluez.removeDevice();
-    adapter = await openBridgedAdapter(guest, { capture, randomAddress: OURS, bonds: new FileBondStore(path.join(tmp, 'bonds')) });
+    adapter = await openBridgedAdapter(bz.guest, { capture: bz.capture, randomAddress: OURS, bonds: new FileBondStore(path.join(bz.tmp, 'bonds')) });
   }, 900_000);
 
   afterAll(async () => {
     if (conn?.connected) await conn.disconnect().catch(() => undefined);
     await adapter?.close().catch(() => undefined);
-    if (ctl) {
+    if (bz.ready) {
       // Leave BlueZ as other files expect it (as init.sh started it): no agent, SC on, not bondable, no bond with us.
       await useAgent(undefined).catch(() => undefined);
       await btmgmt('sc', 'on').catch(() => undefined);
       await btmgmt('bondable', 'off').catch(() => undefined);
       await bluezForget().catch(() => undefined);
-      ctl.close();
     }
-    await release();
-    keepCapturesAndClean(tmp, [capture]);
     console.log(['pairing-bluez timings (wall; the guest is qemu TCG on a shared 2-core host):', ...timings.lines(),
       'pairing-bluez figures:', ...figures.map(f => `  ${f}`)].join('\n'));
   });
@@ -207,7 +189,7 @@ describe('blewire pairs with BlueZ 5.66 (bluetoothd + simple-agent in the qemu g
 
   it('E: we remove the bond — BlueZ refuses Just Works re-pairing while it keeps its own (typed SmpError from the peer); once it forgets us too, pairing works', async () => {
     if (conn?.connected) await conn.disconnect();
-    expect(await adapter.removeBond(guest.peripheral)).toBe(true);
+    expect(await adapter.removeBond(bz.guest.peripheral)).toBe(true);
     // BlueZ still bonded with us asks for encryption (Security Request) and holds our ATT requests until
     // then; we ignore that request here so that exactly one pairing (ours, below) is tried.
     adapter.setPairingPolicy({ onSecurityRequest: 'ignore' });
@@ -243,7 +225,7 @@ describe('blewire pairs with BlueZ 5.66 (bluetoothd + simple-agent in the qemu g
   it('F: agent DisplayYesNo — Numeric Comparison, both sides show the same six digits; the secure characteristic reads', async () => {
     if (conn?.connected) await conn.disconnect();
     await bluezForget();
-    await adapter.removeBond(guest.peripheral);
+    await adapter.removeBond(bz.guest.peripheral);
     await useAgent('DisplayYesNo');
     const c = await connect();
     const a = agent!;
@@ -276,7 +258,7 @@ describe('blewire pairs with BlueZ 5.66 (bluetoothd + simple-agent in the qemu g
   it('G: agent KeyboardDisplay, we keyboardOnly — BlueZ displays the passkey, we type it', async () => {
     if (conn?.connected) await conn.disconnect();
     await bluezForget();
-    await adapter.removeBond(guest.peripheral);
+    await adapter.removeBond(bz.guest.peripheral);
     await useAgent('KeyboardDisplay');
     const c = await connect();
     const a = agent!;
@@ -298,7 +280,7 @@ describe('blewire pairs with BlueZ 5.66 (bluetoothd + simple-agent in the qemu g
   it('H: agent KeyboardDisplay, we displayOnly — we display the passkey, BlueZ\'s agent types it', async () => {
     if (conn?.connected) await conn.disconnect();
     await bluezForget();
-    await adapter.removeBond(guest.peripheral);
+    await adapter.removeBond(bz.guest.peripheral);
     const c = await connect();
     const a = agent!;
     let shown: number | undefined;
@@ -320,7 +302,7 @@ describe('blewire pairs with BlueZ 5.66 (bluetoothd + simple-agent in the qemu g
   it('I: btmgmt sc off, agent NoInputNoOutput — legacy Just Works; the legacy bond (EDIV/Rand) re-encrypts a new link', async () => {
     if (conn?.connected) await conn.disconnect();
     await bluezForget();
-    await adapter.removeBond(guest.peripheral);
+    await adapter.removeBond(bz.guest.peripheral);
     await btmgmt('sc', 'off');
     await useAgent('NoInputNoOutput');
     let c = await connect();
@@ -350,7 +332,7 @@ describe('blewire pairs with BlueZ 5.66 (bluetoothd + simple-agent in the qemu g
   it('J: btmgmt sc off, agent KeyboardDisplay — legacy Passkey Entry, BlueZ displays, we type', async () => {
     if (conn?.connected) await conn.disconnect();
     await bluezForget();
-    await adapter.removeBond(guest.peripheral);
+    await adapter.removeBond(bz.guest.peripheral);
     await useAgent('KeyboardDisplay');
     const c = await connect();
     const a = agent!;
@@ -364,6 +346,6 @@ describe('blewire pairs with BlueZ 5.66 (bluetoothd + simple-agent in the qemu g
 
   it('tshark finds no malformed packet in the recorded pairing', async () => {
     if (conn?.connected) await conn.disconnect();
-    expect(await tsharkMalformed(capture)).toEqual([]);
+    expect(await tsharkMalformed(bz.capture)).toEqual([]);
   });
 });

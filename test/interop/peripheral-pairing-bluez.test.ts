@@ -30,7 +30,6 @@
  * afterAll puts BlueZ back (sc on, no agent, not bondable, no device) for the other files.
  */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -39,9 +38,9 @@ import type { Connection } from '../../src/api/connection.js';
 import type { GattServer } from '../../src/gatt/server/server.js';
 import type { PairingProgress } from '../../src/link/pairing.js';
 import { FileBondStore, type Bond } from '../../src/smp/bonds.js';
-import { useBlueZGuest, keepCapturesAndClean, type BlueZGuestInfo } from './helpers/bluez-guest.js';
-import { BlueZPeer, connectWhenAdvertising, l2capFrom, lastFrame, ltksSentSince, openBridgedAdapter, ourBondWith } from './helpers/bluez-peer.js';
-import { GuestControl, type GuestProgram } from './helpers/guest-control.js';
+import { connectWhenAdvertising, l2capFrom, lastFrame, ltksSentSince, openBridgedAdapter, ourBondWith } from './helpers/bluez-peer.js';
+import { useBlueZSession } from './helpers/bluez-session.js';
+import type { GuestProgram } from './helpers/guest-control.js';
 import { Timings } from './helpers/timings.js';
 import { tshark, tsharkMalformed } from './helpers/tshark.js';
 
@@ -66,13 +65,9 @@ const le16 = (h: number): string => [h & 0xff, h >> 8].map(b => b.toString(16).p
 interface OpResult { ok?: boolean; error?: string; value?: string; paired?: boolean; ms: number; [k: string]: unknown }
 
 describe('blewire as peripheral, paired by BlueZ 5.66 as the central (bluetoothd + simple-agent in the qemu guest)', () => {
-  let guest: BlueZGuestInfo;
-  let release: () => Promise<void> = async () => undefined;
-  let ctl: GuestControl;
+  const bz = useBlueZSession('peripheral-pairing-bluez', { ours: OURS, slow: SLOW, clean: true });
   let adapter: Adapter;
   let server: GattServer<Connection>;
-  let tmp: string;
-  let capture: string;
   let agent: GuestProgram | undefined;
   /** The latest incoming connection (BlueZ's link to us) and the pairing progress seen on it. */
   let conn: Connection | undefined;
@@ -87,15 +82,14 @@ describe('blewire as peripheral, paired by BlueZ 5.66 as the central (bluetoothd
     return a !== undefined && b !== undefined ? `${(b - a).toFixed(0)} ms` : 'n/a';
   };
 
-  let peer: BlueZPeer;
   let adv: Awaited<ReturnType<Adapter['advertise']>>;
   /** Incoming links so far (the 'connection' listener counts them). */
   let incoming = 0;
-  const bluezInfo = (): Promise<string | undefined> => peer.info();
+  const bluezInfo = (): Promise<string | undefined> => bz.bluez.info();
 
   /** One bluetoothd operation through bluez-central-ops.py. */
   const bluez = async (...args: string[]): Promise<OpResult> => {
-    const r = await ctl.run(['python3', '-c', OPS, ...args.slice(0, 1), OURS, ...args.slice(1)], 150_000);
+    const r = await bz.ctl.run(['python3', '-c', OPS, ...args.slice(0, 1), OURS, ...args.slice(1)], 150_000);
     const line = r.stdout.trim().split('\n').pop() ?? '';
     try {
       return JSON.parse(line) as OpResult;
@@ -112,32 +106,24 @@ describe('blewire as peripheral, paired by BlueZ 5.66 as the central (bluetoothd
   /** BlueZ drops the link and forgets us (BlueZPeer.forget: it waits for bluetoothd to see the link go). */
   const bluezForget = async (): Promise<void> => {
     if (conn?.connected) await conn.disconnect();
-    await peer.forget();
+    await bz.bluez.forget();
   };
   const useAgent = async (io: string | undefined): Promise<void> => {
-    ({ program: agent } = await peer.useAgent(io));
+    ({ program: agent } = await bz.bluez.useAgent(io));
   };
-  const btmgmt = (...args: string[]): Promise<string> => peer.btmgmt(...args);
-  const mark = (): Promise<number> => lastFrame(capture);
-  const l2capSince = (after: number, cid: number): Promise<Array<{ dir: 'tx' | 'rx'; pdu: string }>> => l2capFrom(capture, after, cid);
+  const btmgmt = (...args: string[]): Promise<string> => bz.bluez.btmgmt(...args);
+  const mark = (): Promise<number> => lastFrame(bz.capture);
+  const l2capSince = (after: number, cid: number): Promise<Array<{ dir: 'tx' | 'rx'; pdu: string }>> => l2capFrom(bz.capture, after, cid);
   /** HCI LE Long Term Key Request Reply commands (Vol 4, Part E, 7.8.25) after `after`: the LTK we gave. */
-  const ltkRepliesSince = (after: number): Promise<string[]> => ltksSentSince(capture, after, 0x201a);
+  const ltkRepliesSince = (after: number): Promise<string[]> => ltksSentSince(bz.capture, after, 0x201a);
   /** Our bond with BlueZ, which must exist. */
-  const ourBond = (): Promise<Bond> => ourBondWith(adapter, guest.peripheral);
+  const ourBond = (): Promise<Bond> => ourBondWith(adapter, bz.guest.peripheral);
   /** BlueZ stored the key we hold. */
-  const expectBlueZHoldsOurKey = (): Promise<string> => peer.storesOurKey(adapter);
+  const expectBlueZHoldsOurKey = (): Promise<string> => bz.bluez.storesOurKey(adapter);
   const handle = (uuid: string): number => server.handleOf(uuid);
 
   beforeAll(async () => {
-    ({ guest, release } = await useBlueZGuest());
-    ctl = await GuestControl.open(guest.ctlSocket);
-    peer = new BlueZPeer(ctl, guest, OURS, SLOW);
-    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'blewire-periph-pairing-'));
-    capture = path.join(tmp, 'peripheral-pairing-bluez.btsnoop');
-    await btmgmt('sc', 'on');
-    await btmgmt('bondable', 'on');
-    await peer.removeDevice();
-    adapter = await openBridgedAdapter(guest, { capture, randomAddress: OURS, bonds: new FileBondStore(path.join(tmp, 'bonds')) });
+    adapter = await openBridgedAdapter(bz.guest, { capture: bz.capture, randomAddress: OURS, bonds: new FileBondStore(path.join(bz.tmp, 'bonds')) });
     adapter.on('connection', c => {
       if (c.role !== 'peripheral') return;
       incoming++;
@@ -187,16 +173,13 @@ describe('blewire as peripheral, paired by BlueZ 5.66 as the central (bluetoothd
 
   afterAll(async () => {
     if (conn?.connected) await conn.disconnect().catch(() => undefined);
-    if (ctl) {
+    if (bz.ready) {
       await useAgent(undefined).catch(() => undefined);
       await btmgmt('sc', 'on').catch(() => undefined);
       await btmgmt('bondable', 'off').catch(() => undefined);
       await bluezForget().catch(() => undefined);
     }
     await adapter?.close().catch(() => undefined);
-    ctl?.close();
-    await release();
-    keepCapturesAndClean(tmp, [capture]);
     console.log(['peripheral-pairing-bluez timings (wall; the guest is qemu TCG on a shared 2-core host):', ...timings.lines(),
       'peripheral-pairing-bluez figures:', ...figures.map(f => `  ${f}`)].join('\n'));
   });
@@ -256,7 +239,7 @@ describe('blewire as peripheral, paired by BlueZ 5.66 as the central (bluetoothd
 
   it('C: the authenticated characteristic answers 0x05 on the Just Works link; bluetoothd pairs with MITM, its agent types the passkey we display', async () => {
     await bluezForget();
-    expect(await adapter.removeBond(guest.peripheral)).toBe(true);
+    expect(await adapter.removeBond(bz.guest.peripheral)).toBe(true);
     await useAgent('KeyboardDisplay');
     let shown: number | undefined;
     let typing: Promise<void> = Promise.resolve();
@@ -289,7 +272,7 @@ describe('blewire as peripheral, paired by BlueZ 5.66 as the central (bluetoothd
 
   it('D: agent DisplayYesNo, we displayYesNo — Numeric Comparison on demand, both sides show the same six digits', async () => {
     await bluezForget();
-    expect(await adapter.removeBond(guest.peripheral)).toBe(true);
+    expect(await adapter.removeBond(bz.guest.peripheral)).toBe(true);
     await useAgent('DisplayYesNo');
     const a = agent!;
     let ours: number | undefined;
@@ -335,7 +318,7 @@ describe('blewire as peripheral, paired by BlueZ 5.66 as the central (bluetoothd
 
   it('E: btmgmt sc off — legacy Just Works as responder; BlueZ stores the LTK we distributed and re-encrypts a new link with it (EDIV/Rand)', async () => {
     await bluezForget();
-    expect(await adapter.removeBond(guest.peripheral)).toBe(true);
+    expect(await adapter.removeBond(bz.guest.peripheral)).toBe(true);
     await btmgmt('sc', 'off');
     await useAgent('NoInputNoOutput');
     await bluezConnect();
@@ -364,7 +347,7 @@ describe('blewire as peripheral, paired by BlueZ 5.66 as the central (bluetoothd
     expect(conn!.security).toMatchObject({ encrypted: true, bonded: true, secureConnections: false });
     expect(await l2capSince(before, 0x0006)).toEqual([]);
     expect(await ltkRepliesSince(before)).toEqual([hex(bond.localLtk!.key)]);
-    const req2 = await tshark('-r', capture, '-Y', `frame.number > ${before} && bthci_evt.le_meta_subevent == 0x05`, '-T', 'fields',
+    const req2 = await tshark('-r', bz.capture, '-Y', `frame.number > ${before} && bthci_evt.le_meta_subevent == 0x05`, '-T', 'fields',
       '-e', 'bthci_evt.le_encrypted_diversifier');
     expect(req2.trim().split('\n').filter(Boolean).map(Number)).toEqual([bond.localLtk!.ediv]);
 
@@ -382,7 +365,7 @@ describe('blewire as peripheral, paired by BlueZ 5.66 as the central (bluetoothd
 
   it('F: btmgmt sc off, agent KeyboardDisplay, we displayOnly — legacy Passkey Entry on demand, BlueZ\'s agent types the passkey we display', async () => {
     await bluezForget();
-    expect(await adapter.removeBond(guest.peripheral)).toBe(true);
+    expect(await adapter.removeBond(bz.guest.peripheral)).toBe(true);
     await useAgent('KeyboardDisplay');
     let shown: number | undefined;
     let typing: Promise<void> = Promise.resolve();
@@ -420,13 +403,13 @@ describe('blewire as peripheral, paired by BlueZ 5.66 as the central (bluetoothd
     expect(group).toMatch(LTK_TYPE.legacyAuthenticated);
     if (conn?.connected) await bluezOk('disconnect');
     const before = await mark();
-    const out = await connectWhenAdvertising(adapter, guest.peripheral);
+    const out = await connectWhenAdvertising(adapter, bz.guest.peripheral);
     try {
       expect(out.role).toBe('central');
       const swapped = await timings.timed('legacy bond, roles swapped: we encrypt as central with BlueZ\'s key (encrypt() call)', () => out.encrypt());
       expect(swapped).toEqual({ level: 3, encrypted: true, keySize: 16, authenticated: true, secureConnections: false, bonded: true });
-      expect(await ltksSentSince(capture, before, 0x2019)).toEqual([hex(bond.ltk!.key)]);
-      const cmd = await tshark('-r', capture, '-Y', `frame.number > ${before} && bthci_cmd.opcode == 0x2019`, '-T', 'fields',
+      expect(await ltksSentSince(bz.capture, before, 0x2019)).toEqual([hex(bond.ltk!.key)]);
+      const cmd = await tshark('-r', bz.capture, '-Y', `frame.number > ${before} && bthci_cmd.opcode == 0x2019`, '-T', 'fields',
         '-e', 'bthci_cmd.le_encrypted_diversifier', '-e', 'bthci_cmd.le_random_number');
       // (tshark prints Rand as its 8 octets in wire order, as the bond keeps them.)
       const [ediv, rand] = cmd.trim().split('\t');
@@ -447,6 +430,6 @@ describe('blewire as peripheral, paired by BlueZ 5.66 as the central (bluetoothd
 
   it('H: tshark finds no malformed frame in the recording', async () => {
     if (conn?.connected) await conn.disconnect();
-    expect(await tsharkMalformed(capture)).toEqual([]);
+    expect(await tsharkMalformed(bz.capture)).toEqual([]);
   });
 });

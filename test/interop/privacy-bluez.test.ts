@@ -10,17 +10,14 @@
  *
  * Guest test: run under `flock /tmp/blewire-guest.lock`.
  */
-import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Adapter } from '../../src/api/adapter.js';
 import type { Connection } from '../../src/api/connection.js';
 import { isResolvablePrivateAddress, rpaMatchesIrk } from '../../src/gap/privacy.js';
 import { FileBondStore } from '../../src/smp/bonds.js';
-import { useBlueZGuest, type BlueZGuestInfo } from './helpers/bluez-guest.js';
-import { BlueZPeer, lastFrame, openBridgedAdapter, retryOn0x3E } from './helpers/bluez-peer.js';
-import { GuestControl } from './helpers/guest-control.js';
+import { lastFrame, openBridgedAdapter, retryOn0x3E } from './helpers/bluez-peer.js';
+import { useBlueZSession } from './helpers/bluez-session.js';
 import { tsharkL2cap, tsharkMalformed } from './helpers/tshark.js';
 
 /** Our static random address: BlueZ keeps its bond with us under it. */
@@ -29,52 +26,36 @@ const ADV_NAME = 'TestAdvertisement'; // example-advertisement's LocalName
 const SLOW = 60_000;
 
 describe('BlueZ 5.66 with privacy on: blewire bonds with it under an RPA and knows it again after its RPA changes', () => {
-  let guest: BlueZGuestInfo;
-  let release: () => Promise<void> = async () => undefined;
-  let ctl: GuestControl;
+  const bz = useBlueZSession('privacy-bluez', { ours: OURS, slow: SLOW, clean: true });
   let adapter: Adapter;
-  let tmp: string;
-  let capture: string;
   let conn: Connection | undefined;
   let firstRpa = '';
 
-  let bluez: BlueZPeer;
-  const btmgmt = (...args: string[]): Promise<string> => bluez.btmgmt(...args);
-  const powerCycle = (...between: string[][]): Promise<void> => bluez.powerCycle(...between);
-  const mark = (): Promise<number> => lastFrame(capture);
+  const btmgmt = (...args: string[]): Promise<string> => bz.bluez.btmgmt(...args);
+  const powerCycle = (...between: string[][]): Promise<void> => bz.bluez.powerCycle(...between);
+  const mark = (): Promise<number> => lastFrame(bz.capture);
   /** BlueZ's advertising under `filter`, connected (retried on btvirt's 0x3E). */
   const connectTo = (target: () => Promise<{ address: string; type: 'public' | 'random' }>): Promise<Connection> =>
     retryOn0x3E(async () => adapter.connect(await target(), { timeout: 20_000 }));
 
   beforeAll(async () => {
-    ({ guest, release } = await useBlueZGuest());
-    ctl = await GuestControl.open(guest.ctlSocket);
-    bluez = new BlueZPeer(ctl, guest, OURS, SLOW);
-    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'blewire-privacy-bluez-'));
-    capture = path.join(tmp, 'privacy-bluez.btsnoop');
-    await bluez.removeDevice();
-    await btmgmt('sc', 'on');
-    await btmgmt('bondable', 'on');
     await powerCycle(['privacy', 'on']);
-    await bluez.useAgent('NoInputNoOutput');
-    adapter = await openBridgedAdapter(guest, { capture, randomAddress: OURS, bonds: new FileBondStore(path.join(tmp, 'bonds')) });
+    await bz.bluez.useAgent('NoInputNoOutput');
+    adapter = await openBridgedAdapter(bz.guest, { capture: bz.capture, randomAddress: OURS, bonds: new FileBondStore(path.join(bz.tmp, 'bonds')) });
   }, 900_000);
 
   afterAll(async () => {
     if (conn?.connected) await conn.disconnect().catch(() => undefined);
     await adapter?.close().catch(() => undefined);
-    if (ctl) {
+    if (bz.ready) {
       // Leave BlueZ as other files expect it: privacy off, not bondable, no agent, no bond with us.
-      await bluez.useAgent(undefined).catch(() => undefined);
+      await bz.bluez.useAgent(undefined).catch(() => undefined);
       await powerCycle(['privacy', 'off']).catch(() => undefined);
       await btmgmt('bondable', 'off').catch(() => undefined);
       // Once bluetoothd shows our link gone (not after a fixed 1 s): removing a device whose socket the
       // guest kernel is still tearing down can kill bluetoothd (see BlueZPeer.forget).
-      await bluez.forget().catch(() => undefined);
-      ctl.close();
+      await bz.bluez.forget().catch(() => undefined);
     }
-    await release();
-    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
   });
 
   it('BlueZ advertises from an RPA, not its identity; bonding gives us its IRK and identity, and that IRK makes the RPA it used', async () => {
@@ -82,7 +63,7 @@ describe('BlueZ 5.66 with privacy on: blewire bonds with it under an RPA and kno
     expect(ad, 'BlueZ is not advertising').toBeDefined();
     expect(ad!.addressType).toBe('random');
     expect(isResolvablePrivateAddress(ad!.address)).toBe(true);
-    expect(ad!.address).not.toBe(guest.peripheral);
+    expect(ad!.address).not.toBe(bz.guest.peripheral);
     expect(ad!.identity).toBeUndefined(); // a stranger before bonding
     conn = await connectTo(async () => {
       const again = await adapter.find({ name: ADV_NAME, timeout: SLOW });
@@ -92,14 +73,14 @@ describe('BlueZ 5.66 with privacy on: blewire bonds with it under an RPA and kno
     expect(isResolvablePrivateAddress(firstRpa)).toBe(true);
     // bluetoothd's GATT client has read our database before we pair: else the pairing arms its reverse
     // service discovery, which connects back to us after we leave (BlueZPeer.servicesResolved).
-    await bluez.servicesResolved();
+    await bz.bluez.servicesResolved();
     expect(await conn.pair({ timeout: SLOW })).toMatchObject({ encrypted: true, bonded: true });
-    expect(conn.identity).toEqual({ address: guest.peripheral, addressType: 'public' });
-    const bond = (await adapter.bonds()).find(b => b.identity.address === guest.peripheral);
+    expect(conn.identity).toEqual({ address: bz.guest.peripheral, addressType: 'public' });
+    const bond = (await adapter.bonds()).find(b => b.identity.address === bz.guest.peripheral);
     expect(bond?.peerIrk, 'BlueZ distributed no IRK').toBeDefined();
     expect(rpaMatchesIrk(bond!.peerIrk!, firstRpa)).toBe(true);
     // The SMP PDUs as tshark reassembles them: BlueZ's Identity Information carries the IRK we keep.
-    const smp = (await tsharkL2cap(capture)).filter(r => r.cid === 0x0006 && r.dir === 'rx').map(r => r.payload);
+    const smp = (await tsharkL2cap(bz.capture)).filter(r => r.cid === 0x0006 && r.dir === 'rx').map(r => r.payload);
     expect(smp).toContain('08' + Buffer.from(bond!.peerIrk!).toString('hex'));
     await new Promise(r => setTimeout(r, 500)); // our key PDUs reach BlueZ
     await conn.disconnect();
@@ -108,26 +89,26 @@ describe('BlueZ 5.66 with privacy on: blewire bonds with it under an RPA and kno
   it('after BlueZ takes a new RPA, its report names the identity (bonded); connect by identity re-encrypts from the bond, no pairing (no SMP PDU from us)', async () => {
     await powerCycle();
     const from = await mark();
-    const ad = await adapter.find({ address: guest.peripheral, timeout: SLOW });
+    const ad = await adapter.find({ address: bz.guest.peripheral, timeout: SLOW });
     expect(ad, 'BlueZ was not heard under an RPA its IRK resolves').toBeDefined();
     expect(isResolvablePrivateAddress(ad!.address)).toBe(true);
     expect(ad!.address).not.toBe(firstRpa);
-    expect(ad!.identity).toEqual({ address: guest.peripheral, addressType: 'public' });
+    expect(ad!.identity).toEqual({ address: bz.guest.peripheral, addressType: 'public' });
     expect(ad!.bonded).toBe(true);
-    conn = await connectTo(async () => ({ address: guest.peripheral, type: 'public' }));
+    conn = await connectTo(async () => ({ address: bz.guest.peripheral, type: 'public' }));
     expect(conn.address).not.toBe(firstRpa);
     expect(isResolvablePrivateAddress(conn.address)).toBe(true);
-    expect(conn.identity).toEqual({ address: guest.peripheral, addressType: 'public' });
+    expect(conn.identity).toEqual({ address: bz.guest.peripheral, addressType: 'public' });
     expect(await conn.encrypt({ timeout: SLOW })).toMatchObject({ encrypted: true, bonded: true });
     // No pairing: nothing of SMP from us; from BlueZ at most its Security Request (0x0B, Vol 3, Part H,
     // 3.6.7: a bonded peripheral asks the central to encrypt), which we answered with the bond's LTK.
-    const smp = (await tsharkL2cap(capture)).filter(r => r.cid === 0x0006 && r.frame > from);
+    const smp = (await tsharkL2cap(bz.capture)).filter(r => r.cid === 0x0006 && r.frame > from);
     expect(smp.filter(r => r.dir === 'tx')).toEqual([]);
     for (const r of smp) expect(r.payload.slice(0, 2), r.payload).toBe('0b');
     await conn.disconnect();
   }, 300_000);
 
   it('tshark finds no malformed packet in the capture', async () => {
-    expect(await tsharkMalformed(capture)).toEqual([]);
+    expect(await tsharkMalformed(bz.capture)).toEqual([]);
   }, 60_000);
 });

@@ -25,7 +25,6 @@
  * Guest test: run under `flock /tmp/blewire-guest.lock`.
  */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -35,8 +34,9 @@ import { HciStatusError } from '../../src/errors.js';
 import { attSignature } from '../../src/gatt/procedures.js';
 import { FileBondStore } from '../../src/smp/bonds.js';
 import { StreamTransport } from '../../src/transport/stream.js';
-import { syncH4, useBlueZGuest, keepCapturesAndClean, type BlueZGuestInfo } from './helpers/bluez-guest.js';
-import { GuestControl, type GuestProgram } from './helpers/guest-control.js';
+import { syncH4 } from './helpers/bluez-guest.js';
+import { useBlueZSession } from './helpers/bluez-session.js';
+import type { GuestProgram } from './helpers/guest-control.js';
 import { eventually } from './helpers/progress.js';
 import { tsharkL2cap, tsharkMalformed } from './helpers/tshark.js';
 
@@ -50,63 +50,43 @@ const SLOW = 60_000;
 const hex = (b: Uint8Array | undefined): string => Buffer.from(b ?? []).toString('hex');
 
 describe('signed writes with BlueZ 5.66 as the GATT server (bluetoothd in the qemu guest)', () => {
-  let guest: BlueZGuestInfo;
-  let release: () => Promise<void> = async () => undefined;
-  let ctl: GuestControl;
+  const bz = useBlueZSession('signed-write-bluez', { ours: OURS, slow: SLOW, clean: true });
   let adapter: Adapter;
-  let tmp: string;
-  let capture: string;
   let agent: GuestProgram | undefined;
   let app: GuestProgram | undefined;
   let conn: Connection | undefined;
 
-  const DEVICE = `/org/bluez/hci0/dev_${OURS.replace(/:/g, '_')}`;
-  const btmgmt = (...args: string[]): Promise<string> => ctl.ok(['btmgmt', '--index', '0', ...args], SLOW);
-  const removeDevice = (): Promise<unknown> => ctl.run(['dbus-send', '--system', '--print-reply', '--dest=org.bluez', '/org/bluez/hci0',
-    'org.bluez.Adapter1.RemoveDevice', `objpath:${DEVICE}`], SLOW);
-  const bluezInfo = async (): Promise<string | undefined> => {
-    const r = await ctl.run(['cat', `/var/lib/bluetooth/${guest.peripheral}/${OURS}/info`], SLOW);
-    return r.code === 0 ? r.stdout : undefined;
-  };
+  const btmgmt = (...args: string[]): Promise<string> => bz.bluez.btmgmt(...args);
+  const bluezInfo = (): Promise<string | undefined> => bz.bluez.info();
 
   beforeAll(async () => {
-    ({ guest, release } = await useBlueZGuest());
-    ctl = await GuestControl.open(guest.ctlSocket);
-    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'blewire-signed-bluez-'));
-    capture = path.join(tmp, 'signed-write-bluez.btsnoop');
-    await btmgmt('sc', 'on');
-    await btmgmt('bondable', 'on');
-    await removeDevice();
-    app = await ctl.spawn('signed-gatt-server', ['python3', '-c', SERVER]);
+    app = await bz.ctl.spawn('signed-gatt-server', ['python3', '-c', SERVER]);
     await app.expect(/REGISTERED/, SLOW);
-    agent = await ctl.spawn('signed-agent', ['python3', './simple-agent', '-c', 'NoInputNoOutput'], EXAMPLES);
+    agent = await bz.ctl.spawn('signed-agent', ['python3', './simple-agent', '-c', 'NoInputNoOutput'], EXAMPLES);
     await agent.expect(/Agent registered/, SLOW);
     agent.respond(/Authorize\? \(yes\/no\): /, 'yes\n');
-    const sock = await syncH4(guest.h4Socket);
-    const transport = new StreamTransport(sock, `unix:${guest.h4Socket}`);
+    const sock = await syncH4(bz.guest.h4Socket);
+    const transport = new StreamTransport(sock, `unix:${bz.guest.h4Socket}`);
     sock.resume();
-    adapter = await Adapter.open({ transport, capture, randomAddress: OURS, bonds: new FileBondStore(path.join(tmp, 'bonds')) });
+    adapter = await Adapter.open({ transport, capture: bz.capture, randomAddress: OURS, bonds: new FileBondStore(path.join(bz.tmp, 'bonds')) });
   }, 900_000);
 
   afterAll(async () => {
     if (conn?.connected) await conn.disconnect().catch(() => undefined);
     await adapter?.close().catch(() => undefined);
-    if (ctl) {
+    if (bz.ready) {
       // Leave BlueZ as other files expect it: no agent, no extra application, not bondable, no bond with us.
       await agent?.kill().catch(() => undefined);
       await app?.kill().catch(() => undefined);
       await btmgmt('bondable', 'off').catch(() => undefined);
-      await new Promise(r => setTimeout(r, 1000));
-      await removeDevice().catch(() => undefined);
-      ctl.close();
+      // Once bluetoothd shows our link gone (BlueZPeer.forget), not after a fixed 1 s.
+      await bz.bluez.forget().catch(() => undefined);
     }
-    await release();
-    keepCapturesAndClean(tmp, [capture]);
   });
 
   it('A: pairing with signing distributes our CSRK; bluetoothd stores it as its RemoteSignatureKey', async () => {
     for (let attempt = 1; ; attempt++) {
-      const ad = await adapter.find({ address: guest.peripheral, active: false, timeout: 30_000 });
+      const ad = await adapter.find({ address: bz.guest.peripheral, active: false, timeout: 30_000 });
       expect(ad, 'BlueZ is not advertising').toBeDefined();
       try {
         conn = await adapter.connect(ad!, { timeout: 20_000 });
@@ -117,14 +97,14 @@ describe('signed writes with BlueZ 5.66 as the GATT server (bluetoothd in the qe
       }
     }
     expect(await conn.pair({ signing: true, timeout: SLOW })).toMatchObject({ encrypted: true, bonded: true, secureConnections: true });
-    const smp = (await tsharkL2cap(capture)).filter(r => r.cid === 0x0006);
+    const smp = (await tsharkL2cap(bz.capture)).filter(r => r.cid === 0x0006);
     // Pairing Request (Vol 3, Part H, 3.5.1): initiator keys EncKey | SignKey | LinkKey (0x0d).
     expect(smp[0]).toMatchObject({ dir: 'tx', payload: '0103002910' + '0d0f' });
     // BlueZ's kernel takes our SignKey (initiator key distribution of its Pairing Response).
     const rsp = Buffer.from(smp[1]!.payload, 'hex');
     expect(rsp[0]).toBe(0x02);
     expect(rsp[5]! & 0x04).toBe(0x04);
-    const bond = (await adapter.bonds()).find(b => b.identity.address === guest.peripheral)!;
+    const bond = (await adapter.bonds()).find(b => b.identity.address === bz.guest.peripheral)!;
     expect(bond.localCsrk).toHaveLength(16);
     // Signing Information (3.6.6) carries it.
     expect(smp.filter(r => r.dir === 'tx').map(r => r.payload)).toContain(`0a${hex(bond.localCsrk)}`);
@@ -140,7 +120,7 @@ describe('signed writes with BlueZ 5.66 as the GATT server (bluetoothd in the qe
     const c = conn!;
     const chr = await c.characteristic(SVC, CHR, { timeout: SLOW });
     expect(chr.properties).toContain('authenticatedSignedWrites');
-    const bond = (await adapter.bonds()).find(b => b.identity.address === guest.peripheral)!;
+    const bond = (await adapter.bonds()).find(b => b.identity.address === bz.guest.peripheral)!;
     const seenBefore = app!.output;
     // conn.signedWrite() refuses an encrypted link (data signing is for unencrypted links); bluetoothd,
     // bonded, has its kernel ask for encryption on every new link, so the signed PDU goes over the GATT
@@ -158,14 +138,14 @@ describe('signed writes with BlueZ 5.66 as the GATT server (bluetoothd in the qe
 
   it('C: tshark decodes our Signed Write Command; its signature is SignCounter ‖ the MAC of our CSRK; no malformed frame', async () => {
     if (conn?.connected) await conn.disconnect();
-    const bond = (await adapter.bonds()).find(b => b.identity.address === guest.peripheral)!;
-    const signed = (await tsharkL2cap(capture)).filter(r => r.cid === 0x0004 && r.dir === 'tx' && r.payload.startsWith('d2'));
+    const bond = (await adapter.bonds()).find(b => b.identity.address === bz.guest.peripheral)!;
+    const signed = (await tsharkL2cap(bz.capture)).filter(r => r.cid === 0x0004 && r.dir === 'tx' && r.payload.startsWith('d2'));
     expect(signed).toHaveLength(1);
     const pdu = Buffer.from(signed[0]!.payload, 'hex');
     const handle = pdu.readUInt16LE(1);
     expect(pdu.subarray(3, 5)).toEqual(Buffer.from([0x51, 0x9e]));
     expect(hex(pdu.subarray(5))).toBe(hex(attSignature(bond.localCsrk!, Uint8Array.of(0xd2, handle & 0xff, handle >> 8), Uint8Array.of(0x51, 0x9e), 0)));
     expect(pdu.readUInt32LE(5)).toBe(0);
-    expect(await tsharkMalformed(capture)).toEqual([]);
+    expect(await tsharkMalformed(bz.capture)).toEqual([]);
   }, 60_000);
 });

@@ -22,7 +22,6 @@
  * Guest test: run under `flock /tmp/blewire-guest.lock`.
  */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -32,9 +31,9 @@ import { HciStatusError } from '../../src/errors.js';
 import { attSignature } from '../../src/gatt/procedures.js';
 import { FileBondStore } from '../../src/smp/bonds.js';
 import { StreamTransport } from '../../src/transport/stream.js';
-import { syncH4, useBlueZGuest, keepCapturesAndClean, type BlueZGuestInfo } from './helpers/bluez-guest.js';
-import { BlueZPeer } from './helpers/bluez-peer.js';
-import { GuestControl, type GuestProgram } from './helpers/guest-control.js';
+import { syncH4 } from './helpers/bluez-guest.js';
+import { useBlueZSession } from './helpers/bluez-session.js';
+import type { GuestProgram } from './helpers/guest-control.js';
 import { eventually } from './helpers/progress.js';
 import { tsharkL2cap, tsharkMalformed } from './helpers/tshark.js';
 
@@ -48,51 +47,36 @@ const hex = (b: Uint8Array | undefined): string => Buffer.from(b ?? []).toString
 
 
 describe('bluetoothd 5.66 signs a Write Command with its CSRK; our GATT server verifies it', () => {
-  let guest: BlueZGuestInfo;
-  let release: () => Promise<void> = async () => undefined;
-  let ctl: GuestControl;
+  const bz = useBlueZSession('signed-write-from-bluez', { ours: OURS, slow: SLOW, clean: true });
   let adapter: Adapter;
-  let tmp: string;
-  let capture: string;
   let agent: GuestProgram | undefined;
   let restarted = false;
   const writes: Array<{ value: string; signed: boolean }> = [];
 
-  const DEVICE = `/org/bluez/hci0/dev_${OURS.replace(/:/g, '_')}`;
-  const btmgmt = (...args: string[]): Promise<string> => ctl.ok(['btmgmt', '--index', '0', ...args], SLOW);
-  const removeDevice = (): Promise<unknown> => ctl.run(['dbus-send', '--system', '--print-reply', '--dest=org.bluez', '/org/bluez/hci0',
-    'org.bluez.Adapter1.RemoveDevice', `objpath:${DEVICE}`], SLOW);
-  const infoPath = (): string => `/var/lib/bluetooth/${guest.peripheral}/${OURS}/info`;
-  let bluez: BlueZPeer;
+  const btmgmt = (...args: string[]): Promise<string> => bz.bluez.btmgmt(...args);
+  const removeDevice = (): Promise<unknown> => bz.bluez.removeDevice();
+  const infoPath = (): string => `/var/lib/bluetooth/${bz.guest.peripheral}/${OURS}/info`;
   /** BlueZ's info file for us once it holds an LTK group and its own CSRK (or what it holds after 30 s). */
-  const filedKeys = (): Promise<string> => eventually(async () => (await bluez.info()) ?? '',
+  const filedKeys = (): Promise<string> => eventually(async () => (await bz.bluez.info()) ?? '',
     i => /\[(LongTermKey|PeripheralLongTermKey|SlaveLongTermKey)\]/.test(i) && /\[LocalSignatureKey\]/.test(i));
   const ops = async (op: string, ...rest: string[]): Promise<Record<string, unknown>> => {
-    const r = await ctl.run(['python3', '-c', OPS, op, OURS, ...rest], 150_000);
+    const r = await bz.ctl.run(['python3', '-c', OPS, op, OURS, ...rest], 150_000);
     const line = r.stdout.trim().split('\n').pop() ?? '';
     const out = JSON.parse(line) as Record<string, unknown>;
     if (out.error) throw new Error(`bluetoothd ${op}: ${String(out.error)}\n${r.stderr}`);
     return out;
   };
   /** bluetoothd (and the example applications, which register with it) started again as init.sh does. */
-  const restartBluetoothd = (withExamples: boolean): Promise<void> => ctl.restartBluetoothd(withExamples);
+  const restartBluetoothd = (withExamples: boolean): Promise<void> => bz.ctl.restartBluetoothd(withExamples);
 
   beforeAll(async () => {
-    ({ guest, release } = await useBlueZGuest());
-    ctl = await GuestControl.open(guest.ctlSocket);
-    bluez = new BlueZPeer(ctl, guest, OURS, SLOW);
-    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'blewire-signed-from-bluez-'));
-    capture = path.join(tmp, 'signed-write-from-bluez.btsnoop');
-    await btmgmt('sc', 'on');
-    await btmgmt('bondable', 'on');
-    await removeDevice();
-    agent = await ctl.spawn('signed-agent', ['python3', './simple-agent', '-c', 'NoInputNoOutput'], EXAMPLES);
+    agent = await bz.ctl.spawn('signed-agent', ['python3', './simple-agent', '-c', 'NoInputNoOutput'], EXAMPLES);
     await agent.expect(/Agent registered/, SLOW);
     agent.respond(/Authorize\? \(yes\/no\): /, 'yes\n');
-    const sock = await syncH4(guest.h4Socket);
-    const transport = new StreamTransport(sock, `unix:${guest.h4Socket}`);
+    const sock = await syncH4(bz.guest.h4Socket);
+    const transport = new StreamTransport(sock, `unix:${bz.guest.h4Socket}`);
     sock.resume();
-    adapter = await Adapter.open({ transport, capture, randomAddress: OURS, bonds: new FileBondStore(path.join(tmp, 'bonds')) });
+    adapter = await Adapter.open({ transport, capture: bz.capture, randomAddress: OURS, bonds: new FileBondStore(path.join(bz.tmp, 'bonds')) });
     await adapter.serve([{ uuid: SVC, characteristics: [
       { uuid: CHR, properties: ['read', 'writeWithoutResponse', 'authenticatedSignedWrites'], value: Uint8Array.of(0),
         onWrite: (value: Uint8Array, w: { signed?: boolean }) => { writes.push({ value: hex(value), signed: w.signed === true }); } },
@@ -101,22 +85,19 @@ describe('bluetoothd 5.66 signs a Write Command with its CSRK; our GATT server v
 
   afterAll(async () => {
     await adapter?.close().catch(() => undefined);
-    if (ctl) {
+    if (bz.ready) {
       await agent?.kill().catch(() => undefined);
       await btmgmt('bondable', 'off').catch(() => undefined);
       await removeDevice().catch(() => undefined);
       // The last test restores the guest; if it did not run, do it here.
       if (restarted) await restartBluetoothd(true).catch(e => console.log(`signed-write-from-bluez: restoring the guest failed: ${(e as Error).message}`));
-      ctl.close();
     }
-    await release();
-    keepCapturesAndClean(tmp, [capture]);
   });
 
   it('pairing with signing: BlueZ distributes its CSRK (our bond peerCsrk = its LocalSignatureKey)', async () => {
     let conn: Connection | undefined;
     for (let attempt = 1; ; attempt++) {
-      const ad = await adapter.find({ address: guest.peripheral, active: false, timeout: 30_000 });
+      const ad = await adapter.find({ address: bz.guest.peripheral, active: false, timeout: 30_000 });
       expect(ad, 'BlueZ is not advertising').toBeDefined();
       try {
         conn = await adapter.connect(ad!, { timeout: 20_000 });
@@ -126,7 +107,7 @@ describe('bluetoothd 5.66 signs a Write Command with its CSRK; our GATT server v
       }
     }
     expect(await conn.pair({ signing: true, timeout: SLOW })).toMatchObject({ encrypted: true, bonded: true });
-    const bond = (await adapter.bonds()).find(b => b.identity.address === guest.peripheral)!;
+    const bond = (await adapter.bonds()).find(b => b.identity.address === bz.guest.peripheral)!;
     expect(bond.peerCsrk).toHaveLength(16);
     // bluetoothd files the keys from the kernel's key events on its own time (a fixed 1.5 s wait before).
     const info = await filedKeys();
@@ -137,9 +118,9 @@ describe('bluetoothd 5.66 signs a Write Command with its CSRK; our GATT server v
 
   it('without its LTK, bluetoothd (restarted) connects to us unencrypted and WriteValue "command" sends 0xD2 signed with its CSRK; our server verifies it and onWrite gets it signed', async () => {
     // bluetoothd done with the link and its keys filed, so nothing rewrites the file after the strip.
-    await bluez.disconnected();
+    await bz.bluez.disconnected();
     await filedKeys();
-    const stripped = await bluez.stripLtks();
+    const stripped = await bz.bluez.stripLtks();
     expect(stripped).not.toMatch(/LongTermKey/);
     expect(stripped).toMatch(/\[LocalSignatureKey\]/);
     restarted = true;
@@ -153,8 +134,8 @@ describe('bluetoothd 5.66 signs a Write Command with its CSRK; our GATT server v
     await ops('write-command', CHR, '539e');
     // WriteValue returns once bluetoothd has sent it: wait for it to reach our server (a fixed 1 s before).
     await eventually(() => writes, w => w.some(x => x.value === '539e'));
-    const bond = (await adapter.bonds()).find(b => b.identity.address === guest.peripheral)!;
-    const signed = (await tsharkL2cap(capture)).filter(r => r.cid === 0x0004 && r.dir === 'rx' && r.payload.startsWith('d2'));
+    const bond = (await adapter.bonds()).find(b => b.identity.address === bz.guest.peripheral)!;
+    const signed = (await tsharkL2cap(bz.capture)).filter(r => r.cid === 0x0004 && r.dir === 'rx' && r.payload.startsWith('d2'));
     expect(signed.length, 'bluetoothd sent no Signed Write Command').toBeGreaterThan(0);
     const pdu = Buffer.from(signed.at(-1)!.payload, 'hex');
     const handle = pdu.readUInt16LE(1);
@@ -166,7 +147,7 @@ describe('bluetoothd 5.66 signs a Write Command with its CSRK; our GATT server v
     console.log(`signed-write-from-bluez: bluetoothd's 0xD2 on handle 0x${handle.toString(16)}, SignCounter ${counter}, verified and applied`);
     await ops('disconnect').catch(() => undefined);
     await set.stop().catch(() => undefined);
-    expect(await tsharkMalformed(capture)).toEqual([]);
+    expect(await tsharkMalformed(bz.capture)).toEqual([]);
   }, 300_000);
 
   it('the guest is as other files expect it: bluetoothd again with the example GATT server and advertisement registered, no bond with us', async () => {
@@ -175,8 +156,8 @@ describe('bluetoothd 5.66 signs a Write Command with its CSRK; our GATT server v
     await removeDevice();
     await restartBluetoothd(true);
     restarted = false;
-    expect(await ctl.run(['test', '-e', infoPath()], SLOW)).toMatchObject({ code: 1 });
-    const ad = await adapter.find({ address: guest.peripheral, active: false, timeout: 30_000 });
+    expect(await bz.ctl.run(['test', '-e', infoPath()], SLOW)).toMatchObject({ code: 1 });
+    const ad = await adapter.find({ address: bz.guest.peripheral, active: false, timeout: 30_000 });
     expect(ad, 'BlueZ advertises again').toBeDefined();
   }, 300_000);
 });

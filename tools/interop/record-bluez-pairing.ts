@@ -87,38 +87,8 @@ import { GuestControl, type GuestProgram } from '../../test/interop/helpers/gues
 const SIGNED_APP = fs.readFileSync(fileURLToPath(new URL('../../test/interop/helpers/signed-gatt-server.py', import.meta.url)), 'utf8');
 const SIGNED_APP_CHR = '5167ed01-7b1e-4c0d-9a5e-2f1e0d9c8b00';
 const OPS = fs.readFileSync(fileURLToPath(new URL('../../test/interop/helpers/bluez-central-ops.py', import.meta.url)), 'utf8');
-/**
- * bluetoothd's discovery for up to `secs`: whether it reports `identity` (RSSI on that device: its kernel
- * resolved an advertiser's RPA with the IRK it holds, mgmt Device Found carries the identity) and whether
- * a device object appeared for `rpa` (it would if the RPA did not resolve). One JSON line.
- */
-const DISCOVER = `
-import dbus, json, sys, time
-bus = dbus.SystemBus()
-identity, rpa, secs = sys.argv[1].upper(), sys.argv[2].upper(), float(sys.argv[3])
-om = dbus.Interface(bus.get_object('org.bluez', '/'), 'org.freedesktop.DBus.ObjectManager')
-adapter = dbus.Interface(bus.get_object('org.bluez', '/org/bluez/hci0'), 'org.bluez.Adapter1')
-adapter.SetDiscoveryFilter({'Transport': dbus.String('le'), 'DuplicateData': dbus.Boolean(True)})
-adapter.StartDiscovery()
-out = {'identitySeen': False, 'rpaDevice': False}
-end = time.monotonic() + secs
-try:
-    while time.monotonic() < end and not out['identitySeen']:
-        for path, ifaces in om.GetManagedObjects().items():
-            d = ifaces.get('org.bluez.Device1')
-            if not d:
-                continue
-            a = str(d.get('Address', '')).upper()
-            if a == rpa:
-                out['rpaDevice'] = True
-            if a == identity and 'RSSI' in d:
-                out['identitySeen'] = True
-                out['paired'] = bool(d.get('Paired', False))
-        time.sleep(0.2)
-finally:
-    adapter.StopDiscovery()
-print(json.dumps(out))
-`;
+/** bluetoothd's discovery for up to `secs`: whether its kernel resolved our RPA to `identity` (one JSON line). */
+const DISCOVER = fs.readFileSync(fileURLToPath(new URL('../../test/interop/helpers/bluez-discover.py', import.meta.url)), 'utf8');
 /** BlueZ's example scripts in the guest image (simple-agent). */
 const EXAMPLES = '/opt/bluez-examples';
 /** BlueZ's address in the guest (btvirt's first controller, slot 0). */
