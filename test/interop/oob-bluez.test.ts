@@ -63,6 +63,8 @@ describe('LE Secure Connections OOB with BlueZ 5.66 as peripheral (btmgmt remote
     await bz.bluez.forget();
     await adapter.removeBond(bz.guest.peripheral).catch(() => false);
     conn = await connectWhenAdvertising(adapter, bz.guest.peripheral);
+    // bluetoothd's GATT client reads our database before we pair (BlueZPeer.servicesResolved).
+    await bz.bluez.servicesResolved();
     seen = [];
     conn.on('pairing', p => seen.push(p));
     return conn;

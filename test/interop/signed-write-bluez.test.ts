@@ -96,6 +96,8 @@ describe('signed writes with BlueZ 5.66 as the GATT server (bluetoothd in the qe
         if (!(e instanceof HciStatusError && e.status === 0x3e) || attempt >= 5) throw e;
       }
     }
+    // bluetoothd's GATT client reads our database before we pair (BlueZPeer.servicesResolved).
+    await bz.bluez.servicesResolved();
     expect(await conn.pair({ signing: true, timeout: SLOW })).toMatchObject({ encrypted: true, bonded: true, secureConnections: true });
     const smp = (await tsharkL2cap(bz.capture)).filter(r => r.cid === 0x0006);
     // Pairing Request (Vol 3, Part H, 3.5.1): initiator keys EncKey | SignKey | LinkKey (0x0d).
