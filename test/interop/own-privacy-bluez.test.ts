@@ -90,7 +90,9 @@ describe('blewire advertises with privacy; BlueZ 5.66 bonds with it and resolves
     if (bz.ready) {
       await bz.bluez.useAgent(undefined).catch(() => undefined);
       await bz.bluez.btmgmt('bondable', 'off').catch(() => undefined);
-      await new Promise(r => setTimeout(r, 1000));
+      // Once bluetoothd shows our link gone (BlueZPeer.disconnected), not after a fixed 1 s: removing a
+      // device whose socket the guest kernel is still tearing down can kill bluetoothd (BlueZPeer.forget).
+      await bz.bluez.disconnected().catch(() => undefined);
       await removeAll().catch(() => undefined);
     }
   });
