@@ -61,6 +61,16 @@ def wait_for(what, fn, timeout):
     raise RuntimeError('timed out waiting for ' + what)
 
 
+def wait_for_until(fn, deadline):
+    """fn()'s first truthy value before the monotonic deadline, else None."""
+    while time.monotonic() < deadline:
+        v = fn()
+        if v:
+            return v
+        time.sleep(0.1)
+    return None
+
+
 def device_path():
     for path, ifaces in objects().items():
         d = ifaces.get('org.bluez.Device1')
@@ -88,12 +98,27 @@ def connect():
     if not dev:
         adapter = dbus.Interface(bus.get_object(BLUEZ, ADAPTER), 'org.bluez.Adapter1')
         adapter.SetDiscoveryFilter({'Transport': dbus.String('le'), 'DuplicateData': dbus.Boolean(False)})
-        adapter.StartDiscovery()
+        # Started afresh every 3 s while the device is not found: btvirt sends its report once, right
+        # after the kernel's LE Set Scan Enable, and Linux 6.1 drops reports that come while its
+        # discovery is still starting; such a round stays deaf until the kernel ends it (10.24 s).
+        rounds = 0
+        end = time.monotonic() + 60
         try:
-            dev = wait_for('the advertisement of ' + address, device_path, 60)
+            while True:
+                if rounds:
+                    adapter.StopDiscovery()
+                adapter.StartDiscovery()
+                rounds += 1
+                dev = wait_for_until(device_path, min(end, time.monotonic() + 3))
+                if dev or time.monotonic() >= end:
+                    break
         finally:
-            adapter.StopDiscovery()
+            if rounds:
+                adapter.StopDiscovery()
+        if not dev:
+            raise RuntimeError('timed out waiting for the advertisement of %s (%d discoveries)' % (address, rounds))
         out['discovered'] = ms()
+        out['discoveries'] = rounds
     device = dbus.Interface(bus.get_object(BLUEZ, dev), 'org.bluez.Device1')
     if not bool(dev_prop(dev, 'Connected')):
         try:
