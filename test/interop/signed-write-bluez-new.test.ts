@@ -118,6 +118,9 @@ describe('signed writes accepted by bluetoothd >= 5.73 (the trixie guest)', () =
 
   it('A: pairing with signing; bluetoothd stores our CSRK as its RemoteSignatureKey; then its LTK is dropped and it restarts', async () => {
     conn = await connectWhenAdvertising(adapter, guest!.peripheral);
+    // bluetoothd's GATT client reads our database before we pair, else the pairing arms its reverse
+    // service discovery, which connects back to us after we leave (BlueZPeer.servicesResolved).
+    await bluez.servicesResolved();
     expect(await conn.pair({ signing: true, timeout: SLOW })).toMatchObject({ encrypted: true, bonded: true, secureConnections: true });
     const bond = await ourBondWith(adapter, guest!.peripheral);
     expect(bond.localCsrk).toHaveLength(16);
