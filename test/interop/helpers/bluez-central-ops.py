@@ -51,16 +51,6 @@ def objects():
     return dbus.Interface(bus.get_object(BLUEZ, '/'), OM).GetManagedObjects()
 
 
-def wait_for(what, fn, timeout):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        v = fn()
-        if v:
-            return v
-        time.sleep(0.1)
-    raise RuntimeError('timed out waiting for ' + what)
-
-
 def wait_for_until(fn, deadline):
     """fn()'s first truthy value before the monotonic deadline, else None."""
     while time.monotonic() < deadline:
@@ -69,6 +59,13 @@ def wait_for_until(fn, deadline):
             return v
         time.sleep(0.1)
     return None
+
+
+def wait_for(what, fn, timeout):
+    v = wait_for_until(fn, time.monotonic() + timeout)
+    if v:
+        return v
+    raise RuntimeError('timed out waiting for ' + what)
 
 
 def device_path():
