@@ -85,7 +85,8 @@ export interface AdvertisedData {
   readonly priorName: string | undefined;
   parsed: ParsedAd | undefined;
   data: Uint8Array | undefined;
-  scanResponse: Uint8Array | undefined;
+  /** The scan response's view; null: the copy has one, not viewed yet; undefined: it has none. */
+  scanResponse: Uint8Array | null | undefined;
 }
 
 /**
@@ -100,11 +101,13 @@ export interface AdvertisedData {
 class Shared implements AdvertisedData {
   parsed: ParsedAd | undefined = undefined;
   data: Uint8Array | undefined = undefined;
-  scanResponse: Uint8Array | undefined = undefined;
+  scanResponse: Uint8Array | null | undefined;
   constructor(
     readonly chunk: Uint8Array, readonly at: number, readonly identity: PeerIdentity | undefined,
     public address: string | undefined, readonly priorName: string | undefined,
-  ) {}
+  ) {
+    this.scanResponse = scanResponseLengthOf(chunk, at) === NO_SCAN_RSP ? undefined : null;
+  }
 }
 /**
  * A changed copy starts from the device's previous one: the same address string (the same device),
@@ -122,6 +125,30 @@ function sameReads(n: Shared, was: AdvertisedData): Shared {
 }
 class Time implements ReportTime {
   constructor(readonly ms: number) {}
+}
+/**
+ * What an Advertisement's getters make on first access, out of line (below): each getter is then
+ * small enough (V8 inlines a function of up to 27 bytecodes whatever its budget) to be inlined into
+ * the application's callback. With the work inline, the getters that read everything (address,
+ * addressType, data, scanResponse, parsed fields) came to more bytecode than TurboFan inlines into
+ * one function (920), so four of them stayed calls in a callback that reads every field (issue 14).
+ */
+function addressOf(c: AdvertisedData): string {
+  return (c.address = addressString(c.chunk, c.at + H_ADDRESS));
+}
+function dataOf(c: AdvertisedData): Uint8Array {
+  const at = c.at + HEADER;
+  return (c.data = c.chunk.subarray(at, at + dataLengthOf(c.chunk, c.at)));
+}
+function scanResponseOf(c: AdvertisedData): Uint8Array {
+  const at = c.at + HEADER + dataLengthOf(c.chunk, c.at);
+  return (c.scanResponse = c.chunk.subarray(at, at + scanResponseLengthOf(c.chunk, c.at)));
+}
+/** The extended header's TX power (undefined: absent or 127, not available). */
+function headerTxPower(c: AdvertisedData): number | undefined {
+  if ((c.chunk[c.at + H_EXT]! & 1) === 0) return undefined;
+  const h = (c.chunk[c.at + H_TX]! << 24) >> 24;
+  return h !== 127 ? h : undefined;
 }
 /** The parse of a copy's data followed by its scan response: one run, parsed in place, kept. */
 function parseShared(c: AdvertisedData): ParsedAd {
@@ -172,24 +199,21 @@ export class Advertisement {
   get rssi(): number { return ((this.bits >>> RSSI_SHIFT) << 24) >> 24; }
   get address(): string {
     const c = this.shared;
-    return c.address ?? (c.address = addressString(c.chunk, c.at + H_ADDRESS));
+    return c.address ?? addressOf(c);
   }
-  get addressType(): AddressType { return TYPE_NAMES[this.shared.chunk[this.shared.at + H_TYPE]!]!; }
+  get addressType(): AddressType {
+    const c = this.shared;
+    return TYPE_NAMES[c.chunk[c.at]!]!; // H_TYPE is 0: the header's first octet
+  }
   /** Advertising data (AD structures). */
   get data(): Uint8Array {
     const c = this.shared;
-    if (c.data !== undefined) return c.data;
-    const at = c.at + HEADER;
-    return (c.data = c.chunk.subarray(at, at + dataLengthOf(c.chunk, c.at)));
+    return c.data ?? dataOf(c);
   }
   /** Scan response data merged from the device's last SCAN_RSP, if any. */
   get scanResponse(): Uint8Array | undefined {
-    const c = this.shared;
-    const n = scanResponseLengthOf(c.chunk, c.at);
-    if (n === NO_SCAN_RSP) return undefined;
-    if (c.scanResponse !== undefined) return c.scanResponse;
-    const at = c.at + HEADER + dataLengthOf(c.chunk, c.at);
-    return (c.scanResponse = c.chunk.subarray(at, at + n));
+    const s = this.shared.scanResponse;
+    return s !== null ? s : scanResponseOf(this.shared);
   }
   get connectable(): boolean { return (this.bits & CONNECTABLE) !== 0; }
   get scannable(): boolean { return (this.bits & SCANNABLE) !== 0; }
@@ -212,8 +236,8 @@ export class Advertisement {
   /** The parsed AD of advertising data followed by scan response data (the merged view). */
   get parsed(): ParsedAd {
     // Small enough to inline into the getters below: the parse is made once, by parseShared().
-    const p = this.shared.parsed;
-    return p !== undefined ? p : parseShared(this.shared);
+    const c = this.shared;
+    return c.parsed ?? parseShared(c);
   }
 
   get name(): string | undefined { return this.parsed.name; }
@@ -222,11 +246,7 @@ export class Advertisement {
   get manufacturerData(): ReadonlyMap<number, Uint8Array> { return this.parsed.manufacturerData; }
   get txPower(): number | undefined {
     const ad = this.parsed.txPower;
-    if (ad !== undefined) return ad;
-    const c = this.shared;
-    if ((c.chunk[c.at + H_EXT]! & 1) === 0) return undefined;
-    const h = (c.chunk[c.at + H_TX]! << 24) >> 24;
-    return h !== 127 ? h : undefined;
+    return ad !== undefined ? ad : headerTxPower(this.shared);
   }
   get flags(): number | undefined { return this.parsed.flags; }
   get appearance(): number | undefined { return this.parsed.appearance; }
