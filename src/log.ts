@@ -1,4 +1,4 @@
-import createDebug from 'debug';
+import { createDebug } from './platform/debug.js';
 
 /** Per-layer loggers (`DEBUG=blewire:*`, or `blewire:hci`, `blewire:att`, …). */
 export const log = {

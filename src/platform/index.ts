@@ -5,6 +5,7 @@
  * it). Each module is one small concern with a documented shape:
  *
  *   events.ts          EventEmitter (node:events)
+ *   debug.ts           createDebug, the debug package loaded with require() (node:module)
  *   async-context.ts   createAsyncContext(): a value that follows async calls (node:async_hooks)
  *   timers.ts          macrotask(fn) (setImmediate)
  *   env.ts             envVar(name) (process.env, absent elsewhere)

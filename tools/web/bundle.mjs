@@ -15,7 +15,7 @@ const SRC = join(ROOT, 'src');
 const arg = process.argv.indexOf('--outfile');
 const outfile = arg > 0 ? resolve(process.argv[arg + 1]) : join(ROOT, 'dist/browser/web-bluetooth.js');
 
-const SWAPPED = new Set(['events', 'async-context', 'timers', 'crypto', 'files', 'terminal', 'chromium']);
+const SWAPPED = new Set(['debug', 'events', 'async-context', 'timers', 'crypto', 'files', 'terminal', 'chromium']);
 
 /** Redirects imports of the seam's Node modules (from anywhere in src/ but the browser folder itself). */
 const browserSeam = {
