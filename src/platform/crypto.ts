@@ -10,12 +10,21 @@
  */
 import { ArgumentError } from '../errors.js';
 import { cmacDouble as dbl } from './cmac-subkey.js';
-import { createCipheriv, createECDH, randomBytes as nodeRandomBytes } from 'node:crypto';
+import type * as NodeCrypto from 'node:crypto';
+
+/**
+ * node:crypto, loaded on first use (issue 14, the import's footprint): Node's crypto module and the
+ * OpenSSL bindings behind it added 1.9 MiB to the RSS of a process that imports it, and an application
+ * that only scans or reads GATT never calls these. `process.getBuiltinModule` (Node 20.16+) loads a
+ * built-in synchronously, so the functions below keep their synchronous signatures.
+ */
+let nodeCrypto: typeof NodeCrypto | undefined;
+const crypto = (): typeof NodeCrypto => (nodeCrypto ??= process.getBuiltinModule('node:crypto'));
 
 /** AES-128 of one 16-octet block under a 16-octet key (FIPS 197), ECB, no padding. */
 export function aes128(key: Uint8Array, block: Uint8Array): Uint8Array {
   if (key.length !== 16 || block.length !== 16) throw new ArgumentError('aes128 takes a 16-octet key and a 16-octet block');
-  const c = createCipheriv('aes-128-ecb', key, null);
+  const c = crypto().createCipheriv('aes-128-ecb', key, null);
   c.setAutoPadding(false);
   const out = c.update(block);
   c.final();
@@ -30,7 +39,7 @@ export function aes128(key: Uint8Array, block: Uint8Array): Uint8Array {
  */
 export function aes128Encryptor(key: Uint8Array): (block: Uint8Array) => Uint8Array {
   if (key.length !== 16) throw new ArgumentError('aes128Encryptor takes a 16-octet key');
-  const c = createCipheriv('aes-128-ecb', key, null);
+  const c = crypto().createCipheriv('aes-128-ecb', key, null);
   c.setAutoPadding(false);
   return block => {
     if (block.length !== 16) throw new ArgumentError('aes128 encrypts 16-octet blocks');
@@ -62,7 +71,7 @@ export function aesCmac(key: Uint8Array, message: Uint8Array): Uint8Array {
     const k2 = dbl(k1);
     for (let i = 0; i < 16; i++) m[last + i]! ^= k2[i]!;
   }
-  const c = createCipheriv('aes-128-cbc', key, ZERO16);
+  const c = crypto().createCipheriv('aes-128-cbc', key, ZERO16);
   c.setAutoPadding(false);
   const out = c.update(m);
   c.final();
@@ -71,7 +80,7 @@ export function aesCmac(key: Uint8Array, message: Uint8Array): Uint8Array {
 
 /** `n` octets from the operating system's CSPRNG. */
 export function randomBytes(n: number): Uint8Array {
-  const b = nodeRandomBytes(n);
+  const b = crypto().randomBytes(n);
   return new Uint8Array(b.buffer, b.byteOffset, n);
 }
 
@@ -109,7 +118,7 @@ export function p256IsValidPublicKey(x: Uint8Array, y: Uint8Array): boolean {
 }
 
 function fromEcdh(privateKey: Uint8Array): P256KeyPair {
-  const e = createECDH('prime256v1');
+  const e = crypto().createECDH('prime256v1');
   e.setPrivateKey(privateKey);
   const pub = e.getPublicKey(); // 0x04 || X || Y
   return {
@@ -121,7 +130,7 @@ function fromEcdh(privateKey: Uint8Array): P256KeyPair {
 
 /** A fresh P-256 key pair from the OS CSPRNG. */
 export function p256Generate(): P256KeyPair {
-  const e = createECDH('prime256v1');
+  const e = crypto().createECDH('prime256v1');
   e.generateKeys();
   const priv = e.getPrivateKey();
   const d = new Uint8Array(32);
@@ -143,7 +152,7 @@ export function p256FromPrivateKey(privateKey: Uint8Array): P256KeyPair {
  */
 export function p256Ecdh(privateKey: Uint8Array, x: Uint8Array, y: Uint8Array): Uint8Array {
   if (!p256IsValidPublicKey(x, y)) throw new ArgumentError('the public key is not a point of P-256');
-  const e = createECDH('prime256v1');
+  const e = crypto().createECDH('prime256v1');
   e.setPrivateKey(privateKey);
   const pub = new Uint8Array(65);
   pub[0] = 0x04;

@@ -21,8 +21,9 @@
 import { constants, type Stats } from 'node:fs';
 import { chmod, lstat, mkdir, open, readdir, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { FileError } from '../errors.js';
+// randomBytes from the seam's crypto.ts, which loads node:crypto on first use, not at import (issue 14).
+import { randomBytes } from './crypto.js';
 
 export { FileError };
 
@@ -200,7 +201,7 @@ export async function removeStaleTempFiles(path: string, now = Date.now()): Prom
 }
 
 function tempName(path: string): string {
-  return join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}${TEMP_SUFFIX}`);
+  return join(dirname(path), `.${basename(path)}.${process.pid}.${Buffer.from(randomBytes(6)).toString('hex')}${TEMP_SUFFIX}`);
 }
 
 function processAlive(pid: number): boolean {

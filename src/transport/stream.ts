@@ -1,4 +1,4 @@
-import { connect, type Socket } from 'node:net';
+import type { NetConnectOpts, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { TransportError } from '../errors.js';
 import { log } from '../log.js';
@@ -75,6 +75,13 @@ export class StreamTransport implements HciTransport {
     this.slot.close(error);
   }
 }
+
+/**
+ * node:net's connect, loaded when a socket transport is opened rather than when blewire is imported
+ * (issue 14: the net module added 1.5 MiB to the RSS of a process that imports it, and the user
+ * channel, serial and WebSocket transports do not use it).
+ */
+const connect = (options: NetConnectOpts): Socket => process.getBuiltinModule('node:net').connect(options);
 
 function connected(socket: Socket, description: string): Promise<StreamTransport> {
   return new Promise((resolve, reject) => {

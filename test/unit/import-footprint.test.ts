@@ -91,12 +91,17 @@ test('import "blewire" evaluates none of the simulator, replay, Web Bluetooth, g
 // with `import createDebug from 'debug'` and +8.9 MiB with require() (platform/debug.ts; `npm run
 // bench -- rss`, blewire-import). So at import time the entry reaches Node's built-ins and nothing
 // else by `import`: a package it needs then is require()d (createRequire), which does not scan.
-test('import "blewire" imports no package but Node built-ins (a CommonJS package is require()d)', () => {
+test('import "blewire" imports no package but Node built-ins (a CommonJS package is require()d), and not node:crypto or node:net', () => {
   const seen = closure(resolve(SRC, 'index.ts'));
   const packages = [...seen.keys()].flatMap(f => loadTimeImports(f, undefined, true)
     .filter(spec => !spec.startsWith('node:'))
     .map(spec => `${chain(seen, f)} imports ${spec}`));
   expect(packages).toEqual([]);
+  // Of the built-ins, not the two a scanner or a GATT client never calls: node:crypto (+1.9 MiB RSS
+  // alone: the Security Manager's primitives, platform/crypto.ts, load it on first use) and node:net
+  // (+1.5 MiB: the unix and TCP transports, transport/stream.ts, load it when they connect).
+  const builtins = new Set([...seen.keys()].flatMap(f => loadTimeImports(f, undefined, true)));
+  expect([...builtins].filter(b => b === 'node:crypto' || b === 'node:net')).toEqual([]);
   // The loggers are still debug's, loaded through the platform seam.
   expect([...seen.keys()].map(f => relative(SRC, f))).toContain('platform/debug.ts');
 });
