@@ -32,18 +32,15 @@
  * next to the suite's shared BlueZ 5.66 guest and stops it at the end.
  */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Adapter } from '../../src/api/adapter.js';
 import type { GattCharacteristic } from '../../src/gatt/model.js';
 import type { Connection } from '../../src/api/connection.js';
 import { attSignature } from '../../src/gatt/procedures.js';
-import { FileBondStore } from '../../src/smp/bonds.js';
-import { startBlueZGuest, keepCapturesAndClean, type BlueZGuest } from './helpers/bluez-guest.js';
-import { BlueZPeer, connectWhenAdvertising, EXAMPLES, openBridgedAdapter, ourBondWith } from './helpers/bluez-peer.js';
-import { GuestControl, type GuestProgram } from './helpers/guest-control.js';
+import { connectWhenAdvertising, ourBondWith } from './helpers/bluez-peer.js';
+import { useBlueZSession } from './helpers/bluez-session.js';
+import type { GuestProgram } from './helpers/guest-control.js';
 import { eventually } from './helpers/progress.js';
 import { tsharkL2cap, tsharkMalformed } from './helpers/tshark.js';
 
@@ -58,13 +55,9 @@ const FIRST_SIGNING_BLUEZ = [5, 73];
 const hex = (b: Uint8Array | undefined): string => Buffer.from(b ?? []).toString('hex');
 
 describe('signed writes accepted by bluetoothd >= 5.73 (the trixie guest)', () => {
-  let guest: BlueZGuest | undefined;
-  let ctl: GuestControl;
-  let bluez: BlueZPeer;
+  // A private boot of the trixie image; BlueZ as the pairing files expect it (sc on, bondable).
+  const bz = useBlueZSession('signed-write-bluez-new', { ours: OURS, slow: SLOW, clean: true, suite: 'trixie' });
   let adapter: Adapter;
-  let tmp: string;
-  let capture: string;
-  let agent: GuestProgram | undefined;
   let app: GuestProgram | undefined;
   let conn: Connection | undefined;
   let chr: GattCharacteristic;
@@ -74,7 +67,7 @@ describe('signed writes accepted by bluetoothd >= 5.73 (the trixie guest)', () =
   const started = Date.now();
 
   const spawnApp = async (): Promise<GuestProgram> => {
-    const p = await ctl.spawn(`signed-gatt-server-${Date.now()}`, ['python3', '-c', SERVER]);
+    const p = await bz.ctl.spawn(`signed-gatt-server-${Date.now()}`, ['python3', '-c', SERVER]);
     await p.expect(/REGISTERED/, SLOW);
     return p;
   };
@@ -83,28 +76,15 @@ describe('signed writes accepted by bluetoothd >= 5.73 (the trixie guest)', () =
   const readValue = async (): Promise<string> => hex(await chr.read({ timeout: SLOW }));
 
   beforeAll(async () => {
-    guest = await startBlueZGuest({ suite: 'trixie' });
-    ctl = await GuestControl.open(guest.ctlSocket);
-    version = (await ctl.ok(['/usr/libexec/bluetooth/bluetoothd', '--version'], SLOW)).trim();
-    console.log(`signed-write-bluez-new: bluetoothd ${version} (guest READY after ${guest.readySeconds} s)`);
-    bluez = new BlueZPeer(ctl, guest, OURS, SLOW);
-    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'blewire-signed-bluez-new-'));
-    capture = path.join(tmp, 'signed-write-bluez-new.btsnoop');
-    await bluez.btmgmt('sc', 'on');
-    await bluez.btmgmt('bondable', 'on');
-    agent = await ctl.spawn('signed-agent', ['python3', './simple-agent', '-c', 'NoInputNoOutput'], EXAMPLES);
-    await agent.expect(/Agent registered/, SLOW);
-    agent.respond(/Authorize\? \(yes\/no\): /, 'yes\n');
+    version = (await bz.ctl.ok(['/usr/libexec/bluetooth/bluetoothd', '--version'], SLOW)).trim();
+    console.log(`signed-write-bluez-new: bluetoothd ${version} (guest READY after ${bz.guest.readySeconds} s)`);
+    await bz.bluez.useAgent('NoInputNoOutput');
     app = await spawnApp();
-    adapter = await openBridgedAdapter(guest, { capture, randomAddress: OURS, bonds: new FileBondStore(path.join(tmp, 'bonds')) });
+    adapter = await bz.openAdapter();
   }, 900_000);
 
   afterAll(async () => {
     if (conn?.connected) await conn.disconnect().catch(() => undefined);
-    await adapter?.close().catch(() => undefined);
-    ctl?.close();
-    await guest?.stop();
-    keepCapturesAndClean(tmp, [capture]);
     console.log(`signed-write-bluez-new: ${((Date.now() - started) / 1000).toFixed(1)} s with the guest's boot`);
   });
 
@@ -113,37 +93,37 @@ describe('signed writes accepted by bluetoothd >= 5.73 (the trixie guest)', () =
     expect(m, `bluetoothd --version said ${JSON.stringify(version)}`).not.toBeNull();
     const [major, minor] = [Number(m![1]), Number(m![2])];
     expect(major * 1000 + minor).toBeGreaterThanOrEqual(FIRST_SIGNING_BLUEZ[0]! * 1000 + FIRST_SIGNING_BLUEZ[1]!);
-    expect(guest!.peripheralName).toBe(`BlueZ ${version}`);
+    expect(bz.guest.peripheralName).toBe(`BlueZ ${version}`);
   });
 
   it('A: pairing with signing; bluetoothd stores our CSRK as its RemoteSignatureKey; then its LTK is dropped and it restarts', async () => {
-    conn = await connectWhenAdvertising(adapter, guest!.peripheral);
+    conn = await connectWhenAdvertising(adapter, bz.guest.peripheral);
     // bluetoothd's GATT client reads our database before we pair, else the pairing arms its reverse
     // service discovery, which connects back to us after we leave (BlueZPeer.servicesResolved).
-    await bluez.servicesResolved();
+    await bz.bluez.servicesResolved();
     expect(await conn.pair({ signing: true, timeout: SLOW })).toMatchObject({ encrypted: true, bonded: true, secureConnections: true });
-    const bond = await ourBondWith(adapter, guest!.peripheral);
+    const bond = await ourBondWith(adapter, bz.guest.peripheral);
     expect(bond.localCsrk).toHaveLength(16);
-    const smp = (await tsharkL2cap(capture)).filter(r => r.cid === 0x0006);
+    const smp = (await tsharkL2cap(bz.capture)).filter(r => r.cid === 0x0006);
     expect(smp.filter(r => r.dir === 'tx').map(r => r.payload)).toContain(`0a${hex(bond.localCsrk)}`);
-    const info = await eventually(async () => (await bluez.info()) ?? '', i => /\[RemoteSignatureKey\]/.test(i) && /LongTermKey\]/.test(i));
+    const info = await eventually(async () => (await bz.bluez.info()) ?? '', i => /\[RemoteSignatureKey\]/.test(i) && /LongTermKey\]/.test(i));
     const group = /\[RemoteSignatureKey\]\n([^[]*)/.exec(info)?.[1];
     expect(group, `BlueZ's info has no RemoteSignatureKey:\n${info}`).toContain(`Key=${hex(bond.localCsrk).toUpperCase()}\n`);
     expect(group).toContain('Counter=0\n');
     await conn.disconnect();
     conn = undefined;
-    await bluez.disconnected();
-    const stripped = await bluez.stripLtks();
+    await bz.bluez.disconnected();
+    const stripped = await bz.bluez.stripLtks();
     expect(stripped).not.toMatch(/LongTermKey/);
     expect(stripped).toMatch(/\[RemoteSignatureKey\]/);
     // bluetoothd again with the example advertisement (so that we find it) and our signing application.
     await app?.kill();
-    await ctl.restartBluetoothd(true);
+    await bz.ctl.restartBluetoothd(true);
     app = await spawnApp();
   }, 300_000);
 
   it('B: on an unencrypted link our Signed Write Command reaches the application and reads back', async () => {
-    conn = await connectWhenAdvertising(adapter, guest!.peripheral);
+    conn = await connectWhenAdvertising(adapter, bz.guest.peripheral);
     chr = await conn.characteristic(SVC, CHR, { timeout: SLOW });
     expect(chr.properties).toContain('authenticatedSignedWrites');
     expect(conn.security.encrypted).toBe(false);
@@ -157,13 +137,13 @@ describe('signed writes accepted by bluetoothd >= 5.73 (the trixie guest)', () =
     const pdu = await lastSignedWrite();
     expect(pdu.readUInt32LE(5)).toBe(0);
     first = { value: Uint8Array.of(0x5a, 0x01), signature: Uint8Array.from(pdu.subarray(5)) };
-    const info = await eventually(async () => (await bluez.info()) ?? '', i => /\[RemoteSignatureKey\]/.test(i));
+    const info = await eventually(async () => (await bz.bluez.info()) ?? '', i => /\[RemoteSignatureKey\]/.test(i));
     console.log(`signed-write-bluez-new: bluetoothd ${version} applied our 0xD2 (SignCounter 0) on handle 0x${chr.handle.toString(16)}; its RemoteSignatureKey now: ${/\[RemoteSignatureKey\]\n([^[]*)/.exec(info)?.[1]?.replace(/\n/g, ' ')}`);
   }, 300_000);
 
   it('C: one bit of the MAC flipped: dropped; correctly signed with the same SignCounter: applied', async () => {
     const c = conn!;
-    const bond = await ourBondWith(adapter, guest!.peripheral);
+    const bond = await ourBondWith(adapter, bz.guest.peripheral);
     const counter = bond.localSignCounter ?? 0;
     expect(counter).toBe(1);
     const value = Uint8Array.of(0x5a, 0xee);
@@ -176,7 +156,7 @@ describe('signed writes accepted by bluetoothd >= 5.73 (the trixie guest)', () =
     await c.signedWrite(chr.handle, Uint8Array.of(0x5a, 0x02));
     expect(await readValue()).toBe('5a02');
     expect(writesSince(from)).toEqual(['5a02']);
-    expect((await ourBondWith(adapter, guest!.peripheral)).localSignCounter).toBe(2);
+    expect((await ourBondWith(adapter, bz.guest.peripheral)).localSignCounter).toBe(2);
   }, 300_000);
 
   it('D: a replay of B\'s Signed Write Command (SignCounter 0, now below bluetoothd\'s) is dropped', async () => {
@@ -186,14 +166,14 @@ describe('signed writes accepted by bluetoothd >= 5.73 (the trixie guest)', () =
     expect(await readValue()).toBe('5a02');
     expect(writesSince(from)).toEqual([]);
     // bluetoothd stored the last SignCounter it accepted (device.c remote_counter, then store_device_info).
-    const info = await eventually(async () => (await bluez.info()) ?? '', i => /\[RemoteSignatureKey\]\n[^[]*Counter=1\n/.test(i));
+    const info = await eventually(async () => (await bz.bluez.info()) ?? '', i => /\[RemoteSignatureKey\]\n[^[]*Counter=1\n/.test(i));
     expect(/\[RemoteSignatureKey\]\n([^[]*)/.exec(info)?.[1]).toContain('Counter=1\n');
   }, 300_000);
 
   it('E: tshark decodes every 0xD2 of ours, none malformed; each is SignCounter ‖ the MAC of our CSRK, the flipped one off by one bit', async () => {
     if (conn?.connected) await conn.disconnect();
-    const bond = await ourBondWith(adapter, guest!.peripheral);
-    const signed = (await tsharkL2cap(capture)).filter(r => r.cid === 0x0004 && r.dir === 'tx' && r.payload.startsWith('d2'));
+    const bond = await ourBondWith(adapter, bz.guest.peripheral);
+    const signed = (await tsharkL2cap(bz.capture)).filter(r => r.cid === 0x0004 && r.dir === 'tx' && r.payload.startsWith('d2'));
     expect(signed.map(r => r.payload.slice(6, 10))).toEqual(['5a01', '5aee', '5a02', '5a01']);
     const macOk = signed.map(r => {
       const pdu = Buffer.from(r.payload, 'hex');
@@ -204,11 +184,11 @@ describe('signed writes accepted by bluetoothd >= 5.73 (the trixie guest)', () =
     });
     expect(macOk).toEqual([true, false, true, true]);
     expect(signed.map(r => Buffer.from(r.payload, 'hex').readUInt32LE(r.payload.length / 2 - 12))).toEqual([0, 1, 1, 0]);
-    expect(await tsharkMalformed(capture)).toEqual([]);
+    expect(await tsharkMalformed(bz.capture)).toEqual([]);
   }, 60_000);
 
   async function lastSignedWrite(): Promise<Buffer> {
-    const signed = (await tsharkL2cap(capture)).filter(r => r.cid === 0x0004 && r.dir === 'tx' && r.payload.startsWith('d2'));
+    const signed = (await tsharkL2cap(bz.capture)).filter(r => r.cid === 0x0004 && r.dir === 'tx' && r.payload.startsWith('d2'));
     expect(signed.length, 'no Signed Write Command of ours in the capture').toBeGreaterThan(0);
     return Buffer.from(signed.at(-1)!.payload, 'hex');
   }

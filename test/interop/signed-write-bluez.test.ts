@@ -25,16 +25,12 @@
  * Guest test: run under `flock /tmp/blewire-guest.lock`.
  */
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Adapter } from '../../src/api/adapter.js';
+import type { Adapter } from '../../src/api/adapter.js';
 import type { Connection } from '../../src/api/connection.js';
-import { HciStatusError } from '../../src/errors.js';
 import { attSignature } from '../../src/gatt/procedures.js';
-import { FileBondStore } from '../../src/smp/bonds.js';
-import { StreamTransport } from '../../src/transport/stream.js';
-import { syncH4 } from './helpers/bluez-guest.js';
+import { connectWhenAdvertising } from './helpers/bluez-peer.js';
 import { useBlueZSession } from './helpers/bluez-session.js';
 import type { GuestProgram } from './helpers/guest-control.js';
 import { eventually } from './helpers/progress.js';
@@ -45,57 +41,32 @@ const SVC = '5167ed00-7b1e-4c0d-9a5e-2f1e0d9c8b00';
 const CHR = '5167ed01-7b1e-4c0d-9a5e-2f1e0d9c8b00';
 /** Our static random address: BlueZ keeps its bond with us under it. */
 const OURS = 'C2:5A:11:22:33:77';
-const EXAMPLES = '/opt/bluez-examples';
 const SLOW = 60_000;
 const hex = (b: Uint8Array | undefined): string => Buffer.from(b ?? []).toString('hex');
 
 describe('signed writes with BlueZ 5.66 as the GATT server (bluetoothd in the qemu guest)', () => {
-  const bz = useBlueZSession('signed-write-bluez', { ours: OURS, slow: SLOW, clean: true });
+  const bz = useBlueZSession('signed-write-bluez', { ours: OURS, slow: SLOW, clean: true, restore: true });
   let adapter: Adapter;
-  let agent: GuestProgram | undefined;
   let app: GuestProgram | undefined;
   let conn: Connection | undefined;
 
-  const btmgmt = (...args: string[]): Promise<string> => bz.bluez.btmgmt(...args);
   const bluezInfo = (): Promise<string | undefined> => bz.bluez.info();
 
   beforeAll(async () => {
     app = await bz.ctl.spawn('signed-gatt-server', ['python3', '-c', SERVER]);
     await app.expect(/REGISTERED/, SLOW);
-    agent = await bz.ctl.spawn('signed-agent', ['python3', './simple-agent', '-c', 'NoInputNoOutput'], EXAMPLES);
-    await agent.expect(/Agent registered/, SLOW);
-    agent.respond(/Authorize\? \(yes\/no\): /, 'yes\n');
-    const sock = await syncH4(bz.guest.h4Socket);
-    const transport = new StreamTransport(sock, `unix:${bz.guest.h4Socket}`);
-    sock.resume();
-    adapter = await Adapter.open({ transport, capture: bz.capture, randomAddress: OURS, bonds: new FileBondStore(path.join(bz.tmp, 'bonds')) });
+    await bz.bluez.useAgent('NoInputNoOutput');
+    adapter = await bz.openAdapter();
   }, 900_000);
 
   afterAll(async () => {
     if (conn?.connected) await conn.disconnect().catch(() => undefined);
-    await adapter?.close().catch(() => undefined);
-    if (bz.ready) {
-      // Leave BlueZ as other files expect it: no agent, no extra application, not bondable, no bond with us.
-      await agent?.kill().catch(() => undefined);
-      await app?.kill().catch(() => undefined);
-      await btmgmt('bondable', 'off').catch(() => undefined);
-      // Once bluetoothd shows our link gone (BlueZPeer.forget), not after a fixed 1 s.
-      await bz.bluez.forget().catch(() => undefined);
-    }
+    // No extra application left; the session then puts BlueZ back (restore: no agent, not bondable, no bond with us).
+    await app?.kill().catch(() => undefined);
   });
 
   it('A: pairing with signing distributes our CSRK; bluetoothd stores it as its RemoteSignatureKey', async () => {
-    for (let attempt = 1; ; attempt++) {
-      const ad = await adapter.find({ address: bz.guest.peripheral, active: false, timeout: 30_000 });
-      expect(ad, 'BlueZ is not advertising').toBeDefined();
-      try {
-        conn = await adapter.connect(ad!, { timeout: 20_000 });
-        break;
-      } catch (e) {
-        // btvirt: 0x3E for a device between two advertisements
-        if (!(e instanceof HciStatusError && e.status === 0x3e) || attempt >= 5) throw e;
-      }
-    }
+    conn = await connectWhenAdvertising(adapter, bz.guest.peripheral);
     // bluetoothd's GATT client reads our database before we pair (BlueZPeer.servicesResolved).
     await bz.bluez.servicesResolved();
     expect(await conn.pair({ signing: true, timeout: SLOW })).toMatchObject({ encrypted: true, bonded: true, secureConnections: true });

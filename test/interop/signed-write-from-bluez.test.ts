@@ -21,27 +21,18 @@
  *
  * Guest test: run under `flock /tmp/blewire-guest.lock`.
  */
-import * as fs from 'node:fs';
-import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Adapter } from '../../src/api/adapter.js';
+import type { Adapter } from '../../src/api/adapter.js';
 import type { Connection } from '../../src/api/connection.js';
-import { HciStatusError } from '../../src/errors.js';
 import { attSignature } from '../../src/gatt/procedures.js';
-import { FileBondStore } from '../../src/smp/bonds.js';
-import { StreamTransport } from '../../src/transport/stream.js';
-import { syncH4 } from './helpers/bluez-guest.js';
+import { connectWhenAdvertising } from './helpers/bluez-peer.js';
 import { useBlueZSession } from './helpers/bluez-session.js';
-import type { GuestProgram } from './helpers/guest-control.js';
 import { eventually } from './helpers/progress.js';
 import { tsharkL2cap, tsharkMalformed } from './helpers/tshark.js';
 
-const OPS = fs.readFileSync(fileURLToPath(new URL('./helpers/bluez-central-ops.py', import.meta.url)), 'utf8');
 const SVC = '5167ee00-7b1e-4c0d-9a5e-2f1e0d9c8b00';
 const CHR = '5167ee01-7b1e-4c0d-9a5e-2f1e0d9c8b00';
 const OURS = 'C2:5A:11:22:33:78';
-const EXAMPLES = '/opt/bluez-examples';
 const SLOW = 60_000;
 const hex = (b: Uint8Array | undefined): string => Buffer.from(b ?? []).toString('hex');
 
@@ -49,34 +40,19 @@ const hex = (b: Uint8Array | undefined): string => Buffer.from(b ?? []).toString
 describe('bluetoothd 5.66 signs a Write Command with its CSRK; our GATT server verifies it', () => {
   const bz = useBlueZSession('signed-write-from-bluez', { ours: OURS, slow: SLOW, clean: true });
   let adapter: Adapter;
-  let agent: GuestProgram | undefined;
   let restarted = false;
   const writes: Array<{ value: string; signed: boolean }> = [];
 
-  const btmgmt = (...args: string[]): Promise<string> => bz.bluez.btmgmt(...args);
-  const removeDevice = (): Promise<unknown> => bz.bluez.removeDevice();
   const infoPath = (): string => `/var/lib/bluetooth/${bz.guest.peripheral}/${OURS}/info`;
   /** BlueZ's info file for us once it holds an LTK group and its own CSRK (or what it holds after 30 s). */
   const filedKeys = (): Promise<string> => eventually(async () => (await bz.bluez.info()) ?? '',
     i => /\[(LongTermKey|PeripheralLongTermKey|SlaveLongTermKey)\]/.test(i) && /\[LocalSignatureKey\]/.test(i));
-  const ops = async (op: string, ...rest: string[]): Promise<Record<string, unknown>> => {
-    const r = await bz.ctl.run(['python3', '-c', OPS, op, OURS, ...rest], 150_000);
-    const line = r.stdout.trim().split('\n').pop() ?? '';
-    const out = JSON.parse(line) as Record<string, unknown>;
-    if (out.error) throw new Error(`bluetoothd ${op}: ${String(out.error)}\n${r.stderr}`);
-    return out;
-  };
   /** bluetoothd (and the example applications, which register with it) started again as init.sh does. */
   const restartBluetoothd = (withExamples: boolean): Promise<void> => bz.ctl.restartBluetoothd(withExamples);
 
   beforeAll(async () => {
-    agent = await bz.ctl.spawn('signed-agent', ['python3', './simple-agent', '-c', 'NoInputNoOutput'], EXAMPLES);
-    await agent.expect(/Agent registered/, SLOW);
-    agent.respond(/Authorize\? \(yes\/no\): /, 'yes\n');
-    const sock = await syncH4(bz.guest.h4Socket);
-    const transport = new StreamTransport(sock, `unix:${bz.guest.h4Socket}`);
-    sock.resume();
-    adapter = await Adapter.open({ transport, capture: bz.capture, randomAddress: OURS, bonds: new FileBondStore(path.join(bz.tmp, 'bonds')) });
+    await bz.bluez.useAgent('NoInputNoOutput');
+    adapter = await bz.openAdapter();
     await adapter.serve([{ uuid: SVC, characteristics: [
       { uuid: CHR, properties: ['read', 'writeWithoutResponse', 'authenticatedSignedWrites'], value: Uint8Array.of(0),
         onWrite: (value: Uint8Array, w: { signed?: boolean }) => { writes.push({ value: hex(value), signed: w.signed === true }); } },
@@ -86,26 +62,14 @@ describe('bluetoothd 5.66 signs a Write Command with its CSRK; our GATT server v
   afterAll(async () => {
     await adapter?.close().catch(() => undefined);
     if (bz.ready) {
-      await agent?.kill().catch(() => undefined);
-      await btmgmt('bondable', 'off').catch(() => undefined);
-      await removeDevice().catch(() => undefined);
+      await bz.bluez.restore();
       // The last test restores the guest; if it did not run, do it here.
       if (restarted) await restartBluetoothd(true).catch(e => console.log(`signed-write-from-bluez: restoring the guest failed: ${(e as Error).message}`));
     }
   });
 
   it('pairing with signing: BlueZ distributes its CSRK (our bond peerCsrk = its LocalSignatureKey)', async () => {
-    let conn: Connection | undefined;
-    for (let attempt = 1; ; attempt++) {
-      const ad = await adapter.find({ address: bz.guest.peripheral, active: false, timeout: 30_000 });
-      expect(ad, 'BlueZ is not advertising').toBeDefined();
-      try {
-        conn = await adapter.connect(ad!, { timeout: 20_000 });
-        break;
-      } catch (e) {
-        if (!(e instanceof HciStatusError && e.status === 0x3e) || attempt >= 5) throw e;
-      }
-    }
+    const conn = await connectWhenAdvertising(adapter, bz.guest.peripheral);
     // bluetoothd's GATT client reads our database before we pair (BlueZPeer.servicesResolved).
     await bz.bluez.servicesResolved();
     expect(await conn.pair({ signing: true, timeout: SLOW })).toMatchObject({ encrypted: true, bonded: true });
@@ -129,11 +93,11 @@ describe('bluetoothd 5.66 signs a Write Command with its CSRK; our GATT server v
     await restartBluetoothd(false);
     const accepted = adapter.accept();
     const set = await adapter.advertise({ name: 'bw-signed', services: [SVC] });
-    await ops('connect');
+    await bz.bluez.centralOpOk('connect');
     const incoming = (await accepted.next()).value as Connection;
     await accepted.return!();
     expect(incoming.security.encrypted).toBe(false);
-    await ops('write-command', CHR, '539e');
+    await bz.bluez.centralOpOk('write-command', CHR, '539e');
     // WriteValue returns once bluetoothd has sent it: wait for it to reach our server (a fixed 1 s before).
     await eventually(() => writes, w => w.some(x => x.value === '539e'));
     const bond = (await adapter.bonds()).find(b => b.identity.address === bz.guest.peripheral)!;
@@ -147,15 +111,14 @@ describe('bluetoothd 5.66 signs a Write Command with its CSRK; our GATT server v
     expect(writes).toContainEqual({ value: '539e', signed: true });
     expect(bond.peerSignCounter).toBe(counter + 1); // the lowest it accepts next
     console.log(`signed-write-from-bluez: bluetoothd's 0xD2 on handle 0x${handle.toString(16)}, SignCounter ${counter}, verified and applied`);
-    await ops('disconnect').catch(() => undefined);
+    await bz.bluez.centralOpOk('disconnect').catch(() => undefined);
     await set.stop().catch(() => undefined);
     expect(await tsharkMalformed(bz.capture)).toEqual([]);
   }, 300_000);
 
   it('the guest is as other files expect it: bluetoothd again with the example GATT server and advertisement registered, no bond with us', async () => {
-    await agent?.kill().catch(() => undefined);
-    agent = undefined;
-    await removeDevice();
+    await bz.bluez.useAgent(undefined);
+    await bz.bluez.removeDevice();
     await restartBluetoothd(true);
     restarted = false;
     expect(await bz.ctl.run(['test', '-e', infoPath()], SLOW)).toMatchObject({ code: 1 });

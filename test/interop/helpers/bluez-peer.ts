@@ -3,6 +3,8 @@
  * that survives btvirt's 0x3E, bluetoothd driven over the guest's control line (btmgmt, D-Bus, its
  * simple-agent, its stored keys), and where a check starts in a capture.
  */
+import * as fs from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { Adapter, type AdapterOpenOptions } from '../../../src/api/adapter.js';
 import type { Connection } from '../../../src/api/connection.js';
 import { HciStatusError } from '../../../src/errors.js';
@@ -14,6 +16,12 @@ import { tshark, tsharkL2cap } from './tshark.js';
 
 /** The examples folder in the guest (simple-agent, example-gatt-server, example-advertisement). */
 export const EXAMPLES = '/opt/bluez-examples';
+
+/** bluez-central-ops.py: bluetoothd as the central over D-Bus, one operation per run (BlueZPeer.centralOp). */
+const CENTRAL_OPS = fs.readFileSync(fileURLToPath(new URL('./bluez-central-ops.py', import.meta.url)), 'utf8');
+
+/** What one bluez-central-ops.py operation printed last: its JSON result. */
+export interface CentralOpResult { ok?: boolean; error?: string; value?: string; paired?: boolean; ms?: number; [k: string]: unknown }
 
 /**
  * A python3 -c script for the guest: removes the LTK groups of the bluetoothd info file named by its
@@ -201,5 +209,40 @@ export class BlueZPeer {
     await program.expect(/Agent registered/, this.slow);
     this.agent = program;
     return { program, authorized: program.respond(/Authorize\? \(yes\/no\): /, 'yes\n') };
+  }
+
+  /**
+   * One bluetoothd operation as the central, on us, through bluez-central-ops.py (connect, read,
+   * write, write-command, disconnect, ...): its JSON result, which may carry an `error`; rejects when the
+   * script printed none.
+   */
+  async centralOp(op: string, ...args: string[]): Promise<CentralOpResult> {
+    const r = await this.ctl.run(['python3', '-c', CENTRAL_OPS, op, this.ours, ...args], 150_000);
+    const line = r.stdout.trim().split('\n').pop() ?? '';
+    try {
+      return JSON.parse(line) as CentralOpResult;
+    } catch {
+      throw new Error(`bluez-central-ops ${[op, ...args].join(' ')}: no JSON (exit ${r.code}):\n${r.stdout}\n${r.stderr}`);
+    }
+  }
+
+  /** centralOp, rejecting when bluetoothd reported an error. */
+  async centralOpOk(op: string, ...args: string[]): Promise<CentralOpResult> {
+    const r = await this.centralOp(op, ...args);
+    if (r.error) throw new Error(`bluetoothd ${[op, ...args].join(' ')}: ${r.error}`);
+    return r;
+  }
+
+  /**
+   * Leaves BlueZ as the next file expects it (as the guest's init.sh started it): no agent of ours,
+   * Secure Connections on, not bondable, and no device object or bond for us (forget: once bluetoothd
+   * has seen our link go). For an afterAll: every step is tried even when one before it failed, and it
+   * never rejects. Close our side of the link first.
+   */
+  async restore(): Promise<void> {
+    await this.useAgent(undefined).catch(() => undefined);
+    await this.btmgmt('sc', 'on').catch(() => undefined);
+    await this.btmgmt('bondable', 'off').catch(() => undefined);
+    await this.forget().catch(() => undefined);
   }
 }

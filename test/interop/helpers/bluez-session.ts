@@ -1,12 +1,16 @@
 /**
  * The prologue and epilogue every BlueZ-guest test file shared, for one describe block:
  * - beforeAll: the guest (useBlueZGuest: the suite's shared one, revived if bluetoothd died there, or a
- *   private boot), its control line, bluetoothd as seen from our address (BlueZPeer), a temporary
+ *   private boot; with `suite`, always a private boot of that image), its control line, bluetoothd as seen from our address (BlueZPeer), a temporary
  *   directory and the path of the file's capture in it; with `clean`, BlueZ set as the pairing files
  *   expect it (Secure Connections on, bondable, no device object or bond for our address);
+ * - openAdapter(): our Adapter on the bridged H4 socket at `ours`, recording to `capture`, its bonds in
+ *   `<tmp>/bonds`;
  * - afterAll, after the file's own afterAll hooks (vitest runs "after" hooks in reverse order, and this
- *   one is registered first): the control line closed, a private guest stopped, the captures kept
- *   (BLEWIRE_INTEROP_KEEP) and the directory removed.
+ *   one is registered first): the adapter openAdapter() gave closed; with `restore`, BlueZ put back as
+ *   the next file expects it (BlueZPeer.restore: no agent, SC on, not bondable, no bond with us); the
+ *   control line closed, a private guest stopped, the captures kept (BLEWIRE_INTEROP_KEEP) and the
+ *   directory removed.
  * Call it at the top of the describe block, before the file's own hooks; the fields throw if read
  * before its beforeAll has run (or after it failed), naming the field.
  */
@@ -14,8 +18,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
-import { keepCapturesAndClean, useBlueZGuest, type BlueZGuestInfo } from './bluez-guest.js';
-import { BlueZPeer } from './bluez-peer.js';
+import type { Adapter, AdapterOpenOptions } from '../../../src/api/adapter.js';
+import { FileBondStore } from '../../../src/smp/bonds.js';
+import { keepCapturesAndClean, startBlueZGuest, useBlueZGuest, type BlueZGuestInfo } from './bluez-guest.js';
+import { BlueZPeer, openBridgedAdapter } from './bluez-peer.js';
 import { GuestControl } from './guest-control.js';
 
 export interface BlueZSession {
@@ -29,6 +35,12 @@ export interface BlueZSession {
   readonly capture: string;
   /** Whether the beforeAll completed (an afterAll that talks to the guest checks this first). */
   readonly ready: boolean;
+  /**
+   * Our Adapter on the guest's bridged H4 socket (controller reset), at `ours` as its static random
+   * address, recording to `capture`, its bonds in `<tmp>/bonds`; `extra` adds options. The session's
+   * afterAll closes it (before `restore`).
+   */
+  openAdapter(extra?: Omit<AdapterOpenOptions, 'transport' | 'capture' | 'randomAddress' | 'bonds'>): Promise<Adapter>;
 }
 
 export interface BlueZSessionOptions {
@@ -38,8 +50,18 @@ export interface BlueZSessionOptions {
   slow?: number;
   /** Before the file's own beforeAll: `btmgmt sc on`, `bondable on`, RemoveDevice for us (default false). */
   clean?: boolean;
+  /**
+   * After the file's own afterAll hooks and the adapter closed: BlueZPeer.restore() (no agent of ours,
+   * SC on, not bondable, no bond with us), for the next file on the shared guest (default false).
+   */
+  restore?: boolean;
   /** More files in tmp to keep with BLEWIRE_INTEROP_KEEP (names relative to tmp). */
   keep?: string[];
+  /**
+   * A private guest of this image (startBlueZGuest's suite, e.g. 'trixie'), booted for this file and
+   * stopped after it, instead of the suite's shared BlueZ 5.66 guest (default: that one).
+   */
+  suite?: string;
 }
 
 /** Registers the hooks; `name` names the temporary directory and the capture (`<name>.btsnoop`). */
@@ -48,10 +70,17 @@ export function useBlueZSession(name: string, opts: BlueZSessionOptions): BlueZS
   let release: () => Promise<void> = async () => undefined;
   let tmp: string | undefined;
   let ctl: GuestControl | undefined;
+  const adapters: Adapter[] = [];
 
   beforeAll(async () => {
     let guest: BlueZGuestInfo;
-    ({ guest, release } = await useBlueZGuest());
+    if (opts.suite) {
+      const { stop, ...own } = await startBlueZGuest({ suite: opts.suite });
+      guest = own;
+      release = stop;
+    } else {
+      ({ guest, release } = await useBlueZGuest());
+    }
     ctl = await GuestControl.open(guest.ctlSocket);
     const bluez = new BlueZPeer(ctl, guest, opts.ours, opts.slow);
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), `blewire-${name}-`));
@@ -64,6 +93,8 @@ export function useBlueZSession(name: string, opts: BlueZSessionOptions): BlueZS
   }, 900_000);
 
   afterAll(async () => {
+    for (const a of adapters) await a.close().catch(() => undefined);
+    if (state && opts.restore) await state.bluez.restore();
     ctl?.close();
     await release();
     keepCapturesAndClean(tmp, tmp ? [path.join(tmp, `${name}.btsnoop`), ...(opts.keep ?? []).map(f => path.join(tmp!, f))] : []);
@@ -80,5 +111,12 @@ export function useBlueZSession(name: string, opts: BlueZSessionOptions): BlueZS
     get tmp() { return get('tmp'); },
     get capture() { return get('capture'); },
     get ready() { return state !== undefined; },
+    async openAdapter(extra = {}) {
+      const adapter = await openBridgedAdapter(get('guest'), {
+        ...extra, capture: get('capture'), randomAddress: opts.ours, bonds: new FileBondStore(path.join(get('tmp'), 'bonds')),
+      });
+      adapters.push(adapter);
+      return adapter;
+    },
   };
 }
