@@ -22,15 +22,13 @@
  *   D  tshark: no malformed frame
  * afterAll puts BlueZ back (no agent, SC on, not bondable, no bond).
  */
-import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Adapter } from '../../src/api/adapter.js';
 import type { Connection } from '../../src/api/connection.js';
 import { SmpError } from '../../src/errors.js';
 import type { PairingProgress } from '../../src/link/pairing.js';
-import { FileBondStore } from '../../src/smp/bonds.js';
 import { f4 } from '../../src/smp/crypto.js';
-import { connectWhenAdvertising, l2capFrom, lastFrame, openBridgedAdapter } from './helpers/bluez-peer.js';
+import { connectWhenAdvertising, l2capFrom, lastFrame } from './helpers/bluez-peer.js';
 import { useBlueZSession } from './helpers/bluez-session.js';
 import { Timings } from './helpers/timings.js';
 import { tsharkMalformed } from './helpers/tshark.js';
@@ -48,7 +46,7 @@ const fromHex = (s: string): Uint8Array => Uint8Array.from(Buffer.from(s, 'hex')
 const flip = (b: Uint8Array): Uint8Array => b.map((x, i) => (i === 5 ? x ^ 0x10 : x));
 
 describe('LE Secure Connections OOB with BlueZ 5.66 as peripheral (btmgmt remote-oob in the qemu guest)', () => {
-  const bz = useBlueZSession('oob-bluez', { ours: OURS, slow: SLOW, clean: true });
+  const bz = useBlueZSession('oob-bluez', { ours: OURS, slow: SLOW, clean: true, restore: true });
   let adapter: Adapter;
   let conn: Connection | undefined;
   let seen: PairingProgress[] = [];
@@ -73,17 +71,11 @@ describe('LE Secure Connections OOB with BlueZ 5.66 as peripheral (btmgmt remote
 
   beforeAll(async () => {
     await bz.bluez.useAgent('NoInputNoOutput');
-    adapter = await openBridgedAdapter(bz.guest, { capture: bz.capture, randomAddress: OURS, bonds: new FileBondStore(path.join(bz.tmp, 'bonds')) });
+    adapter = await bz.openAdapter();
   }, 900_000);
 
   afterAll(async () => {
     if (conn?.connected) await conn.disconnect().catch(() => undefined);
-    await adapter?.close().catch(() => undefined);
-    if (bz.ready) {
-      await bz.bluez.useAgent(undefined).catch(() => undefined);
-      await bz.bluez.btmgmt('bondable', 'off').catch(() => undefined);
-      await bz.bluez.forget().catch(() => undefined);
-    }
     console.log(['oob-bluez timings (wall; the guest is qemu TCG on a shared 2-core host):', ...timings.lines(),
       'oob-bluez figures:', ...figures.map(f => `  ${f}`)].join('\n'));
   });

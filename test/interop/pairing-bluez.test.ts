@@ -23,14 +23,13 @@
  *   J  btmgmt sc off, agent KeyboardDisplay: legacy Passkey Entry
  * afterAll puts BlueZ back (sc on, no agent, no bond), since other files share the guest.
  */
-import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Adapter } from '../../src/api/adapter.js';
 import type { Connection } from '../../src/api/connection.js';
 import { AttError, HciStatusError, SmpError } from '../../src/errors.js';
 import type { PairingProgress } from '../../src/link/pairing.js';
-import { FileBondStore, type Bond } from '../../src/smp/bonds.js';
-import { connectWhenAdvertising, l2capFrom, lastFrame, ltksSentSince, openBridgedAdapter, ourBondWith } from './helpers/bluez-peer.js';
+import type { Bond } from '../../src/smp/bonds.js';
+import { connectWhenAdvertising, l2capFrom, lastFrame, LTK_TYPE, ltksSentSince, ourBondWith } from './helpers/bluez-peer.js';
 import { useBlueZSession } from './helpers/bluez-session.js';
 import type { GuestProgram } from './helpers/guest-control.js';
 import { Timings } from './helpers/timings.js';
@@ -44,23 +43,14 @@ const OURS = 'C2:5A:11:22:33:44';
 /** The guest is qemu TCG: SMP with P-256 in its kernel, python agents and D-Bus take seconds. */
 const SLOW = 60_000;
 
-/**
- * What BlueZ writes as `Authenticated=` of a stored LTK: the key type of the management interface's
- * New Long Term Key event (BlueZ's doc/mgmt-api.txt): 0 unauthenticated legacy, 1 authenticated legacy,
- * 2 unauthenticated from P-256 (LE Secure Connections), 3 authenticated from P-256.
- */
-const LTK_TYPE = {
-  legacyUnauthenticated: /Authenticated=0\n/, legacyAuthenticated: /Authenticated=1\n/,
-  scUnauthenticated: /Authenticated=2\n/, scAuthenticated: /Authenticated=3\n/,
-} as const;
-
 const timings = new Timings();
 const figures: string[] = [];
 const hex = (b: Uint8Array | undefined): string => Buffer.from(b ?? []).toString('hex');
 
 describe('blewire pairs with BlueZ 5.66 (bluetoothd + simple-agent in the qemu guest)', () => {
-  // A clean BlueZ: SC on, bondable, no bond with our address left by an earlier run on this guest.
-  const bz = useBlueZSession('pairing-bluez', { ours: OURS, slow: SLOW, clean: true });
+  // A clean BlueZ: SC on, bondable, no bond with our address left by an earlier run on this guest; and
+  // afterwards as other files expect it (as init.sh started it): no agent, SC on, not bondable, no bond with us.
+  const bz = useBlueZSession('pairing-bluez', { ours: OURS, slow: SLOW, clean: true, restore: true });
   let adapter: Adapter;
   let conn: Connection | undefined;
   let agent: GuestProgram | undefined;
@@ -75,6 +65,11 @@ describe('blewire pairs with BlueZ 5.66 (bluetoothd + simple-agent in the qemu g
   const bluezForget = async (): Promise<void> => {
     if (conn?.connected) await conn.disconnect();
     await bz.bluez.forget();
+  };
+  /** A new pairing case: no link, no bond on either side. */
+  const startOver = async (): Promise<void> => {
+    await bluezForget();
+    await adapter.removeBond(bz.guest.peripheral);
   };
   /** Replaces BlueZ's agent with simple-agent at this IO capability (or none). */
   const useAgent = async (io: string | undefined): Promise<void> => {
@@ -111,19 +106,11 @@ describe('blewire pairs with BlueZ 5.66 (bluetoothd + simple-agent in the qemu g
   const encChar = async (c: Connection) => c.characteristic(TEST_SVC, TEST_ENC_CHR, { timeout: SLOW });
 
   beforeAll(async () => {
-    adapter = await openBridgedAdapter(bz.guest, { capture: bz.capture, randomAddress: OURS, bonds: new FileBondStore(path.join(bz.tmp, 'bonds')) });
+    adapter = await bz.openAdapter();
   }, 900_000);
 
   afterAll(async () => {
     if (conn?.connected) await conn.disconnect().catch(() => undefined);
-    await adapter?.close().catch(() => undefined);
-    if (bz.ready) {
-      // Leave BlueZ as other files expect it (as init.sh started it): no agent, SC on, not bondable, no bond with us.
-      await useAgent(undefined).catch(() => undefined);
-      await btmgmt('sc', 'on').catch(() => undefined);
-      await btmgmt('bondable', 'off').catch(() => undefined);
-      await bluezForget().catch(() => undefined);
-    }
     console.log(['pairing-bluez timings (wall; the guest is qemu TCG on a shared 2-core host):', ...timings.lines(),
       'pairing-bluez figures:', ...figures.map(f => `  ${f}`)].join('\n'));
   });
@@ -228,12 +215,9 @@ describe('blewire pairs with BlueZ 5.66 (bluetoothd + simple-agent in the qemu g
   });
 
   it('F: agent DisplayYesNo — Numeric Comparison, both sides show the same six digits; the secure characteristic reads', async () => {
-    if (conn?.connected) await conn.disconnect();
-    await bluezForget();
-    await adapter.removeBond(bz.guest.peripheral);
+    await startOver();
     await useAgent('DisplayYesNo');
     const c = await connect();
-    const a = agent!;
     let ours: number | undefined;
     let theirs: number | undefined;
     const before = await mark();
@@ -241,10 +225,7 @@ describe('blewire pairs with BlueZ 5.66 (bluetoothd + simple-agent in the qemu g
       io: 'displayYesNo', timeout: SLOW,
       onNumericComparison: async v => {
         ours = v;
-        const m = await a.expect(/RequestConfirmation \(\S+, (\d{6})\)/, SLOW);
-        theirs = Number(m[1]);
-        await a.expect(/Confirm passkey \(yes\/no\): /, SLOW);
-        await a.write(theirs === v ? 'yes\n' : 'no\n');
+        theirs = await bz.bluez.compareNumbers(v);
         return theirs === v;
       },
     }));
@@ -261,18 +242,14 @@ describe('blewire pairs with BlueZ 5.66 (bluetoothd + simple-agent in the qemu g
   });
 
   it('G: agent KeyboardDisplay, we keyboardOnly — BlueZ displays the passkey, we type it', async () => {
-    if (conn?.connected) await conn.disconnect();
-    await bluezForget();
-    await adapter.removeBond(bz.guest.peripheral);
+    await startOver();
     await useAgent('KeyboardDisplay');
     const c = await connect();
-    const a = agent!;
     let typed: number | undefined;
     const state = await timings.timed('SC Passkey Entry, BlueZ displays (20 rounds)', () => c.pair({
       io: 'keyboardOnly', timeout: SLOW,
       onPasskeyRequest: async () => {
-        const m = await a.expect(/DisplayPasskey \(\S+, (\d{6}) entered \d+\)/, SLOW);
-        typed = Number(m[1]);
+        typed = await bz.bluez.displayedPasskey();
         return typed;
       },
     }));
@@ -283,18 +260,15 @@ describe('blewire pairs with BlueZ 5.66 (bluetoothd + simple-agent in the qemu g
   });
 
   it('H: agent KeyboardDisplay, we displayOnly — we display the passkey, BlueZ\'s agent types it', async () => {
-    if (conn?.connected) await conn.disconnect();
-    await bluezForget();
-    await adapter.removeBond(bz.guest.peripheral);
+    await startOver();
     const c = await connect();
-    const a = agent!;
     let shown: number | undefined;
     let typing: Promise<void> = Promise.resolve();
     const state = await timings.timed('SC Passkey Entry, we display (20 rounds)', () => c.pair({
       io: 'displayOnly', timeout: SLOW,
       onPasskeyDisplay: n => {
         shown = n;
-        typing = a.expect(/Enter passkey: /, SLOW).then(() => a.write(`${String(n).padStart(6, '0')}\n`));
+        typing = bz.bluez.typePasskey(n);
       },
     }));
     await typing;
@@ -305,9 +279,7 @@ describe('blewire pairs with BlueZ 5.66 (bluetoothd + simple-agent in the qemu g
   });
 
   it('I: btmgmt sc off, agent NoInputNoOutput — legacy Just Works; the legacy bond (EDIV/Rand) re-encrypts a new link', async () => {
-    if (conn?.connected) await conn.disconnect();
-    await bluezForget();
-    await adapter.removeBond(bz.guest.peripheral);
+    await startOver();
     await btmgmt('sc', 'off');
     await useAgent('NoInputNoOutput');
     let c = await connect();
@@ -335,15 +307,12 @@ describe('blewire pairs with BlueZ 5.66 (bluetoothd + simple-agent in the qemu g
   });
 
   it('J: btmgmt sc off, agent KeyboardDisplay — legacy Passkey Entry, BlueZ displays, we type', async () => {
-    if (conn?.connected) await conn.disconnect();
-    await bluezForget();
-    await adapter.removeBond(bz.guest.peripheral);
+    await startOver();
     await useAgent('KeyboardDisplay');
     const c = await connect();
-    const a = agent!;
     const state = await timings.timed('legacy Passkey Entry, BlueZ displays', () => c.pair({
       io: 'keyboardOnly', timeout: SLOW,
-      onPasskeyRequest: async () => Number((await a.expect(/DisplayPasskey \(\S+, (\d{6}) entered \d+\)/, SLOW))[1]),
+      onPasskeyRequest: () => bz.bluez.displayedPasskey(),
     }));
     expect(state).toMatchObject({ level: 3, authenticated: true, secureConnections: false, bonded: true });
     expect(await expectBlueZHoldsOurKey()).toMatch(LTK_TYPE.legacyAuthenticated);

@@ -29,32 +29,24 @@
  *   H  tshark: zero malformed frames in the recording
  * afterAll puts BlueZ back (sc on, no agent, not bondable, no device) for the other files.
  */
-import * as fs from 'node:fs';
-import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Adapter } from '../../src/api/adapter.js';
 import type { Connection } from '../../src/api/connection.js';
 import type { GattServer } from '../../src/gatt/server/server.js';
 import type { PairingProgress } from '../../src/link/pairing.js';
-import { FileBondStore, type Bond } from '../../src/smp/bonds.js';
-import { connectWhenAdvertising, l2capFrom, lastFrame, ltksSentSince, openBridgedAdapter, ourBondWith } from './helpers/bluez-peer.js';
+import type { Bond } from '../../src/smp/bonds.js';
+import type { SmpLtk } from '../../src/smp/session.js';
+import { connectWhenAdvertising, l2capFrom, lastFrame, LTK_TYPE, ltksSentSince, ourBondWith, type CentralOpResult } from './helpers/bluez-peer.js';
 import { useBlueZSession } from './helpers/bluez-session.js';
-import type { GuestProgram } from './helpers/guest-control.js';
 import { Timings } from './helpers/timings.js';
 import { tshark, tsharkMalformed } from './helpers/tshark.js';
 
-const OPS = fs.readFileSync(fileURLToPath(new URL('./helpers/bluez-central-ops.py', import.meta.url)), 'utf8');
 /** Our static random address (Vol 6, Part B, 1.3.2.1): BlueZ keeps its bond with us under it. */
 const OURS = 'C3:5A:11:22:33:55';
 const SVC = '5ec00000-0b1e-4a1e-9c5e-7f3a2b1c0d00';
 const ENC = SVC.replace('5ec00000', '5ec00001');
 const AUTH = SVC.replace('5ec00000', '5ec00002');
 const SLOW = 90_000;
-const LTK_TYPE = {
-  legacyUnauthenticated: /Authenticated=0\n/, legacyAuthenticated: /Authenticated=1\n/,
-  scUnauthenticated: /Authenticated=2\n/, scAuthenticated: /Authenticated=3\n/,
-} as const;
 
 const timings = new Timings();
 const figures: string[] = [];
@@ -62,13 +54,11 @@ const hex = (b: Uint8Array | undefined): string => Buffer.from(b ?? []).toString
 const ascii = (s: string): string => Buffer.from(s, 'utf8').toString('hex');
 const le16 = (h: number): string => [h & 0xff, h >> 8].map(b => b.toString(16).padStart(2, '0')).join('');
 
-interface OpResult { ok?: boolean; error?: string; value?: string; paired?: boolean; ms: number; [k: string]: unknown }
-
 describe('blewire as peripheral, paired by BlueZ 5.66 as the central (bluetoothd + simple-agent in the qemu guest)', () => {
-  const bz = useBlueZSession('peripheral-pairing-bluez', { ours: OURS, slow: SLOW, clean: true });
+  // Afterwards BlueZ as the other files expect it (restore: sc on, no agent, not bondable, no device).
+  const bz = useBlueZSession('peripheral-pairing-bluez', { ours: OURS, slow: SLOW, clean: true, restore: true });
   let adapter: Adapter;
   let server: GattServer<Connection>;
-  let agent: GuestProgram | undefined;
   /** The latest incoming connection (BlueZ's link to us) and the pairing progress seen on it. */
   let conn: Connection | undefined;
   let seen: PairingProgress[] = [];
@@ -87,21 +77,8 @@ describe('blewire as peripheral, paired by BlueZ 5.66 as the central (bluetoothd
   let incoming = 0;
   const bluezInfo = (): Promise<string | undefined> => bz.bluez.info();
 
-  /** One bluetoothd operation through bluez-central-ops.py. */
-  const bluez = async (...args: string[]): Promise<OpResult> => {
-    const r = await bz.ctl.run(['python3', '-c', OPS, ...args.slice(0, 1), OURS, ...args.slice(1)], 150_000);
-    const line = r.stdout.trim().split('\n').pop() ?? '';
-    try {
-      return JSON.parse(line) as OpResult;
-    } catch {
-      throw new Error(`bluez-central-ops ${args.join(' ')}: no JSON (exit ${r.code}):\n${r.stdout}\n${r.stderr}`);
-    }
-  };
-  const bluezOk = async (...args: string[]): Promise<OpResult> => {
-    const r = await bluez(...args);
-    if (r.error) throw new Error(`bluetoothd ${args.join(' ')}: ${r.error}`);
-    return r;
-  };
+  /** One bluetoothd operation through bluez-central-ops.py; rejects on its error. */
+  const bluezOk = (op: string, ...args: string[]): Promise<CentralOpResult> => bz.bluez.centralOpOk(op, ...args);
 
   /** BlueZ drops the link and forgets us (BlueZPeer.forget: it waits for bluetoothd to see the link go). */
   const bluezForget = async (): Promise<void> => {
@@ -109,7 +86,12 @@ describe('blewire as peripheral, paired by BlueZ 5.66 as the central (bluetoothd
     await bz.bluez.forget();
   };
   const useAgent = async (io: string | undefined): Promise<void> => {
-    ({ program: agent } = await bz.bluez.useAgent(io));
+    await bz.bluez.useAgent(io);
+  };
+  /** A new pairing case: BlueZ forgets us, and we it. */
+  const startOver = async (): Promise<void> => {
+    await bluezForget();
+    expect(await adapter.removeBond(bz.guest.peripheral)).toBe(true);
   };
   const btmgmt = (...args: string[]): Promise<string> => bz.bluez.btmgmt(...args);
   const mark = (): Promise<number> => lastFrame(bz.capture);
@@ -123,7 +105,7 @@ describe('blewire as peripheral, paired by BlueZ 5.66 as the central (bluetoothd
   const handle = (uuid: string): number => server.handleOf(uuid);
 
   beforeAll(async () => {
-    adapter = await openBridgedAdapter(bz.guest, { capture: bz.capture, randomAddress: OURS, bonds: new FileBondStore(path.join(bz.tmp, 'bonds')) });
+    adapter = await bz.openAdapter();
     adapter.on('connection', c => {
       if (c.role !== 'peripheral') return;
       incoming++;
@@ -156,7 +138,7 @@ describe('blewire as peripheral, paired by BlueZ 5.66 as the central (bluetoothd
    * again, which sends the report while the discovery is finding. A found device connects at once, so a
    * link under way is not cut.
    */
-  const bluezConnect = async (): Promise<OpResult> => {
+  const bluezConnect = async (): Promise<CentralOpResult> => {
     const before = incoming;
     let done = false;
     const op = bluezOk('connect').finally(() => { done = true; });
@@ -173,13 +155,6 @@ describe('blewire as peripheral, paired by BlueZ 5.66 as the central (bluetoothd
 
   afterAll(async () => {
     if (conn?.connected) await conn.disconnect().catch(() => undefined);
-    if (bz.ready) {
-      await useAgent(undefined).catch(() => undefined);
-      await btmgmt('sc', 'on').catch(() => undefined);
-      await btmgmt('bondable', 'off').catch(() => undefined);
-      await bluezForget().catch(() => undefined);
-    }
-    await adapter?.close().catch(() => undefined);
     console.log(['peripheral-pairing-bluez timings (wall; the guest is qemu TCG on a shared 2-core host):', ...timings.lines(),
       'peripheral-pairing-bluez figures:', ...figures.map(f => `  ${f}`)].join('\n'));
   });
@@ -237,52 +212,56 @@ describe('blewire as peripheral, paired by BlueZ 5.66 as the central (bluetoothd
     expect((await l2capSince(before, 0x0004)).filter(p => p.dir === 'tx' && p.pdu.startsWith('01') && p.pdu.endsWith('0f'))).toEqual([]);
   });
 
-  it('C: the authenticated characteristic answers 0x05 on the Just Works link; bluetoothd pairs with MITM, its agent types the passkey we display', async () => {
-    await bluezForget();
-    expect(await adapter.removeBond(bz.guest.peripheral)).toBe(true);
+  /**
+   * The opening of C and F: from scratch (startOver), agent KeyboardDisplay, we displayOnly; bluetoothd
+   * connects and reads the authenticated characteristic, gets 0x05, pairs with MITM, and its agent types
+   * the passkey we display; the read then gives 'vault'. Resolves with the frame the case starts after
+   * and the passkey (six digits).
+   */
+  const bluezReadsWithOurPasskey = async (label: string): Promise<{ before: number; passkey: string }> => {
+    await startOver();
     await useAgent('KeyboardDisplay');
     let shown: number | undefined;
     let typing: Promise<void> = Promise.resolve();
-    const a = agent!;
     adapter.setPairingPolicy({ io: 'displayOnly', onPasskeyDisplay: n => {
       shown = n;
-      typing = a.expect(/Enter passkey: /, SLOW).then(() => a.write(`${String(n).padStart(6, '0')}\n`));
+      typing = bz.bluez.typePasskey(n);
     } });
     try {
       await bluezConnect();
       const before = await mark();
-      const r = await timings.timed('SC Passkey Entry on demand, we display (BlueZ ReadValue: 0x05, pair, read again)', () => bluezOk('read', AUTH));
+      const r = await timings.timed(label, () => bluezOk('read', AUTH));
       await typing;
       expect(shown).toBeDefined();
       expect(Buffer.from(r.value!, 'hex').toString()).toBe('vault');
-      expect(conn!.security).toEqual({ level: 4, encrypted: true, keySize: 16, authenticated: true, secureConnections: true, bonded: true });
-      expect(seen.find(p => p.stage === 'paired')).toMatchObject({ secureConnections: true, authenticated: true });
-      const att = await l2capSince(before, 0x0004);
-      expect(att).toContainEqual({ dir: 'tx', pdu: `010a${le16(handle(AUTH))}05` });
-      const smp = await l2capSince(before, 0x0006);
-      const req = smp.find(p => p.dir === 'rx' && p.pdu.startsWith('01'))!;
-      expect(Number.parseInt(req.pdu.slice(6, 8), 16) & 0x0d).toBe(0x0d); // Bonding | MITM | SC
-      expect(smp.find(p => p.dir === 'tx' && p.pdu.startsWith('02'))!.pdu.slice(0, 4)).toBe('0200'); // DisplayOnly
-      figures.push(`C: BlueZ Pairing Request ${req.pdu}; passkey ${String(shown).padStart(6, '0')}; SC Passkey Entry as responder (BlueZ's agent types), Pairing Request to paired: ${pairingMs()}`);
-      expect(await expectBlueZHoldsOurKey()).toMatch(LTK_TYPE.scAuthenticated);
+      return { before, passkey: String(shown).padStart(6, '0') };
     } finally {
       adapter.setPairingPolicy({});
     }
+  };
+
+  it('C: the authenticated characteristic answers 0x05 on the Just Works link; bluetoothd pairs with MITM, its agent types the passkey we display', async () => {
+    const { before, passkey } = await bluezReadsWithOurPasskey('SC Passkey Entry on demand, we display (BlueZ ReadValue: 0x05, pair, read again)');
+    expect(conn!.security).toEqual({ level: 4, encrypted: true, keySize: 16, authenticated: true, secureConnections: true, bonded: true });
+    expect(seen.find(p => p.stage === 'paired')).toMatchObject({ secureConnections: true, authenticated: true });
+    const att = await l2capSince(before, 0x0004);
+    expect(att).toContainEqual({ dir: 'tx', pdu: `010a${le16(handle(AUTH))}05` });
+    const smp = await l2capSince(before, 0x0006);
+    const req = smp.find(p => p.dir === 'rx' && p.pdu.startsWith('01'))!;
+    expect(Number.parseInt(req.pdu.slice(6, 8), 16) & 0x0d).toBe(0x0d); // Bonding | MITM | SC
+    expect(smp.find(p => p.dir === 'tx' && p.pdu.startsWith('02'))!.pdu.slice(0, 4)).toBe('0200'); // DisplayOnly
+    figures.push(`C: BlueZ Pairing Request ${req.pdu}; passkey ${passkey}; SC Passkey Entry as responder (BlueZ's agent types), Pairing Request to paired: ${pairingMs()}`);
+    expect(await expectBlueZHoldsOurKey()).toMatch(LTK_TYPE.scAuthenticated);
   });
 
   it('D: agent DisplayYesNo, we displayYesNo — Numeric Comparison on demand, both sides show the same six digits', async () => {
-    await bluezForget();
-    expect(await adapter.removeBond(bz.guest.peripheral)).toBe(true);
+    await startOver();
     await useAgent('DisplayYesNo');
-    const a = agent!;
     let ours: number | undefined;
     let theirs: number | undefined;
     adapter.setPairingPolicy({ io: 'displayYesNo', onNumericComparison: async v => {
       ours = v;
-      const m = await a.expect(/RequestConfirmation \(\S+, (\d{6})\)/, SLOW);
-      theirs = Number(m[1]);
-      await a.expect(/Confirm passkey \(yes\/no\): /, SLOW);
-      await a.write(theirs === v ? 'yes\n' : 'no\n');
+      theirs = await bz.bluez.compareNumbers(v);
       return theirs === v;
     } });
     try {
@@ -301,24 +280,28 @@ describe('blewire as peripheral, paired by BlueZ 5.66 as the central (bluetoothd
   });
 
   /**
-   * BlueZ's [LongTermKey] for us after a legacy pairing as central: the key we distributed, with our EDIV
-   * and Rand (bluetoothd writes Rand as a decimal of the 8 octets read little-endian).
+   * A legacy key group of BlueZ's info file for us (`LongTermKey`, or the `PeripheralLongTermKey` its
+   * kernel answers with as the peripheral; `SlaveLongTermKey` before 5.62) must hold `ltk`: its key, EDIV
+   * and Rand (bluetoothd writes Rand as a decimal of the 8 octets read little-endian). Returns the group.
    */
-  const expectBlueZHoldsOurLegacyKey = async (): Promise<string> => {
-    const info = await bluezInfo();
+  const expectKeyGroup = (info: string | undefined, group: 'LongTermKey' | 'PeripheralLongTermKey', ltk: SmpLtk): string => {
     expect(info, 'BlueZ has no bond with us').toBeDefined();
+    const names = group === 'LongTermKey' ? 'LongTermKey' : '(?:Peripheral|Slave)LongTermKey';
+    const found = new RegExp(`\\[${names}\\]\\n([^[]*)`).exec(info!)?.[1] ?? '';
+    expect(found.toUpperCase()).toContain(`KEY=${hex(ltk.key).toUpperCase()}`);
+    expect(found).toContain(`EDiv=${ltk.ediv}\n`);
+    expect(found).toContain(`Rand=${Buffer.from(ltk.rand).readBigUInt64LE(0)}\n`);
+    return found;
+  };
+  /** BlueZ's [LongTermKey] for us after a legacy pairing as central: the key we distributed, with our EDIV and Rand. */
+  const expectBlueZHoldsOurLegacyKey = async (): Promise<string> => {
     const ours = (await ourBond()).localLtk;
     expect(ours, 'we distributed no LTK').toBeDefined();
-    const group = /\[LongTermKey\]\n([^[]*)/.exec(info!)?.[1] ?? '';
-    expect(group.toUpperCase()).toContain(`KEY=${hex(ours!.key).toUpperCase()}`);
-    expect(group).toContain(`EDiv=${ours!.ediv}\n`);
-    expect(group).toContain(`Rand=${Buffer.from(ours!.rand).readBigUInt64LE(0)}\n`);
-    return group;
+    return expectKeyGroup(await bluezInfo(), 'LongTermKey', ours!);
   };
 
   it('E: btmgmt sc off — legacy Just Works as responder; BlueZ stores the LTK we distributed and re-encrypts a new link with it (EDIV/Rand)', async () => {
-    await bluezForget();
-    expect(await adapter.removeBond(bz.guest.peripheral)).toBe(true);
+    await startOver();
     await btmgmt('sc', 'off');
     await useAgent('NoInputNoOutput');
     await bluezConnect();
@@ -357,39 +340,17 @@ describe('blewire as peripheral, paired by BlueZ 5.66 as the central (bluetoothd
     const theirs = smp.filter(p => p.dir === 'rx' && /^0[67]/.test(p.pdu));
     expect(theirs.map(p => p.pdu)).toEqual([`06${hex(bond.ltk!.key)}`, `07${le16(bond.ltk!.ediv)}${hex(bond.ltk!.rand)}`]);
     expect(hex(bond.ltk!.key)).not.toBe(hex(bond.localLtk!.key));
-    const group = /\[(?:Peripheral|Slave)LongTermKey\]\n([^[]*)/.exec((await bluezInfo())!)?.[1] ?? '';
-    expect(group.toUpperCase()).toContain(`KEY=${hex(bond.ltk!.key).toUpperCase()}`);
-    expect(group).toContain(`EDiv=${bond.ltk!.ediv}\n`);
-    expect(group).toContain(`Rand=${Buffer.from(bond.ltk!.rand).readBigUInt64LE(0)}\n`);
+    expectKeyGroup(await bluezInfo(), 'PeripheralLongTermKey', bond.ltk!);
   });
 
   it('F: btmgmt sc off, agent KeyboardDisplay, we displayOnly — legacy Passkey Entry on demand, BlueZ\'s agent types the passkey we display', async () => {
-    await bluezForget();
-    expect(await adapter.removeBond(bz.guest.peripheral)).toBe(true);
-    await useAgent('KeyboardDisplay');
-    let shown: number | undefined;
-    let typing: Promise<void> = Promise.resolve();
-    const a = agent!;
-    adapter.setPairingPolicy({ io: 'displayOnly', onPasskeyDisplay: n => {
-      shown = n;
-      typing = a.expect(/Enter passkey: /, SLOW).then(() => a.write(`${String(n).padStart(6, '0')}\n`));
-    } });
-    try {
-      await bluezConnect();
-      const before = await mark();
-      const r = await timings.timed('legacy Passkey Entry on demand, we display (BlueZ ReadValue: 0x05, pair, read again)', () => bluezOk('read', AUTH));
-      await typing;
-      expect(shown).toBeDefined();
-      expect(Buffer.from(r.value!, 'hex').toString()).toBe('vault');
-      expect(conn!.security).toEqual({ level: 3, encrypted: true, keySize: 16, authenticated: true, secureConnections: false, bonded: true });
-      expect(seen.find(p => p.stage === 'paired')).toMatchObject({ method: 'passkeyResponderDisplays', secureConnections: false, authenticated: true });
-      const smp = await l2capSince(before, 0x0006);
-      expect(smp.find(p => p.dir === 'tx' && p.pdu.startsWith('02'))!.pdu.slice(0, 4)).toBe('0200'); // DisplayOnly
-      figures.push(`F: passkey ${String(shown).padStart(6, '0')}; legacy Passkey Entry as responder, Pairing Request to paired: ${pairingMs()}`);
-      expect(await expectBlueZHoldsOurLegacyKey()).toMatch(LTK_TYPE.legacyAuthenticated);
-    } finally {
-      adapter.setPairingPolicy({});
-    }
+    const { before, passkey } = await bluezReadsWithOurPasskey('legacy Passkey Entry on demand, we display (BlueZ ReadValue: 0x05, pair, read again)');
+    expect(conn!.security).toEqual({ level: 3, encrypted: true, keySize: 16, authenticated: true, secureConnections: false, bonded: true });
+    expect(seen.find(p => p.stage === 'paired')).toMatchObject({ method: 'passkeyResponderDisplays', secureConnections: false, authenticated: true });
+    const smp = await l2capSince(before, 0x0006);
+    expect(smp.find(p => p.dir === 'tx' && p.pdu.startsWith('02'))!.pdu.slice(0, 4)).toBe('0200'); // DisplayOnly
+    figures.push(`F: passkey ${passkey}; legacy Passkey Entry as responder, Pairing Request to paired: ${pairingMs()}`);
+    expect(await expectBlueZHoldsOurLegacyKey()).toMatch(LTK_TYPE.legacyAuthenticated);
   });
 
   it('G: the roles swap after the legacy pairing of F — we connect to BlueZ as central and encrypt with the LTK, EDIV and Rand BlueZ distributed', async () => {
@@ -398,9 +359,7 @@ describe('blewire as peripheral, paired by BlueZ 5.66 as the central (bluetoothd
     // Request, and btvirt's Encryption Change succeeds only when both hold the same key.
     const bond = await ourBond();
     expect(bond).toMatchObject({ secureConnections: false, authenticated: true });
-    const group = /\[(?:Peripheral|Slave)LongTermKey\]\n([^[]*)/.exec((await bluezInfo())!)?.[1] ?? '';
-    expect(group.toUpperCase()).toContain(`KEY=${hex(bond.ltk!.key).toUpperCase()}`);
-    expect(group).toMatch(LTK_TYPE.legacyAuthenticated);
+    expect(expectKeyGroup(await bluezInfo(), 'PeripheralLongTermKey', bond.ltk!)).toMatch(LTK_TYPE.legacyAuthenticated);
     if (conn?.connected) await bluezOk('disconnect');
     const before = await mark();
     const out = await connectWhenAdvertising(adapter, bz.guest.peripheral);

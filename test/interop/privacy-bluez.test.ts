@@ -10,13 +10,11 @@
  *
  * Guest test: run under `flock /tmp/blewire-guest.lock`.
  */
-import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Adapter } from '../../src/api/adapter.js';
 import type { Connection } from '../../src/api/connection.js';
 import { isResolvablePrivateAddress, rpaMatchesIrk } from '../../src/gap/privacy.js';
-import { FileBondStore } from '../../src/smp/bonds.js';
-import { lastFrame, openBridgedAdapter, retryOn0x3E } from './helpers/bluez-peer.js';
+import { lastFrame, retryOn0x3E } from './helpers/bluez-peer.js';
 import { useBlueZSession } from './helpers/bluez-session.js';
 import { tsharkL2cap, tsharkMalformed } from './helpers/tshark.js';
 
@@ -26,7 +24,7 @@ const ADV_NAME = 'TestAdvertisement'; // example-advertisement's LocalName
 const SLOW = 60_000;
 
 describe('BlueZ 5.66 with privacy on: blewire bonds with it under an RPA and knows it again after its RPA changes', () => {
-  const bz = useBlueZSession('privacy-bluez', { ours: OURS, slow: SLOW, clean: true });
+  const bz = useBlueZSession('privacy-bluez', { ours: OURS, slow: SLOW, clean: true, restore: true });
   let adapter: Adapter;
   let conn: Connection | undefined;
   let firstRpa = '';
@@ -41,21 +39,14 @@ describe('BlueZ 5.66 with privacy on: blewire bonds with it under an RPA and kno
   beforeAll(async () => {
     await powerCycle(['privacy', 'on']);
     await bz.bluez.useAgent('NoInputNoOutput');
-    adapter = await openBridgedAdapter(bz.guest, { capture: bz.capture, randomAddress: OURS, bonds: new FileBondStore(path.join(bz.tmp, 'bonds')) });
+    adapter = await bz.openAdapter();
   }, 900_000);
 
   afterAll(async () => {
     if (conn?.connected) await conn.disconnect().catch(() => undefined);
-    await adapter?.close().catch(() => undefined);
-    if (bz.ready) {
-      // Leave BlueZ as other files expect it: privacy off, not bondable, no agent, no bond with us.
-      await bz.bluez.useAgent(undefined).catch(() => undefined);
-      await powerCycle(['privacy', 'off']).catch(() => undefined);
-      await btmgmt('bondable', 'off').catch(() => undefined);
-      // Once bluetoothd shows our link gone (not after a fixed 1 s): removing a device whose socket the
-      // guest kernel is still tearing down can kill bluetoothd (see BlueZPeer.forget).
-      await bz.bluez.forget().catch(() => undefined);
-    }
+    // Leave BlueZ as other files expect it: privacy off here; the session's restore then takes our
+    // agent, bondable and bond with us away (BlueZPeer.restore).
+    if (bz.ready) await powerCycle(['privacy', 'off']).catch(() => undefined);
   });
 
   it('BlueZ advertises from an RPA, not its identity; bonding gives us its IRK and identity, and that IRK makes the RPA it used', async () => {

@@ -24,6 +24,16 @@ const CENTRAL_OPS = fs.readFileSync(fileURLToPath(new URL('./bluez-central-ops.p
 export interface CentralOpResult { ok?: boolean; error?: string; value?: string; paired?: boolean; ms?: number; [k: string]: unknown }
 
 /**
+ * What BlueZ writes as `Authenticated=` of a stored LTK: the key type of the management interface's
+ * New Long Term Key event (BlueZ's doc/mgmt-api.txt): 0 unauthenticated legacy, 1 authenticated legacy,
+ * 2 unauthenticated from P-256 (LE Secure Connections), 3 authenticated from P-256.
+ */
+export const LTK_TYPE = {
+  legacyUnauthenticated: /Authenticated=0\n/, legacyAuthenticated: /Authenticated=1\n/,
+  scUnauthenticated: /Authenticated=2\n/, scAuthenticated: /Authenticated=3\n/,
+} as const;
+
+/**
  * A python3 -c script for the guest: removes the LTK groups of the bluetoothd info file named by its
  * argument, keeps everything else (the signature keys), prints the result. A bluetoothd restarted on
  * that file holds CSRKs and no LTK for the peer, so it does not encrypt the next link (src/device.c
@@ -209,6 +219,35 @@ export class BlueZPeer {
     await program.expect(/Agent registered/, this.slow);
     this.agent = program;
     return { program, authorized: program.respond(/Authorize\? \(yes\/no\): /, 'yes\n') };
+  }
+
+  private currentAgent(): GuestProgram {
+    if (!this.agent) throw new Error('BlueZ has no agent of ours (BlueZPeer.useAgent first)');
+    return this.agent;
+  }
+
+  /** The passkey BlueZ's agent displays for the pairing under way (simple-agent's DisplayPasskey line). */
+  async displayedPasskey(): Promise<number> {
+    return Number((await this.currentAgent().expect(/DisplayPasskey \(\S+, (\d{6}) entered \d+\)/, this.slow))[1]);
+  }
+
+  /** BlueZ's agent types `passkey` once bluetoothd asks it for one (simple-agent's "Enter passkey: "). */
+  async typePasskey(passkey: number): Promise<void> {
+    const a = this.currentAgent();
+    await a.expect(/Enter passkey: /, this.slow);
+    await a.write(`${String(passkey).padStart(6, '0')}\n`);
+  }
+
+  /**
+   * Numeric Comparison on BlueZ's side: its agent's number (RequestConfirmation), answered yes when it is
+   * `ours` and no otherwise; resolves to its number.
+   */
+  async compareNumbers(ours: number): Promise<number> {
+    const a = this.currentAgent();
+    const theirs = Number((await a.expect(/RequestConfirmation \(\S+, (\d{6})\)/, this.slow))[1]);
+    await a.expect(/Confirm passkey \(yes\/no\): /, this.slow);
+    await a.write(theirs === ours ? 'yes\n' : 'no\n');
+    return theirs;
   }
 
   /**
