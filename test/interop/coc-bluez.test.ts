@@ -58,7 +58,6 @@ const OURS = 'C2:5A:11:22:33:55';
 /** The guest is qemu TCG on a shared host: the kernel and l2test take seconds. */
 const SLOW = 60_000;
 const ECRED_PEER = fileURLToPath(new URL('./helpers/ecred-peer.py', import.meta.url));
-const CENTRAL_OPS = fs.readFileSync(fileURLToPath(new URL('./helpers/bluez-central-ops.py', import.meta.url)), 'utf8');
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 /** A recognisable SDU: octet i is (i * 7 + seed) & 0xff. */
@@ -171,6 +170,29 @@ describe('L2CAP credit-based channels with the Linux kernel (BlueZ 5.66 l2test i
     console.log(['coc-bluez figures:', ...figures.map(f => `  ${f}`)].join('\n'));
   });
 
+  /**
+   * Sends `sdus` on `ch` to an l2test that dumps what it reads (`l2`): more K-frames than the
+   * `kernelCredits` it gave us, so we wait for its Flow Control Credit Indications (4.24). l2test prints
+   * "Received N bytes" per SDU it read (its dump of an empty SDU: nothing, so none is sent). We close the
+   * channel; l2test logs the end (`end`) and its dump holds exactly these SDUs. Resolves with the
+   * number of K-frames sent.
+   */
+  const sendPastTheCredits = async (ch: CreditChannel, sdus: Uint8Array[], kernelCredits: number,
+    l2: { p: GuestProgram; dump: string }, end: RegExp): Promise<number> => {
+    for (const sdu of sdus) await send(ch, sdu);
+    for (const sdu of sdus) await l2.p.expect(new RegExp(`Received ${sdu.length} bytes`), SLOW);
+    const frames = sdus.reduce((k, sdu) => k + Math.ceil((sdu.length + 2) / ch.peerMps), 0);
+    expect(ch.stats.framesSent).toBe(frames);
+    expect(frames).toBeGreaterThan(kernelCredits);
+    expect(ch.stats.creditsReceived).toBeGreaterThanOrEqual(frames - kernelCredits);
+    expect(ch.stats.creditStalls).toBeGreaterThan(0);
+    await ch.close();
+    expect(ch.closedError).toMatchObject({ by: 'local' });
+    await l2.p.expect(end, SLOW);
+    expect(await dumped(l2.dump)).toEqual(sdus.map(hex));
+    return frames;
+  };
+
   it('blewire opens a channel to l2test -d: SDUs up to 1000 octets, larger than the kernel\'s MPS, arrive octet for octet; the kernel\'s credits run out and come back; we disconnect', async () => {
     const c = await connect();
     const { p, dump } = await l2test(['-d', '-V', 'le_public', '-P', '129', '-I', '1000']);
@@ -187,20 +209,8 @@ describe('L2CAP credit-based channels with the Linux kernel (BlueZ 5.66 l2test i
     // (No empty SDU: l2test's dump loop takes a read of 0 octets for the end of the stream.)
     const sizes = [1, 23, mps - 2, mps - 1, mps, 2 * mps + 5, 1000, 777, 1000, 1000, 1000];
     const sdus = sizes.map((n, i) => pattern(n, i));
-    for (const sdu of sdus) await send(ch, sdu);
-    // l2test prints "Received N bytes" per SDU it read (its dump of an empty SDU: nothing).
-    for (const n of sizes) await p.expect(new RegExp(`Received ${n} bytes`), SLOW);
-    const frames = sizes.reduce((k, n) => k + Math.ceil((n + 2) / mps), 0);
-    expect(ch.stats.framesSent).toBe(frames);
-    // More K-frames than the kernel's initial credits: we waited for its Flow Control Credit Indications.
-    expect(frames).toBeGreaterThan(kernelCredits);
-    expect(ch.stats.creditsReceived).toBeGreaterThanOrEqual(frames - kernelCredits);
-    expect(ch.stats.creditStalls).toBeGreaterThan(0);
-    await ch.close();
-    expect(ch.closedError).toMatchObject({ by: 'local' });
-    // l2test's child read end of stream: it logs the disconnection and exits.
-    await p.expect(/Disconnect/, SLOW);
-    expect(await dumped(dump)).toEqual(sdus.map(hex));
+    // l2test's child reads end of stream once we close: it logs the disconnection and exits.
+    const frames = await sendPastTheCredits(ch, sdus, kernelCredits, { p, dump }, /Disconnect/);
     figures.push(`blewire -> l2test -d: ${sdus.length} SDUs, ${frames} K-frames, ${ch.stats.creditsReceived} credits given back by the kernel, ${ch.stats.creditStalls} stalls`);
   });
 
@@ -223,29 +233,43 @@ describe('L2CAP credit-based channels with the Linux kernel (BlueZ 5.66 l2test i
     await p.expect(/Disconnect/, SLOW);
   });
 
-  it('l2test connects to blewire\'s listener on the same link (-y): we read its SDUs with 2 credits and MPS 50, answer with ours, and disconnect', async () => {
-    const c = await connect();
-    const listener = adapter.listen(0x85, { mtu: 700, mps: 50, initialCredits: 2 });
+  /**
+   * l2test -y on the kernel's side opens a channel to our listener at `psm` over `link` and sends 4 SDUs
+   * of 600 octets: we give 2 credits with MPS 50, so it stalls on ours (13 K-frames each) and goes on as
+   * we read. `then` gets the channel (the kernel's MTU 900) once we have read all four and l2test waits
+   * for ours, with the credits the kernel gave us at the start; the listener is closed after it.
+   */
+  const fromL2testToUs = async (link: Connection, psm: number,
+    then: (ch: CreditChannel, l2: { p: GuestProgram; dump: string; kernelCredits: number }) => Promise<void>): Promise<void> => {
+    const listener = adapter.listen(psm, { mtu: 700, mps: 50, initialCredits: 2 });
     try {
-      const { p, dump } = await l2test(['-y', '-V', 'le_random', '-P', '133', '-N', '4', '-b', '600', '-I', '900', OURS]);
+      const { p, dump } = await l2test(['-y', '-V', 'le_random', '-P', String(psm), '-N', '4', '-b', '600', '-I', '900', OURS]);
       const ch = await listener.accept({ timeout: SLOW });
       if (!ch) throw new Error('the listener closed');
       accepted.add(ch);
-      expect(ch.handle).toBe(c.handle);
+      expect(ch.handle).toBe(link.handle);
       expect(ch.mtu).toBe(900);
-      figures.push(`kernel as sender: its MTU ${ch.mtu}, MPS ${ch.peerMps}, credits ${ch.credits}`);
+      const kernelCredits = ch.credits;
       for (let seq = 0; seq < 4; seq++) expect(hex(await read(ch))).toBe(hex(l2testSdu(seq, 600)));
       expect(ch.stats.framesReceived).toBe(4 * Math.ceil(602 / 50));
       await p.expect(/Receiving/, SLOW);
+      await then(ch, { p, dump, kernelCredits });
+    } finally {
+      listener.close();
+    }
+  };
+
+  it('l2test connects to blewire\'s listener on the same link (-y): we read its SDUs with 2 credits and MPS 50, answer with ours, and disconnect', async () => {
+    const c = await connect();
+    await fromL2testToUs(c, 0x85, async (ch, { p, dump, kernelCredits }) => {
+      figures.push(`kernel as sender: its MTU ${ch.mtu}, MPS ${ch.peerMps}, credits ${kernelCredits}`);
       const back = [pattern(600, 0x55), pattern(1, 0x66), pattern(ch.peerMps + 1, 0x77)];
       for (const sdu of back) await send(ch, sdu);
       for (const sdu of back) await p.expect(new RegExp(`Received ${sdu.length} bytes`), SLOW);
       await ch.close();
       await p.expect(/Disconnect|Read error|Exit/, SLOW);
       expect(await dumped(dump)).toEqual(back.map(hex));
-    } finally {
-      listener.close();
-    }
+    });
   });
 
   it('refusals come back typed: nothing on the PSM is 0x0002, a listener that wants encryption (-E) 0x0008 or authentication (-S) 0x0005 on our plain link; ours reach l2test as ECONNREFUSED', async () => {
@@ -334,65 +358,53 @@ describe('L2CAP credit-based channels with the Linux kernel (BlueZ 5.66 l2test i
     }
   });
 
-  it('blewire as the PERIPHERAL: bluetoothd connects to our advertising; l2test opens a channel to our listener and we open one to its; credits run out and come back both ways', async () => {
-    // Our central link to BlueZ goes first: the cases above shared it.
+  /**
+   * The PERIPHERAL cases' opening: our central link goes first (the cases above shared it), and BlueZ,
+   * which knows us from that link, forgets us, so that it finds us anew by our advertising. Yields the
+   * links it then opens to us.
+   */
+  const bluezWillConnect = async (): Promise<AsyncIterableIterator<Connection>> => {
     if (conn?.connected) await conn.disconnect();
     conn = undefined;
+    await bz.bluez.forget();
+    return adapter.accept();
+  };
+  /** Their end: no more accepting, our advertising off, BlueZ's link to us gone and us forgotten (best effort). */
+  const bluezDone = async (incoming: AsyncIterableIterator<Connection>, set: AdvertisingSet | undefined, link: Connection | undefined): Promise<void> => {
+    await incoming.return!();
+    await set?.stop().catch(() => undefined);
+    if (link?.connected) await link.disconnect().catch(() => undefined);
+    await bz.bluez.forget().catch(() => undefined);
+  };
+
+  it('blewire as the PERIPHERAL: bluetoothd connects to our advertising; l2test opens a channel to our listener and we open one to its; credits run out and come back both ways', async () => {
     const peer = bz.bluez;
-    // bluetoothd knows us from that link; it finds us anew by our advertising.
-    await peer.forget();
-    const incoming = adapter.accept();
+    const incoming = await bluezWillConnect();
     let set: AdvertisingSet | undefined;
     let link: Connection | undefined;
     try {
       set = await adapter.advertise({ name: 'bw-coc' });
       // bluetoothd finds our advertising, connects (the kernel is the central) and discovers our GATT
       // database (bluez-central-ops.py connect waits for ServicesResolved).
-      const r = await bz.ctl.run(['python3', '-c', CENTRAL_OPS, 'connect', OURS], 150_000);
-      const line = JSON.parse(r.stdout.trim().split('\n').pop() || '{}') as { ok?: boolean; error?: string };
-      expect(line.error, `bluetoothd connect: ${r.stdout}\n${r.stderr}`).toBeUndefined();
+      await bz.bluez.centralOpOk('connect');
       link = (await incoming.next()).value as Connection;
       expect(link.role).toBe('peripheral');
       expect(link.address).toBe(bz.guest.peripheral);
 
       // 1. l2test -y on the kernel's side opens a channel to our listener over that link (the kernel
-      //    finds its LE link to us by address and type) and sends 4 SDUs of 600 octets: we give 2 credits
-      //    with MPS 50, so it stalls on ours (13 K-frames each) and goes on as we read.
-      const listener = adapter.listen(0x8b, { mtu: 700, mps: 50, initialCredits: 2 });
-      try {
-        const { p, dump } = await l2test(['-y', '-V', 'le_random', '-P', '139', '-N', '4', '-b', '600', '-I', '900', OURS]);
-        const ch = await listener.accept({ timeout: SLOW });
-        if (!ch) throw new Error('the listener closed');
-        accepted.add(ch);
-        expect(ch.handle).toBe(link.handle);
-        expect(ch.mtu).toBe(900);
-        const kernelCredits = ch.credits;
+      //    finds its LE link to us by address and type).
+      await fromL2testToUs(link, 0x8b, async (ch, { p, dump, kernelCredits }) => {
         expect(kernelCredits).toBe(Math.floor(900 / ch.peerMps) + 1);
-        for (let seq = 0; seq < 4; seq++) expect(hex(await read(ch))).toBe(hex(l2testSdu(seq, 600)));
-        expect(ch.stats.framesReceived).toBe(4 * Math.ceil(602 / 50));
         // Every K-frame but the first two came on a credit we gave back as we read.
         expect(ch.stats.creditsGranted).toBeGreaterThanOrEqual(4 * Math.ceil(602 / 50) - 2);
-        await p.expect(/Receiving/, SLOW);
         // Back to l2test: more K-frames than the kernel's credits, so we wait for its Flow Control
         // Credit Indications. (l2test reads into a buffer of -b octets: an SDU longer than 600 would
         // reach it cut short.)
         const back = [pattern(600, 0x21), pattern(1, 0x22), pattern(ch.peerMps + 1, 0x23), pattern(600, 0x24), pattern(599, 0x25), pattern(577, 0x26)];
-        for (const sdu of back) await send(ch, sdu);
-        for (const sdu of back) await p.expect(new RegExp(`Received ${sdu.length} bytes`), SLOW);
-        const frames = back.reduce((k, s) => k + Math.ceil((s.length + 2) / ch.peerMps), 0);
-        expect(ch.stats.framesSent).toBe(frames);
-        expect(frames).toBeGreaterThan(kernelCredits);
-        expect(ch.stats.creditsReceived).toBeGreaterThanOrEqual(frames - kernelCredits);
-        expect(ch.stats.creditStalls).toBeGreaterThan(0);
-        await ch.close();
-        expect(ch.closedError).toMatchObject({ by: 'local' });
-        await p.expect(/Disconnect|Read error|Exit/, SLOW);
-        expect(await dumped(dump)).toEqual(back.map(hex));
+        const frames = await sendPastTheCredits(ch, back, kernelCredits, { p, dump }, /Disconnect|Read error|Exit/);
         figures.push(`peripheral link, l2test -> our listener: kernel MTU ${ch.mtu}, MPS ${ch.peerMps}, credits ${kernelCredits}; ` +
           `we granted ${ch.stats.creditsGranted}; back to it ${frames} K-frames, ${ch.stats.creditsReceived} credits from the kernel, ${ch.stats.creditStalls} stalls`);
-      } finally {
-        listener.close();
-      }
+      });
 
       // 2. We open a channel from the peripheral side to l2test -d (the kernel's listener) on the same
       //    link, and send it more than its credits cover; then l2test -w's SDUs come to us on 1 credit.
@@ -404,16 +416,7 @@ describe('L2CAP credit-based channels with the Linux kernel (BlueZ 5.66 l2test i
       expect(kernelCredits).toBe(Math.floor(1000 / out.peerMps) + 1);
       const sizes = [1000, 5, out.peerMps, 1000, 999, 1000, 333];
       const sdus = sizes.map((n, i) => pattern(n, 0x40 + i));
-      for (const sdu of sdus) await send(out, sdu);
-      for (const n of sizes) await d.p.expect(new RegExp(`Received ${n} bytes`), SLOW);
-      const frames = sizes.reduce((k, n) => k + Math.ceil((n + 2) / out.peerMps), 0);
-      expect(out.stats.framesSent).toBe(frames);
-      expect(frames).toBeGreaterThan(kernelCredits);
-      expect(out.stats.creditsReceived).toBeGreaterThanOrEqual(frames - kernelCredits);
-      expect(out.stats.creditStalls).toBeGreaterThan(0);
-      await out.close();
-      await d.p.expect(/Disconnect/, SLOW);
-      expect(await dumped(d.dump)).toEqual(sdus.map(hex));
+      const frames = await sendPastTheCredits(out, sdus, kernelCredits, d, /Disconnect/);
       figures.push(`peripheral link, blewire -> l2test -d: ${sdus.length} SDUs, ${frames} K-frames on ${kernelCredits} initial credits, ` +
         `${out.stats.creditsReceived} given back, ${out.stats.creditStalls} stalls`);
 
@@ -431,28 +434,20 @@ describe('L2CAP credit-based channels with the Linux kernel (BlueZ 5.66 l2test i
       expect(link.connected).toBe(true);
       expect(link.role).toBe('peripheral');
     } finally {
-      await incoming.return!();
-      await set?.stop().catch(() => undefined);
-      if (link?.connected) await link.disconnect().catch(() => undefined);
-      await peer.forget().catch(() => undefined);
+      await bluezDone(incoming, set, link);
     }
   });
 
   it('a listener that wants encryption (listen(psm, { encrypted: true })) on the PERIPHERAL link: l2test\'s request on the plain link gets 0x0008 Insufficient Encryption; the kernel pairs and asks again; with no agent bluetoothd refuses the pairing and no channel opens, with one the channel opens only once the link is encrypted', async () => {
-    if (conn?.connected) await conn.disconnect();
-    conn = undefined;
     const peer = bz.bluez;
-    await peer.forget();
-    const incoming = adapter.accept();
+    const incoming = await bluezWillConnect();
     let set: AdvertisingSet | undefined;
     let link: Connection | undefined;
     const listener = adapter.listen(0x99, { mtu: 700, mps: 60, initialCredits: 3, encrypted: true });
     /** bluetoothd connects to our advertising; resolves with the link (the kernel is the central). */
     const bluezConnects = async (): Promise<Connection> => {
       set = await adapter.advertise({ name: 'bw-coc-enc' });
-      const r = await bz.ctl.run(['python3', '-c', CENTRAL_OPS, 'connect', OURS], 150_000);
-      const line = JSON.parse(r.stdout.trim().split('\n').pop() || '{}') as { ok?: boolean; error?: string };
-      expect(line.error, `bluetoothd connect: ${r.stdout}\n${r.stderr}`).toBeUndefined();
+      await bz.bluez.centralOpOk('connect');
       const c = (await incoming.next()).value as Connection;
       await set.stop().catch(() => undefined);
       expect(c.role).toBe('peripheral');
@@ -540,11 +535,8 @@ describe('L2CAP credit-based channels with the Linux kernel (BlueZ 5.66 l2test i
         `Encryption Change at frame ${s2.encrypted[0]}, accepted at frame ${sig[3]!.frame}`);
     } finally {
       listener.close();
-      await incoming.return!();
-      await set?.stop().catch(() => undefined);
-      if (link?.connected) await link.disconnect().catch(() => undefined);
       await peer.useAgent(undefined).catch(() => undefined);
-      await peer.forget().catch(() => undefined);
+      await bluezDone(incoming, set, link);
     }
   });
 
