@@ -160,6 +160,38 @@ export async function withSession<T>(address: string, open: OpenOptions, fn: (s:
   }
 }
 
+/**
+ * The opening of the one-characteristic commands (read, write, notify): `--help` prints `usage` and ends
+ * with 0; without an address and a characteristic UUID (or with fewer than `count` positional arguments)
+ * `usage` goes to stderr and it ends with 2. Returns that exit code, or the positional arguments.
+ */
+export function characteristicCommandArgs(args: CommonArgs, usage: string, count = 2): string[] | number {
+  if (args.flags.has('help')) {
+    console.log(usage);
+    return 0;
+  }
+  const p = args.positional;
+  if (!p[0] || !p[1] || p.length < count) {
+    console.error(usage);
+    return 2;
+  }
+  return p;
+}
+
+/**
+ * The characteristic such a command names, checked before anything is opened (a typo is a usage error,
+ * not a connection and then a failure): the address, the characteristic UUID and `--service`, whose
+ * UUID it returns when given.
+ */
+export function checkCharacteristicTarget(address: string, charUuid: string, args: CommonArgs): string | undefined {
+  const service = args.flags.get('service');
+  checkAddress(address);
+  checkUuid(charUuid, 'characteristic UUID');
+  if (typeof service !== 'string') return undefined;
+  checkUuid(service, 'service UUID');
+  return service;
+}
+
 /** The characteristic with this UUID: in `service` if given (targeted discovery), else anywhere. */
 export async function findCharacteristic(gatt: GattClient, charUuid: string, serviceUuid?: string): Promise<GattCharacteristic> {
   if (serviceUuid) return gatt.characteristic(serviceUuid, charUuid);

@@ -2,8 +2,11 @@
  * `blewire notify <address> <uuid> [--count N] [--indicate] [--json] [--service UUID]`: subscribe and
  * print each value (JSON Lines with --json) until N values arrived, Ctrl-C, or the link drops.
  */
-import { findCharacteristic, jsonValue, parseArgs, presentationOf, showValue, USAGE_COMMON, withSession } from './explore.js';
-import { checkAddress, checkInteger, checkUuid } from './args.js';
+import {
+  characteristicCommandArgs, checkCharacteristicTarget, findCharacteristic, jsonValue, parseArgs, presentationOf, showValue, USAGE_COMMON,
+  withSession,
+} from './explore.js';
+import { checkInteger } from './args.js';
 import { stdoutSignal } from './stdout.js';
 
 /** Local wall-clock time of arrival, to the millisecond: `14:03:07.412`. */
@@ -14,21 +17,12 @@ const USAGE = `usage: blewire notify <address> <characteristic-uuid> [--count N]
 
 export async function run(argv: string[]): Promise<number> {
   const args = parseArgs(argv, ['count']);
-  const [address, charUuid] = args.positional;
-  if (args.flags.has('help')) {
-    console.log(USAGE);
-    return 0;
-  }
-  if (!address || !charUuid) {
-    console.error(USAGE);
-    return 2;
-  }
+  const positional = characteristicCommandArgs(args, USAGE);
+  if (typeof positional === 'number') return positional;
+  const [address, charUuid] = positional as [string, string];
   const countFlag = args.flags.get('count');
   const count = countFlag === undefined ? Infinity : checkInteger(countFlag === true ? '' : countFlag, '--count', 0, 1);
-  const service = args.flags.get('service');
-  checkAddress(address);
-  checkUuid(charUuid, 'characteristic UUID');
-  if (typeof service === 'string') checkUuid(service, 'service UUID');
+  const service = checkCharacteristicTarget(address, charUuid, args);
   const stop = new AbortController();
   const onSigint = (): void => stop.abort();
   process.once('SIGINT', onSigint);
@@ -38,7 +32,7 @@ export async function run(argv: string[]): Promise<number> {
   piped.addEventListener('abort', onPipeClosed, { once: true });
   try {
     return await withSession(address, args.open, async ({ gatt }) => {
-      const c = await findCharacteristic(gatt, charUuid, typeof service === 'string' ? service : undefined);
+      const c = await findCharacteristic(gatt, charUuid, service);
       const format = await presentationOf(c);
       let n = 0;
       const it = c.notifications({ indicate: args.flags.has('indicate') })[Symbol.asyncIterator]();
