@@ -13,7 +13,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
 import { runInGuest } from './helpers/bluez-guest.js';
-import { stageForGuest, type GuestStage } from './helpers/guest-stage.js';
+import { guestOutcome, stageForGuest, type GuestStage } from './helpers/guest-stage.js';
 
 const ENTRY = fileURLToPath(new URL('./helpers/guest-gatt-server-main.ts', import.meta.url));
 const CENTRAL = fileURLToPath(new URL('./helpers/bluez-central.py', import.meta.url));
@@ -61,16 +61,7 @@ describe('blewire GATT server, BlueZ as the central (run mode, HCI user channel)
     const res = await runInGuest(files, stage.command, { timeoutMs: 600_000 });
     const total = performance.now() - t0;
 
-    const ready = /^BLEWIRE-GUEST-READY peripheral=(\S+) name=(\S+) controllers=(\d+)$/m.exec(res.console);
-    expect(ready, `no READY line on the guest console:\n${res.console.slice(-4000)}`).not.toBeNull();
-    const bluezAddress = ready![1]!;
-    const line = res.stdout.trim().split('\n').pop() ?? '';
-    let out: GuestResult;
-    try {
-      out = JSON.parse(line) as GuestResult;
-    } catch {
-      throw new Error(`guest printed no JSON (exit ${res.exitCode}):\nstdout: ${res.stdout}\nconsole:\n${res.console.slice(-4000)}`);
-    }
+    const { ready: { peripheral: bluezAddress }, out } = guestOutcome<GuestResult>(res);
     expect(out.error, `guest failed: ${out.error}\n${res.console.slice(-3000)}`).toBeUndefined();
     expect(out.bluez.error, `bluez-central.py failed: ${out.bluez.error}\nsteps ${JSON.stringify(out.bluez.steps)}\n` +
       `stderr ${out.centralStderr}\nATT ${JSON.stringify(out.att.slice(-40))}\n${res.console.slice(-3000)}`).toBeUndefined();

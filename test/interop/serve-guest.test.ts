@@ -23,7 +23,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runInGuest } from './helpers/bluez-guest.js';
-import { stageForGuest, type GuestStage } from './helpers/guest-stage.js';
+import { guestOutcome, stageForGuest, type GuestStage } from './helpers/guest-stage.js';
 import { tshark, tsharkMalformed } from './helpers/tshark.js';
 
 const run = promisify(execFile);
@@ -78,16 +78,7 @@ describe('blewire serve of a device twin on the HCI user channel, BlueZ as the c
     const res = await runInGuest(files, stage.command, { timeoutMs: 600_000 });
     const total = performance.now() - t0;
 
-    const ready = /^BLEWIRE-GUEST-READY peripheral=(\S+) name=(\S+) controllers=(\d+)$/m.exec(res.console);
-    expect(ready, `no READY line on the guest console:\n${res.console.slice(-4000)}`).not.toBeNull();
-    const bluezAddress = ready![1]!;
-    const line = res.stdout.trim().split('\n').pop() ?? '';
-    let out: GuestResult;
-    try {
-      out = JSON.parse(line) as GuestResult;
-    } catch {
-      throw new Error(`guest printed no JSON (exit ${res.exitCode}):\nstdout: ${res.stdout.slice(-4000)}\nconsole:\n${res.console.slice(-4000)}`);
-    }
+    const { ready: { peripheral: bluezAddress }, out } = guestOutcome<GuestResult>(res);
     const context = `\nevents ${JSON.stringify(out.events)}\nstderr ${out.stderr}\nbluez ${JSON.stringify(out.bluez)}\n${res.console.slice(-3000)}`;
     expect(out.error, `guest failed: ${out.error}${context}`).toBeUndefined();
     expect(res.exitCode).toBe(0);

@@ -12,7 +12,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
 import { runInGuest } from './helpers/bluez-guest.js';
-import { stageForGuest, type GuestStage } from './helpers/guest-stage.js';
+import { guestOutcome, stageForGuest, type GuestStage } from './helpers/guest-stage.js';
 
 const ENTRY = fileURLToPath(new URL('./helpers/guest-user-channel-main.ts', import.meta.url));
 
@@ -42,19 +42,10 @@ describe('HCI user channel in the guest kernel (@abandonware/bluetooth-hci-socke
     const total = performance.now() - t0;
 
     // What the guest's own tools said (init.sh's READY line, from `btmgmt --index 0 info`).
-    const ready = /^BLEWIRE-GUEST-READY peripheral=(\S+) name=(\S+) controllers=(\d+)$/m.exec(res.console);
-    expect(ready, `no READY line on the guest console:\n${res.console.slice(-4000)}`).not.toBeNull();
-    const [, peripheral, nameField, controllers] = ready!;
+    const { ready: { peripheral, nameField, controllers }, out } = guestOutcome<GuestResult>(res);
     const readyAt = /\[([\d.]+)\] services up/.exec(res.console)?.[1];
-    expect(Number(controllers)).toBeGreaterThanOrEqual(2);
+    expect(controllers).toBeGreaterThanOrEqual(2);
 
-    const line = res.stdout.trim().split('\n').pop() ?? '';
-    let out: GuestResult;
-    try {
-      out = JSON.parse(line) as GuestResult;
-    } catch {
-      throw new Error(`guest printed no JSON (exit ${res.exitCode}):\nstdout: ${res.stdout}\nconsole:\n${res.console.slice(-4000)}`);
-    }
     expect(out.error, `guest failed: ${out.error}\n${res.console.slice(-3000)}`).toBeUndefined();
     expect(res.exitCode).toBe(0);
 

@@ -16,6 +16,7 @@ import { toHex } from '../../../src/bytes/hex.js';
 import { systemClock } from '../../../src/clock.js';
 import { loadHciSocketModule, openUserChannel } from '../../../src/transport/user-channel.js';
 import type { HciTransport, TransportReceiver } from '../../../src/transport/types.js';
+import { reportToHost } from './guest-main.js';
 
 const HCI_SOCKET = '@abandonware/bluetooth-hci-socket';
 const SERVICE = 'b1e0f000-5c1e-4d6a-9f3b-2a7e5d8c1b00';
@@ -111,14 +112,4 @@ async function main(): Promise<Record<string, unknown>> {
   }
 }
 
-main().then(
-  result => {
-    process.stdout.write(JSON.stringify(result) + '\n');
-    process.exit(0);
-  },
-  (e: unknown) => {
-    const err = e as Error & { code?: string };
-    process.stdout.write(JSON.stringify({ error: err?.message ?? String(e), code: err?.code, stack: err?.stack }) + '\n');
-    process.exit(1);
-  },
-);
+reportToHost(main);

@@ -14,6 +14,7 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
+import { reportToHost } from './guest-main.js';
 
 const TWIN = '/blewire-run/nova.json';
 const CAPTURE = '/tmp/serve.btsnoop';
@@ -111,14 +112,4 @@ async function main(): Promise<Record<string, unknown>> {
   return { ...(failure ? { error: failure } : {}), events, stderr: stderr.slice(-4000), exitCode, bluez, capture };
 }
 
-main().then(
-  result => {
-    process.stdout.write(JSON.stringify(result) + '\n');
-    process.exit(0);
-  },
-  (e: unknown) => {
-    const err = e as Error & { code?: string };
-    process.stdout.write(JSON.stringify({ error: err?.message ?? String(e), code: err?.code, stack: err?.stack }) + '\n');
-    process.exit(1);
-  },
-);
+reportToHost(main);

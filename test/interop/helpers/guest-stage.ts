@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { GuestFile } from './bluez-guest.js';
+import type { GuestFile, RunInGuestResult } from './bluez-guest.js';
 
 const REPO = fileURLToPath(new URL('../../..', import.meta.url));
 
@@ -68,4 +68,26 @@ export async function stageForGuest(entry: string, packages: string[] = ['@aband
     bundleBytes: fs.statSync(outfile).size,
     cleanup: () => fs.rmSync(dir, { recursive: true, force: true }),
   };
+}
+
+/** What the run-mode guest's READY console line says: BlueZ's address and name (`_` for spaces), vhci controllers. */
+export interface GuestReady {
+  peripheral: string;
+  nameField: string;
+  controllers: number;
+}
+
+/**
+ * The run-mode guest's `BLEWIRE-GUEST-READY` console line and the JSON line its program printed last
+ * (its result); throws, quoting the console's (and stdout's) end, when either is missing.
+ */
+export function guestOutcome<T>(res: RunInGuestResult): { ready: GuestReady; out: T } {
+  const m = /^BLEWIRE-GUEST-READY peripheral=(\S+) name=(\S+) controllers=(\d+)$/m.exec(res.console);
+  if (!m) throw new Error(`no READY line on the guest console:\n${res.console.slice(-4000)}`);
+  const line = res.stdout.trim().split('\n').pop() ?? '';
+  try {
+    return { ready: { peripheral: m[1]!, nameField: m[2]!, controllers: Number(m[3]) }, out: JSON.parse(line) as T };
+  } catch {
+    throw new Error(`guest printed no JSON (exit ${res.exitCode}):\nstdout: ${res.stdout.slice(-4000)}\nconsole:\n${res.console.slice(-4000)}`);
+  }
 }

@@ -11,6 +11,7 @@
 import { Adapter } from '../../../src/api/adapter.js';
 import { systemClock } from '../../../src/clock.js';
 import { loadHciSocketModule, openUserChannel } from '../../../src/transport/user-channel.js';
+import { reportToHost } from './guest-main.js';
 
 const HCI_SOCKET = '@abandonware/bluetooth-hci-socket';
 
@@ -66,14 +67,4 @@ async function main(): Promise<Record<string, unknown>> {
   }
 }
 
-main().then(
-  result => {
-    process.stdout.write(JSON.stringify(result) + '\n');
-    process.exit(0);
-  },
-  (e: unknown) => {
-    const err = e as Error & { code?: string };
-    process.stdout.write(JSON.stringify({ error: err?.message ?? String(e), code: err?.code, stack: err?.stack }) + '\n');
-    process.exit(1);
-  },
-);
+reportToHost(main);
