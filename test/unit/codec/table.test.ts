@@ -28,6 +28,24 @@ describe('defineTable', () => {
       expect(codec.sizeOf(pdu as never)).toBe(bytes.length);
     }
   });
+  // Issue 14: `import 'blewire'` defines every layer's tables (about 500 rows) and compiles none of
+  // them; a table compiles its rows, and checks them, on its first use. A row that breaks the rules
+  // is therefore reported then, by every entry point, before any PDU is read or written.
+  test('rows are compiled and checked on the first use, not when the table is defined', () => {
+    const clash = { a: { code: 0x01, name: 'A', spec: 'test', fields: {} }, b: { code: 0x01, name: 'B', spec: 'test', fields: {} } };
+    const unnamed = { a: { code: 0x01, name: '', spec: 'test', fields: {} } };
+    for (const [rows, why] of [[clash, /code 0x1 used by a and b/], [unnamed, /row a needs a name and a spec/]] as const) {
+      const t = defineTable('att', rows);
+      expect(t.kinds).toEqual(Object.keys(rows));
+      expect(() => t.kindOf(1)).toThrow(why);
+      expect(() => t.codeOf('a')).toThrow(why);
+      expect(() => t.info()).toThrow(why);
+      expect(() => framedCodec(t, codeU8, { what: 'test pdu' }).decode(fromHex('01'))).toThrow(why);
+    }
+    const fresh = defineTable('att', { a: { code: 0x05, name: 'A', spec: 'test', fields: { v: u8 } } });
+    expect(fresh.nameOf(0x05)).toBe('A');
+    expect(fresh.minSize('a')).toBe(1);
+  });
   test('unknown codes keep their bytes', () => {
     expect(codec.decode(fromHex('7f 0102'))).toEqual({ kind: 'unknown', code: 0x7f, data: fromHex('0102') });
   });
