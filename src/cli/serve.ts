@@ -20,7 +20,7 @@ import { describeUuid, type Uuid } from '../codec/uuid.js';
 import type { AdvertiseOptions, AdvertisingContent } from '../gap/advertiser.js';
 import { parseAd } from '../gap/ad.js';
 import type { GattServer, ServedCharacteristic, ServedService, ServerRequest, ServerWrite } from '../gatt/server/server.js';
-import type { DatabaseFile, FileStream } from '../tooling/database-file.js';
+import { servedCharacteristicFields, servedDescriptorFields, servedServiceFields, type DatabaseFile, type FileStream } from '../tooling/database-file.js';
 import { UsageError } from './args.js';
 import { formatValue, parseArgs } from './explore.js';
 import { ADVERTISING_USAGE, advertiseUntilStopped, advertisingArgs, eventPrinter, openAdapter, who, type AdvertisingArgs } from './peripheral.js';
@@ -207,10 +207,7 @@ class ServedDatabase {
 
   async start(name: string): Promise<void> {
     const services: ServedService<Connection>[] = this.db.services.map((s, si) => ({
-      uuid: s.uuid,
-      primary: s.primary,
-      ...(s.handle !== undefined ? { handle: s.handle } : {}),
-      ...(s.endHandle !== undefined ? { endHandle: s.endHandle } : {}),
+      ...servedServiceFields(s),
       characteristics: s.characteristics.map((c, ci): ServedCharacteristic<Connection> => {
         const attr: Attr = { uuid: c.uuid, label: describeUuid(c.uuid), handle: 0, value: c.value, charIndex: [si, ci] };
         (this.chars[si] ??= [])[ci] = attr;
@@ -218,18 +215,13 @@ class ServedDatabase {
           const da: Attr = { uuid: d.uuid, label: `${describeUuid(d.uuid)} of ${attr.label}`, handle: 0, value: d.value };
           (attr.descs ??= []).push(da);
           return {
-            uuid: d.uuid, value: d.value, writable: d.writable, ...(d.security !== undefined ? { security: d.security } : {}),
-            ...(d.handle !== undefined ? { handle: d.handle } : {}),
+            ...servedDescriptorFields(d),
             onRead: (req: ServerRequest<Connection>) => this.read(da, req),
             onWrite: (v: Uint8Array, req: ServerWrite<Connection>) => this.write(da, v, req),
           };
         });
         return {
-          uuid: c.uuid, properties: c.properties, value: c.value,
-          ...(c.maxLength !== undefined ? { maxLength: c.maxLength } : {}),
-          ...(c.security !== undefined ? { security: c.security } : {}),
-          ...(c.handle !== undefined ? { handle: c.handle } : {}),
-          ...(c.cccdHandle !== undefined ? { cccdHandle: c.cccdHandle } : {}),
+          ...servedCharacteristicFields(c),
           onRead: req => this.read(attr, req),
           onWrite: (v, req) => this.write(attr, v, req),
           ...(descriptors.length ? { descriptors } : {}),

@@ -65,6 +65,35 @@ export interface FileCharacteristic {
 }
 export interface FileService { uuid: Uuid; primary: boolean; handle?: number; endHandle?: number; characteristics: FileCharacteristic[] }
 
+/*
+ * What adapter.serve() takes of a file's service, characteristic and descriptor as the file has it,
+ * the file's own handles kept where it gives them (a twin's captured layout): `blewire serve` and a
+ * session's serve step add their handlers to these.
+ */
+export function servedServiceFields(s: FileService): { uuid: Uuid; primary: boolean; handle?: number; endHandle?: number } {
+  return {
+    uuid: s.uuid, primary: s.primary,
+    ...(s.handle !== undefined ? { handle: s.handle } : {}),
+    ...(s.endHandle !== undefined ? { endHandle: s.endHandle } : {}),
+  };
+}
+export function servedCharacteristicFields(c: FileCharacteristic): Omit<FileCharacteristic, 'descriptors'> {
+  return {
+    uuid: c.uuid, properties: c.properties, value: c.value,
+    ...(c.maxLength !== undefined ? { maxLength: c.maxLength } : {}),
+    ...(c.security !== undefined ? { security: c.security } : {}),
+    ...(c.handle !== undefined ? { handle: c.handle } : {}),
+    ...(c.cccdHandle !== undefined ? { cccdHandle: c.cccdHandle } : {}),
+  };
+}
+export function servedDescriptorFields(d: FileDescriptor): FileDescriptor {
+  return {
+    uuid: d.uuid, value: d.value, writable: d.writable,
+    ...(d.security !== undefined ? { security: d.security } : {}),
+    ...(d.handle !== undefined ? { handle: d.handle } : {}),
+  };
+}
+
 /** A stream of notifications (or indications) the file declares for one served characteristic. */
 export interface FileStream {
   /** Position of the characteristic: services[service].characteristics[characteristic]. */

@@ -84,7 +84,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ArgumentError, AttError, HciStatusError, InvalidStateError, SmpError, TimeoutError } from '../errors.js';
 import type { GattServer, ServedCharacteristic, ServedService, SubscriptionChange } from '../gatt/server/server.js';
-import { parseDatabase } from './database-file.js';
+import { parseDatabase, servedCharacteristicFields, servedDescriptorFields, servedServiceFields } from './database-file.js';
 import { MAX_DATABASE_FILE_BYTES } from './database-file.js';
 import { seededIrk, seededPairingEntropy } from './entropy.js';
 import { MemoryBondStore } from '../smp/bonds.js';
@@ -857,20 +857,13 @@ export async function runSession(steps: SessionStep[] | string, options: RunSess
         const values = new Map<string, Uint8Array>();
         // The file's handles where it has them (a twin's captured layout), as `blewire serve` keeps them.
         const services: ServedService<Connection>[] = db.services.map(sv => ({
-          uuid: sv.uuid, primary: sv.primary,
-          ...(sv.handle !== undefined ? { handle: sv.handle } : {}),
-          ...(sv.endHandle !== undefined ? { endHandle: sv.endHandle } : {}),
+          ...servedServiceFields(sv),
           characteristics: sv.characteristics.map((c): ServedCharacteristic<Connection> => {
             const target = shortUuid(c.uuid);
             values.set(c.uuid, c.value);
             return {
-              uuid: c.uuid, properties: c.properties, value: c.value,
-              ...(c.maxLength !== undefined ? { maxLength: c.maxLength } : {}),
-              ...(c.security !== undefined ? { security: c.security } : {}),
-              ...(c.handle !== undefined ? { handle: c.handle } : {}),
-              ...(c.cccdHandle !== undefined ? { cccdHandle: c.cccdHandle } : {}),
-              ...(c.descriptors.length ? { descriptors: c.descriptors.map(d => ({ uuid: d.uuid, value: d.value, writable: d.writable,
-                ...(d.handle !== undefined ? { handle: d.handle } : {}), ...(d.security !== undefined ? { security: d.security } : {}) })) } : {}),
+              ...servedCharacteristicFields(c),
+              ...(c.descriptors.length ? { descriptors: c.descriptors.map(servedDescriptorFields) } : {}),
               onRead: req => {
                 const v = values.get(c.uuid) ?? new Uint8Array(0);
                 out().reads.push({ target, offset: req.offset, value: toHex(v.subarray(req.offset)) });
