@@ -462,8 +462,24 @@ export class LinkPairing implements SmpHandler {
   async raiseSecurity(errorCode: number): Promise<boolean> {
     if ((this.ctx.policy().retryOnSecurityError ?? true) === false || !this.link.connected || this.dead) return false;
     const before = { ...this.link.security };
+    // Several requests refused at once (a client's Service Changed CCCD write beside the app's own)
+    // each come here. While one raise is in its bond lookup another may pair and encrypt the link: a
+    // lookup answered after that (a file store on a busy machine) said "no bond" and a second pairing
+    // followed. Whatever raised the link's security since this refusal, the request is retried, once
+    // the pairing that raised it (if still under way: keys to distribute, the bond to store) is over,
+    // as pair() resolves: a caller that retried at encryption could finish and close the link before
+    // the bond was stored.
+    const risen = (): boolean => {
+      const now = this.link.security;
+      return (now.encrypted && !before.encrypted) || (now.authenticated && !before.authenticated) || now.keySize > before.keySize;
+    };
+    const afterRise = async (): Promise<boolean> => {
+      if (this.busy) await this.pair(); // joins it
+      return this.link.connected;
+    };
     if (!before.encrypted && this.link.role === 'central') {
       const bond = await this.bond();
+      if (risen()) return afterRise();
       if (bond?.ltk && (errorCode !== 0x05 || bond.authenticated || !(this.ctx.policy().mitm ?? false))) {
         try {
           await this.encrypt();
@@ -471,6 +487,7 @@ export class LinkPairing implements SmpHandler {
         } catch (e) {
           log.smp('re-encryption for ATT error 0x%s failed: %s; pairing', errorCode.toString(16), (e as Error).message);
           if (!this.link.connected) return false;
+          if (risen()) return afterRise();
         }
       }
       await this.pair();
@@ -685,7 +702,6 @@ export class LinkPairing implements SmpHandler {
   }
 
   private paired(result: PairingResult): void {
-    this.busy = false;
     this.lastResult = result;
     const sec = this.link.security;
     sec.authenticated = result.authenticated;
@@ -701,7 +717,11 @@ export class LinkPairing implements SmpHandler {
     // pair() to await, so its 'paired' is how a listener knows the bond is in the store, and `bonded`
     // says whether the store took it. (It came before the save: a listener that read the store on it
     // found nothing on a busy machine, the save being queued behind earlier bond writes.)
+    // Busy until then: a pair() in that window joins this pairing and gets its outcome. (busy went false
+    // before the save, so such a call started a second pairing while done() below settled it with the
+    // first one's result: the request was retried and a needless pairing ran on behind it.)
     const done = (): void => {
+      this.busy = false;
       this.progress({ stage: 'paired', method: result.method, secureConnections: result.secureConnections,
         authenticated: result.authenticated, bonded: sec.bonded, keySize: sec.keySize });
       this.settle('waiters', { ...this.link.security });

@@ -163,6 +163,105 @@ describe('every method against the virtual peer', () => {
   });
 });
 
+// Two requests refused with 0x05 at once (blewire notify: the client's own Service Changed CCCD write and
+// the command's CCCD write, both Write Requests). The first pairs; the second's bond lookup is slow (a
+// file store on a busy machine) and comes back "no bond" after that pairing is done. The stack must
+// see the link's security already raised and just retry, not pair a second time (Vol 3, Part F,
+// 3.4.1.1; Vol 3, Part C, 10.3). Flaked once in test/unit/cli/pair.test.ts at load 12 (2 pairings);
+// here the interleaving is forced: the second lookup is held until the first pairing stored its bond.
+test.each([
+  // answered once that pairing is over: no second pairing, just the retry
+  ['paired'],
+  // answered once the link is encrypted, keys and bond still to come: the retry waits for the bond to
+  // be stored (a CLI command retrying at once could end and drop the link before it was)
+  ['encrypted'],
+] as const)('two requests refused at once: one pairing, both retried once the bond is stored; the second bond lookup answers at %s', async (stage) => {
+  class SlowLookups extends MemoryBondStore {
+    loads = 0;
+    readonly paired: Promise<void>;
+    markPaired!: () => void;
+    /** The first pairing's bond save, held (at 'encrypted') until the second lookup's caller has run. */
+    private readonly lookedUp: Promise<void>;
+    private markLookedUp!: () => void;
+    constructor() {
+      super();
+      this.paired = new Promise(r => { this.markPaired = r; });
+      this.lookedUp = new Promise(r => { this.markLookedUp = r; });
+    }
+    override async load(identity: Parameters<MemoryBondStore['load']>[0]) {
+      const n = ++this.loads;
+      const before = await super.load(identity); // read now, as the lookup starts...
+      if (n >= 2) {
+        await this.paired; // ...and answered at `stage` of the first pairing
+        setImmediate(this.markLookedUp); // once what follows the lookup (promise jobs only) has run
+      }
+      return before;
+    }
+    override async save(bond: Parameters<MemoryBondStore['save']>[0]) {
+      if (stage === 'encrypted') await this.lookedUp;
+      await super.save(bond);
+    }
+  }
+  const bonds = new SlowLookups();
+  const { sim, adapter, peer } = await up({ protect: [{ opcode: 0x0a }] }, { bonds });
+  const conn = await connect(adapter);
+  const seen = progress(conn);
+  const bsl = await conn.characteristic(0x180d, 0x2a38);
+  const name = await conn.characteristic(0x1800, 0x2a00);
+  const att = hostPdus(sim, 0x0004);
+  const reads = (): number => att.filter(p => p[0] === 0x0a).length; // Read Requests sent
+  let readsWhenPaired = -1;
+  conn.on('pairing', p => {
+    if (p.stage === 'paired') readsWhenPaired = reads();
+    if (p.stage === stage) bonds.markPaired();
+  });
+  const stored = async (v: Uint8Array) => ({ v, bonded: (await bonds.list()).length });
+  const [a, b] = await Promise.all([bsl.read().then(stored), name.read().then(stored)]);
+  expect(a.bonded).toBe(1);
+  expect(b.bonded).toBe(1);
+  // The two refused reads went out before the bond was stored; each retry (one apiece) after it.
+  expect(readsWhenPaired).toBe(2);
+  expect(reads()).toBe(4);
+  expect(Array.from(a.v)).toEqual([0x01]);
+  expect(b.v.length).toBeGreaterThan(0);
+  expect(bonds.loads).toBeGreaterThanOrEqual(2); // both refusals looked the bond up (the interleaving happened)
+  expect(peer.pairingStats).toMatchObject({ pairings: 1, failures: 0 });
+  expect(seen.filter(p => p.stage === 'started')).toHaveLength(1);
+  expect(conn.security).toMatchObject({ encrypted: true, bonded: true });
+});
+
+// pair() while the pairing that just finished is storing its bond: it joins that pairing (its outcome),
+// and no second Pairing Request goes out. (The manager was idle from the last SMP PDU, before the save:
+// such a call started a second pairing, and the first one's outcome settled it.)
+test('pair() while the finished pairing stores its bond joins it: one Pairing Request, one pairing', async () => {
+  class SlowSave extends MemoryBondStore {
+    release!: () => void;
+    markSaving!: () => void;
+    readonly saving = new Promise<void>(r => { this.markSaving = r; });
+    override async save(bond: Parameters<MemoryBondStore['save']>[0]) {
+      const held = new Promise<void>(r => { this.release = r; });
+      this.markSaving();
+      await held;
+      await super.save(bond);
+    }
+  }
+  const bonds = new SlowSave();
+  const { sim, adapter, peer } = await up({}, { bonds });
+  const conn = await connect(adapter);
+  const smp = hostPdus(sim, 0x0006);
+  const seen = progress(conn);
+  const first = conn.pair();
+  await bonds.saving; // the SMP exchange is over, the bond not yet stored
+  const second = conn.pair();
+  bonds.release();
+  const [a, b] = await Promise.all([first, second]);
+  expect(a).toMatchObject({ encrypted: true, bonded: true });
+  expect(b).toEqual(a);
+  expect(smp.filter(p => p[0] === 0x01)).toHaveLength(1); // Pairing Request
+  expect(seen.filter(p => p.stage === 'started')).toHaveLength(1);
+  expect(peer.pairingStats).toMatchObject({ pairings: 1, failures: 0 });
+});
+
 /** L2CAP payloads the host sends on one channel (0x0004 ATT, 0x0006 SMP), read off the HCI transport. */
 function hostPdus(sim: Simulator, cid: number): Uint8Array[] {
   const out: Uint8Array[] = [];
