@@ -11,6 +11,10 @@
  *   the next file expects it (BlueZPeer.restore: no agent, SC on, not bondable, no bond with us); the
  *   control line closed, a private guest stopped, the captures kept (BLEWIRE_INTEROP_KEEP) and the
  *   directory removed.
+ * With BLEWIRE_INTEROP_KEEP the guest's side is kept too: btmon runs in the guest for the whole file
+ * (`<name>-guest.btsnoop`: bluetoothd's controller as its kernel drives it, HCI and mgmt) and the
+ * guest's bluetoothd log and kernel messages are copied at the end (`<name>-guest.log`), so a failure
+ * that depends on what BlueZ did can be read on both sides of the air.
  * Call it at the top of the describe block, before the file's own hooks; the fields throw if read
  * before its beforeAll has run (or after it failed), naming the field.
  */
@@ -22,7 +26,7 @@ import type { Adapter, AdapterOpenOptions } from '../../../src/api/adapter.js';
 import { FileBondStore } from '../../../src/smp/bonds.js';
 import { keepCapturesAndClean, startBlueZGuest, useBlueZGuest, type BlueZGuestInfo } from './bluez-guest.js';
 import { BlueZPeer, openBridgedAdapter } from './bluez-peer.js';
-import { GuestControl } from './guest-control.js';
+import { GuestControl, type GuestProgram } from './guest-control.js';
 
 export interface BlueZSession {
   readonly guest: BlueZGuestInfo;
@@ -70,6 +74,8 @@ export function useBlueZSession(name: string, opts: BlueZSessionOptions): BlueZS
   let release: () => Promise<void> = async () => undefined;
   let tmp: string | undefined;
   let ctl: GuestControl | undefined;
+  /** btmon in the guest while BLEWIRE_INTEROP_KEEP asks for captures. */
+  let btmon: { prog: GuestProgram; file: string } | undefined;
   const adapters: Adapter[] = [];
 
   beforeAll(async () => {
@@ -84,6 +90,10 @@ export function useBlueZSession(name: string, opts: BlueZSessionOptions): BlueZS
     ctl = await GuestControl.open(guest.ctlSocket);
     const bluez = new BlueZPeer(ctl, guest, opts.ours, opts.slow);
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), `blewire-${name}-`));
+    if (process.env.BLEWIRE_INTEROP_KEEP) {
+      const file = `/tmp/${name}-guest.btsnoop`;
+      btmon = { prog: await ctl.spawn(`btmon-${name}`, ['btmon', '-w', file]), file };
+    }
     if (opts.clean) {
       await bluez.btmgmt('sc', 'on');
       await bluez.btmgmt('bondable', 'on');
@@ -95,9 +105,13 @@ export function useBlueZSession(name: string, opts: BlueZSessionOptions): BlueZS
   afterAll(async () => {
     for (const a of adapters) await a.close().catch(() => undefined);
     if (state && opts.restore) await state.bluez.restore();
+    const guestFiles = ctl && tmp && btmon ? await fetchGuestEvidence(ctl, btmon, name, tmp).catch(e => {
+      console.warn(`${name}: the guest's capture was not fetched: ${(e as Error).message}`);
+      return [];
+    }) : [];
     ctl?.close();
     await release();
-    keepCapturesAndClean(tmp, tmp ? [path.join(tmp, `${name}.btsnoop`), ...(opts.keep ?? []).map(f => path.join(tmp!, f))] : []);
+    keepCapturesAndClean(tmp, tmp ? [path.join(tmp, `${name}.btsnoop`), ...guestFiles, ...(opts.keep ?? []).map(f => path.join(tmp!, f))] : []);
   });
 
   const get = <K extends keyof NonNullable<typeof state>>(k: K): NonNullable<typeof state>[K] => {
@@ -119,4 +133,16 @@ export function useBlueZSession(name: string, opts: BlueZSessionOptions): BlueZS
       return adapter;
     },
   };
+}
+
+/** btmon stopped and its file, bluetoothd's log and the kernel's messages copied from the guest into tmp. */
+async function fetchGuestEvidence(ctl: GuestControl, btmon: { prog: GuestProgram; file: string }, name: string, tmp: string): Promise<string[]> {
+  await btmon.prog.kill();
+  const snoop = path.join(tmp, `${name}-guest.btsnoop`);
+  fs.writeFileSync(snoop, Buffer.from((await ctl.ok(['base64', '-w0', btmon.file], 60_000)).trim(), 'base64'));
+  await ctl.run(['rm', '-f', btmon.file], 30_000);
+  const log = path.join(tmp, `${name}-guest.log`);
+  const text = await ctl.run(['sh', '-c', 'echo "== bluetoothd.log"; cat /tmp/bluetoothd.log; echo "== dmesg"; dmesg'], 60_000);
+  fs.writeFileSync(log, text.stdout + text.stderr);
+  return [snoop, log];
 }
