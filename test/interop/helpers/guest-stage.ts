@@ -14,7 +14,15 @@ import type { GuestFile, RunInGuestResult } from './bluez-guest.js';
 const REPO = fileURLToPath(new URL('../../..', import.meta.url));
 
 /** Native / optional packages blewire loads at run time; never bundled. */
-const RUNTIME_PACKAGES = ['@abandonware/bluetooth-hci-socket', '@stoprocent/bluetooth-hci-socket', 'serialport'];
+const RUNTIME_PACKAGES = ['@abandonware/bluetooth-hci-socket', '@stoprocent/bluetooth-hci-socket', 'serialport', 'debug'];
+
+/**
+ * What every bundle needs beside it at run time: the user channel's native binding, and debug (with its
+ * one dependency, ms), which src/platform/debug.ts loads with `createRequire(import.meta.url)('debug')`
+ * rather than an import (see there why); esbuild does not follow that call, so the bundle resolves debug
+ * from its own node_modules, as an application bundled the same way does.
+ */
+const DEFAULT_PACKAGES = ['@abandonware/bluetooth-hci-socket', 'debug', 'ms'];
 
 export interface GuestStage {
   /** Files for runInGuest: the bundle at /blewire-run/<name>.mjs and /blewire-run/node_modules/<package>. */
@@ -31,7 +39,7 @@ export interface GuestStage {
  * Bundles `entry` (a TypeScript file importing blewire's src/) for node in the guest and lists the
  * packages to copy next to it (resolved in this repository's node_modules; a missing one throws).
  */
-export async function stageForGuest(entry: string, packages: string[] = ['@abandonware/bluetooth-hci-socket']): Promise<GuestStage> {
+export async function stageForGuest(entry: string, packages: string[] = DEFAULT_PACKAGES): Promise<GuestStage> {
   const { build } = await import('esbuild');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'blewire-guest-bundle-'));
   const name = path.basename(entry).replace(/\.[cm]?ts$/, '');
