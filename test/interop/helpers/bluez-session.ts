@@ -104,14 +104,20 @@ export function useBlueZSession(name: string, opts: BlueZSessionOptions): BlueZS
 
   afterAll(async () => {
     for (const a of adapters) await a.close().catch(() => undefined);
-    if (state && opts.restore) await state.bluez.restore();
-    const guestFiles = ctl && tmp && btmon ? await fetchGuestEvidence(ctl, btmon, name, tmp).catch(e => {
-      console.warn(`${name}: the guest's capture was not fetched: ${(e as Error).message}`);
-      return [];
-    }) : [];
-    ctl?.close();
-    await release();
-    keepCapturesAndClean(tmp, tmp ? [path.join(tmp, `${name}.btsnoop`), ...guestFiles, ...(opts.keep ?? []).map(f => path.join(tmp!, f))] : []);
+    // A restore that fails still fails the file (the next file would meet BlueZ as this one left it),
+    // but the guest is stopped and the evidence kept all the same: a throwing afterAll makes vitest skip
+    // the after-hooks registered before it, and this one is registered first.
+    try {
+      if (state && opts.restore) await state.bluez.restore();
+    } finally {
+      const guestFiles = ctl && tmp && btmon ? await fetchGuestEvidence(ctl, btmon, name, tmp).catch(e => {
+        console.warn(`${name}: the guest's capture was not fetched: ${(e as Error).message}`);
+        return [];
+      }) : [];
+      ctl?.close();
+      await release();
+      keepCapturesAndClean(tmp, tmp ? [path.join(tmp, `${name}.btsnoop`), ...guestFiles, ...(opts.keep ?? []).map(f => path.join(tmp!, f))] : []);
+    }
   });
 
   const get = <K extends keyof NonNullable<typeof state>>(k: K): NonNullable<typeof state>[K] => {
