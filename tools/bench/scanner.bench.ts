@@ -13,8 +13,19 @@
  * report. Each stack delivers what it delivers (noble and ble-host may merge ADV_IND + SCAN_RSP into
  * one event; blewire reports both after the first merge): the deliveries per pass are printed.
  * Then bytes allocated per report (apart, after the rounds). RSS is rss.bench.ts (fresh processes).
+ * Each corpus runs in a process of its own (fresh stacks and fresh JIT state for every contender):
+ * V8's optimised code and type feedback are per function, not per stack instance, so legacy rounds
+ * run first in the same process leave every contender's shared report code tuned (inlining budget,
+ * call frequencies) to legacy reports while it handles extended ones (issue 14, session 13: blewire
+ * +30-50 ns per extended report, the floor +15-20; an application talks to one controller, which
+ * reports one kind).
  */
 import { createRequire } from 'node:module';
+import { spawnSync } from 'node:child_process';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { EventEmitter } from 'node:events';
 import { FakeHciSocket, loadNobleWithFakeSocket } from './noble-fake.js';
 import { Adapter } from '../../src/api/adapter.js';
@@ -135,6 +146,21 @@ export async function bleHostScanner() {
 }
 
 export async function bench(): Promise<void> {
+  const only = process.env.SCANNER_BENCH_CORPUS;
+  if (only === undefined) {
+    // One child process per corpus (see above), each printing its own table and machine line.
+    const saved: Record<string, unknown> = {};
+    for (const label of ['legacy', 'extended']) {
+      const out = join(tmpdir(), `blewire-scanner-bench-${process.pid}-${label}.json`);
+      const r = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url)],
+        { stdio: 'inherit', env: { ...process.env, SCANNER_BENCH_CORPUS: label, SCANNER_BENCH_OUT: out } });
+      if (r.status !== 0) throw new Error(`scanner bench (${label}) exited with ${r.status ?? r.signal}`);
+      saved[label] = JSON.parse(readFileSync(out, 'utf8'));
+      rmSync(out, { force: true });
+    }
+    if (!process.env.BENCH_NO_SAVE) await saveResults('scanner', saved);
+    return;
+  }
   console.log(machineLine());
   const legacy = legacyCorpus();
   const extended = extendedCorpus();
@@ -144,7 +170,7 @@ export async function bench(): Promise<void> {
 
   const saved: Record<string, unknown> = {};
   const cleanup: Array<() => Promise<void> | void> = [];
-  for (const [label, corpus] of [['legacy', legacy], ['extended', extended]] as const) {
+  for (const [label, corpus] of ([['legacy', legacy], ['extended', extended]] as const).filter(([l]) => l === only)) {
     // Fresh stacks per corpus: noble keeps waiting for a scan response it saw once in the legacy stream.
     const bw = await blewireScanner();
     const no = await nobleScanner();
@@ -169,7 +195,7 @@ export async function bench(): Promise<void> {
       { floor: 'floor', versus: ['noble (whole stack)', 'ble-host startScan'] });
     saved[label] = results;
   }
-  if (!process.env.BENCH_NO_SAVE) await saveResults('scanner', saved);
+  writeFileSync(process.env.SCANNER_BENCH_OUT!, JSON.stringify(saved[only]));
   for (const c of cleanup) await c();
   if (sink === 0.5) console.log('');
 }
