@@ -85,15 +85,14 @@ export function defineTable<const R extends Rows>(layer: Layer, rows: R): Table<
   // events, ATT, SMP, L2CAP signalling, AD, GATT values: about 500 rows) and a scanning application
   // uses a few of them. A row's name, spec and code are checked then, before any of its PDUs is read or
   // written (test/unit/codec/all-tables.test.ts reads every table).
-  let byCode: Map<number, CompiledRow> | undefined;
-  let byKind: Map<string, CompiledRow> | undefined;
-  const compile = (): void => {
-    const codes = new Map<number, CompiledRow>();
-    const kinds = new Map<string, CompiledRow>();
+  let compiled: { byCode: Map<number, CompiledRow>; byKind: Map<string, CompiledRow> } | undefined;
+  const compile = (): NonNullable<typeof compiled> => {
+    const byCode = new Map<number, CompiledRow>();
+    const byKind = new Map<string, CompiledRow>();
     for (const [kind, row] of Object.entries(rows)) {
       const names = Object.keys(row.fields);
       const fields = names.map(n => row.fields[n]!);
-      const compiled: CompiledRow = {
+      const c: CompiledRow = {
         kind, code: row.code, name: row.name, spec: row.spec, names, fields,
         minSize: fields.reduce((n, f) => n + (f.fixed ?? 0), 0),
         trailing: row.trailing ?? 'error',
@@ -101,23 +100,16 @@ export function defineTable<const R extends Rows>(layer: Layer, rows: R): Table<
       if (typeof row.name !== 'string' || row.name === '' || typeof row.spec !== 'string' || row.spec === '') {
         throw new Error(`${layer} table: row ${kind} needs a name and a spec citation`);
       }
-      if (codes.has(row.code)) {
-        throw new Error(`${layer} table: code 0x${row.code.toString(16)} used by ${codes.get(row.code)!.kind} and ${kind}`);
+      if (byCode.has(row.code)) {
+        throw new Error(`${layer} table: code 0x${row.code.toString(16)} used by ${byCode.get(row.code)!.kind} and ${kind}`);
       }
-      codes.set(row.code, compiled);
-      kinds.set(kind, compiled);
+      byCode.set(row.code, c);
+      byKind.set(kind, c);
     }
-    byCode = codes;
-    byKind = kinds;
+    return (compiled = { byCode, byKind });
   };
-  const rowByCode = (code: number): CompiledRow | undefined => {
-    if (byCode === undefined) compile();
-    return byCode!.get(code);
-  };
-  const rowByKind = (kind: string): CompiledRow | undefined => {
-    if (byKind === undefined) compile();
-    return byKind!.get(kind);
-  };
+  const rowByCode = (code: number): CompiledRow | undefined => (compiled ?? compile()).byCode.get(code);
+  const rowByKind = (kind: string): CompiledRow | undefined => (compiled ?? compile()).byKind.get(kind);
   const rowOf = (kind: unknown): CompiledRow => {
     const row = rowByKind(kind as string);
     if (!row) throw new EncodeError(layer, String(kind), 'no such PDU kind in the table');
@@ -132,7 +124,7 @@ export function defineTable<const R extends Rows>(layer: Layer, rows: R): Table<
     codeOf: kind => rowOf(kind).code,
     specOf: kind => rowOf(kind).spec,
     nameOf: k => (typeof k === 'number' ? rowByCode(k) : rowByKind(k))?.name,
-    info: () => { if (byKind === undefined) compile(); return [...byKind!.values()].map(r => ({ kind: r.kind as keyof R & string, code: r.code, name: r.name, spec: r.spec })); },
+    info: () => [...(compiled ?? compile()).byKind.values()].map(r => ({ kind: r.kind as keyof R & string, code: r.code, name: r.name, spec: r.spec })),
     minSize: kind => rowOf(kind).minSize,
     decodeBody(code, r) {
       const row = rowByCode(code);
