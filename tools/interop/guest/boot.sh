@@ -25,6 +25,8 @@
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=ready-line.sh
+. "$HERE/ready-line.sh"
 QEMU="${BLEWIRE_QEMU:-qemu-system-x86_64}"
 
 die() { echo "[guest-boot] error: $*" >&2; exit 1; }
@@ -94,7 +96,7 @@ start_guest() {
   local deadline=$(( $(date +%s) + timeout ))
   READY_LINE=""
   while :; do
-    READY_LINE="$(grep -a -m1 '^BLEWIRE-GUEST-READY' "$dir/console.log" 2>/dev/null || true)"
+    READY_LINE="$(ready_line "$dir/console.log")"
     [ -n "$READY_LINE" ] && break
     if grep -a -q '^BLEWIRE-GUEST-FAILED' "$dir/console.log" 2>/dev/null; then
       sleep 1
