@@ -19,14 +19,14 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Adapter, type AdapterOpenOptions } from '../../src/api/adapter.js';
+import type { Adapter, AdapterOpenOptions } from '../../src/api/adapter.js';
 import type { Connection } from '../../src/api/connection.js';
 import { AttError } from '../../src/errors.js';
 import type { Advertisement } from '../../src/gap/scanner.js';
 import type { GattClient } from '../../src/gatt/client.js';
 import type { GattCharacteristic, GattService } from '../../src/gatt/model.js';
-import { StreamTransport } from '../../src/transport/stream.js';
-import { syncH4, useBlueZGuest, keepCapturesAndClean, type BlueZGuestInfo } from './helpers/bluez-guest.js';
+import { useBlueZGuest, keepCapturesAndClean, type BlueZGuestInfo } from './helpers/bluez-guest.js';
+import { openBridgedAdapter } from './helpers/bluez-peer.js';
 import { bluezTruth, fullUuid, type DeclaredAdvertisement, type TruthService } from './helpers/bluez-truth.js';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -169,10 +169,7 @@ describe('blewire against BlueZ 5.66 in the qemu guest (bridged H4)', () => {
     await adapter?.close();
     const capture = path.join(tmp, `gatt-bluez-${label}.btsnoop`);
     captures.push(capture);
-    const sock = await syncH4(guest.h4Socket);
-    const transport = new StreamTransport(sock, `unix:${guest.h4Socket}`);
-    sock.resume(); // syncH4 paused it (and unshifted what followed Reset's Command Complete)
-    adapter = await Adapter.open({ transport, capture, randomAddress: true, ...opts });
+    adapter = await openBridgedAdapter(guest, { capture, randomAddress: true, ...opts });
     return adapter;
   };
 

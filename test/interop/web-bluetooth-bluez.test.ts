@@ -16,13 +16,13 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Adapter } from '../../src/api/adapter.js';
+import type { Adapter } from '../../src/api/adapter.js';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { StreamTransport } from '../../src/transport/stream.js';
 import { createBluetooth, type Bluetooth } from '../../src/web-bluetooth/index.js';
 import { loadPage } from '../helpers/web-page.js';
-import { syncH4, useBlueZGuest, keepCapturesAndClean, type BlueZGuestInfo } from './helpers/bluez-guest.js';
+import { useBlueZGuest, keepCapturesAndClean, type BlueZGuestInfo } from './helpers/bluez-guest.js';
+import { openBridgedAdapter } from './helpers/bluez-peer.js';
 import { GuestControl } from './helpers/guest-control.js';
 
 const TEST_SVC = '12345678-1234-5678-1234-56789abcdef0';
@@ -49,10 +49,7 @@ describe('Web Bluetooth page code against BlueZ 5.66 in the qemu guest', () => {
     ({ guest, release } = await useBlueZGuest());
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'blewire-webbt-bluez-'));
     capture = path.join(tmp, 'web-bluetooth-bluez.btsnoop');
-    const sock = await syncH4(guest.h4Socket);
-    const transport = new StreamTransport(sock, `unix:${guest.h4Socket}`);
-    sock.resume();
-    adapter = await Adapter.open({ transport, capture, randomAddress: true, bonds: false });
+    adapter = await openBridgedAdapter(guest, { capture, randomAddress: true, bonds: false });
     bluetooth = createBluetooth({ adapter, scanTime: 4000 });
   }, 900_000);
 
