@@ -46,7 +46,7 @@
 import { hex16 } from '../bytes/hex.js';
 import type { Clock, TimerId } from '../clock.js';
 import { AbortError, AttError, BearerClosedError, BlewireError, type ChannelClosedError, DecodeError, DisconnectedError, EncodeError, InvalidStateError, ProtocolError, TimeoutError, ArgumentError } from '../errors.js';
-import type { ChannelReceiver, L2capChannel } from '../l2cap/channel.js';
+import type { ChannelReceiver, InPlaceTaker, L2capChannel } from '../l2cap/channel.js';
 import { log, logOn } from '../log.js';
 import {
   ATT_DEFAULT_LE_MTU, ATT_MAX_MTU, ATT_OPCODE_COMMAND_FLAG, ATT_TRANSACTION_TIMEOUT_MS, AttErrorCode, attErrorName,
@@ -212,6 +212,15 @@ export class AttBearer implements ChannelReceiver {
   /** on('notification') and on('indication') listeners, arrays replaced on change. */
   private notificationListenerList: NotificationListener[] = [];
   private indicationListenerList: ValueListener[] = [];
+  /**
+   * ChannelReceiver.takeAt: while the bearer is open with exactly one notification listener (the GATT
+   * client) and no value listener, a function that takes a Handle Value Notification in place: its
+   * value viewed once and handed to that listener, nothing else made (issue 14); undefined otherwise.
+   * Rebuilt by routeNotifications() whenever one of those changes, the channel told (the
+   * L2CAP link offers it to the host: L2capLink.routeAt). With blewire:att logging on it
+   * takes nothing, so notifications go through data(), which logs them.
+   */
+  takeAt: InPlaceTaker | undefined = undefined;
   private readonly closedListeners = new Set<ClosedListener>();
   readonly stats: AttBearerStats = {
     requestsSent: 0, commandsSent: 0, notificationsReceived: 0, indicationsReceived: 0,
@@ -262,7 +271,11 @@ export class AttBearer implements ChannelReceiver {
     fn: MtuListener | ValueListener | NotificationListener | ClosedListener): () => void {
     if (event === 'notification') {
       this.notificationListenerList = [...this.notificationListenerList, fn as NotificationListener];
-      return () => { this.notificationListenerList = this.notificationListenerList.filter(f => f !== fn); };
+      this.routeNotifications();
+      return () => {
+        this.notificationListenerList = this.notificationListenerList.filter(f => f !== fn);
+        this.routeNotifications();
+      };
     }
     if (event === 'indication') {
       this.indicationListenerList = [...this.indicationListenerList, fn as ValueListener];
@@ -271,8 +284,10 @@ export class AttBearer implements ChannelReceiver {
     if (event === 'value') {
       this.valueListeners.add(fn as ValueListener);
       this.valueListenerList = [...this.valueListeners];
+      this.routeNotifications();
       return () => {
         if (this.valueListeners.delete(fn as ValueListener)) this.valueListenerList = [...this.valueListeners];
+        this.routeNotifications();
       };
     }
     const set = (event === 'mtu' ? this.mtuListeners : this.closedListeners) as Set<unknown>;
@@ -765,6 +780,40 @@ export class AttBearer implements ChannelReceiver {
     this.channel.send(encodeAtt(pdu)).catch(() => { /* closed() follows */ });
   }
 
+  /** Sets takeAt for the listeners as they now stand (see takeAt) and tells the channel. */
+  private routeNotifications(): void {
+    const was = this.takeAt;
+    this.takeAt = this.notificationTaker();
+    if (this.takeAt !== was) this.channel.receiverChanged?.();
+  }
+
+  private notificationTaker(): InPlaceTaker | undefined {
+    const list = this.notificationListenerList;
+    if (!NTF_FAST || list.length !== 1 || this.valueListenerList.length !== 0 || this.client.tag === 'closed') return undefined;
+    const listener = list[0]!;
+    const stats = this.stats;
+    return (b, start, end, buffer, base) => {
+      if (b[start] !== NTF_OPCODE || end - start < NTF_MIN_LENGTH || logOn.att) return false;
+      stats.notificationsReceived++;
+      // The view as dataAt() makes it: from the buffer when known, else from b's own buffer, reading
+      // b's byteOffset only when b does not span it.
+      let at = start + 3;
+      if (buffer === undefined) {
+        buffer = b.buffer;
+        if (buffer.byteLength !== b.length) at += b.byteOffset;
+      } else {
+        at += base;
+      }
+      const value = new Uint8Array(buffer, at, end - start - 3);
+      try {
+        listener(b[start + 1]! | (b[start + 2]! << 8), value);
+      } catch (err) {
+        log.att('notification listener threw: %s', err instanceof Error ? err.message : String(err));
+      }
+      return true;
+    };
+  }
+
   private emitNotification(handle: number, value: Uint8Array): void {
     const list = this.notificationListenerList;
     for (let i = 0; i < list.length; i++) {
@@ -830,6 +879,7 @@ export class AttBearer implements ChannelReceiver {
     const indInflight = this.ind.tag === 'awaiting' ? this.ind : undefined;
     this.client = { tag: 'closed', reason };
     this.ind = { tag: 'closed' };
+    this.routeNotifications();
     if (inflight) {
       this.clock.clearTimeout(inflight.timer);
       inflight.pending.detach();

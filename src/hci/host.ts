@@ -34,7 +34,7 @@ import {
 import { readControllerInfo, ControllerInfo, type CommandIssuer } from './controller.js';
 import { describeEvent, type HciEvent } from './events.js';
 import { aclHandleOf, aclHeaderWordAt, aclPbOf, decodeAcl } from './acl.js';
-import { HCI_ACL_HEADER_SIZE } from './constants.js';
+import { AclPb, HCI_ACL_HEADER_SIZE } from './constants.js';
 import { decodeHciPacket, encodeCommand, type EventPacket } from './packets.js';
 import {
   advertisingReportInPlace, extendedAdvertisingReportInPlace, LE_META_TABLE, type LeMetaEventOf, type LeMetaKind,
@@ -60,6 +60,9 @@ const SUB_EXT_ADV_REPORT = LE_META_TABLE.codeOf('leExtendedAdvertisingReport');
 /** H4 type, Event_Code, Parameter_Total_Length, Subevent_Code, Num_Reports (Vol 4, Part E, 7.7.65.2 / 7.7.65.13). */
 const FIRST_REPORT_AT = 5;
 
+/** Packet_Boundary_Flag of a continuing fragment (Vol 4, Part E, 5.4.2): never offered to AclReceiver.routeAt. */
+const ACL_PB_CONTINUING = AclPb.continuing;
+
 /** Where the ACL packets of one connection handle go (the link's L2CAP reassembler). */
 export interface AclReceiver {
   /** One ACL packet: Packet_Boundary flag and the payload (a view into the packet). */
@@ -71,6 +74,14 @@ export interface AclReceiver {
    * p[i] is octet base + i of buffer; otherwise they are undefined and 0.
    */
   aclAt?(pb: number, p: Uint8Array, start: number, end: number, buffer?: ArrayBufferLike, base?: number): void;
+  /**
+   * When set, offered first every well-framed packet that starts a PDU (Packet_Boundary_Flag other than
+   * 0b01, continuing), in place (buffer and base as in aclAt, base 0 without a buffer): true when it
+   * took the packet, false to have it go to aclAt as usual. The L2CAP link's route for whole ATT PDUs,
+   * one function from here to the ATT bearer's listener (issue 14); read per packet, so the receiver
+   * may set and clear it at any time.
+   */
+  readonly routeAt?: ((pb: number, p: Uint8Array, start: number, end: number, buffer: ArrayBufferLike | undefined, base: number) => boolean) | undefined;
 }
 
 export interface HostOptions {
@@ -427,8 +438,11 @@ export class HciHost implements CommandIssuer {
       this.routed = link;
     }
     const data = start + 1 + HCI_ACL_HEADER_SIZE;
-    if (link.aclAt !== undefined) link.aclAt(aclPbOf(word), b, data, end, buffer, base);
-    else link.acl(aclPbOf(word), buffer === undefined ? b.subarray(data, end) : new Uint8Array(buffer, base + data, end - data));
+    const pb = aclPbOf(word);
+    const route = link.routeAt;
+    if (route !== undefined && pb !== ACL_PB_CONTINUING && route(pb, b, data, end, buffer, base)) return;
+    if (link.aclAt !== undefined) link.aclAt(pb, b, data, end, buffer, base);
+    else link.acl(pb, buffer === undefined ? b.subarray(data, end) : new Uint8Array(buffer, base + data, end - data));
   }
 
   private routeAcl(handle: number, pb: number, data: Uint8Array): void {

@@ -18,11 +18,22 @@ export interface ChannelReceiver {
    */
   dataAt?(b: Uint8Array, start: number, end: number, buffer?: ArrayBufferLike, base?: number): void;
   /**
+   * The receiver's shortest path for a whole SDU in place (dataAt's arguments, base 0 without a
+   * buffer): true when it took the SDU, false when this SDU is not one it takes this way (the channel
+   * then hands it to dataAt or data). A property the receiver sets and clears as its state changes,
+   * telling its channel through L2capChannel.receiverChanged(): the ATT bearer's notification path,
+   * which the link offers the host as one function per packet (HciHost's AclReceiver.routeAt, issue 14).
+   */
+  readonly takeAt?: InPlaceTaker | undefined;
+  /**
    * The link (DisconnectedError) or the credit-based channel (ChannelClosedError) is gone; every
    * pending operation must reject with this error.
    */
   closed(error: DisconnectedError | ChannelClosedError): void;
 }
+
+/** ChannelReceiver.takeAt: b[start, end) is a whole SDU; `buffer` and `base` as in dataAt (base 0 when buffer is undefined). */
+export type InPlaceTaker = (b: Uint8Array, start: number, end: number, buffer: ArrayBufferLike | undefined, base: number) => boolean;
 
 export interface L2capChannel {
   /** ACL connection handle of the link. */
@@ -43,6 +54,8 @@ export interface L2capChannel {
   send(sdu: Uint8Array): Promise<void>;
   /** Where received SDUs go (and `closed()` when the link ends); replaces any earlier receiver. */
   setReceiver(receiver: ChannelReceiver): void;
+  /** The receiver's takeAt changed (set, replaced or cleared): a channel that routes by it looks again. */
+  receiverChanged?(): void;
   /**
    * Stop using the channel: nothing more is delivered and later sends reject. A credit-based channel is
    * disconnected (Vol 3, Part A, 4.6); a fixed channel exists as long as its link (Vol 3, Part A, 2.1),

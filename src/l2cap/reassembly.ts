@@ -273,6 +273,20 @@ export class L2capReassembler {
     return this.pushAtSlow(handle, pb, b, start, end);
   }
 
+  /**
+   * A whole PDU of `length` octets came in one START for `handle` (the fragment holds the 4 header
+   * octets and exactly `length` more): true, and counted, when nothing is being assembled for the
+   * handle and the length is accepted, so the caller reads the PDU in place without pushAt(); false:
+   * hand the fragment to pushAt(), which applies the drop rules. The link's route (L2capLink.routeAt).
+   */
+  takesWhole(handle: number, length: number): boolean {
+    if (length > this.maxPduLength) return false;
+    const state = this.stateIfAny(handle);
+    if (state !== undefined && state.tag !== 'idle') return false;
+    this.stats.pdus++;
+    return true;
+  }
+
   /** pushAt() for everything but a whole PDU in one START: fragments, and what push() handles. */
   private pushAtSlow(handle: number, pb: number, b: Uint8Array, start: number, end: number): boolean {
     const n = end - start;

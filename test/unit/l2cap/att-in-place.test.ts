@@ -1,10 +1,11 @@
 // Pins the notification path from the L2CAP link to the ATT bearer's listeners as the host drives it
-// (L2capLink.aclAt, the packet in place: issue 14's fast path), where the existing tests drive the
-// link through acl() and the bearer through dataAt() apart: the value a plain Uint8Array view at its
-// offset in the packet, L2CAP and ATT counting each PDU once, every listener seeing every value as
-// listeners come and go, a throwing listener, blewire:att logging, a closed bearer, reassembly's drop
-// rules for a START that interrupts a PDU, fragmented notifications, and the other ATT PDUs arriving
-// the same way.
+// (the link's routeAt, then aclAt, the packet in place: issue 14's fast path), where the existing tests
+// drive the link through acl() and the bearer through dataAt() apart: when the route exists (one
+// notification listener, open bearer and link) and what it declines; the value a plain Uint8Array view
+// at its offset in the packet, L2CAP and ATT counting each PDU once, every listener seeing every value
+// as listeners come and go, a throwing listener, blewire:att logging, a closed bearer, reassembly's
+// drop rules for a START that interrupts a PDU, fragmented notifications, and the other ATT PDUs
+// arriving the same way.
 import { describe, expect, test } from 'vitest';
 import createDebug from 'debug';
 import { log } from '../../../src/log.js';
@@ -24,25 +25,52 @@ function setup() {
     sendAcl: (_h, packets) => { for (const p of packets) sent.push(toHex(p)); return Promise.resolve(); },
   }, HANDLE, { clock, role: 'central' });
   const bearer = new AttBearer(link.att, { clock });
-  /** One H4 ACL packet as the controller hands it over, given to the link as the host does (in place). */
-  const acl = (pb: number, frame: string): void => {
+  /** One H4 ACL packet as the controller hands it over, given to the link as HciHost does: its route first, then aclAt. */
+  const acl = (pb: number, frame: string): boolean => {
     const f = fromHex(frame);
     const p = Buffer.alloc(5 + f.length);
     p[0] = 0x02;
     p.writeUInt16LE(HANDLE | (pb << 12), 1);
     p.writeUInt16LE(f.length, 3);
     p.set(f, 5);
+    if (link.routeAt?.(pb, p, 5, p.length, undefined, 0)) return true;
     link.aclAt(pb, p, 5, p.length);
+    return false;
   };
   /** An ATT PDU in one B-frame on CID 0x0004, in one START (PB 0b10). */
-  const att = (pdu: string): void => {
+  const att = (pdu: string): boolean => {
     const n = fromHex(pdu).length;
-    acl(0b10, `${toHex(Uint8Array.of(n & 0xff, n >> 8))}0400${pdu.replace(/ /g, '')}`);
+    return acl(0b10, `${toHex(Uint8Array.of(n & 0xff, n >> 8))}0400${pdu.replace(/ /g, '')}`);
   };
   return { clock, link, bearer, acl, att, sent };
 }
 
 describe('notifications from the link to the bearer in place', () => {
+  test('the route exists while the bearer has exactly one notification listener and no value listener, and both ends are open', () => {
+    const { link, bearer, acl, att } = setup();
+    expect(link.routeAt).toBeUndefined();
+    const off = bearer.on('notification', () => undefined);
+    expect(link.routeAt).toBeTypeOf('function');
+    expect(att('1b 0300 01')).toBe(true); // taken by the route
+    expect(att('0a 0300')).toBe(true); // a whole ATT PDU of another kind: the route hands it to dataAt
+    expect(acl(0b10, '0200 0600 0a00')).toBe(false); // SMP: not the route's
+    expect(acl(0b10, '0500 0400 1b0300')).toBe(false); // a START of a longer PDU: reassembly's
+    expect(acl(0b01, 'aabb')).toBe(false);
+    const offValue = bearer.on('value', () => undefined);
+    expect(link.routeAt).toBeUndefined();
+    offValue();
+    const offSecond = bearer.on('notification', () => undefined);
+    expect(link.routeAt).toBeUndefined();
+    offSecond();
+    expect(link.routeAt).toBeTypeOf('function');
+    off();
+    expect(link.routeAt).toBeUndefined();
+    bearer.on('notification', () => undefined);
+    link.close(new DisconnectedError('test', 0x13));
+    expect(link.routeAt).toBeUndefined();
+    expect(att('1b 0300 02')).toBe(false);
+  });
+
   test('the listener gets a plain view of the value at its offset in the packet; L2CAP and ATT count it once', () => {
     const { link, bearer, att } = setup();
     const got: string[] = [];
