@@ -181,6 +181,21 @@ type IndState =
 
 type MtuListener = (mtu: number) => void;
 type ValueListener = (ev: AttValueEvent) => void;
+/**
+ * The value of the Handle Value Notification b[start, end) (opcode, handle, value) as a plain
+ * Uint8Array view. With the buffer known (a byte-stream transport's chunk, a reassembly slab) the view
+ * is made from numbers; otherwise from b's buffer, and b's byteOffset only when b does not span its
+ * whole buffer (a view as long as its buffer starts it): the user channel's packets are each a fresh
+ * exact-size Buffer, and the byteOffset getter is a builtin call (issue 14).
+ */
+function notificationValue(b: Uint8Array, start: number, end: number, buffer: ArrayBufferLike | undefined, base: number): Uint8Array {
+  if (buffer === undefined) {
+    buffer = b.buffer;
+    base = buffer.byteLength === b.length ? 0 : b.byteOffset;
+  }
+  return new Uint8Array(buffer, base + start + 3, end - start - 3);
+}
+
 /** A notification, without an event object: the receive fast path's listener (the GATT client). */
 type NotificationListener = (handle: number, value: Uint8Array) => void;
 type ClosedListener = (reason: Error) => void;
@@ -494,16 +509,7 @@ export class AttBearer implements ChannelReceiver {
   dataAt(b: Uint8Array, start: number, end: number, buffer?: ArrayBufferLike, base = 0): void {
     if (b[start] === NTF_OPCODE && NTF_FAST && end - start >= NTF_MIN_LENGTH && this.client.tag !== 'closed' && !logOn.att) {
       this.stats.notificationsReceived++;
-      const n = end - start - 3;
-      // With the buffer known (a byte-stream transport's chunk, a reassembly slab) the view is made from
-      // numbers; otherwise from b's buffer, and b's byteOffset only when b does not span its whole
-      // buffer (a view as long as its buffer starts it): the user channel's packets are each a fresh
-      // exact-size Buffer, and the byteOffset getter is a builtin call (issue 14).
-      if (buffer === undefined) {
-        buffer = b.buffer;
-        base = buffer.byteLength === b.length ? 0 : b.byteOffset;
-      }
-      this.emitNotification(b[start + 1]! | (b[start + 2]! << 8), new Uint8Array(buffer, base + start + 3, n));
+      this.emitNotification(b[start + 1]! | (b[start + 2]! << 8), notificationValue(b, start, end, buffer, base));
       return;
     }
     this.data(b.subarray(start, end));
@@ -795,16 +801,7 @@ export class AttBearer implements ChannelReceiver {
     return (b, start, end, buffer, base) => {
       if (b[start] !== NTF_OPCODE || end - start < NTF_MIN_LENGTH || logOn.att) return false;
       stats.notificationsReceived++;
-      // The view as dataAt() makes it: from the buffer when known, else from b's own buffer, reading
-      // b's byteOffset only when b does not span it.
-      let at = start + 3;
-      if (buffer === undefined) {
-        buffer = b.buffer;
-        if (buffer.byteLength !== b.length) at += b.byteOffset;
-      } else {
-        at += base;
-      }
-      const value = new Uint8Array(buffer, at, end - start - 3);
+      const value = notificationValue(b, start, end, buffer, base);
       try {
         listener(b[start + 1]! | (b[start + 2]! << 8), value);
       } catch (err) {

@@ -115,9 +115,6 @@ export function validConnectionParameters(p: ConnectionParameterRequest): boolea
   return p.timeout * 10 > (1 + p.latency) * p.intervalMax * 1.25 * 2;
 }
 
-/** ACL Packet_Boundary_Flag of a continuing fragment (Vol 4, Part E, 5.4.2). */
-const PB_CONTINUING = AclPb.continuing;
-
 class LinkFixedChannel implements FixedChannel {
   readonly mtu = FIXED_CHANNEL_MTU;
   receiver: ChannelReceiver | undefined;
@@ -219,9 +216,10 @@ export class L2capLink implements AclReceiver {
     }
     const reassembler = this.reassembler, handle = this.handle;
     // Small on purpose: V8 inlines it into the host's receive path with takeAt and the listener.
-    this.routeAt = (pb, p, start, end, buffer, base) => {
+    this.routeAt = (_pb, p, start, end, buffer, base) => {
       const length = end - start - L2CAP_HEADER_SIZE;
-      if (pb === PB_CONTINUING || length < 0 || p[start + 2] !== ATT_CID || p[start + 3] !== 0 ||
+      // The host offers no continuing fragment (AclReceiver.routeAt): pb is a START's.
+      if (length < 0 || p[start + 2] !== ATT_CID || p[start + 3] !== 0 ||
         length !== (p[start]! | (p[start + 1]! << 8)) || !reassembler.takesWhole(handle, length)) return false;
       // What takeAt declines (another ATT PDU, a notification to log) goes to dataAt, there by the check above.
       if (!take(p, start + L2CAP_HEADER_SIZE, end, buffer, base)) rx.dataAt!(p, start + L2CAP_HEADER_SIZE, end, buffer, base);

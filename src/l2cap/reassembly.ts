@@ -257,17 +257,13 @@ export class L2capReassembler {
     const n = end - start;
     if (pb !== PB_CONTINUING && n >= L2CAP_HEADER_SIZE) {
       const length = b[start]! | (b[start + 1]! << 8);
-      if (n === L2CAP_HEADER_SIZE + length && length <= this.maxPduLength) {
-        const state = this.stateIfAny(handle);
-        if (state === undefined || state.tag === 'idle') {
-          this.stats.pdus++;
-          this.out = b;
-          this.outStart = start;
-          this.outEnd = end;
-          this.outBuffer = buffer;
-          this.outBase = base;
-          return true;
-        }
+      if (n === L2CAP_HEADER_SIZE + length && this.takesWhole(handle, length)) {
+        this.out = b;
+        this.outStart = start;
+        this.outEnd = end;
+        this.outBuffer = buffer;
+        this.outBase = base;
+        return true;
       }
     }
     return this.pushAtSlow(handle, pb, b, start, end);
@@ -277,7 +273,8 @@ export class L2capReassembler {
    * A whole PDU of `length` octets came in one START for `handle` (the fragment holds the 4 header
    * octets and exactly `length` more): true, and counted, when nothing is being assembled for the
    * handle and the length is accepted, so the caller reads the PDU in place without pushAt(); false:
-   * hand the fragment to pushAt(), which applies the drop rules. The link's route (L2capLink.routeAt).
+   * hand the fragment to pushAt(), which applies the drop rules. pushAt()'s own whole-PDU case and the
+   * link's route (L2capLink.routeAt).
    */
   takesWhole(handle: number, length: number): boolean {
     if (length > this.maxPduLength) return false;

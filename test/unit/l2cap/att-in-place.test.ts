@@ -33,7 +33,7 @@ function setup() {
     p.writeUInt16LE(HANDLE | (pb << 12), 1);
     p.writeUInt16LE(f.length, 3);
     p.set(f, 5);
-    if (link.routeAt?.(pb, p, 5, p.length, undefined, 0)) return true;
+    if (pb !== 0b01 && link.routeAt?.(pb, p, 5, p.length, undefined, 0)) return true;
     link.aclAt(pb, p, 5, p.length);
     return false;
   };
