@@ -402,8 +402,11 @@ export function parseAd(d: Uint8Array): ParsedAd {
  * `priorName`: the name of an earlier parse of the same advertiser (the scanner's, when a device's
  * data changed): when the winning name's octets are ASCII and spell it, that string is the name, and
  * no new one is made (a beacon's rolling counter changes its data on every visit, its name never).
+ *
+ * `buffer`: d's ArrayBuffer when d starts at its offset 0 (the scanner keeps it with each copy): the
+ * views of service and manufacturer data are then made from it, about half the cost of `subarray`.
  */
-export function parseAdIn(d: Uint8Array, start: number, end: number, priorName?: string): ParsedAd {
+export function parseAdIn(d: Uint8Array, start: number, end: number, priorName?: string, buffer?: ArrayBuffer): ParsedAd {
   const n = end;
   let structures = 0;
   let malformed: AdMalformation[] | undefined;
@@ -453,13 +456,13 @@ export function parseAdIn(d: Uint8Array, start: number, end: number, priorName?:
       case V_SERVICE_DATA: {
         const us = WIDTH[type]!;
         if (size < us) { malformed = bad(malformed, i - start, type, `${NAMES[type]} of ${size} octets has no whole UUID`); break; }
-        (serviceData ??= new Map()).set(uuidFromBytes(d, s, us)!, d.subarray(s + us, e));
+        (serviceData ??= new Map()).set(uuidFromBytes(d, s, us)!, viewOf(d, buffer, s + us, e));
         break;
       }
       case V_MANUFACTURER_DATA: {
         const cs = WIDTH[type]!;
         if (size < cs) { malformed = bad(malformed, i - start, type, `${NAMES[type]} of ${size} octets has no company identifier`); break; }
-        (manufacturerData ??= new Map()).set(AT[type]!.at!(d, s, cs), d.subarray(s + cs, e));
+        (manufacturerData ??= new Map()).set(AT[type]!.at!(d, s, cs), viewOf(d, buffer, s + cs, e));
         break;
       }
       // One value read in place by the row's field; each role has its own call site (one field
@@ -502,6 +505,11 @@ export function parseAdIn(d: Uint8Array, start: number, end: number, priorName?:
     serviceUuids ?? NO_UUIDS, serviceData ?? NO_SERVICE_DATA, manufacturerData ?? NO_MANUFACTURER_DATA, rare);
 }
 
+
+/** d[s, e) as a view: made from `buffer` when parseAdIn was given it (d at its offset 0), else `subarray`. */
+function viewOf(d: Uint8Array, buffer: ArrayBuffer | undefined, s: number, e: number): Uint8Array {
+  return buffer !== undefined ? new Uint8Array(buffer, s, e - s) : d.subarray(s, e);
+}
 
 /**
  * d[at, end) is ASCII and spells `text` (then decoding it would make the same string). ASCII only:

@@ -227,6 +227,20 @@ describe('parseAd view', () => {
     expect(inPlace.manufacturerData.get(0x004c)!.buffer).toBe(around.buffer);
     expect(parseAdIn(around, 3, 3).structures).toEqual([]);
   });
+  test('parseAdIn given the array\'s buffer makes its value views from it: the same octets at the same places', () => {
+    const around = b('09 ff ee ee' + '05 ff 4c00 0102' + '05 16 aafe 1020' + '04 09 414243');
+    const viaSubarray = parseAdIn(around, 4, around.length);
+    const viaBuffer = parseAdIn(around, 4, around.length, undefined, around.buffer as ArrayBuffer);
+    expect(JSON.stringify(viaBuffer)).toBe(JSON.stringify(viaSubarray));
+    for (const [a, x] of [[viaBuffer.manufacturerData.get(0x004c)!, viaSubarray.manufacturerData.get(0x004c)!],
+      [[...viaBuffer.serviceData.values()][0]!, [...viaSubarray.serviceData.values()][0]!]] as const) {
+      expect(a).toBeInstanceOf(Uint8Array);
+      expect(a.buffer).toBe(around.buffer);
+      expect([a.byteOffset, a.byteLength]).toEqual([x.byteOffset, x.byteLength]);
+    }
+    expect([...viaBuffer.manufacturerData.get(0x004c)!]).toEqual([1, 2]);
+    expect([...viaBuffer.serviceData.get('0000feaa-0000-1000-8000-00805f9b34fb')!]).toEqual([0x10, 0x20]);
+  });
   test('an empty payload', () => {
     const p = parseAd(new Uint8Array(0));
     expect(p.structures).toEqual([]);

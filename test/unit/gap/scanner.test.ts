@@ -107,6 +107,27 @@ describe('scanner', () => {
     expect([...got[0]!.data]).toEqual([...AD_HR]);
   });
 
+  test('data, scan response and the parsed values are views of the device\'s one copy', async () => {
+    const { ctl, scanner } = await setup();
+    const got = collect(scanner.scan({ active: true }));
+    await scanner.settle();
+    const data = fromHex('020106 06ff4c00070809'.replace(/ /g, ''));
+    ctl.deliver(encodeEvent(legacy(A, 0, data)));
+    ctl.deliver(encodeEvent(legacy(A, 4, SR_NAME)));
+    await scanner.settle();
+    await Promise.resolve();
+    const ad = got[0]!;
+    const copy = ad.data.buffer;
+    expect(ad.scanResponse!.buffer).toBe(copy);
+    expect(ad.manufacturerData.get(0x004c)!.buffer).toBe(copy);
+    // In the copy, the scan response follows the data, and the value its structure's header.
+    expect(ad.scanResponse!.byteOffset).toBe(ad.data.byteOffset + ad.data.length);
+    const value = ad.manufacturerData.get(0x004c)!;
+    expect([...value]).toEqual([7, 8, 9]);
+    expect(value.byteOffset).toBe(ad.data.byteOffset + data.indexOf(0xff) + 3);
+    expect([...ad.scanResponse!]).toEqual([...SR_NAME]);
+  });
+
   test('a held advertisement is reported without scan response once the wait passes', async () => {
     const { ctl, scanner, clock } = await setup();
     const got = collect(scanner.scan({}));
