@@ -7,7 +7,10 @@
  * an integer-keyed Map of devices (the address string made once per device), the data compared in
  * place against the stored copy (a copy kept only when it changed, the parse dropped), and one object
  * delivered to a callback that reads every field, parsing (with the floor's own AD parser below, the
- * same work the stacks do for those fields) only when the data changed.
+ * same work the stacks do for those fields) only when the data changed. The copies are the floor's
+ * own, cut from 8 KiB slabs as blewire's scanner keeps its copies in shared chunks, and the views
+ * handed out are made from the slab's ArrayBuffer, kept beside it: a view of the packet would be no
+ * copy (Buffer#slice is a view), and a stack cannot keep one, as transports reuse or pool their buffers.
  *
  * Notifications: per ACL packet, the headers read in place and one Uint8Array view of the value
  * delivered; fragmented values reassembled into one region sized from the L2CAP length, one copy per
@@ -30,7 +33,9 @@ export interface FloorParsed {
 interface FloorDevice {
   address: string;
   addressType: number;
+  /** Views of the floor's own copies (own() below), and the slab buffer the data's lies in. */
   data: Uint8Array | undefined;
+  dataBuffer: ArrayBuffer | undefined;
   scanResponse: Uint8Array | undefined;
   parsed: FloorParsed | undefined;
   rssi: number;
@@ -101,8 +106,11 @@ function text(d: Uint8Array, at: number, end: number): string {
   return high < 0x80 ? String.fromCharCode.apply(null, codes) : utf8.decode(d.subarray(at, end));
 }
 
-/** The fields the benchmarks read from d[0, d.length). Exported for the test that checks it against parseAd. */
-export function floorParse(d: Uint8Array): FloorParsed {
+/**
+ * The fields the benchmarks read from d[0, d.length). Exported for the test that checks it against
+ * parseAd. `buffer`: the ArrayBuffer d lies in at offset `base`, to make the value views from.
+ */
+export function floorParse(d: Uint8Array, buffer?: ArrayBuffer, base = 0): FloorParsed {
   let flags: number | undefined, txPower: number | undefined, appearance: number | undefined;
   let uuids: string[] | undefined, serviceData: Map<string, Uint8Array> | undefined, manufacturer: Map<number, Uint8Array> | undefined;
   let nameAt = -1, nameEnd = 0, complete = false;
@@ -132,10 +140,10 @@ export function floorParse(d: Uint8Array): FloorParsed {
       case 0x19: if (size === 2) appearance = d[s]! | (d[s + 1]! << 8); break;
       case 0x16: case 0x20: case 0x21: {
         const w = type === 0x16 ? 2 : type === 0x20 ? 4 : 16;
-        if (size >= w) (serviceData ??= new Map()).set(uuidAt(d, s, w), d.subarray(s + w, e));
+        if (size >= w) (serviceData ??= new Map()).set(uuidAt(d, s, w), buffer ? new Uint8Array(buffer, base + s + w, e - s - w) : d.subarray(s + w, e));
         break;
       }
-      case 0xff: if (size >= 2) (manufacturer ??= new Map()).set(d[s]! | (d[s + 1]! << 8), d.subarray(s + 2, e)); break;
+      case 0xff: if (size >= 2) (manufacturer ??= new Map()).set(d[s]! | (d[s + 1]! << 8), buffer ? new Uint8Array(buffer, base + s + 2, e - s - 2) : d.subarray(s + 2, e)); break;
     }
   }
   return {
@@ -144,12 +152,33 @@ export function floorParse(d: Uint8Array): FloorParsed {
   };
 }
 
+// The slab the floor's copies are cut from, and its ArrayBuffer.
+let slab = new Uint8Array(8192);
+let slabBuffer = slab.buffer as ArrayBuffer;
+let slabAt = 0;
+/** Room for n octets in the slab: returns where. */
+function room(n: number): number {
+  if (slabAt + n > slab.length) { slab = new Uint8Array(8192); slabBuffer = slab.buffer as ArrayBuffer; slabAt = 0; }
+  const o = slabAt;
+  slabAt += n;
+  return o;
+}
+/** The floor's own copy of p[at, at + n), as a view of the slab. */
+function own(p: Uint8Array, at: number, n: number): Uint8Array {
+  const o = room(n), c = slab;
+  for (let i = 0; i < n; i++) c[o + i] = p[at + i]!;
+  return new Uint8Array(slabBuffer, o, n);
+}
+
 function parsedOf(d: FloorDevice): FloorParsed {
   if (d.parsed) return d.parsed;
   const a = d.data ?? new Uint8Array(0), s = d.scanResponse;
-  let all = a;
-  if (s) { all = new Uint8Array(a.length + s.length); all.set(a); all.set(s, a.length); }
-  return (d.parsed = floorParse(all));
+  if (!s) return (d.parsed = floorParse(a, d.dataBuffer, a.byteOffset));
+  // Data then scan response, one run in the slab (blewire's copy holds them so).
+  const o = room(a.length + s.length), c = slab;
+  for (let i = 0; i < a.length; i++) c[o + i] = a[i]!;
+  for (let i = 0; i < s.length; i++) c[o + a.length + i] = s[i]!;
+  return (d.parsed = floorParse(new Uint8Array(slabBuffer, o, a.length + s.length), slabBuffer, o));
 }
 
 function readAll(ad: FloorAdvert): void {
@@ -161,9 +190,11 @@ function readAll(ad: FloorAdvert): void {
 
 const hex = (b: number): string => (b < 16 ? '0' : '') + b.toString(16).toUpperCase();
 
-export function advertisingFloor<F>(wrap: (feed: (p: Buffer) => void) => F): { feed: F; delivered: () => number } {
+export function advertisingFloor<F>(wrap: (feed: (p: Buffer) => void) => F): { feed: F; delivered: () => number; changes: () => number } {
   const devices = new Map<number, FloorDevice>();
   let n = 0;
+  /** Reports whose advertising data differed from the device's copy (its first report included). */
+  let changes = 0;
   // One function for the packet and its reports, too large for V8 to inline into its caller (more than
   // --max-inlined-bytecode-size, 460 octets of bytecode): the bench's feeders call every contender's
   // feed from one call site, and a floor inlined there would share its inlining budget with blewire's
@@ -193,19 +224,19 @@ export function advertisingFloor<F>(wrap: (feed: (p: Buffer) => void) => F): { f
       if (!d) {
         let s = '';
         for (let i = 5; i >= 0; i--) s += hex(p[a + i]!) + (i ? ':' : '');
-        d = { address: s, addressType: addrType, data: undefined, scanResponse: undefined, parsed: undefined, rssi, lastSeen: now };
+        d = { address: s, addressType: addrType, data: undefined, dataBuffer: undefined, scanResponse: undefined, parsed: undefined, rssi, lastSeen: now };
         devices.set(key, d);
       }
       if (scanRsp) {
-        if (!sameBytes(d.scanResponse, p, dataAt, len)) { d.scanResponse = p.slice(dataAt, dataAt + len); d.parsed = undefined; }
-      } else if (!sameBytes(d.data, p, dataAt, len)) { d.data = p.slice(dataAt, dataAt + len); d.parsed = undefined; }
+        if (!sameBytes(d.scanResponse, p, dataAt, len)) { d.scanResponse = own(p, dataAt, len); d.parsed = undefined; }
+      } else if (!sameBytes(d.data, p, dataAt, len)) { d.data = own(p, dataAt, len); d.dataBuffer = slabBuffer; d.parsed = undefined; changes++; }
       d.rssi = rssi;
       d.lastSeen = now;
       readAll({ device: d, rssi, time: now, eventType });
       n++;
     }
   };
-  return { feed: wrap(feed), delivered: () => n };
+  return { feed: wrap(feed), delivered: () => n, changes: () => changes };
 }
 
 /** One notification callback per ATT_HANDLE_VALUE_NTF on CID 4, one view of the value each. */

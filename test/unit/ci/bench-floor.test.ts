@@ -97,4 +97,15 @@ describe('benchmark advertising floor', () => {
     floor.feed(corpus);
     expect(floor.delivered()).toBe(2 * 2 * ADVERTISERS + ADVERTISERS);
   });
+
+  test('keeps copies of its own: a transport reusing the packet\'s buffer changes nothing it holds', () => {
+    const floor = advertisingFloor(feed => (c: Buffer[]) => { for (const p of c) feed(p); });
+    const [first] = legacyCorpus(1);
+    const again = Buffer.from(first!);
+    floor.feed([first!]);
+    first!.fill(0x55, 14); // the transport writes its next read over the same buffer (AD from offset 14)
+    floor.feed([again]); // the same report again: the same data as the copy
+    expect(floor.changes()).toBe(1);
+    expect(floor.delivered()).toBe(2);
+  });
 });
