@@ -638,6 +638,17 @@ export const MAX_FRAGMENTS_IN_PROGRESS = 64;
 export const MAX_REASSEMBLED = 1650;
 
 export class Scanner {
+  /**
+   * @internal One Advertisement alive for as long as the module: V8 reaches the map of an
+   * instance with its three fields only through a weak transition, so a major GC that found no
+   * advertisement alive (between two transport reads, or two scans) let the map die, and all the
+   * optimised code that embedded it was thrown away ("weak objects": process(), report(), the
+   * getters, the application's callback) and compiled again for the next map. Bench children
+   * showed it twice each; those showing it more often ran blewire's extended path at 1.8-2.2x the
+   * floor instead of 1.3-1.6x (issue 14, session 15).
+   */
+  static readonly keepsAdvertisementMap = ((c: Uint8Array) =>
+    new Advertisement(new Shared(c, c.buffer as ArrayBuffer, 0, undefined, undefined, undefined), new Time(Number.NaN), 0))(new Uint8Array(HEADER));
   readonly clock: Clock;
   readonly registry: DeviceRegistry;
   /** Per-device state by registry slot. */
