@@ -643,9 +643,9 @@ export class Scanner {
    * instance with its three fields only through a weak transition, so a major GC that found no
    * advertisement alive (between two transport reads, or two scans) let the map die, and all the
    * optimised code that embedded it was thrown away ("weak objects": process(), report(), the
-   * getters, the application's callback) and compiled again for the next map. Bench children
-   * showed it twice each; those showing it more often ran blewire's extended path at 1.8-2.2x the
-   * floor instead of 1.3-1.6x (issue 14, session 15).
+   * getters, the application's callback) and compiled again for the next map. Extended bench
+   * children saw 17-34 such deoptimisations each; the four with 23-34 ran blewire's extended path at
+   * 1.7-2.2x the floor, the six with 17-21 at 1.3-1.6x (issue 14, session 15).
    */
   static readonly keepsAdvertisementMap = ((c: Uint8Array) =>
     new Advertisement(new Shared(c, c.buffer as ArrayBuffer, 0, undefined, undefined, undefined), new Time(Number.NaN), 0))(new Uint8Array(HEADER));
