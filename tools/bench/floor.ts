@@ -46,16 +46,14 @@ interface FloorAdvert { device: FloorDevice; rssi: number; time: number; eventTy
 
 let sink = 0;
 
-/** Eight octets per test, as blewire's scanner compares (the cheapest way known, whichever side found it). */
+/**
+ * One octet per step, as blewire's scanner compares (the cheapest way known, whichever side found it):
+ * against the eight-octets-per-test loop it had before, the floor ran extended reports 1.07-1.09x and
+ * legacy ones 1.11x faster (the two floors interleaved, 15 rounds, session 16).
+ */
 function sameBytes(stored: Uint8Array | undefined, p: Uint8Array, at: number, len: number): boolean {
   if (stored === undefined || stored.length !== len) return false;
-  let i = 0;
-  for (; i + 8 <= len; i += 8) {
-    const y = at + i;
-    if (((stored[i]! ^ p[y]!) | (stored[i + 1]! ^ p[y + 1]!) | (stored[i + 2]! ^ p[y + 2]!) | (stored[i + 3]! ^ p[y + 3]!) |
-      (stored[i + 4]! ^ p[y + 4]!) | (stored[i + 5]! ^ p[y + 5]!) | (stored[i + 6]! ^ p[y + 6]!) | (stored[i + 7]! ^ p[y + 7]!)) !== 0) return false;
-  }
-  for (; i < len; i++) if (stored[i] !== p[at + i]) return false;
+  for (let i = 0; i < len; i++) if (stored[i] !== p[at + i]) return false;
   return true;
 }
 

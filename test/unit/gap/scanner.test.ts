@@ -333,7 +333,7 @@ describe('scanner', () => {
     expect(dedup.every(a => a.scanResponse === undefined)).toBe(true);
   });
 
-  test('AD compared in place: a one-octet change at any position (each lane of the 8-octet groups and the tail) is new data, its repeat is not', async () => {
+  test('AD compared in place: a one-octet change at any of 31 positions is new data, its repeat is not', async () => {
     const { ctl, scanner } = await setup();
     const dedup = collect(scanner.scan({ active: false }));
     await scanner.settle();
