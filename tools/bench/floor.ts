@@ -138,16 +138,21 @@ export function floorParse(d: Uint8Array, buffer?: ArrayBuffer, base = 0): Floor
       case 0x19: if (size === 2) appearance = d[s]! | (d[s + 1]! << 8); break;
       case 0x16: case 0x20: case 0x21: {
         const w = type === 0x16 ? 2 : type === 0x20 ? 4 : 16;
-        if (size >= w) (serviceData ??= new Map()).set(uuidAt(d, s, w), buffer ? new Uint8Array(buffer, base + s + w, e - s - w) : d.subarray(s + w, e));
+        if (size >= w) (serviceData ??= new Map()).set(uuidAt(d, s, w), valueView(d, buffer, base, s + w, e));
         break;
       }
-      case 0xff: if (size >= 2) (manufacturer ??= new Map()).set(d[s]! | (d[s + 1]! << 8), buffer ? new Uint8Array(buffer, base + s + 2, e - s - 2) : d.subarray(s + 2, e)); break;
+      case 0xff: if (size >= 2) (manufacturer ??= new Map()).set(d[s]! | (d[s + 1]! << 8), valueView(d, buffer, base, s + 2, e)); break;
     }
   }
   return {
     name: nameAt < 0 ? undefined : text(d, nameAt, nameEnd), flags, txPower, appearance, serviceUuids: uuids ?? NO_UUIDS,
     serviceData: serviceData ?? NO_SERVICE_DATA, manufacturerData: manufacturer ?? NO_MANUFACTURER_DATA,
   };
+}
+
+/** d[s, e) as a view: from `buffer` (d lies in it at `base`) when given, else `subarray`. */
+function valueView(d: Uint8Array, buffer: ArrayBuffer | undefined, base: number, s: number, e: number): Uint8Array {
+  return buffer ? new Uint8Array(buffer, base + s, e - s) : d.subarray(s, e);
 }
 
 // The slab the floor's copies are cut from, and its ArrayBuffer.
@@ -161,10 +166,15 @@ function room(n: number): number {
   slabAt += n;
   return o;
 }
+/** p[at, at + n) copied to the slab at o. */
+function copyTo(o: number, p: Uint8Array, at: number, n: number): void {
+  const c = slab;
+  for (let i = 0; i < n; i++) c[o + i] = p[at + i]!;
+}
 /** The floor's own copy of p[at, at + n), as a view of the slab. */
 function own(p: Uint8Array, at: number, n: number): Uint8Array {
-  const o = room(n), c = slab;
-  for (let i = 0; i < n; i++) c[o + i] = p[at + i]!;
+  const o = room(n);
+  copyTo(o, p, at, n);
   return new Uint8Array(slabBuffer, o, n);
 }
 
@@ -173,9 +183,9 @@ function parsedOf(d: FloorDevice): FloorParsed {
   const a = d.data ?? new Uint8Array(0), s = d.scanResponse;
   if (!s) return (d.parsed = floorParse(a, d.dataBuffer, a.byteOffset));
   // Data then scan response, one run in the slab (blewire's copy holds them so).
-  const o = room(a.length + s.length), c = slab;
-  for (let i = 0; i < a.length; i++) c[o + i] = a[i]!;
-  for (let i = 0; i < s.length; i++) c[o + a.length + i] = s[i]!;
+  const o = room(a.length + s.length);
+  copyTo(o, a, 0, a.length);
+  copyTo(o + a.length, s, 0, s.length);
   return (d.parsed = floorParse(new Uint8Array(slabBuffer, o, a.length + s.length), slabBuffer, o));
 }
 
