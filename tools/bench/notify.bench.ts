@@ -15,8 +15,9 @@
  * The identical packets go to @stoprocent/noble's whole stack (fake HCI socket in place of the native
  * one, as in scanner.bench.ts): Noble over its hci-socket bindings, the link created by its own LE
  * Connection Complete handler, the heart-rate characteristic put where its discovery leaves it, the
- * application listening to the Characteristic's 'data' event; and to the floor (floor.ts), a
- * hand-written loop. Contenders interleaved round by round, CPU time per notification, min / median /
+ * application listening to the Characteristic's 'data' event; to ble-host's whole stack (BleManager,
+ * set up through the same simulator with its own connect, discovery and CCCD write; the application
+ * listening to the characteristic's 'change' event); and to the floor (floor.ts), a hand-written loop. Contenders interleaved round by round, CPU time per notification, min / median /
  * max (harness.ts); bytes allocated per notification counted apart (sampling heap profiler); then the async iterators,
  * first beside the callback subscriber, then alone.
  *
@@ -274,6 +275,46 @@ function nobleSetup(connHandle: number, valueHandle: number, mtu: number) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// ble-host, the whole stack: BleManager over a transport object (its documented `write` + 'data'
+// interface) that reaches the same simulated controller and heart-rate sensor as blewire's setup.
+// ble-host initialises the controller, connects, discovers the service and characteristic and
+// writes the CCCD through the simulator, with its own code throughout; then the bench's packets go
+// to the transport's 'data' event, and the application listens to the characteristic's 'change'.
+
+export async function bleHostSetup(connHandle: number, valueHandle: number, mtu: number) {
+  const sim = createSimulator(scenario());
+  const { EventEmitter } = await import('node:events');
+  const transport = new EventEmitter() as InstanceType<typeof EventEmitter> & { write(p: Buffer): void };
+  transport.write = (p: Buffer): void => sim.transport.send(p);
+  sim.transport.setReceiver({ packet: (p: Uint8Array) => { transport.emit('data', Buffer.from(p)); }, closed: () => undefined } as never);
+  const { BleManager } = require('ble-host') as { BleManager: any };
+  const step = <T>(f: (done: (v: T) => void) => void, what: string): Promise<T> => new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`ble-host setup: no ${what} in 10 s`)), 10_000);
+    f(v => { clearTimeout(t); resolve(v); });
+  });
+  const manager = await step<any>(done => BleManager.create(transport, {}, (err: unknown, m: unknown) => {
+    if (err) throw new Error(`ble-host init: ${String(err)}`);
+    done(m);
+  }), 'init');
+  const conn = await step<any>(done => manager.connect('random', PEER, {}, done), 'connection');
+  if (mtu > 23) await step<unknown>(done => conn.gatt.exchangeMtu(done), 'MTU exchange');
+  const [service] = await step<any[]>(done => conn.gatt.discoverServicesByUuid(0x180d, 1, done), 'service');
+  if (!service) throw new Error('ble-host setup: heart rate service not found');
+  const chars = await step<any[]>(done => service.discoverCharacteristics(done), 'characteristics');
+  const ch = chars.find(c => c.uuid.startsWith('00002A37'));
+  if (!ch || ch.valueHandle !== valueHandle) throw new Error(`ble-host setup: measurement value at handle ${ch?.valueHandle}, blewire's at ${valueHandle}`);
+  await step<unknown>(done => ch.writeCCCD(true, false, done), 'CCCD write');
+  let count = 0;
+  ch.on('change', (value: Buffer) => { sink += value[value.length - 1]!; count++; });
+  const feed: Feed = p => transport.emit('data', p);
+  // The bench's packets carry blewire's connection handle (ble-host does not expose its own): the same
+  // simulator gives both stacks the same one, which one notification in the corpus's shape proves.
+  for (const p of notificationPackets(connHandle, valueHandle, bulkValue(mtu - 3), ACL_DATA)) feed(p);
+  if (count !== 1) throw new Error('ble-host setup: a notification on blewire\'s connection handle did not reach the characteristic');
+  return { feed, count: () => count, stop: () => sim.clock.stop() };
+}
+
+// ---------------------------------------------------------------------------------------------
 
 export async function bench(): Promise<void> {
   console.log(machineLine());
@@ -292,12 +333,15 @@ export async function bench(): Promise<void> {
     console.log(`${s.label}: ${shape.count} notifications, ${s.packets / shape.count} packets and ` +
       `${(s.wireBytes / shape.count).toFixed(0)} H4 octets each (corpus ≈ ${(bytes / 2 ** 20).toFixed(1)} MiB)`);
     const no = nobleSetup(bw.handle, bw.valueHandle, shape.mtu);
+    const bh = await bleHostSetup(bw.handle, bw.valueHandle, shape.mtu);
     let floorCount = 0, streamFloorCount = 0;
     const floorFeed = notificationFloor(bw.valueHandle, v => { sink += v[v.length - 1]!; floorCount++; });
     const batch: Stream = { ...s, perNotification: s.perNotification.slice(0, CHUNK) };
+    const PACKET_ROWS = 4; // blewire, noble, ble-host, floor: the packets the user channel hands over
     const contenders: Array<Contender & { allocPass: () => Promise<void> }> = [
       { name: 'blewire subscribe(cb)', pass: chunked(bw.feed, s), allocPass: chunked(bw.feed, batch), delivered: bw.count, unit: 'callbacks' },
       { name: 'noble (whole stack) data', pass: chunked(no.feed, s), allocPass: chunked(no.feed, batch), delivered: no.count, unit: "'data'" },
+      { name: 'ble-host (whole stack)', pass: chunked(bh.feed, s), allocPass: chunked(bh.feed, batch), delivered: bh.count, unit: "'change'" },
       { name: 'floor', pass: chunked(floorFeed, s), allocPass: chunked(floorFeed, batch), delivered: () => floorCount, unit: 'callbacks' },
     ];
     // The 20-byte values again as an H4 byte stream (btvirt's unix socket, TCP, a UART): the same packets,
@@ -315,9 +359,10 @@ export async function bench(): Promise<void> {
     // Counted by V8's sampling heap profiler (harness.ts sampledAllocation): a heapUsed delta read 339 B per
     // value on the stream path in one run and 160 B in another, where the profiler counts 97 B, the floor's.
     for (let i = 0; i < results.length; i++) results[i]!.allocPerUnit = await sampledAllocation(contenders[i]!.allocPass, CHUNK);
-    report(s.label + ', one packet per read (user channel)', results.slice(0, 3), { floor: 'floor', versus: ['noble (whole stack) data'] });
-    if (results.length > 3) report(s.label + ', H4 byte stream, ' + CHUNK + ' notifications per read', results.slice(3), { floor: 'floor, H4 stream' });
+    report(s.label + ', one packet per read (user channel)', results.slice(0, PACKET_ROWS), { floor: 'floor', versus: ['noble (whole stack) data', 'ble-host (whole stack)'] });
+    if (results.length > PACKET_ROWS) report(s.label + ', H4 byte stream, ' + CHUNK + ' notifications per read', results.slice(PACKET_ROWS), { floor: 'floor, H4 stream' });
     no.stop();
+    bh.stop();
 
     // Iterators: the callback subscriber stays (both receive every value): the difference is the iterator's own.
     const iters: Array<{ name: string; it: () => AsyncIterator<Uint8Array | Uint8Array[]>; perTurn: number }> = [
