@@ -17,12 +17,14 @@
  * Connection Complete handler, the heart-rate characteristic put where its discovery leaves it, the
  * application listening to the Characteristic's 'data' event; to ble-host's whole stack (BleManager,
  * set up through the same simulator with its own connect, discovery and CCCD write; the application
- * listening to the characteristic's 'change' event); and to the floor (floor.ts), a hand-written loop. Contenders interleaved round by round, CPU time per notification, min / median /
- * max (harness.ts); bytes allocated per notification counted apart (sampling heap profiler); then the async iterators,
+ * listening to the characteristic's 'change' event); and to the floor (floor.ts), a hand-written loop.
+ * Contenders interleaved round by round, CPU time per notification, min / median / max (harness.ts);
+ * bytes allocated per notification counted apart (sampling heap profiler); then the async iterators,
  * first beside the callback subscriber, then alone.
  *
  *   npm run bench -- notify
  */
+import { EventEmitter } from 'node:events';
 import { createRequire } from 'node:module';
 import { loadNobleWithFakeSocket } from './noble-fake.js';
 import { interleave, sampledAllocation, machineLine, report, saveResults, turn, type Contender, type Result } from './harness.js';
@@ -283,19 +285,18 @@ function nobleSetup(connHandle: number, valueHandle: number, mtu: number) {
 
 export async function bleHostSetup(connHandle: number, valueHandle: number, mtu: number) {
   const sim = createSimulator(scenario());
-  const { EventEmitter } = await import('node:events');
   const transport = new EventEmitter() as InstanceType<typeof EventEmitter> & { write(p: Buffer): void };
   transport.write = (p: Buffer): void => sim.transport.send(p);
   sim.transport.setReceiver({ packet: (p: Uint8Array) => { transport.emit('data', Buffer.from(p)); }, closed: () => undefined } as never);
   const { BleManager } = require('ble-host') as { BleManager: any };
-  const step = <T>(f: (done: (v: T) => void) => void, what: string): Promise<T> => new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`ble-host setup: no ${what} in 10 s`)), 10_000);
-    f(v => { clearTimeout(t); resolve(v); });
-  });
-  const manager = await step<any>(done => BleManager.create(transport, {}, (err: unknown, m: unknown) => {
-    if (err) throw new Error(`ble-host init: ${String(err)}`);
-    done(m);
-  }), 'init');
+  // One callback-style step as a promise, bounded in time; `fail` rejects it.
+  const step = <T>(f: (done: (v: T) => void, fail: (why: string) => void) => void, what: string): Promise<T> =>
+    new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`ble-host setup: no ${what} in 10 s`)), 10_000);
+      f(v => { clearTimeout(t); resolve(v); }, why => { clearTimeout(t); reject(new Error(`ble-host setup: ${what}: ${why}`)); });
+    });
+  const manager = await step<any>((done, fail) =>
+    BleManager.create(transport, {}, (err: unknown, m: unknown) => (err ? fail(String(err)) : done(m))), 'init');
   const conn = await step<any>(done => manager.connect('random', PEER, {}, done), 'connection');
   if (mtu > 23) await step<unknown>(done => conn.gatt.exchangeMtu(done), 'MTU exchange');
   const [service] = await step<any[]>(done => conn.gatt.discoverServicesByUuid(0x180d, 1, done), 'service');
@@ -339,13 +340,13 @@ export async function bench(): Promise<void> {
     let floorCount = 0, streamFloorCount = 0;
     const floorFeed = notificationFloor(bw.valueHandle, v => { sink += v[v.length - 1]!; floorCount++; });
     const batch: Stream = { ...s, perNotification: s.perNotification.slice(0, CHUNK) };
-    const PACKET_ROWS = bh ? 4 : 3; // blewire, noble, ble-host, floor: the packets the user channel hands over
     const contenders: Array<Contender & { allocPass: () => Promise<void> }> = [
       { name: 'blewire subscribe(cb)', pass: chunked(bw.feed, s), allocPass: chunked(bw.feed, batch), delivered: bw.count, unit: 'callbacks' },
       { name: 'noble (whole stack) data', pass: chunked(no.feed, s), allocPass: chunked(no.feed, batch), delivered: no.count, unit: "'data'" },
       ...(bh ? [{ name: 'ble-host (whole stack)', pass: chunked(bh.feed, s), allocPass: chunked(bh.feed, batch), delivered: bh.count, unit: "'change'" }] : []),
       { name: 'floor', pass: chunked(floorFeed, s), allocPass: chunked(floorFeed, batch), delivered: () => floorCount, unit: 'callbacks' },
     ];
+    const packetRows = contenders.length; // the packets the user channel hands over; the stream rows follow
     // The 20-byte values again as an H4 byte stream (btvirt's unix socket, TCP, a UART): the same packets,
     // CHUNK notifications per read, through blewire's H4 framer, and the stream's own floor. noble has
     // no byte-stream transport. (Not for the 244-byte values: the stream floor handles no fragments.)
@@ -361,8 +362,8 @@ export async function bench(): Promise<void> {
     // Counted by V8's sampling heap profiler (harness.ts sampledAllocation): a heapUsed delta read 339 B per
     // value on the stream path in one run and 160 B in another, where the profiler counts 97 B, the floor's.
     for (let i = 0; i < results.length; i++) results[i]!.allocPerUnit = await sampledAllocation(contenders[i]!.allocPass, CHUNK);
-    report(s.label + ', one packet per read (user channel)', results.slice(0, PACKET_ROWS), { floor: 'floor', versus: ['noble (whole stack) data', 'ble-host (whole stack)'] });
-    if (results.length > PACKET_ROWS) report(s.label + ', H4 byte stream, ' + CHUNK + ' notifications per read', results.slice(PACKET_ROWS), { floor: 'floor, H4 stream' });
+    report(s.label + ', one packet per read (user channel)', results.slice(0, packetRows), { floor: 'floor', versus: ['noble (whole stack) data', 'ble-host (whole stack)'] });
+    if (results.length > packetRows) report(s.label + ', H4 byte stream, ' + CHUNK + ' notifications per read', results.slice(packetRows), { floor: 'floor, H4 stream' });
     no.stop();
     bh?.stop();
 

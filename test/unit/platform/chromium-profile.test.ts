@@ -12,12 +12,13 @@ let dir: string;
 let fake: string;
 
 // The helper keeps (re)writing 64 files in <profile>/Default for FAKE_WRITE_MS, as fast as it can: a
-// recursive remove of the profile then meets a directory that is not empty again.
+// recursive remove of the profile then meets a directory that is not empty again. With FAKE_MKDIR the
+// helper also makes the directory again.
 const FAKE = `#!${process.execPath}
 const fs = require('node:fs');
 const { spawn } = require('node:child_process');
 const profile = process.argv.find(a => a.startsWith('--user-data-dir=')).slice(16);
-const writeMs = Number(process.env.FAKE_WRITE_MS);  // FAKE_MKDIR: the helper also makes the directory again
+const writeMs = Number(process.env.FAKE_WRITE_MS);
 fs.mkdirSync(profile + '/Default', { recursive: true });
 const out = fs.createWriteStream(null, { fd: 4 });
 let buf = '';
@@ -36,7 +37,7 @@ process.on('SIGTERM', () => {
     'fs.writeFileSync(process.argv[1]+"/f"+(n++%64),"x");}catch{}}';
   spawn(process.execPath, ['-e', code, profile + '/Default'], { detached: true, stdio: 'ignore' }).unref();
   // The browser leaves once its helper is writing.
-  const t = setInterval(() => { if (fs.existsSync(profile + '/Default/started')) process.exit(0); }, 5);
+  setInterval(() => { if (fs.existsSync(profile + '/Default/started')) process.exit(0); }, 5);
 });
 `;
 
