@@ -7,7 +7,10 @@
  *  - no gc() inside a measured section (garbage a stack makes is part of its cost: the collector runs
  *    when it runs, and is charged to whoever is running); allocation is measured apart, after the rounds;
  *  - the machine's load average printed with every run;
- *  - what each contender delivered for the same input, printed next to its cost.
+ *  - what each contender delivered for the same input, printed next to its cost;
+ *  - the host's own speed beside every round (hostProbe), so a run taken while the machine was slow
+ *    says so: the same code, the hand-written floor included, has measured 1.3-1.8x apart from one
+ *    minute to the next on this project's shared host at the same load.
  * Figures only: nothing here passes or fails on time.
  */
 import os from 'node:os';
@@ -35,6 +38,9 @@ export interface Result {
   unit: string | undefined;
   /** Bytes allocated per input unit (measured apart, undefined without --expose-gc). */
   allocPerUnit?: number;
+  /** The host probe over the same rounds (hostProbe: CPU µs), and its reading per round. */
+  probe?: Range;
+  probeSamples?: number[];
 }
 
 export const range = (v: number[]): Range => {
@@ -46,6 +52,23 @@ export const range = (v: number[]): Range => {
 export function cpuMicros(): number {
   const c = process.cpuUsage();
   return c.user + c.system;
+}
+
+/** Steps of hostProbe's loop: about 3 ms of CPU on the project's host. */
+const PROBE_STEPS = 1 << 21;
+let probeSink = 1;
+/**
+ * The host's speed, as CPU µs of a fixed loop of integer multiplies and XORs: registers only, no
+ * memory traffic and no allocation, so nothing any stack did before it changes what it costs; only
+ * the machine does (its clock, a neighbour on the same core). Read once per round by interleave(),
+ * printed by report() beside the figures. Lower is faster; compare readings of one machine only.
+ */
+export function hostProbe(): number {
+  const t0 = cpuMicros();
+  let h = probeSink;
+  for (let i = 0; i < PROBE_STEPS; i++) h = (Math.imul(h ^ i, 0x9e3779b1) + 7) | 0;
+  probeSink = h | 1;
+  return cpuMicros() - t0;
 }
 
 /** One line saying where and under what load the figures were taken. */
@@ -65,8 +88,11 @@ export async function interleave(contenders: Contender[], units: number, rounds 
   const samples = contenders.map(() => [] as number[]);
   const deliveredPerPass = contenders.map(() => 0);
   for (const c of contenders) await c.pass();
+  for (let k = 0; k < 5; k++) hostProbe(); // compiled before its first reading
+  const probes: number[] = [];
   const diag = process.env.BENCH_DIAG ? await gcDiagnostics() : undefined;
   for (let r = 0; r < rounds; r++) {
+    probes.push(hostProbe());
     for (let k = 0; k < contenders.length; k++) {
       const i = (k + r) % contenders.length;
       const c = contenders[i]!;
@@ -91,7 +117,8 @@ export async function interleave(contenders: Contender[], units: number, rounds 
     for (const row of diag.rows) console.log(row(diag.pausesBetween));
     diag.stop();
   }
-  return contenders.map((c, i) => ({ name: c.name, samples: samples[i]!, ns: range(samples[i]!), deliveredPerPass: deliveredPerPass[i]!, unit: c.unit }));
+  const probe = range(probes);
+  return contenders.map((c, i) => ({ name: c.name, samples: samples[i]!, ns: range(samples[i]!), deliveredPerPass: deliveredPerPass[i]!, unit: c.unit, probe, probeSamples: probes }));
 }
 
 /**
@@ -192,6 +219,11 @@ export function report(what: string, results: Result[], opts: { floor?: string; 
     const ratios = main.samples.map((s, i) => o.samples[i]! / s);
     const rr = range(ratios);
     console.log(`    ${main.name} vs ${v}: ${rr.median.toFixed(1)}× faster (round by round ${rr.min.toFixed(1)}–${rr.max.toFixed(1)}×)`);
+  }
+  const p = main.probe;
+  if (p) {
+    const ms = (us: number): string => (us / 1000).toFixed(2);
+    console.log(`    host probe (a fixed integer loop, once per round; the machine's speed, lower is faster): ${ms(p.min)} / ${ms(p.median)} / ${ms(p.max)} ms`);
   }
 }
 
