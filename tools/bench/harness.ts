@@ -8,9 +8,11 @@
  *    when it runs, and is charged to whoever is running); allocation is measured apart, after the rounds;
  *  - the machine's load average printed with every run;
  *  - what each contender delivered for the same input, printed next to its cost;
- *  - the host's own speed beside every round (hostProbe), so a run taken while the machine was slow
- *    says so: the same code, the hand-written floor included, has measured 1.3-1.8x apart from one
- *    minute to the next on this project's shared host at the same load.
+ *  - the CPU's own speed beside every round (hostProbe). On this project's shared host the same code,
+ *    the hand-written floor included, has measured 1.3-1.8x apart between processes and from one
+ *    minute to the next at the same load, with the probe steady: that state is the memory system (a
+ *    memory-bound pass slows, a loop in registers does not), and it shows in the floor, which walks
+ *    the same corpus beside every stack; the probe rules out the CPU clock.
  * Figures only: nothing here passes or fails on time.
  */
 import os from 'node:os';
@@ -58,10 +60,11 @@ export function cpuMicros(): number {
 const PROBE_STEPS = 1 << 21;
 let probeSink = 1;
 /**
- * The host's speed, as CPU µs of a fixed loop of integer multiplies and XORs: registers only, no
+ * The CPU's speed, as CPU µs of a fixed loop of integer multiplies and XORs: registers only, no
  * memory traffic and no allocation, so nothing any stack did before it changes what it costs; only
- * the machine does (its clock, a neighbour on the same core). Read once per round by interleave(),
- * printed by report() beside the figures. Lower is faster; compare readings of one machine only.
+ * the machine does (its clock, a neighbour on the same core). It does not see the memory system (cache
+ * share, page placement): the floor does. Read once per round by interleave(), printed by report()
+ * beside the figures. Lower is faster; compare readings of one machine only.
  */
 export function hostProbe(): number {
   const t0 = cpuMicros();
@@ -98,15 +101,19 @@ export async function interleave(contenders: Contender[], units: number, rounds 
       const c = contenders[i]!;
       const d0 = c.delivered();
       const m0 = diag?.mainThreadNs();
+      const ru0 = diag ? process.resourceUsage() : undefined;
       const w0 = performance.now();
       const t0 = cpuMicros();
       await c.pass();
       const us = cpuMicros() - t0;
       if (diag) {
         const mainUs = (diag.mainThreadNs() - m0!) / 1000;
+        const ru1 = process.resourceUsage();
+        const sysMs = (ru1.systemCPUTime - ru0!.systemCPUTime) / 1000, faults = ru1.minorPageFault - ru0!.minorPageFault;
         const w1 = performance.now();
         diag.rows.push(gcMs => `      diag round ${r} ${c.name.padEnd(28)} process ${(us / 1000).toFixed(1)} ms, main thread ${(mainUs / 1000).toFixed(1)} ms, ` +
-          `other threads ${((us - mainUs) / 1000).toFixed(1)} ms, GC pauses ${gcMs(w0, w1).toFixed(1)} ms (${(us * 1000 / units).toFixed(0)} ns per unit)`);
+          `other threads ${((us - mainUs) / 1000).toFixed(1)} ms, GC pauses ${gcMs(w0, w1).toFixed(1)} ms, system ${sysMs.toFixed(1)} ms, ` +
+          `${faults} minor page faults (${(us * 1000 / units).toFixed(0)} ns per unit)`);
       }
       samples[i]!.push((us * 1000) / units);
       deliveredPerPass[i] = c.delivered() - d0;
@@ -123,8 +130,9 @@ export async function interleave(contenders: Contender[], units: number, rounds 
 
 /**
  * BENCH_DIAG=1: per round, the process's CPU split into the main thread's (Linux schedstat, ns) and
- * the other threads' (V8's concurrent marking and sweeping, compilers), and the GC pauses on the main
- * thread, to see what makes rounds vary. Printed only; the figures stay the process's CPU time.
+ * the other threads' (V8's concurrent marking and sweeping, compilers), the GC pauses on the main
+ * thread, and the kernel's share (system CPU, minor page faults: pages the heap touched afresh), to see
+ * what makes rounds vary. Printed only; the figures stay the process's CPU time.
  */
 async function gcDiagnostics() {
   const { readFileSync } = await import('node:fs');
@@ -223,7 +231,7 @@ export function report(what: string, results: Result[], opts: { floor?: string; 
   const p = main.probe;
   if (p) {
     const ms = (us: number): string => (us / 1000).toFixed(2);
-    console.log(`    host probe (a fixed integer loop, once per round; the machine's speed, lower is faster): ${ms(p.min)} / ${ms(p.median)} / ${ms(p.max)} ms`);
+    console.log(`    host probe (a fixed integer loop, once per round: the CPU's speed, lower is faster): ${ms(p.min)} / ${ms(p.median)} / ${ms(p.max)} ms`);
   }
 }
 
