@@ -61,12 +61,17 @@ export function legacyCorpus(visits = 100): Buffer[] {
   return out;
 }
 
-/** `visits` rounds: one extended report per visit carrying advertising data, scan response and more. */
-export function extendedCorpus(visits = 100): Buffer[] {
+/**
+ * `visits` rounds: one extended report per visit carrying advertising data, scan response and more.
+ * `changes`: which reports bring new data ('third': the advertisers with a rolling counter, as above;
+ * 'none': no report after each device's first; 'all': every report, by a counter in its last octet).
+ */
+export function extendedCorpus(visits = 100, changes: 'third' | 'none' | 'all' = 'third'): Buffer[] {
   const out: Buffer[] = [];
   for (let v = 0; v < visits; v++) {
     for (let i = 0; i < ADVERTISERS; i++) {
-      const d = new Uint8Array([...advData(i, v), ...scanRspData(i), 0x09, 0xff, 0x59, 0x00, 1, 2, 3, 4, 5, 6]);
+      const d = new Uint8Array([...advData(i, changes === 'none' ? 0 : v), ...scanRspData(i), 0x09, 0xff, 0x59, 0x00, 1, 2, 3, 4, 5,
+        changes === 'all' ? v & 0xff : 6]);
       out.push(extendedEvent(hexAddr(i), d, -40 - rand(50)));
     }
   }

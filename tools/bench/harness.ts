@@ -40,8 +40,7 @@ export interface Result {
   unit: string | undefined;
   /** Bytes allocated per input unit (measured apart, undefined without --expose-gc). */
   allocPerUnit?: number;
-  /** The host probe over the same rounds (hostProbe: CPU µs), and its reading per round. */
-  probe?: Range;
+  /** The host probe's reading in each of the same rounds (hostProbe: CPU µs). */
   probeSamples?: number[];
 }
 
@@ -124,8 +123,7 @@ export async function interleave(contenders: Contender[], units: number, rounds 
     for (const row of diag.rows) console.log(row(diag.pausesBetween));
     diag.stop();
   }
-  const probe = range(probes);
-  return contenders.map((c, i) => ({ name: c.name, samples: samples[i]!, ns: range(samples[i]!), deliveredPerPass: deliveredPerPass[i]!, unit: c.unit, probe, probeSamples: probes }));
+  return contenders.map((c, i) => ({ name: c.name, samples: samples[i]!, ns: range(samples[i]!), deliveredPerPass: deliveredPerPass[i]!, unit: c.unit, probeSamples: probes }));
 }
 
 /**
@@ -228,8 +226,8 @@ export function report(what: string, results: Result[], opts: { floor?: string; 
     const rr = range(ratios);
     console.log(`    ${main.name} vs ${v}: ${rr.median.toFixed(1)}× faster (round by round ${rr.min.toFixed(1)}–${rr.max.toFixed(1)}×)`);
   }
-  const p = main.probe;
-  if (p) {
+  if (main.probeSamples) {
+    const p = range(main.probeSamples);
     const ms = (us: number): string => (us / 1000).toFixed(2);
     console.log(`    host probe (a fixed integer loop, once per round: the CPU's speed, lower is faster): ${ms(p.min)} / ${ms(p.median)} / ${ms(p.max)} ms`);
   }

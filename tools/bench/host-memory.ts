@@ -13,9 +13,9 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { extendedCorpus } from './adv-corpus.js';
 import { advertisingFloor } from './floor.js';
-import { cpuMicros, hostProbe, machineLine } from './harness.js';
+import { cpuMicros, hostProbe, machineLine, range } from './harness.js';
 
-const median = (v: number[]): number => [...v].sort((a, b) => a - b)[v.length >> 1]!;
+const median = (v: number[]): number => range(v).median;
 
 function child(): void {
   const slots = 2 << 20; // 8 MiB of Int32

@@ -58,7 +58,7 @@ export class BenchTransport implements HciTransport {
 }
 
 /** Feeds a corpus in chunks of CHUNK events with a turn between chunks. */
-function feeder(feed: (p: Buffer) => void) {
+export function feeder(feed: (p: Buffer) => void) {
   return async (corpus: Buffer[]): Promise<void> => {
     for (let i = 0; i < corpus.length;) {
       const end = Math.min(corpus.length, i + CHUNK);
